@@ -1,0 +1,49 @@
+"""lucid: MobileNet-v3, complete, on PyTorch.
+
+lucid does not wrap PyTorch: ``lucid.Tensor is torch.Tensor`` and the tensor factories,
+``no_grad``, ``manual_seed`` and the dtypes below are torch's own objects, so every
+lucid model is an ordinary ``torch.nn.Module`` that works with the whole PyTorch ecosystem.
+"""
+
+from __future__ import annotations
+
+from torch import (  # noqa: F401  (re-exported on purpose)
+    Tensor,
+    arange,
+    bfloat16,
+    bool,
+    cat,
+    device,
+    dtype,
+    empty,
+    float16,
+    float32,
+    float64,
+    full,
+    int8,
+    int16,
+    int32,
+    int64,
+    manual_seed,
+    no_grad,
+    ones,
+    rand,
+    randint,
+    randn,
+    stack,
+    tensor,
+    uint8,
+    zeros,
+)
+
+from lucid import nn  # noqa: F401
+from lucid.checkpoint import load, save  # noqa: F401
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "arange", "bfloat16", "bool", "cat", "device", "dtype", "empty", "float16",
+    "float32", "float64", "full", "int8", "int16", "int32", "int64", "manual_seed", "no_grad",
+    "ones", "rand", "randint", "randn", "stack", "tensor", "uint8", "zeros",
+    "nn", "save", "load", "__version__",
+]

@@ -1,0 +1,179 @@
+"""lucid checkpoints: a safetensors file of the state dict plus JSON metadata.
+
+Checkpoints are data, never code: safetensors holds the tensor bytes, the model's registry
+name, config and any extra information are JSON strings in its header. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "save",
+    "load",
+    "read_metadata",
+    "atomic_write",
+    "check_state_dict",
+]
+
+FORMAT_VERSION = 1
+_KEY_VERSION = "lucid.format_version"
+_KEY_MODEL = "lucid.model"
+_KEY_CONFIG = "lucid.config"
+_KEY_EXTRA = "lucid.extra"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit: the message names the file and the problem."""
+
+
+def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
+    """Call ``write(tmp_path)`` then rename over ``path``: readers never see a half-written file.
+
+    An exception (or a kill) during ``write`` leaves any previous file at ``path`` untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _state_dict_of(obj: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if isinstance(obj, nn.Module):
+        state = obj.state_dict()
+    elif isinstance(obj, Mapping):
+        state = dict(obj)
+    else:
+        raise TypeError(f"save() expects an nn.Module or a state dict, got {type(obj).__name__}")
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise TypeError(f"state dict values must be tensors; not tensors: {bad[:5]}")
+    # safetensors stores plain, contiguous, unshared CPU buffers.
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def save(
+    obj: nn.Module | Mapping[str, torch.Tensor],
+    path: str | os.PathLike[str],
+    *,
+    model_name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a lucid checkpoint atomically and return its path.
+
+    For a lucid model, ``model_name`` and ``config`` default to the model's own, so
+    :func:`lucid.models.load_model` can rebuild it; ``extra`` is any JSON-serialisable dict
+    (class names, training information).
+    """
+    state = _state_dict_of(obj)
+    if isinstance(obj, nn.Module):
+        model_config = getattr(obj, "config", None)
+        if config is None and model_config is not None and hasattr(model_config, "to_dict"):
+            config = model_config.to_dict()
+        model_name = model_name or getattr(obj, "model_name", None)
+    metadata = {_KEY_VERSION: str(FORMAT_VERSION)}
+    if model_name is not None:
+        metadata[_KEY_MODEL] = str(model_name)
+    try:
+        if config is not None:
+            metadata[_KEY_CONFIG] = json.dumps(dict(config))
+        if extra is not None:
+            metadata[_KEY_EXTRA] = json.dumps(dict(extra))
+    except TypeError as exc:
+        raise TypeError(f"checkpoint config/extra must be JSON-serialisable: {exc}") from None
+    return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
+
+
+def _open_error(path: Path, exc: Exception) -> CheckpointError:
+    return CheckpointError(f"{path}: not a readable lucid checkpoint (truncated or corrupted?): {exc}")
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint's metadata: ``format_version``, ``model_name``, ``config``, ``extra``."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no checkpoint at {file}")
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            raw = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _open_error(file, exc) from None
+    return _parse_metadata(file, raw)
+
+
+def _parse_metadata(file: Path, raw: Mapping[str, str]) -> dict[str, Any]:
+    if _KEY_VERSION not in raw:
+        raise CheckpointError(f"{file}: a safetensors file without lucid metadata ({_KEY_VERSION} missing)")
+    try:
+        version = int(raw[_KEY_VERSION])
+    except ValueError:
+        raise CheckpointError(f"{file}: format version {raw[_KEY_VERSION]!r} is not a number") from None
+    if version > FORMAT_VERSION or version < 1:
+        raise CheckpointError(
+            f"{file}: checkpoint format version {version} is not supported by this lucid "
+            f"(reads versions 1..{FORMAT_VERSION}); upgrade lucid to read it"
+        )
+    try:
+        config = json.loads(raw[_KEY_CONFIG]) if _KEY_CONFIG in raw else None
+        extra = json.loads(raw[_KEY_EXTRA]) if _KEY_EXTRA in raw else {}
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{file}: checkpoint metadata is not valid JSON: {exc}") from None
+    return {"format_version": version, "model_name": raw.get(_KEY_MODEL), "config": config, "extra": extra}
+
+
+def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read a lucid checkpoint's state dict (every tensor read and checked, nothing executed)."""
+    file = Path(path)
+    read_metadata(file)  # format and version checks before reading tensors
+    try:
+        with safe_open(str(file), framework="pt", device=str(map_location)) as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _open_error(file, exc) from None
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "state dict") -> None:
+    """Raise :class:`CheckpointError` listing every missing, unexpected or mis-shaped key.
+
+    Called before ``load_state_dict`` so that a bad checkpoint changes nothing in ``model``
+    (torch's own strict loading copies the matching tensors before it raises).
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {missing[:8]}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {unexpected[:8]}")
+    if mismatched:
+        problems.append(f"shape mismatches ({len(mismatched)}): {mismatched[:8]}")
+    if problems:
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + "; ".join(problems))

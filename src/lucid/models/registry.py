@@ -1,0 +1,47 @@
+"""A name -> factory registry, so tools (CLI, checkpoints, benchmarks) can build models by name."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from torch import nn
+
+__all__ = ["register_model", "create_model", "list_models", "get_model_factory"]
+
+Factory = TypeVar("Factory", bound=Callable[..., nn.Module])
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Factory | None = None, *, name: str | None = None) -> Any:
+    """Register a factory under ``name`` (default: its ``__name__``); usable bare or with arguments."""
+
+    def decorate(factory: Factory) -> Factory:
+        key = name or factory.__name__
+        if key in _REGISTRY and _REGISTRY[key] is not factory:
+            raise ValueError(f"a model named {key!r} is already registered")
+        _REGISTRY[key] = factory
+        return factory
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def get_model_factory(name: str) -> Callable[..., nn.Module]:
+    """The registered factory for ``name``; unknown names list what is available."""
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a str, got {type(name).__name__}")
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name``; ``kwargs`` go to its factory."""
+    return get_model_factory(name)(**kwargs)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted registered names matching a shell-style ``pattern``."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))

@@ -1,15 +1,23 @@
-"""``lucid.models``: MobileNet-v3, its config, presets and model registry."""
+"""``lucid.models``: MobileNet-v3, its config, presets and variants, backbone interface and registry."""
 
-from lucid.models.blocks import _InvertedBottleneck_V3, _SEBlock, make_divisible  # noqa: F401
-from lucid.models.config import BottleneckSpec, MobileNetV3Config
-from lucid.models.model import MobileNet_V3, init_weights
+from lucid.models.blocks import Conv2dSame, _InvertedBottleneck_V3, _SEBlock, make_divisible  # noqa: F401
+from lucid.models.config import BlockLayout, BottleneckSpec, MobileNetV3Config, NetworkLayout
+from lucid.models.model import FeatureInfo, MobileNet_V3, MobileNetV3Features, init_weights
 from lucid.models.presets import (
+    LARGE_075_BOTTLENECKS,
     LARGE_BOTTLENECKS,
+    LARGE_MINIMAL_BOTTLENECKS,
     PRESETS,
+    SMALL_075_BOTTLENECKS,
     SMALL_BOTTLENECKS,
+    SMALL_MINIMAL_BOTTLENECKS,
     build_preset,
     mobilenet_v3_large,
+    mobilenet_v3_large_075,
+    mobilenet_v3_large_minimal,
     mobilenet_v3_small,
+    mobilenet_v3_small_075,
+    mobilenet_v3_small_minimal,
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
@@ -18,16 +26,29 @@ from lucid.models.weights import load_model
 __all__ = [
     "BottleneckSpec",
     "MobileNetV3Config",
+    "BlockLayout",
+    "NetworkLayout",
     "MobileNet_V3",
+    "MobileNetV3Features",
+    "FeatureInfo",
+    "Conv2dSame",
     "init_weights",
     "make_divisible",
     "PRESETS",
     "SMALL_BOTTLENECKS",
     "LARGE_BOTTLENECKS",
+    "SMALL_MINIMAL_BOTTLENECKS",
+    "LARGE_MINIMAL_BOTTLENECKS",
+    "SMALL_075_BOTTLENECKS",
+    "LARGE_075_BOTTLENECKS",
     "build_preset",
     "preset_config",
     "mobilenet_v3_small",
     "mobilenet_v3_large",
+    "mobilenet_v3_small_minimal",
+    "mobilenet_v3_large_minimal",
+    "mobilenet_v3_small_075",
+    "mobilenet_v3_large_075",
     "register_model",
     "create_model",
     "list_models",

@@ -9,26 +9,93 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from lucid.models.config import PADDINGS, make_divisible, se_channels
 from lucid.nn import HardSigmoid, HardSwish
 
-__all__ = ["make_divisible", "_SEBlock", "_InvertedBottleneck_V3"]
+__all__ = ["make_divisible", "Conv2dSame", "conv2d", "activation_layer", "_SEBlock", "_InvertedBottleneck_V3"]
 
 NormFactory = Callable[[int], nn.Module]
 
 
-def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor`` without losing more than 10 %.
+def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> int:
+    """Total padding TensorFlow's SAME adds along one axis: output = ceil(size / stride)."""
+    out = (size + stride - 1) // stride
+    return max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
 
-    This is the rule of TF-slim's MobileNet code that torchvision, timm and Keras share; the
-    canonical SE and width-multiplied channel counts (and so the published weights) depend on it.
+
+class Conv2dSame(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow's SAME padding, computed from the input size at each call.
+
+    A strided SAME convolution pads one more row/column at the bottom/right when the total is
+    odd, which PyTorch's static ``padding`` cannot express; TF-trained weights need it to give
+    the same outputs. Pure torch ops, so it scripts, compiles and exports like ``nn.Conv2d``.
     """
-    floor = divisor if min_value is None else min_value
-    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, groups=groups, bias=bias
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad_h = _same_padding(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
+        pad_w = _same_padding(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
+        if pad_h > 0 or pad_w > 0:
+            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        return self._conv_forward(x, self.weight, self.bias)
+
+
+def conv2d(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    dilation: int = 1,
+    groups: int = 1,
+    bias: bool = False,
+    padding: str = "symmetric",
+) -> nn.Conv2d:
+    """A convolution padded the ``padding`` way (see :class:`~lucid.models.MobileNetV3Config`).
+
+    SAME equals PyTorch's symmetric padding for a stride-1 convolution whose receptive field is
+    odd, so only strided (or even-field) SAME convolutions need :class:`Conv2dSame`.
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {', '.join(map(repr, PADDINGS))}; got {padding!r}")
+    span = (kernel_size - 1) * dilation
+    if padding == "same" and (stride > 1 or span % 2 == 1):
+        return Conv2dSame(in_channels, out_channels, kernel_size, stride, dilation, groups, bias)
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=(kernel_size - 1) // 2 * dilation,
+        dilation=dilation,
+        groups=groups,
+        bias=bias,
+    )
+
+
+def activation_layer(name: str) -> nn.Module:
+    """``"hardswish"`` -> lucid's HardSwish, ``"relu"`` -> ReLU (the activations MobileNet-v3 uses)."""
+    if name == "hardswish":
+        return HardSwish()
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"activation must be 'hardswish' or 'relu'; got {name!r}")
 
 
 def _batch_norm(eps: float, momentum: float) -> NormFactory:
@@ -56,7 +123,9 @@ class _InvertedBottleneck_V3(nn.Module):
     """Expand (1x1) -> depthwise (kxk) -> optional SE -> project (1x1), residual when shapes allow.
 
     The expand stage exists only when ``in_channels < mid_channels``; the residual is added when
-    ``stride == 1`` and ``in_channels == out_channels``.
+    ``stride == 1`` and ``in_channels == out_channels``. With ``dilation > 1`` the depthwise
+    convolution runs at stride 1 with that dilation instead (torchvision's dilated tail), and the
+    residual still follows ``stride``.
     """
 
     def __init__(
@@ -73,6 +142,8 @@ class _InvertedBottleneck_V3(nn.Module):
         se_divisor: int | None = None,
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.01,
+        dilation: int = 1,
+        padding: str = "symmetric",
     ) -> None:
         super().__init__()
         norm = _batch_norm(bn_eps, bn_momentum)
@@ -86,26 +157,18 @@ class _InvertedBottleneck_V3(nn.Module):
                     nn.Conv2d(in_channels, mid_channels, 1, bias=False), norm(mid_channels), activation()
                 )
             )
-        layers.append(
-            nn.Sequential(
-                nn.Conv2d(
-                    mid_channels,
-                    mid_channels,
-                    kernel_size,
-                    stride=stride,
-                    padding=(kernel_size - 1) // 2,
-                    groups=mid_channels,
-                    bias=False,
-                ),
-                norm(mid_channels),
-                activation(),
-            )
+        depthwise = conv2d(
+            mid_channels,
+            mid_channels,
+            kernel_size,
+            stride=1 if dilation > 1 else stride,
+            dilation=dilation,
+            groups=mid_channels,
+            padding=padding,
         )
+        layers.append(nn.Sequential(depthwise, norm(mid_channels), activation()))
         if use_se:
-            squeeze = mid_channels // se_reduction
-            if se_divisor is not None:
-                squeeze = make_divisible(squeeze, se_divisor)
-            layers.append(_SEBlock(mid_channels, squeeze))
+            layers.append(_SEBlock(mid_channels, se_channels(mid_channels, se_reduction, se_divisor)))
         layers.append(nn.Sequential(nn.Conv2d(mid_channels, out_channels, 1, bias=False), norm(out_channels)))
         self.residual = nn.Sequential(*layers)
 

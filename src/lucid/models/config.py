@@ -8,7 +8,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["BottleneckSpec", "MobileNetV3Config", "SPEC_FIELDS"]
+__all__ = [
+    "ACTIVATIONS",
+    "BlockLayout",
+    "BottleneckSpec",
+    "MobileNetV3Config",
+    "NetworkLayout",
+    "PADDINGS",
+    "SPEC_FIELDS",
+    "WIDTH_DIVISOR",
+    "make_divisible",
+    "se_channels",
+]
 
 
 class BottleneckSpec(NamedTuple):
@@ -24,6 +35,70 @@ class BottleneckSpec(NamedTuple):
 
 
 SPEC_FIELDS: tuple[str, ...] = BottleneckSpec._fields
+
+# Channel counts scaled by ``width_mult`` are rounded to multiples of this (torchvision, timm, Keras).
+WIDTH_DIVISOR = 8
+# Activation of the layers outside the blocks (stem, conv_last, fc1); blocks choose per spec.
+ACTIVATIONS = ("hardswish", "relu")
+# "symmetric": PyTorch's (k - 1) // 2 on every side; "same": TensorFlow's SAME (weights of timm's tf_ models).
+PADDINGS = ("symmetric", "same")
+
+
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor`` without losing more than 10 %.
+
+    This is the rule of TF-slim's MobileNet code that torchvision, timm and Keras share; the
+    canonical SE and width-multiplied channel counts (and so the published weights) depend on it.
+    """
+    floor = divisor if min_value is None else min_value
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def se_channels(mid_channels: int, se_reduction: int, se_divisor: int | None) -> int:
+    """Squeeze width of an SE block: ``mid // se_reduction``, rounded to ``se_divisor`` when one is set."""
+    squeeze = mid_channels // se_reduction
+    return squeeze if se_divisor is None else make_divisible(squeeze, se_divisor)
+
+
+class BlockLayout(NamedTuple):
+    """One block as built: channels after width/tail scaling, stride and dilation after ``dilated``.
+
+    ``stride`` is the table's stride (it decides the residual, as in torchvision); a block with
+    ``dilation > 1`` runs its depthwise convolution at stride 1 (:attr:`conv_stride`).
+    """
+
+    in_channels: int
+    mid_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    dilation: int
+    use_se: bool
+    use_hswish: bool
+    se_reduction: int
+    se_channels: int  # 0 without SE
+
+    @property
+    def conv_stride(self) -> int:
+        """The depthwise convolution's stride: a dilated block keeps the resolution."""
+        return 1 if self.dilation > 1 else self.stride
+
+    @property
+    def use_residual(self) -> bool:
+        """Whether the block adds its input (torchvision's rule, on the table's stride)."""
+        return self.stride == 1 and self.in_channels == self.out_channels
+
+
+class NetworkLayout(NamedTuple):
+    """The channel and stride plan a config resolves to (see :meth:`MobileNetV3Config.layout`)."""
+
+    stem_channels: int
+    blocks: tuple[BlockLayout, ...]
+    head_channels: int  # conv_last width (the mid width of the last spec, scaled)
+    last_channels: int  # fc1 width, as given
 _SPEC_INT_FIELDS = ("kernel_size", "mid_channels", "out_channels", "stride", "se_reduction")
 _SPEC_BOOL_FIELDS = ("use_se", "use_hswish")
 
@@ -64,7 +139,9 @@ class MobileNetV3Config:
 
     The first six fields are lucid's documented contract; with only those, the model is
     lucid 2's network exactly. The keyword-only fields after them default to that same
-    network and exist so the presets can be the canonical (published-weights) MobileNet-v3.
+    network; they let the presets be the canonical (published-weights) MobileNet-v3 and its
+    variants (width, reduced tail, dilation, minimalistic, TF padding, headless). The config
+    always describes the network completely, so ``from_dict(to_dict())`` rebuilds it.
 
     Args:
         bottleneck_cfg: one ``(kernel_size, mid_channels, out_channels, use_se, use_hswish,
@@ -79,6 +156,25 @@ class MobileNetV3Config:
             (8 for the canonical network).
         bn_eps: BatchNorm epsilon (torchvision's weights use 1e-3, timm's 1e-5).
         bn_momentum: BatchNorm momentum in PyTorch's convention (0.01 = the paper's decay 0.99).
+        width_mult: channel multiplier with torchvision's semantics: the stem, every block's mid and
+            out channels and ``conv_last`` become ``make_divisible(c * width_mult, 8)``. At 1.0
+            nothing is rounded, so every width-1 network stays exactly as its table says.
+            ``last_channels`` is used as given: the presets scale it the torchvision way.
+        reduced_tail: halve the last stage as torchvision does: from the last block with a
+            stride > 1 on, every block's out channels and every later block's mid channels, and
+            ``conv_last``. (The presets also halve ``last_channels``.)
+        dilated: the last stage keeps the resolution (output stride 16 instead of 32): its first
+            block's stride ``s`` becomes a dilation ``s`` (2 in every preset) on that block's and
+            every later block's depthwise convolution, as torchvision does for segmentation.
+        activation: ``"hardswish"`` or ``"relu"``: the activation of the stem, ``conv_last`` and
+            ``fc1`` (the blocks choose theirs per spec). The minimalistic networks use ReLU.
+        padding: ``"symmetric"`` (PyTorch's ``(k - 1) // 2``) or ``"same"`` (TensorFlow's SAME:
+            strided convolutions pad from the input size, possibly one more row/column at the
+            bottom/right), which reproduces the outputs of TF-trained weights such as timm's
+            ``tf_mobilenetv3_*``.
+        classifier: ``False`` leaves out the final linear layer (``fc2`` is an identity) so the
+            model returns ``fc1``'s ``last_channels``-wide pre-logits, like timm's
+            ``num_classes=0``; ``num_classes`` is then not used.
     """
 
     bottleneck_cfg: Sequence[Sequence[Any]]
@@ -91,6 +187,12 @@ class MobileNetV3Config:
     se_divisor: int | None = None
     bn_eps: float = 1e-5
     bn_momentum: float = 0.01
+    width_mult: float = 1.0
+    reduced_tail: bool = False
+    dilated: bool = False
+    activation: str = "hardswish"
+    padding: str = "symmetric"
+    classifier: bool = True
 
     def __post_init__(self) -> None:
         cfg = self.bottleneck_cfg
@@ -106,6 +208,74 @@ class MobileNetV3Config:
         self._validate_floats()
         if self.se_divisor is not None:
             _require_positive_int("se_divisor", self.se_divisor)
+        self._validate_variant_fields()
+
+    def _validate_variant_fields(self) -> None:
+        """Check the width/tail/dilation/activation/padding/classifier fields (defaults: unchanged network)."""
+        width = self.width_mult
+        if not isinstance(width, (int, float)) or isinstance(width, bool) or not (width > 0 and math.isfinite(width)):
+            raise ValueError(f"width_mult must be a positive finite number, got {width!r}")
+        self.width_mult = float(width)
+        for name in ("reduced_tail", "dilated", "classifier"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
+        for name, choices in (("activation", ACTIVATIONS), ("padding", PADDINGS)):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        if (self.reduced_tail or self.dilated) and self._tail_start() is None:
+            flag = "reduced_tail" if self.reduced_tail else "dilated"
+            raise ValueError(
+                f"{flag}=True acts on the last stage, which starts at the last block with stride > 1, "
+                "but every bottleneck_cfg spec has stride 1"
+            )
+        if self.reduced_tail:
+            tail = self._tail_start()
+            for index, spec in enumerate(self.specs[tail:], start=tail):
+                if spec.out_channels < 2:
+                    raise ValueError(
+                        f"reduced_tail=True halves bottleneck_cfg[{index}].out_channels="
+                        f"{spec.out_channels} to 0; the last stage needs out_channels >= 2"
+                    )
+
+    def _tail_start(self) -> int | None:
+        """Index of the last spec with stride > 1: where torchvision's "last stage" begins."""
+        strided = [i for i, spec in enumerate(self.bottleneck_cfg) if spec[5] > 1]
+        return strided[-1] if strided else None
+
+    def _scale(self, channels: int) -> int:
+        # Width 1.0 rounds nothing: custom tables with odd widths keep their exact channel counts.
+        if self.width_mult == 1.0:
+            return channels
+        return make_divisible(channels * self.width_mult, WIDTH_DIVISOR)
+
+    def layout(self) -> NetworkLayout:
+        """The network this config describes after ``width_mult``, ``reduced_tail`` and ``dilated``.
+
+        One :class:`BlockLayout` per spec, the stem and ``conv_last`` widths, and ``last_channels``;
+        :class:`~lucid.models.MobileNet_V3` builds exactly this, and tools can read it without torch.
+        """
+        tail = self._tail_start()
+        divide = 2 if self.reduced_tail else 1
+        channels = self._scale(self.stem_channels)
+        blocks = []
+        for index, spec in enumerate(self.specs):
+            in_tail = tail is not None and index >= tail
+            mid = spec.mid_channels // divide if in_tail and index > tail else spec.mid_channels
+            out = spec.out_channels // divide if in_tail else spec.out_channels
+            mid, out = self._scale(mid), self._scale(out)
+            dilation = self.bottleneck_cfg[tail][5] if in_tail and self.dilated else 1
+            squeeze = se_channels(mid, spec.se_reduction, self.se_divisor) if spec.use_se else 0
+            blocks.append(
+                BlockLayout(
+                    channels, mid, out, spec.kernel_size, spec.stride, dilation,
+                    spec.use_se, spec.use_hswish, spec.se_reduction, squeeze,
+                )
+            )
+            channels = out
+        head = self._scale(self.specs[-1].mid_channels // divide)
+        return NetworkLayout(self._scale(self.stem_channels), tuple(blocks), head, self.last_channels)
 
     def _validate_floats(self) -> None:
         dropout = self.dropout

@@ -1,15 +1,22 @@
-"""``MobileNet_V3``: the network that a :class:`MobileNetV3Config` describes."""
+"""``MobileNet_V3``: the network that a :class:`MobileNetV3Config` describes, and its backbone view.
+
+Besides classification the model has timm's interface: ``forward_features``, ``forward_head``,
+``get_classifier``/``reset_classifier``, ``feature_info`` and :class:`MobileNetV3Features`
+(``model.as_features(out_indices)``), which returns the multi-scale feature maps.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from lucid.models.blocks import _InvertedBottleneck_V3
-from lucid.models.config import MobileNetV3Config
-from lucid.nn import HardSwish
+from lucid.models.blocks import _InvertedBottleneck_V3, activation_layer, conv2d
+from lucid.models.config import MobileNetV3Config, NetworkLayout
 
-__all__ = ["MobileNet_V3", "init_weights"]
+__all__ = ["FeatureInfo", "MobileNet_V3", "MobileNetV3Features", "feature_levels", "init_weights"]
 
 
 def _check_input(x: torch.Tensor, in_channels: int) -> None:
@@ -43,11 +50,78 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+class FeatureInfo(list):
+    """A list of ``{"module", "num_chs", "reduction"}`` dicts, one per feature level, as in timm.
+
+    ``channels()``, ``reduction()`` and ``module_name()`` return one value per level (or the
+    value of level ``idx``), like timm's ``FeatureInfo``.
+    """
+
+    def _get(self, key: str, idx: int | None) -> Any:
+        return [level[key] for level in self] if idx is None else self[idx][key]
+
+    def channels(self, idx: int | None = None) -> Any:
+        """Channels of every level (or of level ``idx``)."""
+        return self._get("num_chs", idx)
+
+    def reduction(self, idx: int | None = None) -> Any:
+        """Stride relative to the input of every level (or of level ``idx``)."""
+        return self._get("reduction", idx)
+
+    def module_name(self, idx: int | None = None) -> Any:
+        """Name of the module whose output each level is (or level ``idx``'s)."""
+        return self._get("module", idx)
+
+
+def feature_levels(layout: NetworkLayout) -> FeatureInfo:
+    """The feature levels of a network: the last output at each resolution, then ``conv_last``.
+
+    A level ends where the next block has a table stride > 1 (timm's rule), so the presets have
+    five levels at reductions 2, 4, 8, 16, 32. The deepest level is ``conv_last``'s output (wider
+    than the last block's, as in timm). With ``dilated`` the levels stay, the last reductions are 16.
+    """
+    levels = FeatureInfo()
+    reduction = 2  # the stem's stride
+    previous = {"module": "conv_first", "num_chs": layout.stem_channels, "reduction": reduction}
+    for index, block in enumerate(layout.blocks):
+        if block.stride > 1:
+            levels.append(previous)
+        reduction *= block.conv_stride
+        previous = {"module": f"bottlenecks.{index}", "num_chs": block.out_channels, "reduction": reduction}
+    levels.append({"module": "conv_last", "num_chs": layout.head_channels, "reduction": reduction})
+    return levels
+
+
+def _normalise_out_indices(out_indices: Sequence[int] | None, count: int) -> list[int]:
+    """Validate feature-level indices (negative ones count from the end) into sorted positive ones."""
+    if out_indices is None:
+        return list(range(count))
+    if isinstance(out_indices, int) or not isinstance(out_indices, Sequence):
+        raise TypeError(f"out_indices must be a sequence of ints, got {out_indices!r} ({type(out_indices).__name__})")
+    if len(out_indices) == 0:
+        raise ValueError("out_indices must name at least one feature level, got an empty sequence")
+    chosen = []
+    for index in out_indices:
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError(f"out_indices must hold ints, got {index!r} ({type(index).__name__})")
+        if not -count <= index < count:
+            raise ValueError(f"out_indices entry {index} is out of range: the model has {count} feature levels")
+        chosen.append(index % count)
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"out_indices {tuple(out_indices)} names a feature level twice")
+    return sorted(chosen)
+
+
 class MobileNet_V3(nn.Module):
     """MobileNet-v3 (Howard et al., 2019) built from a :class:`MobileNetV3Config`.
 
     ``conv_first`` (stem) -> ``bottlenecks`` -> ``conv_last`` -> ``avgpool`` -> ``fc1`` -> ``fc2``.
-    ``model(x)`` takes ``(N, in_channels, H, W)`` floats and returns ``(N, num_classes)`` logits.
+    ``model(x)`` takes ``(N, in_channels, H, W)`` floats and returns ``(N, num_classes)`` logits
+    (``(N, last_channels)`` pre-logits when the config has ``classifier=False``).
+
+    timm's interface: ``forward_features`` / ``forward_head(x, pre_logits)``, ``get_classifier``,
+    ``reset_classifier(num_classes)``, ``feature_info`` (one dict per feature level) and
+    ``as_features(out_indices)`` for the multi-scale feature maps.
     """
 
     def __init__(self, config: MobileNetV3Config) -> None:
@@ -58,52 +132,61 @@ class MobileNet_V3(nn.Module):
         # The registry name the model was built under; presets overwrite it, checkpoints record it.
         self.model_name = "mobilenet_v3"
         self.in_channels = config.in_channels
-        self.num_classes = config.num_classes
+        self.num_classes = config.num_classes if config.classifier else 0
+        layout = config.layout()
         eps, momentum = config.bn_eps, config.bn_momentum
 
-        stem = config.stem_channels
         self.conv_first = nn.Sequential(
-            nn.Conv2d(config.in_channels, stem, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(stem, eps=eps, momentum=momentum),
-            HardSwish(),
+            conv2d(config.in_channels, layout.stem_channels, 3, stride=2, padding=config.padding),
+            nn.BatchNorm2d(layout.stem_channels, eps=eps, momentum=momentum),
+            activation_layer(config.activation),
         )
+        self.bottlenecks = self._build_blocks(config, layout)
+
+        head = layout.head_channels
+        self.num_features = head
+        self.head_hidden_size = config.last_channels
+        self.conv_last = nn.Sequential(
+            nn.Conv2d(layout.blocks[-1].out_channels, head, 1, bias=False),
+            nn.BatchNorm2d(head, eps=eps, momentum=momentum),
+            activation_layer(config.activation),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc1 = nn.Sequential(nn.Linear(head, config.last_channels), activation_layer(config.activation))
+        self.fc2 = self._make_classifier(config.num_classes) if config.classifier else nn.Identity()
+        self.feature_info = feature_levels(layout)
+        init_weights(self)
+
+    @staticmethod
+    def _build_blocks(config: MobileNetV3Config, layout: NetworkLayout) -> nn.Sequential:
         blocks: list[nn.Module] = []
-        channels = stem
-        for index, spec in enumerate(config.specs):
-            if spec.mid_channels < channels:
+        for index, block in enumerate(layout.blocks):
+            if block.mid_channels < block.in_channels:
                 raise ValueError(
-                    f"bottleneck_cfg[{index}]: mid_channels={spec.mid_channels} is smaller than the "
-                    f"block's input channels {channels}; an inverted bottleneck only expands"
+                    f"bottleneck_cfg[{index}]: mid_channels={block.mid_channels} is smaller than the "
+                    f"block's input channels {block.in_channels}; an inverted bottleneck only expands"
                 )
             blocks.append(
                 _InvertedBottleneck_V3(
-                    channels,
-                    spec.mid_channels,
-                    spec.out_channels,
-                    spec.kernel_size,
-                    spec.stride,
-                    spec.use_se,
-                    spec.use_hswish,
-                    spec.se_reduction,
+                    block.in_channels,
+                    block.mid_channels,
+                    block.out_channels,
+                    block.kernel_size,
+                    block.stride,
+                    block.use_se,
+                    block.use_hswish,
+                    block.se_reduction,
                     se_divisor=config.se_divisor,
-                    bn_eps=eps,
-                    bn_momentum=momentum,
+                    bn_eps=config.bn_eps,
+                    bn_momentum=config.bn_momentum,
+                    dilation=block.dilation,
+                    padding=config.padding,
                 )
             )
-            channels = spec.out_channels
-        self.bottlenecks = nn.Sequential(*blocks)
+        return nn.Sequential(*blocks)
 
-        head = config.specs[-1].mid_channels
-        self.num_features = head
-        self.conv_last = nn.Sequential(
-            nn.Conv2d(channels, head, 1, bias=False),
-            nn.BatchNorm2d(head, eps=eps, momentum=momentum),
-            HardSwish(),
-        )
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Sequential(nn.Linear(head, config.last_channels), HardSwish())
-        self.fc2 = nn.Sequential(nn.Dropout(p=config.dropout), nn.Linear(config.last_channels, config.num_classes))
-        init_weights(self)
+    def _make_classifier(self, num_classes: int) -> nn.Sequential:
+        return nn.Sequential(nn.Dropout(p=self.config.dropout), nn.Linear(self.config.last_channels, num_classes))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem, bottlenecks and ``conv_last``: the ``(N, num_features, H/32, W/32)`` feature map."""
@@ -123,3 +206,80 @@ class MobileNet_V3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        """The final ``Linear`` (``fc2[1]``), or the identity of a model without classifier."""
+        return self.fc2[1] if isinstance(self.fc2, nn.Sequential) else self.fc2
+
+    @torch.jit.ignore
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the final layer by a fresh one with ``num_classes`` outputs (0: no classifier).
+
+        The new ``Linear`` is initialised as at construction (normal(0, 0.01), zero bias) on the
+        old head's device and dtype; ``num_classes=0`` makes ``model(x)`` return the
+        ``last_channels``-wide pre-logits, as in timm. ``config`` follows, so checkpoints rebuild it.
+        """
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+            raise ValueError(f"num_classes must be an int >= 0 (0: no classifier), got {num_classes!r}")
+        if num_classes == 0:
+            self.config = self.config.replace(classifier=False)
+            self.fc2 = nn.Identity()
+        else:
+            self.config = self.config.replace(num_classes=num_classes, classifier=True)
+            reference = self.fc1[0].weight
+            head = self._make_classifier(num_classes).to(device=reference.device, dtype=reference.dtype)
+            init_weights(head)
+            self.fc2 = head.train(self.training)
+        self.num_classes = num_classes
+
+    @torch.jit.ignore
+    def as_features(self, out_indices: Sequence[int] | None = None) -> MobileNetV3Features:
+        """The backbone as a :class:`MobileNetV3Features` returning the chosen levels' feature maps."""
+        return MobileNetV3Features(self, out_indices)
+
+
+class MobileNetV3Features(nn.Module):
+    """Multi-scale feature extractor over a :class:`MobileNet_V3`: ``forward`` returns a list of maps.
+
+    ``out_indices`` picks levels of ``model.feature_info`` (default: all five of a preset, at
+    strides 2, 4, 8, 16, 32); ``feature_info`` describes the chosen ones. The extractor shares
+    the model's modules (and so its weights) under the same names, and keeps only the layers up
+    to the deepest chosen level; the classifier head is not part of it.
+    """
+
+    def __init__(self, model: MobileNet_V3, out_indices: Sequence[int] | None = None) -> None:
+        super().__init__()
+        if not isinstance(model, MobileNet_V3):
+            raise TypeError(f"MobileNetV3Features expects a MobileNet_V3, got {type(model).__name__}")
+        levels = model.feature_info
+        chosen = _normalise_out_indices(out_indices, len(levels))
+        self.out_indices = tuple(chosen)
+        self.feature_info = FeatureInfo(levels[i] for i in chosen)
+        self.config = model.config
+        self.model_name = model.model_name
+        self.in_channels = model.in_channels
+        names = [levels[i]["module"] for i in chosen]
+        self.tap_stem = "conv_first" in names
+        self.tap_head = "conv_last" in names
+        self.tap_blocks = [int(n.split(".")[1]) for n in names if n.startswith("bottlenecks.")]
+        # Only the layers up to the deepest chosen level are kept.
+        depth = len(model.bottlenecks) if self.tap_head else (max(self.tap_blocks) + 1 if self.tap_blocks else 0)
+        self.conv_first = model.conv_first
+        self.bottlenecks = nn.Sequential(*list(model.bottlenecks)[:depth])
+        self.conv_last = model.conv_last if self.tap_head else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if not torch.jit.is_scripting():
+            _check_input(x, self.in_channels)
+        features: list[torch.Tensor] = []
+        x = self.conv_first(x)
+        if self.tap_stem:
+            features.append(x)
+        for index, block in enumerate(self.bottlenecks):
+            x = block(x)
+            if index in self.tap_blocks:
+                features.append(x)
+        if self.tap_head:
+            features.append(self.conv_last(x))
+        return features

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from torch import nn
@@ -37,9 +37,27 @@ def get_model_factory(name: str) -> Callable[..., nn.Module]:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the registered model ``name``; ``kwargs`` go to its factory."""
-    return get_model_factory(name)(**kwargs)
+def create_model(
+    name: str, *, features_only: bool = False, out_indices: Sequence[int] | None = None, **kwargs: Any
+) -> nn.Module:
+    """Build the registered model ``name``; ``kwargs`` go to its factory.
+
+    ``features_only=True`` returns the backbone as a feature extractor instead (timm's
+    convention): ``model.as_features(out_indices)``, whose forward gives the feature maps of the
+    levels ``out_indices`` picks (default: all) and whose ``feature_info`` describes them.
+    Weights (``weights=...``) load into the full model first, so the extractor carries them.
+    """
+    if not isinstance(features_only, bool):
+        raise TypeError(f"features_only must be a bool, got {features_only!r} ({type(features_only).__name__})")
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices selects feature levels and needs features_only=True")
+    model = get_model_factory(name)(**kwargs)
+    if not features_only:
+        return model
+    as_features = getattr(model, "as_features", None)
+    if as_features is None:
+        raise TypeError(f"model {name!r} ({type(model).__name__}) has no as_features(); it cannot be features_only")
+    return as_features(out_indices)
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -24,7 +24,6 @@ from torch import (  # noqa: F401  (re-exported on purpose)
     int16,
     int32,
     int64,
-    manual_seed,
     no_grad,
     ones,
     rand,
@@ -40,6 +39,19 @@ from lucid import nn  # noqa: F401
 from lucid.checkpoint import load, save  # noqa: F401
 
 __version__ = "0.1.0"
+
+import torch as _torch
+
+# Looked up on each access, not bound at import: torch.compile (dynamo) re-binds
+# ``torch.manual_seed`` to a wrapped function when it loads, and ``lucid.manual_seed`` must stay
+# the very object torch exposes.
+_FORWARDED = frozenset({"manual_seed", "seed", "initial_seed"})
+
+
+def __getattr__(name: str):
+    if name in _FORWARDED:
+        return getattr(_torch, name)
+    raise AttributeError(f"module 'lucid' has no attribute {name!r}")
 
 __all__ = [
     "Tensor", "arange", "bfloat16", "bool", "cat", "device", "dtype", "empty", "float16",

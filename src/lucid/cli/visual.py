@@ -1,0 +1,125 @@
+"""``lucid summary`` and ``lucid mermaid``: a model's layer table and its flowchart.
+
+Both take a registered model name (``lucid models`` lists them) or a lucid checkpoint file,
+and are thin layers over :func:`lucid.visual.summary` and :func:`lucid.visual.build_mermaid_chart`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ORDER = 30
+
+_CHECKPOINT_SUFFIXES = {".safetensors", ".pt", ".pth", ".bin", ".ckpt"}
+_MARKDOWN_SUFFIXES = {".md", ".markdown"}
+_DEFAULT_IMAGE_SIZE = 224
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    summary = subparsers.add_parser(
+        "summary", help="per-layer table: output shapes, parameters, multiply-adds (MACs)"
+    )
+    _add_model_arguments(summary)
+    summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    summary.set_defaults(func=run_summary)
+
+    mermaid = subparsers.add_parser("mermaid", help="the model as a mermaid flowchart with tensor shapes")
+    _add_model_arguments(mermaid)
+    mermaid.add_argument(
+        "--out", "-o", metavar="FILE", help="write here (.md: a ```mermaid block; else raw, e.g. .mmd); default stdout"
+    )
+    mermaid.add_argument("--depth", type=int, default=3, help="module-tree levels drawn (model = 0; default 3)")
+    mermaid.add_argument(
+        "--direction", default="LR", choices=("LR", "RL", "TB", "TD", "BT"), help="main flow direction"
+    )
+    mermaid.add_argument("--no-shapes", action="store_true", help="leave the tensor shapes out")
+    mermaid.add_argument("--no-collapse", action="store_true", help="draw every repeated block")
+    mermaid.add_argument("--show-params", action="store_true", help="add parameter counts to the labels")
+    mermaid.add_argument("--title", help="title of the outer box (default: the model's name)")
+    mermaid.set_defaults(func=run_mermaid)
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a registered model name (see `lucid models`) or a lucid checkpoint file")
+    parser.add_argument(
+        "--input-size",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="one input's size without the batch, e.g. 3 224 224 (default: the model's in_channels, 224, 224)",
+    )
+    parser.add_argument("--batch-size", type=int, default=1, help="batch size of the example input (default 1)")
+
+
+def load_model_or_checkpoint(spec: str) -> Any:
+    """A model from a registered name, or rebuilt from a lucid checkpoint file."""
+    from lucid.models import create_model, load_model
+
+    path = Path(spec)
+    if path.is_file():
+        return load_model(path)
+    if path.is_dir():
+        raise ValueError(f"{spec} is a directory; expected a registered model name or a checkpoint file")
+    if path.suffix in _CHECKPOINT_SUFFIXES or os.sep in spec or (os.altsep and os.altsep in spec):
+        raise FileNotFoundError(f"no checkpoint at {spec}")
+    return create_model(spec)
+
+
+def input_shape_for(model: Any, input_size: list[int] | None, batch_size: int) -> tuple[int, ...]:
+    """``(batch, *input_size)``; by default an image of the model's ``in_channels`` at 224x224."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if input_size is None:
+        channels = getattr(model, "in_channels", 3)
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            channels = 3
+        input_size = [channels, _DEFAULT_IMAGE_SIZE, _DEFAULT_IMAGE_SIZE]
+    bad = [n for n in input_size if n < 1]
+    if bad:
+        raise ValueError(f"--input-size values must be >= 1, got {' '.join(map(str, input_size))}")
+    return (batch_size, *input_size)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from lucid.visual import summary
+
+    model = load_model_or_checkpoint(args.model)
+    result = summary(model, input_shape_for(model, args.input_size, args.batch_size))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    return 0
+
+
+def render_chart_file(chart: str, path: str | os.PathLike[str]) -> str:
+    """The file text for ``chart``: fenced as ```mermaid for Markdown (renders on GitHub/GitLab), raw otherwise."""
+    if Path(path).suffix.lower() in _MARKDOWN_SUFFIXES:
+        return f"```mermaid\n{chart}\n```\n"
+    return chart + "\n"
+
+
+def run_mermaid(args: argparse.Namespace) -> int:
+    from lucid.checkpoint import atomic_write
+    from lucid.visual import build_mermaid_chart
+
+    model = load_model_or_checkpoint(args.model)
+    chart = build_mermaid_chart(
+        model,
+        input_shape=input_shape_for(model, args.input_size, args.batch_size),
+        depth=args.depth,
+        direction=args.direction,
+        show_shapes=not args.no_shapes,
+        collapse_repeats=not args.no_collapse,
+        show_params=args.show_params,
+        title=args.title,
+    )
+    if args.out is None:
+        print(chart)
+        return 0
+    text = render_chart_file(chart, args.out)
+    target = atomic_write(args.out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    print(f"wrote {target}", file=sys.stderr)
+    return 0

@@ -97,7 +97,7 @@ class NetworkLayout(NamedTuple):
 
     stem_channels: int
     blocks: tuple[BlockLayout, ...]
-    head_channels: int  # conv_last width (the mid width of the last spec, scaled)
+    head_channels: int  # conv_last width (the last spec's mid width, after width and tail changes)
     last_channels: int  # fc1 width, as given
 _SPEC_INT_FIELDS = ("kernel_size", "mid_channels", "out_channels", "stride", "se_reduction")
 _SPEC_BOOL_FIELDS = ("use_se", "use_hswish")
@@ -156,8 +156,9 @@ class MobileNetV3Config:
             (8 for the canonical network).
         bn_eps: BatchNorm epsilon (torchvision's weights use 1e-3, timm's 1e-5).
         bn_momentum: BatchNorm momentum in PyTorch's convention (0.01 = the paper's decay 0.99).
-        width_mult: channel multiplier with torchvision's semantics: the stem, every block's mid and
-            out channels and ``conv_last`` become ``make_divisible(c * width_mult, 8)``. At 1.0
+        width_mult: channel multiplier with torchvision's semantics: the stem and every block's mid
+            and out channels become ``make_divisible(c * width_mult, 8)`` and ``conv_last`` keeps
+            its expansion of the last block's output (``6 * out`` in the presets). At 1.0
             nothing is rounded, so every width-1 network stays exactly as its table says.
             ``last_channels`` is used as given: the presets scale it the torchvision way.
         reduced_tail: halve the last stage as torchvision does: from the last block with a
@@ -274,8 +275,22 @@ class MobileNetV3Config:
                 )
             )
             channels = out
-        head = self._scale(self.specs[-1].mid_channels // divide)
-        return NetworkLayout(self._scale(self.stem_channels), tuple(blocks), head, self.last_channels)
+        return NetworkLayout(self._scale(self.stem_channels), tuple(blocks), self._head_width(channels), self.last_channels)
+
+    def _head_width(self, last_out: int) -> int:
+        """``conv_last``'s width: the last spec's mid width, following the width and tail changes.
+
+        ``conv_last`` expands the last block's output; in every MobileNet-v3 table by an integer
+        ratio (576 = 6 x 96, 960 = 6 x 160). torchvision keeps that ratio over the scaled output
+        (``6 * out``), so lucid does too whenever it is an integer; otherwise the width is scaled
+        like any other channel count. Without width or tail changes it is the spec's number.
+        """
+        last = self.specs[-1]
+        if self.width_mult == 1.0 and not self.reduced_tail:
+            return last.mid_channels
+        if last.mid_channels % last.out_channels == 0:
+            return last.mid_channels // last.out_channels * last_out
+        return self._scale(last.mid_channels // (2 if self.reduced_tail else 1))
 
     def _validate_floats(self) -> None:
         dropout = self.dropout

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -98,7 +98,7 @@ class _Item:
     children: list[_Item]
     repeats: list[nn.Module]  # the modules this item stands for; more than one for a group
     id: str = ""
-    ports: bool = field(default=False)  # Input/Output pills inside the subgraph
+    ports: bool = False  # Input/Output pills inside the subgraph
 
     @property
     def is_subgraph(self) -> bool:

@@ -321,21 +321,25 @@ def test_custom_sequential_and_several_inputs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("factory", "published"),
-    [("mobilenet_v3_small", 57e6), ("mobilenet_v3_large", 217e6)],
+    ("factory", "timm_name", "published"),
+    [("mobilenet_v3_small", "mobilenetv3_small_100", 57e6), ("mobilenet_v3_large", "mobilenetv3_large_100", 217e6)],
 )
-def test_summary_macs_match_the_published_numbers(factory: str, published: float) -> None:
+def test_summary_macs_match_the_published_numbers(factory: str, timm_name: str, published: float) -> None:
+    timm = pytest.importorskip("timm")
     # MACs depend on shapes only, so the models are built and traced on the meta device: no
     # memory, no arithmetic (the summary of a real model is checked below).
     with torch.device("meta"):
         model = lucid.models.create_model(factory)
         peer = getattr(torchvision.models, factory)()
+        timm_peer = timm.create_model(timm_name)
     result = summary(model, SHAPE)
     assert abs(result.total_macs - published) / published < 0.02
-    # torchvision's network is the same: the same count, and its published metadata agrees.
+    # torchvision's published metadata ("_ops", in GMACs) agrees too.
     published_gmacs = torchvision.models.get_model_weights(factory).IMAGENET1K_V1.meta["_ops"]
     assert abs(result.total_macs / 1e9 - published_gmacs) / published_gmacs < 0.02
+    # torchvision's and timm's networks are the same one: the same counts.
     assert summary(peer, SHAPE).total_macs == result.total_macs
+    assert summary(timm_peer, SHAPE).total_macs == result.total_macs
     assert result.total_params == sum(p.numel() for p in model.parameters())
     assert sum(r.params for r in result.rows) == result.total_params
     assert sum(r.macs for r in result.rows) == result.total_macs

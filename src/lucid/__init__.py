@@ -46,11 +46,18 @@ import torch as _torch
 # ``torch.manual_seed`` to a wrapped function when it loads, and ``lucid.manual_seed`` must stay
 # the very object torch exposes.
 _FORWARDED = frozenset({"manual_seed", "seed", "initial_seed"})
+# Sub-packages reachable as attributes after ``import lucid`` without importing them eagerly
+# (keeps ``import lucid`` and ``lucid --help`` fast).
+_LAZY_SUBMODULES = frozenset({"models", "visual", "train", "deploy"})
 
 
 def __getattr__(name: str):
     if name in _FORWARDED:
         return getattr(_torch, name)
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"lucid.{name}")
     raise AttributeError(f"module 'lucid' has no attribute {name!r}")
 
 __all__ = [

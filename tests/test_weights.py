@@ -108,6 +108,39 @@ def test_foreign_checkpoints_give_identical_logits(writers, preset, source, fmt)
     assert model.pretrained_cfg["source"] == source and len(model.pretrained_cfg["categories"]) == 1000
 
 
+@pytest.mark.parametrize(
+    "preset, twin, constants",
+    [
+        ("mobilenet_v3_small_075", "mobilenetv3_small_075", {"bn_eps": 1e-5, "padding": "symmetric"}),
+        # timm has the minimalistic networks only as TensorFlow ports: eps 1e-3 and SAME padding.
+        ("mobilenet_v3_small_minimal", "tf_mobilenetv3_small_minimal_100", {"bn_eps": 1e-3, "padding": "same"}),
+    ],
+)
+def test_timm_variants_load_with_their_constants(preset, twin, constants, tmp_path):
+    reference = randomise(timm.create_model(twin, pretrained=False), 5)
+    save_file(reference.state_dict(), str(tmp_path / "variant.safetensors"))
+    model = models.create_model(preset, weights=tmp_path / "variant.safetensors").eval()
+    assert {k: getattr(model.config, k) for k in constants} == constants
+    x = torch.randn(2, 3, 97, 101)  # odd sizes: SAME padding differs from symmetric here
+    assert relative_error(logits(model, x), logits(reference, x)) < 1e-5
+
+
+def test_models_without_classifier_drop_or_miss_the_head(writers, tmp_path):
+    reference, files = writers[("mobilenet_v3_small", "timm")]
+    headless = models.mobilenet_v3_small(weights=files["safetensors"], classifier=False).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        features = reference.forward_head(reference.forward_features(x), pre_logits=True)
+    assert headless.num_classes == 0 and relative_error(logits(headless, x), features) < 1e-5
+    assert headless.pretrained_cfg["categories"] is None
+    state = {k: v for k, v in reference.state_dict().items() if not k.startswith("classifier.")}
+    with pytest.warns(UserWarning, match=r"the checkpoint has no classifier.*fc2\.1"):
+        with_head = models.mobilenet_v3_small(weights=state)
+    assert with_head.fc2[1].out_features == 1000
+    again = models.mobilenet_v3_small(weights=lucid.save(headless, tmp_path / "headless.safetensors"))
+    assert again.num_classes == 0  # the lucid checkpoint's config says: no classifier
+
+
 def test_the_source_constants_matter(writers):
     reference, files = writers[("mobilenet_v3_small", "torchvision")]
     wrong = models.mobilenet_v3_small(weights=files["pth"], bn_eps=1e-5).eval()
@@ -189,10 +222,10 @@ def test_failed_load_into_an_existing_model_changes_nothing(writers):
     assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
 
 
-def test_load_weights_warns_about_other_batchnorm_eps(writers):
+def test_load_weights_warns_about_other_source_constants(writers):
     reference, files = writers[("mobilenet_v3_small", "timm")]
     model = models.mobilenet_v3_small()  # preset eps 1e-3, timm trained with 1e-5
-    with pytest.warns(UserWarning, match="BatchNorm eps"):
+    with pytest.warns(UserWarning, match=r"built with \{'bn_eps': 0.001\} but timm's weights were trained with"):
         W.load_weights(model, files["pth"])
     assert torch.equal(model.conv_first[0].weight, reference.conv_stem.weight)
 
@@ -281,6 +314,8 @@ def test_transforms_give_the_network_input():
 def test_unknown_or_mismatched_registered_names():
     with pytest.raises(ValueError, match=r"unknown weights 'IMAGENET1K_V2' for mobilenet_v3_small.*IMAGENET1K_V1"):
         models.mobilenet_v3_small(weights="IMAGENET1K_V2")
+    with pytest.raises(ValueError, match=r"unknown weights 'default'.*DEFAULT.*and there is no file 'default'"):
+        models.mobilenet_v3_small(weights="default")
     with pytest.raises(ValueError, match="are for mobilenet_v3_large, not for mobilenet_v3_small"):
         models.mobilenet_v3_small(weights=W.MobileNet_V3_Large_Weights.IMAGENET1K_V1)
     with pytest.raises(ValueError, match="no registered weights for model 'tiny'"):
@@ -310,6 +345,9 @@ def test_registered_name_loads_the_cached_file_without_network(writers, tmp_path
         model = models.mobilenet_v3_small(weights=weights).eval()
         x = torch.randn(1, 3, 64, 64)
         assert relative_error(logits(model, x), logits(reference, x)) < 1e-5
+    plain = models.mobilenet_v3_small().eval()
+    plain.load_state_dict(entry.get_state_dict())  # torchvision's spelling, lucid's keys
+    assert torch.equal(logits(plain, x), logits(model, x))
     cfg = model.pretrained_cfg
     assert cfg["weights"] == "MobileNet_V3_Small_Weights.IMAGENET1K_V1" and cfg["categories"][1] == "goldfish"
     assert cfg["metrics"]["ImageNet-1K"] == {"acc@1": 67.668, "acc@5": 87.402} and cfg["resize_size"] == 256

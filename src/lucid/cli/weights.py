@@ -88,11 +88,11 @@ def run_weights(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no registered weights for {args.model}")
         return 0
-    header = f"{'model':<20} {'weights':<22} {'acc@1':>7} {'acc@5':>7} {'params':>10} {'GFLOPS':>7} {'MB':>7}  cached"
+    header = f"{'model':<20} {'weights':<24} {'acc@1':>7} {'acc@5':>7} {'params':>10} {'GFLOPS':>7} {'MB':>7}  cached"
     print(header)
     for row in rows:
         name = f"{row['weights']}{' (DEFAULT)' if row['default'] else ''}"
-        print(f"{row['model']:<20} {name:<22} {row['acc@1']:>7.3f} {row['acc@5']:>7.3f} {row['params']:>10,} "
+        print(f"{row['model']:<20} {name:<24} {row['acc@1']:>7.3f} {row['acc@5']:>7.3f} {row['params']:>10,} "
               f"{row['gflops']:>7.3f} {row['size_mb']:>7.3f}  {'yes' if row['cached'] else 'no'}")
     print(f"cache: {weights_cache_dir()}")
     return 0

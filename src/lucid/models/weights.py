@@ -24,6 +24,7 @@ import functools
 import os
 import pickle
 import re
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SOURCE_CONSTANTS",
+    "TF_PORT_CONSTANTS",
+    "TIMM_TF_PORTS",
+    "source_constants",
     "Weights",
     "WeightsEnum",
     "MobileNet_V3_Small_Weights",
@@ -73,15 +77,29 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # same ones for the outputs to match (BatchNorm eps enters every normalisation).
 SOURCE_CONSTANTS: dict[str, dict[str, Any]] = {
     "torchvision": {"bn_eps": 1e-3},
-    "timm": {"bn_eps": 1e-5},  # mobilenetv3_*_100; timm's tf_* ports use 1e-3: pass bn_eps=1e-3
+    "timm": {"bn_eps": 1e-5},  # timm's native mobilenetv3_* weights
 }
+# timm's ports of TensorFlow weights (tf_mobilenetv3_*) were trained with BatchNorm eps 1e-3 and
+# TF's SAME padding. Their keys are those of the native models, so the file cannot tell; timm
+# publishes the minimalistic networks only as such ports, so those presets take these constants.
+# For another tf_ port pass bn_eps=1e-3, padding="same".
+TF_PORT_CONSTANTS: dict[str, Any] = {"bn_eps": 1e-3, "padding": "same"}
+TIMM_TF_PORTS = frozenset({"mobilenet_v3_small_minimal", "mobilenet_v3_large_minimal"})
 
 # Where each source keeps its first convolution and its last layer (for the checkpoint's
 # in_channels and num_classes, which are needed before the model can be built).
 _STEM_KEYS = {"lucid": "conv_first.0.weight", "torchvision": "features.0.0.weight", "timm": "conv_stem.weight"}
 _HEAD_KEYS = {"lucid": "fc2.1.weight", "torchvision": "classifier.3.weight", "timm": "classifier.weight"}
 _LUCID_STEM = "conv_first.0.weight"
+_LUCID_HEAD_MODULE = "fc2.1"
 _LUCID_HEAD = ("fc2.1.weight", "fc2.1.bias")
+
+
+def source_constants(model_name: str | None, fmt: str) -> dict[str, Any]:
+    """The config values the weights of source ``fmt`` for ``model_name`` were trained with."""
+    if fmt == "timm" and model_name in TIMM_TF_PORTS:
+        return dict(TF_PORT_CONSTANTS)
+    return dict(SOURCE_CONSTANTS.get(fmt, {}))
 
 
 class WeightsUnavailableError(FileNotFoundError):
@@ -205,6 +223,11 @@ class WeightsEnum(enum.Enum):
         """The local file: from the cache, else downloaded and hash-checked through ``torch.hub``."""
         return fetch_weights(self, progress=progress)
 
+    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
+        """The weights converted to lucid's keys: ``model.load_state_dict`` of the preset takes them."""
+        fetch_weights(self, progress=progress)
+        return build_with_weights(self.model_name, self).state_dict()
+
     def __str__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
 
@@ -283,9 +306,13 @@ register_weights("mobilenet_v3_large", MobileNet_V3_Large_Weights)
 
 
 def _available(model_name: str | None) -> str:
-    names = [f"{model}: {', '.join([*(m.name for m in enum_cls), 'DEFAULT'])}" for model, enum_cls in _WEIGHTS.items()
-             if model_name is None or model == model_name]
-    return "; ".join(names) or "none"
+    """``"model: NAME, NAME, DEFAULT; ..."`` for error messages."""
+    rows = [
+        f"{model}: {', '.join([*(member.name for member in enum_cls), 'DEFAULT'])}"
+        for model, enum_cls in _WEIGHTS.items()
+        if model_name is None or model == model_name
+    ]
+    return "; ".join(rows) or "none"
 
 
 def get_weights(model_name: str, name: str) -> WeightsEnum:
@@ -417,15 +444,24 @@ def _is_safetensors(file: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _read_safetensors(file: Path) -> LoadedCheckpoint:
+    """A lucid checkpoint (its metadata says so) or a foreign safetensors state dict, e.g. timm's."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(file), framework="pt", device="cpu") as handle:
-            metadata = dict(handle.metadata() or {})
-            return {key: handle.get_tensor(key) for key in handle.keys()}, metadata
+            metadata = handle.metadata() or {}
+            if any(key.startswith("lucid.") for key in metadata):
+                meta = checkpoint.read_metadata(file)
+                state = checkpoint.load(file)  # checks the format version and the checksum
+                return LoadedCheckpoint(state, "lucid", str(file), lucid_meta=meta, extra=meta["extra"])
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
         raise CheckpointError(f"{file}: not a readable safetensors file (truncated or corrupted?): {exc}") from None
+    state = _unwrap_state(state, str(file))
+    return LoadedCheckpoint(state, detect_format(state, str(file)), str(file))
 
 
 def _refusal(file: Path, exc: Exception) -> CheckpointError:
@@ -498,19 +534,17 @@ def read_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
     if not file.is_file():
         raise FileNotFoundError(f"no weights file at {file}")
     if _is_safetensors(file):
-        state, metadata = _read_safetensors(file)
-        if any(key.startswith("lucid.") for key in metadata):
-            meta = checkpoint.read_metadata(file)
-            state = checkpoint.load(file)  # checks the format version and the checksum
-            return LoadedCheckpoint(state, "lucid", str(file), lucid_meta=meta, extra=meta["extra"])
-    else:
-        state = _read_pickle(file)
-    state = _unwrap_state(state, str(file))
+        return _read_safetensors(file)
+    state = _unwrap_state(_read_pickle(file), str(file))
     return LoadedCheckpoint(state, detect_format(state, str(file)), str(file))
 
 
 def _looks_like_weights_name(text: str) -> bool:
-    return re.fullmatch(r"(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Z][A-Z0-9_]*", text) is not None
+    """``DEFAULT``, ``IMAGENET1K_V1`` or ``MobileNet_V3_Small_Weights.IMAGENET1K_V1``; ``model.pth`` is a file."""
+    prefix, dot, member = text.rpartition(".")
+    if dot and not prefix.endswith("_Weights"):
+        return False
+    return re.fullmatch(r"[A-Za-z_]\w*", member) is not None
 
 
 def resolve_weights(weights: Any, model_name: str | None) -> LoadedCheckpoint:
@@ -532,7 +566,11 @@ def resolve_weights(weights: Any, model_name: str | None) -> LoadedCheckpoint:
         if not os.path.exists(os.path.expanduser(text)) and _looks_like_weights_name(text):
             if model_name is None:
                 raise ValueError(f"registered weights {text!r} need a model name; pass a file instead")
-            return resolve_weights(get_weights(model_name, text), model_name)
+            try:
+                entry = get_weights(model_name, text)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (and there is no file {text!r})") from None
+            return resolve_weights(entry, model_name)
         return read_checkpoint(text)
     raise TypeError(
         "weights must be a checkpoint path, a registered name such as 'DEFAULT', a weights entry "
@@ -630,6 +668,14 @@ def _timm_pairs(model: MobileNet_V3, state: Mapping[str, torch.Tensor], origin: 
     return pairs
 
 
+def _has_module(model: nn.Module, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
+
+
 def _fit(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Reshape a 1x1 convolution's (o, i, 1, 1) weight to a linear (o, i) one, or back; else unchanged."""
     src = tuple(tensor.shape)
@@ -653,16 +699,24 @@ def _remap(
     missing: list[str] = []
     mismatched: list[str] = []
     for lucid_module, src_module in pairs:
+        if lucid_module == _LUCID_HEAD_MODULE and not _has_module(model, lucid_module):
+            # A model without classifier (classifier=False) drops the source's, as timm's num_classes=0.
+            used.update(k for k in state if k.startswith(f"{src_module}."))
+            continue
         for name in model.get_submodule(lucid_module).state_dict():
             key, src = f"{lucid_module}.{name}", f"{src_module}.{name}"
             if src not in state:
-                if name != "num_batches_tracked":  # a counter older files lack; the model's is kept
+                # num_batches_tracked: a counter older files lack (the model's is kept); a missing
+                # classifier is re-initialised with a warning by _adapt.
+                if name != "num_batches_tracked" and lucid_module != _LUCID_HEAD_MODULE:
                     missing.append(f"{src} (for {key})")
                 continue
             used.add(src)
             out[key] = _fit(state[src], target[key].shape)
             if key not in adaptable and tuple(out[key].shape) != tuple(target[key].shape):
-                mismatched.append(f"{src} -> {key}: checkpoint {tuple(state[src].shape)} vs model {tuple(target[key].shape)}")
+                mismatched.append(
+                    f"{src} -> {key}: checkpoint {tuple(state[src].shape)} vs model {tuple(target[key].shape)}"
+                )
     unexpected = [k for k in state if k not in used]
     problems = []
     if missing:
@@ -691,6 +745,15 @@ def _adapt_stem(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
     return weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (source / in_channels)
 
 
+def _outside_lucid() -> int:
+    """The ``stacklevel`` of the first caller outside lucid, so a warning points at the user's line."""
+    root = os.path.dirname(checkpoint.__file__)
+    frame, level = sys._getframe(2), 2  # the caller of the function that asks
+    while frame is not None and frame.f_code.co_filename.startswith(root):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _adapt(state: dict[str, torch.Tensor], model: MobileNet_V3, origin: str) -> tuple[dict[str, torch.Tensor], bool]:
     """Re-initialise a head of another class count (with a warning) and adapt the stem's channels."""
     target = model.state_dict()
@@ -699,19 +762,26 @@ def _adapt(state: dict[str, torch.Tensor], model: MobileNet_V3, origin: str) -> 
     if stem is not None and stem.dim() == 4 and stem.shape[0] == want[0] and stem.shape[2:] == want[2:] \
             and stem.shape[1] != want[1]:
         state[_LUCID_STEM] = _adapt_stem(stem, want[1])
-    head, want = state.get(_LUCID_HEAD[0]), target[_LUCID_HEAD[0]].shape
-    replaced = head is not None and head.dim() == 2 and head.shape[1] == want[1] and head.shape[0] != want[0]
-    if replaced:
+    if _LUCID_HEAD[0] not in target:  # a model without classifier keeps none
         for key in _LUCID_HEAD:
-            state[key] = target[key]  # the model's own fresh initialisation
-        warnings.warn(
-            f"{origin}: the checkpoint's classifier has {head.shape[0]} classes but the model "
-            f"{want[0]}; loaded every weight except the last layer fc2.1, which is newly "
-            "initialised (train it before use)",
-            UserWarning,
-            stacklevel=4,
-        )
-    return state, replaced
+            state.pop(key, None)
+        return state, False
+    head, want = state.get(_LUCID_HEAD[0]), target[_LUCID_HEAD[0]].shape
+    if head is None:
+        found = "the checkpoint has no classifier"
+    elif head.dim() == 2 and head.shape[1] == want[1] and head.shape[0] != want[0]:
+        found = f"the checkpoint's classifier has {head.shape[0]} classes but the model {want[0]}"
+    else:
+        return state, False  # fits, or a mismatch check_state_dict reports
+    for key in _LUCID_HEAD:
+        state[key] = target[key]  # the model's own fresh initialisation
+    warnings.warn(
+        f"{origin}: {found}; loaded every weight except the last layer fc2.1, "
+        "which is newly initialised (train it before use)",
+        UserWarning,
+        stacklevel=_outside_lucid(),
+    )
+    return state, True
 
 
 def convert_state_dict(
@@ -723,7 +793,7 @@ def convert_state_dict(
     does not fit); a classifier of another class count is replaced by the model's own (with a
     warning) and the stem adapted to the model's ``in_channels``. ``model`` is not modified.
     """
-    loaded = state if isinstance(state, LoadedCheckpoint) else resolve_weights(state, None)
+    loaded = resolve_weights(state, getattr(model, "model_name", None))
     return _convert(loaded, model)[0]
 
 
@@ -777,13 +847,13 @@ def _pretrained_cfg(loaded: LoadedCheckpoint, model: MobileNet_V3, head_replaced
         cfg["categories"] = list(imagenet_categories())
     if head_replaced:
         cfg.update(categories=None, metrics=None)
-    if cfg.get("categories") is not None and len(cfg["categories"]) != config.num_classes:
+    if cfg.get("categories") is not None and len(cfg["categories"]) != model.num_classes:
         cfg["categories"] = None
     if len(cfg["mean"]) != config.in_channels:
         # A grey or multi-band input: one shared normalisation, the RGB values' average.
         cfg["mean"] = [sum(cfg["mean"]) / len(cfg["mean"])] * config.in_channels
         cfg["std"] = [sum(cfg["std"]) / len(cfg["std"])] * config.in_channels
-    cfg.update(num_classes=config.num_classes, in_channels=config.in_channels)
+    cfg.update(num_classes=model.num_classes, in_channels=config.in_channels)
     cfg["input_size"] = [config.in_channels, *list(cfg["input_size"])[1:]]
     return cfg
 
@@ -805,12 +875,13 @@ def load_weights(model: MobileNet_V3, weights: Any) -> MobileNet_V3:
     if not isinstance(model, MobileNet_V3):
         raise TypeError(f"load_weights expects a lucid MobileNet_V3, got {type(model).__name__}")
     loaded = resolve_weights(weights, getattr(model, "model_name", None))
-    trained_eps = SOURCE_CONSTANTS.get(loaded.format, {}).get("bn_eps")
-    if trained_eps is not None and model.config.bn_eps != trained_eps:
+    trained = source_constants(getattr(model, "model_name", None), loaded.format)
+    differ = {k: v for k, v in trained.items() if getattr(model.config, k, v) != v}
+    if differ:
+        mine = {k: getattr(model.config, k) for k in differ}
         warnings.warn(
-            f"the model uses BatchNorm eps {model.config.bn_eps} but {loaded.format}'s weights were "
-            f"trained with {trained_eps}: outputs will differ slightly; build the model with "
-            "weights= to get the source's constants",
+            f"the model is built with {mine} but {loaded.format}'s weights were trained with "
+            f"{differ}: outputs will differ; build the model with weights= to get the source's constants",
             UserWarning,
             stacklevel=2,
         )
@@ -829,18 +900,20 @@ def _lucid_constants(name: str, loaded: LoadedCheckpoint) -> dict[str, Any]:
     if not config:
         return {}
     default = preset_config(name).to_dict()
-    for locked in LOCKED_FIELDS:
-        if locked in config and not _same(config[locked], default[locked]):
-            stored = (loaded.lucid_meta or {}).get("model_name") or "another architecture"
-            raise CheckpointError(
-                f"{loaded.origin}: holds {stored}, whose {locked} differs from {name}'s; "
-                "rebuild it with lucid.models.load_model(path)"
-            )
     unknown = sorted(set(config) - set(default))
     if unknown:
         raise CheckpointError(f"{loaded.origin}: unknown config fields {unknown} (written by a newer lucid?)")
     skip = {*LOCKED_FIELDS, "num_classes", "in_channels"}
-    return {k: v for k, v in config.items() if k not in skip and not _same(v, default[k])}
+    constants = {k: v for k, v in config.items() if k not in skip and not _same(v, default[k])}
+    stored = (loaded.lucid_meta or {}).get("model_name") or "another architecture"
+    mismatch = f"{loaded.origin}: holds {stored}, not {name}; rebuild it with lucid.models.load_model(path)"
+    try:
+        candidate = preset_config(name, **constants).to_dict()
+    except TypeError:  # a field this preset fixes (e.g. width_mult of a literal-width table)
+        raise CheckpointError(mismatch) from None
+    if any(k in config and not _same(config[k], candidate[k]) for k in LOCKED_FIELDS):
+        raise CheckpointError(mismatch)
+    return constants
 
 
 def build_with_weights(name: str, weights: Any, **kwargs: Any) -> MobileNet_V3:
@@ -852,7 +925,7 @@ def build_with_weights(name: str, weights: Any, **kwargs: Any) -> MobileNet_V3:
     values re-initialise the head (with a warning) or adapt the stem.
     """
     loaded = resolve_weights(weights, name)
-    constants = _lucid_constants(name, loaded) if loaded.format == "lucid" else dict(SOURCE_CONSTANTS[loaded.format])
+    constants = _lucid_constants(name, loaded) if loaded.format == "lucid" else source_constants(name, loaded.format)
     found = {"num_classes": loaded.num_classes(), "in_channels": loaded.in_channels()}
     given = {k: v for k, v in kwargs.items() if not (k in found and v is None)}
     values = {**constants, **{k: v for k, v in found.items() if v is not None}, **given}

@@ -82,6 +82,11 @@ def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
     return model.eval()
 
 
+def assert_close_scaled(got: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal up to float32 rounding, measured against the output's scale (random BN makes it large)."""
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * max(1.0, expected.abs().max().item()))
+
+
 def tiny_config(**fields) -> MobileNetV3Config:
     """A 4-block network exercising expand, SE, residual and two strided stages."""
     table = [SPEC, (3, 72, 24, False, False, 2, 4), (5, 96, 40, True, True, 2, 4), (5, 240, 40, True, True, 1, 4)]
@@ -216,7 +221,7 @@ def test_variants_match_torchvision_outputs(arch, kwargs):
     copy_by_position(reference, model)
     x = torch.randn(2, 3, 97, 83, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
+        assert_close_scaled(model(x), reference(x))
 
 
 def test_dilated_keeps_output_stride_16():
@@ -270,8 +275,8 @@ def _check_same_padding_against_tf_port(name: str, twin: str, sizes: list[tuple[
         x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(4))
         with torch.no_grad():
             expected = reference.forward_features(x)
-            torch.testing.assert_close(same.forward_features(x), expected, rtol=1e-4, atol=1e-4)
-            torch.testing.assert_close(same(x), reference(x), rtol=1e-4, atol=1e-4)
+            assert_close_scaled(same.forward_features(x), expected)
+            assert_close_scaled(same(x), reference(x))
             # PyTorch's symmetric padding shifts every strided layer by a pixel: clearly different.
             assert not torch.allclose(symmetric.forward_features(x), expected, rtol=0.05, atol=0.05)
 
@@ -391,8 +396,11 @@ def test_representative_presets_script(name, kwargs):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PRESETS)
-@pytest.mark.parametrize("kwargs", [{}, {"padding": "same", "dilated": True, "reduced_tail": True, "width_mult": 0.5}])
-def test_every_preset_scripts(name, kwargs):
+@pytest.mark.parametrize("options", [False, True])
+def test_every_preset_scripts(name, options):
+    kwargs = {"padding": "same", "dilated": True, "reduced_tail": True} if options else {}
+    if options and not name.endswith("_075"):  # the _075 tables are already width-scaled
+        kwargs["width_mult"] = 0.5
     _script_matches(randomise_batchnorm(models.create_model(name, **kwargs)), torch.randn(1, 3, 67, 75))
 
 
@@ -431,7 +439,7 @@ def test_representative_variants_export_to_onnx(name, kwargs):
     x = torch.randn(1, 3, 97, 101)
     (got,) = _onnx_outputs(model, x, dynamo=False)
     with torch.no_grad():
-        torch.testing.assert_close(torch.from_numpy(got), model(x), rtol=1e-4, atol=1e-4)
+        assert_close_scaled(torch.from_numpy(got), model(x))
 
 
 @pytest.mark.slow
@@ -442,4 +450,4 @@ def test_every_variant_exports_with_dynamo(name, kwargs):
     x = torch.randn(1, 3, 97, 101)
     (got,) = _onnx_outputs(model, x, dynamo=True)
     with torch.no_grad():
-        torch.testing.assert_close(torch.from_numpy(got), model(x), rtol=1e-4, atol=1e-4)
+        assert_close_scaled(torch.from_numpy(got), model(x))

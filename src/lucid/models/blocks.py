@@ -45,7 +45,8 @@ class Conv2dSame(nn.Conv2d):
         bias: bool = True,
     ) -> None:
         super().__init__(
-            in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, groups=groups, bias=bias
+            in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, groups=groups,
+            bias=bias,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

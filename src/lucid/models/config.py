@@ -99,6 +99,8 @@ class NetworkLayout(NamedTuple):
     blocks: tuple[BlockLayout, ...]
     head_channels: int  # conv_last width (the last spec's mid width, after width and tail changes)
     last_channels: int  # fc1 width, as given
+
+
 _SPEC_INT_FIELDS = ("kernel_size", "mid_channels", "out_channels", "stride", "se_reduction")
 _SPEC_BOOL_FIELDS = ("use_se", "use_hswish")
 
@@ -225,14 +227,20 @@ class MobileNetV3Config:
             value = getattr(self, name)
             if value not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-        if (self.reduced_tail or self.dilated) and self._tail_start() is None:
+        self._validate_tail()
+
+    def _validate_tail(self) -> None:
+        """``reduced_tail`` and ``dilated`` need a last stage, and halving must leave channels."""
+        if not (self.reduced_tail or self.dilated):
+            return
+        tail = self._tail_start()
+        if tail is None:
             flag = "reduced_tail" if self.reduced_tail else "dilated"
             raise ValueError(
                 f"{flag}=True acts on the last stage, which starts at the last block with stride > 1, "
                 "but every bottleneck_cfg spec has stride 1"
             )
         if self.reduced_tail:
-            tail = self._tail_start()
             for index, spec in enumerate(self.specs[tail:], start=tail):
                 if spec.out_channels < 2:
                     raise ValueError(
@@ -275,7 +283,8 @@ class MobileNetV3Config:
                 )
             )
             channels = out
-        return NetworkLayout(self._scale(self.stem_channels), tuple(blocks), self._head_width(channels), self.last_channels)
+        stem = self._scale(self.stem_channels)
+        return NetworkLayout(stem, tuple(blocks), self._head_width(channels), self.last_channels)
 
     def _head_width(self, last_out: int) -> int:
         """``conv_last``'s width: the last spec's mid width, following the width and tail changes.

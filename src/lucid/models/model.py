@@ -262,12 +262,14 @@ class MobileNetV3Features(nn.Module):
         names = [levels[i]["module"] for i in chosen]
         self.tap_stem = "conv_first" in names
         self.tap_head = "conv_last" in names
-        self.tap_blocks = [int(n.split(".")[1]) for n in names if n.startswith("bottlenecks.")]
+        tapped = [int(n.split(".")[1]) for n in names if n.startswith("bottlenecks.")]
         # Only the layers up to the deepest chosen level are kept.
-        depth = len(model.bottlenecks) if self.tap_head else (max(self.tap_blocks) + 1 if self.tap_blocks else 0)
+        depth = len(model.bottlenecks) if self.tap_head else (max(tapped) + 1 if tapped else 0)
         self.conv_first = model.conv_first
         self.bottlenecks = nn.Sequential(*list(model.bottlenecks)[:depth])
         self.conv_last = model.conv_last if self.tap_head else nn.Identity()
+        # One flag per kept block (not a list of indices: TorchScript cannot type an empty list).
+        self.tap_flags = [index in tapped for index in range(depth)]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if not torch.jit.is_scripting():
@@ -278,7 +280,7 @@ class MobileNetV3Features(nn.Module):
             features.append(x)
         for index, block in enumerate(self.bottlenecks):
             x = block(x)
-            if index in self.tap_blocks:
+            if self.tap_flags[index]:
                 features.append(x)
         if self.tap_head:
             features.append(self.conv_last(x))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import http.client
 import os
 import pickle
 import re
@@ -401,7 +402,7 @@ def fetch_weights(weights: WeightsEnum | Weights, *, progress: bool = True) -> P
     try:
         # Writes to a temporary file beside the target and moves it only after the hash matched.
         torch.hub.download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256_prefix, progress=progress)
-    except (URLError, TimeoutError, ConnectionError) as exc:
+    except (URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise _download_error(entry, target, exc) from None
     except RuntimeError as exc:
         if "hash" in str(exc):

@@ -1,0 +1,93 @@
+"""torch.distributed set-up for runs under ``torchrun``: one process per device, DDP."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistContext", "setup", "teardown", "broadcast_object", "gather_objects"]
+
+
+@dataclass
+class DistContext:
+    """Where this process runs: its rank among ``world_size`` processes and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process (rank 0) writes files and prints."""
+        return self.rank == 0
+
+
+def _device(kind: str, local_rank: int) -> torch.device:
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was requested but CUDA is not available here (torch.cuda.is_available() is False); use --device cpu")
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            raise ValueError(f"process with LOCAL_RANK={local_rank} has no GPU: only {count} visible")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def setup(device: str) -> DistContext:
+    """Join the process group that ``torchrun`` describes in the environment (WORLD_SIZE > 1),
+    with NCCL on CUDA and gloo on CPU; a plain single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    where = _device(device, local_rank)
+    if world <= 1:
+        return DistContext(device=where)
+    if dist.is_initialized():
+        return DistContext(rank, world, local_rank, where, owns_group=False)
+    backend = "nccl" if where.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    return DistContext(rank, world, local_rank, where, owns_group=True)
+
+
+def teardown(context: DistContext) -> None:
+    """Leave the process group if :func:`setup` joined it."""
+    if context.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_object(value: Any, context: DistContext) -> Any:
+    """Rank 0's ``value`` on every rank."""
+    if not context.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0, device=context.device if context.device.type == "cuda" else None)
+    return box[0]
+
+
+def gather_objects(value: Any, context: DistContext) -> list[Any]:
+    """Every rank's ``value``, in rank order, on every rank."""
+    if not context.distributed:
+        return [value]
+    out: list[Any] = [None] * context.world_size
+    dist.all_gather_object(out, value)
+    return out
+
+
+def any_true(flag: bool, context: DistContext) -> bool:
+    """Whether ``flag`` is true on any rank (all ranks must call it together)."""
+    if not context.distributed:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=context.device)
+    dist.all_reduce(value)
+    return bool(value.item() > 0)

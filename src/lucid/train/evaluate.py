@@ -1,0 +1,226 @@
+"""``lucid eval``: top-1/top-5, per-class accuracy, confusion matrix and speed of a checkpoint."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from lucid.train.data import IMAGENET_MEAN, IMAGENET_STD, digits_datasets, eval_transform, resize_size_for
+
+__all__ = ["EvalResult", "Preprocessing", "evaluate", "load_for_inference", "preprocessing_of", "eval_dataset"]
+
+
+@dataclass
+class Preprocessing:
+    """How a model's input is made from an image file, and what its outputs are called."""
+
+    image_size: int
+    in_channels: int
+    resize_size: int
+    interpolation: str
+    mean: list[float]
+    std: list[float]
+    categories: list[str]
+
+    def transform(self) -> Any:
+        """The evaluation transform (resize, centre crop, normalise) for PIL images."""
+        return eval_transform(
+            self.image_size, self.in_channels, self.mean, self.std,
+            resize_size=self.resize_size, interpolation=self.interpolation,
+        )
+
+
+@dataclass
+class EvalResult:
+    """Accuracy (fractions), per-class accuracy (None for a class without images), the confusion
+    matrix (rows: true class, columns: predicted), mean loss and model throughput."""
+
+    top1: float
+    top5: float
+    loss: float
+    images: int
+    classes: list[str]
+    per_class: dict[str, float | None]
+    confusion: list[list[int]]
+    images_per_second: float
+    seconds: float
+    data: str
+    confusion_png: str | None = None
+    checkpoint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def load_for_inference(model: nn.Module | str | os.PathLike[str], weights: str | None = None) -> tuple[nn.Module, str | None]:
+    """A model in eval mode and where it came from: a module, a lucid checkpoint path, or a
+    registered model name (``weights`` then names the weights to load, e.g. ``"DEFAULT"``)."""
+    if isinstance(model, nn.Module):
+        return model.eval(), None
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"expected a model, a checkpoint path or a model name, got {type(model).__name__}")
+    from lucid.models import create_model, list_models, load_model
+
+    path = Path(model).expanduser()
+    if path.is_file():
+        if weights is not None:
+            raise ValueError("--weights applies to a registered model name, not to a checkpoint file")
+        return load_model(path), str(path)
+    if str(model) in list_models():
+        if weights is None:
+            raise ValueError(f"{model} is a model name: pass --weights (a registered weights name such as DEFAULT, or a file) to say which weights to use")
+        return create_model(str(model), weights=weights).eval(), f"{model} ({weights})"
+    raise FileNotFoundError(f"{model}: no such checkpoint file, and not a registered model name")
+
+
+def _config_value(model: nn.Module, name: str, default: Any) -> Any:
+    return getattr(getattr(model, "config", None), name, default)
+
+
+def preprocessing_of(model: nn.Module) -> Preprocessing:
+    """The model's preprocessing: from its lucid training checkpoint (``checkpoint_extra``), else
+    its weights' metadata (``pretrained_cfg``), else ImageNet's 224-pixel convention."""
+    extra = getattr(model, "checkpoint_extra", None) or {}
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    in_channels = int(_config_value(model, "in_channels", extra.get("in_channels", 3)))
+    num_classes = int(_config_value(model, "num_classes", 0))
+    size = int(extra.get("image_size") or cfg.get("crop_size") or 224)
+    mean = extra.get("mean") or cfg.get("mean") or list(IMAGENET_MEAN)
+    std = extra.get("std") or cfg.get("std") or list(IMAGENET_STD)
+    if len(mean) != in_channels:
+        mean, std = [sum(mean) / len(mean)] * in_channels, [sum(std) / len(std)] * in_channels
+    categories = extra.get("categories") or cfg.get("categories")
+    if not categories or (num_classes and len(categories) != num_classes):
+        categories = [f"class {i}" for i in range(num_classes)]
+    return Preprocessing(
+        image_size=size,
+        in_channels=in_channels,
+        resize_size=int(extra.get("resize_size") or cfg.get("resize_size") or resize_size_for(size)),
+        interpolation=str(extra.get("interpolation") or cfg.get("interpolation") or "bilinear"),
+        mean=[float(m) for m in mean],
+        std=[float(s) for s in std],
+        categories=[str(c) for c in categories],
+    )
+
+
+def _digits_val(model: nn.Module, prep: Preprocessing) -> tuple[Dataset, str]:
+    data = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
+    split = data.get("split") or {}
+    seed, fraction = int(split.get("seed", 0)), float(split.get("val_fraction", 0.2))
+    _, val = digits_datasets(prep.image_size, seed=seed, val_fraction=fraction, in_channels=prep.in_channels)
+    if prep.categories != val.classes:
+        raise ValueError(f"the model's classes {prep.categories[:5]}... are not the digits 0-9; pass --data")
+    return val, f"digits validation split: {len(val)} images, split seed {seed}, val fraction {fraction:g}"
+
+
+def _folder(path: Path, prep: Preprocessing) -> tuple[Dataset, str]:
+    from lucid.train.data import _class_images, _folder_with_classes
+
+    folder = path / "val" if (path / "val").is_dir() else path
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--data {path}: no such folder")
+    found = _class_images(folder)
+    unknown = sorted(name for name, files in found.items() if files and name not in prep.categories)
+    if unknown:
+        raise ValueError(f"--data {path}: class folder(s) {unknown} are not among the model's classes {prep.categories[:10]}")
+    if not any(found.values()):
+        raise ValueError(f"--data {path}: no images in class folders under {folder} (expected <class>/<image> folders, or val/<class>/<image>)")
+    dataset = _folder_with_classes(folder, prep.categories, prep.transform())
+    return dataset, f"{folder}: {len(dataset)} images, {sum(1 for f in found.values() if f)} classes"
+
+
+def eval_dataset(model: nn.Module, data: str | os.PathLike[str] | None) -> tuple[Dataset, str]:
+    """The images to evaluate on: ``data`` (a folder of class folders, an ImageFolder root whose
+    val/ is used, or ``"digits"``), else what the checkpoint was trained on (its validation split)."""
+    prep = preprocessing_of(model)
+    if data is not None and str(data) != "digits":
+        return _folder(Path(data).expanduser(), prep)
+    recorded = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
+    if data is not None or recorded.get("kind") == "digits":
+        return _digits_val(model, prep)
+    root = recorded.get("root")
+    if root and Path(root).is_dir():
+        return _folder(Path(root), prep)
+    raise ValueError("no --data given and the checkpoint does not record data that is available here; pass --data DIR")
+
+
+def _confusion(targets: torch.Tensor, predictions: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.bincount(targets * n + predictions, minlength=n * n).view(n, n)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module | str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    *,
+    weights: str | None = None,
+    batch_size: int = 128,
+    device: str = "cpu",
+    workers: int = 0,
+    confusion_png: str | os.PathLike[str] | None = None,
+) -> EvalResult:
+    """Evaluate a checkpoint (or model) on ``data`` (default: its recorded validation data).
+
+    Returns top-1/top-5, per-class accuracy, the confusion matrix and the model's images/s
+    (forward passes only). ``confusion_png`` also draws the matrix there.
+    """
+    from lucid.train.distributed import _device
+
+    net, source = load_for_inference(model, weights)
+    where = _device(device, 0)
+    net.to(where)
+    prep = preprocessing_of(net)
+    dataset, description = eval_dataset(net, data)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    n = len(prep.categories)
+    confusion = torch.zeros(n, n, dtype=torch.int64)
+    loss_sum, top5_hits, forward_seconds = 0.0, 0, 0.0
+    start = time.perf_counter()
+    for images, targets in loader:
+        images = images.to(where)
+        tick = time.perf_counter()
+        logits = net(images).float().cpu()
+        forward_seconds += time.perf_counter() - tick
+        loss_sum += float(nn.functional.cross_entropy(logits, targets, reduction="sum"))
+        top5_hits += int(logits.topk(min(5, n), dim=1).indices.eq(targets.view(-1, 1)).any(dim=1).sum())
+        confusion += _confusion(targets, logits.argmax(dim=1), n)
+    total = int(confusion.sum())
+    if total == 0:
+        raise ValueError(f"no images to evaluate in {description}")
+    result = _result(confusion, prep.categories, loss_sum, top5_hits, total, forward_seconds, time.perf_counter() - start, description, source)
+    if confusion_png is not None:
+        from lucid.train.metrics import plot_confusion
+
+        title = f"{Path(source).name if source else 'model'}: top-1 {100 * result.top1:.2f}% on {total} images"
+        result.confusion_png = str(plot_confusion(result.confusion, prep.categories, confusion_png, title))
+    return result
+
+
+def _result(confusion: torch.Tensor, classes: list[str], loss_sum: float, top5_hits: int, total: int,
+            forward_seconds: float, seconds: float, description: str, source: str | None) -> EvalResult:
+    rows = confusion.sum(dim=1)
+    per_class = {
+        name: (float(confusion[i, i]) / float(rows[i]) if rows[i] > 0 else None) for i, name in enumerate(classes)
+    }
+    return EvalResult(
+        top1=float(confusion.diag().sum()) / total,
+        top5=top5_hits / total,
+        loss=loss_sum / total,
+        images=total,
+        classes=list(classes),
+        per_class=per_class,
+        confusion=confusion.tolist(),
+        images_per_second=total / max(forward_seconds, 1e-9),
+        seconds=seconds,
+        data=description,
+        checkpoint=source,
+    )

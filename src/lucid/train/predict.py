@@ -1,0 +1,92 @@
+"""``lucid predict``: class names with probabilities for image files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lucid.train.evaluate import load_for_inference, preprocessing_of
+
+__all__ = ["predict", "load_images", "format_predictions"]
+
+Prediction = list[tuple[str, float]]
+
+
+def load_images(paths: Sequence[str | os.PathLike[str]], transform: Any) -> torch.Tensor:
+    """Decode image files with torchvision's ImageFolder loader and ``transform`` them into a batch."""
+    from torchvision.datasets.folder import default_loader
+
+    tensors = []
+    for path in paths:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+        try:
+            image = default_loader(str(file))
+        except Exception as exc:  # noqa: BLE001 - any decoder failure: say which file
+            raise ValueError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
+        tensors.append(transform(image))
+    return torch.stack(tensors)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module | str | os.PathLike[str],
+    images: Sequence[str | os.PathLike[str]],
+    *,
+    topk: int = 5,
+    weights: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 32,
+) -> list[Prediction]:
+    """For each image file, the ``topk`` most likely ``(label, probability)`` pairs, best first.
+
+    ``model`` is a lucid checkpoint path (labels: the class names stored at training), a
+    registered model name with ``weights`` (labels: the weights' categories, e.g. ImageNet's),
+    or a module. Preprocessing is the model's own (size, crop, normalisation).
+    """
+    from lucid.train.distributed import _device
+
+    if not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
+        raise ValueError(f"topk must be a positive integer, got {topk!r}")
+    if isinstance(images, (str, os.PathLike)):
+        images = [images]
+    if not images:
+        raise ValueError("predict needs at least one image file")
+    net, _ = load_for_inference(model, weights)
+    where = _device(device, 0)
+    net.to(where)
+    prep = preprocessing_of(net)
+    transform = prep.transform()
+    k = min(topk, len(prep.categories))
+    results: list[Prediction] = []
+    for start in range(0, len(images), batch_size):
+        batch = load_images(images[start : start + batch_size], transform).to(where)
+        probabilities = net(batch).float().softmax(dim=1).cpu()
+        values, indices = probabilities.topk(k, dim=1)
+        for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):
+            results.append([(prep.categories[i], float(p)) for p, i in zip(row_values, row_indices, strict=True)])
+    return results
+
+
+def format_predictions(images: Sequence[str], predictions: Sequence[Sequence[tuple[str, float]]]) -> str:
+    """Text for people: each image, then its labels with percentages."""
+    lines = []
+    for image, ranked in zip(images, predictions, strict=True):
+        lines.append(str(image))
+        width = max((len(label) for label, _ in ranked), default=0)
+        lines += [f"  {label:<{width}}  {100 * p:6.2f}%" for label, p in ranked]
+    return "\n".join(lines)
+
+
+def predictions_json(images: Sequence[str], predictions: Sequence[Sequence[tuple[str, float]]]) -> list[dict[str, Any]]:
+    """JSON-ready predictions: ``[{"image": ..., "predictions": [{"label", "probability"}, ...]}]``."""
+    return [
+        {"image": str(image), "predictions": [{"label": label, "probability": float(p)} for label, p in ranked]}
+        for image, ranked in zip(images, predictions, strict=True)
+    ]

@@ -1,0 +1,134 @@
+"""Training state for ``--resume`` as data: one safetensors file of tensors plus JSON metadata.
+
+Optimizer, scheduler and EMA state dicts and the RNG states are nested dicts/lists/tuples
+mixing tensors and plain values. :func:`flatten` moves every tensor (and numpy array) into a flat
+``name -> tensor`` dict and leaves a JSON tree with references to them, so nothing is pickled
+and loading runs no code. Dict keys that are not strings (an optimizer's parameter indices) and
+tuples survive the JSON round trip through explicit markers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["flatten", "unflatten", "save_state", "load_state", "rng_state", "set_rng_state", "STATE_FILE"]
+
+STATE_FILE = "train_state.safetensors"
+_FORMAT = "lucid.train_state"
+_VERSION = 1
+
+
+def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "t") -> Any:
+    """A JSON-ready copy of ``obj`` whose tensors and arrays are moved into ``tensors``."""
+    if isinstance(obj, torch.Tensor):
+        name = f"{prefix}.{len(tensors)}"
+        tensors[name] = obj.detach().to("cpu").contiguous().clone()
+        return {"__tensor__": name}
+    if isinstance(obj, np.ndarray):
+        name = f"{prefix}.{len(tensors)}"
+        tensors[name] = torch.from_numpy(obj.astype(np.int64) if obj.dtype == np.uint32 else obj.copy())
+        return {"__ndarray__": name, "dtype": str(obj.dtype)}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [flatten(v, tensors, prefix) for v in obj]}
+    if isinstance(obj, list):
+        return [flatten(v, tensors, prefix) for v in obj]
+    if isinstance(obj, Mapping):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: flatten(v, tensors, prefix) for k, v in obj.items()}
+        return {"__items__": [[flatten(k, tensors, prefix), flatten(v, tensors, prefix)] for k, v in obj.items()]}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"training state holds a {type(obj).__name__}, which cannot be stored as data: {obj!r}")
+
+
+def unflatten(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    """Invert :func:`flatten`."""
+    if isinstance(obj, list):
+        return [unflatten(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__ndarray__" in obj:
+            return tensors[obj["__ndarray__"]].numpy().astype(obj["dtype"])
+        if "__tuple__" in obj:
+            return tuple(unflatten(v, tensors) for v in obj["__tuple__"])
+        if "__items__" in obj:
+            return {_key(unflatten(k, tensors)): unflatten(v, tensors) for k, v in obj["__items__"]}
+        return {k: unflatten(v, tensors) for k, v in obj.items()}
+    return obj
+
+
+def _key(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def save_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
+    """Write ``state`` (nested, with tensors) atomically as safetensors + JSON metadata."""
+    from safetensors.torch import save_file
+
+    from lucid.checkpoint import atomic_write
+
+    tensors: dict[str, torch.Tensor] = {}
+    tree = flatten(dict(state), tensors)
+    metadata = {"format": _FORMAT, "version": str(_VERSION), "state": json.dumps(tree)}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
+    """Read a file written by :func:`save_state`; a clear error for anything else."""
+    from safetensors import SafetensorError, safe_open
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no training state at {file}: nothing to resume (was the run started with lucid train?)")
+    try:
+        with safe_open(str(file), framework="pt", device=map_location) as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{file}: not a readable training state (truncated or corrupted?): {exc}") from None
+    if metadata.get("format") != _FORMAT:
+        raise ValueError(f"{file}: not a lucid training state (format {metadata.get('format')!r})")
+    if int(metadata.get("version", "0")) > _VERSION:
+        raise ValueError(f"{file}: training state version {metadata['version']} is newer than this lucid reads ({_VERSION})")
+    return unflatten(json.loads(metadata["state"]), tensors)
+
+
+def rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:
+    """The RNG states of Python, numpy, torch (CPU and CUDA) and the data loader's generator."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(legacy=False),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if loader_generator is not None:
+        state["loader"] = loader_generator.get_state()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any], loader_generator: torch.Generator | None = None) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(_as_python_state(state["python"]))
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if loader_generator is not None and "loader" in state:
+        loader_generator.set_state(state["loader"])
+
+
+def _as_python_state(value: Any) -> tuple:
+    """``random.setstate`` wants tuples all the way down."""
+    return tuple(_as_python_state(v) if isinstance(v, (list, tuple)) else v for v in value)

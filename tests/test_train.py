@@ -1,0 +1,293 @@
+"""lucid train / eval / predict: short real runs through the command line and the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+import lucid
+from lucid.cli import main
+from lucid.models import load_model
+from lucid.train import TrainConfig, check_image_folder, digits_datasets, evaluate, predict, train
+
+TINY = ["--epochs", "1", "--limit-train", "96", "--limit-val", "48", "--img-size", "16", "--batch-size", "32", "--no-progress"]
+
+
+def _digit_png(path: Path, index: int, size: int = 24) -> Path:
+    """A real digits image (white on black, like the training data) as a grey PNG file."""
+    from sklearn.datasets import load_digits
+
+    image = torch.from_numpy(load_digits().images[index]).float().div(16).unsqueeze(0)
+    image = v2.functional.resize(image, [size, size], antialias=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image[0].mul(255).round().clamp(0, 255).to(torch.uint8).numpy(), mode="L").save(path)
+    return path
+
+
+def _rgb_png(path: Path, colour: tuple[int, int, int], seed: int, size: int = 20) -> Path:
+    """A noisy image dominated by one colour (so classes are learnable and distinct)."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randint(0, 60, (3, size, size), generator=generator)
+    image = (torch.tensor(colour).view(3, 1, 1) * 0.75 + noise).clamp(0, 255).to(torch.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), mode="RGB").save(path)
+    return path
+
+
+COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+
+
+def _image_folder(root: Path, train_per_class: int = 6, val_per_class: int = 2) -> Path:
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for i in range(train_per_class):
+            _rgb_png(root / "train" / name / f"{i}.png", colour, seed=100 * c + i)
+        for i in range(val_per_class):
+            _rgb_png(root / "val" / name / f"{i}.png", colour, seed=100 * c + 50 + i)
+    return root
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("digits") / "run"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the default data
+# --------------------------------------------------------------------------------------------
+
+
+def test_digits_datasets_split_is_fixed_stratified_and_normalised() -> None:
+    train_ds, val_ds = digits_datasets(image_size=32, seed=0, val_fraction=0.2)
+    assert (len(train_ds), len(val_ds)) == (1437, 360)
+    image, label = val_ds[0]
+    assert image.shape == (1, 32, 32) and image.dtype == torch.float32 and isinstance(label, int)
+    assert train_ds.classes == [str(d) for d in range(10)]
+    assert set(train_ds.indices.tolist()).isdisjoint(val_ds.indices.tolist())
+    # every class in both splits (stratified), and the same split again for the same seed
+    assert torch.bincount(val_ds.targets, minlength=10).min() >= 35
+    again = digits_datasets(image_size=32, seed=0)[1]
+    assert torch.equal(again.indices, val_ds.indices)
+    assert not torch.equal(digits_datasets(image_size=32, seed=1)[1].indices, val_ds.indices)
+    # normalised with the training split's statistics
+    stacked = torch.stack([train_ds[i][0] for i in range(len(train_ds))])
+    assert abs(float(stacked.mean())) < 1e-3 and abs(float(stacked.std()) - 1) < 1e-2
+
+
+# --------------------------------------------------------------------------------------------
+# lucid train
+# --------------------------------------------------------------------------------------------
+
+
+def test_train_writes_summary_metrics_curves_and_checkpoints(digits_run: Path) -> None:
+    names = {p.name for p in digits_run.iterdir()}
+    assert {"summary.json", "metrics.jsonl", "curves.png", "best.safetensors", "last.safetensors", "train_state.safetensors"} <= names
+    summary = json.loads((digits_run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs"] == 1
+    assert 0.0 <= summary["best_val_top1"] <= 1.0 and summary["seconds"] > 0
+    assert summary["model"]["name"] == "mobilenet_v3_small"
+    assert summary["model"]["config"]["in_channels"] == 1 and summary["model"]["config"]["num_classes"] == 10
+    assert summary["data"]["kind"] == "digits" and summary["split"]["seed"] == 0
+    assert "96 train / 48 val" in summary["data"]["description"]
+    lines = (digits_run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "seconds"):
+        assert isinstance(record[key], float), key
+    assert record["val_top1"] == summary["best_val_top1"]
+    assert (digits_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoints_rebuild_with_class_names_and_preprocessing(digits_run: Path) -> None:
+    model = load_model(digits_run / "best.safetensors")
+    extra = model.checkpoint_extra
+    assert extra["categories"] == [str(d) for d in range(10)]
+    assert extra["image_size"] == 16 and extra["in_channels"] == 1 and len(extra["mean"]) == 1
+    assert extra["data"]["kind"] == "digits" and extra["data"]["split"]["seed"] == 0
+    assert model.config.in_channels == 1 and model.config.num_classes == 10
+    # last.safetensors is a plain model checkpoint: model tensors only, nothing of the optimizer
+    assert set(lucid.load(digits_run / "last.safetensors")) == set(model.state_dict())
+
+
+def test_training_state_is_data_not_pickle(digits_run: Path) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(digits_run / "train_state.safetensors"), framework="pt") as handle:
+        metadata = handle.metadata()
+    state = json.loads(metadata["state"])
+    assert {"epoch", "optimizer", "scheduler", "rng", "model", "best", "config"} <= set(state)
+    assert state["epoch"] == 1
+
+
+def test_default_out_folder_is_new_and_timestamped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = train(TrainConfig(epochs=1, limit_train=32, limit_val=16, img_size=16, batch_size=16, progress=False))
+    assert result.out_dir.parent == Path("runs") and result.out_dir.name.startswith("mobilenet_v3_small-digits-")
+    assert (tmp_path / result.out_dir / "summary.json").is_file()
+    assert 0 <= result.best_val_top1 <= 1 and result.epochs == 1 and len(result.history) == 1
+
+
+def test_image_folder_run_with_the_optional_features(tmp_path: Path) -> None:
+    data = _image_folder(tmp_path / "colours")
+    out = tmp_path / "run"
+    args = ["--data", str(data), "--epochs", "1", "--img-size", "16", "--batch-size", "6", "--opt", "rmsprop",
+            "--sched", "step", "--warmup-epochs", "0.5", "--ema", "--amp", "--channels-last", "--label-smoothing", "0",
+            "--workers", "1", "--out", str(out), "--no-progress"]
+    assert main(["train", *args]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["kind"] == "imagefolder" and summary["data"]["classes"] == ["blue", "green", "red"]
+    assert summary["data"]["train_size"] == 18 and summary["data"]["val_size"] == 6
+    assert summary["model"]["ema"] is True
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert "val_top1_raw" in record  # EMA and raw weights both evaluated
+    model = load_model(out / "last.safetensors")
+    assert model.config.in_channels == 3 and model.config.num_classes == 3
+    assert model.checkpoint_extra["ema"] is True and model.checkpoint_extra["categories"] == ["blue", "green", "red"]
+
+
+def test_fine_tune_from_a_checkpoint_replaces_the_head(tmp_path: Path, digits_run: Path) -> None:
+    data = _image_folder(tmp_path / "colours")
+    out = tmp_path / "finetune"
+    config = TrainConfig(data=str(data), weights=str(digits_run / "best.safetensors"), in_channels=1, epochs=1,
+                         img_size=16, batch_size=6, out=str(out), progress=False)
+    with pytest.warns(UserWarning):
+        result = train(config)
+    model = load_model(result.best_checkpoint)
+    assert model.config.num_classes == 3 and model.config.in_channels == 1
+    assert result.summary["model"]["weights"] == config.weights
+
+
+# --------------------------------------------------------------------------------------------
+# lucid eval and lucid predict
+# --------------------------------------------------------------------------------------------
+
+
+def test_eval_on_the_recorded_digits_split(digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = digits_run / "best.safetensors"
+    assert main(["eval", str(checkpoint), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 360 and len(result["per_class"]) == 10
+    assert sum(map(sum, result["confusion"])) == 360
+    assert Path(result["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
+    # the same numbers computed independently from the model and the digits split
+    model = load_model(checkpoint)
+    _, val = digits_datasets(image_size=16, seed=0)
+    with torch.no_grad():
+        logits = model(torch.stack([val[i][0] for i in range(len(val))]))
+    assert result["top1"] == pytest.approx(float((logits.argmax(1) == val.targets).float().mean()))
+    top5 = logits.topk(5, dim=1).indices.eq(val.targets.view(-1, 1)).any(1).float().mean()
+    assert result["top5"] == pytest.approx(float(top5))
+    assert result["images_per_second"] > 0
+
+
+def test_eval_text_output_and_folder_data(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "digits_val"
+    for index, label in ((0, "0"), (1, "1"), (11, "1")):
+        _digit_png(folder / label / f"{index}.png", index)
+    png = tmp_path / "cm.png"
+    assert main(["eval", str(digits_run / "best.safetensors"), "--data", str(folder), "--confusion", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "top-1" in out and "top-5" in out and "images/s" in out and str(png) in out
+    assert png.is_file()
+    result = evaluate(digits_run / "best.safetensors", folder)
+    assert result.images == 3 and result.per_class["1"] is not None and result.per_class["5"] is None
+
+
+def test_predict_gives_ranked_labels_that_match_the_model(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = [str(_digit_png(tmp_path / f"d{i}.png", i)) for i in (3, 4)]
+    checkpoint = str(digits_run / "best.safetensors")
+    assert main(["predict", checkpoint, *images, "--topk", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in result] == images
+    model = load_model(checkpoint)
+    extra = model.checkpoint_extra
+    transform = v2.Compose([v2.ToImage(), v2.Resize(16), v2.CenterCrop(16), v2.Grayscale(1),
+                            v2.ToDtype(torch.float32, scale=True), v2.Normalize(extra["mean"], extra["std"])])
+
+    batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in images])
+    with torch.no_grad():
+        expected = model(batch).softmax(1).topk(3, dim=1)
+    for entry, values, indices in zip(result, expected.values, expected.indices):
+        assert [p["label"] for p in entry["predictions"]] == [str(int(i)) for i in indices]
+        assert [p["probability"] for p in entry["predictions"]] == pytest.approx(values.tolist(), abs=1e-6)
+    assert main(["predict", checkpoint, images[0], "--topk", "2"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0] == images[0] and len(text) == 3 and text[1].strip().endswith("%")
+    direct = predict(checkpoint, images, topk=2)[1]
+    assert [label for label, _ in direct] == [p["label"] for p in result[1]["predictions"][:2]]
+    assert [p for _, p in direct] == pytest.approx([p["probability"] for p in result[1]["predictions"][:2]])
+
+
+# --------------------------------------------------------------------------------------------
+# errors, before anything is trained or written
+# --------------------------------------------------------------------------------------------
+
+
+def _train_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lucid train: error:") and len(err.strip().splitlines()) == 1
+    return err
+
+
+def test_bad_data_is_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    common = ["--out", str(out), "--no-progress"]
+    assert "no such folder" in _train_error(["--data", str(tmp_path / "missing"), *common], capsys)
+    (tmp_path / "noval" / "train" / "a").mkdir(parents=True)
+    assert "missing val/" in _train_error(["--data", str(tmp_path / "noval"), *common], capsys)
+    empty = tmp_path / "empty"
+    (empty / "train" / "a").mkdir(parents=True)
+    (empty / "val" / "a").mkdir(parents=True)
+    (empty / "train" / "a" / "notes.txt").write_text("not an image")
+    assert "holds no images" in _train_error(["--data", str(empty), *common], capsys)
+    only_val = _image_folder(tmp_path / "onlyval", train_per_class=1, val_per_class=1)
+    _rgb_png(only_val / "val" / "yellow" / "0.png", (255, 255, 0), seed=9)
+    assert "only in val/" in _train_error(["--data", str(only_val), *common], capsys)
+    broken = _image_folder(tmp_path / "broken", train_per_class=1, val_per_class=1)
+    (broken / "train" / "red" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    err = _train_error(["--data", str(broken), *common], capsys)
+    assert "unreadable image" in err and "bad.png" in err
+    assert not out.exists()
+
+
+def test_check_image_folder_returns_classes(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "ok", train_per_class=1, val_per_class=1)
+    assert check_image_folder(root) == ["blue", "green", "red"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "epochs must be an integer >= 1"),
+        (["--batch-size", "1"], "batch_size must be an integer >= 2"),
+        (["--label-smoothing", "1.5"], "label_smoothing"),
+        (["--model", "resnet50"], "unknown model 'resnet50'"),
+    ],
+)
+def test_bad_settings_are_clear_errors(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert message in _train_error([*args, "--out", str(tmp_path / "x"), "--no-progress"], capsys)
+
+
+def test_cuda_requested_without_cuda(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert "CUDA is not available" in _train_error(["--device", "cuda", "--out", str(tmp_path / "x")], capsys)
+
+
+def test_predict_and_eval_errors(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = str(digits_run / "best.safetensors")
+    assert main(["predict", checkpoint, str(tmp_path / "nope.png")]) == 2
+    assert "no image file" in capsys.readouterr().err
+    assert main(["predict", checkpoint]) == 2
+    assert "at least one image" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "missing.safetensors")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    assert main(["eval", checkpoint, "--data", str(tmp_path / "nodata")]) == 2
+    assert "no such folder" in capsys.readouterr().err

@@ -1,0 +1,43 @@
+"""Distributed training: `torchrun --nproc-per-node 2 -m lucid train` with gloo on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from lucid.models import load_model
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_cpu_processes_train_with_disjoint_shards(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+        "--master-port", str(_free_port()), "-m", "lucid", "train", "--epochs", "1", "--limit-train", "64",
+        "--limit-val", "30", "--img-size", "16", "--batch-size", "8", "--record-indices", "--no-progress", "--out", str(out),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("epoch   1/1") == 1  # only rank 0 prints
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["status"] == "finished"
+    ranks = summary["sampler_indices"]["ranks"]
+    assert len(ranks) == 2 and len(ranks[0]) == len(ranks[1]) == 32
+    assert set(ranks[0]).isdisjoint(ranks[1]) and set(ranks[0]) | set(ranks[1]) == set(range(64))
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    # validation is all-reduced over both shards: a fraction of all 30 images
+    assert round(record["val_top1"] * 30, 6) == round(record["val_top1"] * 30)
+    model = load_model(out / "best.safetensors")
+    assert not any(key.startswith("module.") for key in model.state_dict())
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert leftovers == []

@@ -291,3 +291,29 @@ def test_predict_and_eval_errors(tmp_path: Path, digits_run: Path, capsys: pytes
     assert "no such checkpoint" in capsys.readouterr().err
     assert main(["eval", checkpoint, "--data", str(tmp_path / "nodata")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_predict_with_a_model_name_and_weights_uses_the_weights_categories(tmp_path: Path, digits_run: Path) -> None:
+    image = str(_digit_png(tmp_path / "d.png", 5))
+    checkpoint = str(digits_run / "best.safetensors")
+    by_name = predict("mobilenet_v3_small", [image], topk=3, weights=checkpoint)
+    assert by_name == predict(checkpoint, [image], topk=3)
+    assert {label for label, _ in by_name[0]} <= {str(d) for d in range(10)}
+
+
+def test_predict_onnx_goes_through_the_deploy_predictor(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deploy = pytest.importorskip("lucid.deploy")
+    if not hasattr(deploy, "Predictor"):
+        pytest.skip("lucid.deploy has no Predictor yet")
+    checkpoint = str(digits_run / "best.safetensors")
+    onnx_file = tmp_path / "digits.onnx"
+    deploy.export(checkpoint, onnx_file)
+    images = [str(_digit_png(tmp_path / f"d{i}.png", i)) for i in (7, 8)]
+    assert main(["predict", "--onnx", str(onnx_file), *images, "--topk", "3", "--json", "--threads", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    eager = predict(checkpoint, images, topk=3)
+    for entry, expected in zip(result, eager):
+        assert [p["label"] for p in entry["predictions"]] == [label for label, _ in expected]
+        assert [p["probability"] for p in entry["predictions"]] == pytest.approx([p for _, p in expected], abs=1e-4)
+    assert main(["predict", "--onnx", str(onnx_file), images[0], "--topk", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == images[0]

@@ -279,12 +279,12 @@ def check_image_folder(root: str | os.PathLike[str], *, verify_images: bool = Tr
     layout = "ROOT/train/<class>/<image> and ROOT/val/<class>/<image>"
     if not base.is_dir():
         raise FileNotFoundError(f"--data {root}: no such folder (expected the layout {layout})")
+    for split in ("train", "val"):
+        if not (base / split).is_dir():
+            raise FileNotFoundError(f"--data {root}: missing {split}/ folder (expected the layout {layout})")
     splits = {}
     for split in ("train", "val"):
-        folder = base / split
-        if not folder.is_dir():
-            raise FileNotFoundError(f"--data {root}: missing {split}/ folder (expected the layout {layout})")
-        splits[split] = _class_images(folder)
+        splits[split] = _class_images(base / split)
         if not splits[split]:
             raise ValueError(f"--data {root}: {split}/ has no class folders (expected {layout})")
         if not any(splits[split].values()):

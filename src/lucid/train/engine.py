@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from lucid.checkpoint import atomic_write
 from lucid.train import distributed as dist_utils
 from lucid.train.config import TrainConfig
 from lucid.train.data import DataInfo, build_datasets
@@ -398,8 +399,7 @@ def _commit_epoch(
     append_jsonl(out / FILES["metrics"], record)
     _save_model(run, out / FILES["last"], record)
     if best["epoch"] == record["epoch"]:
-        shutil.copyfile(out / FILES["last"], out / (FILES["best"] + ".tmp"))
-        os.replace(out / (FILES["best"] + ".tmp"), out / FILES["best"])
+        atomic_write(out / FILES["best"], lambda tmp: shutil.copyfile(out / FILES["last"], tmp))
     save_state(out / FILES["state"], _train_state(run, record["epoch"], best, history, seconds, rngs))
     write_json(out / FILES["summary"], _summary(run, history, best, seconds, "running", extra))
     plot_curves(history, out / FILES["curves"], _title(run))
@@ -628,8 +628,6 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, An
 
 def _rewrite_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
     """metrics.jsonl as of the saved state: drops lines of an epoch the kill interrupted."""
-    from lucid.checkpoint import atomic_write
-
     text = "".join(json.dumps(r) + "\n" for r in history)
     atomic_write(out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(text))
 

@@ -78,7 +78,9 @@ def load_for_inference(model: nn.Module | str | os.PathLike[str], weights: str |
     if str(model) in list_models():
         if weights is None:
             raise ValueError(f"{model} is a model name: pass --weights (a registered weights name such as DEFAULT, or a file) to say which weights to use")
-        return create_model(str(model), weights=weights).eval(), f"{model} ({weights})"
+        # None: take the class count and input channels from the weights themselves.
+        built = create_model(str(model), weights=weights, num_classes=None, in_channels=None)
+        return built.eval(), f"{model} ({weights})"
     raise FileNotFoundError(f"{model}: no such checkpoint file, and not a registered model name")
 
 

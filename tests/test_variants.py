@@ -288,6 +288,20 @@ def test_same_padding_reproduces_timm_tf_minimal():
     )
 
 
+def test_minimal_accepts_timm_tf_weights(tmp_path):
+    """``weights=`` with a timm tf_ minimal state dict builds the TF-padded network and matches timm."""
+    reference = randomise_batchnorm(timm.create_model("tf_mobilenetv3_small_minimal_100"), seed=7)
+    path = tmp_path / "tf_mobilenetv3_small_minimal_100.pth"
+    torch.save(reference.state_dict(), path)
+    model = models.mobilenet_v3_small_minimal(weights=path).eval()
+    assert model.config.padding == "same" and model.config.activation == "relu"
+    backbone = models.create_model("mobilenet_v3_small_minimal", weights=path, features_only=True).eval()
+    x = torch.randn(2, 3, 97, 101, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        assert_close_scaled(model(x), reference(x))
+        assert_close_scaled(backbone(x)[-1], reference.forward_features(x))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name, twin",

@@ -244,7 +244,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
         bar.set_postfix(loss=f"{means['loss']:.4f}", acc=f"{100 * means['top1']:.1f}%", img_s=f"{rate:.0f}", refresh=False)
     bar.close()
     tally.reduce(run.ctx.device)
-    return tally.means()
+    return {**tally.means(), "images": tally.count}
 
 
 @torch.no_grad()
@@ -281,7 +281,7 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
         raw = _validate(run, run.model)
         record.update(val_top1_raw=raw["top1"], val_loss_raw=raw["loss"])
     record["seconds"] = time.perf_counter() - start
-    record["train_images_per_second"] = len(run.loaders.sampler) * run.ctx.world_size / max(train_seconds, 1e-9)
+    record["train_images_per_second"] = train["images"] / max(train_seconds, 1e-9)
     return record
 
 

@@ -465,3 +465,23 @@ def test_every_variant_exports_with_dynamo(name, kwargs):
     (got,) = _onnx_outputs(model, x, dynamo=True)
     with torch.no_grad():
         assert_close_scaled(torch.from_numpy(got), model(x))
+
+
+@pytest.mark.slow
+def test_same_padding_exports_with_dynamic_image_size():
+    """TF padding is computed from the input size, so one ONNX graph serves every image size."""
+    import onnxruntime
+
+    model = randomise_batchnorm(models.mobilenet_v3_small_minimal(padding="same"))
+    height, width = torch.export.Dim("height", min=32, max=512), torch.export.Dim("width", min=32, max=512)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model, (torch.randn(1, 3, 96, 96),), dynamo=True, dynamic_shapes={"x": {2: height, 3: width}}
+        )
+    session = onnxruntime.InferenceSession(program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for size in [(96, 96), (97, 101), (224, 224)]:
+        x = torch.randn(1, 3, *size)
+        (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+        with torch.no_grad():
+            assert_close_scaled(torch.from_numpy(got), model(x))

@@ -1,0 +1,119 @@
+"""``lucid export``, ``lucid quantize`` and ``lucid bench``: the command line of :mod:`lucid.deploy`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+ORDER = 40
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_export(subparsers)
+    _register_quantize(subparsers)
+    _register_bench(subparsers)
+
+
+def _register_export(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a checkpoint or model to ONNX/TorchScript, verified against the eager model",
+        description="Export CKPT (a lucid checkpoint or a registered model name) with BatchNorm folded and "
+        "the preprocessing recorded, then check the file against the eager model on random input.",
+    )
+    parser.add_argument("ckpt", metavar="CKPT", help="a lucid checkpoint (.safetensors) or a registered model name")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript"], help="default: onnx")
+    parser.add_argument("--out", required=True, metavar="FILE", help=".onnx for ONNX, .pt/.ts for TorchScript")
+    parser.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (14..20; default 18)")
+    parser.add_argument("--dynamic-batch", action="store_true", help="free batch dimension (checked at batch 1 and 3)")
+    parser.add_argument("--weights", default=None, help="for a model name: registered weights (e.g. DEFAULT) or a file")
+    parser.add_argument("--image-size", type=int, default=None, metavar="S", help="override the recorded input size")
+    parser.add_argument("--dynamo", action="store_true", help="use torch's torch.export-based ONNX exporter (opset >= 18)")
+    parser.add_argument("--rtol", type=float, default=1e-4, help="allowed max difference, relative to the largest logit")
+    parser.set_defaults(func=run_export)
+
+
+def _register_quantize(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "quantize",
+        help="static int8 quantization of an exported ONNX model (QDQ, per-channel), checked against fp32",
+        description="Calibrate on real images and write an int8 model; report its top-1 agreement with the "
+        "fp32 model and, where the images have labels, both models' top-1.",
+    )
+    parser.add_argument("model", metavar="FILE.onnx", help="an ONNX model written by lucid export")
+    parser.add_argument("--calib", required=True, metavar="DIR|digits",
+                        help="a folder of images (class folders give labels; train/ + val/ split them) or 'digits'")
+    parser.add_argument("--out", required=True, metavar="FILE.int8.onnx")
+    parser.add_argument("--num-calib", type=int, default=256, metavar="N", help="calibration images (default 256)")
+    parser.add_argument("--num-eval", type=int, default=None, metavar="N", help="evaluation images (default: all)")
+    parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"], help="range calibration")
+    parser.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
+    parser.add_argument("--full-range", action="store_true",
+                        help="8-bit instead of 7-bit weights (only for CPUs with VNNI; AVX2 saturates)")
+    parser.add_argument("--quantize-classifier", action="store_true", help="also quantize the final layer")
+    parser.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+                        help="fail (and write nothing) if top-1 drops by more than this")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="ONNX Runtime threads")
+    parser.set_defaults(func=run_quantize)
+
+
+def _register_bench(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="latency, training speed and memory of lucid's deployment paths vs torchvision",
+        description="One run, same weights, interleaved repetitions: torchvision eager, lucid eager "
+        "(and channels-last), TorchScript, ONNX Runtime fp32 and int8; plus training images/s and peak memory.",
+    )
+    parser.add_argument("--models", nargs="+", default=["mobilenet_v3_small", "mobilenet_v3_large"], metavar="MODEL")
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 32], metavar="N", help="batch sizes (default 1 32)")
+    parser.add_argument("--repeats", type=int, default=20, metavar="N", help="interleaved rounds (default 20)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="default: every usable core")
+    parser.add_argument("--train-batch", type=int, default=32, metavar="N")
+    parser.add_argument("--train-steps", type=int, default=5, metavar="N")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--spin", action="store_true",
+                        help="let idle runtime threads spin (fastest on an idle machine; default: they sleep)")
+    parser.add_argument("--out", default=None, metavar="FILE.md", help="write the Markdown report (e.g. docs/benchmarks.md)")
+    parser.set_defaults(func=run_bench)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from lucid.deploy import VerificationError, export
+
+    try:
+        result = export(args.ckpt, args.out, args.format, opset=args.opset, dynamic_batch=args.dynamic_batch,
+                        weights=args.weights, image_size=args.image_size, dynamo=args.dynamo, rtol=args.rtol)
+    except VerificationError as exc:
+        print(f"lucid export: verification failed: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    prep = result.preprocessing
+    print(f"input 'input' (N, {prep.in_channels}, {prep.image_size[0]}, {prep.image_size[1]}), output 'logits'; "
+          f"mean {list(prep.mean)}, std {list(prep.std)}, resize {prep.resize_size}"
+          + (f", {len(result.classes)} class names" if result.classes else ""))
+    return 0
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from lucid.deploy import quantize
+
+    result = quantize(
+        args.model, args.out, args.calib, num_calib=args.num_calib, num_eval=args.num_eval,
+        per_channel=not args.per_tensor, reduce_range=not args.full_range,
+        quantize_classifier=args.quantize_classifier, calibrate_method=args.method,
+        max_top1_drop=args.max_drop, threads=args.threads,
+    )
+    print(result.summary())
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from lucid.deploy import bench
+
+    result = bench(
+        args.models, args.batch, args.repeats, args.threads, train_batch=args.train_batch,
+        train_steps=args.train_steps, memory=not args.no_memory, passive_wait=not args.spin, out=args.out,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(result.to_markdown())
+    return 0

@@ -1,0 +1,593 @@
+"""The deployment benchmark: lucid's inference paths against torchvision's eager model, same weights.
+
+For each model and batch size, six contenders run the same input, interleaved (every round
+times each contender once, in a rotating order, so a slow spell on a shared CPU hits all of
+them alike); the table shows medians and the speed-up over torchvision's eager model:
+torchvision eager, lucid eager, lucid eager channels-last, lucid TorchScript (frozen), ONNX
+Runtime fp32 and ONNX Runtime int8 (files written by :func:`lucid.deploy.export` and
+:func:`lucid.deploy.quantize`). Training throughput (SGD steps, same batch) compares lucid with
+torchvision, and peak memory is measured in a fresh process per contender.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "CONTENDERS",
+    "TRAIN_CONTENDERS",
+    "LatencyRow",
+    "TrainRow",
+    "MemoryRow",
+    "BenchResult",
+    "bench",
+    "machine_info",
+    "same_weights",
+]
+
+BENCH_MODELS = ("mobilenet_v3_small", "mobilenet_v3_large")
+CONTENDERS = (
+    "torchvision eager",
+    "lucid eager",
+    "lucid eager channels-last",
+    "TorchScript frozen",
+    "ONNX Runtime fp32",
+    "ONNX Runtime int8",
+)
+TRAIN_CONTENDERS = ("torchvision", "lucid", "lucid channels-last")
+BASELINE = "torchvision eager"
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    """One contender's inference times for one model and batch size (seconds per call)."""
+
+    model: str
+    batch: int
+    contender: str
+    median_s: float
+    samples: tuple[float, ...]
+    speedup: float  # torchvision eager's median / this median
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.median_s
+
+
+@dataclass(frozen=True)
+class TrainRow:
+    """Training throughput of one contender: median SGD step time at ``batch``."""
+
+    model: str
+    batch: int
+    contender: str
+    median_s: float
+    samples: tuple[float, ...]
+    ratio: float  # this images/s over torchvision's
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.median_s
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """Peak resident memory of a fresh process running one contender (MiB)."""
+
+    model: str
+    batch: int
+    contender: str
+    peak_mib: float
+    increase_mib: float
+
+
+@dataclass
+class BenchResult:
+    """Everything one :func:`bench` run measured, and its Markdown report."""
+
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    latency: list[LatencyRow] = field(default_factory=list)
+    training: list[TrainRow] = field(default_factory=list)
+    memory: list[MemoryRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def latency_of(self, model: str, batch: int, contender: str) -> LatencyRow | None:
+        return next((r for r in self.latency if (r.model, r.batch, r.contender) == (model, batch, contender)), None)
+
+    def targets(self) -> list[tuple[str, str, bool | None]]:
+        """The issue's targets: (description, measured, met) — met is None when not measured."""
+        return _targets(self)
+
+    def to_markdown(self) -> str:
+        return _markdown(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (rows as dicts)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchResult:
+        def rows(kind: type, items: list[dict[str, Any]]) -> list[Any]:
+            return [kind(**{**item, **({"samples": tuple(item["samples"])} if "samples" in item else {})}) for item in items]
+
+        return cls(machine=data["machine"], settings=data["settings"], latency=rows(LatencyRow, data["latency"]),
+                   training=rows(TrainRow, data["training"]), memory=rows(MemoryRow, data["memory"]), notes=data["notes"])
+
+
+# ---------------------------------------------------------------------------------------------
+# machine
+# ---------------------------------------------------------------------------------------------
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's entries of /proc/cpuinfo (Linux); empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    info: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
+    return info
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    """What the numbers were measured on: CPU, cores, vector extensions, versions, load, date."""
+    import onnxruntime
+    import torchvision
+
+    from lucid import __version__
+
+    cpu = _cpuinfo()
+    flags = set(cpu.get("flags", "").split())
+    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in flags]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": cpu.get("model name") or platform.processor() or platform.machine(),
+        "cpu_family_model": f"family {cpu.get('cpu family', '?')}, model {cpu.get('model', '?')}" if cpu else "",
+        "cores": cores,
+        "simd": ", ".join(simd) or "unknown",
+        "threads": threads,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "lucid": __version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": _loadavg(),
+    }
+
+
+def _loadavg() -> str:
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+# ---------------------------------------------------------------------------------------------
+# the models
+# ---------------------------------------------------------------------------------------------
+
+
+def _torchvision_model(name: str, seed: int) -> nn.Module:
+    """torchvision's model with seeded random weights and non-trivial BatchNorm statistics."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, name)()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):  # fresh statistics (0, 1) would make folding trivial
+                module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    return model.eval()
+
+
+def same_weights(reference: nn.Module, name: str) -> tuple[nn.Module, float]:
+    """lucid's ``name`` holding torchvision model ``reference``'s weights (lucid's public
+    conversion, :func:`lucid.models.weights.convert_state_dict`), and the largest output
+    difference between the two on a random batch."""
+    from lucid.models import create_model
+    from lucid.models.weights import convert_state_dict
+
+    model = create_model(name)
+    model.load_state_dict(convert_state_dict(reference.state_dict(), model))
+    model.eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        diff = float((model(x) - reference(x)).abs().max())
+    return model, diff
+
+
+def _channels_last(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
+def _deploy_files(model: nn.Module, name: str, workdir: Path, size: int, threads: int, log: Log) -> dict[str, Path]:
+    """TorchScript, ONNX fp32 and ONNX int8 files of ``model``, through lucid.deploy's own functions."""
+    from lucid.deploy.export import export
+    from lucid.deploy.quantize import quantize
+
+    files = {"torchscript": workdir / f"{name}.pt", "onnx": workdir / f"{name}.onnx", "int8": workdir / f"{name}.int8.onnx"}
+    for fmt, key in (("torchscript", "torchscript"), ("onnx", "onnx")):
+        result = export(model, files[key], fmt, dynamic_batch=True, image_size=size)
+        log(f"  {result.summary()}")
+    # Latency does not depend on what calibrates the ranges; these random weights have no data
+    # to be accurate on, so 32 normalised random images calibrate (see `lucid quantize` for accuracy).
+    calib = np.random.default_rng(0).standard_normal((32, 3, size, size)).astype(np.float32)
+    q = quantize(files["onnx"], files["int8"], calib, num_calib=32, num_eval=8, threads=threads)
+    log(f"  int8: {q.int8_bytes / 1e6:.1f} MB, top-1 agreement with fp32 on random inputs {100 * q.agreement:.0f} %")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+# ---------------------------------------------------------------------------------------------
+
+
+def _interleaved(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Time each call ``repeats`` times, one of each per round, the order rotating every round."""
+    names = list(calls)
+    for _ in range(warmup):
+        for name in names:
+            calls[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _inference_calls(tv: nn.Module, lucid_model: nn.Module, files: dict[str, Path], batch: int, size: int,
+                     threads: int, spinning: bool | None) -> dict[str, Callable[[], Any]]:
+    from lucid.deploy.export import _quiet_torch_export
+    from lucid.deploy.predictor import make_session
+
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(batch))
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    x_np = x.numpy()
+    lucid_cl = _channels_last(lucid_model)
+    with _quiet_torch_export():
+        scripted = torch.jit.load(str(files["torchscript"]), map_location="cpu")
+    fp32 = make_session(files["onnx"], threads, spinning=spinning)
+    int8 = make_session(files["int8"], threads, spinning=spinning)
+
+    def torch_call(module: Callable[[torch.Tensor], torch.Tensor], inp: torch.Tensor) -> Callable[[], Any]:
+        def call() -> Any:
+            with torch.inference_mode():
+                return module(inp)
+        return call
+
+    return {
+        "torchvision eager": torch_call(tv, x),
+        "lucid eager": torch_call(lucid_model, x),
+        "lucid eager channels-last": torch_call(lucid_cl, x_cl),
+        "TorchScript frozen": torch_call(scripted, x),
+        "ONNX Runtime fp32": lambda: fp32.run(None, {"input": x_np}),
+        "ONNX Runtime int8": lambda: int8.run(None, {"input": x_np}),
+    }
+
+
+def _train_calls(tv: nn.Module, lucid_model: nn.Module, batch: int, size: int) -> dict[str, Callable[[], Any]]:
+    """One SGD step (forward, cross-entropy, backward, update) per call, on copies of the models."""
+    import copy
+
+    generator = torch.Generator().manual_seed(7)
+    x = torch.randn(batch, 3, size, size, generator=generator)
+    y = torch.randint(0, 1000, (batch,), generator=generator)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+
+    def step_of(model: nn.Module, inp: torch.Tensor) -> Callable[[], Any]:
+        model = copy.deepcopy(model).train()
+        if inp is x_cl:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+        def step() -> Any:
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(inp), y)
+            loss.backward()
+            optimizer.step()
+            return loss
+        return step
+
+    return {"torchvision": step_of(tv, x), "lucid": step_of(lucid_model, x), "lucid channels-last": step_of(lucid_model, x_cl)}
+
+
+# ---------------------------------------------------------------------------------------------
+# memory (a fresh process per contender: a process's peak RSS only ever grows)
+# ---------------------------------------------------------------------------------------------
+
+
+def _memory(spec: dict[str, Any], timeout: float = 600) -> tuple[float, float] | None:
+    """(peak MiB, increase MiB) reported by :mod:`lucid.deploy._probe` for ``spec``, or None on failure."""
+    command = [sys.executable, "-m", "lucid.deploy._probe", "memory", json.dumps(spec)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return report["peak_mib"], report["increase_mib"]
+
+
+# ---------------------------------------------------------------------------------------------
+# bench
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_args(models: Sequence[str], batches: Sequence[int], repeats: int, threads: int | None, train_steps: int) -> int:
+    unknown = [m for m in models if m not in BENCH_MODELS]
+    if unknown or not models:
+        raise ValueError(f"bench compares {', '.join(BENCH_MODELS)} (torchvision has them too); got {list(models)}")
+    for name, values in (("batch", batches), ("repeats", [repeats]), ("train_steps", [train_steps])):
+        if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+            raise ValueError(f"{name} must be positive integers, got {values!r}")
+    if threads is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    return threads
+
+
+def bench(
+    models: Sequence[str] = BENCH_MODELS,
+    batches: Sequence[int] = (1, 32),
+    repeats: int = 20,
+    threads: int | None = None,
+    *,
+    image_size: int = 224,
+    warmup: int = 2,
+    train_batch: int = 32,
+    train_steps: int = 5,
+    memory: bool = True,
+    passive_wait: bool = True,
+    out: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    log: Log | None = None,
+) -> BenchResult:
+    """Benchmark lucid's inference and training against torchvision's, and write the report.
+
+    ``threads`` (default: the CPUs this process may use) apply to torch and ONNX Runtime alike.
+    ``passive_wait`` (default) lets idle worker threads of both runtimes sleep instead of
+    spin-wait (``OMP_WAIT_POLICY=PASSIVE`` for torch, which needs a fresh process, and ORT's
+    ``allow_spinning=0``): on a CPU shared with other busy processes, spinning threads made
+    torch's eager model up to 80x slower here and the ratios meaningless; on an idle machine
+    it costs both runtimes a little. ``out``: a Markdown file for the report (written
+    atomically). ``log`` receives progress lines.
+    """
+    threads = _check_args(list(models), list(batches), repeats, threads, train_steps)
+    arguments = {"models": list(models), "batches": list(batches), "repeats": repeats, "threads": threads,
+                 "image_size": image_size, "warmup": warmup, "train_batch": train_batch,
+                 "train_steps": train_steps, "memory": memory, "seed": seed}
+    if passive_wait and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        result = _bench_in_child(arguments, log)
+    else:
+        result = _bench_here(**arguments, passive_wait=passive_wait, log=log)
+    if out is not None:
+        from lucid.checkpoint import atomic_write
+
+        atomic_write(out, lambda tmp: Path(tmp).write_text(result.to_markdown()))
+        if log:
+            log(f"wrote {out}")
+    return result
+
+
+def _bench_in_child(arguments: dict[str, Any], log: Log | None) -> BenchResult:
+    """Run the benchmark in a fresh process whose OpenMP threads wait passively."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    with tempfile.TemporaryDirectory(prefix="lucid-bench-") as workdir:
+        result_file = Path(workdir) / "result.json"
+        command = [sys.executable, "-m", "lucid.deploy._probe", "bench", json.dumps({**arguments, "log": log is not None}),
+                   str(result_file)]
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=None if log else subprocess.PIPE,
+                              text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"the benchmark process failed (exit {done.returncode}): {(done.stderr or '')[-2000:]}")
+        return BenchResult.from_dict(json.loads(result_file.read_text()))
+
+
+def _bench_here(*, models: list[str], batches: list[int], repeats: int, threads: int, image_size: int, warmup: int,
+                train_batch: int, train_steps: int, memory: bool, seed: int, passive_wait: bool,
+                log: Log | None) -> BenchResult:
+    say = log or (lambda _line: None)
+    spinning = False if passive_wait else None
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    result = BenchResult(
+        machine=machine_info(threads),
+        settings={"models": list(models), "batches": list(batches), "repeats": repeats, "warmup": warmup,
+                  "image_size": image_size, "train_batch": train_batch, "train_steps": train_steps,
+                  "passive_wait": passive_wait, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+                  "seed": seed},
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="lucid-bench-") as workdir:
+            for name in models:
+                _bench_model(result, name, list(batches), Path(workdir), threads, repeats, warmup, image_size,
+                             train_batch, train_steps, memory, spinning, seed, say)
+    finally:
+        torch.set_num_threads(previous_threads)
+    result.machine["load_after"] = _loadavg()
+    return result
+
+
+def _bench_model(result: BenchResult, name: str, batches: list[int], workdir: Path, threads: int, repeats: int,
+                 warmup: int, size: int, train_batch: int, train_steps: int, memory: bool,
+                 spinning: bool | None, seed: int, say: Log) -> None:
+    say(f"{name}: building torchvision's model and lucid's with the same weights")
+    tv = _torchvision_model(name, seed)
+    lucid_model, diff = same_weights(tv, name)
+    result.notes.append(f"{name}: lucid loaded torchvision's weights (lucid.models.weights.convert_state_dict); "
+                        f"max |lucid - torchvision| logit difference {diff:.2g}")
+    files = _deploy_files(lucid_model, name, workdir, size, threads, say)
+    for batch in batches:
+        say(f"{name} batch {batch}: {repeats} interleaved rounds of {len(CONTENDERS)} contenders")
+        calls = _inference_calls(tv, lucid_model, files, batch, size, threads, spinning)
+        times = _interleaved(calls, repeats, warmup)
+        base = statistics.median(times[BASELINE])
+        for contender in CONTENDERS:
+            median = statistics.median(times[contender])
+            result.latency.append(LatencyRow(name, batch, contender, median, tuple(times[contender]), base / median))
+            say(f"  {contender:<26} {1e3 * median:9.2f} ms  {base / median:5.2f}x")
+    say(f"{name}: training, batch {train_batch}, {train_steps} interleaved SGD steps each")
+    steps = _interleaved(_train_calls(tv, lucid_model, train_batch, size), train_steps, 1)
+    base = statistics.median(steps["torchvision"])
+    for contender in TRAIN_CONTENDERS:
+        median = statistics.median(steps[contender])
+        result.training.append(TrainRow(name, train_batch, contender, median, tuple(steps[contender]), base / median))
+        say(f"  {contender:<26} {train_batch / median:8.1f} images/s  {base / median:5.2f}x")
+    if memory:
+        _measure_memory(result, name, max(batches), files, threads, size, train_batch, say)
+
+
+def _measure_memory(result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int,
+                    train_batch: int, say: Log) -> None:
+    say(f"{name}: peak memory, one fresh process per contender (batch {batch}; training batch {train_batch})")
+    specs = [(c, batch, "infer") for c in CONTENDERS] + [(f"training: {c}", train_batch, "train") for c in TRAIN_CONTENDERS[:2]]
+    for contender, run_batch, mode in specs:
+        spec = {"contender": contender.removeprefix("training: "), "mode": mode, "model": name, "batch": run_batch,
+                "image_size": size, "threads": threads, "files": {k: str(v) for k, v in files.items()}}
+        measured = _memory(spec)
+        if measured is None:
+            result.notes.append(f"{name}: memory of {contender} could not be measured (probe process failed)")
+            continue
+        result.memory.append(MemoryRow(name, run_batch, contender, *measured))
+        say(f"  {contender:<36} peak {measured[0]:8.0f} MiB  (+{measured[1]:.0f} MiB over the imports)")
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------
+
+
+def _targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
+    checks: list[tuple[str, str, bool | None]] = []
+    large = result.latency_of("mobilenet_v3_large", 1, "ONNX Runtime fp32")
+    checks.append(("ONNX Runtime fp32 >= 4x torchvision eager (large, batch 1)",
+                   f"{large.speedup:.2f}x" if large else "not measured", None if large is None else large.speedup >= 4.0))
+    for row in result.latency:
+        if row.contender != "ONNX Runtime int8":
+            continue
+        fp32 = result.latency_of(row.model, row.batch, "ONNX Runtime fp32")
+        ratio = fp32.median_s / row.median_s if fp32 else float("nan")
+        checks.append((f"int8 >= 1.5x ONNX fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
+                       f"{ratio:.2f}x", ratio >= 1.5))
+    for row in result.training:
+        if row.contender == "lucid":
+            checks.append((f"lucid eager training >= 1.0x torchvision ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
+                           f"{row.ratio:.2f}x", row.ratio >= 1.0))
+    return checks
+
+
+def _ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _markdown(result: BenchResult) -> str:
+    m, s = result.machine, result.settings
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `lucid bench` (`python benchmarks/bench.py`): lucid's deployment paths against "
+        "torchvision's eager model, same weights, one run with interleaved repetitions. "
+        "Speed-ups are torchvision eager's median time over the contender's; higher is faster.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {m['cpu']} ({m['cpu_family_model']}), {m['cores']} cores usable, SIMD: {m['simd']} |",
+        f"| threads | {m['threads']} (torch intra-op and ONNX Runtime intra-op) |",
+        f"| software | Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
+        f"onnxruntime {m['onnxruntime']}, lucid {m['lucid']} |",
+        f"| OS | {m['os']} |",
+        f"| date | {m['date']} |",
+        f"| load average (1, 5, 15 min) | before {m['load_before']}; after {m.get('load_after', 'n/a')} |",
+        "",
+        f"## Inference latency (median of {s['repeats']} interleaved rounds, {s['image_size']}x{s['image_size']} input)",
+        "",
+        "| model | batch | " + " | ".join(CONTENDERS) + " |",
+        "|---|---:|" + "---:|" * len(CONTENDERS),
+    ]
+    keys = sorted({(r.model, r.batch) for r in result.latency}, key=lambda k: (s["models"].index(k[0]), k[1]))
+    for model, batch in keys:
+        cells = []
+        for contender in CONTENDERS:
+            row = result.latency_of(model, batch, contender)
+            cells.append(f"{_ms(row.median_s)} ({row.speedup:.2f}x)" if row else "")
+        lines.append(f"| {model} | {batch} | " + " | ".join(cells) + " |")
+    if result.training:
+        lines += ["", f"## Training throughput (median of {s['train_steps']} interleaved SGD steps)", "",
+                  "| model | batch | " + " | ".join(TRAIN_CONTENDERS) + " |", "|---|---:|" + "---:|" * len(TRAIN_CONTENDERS)]
+        for model in s["models"]:
+            rows = [r for r in result.training if r.model == model]
+            if rows:
+                cells = [f"{r.images_per_s:.1f} img/s ({r.ratio:.2f}x)" for r in rows]
+                lines.append(f"| {model} | {rows[0].batch} | " + " | ".join(cells) + " |")
+    if result.memory:
+        lines += ["", "## Peak memory (fresh process per contender)", "",
+                  "| model | contender | batch | peak RSS | increase over imports |", "|---|---|---:|---:|---:|"]
+        for row in result.memory:
+            lines.append(f"| {row.model} | {row.contender} | {row.batch} | {row.peak_mib:.0f} MiB | {row.increase_mib:.0f} MiB |")
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
+    for text, measured, met in result.targets():
+        lines.append(f"| {text} | {measured} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
+    lines += ["", "## How it was measured", ""] + [f"- {line}" for line in _method_notes(result)]
+    return "\n".join(lines) + "\n"
+
+
+def _method_notes(result: BenchResult) -> list[str]:
+    s = result.settings
+    return [
+        "Weights: torchvision's model with seeded random weights (and random BatchNorm statistics, so "
+        "folding is not trivial); lucid's model loads them through lucid's torchvision conversion. "
+        "No pretrained download is needed; latency does not depend on the values.",
+        f"Latency: after {s['warmup']} warm-up calls each, every round calls each contender once in a "
+        "rotating order; the median per contender is shown. torch runs under `torch.inference_mode()`.",
+        "TorchScript: `lucid export --format torchscript` (BatchNorm folded, `torch.jit.script` + "
+        "`torch.jit.freeze`). ONNX Runtime fp32: `lucid export --dynamic-batch` (opset 18), session with "
+        "all graph optimisations, sequential execution. "
+        "int8: `lucid quantize` (static, QDQ, per-channel 7-bit weights, uint8 activations, classifier fp32), "
+        "calibrated on 32 random inputs: timing does not depend on calibration data.",
+        "Training: SGD (momentum 0.9) steps on random images and labels, forward + cross-entropy + backward + "
+        f"update, batch {s['train_batch']}, {s['train_steps']} interleaved steps after one warm-up step each.",
+        ("Idle threads wait passively in both runtimes (torch: `OMP_WAIT_POLICY=PASSIVE`, ONNX Runtime: "
+         "`session.intra_op.allow_spinning=0`), so other processes on a shared CPU do not turn spin-waits into "
+         "stalls." if s["passive_wait"] else
+         f"Both runtimes' default thread waiting (OMP_WAIT_POLICY={s['omp_wait_policy']}, ORT spinning on)."),
+        "Memory: each contender runs in a fresh Python process (`python -m lucid.deploy._probe memory`), which "
+        "reports its peak resident set size (`getrusage` ru_maxrss) after building the model and running "
+        "it three times, and the increase of that peak over the process after importing torch, torchvision "
+        "and onnxruntime (model weights, runtime buffers and activations).",
+        *result.notes,
+    ]

@@ -1,0 +1,418 @@
+"""Export lucid models to ONNX or TorchScript, verified against the eager model before anything is kept.
+
+The exported graph is the inference graph: BatchNorm folded into the convolutions (by torch's
+``fuse_conv_bn_eval`` before export, so it holds for every exporter), HardSwish/HardSigmoid as
+ONNX's own operators (opset >= 14), input ``input`` and output ``logits``, and the preprocessing
+(size, resize, channels, mean/std) plus the class names in the model's ``metadata_props``.
+After writing, the file is run (ONNX Runtime or ``torch.jit.load``) on random input against the
+eager model; a maximum difference above ``rtol`` of the largest logit raises
+:class:`VerificationError` and leaves nothing at ``out``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lucid.checkpoint import atomic_write
+from lucid.deploy.preprocess import Preprocessing, model_classes, model_preprocessing, write_classes
+
+__all__ = [
+    "FORMATS",
+    "MIN_OPSET",
+    "DEFAULT_OPSET",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "ExportResult",
+    "VerificationError",
+    "export",
+    "fold_batchnorm",
+    "load_source_model",
+    "opset_range",
+    "to_onnx_bytes",
+    "to_torchscript",
+]
+
+FORMATS = ("onnx", "torchscript")
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+# ONNX added HardSwish as an operator in opset 14; below it the exporters decompose it.
+MIN_OPSET = 14
+# Opset 18: understood by every maintained runtime, and what the dynamo exporter emits natively.
+DEFAULT_OPSET = 18
+# The dynamo exporter cannot emit opsets below 18 (it silently writes 18 instead).
+DYNAMO_MIN_OPSET = 18
+TORCHSCRIPT_SUFFIXES = (".pt", ".ts")
+DEFAULT_RTOL = 1e-4
+
+
+class VerificationError(RuntimeError):
+    """The exported file does not reproduce the eager model (the message has the numbers)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export` wrote and how closely it matches the eager model."""
+
+    path: Path
+    format: str
+    opset: int | None
+    dynamic_batch: bool
+    max_abs_diff: float
+    max_rel_diff: float
+    checked_batches: tuple[int, ...]
+    preprocessing: Preprocessing
+    classes: list[str] | None
+    seconds: float
+    exporter: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line for the console: file, format, and the verified difference."""
+        opset = f", opset {self.opset}" if self.opset is not None else ""
+        batches = "/".join(str(b) for b in self.checked_batches)
+        return (
+            f"wrote {self.path} ({self.format}{opset}, {self.exporter}); max |diff| vs eager = "
+            f"{self.max_abs_diff:.3g} ({self.max_rel_diff:.3g} relative) on batch {batches}, "
+            f"{self.seconds:.1f} s"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# the model to export
+# ---------------------------------------------------------------------------------------------
+
+
+def load_source_model(source: nn.Module | str | os.PathLike[str], weights: Any = None) -> nn.Module:
+    """A model from a module, a lucid checkpoint path, or a registered model name (with ``weights``)."""
+    from lucid.models import create_model, list_models, load_model
+
+    if isinstance(source, nn.Module):
+        if weights is not None:
+            raise ValueError("weights= applies to a registered model name, not to a model object")
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"expected a model, a checkpoint path or a model name, got {type(source).__name__}")
+    path = Path(source).expanduser()
+    if path.is_file():
+        if weights is not None:
+            raise ValueError(f"weights= applies to a registered model name; {path} is a checkpoint file")
+        return load_model(path)
+    name = str(source)
+    if name in list_models():
+        return create_model(name) if weights is None else create_model(name, weights=weights)
+    if path.suffix or os.sep in name:
+        raise FileNotFoundError(f"no checkpoint at {path} (and it is not a registered model name)")
+    raise ValueError(f"{name!r} is neither a checkpoint file nor a registered model; models: {', '.join(list_models())}")
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every ``Conv2d`` directly followed by a ``BatchNorm2d`` in a Sequential, in place.
+
+    The convolution takes the normalisation's scale and shift, the BatchNorm becomes Identity.
+    ``model`` must be in eval mode. Returns the number of folded pairs.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if model.training:
+        raise ValueError("fold_batchnorm needs a model in eval mode (running statistics are folded)")
+    folded = 0
+    for parent in model.modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        names = list(parent._modules)
+        for first, second in zip(names, names[1:]):
+            conv, norm = parent._modules[first], parent._modules[second]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and norm.track_running_stats:
+                parent._modules[first] = fuse_conv_bn_eval(conv, norm)
+                parent._modules[second] = nn.Identity()
+                folded += 1
+    return folded
+
+
+def _inference_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode float32 CPU copy with BatchNorm folded (the caller's model is left untouched)."""
+    clone = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    for param in clone.parameters():
+        param.requires_grad_(False)
+    fold_batchnorm(clone)
+    return clone
+
+
+# ---------------------------------------------------------------------------------------------
+# option checks
+# ---------------------------------------------------------------------------------------------
+
+
+def opset_range(dynamo: bool = False) -> tuple[int, int]:
+    """The opsets :func:`export` accepts for an exporter: HardSwish's opset up to torch's maximum."""
+    try:  # torch's own limits, when this torch still exposes them
+        from torch.onnx import _constants
+
+        legacy_max, dynamo_max = _constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET, _constants.ONNX_MAX_OPSET
+    except (ImportError, AttributeError):
+        legacy_max, dynamo_max = 20, 23  # torch 2.9 - 2.14's values
+    return (DYNAMO_MIN_OPSET, dynamo_max) if dynamo else (MIN_OPSET, legacy_max)
+
+
+def _check_options(fmt: str, out: Path, opset: int | None, dynamo: bool, batch_size: int, rtol: float) -> int | None:
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx" and out.suffix.lower() != ".onnx":
+        raise ValueError(f"an ONNX export is written to a .onnx file, got {str(out)!r}")
+    if fmt == "torchscript" and out.suffix.lower() not in TORCHSCRIPT_SUFFIXES:
+        raise ValueError(f"a TorchScript export is written to a {' or '.join(TORCHSCRIPT_SUFFIXES)} file, got {str(out)!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(rtol, (int, float)) or not rtol > 0:
+        raise ValueError(f"rtol must be a positive number, got {rtol!r}")
+    if fmt == "torchscript":
+        if opset is not None:
+            raise ValueError("opset applies to ONNX exports only, not to format='torchscript'")
+        if dynamo:
+            raise ValueError("dynamo=True selects the ONNX exporter; it does not apply to format='torchscript'")
+        return None
+    low, high = opset_range(dynamo)
+    if opset is None:
+        return max(DEFAULT_OPSET, low)
+    if not isinstance(opset, int) or isinstance(opset, bool):
+        raise TypeError(f"opset must be an integer, got {type(opset).__name__}")
+    if not low <= opset <= high:
+        exporter = "dynamo" if dynamo else "TorchScript-based"
+        why = "HardSwish is an ONNX operator from opset 14" if opset < low and not dynamo else "exporter limits"
+        raise ValueError(f"opset must be in {low}..{high} for the {exporter} exporter ({why}), got {opset}")
+    return opset
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_torch_export() -> Iterator[None]:
+    """Silence the exporters' deprecation notes and tracer remarks: they are about torch, not the model."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
+
+
+def to_onnx_bytes(
+    model: nn.Module,
+    example: torch.Tensor,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
+    dynamo: bool = False,
+) -> bytes:
+    """The serialised ONNX model of an eval-mode ``model`` for inputs like ``example``.
+
+    The TorchScript-based exporter (default) writes exactly the requested opset and takes about
+    a second; ``dynamo=True`` uses torch.export (torch's newer path, opset >= 18, much slower).
+    """
+    with _quiet_torch_export(), torch.no_grad():
+        if dynamo:
+            dims = {0: torch.export.Dim("batch", min=1)} if dynamic_batch else None
+            program = torch.onnx.export(
+                model, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME], dynamic_shapes=(dims,) if dims else None, verbose=False,
+            )
+            return program.model_proto.SerializeToString()
+        buffer = io.BytesIO()
+        axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+        torch.onnx.export(
+            model, (example,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
+        )
+    return _tidy(buffer.getvalue())
+
+
+def _tidy(raw: bytes) -> bytes:
+    """Remove the TorchScript exporter's Identity/Constant leftovers with onnxscript's optimizer
+    (the dynamo exporter runs the same pass), so the file reads like the network it holds."""
+    import onnx
+    from onnxscript import optimizer
+
+    return optimizer.optimize(onnx.load_from_string(raw)).SerializeToString()
+
+
+def _check_graph(proto: Any, model: nn.Module) -> None:
+    """The promises of the module docstring, checked on the graph itself."""
+    ops = {node.op_type for node in proto.graph.node}
+    if "BatchNormalization" in ops:
+        raise VerificationError("the exported graph still has BatchNormalization nodes (folding failed)")
+    for module_type, op in ((nn.Hardswish, "HardSwish"), (nn.Hardsigmoid, "HardSigmoid")):
+        if any(isinstance(m, module_type) for m in model.modules()) and op not in ops:
+            raise VerificationError(f"the exporter decomposed {op}: the graph has no {op} node (ops: {sorted(ops)})")
+
+
+def _with_metadata(raw: bytes, metadata: dict[str, str]) -> bytes:
+    """Add ``metadata`` to the model's ``metadata_props`` and check the model."""
+    import onnx
+
+    proto = onnx.load_from_string(raw)
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, metadata)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _onnx_runner(path: str) -> Any:
+    from lucid.deploy.predictor import make_session
+
+    session = make_session(path)
+    return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+
+
+def _torchscript_runner(path: str) -> Any:
+    with _quiet_torch_export():
+        module = torch.jit.load(path, map_location="cpu")
+    return lambda x: module(x).numpy()
+
+
+def _verify(run: Any, reference: nn.Module, shape: tuple[int, int, int], batches: Sequence[int], rtol: float, seed: int) -> tuple[float, float]:
+    """Largest |exported - eager| over random inputs, absolute and relative to the largest logit."""
+    generator = torch.Generator().manual_seed(seed)
+    worst_abs, worst_rel = 0.0, 0.0
+    for batch in batches:
+        x = torch.randn(batch, *shape, generator=generator)
+        with torch.no_grad():
+            expected = reference(x).numpy()
+        got = np.asarray(run(x))
+        if got.shape != expected.shape:
+            raise VerificationError(f"exported model returns shape {got.shape} for batch {batch}, eager {expected.shape}")
+        abs_diff = float(np.abs(got - expected).max())
+        rel_diff = abs_diff / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
+        worst_abs, worst_rel = max(worst_abs, abs_diff), max(worst_rel, rel_diff)
+    if not worst_rel <= rtol:  # also catches NaN
+        raise VerificationError(
+            f"the exported model disagrees with the eager model: max |diff| = {worst_abs:.3g}, "
+            f"{worst_rel:.3g} of the largest logit > rtol {rtol:g}; nothing was written"
+        )
+    return worst_abs, worst_rel
+
+
+# ---------------------------------------------------------------------------------------------
+# TorchScript
+# ---------------------------------------------------------------------------------------------
+
+
+def to_torchscript(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    """A frozen TorchScript module of an eval-mode ``model``: scripted, else traced with ``example``.
+
+    torch.jit is deprecated in recent torch but still the format C++/mobile runtimes load; its
+    deprecation warnings are silenced here.
+    """
+    with _quiet_torch_export(), torch.no_grad():
+        try:
+            scripted = torch.jit.script(model)
+        except Exception:  # noqa: BLE001 - models with unscriptable Python fall back to tracing
+            scripted = torch.jit.trace(model, example)
+        return torch.jit.freeze(scripted.eval())
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+# ---------------------------------------------------------------------------------------------
+
+
+def _metadata(model: nn.Module, source: Any, prep: Preprocessing, classes: list[str] | None) -> dict[str, str]:
+    from lucid import __version__
+
+    meta = {"producer": f"lucid {__version__}", **prep.to_metadata(), **write_classes(classes)}
+    name = getattr(model, "model_name", None)
+    if name:
+        meta["model_name"] = str(name)
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "to_dict"):
+        meta["config"] = json.dumps(config.to_dict())
+    if not isinstance(source, nn.Module):
+        meta["source"] = str(source)
+    extra = getattr(model, "checkpoint_extra", None)
+    if isinstance(extra, dict) and isinstance(extra.get("data"), dict):
+        # The training data and split: lucid quantize evaluates on the same held-out images.
+        meta["train_data"] = json.dumps(extra["data"])
+    return meta
+
+
+def export(
+    model: nn.Module | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    format: str = "onnx",  # noqa: A002 - the CLI's --format
+    opset: int | None = None,
+    dynamic_batch: bool = False,
+    *,
+    weights: Any = None,
+    dynamo: bool = False,
+    batch_size: int = 1,
+    image_size: int | tuple[int, int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    resize_size: int | None = None,
+    classes: Sequence[str] | None = None,
+    rtol: float = DEFAULT_RTOL,
+    seed: int = 0,
+) -> ExportResult:
+    """Export ``model`` (a module, a lucid checkpoint path or a registered name) to ``out``, verified.
+
+    ``format``: ``"onnx"`` (``.onnx``) or ``"torchscript"`` (``.pt``/``.ts``, frozen). ``opset``:
+    14..20 (default 18; 18..23 with ``dynamo=True``). ``dynamic_batch`` makes the batch dimension
+    free (checked at batch 1 and 3); else the file takes ``batch_size`` images. ``image_size``,
+    ``mean``, ``std``, ``resize_size`` and ``classes`` override what the model recorded.
+    The written file matches the eager model to ``rtol`` of its largest logit, or
+    :class:`VerificationError` is raised and nothing is written (an older ``out`` stays as it was).
+    """
+    start = time.perf_counter()
+    target = Path(out).expanduser()
+    opset = _check_options(format, target, opset, dynamo, batch_size, rtol)
+    source = model
+    reference = load_source_model(model, weights)
+    prep = model_preprocessing(reference, image_size=image_size, mean=mean, std=std, resize_size=resize_size)
+    names = model_classes(reference, classes)
+    reference = copy.deepcopy(reference).to("cpu", torch.float32).eval()
+    folded = _inference_copy(reference)
+    shape = (prep.in_channels, *prep.image_size)
+    export_batch = 2 if (dynamic_batch and dynamo) else batch_size  # torch.export specialises size-1 dims
+    example = torch.zeros(export_batch, *shape)
+    batches = (1, 3) if dynamic_batch else (export_batch,)
+    meta = _metadata(reference, source, prep, names)
+    diffs: tuple[float, float] = (0.0, 0.0)
+
+    def write(tmp: str) -> None:
+        nonlocal diffs
+        if format == "onnx":
+            import onnx
+
+            raw = to_onnx_bytes(folded, example, opset=opset, dynamic_batch=dynamic_batch, dynamo=dynamo)
+            _check_graph(onnx.load_from_string(raw), reference)
+            Path(tmp).write_bytes(_with_metadata(raw, meta))
+            runner = _onnx_runner(tmp)
+        else:
+            module = to_torchscript(folded, example)
+            with _quiet_torch_export():
+                torch.jit.save(module, tmp, _extra_files={"lucid.json": json.dumps(meta)})
+            runner = _torchscript_runner(tmp)
+        diffs = _verify(runner, reference, shape, batches, rtol, seed)
+
+    atomic_write(target, write)
+    exporter = ("dynamo" if dynamo else "torchscript-based") if format == "onnx" else ("frozen torch.jit")
+    return ExportResult(
+        path=target, format=format, opset=opset, dynamic_batch=dynamic_batch, max_abs_diff=diffs[0],
+        max_rel_diff=diffs[1], checked_batches=tuple(batches), preprocessing=prep, classes=names,
+        seconds=time.perf_counter() - start, exporter=exporter, metadata=meta,
+    )

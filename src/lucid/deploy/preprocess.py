@@ -1,0 +1,389 @@
+"""The preprocessing a deployed model expects, recorded in its file and replayed by the Predictor.
+
+An exported model is a function of normalised ``(N, C, H, W)`` float32 tensors; to use it on
+images one needs the input size, the resize rule, the channel count and the mean/std it was
+trained with. :class:`Preprocessing` holds exactly that, is written into the ONNX model's
+``metadata_props`` (JSON values) by :func:`lucid.deploy.export`, and turns images (files, PIL
+images, arrays, tensors) into the model's input with torchvision's v2 transforms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "INTERPOLATIONS",
+    "Preprocessing",
+    "ImageLike",
+    "model_preprocessing",
+    "model_classes",
+    "read_image",
+    "read_classes",
+    "write_classes",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+# Evaluation resizes the short side to size / 0.875, then centre-crops (224 -> 256 -> 224):
+# torchvision's and timm's convention for ImageNet classifiers.
+CROP_FRACTION = 0.875
+
+# metadata_props keys (values are JSON): what a reader of the ONNX file needs to feed it.
+_KEYS = ("image_size", "in_channels", "mean", "std", "resize_size", "interpolation")
+KEY_CLASSES = "classes"
+
+ImageLike = str | os.PathLike | np.ndarray | torch.Tensor | Any  # Any: a PIL image
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _floats(name: str, values: Any, count: int) -> tuple[float, ...]:
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = [values] * count
+    try:
+        result = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {count} numbers (one per input channel), got {values!r}") from None
+    if len(result) != count:
+        raise ValueError(f"{name} must have one value per input channel ({count}), got {len(result)}: {values!r}")
+    return result
+
+
+def _size_pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"image_size must be an int or (height, width), got {value!r}")
+    return (_positive_int("image_size height", value[0]), _positive_int("image_size width", value[1]))
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Image -> model input: resize, centre-crop, channels, scale to [0, 1], normalise.
+
+    ``resize_size`` is the short side before the centre crop of ``image_size`` (H, W); None
+    resizes straight to ``image_size`` (for inputs that are already tight crops, e.g. digits).
+    """
+
+    image_size: tuple[int, int]
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize_size: int | None = None
+    interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", _size_pair(self.image_size))
+        channels = _positive_int("in_channels", self.in_channels)
+        object.__setattr__(self, "in_channels", channels)
+        object.__setattr__(self, "mean", _floats("mean", self.mean, channels))
+        std = _floats("std", self.std, channels)
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std values must be positive, got {std}")
+        object.__setattr__(self, "std", std)
+        if self.resize_size is not None:
+            object.__setattr__(self, "resize_size", _positive_int("resize_size", self.resize_size))
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+
+    # ---------------------------------------------------------------- (de)serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values of every field."""
+        return {
+            "image_size": list(self.image_size),
+            "in_channels": self.in_channels,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "resize_size": self.resize_size,
+            "interpolation": self.interpolation,
+        }
+
+    def to_metadata(self) -> dict[str, str]:
+        """ONNX ``metadata_props`` entries: one key per field, JSON-encoded values."""
+        return {key: json.dumps(value) for key, value in self.to_dict().items()}
+
+    @classmethod
+    def from_metadata(cls, props: Mapping[str, str], source: str = "model") -> Preprocessing:
+        """Read what :meth:`to_metadata` wrote; a file without it is a ValueError naming the keys."""
+        missing = [k for k in ("image_size", "in_channels", "mean", "std") if k not in props]
+        if missing:
+            raise ValueError(
+                f"{source} records no lucid preprocessing (metadata keys {missing} missing); export it with "
+                "lucid.deploy.export or pass preprocessing=Preprocessing(...)"
+            )
+        try:
+            values = {k: json.loads(props[k]) for k in _KEYS if k in props}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{source}: preprocessing metadata is not valid JSON: {exc}") from None
+        return cls(**values)
+
+    # ---------------------------------------------------------------- images -> input
+
+    def transform(self) -> Any:
+        """The torchvision v2 pipeline for one ``(C, H, W)`` image tensor (uint8, or float in [0, 1]).
+
+        The same steps, in the same order, as lucid.train's evaluation transform: resize,
+        centre-crop, grey/RGB conversion, scale to float, normalise.
+        """
+        from torchvision.transforms import v2
+
+        mode = v2.InterpolationMode(self.interpolation)
+        steps: list[Any] = []
+        if self.resize_size is None:
+            steps.append(v2.Resize(list(self.image_size), interpolation=mode, antialias=True))
+        else:
+            steps += [v2.Resize(self.resize_size, interpolation=mode, antialias=True), v2.CenterCrop(list(self.image_size))]
+        if self.in_channels == 1:
+            steps.append(v2.Grayscale(1))
+        elif self.in_channels == 3:
+            steps.append(v2.RGB())
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(self.mean), list(self.std))]
+        return v2.Compose(steps)
+
+    def __call__(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
+        """The ``(N, C, H, W)`` float32 model input for one image or a sequence of images."""
+        items = _as_image_list(images)
+        if not items:
+            raise ValueError("no images given")
+        transform = self.transform()
+        batch = []
+        for item in items:
+            image = read_image(item)
+            _check_channels(image, self.in_channels, item)
+            batch.append(transform(image))
+        return torch.stack(batch).numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# reading images
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_pil(obj: Any) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - torchvision depends on Pillow
+        return False
+    return isinstance(obj, Image.Image)
+
+
+def _as_image_list(images: Any) -> list[Any]:
+    """One image or many: a 4-d array/tensor is a batch of images, a list/tuple holds images."""
+    if isinstance(images, (str, os.PathLike)) or _is_pil(images):
+        return [images]
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        if images.ndim == 4:
+            return list(images)
+        return [images]
+    if isinstance(images, Iterable):
+        return list(images)
+    raise TypeError(f"images must be paths, PIL images, arrays or tensors, got {type(images).__name__}")
+
+
+def _array_to_chw(array: np.ndarray) -> torch.Tensor:
+    """numpy convention: uint8 images are (H, W) or (H, W, C); float images are (H, W) or (C, H, W)."""
+    if array.ndim == 2:
+        return torch.from_numpy(np.ascontiguousarray(array))[None]
+    if array.ndim != 3:
+        raise ValueError(f"an image array must be 2-d or 3-d, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    if np.issubdtype(array.dtype, np.floating):
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    raise TypeError(f"image arrays must be uint8 (H, W, C) or float (C, H, W), got dtype {array.dtype}")
+
+
+def _drop_alpha(image: torch.Tensor) -> torch.Tensor:
+    """Grey+alpha -> grey, RGBA -> RGB (as PIL's ``convert`` does)."""
+    return image[:1] if image.shape[0] == 2 else image[:3] if image.shape[0] == 4 else image
+
+
+def _describe(item: Any) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    shape = getattr(item, "shape", None)
+    return f"{type(item).__name__} of shape {tuple(shape)}" if shape is not None else type(item).__name__
+
+
+def _check_channels(image: torch.Tensor, channels: int, item: Any) -> None:
+    """Grey and RGB images convert into each other; any other count must match the model's."""
+    have = image.shape[0]
+    if have != channels and not (have in (1, 3) and channels in (1, 3)):
+        raise ValueError(f"{_describe(item)} has {have} channels but the model takes {channels}")
+
+
+def _open_image(path_like: str | os.PathLike[str]) -> Any:
+    """Decode an image file with PIL, as torchvision's ImageFolder loader does (torchvision's own
+    ``decode_image`` is deprecated since 0.29 in favour of torchcodec)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path_like).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path}")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            return opened.copy()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{path}: not a decodable image ({exc})") from None
+
+
+def read_image(image: ImageLike) -> torch.Tensor:
+    """A ``(C, H, W)`` tensor (uint8, or float in [0, 1]) from a path, PIL image, array or tensor.
+
+    Grey images stay one channel and colour ones three (alpha dropped);
+    :meth:`Preprocessing.transform` converts to the model's channels.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        image = _open_image(image)
+    if _is_pil(image):
+        from torchvision.transforms.v2 import functional as F
+
+        grey = image.mode in ("1", "L", "LA", "I", "I;16", "F")
+        return F.pil_to_tensor(image.convert("L" if grey else "RGB"))
+    if isinstance(image, np.ndarray):
+        return _drop_alpha(_array_to_chw(image))
+    if isinstance(image, torch.Tensor):
+        tensor = image.detach().cpu()
+        if tensor.ndim == 2:
+            tensor = tensor[None]
+        if tensor.ndim != 3:
+            raise ValueError(f"an image tensor must be (C, H, W) or (H, W), got shape {tuple(image.shape)}")
+        return tensor
+    raise TypeError(f"an image must be a path, PIL image, numpy array or tensor, got {type(image).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# what a model knows about its preprocessing
+# ---------------------------------------------------------------------------------------------
+
+
+def _model_in_channels(model: nn.Module) -> int:
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "in_channels"):
+        return int(config.in_channels)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return int(module.in_channels)
+    raise ValueError(f"cannot tell the input channels of {type(model).__name__}; pass in_channels=")
+
+
+def _sources(model: nn.Module) -> list[Mapping[str, Any]]:
+    """Where a lucid model keeps what it was trained with, lowest priority first.
+
+    ``pretrained_cfg``: set when weights are loaded (registered, torchvision, timm, lucid files).
+    ``checkpoint_extra``: a training run's record, flat or under ``"data"`` (lucid.train).
+    """
+    found: list[Mapping[str, Any]] = []
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, Mapping):
+        found.append(cfg)
+    extra = getattr(model, "checkpoint_extra", None)
+    if isinstance(extra, Mapping):
+        found.append(extra)
+        if isinstance(extra.get("data"), Mapping):
+            found.append(extra["data"])
+    return found
+
+
+def _image_size_of(source: Mapping[str, Any]) -> Any:
+    for key in ("image_size", "img_size", "crop_size"):
+        if source.get(key) is not None:
+            return source[key]
+    size = source.get("input_size")
+    if isinstance(size, (list, tuple)) and len(size) == 3:
+        return tuple(size[1:])
+    return None
+
+
+def model_preprocessing(model: nn.Module, **overrides: Any) -> Preprocessing:
+    """The preprocessing ``model`` was trained with: recorded values, else ImageNet's conventions.
+
+    Priority: ``overrides`` (None values ignored) > ``model.checkpoint_extra`` (training record)
+    > ``model.pretrained_cfg`` (loaded weights) > defaults (224 crop of a 256 resize; ImageNet
+    mean/std, their channel average for a grey model).
+    """
+    unknown = sorted(set(overrides) - set(_KEYS))
+    if unknown:
+        raise TypeError(f"unknown preprocessing fields {unknown}; expected some of {list(_KEYS)}")
+    channels = _model_in_channels(model)
+    values: dict[str, Any] = {"in_channels": channels, "interpolation": "bilinear"}
+    for source in _sources(model):
+        size = _image_size_of(source)
+        if size is not None:
+            values["image_size"] = size
+            values.pop("resize_size", None)  # a new size with an old resize would mis-crop
+        for key in ("mean", "std", "resize_size", "interpolation"):
+            if source.get(key) is not None:
+                values[key] = source[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["in_channels"] = channels if overrides.get("in_channels") is None else overrides["in_channels"]
+    size = _size_pair(values.setdefault("image_size", 224))
+    if "resize_size" not in values:
+        values["resize_size"] = int(round(min(size) / CROP_FRACTION))
+    if "mean" not in values or len(np.atleast_1d(values["mean"])) != values["in_channels"]:
+        values["mean"] = _default_stats(IMAGENET_MEAN, values["in_channels"])
+    if "std" not in values or len(np.atleast_1d(values["std"])) != values["in_channels"]:
+        values["std"] = _default_stats(IMAGENET_STD, values["in_channels"])
+    return Preprocessing(**values)
+
+
+def _default_stats(rgb: Sequence[float], channels: int) -> tuple[float, ...]:
+    """ImageNet's statistics for RGB; their average for any other channel count (lucid's convention)."""
+    if channels == 3:
+        return tuple(rgb)
+    return (sum(rgb) / 3,) * channels
+
+
+def model_classes(model: nn.Module, classes: Sequence[str] | None = None) -> list[str] | None:
+    """The class names of ``model``'s outputs: given > training record > weights' categories."""
+    chosen: Any = None
+    for source in _sources(model):
+        for key in ("categories", "classes", "class_names"):
+            if source.get(key) is not None:
+                chosen = source[key]
+                break
+    if classes is not None:
+        chosen = classes
+    if chosen is None:
+        return None
+    names = [str(c) for c in chosen]
+    num_classes = getattr(getattr(model, "config", None), "num_classes", None)
+    if num_classes is not None and len(names) != num_classes:
+        if classes is not None:
+            raise ValueError(f"{len(names)} class names given for a model with {num_classes} outputs")
+        return None  # recorded names of another head (e.g. replaced classifier): not this model's
+    return names
+
+
+def write_classes(classes: Sequence[str] | None) -> dict[str, str]:
+    """The ``classes`` metadata entry (absent when the names are unknown)."""
+    return {} if classes is None else {KEY_CLASSES: json.dumps(list(classes))}
+
+
+def read_classes(props: Mapping[str, str]) -> list[str] | None:
+    """Class names recorded by :func:`write_classes`, or None."""
+    if KEY_CLASSES not in props:
+        return None
+    try:
+        names = json.loads(props[KEY_CLASSES])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the model's class-name metadata is not valid JSON: {exc}") from None
+    return [str(n) for n in names]

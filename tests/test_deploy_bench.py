@@ -1,0 +1,69 @@
+"""lucid.deploy.bench: the benchmark runs end to end (tiny settings) and writes its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from lucid.cli import main
+from lucid.deploy import bench
+from lucid.deploy.bench import CONTENDERS, TRAIN_CONTENDERS, BenchResult, same_weights
+
+
+def test_lucid_gets_torchvisions_weights_for_the_comparison() -> None:
+    torch.manual_seed(0)
+    reference = torchvision.models.mobilenet_v3_small().eval()
+    model, diff = same_weights(reference, "mobilenet_v3_small")
+    assert diff < 1e-5
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-6)
+
+
+def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    result = bench(["mobilenet_v3_small"], [1], repeats=2, threads=1, image_size=64, warmup=1, train_batch=2,
+                   train_steps=1, memory=False, passive_wait=False, out=out)
+
+    assert [row.contender for row in result.latency] == list(CONTENDERS)
+    assert all(row.median_s > 0 and len(row.samples) == 2 for row in result.latency)
+    assert result.latency_of("mobilenet_v3_small", 1, "torchvision eager").speedup == 1.0
+    assert [row.contender for row in result.training] == list(TRAIN_CONTENDERS)
+    assert all(row.images_per_s > 0 for row in result.training)
+    assert any("convert_state_dict" in note for note in result.notes)
+
+    report = out.read_text()
+    assert report == result.to_markdown()
+    assert "## Machine" in report and result.machine["cpu"] in report and "torch " + torch.__version__ in report
+    assert "| mobilenet_v3_small | 1 | " in report and "ONNX Runtime int8" in report
+    assert "## Targets" in report and "int8 >= 1.5x ONNX fp32 (small, batch 1)" in report
+    assert BenchResult.from_dict(result.to_dict()).to_markdown() == result.to_markdown()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"models": ["resnet50"]}, "bench compares mobilenet_v3_small, mobilenet_v3_large"),
+        ({"batches": [0]}, "batch must be positive integers"),
+        ({"repeats": 0}, "repeats must be positive integers"),
+        ({"threads": 0}, "threads must be a positive integer"),
+    ],
+)
+def test_bench_rejects_bad_settings(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        bench(**kwargs)
+
+
+@pytest.mark.slow
+def test_bench_command_with_memory_in_fresh_processes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "benchmarks.md"
+    argv = ["bench", "--models", "mobilenet_v3_small", "--batch", "1", "--repeats", "2", "--train-batch", "2",
+            "--train-steps", "1", "--threads", "1", "--out", str(out)]
+    assert main(argv) == 0
+    report = out.read_text()
+    assert "## Peak memory" in report and "training: lucid" in report
+    assert "OMP_WAIT_POLICY=PASSIVE" in report
+    assert "# Benchmarks" in capsys.readouterr().out

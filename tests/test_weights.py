@@ -272,6 +272,16 @@ def test_lucid_checkpoints_load_through_the_factories(writers, tmp_path):
         models.mobilenet_v3_large(weights=path)
 
 
+def test_fine_tuned_checkpoint_keeps_its_own_head_through_the_factory(tmp_path, recwarn):
+    tuned = models.mobilenet_v3_small(num_classes=10, in_channels=1).eval()
+    path = lucid.save(tuned, tmp_path / "tuned10.safetensors")
+    again = models.mobilenet_v3_small(weights=path).eval()  # num_classes left to the checkpoint
+    assert again.num_classes == 10 and again.config.in_channels == 1
+    assert not [w for w in recwarn if "newly initialised" in str(w.message)]
+    x = torch.randn(2, 1, 64, 64)
+    assert torch.equal(logits(again, x), logits(tuned, x))
+
+
 # ---------------------------------------------------------------------------------- registry
 
 

@@ -21,7 +21,16 @@ from lucid.models.presets import (
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
-from lucid.models.weights import load_model
+from lucid.models.weights import (
+    MobileNet_V3_Large_Weights,
+    MobileNet_V3_Small_Weights,
+    Weights,
+    WeightsEnum,
+    get_weights,
+    list_weights,
+    load_model,
+    load_weights,
+)
 
 __all__ = [
     "BottleneckSpec",
@@ -54,4 +63,11 @@ __all__ = [
     "list_models",
     "get_model_factory",
     "load_model",
+    "load_weights",
+    "get_weights",
+    "list_weights",
+    "Weights",
+    "WeightsEnum",
+    "MobileNet_V3_Small_Weights",
+    "MobileNet_V3_Large_Weights",
 ]

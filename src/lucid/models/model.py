@@ -131,6 +131,9 @@ class MobileNet_V3(nn.Module):
         self.config = config
         # The registry name the model was built under; presets overwrite it, checkpoints record it.
         self.model_name = "mobilenet_v3"
+        # Metadata of loaded pretrained weights (class names, mean/std, input size); set by
+        # lucid.models.weights, None for a freshly initialised model.
+        self.pretrained_cfg: dict | None = None
         self.in_channels = config.in_channels
         self.num_classes = config.num_classes if config.classifier else 0
         layout = config.layout()
@@ -231,6 +234,9 @@ class MobileNet_V3(nn.Module):
             head = self._make_classifier(num_classes).to(device=reference.device, dtype=reference.dtype)
             init_weights(head)
             self.fc2 = head.train(self.training)
+        if self.pretrained_cfg is not None and num_classes != self.num_classes:
+            # The old class names no longer describe the outputs.
+            self.pretrained_cfg = {**self.pretrained_cfg, "categories": None, "num_classes": num_classes}
         self.num_classes = num_classes
 
     @torch.jit.ignore

@@ -13,8 +13,7 @@ presets of their own.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,7 +230,7 @@ def preset_config(name: str, **kwargs: Any) -> MobileNetV3Config:
     return config
 
 
-def build_preset(name: str, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any) -> MobileNet_V3:
+def build_preset(name: str, *, weights: Any = None, **kwargs: Any) -> MobileNet_V3:
     """Build preset ``name``; with ``weights`` (a file or a registered weights name) load them too."""
     if weights is not None:
         # Weight loading picks constants from the source (e.g. BN eps) before building.
@@ -243,83 +242,76 @@ def build_preset(name: str, *, weights: str | os.PathLike[str] | None = None, **
     return model
 
 
-@register_model
-def mobilenet_v3_small(
-    num_classes: int = 1000, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> MobileNet_V3:
+def _preset_factory(name: str, doc: str) -> Callable[..., MobileNet_V3]:
+    """A registered factory ``name(num_classes=None, *, weights=None, **kwargs)`` for preset ``name``.
+
+    ``num_classes`` left as None means 1000 for a fresh model and the checkpoint's class count
+    when ``weights`` are given (so a fine-tuned 10-class file loads with its own head).
+    """
+
+    def factory(num_classes: int | None = None, *, weights: Any = None, **kwargs: Any) -> MobileNet_V3:
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        return build_preset(name, weights=weights, **kwargs)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = doc + _COMMON_DOC
+    return register_model(factory)
+
+
+_COMMON_DOC = """
+
+    ``num_classes`` defaults to 1000 (or the checkpoint's count with ``weights``); other keywords
+    go to :class:`MobileNetV3Config` except the fixed ``bottleneck_cfg``, ``last_channels`` and
+    ``stem_channels`` (TypeError). ``weights`` is a checkpoint path (lucid, torchvision, timm), a
+    registered weights name such as ``"DEFAULT"``, or a weights entry.
+    """
+
+mobilenet_v3_small = _preset_factory(
+    "mobilenet_v3_small",
     """MobileNet-v3 Small: 2,542,856 parameters, about 57 M multiply-adds at 224x224.
 
-    ``kwargs`` go to :class:`MobileNetV3Config` (``bottleneck_cfg``, ``last_channels`` and
-    ``stem_channels`` are fixed); ``weights`` is a checkpoint path or a registered weights name.
     Variants as in torchvision: ``width_mult`` (``last_channels`` scales too), ``reduced_tail``
     (last stage halved), ``dilated`` (output stride 16); also ``padding="same"`` (TF padding)
-    and ``classifier=False`` (the model returns pre-logits).
-    """
-    return build_preset("mobilenet_v3_small", weights=weights, num_classes=num_classes, **kwargs)
-
-
-@register_model
-def mobilenet_v3_large(
-    num_classes: int = 1000, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> MobileNet_V3:
+    and ``classifier=False`` (the model returns pre-logits).""",
+)
+mobilenet_v3_large = _preset_factory(
+    "mobilenet_v3_large",
     """MobileNet-v3 Large: 5,483,032 parameters, about 217 M multiply-adds at 224x224.
 
-    ``kwargs`` go to :class:`MobileNetV3Config` (``bottleneck_cfg``, ``last_channels`` and
-    ``stem_channels`` are fixed); ``weights`` is a checkpoint path or a registered weights name.
     Variants as in torchvision: ``width_mult`` (``last_channels`` scales too), ``reduced_tail``
     (last stage halved), ``dilated`` (output stride 16); also ``padding="same"`` (TF padding)
-    and ``classifier=False`` (the model returns pre-logits).
-    """
-    return build_preset("mobilenet_v3_large", weights=weights, num_classes=num_classes, **kwargs)
-
-
-@register_model
-def mobilenet_v3_small_minimal(
-    num_classes: int = 1000, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> MobileNet_V3:
+    and ``classifier=False`` (the model returns pre-logits).""",
+)
+mobilenet_v3_small_minimal = _preset_factory(
+    "mobilenet_v3_small_minimal",
     """MobileNet-v3 Small minimalistic: 2,044,736 parameters; no SE, ReLU only, 3x3 kernels.
 
     timm's ``tf_mobilenetv3_small_minimal_100`` architecture, ReLU in the stem and head too.
     Its published weights were trained in TensorFlow: build with ``padding="same"`` (and the
-    default BN eps 1e-3) for identical outputs. ``weights`` as in :func:`mobilenet_v3_small`.
-    """
-    return build_preset("mobilenet_v3_small_minimal", weights=weights, num_classes=num_classes, **kwargs)
-
-
-@register_model
-def mobilenet_v3_large_minimal(
-    num_classes: int = 1000, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> MobileNet_V3:
+    default BN eps 1e-3) for identical outputs; ``weights=`` with timm's file picks both.""",
+)
+mobilenet_v3_large_minimal = _preset_factory(
+    "mobilenet_v3_large_minimal",
     """MobileNet-v3 Large minimalistic: 3,924,288 parameters; no SE, ReLU only, 3x3 kernels.
 
     timm's ``tf_mobilenetv3_large_minimal_100`` architecture, ReLU in the stem and head too.
     Its published weights were trained in TensorFlow: build with ``padding="same"`` (and the
-    default BN eps 1e-3) for identical outputs. ``weights`` as in :func:`mobilenet_v3_large`.
-    """
-    return build_preset("mobilenet_v3_large_minimal", weights=weights, num_classes=num_classes, **kwargs)
-
-
-@register_model
-def mobilenet_v3_small_075(
-    num_classes: int = 1000, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> MobileNet_V3:
+    default BN eps 1e-3) for identical outputs; ``weights=`` with timm's file picks both.""",
+)
+mobilenet_v3_small_075 = _preset_factory(
+    "mobilenet_v3_small_075",
     """MobileNet-v3 Small at width 0.75 as timm builds it: 2,041,872 parameters.
 
     timm's ``mobilenetv3_small_075`` / ``tf_mobilenetv3_small_075`` (fc1 stays 1024 wide), so
     their weights fit. torchvision's width 0.75 is ``mobilenet_v3_small(width_mult=0.75)``
-    (1,653,920 parameters). ``width_mult`` is fixed here; other keywords as in the base preset.
-    """
-    return build_preset("mobilenet_v3_small_075", weights=weights, num_classes=num_classes, **kwargs)
-
-
-@register_model
-def mobilenet_v3_large_075(
-    num_classes: int = 1000, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> MobileNet_V3:
+    (1,653,920 parameters). ``width_mult`` is fixed here.""",
+)
+mobilenet_v3_large_075 = _preset_factory(
+    "mobilenet_v3_large_075",
     """MobileNet-v3 Large at width 0.75 as timm builds it: 3,993,528 parameters.
 
     timm's ``mobilenetv3_large_075`` / ``tf_mobilenetv3_large_075`` (fc1 stays 1280 wide), so
     their weights fit. torchvision's width 0.75 is ``mobilenet_v3_large(width_mult=0.75)``
-    (3,377,576 parameters). ``width_mult`` is fixed here; other keywords as in the base preset.
-    """
-    return build_preset("mobilenet_v3_large_075", weights=weights, num_classes=num_classes, **kwargs)
+    (3,377,576 parameters). ``width_mult`` is fixed here.""",
+)

@@ -62,7 +62,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("extra", nargs="*", help="flags passed on to lucid train (after --)")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}"
+    )
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(args.keep) if args.keep else Path(scratch)

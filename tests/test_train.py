@@ -15,7 +15,8 @@ from lucid.cli import main
 from lucid.models import load_model
 from lucid.train import TrainConfig, check_image_folder, digits_datasets, evaluate, predict, train
 
-TINY = ["--epochs", "1", "--limit-train", "96", "--limit-val", "48", "--img-size", "16", "--batch-size", "32", "--no-progress"]
+TINY = ["--epochs", "1", "--limit-train", "96", "--limit-val", "48", "--img-size", "16", "--batch-size", "32",
+        "--no-progress"]
 
 
 def _digit_png(path: Path, index: int, size: int = 24) -> Path:
@@ -87,7 +88,9 @@ def test_digits_datasets_split_is_fixed_stratified_and_normalised() -> None:
 
 def test_train_writes_summary_metrics_curves_and_checkpoints(digits_run: Path) -> None:
     names = {p.name for p in digits_run.iterdir()}
-    assert {"summary.json", "metrics.jsonl", "curves.png", "best.safetensors", "last.safetensors", "train_state.safetensors"} <= names
+    expected = {"summary.json", "metrics.jsonl", "curves.png", "best.safetensors", "last.safetensors",
+                "train_state.safetensors"}
+    assert expected <= names
     summary = json.loads((digits_run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs"] == 1
     assert 0.0 <= summary["best_val_top1"] <= 1.0 and summary["seconds"] > 0
@@ -199,7 +202,9 @@ def test_eval_text_output_and_folder_data(tmp_path: Path, digits_run: Path, caps
     assert result.images == 3 and result.per_class["1"] is not None and result.per_class["5"] is None
 
 
-def test_predict_gives_ranked_labels_that_match_the_model(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_gives_ranked_labels_that_match_the_model(
+    tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     images = [str(_digit_png(tmp_path / f"d{i}.png", i)) for i in (3, 4)]
     checkpoint = str(digits_run / "best.safetensors")
     assert main(["predict", checkpoint, *images, "--topk", "3", "--json"]) == 0
@@ -271,7 +276,9 @@ def test_check_image_folder_returns_classes(tmp_path: Path) -> None:
         (["--model", "resnet50"], "unknown model 'resnet50'"),
     ],
 )
-def test_bad_settings_are_clear_errors(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_settings_are_clear_errors(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert message in _train_error([*args, "--out", str(tmp_path / "x"), "--no-progress"], capsys)
 
 
@@ -301,7 +308,9 @@ def test_predict_with_a_model_name_and_weights_uses_the_weights_categories(tmp_p
     assert {label for label, _ in by_name[0]} <= {str(d) for d in range(10)}
 
 
-def test_predict_onnx_goes_through_the_deploy_predictor(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_onnx_goes_through_the_deploy_predictor(
+    tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     deploy = pytest.importorskip("lucid.deploy")
     if not hasattr(deploy, "Predictor"):
         pytest.skip("lucid.deploy has no Predictor yet")

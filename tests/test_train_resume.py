@@ -25,7 +25,8 @@ TIMING_KEYS = {"seconds", "train_images_per_second"}
 def _lucid(*args: str) -> subprocess.Popen:
     # One thread each: the two runs go side by side on a 2-core machine.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "lucid", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "lucid", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _completed_epoch(folder: Path) -> int:
@@ -70,7 +71,9 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path: Path) -
 
 def test_resume_refuses_changed_settings_and_extends_epochs(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    config = TrainConfig(epochs=1, limit_train=32, limit_val=16, img_size=16, batch_size=16, out=str(out), progress=False)
+    config = TrainConfig(
+        epochs=1, limit_train=32, limit_val=16, img_size=16, batch_size=16, out=str(out), progress=False
+    )
     train(config)
     with pytest.raises(ValueError, match="cannot change these settings when resuming.*lr=0.5"):
         train(TrainConfig(resume=str(out), lr=0.5))
@@ -109,7 +112,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     out = tmp_path / "run"
     config = TrainConfig(model="test_train_poisoned", epochs=3, limit_train=64, limit_val=16, img_size=16,
                          batch_size=16, out=str(out), progress=False)
-    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 2.*last good checkpoint .*last\.safetensors \(epoch 1\)"):
+    expected = r"loss became nan at epoch 2, step 2.*last good checkpoint .*last\.safetensors \(epoch 1\)"
+    with pytest.raises(TrainingDiverged, match=expected):
         train(config)
     assert load_model(out / "last.safetensors").checkpoint_extra["epoch"] == 1
     assert load_state(out / STATE_FILE)["epoch"] == 1

@@ -119,7 +119,9 @@ def _digits_augment() -> Callable[[torch.Tensor], torch.Tensor]:
     """Small shifts, rotations and scalings. No flips: a mirrored 2 or 5 is not a digit."""
     from torchvision.transforms import v2
 
-    return v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR)
+    return v2.RandomAffine(
+        degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR
+    )
 
 
 def digits_datasets(
@@ -288,7 +290,9 @@ def check_image_folder(root: str | os.PathLike[str], *, verify_images: bool = Tr
         if not splits[split]:
             raise ValueError(f"--data {root}: {split}/ has no class folders (expected {layout})")
         if not any(splits[split].values()):
-            raise ValueError(f"--data {root}: {split}/ holds no images (looked for .jpg, .png, ... in its class folders)")
+            raise ValueError(
+                f"--data {root}: {split}/ holds no images (looked for .jpg, .png, ... in its class folders)"
+            )
     train, val = splits["train"], splits["val"]
     empty = [name for name, files in train.items() if not files]
     if empty:

@@ -35,7 +35,10 @@ class DistContext:
 def _device(kind: str, local_rank: int) -> torch.device:
     if kind == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda was requested but CUDA is not available here (torch.cuda.is_available() is False); use --device cpu")
+            raise ValueError(
+                "--device cuda was requested but CUDA is not available here (torch.cuda.is_available() is "
+                "False); use --device cpu"
+            )
         count = torch.cuda.device_count()
         if local_rank >= count:
             raise ValueError(f"process with LOCAL_RANK={local_rank} has no GPU: only {count} visible")

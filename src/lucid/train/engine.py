@@ -151,7 +151,10 @@ def _loaders(train_ds: Dataset, val_ds: Dataset, config: TrainConfig, ctx: dist_
     )
     per_rank = len(sampler)
     if per_rank < 2:
-        raise ValueError(f"each process needs at least 2 training images per epoch; got {per_rank} (dataset {len(train_ds)}, {ctx.world_size} processes)")
+        raise ValueError(
+            f"each process needs at least 2 training images per epoch; got {per_rank} (dataset {len(train_ds)}, "
+            f"{ctx.world_size} processes)"
+        )
     generator = torch.Generator()
     common = {"num_workers": config.workers, "pin_memory": ctx.device.type == "cuda"}
     train = DataLoader(
@@ -184,7 +187,9 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def _to_device(images: torch.Tensor, targets: torch.Tensor, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_device(
+    images: torch.Tensor, targets: torch.Tensor, device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     images = images.to(device, non_blocking=True)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
@@ -241,7 +246,9 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
         seen += targets.shape[0]
         means = tally.means()
         rate = seen * run.ctx.world_size / max(time.perf_counter() - start, 1e-9)
-        bar.set_postfix(loss=f"{means['loss']:.4f}", acc=f"{100 * means['top1']:.1f}%", img_s=f"{rate:.0f}", refresh=False)
+        bar.set_postfix(
+            loss=f"{means['loss']:.4f}", acc=f"{100 * means['top1']:.1f}%", img_s=f"{rate:.0f}", refresh=False
+        )
     bar.close()
     tally.reduce(run.ctx.device)
     return {**tally.means(), "images": tally.count}
@@ -336,7 +343,9 @@ def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
     lucid.save(model, path, extra=_extra(run, record))
 
 
-def _train_state(run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], seconds: float, rngs: list[Any]) -> dict[str, Any]:
+def _train_state(
+    run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], seconds: float, rngs: list[Any]
+) -> dict[str, Any]:
     return {
         "epoch": epoch,
         "best": best,
@@ -352,7 +361,9 @@ def _train_state(run: _Run, epoch: int, best: dict[str, Any], history: list[dict
     }
 
 
-def _summary(run: _Run, history: list[dict[str, Any]], best: dict[str, Any], seconds: float, status: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _summary(
+    run: _Run, history: list[dict[str, Any]], best: dict[str, Any], seconds: float, status: str, extra: dict[str, Any]
+) -> dict[str, Any]:
     model = run.model
     config = getattr(model, "config", None)
     return {
@@ -432,7 +443,9 @@ def _choose_out_dir(config: TrainConfig, resuming: bool) -> Path:
     """The output folder (created later, once data and model are known to be fine)."""
     out = _new_out_dir(config)
     if not resuming and (out / FILES["state"]).exists():
-        raise ValueError(f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder")
+        raise ValueError(
+            f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder"
+        )
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     return out
@@ -447,7 +460,9 @@ def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     saved = TrainConfig.from_dict({**state["config"], "out": str(folder), "resume": None})
     merged = config.merged_for_resume(saved)
     if merged.epochs < state["epoch"]:
-        raise ValueError(f"--epochs {merged.epochs} is fewer than the {state['epoch']} epochs the run already completed")
+        raise ValueError(
+            f"--epochs {merged.epochs} is fewer than the {state['epoch']} epochs the run already completed"
+        )
     return merged, state
 
 
@@ -503,23 +518,29 @@ def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) 
     in_channels = resolve_in_channels(config)
     train_ds, val_ds, info = build_datasets(config, in_channels)
     model = build_model(
-        config.model, len(info.classes), in_channels, weights=config.weights, dropout=config.dropout, bn_momentum=config.bn_momentum
+        config.model, len(info.classes), in_channels,
+        weights=config.weights, dropout=config.dropout, bn_momentum=config.bn_momentum,
     )
     model_channels = getattr(getattr(model, "config", None), "in_channels", in_channels)
     if model_channels != in_channels:
-        raise ValueError(f"the model takes {model_channels} input channels but the data gives {in_channels}; pass --in-channels {model_channels}")
+        raise ValueError(
+            f"the model takes {model_channels} input channels but the data gives {in_channels}; pass "
+            f"--in-channels {model_channels}"
+        )
     model.to(ctx.device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     net: nn.Module = model
     if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     loaders = _loaders(train_ds, val_ds, config, ctx)
     optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
     scheduler = _scheduler(optimizer, config, len(loaders.train))
     ema = build_ema(model, config.ema_decay) if config.ema else None
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    return _Run(config, ctx, model, net, ema, optimizer, scheduler, criterion, loaders, info, _amp_enabled(config, ctx), out_dir)
+    amp = _amp_enabled(config, ctx)
+    return _Run(config, ctx, model, net, ema, optimizer, scheduler, criterion, loaders, info, amp, out_dir)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
@@ -550,8 +571,10 @@ def _say(ctx: dist_utils.DistContext, message: str) -> None:
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:
     return (
-        f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f} top-1 {100 * record['train_top1']:5.1f}%  "
-        f"val loss {record['val_loss']:.4f} top-1 {100 * record['val_top1']:5.1f}% top-5 {100 * record['val_top5']:5.1f}%  "
+        f"epoch {record['epoch']:>3}/{epochs}  "
+        f"train loss {record['train_loss']:.4f} top-1 {100 * record['train_top1']:5.1f}%  "
+        f"val loss {record['val_loss']:.4f} top-1 {100 * record['val_top1']:5.1f}% "
+        f"top-5 {100 * record['val_top5']:5.1f}%  "
         f"lr {record['lr']:.3g}  {record['seconds']:.1f}s ({record['train_images_per_second']:.0f} img/s)"
     )
 
@@ -586,7 +609,8 @@ def train(config: TrainConfig | None = None) -> TrainResult:
 
 
 def _train(config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None) -> TrainResult:
-    out_dir = Path(dist_utils.broadcast_object(str(_choose_out_dir(config, state is not None)) if ctx.is_main else None, ctx))
+    chosen = str(_choose_out_dir(config, state is not None)) if ctx.is_main else None
+    out_dir = Path(dist_utils.broadcast_object(chosen, ctx))
     _seed_everything(config.seed, ctx.rank)
     run = _build_run(config, ctx, out_dir)  # data and model errors surface here, before any file is written
     if ctx.is_main:
@@ -596,7 +620,8 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, An
     spent, start_epoch, extra = 0.0, 0, {}
     if state is not None:
         _restore(run, state, len(run.loaders.train))
-        history, best, spent, start_epoch = list(state["history"]), dict(state["best"]), float(state["seconds"]), int(state["epoch"])
+        history, best = list(state["history"]), dict(state["best"])
+        spent, start_epoch = float(state["seconds"]), int(state["epoch"])
         if ctx.is_main:
             _rewrite_metrics(out_dir, history)
     _announce(run, start_epoch)
@@ -641,7 +666,8 @@ def _announce(run: _Run, start_epoch: int) -> None:
     _say(ctx, f"model: {name} ({params:,} parameters, in_channels={info.in_channels}, {len(info.classes)} classes)"
               + (f", weights {config.weights}" if config.weights else ""))
     _say(ctx, f"training: {config.epochs} epochs, batch {config.batch_size}, {config.opt} lr {config.learning_rate:g}, "
-              f"{config.sched} schedule, {config.warmup_epochs:g} warm-up epochs, label smoothing {config.label_smoothing:g}"
+              f"{config.sched} schedule, {config.warmup_epochs:g} warm-up epochs, "
+              f"label smoothing {config.label_smoothing:g}"
               + (", EMA" if config.ema else "") + (", bf16 autocast" if run.amp else "") + f", on {where}")
     _say(ctx, f"output: {run.out_dir}" + (f" (resuming after epoch {start_epoch})" if start_epoch else ""))
 
@@ -662,10 +688,16 @@ def _farewell(run: _Run, best: dict[str, Any], seconds: float) -> None:
         print(f"  {FILES[key]:<26} {note}")
 
 
-def _diverged(run: _Run, exc: TrainingDiverged, history: list[dict[str, Any]], best: dict[str, Any], seconds: float, extra: dict[str, Any]) -> None:
+def _diverged(
+    run: _Run, exc: TrainingDiverged, history: list[dict[str, Any]], best: dict[str, Any], seconds: float,
+    extra: dict[str, Any],
+) -> None:
     """Record the stop in summary.json (checkpoints stay as the last good epoch left them) and re-raise."""
     last = history[-1]["epoch"] if history else 0
-    kept = f"the last good checkpoint is {run.out_dir / FILES['last']} (epoch {last})" if history else "no epoch completed, so no checkpoint was written"
+    if history:
+        kept = f"the last good checkpoint is {run.out_dir / FILES['last']} (epoch {last})"
+    else:
+        kept = "no epoch completed, so no checkpoint was written"
     message = f"{exc}; training stopped: lower --lr or check the data; {kept}"
     if run.ctx.is_main:
         summary = _summary(run, history, best, seconds, "diverged", {**extra, "error": message})

@@ -61,7 +61,9 @@ class EvalResult:
         return asdict(self)
 
 
-def load_for_inference(model: nn.Module | str | os.PathLike[str], weights: str | None = None) -> tuple[nn.Module, str | None]:
+def load_for_inference(
+    model: nn.Module | str | os.PathLike[str], weights: str | None = None
+) -> tuple[nn.Module, str | None]:
     """A model in eval mode and where it came from: a module, a lucid checkpoint path, or a
     registered model name (``weights`` then names the weights to load, e.g. ``"DEFAULT"``)."""
     if isinstance(model, nn.Module):
@@ -77,7 +79,10 @@ def load_for_inference(model: nn.Module | str | os.PathLike[str], weights: str |
         return load_model(path), str(path)
     if str(model) in list_models():
         if weights is None:
-            raise ValueError(f"{model} is a model name: pass --weights (a registered weights name such as DEFAULT, or a file) to say which weights to use")
+            raise ValueError(
+                f"{model} is a model name: pass --weights (a registered weights name such as DEFAULT, or a file) "
+                "to say which weights to use"
+            )
         # None: take the class count and input channels from the weights themselves.
         built = create_model(str(model), weights=weights, num_classes=None, in_channels=None)
         return built.eval(), f"{model} ({weights})"
@@ -133,9 +138,14 @@ def _folder(path: Path, prep: Preprocessing) -> tuple[Dataset, str]:
     found = _class_images(folder)
     unknown = sorted(name for name, files in found.items() if files and name not in prep.categories)
     if unknown:
-        raise ValueError(f"--data {path}: class folder(s) {unknown} are not among the model's classes {prep.categories[:10]}")
+        raise ValueError(
+            f"--data {path}: class folder(s) {unknown} are not among the model's classes {prep.categories[:10]}"
+        )
     if not any(found.values()):
-        raise ValueError(f"--data {path}: no images in class folders under {folder} (expected <class>/<image> folders, or val/<class>/<image>)")
+        raise ValueError(
+            f"--data {path}: no images in class folders under {folder} (expected <class>/<image> folders, or "
+            "val/<class>/<image>)"
+        )
     dataset = _folder_with_classes(folder, prep.categories, prep.transform())
     return dataset, f"{folder}: {len(dataset)} images, {sum(1 for f in found.values() if f)} classes"
 
@@ -198,7 +208,10 @@ def evaluate(
     total = int(confusion.sum())
     if total == 0:
         raise ValueError(f"no images to evaluate in {description}")
-    result = _result(confusion, prep.categories, loss_sum, top5_hits, total, forward_seconds, time.perf_counter() - start, description, source)
+    seconds = time.perf_counter() - start
+    result = _result(
+        confusion, prep.categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source
+    )
     if confusion_png is not None:
         from lucid.train.metrics import plot_confusion
 

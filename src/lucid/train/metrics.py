@@ -107,7 +107,9 @@ def plot_curves(records: Sequence[Mapping[str, Any]], path: str | os.PathLike[st
     return _save_figure(fig, path)
 
 
-def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike[str], title: str) -> Path:
+def plot_confusion(
+    matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike[str], title: str
+) -> Path:
     """A confusion matrix (rows: true class, columns: predicted), counts written in the cells
     when there are few classes."""
     import matplotlib

@@ -31,7 +31,9 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return groups
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9
+) -> torch.optim.Optimizer:
     """``sgd`` (Nesterov momentum), ``rmsprop`` (TF-style epsilon) or ``adamw``."""
     groups = _param_groups(model, weight_decay)
     if name == "sgd":

@@ -90,7 +90,9 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
 
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"no training state at {file}: nothing to resume (was the run started with lucid train?)")
+        raise FileNotFoundError(
+            f"no training state at {file}: nothing to resume (was the run started with lucid train?)"
+        )
     try:
         with safe_open(str(file), framework="pt", device=map_location) as handle:
             metadata = handle.metadata() or {}
@@ -100,7 +102,9 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
     if metadata.get("format") != _FORMAT:
         raise ValueError(f"{file}: not a lucid training state (format {metadata.get('format')!r})")
     if int(metadata.get("version", "0")) > _VERSION:
-        raise ValueError(f"{file}: training state version {metadata['version']} is newer than this lucid reads ({_VERSION})")
+        raise ValueError(
+            f"{file}: training state version {metadata['version']} is newer than this lucid reads ({_VERSION})"
+        )
     return unflatten(json.loads(metadata["state"]), tensors)
 
 

@@ -25,8 +25,8 @@ def test_lucid_gets_torchvisions_weights_for_the_comparison() -> None:
 
 def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
-    result = bench(["mobilenet_v3_small"], [1], repeats=2, threads=1, image_size=64, warmup=1, train_batch=2,
-                   train_steps=1, memory=False, passive_wait=False, out=out)
+    result = bench(["mobilenet_v3_small"], [1], repeats=2, threads=1, image_size=64, warmup=1, time_budget=0,
+                   train_batch=2, train_steps=1, memory=False, passive_wait=False, out=out)
 
     assert [row.contender for row in result.latency] == list(CONTENDERS)
     assert all(row.median_s > 0 and len(row.samples) == 2 for row in result.latency)
@@ -38,7 +38,8 @@ def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) ->
     report = out.read_text()
     assert report == result.to_markdown()
     assert "## Machine" in report and result.machine["cpu"] in report and "torch " + torch.__version__ in report
-    assert "| mobilenet_v3_small | 1 | " in report and "ONNX Runtime int8" in report
+    assert "| mobilenet_v3_small | 1 | 2 | " in report and "ONNX Runtime int8" in report
+    assert "Fastest round" in report
     assert "## Targets" in report and "int8 >= 1.5x ONNX fp32 (small, batch 1)" in report
     assert BenchResult.from_dict(result.to_dict()).to_markdown() == result.to_markdown()
 
@@ -61,7 +62,7 @@ def test_bench_rejects_bad_settings(kwargs: dict, match: str) -> None:
 def test_bench_command_with_memory_in_fresh_processes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "benchmarks.md"
     argv = ["bench", "--models", "mobilenet_v3_small", "--batch", "1", "--repeats", "2", "--train-batch", "2",
-            "--train-steps", "1", "--threads", "1", "--out", str(out)]
+            "--train-steps", "1", "--threads", "1", "--time-budget", "0", "--out", str(out)]
     assert main(argv) == 0
     report = out.read_text()
     assert "## Peak memory" in report and "training: lucid" in report

@@ -69,7 +69,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=20, metavar="N", help="interleaved rounds (default 20)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="default: every usable core")
     parser.add_argument("--train-batch", type=int, default=32, metavar="N")
-    parser.add_argument("--train-steps", type=int, default=5, metavar="N")
+    parser.add_argument("--train-steps", type=int, default=10, metavar="N")
+    parser.add_argument("--time-budget", type=float, default=15.0, metavar="S",
+                        help="seconds per model and batch: more rounds than --repeats while time is left")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--spin", action="store_true",
                         help="let idle runtime threads spin (fastest on an idle machine; default: they sleep)")
@@ -112,7 +114,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     result = bench(
         args.models, args.batch, args.repeats, args.threads, train_batch=args.train_batch,
-        train_steps=args.train_steps, memory=not args.no_memory, passive_wait=not args.spin, out=args.out,
+        train_steps=args.train_steps, time_budget=args.time_budget, memory=not args.no_memory,
+        passive_wait=not args.spin, out=args.out,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(result.to_markdown())

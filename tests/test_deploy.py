@@ -218,6 +218,21 @@ def test_export_records_the_training_preprocessing_and_classes(digits_checkpoint
     assert props["source"] == str(digits_checkpoint)
 
 
+def test_export_a_model_name_with_torchvision_weights(tmp_path: Path) -> None:
+    """A registered name plus a weights file: the weights' metadata (ImageNet classes) is recorded."""
+    reference, _ = _torchvision_and_lucid("mobilenet_v3_small")
+    weights = tmp_path / "tv_small.pth"
+    torch.save(reference.state_dict(), weights)
+    result = export("mobilenet_v3_small", tmp_path / "small.onnx", weights=str(weights), image_size=SMALL_SIZE)
+    assert result.classes is not None and len(result.classes) == 1000 and result.classes[0] == "tench"
+    x = torch.randn(1, 3, SMALL_SIZE, SMALL_SIZE, generator=torch.Generator().manual_seed(8))
+    got = Predictor(result.path).logits(x)
+    with torch.no_grad():
+        assert _relative(got, reference(x).numpy()) < 1e-4
+    with pytest.raises(ValueError, match="weights= applies to a registered model name"):
+        export(reference, tmp_path / "again.onnx", weights=str(weights))
+
+
 def test_opset_14_keeps_hardswish_as_an_operator(tmp_path: Path) -> None:
     result = export(_seed_model(), tmp_path / "seed14.onnx", opset=14, image_size=32)
     model = onnx.load(str(result.path))
@@ -374,7 +389,7 @@ def test_int8_digits_model_agrees_with_fp32(digits_onnx: Path, digits_int8) -> N
     assert json.loads(props["classes"]) == DIGITS and "quantization" in props
     assert result.int8_bytes < result.fp32_bytes / 2
 
-    images, labels = _val_digits(32)
+    images, _ = _val_digits(32)
     fp32, int8 = Predictor(digits_onnx), Predictor(result.path)
     top_fp32 = [row[0][0] for row in fp32.predict(images, topk=1)]
     top_int8 = [row[0][0] for row in int8.predict(images, topk=1)]

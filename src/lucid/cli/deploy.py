@@ -9,6 +9,7 @@ ORDER = 40
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``export``, ``quantize`` and ``bench``."""
     _register_export(subparsers)
     _register_quantize(subparsers)
     _register_bench(subparsers)
@@ -80,6 +81,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """Export and verify; a failed verification is exit status 1 with the numbers."""
     from lucid.deploy import VerificationError, export
 
     try:
@@ -97,6 +99,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
+    """Quantize, then print the file, the agreement and the accuracies."""
     from lucid.deploy import quantize
 
     result = quantize(
@@ -110,6 +113,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    """Benchmark (progress on stderr), then print the Markdown report."""
     from lucid.deploy import bench
 
     result = bench(

@@ -282,7 +282,12 @@ def _onnx_runner(path: str) -> Any:
 def _torchscript_runner(path: str) -> Any:
     with _quiet_torch_export():
         module = torch.jit.load(path, map_location="cpu")
-    return lambda x: module(x).numpy()
+
+    def run(x: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return module(x).numpy()
+
+    return run
 
 
 def _verify(run: Any, reference: nn.Module, shape: tuple[int, int, int], batches: Sequence[int], rtol: float, seed: int) -> tuple[float, float]:
@@ -296,10 +301,13 @@ def _verify(run: Any, reference: nn.Module, shape: tuple[int, int, int], batches
         got = np.asarray(run(x))
         if got.shape != expected.shape:
             raise VerificationError(f"exported model returns shape {got.shape} for batch {batch}, eager {expected.shape}")
+        if not (np.isfinite(got).all() and np.isfinite(expected).all()):
+            which = "the exported model" if np.isfinite(expected).all() else "the eager model"
+            raise VerificationError(f"{which} returns non-finite values on random input; nothing was written")
         abs_diff = float(np.abs(got - expected).max())
         rel_diff = abs_diff / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
         worst_abs, worst_rel = max(worst_abs, abs_diff), max(worst_rel, rel_diff)
-    if not worst_rel <= rtol:  # also catches NaN
+    if worst_rel > rtol:
         raise VerificationError(
             f"the exported model disagrees with the eager model: max |diff| = {worst_abs:.3g}, "
             f"{worst_rel:.3g} of the largest logit > rtol {rtol:g}; nothing was written"

@@ -256,12 +256,17 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source
         for k, v in expected.items()
         if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {missing[:8]}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {unexpected[:8]}")
-    if mismatched:
-        problems.append(f"shape mismatches ({len(mismatched)}): {mismatched[:8]}")
+    problems = describe_mismatch(missing, unexpected, mismatched)
     if problems:
-        raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + "; ".join(problems))
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}: {problems}")
+
+
+def describe_mismatch(
+    missing: list[str], unexpected: list[str], mismatched: list[str], unexpected_label: str = "unexpected keys"
+) -> str:
+    """One line listing (the first few of) each kind of key problem; empty when all fit."""
+    problems = []
+    for label, keys in (("missing keys", missing), (unexpected_label, unexpected), ("shape mismatches", mismatched)):
+        if keys:
+            problems.append(f"{label} ({len(keys)}): {keys[:8]}")
+    return "; ".join(problems)

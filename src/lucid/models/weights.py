@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from lucid import checkpoint
-from lucid.checkpoint import CheckpointError
+from lucid.checkpoint import CheckpointError, describe_mismatch
 from lucid.models.blocks import _SEBlock
 from lucid.models.config import MobileNetV3Config
 from lucid.models.model import MobileNet_V3
@@ -719,16 +719,10 @@ def _remap(
                     f"{src} -> {key}: checkpoint {tuple(state[src].shape)} vs model {tuple(target[key].shape)}"
                 )
     unexpected = [k for k in state if k not in used]
-    problems = []
-    if missing:
-        problems.append(f"missing ({len(missing)}): {missing[:8]}")
-    if unexpected:
-        problems.append(f"not used by the model ({len(unexpected)}): {unexpected[:8]}")
-    if mismatched:
-        problems.append(f"shape mismatches ({len(mismatched)}): {mismatched[:8]}")
+    problems = describe_mismatch(missing, unexpected, mismatched, unexpected_label="not used by the model")
     if problems:
         name = getattr(model, "model_name", type(model).__name__)
-        raise CheckpointError(f"{origin}: the {fmt} checkpoint does not fit {name}: " + "; ".join(problems))
+        raise CheckpointError(f"{origin}: the {fmt} checkpoint does not fit {name}: {problems}")
     return out
 
 

@@ -331,17 +331,23 @@ def _train_calls(tv: nn.Module, lucid_model: nn.Module, batch: int, size: int) -
 # ---------------------------------------------------------------------------------------------
 
 
-def _memory(spec: dict[str, Any], timeout: float = 600) -> tuple[float, float] | None:
-    """(peak MiB, increase MiB) reported by :mod:`lucid.deploy._probe` for ``spec``, or None on failure."""
+def _memory(spec: dict[str, Any], timeout: float = 600, attempts: int = 2) -> tuple[float, float] | str:
+    """(peak MiB, increase MiB) reported by :mod:`lucid.deploy._probe` for ``spec``, or why it
+    failed (after a second attempt: on a shared machine a process may be killed for memory)."""
     command = [sys.executable, "-m", "lucid.deploy._probe", "memory", json.dumps(spec)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return None
-    if done.returncode != 0 or not done.stdout.strip():
-        return None
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    return report["peak_mib"], report["increase_mib"]
+    reason = ""
+    for _ in range(attempts):
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            reason = f"timed out after {timeout:g} s"
+            continue
+        if done.returncode == 0 and done.stdout.strip():
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+            return report["peak_mib"], report["increase_mib"]
+        tail = (done.stderr.strip().splitlines() or [""])[-1]
+        reason = f"exit status {done.returncode}" + (f": {tail}" if tail else "")
+    return reason
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,8 +491,8 @@ def _measure_memory(result: BenchResult, name: str, batch: int, files: dict[str,
         spec = {"contender": contender.removeprefix("training: "), "mode": mode, "model": name, "batch": run_batch,
                 "image_size": size, "threads": threads, "files": {k: str(v) for k, v in files.items()}}
         measured = _memory(spec)
-        if measured is None:
-            result.notes.append(f"{name}: memory of {contender} could not be measured (probe process failed)")
+        if isinstance(measured, str):
+            result.notes.append(f"{name}: memory of {contender} could not be measured ({measured})")
             continue
         result.memory.append(MemoryRow(name, run_batch, contender, *measured))
         say(f"  {contender:<36} peak {measured[0]:8.0f} MiB  (+{measured[1]:.0f} MiB over the imports)")

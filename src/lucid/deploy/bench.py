@@ -614,7 +614,7 @@ def _method_notes(result: BenchResult) -> list[str]:
         *([] if "vnni" in result.machine.get("simd", "") else [
             "This CPU has no VNNI instructions (avx512_vnni / avx_vnni): ONNX Runtime's uint8 x int8 kernels then "
             "use AVX2's saturating 16-bit pair products, so int8 is not expected to beat fp32 by much here "
-            "(and 7-bit weights are needed for accuracy; see docs/deploy.md)."]),
+            "(and 7-bit weights are needed for accuracy; see the README's deployment section)."]),
         "Memory: each contender runs in a fresh Python process (`python -m lucid.deploy._probe memory`), which "
         "reports its peak resident set size (`VmHWM` of /proc/self/status) after building the model and running "
         "it three times, and the increase of that peak over the process after importing torch, torchvision "

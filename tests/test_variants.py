@@ -19,6 +19,7 @@ import torchvision
 import lucid
 import lucid.models as models
 from lucid.models import LARGE_BOTTLENECKS, SMALL_BOTTLENECKS, MobileNet_V3, MobileNetV3Config
+from reference_helpers import assert_close_scaled, randomise_batchnorm
 
 VARIANT_FIELDS = {
     "width_mult": 1.0,
@@ -67,24 +68,6 @@ def copy_by_position(source: torch.nn.Module, target: torch.nn.Module) -> None:
         assert value.numel() == other.numel(), f"{key}: {tuple(value.shape)} vs {tuple(other.shape)}"
         state[key] = other.reshape(value.shape).clone()
     target.load_state_dict(state)
-
-
-def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial BN affine and statistics so outputs depend on every layer (and on padding)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=generator) * 0.2)
-                m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-    return model.eval()
-
-
-def assert_close_scaled(got: torch.Tensor, expected: torch.Tensor) -> None:
-    """Equal up to float32 rounding, measured against the output's scale (random BN makes it large)."""
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * max(1.0, expected.abs().max().item()))
 
 
 def tiny_config(**fields) -> MobileNetV3Config:

@@ -10,7 +10,7 @@ import torchvision
 
 from lucid.cli import main
 from lucid.deploy import bench
-from lucid.deploy.bench import CONTENDERS, TRAIN_CONTENDERS, BenchResult, same_weights
+from lucid.deploy.bench import CONTENDERS, TRAIN_CONTENDERS, BenchResult, OperatorRow, _alternating, int8_ceiling, same_weights
 
 
 def test_lucid_gets_torchvisions_weights_for_the_comparison() -> None:
@@ -29,7 +29,7 @@ def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) ->
                    train_batch=2, train_steps=1, memory=False, passive_wait=False, out=out)
 
     assert [row.contender for row in result.latency] == list(CONTENDERS)
-    assert all(row.median_s > 0 and len(row.samples) == 2 for row in result.latency)
+    assert all(row.median_s > 0 and len(row.samples) >= 2 for row in result.latency)
     assert result.latency_of("mobilenet_v3_small", 1, "torchvision eager").speedup == 1.0
     assert [row.contender for row in result.training] == list(TRAIN_CONTENDERS)
     assert all(row.images_per_s > 0 for row in result.training)
@@ -38,9 +38,16 @@ def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) ->
     report = out.read_text()
     assert report == result.to_markdown()
     assert "## Machine" in report and result.machine["cpu"] in report and "torch " + torch.__version__ in report
-    assert "| mobilenet_v3_small | 1 | 2 | " in report and "ONNX Runtime int8" in report
-    assert "Fastest round" in report
+    assert "| mobilenet_v3_small | 1 | " in report and "ONNX Runtime int8" in report
+    assert "Fastest call" in report
     assert "## Targets" in report and "int8 >= 1.5x ONNX fp32 (small, batch 1)" in report
+    assert "lucid eager training as `lucid train` runs it (lucid channels-last) >= 1.0x torchvision" in report
+
+    # ONNX Runtime's own profile of both files: the fp32 file runs Conv, the int8 file QLinearConv.
+    ops = {(row.file, row.op_type) for row in result.operators}
+    assert ("fp32", "Conv") in ops and ("int8", "QLinearConv") in ops and ("int8", "QuantizeLinear") in ops
+    assert all(row.ms >= 0 and row.nodes >= 1 for row in result.operators)
+    assert "## Where ONNX Runtime spends the time" in report and "| int8 | **total** |" in report
     assert BenchResult.from_dict(result.to_dict()).to_markdown() == result.to_markdown()
 
 
@@ -62,9 +69,31 @@ def test_bench_rejects_bad_settings(kwargs: dict, match: str) -> None:
 def test_bench_command_with_memory_in_fresh_processes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "benchmarks.md"
     argv = ["bench", "--models", "mobilenet_v3_small", "--batch", "1", "--repeats", "2", "--train-batch", "2",
-            "--train-steps", "1", "--threads", "1", "--time-budget", "0", "--out", str(out)]
+            "--train-steps", "1", "--threads", "1", "--time-budget", "0", "--passive-wait", "--out", str(out)]
     assert main(argv) == 0
     report = out.read_text()
     assert "## Peak memory" in report and "training: lucid" in report
     assert "OMP_WAIT_POLICY=PASSIVE" in report
     assert "# Benchmarks" in capsys.readouterr().out
+
+
+def test_alternating_blocks_rotate_and_rewarm_only_short_calls() -> None:
+    log: list[str] = []
+    calls = {name: (lambda name=name: log.append(name)) for name in "abc"}
+    times = _alternating(calls, repeats=2, warmup=1, budget_s=0.0, block_s=0.0, pause_s=0.0)
+
+    assert all(len(t) == 2 for t in times.values())  # two rounds of one timed call each
+    warmup, rounds = log[:3], log[3:]
+    assert warmup == ["a", "b", "c"]
+    # The order rotates by one per round. The first block of each is an untimed call and a timed
+    # one; later blocks skip the untimed call, because these calls last longer than a (0 s) block.
+    assert rounds == ["a", "a", "b", "b", "c", "c", "b", "c", "a"]
+
+
+def test_int8_ceiling_bounds_the_speed_up_by_the_convolutions() -> None:
+    rows = [OperatorRow("m", 1, "fp32", "Conv", 10, 6.0), OperatorRow("m", 1, "fp32", "Gemm", 2, 4.0),
+            OperatorRow("m", 1, "int8", "QLinearConv", 10, 3.0), OperatorRow("m", 1, "int8", "QuantizeLinear", 5, 1.0)]
+    conv_speedup, ceiling = int8_ceiling(rows)
+    assert conv_speedup == pytest.approx(2.0)
+    assert ceiling == pytest.approx(10.0 / (10.0 - 6.0 + 3.0))
+    assert int8_ceiling(rows[:2]) is None

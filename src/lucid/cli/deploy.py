@@ -62,20 +62,20 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="latency, training speed and memory of lucid's deployment paths vs torchvision",
-        description="One run, same weights, interleaved repetitions: torchvision eager, lucid eager "
+        description="One run, same weights, alternating blocks of repetitions: torchvision eager, lucid eager "
         "(and channels-last), TorchScript, ONNX Runtime fp32 and int8; plus training images/s and peak memory.",
     )
     parser.add_argument("--models", nargs="+", default=["mobilenet_v3_small", "mobilenet_v3_large"], metavar="MODEL")
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 32], metavar="N", help="batch sizes (default 1 32)")
-    parser.add_argument("--repeats", type=int, default=20, metavar="N", help="interleaved rounds (default 20)")
+    parser.add_argument("--repeats", type=int, default=20, metavar="N", help="timed calls per contender, at least (default 20)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="default: every usable core")
     parser.add_argument("--train-batch", type=int, default=32, metavar="N")
     parser.add_argument("--train-steps", type=int, default=10, metavar="N")
     parser.add_argument("--time-budget", type=float, default=15.0, metavar="S",
                         help="seconds per model and batch: more rounds than --repeats while time is left")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
-    parser.add_argument("--spin", action="store_true",
-                        help="let idle runtime threads spin (fastest on an idle machine; default: they sleep)")
+    parser.add_argument("--passive-wait", action="store_true",
+                        help="idle runtime threads sleep instead of spin-waiting (for a CPU shared with busy processes)")
     parser.add_argument("--out", default=None, metavar="FILE.md", help="write the Markdown report (e.g. docs/benchmarks.md)")
     parser.set_defaults(func=run_bench)
 
@@ -119,7 +119,7 @@ def run_bench(args: argparse.Namespace) -> int:
     result = bench(
         args.models, args.batch, args.repeats, args.threads, train_batch=args.train_batch,
         train_steps=args.train_steps, time_budget=args.time_budget, memory=not args.no_memory,
-        passive_wait=not args.spin, out=args.out,
+        passive_wait=args.passive_wait, out=args.out,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(result.to_markdown())

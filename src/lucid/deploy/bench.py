@@ -1,8 +1,8 @@
 """The deployment benchmark: lucid's inference paths against torchvision's eager model, same weights.
 
-For each model and batch size, six contenders run the same input, interleaved (every round
-times each contender once, in a rotating order, so a slow spell on a shared CPU hits all of
-them alike); the table shows medians and the speed-up over torchvision's eager model:
+For each model and batch size, six contenders run the same input in alternating blocks (every
+round gives each contender a short block of timed calls, in a rotating order, so a slow spell on
+a shared CPU hits all of them alike); the table shows medians and the speed-up over torchvision's eager model:
 torchvision eager, lucid eager, lucid eager channels-last, lucid TorchScript (frozen), ONNX
 Runtime fp32 and ONNX Runtime int8 (files written by :func:`lucid.deploy.export` and
 :func:`lucid.deploy.quantize`). Training throughput (SGD steps, same batch) compares lucid with
@@ -36,6 +36,8 @@ __all__ = [
     "LatencyRow",
     "TrainRow",
     "MemoryRow",
+    "OperatorRow",
+    "operator_profile",
     "BenchResult",
     "bench",
     "machine_info",
@@ -53,6 +55,8 @@ CONTENDERS = (
 )
 TRAIN_CONTENDERS = ("torchvision", "lucid", "lucid channels-last")
 BASELINE = "torchvision eager"
+BLOCK_S = 0.25  # seconds of timed calls per contender per round
+PAUSE_S = 0.02  # idle time before each block
 Log = Callable[[str], None]
 
 
@@ -99,6 +103,18 @@ class MemoryRow:
     increase_mib: float
 
 
+@dataclass(frozen=True)
+class OperatorRow:
+    """ONNX Runtime's own kernel time for one operator type of one file (ms per call, summed over nodes)."""
+
+    model: str
+    batch: int
+    file: str  # "fp32" or "int8"
+    op_type: str
+    nodes: int
+    ms: float
+
+
 @dataclass
 class BenchResult:
     """Everything one :func:`bench` run measured, and its Markdown report."""
@@ -108,6 +124,7 @@ class BenchResult:
     latency: list[LatencyRow] = field(default_factory=list)
     training: list[TrainRow] = field(default_factory=list)
     memory: list[MemoryRow] = field(default_factory=list)
+    operators: list[OperatorRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def latency_of(self, model: str, batch: int, contender: str) -> LatencyRow | None:
@@ -130,7 +147,8 @@ class BenchResult:
             return [kind(**{**item, **({"samples": tuple(item["samples"])} if "samples" in item else {})}) for item in items]
 
         return cls(machine=data["machine"], settings=data["settings"], latency=rows(LatencyRow, data["latency"]),
-                   training=rows(TrainRow, data["training"]), memory=rows(MemoryRow, data["memory"]), notes=data["notes"])
+                   training=rows(TrainRow, data["training"]), memory=rows(MemoryRow, data["memory"]),
+                   operators=rows(OperatorRow, data.get("operators", [])), notes=data["notes"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,9 +268,18 @@ def _deploy_files(model: nn.Module, name: str, workdir: Path, size: int, threads
 # ---------------------------------------------------------------------------------------------
 
 
-def _interleaved(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int, budget_s: float = 0.0) -> dict[str, list[float]]:
-    """Time every call once per round, the order rotating every round: at least ``repeats``
-    rounds, more (up to 10x) while the rounds so far took less than ``budget_s`` seconds."""
+def _alternating(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int, budget_s: float = 0.0,
+                 block_s: float = BLOCK_S, pause_s: float = PAUSE_S) -> dict[str, list[float]]:
+    """Per-call times of every contender, measured in alternating blocks.
+
+    Each round gives every contender one block, the order rotating by round: a pause (so the other
+    runtime's spin-waiting threads go to sleep: timed back to back, one runtime's spinning threads
+    took the CPU from the next and turned the ratios into noise), one untimed call (caches and
+    thread pools back to this contender; skipped for calls longer than a block, where they do not
+    matter), then calls timed until ``block_s`` has passed. Rounds go
+    on until every contender has ``repeats`` times and ``budget_s`` seconds have passed (at most
+    10x ``repeats`` rounds), so a slow spell of the machine hits every contender alike.
+    """
     names = list(calls)
     for _ in range(warmup):
         for name in names:
@@ -260,12 +287,21 @@ def _interleaved(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int,
     times: dict[str, list[float]] = {name: [] for name in names}
     started = time.perf_counter()
     round_index = 0
-    while round_index < repeats or (time.perf_counter() - started < budget_s and round_index < 10 * repeats):
+    while round_index < 10 * repeats and (
+        min(len(t) for t in times.values()) < repeats or time.perf_counter() - started < budget_s
+    ):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            calls[name]()
-            times[name].append(time.perf_counter() - start)
+            time.sleep(pause_s)
+            if not times[name] or times[name][-1] < block_s:
+                calls[name]()
+            block_start = time.perf_counter()
+            while True:
+                start = time.perf_counter()
+                calls[name]()
+                times[name].append(time.perf_counter() - start)
+                if time.perf_counter() - block_start >= block_s:
+                    break
         round_index += 1
     return times
 
@@ -326,6 +362,39 @@ def _train_calls(tv: nn.Module, lucid_model: nn.Module, batch: int, size: int) -
     return {"torchvision": step_of(tv, x), "lucid": step_of(lucid_model, x), "lucid channels-last": step_of(lucid_model, x_cl)}
 
 
+def operator_profile(path: str | os.PathLike[str], batch: int, image_size: int, threads: int,
+                     runs: int = 50) -> list[tuple[str, int, float]]:
+    """(operator type, nodes, ms per call) of an ONNX file under ONNX Runtime's own profiler,
+    after ORT's graph optimisations (so fused and layout-converted kernels appear as they run),
+    most expensive first. It shows where int8 gains and loses time against fp32."""
+    import onnxruntime as ort
+
+    from lucid.deploy.predictor import session_options
+
+    options = session_options(threads)
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="lucid-profile-") as workdir:
+        options.profile_file_prefix = str(Path(workdir) / "ort")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal(
+            (batch, 3, image_size, image_size)).astype(np.float32)}
+        for _ in range(runs + 1):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    # The first run (buffer allocation, kernel set-up) is a warm-up and not counted.
+    first = min((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"], default=None)
+    warm_from = first["ts"] + first["dur"] if first else 0
+    totals: dict[str, float] = {}
+    nodes: dict[str, set[str]] = {}
+    for event in events:
+        if (event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time")
+                and event.get("ts", 0) >= warm_from):
+            op = event["args"]["op_name"]
+            totals[op] = totals.get(op, 0.0) + event["dur"] / 1e3 / runs
+            nodes.setdefault(op, set()).add(event["name"])
+    return sorted(((op, len(nodes[op]), ms) for op, ms in totals.items()), key=lambda row: -row[2])
+
+
 # ---------------------------------------------------------------------------------------------
 # memory (a fresh process per contender: a process's peak RSS only ever grows)
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +450,7 @@ def bench(
     train_batch: int = 32,
     train_steps: int = 10,
     memory: bool = True,
-    passive_wait: bool = True,
+    passive_wait: bool = False,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
     log: Log | None = None,
@@ -389,12 +458,13 @@ def bench(
     """Benchmark lucid's inference and training against torchvision's, and write the report.
 
     ``threads`` (default: the CPUs this process may use) apply to torch and ONNX Runtime alike.
-    ``passive_wait`` (default) lets idle worker threads of both runtimes sleep instead of
-    spin-wait (``OMP_WAIT_POLICY=PASSIVE`` for torch, which needs a fresh process, and ORT's
-    ``allow_spinning=0``): on a CPU shared with other busy processes, spinning threads made
-    torch's eager model up to 80x slower here and the ratios meaningless; on an idle machine
-    it costs both runtimes a little. ``out``: a Markdown file for the report (written
-    atomically). ``log`` receives progress lines.
+    Both runtimes keep their default thread waiting (short spin-waits), as a deployment would;
+    the contenders run in alternating blocks with a pause between them (:func:`_alternating`),
+    so one runtime's spinning threads do not slow the next. ``passive_wait`` makes idle worker
+    threads sleep instead (``OMP_WAIT_POLICY=PASSIVE`` for torch, which needs a fresh process,
+    and ORT's ``allow_spinning=0``): for a CPU shared with other busy processes, whose spinning
+    made torch's eager model up to 80x slower in one run here. ``out``: a Markdown file for the
+    report (written atomically). ``log`` receives progress lines.
     """
     threads = _check_args(list(models), list(batches), repeats, threads, train_steps)
     arguments = {"models": list(models), "batches": list(batches), "repeats": repeats, "threads": threads,
@@ -465,22 +535,32 @@ def _bench_model(result: BenchResult, name: str, batches: list[int], workdir: Pa
     files = _deploy_files(lucid_model, name, workdir, size, threads, say)
     for batch in batches:
         calls = _inference_calls(tv, lucid_model, files, batch, size, threads, spinning)
-        times = _interleaved(calls, repeats, warmup, budget)
-        say(f"{name} batch {batch}: {len(times[BASELINE])} interleaved rounds of {len(CONTENDERS)} contenders")
+        times = _alternating(calls, repeats, warmup, budget)
+        say(f"{name} batch {batch}: {len(times[BASELINE])} timed calls of torchvision eager, alternating blocks of {len(CONTENDERS)} contenders")
         base = statistics.median(times[BASELINE])
         for contender in CONTENDERS:
             median = statistics.median(times[contender])
             result.latency.append(LatencyRow(name, batch, contender, median, tuple(times[contender]), base / median))
             say(f"  {contender:<26} {1e3 * median:9.2f} ms  {base / median:5.2f}x")
-    say(f"{name}: training, batch {train_batch}, {train_steps} interleaved SGD steps each")
-    steps = _interleaved(_train_calls(tv, lucid_model, train_batch, size), train_steps, 1)
+    say(f"{name}: training, batch {train_batch}, at least {train_steps} alternating SGD steps each")
+    steps = _alternating(_train_calls(tv, lucid_model, train_batch, size), train_steps, 1)
     base = statistics.median(steps["torchvision"])
     for contender in TRAIN_CONTENDERS:
         median = statistics.median(steps[contender])
         result.training.append(TrainRow(name, train_batch, contender, median, tuple(steps[contender]), base / median))
         say(f"  {contender:<26} {train_batch / median:8.1f} images/s  {base / median:5.2f}x")
+    _profile_operators(result, name, min(batches), files, threads, size, say)
     if memory:
         _measure_memory(result, name, max(batches), files, threads, size, train_batch, say)
+
+
+def _profile_operators(result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int,
+                       say: Log) -> None:
+    say(f"{name}: ONNX Runtime's per-operator profile of the fp32 and int8 files, batch {batch}")
+    for file in ("fp32", "int8"):
+        path = files["onnx" if file == "fp32" else "int8"]
+        for op_type, nodes, ms in operator_profile(path, batch, size, threads):
+            result.operators.append(OperatorRow(name, batch, file, op_type, nodes, ms))
 
 
 def _measure_memory(result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int,
@@ -515,11 +595,22 @@ def _targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
         ratio = fp32.median_s / row.median_s if fp32 else float("nan")
         checks.append((f"int8 >= 1.5x ONNX fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
                        f"{ratio:.2f}x", ratio >= 1.5))
+    default = _lucid_train_contender()
     for row in result.training:
-        if row.contender == "lucid":
-            checks.append((f"lucid eager training >= 1.0x torchvision ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
-                           f"{row.ratio:.2f}x", row.ratio >= 1.0))
+        if row.contender != default:
+            continue
+        same_layout = next((r for r in result.training if (r.model, r.contender) == (row.model, "lucid")), None)
+        measured = f"{row.ratio:.2f}x" + (f" (NCHW like torchvision: {same_layout.ratio:.2f}x)" if same_layout and same_layout is not row else "")
+        checks.append((f"lucid eager training as `lucid train` runs it ({default}) >= 1.0x torchvision "
+                       f"({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})", measured, row.ratio >= 1.0))
     return checks
+
+
+def _lucid_train_contender() -> str:
+    """The training contender that is ``lucid train``'s default memory layout."""
+    from lucid.train.config import TrainConfig
+
+    return "lucid channels-last" if TrainConfig().channels_last else "lucid"
 
 
 def _ms(seconds: float) -> str:
@@ -532,12 +623,13 @@ def _fastest_speedup(result: BenchResult, row: LatencyRow) -> float:
 
 
 def _latency_table(result: BenchResult, cell: Callable[[LatencyRow], str]) -> list[str]:
-    lines = ["| model | batch | rounds | " + " | ".join(CONTENDERS) + " |", "|---|---:|---:|" + "---:|" * len(CONTENDERS)]
+    lines = ["| model | batch | timed calls | " + " | ".join(CONTENDERS) + " |", "|---|---:|---:|" + "---:|" * len(CONTENDERS)]
     models = result.settings["models"]
     for model, batch in sorted({(r.model, r.batch) for r in result.latency}, key=lambda k: (models.index(k[0]), k[1])):
         rows = [result.latency_of(model, batch, contender) for contender in CONTENDERS]
-        rounds = len(rows[0].samples) if rows[0] else 0
-        lines.append(f"| {model} | {batch} | {rounds} | " + " | ".join(cell(r) if r else "" for r in rows) + " |")
+        counts = [len(r.samples) for r in rows if r]
+        calls = f"{min(counts)}–{max(counts)}" if counts else "0"
+        lines.append(f"| {model} | {batch} | {calls} | " + " | ".join(cell(r) if r else "" for r in rows) + " |")
     return lines
 
 
@@ -547,7 +639,7 @@ def _markdown(result: BenchResult) -> str:
         "# Benchmarks",
         "",
         "Generated by `lucid bench` (`python benchmarks/bench.py`): lucid's deployment paths against "
-        "torchvision's eager model, same weights, one run with interleaved repetitions. "
+        "torchvision's eager model, same weights, one run with alternating blocks of repetitions. "
         "Speed-ups are torchvision eager's median time over the contender's; higher is faster.",
         "",
         "## Machine",
@@ -566,13 +658,13 @@ def _markdown(result: BenchResult) -> str:
         "",
         *_latency_table(result, lambda row: f"{_ms(row.median_s)} ({row.speedup:.2f}x)"),
         "",
-        "Fastest round of each contender (speed-up over torchvision eager's fastest): on a shared CPU the "
-        "fastest round is the one least disturbed by other processes.",
+        "Fastest call of each contender (speed-up over torchvision eager's fastest): on a shared CPU the "
+        "fastest call is the one least disturbed by other processes.",
         "",
         *_latency_table(result, lambda row: f"{_ms(min(row.samples))} ({_fastest_speedup(result, row):.2f}x)"),
     ]
     if result.training:
-        lines += ["", f"## Training throughput (median of {s['train_steps']} interleaved SGD steps)", "",
+        lines += ["", "## Training throughput (median SGD step, alternating)", "",
                   "| model | batch | " + " | ".join(TRAIN_CONTENDERS) + " |", "|---|---:|" + "---:|" * len(TRAIN_CONTENDERS)]
         for model in s["models"]:
             rows = [r for r in result.training if r.model == model]
@@ -584,11 +676,46 @@ def _markdown(result: BenchResult) -> str:
                   "| model | contender | batch | peak RSS | increase over imports |", "|---|---|---:|---:|---:|"]
         for row in result.memory:
             lines.append(f"| {row.model} | {row.contender} | {row.batch} | {row.peak_mib:.0f} MiB | {row.increase_mib:.0f} MiB |")
+    lines += _operator_section(result)
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
     for text, measured, met in result.targets():
         lines.append(f"| {text} | {measured} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
     lines += ["", "## How it was measured", ""] + [f"- {line}" for line in _method_notes(result)]
     return "\n".join(lines) + "\n"
+
+
+def int8_ceiling(rows: Sequence[OperatorRow]) -> tuple[float, float] | None:
+    """(int8 convolution speed-up over fp32's, the whole file's best possible int8 speed-up) from one
+    model's profile rows: if int8 added no quantize/dequantize or other extra work at all, only the
+    convolutions would get faster, so fp32 time / (fp32 time - fp32 conv + int8 conv) bounds it."""
+    def total(file: str, conv_only: bool) -> float:
+        return sum(r.ms for r in rows if r.file == file and (not conv_only or "Conv" in r.op_type))
+
+    fp32, fp32_conv, int8_conv = total("fp32", False), total("fp32", True), total("int8", True)
+    if not fp32_conv or not int8_conv:
+        return None
+    return fp32_conv / int8_conv, fp32 / (fp32 - fp32_conv + int8_conv)
+
+
+def _operator_section(result: BenchResult) -> list[str]:
+    if not result.operators:
+        return []
+    lines = ["", "## Where ONNX Runtime spends the time (per operator type)", "",
+             "ONNX Runtime's profiler, kernel time per call summed over the nodes of each operator type, after "
+             "its graph optimisations (fp32 runs fused convolutions in a blocked NCHWc layout; int8 runs "
+             "QLinearConv in NHWC between quantize/dequantize steps).", ""]
+    for model, batch in dict.fromkeys((r.model, r.batch) for r in result.operators):
+        rows = [r for r in result.operators if (r.model, r.batch) == (model, batch)]
+        lines += [f"**{model}, batch {batch}**", "", "| file | operator | nodes | ms per call |", "|---|---|---:|---:|"]
+        for file in ("fp32", "int8"):
+            mine = [r for r in rows if r.file == file]
+            lines += [f"| {file} | {r.op_type} | {r.nodes} | {r.ms:.3f} |" for r in mine]
+            lines.append(f"| {file} | **total** | {sum(r.nodes for r in mine)} | **{sum(r.ms for r in mine):.3f}** |")
+        ceiling = int8_ceiling(rows)
+        if ceiling:
+            lines += ["", f"int8 convolutions run {ceiling[0]:.2f}x as fast as fp32's here; even if int8 cost nothing "
+                      f"else extra, the file could be at most {ceiling[1]:.2f}x as fast as fp32.", ""]
+    return lines
 
 
 def _method_notes(result: BenchResult) -> list[str]:
@@ -597,8 +724,9 @@ def _method_notes(result: BenchResult) -> list[str]:
         "Weights: torchvision's model with seeded random weights (and random BatchNorm statistics, so "
         "folding is not trivial); lucid's model loads them through lucid's torchvision conversion. "
         "No pretrained download is needed; latency does not depend on the values.",
-        f"Latency: after {s['warmup']} warm-up calls each, every round calls each contender once in a "
-        f"rotating order; at least {s['repeats']} rounds, more while they take under {s['time_budget']:g} s. "
+        f"Latency: after {s['warmup']} warm-up calls each, every round gives each contender one block, in a "
+        f"rotating order: a {1e3 * PAUSE_S:.0f} ms pause, one untimed call, then calls timed for {BLOCK_S:g} s; "
+        f"rounds go on until each has {s['repeats']} timed calls and {s['time_budget']:g} s have passed. "
         "torch runs under `torch.inference_mode()`.",
         "TorchScript: `lucid export --format torchscript` (BatchNorm folded, `torch.jit.script` + "
         "`torch.jit.freeze`). ONNX Runtime fp32: `lucid export --dynamic-batch` (opset 18), session with "
@@ -606,11 +734,14 @@ def _method_notes(result: BenchResult) -> list[str]:
         "int8: `lucid quantize` (static, QDQ, per-channel 7-bit weights, uint8 activations, classifier fp32), "
         "calibrated on 32 random inputs: timing does not depend on calibration data.",
         "Training: SGD (momentum 0.9) steps on random images and labels, forward + cross-entropy + backward + "
-        f"update, batch {s['train_batch']}, {s['train_steps']} interleaved steps after one warm-up step each.",
+        f"update, batch {s['train_batch']}, at least {s['train_steps']} steps each in alternating blocks after one "
+        "warm-up step. The target is judged on the layout `lucid train` uses by default (channels-last; "
+        "`--no-channels-last` turns it off); in torchvision's NCHW layout both models run the same kernels.",
         ("Idle threads wait passively in both runtimes (torch: `OMP_WAIT_POLICY=PASSIVE`, ONNX Runtime: "
          "`session.intra_op.allow_spinning=0`), so other processes on a shared CPU do not turn spin-waits into "
          "stalls." if s["passive_wait"] else
-         f"Both runtimes' default thread waiting (OMP_WAIT_POLICY={s['omp_wait_policy']}, ORT spinning on)."),
+         f"Both runtimes' default thread waiting (OMP_WAIT_POLICY={s['omp_wait_policy']}, ORT spinning on), "
+         "as a deployment runs them; the pause before each block lets the previous contender's threads settle."),
         *([] if "vnni" in result.machine.get("simd", "") else [
             "This CPU has no VNNI instructions (avx512_vnni / avx_vnni): ONNX Runtime's uint8 x int8 kernels then "
             "use AVX2's saturating 16-bit pair products, so int8 is not expected to beat fp32 by much here "

@@ -376,8 +376,10 @@ def operator_profile(path: str | os.PathLike[str], batch: int, image_size: int, 
     with tempfile.TemporaryDirectory(prefix="lucid-profile-") as workdir:
         options.profile_file_prefix = str(Path(workdir) / "ort")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal(
-            (batch, 3, image_size, image_size)).astype(np.float32)}
+        model_input = session.get_inputs()[0]
+        channels = model_input.shape[1] if isinstance(model_input.shape[1], int) else 3
+        feed = {model_input.name: np.random.default_rng(0).standard_normal(
+            (batch, channels, image_size, image_size)).astype(np.float32)}
         for _ in range(runs + 1):
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())

@@ -1,0 +1,38 @@
+"""lucid's exception types: one base class, so callers can catch every lucid refusal at once.
+
+Each class also derives from the built-in exception a caller would have caught before (a data
+problem is still a ``ValueError``, a missing optional runtime still an ``ImportError``), so code
+written against the built-ins keeps working. The ``lucid`` command line turns every
+:class:`LucidError` into one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LucidError",
+    "DataError",
+    "RunFolderError",
+    "ExportError",
+    "MissingDependencyError",
+]
+
+
+class LucidError(Exception):
+    """Base class of every error lucid raises on purpose. The message names what was expected,
+    what came, and the file or flag it came from."""
+
+
+class DataError(LucidError, ValueError):
+    """A data tree, image file or mask that cannot be used as given."""
+
+
+class RunFolderError(LucidError, OSError):
+    """A training run's output folder that cannot be owned, written, started or resumed."""
+
+
+class ExportError(LucidError, RuntimeError):
+    """An export or quantization that could not be written or did not verify."""
+
+
+class MissingDependencyError(LucidError, ImportError):
+    """An optional runtime is not installed; the message names the pip extra that brings it."""

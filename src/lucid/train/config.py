@@ -18,14 +18,28 @@ DEVICES = ("cpu", "cuda")
 # Fields a resumed run may change: they do not alter what is computed, only how long or where.
 RESUME_OVERRIDABLE = ("epochs", "workers", "progress", "device", "verify_images", "record_indices")
 
+# Upper bounds of the size settings: far beyond any sensible run, low enough that a typo
+# (--epochs 99999999999999999999) is refused before it allocates or loops for ever.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_WORKERS = 256
+MAX_SEED = 2**32 - 1
+MAX_TIME_BUDGET_MINUTES = 7 * 24 * 60.0  # a week
+# Without ``epochs``, a ``time_budget`` run fits the epoch count; otherwise the default is 10.
+DEFAULT_EPOCHS = 10
+
 # Learning rates per optimizer when ``lr`` is left at None (for the whole batch of one process).
 DEFAULT_LR = {"sgd": 0.1, "rmsprop": 0.01, "adamw": 2e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-5, "rmsprop": 1e-5, "adamw": 0.05}
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        bound = f">= {minimum}" + (f" and <= {maximum:,}" if maximum is not None else "")
+        raise ValueError(f"{name} must be an integer {bound} (--{name.replace('_', '-')}), got {value!r}")
 
 
 def _check_float(name: str, value: Any, low: float, high: float, *, high_open: bool = False) -> None:
@@ -61,6 +75,11 @@ class TrainConfig:
     ``None`` keeps the model's own. ``resume`` names a finished or interrupted run's folder:
     its saved config is used, and only
     :data:`RESUME_OVERRIDABLE` fields set to non-default values here override it.
+
+    ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
+    after timing the first steps; ``epochs`` is then an upper bound (``None``: 10 without a
+    budget, :data:`MAX_EPOCHS` with one). A resumed budget run keeps its recorded plan and spends
+    what is left of the budget.
     """
 
     data: str | None = None
@@ -68,7 +87,7 @@ class TrainConfig:
     weights: str | None = None
     img_size: int | None = None
     in_channels: int | None = None
-    epochs: int = 10
+    epochs: int | None = None
     batch_size: int = 64
     lr: float | None = None
     opt: str = "sgd"
@@ -100,8 +119,12 @@ class TrainConfig:
     deterministic: bool = True
     record_indices: bool = False
     progress: bool = True
+    time_budget: float | None = None
 
     def __post_init__(self) -> None:
+        if self.epochs is None:
+            # With a time budget the epoch count is fitted to it; MAX_EPOCHS is then only a bound.
+            self.epochs = DEFAULT_EPOCHS if self.time_budget is None else MAX_EPOCHS
         self._check_choices()
         self._check_sizes()
         self._check_rates()
@@ -119,10 +142,14 @@ class TrainConfig:
                 setattr(self, name, str(value))  # accept os.PathLike, store plain text (JSON-ready)
 
     def _check_sizes(self) -> None:
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 2)  # BatchNorm needs >= 2 samples per batch
-        _check_int("workers", self.workers, 0)
-        _check_int("seed", self.seed, 0)
+        _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
+        _check_int("batch_size", self.batch_size, 2, MAX_BATCH_SIZE)  # BatchNorm needs >= 2 samples per batch
+        _check_int("workers", self.workers, 0, MAX_WORKERS)
+        _check_int("seed", self.seed, 0, MAX_SEED)
+        if self.time_budget is not None:
+            _check_float("time_budget", self.time_budget, 0.0, MAX_TIME_BUDGET_MINUTES)
+            if self.time_budget == 0:
+                raise ValueError("time_budget must be a positive number of minutes (--time-budget), got 0")
         _check_int("step_size", self.step_size, 1)
         for name, minimum in (("img_size", 8), ("in_channels", 1), ("limit_train", 2), ("limit_val", 1)):
             if getattr(self, name) is not None:

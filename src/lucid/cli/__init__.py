@@ -3,17 +3,27 @@
 Each module in this package that defines ``register(subparsers)`` adds its sub-commands, so a
 new command is one new file here. Modules import heavy libraries inside their handlers, which
 keeps ``lucid --help`` fast.
+
+Every failure ends in one line on stderr, ``lucid COMMAND: error: ...``, and a non-zero exit
+status (2 for a refusal of bad input, 1 for anything unexpected, 130 for Ctrl-C). Set the
+environment variable ``LUCID_DEBUG=1`` to get the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "parse_args", "main", "error_line"]
+
+# A sub-parser that sets ``intermixed`` (the name of its ``nargs="+"`` positional) takes
+# positionals after options too: ``lucid predict NAME --weights DEFAULT cat.jpg``.
+# ``argparse.parse_intermixed_args`` cannot be used, because it refuses parsers with sub-commands.
+INTERMIXED = "intermixed"
 
 
 def _command_modules() -> list:
@@ -40,19 +50,84 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """Parse a ``lucid`` command line; positionals of an intermixed sub-command may follow its options."""
+    parser = parser or build_parser()
+    args, extras = parser.parse_known_args(argv)
+    target = getattr(args, INTERMIXED, None)
+    if extras and target and not any(item.startswith("-") for item in extras):
+        setattr(args, target, [*getattr(args, target), *extras])
+        extras = []
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """Failures that are the input's fault: lucid's own refusals, bad values, unreadable or
+    tampered files (a missing key, too deep nesting, a decompression bomb, a broken safetensors)."""
+    from lucid.errors import LucidError
+
+    kinds: list[type[BaseException]] = [LucidError, ValueError, TypeError, OSError, KeyError, RecursionError]
+    try:
+        from PIL.Image import DecompressionBombError
+
+        kinds.append(DecompressionBombError)
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        pass
+    try:
+        from safetensors import SafetensorError
+
+        kinds.append(SafetensorError)
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        pass
+    return tuple(kinds)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line describing ``exc``: its message with line breaks folded, and what kind of
+    problem it is where the message alone would not say."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KeyError):
+        return f"missing or unexpected key {text} (a tampered or incomplete file?)"
+    if isinstance(exc, RecursionError):
+        return f"input nested too deeply to read ({text})"
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    try:
+        from safetensors import SafetensorError
+
+        if isinstance(exc, SafetensorError):
+            return f"not a readable safetensors file: {text}"
+    except ImportError:  # pragma: no cover
+        pass
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lucid`` console script; returns the process exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv, parser)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    debug = os.environ.get("LUCID_DEBUG", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        # User errors: one clear line, not a traceback.
-        print(f"lucid {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"lucid {args.command}: interrupted", file=sys.stderr)
         return 130
+    except _errors() as exc:
+        if debug:
+            raise
+        print(f"lucid {args.command}: error: {error_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # anything else still ends in one line, never a traceback
+        if debug:
+            raise
+        print(
+            f"lucid {args.command}: error: {type(exc).__name__}: {error_line(exc)} "
+            "(unexpected; run with LUCID_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

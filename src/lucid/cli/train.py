@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -15,7 +14,7 @@ _TRAIN_FIELDS = (
     "weight_decay", "bn_momentum", "sched", "warmup_epochs", "step_size", "step_gamma", "label_smoothing", "ema",
     "ema_decay",
     "amp", "channels_last", "workers", "seed", "device", "out", "resume", "dropout", "auto_augment", "hflip",
-    "random_erase", "val_fraction", "limit_train", "limit_val", "record_indices",
+    "random_erase", "val_fraction", "limit_train", "limit_val", "record_indices", "time_budget",
 )
 
 
@@ -97,7 +96,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
                             "0.01 for the presets)")
 
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
+    optim.add_argument("--epochs", type=int, metavar="N",
+                       help="epochs (default 10; with --time-budget: an upper bound on the fitted count)")
+    optim.add_argument(
+        "--time-budget", type=float, metavar="MINUTES",
+        help="wall-clock minutes for the whole run: the epoch count (and so the schedule) is fitted to it "
+             "after timing the first steps; the run ends within the budget + 5 %%",
+    )
     optim.add_argument("--batch-size", type=int, metavar="N", help="batch size per process (default 64)")
     optim.add_argument(
         "--lr", type=float,
@@ -198,7 +203,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: ONNX Runtime threads")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.set_defaults(func=run_predict)
+    parser.set_defaults(func=run_predict, intermixed="inputs")  # images may follow the options
 
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
@@ -231,6 +236,7 @@ def _default_confusion_path(checkpoint: str) -> str | None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from lucid.train import evaluate
+    from lucid.train.metrics import dumps
 
     confusion = args.confusion or _default_confusion_path(args.checkpoint) or "confusion.png"
     result = evaluate(
@@ -238,7 +244,7 @@ def run_eval(args: argparse.Namespace) -> int:
         device=args.device, workers=args.workers, confusion_png=confusion,
     )
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(dumps(result.to_dict(), indent=2))  # strict JSON: a NaN loss is null
         return 0
     print(f"{result.checkpoint or args.checkpoint} on {result.data}")
     print(f"top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%  loss {result.loss:.4f}  "
@@ -255,6 +261,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from lucid.train.metrics import dumps
     from lucid.train.predict import format_predictions, predictions_json
 
     if args.topk < 1:
@@ -274,7 +281,7 @@ def run_predict(args: argparse.Namespace) -> int:
         source, images = args.inputs[0], list(args.inputs[1:])
         predictions = predict(source, images, topk=args.topk, weights=args.weights, device=args.device)
     if args.json:
-        print(json.dumps(predictions_json(images, predictions), indent=2))
+        print(dumps(predictions_json(images, predictions), indent=2))
     else:
         print(format_predictions(images, predictions))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,7 +11,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["topk_correct", "Tally", "append_jsonl", "read_jsonl", "write_json", "plot_curves", "plot_confusion"]
+__all__ = [
+    "topk_correct", "Tally", "json_safe", "dumps", "append_jsonl", "read_jsonl", "write_json", "plot_curves",
+    "plot_confusion",
+]
 
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] = (1, 5)) -> list[int]:
@@ -52,18 +56,35 @@ class Tally:
         return {"loss": loss / n, "top1": top1 / n, "top5": top5 / n}
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (also inside lists, tuples and dicts) replaced by
+    ``None``: Python's json writes those as bare ``NaN``/``Infinity``, which is not JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """Strict JSON text of ``value``: non-finite numbers become ``null`` (see :func:`json_safe`)."""
+    return json.dumps(json_safe(value), indent=indent, allow_nan=False)
+
+
 def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write JSON atomically (a reader never sees half a file)."""
+    """Write strict JSON atomically (a reader never sees half a file; NaN is written as null)."""
     from lucid.checkpoint import atomic_write
 
-    text = json.dumps(dict(data), indent=2, allow_nan=True) + "\n"
+    text = dumps(dict(data), indent=2) + "\n"
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def append_jsonl(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
-    """Append one JSON line and flush it to disk."""
+    """Append one strict JSON line and flush it to disk."""
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(dict(record)) + "\n")
+        handle.write(dumps(dict(record)) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -94,10 +115,11 @@ def plot_curves(records: Sequence[Mapping[str, Any]], path: str | os.PathLike[st
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss (train: label-smoothed)", title="Loss")
     acc_ax.plot(epochs, [100 * r["train_top1"] for r in records], "o-", label="train top-1")
     acc_ax.plot(epochs, [100 * r["val_top1"] for r in records], "s-", label="validation top-1")
-    acc_ax.plot(epochs, [100 * r["val_top5"] for r in records], "^--", label="validation top-5", alpha=0.6)
+    if all(r.get("val_top5") is not None for r in records):  # recorded only with more than 5 classes
+        acc_ax.plot(epochs, [100 * r["val_top5"] for r in records], "^--", label="validation top-5", alpha=0.6)
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (loss_ax, acc_ax):
         ax.grid(True, alpha=0.3)

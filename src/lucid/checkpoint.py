@@ -2,8 +2,14 @@
 
 Checkpoints are data, never code: safetensors holds the tensor bytes; the model's registry
 name, config, pretrained metadata and any extra information are JSON strings in its header,
-next to a format version and a SHA-256 digest of the tensors (safetensors itself has no
-checksum, so without it a flipped byte in the tensor data would load silently). Writes are atomic.
+next to a format version and a SHA-256 digest (safetensors itself has no checksum, so without
+it a flipped byte would load silently). Since format version 2 the digest covers the metadata
+as well as the tensors; version-1 files (tensors only) are still read. A file without its
+digest is refused: nothing could tell a damaged file from a good one. Writes are atomic.
+
+A checksum is not a signature (whoever edits a file can recompute it), so
+:func:`lucid.models.load_model` also checks the metadata against the tensors before it builds
+anything; JSON nested beyond :data:`MAX_JSON_DEPTH` is refused here.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,9 +28,16 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from lucid.errors import LucidError
+
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_JSON_DEPTH",
     "CheckpointError",
+    "CheckpointNotFoundError",
+    "existing_file",
+    "tensor_shapes",
+    "checkpoint_digest",
     "save",
     "load",
     "read_metadata",
@@ -33,7 +47,10 @@ __all__ = [
     "unwrap_model",
 ]
 
-FORMAT_VERSION = 1
+# 1: the digest covers the tensors; 2: the tensors and every metadata entry.
+FORMAT_VERSION = 2
+# Deepest nesting of lists/dicts accepted in the JSON metadata (lucid writes at most 4 levels).
+MAX_JSON_DEPTH = 32
 _KEY_VERSION = "lucid.format_version"
 _KEY_MODEL = "lucid.model"
 _KEY_CONFIG = "lucid.config"
@@ -42,8 +59,26 @@ _KEY_PRETRAINED = "lucid.pretrained_cfg"
 _KEY_DIGEST = "lucid.sha256"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LucidError, ValueError):
     """A checkpoint that cannot be read or does not fit: the message names the file and the problem."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No checkpoint file at the given path (or a folder, not a file, is there)."""
+
+
+def existing_file(path: str | os.PathLike[str], what: str = "checkpoint") -> Path:
+    """``path`` as a :class:`~pathlib.Path` (``~`` expanded) if it is a regular file, else a clear error."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        raise CheckpointNotFoundError(f"{file}: is a folder, not a {what} file")
+    if not file.exists():
+        raise CheckpointNotFoundError(f"no {what} at {file}")
+    if not file.is_file():
+        raise CheckpointError(f"{file}: not a regular file (a device, pipe or socket?); expected a {what} file")
+    if not os.access(file, os.R_OK):
+        raise CheckpointError(f"{file}: permission denied: the {what} file cannot be read")
+    return file
 
 
 def _default_file_mode() -> int:
@@ -138,6 +173,19 @@ def _json_field(name: str, value: Any) -> str:
         raise TypeError(f"checkpoint {name} must be JSON-serialisable: {exc}") from None
 
 
+def checkpoint_digest(state: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> str:
+    """SHA-256 over the tensors (:func:`state_digest`) and every metadata entry but the digest itself.
+
+    Each entry enters as ``len:key len:value`` in key order, so no two different headers hash alike.
+    """
+    digest = hashlib.sha256(state_digest(state).encode())
+    for key in sorted(metadata):
+        if key != _KEY_DIGEST:
+            value = metadata[key]
+            digest.update(f"{len(key)}:{key}{len(value)}:".encode() + value.encode())
+    return digest.hexdigest()
+
+
 def save(
     obj: nn.Module | Mapping[str, torch.Tensor],
     path: str | os.PathLike[str],
@@ -152,6 +200,7 @@ def save(
     :func:`lucid.models.load_model` can rebuild it, and its ``pretrained_cfg`` (weights
     metadata such as class names) is kept; ``extra`` is any JSON-serialisable dict
     (class names, training information), returned as ``model.checkpoint_extra`` on load.
+    The digest covers the tensors and all of this metadata.
     """
     pretrained = None
     if isinstance(obj, nn.Module):
@@ -162,7 +211,7 @@ def save(
         model_name = model_name or getattr(obj, "model_name", None)
         pretrained = getattr(obj, "pretrained_cfg", None)
     state = _state_dict_of(obj)
-    metadata = {_KEY_VERSION: str(FORMAT_VERSION), _KEY_DIGEST: state_digest(state)}
+    metadata = {_KEY_VERSION: str(FORMAT_VERSION)}
     if model_name is not None:
         metadata[_KEY_MODEL] = str(model_name)
     if config is not None:
@@ -171,6 +220,7 @@ def save(
         metadata[_KEY_EXTRA] = _json_field("extra", dict(extra))
     if pretrained is not None:
         metadata[_KEY_PRETRAINED] = _json_field("pretrained_cfg", dict(pretrained))
+    metadata[_KEY_DIGEST] = checkpoint_digest(state, metadata)
     return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
@@ -178,9 +228,24 @@ def _open_error(path: Path, exc: Exception) -> CheckpointError:
     return CheckpointError(f"{path}: not a readable lucid checkpoint (truncated or corrupted?): {exc}")
 
 
+def _is_safetensors_header(file: Path) -> bool:
+    """safetensors starts with an 8-byte little-endian header length and a JSON object."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(9)
+    except OSError as exc:
+        raise CheckpointError(f"{file}: cannot be read: {exc.strerror or exc}") from None
+    return len(head) == 9 and head[8:9] == b"{"
+
+
 def _raw_metadata(file: Path) -> dict[str, str]:
-    if not file.is_file():
-        raise FileNotFoundError(f"no checkpoint at {file}")
+    file = existing_file(file)
+    if not _is_safetensors_header(file):
+        size = file.stat().st_size
+        raise CheckpointError(
+            f"{file}: not a lucid checkpoint: lucid checkpoints are .safetensors files, and this "
+            f"{size:,}-byte file has no safetensors header (truncated, or another format?)"
+        )
     try:
         with safe_open(str(file), framework="pt") as handle:
             return dict(handle.metadata() or {})
@@ -189,9 +254,58 @@ def _raw_metadata(file: Path) -> dict[str, str]:
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checkpoint's metadata: ``format_version``, ``model_name``, ``config``, ``extra``, ``pretrained_cfg``."""
-    file = Path(path)
+    """The checkpoint's metadata: ``format_version``, ``model_name``, ``config``, ``extra``, ``pretrained_cfg``.
+
+    Read from the file's header only; the digest that covers it is checked by :func:`load`.
+    """
+    file = Path(path).expanduser()
     return _parse_metadata(file, _raw_metadata(file))
+
+
+def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape, from the safetensors header alone (no tensor data is read)."""
+    file = existing_file(path)
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _open_error(file, exc) from None
+
+
+# Characters that open a JSON container, outside strings (strings are removed first).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in a JSON text, counted without parsing (no recursion)."""
+    depth = deepest = 0
+    for char in _JSON_STRING.sub('""', text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json_entry(file: Path, raw: Mapping[str, str], key: str, default: Any) -> Any:
+    """One JSON metadata entry: a dict (or ``default`` when absent), nesting bounded before parsing."""
+    if key not in raw:
+        return default
+    text = raw[key]
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(
+            f"{file}: metadata {key} is nested {depth} levels deep (at most {MAX_JSON_DEPTH} accepted); "
+            "not a checkpoint lucid wrote"
+        )
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{file}: checkpoint metadata {key} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{file}: checkpoint metadata {key} must be a JSON object, found {type(value).__name__}")
+    return value
 
 
 def _parse_metadata(file: Path, raw: Mapping[str, str]) -> dict[str, Any]:
@@ -209,36 +323,44 @@ def _parse_metadata(file: Path, raw: Mapping[str, str]) -> dict[str, Any]:
             f"{file}: checkpoint format version {version} is not supported by this lucid "
             f"(reads versions 1..{FORMAT_VERSION}); upgrade lucid to read it"
         )
-    try:
-        config = json.loads(raw[_KEY_CONFIG]) if _KEY_CONFIG in raw else None
-        extra = json.loads(raw[_KEY_EXTRA]) if _KEY_EXTRA in raw else {}
-        pretrained = json.loads(raw[_KEY_PRETRAINED]) if _KEY_PRETRAINED in raw else None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{file}: checkpoint metadata is not valid JSON: {exc}") from None
+    if not re.fullmatch(r"[0-9a-f]{64}", raw.get(_KEY_DIGEST, "")):
+        raise CheckpointError(
+            f"{file}: refused: the checkpoint has no valid checksum ({_KEY_DIGEST}), so a damaged or "
+            "edited file could not be told from a good one. Files lucid writes always carry it"
+        )
+    model_name = raw.get(_KEY_MODEL)
+    if model_name is not None and (len(model_name) > 200 or not model_name.isprintable()):
+        raise CheckpointError(f"{file}: model name {model_name[:80]!r} is not a registry name")
     return {
         "format_version": version,
-        "model_name": raw.get(_KEY_MODEL),
-        "config": config,
-        "extra": extra,
-        "pretrained_cfg": pretrained,
-        "sha256": raw.get(_KEY_DIGEST),
+        "model_name": model_name,
+        "config": _json_entry(file, raw, _KEY_CONFIG, None),
+        "extra": _json_entry(file, raw, _KEY_EXTRA, {}),
+        "pretrained_cfg": _json_entry(file, raw, _KEY_PRETRAINED, None),
+        "sha256": raw[_KEY_DIGEST],
     }
 
 
 def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Read a lucid checkpoint's state dict (every tensor read and checked, nothing executed)."""
-    file = Path(path)
-    meta = read_metadata(file)  # format and version checks before reading tensors
+    """Read a lucid checkpoint's state dict (every tensor read and checked, nothing executed).
+
+    The digest is checked over the tensors and (format version 2) the metadata: a changed byte
+    anywhere is a :class:`CheckpointError`.
+    """
+    file = Path(path).expanduser()
+    raw = _raw_metadata(file)
+    meta = _parse_metadata(file, raw)  # format, version and checksum presence before reading tensors
     try:
         with safe_open(str(file), framework="pt", device=str(map_location)) as handle:
             state = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise _open_error(file, exc) from None
-    expected = meta["sha256"]
-    if expected is not None and state_digest(state) != expected:
-        raise CheckpointError(
-            f"{file}: checksum mismatch: the tensor data differs from what was saved (corrupted file)"
-        )
+    if meta["format_version"] >= 2:
+        found, covers = checkpoint_digest(state, raw), "tensor data or metadata"
+    else:
+        found, covers = state_digest(state), "tensor data"
+    if found != meta["sha256"]:
+        raise CheckpointError(f"{file}: checksum mismatch: the {covers} differs from what was saved (corrupted file)")
     return state
 
 

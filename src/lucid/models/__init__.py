@@ -3,6 +3,26 @@
 from lucid.models.blocks import Conv2dSame, _InvertedBottleneck_V3, _SEBlock, make_divisible  # noqa: F401
 from lucid.models.config import BlockLayout, BottleneckSpec, MobileNetV3Config, NetworkLayout
 from lucid.models.model import FeatureInfo, MobileNet_V3, MobileNetV3Features, init_weights
+from lucid.models.factories import (
+    build_preset,
+    mobilenet_v3_large,
+    mobilenet_v3_large_075,
+    mobilenet_v3_large_minimal,
+    mobilenet_v3_small,
+    mobilenet_v3_small_075,
+    mobilenet_v3_small_minimal,
+)
+from lucid.models.hub import (
+    MobileNet_V3_Large_Weights,
+    MobileNet_V3_Small_Weights,
+    Weights,
+    WeightsEnum,
+    WeightsUnavailableError,
+    get_weights,
+    list_weights,
+    register_weights,
+)
+from lucid.models.loading import build_with_weights, load_model, load_weights
 from lucid.models.presets import (
     LARGE_075_BOTTLENECKS,
     LARGE_BOTTLENECKS,
@@ -11,26 +31,10 @@ from lucid.models.presets import (
     SMALL_075_BOTTLENECKS,
     SMALL_BOTTLENECKS,
     SMALL_MINIMAL_BOTTLENECKS,
-    build_preset,
-    mobilenet_v3_large,
-    mobilenet_v3_large_075,
-    mobilenet_v3_large_minimal,
-    mobilenet_v3_small,
-    mobilenet_v3_small_075,
-    mobilenet_v3_small_minimal,
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
-from lucid.models.weights import (
-    MobileNet_V3_Large_Weights,
-    MobileNet_V3_Small_Weights,
-    Weights,
-    WeightsEnum,
-    get_weights,
-    list_weights,
-    load_model,
-    load_weights,
-)
+from lucid.models import weights  # noqa: F401,I001  (the public weights API under its original module name)
 
 __all__ = [
     "BottleneckSpec",
@@ -68,6 +72,9 @@ __all__ = [
     "list_weights",
     "Weights",
     "WeightsEnum",
+    "WeightsUnavailableError",
+    "register_weights",
+    "build_with_weights",
     "MobileNet_V3_Small_Weights",
     "MobileNet_V3_Large_Weights",
 ]

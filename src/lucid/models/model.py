@@ -116,6 +116,7 @@ class MobileNet_V3(nn.Module):
     """MobileNet-v3 (Howard et al., 2019) built from a :class:`MobileNetV3Config`.
 
     ``conv_first`` (stem) -> ``bottlenecks`` -> ``conv_last`` -> ``avgpool`` -> ``fc1`` -> ``fc2``.
+    ``model_name`` is the registry name it is built under (the presets' factories pass theirs).
     ``model(x)`` takes ``(N, in_channels, H, W)`` floats and returns ``(N, num_classes)`` logits
     (``(N, last_channels)`` pre-logits when the config has ``classifier=False``).
 
@@ -124,16 +125,19 @@ class MobileNet_V3(nn.Module):
     ``as_features(out_indices)`` for the multi-scale feature maps.
     """
 
-    def __init__(self, config: MobileNetV3Config) -> None:
+    def __init__(self, config: MobileNetV3Config, *, model_name: str = "mobilenet_v3") -> None:
         super().__init__()
         if not isinstance(config, MobileNetV3Config):
             raise TypeError(f"MobileNet_V3 expects a MobileNetV3Config, got {type(config).__name__}")
+        if not isinstance(model_name, str) or not model_name:
+            raise TypeError(f"model_name must be a non-empty str, got {model_name!r}")
         self.config = config
-        # The registry name the model was built under; presets overwrite it, checkpoints record it.
-        self.model_name = "mobilenet_v3"
-        # Metadata of loaded pretrained weights (class names, mean/std, input size); set by
-        # lucid.models.weights, None for a freshly initialised model.
-        self.pretrained_cfg: dict | None = None
+        # The registry name the model is built under (a preset's factory passes its own);
+        # checkpoints record it so that load_model rebuilds the same network.
+        self.model_name = model_name
+        # Metadata of loaded pretrained weights (class names, mean/std, input size); set when
+        # weights are loaded (lucid.models.loading), None for a freshly initialised model.
+        self.pretrained_cfg: dict[str, Any] | None = None
         self.in_channels = config.in_channels
         self.num_classes = config.num_classes if config.classifier else 0
         layout = config.layout()

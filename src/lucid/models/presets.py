@@ -9,22 +9,30 @@ Variants: every preset takes torchvision's ``width_mult``, ``reduced_tail`` and 
 minimalistic networks (no SE, ReLU only, 3x3 kernels: the paper's section 6 and timm's
 ``tf_mobilenetv3_*_minimal_100``) and timm's width-0.75 networks (``mobilenetv3_*_075``) are
 presets of their own.
+
+This module is data: the tables, the :class:`Preset` records (which also say which constants
+each library's published weights for the preset were trained with) and :func:`preset_config`.
+The factories that build the networks, with or without weights, live in
+:mod:`lucid.models.factories`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lucid.models.config import WIDTH_DIVISOR, MobileNetV3Config, make_divisible
-from lucid.models.model import MobileNet_V3
-from lucid.models.registry import register_model
 
 __all__ = [
     "Preset",
     "PRESETS",
     "LOCKED_FIELDS",
+    "SOURCE_CONSTANTS",
+    "TF_PORT_CONSTANTS",
+    "TIMM_TF_PORTS",
+    "source_constants",
+    "alternative_constants",
     "SMALL_BOTTLENECKS",
     "LARGE_BOTTLENECKS",
     "SMALL_MINIMAL_BOTTLENECKS",
@@ -32,14 +40,8 @@ __all__ = [
     "SMALL_075_BOTTLENECKS",
     "LARGE_075_BOTTLENECKS",
     "minimal_table",
+    "get_preset",
     "preset_config",
-    "build_preset",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "mobilenet_v3_small_minimal",
-    "mobilenet_v3_large_minimal",
-    "mobilenet_v3_small_075",
-    "mobilenet_v3_large_075",
 ]
 
 # (kernel_size, mid_channels, out_channels, use_se, use_hswish, stride, se_reduction)
@@ -132,6 +134,18 @@ CANONICAL = {"se_divisor": 8, "bn_eps": 1e-3}
 # The minimalistic networks also use ReLU outside the blocks (stem, conv_last, fc1), as timm's.
 MINIMAL = {**CANONICAL, "activation": "relu"}
 
+# The constants each source's weights were trained with: the network must be built with the
+# same ones for the outputs to match (BatchNorm eps enters every normalisation).
+SOURCE_CONSTANTS: dict[str, dict[str, Any]] = {
+    "torchvision": {"bn_eps": 1e-3},
+    "timm": {"bn_eps": 1e-5},  # timm's native mobilenetv3_* weights
+}
+# timm's ports of TensorFlow weights (tf_mobilenetv3_*) were trained with BatchNorm eps 1e-3 and
+# TF's SAME padding. Their keys are those of timm's native models, so a file cannot tell which
+# it is: a preset says which kinds timm publishes for it (Preset.timm_weights).
+TF_PORT_CONSTANTS: dict[str, Any] = {"bn_eps": 1e-3, "padding": "same"}
+_TIMM_KINDS = {"native": SOURCE_CONSTANTS["timm"], "tf": TF_PORT_CONSTANTS}
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -145,6 +159,9 @@ class Preset:
     description: str = ""
     # Fields this preset fixes beyond LOCKED_FIELDS (the _075 tables are already width-scaled).
     locked: tuple[str, ...] = ()
+    # The kinds of weights timm publishes for this architecture, the one assumed for a timm file
+    # first: "native" (mobilenetv3_*, eps 1e-5) and/or "tf" (tf_mobilenetv3_*, TF's constants).
+    timm_weights: tuple[str, ...] = ("native", "tf")
 
 
 PRESETS: dict[str, Preset] = {}
@@ -164,6 +181,7 @@ _add_preset(
         1024,
         defaults=MINIMAL,
         description="MobileNet-v3 Small minimalistic: no SE, ReLU, 3x3 (timm tf_mobilenetv3_small_minimal_100)",
+        timm_weights=("tf",),
     )
 )
 _add_preset(
@@ -173,6 +191,7 @@ _add_preset(
         1280,
         defaults=MINIMAL,
         description="MobileNet-v3 Large minimalistic: no SE, ReLU, 3x3 (timm tf_mobilenetv3_large_minimal_100)",
+        timm_weights=("tf",),
     )
 )
 _add_preset(
@@ -191,15 +210,46 @@ _add_preset(
         1280,
         description="MobileNet-v3 Large at timm's width 0.75 (timm mobilenetv3_large_075)",
         locked=("width_mult",),
+        # timm publishes only tf_mobilenetv3_large_075 weights (mobilenetv3_large_075 is untrained).
+        timm_weights=("tf",),
     )
 )
 
 
-def _get_preset(name: str) -> Preset:
+# Presets whose only published timm weights are TensorFlow ports.
+TIMM_TF_PORTS = frozenset(name for name, preset in PRESETS.items() if preset.timm_weights == ("tf",))
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name is a ValueError listing the presets."""
     try:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; presets: {', '.join(sorted(PRESETS))}") from None
+
+
+def source_constants(model_name: str | None, fmt: str) -> dict[str, Any]:
+    """The config values the weights of source ``fmt`` (``"torchvision"``, ``"timm"``) were trained with.
+
+    For timm, the first kind the preset lists: TF's constants where timm publishes only
+    TensorFlow ports (the minimalistic networks, ``mobilenet_v3_large_075``), else the native ones.
+    """
+    preset = PRESETS.get(model_name or "")
+    if fmt == "timm" and preset is not None:
+        return dict(_TIMM_KINDS[preset.timm_weights[0]])
+    return dict(SOURCE_CONSTANTS.get(fmt, {}))
+
+
+def alternative_constants(model_name: str | None, fmt: str) -> list[dict[str, Any]]:
+    """Other constants a file of source ``fmt`` for ``model_name`` may need (empty: the file is unambiguous).
+
+    timm publishes both native and TF-ported weights of ``mobilenet_v3_small``/``_large``/
+    ``_small_075`` under the same keys, so such a file cannot tell which constants it needs.
+    """
+    preset = PRESETS.get(model_name or "")
+    if fmt != "timm" or preset is None:
+        return []
+    return [dict(_TIMM_KINDS[kind]) for kind in preset.timm_weights[1:]]
 
 
 def preset_config(name: str, **kwargs: Any) -> MobileNetV3Config:
@@ -208,7 +258,7 @@ def preset_config(name: str, **kwargs: Any) -> MobileNetV3Config:
     ``width_mult`` and ``reduced_tail`` also set ``last_channels`` the way torchvision does:
     ``make_divisible(last // (2 if reduced_tail else 1) * width_mult, 8)``.
     """
-    preset = _get_preset(name)
+    preset = get_preset(name)
     fixed = LOCKED_FIELDS + preset.locked
     locked = sorted(set(kwargs) & set(fixed))
     if locked:
@@ -228,90 +278,3 @@ def preset_config(name: str, **kwargs: Any) -> MobileNetV3Config:
         last = preset.last_channels // (2 if config.reduced_tail else 1)
         config = config.replace(last_channels=make_divisible(last * config.width_mult, WIDTH_DIVISOR))
     return config
-
-
-def build_preset(name: str, *, weights: Any = None, **kwargs: Any) -> MobileNet_V3:
-    """Build preset ``name``; with ``weights`` (a file or a registered weights name) load them too."""
-    if weights is not None:
-        # Weight loading picks constants from the source (e.g. BN eps) before building.
-        from lucid.models.weights import build_with_weights
-
-        return build_with_weights(name, weights, **kwargs)
-    model = MobileNet_V3(preset_config(name, **kwargs))
-    model.model_name = name
-    return model
-
-
-def _preset_factory(name: str, doc: str) -> Callable[..., MobileNet_V3]:
-    """A registered factory ``name(num_classes=None, *, weights=None, **kwargs)`` for preset ``name``.
-
-    ``num_classes`` left as None means 1000 for a fresh model and the checkpoint's class count
-    when ``weights`` are given (so a fine-tuned 10-class file loads with its own head).
-    """
-
-    def factory(num_classes: int | None = None, *, weights: Any = None, **kwargs: Any) -> MobileNet_V3:
-        if num_classes is not None:
-            kwargs["num_classes"] = num_classes
-        return build_preset(name, weights=weights, **kwargs)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = doc + _COMMON_DOC
-    return register_model(factory)
-
-
-_COMMON_DOC = """
-
-    ``num_classes`` defaults to 1000 (or the checkpoint's count with ``weights``); other keywords
-    go to :class:`MobileNetV3Config` except the fixed ``bottleneck_cfg``, ``last_channels`` and
-    ``stem_channels`` (TypeError). ``weights`` is a checkpoint path (lucid, torchvision, timm), a
-    registered weights name such as ``"DEFAULT"``, or a weights entry.
-    """
-
-mobilenet_v3_small = _preset_factory(
-    "mobilenet_v3_small",
-    """MobileNet-v3 Small: 2,542,856 parameters, about 57 M multiply-adds at 224x224.
-
-    Variants as in torchvision: ``width_mult`` (``last_channels`` scales too), ``reduced_tail``
-    (last stage halved), ``dilated`` (output stride 16); also ``padding="same"`` (TF padding)
-    and ``classifier=False`` (the model returns pre-logits).""",
-)
-mobilenet_v3_large = _preset_factory(
-    "mobilenet_v3_large",
-    """MobileNet-v3 Large: 5,483,032 parameters, about 217 M multiply-adds at 224x224.
-
-    Variants as in torchvision: ``width_mult`` (``last_channels`` scales too), ``reduced_tail``
-    (last stage halved), ``dilated`` (output stride 16); also ``padding="same"`` (TF padding)
-    and ``classifier=False`` (the model returns pre-logits).""",
-)
-mobilenet_v3_small_minimal = _preset_factory(
-    "mobilenet_v3_small_minimal",
-    """MobileNet-v3 Small minimalistic: 2,044,736 parameters; no SE, ReLU only, 3x3 kernels.
-
-    timm's ``tf_mobilenetv3_small_minimal_100`` architecture, ReLU in the stem and head too.
-    Its published weights were trained in TensorFlow: build with ``padding="same"`` (and the
-    default BN eps 1e-3) for identical outputs; ``weights=`` with timm's file picks both.""",
-)
-mobilenet_v3_large_minimal = _preset_factory(
-    "mobilenet_v3_large_minimal",
-    """MobileNet-v3 Large minimalistic: 3,924,288 parameters; no SE, ReLU only, 3x3 kernels.
-
-    timm's ``tf_mobilenetv3_large_minimal_100`` architecture, ReLU in the stem and head too.
-    Its published weights were trained in TensorFlow: build with ``padding="same"`` (and the
-    default BN eps 1e-3) for identical outputs; ``weights=`` with timm's file picks both.""",
-)
-mobilenet_v3_small_075 = _preset_factory(
-    "mobilenet_v3_small_075",
-    """MobileNet-v3 Small at width 0.75 as timm builds it: 2,041,872 parameters.
-
-    timm's ``mobilenetv3_small_075`` / ``tf_mobilenetv3_small_075`` (fc1 stays 1024 wide), so
-    their weights fit. torchvision's width 0.75 is ``mobilenet_v3_small(width_mult=0.75)``
-    (1,653,920 parameters). ``width_mult`` is fixed here.""",
-)
-mobilenet_v3_large_075 = _preset_factory(
-    "mobilenet_v3_large_075",
-    """MobileNet-v3 Large at width 0.75 as timm builds it: 3,993,528 parameters.
-
-    timm's ``mobilenetv3_large_075`` / ``tf_mobilenetv3_large_075`` (fc1 stays 1280 wide), so
-    their weights fit. torchvision's width 0.75 is ``mobilenet_v3_large(width_mult=0.75)``
-    (3,377,576 parameters). ``width_mult`` is fixed here.""",
-)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -34,7 +35,11 @@ def get_model_factory(name: str) -> Callable[..., nn.Module]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}") from None
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown model {name!r}{hint}; registered models: {', '.join(sorted(_REGISTRY))}"
+        ) from None
 
 
 def create_model(

@@ -1,0 +1,452 @@
+"""Foreign checkpoints: reading files safely, recognising their format, converting their keys.
+
+Three sources load into :class:`~lucid.models.MobileNet_V3`:
+
+* lucid checkpoints (``.safetensors`` with lucid metadata, see :mod:`lucid.checkpoint`);
+* torchvision's ``mobilenet_v3_small``/``_large`` state dicts (``features.*``/``classifier.*``);
+* timm's ``mobilenetv3_*`` state dicts (``conv_stem``/``blocks.*``/``conv_head``), ``.safetensors`` or ``.pth``.
+
+The source is recognised from its keys. Foreign keys are mapped by walking the lucid model's own
+blocks (which have an expand stage, which have squeeze-excite), so every architecture lucid can
+build loads from the library that publishes it; every key and shape is checked and everything
+that does not fit is reported at once, before anything is copied into the model. ``.pth`` files
+are read only with ``torch.load(weights_only=True)``, after their zip directory was checked for
+sizes out of proportion to the file: a pickle that would run code, or a small file that would
+inflate to gigabytes, is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import sys
+import warnings
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from lucid import checkpoint
+from lucid.checkpoint import CheckpointError, describe_mismatch
+from lucid.models.blocks import _SEBlock
+from lucid.models.model import MobileNet_V3
+
+if TYPE_CHECKING:
+    from lucid.models.hub import Weights
+
+__all__ = [
+    "FORMATS",
+    "LoadedCheckpoint",
+    "read_checkpoint",
+    "detect_format",
+    "unwrap_state",
+    "convert_state_dict",
+    "convert_loaded",
+    "from_state_dict",
+    "caller_stacklevel",
+    "MAX_INFLATION",
+]
+
+FORMATS = ("lucid", "torchvision", "timm")
+
+# Where each source keeps its first convolution and its last layer (for the checkpoint's
+# in_channels and num_classes, which are needed before the model can be built).
+_STEM_KEYS = {"lucid": "conv_first.0.weight", "torchvision": "features.0.0.weight", "timm": "conv_stem.weight"}
+_HEAD_KEYS = {"lucid": "fc2.1.weight", "torchvision": "classifier.3.weight", "timm": "classifier.weight"}
+_LUCID_STEM = "conv_first.0.weight"
+_LUCID_HEAD_MODULE = "fc2.1"
+_LUCID_HEAD = ("fc2.1.weight", "fc2.1.bias")
+
+@dataclass
+class LoadedCheckpoint:
+    """A state dict read from somewhere, with what is known about where it came from."""
+
+    state: dict[str, torch.Tensor]
+    format: str
+    origin: str
+    lucid_meta: dict[str, Any] | None = None
+    entry: Weights | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def num_classes(self) -> int | None:
+        head = self.state.get(_HEAD_KEYS[self.format])
+        return int(head.shape[0]) if head is not None and head.dim() >= 1 else None
+
+    def in_channels(self) -> int | None:
+        stem = self.state.get(_STEM_KEYS[self.format])
+        return int(stem.shape[1]) if stem is not None and stem.dim() == 4 else None
+
+
+def _is_safetensors(file: Path) -> bool:
+    """safetensors starts with an 8-byte little-endian header length and a JSON header."""
+    with open(file, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def _read_safetensors(file: Path) -> LoadedCheckpoint:
+    """A lucid checkpoint (its metadata says so) or a foreign safetensors state dict, e.g. timm's."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            if any(key.startswith("lucid.") for key in metadata):
+                meta = checkpoint.read_metadata(file)
+                state = checkpoint.load(file)  # checks the format version and the checksum
+                return LoadedCheckpoint(state, "lucid", str(file), lucid_meta=meta, extra=meta["extra"])
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{file}: not a readable safetensors file (truncated or corrupted?): {exc}") from None
+    state = unwrap_state(state, str(file))
+    return LoadedCheckpoint(state, detect_format(state, str(file)), str(file))
+
+
+# torch.save writes its zip archives uncompressed, so the tensors take about the file's own size.
+# A weights-only .pth whose zip directory declares far more is a decompression bomb; refusing it
+# from the directory (zipfile reads only the central directory) costs no memory.
+MAX_INFLATION = 4
+_INFLATION_SLACK = 1 << 20  # small files: the pickle and the archive's records
+
+
+def _check_archive_sizes(file: Path) -> None:
+    """Refuse a zip-format .pth whose members inflate out of proportion to the file's size."""
+    if not zipfile.is_zipfile(file):
+        return  # torch's legacy (pre-1.6) format is not compressed: its size is the file's
+    try:
+        with zipfile.ZipFile(file) as archive:
+            declared = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint (a broken zip archive: {exc})") from None
+    size = file.stat().st_size
+    if declared > MAX_INFLATION * size + _INFLATION_SLACK:
+        raise CheckpointError(
+            f"{file}: refused: the {size:,}-byte archive declares {declared:,} bytes once decompressed "
+            f"(more than {MAX_INFLATION}x its size; torch.save writes uncompressed archives), so it was not read"
+        )
+
+
+def _refusal(file: Path, exc: Exception) -> CheckpointError:
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    what = f" (it references {found.group(1)})" if found else ""
+    return CheckpointError(
+        f"{file}: refused: the pickle holds Python objects other than tensors and plain containers"
+        f"{what}; unpickling them could run code, so lucid reads .pth files only with "
+        "torch.load(weights_only=True). A full pickled model or a training checkpoint with "
+        "optimizer/argument objects is refused too: save model.state_dict() instead, or, if you "
+        "trust the file, load it yourself and pass weights=<state dict>"
+    )
+
+
+def _read_pickle(file: Path) -> Any:
+    _check_archive_sizes(file)
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise _refusal(file, exc) from None
+        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint (truncated or corrupted?): {exc}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint (truncated or corrupted?): {exc}") from None
+
+
+_CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def unwrap_state(obj: Any, origin: str) -> dict[str, torch.Tensor]:
+    """The tensors of a state dict, also when saved inside ``{"state_dict": ...}`` or by DDP/compile."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{origin}: expected a state dict (names -> tensors), found a {type(obj).__name__}")
+    if not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in _CONTAINER_KEYS:
+            if isinstance(obj.get(key), Mapping):
+                return unwrap_state(obj[key], origin)
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad or not obj:
+        raise CheckpointError(
+            f"{origin}: expected a state dict (names -> tensors); "
+            + (f"not tensors: {[str(k) for k in bad[:5]]}" if bad else "it is empty")
+        )
+    state = {str(k): v for k, v in obj.items()}
+    for prefix in _WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def detect_format(state: Mapping[str, torch.Tensor], origin: str = "state dict") -> str:
+    """``"lucid"``, ``"torchvision"`` or ``"timm"``, recognised from the state dict's keys."""
+    keys = set(state)
+    if "conv_first.0.weight" in keys or any(k.startswith("bottlenecks.") for k in keys):
+        return "lucid"
+    if "features.0.0.weight" in keys or any(k.startswith("features.") and ".block." in k for k in keys):
+        return "torchvision"
+    if "conv_stem.weight" in keys or any(k.startswith("blocks.") for k in keys):
+        return "timm"
+    sample = sorted(keys)[:6]
+    raise CheckpointError(
+        f"{origin}: unrecognised checkpoint layout: expected lucid (conv_first.*, bottlenecks.*), "
+        f"torchvision (features.*, classifier.*) or timm (conv_stem.*, blocks.*) keys; found {sample}"
+    )
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
+    """Read a lucid, torchvision or timm checkpoint file safely and recognise its format."""
+    file = checkpoint.existing_file(path, "weights file")
+    try:
+        is_safetensors = _is_safetensors(file)
+    except OSError as exc:
+        raise CheckpointError(f"{file}: cannot be read: {exc.strerror or exc}") from None
+    if is_safetensors:
+        return _read_safetensors(file)
+    if file.suffix == ".safetensors":
+        raise CheckpointError(
+            f"{file}: not a safetensors file ({file.stat().st_size:,} bytes without a safetensors header; "
+            "truncated or another format?)"
+        )
+    state = unwrap_state(_read_pickle(file), str(file))
+    return LoadedCheckpoint(state, detect_format(state, str(file)), str(file))
+
+
+def from_state_dict(state: Mapping[str, Any], origin: str = "state dict") -> LoadedCheckpoint:
+    """A state dict in memory (possibly wrapped, see :func:`unwrap_state`) with its recognised format."""
+    tensors = unwrap_state(state, origin)
+    return LoadedCheckpoint(tensors, detect_format(tensors, origin), origin)
+
+
+# --------------------------------------------------------------------------------------------
+# Key conversion, written against the lucid model's structure
+# --------------------------------------------------------------------------------------------
+
+
+def _block_roles(block: nn.Module, path: str) -> list[tuple[str, str]]:
+    """``[(role, module path)]`` of one inverted bottleneck, in order: expand?, depthwise, se?, project."""
+    roles: list[tuple[str, str]] = []
+    seen_depthwise = False
+    for name, child in block.residual.named_children():
+        where = f"{path}.residual.{name}"
+        if isinstance(child, _SEBlock):
+            roles.append(("se", where))
+            continue
+        conv = child[0] if isinstance(child, nn.Sequential) and len(child) else None
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"{where}: expected a (conv, norm, ...) stage, found {type(child).__name__}")
+        if conv.groups > 1:
+            roles.append(("depthwise", where))
+            seen_depthwise = True
+        else:
+            roles.append(("project" if seen_depthwise else "expand", where))
+    return roles
+
+
+def _lucid_blocks(model: MobileNet_V3) -> list[list[tuple[str, str]]]:
+    return [_block_roles(block, f"bottlenecks.{i}") for i, block in enumerate(model.bottlenecks)]
+
+
+def _structure_error(origin: str, fmt: str, found: int, model: MobileNet_V3) -> CheckpointError:
+    return CheckpointError(
+        f"{origin}: the {fmt} checkpoint has {found} inverted-residual blocks but "
+        f"{getattr(model, 'model_name', 'the model')} has {len(model.bottlenecks)}: a different architecture"
+    )
+
+
+def _torchvision_pairs(model: MobileNet_V3, state: Mapping[str, torch.Tensor], origin: str) -> list[tuple[str, str]]:
+    """(lucid module, torchvision module) pairs: ``features.{i+1}.block.{j}`` in the block's stage order."""
+    blocks = _lucid_blocks(model)
+    found = {int(m.group(1)) for k in state if (m := re.match(r"features\.(\d+)\.block\.", k))}
+    if found and len(found) != len(blocks):
+        raise _structure_error(origin, "torchvision", len(found), model)
+    pairs = [("conv_first.0", "features.0.0"), ("conv_first.1", "features.0.1")]
+    for i, roles in enumerate(blocks):
+        for j, (role, path) in enumerate(roles):
+            src = f"features.{i + 1}.block.{j}"
+            if role == "se":
+                pairs += [(f"{path}.fc1", f"{src}.fc1"), (f"{path}.fc2", f"{src}.fc2")]
+            else:
+                pairs += [(f"{path}.0", f"{src}.0"), (f"{path}.1", f"{src}.1")]
+    last = f"features.{len(blocks) + 1}"
+    pairs += [("conv_last.0", f"{last}.0"), ("conv_last.1", f"{last}.1")]
+    pairs += [("fc1.0", "classifier.0"), ("fc2.1", "classifier.3")]
+    return pairs
+
+
+# timm's names for the stages of an InvertedResidual (with expand) and a DepthwiseSeparableConv.
+_TIMM_IR = {"expand": ("conv_pw", "bn1"), "depthwise": ("conv_dw", "bn2"), "project": ("conv_pwl", "bn3")}
+_TIMM_DS = {"depthwise": ("conv_dw", "bn1"), "project": ("conv_pw", "bn2")}
+
+
+def _timm_blocks(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """timm's blocks in order, flattened over its stages (``blocks.{stage}.{index}``)."""
+    found = {(int(m.group(1)), int(m.group(2))) for k in state if (m := re.match(r"blocks\.(\d+)\.(\d+)\.", k))}
+    return [f"blocks.{s}.{i}" for s, i in sorted(found)]
+
+
+def _timm_pairs(model: MobileNet_V3, state: Mapping[str, torch.Tensor], origin: str) -> list[tuple[str, str]]:
+    """(lucid module, timm module) pairs; timm's last block is the ``conv_last`` ConvBnAct."""
+    blocks = _lucid_blocks(model)
+    timm_blocks = _timm_blocks(state)
+    has_head_block = bool(timm_blocks) and f"{timm_blocks[-1]}.conv.weight" in state
+    found = len(timm_blocks) - int(has_head_block)
+    if found != len(blocks):
+        raise _structure_error(origin, "timm", found, model)
+    pairs = [("conv_first.0", "conv_stem"), ("conv_first.1", "bn1")]
+    for roles, src in zip(blocks, timm_blocks):
+        names = _TIMM_IR if any(role == "expand" for role, _ in roles) else _TIMM_DS
+        for role, path in roles:
+            if role == "se":
+                pairs += [(f"{path}.fc1", f"{src}.se.conv_reduce"), (f"{path}.fc2", f"{src}.se.conv_expand")]
+            else:
+                conv, norm = names[role]
+                pairs += [(f"{path}.0", f"{src}.{conv}"), (f"{path}.1", f"{src}.{norm}")]
+    head = timm_blocks[-1] if has_head_block else "blocks.<head>"
+    pairs += [("conv_last.0", f"{head}.conv"), ("conv_last.1", f"{head}.bn1")]
+    pairs += [("fc1.0", "conv_head"), ("fc2.1", "classifier")]
+    return pairs
+
+
+def _has_module(model: nn.Module, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
+
+
+def _fit(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Reshape a 1x1 convolution's (o, i, 1, 1) weight to a linear (o, i) one, or back; else unchanged."""
+    src = tuple(tensor.shape)
+    if src == tuple(shape):
+        return tensor
+    if len(src) == 4 and src[2:] == (1, 1) and src[:2] == tuple(shape):
+        return tensor.reshape(shape)
+    if len(src) == 2 and len(shape) == 4 and tuple(shape[2:]) == (1, 1) and src == tuple(shape[:2]):
+        return tensor.reshape(shape)
+    return tensor
+
+
+def _remap(
+    state: Mapping[str, torch.Tensor], model: MobileNet_V3, pairs: list[tuple[str, str]], origin: str, fmt: str
+) -> dict[str, torch.Tensor]:
+    """Rename a foreign state dict to lucid keys, reporting every missing, unused or mis-shaped tensor."""
+    target = model.state_dict()
+    adaptable = {_LUCID_STEM, *_LUCID_HEAD}
+    out: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    missing: list[str] = []
+    mismatched: list[str] = []
+    for lucid_module, src_module in pairs:
+        if lucid_module == _LUCID_HEAD_MODULE and not _has_module(model, lucid_module):
+            # A model without classifier (classifier=False) drops the source's, as timm's num_classes=0.
+            used.update(k for k in state if k.startswith(f"{src_module}."))
+            continue
+        for name in model.get_submodule(lucid_module).state_dict():
+            key, src = f"{lucid_module}.{name}", f"{src_module}.{name}"
+            if src not in state:
+                # num_batches_tracked: a counter older files lack (the model's is kept); a missing
+                # classifier is re-initialised with a warning by _adapt.
+                if name != "num_batches_tracked" and lucid_module != _LUCID_HEAD_MODULE:
+                    missing.append(f"{src} (for {key})")
+                continue
+            used.add(src)
+            out[key] = _fit(state[src], target[key].shape)
+            if key not in adaptable and tuple(out[key].shape) != tuple(target[key].shape):
+                mismatched.append(
+                    f"{src} -> {key}: checkpoint {tuple(state[src].shape)} vs model {tuple(target[key].shape)}"
+                )
+    unexpected = [k for k in state if k not in used]
+    problems = describe_mismatch(missing, unexpected, mismatched, unexpected_label="not used by the model")
+    if problems:
+        name = getattr(model, "model_name", type(model).__name__)
+        raise CheckpointError(f"{origin}: the {fmt} checkpoint does not fit {name}: {problems}")
+    return out
+
+
+def _adapt_stem(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """The stem filters for another input channel count, as timm adapts pretrained stems.
+
+    One channel: the sum over the source's channels, so a grey image gives what the RGB model
+    gives on that image replicated to RGB. More channels: the source's channels repeated in
+    turn and scaled by ``source / target`` to keep the activations' magnitude.
+    """
+    source = weight.shape[1]
+    if in_channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = -(-in_channels // source)
+    return weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (source / in_channels)
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside lucid, so a warning points at the user's line."""
+    root = os.path.dirname(checkpoint.__file__)
+    frame, level = sys._getframe(2), 2  # the caller of the function that asks
+    while frame is not None and frame.f_code.co_filename.startswith(root):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _adapt(state: dict[str, torch.Tensor], model: MobileNet_V3, origin: str) -> tuple[dict[str, torch.Tensor], bool]:
+    """Re-initialise a head of another class count (with a warning) and adapt the stem's channels."""
+    target = model.state_dict()
+    stem = state.get(_LUCID_STEM)
+    want = target[_LUCID_STEM].shape
+    if stem is not None and stem.dim() == 4 and stem.shape[0] == want[0] and stem.shape[2:] == want[2:] \
+            and stem.shape[1] != want[1]:
+        state[_LUCID_STEM] = _adapt_stem(stem, want[1])
+    if _LUCID_HEAD[0] not in target:  # a model without classifier keeps none
+        for key in _LUCID_HEAD:
+            state.pop(key, None)
+        return state, False
+    head, want = state.get(_LUCID_HEAD[0]), target[_LUCID_HEAD[0]].shape
+    if head is None:
+        found = "the checkpoint has no classifier"
+    elif head.dim() == 2 and head.shape[1] == want[1] and head.shape[0] != want[0]:
+        found = f"the checkpoint's classifier has {head.shape[0]} classes but the model {want[0]}"
+    else:
+        return state, False  # fits, or a mismatch check_state_dict reports
+    for key in _LUCID_HEAD:
+        state[key] = target[key]  # the model's own fresh initialisation
+    warnings.warn(
+        f"{origin}: {found}; loaded every weight except the last layer fc2.1, "
+        "which is newly initialised (train it before use)",
+        UserWarning,
+        stacklevel=caller_stacklevel(),
+    )
+    return state, True
+
+
+def convert_state_dict(
+    state: Mapping[str, torch.Tensor] | LoadedCheckpoint, model: MobileNet_V3
+) -> dict[str, torch.Tensor]:
+    """A lucid state dict for ``model`` from a lucid, torchvision or timm state dict.
+
+    Every key and shape is checked (a :class:`~lucid.checkpoint.CheckpointError` lists all that
+    does not fit); a classifier of another class count is replaced by the model's own (with a
+    warning) and the stem adapted to the model's ``in_channels``. ``model`` is not modified.
+    """
+    loaded = state if isinstance(state, LoadedCheckpoint) else from_state_dict(state)
+    return convert_loaded(loaded, model)[0]
+
+
+def convert_loaded(loaded: LoadedCheckpoint, model: MobileNet_V3) -> tuple[dict[str, torch.Tensor], bool]:
+    """:func:`convert_state_dict` for a read checkpoint; also says whether the head was re-initialised."""
+    fmt, origin = loaded.format, loaded.origin
+    if fmt == "lucid":
+        converted = dict(loaded.state)
+    else:
+        pairs_of = _torchvision_pairs if fmt == "torchvision" else _timm_pairs
+        converted = _remap(loaded.state, model, pairs_of(model, loaded.state, origin), origin, fmt)
+        for key, value in model.state_dict().items():
+            if key.endswith("num_batches_tracked"):
+                converted.setdefault(key, value)
+    converted, replaced = _adapt(converted, model, origin)
+    checkpoint.check_state_dict(model, converted, source=f"{origin} ({fmt} checkpoint)")
+    return converted, replaced
+

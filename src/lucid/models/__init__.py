@@ -35,6 +35,15 @@ from lucid.models.presets import (
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
 from lucid.models import weights  # noqa: F401,I001  (the public weights API under its original module name)
+# LR-ASPP segmentation (last: lraspp builds on the names above, imported from lucid.models).
+from lucid.models.lraspp import (  # noqa: I001
+    LRASPP,
+    LRASPP_MobileNet_V3_Large_Weights,
+    is_segmentation_checkpoint,
+    load_segmentation_model,
+    lraspp_mobilenet_v3_large,
+    lraspp_mobilenet_v3_small,
+)
 
 __all__ = [
     "BottleneckSpec",
@@ -77,4 +86,10 @@ __all__ = [
     "build_with_weights",
     "MobileNet_V3_Small_Weights",
     "MobileNet_V3_Large_Weights",
+    "LRASPP",
+    "LRASPP_MobileNet_V3_Large_Weights",
+    "lraspp_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_small",
+    "load_segmentation_model",
+    "is_segmentation_checkpoint",
 ]

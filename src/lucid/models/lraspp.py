@@ -1,0 +1,560 @@
+"""LR-ASPP segmentation on lucid's MobileNet-v3: the paper's decoder (section 6.3), as torchvision's.
+
+The backbone is a lucid :class:`~lucid.models.MobileNet_V3` built ``dilated=True`` (output stride
+16: the last stage's stride becomes a dilation). Its stem, blocks and ``conv_last`` are kept (the
+view :meth:`~lucid.models.MobileNet_V3.as_features` gives), the classifier is not. The head
+(:class:`LRASPPHead`) is torchvision's ``LRASPPHead``:
+
+* high level (``conv_last``, stride 16): a 1x1 conv-BN-ReLU branch, multiplied by a gate made of
+  global average pooling, a 1x1 conv and a sigmoid;
+* the product is upsampled to the low level (the output of the first block at stride 8) and
+  the two 1x1 classifiers' outputs (``low_classifier`` on the low level, ``high_classifier`` on the
+  gated features) are added, then upsampled bilinearly to the input size.
+
+``model(x)`` returns the ``(N, num_classes, H, W)`` logits tensor (torchvision returns ``{"out": ...}``).
+
+torchvision's state dicts (``backbone.{i}.*``, ``classifier.*``) convert both ways with
+:func:`lraspp_from_torchvision` / :func:`lraspp_to_torchvision`; ``weights=`` accepts
+torchvision's ``.pth`` (read with ``torch.load(weights_only=True)``), a lucid checkpoint, a state
+dict of either kind, or the registered ``COCO_WITH_VOC_LABELS_V1`` (torchvision's file).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lucid import checkpoint
+from lucid.checkpoint import CheckpointError
+from lucid.models import (
+    MobileNet_V3,
+    MobileNetV3Config,
+    Weights,
+    WeightsEnum,
+    init_weights,
+    preset_config,
+    register_model,
+    register_weights,
+)
+
+__all__ = [
+    "VOC_CATEGORIES",
+    "LRASPP",
+    "LRASPPHead",
+    "SegmentationWeights",
+    "LRASPP_MobileNet_V3_Large_Weights",
+    "lraspp_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_small",
+    "lraspp_from_torchvision",
+    "lraspp_to_torchvision",
+    "load_segmentation_model",
+    "is_segmentation_checkpoint",
+]
+
+# Pascal VOC's 21 labels, in the order of torchvision's COCO_WITH_VOC_LABELS_V1 outputs.
+VOC_CATEGORIES = (
+    "__background__", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+SEGMENT_TASK = "segment"
+# torchvision's head uses nn.BatchNorm2d's defaults (the backbone uses eps 1e-3, momentum 0.01).
+HEAD_BN_EPS = 1e-5
+DEFAULT_INTER_CHANNELS = 128
+_BACKBONES = {"lraspp_mobilenet_v3_large": "mobilenet_v3_large", "lraspp_mobilenet_v3_small": "mobilenet_v3_small"}
+
+
+class LRASPPHead(nn.Module):
+    """Lite R-ASPP: gated 1x1 branch on the high level plus a 1x1 classifier on the low level."""
+
+    def __init__(self, low_channels: int, high_channels: int, num_classes: int, inter_channels: int) -> None:
+        super().__init__()
+        self.cbr = nn.Sequential(
+            nn.Conv2d(high_channels, inter_channels, 1, bias=False),
+            nn.BatchNorm2d(inter_channels, eps=HEAD_BN_EPS),
+            nn.ReLU(inplace=True),
+        )
+        self.scale = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(high_channels, inter_channels, 1, bias=False),
+            nn.Sigmoid(),
+        )
+        self.low_classifier = nn.Conv2d(low_channels, num_classes, 1)
+        self.high_classifier = nn.Conv2d(inter_channels, num_classes, 1)
+
+    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        x = self.cbr(high) * self.scale(high)
+        x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self.low_classifier(low) + self.high_classifier(x)
+
+
+def low_level_index(config: MobileNetV3Config) -> int:
+    """Index of the first block whose output has stride 8: torchvision's low-level tap (its ``C2``)."""
+    reduction = 2  # the stem
+    for index, block in enumerate(config.layout().blocks):
+        reduction *= block.conv_stride
+        if reduction >= 8:
+            return index
+    raise ValueError(f"the backbone never reaches output stride 8 (its blocks: {len(config.layout().blocks)})")
+
+
+class LRASPP(nn.Module):
+    """LR-ASPP on a lucid MobileNet-v3 backbone; ``model(x)`` gives ``(N, num_classes, H, W)`` logits.
+
+    ``config`` describes the backbone (``dilated=True`` for the paper's output stride 16;
+    ``classifier`` is ignored) and carries ``num_classes``/``in_channels``, so deploy tools that
+    read ``model.config`` see the segmentation outputs.
+    """
+
+    def __init__(self, config: MobileNetV3Config, inter_channels: int = DEFAULT_INTER_CHANNELS) -> None:
+        super().__init__()
+        if not isinstance(config, MobileNetV3Config):
+            raise TypeError(f"LRASPP expects a MobileNetV3Config, got {type(config).__name__}")
+        if not isinstance(inter_channels, int) or isinstance(inter_channels, bool) or inter_channels < 1:
+            raise ValueError(f"inter_channels must be a positive int, got {inter_channels!r}")
+        self.config = config.replace(classifier=False)
+        self.model_name = "lraspp"
+        self.task = SEGMENT_TASK
+        self.pretrained_cfg: dict | None = None
+        self.num_classes = config.num_classes
+        self.in_channels = config.in_channels
+        self.inter_channels = inter_channels
+        body = MobileNet_V3(self.config)
+        # Stem, every block and conv_last, sharing the classification model's module names.
+        self.backbone = body.as_features([-1])
+        self.low_index = low_level_index(self.config)
+        low_channels = self.config.layout().blocks[self.low_index].out_channels
+        high_channels = body.feature_info.channels(-1)
+        self.feature_info = [
+            {"module": f"backbone.bottlenecks.{self.low_index}", "num_chs": low_channels, "reduction": 8},
+            {"module": "backbone.conv_last", "num_chs": high_channels, "reduction": body.feature_info.reduction(-1)},
+        ]
+        self.head = LRASPPHead(low_channels, high_channels, config.num_classes, inter_channels)
+        init_weights(self.head)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The low-level (stride 8) and high-level (stride 16 when dilated) feature maps."""
+        x = self.backbone.conv_first(x)
+        low = x
+        for index, block in enumerate(self.backbone.bottlenecks):
+            x = block(x)
+            if index == self.low_index:
+                low = x
+        return low, self.backbone.conv_last(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self.model_name} expects (N, {self.in_channels}, H, W) input, got shape {tuple(x.shape)}"
+            )
+        low, high = self.forward_features(x)
+        out = self.head(low, high)
+        return F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+# --------------------------------------------------------------------------------------------
+# torchvision <-> lucid keys, derived from the lucid model's own structure
+# --------------------------------------------------------------------------------------------
+
+
+def _block_stage_names(block: nn.Module) -> list[tuple[str, bool]]:
+    """``[(child name, is_se)]`` of a block's residual stages, in order (torchvision's ``block.{j}``)."""
+    return [(name, not isinstance(child, nn.Sequential)) for name, child in block.residual.named_children()]
+
+
+def _module_pairs(model: LRASPP) -> list[tuple[str, str]]:
+    """(lucid module, torchvision module) pairs covering every tensor of the model."""
+    pairs = [("backbone.conv_first.0", "backbone.0.0"), ("backbone.conv_first.1", "backbone.0.1")]
+    for i, block in enumerate(model.backbone.bottlenecks):
+        for j, (name, is_se) in enumerate(_block_stage_names(block)):
+            lucid, tv = f"backbone.bottlenecks.{i}.residual.{name}", f"backbone.{i + 1}.block.{j}"
+            subs = ("fc1", "fc2") if is_se else ("0", "1")
+            pairs += [(f"{lucid}.{s}", f"{tv}.{s}") for s in subs]
+    last = f"backbone.{len(model.backbone.bottlenecks) + 1}"
+    pairs += [("backbone.conv_last.0", f"{last}.0"), ("backbone.conv_last.1", f"{last}.1")]
+    pairs += [(f"head.{m}", f"classifier.{m}") for m in ("cbr.0", "cbr.1", "scale.1", "low_classifier", "high_classifier")]
+    return pairs
+
+
+def _key_pairs(model: LRASPP) -> list[tuple[str, str]]:
+    """(lucid key, torchvision key) for every tensor in ``model.state_dict()``."""
+    pairs = []
+    for lucid, tv in _module_pairs(model):
+        for name in model.get_submodule(lucid).state_dict():
+            pairs.append((f"{lucid}.{name}", f"{tv}.{name}"))
+    return pairs
+
+
+def _reshaped(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """lucid's SE layers are Linear (o, i), torchvision's 1x1 convs (o, i, 1, 1): same numbers."""
+    if tensor.shape != shape and tensor.numel() == math.prod(shape) and tensor.shape[:2] == shape[:2]:
+        return tensor.reshape(shape)
+    return tensor
+
+
+def lraspp_from_torchvision(state: Mapping[str, torch.Tensor], model: LRASPP) -> dict[str, torch.Tensor]:
+    """A lucid state dict for ``model`` from torchvision's ``lraspp_mobilenet_v3_*`` state dict.
+
+    Every key and shape is checked; everything that does not fit is reported at once
+    (:class:`~lucid.checkpoint.CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
+    """
+    target = model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    missing, mismatched = [], []
+    used = set()
+    for lucid, tv in _key_pairs(model):
+        if tv not in state:
+            if lucid.endswith("num_batches_tracked"):
+                out[lucid] = target[lucid]
+            else:
+                missing.append(tv)
+            continue
+        used.add(tv)
+        value = _reshaped(state[tv], target[lucid].shape)
+        if value.shape != target[lucid].shape:
+            mismatched.append(f"{tv} -> {lucid}: file {tuple(state[tv].shape)} vs model {tuple(target[lucid].shape)}")
+        out[lucid] = value
+    unexpected = [k for k in state if k not in used]
+    problems = checkpoint.describe_mismatch(missing, unexpected, mismatched, unexpected_label="not used by the model")
+    if problems:
+        raise CheckpointError(f"the torchvision LR-ASPP state dict does not fit {model.model_name}: {problems}")
+    return out
+
+
+def lraspp_to_torchvision(model: LRASPP | Mapping[str, torch.Tensor], reference: LRASPP | None = None) -> dict[str, torch.Tensor]:
+    """torchvision's state dict (``torchvision.models.segmentation.LRASPP`` loads it) of a lucid LR-ASPP.
+
+    Pass the model, or a lucid state dict plus a ``reference`` model of the same architecture.
+    """
+    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
+    reference = model if isinstance(model, nn.Module) else reference
+    if not isinstance(reference, LRASPP):
+        raise TypeError("lraspp_to_torchvision needs an LRASPP model (or a state dict plus reference=model)")
+    out = {}
+    for lucid, tv in _key_pairs(reference):
+        if lucid not in state:
+            raise CheckpointError(f"the lucid state dict has no {lucid} (for torchvision's {tv})")
+        value = state[lucid]
+        if value.dim() == 2 and ".fc" in lucid:  # SE Linear -> torchvision's 1x1 conv
+            value = value.reshape(*value.shape, 1, 1)
+        out[tv] = value.detach().clone()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Registered weights
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentationWeights(Weights):
+    """A published segmentation weights file: mIoU and pixel accuracy instead of top-1/top-5.
+
+    ``acc1``/``acc5`` (classification metrics) are NaN; ``resize_size`` is the short side the
+    evaluation preprocessing resizes to (no crop: a segmentation model sees the whole image).
+    """
+
+    categories: tuple[str, ...] = ()
+    miou: float = math.nan
+    pixel_acc: float = math.nan
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta = super().meta
+        meta.update(
+            categories=list(self.categories),
+            metrics={self.dataset: {"miou": self.miou, "pixel_acc": self.pixel_acc}},
+            input_size=(3, self.resize_size, self.resize_size),
+            crop_size=None,
+        )
+        return meta
+
+    def transforms(self) -> Any:
+        """torchvision's ``SemanticSegmentation`` preset: short side to ``resize_size``, normalise."""
+        from torchvision.transforms import InterpolationMode, v2
+
+        return v2.Compose(
+            [
+                v2.ToImage(),
+                v2.Resize(self.resize_size, interpolation=InterpolationMode(self.interpolation), antialias=True),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(self.mean, self.std),
+            ]
+        )
+
+
+class LRASPP_MobileNet_V3_Large_Weights(WeightsEnum):
+    """torchvision's published LR-ASPP weights (COCO train2017, the 20 VOC categories + background)."""
+
+    COCO_WITH_VOC_LABELS_V1 = SegmentationWeights(
+        model_name="lraspp_mobilenet_v3_large",
+        tag="COCO_WITH_VOC_LABELS_V1",
+        url="https://download.pytorch.org/models/lraspp_mobilenet_v3_large-d234d4ea.pth",
+        sha256_prefix="d234d4ea",
+        num_params=3_221_538,
+        acc1=math.nan,
+        acc5=math.nan,
+        gflops=2.086,
+        file_size_mb=12.49,
+        recipe="https://github.com/pytorch/vision/tree/main/references/segmentation#lraspp_mobilenet_v3_large",
+        docs="torchvision's weights, trained on the subset of COCO with the 20 Pascal VOC categories.",
+        dataset="COCO-val2017-VOC-labels",
+        crop_size=520,
+        resize_size=520,
+        categories=VOC_CATEGORIES,
+        miou=57.9,
+        pixel_acc=91.2,
+    )
+    DEFAULT = COCO_WITH_VOC_LABELS_V1
+
+    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
+        """The weights converted to lucid's keys (``lraspp_mobilenet_v3_large().load_state_dict`` takes them)."""
+        return lraspp_mobilenet_v3_large(weights=self).state_dict()
+
+
+register_weights("lraspp_mobilenet_v3_large", LRASPP_MobileNet_V3_Large_Weights)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading weights
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A state dict, its format (``"lucid"``/``"torchvision"``), where it came from and its metadata."""
+
+    state: dict[str, torch.Tensor]
+    format: str
+    origin: str
+    entry: SegmentationWeights | None = None
+    meta: dict[str, Any] | None = None
+
+
+def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
+    if "head.cbr.0.weight" in state:
+        return "lucid"
+    if "classifier.cbr.0.weight" in state and "backbone.0.0.weight" in state:
+        return "torchvision"
+    raise CheckpointError(
+        f"{origin}: not an LR-ASPP state dict: expected lucid (backbone.conv_first.*, head.*) or torchvision "
+        f"(backbone.0.*, classifier.cbr.*) keys; found {sorted(state)[:6]}"
+    )
+
+
+def _read_file(path: Path) -> _Source:
+    """A lucid checkpoint (safetensors) or torchvision's ``.pth``, the latter with ``weights_only=True``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
+        meta = checkpoint.read_metadata(path)
+        return _Source(checkpoint.load(path), "lucid", str(path), meta=meta)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every unpickling failure becomes one clear message
+        raise CheckpointError(
+            f"{path}: not readable as a weights-only PyTorch file (lucid never unpickles code): {exc}"
+        ) from None
+    if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
+        obj = obj["model"]  # torchvision's reference scripts save {"model": state_dict, ...}
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict (names -> tensors), found {type(obj).__name__}")
+    state = {str(k).removeprefix("module."): v for k, v in obj.items()}
+    return _Source(state, _format_of(state, str(path)), str(path))
+
+
+def _resolve(weights: Any, model_name: str) -> _Source:
+    if isinstance(weights, _Source):  # already read (by the factory, to size the model)
+        return weights
+    if isinstance(weights, WeightsEnum):
+        weights = weights.value
+    if isinstance(weights, SegmentationWeights):
+        if weights.model_name != model_name:
+            raise ValueError(f"weights {weights.tag} are for {weights.model_name}, not for {model_name}")
+        source = _read_file(LRASPP_MobileNet_V3_Large_Weights[weights.tag].fetch())
+        source.entry = weights
+        return source
+    if isinstance(weights, Mapping):
+        state = dict(weights)
+        return _Source(state, _format_of(state, "state dict"), "state dict")
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        if not path.exists() and str(weights).replace("LRASPP_MobileNet_V3_Large_Weights.", "") in (
+            "DEFAULT", "COCO_WITH_VOC_LABELS_V1"
+        ):
+            if model_name != "lraspp_mobilenet_v3_large":
+                raise ValueError(f"{model_name} has no registered weights (only lraspp_mobilenet_v3_large has)")
+            member = LRASPP_MobileNet_V3_Large_Weights[str(weights).rpartition(".")[2]]
+            return _resolve(member, model_name)
+        return _read_file(path)
+    raise TypeError(
+        f"weights must be a file path, a state dict, 'DEFAULT'/'COCO_WITH_VOC_LABELS_V1' or a weights entry; "
+        f"got {type(weights).__name__}"
+    )
+
+
+def _head_classes(source: _Source) -> int:
+    key = "head.low_classifier.weight" if source.format == "lucid" else "classifier.low_classifier.weight"
+    return int(source.state[key].shape[0])
+
+
+def _stem_channels(source: _Source) -> int:
+    key = "backbone.conv_first.0.weight" if source.format == "lucid" else "backbone.0.0.weight"
+    return int(source.state[key].shape[1])
+
+
+_CLASSIFIER_KEYS = ("head.low_classifier.weight", "head.low_classifier.bias",
+                    "head.high_classifier.weight", "head.high_classifier.bias")
+
+
+def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
+    """Keep the model's fresh classifiers when the class count differs (with a warning); adapt a grey stem."""
+    target = model.state_dict()
+    stem = "backbone.conv_first.0.weight"
+    if state[stem].shape[1] != target[stem].shape[1]:
+        if target[stem].shape[1] != 1:
+            raise CheckpointError(
+                f"{origin}: the weights take {state[stem].shape[1]}-channel input, the model {target[stem].shape[1]}; "
+                "only an RGB -> grey adaptation (in_channels=1) is supported"
+            )
+        state[stem] = state[stem].sum(dim=1, keepdim=True)  # grey image == RGB image of equal channels
+    found = state[_CLASSIFIER_KEYS[0]].shape[0]
+    if found != target[_CLASSIFIER_KEYS[0]].shape[0]:
+        for key in _CLASSIFIER_KEYS:
+            state[key] = target[key]
+        warnings.warn(
+            f"{origin}: the weights have {found} classes, the model {model.num_classes}: loaded everything "
+            "except head.low_classifier/high_classifier, which are newly initialised (train them before use)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return state
+
+
+def _pretrained_cfg(source: _Source, model: LRASPP) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"source": source.format, "weights": source.origin, "task": SEGMENT_TASK,
+                           "num_classes": model.num_classes, "in_channels": model.in_channels}
+    if source.entry is not None:
+        meta = source.entry.meta
+        cfg.update(weights=f"LRASPP_MobileNet_V3_Large_Weights.{source.entry.tag}", url=meta["url"],
+                   metrics=meta["metrics"], resize_size=meta["resize_size"], mean=list(meta["mean"]),
+                   std=list(meta["std"]), categories=meta["categories"])
+    elif source.meta is not None:
+        cfg.update((source.meta.get("pretrained_cfg") or {}))
+        cfg.update(source="lucid", weights=source.origin)
+        classes = (source.meta.get("extra") or {}).get("classes")
+        if classes is not None:
+            cfg["categories"] = list(classes)
+    if cfg.get("categories") is not None and len(cfg["categories"]) != model.num_classes:
+        cfg["categories"] = None
+    return cfg
+
+
+def load_into(model: LRASPP, weights: Any) -> LRASPP:
+    """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
+    source = _resolve(weights, model.model_name)
+    state = lraspp_from_torchvision(source.state, model) if source.format == "torchvision" else dict(source.state)
+    state = _fit_to(model, state, source.origin)
+    checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} LR-ASPP weights)")
+    model.load_state_dict(state)
+    model.pretrained_cfg = _pretrained_cfg(source, model)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Factories
+# --------------------------------------------------------------------------------------------
+
+
+def _build(name: str, num_classes: int | None, weights: Any, in_channels: int | None, inter_channels: int,
+           backbone_kwargs: dict[str, Any]) -> LRASPP:
+    source = _resolve(weights, name) if weights is not None else None
+    if num_classes is None:
+        num_classes = _head_classes(source) if source is not None else len(VOC_CATEGORIES)
+    if in_channels is None:
+        in_channels = _stem_channels(source) if source is not None else 3
+    backbone_kwargs.setdefault("dilated", True)
+    config = preset_config(_BACKBONES[name], num_classes=num_classes, in_channels=in_channels, **backbone_kwargs)
+    model = LRASPP(config, inter_channels=inter_channels)
+    model.model_name = name
+    if source is not None:
+        load_into(model, source)
+    return model
+
+
+@register_model
+def lraspp_mobilenet_v3_large(
+    num_classes: int | None = None, *, weights: Any = None, in_channels: int | None = None,
+    inter_channels: int = DEFAULT_INTER_CHANNELS, **backbone_kwargs: Any,
+) -> LRASPP:
+    """LR-ASPP on MobileNet-v3 Large (dilated, output stride 16), torchvision's architecture.
+
+    ``num_classes`` defaults to the weights' (21 VOC labels) or 21; ``weights``: ``"DEFAULT"``/
+    ``"COCO_WITH_VOC_LABELS_V1"`` (torchvision's file, downloaded and hash-checked), a torchvision
+    ``.pth`` or lucid checkpoint path, or a state dict. ``backbone_kwargs`` are
+    :class:`~lucid.models.MobileNetV3Config` fields (``width_mult``, ``reduced_tail``,
+    ``dilated`` (default True), ``bn_momentum`` ...).
+    """
+    return _build("lraspp_mobilenet_v3_large", num_classes, weights, in_channels, inter_channels, backbone_kwargs)
+
+
+@register_model
+def lraspp_mobilenet_v3_small(
+    num_classes: int | None = None, *, weights: Any = None, in_channels: int | None = None,
+    inter_channels: int = DEFAULT_INTER_CHANNELS, **backbone_kwargs: Any,
+) -> LRASPP:
+    """LR-ASPP on MobileNet-v3 Small (dilated, output stride 16); torchvision publishes no weights for it.
+
+    Arguments as :func:`lraspp_mobilenet_v3_large`; ``weights`` is a file or state dict.
+    """
+    return _build("lraspp_mobilenet_v3_small", num_classes, weights, in_channels, inter_channels, backbone_kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# lucid checkpoints of segmentation models
+# --------------------------------------------------------------------------------------------
+
+
+def is_segmentation_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a lucid checkpoint of an LR-ASPP model (so eval/predict go to lucid.segment)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        return False
+    try:
+        meta = checkpoint.read_metadata(file)
+    except (CheckpointError, OSError, ValueError):
+        return False
+    extra = meta.get("extra") or {}
+    return extra.get("task") == SEGMENT_TASK or str(meta.get("model_name") or "") in _BACKBONES
+
+
+def load_segmentation_model(path: str | os.PathLike[str]) -> LRASPP:
+    """Rebuild the LR-ASPP model a lucid checkpoint describes (eval mode), with its weights.
+
+    ``model.checkpoint_extra`` holds the file's extra metadata (classes, ignore index, training data).
+    """
+    file = Path(path).expanduser()
+    meta = checkpoint.read_metadata(file)
+    name = meta.get("model_name")
+    if name not in _BACKBONES or meta.get("config") is None:
+        raise CheckpointError(f"{file}: not a lucid LR-ASPP checkpoint (model {name!r}); expected one of {sorted(_BACKBONES)}")
+    extra = meta.get("extra") or {}
+    config = MobileNetV3Config.from_dict(meta["config"])
+    model = LRASPP(config, inter_channels=int(extra.get("inter_channels", DEFAULT_INTER_CHANNELS)))
+    model.model_name = name
+    state = checkpoint.load(file)
+    checkpoint.check_state_dict(model, state, source=str(file))
+    model.load_state_dict(state)
+    model.pretrained_cfg = meta.get("pretrained_cfg")
+    model.checkpoint_extra = extra
+    return model.eval()

@@ -1,0 +1,44 @@
+"""``lucid.segment``: semantic segmentation with LR-ASPP on MobileNet-v3, masks in and masks out.
+
+- data: :class:`SegmentationFolder` (``images/`` + ``masks/`` with the same stems), joint
+  augmentation of image and mask with torchvision transforms v2 (``tv_tensors.Mask``);
+- :func:`segmentation_loss`, :func:`confusion_matrix`, :func:`scores` (mIoU, per-class IoU,
+  pixel accuracy) with an ignore label;
+- :func:`train_segmentation` (``lucid train --task segment``), :func:`evaluate_segmentation`
+  (``lucid eval``), :func:`predict_masks` (``lucid predict``: colour mask PNG + overlay);
+- :func:`export_segmentation` (ONNX with a dynamic image size, verified) and
+  :class:`SegmentationPredictor` (class masks from the ONNX file, ONNX Runtime or OpenVINO).
+"""
+
+from lucid.segment.data import (
+    DEFAULT_IGNORE_INDEX,
+    SegmentationDataInfo,
+    SegmentationFolder,
+    eval_transform,
+    read_mask,
+    segmentation_datasets,
+    train_transform,
+)
+from lucid.segment.metrics import ConfusionMeter, confusion_matrix, scores, segmentation_loss
+from lucid.segment.synthetic import SHAPE_CLASSES, make_shapes_dataset
+from lucid.segment.train import SegmentConfig, SegmentResult, train_segmentation, validate
+
+__all__ = [
+    "DEFAULT_IGNORE_INDEX",
+    "SegmentationFolder",
+    "SegmentationDataInfo",
+    "segmentation_datasets",
+    "train_transform",
+    "eval_transform",
+    "read_mask",
+    "segmentation_loss",
+    "confusion_matrix",
+    "scores",
+    "ConfusionMeter",
+    "SegmentConfig",
+    "SegmentResult",
+    "train_segmentation",
+    "validate",
+    "make_shapes_dataset",
+    "SHAPE_CLASSES",
+]

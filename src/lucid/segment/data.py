@@ -1,0 +1,307 @@
+"""Mask data sets: ``images/`` + ``masks/`` folders with the same file stems, and joint augmentation.
+
+A data root holds ``train/`` and ``val/``, each with ``images/*.jpg|png`` and ``masks/*.png``.
+A mask is an 8-bit single-channel PNG (mode ``L``, or ``P`` whose indices are the classes) of
+the image's size; its pixel value is the class index and ``ignore_index`` (255 by default,
+CamVid's 11) marks void pixels that count in neither the loss nor the metrics.
+
+Image and mask travel together through torchvision's transforms v2 as ``tv_tensors.Image`` and
+``tv_tensors.Mask``: v2 applies the same random scale, crop and flip to both, resamples the
+mask with nearest neighbour, fills padded mask pixels with ``ignore_index`` and leaves colour
+changes to the image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lucid.errors import DataError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "DEFAULT_IGNORE_INDEX",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "SegmentationFolder",
+    "SegmentationDataInfo",
+    "read_mask",
+    "read_rgb",
+    "train_transform",
+    "eval_transform",
+    "pad_collate",
+    "infer_num_classes",
+    "read_class_names",
+    "segmentation_datasets",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+DEFAULT_IGNORE_INDEX = 255
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
+CLASS_FILES = ("classes.json", "classes.txt")
+
+
+def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
+    """A ``(3, H, W)`` uint8 image (grey and alpha converted to RGB), decoded by torchvision."""
+    from torchvision.io import ImageReadMode, decode_image
+
+    try:
+        return decode_image(str(path), mode=ImageReadMode.RGB)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable image: {exc}") from None
+
+
+def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:
+    """An ``(H, W)`` uint8 class mask from an 8-bit single-channel PNG (mode ``L`` or palette ``P``).
+
+    PIL is used rather than torchvision.io because a palette PNG must give its indices, not colours.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            if mode not in ("L", "P"):
+                raise DataError(
+                    f"{path}: a mask must be an 8-bit single-channel PNG (mode L or P) whose values are the "
+                    f"classes; found mode {mode} (convert colour-coded masks to class indices first)"
+                )
+            array = np.asarray(image, dtype=np.uint8)
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable mask PNG: {exc}") from None
+    return torch.from_numpy(array.copy())
+
+
+def _pairs(split_dir: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) paths matched by stem; any image without mask (or mask without image) is an error."""
+    images_dir, masks_dir = split_dir / "images", split_dir / "masks"
+    for folder in (images_dir, masks_dir):
+        if not folder.is_dir():
+            raise DataError(f"{split_dir}: expected the folders images/ and masks/, {folder.name}/ is missing")
+    images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.suffix.lower() == ".png"}
+    if not images:
+        raise DataError(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    lonely = sorted(set(images) - set(masks))
+    orphans = sorted(set(masks) - set(images))
+    if lonely or orphans:
+        parts = []
+        if lonely:
+            parts.append(f"{len(lonely)} images without a mask in {masks_dir} (e.g. {lonely[:3]})")
+        if orphans:
+            parts.append(f"{len(orphans)} masks without an image in {images_dir} (e.g. {orphans[:3]})")
+        raise DataError(f"{split_dir}: images and masks must have the same stems: {'; '.join(parts)}")
+    return [(images[s], masks[s]) for s in sorted(images)]
+
+
+class SegmentationFolder(Dataset):
+    """One split folder (``images/`` + ``masks/``): items are ``(image, mask)`` after ``transform``.
+
+    Without a transform an item is ``(tv_tensors.Image uint8 (3, H, W), tv_tensors.Mask uint8 (H, W))``.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], transform: Any = None) -> None:
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: no such folder (expected a split with images/ and masks/)")
+        self.samples = _pairs(self.root)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> tuple[Any, Any]:
+        """The untransformed ``(Image, Mask)`` pair, checked to have the same size."""
+        from torchvision import tv_tensors
+
+        image_path, mask_path = self.samples[index]
+        image, mask = read_rgb(image_path), read_mask(mask_path)
+        if tuple(image.shape[-2:]) != tuple(mask.shape):
+            raise DataError(
+                f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image {image_path.name} is "
+                f"{image.shape[2]}x{image.shape[1]} (width x height); they must be the same size"
+            )
+        return tv_tensors.Image(image), tv_tensors.Mask(mask)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, mask = self.load(index)
+        if self.transform is not None:
+            image, mask = self.transform(image, mask)
+        return image, mask
+
+
+def train_transform(
+    crop_size: tuple[int, int],
+    ignore_index: int,
+    *,
+    base_size: int | None = None,
+    scale: tuple[float, float] = (0.5, 2.0),
+    hflip: float = 0.5,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> Any:
+    """Random scale (short side ``base_size * U(scale)``), padded random crop, flip, normalise.
+
+    torchvision's segmentation reference recipe with v2: padding fills the image with 0 and the
+    mask with ``ignore_index``, so padded pixels are never learned.
+    """
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    base = base_size or min(crop_size)
+    low, high = max(1, int(base * scale[0])), max(2, int(base * scale[1]))
+    steps: list[Any] = [v2.RandomResize(low, high + 1, antialias=True)]
+    steps.append(v2.RandomCrop(list(crop_size), pad_if_needed=True,
+                               fill={tv_tensors.Image: 0, tv_tensors.Mask: ignore_index}))
+    if hflip > 0:
+        steps.append(v2.RandomHorizontalFlip(hflip))
+    steps += _to_model_input(mean, std)
+    return v2.Compose(steps)
+
+
+def eval_transform(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Any:
+    """Full-size evaluation: only scale to float and normalise (metrics at the masks' resolution)."""
+    from torchvision.transforms import v2
+
+    return v2.Compose(_to_model_input(mean, std))
+
+
+def _to_model_input(mean: Sequence[float], std: Sequence[float]) -> list[Any]:
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    return [
+        v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
+        v2.Normalize(list(mean), list(std)),
+    ]
+
+
+def pad_collate(ignore_index: int) -> Any:
+    """A collate function padding images (0) and masks (``ignore_index``) to the batch's largest size.
+
+    Evaluation keeps each image at its own size; padding (ignored by loss and metrics) lets images
+    of different sizes share a batch. torch's default collate only stacks equal shapes.
+    """
+
+    def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        height = max(int(image.shape[-2]) for image, _ in batch)
+        width = max(int(image.shape[-1]) for image, _ in batch)
+        images = torch.zeros(len(batch), batch[0][0].shape[0], height, width, dtype=torch.float32)
+        masks = torch.full((len(batch), height, width), ignore_index, dtype=torch.int64)
+        for i, (image, mask) in enumerate(batch):
+            h, w = image.shape[-2:]
+            images[i, :, :h, :w] = image.as_subclass(torch.Tensor)
+            masks[i, :h, :w] = mask.as_subclass(torch.Tensor)
+        return images, masks
+
+    return collate
+
+
+def infer_num_classes(dataset: SegmentationFolder, ignore_index: int) -> int:
+    """1 + the largest class value in the split's masks (``ignore_index`` not counted)."""
+    largest = -1
+    for _, mask_path in dataset.samples:
+        values = torch.unique(read_mask(mask_path))
+        values = values[values != ignore_index]
+        if values.numel():
+            largest = max(largest, int(values.max()))
+    if largest < 0:
+        raise DataError(f"{dataset.root}: every mask pixel is the ignore value {ignore_index}; nothing to learn")
+    return largest + 1
+
+
+def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
+    """Class names from ``classes.json`` / ``classes.txt`` at the data root, if there is one."""
+    folder = Path(root).expanduser()
+    for name in CLASS_FILES:
+        file = folder / name
+        if not file.is_file():
+            continue
+        if name.endswith(".json"):
+            data = json.loads(file.read_text(encoding="utf-8"))
+            data = data.get("classes") if isinstance(data, dict) else data
+            if not isinstance(data, list):
+                raise DataError(f"{file}: expected a JSON list of class names (or {{\"classes\": [...]}})")
+            return [str(c) for c in data]
+        return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return None
+
+
+@dataclass
+class SegmentationDataInfo:
+    """What the model needs to know about the data: classes, ignore value, normalisation, sizes."""
+
+    root: str
+    classes: list[str]
+    ignore_index: int
+    crop_size: tuple[int, int]
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    train_images: int = 0
+    val_images: int = 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root, "classes": list(self.classes), "ignore_index": self.ignore_index,
+            "crop_size": list(self.crop_size), "mean": list(self.mean), "std": list(self.std),
+            "train_images": self.train_images, "val_images": self.val_images,
+        }
+
+
+def segmentation_datasets(
+    root: str | os.PathLike[str],
+    *,
+    crop_size: tuple[int, int],
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
+    num_classes: int | None = None,
+    classes: Sequence[str] | None = None,
+    scale: tuple[float, float] = (0.5, 2.0),
+    hflip: float = 0.5,
+) -> tuple[SegmentationFolder, SegmentationFolder, SegmentationDataInfo]:
+    """The ``train/`` and ``val/`` splits of ``root`` with their transforms, and the data's description.
+
+    Class names: ``classes`` > a ``classes.json``/``classes.txt`` at the root > ``class_0 ...``;
+    their count: the names', else ``num_classes``, else inferred from the training masks.
+    """
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"--data {folder}: no such folder (expected train/ and val/, each with images/ and masks/)")
+    for split in ("train", "val"):
+        if not (folder / split).is_dir():
+            raise DataError(f"--data {folder}: no {split}/ folder (expected train/ and val/, each with images/ and masks/)")
+    if not 0 <= ignore_index <= 255:
+        raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
+    train_ds = SegmentationFolder(folder / "train")
+    val_ds = SegmentationFolder(folder / "val")
+    names = list(classes) if classes is not None else read_class_names(folder)
+    count = len(names) if names is not None else (num_classes or infer_num_classes(train_ds, ignore_index))
+    if num_classes is not None and count != num_classes:
+        raise DataError(f"--num-classes {num_classes} but {count} class names were given")
+    if ignore_index < count:
+        raise DataError(
+            f"--ignore-index {ignore_index} is one of the {count} classes (0..{count - 1}); CamVid's void is 11, "
+            "the common default 255"
+        )
+    names = names if names is not None else [f"class_{i}" for i in range(count)]
+    info = SegmentationDataInfo(str(folder), names, ignore_index, tuple(crop_size),
+                                train_images=len(train_ds), val_images=len(val_ds))
+    # Scales are relative to the data's own size (the first image's short side), so scale 1 is
+    # the resolution evaluation sees.
+    base = min(int(d) for d in train_ds.load(0)[0].shape[-2:])
+    train_ds.transform = train_transform(crop_size, ignore_index, base_size=base, scale=scale, hflip=hflip)
+    val_ds.transform = eval_transform()
+    return train_ds, val_ds, info

@@ -157,20 +157,6 @@ def test_width_one_rounds_nothing():
     assert explicit.conv_first[0].out_channels == 20 and explicit.bottlenecks[1].residual[-1][0].out_channels == 36
 
 
-def test_layout_describes_the_built_network():
-    config = models.preset_config("mobilenet_v3_large", width_mult=0.75, reduced_tail=True, dilated=True)
-    layout = config.layout()
-    model = MobileNet_V3(config)
-    assert model.conv_first[0].out_channels == layout.stem_channels == 16
-    assert model.conv_last[0].out_channels == layout.head_channels == 384  # 6 x make_divisible(160 // 2 * 0.75, 8)
-    assert model.fc1[0].out_features == layout.last_channels == config.last_channels == 480  # (1280 // 2) * 0.75
-    for block, module in zip(layout.blocks, model.bottlenecks):
-        assert module.residual[-1][0].out_channels == block.out_channels
-        assert module.use_residual == block.use_residual
-    assert [b.dilation for b in layout.blocks] == [1] * 12 + [2] * 3
-    assert [b.conv_stride for b in layout.blocks][12] == 1 and layout.blocks[12].stride == 2
-
-
 # --------------------------------------------------------------------------- torchvision parity
 
 

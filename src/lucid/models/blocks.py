@@ -6,18 +6,15 @@ state_dict keys and lucid checkpoints show.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lucid.models.config import PADDINGS, make_divisible, se_channels
+from lucid.models.config import PADDINGS, BlockLayout, make_divisible
 from lucid.nn import HardSigmoid, HardSwish
 
-__all__ = ["make_divisible", "Conv2dSame", "conv2d", "activation_layer", "_SEBlock", "_InvertedBottleneck_V3"]
-
-NormFactory = Callable[[int], nn.Module]
+__all__ = ["make_divisible", "Conv2dSame", "conv2d", "conv_bn_act", "activation_layer", "_SEBlock",
+           "_InvertedBottleneck_V3"]
 
 
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -103,8 +100,32 @@ def activation_layer(name: str) -> nn.Module:
     raise ValueError(f"activation must be 'hardswish' or 'relu'; got {name!r}")
 
 
-def _batch_norm(eps: float, momentum: float) -> NormFactory:
-    return lambda channels: nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+def conv_bn_act(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    dilation: int = 1,
+    groups: int = 1,
+    padding: str = "symmetric",
+    bn_eps: float = 1e-5,
+    bn_momentum: float = 0.01,
+    activation: str | None = None,
+) -> nn.Sequential:
+    """``Sequential(conv, BatchNorm2d[, activation])``: every stage of the network (keys ``0``, ``1``, ``2``).
+
+    The convolution has no bias (the BatchNorm's shift takes its place); ``activation`` None
+    leaves the stage linear (the blocks' projection).
+    """
+    layers: list[nn.Module] = [
+        conv2d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, groups=groups,
+               padding=padding),
+        nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum),
+    ]
+    if activation is not None:
+        layers.append(activation_layer(activation))
+    return nn.Sequential(*layers)
 
 
 class _SEBlock(nn.Module):
@@ -127,56 +148,40 @@ class _SEBlock(nn.Module):
 class _InvertedBottleneck_V3(nn.Module):
     """Expand (1x1) -> depthwise (kxk) -> optional SE -> project (1x1), residual when shapes allow.
 
-    The expand stage exists only when ``in_channels < mid_channels``; the residual is added when
-    ``stride == 1`` and ``in_channels == out_channels``. With ``dilation > 1`` the depthwise
-    convolution runs at stride 1 with that dilation instead (torchvision's dilated tail), and the
-    residual still follows ``stride``.
+    Built from its :class:`~lucid.models.BlockLayout`, which holds every decision: the expand
+    stage exists only when the block widens (``in_channels < mid_channels``), the residual is
+    ``layout.use_residual``, the depthwise stride ``layout.conv_stride`` (a dilated block runs
+    at stride 1) and the SE width ``layout.se_channels``.
     """
 
     def __init__(
         self,
-        in_channels: int,
-        mid_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int,
-        use_se: bool,
-        use_hswish: bool,
-        se_reduction: int,
+        layout: BlockLayout,
         *,
-        se_divisor: int | None = None,
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.01,
-        dilation: int = 1,
         padding: str = "symmetric",
     ) -> None:
         super().__init__()
-        norm = _batch_norm(bn_eps, bn_momentum)
-        activation = "hardswish" if use_hswish else "relu"
-        self.use_residual = stride == 1 and in_channels == out_channels
+        if not isinstance(layout, BlockLayout):
+            raise TypeError(f"_InvertedBottleneck_V3 expects a BlockLayout, got {type(layout).__name__}")
+        norm = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
+        activation = "hardswish" if layout.use_hswish else "relu"
+        mid = layout.mid_channels
+        self.use_residual = layout.use_residual
 
         layers: list[nn.Module] = []
-        if in_channels < mid_channels:
-            layers.append(
-                nn.Sequential(
-                    nn.Conv2d(in_channels, mid_channels, 1, bias=False),
-                    norm(mid_channels),
-                    activation_layer(activation),
-                )
+        if layout.in_channels < mid:
+            layers.append(conv_bn_act(layout.in_channels, mid, 1, activation=activation, **norm))
+        layers.append(
+            conv_bn_act(
+                mid, mid, layout.kernel_size, stride=layout.conv_stride, dilation=layout.dilation, groups=mid,
+                padding=padding, activation=activation, **norm,
             )
-        depthwise = conv2d(
-            mid_channels,
-            mid_channels,
-            kernel_size,
-            stride=1 if dilation > 1 else stride,
-            dilation=dilation,
-            groups=mid_channels,
-            padding=padding,
         )
-        layers.append(nn.Sequential(depthwise, norm(mid_channels), activation_layer(activation)))
-        if use_se:
-            layers.append(_SEBlock(mid_channels, se_channels(mid_channels, se_reduction, se_divisor)))
-        layers.append(nn.Sequential(nn.Conv2d(mid_channels, out_channels, 1, bias=False), norm(out_channels)))
+        if layout.use_se:
+            layers.append(_SEBlock(mid, layout.se_channels))
+        layers.append(conv_bn_act(mid, layout.out_channels, 1, **norm))
         self.residual = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lucid.models.blocks import _InvertedBottleneck_V3, activation_layer, conv2d
+from lucid.models.blocks import _InvertedBottleneck_V3, activation_layer, conv_bn_act
 from lucid.models.config import MobileNetV3Config, NetworkLayout
 
 __all__ = ["FeatureInfo", "MobileNet_V3", "MobileNetV3Features", "feature_levels", "init_weights"]
@@ -141,23 +141,18 @@ class MobileNet_V3(nn.Module):
         self.in_channels = config.in_channels
         self.num_classes = config.num_classes if config.classifier else 0
         layout = config.layout()
-        eps, momentum = config.bn_eps, config.bn_momentum
 
-        self.conv_first = nn.Sequential(
-            conv2d(config.in_channels, layout.stem_channels, 3, stride=2, padding=config.padding),
-            nn.BatchNorm2d(layout.stem_channels, eps=eps, momentum=momentum),
-            activation_layer(config.activation),
+        norm = {"bn_eps": config.bn_eps, "bn_momentum": config.bn_momentum}
+        self.conv_first = conv_bn_act(
+            config.in_channels, layout.stem_channels, 3, stride=2, padding=config.padding,
+            activation=config.activation, **norm,
         )
         self.bottlenecks = self._build_blocks(config, layout)
 
         head = layout.head_channels
         self.num_features = head
         self.head_hidden_size = config.last_channels
-        self.conv_last = nn.Sequential(
-            nn.Conv2d(layout.blocks[-1].out_channels, head, 1, bias=False),
-            nn.BatchNorm2d(head, eps=eps, momentum=momentum),
-            activation_layer(config.activation),
-        )
+        self.conv_last = conv_bn_act(layout.blocks[-1].out_channels, head, 1, activation=config.activation, **norm)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc1 = nn.Sequential(nn.Linear(head, config.last_channels), activation_layer(config.activation))
         self.fc2 = self._make_classifier(config.num_classes) if config.classifier else nn.Identity()
@@ -166,31 +161,14 @@ class MobileNet_V3(nn.Module):
 
     @staticmethod
     def _build_blocks(config: MobileNetV3Config, layout: NetworkLayout) -> nn.Sequential:
-        blocks: list[nn.Module] = []
         for index, block in enumerate(layout.blocks):
             if block.mid_channels < block.in_channels:
                 raise ValueError(
                     f"bottleneck_cfg[{index}]: mid_channels={block.mid_channels} is smaller than the "
                     f"block's input channels {block.in_channels}; an inverted bottleneck only expands"
                 )
-            blocks.append(
-                _InvertedBottleneck_V3(
-                    block.in_channels,
-                    block.mid_channels,
-                    block.out_channels,
-                    block.kernel_size,
-                    block.stride,
-                    block.use_se,
-                    block.use_hswish,
-                    block.se_reduction,
-                    se_divisor=config.se_divisor,
-                    bn_eps=config.bn_eps,
-                    bn_momentum=config.bn_momentum,
-                    dilation=block.dilation,
-                    padding=config.padding,
-                )
-            )
-        return nn.Sequential(*blocks)
+        norm = {"bn_eps": config.bn_eps, "bn_momentum": config.bn_momentum}
+        return nn.Sequential(*(_InvertedBottleneck_V3(b, padding=config.padding, **norm) for b in layout.blocks))
 
     def _make_classifier(self, num_classes: int) -> nn.Sequential:
         return nn.Sequential(nn.Dropout(p=self.config.dropout), nn.Linear(self.config.last_channels, num_classes))

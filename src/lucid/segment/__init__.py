@@ -42,3 +42,25 @@ __all__ = [
     "make_shapes_dataset",
     "SHAPE_CLASSES",
 ]
+
+from lucid.segment.deploy import SegmentationPredictor, SegmentExportResult, export_segmentation  # noqa: E402
+from lucid.segment.infer import (  # noqa: E402
+    SegmentationEval,
+    colorize,
+    evaluate_segmentation,
+    overlay,
+    palette,
+    predict_masks,
+)
+
+__all__ += [
+    "export_segmentation",
+    "SegmentExportResult",
+    "SegmentationPredictor",
+    "evaluate_segmentation",
+    "SegmentationEval",
+    "predict_masks",
+    "palette",
+    "colorize",
+    "overlay",
+]

@@ -1,0 +1,259 @@
+"""Evaluate and apply segmentation models: ``lucid eval`` and ``lucid predict`` for LR-ASPP checkpoints.
+
+:func:`evaluate_segmentation` gives mIoU, per-class IoU, pixel accuracy and the confusion matrix of
+a checkpoint (or registered model + weights) on a mask folder; :func:`predict_masks` writes, for
+each image, its class mask as a palette PNG (pixel value = class, shown in colour) and an overlay.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from lucid.errors import DataError
+from lucid.segment.data import (
+    DEFAULT_IGNORE_INDEX,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SegmentationDataInfo,
+    SegmentationFolder,
+    eval_transform,
+    pad_collate,
+    read_class_names,
+    read_rgb,
+)
+from lucid.segment.train import validate
+
+__all__ = [
+    "SegmentationEval",
+    "load_segmentation_source",
+    "segmentation_meta",
+    "evaluate_segmentation",
+    "predict_masks",
+    "palette",
+    "colorize",
+    "overlay",
+]
+
+
+def load_segmentation_source(source: nn.Module | str | os.PathLike[str], weights: Any = None) -> nn.Module:
+    """A segmentation model from a module, a lucid LR-ASPP checkpoint, or a registered name (+ ``weights``)."""
+    from lucid.models import create_model, is_segmentation_checkpoint, load_segmentation_model
+
+    if isinstance(source, nn.Module):
+        return source
+    path = Path(source).expanduser()
+    if path.is_file():
+        if not is_segmentation_checkpoint(path):
+            raise DataError(f"{path}: not a lucid segmentation (LR-ASPP) checkpoint")
+        return load_segmentation_model(path)
+    name = str(source)
+    if name.startswith("lraspp_"):
+        return create_model(name, weights=weights).eval()
+    raise FileNotFoundError(f"no checkpoint at {path} (and {name!r} is not a segmentation model name)")
+
+
+def segmentation_meta(model: nn.Module) -> dict[str, Any]:
+    """Classes, ignore value, normalisation and resize rule recorded with the model's weights."""
+    extra = getattr(model, "checkpoint_extra", None) or {}
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    num_classes = int(getattr(model, "num_classes", 0))
+    classes = extra.get("classes") or cfg.get("categories")
+    if classes is None or len(classes) != num_classes:
+        classes = [f"class_{i}" for i in range(num_classes)]
+    return {
+        "classes": [str(c) for c in classes],
+        "ignore_index": int(extra.get("ignore_index", DEFAULT_IGNORE_INDEX)),
+        "mean": tuple(extra.get("mean") or cfg.get("mean") or IMAGENET_MEAN),
+        "std": tuple(extra.get("std") or cfg.get("std") or IMAGENET_STD),
+        "resize_size": cfg.get("resize_size") if cfg.get("source") == "torchvision" else None,
+        "data": (extra.get("data") or {}).get("root"),
+    }
+
+
+@dataclass
+class SegmentationEval:
+    """Scores of one evaluation; fractions in [0, 1], ``per_class_iou`` None for absent classes."""
+
+    checkpoint: str
+    data: str
+    miou: float
+    pixel_acc: float
+    mean_acc: float
+    loss: float
+    per_class_iou: dict[str, float | None]
+    classes: list[str]
+    confusion: list[list[int]]
+    ignore_index: int
+    images: int
+    pixels: int
+    seconds: float
+    confusion_png: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": "segment", **asdict(self)}
+
+
+def _split_folder(data: str | os.PathLike[str]) -> Path:
+    """``DIR/val`` when DIR is a data root, else DIR itself (a split with images/ and masks/)."""
+    folder = Path(data).expanduser()
+    if (folder / "val" / "images").is_dir():
+        return folder / "val"
+    if (folder / "images").is_dir():
+        return folder
+    raise DataError(f"--data {folder}: expected val/images + val/masks (a data root) or images/ + masks/ (one split)")
+
+
+def evaluate_segmentation(
+    source: nn.Module | str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    *,
+    weights: Any = None,
+    ignore_index: int | None = None,
+    batch_size: int = 4,
+    device: str = "cpu",
+    workers: int = 0,
+    confusion_png: str | os.PathLike[str] | None = None,
+) -> SegmentationEval:
+    """mIoU, per-class IoU, pixel accuracy and confusion matrix of a segmentation model on a mask folder.
+
+    ``data`` defaults to the validation split the checkpoint was trained on; ``ignore_index`` to
+    the checkpoint's (255 without one). Images are evaluated at their own size.
+    """
+    model = load_segmentation_source(source, weights).to(device).eval()
+    meta = segmentation_meta(model)
+    data = data if data is not None else meta["data"]
+    if data is None:
+        raise DataError("no --data given and the checkpoint records no training data")
+    folder = _split_folder(data)
+    ignore = meta["ignore_index"] if ignore_index is None else int(ignore_index)
+    names = read_class_names(folder.parent) or meta["classes"]
+    classes = names if len(names) == model.num_classes else meta["classes"]
+    dataset = SegmentationFolder(folder, transform=eval_transform(meta["mean"], meta["std"]))
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=pad_collate(ignore))
+    info = SegmentationDataInfo(str(folder), classes, ignore, (0, 0))
+    start = time.perf_counter()
+    scored = validate(model, loader, info, torch.device(device))
+    seconds = time.perf_counter() - start
+    png = None
+    if confusion_png is not None:
+        png = str(_plot_confusion(scored["confusion"], classes, confusion_png, f"{getattr(model, 'model_name', 'model')} on {folder}"))
+    return SegmentationEval(
+        checkpoint=str(source) if not isinstance(source, nn.Module) else getattr(source, "model_name", "model"),
+        data=str(folder), miou=scored["miou"], pixel_acc=scored["pixel_acc"], mean_acc=scored["mean_acc"],
+        loss=scored["loss"], per_class_iou=scored["per_class_iou"], classes=list(classes),
+        confusion=scored["confusion"], ignore_index=ignore, images=len(dataset), pixels=scored["pixels"],
+        seconds=seconds, confusion_png=png,
+    )
+
+
+def _plot_confusion(confusion: list[list[int]], classes: Sequence[str], path: str | os.PathLike[str], title: str) -> Path:
+    """The row-normalised confusion matrix (percent of each true class's pixels) as a PNG."""
+    from lucid.train.metrics import plot_confusion
+
+    matrix = torch.as_tensor(confusion, dtype=torch.float64)
+    percent = (100 * matrix / matrix.sum(1, keepdim=True).clamp_min(1)).round()
+    return plot_confusion(percent.tolist(), list(classes), path, f"{title}\n(% of each true class's pixels)")
+
+
+# --------------------------------------------------------------------------------------------
+# prediction: class masks, colour masks and overlays
+# --------------------------------------------------------------------------------------------
+
+
+def palette(num_classes: int = 256) -> np.ndarray:
+    """``(num_classes, 3)`` uint8 colours: PASCAL VOC's colour map (bits of the index spread over RGB)."""
+    colours = np.zeros((max(num_classes, 1), 3), dtype=np.uint8)
+    for index in range(len(colours)):
+        value, r, g, b = index, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= (value & 1) << shift
+            g |= ((value >> 1) & 1) << shift
+            b |= ((value >> 2) & 1) << shift
+            value >>= 3
+        colours[index] = (r, g, b)
+    return colours
+
+
+def colorize(mask: np.ndarray) -> Any:
+    """A palette PNG image (PIL, mode ``P``) of a class mask: its pixel values stay the classes."""
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(mask, dtype=np.uint8), mode="P")
+    image.putpalette(palette(256).reshape(-1).tolist())
+    return image
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The ``(H, W, 3)`` uint8 image blended with its class colours (class 0 keeps ``alpha`` too)."""
+    colours = palette(256)[np.asarray(mask, dtype=np.int64)]
+    blended = (1 - alpha) * image.astype(np.float32) + alpha * colours.astype(np.float32)
+    return np.clip(blended, 0, 255).astype(np.uint8)
+
+
+@torch.no_grad()
+def predict_mask(model: nn.Module, image: torch.Tensor, meta: dict[str, Any], device: str = "cpu") -> np.ndarray:
+    """The ``(H, W)`` uint8 class mask of one ``(3, H, W)`` uint8 image at the image's own size."""
+    from torchvision.transforms import v2
+
+    height, width = image.shape[-2:]
+    x = image
+    if meta.get("resize_size"):
+        x = v2.functional.resize(x, [int(meta["resize_size"])], antialias=True)
+    x = v2.functional.to_dtype(x, torch.float32, scale=True)
+    x = v2.functional.normalize(x, list(meta["mean"]), list(meta["std"]))
+    logits = model(x[None].to(device)).float()
+    if tuple(logits.shape[-2:]) != (height, width):
+        logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+    return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+
+
+def predict_masks(
+    source: nn.Module | str | os.PathLike[str],
+    images: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    weights: Any = None,
+    device: str = "cpu",
+    alpha: float = 0.5,
+) -> list[dict[str, Any]]:
+    """For each image write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg``.
+
+    Returns one record per image: its files and the fraction of pixels of each predicted class.
+    """
+    from PIL import Image
+
+    from lucid.checkpoint import atomic_write
+
+    if not images:
+        raise ValueError("no images given")
+    model = load_segmentation_source(source, weights).to(device).eval()
+    meta = segmentation_meta(model)
+    folder = Path(out_dir).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for item in images:
+        path = Path(item).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"no image at {path}")
+        image = read_rgb(path)
+        mask = predict_mask(model, image, meta, device)
+        mask_file, overlay_file = folder / f"{path.stem}.mask.png", folder / f"{path.stem}.overlay.jpg"
+        atomic_write(mask_file, lambda tmp: colorize(mask).save(tmp, format="PNG"))
+        blended = overlay(image.permute(1, 2, 0).numpy(), mask, alpha)
+        atomic_write(overlay_file, lambda tmp: Image.fromarray(blended).save(tmp, format="JPEG", quality=92))
+        counts = np.bincount(mask.reshape(-1), minlength=len(meta["classes"]))
+        fractions = {meta["classes"][i]: float(c) / mask.size for i, c in enumerate(counts) if c}
+        records.append({"image": str(path), "mask": str(mask_file), "overlay": str(overlay_file),
+                        "size": [int(mask.shape[0]), int(mask.shape[1])], "classes": fractions})
+    return records

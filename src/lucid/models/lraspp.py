@@ -219,7 +219,8 @@ def lraspp_from_torchvision(state: Mapping[str, torch.Tensor], model: LRASPP) ->
             continue
         used.add(tv)
         value = _reshaped(state[tv], target[lucid].shape)
-        if value.shape != target[lucid].shape:
+        # Classifiers of another class count are replaced afterwards (_fit_to), not an error here.
+        if value.shape != target[lucid].shape and lucid not in _CLASSIFIER_KEYS:
             mismatched.append(f"{tv} -> {lucid}: file {tuple(state[tv].shape)} vs model {tuple(target[lucid].shape)}")
         out[lucid] = value
     unexpected = [k for k in state if k not in used]

@@ -52,13 +52,18 @@ CLASS_FILES = ("classes.json", "classes.txt")
 
 
 def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
-    """A ``(3, H, W)`` uint8 image (grey and alpha converted to RGB), decoded by torchvision."""
-    from torchvision.io import ImageReadMode, decode_image
+    """A ``(3, H, W)`` uint8 image (grey, palette and alpha converted to RGB), decoded by PIL.
+
+    PIL rather than torchvision.io, whose decoders are deprecated since torchvision 0.29.
+    """
+    from PIL import Image
 
     try:
-        return decode_image(str(path), mode=ImageReadMode.RGB)
-    except (RuntimeError, ValueError, OSError) as exc:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except OSError as exc:
         raise DataError(f"{path}: not a readable image: {exc}") from None
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
 def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:

@@ -1,0 +1,244 @@
+"""lucid.segment: mask data and joint augmentation, ignore label, metrics, training run, eval, predict, export."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.nn import functional as F
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from lucid.errors import DataError
+from lucid.segment import (
+    SegmentationFolder,
+    confusion_matrix,
+    make_shapes_dataset,
+    scores,
+    segmentation_datasets,
+    segmentation_loss,
+    train_transform,
+)
+from lucid.segment.data import IMAGENET_MEAN, IMAGENET_STD
+
+IGNORE = 255
+
+
+# ----------------------------------------------------------------------------- data and augmentation
+
+
+def _coded_pair(height: int = 60, width: int = 80) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+    """An image whose red channel spells its mask: class c (10x10 blocks) is red value 40 * c."""
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 5, size=(height // 10 + 1, width // 10 + 1))
+    mask = np.kron(blocks, np.ones((10, 10), dtype=np.int64))[:height, :width].astype(np.uint8)
+    image = np.zeros((3, height, width), dtype=np.uint8)
+    image[0] = mask * 40
+    image[1] = np.arange(width, dtype=np.uint8)[None, :] * 2  # asymmetric: a flip of one side shows
+    return tv_tensors.Image(torch.from_numpy(image)), tv_tensors.Mask(torch.from_numpy(mask))
+
+
+def _decoded_classes(image: torch.Tensor) -> torch.Tensor:
+    """The class each pixel's red value spells, after undoing the normalisation."""
+    red = image[0] * IMAGENET_STD[0] + IMAGENET_MEAN[0]
+    return torch.round(red * 255 / 40).long()
+
+
+def _agreement(image: torch.Tensor, mask: torch.Tensor) -> float:
+    """Fraction of labelled pixels away from class borders (2 px: resampling blurs the image there)
+    whose image spells their mask's class."""
+    valid = mask != IGNORE
+    for shift in (-2, 2):
+        for dim in (0, 1):
+            valid &= torch.roll(mask, shift, dims=dim) == mask
+    return float((_decoded_classes(image)[valid] == mask[valid]).float().mean())
+
+
+def test_augmentation_keeps_image_and_mask_aligned():
+    transform = train_transform((48, 48), IGNORE, base_size=60, scale=(0.5, 2.0), hflip=0.5)
+    torch.manual_seed(0)
+    for _ in range(12):
+        image, mask = transform(*_coded_pair())
+        assert image.dtype == torch.float32 and mask.dtype == torch.int64
+        assert tuple(image.shape) == (3, 48, 48) and tuple(mask.shape) == (48, 48)
+        assert _agreement(image, mask) > 0.97
+
+
+def test_alignment_check_catches_a_drift():
+    """The check above fails when only the image is flipped (the pair drifts apart)."""
+    torch.manual_seed(0)
+    image, mask = v2.Compose([v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
+                              v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])(*_coded_pair())
+    assert _agreement(image, mask) > 0.99
+    assert _agreement(torch.flip(image, dims=[-1]), mask) < 0.6
+
+
+def test_padding_is_ignored():
+    transform = train_transform((100, 120), IGNORE, base_size=60, scale=(1.0, 1.0), hflip=0.0)
+    image, mask = transform(*_coded_pair())
+    assert tuple(mask.shape) == (100, 120)
+    assert int((mask == IGNORE).sum()) == 100 * 120 - 60 * 80  # exactly the padded pixels
+
+
+def test_folder_pairs_by_stem_and_reports_problems(tmp_path):
+    root = make_shapes_dataset(tmp_path / "shapes", train=4, val=2, size=(24, 32))
+    train, val, info = segmentation_datasets(root, crop_size=(24, 32))
+    assert len(train) == 4 and len(val) == 2
+    assert info.classes == ["background", "disc", "square", "triangle"] and info.ignore_index == 255
+    image, mask = SegmentationFolder(root / "val").load(0)
+    assert tuple(image.shape) == (3, 24, 32) and tuple(mask.shape) == (24, 32)
+    (root / "train" / "masks" / "train_0000.png").unlink()
+    with pytest.raises(DataError, match="without a mask"):
+        SegmentationFolder(root / "train")
+    Image.new("RGB", (32, 24)).save(root / "train" / "masks" / "train_0000.png")
+    with pytest.raises(DataError, match="mode L or P"):
+        SegmentationFolder(root / "train").load(0)
+
+
+def test_ignore_index_must_not_be_a_class(tmp_path):
+    root = make_shapes_dataset(tmp_path / "shapes", train=2, val=1, size=(16, 16))
+    with pytest.raises(DataError, match="is one of the 4 classes"):
+        segmentation_datasets(root, crop_size=(16, 16), ignore_index=2)
+
+
+# ----------------------------------------------------------------------------- loss and metrics
+
+
+def test_loss_ignores_void_pixels():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 5, 6)
+    masks = torch.randint(0, 4, (2, 5, 6))
+    masks[0, :2] = IGNORE
+    loss = segmentation_loss(logits, masks, IGNORE)
+    keep = masks != IGNORE
+    expected = F.cross_entropy(logits.permute(0, 2, 3, 1)[keep], masks[keep])
+    torch.testing.assert_close(loss, expected)
+    # whatever the model says on void pixels does not change the loss
+    changed = logits.clone()
+    changed[0, :, :2] = 100 * torch.randn(4, 2, 6)
+    torch.testing.assert_close(segmentation_loss(changed, masks, IGNORE), loss)
+
+
+def test_confusion_matrix_ignores_void_and_rejects_unknown_values():
+    target = torch.tensor([[0, 1, 255], [2, 1, 255]])
+    predicted = torch.tensor([[0, 2, 1], [2, 1, 0]])
+    matrix = confusion_matrix(predicted, target, 3, IGNORE)
+    assert matrix.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    assert int(matrix.sum()) == 4
+    with pytest.raises(ValueError, match="neither a class"):
+        confusion_matrix(predicted, torch.tensor([[0, 7, 255], [2, 1, 255]]), 3, IGNORE)
+
+
+def test_miou_on_a_hand_made_confusion_matrix():
+    # rows: truth, columns: prediction; class 2 never occurs and is never predicted
+    matrix = [[5, 1, 0], [2, 3, 0], [0, 0, 0]]
+    result = scores(matrix, ["a", "b", "c"])
+    assert result["per_class_iou"]["a"] == pytest.approx(5 / (5 + 1 + 2))
+    assert result["per_class_iou"]["b"] == pytest.approx(3 / (3 + 2 + 1))
+    assert result["per_class_iou"]["c"] is None
+    assert result["miou"] == pytest.approx((5 / 8 + 3 / 6) / 2)
+    assert result["pixel_acc"] == pytest.approx(8 / 11)
+    assert result["mean_acc"] == pytest.approx((5 / 6 + 3 / 5) / 2)
+    assert math.isnan(scores([[0, 0], [0, 0]])["miou"])
+
+
+# ----------------------------------------------------------------------------- training, eval, predict, export
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run on generated shapes (2 epochs of 4 steps), shared by the tests below."""
+    from lucid.segment import SegmentConfig, train_segmentation
+
+    root = make_shapes_dataset(tmp_path_factory.mktemp("data") / "shapes", train=8, val=3, size=(32, 40))
+    out = tmp_path_factory.mktemp("runs") / "run"
+    config = SegmentConfig(data=str(root), model="lraspp_mobilenet_v3_small", crop_size=(32, 32), batch_size=2,
+                           epochs=2, out=str(out), progress=False, limit_train=8)
+    return root, train_segmentation(config)
+
+
+def test_run_writes_metrics_and_checkpoints(trained):
+    root, result = trained
+    lines = [json.loads(line) for line in (result.out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    for record in lines:
+        assert 0 <= record["val_miou"] <= 1 and 0 <= record["val_pixel_acc"] <= 1
+        assert set(record["val_per_class_iou"]) == {"background", "disc", "square", "triangle"}
+    for name in ("best.safetensors", "last.safetensors", "curves.png", "summary.json", "train_state.safetensors"):
+        assert (result.out_dir / name).is_file()
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["task"] == "segment" and summary["status"] == "finished"
+
+
+def test_resume_extends_the_run(trained, tmp_path):
+    import shutil
+
+    from lucid.segment import SegmentConfig, train_segmentation
+
+    _, result = trained
+    copy = tmp_path / "run"
+    shutil.copytree(result.out_dir, copy)
+    resumed = train_segmentation(SegmentConfig(resume=str(copy), epochs=3, progress=False))
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert resumed.history[:2] == result.history[:2] or [r["epoch"] for r in result.history] == [1, 2]
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+
+
+def test_evaluate_matches_the_runs_last_validation(trained, tmp_path):
+    from lucid.segment import evaluate_segmentation
+
+    root, result = trained
+    evaluation = evaluate_segmentation(result.last_checkpoint, root, confusion_png=tmp_path / "c.png")
+    last = result.history[-1]
+    assert evaluation.miou == pytest.approx(last["val_miou"], abs=1e-9)
+    assert evaluation.pixel_acc == pytest.approx(last["val_pixel_acc"], abs=1e-9)
+    assert sum(map(sum, evaluation.confusion)) == evaluation.pixels
+    assert (tmp_path / "c.png").is_file()
+
+
+def test_predict_writes_colour_masks_and_overlays(trained, tmp_path):
+    from lucid.segment import predict_masks
+
+    root, result = trained
+    images = sorted((root / "val" / "images").iterdir())[:2]
+    records = predict_masks(result.best_checkpoint, images, tmp_path / "pred")
+    for record, image in zip(records, images):
+        mask = Image.open(record["mask"])
+        assert mask.mode == "P" and mask.size == Image.open(image).size  # palette PNG: values are the classes
+        assert np.asarray(mask).max() < 4
+        assert Image.open(record["overlay"]).size == mask.size
+        assert sum(record["classes"].values()) == pytest.approx(1.0)
+
+
+def test_export_parity_and_predictor(trained, tmp_path):
+    from lucid.models import load_segmentation_model
+    from lucid.segment import SegmentationPredictor, export_segmentation
+    from lucid.segment.infer import predict_mask, segmentation_meta
+
+    root, result = trained
+    exported = export_segmentation(result.best_checkpoint, tmp_path / "seg.onnx", image_size=(32, 40))
+    assert exported.max_rel_diff < 1e-4 and exported.mask_agreement > 0.999
+    assert exported.checked_sizes[0] != exported.checked_sizes[1]  # a dynamic image size, checked
+    predictor = SegmentationPredictor(exported.path, threads=1)
+    assert predictor.classes == ["background", "disc", "square", "triangle"]
+    model = load_segmentation_model(result.best_checkpoint)
+    image = np.asarray(Image.open(sorted((root / "val" / "images").iterdir())[0]).resize((56, 44)))
+    eager = predict_mask(model, torch.from_numpy(image).permute(2, 0, 1), segmentation_meta(model))
+    got = predictor.predict(image)
+    assert got.shape == (44, 56) and (got == eager).mean() > 0.999
+
+
+def test_export_openvino(trained, tmp_path):
+    pytest.importorskip("openvino")
+    from lucid.segment import SegmentationPredictor, export_segmentation
+
+    _, result = trained
+    exported = export_segmentation(result.best_checkpoint, tmp_path / "ir" / "seg.xml", format="openvino",
+                                   image_size=(32, 40))
+    assert exported.max_rel_diff < 1e-4 and (tmp_path / "ir" / "seg.bin").is_file()
+    assert SegmentationPredictor(exported.path).predict(np.zeros((20, 36, 3), np.uint8)).shape == (20, 36)

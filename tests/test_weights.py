@@ -287,7 +287,7 @@ def test_fine_tuned_checkpoint_keeps_its_own_head_through_the_factory(tmp_path, 
 
 def test_registered_entries_carry_torchvision_metadata():
     small, large = models.mobilenet_v3_small(), models.mobilenet_v3_large()
-    entries = {str(m): m for m in W.list_weights()}
+    entries = {str(m): m for name in ("mobilenet_v3_small", "mobilenet_v3_large") for m in W.list_weights(name)}
     assert set(entries) == {"MobileNet_V3_Small_Weights.IMAGENET1K_V1", "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
                             "MobileNet_V3_Large_Weights.IMAGENET1K_V2"}
     published = {m.value.model_name + m.name: m for m in entries.values()}

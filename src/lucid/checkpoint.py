@@ -134,12 +134,10 @@ def unwrap_model(module: nn.Module) -> nn.Module:
     """
     parallel = (nn.DataParallel, nn.parallel.DistributedDataParallel)
     while True:
-        if isinstance(module, parallel):
-            module = module.module
-        elif isinstance(getattr(module, "_orig_mod", None), nn.Module):
-            module = module._orig_mod
-        else:
+        inner = module.module if isinstance(module, parallel) else getattr(module, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
             return module
+        module = inner
 
 
 def _state_dict_of(obj: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -162,7 +160,7 @@ def state_digest(state: Mapping[str, torch.Tensor]) -> str:
     for key in sorted(state):
         tensor = state[key].detach().to("cpu").contiguous()
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()
 
 

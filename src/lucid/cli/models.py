@@ -72,7 +72,7 @@ def count_model(factory: Callable[[], nn.Module], image_size: int = DEFAULT_IMAG
 
 
 def _macs_text(macs: object) -> str:
-    return "-" if macs is None else f"{macs / 1e6:,.1f} M"
+    return f"{macs / 1e6:,.1f} M" if isinstance(macs, (int, float)) else "-"
 
 
 def run(args: argparse.Namespace) -> int:

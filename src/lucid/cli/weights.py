@@ -36,14 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from lucid.models.weights import convert_checkpoint
+    from lucid.models.loading import convert_checkpoint
 
     options = {"num_classes": args.num_classes, "in_channels": args.in_channels, "bn_eps": args.bn_eps}
     path, model = convert_checkpoint(
         args.source, args.model, args.out, **{k: v for k, v in options.items() if v is not None}
     )
     params = sum(p.numel() for p in model.parameters())
-    source = model.pretrained_cfg["source"]
+    source = (model.pretrained_cfg or {}).get("source", "lucid")
     print(f"converted {source} checkpoint {args.source} -> {path} ({args.model}, {params:,} parameters, "
           f"{model.config.num_classes} classes)")
     return 0
@@ -51,7 +51,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def weights_table(model: str | None = None) -> list[dict[str, object]]:
     """One row per registered weights entry: name, metrics, size, and whether it is cached."""
-    from lucid.models.weights import default_weights, list_weights, weights_cache_dir
+    from lucid.models.hub import default_weights, list_weights, weights_cache_dir
 
     cache = weights_cache_dir()
     rows = []
@@ -75,7 +75,7 @@ def weights_table(model: str | None = None) -> list[dict[str, object]]:
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    from lucid.models.weights import weights_cache_dir
+    from lucid.models.hub import weights_cache_dir
 
     if args.model is not None:
         from lucid.models import get_model_factory

@@ -1,8 +1,9 @@
 """``lucid.models``: MobileNet-v3, its config, presets and variants, backbone interface and registry."""
 
+# ``weights``: the public weights API under its original module name.
+from lucid.models import weights  # noqa: F401
 from lucid.models.blocks import Conv2dSame, _InvertedBottleneck_V3, _SEBlock, make_divisible  # noqa: F401
 from lucid.models.config import BlockLayout, BottleneckSpec, MobileNetV3Config, NetworkLayout
-from lucid.models.model import FeatureInfo, MobileNet_V3, MobileNetV3Features, init_weights
 from lucid.models.factories import (
     build_preset,
     mobilenet_v3_large,
@@ -23,6 +24,7 @@ from lucid.models.hub import (
     register_weights,
 )
 from lucid.models.loading import build_with_weights, load_model, load_weights
+from lucid.models.model import FeatureInfo, MobileNet_V3, MobileNetV3Features, init_weights
 from lucid.models.presets import (
     LARGE_075_BOTTLENECKS,
     LARGE_BOTTLENECKS,
@@ -34,7 +36,8 @@ from lucid.models.presets import (
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
-from lucid.models import weights  # noqa: F401,I001  (the public weights API under its original module name)
+
+# isort: split
 # LR-ASPP segmentation (last: lraspp builds on the names above, imported from lucid.models).
 from lucid.models.lraspp import (  # noqa: I001
     LRASPP,

@@ -165,23 +165,24 @@ class _InvertedBottleneck_V3(nn.Module):
         super().__init__()
         if not isinstance(layout, BlockLayout):
             raise TypeError(f"_InvertedBottleneck_V3 expects a BlockLayout, got {type(layout).__name__}")
-        norm = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
         activation = "hardswish" if layout.use_hswish else "relu"
         mid = layout.mid_channels
         self.use_residual = layout.use_residual
 
         layers: list[nn.Module] = []
         if layout.in_channels < mid:
-            layers.append(conv_bn_act(layout.in_channels, mid, 1, activation=activation, **norm))
+            layers.append(
+                conv_bn_act(layout.in_channels, mid, 1, activation=activation, bn_eps=bn_eps, bn_momentum=bn_momentum)
+            )
         layers.append(
             conv_bn_act(
                 mid, mid, layout.kernel_size, stride=layout.conv_stride, dilation=layout.dilation, groups=mid,
-                padding=padding, activation=activation, **norm,
+                padding=padding, activation=activation, bn_eps=bn_eps, bn_momentum=bn_momentum,
             )
         )
         if layout.use_se:
             layers.append(_SEBlock(mid, layout.se_channels))
-        layers.append(conv_bn_act(mid, layout.out_channels, 1, **norm))
+        layers.append(conv_bn_act(mid, layout.out_channels, 1, bn_eps=bn_eps, bn_momentum=bn_momentum))
         self.residual = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

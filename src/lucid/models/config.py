@@ -271,10 +271,10 @@ class MobileNetV3Config:
         blocks = []
         for index, spec in enumerate(self.specs):
             in_tail = tail is not None and index >= tail
-            mid = spec.mid_channels // divide if in_tail and index > tail else spec.mid_channels
+            mid = spec.mid_channels // divide if tail is not None and index > tail else spec.mid_channels
             out = spec.out_channels // divide if in_tail else spec.out_channels
             mid, out = self._scale(mid), self._scale(out)
-            dilation = self.bottleneck_cfg[tail][5] if in_tail and self.dilated else 1
+            dilation = self.bottleneck_cfg[tail][5] if tail is not None and in_tail and self.dilated else 1
             squeeze = se_channels(mid, spec.se_reduction, self.se_divisor) if spec.use_se else 0
             blocks.append(
                 BlockLayout(

@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -231,7 +232,7 @@ def _block_roles(block: nn.Module, path: str) -> list[tuple[str, str]]:
     """``[(role, module path)]`` of one inverted bottleneck, in order: expand?, depthwise, se?, project."""
     roles: list[tuple[str, str]] = []
     seen_depthwise = False
-    for name, child in block.residual.named_children():
+    for name, child in block.get_submodule("residual").named_children():
         where = f"{path}.residual.{name}"
         if isinstance(child, _SEBlock):
             roles.append(("se", where))
@@ -298,7 +299,7 @@ def _timm_pairs(model: MobileNet_V3, state: Mapping[str, torch.Tensor], origin: 
     if found != len(blocks):
         raise _structure_error(origin, "timm", found, model)
     pairs = [("conv_first.0", "conv_stem"), ("conv_first.1", "bn1")]
-    for roles, src in zip(blocks, timm_blocks):
+    for roles, src in zip(blocks, timm_blocks[: len(blocks)], strict=True):  # the last may be the head
         names = _TIMM_IR if any(role == "expand" for role, _ in roles) else _TIMM_DS
         for role, path in roles:
             if role == "se":
@@ -386,7 +387,8 @@ def _adapt_stem(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
 def caller_stacklevel() -> int:
     """The ``stacklevel`` of the first caller outside lucid, so a warning points at the user's line."""
     root = os.path.dirname(checkpoint.__file__)
-    frame, level = sys._getframe(2), 2  # the caller of the function that asks
+    frame: FrameType | None = sys._getframe(2)  # the caller of the function that asks
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(root):
         frame, level = frame.f_back, level + 1
     return level

@@ -76,10 +76,10 @@ def resolve_weights(weights: Any, model_name: str | None) -> LoadedCheckpoint:
             if model_name is None:
                 raise ValueError(f"registered weights {text!r} need a model name; pass a file instead")
             try:
-                entry = get_weights(model_name, text)
+                member = get_weights(model_name, text)
             except ValueError as exc:
                 raise ValueError(f"{exc} (and there is no file {text!r})") from None
-            return resolve_weights(entry, model_name)
+            return resolve_weights(member, model_name)
         return read_checkpoint(text)
     raise TypeError(
         "weights must be a checkpoint path, a registered name such as 'DEFAULT', a weights entry "
@@ -183,8 +183,12 @@ def _warn_assumed(name: str, loaded: LoadedCheckpoint, assumed: Mapping[str, Any
 
 def _same(a: Any, b: Any) -> bool:
     """Equality across a JSON round trip (tuples come back as lists)."""
-    normalise = lambda v: [normalise(x) for x in v] if isinstance(v, (list, tuple)) else v  # noqa: E731
-    return normalise(a) == normalise(b)
+    return _as_json(a) == _as_json(b)
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` with tuples turned into lists, at every depth."""
+    return [_as_json(item) for item in value] if isinstance(value, (list, tuple)) else value
 
 
 def _lucid_constants(name: str, loaded: LoadedCheckpoint) -> dict[str, Any]:
@@ -240,7 +244,7 @@ def convert_checkpoint(
     """
     model = build_with_weights(model_name, source, **kwargs)
     origin = str(source) if not isinstance(source, Mapping) else "state dict"
-    extra = {"converted_from": origin, "source_format": model.pretrained_cfg["source"]}
+    extra = {"converted_from": origin, "source_format": (model.pretrained_cfg or {}).get("source")}
     return checkpoint.save(model, out, extra=extra), model
 
 

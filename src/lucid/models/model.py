@@ -142,17 +142,19 @@ class MobileNet_V3(nn.Module):
         self.num_classes = config.num_classes if config.classifier else 0
         layout = config.layout()
 
-        norm = {"bn_eps": config.bn_eps, "bn_momentum": config.bn_momentum}
+        eps, momentum = config.bn_eps, config.bn_momentum
         self.conv_first = conv_bn_act(
             config.in_channels, layout.stem_channels, 3, stride=2, padding=config.padding,
-            activation=config.activation, **norm,
+            activation=config.activation, bn_eps=eps, bn_momentum=momentum,
         )
         self.bottlenecks = self._build_blocks(config, layout)
 
         head = layout.head_channels
         self.num_features = head
         self.head_hidden_size = config.last_channels
-        self.conv_last = conv_bn_act(layout.blocks[-1].out_channels, head, 1, activation=config.activation, **norm)
+        self.conv_last = conv_bn_act(
+            layout.blocks[-1].out_channels, head, 1, activation=config.activation, bn_eps=eps, bn_momentum=momentum
+        )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc1 = nn.Sequential(nn.Linear(head, config.last_channels), activation_layer(config.activation))
         self.fc2 = self._make_classifier(config.num_classes) if config.classifier else nn.Identity()
@@ -167,8 +169,12 @@ class MobileNet_V3(nn.Module):
                     f"bottleneck_cfg[{index}]: mid_channels={block.mid_channels} is smaller than the "
                     f"block's input channels {block.in_channels}; an inverted bottleneck only expands"
                 )
-        norm = {"bn_eps": config.bn_eps, "bn_momentum": config.bn_momentum}
-        return nn.Sequential(*(_InvertedBottleneck_V3(b, padding=config.padding, **norm) for b in layout.blocks))
+        return nn.Sequential(
+            *(
+                _InvertedBottleneck_V3(b, padding=config.padding, bn_eps=config.bn_eps, bn_momentum=config.bn_momentum)
+                for b in layout.blocks
+            )
+        )
 
     def _make_classifier(self, num_classes: int) -> nn.Sequential:
         return nn.Sequential(nn.Dropout(p=self.config.dropout), nn.Linear(self.config.last_channels, num_classes))
@@ -212,7 +218,7 @@ class MobileNet_V3(nn.Module):
             self.fc2 = nn.Identity()
         else:
             self.config = self.config.replace(num_classes=num_classes, classifier=True)
-            reference = self.fc1[0].weight
+            reference = next(self.fc1.parameters())
             head = self._make_classifier(num_classes).to(device=reference.device, dtype=reference.dtype)
             init_weights(head)
             self.fc2 = head.train(self.training)

@@ -11,7 +11,8 @@ import torch.nn as _torch_nn
 from torch.nn import *  # noqa: F401,F403  (lucid.nn is torch.nn plus the names below)
 from torch.nn import init, parameter, utils  # noqa: F401
 
-from lucid.nn import functional  # noqa: F401
+# lucid's functional (torch's plus two names) replaces the torch.nn.functional that ``import *`` brought.
+from lucid.nn import functional  # type: ignore[no-redef]  # noqa: F401
 
 
 class HardSwish(_torch_nn.Hardswish):

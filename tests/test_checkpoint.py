@@ -15,6 +15,7 @@ import lucid
 import lucid.checkpoint as ckpt
 from lucid.checkpoint import CheckpointError
 from lucid.models import MobileNet_V3, MobileNetV3Config, load_model
+from reference_helpers import randomise_batchnorm
 
 SPECS = [(3, 16, 16, True, False, 2, 2), (3, 48, 24, False, True, 2, 4), (5, 72, 24, True, True, 1, 4)]
 
@@ -22,26 +23,14 @@ SPECS = [(3, 16, 16, True, False, 2, 2), (3, 48, 24, False, True, 2, 4), (5, 72,
 def tiny_model(**overrides) -> MobileNet_V3:
     """A three-block network: every kind of layer, built in milliseconds."""
     config = MobileNetV3Config(SPECS, last_channels=64, num_classes=5, se_divisor=8, **overrides)
-    model = MobileNet_V3(config)
-    model.model_name = "tiny"
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.normal_(0, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0, 0.1)
-                module.num_batches_tracked.fill_(7)
-    return model.eval()
+    model = randomise_batchnorm(MobileNet_V3(config, model_name="tiny"), seed=int(torch.randint(1000, ())))
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.num_batches_tracked.fill_(7)
+    return model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small CPU convolutions run fastest on one thread, the more so on a shared, busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -13,6 +13,7 @@ import torchvision
 import lucid
 import lucid.models as models
 from lucid.models import LARGE_BOTTLENECKS, SMALL_BOTTLENECKS, MobileNet_V3, MobileNetV3Config
+from reference_helpers import randomise_batchnorm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,22 +144,13 @@ def test_initialisation_follows_torchvision_and_is_seeded():
     a = models.mobilenet_v3_small()
     lucid.manual_seed(0)
     b = models.mobilenet_v3_small()
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name
     assert torch.count_nonzero(a.fc2[1].bias) == 0 and torch.count_nonzero(a.fc1[0].bias) == 0
     assert 0.005 < a.fc1[0].weight.std() < 0.015  # normal(0, 0.01)
     conv = a.conv_last[0].weight  # kaiming normal, fan_out = 576 * 1 * 1
     assert abs(conv.std().item() - (2 / 576) ** 0.5) < 0.1 * (2 / 576) ** 0.5
     assert torch.equal(a.conv_first[1].weight, torch.ones(16)) and torch.equal(a.conv_first[1].bias, torch.zeros(16))
-
-
-def _randomise_batchnorm(model: torch.nn.Module, generator: torch.Generator) -> None:
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
 
 
 def _torchvision_to_lucid(tv_state: dict[str, torch.Tensor], lucid_model: MobileNet_V3) -> dict[str, torch.Tensor]:
@@ -186,11 +178,7 @@ def _torchvision_to_lucid(tv_state: dict[str, torch.Tensor], lucid_model: Mobile
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "mobilenet_v3_large"])
 def test_presets_match_torchvision_logits(name):
     generator = torch.Generator().manual_seed(1)
-    reference = getattr(torchvision.models, name)(weights=None).eval()
-    with torch.no_grad():
-        for p in reference.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * 0.1)
-        _randomise_batchnorm(reference, generator)
+    reference = randomise_batchnorm(getattr(torchvision.models, name)(weights=None), seed=1, weights=True)
     model = getattr(models, name)().eval()
     state = _torchvision_to_lucid(reference.state_dict(), model)
     assert set(state) == set(model.state_dict())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.message
 import hashlib
 import io
-import math
 import re
 import struct
 from pathlib import Path
@@ -22,39 +21,16 @@ import lucid.models as models
 from lucid.checkpoint import CheckpointError
 from lucid.cli import main as cli_main
 from lucid.models import weights as W
+from reference_helpers import randomise_batchnorm
 
 PRESETS = ("mobilenet_v3_small", "mobilenet_v3_large")
 TIMM_NAMES = {"mobilenet_v3_small": "mobilenetv3_small_100", "mobilenet_v3_large": "mobilenetv3_large_100"}
 
 
 def randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Random weights, non-trivial BN affine parameters and BN statistics (measured, then perturbed).
-
-    Variance-preserving weights and measured statistics keep the random network's float32
-    rounding noise near 1e-6, so a 1e-5 comparison tests the conversion, not the noise.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) / math.sqrt(fan_in))
-                if module.bias is not None:
-                    module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
-        for norm in norms:
-            norm.weight.copy_(torch.rand(norm.weight.shape, generator=generator) + 0.5)
-            norm.bias.copy_(torch.randn(norm.bias.shape, generator=generator) * 0.2)
-            norm.reset_running_stats()
-            norm.momentum = None  # cumulative average: the statistics of the batch below
-        model.train()
-        model(torch.randn(4, 3, 64, 64, generator=generator))
-        for norm in norms:
-            norm.running_mean.add_(torch.randn(norm.running_mean.shape, generator=generator) * 0.1)
-            scale = torch.rand(norm.running_var.shape, generator=generator) * 0.45 + 0.8
-            norm.running_var.mul_(scale).clamp_(min=0.05)
-            norm.momentum = 0.1
-    return model.eval()
+    """Random weights and BN parameters, statistics measured on a batch then perturbed (see reference_helpers)."""
+    batch = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+    return randomise_batchnorm(model, seed, weights=True, calibrate=batch)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +50,12 @@ def writers(tmp_path_factory) -> dict[tuple[str, str], tuple[torch.nn.Module, di
     return out
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small CPU convolutions run fastest on one thread, the more so on a shared, busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    # The timm files here are native (mobilenetv3_*); the warning that a timm file cannot tell
+    # native from TF-ported weights is tested in test_hostile_checkpoint.py.
+    pytest.mark.filterwarnings("ignore:.*does not say which constants:UserWarning"),
+]
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -302,7 +277,7 @@ def test_registered_entries_carry_torchvision_metadata():
         assert meta["input_size"] == (3, 224, 224) and meta["mean"] == W.IMAGENET_MEAN
     torchvision_tables = {"mobilenet_v3_small": torchvision.models.MobileNet_V3_Small_Weights,
                           "mobilenet_v3_large": torchvision.models.MobileNet_V3_Large_Weights}
-    for key, member in published.items():
+    for member in published.values():
         theirs = torchvision_tables[member.model_name][member.name]
         assert member.url == theirs.url and member.meta["categories"] == theirs.meta["categories"]
         assert member.meta["metrics"]["ImageNet-1K"] == theirs.meta["_metrics"]["ImageNet-1K"]

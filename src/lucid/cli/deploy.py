@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 ORDER = 40
 
@@ -18,13 +20,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _register_export(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export a checkpoint or model to ONNX/TorchScript, verified against the eager model",
+        help="export a checkpoint or model to ONNX/OpenVINO/ExecuTorch/TorchScript, verified against the eager model",
         description="Export CKPT (a lucid checkpoint or a registered model name) with BatchNorm folded and "
-        "the preprocessing recorded, then check the file against the eager model on random input.",
+        "the preprocessing recorded, then check the file against the eager model on random input. "
+        "--format all writes every available format into the folder --out and prints the deployment matrix "
+        "(per file and runtime: logit difference and top-1 agreement with eager on real images, size, latency).",
     )
     parser.add_argument("ckpt", metavar="CKPT", help="a lucid checkpoint (.safetensors) or a registered model name")
-    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript"], help="default: onnx")
-    parser.add_argument("--out", required=True, metavar="FILE", help=".onnx for ONNX, .pt/.ts for TorchScript")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "openvino", "executorch", "torchscript", "all"],
+                        help="default: onnx; openvino needs lucid[deploy], executorch lucid[mobile]")
+    parser.add_argument("--out", required=True, metavar="FILE|DIR",
+                        help=".onnx, .xml (OpenVINO IR, + .bin), .pte (ExecuTorch), .pt/.ts (TorchScript); a folder for --format all")
+    parser.add_argument("--data", default="digits", metavar="DIR|digits",
+                        help="--format all: real images for agreement, accuracy and int8 calibration (default: digits)")
+    parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="fixed batch of the file (default 1)")
     parser.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (14..20; default 18)")
     parser.add_argument("--dynamic-batch", action="store_true", help="free batch dimension (checked at batch 1 and 3)")
     parser.add_argument("--weights", default=None, help="for a model name: registered weights (e.g. DEFAULT) or a file")
@@ -41,16 +50,19 @@ def _register_quantize(subparsers: argparse._SubParsersAction) -> None:
         description="Calibrate on real images and write an int8 model; report its top-1 agreement with the "
         "fp32 model and, where the images have labels, both models' top-1.",
     )
-    parser.add_argument("model", metavar="FILE.onnx", help="an ONNX model written by lucid export")
+    parser.add_argument("model", metavar="FILE", help="an ONNX model (or, for --backend openvino, an IR .xml) written by lucid export")
+    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"],
+                        help="onnxruntime: QDQ .onnx (default); openvino: NNCF-quantized IR .xml (lucid[deploy])")
     parser.add_argument("--calib", required=True, metavar="DIR|digits",
                         help="a folder of images (class folders give labels; train/ + val/ split them) or 'digits'")
-    parser.add_argument("--out", required=True, metavar="FILE.int8.onnx")
+    parser.add_argument("--out", required=True, metavar="FILE", help="FILE.int8.onnx (onnxruntime) or FILE.int8.xml (openvino)")
     parser.add_argument("--num-calib", type=int, default=256, metavar="N", help="calibration images (default 256)")
     parser.add_argument("--num-eval", type=int, default=None, metavar="N", help="evaluation images (default: all)")
-    parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"], help="range calibration")
-    parser.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
+    parser.add_argument("--method", default=None, choices=["minmax", "entropy", "percentile"],
+                        help="onnxruntime: range calibration (default minmax)")
+    parser.add_argument("--per-tensor", action="store_true", help="onnxruntime: per-tensor instead of per-channel weights")
     parser.add_argument("--full-range", action="store_true",
-                        help="8-bit instead of 7-bit weights (only for CPUs with VNNI; AVX2 saturates)")
+                        help="onnxruntime: 8-bit instead of 7-bit weights (only for CPUs with VNNI; AVX2 saturates)")
     parser.add_argument("--quantize-classifier", action="store_true", help="also quantize the final layer")
     parser.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
                         help="fail (and write nothing) if top-1 drops by more than this")
@@ -63,7 +75,8 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
         "bench",
         help="latency, training speed and memory of lucid's deployment paths vs torchvision",
         description="One run, same weights, alternating blocks of repetitions: torchvision eager, lucid eager "
-        "(and channels-last), TorchScript, ONNX Runtime fp32 and int8; plus training images/s and peak memory.",
+        "(and channels-last), TorchScript, ONNX Runtime fp32 and int8, OpenVINO fp32 and int8, ExecuTorch (batch 1); "
+        "achieved GFLOP/s against the CPU's fp32 peak; plus training images/s and peak memory.",
     )
     parser.add_argument("--models", nargs="+", default=["mobilenet_v3_small", "mobilenet_v3_large"], metavar="MODEL")
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 32], metavar="N", help="batch sizes (default 1 32)")
@@ -74,19 +87,36 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--time-budget", type=float, default=15.0, metavar="S",
                         help="seconds per model and batch: more rounds than --repeats while time is left")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--no-executorch", action="store_true", help="leave out the ExecuTorch contender (slowest to export)")
     parser.add_argument("--passive-wait", action="store_true",
                         help="idle runtime threads sleep instead of spin-waiting (for a CPU shared with busy processes)")
     parser.add_argument("--out", default=None, metavar="FILE.md", help="write the Markdown report (e.g. docs/benchmarks.md)")
     parser.set_defaults(func=run_bench)
 
 
+def _one_line(command: str, action: Callable[[], int]) -> int:
+    """Run ``action``; a lucid refusal (failed verification, missing runtime, bad file) is one line, exit 1."""
+    from lucid.errors import LucidError
+
+    try:
+        return action()
+    except LucidError as exc:
+        print(f"lucid {command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
 def run_export(args: argparse.Namespace) -> int:
-    """Export and verify; a failed verification is exit status 1 with the numbers."""
+    """Export and verify (or, with --format all, the matrix); a failed verification is exit status 1."""
+    return _one_line("export", lambda: _export_all(args) if args.format == "all" else _export(args))
+
+
+def _export(args: argparse.Namespace) -> int:
     from lucid.deploy import VerificationError, export
 
     try:
         result = export(args.ckpt, args.out, args.format, opset=args.opset, dynamic_batch=args.dynamic_batch,
-                        weights=args.weights, image_size=args.image_size, dynamo=args.dynamo, rtol=args.rtol)
+                        weights=args.weights, image_size=args.image_size, dynamo=args.dynamo, rtol=args.rtol,
+                        batch_size=args.batch_size)
     except VerificationError as exc:
         print(f"lucid export: verification failed: {exc}", file=sys.stderr)
         return 1
@@ -98,18 +128,39 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_all(args: argparse.Namespace) -> int:
+    from lucid.deploy.matrix import export_all, format_matrix
+
+    for flag, value in (("--opset", args.opset), ("--dynamo", args.dynamo or None)):
+        if value is not None:
+            raise ValueError(f"{flag} does not apply to --format all (each format uses its default)")
+    rows = export_all(args.ckpt, args.out, weights=args.weights, data=args.data, image_size=args.image_size,
+                      log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_matrix(rows))
+    return 0
+
+
 def run_quantize(args: argparse.Namespace) -> int:
     """Quantize, then print the file, the agreement and the accuracies."""
     from lucid.deploy import quantize
 
-    result = quantize(
-        args.model, args.out, args.calib, num_calib=args.num_calib, num_eval=args.num_eval,
-        per_channel=not args.per_tensor, reduce_range=not args.full_range,
-        quantize_classifier=args.quantize_classifier, calibrate_method=args.method,
-        max_top1_drop=args.max_drop, threads=args.threads,
-    )
-    print(result.summary())
-    return 0
+    options: dict[str, Any] = {}
+    if args.method is not None:
+        options["calibrate_method"] = args.method
+    if args.per_tensor:
+        options["per_channel"] = False
+    if args.full_range:
+        options["reduce_range"] = False
+
+    def run() -> int:
+        result = quantize(
+            args.model, args.out, args.calib, backend=args.backend, num_calib=args.num_calib, num_eval=args.num_eval,
+            quantize_classifier=args.quantize_classifier, max_top1_drop=args.max_drop, threads=args.threads, **options,
+        )
+        print(result.summary())
+        return 0
+
+    return _one_line("quantize", run)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -119,7 +170,7 @@ def run_bench(args: argparse.Namespace) -> int:
     result = bench(
         args.models, args.batch, args.repeats, args.threads, train_batch=args.train_batch,
         train_steps=args.train_steps, time_budget=args.time_budget, memory=not args.no_memory,
-        passive_wait=args.passive_wait, out=args.out,
+        passive_wait=args.passive_wait, executorch=not args.no_executorch, out=args.out,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(result.to_markdown())

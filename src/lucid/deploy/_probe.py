@@ -39,11 +39,11 @@ def _peak_mib() -> float:
 
 
 def _torch_model(spec: dict[str, Any]) -> torch.nn.Module:
-    from lucid.deploy.bench import _torchvision_model
+    from lucid.deploy.bench import torchvision_model
     from lucid.models import create_model
 
     if spec["contender"] == "torchvision eager" or spec["contender"] == "torchvision":
-        return _torchvision_model(spec["model"], 0)
+        return torchvision_model(spec["model"], 0)
     model = create_model(spec["model"]).eval()
     if "channels-last" in spec["contender"]:
         model = model.to(memory_format=torch.channels_last)
@@ -55,6 +55,13 @@ def _infer(spec: dict[str, Any]) -> None:
 
     x = torch.randn(spec["batch"], 3, spec["image_size"], spec["image_size"])
     contender, files = spec["contender"], spec["files"]
+    if contender.startswith("OpenVINO"):
+        from lucid.deploy.runtime import OpenVINOModel
+
+        model = OpenVINOModel(files["openvino_int8" if contender.endswith("int8") else "openvino"], spec["threads"])
+        for _ in range(RUNS):
+            model.run(x.numpy())
+        return
     if contender.startswith("ONNX Runtime"):
         session = make_session(files["int8" if contender.endswith("int8") else "onnx"], spec["threads"])
         for _ in range(RUNS):

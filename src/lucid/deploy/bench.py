@@ -1,12 +1,16 @@
 """The deployment benchmark: lucid's inference paths against torchvision's eager model, same weights.
 
-For each model and batch size, six contenders run the same input in alternating blocks (every
+For each model and batch size, the contenders run the same input in alternating blocks (every
 round gives each contender a short block of timed calls, in a rotating order, so a slow spell on
 a shared CPU hits all of them alike); the table shows medians and the speed-up over torchvision's eager model:
 torchvision eager, lucid eager, lucid eager channels-last, lucid TorchScript (frozen), ONNX
-Runtime fp32 and ONNX Runtime int8 (files written by :func:`lucid.deploy.export` and
-:func:`lucid.deploy.quantize`). Training throughput (SGD steps, same batch) compares lucid with
-torchvision, and peak memory is measured in a fresh process per contender.
+Runtime fp32 and int8, OpenVINO fp32 and int8 (NNCF), and ExecuTorch's XNNPACK program at batch 1
+(files written by :func:`lucid.deploy.export` and :func:`lucid.deploy.quantize`; runtimes not
+installed are left out). The report gives each contender's achieved GFLOP/s against this CPU's
+fp32 peak (cores x SIMD lanes x FMA units x 2 x clock) and says whether the CPU has the int8
+dot-product instructions (VNNI, AMX) that int8 speed depends on. Training throughput (SGD steps,
+same batch) compares lucid with torchvision, and peak memory is measured in a fresh process per
+contender.
 """
 
 from __future__ import annotations
@@ -40,8 +44,12 @@ __all__ = [
     "operator_profile",
     "BenchResult",
     "bench",
+    "available_contenders",
+    "cpu_peak",
     "machine_info",
+    "model_flops",
     "same_weights",
+    "torchvision_model",
 ]
 
 BENCH_MODELS = ("mobilenet_v3_small", "mobilenet_v3_large")
@@ -52,7 +60,15 @@ CONTENDERS = (
     "TorchScript frozen",
     "ONNX Runtime fp32",
     "ONNX Runtime int8",
+    "OpenVINO fp32",
+    "OpenVINO int8",
+    "ExecuTorch XNNPACK",
 )
+OPENVINO_CONTENDERS = ("OpenVINO fp32", "OpenVINO int8")
+EXECUTORCH = "ExecuTorch XNNPACK"  # batch 1 only: a .pte program has a fixed batch
+# The training layout `lucid train` uses by default (TrainConfig.channels_last); the benchmark
+# records it in its settings rather than importing the training package.
+TRAIN_DEFAULT_CONTENDER = "lucid channels-last"
 TRAIN_CONTENDERS = ("torchvision", "lucid", "lucid channels-last")
 BASELINE = "torchvision eager"
 BLOCK_S = 0.25  # seconds of timed calls per contender per round
@@ -178,9 +194,12 @@ def machine_info(threads: int) -> dict[str, Any]:
 
     cpu = _cpuinfo()
     flags = set(cpu.get("flags", "").split())
-    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in flags]
+    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8") if f in flags]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
+        **cpu_peak(cpu, cores or 1),
+        "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
+        "amx": bool(flags & {"amx_tile", "amx_int8"}),
         "cpu": cpu.get("model name") or platform.processor() or platform.machine(),
         "cpu_family_model": f"family {cpu.get('cpu family', '?')}, model {cpu.get('model', '?')}" if cpu else "",
         "cores": cores,
@@ -191,10 +210,75 @@ def machine_info(threads: int) -> dict[str, Any]:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "onnxruntime": onnxruntime.__version__,
+        "openvino": _version("openvino"),
+        "executorch": _version("executorch"),
         "lucid": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "load_before": _loadavg(),
     }
+
+
+def cpu_peak(cpu: dict[str, str], cores: int) -> dict[str, Any]:
+    """This CPU's fp32 peak: cores x SIMD lanes x FMA units x 2 flops x clock, from /proc/cpuinfo.
+
+    Lanes and FMA units per core are not in /proc/cpuinfo; they follow from the vendor, family
+    and flags: AMD Zen 2-4 (family 23/25) have two 256-bit FMA pipes (Zen 4 runs AVX-512 on
+    them in two halves), Zen 5 (family 26) two 512-bit ones; Intel cores with AVX-512 two
+    512-bit ones (some low-end Xeons have one: the peak is then an upper bound), with AVX2 two
+    256-bit ones. The clock is ``cpu MHz`` (under a hypervisor usually the nominal clock; boost
+    clocks make the real peak higher).
+    """
+    flags = set(cpu.get("flags", "").split())
+    family = int(cpu.get("cpu family", "0") or 0)
+    amd = cpu.get("vendor_id", "") == "AuthenticAMD"
+    if amd and family in (23, 25):
+        lanes, units = 8, 2
+    elif amd and family >= 26 and "avx512f" in flags:
+        lanes, units = 16, 2
+    elif "avx512f" in flags:
+        lanes, units = 16, 2
+    elif "avx2" in flags and "fma" in flags:
+        lanes, units = 8, 2
+    else:
+        lanes, units = 4, 1
+    try:
+        ghz = float(cpu.get("cpu MHz", "0")) / 1e3
+    except ValueError:
+        ghz = 0.0
+    peak = cores * lanes * units * 2 * ghz
+    return {"fp32_lanes": lanes, "fma_units": units, "clock_ghz": round(ghz, 3), "peak_gflops": round(peak, 1)}
+
+
+def model_flops(model: nn.Module, image_size: int) -> float:
+    """Floating-point operations of one image through ``model`` (2 per multiply-add), counted by
+    ``torch.utils.flop_counter`` (convolutions and matrix products; activations are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.eval()(torch.zeros(1, 3, image_size, image_size))
+    return float(counter.get_total_flops())
+
+
+def available_contenders(executorch: bool = True) -> tuple[str, ...]:
+    """The contenders whose runtimes are installed here (OpenVINO + NNCF, ExecuTorch optional)."""
+    from lucid.deploy.runtime import available
+
+    missing = set()
+    if not (available("openvino") and available("nncf")):
+        missing |= set(OPENVINO_CONTENDERS)
+    if not (executorch and available("executorch")):
+        missing.add(EXECUTORCH)
+    return tuple(c for c in CONTENDERS if c not in missing)
+
+
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _loadavg() -> str:
@@ -209,7 +293,7 @@ def _loadavg() -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _torchvision_model(name: str, seed: int) -> nn.Module:
+def torchvision_model(name: str, seed: int) -> nn.Module:
     """torchvision's model with seeded random weights and non-trivial BatchNorm statistics."""
     import torchvision
 
@@ -246,20 +330,34 @@ def _channels_last(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
-def _deploy_files(model: nn.Module, name: str, workdir: Path, size: int, threads: int, log: Log) -> dict[str, Path]:
-    """TorchScript, ONNX fp32 and ONNX int8 files of ``model``, through lucid.deploy's own functions."""
+def _deploy_files(model: nn.Module, name: str, workdir: Path, size: int, threads: int, contenders: Sequence[str],
+                  log: Log) -> dict[str, Path]:
+    """TorchScript, ONNX, OpenVINO and ExecuTorch files of ``model`` (fp32, and int8 through both
+    quantizers), through lucid.deploy's own functions; only those the ``contenders`` run."""
     from lucid.deploy.export import export
     from lucid.deploy.quantize import quantize
 
     files = {"torchscript": workdir / f"{name}.pt", "onnx": workdir / f"{name}.onnx", "int8": workdir / f"{name}.int8.onnx"}
-    for fmt, key in (("torchscript", "torchscript"), ("onnx", "onnx")):
-        result = export(model, files[key], fmt, dynamic_batch=True, image_size=size)
+    wanted = [("torchscript", "torchscript", True), ("onnx", "onnx", True)]
+    if "OpenVINO fp32" in contenders:
+        files["openvino"] = workdir / f"{name}.xml"
+        wanted.append(("openvino", "openvino", True))
+    if EXECUTORCH in contenders:
+        files["executorch"] = workdir / f"{name}.pte"
+        wanted.append(("executorch", "executorch", False))
+    for fmt, key, dynamic in wanted:
+        result = export(model, files[key], fmt, dynamic_batch=dynamic, image_size=size)
         log(f"  {result.summary()}")
     # Latency does not depend on what calibrates the ranges; these random weights have no data
     # to be accurate on, so 32 normalised random images calibrate (see `lucid quantize` for accuracy).
     calib = np.random.default_rng(0).standard_normal((32, 3, size, size)).astype(np.float32)
     q = quantize(files["onnx"], files["int8"], calib, num_calib=32, num_eval=8, threads=threads)
-    log(f"  int8: {q.int8_bytes / 1e6:.1f} MB, top-1 agreement with fp32 on random inputs {100 * q.agreement:.0f} %")
+    log(f"  ONNX int8: {q.int8_bytes / 1e6:.1f} MB, top-1 agreement with fp32 on random inputs {100 * q.agreement:.0f} %")
+    if "OpenVINO int8" in contenders:
+        files["openvino_int8"] = workdir / f"{name}.int8.xml"
+        q = quantize(files["onnx"], files["openvino_int8"], calib, backend="openvino", num_calib=32, num_eval=8,
+                     threads=threads, quantize_classifier=True)
+        log(f"  OpenVINO int8: {q.int8_bytes / 1e6:.1f} MB (fp32 {q.fp32_bytes / 1e6:.1f} MB)")
     return files
 
 
@@ -307,15 +405,15 @@ def _alternating(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int,
 
 
 def _inference_calls(tv: nn.Module, lucid_model: nn.Module, files: dict[str, Path], batch: int, size: int,
-                     threads: int, spinning: bool | None) -> dict[str, Callable[[], Any]]:
-    from lucid.deploy.export import _quiet_torch_export
+                     threads: int, spinning: bool | None, contenders: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    from lucid.deploy.export import quiet_torch_export
     from lucid.deploy.predictor import make_session
 
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(batch))
     x_cl = x.contiguous(memory_format=torch.channels_last)
     x_np = x.numpy()
     lucid_cl = _channels_last(lucid_model)
-    with _quiet_torch_export():
+    with quiet_torch_export():
         scripted = torch.jit.load(str(files["torchscript"]), map_location="cpu")
     fp32 = make_session(files["onnx"], threads, spinning=spinning)
     int8 = make_session(files["int8"], threads, spinning=spinning)
@@ -326,7 +424,7 @@ def _inference_calls(tv: nn.Module, lucid_model: nn.Module, files: dict[str, Pat
                 return module(inp)
         return call
 
-    return {
+    calls: dict[str, Callable[[], Any]] = {
         "torchvision eager": torch_call(tv, x),
         "lucid eager": torch_call(lucid_model, x),
         "lucid eager channels-last": torch_call(lucid_cl, x_cl),
@@ -334,6 +432,19 @@ def _inference_calls(tv: nn.Module, lucid_model: nn.Module, files: dict[str, Pat
         "ONNX Runtime fp32": lambda: fp32.run(None, {"input": x_np}),
         "ONNX Runtime int8": lambda: int8.run(None, {"input": x_np}),
     }
+    if "OpenVINO fp32" in contenders:
+        from lucid.deploy.runtime import OpenVINOModel
+
+        # What Predictor runs: LATENCY-hinted at batch 1, THROUGHPUT-hinted (parallel requests) above.
+        ov_fp32, ov_int8 = OpenVINOModel(files["openvino"], threads), OpenVINOModel(files["openvino_int8"], threads)
+        calls["OpenVINO fp32"] = lambda: ov_fp32.run(x_np)
+        calls["OpenVINO int8"] = lambda: ov_int8.run(x_np)
+    if EXECUTORCH in contenders and batch == 1:
+        from lucid.deploy.runtime import ExecuTorchModel
+
+        program = ExecuTorchModel(files["executorch"])
+        calls[EXECUTORCH] = lambda: program.run(x_np)
+    return calls
 
 
 def _train_calls(tv: nn.Module, lucid_model: nn.Module, batch: int, size: int) -> dict[str, Callable[[], Any]]:
@@ -402,6 +513,12 @@ def operator_profile(path: str | os.PathLike[str], batch: int, image_size: int, 
 # ---------------------------------------------------------------------------------------------
 
 
+def _file_bytes(path: Path) -> int:
+    from lucid.deploy.integrity import model_files
+
+    return sum(part.stat().st_size for part in model_files(path) if part.is_file())
+
+
 def _memory(spec: dict[str, Any], timeout: float = 600, attempts: int = 2) -> tuple[float, float] | str:
     """(peak MiB, increase MiB) reported by :mod:`lucid.deploy._probe` for ``spec``, or why it
     failed (after a second attempt: on a shared machine a process may be killed for memory)."""
@@ -453,6 +570,7 @@ def bench(
     train_steps: int = 10,
     memory: bool = True,
     passive_wait: bool = False,
+    executorch: bool = True,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
     log: Log | None = None,
@@ -466,12 +584,13 @@ def bench(
     threads sleep instead (``OMP_WAIT_POLICY=PASSIVE`` for torch, which needs a fresh process,
     and ORT's ``allow_spinning=0``): for a CPU shared with other busy processes, whose spinning
     made torch's eager model up to 80x slower in one run here. ``out``: a Markdown file for the
-    report (written atomically). ``log`` receives progress lines.
+    report (written atomically). ``executorch=False`` leaves out the ExecuTorch contender (its
+    export takes the longest). ``log`` receives progress lines.
     """
     threads = _check_args(list(models), list(batches), repeats, threads, train_steps)
     arguments = {"models": list(models), "batches": list(batches), "repeats": repeats, "threads": threads,
                  "image_size": image_size, "warmup": warmup, "time_budget": time_budget, "train_batch": train_batch,
-                 "train_steps": train_steps, "memory": memory, "seed": seed}
+                 "train_steps": train_steps, "memory": memory, "seed": seed, "executorch": executorch}
     if passive_wait and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         result = _bench_in_child(arguments, log)
     else:
@@ -501,7 +620,7 @@ def _bench_in_child(arguments: dict[str, Any], log: Log | None) -> BenchResult:
 
 def _bench_here(*, models: list[str], batches: list[int], repeats: int, threads: int, image_size: int, warmup: int,
                 time_budget: float, train_batch: int, train_steps: int, memory: bool, seed: int, passive_wait: bool,
-                log: Log | None) -> BenchResult:
+                executorch: bool, log: Log | None) -> BenchResult:
     say = log or (lambda _line: None)
     spinning = False if passive_wait else None
     previous_threads = torch.get_num_threads()
@@ -512,7 +631,8 @@ def _bench_here(*, models: list[str], batches: list[int], repeats: int, threads:
                   "time_budget": time_budget,
                   "image_size": image_size, "train_batch": train_batch, "train_steps": train_steps,
                   "passive_wait": passive_wait, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-                  "seed": seed},
+                  "seed": seed, "contenders": list(available_contenders(executorch)),
+                  "train_contender": TRAIN_DEFAULT_CONTENDER, "flops": {}},
     )
     try:
         with tempfile.TemporaryDirectory(prefix="lucid-bench-") as workdir:
@@ -530,17 +650,20 @@ def _bench_model(result: BenchResult, name: str, batches: list[int], workdir: Pa
                  spinning: bool | None, seed: int, say: Log) -> None:
     repeats, warmup, budget = rounds
     say(f"{name}: building torchvision's model and lucid's with the same weights")
-    tv = _torchvision_model(name, seed)
+    tv = torchvision_model(name, seed)
     lucid_model, diff = same_weights(tv, name)
     result.notes.append(f"{name}: lucid loaded torchvision's weights (lucid.models.weights.convert_state_dict); "
                         f"max |lucid - torchvision| logit difference {diff:.2g}")
-    files = _deploy_files(lucid_model, name, workdir, size, threads, say)
+    result.settings["flops"][name] = model_flops(tv, size)
+    contenders = result.settings["contenders"]
+    files = _deploy_files(lucid_model, name, workdir, size, threads, contenders, say)
     for batch in batches:
-        calls = _inference_calls(tv, lucid_model, files, batch, size, threads, spinning)
+        calls = _inference_calls(tv, lucid_model, files, batch, size, threads, spinning, contenders)
         times = _alternating(calls, repeats, warmup, budget)
-        say(f"{name} batch {batch}: {len(times[BASELINE])} timed calls of torchvision eager, alternating blocks of {len(CONTENDERS)} contenders")
+        say(f"{name} batch {batch}: {len(times[BASELINE])} timed calls of torchvision eager, alternating blocks of {len(calls)} contenders")
         base = statistics.median(times[BASELINE])
-        for contender in CONTENDERS:
+        result.settings.setdefault("file_bytes", {})[name] = {k: _file_bytes(v) for k, v in files.items()}
+        for contender in [c for c in CONTENDERS if c in times]:
             median = statistics.median(times[contender])
             result.latency.append(LatencyRow(name, batch, contender, median, tuple(times[contender]), base / median))
             say(f"  {contender:<26} {1e3 * median:9.2f} ms  {base / median:5.2f}x")
@@ -568,7 +691,8 @@ def _profile_operators(result: BenchResult, name: str, batch: int, files: dict[s
 def _measure_memory(result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int,
                     train_batch: int, say: Log) -> None:
     say(f"{name}: peak memory, one fresh process per contender (batch {batch}; training batch {train_batch})")
-    specs = [(c, batch, "infer") for c in CONTENDERS] + [(f"training: {c}", train_batch, "train") for c in TRAIN_CONTENDERS[:2]]
+    infer = [c for c in result.settings.get("contenders", CONTENDERS) if c != EXECUTORCH]
+    specs = [(c, batch, "infer") for c in infer] + [(f"training: {c}", train_batch, "train") for c in TRAIN_CONTENDERS[:2]]
     for contender, run_batch, mode in specs:
         spec = {"contender": contender.removeprefix("training: "), "mode": mode, "model": name, "batch": run_batch,
                 "image_size": size, "threads": threads, "files": {k: str(v) for k, v in files.items()}}
@@ -597,7 +721,8 @@ def _targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
         ratio = fp32.median_s / row.median_s if fp32 else float("nan")
         checks.append((f"int8 >= 1.5x ONNX fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
                        f"{ratio:.2f}x", ratio >= 1.5))
-    default = _lucid_train_contender()
+    checks += _openvino_targets(result)
+    default = result.settings.get("train_contender", TRAIN_DEFAULT_CONTENDER)
     for row in result.training:
         if row.contender != default:
             continue
@@ -608,11 +733,58 @@ def _targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
     return checks
 
 
-def _lucid_train_contender() -> str:
-    """The training contender that is ``lucid train``'s default memory layout."""
-    from lucid.train.config import TrainConfig
+def _openvino_targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
+    """Issue 12's targets for OpenVINO: speed-ups over eager and ONNX Runtime, int8 size and speed."""
+    checks: list[tuple[str, str, bool | None]] = []
 
-    return "lucid channels-last" if TrainConfig().channels_last else "lucid"
+    def ratio(batch: int, contender: str, over: str) -> float | None:
+        a, b = result.latency_of("mobilenet_v3_large", batch, contender), result.latency_of("mobilenet_v3_large", batch, over)
+        return b.median_s / a.median_s if a and b else None
+
+    for text, batch, over, goal in (("OpenVINO fp32 >= 5x torchvision eager (large, batch 1)", 1, BASELINE, 5.0),
+                                    ("OpenVINO fp32 >= 1.3x ONNX Runtime fp32 (large, batch 1)", 1, "ONNX Runtime fp32", 1.3),
+                                    ("OpenVINO fp32 >= 7x torchvision eager (large, batch 32)", 32, BASELINE, 7.0)):
+        value = ratio(batch, "OpenVINO fp32", over)
+        checks.append((text, "not measured" if value is None else f"{value:.2f}x", None if value is None else value >= goal))
+    for name, sizes in result.settings.get("file_bytes", {}).items():
+        if "openvino_int8" in sizes and "openvino" in sizes:
+            share = sizes["openvino_int8"] / sizes["openvino"]
+            checks.append((f"OpenVINO int8 file <= 0.3x fp32 ({name.removeprefix('mobilenet_v3_')})", f"{share:.2f}x", share <= 0.3))
+    has_int8_dot = result.machine.get("vnni") or result.machine.get("amx")
+    for row in result.latency:
+        if row.contender != "OpenVINO int8":
+            continue
+        fp32 = result.latency_of(row.model, row.batch, "OpenVINO fp32")
+        speed = fp32.median_s / row.median_s if fp32 else float("nan")
+        checks.append((f"OpenVINO int8 >= 1.5x OpenVINO fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch}; "
+                       "judged only with VNNI/AMX)", f"{speed:.2f}x", (speed >= 1.5) if has_int8_dot else None))
+    return checks
+
+
+def _gflops_section(result: BenchResult) -> list[str]:
+    """Achieved GFLOP/s of every contender (model FLOPs x batch / median time) against the fp32 peak."""
+    flops, peak = result.settings.get("flops", {}), result.machine.get("peak_gflops")
+    if not flops:
+        return []
+    m = result.machine
+    lines = ["", "## Achieved GFLOP/s against this CPU's fp32 peak", "",
+             f"fp32 peak: {m.get('cores')} cores x {m.get('fp32_lanes')} fp32 lanes x {m.get('fma_units')} FMA units x 2 "
+             f"x {m.get('clock_ghz')} GHz = **{peak} GFLOP/s** (`lucid.deploy.bench.cpu_peak`; the clock is /proc/cpuinfo's, "
+             "boost clocks raise the real peak). Model FLOPs per image (torch.utils.flop_counter, 2 per multiply-add): "
+             + ", ".join(f"{k} {v / 1e9:.3f} GFLOP" for k, v in flops.items()) + ". "
+             f"int8 dot-product instructions: VNNI {'yes' if m.get('vnni') else 'no'}, AMX {'yes' if m.get('amx') else 'no'}.",
+             "", "| model | batch | " + " | ".join(CONTENDERS) + " |", "|---|---:|" + "---:|" * len(CONTENDERS)]
+    for model, batch in sorted({(r.model, r.batch) for r in result.latency}, key=lambda k: (k[0], k[1])):
+        cells = []
+        for contender in CONTENDERS:
+            row = result.latency_of(model, batch, contender)
+            if row is None or model not in flops:
+                cells.append("")
+                continue
+            achieved = flops[model] * batch / row.median_s / 1e9
+            cells.append(f"{achieved:.1f} ({100 * achieved / peak:.0f} %)" if peak else f"{achieved:.1f}")
+        lines.append(f"| {model} | {batch} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _ms(seconds: float) -> str:
@@ -649,9 +821,12 @@ def _markdown(result: BenchResult) -> str:
         "| | |",
         "|---|---|",
         f"| CPU | {m['cpu']} ({m['cpu_family_model']}), {m['cores']} cores usable, SIMD: {m['simd']} |",
-        f"| threads | {m['threads']} (torch intra-op and ONNX Runtime intra-op) |",
+        f"| fp32 peak | {m.get('peak_gflops', 'n/a')} GFLOP/s; int8 dot-product instructions: VNNI "
+        f"{'yes' if m.get('vnni') else 'no'}, AMX {'yes' if m.get('amx') else 'no'} |",
+        f"| threads | {m['threads']} (torch, ONNX Runtime and OpenVINO inference threads) |",
         f"| software | Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
-        f"onnxruntime {m['onnxruntime']}, lucid {m['lucid']} |",
+        f"onnxruntime {m['onnxruntime']}, openvino {m.get('openvino', 'n/a')}, executorch {m.get('executorch', 'n/a')}, "
+        f"lucid {m['lucid']} |",
         f"| OS | {m['os']} |",
         f"| date | {m['date']} |",
         f"| load average (1, 5, 15 min) | before {m['load_before']}; after {m.get('load_after', 'n/a')} |",
@@ -678,6 +853,7 @@ def _markdown(result: BenchResult) -> str:
                   "| model | contender | batch | peak RSS | increase over imports |", "|---|---|---:|---:|---:|"]
         for row in result.memory:
             lines.append(f"| {row.model} | {row.contender} | {row.batch} | {row.peak_mib:.0f} MiB | {row.increase_mib:.0f} MiB |")
+    lines += _gflops_section(result)
     lines += _operator_section(result)
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
     for text, measured, met in result.targets():

@@ -1,12 +1,17 @@
-"""Export lucid models to ONNX or TorchScript, verified against the eager model before anything is kept.
+"""Export lucid models to ONNX, OpenVINO IR, ExecuTorch or TorchScript, verified against the eager model.
 
 The exported graph is the inference graph: BatchNorm folded into the convolutions (by torch's
 ``fuse_conv_bn_eval`` before export, so it holds for every exporter), HardSwish/HardSigmoid as
 ONNX's own operators (opset >= 14), input ``input`` and output ``logits``, and the preprocessing
 (size, resize, channels, mean/std) plus the class names in the model's ``metadata_props``.
-After writing, the file is run (ONNX Runtime or ``torch.jit.load``) on random input against the
-eager model; a maximum difference above ``rtol`` of the largest logit raises
-:class:`VerificationError` and leaves nothing at ``out``.
+OpenVINO IR (``.xml`` + ``.bin``) is converted from that same ONNX graph and carries the same
+metadata in its runtime info; ExecuTorch (``.pte``) is lowered to the XNNPACK delegate and
+carries it as a constant method (see :mod:`lucid.deploy.openvino`, :mod:`lucid.deploy.executorch`).
+After writing, the file is run in its own runtime (ONNX Runtime, OpenVINO, ExecuTorch or
+``torch.jit.load``) on random input against the eager model; a maximum difference above ``rtol``
+of the largest logit raises :class:`VerificationError` and leaves nothing at ``out``. A kept file
+gets a ``<file>.sha256`` digest beside it (:mod:`lucid.deploy.integrity`), which the
+:class:`~lucid.deploy.Predictor` checks before running it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ import torch
 from torch import nn
 
 from lucid.checkpoint import atomic_write
+from lucid.deploy.integrity import write_digest
 from lucid.deploy.preprocess import Preprocessing, model_classes, model_preprocessing, write_classes
+from lucid.errors import ExportError
 
 __all__ = [
     "FORMATS",
@@ -38,15 +45,20 @@ __all__ = [
     "OUTPUT_NAME",
     "ExportResult",
     "VerificationError",
+    "SUFFIXES",
     "export",
     "fold_batchnorm",
+    "inference_copy",
     "load_source_model",
     "opset_range",
+    "quiet_torch_export",
     "to_onnx_bytes",
     "to_torchscript",
 ]
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "openvino", "executorch")
+# The file suffixes each format is written to (the first is the default of lucid export --format all).
+SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".ts"), "openvino": (".xml",), "executorch": (".pte",)}
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 # ONNX added HardSwish as an operator in opset 14; below it the exporters decompose it.
@@ -55,11 +67,10 @@ MIN_OPSET = 14
 DEFAULT_OPSET = 18
 # The dynamo exporter cannot emit opsets below 18 (it silently writes 18 instead).
 DYNAMO_MIN_OPSET = 18
-TORCHSCRIPT_SUFFIXES = (".pt", ".ts")
 DEFAULT_RTOL = 1e-4
 
 
-class VerificationError(RuntimeError):
+class VerificationError(ExportError):
     """The exported file does not reproduce the eager model (the message has the numbers)."""
 
 
@@ -143,7 +154,7 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
-def _inference_copy(model: nn.Module) -> nn.Module:
+def inference_copy(model: nn.Module) -> nn.Module:
     """An eval-mode float32 CPU copy with BatchNorm folded (the caller's model is left untouched)."""
     clone = copy.deepcopy(model).to("cpu", torch.float32).eval()
     for param in clone.parameters():
@@ -171,19 +182,17 @@ def opset_range(dynamo: bool = False) -> tuple[int, int]:
 def _check_options(fmt: str, out: Path, opset: int | None, dynamo: bool, batch_size: int, rtol: float) -> int | None:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if fmt == "onnx" and out.suffix.lower() != ".onnx":
-        raise ValueError(f"an ONNX export is written to a .onnx file, got {str(out)!r}")
-    if fmt == "torchscript" and out.suffix.lower() not in TORCHSCRIPT_SUFFIXES:
-        raise ValueError(f"a TorchScript export is written to a {' or '.join(TORCHSCRIPT_SUFFIXES)} file, got {str(out)!r}")
+    if out.suffix.lower() not in SUFFIXES[fmt]:
+        raise ValueError(f"a {fmt} export is written to a {' or '.join(SUFFIXES[fmt])} file, got {str(out)!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(rtol, (int, float)) or not rtol > 0:
         raise ValueError(f"rtol must be a positive number, got {rtol!r}")
-    if fmt == "torchscript":
+    if fmt in ("torchscript", "executorch"):
         if opset is not None:
-            raise ValueError("opset applies to ONNX exports only, not to format='torchscript'")
+            raise ValueError(f"opset applies to ONNX and OpenVINO exports only, not to format={fmt!r}")
         if dynamo:
-            raise ValueError("dynamo=True selects the ONNX exporter; it does not apply to format='torchscript'")
+            raise ValueError(f"dynamo=True selects the ONNX exporter; it does not apply to format={fmt!r}")
         return None
     low, high = opset_range(dynamo)
     if opset is None:
@@ -203,7 +212,7 @@ def _check_options(fmt: str, out: Path, opset: int | None, dynamo: bool, batch_s
 
 
 @contextlib.contextmanager
-def _quiet_torch_export() -> Iterator[None]:
+def quiet_torch_export() -> Iterator[None]:
     """Silence the exporters' deprecation notes and tracer remarks: they are about torch, not the model."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -225,7 +234,7 @@ def to_onnx_bytes(
     The TorchScript-based exporter (default) writes exactly the requested opset and takes about
     a second; ``dynamo=True`` uses torch.export (torch's newer path, opset >= 18, much slower).
     """
-    with _quiet_torch_export(), torch.no_grad():
+    with quiet_torch_export(), torch.no_grad():
         if dynamo:
             dims = {0: torch.export.Dim("batch", min=1)} if dynamic_batch else None
             program = torch.onnx.export(
@@ -273,14 +282,28 @@ def _with_metadata(raw: bytes, metadata: dict[str, str]) -> bytes:
 
 
 def _onnx_runner(path: str) -> Any:
-    from lucid.deploy.predictor import make_session
+    from lucid.deploy.runtime import make_session
 
     session = make_session(path)
     return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
 
 
+def _openvino_runner(path: str) -> Any:
+    from lucid.deploy.runtime import OpenVINOModel
+
+    model = OpenVINOModel(path)
+    return lambda x: model.run(x.numpy())
+
+
+def _executorch_runner(path: str) -> Any:
+    from lucid.deploy.runtime import ExecuTorchModel
+
+    model = ExecuTorchModel(path)
+    return lambda x: model.run(x.numpy())
+
+
 def _torchscript_runner(path: str) -> Any:
-    with _quiet_torch_export():
+    with quiet_torch_export():
         module = torch.jit.load(path, map_location="cpu")
 
     def run(x: torch.Tensor) -> np.ndarray:
@@ -326,12 +349,42 @@ def to_torchscript(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptM
     torch.jit is deprecated in recent torch but still the format C++/mobile runtimes load; its
     deprecation warnings are silenced here.
     """
-    with _quiet_torch_export(), torch.no_grad():
+    with quiet_torch_export(), torch.no_grad():
         try:
             scripted = torch.jit.script(model)
         except Exception:  # noqa: BLE001 - models with unscriptable Python fall back to tracing
             scripted = torch.jit.trace(model, example)
         return torch.jit.freeze(scripted.eval())
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenVINO
+# ---------------------------------------------------------------------------------------------
+
+
+def _require_runtime(fmt: str) -> None:
+    """Fail before any work when the format's optional runtime is not installed."""
+    from lucid.deploy.runtime import require
+
+    if fmt == "openvino":
+        require("openvino", "lucid export --format openvino")
+    elif fmt == "executorch":
+        require("executorch", "lucid export --format executorch")
+
+
+def _write_openvino(target: Path, onnx_model: bytes, meta: dict[str, str], verify: Any) -> None:
+    """Convert the ONNX graph with OpenVINO's converter, add the metadata to its runtime info,
+    then write, verify and rename both IR files (:func:`lucid.deploy.openvino.save_ir`)."""
+    import tempfile
+
+    from lucid.deploy.openvino import read_openvino_model, save_ir, set_metadata
+
+    with tempfile.TemporaryDirectory(prefix="lucid-openvino-") as workdir:
+        onnx_file = Path(workdir) / "model.onnx"
+        onnx_file.write_bytes(onnx_model)
+        model = read_openvino_model(onnx_file)
+        set_metadata(model, meta)
+        save_ir(model, target, verify)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,22 +431,28 @@ def export(
 ) -> ExportResult:
     """Export ``model`` (a module, a lucid checkpoint path or a registered name) to ``out``, verified.
 
-    ``format``: ``"onnx"`` (``.onnx``) or ``"torchscript"`` (``.pt``/``.ts``, frozen). ``opset``:
-    14..20 (default 18; 18..23 with ``dynamo=True``). ``dynamic_batch`` makes the batch dimension
-    free (checked at batch 1 and 3); else the file takes ``batch_size`` images. ``image_size``,
+    ``format``: ``"onnx"`` (``.onnx``), ``"openvino"`` (``.xml`` + ``.bin``, through the ONNX graph;
+    needs the ``[deploy]`` extra), ``"executorch"`` (``.pte``, XNNPACK delegate, fixed batch; needs
+    the ``[mobile]`` extra) or ``"torchscript"`` (``.pt``/``.ts``, frozen). ``opset`` (ONNX and
+    OpenVINO): 14..20 (default 18; 18..23 with ``dynamo=True``). ``dynamic_batch`` makes the batch
+    dimension free (checked at batch 1 and 3); else the file takes ``batch_size`` images. ``image_size``,
     ``mean``, ``std``, ``resize_size`` and ``classes`` override what the model recorded.
     The written file matches the eager model to ``rtol`` of its largest logit, or
     :class:`VerificationError` is raised and nothing is written (an older ``out`` stays as it was).
+    A missing optional runtime raises :class:`lucid.errors.MissingDependencyError` naming the extra.
     """
     start = time.perf_counter()
     target = Path(out).expanduser()
     opset = _check_options(format, target, opset, dynamo, batch_size, rtol)
+    if format == "executorch" and dynamic_batch:
+        raise ValueError("an ExecuTorch program takes a fixed batch: use batch_size=N instead of dynamic_batch")
+    _require_runtime(format)
     source = model
     reference = load_source_model(model, weights)
     prep = model_preprocessing(reference, image_size=image_size, mean=mean, std=std, resize_size=resize_size)
     names = model_classes(reference, classes)
     reference = copy.deepcopy(reference).to("cpu", torch.float32).eval()
-    folded = _inference_copy(reference)
+    folded = inference_copy(reference)
     shape = (prep.in_channels, *prep.image_size)
     export_batch = 2 if (dynamic_batch and dynamo) else batch_size  # torch.export specialises size-1 dims
     example = torch.zeros(export_batch, *shape)
@@ -401,24 +460,40 @@ def export(
     meta = _metadata(reference, source, prep, names)
     diffs: tuple[float, float] = (0.0, 0.0)
 
-    def write(tmp: str) -> None:
+    def check(runner: Any) -> None:
         nonlocal diffs
-        if format == "onnx":
-            import onnx
-
-            raw = to_onnx_bytes(folded, example, opset=opset, dynamic_batch=dynamic_batch, dynamo=dynamo)
-            _check_graph(onnx.load_from_string(raw), reference)
-            Path(tmp).write_bytes(_with_metadata(raw, meta))
-            runner = _onnx_runner(tmp)
-        else:
-            module = to_torchscript(folded, example)
-            with _quiet_torch_export():
-                torch.jit.save(module, tmp, _extra_files={"lucid.json": json.dumps(meta)})
-            runner = _torchscript_runner(tmp)
         diffs = _verify(runner, reference, shape, batches, rtol, seed)
 
-    atomic_write(target, write)
-    exporter = ("dynamo" if dynamo else "torchscript-based") if format == "onnx" else ("frozen torch.jit")
+    def onnx_bytes() -> bytes:
+        import onnx
+
+        raw = to_onnx_bytes(folded, example, opset=opset, dynamic_batch=dynamic_batch, dynamo=dynamo)
+        _check_graph(onnx.load_from_string(raw), reference)
+        return _with_metadata(raw, meta)
+
+    def write(tmp: str) -> None:
+        if format == "onnx":
+            Path(tmp).write_bytes(onnx_bytes())
+            check(_onnx_runner(tmp))
+        elif format == "executorch":
+            from lucid.deploy.executorch import to_executorch_bytes
+
+            Path(tmp).write_bytes(to_executorch_bytes(folded, example, meta))
+            check(_executorch_runner(tmp))
+        else:
+            module = to_torchscript(folded, example)
+            with quiet_torch_export():
+                torch.jit.save(module, tmp, _extra_files={"lucid.json": json.dumps(meta)})
+            check(_torchscript_runner(tmp))
+
+    if format == "openvino":
+        _write_openvino(target, onnx_bytes(), meta, lambda xml: check(_openvino_runner(str(xml))))
+    else:
+        atomic_write(target, write)
+    write_digest(target)
+    onnx_exporter = "dynamo" if dynamo else "torchscript-based"
+    exporter = {"onnx": onnx_exporter, "openvino": f"OpenVINO from the {onnx_exporter} ONNX graph",
+                "executorch": "torch.export + XNNPACK", "torchscript": "frozen torch.jit"}[format]
     return ExportResult(
         path=target, format=format, opset=opset, dynamic_batch=dynamic_batch, max_abs_diff=diffs[0],
         max_rel_diff=diffs[1], checked_batches=tuple(batches), preprocessing=prep, classes=names,

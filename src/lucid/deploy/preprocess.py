@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lucid.errors import DataError
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -167,6 +169,8 @@ class Preprocessing:
         for item in items:
             image = read_image(item)
             _check_channels(image, self.in_channels, item)
+            if image.shape[-1] == 0 or image.shape[-2] == 0:
+                raise DataError(f"{_describe(item)} is an empty image ({image.shape[-2]}x{image.shape[-1]} pixels)")
             batch.append(transform(image))
         return torch.stack(batch).numpy()
 
@@ -205,9 +209,9 @@ def _array_to_chw(array: np.ndarray) -> torch.Tensor:
         raise ValueError(f"an image array must be 2-d or 3-d, got shape {array.shape}")
     if array.dtype == np.uint8:
         return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
-    if np.issubdtype(array.dtype, np.floating):
+    if np.issubdtype(array.dtype, np.floating):  # float16/64 convert to the float32 the model takes
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    raise TypeError(f"image arrays must be uint8 (H, W, C) or float (C, H, W), got dtype {array.dtype}")
+    raise DataError(f"image arrays must be uint8 (H, W, C) or float (C, H, W), got dtype {array.dtype}")
 
 
 def _drop_alpha(image: torch.Tensor) -> torch.Tensor:
@@ -241,8 +245,11 @@ def _open_image(path_like: str | os.PathLike[str]) -> Any:
         with Image.open(path) as opened:
             opened.load()
             return opened.copy()
+    except Image.DecompressionBombError as exc:
+        # PIL's guard against images whose pixel count would exhaust memory (MAX_IMAGE_PIXELS).
+        raise DataError(f"{path}: refused, too many pixels to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a decodable image ({exc})") from None
+        raise DataError(f"{path}: not a decodable image ({exc})") from None
 
 
 def read_image(image: ImageLike) -> torch.Tensor:
@@ -262,6 +269,8 @@ def read_image(image: ImageLike) -> torch.Tensor:
         return _drop_alpha(_array_to_chw(image))
     if isinstance(image, torch.Tensor):
         tensor = image.detach().cpu()
+        if tensor.is_floating_point() and tensor.dtype != torch.float32:
+            tensor = tensor.to(torch.float32)  # fp16/bf16/fp64: the transforms and the model take float32
         if tensor.ndim == 2:
             tensor = tensor[None]
         if tensor.ndim != 3:

@@ -1,9 +1,11 @@
-"""Static int8 post-training quantization with ONNX Runtime's quantizer, checked against fp32.
+"""Static int8 post-training quantization, with ONNX Runtime's quantizer or OpenVINO's NNCF, checked against fp32.
 
-``quantize`` calibrates activation ranges on real images (a folder, or the embedded digits),
-writes a QDQ model with per-channel int8 weights and uint8 activations (the layout ONNX
-Runtime's x86 kernels are fastest with), and reports how often the int8 model's top-1 agrees
-with the fp32 model's, plus both models' top-1 accuracy where the images have labels.
+``quantize`` calibrates activation ranges on real images (a folder, or the embedded digits) and
+writes, with ``backend="onnxruntime"``, a QDQ ``.onnx`` model with per-channel int8 weights and
+uint8 activations (the layout ONNX Runtime's x86 kernels are fastest with) or, with
+``backend="openvino"``, an OpenVINO IR ``.xml`` quantized by NNCF's post-training quantization.
+Either way it reports how often the int8 model's top-1 agrees with the fp32 model's, plus both
+models' top-1 accuracy where the images have labels, and honours ``max_top1_drop``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ import numpy as np
 import torch
 
 from lucid.checkpoint import atomic_write
-from lucid.deploy.predictor import make_session, run_batches
+from lucid.deploy.integrity import check_digest, model_files, write_digest
 from lucid.deploy.preprocess import Preprocessing, read_classes
+from lucid.deploy.runtime import OnnxRuntimeModel, OpenVINOModel
+from lucid.errors import ExportError
 
 __all__ = [
     "CALIBRATION_METHODS",
+    "QUANTIZE_BACKENDS",
     "LabelledImages",
     "ArrayCalibrationReader",
     "QuantizeResult",
@@ -34,6 +39,8 @@ __all__ = [
 ]
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+QUANTIZE_BACKENDS = ("onnxruntime", "openvino")
+OUT_SUFFIX = {"onnxruntime": ".onnx", "openvino": ".xml"}
 DIGITS = "digits"
 
 
@@ -64,6 +71,7 @@ class QuantizeResult:
     fp32_bytes: int
     int8_bytes: int
     seconds: float
+    backend: str = "onnxruntime"
 
     @property
     def top1_drop(self) -> float | None:
@@ -75,7 +83,7 @@ class QuantizeResult:
     def summary(self) -> str:
         """Console lines: the file, the agreement, the accuracies."""
         lines = [
-            f"wrote {self.path} ({self.int8_bytes / 1e6:.2f} MB, fp32 {self.fp32_bytes / 1e6:.2f} MB); "
+            f"wrote {self.path} ({self.backend}; {self.int8_bytes / 1e6:.2f} MB, fp32 {self.fp32_bytes / 1e6:.2f} MB); "
             f"calibrated on {self.num_calib} images: {self.calibration}",
             f"top-1 agreement with fp32 on {self.num_eval} images ({self.evaluation}): {100 * self.agreement:.2f} %",
         ]
@@ -227,17 +235,40 @@ def calibration_sets(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_paths(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[Path, Path]:
+def _check_paths(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], backend: str) -> tuple[Path, Path]:
+    if backend not in QUANTIZE_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(QUANTIZE_BACKENDS)}, got {backend!r}")
     source, target = Path(onnx_path).expanduser(), Path(out).expanduser()
-    if source.suffix.lower() != ".onnx":
-        raise ValueError(f"quantize reads a .onnx model, got {str(onnx_path)!r}")
+    readable = (".onnx",) if backend == "onnxruntime" else (".onnx", ".xml")
+    if source.suffix.lower() not in readable:
+        raise ValueError(f"quantize with {backend} reads a {' or '.join(readable)} model, got {str(onnx_path)!r}")
     if not source.is_file():
-        raise FileNotFoundError(f"no ONNX model at {source}")
-    if target.suffix.lower() != ".onnx":
-        raise ValueError(f"the quantized model is written to a .onnx file, got {str(out)!r}")
+        raise FileNotFoundError(f"no model file at {source}")
+    suffix = OUT_SUFFIX[backend]
+    if target.suffix.lower() != suffix:
+        raise ValueError(f"the {backend} int8 model is written to a {suffix} file, got {str(out)!r}")
     if target.resolve() == source.resolve():
-        raise ValueError(f"out must differ from the fp32 model ({source}); e.g. {source.with_suffix('.int8.onnx').name}")
+        raise ValueError(f"out must differ from the fp32 model ({source}); e.g. {source.with_suffix('.int8' + suffix).name}")
     return source, target
+
+
+def _backend_options(backend: str, per_channel: bool | None, reduce_range: bool | None,
+                     calibrate_method: str | None, preprocess: bool | None) -> tuple[bool, bool, str, bool]:
+    """ONNX Runtime's quantizer options with their defaults; OpenVINO (NNCF) takes none of them."""
+    if backend == "openvino":
+        given = [name for name, value in (("per_channel", per_channel), ("reduce_range", reduce_range),
+                                          ("calibrate_method", calibrate_method), ("preprocess", preprocess))
+                 if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} configure ONNX Runtime's quantizer; backend='openvino' (NNCF) "
+                             "always quantizes weights per channel with its own range estimation")
+        return True, False, "nncf", False
+    return (True if per_channel is None else per_channel, True if reduce_range is None else reduce_range,
+            calibrate_method or "minmax", True if preprocess is None else preprocess)
+
+
+def _bytes(path: Path) -> int:
+    return sum(part.stat().st_size for part in model_files(path) if part.is_file())
 
 
 def _check_count(name: str, value: int | None, allow_none: bool = True) -> None:
@@ -317,87 +348,112 @@ def quantize(
     out: str | os.PathLike[str],
     calib: str | os.PathLike[str] | np.ndarray | torch.Tensor = DIGITS,
     *,
+    backend: str = "onnxruntime",
     num_calib: int | None = 256,
     num_eval: int | None = None,
-    per_channel: bool = True,
-    reduce_range: bool = True,
+    per_channel: bool | None = None,
+    reduce_range: bool | None = None,
     quantize_classifier: bool = False,
-    calibrate_method: str = "minmax",
-    preprocess: bool = True,
+    calibrate_method: str | None = None,
+    preprocess: bool | None = None,
     batch_size: int = 16,
     max_top1_drop: float | None = None,
     threads: int | None = None,
     seed: int = 0,
 ) -> QuantizeResult:
-    """Quantize an exported fp32 ONNX model to int8 (static, QDQ, per-channel weights) at ``out``.
+    """Quantize an exported fp32 model to int8 at ``out``, checked against the fp32 model.
 
+    ``backend="onnxruntime"``: a ``.onnx`` in, a static QDQ ``.onnx`` out (per-channel weights
+    unless ``per_channel=False``; ``reduce_range`` (default) quantizes weights to 7 bits, which
+    keeps CPUs without VNNI (AVX2's u8 x s8 pairs saturate int16) as accurate as those with it;
+    ``calibrate_method`` minmax/entropy/percentile). ``backend="openvino"``: a ``.onnx`` or
+    ``.xml`` in, an OpenVINO IR ``.xml`` (+ ``.bin``) out, quantized by NNCF (extra ``[deploy]``).
     ``calib``: ``"digits"`` (calibrate on the digits training split, evaluate on the validation
     split), a folder of images (ImageFolder labels are used when the model knows the class
     names), or a preprocessed ``(N, C, H, W)`` array. ``num_calib`` images calibrate (None: all),
-    ``num_eval`` evaluate (None: all). ``reduce_range`` (default) quantizes weights to 7 bits,
-    which keeps CPUs without VNNI (AVX2's u8 x s8 pairs saturate int16) as accurate as those
-    with it. The classifier stays fp32 unless ``quantize_classifier``. With ``max_top1_drop``
-    (points), a larger drop raises ValueError and nothing is written.
+    ``num_eval`` evaluate (None: all). The classifier stays fp32 unless ``quantize_classifier``.
+    With ``max_top1_drop`` (points), a larger drop raises ExportError and nothing is written.
+    A fp32 file with a ``.sha256`` digest is checked first; the int8 file gets its own.
     """
     start = time.perf_counter()
-    source, target = _check_paths(onnx_path, out)
+    source, target = _check_paths(onnx_path, out, backend)
+    per_channel, reduce_range, calibrate_method, preprocess = _backend_options(
+        backend, per_channel, reduce_range, calibrate_method, preprocess)
     _check_count("num_calib", num_calib)
     _check_count("num_eval", num_eval)
     _check_count("batch_size", batch_size, allow_none=False)
-    method = _calibrate_method(calibrate_method)
-    fp32 = make_session(source, threads)
-    props = dict(fp32.get_modelmeta().custom_metadata_map)
+    method = _calibrate_method(calibrate_method) if backend == "onnxruntime" else None
+    check_digest(source)
+    fp32 = OnnxRuntimeModel(source, threads) if backend == "onnxruntime" else OpenVINOModel(source, threads)
+    props = dict(fp32.metadata)
+    props.pop("quantization", None)
     prep = Preprocessing.from_metadata(props, str(source)) if "image_size" in props else None
-    input_meta = fp32.get_inputs()[0]
-    fixed = input_meta.shape[0] if isinstance(input_meta.shape[0], int) else None
-    num_classes = fp32.get_outputs()[0].shape[-1]
+    fixed = fp32.input_shape[0]
     calib_set, eval_set = calibration_sets(
-        calib, prep, classes=read_classes(props), num_classes=num_classes if isinstance(num_classes, int) else None,
+        calib, prep, classes=read_classes(props), num_classes=fp32.num_classes,
         metadata=props, num_calib=num_calib, num_eval=num_eval, seed=seed,
     )
     step = fixed or min(batch_size, len(calib_set))
     if len(calib_set) < step:
         raise ValueError(f"{len(calib_set)} calibration images are fewer than the model's batch size {step}")
-    note = {"format": "QDQ", "weights": "int8 " + ("per-channel" if per_channel else "per-tensor"),
-            "activations": "uint8", "calibration": calib_set.description, "method": calibrate_method,
-            "reduce_range": reduce_range, "classifier": "int8" if quantize_classifier else "fp32",
-            "source": source.name}
+    if backend == "onnxruntime":
+        note = {"format": "QDQ", "weights": "int8 " + ("per-channel" if per_channel else "per-tensor"),
+                "activations": "uint8", "calibration": calib_set.description, "method": calibrate_method,
+                "reduce_range": reduce_range, "classifier": "int8" if quantize_classifier else "fp32",
+                "source": source.name}
+    else:
+        note = {"format": "OpenVINO IR (NNCF post-training quantization, PERFORMANCE preset)",
+                "weights": "int8 symmetric per-channel", "activations": "int8 symmetric",
+                "calibration": calib_set.description, "classifier": "int8" if quantize_classifier else "fp32",
+                "source": source.name}
     outcome: dict[str, Any] = {}
 
-    def write(tmp: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="lucid-quantize-") as workdir:
-            quantized = Path(workdir) / "int8.onnx"
-            reader = ArrayCalibrationReader(input_meta.name, calib_set.images, step)
-            _quantize_file(source, quantized, reader, per_channel=per_channel, reduce_range=reduce_range,
-                           method=method, preprocess=preprocess, quantize_classifier=quantize_classifier,
-                           workdir=Path(workdir))
-            Path(tmp).write_bytes(_with_props(quantized, props, note))
-        int8 = make_session(tmp, threads)
-        outcome.update(_compare(fp32, int8, eval_set, fixed))
+    def check(int8: Any) -> None:
+        outcome.update(_compare(fp32.run, int8.run, eval_set, fixed))
         drop = outcome["drop"]
         if max_top1_drop is not None and drop is not None and drop > max_top1_drop:
-            raise ValueError(
+            raise ExportError(
                 f"int8 top-1 {100 * outcome['int8_top1']:.2f} % is {drop:.2f} points below fp32's "
                 f"{100 * outcome['fp32_top1']:.2f} % (allowed: {max_top1_drop}); {target} not written"
             )
 
-    atomic_write(target, write)
+    def write(tmp: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="lucid-quantize-") as workdir:
+            quantized = Path(workdir) / "int8.onnx"
+            reader = ArrayCalibrationReader(fp32.session.get_inputs()[0].name, calib_set.images, step)
+            _quantize_file(source, quantized, reader, per_channel=per_channel, reduce_range=reduce_range,
+                           method=method, preprocess=preprocess, quantize_classifier=quantize_classifier,
+                           workdir=Path(workdir))
+            Path(tmp).write_bytes(_with_props(quantized, props, note))
+        check(OnnxRuntimeModel(tmp, threads))
+
+    if backend == "onnxruntime":
+        atomic_write(target, write)
+    else:
+        from lucid.deploy.openvino import nncf_quantize, read_openvino_model, save_ir, set_metadata
+
+        model = nncf_quantize(read_openvino_model(source), calib_set.images, step,
+                              quantize_classifier=quantize_classifier)
+        set_metadata(model, {**props, "quantization": json.dumps(note)})
+        save_ir(model, target, lambda xml: check(OpenVINOModel(xml, threads)))
+    write_digest(target)
     return QuantizeResult(
         path=target, calibration=calib_set.description, evaluation=eval_set.description, num_calib=len(calib_set),
         num_eval=len(eval_set), agreement=outcome["agreement"], fp32_top1=outcome["fp32_top1"],
-        int8_top1=outcome["int8_top1"], fp32_bytes=source.stat().st_size, int8_bytes=target.stat().st_size,
-        seconds=time.perf_counter() - start,
+        int8_top1=outcome["int8_top1"], fp32_bytes=_bytes(source), int8_bytes=_bytes(target),
+        seconds=time.perf_counter() - start, backend=backend,
     )
 
 
 def _compare(fp32: Any, int8: Any, eval_set: LabelledImages, fixed: int | None) -> dict[str, Any]:
-    """Top-1 agreement of the two sessions, and their top-1 accuracy where labels exist."""
+    """Top-1 agreement of two models (``run(batch) -> logits`` callables), and their top-1
+    accuracy where labels exist."""
     usable = len(eval_set) - (len(eval_set) % fixed if fixed else 0)
     if usable == 0:
         raise ValueError(f"{len(eval_set)} evaluation images are fewer than the model's batch size {fixed}")
     images = eval_set.images[:usable]
-    a = _top1(run_batches(fp32, images, fixed))
-    b = _top1(run_batches(int8, images, fixed))
+    a = _top1(fp32(images))
+    b = _top1(int8(images))
     result: dict[str, Any] = {"agreement": float((a == b).mean()), "fp32_top1": None, "int8_top1": None, "drop": None}
     if eval_set.labels is not None:
         labels = eval_set.labels[:usable]

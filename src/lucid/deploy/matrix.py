@@ -1,0 +1,231 @@
+"""``export_all``: every deployment format of one model, each measured against the eager model.
+
+One call writes ONNX, OpenVINO IR, ExecuTorch and TorchScript files (each verified by
+:func:`lucid.deploy.export`) plus the int8 files of both quantizers (:func:`lucid.deploy.quantize`),
+then runs every file in its runtime on the same real, preprocessed images as the eager model and
+reports, per file and runtime: the largest logit difference from eager, the top-1 agreement with
+eager (and top-1 accuracy where the images have labels), the file size and the batch-1 latency
+on this machine. Formats whose optional runtime is not installed are listed as skipped, with
+the extra that brings them.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lucid.deploy.export import export, load_source_model, quiet_torch_export
+from lucid.deploy.integrity import model_files
+from lucid.deploy.preprocess import model_classes, model_preprocessing
+from lucid.deploy.quantize import DIGITS, calibration_sets, quantize
+from lucid.deploy.runtime import ExecuTorchModel, OnnxRuntimeModel, OpenVINOModel, available
+from lucid.errors import MissingDependencyError
+
+__all__ = ["MATRIX_FORMATS", "MatrixRow", "export_all", "format_matrix"]
+
+# (row name, export format or "int8", runtime, file suffix, optional module it needs)
+MATRIX_FORMATS: tuple[tuple[str, str, str, str, str | None], ...] = (
+    ("ONNX fp32", "onnx", "onnxruntime", ".onnx", None),
+    ("ONNX fp32", "onnx", "openvino", ".onnx", "openvino"),
+    ("OpenVINO IR fp32", "openvino", "openvino", ".xml", "openvino"),
+    ("ExecuTorch XNNPACK fp32", "executorch", "executorch", ".pte", "executorch"),
+    ("TorchScript fp32", "torchscript", "torch.jit", ".pt", None),
+    ("ONNX int8 (ORT quantizer)", "int8", "onnxruntime", ".int8.onnx", None),
+    ("OpenVINO IR int8 (NNCF)", "int8", "openvino", ".int8.xml", "nncf"),
+)
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One file in one runtime, measured against the eager model on the same images."""
+
+    name: str
+    runtime: str
+    path: Path | None
+    bytes: int = 0
+    max_abs_diff: float = float("nan")
+    agreement: float = float("nan")  # top-1 agreement with eager
+    top1: float | None = None  # top-1 accuracy where labels exist
+    latency_ms: float = float("nan")  # batch 1, median
+    note: str = ""
+
+    @property
+    def skipped(self) -> bool:
+        return self.path is None
+
+
+def _latency(run: Callable[[], Any], budget_s: float, max_calls: int = 200) -> float:
+    """Median batch-1 call time in ms: 3 untimed calls, then timed calls for ``budget_s``."""
+    for _ in range(3):
+        run()
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < 5 or (time.perf_counter() - started < budget_s and len(times) < max_calls):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def _runner(path: Path, runtime: str, threads: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    if runtime == "torch.jit":
+        with quiet_torch_export():
+            module = torch.jit.load(str(path), map_location="cpu")
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module(torch.from_numpy(batch)).numpy()
+
+        return run
+    if runtime == "openvino":
+        return OpenVINOModel(path, threads).run
+    if runtime == "executorch":
+        return ExecuTorchModel(path).run
+    return OnnxRuntimeModel(path, threads).run
+
+
+def _measure(name: str, runtime: str, path: Path, run: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
+             eager: np.ndarray, labels: np.ndarray | None, budget_s: float, note: str = "") -> MatrixRow:
+    logits = np.asarray(run(images))
+    top = logits.argmax(axis=1)
+    one = images[:1]
+    return MatrixRow(
+        name=name, runtime=runtime, path=path, bytes=sum(p.stat().st_size for p in model_files(path) if p.is_file()),
+        max_abs_diff=float(np.abs(logits - eager).max()), agreement=float((top == eager.argmax(axis=1)).mean()),
+        top1=None if labels is None else float((top == labels).mean()), latency_ms=_latency(lambda: run(one), budget_s),
+        note=note,
+    )
+
+
+def _eager_row(model: nn.Module, images: np.ndarray, labels: np.ndarray | None, budget_s: float) -> tuple[MatrixRow, np.ndarray]:
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(batch)).numpy()
+
+    eager = np.concatenate([run(images[i : i + 64]) for i in range(0, len(images), 64)])
+    row = MatrixRow(
+        name="PyTorch eager fp32", runtime="torch", path=None, max_abs_diff=0.0, agreement=1.0,
+        top1=None if labels is None else float((eager.argmax(axis=1) == labels).mean()),
+        latency_ms=_latency(lambda: run(images[:1]), budget_s), note="the reference",
+    )
+    return row, eager
+
+
+def export_all(
+    source: nn.Module | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    weights: Any = None,
+    data: str | os.PathLike[str] = DIGITS,
+    image_size: int | None = None,
+    formats: Sequence[str] | None = None,
+    num_calib: int = 128,
+    num_eval: int | None = 300,
+    threads: int | None = None,
+    latency_budget_s: float = 1.0,
+    log: Log | None = None,
+) -> list[MatrixRow]:
+    """Export ``source`` to every available format in ``out_dir`` and measure each file (see module doc).
+
+    ``data``: ``"digits"`` or a folder of images (class folders give labels) for the agreement,
+    accuracy and int8 calibration. ``formats``: a subset of the row names' formats
+    (``onnx``, ``openvino``, ``executorch``, ``torchscript``, ``int8``); None: all.
+    Returns the eager reference row first, then one row per file and runtime.
+    """
+    say = log or (lambda line: None)
+    folder = Path(out_dir).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = set(formats) if formats is not None else {f[1] for f in MATRIX_FORMATS}
+    unknown = wanted - {f[1] for f in MATRIX_FORMATS}
+    if unknown:
+        raise ValueError(f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, torchscript, int8")
+    model = load_source_model(source, weights).to("cpu", torch.float32).eval()
+    stem = Path(str(source)).stem if not isinstance(source, nn.Module) else str(getattr(model, "model_name", "model"))
+    prep = model_preprocessing(model, image_size=image_size)
+    calib_set, eval_set = calibration_sets(
+        data, prep, classes=model_classes(model), num_classes=getattr(getattr(model, "config", None), "num_classes", None),
+        metadata=_data_metadata(model), num_calib=num_calib, num_eval=num_eval,
+    )
+    images, labels = eval_set.images, eval_set.labels
+    say(f"evaluating on {eval_set.description}")
+    eager_row, eager = _eager_row(model, images, labels, latency_budget_s)
+    rows = [eager_row]
+    onnx_file = folder / f"{stem}.onnx"
+    if wanted & {"onnx", "int8"}:
+        say(f"  {export(model, onnx_file, 'onnx', dynamic_batch=True, image_size=image_size).summary()}")
+    for name, fmt, runtime, suffix, needs in MATRIX_FORMATS:
+        if fmt not in wanted:
+            continue
+        path = folder / f"{stem}{suffix}"
+        if needs is not None and not available(needs):
+            extra = "mobile" if needs == "executorch" else "deploy"
+            rows.append(MatrixRow(name=name, runtime=runtime, path=None, note=f"skipped: {needs} not installed (pip install 'lucid[{extra}]')"))
+            continue
+        try:
+            note = _write(fmt, runtime, model, source, path, onnx_file, calib_set.images, image_size, threads, say)
+        except MissingDependencyError as exc:
+            rows.append(MatrixRow(name=name, runtime=runtime, path=None, note=f"skipped: {exc}"))
+            continue
+        rows.append(_measure(name, runtime, path, _runner(path, runtime, threads), images, eager, labels, latency_budget_s, note))
+        say(f"  {name} on {runtime}: {format_row(rows[-1])}")
+    return rows
+
+
+def _data_metadata(model: nn.Module) -> dict[str, str]:
+    """The training record's data split (so digits evaluate on the held-out split), as export records it."""
+    import json
+
+    extra = getattr(model, "checkpoint_extra", None)
+    if isinstance(extra, dict) and isinstance(extra.get("data"), dict):
+        return {"train_data": json.dumps(extra["data"])}
+    return {}
+
+
+def _write(fmt: str, runtime: str, model: nn.Module, source: Any, path: Path, onnx_file: Path, calib: np.ndarray,
+           image_size: int | None, threads: int | None, say: Log) -> str:
+    """Write one matrix file (the fp32 ONNX file is written before, once, for its two runtimes and int8)."""
+    if fmt == "onnx":
+        return "verified at export"
+    if fmt == "int8":
+        backend = "onnxruntime" if runtime == "onnxruntime" else "openvino"
+        result = quantize(onnx_file, path, calib, backend=backend, num_calib=len(calib), num_eval=min(64, len(calib)),
+                          threads=threads)
+        return f"calibrated on {result.num_calib} images, {path.stat().st_size / 1e6:.2f} MB main file"
+    dynamic = fmt != "executorch"
+    result = export(model, path, fmt, dynamic_batch=dynamic, image_size=image_size)
+    say(f"  {result.summary()}")
+    return f"max |diff| {result.max_abs_diff:.2g} on random input at export"
+
+
+def format_row(row: MatrixRow) -> str:
+    """One matrix row as a short line."""
+    if row.skipped and row.runtime != "torch":
+        return row.note
+    top1 = "" if row.top1 is None else f", top-1 {100 * row.top1:.1f} %"
+    return (f"max |diff| {row.max_abs_diff:.2g}, agreement {100 * row.agreement:.1f} %{top1}, "
+            f"{row.bytes / 1e6:.2f} MB, {row.latency_ms:.2f} ms at batch 1")
+
+
+def format_matrix(rows: Sequence[MatrixRow]) -> str:
+    """The matrix as a Markdown table."""
+    lines = ["| format | runtime | file size | max logit diff vs eager | top-1 agreement with eager | top-1 | batch-1 latency | note |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if r.skipped and r.runtime != "torch":
+            lines.append(f"| {r.name} | {r.runtime} | | | | | | {r.note} |")
+            continue
+        size = f"{r.bytes / 1e6:.2f} MB" if r.path is not None else ""
+        top1 = "" if r.top1 is None else f"{100 * r.top1:.1f} %"
+        lines.append(f"| {r.name} | {r.runtime} | {size} | {r.max_abs_diff:.2g} | {100 * r.agreement:.1f} % | {top1} | "
+                     f"{r.latency_ms:.2f} ms | {r.note} |")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""OpenVINO IR files: conversion, lucid's metadata in the runtime info, atomic two-file writes, NNCF int8.
+
+An IR model is two files, ``model.xml`` (the graph) and ``model.bin`` (the weights). lucid
+writes both under temporary names in the target folder, verifies them, then renames the
+``.bin`` and the ``.xml`` into place: a failure leaves nothing new behind and older files
+untouched. The preprocessing and class names go into the IR's runtime info
+(``model.set_rt_info(value, ["lucid", key])``), the same keys and JSON values as an ONNX
+file's ``metadata_props``, so :class:`lucid.deploy.Predictor` reads either file alike.
+
+Conversion goes through the verified ONNX graph (BatchNorm folded, HardSwish as one operator),
+so the ONNX and OpenVINO files hold the same network. Quantization is NNCF's post-training
+quantization (``nncf.quantize``), OpenVINO's own int8 path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lucid.deploy.runtime import OPENVINO_RT_KEY, require
+from lucid.errors import ExportError
+
+__all__ = [
+    "IR_SUFFIX",
+    "classifier_nodes",
+    "nncf_quantize",
+    "read_openvino_model",
+    "save_ir",
+    "set_metadata",
+]
+
+IR_SUFFIX = ".xml"
+
+
+def read_openvino_model(path: str | os.PathLike[str]) -> Any:
+    """An ``openvino.Model`` from an ``.onnx`` or ``.xml`` file."""
+    ov = require("openvino", "reading a model with OpenVINO")
+    return ov.Core().read_model(str(path))
+
+
+def set_metadata(model: Any, metadata: Mapping[str, str]) -> None:
+    """Write ``metadata`` into the model's runtime info under ``lucid`` (one entry per key)."""
+    for key, value in metadata.items():
+        model.set_rt_info(str(value), [OPENVINO_RT_KEY, key])
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path], None] | None = None) -> Path:
+    """Write ``model`` as ``target`` (``.xml``) plus its ``.bin``, fp32 weights, all or nothing.
+
+    Both files are written in a temporary folder beside ``target``, ``verify(tmp_xml)`` runs on
+    them (raise to abandon), then the ``.bin`` and the ``.xml`` are renamed into place.
+    """
+    ov = require("openvino", "writing an OpenVINO IR file")
+    xml = Path(target).expanduser()
+    if xml.suffix.lower() != IR_SUFFIX:
+        raise ValueError(f"an OpenVINO IR model is written to a .xml file (its weights go to .bin), got {str(target)!r}")
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{xml.stem}.", suffix=".tmp", dir=xml.parent))
+    try:
+        tmp_xml = workdir / xml.name
+        ov.save_model(model, str(tmp_xml), compress_to_fp16=False)  # fp16 weights would change the logits
+        tmp_bin = tmp_xml.with_suffix(".bin")
+        if verify is not None:
+            verify(tmp_xml)
+        for part in (tmp_bin, tmp_xml):
+            _fsync(part)
+            os.chmod(part, 0o644)
+        # The weights first: a reader sees either the old pair or, after the second rename, the new one.
+        os.replace(tmp_bin, xml.with_suffix(".bin"))
+        os.replace(tmp_xml, xml)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return xml
+
+
+def classifier_nodes(model: Any) -> list[str]:
+    """Friendly names of the node(s) computing the output: the final MatMul (and its bias Add)."""
+    node = model.outputs[0].get_node().input_value(0).get_node()
+    found: list[str] = []
+    while node.get_type_name() in ("Add", "MatMul"):
+        found.append(node.get_friendly_name())
+        if node.get_type_name() == "MatMul":
+            return found
+        producers = [v.get_node() for v in node.input_values() if v.get_node().get_type_name() != "Constant"]
+        if len(producers) != 1:
+            break
+        node = producers[0]
+    return []
+
+
+def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_classifier: bool = False) -> Any:
+    """NNCF post-training int8 quantization of an ``openvino.Model``, calibrated on preprocessed images.
+
+    Symmetric int8 weights (per channel) and activations (NNCF's ``PERFORMANCE`` preset), with
+    NNCF's bias correction. The classifier stays fp32 unless ``quantize_classifier``.
+    """
+    nncf = require("nncf", "quantizing with OpenVINO (NNCF)")
+    batches = [np.ascontiguousarray(images[i : i + batch_size]) for i in range(0, len(images) - batch_size + 1, batch_size)]
+    if not batches:
+        raise ValueError(f"{len(images)} calibration images are fewer than the batch size {batch_size}")
+    ignored = None
+    if not quantize_classifier:
+        names = classifier_nodes(model)
+        ignored = nncf.IgnoredScope(names=names) if names else None
+    import logging
+
+    previous = logging.getLogger("nncf").level
+    logging.getLogger("nncf").setLevel(logging.ERROR)  # NNCF logs every step; the caller reports the outcome
+    try:
+        return nncf.quantize(
+            model, nncf.Dataset(batches), preset=nncf.QuantizationPreset.PERFORMANCE,
+            subset_size=len(batches) * batch_size, ignored_scope=ignored,
+        )
+    except Exception as exc:  # noqa: BLE001 - NNCF raises many types; report one lucid error
+        raise ExportError(f"NNCF quantization failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        logging.getLogger("nncf").setLevel(previous)

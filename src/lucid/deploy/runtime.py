@@ -1,0 +1,378 @@
+"""The inference runtimes behind :class:`lucid.deploy.Predictor`, one small class per runtime.
+
+- :class:`OnnxRuntimeModel`: ``.onnx`` through ONNX Runtime (core dependency, every platform).
+- :class:`OpenVINOModel`: ``.onnx`` and OpenVINO IR ``.xml`` through OpenVINO (extra ``[deploy]``),
+  the fastest CPU runtime on x86. Batch 1 runs on a model compiled with the ``LATENCY`` hint;
+  larger batches on one compiled with the ``THROUGHPUT`` hint, split over its parallel infer
+  requests (OpenVINO's ``AsyncInferQueue``).
+- :class:`ExecuTorchModel`: ``.pte`` through ExecuTorch's Python runtime (extra ``[mobile]``).
+
+Each exposes the same small surface: ``backend``, ``metadata`` (the lucid keys written at
+export), ``input_shape`` (``None`` for a free dimension), ``num_classes`` and ``run(batch)``.
+:func:`choose_backend` turns ``backend="auto"`` into a runtime: OpenVINO on x86 CPUs when it is
+installed, ONNX Runtime otherwise. :func:`require` imports an optional runtime or raises
+:class:`lucid.errors.MissingDependencyError` naming the pip extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from lucid.errors import DataError, MissingDependencyError
+
+__all__ = [
+    "BACKENDS",
+    "EXTRAS",
+    "METADATA_METHOD",
+    "OPENVINO_RT_KEY",
+    "ExecuTorchModel",
+    "OnnxRuntimeModel",
+    "OpenVINOModel",
+    "available",
+    "choose_backend",
+    "is_x86",
+    "load_runtime_model",
+    "make_session",
+    "require",
+    "run_batches",
+    "session_options",
+    "softmax",
+]
+
+BACKENDS = ("auto", "onnxruntime", "openvino", "executorch")
+# import name -> (pip package, lucid extra that installs it)
+EXTRAS = {
+    "onnxruntime": ("onnxruntime", None),
+    "openvino": ("openvino", "deploy"),
+    "nncf": ("nncf", "deploy"),
+    "executorch": ("executorch", "mobile"),
+}
+OPENVINO_RT_KEY = "lucid"  # rt_info section of an IR file that holds lucid's metadata
+METADATA_METHOD = "lucid_metadata"  # constant method of a .pte file returning lucid's metadata (JSON)
+SUFFIX_BACKENDS = {".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",), ".pte": ("executorch",)}
+
+
+# ---------------------------------------------------------------------------------------------
+# optional runtimes
+# ---------------------------------------------------------------------------------------------
+
+
+def require(module: str, purpose: str) -> ModuleType:
+    """Import ``module`` (an optional runtime), or raise MissingDependencyError naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        package, extra = EXTRAS.get(module.split(".")[0], (module.split(".")[0], None))
+        how = f"pip install 'lucid[{extra}]'" if extra else f"pip install {package}"
+        raise MissingDependencyError(f"{purpose} needs the {package!r} package, which is not installed ({exc}); "
+                                     f"install it with: {how}") from None
+
+
+def available(module: str) -> bool:
+    """Whether an optional runtime imports here."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def is_x86() -> bool:
+    """Whether this CPU is x86 (OpenVINO's home: its CPU plugin is tuned for Intel and AMD x86)."""
+    return platform.machine().lower() in ("x86_64", "amd64", "x86", "i386", "i686")
+
+
+def choose_backend(path: str | os.PathLike[str], backend: str = "auto") -> str:
+    """The runtime for a model file: ``backend`` checked against the file type, or the automatic choice.
+
+    ``auto``: ``.xml`` -> OpenVINO, ``.pte`` -> ExecuTorch, ``.onnx`` -> OpenVINO on x86 when it is
+    installed, ONNX Runtime otherwise.
+    """
+    suffix = Path(path).suffix.lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if suffix not in SUFFIX_BACKENDS:
+        raise ValueError(f"a model file must be .onnx, .xml (OpenVINO IR) or .pte (ExecuTorch), got {str(path)!r}")
+    fits = SUFFIX_BACKENDS[suffix]
+    if backend == "auto":
+        if suffix == ".onnx":
+            return "openvino" if is_x86() and available("openvino") else "onnxruntime"
+        return fits[0]
+    if backend not in fits:
+        raise ValueError(f"backend {backend!r} cannot run a {suffix} file ({path}); it runs on: {', '.join(fits)}")
+    return backend
+
+
+def _check_threads(threads: int | None) -> int:
+    if threads is None:
+        return 0  # the runtime's default: one thread per core
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    return threads
+
+
+def _existing(path: str | os.PathLike[str], what: str) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"no {what} at {file}")
+    return file
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _in_steps(run: Any, batch: np.ndarray, step: int, fixed: bool) -> np.ndarray:
+    """``run`` over ``batch`` in slices of ``step`` images (exact multiples for a fixed-batch model)."""
+    if fixed and len(batch) % step:
+        raise ValueError(f"the model takes batches of exactly {step}; got {len(batch)} images (export with --dynamic-batch)")
+    return np.concatenate([run(batch[i : i + step]) for i in range(0, len(batch), step)])
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX Runtime
+# ---------------------------------------------------------------------------------------------
+
+
+def session_options(threads: int | None = None, spinning: bool | None = None) -> Any:
+    """ONNX Runtime options for latency: all graph optimisations, sequential execution,
+    ``threads`` intra-op threads (None: one per core) and a single inter-op thread.
+
+    ``spinning=False`` makes idle worker threads sleep instead of spin-waiting: slightly slower
+    on an idle machine, much faster on a CPU shared with other busy processes. None: ORT's default.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = _check_threads(threads)
+    options.inter_op_num_threads = 1
+    if spinning is not None:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
+    return options
+
+
+def make_session(
+    model: str | os.PathLike[str] | bytes,
+    threads: int | None = None,
+    providers: Sequence[str] | None = None,
+    *,
+    spinning: bool | None = None,
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` for a file (or serialised bytes) with :func:`session_options`."""
+    import onnxruntime as ort
+
+    if not isinstance(model, bytes):
+        model = str(_existing(model, "ONNX model"))
+    available_providers = ort.get_available_providers()
+    chosen = list(providers) if providers is not None else ["CPUExecutionProvider"]
+    unknown = [p for p in chosen if p not in available_providers]
+    if unknown:
+        raise ValueError(f"ONNX Runtime providers {unknown} are not available here; available: {available_providers}")
+    try:
+        return ort.InferenceSession(model, session_options(threads, spinning), providers=chosen)
+    except Exception as exc:  # ORT raises its own exception types for unreadable or invalid models
+        if type(exc).__module__.startswith("onnxruntime"):
+            raise DataError(f"ONNX Runtime cannot load {model if isinstance(model, str) else 'the model'}: {exc}") from None
+        raise
+
+
+def run_batches(session: Any, batch: np.ndarray, fixed: int | None = None, chunk: int = 64) -> np.ndarray:
+    """The session's first output for ``batch``, fed ``fixed`` images at a time for a model with a
+    static batch size, else in chunks of ``chunk`` (bounded memory for large evaluations)."""
+    name, output = session.get_inputs()[0].name, session.get_outputs()[0].name
+    return _in_steps(lambda part: session.run([output], {name: part})[0], batch, fixed or chunk, bool(fixed))
+
+
+def _static(dims: Sequence[Any]) -> tuple[int | None, ...]:
+    return tuple(d if isinstance(d, int) and d >= 0 else None for d in dims)
+
+
+class OnnxRuntimeModel:
+    """An ``.onnx`` file in an ONNX Runtime session (``session`` is the InferenceSession)."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None,
+                 providers: Sequence[str] | None = None, *, spinning: bool | None = None) -> None:
+        self.path = _existing(path, "ONNX model")
+        self.session = make_session(self.path, threads, providers, spinning=spinning)
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1:
+            raise DataError(f"{self.path}: a classifier has one input, this model has {len(inputs)}")
+        self.input_shape = _static(inputs[0].shape)
+        self.num_classes = _static(outputs[0].shape)[-1]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a preprocessed float32 ``(N, C, H, W)`` batch."""
+        return run_batches(self.session, batch, self.input_shape[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenVINO
+# ---------------------------------------------------------------------------------------------
+
+
+def openvino_metadata(model: Any) -> dict[str, str]:
+    """lucid's metadata of an OpenVINO model: an IR's ``rt_info['lucid']`` section, or the ONNX
+    ``metadata_props`` that OpenVINO's ONNX reader puts under ``rt_info['framework']``."""
+    found: dict[str, str] = {}
+    for section in ("framework", OPENVINO_RT_KEY):
+        if model.has_rt_info([section]):
+            values = model.get_rt_info([section]).value
+            if isinstance(values, dict):
+                found.update({str(k): str(v) for k, v in values.items()})
+    return found
+
+
+class OpenVINOModel:
+    """An ``.onnx`` or OpenVINO IR ``.xml`` file compiled for OpenVINO's CPU plugin.
+
+    Batch 1 (and a model with a fixed batch) runs on a ``LATENCY``-hinted compilation; larger
+    batches of a free-batch model on a ``THROUGHPUT``-hinted one, the batch split over its
+    optimal number of parallel infer requests. ``threads`` caps OpenVINO's inference threads.
+    ``precision``: ``"f32"`` (default) computes in float32 like the exported file; OpenVINO's own
+    default on CPUs with bf16 instructions (AVX512_BF16, AMX) is bfloat16, which moves logits by
+    about 1 % (``"bf16"`` opts in to it where it is faster).
+    """
+
+    backend = "openvino"
+
+    def __init__(self, path: str | os.PathLike[str], threads: int | None = None, precision: str = "f32") -> None:
+        ov = require("openvino", "running a model with OpenVINO")
+        if precision not in ("f32", "bf16", "f16"):
+            raise ValueError(f"precision must be f32, bf16 or f16, got {precision!r}")
+        self.precision = precision
+        self.path = _existing(path, "model file")
+        self.threads = _check_threads(threads)
+        self.core = ov.Core()
+        try:
+            self.model = self.core.read_model(str(self.path))
+        except RuntimeError as exc:
+            raise DataError(f"OpenVINO cannot read {self.path}: {str(exc).splitlines()[0]}") from None
+        self.metadata = openvino_metadata(self.model)
+        if len(self.model.inputs) != 1:
+            raise DataError(f"{self.path}: a classifier has one input, this model has {len(self.model.inputs)}")
+        self.input_shape = _static(_dims(self.model.inputs[0].get_partial_shape()))
+        self.num_classes = _static(_dims(self.model.outputs[0].get_partial_shape()))[-1]
+        self._compiled: dict[str, Any] = {}
+        self._queue: Any = None
+
+    def compiled(self, hint: str) -> Any:
+        """The model compiled with performance hint ``"LATENCY"`` or ``"THROUGHPUT"`` (cached)."""
+        if hint not in self._compiled:
+            config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": self.precision}
+            if self.threads:
+                config["INFERENCE_NUM_THREADS"] = self.threads
+            self._compiled[hint] = self.core.compile_model(self.model, "CPU", config)
+        return self._compiled[hint]
+
+    def _latency(self, batch: np.ndarray) -> np.ndarray:
+        return np.array(self.compiled("LATENCY")(batch)[0])
+
+    def _throughput(self, batch: np.ndarray) -> np.ndarray:
+        """One batch split over the THROUGHPUT compilation's parallel infer requests."""
+        import openvino as ov
+
+        compiled = self.compiled("THROUGHPUT")
+        if self._queue is None:
+            self._queue = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        parts = [p for p in np.array_split(batch, len(self._queue)) if len(p)]
+        results: list[np.ndarray | None] = [None] * len(parts)
+
+        def done(request: Any, index: int) -> None:
+            results[index] = request.get_output_tensor(0).data.copy()
+
+        self._queue.set_callback(done)
+        for index, part in enumerate(parts):
+            self._queue.start_async({0: np.ascontiguousarray(part)}, index)
+        self._queue.wait_all()
+        return np.concatenate([r for r in results if r is not None])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a preprocessed float32 ``(N, C, H, W)`` batch."""
+        fixed = self.input_shape[0]
+        if fixed is not None:
+            return _in_steps(self._latency, batch, fixed, True)
+        if len(batch) == 1:
+            return self._latency(batch)
+        return _in_steps(self._throughput, batch, 256, False)
+
+
+def _dims(shape: Any) -> list[int | None]:
+    return [None if d.is_dynamic else d.get_length() for d in shape]
+
+
+# ---------------------------------------------------------------------------------------------
+# ExecuTorch
+# ---------------------------------------------------------------------------------------------
+
+
+def executorch_metadata(program: Any, path: Path) -> dict[str, str]:
+    """The JSON metadata lucid stores in a ``.pte`` as the constant method ``lucid_metadata``."""
+    if METADATA_METHOD not in program.method_names:
+        return {}
+    raw = program.load_method(METADATA_METHOD).execute([])[0]
+    try:
+        values = json.loads(raw)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: the {METADATA_METHOD} record is not JSON ({exc})") from None
+    return {str(k): str(v) for k, v in values.items()}
+
+
+class ExecuTorchModel:
+    """A ``.pte`` program in ExecuTorch's Python runtime (the runtime an Android/iOS app embeds)."""
+
+    backend = "executorch"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        require("executorch", "running a .pte model")
+        from executorch.runtime import Runtime
+
+        self.path = _existing(path, "ExecuTorch program")
+        try:
+            self.program = Runtime.get().load_program(str(self.path))
+        except (RuntimeError, ValueError) as exc:
+            raise DataError(f"ExecuTorch cannot load {self.path}: {exc}") from None
+        self.metadata = executorch_metadata(self.program, self.path)
+        self.method = self.program.load_method("forward")
+        meta = self.program.metadata("forward")
+        self.input_shape = _static(tuple(meta.input_tensor_meta(0).sizes()))
+        self.num_classes = _static(tuple(meta.output_tensor_meta(0).sizes()))[-1]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a preprocessed float32 ``(N, C, H, W)`` batch (the file's fixed batch at a time)."""
+        import torch
+
+        step = self.input_shape[0] or 1
+
+        def one(part: np.ndarray) -> np.ndarray:
+            return self.method.execute([torch.from_numpy(np.ascontiguousarray(part))])[0].numpy()
+
+        return _in_steps(one, batch, step, True)
+
+
+def load_runtime_model(path: str | os.PathLike[str], backend: str = "auto", threads: int | None = None,
+                       providers: Sequence[str] | None = None, *, spinning: bool | None = None) -> Any:
+    """The runtime model for ``path`` on ``backend`` (see :func:`choose_backend`)."""
+    chosen = choose_backend(path, backend)
+    if chosen == "openvino":
+        return OpenVINOModel(path, threads)
+    if chosen == "executorch":
+        return ExecuTorchModel(path)
+    return OnnxRuntimeModel(path, threads, providers, spinning=spinning)

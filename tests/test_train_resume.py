@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lucid.errors import RunFolderError
 from lucid.models import MobileNet_V3, load_model, preset_config, register_model
 from lucid.train import TrainConfig, TrainingDiverged, train
 from lucid.train.state import STATE_FILE, flatten, load_state, save_state, unflatten
@@ -77,7 +78,7 @@ def test_resume_refuses_changed_settings_and_extends_epochs(tmp_path: Path) -> N
     train(config)
     with pytest.raises(ValueError, match="cannot change these settings when resuming.*lr=0.5"):
         train(TrainConfig(resume=str(out), lr=0.5))
-    with pytest.raises(ValueError, match="already holds a training run"):
+    with pytest.raises(RunFolderError, match="already holds a training run"):
         train(config)
     result = train(TrainConfig(resume=str(out), epochs=2, progress=False))
     assert [r["epoch"] for r in result.history] == [1, 2] and result.out_dir == out
@@ -90,6 +91,7 @@ class _Poisoned(MobileNet_V3):
 
     calls = 0
     poison_from = 10**9
+    poison_eval = False  # NaN outputs in evaluation only: the training loss stays finite
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = super().forward(x)
@@ -97,6 +99,8 @@ class _Poisoned(MobileNet_V3):
             type(self).calls += 1
             if type(self).calls >= type(self).poison_from:
                 return out * float("nan")
+        elif type(self).poison_eval and type(self).calls >= type(self).poison_from:
+            return out * float("nan")
         return out
 
 
@@ -108,10 +112,10 @@ def _poisoned(num_classes: int = 10, in_channels: int = 1, **kwargs: object) -> 
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
-    _Poisoned.calls, _Poisoned.poison_from = 0, 4 + 2  # 4 steps per epoch: dies in epoch 2
+    _Poisoned.calls, _Poisoned.poison_from = 0, 16 + 2  # 16 steps per epoch: dies in epoch 2
     out = tmp_path / "run"
     config = TrainConfig(model="test_train_poisoned", epochs=3, limit_train=64, limit_val=16, img_size=16,
-                         batch_size=16, out=str(out), progress=False)
+                         batch_size=4, out=str(out), progress=False)
     expected = r"loss became nan at epoch 2, step 2.*last good checkpoint .*last\.safetensors \(epoch 1\)"
     with pytest.raises(TrainingDiverged, match=expected):
         train(config)
@@ -120,6 +124,30 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "diverged" and "nan" in summary["error"]
+
+
+def test_nan_validation_never_becomes_a_checkpoint_and_files_stay_strict_json(tmp_path: Path) -> None:
+    _Poisoned.calls, _Poisoned.poison_from, _Poisoned.poison_eval = 0, 10**9, True
+    out = tmp_path / "run"
+    config = TrainConfig(model="test_train_poisoned", epochs=3, limit_train=64, limit_val=16, img_size=16,
+                         batch_size=16, out=str(out), progress=False, ema=True)
+    try:
+        train(config.replace(epochs=1))  # epoch 1 is healthy
+        _Poisoned.poison_from = _Poisoned.calls + 1  # from now on evaluation outputs NaN
+        with pytest.raises(TrainingDiverged, match=r"validation after epoch 2 gave non-finite outputs"):
+            train(TrainConfig(resume=str(out), epochs=3, progress=False))
+    finally:
+        _Poisoned.poison_eval, _Poisoned.poison_from = False, 10**9
+    last = load_model(out / "last.safetensors")
+    assert last.checkpoint_extra["epoch"] == 1 and load_state(out / STATE_FILE)["epoch"] == 1
+    assert all(torch.isfinite(p).all() for p in last.state_dict().values() if p.is_floating_point())
+
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
+
+    assert [strict(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    summary = strict((out / "summary.json").read_text())
+    assert summary["status"] == "diverged" and "epoch 2 was not saved" in summary["error"]
 
 
 def test_state_flattening_round_trips_nested_values(tmp_path: Path) -> None:

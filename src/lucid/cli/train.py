@@ -217,10 +217,11 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     from lucid.train import TrainingDiverged, train
+    from lucid.train.budget import process_started
 
     config = train_config_from_args(args)
     try:
-        train(config)
+        train(config, clock_start=process_started())  # a --time-budget covers the whole command
     except TrainingDiverged as exc:
         print(f"lucid train: stopped: {exc}", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "setup", "teardown", "broadcast_object", "gather_objects"]
+__all__ = ["DistContext", "setup", "teardown", "broadcast_object", "gather_objects", "any_true", "any_flags"]
 
 
 @dataclass
@@ -94,3 +94,12 @@ def any_true(flag: bool, context: DistContext) -> bool:
     value = torch.tensor([1.0 if flag else 0.0], device=context.device)
     dist.all_reduce(value)
     return bool(value.item() > 0)
+
+
+def any_flags(flags: list[bool], context: DistContext) -> list[bool]:
+    """For each flag, whether it is true on any rank: one collective for several flags."""
+    if not context.distributed:
+        return list(flags)
+    value = torch.tensor([1.0 if flag else 0.0 for flag in flags], device=context.device)
+    dist.all_reduce(value)
+    return [bool(v > 0) for v in value.tolist()]

@@ -10,7 +10,7 @@ moment leaves a run that resumes to exactly the metrics of an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import os
 import random
 import shutil
@@ -30,12 +30,15 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from lucid.checkpoint import atomic_write
+from lucid.errors import LucidError, RunFolderError
 from lucid.train import distributed as dist_utils
+from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan, TimeBudgetError
 from lucid.train.config import TrainConfig
 from lucid.train.data import DataInfo, build_datasets
-from lucid.train.metrics import Tally, append_jsonl, plot_curves, write_json
+from lucid.train.metrics import Tally, append_jsonl, dumps, plot_curves, write_json
 from lucid.train.optim import build_ema, build_optimizer, build_scheduler
-from lucid.train.state import STATE_FILE, load_state, rng_state, save_state, set_rng_state
+from lucid.train.run_folder import MissingRunFolderError, RunLock, check_out_dir, clean_stale_files
+from lucid.train.state import STATE_FILE, TrainStateError, load_state, rng_state, save_state, set_rng_state
 
 __all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "FILES"]
 
@@ -49,8 +52,19 @@ FILES = {
 }
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: training stopped, the last good checkpoint is kept."""
+class TrainingDiverged(LucidError, RuntimeError):
+    """The loss or the validation outputs became NaN or infinite: training stopped, and the last
+    checkpoint whose validation was finite is kept."""
+
+
+class _OutOfTime(Exception):
+    """An epoch passed the time budget's hard limit (budget + 5 %); it is not committed."""
+
+
+# The probe behind --time-budget: untimed warm-up steps, then timed steps (a fixed count, so every
+# DDP process takes the same number of steps).
+PROBE_WARMUP_STEPS = 2
+PROBE_STEPS = 6
 
 
 @dataclass
@@ -212,6 +226,8 @@ class _Run:
     info: DataInfo
     amp: bool
     out_dir: Path
+    clock: BudgetClock | None = None  # with --time-budget: the run's clock and hard deadline
+    plan: BudgetPlan | None = None  # with --time-budget: the fitted plan
 
 
 def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
@@ -224,24 +240,43 @@ def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
     )
 
 
+def _forward(
+    run: _Run, images: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training loss, logits and targets (on the device) of one batch."""
+    images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
+    with _autocast(run.ctx.device, run.amp):
+        logits = run.net(images)
+        loss = run.criterion(logits.float(), targets)
+    return loss, logits, targets
+
+
+def _optimise(run: _Run, loss: torch.Tensor, *, schedule: bool = True) -> None:
+    """One optimizer step (and schedule step, and EMA update) from ``loss``."""
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    if schedule:
+        run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.model)
+
+
 def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
     run.net.train()
     tally, seen, start = Tally(), 0, time.perf_counter()
     bar = _progress(run.loaders.train, run, epoch)
     for step, (images, targets) in enumerate(bar, 1):
-        images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
-        with _autocast(run.ctx.device, run.amp):
-            logits = run.net(images)
-            loss = run.criterion(logits.float(), targets)
-        if dist_utils.any_true(not bool(torch.isfinite(loss)), run.ctx):
+        loss, logits, targets = _forward(run, images, targets)
+        late = run.clock is not None and run.clock.hard_deadline_passed()
+        diverged, late = dist_utils.any_flags([not bool(torch.isfinite(loss)), late], run.ctx)
+        if diverged:
             bar.close()
             raise TrainingDiverged(f"the loss became {float(loss.detach())} at epoch {epoch}, step {step}")
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        run.optimizer.step()
-        run.scheduler.step()
-        if run.ema is not None:
-            run.ema.update_parameters(run.model)
+        if late:
+            bar.close()
+            raise _OutOfTime(f"epoch {epoch} passed the time budget's limit (+5 %) at step {step}")
+        _optimise(run, loss)
         tally.add(loss, logits, targets)
         seen += targets.shape[0]
         means = tally.means()
@@ -255,16 +290,21 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
 
 
 @torch.no_grad()
-def _validate(run: _Run, model: nn.Module) -> dict[str, float]:
+def _validate(run: _Run, model: nn.Module) -> dict[str, Any]:
+    """Validation loss as plain cross-entropy (no label smoothing: the quantity ``lucid eval``
+    reports), top-1/top-5, and ``finite``: whether every output and the loss were finite."""
     model.eval()
-    tally = Tally()
+    tally, bad = Tally(), 0
     for images, targets in run.loaders.val:
         images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
         with _autocast(run.ctx.device, run.amp):
             logits = model(images).float()
-        tally.add(run.criterion(logits, targets), logits, targets)
+        bad += int((~torch.isfinite(logits)).any(dim=1).sum())
+        tally.add(nn.functional.cross_entropy(logits, targets), logits, targets)
     tally.reduce(run.ctx.device)
-    return tally.means()
+    means: dict[str, Any] = tally.means()
+    means["finite"] = not dist_utils.any_true(bad > 0, run.ctx) and bool(np.isfinite(means["loss"]))
+    return means
 
 
 def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
@@ -276,17 +316,24 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     val = _validate(run, scored)
     record = {
         "epoch": epoch,
-        "train_loss": train["loss"],
+        "train_loss": train["loss"],  # with label smoothing, as trained
         "train_top1": train["top1"],
-        "val_loss": val["loss"],
+        "val_loss": val["loss"],  # plain cross-entropy
         "val_top1": val["top1"],
-        "val_top5": val["top5"],
+        "val_top5": val["top5"] if len(run.info.classes) > 5 else None,  # top-5 of 5 classes is always 100 %
         "lr": lr,
         "lr_end": run.optimizer.param_groups[0]["lr"],
     }
+    finite = val["finite"]
     if run.ema is not None:
         raw = _validate(run, run.model)
         record.update(val_top1_raw=raw["top1"], val_loss_raw=raw["loss"])
+        finite = finite and raw["finite"]
+    if not finite:
+        raise TrainingDiverged(
+            f"validation after epoch {epoch} gave non-finite outputs (val CE {val['loss']}), so epoch {epoch} "
+            "was not saved"
+        )
     record["seconds"] = time.perf_counter() - start
     record["train_images_per_second"] = train["images"] / max(train_seconds, 1e-9)
     return record
@@ -358,6 +405,7 @@ def _train_state(
         "scheduler": run.scheduler.state_dict(),
         "ema": run.ema.state_dict() if run.ema is not None else None,
         "rng": rngs,  # one entry per rank
+        "plan": run.plan.to_dict() if run.plan is not None else None,  # --time-budget
     }
 
 
@@ -389,6 +437,7 @@ def _summary(
         "torch_threads": torch.get_num_threads(),
         "versions": _versions(),
         "files": {k: str(run.out_dir / v) for k, v in FILES.items()},
+        "time_budget": run.plan.to_dict() if run.plan is not None else None,
         **extra,
     }
 
@@ -439,25 +488,96 @@ def _new_out_dir(config: TrainConfig) -> Path:
     return candidate
 
 
-def _choose_out_dir(config: TrainConfig, resuming: bool) -> Path:
-    """The output folder (created later, once data and model are known to be fine)."""
-    out = _new_out_dir(config)
-    if not resuming and (out / FILES["state"]).exists():
-        raise ValueError(
-            f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder"
-        )
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
-    return out
+def _claim_out_dir(out: Path, resuming: bool) -> tuple[RunLock, bool]:
+    """Make ``out`` a writable folder this process owns (rank 0 only), before any training.
+
+    Refuses a folder another run holds (naming its pid) or that already holds a run (unless
+    resuming), removes temp files of killed saves and, when a kill came before the first epoch
+    was committed, the files that run had begun, so this run starts cleanly. Returns the lock
+    and whether the folder was created here.
+    """
+    existed = out.is_dir()
+    check_out_dir(out)
+    lock = RunLock(out).acquire()
+    try:
+        committed = (out / FILES["state"]).exists()
+        if committed and not resuming:
+            raise RunFolderError(
+                f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder"
+            )
+        began = any((out / FILES[key]).exists() for key in ("metrics", "summary"))
+        removed = clean_stale_files(out, FILES.values(), restart=began and not committed)
+        if removed:
+            note = "; it never completed an epoch, so this run starts afresh" if began and not committed else ""
+            print(f"{out}: removed what an interrupted run left: {', '.join(removed)}{note}", flush=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock, not existed
+
+
+def _on_main(ctx: dist_utils.DistContext, action: Any) -> Any:
+    """``action()`` on rank 0 only (its result there, None elsewhere); when it fails, every rank
+    raises, so no process waits for ever in a collective."""
+    error: BaseException | None = None
+    result = None
+    if ctx.is_main:
+        try:
+            result = action()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
+            error = exc
+    failed = dist_utils.broadcast_object(None if error is None else f"{type(error).__name__}: {error}", ctx)
+    if error is not None:
+        raise error
+    if failed is not None:
+        raise RuntimeError(f"rank 0 stopped: {failed}")
+    return result
+
+
+_STATE_FIELDS = {
+    "epoch": int, "best": dict, "history": list, "seconds": (int, float), "config": dict, "model": dict,
+    "optimizer": dict, "scheduler": dict, "rng": list,
+}
+
+
+def _checked_state(state: Any, file: Path) -> dict[str, Any]:
+    """``state`` if it has every field of a training state with the right type and agreeing
+    counts; a :class:`TrainStateError` naming the file and the field otherwise."""
+    if not isinstance(state, dict):
+        raise TrainStateError(f"{file}: not a training state (its tree is a {type(state).__name__})")
+    for name, kind in _STATE_FIELDS.items():
+        if name not in state:
+            raise TrainStateError(f"{file}: the training state has no {name!r} (tampered or incomplete)")
+        if not isinstance(state[name], kind) or isinstance(state[name], bool):
+            raise TrainStateError(f"{file}: the training state's {name!r} is a {type(state[name]).__name__}")
+    epoch, history, best = state["epoch"], state["history"], state["best"]
+    if epoch < 1 or len(history) != epoch or not all(isinstance(r, dict) and "val_top1" in r for r in history):
+        raise TrainStateError(f"{file}: the training state's history does not match its {epoch} epochs")
+    if not isinstance(best.get("val_top1"), (int, float)) or not isinstance(best.get("epoch"), int):
+        raise TrainStateError(f"{file}: the training state's 'best' record is damaged")
+    if not np.isfinite(state["seconds"]) or state["seconds"] < 0:
+        raise TrainStateError(f"{file}: the training state's 'seconds' is {state['seconds']!r}")
+    return state
 
 
 def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
-    """The saved run's config (with allowed overrides) and its training state."""
+    """The saved run's config (with allowed overrides) and its checked training state."""
     folder = Path(config.resume).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"--resume {config.resume}: no such run folder")
-    state = load_state(folder / FILES["state"])
-    saved = TrainConfig.from_dict({**state["config"], "out": str(folder), "resume": None})
+        raise MissingRunFolderError(f"--resume {config.resume}: no such run folder")
+    file = folder / FILES["state"]
+    if not file.exists() and (folder / FILES["metrics"]).exists():
+        raise RunFolderError(
+            f"--resume {folder}: the run stopped before it completed its first epoch, so there is nothing to "
+            f"resume; start it again with --out {folder}"
+        )
+    state = _checked_state(load_state(file), file)
+    try:
+        saved = TrainConfig.from_dict({**state["config"], "out": str(folder), "resume": None})
+    except (TypeError, ValueError) as exc:
+        raise TrainStateError(f"{file}: the saved training config is not valid ({exc})") from None
+    if saved.time_budget is not None and not isinstance(state.get("plan"), dict):
+        raise TrainStateError(f"{file}: a --time-budget run without its recorded plan (tampered?)")
     merged = config.merged_for_resume(saved)
     if merged.epochs < state["epoch"]:
         raise ValueError(
@@ -470,24 +590,20 @@ def _restore(run: _Run, state: dict[str, Any], steps_per_epoch: int) -> None:
     """Load model, optimizer, EMA, scheduler and RNG states from a training state."""
     from lucid.checkpoint import check_state_dict
 
-    check_state_dict(run.model, state["model"], source=str(run.out_dir / FILES["state"]))
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    if run.ema is not None:
-        run.ema.load_state_dict(state["ema"])
-    if TrainConfig.from_dict(state["config"]).epochs == run.config.epochs:
-        run.scheduler.load_state_dict(state["scheduler"])
-    else:
-        # A longer (or shorter) run has a different schedule: rebuild it from the initial rates
-        # and replay the steps already done.
-        for group in run.optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
-        run.scheduler = _scheduler(run.optimizer, run.config, steps_per_epoch)
-        with warnings.catch_warnings():
-            # Replaying the schedule without optimizer steps is the point here, not a mistake.
-            warnings.filterwarnings("ignore", message=".*lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)")
-            for _ in range(state["epoch"] * steps_per_epoch):
-                run.scheduler.step()
+    file = run.out_dir / FILES["state"]
+    check_state_dict(run.model, state["model"], source=str(file))
+    try:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        if run.ema is not None:
+            run.ema.load_state_dict(state["ema"])
+        if TrainConfig.from_dict(state["config"]).epochs == run.config.epochs:
+            run.scheduler.load_state_dict(state["scheduler"])
+        else:
+            # A longer (or shorter) run has a different schedule: rebuild it and replay the steps done.
+            _reschedule(run, state["epoch"] * steps_per_epoch)
+    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
+        raise TrainStateError(f"{file}: the saved optimizer, EMA or schedule state does not fit this run ({exc})") from None
     rngs = state["rng"]
     if len(rngs) == run.ctx.world_size:
         set_rng_state(rngs[run.ctx.rank])
@@ -550,6 +666,152 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_
     )
 
 
+def _reschedule(run: _Run, steps_done: int) -> None:
+    """Rebuild the schedule for ``run.config`` (a new epoch count) from the initial rates and
+    replay the ``steps_done`` steps already taken."""
+    for group in run.optimizer.param_groups:
+        group["lr"] = group["initial_lr"]
+    run.scheduler = _scheduler(run.optimizer, run.config, len(run.loaders.train))
+    with warnings.catch_warnings():
+        # Replaying the schedule without optimizer steps is the point here, not a mistake.
+        warnings.filterwarnings("ignore", message=".*lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)")
+        for _ in range(steps_done):
+            run.scheduler.step()
+
+
+def _set_epochs(run: _Run, epochs: int, steps_done: int, *, warmup_fraction: float | None = None) -> None:
+    """Change the run's epoch count (a time-budget fit) and rebuild its schedule to span it."""
+    warmup = min(run.config.warmup_epochs, float(epochs))
+    if warmup_fraction is not None:
+        warmup = min(warmup, warmup_fraction * epochs)
+    run.config = run.config.replace(epochs=epochs, warmup_epochs=warmup)
+    _reschedule(run, steps_done)
+
+
+# --------------------------------------------------------------------------------------------
+# --time-budget
+# --------------------------------------------------------------------------------------------
+
+
+def _cycle(loader: DataLoader) -> Iterator[Any]:
+    while True:
+        yield from loader
+
+
+@torch.no_grad()
+def _time_validation(run: _Run) -> float:
+    """Seconds one validation pass takes: the second of two batches (the first warms up), times
+    the batch count; twice with EMA (the raw weights are validated too)."""
+    model = run.ema.module if run.ema is not None else run.model
+    model.eval()
+    times = []
+    for images, targets in run.loaders.val:
+        images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
+        start = time.perf_counter()
+        with _autocast(run.ctx.device, run.amp):
+            model(images).float().sum().item()
+        times.append(time.perf_counter() - start)
+        if len(times) == 2:
+            break
+    return times[-1] * len(run.loaders.val) * (2 if run.ema is not None else 1)
+
+
+def _time_saving(run: _Run) -> float:
+    """Seconds one epoch's files take, from one checkpoint save and one plot into a temporary
+    folder: last + best + the training state (about twice a checkpoint) + the curves."""
+    import tempfile
+
+    record = {"epoch": 0, "train_loss": 1.0, "train_top1": 0.5, "val_loss": 1.0, "val_top1": 0.5, "val_top5": None}
+    history = [record, {**record, "epoch": 1}]
+    with tempfile.TemporaryDirectory(prefix="lucid-budget-") as tmp:
+        times = []
+        for _ in range(2):  # the first of each is cold (imports, caches): time the second
+            start = time.perf_counter()
+            _save_model(run, Path(tmp) / "probe.safetensors", record)
+            middle = time.perf_counter()
+            plot_curves(history, Path(tmp) / "curves.png", _title(run))
+            times = [middle - start, time.perf_counter() - middle]
+    return 4 * times[0] + times[1]
+
+
+def _probe(run: _Run) -> dict[str, float]:
+    """Time training steps (data loading included), validation and saving, then put the model,
+    optimizer, EMA and RNGs back as they were: the probe leaves no trace in the run."""
+    import copy
+
+    snapshot = {
+        "model": copy.deepcopy(run.model.state_dict()),
+        "optimizer": copy.deepcopy(run.optimizer.state_dict()),
+        "ema": copy.deepcopy(run.ema.state_dict()) if run.ema is not None else None,
+        "rng": rng_state(),
+    }
+    run.net.train()
+    batches, times = _cycle(run.loaders.train), []
+    for i in range(PROBE_WARMUP_STEPS + PROBE_STEPS):
+        start = time.perf_counter()
+        images, targets = next(batches)
+        loss, _, _ = _forward(run, images, targets)
+        _optimise(run, loss, schedule=False)
+        if i >= PROBE_WARMUP_STEPS:
+            times.append(time.perf_counter() - start)
+    del batches
+    validate = _time_validation(run)
+    save = _time_saving(run) if run.ctx.is_main else 0.0
+    run.model.load_state_dict(snapshot["model"])
+    run.optimizer.load_state_dict(snapshot["optimizer"])
+    if run.ema is not None:
+        run.ema.load_state_dict(snapshot["ema"])
+    set_rng_state(snapshot["rng"])
+    return {"step": sum(times) / len(times), "validate": validate, "save": save}
+
+
+def _plan_budget(run: _Run, clock: BudgetClock, state: dict[str, Any] | None) -> BudgetPlan:
+    """A new run: probe, fit the epoch count to the budget and rebuild the schedule for it.
+    A resumed run: the recorded plan, shortened if what is left of the budget is too short."""
+    ctx = run.ctx
+    if state is not None:
+        try:
+            plan = BudgetPlan.from_dict(state["plan"])
+        except TypeError as exc:
+            raise TrainStateError(f"{run.out_dir / FILES['state']}: damaged time-budget plan ({exc})") from None
+        run.plan = plan
+        _refit(run, plan, int(state["epoch"]), None)
+        return plan
+    setup = clock.elapsed()
+    timings = _probe(run)
+    plan = _on_main(ctx, lambda: BudgetPlan.fit(
+        clock, cap=run.config.epochs, steps_per_epoch=len(run.loaders.train), setup=setup, **timings
+    ))
+    plan = dist_utils.broadcast_object(plan, ctx)
+    run.plan = plan
+    _set_epochs(run, plan.epochs, 0, warmup_fraction=WARMUP_FRACTION)
+    return plan
+
+
+def _refit(run: _Run, plan: BudgetPlan, done: int, epoch_seconds: float | None, *, may_grow: bool = False) -> None:
+    """Check the plan against the measured epochs (rank 0 decides) and change the epoch count
+    and schedule when the rest of the run would not fit the budget (or, after the first epoch,
+    when more epochs fit)."""
+    def decide() -> BudgetPlan:
+        assert run.clock is not None
+        seconds = epoch_seconds if epoch_seconds is not None else (
+            plan.measured_epochs[-1] if plan.measured_epochs else plan.epoch)
+        before = len(plan.measured_epochs)
+        plan.refit(run.clock, done, seconds, may_grow=may_grow)
+        if epoch_seconds is None:
+            del plan.measured_epochs[before:]  # a check on resume, not a measurement
+        return plan
+
+    decided = dist_utils.broadcast_object(_on_main(run.ctx, decide), run.ctx)
+    run.plan = decided
+    if decided.epochs != run.config.epochs:
+        old = run.config.epochs
+        _set_epochs(run, decided.epochs, done * len(run.loaders.train))
+        per = decided.refits[-1]["seconds_per_epoch"] if decided.refits else decided.epoch
+        _say(run.ctx, f"time budget: ~{per:.1f} s/epoch measured, {run.clock.remaining():.0f} s left -> "
+                      f"{decided.epochs} epochs (was {old})")
+
+
 def _amp_enabled(config: TrainConfig, ctx: dist_utils.DistContext) -> bool:
     if not config.amp:
         return False
@@ -570,11 +832,13 @@ def _say(ctx: dist_utils.DistContext, message: str) -> None:
 
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """One epoch's numbers; the training loss is label-smoothed (what is optimised), the
+    validation loss plain cross-entropy ("val CE", the quantity ``lucid eval`` reports)."""
+    top5 = f" top-5 {100 * record['val_top5']:5.1f}%" if record.get("val_top5") is not None else ""
     return (
         f"epoch {record['epoch']:>3}/{epochs}  "
         f"train loss {record['train_loss']:.4f} top-1 {100 * record['train_top1']:5.1f}%  "
-        f"val loss {record['val_loss']:.4f} top-1 {100 * record['val_top1']:5.1f}% "
-        f"top-5 {100 * record['val_top5']:5.1f}%  "
+        f"val CE {record['val_loss']:.4f} top-1 {100 * record['val_top1']:5.1f}%{top5}  "
         f"lr {record['lr']:.3g}  {record['seconds']:.1f}s ({record['train_images_per_second']:.0f} img/s)"
     )
 
@@ -585,7 +849,7 @@ def _index_record(run: _Run, epoch: int) -> dict[str, Any]:
     return {"epoch": epoch, "ranks": dist_utils.gather_objects(mine, run.ctx)}
 
 
-def train(config: TrainConfig | None = None) -> TrainResult:
+def train(config: TrainConfig | None = None, *, clock_start: float | None = None) -> TrainResult:
     """Train a model as ``config`` says and write everything into its output folder.
 
     ``train()`` with the default :class:`TrainConfig` is ``lucid train``: mobilenet_v3_small on
@@ -593,7 +857,11 @@ def train(config: TrainConfig | None = None) -> TrainResult:
     only rank 0 writes files. Raises :class:`TrainingDiverged` on a NaN/inf loss (the last
     good checkpoint stays), ValueError/FileNotFoundError on bad settings or data, all before
     training starts.
+
+    A ``time_budget`` counts from ``clock_start`` (a ``time.perf_counter()`` reading; default:
+    this call), so data set-up is part of it; ``lucid train`` passes its process start.
     """
+    started = time.perf_counter() if clock_start is None else float(clock_start)
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"train() expects a TrainConfig, got {type(config).__name__}")
@@ -603,18 +871,35 @@ def train(config: TrainConfig | None = None) -> TrainResult:
     ctx = dist_utils.setup(config.device)
     try:
         with _deterministic(config.deterministic, ctx.device):
-            return _train(config, ctx, state)
+            return _train(config, ctx, state, started)
     finally:
         dist_utils.teardown(ctx)
 
 
-def _train(config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None) -> TrainResult:
-    chosen = str(_choose_out_dir(config, state is not None)) if ctx.is_main else None
+def _train(
+    config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None, started: float
+) -> TrainResult:
+    """Claim the output folder (rank 0 creates, checks and locks it before any data is read),
+    train, and release it; a folder created here and left empty by a failure is removed."""
+    chosen = str(_new_out_dir(config)) if ctx.is_main else None
     out_dir = Path(dist_utils.broadcast_object(chosen, ctx))
+    claimed = _on_main(ctx, lambda: _claim_out_dir(out_dir, state is not None))
+    lock, created = claimed if claimed is not None else (None, False)
+    try:
+        return _train_in(config, ctx, state, started, out_dir)
+    finally:
+        if lock is not None:
+            lock.release()
+            if created:
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()  # only if empty: a run that failed before writing anything
+
+
+def _train_in(
+    config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None, started: float, out_dir: Path
+) -> TrainResult:
     _seed_everything(config.seed, ctx.rank)
     run = _build_run(config, ctx, out_dir)  # data and model errors surface here, before any file is written
-    if ctx.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
     best = {"val_top1": -1.0, "epoch": 0}
     spent, start_epoch, extra = 0.0, 0, {}
@@ -622,38 +907,104 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, An
         _restore(run, state, len(run.loaders.train))
         history, best = list(state["history"]), dict(state["best"])
         spent, start_epoch = float(state["seconds"]), int(state["epoch"])
-        if ctx.is_main:
-            _rewrite_metrics(out_dir, history)
+        _on_main(ctx, lambda: _rewrite_metrics(out_dir, history))
+
+    def elapsed() -> float:
+        return spent + time.perf_counter() - started
+
+    if config.time_budget is not None:
+        run.clock = BudgetClock(config.time_budget, started=started, spent_before=spent)
+        _plan_budget(run, run.clock, state)
     _announce(run, start_epoch)
-    started = time.perf_counter()
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        _start_epoch(run.loaders, config, epoch, ctx.rank)
+    if run.plan is not None and state is None:
+        _say(ctx, run.plan.describe())
+    epoch, stopped = start_epoch, None
+    while epoch < run.config.epochs:
+        epoch += 1
+        _start_epoch(run.loaders, run.config, epoch, ctx.rank)
         if config.record_indices:
             extra["sampler_indices"] = _index_record(run, epoch)
         try:
             record = _run_epoch(run, epoch)
         except TrainingDiverged as exc:
-            _diverged(run, exc, history, best, spent + time.perf_counter() - started, extra)
+            _diverged(run, exc, history, best, elapsed(), extra)
+        except _OutOfTime as exc:
+            stopped = _out_of_time(run, exc, history, best, elapsed(), extra)
+            break
+        if run.plan is not None:
+            _refit(run, run.plan, epoch, record["seconds"] + run.plan.save, may_grow=state is None and epoch == 1)
         history.append(record)
+        previous_best = best
         if record["val_top1"] > best["val_top1"]:
             best = {"val_top1": record["val_top1"], "epoch": epoch}
         rngs = dist_utils.gather_objects(rng_state(), ctx)  # every rank's, so a resumed DDP run continues exactly
-        if ctx.is_main:
-            _commit_epoch(run, record, history, best, spent + time.perf_counter() - started, extra, rngs)
-        _say(ctx, _epoch_line(record, config.epochs))
-    seconds = spent + time.perf_counter() - started
-    summary = _summary(run, history, best, seconds, "finished", extra)
-    if ctx.is_main:
-        write_json(out_dir / FILES["summary"], summary)
-        if history:
-            plot_curves(history, out_dir / FILES["curves"], _title(run))
+        saving = time.perf_counter()
+        _on_main(ctx, functools.partial(_commit_or_fail, run, record, history, best, previous_best, elapsed(), extra, rngs))
+        if run.plan is not None:
+            run.plan.save = time.perf_counter() - saving  # the measured cost, for the next refit
+        _say(ctx, _epoch_line(record, run.config.epochs))
+    seconds = elapsed()
+    summary = _summary(run, history, best, seconds, "finished", {**extra, "stopped": stopped} if stopped else extra)
+
+    def finish() -> None:
+        try:
+            write_json(out_dir / FILES["summary"], summary)
+            if history:
+                plot_curves(history, out_dir / FILES["curves"], _title(run))
+        except OSError as exc:
+            raise RunFolderError(f"writing the run summary into {out_dir} failed: {exc.strerror or exc}") from None
         _farewell(run, best, seconds)
+
+    _on_main(ctx, finish)
     return TrainResult(out_dir, best["val_top1"], best["epoch"], len(history), seconds, history, summary)
+
+
+def _commit_or_fail(
+    run: _Run, record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any],
+    previous_best: dict[str, Any], seconds: float, extra: dict[str, Any], rngs: list[Any],
+) -> None:
+    """:func:`_commit_epoch`; when a write fails (disk full, permissions...), summary.json
+    records the failure (if it can still be written) and a one-line RunFolderError says what
+    failed and what is kept."""
+    try:
+        _commit_epoch(run, record, history, best, seconds, extra, rngs)
+    except OSError as exc:
+        epoch = record["epoch"]
+        reason = f"saving epoch {epoch} into {run.out_dir} failed: {exc.strerror or exc}"
+        kept = (f"free space and continue with --resume {run.out_dir} (from epoch {epoch - 1})" if epoch > 1
+                else f"no epoch was saved; free space and start again with --out {run.out_dir}")
+        with contextlib.suppress(OSError):
+            summary = _summary(run, history[:-1], previous_best, seconds, "failed", {**extra, "error": reason})
+            write_json(run.out_dir / FILES["summary"], summary)
+        raise RunFolderError(f"{reason}; {kept}") from None
+
+
+def _out_of_time(
+    run: _Run, exc: _OutOfTime, history: list[dict[str, Any]], best: dict[str, Any], seconds: float,
+    extra: dict[str, Any],
+) -> str:
+    """The hard limit of the budget passed mid-epoch: the run ends with the last committed epoch
+    (its checkpoints are consistent). Returns the reason recorded in summary.json."""
+    if not history:
+        message = (f"{exc}: no epoch completed within --time-budget {run.config.time_budget:g} min; "
+                   "give more time or shrink the epoch with --limit-train / --img-size")
+
+        def record_failure() -> None:
+            summary = _summary(run, history, best, seconds, "failed", {**extra, "error": message})
+            write_json(run.out_dir / FILES["summary"], summary)
+
+        _on_main(run.ctx, record_failure)
+        raise TimeBudgetError(message)
+    reason = f"{exc}; the run ends with epoch {history[-1]['epoch']}, its last saved epoch"
+    if run.plan is not None:
+        run.plan.stopped = reason
+    _say(run.ctx, f"time budget: {reason}")
+    return reason
 
 
 def _rewrite_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
     """metrics.jsonl as of the saved state: drops lines of an epoch the kill interrupted."""
-    text = "".join(json.dumps(r) + "\n" for r in history)
+    text = "".join(dumps(r) + "\n" for r in history)
     atomic_write(out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(text))
 
 
@@ -700,7 +1051,8 @@ def _diverged(
         kept = "no epoch completed, so no checkpoint was written"
     message = f"{exc}; training stopped: lower --lr or check the data; {kept}"
     if run.ctx.is_main:
-        summary = _summary(run, history, best, seconds, "diverged", {**extra, "error": message})
-        write_json(run.out_dir / FILES["summary"], summary)
+        with contextlib.suppress(OSError):  # the divergence is the error to report
+            summary = _summary(run, history, best, seconds, "diverged", {**extra, "error": message})
+            write_json(run.out_dir / FILES["summary"], summary)
     raise TrainingDiverged(message) from None
 

@@ -19,11 +19,20 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["flatten", "unflatten", "save_state", "load_state", "rng_state", "set_rng_state", "STATE_FILE"]
+from lucid.errors import RunFolderError
+
+__all__ = [
+    "flatten", "unflatten", "save_state", "load_state", "rng_state", "set_rng_state", "STATE_FILE", "TrainStateError",
+]
 
 STATE_FILE = "train_state.safetensors"
 _FORMAT = "lucid.train_state"
 _VERSION = 1
+
+
+class TrainStateError(RunFolderError, ValueError):
+    """A training state that is missing, unreadable, tampered with or not written by lucid: the run
+    cannot be resumed from it. (Also a ValueError, as the state errors were before.)"""
 
 
 def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "t") -> Any:
@@ -90,7 +99,7 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
 
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(
+        raise TrainStateError(
             f"no training state at {file}: nothing to resume (was the run started with lucid train?)"
         )
     try:
@@ -98,14 +107,20 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
             metadata = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{file}: not a readable training state (truncated or corrupted?): {exc}") from None
+        reason = " ".join(str(exc).split())
+        raise TrainStateError(f"{file}: not a readable training state (truncated or corrupted?): {reason}") from None
     if metadata.get("format") != _FORMAT:
-        raise ValueError(f"{file}: not a lucid training state (format {metadata.get('format')!r})")
-    if int(metadata.get("version", "0")) > _VERSION:
-        raise ValueError(
-            f"{file}: training state version {metadata['version']} is newer than this lucid reads ({_VERSION})"
-        )
-    return unflatten(json.loads(metadata["state"]), tensors)
+        raise TrainStateError(f"{file}: not a lucid training state (format {metadata.get('format')!r})")
+    version = metadata.get("version", "0")
+    if not version.isdigit() or int(version) > _VERSION:
+        raise TrainStateError(f"{file}: training state version {version!r} is not one this lucid reads ({_VERSION})")
+    try:
+        return unflatten(json.loads(metadata["state"]), tensors)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # a tampered tree: a missing "state" entry or tensor reference, wrong types, deep nesting
+        raise TrainStateError(
+            f"{file}: the training state's metadata is damaged or tampered with ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:

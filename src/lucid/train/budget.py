@@ -1,0 +1,157 @@
+"""``--time-budget``: fit a run's epoch count to a wall-clock budget, and keep it within it.
+
+The engine times a few training steps (after warm-up steps), one validation batch and one
+checkpoint save, then :func:`fit_epochs` picks the largest epoch count whose estimated end
+(set-up already spent + epochs x (train + validation + saving) + the final files) fits the
+budget. The schedule (cosine, step, ...) is built for that count, so it completes. After each
+epoch :meth:`BudgetPlan.refit` checks the estimate against the measured epochs and shortens
+the plan when epochs run slower (a loaded machine); a hard deadline at budget + 5 % stops an
+epoch that overruns even that, keeping the last committed checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BudgetClock", "BudgetPlan", "TimeBudgetError", "fit_epochs", "process_started", "OVERRUN", "FINAL_SECONDS"]
+
+OVERRUN = 0.05  # the run ends within the budget plus this fraction
+FINAL_SECONDS = 2.0  # summary.json, curves.png, the closing lines and the interpreter exit
+WARMUP_FRACTION = 0.2  # warm-up takes at most this fraction of the fitted epochs
+
+
+class TimeBudgetError(ValueError):
+    """The budget cannot hold even one epoch of this run on this machine."""
+
+
+def process_started() -> float:
+    """The ``time.perf_counter()`` reading of this process's start (Linux ``/proc``; elsewhere
+    now), so that a command line's budget also covers the Python and torch imports."""
+    now = time.perf_counter()
+    try:
+        import os
+
+        ticks = os.sysconf("SC_CLK_TCK")
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        age = uptime - int(fields[19]) / ticks  # field 22 (starttime), counted after the ")"
+    except (OSError, ValueError, IndexError):
+        return now
+    return now - age if 0 <= age < 3600 else now
+
+
+@dataclass
+class BudgetClock:
+    """Seconds spent on a run: ``spent_before`` in earlier sessions (a resumed run) plus the time
+    since ``started`` (a ``time.perf_counter()`` reading taken when :func:`lucid.train.train` was
+    called, so data set-up counts)."""
+
+    minutes: float
+    started: float = field(default_factory=time.perf_counter)
+    spent_before: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return 60.0 * self.minutes
+
+    def elapsed(self) -> float:
+        return self.spent_before + time.perf_counter() - self.started
+
+    def remaining(self) -> float:
+        return self.seconds - self.elapsed()
+
+    def hard_deadline_passed(self) -> bool:
+        """Past budget + 5 %, less the time the closing files take: stop now."""
+        return self.elapsed() > self.seconds * (1 + OVERRUN) - FINAL_SECONDS
+
+
+def fit_epochs(available: float, epoch_seconds: float, cap: int) -> int:
+    """The most whole epochs of ``epoch_seconds`` that fit in ``available`` seconds, at most ``cap``."""
+    if epoch_seconds <= 0 or not math.isfinite(epoch_seconds):
+        raise ValueError(f"epoch time must be a positive number of seconds, got {epoch_seconds!r}")
+    return max(0, min(cap, int(available // epoch_seconds)))
+
+
+@dataclass
+class BudgetPlan:
+    """What the budget was fitted from and to; stored in the training state and summary.json.
+
+    ``epochs`` is the current plan (it only shrinks after the first epoch), ``epochs_fitted``
+    the count first fitted from the probe, ``epochs_cap`` the user's ``--epochs`` bound (or
+    :data:`lucid.train.config.MAX_EPOCHS`). Times are seconds: ``setup`` before the probe,
+    ``train`` / ``validate`` / ``save`` per epoch as estimated, ``epoch`` their sum.
+    """
+
+    minutes: float
+    epochs: int
+    epochs_fitted: int
+    epochs_cap: int
+    steps_per_epoch: int
+    setup: float
+    step: float
+    train: float
+    validate: float
+    save: float
+    epoch: float
+    measured_epochs: list[float] = field(default_factory=list)
+    refits: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None
+
+    @classmethod
+    def fit(
+        cls, clock: BudgetClock, *, cap: int, steps_per_epoch: int, setup: float, step: float, validate: float,
+        save: float,
+    ) -> BudgetPlan:
+        """Fit the epoch count to what is left of ``clock``'s budget; :class:`TimeBudgetError` when
+        not even one epoch fits."""
+        train = step * steps_per_epoch
+        epoch = train + validate + save
+        available = clock.remaining() - FINAL_SECONDS
+        epochs = fit_epochs(available, epoch, cap)
+        if epochs < 1:
+            need = (clock.elapsed() + epoch + FINAL_SECONDS) / 60
+            raise TimeBudgetError(
+                f"--time-budget {clock.minutes:g} min is too short: one epoch takes ~{epoch:.1f} s here "
+                f"(measured) and {clock.elapsed():.1f} s are already spent on set-up; give at least "
+                f"{math.ceil(need * 10) / 10:g} min, or shrink the epoch with --limit-train / --img-size"
+            )
+        return cls(clock.minutes, epochs, epochs, cap, steps_per_epoch, setup, step, train, validate, save, epoch)
+
+    def refit(self, clock: BudgetClock, done: int, epoch_seconds: float, *, may_grow: bool) -> int:
+        """The epoch count after ``done`` epochs given the measured ``epoch_seconds`` (training,
+        validation and saving of one epoch): shortened when the rest would overrun the budget,
+        lengthened only when ``may_grow`` (after the first epoch, while the schedule is still in
+        warm-up). Never below ``done``. Records the change."""
+        self.measured_epochs.append(round(epoch_seconds, 3))
+        recent = self.measured_epochs[-3:]
+        per_epoch = max(sum(recent) / len(recent), 1e-6)
+        more = fit_epochs(clock.remaining() - FINAL_SECONDS, per_epoch, max(self.epochs_cap - done, 0))
+        wanted = done + more
+        new = min(wanted, self.epochs_cap) if may_grow else min(self.epochs, wanted)
+        new = max(new, done)
+        if new != self.epochs:
+            self.refits.append({"after_epoch": done, "seconds_per_epoch": round(per_epoch, 3), "from": self.epochs,
+                                "to": new})
+            self.epochs = new
+        return new
+
+    def describe(self) -> str:
+        """The plan as one line for the log."""
+        capped = f" (capped by --epochs {self.epochs_cap})" if self.epochs == self.epochs_cap else ""
+        return (
+            f"time budget {self.minutes:g} min: ~{self.epoch:.1f} s/epoch measured (train {self.train:.1f} s = "
+            f"{self.steps_per_epoch} steps x {1000 * self.step:.0f} ms, validation {self.validate:.1f} s, saving "
+            f"{self.save:.1f} s; set-up took {self.setup:.1f} s) -> {self.epochs} epochs{capped}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BudgetPlan:
+        return cls(**dict(data))

@@ -143,6 +143,31 @@ def test_flipped_bytes_fail_the_checksum(model, tmp_path):
         lucid.load(path)
 
 
+def test_version_one_checkpoints_still_load_and_check_their_tensors(model, tmp_path):
+    """Format 1 (digest over the tensors only) as this lucid wrote it before the digest covered metadata."""
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    metadata = {"lucid.format_version": "1", "lucid.sha256": ckpt.state_digest(state), "lucid.model": "tiny",
+                "lucid.config": json.dumps(model.config.to_dict()), "lucid.extra": json.dumps({"epoch": 3})}
+    path = tmp_path / "v1.safetensors"
+    save_file(state, str(path), metadata=metadata)
+    rebuilt = load_model(path)
+    assert rebuilt.checkpoint_extra == {"epoch": 3} and rebuilt.model_name == "tiny"
+    assert_state_equal(rebuilt.state_dict(), model.state_dict())
+    save_file({**state, "fc1.0.bias": state["fc1.0.bias"] + 1}, str(path), metadata=metadata)
+    with pytest.raises(CheckpointError, match=r"v1\.safetensors: checksum mismatch: the tensor data"):
+        load_model(path)
+
+
+def test_new_checkpoints_are_version_two_with_the_digest_over_the_metadata(model, tmp_path):
+    path = lucid.save(model, tmp_path / "m.safetensors", extra={"epoch": 1})
+    assert ckpt.read_metadata(path)["format_version"] == ckpt.FORMAT_VERSION == 2
+    data = path.read_bytes().replace(b'{\\"epoch\\": 1}', b'{\\"epoch\\": 2}')
+    assert data != path.read_bytes()
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match=r"m\.safetensors: checksum mismatch: the tensor data or metadata"):
+        lucid.load(path)
+
+
 def test_unknown_format_version_is_refused(model, tmp_path):
     path = tmp_path / "future.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),

@@ -411,6 +411,19 @@ def test_convert_cli_end_to_end(writers, tmp_path, capsys):
     assert "bad.pth" in capsys.readouterr().err
 
 
+def test_convert_cli_takes_the_constants_of_a_tf_port(tmp_path, capsys):
+    """A tf_mobilenetv3_small_100 file cannot say it is a TF port: --bn-eps 1e-3 --padding same say it."""
+    reference = randomise(timm.create_model("tf_mobilenetv3_small_100", pretrained=False), 21)
+    save_file(reference.state_dict(), str(tmp_path / "tf_small.safetensors"))
+    out = tmp_path / "small.safetensors"
+    argv = ["convert", str(tmp_path / "tf_small.safetensors"), "--model", "mobilenet_v3_small", "--out", str(out)]
+    assert cli_main([*argv, "--bn-eps", "1e-3", "--padding", "same"]) == 0
+    model = models.load_model(out)
+    assert model.config.padding == "same" and model.config.bn_eps == 1e-3
+    x = torch.randn(1, 3, 65, 71)  # odd sizes: SAME padding differs from symmetric here
+    assert relative_error(logits(model, x), logits(reference, x)) < 1e-5
+
+
 def test_weights_cli_lists_the_registered_entries(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LUCID_HOME", str(tmp_path))
     assert cli_main(["weights"]) == 0

@@ -26,7 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--in-channels", type=int, default=None,
                          help="input channels; another than the checkpoint's adapts the stem filters")
     convert.add_argument("--bn-eps", type=float, default=None,
-                         help="BatchNorm eps (default: the source's: torchvision 1e-3, timm 1e-5)")
+                         help="BatchNorm eps (default: the source's: torchvision 1e-3, timm 1e-5, TF ports 1e-3)")
+    convert.add_argument("--padding", choices=("symmetric", "same"), default=None,
+                         help="convolution padding (default: the source's; 'same' with --bn-eps 1e-3 for a timm "
+                              "tf_mobilenetv3_* file of a preset timm also publishes natively)")
     convert.set_defaults(func=run_convert)
 
     listing = subparsers.add_parser("weights", help="list the registered pretrained weights")
@@ -38,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_convert(args: argparse.Namespace) -> int:
     from lucid.models.loading import convert_checkpoint
 
-    options = {"num_classes": args.num_classes, "in_channels": args.in_channels, "bn_eps": args.bn_eps}
+    options = {"num_classes": args.num_classes, "in_channels": args.in_channels, "bn_eps": args.bn_eps,
+               "padding": args.padding}
     path, model = convert_checkpoint(
         args.source, args.model, args.out, **{k: v for k, v in options.items() if v is not None}
     )

@@ -98,7 +98,7 @@ def error_line(exc: BaseException) -> str:
         from safetensors import SafetensorError
 
         if isinstance(exc, SafetensorError):
-            return f"not a readable safetensors file: {text}"
+            return f"safetensors: {text}"
     except ImportError:  # pragma: no cover
         pass
     return text or type(exc).__name__

@@ -966,11 +966,14 @@ def _commit_or_fail(
     """:func:`_commit_epoch`; when a write fails (disk full, permissions...), summary.json
     records the failure (if it can still be written) and a one-line RunFolderError says what
     failed and what is kept."""
+    from safetensors import SafetensorError  # what safetensors raises for a failed write
+
     try:
         _commit_epoch(run, record, history, best, seconds, extra, rngs)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:
         epoch = record["epoch"]
-        reason = f"saving epoch {epoch} into {run.out_dir} failed: {exc.strerror or exc}"
+        why = getattr(exc, "strerror", None) or " ".join(str(exc).split())
+        reason = f"saving epoch {epoch} into {run.out_dir} failed: {why}"
         kept = (f"free space and continue with --resume {run.out_dir} (from epoch {epoch - 1})" if epoch > 1
                 else f"no epoch was saved; free space and start again with --out {run.out_dir}")
         with contextlib.suppress(OSError):

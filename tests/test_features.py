@@ -68,7 +68,7 @@ def test_features_only_returns_the_multi_scale_maps(name):
     with torch.no_grad():
         maps = features.eval()(x)
     info = features.feature_info
-    expected = [(2, c, 224 // r, 224 // r) for c, r in zip(info.channels(), info.reduction())]
+    expected = [(2, c, 224 // r, 224 // r) for c, r in zip(info.channels(), info.reduction(), strict=True)]
     assert [tuple(m.shape) for m in maps] == expected
 
 
@@ -78,7 +78,10 @@ def test_features_equal_timm_features_given_the_same_weights():
     model = models.mobilenet_v3_small_minimal(padding="same").eval()
     # Tensors in the same order in both (stem, blocks, head); names differ, shapes up to 1x1 vs Linear.
     model.load_state_dict(
-        {k: v.reshape(t.shape) for (k, t), v in zip(model.state_dict().items(), reference.state_dict().values())}
+        {
+            k: v.reshape(t.shape)
+            for (k, t), v in zip(model.state_dict().items(), reference.state_dict().values(), strict=True)
+        }
     )
     timm_features = timm.create_model("tf_mobilenetv3_small_minimal_100", features_only=True).eval()
     timm_features.load_state_dict(reference.state_dict(), strict=False)
@@ -86,7 +89,7 @@ def test_features_equal_timm_features_given_the_same_weights():
     with torch.no_grad():
         expected, got = timm_features(x), model.as_features()(x)
     assert len(got) == len(expected) == 5
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         assert_close_scaled(a, b)
 
 
@@ -99,7 +102,7 @@ def test_out_indices_select_levels_and_trim_the_network():
         early = models.MobileNetV3Features(model, out_indices=(1, -3)).eval()
         picked = early(x)
     assert early.out_indices == (1, 2) and early.feature_info.channels() == [16, 24]
-    assert len(picked) == 2 and all(torch.equal(a, b) for a, b in zip(picked, everything[1:3]))
+    assert len(picked) == 2 and all(torch.equal(a, b) for a, b in zip(picked, everything[1:3], strict=True))
     # Only the layers up to bottlenecks.2 are kept, no head, and they are the model's own modules.
     assert len(early.bottlenecks) == 3 and isinstance(early.conv_last, torch.nn.Identity)
     assert early.bottlenecks[2] is model.bottlenecks[2] and early.conv_first is model.conv_first
@@ -159,7 +162,7 @@ def test_feature_extractor_scripts_and_exports():
         scripted = torch.jit.script(features)
     with torch.no_grad():
         expected = features(x)
-        for a, b in zip(scripted(x), expected):
+        for a, b in zip(scripted(x), expected, strict=True):
             torch.testing.assert_close(a, b)
     import io
 
@@ -172,7 +175,7 @@ def test_feature_extractor_scripts_and_exports():
     session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     assert len(outputs) == 3
-    for got, want in zip(outputs, expected):
+    for got, want in zip(outputs, expected, strict=True):
         assert_close_scaled(torch.from_numpy(got), want)
 
 
@@ -186,7 +189,7 @@ def test_any_level_selection_scripts(out_indices):
     with torch.no_grad():
         got, expected = scripted(x), features(x)
     assert len(got) == len(expected) == len(out_indices)
-    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
 
 
 # --------------------------------------------------------------------------- heads and classifiers

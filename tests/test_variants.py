@@ -18,7 +18,7 @@ import torchvision
 
 import lucid
 import lucid.models as models
-from lucid.models import LARGE_BOTTLENECKS, SMALL_BOTTLENECKS, MobileNet_V3, MobileNetV3Config
+from lucid.models import SMALL_BOTTLENECKS, MobileNet_V3, MobileNetV3Config
 from reference_helpers import assert_close_scaled, randomise_batchnorm
 
 VARIANT_FIELDS = {
@@ -64,7 +64,7 @@ def copy_by_position(source: torch.nn.Module, target: torch.nn.Module) -> None:
     dst = target.state_dict()
     assert len(src) == len(dst), f"{len(src)} tensors vs {len(dst)}"
     state = {}
-    for (key, value), other in zip(dst.items(), src):
+    for (key, value), other in zip(dst.items(), src, strict=True):
         assert value.numel() == other.numel(), f"{key}: {tuple(value.shape)} vs {tuple(other.shape)}"
         state[key] = other.reshape(value.shape).clone()
     target.load_state_dict(state)

@@ -60,6 +60,8 @@ POLY_POWER = 0.9
 WARMUP_START = 0.01
 PROBE_STEPS = 4  # training steps timed (after one warm-up step) before a budget run fits its epochs
 BUDGET_MARGIN = 0.97  # plan to 97 % of the budget: the last save and the summary come after
+OVERRUN = 0.05  # a budget run ends within the budget plus this fraction
+FINAL_SECONDS = 3.0  # checkpoint, state, summary and curves after the last validation
 # Fields a resumed run may change; the rest (data, model, recipe) must stay as recorded.
 RESUMABLE = ("epochs", "time_budget", "workers", "progress", "device", "out", "resume")
 
@@ -213,10 +215,11 @@ class _Run:
     epochs: int
     started: float
     spent_before: float = 0.0
+    val_seconds: float = 0.0  # the measured (or estimated) validation time, for the budget's deadline
 
     def elapsed(self) -> float:
         """Seconds this run has spent, over every session (resumed runs included)."""
-        return self.spent_before + time.monotonic() - self.started
+        return self.spent_before + time.perf_counter() - self.started
 
 
 def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
@@ -359,7 +362,7 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
     run.net.train()
     if run.sampler is not None:
         run.sampler.set_epoch(epoch)
-    total, count, start = 0.0, 0, time.monotonic()
+    total, count, start = 0.0, 0, time.perf_counter()
     probe_start = None
     bar = _progress(run.train_loader, run, epoch)
     for step, (images, masks) in enumerate(bar, 1):
@@ -368,10 +371,13 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
         count += images.shape[0]
         bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
         if budget_probe and step == 1:
-            probe_start = time.monotonic()
+            probe_start = time.perf_counter()
         if budget_probe and probe_start is not None and step == 1 + PROBE_STEPS:
-            _fit_budget(run, epoch, (time.monotonic() - probe_start) / PROBE_STEPS, start)
-            bar.total = len(run.train_loader)
+            _fit_budget(run, epoch, (time.perf_counter() - probe_start) / PROBE_STEPS, start)
+        if run.config.time_budget is not None and _past_deadline(run):
+            _say(run, f"time budget: epoch {epoch} stopped after {step} of {len(run.train_loader)} steps "
+                      "to validate and save within the budget")
+            break
     bar.close()
     values = torch.tensor([total, count], dtype=torch.float64)
     if run.ctx.distributed:
@@ -381,7 +387,7 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
         dist.all_reduce(values)
         values = values.cpu()
     return {"loss": float(values[0] / max(values[1], 1)), "images": int(values[1]),
-            "seconds": time.monotonic() - start}
+            "seconds": time.perf_counter() - start}
 
 
 @torch.no_grad()
@@ -421,18 +427,26 @@ def validate(model: nn.Module, loader: DataLoader, info: SegmentationDataInfo, d
 def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) -> None:
     """Fit the epoch count to the budget from the measured step time and one timed validation batch."""
     batches = len(run.val_loader)
-    val_start = time.monotonic()
+    val_start = time.perf_counter()
     validate(run.model, run.val_loader, run.info, run.ctx.device, run.config.channels_last, limit_batches=1)
-    val_seconds = (time.monotonic() - val_start) * batches
+    val_seconds = (time.perf_counter() - val_start) * batches
+    run.val_seconds = val_seconds
     run.net.train()
     per_epoch = step_seconds * len(run.train_loader) + val_seconds
-    in_epoch = time.monotonic() - epoch_start
+    in_epoch = time.perf_counter() - epoch_start
     left = run.config.time_budget * 60 * BUDGET_MARGIN - run.elapsed() + in_epoch
     fitted = max(epoch, min(MAX_EPOCHS, int(left // per_epoch) + epoch - 1))
     fitted = dist_utils.broadcast_object(fitted, run.ctx)
     _plan(run, fitted)
     _say(run, f"time budget {run.config.time_budget:g} min: ~{per_epoch:.1f} s per epoch "
               f"({step_seconds:.2f} s/step, {val_seconds:.1f} s validation) -> {fitted} epochs")
+
+
+def _past_deadline(run: _Run) -> bool:
+    """Whether training must stop now to validate, save and end within the budget plus 5 %."""
+    deadline = run.config.time_budget * 60 * (1 + OVERRUN) - run.val_seconds - FINAL_SECONDS
+    stop = run.elapsed() > deadline
+    return dist_utils.any_true(stop, run.ctx) if run.ctx.distributed else stop
 
 
 def _refit_after_epoch(run: _Run, epoch: int, epoch_seconds: float) -> None:
@@ -562,13 +576,15 @@ def _train_state(run: _Run, epoch: int, best: dict[str, Any], history: list[dict
 # --------------------------------------------------------------------------------------------
 
 
-def train_segmentation(config: SegmentConfig) -> SegmentResult:
+def train_segmentation(config: SegmentConfig, *, clock_start: float | None = None) -> SegmentResult:
     """Train an LR-ASPP model on a mask folder (``lucid train --task segment``); returns where and how well.
 
     Works single-process or under ``torchrun`` (DDP, gloo on CPU / NCCL on CUDA); ``config.resume``
     continues a run from its last completed epoch (a kill mid-epoch loses only that epoch).
+    ``clock_start`` (a ``time.perf_counter()`` reading, e.g. the process start) is when the
+    ``time_budget`` began; default now.
     """
-    started = time.monotonic()
+    started = time.perf_counter() if clock_start is None else clock_start
     ctx = dist_utils.setup(config.device)
     try:
         return _train(config, ctx, started)
@@ -595,16 +611,18 @@ def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
     epoch = start_epoch
     while epoch < run.epochs:
         epoch += 1
-        epoch_start = time.monotonic()
+        epoch_start = time.perf_counter()
         probe = run.config.time_budget is not None and epoch == start_epoch + 1
         lr = run.optimizer.param_groups[0]["lr"]
         trained = _train_epoch(run, epoch, probe)
+        val_start = time.perf_counter()
         val = validate(run.model, run.val_loader, run.info, ctx.device, run.config.channels_last)
+        run.val_seconds = time.perf_counter() - val_start
         record = {
             "epoch": epoch, "train_loss": trained["loss"], "val_loss": val["loss"], "val_miou": val["miou"],
             "val_pixel_acc": val["pixel_acc"], "val_mean_acc": val["mean_acc"],
             "val_per_class_iou": val["per_class_iou"], "lr": lr, "lr_end": run.optimizer.param_groups[0]["lr"],
-            "seconds": time.monotonic() - epoch_start,
+            "seconds": time.perf_counter() - epoch_start,
             "train_images_per_second": trained["images"] / max(trained["seconds"], 1e-9),
             "elapsed": run.elapsed(),
         }

@@ -1,0 +1,211 @@
+"""The segmentation side of ``lucid train`` / ``lucid eval`` / ``lucid predict`` (thin, over lucid.segment).
+
+``lucid.cli.train`` adds :func:`add_train_arguments` to ``lucid train`` and hands
+``--task segment`` runs, segmentation checkpoints and segmentation exports to the ``run_*``
+functions here, so the classification commands keep one home and segmentation another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "TASKS",
+    "add_train_arguments",
+    "add_predict_arguments",
+    "is_segmentation_source",
+    "run_segment_train",
+    "run_segment_eval",
+    "run_segment_predict",
+]
+
+TASKS = ("classify", "segment")
+# lucid train flags whose value goes to SegmentConfig under the same name.
+_SHARED = (
+    "data", "model", "weights", "epochs", "batch_size", "lr", "opt", "momentum", "weight_decay", "warmup_epochs",
+    "bn_momentum", "time_budget", "workers", "seed", "device", "amp", "channels_last", "out", "resume", "progress",
+    "limit_train", "limit_val", "hflip",
+)
+_SEGMENT_ONLY = ("ignore_index", "num_classes", "classes", "crop_size", "scale")
+# Flags of lucid train that only classification uses.
+_NOT_FOR_SEGMENT = (
+    "img_size", "in_channels", "val_fraction", "auto_augment", "random_erase", "verify_images", "dropout", "sched",
+    "step_size", "step_gamma", "label_smoothing", "ema", "ema_decay", "record_indices", "deterministic",
+)
+
+
+def _crop_size(text: str) -> tuple[int, int]:
+    """``HxW`` (e.g. ``360x480``) or one number for a square crop."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 360x480, got {text!r}") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 360x480, got {text!r}")
+    return values[0], values[1]
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--task`` and the segmentation flags of ``lucid train`` (their own group in ``--help``)."""
+    group = parser.add_argument_group(
+        "segmentation (--task segment)",
+        "DIR/train and DIR/val each hold images/ and masks/ (8-bit PNGs, value = class, same file stems). "
+        "Shared flags: --data --model --weights --epochs --batch-size --lr --opt --weight-decay --warmup-epochs "
+        "--time-budget --hflip --workers --seed --device --amp --out --resume --limit-train --limit-val.",
+    )
+    group.add_argument("--task", choices=TASKS,
+                       help="classify (default) or segment (LR-ASPP, default model lraspp_mobilenet_v3_large)")
+    group.add_argument("--ignore-index", type=int, metavar="V",
+                       help="segment: mask value of void pixels, left out of loss and metrics (default 255; CamVid: 11)")
+    group.add_argument("--num-classes", type=int, metavar="N",
+                       help="segment: class count (default: from classes.txt/json at DIR, else the largest mask value + 1)")
+    group.add_argument("--classes", metavar="A,B,...", type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
+                       help="segment: class names in mask-value order (default: DIR/classes.txt or classes.json)")
+    group.add_argument("--crop-size", type=_crop_size, metavar="HxW",
+                       help="segment: training crop, height x width (default 360x480)")
+    group.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"),
+                       help="segment: random rescale range of the training images (default 0.5 2.0)")
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out`` of ``lucid predict``: where segmentation masks and overlays go."""
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="segmentation: folder for each image's mask PNG and overlay (default ./predictions)")
+
+
+def is_segmentation_source(source: str | None) -> bool:
+    """A lucid LR-ASPP checkpoint, a segmentation model name, or a segmentation export."""
+    if not source:
+        return False
+    if source.startswith("lraspp_"):
+        return True
+    path = Path(source).expanduser()
+    if path.suffix in (".onnx", ".xml") and path.is_file():
+        return _export_task(path) == "segment"
+    from lucid.models import is_segmentation_checkpoint
+
+    return is_segmentation_checkpoint(path)
+
+
+def _export_task(path: Path) -> str | None:
+    try:
+        if path.suffix == ".onnx":
+            import onnx
+
+            proto = onnx.load(str(path), load_external_data=False)
+            return {p.key: p.value for p in proto.metadata_props}.get("task")
+        return "segment" if "<task value=\"segment\"" in path.read_text(errors="ignore") else None
+    except Exception:  # noqa: BLE001 - unreadable files are the classification path's to report
+        return None
+
+
+def run_segment_train(args: argparse.Namespace) -> int:
+    """``lucid train --task segment``: the flags given become a SegmentConfig; train it."""
+    from lucid.segment import SegmentConfig, train_segmentation
+
+    wrong = sorted(f"--{name.replace('_', '-')}" for name in _NOT_FOR_SEGMENT if hasattr(args, name))
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)}: classification flags, not used by --task segment")
+    given = {name: getattr(args, name) for name in (*_SHARED, *_SEGMENT_ONLY) if hasattr(args, name)}
+    if given.get("bn_momentum", 0.1) is None:  # 'model': keep the presets' own
+        given["bn_momentum"] = 0.01
+    config = SegmentConfig(**given)
+    clock_start = None
+    try:
+        from lucid.train.budget import process_started  # the classification run's clock, when present
+
+        clock_start = process_started()
+    except ImportError:
+        pass
+    train_segmentation(config, clock_start=clock_start)
+    return 0
+
+
+def _dumps(value: Any) -> str:
+    """Strict JSON (NaN -> null), as the classification commands print it."""
+    from lucid.train.metrics import json_safe
+
+    return json.dumps(json_safe(value), indent=2)
+
+
+def run_segment_eval(args: argparse.Namespace) -> int:
+    """``lucid eval`` of a segmentation checkpoint: mIoU, per-class IoU, pixel accuracy, confusion matrix."""
+    from lucid.segment import evaluate_segmentation
+
+    default_png = None
+    path = Path(args.checkpoint)
+    if path.is_file():
+        default_png = str(path.with_name(path.stem + ".confusion.png"))
+    result = evaluate_segmentation(
+        args.checkpoint, args.data, weights=args.weights, batch_size=min(args.batch_size, 8), device=args.device,
+        workers=args.workers, confusion_png=args.confusion or default_png or "confusion.png",
+        ignore_index=getattr(args, "ignore_index", None),
+    )
+    if args.json:
+        print(_dumps(result.to_dict()))
+        return 0
+    print(f"{result.checkpoint} on {result.data} ({result.images} images, ignore value {result.ignore_index})")
+    print(f"mIoU {100 * result.miou:.2f}%  pixel accuracy {100 * result.pixel_acc:.2f}%  "
+          f"mean class accuracy {100 * result.mean_acc:.2f}%  loss {result.loss:.4f}  {result.seconds:.1f}s")
+    width = max(len("class"), *(len(name) for name in result.classes))
+    print(f"{'class':<{width}}      IoU    pixels")
+    for i, name in enumerate(result.classes):
+        iou = result.per_class_iou[name]
+        shown = f"{100 * iou:7.2f}%" if iou is not None else "      - "
+        print(f"{name:<{width}}  {shown}  {sum(result.confusion[i]):>8}")
+    print(f"confusion matrix: {result.confusion_png}")
+    return 0
+
+
+def run_segment_predict(args: argparse.Namespace) -> int:
+    """``lucid predict`` with a segmentation checkpoint, model name or export: mask PNG + overlay per image."""
+    from lucid.segment import predict_masks
+
+    out = Path(getattr(args, "out", None) or "predictions")
+    if args.onnx:
+        records = _predict_with_export(Path(args.onnx), list(args.inputs), out, args.threads)
+    else:
+        if len(args.inputs) < 2:
+            raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
+        records = predict_masks(args.inputs[0], list(args.inputs[1:]), out, weights=args.weights, device=args.device)
+    if args.json:
+        print(_dumps(records))
+        return 0
+    for record in records:
+        top = sorted(record["classes"].items(), key=lambda kv: -kv[1])[:4]
+        shares = ", ".join(f"{name} {100 * share:.1f}%" for name, share in top)
+        print(f"{record['image']}: {record['mask']} + {record['overlay']}  ({shares})")
+    return 0
+
+
+def _predict_with_export(model: Path, images: list[str], out: Path, threads: int | None) -> list[dict[str, Any]]:
+    """Masks from an exported file through :class:`~lucid.segment.SegmentationPredictor`."""
+    import numpy as np
+    from PIL import Image
+
+    from lucid.checkpoint import atomic_write
+    from lucid.segment import SegmentationPredictor, colorize, overlay
+    from lucid.segment.data import read_rgb
+
+    predictor = SegmentationPredictor(model, threads=threads)
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for item in images:
+        path = Path(item)
+        rgb = read_rgb(path).permute(1, 2, 0).numpy()
+        mask = predictor.predict(rgb)
+        mask_file, overlay_file = out / f"{path.stem}.mask.png", out / f"{path.stem}.overlay.jpg"
+        atomic_write(mask_file, lambda tmp: colorize(mask).save(tmp, format="PNG"))
+        blended = overlay(rgb, mask)
+        atomic_write(overlay_file, lambda tmp: Image.fromarray(blended).save(tmp, format="JPEG", quality=92))
+        counts = np.bincount(mask.reshape(-1), minlength=len(predictor.classes))
+        records.append({"image": str(path), "mask": str(mask_file), "overlay": str(overlay_file),
+                        "classes": {predictor.classes[i]: float(c) / mask.size for i, c in enumerate(counts) if c}})
+    return records
+

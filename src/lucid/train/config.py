@@ -62,11 +62,16 @@ class TrainConfig:
     on scikit-learn's bundled digits at 32x32 to >= 97 % held-out top-1 (98.9-99.7 % measured;
     ``benchmarks/train_digits.py`` measures the time on your machine).
 
-    Data: ``data=None`` is the embedded digits set (``digits_datasets``); a folder is an
-    ImageFolder root with ``train/`` and ``val/`` class folders. ``batch_size`` and ``lr`` are per
+    Data: ``data=None`` is the embedded digits set (``digits_datasets``); a folder is
+    ``train/`` + ``val/``, ``train/`` + ``test/`` or one folder of class folders, split by
+    ``val_fraction`` and ``seed`` (:data:`lucid.data.LAYOUTS`). ``batch_size`` and ``lr`` are per
     process (under torchrun the global batch is ``batch_size * world_size``). ``lr=None`` and
     ``weight_decay=None`` pick the optimizer's default (:data:`DEFAULT_LR`,
-    :data:`DEFAULT_WEIGHT_DECAY`). ``img_size=None`` is 32 for digits and 224 for folders;
+    :data:`DEFAULT_WEIGHT_DECAY`). ``img_size=None`` is 32 for digits and, for folders, chosen from the
+    image headers (:func:`lucid.data.infer_image_size`). ``hflip``, ``auto_augment`` and
+    ``random_erase`` left at None take the recipe's defaults for the image size
+    (:func:`lucid.data.choose_recipe`: flip 0.5, no auto-augment, no erasing). ``memory_budget``
+    (GiB) bounds the decoded images kept in memory (None: 25 % of RAM, at most 4 GiB; 0 streams);
     ``in_channels=None`` is 1 for digits, 3 for folders, or the ``weights`` checkpoint's.
     ``channels_last`` is on by default: MobileNet's depthwise convolutions train about 25 %
     faster in that layout on CPU. ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's BatchNorm momentum for
@@ -109,10 +114,11 @@ class TrainConfig:
     resume: str | None = None
     dropout: float | None = None
     bn_momentum: float | None = 0.1
-    auto_augment: str = "trivial"
-    hflip: float = 0.5
-    random_erase: float = 0.25
+    auto_augment: str | None = None
+    hflip: float | None = None
+    random_erase: float | None = None
     val_fraction: float = 0.2
+    memory_budget: float | None = None
     limit_train: int | None = None
     limit_val: int | None = None
     verify_images: bool = True
@@ -132,7 +138,8 @@ class TrainConfig:
     def _check_choices(self) -> None:
         _check_choice("opt", self.opt, OPTIMIZERS)
         _check_choice("sched", self.sched, SCHEDULERS)
-        _check_choice("auto_augment", self.auto_augment, AUTO_AUGMENTS)
+        if self.auto_augment is not None:
+            _check_choice("auto_augment", self.auto_augment, AUTO_AUGMENTS)
         _check_choice("device", self.device, DEVICES)
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a registered model name, got {self.model!r}")
@@ -167,8 +174,11 @@ class TrainConfig:
         _check_float("step_gamma", self.step_gamma, 0.0, 1.0)
         _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         _check_float("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
-        _check_float("hflip", self.hflip, 0.0, 1.0)
-        _check_float("random_erase", self.random_erase, 0.0, 1.0)
+        for name in ("hflip", "random_erase"):  # None: the data recipe's default
+            if getattr(self, name) is not None:
+                _check_float(name, getattr(self, name), 0.0, 1.0)
+        if self.memory_budget is not None:
+            _check_float("memory_budget", self.memory_budget, 0.0, 1024.0)
         _check_float("val_fraction", self.val_fraction, 0.0, 1.0, high_open=True)
         if self.val_fraction == 0:
             raise ValueError("val_fraction must be in (0, 1), got 0")

@@ -1,9 +1,10 @@
-"""Training data: the embedded digits set and ImageFolder trees, with their transforms.
+"""Training data: the embedded digits set, and the training glue over :mod:`lucid.data` for folders.
 
 The default data is scikit-learn's bundled handwritten digits (1,797 real 8x8 images, shipped
 inside the package, so nothing is downloaded), upsampled to 32x32 with bilinear interpolation.
-Real data is an ImageFolder tree read and decoded by torchvision; it is checked completely
-(layout, classes, every image decodes) before any training starts.
+Real data is a folder in one of :data:`lucid.data.LAYOUTS`, walked once by :mod:`lucid.data`
+(the same file list is checked and trained on), sized from its image headers, decoded into
+memory when it fits the budget (else streamed), and checked completely before training starts.
 """
 
 from __future__ import annotations
@@ -18,24 +19,30 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
+from lucid.errors import DataError
+
 __all__ = [
     "DIGITS_CLASSES",
+    "DIGITS_INK",
     "DIGITS_INTERPOLATION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "DataInfo",
     "DigitsDataset",
-    "digits_datasets",
-    "check_image_folder",
-    "imagefolder_datasets",
-    "eval_transform",
-    "train_transform",
     "build_datasets",
+    "check_image_folder",
+    "digits_datasets",
+    "eval_images",
+    "eval_transform",
+    "folder_datasets",
+    "imagefolder_datasets",
     "resize_size_for",
 ]
 
 DIGITS_CLASSES = [str(d) for d in range(10)]
 DIGITS_INTERPOLATION = "bilinear"
+# The digits are light strokes on a dark background; predictions invert drawings of the other kind.
+DIGITS_INK = "light-on-dark"
 # sklearn's digits are 4-bit: pixel values 0..16.
 _DIGITS_MAX = 16.0
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -61,6 +68,12 @@ class DataInfo:
     val_size: int
     root: str | None = None
     split: dict[str, Any] = field(default_factory=dict)
+    # The training recipe (lucid.data.Recipe as a dict) for folders; None for digits.
+    recipe: dict[str, Any] | None = None
+    # Polarity of the drawings trained on ("light-on-dark" for digits), so prediction can match it.
+    ink: str | None = None
+    # Lines the run prints first: skipped files, the chosen size and why, the recipe, the cache.
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -162,7 +175,7 @@ def digits_datasets(
     train_idx, val_idx = torch.tensor(train_idx), torch.tensor(val_idx)
     mean = [float(images[train_idx].mean())] * in_channels
     std = [float(images[train_idx].std())] * in_channels
-    make = lambda idx, aug: DigitsDataset(  # noqa: E731
+    make = lambda idx, aug: DigitsDataset(
         images[idx], targets[idx], idx, mean, std, in_channels=in_channels, augment=aug
     )
     return make(train_idx, _digits_augment() if augment else None), make(val_idx, None)
@@ -175,7 +188,7 @@ def digits_datasets(
 
 def resize_size_for(image_size: int) -> int:
     """The short-side resize before the centre crop: ``round(size / 0.875)`` (224 -> 256)."""
-    return int(round(image_size / CROP_FRACTION))
+    return round(image_size / CROP_FRACTION)
 
 
 def _channel_stats(in_channels: int) -> tuple[list[float], list[float]]:
@@ -183,33 +196,6 @@ def _channel_stats(in_channels: int) -> tuple[list[float], list[float]]:
         return list(IMAGENET_MEAN), list(IMAGENET_STD)
     # Grey input: the RGB statistics' average, the same convention as lucid's weights.
     return [sum(IMAGENET_MEAN) / 3] * in_channels, [sum(IMAGENET_STD) / 3] * in_channels
-
-
-def train_transform(
-    image_size: int,
-    in_channels: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    hflip: float = 0.5,
-    auto_augment: str = "trivial",
-    random_erase: float = 0.25,
-) -> Callable[[Any], torch.Tensor]:
-    """torchvision v2 training pipeline: random-resized-crop, flip, TrivialAugment/AutoAugment,
-    normalise, random erasing; PIL images in, ``(in_channels, S, S)`` floats out."""
-    from torchvision.transforms import v2
-
-    steps: list[Any] = [v2.ToImage(), v2.RandomResizedCrop(image_size, antialias=True)]
-    if hflip > 0:
-        steps.append(v2.RandomHorizontalFlip(hflip))
-    if auto_augment == "trivial":
-        steps.append(v2.TrivialAugmentWide())
-    elif auto_augment == "auto":
-        steps.append(v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET))
-    steps += _to_model_input(in_channels, mean, std)
-    if random_erase > 0:
-        steps.append(v2.RandomErasing(random_erase))
-    return v2.Compose(steps)
 
 
 def eval_transform(
@@ -241,132 +227,198 @@ def _to_model_input(in_channels: int, mean: Sequence[float], std: Sequence[float
     return steps + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
 
 
-def _class_images(folder: Path) -> dict[str, list[Path]]:
-    """Class name -> image files of one split folder, in ImageFolder's (sorted) order."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS
+def _check_decodes(files: Sequence[Path], channels: int, *, progress: bool = False) -> None:
+    """Decode every file once (threads) and raise DataError listing the ones that fail."""
+    from tqdm.auto import tqdm
 
-    classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
-    found = {}
-    for name in classes:
-        files = sorted(
-            p for p in (folder / name).rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS
-        )
-        found[name] = files
-    return found
-
-
-def _unreadable(files: Sequence[Path], workers: int = 4) -> list[str]:
-    """Decode every file with torchvision's ImageFolder loader; return 'path: reason' for failures."""
-    from torchvision.datasets.folder import default_loader
+    from lucid.data import load_image
 
     def check(path: Path) -> str | None:
         try:
-            default_loader(str(path))
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
-            return f"{path}: {type(exc).__name__}: {exc}"
+            load_image(path, channels)
+        except DataError as exc:
+            return str(exc)
         return None
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [r for r in pool.map(check, files) if r is not None]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = list(tqdm(pool.map(check, files), total=len(files), desc="checking images", unit="img",
+                            disable=not progress, leave=False, dynamic_ncols=True))
+    bad = sorted(r for r in results if r is not None)
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DataError(f"{len(bad)} unreadable image(s): {shown}")
 
 
 def check_image_folder(root: str | os.PathLike[str], *, verify_images: bool = True) -> list[str]:
-    """Validate an ImageFolder tree and return its class names (the train/ class folders).
+    """Validate a data folder in any accepted layout (:data:`lucid.data.LAYOUTS`) and return its
+    class names. Raises :class:`~lucid.errors.DataError` for anything else, a class without
+    images, a validation class without training images, or (``verify_images``) an image that
+    does not decode; the files checked are the ones :func:`folder_datasets` trains on."""
+    from lucid.data import find_layout
 
-    Expects ``root/train/<class>/*.png|jpg|...`` and ``root/val/<class>/...``. Raises
-    FileNotFoundError for a missing folder and ValueError for a split or class without images, a
-    class found only in val/, or (``verify_images``) any image that does not decode.
-    """
-    base = Path(root).expanduser()
-    layout = "ROOT/train/<class>/<image> and ROOT/val/<class>/<image>"
-    if not base.is_dir():
-        raise FileNotFoundError(f"--data {root}: no such folder (expected the layout {layout})")
-    for split in ("train", "val"):
-        if not (base / split).is_dir():
-            raise FileNotFoundError(f"--data {root}: missing {split}/ folder (expected the layout {layout})")
-    splits = {}
-    for split in ("train", "val"):
-        splits[split] = _class_images(base / split)
-        if not splits[split]:
-            raise ValueError(f"--data {root}: {split}/ has no class folders (expected {layout})")
-        if not any(splits[split].values()):
-            raise ValueError(
-                f"--data {root}: {split}/ holds no images (looked for .jpg, .png, ... in its class folders)"
-            )
-    train, val = splits["train"], splits["val"]
-    empty = [name for name, files in train.items() if not files]
-    if empty:
-        raise ValueError(f"--data {root}: class folder(s) {empty} in train/ hold no images")
-    only_val = sorted(name for name, files in val.items() if files and name not in train)
-    if only_val:
-        raise ValueError(
-            f"--data {root}: class(es) {only_val} appear only in val/; every val class needs training images in train/"
-        )
+    layout = find_layout(root)
     if verify_images:
-        every = [p for split in splits.values() for files in split.values() for p in files]
-        bad = _unreadable(every)
-        if bad:
-            shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
-            raise ValueError(f"--data {root}: {len(bad)} unreadable image(s): {shown}")
-    return list(train)
+        files = layout.train.samples(layout.classes)[0]
+        if layout.val is not None:
+            files += layout.val.samples(layout.classes)[0]
+        try:
+            _check_decodes(files, 3)
+        except DataError as exc:
+            raise DataError(f"--data {root}: {exc}") from None
+    return layout.classes
 
 
-def imagefolder_datasets(
+def _seeded_subset(files: list[Path], targets: list[int], limit: int | None, seed: int) -> tuple[list[Path], list[int]]:
+    """A seeded random subset of ``limit`` files (kept in order), for smoke runs."""
+    if limit is None or limit >= len(files):
+        return files, targets
+    order = sorted(torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:limit].tolist())
+    return [files[i] for i in order], [targets[i] for i in order]
+
+
+def folder_datasets(
     root: str | os.PathLike[str],
-    image_size: int = 224,
+    image_size: int | None = None,
     in_channels: int = 3,
     *,
-    hflip: float = 0.5,
-    auto_augment: str = "trivial",
-    random_erase: float = 0.25,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    hflip: float | None = None,
+    auto_augment: str | None = None,
+    random_erase: float | None = None,
+    memory_budget_gb: float | None = None,
     verify_images: bool = True,
+    limit_train: int | None = None,
+    limit_val: int | None = None,
+    progress: bool = True,
 ) -> tuple[Dataset, Dataset, DataInfo]:
-    """``(train_ds, val_ds, info)`` for an ImageFolder tree (see :func:`check_image_folder`).
+    """``(train_ds, val_ds, info)`` for a data folder in any of :data:`lucid.data.LAYOUTS`.
 
-    Both splits use the train/ class list, so a class missing from val/ keeps its index.
+    One walk decides the files (:func:`lucid.data.find_layout`); a single folder of class folders
+    is split by ``val_fraction`` and ``seed`` (stratified, recorded in ``info.split``).
+    ``image_size=None`` takes the size from the image headers (:func:`lucid.data.infer_image_size`)
+    and the recipe follows the photos' size (:func:`lucid.data.choose_recipe`). When the decoded
+    images fit the memory budget (:func:`lucid.data.memory_budget`: 25 % of RAM, at most 4 GiB,
+    or ``memory_budget_gb``; 0 always streams) they are decoded once into uint8 tensors and
+    training batches are augmented whole; otherwise images stream from disk (use loader workers).
     """
-    from torchvision.datasets import ImageFolder
-
-    classes = check_image_folder(root, verify_images=verify_images)
-    base = Path(root).expanduser()
-    mean, std = _channel_stats(in_channels)
-    train_tf = train_transform(
-        image_size, in_channels, mean, std, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase
+    from lucid.data import (
+        SMALL_IMAGE_MAX,
+        choose_recipe,
+        find_layout,
+        infer_image_size,
+        split_files,
     )
-    eval_tf = eval_transform(image_size, in_channels, mean, std)
-    train_ds = ImageFolder(str(base / "train"), transform=train_tf)
-    val_ds = _folder_with_classes(base / "val", classes, eval_tf)
+
+    layout = find_layout(root)
+    split = split_files(layout, val_fraction, seed)
+    notes = list(layout.notes)
+    train_files, train_targets = _seeded_subset(split.train_files, split.train_targets, limit_train, seed)
+    val_files, val_targets = _seeded_subset(split.val_files, split.val_targets, limit_val, seed + 1)
+    choice = infer_image_size(train_files)
+    if image_size is None:
+        image_size = choice.size
+        notes.append(f"image size {image_size} chosen from the data: {choice.reason} (--img-size overrides)")
+    small = choice.small or image_size <= SMALL_IMAGE_MAX
+    recipe = choose_recipe(image_size, small, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase)
+    mean, std = _channel_stats(in_channels)
+    datasets, how = _folder_sets(
+        (train_files, train_targets), (val_files, val_targets), split.classes, recipe, in_channels, mean, std,
+        memory_budget_gb=memory_budget_gb, verify_images=verify_images, progress=progress,
+    )
+    notes.append(f"{recipe.describe()}; {how}")
+    base = layout.root
+    kinds = {"train_val": "train/ + val/", "train_test": "train/ + test/ (test/ used for validation)",
+             "single": f"one folder of class folders, held-out split {val_fraction:g} (seed {seed}, stratified)"}
+    limited = len(train_files) != len(split.train_files) or len(val_files) != len(split.val_files)
     info = DataInfo(
         kind="imagefolder",
-        description=f"{base}: {len(train_ds)} train / {len(val_ds)} val images, {len(classes)} classes",
-        classes=classes,
+        description=(
+            f"{base}: {kinds[layout.kind]}: {len(train_files)} train / {len(val_files)} val images, "
+            f"{len(split.classes)} classes, {image_size}x{image_size}"
+            + (f" (limited from {len(split.train_files)} / {len(split.val_files)})" if limited else "")
+        ),
+        classes=split.classes,
         image_size=image_size,
         in_channels=in_channels,
         mean=mean,
         std=std,
-        resize_size=resize_size_for(image_size),
+        resize_size=recipe.resize_size,
         interpolation="bilinear",
-        train_size=len(train_ds),
-        val_size=len(val_ds),
+        train_size=len(train_files),
+        val_size=len(val_files),
         root=str(base.resolve()),
+        split={**split.record, **({"limit_val": limit_val} if limit_val is not None else {})},
+        recipe=recipe.to_dict(),
+        notes=notes,
     )
-    return train_ds, val_ds, info
+    return datasets[0], datasets[1], info
 
 
-def _folder_with_classes(folder: Path, classes: Sequence[str], transform: Any) -> Dataset:
-    """An ImageFolder over ``folder`` that indexes classes by ``classes`` (a val split may lack some)."""
-    from torchvision.datasets import ImageFolder
+def _folder_sets(
+    train: tuple[list[Path], list[int]], val: tuple[list[Path], list[int]], classes: list[str], recipe: Any,
+    channels: int, mean: list[float], std: list[float], *, memory_budget_gb: float | None, verify_images: bool,
+    progress: bool,
+) -> tuple[tuple[Dataset, Dataset], str]:
+    """The two datasets, cached in memory when they fit the budget, else streaming; and a note."""
+    from lucid.data import (
+        BatchAugment,
+        CachedImages,
+        StreamingImages,
+        decode_all,
+        eval_sample_transform,
+        memory_budget,
+        sample_transform,
+    )
 
-    class _Fixed(ImageFolder):
-        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-            return list(classes), {name: i for i, name in enumerate(classes)}
-
-    return _Fixed(str(folder), transform=transform, allow_empty=True)
+    need = channels * (len(train[0]) * recipe.store_size**2 + len(val[0]) * recipe.image_size**2)
+    budget = memory_budget(memory_budget_gb)
+    if need <= budget:
+        decoded = decode_all(train[0], channels, recipe.store_size, recipe.store_size, progress=progress,
+                             desc="decoding train")
+        train_ds = CachedImages(decoded, train[1], mean, std, augment=BatchAugment(recipe, mean, std),
+                                files=train[0], classes=classes)
+        decoded = decode_all(val[0], channels, recipe.image_size, recipe.resize_size, progress=progress,
+                             desc="decoding val")
+        val_ds = CachedImages(decoded, val[1], mean, std, files=val[0], classes=classes)
+        how = (f"decoded once into memory ({need / 2**20:.0f} MiB of a {budget / 2**20:.0f} MiB budget; "
+               "batches augmented whole)")
+        return (train_ds, val_ds), how
+    if verify_images:
+        _check_decodes(train[0] + val[0], channels, progress=progress)
+    train_ds = StreamingImages(train[0], train[1], channels, sample_transform(recipe, mean, std), classes=classes)
+    val_ds = StreamingImages(val[0], val[1], channels,
+                             eval_sample_transform(recipe.image_size, recipe.resize_size, mean, std), classes=classes)
+    how = (f"streamed from disk (decoded {need / 2**20:.0f} MiB would exceed the {budget / 2**20:.0f} MiB memory "
+           "budget, --memory-budget GB changes it; use --workers N)")
+    return (train_ds, val_ds), how
 
 
 # --------------------------------------------------------------------------------------------
 # the run's data
 # --------------------------------------------------------------------------------------------
+
+
+def eval_images(
+    files: Sequence[Path], targets: Sequence[int], channels: int, size: int, resize_size: int,
+    mean: Sequence[float], std: Sequence[float], classes: Sequence[str], *,
+    memory_budget_gb: float | None = None, progress: bool = False,
+) -> Dataset:
+    """Evaluation images exactly as a training run validates them: decoded in memory when they
+    fit the budget, else streamed; both give the same tensors."""
+    from lucid.data import (
+        CachedImages,
+        StreamingImages,
+        decode_all,
+        eval_sample_transform,
+        memory_budget,
+    )
+
+    if channels * len(files) * size * size <= memory_budget(memory_budget_gb):
+        decoded = decode_all(list(files), channels, size, resize_size, progress=progress, desc="decoding")
+        return CachedImages(decoded, targets, mean, std, files=files, classes=classes)
+    transform = eval_sample_transform(size, resize_size, mean, std)
+    return StreamingImages(files, targets, channels, transform, classes=classes)
 
 
 def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
@@ -379,41 +431,51 @@ def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
 
 def build_datasets(config: Any, in_channels: int) -> tuple[Dataset, Dataset, DataInfo]:
     """The run's ``(train_ds, val_ds, info)`` for a :class:`~lucid.train.TrainConfig`."""
-    if config.data is None:
-        size = config.img_size or 32
-        train_ds, val_ds = digits_datasets(
-            size, seed=config.seed, val_fraction=config.val_fraction, augment=True, in_channels=in_channels
-        )
-        info = DataInfo(
-            kind="digits",
-            description=(
-                f"digits: {len(train_ds)} train / {len(val_ds)} val, split seed {config.seed} "
-                f"(sklearn load_digits, 8x8 -> {size}x{size} bilinear)"
-            ),
-            classes=list(DIGITS_CLASSES),
-            image_size=size,
-            in_channels=in_channels,
-            mean=train_ds.mean,
-            std=train_ds.std,
-            resize_size=size,
-            interpolation=DIGITS_INTERPOLATION,
-            train_size=len(train_ds),
-            val_size=len(val_ds),
-            split={"seed": config.seed, "val_fraction": config.val_fraction, "stratified": True},
-        )
-    else:
-        train_ds, val_ds, info = imagefolder_datasets(
+    if config.data is not None:
+        return folder_datasets(
             config.data,
-            config.img_size or 224,
+            config.img_size,
             in_channels,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
             hflip=config.hflip,
             auto_augment=config.auto_augment,
             random_erase=config.random_erase,
+            memory_budget_gb=getattr(config, "memory_budget", None),
             verify_images=config.verify_images,
+            limit_train=config.limit_train,
+            limit_val=config.limit_val,
+            progress=config.progress,
         )
+    size = config.img_size or 32
+    train_ds, val_ds = digits_datasets(
+        size, seed=config.seed, val_fraction=config.val_fraction, augment=True, in_channels=in_channels
+    )
+    info = DataInfo(
+        kind="digits",
+        description=(
+            f"digits: {len(train_ds)} train / {len(val_ds)} val, split seed {config.seed} "
+            f"(sklearn load_digits, 8x8 -> {size}x{size} bilinear)"
+        ),
+        classes=list(DIGITS_CLASSES),
+        image_size=size,
+        in_channels=in_channels,
+        mean=train_ds.mean,
+        std=train_ds.std,
+        resize_size=size,
+        interpolation=DIGITS_INTERPOLATION,
+        train_size=len(train_ds),
+        val_size=len(val_ds),
+        split={"seed": config.seed, "val_fraction": config.val_fraction, "stratified": True},
+        ink=DIGITS_INK,
+    )
     train_ds = _limit(train_ds, config.limit_train, config.seed)
     val_ds = _limit(val_ds, config.limit_val, config.seed + 1)
     if len(train_ds) != info.train_size or len(val_ds) != info.val_size:
         info.description += f" (limited to {len(train_ds)} train / {len(val_ds)} val)"
         info.train_size, info.val_size = len(train_ds), len(val_ds)
     return train_ds, val_ds, info
+
+
+# The name lucid 2 exported: the same function.
+imagefolder_datasets = folder_datasets

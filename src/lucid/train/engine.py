@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from lucid.checkpoint import atomic_write
+from lucid.data import CachedImages
 from lucid.errors import LucidError, RunFolderError
 from lucid.train import distributed as dist_utils
 from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan, TimeBudgetError
@@ -145,12 +146,33 @@ def build_model(
 # --------------------------------------------------------------------------------------------
 
 
+# An epoch should have at least this many optimizer steps; smaller training sets get a smaller batch.
+MIN_STEPS_PER_EPOCH = 10
+
+
 @dataclass
 class _Loaders:
     train: DataLoader
     val: DataLoader
     sampler: DistributedSampler
     generator: torch.Generator
+    batch_size: int = 0  # the training batch in use (the guard may shrink --batch-size)
+    notes: list[str] = field(default_factory=list)
+
+
+def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
+    """The batch size to use and a warning when ``batch_size`` leaves an epoch with fewer than
+    :data:`MIN_STEPS_PER_EPOCH` steps (or exceeds the training set): with 40 images and batch
+    64, one step per epoch keeps a model at chance, so the batch shrinks to give ~10 steps."""
+    if per_rank // batch_size >= MIN_STEPS_PER_EPOCH:
+        return batch_size, None
+    fitted = max(2, min(batch_size, per_rank // MIN_STEPS_PER_EPOCH))
+    why = (f"--batch-size {batch_size} is larger than the {per_rank} training images" if batch_size > per_rank
+           else f"--batch-size {batch_size} gives {max(per_rank // batch_size, 1)} step(s) per epoch on {per_rank} images")
+    if fitted == batch_size:
+        return batch_size, f"warning: {why}; too few steps per epoch to learn well (add data or epochs)"
+    return fitted, (f"warning: {why}; using batch {fitted} ({per_rank // fitted} steps per epoch) instead "
+                    "(the learning rate scales with it unless --lr is given)")
 
 
 def _loaders(train_ds: Dataset, val_ds: Dataset, config: TrainConfig, ctx: dist_utils.DistContext) -> _Loaders:
@@ -169,19 +191,27 @@ def _loaders(train_ds: Dataset, val_ds: Dataset, config: TrainConfig, ctx: dist_
             f"each process needs at least 2 training images per epoch; got {per_rank} (dataset {len(train_ds)}, "
             f"{ctx.world_size} processes)"
         )
+    batch_size, warning = _fit_batch(per_rank, config.batch_size)
+    notes = [warning] if warning else []
+    workers = config.workers
+    if isinstance(train_ds, CachedImages) and workers:
+        # The cached images are augmented a whole batch at a time in this process; workers would
+        # only copy the decoded set into every worker.
+        notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
+        workers = 0
     generator = torch.Generator()
-    common = {"num_workers": config.workers, "pin_memory": ctx.device.type == "cuda"}
+    common = {"num_workers": workers, "pin_memory": ctx.device.type == "cuda"}
     train = DataLoader(
         train_ds,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         sampler=sampler,
-        drop_last=per_rank >= config.batch_size,  # a last batch of 1 would break BatchNorm
+        drop_last=per_rank >= batch_size,  # a last batch of 1 would break BatchNorm
         generator=generator,
         **common,
     )
     shard = Subset(val_ds, list(range(ctx.rank, len(val_ds), ctx.world_size)))
     val = DataLoader(shard, batch_size=max(2 * config.batch_size, 128), shuffle=False, **common)
-    return _Loaders(train, val, sampler, generator)
+    return _Loaders(train, val, sampler, generator, batch_size, notes)
 
 
 def _start_epoch(loaders: _Loaders, config: TrainConfig, epoch: int, rank: int) -> None:
@@ -374,6 +404,7 @@ def _extra(run: _Run, record: dict[str, Any]) -> dict[str, Any]:
         "resize_size": info.resize_size,
         "interpolation": info.interpolation,
         "data": data,
+        "ink": info.ink,
         "epoch": record["epoch"],
         "val_top1": record["val_top1"],
         "val_top5": record["val_top5"],
@@ -633,6 +664,8 @@ def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
 def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) -> _Run:
     in_channels = resolve_in_channels(config)
     train_ds, val_ds, info = build_datasets(config, in_channels)
+    for note in info.notes:
+        _say(ctx, note)
     model = build_model(
         config.model, len(info.classes), in_channels,
         weights=config.weights, dropout=config.dropout, bn_momentum=config.bn_momentum,
@@ -651,7 +684,12 @@ def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) 
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     loaders = _loaders(train_ds, val_ds, config, ctx)
-    optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
+    for note in loaders.notes:
+        _say(ctx, note)
+    lr = config.learning_rate
+    if config.lr is None and loaders.batch_size != config.batch_size:
+        lr *= loaders.batch_size / config.batch_size  # linear scaling with the shrunken batch
+    optimizer = build_optimizer(model, config.opt, lr, config.decay, config.momentum)
     scheduler = _scheduler(optimizer, config, len(loaders.train))
     ema = build_ema(model, config.ema_decay) if config.ema else None
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)

@@ -12,9 +12,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from lucid.train.data import IMAGENET_MEAN, IMAGENET_STD, digits_datasets, eval_transform, resize_size_for
+from lucid.errors import DataError
+from lucid.train.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    digits_datasets,
+    eval_images,
+    resize_size_for,
+)
 
-__all__ = ["EvalResult", "Preprocessing", "evaluate", "load_for_inference", "preprocessing_of", "eval_dataset"]
+__all__ = ["EvalResult", "Preprocessing", "eval_dataset", "evaluate", "load_for_inference", "preprocessing_of"]
 
 
 @dataclass
@@ -28,13 +35,16 @@ class Preprocessing:
     mean: list[float]
     std: list[float]
     categories: list[str]
+    # Polarity of the drawings trained on ("light-on-dark" for digits); None: not recorded.
+    ink: str | None = None
 
     def transform(self) -> Any:
-        """The evaluation transform (resize, centre crop, normalise) for PIL images."""
-        return eval_transform(
-            self.image_size, self.in_channels, self.mean, self.std,
-            resize_size=self.resize_size, interpolation=self.interpolation,
-        )
+        """The evaluation transform for PIL images already in the model's channels (see
+        :func:`lucid.data.load_image`): resize, centre crop, normalise, exactly as the training
+        run's validation (:func:`lucid.data.eval_sample_transform`)."""
+        from lucid.data import eval_sample_transform
+
+        return eval_sample_transform(self.image_size, self.resize_size, self.mean, self.std)
 
 
 @dataclass
@@ -115,6 +125,7 @@ def preprocessing_of(model: nn.Module) -> Preprocessing:
         mean=[float(m) for m in mean],
         std=[float(s) for s in std],
         categories=[str(c) for c in categories],
+        ink=extra.get("ink") or (extra.get("data") or {}).get("ink"),
     )
 
 
@@ -128,40 +139,77 @@ def _digits_val(model: nn.Module, prep: Preprocessing) -> tuple[Dataset, str]:
     return val, f"digits validation split: {len(val)} images, split seed {seed}, val fraction {fraction:g}"
 
 
-def _folder(path: Path, prep: Preprocessing) -> tuple[Dataset, str]:
-    from lucid.train.data import _class_images, _folder_with_classes
+def _split_folder(path: Path) -> tuple[Path, str]:
+    """The folder holding the images to evaluate and what it is: ``val/`` (or ``test/``) of a
+    train/ + val/ (test/) tree, else the folder itself (class folders)."""
+    if not path.is_dir():
+        raise DataError(f"--data {path}: no such folder")
+    for split in ("val", "test"):
+        if (path / split).is_dir() and (split == "val" or (path / "train").is_dir()):
+            return path / split, f"{split}/ split"
+    return path, "folder"
 
-    folder = path / "val" if (path / "val").is_dir() else path
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--data {path}: no such folder")
-    found = _class_images(folder)
-    unknown = sorted(name for name, files in found.items() if files and name not in prep.categories)
-    if unknown:
-        raise ValueError(
-            f"--data {path}: class folder(s) {unknown} are not among the model's classes {prep.categories[:10]}"
+
+def _check_class_names(folder: Path, prep: Preprocessing) -> None:
+    """Refuse before walking a folder whose top-level class folders are not the model's classes
+    (a checkpoint's recorded root could name any folder, say /usr)."""
+    names = sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+    unknown = sorted(set(names) - set(prep.categories))
+    if unknown or not names:
+        raise DataError(
+            f"--data {folder}: class folder(s) {unknown[:10] or names} are not among the model's classes "
+            f"{prep.categories[:10]} (expected <class>/<image> folders, or val/<class>/<image>)"
         )
-    if not any(found.values()):
-        raise ValueError(
+
+
+def _folder(path: Path, prep: Preprocessing, recorded: dict[str, Any]) -> tuple[Dataset, str]:
+    """The images under ``path`` to evaluate: its val/ (test/) split; for the one folder a run
+    was trained on (same place or the same files), exactly that run's held-out images; else all."""
+    from lucid.data import FolderLayout, class_files, files_digest, held_out_files
+
+    folder, what = _split_folder(path)
+    _check_class_names(folder, prep)
+    found = class_files(folder)
+    files, targets = found.samples(prep.categories)
+    if not files:
+        raise DataError(
             f"--data {path}: no images in class folders under {folder} (expected <class>/<image> folders, or "
             "val/<class>/<image>)"
         )
-    dataset = _folder_with_classes(folder, prep.categories, prep.transform())
-    return dataset, f"{folder}: {len(dataset)} images, {sum(1 for f in found.values() if f)} classes"
+    split = recorded.get("split") or {}
+    if what == "folder" and split.get("layout") == "single":
+        same_place = recorded.get("root") and Path(str(recorded["root"])).resolve() == folder.resolve()
+        if same_place or files_digest(folder, files) == split.get("digest"):
+            layout = FolderLayout(folder, "single", found, None)
+            held = held_out_files(layout, split)
+            files, targets = held.val_files, held.val_targets
+            what = (f"held-out split of the training folder ({len(files)} of {split.get('files')} images, seed "
+                    f"{split.get('seed')}, fraction {split.get('val_fraction')})")
+            limit = split.get("limit_val")
+            if limit is not None and int(limit) < len(files):
+                order = sorted(torch.randperm(len(files), generator=torch.Generator().manual_seed(int(split["seed"]) + 1))[: int(limit)].tolist())
+                files, targets = [files[i] for i in order], [targets[i] for i in order]
+                what += f", limited to {len(files)} as in training"
+    dataset = eval_images(files, targets, prep.in_channels, prep.image_size, prep.resize_size, prep.mean, prep.std,
+                          prep.categories)
+    classes = len(set(targets))
+    return dataset, f"{folder}: {what}: {len(files)} images, {classes} classes"
 
 
 def eval_dataset(model: nn.Module, data: str | os.PathLike[str] | None) -> tuple[Dataset, str]:
     """The images to evaluate on: ``data`` (a folder of class folders, an ImageFolder root whose
-    val/ is used, or ``"digits"``), else what the checkpoint was trained on (its validation split)."""
+    val/ or test/ is used, the folder a run was trained on, or ``"digits"``), else what the
+    checkpoint was trained on (its validation split)."""
     prep = preprocessing_of(model)
-    if data is not None and str(data) != "digits":
-        return _folder(Path(data).expanduser(), prep)
     recorded = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
+    if data is not None and str(data) != "digits":
+        return _folder(Path(data).expanduser(), prep, recorded)
     if data is not None or recorded.get("kind") == "digits":
         return _digits_val(model, prep)
     root = recorded.get("root")
     if root and Path(root).is_dir():
-        return _folder(Path(root), prep)
-    raise ValueError("no --data given and the checkpoint does not record data that is available here; pass --data DIR")
+        return _folder(Path(root), prep, recorded)
+    raise DataError("no --data given and the checkpoint does not record data that is available here; pass --data DIR")
 
 
 def _confusion(targets: torch.Tensor, predictions: torch.Tensor, n: int) -> torch.Tensor:

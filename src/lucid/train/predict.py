@@ -10,16 +10,22 @@ from typing import Any
 import torch
 from torch import nn
 
+from lucid.errors import DataError
 from lucid.train.evaluate import load_for_inference, preprocessing_of
 
-__all__ = ["predict", "load_images", "format_predictions"]
+__all__ = ["format_predictions", "load_images", "predict"]
 
 Prediction = list[tuple[str, float]]
 
 
-def load_images(paths: Sequence[str | os.PathLike[str]], transform: Any) -> torch.Tensor:
-    """Decode image files with torchvision's ImageFolder loader and ``transform`` them into a batch."""
-    from torchvision.datasets.folder import default_loader
+def load_images(
+    paths: Sequence[str | os.PathLike[str]], transform: Any, *, channels: int = 3, ink: str | None = None
+) -> torch.Tensor:
+    """Decode image files (:func:`lucid.data.load_image`: every PIL mode, ``channels`` channels),
+    match the training data's ink polarity (:func:`lucid.data.normalise_ink`: a dark-on-light
+    drawing given to a model trained on light-on-dark digits is inverted) and ``transform`` them
+    into a batch."""
+    from lucid.data import load_image, normalise_ink
 
     tensors = []
     for path in paths:
@@ -27,10 +33,10 @@ def load_images(paths: Sequence[str | os.PathLike[str]], transform: Any) -> torc
         if not file.is_file():
             raise FileNotFoundError(f"no image file at {path}")
         try:
-            image = default_loader(str(file))
-        except Exception as exc:  # noqa: BLE001 - any decoder failure: say which file
-            raise ValueError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
-        tensors.append(transform(image))
+            image = load_image(file, channels)
+        except DataError as exc:
+            raise DataError(f"{path}: cannot read the image ({exc})") from None
+        tensors.append(transform(normalise_ink(image, ink)))
     return torch.stack(tensors)
 
 
@@ -48,7 +54,8 @@ def predict(
 
     ``model`` is a lucid checkpoint path (labels: the class names stored at training), a
     registered model name with ``weights`` (labels: the weights' categories, e.g. ImageNet's),
-    or a module. Preprocessing is the model's own (size, crop, normalisation).
+    or a module. Preprocessing is the model's own (size, crop, normalisation), and drawings of
+    the opposite ink polarity to the training data's (when recorded) are inverted first.
     """
     from lucid.train.distributed import _device
 
@@ -66,7 +73,9 @@ def predict(
     k = min(topk, len(prep.categories))
     results: list[Prediction] = []
     for start in range(0, len(images), batch_size):
-        batch = load_images(images[start : start + batch_size], transform).to(where)
+        batch = load_images(
+            images[start : start + batch_size], transform, channels=prep.in_channels, ink=prep.ink
+        ).to(where)
         probabilities = net(batch).float().softmax(dim=1).cpu()
         values, indices = probabilities.topk(k, dim=1)
         for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):

@@ -1,0 +1,83 @@
+"""``lucid.data``: reading user image folders, for training and deployment alike.
+
+- :func:`find_layout` walks a data folder once (regular files only, no hidden files, symlink
+  loops detected) and recognises ``train/ + val/``, ``train/ + test/`` or one folder of class
+  folders; :func:`stratified_split` draws the seeded held-out split of the latter.
+- :func:`load_image` decodes every PIL mode correctly (16-bit grey, palette, alpha, CMYK);
+  :func:`infer_image_size` picks a training size from the headers.
+- :func:`choose_recipe` / :class:`BatchAugment` / :func:`sample_transform`: augmentation that fits
+  the resolution, per batch (cached) or per image (streaming).
+- :class:`CachedImages` (decoded once into uint8, :func:`decode_all`) and :class:`StreamingImages`.
+"""
+
+from lucid.data.augment import (
+    BatchAugment,
+    Recipe,
+    choose_recipe,
+    eval_base,
+    normalise,
+    sample_transform,
+)
+from lucid.data.datasets import (
+    CachedImages,
+    StreamingImages,
+    decode_all,
+    eval_sample_transform,
+    memory_budget,
+)
+from lucid.data.files import (
+    IMAGE_SUFFIXES,
+    LAYOUTS,
+    ClassFiles,
+    FolderLayout,
+    SplitFiles,
+    class_files,
+    files_digest,
+    find_layout,
+    held_out_files,
+    split_files,
+    stratified_split,
+    walk_images,
+)
+from lucid.data.images import (
+    SMALL_IMAGE_MAX,
+    SizeChoice,
+    border_is_light,
+    image_size_of,
+    infer_image_size,
+    load_image,
+    normalise_ink,
+)
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LAYOUTS",
+    "SMALL_IMAGE_MAX",
+    "BatchAugment",
+    "CachedImages",
+    "ClassFiles",
+    "FolderLayout",
+    "Recipe",
+    "SizeChoice",
+    "SplitFiles",
+    "StreamingImages",
+    "border_is_light",
+    "choose_recipe",
+    "class_files",
+    "decode_all",
+    "eval_base",
+    "eval_sample_transform",
+    "files_digest",
+    "find_layout",
+    "held_out_files",
+    "image_size_of",
+    "infer_image_size",
+    "load_image",
+    "memory_budget",
+    "normalise",
+    "normalise_ink",
+    "sample_transform",
+    "split_files",
+    "stratified_split",
+    "walk_images",
+]

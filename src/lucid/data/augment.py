@@ -1,0 +1,215 @@
+"""Training recipes that fit the resolution, applied per image (streaming) or per batch (cached).
+
+Two recipes:
+
+- ``small`` (typical short side <= 64 px): the image is resized to the training size, then
+  zero-padded by 1/8 of the size and randomly cropped back, and flipped. No RandomResizedCrop:
+  cropping a 32 px photo down to 8 % of its area leaves nothing to learn from.
+- ``large``: ImageNet-style random-resized-crop (scale 0.25-1 of the area, ratio 3/4-4/3) from
+  the image resized to ``size / 0.875`` and centre-cropped, then a flip.
+
+TrivialAugment/AutoAugment and random erasing are off by default in both (they slowed learning
+in runs of minutes, docs/training.md) and stay available through ``--auto-augment`` and
+``--random-erase``.
+
+:class:`BatchAugment` applies a recipe to a whole uint8 batch in one go. torchvision's v2
+transforms draw one set of random parameters per call, so on a batch every image would get the
+same crop and the same flip; the per-sample crops, resized crops and flips here are therefore
+hand-written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["CROP_FRACTION", "BatchAugment", "Recipe", "choose_recipe", "eval_base", "normalise", "sample_transform"]
+
+# Evaluation of large images resizes the short side to size / 0.875 then centre-crops.
+CROP_FRACTION = 0.875
+LARGE_CROP_SCALE = (0.25, 1.0)
+CROP_RATIO = (3 / 4, 4 / 3)
+
+
+@dataclass
+class Recipe:
+    """How training images are made: ``store_size`` is the square each image is resized and
+    centre-cropped to first (and cached at), ``image_size`` what the network sees, ``resize_size``
+    the evaluation resize before the centre crop."""
+
+    name: str
+    image_size: int
+    store_size: int
+    resize_size: int
+    hflip: float
+    pad: int
+    crop_scale: tuple[float, float]
+    auto_augment: str
+    random_erase: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if self.name == "small":
+            steps = [f"pad {self.pad} + random {self.image_size} crop"]
+        else:
+            low, high = self.crop_scale
+            steps = [f"random-resized-crop {self.image_size} (scale {low:g}-{high:g}) from {self.store_size}"]
+        if self.hflip > 0:
+            steps.append(f"flip p={self.hflip:g}")
+        if self.auto_augment != "none":
+            steps.append(f"{self.auto_augment} augment")
+        if self.random_erase > 0:
+            steps.append(f"random erasing p={self.random_erase:g}")
+        return f"{self.name}-image recipe: " + ", ".join(steps)
+
+
+def choose_recipe(
+    image_size: int, small: bool, *, hflip: float | None = None, auto_augment: str | None = None,
+    random_erase: float | None = None,
+) -> Recipe:
+    """The recipe for ``image_size``; ``small`` says the photos themselves are small (<= 64 px).
+    ``None`` arguments take the recipe's defaults (flip 0.5, no auto-augment, no erasing)."""
+    common = {
+        "hflip": 0.5 if hflip is None else float(hflip),
+        "auto_augment": "none" if auto_augment is None else auto_augment,
+        "random_erase": 0.0 if random_erase is None else float(random_erase),
+    }
+    if small:
+        return Recipe("small", image_size, image_size, image_size, pad=max(1, image_size // 8),
+                      crop_scale=(1.0, 1.0), **common)
+    store = round(image_size / CROP_FRACTION)
+    return Recipe("large", image_size, store, store, pad=0, crop_scale=LARGE_CROP_SCALE, **common)
+
+
+def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 ``(B, C, H, W)`` -> float, scaled to [0, 1] and normalised per channel."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (images.float().div_(255.0) - m) / s
+
+
+def _resized_crop_boxes(batch: int, side: int, scale: tuple[float, float], generator: torch.Generator | None) -> torch.Tensor:
+    """``(B, 4)`` integer boxes ``[x, y, w, h]``: RandomResizedCrop's sampling (area in ``scale``
+    of the image, log-uniform aspect ratio in 3/4-4/3, clipped to the image), one per image."""
+    area = side * side * torch.empty(batch).uniform_(*scale, generator=generator)
+    log_ratio = torch.empty(batch).uniform_(math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]), generator=generator)
+    ratio = torch.exp(log_ratio)
+    w = torch.sqrt(area * ratio).round().clamp(1, side)
+    h = torch.sqrt(area / ratio).round().clamp(1, side)
+    x = (torch.rand(batch, generator=generator) * (side - w + 1)).floor().clamp(max=side - w)
+    y = (torch.rand(batch, generator=generator) * (side - h + 1)).floor().clamp(max=side - h)
+    return torch.stack([x, y, w, h], dim=1).long()
+
+
+class BatchAugment:
+    """A :class:`Recipe` applied to a uint8 batch ``(B, C, store, store)``: per-image random
+    crops and flips (and optional auto-augment / erasing), then normalisation; returns float
+    ``(B, C, size, size)``. Random numbers come from torch's global generator (seeded by the
+    training run, saved with its state), or from ``generator``.
+
+    The random parameters are drawn for the whole batch at once; the crops are then cut per
+    image in a loop of tensor slices (one copy each), which measured faster on CPU than one
+    gather with per-pixel indices or ``roi_align`` (several times more memory traffic).
+    """
+
+    def __init__(self, recipe: Recipe, mean: Sequence[float], std: Sequence[float],
+                 generator: torch.Generator | None = None) -> None:
+        self.recipe = recipe
+        self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+        self.generator = generator
+        self._per_image = _per_image_steps(recipe)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        recipe, g = self.recipe, self.generator
+        b, c = images.shape[:2]
+        flips = (torch.rand(b, generator=g) < recipe.hflip).tolist() if recipe.hflip > 0 else [False] * b
+        if recipe.name == "small":
+            out = self._pad_crops(images, flips)
+        else:
+            out = self._resized_crops(images, flips)
+        if self._per_image["augment"] is not None:
+            out = torch.stack([self._per_image["augment"](img) for img in out.to(torch.uint8)])
+        x = out.float().div_(255.0).sub_(self.mean).div_(self.std)
+        if self._per_image["erase"] is not None:
+            x = torch.stack([self._per_image["erase"](img) for img in x])
+        return x
+
+    def _pad_crops(self, images: torch.Tensor, flips: list[bool]) -> torch.Tensor:
+        """Zero-pad by ``pad`` and crop back at a random offset per image, flipped where asked."""
+        pad, g = self.recipe.pad, self.generator
+        b, _, h, w = images.shape
+        padded = F.pad(images, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=g).tolist()
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=g).tolist()
+        out = torch.empty_like(images)
+        for i in range(b):
+            crop = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+            out[i] = crop.flip(-1) if flips[i] else crop
+        return out
+
+    def _resized_crops(self, images: torch.Tensor, flips: list[bool]) -> torch.Tensor:
+        """A random resized crop per image (antialiased bilinear), flipped where asked; uint8 out.
+
+        Resizing uint8 in channels-last is PyTorch's fastest CPU path (about 3x float NCHW)."""
+        size = self.recipe.image_size
+        boxes = _resized_crop_boxes(images.shape[0], images.shape[-1], self.recipe.crop_scale, self.generator)
+        out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+        for i, (x, y, w, h) in enumerate(boxes.tolist()):
+            crop = images[i : i + 1, :, y : y + h, x : x + w].contiguous(memory_format=torch.channels_last)
+            resized = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            out[i] = resized[0].flip(-1) if flips[i] else resized[0]
+        return out
+
+
+def _per_image_steps(recipe: Recipe) -> dict[str, Callable[[torch.Tensor], torch.Tensor] | None]:
+    """The optional steps with no batch form: torchvision's auto-augment and erasing, per image."""
+    from torchvision.transforms import v2
+
+    augment = None
+    if recipe.auto_augment == "trivial":
+        augment = v2.TrivialAugmentWide()
+    elif recipe.auto_augment == "auto":
+        augment = v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
+    erase = v2.RandomErasing(recipe.random_erase) if recipe.random_erase > 0 else None
+    return {"augment": augment, "erase": erase}
+
+
+def eval_base(size: int, resize_size: int) -> Callable[[Any], torch.Tensor]:
+    """PIL image -> uint8 ``(C, size, size)``: resize the short side to ``resize_size``
+    (antialiased bilinear) and centre-crop. The cached and streaming paths both use it."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([
+        v2.PILToTensor(),
+        v2.Resize(resize_size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
+        v2.CenterCrop(size),
+    ])
+
+
+def sample_transform(recipe: Recipe, mean: Sequence[float], std: Sequence[float]) -> Callable[[Any], torch.Tensor]:
+    """The recipe for one PIL image at a time (the streaming path, in loader workers): the same
+    steps :class:`BatchAugment` applies to cached batches, with torchvision's v2 transforms."""
+    from torchvision.transforms import v2
+
+    steps: list[Any] = [eval_base(recipe.store_size, recipe.store_size)]
+    if recipe.name == "small":
+        steps.append(v2.RandomCrop(recipe.image_size, padding=recipe.pad))
+    else:
+        steps.append(v2.RandomResizedCrop(recipe.image_size, scale=recipe.crop_scale, ratio=CROP_RATIO, antialias=True))
+    if recipe.hflip > 0:
+        steps.append(v2.RandomHorizontalFlip(recipe.hflip))
+    extra = _per_image_steps(recipe)
+    if extra["augment"] is not None:
+        steps.append(extra["augment"])
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    if extra["erase"] is not None:
+        steps.append(extra["erase"])
+    return v2.Compose(steps)

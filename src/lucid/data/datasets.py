@@ -1,0 +1,147 @@
+"""Labelled image datasets over a file list: decoded once into memory, or streamed from disk.
+
+:class:`CachedImages` holds every image as uint8 in one tensor, decoded once in parallel (with a
+progress bar), and augments whole batches in the main process through ``__getitems__``: the
+DataLoader (with its DistributedSampler: reproducible shuffles, DDP shards, resume) hands it the
+batch's indices and gets the batch's samples back in one call. :class:`StreamingImages` decodes
+and transforms each image when asked, for sets larger than the memory budget; use loader workers.
+Both give identical evaluation tensors: the same decoding, resize and crop (:func:`eval_base`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from lucid.data.augment import BatchAugment, eval_base, normalise
+from lucid.data.images import load_image
+from lucid.errors import DataError
+
+__all__ = [
+    "DEFAULT_BUDGET_CAP",
+    "DEFAULT_BUDGET_FRACTION",
+    "CachedImages",
+    "StreamingImages",
+    "decode_all",
+    "eval_sample_transform",
+    "memory_budget",
+]
+
+# The decoded training and validation images are kept in memory when they fit in a quarter of
+# the machine's RAM, at most 4 GiB (``--memory-budget GB`` overrides; 0 always streams).
+DEFAULT_BUDGET_FRACTION = 0.25
+DEFAULT_BUDGET_CAP = 4 * 1024**3
+
+
+def memory_budget(gigabytes: float | None = None) -> int:
+    """Bytes the decoded images may take: ``gigabytes`` if given, else 25 % of RAM capped at 4 GiB."""
+    if gigabytes is not None:
+        return int(gigabytes * 1024**3)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 1024**3
+    return int(min(DEFAULT_BUDGET_FRACTION * total, DEFAULT_BUDGET_CAP))
+
+
+def decode_all(
+    files: Sequence[Path], channels: int, size: int, resize_size: int, *, progress: bool = True,
+    workers: int | None = None, desc: str = "decoding",
+) -> torch.Tensor:
+    """Decode ``files`` in parallel threads into one uint8 tensor ``(N, channels, size, size)``
+    (short side resized to ``resize_size``, centre crop ``size``). PIL and torch release the GIL
+    while decoding and resizing, so threads use every core without copying data between processes.
+    Raises :class:`~lucid.errors.DataError` listing the files that do not decode."""
+    from tqdm.auto import tqdm
+
+    out = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
+    base = eval_base(size, resize_size)
+    bad: list[str] = []
+
+    def one(index: int) -> None:
+        try:
+            out[index] = base(load_image(files[index], channels))
+        except DataError as exc:
+            bad.append(str(exc))
+
+    threads = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(tqdm(pool.map(one, range(len(files))), total=len(files), desc=desc, unit="img",
+                  disable=not progress, leave=False, dynamic_ncols=True))
+    if bad:
+        bad.sort()
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DataError(f"{len(bad)} unreadable image(s): {shown}")
+    return out
+
+
+class CachedImages(Dataset):
+    """Images held as uint8 ``(N, C, S, S)`` with integer targets.
+
+    Items are ``(float tensor (C, size, size), int)``: with ``augment`` (a :class:`BatchAugment`)
+    a training batch is augmented at once in ``__getitems__``; without, images are only
+    normalised with ``mean``/``std``. ``files`` (the source of each image) stay for reference.
+    """
+
+    def __init__(
+        self, images: torch.Tensor, targets: Sequence[int], mean: Sequence[float], std: Sequence[float],
+        *, augment: BatchAugment | None = None, files: Sequence[Path] = (), classes: Sequence[str] = (),
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
+        if len(targets) != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {len(targets)} targets")
+        self.images = images
+        self.targets = torch.as_tensor(list(targets), dtype=torch.long)
+        self.mean, self.std = list(mean), list(std)
+        self.augment = augment
+        self.files = list(files)
+        self.classes = list(classes)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        batch = self.images[index]
+        x = self.augment(batch) if self.augment is not None else normalise(batch, self.mean, self.std)
+        return list(zip(x.unbind(0), self.targets[index].tolist(), strict=True))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.__getitems__([index])[0]
+
+
+class StreamingImages(Dataset):
+    """Images decoded from ``files`` on every access and passed through ``transform`` (PIL in,
+    float tensor out); for data sets larger than the memory budget, with loader workers."""
+
+    def __init__(
+        self, files: Sequence[Path], targets: Sequence[int], channels: int,
+        transform: Callable[[Any], torch.Tensor], *, classes: Sequence[str] = (),
+    ) -> None:
+        if len(files) != len(targets):
+            raise ValueError(f"{len(files)} files but {len(targets)} targets")
+        self.files = list(files)
+        self.targets = torch.as_tensor(list(targets), dtype=torch.long)
+        self.channels = channels
+        self.transform = transform
+        self.classes = list(classes)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(load_image(self.files[index], self.channels)), int(self.targets[index])
+
+
+def eval_sample_transform(size: int, resize_size: int, mean: Sequence[float], std: Sequence[float]) -> Callable[[Any], torch.Tensor]:
+    """PIL -> normalised float ``(C, size, size)``: :func:`eval_base`, then the same
+    normalisation :class:`CachedImages` applies, so both paths give the same tensors."""
+    base = eval_base(size, resize_size)
+    return lambda image: normalise(base(image).unsqueeze(0), mean, std)[0]

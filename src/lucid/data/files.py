@@ -1,0 +1,338 @@
+"""One walk over a data folder: which image files exist, in which layout, and the held-out split.
+
+Everything that reads user image folders (training, ``lucid eval``, deployment) starts here, so
+the files that are checked are exactly the files that are trained on. torchvision's
+``ImageFolder`` is not used for the walk: it follows symlinks without loop detection, matches name
+endings (a hidden file called ``.png`` is an "image") and opens whatever it lists, so a named pipe
+called ``pipe.png`` would hang the loader. This walk keeps regular files only, skips hidden
+entries, detects symlink loops by the real (device, inode) of every visited folder, and never
+opens a file: ``os.stat`` is enough to tell a FIFO, socket or device from a regular file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lucid.errors import DataError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LAYOUTS",
+    "ClassFiles",
+    "FolderLayout",
+    "SplitFiles",
+    "class_files",
+    "files_digest",
+    "find_layout",
+    "held_out_files",
+    "split_files",
+    "stratified_split",
+    "walk_images",
+]
+
+# torchvision's list (ImageFolder's IMG_EXTENSIONS), so the same names count as images.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+LAYOUTS = (
+    "DIR/train/<class>/<image> with DIR/val/<class>/<image>",
+    "DIR/train/<class>/<image> with DIR/test/<class>/<image> (test/ is used for validation)",
+    "DIR/<class>/<image> (one folder of class folders, split by --val-fraction)",
+)
+
+
+def _layouts_text() -> str:
+    return "; ".join(f"({i}) {text}" for i, text in enumerate(LAYOUTS, 1))
+
+
+def walk_images(
+    folder: str | os.PathLike[str], visited: set[tuple[int, int]] | None = None
+) -> tuple[list[Path], list[str]]:
+    """Every image file under ``folder`` (sorted) and one message per entry that was skipped.
+
+    Kept: regular files (also through symlinks) whose suffix is an image suffix. Skipped, with a
+    message: hidden entries (names starting with "."), FIFOs, sockets, devices, broken symlinks
+    and symlinked folders already visited (loops). Files with other suffixes are ignored quietly.
+    Nothing is opened, so a named pipe cannot block the walk. ``visited`` holds the (device,
+    inode) of folders not to enter (again); the walk adds every folder it enters.
+    """
+    top = Path(folder)
+    found: list[Path] = []
+    skipped: list[str] = []
+    visited = set() if visited is None else visited
+    pending = [top]
+    first = True
+    while pending:
+        current = pending.pop()
+        try:
+            info = os.stat(current)
+        except OSError as exc:
+            skipped.append(f"{current}: cannot read the folder ({exc.strerror or exc})")
+            continue
+        key = (info.st_dev, info.st_ino)
+        if first:
+            visited.discard(key)  # the folder asked for is walked even when pre-marked
+            first = False
+        if key in visited:
+            skipped.append(f"{current}: folder already visited (symlink loop), skipped")
+            continue
+        visited.add(key)
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(f"{current}: cannot list the folder ({exc.strerror or exc})")
+            continue
+        for entry in entries:
+            _visit(entry, found, skipped, pending)
+    return sorted(found), skipped
+
+
+def _visit(entry: os.DirEntry, found: list[Path], skipped: list[str], pending: list[Path]) -> None:
+    """Sort one folder entry into found files, skipped entries or folders still to walk."""
+    path = Path(entry.path)
+    if entry.name.startswith("."):
+        if entry.name.lower().endswith(IMAGE_SUFFIXES) or entry.is_dir(follow_symlinks=False):
+            skipped.append(f"{path}: hidden, skipped")
+        return
+    try:
+        info = os.stat(path)  # follows symlinks; never opens the file
+    except OSError as exc:
+        if path.suffix.lower() in IMAGE_SUFFIXES or entry.is_symlink():
+            skipped.append(f"{path}: broken link or unreadable entry ({exc.strerror or exc}), skipped")
+        return
+    if stat.S_ISDIR(info.st_mode):
+        pending.append(path)
+        return
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        skipped.append(f"{path}: {_kind(info.st_mode)}, not a regular file, skipped (never opened)")
+        return
+    found.append(path)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+@dataclass
+class ClassFiles:
+    """The image files of one split folder, by class (class folders in sorted order)."""
+
+    folder: Path
+    files: dict[str, list[Path]]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.files)
+
+    def count(self) -> int:
+        return sum(len(f) for f in self.files.values())
+
+    def samples(self, classes: Sequence[str]) -> tuple[list[Path], list[int]]:
+        """``(files, targets)`` with targets indexed by ``classes``; unknown classes raise."""
+        index = {name: i for i, name in enumerate(classes)}
+        paths, targets = [], []
+        for name, files in self.files.items():
+            if files and name not in index:
+                raise DataError(
+                    f"{self.folder}: class folder {name!r} is not among the classes {list(classes)[:10]}"
+                )
+            paths += files
+            targets += [index.get(name, -1)] * len(files)
+        return paths, targets
+
+
+def class_files(folder: Path) -> ClassFiles:
+    """One walk of ``folder``: its (non-hidden) sub-folders are the classes, their images the files.
+
+    Images lying directly in ``folder`` (outside any class folder) are reported as skipped.
+    """
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from None
+    files: dict[str, list[Path]] = {}
+    skipped: list[str] = []
+    loose = 0
+    folders = [e for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
+    # The split folder and every class folder count as visited from the start, so a link back
+    # up the tree (train/a/loop -> ..) cannot pull one class's images into another.
+    visited = {_key(folder)} | {_key(Path(e.path)) for e in folders}
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=True):
+            files[entry.name], notes = walk_images(Path(entry.path), visited)
+            skipped += notes
+        elif entry.name.lower().endswith(IMAGE_SUFFIXES):
+            loose += 1
+    if loose:
+        skipped.append(f"{folder}: {loose} image(s) outside any class folder, skipped")
+    return ClassFiles(folder, files, skipped)
+
+
+def _key(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+@dataclass
+class FolderLayout:
+    """A data folder as found: ``kind`` is ``"train_val"``, ``"train_test"`` or ``"single"``;
+    ``train`` holds the training files (all files for ``"single"``), ``val`` the validation
+    split folder's (None for ``"single"``: the split is drawn with :func:`stratified_split`)."""
+
+    root: Path
+    kind: str
+    train: ClassFiles
+    val: ClassFiles | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.train.classes
+
+
+def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout:
+    """Detect which of :data:`LAYOUTS` ``root`` is, walk it once and check it.
+
+    Raises :class:`~lucid.errors.DataError` naming the accepted layouts for anything else, for a
+    class without training images, or a validation class that has no training folder.
+    """
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(f"{flag} {root}: no such folder (expected one of the layouts {_layouts_text()})")
+    notes: list[str] = []
+    if (base / "train").is_dir():
+        split = "val" if (base / "val").is_dir() else "test" if (base / "test").is_dir() else None
+        if split is None:
+            raise DataError(
+                f"{flag} {root}: has train/ but is missing val/ (or test/); expected one of the layouts "
+                f"{_layouts_text()}"
+            )
+        if split == "test":
+            notes.append(f"{base}: no val/ folder, so test/ is used as the validation split")
+        elif (base / "test").is_dir():
+            notes.append(f"{base}: val/ is the validation split; test/ is not used")
+        layout = FolderLayout(base, f"train_{split}", class_files(base / "train"), class_files(base / split), notes)
+    else:
+        layout = FolderLayout(base, "single", class_files(base), None, notes)
+    _check(layout, flag, root)
+    for part in (layout.train, layout.val):
+        if part is not None and part.skipped:
+            layout.notes.append(_skipped_note(part.skipped))
+    return layout
+
+
+def _skipped_note(skipped: list[str]) -> str:
+    shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'}: {shown}"
+
+
+def _check(layout: FolderLayout, flag: str, root: object) -> None:
+    where = "train/" if layout.kind != "single" else "the folder"
+    if not layout.train.files or not layout.train.count():
+        raise DataError(
+            f"{flag} {root}: {where} holds no images in class folders (looked for "
+            f"{', '.join(IMAGE_SUFFIXES)}); expected one of the layouts {_layouts_text()}"
+        )
+    empty = [name for name, files in layout.train.files.items() if not files]
+    if empty:
+        raise DataError(f"{flag} {root}: class folder(s) {empty} in {where} hold no images")
+    if layout.val is not None:
+        split = layout.kind.split("_")[1]
+        if not layout.val.count():
+            raise DataError(f"{flag} {root}: {split}/ holds no images (looked for .jpg, .png, ... in class folders)")
+        only_val = sorted(n for n, f in layout.val.files.items() if f and n not in layout.train.files)
+        if only_val:
+            raise DataError(
+                f"{flag} {root}: class(es) {only_val} appear only in {split}/; every {split} class needs "
+                "training images in train/"
+            )
+    elif len(layout.train.files) < 2:
+        raise DataError(f"{flag} {root}: one class folder only; a classifier needs at least 2 classes")
+
+
+def files_digest(root: Path, files: Sequence[Path]) -> str:
+    """SHA-256 of the sorted relative paths: identifies the file list a split was drawn from."""
+    names = sorted(Path(os.path.relpath(p, root)).as_posix() for p in files)
+    return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def stratified_split(targets: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded, stratified ``(train_indices, val_indices)``: each class gives ``round(fraction * n)``
+    of its items (at least 1 when it has 2 or more) to validation. Depends only on the order of
+    ``targets``, ``fraction`` and ``seed``, so :func:`lucid.train.evaluate` re-derives it exactly."""
+    if not 0 < fraction < 1:
+        raise DataError(f"--val-fraction must be in (0, 1), got {fraction!r}")
+    generator = torch.Generator().manual_seed(seed)
+    by_class: dict[int, list[int]] = {}
+    for index, target in enumerate(targets):
+        by_class.setdefault(int(target), []).append(index)
+    train, val = [], []
+    for target in sorted(by_class):
+        items = by_class[target]
+        order = torch.randperm(len(items), generator=generator).tolist()
+        take = min(max(round(fraction * len(items)), 1 if len(items) >= 2 else 0), len(items) - 1)
+        val += [items[i] for i in order[:take]]
+        train += [items[i] for i in order[take:]]
+    return sorted(train), sorted(val)
+
+
+@dataclass
+class SplitFiles:
+    """The training and validation files of a data folder, with the split's record (stored in
+    checkpoints as ``extra.data.split``, so ``lucid eval`` can re-derive the same held-out set)."""
+
+    classes: list[str]
+    train_files: list[Path]
+    train_targets: list[int]
+    val_files: list[Path]
+    val_targets: list[int]
+    record: dict[str, object]
+
+
+def split_files(layout: FolderLayout, val_fraction: float, seed: int) -> SplitFiles:
+    """Training and validation files: the split folders as given, or for one folder of class
+    folders a seeded stratified ``val_fraction`` split, recorded with a digest of the file list."""
+    classes = layout.classes
+    files, targets = layout.train.samples(classes)
+    if layout.val is not None:
+        val_files, val_targets = layout.val.samples(classes)
+        record = {"layout": layout.kind, "val_folder": layout.kind.split("_")[1]}
+        return SplitFiles(classes, files, targets, val_files, val_targets, record)
+    train_idx, val_idx = stratified_split(targets, val_fraction, seed)
+    record = {
+        "layout": "single", "seed": seed, "val_fraction": val_fraction, "stratified": True,
+        "files": len(files), "digest": files_digest(layout.root, files),
+    }
+    return SplitFiles(
+        classes, [files[i] for i in train_idx], [targets[i] for i in train_idx],
+        [files[i] for i in val_idx], [targets[i] for i in val_idx], record,
+    )
+
+
+def held_out_files(layout: FolderLayout, record: dict[str, object], flag: str = "--data") -> SplitFiles:
+    """Re-derive the held-out split ``record`` describes on a single-folder ``layout``; refuse
+    with :class:`~lucid.errors.DataError` when the folder's files are not the ones split then."""
+    files, _ = layout.train.samples(layout.classes)
+    digest = files_digest(layout.root, files)
+    if digest != record.get("digest"):
+        raise DataError(
+            f"{flag} {layout.root}: the folder changed since training ({record.get('files')} image files were "
+            f"split then, {len(files)} are there now, or their names differ), so the held-out images cannot be "
+            "re-derived; evaluate on an explicit folder of held-out images instead"
+        )
+    return split_files(layout, float(record["val_fraction"]), int(record["seed"]))

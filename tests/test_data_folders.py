@@ -1,0 +1,267 @@
+"""Real image folders (issue 11): layouts, the held-out split through `lucid eval`, size inference,
+cached vs streaming data, the small-data guards and ink polarity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lucid.cli import main
+from lucid.data import (
+    BatchAugment,
+    choose_recipe,
+    find_layout,
+    infer_image_size,
+    normalise_ink,
+    stratified_split,
+)
+from lucid.errors import DataError
+from lucid.models import load_model
+from lucid.train import TrainConfig, digits_datasets, evaluate, predict, train
+from lucid.train.data import folder_datasets
+
+COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
+QUICK = ["--img-size", "16", "--batch-size", "8", "--no-progress"]
+
+
+def _photo(path: Path, colour: tuple[int, int, int], seed: int, size: int = 20) -> Path:
+    """A noisy image dominated by one colour (learnable, distinct classes)."""
+    rng = np.random.default_rng(seed)
+    pixels = (np.array(colour) * 0.75 + rng.integers(0, 60, (size, size, 3))).clip(0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels, mode="RGB").save(path)
+    return path
+
+
+def _single(root: Path, per_class: int = 10, size: int = 20) -> Path:
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for i in range(per_class):
+            _photo(root / name / f"{i:03d}.png", colour, seed=100 * c + i, size=size)
+    return root
+
+
+def _split_tree(root: Path, val_name: str, per_class: int = 6) -> Path:
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for i in range(per_class):
+            _photo(root / "train" / name / f"{i}.png", colour, seed=100 * c + i)
+        for i in range(2):
+            _photo(root / val_name / name / f"{i}.png", colour, seed=100 * c + 50 + i)
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# layouts
+# --------------------------------------------------------------------------------------------
+
+
+def test_train_test_layout_uses_test_for_validation_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _split_tree(tmp_path / "tt", "test")
+    layout = find_layout(data)
+    assert layout.kind == "train_test" and layout.val is not None and layout.val.count() == 6
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "test/ is used as the validation split" in first
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["split"]["layout"] == "train_test" and summary["data"]["val_size"] == 6
+
+
+def test_train_val_layout(tmp_path: Path) -> None:
+    layout = find_layout(_split_tree(tmp_path / "tv", "val"))
+    assert layout.kind == "train_val" and layout.classes == ["blue", "green", "red"]
+
+
+def test_other_trees_get_an_error_naming_the_layouts(tmp_path: Path) -> None:
+    (tmp_path / "onlytrain" / "train" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"missing val/ \(or test/\).*DIR/<class>/<image>"):
+        find_layout(tmp_path / "onlytrain")
+    (tmp_path / "flat").mkdir()
+    _photo(tmp_path / "flat" / "loose.png", (1, 2, 3), 0)
+    with pytest.raises(DataError, match="holds no images in class folders.*DIR/train/<class>"):
+        find_layout(tmp_path / "flat")
+
+
+def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
+    targets = [0] * 10 + [1] * 30 + [2] * 5
+    train_idx, val_idx = stratified_split(targets, 0.2, seed=3)
+    assert sorted(train_idx + val_idx) == list(range(45)) and not set(train_idx) & set(val_idx)
+    assert [sum(targets[i] == c for i in val_idx) for c in range(3)] == [2, 6, 1]
+    assert stratified_split(targets, 0.2, seed=3) == (train_idx, val_idx)
+    assert stratified_split(targets, 0.2, seed=4)[1] != val_idx
+
+
+# --------------------------------------------------------------------------------------------
+# one folder: the held-out split through lucid eval
+# --------------------------------------------------------------------------------------------
+
+
+def test_single_folder_split_round_trip_through_lucid_eval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _single(tmp_path / "single")
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--epochs", "1", "--val-fraction", "0.3", "--seed", "5", *QUICK]
+    assert main([*args, "--out", str(out)]) == 0
+    capsys.readouterr()
+    summary = json.loads((out / "summary.json").read_text())
+    split = summary["data"]["split"]
+    assert split["layout"] == "single" and split["seed"] == 5 and split["val_fraction"] == 0.3
+    assert split["files"] == 30 and summary["data"]["val_size"] == 9 and summary["data"]["train_size"] == 21
+    checkpoint = str(out / "last.safetensors")
+    assert main(["eval", checkpoint, "--data", str(data), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 9 and "held-out split" in result["data"]
+    # the same numbers as the run's own validation of the same weights (plain cross-entropy)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["top1"] == pytest.approx(record["val_top1"])
+    assert result["loss"] == pytest.approx(record["val_loss"], rel=1e-4)
+    # without --data: the recorded folder
+    assert evaluate(checkpoint).images == 9
+    # a changed folder is refused, not silently evaluated on other images
+    _photo(data / "red" / "new.png", (255, 0, 0), seed=999)
+    assert main(["eval", checkpoint, "--data", str(data)]) != 0
+    assert "changed since training" in capsys.readouterr().err
+
+
+def test_eval_text_hides_top5_for_few_classes_and_labels_the_loss(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _split_tree(tmp_path / "tv", "val")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(data)]) == 0
+    text = capsys.readouterr().out
+    assert "top-5" not in text and "val loss (cross-entropy)" in text and "val/ split" in text
+
+
+# --------------------------------------------------------------------------------------------
+# image size and recipe
+# --------------------------------------------------------------------------------------------
+
+
+def test_image_size_from_the_headers(tmp_path: Path) -> None:
+    files = [_photo(tmp_path / f"p{i}.png", (9, 9, 9), i, size=100) for i in range(7)]
+    big = tmp_path / "big.png"
+    Image.new("RGB", (3024, 3024)).save(big)
+    choice = infer_image_size([*files, big, big])
+    assert (choice.size, choice.typical, choice.small) == (96, 100, False) and "median short side 100" in choice.reason
+    small = infer_image_size([_photo(tmp_path / f"s{i}.png", (9, 9, 9), i, size=32) for i in range(3)])
+    assert (small.size, small.small) == (64, True) and "raised to 64" in small.reason
+    large = tmp_path / "large.png"
+    Image.new("RGB", (640, 480)).save(large)
+    assert infer_image_size([large]).size == 224
+
+
+def test_mixed_sizes_train_at_the_inferred_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _single(tmp_path / "mixed", per_class=4, size=40)
+    Image.new("RGB", (900, 700), (255, 0, 0)).save(data / "red" / "huge.png")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--batch-size", "4", "--no-progress",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "image size 64 chosen from the data: median short side 40 px" in text and "small-image recipe" in text
+    assert load_model(out / "last.safetensors").checkpoint_extra["image_size"] == 64
+
+
+def test_batch_augment_crops_and_flips_each_image_differently() -> None:
+    recipe = choose_recipe(16, small=True, hflip=0.5)
+    augment = BatchAugment(recipe, [0.0] * 3, [1.0] * 3, generator=torch.Generator().manual_seed(0))
+    image = torch.arange(3 * 16 * 16, dtype=torch.int64).remainder(251).to(torch.uint8).view(1, 3, 16, 16)
+    out = augment(image.expand(32, -1, -1, -1).contiguous())
+    assert out.shape == (32, 3, 16, 16) and out.dtype == torch.float32
+    assert len({tuple(o.flatten().tolist()) for o in out}) > 16  # per-image offsets and flips
+    large = choose_recipe(32, small=False)
+    big = BatchAugment(large, [0.5] * 3, [0.25] * 3)(torch.zeros(4, 3, large.store_size, large.store_size,
+                                                                 dtype=torch.uint8))
+    assert big.shape == (4, 3, 32, 32) and torch.allclose(big, torch.full_like(big, -2.0))
+
+
+# --------------------------------------------------------------------------------------------
+# cached vs streaming
+# --------------------------------------------------------------------------------------------
+
+
+def test_cached_and_streaming_paths_give_the_same_evaluation(tmp_path: Path) -> None:
+    data = _single(tmp_path / "single", per_class=5)
+    cached = folder_datasets(data, 32, progress=False)
+    streamed = folder_datasets(data, 32, memory_budget_gb=0, progress=False)
+    assert "decoded once into memory" in cached[2].notes[-1] and "streamed from disk" in streamed[2].notes[-1]
+    assert cached[2].split == streamed[2].split
+    a = torch.stack([cached[1][i][0] for i in range(len(cached[1]))])
+    b = torch.stack([streamed[1][i][0] for i in range(len(streamed[1]))])
+    assert torch.equal(a, b)
+    from lucid.models import mobilenet_v3_small
+
+    model = mobilenet_v3_small(num_classes=3).eval()
+    with torch.no_grad():
+        assert torch.equal(model(a), model(b))
+    # and a training batch from each path has the recipe's shape and normalisation
+    batch = cached[0].__getitems__([0, 1, 2])
+    assert len(batch) == 3 and batch[0][0].shape == streamed[0][0][0].shape == (3, 32, 32)
+
+
+# --------------------------------------------------------------------------------------------
+# small-data guards
+# --------------------------------------------------------------------------------------------
+
+
+def test_forty_images_with_batch_64_shrink_the_batch_and_learn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _single(tmp_path / "forty", per_class=17)  # 51 images: 42 train / 9 val
+    result = train(TrainConfig(data=str(data), img_size=16, epochs=8, batch_size=64, seed=1,
+                               out=str(tmp_path / "run"), progress=False))
+    text = capsys.readouterr().out
+    assert "--batch-size 64 is larger than the 42 training images; using batch 4" in text
+    assert result.summary["data"]["train_size"] == 42
+    assert result.best_val_top1 >= 0.7  # chance is 1/3
+
+
+# --------------------------------------------------------------------------------------------
+# ink polarity
+# --------------------------------------------------------------------------------------------
+
+
+def _digit(path: Path, index: int, size: int, dark_on_light: bool) -> Path:
+    from sklearn.datasets import load_digits
+
+    image = torch.from_numpy(load_digits().images[index]).float().div(16)
+    pixels = (image * 255).round().to(torch.uint8).numpy()
+    picture = Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.BILINEAR)
+    if dark_on_light:
+        picture = Image.eval(picture, lambda v: 255 - v)
+    picture.save(path)
+    return path
+
+
+def test_normalise_ink_inverts_only_the_other_polarity() -> None:
+    light_on_dark = Image.new("L", (16, 16), 0)
+    light_on_dark.paste(255, (6, 2, 10, 14))
+    dark_on_light = Image.eval(light_on_dark, lambda v: 255 - v)
+    assert np.array_equal(np.asarray(normalise_ink(dark_on_light, "light-on-dark")), np.asarray(light_on_dark))
+    assert normalise_ink(light_on_dark, "light-on-dark") is light_on_dark
+    assert normalise_ink(dark_on_light, None) is dark_on_light
+
+
+@pytest.mark.parametrize("size", [32, 256])
+def test_digits_drawn_dark_on_light_are_predicted_like_light_on_dark(tmp_path: Path, size: int) -> None:
+    out = tmp_path / "digits"
+    result = train(TrainConfig(epochs=1, limit_train=256, limit_val=32, img_size=16, batch_size=16,
+                               out=str(out), progress=False))
+    checkpoint = result.last_checkpoint
+    assert load_model(checkpoint).checkpoint_extra["ink"] == "light-on-dark"
+    indices = digits_datasets(16, seed=0)[1].indices[:4].tolist()  # held-out digits
+    light = [str(_digit(tmp_path / f"l{i}.png", i, size, False)) for i in indices]
+    dark = [str(_digit(tmp_path / f"d{i}.png", i, size, True)) for i in indices]
+    as_light, as_dark = predict(checkpoint, light, topk=3), predict(checkpoint, dark, topk=3)
+    for a, b in zip(as_light, as_dark, strict=True):
+        assert [label for label, _ in a] == [label for label, _ in b]
+        assert [p for _, p in a] == pytest.approx([p for _, p in b], abs=0.05)

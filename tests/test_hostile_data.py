@@ -1,0 +1,114 @@
+"""Hostile data trees (issue 15, item 1): one walk decides the files; no hang, no silent wrong answer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lucid.data import find_layout, load_image, walk_images
+from lucid.errors import DataError
+from lucid.train import check_image_folder
+
+
+def _png(path: Path, value: int = 128, size: int = 12, mode: str = "RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, (size, size), (value, 0, 255 - value) if mode == "RGB" else value).save(path)
+    return path
+
+
+def _tree(root: Path, per_class: int = 3) -> Path:
+    for c, name in enumerate(("a", "b")):
+        for i in range(per_class):
+            _png(root / "train" / name / f"{i}.png", 40 * c + i)
+            _png(root / "val" / name / f"{i}.png", 40 * c + i + 10)
+    return root
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_called_png_is_skipped_never_opened(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "data")
+    os.mkfifo(root / "train" / "a" / "pipe.png")
+    # In a child process with a timeout: opening the FIFO would block forever.
+    code = (
+        "import sys; from lucid.train import check_image_folder; from lucid.data import find_layout;"
+        f"print(check_image_folder({str(root)!r})); print(find_layout({str(root)!r}).notes)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "['a', 'b']" in done.stdout and "pipe.png" in done.stdout and "FIFO" in done.stdout
+    files, skipped = walk_images(root / "train" / "a")
+    assert [f.name for f in files] == ["0.png", "1.png", "2.png"]
+    assert len(skipped) == 1 and "named pipe" in skipped[0]
+
+
+def test_symlink_loops_do_not_multiply_a_class(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "data")
+    (root / "train" / "a" / "loop").symlink_to(".")
+    (root / "train" / "a" / "up").symlink_to("..")
+    layout = find_layout(root)
+    assert {k: len(v) for k, v in layout.train.files.items()} == {"a": 3, "b": 3}
+    assert any("symlink loop" in note for note in layout.notes)
+
+
+def test_hidden_files_device_links_and_broken_links_are_skipped(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "data")
+    folder = root / "train" / "b"
+    (folder / ".png").write_bytes(b"not an image")
+    (folder / ".DS_Store").write_bytes(b"\x00\x01")
+    (folder / "._3.png").write_bytes(b"resource fork")
+    (folder / "device.png").symlink_to("/dev/null")
+    (folder / "broken.png").symlink_to(folder / "nowhere.png")
+    files, skipped = walk_images(folder)
+    assert [f.name for f in files] == ["0.png", "1.png", "2.png"]
+    text = " ".join(skipped)
+    assert "device.png" in text and "character device" in text and "broken.png" in text and "hidden" in text
+    assert check_image_folder(root) == ["a", "b"]
+
+
+def test_a_corrupt_image_in_a_symlinked_folder_is_a_clear_error(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "data")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (root / "train" / "a" / "linked").symlink_to(outside)
+    with pytest.raises(DataError, match=r"unreadable image.*bad\.png"):
+        check_image_folder(root)
+
+
+def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path: Path) -> None:
+    ramp = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 257).astype(np.uint16)
+    path = tmp_path / "grey16.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode.startswith("I")
+    grey = np.asarray(load_image(path, 1))
+    assert np.array_equal(grey, np.arange(256, dtype=np.uint8).reshape(16, 16))
+    rgb = np.asarray(load_image(path, 3))
+    assert rgb.shape == (16, 16, 3) and abs(float(rgb.mean()) - 127.5) < 1  # not 99.5 % white
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "LA", "CMYK", "1", "I", "F", "L"])
+def test_every_mode_decodes_to_the_picture(tmp_path: Path, mode: str) -> None:
+    base = Image.fromarray(np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1)), mode="L")
+    image = base.convert(mode) if mode not in ("I", "F") else Image.fromarray(np.asarray(base).astype(
+        np.int32 if mode == "I" else np.float32) / (1.0 if mode == "I" else 255.0)).convert(mode)
+    path = tmp_path / f"img.{'tiff' if mode in ('F', 'CMYK', 'I') else 'png'}"
+    image.save(path)
+    grey = np.asarray(load_image(path, 1)).astype(int)
+    expected = np.asarray(base).astype(int)
+    if mode == "1":
+        expected = np.where(expected >= 128, 255, 0)  # a bilevel image keeps its two levels
+        assert set(np.unique(grey)) <= {0, 255}
+        return
+    assert np.abs(grey - expected).max() <= 2, mode
+
+
+def test_transparent_pixels_show_white(tmp_path: Path) -> None:
+    path = tmp_path / "alpha.png"
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(path)
+    assert np.asarray(load_image(path, 3)).min() == 255

@@ -15,6 +15,7 @@ _TRAIN_FIELDS = (
     "ema_decay",
     "amp", "channels_last", "workers", "seed", "device", "out", "resume", "dropout", "auto_augment", "hflip",
     "random_erase", "val_fraction", "limit_train", "limit_val", "record_indices", "time_budget",
+    "memory_budget",
 )
 
 
@@ -44,11 +45,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data", metavar="DIR",
-        help="ImageFolder root with train/ and val/ class folders (default: the embedded digits)",
+        help="image folder: DIR/train/<class>/ + DIR/val/<class>/, DIR/train/ + DIR/test/ (test used for "
+             "validation), or DIR/<class>/ split by --val-fraction (default: the embedded digits)",
     )
     data.add_argument(
         "--img-size", type=int, metavar="N",
-        help="training/eval image size (default 32 for digits, 224 for folders)",
+        help="training/eval image size (default 32 for digits; for folders the median short side of the "
+             "images rounded to a multiple of 32, at least 64 and at most 224)",
     )
     data.add_argument(
         "--in-channels", type=int, metavar="C",
@@ -57,11 +60,12 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--workers", type=int, metavar="N", help="data-loader worker processes (default 0)")
     data.add_argument(
         "--val-fraction", type=float, metavar="F",
-        help="digits only: validation fraction of the seeded split (default 0.2)",
+        help="validation fraction of the seeded, stratified split of the digits or of a folder of class "
+             "folders (default 0.2)",
     )
     data.add_argument(
         "--auto-augment", choices=AUTO_AUGMENTS,
-        help="folders: TrivialAugmentWide, AutoAugment(ImageNet) or none (default trivial)",
+        help="folders: TrivialAugmentWide, AutoAugment(ImageNet) or none (default none)",
     )
     data.add_argument(
         "--hflip", type=float, metavar="P",
@@ -69,7 +73,12 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--random-erase", type=float, metavar="P",
-        help="folders: random-erasing probability (default 0.25)",
+        help="folders: random-erasing probability (default 0)",
+    )
+    data.add_argument(
+        "--memory-budget", type=float, metavar="GB",
+        help="folders: decode the images once into memory when they fit in GB gibibytes (default: 25%% of "
+             "RAM, at most 4); larger sets stream from disk through --workers; 0 always streams",
     )
     data.add_argument(
         "--limit-train", type=int, metavar="N",
@@ -168,7 +177,9 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--data", metavar="DIR",
-        help="folder of class folders, an ImageFolder root (its val/ is used), or 'digits'",
+        help="data folder: ROOT/val/ (or ROOT/test/) of a train/ + val/ tree; the training folder of a "
+             "one-folder run (its held-out split is re-derived); any folder of class folders (all images); "
+             "or 'digits'",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument("--batch-size", type=int, default=128, metavar="N")
@@ -248,7 +259,10 @@ def run_eval(args: argparse.Namespace) -> int:
         print(dumps(result.to_dict(), indent=2))  # strict JSON: a NaN loss is null
         return 0
     print(f"{result.checkpoint or args.checkpoint} on {result.data}")
-    print(f"top-1 {100 * result.top1:.2f}%  top-5 {100 * result.top5:.2f}%  loss {result.loss:.4f}  "
+    # top-5 says nothing with 5 classes or fewer; the loss is plain cross-entropy, the quantity
+    # `lucid train` prints as its validation loss.
+    top5 = f"top-5 {100 * result.top5:.2f}%  " if len(result.classes) > 5 else ""
+    print(f"top-1 {100 * result.top1:.2f}%  {top5}val loss (cross-entropy) {result.loss:.4f}  "
           f"{result.images} images, {result.images_per_second:.0f} images/s (forward), {result.seconds:.1f}s")
     width = max(len("class"), *(len(name) for name in result.classes))
     print(f"{'class':<{width}}  accuracy  images")

@@ -13,8 +13,8 @@ from torch import nn
 from lucid.models.config import PADDINGS, BlockLayout, make_divisible
 from lucid.nn import HardSigmoid, HardSwish
 
-__all__ = ["make_divisible", "Conv2dSame", "conv2d", "conv_bn_act", "activation_layer", "_SEBlock",
-           "_InvertedBottleneck_V3"]
+__all__ = ["make_divisible", "Conv2dSame", "conv2d", "conv_bn_act", "activation_layer", "SqueezeExcite",
+           "InvertedBottleneck", "_SEBlock", "_InvertedBottleneck_V3"]
 
 
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -190,3 +190,9 @@ class _InvertedBottleneck_V3(nn.Module):
         if self.use_residual:
             out = out + x
         return out
+
+
+# Public names of the two blocks for code outside this module. The classes keep their underscored
+# names because those are what print(model) has always shown (see the module docstring).
+SqueezeExcite = _SEBlock
+InvertedBottleneck = _InvertedBottleneck_V3

@@ -34,7 +34,7 @@ from torch import nn
 
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError, describe_mismatch
-from lucid.models.blocks import _SEBlock
+from lucid.models.blocks import SqueezeExcite
 from lucid.models.model import MobileNet_V3
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def _block_roles(block: nn.Module, path: str) -> list[tuple[str, str]]:
     seen_depthwise = False
     for name, child in block.get_submodule("residual").named_children():
         where = f"{path}.residual.{name}"
-        if isinstance(child, _SEBlock):
+        if isinstance(child, SqueezeExcite):
             roles.append(("se", where))
             continue
         conv = child[0] if isinstance(child, nn.Sequential) and len(child) else None

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lucid.models.blocks import _InvertedBottleneck_V3, activation_layer, conv_bn_act
+from lucid.models.blocks import InvertedBottleneck, activation_layer, conv_bn_act
 from lucid.models.config import MobileNetV3Config, NetworkLayout
 
 __all__ = ["FeatureInfo", "MobileNet_V3", "MobileNetV3Features", "feature_levels", "init_weights"]
@@ -171,7 +171,7 @@ class MobileNet_V3(nn.Module):
                 )
         return nn.Sequential(
             *(
-                _InvertedBottleneck_V3(b, padding=config.padding, bn_eps=config.bn_eps, bn_momentum=config.bn_momentum)
+                InvertedBottleneck(b, padding=config.padding, bn_eps=config.bn_eps, bn_momentum=config.bn_momentum)
                 for b in layout.blocks
             )
         )

@@ -124,6 +124,24 @@ def test_class_names_must_fit_the_classifier(good, tmp_path):
     refused(bad, lambda: models.load_model(bad), "names 2 classes")
 
 
+def test_factories_bound_what_a_lucid_file_records(tmp_path):
+    lucid.manual_seed(0)
+    path = lucid.save(models.mobilenet_v3_small(num_classes=3), tmp_path / "small3.safetensors",
+                      extra={"image_size": 100000})
+    refused(path, lambda: models.mobilenet_v3_small(weights=path), "extra.image_size = 100000")
+    refused(path, lambda: models.load_weights(models.mobilenet_v3_small(num_classes=3), path), "is not an image size")
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path):
+    folder = tmp_path / "model.safetensors"
+    folder.mkdir()
+    for call in (lambda: models.load_model(folder), lambda: models.mobilenet_v3_small(weights=folder),
+                 lambda: lucid.load(folder)):
+        with pytest.raises(CheckpointError, match=r"model\.safetensors: is a folder") as info:
+            call()
+        assert isinstance(info.value, FileNotFoundError)
+
+
 @pytest.fixture
 def stub(tmp_path: Path) -> Path:
     path = tmp_path / "stub.safetensors"

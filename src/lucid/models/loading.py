@@ -46,6 +46,7 @@ __all__ = [
     "build_with_weights",
     "convert_checkpoint",
     "load_model",
+    "check_recorded_metadata",
 ]
 
 
@@ -130,6 +131,9 @@ def _pretrained_cfg(loaded: LoadedCheckpoint, model: MobileNet_V3, head_replaced
 
 def _load_checked(model: MobileNet_V3, loaded: LoadedCheckpoint) -> MobileNet_V3:
     """Convert, check everything, then copy: a checkpoint that does not fit leaves ``model`` unchanged."""
+    if loaded.format == "lucid" and loaded.lucid_meta is not None:
+        # What the file records about its inputs and classes becomes model.pretrained_cfg: bound it too.
+        check_recorded_metadata(loaded.origin, loaded.lucid_meta, loaded.num_classes())
     state, replaced = convert_loaded(loaded, model)
     model.load_state_dict(state)
     model.pretrained_cfg = _pretrained_cfg(loaded, model, replaced)
@@ -276,7 +280,7 @@ def load_model(path: str | os.PathLike[str], **overrides: Any) -> MobileNet_V3:
     stored = _stored_config(file, meta)
     name = meta["model_name"] or "mobilenet_v3"
     _check_shapes(file, stored, name)
-    _check_recorded_sizes(file, meta, stored)
+    check_recorded_metadata(file, meta, stored.num_classes if stored.classifier else None)
     state = checkpoint.load(file)  # the digest over tensors and metadata
     try:
         config = MobileNetV3Config.from_dict({**stored.to_dict(), **overrides}) if overrides else stored
@@ -365,8 +369,11 @@ def _size_ok(value: Any) -> bool:
     )
 
 
-def _check_recorded_sizes(file: Path, meta: Mapping[str, Any], config: MobileNetV3Config) -> None:
-    """Image sizes, class names and normalisation recorded in ``extra``/``pretrained_cfg`` must fit the model."""
+def check_recorded_metadata(file: str | os.PathLike[str], meta: Mapping[str, Any], num_classes: int | None) -> None:
+    """Image sizes, class names and normalisation recorded in a lucid checkpoint's ``extra`` and
+    ``pretrained_cfg`` must be sane: sizes in 1..MAX_IMAGE_SIZE, class names strings (in ``extra``
+    as many as the file's classifier has outputs, ``num_classes``; None: not checked), finite mean/std. Raises
+    :class:`CheckpointError` naming ``file``."""
     extra, pretrained = meta["extra"], meta["pretrained_cfg"] or {}
     data = extra.get("data") if isinstance(extra.get("data"), dict) else {}
     for where, record in (("extra", extra), ("extra.data", data), ("pretrained_cfg", pretrained)):
@@ -382,10 +389,12 @@ def _check_recorded_sizes(file: Path, meta: Mapping[str, Any], config: MobileNet
                 continue
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise CheckpointError(f"{file}: refused: {where}.{key} must be a list of class names")
-            if config.classifier and len(names) != config.num_classes:
+            # A stale pretrained_cfg list is dropped on load (see _pretrained_cfg); extra's is what
+            # predictors label with, so it must fit.
+            if num_classes is not None and where != "pretrained_cfg" and len(names) != num_classes:
                 raise CheckpointError(
                     f"{file}: refused: {where}.{key} names {len(names)} classes but the classifier has "
-                    f"{config.num_classes} outputs"
+                    f"{num_classes} outputs"
                 )
         for key in ("mean", "std"):
             stats = record.get(key)

@@ -10,7 +10,18 @@ import torchvision
 
 from lucid.cli import main
 from lucid.deploy import bench
-from lucid.deploy.bench import CONTENDERS, TRAIN_CONTENDERS, BenchResult, OperatorRow, _alternating, int8_ceiling, same_weights
+from lucid.deploy.bench import (
+    TRAIN_CONTENDERS,
+    BenchResult,
+    OperatorRow,
+    _alternating,
+    available_contenders,
+    cpu_peak,
+    int8_ceiling,
+    model_flops,
+    same_weights,
+)
+from lucid.deploy.runtime import available
 
 
 def test_lucid_gets_torchvisions_weights_for_the_comparison() -> None:
@@ -26,9 +37,11 @@ def test_lucid_gets_torchvisions_weights_for_the_comparison() -> None:
 def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     result = bench(["mobilenet_v3_small"], [1], repeats=2, threads=1, image_size=64, warmup=1, time_budget=0,
-                   train_batch=2, train_steps=1, memory=False, passive_wait=False, out=out)
+                   train_batch=2, train_steps=1, memory=False, passive_wait=False, executorch=False, out=out)
 
-    assert [row.contender for row in result.latency] == list(CONTENDERS)
+    contenders = available_contenders(executorch=False)
+    assert [row.contender for row in result.latency] == list(contenders)
+    assert ("OpenVINO fp32" in contenders) == (available("openvino") and available("nncf"))
     assert all(row.median_s > 0 and len(row.samples) >= 2 for row in result.latency)
     assert result.latency_of("mobilenet_v3_small", 1, "torchvision eager").speedup == 1.0
     assert [row.contender for row in result.training] == list(TRAIN_CONTENDERS)
@@ -40,6 +53,9 @@ def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) ->
     assert "## Machine" in report and result.machine["cpu"] in report and "torch " + torch.__version__ in report
     assert "| mobilenet_v3_small | 1 | " in report and "ONNX Runtime int8" in report
     assert "Fastest call" in report
+    assert "## Achieved GFLOP/s against this CPU's fp32 peak" in report and "VNNI" in report
+    if "OpenVINO int8" in contenders:
+        assert "OpenVINO int8 file <= 0.3x fp32 (small)" in report
     assert "## Targets" in report and "int8 >= 1.5x ONNX fp32 (small, batch 1)" in report
     assert "lucid eager training as `lucid train` runs it (lucid channels-last) >= 1.0x torchvision" in report
 
@@ -75,6 +91,8 @@ def test_bench_command_with_memory_in_fresh_processes(tmp_path: Path, capsys: py
     assert "## Peak memory" in report and "training: lucid" in report
     assert "OMP_WAIT_POLICY=PASSIVE" in report
     assert "# Benchmarks" in capsys.readouterr().out
+    if available("executorch"):
+        assert "| mobilenet_v3_small | 1 |" in report and "ExecuTorch XNNPACK" in report
 
 
 def test_alternating_blocks_rotate_and_rewarm_only_short_calls() -> None:
@@ -97,3 +115,20 @@ def test_int8_ceiling_bounds_the_speed_up_by_the_convolutions() -> None:
     assert conv_speedup == pytest.approx(2.0)
     assert ceiling == pytest.approx(10.0 / (10.0 - 6.0 + 3.0))
     assert int8_ceiling(rows[:2]) is None
+
+
+def test_cpu_peak_from_cpuinfo() -> None:
+    zen4 = {"vendor_id": "AuthenticAMD", "cpu family": "25", "cpu MHz": "2600.0", "flags": "fma avx2 avx512f avx512_vnni"}
+    assert cpu_peak(zen4, 2) == {"fp32_lanes": 8, "fma_units": 2, "clock_ghz": 2.6, "peak_gflops": 166.4}
+    xeon = {"vendor_id": "GenuineIntel", "cpu family": "6", "cpu MHz": "2000", "flags": "fma avx2 avx512f amx_tile"}
+    assert cpu_peak(xeon, 4)["peak_gflops"] == 4 * 16 * 2 * 2 * 2.0
+    assert cpu_peak({}, 1)["peak_gflops"] == 0.0  # unknown clock: no claim
+
+
+@pytest.mark.parametrize(("name", "weights"), [("mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
+                                               ("mobilenet_v3_large", "MobileNet_V3_Large_Weights")])
+def test_model_flops_match_torchvisions_published_operation_count(name: str, weights: str) -> None:
+    """torchvision publishes each model's multiply-adds ("_ops", in G) with its weights."""
+    published = getattr(torchvision.models, weights).IMAGENET1K_V1.meta["_ops"]
+    counted = model_flops(getattr(torchvision.models, name)(), 224) / 2e9
+    assert counted == pytest.approx(published, rel=0.05)

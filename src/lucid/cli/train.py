@@ -211,7 +211,9 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument("--topk", type=int, default=5, metavar="K", help="labels per image (default 5)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: ONNX Runtime threads")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
+    parser.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "openvino", "executorch"),
+                        help="--onnx FILE (.onnx, .xml or .pte): runtime; auto = OpenVINO on x86 if installed, else ONNX Runtime")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run_predict, intermixed="inputs")  # images may follow the options
@@ -285,7 +287,7 @@ def run_predict(args: argparse.Namespace) -> int:
         from lucid.deploy import Predictor
 
         images = list(args.inputs)
-        predictions = Predictor(args.onnx, threads=args.threads).predict(images, topk=args.topk)
+        predictions = Predictor(args.onnx, threads=args.threads, backend=args.backend).predict(images, topk=args.topk)
     else:
         from lucid.train import predict
 

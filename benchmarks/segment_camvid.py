@@ -67,31 +67,38 @@ def latency(checkpoint: Path, work: Path, rounds: int, threads: int) -> dict[str
 
     from lucid.deploy import make_session
     from lucid.models import load_segmentation_model
+    from lucid.models import lraspp_mobilenet_v3_large as lraspp_large
     from lucid.segment import export_segmentation
 
     torch.set_num_threads(threads)
     model = load_segmentation_model(checkpoint)
-    onnx_file = export_segmentation(checkpoint, work / "lraspp.onnx", image_size=(360, 480))
-    print(onnx_file.summary(), flush=True)
-    session = make_session(onnx_file.path, threads)
-    runners = {"onnxruntime": lambda x: session.run(None, {"input": x})[0]}
-    try:
-        import openvino as ov
-
-        ir = export_segmentation(checkpoint, work / "ir" / "lraspp.xml", format="openvino", image_size=(360, 480))
+    # The trained model, and lucid's large model (torchvision's architecture, same classes): the
+    # latter is the like-for-like ratio when the trained model is the small one.
+    same_as_torchvision = lraspp_large(num_classes=model.num_classes).eval()
+    runners: dict[str, Any] = {}
+    for label, source in ((model.model_name, checkpoint), ("lraspp_mobilenet_v3_large", same_as_torchvision)):
+        folder = work / label
+        onnx_file = export_segmentation(source, folder / "lraspp.onnx", image_size=(360, 480))
+        print(onnx_file.summary(), flush=True)
+        session = make_session(onnx_file.path, threads)
+        runners[f"{label} ONNX Runtime"] = lambda x, session=session: session.run(None, {"input": x})[0]
+        try:
+            import openvino as ov
+        except ImportError:
+            print("openvino is not installed: ONNX Runtime only", flush=True)
+            continue
+        ir = export_segmentation(source, folder / "ir" / "lraspp.xml", format="openvino", image_size=(360, 480))
         print(ir.summary(), flush=True)
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
         compiled = ov.Core().compile_model(str(ir.path), "CPU", config)
-        runners["openvino"] = lambda x: compiled(x)[0]
-    except ImportError:
-        print("openvino is not installed: ONNX Runtime only", flush=True)
+        runners[f"{label} OpenVINO"] = lambda x, compiled=compiled: compiled(x)[0]
     reference = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=model.num_classes).eval()
 
     def eager(x: Any) -> Any:
         with torch.no_grad():
             return reference(torch.from_numpy(x))["out"]
 
-    runners["torchvision eager"] = eager
+    runners["torchvision eager (lraspp_mobilenet_v3_large)"] = eager
     x = np.random.default_rng(0).standard_normal((1, 3, 360, 480)).astype(np.float32)
     times: dict[str, list[float]] = {name: [] for name in runners}
     for name, run in runners.items():  # warm-up
@@ -100,7 +107,7 @@ def latency(checkpoint: Path, work: Path, rounds: int, threads: int) -> dict[str
         for name, run in runners.items():
             times[name] += _median_ms(run, x, max(1, rounds // 5))
     medians = {name: statistics.median(values) for name, values in times.items()}
-    base = medians["torchvision eager"]
+    base = medians["torchvision eager (lraspp_mobilenet_v3_large)"]
     return {
         "threads": threads,
         "median_ms": medians,
@@ -140,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| CamVid val mIoU (11 classes, void ignored) | {100 * val['miou']:.2f} % |")
     print(f"| CamVid val pixel accuracy | {100 * val['pixel_acc']:.2f} % |")
     for name, ms in lat["median_ms"].items():
-        print(f"| batch-1 480x360 latency, {name} ({lat['threads']} threads) | {ms:.1f} ms "
+        print(f"| batch-1 480x360 latency, {name} ({lat['threads']} threads, f32) | {ms:.1f} ms "
               f"({lat['speedup_vs_torchvision_eager'][name]:.2f}x torchvision eager) |")
     print(f"| load average before / after | {results['load_before'][0]:.2f} / {results['load_after'][0]:.2f} |")
     if args.json_out:

@@ -60,7 +60,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-budget --hflip --workers --seed --device --amp --out --resume --limit-train --limit-val.",
     )
     group.add_argument("--task", choices=TASKS,
-                       help="classify (default) or segment (LR-ASPP, default model lraspp_mobilenet_v3_large)")
+                       help="classify (default) or segment (LR-ASPP; default model lraspp_mobilenet_v3_small)")
     group.add_argument("--ignore-index", type=int, metavar="V",
                        help="segment: mask value of void pixels, left out of loss and metrics (default 255; CamVid: 11)")
     group.add_argument("--num-classes", type=int, metavar="N",
@@ -68,7 +68,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--classes", metavar="A,B,...", type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
                        help="segment: class names in mask-value order (default: DIR/classes.txt or classes.json)")
     group.add_argument("--crop-size", type=_crop_size, metavar="HxW",
-                       help="segment: training crop, height x width (default 360x480)")
+                       help="segment: training crop, height x width (default 256x320)")
     group.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"),
                        help="segment: random rescale range of the training images (default 0.5 2.0)")
 

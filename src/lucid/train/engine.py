@@ -634,7 +634,9 @@ def _restore(run: _Run, state: dict[str, Any], steps_per_epoch: int) -> None:
             # A longer (or shorter) run has a different schedule: rebuild it and replay the steps done.
             _reschedule(run, state["epoch"] * steps_per_epoch)
     except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
-        raise TrainStateError(f"{file}: the saved optimizer, EMA or schedule state does not fit this run ({exc})") from None
+        raise TrainStateError(
+            f"{file}: the saved optimizer, EMA or schedule state does not fit this run ({exc})"
+        ) from None
     rngs = state["rng"]
     if len(rngs) == run.ctx.world_size:
         set_rng_state(rngs[run.ctx.rank])
@@ -784,17 +786,26 @@ def _probe(run: _Run) -> dict[str, float]:
         "rng": rng_state(),
     }
     run.net.train()
-    batches, times = _cycle(run.loaders.train), []
+    batches, times, hopeless = _cycle(run.loaders.train), [], False
     for i in range(PROBE_WARMUP_STEPS + PROBE_STEPS):
         start = time.perf_counter()
         images, targets = next(batches)
         loss, _, _ = _forward(run, images, targets)
         _optimise(run, loss, schedule=False)
+        took = time.perf_counter() - start
         if i >= PROBE_WARMUP_STEPS:
-            times.append(time.perf_counter() - start)
+            times.append(took)
+        # Stop probing once the budget cannot hold one epoch at this pace: the fit then refuses.
+        per_epoch = (sum(times) / len(times) if times else took) * len(run.loaders.train)
+        hopeless = run.clock is not None and (
+            run.clock.remaining() <= 0 or (bool(times) and run.clock.elapsed() + per_epoch > run.clock.seconds)
+        )
+        if dist_utils.any_true(hopeless, run.ctx):
+            times = times or [took]
+            break
     del batches
-    validate = _time_validation(run)
-    save = _time_saving(run) if run.ctx.is_main else 0.0
+    validate = 0.0 if hopeless else _time_validation(run)
+    save = _time_saving(run) if run.ctx.is_main and not hopeless else 0.0
     run.model.load_state_dict(snapshot["model"])
     run.optimizer.load_state_dict(snapshot["optimizer"])
     if run.ema is not None:
@@ -977,7 +988,8 @@ def _train_in(
             best = {"val_top1": record["val_top1"], "epoch": epoch}
         rngs = dist_utils.gather_objects(rng_state(), ctx)  # every rank's, so a resumed DDP run continues exactly
         saving = time.perf_counter()
-        _on_main(ctx, functools.partial(_commit_or_fail, run, record, history, best, previous_best, elapsed(), extra, rngs))
+        commit = functools.partial(_commit_or_fail, run, record, history, best, previous_best, elapsed(), extra, rngs)
+        _on_main(ctx, commit)
         if run.plan is not None:
             run.plan.save = time.perf_counter() - saving  # the measured cost, for the next refit
         _say(ctx, _epoch_line(record, run.config.epochs))

@@ -1,0 +1,118 @@
+"""``--time-budget``: the epoch count is fitted to the wall clock, recorded, kept on resume, and the
+run ends within the budget plus 5 %."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lucid.models import MobileNet_V3, preset_config, register_model
+from lucid.train import TrainConfig, train
+from lucid.train.budget import BudgetClock, BudgetPlan, TimeBudgetError, fit_epochs
+from lucid.train.config import MAX_EPOCHS
+from lucid.train.state import STATE_FILE, load_state
+
+# 40 images in batches of 4: 10 steps per epoch at 16x16, a fraction of a second each.
+TINY = {"limit_train": 40, "limit_val": 16, "img_size": 16, "batch_size": 4, "progress": False}
+STEPS_PER_EPOCH = 10
+PROBE_CALLS = 8  # the engine's probe: 2 warm-up + 6 timed training steps
+
+
+def _train_or_skip(config: TrainConfig, start: float) -> object:
+    """``train(config)``; on a machine so loaded that not one epoch fits the budget, the run must
+    refuse (within the budget) with TimeBudgetError, and the test cannot check more."""
+    try:
+        return train(config, clock_start=start)
+    except TimeBudgetError as exc:
+        assert time.perf_counter() - start <= 60 * config.time_budget * 1.05
+        pytest.skip(f"the machine is too loaded for this budget: {exc}")
+
+
+def _epochs_in(out: Path) -> list[int]:
+    return [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_fit_epochs_and_the_plan_arithmetic() -> None:
+    assert fit_epochs(100.0, 9.0, 50) == 11 and fit_epochs(100.0, 9.0, 5) == 5 and fit_epochs(5.0, 9.0, 5) == 0
+    clock = BudgetClock(minutes=1.0, started=time.perf_counter())
+    plan = BudgetPlan.fit(clock, cap=1000, steps_per_epoch=10, setup=0.0, step=0.2, validate=0.5, save=0.5)
+    assert plan.epoch == pytest.approx(3.0) and 17 <= plan.epochs <= 19  # (60 s - closing) / 3 s
+    assert plan.refit(clock, 1, 6.0, may_grow=False) <= 10  # epochs twice as slow: about half as many
+    assert plan.refits and plan.refits[-1]["from"] == plan.epochs_fitted
+    with pytest.raises(TimeBudgetError, match=r"--time-budget 0.05 min is too short: one epoch takes ~30.0 s"):
+        BudgetPlan.fit(BudgetClock(minutes=0.05), cap=10, steps_per_epoch=10, setup=0.0, step=2.0, validate=5.0,
+                       save=5.0)
+
+
+def test_a_budget_run_fits_its_epochs_and_ends_within_the_budget(tmp_path: Path) -> None:
+    minutes, out = 0.5, tmp_path / "run"
+    start = time.perf_counter()
+    result = _train_or_skip(TrainConfig(time_budget=minutes, out=str(out), **TINY), start)
+    took = time.perf_counter() - start
+    assert took <= 60 * minutes * 1.05
+    plan = result.summary["time_budget"]
+    assert plan["minutes"] == minutes and plan["epochs_cap"] == MAX_EPOCHS and plan["steps_per_epoch"] == 10
+    if plan["stopped"] is None:
+        assert result.epochs == plan["epochs"] == result.summary["config"]["epochs"]
+        assert took >= 0.5 * 60 * minutes, "the budget was mostly left unused"
+    assert _epochs_in(out) == list(range(1, result.epochs + 1))
+    assert load_state(out / STATE_FILE)["plan"]["epochs_fitted"] == plan["epochs_fitted"]
+
+
+def test_epochs_bound_a_budget_run(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    result = _train_or_skip(TrainConfig(time_budget=0.3, epochs=2, out=str(tmp_path / "run"), **TINY), start)
+    plan = result.summary["time_budget"]
+    assert result.epochs == plan["epochs"] == 2 and plan["epochs_cap"] == 2
+    assert time.perf_counter() - start < 0.3 * 60
+
+
+class _Interrupted(MobileNet_V3):
+    """Raises KeyboardInterrupt (a Ctrl-C) at a chosen training step."""
+
+    calls = 0
+    stop_at = 10**9
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            type(self).calls += 1
+            if type(self).calls == type(self).stop_at:
+                raise KeyboardInterrupt
+        return super().forward(x)
+
+
+@register_model(name="test_budget_interrupted")
+def _interrupted(num_classes: int = 10, in_channels: int = 1, **kwargs: object) -> MobileNet_V3:
+    config = preset_config("mobilenet_v3_small", num_classes=num_classes, in_channels=in_channels, **kwargs)
+    model = _Interrupted(config)
+    model.model_name = "mobilenet_v3_small"
+    return model
+
+
+@pytest.mark.slow
+def test_a_resumed_budget_run_keeps_its_plan_and_spends_what_is_left(tmp_path: Path) -> None:
+    minutes, out = 0.5, tmp_path / "run"
+    _Interrupted.calls, _Interrupted.stop_at = 0, PROBE_CALLS + STEPS_PER_EPOCH + 4  # in epoch 2
+    config = TrainConfig(model="test_budget_interrupted", time_budget=minutes, out=str(out), **TINY)
+    try:
+        result = _train_or_skip(config, time.perf_counter())
+    except KeyboardInterrupt:
+        pass
+    else:
+        pytest.skip(f"the machine is too loaded: the budget fits only {result.epochs} epoch(s)")
+    first = load_state(out / STATE_FILE)
+    assert first["epoch"] == 1 and first["config"]["epochs"] == first["plan"]["epochs"] >= 2
+    calls = _Interrupted.calls
+    result = train(TrainConfig(resume=str(out), progress=False))
+    plan = result.summary["time_budget"]
+    assert plan["epochs_fitted"] == first["plan"]["epochs_fitted"] and plan["minutes"] == minutes
+    assert result.epochs <= first["plan"]["epochs"]  # the recorded plan, shortened at most
+    assert result.summary["seconds"] <= 60 * minutes * 1.05
+    if plan["stopped"] is None:
+        assert result.epochs == plan["epochs"]
+        assert _Interrupted.calls - calls == (result.epochs - 1) * STEPS_PER_EPOCH  # no new probe
+    assert _epochs_in(out) == list(range(1, result.epochs + 1))

@@ -251,12 +251,19 @@ def test_normalise_ink_inverts_only_the_other_polarity() -> None:
     assert normalise_ink(dark_on_light, None) is dark_on_light
 
 
-@pytest.mark.parametrize("size", [32, 256])
-def test_digits_drawn_dark_on_light_are_predicted_like_light_on_dark(tmp_path: Path, size: int) -> None:
-    out = tmp_path / "digits"
+@pytest.fixture(scope="module")
+def digits_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("digits") / "run"
     result = train(TrainConfig(epochs=1, limit_train=256, limit_val=32, img_size=16, batch_size=16,
                                out=str(out), progress=False))
-    checkpoint = result.last_checkpoint
+    return result.last_checkpoint
+
+
+@pytest.mark.parametrize("size", [32, 256])
+def test_digits_drawn_dark_on_light_are_predicted_like_light_on_dark(
+    tmp_path: Path, size: int, digits_checkpoint: Path
+) -> None:
+    checkpoint = digits_checkpoint
     assert load_model(checkpoint).checkpoint_extra["ink"] == "light-on-dark"
     indices = digits_datasets(16, seed=0)[1].indices[:4].tolist()  # held-out digits
     light = [str(_digit(tmp_path / f"l{i}.png", i, size, False)) for i in indices]

@@ -36,6 +36,7 @@ from lucid.models.presets import (
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
+from lucid.models.lowres import mobilenet_v3_small_lowres  # noqa: F401 - registers the low-resolution variant
 
 # isort: split
 # LR-ASPP segmentation (last: lraspp builds on the names above, imported from lucid.models).

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from lucid.checkpoint import atomic_write
-from lucid.data import CachedImages
+from lucid.data import CachedImages, StreamingImages
 from lucid.errors import LucidError, RunFolderError
 from lucid.train import distributed as dist_utils
 from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan, TimeBudgetError
@@ -167,8 +167,10 @@ def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
     if per_rank // batch_size >= MIN_STEPS_PER_EPOCH:
         return batch_size, None
     fitted = max(2, min(batch_size, per_rank // MIN_STEPS_PER_EPOCH))
-    why = (f"--batch-size {batch_size} is larger than the {per_rank} training images" if batch_size > per_rank
-           else f"--batch-size {batch_size} gives {max(per_rank // batch_size, 1)} step(s) per epoch on {per_rank} images")
+    if batch_size > per_rank:
+        why = f"--batch-size {batch_size} is larger than the {per_rank} training images"
+    else:
+        why = f"--batch-size {batch_size} gives {per_rank // batch_size} step(s) per epoch on {per_rank} images"
     if fitted == batch_size:
         return batch_size, f"warning: {why}; too few steps per epoch to learn well (add data or epochs)"
     return fitted, (f"warning: {why}; using batch {fitted} ({per_rank // fitted} steps per epoch) instead "
@@ -199,6 +201,9 @@ def _loaders(train_ds: Dataset, val_ds: Dataset, config: TrainConfig, ctx: dist_
         # only copy the decoded set into every worker.
         notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
         workers = 0
+    elif isinstance(train_ds, StreamingImages) and not workers:
+        workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
+        notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     generator = torch.Generator()
     common = {"num_workers": workers, "pin_memory": ctx.device.type == "cuda"}
     train = DataLoader(

@@ -21,6 +21,9 @@ from lucid.train.data import (
     resize_size_for,
 )
 
+# The largest image_size / resize_size a checkpoint may ask for (a bigger value is tampering).
+MAX_IMAGE_SIZE = 4096
+
 __all__ = ["EvalResult", "Preprocessing", "eval_dataset", "evaluate", "load_for_inference", "preprocessing_of"]
 
 
@@ -110,6 +113,10 @@ def preprocessing_of(model: nn.Module) -> Preprocessing:
     in_channels = int(_config_value(model, "in_channels", extra.get("in_channels", 3)))
     num_classes = int(_config_value(model, "num_classes", 0))
     size = int(extra.get("image_size") or cfg.get("crop_size") or 224)
+    resize = int(extra.get("resize_size") or cfg.get("resize_size") or resize_size_for(size))
+    for name, value in (("image_size", size), ("resize_size", resize)):
+        if not 8 <= value <= MAX_IMAGE_SIZE:  # metadata is checked before it sizes any allocation
+            raise DataError(f"the checkpoint's {name} is {value}; expected 8..{MAX_IMAGE_SIZE} pixels")
     mean = extra.get("mean") or cfg.get("mean") or list(IMAGENET_MEAN)
     std = extra.get("std") or cfg.get("std") or list(IMAGENET_STD)
     if len(mean) != in_channels:
@@ -120,7 +127,7 @@ def preprocessing_of(model: nn.Module) -> Preprocessing:
     return Preprocessing(
         image_size=size,
         in_channels=in_channels,
-        resize_size=int(extra.get("resize_size") or cfg.get("resize_size") or resize_size_for(size)),
+        resize_size=resize,
         interpolation=str(extra.get("interpolation") or cfg.get("interpolation") or "bilinear"),
         mean=[float(m) for m in mean],
         std=[float(s) for s in std],
@@ -187,7 +194,8 @@ def _folder(path: Path, prep: Preprocessing, recorded: dict[str, Any]) -> tuple[
                     f"{split.get('seed')}, fraction {split.get('val_fraction')})")
             limit = split.get("limit_val")
             if limit is not None and int(limit) < len(files):
-                order = sorted(torch.randperm(len(files), generator=torch.Generator().manual_seed(int(split["seed"]) + 1))[: int(limit)].tolist())
+                generator = torch.Generator().manual_seed(int(split["seed"]) + 1)  # as in training
+                order = sorted(torch.randperm(len(files), generator=generator)[: int(limit)].tolist())
                 files, targets = [files[i] for i in order], [targets[i] for i in order]
                 what += f", limited to {len(files)} as in training"
     dataset = eval_images(files, targets, prep.in_channels, prep.image_size, prep.resize_size, prep.mean, prep.std,

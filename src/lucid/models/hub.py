@@ -273,7 +273,8 @@ def get_weights(model_name: str, name: str) -> WeightsEnum:
     enum_cls = _WEIGHTS.get(model_name)
     if enum_cls is None:
         raise ValueError(
-            f"no registered weights for model {model_name!r}; models with registered weights: "
+            f"no registered weights for model {model_name!r}{_did_you_mean(model_name, _WEIGHTS)}; "
+            "models with registered weights: "
             f"{', '.join(sorted(_WEIGHTS)) or 'none'} (pass a checkpoint file instead)"
         )
     prefix, _, member = name.rpartition(".")

@@ -24,6 +24,7 @@ from lucid.models.hub import (
     register_weights,
 )
 from lucid.models.loading import build_with_weights, load_model, load_weights
+from lucid.models.lowres import mobilenet_v3_small_lowres  # noqa: F401 - registers the low-resolution variant
 from lucid.models.model import FeatureInfo, MobileNet_V3, MobileNetV3Features, init_weights
 from lucid.models.presets import (
     LARGE_075_BOTTLENECKS,
@@ -36,7 +37,6 @@ from lucid.models.presets import (
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
-from lucid.models.lowres import mobilenet_v3_small_lowres  # noqa: F401 - registers the low-resolution variant
 
 # isort: split
 # LR-ASPP segmentation (last: lraspp builds on the names above, imported from lucid.models).

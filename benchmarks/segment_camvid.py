@@ -39,8 +39,23 @@ def _lucid(*args: str) -> subprocess.CompletedProcess:
 def train(data: Path, minutes: float, out: Path, extra: list[str]) -> Path:
     """``lucid train --task segment`` on CamVid within ``minutes``; returns the best checkpoint."""
     start = time.perf_counter()
-    _lucid("train", "--task", "segment", "--data", str(data), "--ignore-index", "11", "--classes", CAMVID_CLASSES,
-           "--time-budget", f"{minutes:g}", "--out", str(out), "--no-progress", *extra)
+    _lucid(
+        "train",
+        "--task",
+        "segment",
+        "--data",
+        str(data),
+        "--ignore-index",
+        "11",
+        "--classes",
+        CAMVID_CLASSES,
+        "--time-budget",
+        f"{minutes:g}",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    )
     print(f"training took {time.perf_counter() - start:.0f} s for a {minutes:g}-minute budget", flush=True)
     return out / "best.safetensors"
 
@@ -101,7 +116,7 @@ def latency(checkpoint: Path, work: Path, rounds: int, threads: int) -> dict[str
     runners["torchvision eager (lraspp_mobilenet_v3_large)"] = eager
     x = np.random.default_rng(0).standard_normal((1, 3, 360, 480)).astype(np.float32)
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for name, run in runners.items():  # warm-up
+    for run in runners.values():  # warm-up
         _median_ms(run, x, 3)
     for _ in range(5):  # alternating blocks, so load changes hit every runtime alike
         for name, run in runners.items():
@@ -122,9 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"CamVid root (default {DEFAULT_DATA})")
     parser.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/segment-camvid-<time>)")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="skip training: evaluate and time this checkpoint")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="skip training: evaluate and time this checkpoint"
+    )
     parser.add_argument("--rounds", type=int, default=50, help="timed runs per runtime (default 50)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="inference threads (default: all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="inference threads (default: all cores)"
+    )
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: more lucid train flags")
     args = parser.parse_args(argv)
@@ -147,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| CamVid val mIoU (11 classes, void ignored) | {100 * val['miou']:.2f} % |")
     print(f"| CamVid val pixel accuracy | {100 * val['pixel_acc']:.2f} % |")
     for name, ms in lat["median_ms"].items():
-        print(f"| batch-1 480x360 latency, {name} ({lat['threads']} threads, f32) | {ms:.1f} ms "
-              f"({lat['speedup_vs_torchvision_eager'][name]:.2f}x torchvision eager) |")
+        print(
+            f"| batch-1 480x360 latency, {name} ({lat['threads']} threads, f32) | {ms:.1f} ms "
+            f"({lat['speedup_vs_torchvision_eager'][name]:.2f}x torchvision eager) |"
+        )
     print(f"| load average before / after | {results['load_before'][0]:.2f} / {results['load_after'][0]:.2f} |")
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))

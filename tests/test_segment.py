@@ -71,8 +71,12 @@ def test_augmentation_keeps_image_and_mask_aligned():
 def test_alignment_check_catches_a_drift():
     """The check above fails when only the image is flipped (the pair drifts apart)."""
     torch.manual_seed(0)
-    image, mask = v2.Compose([v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
-                              v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])(*_coded_pair())
+    image, mask = v2.Compose(
+        [
+            v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )(*_coded_pair())
     assert _agreement(image, mask) > 0.99
     assert _agreement(torch.flip(image, dims=[-1]), mask) < 0.6
 
@@ -156,8 +160,16 @@ def trained(tmp_path_factory):
 
     root = make_shapes_dataset(tmp_path_factory.mktemp("data") / "shapes", train=8, val=3, size=(32, 40))
     out = tmp_path_factory.mktemp("runs") / "run"
-    config = SegmentConfig(data=str(root), model="lraspp_mobilenet_v3_small", crop_size=(32, 32), batch_size=2,
-                           epochs=2, out=str(out), progress=False, limit_train=8)
+    config = SegmentConfig(
+        data=str(root),
+        model="lraspp_mobilenet_v3_small",
+        crop_size=(32, 32),
+        batch_size=2,
+        epochs=2,
+        out=str(out),
+        progress=False,
+        limit_train=8,
+    )
     return root, train_segmentation(config)
 
 
@@ -207,7 +219,7 @@ def test_predict_writes_colour_masks_and_overlays(trained, tmp_path):
     root, result = trained
     images = sorted((root / "val" / "images").iterdir())[:2]
     records = predict_masks(result.best_checkpoint, images, tmp_path / "pred")
-    for record, image in zip(records, images):
+    for record, image in zip(records, images, strict=True):
         mask = Image.open(record["mask"])
         assert mask.mode == "P" and mask.size == Image.open(image).size  # palette PNG: values are the classes
         assert np.asarray(mask).max() < 4
@@ -227,7 +239,7 @@ def test_export_parity_and_predictor(trained, tmp_path):
     predictor = SegmentationPredictor(exported.path, threads=1)
     assert predictor.classes == ["background", "disc", "square", "triangle"]
     model = load_segmentation_model(result.best_checkpoint)
-    image = np.asarray(Image.open(sorted((root / "val" / "images").iterdir())[0]).resize((56, 44)))
+    image = np.array(Image.open(sorted((root / "val" / "images").iterdir())[0]).resize((56, 44)))
     eager = predict_mask(model, torch.from_numpy(image).permute(2, 0, 1), segmentation_meta(model))
     got = predictor.predict(image)
     assert got.shape == (44, 56) and (got == eager).mean() > 0.999
@@ -238,7 +250,8 @@ def test_export_openvino(trained, tmp_path):
     from lucid.segment import SegmentationPredictor, export_segmentation
 
     _, result = trained
-    exported = export_segmentation(result.best_checkpoint, tmp_path / "ir" / "seg.xml", format="openvino",
-                                   image_size=(32, 40))
+    exported = export_segmentation(
+        result.best_checkpoint, tmp_path / "ir" / "seg.xml", format="openvino", image_size=(32, 40)
+    )
     assert exported.max_rel_diff < 1e-4 and (tmp_path / "ir" / "seg.bin").is_file()
     assert SegmentationPredictor(exported.path).predict(np.zeros((20, 36, 3), np.uint8)).shape == (20, 36)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from reference_helpers import assert_close_scaled, randomise_batchnorm
 from torchvision.models.segmentation import LRASPP_MobileNet_V3_Large_Weights as TVWeights
 from torchvision.models.segmentation import lraspp_mobilenet_v3_large as tv_lraspp
 
 import lucid.models as lm
 from lucid.checkpoint import CheckpointError
 from lucid.models.lraspp import lraspp_from_torchvision, lraspp_to_torchvision
+from reference_helpers import assert_close_scaled, randomise_batchnorm
 
 
 def _torchvision(num_classes: int = 5, seed: int = 0) -> torch.nn.Module:
@@ -83,7 +83,9 @@ def test_pickled_module_is_refused(tmp_path, tv_model):
 def test_other_class_count_keeps_backbone_and_warns(tv_model):
     with pytest.warns(UserWarning, match="newly initialised"):
         model = lm.lraspp_mobilenet_v3_large(num_classes=3, weights=tv_model.state_dict())
-    torch.testing.assert_close(model.state_dict()["backbone.conv_first.0.weight"], tv_model.state_dict()["backbone.0.0.weight"])
+    torch.testing.assert_close(
+        model.state_dict()["backbone.conv_first.0.weight"], tv_model.state_dict()["backbone.0.0.weight"]
+    )
     assert model.head.low_classifier.out_channels == 3
 
 

@@ -62,8 +62,27 @@ __all__ = [
 
 # Pascal VOC's 21 labels, in the order of torchvision's COCO_WITH_VOC_LABELS_V1 outputs.
 VOC_CATEGORIES = (
-    "__background__", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "__background__",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 SEGMENT_TASK = "segment"
 # torchvision's head uses nn.BatchNorm2d's defaults (the backbone uses eps 1e-3, momentum 0.01).
@@ -180,7 +199,9 @@ def _module_pairs(model: LRASPP) -> list[tuple[str, str]]:
             pairs += [(f"{lucid}.{s}", f"{tv}.{s}") for s in subs]
     last = f"backbone.{len(model.backbone.bottlenecks) + 1}"
     pairs += [("backbone.conv_last.0", f"{last}.0"), ("backbone.conv_last.1", f"{last}.1")]
-    pairs += [(f"head.{m}", f"classifier.{m}") for m in ("cbr.0", "cbr.1", "scale.1", "low_classifier", "high_classifier")]
+    pairs += [
+        (f"head.{m}", f"classifier.{m}") for m in ("cbr.0", "cbr.1", "scale.1", "low_classifier", "high_classifier")
+    ]
     return pairs
 
 
@@ -230,7 +251,9 @@ def lraspp_from_torchvision(state: Mapping[str, torch.Tensor], model: LRASPP) ->
     return out
 
 
-def lraspp_to_torchvision(model: LRASPP | Mapping[str, torch.Tensor], reference: LRASPP | None = None) -> dict[str, torch.Tensor]:
+def lraspp_to_torchvision(
+    model: LRASPP | Mapping[str, torch.Tensor], reference: LRASPP | None = None
+) -> dict[str, torch.Tensor]:
     """torchvision's state dict (``torchvision.models.segmentation.LRASPP`` loads it) of a lucid LR-ASPP.
 
     Pass the model, or a lucid state dict plus a ``reference`` model of the same architecture.
@@ -391,7 +414,8 @@ def _resolve(weights: Any, model_name: str) -> _Source:
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.exists() and str(weights).replace("LRASPP_MobileNet_V3_Large_Weights.", "") in (
-            "DEFAULT", "COCO_WITH_VOC_LABELS_V1"
+            "DEFAULT",
+            "COCO_WITH_VOC_LABELS_V1",
         ):
             if model_name != "lraspp_mobilenet_v3_large":
                 raise ValueError(f"{model_name} has no registered weights (only lraspp_mobilenet_v3_large has)")
@@ -414,8 +438,12 @@ def _stem_channels(source: _Source) -> int:
     return int(source.state[key].shape[1])
 
 
-_CLASSIFIER_KEYS = ("head.low_classifier.weight", "head.low_classifier.bias",
-                    "head.high_classifier.weight", "head.high_classifier.bias")
+_CLASSIFIER_KEYS = (
+    "head.low_classifier.weight",
+    "head.low_classifier.bias",
+    "head.high_classifier.weight",
+    "head.high_classifier.bias",
+)
 
 
 def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
@@ -443,15 +471,26 @@ def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[
 
 
 def _pretrained_cfg(source: _Source, model: LRASPP) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"source": source.format, "weights": source.origin, "task": SEGMENT_TASK,
-                           "num_classes": model.num_classes, "in_channels": model.in_channels}
+    cfg: dict[str, Any] = {
+        "source": source.format,
+        "weights": source.origin,
+        "task": SEGMENT_TASK,
+        "num_classes": model.num_classes,
+        "in_channels": model.in_channels,
+    }
     if source.entry is not None:
         meta = source.entry.meta
-        cfg.update(weights=f"LRASPP_MobileNet_V3_Large_Weights.{source.entry.tag}", url=meta["url"],
-                   metrics=meta["metrics"], resize_size=meta["resize_size"], mean=list(meta["mean"]),
-                   std=list(meta["std"]), categories=meta["categories"])
+        cfg.update(
+            weights=f"LRASPP_MobileNet_V3_Large_Weights.{source.entry.tag}",
+            url=meta["url"],
+            metrics=meta["metrics"],
+            resize_size=meta["resize_size"],
+            mean=list(meta["mean"]),
+            std=list(meta["std"]),
+            categories=meta["categories"],
+        )
     elif source.meta is not None:
-        cfg.update((source.meta.get("pretrained_cfg") or {}))
+        cfg.update(source.meta.get("pretrained_cfg") or {})
         cfg.update(source="lucid", weights=source.origin)
         classes = (source.meta.get("extra") or {}).get("classes")
         if classes is not None:
@@ -477,8 +516,14 @@ def load_into(model: LRASPP, weights: Any) -> LRASPP:
 # --------------------------------------------------------------------------------------------
 
 
-def _build(name: str, num_classes: int | None, weights: Any, in_channels: int | None, inter_channels: int,
-           backbone_kwargs: dict[str, Any]) -> LRASPP:
+def _build(
+    name: str,
+    num_classes: int | None,
+    weights: Any,
+    in_channels: int | None,
+    inter_channels: int,
+    backbone_kwargs: dict[str, Any],
+) -> LRASPP:
     source = _resolve(weights, name) if weights is not None else None
     if num_classes is None:
         num_classes = _head_classes(source) if source is not None else len(VOC_CATEGORIES)
@@ -495,8 +540,12 @@ def _build(name: str, num_classes: int | None, weights: Any, in_channels: int | 
 
 @register_model
 def lraspp_mobilenet_v3_large(
-    num_classes: int | None = None, *, weights: Any = None, in_channels: int | None = None,
-    inter_channels: int = DEFAULT_INTER_CHANNELS, **backbone_kwargs: Any,
+    num_classes: int | None = None,
+    *,
+    weights: Any = None,
+    in_channels: int | None = None,
+    inter_channels: int = DEFAULT_INTER_CHANNELS,
+    **backbone_kwargs: Any,
 ) -> LRASPP:
     """LR-ASPP on MobileNet-v3 Large (dilated, output stride 16), torchvision's architecture.
 
@@ -511,8 +560,12 @@ def lraspp_mobilenet_v3_large(
 
 @register_model
 def lraspp_mobilenet_v3_small(
-    num_classes: int | None = None, *, weights: Any = None, in_channels: int | None = None,
-    inter_channels: int = DEFAULT_INTER_CHANNELS, **backbone_kwargs: Any,
+    num_classes: int | None = None,
+    *,
+    weights: Any = None,
+    in_channels: int | None = None,
+    inter_channels: int = DEFAULT_INTER_CHANNELS,
+    **backbone_kwargs: Any,
 ) -> LRASPP:
     """LR-ASPP on MobileNet-v3 Small (dilated, output stride 16); torchvision publishes no weights for it.
 
@@ -548,7 +601,9 @@ def load_segmentation_model(path: str | os.PathLike[str]) -> LRASPP:
     meta = checkpoint.read_metadata(file)
     name = meta.get("model_name")
     if name not in _BACKBONES or meta.get("config") is None:
-        raise CheckpointError(f"{file}: not a lucid LR-ASPP checkpoint (model {name!r}); expected one of {sorted(_BACKBONES)}")
+        raise CheckpointError(
+            f"{file}: not a lucid LR-ASPP checkpoint (model {name!r}); expected one of {sorted(_BACKBONES)}"
+        )
     extra = meta.get("extra") or {}
     config = MobileNetV3Config.from_dict(meta["config"])
     model = LRASPP(config, inter_channels=int(extra.get("inter_channels", DEFAULT_INTER_CHANNELS)))

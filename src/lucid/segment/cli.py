@@ -25,15 +25,48 @@ __all__ = [
 TASKS = ("classify", "segment")
 # lucid train flags whose value goes to SegmentConfig under the same name.
 _SHARED = (
-    "data", "model", "weights", "epochs", "batch_size", "lr", "opt", "momentum", "weight_decay", "warmup_epochs",
-    "bn_momentum", "time_budget", "workers", "seed", "device", "amp", "channels_last", "out", "resume", "progress",
-    "limit_train", "limit_val", "hflip",
+    "data",
+    "model",
+    "weights",
+    "epochs",
+    "batch_size",
+    "lr",
+    "opt",
+    "momentum",
+    "weight_decay",
+    "warmup_epochs",
+    "bn_momentum",
+    "time_budget",
+    "workers",
+    "seed",
+    "device",
+    "amp",
+    "channels_last",
+    "out",
+    "resume",
+    "progress",
+    "limit_train",
+    "limit_val",
+    "hflip",
 )
 _SEGMENT_ONLY = ("ignore_index", "num_classes", "classes", "crop_size", "scale")
 # Flags of lucid train that only classification uses.
 _NOT_FOR_SEGMENT = (
-    "img_size", "in_channels", "val_fraction", "auto_augment", "random_erase", "verify_images", "dropout", "sched",
-    "step_size", "step_gamma", "label_smoothing", "ema", "ema_decay", "record_indices", "deterministic",
+    "img_size",
+    "in_channels",
+    "val_fraction",
+    "auto_augment",
+    "random_erase",
+    "verify_images",
+    "dropout",
+    "sched",
+    "step_size",
+    "step_gamma",
+    "label_smoothing",
+    "ema",
+    "ema_decay",
+    "record_indices",
+    "deterministic",
 )
 
 
@@ -59,24 +92,47 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "Shared flags: --data --model --weights --epochs --batch-size --lr --opt --weight-decay --warmup-epochs "
         "--time-budget --hflip --workers --seed --device --amp --out --resume --limit-train --limit-val.",
     )
-    group.add_argument("--task", choices=TASKS,
-                       help="classify (default) or segment (LR-ASPP; default model lraspp_mobilenet_v3_small)")
-    group.add_argument("--ignore-index", type=int, metavar="V",
-                       help="segment: mask value of void pixels, left out of loss and metrics (default 255; CamVid: 11)")
-    group.add_argument("--num-classes", type=int, metavar="N",
-                       help="segment: class count (default: from classes.txt/json at DIR, else the largest mask value + 1)")
-    group.add_argument("--classes", metavar="A,B,...", type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
-                       help="segment: class names in mask-value order (default: DIR/classes.txt or classes.json)")
-    group.add_argument("--crop-size", type=_crop_size, metavar="HxW",
-                       help="segment: training crop, height x width (default 256x320)")
-    group.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"),
-                       help="segment: random rescale range of the training images (default 0.5 2.0)")
+    group.add_argument(
+        "--task", choices=TASKS, help="classify (default) or segment (LR-ASPP; default model lraspp_mobilenet_v3_small)"
+    )
+    group.add_argument(
+        "--ignore-index",
+        type=int,
+        metavar="V",
+        help="segment: mask value of void pixels, left out of loss and metrics (default 255; CamVid: 11)",
+    )
+    group.add_argument(
+        "--num-classes",
+        type=int,
+        metavar="N",
+        help="segment: class count (default: from classes.txt/json at DIR, else the largest mask value + 1)",
+    )
+    group.add_argument(
+        "--classes",
+        metavar="A,B,...",
+        type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
+        help="segment: class names in mask-value order (default: DIR/classes.txt or classes.json)",
+    )
+    group.add_argument(
+        "--crop-size", type=_crop_size, metavar="HxW", help="segment: training crop, height x width (default 256x320)"
+    )
+    group.add_argument(
+        "--scale",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="segment: random rescale range of the training images (default 0.5 2.0)",
+    )
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """``--out`` of ``lucid predict``: where segmentation masks and overlays go."""
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="segmentation: folder for each image's mask PNG and overlay (default ./predictions)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="segmentation: folder for each image's mask PNG and overlay (default ./predictions)",
+    )
 
 
 def is_segmentation_source(source: str | None) -> bool:
@@ -100,7 +156,7 @@ def _export_task(path: Path) -> str | None:
 
             proto = onnx.load(str(path), load_external_data=False)
             return {p.key: p.value for p in proto.metadata_props}.get("task")
-        return "segment" if "<task value=\"segment\"" in path.read_text(errors="ignore") else None
+        return "segment" if '<task value="segment"' in path.read_text(errors="ignore") else None
     except Exception:  # noqa: BLE001 - unreadable files are the classification path's to report
         return None
 
@@ -143,16 +199,23 @@ def run_segment_eval(args: argparse.Namespace) -> int:
     if path.is_file():
         default_png = str(path.with_name(path.stem + ".confusion.png"))
     result = evaluate_segmentation(
-        args.checkpoint, args.data, weights=args.weights, batch_size=min(args.batch_size, 8), device=args.device,
-        workers=args.workers, confusion_png=args.confusion or default_png or "confusion.png",
+        args.checkpoint,
+        args.data,
+        weights=args.weights,
+        batch_size=min(args.batch_size, 8),
+        device=args.device,
+        workers=args.workers,
+        confusion_png=args.confusion or default_png or "confusion.png",
         ignore_index=getattr(args, "ignore_index", None),
     )
     if args.json:
         print(_dumps(result.to_dict()))
         return 0
     print(f"{result.checkpoint} on {result.data} ({result.images} images, ignore value {result.ignore_index})")
-    print(f"mIoU {100 * result.miou:.2f}%  pixel accuracy {100 * result.pixel_acc:.2f}%  "
-          f"mean class accuracy {100 * result.mean_acc:.2f}%  loss {result.loss:.4f}  {result.seconds:.1f}s")
+    print(
+        f"mIoU {100 * result.miou:.2f}%  pixel accuracy {100 * result.pixel_acc:.2f}%  "
+        f"mean class accuracy {100 * result.mean_acc:.2f}%  loss {result.loss:.4f}  {result.seconds:.1f}s"
+    )
     width = max(len("class"), *(len(name) for name in result.classes))
     print(f"{'class':<{width}}      IoU    pixels")
     for i, name in enumerate(result.classes):
@@ -186,26 +249,14 @@ def run_segment_predict(args: argparse.Namespace) -> int:
 
 def _predict_with_export(model: Path, images: list[str], out: Path, threads: int | None) -> list[dict[str, Any]]:
     """Masks from an exported file through :class:`~lucid.segment.SegmentationPredictor`."""
-    import numpy as np
-    from PIL import Image
-
-    from lucid.checkpoint import atomic_write
-    from lucid.segment import SegmentationPredictor, colorize, overlay
+    from lucid.segment import SegmentationPredictor
     from lucid.segment.data import read_rgb
+    from lucid.segment.infer import write_mask_files
 
     predictor = SegmentationPredictor(model, threads=threads)
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for item in images:
-        path = Path(item)
-        rgb = read_rgb(path).permute(1, 2, 0).numpy()
-        mask = predictor.predict(rgb)
-        mask_file, overlay_file = out / f"{path.stem}.mask.png", out / f"{path.stem}.overlay.jpg"
-        atomic_write(mask_file, lambda tmp: colorize(mask).save(tmp, format="PNG"))
-        blended = overlay(rgb, mask)
-        atomic_write(overlay_file, lambda tmp: Image.fromarray(blended).save(tmp, format="JPEG", quality=92))
-        counts = np.bincount(mask.reshape(-1), minlength=len(predictor.classes))
-        records.append({"image": str(path), "mask": str(mask_file), "overlay": str(overlay_file),
-                        "classes": {predictor.classes[i]: float(c) / mask.size for i, c in enumerate(counts) if c}})
+        rgb = read_rgb(item).permute(1, 2, 0).numpy()
+        records.append(write_mask_files(Path(item), rgb, predictor.predict(rgb), predictor.classes, out))
     return records
-

@@ -166,8 +166,9 @@ def train_transform(
     base = base_size or min(crop_size)
     low, high = max(1, int(base * scale[0])), max(2, int(base * scale[1]))
     steps: list[Any] = [v2.RandomResize(low, high + 1, antialias=True)]
-    steps.append(v2.RandomCrop(list(crop_size), pad_if_needed=True,
-                               fill={tv_tensors.Image: 0, tv_tensors.Mask: ignore_index}))
+    steps.append(
+        v2.RandomCrop(list(crop_size), pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: ignore_index})
+    )
     if hflip > 0:
         steps.append(v2.RandomHorizontalFlip(hflip))
     steps += _to_model_input(mean, std)
@@ -236,7 +237,7 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
             data = json.loads(file.read_text(encoding="utf-8"))
             data = data.get("classes") if isinstance(data, dict) else data
             if not isinstance(data, list):
-                raise DataError(f"{file}: expected a JSON list of class names (or {{\"classes\": [...]}})")
+                raise DataError(f'{file}: expected a JSON list of class names (or {{"classes": [...]}})')
             return [str(c) for c in data]
         return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
     return None
@@ -261,9 +262,14 @@ class SegmentationDataInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "root": self.root, "classes": list(self.classes), "ignore_index": self.ignore_index,
-            "crop_size": list(self.crop_size), "mean": list(self.mean), "std": list(self.std),
-            "train_images": self.train_images, "val_images": self.val_images,
+            "root": self.root,
+            "classes": list(self.classes),
+            "ignore_index": self.ignore_index,
+            "crop_size": list(self.crop_size),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "train_images": self.train_images,
+            "val_images": self.val_images,
         }
 
 
@@ -287,7 +293,9 @@ def segmentation_datasets(
         raise DataError(f"--data {folder}: no such folder (expected train/ and val/, each with images/ and masks/)")
     for split in ("train", "val"):
         if not (folder / split).is_dir():
-            raise DataError(f"--data {folder}: no {split}/ folder (expected train/ and val/, each with images/ and masks/)")
+            raise DataError(
+                f"--data {folder}: no {split}/ folder (expected train/ and val/, each with images/ and masks/)"
+            )
     if not 0 <= ignore_index <= 255:
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     train_ds = SegmentationFolder(folder / "train")
@@ -302,8 +310,9 @@ def segmentation_datasets(
             "the common default 255"
         )
     names = names if names is not None else [f"class_{i}" for i in range(count)]
-    info = SegmentationDataInfo(str(folder), names, ignore_index, tuple(crop_size),
-                                train_images=len(train_ds), val_images=len(val_ds))
+    info = SegmentationDataInfo(
+        str(folder), names, ignore_index, tuple(crop_size), train_images=len(train_ds), val_images=len(val_ds)
+    )
     # Scales are relative to the data's own size (the first image's short side), so scale 1 is
     # the resolution evaluation sees.
     base = min(int(d) for d in train_ds.load(0)[0].shape[-2:])

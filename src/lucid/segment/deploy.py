@@ -51,9 +51,11 @@ class SegmentExportResult:
 
     def summary(self) -> str:
         sizes = ", ".join(f"{h}x{w}" for h, w in self.checked_sizes)
-        return (f"{self.path} ({self.format}, dynamic batch/height/width): max |diff| {self.max_abs_diff:.3g} "
-                f"({self.max_rel_diff:.3g} of the largest logit), {100 * self.mask_agreement:.3f} % of mask pixels "
-                f"agree with eager at {sizes}; {self.seconds:.1f} s")
+        return (
+            f"{self.path} ({self.format}, dynamic batch/height/width): max |diff| {self.max_abs_diff:.3g} "
+            f"({self.max_rel_diff:.3g} of the largest logit), {100 * self.mask_agreement:.3f} % of mask pixels "
+            f"agree with eager at {sizes}; {self.seconds:.1f} s"
+        )
 
 
 def _metadata(model: nn.Module, image_size: tuple[int, int]) -> dict[str, str]:
@@ -61,11 +63,21 @@ def _metadata(model: nn.Module, image_size: tuple[int, int]) -> dict[str, str]:
     from lucid.deploy import Preprocessing
 
     meta = segmentation_meta(model)
-    prep = Preprocessing(image_size=image_size, in_channels=int(model.in_channels), mean=meta["mean"],
-                         std=meta["std"], resize_size=meta["resize_size"])
-    values = {"producer": f"lucid {__version__}", "task": "segment", **prep.to_metadata(),
-              "classes": json.dumps(meta["classes"]), "ignore_index": json.dumps(meta["ignore_index"]),
-              "model_name": str(getattr(model, "model_name", "lraspp"))}
+    prep = Preprocessing(
+        image_size=image_size,
+        in_channels=int(model.in_channels),
+        mean=meta["mean"],
+        std=meta["std"],
+        resize_size=meta["resize_size"],
+    )
+    values = {
+        "producer": f"lucid {__version__}",
+        "task": "segment",
+        **prep.to_metadata(),
+        "classes": json.dumps(meta["classes"]),
+        "ignore_index": json.dumps(meta["ignore_index"]),
+        "model_name": str(getattr(model, "model_name", "lraspp")),
+    }
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "to_dict"):
         values["config"] = json.dumps(config.to_dict())
@@ -80,9 +92,17 @@ def _onnx_bytes(model: nn.Module, example: torch.Tensor, opset: int) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes are about torch
-        torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
-                          do_constant_folding=True)
+        torch.onnx.export(
+            model,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+            do_constant_folding=True,
+        )
     return buffer.getvalue()
 
 
@@ -96,18 +116,21 @@ def _with_metadata(raw: bytes, metadata: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
-def _verify(run: Any, reference: nn.Module, channels: int, sizes: Sequence[tuple[int, int]], rtol: float,
-            seed: int) -> tuple[float, float, float]:
+def _verify(
+    run: Any, reference: nn.Module, channels: int, sizes: Sequence[tuple[int, int]], rtol: float, seed: int
+) -> tuple[float, float, float]:
     """Largest |exported - eager| (absolute, relative to the largest logit) and mask agreement."""
     generator = torch.Generator().manual_seed(seed)
     worst_abs, worst_rel, agree, total = 0.0, 0.0, 0, 0
-    for batch, (height, width) in zip((1, 2), sizes):
+    for batch, (height, width) in zip((1, 2), sizes, strict=True):
         x = torch.randn(batch, channels, height, width, generator=generator)
         with torch.no_grad():
             expected = reference(x).numpy()
         got = np.asarray(run(x))
         if got.shape != expected.shape:
-            raise ExportError(f"the exported model returns shape {got.shape} for input {tuple(x.shape)}, eager {expected.shape}")
+            raise ExportError(
+                f"the exported model returns shape {got.shape} for input {tuple(x.shape)}, eager {expected.shape}"
+            )
         if not np.isfinite(got).all():
             raise ExportError("the exported model returns non-finite values on random input; nothing was written")
         diff = float(np.abs(got - expected).max())
@@ -116,8 +139,10 @@ def _verify(run: Any, reference: nn.Module, channels: int, sizes: Sequence[tuple
         agree += int((got.argmax(1) == expected.argmax(1)).sum())
         total += got.shape[0] * got.shape[2] * got.shape[3]
     if worst_rel > rtol:
-        raise ExportError(f"the exported model disagrees with the eager model: max |diff| {worst_abs:.3g} = "
-                          f"{worst_rel:.3g} of the largest logit > rtol {rtol:g}; nothing was written")
+        raise ExportError(
+            f"the exported model disagrees with the eager model: max |diff| {worst_abs:.3g} = "
+            f"{worst_rel:.3g} of the largest logit > rtol {rtol:g}; nothing was written"
+        )
     return worst_abs, worst_rel, agree / max(total, 1)
 
 
@@ -173,8 +198,9 @@ def export_segmentation(
         nonlocal diffs
         Path(tmp).write_bytes(raw)
         session = make_session(tmp)
-        diffs = _verify(lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0], reference, channels,
-                        sizes, rtol, seed)
+        diffs = _verify(
+            lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0], reference, channels, sizes, rtol, seed
+        )
 
     if format == "onnx":
         atomic_write(target, write_onnx)
@@ -186,7 +212,9 @@ def export_segmentation(
         compiled = ov.Core().compile_model(converted, "CPU", _ov_config(None, "f32"))
         diffs = _verify(lambda x: compiled(x.numpy())[0], reference, channels, sizes, rtol, seed)
         _save_ir(ov, converted, target)
-    return SegmentExportResult(target, format, diffs[0], diffs[1], diffs[2], sizes, time.perf_counter() - start, metadata)
+    return SegmentExportResult(
+        target, format, diffs[0], diffs[1], diffs[2], sizes, time.perf_counter() - start, metadata
+    )
 
 
 def _save_ir(ov: Any, converted: Any, target: Path) -> None:
@@ -287,8 +315,10 @@ class SegmentationPredictor:
             self._run = lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
             self.runtime = "onnxruntime"
         if meta.get("task") != "segment":
-            raise ValueError(f"{self.path}: not a lucid segmentation export (no task=segment metadata); "
-                             "export it with lucid.segment.export_segmentation")
+            raise ValueError(
+                f"{self.path}: not a lucid segmentation export (no task=segment metadata); "
+                "export it with lucid.segment.export_segmentation"
+            )
         self.classes: list[str] = json.loads(meta["classes"])
         self.ignore_index = int(json.loads(meta.get("ignore_index", "255")))
         self.mean = np.asarray(json.loads(meta["mean"]), dtype=np.float32)
@@ -308,11 +338,14 @@ class SegmentationPredictor:
             from torchvision.transforms import v2
 
             x = v2.functional.resize(x, [self.resize_size], antialias=True)
-        batch = ((x.float().numpy() / 255.0 - self.mean[:, None, None]) / self.std[:, None, None])[None].astype(np.float32)
+        batch = ((x.float().numpy() / 255.0 - self.mean[:, None, None]) / self.std[:, None, None])[None].astype(
+            np.float32
+        )
         out = np.asarray(self._run(batch))[0]
         if out.shape[-2:] != (height, width):
-            resized = torch.nn.functional.interpolate(torch.from_numpy(out)[None], size=(height, width),
-                                                      mode="bilinear", align_corners=False)
+            resized = torch.nn.functional.interpolate(
+                torch.from_numpy(out)[None], size=(height, width), mode="bilinear", align_corners=False
+            )
             out = resized[0].numpy()
         return out
 
@@ -324,4 +357,3 @@ class SegmentationPredictor:
 
     def label(self, index: int) -> str:
         return self.classes[index]
-

@@ -147,17 +147,32 @@ def evaluate_segmentation(
     seconds = time.perf_counter() - start
     png = None
     if confusion_png is not None:
-        png = str(_plot_confusion(scored["confusion"], classes, confusion_png, f"{getattr(model, 'model_name', 'model')} on {folder}"))
+        png = str(
+            _plot_confusion(
+                scored["confusion"], classes, confusion_png, f"{getattr(model, 'model_name', 'model')} on {folder}"
+            )
+        )
     return SegmentationEval(
         checkpoint=str(source) if not isinstance(source, nn.Module) else getattr(source, "model_name", "model"),
-        data=str(folder), miou=scored["miou"], pixel_acc=scored["pixel_acc"], mean_acc=scored["mean_acc"],
-        loss=scored["loss"], per_class_iou=scored["per_class_iou"], classes=list(classes),
-        confusion=scored["confusion"], ignore_index=ignore, images=len(dataset), pixels=scored["pixels"],
-        seconds=seconds, confusion_png=png,
+        data=str(folder),
+        miou=scored["miou"],
+        pixel_acc=scored["pixel_acc"],
+        mean_acc=scored["mean_acc"],
+        loss=scored["loss"],
+        per_class_iou=scored["per_class_iou"],
+        classes=list(classes),
+        confusion=scored["confusion"],
+        ignore_index=ignore,
+        images=len(dataset),
+        pixels=scored["pixels"],
+        seconds=seconds,
+        confusion_png=png,
     )
 
 
-def _plot_confusion(confusion: list[list[int]], classes: Sequence[str], path: str | os.PathLike[str], title: str) -> Path:
+def _plot_confusion(
+    confusion: list[list[int]], classes: Sequence[str], path: str | os.PathLike[str], title: str
+) -> Path:
     """The row-normalised confusion matrix (percent of each true class's pixels) as a PNG."""
     from lucid.train.metrics import plot_confusion
 
@@ -218,6 +233,29 @@ def predict_mask(model: nn.Module, image: torch.Tensor, meta: dict[str, Any], de
     return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
 
 
+def write_mask_files(
+    image_path: Path, rgb: np.ndarray, mask: np.ndarray, classes: Sequence[str], folder: Path, alpha: float = 0.5
+) -> dict[str, Any]:
+    """Write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg`` atomically;
+    return the image's record (files, size, fraction of pixels per predicted class)."""
+    from PIL import Image
+
+    from lucid.checkpoint import atomic_write
+
+    mask_file, overlay_file = folder / f"{image_path.stem}.mask.png", folder / f"{image_path.stem}.overlay.jpg"
+    palette_png, blended = colorize(mask), Image.fromarray(overlay(rgb, mask, alpha))
+    atomic_write(mask_file, lambda tmp: palette_png.save(tmp, format="PNG"))
+    atomic_write(overlay_file, lambda tmp: blended.save(tmp, format="JPEG", quality=92))
+    counts = np.bincount(mask.reshape(-1), minlength=len(classes))
+    return {
+        "image": str(image_path),
+        "mask": str(mask_file),
+        "overlay": str(overlay_file),
+        "size": [int(mask.shape[0]), int(mask.shape[1])],
+        "classes": {classes[i]: float(c) / mask.size for i, c in enumerate(counts) if c and i < len(classes)},
+    }
+
+
 def predict_masks(
     source: nn.Module | str | os.PathLike[str],
     images: Sequence[str | os.PathLike[str]],
@@ -231,9 +269,7 @@ def predict_masks(
 
     Returns one record per image: its files and the fraction of pixels of each predicted class.
     """
-    from PIL import Image
 
-    from lucid.checkpoint import atomic_write
 
     if not images:
         raise ValueError("no images given")
@@ -248,12 +284,5 @@ def predict_masks(
             raise FileNotFoundError(f"no image at {path}")
         image = read_rgb(path)
         mask = predict_mask(model, image, meta, device)
-        mask_file, overlay_file = folder / f"{path.stem}.mask.png", folder / f"{path.stem}.overlay.jpg"
-        atomic_write(mask_file, lambda tmp: colorize(mask).save(tmp, format="PNG"))
-        blended = overlay(image.permute(1, 2, 0).numpy(), mask, alpha)
-        atomic_write(overlay_file, lambda tmp: Image.fromarray(blended).save(tmp, format="JPEG", quality=92))
-        counts = np.bincount(mask.reshape(-1), minlength=len(meta["classes"]))
-        fractions = {meta["classes"][i]: float(c) / mask.size for i, c in enumerate(counts) if c}
-        records.append({"image": str(path), "mask": str(mask_file), "overlay": str(overlay_file),
-                        "size": [int(mask.shape[0]), int(mask.shape[1])], "classes": fractions})
+        records.append(write_mask_files(path, image.permute(1, 2, 0).numpy(), mask, meta["classes"], folder, alpha))
     return records

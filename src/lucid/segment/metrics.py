@@ -64,7 +64,7 @@ def scores(confusion: torch.Tensor | Sequence[Sequence[int]], classes: Sequence[
         "miou": sum(valid) / len(valid) if valid else math.nan,
         "pixel_acc": float(tp.sum()) / total if total else math.nan,
         "mean_acc": sum(present) / len(present) if present else math.nan,
-        "per_class_iou": dict(zip(names, iou)),
+        "per_class_iou": dict(zip(names, iou, strict=True)),
         "pixels": int(total),
     }
 

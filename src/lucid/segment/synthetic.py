@@ -78,7 +78,9 @@ def make_shapes_dataset(
                 edges[1:, :] |= mask[1:, :] != mask[:-1, :]
                 mask[edges] = ignore_index
             stem = f"{split}_{index:04d}"
-            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / split / "images" / f"{stem}.jpg", quality=95)
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
+                folder / split / "images" / f"{stem}.jpg", quality=95
+            )
             Image.fromarray(mask, mode="L").save(folder / split / "masks" / f"{stem}.png")
     (folder / "classes.txt").write_text("\n".join(SHAPE_CLASSES) + "\n", encoding="utf-8")
     return folder

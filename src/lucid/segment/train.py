@@ -109,7 +109,9 @@ class SegmentConfig:
 
     def __post_init__(self) -> None:
         if self.model not in SEGMENT_MODELS:
-            raise ValueError(f"--model {self.model!r} is not a segmentation model; choose one of {', '.join(SEGMENT_MODELS)}")
+            raise ValueError(
+                f"--model {self.model!r} is not a segmentation model; choose one of {', '.join(SEGMENT_MODELS)}"
+            )
         if self.opt not in OPTIMIZERS:
             raise ValueError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {self.opt!r}")
         self.crop_size = _pair("--crop-size", self.crop_size)
@@ -118,8 +120,9 @@ class SegmentConfig:
             raise ValueError(f"--scale must be 0 < MIN <= MAX, got {self.scale}")
         for name in ("batch_size", "workers", "seed"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
-                raise ValueError(f"--{name.replace('_', '-')} must be a {'positive' if name == 'batch_size' else 'non-negative'} integer, got {value!r}")
+            smallest = 1 if name == "batch_size" else 0
+            if not isinstance(value, int) or value < smallest:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {smallest}, got {value!r}")
         if self.epochs is not None and not 1 <= self.epochs <= MAX_EPOCHS:
             raise ValueError(f"--epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
         if self.time_budget is not None and not self.time_budget > 0:
@@ -234,26 +237,45 @@ def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
 def _build_model(config: SegmentConfig, info: SegmentationDataInfo) -> nn.Module:
     from lucid.models import create_model
 
-    model = create_model(config.model, num_classes=info.num_classes, weights=config.weights,
-                         bn_momentum=config.bn_momentum)
+    model = create_model(
+        config.model, num_classes=info.num_classes, weights=config.weights, bn_momentum=config.bn_momentum
+    )
     return model
 
 
-def _loaders(train_ds: Dataset, val_ds: Dataset, config: SegmentConfig, ctx: dist_utils.DistContext,
-             generator: torch.Generator, ignore: int) -> tuple[DataLoader, DataLoader, DistributedSampler | None]:
-    sampler = DistributedSampler(train_ds, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed,
-                                 drop_last=True) if ctx.distributed else None
+def _loaders(
+    train_ds: Dataset,
+    val_ds: Dataset,
+    config: SegmentConfig,
+    ctx: dist_utils.DistContext,
+    generator: torch.Generator,
+    ignore: int,
+) -> tuple[DataLoader, DataLoader, DistributedSampler | None]:
+    sampler = (
+        DistributedSampler(train_ds, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed, drop_last=True)
+        if ctx.distributed
+        else None
+    )
     if len(train_ds) < config.batch_size * ctx.world_size:
         raise DataError(
             f"--data {config.data}: {len(train_ds)} training images, fewer than one batch of {config.batch_size} "
             f"x {ctx.world_size} process(es); lower --batch-size"
         )
     common = {"num_workers": config.workers, "persistent_workers": config.workers > 0}
-    train_loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
-                              drop_last=True, generator=generator, **common)
+    train_loader = DataLoader(
+        train_ds,
+        batch_size=config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        drop_last=True,
+        generator=generator,
+        **common,
+    )
     # Each process validates its own shard (no padding duplicates), confusion matrices are summed.
     shard = Subset(val_ds, list(range(ctx.rank, len(val_ds), ctx.world_size))) if ctx.distributed else val_ds
-    val_loader = DataLoader(shard, batch_size=config.batch_size, shuffle=False, collate_fn=pad_collate(ignore), **common)
+    val_loader = DataLoader(
+        shard, batch_size=config.batch_size, shuffle=False, collate_fn=pad_collate(ignore), **common
+    )
     return train_loader, val_loader, sampler
 
 
@@ -263,7 +285,9 @@ def _out_dir(config: SegmentConfig) -> Path:
     if config.out is not None:
         out = Path(config.out).expanduser()
         if (out / FILES["state"]).exists():
-            raise RunFolderError(f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder")
+            raise RunFolderError(
+                f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder"
+            )
         return out
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{config.model}-{Path(config.data or 'data').name}-{stamp}"
@@ -288,8 +312,13 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
         raise DataError("--task segment needs --data DIR (with train/ and val/, each holding images/ and masks/)")
     torch.manual_seed(config.seed + ctx.rank)
     train_ds, val_ds, info = segmentation_datasets(
-        config.data, crop_size=config.crop_size, ignore_index=config.ignore_index, num_classes=config.num_classes,
-        classes=config.classes, scale=config.scale, hflip=config.hflip,
+        config.data,
+        crop_size=config.crop_size,
+        ignore_index=config.ignore_index,
+        num_classes=config.num_classes,
+        classes=config.classes,
+        scale=config.scale,
+        hflip=config.hflip,
     )
     train_ds = _limit(train_ds, config.limit_train, config.seed)
     val_ds = _limit(val_ds, config.limit_val, config.seed + 1)
@@ -305,8 +334,23 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
     epochs = config.epochs or (MAX_EPOCHS if config.time_budget else DEFAULT_EPOCHS)
     schedule = PolySchedule(int(round(config.warmup_epochs * steps)), epochs * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    run = _Run(config, ctx, _out_dir(config), info, model, net, optimizer, schedule, scheduler, train_loader,
-               val_loader, sampler, generator, epochs, started)
+    run = _Run(
+        config,
+        ctx,
+        _out_dir(config),
+        info,
+        model,
+        net,
+        optimizer,
+        schedule,
+        scheduler,
+        train_loader,
+        val_loader,
+        sampler,
+        generator,
+        epochs,
+        started,
+    )
     return run, state
 
 
@@ -343,8 +387,15 @@ def _autocast(run: _Run) -> Any:
 def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(loader, desc=f"epoch {epoch}/{run.epochs}", unit="batch", leave=False, file=sys.stderr,
-                disable=not (run.config.progress and run.ctx.is_main), dynamic_ncols=True)
+    return tqdm(
+        loader,
+        desc=f"epoch {epoch}/{run.epochs}",
+        unit="batch",
+        leave=False,
+        file=sys.stderr,
+        disable=not (run.config.progress and run.ctx.is_main),
+        dynamic_ncols=True,
+    )
 
 
 def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor) -> float:
@@ -377,8 +428,11 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
         if budget_probe and probe_start is not None and step == 1 + PROBE_STEPS:
             _fit_budget(run, epoch, (time.perf_counter() - probe_start) / PROBE_STEPS, start)
         if run.config.time_budget is not None and _past_deadline(run):
-            _say(run, f"time budget: epoch {epoch} stopped after {step} of {len(run.train_loader)} steps "
-                      "to validate and save within the budget")
+            _say(
+                run,
+                f"time budget: epoch {epoch} stopped after {step} of {len(run.train_loader)} steps "
+                "to validate and save within the budget",
+            )
             break
     bar.close()
     values = torch.tensor([total, count], dtype=torch.float64)
@@ -388,13 +442,22 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
         values = values.to(run.ctx.device)
         dist.all_reduce(values)
         values = values.cpu()
-    return {"loss": float(values[0] / max(values[1], 1)), "images": int(values[1]),
-            "seconds": time.perf_counter() - start}
+    return {
+        "loss": float(values[0] / max(values[1], 1)),
+        "images": int(values[1]),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loader: DataLoader, info: SegmentationDataInfo, device: torch.device,
-             channels_last: bool = False, limit_batches: int | None = None) -> dict[str, Any]:
+def validate(
+    model: nn.Module,
+    loader: DataLoader,
+    info: SegmentationDataInfo,
+    device: torch.device,
+    channels_last: bool = False,
+    limit_batches: int | None = None,
+) -> dict[str, Any]:
     """Loss, confusion matrix and scores of ``model`` on ``loader`` (summed over DDP processes)."""
     model.eval()
     meter = ConfusionMeter(info.num_classes, info.ignore_index)
@@ -440,8 +503,11 @@ def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) 
     fitted = max(epoch, min(MAX_EPOCHS, int(left // per_epoch) + epoch - 1))
     fitted = dist_utils.broadcast_object(fitted, run.ctx)
     _plan(run, fitted)
-    _say(run, f"time budget {run.config.time_budget:g} min: ~{per_epoch:.1f} s per epoch "
-              f"({step_seconds:.2f} s/step, {val_seconds:.1f} s validation) -> {fitted} epochs")
+    _say(
+        run,
+        f"time budget {run.config.time_budget:g} min: ~{per_epoch:.1f} s per epoch "
+        f"({step_seconds:.2f} s/step, {val_seconds:.1f} s validation) -> {fitted} epochs",
+    )
 
 
 def _past_deadline(run: _Run) -> bool:
@@ -498,8 +564,13 @@ def checkpoint_extra(run: _Run, record: dict[str, Any]) -> dict[str, Any]:
 def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
     model = run.model
     model.pretrained_cfg = {
-        "source": "lucid", "task": "segment", "categories": list(run.info.classes), "num_classes": run.info.num_classes,
-        "in_channels": model.in_channels, "mean": list(run.info.mean), "std": list(run.info.std),
+        "source": "lucid",
+        "task": "segment",
+        "categories": list(run.info.classes),
+        "num_classes": run.info.num_classes,
+        "in_channels": model.in_channels,
+        "mean": list(run.info.mean),
+        "std": list(run.info.std),
         "metrics": {"val_miou": record["val_miou"], "val_pixel_acc": record["val_pixel_acc"]},
     }
     checkpoint.save(model, path, extra=checkpoint_extra(run, record))
@@ -543,8 +614,11 @@ def _summary(run: _Run, history: list[dict[str, Any]], best: dict[str, Any], sta
         "epochs_planned": run.epochs,
         "seconds": run.elapsed(),
         "time_budget_minutes": run.config.time_budget,
-        "model": {"name": run.model.model_name, "parameters": sum(p.numel() for p in run.model.parameters()),
-                  "weights": run.config.weights},
+        "model": {
+            "name": run.model.model_name,
+            "parameters": sum(p.numel() for p in run.model.parameters()),
+            "weights": run.config.weights,
+        },
         "data": run.info.to_dict(),
         "config": run.config.to_dict(),
         "device": str(run.ctx.device),
@@ -566,11 +640,21 @@ def _commit_epoch(run: _Run, record: dict[str, Any], history: list[dict[str, Any
     plot_segmentation_curves(history, out / FILES["curves"], f"{run.model.model_name} on {Path(run.info.root).name}")
 
 
-def _train_state(run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], rngs: list[Any]) -> dict[str, Any]:
+def _train_state(
+    run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], rngs: list[Any]
+) -> dict[str, Any]:
     return {
-        "epoch": epoch, "epochs_planned": run.epochs, "best": best, "history": history, "seconds": run.elapsed(),
-        "config": run.config.to_dict(), "world_size": run.ctx.world_size, "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(), "rng": rngs,
+        "epoch": epoch,
+        "epochs_planned": run.epochs,
+        "best": best,
+        "history": history,
+        "seconds": run.elapsed(),
+        "config": run.config.to_dict(),
+        "world_size": run.ctx.world_size,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "rng": rngs,
     }
 
 
@@ -608,9 +692,12 @@ def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
             checkpoint.atomic_write(run.out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(lines))
     if ctx.is_main:
         run.out_dir.mkdir(parents=True, exist_ok=True)
-    _say(run, f"lucid train --task segment: {run.model.model_name} ({run.info.num_classes} classes, ignore "
-              f"{run.info.ignore_index}) on {run.info.root}: {run.info.train_images} train / {run.info.val_images} "
-              f"val images, crops {run.config.crop_size[0]}x{run.config.crop_size[1]}, out {run.out_dir}")
+    _say(
+        run,
+        f"lucid train --task segment: {run.model.model_name} ({run.info.num_classes} classes, ignore "
+        f"{run.info.ignore_index}) on {run.info.root}: {run.info.train_images} train / {run.info.val_images} "
+        f"val images, crops {run.config.crop_size[0]}x{run.config.crop_size[1]}, out {run.out_dir}",
+    )
     epoch = start_epoch
     while epoch < run.epochs:
         epoch += 1
@@ -622,9 +709,15 @@ def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
         val = validate(run.model, run.val_loader, run.info, ctx.device, run.config.channels_last)
         run.val_seconds = time.perf_counter() - val_start
         record = {
-            "epoch": epoch, "train_loss": trained["loss"], "val_loss": val["loss"], "val_miou": val["miou"],
-            "val_pixel_acc": val["pixel_acc"], "val_mean_acc": val["mean_acc"],
-            "val_per_class_iou": val["per_class_iou"], "lr": lr, "lr_end": run.optimizer.param_groups[0]["lr"],
+            "epoch": epoch,
+            "train_loss": trained["loss"],
+            "val_loss": val["loss"],
+            "val_miou": val["miou"],
+            "val_pixel_acc": val["pixel_acc"],
+            "val_mean_acc": val["mean_acc"],
+            "val_per_class_iou": val["per_class_iou"],
+            "lr": lr,
+            "lr_end": run.optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - epoch_start,
             "train_images_per_second": trained["images"] / max(trained["seconds"], 1e-9),
             "elapsed": run.elapsed(),
@@ -638,11 +731,17 @@ def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
         if ctx.is_main:
             _commit_epoch(run, record, history, best)
             save_state(run.out_dir / FILES["state"], _train_state(run, epoch, best, history, rngs))
-        _say(run, f"epoch {epoch}/{run.epochs}: train loss {record['train_loss']:.4f}  val loss {record['val_loss']:.4f}  "
-                  f"mIoU {100 * record['val_miou']:.2f}%  pixel acc {100 * record['val_pixel_acc']:.2f}%  "
-                  f"({record['seconds']:.0f} s, {run.elapsed():.0f} s total)")
+        _say(
+            run,
+            f"epoch {epoch}/{run.epochs}: train loss {record['train_loss']:.4f}  val loss {record['val_loss']:.4f}  "
+            f"mIoU {100 * record['val_miou']:.2f}%  pixel acc {100 * record['val_pixel_acc']:.2f}%  "
+            f"({record['seconds']:.0f} s, {run.elapsed():.0f} s total)",
+        )
     if ctx.is_main and history:
         write_json(run.out_dir / FILES["summary"], _summary(run, history, best, "finished"))
-    _say(run, f"best val mIoU {100 * best['val_miou']:.2f}% (pixel acc {100 * best['val_pixel_acc']:.2f}%) at epoch "
-              f"{best['epoch']}; {run.elapsed():.0f} s; checkpoint {run.out_dir / FILES['best']}")
+    _say(
+        run,
+        f"best val mIoU {100 * best['val_miou']:.2f}% (pixel acc {100 * best['val_pixel_acc']:.2f}%) at epoch "
+        f"{best['epoch']}; {run.elapsed():.0f} s; checkpoint {run.out_dir / FILES['best']}",
+    )
     return SegmentResult(run.out_dir, best["val_miou"], best["epoch"], history, run.elapsed())

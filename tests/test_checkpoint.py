@@ -146,8 +146,13 @@ def test_flipped_bytes_fail_the_checksum(model, tmp_path):
 def test_version_one_checkpoints_still_load_and_check_their_tensors(model, tmp_path):
     """Format 1 (digest over the tensors only) as this lucid wrote it before the digest covered metadata."""
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    metadata = {"lucid.format_version": "1", "lucid.sha256": ckpt.state_digest(state), "lucid.model": "tiny",
-                "lucid.config": json.dumps(model.config.to_dict()), "lucid.extra": json.dumps({"epoch": 3})}
+    metadata = {
+        "lucid.format_version": "1",
+        "lucid.sha256": ckpt.state_digest(state),
+        "lucid.model": "tiny",
+        "lucid.config": json.dumps(model.config.to_dict()),
+        "lucid.extra": json.dumps({"epoch": 3}),
+    }
     path = tmp_path / "v1.safetensors"
     save_file(state, str(path), metadata=metadata)
     rebuilt = load_model(path)
@@ -170,8 +175,11 @@ def test_new_checkpoints_are_version_two_with_the_digest_over_the_metadata(model
 
 def test_unknown_format_version_is_refused(model, tmp_path):
     path = tmp_path / "future.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"lucid.format_version": "99", "lucid.config": json.dumps(model.config.to_dict())})
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(path),
+        metadata={"lucid.format_version": "99", "lucid.config": json.dumps(model.config.to_dict())},
+    )
     for read in (ckpt.read_metadata, lucid.load, load_model):
         with pytest.raises(CheckpointError, match=r"future\.safetensors: checkpoint format version 99"):
             read(path)

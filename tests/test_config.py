@@ -31,7 +31,11 @@ def test_documented_fields_order_and_defaults():
 def test_positional_construction_of_documented_fields():
     config = MobileNetV3Config([SPEC], 512, 10, 1, 8, 0.1)
     assert (config.last_channels, config.num_classes, config.in_channels, config.stem_channels, config.dropout) == (
-        512, 10, 1, 8, 0.1,
+        512,
+        10,
+        1,
+        8,
+        0.1,
     )
 
 
@@ -61,8 +65,10 @@ def test_spec_must_have_seven_values(spec):
         make(bottleneck_cfg=[spec])
 
 
-@pytest.mark.parametrize("position, field", [(0, "kernel_size"), (1, "mid_channels"), (2, "out_channels"),
-                                             (5, "stride"), (6, "se_reduction")])
+@pytest.mark.parametrize(
+    "position, field",
+    [(0, "kernel_size"), (1, "mid_channels"), (2, "out_channels"), (5, "stride"), (6, "se_reduction")],
+)
 @pytest.mark.parametrize("bad", [0, -1, 2.0, True, "3", None])
 def test_spec_sizes_are_positive_integers(position, field, bad):
     spec = list(SPEC)

@@ -39,10 +39,18 @@ def test_feature_levels_match_timm(name):
 def test_feature_levels_name_semantic_modules():
     small, large = models.mobilenet_v3_small(), models.mobilenet_v3_large()
     assert small.feature_info.module_name() == [
-        "conv_first", "bottlenecks.0", "bottlenecks.2", "bottlenecks.7", "conv_last",
+        "conv_first",
+        "bottlenecks.0",
+        "bottlenecks.2",
+        "bottlenecks.7",
+        "conv_last",
     ]
     assert large.feature_info.module_name() == [
-        "bottlenecks.0", "bottlenecks.2", "bottlenecks.5", "bottlenecks.11", "conv_last",
+        "bottlenecks.0",
+        "bottlenecks.2",
+        "bottlenecks.5",
+        "bottlenecks.11",
+        "conv_last",
     ]
     named = dict(small.named_modules())
     assert all(level["module"] in named for level in small.feature_info)

@@ -126,8 +126,9 @@ def test_class_names_must_fit_the_classifier(good, tmp_path):
 
 def test_factories_bound_what_a_lucid_file_records(tmp_path):
     lucid.manual_seed(0)
-    path = lucid.save(models.mobilenet_v3_small(num_classes=3), tmp_path / "small3.safetensors",
-                      extra={"image_size": 100000})
+    path = lucid.save(
+        models.mobilenet_v3_small(num_classes=3), tmp_path / "small3.safetensors", extra={"image_size": 100000}
+    )
     refused(path, lambda: models.mobilenet_v3_small(weights=path), "extra.image_size = 100000")
     refused(path, lambda: models.load_weights(models.mobilenet_v3_small(num_classes=3), path), "is not an image size")
 
@@ -135,8 +136,11 @@ def test_factories_bound_what_a_lucid_file_records(tmp_path):
 def test_a_folder_is_not_a_checkpoint(tmp_path):
     folder = tmp_path / "model.safetensors"
     folder.mkdir()
-    for call in (lambda: models.load_model(folder), lambda: models.mobilenet_v3_small(weights=folder),
-                 lambda: lucid.load(folder)):
+    for call in (
+        lambda: models.load_model(folder),
+        lambda: models.mobilenet_v3_small(weights=folder),
+        lambda: lucid.load(folder),
+    ):
         with pytest.raises(CheckpointError, match=r"model\.safetensors: is a folder") as info:
             call()
         assert isinstance(info.value, FileNotFoundError)
@@ -171,8 +175,10 @@ def test_decompression_bomb_pth_is_refused_from_its_directory(tmp_path):
     buffer = io.BytesIO()
     torch.save({"w": torch.zeros(4)}, buffer)
     path = tmp_path / "bomb.pth"
-    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source, \
-            zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with (
+        zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source,
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
         for info in source.infolist():
             archive.writestr(info.filename, source.read(info.filename))
         archive.writestr("archive/data/99", b"\0" * (256 << 20))  # 256 MiB of zeros, about 250 KiB packed
@@ -217,8 +223,11 @@ def test_ambiguous_timm_file_says_what_it_assumed(tmp_path):
 
     reference = timm.create_model("mobilenetv3_small_075", pretrained=False)
     save_file(reference.state_dict(), str(tmp_path / "small_075.safetensors"))
-    with pytest.warns(UserWarning, match=r"small_075\.safetensors.*built mobilenet_v3_small_075 with "
-                                         r"\{'bn_eps': 1e-05\}.*pass bn_eps=0\.001, padding='same'"):
+    with pytest.warns(
+        UserWarning,
+        match=r"small_075\.safetensors.*built mobilenet_v3_small_075 with "
+        r"\{'bn_eps': 1e-05\}.*pass bn_eps=0\.001, padding='same'",
+    ):
         models.create_model("mobilenet_v3_small_075", weights=tmp_path / "small_075.safetensors")
 
 

@@ -163,8 +163,14 @@ def test_width_one_rounds_nothing():
 @pytest.mark.parametrize("arch", ["small", "large"])
 @pytest.mark.parametrize(
     "width, reduced_tail, dilated",
-    [(1.0, False, False), (0.75, False, False), (0.5, False, False), (0.35, False, False), (1.0, True, False),
-     (0.75, True, True)],
+    [
+        (1.0, False, False),
+        (0.75, False, False),
+        (0.5, False, False),
+        (0.35, False, False),
+        (1.0, True, False),
+        (0.75, True, True),
+    ],
 )
 def test_parameter_counts_match_torchvision(arch, width, reduced_tail, dilated):
     kwargs = {"width_mult": width, "reduced_tail": reduced_tail, "dilated": dilated}
@@ -303,8 +309,13 @@ def test_same_padding_keeps_names_and_uses_conv2d_same_only_where_needed():
     same, plain = models.mobilenet_v3_small_minimal(padding="same"), models.mobilenet_v3_small_minimal()
     assert list(same.state_dict()) == list(plain.state_dict())
     strided = {name for name, m in same.named_modules() if isinstance(m, models.Conv2dSame)}
-    assert strided == {"conv_first.0", "bottlenecks.0.residual.0.0", "bottlenecks.1.residual.1.0",
-                       "bottlenecks.3.residual.1.0", "bottlenecks.8.residual.1.0"}
+    assert strided == {
+        "conv_first.0",
+        "bottlenecks.0.residual.0.0",
+        "bottlenecks.1.residual.1.0",
+        "bottlenecks.3.residual.1.0",
+        "bottlenecks.8.residual.1.0",
+    }
     assert "Conv2dSame(" in repr(same) and "Conv2dSame(" not in repr(plain)
 
 
@@ -328,7 +339,10 @@ def test_preset_last_channels_follow_torchvision():
     small = lambda **kw: models.preset_config("mobilenet_v3_small", **kw).last_channels  # noqa: E731
     large = lambda **kw: models.preset_config("mobilenet_v3_large", **kw).last_channels  # noqa: E731
     assert (small(), small(width_mult=0.75), small(reduced_tail=True), small(width_mult=0.5, reduced_tail=True)) == (
-        1024, 768, 512, 256,
+        1024,
+        768,
+        512,
+        256,
     )
     assert (large(), large(width_mult=0.75), large(reduced_tail=True), large(width_mult=1.25)) == (1280, 960, 640, 1600)
     # The config stores the computed width, so a checkpoint rebuilds fc1 as it was.

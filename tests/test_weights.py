@@ -45,8 +45,10 @@ def writers(tmp_path_factory) -> dict[tuple[str, str], tuple[torch.nn.Module, di
         tm = randomise(timm.create_model(TIMM_NAMES[preset], pretrained=False), seed + 10)
         save_file(tm.state_dict(), str(folder / f"timm_{preset}.safetensors"))
         torch.save(tm.state_dict(), folder / f"timm_{preset}.pth")
-        out[(preset, "timm")] = (tm, {"safetensors": folder / f"timm_{preset}.safetensors",
-                                      "pth": folder / f"timm_{preset}.pth"})
+        out[(preset, "timm")] = (
+            tm,
+            {"safetensors": folder / f"timm_{preset}.safetensors", "pth": folder / f"timm_{preset}.pth"},
+        )
     return out
 
 
@@ -73,8 +75,9 @@ def test_foreign_checkpoints_give_identical_logits(writers, preset, source, fmt)
     reference, files = writers[(preset, source)]
     model = getattr(models, preset)(weights=files[fmt]).eval()
     assert model.model_name == preset
-    assert all(m.eps == W.SOURCE_CONSTANTS[source]["bn_eps"] for m in model.modules()
-               if isinstance(m, torch.nn.BatchNorm2d))
+    assert all(
+        m.eps == W.SOURCE_CONSTANTS[source]["bn_eps"] for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)
+    )
     x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
     assert relative_error(logits(model, x), logits(reference, x)) < 1e-5
     # In float64 the rounding noise vanishes: the conversion itself is exact.
@@ -134,8 +137,10 @@ def test_other_num_classes_reinitialises_only_the_head(writers):
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs if k not in head)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        assert torch.equal(model.forward_head(model.forward_features(x), pre_logits=True),
-                           full.forward_head(full.forward_features(x), pre_logits=True))
+        assert torch.equal(
+            model.forward_head(model.forward_features(x), pre_logits=True),
+            full.forward_head(full.forward_features(x), pre_logits=True),
+        )
     assert model.pretrained_cfg["categories"] is None and model.pretrained_cfg["num_classes"] == 10
 
 
@@ -170,8 +175,11 @@ def test_wrapped_and_prefixed_state_dicts_load(writers, tmp_path):
 
 def test_mismatches_are_reported_with_source_names(writers, tmp_path):
     reference, files = writers[("mobilenet_v3_small", "torchvision")]
-    with pytest.raises(CheckpointError, match=r"torchvision checkpoint has 11 inverted-residual blocks but "
-                                              r"mobilenet_v3_large has 15"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"torchvision checkpoint has 11 inverted-residual blocks but "
+        r"mobilenet_v3_large has 15",
+    ):
         models.mobilenet_v3_large(weights=files["pth"])
     state = dict(reference.state_dict())
     del state["features.4.block.1.1.running_var"]
@@ -263,8 +271,11 @@ def test_fine_tuned_checkpoint_keeps_its_own_head_through_the_factory(tmp_path, 
 def test_registered_entries_carry_torchvision_metadata():
     small, large = models.mobilenet_v3_small(), models.mobilenet_v3_large()
     entries = {str(m): m for name in ("mobilenet_v3_small", "mobilenet_v3_large") for m in W.list_weights(name)}
-    assert set(entries) == {"MobileNet_V3_Small_Weights.IMAGENET1K_V1", "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
-                            "MobileNet_V3_Large_Weights.IMAGENET1K_V2"}
+    assert set(entries) == {
+        "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+        "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+        "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+    }
     published = {m.value.model_name + m.name: m for m in entries.values()}
     for member in entries.values():
         entry = member.entry
@@ -275,8 +286,10 @@ def test_registered_entries_carry_torchvision_metadata():
         meta = member.meta
         assert len(meta["categories"]) == 1000 and meta["categories"][0] == "tench"
         assert meta["input_size"] == (3, 224, 224) and meta["mean"] == W.IMAGENET_MEAN
-    torchvision_tables = {"mobilenet_v3_small": torchvision.models.MobileNet_V3_Small_Weights,
-                          "mobilenet_v3_large": torchvision.models.MobileNet_V3_Large_Weights}
+    torchvision_tables = {
+        "mobilenet_v3_small": torchvision.models.MobileNet_V3_Small_Weights,
+        "mobilenet_v3_large": torchvision.models.MobileNet_V3_Large_Weights,
+    }
     for member in published.values():
         theirs = torchvision_tables[member.model_name][member.name]
         assert member.url == theirs.url and member.meta["categories"] == theirs.meta["categories"]
@@ -292,8 +305,11 @@ def test_transforms_give_the_network_input():
     image = Image.new("RGB", (320, 240), (255, 128, 0))
     x = W.MobileNet_V3_Large_Weights.IMAGENET1K_V2.transforms()(image)
     assert x.shape == (3, 224, 224) and x.dtype == torch.float32
-    assert torch.allclose(x[:, 0, 0], (torch.tensor([1.0, 128 / 255, 0.0]) - torch.tensor(W.IMAGENET_MEAN))
-                          / torch.tensor(W.IMAGENET_STD), atol=1e-5)
+    assert torch.allclose(
+        x[:, 0, 0],
+        (torch.tensor([1.0, 128 / 255, 0.0]) - torch.tensor(W.IMAGENET_MEAN)) / torch.tensor(W.IMAGENET_STD),
+        atol=1e-5,
+    )
 
 
 def test_unknown_or_mismatched_registered_names():

@@ -16,9 +16,7 @@ DEFAULT_IMAGE_SIZE = 224
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "models", help="list the registered models with parameter counts and multiply-adds"
-    )
+    parser = subparsers.add_parser("models", help="list the registered models with parameter counts and multiply-adds")
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'mobilenet_v3_*'")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(

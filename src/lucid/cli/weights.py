@@ -21,15 +21,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("source", help="checkpoint file, or a registered weights name such as DEFAULT")
     convert.add_argument("--model", required=True, help="lucid model name, e.g. mobilenet_v3_large")
     convert.add_argument("--out", required=True, help="output .safetensors path (written atomically)")
-    convert.add_argument("--num-classes", type=int, default=None,
-                         help="classifier size; another than the checkpoint's re-initialises the last layer")
-    convert.add_argument("--in-channels", type=int, default=None,
-                         help="input channels; another than the checkpoint's adapts the stem filters")
-    convert.add_argument("--bn-eps", type=float, default=None,
-                         help="BatchNorm eps (default: the source's: torchvision 1e-3, timm 1e-5, TF ports 1e-3)")
-    convert.add_argument("--padding", choices=("symmetric", "same"), default=None,
-                         help="convolution padding (default: the source's; 'same' with --bn-eps 1e-3 for a timm "
-                              "tf_mobilenetv3_* file of a preset timm also publishes natively)")
+    convert.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        help="classifier size; another than the checkpoint's re-initialises the last layer",
+    )
+    convert.add_argument(
+        "--in-channels",
+        type=int,
+        default=None,
+        help="input channels; another than the checkpoint's adapts the stem filters",
+    )
+    convert.add_argument(
+        "--bn-eps",
+        type=float,
+        default=None,
+        help="BatchNorm eps (default: the source's: torchvision 1e-3, timm 1e-5, TF ports 1e-3)",
+    )
+    convert.add_argument(
+        "--padding",
+        choices=("symmetric", "same"),
+        default=None,
+        help="convolution padding (default: the source's; 'same' with --bn-eps 1e-3 for a timm "
+        "tf_mobilenetv3_* file of a preset timm also publishes natively)",
+    )
     convert.set_defaults(func=run_convert)
 
     listing = subparsers.add_parser("weights", help="list the registered pretrained weights")
@@ -41,15 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_convert(args: argparse.Namespace) -> int:
     from lucid.models.loading import convert_checkpoint
 
-    options = {"num_classes": args.num_classes, "in_channels": args.in_channels, "bn_eps": args.bn_eps,
-               "padding": args.padding}
+    options = {
+        "num_classes": args.num_classes,
+        "in_channels": args.in_channels,
+        "bn_eps": args.bn_eps,
+        "padding": args.padding,
+    }
     path, model = convert_checkpoint(
         args.source, args.model, args.out, **{k: v for k, v in options.items() if v is not None}
     )
     params = sum(p.numel() for p in model.parameters())
     source = (model.pretrained_cfg or {}).get("source", "lucid")
-    print(f"converted {source} checkpoint {args.source} -> {path} ({args.model}, {params:,} parameters, "
-          f"{model.config.num_classes} classes)")
+    print(
+        f"converted {source} checkpoint {args.source} -> {path} ({args.model}, {params:,} parameters, "
+        f"{model.config.num_classes} classes)"
+    )
     return 0
 
 
@@ -61,20 +83,22 @@ def weights_table(model: str | None = None) -> list[dict[str, object]]:
     rows = []
     for member in list_weights(model):
         entry = member.entry
-        rows.append({
-            "model": entry.model_name,
-            "weights": member.name,
-            "default": default_weights(entry.model_name) is member,
-            "acc@1": entry.acc1,
-            "acc@5": entry.acc5,
-            "params": entry.num_params,
-            "gflops": entry.gflops,
-            "size_mb": entry.file_size_mb,
-            "resize": entry.resize_size,
-            "crop": entry.crop_size,
-            "url": entry.url,
-            "cached": (cache / entry.file_name).is_file(),
-        })
+        rows.append(
+            {
+                "model": entry.model_name,
+                "weights": member.name,
+                "default": default_weights(entry.model_name) is member,
+                "acc@1": entry.acc1,
+                "acc@5": entry.acc5,
+                "params": entry.num_params,
+                "gflops": entry.gflops,
+                "size_mb": entry.file_size_mb,
+                "resize": entry.resize_size,
+                "crop": entry.crop_size,
+                "url": entry.url,
+                "cached": (cache / entry.file_name).is_file(),
+            }
+        )
     return rows
 
 
@@ -96,7 +120,9 @@ def run_weights(args: argparse.Namespace) -> int:
     print(header)
     for row in rows:
         name = f"{row['weights']}{' (DEFAULT)' if row['default'] else ''}"
-        print(f"{row['model']:<20} {name:<24} {row['acc@1']:>7.3f} {row['acc@5']:>7.3f} {row['params']:>10,} "
-              f"{row['gflops']:>7.3f} {row['size_mb']:>7.3f}  {'yes' if row['cached'] else 'no'}")
+        print(
+            f"{row['model']:<20} {name:<24} {row['acc@1']:>7.3f} {row['acc@5']:>7.3f} {row['params']:>10,} "
+            f"{row['gflops']:>7.3f} {row['size_mb']:>7.3f}  {'yes' if row['cached'] else 'no'}"
+        )
     print(f"cache: {weights_cache_dir()}")
     return 0

@@ -13,8 +13,17 @@ from torch import nn
 from lucid.models.config import PADDINGS, BlockLayout, make_divisible
 from lucid.nn import HardSigmoid, HardSwish
 
-__all__ = ["make_divisible", "Conv2dSame", "conv2d", "conv_bn_act", "activation_layer", "SqueezeExcite",
-           "InvertedBottleneck", "_SEBlock", "_InvertedBottleneck_V3"]
+__all__ = [
+    "make_divisible",
+    "Conv2dSame",
+    "conv2d",
+    "conv_bn_act",
+    "activation_layer",
+    "SqueezeExcite",
+    "InvertedBottleneck",
+    "_SEBlock",
+    "_InvertedBottleneck_V3",
+]
 
 
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -42,7 +51,13 @@ class Conv2dSame(nn.Conv2d):
         bias: bool = True,
     ) -> None:
         super().__init__(
-            in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, groups=groups,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=0,
+            dilation=dilation,
+            groups=groups,
             bias=bias,
         )
 
@@ -119,8 +134,9 @@ def conv_bn_act(
     leaves the stage linear (the blocks' projection).
     """
     layers: list[nn.Module] = [
-        conv2d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, groups=groups,
-               padding=padding),
+        conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, groups=groups, padding=padding
+        ),
         nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum),
     ]
     if activation is not None:
@@ -176,8 +192,16 @@ class _InvertedBottleneck_V3(nn.Module):
             )
         layers.append(
             conv_bn_act(
-                mid, mid, layout.kernel_size, stride=layout.conv_stride, dilation=layout.dilation, groups=mid,
-                padding=padding, activation=activation, bn_eps=bn_eps, bn_momentum=bn_momentum,
+                mid,
+                mid,
+                layout.kernel_size,
+                stride=layout.conv_stride,
+                dilation=layout.dilation,
+                groups=mid,
+                padding=padding,
+                activation=activation,
+                bn_eps=bn_eps,
+                bn_momentum=bn_momentum,
             )
         )
         if layout.use_se:

@@ -118,13 +118,9 @@ def _require_positive_int(name: str, value: Any) -> None:
 def _normalise_spec(index: int, spec: Any) -> tuple:
     where = f"bottleneck_cfg[{index}]"
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
-        raise ValueError(
-            f"{where} must be a sequence of 7 values {SPEC_FIELDS}, got {spec!r} ({type(spec).__name__})"
-        )
+        raise ValueError(f"{where} must be a sequence of 7 values {SPEC_FIELDS}, got {spec!r} ({type(spec).__name__})")
     if len(spec) != 7:
-        raise ValueError(
-            f"{where} must have exactly 7 values {SPEC_FIELDS}, got {len(spec)}: {tuple(spec)!r}"
-        )
+        raise ValueError(f"{where} must have exactly 7 values {SPEC_FIELDS}, got {len(spec)}: {tuple(spec)!r}")
     named = BottleneckSpec(*spec)
     for field in _SPEC_INT_FIELDS:
         _require_positive_int(f"{where}.{field}", getattr(named, field))
@@ -200,9 +196,7 @@ class MobileNetV3Config:
     def __post_init__(self) -> None:
         cfg = self.bottleneck_cfg
         if isinstance(cfg, (str, bytes)) or not isinstance(cfg, Sequence):
-            raise ValueError(
-                f"bottleneck_cfg must be a sequence of 7-value specs, got {type(cfg).__name__}: {cfg!r}"
-            )
+            raise ValueError(f"bottleneck_cfg must be a sequence of 7-value specs, got {type(cfg).__name__}: {cfg!r}")
         if len(cfg) == 0:
             raise ValueError("bottleneck_cfg must hold at least one spec, got an empty sequence")
         self.bottleneck_cfg = tuple(_normalise_spec(i, spec) for i, spec in enumerate(cfg))
@@ -278,8 +272,16 @@ class MobileNetV3Config:
             squeeze = se_channels(mid, spec.se_reduction, self.se_divisor) if spec.use_se else 0
             blocks.append(
                 BlockLayout(
-                    channels, mid, out, spec.kernel_size, spec.stride, dilation,
-                    spec.use_se, spec.use_hswish, spec.se_reduction, squeeze,
+                    channels,
+                    mid,
+                    out,
+                    spec.kernel_size,
+                    spec.stride,
+                    dilation,
+                    spec.use_se,
+                    spec.use_hswish,
+                    spec.se_reduction,
+                    squeeze,
                 )
             )
             channels = out

@@ -63,6 +63,7 @@ _LUCID_STEM = "conv_first.0.weight"
 _LUCID_HEAD_MODULE = "fc2.1"
 _LUCID_HEAD = ("fc2.1.weight", "fc2.1.bias")
 
+
 @dataclass
 class LoadedCheckpoint:
     """A state dict read from somewhere, with what is known about where it came from."""
@@ -179,7 +180,7 @@ def unwrap_state(obj: Any, origin: str) -> dict[str, torch.Tensor]:
     state = {str(k): v for k, v in obj.items()}
     for prefix in _WRAPPER_PREFIXES:
         if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -399,8 +400,13 @@ def _adapt(state: dict[str, torch.Tensor], model: MobileNet_V3, origin: str) -> 
     target = model.state_dict()
     stem = state.get(_LUCID_STEM)
     want = target[_LUCID_STEM].shape
-    if stem is not None and stem.dim() == 4 and stem.shape[0] == want[0] and stem.shape[2:] == want[2:] \
-            and stem.shape[1] != want[1]:
+    if (
+        stem is not None
+        and stem.dim() == 4
+        and stem.shape[0] == want[0]
+        and stem.shape[2:] == want[2:]
+        and stem.shape[1] != want[1]
+    ):
         state[_LUCID_STEM] = _adapt_stem(stem, want[1])
     if _LUCID_HEAD[0] not in target:  # a model without classifier keeps none
         for key in _LUCID_HEAD:
@@ -451,4 +457,3 @@ def convert_loaded(loaded: LoadedCheckpoint, model: MobileNet_V3) -> tuple[dict[
     converted, replaced = _adapt(converted, model, origin)
     checkpoint.check_state_dict(model, converted, source=f"{origin} ({fmt} checkpoint)")
     return converted, replaced
-

@@ -342,7 +342,7 @@ def _download_error(entry: Weights, target: Path, exc: BaseException) -> Weights
         f"could not download {entry.model_name} {entry.tag} from {entry.url}: {reason}. "
         f"Registered weights are downloaded once and cached in {target.parent} (set LUCID_HOME or "
         f"TORCH_HOME to move the cache). Without network, copy {entry.file_name} from a machine "
-        f"that has it to {target}, or pass the local file: {factory}(weights=\"/path/to/{entry.file_name}\")"
+        f'that has it to {target}, or pass the local file: {factory}(weights="/path/to/{entry.file_name}")'
     )
 
 
@@ -370,4 +370,3 @@ def fetch_weights(weights: WeightsEnum | Weights, *, progress: bool = True) -> P
             ) from None
         raise
     return target
-

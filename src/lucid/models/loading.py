@@ -105,8 +105,11 @@ def _pretrained_cfg(loaded: LoadedCheckpoint, model: MobileNet_V3, head_replaced
     if loaded.entry is not None:
         meta = loaded.entry.meta
         cfg.update({k: meta[k] for k in ("crop_size", "resize_size", "interpolation", "metrics", "url", "num_params")})
-        cfg.update(weights=str(get_weights(loaded.entry.model_name, loaded.entry.tag)), source=loaded.entry.source,
-                   categories=meta["categories"])
+        cfg.update(
+            weights=str(get_weights(loaded.entry.model_name, loaded.entry.tag)),
+            source=loaded.entry.source,
+            categories=meta["categories"],
+        )
     elif loaded.format == "lucid":
         cfg.update((loaded.lucid_meta or {}).get("pretrained_cfg") or {})
         cfg["source"], cfg["weights"] = "lucid", loaded.origin
@@ -399,7 +402,10 @@ def check_recorded_metadata(file: str | os.PathLike[str], meta: Mapping[str, Any
         for key in ("mean", "std"):
             stats = record.get(key)
             if stats is not None and not (
-                isinstance(stats, list) and stats and all(isinstance(v, (int, float)) for v in stats)
-                and all(abs(v) < 1e6 for v in stats) and (key == "mean" or all(v > 0 for v in stats))
+                isinstance(stats, list)
+                and stats
+                and all(isinstance(v, (int, float)) for v in stats)
+                and all(abs(v) < 1e6 for v in stats)
+                and (key == "mean" or all(v > 0 for v in stats))
             ):
                 raise CheckpointError(f"{file}: refused: {where}.{key} = {str(stats)[:60]} is not a normalisation")

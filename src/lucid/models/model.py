@@ -144,8 +144,14 @@ class MobileNet_V3(nn.Module):
 
         eps, momentum = config.bn_eps, config.bn_momentum
         self.conv_first = conv_bn_act(
-            config.in_channels, layout.stem_channels, 3, stride=2, padding=config.padding,
-            activation=config.activation, bn_eps=eps, bn_momentum=momentum,
+            config.in_channels,
+            layout.stem_channels,
+            3,
+            stride=2,
+            padding=config.padding,
+            activation=config.activation,
+            bn_eps=eps,
+            bn_momentum=momentum,
         )
         self.bottlenecks = self._build_blocks(config, layout)
 

@@ -37,9 +37,7 @@ def get_model_factory(name: str) -> Callable[..., nn.Module]:
     except KeyError:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.75)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown model {name!r}{hint}; registered models: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise ValueError(f"unknown model {name!r}{hint}; registered models: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def create_model(

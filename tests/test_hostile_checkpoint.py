@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 import torchvision
 from PIL import Image
@@ -26,6 +28,7 @@ from lucid import models
 from lucid.checkpoint import CheckpointError, checkpoint_digest
 from lucid.cli import main as cli_main
 from lucid.errors import LucidError
+from reference_helpers import randomise_batchnorm
 
 SPECS = [(3, 16, 16, True, False, 2, 2), (3, 48, 24, False, True, 2, 4)]
 
@@ -195,19 +198,11 @@ def test_a_typo_in_a_weights_name_gets_a_suggestion():
 
 def test_tf_only_preset_loads_timm_tf_port_exactly(tmp_path):
     """Issue 13 item 8: timm publishes mobilenet_v3_large_075 only as a TF port (eps 1e-3, SAME padding)."""
-    import timm
-
     reference = timm.create_model("tf_mobilenetv3_large_075", pretrained=False)
     generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for module in reference.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
-    reference.eval()
+    batch = torch.randn(2, 3, 64, 64, generator=generator)
+    reference = randomise_batchnorm(reference, seed=3, weights=True, calibrate=batch)
     save_file(reference.state_dict(), str(tmp_path / "tf_large_075.safetensors"))
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing to warn about: the preset has only TF weights
         model = models.create_model("mobilenet_v3_large_075", weights=tmp_path / "tf_large_075.safetensors")
@@ -219,8 +214,6 @@ def test_tf_only_preset_loads_timm_tf_port_exactly(tmp_path):
 
 
 def test_ambiguous_timm_file_says_what_it_assumed(tmp_path):
-    import timm
-
     reference = timm.create_model("mobilenetv3_small_075", pretrained=False)
     save_file(reference.state_dict(), str(tmp_path / "small_075.safetensors"))
     with pytest.warns(

@@ -95,7 +95,7 @@ def _interrupted(num_classes: int = 10, in_channels: int = 1, **kwargs: object) 
 
 @pytest.mark.slow
 def test_a_resumed_budget_run_keeps_its_plan_and_spends_what_is_left(tmp_path: Path) -> None:
-    minutes, out = 0.5, tmp_path / "run"
+    minutes, out = 1.0, tmp_path / "run"
     _Interrupted.calls, _Interrupted.stop_at = 0, PROBE_CALLS + STEPS_PER_EPOCH + 4  # in epoch 2
     config = TrainConfig(model="test_budget_interrupted", time_budget=minutes, out=str(out), **TINY)
     try:
@@ -104,6 +104,7 @@ def test_a_resumed_budget_run_keeps_its_plan_and_spends_what_is_left(tmp_path: P
         pass
     else:
         pytest.skip(f"the machine is too loaded: the budget fits only {result.epochs} epoch(s)")
+    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
     first = load_state(out / STATE_FILE)
     assert first["epoch"] == 1 and first["config"]["epochs"] == first["plan"]["epochs"] >= 2
     calls = _Interrupted.calls
@@ -116,3 +117,4 @@ def test_a_resumed_budget_run_keeps_its_plan_and_spends_what_is_left(tmp_path: P
         assert result.epochs == plan["epochs"]
         assert _Interrupted.calls - calls == (result.epochs - 1) * STEPS_PER_EPOCH  # no new probe
     assert _epochs_in(out) == list(range(1, result.epochs + 1))
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import random
 import shutil
@@ -941,12 +942,25 @@ def _train(
     lock, created = claimed if claimed is not None else (None, False)
     try:
         return _train_in(config, ctx, state, started, out_dir)
+    except KeyboardInterrupt:
+        if ctx.is_main:
+            _mark_summary(out_dir, "interrupted", f"stopped by Ctrl-C; continue with --resume {out_dir}")
+        raise
     finally:
         if lock is not None:
             lock.release()
             if created:
                 with contextlib.suppress(OSError):
                     out_dir.rmdir()  # only if empty: a run that failed before writing anything
+
+
+def _mark_summary(out_dir: Path, status: str, reason: str) -> None:
+    """Record in an existing summary.json how the run ended (best effort: the exit goes on)."""
+    path = out_dir / FILES["summary"]
+    with contextlib.suppress(OSError, ValueError):
+        summary = json.loads(path.read_text())
+        if isinstance(summary, dict) and summary.get("status") == "running":
+            write_json(path, {**summary, "status": status, "error": reason})
 
 
 def _train_in(

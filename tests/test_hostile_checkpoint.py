@@ -174,6 +174,11 @@ def test_torchvision_file_through_load_model_says_what_to_use(tmp_path):
     assert "corrupted" not in message
 
 
+def test_segmentation_checkpoint_through_load_model_says_what_to_use(tmp_path):
+    path = lucid.save(models.lraspp_mobilenet_v3_small(num_classes=3), tmp_path / "seg.safetensors")
+    refused(path, lambda: models.load_model(path), "lucid.models.load_segmentation_model")
+
+
 def test_decompression_bomb_pth_is_refused_from_its_directory(tmp_path):
     buffer = io.BytesIO()
     torch.save({"w": torch.zeros(4)}, buffer)

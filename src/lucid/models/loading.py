@@ -357,6 +357,12 @@ def _check_shapes(file: Path, config: MobileNetV3Config, name: str) -> None:
     unexpected = [k for k in found if k not in expected]
     mismatched = [f"{k}: file {found[k]} vs config {v}" for k, v in expected.items() if k in found and found[k] != v]
     problems = checkpoint.describe_mismatch(missing, unexpected, mismatched)
+    if problems and not set(found) & set(expected):
+        raise CheckpointError(
+            f"{file}: holds a {name} model whose {len(found)} tensors are not a MobileNet_V3 classifier's "
+            "(no key in common); load_model rebuilds MobileNet_V3 classifiers. A segmentation checkpoint "
+            "loads with lucid.models.load_segmentation_model"
+        )
     if problems:
         raise CheckpointError(
             f"{file}: refused: the checkpoint's config does not describe its own tensors (edited or "

@@ -255,3 +255,33 @@ def test_export_openvino(trained, tmp_path):
     )
     assert exported.max_rel_diff < 1e-4 and (tmp_path / "ir" / "seg.bin").is_file()
     assert SegmentationPredictor(exported.path).predict(np.zeros((20, 36, 3), np.uint8)).shape == (20, 36)
+
+
+def test_enet_class_weights_favour_rare_classes(trained):
+    from lucid.segment.data import class_frequencies, enet_class_weights
+
+    root, _ = trained
+    frequencies = class_frequencies(SegmentationFolder(root / "train"), 4, IGNORE)
+    assert float(frequencies.sum()) == pytest.approx(1.0)
+    weights = enet_class_weights(frequencies)
+    torch.testing.assert_close(weights, (1 / torch.log(1.02 + frequencies)).float())
+    assert int(weights.argmin()) == int(frequencies.argmax()) == 0  # the background is the most common
+
+
+def test_time_budget_fits_the_epochs(trained, tmp_path):
+    from lucid.segment import SegmentConfig, train_segmentation
+
+    root, _ = trained
+    config = SegmentConfig(
+        data=str(root),
+        crop_size=(32, 32),
+        batch_size=4,
+        time_budget=0.3,
+        out=str(tmp_path / "b"),
+        progress=False,
+        limit_train=8,
+    )
+    result = train_segmentation(config)
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["time_budget_minutes"] == 0.15
+    assert 1 <= summary["epochs"] == summary["epochs_planned"] < 1000  # fitted, not the upper bound

@@ -49,7 +49,7 @@ _SHARED = (
     "limit_val",
     "hflip",
 )
-_SEGMENT_ONLY = ("ignore_index", "num_classes", "classes", "crop_size", "scale")
+_SEGMENT_ONLY = ("ignore_index", "num_classes", "classes", "crop_size", "scale", "class_weights")
 # Flags of lucid train that only classification uses.
 _NOT_FOR_SEGMENT = (
     "img_size",
@@ -115,6 +115,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--crop-size", type=_crop_size, metavar="HxW", help="segment: training crop, height x width (default 256x320)"
+    )
+    group.add_argument(
+        "--class-weights",
+        choices=("enet", "none"),
+        help="segment: loss weights per class: enet = 1/ln(1.02 + pixel share) from the training masks (default), "
+        "or none",
     )
     group.add_argument(
         "--scale",

@@ -39,6 +39,8 @@ __all__ = [
     "eval_transform",
     "pad_collate",
     "infer_num_classes",
+    "class_frequencies",
+    "enet_class_weights",
     "read_class_names",
     "segmentation_datasets",
 ]
@@ -63,7 +65,7 @@ def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
             array = np.asarray(image.convert("RGB"), dtype=np.uint8)
     except OSError as exc:
         raise DataError(f"{path}: not a readable image: {exc}") from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
 def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:
@@ -224,6 +226,21 @@ def infer_num_classes(dataset: SegmentationFolder, ignore_index: int) -> int:
     if largest < 0:
         raise DataError(f"{dataset.root}: every mask pixel is the ignore value {ignore_index}; nothing to learn")
     return largest + 1
+
+
+def class_frequencies(dataset: SegmentationFolder, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """The fraction of labelled pixels of each class over the split's masks (void not counted)."""
+    counts = np.zeros(num_classes, dtype=np.float64)
+    for _, mask_path in dataset.samples:  # numpy: one small histogram per mask, no thread pool needed
+        values = read_mask(mask_path).numpy().reshape(-1)
+        counts += np.bincount(values[(values != ignore_index) & (values < num_classes)], minlength=num_classes)
+    return torch.from_numpy(counts / max(counts.sum(), 1.0))
+
+
+def enet_class_weights(frequencies: torch.Tensor, c: float = 1.02) -> torch.Tensor:
+    """ENet's class weights ``1 / ln(c + p_class)`` (Paszke et al., 2016): rare classes (poles, signs,
+    cyclists) weigh up to ~50x, frequent ones (road, sky) ~3x, so the loss does not ignore small objects."""
+    return (1.0 / torch.log(c + frequencies)).float()
 
 
 def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:

@@ -270,7 +270,6 @@ def predict_masks(
     Returns one record per image: its files and the fraction of pixels of each predicted class.
     """
 
-
     if not images:
         raise ValueError("no images given")
     model = load_segmentation_source(source, weights).to(device).eval()

@@ -17,9 +17,12 @@ from torch.nn import functional as F
 __all__ = ["segmentation_loss", "confusion_matrix", "scores", "ConfusionMeter"]
 
 
-def segmentation_loss(logits: torch.Tensor, masks: torch.Tensor, ignore_index: int) -> torch.Tensor:
-    """Mean pixel-wise cross-entropy over the pixels whose mask value is not ``ignore_index``."""
-    return F.cross_entropy(logits, masks, ignore_index=ignore_index)
+def segmentation_loss(
+    logits: torch.Tensor, masks: torch.Tensor, ignore_index: int, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean pixel-wise cross-entropy over the pixels whose mask value is not ``ignore_index``
+    (with class ``weight``, the weighted mean, as torch's cross-entropy defines it)."""
+    return F.cross_entropy(logits, masks, weight=weight, ignore_index=ignore_index)
 
 
 def confusion_matrix(

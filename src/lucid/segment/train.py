@@ -33,7 +33,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from lucid import checkpoint
 from lucid.errors import DataError, RunFolderError
-from lucid.segment.data import DEFAULT_IGNORE_INDEX, SegmentationDataInfo, pad_collate, segmentation_datasets
+from lucid.segment.data import (
+    DEFAULT_IGNORE_INDEX,
+    SegmentationDataInfo,
+    class_frequencies,
+    enet_class_weights,
+    pad_collate,
+    segmentation_datasets,
+)
 from lucid.segment.metrics import ConfusionMeter, segmentation_loss
 from lucid.train import distributed as dist_utils
 from lucid.train.metrics import append_jsonl, read_jsonl, write_json
@@ -52,6 +59,7 @@ FILES = {
 }
 SEGMENT_MODELS = ("lraspp_mobilenet_v3_large", "lraspp_mobilenet_v3_small")
 OPTIMIZERS = ("adamw", "sgd", "rmsprop")
+CLASS_WEIGHTS = ("enet", "none")
 DEFAULT_LR = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
 DEFAULT_WD = {"adamw": 0.01, "sgd": 1e-4, "rmsprop": 1e-5}
 DEFAULT_EPOCHS = 30
@@ -87,6 +95,7 @@ class SegmentConfig:
     crop_size: tuple[int, int] = (256, 320)
     scale: tuple[float, float] = (0.5, 2.0)
     hflip: float = 0.5
+    class_weights: str = "enet"
     epochs: int | None = None
     batch_size: int = 8
     lr: float | None = None
@@ -112,6 +121,8 @@ class SegmentConfig:
             raise ValueError(
                 f"--model {self.model!r} is not a segmentation model; choose one of {', '.join(SEGMENT_MODELS)}"
             )
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(f"--class-weights must be one of {', '.join(CLASS_WEIGHTS)}, got {self.class_weights!r}")
         if self.opt not in OPTIMIZERS:
             raise ValueError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {self.opt!r}")
         self.crop_size = _pair("--crop-size", self.crop_size)
@@ -221,6 +232,7 @@ class _Run:
     started: float
     spent_before: float = 0.0
     val_seconds: float = 0.0  # the measured (or estimated) validation time, for the budget's deadline
+    loss_weight: torch.Tensor | None = None  # per-class loss weights (--class-weights)
 
     def elapsed(self) -> float:
         """Seconds this run has spent, over every session (resumed runs included)."""
@@ -320,6 +332,9 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
         scale=config.scale,
         hflip=config.hflip,
     )
+    weight = None
+    if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
+        weight = enet_class_weights(class_frequencies(train_ds, info.num_classes, info.ignore_index)).to(ctx.device)
     train_ds = _limit(train_ds, config.limit_train, config.seed)
     val_ds = _limit(val_ds, config.limit_val, config.seed + 1)
     info.train_images, info.val_images = len(train_ds), len(val_ds)
@@ -350,6 +365,7 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
         generator,
         epochs,
         started,
+        loss_weight=weight,
     )
     return run, state
 
@@ -401,7 +417,7 @@ def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
 def _train_step(run: _Run, images: torch.Tensor, masks: torch.Tensor) -> float:
     with _autocast(run):
         logits = run.net(images)
-    loss = segmentation_loss(logits.float(), masks, run.info.ignore_index)
+    loss = segmentation_loss(logits.float(), masks, run.info.ignore_index, run.loss_weight)
     if dist_utils.any_true(not bool(torch.isfinite(loss)), run.ctx):
         raise FloatingPointError(f"the loss became {float(loss.detach())}; lower --lr")
     run.optimizer.zero_grad(set_to_none=True)

@@ -276,7 +276,7 @@ def test_time_budget_fits_the_epochs(trained, tmp_path):
         data=str(root),
         crop_size=(32, 32),
         batch_size=4,
-        time_budget=0.3,
+        time_budget=0.15,
         out=str(tmp_path / "b"),
         progress=False,
         limit_train=8,

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import time
 import warnings
@@ -801,10 +802,11 @@ def _probe(run: _Run) -> dict[str, float]:
         took = time.perf_counter() - start
         if i >= PROBE_WARMUP_STEPS:
             times.append(took)
-        # Stop probing once the budget cannot hold one epoch at this pace: the fit then refuses.
-        per_epoch = (sum(times) / len(times) if times else took) * len(run.loaders.train)
+        # Stop probing once the budget cannot hold one epoch at this pace (two timed steps agree,
+        # or the budget is spent): the fit then refuses.
+        per_epoch = (statistics.median(times) if times else took) * len(run.loaders.train)
         hopeless = run.clock is not None and (
-            run.clock.remaining() <= 0 or (bool(times) and run.clock.elapsed() + per_epoch > run.clock.seconds)
+            run.clock.remaining() <= 0 or (len(times) >= 2 and run.clock.elapsed() + per_epoch > run.clock.seconds)
         )
         if dist_utils.any_true(hopeless, run.ctx):
             times = times or [took]
@@ -817,7 +819,9 @@ def _probe(run: _Run) -> dict[str, float]:
     if run.ema is not None:
         run.ema.load_state_dict(snapshot["ema"])
     set_rng_state(snapshot["rng"])
-    return {"step": sum(times) / len(times), "validate": validate, "save": save}
+    # The median: one step slowed by another process must not decide the plan (the refits after
+    # each epoch correct a wrong estimate with whole measured epochs).
+    return {"step": statistics.median(times), "validate": validate, "save": save}
 
 
 def _plan_budget(run: _Run, clock: BudgetClock, state: dict[str, Any] | None) -> BudgetPlan:

@@ -154,7 +154,7 @@ def test_image_size_from_the_headers(tmp_path: Path) -> None:
     choice = infer_image_size([*files, big, big])
     assert (choice.size, choice.typical, choice.small) == (96, 100, False) and "median short side 100" in choice.reason
     small = infer_image_size([_photo(tmp_path / f"s{i}.png", (9, 9, 9), i, size=32) for i in range(3)])
-    assert (small.size, small.small) == (64, True) and "raised to 64" in small.reason
+    assert (small.size, small.native, small.small) == (64, 32, True) and "raised to 64" in small.reason
     large = tmp_path / "large.png"
     Image.new("RGB", (640, 480)).save(large)
     assert infer_image_size([large]).size == 224
@@ -167,8 +167,16 @@ def test_mixed_sizes_train_at_the_inferred_size(tmp_path: Path, capsys: pytest.C
     assert main(["train", "--data", str(data), "--epochs", "1", "--batch-size", "4", "--no-progress",
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "image size 64 chosen from the data: median short side 40 px" in text and "small-image recipe" in text
-    assert load_model(out / "last.safetensors").checkpoint_extra["image_size"] == 64
+    assert "image size 32 from the data (median short side 40 px) with mobilenet_v3_small_lowres" in text
+    assert "small-image recipe" in text
+    model = load_model(out / "last.safetensors")
+    assert model.checkpoint_extra["image_size"] == 32 and model.model_name == "mobilenet_v3_small_lowres"
+    # a given size keeps the given model: the standard network on photos upsampled to 64
+    out = tmp_path / "run64"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--batch-size", "4", "--no-progress",
+                 "--img-size", "64", "--out", str(out)]) == 0
+    model = load_model(out / "last.safetensors")
+    assert model.checkpoint_extra["image_size"] == 64 and model.model_name == "mobilenet_v3_small"
 
 
 def test_batch_augment_crops_and_flips_each_image_differently() -> None:

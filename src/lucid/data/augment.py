@@ -95,7 +95,9 @@ def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (images.float().div_(255.0) - m) / s
 
 
-def _resized_crop_boxes(batch: int, side: int, scale: tuple[float, float], generator: torch.Generator | None) -> torch.Tensor:
+def _resized_crop_boxes(
+    batch: int, side: int, scale: tuple[float, float], generator: torch.Generator | None
+) -> torch.Tensor:
     """``(B, 4)`` integer boxes ``[x, y, w, h]``: RandomResizedCrop's sampling (area in ``scale``
     of the image, log-uniform aspect ratio in 3/4-4/3, clipped to the image), one per image."""
     area = side * side * torch.empty(batch).uniform_(*scale, generator=generator)

@@ -140,7 +140,9 @@ class StreamingImages(Dataset):
         return self.transform(load_image(self.files[index], self.channels)), int(self.targets[index])
 
 
-def eval_sample_transform(size: int, resize_size: int, mean: Sequence[float], std: Sequence[float]) -> Callable[[Any], torch.Tensor]:
+def eval_sample_transform(
+    size: int, resize_size: int, mean: Sequence[float], std: Sequence[float]
+) -> Callable[[Any], torch.Tensor]:
     """PIL -> normalised float ``(C, size, size)``: :func:`eval_base`, then the same
     normalisation :class:`CachedImages` applies, so both paths give the same tensors."""
     base = eval_base(size, resize_size)

@@ -114,13 +114,22 @@ def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 
 
 class SizeChoice:
-    """The training size chosen from the data, with the numbers behind it (``reason``)."""
+    """The training size chosen from the data, with the numbers behind it (``reason``).
 
-    def __init__(self, size: int, typical: int, small: bool, reason: str) -> None:
+    ``size`` is for the standard (stride-32) network; ``native`` is the typical size rounded to a
+    multiple of 32 before raising it to 64 (``upsampled`` says it was raised), the size a
+    low-resolution (stride-16) network trains at without upsampling."""
+
+    def __init__(self, size: int, typical: int, small: bool, reason: str, native: int | None = None) -> None:
         self.size = size
         self.typical = typical
         self.small = small
         self.reason = reason
+        self.native = size if native is None else native
+
+    @property
+    def upsampled(self) -> bool:
+        return self.native < self.size
 
     def __repr__(self) -> str:
         return f"SizeChoice(size={self.size}, typical={self.typical}, small={self.small})"
@@ -151,7 +160,7 @@ def infer_image_size(files: Sequence[Path], *, cap: int = MAX_AUTO_SIZE) -> Size
         + (f", raised to {MIN_TRAIN_SIZE} (upsampled: the stride-32 network needs >= 2x2 at the end)"
            if rounded < MIN_TRAIN_SIZE else "")
     )
-    return SizeChoice(size, typical, small, reason)
+    return SizeChoice(size, typical, small, reason, native=min(cap, rounded))
 
 
 def border_is_light(image: Any) -> bool:

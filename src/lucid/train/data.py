@@ -43,6 +43,9 @@ DIGITS_CLASSES = [str(d) for d in range(10)]
 DIGITS_INTERPOLATION = "bilinear"
 # The digits are light strokes on a dark background; predictions invert drawings of the other kind.
 DIGITS_INK = "light-on-dark"
+# Small photos (< 64 px) train this stride-16 variant of the default model at their own size.
+DEFAULT_FOLDER_MODEL = "mobilenet_v3_small"
+LOWRES_MODEL = "mobilenet_v3_small_lowres"
 # sklearn's digits are 4-bit: pixel values 0..16.
 _DIGITS_MAX = 16.0
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -74,6 +77,8 @@ class DataInfo:
     ink: str | None = None
     # Lines the run prints first: skipped files, the chosen size and why, the recipe, the cache.
     notes: list[str] = field(default_factory=list)
+    # The model the data asks for instead of the configured one (small photos), or None.
+    model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -175,7 +180,7 @@ def digits_datasets(
     train_idx, val_idx = torch.tensor(train_idx), torch.tensor(val_idx)
     mean = [float(images[train_idx].mean())] * in_channels
     std = [float(images[train_idx].std())] * in_channels
-    make = lambda idx, aug: DigitsDataset(
+    make = lambda idx, aug: DigitsDataset(  # noqa: E731
         images[idx], targets[idx], idx, mean, std, in_channels=in_channels, augment=aug
     )
     return make(train_idx, _digits_augment() if augment else None), make(val_idx, None)
@@ -291,6 +296,7 @@ def folder_datasets(
     limit_train: int | None = None,
     limit_val: int | None = None,
     progress: bool = True,
+    lowres_model: str | None = None,
 ) -> tuple[Dataset, Dataset, DataInfo]:
     """``(train_ds, val_ds, info)`` for a data folder in any of :data:`lucid.data.LAYOUTS`.
 
@@ -301,6 +307,8 @@ def folder_datasets(
     images fit the memory budget (:func:`lucid.data.memory_budget`: 25 % of RAM, at most 4 GiB,
     or ``memory_budget_gb``; 0 always streams) they are decoded once into uint8 tensors and
     training batches are augmented whole; otherwise images stream from disk (use loader workers).
+    ``lowres_model`` (with ``image_size=None``): for photos smaller than 64 px, train that
+    (stride-16) network at their own size instead of upsampling them to 64 (``info.model``).
     """
     from lucid.data import (
         SMALL_IMAGE_MAX,
@@ -316,7 +324,15 @@ def folder_datasets(
     train_files, train_targets = _seeded_subset(split.train_files, split.train_targets, limit_train, seed)
     val_files, val_targets = _seeded_subset(split.val_files, split.val_targets, limit_val, seed + 1)
     choice = infer_image_size(train_files)
-    if image_size is None:
+    model = None
+    if image_size is None and lowres_model is not None and choice.upsampled:
+        image_size, model = choice.native, lowres_model
+        notes.append(
+            f"image size {image_size} from the data (median short side {choice.typical} px) with {lowres_model}: "
+            f"the small network at output stride 16 instead of upsampling to {choice.size} (measured better, "
+            f"docs/training.md); --img-size N keeps --model as given"
+        )
+    elif image_size is None:
         image_size = choice.size
         notes.append(f"image size {image_size} chosen from the data: {choice.reason} (--img-size overrides)")
     small = choice.small or image_size <= SMALL_IMAGE_MAX
@@ -351,6 +367,7 @@ def folder_datasets(
         split={**split.record, **({"limit_val": limit_val} if limit_val is not None else {})},
         recipe=recipe.to_dict(),
         notes=notes,
+        model=model,
     )
     return datasets[0], datasets[1], info
 
@@ -446,6 +463,7 @@ def build_datasets(config: Any, in_channels: int) -> tuple[Dataset, Dataset, Dat
             limit_train=config.limit_train,
             limit_val=config.limit_val,
             progress=config.progress,
+            lowres_model=LOWRES_MODEL if _lowres_allowed(config) else None,
         )
     size = config.img_size or 32
     train_ds, val_ds = digits_datasets(
@@ -475,6 +493,12 @@ def build_datasets(config: Any, in_channels: int) -> tuple[Dataset, Dataset, Dat
         info.description += f" (limited to {len(train_ds)} train / {len(val_ds)} val)"
         info.train_size, info.val_size = len(train_ds), len(val_ds)
     return train_ds, val_ds, info
+
+
+def _lowres_allowed(config: Any) -> bool:
+    """The low-resolution network replaces the default one only when nothing pins the size or
+    the network: no --img-size, the default model, no --weights."""
+    return config.img_size is None and config.model == DEFAULT_FOLDER_MODEL and config.weights is None
 
 
 # The name lucid 2 exported: the same function.

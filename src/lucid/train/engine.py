@@ -676,7 +676,7 @@ def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) 
     for note in info.notes:
         _say(ctx, note)
     model = build_model(
-        config.model, len(info.classes), in_channels,
+        info.model or config.model, len(info.classes), in_channels,
         weights=config.weights, dropout=config.dropout, bn_momentum=config.bn_momentum,
     )
     model_channels = getattr(getattr(model, "config", None), "in_channels", in_channels)

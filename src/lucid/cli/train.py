@@ -51,7 +51,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--img-size", type=int, metavar="N",
         help="training/eval image size (default 32 for digits; for folders the median short side of the "
-             "images rounded to a multiple of 32, at least 64 and at most 224)",
+             "images rounded to a multiple of 32, at most 224; photos under 64 px train "
+             "mobilenet_v3_small_lowres at their size, or with --img-size the given model)",
     )
     data.add_argument(
         "--in-channels", type=int, metavar="C",

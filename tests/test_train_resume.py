@@ -66,7 +66,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path: Path) -
     assert summary["status"] == "finished" and summary["epochs"] == 3
     for name in ("best.safetensors", "last.safetensors"):
         a, b = load_model(whole / name), load_model(killed / name)
-        for (key, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        for (key, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.equal(x, y), f"{name}: {key} differs"
 
 

@@ -19,7 +19,7 @@ from lucid.train.state import STATE_FILE, load_state
 # 40 images in batches of 4: 10 steps per epoch at 16x16, a fraction of a second each.
 TINY = {"limit_train": 40, "limit_val": 16, "img_size": 16, "batch_size": 4, "progress": False}
 STEPS_PER_EPOCH = 10
-PROBE_CALLS = 8  # the engine's probe: 2 warm-up + 6 timed training steps
+PROBE_CALLS = 10  # the engine's probe: 4 warm-up + 6 timed training steps
 
 
 def _train_or_skip(config: TrainConfig, start: float) -> object:

@@ -65,8 +65,10 @@ class _OutOfTime(Exception):
 
 
 # The probe behind --time-budget: untimed warm-up steps, then timed steps (a fixed count, so every
-# DDP process takes the same number of steps).
-PROBE_WARMUP_STEPS = 2
+# DDP process takes the same number of steps). The first steps of a fresh model run several times
+# slower than later ones (measured on sign-language-digits at 96 px, 2 loaded cores: steps 0-4 took
+# 4-13 s, steps 5-13 1.5-2.6 s), hence four warm-up steps.
+PROBE_WARMUP_STEPS = 4
 PROBE_STEPS = 6
 
 

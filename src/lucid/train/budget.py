@@ -65,9 +65,10 @@ class BudgetClock:
     def remaining(self) -> float:
         return self.seconds - self.elapsed()
 
-    def hard_deadline_passed(self) -> bool:
-        """Past budget + 5 %, less the time the closing files take: stop now."""
-        return self.elapsed() > self.seconds * (1 + OVERRUN) - FINAL_SECONDS
+    def hard_deadline_passed(self, reserve: float = 0.0) -> bool:
+        """Past budget + 5 %, less the closing files' time and ``reserve`` (validating and saving
+        the epoch being cut short): stop training now."""
+        return self.elapsed() > self.seconds * (1 + OVERRUN) - FINAL_SECONDS - reserve
 
 
 def fit_epochs(available: float, epoch_seconds: float, cap: int) -> int:

@@ -35,7 +35,7 @@ from lucid.checkpoint import atomic_write
 from lucid.data import CachedImages, StreamingImages
 from lucid.errors import LucidError, RunFolderError
 from lucid.train import distributed as dist_utils
-from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan, TimeBudgetError
+from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan
 from lucid.train.config import TrainConfig
 from lucid.train.data import DataInfo, build_datasets
 from lucid.train.metrics import Tally, append_jsonl, dumps, plot_curves, write_json
@@ -58,10 +58,6 @@ FILES = {
 class TrainingDiverged(LucidError, RuntimeError):
     """The loss or the validation outputs became NaN or infinite: training stopped, and the last
     checkpoint whose validation was finite is kept."""
-
-
-class _OutOfTime(Exception):
-    """An epoch passed the time budget's hard limit (budget + 5 %); it is not committed."""
 
 
 # The probe behind --time-budget: untimed warm-up steps, then timed steps (a fixed count, so every
@@ -301,20 +297,27 @@ def _optimise(run: _Run, loss: torch.Tensor, *, schedule: bool = True) -> None:
         run.ema.update_parameters(run.model)
 
 
-def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
+def _closing_seconds(run: _Run) -> float:
+    """With a time budget: the seconds to keep for validating and saving a cut-short epoch."""
+    return run.plan.validate + run.plan.save if run.plan is not None else 0.0
+
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """One epoch of training; with a time budget it stops early (``stopped_at_step``) when the
+    budget's hard limit comes near, so that what was trained can still be validated and saved."""
     run.net.train()
-    tally, seen, start = Tally(), 0, time.perf_counter()
+    tally, seen, start, stopped_at = Tally(), 0, time.perf_counter(), None
     bar = _progress(run.loaders.train, run, epoch)
     for step, (images, targets) in enumerate(bar, 1):
         loss, logits, targets = _forward(run, images, targets)
-        late = run.clock is not None and run.clock.hard_deadline_passed()
+        late = run.clock is not None and run.clock.hard_deadline_passed(_closing_seconds(run))
         diverged, late = dist_utils.any_flags([not bool(torch.isfinite(loss)), late], run.ctx)
         if diverged:
             bar.close()
             raise TrainingDiverged(f"the loss became {float(loss.detach())} at epoch {epoch}, step {step}")
         if late:
-            bar.close()
-            raise _OutOfTime(f"epoch {epoch} passed the time budget's limit (+5 %) at step {step}")
+            stopped_at = step
+            break
         _optimise(run, loss)
         tally.add(loss, logits, targets)
         seen += targets.shape[0]
@@ -325,7 +328,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
         )
     bar.close()
     tally.reduce(run.ctx.device)
-    return {**tally.means(), "images": tally.count}
+    return {**tally.means(), "images": tally.count, "stopped_at_step": stopped_at}
 
 
 @torch.no_grad()
@@ -375,6 +378,8 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
         )
     record["seconds"] = time.perf_counter() - start
     record["train_images_per_second"] = train["images"] / max(train_seconds, 1e-9)
+    if train["stopped_at_step"] is not None:
+        record["stopped_at_step"] = train["stopped_at_step"]  # cut short by the time budget
     return record
 
 
@@ -1002,10 +1007,8 @@ def _train_in(
             record = _run_epoch(run, epoch)
         except TrainingDiverged as exc:
             _diverged(run, exc, history, best, elapsed(), extra)
-        except _OutOfTime as exc:
-            stopped = _out_of_time(run, exc, history, best, elapsed(), extra)
-            break
-        if run.plan is not None:
+        cut_short = "stopped_at_step" in record
+        if run.plan is not None and not cut_short:
             _refit(run, run.plan, epoch, record["seconds"] + run.plan.save, may_grow=state is None and epoch == 1)
         history.append(record)
         previous_best = best
@@ -1018,6 +1021,9 @@ def _train_in(
         if run.plan is not None:
             run.plan.save = time.perf_counter() - saving  # the measured cost, for the next refit
         _say(ctx, _epoch_line(record, run.config.epochs))
+        if cut_short:
+            stopped = _cut_short(run, record)
+            break
     seconds = elapsed()
     summary = _summary(run, history, best, seconds, "finished", {**extra, "stopped": stopped} if stopped else extra)
 
@@ -1057,23 +1063,14 @@ def _commit_or_fail(
         raise RunFolderError(f"{reason}; {kept}") from None
 
 
-def _out_of_time(
-    run: _Run, exc: _OutOfTime, history: list[dict[str, Any]], best: dict[str, Any], seconds: float,
-    extra: dict[str, Any],
-) -> str:
-    """The hard limit of the budget passed mid-epoch: the run ends with the last committed epoch
-    (its checkpoints are consistent). Returns the reason recorded in summary.json."""
-    if not history:
-        message = (f"{exc}: no epoch completed within --time-budget {run.config.time_budget:g} min; "
-                   "give more time or shrink the epoch with --limit-train / --img-size")
-
-        def record_failure() -> None:
-            summary = _summary(run, history, best, seconds, "failed", {**extra, "error": message})
-            write_json(run.out_dir / FILES["summary"], summary)
-
-        _on_main(run.ctx, record_failure)
-        raise TimeBudgetError(message)
-    reason = f"{exc}; the run ends with epoch {history[-1]['epoch']}, its last saved epoch"
+def _cut_short(run: _Run, record: dict[str, Any]) -> str:
+    """The budget's hard limit came mid-epoch (epochs ran slower than measured): that epoch was
+    validated and saved as it stood, and the run ends with it. Returns the reason recorded in
+    summary.json."""
+    reason = (
+        f"epoch {record['epoch']} was cut short at step {record['stopped_at_step']} of {len(run.loaders.train)} to "
+        f"end within --time-budget {run.config.time_budget:g} min + 5 %; it was validated and saved as it stood"
+    )
     if run.plan is not None:
         run.plan.stopped = reason
     _say(run.ctx, f"time budget: {reason}")

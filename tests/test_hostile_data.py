@@ -112,3 +112,16 @@ def test_transparent_pixels_show_white(tmp_path: Path) -> None:
     path = tmp_path / "alpha.png"
     Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(path)
     assert np.asarray(load_image(path, 3)).min() == 255
+
+
+def test_eval_refuses_a_folder_of_other_classes_before_walking_it() -> None:
+    from lucid.models import mobilenet_v3_small
+    from lucid.train import evaluate
+
+    model = mobilenet_v3_small(num_classes=3)
+    model.checkpoint_extra = {"categories": ["a", "b", "c"], "image_size": 32}
+    with pytest.raises(DataError, match="not among the model's classes"):
+        evaluate(model, "/usr")  # e.g. a tampered extra.data.root: refused from its top-level names
+    model.checkpoint_extra = {"categories": ["a", "b", "c"], "image_size": 100_000}
+    with pytest.raises(DataError, match="image_size is 100000"):
+        evaluate(model, "/usr")

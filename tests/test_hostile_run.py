@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 import torch
 
 import lucid
-from lucid.cli import parse_args
+from lucid.cli import main, parse_args
 from lucid.models import load_model
 from lucid.train.run_folder import RunLock
 from lucid.train.state import STATE_FILE, load_state, save_state
@@ -27,12 +28,31 @@ TINY = ["--limit-train", "40", "--limit-val", "16", "--img-size", "16", "--batch
 TIMEOUT = 240
 
 
-def _lucid(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
+def _lucid(
+    *args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None
+) -> subprocess.CompletedProcess:
     command = [sys.executable, *(prefix or ["-m", "lucid"]), *map(str, args)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     environment.pop("LUCID_DEBUG", None)
     environment.update(env or {})
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: object, seconds: int = 120) -> subprocess.CompletedProcess:
+    """``lucid.cli.main`` in this process (for refusals that come before any training), with a
+    ``signal.alarm`` so a hang fails the test; the result looks like a finished subprocess."""
+    def timeout(*_: object) -> None:
+        raise TimeoutError(f"lucid {' '.join(map(str, args))} did not finish within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(seconds)
+    try:
+        code = main([str(a) for a in args])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(map(str, args)), code, out, err)
 
 
 def _one_line_error(done: subprocess.CompletedProcess, command: str, *needles: str) -> str:
@@ -87,16 +107,18 @@ def test_a_second_run_on_a_locked_folder_refuses_and_names_the_owner(tmp_path: P
 
 
 @pytest.mark.parametrize("below", [False, True])
-def test_out_that_is_a_file_or_below_a_file_is_refused_before_training(tmp_path: Path, below: bool) -> None:
+def test_out_that_is_a_file_or_below_a_file_is_refused_before_training(
+    tmp_path: Path, below: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "notes.txt"
     blocker.write_text("keep me")
     out = blocker / "sub" if below else blocker
-    done = _lucid("train", *TINY, "--out", out)
+    done = _main(capsys, "train", *TINY, "--out", out)
     _one_line_error(done, "train", f"--out {out}", "is a file" if not below else f"inside {blocker}")
     assert blocker.read_text() == "keep me" and _tree(tmp_path) == {"notes.txt": hashlib.sha256(b"keep me").hexdigest()}
 
 
-def test_unwritable_out_is_refused_before_training(tmp_path: Path) -> None:
+def test_unwritable_out_is_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if os.geteuid() == 0:  # root writes through permissions: use a file system that refuses folders
         if not Path("/sys").is_dir():
             pytest.skip("needs /sys when run as root")
@@ -108,7 +130,7 @@ def test_unwritable_out_is_refused_before_training(tmp_path: Path) -> None:
         parent.chmod(0o555)
         out = parent / "run"
         needle = "cannot create the folder"
-    done = _lucid("train", *TINY, "--out", out)
+    done = _main(capsys, "train", *TINY, "--out", out)
     _one_line_error(done, "train", f"--out {out}", needle)
     assert not out.exists()
 
@@ -160,17 +182,19 @@ def test_disk_full_while_saving_ends_in_one_line_and_a_failed_summary(tmp_path: 
     assert not list(out.glob(".*")), "temp files or the lock were left behind"
 
 
-def test_tampered_training_state_is_refused_in_one_line(finished_run: Path, tmp_path: Path) -> None:
+def test_tampered_training_state_is_refused_in_one_line(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = _copy(finished_run, tmp_path)
     state = load_state(out / STATE_FILE)
     del state["history"]
     save_state(out / STATE_FILE, state)
     before = _tree(out)
-    done = _lucid("train", "--resume", out, "--epochs", "2", "--no-progress")
+    done = _main(capsys, "train", "--resume", out, "--epochs", "2", "--no-progress")
     _one_line_error(done, "train", str(out / STATE_FILE), "'history'")
     assert _tree(out) == before
     (out / STATE_FILE).write_bytes(b"\x05\x00\x00\x00\x00")
-    done = _lucid("train", "--resume", out, "--epochs", "2", "--no-progress")
+    done = _main(capsys, "train", "--resume", out, "--epochs", "2", "--no-progress")
     _one_line_error(done, "train", str(out / STATE_FILE), "not a readable training state")
 
 
@@ -183,13 +207,17 @@ def test_tampered_training_state_is_refused_in_one_line(finished_run: Path, tmp_
         (["--time-budget", "nan"], ["time_budget"]),
     ],
 )
-def test_absurd_sizes_are_refused_with_their_bound(tmp_path: Path, flags: list[str], needles: list[str]) -> None:
-    done = _lucid("train", *flags, "--out", tmp_path / "run")
+def test_absurd_sizes_are_refused_with_their_bound(
+    tmp_path: Path, flags: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = _main(capsys, "train", *flags, "--out", tmp_path / "run")
     _one_line_error(done, "train", *needles)
     assert not (tmp_path / "run").exists()
 
 
-def test_broken_weights_files_end_in_one_line_for_every_command(tmp_path: Path) -> None:
+def test_broken_weights_files_end_in_one_line_for_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     weights = tmp_path / "five.safetensors"
     weights.write_bytes(b"\x01\x02\x03\x04\x05")
     image = tmp_path / "digit.png"
@@ -201,16 +229,19 @@ def test_broken_weights_files_end_in_one_line_for_every_command(tmp_path: Path) 
         ("eval", [weights]),
         ("predict", [weights, image]),
     ):
-        done = _lucid(command, *args)
+        done = _main(capsys, command, *args)
         _one_line_error(done, command, "five.safetensors")
     assert weights.read_bytes() == b"\x01\x02\x03\x04\x05" and not (tmp_path / "run").exists()
 
 
-def test_lucid_debug_shows_the_traceback(tmp_path: Path) -> None:
+def test_lucid_debug_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lucid.errors import RunFolderError
+
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    done = _lucid("train", "--out", blocker, env={"LUCID_DEBUG": "1"})
-    assert done.returncode != 0 and "Traceback" in done.stderr and "RunFolderError" in done.stderr
+    monkeypatch.setenv("LUCID_DEBUG", "1")
+    with pytest.raises(RunFolderError, match="is a file"):  # raised, so the traceback is printed
+        main(["train", "--out", str(blocker)])
 
 
 def test_predict_takes_images_after_options(finished_run: Path, tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ class _Slowing(MobileNet_V3):
         if self.training:
             type(self).calls += 1
             if type(self).calls >= type(self).slow_from:
-                time.sleep(1.5)
+                time.sleep(3.0)
         return super().forward(x)
 
 
@@ -153,7 +153,7 @@ def _slowing(num_classes: int = 10, in_channels: int = 1, **kwargs: object) -> M
 
 def test_an_epoch_that_overruns_the_budget_is_cut_short_and_saved(tmp_path: Path) -> None:
     minutes, out = 0.4, tmp_path / "run"
-    _Slowing.calls, _Slowing.slow_from = 0, PROBE_CALLS + STEPS_PER_EPOCH + 1  # epoch 2: 10 x 1.5 s
+    _Slowing.calls, _Slowing.slow_from = 0, PROBE_CALLS + STEPS_PER_EPOCH + 1  # epoch 2: 10 x 3 s
     start = time.perf_counter()
     result = _train_or_skip(TrainConfig(model="test_budget_slowing", time_budget=minutes, out=str(out), **TINY), start)
     took = time.perf_counter() - start

@@ -7,7 +7,9 @@ the same DataLoader + DistributedSampler the engine uses. The reference is the s
 size, channels-last layout, optimizer and loss fed with one ready-made tensor batch (no data
 work at all). The ratio folder/ready is the share of the model's speed the data path keeps
 (target >= 0.8). Blocks of both alternate, and the medians are reported, so a busy machine
-slows both alike; the machine load (``uptime``) is printed before and after.
+slows both alike; the machine load (``uptime``) is printed before and after. The data path is
+also timed alone (ms per batch, no model), and ``ready/(ready+data)`` is the ratio those two
+times imply, which load bursts from other jobs disturb less than the measured ratio.
 
     python benchmarks/train_folder_speed.py [--data DIR] [--sizes 32 100] [--batch 64] [--steps 30]
 """
@@ -93,8 +95,19 @@ def measure(data: Path, size: int, batch: int, steps: int, rounds: int, model_na
         folder_rates.append(_time_folder(model, optimizer, criterion, batches, steps))
         ready_rates.append(_time_ready(model, optimizer, criterion, ready, ready_targets, steps))
     folder, reference = statistics.median(folder_rates), statistics.median(ready_rates)
+    data_ms = _data_only(batches, steps) * 1000
+    step_ms = 1000 * batch / reference
     return {"size": size, "folder": folder, "ready": reference, "ratio": folder / reference,
+            "data_ms": data_ms, "bound": step_ms / (step_ms + data_ms),
             "prepare_s": prepared, "images": len(train_ds), "note": info.notes[-1]}
+
+
+def _data_only(batches, steps: int) -> float:
+    """Seconds per batch of the data path alone (no model): less sensitive to other jobs' load."""
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(batches)
+    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -112,11 +125,12 @@ def main() -> None:
     print(f"load before: {_uptime()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"{args.model}, batch {args.batch}, channels-last, SGD + label-smoothed cross-entropy")
-    print(f"{'size':>4}  {'folder img/s':>12}  {'ready img/s':>11}  {'ratio':>5}  data set-up")
+    print(f"{'size':>4}  {'folder img/s':>12}  {'ready img/s':>11}  {'ratio':>5}  {'data ms/batch':>13}  "
+          f"{'ready/(ready+data)':>18}  data set-up")
     for size in args.sizes:
         r = measure(args.data, size, args.batch, args.steps, args.rounds, args.model)
-        print(f"{r['size']:>4}  {r['folder']:>12.0f}  {r['ready']:>11.0f}  {r['ratio']:>5.2f}  "
-              f"{r['images']} images prepared in {r['prepare_s']:.1f}s; {r['note']}")
+        print(f"{r['size']:>4}  {r['folder']:>12.0f}  {r['ready']:>11.0f}  {r['ratio']:>5.2f}  {r['data_ms']:>13.1f}  "
+              f"{r['bound']:>18.2f}  {r['images']} images prepared in {r['prepare_s']:.1f}s; {r['note']}")
     print(f"load after: {_uptime()}")
 
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,23 @@ def test_eval_json_of_a_nan_model_is_strict_json(finished_run: Path, tmp_path: P
         return
     result = _strict_json(done.stdout)
     assert result["loss"] is None
+
+
+def test_sigterm_ends_a_run_as_interrupted_and_releases_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "lucid", "train", *TINY, "--epochs", "50", "--out", str(out)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (out / "summary.json").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "lucid train: interrupted", err[-2000:]
+    summary = _strict_json((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and f"--resume {out}" in summary["error"]
+    assert not list(out.glob(".*")), "temp files or the lock were left behind"
+    assert load_state(out / STATE_FILE)["epoch"] >= 1  # resumable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
@@ -234,12 +235,21 @@ def run_train(args: argparse.Namespace) -> int:
     from lucid.train.budget import process_started
 
     config = train_config_from_args(args)
+    # SIGTERM (a scheduler, `timeout`, torchrun stopping a group) ends the run like Ctrl-C: the
+    # lock is released and summary.json says "interrupted" instead of staying "running".
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         train(config, clock_start=process_started())  # a --time-budget covers the whole command
     except TrainingDiverged as exc:
         print(f"lucid train: stopped: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _default_confusion_path(checkpoint: str) -> str | None:

@@ -280,3 +280,15 @@ def test_digits_drawn_dark_on_light_are_predicted_like_light_on_dark(
     for a, b in zip(as_light, as_dark, strict=True):
         assert [label for label, _ in a] == [label for label, _ in b]
         assert [p for _, p in a] == pytest.approx([p for _, p in b], abs=0.05)
+
+
+def test_cached_folder_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
+    data = _single(tmp_path / "single", per_class=8)
+    # a step schedule without warm-up does not depend on the planned epochs, so 1 + 1 == 2
+    common = {"data": str(data), "img_size": 32, "batch_size": 4, "progress": False, "sched": "step",
+              "warmup_epochs": 0.0}
+    whole = train(TrainConfig(epochs=2, out=str(tmp_path / "whole"), **common))
+    train(TrainConfig(epochs=1, out=str(tmp_path / "split"), **common))
+    resumed = train(TrainConfig(epochs=2, resume=str(tmp_path / "split"), progress=False))
+    for a, b in zip(whole.history, resumed.history, strict=True):
+        assert (a["train_loss"], a["val_loss"], a["val_top1"]) == (b["train_loss"], b["val_loss"], b["val_top1"])

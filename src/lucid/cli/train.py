@@ -162,6 +162,9 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--record-indices", action="store_true",
         help="debug: record each process's sampler indices in summary.json",
     )
+    from lucid.segment.cli import add_train_arguments
+
+    add_train_arguments(parser)  # --task segment and its flags (lucid.segment)
     parser.set_defaults(func=run_train)
 
 
@@ -218,6 +221,9 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
                         help="--onnx FILE (.onnx, .xml or .pte): runtime; auto = OpenVINO on x86 if installed, else ONNX Runtime")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    from lucid.segment.cli import add_predict_arguments
+
+    add_predict_arguments(parser)
     parser.set_defaults(func=run_predict, intermixed="inputs")  # images may follow the options
 
 
@@ -231,6 +237,10 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if getattr(args, "task", None) == "segment" or str(getattr(args, "model", "")).startswith("lraspp_"):
+        from lucid.segment.cli import run_segment_train
+
+        return run_segment_train(args)
     from lucid.train import TrainingDiverged, train
     from lucid.train.budget import process_started
 
@@ -260,6 +270,10 @@ def _default_confusion_path(checkpoint: str) -> str | None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from lucid.segment.cli import is_segmentation_source, run_segment_eval
+
+    if is_segmentation_source(args.checkpoint):
+        return run_segment_eval(args)
     from lucid.train import evaluate
     from lucid.train.metrics import dumps
 
@@ -289,6 +303,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from lucid.segment.cli import is_segmentation_source, run_segment_predict
+
+    if is_segmentation_source(args.onnx or (args.inputs[0] if args.inputs else None)):
+        return run_segment_predict(args)  # mask PNG + overlay per image
     from lucid.train.metrics import dumps
     from lucid.train.predict import format_predictions, predictions_json
 

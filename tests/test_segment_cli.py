@@ -1,0 +1,141 @@
+"""lucid train --task segment / lucid eval / lucid predict on a generated mask folder (a short real run)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lucid.cli import main
+from lucid.segment import make_shapes_dataset
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    root = make_shapes_dataset(tmp_path_factory.mktemp("data") / "shapes", train=4, val=2, size=(32, 40), seed=3)
+    out = tmp_path_factory.mktemp("runs") / "seg"
+    status = main(
+        [
+            "train",
+            "--task",
+            "segment",
+            "--data",
+            str(root),
+            "--model",
+            "lraspp_mobilenet_v3_small",
+            "--crop-size",
+            "32x32",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert status == 0
+    return root, out
+
+
+def test_train_writes_segmentation_metrics(cli_run):
+    _, out = cli_run
+    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"val_miou", "val_pixel_acc", "val_per_class_iou", "train_loss"} <= set(record)
+    assert (out / "best.safetensors").is_file() and (out / "curves.png").is_file()
+
+
+def test_eval_json_gives_segmentation_metrics(cli_run, capsys):
+    root, out = cli_run
+    capsys.readouterr()
+    assert main(["eval", str(out / "best.safetensors"), "--data", str(root), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "segment" and 0 <= result["miou"] <= 1
+    assert len(result["confusion"]) == 4 and set(result["per_class_iou"]) == {
+        "background",
+        "disc",
+        "square",
+        "triangle",
+    }
+    assert (out / "best.confusion.png").is_file()
+
+
+def test_predict_writes_mask_and_overlay(cli_run, tmp_path, capsys):
+    root, out = cli_run
+    image = sorted((root / "val" / "images").iterdir())[0]
+    assert main(["predict", str(out / "best.safetensors"), str(image), "--out", str(tmp_path), "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    mask = Image.open(record["mask"])
+    assert mask.mode == "P" and mask.size == (40, 32) and int(np.asarray(mask).max()) < 4
+    assert Image.open(record["overlay"]).size == (40, 32)
+
+
+def test_classification_flags_are_refused_for_segmentation(tmp_path, capsys):
+    root = make_shapes_dataset(tmp_path / "shapes", train=2, val=1, size=(16, 16))
+    status = main(["train", "--task", "segment", "--data", str(root), "--label-smoothing", "0.1"])
+    assert status != 0
+    assert "--label-smoothing" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_sum_disjoint_validation_shards(tmp_path):
+    """torchrun, 2 CPU processes (gloo): the all-reduced confusion matrix is the whole val split's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from lucid.segment import evaluate_segmentation
+
+    root = make_shapes_dataset(tmp_path / "shapes", train=4, val=3, size=(32, 40), seed=5)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "-m",
+        "lucid",
+        "train",
+        "--task",
+        "segment",
+        "--data",
+        str(root),
+        "--crop-size",
+        "32x32",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(
+        command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("epoch 1/1") == 1  # only rank 0 prints
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["status"] == "finished"
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    whole = evaluate_segmentation(out / "last.safetensors", root)
+    assert whole.miou == pytest.approx(record["val_miou"], abs=1e-9)
+    assert whole.pixel_acc == pytest.approx(record["val_pixel_acc"], abs=1e-9)
+
+
+def test_summary_and_mermaid_show_the_segmentation_models(capsys):
+    assert main(["summary", "lraspp_mobilenet_v3_small"]) == 0
+    text = capsys.readouterr().out
+    assert "head.cbr.0" in text and "head.low_classifier" in text and "Total params" in text
+    assert main(["mermaid", "lraspp_mobilenet_v3_small"]) == 0
+    assert "flowchart" in capsys.readouterr().out

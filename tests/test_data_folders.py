@@ -230,7 +230,7 @@ def test_forty_images_with_batch_64_shrink_the_batch_and_learn(
     text = capsys.readouterr().out
     assert "--batch-size 64 is larger than the 42 training images; using batch 4" in text
     assert result.summary["data"]["train_size"] == 42
-    assert result.best_val_top1 >= 0.7  # chance is 1/3
+    assert result.best_val_top1 >= 2 / 3 - 1e-6  # at least 6 of the 9 held-out images; chance is 1/3
 
 
 # --------------------------------------------------------------------------------------------

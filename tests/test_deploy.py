@@ -59,7 +59,9 @@ def _seed_model(in_channels: int = 1) -> MobileNet_V3:
     """The documentation's two-block network: tiny, so option checks export in a moment."""
     config = MobileNetV3Config(
         bottleneck_cfg=[(3, 16, 16, True, False, 2, 2), (3, 72, 24, False, False, 2, 4)],
-        last_channels=1024, num_classes=10, in_channels=in_channels,
+        last_channels=1024,
+        num_classes=10,
+        in_channels=in_channels,
     )
     torch.manual_seed(0)
     return _randomise_batchnorm(MobileNet_V3(config), seed=2)
@@ -114,9 +116,16 @@ def _train_digits(epochs: int = 3, seed: int = 0) -> tuple[MobileNet_V3, dict]:
     finally:
         torch.set_num_threads(threads)
     # What lucid.train records in its checkpoints' extra metadata.
-    extra = {"categories": DIGITS, "image_size": 32, "in_channels": 1, "mean": train_ds.mean, "std": train_ds.std,
-             "resize_size": 32, "interpolation": "bilinear",
-             "data": {"kind": "digits", "split": {"seed": 0, "val_fraction": 0.2, "stratified": True}}}
+    extra = {
+        "categories": DIGITS,
+        "image_size": 32,
+        "in_channels": 1,
+        "mean": train_ds.mean,
+        "std": train_ds.std,
+        "resize_size": 32,
+        "interpolation": "bilinear",
+        "data": {"kind": "digits", "split": {"seed": 0, "val_fraction": 0.2, "stratified": True}},
+    }
     return model.eval(), extra
 
 
@@ -193,7 +202,9 @@ def test_torchscript_export_matches_eager_and_torchvision(tmp_path: Path, name: 
         assert _relative(loaded(x).numpy(), reference(x).numpy()) < 1e-4
 
 
-def test_dynamic_batch_serves_batch_1_and_3_from_one_file(tmp_path: Path, digits_checkpoint: Path, digits_onnx: Path) -> None:
+def test_dynamic_batch_serves_batch_1_and_3_from_one_file(
+    tmp_path: Path, digits_checkpoint: Path, digits_onnx: Path
+) -> None:
     model = load_model(digits_checkpoint)
     session = ort.InferenceSession(str(digits_onnx), providers=["CPUExecutionProvider"])
     assert isinstance(session.get_inputs()[0].shape[0], str)
@@ -205,7 +216,12 @@ def test_dynamic_batch_serves_batch_1_and_3_from_one_file(tmp_path: Path, digits
 
     static = export(model, tmp_path / "static.onnx")
     assert static.checked_batches == (1,)
-    assert ort.InferenceSession(str(static.path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape == [1, 1, 32, 32]
+    assert ort.InferenceSession(str(static.path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape == [
+        1,
+        1,
+        32,
+        32,
+    ]
 
 
 def test_export_records_the_training_preprocessing_and_classes(digits_checkpoint: Path, digits_onnx: Path) -> None:
@@ -274,10 +290,12 @@ def test_unsupported_options_raise(tmp_path: Path, kwargs: dict, error: type, ma
     assert not out.exists()
 
 
-def test_failed_verification_raises_with_numbers_and_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_verification_raises_with_numbers_and_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     exporter = sys.modules["lucid.deploy.export"]
     real_runner = exporter._onnx_runner
-    monkeypatch.setattr(exporter, "_onnx_runner", lambda path: (lambda x: real_runner(path)(x) + 1.0))
+    monkeypatch.setattr(exporter, "_onnx_runner", lambda path: lambda x: real_runner(path)(x) + 1.0)
     out = tmp_path / "model.onnx"
     out.write_bytes(b"previous file")
     with pytest.raises(VerificationError, match=r"max \|diff\| = .* > rtol 0\.0001"):
@@ -313,7 +331,7 @@ def test_predictor_equals_the_eager_model(tmp_path: Path, digits_checkpoint: Pat
 
     ranked = predictor.predict(inputs, topk=3)
     assert len(ranked) == 4
-    for row, probs in zip(ranked, expected):
+    for row, probs in zip(ranked, expected, strict=True):
         assert [label for label, _ in row] == [DIGITS[i] for i in np.argsort(-probs)[:3]]
         assert [p for _, p in row] == pytest.approx(sorted(probs, reverse=True)[:3], abs=1e-5)
     assert len(predictor.predict(inputs[3], topk=20)) == 1 and len(predictor.predict(inputs[3], topk=20)[0]) == 10
@@ -335,7 +353,9 @@ def test_predictor_on_an_rgb_model_with_a_static_batch(tmp_path: Path) -> None:
     predictor = Predictor(path)
     assert predictor.fixed_batch == 1
     rng = np.random.default_rng(1)
-    images = [rng.integers(0, 255, (48, 40, 3), dtype=np.uint8) for _ in range(3)] + [rng.integers(0, 255, (30, 30), dtype=np.uint8)]
+    images = [rng.integers(0, 255, (48, 40, 3), dtype=np.uint8) for _ in range(3)] + [
+        rng.integers(0, 255, (30, 30), dtype=np.uint8)
+    ]
     batch = predictor.preprocess(images)  # HWC uint8 RGB, and a grey image expanded to 3 channels
     assert batch.shape == (4, 3, 32, 32)
     with torch.no_grad():
@@ -383,9 +403,12 @@ def test_int8_digits_model_agrees_with_fp32(digits_onnx: Path, digits_int8) -> N
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
     weights = {init.name: onnx.numpy_helper.to_array(init) for init in model.graph.initializer}
     conv_weight_scales = [
-        weights[node.input[1]] for node in model.graph.node
-        if node.op_type == "DequantizeLinear" and weights.get(node.input[0]) is not None
-        and weights[node.input[0]].ndim == 4 and node.input[1] in weights
+        weights[node.input[1]]
+        for node in model.graph.node
+        if node.op_type == "DequantizeLinear"
+        and weights.get(node.input[0]) is not None
+        and weights[node.input[0]].ndim == 4
+        and node.input[1] in weights
     ]
     assert conv_weight_scales and all(s.ndim == 1 and s.size > 1 for s in conv_weight_scales)  # per-channel
     props = _props(result.path)
@@ -401,7 +424,7 @@ def test_int8_digits_model_agrees_with_fp32(digits_onnx: Path, digits_int8) -> N
 
 def test_quantize_calibrates_on_an_image_folder_with_labels(tmp_path: Path, digits_onnx: Path) -> None:
     images, labels = _val_digits(30)
-    for i, (image, label) in enumerate(zip(images, labels)):
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         folder = tmp_path / "calib" / DIGITS[int(label)]
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray((image[0] * 255).round().to(torch.uint8).numpy(), mode="L").save(folder / f"{i}.png")
@@ -447,7 +470,9 @@ def test_cli_export_and_quantize(tmp_path: Path, digits_checkpoint: Path, capsys
     assert "top-1 agreement with fp32" in out and "top-1: fp32" in out and int8_file.is_file()
 
 
-def test_cli_errors_are_one_clean_line(tmp_path: Path, digits_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_errors_are_one_clean_line(
+    tmp_path: Path, digits_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["export", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "lucid export: error: no checkpoint" in capsys.readouterr().err
     assert main(["export", str(digits_checkpoint), "--out", str(tmp_path / "m.onnx"), "--opset", "12"]) == 2

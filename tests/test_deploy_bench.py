@@ -36,8 +36,21 @@ def test_lucid_gets_torchvisions_weights_for_the_comparison() -> None:
 
 def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
-    result = bench(["mobilenet_v3_small"], [1], repeats=2, threads=1, image_size=64, warmup=1, time_budget=0,
-                   train_batch=2, train_steps=1, memory=False, passive_wait=False, executorch=False, out=out)
+    result = bench(
+        ["mobilenet_v3_small"],
+        [1],
+        repeats=2,
+        threads=1,
+        image_size=64,
+        warmup=1,
+        time_budget=0,
+        train_batch=2,
+        train_steps=1,
+        memory=False,
+        passive_wait=False,
+        executorch=False,
+        out=out,
+    )
 
     contenders = available_contenders(executorch=False)
     assert [row.contender for row in result.latency] == list(contenders)
@@ -84,8 +97,26 @@ def test_bench_rejects_bad_settings(kwargs: dict, match: str) -> None:
 @pytest.mark.slow
 def test_bench_command_with_memory_in_fresh_processes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "benchmarks.md"
-    argv = ["bench", "--models", "mobilenet_v3_small", "--batch", "1", "--repeats", "2", "--train-batch", "2",
-            "--train-steps", "1", "--threads", "1", "--time-budget", "0", "--passive-wait", "--out", str(out)]
+    argv = [
+        "bench",
+        "--models",
+        "mobilenet_v3_small",
+        "--batch",
+        "1",
+        "--repeats",
+        "2",
+        "--train-batch",
+        "2",
+        "--train-steps",
+        "1",
+        "--threads",
+        "1",
+        "--time-budget",
+        "0",
+        "--passive-wait",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     report = out.read_text()
     assert "## Peak memory" in report and "training: lucid" in report
@@ -109,8 +140,12 @@ def test_alternating_blocks_rotate_and_rewarm_only_short_calls() -> None:
 
 
 def test_int8_ceiling_bounds_the_speed_up_by_the_convolutions() -> None:
-    rows = [OperatorRow("m", 1, "fp32", "Conv", 10, 6.0), OperatorRow("m", 1, "fp32", "Gemm", 2, 4.0),
-            OperatorRow("m", 1, "int8", "QLinearConv", 10, 3.0), OperatorRow("m", 1, "int8", "QuantizeLinear", 5, 1.0)]
+    rows = [
+        OperatorRow("m", 1, "fp32", "Conv", 10, 6.0),
+        OperatorRow("m", 1, "fp32", "Gemm", 2, 4.0),
+        OperatorRow("m", 1, "int8", "QLinearConv", 10, 3.0),
+        OperatorRow("m", 1, "int8", "QuantizeLinear", 5, 1.0),
+    ]
     conv_speedup, ceiling = int8_ceiling(rows)
     assert conv_speedup == pytest.approx(2.0)
     assert ceiling == pytest.approx(10.0 / (10.0 - 6.0 + 3.0))
@@ -118,15 +153,22 @@ def test_int8_ceiling_bounds_the_speed_up_by_the_convolutions() -> None:
 
 
 def test_cpu_peak_from_cpuinfo() -> None:
-    zen4 = {"vendor_id": "AuthenticAMD", "cpu family": "25", "cpu MHz": "2600.0", "flags": "fma avx2 avx512f avx512_vnni"}
+    zen4 = {
+        "vendor_id": "AuthenticAMD",
+        "cpu family": "25",
+        "cpu MHz": "2600.0",
+        "flags": "fma avx2 avx512f avx512_vnni",
+    }
     assert cpu_peak(zen4, 2) == {"fp32_lanes": 8, "fma_units": 2, "clock_ghz": 2.6, "peak_gflops": 166.4}
     xeon = {"vendor_id": "GenuineIntel", "cpu family": "6", "cpu MHz": "2000", "flags": "fma avx2 avx512f amx_tile"}
     assert cpu_peak(xeon, 4)["peak_gflops"] == 4 * 16 * 2 * 2 * 2.0
     assert cpu_peak({}, 1)["peak_gflops"] == 0.0  # unknown clock: no claim
 
 
-@pytest.mark.parametrize(("name", "weights"), [("mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
-                                               ("mobilenet_v3_large", "MobileNet_V3_Large_Weights")])
+@pytest.mark.parametrize(
+    ("name", "weights"),
+    [("mobilenet_v3_small", "MobileNet_V3_Small_Weights"), ("mobilenet_v3_large", "MobileNet_V3_Large_Weights")],
+)
 def test_model_flops_match_torchvisions_published_operation_count(name: str, weights: str) -> None:
     """torchvision publishes each model's multiply-adds ("_ops", in G) with its weights."""
     published = getattr(torchvision.models, weights).IMAGENET1K_V1.meta["_ops"]

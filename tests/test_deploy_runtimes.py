@@ -21,16 +21,19 @@ from lucid.cli import main
 from lucid.deploy import Predictor, Preprocessing, VerificationError, choose_backend, export, export_all, quantize
 from lucid.deploy.integrity import check_digest, digest_path
 from lucid.deploy.runtime import available, is_x86
-from lucid.errors import DataError, ExportError, MissingDependencyError
+from lucid.errors import ExportError, MissingDependencyError
 from lucid.models import MobileNet_V3, MobileNetV3Config, create_model
 from lucid.models.weights import convert_state_dict
 from lucid.train import digits_datasets
 from reference_helpers import randomise_batchnorm
 
-needs_openvino = pytest.mark.skipif(not available("openvino") or not available("nncf"),
-                                    reason="OpenVINO/NNCF not installed (pip install 'lucid[deploy]')")
-needs_executorch = pytest.mark.skipif(not available("executorch"),
-                                      reason="ExecuTorch not installed (pip install 'lucid[mobile]')")
+needs_openvino = pytest.mark.skipif(
+    not available("openvino") or not available("nncf"),
+    reason="OpenVINO/NNCF not installed (pip install 'lucid[deploy]')",
+)
+needs_executorch = pytest.mark.skipif(
+    not available("executorch"), reason="ExecuTorch not installed (pip install 'lucid[mobile]')"
+)
 DIGITS = [str(d) for d in range(10)]
 SIZE = 32  # presets run at any multiple of 32; tiny inputs keep the exports quick
 
@@ -52,7 +55,9 @@ def _tiny(in_channels: int = 1, num_classes: int = 10) -> MobileNet_V3:
     """Two inverted-residual blocks (one with SE + HardSwish): exports and trains in a moment."""
     config = MobileNetV3Config(
         bottleneck_cfg=[(3, 16, 16, True, False, 2, 2), (5, 72, 24, True, True, 2, 4)],
-        last_channels=128, num_classes=num_classes, in_channels=in_channels,
+        last_channels=128,
+        num_classes=num_classes,
+        in_channels=in_channels,
     )
     torch.manual_seed(0)
     return MobileNet_V3(config)
@@ -83,9 +88,16 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with torch.no_grad():
         model(x)
     model.eval()
-    extra = {"categories": DIGITS, "image_size": SIZE, "in_channels": 1, "mean": train_ds.mean, "std": train_ds.std,
-             "resize_size": SIZE, "interpolation": "bilinear",
-             "data": {"kind": "digits", "split": {"seed": 0, "val_fraction": 0.2, "stratified": True}}}
+    extra = {
+        "categories": DIGITS,
+        "image_size": SIZE,
+        "in_channels": 1,
+        "mean": train_ds.mean,
+        "std": train_ds.std,
+        "resize_size": SIZE,
+        "interpolation": "bilinear",
+        "data": {"kind": "digits", "split": {"seed": 0, "val_fraction": 0.2, "stratified": True}},
+    }
     folder = tmp_path_factory.mktemp("digits-tiny")
     checkpoint = lucid.save(model, folder / "tiny.safetensors", extra=extra)
     onnx_file = export(checkpoint, folder / "tiny.onnx", dynamic_batch=True).path
@@ -192,11 +204,14 @@ def test_metadata_round_trip_through_every_format(tmp_path: Path, digits_model: 
     for path in files:
         predictor = Predictor(path)
         assert predictor.preprocessing == expected.preprocessing
-        assert predictor.preprocessing == Preprocessing(SIZE, 1, expected.preprocessing.mean,
-                                                        expected.preprocessing.std, SIZE)
+        assert predictor.preprocessing == Preprocessing(
+            SIZE, 1, expected.preprocessing.mean, expected.preprocessing.std, SIZE
+        )
         assert predictor.classes == DIGITS
         assert json.loads(predictor.metadata["train_data"])["kind"] == "digits"
-        np.testing.assert_allclose(predictor.probabilities(list(images)), expected.probabilities(list(images)), atol=1e-5)
+        np.testing.assert_allclose(
+            predictor.probabilities(list(images)), expected.probabilities(list(images)), atol=1e-5
+        )
 
 
 @needs_openvino
@@ -256,13 +271,18 @@ def test_both_backends_give_the_same_answers(digits_model: tuple[Path, Path]) ->
     expected = ort_predictor.logits(batch)
     np.testing.assert_allclose(ov_predictor.logits(batch), expected, rtol=1e-4, atol=1e-4)  # THROUGHPUT path
     np.testing.assert_allclose(ov_predictor.logits(batch[:1]), expected[:1], rtol=1e-4, atol=1e-4)  # LATENCY path
-    hints = {hint: compiled.get_property("PERFORMANCE_HINT") for hint, compiled in ov_predictor.runtime._compiled.items()}
+    hints = {
+        hint: compiled.get_property("PERFORMANCE_HINT") for hint, compiled in ov_predictor.runtime._compiled.items()
+    }
     assert {str(v).split(".")[-1] for v in hints.values()} == {"LATENCY", "THROUGHPUT"}
 
 
-@pytest.mark.parametrize(("fmt", "module", "extra"), [("openvino", "openvino", "deploy"), ("executorch", "executorch", "mobile")])
-def test_missing_runtime_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, module: str,
-                                         extra: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "module", "extra"), [("openvino", "openvino", "deploy"), ("executorch", "executorch", "mobile")]
+)
+def test_missing_runtime_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, module: str, extra: str
+) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # what an environment without the package sees
     suffix = ".xml" if fmt == "openvino" else ".pte"
     with pytest.raises(MissingDependencyError, match=rf"pip install 'lucid\[{extra}\]'"):
@@ -278,8 +298,9 @@ def _write_empty(path: Path) -> Path:
     return path
 
 
-def test_missing_nncf_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      digits_model: tuple[Path, Path]) -> None:
+def test_missing_nncf_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_model: tuple[Path, Path]
+) -> None:
     if not available("openvino"):
         pytest.skip("OpenVINO not installed (pip install 'lucid[deploy]')")
     monkeypatch.setitem(sys.modules, "nncf", None)
@@ -316,7 +337,9 @@ def test_quantize_through_both_backends(tmp_path: Path, digits_model: tuple[Path
 
 
 @needs_openvino
-def test_openvino_quantize_honours_max_drop_and_rejects_ort_options(tmp_path: Path, digits_model: tuple[Path, Path]) -> None:
+def test_openvino_quantize_honours_max_drop_and_rejects_ort_options(
+    tmp_path: Path, digits_model: tuple[Path, Path]
+) -> None:
     _, onnx_file = digits_model
     with pytest.raises(ExportError, match="points below fp32"):
         quantize(onnx_file, tmp_path / "q.xml", backend="openvino", num_calib=32, num_eval=32, max_top1_drop=-101.0)
@@ -325,10 +348,58 @@ def test_openvino_quantize_honours_max_drop_and_rejects_ort_options(tmp_path: Pa
         quantize(onnx_file, tmp_path / "q.xml", backend="openvino", reduce_range=False)
     with pytest.raises(ValueError, match=r"written to a \.xml file"):
         quantize(onnx_file, tmp_path / "q.onnx", backend="openvino")
-    assert main(["quantize", str(onnx_file), "--backend", "openvino", "--calib", "digits", "--out",
-                 str(tmp_path / "q.xml"), "--num-calib", "32", "--num-eval", "32", "--max-drop", "-101"]) == 1
-    assert main(["quantize", str(onnx_file), "--backend", "openvino", "--per-tensor", "--calib", "digits",
-                 "--out", str(tmp_path / "q.xml")]) == 2
+    assert (
+        main(
+            [
+                "quantize",
+                str(onnx_file),
+                "--backend",
+                "openvino",
+                "--calib",
+                "digits",
+                "--out",
+                str(tmp_path / "q.xml"),
+                "--num-calib",
+                "32",
+                "--num-eval",
+                "32",
+                "--max-drop",
+                "-101",
+            ]
+        )
+        == 1
+    )
+    assert (
+        main(
+            [
+                "quantize",
+                str(onnx_file),
+                "--backend",
+                "openvino",
+                "--per-tensor",
+                "--calib",
+                "digits",
+                "--out",
+                str(tmp_path / "q.xml"),
+            ]
+        )
+        == 2
+    )
+
+
+@needs_executorch
+def test_quantize_for_executorch_with_the_xnnpack_quantizer(tmp_path: Path, digits_model: tuple[Path, Path]) -> None:
+    checkpoint, _ = digits_model
+    result = quantize(checkpoint, tmp_path / "q.int8.pte", "digits", backend="executorch", num_calib=64, num_eval=120)
+    assert result.backend == "executorch" and result.num_eval == 120 and "validation" in result.evaluation
+    assert result.fp32_top1 >= 0.85 and result.top1_drop <= 3.0 and result.agreement >= 0.9, result.summary()
+    assert check_digest(result.path, required=True)
+    predictor = Predictor(result.path)
+    assert predictor.classes == DIGITS and "XNNPACK" in json.loads(predictor.metadata["quantization"])["format"]
+    with pytest.raises(ValueError, match="per_channel"):
+        quantize(checkpoint, tmp_path / "x.pte", backend="executorch", per_channel=False)
+    with pytest.raises(ValueError, match=r"written to a \.pte file"):
+        quantize(checkpoint, tmp_path / "x.onnx", backend="executorch")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,8 +410,14 @@ def test_openvino_quantize_honours_max_drop_and_rejects_ort_options(tmp_path: Pa
 @needs_openvino
 def test_export_all_matrix(tmp_path: Path, digits_model: tuple[Path, Path]) -> None:
     checkpoint, _ = digits_model
-    rows = export_all(checkpoint, tmp_path / "all", formats=["onnx", "openvino", "torchscript", "int8"],
-                      num_calib=64, num_eval=120, latency_budget_s=0.05)
+    rows = export_all(
+        checkpoint,
+        tmp_path / "all",
+        formats=["onnx", "openvino", "torchscript", "int8"],
+        num_calib=64,
+        num_eval=120,
+        latency_budget_s=0.05,
+    )
     names = [(r.name, r.runtime) for r in rows]
     assert names[0] == ("PyTorch eager fp32", "torch")
     assert ("OpenVINO IR fp32", "openvino") in names and ("ONNX fp32", "onnxruntime") in names
@@ -353,14 +430,22 @@ def test_export_all_matrix(tmp_path: Path, digits_model: tuple[Path, Path]) -> N
             assert row.agreement == 1.0 and row.max_abs_diff < 1e-3 and row.top1 == eager_top1
         else:
             assert row.agreement >= 0.9 and row.top1 >= eager_top1 - 0.05
-    assert {p.name for p in (tmp_path / "all").iterdir()} >= {"tiny.onnx", "tiny.xml", "tiny.bin", "tiny.pt",
-                                                               "tiny.int8.onnx", "tiny.int8.xml", "tiny.int8.bin"}
+    assert {p.name for p in (tmp_path / "all").iterdir()} >= {
+        "tiny.onnx",
+        "tiny.xml",
+        "tiny.bin",
+        "tiny.pt",
+        "tiny.int8.onnx",
+        "tiny.int8.xml",
+        "tiny.int8.bin",
+    }
 
 
 @needs_openvino
 @pytest.mark.slow
-def test_cli_export_all_prints_the_matrix(tmp_path: Path, digits_model: tuple[Path, Path],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_export_all_prints_the_matrix(
+    tmp_path: Path, digits_model: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     checkpoint, _ = digits_model
     assert main(["export", str(checkpoint), "--format", "all", "--out", str(tmp_path / "all")]) == 0
     out = capsys.readouterr().out
@@ -368,11 +453,42 @@ def test_cli_export_all_prints_the_matrix(tmp_path: Path, digits_model: tuple[Pa
 
 
 @needs_openvino
-def test_cli_export_openvino_and_predict_backend(tmp_path: Path, digits_model: tuple[Path, Path],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_export_openvino_and_predict_backend(
+    tmp_path: Path, digits_model: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     checkpoint, _ = digits_model
     xml = tmp_path / "d.xml"
     assert main(["export", str(checkpoint), "--format", "openvino", "--out", str(xml), "--dynamic-batch"]) == 0
     assert "wrote" in capsys.readouterr().out and xml.with_suffix(".bin").is_file()
     assert main(["export", str(checkpoint), "--format", "openvino", "--out", str(tmp_path / "d.onnx")]) == 2
     assert "written to a .xml file" in capsys.readouterr().err
+    _, val_ds = digits_datasets(image_size=SIZE, seed=0)
+    image = tmp_path / "digit.png"
+    from PIL import Image
+
+    Image.fromarray((val_ds.images[0, 0] * 255).round().to(torch.uint8).numpy(), mode="L").save(image)
+    answers = []
+    for backend in ("openvino", "onnxruntime", "auto"):
+        assert (
+            main(
+                [
+                    "predict",
+                    "--onnx",
+                    str(xml if backend != "onnxruntime" else digits_model[1]),
+                    str(image),
+                    "--backend",
+                    backend,
+                    "--topk",
+                    "1",
+                    "--json",
+                ]
+            )
+            == 0
+        )
+        answers.append(json.loads(capsys.readouterr().out))
+    assert (
+        answers[0] == answers[2]
+        and answers[0][0]["predictions"][0]["label"] == answers[1][0]["predictions"][0]["label"]
+    )
+    assert main(["predict", "--onnx", str(xml), str(image), "--backend", "onnxruntime"]) == 2
+    assert "cannot run a .xml file" in capsys.readouterr().err

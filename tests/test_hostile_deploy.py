@@ -26,8 +26,9 @@ BACKENDS = ["onnxruntime"] + (["openvino"] if available("openvino") else [])
 
 
 def _tiny() -> MobileNet_V3:
-    config = MobileNetV3Config(bottleneck_cfg=[(3, 16, 16, True, False, 2, 2)], last_channels=64, num_classes=4,
-                               in_channels=3)
+    config = MobileNetV3Config(
+        bottleneck_cfg=[(3, 16, 16, True, False, 2, 2)], last_channels=64, num_classes=4, in_channels=3
+    )
     torch.manual_seed(0)
     return MobileNet_V3(config).eval()
 
@@ -55,12 +56,14 @@ def _flip_byte(path: Path, offset_from_end: int = 100) -> None:
 
 def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A PNG that declares ``width`` x ``height`` grey pixels (the pixel data is never reached)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -87,8 +90,12 @@ def test_float16_bfloat16_float64_batches_are_converted(onnx_file: Path, backend
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_empty_images_and_batches_are_refused(onnx_file: Path, backend: str) -> None:
     predictor = Predictor(onnx_file, backend=backend)
-    for empty in (np.zeros((0, 0), np.uint8), np.zeros((0, 0, 3), np.uint8), np.zeros((5, 0, 3), np.uint8),
-                  torch.zeros(3, 0, 0)):
+    for empty in (
+        np.zeros((0, 0), np.uint8),
+        np.zeros((0, 0, 3), np.uint8),
+        np.zeros((5, 0, 3), np.uint8),
+        torch.zeros(3, 0, 0),
+    ):
         with pytest.raises(DataError, match="empty image"):
             predictor.predict(empty)
     with pytest.raises(DataError, match=r"N >= 1"):

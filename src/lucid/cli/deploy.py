@@ -27,19 +27,35 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
         "(per file and runtime: logit difference and top-1 agreement with eager on real images, size, latency).",
     )
     parser.add_argument("ckpt", metavar="CKPT", help="a lucid checkpoint (.safetensors) or a registered model name")
-    parser.add_argument("--format", default="onnx", choices=["onnx", "openvino", "executorch", "torchscript", "all"],
-                        help="default: onnx; openvino needs lucid[deploy], executorch lucid[mobile]")
-    parser.add_argument("--out", required=True, metavar="FILE|DIR",
-                        help=".onnx, .xml (OpenVINO IR, + .bin), .pte (ExecuTorch), .pt/.ts (TorchScript); a folder for --format all")
-    parser.add_argument("--data", default="digits", metavar="DIR|digits",
-                        help="--format all: real images for agreement, accuracy and int8 calibration (default: digits)")
+    parser.add_argument(
+        "--format",
+        default="onnx",
+        choices=["onnx", "openvino", "executorch", "torchscript", "all"],
+        help="default: onnx; openvino needs lucid[deploy], executorch lucid[mobile]",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE|DIR",
+        help=".onnx, .xml (OpenVINO IR, + .bin), .pte (ExecuTorch), .pt/.ts (TorchScript); a folder for --format all",
+    )
+    parser.add_argument(
+        "--data",
+        default="digits",
+        metavar="DIR|digits",
+        help="--format all: real images for agreement, accuracy and int8 calibration (default: digits)",
+    )
     parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="fixed batch of the file (default 1)")
     parser.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (14..20; default 18)")
     parser.add_argument("--dynamic-batch", action="store_true", help="free batch dimension (checked at batch 1 and 3)")
     parser.add_argument("--weights", default=None, help="for a model name: registered weights (e.g. DEFAULT) or a file")
     parser.add_argument("--image-size", type=int, default=None, metavar="S", help="override the recorded input size")
-    parser.add_argument("--dynamo", action="store_true", help="use torch's torch.export-based ONNX exporter (opset >= 18)")
-    parser.add_argument("--rtol", type=float, default=1e-4, help="allowed max difference, relative to the largest logit")
+    parser.add_argument(
+        "--dynamo", action="store_true", help="use torch's torch.export-based ONNX exporter (opset >= 18)"
+    )
+    parser.add_argument(
+        "--rtol", type=float, default=1e-4, help="allowed max difference, relative to the largest logit"
+    )
     parser.set_defaults(func=run_export)
 
 
@@ -50,22 +66,52 @@ def _register_quantize(subparsers: argparse._SubParsersAction) -> None:
         description="Calibrate on real images and write an int8 model; report its top-1 agreement with the "
         "fp32 model and, where the images have labels, both models' top-1.",
     )
-    parser.add_argument("model", metavar="FILE", help="an ONNX model (or, for --backend openvino, an IR .xml) written by lucid export")
-    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"],
-                        help="onnxruntime: QDQ .onnx (default); openvino: NNCF-quantized IR .xml (lucid[deploy])")
-    parser.add_argument("--calib", required=True, metavar="DIR|digits",
-                        help="a folder of images (class folders give labels; train/ + val/ split them) or 'digits'")
-    parser.add_argument("--out", required=True, metavar="FILE", help="FILE.int8.onnx (onnxruntime) or FILE.int8.xml (openvino)")
+    parser.add_argument(
+        "model",
+        metavar="FILE",
+        help="an ONNX model (or, for --backend openvino, an IR .xml) written by lucid export; "
+        "for --backend executorch, a lucid checkpoint or registered model name",
+    )
+    parser.add_argument(
+        "--backend",
+        default="onnxruntime",
+        choices=["onnxruntime", "openvino", "executorch"],
+        help="onnxruntime: QDQ .onnx (default); openvino: NNCF-quantized IR .xml (lucid[deploy]); "
+        "executorch: XNNPACK-quantized .pte of a checkpoint or model name (lucid[mobile])",
+    )
+    parser.add_argument(
+        "--calib",
+        required=True,
+        metavar="DIR|digits",
+        help="a folder of images (class folders give labels; train/ + val/ split them) or 'digits'",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="FILE.int8.onnx (onnxruntime) or FILE.int8.xml (openvino)"
+    )
     parser.add_argument("--num-calib", type=int, default=256, metavar="N", help="calibration images (default 256)")
     parser.add_argument("--num-eval", type=int, default=None, metavar="N", help="evaluation images (default: all)")
-    parser.add_argument("--method", default=None, choices=["minmax", "entropy", "percentile"],
-                        help="onnxruntime: range calibration (default minmax)")
-    parser.add_argument("--per-tensor", action="store_true", help="onnxruntime: per-tensor instead of per-channel weights")
-    parser.add_argument("--full-range", action="store_true",
-                        help="onnxruntime: 8-bit instead of 7-bit weights (only for CPUs with VNNI; AVX2 saturates)")
+    parser.add_argument(
+        "--method",
+        default=None,
+        choices=["minmax", "entropy", "percentile"],
+        help="onnxruntime: range calibration (default minmax)",
+    )
+    parser.add_argument(
+        "--per-tensor", action="store_true", help="onnxruntime: per-tensor instead of per-channel weights"
+    )
+    parser.add_argument(
+        "--full-range",
+        action="store_true",
+        help="onnxruntime: 8-bit instead of 7-bit weights (only for CPUs with VNNI; AVX2 saturates)",
+    )
     parser.add_argument("--quantize-classifier", action="store_true", help="also quantize the final layer")
-    parser.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
-                        help="fail (and write nothing) if top-1 drops by more than this")
+    parser.add_argument(
+        "--max-drop",
+        type=float,
+        default=None,
+        metavar="POINTS",
+        help="fail (and write nothing) if top-1 drops by more than this",
+    )
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="ONNX Runtime threads")
     parser.set_defaults(func=run_quantize)
 
@@ -80,17 +126,31 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--models", nargs="+", default=["mobilenet_v3_small", "mobilenet_v3_large"], metavar="MODEL")
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 32], metavar="N", help="batch sizes (default 1 32)")
-    parser.add_argument("--repeats", type=int, default=20, metavar="N", help="timed calls per contender, at least (default 20)")
+    parser.add_argument(
+        "--repeats", type=int, default=20, metavar="N", help="timed calls per contender, at least (default 20)"
+    )
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="default: every usable core")
     parser.add_argument("--train-batch", type=int, default=32, metavar="N")
     parser.add_argument("--train-steps", type=int, default=10, metavar="N")
-    parser.add_argument("--time-budget", type=float, default=15.0, metavar="S",
-                        help="seconds per model and batch: more rounds than --repeats while time is left")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="seconds per model and batch: more rounds than --repeats while time is left",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
-    parser.add_argument("--no-executorch", action="store_true", help="leave out the ExecuTorch contender (slowest to export)")
-    parser.add_argument("--passive-wait", action="store_true",
-                        help="idle runtime threads sleep instead of spin-waiting (for a CPU shared with busy processes)")
-    parser.add_argument("--out", default=None, metavar="FILE.md", help="write the Markdown report (e.g. docs/benchmarks.md)")
+    parser.add_argument(
+        "--no-executorch", action="store_true", help="leave out the ExecuTorch contender (slowest to export)"
+    )
+    parser.add_argument(
+        "--passive-wait",
+        action="store_true",
+        help="idle runtime threads sleep instead of spin-waiting (for a CPU shared with busy processes)",
+    )
+    parser.add_argument(
+        "--out", default=None, metavar="FILE.md", help="write the Markdown report (e.g. docs/benchmarks.md)"
+    )
     parser.set_defaults(func=run_bench)
 
 
@@ -114,17 +174,28 @@ def _export(args: argparse.Namespace) -> int:
     from lucid.deploy import VerificationError, export
 
     try:
-        result = export(args.ckpt, args.out, args.format, opset=args.opset, dynamic_batch=args.dynamic_batch,
-                        weights=args.weights, image_size=args.image_size, dynamo=args.dynamo, rtol=args.rtol,
-                        batch_size=args.batch_size)
+        result = export(
+            args.ckpt,
+            args.out,
+            args.format,
+            opset=args.opset,
+            dynamic_batch=args.dynamic_batch,
+            weights=args.weights,
+            image_size=args.image_size,
+            dynamo=args.dynamo,
+            rtol=args.rtol,
+            batch_size=args.batch_size,
+        )
     except VerificationError as exc:
         print(f"lucid export: verification failed: {exc}", file=sys.stderr)
         return 1
     print(result.summary())
     prep = result.preprocessing
-    print(f"input 'input' (N, {prep.in_channels}, {prep.image_size[0]}, {prep.image_size[1]}), output 'logits'; "
-          f"mean {list(prep.mean)}, std {list(prep.std)}, resize {prep.resize_size}"
-          + (f", {len(result.classes)} class names" if result.classes else ""))
+    print(
+        f"input 'input' (N, {prep.in_channels}, {prep.image_size[0]}, {prep.image_size[1]}), output 'logits'; "
+        f"mean {list(prep.mean)}, std {list(prep.std)}, resize {prep.resize_size}"
+        + (f", {len(result.classes)} class names" if result.classes else "")
+    )
     return 0
 
 
@@ -134,8 +205,14 @@ def _export_all(args: argparse.Namespace) -> int:
     for flag, value in (("--opset", args.opset), ("--dynamo", args.dynamo or None)):
         if value is not None:
             raise ValueError(f"{flag} does not apply to --format all (each format uses its default)")
-    rows = export_all(args.ckpt, args.out, weights=args.weights, data=args.data, image_size=args.image_size,
-                      log=lambda line: print(line, file=sys.stderr, flush=True))
+    rows = export_all(
+        args.ckpt,
+        args.out,
+        weights=args.weights,
+        data=args.data,
+        image_size=args.image_size,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     print(format_matrix(rows))
     return 0
 
@@ -154,8 +231,16 @@ def run_quantize(args: argparse.Namespace) -> int:
 
     def run() -> int:
         result = quantize(
-            args.model, args.out, args.calib, backend=args.backend, num_calib=args.num_calib, num_eval=args.num_eval,
-            quantize_classifier=args.quantize_classifier, max_top1_drop=args.max_drop, threads=args.threads, **options,
+            args.model,
+            args.out,
+            args.calib,
+            backend=args.backend,
+            num_calib=args.num_calib,
+            num_eval=args.num_eval,
+            quantize_classifier=args.quantize_classifier,
+            max_top1_drop=args.max_drop,
+            threads=args.threads,
+            **options,
         )
         print(result.summary())
         return 0
@@ -168,9 +253,17 @@ def run_bench(args: argparse.Namespace) -> int:
     from lucid.deploy import bench
 
     result = bench(
-        args.models, args.batch, args.repeats, args.threads, train_batch=args.train_batch,
-        train_steps=args.train_steps, time_budget=args.time_budget, memory=not args.no_memory,
-        passive_wait=args.passive_wait, executorch=not args.no_executorch, out=args.out,
+        args.models,
+        args.batch,
+        args.repeats,
+        args.threads,
+        train_batch=args.train_batch,
+        train_steps=args.train_steps,
+        time_budget=args.time_budget,
+        memory=not args.no_memory,
+        passive_wait=args.passive_wait,
+        executorch=not args.no_executorch,
+        out=args.out,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(result.to_markdown())

@@ -58,9 +58,9 @@ def _infer(spec: dict[str, Any]) -> None:
     if contender.startswith("OpenVINO"):
         from lucid.deploy.runtime import OpenVINOModel
 
-        model = OpenVINOModel(files["openvino_int8" if contender.endswith("int8") else "openvino"], spec["threads"])
+        compiled = OpenVINOModel(files["openvino_int8" if contender.endswith("int8") else "openvino"], spec["threads"])
         for _ in range(RUNS):
-            model.run(x.numpy())
+            compiled.run(x.numpy())
         return
     if contender.startswith("ONNX Runtime"):
         session = make_session(files["int8" if contender.endswith("int8") else "onnx"], spec["threads"])

@@ -160,11 +160,19 @@ class BenchResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchResult:
         def rows(kind: type, items: list[dict[str, Any]]) -> list[Any]:
-            return [kind(**{**item, **({"samples": tuple(item["samples"])} if "samples" in item else {})}) for item in items]
+            return [
+                kind(**{**item, **({"samples": tuple(item["samples"])} if "samples" in item else {})}) for item in items
+            ]
 
-        return cls(machine=data["machine"], settings=data["settings"], latency=rows(LatencyRow, data["latency"]),
-                   training=rows(TrainRow, data["training"]), memory=rows(MemoryRow, data["memory"]),
-                   operators=rows(OperatorRow, data.get("operators", [])), notes=data["notes"])
+        return cls(
+            machine=data["machine"],
+            settings=data["settings"],
+            latency=rows(LatencyRow, data["latency"]),
+            training=rows(TrainRow, data["training"]),
+            memory=rows(MemoryRow, data["memory"]),
+            operators=rows(OperatorRow, data.get("operators", [])),
+            notes=data["notes"],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +202,9 @@ def machine_info(threads: int) -> dict[str, Any]:
 
     cpu = _cpuinfo()
     flags = set(cpu.get("flags", "").split())
-    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8") if f in flags]
+    simd = [
+        f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8") if f in flags
+    ]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         **cpu_peak(cpu, cores or 1),
@@ -213,7 +223,7 @@ def machine_info(threads: int) -> dict[str, Any]:
         "openvino": _version("openvino"),
         "executorch": _version("executorch"),
         "lucid": __version__,
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_before": _loadavg(),
     }
 
@@ -303,6 +313,7 @@ def torchvision_model(name: str, seed: int) -> nn.Module:
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):  # fresh statistics (0, 1) would make folding trivial
+                assert module.running_mean is not None and module.running_var is not None
                 module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
                 module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
     return model.eval()
@@ -315,7 +326,7 @@ def same_weights(reference: nn.Module, name: str) -> tuple[nn.Module, float]:
     from lucid.models import create_model
     from lucid.models.weights import convert_state_dict
 
-    model = create_model(name)
+    model: Any = create_model(name)
     model.load_state_dict(convert_state_dict(reference.state_dict(), model))
     model.eval()
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
@@ -330,14 +341,19 @@ def _channels_last(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
-def _deploy_files(model: nn.Module, name: str, workdir: Path, size: int, threads: int, contenders: Sequence[str],
-                  log: Log) -> dict[str, Path]:
+def _deploy_files(
+    model: nn.Module, name: str, workdir: Path, size: int, threads: int, contenders: Sequence[str], log: Log
+) -> dict[str, Path]:
     """TorchScript, ONNX, OpenVINO and ExecuTorch files of ``model`` (fp32, and int8 through both
     quantizers), through lucid.deploy's own functions; only those the ``contenders`` run."""
     from lucid.deploy.export import export
     from lucid.deploy.quantize import quantize
 
-    files = {"torchscript": workdir / f"{name}.pt", "onnx": workdir / f"{name}.onnx", "int8": workdir / f"{name}.int8.onnx"}
+    files = {
+        "torchscript": workdir / f"{name}.pt",
+        "onnx": workdir / f"{name}.onnx",
+        "int8": workdir / f"{name}.int8.onnx",
+    }
     wanted = [("torchscript", "torchscript", True), ("onnx", "onnx", True)]
     if "OpenVINO fp32" in contenders:
         files["openvino"] = workdir / f"{name}.xml"
@@ -352,11 +368,22 @@ def _deploy_files(model: nn.Module, name: str, workdir: Path, size: int, threads
     # to be accurate on, so 32 normalised random images calibrate (see `lucid quantize` for accuracy).
     calib = np.random.default_rng(0).standard_normal((32, 3, size, size)).astype(np.float32)
     q = quantize(files["onnx"], files["int8"], calib, num_calib=32, num_eval=8, threads=threads)
-    log(f"  ONNX int8: {q.int8_bytes / 1e6:.1f} MB, top-1 agreement with fp32 on random inputs {100 * q.agreement:.0f} %")
+    log(
+        f"  ONNX int8: {q.int8_bytes / 1e6:.1f} MB, "
+        f"top-1 agreement with fp32 on random inputs {100 * q.agreement:.0f} %"
+    )
     if "OpenVINO int8" in contenders:
         files["openvino_int8"] = workdir / f"{name}.int8.xml"
-        q = quantize(files["onnx"], files["openvino_int8"], calib, backend="openvino", num_calib=32, num_eval=8,
-                     threads=threads, quantize_classifier=True)
+        q = quantize(
+            files["onnx"],
+            files["openvino_int8"],
+            calib,
+            backend="openvino",
+            num_calib=32,
+            num_eval=8,
+            threads=threads,
+            quantize_classifier=True,
+        )
         log(f"  OpenVINO int8: {q.int8_bytes / 1e6:.1f} MB (fp32 {q.fp32_bytes / 1e6:.1f} MB)")
     return files
 
@@ -366,8 +393,14 @@ def _deploy_files(model: nn.Module, name: str, workdir: Path, size: int, threads
 # ---------------------------------------------------------------------------------------------
 
 
-def _alternating(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int, budget_s: float = 0.0,
-                 block_s: float = BLOCK_S, pause_s: float = PAUSE_S) -> dict[str, list[float]]:
+def _alternating(
+    calls: dict[str, Callable[[], Any]],
+    repeats: int,
+    warmup: int,
+    budget_s: float = 0.0,
+    block_s: float = BLOCK_S,
+    pause_s: float = PAUSE_S,
+) -> dict[str, list[float]]:
     """Per-call times of every contender, measured in alternating blocks.
 
     Each round gives every contender one block, the order rotating by round: a pause (so the other
@@ -404,8 +437,16 @@ def _alternating(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int,
     return times
 
 
-def _inference_calls(tv: nn.Module, lucid_model: nn.Module, files: dict[str, Path], batch: int, size: int,
-                     threads: int, spinning: bool | None, contenders: Sequence[str]) -> dict[str, Callable[[], Any]]:
+def _inference_calls(
+    tv: nn.Module,
+    lucid_model: nn.Module,
+    files: dict[str, Path],
+    batch: int,
+    size: int,
+    threads: int,
+    spinning: bool | None,
+    contenders: Sequence[str],
+) -> dict[str, Callable[[], Any]]:
     from lucid.deploy.export import quiet_torch_export
     from lucid.deploy.predictor import make_session
 
@@ -422,6 +463,7 @@ def _inference_calls(tv: nn.Module, lucid_model: nn.Module, files: dict[str, Pat
         def call() -> Any:
             with torch.inference_mode():
                 return module(inp)
+
         return call
 
     calls: dict[str, Callable[[], Any]] = {
@@ -468,13 +510,19 @@ def _train_calls(tv: nn.Module, lucid_model: nn.Module, batch: int, size: int) -
             loss.backward()
             optimizer.step()
             return loss
+
         return step
 
-    return {"torchvision": step_of(tv, x), "lucid": step_of(lucid_model, x), "lucid channels-last": step_of(lucid_model, x_cl)}
+    return {
+        "torchvision": step_of(tv, x),
+        "lucid": step_of(lucid_model, x),
+        "lucid channels-last": step_of(lucid_model, x_cl),
+    }
 
 
-def operator_profile(path: str | os.PathLike[str], batch: int, image_size: int, threads: int,
-                     runs: int = 50) -> list[tuple[str, int, float]]:
+def operator_profile(
+    path: str | os.PathLike[str], batch: int, image_size: int, threads: int, runs: int = 50
+) -> list[tuple[str, int, float]]:
     """(operator type, nodes, ms per call) of an ONNX file under ONNX Runtime's own profiler,
     after ORT's graph optimisations (so fused and layout-converted kernels appear as they run),
     most expensive first. It shows where int8 gains and loses time against fp32."""
@@ -489,8 +537,11 @@ def operator_profile(path: str | os.PathLike[str], batch: int, image_size: int, 
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         model_input = session.get_inputs()[0]
         channels = model_input.shape[1] if isinstance(model_input.shape[1], int) else 3
-        feed = {model_input.name: np.random.default_rng(0).standard_normal(
-            (batch, channels, image_size, image_size)).astype(np.float32)}
+        feed = {
+            model_input.name: np.random.default_rng(0)
+            .standard_normal((batch, channels, image_size, image_size))
+            .astype(np.float32)
+        }
         for _ in range(runs + 1):
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())
@@ -500,8 +551,11 @@ def operator_profile(path: str | os.PathLike[str], batch: int, image_size: int, 
     totals: dict[str, float] = {}
     nodes: dict[str, set[str]] = {}
     for event in events:
-        if (event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time")
-                and event.get("ts", 0) >= warm_from):
+        if (
+            event.get("cat") == "Node"
+            and event.get("name", "").endswith("_kernel_time")
+            and event.get("ts", 0) >= warm_from
+        ):
             op = event["args"]["op_name"]
             totals[op] = totals.get(op, 0.0) + event["dur"] / 1e3 / runs
             nodes.setdefault(op, set()).add(event["name"])
@@ -543,7 +597,9 @@ def _memory(spec: dict[str, Any], timeout: float = 600, attempts: int = 2) -> tu
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_args(models: Sequence[str], batches: Sequence[int], repeats: int, threads: int | None, train_steps: int) -> int:
+def _check_args(
+    models: Sequence[str], batches: Sequence[int], repeats: int, threads: int | None, train_steps: int
+) -> int:
     unknown = [m for m in models if m not in BENCH_MODELS]
     if unknown or not models:
         raise ValueError(f"bench compares {', '.join(BENCH_MODELS)} (torchvision has them too); got {list(models)}")
@@ -588,9 +644,20 @@ def bench(
     export takes the longest). ``log`` receives progress lines.
     """
     threads = _check_args(list(models), list(batches), repeats, threads, train_steps)
-    arguments = {"models": list(models), "batches": list(batches), "repeats": repeats, "threads": threads,
-                 "image_size": image_size, "warmup": warmup, "time_budget": time_budget, "train_batch": train_batch,
-                 "train_steps": train_steps, "memory": memory, "seed": seed, "executorch": executorch}
+    arguments: dict[str, Any] = {
+        "models": list(models),
+        "batches": list(batches),
+        "repeats": repeats,
+        "threads": threads,
+        "image_size": image_size,
+        "warmup": warmup,
+        "time_budget": time_budget,
+        "train_batch": train_batch,
+        "train_steps": train_steps,
+        "memory": memory,
+        "seed": seed,
+        "executorch": executorch,
+    }
     if passive_wait and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         result = _bench_in_child(arguments, log)
     else:
@@ -609,58 +676,119 @@ def _bench_in_child(arguments: dict[str, Any], log: Log | None) -> BenchResult:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     with tempfile.TemporaryDirectory(prefix="lucid-bench-") as workdir:
         result_file = Path(workdir) / "result.json"
-        command = [sys.executable, "-m", "lucid.deploy._probe", "bench", json.dumps({**arguments, "log": log is not None}),
-                   str(result_file)]
-        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=None if log else subprocess.PIPE,
-                              text=True, check=False)
+        command = [
+            sys.executable,
+            "-m",
+            "lucid.deploy._probe",
+            "bench",
+            json.dumps({**arguments, "log": log is not None}),
+            str(result_file),
+        ]
+        done = subprocess.run(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=None if log else subprocess.PIPE, text=True, check=False
+        )
         if done.returncode != 0:
             raise RuntimeError(f"the benchmark process failed (exit {done.returncode}): {(done.stderr or '')[-2000:]}")
         return BenchResult.from_dict(json.loads(result_file.read_text()))
 
 
-def _bench_here(*, models: list[str], batches: list[int], repeats: int, threads: int, image_size: int, warmup: int,
-                time_budget: float, train_batch: int, train_steps: int, memory: bool, seed: int, passive_wait: bool,
-                executorch: bool, log: Log | None) -> BenchResult:
+def _bench_here(
+    *,
+    models: list[str],
+    batches: list[int],
+    repeats: int,
+    threads: int,
+    image_size: int,
+    warmup: int,
+    time_budget: float,
+    train_batch: int,
+    train_steps: int,
+    memory: bool,
+    seed: int,
+    passive_wait: bool,
+    executorch: bool,
+    log: Log | None,
+) -> BenchResult:
     say = log or (lambda _line: None)
     spinning = False if passive_wait else None
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     result = BenchResult(
         machine=machine_info(threads),
-        settings={"models": list(models), "batches": list(batches), "repeats": repeats, "warmup": warmup,
-                  "time_budget": time_budget,
-                  "image_size": image_size, "train_batch": train_batch, "train_steps": train_steps,
-                  "passive_wait": passive_wait, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-                  "seed": seed, "contenders": list(available_contenders(executorch)),
-                  "train_contender": TRAIN_DEFAULT_CONTENDER, "flops": {}},
+        settings={
+            "models": list(models),
+            "batches": list(batches),
+            "repeats": repeats,
+            "warmup": warmup,
+            "time_budget": time_budget,
+            "image_size": image_size,
+            "train_batch": train_batch,
+            "train_steps": train_steps,
+            "passive_wait": passive_wait,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+            "seed": seed,
+            "contenders": list(available_contenders(executorch)),
+            "train_contender": TRAIN_DEFAULT_CONTENDER,
+            "flops": {},
+        },
     )
     try:
         with tempfile.TemporaryDirectory(prefix="lucid-bench-") as workdir:
             for name in models:
-                _bench_model(result, name, list(batches), Path(workdir), threads, (repeats, warmup, time_budget),
-                             image_size, train_batch, train_steps, memory, spinning, seed, say)
+                _bench_model(
+                    result,
+                    name,
+                    list(batches),
+                    Path(workdir),
+                    threads,
+                    (repeats, warmup, time_budget),
+                    image_size,
+                    train_batch,
+                    train_steps,
+                    memory,
+                    spinning,
+                    seed,
+                    say,
+                )
     finally:
         torch.set_num_threads(previous_threads)
     result.machine["load_after"] = _loadavg()
     return result
 
 
-def _bench_model(result: BenchResult, name: str, batches: list[int], workdir: Path, threads: int,
-                 rounds: tuple[int, int, float], size: int, train_batch: int, train_steps: int, memory: bool,
-                 spinning: bool | None, seed: int, say: Log) -> None:
+def _bench_model(
+    result: BenchResult,
+    name: str,
+    batches: list[int],
+    workdir: Path,
+    threads: int,
+    rounds: tuple[int, int, float],
+    size: int,
+    train_batch: int,
+    train_steps: int,
+    memory: bool,
+    spinning: bool | None,
+    seed: int,
+    say: Log,
+) -> None:
     repeats, warmup, budget = rounds
     say(f"{name}: building torchvision's model and lucid's with the same weights")
     tv = torchvision_model(name, seed)
     lucid_model, diff = same_weights(tv, name)
-    result.notes.append(f"{name}: lucid loaded torchvision's weights (lucid.models.weights.convert_state_dict); "
-                        f"max |lucid - torchvision| logit difference {diff:.2g}")
+    result.notes.append(
+        f"{name}: lucid loaded torchvision's weights (lucid.models.weights.convert_state_dict); "
+        f"max |lucid - torchvision| logit difference {diff:.2g}"
+    )
     result.settings["flops"][name] = model_flops(tv, size)
     contenders = result.settings["contenders"]
     files = _deploy_files(lucid_model, name, workdir, size, threads, contenders, say)
     for batch in batches:
         calls = _inference_calls(tv, lucid_model, files, batch, size, threads, spinning, contenders)
         times = _alternating(calls, repeats, warmup, budget)
-        say(f"{name} batch {batch}: {len(times[BASELINE])} timed calls of torchvision eager, alternating blocks of {len(calls)} contenders")
+        say(
+            f"{name} batch {batch}: {len(times[BASELINE])} timed calls of torchvision eager, "
+            f"alternating blocks of {len(calls)} contenders"
+        )
         base = statistics.median(times[BASELINE])
         result.settings.setdefault("file_bytes", {})[name] = {k: _file_bytes(v) for k, v in files.items()}
         for contender in [c for c in CONTENDERS if c in times]:
@@ -679,8 +807,9 @@ def _bench_model(result: BenchResult, name: str, batches: list[int], workdir: Pa
         _measure_memory(result, name, max(batches), files, threads, size, train_batch, say)
 
 
-def _profile_operators(result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int,
-                       say: Log) -> None:
+def _profile_operators(
+    result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int, say: Log
+) -> None:
     say(f"{name}: ONNX Runtime's per-operator profile of the fp32 and int8 files, batch {batch}")
     for file in ("fp32", "int8"):
         path = files["onnx" if file == "fp32" else "int8"]
@@ -688,14 +817,31 @@ def _profile_operators(result: BenchResult, name: str, batch: int, files: dict[s
             result.operators.append(OperatorRow(name, batch, file, op_type, nodes, ms))
 
 
-def _measure_memory(result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int,
-                    train_batch: int, say: Log) -> None:
+def _measure_memory(
+    result: BenchResult,
+    name: str,
+    batch: int,
+    files: dict[str, Path],
+    threads: int,
+    size: int,
+    train_batch: int,
+    say: Log,
+) -> None:
     say(f"{name}: peak memory, one fresh process per contender (batch {batch}; training batch {train_batch})")
     infer = [c for c in result.settings.get("contenders", CONTENDERS) if c != EXECUTORCH]
-    specs = [(c, batch, "infer") for c in infer] + [(f"training: {c}", train_batch, "train") for c in TRAIN_CONTENDERS[:2]]
+    specs = [(c, batch, "infer") for c in infer] + [
+        (f"training: {c}", train_batch, "train") for c in TRAIN_CONTENDERS[:2]
+    ]
     for contender, run_batch, mode in specs:
-        spec = {"contender": contender.removeprefix("training: "), "mode": mode, "model": name, "batch": run_batch,
-                "image_size": size, "threads": threads, "files": {k: str(v) for k, v in files.items()}}
+        spec = {
+            "contender": contender.removeprefix("training: "),
+            "mode": mode,
+            "model": name,
+            "batch": run_batch,
+            "image_size": size,
+            "threads": threads,
+            "files": {k: str(v) for k, v in files.items()},
+        }
         measured = _memory(spec)
         if isinstance(measured, str):
             result.notes.append(f"{name}: memory of {contender} could not be measured ({measured})")
@@ -712,24 +858,42 @@ def _measure_memory(result: BenchResult, name: str, batch: int, files: dict[str,
 def _targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
     checks: list[tuple[str, str, bool | None]] = []
     large = result.latency_of("mobilenet_v3_large", 1, "ONNX Runtime fp32")
-    checks.append(("ONNX Runtime fp32 >= 4x torchvision eager (large, batch 1)",
-                   f"{large.speedup:.2f}x" if large else "not measured", None if large is None else large.speedup >= 4.0))
+    checks.append(
+        (
+            "ONNX Runtime fp32 >= 4x torchvision eager (large, batch 1)",
+            f"{large.speedup:.2f}x" if large else "not measured",
+            None if large is None else large.speedup >= 4.0,
+        )
+    )
     for row in result.latency:
         if row.contender != "ONNX Runtime int8":
             continue
         fp32 = result.latency_of(row.model, row.batch, "ONNX Runtime fp32")
         ratio = fp32.median_s / row.median_s if fp32 else float("nan")
-        checks.append((f"int8 >= 1.5x ONNX fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
-                       f"{ratio:.2f}x", ratio >= 1.5))
+        checks.append(
+            (
+                f"int8 >= 1.5x ONNX fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
+                f"{ratio:.2f}x",
+                ratio >= 1.5,
+            )
+        )
     checks += _openvino_targets(result)
     default = result.settings.get("train_contender", TRAIN_DEFAULT_CONTENDER)
-    for row in result.training:
-        if row.contender != default:
+    for train in result.training:
+        if train.contender != default:
             continue
-        same_layout = next((r for r in result.training if (r.model, r.contender) == (row.model, "lucid")), None)
-        measured = f"{row.ratio:.2f}x" + (f" (NCHW like torchvision: {same_layout.ratio:.2f}x)" if same_layout and same_layout is not row else "")
-        checks.append((f"lucid eager training as `lucid train` runs it ({default}) >= 1.0x torchvision "
-                       f"({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})", measured, row.ratio >= 1.0))
+        same_layout = next((r for r in result.training if (r.model, r.contender) == (train.model, "lucid")), None)
+        measured = f"{train.ratio:.2f}x" + (
+            f" (NCHW like torchvision: {same_layout.ratio:.2f}x)" if same_layout and same_layout is not train else ""
+        )
+        checks.append(
+            (
+                f"lucid eager training as `lucid train` runs it ({default}) >= 1.0x torchvision "
+                f"({train.model.removeprefix('mobilenet_v3_')}, batch {train.batch})",
+                measured,
+                train.ratio >= 1.0,
+            )
+        )
     return checks
 
 
@@ -738,26 +902,45 @@ def _openvino_targets(result: BenchResult) -> list[tuple[str, str, bool | None]]
     checks: list[tuple[str, str, bool | None]] = []
 
     def ratio(batch: int, contender: str, over: str) -> float | None:
-        a, b = result.latency_of("mobilenet_v3_large", batch, contender), result.latency_of("mobilenet_v3_large", batch, over)
+        a, b = (
+            result.latency_of("mobilenet_v3_large", batch, contender),
+            result.latency_of("mobilenet_v3_large", batch, over),
+        )
         return b.median_s / a.median_s if a and b else None
 
-    for text, batch, over, goal in (("OpenVINO fp32 >= 5x torchvision eager (large, batch 1)", 1, BASELINE, 5.0),
-                                    ("OpenVINO fp32 >= 1.3x ONNX Runtime fp32 (large, batch 1)", 1, "ONNX Runtime fp32", 1.3),
-                                    ("OpenVINO fp32 >= 7x torchvision eager (large, batch 32)", 32, BASELINE, 7.0)):
+    for text, batch, over, goal in (
+        ("OpenVINO fp32 >= 5x torchvision eager (large, batch 1)", 1, BASELINE, 5.0),
+        ("OpenVINO fp32 >= 1.3x ONNX Runtime fp32 (large, batch 1)", 1, "ONNX Runtime fp32", 1.3),
+        ("OpenVINO fp32 >= 7x torchvision eager (large, batch 32)", 32, BASELINE, 7.0),
+    ):
         value = ratio(batch, "OpenVINO fp32", over)
-        checks.append((text, "not measured" if value is None else f"{value:.2f}x", None if value is None else value >= goal))
+        checks.append(
+            (text, "not measured" if value is None else f"{value:.2f}x", None if value is None else value >= goal)
+        )
     for name, sizes in result.settings.get("file_bytes", {}).items():
         if "openvino_int8" in sizes and "openvino" in sizes:
             share = sizes["openvino_int8"] / sizes["openvino"]
-            checks.append((f"OpenVINO int8 file <= 0.3x fp32 ({name.removeprefix('mobilenet_v3_')})", f"{share:.2f}x", share <= 0.3))
+            checks.append(
+                (
+                    f"OpenVINO int8 file <= 0.3x fp32 ({name.removeprefix('mobilenet_v3_')})",
+                    f"{share:.2f}x",
+                    share <= 0.3,
+                )
+            )
     has_int8_dot = result.machine.get("vnni") or result.machine.get("amx")
     for row in result.latency:
         if row.contender != "OpenVINO int8":
             continue
         fp32 = result.latency_of(row.model, row.batch, "OpenVINO fp32")
         speed = fp32.median_s / row.median_s if fp32 else float("nan")
-        checks.append((f"OpenVINO int8 >= 1.5x OpenVINO fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch}; "
-                       "judged only with VNNI/AMX)", f"{speed:.2f}x", (speed >= 1.5) if has_int8_dot else None))
+        checks.append(
+            (
+                f"OpenVINO int8 >= 1.5x OpenVINO fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch}; "
+                "judged only with VNNI/AMX)",
+                f"{speed:.2f}x",
+                (speed >= 1.5) if has_int8_dot else None,
+            )
+        )
     return checks
 
 
@@ -767,13 +950,22 @@ def _gflops_section(result: BenchResult) -> list[str]:
     if not flops:
         return []
     m = result.machine
-    lines = ["", "## Achieved GFLOP/s against this CPU's fp32 peak", "",
-             f"fp32 peak: {m.get('cores')} cores x {m.get('fp32_lanes')} fp32 lanes x {m.get('fma_units')} FMA units x 2 "
-             f"x {m.get('clock_ghz')} GHz = **{peak} GFLOP/s** (`lucid.deploy.bench.cpu_peak`; the clock is /proc/cpuinfo's, "
-             "boost clocks raise the real peak). Model FLOPs per image (torch.utils.flop_counter, 2 per multiply-add): "
-             + ", ".join(f"{k} {v / 1e9:.3f} GFLOP" for k, v in flops.items()) + ". "
-             f"int8 dot-product instructions: VNNI {'yes' if m.get('vnni') else 'no'}, AMX {'yes' if m.get('amx') else 'no'}.",
-             "", "| model | batch | " + " | ".join(CONTENDERS) + " |", "|---|---:|" + "---:|" * len(CONTENDERS)]
+    lines = [
+        "",
+        "## Achieved GFLOP/s against this CPU's fp32 peak",
+        "",
+        f"fp32 peak: {m.get('cores')} cores x {m.get('fp32_lanes')} fp32 lanes x {m.get('fma_units')} FMA units x 2 "
+        f"x {m.get('clock_ghz')} GHz = **{peak} GFLOP/s** (`lucid.deploy.bench.cpu_peak`; "
+        "the clock is /proc/cpuinfo's, "
+        "boost clocks raise the real peak). Model FLOPs per image (torch.utils.flop_counter, 2 per multiply-add): "
+        + ", ".join(f"{k} {v / 1e9:.3f} GFLOP" for k, v in flops.items())
+        + ". "
+        f"int8 dot-product instructions: VNNI {'yes' if m.get('vnni') else 'no'}, "
+        f"AMX {'yes' if m.get('amx') else 'no'}.",
+        "",
+        "| model | batch | " + " | ".join(CONTENDERS) + " |",
+        "|---|---:|" + "---:|" * len(CONTENDERS),
+    ]
     for model, batch in sorted({(r.model, r.batch) for r in result.latency}, key=lambda k: (k[0], k[1])):
         cells = []
         for contender in CONTENDERS:
@@ -797,7 +989,10 @@ def _fastest_speedup(result: BenchResult, row: LatencyRow) -> float:
 
 
 def _latency_table(result: BenchResult, cell: Callable[[LatencyRow], str]) -> list[str]:
-    lines = ["| model | batch | timed calls | " + " | ".join(CONTENDERS) + " |", "|---|---:|---:|" + "---:|" * len(CONTENDERS)]
+    lines = [
+        "| model | batch | timed calls | " + " | ".join(CONTENDERS) + " |",
+        "|---|---:|---:|" + "---:|" * len(CONTENDERS),
+    ]
     models = result.settings["models"]
     for model, batch in sorted({(r.model, r.batch) for r in result.latency}, key=lambda k: (models.index(k[0]), k[1])):
         rows = [result.latency_of(model, batch, contender) for contender in CONTENDERS]
@@ -825,7 +1020,8 @@ def _markdown(result: BenchResult) -> str:
         f"{'yes' if m.get('vnni') else 'no'}, AMX {'yes' if m.get('amx') else 'no'} |",
         f"| threads | {m['threads']} (torch, ONNX Runtime and OpenVINO inference threads) |",
         f"| software | Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
-        f"onnxruntime {m['onnxruntime']}, openvino {m.get('openvino', 'n/a')}, executorch {m.get('executorch', 'n/a')}, "
+        f"onnxruntime {m['onnxruntime']}, openvino {m.get('openvino', 'n/a')}, "
+        f"executorch {m.get('executorch', 'n/a')}, "
         f"lucid {m['lucid']} |",
         f"| OS | {m['os']} |",
         f"| date | {m['date']} |",
@@ -841,18 +1037,30 @@ def _markdown(result: BenchResult) -> str:
         *_latency_table(result, lambda row: f"{_ms(min(row.samples))} ({_fastest_speedup(result, row):.2f}x)"),
     ]
     if result.training:
-        lines += ["", "## Training throughput (median SGD step, alternating)", "",
-                  "| model | batch | " + " | ".join(TRAIN_CONTENDERS) + " |", "|---|---:|" + "---:|" * len(TRAIN_CONTENDERS)]
+        lines += [
+            "",
+            "## Training throughput (median SGD step, alternating)",
+            "",
+            "| model | batch | " + " | ".join(TRAIN_CONTENDERS) + " |",
+            "|---|---:|" + "---:|" * len(TRAIN_CONTENDERS),
+        ]
         for model in s["models"]:
             rows = [r for r in result.training if r.model == model]
             if rows:
                 cells = [f"{r.images_per_s:.1f} img/s ({r.ratio:.2f}x)" for r in rows]
                 lines.append(f"| {model} | {rows[0].batch} | " + " | ".join(cells) + " |")
     if result.memory:
-        lines += ["", "## Peak memory (fresh process per contender)", "",
-                  "| model | contender | batch | peak RSS | increase over imports |", "|---|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Peak memory (fresh process per contender)",
+            "",
+            "| model | contender | batch | peak RSS | increase over imports |",
+            "|---|---|---:|---:|---:|",
+        ]
         for row in result.memory:
-            lines.append(f"| {row.model} | {row.contender} | {row.batch} | {row.peak_mib:.0f} MiB | {row.increase_mib:.0f} MiB |")
+            lines.append(
+                f"| {row.model} | {row.contender} | {row.batch} | {row.peak_mib:.0f} MiB | {row.increase_mib:.0f} MiB |"
+            )
     lines += _gflops_section(result)
     lines += _operator_section(result)
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
@@ -866,6 +1074,7 @@ def int8_ceiling(rows: Sequence[OperatorRow]) -> tuple[float, float] | None:
     """(int8 convolution speed-up over fp32's, the whole file's best possible int8 speed-up) from one
     model's profile rows: if int8 added no quantize/dequantize or other extra work at all, only the
     convolutions would get faster, so fp32 time / (fp32 time - fp32 conv + int8 conv) bounds it."""
+
     def total(file: str, conv_only: bool) -> float:
         return sum(r.ms for r in rows if r.file == file and (not conv_only or "Conv" in r.op_type))
 
@@ -878,10 +1087,15 @@ def int8_ceiling(rows: Sequence[OperatorRow]) -> tuple[float, float] | None:
 def _operator_section(result: BenchResult) -> list[str]:
     if not result.operators:
         return []
-    lines = ["", "## Where ONNX Runtime spends the time (per operator type)", "",
-             "ONNX Runtime's profiler, kernel time per call summed over the nodes of each operator type, after "
-             "its graph optimisations (fp32 runs fused convolutions in a blocked NCHWc layout; int8 runs "
-             "QLinearConv in NHWC between quantize/dequantize steps).", ""]
+    lines = [
+        "",
+        "## Where ONNX Runtime spends the time (per operator type)",
+        "",
+        "ONNX Runtime's profiler, kernel time per call summed over the nodes of each operator type, after "
+        "its graph optimisations (fp32 runs fused convolutions in a blocked NCHWc layout; int8 runs "
+        "QLinearConv in NHWC between quantize/dequantize steps).",
+        "",
+    ]
     for model, batch in dict.fromkeys((r.model, r.batch) for r in result.operators):
         rows = [r for r in result.operators if (r.model, r.batch) == (model, batch)]
         lines += [f"**{model}, batch {batch}**", "", "| file | operator | nodes | ms per call |", "|---|---|---:|---:|"]
@@ -891,8 +1105,12 @@ def _operator_section(result: BenchResult) -> list[str]:
             lines.append(f"| {file} | **total** | {sum(r.nodes for r in mine)} | **{sum(r.ms for r in mine):.3f}** |")
         ceiling = int8_ceiling(rows)
         if ceiling:
-            lines += ["", f"int8 convolutions run {ceiling[0]:.2f}x as fast as fp32's here; even if int8 cost nothing "
-                      f"else extra, the file could be at most {ceiling[1]:.2f}x as fast as fp32.", ""]
+            lines += [
+                "",
+                f"int8 convolutions run {ceiling[0]:.2f}x as fast as fp32's here; even if int8 cost nothing "
+                f"else extra, the file could be at most {ceiling[1]:.2f}x as fast as fp32.",
+                "",
+            ]
     return lines
 
 
@@ -915,15 +1133,23 @@ def _method_notes(result: BenchResult) -> list[str]:
         f"update, batch {s['train_batch']}, at least {s['train_steps']} steps each in alternating blocks after one "
         "warm-up step. The target is judged on the layout `lucid train` uses by default (channels-last; "
         "`--no-channels-last` turns it off); in torchvision's NCHW layout both models run the same kernels.",
-        ("Idle threads wait passively in both runtimes (torch: `OMP_WAIT_POLICY=PASSIVE`, ONNX Runtime: "
-         "`session.intra_op.allow_spinning=0`), so other processes on a shared CPU do not turn spin-waits into "
-         "stalls." if s["passive_wait"] else
-         f"Both runtimes' default thread waiting (OMP_WAIT_POLICY={s['omp_wait_policy']}, ORT spinning on), "
-         "as a deployment runs them; the pause before each block lets the previous contender's threads settle."),
-        *([] if "vnni" in result.machine.get("simd", "") else [
-            "This CPU has no VNNI instructions (avx512_vnni / avx_vnni): ONNX Runtime's uint8 x int8 kernels then "
-            "use AVX2's saturating 16-bit pair products, so int8 is not expected to beat fp32 by much here "
-            "(and 7-bit weights are needed for accuracy; see the README's deployment section)."]),
+        (
+            "Idle threads wait passively in both runtimes (torch: `OMP_WAIT_POLICY=PASSIVE`, ONNX Runtime: "
+            "`session.intra_op.allow_spinning=0`), so other processes on a shared CPU do not turn spin-waits into "
+            "stalls."
+            if s["passive_wait"]
+            else f"Both runtimes' default thread waiting (OMP_WAIT_POLICY={s['omp_wait_policy']}, ORT spinning on), "
+            "as a deployment runs them; the pause before each block lets the previous contender's threads settle."
+        ),
+        *(
+            []
+            if "vnni" in result.machine.get("simd", "")
+            else [
+                "This CPU has no VNNI instructions (avx512_vnni / avx_vnni): ONNX Runtime's uint8 x int8 kernels then "
+                "use AVX2's saturating 16-bit pair products, so int8 is not expected to beat fp32 by much here "
+                "(and 7-bit weights are needed for accuracy; see the README's deployment section)."
+            ]
+        ),
         "Memory: each contender runs in a fresh Python process (`python -m lucid.deploy._probe memory`), which "
         "reports its peak resident set size (`VmHWM` of /proc/self/status) after building the model and running "
         "it three times, and the increase of that peak over the process after importing torch, torchvision "

@@ -50,6 +50,7 @@ __all__ = [
     "fold_batchnorm",
     "inference_copy",
     "load_source_model",
+    "metadata_of",
     "opset_range",
     "quiet_torch_export",
     "to_onnx_bytes",
@@ -127,7 +128,9 @@ def load_source_model(source: nn.Module | str | os.PathLike[str], weights: Any =
         return create_model(name) if weights is None else create_model(name, weights=weights)
     if path.suffix or os.sep in name:
         raise FileNotFoundError(f"no checkpoint at {path} (and it is not a registered model name)")
-    raise ValueError(f"{name!r} is neither a checkpoint file nor a registered model; models: {', '.join(list_models())}")
+    raise ValueError(
+        f"{name!r} is neither a checkpoint file nor a registered model; models: {', '.join(list_models())}"
+    )
 
 
 def fold_batchnorm(model: nn.Module) -> int:
@@ -145,7 +148,7 @@ def fold_batchnorm(model: nn.Module) -> int:
         if not isinstance(parent, nn.Sequential):
             continue
         names = list(parent._modules)
-        for first, second in zip(names, names[1:]):
+        for first, second in zip(names, names[1:], strict=False):
             conv, norm = parent._modules[first], parent._modules[second]
             if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and norm.track_running_stats:
                 parent._modules[first] = fuse_conv_bn_eval(conv, norm)
@@ -238,15 +241,30 @@ def to_onnx_bytes(
         if dynamo:
             dims = {0: torch.export.Dim("batch", min=1)} if dynamic_batch else None
             program = torch.onnx.export(
-                model, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME], dynamic_shapes=(dims,) if dims else None, verbose=False,
+                model,
+                (example,),
+                dynamo=True,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=(dims,) if dims else None,
+                verbose=False,
             )
+            if program is None:
+                raise ExportError("torch.onnx.export(dynamo=True) returned no program")
             return program.model_proto.SerializeToString()
-        buffer = io.BytesIO()
+        buffer: Any = io.BytesIO()  # torch's stubs name only paths; a file object works alike
         axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
         torch.onnx.export(
-            model, (example,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
+            model,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            do_constant_folding=True,
         )
     return _tidy(buffer.getvalue())
 
@@ -313,7 +331,9 @@ def _torchscript_runner(path: str) -> Any:
     return run
 
 
-def _verify(run: Any, reference: nn.Module, shape: tuple[int, int, int], batches: Sequence[int], rtol: float, seed: int) -> tuple[float, float]:
+def _verify(
+    run: Any, reference: nn.Module, shape: tuple[int, int, int], batches: Sequence[int], rtol: float, seed: int
+) -> tuple[float, float]:
     """Largest |exported - eager| over random inputs, absolute and relative to the largest logit."""
     generator = torch.Generator().manual_seed(seed)
     worst_abs, worst_rel = 0.0, 0.0
@@ -323,12 +343,14 @@ def _verify(run: Any, reference: nn.Module, shape: tuple[int, int, int], batches
             expected = reference(x).numpy()
         got = np.asarray(run(x))
         if got.shape != expected.shape:
-            raise VerificationError(f"exported model returns shape {got.shape} for batch {batch}, eager {expected.shape}")
+            raise VerificationError(
+                f"exported model returns shape {got.shape} for batch {batch}, eager {expected.shape}"
+            )
         if not (np.isfinite(got).all() and np.isfinite(expected).all()):
             which = "the exported model" if np.isfinite(expected).all() else "the eager model"
             raise VerificationError(f"{which} returns non-finite values on random input; nothing was written")
         abs_diff = float(np.abs(got - expected).max())
-        rel_diff = abs_diff / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
+        rel_diff = abs_diff / max(float(np.abs(expected).max()), float(np.finfo(np.float32).tiny))
         worst_abs, worst_rel = max(worst_abs, abs_diff), max(worst_rel, rel_diff)
     if worst_rel > rtol:
         raise VerificationError(
@@ -392,7 +414,9 @@ def _write_openvino(target: Path, onnx_model: bytes, meta: dict[str, str], verif
 # ---------------------------------------------------------------------------------------------
 
 
-def _metadata(model: nn.Module, source: Any, prep: Preprocessing, classes: list[str] | None) -> dict[str, str]:
+def metadata_of(model: nn.Module, source: Any, prep: Preprocessing, classes: list[str] | None) -> dict[str, str]:
+    """What every exported file records: producer, preprocessing, class names, model name and
+    config, source, and the training data split (so int8 evaluation uses the held-out images)."""
     from lucid import __version__
 
     meta = {"producer": f"lucid {__version__}", **prep.to_metadata(), **write_classes(classes)}
@@ -457,7 +481,7 @@ def export(
     export_batch = 2 if (dynamic_batch and dynamo) else batch_size  # torch.export specialises size-1 dims
     example = torch.zeros(export_batch, *shape)
     batches = (1, 3) if dynamic_batch else (export_batch,)
-    meta = _metadata(reference, source, prep, names)
+    meta = metadata_of(reference, source, prep, names)
     diffs: tuple[float, float] = (0.0, 0.0)
 
     def check(runner: Any) -> None:
@@ -467,7 +491,7 @@ def export(
     def onnx_bytes() -> bytes:
         import onnx
 
-        raw = to_onnx_bytes(folded, example, opset=opset, dynamic_batch=dynamic_batch, dynamo=dynamo)
+        raw = to_onnx_bytes(folded, example, opset=opset or DEFAULT_OPSET, dynamic_batch=dynamic_batch, dynamo=dynamo)
         _check_graph(onnx.load_from_string(raw), reference)
         return _with_metadata(raw, meta)
 
@@ -492,10 +516,23 @@ def export(
         atomic_write(target, write)
     write_digest(target)
     onnx_exporter = "dynamo" if dynamo else "torchscript-based"
-    exporter = {"onnx": onnx_exporter, "openvino": f"OpenVINO from the {onnx_exporter} ONNX graph",
-                "executorch": "torch.export + XNNPACK", "torchscript": "frozen torch.jit"}[format]
+    exporter = {
+        "onnx": onnx_exporter,
+        "openvino": f"OpenVINO from the {onnx_exporter} ONNX graph",
+        "executorch": "torch.export + XNNPACK",
+        "torchscript": "frozen torch.jit",
+    }[format]
     return ExportResult(
-        path=target, format=format, opset=opset, dynamic_batch=dynamic_batch, max_abs_diff=diffs[0],
-        max_rel_diff=diffs[1], checked_batches=tuple(batches), preprocessing=prep, classes=names,
-        seconds=time.perf_counter() - start, exporter=exporter, metadata=meta,
+        path=target,
+        format=format,
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        max_abs_diff=diffs[0],
+        max_rel_diff=diffs[1],
+        checked_batches=tuple(batches),
+        preprocessing=prep,
+        classes=names,
+        seconds=time.perf_counter() - start,
+        exporter=exporter,
+        metadata=meta,
     )

@@ -94,29 +94,50 @@ def _runner(path: Path, runtime: str, threads: int | None) -> Callable[[np.ndarr
     return OnnxRuntimeModel(path, threads).run
 
 
-def _measure(name: str, runtime: str, path: Path, run: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
-             eager: np.ndarray, labels: np.ndarray | None, budget_s: float, note: str = "") -> MatrixRow:
+def _measure(
+    name: str,
+    runtime: str,
+    path: Path,
+    run: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    eager: np.ndarray,
+    labels: np.ndarray | None,
+    budget_s: float,
+    note: str = "",
+) -> MatrixRow:
     logits = np.asarray(run(images))
     top = logits.argmax(axis=1)
     one = images[:1]
     return MatrixRow(
-        name=name, runtime=runtime, path=path, bytes=sum(p.stat().st_size for p in model_files(path) if p.is_file()),
-        max_abs_diff=float(np.abs(logits - eager).max()), agreement=float((top == eager.argmax(axis=1)).mean()),
-        top1=None if labels is None else float((top == labels).mean()), latency_ms=_latency(lambda: run(one), budget_s),
+        name=name,
+        runtime=runtime,
+        path=path,
+        bytes=sum(p.stat().st_size for p in model_files(path) if p.is_file()),
+        max_abs_diff=float(np.abs(logits - eager).max()),
+        agreement=float((top == eager.argmax(axis=1)).mean()),
+        top1=None if labels is None else float((top == labels).mean()),
+        latency_ms=_latency(lambda: run(one), budget_s),
         note=note,
     )
 
 
-def _eager_row(model: nn.Module, images: np.ndarray, labels: np.ndarray | None, budget_s: float) -> tuple[MatrixRow, np.ndarray]:
+def _eager_row(
+    model: nn.Module, images: np.ndarray, labels: np.ndarray | None, budget_s: float
+) -> tuple[MatrixRow, np.ndarray]:
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return model(torch.from_numpy(batch)).numpy()
 
     eager = np.concatenate([run(images[i : i + 64]) for i in range(0, len(images), 64)])
     row = MatrixRow(
-        name="PyTorch eager fp32", runtime="torch", path=None, max_abs_diff=0.0, agreement=1.0,
+        name="PyTorch eager fp32",
+        runtime="torch",
+        path=None,
+        max_abs_diff=0.0,
+        agreement=1.0,
         top1=None if labels is None else float((eager.argmax(axis=1) == labels).mean()),
-        latency_ms=_latency(lambda: run(images[:1]), budget_s), note="the reference",
+        latency_ms=_latency(lambda: run(images[:1]), budget_s),
+        note="the reference",
     )
     return row, eager
 
@@ -148,13 +169,20 @@ def export_all(
     wanted = set(formats) if formats is not None else {f[1] for f in MATRIX_FORMATS}
     unknown = wanted - {f[1] for f in MATRIX_FORMATS}
     if unknown:
-        raise ValueError(f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, torchscript, int8")
+        raise ValueError(
+            f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, torchscript, int8"
+        )
     model = load_source_model(source, weights).to("cpu", torch.float32).eval()
     stem = Path(str(source)).stem if not isinstance(source, nn.Module) else str(getattr(model, "model_name", "model"))
     prep = model_preprocessing(model, image_size=image_size)
     calib_set, eval_set = calibration_sets(
-        data, prep, classes=model_classes(model), num_classes=getattr(getattr(model, "config", None), "num_classes", None),
-        metadata=_data_metadata(model), num_calib=num_calib, num_eval=num_eval,
+        data,
+        prep,
+        classes=model_classes(model),
+        num_classes=getattr(getattr(model, "config", None), "num_classes", None),
+        metadata=_data_metadata(model),
+        num_calib=num_calib,
+        num_eval=num_eval,
     )
     images, labels = eval_set.images, eval_set.labels
     say(f"evaluating on {eval_set.description}")
@@ -169,14 +197,25 @@ def export_all(
         path = folder / f"{stem}{suffix}"
         if needs is not None and not available(needs):
             extra = "mobile" if needs == "executorch" else "deploy"
-            rows.append(MatrixRow(name=name, runtime=runtime, path=None, note=f"skipped: {needs} not installed (pip install 'lucid[{extra}]')"))
+            rows.append(
+                MatrixRow(
+                    name=name,
+                    runtime=runtime,
+                    path=None,
+                    note=f"skipped: {needs} not installed (pip install 'lucid[{extra}]')",
+                )
+            )
             continue
         try:
             note = _write(fmt, runtime, model, source, path, onnx_file, calib_set.images, image_size, threads, say)
         except MissingDependencyError as exc:
             rows.append(MatrixRow(name=name, runtime=runtime, path=None, note=f"skipped: {exc}"))
             continue
-        rows.append(_measure(name, runtime, path, _runner(path, runtime, threads), images, eager, labels, latency_budget_s, note))
+        rows.append(
+            _measure(
+                name, runtime, path, _runner(path, runtime, threads), images, eager, labels, latency_budget_s, note
+            )
+        )
         say(f"  {name} on {runtime}: {format_row(rows[-1])}")
     return rows
 
@@ -191,16 +230,27 @@ def _data_metadata(model: nn.Module) -> dict[str, str]:
     return {}
 
 
-def _write(fmt: str, runtime: str, model: nn.Module, source: Any, path: Path, onnx_file: Path, calib: np.ndarray,
-           image_size: int | None, threads: int | None, say: Log) -> str:
+def _write(
+    fmt: str,
+    runtime: str,
+    model: nn.Module,
+    source: Any,
+    path: Path,
+    onnx_file: Path,
+    calib: np.ndarray,
+    image_size: int | None,
+    threads: int | None,
+    say: Log,
+) -> str:
     """Write one matrix file (the fp32 ONNX file is written before, once, for its two runtimes and int8)."""
     if fmt == "onnx":
         return "verified at export"
     if fmt == "int8":
         backend = "onnxruntime" if runtime == "onnxruntime" else "openvino"
-        result = quantize(onnx_file, path, calib, backend=backend, num_calib=len(calib), num_eval=min(64, len(calib)),
-                          threads=threads)
-        return f"calibrated on {result.num_calib} images, {path.stat().st_size / 1e6:.2f} MB main file"
+        quantized = quantize(
+            onnx_file, path, calib, backend=backend, num_calib=len(calib), num_eval=min(64, len(calib)), threads=threads
+        )
+        return f"calibrated on {quantized.num_calib} images, {path.stat().st_size / 1e6:.2f} MB main file"
     dynamic = fmt != "executorch"
     result = export(model, path, fmt, dynamic_batch=dynamic, image_size=image_size)
     say(f"  {result.summary()}")
@@ -212,20 +262,27 @@ def format_row(row: MatrixRow) -> str:
     if row.skipped and row.runtime != "torch":
         return row.note
     top1 = "" if row.top1 is None else f", top-1 {100 * row.top1:.1f} %"
-    return (f"max |diff| {row.max_abs_diff:.2g}, agreement {100 * row.agreement:.1f} %{top1}, "
-            f"{row.bytes / 1e6:.2f} MB, {row.latency_ms:.2f} ms at batch 1")
+    return (
+        f"max |diff| {row.max_abs_diff:.2g}, agreement {100 * row.agreement:.1f} %{top1}, "
+        f"{row.bytes / 1e6:.2f} MB, {row.latency_ms:.2f} ms at batch 1"
+    )
 
 
 def format_matrix(rows: Sequence[MatrixRow]) -> str:
     """The matrix as a Markdown table."""
-    lines = ["| format | runtime | file size | max logit diff vs eager | top-1 agreement with eager | top-1 | batch-1 latency | note |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| format | runtime | file size | max logit diff vs eager | top-1 agreement with eager | top-1 "
+        "| batch-1 latency | note |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
         if r.skipped and r.runtime != "torch":
             lines.append(f"| {r.name} | {r.runtime} | | | | | | {r.note} |")
             continue
         size = f"{r.bytes / 1e6:.2f} MB" if r.path is not None else ""
         top1 = "" if r.top1 is None else f"{100 * r.top1:.1f} %"
-        lines.append(f"| {r.name} | {r.runtime} | {size} | {r.max_abs_diff:.2g} | {100 * r.agreement:.1f} % | {top1} | "
-                     f"{r.latency_ms:.2f} ms | {r.note} |")
+        lines.append(
+            f"| {r.name} | {r.runtime} | {size} | {r.max_abs_diff:.2g} | {100 * r.agreement:.1f} % | {top1} | "
+            f"{r.latency_ms:.2f} ms | {r.note} |"
+        )
     return "\n".join(lines)

@@ -64,7 +64,9 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
     ov = require("openvino", "writing an OpenVINO IR file")
     xml = Path(target).expanduser()
     if xml.suffix.lower() != IR_SUFFIX:
-        raise ValueError(f"an OpenVINO IR model is written to a .xml file (its weights go to .bin), got {str(target)!r}")
+        raise ValueError(
+            f"an OpenVINO IR model is written to a .xml file (its weights go to .bin), got {str(target)!r}"
+        )
     xml.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{xml.stem}.", suffix=".tmp", dir=xml.parent))
     try:
@@ -106,7 +108,9 @@ def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_c
     NNCF's bias correction. The classifier stays fp32 unless ``quantize_classifier``.
     """
     nncf = require("nncf", "quantizing with OpenVINO (NNCF)")
-    batches = [np.ascontiguousarray(images[i : i + batch_size]) for i in range(0, len(images) - batch_size + 1, batch_size)]
+    batches = [
+        np.ascontiguousarray(images[i : i + batch_size]) for i in range(0, len(images) - batch_size + 1, batch_size)
+    ]
     if not batches:
         raise ValueError(f"{len(images)} calibration images are fewer than the batch size {batch_size}")
     ignored = None
@@ -119,8 +123,11 @@ def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_c
     logging.getLogger("nncf").setLevel(logging.ERROR)  # NNCF logs every step; the caller reports the outcome
     try:
         return nncf.quantize(
-            model, nncf.Dataset(batches), preset=nncf.QuantizationPreset.PERFORMANCE,
-            subset_size=len(batches) * batch_size, ignored_scope=ignored,
+            model,
+            nncf.Dataset(batches),
+            preset=nncf.QuantizationPreset.PERFORMANCE,
+            subset_size=len(batches) * batch_size,
+            ignored_scope=ignored,
         )
     except Exception as exc:  # noqa: BLE001 - NNCF raises many types; report one lucid error
         raise ExportError(f"NNCF quantization failed: {type(exc).__name__}: {exc}") from exc

@@ -38,13 +38,17 @@ def as_float32_batch(batch: np.ndarray | torch.Tensor) -> np.ndarray:
     """
     if isinstance(batch, torch.Tensor):
         if not batch.is_floating_point():
-            raise DataError(f"a preprocessed batch must be floating point, got a torch.{str(batch.dtype).removeprefix('torch.')} "
-                            "tensor (images go to Predictor.predict / probabilities)")
+            raise DataError(
+                f"a preprocessed batch must be floating point, got a torch.{str(batch.dtype).removeprefix('torch.')} "
+                "tensor (images go to Predictor.predict / probabilities)"
+            )
         batch = batch.detach().cpu().to(torch.float32).numpy()
     array = np.asarray(batch)
     if array.dtype.type not in _FLOAT_DTYPES:
-        raise DataError(f"a preprocessed batch must be float16/32/64, got dtype {array.dtype} "
-                        "(images go to Predictor.predict / probabilities)")
+        raise DataError(
+            f"a preprocessed batch must be float16/32/64, got dtype {array.dtype} "
+            "(images go to Predictor.predict / probabilities)"
+        )
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
@@ -107,11 +111,14 @@ class Predictor:
     def _check_input_shape(self) -> None:
         expected = (self.preprocessing.in_channels, *self.preprocessing.image_size)
         static = tuple(d if isinstance(d, int) else None for d in self.input_shape[1:])
-        if len(static) != 3 or any(s is not None and s != e for s, e in zip(static, expected)):
+        if len(static) != 3 or any(s is not None and s != e for s, e in zip(static, expected, strict=True)):
             raise ValueError(f"{self.path}: input shape {self.input_shape} does not fit the preprocessing's {expected}")
 
     def __repr__(self) -> str:
-        return f"Predictor({str(self.path)!r}, backend={self.backend!r}, input={self.input_shape}, classes={self.num_classes})"
+        return (
+            f"Predictor({str(self.path)!r}, backend={self.backend!r}, input={self.input_shape}, "
+            f"classes={self.num_classes})"
+        )
 
     def preprocess(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """The model's ``(N, C, H, W)`` float32 input for one image or a sequence of images."""
@@ -142,4 +149,4 @@ class Predictor:
         probs = self.probabilities(images)
         k = min(topk, probs.shape[1])
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        return [[(self.label(int(i)), float(row[i])) for i in idx] for row, idx in zip(probs, order)]
+        return [[(self.label(int(i)), float(row[i])) for i in idx] for row, idx in zip(probs, order, strict=True)]

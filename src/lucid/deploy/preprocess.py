@@ -151,7 +151,10 @@ class Preprocessing:
         if self.resize_size is None:
             steps.append(v2.Resize(list(self.image_size), interpolation=mode, antialias=True))
         else:
-            steps += [v2.Resize(self.resize_size, interpolation=mode, antialias=True), v2.CenterCrop(list(self.image_size))]
+            steps += [
+                v2.Resize(self.resize_size, interpolation=mode, antialias=True),
+                v2.CenterCrop(list(self.image_size)),
+            ]
         if self.in_channels == 1:
             steps.append(v2.Grayscale(1))
         elif self.in_channels == 3:
@@ -263,8 +266,9 @@ def read_image(image: ImageLike) -> torch.Tensor:
     if _is_pil(image):
         from torchvision.transforms.v2 import functional as F
 
-        grey = image.mode in ("1", "L", "LA", "I", "I;16", "F")
-        return F.pil_to_tensor(image.convert("L" if grey else "RGB"))
+        pil: Any = image
+        grey = pil.mode in ("1", "L", "LA", "I", "I;16", "F")
+        return F.pil_to_tensor(pil.convert("L" if grey else "RGB"))
     if isinstance(image, np.ndarray):
         return _drop_alpha(_array_to_chw(image))
     if isinstance(image, torch.Tensor):

@@ -36,10 +36,11 @@ __all__ = [
     "QuantizeResult",
     "calibration_sets",
     "quantize",
+    "quantize_executorch",
 ]
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-QUANTIZE_BACKENDS = ("onnxruntime", "openvino")
+QUANTIZE_BACKENDS = ("onnxruntime", "openvino", "executorch")
 OUT_SUFFIX = {"onnxruntime": ".onnx", "openvino": ".xml"}
 DIGITS = "digits"
 
@@ -87,10 +88,10 @@ class QuantizeResult:
             f"calibrated on {self.num_calib} images: {self.calibration}",
             f"top-1 agreement with fp32 on {self.num_eval} images ({self.evaluation}): {100 * self.agreement:.2f} %",
         ]
-        if self.top1_drop is not None:
+        if self.fp32_top1 is not None and self.int8_top1 is not None:
             lines.append(
                 f"top-1: fp32 {100 * self.fp32_top1:.2f} %, int8 {100 * self.int8_top1:.2f} % "
-                f"(drop {self.top1_drop:.2f} points)"
+                f"(drop {100 * (self.fp32_top1 - self.int8_top1):.2f} points)"
             )
         return "\n".join(lines)
 
@@ -142,14 +143,18 @@ def _digits_labels(classes: Sequence[str] | None, num_classes: int | None) -> bo
     return list(classes) == digits if classes is not None else num_classes == 10
 
 
-def _digits_sets(prep: Preprocessing, props: Mapping[str, str], labelled: bool, limits: tuple[int | None, int | None], seed: int) -> tuple[LabelledImages, LabelledImages]:
+def _digits_sets(
+    prep: Preprocessing, props: Mapping[str, str], labelled: bool, limits: tuple[int | None, int | None], seed: int
+) -> tuple[LabelledImages, LabelledImages]:
     """Calibrate on the digits training split, evaluate on the validation split the model never saw."""
     from lucid.train import digits_datasets
 
     split = {"seed": 0, "val_fraction": 0.2}
     if "train_data" in props:  # the split the model was trained with, recorded at export
         split.update(json.loads(props["train_data"]).get("split") or {})
-    train_ds, val_ds = digits_datasets(image_size=max(prep.image_size), seed=int(split["seed"]), val_fraction=float(split["val_fraction"]))
+    train_ds, val_ds = digits_datasets(
+        image_size=max(prep.image_size), seed=int(split["seed"]), val_fraction=float(split["val_fraction"])
+    )
     sets = []
     for name, ds, limit, offset in (("train", train_ds, limits[0], 0), ("validation", val_ds, limits[1], 1)):
         pick = _subset(len(ds), limit, seed + offset)
@@ -180,7 +185,9 @@ def _folder_labels(folder: Path, files: Sequence[Path], classes: Sequence[str] |
     return np.asarray(labels)
 
 
-def _folder_set(folder: Path, prep: Preprocessing, classes: Sequence[str] | None, limit: int | None, seed: int) -> LabelledImages:
+def _folder_set(
+    folder: Path, prep: Preprocessing, classes: Sequence[str] | None, limit: int | None, seed: int
+) -> LabelledImages:
     files = _image_files(folder)
     if not files:
         raise ValueError(f"calibration folder {folder} holds no images (looked for .jpg, .png, ... recursively)")
@@ -212,8 +219,10 @@ def calibration_sets(
         if images.ndim != 4:
             raise ValueError(f"a calibration array must be a preprocessed (N, C, H, W) batch, got shape {images.shape}")
         images = np.ascontiguousarray(images, dtype=np.float32)
-        return (LabelledImages(images[_subset(len(images), num_calib, seed)], None, "given array"),
-                LabelledImages(images[_subset(len(images), num_eval, seed + 1)], None, "given array"))
+        return (
+            LabelledImages(images[_subset(len(images), num_calib, seed)], None, "given array"),
+            LabelledImages(images[_subset(len(images), num_eval, seed + 1)], None, "given array"),
+        )
     if not isinstance(calib, (str, os.PathLike)):
         raise TypeError(f"calib must be 'digits', a folder or an (N, C, H, W) array, got {type(calib).__name__}")
     if prep is None:
@@ -225,8 +234,10 @@ def calibration_sets(
     if not folder.is_dir():
         raise FileNotFoundError(f"calib must be 'digits' or a folder of images; no folder at {folder}")
     if (folder / "train").is_dir() and (folder / "val").is_dir():
-        return (_folder_set(folder / "train", prep, classes, num_calib, seed),
-                _folder_set(folder / "val", prep, classes, num_eval, seed + 1))
+        return (
+            _folder_set(folder / "train", prep, classes, num_calib, seed),
+            _folder_set(folder / "val", prep, classes, num_eval, seed + 1),
+        )
     return _folder_set(folder, prep, classes, num_calib, seed), _folder_set(folder, prep, classes, num_eval, seed + 1)
 
 
@@ -248,23 +259,43 @@ def _check_paths(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
     if target.suffix.lower() != suffix:
         raise ValueError(f"the {backend} int8 model is written to a {suffix} file, got {str(out)!r}")
     if target.resolve() == source.resolve():
-        raise ValueError(f"out must differ from the fp32 model ({source}); e.g. {source.with_suffix('.int8' + suffix).name}")
+        raise ValueError(
+            f"out must differ from the fp32 model ({source}); e.g. {source.with_suffix('.int8' + suffix).name}"
+        )
     return source, target
 
 
-def _backend_options(backend: str, per_channel: bool | None, reduce_range: bool | None,
-                     calibrate_method: str | None, preprocess: bool | None) -> tuple[bool, bool, str, bool]:
+def _backend_options(
+    backend: str,
+    per_channel: bool | None,
+    reduce_range: bool | None,
+    calibrate_method: str | None,
+    preprocess: bool | None,
+) -> tuple[bool, bool, str, bool]:
     """ONNX Runtime's quantizer options with their defaults; OpenVINO (NNCF) takes none of them."""
     if backend == "openvino":
-        given = [name for name, value in (("per_channel", per_channel), ("reduce_range", reduce_range),
-                                          ("calibrate_method", calibrate_method), ("preprocess", preprocess))
-                 if value is not None]
+        given = [
+            name
+            for name, value in (
+                ("per_channel", per_channel),
+                ("reduce_range", reduce_range),
+                ("calibrate_method", calibrate_method),
+                ("preprocess", preprocess),
+            )
+            if value is not None
+        ]
         if given:
-            raise ValueError(f"{', '.join(given)} configure ONNX Runtime's quantizer; backend='openvino' (NNCF) "
-                             "always quantizes weights per channel with its own range estimation")
+            raise ValueError(
+                f"{', '.join(given)} configure ONNX Runtime's quantizer; backend='openvino' (NNCF) "
+                "always quantizes weights per channel with its own range estimation"
+            )
         return True, False, "nncf", False
-    return (True if per_channel is None else per_channel, True if reduce_range is None else reduce_range,
-            calibrate_method or "minmax", True if preprocess is None else preprocess)
+    return (
+        True if per_channel is None else per_channel,
+        True if reduce_range is None else reduce_range,
+        calibrate_method or "minmax",
+        True if preprocess is None else preprocess,
+    )
 
 
 def _bytes(path: Path) -> int:
@@ -283,8 +314,11 @@ def _calibrate_method(name: str) -> Any:
 
     if name not in CALIBRATION_METHODS:
         raise ValueError(f"calibrate_method must be one of {', '.join(CALIBRATION_METHODS)}, got {name!r}")
-    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile}[name]
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[name]
 
 
 def _classifier_nodes(model_file: Path) -> list[str]:
@@ -303,8 +337,18 @@ def _classifier_nodes(model_file: Path) -> list[str]:
     return found if found and node is not None and node.op_type in ("Gemm", "MatMul") else []
 
 
-def _quantize_file(source: Path, dest: Path, reader: ArrayCalibrationReader, *, per_channel: bool, reduce_range: bool,
-                   method: Any, preprocess: bool, quantize_classifier: bool, workdir: Path) -> None:
+def _quantize_file(
+    source: Path,
+    dest: Path,
+    reader: ArrayCalibrationReader,
+    *,
+    per_channel: bool,
+    reduce_range: bool,
+    method: Any,
+    preprocess: bool,
+    quantize_classifier: bool,
+    workdir: Path,
+) -> None:
     """ONNX Runtime's pre-processing (shape inference, graph optimisation), then static QDQ quantization."""
     import contextlib
     import io
@@ -322,9 +366,16 @@ def _quantize_file(source: Path, dest: Path, reader: ArrayCalibrationReader, *, 
     # ORT's histogram calibrators print their progress; the caller reports the outcome instead.
     with contextlib.redirect_stdout(io.StringIO()):
         quantize_static(
-            str(model_in), str(dest), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=method, nodes_to_exclude=exclude,
+            str(model_in),
+            str(dest),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=method,
+            nodes_to_exclude=exclude,
             extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
         )
 
@@ -344,7 +395,7 @@ def _top1(logits: np.ndarray) -> np.ndarray:
 
 
 def quantize(
-    onnx_path: str | os.PathLike[str],
+    onnx_path: str | os.PathLike[str] | Any,
     out: str | os.PathLike[str],
     calib: str | os.PathLike[str] | np.ndarray | torch.Tensor = DIGITS,
     *,
@@ -368,6 +419,8 @@ def quantize(
     keeps CPUs without VNNI (AVX2's u8 x s8 pairs saturate int16) as accurate as those with it;
     ``calibrate_method`` minmax/entropy/percentile). ``backend="openvino"``: a ``.onnx`` or
     ``.xml`` in, an OpenVINO IR ``.xml`` (+ ``.bin``) out, quantized by NNCF (extra ``[deploy]``).
+    ``backend="executorch"``: a lucid checkpoint, registered name or module in (ExecuTorch quantizes
+    the PyTorch graph), a ``.pte`` out; see :func:`quantize_executorch`.
     ``calib``: ``"digits"`` (calibrate on the digits training split, evaluate on the validation
     split), a folder of images (ImageFolder labels are used when the model knows the class
     names), or a preprocessed ``(N, C, H, W)`` array. ``num_calib`` images calibrate (None: all),
@@ -375,10 +428,16 @@ def quantize(
     With ``max_top1_drop`` (points), a larger drop raises ExportError and nothing is written.
     A fp32 file with a ``.sha256`` digest is checked first; the int8 file gets its own.
     """
+    if backend == "executorch":
+        _backend_options("openvino", per_channel, reduce_range, calibrate_method, preprocess)
+        return quantize_executorch(
+            onnx_path, out, calib, num_calib=num_calib, num_eval=num_eval, max_top1_drop=max_top1_drop, seed=seed
+        )
     start = time.perf_counter()
     source, target = _check_paths(onnx_path, out, backend)
     per_channel, reduce_range, calibrate_method, preprocess = _backend_options(
-        backend, per_channel, reduce_range, calibrate_method, preprocess)
+        backend, per_channel, reduce_range, calibrate_method, preprocess
+    )
     _check_count("num_calib", num_calib)
     _check_count("num_eval", num_eval)
     _check_count("batch_size", batch_size, allow_none=False)
@@ -390,22 +449,38 @@ def quantize(
     prep = Preprocessing.from_metadata(props, str(source)) if "image_size" in props else None
     fixed = fp32.input_shape[0]
     calib_set, eval_set = calibration_sets(
-        calib, prep, classes=read_classes(props), num_classes=fp32.num_classes,
-        metadata=props, num_calib=num_calib, num_eval=num_eval, seed=seed,
+        calib,
+        prep,
+        classes=read_classes(props),
+        num_classes=fp32.num_classes,
+        metadata=props,
+        num_calib=num_calib,
+        num_eval=num_eval,
+        seed=seed,
     )
     step = fixed or min(batch_size, len(calib_set))
     if len(calib_set) < step:
         raise ValueError(f"{len(calib_set)} calibration images are fewer than the model's batch size {step}")
     if backend == "onnxruntime":
-        note = {"format": "QDQ", "weights": "int8 " + ("per-channel" if per_channel else "per-tensor"),
-                "activations": "uint8", "calibration": calib_set.description, "method": calibrate_method,
-                "reduce_range": reduce_range, "classifier": "int8" if quantize_classifier else "fp32",
-                "source": source.name}
+        note = {
+            "format": "QDQ",
+            "weights": "int8 " + ("per-channel" if per_channel else "per-tensor"),
+            "activations": "uint8",
+            "calibration": calib_set.description,
+            "method": calibrate_method,
+            "reduce_range": reduce_range,
+            "classifier": "int8" if quantize_classifier else "fp32",
+            "source": source.name,
+        }
     else:
-        note = {"format": "OpenVINO IR (NNCF post-training quantization, PERFORMANCE preset)",
-                "weights": "int8 symmetric per-channel", "activations": "int8 symmetric",
-                "calibration": calib_set.description, "classifier": "int8" if quantize_classifier else "fp32",
-                "source": source.name}
+        note = {
+            "format": "OpenVINO IR (NNCF post-training quantization, PERFORMANCE preset)",
+            "weights": "int8 symmetric per-channel",
+            "activations": "int8 symmetric",
+            "calibration": calib_set.description,
+            "classifier": "int8" if quantize_classifier else "fp32",
+            "source": source.name,
+        }
     outcome: dict[str, Any] = {}
 
     def check(int8: Any) -> None:
@@ -420,10 +495,19 @@ def quantize(
     def write(tmp: str) -> None:
         with tempfile.TemporaryDirectory(prefix="lucid-quantize-") as workdir:
             quantized = Path(workdir) / "int8.onnx"
+            assert isinstance(fp32, OnnxRuntimeModel)
             reader = ArrayCalibrationReader(fp32.session.get_inputs()[0].name, calib_set.images, step)
-            _quantize_file(source, quantized, reader, per_channel=per_channel, reduce_range=reduce_range,
-                           method=method, preprocess=preprocess, quantize_classifier=quantize_classifier,
-                           workdir=Path(workdir))
+            _quantize_file(
+                source,
+                quantized,
+                reader,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                method=method,
+                preprocess=preprocess,
+                quantize_classifier=quantize_classifier,
+                workdir=Path(workdir),
+            )
             Path(tmp).write_bytes(_with_props(quantized, props, note))
         check(OnnxRuntimeModel(tmp, threads))
 
@@ -432,16 +516,25 @@ def quantize(
     else:
         from lucid.deploy.openvino import nncf_quantize, read_openvino_model, save_ir, set_metadata
 
-        model = nncf_quantize(read_openvino_model(source), calib_set.images, step,
-                              quantize_classifier=quantize_classifier)
+        model = nncf_quantize(
+            read_openvino_model(source), calib_set.images, step, quantize_classifier=quantize_classifier
+        )
         set_metadata(model, {**props, "quantization": json.dumps(note)})
         save_ir(model, target, lambda xml: check(OpenVINOModel(xml, threads)))
     write_digest(target)
     return QuantizeResult(
-        path=target, calibration=calib_set.description, evaluation=eval_set.description, num_calib=len(calib_set),
-        num_eval=len(eval_set), agreement=outcome["agreement"], fp32_top1=outcome["fp32_top1"],
-        int8_top1=outcome["int8_top1"], fp32_bytes=_bytes(source), int8_bytes=_bytes(target),
-        seconds=time.perf_counter() - start, backend=backend,
+        path=target,
+        calibration=calib_set.description,
+        evaluation=eval_set.description,
+        num_calib=len(calib_set),
+        num_eval=len(eval_set),
+        agreement=outcome["agreement"],
+        fp32_top1=outcome["fp32_top1"],
+        int8_top1=outcome["int8_top1"],
+        fp32_bytes=_bytes(source),
+        int8_bytes=_bytes(target),
+        seconds=time.perf_counter() - start,
+        backend=backend,
     )
 
 
@@ -460,3 +553,89 @@ def _compare(fp32: Any, int8: Any, eval_set: LabelledImages, fixed: int | None) 
         result["fp32_top1"], result["int8_top1"] = float((a == labels).mean()), float((b == labels).mean())
         result["drop"] = 100.0 * (result["fp32_top1"] - result["int8_top1"])
     return result
+
+
+def quantize_executorch(
+    source: Any,
+    out: str | os.PathLike[str],
+    calib: str | os.PathLike[str] | np.ndarray | torch.Tensor = DIGITS,
+    *,
+    num_calib: int | None = 256,
+    num_eval: int | None = None,
+    max_top1_drop: float | None = None,
+    seed: int = 0,
+) -> QuantizeResult:
+    """An int8 ExecuTorch program (``.pte``, XNNPACK quantizer, batch 1) of ``source`` (a lucid
+    checkpoint, registered model name or module), checked against the eager fp32 model.
+
+    Calibrates on ``calib`` (as :func:`quantize`), then compares the program's top-1 with the
+    eager model's on the evaluation images; with ``max_top1_drop`` (points) a larger drop raises
+    ExportError and nothing is written. ``fp32_bytes`` is the fp32 weights' size (4 bytes a value).
+    """
+    from lucid.deploy.executorch import PTE_SUFFIX, to_quantized_executorch_bytes
+    from lucid.deploy.export import inference_copy, load_source_model, metadata_of
+    from lucid.deploy.preprocess import model_classes, model_preprocessing
+    from lucid.deploy.runtime import ExecuTorchModel, require
+
+    start = time.perf_counter()
+    target = Path(out).expanduser()
+    if target.suffix.lower() != PTE_SUFFIX:
+        raise ValueError(f"the executorch int8 model is written to a .pte file, got {str(out)!r}")
+    require("executorch", "lucid quantize --backend executorch")
+    reference = load_source_model(source).to("cpu", torch.float32).eval()
+    prep = model_preprocessing(reference)
+    names = model_classes(reference)
+    meta = metadata_of(reference, source, prep, names)
+    calib_set, eval_set = calibration_sets(
+        calib,
+        prep,
+        classes=names,
+        num_classes=getattr(getattr(reference, "config", None), "num_classes", None),
+        metadata=meta,
+        num_calib=num_calib,
+        num_eval=num_eval,
+        seed=seed,
+    )
+    folded = inference_copy(reference)
+    example = torch.zeros(1, prep.in_channels, *prep.image_size)
+    note = {
+        "format": "ExecuTorch .pte, XNNPACK delegate",
+        "weights": "int8 symmetric per-channel (XNNPACKQuantizer)",
+        "activations": "int8",
+        "calibration": calib_set.description,
+    }
+
+    def eager(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return folded(torch.from_numpy(batch)).numpy()
+
+    outcome: dict[str, Any] = {}
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_bytes(
+            to_quantized_executorch_bytes(folded, example, calib_set.images, {**meta, "quantization": json.dumps(note)})
+        )
+        outcome.update(_compare(eager, ExecuTorchModel(tmp).run, eval_set, None))
+        drop = outcome["drop"]
+        if max_top1_drop is not None and drop is not None and drop > max_top1_drop:
+            raise ExportError(
+                f"int8 top-1 {100 * outcome['int8_top1']:.2f} % is {drop:.2f} points below fp32's "
+                f"{100 * outcome['fp32_top1']:.2f} % (allowed: {max_top1_drop}); {target} not written"
+            )
+
+    atomic_write(target, write)
+    write_digest(target)
+    return QuantizeResult(
+        path=target,
+        calibration=calib_set.description,
+        evaluation=eval_set.description,
+        num_calib=len(calib_set),
+        num_eval=len(eval_set),
+        agreement=outcome["agreement"],
+        fp32_top1=outcome["fp32_top1"],
+        int8_top1=outcome["int8_top1"],
+        fp32_bytes=4 * sum(p.numel() for p in folded.parameters()),
+        int8_bytes=target.stat().st_size,
+        seconds=time.perf_counter() - start,
+        backend="executorch",
+    )

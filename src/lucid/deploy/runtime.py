@@ -55,6 +55,7 @@ EXTRAS = {
     "openvino": ("openvino", "deploy"),
     "nncf": ("nncf", "deploy"),
     "executorch": ("executorch", "mobile"),
+    "torchao": ("torchao", "mobile"),
 }
 OPENVINO_RT_KEY = "lucid"  # rt_info section of an IR file that holds lucid's metadata
 METADATA_METHOD = "lucid_metadata"  # constant method of a .pte file returning lucid's metadata (JSON)
@@ -73,8 +74,9 @@ def require(module: str, purpose: str) -> ModuleType:
     except ImportError as exc:
         package, extra = EXTRAS.get(module.split(".")[0], (module.split(".")[0], None))
         how = f"pip install 'lucid[{extra}]'" if extra else f"pip install {package}"
-        raise MissingDependencyError(f"{purpose} needs the {package!r} package, which is not installed ({exc}); "
-                                     f"install it with: {how}") from None
+        raise MissingDependencyError(
+            f"{purpose} needs the {package!r} package, which is not installed ({exc}); install it with: {how}"
+        ) from None
 
 
 def available(module: str) -> bool:
@@ -137,7 +139,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def _in_steps(run: Any, batch: np.ndarray, step: int, fixed: bool) -> np.ndarray:
     """``run`` over ``batch`` in slices of ``step`` images (exact multiples for a fixed-batch model)."""
     if fixed and len(batch) % step:
-        raise ValueError(f"the model takes batches of exactly {step}; got {len(batch)} images (export with --dynamic-batch)")
+        raise ValueError(
+            f"the model takes batches of exactly {step}; got {len(batch)} images (export with --dynamic-batch)"
+        )
     return np.concatenate([run(batch[i : i + step]) for i in range(0, len(batch), step)])
 
 
@@ -187,7 +191,9 @@ def make_session(
         return ort.InferenceSession(model, session_options(threads, spinning), providers=chosen)
     except Exception as exc:  # ORT raises its own exception types for unreadable or invalid models
         if type(exc).__module__.startswith("onnxruntime"):
-            raise DataError(f"ONNX Runtime cannot load {model if isinstance(model, str) else 'the model'}: {exc}") from None
+            raise DataError(
+                f"ONNX Runtime cannot load {model if isinstance(model, str) else 'the model'}: {exc}"
+            ) from None
         raise
 
 
@@ -207,8 +213,14 @@ class OnnxRuntimeModel:
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str | os.PathLike[str], threads: int | None = None,
-                 providers: Sequence[str] | None = None, *, spinning: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
+        *,
+        spinning: bool | None = None,
+    ) -> None:
         self.path = _existing(path, "ONNX model")
         self.session = make_session(self.path, threads, providers, spinning=spinning)
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
@@ -367,8 +379,14 @@ class ExecuTorchModel:
         return _in_steps(one, batch, step, True)
 
 
-def load_runtime_model(path: str | os.PathLike[str], backend: str = "auto", threads: int | None = None,
-                       providers: Sequence[str] | None = None, *, spinning: bool | None = None) -> Any:
+def load_runtime_model(
+    path: str | os.PathLike[str],
+    backend: str = "auto",
+    threads: int | None = None,
+    providers: Sequence[str] | None = None,
+    *,
+    spinning: bool | None = None,
+) -> Any:
     """The runtime model for ``path`` on ``backend`` (see :func:`choose_backend`)."""
     chosen = choose_backend(path, backend)
     if chosen == "openvino":

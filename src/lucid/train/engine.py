@@ -307,10 +307,12 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     budget's hard limit comes near, so that what was trained can still be validated and saved."""
     run.net.train()
     tally, seen, start, stopped_at = Tally(), 0, time.perf_counter(), None
+    # The limit is checked once a step: keep one more step's time (the last one measured) in hand.
+    step_seconds, mark = (run.plan.step if run.plan is not None else 0.0), start
     bar = _progress(run.loaders.train, run, epoch)
     for step, (images, targets) in enumerate(bar, 1):
         loss, logits, targets = _forward(run, images, targets)
-        late = run.clock is not None and run.clock.hard_deadline_passed(_closing_seconds(run))
+        late = run.clock is not None and run.clock.hard_deadline_passed(_closing_seconds(run) + step_seconds)
         diverged, late = dist_utils.any_flags([not bool(torch.isfinite(loss)), late], run.ctx)
         if diverged:
             bar.close()
@@ -319,6 +321,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
             stopped_at = step
             break
         _optimise(run, loss)
+        step_seconds, mark = time.perf_counter() - mark, time.perf_counter()
         tally.add(loss, logits, targets)
         seen += targets.shape[0]
         means = tally.means()

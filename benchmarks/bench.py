@@ -65,7 +65,7 @@ def _digits_model(folder: Path) -> tuple[Path, str]:
     train_ds, _ = digits_datasets(image_size=32, seed=0)
     mean, std = torch.tensor(train_ds.mean).view(1, -1, 1, 1), torch.tensor(train_ds.std).view(1, -1, 1, 1)
     model = create_model("mobilenet_v3_small", num_classes=10, in_channels=1)
-    _train(model, (train_ds.images - mean) / std, train_ds.targets, epochs=6, lr=3e-3)
+    _train(model, (train_ds.images - mean) / std, train_ds.targets, epochs=5, lr=3e-3)
     extra = {
         "categories": DIGITS,
         "image_size": 32,
@@ -101,7 +101,7 @@ def _sign_language_model(folder: Path, root: Path) -> tuple[Path, str]:
     train_idx = np.flatnonzero(~held_out)
     images = torch.from_numpy(prep([files[i] for i in train_idx]))
     model = create_model("mobilenet_v3_small", num_classes=10)
-    _train(model, images, torch.from_numpy(labels[train_idx]), epochs=12, lr=3e-3)
+    _train(model, images, torch.from_numpy(labels[train_idx]), epochs=8, lr=3e-3)
     split = folder / "sign-split"
     for index, file in enumerate(files):
         target = split / ("val" if held_out[index] else "train") / file.parent.name / file.name

@@ -69,13 +69,16 @@ def to_quantized_executorch_bytes(
             get_symmetric_quantization_config,
         )
         from executorch.exir import to_edge_transform_and_lower
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantize_pt2e import (  # type: ignore[import-untyped]
+            convert_pt2e,
+            prepare_pt2e,
+        )
 
         step = example.shape[0]
         with torch.no_grad():
             captured = torch.export.export(model, (example,)).module()
             quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-            prepared = prepare_pt2e(captured, quantizer)  # type: ignore[arg-type]
+            prepared = prepare_pt2e(captured, quantizer)
             for start in range(0, len(calibration) - step + 1, step):
                 prepared(torch.from_numpy(np.ascontiguousarray(calibration[start : start + step])))
             converted = convert_pt2e(prepared)

@@ -152,7 +152,7 @@ def test_every_page_is_collected() -> None:
 
 @pytest.mark.parametrize(("page", "blocks"), _params())
 def test_snippets_run(page: str, blocks: list[Block], docs_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lucid.cli import build_parser
+    from lucid.cli import build_parser, parse_args
 
     monkeypatch.chdir(docs_workspace)
     monkeypatch.setenv("LUCID_HOME", str(docs_workspace / "home"))
@@ -165,7 +165,7 @@ def test_snippets_run(page: str, blocks: list[Block], docs_workspace: Path, monk
         if block.lang == "bash":
             for argv in _lucid_commands(block.code):
                 try:
-                    parser.parse_args(argv)
+                    parse_args(argv, parser)
                 except SystemExit as exc:
                     pytest.fail(f"{where}: `lucid {' '.join(argv)}` does not parse (exit {exc.code})")
             continue

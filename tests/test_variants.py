@@ -241,13 +241,19 @@ def test_minimal_has_no_se_no_hardswish_and_3x3_kernels(name):
 
 
 def _check_same_padding_against_tf_port(name: str, twin: str, sizes: list[tuple[int, int]]) -> None:
-    reference = randomise_batchnorm(timm.create_model(twin), seed=3)
+    # Drawn from seed 3 whatever the global RNG, and compared in float64, where rounding noise
+    # vanishes: the outputs of this deep random network are large (about 100), and float32 noise
+    # alone exceeded the tolerance for some draws.
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        reference = randomise_batchnorm(timm.create_model(twin), seed=3).double()
     same = models.create_model(name, padding="same").eval()
     symmetric = models.create_model(name).eval()
     copy_by_position(reference, same)
     copy_by_position(reference, symmetric)
+    same, symmetric = same.double(), symmetric.double()
     for size in sizes:
-        x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(4))
+        x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
         with torch.no_grad():
             expected = reference.forward_features(x)
             assert_close_scaled(same.forward_features(x), expected)

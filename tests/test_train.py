@@ -311,9 +311,7 @@ def test_predict_with_a_model_name_and_weights_uses_the_weights_categories(tmp_p
 def test_predict_onnx_goes_through_the_deploy_predictor(
     tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deploy = pytest.importorskip("lucid.deploy")
-    if not hasattr(deploy, "Predictor"):
-        pytest.skip("lucid.deploy has no Predictor yet")
+    from lucid import deploy
     checkpoint = str(digits_run / "best.safetensors")
     onnx_file = tmp_path / "digits.onnx"
     deploy.export(checkpoint, onnx_file)

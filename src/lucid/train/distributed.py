@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "setup", "teardown", "broadcast_object", "gather_objects", "any_true", "any_flags"]
+__all__ = ["DistContext", "resolve_device", "setup", "teardown", "broadcast_object", "gather_objects", "any_true", "any_flags"]
 
 
 @dataclass
@@ -32,7 +32,8 @@ class DistContext:
         return self.rank == 0
 
 
-def _device(kind: str, local_rank: int) -> torch.device:
+def resolve_device(kind: str, local_rank: int) -> torch.device:
+    """The torch device for ``--device kind`` in the process of ``local_rank`` (clear error without CUDA)."""
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
@@ -53,7 +54,7 @@ def setup(device: str) -> DistContext:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    where = _device(device, local_rank)
+    where = resolve_device(device, local_rank)
     if world <= 1:
         return DistContext(device=where)
     if dist.is_initialized():

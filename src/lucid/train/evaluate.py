@@ -240,10 +240,10 @@ def evaluate(
     Returns top-1/top-5, per-class accuracy, the confusion matrix and the model's images/s
     (forward passes only). ``confusion_png`` also draws the matrix there.
     """
-    from lucid.train.distributed import _device
+    from lucid.train.distributed import resolve_device
 
     net, source = load_for_inference(model, weights)
-    where = _device(device, 0)
+    where = resolve_device(device, 0)
     net.to(where)
     prep = preprocessing_of(net)
     dataset, description = eval_dataset(net, data)

@@ -57,7 +57,7 @@ def predict(
     or a module. Preprocessing is the model's own (size, crop, normalisation), and drawings of
     the opposite ink polarity to the training data's (when recorded) are inverted first.
     """
-    from lucid.train.distributed import _device
+    from lucid.train.distributed import resolve_device
 
     if not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
         raise ValueError(f"topk must be a positive integer, got {topk!r}")
@@ -66,7 +66,7 @@ def predict(
     if not images:
         raise ValueError("predict needs at least one image file")
     net, _ = load_for_inference(model, weights)
-    where = _device(device, 0)
+    where = resolve_device(device, 0)
     net.to(where)
     prep = preprocessing_of(net)
     transform = prep.transform()

@@ -11,11 +11,41 @@ ORDER = 30
 
 # Flags whose value goes straight into TrainConfig under the same (dashes -> underscores) name.
 _TRAIN_FIELDS = (
-    "data", "model", "weights", "img_size", "in_channels", "epochs", "batch_size", "lr", "opt", "momentum",
-    "weight_decay", "bn_momentum", "sched", "warmup_epochs", "step_size", "step_gamma", "label_smoothing", "ema",
+    "data",
+    "model",
+    "weights",
+    "img_size",
+    "in_channels",
+    "epochs",
+    "batch_size",
+    "lr",
+    "opt",
+    "momentum",
+    "weight_decay",
+    "bn_momentum",
+    "sched",
+    "warmup_epochs",
+    "step_size",
+    "step_gamma",
+    "label_smoothing",
+    "ema",
     "ema_decay",
-    "amp", "channels_last", "workers", "seed", "device", "out", "resume", "dropout", "auto_augment", "hflip",
-    "random_erase", "val_fraction", "limit_train", "limit_val", "record_indices", "time_budget",
+    "amp",
+    "channels_last",
+    "workers",
+    "seed",
+    "device",
+    "out",
+    "resume",
+    "dropout",
+    "auto_augment",
+    "hflip",
+    "random_erase",
+    "val_fraction",
+    "limit_train",
+    "limit_val",
+    "record_indices",
+    "time_budget",
     "memory_budget",
 )
 
@@ -45,121 +75,164 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     )
     data = parser.add_argument_group("data")
     data.add_argument(
-        "--data", metavar="DIR",
+        "--data",
+        metavar="DIR",
         help="image folder: DIR/train/<class>/ + DIR/val/<class>/, DIR/train/ + DIR/test/ (test used for "
-             "validation), or DIR/<class>/ split by --val-fraction (default: the embedded digits)",
+        "validation), or DIR/<class>/ split by --val-fraction (default: the embedded digits)",
     )
     data.add_argument(
-        "--img-size", type=int, metavar="N",
+        "--img-size",
+        type=int,
+        metavar="N",
         help="training/eval image size (default 32 for digits; for folders the median short side of the "
-             "images rounded to a multiple of 32, at most 224; photos under 64 px train "
-             "mobilenet_v3_small_lowres at their size, or with --img-size the given model)",
+        "images rounded to a multiple of 32, at most 224; photos under 64 px train "
+        "mobilenet_v3_small_lowres at their size, or with --img-size the given model)",
     )
     data.add_argument(
-        "--in-channels", type=int, metavar="C",
+        "--in-channels",
+        type=int,
+        metavar="C",
         help="1 (grey) or 3 (RGB); default 1 for digits, 3 for folders, or the --weights checkpoint's",
     )
     data.add_argument("--workers", type=int, metavar="N", help="data-loader worker processes (default 0)")
     data.add_argument(
-        "--val-fraction", type=float, metavar="F",
+        "--val-fraction",
+        type=float,
+        metavar="F",
         help="validation fraction of the seeded, stratified split of the digits or of a folder of class "
-             "folders (default 0.2)",
+        "folders (default 0.2)",
     )
     data.add_argument(
-        "--auto-augment", choices=AUTO_AUGMENTS,
+        "--auto-augment",
+        choices=AUTO_AUGMENTS,
         help="folders: TrivialAugmentWide, AutoAugment(ImageNet) or none (default none)",
     )
     data.add_argument(
-        "--hflip", type=float, metavar="P",
+        "--hflip",
+        type=float,
+        metavar="P",
         help="folders: horizontal-flip probability (default 0.5; digits are never flipped)",
     )
     data.add_argument(
-        "--random-erase", type=float, metavar="P",
+        "--random-erase",
+        type=float,
+        metavar="P",
         help="folders: random-erasing probability (default 0)",
     )
     data.add_argument(
-        "--memory-budget", type=float, metavar="GB",
+        "--memory-budget",
+        type=float,
+        metavar="GB",
         help="folders: decode the images once into memory when they fit in GB gibibytes (default: 25%% of "
-             "RAM, at most 4); larger sets stream from disk through --workers; 0 always streams",
+        "RAM, at most 4); larger sets stream from disk through --workers; 0 always streams",
     )
     data.add_argument(
-        "--limit-train", type=int, metavar="N",
+        "--limit-train",
+        type=int,
+        metavar="N",
         help="train on a seeded random subset of N images (smoke runs)",
     )
     data.add_argument("--limit-val", type=int, metavar="N", help="validate on a seeded random subset of N images")
     data.add_argument(
-        "--skip-verify", dest="verify_images", action="store_false",
+        "--skip-verify",
+        dest="verify_images",
+        action="store_false",
         help="folders: do not decode every image before training",
     )
 
     model = parser.add_argument_group("model")
     model.add_argument(
-        "--model", metavar="NAME",
+        "--model",
+        metavar="NAME",
         help="registered model name (see `lucid models`; default mobilenet_v3_small)",
     )
     model.add_argument(
-        "--weights", metavar="W",
+        "--weights",
+        metavar="W",
         help="fine-tune from a checkpoint file or registered weights name; the head is replaced for the data's classes",
     )
     model.add_argument("--dropout", type=float, metavar="P", help="classifier dropout (default: the model's)")
-    model.add_argument("--bn-momentum", type=_momentum, metavar="M",
-                       help="BatchNorm momentum for training (default 0.1; 'model' keeps the model's own, "
-                            "0.01 for the presets)")
+    model.add_argument(
+        "--bn-momentum",
+        type=_momentum,
+        metavar="M",
+        help="BatchNorm momentum for training (default 0.1; 'model' keeps the model's own, 0.01 for the presets)",
+    )
 
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--epochs", type=int, metavar="N",
-                       help="epochs (default 10; with --time-budget: an upper bound on the fitted count)")
     optim.add_argument(
-        "--time-budget", type=float, metavar="MINUTES",
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="epochs (default 10; with --time-budget: an upper bound on the fitted count)",
+    )
+    optim.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MINUTES",
         help="wall-clock minutes for the whole run: the epoch count (and so the schedule) is fitted to it "
-             "after timing the first steps; the run ends within the budget + 5 %%",
+        "after timing the first steps; the run ends within the budget + 5 %%",
     )
     optim.add_argument("--batch-size", type=int, metavar="N", help="batch size per process (default 64)")
     optim.add_argument(
-        "--lr", type=float,
+        "--lr",
+        type=float,
         help="learning rate per process batch (default: sgd 0.1, rmsprop 0.01, adamw 0.002)",
     )
     optim.add_argument(
-        "--opt", choices=OPTIMIZERS,
+        "--opt",
+        choices=OPTIMIZERS,
         help="optimizer (default sgd with Nesterov momentum; rmsprop uses TF-style eps 0.0316)",
     )
     optim.add_argument("--momentum", type=float, help="sgd/rmsprop momentum (default 0.9)")
     optim.add_argument(
-        "--weight-decay", type=float, metavar="WD",
+        "--weight-decay",
+        type=float,
+        metavar="WD",
         help="weight decay on weights, not on BatchNorm/bias (default per optimizer)",
     )
     optim.add_argument("--sched", choices=SCHEDULERS, help="per-step cosine decay or step decay (default cosine)")
     optim.add_argument(
-        "--warmup-epochs", type=float, metavar="E",
+        "--warmup-epochs",
+        type=float,
+        metavar="E",
         help="linear warm-up from 1%% of the rate (default 1)",
     )
     optim.add_argument("--step-size", type=int, metavar="E", help="step schedule: epochs between decays (default 3)")
     optim.add_argument("--step-gamma", type=float, metavar="G", help="step schedule: decay factor (default 0.1)")
     optim.add_argument("--label-smoothing", type=float, metavar="S", help="cross-entropy label smoothing (default 0.1)")
     optim.add_argument(
-        "--ema", action="store_true",
+        "--ema",
+        action="store_true",
         help="keep an exponential moving average of the weights; it is evaluated and saved",
     )
     optim.add_argument("--ema-decay", type=float, metavar="D", help="EMA decay per step (default 0.999, warmed up)")
     optim.add_argument("--amp", action="store_true", help="bfloat16 autocast where the device supports it")
-    optim.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                       help="channels-last memory format (default on: faster depthwise convolutions on CPU)")
+    optim.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="channels-last memory format (default on: faster depthwise convolutions on CPU)",
+    )
     optim.add_argument("--seed", type=int, help="seed of everything, and of the digits split (default 0)")
     optim.add_argument("--device", choices=DEVICES, help="cpu (default) or cuda")
     optim.add_argument(
-        "--no-deterministic", dest="deterministic", action="store_false",
+        "--no-deterministic",
+        dest="deterministic",
+        action="store_false",
         help="allow non-deterministic kernels (faster on some GPUs)",
     )
 
     out = parser.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default: a new timestamped folder under ./runs/)")
     out.add_argument(
-        "--resume", metavar="DIR",
+        "--resume",
+        metavar="DIR",
         help="continue the run in DIR from its last completed epoch (--epochs may extend it)",
     )
     out.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (epoch lines only)")
     out.add_argument(
-        "--record-indices", action="store_true",
+        "--record-indices",
+        action="store_true",
         help="debug: record each process's sampler indices in summary.json",
     )
     from lucid.segment.cli import add_train_arguments
@@ -170,28 +243,32 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "eval", help="top-1/top-5, per-class accuracy and confusion matrix of a checkpoint",
+        "eval",
+        help="top-1/top-5, per-class accuracy and confusion matrix of a checkpoint",
         description=(
             "Evaluate a checkpoint. Default data: what it was trained on "
             "(the digits validation split for digits models)."
         ),
     )
     parser.add_argument(
-        "checkpoint", metavar="CKPT",
+        "checkpoint",
+        metavar="CKPT",
         help="lucid checkpoint file, or a registered model name with --weights",
     )
     parser.add_argument(
-        "--data", metavar="DIR",
+        "--data",
+        metavar="DIR",
         help="data folder: ROOT/val/ (or ROOT/test/) of a train/ + val/ tree; the training folder of a "
-             "one-folder run (its held-out split is re-derived); any folder of class folders (all images); "
-             "or 'digits'",
+        "one-folder run (its held-out split is re-derived); any folder of class folders (all images); "
+        "or 'digits'",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument("--batch-size", type=int, default=128, metavar="N")
     parser.add_argument("--workers", type=int, default=0, metavar="N")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
-        "--confusion", metavar="PNG",
+        "--confusion",
+        metavar="PNG",
         help="confusion matrix image (default: <CKPT>.confusion.png beside the checkpoint)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -200,25 +277,33 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "predict", help="top-k labels with probabilities for image files",
+        "predict",
+        help="top-k labels with probabilities for image files",
         description=(
             "Classify image files with a checkpoint (its class names), a model name with --weights, "
             "or an ONNX file (--onnx)."
         ),
     )
     parser.add_argument(
-        "inputs", nargs="+", metavar="CKPT IMAGE",
+        "inputs",
+        nargs="+",
+        metavar="CKPT IMAGE",
         help="the checkpoint then the images (with --onnx: images only)",
     )
     parser.add_argument(
-        "--onnx", metavar="FILE",
+        "--onnx",
+        metavar="FILE",
         help="run an exported ONNX model through lucid.deploy.Predictor (ONNX Runtime)",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument("--topk", type=int, default=5, metavar="K", help="labels per image (default 5)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
-    parser.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "openvino", "executorch"),
-                        help="--onnx FILE (.onnx, .xml or .pte): runtime; auto = OpenVINO on x86 if installed, else ONNX Runtime")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "onnxruntime", "openvino", "executorch"),
+        help="--onnx FILE (.onnx, .xml or .pte): runtime; auto = OpenVINO on x86 if installed, else ONNX Runtime",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     from lucid.segment.cli import add_predict_arguments
@@ -279,8 +364,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
     confusion = args.confusion or _default_confusion_path(args.checkpoint) or "confusion.png"
     result = evaluate(
-        args.checkpoint, args.data, weights=args.weights, batch_size=args.batch_size,
-        device=args.device, workers=args.workers, confusion_png=confusion,
+        args.checkpoint,
+        args.data,
+        weights=args.weights,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+        confusion_png=confusion,
     )
     if args.json:
         print(dumps(result.to_dict(), indent=2))  # strict JSON: a NaN loss is null
@@ -289,8 +379,10 @@ def run_eval(args: argparse.Namespace) -> int:
     # top-5 says nothing with 5 classes or fewer; the loss is plain cross-entropy, the quantity
     # `lucid train` prints as its validation loss.
     top5 = f"top-5 {100 * result.top5:.2f}%  " if len(result.classes) > 5 else ""
-    print(f"top-1 {100 * result.top1:.2f}%  {top5}val loss (cross-entropy) {result.loss:.4f}  "
-          f"{result.images} images, {result.images_per_second:.0f} images/s (forward), {result.seconds:.1f}s")
+    print(
+        f"top-1 {100 * result.top1:.2f}%  {top5}val loss (cross-entropy) {result.loss:.4f}  "
+        f"{result.images} images, {result.images_per_second:.0f} images/s (forward), {result.seconds:.1f}s"
+    )
     width = max(len("class"), *(len(name) for name in result.classes))
     print(f"{'class':<{width}}  accuracy  images")
     for i, name in enumerate(result.classes):

@@ -21,9 +21,7 @@ _DEFAULT_IMAGE_SIZE = 224
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    summary = subparsers.add_parser(
-        "summary", help="per-layer table: output shapes, parameters, multiply-adds (MACs)"
-    )
+    summary = subparsers.add_parser("summary", help="per-layer table: output shapes, parameters, multiply-adds (MACs)")
     _add_model_arguments(summary)
     summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
     summary.set_defaults(func=run_summary)

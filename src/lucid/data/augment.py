@@ -71,7 +71,11 @@ class Recipe:
 
 
 def choose_recipe(
-    image_size: int, small: bool, *, hflip: float | None = None, auto_augment: str | None = None,
+    image_size: int,
+    small: bool,
+    *,
+    hflip: float | None = None,
+    auto_augment: str | None = None,
     random_erase: float | None = None,
 ) -> Recipe:
     """The recipe for ``image_size``; ``small`` says the photos themselves are small (<= 64 px).
@@ -82,8 +86,9 @@ def choose_recipe(
         "random_erase": 0.0 if random_erase is None else float(random_erase),
     }
     if small:
-        return Recipe("small", image_size, image_size, image_size, pad=max(1, image_size // 8),
-                      crop_scale=(1.0, 1.0), **common)
+        return Recipe(
+            "small", image_size, image_size, image_size, pad=max(1, image_size // 8), crop_scale=(1.0, 1.0), **common
+        )
     store = round(image_size / CROP_FRACTION)
     return Recipe("large", image_size, store, store, pad=0, crop_scale=LARGE_CROP_SCALE, **common)
 
@@ -121,8 +126,9 @@ class BatchAugment:
     gather with per-pixel indices or ``roi_align`` (several times more memory traffic).
     """
 
-    def __init__(self, recipe: Recipe, mean: Sequence[float], std: Sequence[float],
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, recipe: Recipe, mean: Sequence[float], std: Sequence[float], generator: torch.Generator | None = None
+    ) -> None:
         self.recipe = recipe
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
@@ -189,11 +195,13 @@ def eval_base(size: int, resize_size: int) -> Callable[[Any], torch.Tensor]:
     (antialiased bilinear) and centre-crop. The cached and streaming paths both use it."""
     from torchvision.transforms import v2
 
-    return v2.Compose([
-        v2.PILToTensor(),
-        v2.Resize(resize_size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
-        v2.CenterCrop(size),
-    ])
+    return v2.Compose(
+        [
+            v2.PILToTensor(),
+            v2.Resize(resize_size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
+            v2.CenterCrop(size),
+        ]
+    )
 
 
 def sample_transform(recipe: Recipe, mean: Sequence[float], std: Sequence[float]) -> Callable[[Any], torch.Tensor]:

@@ -51,8 +51,14 @@ def memory_budget(gigabytes: float | None = None) -> int:
 
 
 def decode_all(
-    files: Sequence[Path], channels: int, size: int, resize_size: int, *, progress: bool = True,
-    workers: int | None = None, desc: str = "decoding",
+    files: Sequence[Path],
+    channels: int,
+    size: int,
+    resize_size: int,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+    desc: str = "decoding",
 ) -> torch.Tensor:
     """Decode ``files`` in parallel threads into one uint8 tensor ``(N, channels, size, size)``
     (short side resized to ``resize_size``, centre crop ``size``). PIL and torch release the GIL
@@ -72,8 +78,17 @@ def decode_all(
 
     threads = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(tqdm(pool.map(one, range(len(files))), total=len(files), desc=desc, unit="img",
-                  disable=not progress, leave=False, dynamic_ncols=True))
+        list(
+            tqdm(
+                pool.map(one, range(len(files))),
+                total=len(files),
+                desc=desc,
+                unit="img",
+                disable=not progress,
+                leave=False,
+                dynamic_ncols=True,
+            )
+        )
     if bad:
         bad.sort()
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -90,8 +105,15 @@ class CachedImages(Dataset):
     """
 
     def __init__(
-        self, images: torch.Tensor, targets: Sequence[int], mean: Sequence[float], std: Sequence[float],
-        *, augment: BatchAugment | None = None, files: Sequence[Path] = (), classes: Sequence[str] = (),
+        self,
+        images: torch.Tensor,
+        targets: Sequence[int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        augment: BatchAugment | None = None,
+        files: Sequence[Path] = (),
+        classes: Sequence[str] = (),
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
@@ -122,8 +144,13 @@ class StreamingImages(Dataset):
     float tensor out); for data sets larger than the memory budget, with loader workers."""
 
     def __init__(
-        self, files: Sequence[Path], targets: Sequence[int], channels: int,
-        transform: Callable[[Any], torch.Tensor], *, classes: Sequence[str] = (),
+        self,
+        files: Sequence[Path],
+        targets: Sequence[int],
+        channels: int,
+        transform: Callable[[Any], torch.Tensor],
+        *,
+        classes: Sequence[str] = (),
     ) -> None:
         if len(files) != len(targets):
             raise ValueError(f"{len(files)} files but {len(targets)} targets")

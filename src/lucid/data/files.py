@@ -118,8 +118,12 @@ def _visit(entry: os.DirEntry, found: list[Path], skipped: list[str], pending: l
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -146,9 +150,7 @@ class ClassFiles:
         paths, targets = [], []
         for name, files in self.files.items():
             if files and name not in index:
-                raise DataError(
-                    f"{self.folder}: class folder {name!r} is not among the classes {list(classes)[:10]}"
-                )
+                raise DataError(f"{self.folder}: class folder {name!r} is not among the classes {list(classes)[:10]}")
             paths += files
             targets += [index.get(name, -1)] * len(files)
         return paths, targets
@@ -315,12 +317,20 @@ def split_files(layout: FolderLayout, val_fraction: float, seed: int) -> SplitFi
         return SplitFiles(classes, files, targets, val_files, val_targets, record)
     train_idx, val_idx = stratified_split(targets, val_fraction, seed)
     record = {
-        "layout": "single", "seed": seed, "val_fraction": val_fraction, "stratified": True,
-        "files": len(files), "digest": files_digest(layout.root, files),
+        "layout": "single",
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "stratified": True,
+        "files": len(files),
+        "digest": files_digest(layout.root, files),
     }
     return SplitFiles(
-        classes, [files[i] for i in train_idx], [targets[i] for i in train_idx],
-        [files[i] for i in val_idx], [targets[i] for i in val_idx], record,
+        classes,
+        [files[i] for i in train_idx],
+        [targets[i] for i in train_idx],
+        [files[i] for i in val_idx],
+        [targets[i] for i in val_idx],
+        record,
     )
 
 

@@ -157,8 +157,11 @@ def infer_image_size(files: Sequence[Path], *, cap: int = MAX_AUTO_SIZE) -> Size
         f"median short side {typical} px over {len(sizes)} image headers (range {spread}); "
         f"rounded to a multiple of {SIZE_MULTIPLE}"
         + (f", capped at {cap}" if rounded > cap else "")
-        + (f", raised to {MIN_TRAIN_SIZE} (upsampled: the stride-32 network needs >= 2x2 at the end)"
-           if rounded < MIN_TRAIN_SIZE else "")
+        + (
+            f", raised to {MIN_TRAIN_SIZE} (upsampled: the stride-32 network needs >= 2x2 at the end)"
+            if rounded < MIN_TRAIN_SIZE
+            else ""
+        )
     )
     return SizeChoice(size, typical, small, reason, native=min(cap, rounded))
 

@@ -105,7 +105,14 @@ class BudgetPlan:
 
     @classmethod
     def fit(
-        cls, clock: BudgetClock, *, cap: int, steps_per_epoch: int, setup: float, step: float, validate: float,
+        cls,
+        clock: BudgetClock,
+        *,
+        cap: int,
+        steps_per_epoch: int,
+        setup: float,
+        step: float,
+        validate: float,
         save: float,
     ) -> BudgetPlan:
         """Fit the epoch count to what is left of ``clock``'s budget; :class:`TimeBudgetError` when
@@ -136,8 +143,9 @@ class BudgetPlan:
         new = min(wanted, self.epochs_cap) if may_grow else min(self.epochs, wanted)
         new = max(new, done)
         if new != self.epochs:
-            self.refits.append({"after_epoch": done, "seconds_per_epoch": round(per_epoch, 3), "from": self.epochs,
-                                "to": new})
+            self.refits.append(
+                {"after_epoch": done, "seconds_per_epoch": round(per_epoch, 3), "from": self.epochs, "to": new}
+            )
             self.epochs = new
         return new
 

@@ -235,6 +235,7 @@ class TrainConfig:
         if conflicts:
             raise ValueError(
                 "cannot change these settings when resuming, the run would no longer be the same: "
-                + ", ".join(conflicts) + f"; only {', '.join(RESUME_OVERRIDABLE)} may change"
+                + ", ".join(conflicts)
+                + f"; only {', '.join(RESUME_OVERRIDABLE)} may change"
             )
         return saved.replace(**changes, resume=self.resume, out=saved.out)

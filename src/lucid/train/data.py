@@ -246,8 +246,17 @@ def _check_decodes(files: Sequence[Path], channels: int, *, progress: bool = Fal
         return None
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = list(tqdm(pool.map(check, files), total=len(files), desc="checking images", unit="img",
-                            disable=not progress, leave=False, dynamic_ncols=True))
+        results = list(
+            tqdm(
+                pool.map(check, files),
+                total=len(files),
+                desc="checking images",
+                unit="img",
+                disable=not progress,
+                leave=False,
+                dynamic_ncols=True,
+            )
+        )
     bad = sorted(r for r in results if r is not None)
     if bad:
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -339,13 +348,24 @@ def folder_datasets(
     recipe = choose_recipe(image_size, small, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase)
     mean, std = _channel_stats(in_channels)
     datasets, how = _folder_sets(
-        (train_files, train_targets), (val_files, val_targets), split.classes, recipe, in_channels, mean, std,
-        memory_budget_gb=memory_budget_gb, verify_images=verify_images, progress=progress,
+        (train_files, train_targets),
+        (val_files, val_targets),
+        split.classes,
+        recipe,
+        in_channels,
+        mean,
+        std,
+        memory_budget_gb=memory_budget_gb,
+        verify_images=verify_images,
+        progress=progress,
     )
     notes.append(f"{recipe.describe()}; {how}")
     base = layout.root
-    kinds = {"train_val": "train/ + val/", "train_test": "train/ + test/ (test/ used for validation)",
-             "single": f"one folder of class folders, held-out split {val_fraction:g} (seed {seed}, stratified)"}
+    kinds = {
+        "train_val": "train/ + val/",
+        "train_test": "train/ + test/ (test/ used for validation)",
+        "single": f"one folder of class folders, held-out split {val_fraction:g} (seed {seed}, stratified)",
+    }
     limited = len(train_files) != len(split.train_files) or len(val_files) != len(split.val_files)
     info = DataInfo(
         kind="imagefolder",
@@ -373,8 +393,16 @@ def folder_datasets(
 
 
 def _folder_sets(
-    train: tuple[list[Path], list[int]], val: tuple[list[Path], list[int]], classes: list[str], recipe: Any,
-    channels: int, mean: list[float], std: list[float], *, memory_budget_gb: float | None, verify_images: bool,
+    train: tuple[list[Path], list[int]],
+    val: tuple[list[Path], list[int]],
+    classes: list[str],
+    recipe: Any,
+    channels: int,
+    mean: list[float],
+    std: list[float],
+    *,
+    memory_budget_gb: float | None,
+    verify_images: bool,
     progress: bool,
 ) -> tuple[tuple[Dataset, Dataset], str]:
     """The two datasets, cached in memory when they fit the budget, else streaming; and a note."""
@@ -391,23 +419,35 @@ def _folder_sets(
     need = channels * (len(train[0]) * recipe.store_size**2 + len(val[0]) * recipe.image_size**2)
     budget = memory_budget(memory_budget_gb)
     if need <= budget:
-        decoded = decode_all(train[0], channels, recipe.store_size, recipe.store_size, progress=progress,
-                             desc="decoding train")
-        train_ds = CachedImages(decoded, train[1], mean, std, augment=BatchAugment(recipe, mean, std),
-                                files=train[0], classes=classes)
-        decoded = decode_all(val[0], channels, recipe.image_size, recipe.resize_size, progress=progress,
-                             desc="decoding val")
+        decoded = decode_all(
+            train[0], channels, recipe.store_size, recipe.store_size, progress=progress, desc="decoding train"
+        )
+        train_ds = CachedImages(
+            decoded, train[1], mean, std, augment=BatchAugment(recipe, mean, std), files=train[0], classes=classes
+        )
+        decoded = decode_all(
+            val[0], channels, recipe.image_size, recipe.resize_size, progress=progress, desc="decoding val"
+        )
         val_ds = CachedImages(decoded, val[1], mean, std, files=val[0], classes=classes)
-        how = (f"decoded once into memory ({need / 2**20:.0f} MiB of a {budget / 2**20:.0f} MiB budget; "
-               "batches augmented whole)")
+        how = (
+            f"decoded once into memory ({need / 2**20:.0f} MiB of a {budget / 2**20:.0f} MiB budget; "
+            "batches augmented whole)"
+        )
         return (train_ds, val_ds), how
     if verify_images:
         _check_decodes(train[0] + val[0], channels, progress=progress)
     train_ds = StreamingImages(train[0], train[1], channels, sample_transform(recipe, mean, std), classes=classes)
-    val_ds = StreamingImages(val[0], val[1], channels,
-                             eval_sample_transform(recipe.image_size, recipe.resize_size, mean, std), classes=classes)
-    how = (f"streamed from disk (decoded {need / 2**20:.0f} MiB would exceed the {budget / 2**20:.0f} MiB memory "
-           "budget, --memory-budget GB changes it; use --workers N)")
+    val_ds = StreamingImages(
+        val[0],
+        val[1],
+        channels,
+        eval_sample_transform(recipe.image_size, recipe.resize_size, mean, std),
+        classes=classes,
+    )
+    how = (
+        f"streamed from disk (decoded {need / 2**20:.0f} MiB would exceed the {budget / 2**20:.0f} MiB memory "
+        "budget, --memory-budget GB changes it; use --workers N)"
+    )
     return (train_ds, val_ds), how
 
 
@@ -417,9 +457,17 @@ def _folder_sets(
 
 
 def eval_images(
-    files: Sequence[Path], targets: Sequence[int], channels: int, size: int, resize_size: int,
-    mean: Sequence[float], std: Sequence[float], classes: Sequence[str], *,
-    memory_budget_gb: float | None = None, progress: bool = False,
+    files: Sequence[Path],
+    targets: Sequence[int],
+    channels: int,
+    size: int,
+    resize_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    classes: Sequence[str],
+    *,
+    memory_budget_gb: float | None = None,
+    progress: bool = False,
 ) -> Dataset:
     """Evaluation images exactly as a training run validates them: decoded in memory when they
     fit the budget, else streamed; both give the same tensors."""

@@ -9,7 +9,16 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "resolve_device", "setup", "teardown", "broadcast_object", "gather_objects", "any_true", "any_flags"]
+__all__ = [
+    "DistContext",
+    "resolve_device",
+    "setup",
+    "teardown",
+    "broadcast_object",
+    "gather_objects",
+    "any_true",
+    "any_flags",
+]
 
 
 @dataclass

@@ -119,8 +119,13 @@ def resolve_in_channels(config: TrainConfig) -> int:
 
 
 def build_model(
-    name: str, num_classes: int, in_channels: int, *, weights: str | None = None,
-    dropout: float | None = None, bn_momentum: float | None = None,
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    *,
+    weights: str | None = None,
+    dropout: float | None = None,
+    bn_momentum: float | None = None,
 ) -> nn.Module:
     """The registered model ``name`` for ``num_classes`` classes; with ``weights`` (a checkpoint
     path or a registered weights name) the factory loads them and replaces the head when the
@@ -173,8 +178,10 @@ def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
         why = f"--batch-size {batch_size} gives {per_rank // batch_size} step(s) per epoch on {per_rank} images"
     if fitted == batch_size:
         return batch_size, f"warning: {why}; too few steps per epoch to learn well (add data or epochs)"
-    return fitted, (f"warning: {why}; using batch {fitted} ({per_rank // fitted} steps per epoch) instead "
-                    "(the learning rate scales with it unless --lr is given)")
+    return fitted, (
+        f"warning: {why}; using batch {fitted} ({per_rank // fitted} steps per epoch) instead "
+        "(the learning rate scales with it unless --lr is given)"
+    )
 
 
 def _loaders(train_ds: Dataset, val_ds: Dataset, config: TrainConfig, ctx: dist_utils.DistContext) -> _Loaders:
@@ -270,14 +277,17 @@ def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
 
     show = run.config.progress and run.ctx.is_main
     return tqdm(
-        loader, desc=f"epoch {epoch}/{run.config.epochs}", unit="batch", leave=False,
-        disable=not show, dynamic_ncols=True, file=sys.stderr,
+        loader,
+        desc=f"epoch {epoch}/{run.config.epochs}",
+        unit="batch",
+        leave=False,
+        disable=not show,
+        dynamic_ncols=True,
+        file=sys.stderr,
     )
 
 
-def _forward(
-    run: _Run, images: torch.Tensor, targets: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _forward(run: _Run, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The training loss, logits and targets (on the device) of one batch."""
     images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
     with _autocast(run.ctx.device, run.amp):
@@ -499,8 +509,13 @@ def _versions() -> dict[str, str]:
 
 
 def _commit_epoch(
-    run: _Run, record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any], seconds: float,
-    extra: dict[str, Any], rngs: list[Any],
+    run: _Run,
+    record: dict[str, Any],
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    seconds: float,
+    extra: dict[str, Any],
+    rngs: list[Any],
 ) -> None:
     """Rank 0 writes the epoch's files; the training state goes last (it is the commit point)."""
     out = run.out_dir
@@ -583,8 +598,15 @@ def _on_main(ctx: dist_utils.DistContext, action: Any) -> Any:
 
 
 _STATE_FIELDS = {
-    "epoch": int, "best": dict, "history": list, "seconds": (int, float), "config": dict, "model": dict,
-    "optimizer": dict, "scheduler": dict, "rng": list,
+    "epoch": int,
+    "best": dict,
+    "history": list,
+    "seconds": (int, float),
+    "config": dict,
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "rng": list,
 }
 
 
@@ -686,8 +708,12 @@ def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) 
     for note in info.notes:
         _say(ctx, note)
     model = build_model(
-        info.model or config.model, len(info.classes), in_channels,
-        weights=config.weights, dropout=config.dropout, bn_momentum=config.bn_momentum,
+        info.model or config.model,
+        len(info.classes),
+        in_channels,
+        weights=config.weights,
+        dropout=config.dropout,
+        bn_momentum=config.bn_momentum,
     )
     model_channels = getattr(getattr(model, "config", None), "in_channels", in_channels)
     if model_channels != in_channels:
@@ -718,8 +744,13 @@ def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
     return build_scheduler(
-        optimizer, config.sched, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-        warmup_epochs=config.warmup_epochs, step_size=config.step_size, gamma=config.step_gamma,
+        optimizer,
+        config.sched,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        warmup_epochs=config.warmup_epochs,
+        step_size=config.step_size,
+        gamma=config.step_gamma,
     )
 
 
@@ -848,9 +879,12 @@ def _plan_budget(run: _Run, clock: BudgetClock, state: dict[str, Any] | None) ->
         return plan
     setup = clock.elapsed()
     timings = _probe(run)
-    plan = _on_main(ctx, lambda: BudgetPlan.fit(
-        clock, cap=run.config.epochs, steps_per_epoch=len(run.loaders.train), setup=setup, **timings
-    ))
+    plan = _on_main(
+        ctx,
+        lambda: BudgetPlan.fit(
+            clock, cap=run.config.epochs, steps_per_epoch=len(run.loaders.train), setup=setup, **timings
+        ),
+    )
     plan = dist_utils.broadcast_object(plan, ctx)
     run.plan = plan
     _set_epochs(run, plan.epochs, 0, warmup_fraction=WARMUP_FRACTION)
@@ -861,10 +895,14 @@ def _refit(run: _Run, plan: BudgetPlan, done: int, epoch_seconds: float | None, 
     """Check the plan against the measured epochs (rank 0 decides) and change the epoch count
     and schedule when the rest of the run would not fit the budget (or, after the first epoch,
     when more epochs fit)."""
+
     def decide() -> BudgetPlan:
         assert run.clock is not None
-        seconds = epoch_seconds if epoch_seconds is not None else (
-            plan.measured_epochs[-1] if plan.measured_epochs else plan.epoch)
+        seconds = (
+            epoch_seconds
+            if epoch_seconds is not None
+            else (plan.measured_epochs[-1] if plan.measured_epochs else plan.epoch)
+        )
         before = len(plan.measured_epochs)
         plan.refit(run.clock, done, seconds, may_grow=may_grow)
         if epoch_seconds is None:
@@ -877,8 +915,11 @@ def _refit(run: _Run, plan: BudgetPlan, done: int, epoch_seconds: float | None, 
         old = run.config.epochs
         _set_epochs(run, decided.epochs, done * len(run.loaders.train))
         per = decided.refits[-1]["seconds_per_epoch"] if decided.refits else decided.epoch
-        _say(run.ctx, f"time budget: ~{per:.1f} s/epoch measured, {run.clock.remaining():.0f} s left -> "
-                      f"{decided.epochs} epochs (was {old})")
+        _say(
+            run.ctx,
+            f"time budget: ~{per:.1f} s/epoch measured, {run.clock.remaining():.0f} s left -> "
+            f"{decided.epochs} epochs (was {old})",
+        )
 
 
 def _amp_enabled(config: TrainConfig, ctx: dist_utils.DistContext) -> bool:
@@ -1044,8 +1085,14 @@ def _train_in(
 
 
 def _commit_or_fail(
-    run: _Run, record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any],
-    previous_best: dict[str, Any], seconds: float, extra: dict[str, Any], rngs: list[Any],
+    run: _Run,
+    record: dict[str, Any],
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    previous_best: dict[str, Any],
+    seconds: float,
+    extra: dict[str, Any],
+    rngs: list[Any],
 ) -> None:
     """:func:`_commit_epoch`; when a write fails (disk full, permissions...), summary.json
     records the failure (if it can still be written) and a one-line RunFolderError says what
@@ -1058,8 +1105,11 @@ def _commit_or_fail(
         epoch = record["epoch"]
         why = getattr(exc, "strerror", None) or " ".join(str(exc).split())
         reason = f"saving epoch {epoch} into {run.out_dir} failed: {why}"
-        kept = (f"free space and continue with --resume {run.out_dir} (from epoch {epoch - 1})" if epoch > 1
-                else f"no epoch was saved; free space and start again with --out {run.out_dir}")
+        kept = (
+            f"free space and continue with --resume {run.out_dir} (from epoch {epoch - 1})"
+            if epoch > 1
+            else f"no epoch was saved; free space and start again with --out {run.out_dir}"
+        )
         with contextlib.suppress(OSError):
             summary = _summary(run, history[:-1], previous_best, seconds, "failed", {**extra, "error": reason})
             write_json(run.out_dir / FILES["summary"], summary)
@@ -1092,12 +1142,20 @@ def _announce(run: _Run, start_epoch: int) -> None:
     name = getattr(run.model, "model_name", config.model)
     where = f"{ctx.device}" + (f" x {ctx.world_size} processes (DDP)" if ctx.distributed else "")
     _say(ctx, f"{info.description}")
-    _say(ctx, f"model: {name} ({params:,} parameters, in_channels={info.in_channels}, {len(info.classes)} classes)"
-              + (f", weights {config.weights}" if config.weights else ""))
-    _say(ctx, f"training: {config.epochs} epochs, batch {config.batch_size}, {config.opt} lr {config.learning_rate:g}, "
-              f"{config.sched} schedule, {config.warmup_epochs:g} warm-up epochs, "
-              f"label smoothing {config.label_smoothing:g}"
-              + (", EMA" if config.ema else "") + (", bf16 autocast" if run.amp else "") + f", on {where}")
+    _say(
+        ctx,
+        f"model: {name} ({params:,} parameters, in_channels={info.in_channels}, {len(info.classes)} classes)"
+        + (f", weights {config.weights}" if config.weights else ""),
+    )
+    _say(
+        ctx,
+        f"training: {config.epochs} epochs, batch {config.batch_size}, {config.opt} lr {config.learning_rate:g}, "
+        f"{config.sched} schedule, {config.warmup_epochs:g} warm-up epochs, "
+        f"label smoothing {config.label_smoothing:g}"
+        + (", EMA" if config.ema else "")
+        + (", bf16 autocast" if run.amp else "")
+        + f", on {where}",
+    )
     _say(ctx, f"output: {run.out_dir}" + (f" (resuming after epoch {start_epoch})" if start_epoch else ""))
 
 
@@ -1118,7 +1176,11 @@ def _farewell(run: _Run, best: dict[str, Any], seconds: float) -> None:
 
 
 def _diverged(
-    run: _Run, exc: TrainingDiverged, history: list[dict[str, Any]], best: dict[str, Any], seconds: float,
+    run: _Run,
+    exc: TrainingDiverged,
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    seconds: float,
     extra: dict[str, Any],
 ) -> None:
     """Record the stop in summary.json (checkpoints stay as the last good epoch left them) and re-raise."""
@@ -1133,4 +1195,3 @@ def _diverged(
             summary = _summary(run, history, best, seconds, "diverged", {**extra, "error": message})
             write_json(run.out_dir / FILES["summary"], summary)
     raise TrainingDiverged(message) from None
-

@@ -190,16 +190,19 @@ def _folder(path: Path, prep: Preprocessing, recorded: dict[str, Any]) -> tuple[
             layout = FolderLayout(folder, "single", found, None)
             held = held_out_files(layout, split)
             files, targets = held.val_files, held.val_targets
-            what = (f"held-out split of the training folder ({len(files)} of {split.get('files')} images, seed "
-                    f"{split.get('seed')}, fraction {split.get('val_fraction')})")
+            what = (
+                f"held-out split of the training folder ({len(files)} of {split.get('files')} images, seed "
+                f"{split.get('seed')}, fraction {split.get('val_fraction')})"
+            )
             limit = split.get("limit_val")
             if limit is not None and int(limit) < len(files):
                 generator = torch.Generator().manual_seed(int(split["seed"]) + 1)  # as in training
                 order = sorted(torch.randperm(len(files), generator=generator)[: int(limit)].tolist())
                 files, targets = [files[i] for i in order], [targets[i] for i in order]
                 what += f", limited to {len(files)} as in training"
-    dataset = eval_images(files, targets, prep.in_channels, prep.image_size, prep.resize_size, prep.mean, prep.std,
-                          prep.categories)
+    dataset = eval_images(
+        files, targets, prep.in_channels, prep.image_size, prep.resize_size, prep.mean, prep.std, prep.categories
+    )
     classes = len(set(targets))
     return dataset, f"{folder}: {what}: {len(files)} images, {classes} classes"
 
@@ -275,8 +278,17 @@ def evaluate(
     return result
 
 
-def _result(confusion: torch.Tensor, classes: list[str], loss_sum: float, top5_hits: int, total: int,
-            forward_seconds: float, seconds: float, description: str, source: str | None) -> EvalResult:
+def _result(
+    confusion: torch.Tensor,
+    classes: list[str],
+    loss_sum: float,
+    top5_hits: int,
+    total: int,
+    forward_seconds: float,
+    seconds: float,
+    description: str,
+    source: str | None,
+) -> EvalResult:
     rows = confusion.sum(dim=1)
     per_class = {
         name: (float(confusion[i, i]) / float(rows[i]) if rows[i] > 0 else None) for i, name in enumerate(classes)

@@ -12,7 +12,14 @@ from typing import Any
 import torch
 
 __all__ = [
-    "topk_correct", "Tally", "json_safe", "dumps", "append_jsonl", "read_jsonl", "write_json", "plot_curves",
+    "topk_correct",
+    "Tally",
+    "json_safe",
+    "dumps",
+    "append_jsonl",
+    "read_jsonl",
+    "write_json",
+    "plot_curves",
     "plot_confusion",
 ]
 
@@ -156,8 +163,15 @@ def plot_confusion(
             for j in range(n):
                 value = int(counts[i, j])
                 if value:
-                    ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
-                            color="white" if value > threshold else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(value),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if value > threshold else "black",
+                    )
     return _save_figure(fig, path)
 
 

@@ -73,9 +73,9 @@ def predict(
     k = min(topk, len(prep.categories))
     results: list[Prediction] = []
     for start in range(0, len(images), batch_size):
-        batch = load_images(
-            images[start : start + batch_size], transform, channels=prep.in_channels, ink=prep.ink
-        ).to(where)
+        batch = load_images(images[start : start + batch_size], transform, channels=prep.in_channels, ink=prep.ink).to(
+            where
+        )
         probabilities = net(batch).float().softmax(dim=1).cpu()
         values, indices = probabilities.topk(k, dim=1)
         for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):

@@ -21,7 +21,12 @@ from pathlib import Path
 from lucid.errors import RunFolderError
 
 __all__ = [
-    "LOCK_FILE", "MissingRunFolderError", "RunLock", "check_out_dir", "clean_stale_files", "stale_temp_files",
+    "LOCK_FILE",
+    "MissingRunFolderError",
+    "RunLock",
+    "check_out_dir",
+    "clean_stale_files",
+    "stale_temp_files",
 ]
 
 LOCK_FILE = ".lock"

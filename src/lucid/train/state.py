@@ -22,7 +22,14 @@ import torch
 from lucid.errors import RunFolderError
 
 __all__ = [
-    "flatten", "unflatten", "save_state", "load_state", "rng_state", "set_rng_state", "STATE_FILE", "TrainStateError",
+    "flatten",
+    "unflatten",
+    "save_state",
+    "load_state",
+    "rng_state",
+    "set_rng_state",
+    "STATE_FILE",
+    "TrainStateError",
 ]
 
 STATE_FILE = "train_state.safetensors"
@@ -99,9 +106,7 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
 
     file = Path(path)
     if not file.is_file():
-        raise TrainStateError(
-            f"no training state at {file}: nothing to resume (was the run started with lucid train?)"
-        )
+        raise TrainStateError(f"no training state at {file}: nothing to resume (was the run started with lucid train?)")
     try:
         with safe_open(str(file), framework="pt", device=map_location) as handle:
             metadata = handle.metadata() or {}

@@ -21,6 +21,7 @@ from lucid.data.augment import (
 from lucid.data.datasets import (
     CachedImages,
     StreamingImages,
+    dataset_size,
     decode_all,
     eval_sample_transform,
     memory_budget,
@@ -64,6 +65,7 @@ __all__ = [
     "border_is_light",
     "choose_recipe",
     "class_files",
+    "dataset_size",
     "decode_all",
     "eval_base",
     "eval_sample_transform",

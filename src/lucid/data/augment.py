@@ -80,17 +80,33 @@ def choose_recipe(
 ) -> Recipe:
     """The recipe for ``image_size``; ``small`` says the photos themselves are small (<= 64 px).
     ``None`` arguments take the recipe's defaults (flip 0.5, no auto-augment, no erasing)."""
-    common = {
-        "hflip": 0.5 if hflip is None else float(hflip),
-        "auto_augment": "none" if auto_augment is None else auto_augment,
-        "random_erase": 0.0 if random_erase is None else float(random_erase),
-    }
+    flip = 0.5 if hflip is None else float(hflip)
+    policy = "none" if auto_augment is None else auto_augment
+    erase = 0.0 if random_erase is None else float(random_erase)
     if small:
         return Recipe(
-            "small", image_size, image_size, image_size, pad=max(1, image_size // 8), crop_scale=(1.0, 1.0), **common
+            "small",
+            image_size,
+            image_size,
+            image_size,
+            pad=max(1, image_size // 8),
+            crop_scale=(1.0, 1.0),
+            hflip=flip,
+            auto_augment=policy,
+            random_erase=erase,
         )
     store = round(image_size / CROP_FRACTION)
-    return Recipe("large", image_size, store, store, pad=0, crop_scale=LARGE_CROP_SCALE, **common)
+    return Recipe(
+        "large",
+        image_size,
+        store,
+        store,
+        pad=0,
+        crop_scale=LARGE_CROP_SCALE,
+        hflip=flip,
+        auto_augment=policy,
+        random_erase=erase,
+    )
 
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -11,7 +11,7 @@ Both give identical evaluation tensors: the same decoding, resize and crop (:fun
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_BUDGET_FRACTION",
     "CachedImages",
     "StreamingImages",
+    "dataset_size",
     "decode_all",
     "eval_sample_transform",
     "memory_budget",
@@ -94,6 +95,17 @@ def decode_all(
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise DataError(f"{len(bad)} unreadable image(s): {shown}")
     return out
+
+
+def dataset_size(dataset: Dataset[Any]) -> int:
+    """The number of samples in ``dataset``.
+
+    ``torch.utils.data.Dataset`` declares no ``__len__``; every dataset lucid builds (and
+    ``Subset``) has one, and the samplers and shards need it, so say so clearly if one lacks it.
+    """
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"expected a dataset with a length (__len__), got {type(dataset).__name__}")
+    return len(dataset)
 
 
 class CachedImages(Dataset):

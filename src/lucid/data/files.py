@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -303,7 +304,7 @@ class SplitFiles:
     train_targets: list[int]
     val_files: list[Path]
     val_targets: list[int]
-    record: dict[str, object]
+    record: dict[str, Any]  # JSON data, stored in checkpoints
 
 
 def split_files(layout: FolderLayout, val_fraction: float, seed: int) -> SplitFiles:
@@ -313,10 +314,10 @@ def split_files(layout: FolderLayout, val_fraction: float, seed: int) -> SplitFi
     files, targets = layout.train.samples(classes)
     if layout.val is not None:
         val_files, val_targets = layout.val.samples(classes)
-        record = {"layout": layout.kind, "val_folder": layout.kind.split("_")[1]}
+        record: dict[str, Any] = {"layout": layout.kind, "val_folder": layout.kind.split("_")[1]}
         return SplitFiles(classes, files, targets, val_files, val_targets, record)
     train_idx, val_idx = stratified_split(targets, val_fraction, seed)
-    record = {
+    single_record: dict[str, Any] = {
         "layout": "single",
         "seed": seed,
         "val_fraction": val_fraction,
@@ -330,11 +331,11 @@ def split_files(layout: FolderLayout, val_fraction: float, seed: int) -> SplitFi
         [targets[i] for i in train_idx],
         [files[i] for i in val_idx],
         [targets[i] for i in val_idx],
-        record,
+        single_record,
     )
 
 
-def held_out_files(layout: FolderLayout, record: dict[str, object], flag: str = "--data") -> SplitFiles:
+def held_out_files(layout: FolderLayout, record: Mapping[str, Any], flag: str = "--data") -> SplitFiles:
     """Re-derive the held-out split ``record`` describes on a single-folder ``layout``; refuse
     with :class:`~lucid.errors.DataError` when the folder's files are not the ones split then."""
     files, _ = layout.train.samples(layout.classes)

@@ -127,6 +127,13 @@ class TrainConfig:
     progress: bool = True
     time_budget: float | None = None
 
+    @property
+    def total_epochs(self) -> int:
+        """``epochs`` as resolved by ``__post_init__`` (an int there on: the default or the bound)."""
+        if self.epochs is None:
+            raise ValueError("TrainConfig.epochs was set to None after construction")
+        return self.epochs
+
     def __post_init__(self) -> None:
         if self.epochs is None:
             # With a time budget the epoch count is fitted to it; MAX_EPOCHS is then only a bound.
@@ -170,7 +177,7 @@ class TrainConfig:
         if self.weight_decay is not None:
             _check_float("weight_decay", self.weight_decay, 0.0, math.inf, high_open=True)
         _check_float("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        _check_float("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        _check_float("warmup_epochs", self.warmup_epochs, 0.0, float(self.total_epochs))
         _check_float("step_gamma", self.step_gamma, 0.0, 1.0)
         _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         _check_float("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)

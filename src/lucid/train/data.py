@@ -404,7 +404,7 @@ def _folder_sets(
     memory_budget_gb: float | None,
     verify_images: bool,
     progress: bool,
-) -> tuple[tuple[Dataset, Dataset], str]:
+) -> tuple[tuple[Dataset[Any], Dataset[Any]], str]:
     """The two datasets, cached in memory when they fit the budget, else streaming; and a note."""
     from lucid.data import (
         BatchAugment,
@@ -436,8 +436,8 @@ def _folder_sets(
         return (train_ds, val_ds), how
     if verify_images:
         _check_decodes(train[0] + val[0], channels, progress=progress)
-    train_ds = StreamingImages(train[0], train[1], channels, sample_transform(recipe, mean, std), classes=classes)
-    val_ds = StreamingImages(
+    train_stream = StreamingImages(train[0], train[1], channels, sample_transform(recipe, mean, std), classes=classes)
+    val_stream = StreamingImages(
         val[0],
         val[1],
         channels,
@@ -448,7 +448,7 @@ def _folder_sets(
         f"streamed from disk (decoded {need / 2**20:.0f} MiB would exceed the {budget / 2**20:.0f} MiB memory "
         "budget, --memory-budget GB changes it; use --workers N)"
     )
-    return (train_ds, val_ds), how
+    return (train_stream, val_stream), how
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,16 +486,20 @@ def eval_images(
     return StreamingImages(files, targets, channels, transform, classes=classes)
 
 
-def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
+def _limit(dataset: Dataset[Any], limit: int | None, seed: int) -> Dataset[Any]:
     """A seeded random subset of ``limit`` items (for smoke runs), or the dataset itself."""
-    if limit is None or limit >= len(dataset):
+    from lucid.data import dataset_size
+
+    if limit is None or limit >= dataset_size(dataset):
         return dataset
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(dataset_size(dataset), generator=torch.Generator().manual_seed(seed))
     return Subset(dataset, order[:limit].tolist())
 
 
-def build_datasets(config: Any, in_channels: int) -> tuple[Dataset, Dataset, DataInfo]:
+def build_datasets(config: Any, in_channels: int) -> tuple[Dataset[Any], Dataset[Any], DataInfo]:
     """The run's ``(train_ds, val_ds, info)`` for a :class:`~lucid.train.TrainConfig`."""
+    from lucid.data import dataset_size
+
     if config.data is not None:
         return folder_datasets(
             config.data,
@@ -514,32 +518,33 @@ def build_datasets(config: Any, in_channels: int) -> tuple[Dataset, Dataset, Dat
             lowres_model=LOWRES_MODEL if _lowres_allowed(config) else None,
         )
     size = config.img_size or 32
-    train_ds, val_ds = digits_datasets(
+    train_full, val_full = digits_datasets(
         size, seed=config.seed, val_fraction=config.val_fraction, augment=True, in_channels=in_channels
     )
     info = DataInfo(
         kind="digits",
         description=(
-            f"digits: {len(train_ds)} train / {len(val_ds)} val, split seed {config.seed} "
+            f"digits: {len(train_full)} train / {len(val_full)} val, split seed {config.seed} "
             f"(sklearn load_digits, 8x8 -> {size}x{size} bilinear)"
         ),
         classes=list(DIGITS_CLASSES),
         image_size=size,
         in_channels=in_channels,
-        mean=train_ds.mean,
-        std=train_ds.std,
+        mean=train_full.mean,
+        std=train_full.std,
         resize_size=size,
         interpolation=DIGITS_INTERPOLATION,
-        train_size=len(train_ds),
-        val_size=len(val_ds),
+        train_size=len(train_full),
+        val_size=len(val_full),
         split={"seed": config.seed, "val_fraction": config.val_fraction, "stratified": True},
         ink=DIGITS_INK,
     )
-    train_ds = _limit(train_ds, config.limit_train, config.seed)
-    val_ds = _limit(val_ds, config.limit_val, config.seed + 1)
-    if len(train_ds) != info.train_size or len(val_ds) != info.val_size:
-        info.description += f" (limited to {len(train_ds)} train / {len(val_ds)} val)"
-        info.train_size, info.val_size = len(train_ds), len(val_ds)
+    train_ds = _limit(train_full, config.limit_train, config.seed)
+    val_ds = _limit(val_full, config.limit_val, config.seed + 1)
+    train_size, val_size = dataset_size(train_ds), dataset_size(val_ds)
+    if train_size != info.train_size or val_size != info.val_size:
+        info.description += f" (limited to {train_size} train / {val_size} val)"
+        info.train_size, info.val_size = train_size, val_size
     return train_ds, val_ds, info
 
 

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from lucid.checkpoint import atomic_write
-from lucid.data import CachedImages, StreamingImages
+from lucid.data import CachedImages, StreamingImages, dataset_size
 from lucid.errors import LucidError, RunFolderError
 from lucid.train import distributed as dist_utils
 from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan
@@ -184,21 +184,23 @@ def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
     )
 
 
-def _loaders(train_ds: Dataset, val_ds: Dataset, config: TrainConfig, ctx: dist_utils.DistContext) -> _Loaders:
+def _loaders(
+    train_ds: Dataset[Any], val_ds: Dataset[Any], config: TrainConfig, ctx: dist_utils.DistContext
+) -> _Loaders:
     """Shuffled, sharded training batches and a disjoint validation shard per process.
 
     DistributedSampler drives the shuffling even in one process: its permutation depends only on
     (seed, epoch), which makes epochs reproducible after a resume. ``drop_last`` there keeps the
     ranks' shards disjoint (no padding with repeated samples).
     """
-    sampler = DistributedSampler(
+    sampler: DistributedSampler[Any] = DistributedSampler(
         train_ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=ctx.distributed
     )
     per_rank = len(sampler)
     if per_rank < 2:
         raise ValueError(
-            f"each process needs at least 2 training images per epoch; got {per_rank} (dataset {len(train_ds)}, "
-            f"{ctx.world_size} processes)"
+            f"each process needs at least 2 training images per epoch; got {per_rank} "
+            f"(dataset {dataset_size(train_ds)}, {ctx.world_size} processes)"
         )
     batch_size, warning = _fit_batch(per_rank, config.batch_size)
     notes = [warning] if warning else []
@@ -212,17 +214,20 @@ def _loaders(train_ds: Dataset, val_ds: Dataset, config: TrainConfig, ctx: dist_
         workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     generator = torch.Generator()
-    common = {"num_workers": workers, "pin_memory": ctx.device.type == "cuda"}
+    pin_memory = ctx.device.type == "cuda"
     train = DataLoader(
         train_ds,
         batch_size=batch_size,
         sampler=sampler,
         drop_last=per_rank >= batch_size,  # a last batch of 1 would break BatchNorm
         generator=generator,
-        **common,
+        num_workers=workers,
+        pin_memory=pin_memory,
     )
-    shard = Subset(val_ds, list(range(ctx.rank, len(val_ds), ctx.world_size)))
-    val = DataLoader(shard, batch_size=max(2 * config.batch_size, 128), shuffle=False, **common)
+    shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
+    val = DataLoader(
+        shard, batch_size=max(2 * config.batch_size, 128), shuffle=False, num_workers=workers, pin_memory=pin_memory
+    )
     return _Loaders(train, val, sampler, generator, batch_size, notes)
 
 
@@ -482,7 +487,7 @@ def _summary(
         "seconds": seconds,
         "model": {
             "name": getattr(model, "model_name", run.config.model),
-            "config": config.to_dict() if hasattr(config, "to_dict") else None,
+            "config": config.to_dict() if config is not None and hasattr(config, "to_dict") else None,
             "parameters": sum(p.numel() for p in model.parameters()),
             "weights": run.config.weights,
             "ema": run.ema is not None,
@@ -597,7 +602,7 @@ def _on_main(ctx: dist_utils.DistContext, action: Any) -> Any:
     return result
 
 
-_STATE_FIELDS = {
+_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "epoch": int,
     "best": dict,
     "history": list,
@@ -632,6 +637,8 @@ def _checked_state(state: Any, file: Path) -> dict[str, Any]:
 
 def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     """The saved run's config (with allowed overrides) and its checked training state."""
+    if config.resume is None:
+        raise ValueError("_resume_config needs a config with resume set")
     folder = Path(config.resume).expanduser()
     if not folder.is_dir():
         raise MissingRunFolderError(f"--resume {config.resume}: no such run folder")
@@ -746,7 +753,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_
     return build_scheduler(
         optimizer,
         config.sched,
-        epochs=config.epochs,
+        epochs=config.total_epochs,
         steps_per_epoch=steps_per_epoch,
         warmup_epochs=config.warmup_epochs,
         step_size=config.step_size,
@@ -827,7 +834,7 @@ def _probe(run: _Run) -> dict[str, float]:
     optimizer, EMA and RNGs back as they were: the probe leaves no trace in the run."""
     import copy
 
-    snapshot = {
+    snapshot: dict[str, Any] = {
         "model": copy.deepcopy(run.model.state_dict()),
         "optimizer": copy.deepcopy(run.optimizer.state_dict()),
         "ema": copy.deepcopy(run.ema.state_dict()) if run.ema is not None else None,
@@ -882,7 +889,7 @@ def _plan_budget(run: _Run, clock: BudgetClock, state: dict[str, Any] | None) ->
     plan = _on_main(
         ctx,
         lambda: BudgetPlan.fit(
-            clock, cap=run.config.epochs, steps_per_epoch=len(run.loaders.train), setup=setup, **timings
+            clock, cap=run.config.total_epochs, steps_per_epoch=len(run.loaders.train), setup=setup, **timings
         ),
     )
     plan = dist_utils.broadcast_object(plan, ctx)
@@ -911,7 +918,7 @@ def _refit(run: _Run, plan: BudgetPlan, done: int, epoch_seconds: float | None, 
 
     decided = dist_utils.broadcast_object(_on_main(run.ctx, decide), run.ctx)
     run.plan = decided
-    if decided.epochs != run.config.epochs:
+    if decided.epochs != run.config.epochs and run.clock is not None:
         old = run.config.epochs
         _set_epochs(run, decided.epochs, done * len(run.loaders.train))
         per = decided.refits[-1]["seconds_per_epoch"] if decided.refits else decided.epoch
@@ -1024,7 +1031,7 @@ def _train_in(
     _seed_everything(config.seed, ctx.rank)
     run = _build_run(config, ctx, out_dir)  # data and model errors surface here, before any file is written
     history: list[dict[str, Any]] = []
-    best = {"val_top1": -1.0, "epoch": 0}
+    best: dict[str, Any] = {"val_top1": -1.0, "epoch": 0}
     spent, start_epoch, extra = 0.0, 0, {}
     if state is not None:
         _restore(run, state, len(run.loaders.train))
@@ -1042,7 +1049,7 @@ def _train_in(
     if run.plan is not None and state is None:
         _say(ctx, run.plan.describe())
     epoch, stopped = start_epoch, None
-    while epoch < run.config.epochs:
+    while epoch < run.config.total_epochs:
         epoch += 1
         _start_epoch(run.loaders, run.config, epoch, ctx.rank)
         if config.record_indices:
@@ -1064,7 +1071,7 @@ def _train_in(
         _on_main(ctx, commit)
         if run.plan is not None:
             run.plan.save = time.perf_counter() - saving  # the measured cost, for the next refit
-        _say(ctx, _epoch_line(record, run.config.epochs))
+        _say(ctx, _epoch_line(record, run.config.total_epochs))
         if cut_short:
             stopped = _cut_short(run, record)
             break

@@ -21,7 +21,8 @@ WARMUP_START_FACTOR = 0.01
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on weights only: BatchNorm affine parameters and biases (1-d) get none,
     as in torchvision's recipe (``norm_weight_decay=0``), since decaying them only hurts."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim <= 1 else decay).append(param)
@@ -73,13 +74,17 @@ def build_scheduler(
     return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warm])
 
 
-def _ema_update(decay: float) -> Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor], torch.Tensor], None]:
+def _ema_update(
+    decay: float,
+) -> Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor], torch.Tensor | int], None]:
     """EMA step for AveragedModel with timm's warm-up ``min(decay, (1 + n) / (10 + n))``: torch's
     ``get_ema_multi_avg_fn`` has a fixed decay, which on a short run leaves the average stuck near
     the random initial weights. Integer buffers (BatchNorm's batch count) are copied."""
 
     @torch.no_grad()
-    def update(averaged: Sequence[torch.Tensor], current: Sequence[torch.Tensor], n_averaged: torch.Tensor) -> None:
+    def update(
+        averaged: Sequence[torch.Tensor], current: Sequence[torch.Tensor], n_averaged: torch.Tensor | int
+    ) -> None:
         steps = float(n_averaged)
         rate = min(decay, (1.0 + steps) / (10.0 + steps))
         if averaged[0].is_floating_point():

@@ -218,7 +218,7 @@ def test_predict_gives_ranked_labels_that_match_the_model(
     batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in images])
     with torch.no_grad():
         expected = model(batch).softmax(1).topk(3, dim=1)
-    for entry, values, indices in zip(result, expected.values, expected.indices):
+    for entry, values, indices in zip(result, expected.values, expected.indices, strict=True):
         assert [p["label"] for p in entry["predictions"]] == [str(int(i)) for i in indices]
         assert [p["probability"] for p in entry["predictions"]] == pytest.approx(values.tolist(), abs=1e-6)
     assert main(["predict", checkpoint, images[0], "--topk", "2"]) == 0
@@ -319,7 +319,7 @@ def test_predict_onnx_goes_through_the_deploy_predictor(
     assert main(["predict", "--onnx", str(onnx_file), *images, "--topk", "3", "--json", "--threads", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     eager = predict(checkpoint, images, topk=3)
-    for entry, expected in zip(result, eager):
+    for entry, expected in zip(result, eager, strict=True):
         assert [p["label"] for p in entry["predictions"]] == [label for label, _ in expected]
         assert [p["probability"] for p in entry["predictions"]] == pytest.approx([p for _, p in expected], abs=1e-4)
     assert main(["predict", "--onnx", str(onnx_file), images[0], "--topk", "2"]) == 0

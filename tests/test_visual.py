@@ -116,7 +116,10 @@ def test_group_shows_the_first_repeats_shapes(small: nn.Module, default_chart: s
         small.eval()(torch.zeros(SHAPE))
     hook.remove()
     fmt = lambda s: "(" + ",".join(map(str, s)) + ")"  # noqa: E731
-    label = f"m7[\"Sequential<br/><span style='font-size:11px;font-weight:400'>{fmt(seen['inp'])} → {fmt(seen['out'])}</span>\"];"
+    label = (
+        "m7[\"Sequential<br/><span style='font-size:11px;font-weight:400'>"
+        f"{fmt(seen['inp'])} → {fmt(seen['out'])}</span>\"];"
+    )
     assert label in stripped(default_chart)
     assert f"_InvertedBottleneck_V3 x {len(small.bottlenecks)}" in default_chart
 
@@ -286,7 +289,10 @@ def test_resnet18() -> None:
     assert any(line.startswith('subgraph sg_') and '["BasicBlock x 2"]' in line for line in lines)
     for name in ("layer2", "layer3", "layer4"):  # named containers are never merged
         assert any(line.endswith(f'["{name}"]') for line in lines)
-    assert "Conv2d<br/><span style='font-size:11px;color:#c53030;font-weight:400'>(1,3,64,64) → (1,64,32,32)</span>" in chart
+    assert (
+        "Conv2d<br/><span style='font-size:11px;color:#c53030;font-weight:400'>(1,3,64,64) → (1,64,32,32)</span>"
+        in chart
+    )
     assert "(1,512) → (1,1000)" in chart and "Output<br/>" in chart
     assert ("input", "-->", "m1") in edges
 
@@ -421,11 +427,13 @@ def test_cli_mermaid_outputs(
 ) -> None:
     assert main(["mermaid", "mobilenet_v3_small"]) == 0
     assert capsys.readouterr().out == default_chart + "\n"
-    assert main(["mermaid", "mobilenet_v3_small", "--input-size", "3", "64", "64", "--out", str(tmp_path / "chart.md")]) == 0
+    out_md = str(tmp_path / "chart.md")
+    assert main(["mermaid", "mobilenet_v3_small", "--input-size", "3", "64", "64", "--out", out_md]) == 0
     text = (tmp_path / "chart.md").read_text(encoding="utf-8")
     assert text == f"```mermaid\n{chart64}\n```\n"
     assert main(["mermaid", "mobilenet_v3_small", "-o", str(tmp_path / "sub" / "chart.mmd"), "--depth", "1",
-                 "--direction", "TB", "--no-shapes", "--show-params", "--no-collapse", "--input-size", "3", "64", "64"]) == 0
+                 "--direction", "TB", "--no-shapes", "--show-params", "--no-collapse",
+                 "--input-size", "3", "64", "64"]) == 0
     raw = (tmp_path / "sub" / "chart.mmd").read_text(encoding="utf-8")
     expected = build_mermaid_chart(small, SMALL_SHAPE, depth=1, direction="TB", show_shapes=False,
                                    show_params=True, collapse_repeats=False)

@@ -143,6 +143,7 @@ class LRASPP(nn.Module):
         self.model_name = "lraspp"
         self.task = SEGMENT_TASK
         self.pretrained_cfg: dict | None = None
+        self.checkpoint_extra: dict[str, Any] | None = None  # a loaded checkpoint's extra metadata
         self.num_classes = config.num_classes
         self.in_channels = config.in_channels
         self.inter_channels = inter_channels
@@ -186,7 +187,9 @@ class LRASPP(nn.Module):
 
 def _block_stage_names(block: nn.Module) -> list[tuple[str, bool]]:
     """``[(child name, is_se)]`` of a block's residual stages, in order (torchvision's ``block.{j}``)."""
-    return [(name, not isinstance(child, nn.Sequential)) for name, child in block.residual.named_children()]
+    return [
+        (name, not isinstance(child, nn.Sequential)) for name, child in block.get_submodule("residual").named_children()
+    ]
 
 
 def _module_pairs(model: LRASPP) -> list[tuple[str, str]]:

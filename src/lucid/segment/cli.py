@@ -264,5 +264,8 @@ def _predict_with_export(model: Path, images: list[str], out: Path, threads: int
     records = []
     for item in images:
         rgb = read_rgb(item).permute(1, 2, 0).numpy()
-        records.append(write_mask_files(Path(item), rgb, predictor.predict(rgb), predictor.classes, out))
+        mask = predictor.predict(rgb)
+        if isinstance(mask, list):  # one image in, one mask out
+            raise TypeError(f"expected one mask for {item}, got {len(mask)}")
+        records.append(write_mask_files(Path(item), rgb, mask, predictor.classes, out))
     return records

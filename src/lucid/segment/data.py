@@ -327,8 +327,9 @@ def segmentation_datasets(
             "the common default 255"
         )
     names = names if names is not None else [f"class_{i}" for i in range(count)]
+    crop_height, crop_width = crop_size
     info = SegmentationDataInfo(
-        str(folder), names, ignore_index, tuple(crop_size), train_images=len(train_ds), val_images=len(val_ds)
+        str(folder), names, ignore_index, (crop_height, crop_width), train_images=len(train_ds), val_images=len(val_ds)
     )
     # Scales are relative to the data's own size (the first image's short side), so scale 1 is
     # the resolution evaluation sees.

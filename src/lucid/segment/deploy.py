@@ -58,6 +58,14 @@ class SegmentExportResult:
         )
 
 
+def _in_channels(model: nn.Module) -> int:
+    """The model's ``in_channels`` attribute (lucid's LR-ASPP models have one)."""
+    value = getattr(model, "in_channels", None)
+    if not isinstance(value, int):
+        raise ExportError(f"expected a segmentation model with an int in_channels attribute, got {value!r}")
+    return value
+
+
 def _metadata(model: nn.Module, image_size: tuple[int, int]) -> dict[str, str]:
     from lucid import __version__
     from lucid.deploy import Preprocessing
@@ -65,7 +73,7 @@ def _metadata(model: nn.Module, image_size: tuple[int, int]) -> dict[str, str]:
     meta = segmentation_meta(model)
     prep = Preprocessing(
         image_size=image_size,
-        in_channels=int(model.in_channels),
+        in_channels=_in_channels(model),
         mean=meta["mean"],
         std=meta["std"],
         resize_size=meta["resize_size"],
@@ -95,7 +103,7 @@ def _onnx_bytes(model: nn.Module, example: torch.Tensor, opset: int) -> bytes:
         torch.onnx.export(
             model,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # torch's hint omits the file objects the TorchScript exporter takes
             dynamo=False,
             opset_version=opset,
             input_names=[INPUT_NAME],
@@ -189,7 +197,7 @@ def export_segmentation(
     fold_batchnorm(folded)
     height, width = int(image_size[0]), int(image_size[1])
     sizes = ((height, width), (height + 24, max(16, width - 40)))
-    channels = int(reference.in_channels)
+    channels = _in_channels(reference)
     metadata = _metadata(reference, (height, width))
     raw = _with_metadata(_onnx_bytes(folded, torch.zeros(1, channels, height, width), opset), metadata)
     diffs: tuple[float, float, float] = (0.0, 0.0, 0.0)

@@ -32,7 +32,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from lucid import checkpoint
+from lucid.data import dataset_size
 from lucid.errors import DataError, RunFolderError
+from lucid.models import LRASPP
 from lucid.segment.data import (
     DEFAULT_IGNORE_INDEX,
     SegmentationDataInfo,
@@ -219,7 +221,7 @@ class _Run:
     ctx: dist_utils.DistContext
     out_dir: Path
     info: SegmentationDataInfo
-    model: nn.Module
+    model: LRASPP
     net: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: PolySchedule
@@ -239,41 +241,43 @@ class _Run:
         return self.spent_before + time.perf_counter() - self.started
 
 
-def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
-    if limit is None or limit >= len(dataset):
+def _limit(dataset: Dataset[Any], limit: int | None, seed: int) -> Dataset[Any]:
+    if limit is None or limit >= dataset_size(dataset):
         return dataset
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:limit]
+    order = torch.randperm(dataset_size(dataset), generator=torch.Generator().manual_seed(seed))[:limit]
     return Subset(dataset, sorted(order.tolist()))
 
 
-def _build_model(config: SegmentConfig, info: SegmentationDataInfo) -> nn.Module:
+def _build_model(config: SegmentConfig, info: SegmentationDataInfo) -> LRASPP:
     from lucid.models import create_model
 
     model = create_model(
         config.model, num_classes=info.num_classes, weights=config.weights, bn_momentum=config.bn_momentum
     )
+    if not isinstance(model, LRASPP):
+        raise TypeError(f"--model {config.model}: expected an LR-ASPP segmentation model, got {type(model).__name__}")
     return model
 
 
 def _loaders(
-    train_ds: Dataset,
-    val_ds: Dataset,
+    train_ds: Dataset[Any],
+    val_ds: Dataset[Any],
     config: SegmentConfig,
     ctx: dist_utils.DistContext,
     generator: torch.Generator,
     ignore: int,
 ) -> tuple[DataLoader, DataLoader, DistributedSampler | None]:
-    sampler = (
+    sampler: DistributedSampler[Any] | None = (
         DistributedSampler(train_ds, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed, drop_last=True)
         if ctx.distributed
         else None
     )
-    if len(train_ds) < config.batch_size * ctx.world_size:
+    if dataset_size(train_ds) < config.batch_size * ctx.world_size:
         raise DataError(
-            f"--data {config.data}: {len(train_ds)} training images, fewer than one batch of {config.batch_size} "
-            f"x {ctx.world_size} process(es); lower --batch-size"
+            f"--data {config.data}: {dataset_size(train_ds)} training images, fewer than one batch of "
+            f"{config.batch_size} x {ctx.world_size} process(es); lower --batch-size"
         )
-    common = {"num_workers": config.workers, "persistent_workers": config.workers > 0}
+    workers, persistent = config.workers, config.workers > 0
     train_loader = DataLoader(
         train_ds,
         batch_size=config.batch_size,
@@ -281,12 +285,18 @@ def _loaders(
         sampler=sampler,
         drop_last=True,
         generator=generator,
-        **common,
+        num_workers=workers,
+        persistent_workers=persistent,
     )
     # Each process validates its own shard (no padding duplicates), confusion matrices are summed.
-    shard = Subset(val_ds, list(range(ctx.rank, len(val_ds), ctx.world_size))) if ctx.distributed else val_ds
+    shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size))) if ctx.distributed else val_ds
     val_loader = DataLoader(
-        shard, batch_size=config.batch_size, shuffle=False, collate_fn=pad_collate(ignore), **common
+        shard,
+        batch_size=config.batch_size,
+        shuffle=False,
+        collate_fn=pad_collate(ignore),
+        num_workers=workers,
+        persistent_workers=persistent,
     )
     return train_loader, val_loader, sampler
 
@@ -306,6 +316,8 @@ def _out_dir(config: SegmentConfig) -> Path:
 
 
 def _resume_config(config: SegmentConfig) -> tuple[SegmentConfig, dict[str, Any]]:
+    if config.resume is None:
+        raise ValueError("_resume_config needs a config with resume set")
     folder = Path(config.resume).expanduser()
     if not folder.is_dir():
         raise RunFolderError(f"--resume {config.resume}: no such run folder")
@@ -323,7 +335,7 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
     if config.data is None:
         raise DataError("--task segment needs --data DIR (with train/ and val/, each holding images/ and masks/)")
     torch.manual_seed(config.seed + ctx.rank)
-    train_ds, val_ds, info = segmentation_datasets(
+    train_full, val_full, info = segmentation_datasets(
         config.data,
         crop_size=config.crop_size,
         ignore_index=config.ignore_index,
@@ -334,10 +346,10 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
     )
     weight = None
     if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
-        weight = enet_class_weights(class_frequencies(train_ds, info.num_classes, info.ignore_index)).to(ctx.device)
-    train_ds = _limit(train_ds, config.limit_train, config.seed)
-    val_ds = _limit(val_ds, config.limit_val, config.seed + 1)
-    info.train_images, info.val_images = len(train_ds), len(val_ds)
+        weight = enet_class_weights(class_frequencies(train_full, info.num_classes, info.ignore_index)).to(ctx.device)
+    train_ds = _limit(train_full, config.limit_train, config.seed)
+    val_ds = _limit(val_full, config.limit_val, config.seed + 1)
+    info.train_images, info.val_images = dataset_size(train_ds), dataset_size(val_ds)
     model = _build_model(config, info).to(ctx.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -459,7 +471,7 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
         dist.all_reduce(values)
         values = values.cpu()
     return {
-        "loss": float(values[0] / max(values[1], 1)),
+        "loss": float(values[0] / values[1].clamp(min=1)),
         "images": int(values[1]),
         "seconds": time.perf_counter() - start,
     }
@@ -500,9 +512,16 @@ def validate(
         totals = totals.cpu()
     meter.reduce(device)
     scored = meter.scores(info.classes)
-    scored["loss"] = float(totals[0] / max(totals[1], 1))
+    scored["loss"] = float(totals[0] / totals[1].clamp(min=1))
     scored["confusion"] = meter.matrix.tolist()
     return scored
+
+
+def _budget_minutes(run: _Run) -> float:
+    """The run's ``--time-budget`` (only called on runs that have one)."""
+    if run.config.time_budget is None:
+        raise ValueError("this run has no --time-budget")
+    return run.config.time_budget
 
 
 def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) -> None:
@@ -515,13 +534,13 @@ def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) 
     run.net.train()
     per_epoch = step_seconds * len(run.train_loader) + val_seconds
     in_epoch = time.perf_counter() - epoch_start
-    left = run.config.time_budget * 60 * BUDGET_MARGIN - run.elapsed() + in_epoch
+    left = _budget_minutes(run) * 60 * BUDGET_MARGIN - run.elapsed() + in_epoch
     fitted = max(epoch, min(MAX_EPOCHS, int(left // per_epoch) + epoch - 1))
     fitted = dist_utils.broadcast_object(fitted, run.ctx)
     _plan(run, fitted)
     _say(
         run,
-        f"time budget {run.config.time_budget:g} min: ~{per_epoch:.1f} s per epoch "
+        f"time budget {_budget_minutes(run):g} min: ~{per_epoch:.1f} s per epoch "
         f"({step_seconds:.2f} s/step, {val_seconds:.1f} s validation) -> {fitted} epochs",
     )
 
@@ -529,14 +548,14 @@ def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) 
 def _past_deadline(run: _Run) -> bool:
     """Whether training must stop now to validate, save and end within the budget plus 5 %."""
     # 1.5x the validation estimate: one timed batch under a changing load is a rough guide
-    deadline = run.config.time_budget * 60 * (1 + OVERRUN) - 1.5 * run.val_seconds - FINAL_SECONDS
+    deadline = _budget_minutes(run) * 60 * (1 + OVERRUN) - 1.5 * run.val_seconds - FINAL_SECONDS
     stop = run.elapsed() > deadline
     return dist_utils.any_true(stop, run.ctx) if run.ctx.distributed else stop
 
 
 def _refit_after_epoch(run: _Run, epoch: int, epoch_seconds: float) -> None:
     """Re-plan the remaining epochs from the measured epoch time (never past the budget)."""
-    left = run.config.time_budget * 60 * BUDGET_MARGIN - run.elapsed()
+    left = _budget_minutes(run) * 60 * BUDGET_MARGIN - run.elapsed()
     fitted = epoch + max(0, int(left // max(epoch_seconds, 1e-6)))
     fitted = dist_utils.broadcast_object(min(MAX_EPOCHS, fitted), run.ctx)
     if fitted != run.epochs:
@@ -698,7 +717,7 @@ def train_segmentation(config: SegmentConfig, *, clock_start: float | None = Non
 def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -> SegmentResult:
     run, state = _setup(config, ctx, started)
     start_epoch, history = 0, []
-    best = {"epoch": 0, "val_miou": -1.0, "val_pixel_acc": 0.0}
+    best: dict[str, Any] = {"epoch": 0, "val_miou": -1.0, "val_pixel_acc": 0.0}
     if state is not None:
         start_epoch = _restore(run, state)
         history, best = list(state["history"]), dict(state["best"])

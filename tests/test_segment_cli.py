@@ -72,6 +72,21 @@ def test_predict_writes_mask_and_overlay(cli_run, tmp_path, capsys):
     assert Image.open(record["overlay"]).size == (40, 32)
 
 
+def test_export_routes_a_segmentation_checkpoint_and_its_masks_match(cli_run, tmp_path, capsys):
+    root, out = cli_run
+    onnx_file = tmp_path / "seg.onnx"
+    assert main(["export", str(out / "best.safetensors"), "--out", str(onnx_file), "--image-size", "32"]) == 0
+    assert "dynamic batch/height/width" in capsys.readouterr().out
+    image = sorted((root / "val" / "images").iterdir())[0]
+    assert main(["predict", "--onnx", str(onnx_file), str(image), "--out", str(tmp_path / "onnx"), "--json"]) == 0
+    (from_file,) = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(out / "best.safetensors"), str(image), "--out", str(tmp_path / "eager"), "--json"]) == 0
+    (eager,) = json.loads(capsys.readouterr().out)
+    assert np.array_equal(np.asarray(Image.open(from_file["mask"])), np.asarray(Image.open(eager["mask"])))
+    assert main(["export", str(out / "best.safetensors"), "--out", str(tmp_path / "seg.pte"), "--format", "executorch"]) == 2
+    assert "segmentation model exports to onnx or openvino" in capsys.readouterr().err
+
+
 def test_classification_flags_are_refused_for_segmentation(tmp_path, capsys):
     root = make_shapes_dataset(tmp_path / "shapes", train=2, val=1, size=(16, 16))
     status = main(["train", "--task", "segment", "--data", str(root), "--label-smoothing", "0.1"])

@@ -324,3 +324,16 @@ def test_predict_onnx_goes_through_the_deploy_predictor(
         assert [p["probability"] for p in entry["predictions"]] == pytest.approx([p for _, p in expected], abs=1e-4)
     assert main(["predict", "--onnx", str(onnx_file), images[0], "--topk", "2"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == images[0]
+
+
+def test_eval_keeps_its_results_when_the_confusion_image_cannot_be_written(
+    digits_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /sys refuses new files even to root (chmod would not stop root).
+    unwritable = "/sys/lucid-test-eval/confusion.png"
+    assert main(["eval", str(digits_run / "best.safetensors"), "--confusion", unwritable, "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert 0 <= result["top1"] <= 1 and result["images"] > 0
+    assert result["confusion_png"] is None and unwritable in result["confusion_error"]
+    assert captured.err.count("\n") == 1 and "confusion matrix not written" in captured.err

@@ -372,6 +372,8 @@ def run_eval(args: argparse.Namespace) -> int:
         workers=args.workers,
         confusion_png=confusion,
     )
+    if result.confusion_error:
+        print(f"lucid eval: warning: confusion matrix not written: {result.confusion_error}", file=sys.stderr)
     if args.json:
         print(dumps(result.to_dict(), indent=2))  # strict JSON: a NaN loss is null
         return 0
@@ -390,7 +392,8 @@ def run_eval(args: argparse.Namespace) -> int:
         accuracy = result.per_class[name]
         shown = f"{100 * accuracy:7.2f}%" if accuracy is not None else "      - "
         print(f"{name:<{width}}  {shown}  {count:>6}")
-    print(f"confusion matrix: {result.confusion_png}")
+    if result.confusion_png:
+        print(f"confusion matrix: {result.confusion_png}")
     return 0
 
 

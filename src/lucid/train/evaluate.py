@@ -67,6 +67,8 @@ class EvalResult:
     data: str
     confusion_png: str | None = None
     checkpoint: str | None = None
+    # Why the confusion-matrix image could not be written (the numbers above still hold).
+    confusion_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -274,7 +276,11 @@ def evaluate(
         from lucid.train.metrics import plot_confusion
 
         title = f"{Path(source).name if source else 'model'}: top-1 {100 * result.top1:.2f}% on {total} images"
-        result.confusion_png = str(plot_confusion(result.confusion, prep.categories, confusion_png, title))
+        try:
+            result.confusion_png = str(plot_confusion(result.confusion, prep.categories, confusion_png, title))
+        except OSError as exc:
+            # The evaluation is done; a folder that cannot take the picture must not lose the numbers.
+            result.confusion_error = f"could not write {confusion_png}: {exc.strerror or exc}"
     return result
 
 

@@ -83,7 +83,8 @@ def test_export_routes_a_segmentation_checkpoint_and_its_masks_match(cli_run, tm
     assert main(["predict", str(out / "best.safetensors"), str(image), "--out", str(tmp_path / "eager"), "--json"]) == 0
     (eager,) = json.loads(capsys.readouterr().out)
     assert np.array_equal(np.asarray(Image.open(from_file["mask"])), np.asarray(Image.open(eager["mask"])))
-    assert main(["export", str(out / "best.safetensors"), "--out", str(tmp_path / "seg.pte"), "--format", "executorch"]) == 2
+    pte = str(tmp_path / "seg.pte")
+    assert main(["export", str(out / "best.safetensors"), "--out", pte, "--format", "executorch"]) == 2
     assert "segmentation model exports to onnx or openvino" in capsys.readouterr().err
 
 

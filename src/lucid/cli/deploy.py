@@ -184,7 +184,12 @@ def _export_segmentation(args: argparse.Namespace) -> int:
         raise ValueError(f"--format {args.format}: a segmentation model exports to onnx or openvino")
     size = (args.image_size, args.image_size) if args.image_size else (360, 480)
     result = export_segmentation(
-        args.ckpt, args.out, args.format, weights=args.weights, image_size=size, rtol=args.rtol,
+        args.ckpt,
+        args.out,
+        args.format,
+        weights=args.weights,
+        image_size=size,
+        rtol=args.rtol,
         **({"opset": args.opset} if args.opset is not None else {}),
     )
     print(result.summary())

@@ -123,8 +123,10 @@ def make_inputs(
             f"inputs must be a tensor or a non-empty sequence of tensors, got {type(inputs).__name__}"
             + (f" holding {inputs!r}" if isinstance(inputs, (list, tuple)) else "")
         )
-    if isinstance(input_shape, Sequence) and input_shape and all(
-        isinstance(s, Sequence) and not isinstance(s, (str, bytes)) for s in input_shape
+    if (
+        isinstance(input_shape, Sequence)
+        and input_shape
+        and all(isinstance(s, Sequence) and not isinstance(s, (str, bytes)) for s in input_shape)
     ):
         shapes = [_check_shape(s, f"input_shape[{i}]") for i, s in enumerate(input_shape)]
     else:
@@ -252,7 +254,7 @@ def trace(
         counter = FlopCounterMode(display=False)
     recorder = _Recorder(module, counter.get_total_flops if counter is not None else None)
     try:
-        with preserved(module), (counter if counter is not None else contextlib.nullcontext()):
+        with preserved(module), counter if counter is not None else contextlib.nullcontext():
             try:
                 output = module(*args)
             except Exception as exc:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lucid.visual._trace import Shape, Trace, format_shape, trace
+from lucid.visual._trace import Call, Shape, Trace, format_shape, trace
 
 __all__ = ["build_mermaid_chart", "layer_kind", "KIND_STYLES"]
 
@@ -195,7 +195,7 @@ class _Chart:
             for m in item.repeats:
                 self.item_of.setdefault(m, item)
         self.parent_of = {c: m for m in root.module.modules() for c in m.children()}
-        self.first_call = {}
+        self.first_call: dict[nn.Module, Call] = {}
         for call in traced.calls:
             self.first_call.setdefault(call.module, call)
         self.edges = self._edges()
@@ -224,7 +224,7 @@ class _Chart:
 
     def _edges(self) -> list[tuple[str, str]]:
         sequence = [self.item_of[m] for m in self._sequence()]
-        pairs = [(a.id, b.id) for a, b in zip(sequence, sequence[1:])]
+        pairs = [(a.id, b.id) for a, b in zip(sequence, sequence[1:], strict=False)]
         if self.opt["include_io"] and sequence:
             pairs += [("input", sequence[0].id), (sequence[-1].id, "output")]
         touched = {i for pair in pairs for i in pair}

@@ -45,20 +45,13 @@ from lucid.segment.data import (
 )
 from lucid.segment.metrics import ConfusionMeter, segmentation_loss
 from lucid.train import distributed as dist_utils
+from lucid.train.engine import FILES  # one layout of a run folder for both tasks
 from lucid.train.metrics import append_jsonl, read_jsonl, write_json
 from lucid.train.optim import build_optimizer
-from lucid.train.state import STATE_FILE, load_state, rng_state, save_state, set_rng_state
+from lucid.train.state import load_state, rng_state, save_state, set_rng_state
 
 __all__ = ["SegmentConfig", "SegmentResult", "train_segmentation", "FILES", "SEGMENT_MODELS"]
 
-FILES = {
-    "summary": "summary.json",
-    "metrics": "metrics.jsonl",
-    "curves": "curves.png",
-    "best": "best.safetensors",
-    "last": "last.safetensors",
-    "state": STATE_FILE,
-}
 SEGMENT_MODELS = ("lraspp_mobilenet_v3_large", "lraspp_mobilenet_v3_small")
 OPTIMIZERS = ("adamw", "sgd", "rmsprop")
 CLASS_WEIGHTS = ("enet", "none")

@@ -337,3 +337,13 @@ def test_eval_keeps_its_results_when_the_confusion_image_cannot_be_written(
     assert 0 <= result["top1"] <= 1 and result["images"] > 0
     assert result["confusion_png"] is None and unwritable in result["confusion_error"]
     assert captured.err.count("\n") == 1 and "confusion matrix not written" in captured.err
+
+
+def test_the_default_learning_rate_scales_down_with_small_batches() -> None:
+    """The optimizer default is for batch 64; smaller batches get it scaled linearly (batch 4 at the
+    full SGD rate 0.1 diverged), larger ones keep it, and an explicit ``lr`` is used as given."""
+    assert TrainConfig().learning_rate == pytest.approx(0.1)
+    assert TrainConfig(batch_size=16).learning_rate == pytest.approx(0.025)
+    assert TrainConfig(batch_size=256).learning_rate == pytest.approx(0.1)
+    assert TrainConfig(batch_size=8, opt="adamw").learning_rate == pytest.approx(2e-3 / 8)
+    assert TrainConfig(batch_size=4, lr=0.3).learning_rate == pytest.approx(0.3)

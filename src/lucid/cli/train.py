@@ -177,7 +177,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     optim.add_argument(
         "--lr",
         type=float,
-        help="learning rate per process batch (default: sgd 0.1, rmsprop 0.01, adamw 0.002)",
+        help="learning rate per process batch (default at batch 64: sgd 0.1, rmsprop 0.01, adamw 0.002; "
+        "scaled down linearly for smaller batches)",
     )
     optim.add_argument(
         "--opt",

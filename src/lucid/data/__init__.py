@@ -8,6 +8,8 @@
 - :func:`choose_recipe` / :class:`BatchAugment` / :func:`sample_transform`: augmentation that fits
   the resolution, per batch (cached) or per image (streaming).
 - :class:`CachedImages` (decoded once into uint8, :func:`decode_all`) and :class:`StreamingImages`.
+- :func:`digits_datasets` / :class:`DigitsDataset`: the embedded digits set (scikit-learn's), the
+  default training data and the default int8 calibration data.
 """
 
 from lucid.data.augment import (
@@ -25,6 +27,14 @@ from lucid.data.datasets import (
     decode_all,
     eval_sample_transform,
     memory_budget,
+)
+from lucid.data.digits import (
+    DIGITS_CLASSES,
+    DIGITS_INK,
+    DIGITS_INTERPOLATION,
+    DigitsDataset,
+    digits_augment,
+    digits_datasets,
 )
 from lucid.data.files import (
     IMAGE_SUFFIXES,
@@ -51,6 +61,12 @@ from lucid.data.images import (
 )
 
 __all__ = [
+    "DIGITS_CLASSES",
+    "DIGITS_INK",
+    "DIGITS_INTERPOLATION",
+    "DigitsDataset",
+    "digits_augment",
+    "digits_datasets",
     "IMAGE_SUFFIXES",
     "LAYOUTS",
     "SMALL_IMAGE_MAX",

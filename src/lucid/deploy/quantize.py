@@ -147,7 +147,7 @@ def _digits_sets(
     prep: Preprocessing, props: Mapping[str, str], labelled: bool, limits: tuple[int | None, int | None], seed: int
 ) -> tuple[LabelledImages, LabelledImages]:
     """Calibrate on the digits training split, evaluate on the validation split the model never saw."""
-    from lucid.train import digits_datasets
+    from lucid.data import digits_datasets
 
     split = {"seed": 0, "val_fraction": 0.2}
     if "train_data" in props:  # the split the model was trained with, recorded at export
@@ -522,6 +522,19 @@ def quantize(
         set_metadata(model, {**props, "quantization": json.dumps(note)})
         save_ir(model, target, lambda xml: check(OpenVINOModel(xml, threads)))
     write_digest(target)
+    return _result(target, backend, calib_set, eval_set, outcome, _bytes(source), start)
+
+
+def _result(
+    target: Path,
+    backend: str,
+    calib_set: LabelledImages,
+    eval_set: LabelledImages,
+    outcome: Mapping[str, Any],
+    fp32_bytes: int,
+    start: float,
+) -> QuantizeResult:
+    """The one :class:`QuantizeResult` of every backend: what was written, on which images, how it compares."""
     return QuantizeResult(
         path=target,
         calibration=calib_set.description,
@@ -531,7 +544,7 @@ def quantize(
         agreement=outcome["agreement"],
         fp32_top1=outcome["fp32_top1"],
         int8_top1=outcome["int8_top1"],
-        fp32_bytes=_bytes(source),
+        fp32_bytes=fp32_bytes,
         int8_bytes=_bytes(target),
         seconds=time.perf_counter() - start,
         backend=backend,
@@ -625,17 +638,6 @@ def quantize_executorch(
 
     atomic_write(target, write)
     write_digest(target)
-    return QuantizeResult(
-        path=target,
-        calibration=calib_set.description,
-        evaluation=eval_set.description,
-        num_calib=len(calib_set),
-        num_eval=len(eval_set),
-        agreement=outcome["agreement"],
-        fp32_top1=outcome["fp32_top1"],
-        int8_top1=outcome["int8_top1"],
-        fp32_bytes=4 * sum(p.numel() for p in folded.parameters()),
-        int8_bytes=target.stat().st_size,
-        seconds=time.perf_counter() - start,
-        backend="executorch",
+    return _result(
+        target, "executorch", calib_set, eval_set, outcome, 4 * sum(p.numel() for p in folded.parameters()), start
     )

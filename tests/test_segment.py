@@ -109,6 +109,51 @@ def test_ignore_index_must_not_be_a_class(tmp_path):
         segmentation_datasets(root, crop_size=(16, 16), ignore_index=2)
 
 
+def _relabel(root, old: int, new: int) -> None:
+    """Rewrite every mask of ``root`` with value ``old`` replaced by ``new`` (e.g. CamVid's void 11 for 255)."""
+    for path in sorted(root.glob("*/masks/*.png")):
+        mask = np.array(Image.open(path))
+        mask[mask == old] = new
+        Image.fromarray(mask, mode="L").save(path)
+
+
+def test_void_value_is_declared_by_the_class_names(tmp_path):
+    """classes.txt names 0..K-1; the one other value in the masks is void, whatever its number (CamVid: 11)."""
+    root = make_shapes_dataset(tmp_path / "shapes", train=3, val=2, size=(24, 32))
+    _relabel(root, IGNORE, 4)  # void written as the value after the last class, as CamVid does
+    _, _, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert info.num_classes == 4 and info.ignore_index == 4
+    assert "void: 4 (the one mask value that is not a class" in info.void_note and "classes.txt" in info.void_note
+    (root / "classes.txt").unlink()
+    _, _, info = segmentation_datasets(root, crop_size=(16, 16), num_classes=4)  # a count declares it as well
+    assert info.ignore_index == 4 and info.classes == [f"class_{i}" for i in range(4)]
+
+
+def test_without_names_every_value_but_255_is_a_class_and_the_line_says_how_to_override(tmp_path):
+    root = make_shapes_dataset(tmp_path / "shapes", train=3, val=2, size=(24, 32))
+    (root / "classes.txt").unlink()
+    _, _, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert (info.num_classes, info.ignore_index) == (4, 255) and "void: 255 (in the masks" in info.void_note
+    _relabel(root, IGNORE, 4)  # no 255 and no names: 4 is trained as a class, and the line says so
+    _, _, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert (info.num_classes, info.ignore_index) == (5, 255)
+    assert "255 (not in the masks)" in info.void_note and "pass --ignore-index 4" in info.void_note
+    _, _, info = segmentation_datasets(root, crop_size=(16, 16), ignore_index=4)
+    assert (info.num_classes, info.ignore_index) == (4, 4) and "--ignore-index" in info.void_note
+
+
+def test_a_mask_value_neither_class_nor_void_is_refused(tmp_path):
+    root = make_shapes_dataset(tmp_path / "shapes", train=3, val=2, size=(24, 32))
+    mask_path = sorted((root / "val" / "masks").iterdir())[0]  # only a validation mask: caught before training
+    mask = np.array(Image.open(mask_path))
+    mask[:2, :2] = 7
+    Image.fromarray(mask, mode="L").save(mask_path)
+    with pytest.raises(DataError, match=r"2 values outside the 4 classes of .*classes.txt: 7 .*, 255"):
+        segmentation_datasets(root, crop_size=(16, 16))
+    with pytest.raises(DataError, match=r"mask values \[7\] .* neither a class \(0..3\) nor the void value 255"):
+        segmentation_datasets(root, crop_size=(16, 16), ignore_index=255)
+
+
 # ----------------------------------------------------------------------------- loss and metrics
 
 

@@ -99,19 +99,22 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--ignore-index",
         type=int,
         metavar="V",
-        help="segment: mask value of void pixels, left out of loss and metrics (default 255; CamVid: 11)",
+        help="segment: mask value of void pixels, left out of loss and metrics (default: the one mask value "
+        "outside the named classes, else 255; CamVid: 11)",
     )
     group.add_argument(
         "--num-classes",
         type=int,
         metavar="N",
-        help="segment: class count (default: from classes.txt/json at DIR, else the largest mask value + 1)",
+        help="segment: class count, values 0..N-1 (default: from classes.txt/json at DIR, else every mask value "
+        "but the void one)",
     )
     group.add_argument(
         "--classes",
         metavar="A,B,...",
         type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
-        help="segment: class names in mask-value order (default: DIR/classes.txt or classes.json)",
+        help="segment: class names in mask-value order, line i = value i (default: DIR/classes.txt or "
+        "classes.json); the one value left unnamed is void",
     )
     group.add_argument(
         "--crop-size", type=_crop_size, metavar="HxW", help="segment: training crop, height x width (default 256x320)"

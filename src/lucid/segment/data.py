@@ -2,8 +2,14 @@
 
 A data root holds ``train/`` and ``val/``, each with ``images/*.jpg|png`` and ``masks/*.png``.
 A mask is an 8-bit single-channel PNG (mode ``L``, or ``P`` whose indices are the classes) of
-the image's size; its pixel value is the class index and ``ignore_index`` (255 by default,
-CamVid's 11) marks void pixels that count in neither the loss nor the metrics.
+the image's size; its pixel value is the class index and one void value (``ignore_index``)
+marks pixels that count in neither the loss nor the metrics.
+
+Which value is void is declared by the data or the user, never guessed from pixel statistics
+(see :func:`resolve_classes`): a ``classes.txt``/``classes.json`` at the data root (or
+``--classes``/``--num-classes``) names classes 0..K-1 and the one mask value outside them is
+void; without names, 255 is void (torchvision's and VOC's convention) and every other value
+present is a class, said in one line with the override.
 
 Image and mask travel together through torchvision's transforms v2 as ``tv_tensors.Image`` and
 ``tv_tensors.Mask``: v2 applies the same random scale, crop and flip to both, resamples the
@@ -25,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lucid.errors import DataError
+from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -42,13 +49,13 @@ __all__ = [
     "class_frequencies",
     "enet_class_weights",
     "read_class_names",
+    "mask_histogram",
+    "resolve_classes",
     "segmentation_datasets",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DEFAULT_IGNORE_INDEX = 255
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
 CLASS_FILES = ("classes.json", "classes.txt")
 
@@ -260,9 +267,104 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
     return None
 
 
+def mask_histogram(dataset: SegmentationFolder) -> np.ndarray:
+    """``(256,)`` int64 pixel counts of every mask value over the split's masks."""
+    counts = np.zeros(256, dtype=np.int64)
+    for _, mask_path in dataset.samples:  # numpy: one small histogram per mask, no thread pool needed
+        counts += np.bincount(read_mask(mask_path).numpy().reshape(-1), minlength=256)
+    return counts
+
+
+def _share(counts: np.ndarray, value: int) -> str:
+    return f"{100 * counts[value] / max(int(counts.sum()), 1):.2f} % of the pixels"
+
+
+def resolve_classes(
+    counts: np.ndarray,
+    *,
+    names: Sequence[str] | None = None,
+    names_from: str = "--classes",
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+) -> tuple[list[str], int, str]:
+    """The class names, the void value and one line saying which value is void and why.
+
+    ``counts`` is the ``(256,)`` pixel count of each mask value (:func:`mask_histogram` of the
+    splits). The rule, declared rather than guessed (a value's rarity does not tell void from a
+    small class: CamVid's void is 4 % of the pixels, its bicyclists 0.3 %):
+
+    * names given (``names`` or ``num_classes``: K classes, values 0..K-1): the void value is
+      ``ignore_index`` if given, else the one mask value present that is not a class (255 when
+      there is none); two or more values outside the classes are a :class:`DataError`;
+    * no names: void is ``ignore_index`` if given, else 255; every other value present is a
+      class (0..the largest), and the line says how to declare the largest one void.
+
+    Any mask value that is neither a class nor the void value is a :class:`DataError`.
+    """
+    present = [int(v) for v in np.flatnonzero(counts)]
+    if ignore_index is not None and not 0 <= ignore_index <= 255:
+        raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
+    override = "override with --ignore-index V, name the classes with --classes A,B,... or DIR/classes.txt"
+    if names is not None or num_classes is not None:
+        count = len(names) if names is not None else int(num_classes or 0)
+        if num_classes is not None and names is not None and count != num_classes:
+            raise DataError(f"--num-classes {num_classes} but {count} class names were given ({names_from})")
+        label = names_from if names is not None else f"--num-classes {count}"
+        unnamed = [v for v in present if v >= count]
+        if ignore_index is not None:
+            ignore, why = ignore_index, "--ignore-index"
+        elif not unnamed:
+            ignore, why = DEFAULT_IGNORE_INDEX, "not in the masks"
+        elif len(unnamed) == 1:
+            ignore, why = unnamed[0], f"the one mask value that is not a class, {_share(counts, unnamed[0])}"
+        else:
+            shares = ", ".join(f"{v} ({_share(counts, v)})" for v in unnamed)
+            raise DataError(
+                f"the masks hold {len(unnamed)} values outside the {count} classes of {label}: {shares}; "
+                "lucid ignores one void value: pass --ignore-index V for the void one and name the others as classes"
+            )
+        if ignore < count:
+            raise DataError(
+                f"--ignore-index {ignore} is one of the {count} classes (0..{count - 1}); CamVid's void is 11, "
+                "the common default 255"
+            )
+        class_names = [str(n) for n in names] if names is not None else [f"class_{i}" for i in range(count)]
+        note = f"classes 0..{count - 1} ({count}, from {label}); void: {ignore} ({why}); {override}"
+    else:
+        if ignore_index is not None:
+            ignore, why = ignore_index, "--ignore-index"
+        else:
+            ignore = DEFAULT_IGNORE_INDEX
+            why = f"in the masks, {_share(counts, ignore)}" if counts[ignore] else "not in the masks"
+        values = [v for v in present if v != ignore]
+        if not values:
+            raise DataError(f"every mask pixel is the void value {ignore}; nothing to learn")
+        count = values[-1] + 1
+        class_names = [f"class_{i}" for i in range(count)]
+        note = f"classes 0..{count - 1} ({count}: every mask value but the void one); void: {ignore} ({why})"
+        if ignore_index is None and not counts[DEFAULT_IGNORE_INDEX]:
+            note += (
+                f"; if {count - 1} is void/unlabelled ({_share(counts, count - 1)}), pass --ignore-index {count - 1}"
+                " or name the classes in DIR/classes.txt (the value left unnamed is void)"
+            )
+        else:
+            note += f"; {override}"
+    stray = [v for v in present if v >= count and v != ignore]
+    if stray:
+        raise DataError(
+            f"mask values {stray[:10]} ({', '.join(_share(counts, v) for v in stray[:3])}) are neither a class "
+            f"(0..{count - 1}) nor the void value {ignore}: name them as classes, or pass --ignore-index V "
+            "for the void one"
+        )
+    return class_names, ignore, note
+
+
 @dataclass
 class SegmentationDataInfo:
-    """What the model needs to know about the data: classes, ignore value, normalisation, sizes."""
+    """What the model needs to know about the data: classes, ignore value, normalisation, sizes.
+
+    ``void_note`` is the line saying which mask value is void and why (:func:`resolve_classes`).
+    """
 
     root: str
     classes: list[str]
@@ -272,6 +374,7 @@ class SegmentationDataInfo:
     std: tuple[float, ...] = IMAGENET_STD
     train_images: int = 0
     val_images: int = 0
+    void_note: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -287,6 +390,7 @@ class SegmentationDataInfo:
             "std": list(self.std),
             "train_images": self.train_images,
             "val_images": self.val_images,
+            "void_note": self.void_note,
         }
 
 
@@ -294,7 +398,7 @@ def segmentation_datasets(
     root: str | os.PathLike[str],
     *,
     crop_size: tuple[int, int],
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
+    ignore_index: int | None = None,
     num_classes: int | None = None,
     classes: Sequence[str] | None = None,
     scale: tuple[float, float] = (0.5, 2.0),
@@ -303,7 +407,8 @@ def segmentation_datasets(
     """The ``train/`` and ``val/`` splits of ``root`` with their transforms, and the data's description.
 
     Class names: ``classes`` > a ``classes.json``/``classes.txt`` at the root > ``class_0 ...``;
-    their count: the names', else ``num_classes``, else inferred from the training masks.
+    the void value: ``ignore_index``, else declared by the names, else 255 (:func:`resolve_classes`,
+    over the masks of both splits, so a value only the validation masks hold is caught here).
     """
     folder = Path(root).expanduser()
     if not folder.is_dir():
@@ -313,27 +418,35 @@ def segmentation_datasets(
             raise DataError(
                 f"--data {folder}: no {split}/ folder (expected train/ and val/, each with images/ and masks/)"
             )
-    if not 0 <= ignore_index <= 255:
+    if ignore_index is not None and not 0 <= ignore_index <= 255:
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     train_ds = SegmentationFolder(folder / "train")
     val_ds = SegmentationFolder(folder / "val")
-    names = list(classes) if classes is not None else read_class_names(folder)
-    count = len(names) if names is not None else (num_classes or infer_num_classes(train_ds, ignore_index))
-    if num_classes is not None and count != num_classes:
-        raise DataError(f"--num-classes {num_classes} but {count} class names were given")
-    if ignore_index < count:
-        raise DataError(
-            f"--ignore-index {ignore_index} is one of the {count} classes (0..{count - 1}); CamVid's void is 11, "
-            "the common default 255"
+    names_from = "--classes"
+    names = list(classes) if classes is not None else None
+    if names is None:
+        names = read_class_names(folder)
+        names_from = next((f"{folder / n}" for n in CLASS_FILES if (folder / n).is_file()), names_from)
+    counts = mask_histogram(train_ds) + mask_histogram(val_ds)
+    try:
+        names, ignore, note = resolve_classes(
+            counts, names=names, names_from=names_from, num_classes=num_classes, ignore_index=ignore_index
         )
-    names = names if names is not None else [f"class_{i}" for i in range(count)]
+    except DataError as exc:
+        raise DataError(f"--data {folder}: {exc}") from None
     crop_height, crop_width = crop_size
     info = SegmentationDataInfo(
-        str(folder), names, ignore_index, (crop_height, crop_width), train_images=len(train_ds), val_images=len(val_ds)
+        str(folder),
+        names,
+        ignore,
+        (crop_height, crop_width),
+        train_images=len(train_ds),
+        val_images=len(val_ds),
+        void_note=note,
     )
     # Scales are relative to the data's own size (the first image's short side), so scale 1 is
     # the resolution evaluation sees.
     base = min(int(d) for d in train_ds.load(0)[0].shape[-2:])
-    train_ds.transform = train_transform(crop_size, ignore_index, base_size=base, scale=scale, hflip=hflip)
+    train_ds.transform = train_transform(crop_size, ignore, base_size=base, scale=scale, hflip=hflip)
     val_ds.transform = eval_transform()
     return train_ds, val_ds, info

@@ -36,7 +36,6 @@ from lucid.data import dataset_size
 from lucid.errors import DataError, RunFolderError
 from lucid.models import LRASPP
 from lucid.segment.data import (
-    DEFAULT_IGNORE_INDEX,
     SegmentationDataInfo,
     class_frequencies,
     enet_class_weights,
@@ -74,7 +73,8 @@ class SegmentConfig:
     """Everything one segmentation run depends on (``lucid train --task segment`` flags).
 
     ``crop_size`` is (height, width) of the training crops; ``scale`` the random rescale range
-    relative to the data's own size; ``ignore_index`` the void mask value (255; CamVid 11).
+    relative to the data's own size; ``ignore_index`` the void mask value (None: declared by the
+    data's class names, else 255; see :func:`lucid.segment.data.resolve_classes`).
     The defaults are the from-scratch CPU recipe of docs/segmentation.md: the small model
     (4-7x the training images/s of the large one on 2 cores) on 256x320 crops, AdamW, poly decay.
     ``epochs`` None: 30, or fitted to ``time_budget`` minutes (wall clock, set-up included).
@@ -86,7 +86,7 @@ class SegmentConfig:
     weights: str | None = None
     num_classes: int | None = None
     classes: list[str] | None = None
-    ignore_index: int = DEFAULT_IGNORE_INDEX
+    ignore_index: int | None = None
     crop_size: tuple[int, int] = (256, 320)
     scale: tuple[float, float] = (0.5, 2.0)
     hflip: float = 0.5
@@ -720,6 +720,7 @@ def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
             checkpoint.atomic_write(run.out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(lines))
     if ctx.is_main:
         run.out_dir.mkdir(parents=True, exist_ok=True)
+    _say(run, f"lucid train --task segment: {run.info.void_note}")
     _say(
         run,
         f"lucid train --task segment: {run.model.model_name} ({run.info.num_classes} classes, ignore "

@@ -6,7 +6,7 @@
 
 The speed part is ``lucid bench --out docs/benchmarks.md [OPTIONS]`` (see ``lucid bench --help``);
 the report ends with the issue's targets, met or not. This script then adds the int8 accuracy on
-real data: a model trained briefly here on the digits (scikit-learn's, 32 px) and one on the
+real data: a model trained briefly here by ``lucid.train`` on the digits (scikit-learn's, 32 px) and one on the
 sign-language digits photos (``--sign-language DIR``, 64 px), each quantized by both quantizers
 (ONNX Runtime, OpenVINO/NNCF and, when installed, ExecuTorch's XNNPACK quantizer), with fp32 and
 int8 top-1 on held-out images and the file sizes (ExecuTorch's fp32 size: 4 bytes per weight).
@@ -27,69 +27,27 @@ SIGN_LANGUAGE = Path("/work/shared/data/sign-language-digits/images")
 DIGITS = [str(d) for d in range(10)]
 
 
-def _train(model, images, labels, epochs: int, lr: float, seed: int = 0) -> None:
-    """A short AdamW + one-cycle run, then BatchNorm statistics recomputed over the training images."""
-    import torch
-    from torch import nn
+def _trained(config_kwargs: dict, folder: Path, name: str) -> Path:
+    """A real, short ``lucid.train`` run (the library's engine, recipe and run folder) in ``folder``;
+    its best checkpoint. The checkpoint records the data split, so quantization evaluates on
+    images the model never saw."""
+    from lucid.train import TrainConfig, train
 
-    torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * -(-len(images) // 32)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.25)
-    order = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(images), generator=order).split(32):
-            loss = nn.functional.cross_entropy(model(images[idx]), labels[idx], label_smoothing=0.1)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None
-    with torch.no_grad():
-        for idx in torch.arange(len(images)).split(256):
-            model(images[idx])
-    model.eval()
+    result = train(TrainConfig(out=str(folder / name), progress=False, seed=0, **config_kwargs))
+    return result.best_checkpoint
 
 
 def _digits_model(folder: Path) -> tuple[Path, str]:
-    """mobilenet_v3_small (grey, 10 classes) trained on the digits training split; its checkpoint."""
-    import torch
-
-    import lucid
-    from lucid.models import create_model
-    from lucid.train import digits_datasets
-
-    train_ds, _ = digits_datasets(image_size=32, seed=0)
-    mean, std = torch.tensor(train_ds.mean).view(1, -1, 1, 1), torch.tensor(train_ds.std).view(1, -1, 1, 1)
-    model = create_model("mobilenet_v3_small", num_classes=10, in_channels=1)
-    _train(model, (train_ds.images - mean) / std, train_ds.targets, epochs=5, lr=3e-3)
-    extra = {
-        "categories": DIGITS,
-        "image_size": 32,
-        "in_channels": 1,
-        "mean": train_ds.mean,
-        "std": train_ds.std,
-        "resize_size": 32,
-        "interpolation": "bilinear",
-        "data": {"kind": "digits", "split": {"seed": 0, "val_fraction": 0.2, "stratified": True}},
-    }
-    return lucid.save(model, folder / "digits.safetensors", extra=extra), "digits"
+    """mobilenet_v3_small (grey, 10 classes) trained by ``lucid.train`` on the digits; its checkpoint."""
+    config = {"model": "mobilenet_v3_small", "img_size": 32, "epochs": 5, "opt": "adamw"}
+    return _trained(config, folder, "digits"), "digits"
 
 
 def _sign_language_model(folder: Path, root: Path) -> tuple[Path, str]:
-    """mobilenet_v3_small trained at 64 px on 80 % of the sign-language photos; its checkpoint and
-    a ``train/`` + ``val/`` folder of links (the held-out 20 % evaluate the int8 models)."""
+    """mobilenet_v3_small trained by ``lucid.train`` at 64 px on 80 % of the sign-language photos; its
+    checkpoint and the ``train/`` + ``val/`` folder of links it trained on (the held-out 20 % in val/
+    evaluate the int8 models, the same split that validated training)."""
     import numpy as np
-    import torch
-
-    import lucid
-    from lucid.deploy import Preprocessing
-    from lucid.deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD
-    from lucid.models import create_model
 
     files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     labels = np.array([DIGITS.index(p.parent.name) for p in files])
@@ -98,27 +56,13 @@ def _sign_language_model(folder: Path, root: Path) -> tuple[Path, str]:
     for label in range(10):  # stratified 20 % validation split
         members = np.flatnonzero(labels == label)
         held_out[rng.choice(members, size=len(members) // 5, replace=False)] = True
-    prep = Preprocessing(64, 3, IMAGENET_MEAN, IMAGENET_STD, resize_size=None)
-    train_idx = np.flatnonzero(~held_out)
-    images = torch.from_numpy(prep([files[i] for i in train_idx]))
-    model = create_model("mobilenet_v3_small", num_classes=10)
-    _train(model, images, torch.from_numpy(labels[train_idx]), epochs=8, lr=3e-3)
     split = folder / "sign-split"
     for index, file in enumerate(files):
         target = split / ("val" if held_out[index] else "train") / file.parent.name / file.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(file)
-    extra = {
-        "categories": DIGITS,
-        "image_size": 64,
-        "in_channels": 3,
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-        "resize_size": None,
-        "interpolation": "bilinear",
-    }
-    checkpoint = lucid.save(model, folder / "sign.safetensors", extra=extra)
-    return checkpoint, str(split)
+    config = {"data": str(split), "model": "mobilenet_v3_small", "img_size": 64, "epochs": 8, "opt": "adamw"}
+    return _trained(config, folder, "sign"), str(split)
 
 
 def int8_accuracy(sign_language: Path | None, log=print) -> str:
@@ -183,7 +127,8 @@ def int8_accuracy(sign_language: Path | None, log=print) -> str:
         "",
         "## int8 accuracy on real data",
         "",
-        "Models trained briefly by `benchmarks/bench.py` (mobilenet_v3_small, AdamW one-cycle), exported with "
+        "Models trained briefly by `benchmarks/bench.py` through `lucid.train` (mobilenet_v3_small, AdamW, "
+        "digits 5 epochs at 32 px, sign language 8 epochs at 64 px), exported with "
         "`lucid export --dynamic-batch`, quantized by `lucid quantize` with each backend, calibrated on 256 training "
         "images and evaluated on the held-out images (digits: the recorded validation split; sign language: a "
         "stratified 20 % split). Small models on small inputs: the classifier is a large share of their weights, "

@@ -378,6 +378,60 @@ def _quantize_file(
             nodes_to_exclude=exclude,
             extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
         )
+    if exclude:
+        _int8_weights_only(dest, exclude)
+
+
+def _int8_weights_only(model_file: Path, nodes: Sequence[str]) -> None:
+    """Store the fp32 weight matrices of ``nodes`` (Gemm/MatMul) as per-output-channel symmetric
+    int8 + DequantizeLinear: the computation stays fp32, only the stored weights shrink 4x.
+
+    The classifier of a 1000-class model is 40 % of mobilenet_v3_small's weights, so keeping it
+    fp32 left the int8 file at 0.58x the fp32 one. ONNX Runtime's quantizer has no weight-only int8
+    mode for Gemm (``nodes_to_exclude`` keeps them fully fp32; its weight-only path, MatMulNBits,
+    is a 4-bit contrib operator for MatMul), hence these few lines. Rounding a weight row to 255
+    levels moves the logits far less than quantizing the classifier's input activations did.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(model_file))
+    graph = proto.graph
+    weights = {init.name: init for init in graph.initializer}
+    index = 0
+    for node in list(graph.node):
+        if node.name not in nodes or node.op_type not in ("Gemm", "MatMul"):
+            continue
+        name = node.input[1]
+        if name not in weights or weights[name].data_type != onnx.TensorProto.FLOAT or len(weights[name].dims) != 2:
+            continue
+        matrix = numpy_helper.to_array(weights[name])
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0) if node.op_type == "Gemm" else 0
+        axis = 0 if trans_b else 1  # the output-channel axis of the stored matrix
+        peak = np.abs(matrix).max(axis=1 - axis)
+        scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+        shape = (-1, 1) if axis == 0 else (1, -1)
+        quantized = np.clip(np.rint(matrix / scale.reshape(shape)), -127, 127).astype(np.int8)
+        graph.initializer.remove(weights[name])
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(quantized, f"{name}_int8"),
+                numpy_helper.from_array(scale, f"{name}_int8_scale"),
+                numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_int8_zero_point"),
+            ]
+        )
+        dequantize = onnx.helper.make_node(
+            "DequantizeLinear",
+            [f"{name}_int8", f"{name}_int8_scale", f"{name}_int8_zero_point"],
+            [f"{name}_dequantized"],
+            name=f"{node.name}_weight_dequantize",
+            axis=axis,
+        )
+        node.input[1] = f"{name}_dequantized"
+        graph.node.insert(list(graph.node).index(node), dequantize)
+        index += 1
+    if index:
+        onnx.save(proto, str(model_file))
 
 
 def _with_props(model_file: Path, props: Mapping[str, str], note: dict[str, Any]) -> bytes:
@@ -469,7 +523,7 @@ def quantize(
             "calibration": calib_set.description,
             "method": calibrate_method,
             "reduce_range": reduce_range,
-            "classifier": "int8" if quantize_classifier else "fp32",
+            "classifier": "int8" if quantize_classifier else "fp32 compute, int8 per-channel stored weights",
             "source": source.name,
         }
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -86,6 +87,40 @@ def test_export_routes_a_segmentation_checkpoint_and_its_masks_match(cli_run, tm
     pte = str(tmp_path / "seg.pte")
     assert main(["export", str(out / "best.safetensors"), "--out", pte, "--format", "executorch"]) == 2
     assert "segmentation model exports to onnx or openvino" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_deploy_predictor_returns_the_masks_of_a_lucid_export(cli_run, tmp_path, capsys, fmt):
+    """lucid.deploy.Predictor on `lucid export` of an LR-ASPP checkpoint: class masks equal the eager model's."""
+    if fmt == "openvino":
+        pytest.importorskip("openvino")
+    from lucid.deploy import Predictor
+    from lucid.models import load_segmentation_model
+    from lucid.segment.data import read_rgb
+    from lucid.segment.infer import predict_mask, segmentation_meta
+
+    root, out = cli_run
+    target = tmp_path / ("seg.onnx" if fmt == "onnx" else "seg.xml")
+    args = ["export", str(out / "best.safetensors"), "--out", str(target), "--image-size", "32"]
+    assert main([*args, "--format", fmt]) == 0
+    capsys.readouterr()
+    images = sorted((root / "val" / "images").iterdir())
+    model = load_segmentation_model(out / "best.safetensors")
+    has_openvino = importlib.util.find_spec("openvino") is not None
+    backends = (["onnxruntime"] + ["openvino"] * has_openvino) if fmt == "onnx" else ["openvino"]
+    for backend in backends:
+        predictor = Predictor(target, threads=1, backend=backend)
+        assert predictor.task == "segment" and predictor.classes == ["background", "disc", "square", "triangle"]
+        masks = predictor.predict([str(p) for p in images])
+        assert len(masks) == len(images)
+        for path, mask in zip(images, masks, strict=True):
+            eager = predict_mask(model, read_rgb(path), segmentation_meta(model))
+            assert mask.dtype == np.uint8 and mask.shape == eager.shape == (32, 40)
+            assert (mask == eager).mean() > 0.999
+        (single,) = predictor.predict(str(images[0]))  # one image in: a list of one mask, as for classification
+        assert np.array_equal(single, masks[0])
+        with pytest.raises(Exception, match="segmentation model: predict"):
+            predictor.probabilities(str(images[0]))
 
 
 def test_classification_flags_are_refused_for_segmentation(tmp_path, capsys):

@@ -100,6 +100,16 @@ class Predictor:
             raise ValueError(f"{len(names)} class names for a model with {self.num_classes} outputs")
         self.classes = names
         self._check_input_shape()
+        # A segmentation export (`lucid export` of an LR-ASPP checkpoint): predict() gives class masks,
+        # computed by lucid.segment's predictor over this runtime (imported here: lucid.segment imports lucid.deploy).
+        self.task: str = props.get("task", "classify")
+        self.segmenter: Any = None
+        if self.task == "segment":
+            from lucid.segment.deploy import SegmentationPredictor
+
+            self.segmenter = SegmentationPredictor.from_runtime(self.runtime.run, props, self.path, self.backend)
+            if names is not None:
+                self.segmenter.classes = names
 
     @property
     def session(self) -> Any:
@@ -136,14 +146,25 @@ class Predictor:
 
     def probabilities(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """Softmax probabilities ``(N, num_classes)`` for images."""
+        if self.segmenter is not None:
+            raise DataError(
+                f"{self.path} is a segmentation model: predict() gives class masks, segmenter.logits(image) the scores"
+            )
         return softmax(self.logits(self.preprocess(images)))
 
     def label(self, index: int) -> str:
         """The class name of output ``index`` (its number when the file records no names)."""
         return self.classes[index] if self.classes is not None else str(index)
 
-    def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5) -> list[list[tuple[str, float]]]:
-        """Per image, the ``topk`` most probable ``(label, probability)`` pairs, most probable first."""
+    def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5) -> list[Any]:
+        """Per image, the ``topk`` most probable ``(label, probability)`` pairs, most probable first.
+
+        A segmentation export gives, per image, its ``(H, W)`` uint8 class mask at the image's own
+        size instead (``topk`` unused; names in ``classes``).
+        """
+        if self.segmenter is not None:
+            masks = self.segmenter.predict(images)
+            return masks if isinstance(masks, list) else [masks]
         if not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
             raise ValueError(f"topk must be a positive integer, got {topk!r}")
         probs = self.probabilities(images)

@@ -310,7 +310,7 @@ class SegmentationPredictor:
                     values = model.get_rt_info([section]).value
                     meta.update({str(k): str(v) for k, v in dict(values).items()})
             compiled = core.compile_model(model, "CPU", _ov_config(threads, precision))
-            self._run = lambda x: compiled(x)[0]
+            self._run: Any = lambda x: compiled(x)[0]
             self.runtime = "openvino"
         else:
             import onnx
@@ -322,6 +322,24 @@ class SegmentationPredictor:
             session = make_session(self.path, threads)
             self._run = lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
             self.runtime = "onnxruntime"
+        self._read_metadata(meta)
+
+    @classmethod
+    def from_runtime(
+        cls, run: Any, metadata: dict[str, str], path: str | os.PathLike[str], runtime: str
+    ) -> SegmentationPredictor:
+        """A predictor over an already loaded model: ``run`` maps a float32 ``(1, C, H, W)`` batch to
+        its logits; ``metadata`` is the file's (as :func:`export_segmentation` wrote it).
+
+        :class:`lucid.deploy.Predictor` uses it to return masks from the runtime it loaded.
+        """
+        self = cls.__new__(cls)
+        self.path, self._run, self.runtime = Path(path), run, runtime
+        self._read_metadata(metadata)
+        return self
+
+    def _read_metadata(self, meta: dict[str, str]) -> None:
+        """Classes, ignore value and preprocessing from the export's metadata."""
         if meta.get("task") != "segment":
             raise ValueError(
                 f"{self.path}: not a lucid segmentation export (no task=segment metadata); "

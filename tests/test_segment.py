@@ -231,6 +231,21 @@ def test_run_writes_metrics_and_checkpoints(trained):
     assert summary["task"] == "segment" and summary["status"] == "finished"
 
 
+def test_curves_come_from_the_shared_plot_with_the_segmentation_scores(trained, tmp_path):
+    """One curves plot for both tasks: lucid.train.metrics draws mIoU and pixel accuracy for a segmentation run."""
+    from lucid.train.metrics import curve_series, plot_curves
+
+    _, result = trained
+    lines = [json.loads(line) for line in (result.out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [key for key, _, _ in curve_series(lines)] == ["val_miou", "val_pixel_acc"]
+    assert (result.out_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    classify = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_top1": 0.5, "val_top1": 0.4, "val_top5": None}]
+    assert [key for key, _, _ in curve_series(classify)] == ["train_top1", "val_top1"]
+    assert plot_curves(lines, tmp_path / "seg.png", "seg", task="segment").stat().st_size > 0
+    with pytest.raises(ValueError, match="task must be one of classify, segment"):
+        plot_curves(lines, tmp_path / "x.png", "x", task="detect")
+
+
 def test_resume_extends_the_run(trained, tmp_path):
     import shutil
 

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +43,7 @@ from lucid.segment.data import (
 from lucid.segment.metrics import ConfusionMeter, segmentation_loss
 from lucid.train import distributed as dist_utils
 from lucid.train.engine import FILES  # one layout of a run folder for both tasks
-from lucid.train.metrics import append_jsonl, read_jsonl, write_json
+from lucid.train.metrics import append_jsonl, plot_curves, read_jsonl, write_json
 from lucid.train.optim import build_optimizer
 from lucid.train.state import load_state, rng_state, save_state, set_rng_state
 
@@ -604,30 +602,6 @@ def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
     checkpoint.save(model, path, extra=checkpoint_extra(run, record))
 
 
-def plot_segmentation_curves(records: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str) -> Path:
-    """Loss (train/val) and validation mIoU / pixel accuracy per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    epochs = [r["epoch"] for r in records]
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    loss_ax, score_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
-    loss_ax.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="pixel cross-entropy", title="Loss")
-    score_ax.plot(epochs, [100 * r["val_miou"] for r in records], "o-", label="validation mIoU")
-    score_ax.plot(epochs, [100 * r["val_pixel_acc"] for r in records], "s-", label="validation pixel accuracy")
-    score_ax.set(xlabel="epoch", ylabel="%", title="Validation")
-    for ax in (loss_ax, score_ax):
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(title)
-    return checkpoint.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-
-
 def _summary(run: _Run, history: list[dict[str, Any]], best: dict[str, Any], status: str) -> dict[str, Any]:
     import lucid
 
@@ -665,7 +639,8 @@ def _commit_epoch(run: _Run, record: dict[str, Any], history: list[dict[str, Any
     if best["epoch"] == record["epoch"]:
         checkpoint.atomic_write(out / FILES["best"], lambda tmp: shutil.copyfile(out / FILES["last"], tmp))
     write_json(out / FILES["summary"], _summary(run, history, best, "running"))
-    plot_segmentation_curves(history, out / FILES["curves"], f"{run.model.model_name} on {Path(run.info.root).name}")
+    title = f"{run.model.model_name} on {Path(run.info.root).name}"
+    plot_curves(history, out / FILES["curves"], title, task="segment")
 
 
 def _train_state(

@@ -19,6 +19,8 @@ __all__ = [
     "append_jsonl",
     "read_jsonl",
     "write_json",
+    "SCORE_CURVES",
+    "curve_series",
     "plot_curves",
     "plot_confusion",
 ]
@@ -110,24 +112,51 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return records
 
 
-def plot_curves(records: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str) -> Path:
-    """Loss and top-1 accuracy per epoch, training and validation, side by side."""
+# The score curves plot_curves draws, in order: (record key, legend label, line style). A key is
+# drawn when every record has a value for it (top-5 only with more than 5 classes; mIoU and pixel
+# accuracy only in segmentation runs).
+SCORE_CURVES = (
+    ("train_top1", "train top-1", "o-"),
+    ("val_top1", "validation top-1", "s-"),
+    ("val_top5", "validation top-5", "^--"),
+    ("val_miou", "validation mIoU", "o-"),
+    ("val_pixel_acc", "validation pixel accuracy", "s-"),
+)
+LOSS_LABELS = {
+    "classify": "cross-entropy loss (train: label-smoothed)",
+    "segment": "pixel cross-entropy (void ignored)",
+}
+
+
+def curve_series(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """The :data:`SCORE_CURVES` entries that every record has a value for (what :func:`plot_curves` draws)."""
+    return [entry for entry in SCORE_CURVES if records and all(r.get(entry[0]) is not None for r in records)]
+
+
+def plot_curves(
+    records: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str, *, task: str = "classify"
+) -> Path:
+    """Loss (training and validation) and the scores per epoch, side by side: top-1/top-5 accuracy
+    of a classification run, validation mIoU and pixel accuracy of a segmentation run (``task="segment"``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    if task not in LOSS_LABELS:
+        raise ValueError(f"task must be one of {', '.join(LOSS_LABELS)}, got {task!r}")
     epochs = [r["epoch"] for r in records]
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss (train: label-smoothed)", title="Loss")
-    acc_ax.plot(epochs, [100 * r["train_top1"] for r in records], "o-", label="train top-1")
-    acc_ax.plot(epochs, [100 * r["val_top1"] for r in records], "s-", label="validation top-1")
-    if all(r.get("val_top5") is not None for r in records):  # recorded only with more than 5 classes
-        acc_ax.plot(epochs, [100 * r["val_top5"] for r in records], "^--", label="validation top-5", alpha=0.6)
-    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    loss_ax.set(xlabel="epoch", ylabel=LOSS_LABELS[task], title="Loss")
+    for key, label, style in curve_series(records):
+        acc_ax.plot(epochs, [100 * r[key] for r in records], style, label=label, alpha=0.6 if key == "val_top5" else 1)
+    classify = task == "classify"
+    acc_ax.set(
+        xlabel="epoch", ylabel="accuracy (%)" if classify else "%", title="Accuracy" if classify else "Validation"
+    )
     for ax in (loss_ax, acc_ax):
         ax.grid(True, alpha=0.3)
         ax.legend()

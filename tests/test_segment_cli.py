@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +12,9 @@ from PIL import Image
 
 from lucid.cli import main
 from lucid.segment import make_shapes_dataset
+
+# One quick epoch on tiny crops: what every training run of these tests shares.
+TINY_RUN = ("--crop-size", "32x32", "--batch-size", "2", "--epochs", "1", "--no-progress")
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +30,9 @@ def cli_run(tmp_path_factory):
             str(root),
             "--model",
             "lraspp_mobilenet_v3_small",
-            "--crop-size",
-            "32x32",
-            "--batch-size",
-            "2",
-            "--epochs",
-            "1",
+            *TINY_RUN,
             "--out",
             str(out),
-            "--no-progress",
         ]
     )
     assert status == 0
@@ -46,6 +44,29 @@ def test_train_writes_segmentation_metrics(cli_run):
     (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert {"val_miou", "val_pixel_acc", "val_per_class_iou", "train_loss"} <= set(record)
     assert (out / "best.safetensors").is_file() and (out / "curves.png").is_file()
+
+
+def test_the_void_value_is_said_and_followed_from_training_to_eval(tmp_path, capsys):
+    """CamVid's layout (void = the value after the last class, no names, no 255): the bare command says what it
+    trains and how to declare the void; with --ignore-index the checkpoint carries it to eval on a fresh split."""
+    root = make_shapes_dataset(tmp_path / "shapes", train=2, val=2, size=(32, 32), seed=4)
+    (root / "classes.txt").unlink()
+    for path in sorted(root.glob("*/masks/*.png")):
+        mask = np.array(Image.open(path))
+        mask[mask == 255] = 4
+        Image.fromarray(mask, mode="L").save(path)
+    assert main(["train", "--task", "segment", "--data", str(root), *TINY_RUN, "--out", str(tmp_path / "a")]) == 0
+    said = capsys.readouterr().out
+    assert "classes 0..4 (5: every mask value but the void one); void: 255 (not in the masks)" in said
+    assert "pass --ignore-index 4" in said
+    args = ["train", "--task", "segment", "--data", str(root), *TINY_RUN, "--ignore-index", "4"]
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert "void: 4 (--ignore-index)" in capsys.readouterr().out
+    hidden = tmp_path / "hidden"  # a held-out split laid out as val/, evaluated as the checkpoint says
+    shutil.copytree(root / "val", hidden / "val")
+    assert main(["eval", str(tmp_path / "b" / "best.safetensors"), "--data", str(hidden), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ignore_index"] == 4 and len(result["classes"]) == 4
 
 
 def test_eval_json_gives_segmentation_metrics(cli_run, capsys):
@@ -161,13 +182,7 @@ def test_ddp_two_processes_sum_disjoint_validation_shards(tmp_path):
         "segment",
         "--data",
         str(root),
-        "--crop-size",
-        "32x32",
-        "--batch-size",
-        "2",
-        "--epochs",
-        "1",
-        "--no-progress",
+        *TINY_RUN,
         "--out",
         str(out),
     ]

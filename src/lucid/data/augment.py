@@ -28,10 +28,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lucid.preprocessing import CROP_FRACTION  # evaluation: short side to size / 0.875, then centre crop
+
 __all__ = ["CROP_FRACTION", "BatchAugment", "Recipe", "choose_recipe", "eval_base", "normalise", "sample_transform"]
 
-# Evaluation of large images resizes the short side to size / 0.875 then centre-crops.
-CROP_FRACTION = 0.875
 LARGE_CROP_SCALE = (0.25, 1.0)
 CROP_RATIO = (3 / 4, 4 / 3)
 

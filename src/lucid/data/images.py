@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lucid.errors import DataError
+from lucid.preprocessing import border_is_light, normalise_ink  # ink polarity: one home, re-exported here
 
 __all__ = [
     "MAX_AUTO_SIZE",
@@ -164,32 +165,3 @@ def infer_image_size(files: Sequence[Path], *, cap: int = MAX_AUTO_SIZE) -> Size
         )
     )
     return SizeChoice(size, typical, small, reason, native=min(cap, rounded))
-
-
-def border_is_light(image: Any) -> bool:
-    """Whether the outer ring of a picture (1/8 of each side) is lighter than mid-grey."""
-    grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    h, w = grey.shape
-    bh, bw = max(1, h // 8), max(1, w // 8)
-    ring = np.concatenate([grey[:bh].ravel(), grey[-bh:].ravel(), grey[:, :bw].ravel(), grey[:, -bw:].ravel()])
-    return float(ring.mean()) > 0.5
-
-
-def normalise_ink(image: Any, ink: str | None) -> Any:
-    """Invert a drawing whose background polarity differs from the training data's.
-
-    ``ink`` is the training data's polarity: ``"light-on-dark"`` (e.g. the digits: white strokes
-    on black) or ``"dark-on-light"``; None leaves the image alone. A picture whose border is light
-    given ``"light-on-dark"`` (a paint program's black-on-white), or dark given
-    ``"dark-on-light"``, is inverted.
-    """
-    from PIL import ImageOps
-
-    if ink is None:
-        return image
-    if ink not in ("light-on-dark", "dark-on-light"):
-        raise DataError(f"ink polarity must be light-on-dark or dark-on-light, got {ink!r}")
-    light = border_is_light(image)
-    if (ink == "light-on-dark") == light:
-        return ImageOps.invert(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
-    return image

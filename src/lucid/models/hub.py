@@ -21,6 +21,7 @@ import torch
 
 from lucid.checkpoint import CheckpointError
 from lucid.errors import LucidError
+from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: lucid.models.hub's public names
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -39,9 +40,6 @@ __all__ = [
     "weights_cache_dir",
     "fetch_weights",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WeightsUnavailableError(LucidError, FileNotFoundError):

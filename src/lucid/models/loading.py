@@ -28,8 +28,6 @@ from lucid.models.convert import (
     read_checkpoint,
 )
 from lucid.models.hub import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     Weights,
     WeightsEnum,
     fetch_weights,
@@ -39,6 +37,7 @@ from lucid.models.hub import (
 )
 from lucid.models.model import MobileNet_V3
 from lucid.models.presets import LOCKED_FIELDS, alternative_constants, preset_config, source_constants
+from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD, channel_stats
 
 __all__ = [
     "resolve_weights",
@@ -125,8 +124,8 @@ def _pretrained_cfg(loaded: LoadedCheckpoint, model: MobileNet_V3, head_replaced
         cfg["categories"] = None
     if len(cfg["mean"]) != config.in_channels:
         # A grey or multi-band input: one shared normalisation, the RGB values' average.
-        cfg["mean"] = [sum(cfg["mean"]) / len(cfg["mean"])] * config.in_channels
-        cfg["std"] = [sum(cfg["std"]) / len(cfg["std"])] * config.in_channels
+        mean, std = channel_stats(config.in_channels, cfg["mean"], cfg["std"])
+        cfg["mean"], cfg["std"] = list(mean), list(std)
     cfg.update(num_classes=model.num_classes, in_channels=config.in_channels)
     cfg["input_size"] = [config.in_channels, *list(cfg["input_size"])[1:]]
     return cfg

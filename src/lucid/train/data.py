@@ -27,6 +27,7 @@ from lucid.data.digits import (  # the digits set lives in lucid.data (deploy re
     digits_datasets,
 )
 from lucid.errors import DataError
+from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD, channel_stats, resize_size_for  # re-exported
 
 __all__ = [
     "DIGITS_CLASSES",
@@ -49,10 +50,6 @@ __all__ = [
 # Small photos (< 64 px) train this stride-16 variant of the default model at their own size.
 DEFAULT_FOLDER_MODEL = "mobilenet_v3_small"
 LOWRES_MODEL = "mobilenet_v3_small_lowres"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# Evaluation resizes the short side to size / 0.875 then centre-crops (224 -> 256 -> 224).
-CROP_FRACTION = 0.875
 
 
 @dataclass
@@ -89,18 +86,6 @@ class DataInfo:
 # --------------------------------------------------------------------------------------------
 # ImageFolder
 # --------------------------------------------------------------------------------------------
-
-
-def resize_size_for(image_size: int) -> int:
-    """The short-side resize before the centre crop: ``round(size / 0.875)`` (224 -> 256)."""
-    return round(image_size / CROP_FRACTION)
-
-
-def _channel_stats(in_channels: int) -> tuple[list[float], list[float]]:
-    if in_channels == 3:
-        return list(IMAGENET_MEAN), list(IMAGENET_STD)
-    # Grey input: the RGB statistics' average, the same convention as lucid's weights.
-    return [sum(IMAGENET_MEAN) / 3] * in_channels, [sum(IMAGENET_STD) / 3] * in_channels
 
 
 def eval_transform(
@@ -246,7 +231,7 @@ def folder_datasets(
         notes.append(f"image size {image_size} chosen from the data: {choice.reason} (--img-size overrides)")
     small = choice.small or image_size <= SMALL_IMAGE_MAX
     recipe = choose_recipe(image_size, small, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase)
-    mean, std = _channel_stats(in_channels)
+    mean, std = (list(stats) for stats in channel_stats(in_channels))
     datasets, how = _folder_sets(
         (train_files, train_targets),
         (val_files, val_targets),

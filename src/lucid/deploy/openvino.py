@@ -29,6 +29,8 @@ from lucid.errors import ExportError
 __all__ = [
     "IR_SUFFIX",
     "classifier_nodes",
+    "fold_constants",
+    "ir_bytes",
     "nncf_quantize",
     "read_openvino_model",
     "save_ir",
@@ -86,6 +88,16 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
     return xml
 
 
+def ir_bytes(model: Any) -> int:
+    """The size of ``model`` saved as an IR (``.xml`` + ``.bin``, fp32 weights as :func:`save_ir`
+    writes them): the like-for-like baseline of an int8 IR whose source was an ``.onnx`` file."""
+    ov = require("openvino", "writing an OpenVINO IR file")
+    with tempfile.TemporaryDirectory(prefix="lucid-ir-size-") as workdir:
+        xml = Path(workdir) / "model.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+        return xml.stat().st_size + xml.with_suffix(".bin").stat().st_size
+
+
 def classifier_nodes(model: Any) -> list[str]:
     """Friendly names of the node(s) computing the output: the final MatMul (and its bias Add)."""
     node = model.outputs[0].get_node().input_value(0).get_node()
@@ -101,13 +113,31 @@ def classifier_nodes(model: Any) -> list[str]:
     return []
 
 
+def fold_constants(model: Any) -> Any:
+    """Fold constant subgraphs of an ``openvino.Model`` in place (OpenVINO's ``ConstantFolding`` pass).
+
+    An ONNX model read by OpenVINO reshapes each depthwise weight (``[C, 1, k, k]`` to
+    GroupConvolution's ``[C, 1, 1, k, k]``) at run time. NNCF stores a weight as int8 only when
+    it feeds its FakeQuantize directly, so before folding those weights stayed fp32 (with 5x
+    broadcast range constants): mobilenet_v3_small's int8 IR was 0.33x its fp32 file, 0.29x after.
+    """
+    from openvino.passes import ConstantFolding, Manager
+
+    manager = Manager()
+    manager.register_pass(ConstantFolding())
+    manager.run_passes(model)
+    return model
+
+
 def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_classifier: bool = False) -> Any:
     """NNCF post-training int8 quantization of an ``openvino.Model``, calibrated on preprocessed images.
 
     Symmetric int8 weights (per channel) and activations (NNCF's ``PERFORMANCE`` preset), with
-    NNCF's bias correction. The classifier stays fp32 unless ``quantize_classifier``.
+    NNCF's bias correction. Constants are folded first (:func:`fold_constants`) so every quantized
+    weight, the depthwise ones included, is stored as int8. The classifier stays fp32 unless ``quantize_classifier``.
     """
     nncf = require("nncf", "quantizing with OpenVINO (NNCF)")
+    fold_constants(model)
     batches = [
         np.ascontiguousarray(images[i : i + batch_size]) for i in range(0, len(images) - batch_size + 1, batch_size)
     ]

@@ -41,7 +41,8 @@ __all__ = [
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANTIZE_BACKENDS = ("onnxruntime", "openvino", "executorch")
-OUT_SUFFIX = {"onnxruntime": ".onnx", "openvino": ".xml"}
+IR_SUFFIX = ".xml"
+OUT_SUFFIX = {"onnxruntime": ".onnx", "openvino": IR_SUFFIX}
 DIGITS = "digits"
 
 
@@ -389,8 +390,9 @@ def _int8_weights_only(model_file: Path, nodes: Sequence[str]) -> None:
     The classifier of a 1000-class model is 40 % of mobilenet_v3_small's weights, so keeping it
     fp32 left the int8 file at 0.58x the fp32 one. ONNX Runtime's quantizer has no weight-only int8
     mode for Gemm (``nodes_to_exclude`` keeps them fully fp32; its weight-only path, MatMulNBits,
-    is a 4-bit contrib operator for MatMul), hence these few lines. Rounding a weight row to 255
-    levels moves the logits far less than quantizing the classifier's input activations did.
+    is a 4-bit contrib operator for MatMul), hence these few lines. Symmetric 8-bit rows (255
+    levels, not the 7-bit ``reduce_range`` ones of the quantized layers); the top-1 effect on trained
+    models is measured in benchmarks/bench.py (docs/deploy.md).
     """
     import onnx
     from onnx import numpy_helper
@@ -565,10 +567,14 @@ def quantize(
             Path(tmp).write_bytes(_with_props(quantized, props, note))
         check(OnnxRuntimeModel(tmp, threads))
 
+    fp32_bytes = _bytes(source)
     if backend == "onnxruntime":
         atomic_write(target, write)
     else:
-        from lucid.deploy.openvino import nncf_quantize, read_openvino_model, save_ir, set_metadata
+        from lucid.deploy.openvino import ir_bytes, nncf_quantize, read_openvino_model, save_ir, set_metadata
+
+        if source.suffix.lower() != IR_SUFFIX:  # like with like: the int8 IR against the fp32 IR
+            fp32_bytes = ir_bytes(read_openvino_model(source))
 
         model = nncf_quantize(
             read_openvino_model(source), calib_set.images, step, quantize_classifier=quantize_classifier
@@ -576,7 +582,7 @@ def quantize(
         set_metadata(model, {**props, "quantization": json.dumps(note)})
         save_ir(model, target, lambda xml: check(OpenVINOModel(xml, threads)))
     write_digest(target)
-    return _result(target, backend, calib_set, eval_set, outcome, _bytes(source), start)
+    return _result(target, backend, calib_set, eval_set, outcome, fp32_bytes, start)
 
 
 def _result(

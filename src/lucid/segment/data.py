@@ -45,7 +45,6 @@ __all__ = [
     "train_transform",
     "eval_transform",
     "pad_collate",
-    "infer_num_classes",
     "class_frequencies",
     "enet_class_weights",
     "read_class_names",
@@ -222,25 +221,11 @@ def pad_collate(ignore_index: int) -> Any:
     return collate
 
 
-def infer_num_classes(dataset: SegmentationFolder, ignore_index: int) -> int:
-    """1 + the largest class value in the split's masks (``ignore_index`` not counted)."""
-    largest = -1
-    for _, mask_path in dataset.samples:
-        values = torch.unique(read_mask(mask_path))
-        values = values[values != ignore_index]
-        if values.numel():
-            largest = max(largest, int(values.max()))
-    if largest < 0:
-        raise DataError(f"{dataset.root}: every mask pixel is the ignore value {ignore_index}; nothing to learn")
-    return largest + 1
-
-
 def class_frequencies(dataset: SegmentationFolder, num_classes: int, ignore_index: int) -> torch.Tensor:
     """The fraction of labelled pixels of each class over the split's masks (void not counted)."""
-    counts = np.zeros(num_classes, dtype=np.float64)
-    for _, mask_path in dataset.samples:  # numpy: one small histogram per mask, no thread pool needed
-        values = read_mask(mask_path).numpy().reshape(-1)
-        counts += np.bincount(values[(values != ignore_index) & (values < num_classes)], minlength=num_classes)
+    counts = mask_histogram(dataset).astype(np.float64)
+    counts[ignore_index] = 0.0
+    counts = counts[:num_classes]
     return torch.from_numpy(counts / max(counts.sum(), 1.0))
 
 

@@ -273,6 +273,21 @@ def test_evaluate_matches_the_runs_last_validation(trained, tmp_path):
     assert (tmp_path / "c.png").is_file()
 
 
+def test_evaluate_refuses_a_split_whose_masks_hold_an_unknown_value(trained, tmp_path):
+    import shutil
+
+    from lucid.segment import evaluate_segmentation
+
+    root, result = trained
+    shutil.copytree(root / "val", tmp_path / "val")
+    mask_path = sorted((tmp_path / "val" / "masks").iterdir())[0]
+    mask = np.array(Image.open(mask_path))
+    mask[:3, :3] = 9
+    Image.fromarray(mask, mode="L").save(mask_path)
+    with pytest.raises(DataError, match=r"mask values \[9\] .* neither a class \(0..3\) nor the void value 255"):
+        evaluate_segmentation(result.best_checkpoint, tmp_path)
+
+
 def test_predict_writes_colour_masks_and_overlays(trained, tmp_path):
     from lucid.segment import predict_masks
 

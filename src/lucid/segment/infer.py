@@ -28,9 +28,11 @@ from lucid.segment.data import (
     SegmentationDataInfo,
     SegmentationFolder,
     eval_transform,
+    mask_histogram,
     pad_collate,
     read_class_names,
     read_rgb,
+    resolve_classes,
 )
 from lucid.segment.train import validate
 
@@ -140,6 +142,10 @@ def evaluate_segmentation(
     names = read_class_names(folder.parent) or meta["classes"]
     classes = names if len(names) == model.num_classes else meta["classes"]
     dataset = SegmentationFolder(folder, transform=eval_transform(meta["mean"], meta["std"]))
+    try:  # a mask value that is neither a class nor the void value: said before any image is run
+        resolve_classes(mask_histogram(dataset), names=classes, names_from="the checkpoint", ignore_index=ignore)
+    except DataError as exc:
+        raise DataError(f"--data {folder}: {exc}") from None
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=pad_collate(ignore))
     info = SegmentationDataInfo(str(folder), classes, ignore, (0, 0))
     start = time.perf_counter()

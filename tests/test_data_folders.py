@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from drawing_helpers import draw_digit
 from lucid.cli import main
 from lucid.data import (
     BatchAugment,
@@ -238,18 +239,6 @@ def test_forty_images_with_batch_64_shrink_the_batch_and_learn(
 # --------------------------------------------------------------------------------------------
 
 
-def _digit(path: Path, index: int, size: int, dark_on_light: bool) -> Path:
-    from sklearn.datasets import load_digits
-
-    image = torch.from_numpy(load_digits().images[index]).float().div(16)
-    pixels = (image * 255).round().to(torch.uint8).numpy()
-    picture = Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.BILINEAR)
-    if dark_on_light:
-        picture = Image.eval(picture, lambda v: 255 - v)
-    picture.save(path)
-    return path
-
-
 def test_normalise_ink_inverts_only_the_other_polarity() -> None:
     light_on_dark = Image.new("L", (16, 16), 0)
     light_on_dark.paste(255, (6, 2, 10, 14))
@@ -274,8 +263,8 @@ def test_digits_drawn_dark_on_light_are_predicted_like_light_on_dark(
     checkpoint = digits_checkpoint
     assert load_model(checkpoint).checkpoint_extra["ink"] == "light-on-dark"
     indices = digits_datasets(16, seed=0)[1].indices[:4].tolist()  # held-out digits
-    light = [str(_digit(tmp_path / f"l{i}.png", i, size, False)) for i in indices]
-    dark = [str(_digit(tmp_path / f"d{i}.png", i, size, True)) for i in indices]
+    light = [str(draw_digit(tmp_path / f"l{i}.png", i, size, False)) for i in indices]
+    dark = [str(draw_digit(tmp_path / f"d{i}.png", i, size, True)) for i in indices]
     as_light, as_dark = predict(checkpoint, light, topk=3), predict(checkpoint, dark, topk=3)
     for a, b in zip(as_light, as_dark, strict=True):
         assert [label for label, _ in a] == [label for label, _ in b]

@@ -15,9 +15,7 @@ from typing import Any
 
 ORDER = 30
 
-_CHECKPOINT_SUFFIXES = {".safetensors", ".pt", ".pth", ".bin", ".ckpt"}
 _MARKDOWN_SUFFIXES = {".md", ".markdown"}
-_DEFAULT_IMAGE_SIZE = 224
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,28 +53,21 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_model_or_checkpoint(spec: str) -> Any:
-    """A model from a registered name, or rebuilt from a lucid checkpoint file."""
-    from lucid.models import create_model, load_model
+    """The model ``spec`` names (a registered name or a lucid checkpoint file), with its preprocessing:
+    :func:`lucid.models.resolve.resolve`, so a checkpoint trained at 32 px is shown at 32 px."""
+    from lucid.models.resolve import resolve
 
-    path = Path(spec)
-    if path.is_file():
-        return load_model(path)
-    if path.is_dir():
-        raise ValueError(f"{spec} is a directory; expected a registered model name or a checkpoint file")
-    if path.suffix in _CHECKPOINT_SUFFIXES or os.sep in spec or (os.altsep and os.altsep in spec):
-        raise FileNotFoundError(f"no checkpoint at {spec}")
-    return create_model(spec)
+    return resolve(spec)
 
 
-def input_shape_for(model: Any, input_size: list[int] | None, batch_size: int) -> tuple[int, ...]:
-    """``(batch, *input_size)``; by default an image of the model's ``in_channels`` at 224x224."""
+def input_shape_for(resolved: Any, input_size: list[int] | None, batch_size: int) -> tuple[int, ...]:
+    """``(batch, *input_size)``; by default one image of the size and channels the model records
+    (``resolved.preprocessing``: its training run's, its weights', else 224x224)."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if input_size is None:
-        channels = getattr(model, "in_channels", 3)
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            channels = 3
-        input_size = [channels, _DEFAULT_IMAGE_SIZE, _DEFAULT_IMAGE_SIZE]
+        prep = resolved.preprocessing
+        input_size = [prep.in_channels, *prep.image_size]
     bad = [n for n in input_size if n < 1]
     if bad:
         raise ValueError(f"--input-size values must be >= 1, got {' '.join(map(str, input_size))}")
@@ -86,8 +77,8 @@ def input_shape_for(model: Any, input_size: list[int] | None, batch_size: int) -
 def run_summary(args: argparse.Namespace) -> int:
     from lucid.visual import summary
 
-    model = load_model_or_checkpoint(args.model)
-    result = summary(model, input_shape_for(model, args.input_size, args.batch_size))
+    resolved = load_model_or_checkpoint(args.model)
+    result = summary(resolved.model, input_shape_for(resolved, args.input_size, args.batch_size))
     print(json.dumps(result.to_dict(), indent=2) if args.json else result)
     return 0
 
@@ -103,10 +94,10 @@ def run_mermaid(args: argparse.Namespace) -> int:
     from lucid.checkpoint import atomic_write
     from lucid.visual import build_mermaid_chart
 
-    model = load_model_or_checkpoint(args.model)
+    resolved = load_model_or_checkpoint(args.model)
     chart = build_mermaid_chart(
-        model,
-        input_shape=input_shape_for(model, args.input_size, args.batch_size),
+        resolved.model,
+        input_shape=input_shape_for(resolved, args.input_size, args.batch_size),
         depth=args.depth,
         direction=args.direction,
         show_shapes=not args.no_shapes,

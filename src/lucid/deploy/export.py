@@ -109,28 +109,11 @@ class ExportResult:
 
 
 def load_source_model(source: nn.Module | str | os.PathLike[str], weights: Any = None) -> nn.Module:
-    """A model from a module, a lucid checkpoint path, or a registered model name (with ``weights``)."""
-    from lucid.models import create_model, list_models, load_model
+    """A model from a module, a lucid checkpoint path, or a registered model name (with ``weights``):
+    :func:`lucid.models.resolve.resolve`'s model (kept for callers of this name)."""
+    from lucid.models.resolve import resolve
 
-    if isinstance(source, nn.Module):
-        if weights is not None:
-            raise ValueError("weights= applies to a registered model name, not to a model object")
-        return source
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"expected a model, a checkpoint path or a model name, got {type(source).__name__}")
-    path = Path(source).expanduser()
-    if path.is_file():
-        if weights is not None:
-            raise ValueError(f"weights= applies to a registered model name; {path} is a checkpoint file")
-        return load_model(path)
-    name = str(source)
-    if name in list_models():
-        return create_model(name) if weights is None else create_model(name, weights=weights)
-    if path.suffix or os.sep in name:
-        raise FileNotFoundError(f"no checkpoint at {path} (and it is not a registered model name)")
-    raise ValueError(
-        f"{name!r} is neither a checkpoint file nor a registered model; models: {', '.join(list_models())}"
-    )
+    return resolve(source, weights).model
 
 
 def fold_batchnorm(model: nn.Module) -> int:

@@ -145,29 +145,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def is_segmentation_source(source: str | None) -> bool:
-    """A lucid LR-ASPP checkpoint, a segmentation model name, or a segmentation export."""
-    if not source:
-        return False
-    if source.startswith("lraspp_"):
-        return True
-    path = Path(source).expanduser()
-    if path.suffix in (".onnx", ".xml") and path.is_file():
-        return _export_task(path) == "segment"
-    from lucid.models import is_segmentation_checkpoint
+    """A lucid LR-ASPP checkpoint, a segmentation model name, or a segmentation export
+    (:func:`lucid.models.resolve.source_task`, the one router of model sources)."""
+    from lucid.models.resolve import source_task
 
-    return is_segmentation_checkpoint(path)
-
-
-def _export_task(path: Path) -> str | None:
-    try:
-        if path.suffix == ".onnx":
-            import onnx
-
-            proto = onnx.load(str(path), load_external_data=False)
-            return {p.key: p.value for p in proto.metadata_props}.get("task")
-        return "segment" if '<task value="segment"' in path.read_text(errors="ignore") else None
-    except Exception:  # noqa: BLE001 - unreadable files are the classification path's to report
-        return None
+    return source_task(source) == "segment"
 
 
 def run_segment_train(args: argparse.Namespace) -> int:

@@ -13,41 +13,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from lucid.errors import DataError
-from lucid.train.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    digits_datasets,
-    eval_images,
-    resize_size_for,
-)
+from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
+from lucid.preprocessing import Preprocessing, resize_size_for
+from lucid.train.data import digits_datasets, eval_images
 
-# The largest image_size / resize_size a checkpoint may ask for (a bigger value is tampering).
-MAX_IMAGE_SIZE = 4096
-
-__all__ = ["EvalResult", "Preprocessing", "eval_dataset", "evaluate", "load_for_inference", "preprocessing_of"]
-
-
-@dataclass
-class Preprocessing:
-    """How a model's input is made from an image file, and what its outputs are called."""
-
-    image_size: int
-    in_channels: int
-    resize_size: int
-    interpolation: str
-    mean: list[float]
-    std: list[float]
-    categories: list[str]
-    # Polarity of the drawings trained on ("light-on-dark" for digits); None: not recorded.
-    ink: str | None = None
-
-    def transform(self) -> Any:
-        """The evaluation transform for PIL images already in the model's channels (see
-        :func:`lucid.data.load_image`): resize, centre crop, normalise, exactly as the training
-        run's validation (:func:`lucid.data.eval_sample_transform`)."""
-        from lucid.data import eval_sample_transform
-
-        return eval_sample_transform(self.image_size, self.resize_size, self.mean, self.std)
+__all__ = ["MAX_IMAGE_SIZE", "EvalResult", "class_names", "eval_dataset", "evaluate", "preprocessing_of"]
 
 
 @dataclass
@@ -75,76 +45,41 @@ class EvalResult:
         return asdict(self)
 
 
-def load_for_inference(
-    model: nn.Module | str | os.PathLike[str], weights: str | None = None
-) -> tuple[nn.Module, str | None]:
-    """A model in eval mode and where it came from: a module, a lucid checkpoint path, or a
-    registered model name (``weights`` then names the weights to load, e.g. ``"DEFAULT"``)."""
-    if isinstance(model, nn.Module):
-        return model.eval(), None
-    if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"expected a model, a checkpoint path or a model name, got {type(model).__name__}")
-    from lucid.models import create_model, list_models, load_model
-
-    path = Path(model).expanduser()
-    if path.is_file():
-        if weights is not None:
-            raise ValueError("--weights applies to a registered model name, not to a checkpoint file")
-        return load_model(path), str(path)
-    if str(model) in list_models():
-        if weights is None:
-            raise ValueError(
-                f"{model} is a model name: pass --weights (a registered weights name such as DEFAULT, or a file) "
-                "to say which weights to use"
-            )
-        # None: take the class count and input channels from the weights themselves.
-        built = create_model(str(model), weights=weights, num_classes=None, in_channels=None)
-        return built.eval(), f"{model} ({weights})"
-    raise FileNotFoundError(f"{model}: no such checkpoint file, and not a registered model name")
-
-
-def _config_value(model: nn.Module, name: str, default: Any) -> Any:
-    return getattr(getattr(model, "config", None), name, default)
-
-
 def preprocessing_of(model: nn.Module) -> Preprocessing:
-    """The model's preprocessing: from its lucid training checkpoint (``checkpoint_extra``), else
-    its weights' metadata (``pretrained_cfg``), else ImageNet's 224-pixel convention."""
-    extra = getattr(model, "checkpoint_extra", None) or {}
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    in_channels = int(_config_value(model, "in_channels", extra.get("in_channels", 3)))
-    num_classes = int(_config_value(model, "num_classes", 0))
-    size = int(extra.get("image_size") or cfg.get("crop_size") or 224)
-    resize = int(extra.get("resize_size") or cfg.get("resize_size") or resize_size_for(size))
-    for name, value in (("image_size", size), ("resize_size", resize)):
-        if not 8 <= value <= MAX_IMAGE_SIZE:  # metadata is checked before it sizes any allocation
-            raise DataError(f"the checkpoint's {name} is {value}; expected 8..{MAX_IMAGE_SIZE} pixels")
-    mean = extra.get("mean") or cfg.get("mean") or list(IMAGENET_MEAN)
-    std = extra.get("std") or cfg.get("std") or list(IMAGENET_STD)
-    if len(mean) != in_channels:
-        mean, std = [sum(mean) / len(mean)] * in_channels, [sum(std) / len(std)] * in_channels
-    categories = extra.get("categories") or cfg.get("categories")
-    if not categories or (num_classes and len(categories) != num_classes):
-        categories = [f"class {i}" for i in range(num_classes)]
-    return Preprocessing(
-        image_size=size,
-        in_channels=in_channels,
-        resize_size=resize,
-        interpolation=str(extra.get("interpolation") or cfg.get("interpolation") or "bilinear"),
-        mean=[float(m) for m in mean],
-        std=[float(s) for s in std],
-        categories=[str(c) for c in categories],
-        ink=extra.get("ink") or (extra.get("data") or {}).get("ink"),
-    )
+    """The model's recorded preprocessing (:func:`lucid.models.resolve.recorded_preprocessing`): its
+    lucid training record, else its weights' metadata, else ImageNet's 224-pixel convention."""
+    return recorded_preprocessing(model)
 
 
-def _digits_val(model: nn.Module, prep: Preprocessing) -> tuple[Dataset, str]:
+def class_names(model: nn.Module) -> list[str]:
+    """The names of ``model``'s outputs as recorded, else ``"class 0"``, ``"class 1"``, ..."""
+    from lucid.preprocessing import model_classes
+
+    names = model_classes(model)
+    if names is not None:
+        return names
+    return [f"class {i}" for i in range(int(getattr(getattr(model, "config", None), "num_classes", 0) or 0))]
+
+
+def crop_side(prep: Preprocessing) -> int:
+    """The square crop lucid's evaluation transforms take (checkpoints record square sizes)."""
+    height, width = prep.image_size
+    if height != width:
+        raise DataError(f"evaluation takes square images; the model's image_size is {height}x{width}")
+    return height
+
+
+def _resize(prep: Preprocessing) -> int:
+    return prep.resize_size if prep.resize_size is not None else resize_size_for(crop_side(prep))
+
+
+def _digits_val(model: nn.Module, prep: Preprocessing, classes: list[str]) -> tuple[Dataset, str]:
     data = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
     split = data.get("split") or {}
     seed, fraction = int(split.get("seed", 0)), float(split.get("val_fraction", 0.2))
-    _, val = digits_datasets(prep.image_size, seed=seed, val_fraction=fraction, in_channels=prep.in_channels)
-    if prep.categories != val.classes:
-        raise ValueError(f"the model's classes {prep.categories[:5]}... are not the digits 0-9; pass --data")
+    _, val = digits_datasets(crop_side(prep), seed=seed, val_fraction=fraction, in_channels=prep.in_channels)
+    if classes != val.classes:
+        raise ValueError(f"the model's classes {classes[:5]}... are not the digits 0-9; pass --data")
     return val, f"digits validation split: {len(val)} images, split seed {seed}, val fraction {fraction:g}"
 
 
@@ -159,27 +94,27 @@ def _split_folder(path: Path) -> tuple[Path, str]:
     return path, "folder"
 
 
-def _check_class_names(folder: Path, prep: Preprocessing) -> None:
+def _check_class_names(folder: Path, classes: list[str]) -> None:
     """Refuse before walking a folder whose top-level class folders are not the model's classes
     (a checkpoint's recorded root could name any folder, say /usr)."""
     names = sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
-    unknown = sorted(set(names) - set(prep.categories))
+    unknown = sorted(set(names) - set(classes))
     if unknown or not names:
         raise DataError(
             f"--data {folder}: class folder(s) {unknown[:10] or names} are not among the model's classes "
-            f"{prep.categories[:10]} (expected <class>/<image> folders, or val/<class>/<image>)"
+            f"{classes[:10]} (expected <class>/<image> folders, or val/<class>/<image>)"
         )
 
 
-def _folder(path: Path, prep: Preprocessing, recorded: dict[str, Any]) -> tuple[Dataset, str]:
+def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:
     """The images under ``path`` to evaluate: its val/ (test/) split; for the one folder a run
     was trained on (same place or the same files), exactly that run's held-out images; else all."""
     from lucid.data import FolderLayout, class_files, files_digest, held_out_files
 
     folder, what = _split_folder(path)
-    _check_class_names(folder, prep)
+    _check_class_names(folder, classes)
     found = class_files(folder)
-    files, targets = found.samples(prep.categories)
+    files, targets = found.samples(classes)
     if not files:
         raise DataError(
             f"--data {path}: no images in class folders under {folder} (expected <class>/<image> folders, or "
@@ -203,25 +138,24 @@ def _folder(path: Path, prep: Preprocessing, recorded: dict[str, Any]) -> tuple[
                 files, targets = [files[i] for i in order], [targets[i] for i in order]
                 what += f", limited to {len(files)} as in training"
     dataset = eval_images(
-        files, targets, prep.in_channels, prep.image_size, prep.resize_size, prep.mean, prep.std, prep.categories
+        files, targets, prep.in_channels, crop_side(prep), _resize(prep), list(prep.mean), list(prep.std), classes
     )
-    classes = len(set(targets))
-    return dataset, f"{folder}: {what}: {len(files)} images, {classes} classes"
+    return dataset, f"{folder}: {what}: {len(files)} images, {len(set(targets))} classes"
 
 
 def eval_dataset(model: nn.Module, data: str | os.PathLike[str] | None) -> tuple[Dataset, str]:
     """The images to evaluate on: ``data`` (a folder of class folders, an ImageFolder root whose
     val/ or test/ is used, the folder a run was trained on, or ``"digits"``), else what the
     checkpoint was trained on (its validation split)."""
-    prep = preprocessing_of(model)
+    prep, classes = preprocessing_of(model), class_names(model)
     recorded = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
     if data is not None and str(data) != "digits":
-        return _folder(Path(data).expanduser(), prep, recorded)
+        return _folder(Path(data).expanduser(), prep, classes, recorded)
     if data is not None or recorded.get("kind") == "digits":
-        return _digits_val(model, prep)
+        return _digits_val(model, prep, classes)
     root = recorded.get("root")
     if root and Path(root).is_dir():
-        return _folder(Path(root), prep, recorded)
+        return _folder(Path(root), prep, classes, recorded)
     raise DataError("no --data given and the checkpoint does not record data that is available here; pass --data DIR")
 
 
@@ -247,13 +181,15 @@ def evaluate(
     """
     from lucid.train.distributed import resolve_device
 
-    net, source = load_for_inference(model, weights)
+    resolved = resolve(model, weights, require_weights=True)
+    net = resolved.model
+    source = None if isinstance(model, nn.Module) else resolved.label
     where = resolve_device(device, 0)
     net.to(where)
-    prep = preprocessing_of(net)
+    categories = class_names(net)
     dataset, description = eval_dataset(net, data)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    n = len(prep.categories)
+    n = len(categories)
     confusion = torch.zeros(n, n, dtype=torch.int64)
     loss_sum, top5_hits, forward_seconds = 0.0, 0, 0.0
     start = time.perf_counter()
@@ -270,14 +206,14 @@ def evaluate(
         raise ValueError(f"no images to evaluate in {description}")
     seconds = time.perf_counter() - start
     result = _result(
-        confusion, prep.categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source
+        confusion, categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source
     )
     if confusion_png is not None:
         from lucid.train.metrics import plot_confusion
 
         title = f"{Path(source).name if source else 'model'}: top-1 {100 * result.top1:.2f}% on {total} images"
         try:
-            result.confusion_png = str(plot_confusion(result.confusion, prep.categories, confusion_png, title))
+            result.confusion_png = str(plot_confusion(result.confusion, categories, confusion_png, title))
         except OSError as exc:
             # The evaluation is done; a folder that cannot take the picture must not lose the numbers.
             result.confusion_error = f"could not write {confusion_png}: {exc.strerror or exc}"

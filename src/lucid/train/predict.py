@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from lucid.errors import DataError
-from lucid.train.evaluate import load_for_inference, preprocessing_of
+from lucid.models.resolve import resolve
+from lucid.preprocessing import resize_size_for
+from lucid.train.evaluate import class_names, crop_side
 
 __all__ = ["format_predictions", "load_images", "predict"]
 
@@ -65,12 +67,17 @@ def predict(
         images = [images]
     if not images:
         raise ValueError("predict needs at least one image file")
-    net, _ = load_for_inference(model, weights)
+    from lucid.data import eval_sample_transform
+
+    resolved = resolve(model, weights, require_weights=True)
+    net, prep = resolved.model, resolved.preprocessing
     where = resolve_device(device, 0)
     net.to(where)
-    prep = preprocessing_of(net)
-    transform = prep.transform()
-    k = min(topk, len(prep.categories))
+    categories = class_names(net)
+    # PIL images in the model's channels, transformed exactly as the training run's validation.
+    size = crop_side(prep)
+    transform = eval_sample_transform(size, prep.resize_size or resize_size_for(size), list(prep.mean), list(prep.std))
+    k = min(topk, len(categories))
     results: list[Prediction] = []
     for start in range(0, len(images), batch_size):
         batch = load_images(images[start : start + batch_size], transform, channels=prep.in_channels, ink=prep.ink).to(
@@ -79,7 +86,7 @@ def predict(
         probabilities = net(batch).float().softmax(dim=1).cpu()
         values, indices = probabilities.topk(k, dim=1)
         for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):
-            results.append([(prep.categories[i], float(p)) for p, i in zip(row_values, row_indices, strict=True)])
+            results.append([(categories[i], float(p)) for p, i in zip(row_values, row_indices, strict=True)])
     return results
 
 

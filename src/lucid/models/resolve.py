@@ -1,0 +1,189 @@
+"""One resolver from what a user names to a model: a lucid checkpoint path, a registered model
+name (with ``weights``), or a module.
+
+Every command that runs a model (``lucid eval``, ``predict``, ``export``, ``quantize``,
+``summary``, ``mermaid``, ``bench``) and the segmentation router go through :func:`resolve`, so
+they agree on the rules and on the model's preprocessing (a checkpoint trained at 32 px is 32 px
+for all of them).
+
+Exported files (``.onnx``, ``.xml``, ``.pte``, TorchScript) are *not* models here: they are run
+by :class:`lucid.deploy.Predictor` (and ``lucid predict --onnx``), which reads their recorded
+preprocessing itself; :func:`source_task` only says which task they were exported for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from lucid.errors import DataError
+from lucid.preprocessing import Preprocessing, model_classes, model_preprocessing
+
+__all__ = [
+    "EXPORT_SUFFIXES",
+    "MAX_IMAGE_SIZE",
+    "SEGMENT_PREFIX",
+    "TASKS",
+    "Resolved",
+    "recorded_preprocessing",
+    "resolve",
+    "source_task",
+]
+
+TASKS = ("classify", "segment")
+# Registered segmentation (LR-ASPP) model names start with this.
+SEGMENT_PREFIX = "lraspp_"
+# Files of exported models: routed to the runtimes, never rebuilt as modules.
+EXPORT_SUFFIXES = (".onnx", ".xml", ".pte")
+# The largest image_size / resize_size a checkpoint may ask for (a bigger value is tampering).
+MAX_IMAGE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A model ready for inference and what goes with it.
+
+    ``model`` is in eval mode. ``preprocessing`` is what the model was trained with (recorded,
+    else ImageNet's conventions); for a segmentation model it describes the channels and
+    normalisation (segmentation runs on whole images, see :mod:`lucid.segment.infer`).
+    ``classes``: the output names when recorded, else None. ``label``: where the model came
+    from (the checkpoint path, ``"name (weights)"``, or ``"model object"``). ``path``: the
+    checkpoint file, when there is one.
+    """
+
+    model: nn.Module
+    preprocessing: Preprocessing
+    classes: list[str] | None
+    label: str
+    task: str = "classify"
+    path: Path | None = field(default=None)
+
+
+def _is_segment_module(model: nn.Module) -> bool:
+    from lucid.models.lraspp import LRASPP
+
+    return isinstance(model, LRASPP)
+
+
+def recorded_preprocessing(model: nn.Module) -> Preprocessing:
+    """The preprocessing ``model`` records (:func:`lucid.preprocessing.model_preprocessing`), refusing
+    sizes no image model takes: metadata is checked before it sizes any allocation."""
+    prep = model_preprocessing(model)
+    sizes = (("image_size", max(prep.image_size)), ("resize_size", prep.resize_size or 8))
+    for name, value in sizes:
+        if not 8 <= value <= MAX_IMAGE_SIZE:
+            raise DataError(f"the checkpoint's {name} is {value}; expected 8..{MAX_IMAGE_SIZE} pixels")
+    return prep
+
+
+def _finish(model: nn.Module, label: str, task: str, path: Path | None = None) -> Resolved:
+    model = model.eval()
+    return Resolved(model, recorded_preprocessing(model), model_classes(model), label, task, path)
+
+
+def source_task(source: str | os.PathLike[str] | nn.Module | None) -> str | None:
+    """The task of ``source`` without building it: ``"segment"`` for an LR-ASPP module, checkpoint,
+    model name or segmentation export; ``"classify"`` for any other model or export; None when
+    ``source`` names nothing (the caller's resolve or runtime then reports it)."""
+    if source is None:
+        return None
+    if isinstance(source, nn.Module):
+        return "segment" if _is_segment_module(source) else "classify"
+    text = str(source)
+    if not text:
+        return None
+    if text.startswith(SEGMENT_PREFIX):
+        return "segment"
+    path = Path(text).expanduser()
+    if not path.is_file():
+        from lucid.models.registry import list_models
+
+        return "classify" if text in list_models() else None
+    if path.suffix.lower() in (".onnx", ".xml"):
+        return _export_task(path)
+    from lucid.models.lraspp import is_segmentation_checkpoint
+
+    return "segment" if is_segmentation_checkpoint(path) else "classify"
+
+
+def _export_task(path: Path) -> str:
+    """The ``task`` an ONNX / OpenVINO IR export records (``"classify"`` when none or unreadable)."""
+    try:
+        if path.suffix.lower() == ".onnx":
+            import onnx
+
+            proto = onnx.load(str(path), load_external_data=False)
+            task = {p.key: p.value for p in proto.metadata_props}.get("task")
+        else:
+            task = "segment" if '<task value="segment"' in path.read_text(errors="ignore") else None
+    except Exception:  # noqa: BLE001 - an unreadable file is the classification path's to report
+        task = None
+    return "segment" if task == "segment" else "classify"
+
+
+def resolve(
+    source: nn.Module | str | os.PathLike[str], weights: Any = None, *, require_weights: bool = False
+) -> Resolved:
+    """The model ``source`` names, in eval mode, with its preprocessing, classes, origin and task.
+
+    ``source``: an ``nn.Module``; a lucid checkpoint file (classification or LR-ASPP); or a
+    registered model name, with ``weights`` naming registered weights (``"DEFAULT"``) or a file
+    (None: random initialisation, unless ``require_weights``, which commands that report
+    predictions set). Exported files are not models here: pass them to
+    :class:`lucid.deploy.Predictor`.
+    """
+    from lucid.models.registry import create_model, list_models
+
+    if isinstance(source, nn.Module):
+        if weights is not None:
+            raise ValueError("weights= applies to a registered model name, not to a model object")
+        return _finish(source, "model object", source_task(source) or "classify")
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"expected a model, a checkpoint path or a model name, got {type(source).__name__}")
+    name = str(source)
+    path = Path(name).expanduser()
+    if path.is_file():
+        return _from_file(path, weights)
+    if path.is_dir():
+        raise ValueError(f"{name} is a directory; expected a registered model name or a checkpoint file")
+    if name in list_models():
+        if weights is None and require_weights:
+            raise ValueError(
+                f"{name} is a model name: pass --weights (a registered weights name such as DEFAULT, or a file) "
+                "to say which weights to use"
+            )
+        task = "segment" if name.startswith(SEGMENT_PREFIX) else "classify"
+        if weights is None:
+            return _finish(create_model(name), name, task)
+        # Classification: the class count and input channels come from the weights themselves.
+        kwargs: dict[str, Any] = {} if task == "segment" else {"num_classes": None, "in_channels": None}
+        return _finish(create_model(name, weights=weights, **kwargs), f"{name} ({weights})", task)
+    if path.suffix or os.sep in name or (os.altsep and os.altsep in name):
+        raise FileNotFoundError(f"no checkpoint at {path} (and it is not a registered model name)")
+    close = difflib.get_close_matches(name, list_models(), n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(
+        f"unknown model {name!r}{hint}: neither a checkpoint file nor a registered model; "
+        f"registered models: {', '.join(list_models())}"
+    )
+
+
+def _from_file(path: Path, weights: Any) -> Resolved:
+    """A lucid checkpoint file: an LR-ASPP one or a classifier."""
+    from lucid.models.loading import load_model
+    from lucid.models.lraspp import is_segmentation_checkpoint, load_segmentation_model
+
+    if weights is not None:
+        raise ValueError(f"weights= applies to a registered model name; {path} is a checkpoint file")
+    if path.suffix.lower() in EXPORT_SUFFIXES:
+        raise ValueError(
+            f"{path} is an exported model, not a checkpoint: run it with lucid.deploy.Predictor (lucid predict --onnx)"
+        )
+    if is_segmentation_checkpoint(path):
+        return _finish(load_segmentation_model(path), str(path), "segment", path)
+    return _finish(load_model(path), str(path), "classify", path)

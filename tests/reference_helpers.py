@@ -1,12 +1,14 @@
 """Test helpers shared by several test files (reference comparisons against torchvision/timm).
 
 :func:`randomise_batchnorm` is the suite's one BatchNorm randomiser; the shared fixtures are in
-``tests/conftest.py``.
+``tests/conftest.py`` (``trained_digits`` yields a :class:`TrainedDigits`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -58,3 +60,12 @@ def randomise_batchnorm(
 def assert_close_scaled(got: torch.Tensor, expected: torch.Tensor) -> None:
     """Equal up to float32 rounding, measured against the output's scale (random BN makes it large)."""
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * max(1.0, expected.abs().max().item()))
+
+
+@dataclass(frozen=True)
+class TrainedDigits:
+    """A finished digits run: its folder, best checkpoint and best held-out top-1 (a fraction)."""
+
+    run: Path
+    checkpoint: Path
+    best_val_top1: float

@@ -16,36 +16,22 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-import lucid
 from lucid.cli import main
 from lucid.deploy import Predictor, Preprocessing, VerificationError, export, quantize
 from lucid.errors import ExportError
 from lucid.models import MobileNet_V3, MobileNetV3Config, create_model, load_model
 from lucid.models.weights import convert_state_dict
 from lucid.train import digits_datasets
+from reference_helpers import TrainedDigits, randomise_batchnorm
 
 DIGITS = [str(d) for d in range(10)]
 SMALL_SIZE = 64  # presets work at any multiple of 32; small inputs keep export checks fast
 
 
-def _randomise_batchnorm(model: nn.Module, seed: int) -> nn.Module:
-    """Non-trivial running statistics and affine parameters, so that folding really changes weights."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.2)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-    return model.eval()
-
-
 def _torchvision_and_lucid(name: str) -> tuple[nn.Module, nn.Module]:
     """torchvision's network and lucid's holding the same (random, BN-perturbed) weights."""
     torch.manual_seed(0)
-    reference = _randomise_batchnorm(getattr(torchvision.models, name)(), seed=1)
+    reference = randomise_batchnorm(getattr(torchvision.models, name)(), seed=1)
     model = create_model(name)
     model.load_state_dict(convert_state_dict(reference.state_dict(), model))
     return reference, model.eval()
@@ -64,7 +50,7 @@ def _seed_model(in_channels: int = 1) -> MobileNet_V3:
         in_channels=in_channels,
     )
     torch.manual_seed(0)
-    return _randomise_batchnorm(MobileNet_V3(config), seed=2)
+    return randomise_batchnorm(MobileNet_V3(config), seed=2)
 
 
 def _ops(path: Path) -> set[str]:
@@ -76,68 +62,20 @@ def _props(path: Path) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# a digits model, trained briefly, shared by the tests below
+# the digits model trained briefly by lucid.train (tests/conftest.py), exported once
 # ---------------------------------------------------------------------------------------------
 
 
-def _train_digits(epochs: int = 3, seed: int = 0) -> tuple[MobileNet_V3, dict]:
-    """mobilenet_v3_small(in_channels=1, num_classes=10) trained on the digits training split.
-
-    One thread: the same numbers on every machine, so the accuracy the tests rely on is
-    reproducible. BatchNorm statistics are recomputed over the training split at the end,
-    because the preset's momentum 0.01 needs far more than these ~135 steps to settle.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(seed)
-        train_ds, _ = digits_datasets(image_size=32, seed=0)
-        mean, std = torch.tensor(train_ds.mean).view(1, -1, 1, 1), torch.tensor(train_ds.std).view(1, -1, 1, 1)
-        x, y = (train_ds.images - mean) / std, train_ds.targets
-        model = create_model("mobilenet_v3_small", num_classes=10, in_channels=1)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5)
-        steps = epochs * -(-len(x) // 32)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2, total_steps=steps, pct_start=0.25)
-        order = torch.Generator().manual_seed(seed)
-        model.train()
-        for _ in range(epochs):
-            for idx in torch.randperm(len(x), generator=order).split(32):
-                loss = nn.functional.cross_entropy(model(x[idx]), y[idx], label_smoothing=0.1)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None  # cumulative average over the pass below
-        with torch.no_grad():
-            model(x)
-    finally:
-        torch.set_num_threads(threads)
-    # What lucid.train records in its checkpoints' extra metadata.
-    extra = {
-        "categories": DIGITS,
-        "image_size": 32,
-        "in_channels": 1,
-        "mean": train_ds.mean,
-        "std": train_ds.std,
-        "resize_size": 32,
-        "interpolation": "bilinear",
-        "data": {"kind": "digits", "split": {"seed": 0, "val_fraction": 0.2, "stratified": True}},
-    }
-    return model.eval(), extra
+@pytest.fixture(scope="module")
+def digits_checkpoint(trained_digits: TrainedDigits) -> Path:
+    """The suite's one briefly trained digits model (conftest's real ``lucid.train`` run)."""
+    return trained_digits.checkpoint
 
 
 @pytest.fixture(scope="module")
-def digits_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model, extra = _train_digits()
-    return lucid.save(model, tmp_path_factory.mktemp("digits") / "best.safetensors", extra=extra)
-
-
-@pytest.fixture(scope="module")
-def digits_onnx(digits_checkpoint: Path) -> Path:
-    result = export(digits_checkpoint, digits_checkpoint.with_suffix(".onnx"), dynamic_batch=True)
+def digits_onnx(digits_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("digits_onnx") / "best.onnx"  # the shared run folder stays as trained
+    result = export(digits_checkpoint, out, dynamic_batch=True)
     return result.path
 
 

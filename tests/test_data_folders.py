@@ -25,6 +25,7 @@ from lucid.errors import DataError
 from lucid.models import load_model
 from lucid.train import TrainConfig, digits_datasets, evaluate, predict, train
 from lucid.train.data import folder_datasets
+from reference_helpers import TrainedDigits
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 QUICK = ["--img-size", "16", "--batch-size", "8", "--no-progress"]
@@ -249,11 +250,9 @@ def test_normalise_ink_inverts_only_the_other_polarity() -> None:
 
 
 @pytest.fixture(scope="module")
-def digits_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("digits") / "run"
-    result = train(TrainConfig(epochs=1, limit_train=256, limit_val=32, img_size=16, batch_size=16,
-                               out=str(out), progress=False))
-    return result.last_checkpoint
+def digits_checkpoint(trained_digits: TrainedDigits) -> Path:
+    """The suite's one briefly trained digits model (tests/conftest.py)."""
+    return trained_digits.checkpoint
 
 
 @pytest.mark.parametrize("size", [32, 256])

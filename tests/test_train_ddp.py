@@ -9,7 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from lucid.models import load_model
+from lucid.train import TrainConfig
+from lucid.train.data import build_datasets
+from lucid.train.metrics import topk_correct
 
 
 def _free_port() -> int:
@@ -40,6 +45,16 @@ def test_two_cpu_processes_train_with_disjoint_shards(tmp_path: Path) -> None:
     # 31sts. Rank 0's shard alone would give k/16, which is a whole number of 31sts only at 0 or 1.
     assert 0 < record["val_top1"] < 1
     assert round(record["val_top1"] * 31, 6) == round(record["val_top1"] * 31)
+    # And they are the whole split's numbers: the (only epoch's) checkpoint in one process, on the
+    # same 31 validation images as training built them, makes the same hits.
+    config = TrainConfig(epochs=1, limit_train=64, limit_val=31, img_size=16, batch_size=8)
+    _, val_ds, _ = build_datasets(config, in_channels=1)
+    assert len(val_ds) == 31
+    images, targets = zip(*(val_ds[i] for i in range(len(val_ds))), strict=True)
+    with torch.no_grad():
+        logits = load_model(out / "best.safetensors").eval()(torch.stack(images))
+    top1, top5 = topk_correct(logits, torch.tensor(targets), ks=(1, 5))
+    assert (top1, top5) == (round(record["val_top1"] * 31), round(record["val_top5"] * 31))
     model = load_model(out / "best.safetensors")
     assert not any(key.startswith("module.") for key in model.state_dict())
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]

@@ -98,3 +98,28 @@ def test_openvino_int8_ir_is_at_most_0_3x_the_fp32_ir(tmp_path: Path, name: str,
         if op.get_type_name() == "GroupConvolution" and op.input_value(1).get_node().get_type_name() == "FakeQuantize"
     ]
     assert not depthwise, "depthwise weights left in fp32 behind a FakeQuantize"
+
+
+@needs_openvino
+def test_openvino_classifier_is_found_and_computes_in_fp32_from_int8_weights(tmp_path: Path) -> None:
+    """OpenVINO reads an ONNX Gemm as MatMul -> Multiply (alpha) -> Add (bias); all three are the
+    classifier. Kept out of int8 computation, its input is not fake-quantized, and its weights are
+    stored int8 (the IR stays <= 0.3x though the classifier is 40 % of the weights)."""
+    import openvino as ov
+
+    from lucid.deploy.openvino import classifier_nodes, fold_constants
+
+    source = _exported(tmp_path, "mobilenet_v3_small", 1000, 3)
+    names = classifier_nodes(fold_constants(ov.Core().read_model(str(source))))  # as nncf_quantize does
+    assert len(names) == 3 and names[0] == "logits"
+    result = quantize(source, tmp_path / "int8.xml", _calibration(3), backend="openvino", num_calib=8, num_eval=8)
+    model = ov.Core().read_model(str(result.path))
+    matmul = next(op for op in model.get_ops() if op.get_friendly_name() == names[-1])
+    assert matmul.input_value(0).get_node().get_type_name() != "FakeQuantize"
+    weights = [
+        op
+        for op in model.get_ops()
+        if op.get_type_name() == "Constant" and list(op.get_output_shape(0)) == [1000, 1024]
+    ]
+    assert [str(op.get_output_element_type(0)) for op in weights] == ["<Type: 'int8_t'>"]
+    assert result.int8_bytes <= 0.3 * result.fp32_bytes

@@ -99,10 +99,11 @@ def ir_bytes(model: Any) -> int:
 
 
 def classifier_nodes(model: Any) -> list[str]:
-    """Friendly names of the node(s) computing the output: the final MatMul (and its bias Add)."""
+    """Friendly names of the node(s) computing the output: the final MatMul, and the Multiply
+    (Gemm's alpha) and Add (its bias) OpenVINO's ONNX reader puts after it."""
     node = model.outputs[0].get_node().input_value(0).get_node()
     found: list[str] = []
-    while node.get_type_name() in ("Add", "MatMul"):
+    while node.get_type_name() in ("Add", "Multiply", "MatMul"):
         found.append(node.get_friendly_name())
         if node.get_type_name() == "MatMul":
             return found
@@ -134,7 +135,8 @@ def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_c
 
     Symmetric int8 weights (per channel) and activations (NNCF's ``PERFORMANCE`` preset), with
     NNCF's bias correction. Constants are folded first (:func:`fold_constants`) so every quantized
-    weight, the depthwise ones included, is stored as int8. The classifier stays fp32 unless ``quantize_classifier``.
+    weight, the depthwise ones included, is stored as int8. Unless ``quantize_classifier``, the
+    classifier computes in fp32 from int8-stored weights (``nncf.compress_weights``, INT8_SYM).
     """
     nncf = require("nncf", "quantizing with OpenVINO (NNCF)")
     fold_constants(model)
@@ -152,13 +154,19 @@ def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_c
     previous = logging.getLogger("nncf").level
     logging.getLogger("nncf").setLevel(logging.ERROR)  # NNCF logs every step; the caller reports the outcome
     try:
-        return nncf.quantize(
+        quantized = nncf.quantize(
             model,
             nncf.Dataset(batches),
             preset=nncf.QuantizationPreset.PERFORMANCE,
             subset_size=len(batches) * batch_size,
             ignored_scope=ignored,
         )
+        if ignored is None:
+            return quantized
+        # The classifier computes in fp32 but its weights are stored int8 per channel (NNCF's
+        # weight-only compression; it touches only the weights left fp32): a 1000-class classifier
+        # is 40 % of mobilenet_v3_small's weights, and fp32 it kept the IR at 0.58x the fp32 IR.
+        return nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_SYM)
     except Exception as exc:  # noqa: BLE001 - NNCF raises many types; report one lucid error
         raise ExportError(f"NNCF quantization failed: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -534,7 +534,7 @@ def quantize(
             "weights": "int8 symmetric per-channel",
             "activations": "int8 symmetric",
             "calibration": calib_set.description,
-            "classifier": "int8" if quantize_classifier else "fp32",
+            "classifier": "int8" if quantize_classifier else "fp32 compute, int8 per-channel stored weights",
             "source": source.name,
         }
     outcome: dict[str, Any] = {}

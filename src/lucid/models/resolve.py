@@ -164,7 +164,7 @@ def resolve(
         kwargs: dict[str, Any] = {} if task == "segment" else {"num_classes": None, "in_channels": None}
         return _finish(create_model(name, weights=weights, **kwargs), f"{name} ({weights})", task)
     if path.suffix or os.sep in name or (os.altsep and os.altsep in name):
-        raise FileNotFoundError(f"no checkpoint at {path} (and it is not a registered model name)")
+        raise FileNotFoundError(f"no checkpoint at {path} (no such checkpoint file, and not a registered model name)")
     close = difflib.get_close_matches(name, list_models(), n=1, cutoff=0.75)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(

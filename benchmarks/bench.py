@@ -131,8 +131,8 @@ def int8_accuracy(sign_language: Path | None, log=print) -> str:
         "digits 5 epochs at 32 px, sign language 8 epochs at 64 px), exported with "
         "`lucid export --dynamic-batch`, quantized by `lucid quantize` with each backend, calibrated on 256 training "
         "images and evaluated on the held-out images (digits: the recorded validation split; sign language: a "
-        "stratified 20 % split). Small models on small inputs: the classifier is a large share of their weights, "
-        "so the file-size ratio depends on whether it is quantized.",
+        "stratified 20 % split). Classifier 'fp32': computed in fp32 from int8-stored weights (ONNX Runtime, "
+        "OpenVINO); sizes are against the fp32 file of the same format (ExecuTorch: 4 bytes per weight).",
         "",
         "| data | quantizer | classifier | images | fp32 top-1 | int8 top-1 | drop (points) | agreement "
         "| fp32 file | int8 file |",

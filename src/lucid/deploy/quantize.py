@@ -646,18 +646,18 @@ def quantize_executorch(
     ExportError and nothing is written. ``fp32_bytes`` is the fp32 weights' size (4 bytes a value).
     """
     from lucid.deploy.executorch import PTE_SUFFIX, to_quantized_executorch_bytes
-    from lucid.deploy.export import inference_copy, load_source_model, metadata_of
-    from lucid.deploy.preprocess import model_classes, model_preprocessing
+    from lucid.deploy.export import inference_copy, metadata_of
     from lucid.deploy.runtime import ExecuTorchModel, require
+    from lucid.models.resolve import resolve
 
     start = time.perf_counter()
     target = Path(out).expanduser()
     if target.suffix.lower() != PTE_SUFFIX:
         raise ValueError(f"the executorch int8 model is written to a .pte file, got {str(out)!r}")
     require("executorch", "lucid quantize --backend executorch")
-    reference = load_source_model(source).to("cpu", torch.float32).eval()
-    prep = model_preprocessing(reference)
-    names = model_classes(reference)
+    resolved = resolve(source)
+    reference = resolved.model.to("cpu", torch.float32).eval()
+    prep, names = resolved.preprocessing, resolved.classes
     meta = metadata_of(reference, source, prep, names)
     calib_set, eval_set = calibration_sets(
         calib,

@@ -87,6 +87,16 @@ def resolve_weights(weights: Any, model_name: str | None) -> LoadedCheckpoint:
     )
 
 
+def _training_record(extra: dict[str, Any]) -> dict[str, Any]:
+    """The preprocessing a lucid training run recorded once, in the checkpoint's ``extra``, in
+    ``pretrained_cfg``'s keys (older checkpoints also carry a copy in their ``pretrained_cfg``)."""
+    record = {key: extra[key] for key in ("resize_size", "interpolation", "mean", "std") if extra.get(key) is not None}
+    size = extra.get("image_size")
+    if size is not None:
+        record.update(crop_size=size, input_size=[extra.get("in_channels", 3), size, size])
+    return record
+
+
 def _pretrained_cfg(loaded: LoadedCheckpoint, model: MobileNet_V3, head_replaced: bool) -> dict[str, Any]:
     """What a predictor needs to know about the weights: class names, input size, normalisation."""
     config = model.config
@@ -111,6 +121,7 @@ def _pretrained_cfg(loaded: LoadedCheckpoint, model: MobileNet_V3, head_replaced
         )
     elif loaded.format == "lucid":
         cfg.update((loaded.lucid_meta or {}).get("pretrained_cfg") or {})
+        cfg.update(_training_record(loaded.extra))
         cfg["source"], cfg["weights"] = "lucid", loaded.origin
         categories = loaded.extra.get("categories", loaded.extra.get("class_names"))
         if categories is not None:

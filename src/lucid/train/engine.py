@@ -407,15 +407,10 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
 
 
 def _data_cfg(info: DataInfo, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The model's ``pretrained_cfg``: what a predictor needs (classes, size, normalisation)."""
+    """The model's ``pretrained_cfg``: where its weights come from, its classes and metrics. The
+    preprocessing is written once, in the checkpoint's ``extra`` (:func:`_extra`); loading fills it in."""
     return {
         "source": "lucid",
-        "input_size": [info.in_channels, info.image_size, info.image_size],
-        "crop_size": info.image_size,
-        "resize_size": info.resize_size,
-        "interpolation": info.interpolation,
-        "mean": list(info.mean),
-        "std": list(info.std),
         "categories": list(info.classes),
         "num_classes": len(info.classes),
         "in_channels": info.in_channels,

@@ -17,7 +17,7 @@ from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
 from lucid.preprocessing import Preprocessing, resize_size_for
 from lucid.train.data import digits_datasets, eval_images
 
-__all__ = ["MAX_IMAGE_SIZE", "EvalResult", "class_names", "eval_dataset", "evaluate", "preprocessing_of"]
+__all__ = ["MAX_IMAGE_SIZE", "EvalResult", "class_names", "crop_side", "eval_dataset", "evaluate", "preprocessing_of"]
 
 
 @dataclass

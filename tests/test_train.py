@@ -172,19 +172,25 @@ def test_fine_tune_from_a_checkpoint_replaces_the_head(tmp_path: Path, digits_ru
 
 
 def test_eval_on_the_recorded_digits_split(digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``lucid eval`` re-derives exactly the images the run validated on: the digits split, limited
+    by the recorded ``--limit-val`` with the same seed, so its top-1 is the run's best val top-1."""
     checkpoint = digits_run / "best.safetensors"
     assert main(["eval", str(checkpoint), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["images"] == 360 and len(result["per_class"]) == 10
-    assert sum(map(sum, result["confusion"])) == 360
+    assert result["images"] == 48 and len(result["per_class"]) == 10
+    assert sum(map(sum, result["confusion"])) == 48
     assert Path(result["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
-    # the same numbers computed independently from the model and the digits split
+    summary = json.loads((digits_run / "summary.json").read_text())
+    assert result["top1"] == pytest.approx(summary["best_val_top1"])
+    # the same numbers computed independently from the model and the digits split (seed 0 + 1 limits it)
     model = load_model(checkpoint)
     _, val = digits_datasets(image_size=16, seed=0)
+    kept = sorted(torch.randperm(len(val), generator=torch.Generator().manual_seed(1))[:48].tolist())
     with torch.no_grad():
-        logits = model(torch.stack([val[i][0] for i in range(len(val))]))
-    assert result["top1"] == pytest.approx(float((logits.argmax(1) == val.targets).float().mean()))
-    top5 = logits.topk(5, dim=1).indices.eq(val.targets.view(-1, 1)).any(1).float().mean()
+        logits = model(torch.stack([val[i][0] for i in kept]))
+    targets = val.targets[kept]
+    assert result["top1"] == pytest.approx(float((logits.argmax(1) == targets).float().mean()))
+    top5 = logits.topk(5, dim=1).indices.eq(targets.view(-1, 1)).any(1).float().mean()
     assert result["top5"] == pytest.approx(float(top5))
     assert result["images_per_second"] > 0
 

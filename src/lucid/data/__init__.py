@@ -27,6 +27,7 @@ from lucid.data.datasets import (
     decode_all,
     eval_sample_transform,
     memory_budget,
+    seeded_subset,
 )
 from lucid.data.digits import (
     DIGITS_CLASSES,
@@ -82,6 +83,7 @@ __all__ = [
     "choose_recipe",
     "class_files",
     "dataset_size",
+    "seeded_subset",
     "decode_all",
     "eval_base",
     "eval_sample_transform",

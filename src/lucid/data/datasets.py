@@ -108,6 +108,17 @@ def dataset_size(dataset: Dataset[Any]) -> int:
     return len(dataset)
 
 
+def seeded_subset(dataset: Dataset[Any], limit: int | None, seed: int) -> Dataset[Any]:
+    """The same ``limit`` items for the same ``seed`` (``--limit-train``/``--limit-val`` smoke
+    runs, and ``lucid eval`` re-deriving a limited validation split), or ``dataset`` itself."""
+    from torch.utils.data import Subset
+
+    if limit is None or limit >= dataset_size(dataset):
+        return dataset
+    order = torch.randperm(dataset_size(dataset), generator=torch.Generator().manual_seed(seed))[:limit]
+    return Subset(dataset, sorted(order.tolist()))
+
+
 class CachedImages(Dataset):
     """Images held as uint8 ``(N, C, S, S)`` with integer targets.
 

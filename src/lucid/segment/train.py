@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from lucid import checkpoint
-from lucid.data import dataset_size
+from lucid.data import dataset_size, seeded_subset
 from lucid.errors import DataError, RunFolderError
 from lucid.models import LRASPP
 from lucid.segment.data import (
@@ -232,13 +232,6 @@ class _Run:
         return self.spent_before + time.perf_counter() - self.started
 
 
-def _limit(dataset: Dataset[Any], limit: int | None, seed: int) -> Dataset[Any]:
-    if limit is None or limit >= dataset_size(dataset):
-        return dataset
-    order = torch.randperm(dataset_size(dataset), generator=torch.Generator().manual_seed(seed))[:limit]
-    return Subset(dataset, sorted(order.tolist()))
-
-
 def _build_model(config: SegmentConfig, info: SegmentationDataInfo) -> LRASPP:
     from lucid.models import create_model
 
@@ -338,8 +331,8 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
     weight = None
     if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
         weight = enet_class_weights(class_frequencies(train_full, info.num_classes, info.ignore_index)).to(ctx.device)
-    train_ds = _limit(train_full, config.limit_train, config.seed)
-    val_ds = _limit(val_full, config.limit_val, config.seed + 1)
+    train_ds = seeded_subset(train_full, config.limit_train, config.seed)
+    val_ds = seeded_subset(val_full, config.limit_val, config.seed + 1)
     info.train_images, info.val_images = dataset_size(train_ds), dataset_size(val_ds)
     model = _build_model(config, info).to(ctx.device)
     if config.channels_last:

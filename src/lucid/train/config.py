@@ -70,7 +70,8 @@ class TrainConfig:
     ``val_fraction`` and ``seed`` (:data:`lucid.data.LAYOUTS`). ``batch_size`` and ``lr`` are per
     process (under torchrun the global batch is ``batch_size * world_size``). ``lr=None`` and
     ``weight_decay=None`` pick the optimizer's default (:data:`DEFAULT_LR`, scaled down
-    linearly for batches below :data:`REFERENCE_BATCH`; :data:`DEFAULT_WEIGHT_DECAY`). ``img_size=None`` is 32 for digits and, for folders, chosen from the
+    linearly for batches below :data:`REFERENCE_BATCH`; :data:`DEFAULT_WEIGHT_DECAY`).
+    ``img_size=None`` is 32 for digits and, for folders, chosen from the
     image headers (:func:`lucid.data.infer_image_size`). ``hflip``, ``auto_augment`` and
     ``random_erase`` left at None take the recipe's defaults for the image size
     (:func:`lucid.data.choose_recipe`: flip 0.5, no auto-augment, no erasing). ``memory_budget``

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from lucid.data.digits import (  # the digits set lives in lucid.data (deploy reads it too); re-exported here
     DIGITS_CLASSES,
@@ -371,19 +371,9 @@ def eval_images(
     return StreamingImages(files, targets, channels, transform, classes=classes)
 
 
-def _limit(dataset: Dataset[Any], limit: int | None, seed: int) -> Dataset[Any]:
-    """A seeded random subset of ``limit`` items (for smoke runs), or the dataset itself."""
-    from lucid.data import dataset_size
-
-    if limit is None or limit >= dataset_size(dataset):
-        return dataset
-    order = torch.randperm(dataset_size(dataset), generator=torch.Generator().manual_seed(seed))
-    return Subset(dataset, order[:limit].tolist())
-
-
 def build_datasets(config: Any, in_channels: int) -> tuple[Dataset[Any], Dataset[Any], DataInfo]:
     """The run's ``(train_ds, val_ds, info)`` for a :class:`~lucid.train.TrainConfig`."""
-    from lucid.data import dataset_size
+    from lucid.data import dataset_size, seeded_subset
 
     if config.data is not None:
         return folder_datasets(
@@ -421,11 +411,16 @@ def build_datasets(config: Any, in_channels: int) -> tuple[Dataset[Any], Dataset
         interpolation=DIGITS_INTERPOLATION,
         train_size=len(train_full),
         val_size=len(val_full),
-        split={"seed": config.seed, "val_fraction": config.val_fraction, "stratified": True},
+        split={
+            "seed": config.seed,
+            "val_fraction": config.val_fraction,
+            "stratified": True,
+            **({"limit_val": config.limit_val} if config.limit_val is not None else {}),
+        },
         ink=DIGITS_INK,
     )
-    train_ds = _limit(train_full, config.limit_train, config.seed)
-    val_ds = _limit(val_full, config.limit_val, config.seed + 1)
+    train_ds = seeded_subset(train_full, config.limit_train, config.seed)
+    val_ds = seeded_subset(val_full, config.limit_val, config.seed + 1)
     train_size, val_size = dataset_size(train_ds), dataset_size(val_ds)
     if train_size != info.train_size or val_size != info.val_size:
         info.description += f" (limited to {train_size} train / {val_size} val)"

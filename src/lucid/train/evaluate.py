@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from lucid.data import dataset_size, seeded_subset
 from lucid.errors import DataError
 from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
 from lucid.preprocessing import Preprocessing, resize_size_for
@@ -77,10 +78,15 @@ def _digits_val(model: nn.Module, prep: Preprocessing, classes: list[str]) -> tu
     data = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
     split = data.get("split") or {}
     seed, fraction = int(split.get("seed", 0)), float(split.get("val_fraction", 0.2))
-    _, val = digits_datasets(crop_side(prep), seed=seed, val_fraction=fraction, in_channels=prep.in_channels)
-    if classes != val.classes:
+    _, full = digits_datasets(crop_side(prep), seed=seed, val_fraction=fraction, in_channels=prep.in_channels)
+    if classes != full.classes:
         raise ValueError(f"the model's classes {classes[:5]}... are not the digits 0-9; pass --data")
-    return val, f"digits validation split: {len(val)} images, split seed {seed}, val fraction {fraction:g}"
+    what = f"digits validation split: {len(full)} images, split seed {seed}, val fraction {fraction:g}"
+    limit = split.get("limit_val")
+    val = seeded_subset(full, None if limit is None else int(limit), seed + 1)  # as training limited it
+    if dataset_size(val) != len(full):
+        what += f", limited to {dataset_size(val)} as in training"
+    return val, what
 
 
 def _split_folder(path: Path) -> tuple[Path, str]:
@@ -205,9 +211,7 @@ def evaluate(
     if total == 0:
         raise ValueError(f"no images to evaluate in {description}")
     seconds = time.perf_counter() - start
-    result = _result(
-        confusion, categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source
-    )
+    result = _result(confusion, categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source)
     if confusion_png is not None:
         from lucid.train.metrics import plot_confusion
 

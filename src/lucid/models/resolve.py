@@ -1,10 +1,11 @@
 """One resolver from what a user names to a model: a lucid checkpoint path, a registered model
 name (with ``weights``), or a module.
 
-Every command that runs a model (``lucid eval``, ``predict``, ``export``, ``quantize``,
-``summary``, ``mermaid``, ``bench``) and the segmentation router go through :func:`resolve`, so
-they agree on the rules and on the model's preprocessing (a checkpoint trained at 32 px is 32 px
-for all of them).
+Every command that runs a model from a checkpoint or a name (``lucid eval``, ``predict``,
+``export``, ``quantize``, ``summary``, ``mermaid``) and the segmentation router go through
+:func:`resolve`, so they agree on the rules and on the model's preprocessing (a checkpoint
+trained at 32 px is 32 px for all of them). ``lucid bench`` takes registered preset names only,
+to build each beside its torchvision twin, so it has nothing to resolve.
 
 Exported files (``.onnx``, ``.xml``, ``.pte``, TorchScript) are *not* models here: they are run
 by :class:`lucid.deploy.Predictor` (and ``lucid predict --onnx``), which reads their recorded

@@ -898,7 +898,7 @@ def _targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
 
 
 def _openvino_targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
-    """Issue 12's targets for OpenVINO: speed-ups over eager and ONNX Runtime, int8 size and speed."""
+    """The OpenVINO targets: speed-ups over eager and ONNX Runtime, int8 size and speed."""
     checks: list[tuple[str, str, bool | None]] = []
 
     def ratio(batch: int, contender: str, over: str) -> float | None:

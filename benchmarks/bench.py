@@ -129,8 +129,8 @@ def int8_accuracy(sign_language: Path | None, log=print) -> str:
         "",
         "## int8 accuracy on real data",
         "",
-        "Models trained briefly by `benchmarks/bench.py` through `lucid.train` (mobilenet_v3_small, AdamW, "
-        "digits 5 epochs at 32 px, sign language 8 epochs at 64 px), exported with "
+        "Models trained by `benchmarks/bench.py` through `lucid.train` (mobilenet_v3_small, the default recipe: "
+        "digits 10 epochs at 32 px, sign language a 3-minute time budget at 64 px, one thread), exported with "
         "`lucid export --dynamic-batch`, quantized by `lucid quantize` with each backend, calibrated on 256 training "
         "images and evaluated on the held-out images (digits: the recorded validation split; sign language: a "
         "stratified 20 % split). Classifier 'fp32': computed in fp32 from int8-stored weights (ONNX Runtime, "

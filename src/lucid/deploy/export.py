@@ -55,6 +55,7 @@ __all__ = [
     "quiet_torch_export",
     "to_onnx_bytes",
     "to_torchscript",
+    "with_metadata",
 ]
 
 FORMATS = ("onnx", "torchscript", "openvino", "executorch")
@@ -271,8 +272,9 @@ def _check_graph(proto: Any, model: nn.Module) -> None:
             raise VerificationError(f"the exporter decomposed {op}: the graph has no {op} node (ops: {sorted(ops)})")
 
 
-def _with_metadata(raw: bytes, metadata: dict[str, str]) -> bytes:
-    """Add ``metadata`` to the model's ``metadata_props`` and check the model."""
+def with_metadata(raw: bytes, metadata: dict[str, str]) -> bytes:
+    """The ONNX model ``raw`` with ``metadata`` as its only ``metadata_props``, checked by ONNX's checker
+    (classification and segmentation exports both record their preprocessing this way)."""
     import onnx
 
     proto = onnx.load_from_string(raw)
@@ -476,7 +478,7 @@ def export(
 
         raw = to_onnx_bytes(folded, example, opset=opset or DEFAULT_OPSET, dynamic_batch=dynamic_batch, dynamo=dynamo)
         _check_graph(onnx.load_from_string(raw), reference)
-        return _with_metadata(raw, meta)
+        return with_metadata(raw, meta)
 
     def write(tmp: str) -> None:
         if format == "onnx":

@@ -114,16 +114,6 @@ def _onnx_bytes(model: nn.Module, example: torch.Tensor, opset: int) -> bytes:
     return buffer.getvalue()
 
 
-def _with_metadata(raw: bytes, metadata: dict[str, str]) -> bytes:
-    import onnx
-
-    proto = onnx.load_from_string(raw)
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, metadata)
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
-
-
 def _verify(
     run: Any, reference: nn.Module, channels: int, sizes: Sequence[tuple[int, int]], rtol: float, seed: int
 ) -> tuple[float, float, float]:
@@ -183,6 +173,7 @@ def export_segmentation(
     an ``.xml``/``.bin`` pair with ``openvino.convert_model`` and verifies that too.
     """
     from lucid.deploy import fold_batchnorm, make_session
+    from lucid.deploy.export import with_metadata
 
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -199,7 +190,7 @@ def export_segmentation(
     sizes = ((height, width), (height + 24, max(16, width - 40)))
     channels = _in_channels(reference)
     metadata = _metadata(reference, (height, width))
-    raw = _with_metadata(_onnx_bytes(folded, torch.zeros(1, channels, height, width), opset), metadata)
+    raw = with_metadata(_onnx_bytes(folded, torch.zeros(1, channels, height, width), opset), metadata)
     diffs: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def write_onnx(tmp: str) -> None:

@@ -136,6 +136,28 @@ def test_openvino_ir_of_a_variant_matches_eager(tmp_path: Path) -> None:
     assert _relative(predictor.logits(x), expected) < 1e-4
 
 
+@needs_openvino
+def test_openvino_compiles_one_static_shape_per_batch_and_keeps_the_file_free(tmp_path: Path) -> None:
+    from lucid.deploy.runtime import OpenVINOModel
+
+    model = randomise_batchnorm(_tiny(in_channels=3), seed=2).eval()
+    path = export(model, tmp_path / "t.xml", "openvino", dynamic_batch=True, image_size=SIZE).path
+    runtime = OpenVINOModel(path, threads=1)
+    requests = runtime.parallel_requests()
+    for n in (1, 5, 2 * requests + 1, 1):  # batch 1, then parts of two sizes, then batch 1 again
+        x = torch.randn(n, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            expected = model(x).numpy()
+        assert _relative(runtime.run(x.numpy()), expected) < 1e-4
+        assert len(runtime.compiled_shapes) <= OpenVINOModel.MAX_SHAPES
+    shapes = {shape for _, shape in runtime.compiled_shapes}
+    assert (1, 3, SIZE, SIZE) in shapes and all(shape[0] is not None for shape in shapes)
+    assert runtime.input_shape == (None, 3, SIZE, SIZE)  # the file's model itself stays free-batch
+    assert runtime.model.inputs[0].get_partial_shape().is_dynamic
+    with pytest.raises(ValueError, match=rf"takes input Nx3x{SIZE}x{SIZE}, got 1x3x64x64"):
+        runtime.run(np.zeros((1, 3, 64, 64), np.float32))
+
+
 @needs_executorch
 def test_executorch_program_matches_eager(tmp_path: Path) -> None:
     model = randomise_batchnorm(_tiny(in_channels=3), seed=3).eval()

@@ -17,6 +17,7 @@ from lucid.deploy.bench import (
     _alternating,
     available_contenders,
     cpu_peak,
+    has_bf16,
     int8_ceiling,
     model_flops,
     same_weights,
@@ -55,6 +56,7 @@ def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) ->
     contenders = available_contenders(executorch=False)
     assert [row.contender for row in result.latency] == list(contenders)
     assert ("OpenVINO fp32" in contenders) == (available("openvino") and available("nncf"))
+    assert ("OpenVINO bf16" in contenders) == ("OpenVINO fp32" in contenders and has_bf16())
     assert all(row.median_s > 0 and len(row.samples) >= 2 for row in result.latency)
     assert result.latency_of("mobilenet_v3_small", 1, "torchvision eager").speedup == 1.0
     assert [row.contender for row in result.training] == list(TRAIN_CONTENDERS)

@@ -58,7 +58,11 @@ def _infer(spec: dict[str, Any]) -> None:
     if contender.startswith("OpenVINO"):
         from lucid.deploy.runtime import OpenVINOModel
 
-        compiled = OpenVINOModel(files["openvino_int8" if contender.endswith("int8") else "openvino"], spec["threads"])
+        compiled = OpenVINOModel(
+            files["openvino_int8" if contender.endswith("int8") else "openvino"],
+            spec["threads"],
+            precision="bf16" if contender.endswith("bf16") else "f32",
+        )
         for _ in range(RUNS):
             compiled.run(x.numpy())
         return

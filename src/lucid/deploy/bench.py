@@ -4,7 +4,8 @@ For each model and batch size, the contenders run the same input in alternating 
 round gives each contender a short block of timed calls, in a rotating order, so a slow spell on
 a shared CPU hits all of them alike); the table shows medians and the speed-up over torchvision's eager model:
 torchvision eager, lucid eager, lucid eager channels-last, lucid TorchScript (frozen), ONNX
-Runtime fp32 and int8, OpenVINO fp32 and int8 (NNCF), and ExecuTorch's XNNPACK program at batch 1
+Runtime fp32 and int8, OpenVINO fp32 and int8 (NNCF) (and bf16 on CPUs with bf16 instructions),
+and ExecuTorch's XNNPACK program at batch 1
 (files written by :func:`lucid.deploy.export` and :func:`lucid.deploy.quantize`; runtimes not
 installed are left out). The report gives each contender's achieved GFLOP/s against this CPU's
 fp32 peak (cores x SIMD lanes x FMA units x 2 x clock) and says whether the CPU has the int8
@@ -46,6 +47,7 @@ __all__ = [
     "bench",
     "available_contenders",
     "cpu_peak",
+    "has_bf16",
     "machine_info",
     "model_flops",
     "same_weights",
@@ -62,9 +64,13 @@ CONTENDERS = (
     "ONNX Runtime int8",
     "OpenVINO fp32",
     "OpenVINO int8",
+    "OpenVINO bf16",
     "ExecuTorch XNNPACK",
 )
-OPENVINO_CONTENDERS = ("OpenVINO fp32", "OpenVINO int8")
+OPENVINO_CONTENDERS = ("OpenVINO fp32", "OpenVINO int8", "OpenVINO bf16")
+# OpenVINO's own default precision on CPUs with bf16 instructions; shown beside fp32 where the CPU
+# has them (elsewhere bf16 is emulated and says nothing). Not fp32, so no fp32 target judges it.
+BF16 = "OpenVINO bf16"
 EXECUTORCH = "ExecuTorch XNNPACK"  # batch 1 only: a .pte program has a fixed batch
 # The training layout `lucid train` uses by default (TrainConfig.channels_last); the benchmark
 # records it in its settings rather than importing the training package.
@@ -270,13 +276,21 @@ def model_flops(model: nn.Module, image_size: int) -> float:
     return float(counter.get_total_flops())
 
 
+def has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX-BF16)."""
+    return bool(set(_cpuinfo().get("flags", "").split()) & {"avx512_bf16", "amx_bf16"})
+
+
 def available_contenders(executorch: bool = True) -> tuple[str, ...]:
-    """The contenders whose runtimes are installed here (OpenVINO + NNCF, ExecuTorch optional)."""
+    """The contenders whose runtimes are installed here (OpenVINO + NNCF, ExecuTorch optional;
+    OpenVINO bf16 only on a CPU with bf16 instructions)."""
     from lucid.deploy.runtime import available
 
     missing = set()
     if not (available("openvino") and available("nncf")):
         missing |= set(OPENVINO_CONTENDERS)
+    if not has_bf16():
+        missing.add(BF16)
     if not (executorch and available("executorch")):
         missing.add(EXECUTORCH)
     return tuple(c for c in CONTENDERS if c not in missing)
@@ -481,6 +495,11 @@ def _inference_calls(
         ov_fp32, ov_int8 = OpenVINOModel(files["openvino"], threads), OpenVINOModel(files["openvino_int8"], threads)
         calls["OpenVINO fp32"] = lambda: ov_fp32.run(x_np)
         calls["OpenVINO int8"] = lambda: ov_int8.run(x_np)
+    if BF16 in contenders:
+        from lucid.deploy.runtime import OpenVINOModel
+
+        ov_bf16 = OpenVINOModel(files["openvino"], threads, precision="bf16")
+        calls[BF16] = lambda: ov_bf16.run(x_np)
     if EXECUTORCH in contenders and batch == 1:
         from lucid.deploy.runtime import ExecuTorchModel
 
@@ -1129,6 +1148,13 @@ def _method_notes(result: BenchResult) -> list[str]:
         "all graph optimisations, sequential execution. "
         "int8: `lucid quantize` (static, QDQ, per-channel 7-bit weights, uint8 activations, classifier fp32), "
         "calibrated on 32 random inputs: timing does not depend on calibration data.",
+        "OpenVINO: `lucid export --format openvino --dynamic-batch` (the IR of the same ONNX graph) run by "
+        "`lucid.deploy.runtime.OpenVINOModel` as `Predictor` runs it: compiled for the batch's static shape, "
+        "`LATENCY` hint at batch 1, `THROUGHPUT` hint above (the batch split over its parallel infer requests), "
+        "`INFERENCE_PRECISION_HINT=f32`. int8: `lucid quantize --backend openvino` (NNCF, classifier quantized "
+        "too). OpenVINO bf16 (only on CPUs with bf16 instructions): the fp32 file compiled with OpenVINO's "
+        "default precision there, bfloat16, which moves logits by about 1 %; it is shown, not judged by the "
+        "fp32 targets.",
         "Training: SGD (momentum 0.9) steps on random images and labels, forward + cross-entropy + backward + "
         f"update, batch {s['train_batch']}, at least {s['train_steps']} steps each in alternating blocks after one "
         "warm-up step. The target is judged on the layout `lucid train` uses by default (channels-last; "

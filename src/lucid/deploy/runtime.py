@@ -261,9 +261,10 @@ class OpenVINOModel:
     optimal number of parallel infer requests. ``threads`` caps OpenVINO's inference threads.
 
     Where only the batch size is free, each compilation is for one static input shape (the batch
-    size set to the batch's), cached for the last :attr:`MAX_SHAPES` shapes: OpenVINO's CPU plugin plans memory and picks
-    kernels once for a static shape, and on the benchmark machine this ran mobilenet_v3_large
-    1.17x (fp32) and 1.2x (int8) faster at batch 1 than the free-batch compilation.
+    size set to the batch's), cached for the last :attr:`MAX_SHAPES` shapes: OpenVINO's CPU plugin
+    plans memory and picks kernels once for a static shape, and on the benchmark machine this ran
+    mobilenet_v3_large 1.17x (fp32) and 1.2x (int8) faster at batch 1 than the free-batch
+    compilation.
     ``precision``: ``"f32"`` (default) computes in float32 like the exported file; OpenVINO's own
     default on CPUs with bf16 instructions (AVX512_BF16, AMX) is bfloat16, which moves logits by
     about 1 % (``"bf16"`` opts in to it where it is faster).

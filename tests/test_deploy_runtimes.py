@@ -514,3 +514,22 @@ def test_cli_export_openvino_and_predict_backend(
     )
     assert main(["predict", "--onnx", str(xml), str(image), "--backend", "onnxruntime"]) == 2
     assert "cannot run a .xml file" in capsys.readouterr().err
+    # bf16 is OpenVINO's precision: it gives the same answer here, and ONNX Runtime refuses it by name.
+    bf16 = ["predict", "--onnx", str(xml), str(image), "--precision", "bf16", "--topk", "1", "--json"]
+    assert main([*bf16, "--backend", "openvino"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["predictions"][0]["label"] == answers[0][0]["predictions"][0]["label"]
+    onnx_bf16 = ["predict", "--onnx", str(digits_model[1]), str(image), "--precision", "bf16"]
+    assert main([*onnx_bf16, "--backend", "onnxruntime"]) == 2
+    assert "precision 'bf16' is an OpenVINO setting; tiny.onnx runs on onnxruntime" in capsys.readouterr().err
+
+
+@needs_openvino
+def test_openvino_bf16_predictor_stays_close_to_f32(digits_model: tuple[Path, Path]) -> None:
+    _, onnx_file = digits_model
+    _, val_ds = digits_datasets(image_size=SIZE, seed=0)
+    images = list((val_ds.images[:32, 0] * 255).round().to(torch.uint8).numpy())  # real digits
+    f32 = Predictor(onnx_file, backend="openvino").probabilities(images)
+    bf16 = Predictor(onnx_file, backend="openvino", precision="bf16").probabilities(images)
+    assert (bf16.argmax(1) == f32.argmax(1)).mean() >= 0.95 and np.abs(bf16 - f32).max() < 0.03
+    with pytest.raises(ValueError, match="precision must be f32, bf16 or f16, got 'fp64'"):
+        Predictor(onnx_file, backend="openvino", precision="fp64")

@@ -64,7 +64,9 @@ class Predictor:
     Runtime execution providers (default CPU). ``preprocessing``/``classes`` override what the
     file recorded; ``spinning=False`` suits a CPU shared with other busy processes (ONNX Runtime,
     see :func:`session_options`). ``verify_digest``: None checks ``<file>.sha256`` when it exists,
-    True requires it, False skips the check.
+    True requires it, False skips the check. ``precision`` (OpenVINO only): ``"f32"`` computes like
+    the file; ``"bf16"`` is faster on CPUs with bf16 instructions (AVX512_BF16, AMX) and moves the
+    logits slightly (0.1 % of the largest logit on the digits model).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Predictor:
         classes: Sequence[str] | None = None,
         spinning: bool | None = None,
         verify_digest: bool | None = None,
+        precision: str = "f32",
     ) -> None:
         self.path = Path(path).expanduser()
         if self.path.suffix.lower() not in (".onnx", ".xml", ".pte"):
@@ -86,7 +89,9 @@ class Predictor:
             raise FileNotFoundError(f"no model file at {self.path}")
         if verify_digest is not False:
             check_digest(self.path, required=bool(verify_digest))
-        self.runtime = load_runtime_model(self.path, backend, threads, providers, spinning=spinning)
+        self.runtime = load_runtime_model(
+            self.path, backend, threads, providers, spinning=spinning, precision=precision
+        )
         self.backend: str = self.runtime.backend
         props = dict(self.runtime.metadata)
         self.metadata = props

@@ -445,11 +445,19 @@ def load_runtime_model(
     providers: Sequence[str] | None = None,
     *,
     spinning: bool | None = None,
+    precision: str = "f32",
 ) -> Any:
-    """The runtime model for ``path`` on ``backend`` (see :func:`choose_backend`)."""
+    """The runtime model for ``path`` on ``backend`` (see :func:`choose_backend`). ``precision``
+    other than ``"f32"`` is OpenVINO's (see :class:`OpenVINOModel`); the other runtimes compute
+    in float32 as the file does."""
     chosen = choose_backend(path, backend)
     if chosen == "openvino":
-        return OpenVINOModel(path, threads)
+        return OpenVINOModel(path, threads, precision=precision)
+    if precision != "f32":
+        raise ValueError(
+            f"precision {precision!r} is an OpenVINO setting; {Path(path).name} runs on {chosen}, which computes "
+            "in f32 (use --backend openvino, or precision f32)"
+        )
     if chosen == "executorch":
         return ExecuTorchModel(path)
     return OnnxRuntimeModel(path, threads, providers, spinning=spinning)

@@ -223,7 +223,9 @@ def run_segment_predict(args: argparse.Namespace) -> int:
 
     out = Path(getattr(args, "out", None) or "predictions")
     if args.onnx:
-        records = _predict_with_export(Path(args.onnx), list(args.inputs), out, args.threads)
+        records = _predict_with_export(
+            Path(args.onnx), list(args.inputs), out, args.threads, getattr(args, "precision", "f32")
+        )
     else:
         if len(args.inputs) < 2:
             raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
@@ -238,13 +240,15 @@ def run_segment_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_with_export(model: Path, images: list[str], out: Path, threads: int | None) -> list[dict[str, Any]]:
+def _predict_with_export(
+    model: Path, images: list[str], out: Path, threads: int | None, precision: str = "f32"
+) -> list[dict[str, Any]]:
     """Masks from an exported file through :class:`~lucid.segment.SegmentationPredictor`."""
     from lucid.segment import SegmentationPredictor
     from lucid.segment.data import read_rgb
     from lucid.segment.infer import write_mask_files
 
-    predictor = SegmentationPredictor(model, threads=threads)
+    predictor = SegmentationPredictor(model, threads=threads, precision=precision)
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for item in images:

@@ -304,6 +304,11 @@ class SegmentationPredictor:
             self._run: Any = lambda x: compiled(x)[0]
             self.runtime = "openvino"
         else:
+            if precision != "f32":
+                raise ValueError(
+                    f"precision {precision!r} is an OpenVINO setting; {self.path.name} runs on ONNX Runtime, "
+                    "which computes in f32 (export --format openvino, or precision f32)"
+                )
             import onnx
 
             from lucid.deploy import make_session

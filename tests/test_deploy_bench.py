@@ -14,7 +14,7 @@ from lucid.deploy.bench import (
     TRAIN_CONTENDERS,
     BenchResult,
     OperatorRow,
-    _alternating,
+    alternating,
     available_contenders,
     cpu_peak,
     has_bf16,
@@ -131,7 +131,7 @@ def test_bench_command_with_memory_in_fresh_processes(tmp_path: Path, capsys: py
 def test_alternating_blocks_rotate_and_rewarm_only_short_calls() -> None:
     log: list[str] = []
     calls = {name: (lambda name=name: log.append(name)) for name in "abc"}
-    times = _alternating(calls, repeats=2, warmup=1, budget_s=0.0, block_s=0.0, pause_s=0.0)
+    times = alternating(calls, repeats=2, warmup=1, budget_s=0.0, block_s=0.0, pause_s=0.0)
 
     assert all(len(t) == 2 for t in times.values())  # two rounds of one timed call each
     warmup, rounds = log[:3], log[3:]

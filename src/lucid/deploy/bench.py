@@ -45,6 +45,7 @@ __all__ = [
     "operator_profile",
     "BenchResult",
     "bench",
+    "alternating",
     "available_contenders",
     "cpu_peak",
     "has_bf16",
@@ -407,7 +408,7 @@ def _deploy_files(
 # ---------------------------------------------------------------------------------------------
 
 
-def _alternating(
+def alternating(
     calls: dict[str, Callable[[], Any]],
     repeats: int,
     warmup: int,
@@ -654,7 +655,7 @@ def bench(
 
     ``threads`` (default: the CPUs this process may use) apply to torch and ONNX Runtime alike.
     Both runtimes keep their default thread waiting (short spin-waits), as a deployment would;
-    the contenders run in alternating blocks with a pause between them (:func:`_alternating`),
+    the contenders run in alternating blocks with a pause between them (:func:`alternating`),
     so one runtime's spinning threads do not slow the next. ``passive_wait`` makes idle worker
     threads sleep instead (``OMP_WAIT_POLICY=PASSIVE`` for torch, which needs a fresh process,
     and ORT's ``allow_spinning=0``): for a CPU shared with other busy processes, whose spinning
@@ -803,7 +804,7 @@ def _bench_model(
     files = _deploy_files(lucid_model, name, workdir, size, threads, contenders, say)
     for batch in batches:
         calls = _inference_calls(tv, lucid_model, files, batch, size, threads, spinning, contenders)
-        times = _alternating(calls, repeats, warmup, budget)
+        times = alternating(calls, repeats, warmup, budget)
         say(
             f"{name} batch {batch}: {len(times[BASELINE])} timed calls of torchvision eager, "
             f"alternating blocks of {len(calls)} contenders"
@@ -815,7 +816,7 @@ def _bench_model(
             result.latency.append(LatencyRow(name, batch, contender, median, tuple(times[contender]), base / median))
             say(f"  {contender:<26} {1e3 * median:9.2f} ms  {base / median:5.2f}x")
     say(f"{name}: training, batch {train_batch}, at least {train_steps} alternating SGD steps each")
-    steps = _alternating(_train_calls(tv, lucid_model, train_batch, size), train_steps, 1)
+    steps = alternating(_train_calls(tv, lucid_model, train_batch, size), train_steps, 1)
     base = statistics.median(steps["torchvision"])
     for contender in TRAIN_CONTENDERS:
         median = statistics.median(steps[contender])

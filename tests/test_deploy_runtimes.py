@@ -530,6 +530,6 @@ def test_openvino_bf16_predictor_stays_close_to_f32(digits_model: tuple[Path, Pa
     images = list((val_ds.images[:32, 0] * 255).round().to(torch.uint8).numpy())  # real digits
     f32 = Predictor(onnx_file, backend="openvino").probabilities(images)
     bf16 = Predictor(onnx_file, backend="openvino", precision="bf16").probabilities(images)
-    assert (bf16.argmax(1) == f32.argmax(1)).mean() >= 0.95 and np.abs(bf16 - f32).max() < 0.03
+    assert (bf16.argmax(1) == f32.argmax(1)).mean() >= 0.95 and np.abs(bf16 - f32).max() < 0.1
     with pytest.raises(ValueError, match="precision must be f32, bf16 or f16, got 'fp64'"):
         Predictor(onnx_file, backend="openvino", precision="fp64")

@@ -98,9 +98,119 @@ def test_folder_pairs_by_stem_and_reports_problems(tmp_path):
     (root / "train" / "masks" / "train_0000.png").unlink()
     with pytest.raises(DataError, match="without a mask"):
         SegmentationFolder(root / "train")
-    Image.new("RGB", (32, 24)).save(root / "train" / "masks" / "train_0000.png")
-    with pytest.raises(DataError, match="mode L or P"):
+    colour = np.zeros((24, 32, 3), np.uint8)
+    colour[..., 0] = 128  # coded by colour: red for some class
+    Image.fromarray(colour).save(root / "train" / "masks" / "train_0000.png")
+    with pytest.raises(DataError, match="mode L or P.* different colour channels"):
         SegmentationFolder(root / "train").load(0)
+
+
+def _move(source, target) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source.rename(target)
+
+
+def test_layouts_of_split_folders_are_read_alike(tmp_path):
+    """train/+val/ with images/+masks/, train/+test/ with labels/, SegNet's train/+trainannot/ and
+    ADE20K's images/training/+annotations/training/ give the same pairs."""
+    import shutil
+
+    base = make_shapes_dataset(tmp_path / "base", train=4, val=2, size=(16, 16))
+    expected = segmentation_datasets(base, crop_size=(16, 16))
+    want = ([p[0].name for p in expected[0].samples], [p[0].name for p in expected[1].samples])
+
+    def layout(name, place):
+        root = tmp_path / name
+        for split, new_split in (("train", "train"), ("val", "val")):
+            for kind in ("images", "masks"):
+                for file in sorted((base / split / kind).iterdir()):
+                    target = place(root, new_split, kind, file.name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(file, target)
+        shutil.copy(base / "classes.txt", root / "classes.txt")
+        return root
+
+    roots = {
+        "test+labels": layout(
+            "a", lambda r, sp, k, f: r / {"val": "test"}.get(sp, sp) / {"masks": "labels"}.get(k, k) / f
+        ),
+        "segnet": layout("b", lambda r, sp, k, f: (r / sp if k == "images" else r / f"{sp}annot") / f),
+        "ade": layout(
+            "c",
+            lambda r, sp, k, f: (
+                r / {"images": "images", "masks": "annotations"}[k] / {"train": "training", "val": "validation"}[sp] / f
+            ),
+        ),
+    }
+    for name, root in roots.items():
+        train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+        assert ([p[0].name for p in train.samples], [p[0].name for p in val.samples]) == want, name
+        assert info.classes == expected[2].classes and info.split["kind"] == "splits"
+    assert any(
+        "test/ is used as the validation split" in n
+        for n in segmentation_datasets(roots["test+labels"], crop_size=(16, 16))[2].layout_notes
+    )
+
+
+def test_one_folder_of_pairs_is_split_by_val_fraction_and_masks_may_carry_a_tag(tmp_path):
+    base = make_shapes_dataset(tmp_path / "base", train=8, val=2, size=(16, 16))
+    root = tmp_path / "flat"
+    for split in ("train", "val"):
+        for index, file in enumerate(sorted((base / split / "images").iterdir())):
+            sub = "a" if index % 2 else "b"  # nested folders are walked, paired by their path
+            _move(file, root / "images" / sub / file.name)
+            _move(base / split / "masks" / f"{file.stem}.png", root / "masks" / sub / f"{file.stem}_mask.png")
+    (root / "images" / ".DS_Store").write_bytes(b"\0")  # hidden files are skipped
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.3, seed=1)
+    assert (
+        len(train) == 7
+        and len(val) == 3
+        and info.split == {"kind": "single", "layout": info.split["layout"], "val_fraction": 0.3, "seed": 1}
+    )
+    assert all(m.stem == f"{i.stem}_mask" and m.parent.name == i.parent.name for i, m in train.samples + val.samples)
+    again = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.3, seed=1)[1]
+    other = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.3, seed=2)[1]
+    assert again.samples == val.samples and other.samples != val.samples
+    assert "3 validate (--val-fraction 0.3, seed 1)" in info.layout_notes[0]
+
+
+def test_mask_files_are_read_when_lossless_and_one_channel(tmp_path):
+    from lucid.segment import read_mask
+
+    values = np.array([[0, 1], [2, 255]], np.uint8)
+    Image.fromarray(values, mode="L").save(tmp_path / "l.png")
+    Image.fromarray(np.stack([values] * 3, -1)).save(tmp_path / "grey_as_rgb.png")
+    Image.fromarray(values.astype(np.uint16)).save(tmp_path / "sixteen.png")
+    Image.fromarray(values > 0).save(tmp_path / "bilevel.png")
+    Image.fromarray(values, mode="L").save(tmp_path / "l.bmp")
+    for name in ("l.png", "grey_as_rgb.png", "sixteen.png", "l.bmp"):
+        assert read_mask(tmp_path / name).tolist() == values.tolist(), name
+    assert read_mask(tmp_path / "bilevel.png").tolist() == [[0, 1], [1, 1]]
+    Image.fromarray(np.array([[0, 300]], np.uint16)).save(tmp_path / "wide.png")
+    with pytest.raises(DataError, match="values 0..300; class values must be 0..255"):
+        read_mask(tmp_path / "wide.png")
+    Image.fromarray(values, mode="L").save(tmp_path / "lossy.jpg")
+    with pytest.raises(DataError, match="JPEG mask; masks must be lossless"):
+        read_mask(tmp_path / "lossy.jpg")
+
+
+def test_layout_errors_name_what_was_expected(tmp_path):
+    base = make_shapes_dataset(tmp_path / "base", train=2, val=1, size=(16, 16))
+    with pytest.raises(DataError, match="no image/mask folders found; expected train/ and val/"):
+        segmentation_datasets(tmp_path / "base" / "train" / "images", crop_size=(16, 16))
+    for mask in (base / "val" / "masks").iterdir():  # JPEG masks: named as such, not as missing masks
+        Image.open(mask).save(mask.with_suffix(".jpg"))
+        mask.unlink()
+    with pytest.raises(DataError, match="the masks are JPEG .*must be lossless"):
+        segmentation_datasets(base, crop_size=(16, 16))
+    base = make_shapes_dataset(tmp_path / "two", train=2, val=1, size=(16, 16))
+    first = sorted((base / "train" / "masks").iterdir())[0]
+    (first.parent / f"{first.stem}_mask.png").write_bytes(first.read_bytes())
+    with pytest.raises(DataError, match="two masks for one image"):
+        segmentation_datasets(base, crop_size=(16, 16))
+    (base / "val").rename(base / "elsewhere")
+    with pytest.raises(DataError, match="no val/ \\(or test/\\) to validate on"):
+        segmentation_datasets(base, crop_size=(16, 16))
 
 
 def test_ignore_index_must_not_be_a_class(tmp_path):

@@ -69,6 +69,32 @@ def test_the_void_value_is_said_and_followed_from_training_to_eval(tmp_path, cap
     assert result["ignore_index"] == 4 and len(result["classes"]) == 4
 
 
+def test_one_folder_of_pairs_trains_and_eval_rescores_the_same_held_out_pairs(tmp_path, capsys):
+    """images/ + masks/ without splits: --val-fraction carves the validation pairs; the checkpoint records
+    the split, so `lucid eval` without --data (or with the same folder) scores exactly those pairs."""
+    base = make_shapes_dataset(tmp_path / "base", train=6, val=2, size=(32, 32), seed=5)
+    root = tmp_path / "flat"
+    for kind in ("images", "masks"):
+        for file in sorted(base.glob(f"*/{kind}/*")):
+            (root / kind).mkdir(parents=True, exist_ok=True)
+            file.rename(root / kind / file.name)
+    (base / "classes.txt").rename(root / "classes.txt")
+    out = tmp_path / "run"
+    args = ["train", "--task", "segment", "--data", str(root), *TINY_RUN, "--val-fraction", "0.25", "--out", str(out)]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "one folder of 8 image/mask pairs: 6 train, 2 validate (--val-fraction 0.25, seed 0)" in said
+    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for data in ([], ["--data", str(root)]):
+        assert main(["eval", str(out / "last.safetensors"), *data, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["images"] == 2 and result["miou"] == pytest.approx(record["val_miou"], abs=1e-9)
+    other = tmp_path / "other"  # another folder of pairs: all of it is scored
+    shutil.copytree(root, other)
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(other), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 8
+
+
 def test_eval_json_gives_segmentation_metrics(cli_run, capsys):
     root, out = cli_run
     capsys.readouterr()

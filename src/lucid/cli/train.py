@@ -78,7 +78,9 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--data",
         metavar="DIR",
         help="image folder: DIR/train/<class>/ + DIR/val/<class>/, DIR/train/ + DIR/test/ (test used for "
-        "validation), or DIR/<class>/ split by --val-fraction (default: the embedded digits)",
+        "validation), or DIR/<class>/ split by --val-fraction (default: the embedded digits); --task segment: "
+        "DIR/train/ + DIR/val/ (or test/) each with images/ + masks/, DIR/train/ + DIR/trainannot/, "
+        "DIR/images/train/ + DIR/masks/train/, or DIR/images/ + DIR/masks/ split by --val-fraction",
     )
     data.add_argument(
         "--img-size",
@@ -100,7 +102,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="F",
         help="validation fraction of the seeded, stratified split of the digits or of a folder of class "
-        "folders (default 0.2)",
+        "folders, or of one images/ + masks/ folder pair (--task segment) (default 0.2)",
     )
     data.add_argument(
         "--auto-augment",

@@ -48,13 +48,13 @@ _SHARED = (
     "limit_train",
     "limit_val",
     "hflip",
+    "val_fraction",
 )
 _SEGMENT_ONLY = ("ignore_index", "num_classes", "classes", "crop_size", "scale", "class_weights")
 # Flags of lucid train that only classification uses.
 _NOT_FOR_SEGMENT = (
     "img_size",
     "in_channels",
-    "val_fraction",
     "auto_augment",
     "random_erase",
     "verify_images",

@@ -1,9 +1,20 @@
-"""Mask data sets: ``images/`` + ``masks/`` folders with the same file stems, and joint augmentation.
+"""Mask data sets: image folders with a mask per image, their layouts, and joint augmentation.
 
-A data root holds ``train/`` and ``val/``, each with ``images/*.jpg|png`` and ``masks/*.png``.
-A mask is an 8-bit single-channel PNG (mode ``L``, or ``P`` whose indices are the classes) of
-the image's size; its pixel value is the class index and one void value (``ignore_index``)
-marks pixels that count in neither the loss nor the metrics.
+The layouts :func:`find_layout` reads (``SPLIT`` is ``train``/``training`` for training and
+``val``/``valid``/``validation``, else ``test``, for validation):
+
+- ``DIR/SPLIT/images/`` + ``DIR/SPLIT/masks/`` (also ``labels/``, ``annotations/``, ``gt/``);
+- ``DIR/SPLIT/`` images + a sibling ``DIR/SPLITannot/`` (SegNet's CamVid) or ``DIR/SPLIT_labels/``;
+- ``DIR/images/SPLIT/`` + ``DIR/masks/SPLIT/`` (ADE20K: ``images/training`` + ``annotations/training``);
+- ``DIR/images/`` + ``DIR/masks/`` without splits: a seeded ``val_fraction`` of the pairs validates.
+
+Images and masks pair by their path below their folders without the suffix; a mask may add one
+tag to the image's name (``x.jpg`` + ``x_mask.png``, ``x_L.png``, ``x_label.png`` ...). Nested
+folders are walked; hidden files and folders are skipped. A mask is a lossless image (PNG, BMP,
+TIFF, GIF) with one channel (mode ``L``, ``P`` whose indices are the classes, ``1``, 16-bit with
+values below 256, or RGB whose three channels are equal) of the image's size; its pixel value is
+the class index and one void value (``ignore_index``) marks pixels that count in neither the loss
+nor the metrics. JPEG masks are refused: lossy compression changes class values at edges.
 
 Which value is void is declared by the data or the user, never guessed from pixel statistics
 (see :func:`resolve_classes`): a ``classes.txt``/``classes.json`` at the data root (or
@@ -22,7 +33,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +46,10 @@ from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: docu
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "MASK_SUFFIXES",
+    "SegmentationLayout",
+    "find_layout",
+    "match_pairs",
     "DEFAULT_IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -53,7 +68,17 @@ __all__ = [
     "segmentation_datasets",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
+LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
+TRAIN_SPLITS = ("train", "training")
+VAL_SPLITS = ("val", "valid", "validation", "test")  # the first present validates (test/ only without a val/)
+IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages")
+MASK_DIRS = ("masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "segmentationclass")
+# A split of images beside its masks' folder: SegNet's CamVid (train/ + trainannot/), Kaggle's (train_labels/).
+SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks", "{}_mask", "{}_gt")
+# What a mask's file name may add to its image's: x.jpg + x_mask.png, x_L.png (CamVid), x_label.png ...
+MASK_TAGS = ("_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p")
 DEFAULT_IGNORE_INDEX = 255
 # Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
 CLASS_FILES = ("classes.json", "classes.txt")
@@ -75,59 +100,245 @@ def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
 
 
 def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:
-    """An ``(H, W)`` uint8 class mask from an 8-bit single-channel PNG (mode ``L`` or palette ``P``).
+    """An ``(H, W)`` uint8 class mask from a one-channel lossless image.
 
-    PIL is used rather than torchvision.io because a palette PNG must give its indices, not colours.
+    Modes ``L`` and ``P`` (a palette PNG gives its indices, not colours: the reason PIL is used
+    rather than torchvision.io), ``1`` (0/1), 16- or 32-bit integer masks whose values fit 0..255,
+    and RGB/RGBA/LA files whose colour channels are equal (grey masks saved as colour). Masks coded
+    by colour are refused with a message: their class of each colour is not in the file.
     """
     from PIL import Image
 
+    file = Path(path)
+    if file.suffix.lower() in LOSSY_MASK_SUFFIXES:
+        raise DataError(f"{file}: a JPEG mask; masks must be lossless (PNG), JPEG changes class values at edges")
     try:
-        with Image.open(path) as image:
+        with Image.open(file) as image:
             mode = image.mode
-            if mode not in ("L", "P"):
-                raise DataError(
-                    f"{path}: a mask must be an 8-bit single-channel PNG (mode L or P) whose values are the "
-                    f"classes; found mode {mode} (convert colour-coded masks to class indices first)"
-                )
-            array = np.asarray(image, dtype=np.uint8)
+            array = np.asarray(image)
     except OSError as exc:
-        raise DataError(f"{path}: not a readable mask PNG: {exc}") from None
-    return torch.from_numpy(array.copy())
+        raise DataError(f"{file}: not a readable mask image: {exc}") from None
+    if mode in ("L", "P"):
+        return torch.from_numpy(array.astype(np.uint8, copy=True))
+    if mode == "1" or mode.startswith("I"):
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise DataError(
+                f"{file}: a {mode} mask with values {int(array.min())}..{int(array.max())}; "
+                "class values must be 0..255 (8-bit)"
+            )
+        return torch.from_numpy(array.astype(np.uint8))
+    if mode in ("RGB", "RGBA", "LA") and array.ndim == 3:
+        channels = array[..., :3] if mode != "LA" else array[..., :1]
+        if all(np.array_equal(channels[..., 0], channels[..., c]) for c in range(1, channels.shape[-1])):
+            return torch.from_numpy(np.ascontiguousarray(channels[..., 0], dtype=np.uint8))
+    raise DataError(
+        f"{file}: a mask must have one channel whose values are the classes (PNG mode L or P); found mode "
+        f"{mode} with different colour channels (convert colour-coded masks to class indices first)"
+    )
 
 
-def _pairs(split_dir: Path) -> list[tuple[Path, Path]]:
-    """(image, mask) paths matched by stem; any image without mask (or mask without image) is an error."""
-    images_dir, masks_dir = split_dir / "images", split_dir / "masks"
-    for folder in (images_dir, masks_dir):
-        if not folder.is_dir():
-            raise DataError(f"{split_dir}: expected the folders images/ and masks/, {folder.name}/ is missing")
-    images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-    masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.suffix.lower() == ".png"}
+def _visible_files(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
+    """Files under ``folder`` (walked, hidden ones skipped) with one of ``suffixes``, keyed by their
+    path below ``folder`` without the suffix, lower-cased."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in suffixes:
+            continue
+        if path.is_file():
+            found[relative.with_suffix("").as_posix().lower()] = path
+    return found
+
+
+def _untagged(key: str) -> str | None:
+    """``key`` without the mask tag it ends with (``x_mask`` -> ``x``), or None."""
+    for tag in MASK_TAGS:
+        if key.endswith(tag) and len(key) > len(tag):
+            return key[: -len(tag)]
+    return None
+
+
+def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) paths of two folders, matched by their paths below the folders without the
+    suffix (a mask may add one tag: ``x_mask.png`` for ``x.jpg``). An image without its mask, a mask
+    without its image, or a JPEG mask is an error that names them."""
+    images = _visible_files(images_dir, IMAGE_SUFFIXES)
     if not images:
         raise DataError(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    lonely = sorted(set(images) - set(masks))
-    orphans = sorted(set(masks) - set(images))
+    lossy = _visible_files(masks_dir, LOSSY_MASK_SUFFIXES)
+    masks = _visible_files(masks_dir, MASK_SUFFIXES)
+    if lossy and not masks:
+        example = next(iter(lossy.values()))
+        raise DataError(f"{masks_dir}: the masks are JPEG ({example.name}); masks must be lossless (PNG)")
+    by_image: dict[str, Path] = {}
+    for key, path in masks.items():
+        image_key = key if key in images else _untagged(key)
+        if image_key is None or image_key not in images:
+            image_key = key
+        if image_key in by_image:
+            raise DataError(f"{masks_dir}: two masks for one image: {by_image[image_key].name} and {path.name}")
+        by_image[image_key] = path
+    lonely = sorted(set(images) - set(by_image))
+    orphans = sorted(by_image[k].name for k in set(by_image) - set(images))
     if lonely or orphans:
         parts = []
         if lonely:
             parts.append(f"{len(lonely)} images without a mask in {masks_dir} (e.g. {lonely[:3]})")
         if orphans:
             parts.append(f"{len(orphans)} masks without an image in {images_dir} (e.g. {orphans[:3]})")
-        raise DataError(f"{split_dir}: images and masks must have the same stems: {'; '.join(parts)}")
-    return [(images[s], masks[s]) for s in sorted(images)]
+        raise DataError(
+            f"images and masks must pair by name (a mask may add {MASK_TAGS[0]!r}, {MASK_TAGS[4]!r} ...): "
+            + "; ".join(parts)
+        )
+    return [(images[k], by_image[k]) for k in sorted(images)]
+
+
+def _child(folder: Path, names: Sequence[str]) -> Path | None:
+    """The sub-folder of ``folder`` whose name (any case) is the first of ``names`` present."""
+    if not folder.is_dir():
+        return None
+    children = {c.name.lower(): c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")}
+    return next((children[n.lower()] for n in names if n.lower() in children), None)
+
+
+def _split_pairs(root: Path, split: Path) -> tuple[Path, Path] | None:
+    """The (images, masks) folders of one split folder: inside it, or it and a sibling mask folder."""
+    images, masks = _child(split, IMAGE_DIRS), _child(split, MASK_DIRS)
+    if images is not None and masks is not None:
+        return images, masks
+    sibling = _child(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS])
+    if sibling is not None:
+        return split, sibling
+    return None
+
+
+@dataclass
+class SegmentationLayout:
+    """Where a data root's training and validation pairs are, and how it was read.
+
+    ``kind``: ``"splits"`` (training and validation folders) or ``"single"`` (one folder of pairs,
+    ``val_fraction`` of them validating, picked by ``seed``). ``notes``: lines for the user.
+    """
+
+    root: Path
+    kind: str
+    train: list[tuple[Path, Path]]
+    val: list[tuple[Path, Path]]
+    description: str
+    notes: list[str]
+    val_fraction: float | None = None
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record a checkpoint keeps, so evaluation re-derives a ``single`` layout's validation pairs."""
+        return {"kind": self.kind, "layout": self.description, "val_fraction": self.val_fraction, "seed": self.seed}
+
+
+LAYOUT_HELP = (
+    "train/ and val/ (or test/), each with images/ and masks/; train/ + trainannot/ beside it; "
+    "images/train/ + masks/train/; or one images/ + masks/ pair of folders, split by --val-fraction"
+)
+
+
+def find_layout(
+    root: str | os.PathLike[str], *, val_fraction: float = 0.2, seed: int = 0, need_train: bool = True
+) -> SegmentationLayout:
+    """The training and validation pairs of a data root in any layout of this module's docstring.
+
+    ``need_train=False`` (evaluation) also reads a root holding only a validation split (``train`` empty).
+    """
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
+    train_dir, val_dir = _child(folder, TRAIN_SPLITS), _child(folder, VAL_SPLITS)
+    images_top, masks_top = _child(folder, IMAGE_DIRS), _child(folder, MASK_DIRS)
+    if train_dir is not None:
+        found = _split_pairs(folder, train_dir)
+        if found is None:
+            raise DataError(
+                f"--data {folder}: {train_dir.name}/ has no images/ + masks/ folders and no mask folder beside it "
+                f"({SIBLING_MASK_DIRS[0].format(train_dir.name)}/ ...); expected {LAYOUT_HELP}"
+            )
+        if val_dir is None:
+            raise DataError(f"--data {folder}: a {train_dir.name}/ split but no val/ (or test/) to validate on")
+        val_found = _split_pairs(folder, val_dir)
+        if val_found is None:
+            raise DataError(f"--data {folder}: {val_dir.name}/ is not laid out like {train_dir.name}/ ({LAYOUT_HELP})")
+        description = (
+            f"{train_dir.name}/ + {val_dir.name}/ ({found[0].relative_to(folder)} + {found[1].relative_to(folder)})"
+        )
+        notes = (
+            [f"{folder}: no val/ folder, so test/ is used as the validation split"]
+            if val_dir.name.lower() == "test"
+            else []
+        )
+        return SegmentationLayout(folder, "splits", match_pairs(*found), match_pairs(*val_found), description, notes)
+    if train_dir is None and val_dir is not None and not need_train:
+        val_found = _split_pairs(folder, val_dir)
+        if val_found is not None:
+            return SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
+    if images_top is not None and masks_top is not None:
+        image_train, mask_train = _child(images_top, TRAIN_SPLITS), _child(masks_top, TRAIN_SPLITS)
+        if image_train is not None and mask_train is not None:
+            image_val, mask_val = _child(images_top, VAL_SPLITS), _child(masks_top, VAL_SPLITS)
+            if image_val is None or mask_val is None:
+                raise DataError(
+                    f"--data {folder}: {images_top.name}/{image_train.name}/ but no validation split beside it"
+                )
+            description = f"{images_top.name}/{{{image_train.name},{image_val.name}}} + {masks_top.name}/..."
+            return SegmentationLayout(
+                folder,
+                "splits",
+                match_pairs(image_train, mask_train),
+                match_pairs(image_val, mask_val),
+                description,
+                [],
+            )
+        pairs = match_pairs(images_top, masks_top)
+        train, val = _seeded_split(pairs, val_fraction, seed)
+        description = f"{images_top.name}/ + {masks_top.name}/, {len(val)} of {len(pairs)} pairs validate"
+        note = (
+            f"{folder}: one folder of {len(pairs)} image/mask pairs: {len(train)} train, {len(val)} validate "
+            f"(--val-fraction {val_fraction:g}, seed {seed})"
+        )
+        return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
+    raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
+
+
+def _seeded_split(
+    pairs: list[tuple[Path, Path]], fraction: float, seed: int
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """A seeded ``fraction`` of ``pairs`` (at least one, never all) for validation, in file order."""
+    if not 0 < fraction < 1:
+        raise DataError(f"--val-fraction must be in (0, 1), got {fraction!r}")
+    if len(pairs) < 2:
+        raise DataError(f"{len(pairs)} image/mask pair: at least 2 are needed to train and validate")
+    take = min(max(round(fraction * len(pairs)), 1), len(pairs) - 1)
+    chosen = set(torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:take].tolist())
+    return [p for i, p in enumerate(pairs) if i not in chosen], [p for i, p in enumerate(pairs) if i in chosen]
 
 
 class SegmentationFolder(Dataset):
-    """One split folder (``images/`` + ``masks/``): items are ``(image, mask)`` after ``transform``.
+    """Image/mask pairs: items are ``(image, mask)`` after ``transform``.
 
-    Without a transform an item is ``(tv_tensors.Image uint8 (3, H, W), tv_tensors.Mask uint8 (H, W))``.
+    ``root`` is one split folder (``images/`` + ``masks/``, or ``labels/`` ...), or with ``pairs``
+    the folder those (image, mask) paths came from (:func:`find_layout`). Without a transform an
+    item is ``(tv_tensors.Image uint8 (3, H, W), tv_tensors.Mask uint8 (H, W))``.
     """
 
-    def __init__(self, root: str | os.PathLike[str], transform: Any = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], transform: Any = None, *, pairs: Sequence[tuple[Path, Path]] | None = None
+    ) -> None:
         self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise DataError(f"{self.root}: no such folder (expected a split with images/ and masks/)")
-        self.samples = _pairs(self.root)
+        if pairs is None:
+            if not self.root.is_dir():
+                raise DataError(f"{self.root}: no such folder (expected a split with images/ and masks/)")
+            images, masks = _child(self.root, IMAGE_DIRS), _child(self.root, MASK_DIRS)
+            if images is None or masks is None:
+                missing = "images/" if images is None else "masks/ (or labels/, annotations/)"
+                raise DataError(f"{self.root}: expected the folders images/ and masks/, {missing} is missing")
+            pairs = match_pairs(images, masks)
+        self.samples = [(Path(i), Path(m)) for i, m in pairs]
         self.transform = transform
 
     def __len__(self) -> int:
@@ -360,6 +571,8 @@ class SegmentationDataInfo:
     train_images: int = 0
     val_images: int = 0
     void_note: str = ""
+    split: dict[str, Any] | None = None  # SegmentationLayout.to_dict(): how the pairs were split
+    layout_notes: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -376,6 +589,7 @@ class SegmentationDataInfo:
             "train_images": self.train_images,
             "val_images": self.val_images,
             "void_note": self.void_note,
+            "split": self.split,
         }
 
 
@@ -388,25 +602,23 @@ def segmentation_datasets(
     classes: Sequence[str] | None = None,
     scale: tuple[float, float] = (0.5, 2.0),
     hflip: float = 0.5,
+    val_fraction: float = 0.2,
+    seed: int = 0,
 ) -> tuple[SegmentationFolder, SegmentationFolder, SegmentationDataInfo]:
-    """The ``train/`` and ``val/`` splits of ``root`` with their transforms, and the data's description.
+    """The training and validation pairs of ``root`` (any layout :func:`find_layout` reads;
+    ``val_fraction`` and ``seed`` split a root without split folders) with their transforms, and
+    the data's description.
 
     Class names: ``classes`` > a ``classes.json``/``classes.txt`` at the root > ``class_0 ...``;
     the void value: ``ignore_index``, else declared by the names, else 255 (:func:`resolve_classes`,
     over the masks of both splits, so a value only the validation masks hold is caught here).
     """
-    folder = Path(root).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"--data {folder}: no such folder (expected train/ and val/, each with images/ and masks/)")
-    for split in ("train", "val"):
-        if not (folder / split).is_dir():
-            raise DataError(
-                f"--data {folder}: no {split}/ folder (expected train/ and val/, each with images/ and masks/)"
-            )
     if ignore_index is not None and not 0 <= ignore_index <= 255:
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
-    train_ds = SegmentationFolder(folder / "train")
-    val_ds = SegmentationFolder(folder / "val")
+    layout = find_layout(root, val_fraction=val_fraction, seed=seed)
+    folder = layout.root
+    train_ds = SegmentationFolder(folder, pairs=layout.train)
+    val_ds = SegmentationFolder(folder, pairs=layout.val)
     names_from = "--classes"
     names = list(classes) if classes is not None else None
     if names is None:
@@ -428,6 +640,8 @@ def segmentation_datasets(
         train_images=len(train_ds),
         val_images=len(val_ds),
         void_note=note,
+        split=layout.to_dict(),
+        layout_notes=list(layout.notes),
     )
     # Scales are relative to the data's own size (the first image's short side), so scale 1 is
     # the resolution evaluation sees.

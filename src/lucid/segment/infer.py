@@ -28,6 +28,7 @@ from lucid.segment.data import (
     SegmentationDataInfo,
     SegmentationFolder,
     eval_transform,
+    find_layout,
     mask_histogram,
     pad_collate,
     read_class_names,
@@ -41,6 +42,7 @@ __all__ = [
     "load_segmentation_source",
     "segmentation_meta",
     "evaluate_segmentation",
+    "evaluation_pairs",
     "predict_masks",
     "palette",
     "colorize",
@@ -80,6 +82,7 @@ def segmentation_meta(model: nn.Module) -> dict[str, Any]:
         "std": tuple(extra.get("std") or cfg.get("std") or IMAGENET_STD),
         "resize_size": cfg.get("resize_size") if cfg.get("source") == "torchvision" else None,
         "data": (extra.get("data") or {}).get("root"),
+        "data_record": extra.get("data") or None,
     }
 
 
@@ -106,14 +109,31 @@ class SegmentationEval:
         return {"task": "segment", **asdict(self)}
 
 
-def _split_folder(data: str | os.PathLike[str]) -> Path:
-    """``DIR/val`` when DIR is a data root, else DIR itself (a split with images/ and masks/)."""
+def evaluation_pairs(
+    data: str | os.PathLike[str], recorded: dict[str, Any] | None = None
+) -> tuple[Path, list[tuple[Path, Path]]]:
+    """The folder and (image, mask) pairs ``lucid eval`` scores for ``--data``.
+
+    A data root with split folders: its validation split. One images/ + masks/ folder pair: all of
+    it, unless it is the folder the checkpoint trained on with a seeded split (``recorded``, the
+    checkpoint's data record), whose validation pairs are then re-derived from its fraction and seed.
+    """
     folder = Path(data).expanduser()
-    if (folder / "val" / "images").is_dir():
-        return folder / "val"
-    if (folder / "images").is_dir():
-        return folder
-    raise DataError(f"--data {folder}: expected val/images + val/masks (a data root) or images/ + masks/ (one split)")
+    split = (recorded or {}).get("split") or {}
+    root = (recorded or {}).get("root")
+    own_split = (
+        split.get("kind") == "single"
+        and root is not None
+        and folder.is_dir()
+        and Path(root).expanduser().resolve() == folder.resolve()
+    )
+    if own_split:
+        layout = find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"]))
+        return layout.root, layout.val
+    layout = find_layout(folder, need_train=False)
+    if layout.kind == "single":  # a folder of pairs given to evaluate: every pair
+        return layout.root, sorted(layout.train + layout.val)
+    return layout.root, layout.val
 
 
 def evaluate_segmentation(
@@ -137,11 +157,11 @@ def evaluate_segmentation(
     data = data if data is not None else meta["data"]
     if data is None:
         raise DataError("no --data given and the checkpoint records no training data")
-    folder = _split_folder(data)
+    folder, pairs = evaluation_pairs(data, meta["data_record"])
     ignore = meta["ignore_index"] if ignore_index is None else int(ignore_index)
-    names = read_class_names(folder.parent) or meta["classes"]
+    names = read_class_names(folder) or read_class_names(folder.parent) or meta["classes"]
     classes = names if len(names) == model.num_classes else meta["classes"]
-    dataset = SegmentationFolder(folder, transform=eval_transform(meta["mean"], meta["std"]))
+    dataset = SegmentationFolder(folder, transform=eval_transform(meta["mean"], meta["std"]), pairs=pairs)
     try:  # a mask value that is neither a class nor the void value: said before any image is run
         resolve_classes(mask_histogram(dataset), names=classes, names_from="the checkpoint", ignore_index=ignore)
     except DataError as exc:

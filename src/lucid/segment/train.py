@@ -34,6 +34,7 @@ from lucid.data import dataset_size, seeded_subset
 from lucid.errors import DataError, RunFolderError
 from lucid.models import LRASPP
 from lucid.segment.data import (
+    LAYOUT_HELP,
     SegmentationDataInfo,
     class_frequencies,
     enet_class_weights,
@@ -108,6 +109,7 @@ class SegmentConfig:
     progress: bool = True
     limit_train: int | None = None
     limit_val: int | None = None
+    val_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         if self.model not in SEGMENT_MODELS:
@@ -131,6 +133,8 @@ class SegmentConfig:
             raise ValueError(f"--epochs must be 1..{MAX_EPOCHS}, got {self.epochs}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"--time-budget must be a positive number of minutes, got {self.time_budget}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         if not 0 <= self.hflip <= 1:
             raise ValueError(f"--hflip must be a probability 0..1, got {self.hflip}")
         if self.device not in ("cpu", "cuda"):
@@ -317,7 +321,7 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
     if config.resume is not None:
         config, state = _resume_config(config)
     if config.data is None:
-        raise DataError("--task segment needs --data DIR (with train/ and val/, each holding images/ and masks/)")
+        raise DataError(f"--task segment needs --data DIR ({LAYOUT_HELP})")
     torch.manual_seed(config.seed + ctx.rank)
     train_full, val_full, info = segmentation_datasets(
         config.data,
@@ -327,6 +331,8 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
         classes=config.classes,
         scale=config.scale,
         hflip=config.hflip,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
     )
     weight = None
     if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
@@ -688,7 +694,8 @@ def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
             checkpoint.atomic_write(run.out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(lines))
     if ctx.is_main:
         run.out_dir.mkdir(parents=True, exist_ok=True)
-    _say(run, f"lucid train --task segment: {run.info.void_note}")
+    for line in (*run.info.layout_notes, run.info.void_note):
+        _say(run, f"lucid train --task segment: {line}")
     _say(
         run,
         f"lucid train --task segment: {run.model.model_name} ({run.info.num_classes} classes, ignore "

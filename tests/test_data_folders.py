@@ -231,6 +231,7 @@ def test_forty_images_with_batch_64_shrink_the_batch_and_learn(
                                out=str(tmp_path / "run"), progress=False))
     text = capsys.readouterr().out
     assert "--batch-size 64 is larger than the 42 training images; using batch 4" in text
+    assert "training: 8 epochs, batch 4, sgd lr 0.00625," in text  # what trains: the default lr 0.1 x 4/64
     assert result.summary["data"]["train_size"] == 42
     assert result.best_val_top1 >= 2 / 3 - 1e-6  # at least 6 of the 9 held-out images; chance is 1/3
 

@@ -1138,6 +1138,12 @@ def _rewrite_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
     atomic_write(out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(text))
 
 
+def _base_lr(run: _Run) -> float:
+    """The peak learning rate in use: --lr, or the default scaled to the batch actually trained."""
+    group = run.optimizer.param_groups[0]
+    return float(group.get("initial_lr", group["lr"]))
+
+
 def _announce(run: _Run, start_epoch: int) -> None:
     ctx, config, info = run.ctx, run.config, run.info
     params = sum(p.numel() for p in run.model.parameters())
@@ -1151,7 +1157,7 @@ def _announce(run: _Run, start_epoch: int) -> None:
     )
     _say(
         ctx,
-        f"training: {config.epochs} epochs, batch {config.batch_size}, {config.opt} lr {config.learning_rate:g}, "
+        f"training: {config.epochs} epochs, batch {run.loaders.batch_size}, {config.opt} lr {_base_lr(run):g}, "
         f"{config.sched} schedule, {config.warmup_epochs:g} warm-up epochs, "
         f"label smoothing {config.label_smoothing:g}"
         + (", EMA" if config.ema else "")

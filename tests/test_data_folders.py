@@ -80,6 +80,22 @@ def test_train_val_layout(tmp_path: Path) -> None:
     assert layout.kind == "train_val" and layout.classes == ["blue", "green", "red"]
 
 
+def test_gif_avif_and_jfif_photos_are_images_and_unread_types_are_said(tmp_path: Path) -> None:
+    root = _single(tmp_path / "mixed", per_class=4)
+    for suffix, fmt in ((".gif", "GIF"), (".avif", "AVIF"), (".jfif", "JPEG")):
+        for name in COLOURS:
+            Image.open(root / name / "000.png").convert("RGB").save(root / name / f"extra{suffix}", fmt)
+    (root / "red" / "phone.HEIC").write_bytes(b"not decoded")
+    (root / "red" / "notes.txt").write_text("ignored quietly")
+    layout = find_layout(root)
+    assert layout.train.count() == 3 * (4 + 3)
+    assert layout.notes == [
+        f"skipped 1 entry: {root / 'red' / 'phone.HEIC'}: .heic images are not read (convert to JPEG or PNG), skipped"
+    ]
+    train_ds, val_ds, _ = folder_datasets(root, 16, progress=False)
+    assert len(train_ds) + len(val_ds) == 21  # every one of them decodes
+
+
 def test_other_trees_get_an_error_naming_the_layouts(tmp_path: Path) -> None:
     (tmp_path / "onlytrain" / "train" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match=r"missing val/ \(or test/\).*DIR/<class>/<image>"):
@@ -104,9 +120,7 @@ def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_single_folder_split_round_trip_through_lucid_eval(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_single_folder_split_round_trip_through_lucid_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = _single(tmp_path / "single")
     out = tmp_path / "run"
     args = ["train", "--data", str(data), "--epochs", "1", "--val-fraction", "0.3", "--seed", "5", *QUICK]
@@ -166,8 +180,10 @@ def test_mixed_sizes_train_at_the_inferred_size(tmp_path: Path, capsys: pytest.C
     data = _single(tmp_path / "mixed", per_class=4, size=40)
     Image.new("RGB", (900, 700), (255, 0, 0)).save(data / "red" / "huge.png")
     out = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--epochs", "1", "--batch-size", "4", "--no-progress",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["train", "--data", str(data), "--epochs", "1", "--batch-size", "4", "--no-progress", "--out", str(out)])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "image size 32 from the data (median short side 40 px) with mobilenet_v3_small_lowres" in text
     assert "small-image recipe" in text
@@ -175,8 +191,25 @@ def test_mixed_sizes_train_at_the_inferred_size(tmp_path: Path, capsys: pytest.C
     assert model.checkpoint_extra["image_size"] == 32 and model.model_name == "mobilenet_v3_small_lowres"
     # a given size keeps the given model: the standard network on photos upsampled to 64
     out = tmp_path / "run64"
-    assert main(["train", "--data", str(data), "--epochs", "1", "--batch-size", "4", "--no-progress",
-                 "--img-size", "64", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--no-progress",
+                "--img-size",
+                "64",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     model = load_model(out / "last.safetensors")
     assert model.checkpoint_extra["image_size"] == 64 and model.model_name == "mobilenet_v3_small"
 
@@ -189,8 +222,9 @@ def test_batch_augment_crops_and_flips_each_image_differently() -> None:
     assert out.shape == (32, 3, 16, 16) and out.dtype == torch.float32
     assert len({tuple(o.flatten().tolist()) for o in out}) > 16  # per-image offsets and flips
     large = choose_recipe(32, small=False)
-    big = BatchAugment(large, [0.5] * 3, [0.25] * 3)(torch.zeros(4, 3, large.store_size, large.store_size,
-                                                                 dtype=torch.uint8))
+    big = BatchAugment(large, [0.5] * 3, [0.25] * 3)(
+        torch.zeros(4, 3, large.store_size, large.store_size, dtype=torch.uint8)
+    )
     assert big.shape == (4, 3, 32, 32) and torch.allclose(big, torch.full_like(big, -2.0))
 
 
@@ -227,8 +261,11 @@ def test_forty_images_with_batch_64_shrink_the_batch_and_learn(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = _single(tmp_path / "forty", per_class=17)  # 51 images: 42 train / 9 val
-    result = train(TrainConfig(data=str(data), img_size=16, epochs=8, batch_size=64, seed=1,
-                               out=str(tmp_path / "run"), progress=False))
+    result = train(
+        TrainConfig(
+            data=str(data), img_size=16, epochs=8, batch_size=64, seed=1, out=str(tmp_path / "run"), progress=False
+        )
+    )
     text = capsys.readouterr().out
     assert "--batch-size 64 is larger than the 42 training images; using batch 4" in text
     assert "training: 8 epochs, batch 4, sgd lr 0.00625," in text  # what trains: the default lr 0.1 x 4/64
@@ -274,8 +311,14 @@ def test_digits_drawn_dark_on_light_are_predicted_like_light_on_dark(
 def test_cached_folder_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     data = _single(tmp_path / "single", per_class=8)
     # a step schedule without warm-up does not depend on the planned epochs, so 1 + 1 == 2
-    common = {"data": str(data), "img_size": 32, "batch_size": 4, "progress": False, "sched": "step",
-              "warmup_epochs": 0.0}
+    common = {
+        "data": str(data),
+        "img_size": 32,
+        "batch_size": 4,
+        "progress": False,
+        "sched": "step",
+        "warmup_epochs": 0.0,
+    }
     whole = train(TrainConfig(epochs=2, out=str(tmp_path / "whole"), **common))
     train(TrainConfig(epochs=1, out=str(tmp_path / "split"), **common))
     resumed = train(TrainConfig(epochs=2, resume=str(tmp_path / "split"), progress=False))

@@ -38,8 +38,14 @@ __all__ = [
     "walk_images",
 ]
 
-# torchvision's list (ImageFolder's IMG_EXTENSIONS), so the same names count as images.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# torchvision's list (ImageFolder's IMG_EXTENSIONS), so the same names count as images, plus the
+# types Keras's image_dataset_from_directory also reads (.gif) and those Pillow decodes that photo
+# folders hold (.jfif from browsers, .avif): a folder of them would otherwise look empty.
+IMAGE_SUFFIXES = (
+    ".jpg", ".jpeg", ".jfif", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif", ".avif"
+)  # fmt: skip
+# Image types Pillow does not decode here: said when skipped (other files are ignored quietly).
+UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".svg", ".jxl", ".raw", ".cr2", ".nef", ".arw", ".dng", ".psd")
 
 LAYOUTS = (
     "DIR/train/<class>/<image> with DIR/val/<class>/<image>",
@@ -58,8 +64,9 @@ def walk_images(
     """Every image file under ``folder`` (sorted) and one message per entry that was skipped.
 
     Kept: regular files (also through symlinks) whose suffix is an image suffix. Skipped, with a
-    message: hidden entries (names starting with "."), FIFOs, sockets, devices, broken symlinks
-    and symlinked folders already visited (loops). Files with other suffixes are ignored quietly.
+    message: hidden entries (names starting with "."), FIFOs, sockets, devices, broken symlinks,
+    symlinked folders already visited (loops) and image types Pillow does not decode (HEIC, SVG,
+    camera raw ...). Files with other suffixes (notes, labels) are ignored quietly.
     Nothing is opened, so a named pipe cannot block the walk. ``visited`` holds the (device,
     inode) of folders not to enter (again); the walk adds every folder it enters.
     """
@@ -111,6 +118,8 @@ def _visit(entry: os.DirEntry, found: list[Path], skipped: list[str], pending: l
         pending.append(path)
         return
     if path.suffix.lower() not in IMAGE_SUFFIXES:
+        if path.suffix.lower() in UNREAD_IMAGE_SUFFIXES:
+            skipped.append(f"{path}: {path.suffix.lower()} images are not read (convert to JPEG or PNG), skipped")
         return
     if not stat.S_ISREG(info.st_mode):
         skipped.append(f"{path}: {_kind(info.st_mode)}, not a regular file, skipped (never opened)")

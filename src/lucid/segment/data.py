@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lucid.data.files import IMAGE_SUFFIXES  # one list of image types for both tasks
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
@@ -68,7 +69,6 @@ __all__ = [
     "segmentation_datasets",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
 LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
 TRAIN_SPLITS = ("train", "training")

@@ -95,6 +95,53 @@ def test_one_folder_of_pairs_trains_and_eval_rescores_the_same_held_out_pairs(tm
     assert json.loads(capsys.readouterr().out)["images"] == 8
 
 
+COLOURS = {"background": (0, 0, 128), "disc": (128, 0, 0), "square": (0, 128, 0), "triangle": (128, 128, 0)}
+VOID = ("Void", (0, 0, 0))
+
+
+def _kaggle_camvid(tmp_path):
+    """Kaggle's CamVid layout: train/ + train_labels/ (colour masks named x_L.png), val/ + val_labels/,
+    and class_dict.csv (name,r,g,b) naming the colours, Void among them (the shapes' void 255 drawn in it)."""
+    base = make_shapes_dataset(tmp_path / "base", train=4, val=2, size=(32, 32), seed=6)
+    root = tmp_path / "kaggle"
+    table = [*COLOURS.items(), VOID]
+    lookup = np.zeros((256, 3), np.uint8)
+    for value, (_, colour) in enumerate(table[:4]):
+        lookup[value] = colour
+    lookup[255] = VOID[1]
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}_labels").mkdir()
+        for image in sorted((base / split / "images").iterdir()):
+            shutil.copy(image, root / split / image.name)
+            grey = np.array(Image.open(base / split / "masks" / f"{image.stem}.png"))
+            Image.fromarray(lookup[grey]).save(root / f"{split}_labels" / f"{image.stem}_L.png")
+    rows = ["name,r,g,b"] + [f"{name},{r},{g},{b}" for name, (r, g, b) in table]
+    (root / "class_dict.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_colour_coded_masks_train_and_evaluate_with_the_class_dict(tmp_path, capsys):
+    root = _kaggle_camvid(tmp_path)
+    out = tmp_path / "run"
+    assert main(["train", "--task", "segment", "--data", str(root), *TINY_RUN, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"classes 0..3 (4, from {root / 'class_dict.csv'}); void: 255" in said  # the Void row: void
+    assert main(["eval", str(out / "last.safetensors"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["classes"] == list(COLOURS) and result["images"] == 2 and result["ignore_index"] == 255
+    assert sum(map(sum, result["confusion"])) == result["pixels"] > 0
+    label = sorted((root / "val_labels").iterdir())[0]
+    pixels = np.array(Image.open(label))
+    pixels[0, 0] = (1, 2, 3)
+    Image.fromarray(pixels).save(label)
+    assert main(["eval", str(out / "last.safetensors"), "--json"]) == 2
+    assert "1 pixels have colours that are not in the class_dict.csv (e.g. [(1, 2, 3)])" in capsys.readouterr().err
+    (root / "class_dict.csv").write_text("name,r,g,b\nsky,300,0,0\n")
+    assert main(["eval", str(out / "last.safetensors"), "--json"]) == 2
+    assert "class_dict.csv:2: expected the columns name,r,g,b with 0..255 colours" in capsys.readouterr().err
+
+
 def test_eval_json_gives_segmentation_metrics(cli_run, capsys):
     root, out = cli_run
     capsys.readouterr()

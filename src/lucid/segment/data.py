@@ -57,6 +57,8 @@ __all__ = [
     "SegmentationFolder",
     "SegmentationDataInfo",
     "read_mask",
+    "read_colour_table",
+    "ColourTable",
     "read_rgb",
     "train_transform",
     "eval_transform",
@@ -82,6 +84,9 @@ MASK_TAGS = ("_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt"
 DEFAULT_IGNORE_INDEX = 255
 # Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
 CLASS_FILES = ("classes.json", "classes.txt")
+# A colour table for colour-coded masks: name,r,g,b per class in index order (Kaggle's CamVid).
+COLOUR_TABLE = "class_dict.csv"
+VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
 
 
 def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
@@ -99,8 +104,9 @@ def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
-def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:
-    """An ``(H, W)`` uint8 class mask from a one-channel lossless image.
+def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) -> torch.Tensor:
+    """An ``(H, W)`` uint8 class mask from a one-channel lossless image, or from a colour-coded one
+    when ``colours`` (a ``class_dict.csv``: :func:`read_colour_table`) says which colour is which class.
 
     Modes ``L`` and ``P`` (a palette PNG gives its indices, not colours: the reason PIL is used
     rather than torchvision.io), ``1`` (0/1), 16- or 32-bit integer masks whose values fit 0..255,
@@ -118,6 +124,9 @@ def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:
             array = np.asarray(image)
     except OSError as exc:
         raise DataError(f"{file}: not a readable mask image: {exc}") from None
+    if colours is not None and mode in ("RGB", "RGBA"):
+        with Image.open(file) as image:
+            return colours.classes_of(np.asarray(image.convert("RGB")), file)
     if mode in ("L", "P"):
         return torch.from_numpy(array.astype(np.uint8, copy=True))
     if mode == "1" or mode.startswith("I"):
@@ -133,8 +142,83 @@ def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(channels[..., 0], dtype=np.uint8))
     raise DataError(
         f"{file}: a mask must have one channel whose values are the classes (PNG mode L or P); found mode "
-        f"{mode} with different colour channels (convert colour-coded masks to class indices first)"
+        f"{mode} with different colour channels (for colour-coded masks put a {COLOUR_TABLE} with the columns "
+        "name,r,g,b at the data root)"
     )
+
+
+@dataclass(frozen=True)
+class ColourTable:
+    """Which colour is which class in colour-coded masks (a ``class_dict.csv``): ``colours[i]`` is
+    class ``names[i]``; ``void`` colours (rows named void / unlabelled / ignore) become the void value 255."""
+
+    names: list[str]
+    colours: list[tuple[int, int, int]]
+    void: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "names": list(self.names),
+            "colours": [list(c) for c in self.colours],
+            "void": [list(c) for c in self.void],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ColourTable:
+        def rgb(values: Sequence[Any]) -> tuple[int, int, int]:
+            return int(values[0]), int(values[1]), int(values[2])
+
+        return cls(list(data["names"]), [rgb(c) for c in data["colours"]], [rgb(c) for c in data.get("void", [])])
+
+    def classes_of(self, rgb: np.ndarray, file: Path) -> torch.Tensor:
+        """Class indices of an ``(H, W, 3)`` colour mask; a colour not in the table is an error naming it."""
+        entries = [*self.colours, *self.void]
+        values = np.array([*range(len(self.colours)), *[DEFAULT_IGNORE_INDEX] * len(self.void)], dtype=np.uint8)
+        codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+        table = np.array([(r << 16) | (g << 8) | b for r, g, b in entries], dtype=np.int64)
+        order = np.argsort(table)
+        position = np.clip(np.searchsorted(table[order], codes), 0, len(table) - 1)
+        known = table[order][position] == codes
+        if not known.all():
+            rows, cols = np.nonzero(~known)
+            unknown = sorted({tuple(int(v) for v in rgb[i, j]) for i, j in zip(rows[:1000], cols[:1000], strict=True)})
+            raise DataError(
+                f"{file}: {int((~known).sum())} pixels have colours that are not in the {COLOUR_TABLE} "
+                f"(e.g. {unknown[:3]}); add them as classes"
+            )
+        return torch.from_numpy(values[order[position]])
+
+
+def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
+    """The ``class_dict.csv`` at the data root (columns ``name,r,g,b``, one row per class in
+    class-index order: Kaggle's CamVid format), or None without one. Rows named void, unlabelled or
+    ignore are the void colour, not classes."""
+    import csv
+
+    file = Path(root).expanduser() / COLOUR_TABLE
+    if not file.is_file():
+        return None
+    with open(file, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    names: list[str] = []
+    colours: list[tuple[int, int, int]] = []
+    void: list[tuple[int, int, int]] = []
+    for line, row in enumerate(rows, 2):
+        fields = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            r, g, b = (int(fields[c]) for c in ("r", "g", "b"))
+        except (KeyError, ValueError):
+            r = g = b = -1
+        if not all(0 <= v <= 255 for v in (r, g, b)) or not fields.get("name"):
+            raise DataError(f"{file}:{line}: expected the columns name,r,g,b with 0..255 colours, got {dict(row)}")
+        if fields["name"].lower() in VOID_NAMES:
+            void.append((r, g, b))
+        else:
+            names.append(fields["name"])
+            colours.append((r, g, b))
+    if not 0 < len(colours) < DEFAULT_IGNORE_INDEX or len(set(colours + void)) != len(colours) + len(void):
+        raise DataError(f"{file}: expected 1..254 classes with distinct colours, got {len(rows)} rows")
+    return ColourTable(names, colours, void)
 
 
 def _visible_files(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
@@ -322,14 +406,21 @@ class SegmentationFolder(Dataset):
     """Image/mask pairs: items are ``(image, mask)`` after ``transform``.
 
     ``root`` is one split folder (``images/`` + ``masks/``, or ``labels/`` ...), or with ``pairs``
-    the folder those (image, mask) paths came from (:func:`find_layout`). Without a transform an
+    the folder those (image, mask) paths came from (:func:`find_layout`). ``colours`` (class i's
+    ``(r, g, b)``, a :class:`ColourTable`) reads colour-coded masks. Without a transform an
     item is ``(tv_tensors.Image uint8 (3, H, W), tv_tensors.Mask uint8 (H, W))``.
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], transform: Any = None, *, pairs: Sequence[tuple[Path, Path]] | None = None
+        self,
+        root: str | os.PathLike[str],
+        transform: Any = None,
+        *,
+        pairs: Sequence[tuple[Path, Path]] | None = None,
+        colours: ColourTable | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
+        self.colours = colours
         if pairs is None:
             if not self.root.is_dir():
                 raise DataError(f"{self.root}: no such folder (expected a split with images/ and masks/)")
@@ -349,7 +440,7 @@ class SegmentationFolder(Dataset):
         from torchvision import tv_tensors
 
         image_path, mask_path = self.samples[index]
-        image, mask = read_rgb(image_path), read_mask(mask_path)
+        image, mask = read_rgb(image_path), read_mask(mask_path, self.colours)
         if tuple(image.shape[-2:]) != tuple(mask.shape):
             raise DataError(
                 f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image {image_path.name} is "
@@ -467,7 +558,7 @@ def mask_histogram(dataset: SegmentationFolder) -> np.ndarray:
     """``(256,)`` int64 pixel counts of every mask value over the split's masks."""
     counts = np.zeros(256, dtype=np.int64)
     for _, mask_path in dataset.samples:  # numpy: one small histogram per mask, no thread pool needed
-        counts += np.bincount(read_mask(mask_path).numpy().reshape(-1), minlength=256)
+        counts += np.bincount(read_mask(mask_path, dataset.colours).numpy().reshape(-1), minlength=256)
     return counts
 
 
@@ -573,6 +664,7 @@ class SegmentationDataInfo:
     void_note: str = ""
     split: dict[str, Any] | None = None  # SegmentationLayout.to_dict(): how the pairs were split
     layout_notes: list[str] = field(default_factory=list)
+    colours: dict[str, Any] | None = None  # ColourTable.to_dict() of colour-coded masks (class_dict.csv)
 
     @property
     def num_classes(self) -> int:
@@ -590,6 +682,7 @@ class SegmentationDataInfo:
             "val_images": self.val_images,
             "void_note": self.void_note,
             "split": self.split,
+            "colours": self.colours,
         }
 
 
@@ -609,7 +702,8 @@ def segmentation_datasets(
     ``val_fraction`` and ``seed`` split a root without split folders) with their transforms, and
     the data's description.
 
-    Class names: ``classes`` > a ``classes.json``/``classes.txt`` at the root > ``class_0 ...``;
+    Class names: ``classes`` > a ``class_dict.csv`` colour table at the root (masks coded by
+    colour) > a ``classes.json``/``classes.txt`` at the root > ``class_0 ...``;
     the void value: ``ignore_index``, else declared by the names, else 255 (:func:`resolve_classes`,
     over the masks of both splits, so a value only the validation masks hold is caught here).
     """
@@ -617,11 +711,14 @@ def segmentation_datasets(
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     layout = find_layout(root, val_fraction=val_fraction, seed=seed)
     folder = layout.root
-    train_ds = SegmentationFolder(folder, pairs=layout.train)
-    val_ds = SegmentationFolder(folder, pairs=layout.val)
+    table = read_colour_table(folder)
+    train_ds = SegmentationFolder(folder, pairs=layout.train, colours=table)
+    val_ds = SegmentationFolder(folder, pairs=layout.val, colours=table)
     names_from = "--classes"
     names = list(classes) if classes is not None else None
-    if names is None:
+    if names is None and table is not None:
+        names, names_from = list(table.names), str(folder / COLOUR_TABLE)
+    elif names is None:
         names = read_class_names(folder)
         names_from = next((f"{folder / n}" for n in CLASS_FILES if (folder / n).is_file()), names_from)
     counts = mask_histogram(train_ds) + mask_histogram(val_ds)
@@ -642,6 +739,7 @@ def segmentation_datasets(
         void_note=note,
         split=layout.to_dict(),
         layout_notes=list(layout.notes),
+        colours=table.to_dict() if table is not None else None,
     )
     # Scales are relative to the data's own size (the first image's short side), so scale 1 is
     # the resolution evaluation sees.

@@ -25,6 +25,7 @@ from lucid.segment.data import (
     DEFAULT_IGNORE_INDEX,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    ColourTable,
     SegmentationDataInfo,
     SegmentationFolder,
     eval_transform,
@@ -32,6 +33,7 @@ from lucid.segment.data import (
     mask_histogram,
     pad_collate,
     read_class_names,
+    read_colour_table,
     read_rgb,
     resolve_classes,
 )
@@ -161,7 +163,13 @@ def evaluate_segmentation(
     ignore = meta["ignore_index"] if ignore_index is None else int(ignore_index)
     names = read_class_names(folder) or read_class_names(folder.parent) or meta["classes"]
     classes = names if len(names) == model.num_classes else meta["classes"]
-    dataset = SegmentationFolder(folder, transform=eval_transform(meta["mean"], meta["std"]), pairs=pairs)
+    recorded = (meta["data_record"] or {}).get("colours")
+    colours = read_colour_table(folder) or read_colour_table(folder.parent)
+    if colours is None and recorded:
+        colours = ColourTable.from_dict(recorded)
+    dataset = SegmentationFolder(
+        folder, transform=eval_transform(meta["mean"], meta["std"]), pairs=pairs, colours=colours
+    )
     try:  # a mask value that is neither a class nor the void value: said before any image is run
         resolve_classes(mask_histogram(dataset), names=classes, names_from="the checkpoint", ignore_index=ignore)
     except DataError as exc:

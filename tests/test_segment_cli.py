@@ -131,6 +131,12 @@ def test_colour_coded_masks_train_and_evaluate_with_the_class_dict(tmp_path, cap
     result = json.loads(capsys.readouterr().out)
     assert result["classes"] == list(COLOURS) and result["images"] == 2 and result["ignore_index"] == 255
     assert sum(map(sum, result["confusion"])) == result["pixels"] > 0
+    image = sorted((root / "val").iterdir())[0]
+    assert main(["predict", str(out / "last.safetensors"), str(image), "--out", str(tmp_path / "pred")]) == 0
+    capsys.readouterr()
+    mask = Image.open(tmp_path / "pred" / f"{image.stem}.mask.png")
+    colours = np.array(mask.getpalette()[: 3 * 4]).reshape(4, 3)  # the predicted mask in the data's own colours
+    assert mask.mode == "P" and [tuple(c) for c in colours] == list(COLOURS.values())
     label = sorted((root / "val_labels").iterdir())[0]
     pixels = np.array(Image.open(label))
     pixels[0, 0] = (1, 2, 3)

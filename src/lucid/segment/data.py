@@ -170,6 +170,15 @@ class ColourTable:
 
         return cls(list(data["names"]), [rgb(c) for c in data["colours"]], [rgb(c) for c in data.get("void", [])])
 
+    def palette(self, default: np.ndarray) -> np.ndarray:
+        """``default`` ``(256, 3)`` colours with the table's: class i's colour, and the void value's."""
+        colours = np.array(default, dtype=np.uint8, copy=True)
+        for index, colour in enumerate(self.colours):
+            colours[index] = colour
+        if self.void:
+            colours[DEFAULT_IGNORE_INDEX] = self.void[0]
+        return colours
+
     def classes_of(self, rgb: np.ndarray, file: Path) -> torch.Tensor:
         """Class indices of an ``(H, W, 3)`` colour mask; a colour not in the table is an error naming it."""
         entries = [*self.colours, *self.void]

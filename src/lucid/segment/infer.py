@@ -234,18 +234,19 @@ def palette(num_classes: int = 256) -> np.ndarray:
     return colours
 
 
-def colorize(mask: np.ndarray) -> Any:
-    """A palette PNG image (PIL, mode ``P``) of a class mask: its pixel values stay the classes."""
+def colorize(mask: np.ndarray, colours: np.ndarray | None = None) -> Any:
+    """A palette PNG image (PIL, mode ``P``) of a class mask: its pixel values stay the classes.
+    ``colours``: the ``(256, 3)`` palette (default :func:`palette`; a data set's own from its colour table)."""
     from PIL import Image
 
     image = Image.fromarray(np.asarray(mask, dtype=np.uint8), mode="P")
-    image.putpalette(palette(256).reshape(-1).tolist())
+    image.putpalette((palette(256) if colours is None else colours).reshape(-1).tolist())
     return image
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5, colours: np.ndarray | None = None) -> np.ndarray:
     """The ``(H, W, 3)`` uint8 image blended with its class colours (class 0 keeps ``alpha`` too)."""
-    colours = palette(256)[np.asarray(mask, dtype=np.int64)]
+    colours = (palette(256) if colours is None else colours)[np.asarray(mask, dtype=np.int64)]
     blended = (1 - alpha) * image.astype(np.float32) + alpha * colours.astype(np.float32)
     return np.clip(blended, 0, 255).astype(np.uint8)
 
@@ -268,16 +269,23 @@ def predict_mask(model: nn.Module, image: torch.Tensor, meta: dict[str, Any], de
 
 
 def write_mask_files(
-    image_path: Path, rgb: np.ndarray, mask: np.ndarray, classes: Sequence[str], folder: Path, alpha: float = 0.5
+    image_path: Path,
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    classes: Sequence[str],
+    folder: Path,
+    alpha: float = 0.5,
+    colours: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg`` atomically;
-    return the image's record (files, size, fraction of pixels per predicted class)."""
+    return the image's record (files, size, fraction of pixels per predicted class). ``colours``: the
+    ``(256, 3)`` palette (:func:`colorize`)."""
     from PIL import Image
 
     from lucid.checkpoint import atomic_write
 
     mask_file, overlay_file = folder / f"{image_path.stem}.mask.png", folder / f"{image_path.stem}.overlay.jpg"
-    palette_png, blended = colorize(mask), Image.fromarray(overlay(rgb, mask, alpha))
+    palette_png, blended = colorize(mask, colours), Image.fromarray(overlay(rgb, mask, alpha, colours))
     atomic_write(mask_file, lambda tmp: palette_png.save(tmp, format="PNG"))
     atomic_write(overlay_file, lambda tmp: blended.save(tmp, format="JPEG", quality=92))
     counts = np.bincount(mask.reshape(-1), minlength=len(classes))
@@ -299,7 +307,8 @@ def predict_masks(
     device: str = "cpu",
     alpha: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """For each image write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg``.
+    """For each image write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg``,
+    in the training data's own colours when it had a colour table (``class_dict.csv``).
 
     Returns one record per image: its files and the fraction of pixels of each predicted class.
     """
@@ -308,6 +317,8 @@ def predict_masks(
         raise ValueError("no images given")
     model = load_segmentation_source(source, weights).to(device).eval()
     meta = segmentation_meta(model)
+    recorded = (meta["data_record"] or {}).get("colours")
+    colours = ColourTable.from_dict(recorded).palette(palette(256)) if recorded else None
     folder = Path(out_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     records = []
@@ -317,5 +328,6 @@ def predict_masks(
             raise FileNotFoundError(f"no image at {path}")
         image = read_rgb(path)
         mask = predict_mask(model, image, meta, device)
-        records.append(write_mask_files(path, image.permute(1, 2, 0).numpy(), mask, meta["classes"], folder, alpha))
+        rgb = image.permute(1, 2, 0).numpy()
+        records.append(write_mask_files(path, rgb, mask, meta["classes"], folder, alpha, colours))
     return records

@@ -30,6 +30,7 @@ __all__ = [
     "set_rng_state",
     "STATE_FILE",
     "TrainStateError",
+    "checked_state",
 ]
 
 STATE_FILE = "train_state.safetensors"
@@ -126,6 +127,40 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
         raise TrainStateError(
             f"{file}: the training state's metadata is damaged or tampered with ({type(exc).__name__}: {exc})"
         ) from None
+
+
+_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "best": dict,
+    "history": list,
+    "seconds": (int, float),
+    "config": dict,
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "rng": list,
+}
+
+
+def checked_state(state: Any, file: Path, best_key: str) -> dict[str, Any]:
+    """``state`` if it has every field of a training state with the right type and agreeing
+    counts (each history record and the ``best`` record carry the score ``best_key``, e.g.
+    ``val_top1`` or ``val_miou``); a :class:`TrainStateError` naming the file and the field otherwise."""
+    if not isinstance(state, dict):
+        raise TrainStateError(f"{file}: not a training state (its tree is a {type(state).__name__})")
+    for name, kind in _STATE_FIELDS.items():
+        if name not in state:
+            raise TrainStateError(f"{file}: the training state has no {name!r} (tampered or incomplete)")
+        if not isinstance(state[name], kind) or isinstance(state[name], bool):
+            raise TrainStateError(f"{file}: the training state's {name!r} is a {type(state[name]).__name__}")
+    epoch, history, best = state["epoch"], state["history"], state["best"]
+    if epoch < 1 or len(history) != epoch or not all(isinstance(r, dict) and best_key in r for r in history):
+        raise TrainStateError(f"{file}: the training state's history does not match its {epoch} epochs")
+    if not isinstance(best.get(best_key), (int, float)) or not isinstance(best.get("epoch"), int):
+        raise TrainStateError(f"{file}: the training state's 'best' record is damaged")
+    if not np.isfinite(state["seconds"]) or state["seconds"] < 0:
+        raise TrainStateError(f"{file}: the training state's 'seconds' is {state['seconds']!r}")
+    return state
 
 
 def rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:

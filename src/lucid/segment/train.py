@@ -1,11 +1,12 @@
 """The segmentation training run behind ``lucid train --task segment``: resumable, time-budgeted, DDP.
 
 A compact run loop over lucid's shared pieces: :mod:`lucid.train.distributed` (process group,
-device), :func:`lucid.train.optim.build_optimizer`, :mod:`lucid.train.state` (training state as
-safetensors + JSON, RNG states), :mod:`lucid.train.metrics` (``metrics.jsonl``, ``summary.json``),
-:func:`lucid.checkpoint.save`/``atomic_write``. The run folder has the classification run's
-layout: ``best.safetensors``, ``last.safetensors``, ``metrics.jsonl``, ``summary.json``,
-``curves.png`` and ``train_state.safetensors`` (written last each epoch: the commit point).
+device), :mod:`lucid.train.run_folder` (the run folder's layout, naming, lock, the resumed state's
+checks and each epoch's commit: ``metrics.jsonl``, ``last.safetensors``, ``best.safetensors``,
+``train_state.safetensors`` as the commit point, ``summary.json``, ``curves.png``; the same as a
+classification run's), :mod:`lucid.train.budget` (the clock and hard deadline of ``time_budget``),
+:func:`lucid.train.optim.build_optimizer` and :mod:`lucid.train.state` (training state as
+safetensors + JSON, RNG states).
 
 The schedule is per step: linear warm-up, then the "poly" decay ``(1 - step/total) ** 0.9`` of
 torchvision's segmentation reference. With ``time_budget`` (minutes, set-up included) the epoch
@@ -41,6 +42,7 @@ from lucid.segment.data import (
 )
 from lucid.segment.metrics import ConfusionMeter, segmentation_loss
 from lucid.train import distributed as dist_utils
+from lucid.train.budget import FINAL_SECONDS, BudgetClock, fit_epochs
 from lucid.train.optim import build_optimizer
 from lucid.train.run_folder import (  # one run folder for both tasks: layout, claiming, committing epochs
     FILES,
@@ -66,8 +68,10 @@ POLY_POWER = 0.9
 WARMUP_START = 0.01
 PROBE_STEPS = 4  # training steps timed (after one warm-up step) before a budget run fits its epochs
 BUDGET_MARGIN = 0.97  # plan to 97 % of the budget: the last save and the summary come after
-OVERRUN = 0.05  # a budget run ends within the budget plus this fraction
-FINAL_SECONDS = 3.0  # checkpoint, state, summary and curves after the last validation
+# Seconds kept before the budget's hard deadline (lucid.train.budget: budget + 5 %, less the closing
+# files' allowance) for this run's closing files beyond that shared allowance: its checkpoint, state,
+# summary and curves after the last validation take ~3 s.
+CLOSING_SECONDS = 3.0 - FINAL_SECONDS
 # Fields a resumed run may change; the rest (data, model, recipe) must stay as recorded.
 RESUMABLE = ("epochs", "time_budget", "workers", "progress", "device", "out", "resume")
 
@@ -231,14 +235,15 @@ class _Run:
     sampler: DistributedSampler | None
     generator: torch.Generator
     epochs: int
-    started: float
-    spent_before: float = 0.0
+    # Seconds spent over every session (a resumed run included); its minutes are the --time-budget
+    # (0 without one: then only its elapsed() is read).
+    clock: BudgetClock
     val_seconds: float = 0.0  # the measured (or estimated) validation time, for the budget's deadline
     loss_weight: torch.Tensor | None = None  # per-class loss weights (--class-weights)
 
     def elapsed(self) -> float:
         """Seconds this run has spent, over every session (resumed runs included)."""
-        return self.spent_before + time.perf_counter() - self.started
+        return self.clock.elapsed()
 
 
 def _build_model(config: SegmentConfig, info: SegmentationDataInfo) -> LRASPP:
@@ -356,7 +361,7 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float, o
         sampler,
         generator,
         epochs,
-        started,
+        BudgetClock(config.time_budget or 0.0, started=started),
         loss_weight=weight,
     )
 
@@ -369,7 +374,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     if run.config.epochs is not None:
         run.epochs = max(run.config.epochs, int(state["epoch"]))
     run.schedule.total_steps = run.epochs * len(run.train_loader)
-    run.spent_before = float(state["seconds"])
+    run.clock.spent_before = float(state["seconds"])
     rngs = state["rng"]
     if len(rngs) == run.ctx.world_size:
         set_rng_state(rngs[run.ctx.rank], run.generator)
@@ -434,7 +439,9 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
             probe_start = time.perf_counter()
         if budget_probe and probe_start is not None and step == 1 + PROBE_STEPS:
             _fit_budget(run, epoch, (time.perf_counter() - probe_start) / PROBE_STEPS, start)
-        if run.config.time_budget is not None and _past_deadline(run):
+        # 1.5x the validation estimate: one timed batch under a changing load is a rough guide
+        reserve = 1.5 * run.val_seconds + CLOSING_SECONDS
+        if run.config.time_budget is not None and dist_utils.any_true(run.clock.hard_deadline_passed(reserve), run.ctx):
             _say(
                 run,
                 f"time budget: epoch {epoch} stopped after {step} of {len(run.train_loader)} steps "
@@ -496,13 +503,6 @@ def validate(
     return scored
 
 
-def _budget_minutes(run: _Run) -> float:
-    """The run's ``--time-budget`` (only called on runs that have one)."""
-    if run.config.time_budget is None:
-        raise ValueError("this run has no --time-budget")
-    return run.config.time_budget
-
-
 def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) -> None:
     """Fit the epoch count to the budget from the measured step time and one timed validation batch."""
     batches = len(run.val_loader)
@@ -513,30 +513,22 @@ def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) 
     run.net.train()
     per_epoch = step_seconds * len(run.train_loader) + val_seconds
     in_epoch = time.perf_counter() - epoch_start
-    left = _budget_minutes(run) * 60 * BUDGET_MARGIN - run.elapsed() + in_epoch
-    fitted = max(epoch, min(MAX_EPOCHS, int(left // per_epoch) + epoch - 1))
+    left = run.clock.seconds * BUDGET_MARGIN - run.clock.elapsed() + in_epoch
+    fitted = max(epoch, epoch - 1 + fit_epochs(left, per_epoch, MAX_EPOCHS - epoch + 1))
     fitted = dist_utils.broadcast_object(fitted, run.ctx)
     _plan(run, fitted)
     _say(
         run,
-        f"time budget {_budget_minutes(run):g} min: ~{per_epoch:.1f} s per epoch "
+        f"time budget {run.clock.minutes:g} min: ~{per_epoch:.1f} s per epoch "
         f"({step_seconds:.2f} s/step, {val_seconds:.1f} s validation) -> {fitted} epochs",
     )
 
 
-def _past_deadline(run: _Run) -> bool:
-    """Whether training must stop now to validate, save and end within the budget plus 5 %."""
-    # 1.5x the validation estimate: one timed batch under a changing load is a rough guide
-    deadline = _budget_minutes(run) * 60 * (1 + OVERRUN) - 1.5 * run.val_seconds - FINAL_SECONDS
-    stop = run.elapsed() > deadline
-    return dist_utils.any_true(stop, run.ctx) if run.ctx.distributed else stop
-
-
 def _refit_after_epoch(run: _Run, epoch: int, epoch_seconds: float) -> None:
     """Re-plan the remaining epochs from the measured epoch time (never past the budget)."""
-    left = _budget_minutes(run) * 60 * BUDGET_MARGIN - run.elapsed()
-    fitted = epoch + max(0, int(left // max(epoch_seconds, 1e-6)))
-    fitted = dist_utils.broadcast_object(min(MAX_EPOCHS, fitted), run.ctx)
+    left = run.clock.seconds * BUDGET_MARGIN - run.clock.elapsed()
+    fitted = epoch + fit_epochs(left, max(epoch_seconds, 1e-6), MAX_EPOCHS - epoch)
+    fitted = dist_utils.broadcast_object(fitted, run.ctx)
     if fitted != run.epochs:
         _plan(run, fitted)
 

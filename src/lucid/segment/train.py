@@ -53,7 +53,7 @@ from lucid.train.run_folder import (  # one run folder for both tasks: layout, c
     resume_state,
     rewrite_metrics,
 )
-from lucid.train.state import TrainStateError, rng_state, set_rng_state
+from lucid.train.state import TrainStateError, rng_state, set_rng_state, training_state
 
 __all__ = ["SegmentConfig", "SegmentResult", "train_segmentation", "FILES", "SEGMENT_MODELS"]
 
@@ -647,19 +647,19 @@ def _commit(
 def _train_state(
     run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], rngs: list[Any]
 ) -> dict[str, Any]:
-    return {
-        "epoch": epoch,
-        "epochs_planned": run.epochs,
-        "best": best,
-        "history": history,
-        "seconds": run.elapsed(),
-        "config": run.config.to_dict(),
-        "world_size": run.ctx.world_size,
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "rng": rngs,
-    }
+    return training_state(
+        epoch=epoch,
+        best=best,
+        history=history,
+        seconds=run.elapsed(),
+        config=run.config.to_dict(),
+        world_size=run.ctx.world_size,
+        model=run.model,
+        optimizer=run.optimizer,
+        scheduler=run.scheduler,
+        rngs=rngs,
+        epochs_planned=run.epochs,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from lucid.train.run_folder import (
     resume_state,
     rewrite_metrics,
 )
-from lucid.train.state import TrainStateError, rng_state, set_rng_state
+from lucid.train.state import TrainStateError, rng_state, set_rng_state, training_state
 
 __all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "FILES"]
 
@@ -446,20 +446,20 @@ def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
 def _train_state(
     run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], seconds: float, rngs: list[Any]
 ) -> dict[str, Any]:
-    return {
-        "epoch": epoch,
-        "best": best,
-        "history": history,
-        "seconds": seconds,
-        "config": run.config.to_dict(),
-        "world_size": run.ctx.world_size,
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "ema": run.ema.state_dict() if run.ema is not None else None,
-        "rng": rngs,  # one entry per rank
-        "plan": run.plan.to_dict() if run.plan is not None else None,  # --time-budget
-    }
+    return training_state(
+        epoch=epoch,
+        best=best,
+        history=history,
+        seconds=seconds,
+        config=run.config.to_dict(),
+        world_size=run.ctx.world_size,
+        model=run.model,
+        optimizer=run.optimizer,
+        scheduler=run.scheduler,
+        rngs=rngs,
+        ema=run.ema.state_dict() if run.ema is not None else None,
+        plan=run.plan.to_dict() if run.plan is not None else None,  # --time-budget
+    )
 
 
 def _summary(

@@ -31,6 +31,7 @@ __all__ = [
     "STATE_FILE",
     "TrainStateError",
     "checked_state",
+    "training_state",
 ]
 
 STATE_FILE = "train_state.safetensors"
@@ -129,6 +130,40 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
         ) from None
 
 
+def training_state(
+    *,
+    epoch: int,
+    best: Mapping[str, Any],
+    history: list[dict[str, Any]],
+    seconds: float,
+    config: Mapping[str, Any],
+    world_size: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rngs: list[Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The training state a run of either task saves after each epoch, for :func:`save_state`:
+    the fields :func:`checked_state` checks on resume (``rngs``: one :func:`rng_state` per rank,
+    stored as ``rng``; ``seconds`` spent over every session) and the task's own ``extra``
+    fields (a classification run's EMA and budget plan, a segmentation run's planned epochs)."""
+    return {
+        "epoch": epoch,
+        "best": dict(best),
+        "history": history,
+        "seconds": seconds,
+        "config": dict(config),
+        "world_size": world_size,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rngs,
+        **extra,
+    }
+
+
+# What training_state writes and checked_state requires, with the types it must have.
 _STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "epoch": int,
     "best": dict,

@@ -371,6 +371,29 @@ def test_resume_extends_the_run(trained, tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
 
 
+def test_the_run_folder_is_claimed_and_its_state_checked_as_in_classification(trained, tmp_path):
+    """Both tasks share lucid.train.run_folder: a folder holding a run is refused, a damaged state is named."""
+    import shutil
+
+    from lucid.errors import RunFolderError
+    from lucid.segment import SegmentConfig, train_segmentation
+    from lucid.train.state import TrainStateError, load_state, save_state
+
+    root, result = trained
+    with pytest.raises(RunFolderError, match="already holds a training run; resume it with --resume"):
+        train_segmentation(SegmentConfig(data=str(root), out=str(result.out_dir), progress=False))
+    copy = tmp_path / "run"
+    shutil.copytree(result.out_dir, copy)
+    state = load_state(copy / "train_state.safetensors")
+    save_state(copy / "train_state.safetensors", {**state, "history": state["history"][:1]})
+    with pytest.raises(TrainStateError, match="history does not match its 2 epochs"):
+        train_segmentation(SegmentConfig(resume=str(copy), progress=False))
+    (copy / "train_state.safetensors").unlink()
+    with pytest.raises(RunFolderError, match="stopped before it completed its first epoch"):
+        train_segmentation(SegmentConfig(resume=str(copy), progress=False))
+    assert not (copy / ".lock").exists() and not (result.out_dir / ".lock").exists()
+
+
 def test_evaluate_matches_the_runs_last_validation(trained, tmp_path):
     from lucid.segment import evaluate_segmentation
 

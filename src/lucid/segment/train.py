@@ -1,11 +1,12 @@
 """The segmentation training run behind ``lucid train --task segment``: resumable, time-budgeted, DDP.
 
 A compact run loop over lucid's shared pieces: :mod:`lucid.train.distributed` (process group,
-device), :func:`lucid.train.optim.build_optimizer`, :mod:`lucid.train.state` (training state as
-safetensors + JSON, RNG states), :mod:`lucid.train.metrics` (``metrics.jsonl``, ``summary.json``),
-:func:`lucid.checkpoint.save`/``atomic_write``. The run folder has the classification run's
-layout: ``best.safetensors``, ``last.safetensors``, ``metrics.jsonl``, ``summary.json``,
-``curves.png`` and ``train_state.safetensors`` (written last each epoch: the commit point).
+device), :mod:`lucid.train.run_folder` (the run folder's layout, naming, lock, the resumed state's
+checks and each epoch's commit: ``metrics.jsonl``, ``last.safetensors``, ``best.safetensors``,
+``train_state.safetensors`` as the commit point, ``summary.json``, ``curves.png``; the same as a
+classification run's), :mod:`lucid.train.budget` (the clock and hard deadline of ``time_budget``),
+:func:`lucid.train.optim.build_optimizer` and :mod:`lucid.train.state` (training state as
+safetensors + JSON, RNG states).
 
 The schedule is per step: linear warm-up, then the "poly" decay ``(1 - step/total) ** 0.9`` of
 torchvision's segmentation reference. With ``time_budget`` (minutes, set-up included) the epoch
@@ -16,12 +17,10 @@ after every epoch from the measured epoch time, so the run ends within the budge
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from lucid import checkpoint
 from lucid.data import dataset_size, seeded_subset
-from lucid.errors import DataError, RunFolderError
+from lucid.errors import DataError
 from lucid.models import LRASPP
 from lucid.segment.data import (
     LAYOUT_HELP,
@@ -43,10 +42,18 @@ from lucid.segment.data import (
 )
 from lucid.segment.metrics import ConfusionMeter, segmentation_loss
 from lucid.train import distributed as dist_utils
-from lucid.train.engine import FILES  # one layout of a run folder for both tasks
-from lucid.train.metrics import append_jsonl, plot_curves, read_jsonl, write_json
+from lucid.train.budget import FINAL_SECONDS, BudgetClock, fit_epochs
 from lucid.train.optim import build_optimizer
-from lucid.train.state import load_state, rng_state, save_state, set_rng_state
+from lucid.train.run_folder import (  # one run folder for both tasks: layout, claiming, committing epochs
+    FILES,
+    claimed_run_folder,
+    commit_epoch,
+    finish_run,
+    new_out_dir,
+    resume_state,
+    rewrite_metrics,
+)
+from lucid.train.state import TrainStateError, rng_state, set_rng_state, training_state
 
 __all__ = ["SegmentConfig", "SegmentResult", "train_segmentation", "FILES", "SEGMENT_MODELS"]
 
@@ -61,8 +68,10 @@ POLY_POWER = 0.9
 WARMUP_START = 0.01
 PROBE_STEPS = 4  # training steps timed (after one warm-up step) before a budget run fits its epochs
 BUDGET_MARGIN = 0.97  # plan to 97 % of the budget: the last save and the summary come after
-OVERRUN = 0.05  # a budget run ends within the budget plus this fraction
-FINAL_SECONDS = 3.0  # checkpoint, state, summary and curves after the last validation
+# Seconds kept before the budget's hard deadline (lucid.train.budget: budget + 5 %, less the closing
+# files' allowance) for this run's closing files beyond that shared allowance: its checkpoint, state,
+# summary and curves after the last validation take ~3 s.
+CLOSING_SECONDS = 3.0 - FINAL_SECONDS
 # Fields a resumed run may change; the rest (data, model, recipe) must stay as recorded.
 RESUMABLE = ("epochs", "time_budget", "workers", "progress", "device", "out", "resume")
 
@@ -226,14 +235,15 @@ class _Run:
     sampler: DistributedSampler | None
     generator: torch.Generator
     epochs: int
-    started: float
-    spent_before: float = 0.0
+    # Seconds spent over every session (a resumed run included); its minutes are the --time-budget
+    # (0 without one: then only its elapsed() is read).
+    clock: BudgetClock
     val_seconds: float = 0.0  # the measured (or estimated) validation time, for the budget's deadline
     loss_weight: torch.Tensor | None = None  # per-class loss weights (--class-weights)
 
     def elapsed(self) -> float:
         """Seconds this run has spent, over every session (resumed runs included)."""
-        return self.spent_before + time.perf_counter() - self.started
+        return self.clock.elapsed()
 
 
 def _build_model(config: SegmentConfig, info: SegmentationDataInfo) -> LRASPP:
@@ -289,39 +299,24 @@ def _loaders(
     return train_loader, val_loader, sampler
 
 
-def _out_dir(config: SegmentConfig) -> Path:
-    if config.resume is not None:
-        return Path(config.resume).expanduser()
-    if config.out is not None:
-        out = Path(config.out).expanduser()
-        if (out / FILES["state"]).exists():
-            raise RunFolderError(
-                f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder"
-            )
-        return out
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.model}-{Path(config.data or 'data').name}-{stamp}"
-
-
 def _resume_config(config: SegmentConfig) -> tuple[SegmentConfig, dict[str, Any]]:
+    """The saved run's config with the fields a resumed run may change (:data:`RESUMABLE`), and
+    its checked training state."""
     if config.resume is None:
         raise ValueError("_resume_config needs a config with resume set")
-    folder = Path(config.resume).expanduser()
-    if not folder.is_dir():
-        raise RunFolderError(f"--resume {config.resume}: no such run folder")
-    state = load_state(folder / FILES["state"])
-    saved = state["config"]
+    folder, state = resume_state(config.resume, "val_miou")
     changes = {k: getattr(config, k) for k in RESUMABLE if getattr(config, k) is not None}
-    merged = SegmentConfig.from_dict({**saved, **changes, "out": str(folder), "resume": str(folder)})
+    try:
+        merged = SegmentConfig.from_dict({**state["config"], **changes, "out": str(folder), "resume": str(folder)})
+    except (TypeError, ValueError) as exc:
+        raise TrainStateError(f"{folder / FILES['state']}: the saved training config is not valid ({exc})") from None
     return merged, state
 
 
-def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -> tuple[_Run, dict[str, Any] | None]:
-    state = None
-    if config.resume is not None:
-        config, state = _resume_config(config)
+def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float, out_dir: Path) -> _Run:
+    """Data, class weights, model, loaders, optimizer and schedule of a run writing into ``out_dir``."""
     if config.data is None:
-        raise DataError(f"--task segment needs --data DIR ({LAYOUT_HELP})")
+        raise ValueError("_setup needs a config with data set")
     torch.manual_seed(config.seed + ctx.rank)
     train_full, val_full, info = segmentation_datasets(
         config.data,
@@ -351,10 +346,10 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
     epochs = config.epochs or (MAX_EPOCHS if config.time_budget else DEFAULT_EPOCHS)
     schedule = PolySchedule(int(round(config.warmup_epochs * steps)), epochs * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    run = _Run(
+    return _Run(
         config,
         ctx,
-        _out_dir(config),
+        out_dir,
         info,
         model,
         net,
@@ -366,10 +361,9 @@ def _setup(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
         sampler,
         generator,
         epochs,
-        started,
+        BudgetClock(config.time_budget or 0.0, started=started),
         loss_weight=weight,
     )
-    return run, state
 
 
 def _restore(run: _Run, state: dict[str, Any]) -> int:
@@ -380,7 +374,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> int:
     if run.config.epochs is not None:
         run.epochs = max(run.config.epochs, int(state["epoch"]))
     run.schedule.total_steps = run.epochs * len(run.train_loader)
-    run.spent_before = float(state["seconds"])
+    run.clock.spent_before = float(state["seconds"])
     rngs = state["rng"]
     if len(rngs) == run.ctx.world_size:
         set_rng_state(rngs[run.ctx.rank], run.generator)
@@ -445,7 +439,9 @@ def _train_epoch(run: _Run, epoch: int, budget_probe: bool) -> dict[str, float]:
             probe_start = time.perf_counter()
         if budget_probe and probe_start is not None and step == 1 + PROBE_STEPS:
             _fit_budget(run, epoch, (time.perf_counter() - probe_start) / PROBE_STEPS, start)
-        if run.config.time_budget is not None and _past_deadline(run):
+        # 1.5x the validation estimate: one timed batch under a changing load is a rough guide
+        reserve = 1.5 * run.val_seconds + CLOSING_SECONDS
+        if run.config.time_budget is not None and dist_utils.any_true(run.clock.hard_deadline_passed(reserve), run.ctx):
             _say(
                 run,
                 f"time budget: epoch {epoch} stopped after {step} of {len(run.train_loader)} steps "
@@ -507,13 +503,6 @@ def validate(
     return scored
 
 
-def _budget_minutes(run: _Run) -> float:
-    """The run's ``--time-budget`` (only called on runs that have one)."""
-    if run.config.time_budget is None:
-        raise ValueError("this run has no --time-budget")
-    return run.config.time_budget
-
-
 def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) -> None:
     """Fit the epoch count to the budget from the measured step time and one timed validation batch."""
     batches = len(run.val_loader)
@@ -524,30 +513,22 @@ def _fit_budget(run: _Run, epoch: int, step_seconds: float, epoch_start: float) 
     run.net.train()
     per_epoch = step_seconds * len(run.train_loader) + val_seconds
     in_epoch = time.perf_counter() - epoch_start
-    left = _budget_minutes(run) * 60 * BUDGET_MARGIN - run.elapsed() + in_epoch
-    fitted = max(epoch, min(MAX_EPOCHS, int(left // per_epoch) + epoch - 1))
+    left = run.clock.seconds * BUDGET_MARGIN - run.clock.elapsed() + in_epoch
+    fitted = max(epoch, epoch - 1 + fit_epochs(left, per_epoch, MAX_EPOCHS - epoch + 1))
     fitted = dist_utils.broadcast_object(fitted, run.ctx)
     _plan(run, fitted)
     _say(
         run,
-        f"time budget {_budget_minutes(run):g} min: ~{per_epoch:.1f} s per epoch "
+        f"time budget {run.clock.minutes:g} min: ~{per_epoch:.1f} s per epoch "
         f"({step_seconds:.2f} s/step, {val_seconds:.1f} s validation) -> {fitted} epochs",
     )
 
 
-def _past_deadline(run: _Run) -> bool:
-    """Whether training must stop now to validate, save and end within the budget plus 5 %."""
-    # 1.5x the validation estimate: one timed batch under a changing load is a rough guide
-    deadline = _budget_minutes(run) * 60 * (1 + OVERRUN) - 1.5 * run.val_seconds - FINAL_SECONDS
-    stop = run.elapsed() > deadline
-    return dist_utils.any_true(stop, run.ctx) if run.ctx.distributed else stop
-
-
 def _refit_after_epoch(run: _Run, epoch: int, epoch_seconds: float) -> None:
     """Re-plan the remaining epochs from the measured epoch time (never past the budget)."""
-    left = _budget_minutes(run) * 60 * BUDGET_MARGIN - run.elapsed()
-    fitted = epoch + max(0, int(left // max(epoch_seconds, 1e-6)))
-    fitted = dist_utils.broadcast_object(min(MAX_EPOCHS, fitted), run.ctx)
+    left = run.clock.seconds * BUDGET_MARGIN - run.clock.elapsed()
+    fitted = epoch + fit_epochs(left, max(epoch_seconds, 1e-6), MAX_EPOCHS - epoch)
+    fitted = dist_utils.broadcast_object(fitted, run.ctx)
     if fitted != run.epochs:
         _plan(run, fitted)
 
@@ -630,34 +611,55 @@ def _summary(run: _Run, history: list[dict[str, Any]], best: dict[str, Any], sta
     }
 
 
-def _commit_epoch(run: _Run, record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any]) -> None:
-    """Rank 0 writes the epoch's files; the training state goes last (it is the commit point)."""
-    out = run.out_dir
-    append_jsonl(out / FILES["metrics"], record)
-    _save_model(run, out / FILES["last"], record)
-    if best["epoch"] == record["epoch"]:
-        checkpoint.atomic_write(out / FILES["best"], lambda tmp: shutil.copyfile(out / FILES["last"], tmp))
-    write_json(out / FILES["summary"], _summary(run, history, best, "running"))
-    title = f"{run.model.model_name} on {Path(run.info.root).name}"
-    plot_curves(history, out / FILES["curves"], title, task="segment")
+def _title(run: _Run) -> str:
+    return f"{run.model.model_name} on {Path(run.info.root).name}"
+
+
+def _commit(
+    run: _Run,
+    record: dict[str, Any],
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    previous_best: dict[str, Any],
+    rngs: list[Any],
+) -> None:
+    """Rank 0 writes the epoch's files (:func:`lucid.train.run_folder.commit_epoch`); a failed
+    write records in summary.json the epochs before this one."""
+
+    def summary(status: str, error: str | None) -> dict[str, Any]:
+        if error is None:
+            return _summary(run, history, best, status)
+        return {**_summary(run, history[:-1], previous_best, status), "error": error}
+
+    commit_epoch(
+        run.out_dir,
+        record,
+        history,
+        is_best=best["epoch"] == record["epoch"],
+        save_model=lambda path: _save_model(run, path, record),
+        state=lambda: _train_state(run, record["epoch"], best, history, rngs),
+        summary=summary,
+        title=_title(run),
+        task="segment",
+    )
 
 
 def _train_state(
     run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], rngs: list[Any]
 ) -> dict[str, Any]:
-    return {
-        "epoch": epoch,
-        "epochs_planned": run.epochs,
-        "best": best,
-        "history": history,
-        "seconds": run.elapsed(),
-        "config": run.config.to_dict(),
-        "world_size": run.ctx.world_size,
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "rng": rngs,
-    }
+    return training_state(
+        epoch=epoch,
+        best=best,
+        history=history,
+        seconds=run.elapsed(),
+        config=run.config.to_dict(),
+        world_size=run.ctx.world_size,
+        model=run.model,
+        optimizer=run.optimizer,
+        scheduler=run.scheduler,
+        rngs=rngs,
+        epochs_planned=run.epochs,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,26 +676,34 @@ def train_segmentation(config: SegmentConfig, *, clock_start: float | None = Non
     ``time_budget`` began; default now.
     """
     started = time.perf_counter() if clock_start is None else clock_start
+    state = None
+    if config.resume is not None:
+        config, state = _resume_config(config)
+    if config.data is None:
+        raise DataError(f"--task segment needs --data DIR ({LAYOUT_HELP})")
     ctx = dist_utils.setup(config.device)
     try:
-        return _train(config, ctx, started)
+        choose = functools.partial(new_out_dir, config.model, Path(config.data).name, config.out)
+        with claimed_run_folder(ctx, choose, resuming=state is not None) as out_dir:
+            return _train(config, state, ctx, started, out_dir)
     finally:
         dist_utils.teardown(ctx)
 
 
-def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -> SegmentResult:
-    run, state = _setup(config, ctx, started)
+def _train(
+    config: SegmentConfig,
+    state: dict[str, Any] | None,
+    ctx: dist_utils.DistContext,
+    started: float,
+    out_dir: Path,
+) -> SegmentResult:
+    run = _setup(config, ctx, started, out_dir)
     start_epoch, history = 0, []
     best: dict[str, Any] = {"epoch": 0, "val_miou": -1.0, "val_pixel_acc": 0.0}
     if state is not None:
         start_epoch = _restore(run, state)
         history, best = list(state["history"]), dict(state["best"])
-        # A kill between the metrics line and the state file leaves a line for an uncommitted epoch.
-        if ctx.is_main and read_jsonl(run.out_dir / FILES["metrics"]) != history:
-            lines = "".join(json.dumps(r) + "\n" for r in history)
-            checkpoint.atomic_write(run.out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(lines))
-    if ctx.is_main:
-        run.out_dir.mkdir(parents=True, exist_ok=True)
+        dist_utils.on_main(ctx, lambda: rewrite_metrics(out_dir, history))
     for line in (*run.info.layout_notes, run.info.void_note):
         _say(run, f"lucid train --task segment: {line}")
     _say(
@@ -727,22 +737,21 @@ def _train(config: SegmentConfig, ctx: dist_utils.DistContext, started: float) -
             "elapsed": run.elapsed(),
         }
         history.append(record)
+        previous_best = best
         if val["miou"] > best["val_miou"]:
             best = {"epoch": epoch, "val_miou": val["miou"], "val_pixel_acc": val["pixel_acc"]}
         if run.config.time_budget is not None:
             _refit_after_epoch(run, epoch, record["seconds"])
         rngs = dist_utils.gather_objects(rng_state(run.generator), ctx)
-        if ctx.is_main:
-            _commit_epoch(run, record, history, best)
-            save_state(run.out_dir / FILES["state"], _train_state(run, epoch, best, history, rngs))
+        dist_utils.on_main(ctx, functools.partial(_commit, run, record, history, best, previous_best, rngs))
         _say(
             run,
             f"epoch {epoch}/{run.epochs}: train loss {record['train_loss']:.4f}  val loss {record['val_loss']:.4f}  "
             f"mIoU {100 * record['val_miou']:.2f}%  pixel acc {100 * record['val_pixel_acc']:.2f}%  "
             f"({record['seconds']:.0f} s, {run.elapsed():.0f} s total)",
         )
-    if ctx.is_main and history:
-        write_json(run.out_dir / FILES["summary"], _summary(run, history, best, "finished"))
+    summary = _summary(run, history, best, "finished")
+    dist_utils.on_main(ctx, lambda: finish_run(out_dir, summary, history, _title(run), "segment"))
     _say(
         run,
         f"best val mIoU {100 * best['val_miou']:.2f}% (pixel acc {100 * best['val_pixel_acc']:.2f}%) at epoch "

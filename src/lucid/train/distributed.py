@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 __all__ = [
     "DistContext",
@@ -18,6 +21,7 @@ __all__ = [
     "gather_objects",
     "any_true",
     "any_flags",
+    "on_main",
 ]
 
 
@@ -113,3 +117,22 @@ def any_flags(flags: list[bool], context: DistContext) -> list[bool]:
     value = torch.tensor([1.0 if flag else 0.0 for flag in flags], device=context.device)
     dist.all_reduce(value)
     return [bool(v > 0) for v in value.tolist()]
+
+
+def on_main(context: DistContext, action: Callable[[], T]) -> T | None:
+    """``action()`` on rank 0 only (its result there, None elsewhere); when it fails, every rank
+    raises, so no process waits for ever in a collective (rank 0 writes the run's files, and a
+    failed write must stop the other ranks too)."""
+    error: BaseException | None = None
+    result = None
+    if context.is_main:
+        try:
+            result = action()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
+            error = exc
+    failed = broadcast_object(None if error is None else f"{type(error).__name__}: {error}", context)
+    if error is not None:
+        raise error
+    if failed is not None:
+        raise RuntimeError(f"rank 0 stopped: {failed}")
+    return result

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,28 +28,26 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from lucid.checkpoint import atomic_write
 from lucid.data import CachedImages, StreamingImages, dataset_size
-from lucid.errors import LucidError, RunFolderError
+from lucid.errors import LucidError
 from lucid.train import distributed as dist_utils
 from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan
 from lucid.train.config import TrainConfig
 from lucid.train.data import DataInfo, build_datasets
-from lucid.train.metrics import Tally, append_jsonl, dumps, plot_curves, write_json
+from lucid.train.metrics import Tally, plot_curves, write_json
 from lucid.train.optim import build_ema, build_optimizer, build_scheduler
-from lucid.train.run_folder import MissingRunFolderError, RunLock, check_out_dir, clean_stale_files
-from lucid.train.state import STATE_FILE, TrainStateError, load_state, rng_state, save_state, set_rng_state
+from lucid.train.run_folder import (
+    FILES,
+    claimed_run_folder,
+    commit_epoch,
+    finish_run,
+    new_out_dir,
+    resume_state,
+    rewrite_metrics,
+)
+from lucid.train.state import TrainStateError, rng_state, set_rng_state, training_state
 
 __all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "FILES"]
-
-FILES = {
-    "summary": "summary.json",
-    "metrics": "metrics.jsonl",
-    "curves": "curves.png",
-    "best": "best.safetensors",
-    "last": "last.safetensors",
-    "state": STATE_FILE,
-}
 
 
 class TrainingDiverged(LucidError, RuntimeError):
@@ -451,20 +446,20 @@ def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
 def _train_state(
     run: _Run, epoch: int, best: dict[str, Any], history: list[dict[str, Any]], seconds: float, rngs: list[Any]
 ) -> dict[str, Any]:
-    return {
-        "epoch": epoch,
-        "best": best,
-        "history": history,
-        "seconds": seconds,
-        "config": run.config.to_dict(),
-        "world_size": run.ctx.world_size,
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "ema": run.ema.state_dict() if run.ema is not None else None,
-        "rng": rngs,  # one entry per rank
-        "plan": run.plan.to_dict() if run.plan is not None else None,  # --time-budget
-    }
+    return training_state(
+        epoch=epoch,
+        best=best,
+        history=history,
+        seconds=seconds,
+        config=run.config.to_dict(),
+        world_size=run.ctx.world_size,
+        model=run.model,
+        optimizer=run.optimizer,
+        scheduler=run.scheduler,
+        rngs=rngs,
+        ema=run.ema.state_dict() if run.ema is not None else None,
+        plan=run.plan.to_dict() if run.plan is not None else None,  # --time-budget
+    )
 
 
 def _summary(
@@ -508,24 +503,35 @@ def _versions() -> dict[str, str]:
     return {"lucid": lucid.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__}
 
 
-def _commit_epoch(
+def _commit(
     run: _Run,
     record: dict[str, Any],
     history: list[dict[str, Any]],
     best: dict[str, Any],
+    previous_best: dict[str, Any],
     seconds: float,
     extra: dict[str, Any],
     rngs: list[Any],
 ) -> None:
-    """Rank 0 writes the epoch's files; the training state goes last (it is the commit point)."""
-    out = run.out_dir
-    append_jsonl(out / FILES["metrics"], record)
-    _save_model(run, out / FILES["last"], record)
-    if best["epoch"] == record["epoch"]:
-        atomic_write(out / FILES["best"], lambda tmp: shutil.copyfile(out / FILES["last"], tmp))
-    save_state(out / FILES["state"], _train_state(run, record["epoch"], best, history, seconds, rngs))
-    write_json(out / FILES["summary"], _summary(run, history, best, seconds, "running", extra))
-    plot_curves(history, out / FILES["curves"], _title(run))
+    """Rank 0 writes the epoch's files (:func:`lucid.train.run_folder.commit_epoch`); a failed
+    write records in summary.json the epochs before this one."""
+
+    def summary(status: str, error: str | None) -> dict[str, Any]:
+        if error is None:
+            return _summary(run, history, best, seconds, status, extra)
+        return _summary(run, history[:-1], previous_best, seconds, status, {**extra, "error": error})
+
+    commit_epoch(
+        run.out_dir,
+        record,
+        history,
+        is_best=best["epoch"] == record["epoch"],
+        save_model=lambda path: _save_model(run, path, record),
+        state=lambda: _train_state(run, record["epoch"], best, history, seconds, rngs),
+        summary=summary,
+        title=_title(run),
+        task="classify",
+    )
 
 
 def _title(run: _Run) -> str:
@@ -539,111 +545,12 @@ def _title(run: _Run) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _new_out_dir(config: TrainConfig) -> Path:
-    if config.out is not None:
-        return Path(config.out).expanduser()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{config.model}-{'digits' if config.data is None else Path(config.data).name}-{stamp}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
-
-
-def _claim_out_dir(out: Path, resuming: bool) -> tuple[RunLock, bool]:
-    """Make ``out`` a writable folder this process owns (rank 0 only), before any training.
-
-    Refuses a folder another run holds (naming its pid) or that already holds a run (unless
-    resuming), removes temp files of killed saves and, when a kill came before the first epoch
-    was committed, the files that run had begun, so this run starts cleanly. Returns the lock
-    and whether the folder was created here.
-    """
-    existed = out.is_dir()
-    check_out_dir(out)
-    lock = RunLock(out).acquire()
-    try:
-        committed = (out / FILES["state"]).exists()
-        if committed and not resuming:
-            raise RunFolderError(
-                f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder"
-            )
-        began = any((out / FILES[key]).exists() for key in ("metrics", "summary"))
-        removed = clean_stale_files(out, FILES.values(), restart=began and not committed)
-        if removed:
-            note = "; it never completed an epoch, so this run starts afresh" if began and not committed else ""
-            print(f"{out}: removed what an interrupted run left: {', '.join(removed)}{note}", flush=True)
-    except BaseException:
-        lock.release()
-        raise
-    return lock, not existed
-
-
-def _on_main(ctx: dist_utils.DistContext, action: Any) -> Any:
-    """``action()`` on rank 0 only (its result there, None elsewhere); when it fails, every rank
-    raises, so no process waits for ever in a collective."""
-    error: BaseException | None = None
-    result = None
-    if ctx.is_main:
-        try:
-            result = action()
-        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
-            error = exc
-    failed = dist_utils.broadcast_object(None if error is None else f"{type(error).__name__}: {error}", ctx)
-    if error is not None:
-        raise error
-    if failed is not None:
-        raise RuntimeError(f"rank 0 stopped: {failed}")
-    return result
-
-
-_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "epoch": int,
-    "best": dict,
-    "history": list,
-    "seconds": (int, float),
-    "config": dict,
-    "model": dict,
-    "optimizer": dict,
-    "scheduler": dict,
-    "rng": list,
-}
-
-
-def _checked_state(state: Any, file: Path) -> dict[str, Any]:
-    """``state`` if it has every field of a training state with the right type and agreeing
-    counts; a :class:`TrainStateError` naming the file and the field otherwise."""
-    if not isinstance(state, dict):
-        raise TrainStateError(f"{file}: not a training state (its tree is a {type(state).__name__})")
-    for name, kind in _STATE_FIELDS.items():
-        if name not in state:
-            raise TrainStateError(f"{file}: the training state has no {name!r} (tampered or incomplete)")
-        if not isinstance(state[name], kind) or isinstance(state[name], bool):
-            raise TrainStateError(f"{file}: the training state's {name!r} is a {type(state[name]).__name__}")
-    epoch, history, best = state["epoch"], state["history"], state["best"]
-    if epoch < 1 or len(history) != epoch or not all(isinstance(r, dict) and "val_top1" in r for r in history):
-        raise TrainStateError(f"{file}: the training state's history does not match its {epoch} epochs")
-    if not isinstance(best.get("val_top1"), (int, float)) or not isinstance(best.get("epoch"), int):
-        raise TrainStateError(f"{file}: the training state's 'best' record is damaged")
-    if not np.isfinite(state["seconds"]) or state["seconds"] < 0:
-        raise TrainStateError(f"{file}: the training state's 'seconds' is {state['seconds']!r}")
-    return state
-
-
 def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     """The saved run's config (with allowed overrides) and its checked training state."""
     if config.resume is None:
         raise ValueError("_resume_config needs a config with resume set")
-    folder = Path(config.resume).expanduser()
-    if not folder.is_dir():
-        raise MissingRunFolderError(f"--resume {config.resume}: no such run folder")
+    folder, state = resume_state(config.resume, "val_top1")
     file = folder / FILES["state"]
-    if not file.exists() and (folder / FILES["metrics"]).exists():
-        raise RunFolderError(
-            f"--resume {folder}: the run stopped before it completed its first epoch, so there is nothing to "
-            f"resume; start it again with --out {folder}"
-        )
-    state = _checked_state(load_state(file), file)
     try:
         saved = TrainConfig.from_dict({**state["config"], "out": str(folder), "resume": None})
     except (TypeError, ValueError) as exc:
@@ -881,13 +788,13 @@ def _plan_budget(run: _Run, clock: BudgetClock, state: dict[str, Any] | None) ->
         return plan
     setup = clock.elapsed()
     timings = _probe(run)
-    plan = _on_main(
+    fitted = dist_utils.on_main(
         ctx,
         lambda: BudgetPlan.fit(
             clock, cap=run.config.total_epochs, steps_per_epoch=len(run.loaders.train), setup=setup, **timings
         ),
     )
-    plan = dist_utils.broadcast_object(plan, ctx)
+    plan = dist_utils.broadcast_object(fitted, ctx)
     run.plan = plan
     _set_epochs(run, plan.epochs, 0, warmup_fraction=WARMUP_FRACTION)
     return plan
@@ -911,7 +818,7 @@ def _refit(run: _Run, plan: BudgetPlan, done: int, epoch_seconds: float | None, 
             del plan.measured_epochs[before:]  # a check on resume, not a measurement
         return plan
 
-    decided = dist_utils.broadcast_object(_on_main(run.ctx, decide), run.ctx)
+    decided = dist_utils.broadcast_object(dist_utils.on_main(run.ctx, decide), run.ctx)
     run.plan = decided
     if decided.epochs != run.config.epochs and run.clock is not None:
         old = run.config.epochs
@@ -993,31 +900,10 @@ def _train(
 ) -> TrainResult:
     """Claim the output folder (rank 0 creates, checks and locks it before any data is read),
     train, and release it; a folder created here and left empty by a failure is removed."""
-    chosen = str(_new_out_dir(config)) if ctx.is_main else None
-    out_dir = Path(dist_utils.broadcast_object(chosen, ctx))
-    claimed = _on_main(ctx, lambda: _claim_out_dir(out_dir, state is not None))
-    lock, created = claimed if claimed is not None else (None, False)
-    try:
+    data_name = "digits" if config.data is None else Path(config.data).name
+    choose = functools.partial(new_out_dir, config.model, data_name, config.out)
+    with claimed_run_folder(ctx, choose, resuming=state is not None) as out_dir:
         return _train_in(config, ctx, state, started, out_dir)
-    except KeyboardInterrupt:
-        if ctx.is_main:
-            _mark_summary(out_dir, "interrupted", f"stopped by Ctrl-C; continue with --resume {out_dir}")
-        raise
-    finally:
-        if lock is not None:
-            lock.release()
-            if created:
-                with contextlib.suppress(OSError):
-                    out_dir.rmdir()  # only if empty: a run that failed before writing anything
-
-
-def _mark_summary(out_dir: Path, status: str, reason: str) -> None:
-    """Record in an existing summary.json how the run ended (best effort: the exit goes on)."""
-    path = out_dir / FILES["summary"]
-    with contextlib.suppress(OSError, ValueError):
-        summary = json.loads(path.read_text())
-        if isinstance(summary, dict) and summary.get("status") == "running":
-            write_json(path, {**summary, "status": status, "error": reason})
 
 
 def _train_in(
@@ -1032,7 +918,7 @@ def _train_in(
         _restore(run, state, len(run.loaders.train))
         history, best = list(state["history"]), dict(state["best"])
         spent, start_epoch = float(state["seconds"]), int(state["epoch"])
-        _on_main(ctx, lambda: _rewrite_metrics(out_dir, history))
+        dist_utils.on_main(ctx, lambda: rewrite_metrics(out_dir, history))
 
     def elapsed() -> float:
         return spent + time.perf_counter() - started
@@ -1062,8 +948,8 @@ def _train_in(
             best = {"val_top1": record["val_top1"], "epoch": epoch}
         rngs = dist_utils.gather_objects(rng_state(), ctx)  # every rank's, so a resumed DDP run continues exactly
         saving = time.perf_counter()
-        commit = functools.partial(_commit_or_fail, run, record, history, best, previous_best, elapsed(), extra, rngs)
-        _on_main(ctx, commit)
+        commit = functools.partial(_commit, run, record, history, best, previous_best, elapsed(), extra, rngs)
+        dist_utils.on_main(ctx, commit)
         if run.plan is not None:
             run.plan.save = time.perf_counter() - saving  # the measured cost, for the next refit
         _say(ctx, _epoch_line(record, run.config.total_epochs))
@@ -1074,48 +960,11 @@ def _train_in(
     summary = _summary(run, history, best, seconds, "finished", {**extra, "stopped": stopped} if stopped else extra)
 
     def finish() -> None:
-        try:
-            write_json(out_dir / FILES["summary"], summary)
-            if history:
-                plot_curves(history, out_dir / FILES["curves"], _title(run))
-        except OSError as exc:
-            raise RunFolderError(f"writing the run summary into {out_dir} failed: {exc.strerror or exc}") from None
+        finish_run(out_dir, summary, history, _title(run), "classify")
         _farewell(run, best, seconds)
 
-    _on_main(ctx, finish)
+    dist_utils.on_main(ctx, finish)
     return TrainResult(out_dir, best["val_top1"], best["epoch"], len(history), seconds, history, summary)
-
-
-def _commit_or_fail(
-    run: _Run,
-    record: dict[str, Any],
-    history: list[dict[str, Any]],
-    best: dict[str, Any],
-    previous_best: dict[str, Any],
-    seconds: float,
-    extra: dict[str, Any],
-    rngs: list[Any],
-) -> None:
-    """:func:`_commit_epoch`; when a write fails (disk full, permissions...), summary.json
-    records the failure (if it can still be written) and a one-line RunFolderError says what
-    failed and what is kept."""
-    from safetensors import SafetensorError  # what safetensors raises for a failed write
-
-    try:
-        _commit_epoch(run, record, history, best, seconds, extra, rngs)
-    except (OSError, SafetensorError) as exc:
-        epoch = record["epoch"]
-        why = getattr(exc, "strerror", None) or " ".join(str(exc).split())
-        reason = f"saving epoch {epoch} into {run.out_dir} failed: {why}"
-        kept = (
-            f"free space and continue with --resume {run.out_dir} (from epoch {epoch - 1})"
-            if epoch > 1
-            else f"no epoch was saved; free space and start again with --out {run.out_dir}"
-        )
-        with contextlib.suppress(OSError):
-            summary = _summary(run, history[:-1], previous_best, seconds, "failed", {**extra, "error": reason})
-            write_json(run.out_dir / FILES["summary"], summary)
-        raise RunFolderError(f"{reason}; {kept}") from None
 
 
 def _cut_short(run: _Run, record: dict[str, Any]) -> str:
@@ -1130,12 +979,6 @@ def _cut_short(run: _Run, record: dict[str, Any]) -> str:
         run.plan.stopped = reason
     _say(run.ctx, f"time budget: {reason}")
     return reason
-
-
-def _rewrite_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
-    """metrics.jsonl as of the saved state: drops lines of an epoch the kill interrupted."""
-    text = "".join(dumps(r) + "\n" for r in history)
-    atomic_write(out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(text))
 
 
 def _base_lr(run: _Run) -> float:

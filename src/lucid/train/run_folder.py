@@ -1,4 +1,14 @@
-"""A training run's output folder: owned by one process, started or resumed cleanly.
+"""A training run's output folder, for both tasks: named, owned by one process, started or
+resumed cleanly, and written one committed epoch at a time.
+
+- :data:`FILES` is the folder's layout (the same for classification and segmentation runs);
+  :func:`new_out_dir` names a fresh folder ``runs/MODEL-DATA-STAMP``.
+- :func:`claimed_run_folder` is the life of a run in its folder: rank 0 creates, checks and
+  locks it before any data is read, and it is released (and removed when the run left it
+  empty) however the run ends; a Ctrl-C is recorded in ``summary.json``.
+- :func:`commit_epoch` writes one epoch (metrics line, checkpoints, the training state as the
+  commit point, summary, curves); :func:`rewrite_metrics` puts ``metrics.jsonl`` back to a
+  resumed state's history and :func:`finish_run` writes the closing summary and curves.
 
 - :func:`check_out_dir` refuses, before any training, an ``--out`` that cannot be a folder
   (a file on its path) or cannot be written (read-only).
@@ -13,15 +23,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import json
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from lucid.checkpoint import atomic_write
 from lucid.errors import RunFolderError
+from lucid.train import distributed as dist_utils
+from lucid.train.metrics import append_jsonl, dumps, plot_curves, write_json
+from lucid.train.state import STATE_FILE, checked_state, load_state, save_state
 
 __all__ = [
+    "FILES",
     "LOCK_FILE",
+    "claim_out_dir",
+    "claimed_run_folder",
+    "commit_epoch",
+    "finish_run",
+    "mark_summary",
+    "new_out_dir",
+    "resume_state",
+    "rewrite_metrics",
     "MissingRunFolderError",
     "RunLock",
     "check_out_dir",
@@ -30,6 +58,15 @@ __all__ = [
 ]
 
 LOCK_FILE = ".lock"
+# One layout of a run folder for both tasks.
+FILES = {
+    "summary": "summary.json",
+    "metrics": "metrics.jsonl",
+    "curves": "curves.png",
+    "best": "best.safetensors",
+    "last": "last.safetensors",
+    "state": STATE_FILE,
+}
 
 
 class MissingRunFolderError(RunFolderError, FileNotFoundError):
@@ -159,3 +196,174 @@ def clean_stale_files(folder: Path, names: Iterable[str], *, restart: bool) -> l
                 removed.append(name)
                 path.unlink()
     return removed
+
+
+# --------------------------------------------------------------------------------------------
+# naming, claiming and releasing a run's folder
+# --------------------------------------------------------------------------------------------
+
+
+def new_out_dir(model: str, data_name: str, out: str | None) -> Path:
+    """``out`` when given, else ``runs/MODEL-DATA-STAMP`` (with ``-2``, ``-3`` ... when taken)."""
+    if out is not None:
+        return Path(out).expanduser()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{model}-{data_name}-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def claim_out_dir(out: Path, resuming: bool) -> tuple[RunLock, bool]:
+    """Make ``out`` a writable folder this process owns (rank 0 only), before any training.
+
+    Refuses a folder another run holds (naming its pid) or that already holds a run (unless
+    resuming), removes temp files of killed saves and, when a kill came before the first epoch
+    was committed, the files that run had begun, so this run starts cleanly. Returns the lock
+    and whether the folder was created here.
+    """
+    existed = out.is_dir()
+    check_out_dir(out)
+    lock = RunLock(out).acquire()
+    try:
+        committed = (out / FILES["state"]).exists()
+        if committed and not resuming:
+            raise RunFolderError(
+                f"--out {out} already holds a training run; resume it with --resume {out} or choose another folder"
+            )
+        began = any((out / FILES[key]).exists() for key in ("metrics", "summary"))
+        removed = clean_stale_files(out, FILES.values(), restart=began and not committed)
+        if removed:
+            note = "; it never completed an epoch, so this run starts afresh" if began and not committed else ""
+            print(f"{out}: removed what an interrupted run left: {', '.join(removed)}{note}", flush=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock, not existed
+
+
+@contextlib.contextmanager
+def claimed_run_folder(ctx: dist_utils.DistContext, choose: Callable[[], Path], *, resuming: bool) -> Iterator[Path]:
+    """The run's folder for the ``with`` block: rank 0 picks it (``choose()``), then creates,
+    checks and locks it (:func:`claim_out_dir`) before any data is read; every rank gets its path.
+
+    On the way out the lock is released and a folder created here that the run left empty (a
+    failure before anything was written) is removed; a Ctrl-C is recorded in ``summary.json``.
+    """
+    chosen = str(choose()) if ctx.is_main else None
+    out_dir = Path(dist_utils.broadcast_object(chosen, ctx))
+    claimed = dist_utils.on_main(ctx, lambda: claim_out_dir(out_dir, resuming))
+    lock, created = claimed if claimed is not None else (None, False)
+    try:
+        yield out_dir
+    except KeyboardInterrupt:
+        if ctx.is_main:
+            mark_summary(out_dir, "interrupted", f"stopped by Ctrl-C; continue with --resume {out_dir}")
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+            if created:
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()  # only if empty: a run that failed before writing anything
+
+
+def mark_summary(out_dir: Path, status: str, reason: str) -> None:
+    """Record in an existing summary.json how the run ended (best effort: the exit goes on)."""
+    path = out_dir / FILES["summary"]
+    with contextlib.suppress(OSError, ValueError):
+        summary = json.loads(path.read_text())
+        if isinstance(summary, dict) and summary.get("status") == "running":
+            write_json(path, {**summary, "status": status, "error": reason})
+
+
+def resume_state(resume: str, best_key: str) -> tuple[Path, dict[str, Any]]:
+    """The folder ``--resume`` names and its checked training state (see
+    :func:`lucid.train.state.checked_state`; ``best_key`` is the task's best-epoch score).
+
+    A missing folder is a :class:`MissingRunFolderError`; a run killed before its first epoch
+    was committed has nothing to resume, which the error says along with how to restart it.
+    """
+    folder = Path(resume).expanduser()
+    if not folder.is_dir():
+        raise MissingRunFolderError(f"--resume {resume}: no such run folder")
+    file = folder / FILES["state"]
+    if not file.exists() and (folder / FILES["metrics"]).exists():
+        raise RunFolderError(
+            f"--resume {folder}: the run stopped before it completed its first epoch, so there is nothing to "
+            f"resume; start it again with --out {folder}"
+        )
+    return folder, checked_state(load_state(file), file, best_key)
+
+
+# --------------------------------------------------------------------------------------------
+# writing a run's epochs
+# --------------------------------------------------------------------------------------------
+
+
+def rewrite_metrics(out_dir: Path, history: Sequence[Mapping[str, Any]]) -> None:
+    """metrics.jsonl as of a resumed run's saved state: drops lines of an epoch a kill interrupted
+    (one written after the metrics line but before the state, the commit point)."""
+    text = "".join(dumps(dict(r)) + "\n" for r in history)
+    atomic_write(out_dir / FILES["metrics"], lambda tmp: Path(tmp).write_text(text))
+
+
+def commit_epoch(
+    out_dir: Path,
+    record: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    *,
+    is_best: bool,
+    save_model: Callable[[Path], object],
+    state: Callable[[], Mapping[str, Any]],
+    summary: Callable[[str, str | None], Mapping[str, Any]],
+    title: str,
+    task: str,
+) -> None:
+    """Write one epoch into the run folder (rank 0): its ``metrics.jsonl`` line, ``last``
+    (``save_model(path)``), ``best`` (a copy of last when ``is_best``), the training state
+    (``state()``, written atomically: the commit point), then ``summary.json`` (``summary("running",
+    None)``) and ``curves.png`` (the curves of ``task``).
+
+    When a write fails (disk full, permissions...), summary.json records the failure as
+    ``summary("failed", reason)`` (if it can still be written; the caller gives the numbers of
+    the epochs before this one) and a one-line :class:`RunFolderError` says what failed and what
+    is kept.
+    """
+    from safetensors import SafetensorError  # what safetensors raises for a failed write
+
+    try:
+        append_jsonl(out_dir / FILES["metrics"], record)
+        save_model(out_dir / FILES["last"])
+        if is_best:
+            atomic_write(out_dir / FILES["best"], lambda tmp: shutil.copyfile(out_dir / FILES["last"], tmp))
+        save_state(out_dir / FILES["state"], state())
+        write_json(out_dir / FILES["summary"], summary("running", None))
+        plot_curves(history, out_dir / FILES["curves"], title, task=task)
+    except (OSError, SafetensorError) as exc:
+        epoch = record["epoch"]
+        why = getattr(exc, "strerror", None) or " ".join(str(exc).split())
+        reason = f"saving epoch {epoch} into {out_dir} failed: {why}"
+        kept = (
+            f"free space and continue with --resume {out_dir} (from epoch {epoch - 1})"
+            if epoch > 1
+            else f"no epoch was saved; free space and start again with --out {out_dir}"
+        )
+        with contextlib.suppress(OSError):
+            write_json(out_dir / FILES["summary"], summary("failed", reason))
+        raise RunFolderError(f"{reason}; {kept}") from None
+
+
+def finish_run(
+    out_dir: Path, summary: Mapping[str, Any], history: Sequence[Mapping[str, Any]], title: str, task: str
+) -> None:
+    """The closing ``summary.json`` and ``curves.png`` (rank 0); a failed write is a one-line
+    :class:`RunFolderError` (the epochs' checkpoints and state are already committed)."""
+    try:
+        write_json(out_dir / FILES["summary"], summary)
+        if history:
+            plot_curves(history, out_dir / FILES["curves"], title, task=task)
+    except OSError as exc:
+        raise RunFolderError(f"writing the run summary into {out_dir} failed: {exc.strerror or exc}") from None

@@ -30,6 +30,8 @@ __all__ = [
     "set_rng_state",
     "STATE_FILE",
     "TrainStateError",
+    "checked_state",
+    "training_state",
 ]
 
 STATE_FILE = "train_state.safetensors"
@@ -126,6 +128,74 @@ def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[
         raise TrainStateError(
             f"{file}: the training state's metadata is damaged or tampered with ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def training_state(
+    *,
+    epoch: int,
+    best: Mapping[str, Any],
+    history: list[dict[str, Any]],
+    seconds: float,
+    config: Mapping[str, Any],
+    world_size: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rngs: list[Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The training state a run of either task saves after each epoch, for :func:`save_state`:
+    the fields :func:`checked_state` checks on resume (``rngs``: one :func:`rng_state` per rank,
+    stored as ``rng``; ``seconds`` spent over every session) and the task's own ``extra``
+    fields (a classification run's EMA and budget plan, a segmentation run's planned epochs)."""
+    return {
+        "epoch": epoch,
+        "best": dict(best),
+        "history": history,
+        "seconds": seconds,
+        "config": dict(config),
+        "world_size": world_size,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rngs,
+        **extra,
+    }
+
+
+# What training_state writes and checked_state requires, with the types it must have.
+_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "best": dict,
+    "history": list,
+    "seconds": (int, float),
+    "config": dict,
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "rng": list,
+}
+
+
+def checked_state(state: Any, file: Path, best_key: str) -> dict[str, Any]:
+    """``state`` if it has every field of a training state with the right type and agreeing
+    counts (each history record and the ``best`` record carry the score ``best_key``, e.g.
+    ``val_top1`` or ``val_miou``); a :class:`TrainStateError` naming the file and the field otherwise."""
+    if not isinstance(state, dict):
+        raise TrainStateError(f"{file}: not a training state (its tree is a {type(state).__name__})")
+    for name, kind in _STATE_FIELDS.items():
+        if name not in state:
+            raise TrainStateError(f"{file}: the training state has no {name!r} (tampered or incomplete)")
+        if not isinstance(state[name], kind) or isinstance(state[name], bool):
+            raise TrainStateError(f"{file}: the training state's {name!r} is a {type(state[name]).__name__}")
+    epoch, history, best = state["epoch"], state["history"], state["best"]
+    if epoch < 1 or len(history) != epoch or not all(isinstance(r, dict) and best_key in r for r in history):
+        raise TrainStateError(f"{file}: the training state's history does not match its {epoch} epochs")
+    if not isinstance(best.get(best_key), (int, float)) or not isinstance(best.get("epoch"), int):
+        raise TrainStateError(f"{file}: the training state's 'best' record is damaged")
+    if not np.isfinite(state["seconds"]) or state["seconds"] < 0:
+        raise TrainStateError(f"{file}: the training state's 'seconds' is {state['seconds']!r}")
+    return state
 
 
 def rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:

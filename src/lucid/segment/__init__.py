@@ -1,6 +1,7 @@
 """``lucid.segment``: semantic segmentation with LR-ASPP on MobileNet-v3, masks in and masks out.
 
-- data: :class:`SegmentationFolder` (``images/`` + ``masks/`` with the same stems), joint
+- data: :func:`find_layout` (the image/mask folder layouts read), :class:`SegmentationFolder`
+  (image/mask pairs), :class:`ColourTable` (colour-coded masks through a ``class_dict.csv``), joint
   augmentation of image and mask with torchvision transforms v2 (``tv_tensors.Mask``);
 - :func:`segmentation_loss`, :func:`confusion_matrix`, :func:`scores` (mIoU, per-class IoU,
   pixel accuracy) with an ignore label;
@@ -12,9 +13,13 @@
 
 from lucid.segment.data import (
     DEFAULT_IGNORE_INDEX,
+    ColourTable,
     SegmentationDataInfo,
     SegmentationFolder,
+    SegmentationLayout,
     eval_transform,
+    find_layout,
+    read_colour_table,
     read_mask,
     segmentation_datasets,
     train_transform,
@@ -31,6 +36,10 @@ __all__ = [
     "train_transform",
     "eval_transform",
     "read_mask",
+    "find_layout",
+    "SegmentationLayout",
+    "ColourTable",
+    "read_colour_table",
     "segmentation_loss",
     "confusion_matrix",
     "scores",

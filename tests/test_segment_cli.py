@@ -173,6 +173,19 @@ def test_predict_writes_mask_and_overlay(cli_run, tmp_path, capsys):
     assert Image.open(record["overlay"]).size == (40, 32)
 
 
+def test_predict_takes_a_folder_and_refuses_images_that_would_share_a_mask_file(cli_run, tmp_path, capsys):
+    root, out = cli_run
+    folder = root / "val" / "images"
+    assert main(["predict", str(out / "best.safetensors"), str(folder), "--out", str(tmp_path / "a"), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in records] == [str(p) for p in sorted(folder.iterdir())]
+    twin = tmp_path / "twin" / sorted(folder.iterdir())[0].name  # same stem, another folder
+    twin.parent.mkdir()
+    shutil.copy(sorted(folder.iterdir())[0], twin)
+    assert main(["predict", str(out / "best.safetensors"), str(folder), str(twin), "--out", str(tmp_path / "b")]) == 2
+    assert "would both write" in capsys.readouterr().err
+
+
 def test_export_routes_a_segmentation_checkpoint_and_its_masks_match(cli_run, tmp_path, capsys):
     root, out = cli_run
     onnx_file = tmp_path / "seg.onnx"

@@ -294,6 +294,20 @@ def test_cuda_requested_without_cuda(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "CUDA is not available" in _train_error(["--device", "cuda", "--out", str(tmp_path / "x")], capsys)
 
 
+def test_predict_takes_folders_of_images(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = str(digits_run / "best.safetensors")
+    folder = tmp_path / "incoming"
+    images = [_digit_png(folder / name, i) for i, name in ((3, "b.png"), (4, "nested/a.png"), (5, "c.PNG"))]
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.png").write_bytes(b"")
+    assert main(["predict", checkpoint, str(folder), str(images[0]), "--topk", "1", "--json"]) == 0
+    walked = sorted(str(p) for p in images)  # the folder's images in path order, then the file as given
+    assert [r["image"] for r in json.loads(capsys.readouterr().out)] == [*walked, str(images[0])]
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", checkpoint, str(tmp_path / "empty")]) == 2
+    assert "a folder without images" in capsys.readouterr().err
+
+
 def test_predict_and_eval_errors(tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     checkpoint = str(digits_run / "best.safetensors")
     assert main(["predict", checkpoint, str(tmp_path / "nope.png")]) == 2

@@ -291,7 +291,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="+",
         metavar="CKPT IMAGE",
-        help="the checkpoint then the images (with --onnx: images only)",
+        help="the checkpoint then the images or folders of images (with --onnx: images or folders only)",
     )
     parser.add_argument(
         "--onnx",
@@ -417,10 +417,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.topk < 1:
         raise ValueError(f"--topk must be a positive integer, got {args.topk}")
+    from lucid.data import image_inputs
+
     if args.onnx:
         from lucid.deploy import Predictor
 
-        images = list(args.inputs)
+        images = [str(p) for p in image_inputs(args.inputs)]  # a folder gives its images
         predictor = Predictor(args.onnx, threads=args.threads, backend=args.backend, precision=args.precision)
         predictions = predictor.predict(images, topk=args.topk)
     else:
@@ -430,7 +432,7 @@ def run_predict(args: argparse.Namespace) -> int:
             raise ValueError(
                 "lucid predict needs a checkpoint (or model name) and at least one image: lucid predict CKPT IMAGE..."
             )
-        source, images = args.inputs[0], list(args.inputs[1:])
+        source, images = args.inputs[0], [str(p) for p in image_inputs(args.inputs[1:])]
         predictions = predict(source, images, topk=args.topk, weights=args.weights, device=args.device)
     if args.json:
         print(dumps(predictions_json(images, predictions), indent=2))

@@ -47,6 +47,7 @@ from lucid.data.files import (
     files_digest,
     find_layout,
     held_out_files,
+    image_inputs,
     split_files,
     stratified_split,
     walk_images,
@@ -100,4 +101,5 @@ __all__ = [
     "split_files",
     "stratified_split",
     "walk_images",
+    "image_inputs",
 ]

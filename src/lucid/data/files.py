@@ -36,6 +36,7 @@ __all__ = [
     "split_files",
     "stratified_split",
     "walk_images",
+    "image_inputs",
 ]
 
 # torchvision's list (ImageFolder's IMG_EXTENSIONS), so the same names count as images, plus the
@@ -125,6 +126,28 @@ def _visit(entry: os.DirEntry, found: list[Path], skipped: list[str], pending: l
         skipped.append(f"{path}: {_kind(info.st_mode)}, not a regular file, skipped (never opened)")
         return
     found.append(path)
+
+
+def image_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The images a prediction runs on: each file as given, and each folder's images (walked as a
+    training folder is: sorted, nested folders included, hidden and non-image files skipped).
+
+    A path that is neither a file nor a folder, or a folder without images, is a
+    :class:`~lucid.errors.DataError` naming it.
+    """
+    images: list[Path] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found, _ = walk_images(path)
+            if not found:
+                raise DataError(f"{path}: a folder without images ({', '.join(IMAGE_SUFFIXES)})")
+            images += found
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise DataError(f"no image file or folder at {path}")
+    return images
 
 
 def _kind(mode: int) -> str:

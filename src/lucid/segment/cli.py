@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lucid.errors import DataError
+
 __all__ = [
     "TASKS",
     "add_train_arguments",
@@ -219,17 +221,20 @@ def run_segment_eval(args: argparse.Namespace) -> int:
 
 def run_segment_predict(args: argparse.Namespace) -> int:
     """``lucid predict`` with a segmentation checkpoint, model name or export: mask PNG + overlay per image."""
+    from lucid.data import image_inputs
     from lucid.segment import predict_masks
 
     out = Path(getattr(args, "out", None) or "predictions")
+    if not args.onnx and len(args.inputs) < 2:
+        raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
+    images = image_inputs(args.inputs if args.onnx else args.inputs[1:])  # a folder gives its images
+    _refuse_shared_stems(images, out)
     if args.onnx:
         records = _predict_with_export(
-            Path(args.onnx), list(args.inputs), out, args.threads, getattr(args, "precision", "f32")
+            Path(args.onnx), [str(p) for p in images], out, args.threads, getattr(args, "precision", "f32")
         )
     else:
-        if len(args.inputs) < 2:
-            raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
-        records = predict_masks(args.inputs[0], list(args.inputs[1:]), out, weights=args.weights, device=args.device)
+        records = predict_masks(args.inputs[0], images, out, weights=args.weights, device=args.device)
     if args.json:
         print(_dumps(records))
         return 0
@@ -238,6 +243,18 @@ def run_segment_predict(args: argparse.Namespace) -> int:
         shares = ", ".join(f"{name} {100 * share:.1f}%" for name, share in top)
         print(f"{record['image']}: {record['mask']} + {record['overlay']}  ({shares})")
     return 0
+
+
+def _refuse_shared_stems(images: list[Path], out: Path) -> None:
+    """Each image's masks are ``<stem>.mask.png`` in ``out``: two images with one stem would overwrite."""
+    seen: dict[str, Path] = {}
+    for image in images:
+        if image.stem in seen and seen[image.stem] != image:
+            raise DataError(
+                f"{seen[image.stem]} and {image} would both write {out / (image.stem + '.mask.png')}; "
+                "predict them in separate runs with different --out folders"
+            )
+        seen[image.stem] = image
 
 
 def _predict_with_export(

@@ -344,58 +344,67 @@ def find_layout(
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
     train_dir, val_dir = _child(folder, TRAIN_SPLITS), _child(folder, VAL_SPLITS)
-    images_top, masks_top = _child(folder, IMAGE_DIRS), _child(folder, MASK_DIRS)
     if train_dir is not None:
-        found = _split_pairs(folder, train_dir)
-        if found is None:
-            raise DataError(
-                f"--data {folder}: {train_dir.name}/ has no images/ + masks/ folders and no mask folder beside it "
-                f"({SIBLING_MASK_DIRS[0].format(train_dir.name)}/ ...); expected {LAYOUT_HELP}"
-            )
-        if val_dir is None:
-            raise DataError(f"--data {folder}: a {train_dir.name}/ split but no val/ (or test/) to validate on")
-        val_found = _split_pairs(folder, val_dir)
-        if val_found is None:
-            raise DataError(f"--data {folder}: {val_dir.name}/ is not laid out like {train_dir.name}/ ({LAYOUT_HELP})")
-        description = (
-            f"{train_dir.name}/ + {val_dir.name}/ ({found[0].relative_to(folder)} + {found[1].relative_to(folder)})"
-        )
-        notes = (
-            [f"{folder}: no val/ folder, so test/ is used as the validation split"]
-            if val_dir.name.lower() == "test"
-            else []
-        )
-        return SegmentationLayout(folder, "splits", match_pairs(*found), match_pairs(*val_found), description, notes)
-    if train_dir is None and val_dir is not None and not need_train:
+        return _split_folders_layout(folder, train_dir, val_dir)
+    if val_dir is not None and not need_train:
         val_found = _split_pairs(folder, val_dir)
         if val_found is not None:
             return SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
-    if images_top is not None and masks_top is not None:
-        image_train, mask_train = _child(images_top, TRAIN_SPLITS), _child(masks_top, TRAIN_SPLITS)
-        if image_train is not None and mask_train is not None:
-            image_val, mask_val = _child(images_top, VAL_SPLITS), _child(masks_top, VAL_SPLITS)
-            if image_val is None or mask_val is None:
-                raise DataError(
-                    f"--data {folder}: {images_top.name}/{image_train.name}/ but no validation split beside it"
-                )
-            description = f"{images_top.name}/{{{image_train.name},{image_val.name}}} + {masks_top.name}/..."
-            return SegmentationLayout(
-                folder,
-                "splits",
-                match_pairs(image_train, mask_train),
-                match_pairs(image_val, mask_val),
-                description,
-                [],
-            )
-        pairs = match_pairs(images_top, masks_top)
-        train, val = _seeded_split(pairs, val_fraction, seed)
-        description = f"{images_top.name}/ + {masks_top.name}/, {len(val)} of {len(pairs)} pairs validate"
-        note = (
-            f"{folder}: one folder of {len(pairs)} image/mask pairs: {len(train)} train, {len(val)} validate "
-            f"(--val-fraction {val_fraction:g}, seed {seed})"
+    images_top, masks_top = _child(folder, IMAGE_DIRS), _child(folder, MASK_DIRS)
+    if images_top is None or masks_top is None:
+        raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
+    if _child(images_top, TRAIN_SPLITS) is not None and _child(masks_top, TRAIN_SPLITS) is not None:
+        return _splits_inside_layout(folder, images_top, masks_top)
+    return _single_layout(folder, images_top, masks_top, val_fraction, seed)
+
+
+def _split_folders_layout(folder: Path, train_dir: Path, val_dir: Path | None) -> SegmentationLayout:
+    """``train/`` + ``val/`` (or ``test/``), each with images + masks inside or beside it."""
+    found = _split_pairs(folder, train_dir)
+    if found is None:
+        raise DataError(
+            f"--data {folder}: {train_dir.name}/ has no images/ + masks/ folders and no mask folder beside it "
+            f"({SIBLING_MASK_DIRS[0].format(train_dir.name)}/ ...); expected {LAYOUT_HELP}"
         )
-        return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
-    raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
+    if val_dir is None:
+        raise DataError(f"--data {folder}: a {train_dir.name}/ split but no val/ (or test/) to validate on")
+    val_found = _split_pairs(folder, val_dir)
+    if val_found is None:
+        raise DataError(f"--data {folder}: {val_dir.name}/ is not laid out like {train_dir.name}/ ({LAYOUT_HELP})")
+    notes = []
+    if val_dir.name.lower() == "test":
+        notes.append(f"{folder}: no val/ folder, so test/ is used as the validation split")
+    elif _child(folder, ["test"]) is not None:
+        notes.append(f"{folder}: {val_dir.name}/ is the validation split; test/ is not used")
+    description = (
+        f"{train_dir.name}/ + {val_dir.name}/ ({found[0].relative_to(folder)} + {found[1].relative_to(folder)})"
+    )
+    return SegmentationLayout(folder, "splits", match_pairs(*found), match_pairs(*val_found), description, notes)
+
+
+def _splits_inside_layout(folder: Path, images_top: Path, masks_top: Path) -> SegmentationLayout:
+    """``images/training/`` + ``annotations/training/`` and their validation splits (ADE20K)."""
+    image_train, mask_train = _child(images_top, TRAIN_SPLITS), _child(masks_top, TRAIN_SPLITS)
+    image_val, mask_val = _child(images_top, VAL_SPLITS), _child(masks_top, VAL_SPLITS)
+    if image_train is None or mask_train is None or image_val is None or mask_val is None:
+        raise DataError(f"--data {folder}: {images_top.name}/ holds a training split but no validation split")
+    description = f"{images_top.name}/{{{image_train.name},{image_val.name}}} + {masks_top.name}/..."
+    train, val = match_pairs(image_train, mask_train), match_pairs(image_val, mask_val)
+    return SegmentationLayout(folder, "splits", train, val, description, [])
+
+
+def _single_layout(
+    folder: Path, images_top: Path, masks_top: Path, val_fraction: float, seed: int
+) -> SegmentationLayout:
+    """One ``images/`` + ``masks/`` pair of folders: a seeded ``val_fraction`` of the pairs validates."""
+    pairs = match_pairs(images_top, masks_top)
+    train, val = _seeded_split(pairs, val_fraction, seed)
+    description = f"{images_top.name}/ + {masks_top.name}/, {len(val)} of {len(pairs)} pairs validate"
+    note = (
+        f"{folder}: one folder of {len(pairs)} image/mask pairs: {len(train)} train, {len(val)} validate "
+        f"(--val-fraction {val_fraction:g}, seed {seed})"
+    )
+    return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
 
 
 def _seeded_split(

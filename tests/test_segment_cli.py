@@ -148,6 +148,18 @@ def test_colour_coded_masks_train_and_evaluate_with_the_class_dict(tmp_path, cap
     assert "class_dict.csv:2: expected the columns name,r,g,b with 0..255 colours" in capsys.readouterr().err
 
 
+def test_image_and_mask_folders_train_segmentation_without_task(tmp_path, capsys):
+    """images/ + masks/ are not two classes: without --task the folders say segmentation, and say so."""
+    root = make_shapes_dataset(tmp_path / "shapes", train=2, val=1, size=(32, 32), seed=7)
+    assert main(["train", "--data", str(root), *TINY_RUN, "--out", str(tmp_path / "run")]) == 0
+    said = capsys.readouterr().out
+    assert f"{root} holds image and mask folders: training segmentation (--task segment)" in said
+    assert "val_miou" in (tmp_path / "run" / "metrics.jsonl").read_text()
+    classify = ["train", "--data", str(root), "--task", "classify", "--epochs", "1", "--img-size", "32"]
+    assert main([*classify, "--no-progress", "--out", str(tmp_path / "cls")]) == 0
+    assert "2 classes" in capsys.readouterr().out  # asked for: a classifier of the two folders
+
+
 def test_eval_json_gives_segmentation_metrics(cli_run, capsys):
     root, out = cli_run
     capsys.readouterr()

@@ -332,6 +332,15 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if getattr(args, "task", None) is None and getattr(args, "data", None):
+        from lucid.segment.data import looks_like_segmentation
+
+        if looks_like_segmentation(args.data):  # images/ + masks/ are not two classes
+            print(
+                f"lucid train: {args.data} holds image and mask folders: training segmentation (--task segment); "
+                "pass --task classify to train a classifier on its folders"
+            )
+            args.task = "segment"
     if getattr(args, "task", None) == "segment" or str(getattr(args, "model", "")).startswith("lraspp_"):
         from lucid.segment.cli import run_segment_train
 

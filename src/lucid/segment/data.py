@@ -50,6 +50,7 @@ __all__ = [
     "MASK_SUFFIXES",
     "SegmentationLayout",
     "find_layout",
+    "looks_like_segmentation",
     "match_pairs",
     "DEFAULT_IGNORE_INDEX",
     "IMAGENET_MEAN",
@@ -356,6 +357,19 @@ def find_layout(
     if _child(images_top, TRAIN_SPLITS) is not None and _child(masks_top, TRAIN_SPLITS) is not None:
         return _splits_inside_layout(folder, images_top, masks_top)
     return _single_layout(folder, images_top, masks_top, val_fraction, seed)
+
+
+def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root``'s folders are laid out as image/mask data (:func:`find_layout`'s layouts),
+    judged from folder names only, without reading a file: a classifier trained on it would take
+    ``images`` and ``masks`` for two classes."""
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        return False
+    train_dir = _child(folder, TRAIN_SPLITS)
+    if train_dir is not None:
+        return _split_pairs(folder, train_dir) is not None
+    return _child(folder, IMAGE_DIRS) is not None and _child(folder, MASK_DIRS) is not None
 
 
 def _split_folders_layout(folder: Path, train_dir: Path, val_dir: Path | None) -> SegmentationLayout:

@@ -354,17 +354,17 @@ class OpenVINOModel:
         def done(request: Any, index: int) -> None:
             results[index] = request.get_output_tensor(0).data.copy()
 
+        shapes = [self._shape_for(part) for part in parts]
         queues: dict[tuple[int, ...], Any] = {}  # compiled shape -> its queue of parallel requests
-        for part in parts:
-            shape = self._shape_for(part)
+        for shape in shapes:
             key = shape or ()
             if key not in self._queues:
                 self._queues[key] = ov.AsyncInferQueue(self.compiled("THROUGHPUT", shape), requests)
             queues[key] = self._queues[key]
         for queue in queues.values():
             queue.set_callback(done)
-        for index, part in enumerate(parts):
-            queues[self._shape_for(part) or ()].start_async({0: part}, index)
+        for index, (part, shape) in enumerate(zip(parts, shapes, strict=True)):
+            queues[shape or ()].start_async({0: part}, index)
         for queue in queues.values():
             queue.wait_all()
         return np.concatenate([r for r in results if r is not None])

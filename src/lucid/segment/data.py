@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lucid.data.files import IMAGE_SUFFIXES  # one list of image types for both tasks
+from lucid.data.files import IMAGE_SUFFIXES, walk_images  # one list of image types, one walk, for both tasks
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
@@ -231,17 +231,9 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
     return ColourTable(names, colours, void)
 
 
-def _visible_files(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
-    """Files under ``folder`` (walked, hidden ones skipped) with one of ``suffixes``, keyed by their
-    path below ``folder`` without the suffix, lower-cased."""
-    found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in suffixes:
-            continue
-        if path.is_file():
-            found[relative.with_suffix("").as_posix().lower()] = path
-    return found
+def _keyed(folder: Path, files: Sequence[Path], suffixes: Sequence[str]) -> dict[str, Path]:
+    """``files`` with one of ``suffixes``, keyed by their path below ``folder`` without the suffix, lower-cased."""
+    return {p.relative_to(folder).with_suffix("").as_posix().lower(): p for p in files if p.suffix.lower() in suffixes}
 
 
 def _untagged(key: str) -> str | None:
@@ -256,11 +248,13 @@ def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     """(image, mask) paths of two folders, matched by their paths below the folders without the
     suffix (a mask may add one tag: ``x_mask.png`` for ``x.jpg``). An image without its mask, a mask
     without its image, or a JPEG mask is an error that names them."""
-    images = _visible_files(images_dir, IMAGE_SUFFIXES)
+    # lucid.data.walk_images: the classification walk (hidden entries, pipes and symlink loops skipped)
+    images = _keyed(images_dir, walk_images(images_dir)[0], IMAGE_SUFFIXES)
     if not images:
         raise DataError(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    lossy = _visible_files(masks_dir, LOSSY_MASK_SUFFIXES)
-    masks = _visible_files(masks_dir, MASK_SUFFIXES)
+    mask_files = walk_images(masks_dir)[0]
+    lossy = _keyed(masks_dir, mask_files, LOSSY_MASK_SUFFIXES)
+    masks = _keyed(masks_dir, mask_files, MASK_SUFFIXES)
     if lossy and not masks:
         example = next(iter(lossy.values()))
         raise DataError(f"{masks_dir}: the masks are JPEG ({example.name}); masks must be lossless (PNG)")

@@ -9,46 +9,6 @@ from typing import Any
 
 ORDER = 30
 
-# Flags whose value goes straight into TrainConfig under the same (dashes -> underscores) name.
-_TRAIN_FIELDS = (
-    "data",
-    "model",
-    "weights",
-    "img_size",
-    "in_channels",
-    "epochs",
-    "batch_size",
-    "lr",
-    "opt",
-    "momentum",
-    "weight_decay",
-    "bn_momentum",
-    "sched",
-    "warmup_epochs",
-    "step_size",
-    "step_gamma",
-    "label_smoothing",
-    "ema",
-    "ema_decay",
-    "amp",
-    "channels_last",
-    "workers",
-    "seed",
-    "device",
-    "out",
-    "resume",
-    "dropout",
-    "auto_augment",
-    "hflip",
-    "random_erase",
-    "val_fraction",
-    "limit_train",
-    "limit_val",
-    "record_indices",
-    "time_budget",
-    "memory_budget",
-)
-
 
 def _momentum(text: str) -> float | None:
     return None if text == "model" else float(text)
@@ -322,17 +282,47 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_predict, intermixed="inputs")  # images may follow the options
 
 
-def train_config_from_args(args: argparse.Namespace) -> Any:
-    """The TrainConfig the given flags describe (flags not given keep the defaults)."""
-    from lucid.train import TrainConfig
-
-    names = (*_TRAIN_FIELDS, "verify_images", "progress", "deterministic")
-    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
-    return TrainConfig(**given)
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    if getattr(args, "task", None) is None and getattr(args, "data", None):
+def config_from_args(args: argparse.Namespace, task: str) -> Any:
+    """The config of ``task`` that the given flags describe: each flag is a field of the task's
+    config (flags not given keep its defaults); a flag that only another task's config has is
+    refused by name."""
+    from lucid.tasks import get_task, task_names
+
+    config_class = get_task(task).config_class
+    mine = set(config_class.field_names())
+    others: dict[str, str] = {}
+    for name in task_names():
+        if name != task:
+            for field in get_task(name).config_class.field_names():
+                others.setdefault(field, name)
+    wrong = sorted(_flag(f) for f in vars(args) if f in others and f not in mine)
+    if wrong:
+        owners = sorted({others[f.lstrip("-").replace("-", "_")] for f in wrong})
+        raise ValueError(f"{', '.join(wrong)}: {' and '.join(owners)} flag(s), not used by --task {task}")
+    return config_class(**{name: getattr(args, name) for name in mine if hasattr(args, name)})
+
+
+def chosen_task(args: argparse.Namespace) -> str:
+    """``--task``, else the task of ``--model``, of the run ``--resume`` names, or of the data's layout."""
+    from pathlib import Path
+
+    from lucid.models.registry import model_task
+    from lucid.tasks import DEFAULT_TASK
+    from lucid.train.run_folder import recorded_task
+
+    if getattr(args, "task", None):
+        return str(args.task)
+    if getattr(args, "resume", None):
+        found = recorded_task(Path(args.resume).expanduser())
+        if found:
+            return found
+    if getattr(args, "model", None) and model_task(args.model):
+        return str(model_task(args.model))
+    if getattr(args, "data", None):
         from lucid.segment.data import looks_like_segmentation
 
         if looks_like_segmentation(args.data):  # images/ + masks/ are not two classes
@@ -340,15 +330,15 @@ def run_train(args: argparse.Namespace) -> int:
                 f"lucid train: {args.data} holds image and mask folders: training segmentation (--task segment); "
                 "pass --task classify to train a classifier on its folders"
             )
-            args.task = "segment"
-    if getattr(args, "task", None) == "segment" or str(getattr(args, "model", "")).startswith("lraspp_"):
-        from lucid.segment.cli import run_segment_train
+            return "segment"
+    return DEFAULT_TASK
 
-        return run_segment_train(args)
+
+def run_train(args: argparse.Namespace) -> int:
     from lucid.train import TrainingDiverged, train
     from lucid.train.budget import process_started
 
-    config = train_config_from_args(args)
+    config = config_from_args(args, chosen_task(args))
     # SIGTERM (a scheduler, `timeout`, torchrun stopping a group) ends the run like Ctrl-C: the
     # lock is released and summary.json says "interrupted" instead of staying "running".
     previous = signal.signal(signal.SIGTERM, _terminated)

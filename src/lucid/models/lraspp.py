@@ -541,7 +541,7 @@ def _build(
     return model
 
 
-@register_model
+@register_model(task="segment")
 def lraspp_mobilenet_v3_large(
     num_classes: int | None = None,
     *,
@@ -561,7 +561,7 @@ def lraspp_mobilenet_v3_large(
     return _build("lraspp_mobilenet_v3_large", num_classes, weights, in_channels, inter_channels, backbone_kwargs)
 
 
-@register_model
+@register_model(task="segment")
 def lraspp_mobilenet_v3_small(
     num_classes: int | None = None,
     *,

@@ -9,20 +9,23 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-__all__ = ["register_model", "create_model", "list_models", "get_model_factory"]
+__all__ = ["register_model", "create_model", "list_models", "get_model_factory", "model_task"]
 
 Factory = TypeVar("Factory", bound=Callable[..., nn.Module])
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_TASKS: dict[str, str] = {}  # model name -> the task its outputs serve (lucid.tasks)
 
 
-def register_model(fn: Factory | None = None, *, name: str | None = None) -> Any:
-    """Register a factory under ``name`` (default: its ``__name__``); usable bare or with arguments."""
+def register_model(fn: Factory | None = None, *, name: str | None = None, task: str = "classify") -> Any:
+    """Register a factory under ``name`` (default: its ``__name__``) for ``task`` (``classify``,
+    ``segment``, ``detect``: what :func:`model_task` answers); usable bare or with arguments."""
 
     def decorate(factory: Factory) -> Factory:
         key = name or factory.__name__
         if key in _REGISTRY and _REGISTRY[key] is not factory:
             raise ValueError(f"a model named {key!r} is already registered")
         _REGISTRY[key] = factory
+        _TASKS[key] = task
         return factory
 
     return decorate(fn) if fn is not None else decorate
@@ -66,3 +69,8 @@ def create_model(
 def list_models(pattern: str = "*") -> list[str]:
     """Sorted registered names matching a shell-style ``pattern``."""
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def model_task(name: str) -> str | None:
+    """The task the registered model ``name`` serves, or None for a name not registered."""
+    return _TASKS.get(name)

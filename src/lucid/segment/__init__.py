@@ -5,7 +5,8 @@
   augmentation of image and mask with torchvision transforms v2 (``tv_tensors.Mask``);
 - :func:`segmentation_loss`, :func:`confusion_matrix`, :func:`scores` (mIoU, per-class IoU,
   pixel accuracy) with an ignore label;
-- :func:`train_segmentation` (``lucid train --task segment``), :func:`evaluate_segmentation`
+- :class:`SegmentConfig` and :class:`SegmentTask`: ``lucid train --task segment`` on lucid's one
+  engine (``lucid.train.train(SegmentConfig(...))``), :func:`evaluate_segmentation`
   (``lucid eval``), :func:`predict_masks` (``lucid predict``: colour mask PNG + overlay);
 - :func:`export_segmentation` (ONNX with a dynamic image size, verified) and
   :class:`SegmentationPredictor` (class masks from the ONNX file, ONNX Runtime or OpenVINO).
@@ -24,9 +25,9 @@ from lucid.segment.data import (
     segmentation_datasets,
     train_transform,
 )
-from lucid.segment.metrics import ConfusionMeter, confusion_matrix, scores, segmentation_loss
+from lucid.segment.metrics import ConfusionMeter, confusion_matrix, scores, segmentation_loss, validate
 from lucid.segment.synthetic import SHAPE_CLASSES, make_shapes_dataset
-from lucid.segment.train import SegmentConfig, SegmentResult, train_segmentation, validate
+from lucid.segment.task import SegmentConfig, SegmentTask
 
 __all__ = [
     "DEFAULT_IGNORE_INDEX",
@@ -45,8 +46,7 @@ __all__ = [
     "scores",
     "ConfusionMeter",
     "SegmentConfig",
-    "SegmentResult",
-    "train_segmentation",
+    "SegmentTask",
     "validate",
     "make_shapes_dataset",
     "SHAPE_CLASSES",

@@ -15,61 +15,12 @@ from typing import Any
 from lucid.errors import DataError
 
 __all__ = [
-    "TASKS",
     "add_train_arguments",
     "add_predict_arguments",
     "is_segmentation_source",
-    "run_segment_train",
     "run_segment_eval",
     "run_segment_predict",
 ]
-
-TASKS = ("classify", "segment")
-# lucid train flags whose value goes to SegmentConfig under the same name.
-_SHARED = (
-    "data",
-    "model",
-    "weights",
-    "epochs",
-    "batch_size",
-    "lr",
-    "opt",
-    "momentum",
-    "weight_decay",
-    "warmup_epochs",
-    "bn_momentum",
-    "time_budget",
-    "workers",
-    "seed",
-    "device",
-    "amp",
-    "channels_last",
-    "out",
-    "resume",
-    "progress",
-    "limit_train",
-    "limit_val",
-    "hflip",
-    "val_fraction",
-)
-_SEGMENT_ONLY = ("ignore_index", "num_classes", "classes", "crop_size", "scale", "class_weights")
-# Flags of lucid train that only classification uses.
-_NOT_FOR_SEGMENT = (
-    "img_size",
-    "in_channels",
-    "auto_augment",
-    "random_erase",
-    "verify_images",
-    "dropout",
-    "sched",
-    "step_size",
-    "step_gamma",
-    "label_smoothing",
-    "ema",
-    "ema_decay",
-    "record_indices",
-    "deterministic",
-)
 
 
 def _crop_size(text: str) -> tuple[int, int]:
@@ -91,11 +42,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "segmentation (--task segment)",
         "DIR/train and DIR/val each hold images/ and masks/ (8-bit PNGs, value = class, same file stems). "
-        "Shared flags: --data --model --weights --epochs --batch-size --lr --opt --weight-decay --warmup-epochs "
-        "--time-budget --hflip --workers --seed --device --amp --out --resume --limit-train --limit-val.",
+        "Every flag above applies too, but those only classification has (--img-size, --label-smoothing, ...).",
     )
+    from lucid.tasks import task_names
+
     group.add_argument(
-        "--task", choices=TASKS, help="classify (default) or segment (LR-ASPP; default model lraspp_mobilenet_v3_small)"
+        "--task",
+        choices=task_names(),
+        help="classify (default) or segment (LR-ASPP; default model lraspp_mobilenet_v3_small); default: the task "
+        "of --model, of the --resume run, or of the data's layout",
     )
     group.add_argument(
         "--ignore-index",
@@ -152,28 +107,6 @@ def is_segmentation_source(source: str | None) -> bool:
     from lucid.models.resolve import source_task
 
     return source_task(source) == "segment"
-
-
-def run_segment_train(args: argparse.Namespace) -> int:
-    """``lucid train --task segment``: the flags given become a SegmentConfig; train it."""
-    from lucid.segment import SegmentConfig, train_segmentation
-
-    wrong = sorted(f"--{name.replace('_', '-')}" for name in _NOT_FOR_SEGMENT if hasattr(args, name))
-    if wrong:
-        raise ValueError(f"{', '.join(wrong)}: classification flags, not used by --task segment")
-    given = {name: getattr(args, name) for name in (*_SHARED, *_SEGMENT_ONLY) if hasattr(args, name)}
-    if given.get("bn_momentum", 0.1) is None:  # 'model': keep the presets' own
-        given["bn_momentum"] = 0.01
-    config = SegmentConfig(**given)
-    clock_start = None
-    try:
-        from lucid.train.budget import process_started  # the classification run's clock, when present
-
-        clock_start = process_started()
-    except ImportError:
-        pass
-    train_segmentation(config, clock_start=clock_start)
-    return 0
 
 
 def _dumps(value: Any) -> str:

@@ -37,7 +37,7 @@ from lucid.segment.data import (
     read_rgb,
     resolve_classes,
 )
-from lucid.segment.train import validate
+from lucid.segment.metrics import validate
 
 __all__ = [
     "SegmentationEval",

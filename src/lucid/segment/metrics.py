@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-__all__ = ["segmentation_loss", "confusion_matrix", "scores", "ConfusionMeter"]
+__all__ = ["segmentation_loss", "confusion_matrix", "scores", "ConfusionMeter", "validate"]
 
 
 def segmentation_loss(
@@ -95,3 +95,48 @@ class ConfusionMeter:
 
     def scores(self, classes: Sequence[str] | None = None) -> dict[str, Any]:
         return scores(self.matrix, classes)
+
+
+@torch.no_grad()
+def validate(
+    model: torch.nn.Module,
+    loader: Any,
+    info: Any,
+    device: torch.device,
+    channels_last: bool = False,
+    limit_batches: int | None = None,
+) -> dict[str, Any]:
+    """Loss, confusion matrix and scores of ``model`` on ``loader`` (summed over DDP processes);
+    ``info`` gives ``num_classes``, ``ignore_index`` and ``classes``. ``finite``: every output was finite."""
+    import torch.distributed as dist
+
+    model.eval()
+    meter = ConfusionMeter(info.num_classes, info.ignore_index)
+    loss_sum, pixels, bad = 0.0, 0, 0
+    for index, (images, masks) in enumerate(loader):
+        if limit_batches is not None and index >= limit_batches:
+            break
+        images = images.as_subclass(torch.Tensor).to(device)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        masks = masks.as_subclass(torch.Tensor).to(device)
+        logits = model(images).float()
+        if not bool(torch.isfinite(logits).all()):
+            bad += 1
+            continue  # a diverged model: its pixels cannot be scored
+        valid = int((masks != info.ignore_index).sum())
+        if valid:
+            loss_sum += float(segmentation_loss(logits, masks, info.ignore_index)) * valid
+        pixels += valid
+        meter.add(logits, masks)
+    totals = torch.tensor([loss_sum, pixels, bad], dtype=torch.float64)
+    if dist.is_available() and dist.is_initialized():
+        totals = totals.to(device)
+        dist.all_reduce(totals)
+        totals = totals.cpu()
+    meter.reduce(device)
+    scored = meter.scores(info.classes)
+    scored["loss"] = float(totals[0] / totals[1].clamp(min=1))
+    scored["confusion"] = meter.matrix.tolist()
+    scored["finite"] = float(totals[2]) == 0 and math.isfinite(scored["loss"])
+    return scored

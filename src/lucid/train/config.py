@@ -1,4 +1,10 @@
-"""``TrainConfig``: every setting of a training run, one field per ``lucid train`` flag."""
+"""Every setting of a training run, one field per ``lucid train`` flag.
+
+:class:`RunConfig` holds what every task's run has (data, model, optimisation, the run folder,
+the time budget ...) and validates it once; each task's config adds only its own fields and
+defaults: :class:`TrainConfig` is classification's (``lucid train``'s default task),
+``lucid.segment.SegmentConfig`` and ``lucid.detect.DetectConfig`` the others'.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,12 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULERS", "AUTO_AUGMENTS", "RESUME_OVERRIDABLE"]
+__all__ = ["RunConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS", "AUTO_AUGMENTS", "RESUME_OVERRIDABLE", "DEVICES"]
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
-SCHEDULERS = ("cosine", "step")
+SCHEDULERS = ("cosine", "step", "poly")
 AUTO_AUGMENTS = ("trivial", "auto", "none")
 DEVICES = ("cpu", "cuda")
 
@@ -25,6 +31,8 @@ MAX_BATCH_SIZE = 65_536
 MAX_WORKERS = 256
 MAX_SEED = 2**32 - 1
 MAX_TIME_BUDGET_MINUTES = 7 * 24 * 60.0  # a week
+# Images larger than this on a side are refused before anything is allocated for them.
+MAX_IMAGE_SIZE = 4096
 # Without ``epochs``, a ``time_budget`` run fits the epoch count; otherwise the default is 10.
 DEFAULT_EPOCHS = 10
 
@@ -60,42 +68,36 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 @dataclass
-class TrainConfig:
-    """A training run. The defaults train ``mobilenet_v3_small(in_channels=1, num_classes=10)``
-    on scikit-learn's bundled digits at 32x32 to >= 97 % held-out top-1 (98.9-99.7 % measured;
-    ``benchmarks/train_digits.py`` measures the time on your machine).
+class RunConfig:
+    """What every task's training run is set by; a task's config subclasses it with its own fields.
 
-    Data: ``data=None`` is the embedded digits set (``digits_datasets``); a folder is
-    ``train/`` + ``val/``, ``train/`` + ``test/`` or one folder of class folders, split by
-    ``val_fraction`` and ``seed`` (:data:`lucid.data.LAYOUTS`). ``batch_size`` and ``lr`` are per
-    process (under torchrun the global batch is ``batch_size * world_size``). ``lr=None`` and
-    ``weight_decay=None`` pick the optimizer's default (:data:`DEFAULT_LR`, scaled down
-    linearly for batches below :data:`REFERENCE_BATCH`; :data:`DEFAULT_WEIGHT_DECAY`).
-    ``img_size=None`` is 32 for digits and, for folders, chosen from the
-    image headers (:func:`lucid.data.infer_image_size`). ``hflip``, ``auto_augment`` and
-    ``random_erase`` left at None take the recipe's defaults for the image size
-    (:func:`lucid.data.choose_recipe`: flip 0.5, no auto-augment, no erasing). ``memory_budget``
-    (GiB) bounds the decoded images kept in memory (None: 25 % of RAM, at most 4 GiB; 0 streams);
-    ``in_channels=None`` is 1 for digits, 3 for folders, or the ``weights`` checkpoint's.
-    ``channels_last`` is on by default: MobileNet's depthwise convolutions train about 25 %
-    faster in that layout on CPU. ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's BatchNorm momentum for
-    training: the canonical 0.01 suits ImageNet-length runs, but over a few hundred steps it
-    leaves the running statistics near their initial values and validation at chance.
-    ``None`` keeps the model's own. ``resume`` names a finished or interrupted run's folder:
-    its saved config is used, and only
-    :data:`RESUME_OVERRIDABLE` fields set to non-default values here override it.
+    Data: ``data`` is the folder the task reads (each task names its layouts). ``batch_size`` and
+    ``lr`` are per process (under torchrun the global batch is ``batch_size * world_size``).
+    ``lr=None`` and ``weight_decay=None`` pick the optimizer's default for the task
+    (:attr:`default_lr`, scaled down linearly for batches below :attr:`reference_batch`;
+    :attr:`default_weight_decay`). ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's
+    BatchNorm momentum for training: the canonical 0.01 suits ImageNet-length runs, but over a few
+    hundred steps it leaves the running statistics near their initial values; ``None`` keeps the
+    model's own. ``channels_last`` is on by default: MobileNet's depthwise convolutions train
+    faster in that layout on CPU. ``resume`` names a finished or interrupted run's folder: its
+    saved config is used, and only :data:`RESUME_OVERRIDABLE` fields set to non-default values
+    here override it.
 
     ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
-    after timing the first steps; ``epochs`` is then an upper bound (``None``: 10 without a
-    budget, :data:`MAX_EPOCHS` with one). A resumed budget run keeps its recorded plan and spends
-    what is left of the budget.
+    after timing the first steps; ``epochs`` is then an upper bound (``None``: the task's
+    :attr:`default_epochs` without a budget, :data:`MAX_EPOCHS` with one). A resumed budget run
+    keeps its recorded plan and spends what is left of the budget.
     """
+
+    task: ClassVar[str] = ""  # the lucid.tasks name of the config's task
+    default_epochs: ClassVar[int] = DEFAULT_EPOCHS
+    default_lr: ClassVar[Mapping[str, float]] = DEFAULT_LR
+    default_weight_decay: ClassVar[Mapping[str, float]] = DEFAULT_WEIGHT_DECAY
+    reference_batch: ClassVar[int] = REFERENCE_BATCH
 
     data: str | None = None
     model: str = "mobilenet_v3_small"
     weights: str | None = None
-    img_size: int | None = None
-    in_channels: int | None = None
     epochs: int | None = None
     batch_size: int = 64
     lr: float | None = None
@@ -106,7 +108,6 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     step_size: int = 3
     step_gamma: float = 0.1
-    label_smoothing: float = 0.1
     ema: bool = False
     ema_decay: float = 0.999
     amp: bool = False
@@ -116,16 +117,11 @@ class TrainConfig:
     device: str = "cpu"
     out: str | None = None
     resume: str | None = None
-    dropout: float | None = None
     bn_momentum: float | None = 0.1
-    auto_augment: str | None = None
     hflip: float | None = None
-    random_erase: float | None = None
     val_fraction: float = 0.2
-    memory_budget: float | None = None
     limit_train: int | None = None
     limit_val: int | None = None
-    verify_images: bool = True
     deterministic: bool = True
     record_indices: bool = False
     progress: bool = True
@@ -135,22 +131,24 @@ class TrainConfig:
     def total_epochs(self) -> int:
         """``epochs`` as resolved by ``__post_init__`` (an int there on: the default or the bound)."""
         if self.epochs is None:
-            raise ValueError("TrainConfig.epochs was set to None after construction")
+            raise ValueError(f"{type(self).__name__}.epochs was set to None after construction")
         return self.epochs
 
     def __post_init__(self) -> None:
         if self.epochs is None:
             # With a time budget the epoch count is fitted to it; MAX_EPOCHS is then only a bound.
-            self.epochs = DEFAULT_EPOCHS if self.time_budget is None else MAX_EPOCHS
+            self.epochs = self.default_epochs if self.time_budget is None else MAX_EPOCHS
         self._check_choices()
         self._check_sizes()
         self._check_rates()
+        self._check_task()
+
+    def _check_task(self) -> None:
+        """A task config's own fields (nothing here)."""
 
     def _check_choices(self) -> None:
         _check_choice("opt", self.opt, OPTIMIZERS)
         _check_choice("sched", self.sched, SCHEDULERS)
-        if self.auto_augment is not None:
-            _check_choice("auto_augment", self.auto_augment, AUTO_AUGMENTS)
         _check_choice("device", self.device, DEVICES)
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a registered model name, got {self.model!r}")
@@ -158,6 +156,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 setattr(self, name, str(value))  # accept os.PathLike, store plain text (JSON-ready)
+        for name in ("ema", "amp", "channels_last", "deterministic", "record_indices", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def _check_sizes(self) -> None:
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
@@ -169,7 +170,7 @@ class TrainConfig:
             if self.time_budget == 0:
                 raise ValueError("time_budget must be a positive number of minutes (--time-budget), got 0")
         _check_int("step_size", self.step_size, 1)
-        for name, minimum in (("img_size", 8), ("in_channels", 1), ("limit_train", 2), ("limit_val", 1)):
+        for name, minimum in (("limit_train", 2), ("limit_val", 1)):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum)
 
@@ -183,18 +184,12 @@ class TrainConfig:
         _check_float("momentum", self.momentum, 0.0, 1.0, high_open=True)
         _check_float("warmup_epochs", self.warmup_epochs, 0.0, float(self.total_epochs))
         _check_float("step_gamma", self.step_gamma, 0.0, 1.0)
-        _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         _check_float("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
-        for name in ("hflip", "random_erase"):  # None: the data recipe's default
-            if getattr(self, name) is not None:
-                _check_float(name, getattr(self, name), 0.0, 1.0)
-        if self.memory_budget is not None:
-            _check_float("memory_budget", self.memory_budget, 0.0, 1024.0)
+        if self.hflip is not None:  # None: the task's default
+            _check_float("hflip", self.hflip, 0.0, 1.0)
         _check_float("val_fraction", self.val_fraction, 0.0, 1.0, high_open=True)
         if self.val_fraction == 0:
             raise ValueError("val_fraction must be in (0, 1), got 0")
-        if self.dropout is not None:
-            _check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
         if self.bn_momentum is not None:
             _check_float("bn_momentum", self.bn_momentum, 0.0, 1.0)
             if self.bn_momentum == 0:
@@ -203,38 +198,43 @@ class TrainConfig:
     @property
     def learning_rate(self) -> float:
         """The learning rate in use: ``lr``, or the optimizer's default scaled by
-        ``min(1, batch_size / REFERENCE_BATCH)`` (never scaled up: larger batches keep the default)."""
+        ``min(1, batch_size / reference_batch)`` (never scaled up: larger batches keep the default)."""
         if self.lr is not None:
             return float(self.lr)
-        return DEFAULT_LR[self.opt] * min(1.0, self.batch_size / REFERENCE_BATCH)
+        return self.default_lr[self.opt] * min(1.0, self.batch_size / self.reference_batch)
 
     @property
     def decay(self) -> float:
         """The weight decay in use: ``weight_decay`` or the optimizer's default."""
-        return float(self.weight_decay) if self.weight_decay is not None else DEFAULT_WEIGHT_DECAY[self.opt]
+        return float(self.weight_decay) if self.weight_decay is not None else self.default_weight_decay[self.opt]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict that :meth:`from_dict` turns back into this config."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+    def field_names(cls) -> list[str]:
+        """The config's fields (each one a ``lucid train`` flag)."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Rebuild a config from :meth:`to_dict` output; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = set(cls.field_names())
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown TrainConfig field(s) {unknown}; known fields are {sorted(known)}")
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known fields are {sorted(known)}")
         return cls(**data)
 
-    def replace(self, **changes: Any) -> TrainConfig:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed, validated again."""
         return dataclasses.replace(self, **changes)
 
-    def merged_for_resume(self, saved: TrainConfig) -> TrainConfig:
+    def merged_for_resume(self, saved: Self) -> Self:
         """``saved`` with this config's :data:`RESUME_OVERRIDABLE` fields where they differ from
         the defaults; any other non-default field here (apart from ``resume``/``out``) is an error,
         since changing it would make the resumed run a different run."""
-        defaults = TrainConfig()
+        defaults = type(self)()
         changes: dict[str, Any] = {}
         conflicts = []
         for field in dataclasses.fields(self):
@@ -253,3 +253,47 @@ class TrainConfig:
                 + f"; only {', '.join(RESUME_OVERRIDABLE)} may change"
             )
         return saved.replace(**changes, resume=self.resume, out=saved.out)
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """A classification run (``lucid train``'s default task). The defaults train
+    ``mobilenet_v3_small(in_channels=1, num_classes=10)`` on scikit-learn's bundled digits at 32x32
+    (``benchmarks/train_digits.py`` measures the time and accuracy on your machine).
+
+    Data: ``data=None`` is the embedded digits set (``digits_datasets``); a folder is
+    ``train/`` + ``val/``, ``train/`` + ``test/`` or one folder of class folders, split by
+    ``val_fraction`` and ``seed`` (:data:`lucid.data.LAYOUTS`). ``img_size=None`` is 32 for
+    digits and, for folders, chosen from the image headers (:func:`lucid.data.infer_image_size`).
+    ``hflip``, ``auto_augment`` and ``random_erase`` left at None take the recipe's defaults for
+    the image size (:func:`lucid.data.choose_recipe`). ``memory_budget`` (GiB) bounds the decoded
+    images kept in memory (None: 25 % of RAM, at most 4 GiB; 0 streams); ``in_channels=None`` is
+    1 for digits, 3 for folders, or the ``weights`` checkpoint's.
+    """
+
+    task: ClassVar[str] = "classify"
+
+    img_size: int | None = None
+    in_channels: int | None = None
+    label_smoothing: float = 0.1
+    dropout: float | None = None
+    auto_augment: str | None = None
+    random_erase: float | None = None
+    memory_budget: float | None = None
+    verify_images: bool = True
+
+    def _check_task(self) -> None:
+        if self.auto_augment is not None:
+            _check_choice("auto_augment", self.auto_augment, AUTO_AUGMENTS)
+        for name, minimum in (("img_size", 8), ("in_channels", 1)):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), minimum)
+        if self.img_size is not None and self.img_size > MAX_IMAGE_SIZE:
+            raise ValueError(f"img_size must be at most {MAX_IMAGE_SIZE} (--img-size), got {self.img_size}")
+        _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        if self.random_erase is not None:
+            _check_float("random_erase", self.random_erase, 0.0, 1.0)
+        if self.memory_budget is not None:
+            _check_float("memory_budget", self.memory_budget, 0.0, 1024.0)
+        if self.dropout is not None:
+            _check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)

@@ -1,7 +1,13 @@
-"""The training loop behind ``lucid train``: one process or DDP, resumable, deterministic.
+"""The one training loop behind ``lucid train``, for every task: one process or DDP, resumable,
+deterministic, time-budgeted.
+
+The loop owns seeding and determinism, the DDP sampler, AMP, EMA, the optimizer and schedule
+steps, divergence handling, the time-budget plan, exact resume, the run folder, the curves and
+the summary. The task (:class:`lucid.tasks.Task`, picked by the config's class) supplies the data,
+the model, the loss of a batch, the validation scores and the checkpoint metadata.
 
 Per epoch: train (tqdm bar), validate, then rank 0 appends ``metrics.jsonl``, writes
-``last.safetensors`` (and ``best.safetensors`` when validation top-1 improved), the resumable
+``last.safetensors`` (and ``best.safetensors`` when the task's validation score improved), the resumable
 ``train_state.safetensors`` (the commit point: written last, atomically), ``summary.json`` and
 ``curves.png``. Resuming rewrites ``metrics.jsonl`` from the state's history, so a kill at any
 moment leaves a run that resumes to exactly the metrics of an uninterrupted one.
@@ -25,16 +31,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from lucid.data import CachedImages, StreamingImages, dataset_size
-from lucid.errors import LucidError
+from lucid.data import dataset_size
+from lucid.errors import LucidError, RunFolderError
+from lucid.tasks import Task, TaskData, get_task
 from lucid.train import distributed as dist_utils
 from lucid.train.budget import WARMUP_FRACTION, BudgetClock, BudgetPlan
-from lucid.train.config import TrainConfig
-from lucid.train.data import DataInfo, build_datasets
-from lucid.train.metrics import Tally, plot_curves, write_json
+from lucid.train.config import RunConfig, TrainConfig
+from lucid.train.metrics import plot_curves, write_json
 from lucid.train.optim import build_ema, build_optimizer, build_scheduler
 from lucid.train.run_folder import (
     FILES,
@@ -42,12 +48,13 @@ from lucid.train.run_folder import (
     commit_epoch,
     finish_run,
     new_out_dir,
+    recorded_task,
     resume_state,
     rewrite_metrics,
 )
 from lucid.train.state import TrainStateError, rng_state, set_rng_state, training_state
 
-__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "FILES"]
+__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "FILES", "autocast"]
 
 
 class TrainingDiverged(LucidError, RuntimeError):
@@ -65,16 +72,35 @@ PROBE_STEPS = 6
 
 @dataclass
 class TrainResult:
-    """What :func:`train` produced: the output folder, the best validation top-1 (a fraction)
-    and the epoch it came from, per-epoch metrics and the files written."""
+    """What :func:`train` produced: the output folder, the task's best validation score (a
+    fraction; ``best_key`` names it) and the epoch it came from, per-epoch metrics and the
+    summary. ``best_val_top1`` / ``best_val_miou`` / ``best_val_map`` read the score by name."""
 
     out_dir: Path
-    best_val_top1: float
+    best_key: str
+    best_score: float
     best_epoch: int
     epochs: int
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+
+    def _score(self, key: str) -> float:
+        if key != self.best_key:
+            raise AttributeError(f"this run's best score is {self.best_key}, not {key}")
+        return self.best_score
+
+    @property
+    def best_val_top1(self) -> float:
+        return self._score("val_top1")
+
+    @property
+    def best_val_miou(self) -> float:
+        return self._score("val_miou")
+
+    @property
+    def best_val_map(self) -> float:
+        return self._score("val_map")
 
     @property
     def best_checkpoint(self) -> Path:
@@ -90,33 +116,10 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _checkpoint_in_channels(weights: str | None) -> int | None:
-    """The input channels a lucid checkpoint was trained with (None for other weights)."""
-    if weights is None or not Path(weights).expanduser().is_file():
-        return None
-    from lucid.checkpoint import CheckpointError, read_metadata
-
-    try:
-        config = read_metadata(Path(weights).expanduser())["config"] or {}
-    except CheckpointError:
-        return None  # a torchvision/timm file: the weights loader decides
-    return config.get("in_channels")
-
-
-def resolve_in_channels(config: TrainConfig) -> int:
-    """``in_channels`` given, else a lucid checkpoint's, else 1 for digits and 3 for image folders."""
-    if config.in_channels is not None:
-        return config.in_channels
-    found = _checkpoint_in_channels(config.weights)
-    if found is not None:
-        return int(found)
-    return 1 if config.data is None else 3
-
-
 def build_model(
     name: str,
     num_classes: int,
-    in_channels: int,
+    in_channels: int | None = None,
     *,
     weights: str | None = None,
     dropout: float | None = None,
@@ -125,10 +128,12 @@ def build_model(
     """The registered model ``name`` for ``num_classes`` classes; with ``weights`` (a checkpoint
     path or a registered weights name) the factory loads them and replaces the head when the
     class count differs."""
-    from lucid.models import get_model_factory
+    from lucid.models.registry import get_model_factory
 
     factory = get_model_factory(name)
-    kwargs: dict[str, Any] = {"num_classes": num_classes, "in_channels": in_channels}
+    kwargs: dict[str, Any] = {"num_classes": num_classes}
+    if in_channels is not None:
+        kwargs["in_channels"] = in_channels
     if dropout is not None:
         kwargs["dropout"] = dropout
     if bn_momentum is not None:
@@ -179,15 +184,14 @@ def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
     )
 
 
-def _loaders(
-    train_ds: Dataset[Any], val_ds: Dataset[Any], config: TrainConfig, ctx: dist_utils.DistContext
-) -> _Loaders:
+def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> _Loaders:
     """Shuffled, sharded training batches and a disjoint validation shard per process.
 
     DistributedSampler drives the shuffling even in one process: its permutation depends only on
     (seed, epoch), which makes epochs reproducible after a resume. ``drop_last`` there keeps the
     ranks' shards disjoint (no padding with repeated samples).
     """
+    train_ds, val_ds = data.train, data.val
     sampler: DistributedSampler[Any] = DistributedSampler(
         train_ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=ctx.distributed
     )
@@ -200,12 +204,12 @@ def _loaders(
     batch_size, warning = _fit_batch(per_rank, config.batch_size)
     notes = [warning] if warning else []
     workers = config.workers
-    if isinstance(train_ds, CachedImages) and workers:
-        # The cached images are augmented a whole batch at a time in this process; workers would
-        # only copy the decoded set into every worker.
+    if data.batched and workers:
+        # The set augments a whole batch at a time in this process (decoded in memory); workers
+        # would only copy the decoded set into every worker.
         notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
         workers = 0
-    elif isinstance(train_ds, StreamingImages) and not workers:
+    elif data.streaming and not workers:
         workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     generator = torch.Generator()
@@ -218,15 +222,23 @@ def _loaders(
         generator=generator,
         num_workers=workers,
         pin_memory=pin_memory,
+        collate_fn=data.train_collate,
+        persistent_workers=workers > 0,
     )
     shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
     val = DataLoader(
-        shard, batch_size=max(2 * config.batch_size, 128), shuffle=False, num_workers=workers, pin_memory=pin_memory
+        shard,
+        batch_size=data.val_batch_size or max(2 * config.batch_size, 128),
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        collate_fn=data.val_collate,
+        persistent_workers=workers > 0,
     )
     return _Loaders(train, val, sampler, generator, batch_size, notes)
 
 
-def _start_epoch(loaders: _Loaders, config: TrainConfig, epoch: int, rank: int) -> None:
+def _start_epoch(loaders: _Loaders, config: RunConfig, epoch: int, rank: int) -> None:
     """Per-epoch seeds for the shuffle and for data-loader workers' augmentation RNGs."""
     loaders.sampler.set_epoch(epoch)
     loaders.generator.manual_seed(config.seed * 1_000_003 + epoch * 1_009 + rank)
@@ -237,35 +249,27 @@ def _start_epoch(loaders: _Loaders, config: TrainConfig, epoch: int, rank: int) 
 # --------------------------------------------------------------------------------------------
 
 
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on ``device`` when ``enabled``, else nothing."""
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def _to_device(
-    images: torch.Tensor, targets: torch.Tensor, device: torch.device, channels_last: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    images = images.to(device, non_blocking=True)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    return images, targets.to(device, non_blocking=True)
 
 
 @dataclass
 class _Run:
     """Everything the loop touches, built once."""
 
-    config: TrainConfig
+    config: RunConfig
     ctx: dist_utils.DistContext
+    task: Task
     model: nn.Module  # the plain model
     net: nn.Module  # what the loop calls: the model or its DDP wrapper
     ema: Any
     optimizer: torch.optim.Optimizer
     scheduler: Any
-    criterion: nn.Module
     loaders: _Loaders
-    info: DataInfo
+    data: TaskData
     amp: bool
     out_dir: Path
     clock: BudgetClock | None = None  # with --time-budget: the run's clock and hard deadline
@@ -287,13 +291,12 @@ def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
     )
 
 
-def _forward(run: _Run, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The training loss, logits and targets (on the device) of one batch."""
-    images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
-    with _autocast(run.ctx.device, run.amp):
-        logits = run.net(images)
-        loss = run.criterion(logits.float(), targets)
-    return loss, logits, targets
+def _forward(run: _Run, batch: Any) -> tuple[torch.Tensor, Any, Any, int]:
+    """The training loss, the task's outputs, the targets (on the device) and the image count of one batch."""
+    images, targets = run.task.to_device(batch, run.ctx.device, run.config.channels_last)
+    with autocast(run.ctx.device, run.amp):
+        loss, outputs = run.task.train_step(run.net, images, targets)
+    return loss, outputs, targets, int(images.shape[0])
 
 
 def _optimise(run: _Run, loss: torch.Tensor, *, schedule: bool = True) -> None:
@@ -316,12 +319,12 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     """One epoch of training; with a time budget it stops early (``stopped_at_step``) when the
     budget's hard limit comes near, so that what was trained can still be validated and saved."""
     run.net.train()
-    tally, seen, start, stopped_at = Tally(), 0, time.perf_counter(), None
+    meter, start, stopped_at = run.task.new_meter(), time.perf_counter(), None
     # The limit is checked once a step: keep one more step's time (the last one measured) in hand.
     step_seconds, mark = (run.plan.step if run.plan is not None else 0.0), start
     bar = _progress(run.loaders.train, run, epoch)
-    for step, (images, targets) in enumerate(bar, 1):
-        loss, logits, targets = _forward(run, images, targets)
+    for step, batch in enumerate(bar, 1):
+        loss, outputs, targets, images = _forward(run, batch)
         late = run.clock is not None and run.clock.hard_deadline_passed(_closing_seconds(run) + step_seconds)
         diverged, late = dist_utils.any_flags([not bool(torch.isfinite(loss)), late], run.ctx)
         if diverged:
@@ -332,34 +335,24 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
             break
         _optimise(run, loss)
         step_seconds, mark = time.perf_counter() - mark, time.perf_counter()
-        tally.add(loss, logits, targets)
-        seen += targets.shape[0]
-        means = tally.means()
-        rate = seen * run.ctx.world_size / max(time.perf_counter() - start, 1e-9)
-        bar.set_postfix(
-            loss=f"{means['loss']:.4f}", acc=f"{100 * means['top1']:.1f}%", img_s=f"{rate:.0f}", refresh=False
-        )
+        meter.add(loss, outputs, targets, images)
+        rate = meter.count * run.ctx.world_size / max(time.perf_counter() - start, 1e-9)
+        bar.set_postfix(**run.task.bar_fields(meter.means()), img_s=f"{rate:.0f}", refresh=False)
     bar.close()
-    tally.reduce(run.ctx.device)
-    return {**tally.means(), "images": tally.count, "stopped_at_step": stopped_at}
+    meter.reduce(run.ctx.device)
+    return {**meter.means(), "images": meter.count, "stopped_at_step": stopped_at}
 
 
 @torch.no_grad()
 def _validate(run: _Run, model: nn.Module) -> dict[str, Any]:
-    """Validation loss as plain cross-entropy (no label smoothing: the quantity ``lucid eval``
-    reports), top-1/top-5, and ``finite``: whether every output and the loss were finite."""
+    """The task's validation scores of ``model`` (``finite``: whether every output and the loss
+    were finite, on every process)."""
     model.eval()
-    tally, bad = Tally(), 0
-    for images, targets in run.loaders.val:
-        images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
-        with _autocast(run.ctx.device, run.amp):
-            logits = model(images).float()
-        bad += int((~torch.isfinite(logits)).any(dim=1).sum())
-        tally.add(nn.functional.cross_entropy(logits, targets), logits, targets)
-    tally.reduce(run.ctx.device)
-    means: dict[str, Any] = tally.means()
-    means["finite"] = not dist_utils.any_true(bad > 0, run.ctx) and bool(np.isfinite(means["loss"]))
-    return means
+    with autocast(run.ctx.device, run.amp):
+        scores = dict(run.task.validate(model, run.loaders.val, run.ctx.device, run.config.channels_last))
+    finite = bool(scores.get("finite", True)) and bool(np.isfinite(scores["loss"]))
+    scores["finite"] = not dist_utils.any_true(not finite, run.ctx)
+    return scores
 
 
 def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
@@ -369,20 +362,17 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     train_seconds = time.perf_counter() - start
     scored = run.ema.module if run.ema is not None else run.model
     val = _validate(run, scored)
+    key = run.task.best_key
     record = {
         "epoch": epoch,
-        "train_loss": train["loss"],  # with label smoothing, as trained
-        "train_top1": train["top1"],
-        "val_loss": val["loss"],  # plain cross-entropy
-        "val_top1": val["top1"],
-        "val_top5": val["top5"] if len(run.info.classes) > 5 else None,  # top-5 of 5 classes is always 100 %
+        **run.task.epoch_record(train, val),
         "lr": lr,
         "lr_end": run.optimizer.param_groups[0]["lr"],
     }
     finite = val["finite"]
     if run.ema is not None:
         raw = _validate(run, run.model)
-        record.update(val_top1_raw=raw["top1"], val_loss_raw=raw["loss"])
+        record.update({f"{key}_raw": raw[key], "val_loss_raw": raw["loss"]})
         finite = finite and raw["finite"]
     if not finite:
         raise TrainingDiverged(
@@ -401,46 +391,21 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _data_cfg(info: DataInfo, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The model's ``pretrained_cfg``: where its weights come from, its classes and metrics. The
-    preprocessing is written once, in the checkpoint's ``extra`` (:func:`_extra`); loading fills it in."""
-    return {
-        "source": "lucid",
-        "categories": list(info.classes),
-        "num_classes": len(info.classes),
-        "in_channels": info.in_channels,
-        "metrics": metrics,
-    }
+def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
+    """The scored model (the EMA when kept) with the task's metadata, the epoch and the run's config."""
+    from lucid.checkpoint import save
 
-
-def _extra(run: _Run, record: dict[str, Any]) -> dict[str, Any]:
-    """Checkpoint ``extra``: class names, preprocessing, the data (digits split) and the run."""
-    info = run.info
-    data = {k: v for k, v in info.to_dict().items() if k != "classes"}
-    return {
-        "categories": list(info.classes),
-        "image_size": info.image_size,
-        "in_channels": info.in_channels,
-        "mean": list(info.mean),
-        "std": list(info.std),
-        "resize_size": info.resize_size,
-        "interpolation": info.interpolation,
-        "data": data,
-        "ink": info.ink,
+    model = run.ema.module if run.ema is not None else run.model
+    pretrained_cfg, extra = run.task.checkpoint_metadata(model, record)
+    model.pretrained_cfg = pretrained_cfg
+    extra = {
+        **extra,
+        "task": run.task.name,
         "epoch": record["epoch"],
-        "val_top1": record["val_top1"],
-        "val_top5": record["val_top5"],
         "ema": run.ema is not None,
         "train_config": run.config.to_dict(),
     }
-
-
-def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
-    import lucid
-
-    model = run.ema.module if run.ema is not None else run.model
-    model.pretrained_cfg = _data_cfg(run.info, {"val_top1": record["val_top1"], "val_top5": record["val_top5"]})
-    lucid.save(model, path, extra=_extra(run, record))
+    save(model, path, extra=extra)
 
 
 def _train_state(
@@ -459,6 +424,7 @@ def _train_state(
         rngs=rngs,
         ema=run.ema.state_dict() if run.ema is not None else None,
         plan=run.plan.to_dict() if run.plan is not None else None,  # --time-budget
+        task=run.task.name,
     )
 
 
@@ -468,10 +434,10 @@ def _summary(
     model = run.model
     config = getattr(model, "config", None)
     return {
+        "task": run.task.name,
         "status": status,
-        "best_val_top1": best["val_top1"],
+        **run.task.summary_fields(best, history),
         "best_epoch": best["epoch"],
-        "final_val_top1": history[-1]["val_top1"] if history else None,
         "epochs": len(history),
         "epochs_planned": run.config.epochs,
         "seconds": seconds,
@@ -482,8 +448,8 @@ def _summary(
             "weights": run.config.weights,
             "ema": run.ema is not None,
         },
-        "data": run.info.to_dict(),
-        "split": run.info.split or None,
+        "data": run.task.info.to_dict(),
+        "split": getattr(run.task.info, "split", None) or None,
         "config": run.config.to_dict(),
         "device": str(run.ctx.device),
         "world_size": run.ctx.world_size,
@@ -530,14 +496,17 @@ def _commit(
         state=lambda: _train_state(run, record["epoch"], best, history, seconds, rngs),
         summary=summary,
         title=_title(run),
-        task="classify",
+        labels=_labels(run),
     )
 
 
 def _title(run: _Run) -> str:
-    name = getattr(run.model, "model_name", run.config.model)
-    data = "digits" if run.info.kind == "digits" else Path(run.info.root or "data").name
-    return f"{name} on {data} ({run.info.image_size}x{run.info.image_size})"
+    return run.task.title(getattr(run.model, "model_name", run.config.model))
+
+
+def _labels(run: _Run) -> dict[str, str]:
+    """The curves' axis labels of the run's task."""
+    return {"loss_label": run.task.loss_label, "score_label": run.task.metric_label}
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,14 +514,22 @@ def _title(run: _Run) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _resume_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
-    """The saved run's config (with allowed overrides) and its checked training state."""
+def _resume_config(config: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
+    """The saved run's config (with allowed overrides) and its checked training state; a run of
+    another task than ``config``'s is refused by name."""
     if config.resume is None:
         raise ValueError("_resume_config needs a config with resume set")
-    folder, state = resume_state(config.resume, "val_top1")
+    task = get_task(config.task)
+    folder = Path(config.resume).expanduser()
+    recorded = recorded_task(folder)
+    if recorded is not None and recorded != task.name:
+        raise RunFolderError(
+            f"--resume {folder} is a {recorded} run, not a {task.name} run; resume it with --task {recorded}"
+        )
+    folder, state = resume_state(config.resume, task.best_key)
     file = folder / FILES["state"]
     try:
-        saved = TrainConfig.from_dict({**state["config"], "out": str(folder), "resume": None})
+        saved = type(config).from_dict({**state["config"], "out": str(folder), "resume": None})
     except (TypeError, ValueError) as exc:
         raise TrainStateError(f"{file}: the saved training config is not valid ({exc})") from None
     if saved.time_budget is not None and not isinstance(state.get("plan"), dict):
@@ -576,7 +553,7 @@ def _restore(run: _Run, state: dict[str, Any], steps_per_epoch: int) -> None:
         run.optimizer.load_state_dict(state["optimizer"])
         if run.ema is not None:
             run.ema.load_state_dict(state["ema"])
-        if TrainConfig.from_dict(state["config"]).epochs == run.config.epochs:
+        if type(run.config).from_dict(state["config"]).epochs == run.config.epochs:
             run.scheduler.load_state_dict(state["scheduler"])
         else:
             # A longer (or shorter) run has a different schedule: rebuild it and replay the steps done.
@@ -611,33 +588,20 @@ def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
-def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) -> _Run:
-    in_channels = resolve_in_channels(config)
-    train_ds, val_ds, info = build_datasets(config, in_channels)
-    for note in info.notes:
+def _build_run(config: RunConfig, ctx: dist_utils.DistContext, task: Task, out_dir: Path) -> _Run:
+    data = task.build_data(ctx.rank, ctx.world_size)
+    for note in getattr(data.info, "notes", ()):
         _say(ctx, note)
-    model = build_model(
-        info.model or config.model,
-        len(info.classes),
-        in_channels,
-        weights=config.weights,
-        dropout=config.dropout,
-        bn_momentum=config.bn_momentum,
-    )
-    model_channels = getattr(getattr(model, "config", None), "in_channels", in_channels)
-    if model_channels != in_channels:
-        raise ValueError(
-            f"the model takes {model_channels} input channels but the data gives {in_channels}; pass "
-            f"--in-channels {model_channels}"
-        )
+    model = task.build_model(data)
     model.to(ctx.device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
+    task.prepare(ctx.device)
     net: nn.Module = model
     if ctx.distributed:
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    loaders = _loaders(train_ds, val_ds, config, ctx)
+    loaders = _loaders(data, config, ctx)
     for note in loaders.notes:
         _say(ctx, note)
     lr = config.learning_rate
@@ -646,12 +610,11 @@ def _build_run(config: TrainConfig, ctx: dist_utils.DistContext, out_dir: Path) 
     optimizer = build_optimizer(model, config.opt, lr, config.decay, config.momentum)
     scheduler = _scheduler(optimizer, config, len(loaders.train))
     ema = build_ema(model, config.ema_decay) if config.ema else None
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     amp = _amp_enabled(config, ctx)
-    return _Run(config, ctx, model, net, ema, optimizer, scheduler, criterion, loaders, info, amp, out_dir)
+    return _Run(config, ctx, task, model, net, ema, optimizer, scheduler, loaders, data, amp, out_dir)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
+def _scheduler(optimizer: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int) -> Any:
     return build_scheduler(
         optimizer,
         config.sched,
@@ -702,11 +665,11 @@ def _time_validation(run: _Run) -> float:
     model = run.ema.module if run.ema is not None else run.model
     model.eval()
     times = []
-    for images, targets in run.loaders.val:
-        images, targets = _to_device(images, targets, run.ctx.device, run.config.channels_last)
+    for batch in run.loaders.val:
+        images, _ = run.task.to_device(batch, run.ctx.device, run.config.channels_last)
         start = time.perf_counter()
-        with _autocast(run.ctx.device, run.amp):
-            model(images).float().sum().item()
+        with autocast(run.ctx.device, run.amp):
+            _synchronise(model(images))
         times.append(time.perf_counter() - start)
         if len(times) == 2:
             break
@@ -718,7 +681,7 @@ def _time_saving(run: _Run) -> float:
     folder: last + best + the training state (about twice a checkpoint) + the curves."""
     import tempfile
 
-    record = {"epoch": 0, "train_loss": 1.0, "train_top1": 0.5, "val_loss": 1.0, "val_top1": 0.5, "val_top5": None}
+    record = {"epoch": 0, "train_loss": 1.0, "val_loss": 1.0, run.task.best_key: 0.5}
     history = [record, {**record, "epoch": 1}]
     with tempfile.TemporaryDirectory(prefix="lucid-budget-") as tmp:
         times = []
@@ -726,7 +689,7 @@ def _time_saving(run: _Run) -> float:
             start = time.perf_counter()
             _save_model(run, Path(tmp) / "probe.safetensors", record)
             middle = time.perf_counter()
-            plot_curves(history, Path(tmp) / "curves.png", _title(run))
+            plot_curves(history, Path(tmp) / "curves.png", _title(run), **_labels(run))
             times = [middle - start, time.perf_counter() - middle]
     return 4 * times[0] + times[1]
 
@@ -746,8 +709,7 @@ def _probe(run: _Run) -> dict[str, float]:
     batches, times, hopeless = _cycle(run.loaders.train), [], False
     for i in range(PROBE_WARMUP_STEPS + PROBE_STEPS):
         start = time.perf_counter()
-        images, targets = next(batches)
-        loss, _, _ = _forward(run, images, targets)
+        loss, _, _, _ = _forward(run, next(batches))
         _optimise(run, loss, schedule=False)
         took = time.perf_counter() - start
         if i >= PROBE_WARMUP_STEPS:
@@ -831,7 +793,19 @@ def _refit(run: _Run, plan: BudgetPlan, done: int, epoch_seconds: float | None, 
         )
 
 
-def _amp_enabled(config: TrainConfig, ctx: dist_utils.DistContext) -> bool:
+def _synchronise(outputs: Any) -> None:
+    """Wait for ``outputs`` (a tensor, or the lists/dicts of tensors a detector returns) to be computed."""
+    if isinstance(outputs, torch.Tensor):
+        outputs.float().sum().item()
+    elif isinstance(outputs, dict):
+        for value in outputs.values():
+            _synchronise(value)
+    elif isinstance(outputs, (list, tuple)):
+        for value in outputs:
+            _synchronise(value)
+
+
+def _amp_enabled(config: RunConfig, ctx: dist_utils.DistContext) -> bool:
     if not config.amp:
         return False
     if ctx.device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -850,29 +824,19 @@ def _say(ctx: dist_utils.DistContext, message: str) -> None:
         print(message, flush=True)
 
 
-def _epoch_line(record: dict[str, Any], epochs: int) -> str:
-    """One epoch's numbers; the training loss is label-smoothed (what is optimised), the
-    validation loss plain cross-entropy ("val CE", the quantity ``lucid eval`` reports)."""
-    top5 = f" top-5 {100 * record['val_top5']:5.1f}%" if record.get("val_top5") is not None else ""
-    return (
-        f"epoch {record['epoch']:>3}/{epochs}  "
-        f"train loss {record['train_loss']:.4f} top-1 {100 * record['train_top1']:5.1f}%  "
-        f"val CE {record['val_loss']:.4f} top-1 {100 * record['val_top1']:5.1f}%{top5}  "
-        f"lr {record['lr']:.3g}  {record['seconds']:.1f}s ({record['train_images_per_second']:.0f} img/s)"
-    )
-
-
 def _index_record(run: _Run, epoch: int) -> dict[str, Any]:
     """Every rank's sampler indices for ``epoch`` (the ``record_indices`` debug option)."""
     mine = list(iter(run.loaders.sampler))
     return {"epoch": epoch, "ranks": dist_utils.gather_objects(mine, run.ctx)}
 
 
-def train(config: TrainConfig | None = None, *, clock_start: float | None = None) -> TrainResult:
+def train(config: RunConfig | None = None, *, clock_start: float | None = None) -> TrainResult:
     """Train a model as ``config`` says and write everything into its output folder.
 
-    ``train()`` with the default :class:`TrainConfig` is ``lucid train``: mobilenet_v3_small on
-    the embedded digits. Under ``torchrun`` every process calls this and it trains with DDP;
+    The config's class picks the task: :class:`TrainConfig` classification (``train()`` with the
+    default config is ``lucid train``: mobilenet_v3_small on the embedded digits),
+    ``lucid.segment.SegmentConfig`` segmentation, ``lucid.detect.DetectConfig`` detection.
+    Under ``torchrun`` every process calls this and it trains with DDP;
     only rank 0 writes files. Raises :class:`TrainingDiverged` on a NaN/inf loss (the last
     good checkpoint stays), ValueError/FileNotFoundError on bad settings or data, all before
     training starts.
@@ -882,8 +846,8 @@ def train(config: TrainConfig | None = None, *, clock_start: float | None = None
     """
     started = time.perf_counter() if clock_start is None else float(clock_start)
     config = config if config is not None else TrainConfig()
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"train() expects a TrainConfig, got {type(config).__name__}")
+    if not isinstance(config, RunConfig) or not config.task:
+        raise TypeError(f"train() expects a task's config such as TrainConfig, got {type(config).__name__}")
     state = None
     if config.resume is not None:
         config, state = _resume_config(config)
@@ -895,24 +859,29 @@ def train(config: TrainConfig | None = None, *, clock_start: float | None = None
         dist_utils.teardown(ctx)
 
 
-def _train(
-    config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None, started: float
-) -> TrainResult:
+def _train(config: RunConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None, started: float) -> TrainResult:
     """Claim the output folder (rank 0 creates, checks and locks it before any data is read),
     train, and release it; a folder created here and left empty by a failure is removed."""
-    data_name = "digits" if config.data is None else Path(config.data).name
-    choose = functools.partial(new_out_dir, config.model, data_name, config.out)
+    task = get_task(config.task)(config)
+    task.check()  # settings the task refuses, before any folder is made
+    choose = functools.partial(new_out_dir, config.model, task.data_name(), config.out)
     with claimed_run_folder(ctx, choose, resuming=state is not None) as out_dir:
-        return _train_in(config, ctx, state, started, out_dir)
+        return _train_in(config, ctx, task, state, started, out_dir)
 
 
 def _train_in(
-    config: TrainConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None, started: float, out_dir: Path
+    config: RunConfig,
+    ctx: dist_utils.DistContext,
+    task: Task,
+    state: dict[str, Any] | None,
+    started: float,
+    out_dir: Path,
 ) -> TrainResult:
     _seed_everything(config.seed, ctx.rank)
-    run = _build_run(config, ctx, out_dir)  # data and model errors surface here, before any file is written
+    run = _build_run(config, ctx, task, out_dir)  # data and model errors surface here, before any file is written
+    key = task.best_key
     history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"val_top1": -1.0, "epoch": 0}
+    best: dict[str, Any] = {key: -1.0, "epoch": 0}
     spent, start_epoch, extra = 0.0, 0, {}
     if state is not None:
         _restore(run, state, len(run.loaders.train))
@@ -944,15 +913,15 @@ def _train_in(
             _refit(run, run.plan, epoch, record["seconds"] + run.plan.save, may_grow=state is None and epoch == 1)
         history.append(record)
         previous_best = best
-        if record["val_top1"] > best["val_top1"]:
-            best = {"val_top1": record["val_top1"], "epoch": epoch}
+        if record[key] > best[key]:
+            best = {key: record[key], "epoch": epoch}
         rngs = dist_utils.gather_objects(rng_state(), ctx)  # every rank's, so a resumed DDP run continues exactly
         saving = time.perf_counter()
         commit = functools.partial(_commit, run, record, history, best, previous_best, elapsed(), extra, rngs)
         dist_utils.on_main(ctx, commit)
         if run.plan is not None:
             run.plan.save = time.perf_counter() - saving  # the measured cost, for the next refit
-        _say(ctx, _epoch_line(record, run.config.total_epochs))
+        _say(ctx, task.epoch_line(record, run.config.total_epochs))
         if cut_short:
             stopped = _cut_short(run, record)
             break
@@ -960,11 +929,11 @@ def _train_in(
     summary = _summary(run, history, best, seconds, "finished", {**extra, "stopped": stopped} if stopped else extra)
 
     def finish() -> None:
-        finish_run(out_dir, summary, history, _title(run), "classify")
+        finish_run(out_dir, summary, history, _title(run), _labels(run))
         _farewell(run, best, seconds)
 
     dist_utils.on_main(ctx, finish)
-    return TrainResult(out_dir, best["val_top1"], best["epoch"], len(history), seconds, history, summary)
+    return TrainResult(out_dir, key, best[key], best["epoch"], len(history), seconds, history, summary)
 
 
 def _cut_short(run: _Run, record: dict[str, Any]) -> str:
@@ -988,21 +957,26 @@ def _base_lr(run: _Run) -> float:
 
 
 def _announce(run: _Run, start_epoch: int) -> None:
-    ctx, config, info = run.ctx, run.config, run.info
+    ctx, config, task = run.ctx, run.config, run.task
     params = sum(p.numel() for p in run.model.parameters())
     name = getattr(run.model, "model_name", config.model)
     where = f"{ctx.device}" + (f" x {ctx.world_size} processes (DDP)" if ctx.distributed else "")
-    _say(ctx, f"{info.description}")
+    for line in task.describe():
+        _say(ctx, line)
+    classes = getattr(task.info, "classes", None) or []
     _say(
         ctx,
-        f"model: {name} ({params:,} parameters, in_channels={info.in_channels}, {len(info.classes)} classes)"
+        f"model: {name} ({params:,} parameters, in_channels={run.data.in_channels}, {len(classes)} classes)"
         + (f", weights {config.weights}" if config.weights else ""),
     )
+    warmup = config.warmup_epochs
+    recipe = task.recipe()
     _say(
         ctx,
-        f"training: {config.epochs} epochs, batch {run.loaders.batch_size}, {config.opt} lr {_base_lr(run):g}, "
-        f"{config.sched} schedule, {config.warmup_epochs:g} warm-up epochs, "
-        f"label smoothing {config.label_smoothing:g}"
+        f"training: {config.epochs} epoch{'s' if config.epochs != 1 else ''}, batch {run.loaders.batch_size}, "
+        f"{config.opt} lr {_base_lr(run):g}, {config.sched} schedule, {warmup:g} warm-up "
+        f"epoch{'s' if warmup != 1 else ''}"
+        + (f", {recipe}" if recipe else "")
         + (", EMA" if config.ema else "")
         + (", bf16 autocast" if run.amp else "")
         + f", on {where}",
@@ -1012,10 +986,10 @@ def _announce(run: _Run, start_epoch: int) -> None:
 
 def _farewell(run: _Run, best: dict[str, Any], seconds: float) -> None:
     out = run.out_dir
-    print(f"best val top-1 {100 * best['val_top1']:.2f}% at epoch {best['epoch']}; {seconds:.1f}s in total")
+    print(f"{run.task.farewell(best)}; {seconds:.1f}s in total")
     print(f"wrote {out}/")
     notes = {
-        "summary": "run summary (best_val_top1, config, data split)",
+        "summary": f"run summary (best_{run.task.best_key}, config, data split)",
         "metrics": "one line of metrics per epoch",
         "curves": "loss and accuracy curves",
         "best": "best checkpoint (lucid.models.load_model / lucid eval / lucid predict)",

@@ -113,19 +113,17 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 # The score curves plot_curves draws, in order: (record key, legend label, line style). A key is
-# drawn when every record has a value for it (top-5 only with more than 5 classes; mIoU and pixel
-# accuracy only in segmentation runs).
+# drawn when every record has a value for it (top-5 only with more than 5 classes; each task's
+# records hold its own scores).
 SCORE_CURVES = (
     ("train_top1", "train top-1", "o-"),
     ("val_top1", "validation top-1", "s-"),
     ("val_top5", "validation top-5", "^--"),
     ("val_miou", "validation mIoU", "o-"),
     ("val_pixel_acc", "validation pixel accuracy", "s-"),
+    ("val_map50", "validation mAP@0.5", "o-"),
+    ("val_map", "validation mAP@[.5:.95]", "s-"),
 )
-LOSS_LABELS = {
-    "classify": "cross-entropy loss (train: label-smoothed)",
-    "segment": "pixel cross-entropy (void ignored)",
-}
 
 
 def curve_series(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
@@ -134,29 +132,29 @@ def curve_series(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, s
 
 
 def plot_curves(
-    records: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str, *, task: str = "classify"
+    records: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    title: str,
+    *,
+    loss_label: str = "loss",
+    score_label: str = "%",
 ) -> Path:
-    """Loss (training and validation) and the scores per epoch, side by side: top-1/top-5 accuracy
-    of a classification run, validation mIoU and pixel accuracy of a segmentation run (``task="segment"``)."""
+    """Loss (training and validation) and the scores per epoch, side by side: whichever of
+    :data:`SCORE_CURVES` the records hold (a task's ``loss_label`` and ``score_label`` name the axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    if task not in LOSS_LABELS:
-        raise ValueError(f"task must be one of {', '.join(LOSS_LABELS)}, got {task!r}")
     epochs = [r["epoch"] for r in records]
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in records], "s-", label="validation")
-    loss_ax.set(xlabel="epoch", ylabel=LOSS_LABELS[task], title="Loss")
+    loss_ax.set(xlabel="epoch", ylabel=loss_label, title="Loss")
     for key, label, style in curve_series(records):
         acc_ax.plot(epochs, [100 * r[key] for r in records], style, label=label, alpha=0.6 if key == "val_top5" else 1)
-    classify = task == "classify"
-    acc_ax.set(
-        xlabel="epoch", ylabel="accuracy (%)" if classify else "%", title="Accuracy" if classify else "Validation"
-    )
+    acc_ax.set(xlabel="epoch", ylabel=score_label, title="Scores")
     for ax in (loss_ax, acc_ax):
         ax.grid(True, alpha=0.3)
         ax.legend()

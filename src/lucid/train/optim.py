@@ -16,6 +16,7 @@ __all__ = ["build_optimizer", "build_scheduler", "build_ema", "RMSPROP_EPS", "WA
 RMSPROP_EPS = 0.0316
 RMSPROP_ALPHA = 0.9
 WARMUP_START_FACTOR = 0.01
+POLY_POWER = 0.9  # torchvision's segmentation reference
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -57,7 +58,8 @@ def build_scheduler(
     gamma: float = 0.1,
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """A per-iteration schedule: linear warm-up from 1 % of the rate, then cosine to zero over
-    the remaining steps, or a step decay by ``gamma`` every ``step_size`` epochs."""
+    the remaining steps, a step decay by ``gamma`` every ``step_size`` epochs, or the "poly"
+    decay ``(1 - t) ** 0.9`` of torchvision's segmentation reference."""
     from torch.optim import lr_scheduler
 
     total = epochs * steps_per_epoch
@@ -66,8 +68,10 @@ def build_scheduler(
         main: lr_scheduler.LRScheduler = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warm))
     elif name == "step":
         main = lr_scheduler.StepLR(optimizer, step_size=step_size * steps_per_epoch, gamma=gamma)
+    elif name == "poly":
+        main = lr_scheduler.PolynomialLR(optimizer, total_iters=max(1, total - warm), power=POLY_POWER)
     else:
-        raise ValueError(f"scheduler must be cosine or step; got {name!r}")
+        raise ValueError(f"scheduler must be cosine, step or poly; got {name!r}")
     if warm <= 0:
         return main
     warmup = lr_scheduler.LinearLR(optimizer, start_factor=WARMUP_START_FACTOR, total_iters=warm)

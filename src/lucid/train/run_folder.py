@@ -48,6 +48,7 @@ __all__ = [
     "finish_run",
     "mark_summary",
     "new_out_dir",
+    "recorded_task",
     "resume_state",
     "rewrite_metrics",
     "MissingRunFolderError",
@@ -279,6 +280,23 @@ def mark_summary(out_dir: Path, status: str, reason: str) -> None:
             write_json(path, {**summary, "status": status, "error": reason})
 
 
+def recorded_task(folder: Path) -> str | None:
+    """The task of the run in ``folder`` as its training state records it (runs saved before
+    tasks were recorded: ``segment`` when the config has a crop size, else ``classify``); None when
+    there is no readable state (:func:`resume_state` then says why)."""
+    try:
+        state = load_state(folder / FILES["state"])
+    except (OSError, ValueError):
+        return None
+    task = state.get("task") if isinstance(state, dict) else None
+    if isinstance(task, str):
+        return task
+    config = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(config, dict):
+        return None
+    return "segment" if "crop_size" in config else "classify"
+
+
 def resume_state(resume: str, best_key: str) -> tuple[Path, dict[str, Any]]:
     """The folder ``--resume`` names and its checked training state (see
     :func:`lucid.train.state.checked_state`; ``best_key`` is the task's best-epoch score).
@@ -320,12 +338,12 @@ def commit_epoch(
     state: Callable[[], Mapping[str, Any]],
     summary: Callable[[str, str | None], Mapping[str, Any]],
     title: str,
-    task: str,
+    labels: Mapping[str, str],
 ) -> None:
     """Write one epoch into the run folder (rank 0): its ``metrics.jsonl`` line, ``last``
     (``save_model(path)``), ``best`` (a copy of last when ``is_best``), the training state
     (``state()``, written atomically: the commit point), then ``summary.json`` (``summary("running",
-    None)``) and ``curves.png`` (the curves of ``task``).
+    None)``) and ``curves.png`` (:func:`lucid.train.metrics.plot_curves`, with the task's axis ``labels``).
 
     When a write fails (disk full, permissions...), summary.json records the failure as
     ``summary("failed", reason)`` (if it can still be written; the caller gives the numbers of
@@ -341,7 +359,7 @@ def commit_epoch(
             atomic_write(out_dir / FILES["best"], lambda tmp: shutil.copyfile(out_dir / FILES["last"], tmp))
         save_state(out_dir / FILES["state"], state())
         write_json(out_dir / FILES["summary"], summary("running", None))
-        plot_curves(history, out_dir / FILES["curves"], title, task=task)
+        plot_curves(history, out_dir / FILES["curves"], title, **labels)
     except (OSError, SafetensorError) as exc:
         epoch = record["epoch"]
         why = getattr(exc, "strerror", None) or " ".join(str(exc).split())
@@ -357,13 +375,17 @@ def commit_epoch(
 
 
 def finish_run(
-    out_dir: Path, summary: Mapping[str, Any], history: Sequence[Mapping[str, Any]], title: str, task: str
+    out_dir: Path,
+    summary: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]],
+    title: str,
+    labels: Mapping[str, str],
 ) -> None:
     """The closing ``summary.json`` and ``curves.png`` (rank 0); a failed write is a one-line
     :class:`RunFolderError` (the epochs' checkpoints and state are already committed)."""
     try:
         write_json(out_dir / FILES["summary"], summary)
         if history:
-            plot_curves(history, out_dir / FILES["curves"], title, task=task)
+            plot_curves(history, out_dir / FILES["curves"], title, **labels)
     except OSError as exc:
         raise RunFolderError(f"writing the run summary into {out_dir} failed: {exc.strerror or exc}") from None

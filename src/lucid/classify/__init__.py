@@ -1,0 +1,9 @@
+"""``lucid.classify``: image classification as a task of lucid's one engine (:class:`ClassifyTask`).
+
+Its data, recipe, evaluation and prediction live in :mod:`lucid.train` (``TrainConfig``,
+``evaluate``, ``predict``) and :mod:`lucid.data`; this package is the plug-in the engine runs.
+"""
+
+from lucid.classify.task import ClassifyTask, resolve_in_channels
+
+__all__ = ["ClassifyTask", "resolve_in_channels"]

@@ -1,0 +1,210 @@
+"""Classification as a plug-in of lucid's engine: image folders or the embedded digits, a
+MobileNet-v3 classifier, label-smoothed cross-entropy, top-1/top-5."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lucid.data import CachedImages, StreamingImages
+from lucid.tasks import Meter, Task, TaskData, register_task
+from lucid.train.config import TrainConfig
+from lucid.train.data import build_datasets
+from lucid.train.engine import build_model
+from lucid.train.metrics import Tally, topk_correct
+
+__all__ = ["ClassifyTask", "TopMeter", "resolve_in_channels"]
+
+
+def _checkpoint_in_channels(weights: str | None) -> int | None:
+    """The input channels a lucid checkpoint was trained with (None for other weights)."""
+    if weights is None or not Path(weights).expanduser().is_file():
+        return None
+    from lucid.checkpoint import CheckpointError, read_metadata
+
+    try:
+        config = read_metadata(Path(weights).expanduser())["config"] or {}
+    except CheckpointError:
+        return None  # a torchvision/timm file: the weights loader decides
+    return config.get("in_channels")
+
+
+def resolve_in_channels(config: TrainConfig) -> int:
+    """``in_channels`` given, else a lucid checkpoint's, else 1 for digits and 3 for image folders."""
+    if config.in_channels is not None:
+        return config.in_channels
+    found = _checkpoint_in_channels(config.weights)
+    if found is not None:
+        return int(found)
+    return 1 if config.data is None else 3
+
+
+class TopMeter(Meter):
+    """The training loss and top-1 accuracy over an epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hits = 0
+
+    def add(self, loss: torch.Tensor, outputs: Any, targets: Any, images: int) -> None:
+        super().add(loss, outputs, targets, images)
+        self.hits += topk_correct(outputs.detach().float(), targets, (1,))[0]
+
+    def totals(self) -> list[float]:
+        return [*super().totals(), float(self.hits)]
+
+    def set_totals(self, values: Sequence[float]) -> None:
+        super().set_totals(values)
+        self.hits = int(values[2])
+
+    def means(self) -> dict[str, float]:
+        return {**super().means(), "top1": self.hits / max(self.count, 1)}
+
+
+@register_task
+class ClassifyTask(Task):
+    """Classification: one label per image."""
+
+    name = "classify"
+    best_key = "val_top1"
+    config_class = TrainConfig
+    loss_label = "cross-entropy loss (train: label-smoothed)"
+    metric_label = "accuracy (%)"
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    def data_name(self) -> str:
+        return "digits" if self.config.data is None else super().data_name()
+
+    def build_data(self, rank: int, world_size: int) -> TaskData:
+        in_channels = resolve_in_channels(self.config)
+        train_ds, val_ds, info = build_datasets(self.config, in_channels)
+        self.info = info
+        return TaskData(
+            train_ds,
+            val_ds,
+            info,
+            in_channels=in_channels,
+            model=info.model,
+            batched=isinstance(train_ds, CachedImages),
+            streaming=isinstance(train_ds, StreamingImages),
+        )
+
+    def build_model(self, data: TaskData) -> nn.Module:
+        config = self.config
+        model = build_model(
+            data.model or config.model,
+            len(self.info.classes),
+            data.in_channels,
+            weights=config.weights,
+            dropout=config.dropout,
+            bn_momentum=config.bn_momentum,
+        )
+        model_channels = getattr(getattr(model, "config", None), "in_channels", data.in_channels)
+        if model_channels != data.in_channels:
+            raise ValueError(
+                f"the model takes {model_channels} input channels but the data gives {data.in_channels}; pass "
+                f"--in-channels {model_channels}"
+            )
+        return model
+
+    def train_step(self, net: nn.Module, images: torch.Tensor, targets: Any) -> tuple[torch.Tensor, Any]:
+        logits = net(images)
+        return self.criterion(logits.float(), targets), logits
+
+    def new_meter(self) -> Meter:
+        return TopMeter()
+
+    def bar_fields(self, means: Mapping[str, float]) -> dict[str, str]:
+        return {"loss": f"{means['loss']:.4f}", "acc": f"{100 * means['top1']:.1f}%"}
+
+    def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
+        """Plain cross-entropy (no label smoothing: the quantity ``lucid eval`` reports), top-1/top-5."""
+        tally, bad = Tally(), 0
+        for batch in loader:
+            images, targets = self.to_device(batch, device, channels_last)
+            logits = model(images).float()
+            bad += int((~torch.isfinite(logits)).any(dim=1).sum())
+            tally.add(nn.functional.cross_entropy(logits, targets), logits, targets)
+        tally.reduce(device)
+        means = tally.means()
+        return {
+            "loss": means["loss"],
+            "val_top1": means["top1"],
+            "val_top5": means["top5"],
+            "finite": bad == 0 and bool(np.isfinite(means["loss"])),
+        }
+
+    def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "train_loss": train["loss"],  # with label smoothing, as trained
+            "train_top1": train["top1"],
+            "val_loss": val["loss"],  # plain cross-entropy
+            "val_top1": val["val_top1"],
+            # top-5 of 5 classes or fewer is always 100 %
+            "val_top5": val["val_top5"] if len(self.info.classes) > 5 else None,
+        }
+
+    def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
+        """The training loss is label-smoothed (what is optimised), the validation loss plain
+        cross-entropy ("val CE", the quantity ``lucid eval`` reports)."""
+        top5 = f" top-5 {100 * record['val_top5']:5.1f}%" if record.get("val_top5") is not None else ""
+        return (
+            f"epoch {record['epoch']:>3}/{epochs}  "
+            f"train loss {record['train_loss']:.4f} top-1 {100 * record['train_top1']:5.1f}%  "
+            f"val CE {record['val_loss']:.4f} top-1 {100 * record['val_top1']:5.1f}%{top5}  "
+            f"lr {record['lr']:.3g}  {record['seconds']:.1f}s ({record['train_images_per_second']:.0f} img/s)"
+        )
+
+    def describe(self) -> list[str]:
+        return [self.info.description]
+
+    def recipe(self) -> str:
+        return f"label smoothing {self.config.label_smoothing:g}"
+
+    def checkpoint_metadata(self, model: nn.Module, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``pretrained_cfg``: where the weights come from, the classes and scores; the
+        preprocessing is written once, in ``extra`` (loading fills ``pretrained_cfg`` from it)."""
+        info = self.info
+        scores = {"val_top1": record.get("val_top1"), "val_top5": record.get("val_top5")}
+        pretrained_cfg = {
+            "source": "lucid",
+            "categories": list(info.classes),
+            "num_classes": len(info.classes),
+            "in_channels": info.in_channels,
+            "metrics": scores,
+        }
+        extra = {
+            "categories": list(info.classes),
+            "image_size": info.image_size,
+            "in_channels": info.in_channels,
+            "mean": list(info.mean),
+            "std": list(info.std),
+            "resize_size": info.resize_size,
+            "interpolation": info.interpolation,
+            "data": {k: v for k, v in info.to_dict().items() if k != "classes"},
+            "ink": info.ink,
+            **scores,
+        }
+        return pretrained_cfg, extra
+
+    def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return {
+            "best_val_top1": best.get("val_top1"),
+            "final_val_top1": history[-1]["val_top1"] if history else None,
+        }
+
+    def title(self, model_name: str) -> str:
+        info = self.info
+        data = "digits" if info.kind == "digits" else Path(info.root or "data").name
+        return f"{model_name} on {data} ({info.image_size}x{info.image_size})"
+
+    def farewell(self, best: Mapping[str, Any]) -> str:
+        return f"best val top-1 {100 * best['val_top1']:.2f}% at epoch {best['epoch']}"

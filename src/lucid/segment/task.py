@@ -1,0 +1,258 @@
+"""Segmentation as a plug-in of lucid's engine (``lucid train --task segment``): image + mask
+folders, an LR-ASPP model, pixel cross-entropy with class weights and a void value, mIoU.
+
+:class:`SegmentConfig` adds segmentation's own fields to :class:`lucid.train.config.RunConfig`;
+the run itself (schedule, time budget, resume, EMA, DDP, the run folder) is :func:`lucid.train.train`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from lucid.data import dataset_size, seeded_subset
+from lucid.errors import DataError
+from lucid.segment.data import (
+    LAYOUT_HELP,
+    class_frequencies,
+    enet_class_weights,
+    pad_collate,
+    segmentation_datasets,
+)
+from lucid.segment.metrics import segmentation_loss, validate
+from lucid.tasks import Task, TaskData, register_task
+from lucid.train.config import MAX_IMAGE_SIZE, RunConfig
+from lucid.train.engine import build_model
+
+__all__ = ["SegmentConfig", "SegmentTask", "CLASS_WEIGHTS"]
+
+CLASS_WEIGHTS = ("enet", "none")
+MAX_CLASSES = 255  # mask values are 8-bit and one of them may be void
+
+
+def _pair(flag: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    ok = isinstance(value, (tuple, list)) and len(value) == 2
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_IMAGE_SIZE for v in value)
+    if not ok:
+        raise ValueError(f"{flag} must be a positive int or (height, width) up to {MAX_IMAGE_SIZE}, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+@dataclass
+class SegmentConfig(RunConfig):
+    """A segmentation run: the shared :class:`~lucid.train.config.RunConfig` fields plus its own.
+
+    ``crop_size`` is (height, width) of the training crops; ``scale`` the random rescale range
+    relative to the data's own size; ``ignore_index`` the void mask value (None: declared by the
+    data's class names, else 255; see :func:`lucid.segment.data.resolve_classes`); ``num_classes``
+    and ``classes`` name the mask values when the data does not; ``class_weights`` ``enet``
+    weighs the loss by 1/ln(1.02 + pixel share). The defaults are the from-scratch CPU recipe of
+    docs/segmentation.md: the small model on 256x320 crops, AdamW, poly decay, 30 epochs.
+    """
+
+    task: ClassVar[str] = "segment"
+    default_epochs: ClassVar[int] = 30
+    default_lr: ClassVar[Mapping[str, float]] = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
+    default_weight_decay: ClassVar[Mapping[str, float]] = {"adamw": 0.01, "sgd": 1e-4, "rmsprop": 1e-5}
+    reference_batch: ClassVar[int] = 8
+
+    model: str = "lraspp_mobilenet_v3_small"
+    batch_size: int = 8
+    opt: str = "adamw"
+    sched: str = "poly"
+    num_classes: int | None = None
+    classes: list[str] | None = None
+    ignore_index: int | None = None
+    crop_size: tuple[int, int] = (256, 320)
+    scale: tuple[float, float] = (0.5, 2.0)
+    class_weights: str = "enet"
+
+    def _check_task(self) -> None:
+        self.crop_size = _pair("crop_size (--crop-size)", self.crop_size)
+        if not isinstance(self.scale, (tuple, list)) or len(self.scale) != 2:
+            raise ValueError(f"scale must be two numbers MIN MAX (--scale), got {self.scale!r}")
+        low, high = (float(v) for v in self.scale)
+        if not (0 < low <= high <= 16) or low != low or high != high:
+            raise ValueError(f"scale must be 0 < MIN <= MAX <= 16 (--scale), got {self.scale!r}")
+        self.scale = (low, high)
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHTS)}, got {self.class_weights!r}")
+        if self.ignore_index is not None and not (isinstance(self.ignore_index, int) and 0 <= self.ignore_index <= 255):
+            raise ValueError(
+                f"ignore_index must be an 8-bit mask value 0..255 (--ignore-index), got {self.ignore_index!r}"
+            )
+        if self.num_classes is not None and not (
+            isinstance(self.num_classes, int) and 1 <= self.num_classes <= MAX_CLASSES
+        ):
+            raise ValueError(f"num_classes must be 1..{MAX_CLASSES} (--num-classes), got {self.num_classes!r}")
+        if self.classes is not None:
+            names = [str(c) for c in self.classes]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"classes must be distinct names (--classes); repeated: {', '.join(duplicates)}")
+            if len(names) > MAX_CLASSES:
+                raise ValueError(f"--classes names {len(names)} classes; masks hold at most {MAX_CLASSES}")
+            self.classes = names
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update(crop_size=list(self.crop_size), scale=list(self.scale))
+        return data
+
+
+@register_task
+class SegmentTask(Task):
+    """Semantic segmentation: a class per pixel, a void value left out of loss and scores."""
+
+    name = "segment"
+    best_key = "val_miou"
+    config_class = SegmentConfig
+    loss_label = "pixel cross-entropy (void ignored)"
+    metric_label = "%"
+
+    def __init__(self, config: SegmentConfig) -> None:
+        super().__init__(config)
+        self.loss_weight: torch.Tensor | None = None
+
+    def check(self) -> None:
+        from lucid.models.registry import model_task
+
+        if model_task(self.config.model) != "segment":
+            raise ValueError(f"--model {self.config.model!r} is not a segmentation model (lucid models lraspp_*)")
+        if self.config.data is None:
+            raise DataError(f"--task segment needs --data DIR ({LAYOUT_HELP})")
+
+    def build_data(self, rank: int, world_size: int) -> TaskData:
+        config = self.config
+        torch.manual_seed(config.seed + rank)
+        train_full, val_full, info = segmentation_datasets(
+            str(config.data),
+            crop_size=config.crop_size,
+            ignore_index=config.ignore_index,
+            num_classes=config.num_classes,
+            classes=config.classes,
+            scale=config.scale,
+            hflip=0.5 if config.hflip is None else config.hflip,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+        )
+        if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
+            self.loss_weight = enet_class_weights(class_frequencies(train_full, info.num_classes, info.ignore_index))
+        train_ds = seeded_subset(train_full, config.limit_train, config.seed)
+        val_ds = seeded_subset(val_full, config.limit_val, config.seed + 1)
+        info.train_images, info.val_images = dataset_size(train_ds), dataset_size(val_ds)
+        self.info = info
+        return TaskData(
+            train_ds,
+            val_ds,
+            info,
+            in_channels=3,
+            val_collate=pad_collate(info.ignore_index),
+            val_batch_size=config.batch_size,
+        )
+
+    def build_model(self, data: TaskData) -> nn.Module:
+        config = self.config
+        bn_momentum = config.bn_momentum if config.bn_momentum is not None else 0.01
+        return build_model(config.model, self.info.num_classes, weights=config.weights, bn_momentum=bn_momentum)
+
+    def prepare(self, device: torch.device) -> None:
+        if self.loss_weight is not None:
+            self.loss_weight = self.loss_weight.to(device)
+
+    def train_step(self, net: nn.Module, images: torch.Tensor, targets: Any) -> tuple[torch.Tensor, Any]:
+        logits = net(images)
+        return segmentation_loss(logits.float(), targets, self.info.ignore_index, self.loss_weight), None
+
+    def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
+        scored = validate(model, loader, self.info, device, channels_last)
+        return {
+            "loss": scored["loss"],
+            "val_miou": scored["miou"],
+            "val_pixel_acc": scored["pixel_acc"],
+            "val_mean_acc": scored["mean_acc"],
+            "val_per_class_iou": scored["per_class_iou"],
+            "finite": scored["finite"],
+        }
+
+    def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "train_loss": train["loss"],
+            "val_loss": val["loss"],
+            "val_miou": val["val_miou"],
+            "val_pixel_acc": val["val_pixel_acc"],
+            "val_mean_acc": val["val_mean_acc"],
+            "val_per_class_iou": val["val_per_class_iou"],
+        }
+
+    def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
+        return (
+            f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f}  "
+            f"val loss {record['val_loss']:.4f} mIoU {100 * record['val_miou']:5.2f}% "
+            f"pixel acc {100 * record['val_pixel_acc']:5.2f}%  lr {record['lr']:.3g}  {record['seconds']:.1f}s "
+            f"({record['train_images_per_second']:.0f} img/s)"
+        )
+
+    def describe(self) -> list[str]:
+        info = self.info
+        return [
+            *info.layout_notes,
+            info.void_note,
+            f"segmentation data: {info.root}: {info.train_images} train / {info.val_images} val images, "
+            f"{info.num_classes} classes, void value {info.ignore_index}",
+        ]
+
+    def recipe(self) -> str:
+        height, width = self.config.crop_size
+        low, high = self.config.scale
+        return f"crops {height}x{width}, scale {low:g}-{high:g}, class weights {self.config.class_weights}"
+
+    def checkpoint_metadata(self, model: nn.Module, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What eval/predict/export need: classes, ignore value, normalisation, and the data."""
+        info = self.info
+        scores = {"val_miou": record.get("val_miou"), "val_pixel_acc": record.get("val_pixel_acc")}
+        pretrained_cfg = {
+            "source": "lucid",
+            "task": "segment",
+            "categories": list(info.classes),
+            "num_classes": info.num_classes,
+            "in_channels": getattr(model, "in_channels", 3),
+            "mean": list(info.mean),
+            "std": list(info.std),
+            "metrics": scores,
+        }
+        extra = {
+            "classes": list(info.classes),
+            "categories": list(info.classes),
+            "ignore_index": info.ignore_index,
+            "inter_channels": getattr(model, "inter_channels", 128),
+            "mean": list(info.mean),
+            "std": list(info.std),
+            "data": info.to_dict(),
+            **scores,
+        }
+        return pretrained_cfg, extra
+
+    def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        best_record = next((r for r in history if r["epoch"] == best.get("epoch")), {})
+        return {
+            "best_val_miou": best.get("val_miou"),
+            "best_val_pixel_acc": best_record.get("val_pixel_acc"),
+            "final_val_miou": history[-1]["val_miou"] if history else None,
+        }
+
+    def title(self, model_name: str) -> str:
+        return f"{model_name} on {Path(self.info.root).name}"
+
+    def farewell(self, best: Mapping[str, Any]) -> str:
+        return f"best val mIoU {100 * best['val_miou']:.2f}% at epoch {best['epoch']}"
+
+    def export_outputs(self) -> list[str]:
+        return ["logits"]

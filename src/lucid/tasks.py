@@ -1,0 +1,262 @@
+"""Tasks as plug-ins: what classification, segmentation and detection supply to lucid's one engine.
+
+The training loop (:func:`lucid.train.train`), the run folder, the time budget, resume, DDP, EMA
+and AMP are shared. A task is a small subclass of :class:`Task` that supplies what differs:
+
+- its data (:meth:`Task.build_data`: train and val sets, an info record, collate functions);
+- its model from the registry and its loss (:meth:`Task.build_model`, :meth:`Task.train_step`);
+- :meth:`Task.validate`, returning a metrics record, and :attr:`Task.best_key`, the record's key
+  that picks the best epoch (``val_top1``, ``val_miou``, ``val_map``);
+- its checkpoint metadata (:meth:`Task.checkpoint_metadata`), console line and curves;
+- for deployment, :meth:`Task.export_outputs` and :meth:`Task.postprocess`.
+
+The registry answers "which task is this" from metadata: :func:`get_task` maps a task name to its
+class. Task modules are imported by name (:data:`TASK_MODULES`) the first time they are asked
+for, so this module, the engine and :mod:`lucid.deploy` import no task.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+    from lucid.train.config import RunConfig
+
+__all__ = [
+    "DEFAULT_TASK",
+    "TASK_MODULES",
+    "Meter",
+    "Task",
+    "TaskData",
+    "get_task",
+    "register_task",
+    "task_names",
+    "task_of_metadata",
+]
+
+DEFAULT_TASK = "classify"
+# Where each built-in task lives; imported on first use (a task module registers its class).
+TASK_MODULES: dict[str, str] = {
+    "classify": "lucid.classify.task",
+    "segment": "lucid.segment.task",
+}
+_REGISTRY: dict[str, type[Task]] = {}
+
+
+@dataclass
+class TaskData:
+    """A task's data for one run: the two sets, how to batch them, and what the run records.
+
+    ``info`` is the task's data record: it has ``to_dict()`` (stored in summary.json and in each
+    checkpoint), ``notes`` (lines printed before training) and ``classes``.
+    ``train_collate`` / ``val_collate`` are the DataLoader collate functions (None: torch's
+    default). ``in_channels`` is what the model must take.
+    """
+
+    train: Dataset[Any]
+    val: Dataset[Any]
+    info: Any
+    in_channels: int = 3
+    train_collate: Callable[[Any], Any] | None = None
+    val_collate: Callable[[Any], Any] | None = None
+    model: str | None = None  # a model the data asks for instead of the configured one
+    batched: bool = False  # the training set augments whole batches itself (no loader workers)
+    streaming: bool = False  # the training set decodes from disk per image (loader workers by default)
+    val_batch_size: int | None = None  # None: the engine's default
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Meter:
+    """A running mean of the training loss over an epoch (weighted by images), summed across DDP
+    processes. Tasks whose epoch line shows more (classification's training top-1) extend it."""
+
+    def __init__(self) -> None:
+        self.loss_sum = 0.0
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, outputs: Any, targets: Any, images: int) -> None:
+        """One batch: its mean ``loss`` over ``images`` images (``outputs``/``targets`` for subclasses)."""
+        self.loss_sum += float(loss.detach()) * images
+        self.count += images
+
+    def totals(self) -> list[float]:
+        """The sums to reduce across processes (subclasses append theirs)."""
+        return [self.loss_sum, float(self.count)]
+
+    def set_totals(self, values: Sequence[float]) -> None:
+        self.loss_sum, self.count = float(values[0]), int(values[1])
+
+    def reduce(self, device: torch.device) -> None:
+        """Sum over every process (a no-op without torch.distributed)."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            values = torch.tensor(self.totals(), dtype=torch.float64, device=device)
+            dist.all_reduce(values)
+            self.set_totals(values.cpu().tolist())
+
+    def means(self) -> dict[str, float]:
+        """``loss`` (and a subclass's scores) per image so far."""
+        return {"loss": self.loss_sum / max(self.count, 1)}
+
+
+class Task:
+    """The plug-in interface of one task. An instance serves one run (or one eval/predict/export):
+    it is built from the run's config and keeps what it learns about the data (``info``)."""
+
+    name: ClassVar[str]
+    best_key: ClassVar[str]  # the validation score that picks the best epoch; higher is better
+    config_class: ClassVar[type[RunConfig]]  # the task's config: lucid.train.config.RunConfig plus its fields
+    loss_label: ClassVar[str] = "loss"  # the y-axis of the loss curve
+    metric_label: ClassVar[str] = "%"  # the y-axis of the score curves
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.info: Any = None
+
+    # -- data and model ------------------------------------------------------------------------
+
+    def check(self) -> None:  # noqa: B027 - an optional hook
+        """Refuse settings this task cannot train with (before any folder or data is touched)."""
+
+    def build_data(self, rank: int, world_size: int) -> TaskData:
+        """The run's train and val sets (before any model is built: data errors come first)."""
+        raise NotImplementedError
+
+    def build_model(self, data: TaskData) -> nn.Module:
+        """The registered model the config names, sized for ``data`` (and its weights loaded)."""
+        raise NotImplementedError
+
+    def data_name(self) -> str:
+        """A short name of the data, for the run folder's name."""
+        from pathlib import Path
+
+        data = getattr(self.config, "data", None)
+        return "data" if data is None else Path(str(data)).resolve().name or "data"
+
+    def prepare(self, device: torch.device) -> None:  # noqa: B027 - an optional hook
+        """Called once the device is known and the data is built (e.g. class weights onto it)."""
+
+    # -- one step and one validation -------------------------------------------------------------
+
+    def to_device(self, batch: Any, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, Any]:
+        """The batch's images (channels-last when asked) and targets on ``device``."""
+        images, targets = batch[0], batch[1]
+        images = images.as_subclass(torch.Tensor).to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if isinstance(targets, torch.Tensor):
+            targets = targets.as_subclass(torch.Tensor).to(device, non_blocking=True)
+        return images, targets
+
+    def train_step(self, net: nn.Module, images: torch.Tensor, targets: Any) -> tuple[torch.Tensor, Any]:
+        """The training loss of one batch (a scalar tensor) and the outputs a :class:`Meter` reads."""
+        raise NotImplementedError
+
+    def new_meter(self) -> Meter:
+        """The training-epoch meter (loss; a task may show more)."""
+        return Meter()
+
+    def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
+        """Scores of ``model`` on ``loader`` summed over DDP processes: ``loss``, the task's scores
+        with :attr:`best_key` among them, and ``finite`` (every output was finite)."""
+        raise NotImplementedError
+
+    def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
+        """The epoch's metrics.jsonl fields from the training means and the validation scores."""
+        raise NotImplementedError
+
+    def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
+        """One console line for an epoch."""
+        raise NotImplementedError
+
+    def bar_fields(self, means: Mapping[str, float]) -> dict[str, str]:
+        """The progress bar's fields during training."""
+        return {"loss": f"{means['loss']:.4f}"}
+
+    # -- what a run writes -----------------------------------------------------------------------
+
+    def describe(self) -> list[str]:
+        """Lines about the data printed before training."""
+        return []
+
+    def recipe(self) -> str:
+        """The task's part of the "training:" line (e.g. label smoothing, crop size)."""
+        return ""
+
+    def checkpoint_metadata(self, model: nn.Module, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(pretrained_cfg, extra)`` saved with each checkpoint: classes, preprocessing, the data
+        record and the scores of ``record``; ``extra`` always holds ``task``."""
+        raise NotImplementedError
+
+    def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The task's fields of summary.json (``best_<score>`` and the final score)."""
+        key = self.best_key
+        return {f"best_{key}": best.get(key), f"final_{key}": history[-1].get(key) if history else None}
+
+    def title(self, model_name: str) -> str:
+        """The curves' title."""
+        return f"{model_name} on {self.data_name()}"
+
+    def farewell(self, best: Mapping[str, Any]) -> str:
+        """The closing line's score part, e.g. ``best val top-1 99.1% at epoch 7``."""
+        value = best.get(self.best_key)
+        shown = f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "-"
+        return f"best {self.best_key.replace('_', ' ')} {shown} at epoch {best.get('epoch')}"
+
+    # -- deployment ------------------------------------------------------------------------------
+
+    def export_outputs(self) -> list[str]:
+        """Names of the exported graph's outputs, in order."""
+        return ["logits"]
+
+    def postprocess(self, outputs: Sequence[Any], metadata: Mapping[str, Any], **options: Any) -> list[Any]:
+        """Per-image results from an exported model's raw outputs (a batch)."""
+        raise NotImplementedError
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make ``cls`` the task named ``cls.name``."""
+    name = cls.name
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"a task named {name!r} is already registered")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def task_names() -> list[str]:
+    """The task names lucid knows."""
+    return sorted(set(TASK_MODULES) | set(_REGISTRY))
+
+
+def get_task(name: str) -> type[Task]:
+    """The task class named ``name`` (``classify``, ``segment``, ``detect``), importing its module."""
+    if name not in _REGISTRY and name in TASK_MODULES:
+        importlib.import_module(TASK_MODULES[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(task_names())}") from None
+
+
+def task_of_metadata(metadata: Mapping[str, Any] | None, model_name: str | None = None) -> str:
+    """The task a checkpoint's or an export's metadata records (``task``), else the task the model
+    name was registered with, else classification (files written before tasks were recorded)."""
+    task = (metadata or {}).get("task")
+    if isinstance(task, str) and task in task_names():
+        return task
+    if task is not None:
+        raise ValueError(f"the file records task {task!r}; this lucid knows {', '.join(task_names())}")
+    if model_name:
+        from lucid.models.registry import model_task
+
+        return model_task(model_name) or DEFAULT_TASK
+    return DEFAULT_TASK

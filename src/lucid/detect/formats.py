@@ -175,9 +175,8 @@ def read_coco_json(path: str | os.PathLike[str]) -> CocoFile:
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{file}: not a COCO instances file ({type(exc).__name__}: {exc})") from None
     dropped = _unused_parent_categories(data.get("categories", []), boxes)
-    for category in dropped:
-        categories.pop(category)
-    return CocoFile(file, categories, images, boxes, [str(c) for c in dropped])
+    named = [f"{categories.pop(category)!r} (id {category})" for category in dropped]
+    return CocoFile(file, categories, images, boxes, named)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -12,6 +12,7 @@ from lucid.detect.data import (
     find_detection_layout,
     looks_like_detection,
 )
+from lucid.detect.metrics import MAX_DETECTIONS, coco_metrics
 from lucid.detect.transforms import SSD_FILL, eval_transform, train_transform
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "detection_datasets",
     "find_detection_layout",
     "looks_like_detection",
+    "MAX_DETECTIONS",
+    "coco_metrics",
     "SSD_FILL",
     "eval_transform",
     "train_transform",

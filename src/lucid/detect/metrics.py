@@ -63,7 +63,7 @@ def _coco_box(box: np.ndarray) -> list[float]:
 
 def _annotations(items: Sequence[Mapping[str, Any]], classes: Sequence[str], predictions: bool) -> list[dict[str, Any]]:
     """COCO annotation dicts of every image's boxes (with ``score`` for predictions)."""
-    found = []
+    found: list[dict[str, Any]] = []
     for image_id, item in enumerate(items):
         boxes, labels = _boxes_labels(item, image_id)
         scores = _array(item.get("scores"), "scores", image_id) if predictions else np.zeros(len(boxes))

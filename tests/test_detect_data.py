@@ -212,6 +212,31 @@ def test_roboflow_yolo_with_yaml_list(tmp_path: Path) -> None:
     note(info, "valid/ is the validation split; test/ is not used")
 
 
+def test_train_folder_without_val_is_split_by_seed(tmp_path: Path) -> None:
+    yolo_split(
+        tmp_path / "train" / "images", tmp_path / "train" / "labels", {f"p{i}": "0 .5 .5 .2 .2" for i in range(5)}
+    )
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, len(train), len(val), info.classes) == ("yolo", 4, 1, ["class_0"])
+    note(info, "no val/", "seeded")
+    note(info, "no data.yaml or classes.txt")
+
+
+def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> None:
+    files = ["a.jpg", "b.jpg", "c.jpg"]
+    for f in files:
+        photo(tmp_path / "images" / f)
+    coco_json(
+        tmp_path / "annotations" / "instances_default.json",
+        files,
+        {1: "x"},
+        [(0, 1, [1, 1, 5, 5]), (7, 1, [1, 1, 5, 5])],
+    )
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert len(train) + len(val) == 3
+    assert "1 annotated photos are missing" in note(info, "missing", "instances_default.json")
+
+
 def test_not_detection_data(tmp_path: Path) -> None:
     photo(tmp_path / "cls" / "cat" / "a.jpg")
     photo(tmp_path / "cls" / "dog" / "b.jpg")
@@ -245,6 +270,10 @@ def flawed(tmp_path: Path) -> DetectionDataInfo:
     }
     root = voc_devkit(tmp_path, photos, {"train": list(photos)[:5] + ["gone"], "val": ["hard", "twice"]})
     voc_xml(root / "Annotations" / "gone.xml", "gone.jpg", [("cat", 1, 1, 5, 5)])
+    voc_xml(root / "Annotations" / "ok.xml", "ok.jpg", photos["ok"], size=(80, 60))  # not the photo's size
+    (root / "JPEGImages" / "junk.jpg").write_bytes(b"not a jpeg")
+    voc_xml(root / "Annotations" / "junk.xml", "junk.jpg", [("cat", 1, 1, 5, 5)])
+    (root / "ImageSets" / "Main" / "train.txt").write_text("\n".join([*list(photos)[:5], "gone", "junk"]))
     return detection_datasets(root, image_size=32, classes=["cat", "dog"])[2]
 
 
@@ -267,6 +296,14 @@ def test_flaw_unknown_classes_are_skipped(flawed: DetectionDataInfo) -> None:
 def test_flaw_missing_photos_are_skipped(flawed: DetectionDataInfo) -> None:
     assert "1 annotated photos are missing, skipped" in note(flawed, "missing", "gone.xml")
     assert flawed.train_images == 5
+
+
+def test_flaw_unreadable_photos_are_skipped(flawed: DetectionDataInfo) -> None:
+    assert "1 photos cannot be read as images, skipped (JPEGImages/junk.jpg)" in note(flawed, "junk")
+
+
+def test_flaw_stated_size_that_is_not_the_photos(flawed: DetectionDataInfo) -> None:
+    assert "1 annotation files state a photo size that is not the photo's" in note(flawed, "ok.xml")
 
 
 def test_flaw_difficult_boxes_are_recorded(flawed: DetectionDataInfo) -> None:

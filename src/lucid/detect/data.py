@@ -216,16 +216,21 @@ def _voc_devkit(root: Path) -> DetectionLayout | None:
     return DetectionLayout(root, "voc", description, images(ids), None, None, notes)
 
 
-def _xml_pairs(folder: Path) -> list[RawImage] | None:
-    """Photos and VOC XML files of one folder: ``images/`` + ``annotations/``, or side by side.
-
-    An XML file without its photo gives a missing photo; a photo without XML has no boxes."""
+def _xml_folders(folder: Path | None) -> tuple[Path, Path] | None:
+    """The (photos, XML) folders of one folder: ``images/`` + ``annotations/``, or side by side."""
+    if folder is None:
+        return None
     images = _subfolder(folder, IMAGE_DIRS) or folder
     xml_dir = _subfolder(folder, XML_DIRS)
-    if not _has_files(xml_dir, (".xml",)):
-        xml_dir = images if _has_files(images, (".xml",)) else None
-    if xml_dir is None:
-        return None
+    if _has_files(xml_dir, (".xml",)) and xml_dir is not None:
+        return images, xml_dir
+    return (images, images) if _has_files(images, (".xml",)) else None
+
+
+def _xml_pairs(folders: tuple[Path, Path]) -> list[RawImage]:
+    """Photos and their VOC XML files: an XML file without its photo gives a missing photo; a
+    photo without XML has no boxes."""
+    images, xml_dir = folders
     photos = _keyed_photos(images)
     xmls = _files_below(xml_dir, ".xml")
     found = [_voc_image(xml, key, photos, images) for key, xml in xmls.items()]
@@ -235,15 +240,23 @@ def _xml_pairs(folder: Path) -> list[RawImage] | None:
 
 def _voc_beside(root: Path) -> DetectionLayout | None:
     """VOC XML files beside the photos, in ``train/`` + ``val/`` folders or one folder."""
-    train_dir, val_dir, notes = _split_dirs(root, lambda f: _xml_pairs(f) is not None)
-    if train_dir is not None and val_dir is not None:
-        train, val = _xml_pairs(train_dir), _xml_pairs(val_dir)
+    train_dir, val_dir, notes = _split_dirs(root, lambda f: _xml_folders(f) is not None)
+    train = _xml_folders(train_dir)
+    val = _xml_folders(val_dir)
+    if train is not None and val is not None and train_dir and val_dir:
         description = f"VOC XML beside the photos: {train_dir.name}/ + {val_dir.name}/"
-        return DetectionLayout(root, "voc-xml", description, train or [], val or [], None, notes)
-    pairs = _xml_pairs(root)
-    if pairs is None:
+        return DetectionLayout(root, "voc-xml", description, _xml_pairs(train), _xml_pairs(val), None, notes)
+    if train is not None and train_dir is not None:
+        description = f"VOC XML beside the photos: {train_dir.name}/ only, split by seed"
+        return DetectionLayout(root, "voc-xml", description, _xml_pairs(train), None, None, [_no_val(root, train_dir)])
+    top = _xml_folders(root)
+    if top is None:
         return None
-    return DetectionLayout(root, "voc-xml", "VOC XML beside the photos, split by seed", pairs, None)
+    return DetectionLayout(root, "voc-xml", "VOC XML beside the photos, split by seed", _xml_pairs(top), None)
+
+
+def _no_val(root: Path, train_dir: Path) -> str:
+    return f"{root}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates"
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,6 +273,12 @@ def _coco_images(json_path: Path, folders: Sequence[Path]) -> tuple[list[RawImag
         photo = next((c for c in candidates if c.is_file()), candidates[0])
         size = (width, height) if width and height else None
         found.append(RawImage(photo, coco.boxes.get(image_id, []), json_path, size))
+    # Boxes of an image id the file does not list: a photo that is missing.
+    found += [
+        RawImage(json_path.parent / f"<image id {i}>", b, json_path)
+        for i, b in coco.boxes.items()
+        if i not in coco.images
+    ]
     names = [coco.categories[c] for c in sorted(coco.categories)]
     return found, names, coco.dropped
 
@@ -336,8 +355,11 @@ def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path,
         return (images, labels) if images is not None and _has_files(labels, (".txt",)) and labels else None
 
     train_dir, val_dir, notes = _split_dirs(root, lambda f: pair(f) is not None)
-    if train_dir is not None and val_dir is not None:
-        return [pair(train_dir)], [pair(val_dir)], notes  # type: ignore[list-item]
+    train, val = pair(train_dir), pair(val_dir)
+    if train is not None and val is not None:
+        return [train], [val], notes
+    if train is not None and train_dir is not None:
+        return [train], None, [_no_val(root, train_dir)]
     top = pair(root)
     if top is None:
         return None

@@ -1,0 +1,877 @@
+"""Boxes in: photos with box annotations in the layouts people ship, found without a flag.
+
+:func:`find_detection_layout` recognises (``SPLIT`` folders: ``train``/``training`` train,
+``val``/``valid``/``validation`` validate, else ``test`` with a note):
+
+- **Pascal VOC**: ``JPEGImages/`` + ``Annotations/*.xml`` + ``ImageSets/Main/{train,val}.txt``
+  (``test.txt`` validates when there is no ``val.txt``; ``trainval.txt`` alone, or no
+  ``ImageSets``, is split by seed);
+- **VOC XML beside the photos**: ``images/`` + ``annotations/`` (or ``annots/``, ``xml/``), or
+  each ``x.xml`` next to ``x.jpg``, optionally inside ``train/`` + ``val/`` split folders;
+- **COCO JSON**: ``annotations/instances_*.json`` with the photos in ``train2017/``,
+  ``images/train2017/``, ``images/`` ... and Roboflow's ``train/_annotations.coco.json``
+  + ``valid/_annotations.coco.json`` beside their photos;
+- **YOLO text**: ``images/`` + ``labels/`` (each possibly split into ``train/`` + ``val/``) or
+  Roboflow's ``train/images`` + ``train/labels``, class names from ``data.yaml`` or ``classes.txt``.
+
+Without split folders a seeded ``val_fraction`` of the photos validates; the record
+(:meth:`DetectionDataInfo.to_dict`) lists the validation photos, so evaluation rescores exactly them.
+
+Real annotations have flaws. Each kind is repaired or skipped, counted and named in one line of
+``info.notes`` (never silently, never a traceback): boxes past the border are clipped to it;
+boxes without area are skipped; photos without boxes are kept as negatives; boxes of unknown
+classes are skipped; annotated photos that are missing or unreadable are skipped. A file that
+cannot be parsed is refused, naming it (:class:`~lucid.errors.DataError`).
+
+VOC's ``difficult`` and COCO's ``iscrowd`` boxes follow torchvision's COCO reference, which drops
+crowd boxes from the training targets and leaves them to COCOeval to ignore: they are not
+training targets, and :meth:`DetectionDataset.ground_truth` returns them with ``iscrowd`` set,
+so :func:`lucid.detect.metrics.coco_metrics` neither rewards nor penalises detections of them.
+
+Photos are decoded by :func:`lucid.preprocessing.read_image` (what prediction reads) without
+applying an EXIF rotation: annotation tools and torchvision's references place boxes on the
+stored pixel grid.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lucid.data.files import walk_images
+from lucid.data.images import image_size_of
+from lucid.detect.formats import (
+    RawImage,
+    read_coco_json,
+    read_voc_xml,
+    read_yolo_labels,
+    read_yolo_names,
+)
+from lucid.detect.transforms import check_image_size, eval_transform, train_transform
+from lucid.errors import DataError
+
+__all__ = [
+    "LAYOUT_HELP",
+    "DetectionLayout",
+    "DetectionRecord",
+    "DetectionDataset",
+    "DetectionDataInfo",
+    "find_detection_layout",
+    "looks_like_detection",
+    "detection_datasets",
+    "detection_collate",
+]
+
+LAYOUT_HELP = (
+    "Pascal VOC (JPEGImages/ + Annotations/*.xml + ImageSets/Main/train.txt, val.txt); images/ + "
+    "annotations/*.xml (VOC XML), optionally in train/ + val/; COCO JSON (annotations/instances_*.json + "
+    "train2017/ ..., or Roboflow's train/_annotations.coco.json + valid/); or YOLO text (images/ + labels/, "
+    "or train/images + train/labels, with data.yaml or classes.txt)"
+)
+TRAIN_SPLITS = ("train", "training")
+VAL_SPLITS = ("val", "valid", "validation")
+TEST_SPLITS = ("test",)
+IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
+XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
+COCO_ROBOFLOW = "_annotations.coco.json"
+DUPLICATE_IOU = 0.9  # same-class boxes overlapping this much are named as probable duplicates
+
+
+@dataclass
+class DetectionLayout:
+    """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``), the
+    photos of each split as annotated (``val`` None: no split in the data, drawn by seed), the
+    class names the data fixes (COCO categories, YOLO names; None for VOC) and notes."""
+
+    root: Path
+    name: str
+    description: str
+    train: list[RawImage]
+    val: list[RawImage] | None
+    classes: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _subfolder(folder: Path | None, names: Sequence[str]) -> Path | None:
+    """The sub-folder of ``folder`` whose name (any case) is the first of ``names`` present."""
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        children = {c.name.lower(): c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")}
+    except OSError:
+        return None
+    return next((children[n.lower()] for n in names if n.lower() in children), None)
+
+
+def _split_dirs(
+    folder: Path, usable: Callable[[Path], bool] = lambda _: True
+) -> tuple[Path | None, Path | None, list[str]]:
+    """The training and validation split folders of ``folder`` that ``usable`` accepts, with a
+    note when ``test/`` validates (no ``val/``) or is left unused."""
+
+    def pick(names: Sequence[str]) -> Path | None:
+        found = _subfolder(folder, names)
+        return found if found is not None and usable(found) else None
+
+    train, val, test = pick(TRAIN_SPLITS), pick(VAL_SPLITS), pick(TEST_SPLITS)
+    notes = []
+    if train is not None and val is None and test is not None:
+        val = test
+        notes.append(f"{folder}: no val/ folder, so test/ is used as the validation split")
+    elif train is not None and val is not None and test is not None:
+        notes.append(f"{folder}: {val.name}/ is the validation split; test/ is not used")
+    return train, val, notes
+
+
+def _keyed_photos(folder: Path) -> dict[str, Path]:
+    """The photos below ``folder`` (lucid.data's walk) keyed by their path without suffix, lower-cased."""
+    return {p.relative_to(folder).with_suffix("").as_posix().lower(): p for p in walk_images(folder)[0]}
+
+
+def _files_below(folder: Path, suffix: str, skip: Iterable[str] = ()) -> dict[str, Path]:
+    """The non-hidden ``suffix`` files below ``folder`` keyed like :func:`_keyed_photos`."""
+    found = {}
+    skipped = {s.lower() for s in skip}
+    for path in sorted(folder.rglob(f"*{suffix}")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or path.name.lower() in skipped:
+            continue
+        if path.is_file():
+            found[relative.with_suffix("").as_posix().lower()] = path
+    return found
+
+
+def _has_files(folder: Path | None, suffixes: Sequence[str], limit: int = 2000) -> bool:
+    """Whether ``folder`` holds (within its first ``limit`` entries, nested) a file with one of ``suffixes``."""
+    if folder is None or not folder.is_dir():
+        return False
+    for seen, path in enumerate(folder.rglob("*")):
+        if seen >= limit:
+            return False
+        if path.suffix.lower() in suffixes and not path.name.startswith("."):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Pascal VOC
+
+
+def _voc_image(xml: Path | None, key: str, photos: Mapping[str, Path], folder: Path) -> RawImage:
+    """The photo ``key`` (or the one its XML names) with the XML's boxes; no XML: no boxes."""
+    if xml is None or not xml.is_file():
+        return RawImage(photos.get(key.lower(), folder / f"{key}.jpg"))
+    voc = read_voc_xml(xml)
+    photo = photos.get(key.lower())
+    if photo is None and voc.filename:
+        photo = photos.get(Path(voc.filename).with_suffix("").as_posix().lower(), folder / voc.filename)
+    return RawImage(photo or folder / f"{key}.jpg", voc.objects, xml, voc.size)
+
+
+def _read_ids(file: Path) -> list[str]:
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable list of image ids ({exc})") from None
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+def _voc_devkit(root: Path) -> DetectionLayout | None:
+    """``JPEGImages/`` + ``Annotations/`` + ``ImageSets/Main/*.txt`` (Pascal VOC's own layout)."""
+    jpeg, annotations = _subfolder(root, ("JPEGImages",)), _subfolder(root, ("Annotations",))
+    if jpeg is None or annotations is None:
+        return None
+    photos = _keyed_photos(jpeg)
+    main = _subfolder(_subfolder(root, ("ImageSets",)), ("Main",))
+    lists = {
+        n: main / f"{n}.txt" for n in ("train", "val", "test", "trainval") if main and (main / f"{n}.txt").is_file()
+    }
+
+    def images(ids: list[str]) -> list[RawImage]:
+        return [_voc_image(annotations / f"{i}.xml", i, photos, jpeg) for i in ids]
+
+    notes: list[str] = []
+    val_name = "val" if "val" in lists else "test" if "test" in lists else None
+    if "train" in lists and val_name is not None:
+        if val_name == "test":
+            notes.append(f"{root}: no ImageSets/Main/val.txt, so test.txt is used as the validation split")
+        train, val = _read_ids(lists["train"]), _read_ids(lists[val_name])
+        description = f"Pascal VOC: train.txt ({len(train)}) + {val_name}.txt ({len(val)})"
+        return DetectionLayout(root, "voc", description, images(train), images(val), None, notes)
+    if "trainval" in lists or "train" in lists:
+        listed = "trainval" if "trainval" in lists else "train"
+        ids = _read_ids(lists[listed])
+        description = f"Pascal VOC: {listed}.txt ({len(ids)}), no val.txt: split by seed"
+        return DetectionLayout(root, "voc", description, images(ids), None, None, notes)
+    xmls = _files_below(annotations, ".xml")
+    ids = [p.relative_to(annotations).with_suffix("").as_posix() for p in xmls.values()]
+    description = f"Pascal VOC: {len(ids)} XML files, no ImageSets/Main lists: split by seed"
+    return DetectionLayout(root, "voc", description, images(ids), None, None, notes)
+
+
+def _xml_folders(folder: Path | None) -> tuple[Path, Path] | None:
+    """The (photos, XML) folders of one folder: ``images/`` + ``annotations/``, or side by side."""
+    if folder is None:
+        return None
+    images = _subfolder(folder, IMAGE_DIRS) or folder
+    xml_dir = _subfolder(folder, XML_DIRS)
+    if _has_files(xml_dir, (".xml",)) and xml_dir is not None:
+        return images, xml_dir
+    return (images, images) if _has_files(images, (".xml",)) else None
+
+
+def _xml_pairs(folders: tuple[Path, Path]) -> list[RawImage]:
+    """Photos and their VOC XML files: an XML file without its photo gives a missing photo; a
+    photo without XML has no boxes."""
+    images, xml_dir = folders
+    photos = _keyed_photos(images)
+    xmls = _files_below(xml_dir, ".xml")
+    found = [_voc_image(xml, key, photos, images) for key, xml in xmls.items()]
+    found += [RawImage(photo) for key, photo in photos.items() if key not in xmls]
+    return sorted(found, key=lambda r: str(r.image))
+
+
+def _voc_beside(root: Path) -> DetectionLayout | None:
+    """VOC XML files beside the photos, in ``train/`` + ``val/`` folders or one folder."""
+    train_dir, val_dir, notes = _split_dirs(root, lambda f: _xml_folders(f) is not None)
+    train = _xml_folders(train_dir)
+    val = _xml_folders(val_dir)
+    if train is not None and val is not None and train_dir and val_dir:
+        description = f"VOC XML beside the photos: {train_dir.name}/ + {val_dir.name}/"
+        return DetectionLayout(root, "voc-xml", description, _xml_pairs(train), _xml_pairs(val), None, notes)
+    if train is not None and train_dir is not None:
+        description = f"VOC XML beside the photos: {train_dir.name}/ only, split by seed"
+        return DetectionLayout(root, "voc-xml", description, _xml_pairs(train), None, None, [_no_val(root, train_dir)])
+    top = _xml_folders(root)
+    if top is None:
+        return None
+    return DetectionLayout(root, "voc-xml", "VOC XML beside the photos, split by seed", _xml_pairs(top), None)
+
+
+def _no_val(root: Path, train_dir: Path) -> str:
+    return f"{root}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates"
+
+
+# --------------------------------------------------------------------------------------------
+# COCO JSON
+
+
+def _coco_images(json_path: Path, folders: Sequence[Path]) -> tuple[list[RawImage], list[str], list[str]]:
+    """The photos of one COCO file (looked for in ``folders``), its category names, dropped ones."""
+    coco = read_coco_json(json_path)
+    existing = [f for f in folders if f.is_dir()] or [json_path.parent]
+    found = []
+    for image_id, (file_name, width, height) in sorted(coco.images.items()):
+        candidates = [f / file_name for f in existing] + [f / Path(file_name).name for f in existing]
+        photo = next((c for c in candidates if c.is_file()), candidates[0])
+        size = (width, height) if width and height else None
+        found.append(RawImage(photo, coco.boxes.get(image_id, []), json_path, size))
+    # Boxes of an image id the file does not list: a photo that is missing.
+    found += [
+        RawImage(json_path.parent / f"<image id {i}>", b, json_path)
+        for i, b in coco.boxes.items()
+        if i not in coco.images
+    ]
+    names = [coco.categories[c] for c in sorted(coco.categories)]
+    return found, names, coco.dropped
+
+
+def _coco_role(name: str) -> str:
+    lowered = name.lower()
+    if "trainval" in lowered:
+        return "all"
+    return next((role for role in ("train", "val", "test") if role in lowered), "all")
+
+
+def _coco_files(root: Path) -> dict[str, tuple[Path, list[Path]]]:
+    """COCO files by role (``train``/``val``/``test``/``all``) with the folders their photos may be in."""
+    found: dict[str, tuple[Path, list[Path]]] = {}
+    for role_dir, role in ((_subfolder(root, TRAIN_SPLITS), "train"), (_subfolder(root, VAL_SPLITS), "val")):
+        if role_dir is not None and (role_dir / COCO_ROBOFLOW).is_file():
+            found[role] = (role_dir / COCO_ROBOFLOW, [role_dir, role_dir / "images"])
+    test_dir = _subfolder(root, TEST_SPLITS)
+    if test_dir is not None and (test_dir / COCO_ROBOFLOW).is_file():
+        found["test"] = (test_dir / COCO_ROBOFLOW, [test_dir, test_dir / "images"])
+    if found:
+        return found
+    annotations = _subfolder(root, ("annotations",))
+    if annotations is None:
+        return found
+    for json_path in sorted(annotations.glob("instances_*.json")):
+        split = json_path.stem[len("instances_") :]
+        folders = [root / split, root / "images" / split, root / "images", root]
+        found.setdefault(_coco_role(split), (json_path, folders))
+    return found
+
+
+def _coco(root: Path) -> DetectionLayout | None:
+    """``annotations/instances_*.json`` (COCO) or Roboflow's ``SPLIT/_annotations.coco.json``."""
+    files = _coco_files(root)
+    if not files:
+        return None
+    notes = []
+    val_role = "val" if "val" in files else "test" if "test" in files else None
+    if "train" in files and val_role is not None:
+        if val_role == "test":
+            notes.append(f"{root}: no validation annotations, so the test set ({files['test'][0].name}) validates")
+        elif "test" in files:
+            notes.append(f"{root}: {files['val'][0].name} validates; the test set is not used")
+        train, names, dropped = _coco_images(*files["train"])
+        val, _, _ = _coco_images(*files[val_role])
+        description = f"COCO JSON: {_short(root, files['train'][0])} + {_short(root, files[val_role][0])}"
+    else:
+        json_path, folders = next(iter(files.values()))
+        train, names, dropped = _coco_images(json_path, folders)
+        val = None
+        description = f"COCO JSON: {_short(root, json_path)}, split by seed"
+    if dropped:
+        notes.append(
+            f"{root}: COCO category {', '.join(dropped)} has no boxes and is the others' supercategory "
+            "(Roboflow's data set name), not a class"
+        )
+    return DetectionLayout(root, "coco", description, train, val, names, notes)
+
+
+def _short(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+# --------------------------------------------------------------------------------------------
+# YOLO text
+
+
+def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]] | None, list[str]] | None:
+    """``(images, labels)`` folder pairs of the training and validation splits (None: no split)."""
+
+    def pair(folder: Path | None) -> tuple[Path, Path] | None:
+        images, labels = _subfolder(folder, IMAGE_DIRS), _subfolder(folder, ("labels",))
+        return (images, labels) if images is not None and _has_files(labels, (".txt",)) and labels else None
+
+    train_dir, val_dir, notes = _split_dirs(root, lambda f: pair(f) is not None)
+    train, val = pair(train_dir), pair(val_dir)
+    if train is not None and val is not None:
+        return [train], [val], notes
+    if train is not None and train_dir is not None:
+        return [train], None, [_no_val(root, train_dir)]
+    top = pair(root)
+    if top is None:
+        return None
+    images, labels = top
+    image_train, image_val, split_notes = _split_dirs(images)
+    label_train, label_val = _subfolder(labels, TRAIN_SPLITS), _subfolder(labels, (*VAL_SPLITS, *TEST_SPLITS))
+    if image_train and image_val and label_train and label_val:
+        return [(image_train, label_train)], [(image_val, label_val)], split_notes
+    return [top], None, []
+
+
+def _yolo_names(root: Path, labels: Sequence[Path]) -> tuple[list[str] | None, str]:
+    """The class names (``data.yaml`` / ``classes.txt`` at the root or beside the labels) and their file."""
+    for folder in (root, *labels, *(f.parent for f in labels)):
+        found = read_yolo_names(folder)
+        if found is not None:
+            return found[0], str(found[1])
+    return None, ""
+
+
+def _yolo_pairs(images: Path, labels: Path, names: list[str]) -> list[RawImage]:
+    """Photos and their label files; a photo without one has no boxes, a label file without its photo
+    gives a missing photo."""
+    photos = _keyed_photos(images)
+    texts = _files_below(labels, ".txt", skip=("classes.txt",))
+    found = [
+        RawImage(photos.get(k, images / f"{k}.jpg"), read_yolo_labels(t, names), t, None, True)
+        for k, t in texts.items()
+    ]
+    found += [RawImage(photo, [], None, None, True) for key, photo in photos.items() if key not in texts]
+    return sorted(found, key=lambda r: str(r.image))
+
+
+def _max_class_id(labels: Sequence[Path]) -> int:
+    top = -1
+    for folder in labels:
+        for text in _files_below(folder, ".txt", skip=("classes.txt",)).values():
+            for line in text.read_text(encoding="utf-8", errors="replace").splitlines():
+                fields = line.split()
+                if fields and fields[0].lstrip("-").isdigit():
+                    top = max(top, int(fields[0]))
+    return top
+
+
+def _yolo(root: Path) -> DetectionLayout | None:
+    """YOLO text labels: ``images/`` + ``labels/`` (split inside or not) or ``train/images`` + ``train/labels``."""
+    folders = _yolo_folders(root)
+    if folders is None:
+        return None
+    train_pairs, val_pairs, notes = folders
+    all_labels = [labels for _, labels in (*train_pairs, *(val_pairs or []))]
+    names, source = _yolo_names(root, all_labels)
+    if names is None:
+        names = [f"class_{i}" for i in range(_max_class_id(all_labels) + 1)]
+        notes.append(
+            f"{root}: no data.yaml or classes.txt naming the classes, so the class ids are named "
+            f"class_0..class_{len(names) - 1}"
+        )
+    train = [r for images, labels in train_pairs for r in _yolo_pairs(images, labels, names)]
+    val = None if val_pairs is None else [r for i, lab in val_pairs for r in _yolo_pairs(i, lab, names)]
+    where = " + ".join(_short(root, i) + "/" for i, _ in (*train_pairs, *(val_pairs or [])))
+    description = (
+        f"YOLO text: {where}" + (", split by seed" if val is None else "") + (f" ({source})" if source else "")
+    )
+    return DetectionLayout(root, "yolo", description, train, val, names, notes)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
+    """Which of the layouts of this module's docstring ``root`` is, with every photo's boxes as the
+    files state them. Anything else is a :class:`DataError` naming :data:`LAYOUT_HELP`."""
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
+    for reader in (_voc_devkit, _coco, _yolo, _voc_beside):
+        layout = reader(folder)
+        if layout is not None:
+            return layout
+    raise DataError(f"--data {folder}: no box annotations found; expected {LAYOUT_HELP}")
+
+
+def looks_like_detection(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` holds box annotations in a layout :func:`find_detection_layout` reads, judged
+    from folder and file names (VOC XML, COCO JSON, YOLO ``.txt`` labels) without parsing a file:
+    class folders hold none, and mask folders hold images rather than XML, JSON or text."""
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        return False
+    if _subfolder(folder, ("JPEGImages",)) and _has_files(_subfolder(folder, ("Annotations",)), (".xml",)):
+        return True
+    if _coco_files(folder):
+        return True
+    candidates = [folder, *(f for f in (_subfolder(folder, s) for s in (TRAIN_SPLITS, VAL_SPLITS)) if f)]
+    for split in candidates:
+        if _subfolder(split, IMAGE_DIRS) and _has_files(_subfolder(split, ("labels",)), (".txt",)):
+            return True
+        if _has_files(_subfolder(split, XML_DIRS), (".xml",)):
+            return True
+        images = _subfolder(split, IMAGE_DIRS) or split
+        if _has_files(images, (".xml",), limit=200) and walk_images(images)[0]:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# flaws: each kind counted, named in one line
+
+
+class _Tally:
+    """Counts of each annotation flaw, with the first few files (or class names) that show it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.counts: dict[str, int] = {}
+        self.examples: dict[str, dict[str, int]] = {}
+
+    def add(self, kind: str, example: str | Path, count: int = 1) -> None:
+        if isinstance(example, Path):
+            example = _relative(self.root, example)
+        self.counts[kind] = self.counts.get(kind, 0) + count
+        named = self.examples.setdefault(kind, {})
+        named[example] = named.get(example, 0) + count
+
+    def named(self, kind: str, show: int = 3, counts: bool = False) -> str:
+        items = list(self.examples.get(kind, {}).items())
+        shown = ", ".join(f"{k} ({n})" if counts else k for k, n in items[:show])
+        return shown + (f" and {len(items) - show} more" if len(items) > show else "")
+
+    def notes(self, classes: Sequence[str]) -> list[str]:
+        """One line per kind of flaw found, in a fixed order."""
+        lines = {
+            "missing": "annotated photos are missing, skipped (annotations in {})",
+            "unreadable": "photos cannot be read as images, skipped ({})",
+            "duplicate": "photos are annotated twice, the second annotation skipped ({})",
+            "clipped": "boxes reach past their photo's border, clipped to it (in {})",
+            "degenerate": "boxes have no area (zero or negative width or height, or lie outside the photo), "
+            "skipped (in {})",
+            "unknown": f"boxes of classes not among the {len(classes)} classes, skipped: {{}}",
+            "difficult": "boxes are marked difficult (VOC) or crowd (COCO): not trained on and ignored by the "
+            "mAP, as torchvision's COCO reference does (in {})",
+            "size": "annotation files state a photo size that is not the photo's; boxes are read in the photo's "
+            "own pixels (in {})",
+            "overlap": f"pairs of boxes of one class overlap at IoU >= {DUPLICATE_IOU:g}, probably drawn twice; "
+            "kept, as nothing tells which is right (in {})",
+            "negative": "photos have no boxes, kept as negatives (background only) ({})",
+        }
+        found = []
+        for kind, text in lines.items():
+            if self.counts.get(kind):
+                found.append(
+                    f"{self.root}: {self.counts[kind]} " + text.format(self.named(kind, counts=kind == "unknown"))
+                )
+        return found
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class _Photo:
+    """An annotated photo that exists, with its size (read from its header) and key (path below the root)."""
+
+    raw: RawImage
+    key: str
+    width: int
+    height: int
+
+
+def _present(images: Sequence[RawImage], root: Path, tally: _Tally, seen: set[Path]) -> list[_Photo]:
+    """The photos that exist and are readable images (their header), each once; the rest counted."""
+    found = []
+    for raw in images:
+        where = raw.source or raw.image
+        if not raw.image.is_file():
+            tally.add("missing", where)
+            continue
+        size = image_size_of(raw.image)
+        if size is None:
+            tally.add("unreadable", raw.image)
+            continue
+        resolved = raw.image.resolve()
+        if resolved in seen:
+            tally.add("duplicate", where)
+            continue
+        seen.add(resolved)
+        if raw.declared_size is not None and tuple(raw.declared_size) != tuple(size):
+            tally.add("size", where)
+        found.append(_Photo(raw, _relative(root, raw.image), int(size[0]), int(size[1])))
+    return found
+
+
+@dataclass
+class DetectionRecord:
+    """One photo's usable boxes: ``boxes`` ``(N, 4)`` float32 ``x1 y1 x2 y2`` in the photo's pixels,
+    ``labels`` ``(N,)`` int64 (1-based, 0 is background), ``iscrowd`` ``(N,)`` bool (difficult or
+    crowd: not trained on, ignored by the mAP); ``key`` is the photo's path below the data root."""
+
+    image: Path
+    key: str
+    height: int
+    width: int
+    boxes: np.ndarray
+    labels: np.ndarray
+    iscrowd: np.ndarray
+
+
+def _clip(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = box
+    return min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height)
+
+
+def _count_overlaps(boxes: list[Any], labels: list[int], where: str | Path, tally: _Tally) -> None:
+    """Count pairs of same-class boxes that overlap almost wholly (a box drawn twice)."""
+    from torchvision.ops import box_iou
+
+    if len(boxes) < 2:
+        return
+    overlap = box_iou(torch.tensor(boxes), torch.tensor(boxes)).triu(1) >= DUPLICATE_IOU
+    same = torch.tensor(labels)[:, None] == torch.tensor(labels)[None, :]
+    pairs = int((overlap & same).sum())
+    if pairs:
+        tally.add("overlap", where, pairs)
+
+
+def _record(photo: _Photo, index: Mapping[str, int], tally: _Tally) -> DetectionRecord:
+    """The usable boxes of one photo: unknown classes and boxes without area skipped, the rest clipped."""
+    boxes, labels, crowd = [], [], []
+    where = photo.raw.source or photo.raw.image
+    scale = (photo.width, photo.height) * 2 if photo.raw.normalised else (1.0, 1.0, 1.0, 1.0)
+    for obj in photo.raw.objects:
+        if obj.name not in index:
+            tally.add("unknown", repr(obj.name))
+            continue
+        box = tuple(v * s for v, s in zip(obj.box, scale, strict=True))
+        clipped = _clip(box, photo.width, photo.height)
+        if not (clipped[2] - clipped[0] > 0 and clipped[3] - clipped[1] > 0):  # NaN fails too
+            tally.add("degenerate", where)
+            continue
+        if clipped != box:
+            tally.add("clipped", where)
+        if obj.difficult:
+            tally.add("difficult", where)
+        boxes.append(clipped)
+        labels.append(index[obj.name])
+        crowd.append(obj.difficult)
+    _count_overlaps(boxes, labels, where, tally)
+    if not labels:
+        tally.add("negative", photo.raw.image if photo.raw.source is None else where)
+    return DetectionRecord(
+        photo.raw.image,
+        photo.key,
+        photo.height,
+        photo.width,
+        np.array(boxes, dtype=np.float32).reshape(-1, 4),
+        np.array(labels, dtype=np.int64),
+        np.array(crowd, dtype=bool),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the validation split
+
+
+def _seeded_split(photos: list[_Photo], fraction: float, seed: int) -> tuple[list[_Photo], list[_Photo]]:
+    """A seeded ``fraction`` of ``photos`` (at least one, never all) validates, in file order."""
+    if not 0 < fraction < 1:
+        raise DataError(f"val_fraction must be in (0, 1), got {fraction!r}")
+    if len(photos) < 2:
+        raise DataError(f"{len(photos)} usable photo(s): at least 2 are needed to train and validate")
+    take = min(max(round(fraction * len(photos)), 1), len(photos) - 1)
+    chosen = set(torch.randperm(len(photos), generator=torch.Generator().manual_seed(seed))[:take].tolist())
+    return [p for i, p in enumerate(photos) if i not in chosen], [p for i, p in enumerate(photos) if i in chosen]
+
+
+def _recorded_split(photos: list[_Photo], record: Mapping[str, Any], root: Path) -> tuple[list[_Photo], list[_Photo]]:
+    """The split ``record`` lists (its validation photos by key); refused when any is gone."""
+    wanted = record.get("val")
+    if not isinstance(wanted, list):
+        raise DataError(f"a recorded split must list its validation photos ('val'), got {dict(record)}")
+    keys = {p.key for p in photos}
+    gone = [k for k in wanted if k not in keys]
+    if gone:
+        raise DataError(
+            f"--data {root}: {len(gone)} of the {len(wanted)} validation photos recorded at training are not "
+            f"there (e.g. {gone[:3]}); the data changed, so the same validation set cannot be re-created"
+        )
+    chosen = set(wanted)
+    return [p for p in photos if p.key not in chosen], [p for p in photos if p.key in chosen]
+
+
+def _split(
+    layout: DetectionLayout,
+    train: list[_Photo],
+    val: list[_Photo] | None,
+    fraction: float,
+    seed: int,
+    record: Mapping[str, Any] | None,
+) -> tuple[list[_Photo], list[_Photo], dict[str, Any]]:
+    """Training and validation photos and the record that re-creates them."""
+    if val is not None:
+        if record is not None and record.get("kind") == "seeded":
+            raise DataError(
+                f"--data {layout.root}: the recorded split was drawn by seed, but the data now has split "
+                f"folders ({layout.description})"
+            )
+        return train, val, {"kind": "given", "layout": layout.description}
+    if record is not None and record.get("kind") == "seeded":
+        train, val = _recorded_split(train, record, layout.root)
+        return train, val, {**record, "val": [p.key for p in val]}
+    if record is not None:
+        raise DataError(
+            f"--data {layout.root}: the recorded split used split folders ({record.get('layout')}), "
+            "but the data has none now"
+        )
+    train, val = _seeded_split(train, fraction, seed)
+    return train, val, {"kind": "seeded", "val_fraction": fraction, "seed": seed, "val": [p.key for p in val]}
+
+
+# --------------------------------------------------------------------------------------------
+# data sets
+
+
+class DetectionDataset(Dataset):
+    """Photos with boxes. An item is ``(image, target)``: ``image`` uint8 ``(3, S, S)`` after
+    ``transform`` (which ends with the square resize), ``target`` a dict of ``boxes``
+    (``tv_tensors.BoundingBoxes`` XYXY float32 in the resized image's pixels), ``labels`` (int64,
+    1-based), ``image_id`` (the item's index) and ``orig_size`` ``(height, width)`` of the photo.
+
+    Difficult/crowd boxes are not in ``target``; :meth:`ground_truth` gives every box in the
+    photo's own pixels, for the mAP.
+    """
+
+    def __init__(self, records: Sequence[DetectionRecord], transform: Any, classes: Sequence[str]) -> None:
+        self.records = list(records)
+        self.transform = transform
+        self.classes = list(classes)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def load(self, index: int) -> tuple[Any, dict[str, Any]]:
+        """The untransformed ``(tv_tensors.Image, {"boxes", "labels"})`` of a photo, crowd boxes left out."""
+        from torchvision import tv_tensors
+
+        from lucid.preprocessing import read_image
+
+        record = self.records[index]
+        image = read_image(record.image)
+        if image.shape[0] == 1:
+            image = image.expand(3, -1, -1).contiguous()
+        if tuple(image.shape[-2:]) != (record.height, record.width):
+            raise DataError(
+                f"{record.image}: decoded as {image.shape[2]}x{image.shape[1]} but its header said "
+                f"{record.width}x{record.height} (width x height)"
+            )
+        keep = torch.from_numpy(~record.iscrowd)
+        boxes = tv_tensors.BoundingBoxes(
+            torch.from_numpy(record.boxes)[keep], format="XYXY", canvas_size=(record.height, record.width)
+        )
+        return tv_tensors.Image(image), {"boxes": boxes, "labels": torch.from_numpy(record.labels)[keep]}
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        image, target = self.load(index)
+        if self.transform is not None:
+            image, target = self.transform(image, target)
+        record = self.records[index]
+        target["boxes"] = target["boxes"].to(torch.float32)
+        target["image_id"] = index
+        target["orig_size"] = (record.height, record.width)
+        return image.as_subclass(torch.Tensor), target
+
+    def ground_truth(self, index: int) -> dict[str, Any]:
+        """Every box of item ``index`` in the photo's own pixels: ``boxes`` float32 ``(N, 4)`` XYXY,
+        ``labels`` int64 (1-based), ``iscrowd`` bool (ignored by the mAP), ``image_id``, ``orig_size``."""
+        record = self.records[index]
+        return {
+            "boxes": torch.from_numpy(record.boxes.copy()),
+            "labels": torch.from_numpy(record.labels.copy()),
+            "iscrowd": torch.from_numpy(record.iscrowd.copy()),
+            "image_id": index,
+            "orig_size": (record.height, record.width),
+        }
+
+
+def detection_collate(
+    batch: Sequence[tuple[torch.Tensor, dict[str, Any]]],
+) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """``(images uint8 (N, 3, S, S), [target, ...])``: images of one size stack, box counts differ."""
+    if not batch:
+        raise DataError("detection_collate: an empty batch")
+    shapes = {tuple(image.shape) for image, _ in batch}
+    if len(shapes) > 1:
+        raise DataError(f"detection_collate: images of one size were expected, got {sorted(shapes)}")
+    return torch.stack([image.as_subclass(torch.Tensor) for image, _ in batch]), [target for _, target in batch]
+
+
+@dataclass
+class DetectionDataInfo:
+    """What training and evaluation need to know about the data: its layout, classes (no
+    background: label ``i`` is ``classes[i - 1]``), sizes, notes, and ``split``: the record that
+    re-creates the validation set (for a seeded split, the list of validation photos)."""
+
+    root: str
+    layout: str
+    classes: list[str]
+    train_images: int
+    val_images: int
+    notes: list[str] = field(default_factory=list)
+    image_size: int = 320
+    description: str = ""
+    split: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes plus the background, the count torchvision's SSD head is built for."""
+        return len(self.classes) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "layout": self.layout,
+            "classes": list(self.classes),
+            "train_images": self.train_images,
+            "val_images": self.val_images,
+            "notes": list(self.notes),
+            "image_size": self.image_size,
+            "description": self.description,
+            "split": dict(self.split),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DetectionDataInfo:
+        try:
+            return cls(
+                str(data["root"]),
+                str(data["layout"]),
+                [str(c) for c in data["classes"]],
+                int(data["train_images"]),
+                int(data["val_images"]),
+                [str(n) for n in data.get("notes", [])],
+                int(data.get("image_size", 320)),
+                str(data.get("description", "")),
+                dict(data.get("split", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"not a detection data record ({type(exc).__name__}: {exc})") from None
+
+
+def _classes(given: Sequence[str] | None, layout: DetectionLayout, train: list[_Photo]) -> tuple[list[str], str]:
+    """The class names and where they came from: given > the data's (COCO, YOLO) > the training XML's."""
+    if given is not None:
+        names, source = [str(c) for c in given], "given"
+    elif layout.classes is not None:
+        names, source = list(layout.classes), f"the {layout.name.upper()} data"
+    else:
+        names = sorted({obj.name for photo in train for obj in photo.raw.objects})
+        source = "the training annotations"
+    if not names:
+        raise DataError(f"--data {layout.root}: no class names and no boxes in the training photos")
+    if len(set(names)) != len(names):
+        raise DataError(f"class names must be unique, got {names}")
+    return names, source
+
+
+def detection_datasets(
+    root: str | os.PathLike[str],
+    *,
+    image_size: int = 320,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    split: Mapping[str, Any] | None = None,
+) -> tuple[DetectionDataset, DetectionDataset, DetectionDataInfo]:
+    """The training set (SSD augmentation), the validation set (resize only) and their description.
+
+    ``split`` re-creates a recorded split: :meth:`DetectionDataInfo.to_dict` (whose classes are
+    then used unless ``classes`` is given) or its ``split`` entry. Without split folders and
+    without a record, a seeded ``val_fraction`` of the photos validates.
+    """
+    size = check_image_size(image_size)
+    record: Mapping[str, Any] | None = None
+    if split is not None:
+        record = split.get("split") if isinstance(split.get("split"), Mapping) else split
+        if classes is None and isinstance(split.get("classes"), list):
+            classes = split["classes"]
+    layout = find_detection_layout(root)
+    tally, seen = _Tally(layout.root), set[Path]()
+    train = _present(layout.train, layout.root, tally, seen)
+    val = None if layout.val is None else _present(layout.val, layout.root, tally, seen)
+    train, val, split_record = _split(layout, train, val, val_fraction, seed, record)
+    names, source = _classes(classes, layout, train)
+    index = {name: i for i, name in enumerate(names, 1)}
+    train_records = [_record(p, index, tally) for p in train]
+    val_records = [_record(p, index, tally) for p in val]
+    if not any(len(r.labels) for r in train_records):
+        raise DataError(f"--data {layout.root}: no usable boxes in the {len(train_records)} training photos")
+    if not val_records:
+        raise DataError(f"--data {layout.root}: no usable validation photos")
+    notes = [f"{layout.root}: {layout.description}: {len(train)} photos train, {len(val)} validate"]
+    notes.append(f"{len(names)} class{'es' if len(names) != 1 else ''} (from {source}): {', '.join(names)}")
+    notes += layout.notes + tally.notes(names)
+    info = DetectionDataInfo(
+        str(layout.root), layout.name, names, len(train), len(val), notes, size, layout.description, split_record
+    )
+    return (
+        DetectionDataset(train_records, train_transform(size), names),
+        DetectionDataset(val_records, eval_transform(size), names),
+        info,
+    )

@@ -1,0 +1,263 @@
+"""Box annotation files as people ship them: Pascal VOC XML, COCO JSON and YOLO text.
+
+Each reader turns one file into :class:`RawObject` boxes (class name, ``x1 y1 x2 y2``, the
+difficult/crowd flag) exactly as the file states them: nothing is clipped, dropped or renamed
+here, so :mod:`lucid.detect.data` can count every flaw it then repairs or skips. A file that
+cannot be parsed at all is a :class:`~lucid.errors.DataError` naming the file and the cause.
+
+Coordinate conventions, as the formats define them:
+
+- VOC ``<bndbox>``: ``xmin ymin xmax ymax`` in pixels, read as given (no ``- 1``: torchvision
+  and current toolkits read them as box edges);
+- COCO ``bbox``: ``[x, y, width, height]`` in pixels, turned into ``x1 y1 x2 y2``;
+- YOLO: ``class cx cy w h`` as fractions of the photo's width and height (``normalised`` boxes,
+  scaled by :mod:`lucid.detect.data` once the photo's size is read); a line of more than four
+  numbers after the class is a polygon (YOLO segmentation labels) and gives its bounding box.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lucid.errors import DataError
+
+__all__ = [
+    "RawObject",
+    "RawImage",
+    "VocFile",
+    "CocoFile",
+    "read_voc_xml",
+    "read_coco_json",
+    "read_yolo_labels",
+    "read_yolo_names",
+    "unknown_class",
+    "YOLO_NAME_FILES",
+]
+
+Box = tuple[float, float, float, float]
+YOLO_NAME_FILES = ("data.yaml", "data.yml", "dataset.yaml", "classes.txt", "obj.names")
+
+
+def unknown_class(kind: str, value: object) -> str:
+    """The placeholder name of a class id the data does not name (never a real class name)."""
+    return f"<{kind} {value}>"
+
+
+@dataclass(frozen=True)
+class RawObject:
+    """One box as its file states it. ``difficult``: VOC's difficult flag or COCO's iscrowd."""
+
+    name: str
+    box: Box
+    difficult: bool = False
+
+
+@dataclass
+class RawImage:
+    """One photo and its boxes as read from its annotation file.
+
+    ``source`` is that file (None: the photo has no annotation file); ``declared_size`` the
+    ``(width, height)`` the file states, if any; ``normalised``: boxes are fractions of the size.
+    """
+
+    image: Path
+    objects: list[RawObject] = field(default_factory=list)
+    source: Path | None = None
+    declared_size: tuple[int, int] | None = None
+    normalised: bool = False
+
+
+@dataclass
+class VocFile:
+    """What one VOC XML file says: the photo's file name, its size and the boxes."""
+
+    filename: str | None
+    size: tuple[int, int] | None
+    objects: list[RawObject]
+
+
+def _text(element: ElementTree.Element, tag: str) -> str | None:
+    child = element.find(tag)
+    return None if child is None or child.text is None else child.text.strip()
+
+
+def _number(element: ElementTree.Element, tag: str, path: Path) -> float:
+    text = _text(element, tag)
+    try:
+        return float(text) if text is not None else math.nan
+    except ValueError:
+        raise DataError(f"{path}: <{tag}> must be a number, got {text!r}") from None
+
+
+def read_voc_xml(path: str | os.PathLike[str]) -> VocFile:
+    """The photo name, size and boxes of a Pascal VOC XML file (``<object>`` with ``<name>``,
+    ``<bndbox>`` and an optional ``<difficult>``). An unparsable file, or an object without a
+    name or box, is a :class:`DataError` naming the file."""
+    file = Path(path)
+    try:
+        root = ElementTree.parse(file).getroot()
+    except (ElementTree.ParseError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable VOC XML file ({exc})") from None
+    if root.tag != "annotation":
+        raise DataError(f"{file}: expected a VOC <annotation> element, got <{root.tag}>")
+    objects = []
+    for number, element in enumerate(root.iter("object"), 1):
+        name, box = _text(element, "name"), element.find("bndbox")
+        if not name or box is None:
+            raise DataError(f"{file}: <object> {number} has no <name> or no <bndbox>")
+        coordinates = tuple(_number(box, tag, file) for tag in ("xmin", "ymin", "xmax", "ymax"))
+        difficult = (_text(element, "difficult") or "0") not in ("0", "false", "False")
+        objects.append(RawObject(name, (coordinates[0], coordinates[1], coordinates[2], coordinates[3]), difficult))
+    return VocFile(_text(root, "filename"), _voc_size(root, file), objects)
+
+
+def _voc_size(root: ElementTree.Element, file: Path) -> tuple[int, int] | None:
+    """``(width, height)`` of ``<size>``; None when absent or zero (some tools write 0)."""
+    size = root.find("size")
+    if size is None:
+        return None
+    width, height = _number(size, "width", file), _number(size, "height", file)
+    if not (width > 0 and height > 0):
+        return None
+    return int(width), int(height)
+
+
+@dataclass
+class CocoFile:
+    """A COCO instances file: ``categories`` (id -> name), ``images`` (id -> (file_name, width,
+    height)) and each image's boxes. ``dropped`` names categories left out (see :func:`read_coco_json`)."""
+
+    path: Path
+    categories: dict[int, str]
+    images: dict[int, tuple[str, int | None, int | None]]
+    boxes: dict[int, list[RawObject]]
+    dropped: list[str] = field(default_factory=list)
+
+
+def _load_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{file}: not a readable JSON file ({exc})") from None
+
+
+def read_coco_json(path: str | os.PathLike[str]) -> CocoFile:
+    """The categories, images and boxes of a COCO instances JSON file.
+
+    Roboflow's exports add their data set's name as a category that no box uses and that is the
+    ``supercategory`` of every real one; such a category is dropped (and named in ``dropped``).
+    A box whose ``category_id`` is not among the categories keeps a placeholder name, so the
+    caller counts it as an unknown class.
+    """
+    file = Path(path)
+    data = _load_json(file)
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(f"{file}: expected a COCO object with 'images', 'annotations' and 'categories' lists")
+    try:
+        categories = {int(c["id"]): str(c["name"]) for c in data.get("categories", [])}
+        images = {
+            int(i["id"]): (str(i["file_name"]), _int_or_none(i.get("width")), _int_or_none(i.get("height")))
+            for i in data["images"]
+        }
+        boxes: dict[int, list[RawObject]] = {}
+        for ann in data.get("annotations", []):
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            category = int(ann["category_id"])
+            name = categories.get(category, unknown_class("category id", category))
+            obj = RawObject(name, (x, y, x + w, y + h), bool(ann.get("iscrowd", 0)))
+            boxes.setdefault(int(ann["image_id"]), []).append(obj)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{file}: not a COCO instances file ({type(exc).__name__}: {exc})") from None
+    dropped = _unused_parent_categories(data.get("categories", []), boxes)
+    named = [f"{categories.pop(category)!r} (id {category})" for category in dropped]
+    return CocoFile(file, categories, images, boxes, named)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _unused_parent_categories(categories: list[dict[str, Any]], boxes: dict[int, list[RawObject]]) -> list[int]:
+    """Ids of categories no box uses whose name is another category's supercategory (Roboflow)."""
+    used = {obj.name for objects in boxes.values() for obj in objects}
+    parents = {str(c.get("supercategory")) for c in categories}
+    return [int(c["id"]) for c in categories if str(c["name"]) not in used and str(c["name"]) in parents]
+
+
+def read_yolo_labels(path: str | os.PathLike[str], names: list[str]) -> list[RawObject]:
+    """The boxes of one YOLO label file (normalised ``x1 y1 x2 y2``), class ids named by ``names``.
+
+    A class id outside ``names`` keeps a placeholder name (counted later as an unknown class);
+    a line that is not ``class cx cy w h`` (or ``class x1 y1 x2 y2 x3 y3 ...``) is a :class:`DataError`.
+    """
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable YOLO label file ({exc})") from None
+    objects = []
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            index, values = int(float(fields[0])), [float(v) for v in fields[1:]]
+        except ValueError:
+            values = []
+        if len(values) != 4 and (len(values) < 6 or len(values) % 2):
+            raise DataError(f"{file}:{number}: expected 'class cx cy w h' (fractions of the photo), got {line!r}")
+        name = names[index] if 0 <= index < len(names) else unknown_class("class id", fields[0])
+        objects.append(RawObject(name, _yolo_box(values)))
+    return objects
+
+
+def _yolo_box(values: list[float]) -> Box:
+    """``x1 y1 x2 y2`` (fractions) of ``cx cy w h``, or of a polygon's points."""
+    if len(values) == 4:
+        cx, cy, w, h = values
+        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    xs, ys = values[0::2], values[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def read_yolo_names(folder: Path) -> tuple[list[str], Path] | None:
+    """The class names of a YOLO data set and the file they came from: ``data.yaml``'s ``names``
+    (a list, or a dict of id -> name) or one name per line of ``classes.txt``; None without one."""
+    for name in YOLO_NAME_FILES:
+        file = folder / name
+        if not file.is_file():
+            continue
+        if file.suffix in (".yaml", ".yml"):
+            return _yaml_names(file), file
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{file}: not a readable class list ({exc})") from None
+        return [line.strip() for line in lines if line.strip()], file
+    return None
+
+
+def _yaml_names(file: Path) -> list[str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DataError(f"{file}: not a readable YAML file ({exc})") from None
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict):
+        try:
+            ordered = sorted((int(k), str(v)) for k, v in names.items())
+        except ValueError:
+            ordered = []
+        if [k for k, _ in ordered] == list(range(len(ordered))) and ordered:
+            return [v for _, v in ordered]
+    if isinstance(names, list) and names:
+        return [str(n) for n in names]
+    raise DataError(f"{file}: expected 'names:' as a list of class names or a dict 0: name, 1: name ..., got {names!r}")

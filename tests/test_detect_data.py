@@ -1,0 +1,409 @@
+"""lucid.detect.data and transforms: every layout, every annotation flaw, the recorded split, the
+SSD recipe keeping boxes on their pixels, collate. All data is written here: tiny photos by
+Pillow, VOC XML, COCO JSON and YOLO text by the tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torchvision import tv_tensors
+
+from lucid.detect import (
+    LAYOUT_HELP,
+    DetectionDataInfo,
+    detection_collate,
+    detection_datasets,
+    eval_transform,
+    find_detection_layout,
+    looks_like_detection,
+    train_transform,
+)
+from lucid.errors import DataError
+
+W, H = 40, 30  # every photo's size (width, height)
+Obj = tuple  # (name, x1, y1, x2, y2) or (name, x1, y1, x2, y2, difficult)
+
+
+def photo(path: Path, box: Sequence[int] | None = None, size: tuple[int, int] = (W, H)) -> Path:
+    """A black photo (JPEG or PNG by suffix) with a white rectangle ``x1 y1 x2 y2``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", size)
+    if box is not None:
+        image.paste((255, 255, 255), tuple(box))
+    image.save(path)
+    return path
+
+
+def voc_xml(path: Path, filename: str, objects: Sequence[Obj], size: tuple[int, int] = (W, H)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = [
+        f"<annotation><filename>{filename}</filename><size><width>{size[0]}</width><height>{size[1]}</height>"
+        "<depth>3</depth></size>"
+    ]
+    for name, x1, y1, x2, y2, *flag in objects:
+        difficult = int(bool(flag and flag[0]))
+        parts.append(
+            f"<object><name>{name}</name><difficult>{difficult}</difficult><bndbox><xmin>{x1}</xmin>"
+            f"<ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+        )
+    path.write_text("".join(parts) + "</annotation>", encoding="utf-8")
+    return path
+
+
+def voc_devkit(root: Path, photos: dict[str, Sequence[Obj]], lists: dict[str, Sequence[str]]) -> Path:
+    for key, objects in photos.items():
+        photo(root / "JPEGImages" / f"{key}.jpg")
+        voc_xml(root / "Annotations" / f"{key}.xml", f"{key}.jpg", objects)
+    for name, ids in lists.items():
+        (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+        (root / "ImageSets" / "Main" / f"{name}.txt").write_text("\n".join(ids) + "\n", encoding="utf-8")
+    return root
+
+
+def cats_and_dogs(count: int = 6) -> dict[str, list[Obj]]:
+    return {f"p{i}": [("dog" if i % 2 else "cat", 2, 3, 20, 25)] for i in range(count)}
+
+
+def coco_json(
+    path: Path,
+    files: Sequence[str],
+    categories: dict[int, str],
+    boxes: Sequence[tuple[int, int, list]],
+    supercategory: str = "none",
+) -> Path:
+    """``boxes``: (image index, category id, [x, y, w, h])."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "images": [{"id": i + 1, "file_name": f, "width": W, "height": H} for i, f in enumerate(files)],
+        "categories": [{"id": k, "name": v, "supercategory": supercategory} for k, v in categories.items()],
+        "annotations": [
+            {"id": n + 1, "image_id": i + 1, "category_id": c, "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
+            for n, (i, c, b) in enumerate(boxes)
+        ],
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def yolo_split(images: Path, labels: Path, lines: dict[str, str]) -> None:
+    for key, text in lines.items():
+        photo(images / f"{key}.jpg")
+        labels.mkdir(parents=True, exist_ok=True)
+        (labels / f"{key}.txt").write_text(text, encoding="utf-8")
+
+
+def note(info: DetectionDataInfo, *words: str) -> str:
+    """The one note holding every word, failing the test when none or several do."""
+    found = [n for n in info.notes if all(w in n for w in words)]
+    assert len(found) == 1, (words, info.notes)
+    return found[0]
+
+
+# --------------------------------------------------------------------------------------------
+# layouts
+
+
+def test_voc_devkit_train_val_lists(tmp_path: Path) -> None:
+    root = voc_devkit(tmp_path, cats_and_dogs(), {"train": ["p0", "p1", "p2", "p3"], "val": ["p4", "p5"]})
+    train, val, info = detection_datasets(root, image_size=64)
+    assert (info.layout, info.classes, len(train), len(val)) == ("voc", ["cat", "dog"], 4, 2)
+    assert info.split["kind"] == "given"
+    assert looks_like_detection(root)
+
+
+def test_voc_test_list_validates_with_a_note(tmp_path: Path) -> None:
+    root = voc_devkit(tmp_path, cats_and_dogs(), {"train": ["p0", "p1", "p2", "p3"], "test": ["p4", "p5"]})
+    _, val, info = detection_datasets(root, image_size=64)
+    assert len(val) == 2
+    note(info, "test.txt is used as the validation split")
+
+
+def test_voc_trainval_only_is_split_by_seed_and_recorded(tmp_path: Path) -> None:
+    root = voc_devkit(tmp_path, cats_and_dogs(10), {"trainval": [f"p{i}" for i in range(10)]})
+    _, val, info = detection_datasets(root, image_size=64, val_fraction=0.3, seed=1)
+    keys = [r.key for r in val.records]
+    assert len(keys) == 3 and info.split["val"] == keys and info.split["kind"] == "seeded"
+    again = detection_datasets(root, image_size=64, val_fraction=0.3, seed=1)[1]
+    assert [r.key for r in again.records] == keys
+    record = json.loads(json.dumps(info.to_dict()))  # what a checkpoint stores
+    restored = detection_datasets(root, image_size=64, val_fraction=0.5, seed=99, split=record)
+    assert [r.key for r in restored[1].records] == keys and restored[2].classes == info.classes
+    assert DetectionDataInfo.from_dict(record) == info
+    (root / "JPEGImages" / Path(keys[0]).name).unlink()
+    with pytest.raises(DataError, match="the data changed"):
+        detection_datasets(root, image_size=64, split=record)
+
+
+def test_voc_xml_beside_photos_in_split_folders(tmp_path: Path) -> None:
+    for split, keys in (("train", "abcd"), ("valid", "ef")):
+        for key in keys:
+            photo(tmp_path / split / "images" / f"{key}.png")
+            voc_xml(tmp_path / split / "annots" / f"{key}.xml", f"{key}.png", [("cell", 1, 1, 9, 9)])
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("voc-xml", ["cell"], 4, 2)
+    assert looks_like_detection(tmp_path)
+
+
+def test_voc_xml_next_to_each_photo_split_by_seed(tmp_path: Path) -> None:
+    for key in "abcde":
+        photo(tmp_path / f"{key}.jpg")
+        voc_xml(tmp_path / f"{key}.xml", f"{key}.jpg", [("cell", 1, 1, 9, 9)])
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, len(train), len(val)) == ("voc-xml", 4, 1)
+
+
+def test_coco_instances_files(tmp_path: Path) -> None:
+    categories = {3: "bus", 7: "car"}
+    for split, files in (("train2017", ["a.jpg", "b.jpg", "c.jpg"]), ("val2017", ["d.jpg"])):
+        for f in files:
+            photo(tmp_path / split / f)
+        boxes = [(i, 3 + 4 * (i % 2), [2, 3, 10, 5]) for i in range(len(files))]
+        coco_json(tmp_path / "annotations" / f"instances_{split}.json", files, categories, boxes)
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("coco", ["bus", "car"], 3, 1)
+    truth = train.ground_truth(1)
+    assert truth["boxes"].tolist() == [[2.0, 3.0, 12.0, 8.0]] and truth["labels"].tolist() == [2]
+    assert looks_like_detection(tmp_path)
+
+
+def test_roboflow_coco_drops_the_dataset_name_category(tmp_path: Path) -> None:
+    categories = {0: "cells", 1: "rbc", 2: "wbc"}
+    for split, files in (("train", ["a.jpg", "b.jpg"]), ("valid", ["c.jpg"])):
+        for f in files:
+            photo(tmp_path / split / f)
+        boxes = [(i, 1 + i % 2, [1, 1, 5, 5]) for i in range(len(files))]
+        coco_json(tmp_path / split / "_annotations.coco.json", files, categories, boxes, supercategory="cells")
+    _, _, info = detection_datasets(tmp_path, image_size=32)
+    assert info.classes == ["rbc", "wbc"]
+    note(info, "cells", "supercategory")
+
+
+def test_yolo_flat_with_classes_txt(tmp_path: Path) -> None:
+    yolo_split(tmp_path / "images", tmp_path / "labels", {f"p{i}": "0 0.5 0.5 0.5 0.4\n" for i in range(5)})
+    (tmp_path / "classes.txt").write_text("leaf\n", encoding="utf-8")
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("yolo", ["leaf"], 4, 1)
+    assert val.ground_truth(0)["boxes"].tolist() == [[10.0, 9.0, 30.0, 21.0]]  # 0.5*40 +- 0.25*40 ...
+    assert looks_like_detection(tmp_path)
+
+
+def test_yolo_splits_inside_with_yaml_dict_names(tmp_path: Path) -> None:
+    for split in ("train", "val"):
+        yolo_split(
+            tmp_path / "images" / split, tmp_path / "labels" / split, {f"{split}{i}": "1 .5 .5 .2 .2" for i in range(2)}
+        )
+    (tmp_path / "data.yaml").write_text("names:\n  0: person\n  1: bike\n", encoding="utf-8")
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.classes, len(train), len(val)) == (["person", "bike"], 2, 2)
+    assert train[0][1]["labels"].tolist() == [2]
+
+
+def test_roboflow_yolo_with_yaml_list(tmp_path: Path) -> None:
+    for split in ("train", "valid", "test"):
+        yolo_split(tmp_path / split / "images", tmp_path / split / "labels", {f"{split}0": "0 .5 .5 .2 .2"})
+    (tmp_path / "data.yaml").write_text("train: ../train/images\nnc: 1\nnames: ['fish']\n", encoding="utf-8")
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("yolo", ["fish"], 1, 1)
+    note(info, "valid/ is the validation split; test/ is not used")
+
+
+def test_train_folder_without_val_is_split_by_seed(tmp_path: Path) -> None:
+    yolo_split(
+        tmp_path / "train" / "images", tmp_path / "train" / "labels", {f"p{i}": "0 .5 .5 .2 .2" for i in range(5)}
+    )
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, len(train), len(val), info.classes) == ("yolo", 4, 1, ["class_0"])
+    note(info, "no val/", "seeded")
+    note(info, "no data.yaml or classes.txt")
+
+
+def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> None:
+    files = ["a.jpg", "b.jpg", "c.jpg"]
+    for f in files:
+        photo(tmp_path / "images" / f)
+    coco_json(
+        tmp_path / "annotations" / "instances_default.json",
+        files,
+        {1: "x"},
+        [(0, 1, [1, 1, 5, 5]), (7, 1, [1, 1, 5, 5])],
+    )
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert len(train) + len(val) == 3
+    assert "1 annotated photos are missing" in note(info, "missing", "instances_default.json")
+
+
+def test_not_detection_data(tmp_path: Path) -> None:
+    photo(tmp_path / "cls" / "cat" / "a.jpg")
+    photo(tmp_path / "cls" / "dog" / "b.jpg")
+    photo(tmp_path / "seg" / "images" / "a.jpg")
+    photo(tmp_path / "seg" / "labels" / "a.png")
+    photo(tmp_path / "ade" / "images" / "a.jpg")
+    photo(tmp_path / "ade" / "annotations" / "a.png")
+    for name in ("cls", "seg", "ade"):
+        assert not looks_like_detection(tmp_path / name)
+        with pytest.raises(DataError, match="no box annotations found") as caught:
+            find_detection_layout(tmp_path / name)
+        assert LAYOUT_HELP in str(caught.value)
+    with pytest.raises(DataError, match="no such folder"):
+        detection_datasets(tmp_path / "absent")
+
+
+# --------------------------------------------------------------------------------------------
+# flaws: one note each, naming the count and where
+
+
+@pytest.fixture
+def flawed(tmp_path: Path) -> DetectionDataInfo:
+    photos = {
+        "ok": [("cat", 2, 2, 20, 20), ("dog", 5, 5, 15, 15)],
+        "past": [("cat", -5, 2, 50, 20), ("dog", 5, 5, 15, 40)],  # 2 boxes past the border
+        "flat": [("cat", 10, 10, 10, 20), ("cat", 60, 40, 70, 50), ("dog", 2, 2, 20, 20)],  # 2 without area
+        "empty": [],
+        "bird": [("bird", 1, 1, 9, 9), ("cat", 1, 1, 9, 9)],
+        "hard": [("dog", 1, 1, 9, 9, True), ("cat", 3, 3, 30, 25)],
+        "twice": [("cat", 2, 2, 20, 20), ("cat", 2, 2, 20, 21)],
+    }
+    root = voc_devkit(tmp_path, photos, {"train": list(photos)[:5] + ["gone"], "val": ["hard", "twice"]})
+    voc_xml(root / "Annotations" / "gone.xml", "gone.jpg", [("cat", 1, 1, 5, 5)])
+    voc_xml(root / "Annotations" / "ok.xml", "ok.jpg", photos["ok"], size=(80, 60))  # not the photo's size
+    (root / "JPEGImages" / "junk.jpg").write_bytes(b"not a jpeg")
+    voc_xml(root / "Annotations" / "junk.xml", "junk.jpg", [("cat", 1, 1, 5, 5)])
+    (root / "ImageSets" / "Main" / "train.txt").write_text("\n".join([*list(photos)[:5], "gone", "junk"]))
+    return detection_datasets(root, image_size=32, classes=["cat", "dog"])[2]
+
+
+def test_flaw_boxes_past_the_border_are_clipped(flawed: DetectionDataInfo) -> None:
+    assert "2 boxes reach past their photo's border, clipped" in note(flawed, "clipped", "past.xml")
+
+
+def test_flaw_boxes_without_area_are_skipped(flawed: DetectionDataInfo) -> None:
+    assert "2 boxes have no area" in note(flawed, "skipped", "flat.xml")
+
+
+def test_flaw_photos_without_boxes_are_negatives(flawed: DetectionDataInfo) -> None:
+    assert "1 photos have no boxes, kept as negatives" in note(flawed, "negatives", "empty.xml")
+
+
+def test_flaw_unknown_classes_are_skipped(flawed: DetectionDataInfo) -> None:
+    assert "1 boxes of classes not among the 2 classes, skipped: 'bird' (1)" in note(flawed, "bird")
+
+
+def test_flaw_missing_photos_are_skipped(flawed: DetectionDataInfo) -> None:
+    assert "1 annotated photos are missing, skipped" in note(flawed, "missing", "gone.xml")
+    assert flawed.train_images == 5
+
+
+def test_flaw_unreadable_photos_are_skipped(flawed: DetectionDataInfo) -> None:
+    assert "1 photos cannot be read as images, skipped (JPEGImages/junk.jpg)" in note(flawed, "junk")
+
+
+def test_flaw_stated_size_that_is_not_the_photos(flawed: DetectionDataInfo) -> None:
+    assert "1 annotation files state a photo size that is not the photo's" in note(flawed, "ok.xml")
+
+
+def test_flaw_difficult_boxes_are_recorded(flawed: DetectionDataInfo) -> None:
+    assert "1 boxes are marked difficult" in note(flawed, "difficult", "hard.xml")
+
+
+def test_flaw_duplicate_boxes_are_named(flawed: DetectionDataInfo) -> None:
+    assert "1 pairs of boxes of one class overlap" in note(flawed, "twice.xml")
+
+
+def test_difficult_boxes_are_ground_truth_to_ignore_not_targets(tmp_path: Path) -> None:
+    root = voc_devkit(
+        tmp_path,
+        {"a": [("dog", 1, 1, 9, 9, True), ("dog", 3, 3, 30, 25)], "b": [("dog", 1, 1, 9, 9)]},
+        {"train": ["b"], "val": ["a"]},
+    )
+    _, val, _ = detection_datasets(root, image_size=40)
+    truth = val.ground_truth(0)
+    assert truth["iscrowd"].tolist() == [True, False] and len(truth["boxes"]) == 2
+    target = val[0][1]
+    assert target["boxes"][0].tolist() == pytest.approx([3.0, 3 * 40 / H, 30.0, 25 * 40 / H])
+    assert len(target["boxes"]) == 1
+
+
+def test_unreadable_annotation_files_are_refused_naming_them(tmp_path: Path) -> None:
+    root = voc_devkit(tmp_path / "voc", cats_and_dogs(4), {"train": ["p0", "p1"], "val": ["p2"]})
+    (root / "Annotations" / "p1.xml").write_text("<annotation><object>", encoding="utf-8")
+    with pytest.raises(DataError, match=r"p1\.xml: not a readable VOC XML file"):
+        detection_datasets(root)
+    broken = tmp_path / "coco" / "annotations" / "instances_default.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(DataError, match=r"instances_default\.json: not a readable JSON file"):
+        detection_datasets(tmp_path / "coco")
+    yolo_split(tmp_path / "yolo" / "images", tmp_path / "yolo" / "labels", {"a": "0 0.5 0.5\n"})
+    with pytest.raises(DataError, match=r"a\.txt:1: expected 'class cx cy w h'"):
+        detection_datasets(tmp_path / "yolo")
+
+
+def test_unknown_yolo_class_ids_are_skipped(tmp_path: Path) -> None:
+    yolo_split(tmp_path / "images", tmp_path / "labels", {f"p{i}": "0 .5 .5 .2 .2\n3 .5 .5 .2 .2\n" for i in range(3)})
+    (tmp_path / "classes.txt").write_text("leaf\n", encoding="utf-8")
+    info = detection_datasets(tmp_path, image_size=32)[2]
+    assert "3 boxes of classes not among the 1 classes, skipped: '<class id 3>' (3)" in note(info, "class id 3")
+
+
+# --------------------------------------------------------------------------------------------
+# items, transforms, collate
+
+
+def test_item_format_and_collate(tmp_path: Path) -> None:
+    root = voc_devkit(tmp_path, cats_and_dogs(), {"train": ["p0", "p1", "p2", "p3"], "val": ["p4", "p5"]})
+    train, val, _ = detection_datasets(root, image_size=48)
+    image, target = val[1]
+    assert type(image) is torch.Tensor and image.dtype == torch.uint8 and image.shape == (3, 48, 48)
+    assert isinstance(target["boxes"], tv_tensors.BoundingBoxes) and target["boxes"].dtype == torch.float32
+    assert target["boxes"].format == tv_tensors.BoundingBoxFormat.XYXY
+    assert len(target["boxes"]) == 1
+    assert target["boxes"][0].tolist() == pytest.approx([2 * 48 / W, 3 * 48 / H, 20 * 48 / W, 25 * 48 / H])
+    assert target["labels"].dtype == torch.int64 and target["labels"].tolist() == [2]
+    assert (target["image_id"], target["orig_size"]) == (1, (H, W))
+    images, targets = detection_collate([train[0], train[1], train[2]])
+    assert images.shape == (3, 3, 48, 48) and images.dtype == torch.uint8 and len(targets) == 3
+
+
+def test_train_transform_keeps_boxes_on_their_pixels() -> None:
+    """A white rectangle, its box and a mask of it go through the SSD recipe together: the box
+    must stay where the rectangle's pixels went (a pixel of resampling)."""
+    image = torch.zeros(3, 60, 80, dtype=torch.uint8)
+    image[:, 10:30, 50:75] = 255
+    mask = (image[0] > 0).to(torch.uint8)
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[50.0, 10, 75, 30]]), format="XYXY", canvas_size=(60, 80))
+    transform = train_transform(64)
+    for seed in range(25):
+        torch.manual_seed(seed)
+        out, target, moved = transform(
+            tv_tensors.Image(image), {"boxes": boxes, "labels": torch.tensor([1])}, tv_tensors.Mask(mask)
+        )
+        assert out.shape == (3, 64, 64)
+        if len(target["boxes"]):
+            ys, xs = torch.nonzero(moved, as_tuple=True)
+            where = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
+            assert (where - target["boxes"][0]).abs().max() <= 1.5, seed
+    torch.manual_seed(3)
+    first = transform(tv_tensors.Image(image), {"boxes": boxes, "labels": torch.tensor([1])})
+    torch.manual_seed(3)
+    second = transform(tv_tensors.Image(image), {"boxes": boxes, "labels": torch.tensor([1])})
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1]["boxes"], second[1]["boxes"])
+
+
+def test_flip_moves_box_with_white_pixels(tmp_path: Path) -> None:
+    photo(tmp_path / "a.png", (4, 6, 14, 20))
+    from torchvision.transforms import v2
+
+    from lucid.preprocessing import read_image
+
+    image = tv_tensors.Image(read_image(tmp_path / "a.png"))
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[4.0, 6, 14, 20]]), format="XYXY", canvas_size=(H, W))
+    for transform in (v2.Compose([v2.RandomHorizontalFlip(1.0), eval_transform(W)]), eval_transform(W)):
+        out, target = transform(image, {"boxes": boxes, "labels": torch.tensor([1])})
+        x1, y1, x2, y2 = (round(v) for v in target["boxes"][0].tolist())
+        white = out[0] > 127
+        assert white[y1:y2, x1:x2].float().mean() > 0.95 and white.sum() <= (x2 - x1) * (y2 - y1) + 2 * (x2 - x1)

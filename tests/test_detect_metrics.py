@@ -1,0 +1,92 @@
+"""lucid.detect.metrics.coco_metrics on cases whose COCO AP can be worked out by hand.
+
+With one ground-truth box and one detection, precision is 1 at every recall point for each IoU
+threshold the pair clears and 0 for the others, so AP@[.5:.95] is the share of the ten
+thresholds (0.50, 0.55 ... 0.95) the pair's IoU reaches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lucid.detect.metrics import coco_metrics
+from lucid.errors import DataError
+
+CLASSES = ["cat", "dog", "bird"]
+
+
+def truth(boxes: list[list[float]], labels: list[int], iscrowd: list[bool] | None = None) -> dict:
+    item = {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), "labels": torch.tensor(labels)}
+    if iscrowd is not None:
+        item["iscrowd"] = torch.tensor(iscrowd)
+    return item
+
+
+def found(boxes: list[list[float]], labels: list[int], scores: list[float]) -> dict:
+    return {**truth(boxes, labels), "scores": torch.tensor(scores)}
+
+
+GT = [truth([[0, 0, 10, 10], [20, 20, 40, 30]], [1, 2]), truth([[5, 5, 25, 25]], [1])]
+
+
+def test_perfect_predictions_score_one() -> None:
+    predictions = [found(g["boxes"].tolist(), g["labels"].tolist(), [0.9] * len(g["labels"])) for g in GT]
+    result = coco_metrics(predictions, GT, CLASSES)
+    assert result["map"] == pytest.approx(1.0) and result["map50"] == pytest.approx(1.0)
+    assert result["map75"] == pytest.approx(1.0)
+    assert result["per_class_ap"] == {"cat": pytest.approx(1.0), "dog": pytest.approx(1.0), "bird": None}
+    assert result["per_class_ap50"]["bird"] is None and result["images"] == 2
+
+
+def test_shifted_box_clears_seven_of_ten_thresholds() -> None:
+    # [1, 0, 11, 10] against [0, 0, 10, 10]: IoU 90 / 110 = 0.818 clears 0.50 ... 0.80, not 0.85 ... 0.95.
+    result = coco_metrics([found([[1, 0, 11, 10]], [1], [0.8])], [truth([[0, 0, 10, 10]], [1])], CLASSES)
+    assert result["map"] == pytest.approx(0.7)
+    assert (result["map50"], result["map75"]) == (pytest.approx(1.0), pytest.approx(1.0))
+    # [3, 0, 13, 10]: IoU 70 / 130 = 0.538 clears only 0.50.
+    result = coco_metrics([found([[3, 0, 13, 10]], [1], [0.8])], [truth([[0, 0, 10, 10]], [1])], CLASSES)
+    assert (result["map"], result["map50"], result["map75"]) == (pytest.approx(0.1), pytest.approx(1.0), 0.0)
+
+
+def test_missed_class_scores_zero_and_halves_the_mean() -> None:
+    predictions = [found([[0, 0, 10, 10]], [1], [0.9]), found([[5, 5, 25, 25]], [1], [0.9])]
+    result = coco_metrics(predictions, GT, CLASSES)
+    assert result["per_class_ap"]["cat"] == pytest.approx(1.0) and result["per_class_ap"]["dog"] == 0.0
+    assert result["map"] == pytest.approx(0.5) and result["map50"] == pytest.approx(0.5)
+
+
+def test_images_without_predictions_or_ground_truth() -> None:
+    ground_truth = [truth([[0, 0, 10, 10]], [1]), truth([], [])]
+    # A false positive on the image without boxes, scored below the true positive: precision stays 1.
+    low = [found([[0, 0, 10, 10]], [1], [0.9]), found([[0, 0, 5, 5]], [1], [0.5])]
+    assert coco_metrics(low, ground_truth, CLASSES)["map"] == pytest.approx(1.0)
+    # Scored above it: the true positive comes second, precision 1/2 at full recall.
+    high = [found([[0, 0, 10, 10]], [1], [0.9]), found([[0, 0, 5, 5]], [1], [0.95])]
+    assert coco_metrics(high, ground_truth, CLASSES)["map"] == pytest.approx(0.5)
+    nothing = [found([], [], []), found([], [], [])]
+    assert coco_metrics(nothing, ground_truth, CLASSES)["map"] == 0.0
+
+
+def test_no_ground_truth_at_all_gives_none() -> None:
+    result = coco_metrics([found([[0, 0, 5, 5]], [2], [0.5])], [truth([], [])], CLASSES)
+    assert result["map"] is None and set(result["per_class_ap"].values()) == {None}
+
+
+def test_crowd_or_difficult_boxes_are_ignored() -> None:
+    ground_truth = [truth([[0, 0, 10, 10], [20, 20, 30, 30]], [1, 1], iscrowd=[False, True])]
+    # The detection of the ignored box scores highest; counted as a false positive AP would be 0.5.
+    predictions = [found([[20, 20, 30, 30], [0, 0, 10, 10]], [1, 1], [0.95, 0.9])]
+    assert coco_metrics(predictions, ground_truth, CLASSES)["map"] == pytest.approx(1.0)
+
+
+def test_bad_input_is_one_clear_error() -> None:
+    with pytest.raises(DataError, match="labels must be 1..3"):
+        coco_metrics([found([[0, 0, 5, 5]], [0], [0.5])], [truth([[0, 0, 5, 5]], [1])], CLASSES)
+    with pytest.raises(DataError, match=r"must be \(N, 4\)"):
+        coco_metrics([{"boxes": [[0, 0, 5]], "labels": [1], "scores": [1.0]}], [truth([], [])], CLASSES)
+    with pytest.raises(DataError, match="2 prediction dicts for 1 ground-truth"):
+        coco_metrics([found([], [], [])] * 2, [truth([], [])], CLASSES)
+    assert not math.isnan(coco_metrics([found([], [], [])], [truth([[0, 0, 5, 5]], [3])], CLASSES)["map"])

@@ -47,6 +47,7 @@ DEFAULT_TASK = "classify"
 TASK_MODULES: dict[str, str] = {
     "classify": "lucid.classify.task",
     "segment": "lucid.segment.task",
+    "detect": "lucid.detect.task",
 }
 _REGISTRY: dict[str, type[Task]] = {}
 

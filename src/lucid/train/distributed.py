@@ -17,6 +17,7 @@ __all__ = [
     "resolve_device",
     "setup",
     "teardown",
+    "current",
     "broadcast_object",
     "gather_objects",
     "any_true",
@@ -81,6 +82,14 @@ def teardown(context: DistContext) -> None:
     """Leave the process group if :func:`setup` joined it."""
     if context.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def current() -> DistContext:
+    """The context of the process group this process is in (a single process when there is none),
+    for code that is handed no context, such as a task's validation."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistContext()
+    return DistContext(dist.get_rank(), dist.get_world_size())
 
 
 def broadcast_object(value: Any, context: DistContext) -> Any:

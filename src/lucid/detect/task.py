@@ -1,0 +1,265 @@
+"""Detection as a plug-in of lucid's engine (``lucid train --task detect``): photos with boxes in
+the layouts people ship, an SSDLite model on lucid's MobileNet-v3, torchvision's SSD loss, and
+COCO mAP computed by pycocotools.
+
+:class:`DetectConfig` adds detection's own fields to :class:`lucid.train.config.RunConfig`; the run
+itself (schedule, time budget, resume, EMA, DDP, the run folder) is :func:`lucid.train.train`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from lucid.data import dataset_size, seeded_subset
+from lucid.detect.data import LAYOUT_HELP, DetectionDataset, detection_collate, detection_datasets
+from lucid.detect.metrics import coco_metrics
+from lucid.errors import DataError
+from lucid.tasks import Task, TaskData, register_task
+from lucid.train.config import MAX_IMAGE_SIZE, RunConfig
+from lucid.train.engine import build_model
+
+__all__ = ["DetectConfig", "DetectTask", "scale_detections"]
+
+MAX_CLASSES = 1000
+
+
+@dataclass
+class DetectConfig(RunConfig):
+    """A detection run: the shared :class:`~lucid.train.config.RunConfig` fields plus its own.
+
+    ``img_size`` is the square input side of the SSDLite model (320, as the paper's); ``classes``
+    fixes the class names and their order (default: from the data). ``bn_momentum`` None keeps
+    the model's own BatchNorm settings (torchvision's SSDLite uses momentum 0.03).
+    """
+
+    task: ClassVar[str] = "detect"
+    default_epochs: ClassVar[int] = 60
+    default_lr: ClassVar[Mapping[str, float]] = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
+    default_weight_decay: ClassVar[Mapping[str, float]] = {"adamw": 0.01, "sgd": 4e-5, "rmsprop": 1e-5}
+    reference_batch: ClassVar[int] = 16
+
+    model: str = "ssdlite320_mobilenet_v3_large"
+    batch_size: int = 16
+    opt: str = "adamw"
+    bn_momentum: float | None = None
+    img_size: int = 320
+    classes: list[str] | None = None
+
+    def _check_task(self) -> None:
+        size = self.img_size
+        if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= MAX_IMAGE_SIZE:
+            raise ValueError(
+                f"img_size must be a whole number of pixels 32..{MAX_IMAGE_SIZE} (--img-size), got {size!r}"
+            )
+        if self.classes is not None:
+            names = [str(c) for c in self.classes]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"classes must be distinct names (--classes); repeated: {', '.join(duplicates)}")
+            if not 1 <= len(names) <= MAX_CLASSES:
+                raise ValueError(f"--classes names {len(names)} classes; expected 1..{MAX_CLASSES}")
+            self.classes = names
+
+
+def scale_detections(detection: Mapping[str, torch.Tensor], from_size: Sequence[int], to_size: Sequence[int]) -> dict:
+    """``detection``'s boxes moved from an image of ``from_size`` (h, w) to one of ``to_size``."""
+    boxes = detection["boxes"].detach().float().cpu().clone()
+    boxes[:, 0::2] *= to_size[1] / from_size[1]
+    boxes[:, 1::2] *= to_size[0] / from_size[0]
+    return {
+        "boxes": boxes,
+        "scores": detection["scores"].detach().float().cpu(),
+        "labels": detection["labels"].detach().cpu(),
+    }
+
+
+def _base(dataset: Any) -> DetectionDataset:
+    """The DetectionDataset under the Subset wrappers (a shard, --limit-val)."""
+    while not isinstance(dataset, DetectionDataset):
+        dataset = dataset.dataset
+    return dataset
+
+
+@register_task
+class DetectTask(Task):
+    """Object detection: boxes, class labels and scores per photo."""
+
+    name = "detect"
+    best_key = "val_map"
+    config_class = DetectConfig
+    loss_label = "SSD loss (box regression + classification)"
+    metric_label = "mAP (%)"
+
+    def check(self) -> None:
+        from lucid.models.registry import model_task
+
+        if model_task(self.config.model) != "detect":
+            raise ValueError(f"--model {self.config.model!r} is not a detection model (lucid models ssdlite*)")
+        if self.config.data is None:
+            raise DataError(f"--task detect needs --data DIR ({LAYOUT_HELP})")
+
+    def build_data(self, rank: int, world_size: int) -> TaskData:
+        config = self.config
+        train_full, val_full, info = detection_datasets(
+            str(config.data),
+            image_size=config.img_size,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            classes=config.classes,
+        )
+        if config.hflip is not None:
+            from lucid.detect.transforms import train_transform
+
+            train_full.transform = train_transform(config.img_size, hflip=config.hflip)
+        train_ds = seeded_subset(train_full, config.limit_train, config.seed)
+        val_ds = seeded_subset(val_full, config.limit_val, config.seed + 1)
+        info.train_images, info.val_images = dataset_size(train_ds), dataset_size(val_ds)
+        self.info = info
+        return TaskData(
+            train_ds,
+            val_ds,
+            info,
+            in_channels=3,
+            train_collate=detection_collate,
+            val_collate=detection_collate,
+            streaming=True,
+            val_batch_size=config.batch_size,
+        )
+
+    def build_model(self, data: TaskData) -> nn.Module:
+        config = self.config
+        return build_model(config.model, self.info.num_classes, weights=config.weights, bn_momentum=config.bn_momentum)
+
+    def to_device(self, batch: Any, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, Any]:
+        """Images as floats in 0..1 (the model normalises them itself) and each target's boxes and labels."""
+        images, targets = batch
+        images = images.to(device, non_blocking=True).float().div_(255)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        moved = [
+            {
+                **target,
+                "boxes": target["boxes"].as_subclass(torch.Tensor).to(device),
+                "labels": target["labels"].to(device),
+            }
+            for target in targets
+        ]
+        return images, moved
+
+    def train_step(self, net: nn.Module, images: torch.Tensor, targets: Any) -> tuple[torch.Tensor, Any]:
+        losses = net(images, targets)
+        return sum(value.float() for value in losses.values()), losses
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
+        """COCO mAP of ``model`` on ``loader`` in each photo's own pixels (pycocotools, every
+        process's predictions gathered), and the SSD loss of the same batches."""
+        from lucid.train import distributed as dist_utils
+
+        base = _base(loader.dataset)
+        predictions, truths, loss_sum, images_seen, finite = [], [], 0.0, 0, True
+        for batch in loader:
+            images, targets = self.to_device(batch, device, channels_last)
+            loss = self._loss(model, images, targets)
+            finite = finite and math.isfinite(loss)
+            loss_sum += loss * images.shape[0]
+            images_seen += images.shape[0]
+            size = tuple(images.shape[-2:])
+            for detection, target in zip(model(images), targets, strict=True):
+                finite = finite and bool(torch.isfinite(detection["scores"]).all())
+                predictions.append(scale_detections(detection, size, target["orig_size"]))
+                truths.append(base.ground_truth(int(target["image_id"])))
+        context = dist_utils.current()
+        gathered = dist_utils.gather_objects((predictions, truths, loss_sum, images_seen, finite), context)
+        predictions = [p for part in gathered for p in part[0]]
+        truths = [t for part in gathered for t in part[1]]
+        scores = coco_metrics(predictions, truths, list(self.info.classes))
+        return {
+            "loss": sum(part[2] for part in gathered) / max(sum(part[3] for part in gathered), 1),
+            "val_map": scores["map"] if scores["map"] is not None else 0.0,
+            "val_map50": scores["map50"] if scores["map50"] is not None else 0.0,
+            "val_map75": scores["map75"],
+            "val_per_class_ap": scores["per_class_ap"],
+            "val_per_class_ap50": scores["per_class_ap50"],
+            "finite": all(part[4] for part in gathered),
+        }
+
+    @staticmethod
+    def _loss(model: nn.Module, images: torch.Tensor, targets: list[dict[str, Any]]) -> float:
+        """The SSD training loss of a validation batch, without touching BatchNorm statistics."""
+        compute = getattr(model, "validation_loss", None)
+        if compute is None:
+            return 0.0
+        return float(sum(value.float() for value in compute(images, targets).values()))
+
+    def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "train_loss": train["loss"],
+            "val_loss": val["loss"],
+            "val_map": val["val_map"],
+            "val_map50": val["val_map50"],
+            "val_map75": val["val_map75"],
+            "val_per_class_ap": val["val_per_class_ap"],
+            "val_per_class_ap50": val["val_per_class_ap50"],
+        }
+
+    def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
+        return (
+            f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f}  "
+            f"val loss {record['val_loss']:.4f} mAP {100 * record['val_map']:5.2f}% "
+            f"mAP@0.5 {100 * record['val_map50']:5.2f}%  lr {record['lr']:.3g}  {record['seconds']:.1f}s "
+            f"({record['train_images_per_second']:.0f} img/s)"
+        )
+
+    def describe(self) -> list[str]:
+        return []  # the data's notes are printed first, by the engine
+
+    def recipe(self) -> str:
+        size = self.config.img_size
+        return f"{size}x{size} input, SSD augmentation (photometric, zoom-out, IoU crop, flip)"
+
+    def checkpoint_metadata(self, model: nn.Module, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Classes (index 0 is the background), the input size and the data with its split."""
+        info = self.info
+        categories = ["__background__", *info.classes]
+        scores = {"val_map": record.get("val_map"), "val_map50": record.get("val_map50")}
+        pretrained_cfg = {
+            "source": "lucid",
+            "task": "detect",
+            "categories": categories,
+            "num_classes": len(categories),
+            "image_size": info.image_size,
+            "metrics": scores,
+        }
+        extra = {
+            "classes": list(info.classes),
+            "categories": categories,
+            "image_size": info.image_size,
+            "data": info.to_dict(),
+            **scores,
+        }
+        return pretrained_cfg, extra
+
+    def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        best_record = next((r for r in history if r["epoch"] == best.get("epoch")), {})
+        return {
+            "best_val_map": best.get("val_map"),
+            "best_val_map50": best_record.get("val_map50"),
+            "final_val_map": history[-1]["val_map"] if history else None,
+        }
+
+    def title(self, model_name: str) -> str:
+        return f"{model_name} on {Path(self.info.root).name}"
+
+    def farewell(self, best: Mapping[str, Any]) -> str:
+        return f"best val mAP@[.5:.95] {100 * best['val_map']:.2f}% at epoch {best['epoch']}"
+
+    def export_outputs(self) -> list[str]:
+        return ["boxes", "scores"]

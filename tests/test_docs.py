@@ -269,3 +269,26 @@ def test_mermaid_ships_with_the_site(site: Path) -> None:
         tag = re.search(r"<script\b[^>]*javascripts/mermaid\.min\.js[^>]*>", text).group(0)
         assert " async" not in tag and " defer" not in tag, tag
     assert charts, "no page of the site draws a Mermaid chart (docs/visual.md did)"
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs a headless Chromium")
+def test_mermaid_chart_renders_offline_in_chromium(site: Path) -> None:
+    """Opened from disk with every host name unresolvable, the chart page draws its chart.
+
+    Material replaces each ``<pre class="mermaid">`` by a ``<div class="mermaid">`` holding the SVG
+    once Mermaid has rendered it; without Mermaid the chart's source stays on the page as text.
+    """
+    page = site / "visual" / "index.html"
+    dom = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND",
+         "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert "</html>" in dom, "Chromium returned no page"
+    assert '<div class="mermaid">' in dom and "flowchart LR" not in dom, "the chart was not drawn offline"

@@ -69,7 +69,7 @@ def _blocks(page: str) -> list[Block]:
             body.append(lines[i][indent:] if not lines[i][:indent].strip() else lines[i])
             i += 1
         previous = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
-        mark = MARK.search(previous)
+        mark = MARK.fullmatch(previous.strip())
         blocks.append(
             Block(page, start + 1, lang, "\n".join(body), mark.group(1) if mark else None,
                   mark.group(2).strip() if mark else "")
@@ -79,11 +79,11 @@ def _blocks(page: str) -> list[Block]:
 
 
 def _marks(page: str) -> list[tuple[int, str, str, str]]:
-    """Every ``docs-test`` comment of a page: (line, mark, reason, the next non-blank line)."""
+    """Every ``docs-test`` comment line of a page: (line, mark, reason, the next non-blank line)."""
     lines = (ROOT / page).read_text(encoding="utf-8").splitlines()
     found = []
     for number, line in enumerate(lines):
-        for mark in MARK.finditer(line):
+        if mark := MARK.fullmatch(line.strip()):  # a comment on its own line, not one quoted in prose
             following = next((lines[j] for j in range(number + 1, len(lines)) if lines[j].strip()), "")
             found.append((number + 1, mark.group(1), mark.group(2).strip(), following))
     return found

@@ -8,8 +8,8 @@ as well as the tensors; version-1 files (tensors only) are still read. A file wi
 digest is refused: nothing could tell a damaged file from a good one. Writes are atomic.
 
 A checksum is not a signature (whoever edits a file can recompute it), so
-:func:`lucid.models.load_model` also checks the metadata against the tensors before it builds
-anything; JSON nested beyond :data:`MAX_JSON_DEPTH` is refused here.
+`lucid.models.load_model` also checks the metadata against the tensors before it builds
+anything; JSON nested beyond `MAX_JSON_DEPTH` is refused here.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 
 def existing_file(path: str | os.PathLike[str], what: str = "checkpoint") -> Path:
-    """``path`` as a :class:`~pathlib.Path` (``~`` expanded) if it is a regular file, else a clear error."""
+    """``path`` as a `Path` (``~`` expanded) if it is a regular file, else a clear error."""
     file = Path(path).expanduser()
     if file.is_dir():
         raise CheckpointNotFoundError(f"{file}: is a folder, not a {what} file")
@@ -172,7 +172,7 @@ def _json_field(name: str, value: Any) -> str:
 
 
 def checkpoint_digest(state: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> str:
-    """SHA-256 over the tensors (:func:`state_digest`) and every metadata entry but the digest itself.
+    """SHA-256 over the tensors (`state_digest`) and every metadata entry but the digest itself.
 
     Each entry enters as ``len:key len:value`` in key order, so no two different headers hash alike.
     """
@@ -195,7 +195,7 @@ def save(
     """Write a lucid checkpoint atomically and return its path.
 
     For a lucid model, ``model_name`` and ``config`` default to the model's own, so
-    :func:`lucid.models.load_model` can rebuild it, and its ``pretrained_cfg`` (weights
+    `lucid.models.load_model` can rebuild it, and its ``pretrained_cfg`` (weights
     metadata such as class names) is kept; ``extra`` is any JSON-serialisable dict
     (class names, training information), returned as ``model.checkpoint_extra`` on load.
     The digest covers the tensors and all of this metadata.
@@ -254,7 +254,7 @@ def _raw_metadata(file: Path) -> dict[str, str]:
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint's metadata: ``format_version``, ``model_name``, ``config``, ``extra``, ``pretrained_cfg``.
 
-    Read from the file's header only; the digest that covers it is checked by :func:`load`.
+    Read from the file's header only; the digest that covers it is checked by `load`.
     """
     file = Path(path).expanduser()
     return _parse_metadata(file, _raw_metadata(file))
@@ -343,7 +343,7 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu")
     """Read a lucid checkpoint's state dict (every tensor read and checked, nothing executed).
 
     The digest is checked over the tensors and (format version 2) the metadata: a changed byte
-    anywhere is a :class:`CheckpointError`.
+    anywhere is a `CheckpointError`.
     """
     file = Path(path).expanduser()
     raw = _raw_metadata(file)
@@ -363,7 +363,7 @@ def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu")
 
 
 def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "state dict") -> None:
-    """Raise :class:`CheckpointError` listing every missing, unexpected or mis-shaped key.
+    """Raise `CheckpointError` listing every missing, unexpected or mis-shaped key.
 
     Called before ``load_state_dict`` so that a bad checkpoint changes nothing in ``model``
     (torch's own strict loading copies the matching tensors before it raises).

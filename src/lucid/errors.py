@@ -3,7 +3,7 @@
 Each class also derives from the built-in exception a caller would have caught before (a data
 problem is still a ``ValueError``, a missing optional runtime still an ``ImportError``), so code
 written against the built-ins keeps working. The ``lucid`` command line turns every
-:class:`LucidError` into one line on stderr and a non-zero exit status.
+`LucidError` into one line on stderr and a non-zero exit status.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@ exports and the Predictor all use it.
 
 A model is a function of normalised ``(N, C, H, W)`` float32 tensors; to use it on images one
 needs the input size, the resize rule, the channel count, the mean/std it was trained with, and
-for drawings the ink polarity of its training data. :class:`Preprocessing` holds exactly that;
+for drawings the ink polarity of its training data. `Preprocessing` holds exactly that;
 checkpoints (``pretrained_cfg`` / ``checkpoint_extra``), exported files (``metadata_props``) and
-registered weights carry it, and :func:`model_preprocessing` reads it back from a model.
+registered weights carry it, and `model_preprocessing` reads it back from a model.
 
 This module is a leaf: it imports torch, torchvision, numpy and PIL, and nothing of lucid but
-:mod:`lucid.errors`, so every layer (models, data, train, deploy, segment) can import it.
+`lucid.errors`, so every layer (models, data, train, deploy, segment) can import it.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Preprocessing:
     resizes straight to ``image_size`` (for inputs that are already tight crops, e.g. digits).
     ``ink`` is the polarity of the drawings the model was trained on (``"light-on-dark"`` for the
     digits); when set, calling the record on images inverts those of the other polarity first
-    (:func:`normalise_ink`). None: photos, or not recorded.
+    (`normalise_ink`). None: photos, or not recorded.
     """
 
     image_size: tuple[int, int]
@@ -170,7 +170,7 @@ class Preprocessing:
 
     @classmethod
     def from_metadata(cls, props: Mapping[str, str], source: str = "model") -> Preprocessing:
-        """Read what :meth:`to_metadata` wrote; a file without it is a ValueError naming the keys."""
+        """Read what `to_metadata` wrote; a file without it is a ValueError naming the keys."""
         missing = [k for k in ("image_size", "in_channels", "mean", "std") if k not in props]
         if missing:
             raise ValueError(
@@ -306,7 +306,7 @@ def read_image(image: ImageLike) -> torch.Tensor:
     """A ``(C, H, W)`` tensor (uint8, or float in [0, 1]) from a path, PIL image, array or tensor.
 
     Grey images stay one channel and colour ones three (alpha dropped);
-    :meth:`Preprocessing.transform` converts to the model's channels.
+    `Preprocessing.transform` converts to the model's channels.
     """
     if isinstance(image, (str, os.PathLike)):
         image = _open_image(image)
@@ -431,7 +431,7 @@ def write_classes(classes: Sequence[str] | None) -> dict[str, str]:
 
 
 def read_classes(props: Mapping[str, str]) -> list[str] | None:
-    """Class names recorded by :func:`write_classes`, or None."""
+    """Class names recorded by `write_classes`, or None."""
     if KEY_CLASSES not in props:
         return None
     try:

@@ -1,14 +1,14 @@
 """``lucid.data``: reading user image folders, for training and deployment alike.
 
-- :func:`find_layout` walks a data folder once (regular files only, no hidden files, symlink
+- `find_layout` walks a data folder once (regular files only, no hidden files, symlink
   loops detected) and recognises ``train/ + val/``, ``train/ + test/`` or one folder of class
-  folders; :func:`stratified_split` draws the seeded held-out split of the latter.
-- :func:`load_image` decodes every PIL mode correctly (16-bit grey, palette, alpha, CMYK);
-  :func:`infer_image_size` picks a training size from the headers.
-- :func:`choose_recipe` / :class:`BatchAugment` / :func:`sample_transform`: augmentation that fits
+  folders; `stratified_split` draws the seeded held-out split of the latter.
+- `load_image` decodes every PIL mode correctly (16-bit grey, palette, alpha, CMYK);
+  `infer_image_size` picks a training size from the headers.
+- `choose_recipe` / `BatchAugment` / `sample_transform`: augmentation that fits
   the resolution, per batch (cached) or per image (streaming).
-- :class:`CachedImages` (decoded once into uint8, :func:`decode_all`) and :class:`StreamingImages`.
-- :func:`digits_datasets` / :class:`DigitsDataset`: the embedded digits set (scikit-learn's), the
+- `CachedImages` (decoded once into uint8, `decode_all`) and `StreamingImages`.
+- `digits_datasets` / `DigitsDataset`: the embedded digits set (scikit-learn's), the
   default training data and the default int8 calibration data.
 """
 

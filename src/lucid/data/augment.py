@@ -12,7 +12,7 @@ TrivialAugment/AutoAugment and random erasing are off by default in both (they s
 in runs of minutes, docs/training.md) and stay available through ``--auto-augment`` and
 ``--random-erase``.
 
-:class:`BatchAugment` applies a recipe to a whole uint8 batch in one go. torchvision's v2
+`BatchAugment` applies a recipe to a whole uint8 batch in one go. torchvision's v2
 transforms draw one set of random parameters per call, so on a batch every image would get the
 same crop and the same flip; the per-sample crops, resized crops and flips here are therefore
 hand-written.
@@ -132,7 +132,7 @@ def _resized_crop_boxes(
 
 
 class BatchAugment:
-    """A :class:`Recipe` applied to a uint8 batch ``(B, C, store, store)``: per-image random
+    """A `Recipe` applied to a uint8 batch ``(B, C, store, store)``: per-image random
     crops and flips (and optional auto-augment / erasing), then normalisation; returns float
     ``(B, C, size, size)``. Random numbers come from torch's global generator (seeded by the
     training run, saved with its state), or from ``generator``.
@@ -222,7 +222,7 @@ def eval_base(size: int, resize_size: int) -> Callable[[Any], torch.Tensor]:
 
 def sample_transform(recipe: Recipe, mean: Sequence[float], std: Sequence[float]) -> Callable[[Any], torch.Tensor]:
     """The recipe for one PIL image at a time (the streaming path, in loader workers): the same
-    steps :class:`BatchAugment` applies to cached batches, with torchvision's v2 transforms."""
+    steps `BatchAugment` applies to cached batches, with torchvision's v2 transforms."""
     from torchvision.transforms import v2
 
     steps: list[Any] = [eval_base(recipe.store_size, recipe.store_size)]

@@ -1,11 +1,11 @@
 """Labelled image datasets over a file list: decoded once into memory, or streamed from disk.
 
-:class:`CachedImages` holds every image as uint8 in one tensor, decoded once in parallel (with a
+`CachedImages` holds every image as uint8 in one tensor, decoded once in parallel (with a
 progress bar), and augments whole batches in the main process through ``__getitems__``: the
 DataLoader (with its DistributedSampler: reproducible shuffles, DDP shards, resume) hands it the
-batch's indices and gets the batch's samples back in one call. :class:`StreamingImages` decodes
+batch's indices and gets the batch's samples back in one call. `StreamingImages` decodes
 and transforms each image when asked, for sets larger than the memory budget; use loader workers.
-Both give identical evaluation tensors: the same decoding, resize and crop (:func:`eval_base`).
+Both give identical evaluation tensors: the same decoding, resize and crop (`eval_base`).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def decode_all(
     """Decode ``files`` in parallel threads into one uint8 tensor ``(N, channels, size, size)``
     (short side resized to ``resize_size``, centre crop ``size``). PIL and torch release the GIL
     while decoding and resizing, so threads use every core without copying data between processes.
-    Raises :class:`~lucid.errors.DataError` listing the files that do not decode."""
+    Raises `DataError` listing the files that do not decode."""
     from tqdm.auto import tqdm
 
     out = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
@@ -122,7 +122,7 @@ def seeded_subset(dataset: Dataset[Any], limit: int | None, seed: int) -> Datase
 class CachedImages(Dataset):
     """Images held as uint8 ``(N, C, S, S)`` with integer targets.
 
-    Items are ``(float tensor (C, size, size), int)``: with ``augment`` (a :class:`BatchAugment`)
+    Items are ``(float tensor (C, size, size), int)``: with ``augment`` (a `BatchAugment`)
     a training batch is augmented at once in ``__getitems__``; without, images are only
     normalised with ``mean``/``std``. ``files`` (the source of each image) stay for reference.
     """
@@ -193,7 +193,7 @@ class StreamingImages(Dataset):
 def eval_sample_transform(
     size: int, resize_size: int, mean: Sequence[float], std: Sequence[float]
 ) -> Callable[[Any], torch.Tensor]:
-    """PIL -> normalised float ``(C, size, size)``: :func:`eval_base`, then the same
-    normalisation :class:`CachedImages` applies, so both paths give the same tensors."""
+    """PIL -> normalised float ``(C, size, size)``: `eval_base`, then the same
+    normalisation `CachedImages` applies, so both paths give the same tensors."""
     base = eval_base(size, resize_size)
     return lambda image: normalise(base(image).unsqueeze(0), mean, std)[0]

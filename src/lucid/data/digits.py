@@ -1,7 +1,7 @@
 """The embedded digits data set: scikit-learn's 1,797 real 8x8 handwritten digits, upsampled.
 
-It lives in :mod:`lucid.data` because training (the default data of ``lucid train``) and
-deployment (int8 calibration and evaluation in :mod:`lucid.deploy.quantize`) both read it, and
+It lives in `lucid.data` because training (the default data of ``lucid train``) and
+deployment (int8 calibration and evaluation in `lucid.deploy.quantize`) both read it, and
 deployment must not import training. Nothing is downloaded: the images ship inside scikit-learn.
 """
 

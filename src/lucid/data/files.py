@@ -133,7 +133,7 @@ def image_inputs(items: Sequence[str | os.PathLike[str]]) -> list[Path]:
     training folder is: sorted, nested folders included, hidden and non-image files skipped).
 
     A path that is neither a file nor a folder, or a folder without images, is a
-    :class:`~lucid.errors.DataError` naming it.
+    `DataError` naming it.
     """
     images: list[Path] = []
     for item in items:
@@ -227,7 +227,7 @@ def _key(path: Path) -> tuple[int, int]:
 class FolderLayout:
     """A data folder as found: ``kind`` is ``"train_val"``, ``"train_test"`` or ``"single"``;
     ``train`` holds the training files (all files for ``"single"``), ``val`` the validation
-    split folder's (None for ``"single"``: the split is drawn with :func:`stratified_split`)."""
+    split folder's (None for ``"single"``: the split is drawn with `stratified_split`)."""
 
     root: Path
     kind: str
@@ -241,9 +241,9 @@ class FolderLayout:
 
 
 def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout:
-    """Detect which of :data:`LAYOUTS` ``root`` is, walk it once and check it.
+    """Detect which of `LAYOUTS` ``root`` is, walk it once and check it.
 
-    Raises :class:`~lucid.errors.DataError` naming the accepted layouts for anything else, for a
+    Raises `DataError` naming the accepted layouts for anything else, for a
     class without training images, or a validation class that has no training folder.
     """
     base = Path(root).expanduser()
@@ -309,7 +309,7 @@ def files_digest(root: Path, files: Sequence[Path]) -> str:
 def stratified_split(targets: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded, stratified ``(train_indices, val_indices)``: each class gives ``round(fraction * n)``
     of its items (at least 1 when it has 2 or more) to validation. Depends only on the order of
-    ``targets``, ``fraction`` and ``seed``, so :func:`lucid.train.evaluate` re-derives it exactly."""
+    ``targets``, ``fraction`` and ``seed``, so `lucid.train.evaluate` re-derives it exactly."""
     if not 0 < fraction < 1:
         raise DataError(f"--val-fraction must be in (0, 1), got {fraction!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -369,7 +369,7 @@ def split_files(layout: FolderLayout, val_fraction: float, seed: int) -> SplitFi
 
 def held_out_files(layout: FolderLayout, record: Mapping[str, Any], flag: str = "--data") -> SplitFiles:
     """Re-derive the held-out split ``record`` describes on a single-folder ``layout``; refuse
-    with :class:`~lucid.errors.DataError` when the folder's files are not the ones split then."""
+    with `DataError` when the folder's files are not the ones split then."""
     files, _ = layout.train.samples(layout.classes)
     digest = files_digest(layout.root, files)
     if digest != record.get("digest"):

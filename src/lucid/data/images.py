@@ -4,7 +4,7 @@ and the ink polarity of grey line drawings.
 Decoding goes through PIL (what torchvision's own folder loader uses), but ``Image.convert("RGB")``
 alone is wrong for several modes: 16- and 32-bit grey (``I;16``, ``I``) are clipped to 255, so a
 16-bit PNG comes out almost white; float images (``F``) are clipped the same way; transparent
-images keep whatever colour hides under alpha 0. :func:`load_image` scales every mode to 8 bits
+images keep whatever colour hides under alpha 0. `load_image` scales every mode to 8 bits
 first and composites transparency over white (as image viewers show it).
 """
 
@@ -87,7 +87,7 @@ def load_image(path: str | os.PathLike[str], channels: int = 3) -> Any:
 
     Every PIL mode is scaled to 8 bits first (16-bit grey divided by 257, not clipped), palette
     and transparent images are composited over white, and the EXIF orientation is applied.
-    Raises :class:`~lucid.errors.DataError` naming the file when it cannot be decoded.
+    Raises `DataError` naming the file when it cannot be decoded.
     """
     from PIL import Image, ImageOps
 

@@ -80,10 +80,10 @@ def conv2d(
     bias: bool = False,
     padding: str = "symmetric",
 ) -> nn.Conv2d:
-    """A convolution padded the ``padding`` way (see :class:`~lucid.models.MobileNetV3Config`).
+    """A convolution padded the ``padding`` way (see `MobileNetV3Config`).
 
     SAME equals PyTorch's symmetric padding for a stride-1 convolution whose receptive field is
-    odd, so only strided (or even-field) SAME convolutions need :class:`Conv2dSame`.
+    odd, so only strided (or even-field) SAME convolutions need `Conv2dSame`.
     """
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {', '.join(map(repr, PADDINGS))}; got {padding!r}")
@@ -164,7 +164,7 @@ class _SEBlock(nn.Module):
 class _InvertedBottleneck_V3(nn.Module):
     """Expand (1x1) -> depthwise (kxk) -> optional SE -> project (1x1), residual when shapes allow.
 
-    Built from its :class:`~lucid.models.BlockLayout`, which holds every decision: the expand
+    Built from its `BlockLayout`, which holds every decision: the expand
     stage exists only when the block widens (``in_channels < mid_channels``), the residual is
     ``layout.use_residual``, the depthwise stride ``layout.conv_stride`` (a dilated block runs
     at stride 1) and the SE width ``layout.se_channels``.

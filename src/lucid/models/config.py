@@ -67,7 +67,7 @@ class BlockLayout(NamedTuple):
     """One block as built: channels after width/tail scaling, stride and dilation after ``dilated``.
 
     ``stride`` is the table's stride (it decides the residual, as in torchvision); a block with
-    ``dilation > 1`` runs its depthwise convolution at stride 1 (:attr:`conv_stride`).
+    ``dilation > 1`` runs its depthwise convolution at stride 1 (`conv_stride`).
     """
 
     in_channels: int
@@ -93,7 +93,7 @@ class BlockLayout(NamedTuple):
 
 
 class NetworkLayout(NamedTuple):
-    """The channel and stride plan a config resolves to (see :meth:`MobileNetV3Config.layout`)."""
+    """The channel and stride plan a config resolves to (see `MobileNetV3Config.layout`)."""
 
     stem_channels: int
     blocks: tuple[BlockLayout, ...]
@@ -133,7 +133,7 @@ def _normalise_spec(index: int, spec: Any) -> tuple:
 
 @dataclass
 class MobileNetV3Config:
-    """Configuration of :class:`~lucid.models.MobileNet_V3`.
+    """Configuration of `MobileNet_V3`.
 
     The first six fields are lucid's documented contract; with only those, the model is
     lucid 2's network exactly. The keyword-only fields after them default to that same
@@ -256,8 +256,8 @@ class MobileNetV3Config:
     def layout(self) -> NetworkLayout:
         """The network this config describes after ``width_mult``, ``reduced_tail`` and ``dilated``.
 
-        One :class:`BlockLayout` per spec, the stem and ``conv_last`` widths, and ``last_channels``;
-        :class:`~lucid.models.MobileNet_V3` builds exactly this, and tools can read it without torch.
+        One `BlockLayout` per spec, the stem and ``conv_last`` widths, and ``last_channels``;
+        `MobileNet_V3` builds exactly this, and tools can read it without torch.
         """
         tail = self._tail_start()
         divide = 2 if self.reduced_tail else 1
@@ -320,14 +320,14 @@ class MobileNetV3Config:
         return tuple(BottleneckSpec(*spec) for spec in self.bottleneck_cfg)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (specs as lists) that :meth:`from_dict` turns back into this config."""
+        """A JSON-ready dict (specs as lists) that `from_dict` turns back into this config."""
         data = dataclasses.asdict(self)
         data["bottleneck_cfg"] = [list(spec) for spec in self.bottleneck_cfg]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MobileNetV3Config:
-        """Rebuild a config from :meth:`to_dict` output; unknown keys are an error, not ignored."""
+        """Rebuild a config from `to_dict` output; unknown keys are an error, not ignored."""
         known = {f.name for f in dataclasses.fields(cls) if f.name != "_"}
         unknown = sorted(set(data) - known)
         if unknown:

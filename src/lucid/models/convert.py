@@ -1,8 +1,8 @@
 """Foreign checkpoints: reading files safely, recognising their format, converting their keys.
 
-Three sources load into :class:`~lucid.models.MobileNet_V3`:
+Three sources load into `MobileNet_V3`:
 
-* lucid checkpoints (``.safetensors`` with lucid metadata, see :mod:`lucid.checkpoint`);
+* lucid checkpoints (``.safetensors`` with lucid metadata, see `lucid.checkpoint`);
 * torchvision's ``mobilenet_v3_small``/``_large`` state dicts (``features.*``/``classifier.*``);
 * timm's ``mobilenetv3_*`` state dicts (``conv_stem``/``blocks.*``/``conv_head``), ``.safetensors`` or ``.pth``.
 
@@ -219,7 +219,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
 
 
 def from_state_dict(state: Mapping[str, Any], origin: str = "state dict") -> LoadedCheckpoint:
-    """A state dict in memory (possibly wrapped, see :func:`unwrap_state`) with its recognised format."""
+    """A state dict in memory (possibly wrapped, see `unwrap_state`) with its recognised format."""
     tensors = unwrap_state(state, origin)
     return LoadedCheckpoint(tensors, detect_format(tensors, origin), origin)
 
@@ -435,7 +435,7 @@ def convert_state_dict(
 ) -> dict[str, torch.Tensor]:
     """A lucid state dict for ``model`` from a lucid, torchvision or timm state dict.
 
-    Every key and shape is checked (a :class:`~lucid.checkpoint.CheckpointError` lists all that
+    Every key and shape is checked (a `CheckpointError` lists all that
     does not fit); a classifier of another class count is replaced by the model's own (with a
     warning) and the stem adapted to the model's ``in_channels``. ``model`` is not modified.
     """
@@ -444,7 +444,7 @@ def convert_state_dict(
 
 
 def convert_loaded(loaded: LoadedCheckpoint, model: MobileNet_V3) -> tuple[dict[str, torch.Tensor], bool]:
-    """:func:`convert_state_dict` for a read checkpoint; also says whether the head was re-initialised."""
+    """`convert_state_dict` for a read checkpoint; also says whether the head was re-initialised."""
     fmt, origin = loaded.format, loaded.origin
     if fmt == "lucid":
         converted = dict(loaded.state)

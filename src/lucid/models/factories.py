@@ -1,6 +1,6 @@
 """The preset factories (``mobilenet_v3_small(...)`` and friends): build a preset, with weights or without.
 
-Presets are data (:mod:`lucid.models.presets`); loading weights is :mod:`lucid.models.loading`.
+Presets are data (`lucid.models.presets`); loading weights is `lucid.models.loading`.
 This module joins the two and registers each factory under the preset's name.
 """
 
@@ -39,7 +39,7 @@ def build_preset(name: str, *, weights: Any = None, **kwargs: Any) -> MobileNet_
 _COMMON_DOC = """
 
     ``num_classes`` defaults to 1000 (or the checkpoint's count with ``weights``); other keywords
-    go to :class:`MobileNetV3Config` except the fixed ``bottleneck_cfg``, ``last_channels`` and
+    go to `MobileNetV3Config` except the fixed ``bottleneck_cfg``, ``last_channels`` and
     ``stem_channels`` (TypeError). ``weights`` is a checkpoint path (lucid, torchvision, timm), a
     registered weights name such as ``"DEFAULT"``, or a weights entry.
     """

@@ -2,7 +2,7 @@
 
 Registered weights (``MobileNet_V3_Large_Weights.IMAGENET1K_V2``, or ``"IMAGENET1K_V2"``,
 ``"DEFAULT"``) are torchvision's published ImageNet-1k files, downloaded, cached and hash-checked
-through ``torch.hub``. Other models register theirs with :func:`register_weights`.
+through ``torch.hub``. Other models register theirs with `register_weights`.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class Weights:
 
 
 class WeightsEnum(enum.Enum):
-    """Base of the per-model enums of registered weights; each member wraps a :class:`Weights`."""
+    """Base of the per-model enums of registered weights; each member wraps a `Weights`."""
 
     @property
     def entry(self) -> Weights:
@@ -326,7 +326,7 @@ def weights_cache_dir() -> Path:
 
 
 def weights_entry(weights: WeightsEnum | Weights) -> Weights:
-    """The :class:`Weights` record of an enum member (or the record itself)."""
+    """The `Weights` record of an enum member (or the record itself)."""
     return weights.value if isinstance(weights, WeightsEnum) else weights
 
 

@@ -2,9 +2,9 @@
 
 Any accepted ``weights=`` value (a lucid/torchvision/timm file, a state dict, a registered
 name such as ``"DEFAULT"`` or a weights entry) is resolved here into a read checkpoint
-(:mod:`lucid.models.convert`), the network is built with the constants its source was trained
-with (:mod:`lucid.models.presets`), and the weights are copied in only once every key and shape
-fits. :func:`load_model` rebuilds the network a lucid checkpoint describes after checking its
+(`lucid.models.convert`), the network is built with the constants its source was trained
+with (`lucid.models.presets`), and the weights are copied in only once every key and shape
+fits. `load_model` rebuilds the network a lucid checkpoint describes after checking its
 metadata against its tensors.
 """
 
@@ -257,7 +257,7 @@ def convert_checkpoint(
 ) -> tuple[Path, MobileNet_V3]:
     """Convert a torchvision/timm/lucid checkpoint (or registered weights) into a lucid checkpoint at ``out``.
 
-    ``kwargs`` are as for :func:`build_with_weights`. Returns the written path and the model.
+    ``kwargs`` are as for `build_with_weights`. Returns the written path and the model.
     """
     model = build_with_weights(model_name, source, **kwargs)
     origin = str(source) if not isinstance(source, Mapping) else "state dict"
@@ -392,7 +392,7 @@ def check_recorded_metadata(file: str | os.PathLike[str], meta: Mapping[str, Any
     """Image sizes, class names and normalisation recorded in a lucid checkpoint's ``extra`` and
     ``pretrained_cfg`` must be sane: sizes in 1..MAX_IMAGE_SIZE, class names strings (in ``extra``
     as many as the file's classifier has outputs, ``num_classes``; None: not checked), finite mean/std. Raises
-    :class:`CheckpointError` naming ``file``."""
+    `CheckpointError` naming ``file``."""
     extra, pretrained = meta["extra"], meta["pretrained_cfg"] or {}
     data = extra.get("data") if isinstance(extra.get("data"), dict) else {}
     for where, record in (("extra", extra), ("extra.data", data), ("pretrained_cfg", pretrained)):

@@ -1,9 +1,9 @@
 """LR-ASPP segmentation on lucid's MobileNet-v3: the paper's decoder (section 6.3), as torchvision's.
 
-The backbone is a lucid :class:`~lucid.models.MobileNet_V3` built ``dilated=True`` (output stride
+The backbone is a lucid `MobileNet_V3` built ``dilated=True`` (output stride
 16: the last stage's stride becomes a dilation). Its stem, blocks and ``conv_last`` are kept (the
-view :meth:`~lucid.models.MobileNet_V3.as_features` gives), the classifier is not. The head
-(:class:`LRASPPHead`) is torchvision's ``LRASPPHead``:
+view `as_features` gives), the classifier is not. The head
+(`LRASPPHead`) is torchvision's ``LRASPPHead``:
 
 * high level (``conv_last``, stride 16): a 1x1 conv-BN-ReLU branch, multiplied by a gate made of
   global average pooling, a 1x1 conv and a sigmoid;
@@ -14,7 +14,7 @@ view :meth:`~lucid.models.MobileNet_V3.as_features` gives), the classifier is no
 ``model(x)`` returns the ``(N, num_classes, H, W)`` logits tensor (torchvision returns ``{"out": ...}``).
 
 torchvision's state dicts (``backbone.{i}.*``, ``classifier.*``) convert both ways with
-:func:`lraspp_from_torchvision` / :func:`lraspp_to_torchvision`; ``weights=`` accepts
+`lraspp_from_torchvision` / `lraspp_to_torchvision`; ``weights=`` accepts
 torchvision's ``.pth`` (read with ``torch.load(weights_only=True)``), a lucid checkpoint, a state
 dict of either kind, or the registered ``COCO_WITH_VOC_LABELS_V1`` (torchvision's file).
 """
@@ -228,7 +228,7 @@ def lraspp_from_torchvision(state: Mapping[str, torch.Tensor], model: LRASPP) ->
     """A lucid state dict for ``model`` from torchvision's ``lraspp_mobilenet_v3_*`` state dict.
 
     Every key and shape is checked; everything that does not fit is reported at once
-    (:class:`~lucid.checkpoint.CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
+    (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
     """
     target = model.state_dict()
     out: dict[str, torch.Tensor] = {}
@@ -555,7 +555,7 @@ def lraspp_mobilenet_v3_large(
     ``num_classes`` defaults to the weights' (21 VOC labels) or 21; ``weights``: ``"DEFAULT"``/
     ``"COCO_WITH_VOC_LABELS_V1"`` (torchvision's file, downloaded and hash-checked), a torchvision
     ``.pth`` or lucid checkpoint path, or a state dict. ``backbone_kwargs`` are
-    :class:`~lucid.models.MobileNetV3Config` fields (``width_mult``, ``reduced_tail``,
+    `MobileNetV3Config` fields (``width_mult``, ``reduced_tail``,
     ``dilated`` (default True), ``bn_momentum`` ...).
     """
     return _build("lraspp_mobilenet_v3_large", num_classes, weights, in_channels, inter_channels, backbone_kwargs)
@@ -572,7 +572,7 @@ def lraspp_mobilenet_v3_small(
 ) -> LRASPP:
     """LR-ASPP on MobileNet-v3 Small (dilated, output stride 16); torchvision publishes no weights for it.
 
-    Arguments as :func:`lraspp_mobilenet_v3_large`; ``weights`` is a file or state dict.
+    Arguments as `lraspp_mobilenet_v3_large`; ``weights`` is a file or state dict.
     """
     return _build("lraspp_mobilenet_v3_small", num_classes, weights, in_channels, inter_channels, backbone_kwargs)
 

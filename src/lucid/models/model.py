@@ -1,7 +1,7 @@
-"""``MobileNet_V3``: the network that a :class:`MobileNetV3Config` describes, and its backbone view.
+"""``MobileNet_V3``: the network that a `MobileNetV3Config` describes, and its backbone view.
 
 Besides classification the model has timm's interface: ``forward_features``, ``forward_head``,
-``get_classifier``/``reset_classifier``, ``feature_info`` and :class:`MobileNetV3Features`
+``get_classifier``/``reset_classifier``, ``feature_info`` and `MobileNetV3Features`
 (``model.as_features(out_indices)``), which returns the multi-scale feature maps.
 """
 
@@ -113,7 +113,7 @@ def _normalise_out_indices(out_indices: Sequence[int] | None, count: int) -> lis
 
 
 class MobileNet_V3(nn.Module):
-    """MobileNet-v3 (Howard et al., 2019) built from a :class:`MobileNetV3Config`.
+    """MobileNet-v3 (Howard et al., 2019) built from a `MobileNetV3Config`.
 
     ``conv_first`` (stem) -> ``bottlenecks`` -> ``conv_last`` -> ``avgpool`` -> ``fc1`` -> ``fc2``.
     ``model_name`` is the registry name it is built under (the presets' factories pass theirs).
@@ -235,12 +235,12 @@ class MobileNet_V3(nn.Module):
 
     @torch.jit.ignore
     def as_features(self, out_indices: Sequence[int] | None = None) -> MobileNetV3Features:
-        """The backbone as a :class:`MobileNetV3Features` returning the chosen levels' feature maps."""
+        """The backbone as a `MobileNetV3Features` returning the chosen levels' feature maps."""
         return MobileNetV3Features(self, out_indices)
 
 
 class MobileNetV3Features(nn.Module):
-    """Multi-scale feature extractor over a :class:`MobileNet_V3`: ``forward`` returns a list of maps.
+    """Multi-scale feature extractor over a `MobileNet_V3`: ``forward`` returns a list of maps.
 
     ``out_indices`` picks levels of ``model.feature_info`` (default: all five of a preset, at
     strides 2, 4, 8, 16, 32); ``feature_info`` describes the chosen ones. The extractor shares

@@ -10,10 +10,10 @@ minimalistic networks (no SE, ReLU only, 3x3 kernels: the paper's section 6 and 
 ``tf_mobilenetv3_*_minimal_100``) and timm's width-0.75 networks (``mobilenetv3_*_075``) are
 presets of their own.
 
-This module is data: the tables, the :class:`Preset` records (which also say which constants
-each library's published weights for the preset were trained with) and :func:`preset_config`.
+This module is data: the tables, the `Preset` records (which also say which constants
+each library's published weights for the preset were trained with) and `preset_config`.
 The factories that build the networks, with or without weights, live in
-:mod:`lucid.models.factories`.
+`lucid.models.factories`.
 """
 
 from __future__ import annotations

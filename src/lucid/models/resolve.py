@@ -3,13 +3,13 @@ name (with ``weights``), or a module.
 
 Every command that runs a model from a checkpoint or a name (``lucid eval``, ``predict``,
 ``export``, ``quantize``, ``summary``, ``mermaid``) and the segmentation router go through
-:func:`resolve`, so they agree on the rules and on the model's preprocessing (a checkpoint
+`resolve`, so they agree on the rules and on the model's preprocessing (a checkpoint
 trained at 32 px is 32 px for all of them). ``lucid bench`` takes registered preset names only,
 to build each beside its torchvision twin, so it has nothing to resolve.
 
 Exported files (``.onnx``, ``.xml``, ``.pte``, TorchScript) are *not* models here: they are run
-by :class:`lucid.deploy.Predictor` (and ``lucid predict --onnx``), which reads their recorded
-preprocessing itself; :func:`source_task` only says which task they were exported for.
+by `lucid.deploy.Predictor` (and ``lucid predict --onnx``), which reads their recorded
+preprocessing itself; `source_task` only says which task they were exported for.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Resolved:
 
     ``model`` is in eval mode. ``preprocessing`` is what the model was trained with (recorded,
     else ImageNet's conventions); for a segmentation model it describes the channels and
-    normalisation (segmentation runs on whole images, see :mod:`lucid.segment.infer`).
+    normalisation (segmentation runs on whole images, see `lucid.segment.infer`).
     ``classes``: the output names when recorded, else None. ``label``: where the model came
     from (the checkpoint path, ``"name (weights)"``, or ``"model object"``). ``path``: the
     checkpoint file, when there is one.
@@ -72,7 +72,7 @@ def _is_segment_module(model: nn.Module) -> bool:
 
 
 def recorded_preprocessing(model: nn.Module) -> Preprocessing:
-    """The preprocessing ``model`` records (:func:`lucid.preprocessing.model_preprocessing`), refusing
+    """The preprocessing ``model`` records (`lucid.preprocessing.model_preprocessing`), refusing
     sizes no image model takes: metadata is checked before it sizes any allocation."""
     prep = model_preprocessing(model)
     sizes = (("image_size", max(prep.image_size)), ("resize_size", prep.resize_size or 8))
@@ -136,7 +136,7 @@ def resolve(
     registered model name, with ``weights`` naming registered weights (``"DEFAULT"``) or a file
     (None: random initialisation, unless ``require_weights``, which commands that report
     predictions set). Exported files are not models here: pass them to
-    :class:`lucid.deploy.Predictor`.
+    `lucid.deploy.Predictor`.
     """
     from lucid.models.registry import create_model, list_models
 

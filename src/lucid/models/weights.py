@@ -3,12 +3,12 @@
 The implementation lives in one module per job; this module re-exports their public names so
 ``from lucid.models.weights import ...`` keeps working:
 
-* :mod:`lucid.models.hub`: the registry of published weights and their download
+* `lucid.models.hub`: the registry of published weights and their download
   (``Weights``, ``WeightsEnum``, ``register_weights``, ``get_weights``, ``fetch_weights``);
-* :mod:`lucid.models.convert`: reading files safely, recognising and converting foreign
+* `lucid.models.convert`: reading files safely, recognising and converting foreign
   (torchvision, timm) checkpoints;
-* :mod:`lucid.models.presets`: the constants each source's weights were trained with;
-* :mod:`lucid.models.loading`: building and loading models with weights (``load_weights``,
+* `lucid.models.presets`: the constants each source's weights were trained with;
+* `lucid.models.loading`: building and loading models with weights (``load_weights``,
   ``build_with_weights``, ``convert_checkpoint``, ``load_model``).
 """
 

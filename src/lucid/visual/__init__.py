@@ -1,8 +1,8 @@
 """``lucid.visual``: look at a network instead of reading it.
 
-- :func:`build_mermaid_chart` draws any ``nn.Module`` as a mermaid flowchart with the tensor
+- `build_mermaid_chart` draws any ``nn.Module`` as a mermaid flowchart with the tensor
   shapes of a real forward pass (the picture of lucid's documentation).
-- :func:`summary` tabulates every layer's output shape, parameters and multiply-adds.
+- `summary` tabulates every layer's output shape, parameters and multiply-adds.
 
 Both run the model once on an example input and leave it exactly as it was.
 """

@@ -7,7 +7,7 @@ The picture is built in three steps:
    consecutive siblings that would be drawn identically (same classes and attribute names at
    every drawn level, sizes aside) collapse into one group titled ``<Class> x <count>``, drawn
    with the first repeat's insides and shapes.
-2. *Trace.* One forward pass (see :mod:`lucid.visual._trace`) records every module call. Each
+2. *Trace.* One forward pass (see `lucid.visual._trace`) records every module call. Each
    call is charged to the drawn item that shows it: the module itself, its nearest drawn
    ancestor, or the group for the second and later repeats.
 3. *Edges.* Consecutive items in execution order are joined. A subgraph that an edge reaches

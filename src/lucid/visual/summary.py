@@ -184,7 +184,7 @@ def summary(
     """Trace ``module`` once and tabulate every layer's output shape, parameters and MACs.
 
     ``input_shape`` includes the batch, e.g. ``(1, 3, 224, 224)``; ``inputs`` gives real
-    tensors instead. The model is left untouched (see :func:`lucid.visual.build_mermaid_chart`).
+    tensors instead. The model is left untouched (see `lucid.visual.build_mermaid_chart`).
     Rows are the leaf layers plus any container with parameters or multiply-adds of its own, in
     the order they first ran (layers that never ran come last), so the rows' parameters and
     MACs add up to the totals.

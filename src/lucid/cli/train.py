@@ -335,15 +335,15 @@ def chosen_task(args: argparse.Namespace) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from lucid.cli import STARTED
     from lucid.train import TrainingDiverged, train
-    from lucid.train.budget import process_started
 
     config = config_from_args(args, chosen_task(args))
     # SIGTERM (a scheduler, `timeout`, torchrun stopping a group) ends the run like Ctrl-C: the
     # lock is released and summary.json says "interrupted" instead of staying "running".
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        train(config, clock_start=process_started())  # a --time-budget covers the whole command
+        train(config, clock_start=STARTED)  # a --time-budget covers the whole command, from lucid's start
     except TrainingDiverged as exc:
         print(f"lucid train: stopped: {exc}", file=sys.stderr)
         return 1

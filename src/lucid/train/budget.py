@@ -15,10 +15,9 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-__all__ = ["BudgetClock", "BudgetPlan", "TimeBudgetError", "fit_epochs", "process_started", "OVERRUN", "FINAL_SECONDS"]
+__all__ = ["BudgetClock", "BudgetPlan", "TimeBudgetError", "fit_epochs", "OVERRUN", "FINAL_SECONDS"]
 
 OVERRUN = 0.05  # the run ends within the budget plus this fraction
 FINAL_SECONDS = 2.0  # summary.json, curves.png, the closing lines and the interpreter exit
@@ -27,22 +26,6 @@ WARMUP_FRACTION = 0.2  # warm-up takes at most this fraction of the fitted epoch
 
 class TimeBudgetError(ValueError):
     """The budget cannot hold even one epoch of this run on this machine."""
-
-
-def process_started() -> float:
-    """The ``time.perf_counter()`` reading of this process's start (Linux ``/proc``; elsewhere
-    now), so that a command line's budget also covers the Python and torch imports."""
-    now = time.perf_counter()
-    try:
-        import os
-
-        ticks = os.sysconf("SC_CLK_TCK")
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        age = uptime - int(fields[19]) / ticks  # field 22 (starttime), counted after the ")"
-    except (OSError, ValueError, IndexError):
-        return now
-    return now - age if 0 <= age < 3600 else now
 
 
 @dataclass
@@ -132,15 +115,21 @@ class BudgetPlan:
 
     def refit(self, clock: BudgetClock, done: int, epoch_seconds: float, *, may_grow: bool) -> int:
         """The epoch count after ``done`` epochs given the measured ``epoch_seconds`` (training,
-        validation and saving of one epoch): shortened when the rest would overrun the budget,
-        lengthened only when ``may_grow`` (after the first epoch, while the schedule is still in
-        warm-up). Never below ``done``. Records the change."""
+        validation and saving of one epoch): shortened when the rest would overrun the budget;
+        lengthened up to ``--epochs`` when ``may_grow`` (after the first epoch of a fresh run),
+        and at any time back up to the count first fitted when a slowdown had shortened it and
+        epochs got faster again (another process's load came and went). Never below ``done``.
+        Records the change."""
         self.measured_epochs.append(round(epoch_seconds, 3))
         recent = self.measured_epochs[-3:]
         per_epoch = max(sum(recent) / len(recent), 1e-6)
         more = fit_epochs(clock.remaining() - FINAL_SECONDS, per_epoch, max(self.epochs_cap - done, 0))
         wanted = done + more
-        new = min(wanted, self.epochs_cap) if may_grow else min(self.epochs, wanted)
+        if may_grow:
+            new = min(wanted, self.epochs_cap)
+        else:
+            ceiling = max(self.epochs, self.epochs_fitted)  # regain what a slowdown took, no more
+            new = min(ceiling, wanted)
         new = max(new, done)
         if new != self.epochs:
             self.refits.append(

@@ -35,16 +35,12 @@ from torch.nn import functional as F
 
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
-from lucid.models import (
-    MobileNet_V3,
-    MobileNetV3Config,
-    Weights,
-    WeightsEnum,
-    init_weights,
-    preset_config,
-    register_model,
-    register_weights,
-)
+from lucid.models.config import MobileNetV3Config
+from lucid.models.hub import register_weights
+from lucid.models.model import MobileNet_V3, init_weights
+from lucid.models.presets import preset_config
+from lucid.models.registry import register_model
+from lucid.models.weights_record import Weights, WeightsEnum
 
 __all__ = [
     "VOC_CATEGORIES",

@@ -45,6 +45,15 @@ from lucid.models.presets import (
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
+from lucid.models.ssdlite import (
+    SSDLite,
+    SSDLite320_MobileNet_V3_Large_Weights,
+    postprocess_raw,
+    ssdlite320_mobilenet_v3_large,
+    ssdlite320_mobilenet_v3_small,
+    ssdlite_from_torchvision,
+    ssdlite_to_torchvision,
+)
 
 __all__ = [
     "BottleneckSpec",
@@ -93,4 +102,11 @@ __all__ = [
     "lraspp_mobilenet_v3_small",
     "load_segmentation_model",
     "is_segmentation_checkpoint",
+    "SSDLite",
+    "SSDLite320_MobileNet_V3_Large_Weights",
+    "ssdlite320_mobilenet_v3_large",
+    "ssdlite320_mobilenet_v3_small",
+    "ssdlite_from_torchvision",
+    "ssdlite_to_torchvision",
+    "postprocess_raw",
 ]

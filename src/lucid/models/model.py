@@ -364,7 +364,8 @@ class MobileNetV3Features(nn.Module):
             features.append(x)
         for index, block in enumerate(self.bottlenecks):
             if self.stage_taps[index] >= 0:
-                x, inner = block.forward_with_tap(x, self.stage_taps[index])
+                # every block is an InvertedBottleneck (mypy sees nn.Module's attribute lookup)
+                x, inner = block.forward_with_tap(x, self.stage_taps[index])  # type: ignore[operator]
                 features.append(inner)
             else:
                 x = block(x)

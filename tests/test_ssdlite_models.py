@@ -272,3 +272,32 @@ def test_summary_and_mermaid(capsys, tmp_path):
     assert main(["mermaid", "ssdlite320_mobilenet_v3_small", "--out", str(out)]) == 0
     chart = out.read_text()
     assert chart.startswith("%%{init") and "SSDLiteFeatures" in chart and "(1,3,320,320)" in chart
+
+
+def test_forward_raw_exports_to_onnx():
+    import io
+    import warnings
+
+    import onnxruntime
+
+    model = randomise_batchnorm(lm.ssdlite320_mobilenet_v3_small(num_classes=3), seed=8)
+
+    class Raw(nn.Module):
+        def __init__(self, detector: nn.Module) -> None:
+            super().__init__()
+            self.detector = detector
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.detector.forward_raw(x)
+
+    x = torch.randn(1, 3, SIZE, SIZE)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Raw(model).eval(), (x,), buffer, dynamo=False)
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    boxes, scores = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        expected_boxes, expected_scores = model.forward_raw(x)
+    torch.testing.assert_close(torch.from_numpy(boxes), expected_boxes, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(scores), expected_scores, rtol=1e-5, atol=1e-6)

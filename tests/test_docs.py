@@ -105,7 +105,7 @@ def _foreign_model(name: str, num_classes: int):
     import torchvision
 
     kwargs = {"weights": None, "num_classes": num_classes}
-    if name.startswith(("lraspp", "deeplab", "fcn")):
+    if name.startswith(("lraspp", "deeplab", "fcn", "ssd")):
         kwargs["weights_backbone"] = None
     return torchvision.models.get_model(name, **kwargs)
 

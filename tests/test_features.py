@@ -290,3 +290,66 @@ def test_checkpoint_round_trip_of_a_variant(tmp_path):
     x = torch.randn(1, 3, 61, 67)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- taps inside blocks
+
+
+def test_expansion_location_matches_torchvision_ssdlite_c4():
+    # torchvision's SSDLite takes its stride-16 map at the expand stage of the block that goes
+    # 16 -> 32 (features[13].block[0] of large, features[9].block[0] of small).
+    for name, block, width in (("mobilenet_v3_large", 12, 672), ("mobilenet_v3_small", 8, 288)):
+        levels = getattr(models, name)().as_features(feature_location="expansion").feature_info
+        assert levels[3] == {"module": f"bottlenecks.{block}.residual.0", "num_chs": width, "reduction": 16}
+        assert levels.module_name(4) == "conv_last" and levels.reduction() == [2, 4, 8, 16, 32]
+    # small's first block is strided without an expand stage: that level stays the stem's output
+    small = models.mobilenet_v3_small().as_features(feature_location="expansion").feature_info
+    assert small.module_name(0) == "conv_first" and small.module_name(1) == "bottlenecks.1.residual.0"
+
+
+def test_taps_return_the_stage_outputs():
+    lucid.manual_seed(0)
+    model = randomise_batchnorm(models.mobilenet_v3_large())
+    x = torch.randn(1, 3, 64, 64)
+    tap = models.MobileNetV3Features(model, taps=["bottlenecks.2", "bottlenecks.12.residual.0", "conv_last"]).eval()
+    assert tap.feature_info.channels() == [24, 672, 960] and tap.feature_info.reduction() == [4, 16, 32]
+    with torch.no_grad():
+        got = tap(x)
+        y = model.bottlenecks[:12](model.conv_first(x))
+        expected = model.bottlenecks[12].residual[0](y)
+        assert torch.equal(got[1], expected)
+        assert torch.equal(got[2], model.forward_features(x))
+    # the block's output with a tap equals its plain output
+    block = model.bottlenecks[13]
+    z = torch.randn(1, 160, 4, 4)
+    with torch.no_grad():
+        out, inner = block.forward_with_tap(z, 1)
+        assert torch.equal(out, block(z)) and inner.shape == (1, 960, 4, 4)
+
+
+def test_expansion_levels_script():
+    features = randomise_batchnorm(models.mobilenet_v3_small()).as_features((2, 3, 4), feature_location="expansion")
+    x = torch.randn(1, 3, 64, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(features)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(scripted(x), features(x), strict=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"taps": ["conv_last", "conv_first"]}, r"distinct and in forward order"),
+        ({"taps": ["bottlenecks.3.residual.3"]}, r"unknown tap 'bottlenecks.3.residual.3'"),
+        ({"taps": ["bottlenecks.3.residual.0", "bottlenecks.3.residual.1"]}, r"two stages inside one block"),
+        ({"taps": "conv_last"}, r"non-empty sequence of tap names"),
+        ({"taps": ["conv_last"], "out_indices": (1,)}, r"not both"),
+        ({"feature_location": "pre_project"}, r"feature_location must be one of 'bottleneck', 'expansion'"),
+    ],
+)
+def test_tap_options_are_validated(kwargs, pattern):
+    model = models.mobilenet_v3_small()
+    out_indices = kwargs.pop("out_indices", None)
+    with pytest.raises(ValueError, match=pattern):
+        model.as_features(out_indices, **kwargs)

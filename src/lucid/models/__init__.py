@@ -25,6 +25,14 @@ from lucid.models.hub import (
 )
 from lucid.models.loading import build_with_weights, load_model, load_weights
 from lucid.models.lowres import mobilenet_v3_small_lowres  # noqa: F401 - registers the low-resolution variant
+from lucid.models.lraspp import (
+    LRASPP,
+    LRASPP_MobileNet_V3_Large_Weights,
+    is_segmentation_checkpoint,
+    load_segmentation_model,
+    lraspp_mobilenet_v3_large,
+    lraspp_mobilenet_v3_small,
+)
 from lucid.models.model import FeatureInfo, MobileNet_V3, MobileNetV3Features, init_weights
 from lucid.models.presets import (
     LARGE_075_BOTTLENECKS,
@@ -37,16 +45,14 @@ from lucid.models.presets import (
     preset_config,
 )
 from lucid.models.registry import create_model, get_model_factory, list_models, register_model
-
-# isort: split
-# LR-ASPP segmentation (last: lraspp builds on the names above, imported from lucid.models).
-from lucid.models.lraspp import (  # noqa: I001
-    LRASPP,
-    LRASPP_MobileNet_V3_Large_Weights,
-    is_segmentation_checkpoint,
-    load_segmentation_model,
-    lraspp_mobilenet_v3_large,
-    lraspp_mobilenet_v3_small,
+from lucid.models.ssdlite import (
+    SSDLite,
+    SSDLite320_MobileNet_V3_Large_Weights,
+    postprocess_raw,
+    ssdlite320_mobilenet_v3_large,
+    ssdlite320_mobilenet_v3_small,
+    ssdlite_from_torchvision,
+    ssdlite_to_torchvision,
 )
 
 __all__ = [
@@ -96,4 +102,11 @@ __all__ = [
     "lraspp_mobilenet_v3_small",
     "load_segmentation_model",
     "is_segmentation_checkpoint",
+    "SSDLite",
+    "SSDLite320_MobileNet_V3_Large_Weights",
+    "ssdlite320_mobilenet_v3_large",
+    "ssdlite320_mobilenet_v3_small",
+    "ssdlite_from_torchvision",
+    "ssdlite_to_torchvision",
+    "postprocess_raw",
 ]

@@ -215,6 +215,21 @@ class _InvertedBottleneck_V3(nn.Module):
             out = out + x
         return out
 
+    def forward_with_tap(self, x: torch.Tensor, stage: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The block's output and the output of its residual stage ``stage`` (0: expand when present).
+
+        What a feature tap inside the block reads (``MobileNetV3Features``); the output equals ``forward``'s.
+        """
+        out = x
+        inner = x
+        for index, layer in enumerate(self.residual):
+            out = layer(out)
+            if index == stage:
+                inner = out
+        if self.use_residual:
+            out = out + x
+        return out, inner
+
 
 # Public names of the two blocks for code outside this module. The classes keep their underscored
 # names because those are what print(model) has always shown (see the module docstring).

@@ -38,7 +38,7 @@ from lucid.models.blocks import SqueezeExcite
 from lucid.models.model import MobileNet_V3
 
 if TYPE_CHECKING:
-    from lucid.models.hub import Weights
+    from lucid.models.weights_record import Weights
 
 __all__ = [
     "FORMATS",

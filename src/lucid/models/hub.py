@@ -1,26 +1,28 @@
-"""The registry of published weights and their download: ``Weights``, ``WeightsEnum``, ``register_weights``.
+"""The registry of published weights: ``register_weights``, ``get_weights``, ``list_weights``.
 
 Registered weights (``MobileNet_V3_Large_Weights.IMAGENET1K_V2``, or ``"IMAGENET1K_V2"``,
 ``"DEFAULT"``) are torchvision's published ImageNet-1k files, downloaded, cached and hash-checked
-through ``torch.hub``. Other models register theirs with `register_weights`.
+through ``torch.hub``. Other models register theirs with `register_weights`. The records
+themselves (``Weights``, ``WeightsEnum``) and the download live in the leaf module
+`lucid.models.weights_record`; this module re-exports them.
 """
 
 from __future__ import annotations
 
 import difflib
-import enum
-import functools
-import http.client
-import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError, URLError
 
 import torch
 
-from lucid.checkpoint import CheckpointError
-from lucid.errors import LucidError
+from lucid.models.weights_record import (
+    Weights,
+    WeightsEnum,
+    WeightsUnavailableError,
+    fetch_weights,
+    imagenet_categories,
+    weights_cache_dir,
+    weights_entry,
+)
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: lucid.models.hub's public names
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "IMAGENET_STD",
     "Weights",
     "WeightsEnum",
+    "ClassificationWeightsEnum",
     "MobileNet_V3_Small_Weights",
     "MobileNet_V3_Large_Weights",
     "WeightsUnavailableError",
@@ -42,126 +45,8 @@ __all__ = [
 ]
 
 
-class WeightsUnavailableError(LucidError, FileNotFoundError):
-    """Registered weights are not in the cache and could not be downloaded (e.g. no network)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Registered weights
-# --------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def imagenet_categories() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k class names in classifier output order (torchvision's published list)."""
-    from torchvision.models import MobileNet_V3_Large_Weights as TorchvisionWeights
-
-    return tuple(TorchvisionWeights.IMAGENET1K_V1.meta["categories"])
-
-
-@dataclass(frozen=True)
-class Weights:
-    """One published set of weights: where it lives, how to check it, and what it was trained for.
-
-    ``sha256_prefix`` is the hash prefix in the file name (torch.hub's convention): a download
-    whose SHA-256 does not start with it is rejected.
-    """
-
-    model_name: str
-    tag: str
-    url: str
-    sha256_prefix: str
-    num_params: int
-    acc1: float
-    acc5: float
-    gflops: float
-    file_size_mb: float
-    recipe: str
-    docs: str
-    source: str = "torchvision"
-    dataset: str = "ImageNet-1K"
-    crop_size: int = 224
-    resize_size: int = 256
-    interpolation: str = "bilinear"
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-    def __post_init__(self) -> None:
-        if f"-{self.sha256_prefix}." not in self.file_name:
-            raise ValueError(f"{self.url}: the file name does not carry the hash prefix {self.sha256_prefix!r}")
-
-    @property
-    def file_name(self) -> str:
-        """The cached file's name (the URL's last component, hash prefix included)."""
-        return self.url.rsplit("/", 1)[-1]
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        """torchvision-style metadata: class names, metrics, sizes, normalisation, provenance."""
-        return {
-            "categories": list(imagenet_categories()),
-            "num_params": self.num_params,
-            "metrics": {self.dataset: {"acc@1": self.acc1, "acc@5": self.acc5}},
-            "gflops": self.gflops,
-            "file_size_mb": self.file_size_mb,
-            "input_size": (3, self.crop_size, self.crop_size),
-            "crop_size": self.crop_size,
-            "resize_size": self.resize_size,
-            "interpolation": self.interpolation,
-            "mean": self.mean,
-            "std": self.std,
-            "min_size": (1, 1),
-            "url": self.url,
-            "sha256_prefix": self.sha256_prefix,
-            "source": self.source,
-            "recipe": self.recipe,
-            "docs": self.docs,
-        }
-
-    def transforms(self) -> Any:
-        """The evaluation preprocessing these weights expect (PIL image or uint8/float tensor in)."""
-        from torchvision.transforms import InterpolationMode, v2
-
-        return v2.Compose(
-            [
-                v2.ToImage(),
-                v2.Resize(self.resize_size, interpolation=InterpolationMode(self.interpolation), antialias=True),
-                v2.CenterCrop(self.crop_size),
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(self.mean, self.std),
-            ]
-        )
-
-
-class WeightsEnum(enum.Enum):
-    """Base of the per-model enums of registered weights; each member wraps a `Weights`."""
-
-    @property
-    def entry(self) -> Weights:
-        return self.value
-
-    @property
-    def url(self) -> str:
-        return self.value.url
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.value.meta
-
-    @property
-    def model_name(self) -> str:
-        return self.value.model_name
-
-    @property
-    def file_name(self) -> str:
-        return self.value.file_name
-
-    def transforms(self) -> Any:
-        return self.value.transforms()
-
-    def fetch(self, progress: bool = True) -> Path:
-        """The local file: from the cache, else downloaded and hash-checked through ``torch.hub``."""
-        return fetch_weights(self, progress=progress)
+class ClassificationWeightsEnum(WeightsEnum):
+    """Weights of a ``MobileNet_V3`` classifier preset: ``get_state_dict`` converts them to lucid's keys."""
 
     def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
         """The weights converted to lucid's keys: ``model.load_state_dict`` of the preset takes them."""
@@ -176,14 +61,11 @@ class WeightsEnum(enum.Enum):
         model = MobileNet_V3(preset_config(self.model_name, **constants), model_name=self.model_name)
         return convert_state_dict(loaded, model)
 
-    def __str__(self) -> str:
-        return f"{type(self).__name__}.{self.name}"
-
 
 _TV_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small"
 
 
-class MobileNet_V3_Small_Weights(WeightsEnum):
+class MobileNet_V3_Small_Weights(ClassificationWeightsEnum):
     """torchvision's published ImageNet-1k weights for ``mobilenet_v3_small``."""
 
     IMAGENET1K_V1 = Weights(
@@ -202,7 +84,7 @@ class MobileNet_V3_Small_Weights(WeightsEnum):
     DEFAULT = IMAGENET1K_V1
 
 
-class MobileNet_V3_Large_Weights(WeightsEnum):
+class MobileNet_V3_Large_Weights(ClassificationWeightsEnum):
     """torchvision's published ImageNet-1k weights for ``mobilenet_v3_large``."""
 
     IMAGENET1K_V1 = Weights(
@@ -306,65 +188,3 @@ def default_weights(model_name: str) -> WeightsEnum | None:
     """The ``DEFAULT`` entry of ``model_name``, or None when it has no registered weights."""
     enum_cls = _WEIGHTS.get(model_name)
     return enum_cls.__members__.get("DEFAULT") if enum_cls is not None else None
-
-
-# --------------------------------------------------------------------------------------------
-# Cache and download (torch.hub does the transfer, the temporary file and the hash check)
-# --------------------------------------------------------------------------------------------
-
-
-def weights_cache_dir() -> Path:
-    """``$LUCID_HOME/checkpoints`` if set, else torch.hub's (``$TORCH_HOME/hub/checkpoints``).
-
-    torch.hub's folder is where torchvision caches the same files, so a file torchvision has
-    already downloaded is found without downloading again.
-    """
-    home = os.environ.get("LUCID_HOME")
-    if home:
-        return Path(home).expanduser() / "checkpoints"
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def weights_entry(weights: WeightsEnum | Weights) -> Weights:
-    """The `Weights` record of an enum member (or the record itself)."""
-    return weights.value if isinstance(weights, WeightsEnum) else weights
-
-
-def _download_error(entry: Weights, target: Path, exc: BaseException) -> WeightsUnavailableError:
-    if isinstance(exc, HTTPError):
-        reason = f"the server answered HTTP {exc.code} ({exc.reason})"
-    else:
-        reason = f"no network connection? ({exc})"
-    factory = entry.model_name
-    return WeightsUnavailableError(
-        f"could not download {entry.model_name} {entry.tag} from {entry.url}: {reason}. "
-        f"Registered weights are downloaded once and cached in {target.parent} (set LUCID_HOME or "
-        f"TORCH_HOME to move the cache). Without network, copy {entry.file_name} from a machine "
-        f'that has it to {target}, or pass the local file: {factory}(weights="/path/to/{entry.file_name}")'
-    )
-
-
-def fetch_weights(weights: WeightsEnum | Weights, *, progress: bool = True) -> Path:
-    """The local path of registered weights: the cached file, else a hash-checked download."""
-    entry = weights_entry(weights)
-    target = weights_cache_dir() / entry.file_name
-    if target.is_file():
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WeightsUnavailableError(
-            f"cannot create the weights cache {target.parent}: {exc}; set LUCID_HOME to a writable folder"
-        ) from None
-    try:
-        # Writes to a temporary file beside the target and moves it only after the hash matched.
-        torch.hub.download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256_prefix, progress=progress)
-    except (URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-        raise _download_error(entry, target, exc) from None
-    except RuntimeError as exc:
-        if "hash" in str(exc):
-            raise CheckpointError(
-                f"{entry.url}: the downloaded file failed its hash check ({exc}); nothing was cached"
-            ) from None
-        raise
-    return target

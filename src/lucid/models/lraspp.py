@@ -35,16 +35,12 @@ from torch.nn import functional as F
 
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
-from lucid.models import (
-    MobileNet_V3,
-    MobileNetV3Config,
-    Weights,
-    WeightsEnum,
-    init_weights,
-    preset_config,
-    register_model,
-    register_weights,
-)
+from lucid.models.config import MobileNetV3Config
+from lucid.models.hub import register_weights
+from lucid.models.model import MobileNet_V3, init_weights
+from lucid.models.presets import preset_config
+from lucid.models.registry import register_model
+from lucid.models.weights_record import Weights, WeightsEnum
 
 __all__ = [
     "VOC_CATEGORIES",
@@ -147,28 +143,19 @@ class LRASPP(nn.Module):
         self.num_classes = config.num_classes
         self.in_channels = config.in_channels
         self.inter_channels = inter_channels
-        body = MobileNet_V3(self.config)
-        # Stem, every block and conv_last, sharing the classification model's module names.
-        self.backbone = body.as_features([-1])
         self.low_index = low_level_index(self.config)
-        low_channels = self.config.layout().blocks[self.low_index].out_channels
-        high_channels = body.feature_info.channels(-1)
-        self.feature_info = [
-            {"module": f"backbone.bottlenecks.{self.low_index}", "num_chs": low_channels, "reduction": 8},
-            {"module": "backbone.conv_last", "num_chs": high_channels, "reduction": body.feature_info.reduction(-1)},
-        ]
+        # Stem, every block and conv_last (the classification model's module names), tapped at
+        # the low level's block output and at conv_last.
+        self.backbone = MobileNet_V3(self.config).as_features(taps=[f"bottlenecks.{self.low_index}", "conv_last"])
+        low_channels, high_channels = self.backbone.feature_info.channels()
+        self.feature_info = [{**level, "module": f"backbone.{level['module']}"} for level in self.backbone.feature_info]
         self.head = LRASPPHead(low_channels, high_channels, config.num_classes, inter_channels)
         init_weights(self.head)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The low-level (stride 8) and high-level (stride 16 when dilated) feature maps."""
-        x = self.backbone.conv_first(x)
-        low = x
-        for index, block in enumerate(self.backbone.bottlenecks):
-            x = block(x)
-            if index == self.low_index:
-                low = x
-        return low, self.backbone.conv_last(x)
+        low, high = self.backbone(x)
+        return low, high
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -16,7 +16,15 @@ from torch import nn
 from lucid.models.blocks import InvertedBottleneck, activation_layer, conv_bn_act
 from lucid.models.config import MobileNetV3Config, NetworkLayout
 
-__all__ = ["FeatureInfo", "MobileNet_V3", "MobileNetV3Features", "feature_levels", "init_weights"]
+__all__ = [
+    "FEATURE_LOCATIONS",
+    "FeatureInfo",
+    "MobileNet_V3",
+    "MobileNetV3Features",
+    "feature_levels",
+    "tap_points",
+    "init_weights",
+]
 
 
 def _check_input(x: torch.Tensor, in_channels: int) -> None:
@@ -73,23 +81,68 @@ class FeatureInfo(list):
         return self._get("module", idx)
 
 
-def feature_levels(layout: NetworkLayout) -> FeatureInfo:
+FEATURE_LOCATIONS = ("bottleneck", "expansion")
+
+
+def feature_levels(layout: NetworkLayout, location: str = "bottleneck") -> FeatureInfo:
     """The feature levels of a network: the last output at each resolution, then ``conv_last``.
 
     A level ends where the next block has a table stride > 1 (timm's rule), so the presets have
     five levels at reductions 2, 4, 8, 16, 32. The deepest level is ``conv_last``'s output (wider
     than the last block's, as in timm). With ``dilated`` the levels stay, the last reductions are 16.
+
+    ``location="expansion"`` takes each level that ends before a strided block at that block's
+    expansion instead (the output of its expand stage, ``bottlenecks.{i}.residual.0``: same
+    resolution, more channels), as torchvision's SSDLite takes its stride-16 map (section 6.3 of
+    the MobileNet-v3 paper). timm's ``feature_location="expansion"`` taps a point in the same
+    spirit (the input of the stage's last projection). A strided block without expand stage
+    (small's first block) keeps the block-output level.
     """
+    if location not in FEATURE_LOCATIONS:
+        raise ValueError(f"feature_location must be one of {', '.join(map(repr, FEATURE_LOCATIONS))}; got {location!r}")
     levels = FeatureInfo()
     reduction = 2  # the stem's stride
     previous = {"module": "conv_first", "num_chs": layout.stem_channels, "reduction": reduction}
     for index, block in enumerate(layout.blocks):
         if block.stride > 1:
+            if location == "expansion" and block.in_channels < block.mid_channels:
+                previous = {
+                    "module": f"bottlenecks.{index}.residual.0",
+                    "num_chs": block.mid_channels,
+                    "reduction": reduction,
+                }
             levels.append(previous)
         reduction *= block.conv_stride
         previous = {"module": f"bottlenecks.{index}", "num_chs": block.out_channels, "reduction": reduction}
     levels.append({"module": "conv_last", "num_chs": layout.head_channels, "reduction": reduction})
     return levels
+
+
+def tap_points(layout: NetworkLayout) -> FeatureInfo:
+    """Every point whose output a `MobileNetV3Features` can return, in forward order.
+
+    ``conv_first``; for each block ``bottlenecks.{i}.residual.{j}`` (each stage but the last:
+    expand, depthwise, squeeze-excite) and then the block output ``bottlenecks.{i}``;
+    ``conv_last``. Each entry is a ``{"module", "num_chs", "reduction"}`` dict like a feature level.
+    """
+    points = FeatureInfo()
+    reduction = 2
+    points.append({"module": "conv_first", "num_chs": layout.stem_channels, "reduction": reduction})
+    for index, block in enumerate(layout.blocks):
+        stages = []
+        if block.in_channels < block.mid_channels:
+            stages.append(reduction)  # expand: before the stride
+        stages.append(reduction * block.conv_stride)  # depthwise
+        if block.use_se:
+            stages.append(reduction * block.conv_stride)
+        for stage, at in enumerate(stages):
+            points.append(
+                {"module": f"bottlenecks.{index}.residual.{stage}", "num_chs": block.mid_channels, "reduction": at}
+            )
+        reduction *= block.conv_stride
+        points.append({"module": f"bottlenecks.{index}", "num_chs": block.out_channels, "reduction": reduction})
+    points.append({"module": "conv_last", "num_chs": layout.head_channels, "reduction": reduction})
+    return points
 
 
 def _normalise_out_indices(out_indices: Sequence[int] | None, count: int) -> list[int]:
@@ -234,42 +287,73 @@ class MobileNet_V3(nn.Module):
         self.num_classes = num_classes
 
     @torch.jit.ignore
-    def as_features(self, out_indices: Sequence[int] | None = None) -> MobileNetV3Features:
-        """The backbone as a `MobileNetV3Features` returning the chosen levels' feature maps."""
-        return MobileNetV3Features(self, out_indices)
+    def as_features(
+        self,
+        out_indices: Sequence[int] | None = None,
+        *,
+        feature_location: str = "bottleneck",
+        taps: Sequence[str] | None = None,
+    ) -> MobileNetV3Features:
+        """The backbone as a `MobileNetV3Features` returning the chosen levels' feature maps.
+
+        ``out_indices`` picks levels of `feature_levels` at ``feature_location``
+        (``"bottleneck"``: block outputs, or ``"expansion"``); ``taps`` names the points instead
+        (see `tap_points`), e.g. ``["bottlenecks.12.residual.0", "conv_last"]``.
+        """
+        return MobileNetV3Features(self, out_indices, feature_location=feature_location, taps=taps)
 
 
 class MobileNetV3Features(nn.Module):
     """Multi-scale feature extractor over a `MobileNet_V3`: ``forward`` returns a list of maps.
 
-    ``out_indices`` picks levels of ``model.feature_info`` (default: all five of a preset, at
-    strides 2, 4, 8, 16, 32); ``feature_info`` describes the chosen ones. The extractor shares
-    the model's modules (and so its weights) under the same names, and keeps only the layers up
-    to the deepest chosen level; the classifier head is not part of it.
+    ``out_indices`` picks levels of `feature_levels` (default: all five of a preset, at
+    strides 2, 4, 8, 16, 32) at ``feature_location`` (``"bottleneck"``, the block outputs, or
+    ``"expansion"``); ``taps`` instead names the points to return, in forward order (any of
+    `tap_points`: ``conv_first``, a block output ``bottlenecks.{i}``, a stage inside a block
+    ``bottlenecks.{i}.residual.{j}``, ``conv_last``; at most one inside each block).
+    ``feature_info`` describes the returned maps. The extractor shares the model's modules (and so
+    its weights) under the same names, and keeps only the layers up to the deepest tap; the
+    classifier head is not part of it.
     """
 
-    def __init__(self, model: MobileNet_V3, out_indices: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        model: MobileNet_V3,
+        out_indices: Sequence[int] | None = None,
+        *,
+        feature_location: str = "bottleneck",
+        taps: Sequence[str] | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(model, MobileNet_V3):
             raise TypeError(f"MobileNetV3Features expects a MobileNet_V3, got {type(model).__name__}")
-        levels = model.feature_info
-        chosen = _normalise_out_indices(out_indices, len(levels))
-        self.out_indices = tuple(chosen)
-        self.feature_info = FeatureInfo(levels[i] for i in chosen)
+        layout = model.config.layout()
+        if taps is None:
+            levels = feature_levels(layout, feature_location)
+            chosen = _normalise_out_indices(out_indices, len(levels))
+            self.out_indices: tuple[int, ...] | None = tuple(chosen)
+            self.feature_info = FeatureInfo(levels[i] for i in chosen)
+        else:
+            if out_indices is not None:
+                raise ValueError("pass out_indices (feature levels) or taps (named points), not both")
+            self.out_indices = None
+            self.feature_info = _select_taps(taps, tap_points(layout))
         self.config = model.config
         self.model_name = model.model_name
         self.in_channels = model.in_channels
-        names = [levels[i]["module"] for i in chosen]
-        self.tap_stem = "conv_first" in names
-        self.tap_head = "conv_last" in names
-        tapped = [int(n.split(".")[1]) for n in names if n.startswith("bottlenecks.")]
-        # Only the layers up to the deepest chosen level are kept.
-        depth = len(model.bottlenecks) if self.tap_head else (max(tapped) + 1 if tapped else 0)
+        self.taps = tuple(self.feature_info.module_name())
+        self.tap_stem = "conv_first" in self.taps
+        self.tap_head = "conv_last" in self.taps
+        blocks = {int(name.split(".")[1]): name for name in self.taps if name.startswith("bottlenecks.")}
+        # Only the layers up to the deepest tap are kept.
+        depth = len(model.bottlenecks) if self.tap_head else (max(blocks) + 1 if blocks else 0)
         self.conv_first = model.conv_first
         self.bottlenecks = nn.Sequential(*list(model.bottlenecks)[:depth])
         self.conv_last = model.conv_last if self.tap_head else nn.Identity()
-        # One flag per kept block (not a list of indices: TorchScript cannot type an empty list).
-        self.tap_flags = [index in tapped for index in range(depth)]
+        # One entry per kept block (not lists of indices: TorchScript cannot type an empty list):
+        # whether its output is returned, and which residual stage's output is (-1: none).
+        self.tap_flags = [f"bottlenecks.{index}" in self.taps for index in range(depth)]
+        self.stage_taps = [_stage_of(blocks.get(index, "")) for index in range(depth)]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if not torch.jit.is_scripting():
@@ -279,9 +363,41 @@ class MobileNetV3Features(nn.Module):
         if self.tap_stem:
             features.append(x)
         for index, block in enumerate(self.bottlenecks):
-            x = block(x)
+            if self.stage_taps[index] >= 0:
+                # every block is an InvertedBottleneck (mypy sees nn.Module's attribute lookup)
+                x, inner = block.forward_with_tap(x, self.stage_taps[index])  # type: ignore[operator]
+                features.append(inner)
+            else:
+                x = block(x)
             if self.tap_flags[index]:
                 features.append(x)
         if self.tap_head:
             features.append(self.conv_last(x))
         return features
+
+
+def _stage_of(name: str) -> int:
+    """``3`` for ``"bottlenecks.i.residual.3"``; -1 for a block output or no tap."""
+    parts = name.split(".")
+    return int(parts[3]) if len(parts) == 4 else -1
+
+
+def _select_taps(taps: Sequence[str], points: FeatureInfo) -> FeatureInfo:
+    """The entries of ``points`` that ``taps`` names, checked: known, in forward order, one per block."""
+    if isinstance(taps, str) or not isinstance(taps, Sequence) or len(taps) == 0:
+        raise ValueError(f"taps must be a non-empty sequence of tap names, got {taps!r}")
+    order = {point["module"]: position for position, point in enumerate(points)}
+    positions = []
+    for name in taps:
+        if name not in order:
+            raise ValueError(
+                f"unknown tap {name!r}; expected conv_first, bottlenecks.<i>, bottlenecks.<i>.residual.<j> "
+                f"(not the last stage) or conv_last of this network ({len(points)} points)"
+            )
+        positions.append(order[name])
+    if positions != sorted(set(positions)):
+        raise ValueError(f"taps must be distinct and in forward order, got {list(taps)}")
+    inner = [name.split(".")[1] for name in taps if name.count(".") == 3]
+    if len(inner) != len(set(inner)):
+        raise ValueError(f"taps name two stages inside one block, got {list(taps)}; take at most one per block")
+    return FeatureInfo(dict(points[p]) for p in positions)

@@ -18,7 +18,7 @@ _TASKS: dict[str, str] = {}  # model name -> the task its outputs serve (lucid.t
 
 def register_model(fn: Factory | None = None, *, name: str | None = None, task: str = "classify") -> Any:
     """Register a factory under ``name`` (default: its ``__name__``) for ``task`` (``classify``,
-    ``segment``, ``detect``: what :func:`model_task` answers); usable bare or with arguments."""
+    ``segment``, ``detect``: what `model_task` answers); usable bare or with arguments."""
 
     def decorate(factory: Factory) -> Factory:
         key = name or factory.__name__

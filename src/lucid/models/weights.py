@@ -3,8 +3,9 @@
 The implementation lives in one module per job; this module re-exports their public names so
 ``from lucid.models.weights import ...`` keeps working:
 
-* `lucid.models.hub`: the registry of published weights and their download
-  (``Weights``, ``WeightsEnum``, ``register_weights``, ``get_weights``, ``fetch_weights``);
+* `lucid.models.weights_record`: the records of published weights and their download
+  (``Weights``, ``WeightsEnum``, ``fetch_weights``);
+* `lucid.models.hub`: the registry of published weights (``register_weights``, ``get_weights``);
 * `lucid.models.convert`: reading files safely, recognising and converting foreign
   (torchvision, timm) checkpoints;
 * `lucid.models.presets`: the constants each source's weights were trained with;

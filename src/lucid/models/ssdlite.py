@@ -1,0 +1,784 @@
+"""SSDLite320 detection on lucid's MobileNet-v3: torchvision's ``ssdlite320_mobilenet_v3_*``, one file.
+
+The detector is torchvision's `SSD` (its resize to
+320x320 and normalisation, default boxes from ``DefaultBoxGenerator``, ``BoxCoder``, the loss
+with hard-negative mining, per-class score threshold, top-k and batched NMS) with:
+
+* ``backbone`` (`SSDLiteFeatures`): a lucid `MobileNet_V3` (``body``:
+  ``conv_first``, ``bottlenecks``, ``conv_last``, the classification model's names) tapped at the
+  expansion of the last strided block (stride 16, section 6.3 of the MobileNet-v3 paper) and at
+  ``conv_last`` (stride 32), then four ``extra`` blocks (``reduce``, ``depthwise``, ``project``)
+  down to 1x1: six feature maps, as torchvision's ``SSDLiteFeatureExtractorMobileNet``;
+* ``head``: torchvision's ``SSDLiteHead`` (depthwise 3x3 + 1x1 predictors per map).
+
+The backbone is torchvision's: reduced tail (the last stage halved) and BatchNorm eps 1e-3,
+momentum 0.03 throughout. Input: a list of ``(3, H, W)`` float images in [0, 1] (or one
+``(N, 3, H, W)`` tensor); the model resizes them to 320x320 and normalises with mean = std = 0.5.
+
+* train mode: ``model(images, targets)`` returns ``{"bbox_regression", "classification"}`` losses;
+* eval mode: ``model(images)`` returns one ``{"boxes", "scores", "labels"}`` dict per image,
+  boxes xyxy in the input image's pixels;
+* export: `SSDLite.forward_raw` maps a resized, normalised ``(N, 3, 320, 320)`` batch to
+  decoded boxes and class probabilities without NMS; `postprocess_raw` applies the eval
+  mode's selection and NMS on the host, so ``model(images) == postprocess_raw(*forward_raw(...))``.
+
+torchvision's state dicts convert both ways (`ssdlite_from_torchvision`,
+`ssdlite_to_torchvision`); ``weights=`` takes torchvision's ``.pth``, a lucid checkpoint, a
+state dict or the registered ``COCO_V1`` (torchvision's published file).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.ssd import SSD
+from torchvision.models.detection.ssdlite import SSDLiteHead
+from torchvision.models.detection.transform import resize_boxes
+from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
+
+from lucid import checkpoint
+from lucid.checkpoint import CheckpointError
+from lucid.models.config import MobileNetV3Config
+from lucid.models.convert import unwrap_state
+from lucid.models.hub import register_weights
+from lucid.models.model import MobileNet_V3
+from lucid.models.presets import preset_config
+from lucid.models.registry import register_model
+from lucid.models.weights_record import Weights, WeightsEnum
+
+__all__ = [
+    "COCO_CATEGORIES",
+    "SSDLITE_SIZE",
+    "SSDLITE_MEAN",
+    "SSDLITE_STD",
+    "SSDLite",
+    "SSDLiteFeatures",
+    "DetectionWeights",
+    "SSDLite320_MobileNet_V3_Large_Weights",
+    "ssdlite320_mobilenet_v3_large",
+    "ssdlite320_mobilenet_v3_small",
+    "ssdlite_from_torchvision",
+    "ssdlite_to_torchvision",
+    "postprocess_raw",
+    "select_detections",
+    "c4_index",
+]
+
+# COCO's 91 category ids in torchvision's output order: index 0 is the background, "N/A" are the
+# ids COCO left unused.
+COCO_CATEGORIES = (
+    "__background__", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "N/A", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse",
+    "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "N/A", "backpack", "umbrella", "N/A",
+    "N/A", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat",
+    "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle", "N/A", "wine glass", "cup", "fork",
+    "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza",
+    "donut", "cake", "chair", "couch", "potted plant", "bed", "N/A", "dining table", "N/A", "N/A",
+    "toilet", "N/A", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven",
+    "toaster", "sink", "refrigerator", "N/A", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "toothbrush",
+)  # fmt: skip
+DETECT_TASK = "detect"
+SSDLITE_SIZE = 320
+# torchvision's SSDLite maps [0, 1] to [-1, 1].
+SSDLITE_MEAN = (0.5, 0.5, 0.5)
+SSDLITE_STD = (0.5, 0.5, 0.5)
+# torchvision's norm_layer for the whole SSDLite model (backbone, extra blocks and head).
+BN_EPS = 1e-3
+BN_MOMENTUM = 0.03
+# torchvision's SSDLite320 defaults for postprocessing.
+SCORE_THRESH = 0.001
+NMS_THRESH = 0.55
+DETECTIONS_PER_IMG = 300
+TOPK_CANDIDATES = 300
+EXTRA_DEPTHS = (512, 256, 256, 128)
+ANCHORS_PER_LOCATION = 6  # DefaultBoxGenerator with aspect ratios [2, 3]: 2 + 2 * 2 boxes per cell
+_BACKBONES = {
+    "ssdlite320_mobilenet_v3_large": "mobilenet_v3_large",
+    "ssdlite320_mobilenet_v3_small": "mobilenet_v3_small",
+}
+
+
+def normal_init(module: nn.Module) -> None:
+    """torchvision's SSDLite initialisation of convolutions: normal(0, 0.03), zero bias."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.normal_(layer.weight, mean=0.0, std=0.03)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def _conv_bn_relu6(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
+    """conv (no bias) -> BatchNorm -> ReLU6; depthwise when the channels are equal and the kernel 3x3."""
+    groups = in_channels if kernel_size > 1 and in_channels == out_channels else 1
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM),
+        nn.ReLU6(inplace=True),
+    )
+
+
+def extra_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """One extra layer (MobileNet-v2 paper, 6.2): 1x1 to half width, 3x3 depthwise stride 2, 1x1 out."""
+    mid = out_channels // 2
+    return nn.Sequential(
+        OrderedDict(
+            reduce=_conv_bn_relu6(in_channels, mid, 1),
+            depthwise=_conv_bn_relu6(mid, mid, 3, stride=2),
+            project=_conv_bn_relu6(mid, out_channels, 1),
+        )
+    )
+
+
+def c4_index(config: MobileNetV3Config) -> int:
+    """The block whose expansion gives the stride-16 map: the last strided block (torchvision's C4)."""
+    strided = [index for index, block in enumerate(config.layout().blocks) if block.stride > 1]
+    if not strided:
+        raise ValueError("SSDLite needs a backbone with a strided block; bottleneck_cfg has none")
+    return strided[-1]
+
+
+class SSDLiteFeatures(nn.Module):
+    """The six SSDLite feature maps: the body's two taps, then four extra blocks halving the size.
+
+    ``body`` keeps the MobileNet-v3 module names (``conv_first``, ``bottlenecks``, ``conv_last``);
+    ``out_channels`` lists each map's width. ``forward`` returns ``{"0": map, ..., "5": map}``
+    (torchvision's SSD takes a dict of maps).
+    """
+
+    def __init__(self, model: MobileNet_V3, width_mult: float = 1.0, min_depth: int = 16) -> None:
+        super().__init__()
+        c4 = c4_index(model.config)
+        if model.bottlenecks[c4].use_residual:
+            raise ValueError(f"block {c4} adds its input; SSDLite's stride-16 tap needs a block without residual")
+        self.body = model.as_features(taps=[f"bottlenecks.{c4}.residual.0", "conv_last"])
+        depths = [max(min_depth, int(d * width_mult)) for d in EXTRA_DEPTHS]
+        widths = [self.body.feature_info.channels(-1), *depths]
+        self.extra = nn.ModuleList(extra_block(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.out_channels = [*self.body.feature_info.channels(), *depths]
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        maps = self.body(x)
+        x = maps[-1]
+        for block in self.extra:
+            x = block(x)
+            maps.append(x)
+        return OrderedDict((str(index), value) for index, value in enumerate(maps))
+
+
+# --------------------------------------------------------------------------------------------
+# Postprocessing, shared by eval mode and the export path
+# --------------------------------------------------------------------------------------------
+
+
+def select_detections(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    *,
+    score_threshold: float = SCORE_THRESH,
+    nms_threshold: float = NMS_THRESH,
+    topk: int = TOPK_CANDIDATES,
+    detections_per_image: int = DETECTIONS_PER_IMG,
+) -> dict[str, torch.Tensor]:
+    """One image's detections from ``boxes (A, 4)`` and class probabilities ``scores (A, C)``.
+
+    Per foreground class: the anchors scoring above ``score_threshold``, the ``topk`` best of
+    them; then NMS per class (``torchvision.ops.batched_nms``) and the ``detections_per_image``
+    best. This is torchvision's ``SSD.postprocess_detections`` after decoding, written out here
+    because torchvision's method decodes and selects in one step from the head's logits, and an
+    exported model hands over decoded boxes and probabilities instead.
+    """
+    image_boxes, image_scores, image_labels = [], [], []
+    for label in range(1, scores.shape[-1]):
+        score = scores[:, label]
+        keep = score > score_threshold
+        score, box = score[keep], boxes[keep]
+        score, order = score.topk(min(topk, score.numel()))
+        image_boxes.append(box[order])
+        image_scores.append(score)
+        image_labels.append(torch.full_like(score, fill_value=label, dtype=torch.int64))
+    all_boxes = torch.cat(image_boxes, dim=0)
+    all_scores = torch.cat(image_scores, dim=0)
+    all_labels = torch.cat(image_labels, dim=0)
+    keep = batched_nms(all_boxes, all_scores, all_labels, nms_threshold)[:detections_per_image]
+    return {"boxes": all_boxes[keep], "scores": all_scores[keep], "labels": all_labels[keep]}
+
+
+def postprocess_raw(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    image_sizes: Sequence[tuple[int, int]],
+    *,
+    input_size: tuple[int, int] = (SSDLITE_SIZE, SSDLITE_SIZE),
+    score_threshold: float = SCORE_THRESH,
+    nms_threshold: float = NMS_THRESH,
+    topk: int = TOPK_CANDIDATES,
+    detections_per_image: int = DETECTIONS_PER_IMG,
+) -> list[dict[str, torch.Tensor]]:
+    """`SSDLite.forward_raw`'s ``(boxes, scores)`` to eval mode's detections.
+
+    ``image_sizes`` are the original ``(H, W)`` of each image: the boxes (in ``input_size``
+    pixels) are scaled back to them, as the model's own transform does.
+    """
+    if boxes.dim() != 3 or boxes.shape[-1] != 4 or scores.dim() != 3 or scores.shape[:2] != boxes.shape[:2]:
+        raise ValueError(
+            f"postprocess_raw expects boxes (N, A, 4) and scores (N, A, C); got {tuple(boxes.shape)} and "
+            f"{tuple(scores.shape)}"
+        )
+    if len(image_sizes) != boxes.shape[0]:
+        raise ValueError(f"postprocess_raw got {len(image_sizes)} image sizes for a batch of {boxes.shape[0]}")
+    results = []
+    for image_boxes, image_scores, size in zip(boxes, scores, image_sizes, strict=True):
+        found = select_detections(
+            image_boxes,
+            image_scores,
+            score_threshold=score_threshold,
+            nms_threshold=nms_threshold,
+            topk=topk,
+            detections_per_image=detections_per_image,
+        )
+        found["boxes"] = resize_boxes(found["boxes"], list(input_size), [int(size[0]), int(size[1])])
+        results.append(found)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+def detection_config(backbone: str, **kwargs: Any) -> MobileNetV3Config:
+    """The backbone config of torchvision's SSDLite: reduced tail, BN eps 1e-3 and momentum 0.03."""
+    kwargs.setdefault("reduced_tail", True)
+    kwargs.setdefault("bn_eps", BN_EPS)
+    kwargs.setdefault("bn_momentum", BN_MOMENTUM)
+    return preset_config(backbone, classifier=False, **kwargs)
+
+
+class SSDLite(SSD):
+    """SSDLite320 on a lucid MobileNet-v3 (torchvision's ``SSD`` with lucid's backbone module).
+
+    ``config`` describes the backbone (its ``num_classes``, set to the detector's, includes the
+    background); ``num_classes`` is the classification head's width. ``pretrained_cfg`` records the
+    preprocessing (320x320, mean = std = 0.5) and, once weights are loaded, their categories.
+    """
+
+    def __init__(
+        self,
+        config: MobileNetV3Config,
+        num_classes: int = len(COCO_CATEGORIES),
+        *,
+        model_name: str = "ssdlite320",
+        score_thresh: float = SCORE_THRESH,
+        nms_thresh: float = NMS_THRESH,
+        detections_per_img: int = DETECTIONS_PER_IMG,
+        topk_candidates: int = TOPK_CANDIDATES,
+        **ssd_kwargs: Any,
+    ) -> None:
+        if not isinstance(config, MobileNetV3Config):
+            raise TypeError(f"SSDLite expects a MobileNetV3Config, got {type(config).__name__}")
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2 (the background is class 0), got {num_classes!r}")
+        if config.in_channels != 3:
+            raise ValueError(f"SSDLite takes RGB images (in_channels=3), got in_channels={config.in_channels}")
+        config = config.replace(num_classes=num_classes, classifier=False)
+        backbone = SSDLiteFeatures(MobileNet_V3(config, model_name=model_name))
+        anchors = DefaultBoxGenerator([[2, 3] for _ in backbone.out_channels], min_ratio=0.2, max_ratio=0.95)
+        norm = partial(nn.BatchNorm2d, eps=BN_EPS, momentum=BN_MOMENTUM)
+        head = SSDLiteHead(backbone.out_channels, anchors.num_anchors_per_location(), num_classes, norm)
+        super().__init__(
+            backbone,
+            anchors,
+            (SSDLITE_SIZE, SSDLITE_SIZE),
+            num_classes,
+            image_mean=list(SSDLITE_MEAN),
+            image_std=list(SSDLITE_STD),
+            head=head,
+            score_thresh=score_thresh,
+            nms_thresh=nms_thresh,
+            detections_per_img=detections_per_img,
+            topk_candidates=topk_candidates,
+            **ssd_kwargs,
+        )
+        normal_init(self.backbone)  # torchvision's initialisation without pretrained backbone
+        self.config = config
+        self.model_name = model_name
+        self.task = DETECT_TASK
+        self.num_classes = num_classes
+        self.in_channels = 3
+        self.checkpoint_extra: dict[str, Any] | None = None
+        self.pretrained_cfg: dict[str, Any] | None = preprocessing_cfg(num_classes)
+
+    @torch.jit.unused
+    def forward(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
+        """Train mode: the loss dict for ``targets``; eval mode: one detections dict per image."""
+        return super().forward(_image_list(images), targets)
+
+    @torch.jit.unused
+    @torch.no_grad()
+    def validation_loss(self, images: Any, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """The training loss of ``targets`` computed in the current mode (eval: BatchNorm uses its
+        running statistics and nothing is updated), for a validation loss beside the mAP. The
+        steps are torchvision's SSD training path (transform, anchors, matcher, ``compute_loss``)."""
+        batch, targets = self.transform(_image_list(images), targets)
+        features = list(self.backbone(batch.tensors).values())
+        head_outputs = self.head(features)
+        anchors = self.anchor_generator(batch, features)
+        matched = []
+        for anchors_per_image, target in zip(anchors, targets, strict=True):
+            if target["boxes"].numel() == 0:
+                matched.append(
+                    torch.full((anchors_per_image.size(0),), -1, dtype=torch.int64, device=anchors_per_image.device)
+                )
+                continue
+            matched.append(self.proposal_matcher(box_iou(target["boxes"], anchors_per_image)))
+        return self.compute_loss(targets, head_outputs, anchors, matched)
+
+    def decode(self, bbox_regression: torch.Tensor, anchors: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+        """Boxes ``(N, A, 4)`` xyxy, clipped to ``image_size``, from the head's offsets and the anchors.
+
+        The whole batch is decoded in one call (``anchors`` ``(A, 4)`` or ``(N, A, 4)``), so eval mode
+        and `forward_raw` compute exactly the same numbers.
+        """
+        n, count = bbox_regression.shape[:2]
+        anchors = anchors.expand(n, count, 4).reshape(-1, 4)
+        boxes = self.box_coder.decode_single(bbox_regression.reshape(-1, 4), anchors).reshape(n, count, 4)
+        return clip_boxes_to_image(boxes, image_size)
+
+    def forward_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Export path: a resized, normalised ``(N, 3, 320, 320)`` batch to ``(boxes, scores)``.
+
+        ``boxes`` ``(N, A, 4)``: every anchor's decoded box, xyxy in the input's pixels, clipped to
+        it; ``scores`` ``(N, A, num_classes)``: softmax probabilities (column 0 the background).
+        No thresholds, top-k or NMS: `postprocess_raw` does them on the host.
+        """
+        if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            raise ValueError(f"forward_raw expects a float (N, 3, H, W) batch, got {x.dtype} {tuple(x.shape)}")
+        maps = list(self.backbone(x).values())
+        head = self.head(maps)
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        anchors = self.anchor_generator(ImageList(x, [size] * x.shape[0]), maps)[0]
+        return self.decode(head["bbox_regression"], anchors, size), F.softmax(head["cls_logits"], dim=-1)
+
+    def postprocess_detections(
+        self,
+        head_outputs: dict[str, torch.Tensor],
+        image_anchors: list[torch.Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> list[dict[str, torch.Tensor]]:
+        """Eval mode's selection, through the same `decode` and `select_detections` as export."""
+        scores = F.softmax(head_outputs["cls_logits"], dim=-1)
+        anchors = torch.stack(image_anchors)
+        boxes = self.decode(head_outputs["bbox_regression"], anchors, image_shapes[0])
+        if any(shape != image_shapes[0] for shape in image_shapes):  # not with SSD's fixed size; kept exact
+            boxes = torch.stack([clip_boxes_to_image(b, s) for b, s in zip(boxes, image_shapes, strict=True)])
+        return [
+            select_detections(
+                image_boxes,
+                image_scores,
+                score_threshold=self.score_thresh,
+                nms_threshold=self.nms_thresh,
+                topk=self.topk_candidates,
+                detections_per_image=self.detections_per_img,
+            )
+            for image_boxes, image_scores in zip(boxes, scores, strict=True)
+        ]
+
+    def postprocess_raw(
+        self, boxes: torch.Tensor, scores: torch.Tensor, image_sizes: Sequence[tuple[int, int]]
+    ) -> list[dict[str, torch.Tensor]]:
+        """`postprocess_raw` with this model's thresholds and input size."""
+        return postprocess_raw(
+            boxes,
+            scores,
+            image_sizes,
+            score_threshold=self.score_thresh,
+            nms_threshold=self.nms_thresh,
+            topk=self.topk_candidates,
+            detections_per_image=self.detections_per_img,
+        )
+
+    def preprocess(self, images: Any) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Images as eval mode takes them -> ``(batch for forward_raw, original (H, W) sizes)``."""
+        images = _image_list(images)
+        sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+        batch, _ = self.transform(images)
+        return batch.tensors, sizes
+
+
+def _image_list(images: Any) -> list[torch.Tensor]:
+    """A list of ``(3, H, W)`` float images, from such a list or one ``(N, 3, H, W)`` tensor; checked."""
+    if isinstance(images, torch.Tensor):
+        if images.dim() != 4:
+            raise ValueError(
+                f"SSDLite expects a list of (3, H, W) images or an (N, 3, H, W) tensor, got shape {tuple(images.shape)}"
+            )
+        images = list(images)
+    if not isinstance(images, (list, tuple)) or not images:
+        raise TypeError(f"SSDLite expects a non-empty list of (3, H, W) float images, got {type(images).__name__}")
+    for index, image in enumerate(images):
+        if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(f"SSDLite expects (3, H, W) images, image {index} is {shape}")
+        if not image.is_floating_point():
+            raise TypeError(f"SSDLite expects float images in [0, 1], image {index} has dtype {image.dtype}")
+    return list(images)
+
+
+def preprocessing_cfg(num_classes: int) -> dict[str, Any]:
+    """The preprocessing record every SSDLite carries: 320x320 resize (no crop), mean = std = 0.5."""
+    return {
+        "task": DETECT_TASK,
+        "num_classes": num_classes,
+        "in_channels": 3,
+        "input_size": (3, SSDLITE_SIZE, SSDLITE_SIZE),
+        "image_size": (SSDLITE_SIZE, SSDLITE_SIZE),
+        "resize_size": SSDLITE_SIZE,
+        "crop_size": None,
+        "interpolation": "bilinear",
+        "mean": list(SSDLITE_MEAN),
+        "std": list(SSDLITE_STD),
+        "categories": None,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# torchvision <-> lucid keys, derived from the lucid model's own structure
+# --------------------------------------------------------------------------------------------
+
+
+def _stage_names(block: nn.Module) -> list[tuple[str, bool]]:
+    """``[(child name, is_se)]`` of a block's residual stages, in order (torchvision's ``block.{j}``)."""
+    return [
+        (name, not isinstance(child, nn.Sequential)) for name, child in block.get_submodule("residual").named_children()
+    ]
+
+
+def _torchvision_block_stage(block: int, stage: int, c4: int) -> str:
+    """torchvision's module of stage ``stage`` of lucid block ``block`` (features split at C4's expansion)."""
+    if block < c4:
+        return f"backbone.features.0.{block + 1}.block.{stage}"
+    if block == c4:
+        # torchvision slices the block (block[1:] keeps the stage numbers) into the second part.
+        return f"backbone.features.0.{block + 1}" if stage == 0 else f"backbone.features.1.0.{stage}"
+    return f"backbone.features.1.{block - c4}.block.{stage}"
+
+
+def _module_pairs(model: SSDLite) -> list[tuple[str, str]]:
+    """(lucid module, torchvision module) pairs covering every tensor of the model."""
+    body = model.backbone.body
+    c4 = c4_index(model.config)
+    pairs = [(f"backbone.body.conv_first.{s}", f"backbone.features.0.0.{s}") for s in ("0", "1")]
+    for i, block in enumerate(body.bottlenecks):
+        for j, (name, is_se) in enumerate(_stage_names(block)):
+            lucid, tv = f"backbone.body.bottlenecks.{i}.residual.{name}", _torchvision_block_stage(i, j, c4)
+            pairs += [(f"{lucid}.{s}", f"{tv}.{s}") for s in (("fc1", "fc2") if is_se else ("0", "1"))]
+    last = f"backbone.features.1.{len(body.bottlenecks) - c4}"
+    pairs += [(f"backbone.body.conv_last.{s}", f"{last}.{s}") for s in ("0", "1")]
+    for k, block in enumerate(model.backbone.extra):
+        for j, (name, _) in enumerate(block.named_children()):
+            pairs += [(f"backbone.extra.{k}.{name}.{s}", f"backbone.extra.{k}.{j}.{s}") for s in ("0", "1")]
+    pairs.append(("head", "head"))  # torchvision's own SSDLiteHead: the same names
+    return pairs
+
+
+def _key_pairs(model: SSDLite) -> list[tuple[str, str]]:
+    """(lucid key, torchvision key) for every tensor in ``model.state_dict()``."""
+    return [
+        (f"{lucid}.{name}", f"{tv}.{name}")
+        for lucid, tv in _module_pairs(model)
+        for name in model.get_submodule(lucid).state_dict()
+    ]
+
+
+def ssdlite_from_torchvision(state: Mapping[str, torch.Tensor], model: SSDLite) -> dict[str, torch.Tensor]:
+    """A lucid state dict for ``model`` from torchvision's ``ssdlite320_mobilenet_v3_*`` state dict.
+
+    Every key and shape is checked; everything that does not fit is reported at once
+    (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
+    """
+    target = model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    missing, mismatched, used = [], [], set()
+    for lucid, tv in _key_pairs(model):
+        if tv not in state:
+            if lucid.endswith("num_batches_tracked"):
+                out[lucid] = target[lucid]
+            else:
+                missing.append(tv)
+            continue
+        used.add(tv)
+        value = state[tv]
+        if value.shape != target[lucid].shape and value.numel() == target[lucid].numel() and ".fc" in lucid:
+            value = value.reshape(target[lucid].shape)  # torchvision's SE 1x1 convs -> lucid's Linear
+        if value.shape != target[lucid].shape:
+            mismatched.append(f"{tv} -> {lucid}: file {tuple(value.shape)} vs model {tuple(target[lucid].shape)}")
+        out[lucid] = value
+    unexpected = [key for key in state if key not in used]
+    problems = checkpoint.describe_mismatch(missing, unexpected, mismatched, unexpected_label="not used by the model")
+    if problems:
+        raise CheckpointError(f"the torchvision SSDLite state dict does not fit {model.model_name}: {problems}")
+    return out
+
+
+def ssdlite_to_torchvision(
+    model: SSDLite | Mapping[str, torch.Tensor], reference: SSDLite | None = None
+) -> dict[str, torch.Tensor]:
+    """torchvision's state dict (its ``ssdlite320_mobilenet_v3_*`` loads it) of a lucid SSDLite.
+
+    Pass the model, or a lucid state dict plus a ``reference`` model of the same architecture.
+    """
+    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
+    reference = model if isinstance(model, nn.Module) else reference
+    if not isinstance(reference, SSDLite):
+        raise TypeError("ssdlite_to_torchvision needs an SSDLite model (or a state dict plus reference=model)")
+    out = {}
+    for lucid, tv in _key_pairs(reference):
+        if lucid not in state:
+            raise CheckpointError(f"the lucid state dict has no {lucid} (for torchvision's {tv})")
+        value = state[lucid]
+        if value.dim() == 2 and ".fc" in lucid:  # SE Linear -> torchvision's 1x1 conv
+            value = value.reshape(*value.shape, 1, 1)
+        out[tv] = value.detach().clone()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Registered weights
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DetectionWeights(Weights):
+    """A published detection weights file: COCO box mAP instead of top-1/top-5 (``acc1``/``acc5`` NaN)."""
+
+    categories: tuple[str, ...] = ()
+    box_map: float = math.nan
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta = super().meta
+        meta.update(
+            categories=list(self.categories),
+            metrics={self.dataset: {"box_map": self.box_map}},
+            input_size=(3, self.resize_size, self.resize_size),
+            crop_size=None,
+        )
+        return meta
+
+    def transforms(self) -> Any:
+        """torchvision's ``ObjectDetection`` preset: a float image in [0, 1] (the model resizes itself)."""
+        from torchvision.transforms import v2
+
+        return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+
+class SSDLite320_MobileNet_V3_Large_Weights(WeightsEnum):
+    """torchvision's published SSDLite320 weights (COCO train2017, 91 category ids incl. background)."""
+
+    COCO_V1 = DetectionWeights(
+        model_name="ssdlite320_mobilenet_v3_large",
+        tag="COCO_V1",
+        url="https://download.pytorch.org/models/ssdlite320_mobilenet_v3_large_coco-a79551df.pth",
+        sha256_prefix="a79551df",
+        num_params=3_440_060,
+        acc1=math.nan,
+        acc5=math.nan,
+        gflops=0.583,
+        file_size_mb=13.418,
+        recipe="https://github.com/pytorch/vision/tree/main/references/detection#ssdlite320-mobilenetv3-large",
+        docs="torchvision's weights, produced by following a similar training recipe as in the paper.",
+        dataset="COCO-val2017",
+        crop_size=SSDLITE_SIZE,
+        resize_size=SSDLITE_SIZE,
+        mean=SSDLITE_MEAN,
+        std=SSDLITE_STD,
+        categories=COCO_CATEGORIES,
+        box_map=21.3,
+    )
+    DEFAULT = COCO_V1
+
+    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
+        """The weights converted to lucid's keys (``ssdlite320_mobilenet_v3_large().load_state_dict`` takes them)."""
+        return ssdlite320_mobilenet_v3_large(weights=self).state_dict()
+
+
+register_weights("ssdlite320_mobilenet_v3_large", SSDLite320_MobileNet_V3_Large_Weights)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading weights
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A state dict, its format (``"lucid"``/``"torchvision"``), where it came from and its metadata."""
+
+    state: dict[str, torch.Tensor]
+    format: str
+    origin: str
+    entry: DetectionWeights | None = None
+    meta: dict[str, Any] | None = None
+
+
+def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
+    if "backbone.body.conv_first.0.weight" in state:
+        return "lucid"
+    if "backbone.features.0.0.0.weight" in state:
+        return "torchvision"
+    raise CheckpointError(
+        f"{origin}: not an SSDLite state dict: expected lucid (backbone.body.*, head.*) or torchvision "
+        f"(backbone.features.*, head.*) keys; found {sorted(state)[:6]}"
+    )
+
+
+def _read_file(path: Path) -> _Source:
+    """A lucid checkpoint (safetensors) or torchvision's ``.pth``, the latter with ``weights_only=True``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
+        return _Source(checkpoint.load(path), "lucid", str(path), meta=checkpoint.read_metadata(path))
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every unpickling failure becomes one clear message
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not readable as a weights-only PyTorch file (lucid never unpickles code): {reason}"
+        ) from None
+    state = unwrap_state(obj, str(path))
+    return _Source(state, _format_of(state, str(path)), str(path))
+
+
+def _resolve(weights: Any, model_name: str) -> _Source:
+    if isinstance(weights, _Source):  # already read (by the factory, to size the model)
+        return weights
+    if isinstance(weights, WeightsEnum):
+        weights = weights.value
+    if isinstance(weights, DetectionWeights):
+        if weights.model_name != model_name:
+            raise ValueError(f"weights {weights.tag} are for {weights.model_name}, not for {model_name}")
+        source = _read_file(SSDLite320_MobileNet_V3_Large_Weights[weights.tag].fetch())
+        source.entry = weights
+        return source
+    if isinstance(weights, Mapping):
+        state = unwrap_state(weights, "state dict")
+        return _Source(state, _format_of(state, "state dict"), "state dict")
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        tag = str(weights).removeprefix("SSDLite320_MobileNet_V3_Large_Weights.")
+        if not path.exists() and tag in ("DEFAULT", "COCO_V1"):
+            if model_name != "ssdlite320_mobilenet_v3_large":
+                raise ValueError(f"{model_name} has no registered weights (only ssdlite320_mobilenet_v3_large has)")
+            return _resolve(SSDLite320_MobileNet_V3_Large_Weights[tag], model_name)
+        return _read_file(path)
+    raise TypeError(
+        "weights must be a file path, a state dict, 'DEFAULT'/'COCO_V1' or a weights entry; "
+        f"got {type(weights).__name__}"
+    )
+
+
+def _head_classes(source: _Source) -> int:
+    """The class count of the file's classification head (its first predictor's outputs / 6 anchors)."""
+    key = "head.classification_head.module_list.0.1.weight"
+    if key not in source.state:
+        raise CheckpointError(f"{source.origin}: no {key}: not an SSDLite state dict")
+    outputs = int(source.state[key].shape[0])
+    if outputs % ANCHORS_PER_LOCATION:
+        raise CheckpointError(
+            f"{source.origin}: {key} has {outputs} outputs, not a multiple of {ANCHORS_PER_LOCATION} anchors"
+        )
+    return outputs // ANCHORS_PER_LOCATION
+
+
+def _pretrained_cfg(source: _Source, model: SSDLite) -> dict[str, Any]:
+    cfg = {**preprocessing_cfg(model.num_classes), "source": source.format, "weights": source.origin}
+    if source.entry is not None:
+        meta = source.entry.meta
+        cfg.update(
+            weights=f"SSDLite320_MobileNet_V3_Large_Weights.{source.entry.tag}",
+            url=meta["url"],
+            metrics=meta["metrics"],
+            categories=meta["categories"],
+        )
+    elif source.meta is not None:
+        cfg.update(source.meta.get("pretrained_cfg") or {})
+        cfg.update(source="lucid", weights=source.origin)
+        classes = (source.meta.get("extra") or {}).get("classes")
+        if classes is not None:
+            cfg["categories"] = list(classes)
+    if cfg.get("categories") is not None and len(cfg["categories"]) != model.num_classes:
+        cfg["categories"] = None
+    return cfg
+
+
+def load_into(model: SSDLite, weights: Any) -> SSDLite:
+    """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
+    source = _resolve(weights, model.model_name)
+    state = ssdlite_from_torchvision(source.state, model) if source.format == "torchvision" else dict(source.state)
+    checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} SSDLite weights)")
+    model.load_state_dict(state)
+    model.pretrained_cfg = _pretrained_cfg(source, model)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Factories
+# --------------------------------------------------------------------------------------------
+
+
+def _build(name: str, num_classes: int | None, weights: Any, ssd_kwargs: dict[str, Any]) -> SSDLite:
+    backbone_keys = set(MobileNetV3Config.__dataclass_fields__) - {"bottleneck_cfg", "last_channels", "stem_channels"}
+    backbone_kwargs = {k: ssd_kwargs.pop(k) for k in list(ssd_kwargs) if k in backbone_keys}
+    source = _resolve(weights, name) if weights is not None else None
+    if source is not None:
+        found = _head_classes(source)
+        if num_classes is not None and num_classes != found:
+            raise ValueError(f"num_classes={num_classes} but the weights' head has {found} classes ({source.origin})")
+        num_classes = found
+    model = SSDLite(
+        detection_config(_BACKBONES[name], **backbone_kwargs),
+        len(COCO_CATEGORIES) if num_classes is None else num_classes,
+        model_name=name,
+        **ssd_kwargs,
+    )
+    if source is not None:
+        load_into(model, source)
+    return model
+
+
+@register_model(task="detect")
+def ssdlite320_mobilenet_v3_large(num_classes: int | None = None, *, weights: Any = None, **kwargs: Any) -> SSDLite:
+    """SSDLite320 on MobileNet-v3 Large, torchvision's architecture (reduced tail, 320x320 input).
+
+    ``num_classes`` (background included) defaults to the weights' head, else 91 (COCO's ids);
+    ``weights``: ``"DEFAULT"``/``"COCO_V1"`` (torchvision's file, downloaded and hash-checked), a
+    torchvision ``.pth`` or lucid checkpoint path, or a state dict. ``kwargs``: SSD options
+    (``score_thresh``, ``nms_thresh``, ``detections_per_img``, ``topk_candidates``, ``iou_thresh``,
+    ``positive_fraction``) and `MobileNetV3Config` fields (``width_mult``, ...).
+    """
+    return _build("ssdlite320_mobilenet_v3_large", num_classes, weights, kwargs)
+
+
+@register_model(task="detect")
+def ssdlite320_mobilenet_v3_small(num_classes: int | None = None, *, weights: Any = None, **kwargs: Any) -> SSDLite:
+    """SSDLite320 on MobileNet-v3 Small; torchvision publishes neither the model nor weights for it.
+
+    Built as torchvision builds the large one (its extractor on ``mobilenet_v3_small``); arguments
+    as `ssdlite320_mobilenet_v3_large`, ``weights`` a file or state dict.
+    """
+    return _build("ssdlite320_mobilenet_v3_small", num_classes, weights, kwargs)

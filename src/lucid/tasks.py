@@ -40,6 +40,7 @@ __all__ = [
     "register_task",
     "task_names",
     "task_of_metadata",
+    "task_of_source",
 ]
 
 DEFAULT_TASK = "classify"
@@ -261,3 +262,28 @@ def task_of_metadata(metadata: Mapping[str, Any] | None, model_name: str | None 
 
         return model_task(model_name) or DEFAULT_TASK
     return DEFAULT_TASK
+
+
+def task_of_source(source: Any) -> str | None:
+    """The task of a model source without building it: a module's ``task``, a lucid checkpoint's
+    recorded task (or its model's), a registered model name's; None for anything else (an
+    exported file, a missing path: the caller's own reader reports those)."""
+    from pathlib import Path
+
+    if source is None:
+        return None
+    if isinstance(source, nn.Module):
+        return str(getattr(source, "task", DEFAULT_TASK))
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".safetensors" and path.is_file():
+        from lucid.checkpoint import CheckpointError, read_metadata
+
+        try:
+            meta = read_metadata(path)
+        except (CheckpointError, OSError, ValueError):
+            return None
+        return task_of_metadata(meta.get("extra") or {}, str(meta.get("model_name") or ""))
+    from lucid.models.registry import model_task
+
+    return model_task(text)

@@ -279,6 +279,13 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     from lucid.segment.cli import add_predict_arguments
 
     add_predict_arguments(parser)
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.3,
+        metavar="S",
+        help="detection: keep and draw boxes scoring at least S (default 0.3)",
+    )
     parser.set_defaults(func=run_predict, intermixed="inputs")  # images may follow the options
 
 
@@ -323,7 +330,12 @@ def chosen_task(args: argparse.Namespace) -> str:
     if getattr(args, "model", None) and model_task(args.model):
         return str(model_task(args.model))
     if getattr(args, "data", None):
+        from lucid.detect.data import looks_like_detection
         from lucid.segment.data import looks_like_segmentation
+
+        if looks_like_detection(args.data):
+            print(f"lucid train: {args.data} holds photos with box annotations: training detection (--task detect)")
+            return "detect"
 
         if looks_like_segmentation(args.data):  # images/ + masks/ are not two classes
             print(
@@ -364,6 +376,12 @@ def _default_confusion_path(checkpoint: str) -> str | None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from lucid.tasks import task_of_source
+
+    if task_of_source(args.checkpoint) == "detect":
+        from lucid.detect.cli import run_detect_eval
+
+        return run_detect_eval(args)
     from lucid.segment.cli import is_segmentation_source, run_segment_eval
 
     if is_segmentation_source(args.checkpoint):
@@ -407,6 +425,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from lucid.tasks import task_of_source
+
+    if not args.onnx and args.inputs and task_of_source(args.inputs[0]) == "detect":
+        from lucid.detect.cli import run_detect_predict
+
+        return run_detect_predict(args)
     from lucid.segment.cli import is_segmentation_source, run_segment_predict
 
     if is_segmentation_source(args.onnx or (args.inputs[0] if args.inputs else None)):

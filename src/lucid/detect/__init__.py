@@ -1,5 +1,6 @@
 """``lucid.detect``: SSDLite object detection: box data in the layouts people ship, the SSD
-augmentation recipe, and COCO metrics computed by pycocotools."""
+augmentation recipe, COCO metrics computed by pycocotools, the task plug-in of lucid's engine
+(:class:`DetectConfig`, ``lucid train --task detect``), evaluation and drawn predictions."""
 
 from lucid.detect.data import (
     LAYOUT_HELP,
@@ -14,6 +15,10 @@ from lucid.detect.data import (
 )
 from lucid.detect.metrics import MAX_DETECTIONS, coco_metrics
 from lucid.detect.transforms import SSD_FILL, eval_transform, train_transform
+
+# isort: split
+from lucid.detect.infer import DetectionEval, evaluate_detection, predict_boxes
+from lucid.detect.task import DetectConfig, DetectTask
 
 __all__ = [
     "LAYOUT_HELP",
@@ -30,4 +35,9 @@ __all__ = [
     "SSD_FILL",
     "eval_transform",
     "train_transform",
+    "DetectConfig",
+    "DetectTask",
+    "DetectionEval",
+    "evaluate_detection",
+    "predict_boxes",
 ]

@@ -718,7 +718,8 @@ def _pretrained_cfg(source: _Source, model: SSDLite) -> dict[str, Any]:
     elif source.meta is not None:
         cfg.update(source.meta.get("pretrained_cfg") or {})
         cfg.update(source="lucid", weights=source.origin)
-        classes = (source.meta.get("extra") or {}).get("classes")
+        extra = source.meta.get("extra") or {}
+        classes = extra.get("categories") or extra.get("classes")  # categories: with the background
         if classes is not None:
             cfg["categories"] = list(classes)
     if cfg.get("categories") is not None and len(cfg["categories"]) != model.num_classes:
@@ -733,6 +734,8 @@ def load_into(model: SSDLite, weights: Any) -> SSDLite:
     checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} SSDLite weights)")
     model.load_state_dict(state)
     model.pretrained_cfg = _pretrained_cfg(source, model)
+    if source.meta is not None:
+        model.checkpoint_extra = dict(source.meta.get("extra") or {})
     return model
 
 

@@ -223,8 +223,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         num_workers=workers,
         pin_memory=pin_memory,
         collate_fn=data.train_collate,
-        persistent_workers=workers > 0,
-    )
+    )  # not persistent_workers: fresh workers each epoch take that epoch's seeds (exact resume)
     shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
     val = DataLoader(
         shard,
@@ -233,7 +232,6 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         num_workers=workers,
         pin_memory=pin_memory,
         collate_fn=data.val_collate,
-        persistent_workers=workers > 0,
     )
     return _Loaders(train, val, sampler, generator, batch_size, notes)
 

@@ -1,0 +1,57 @@
+"""The detection side of ``lucid eval`` / ``lucid predict`` (thin, over :mod:`lucid.detect.infer`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["run_detect_eval", "run_detect_predict"]
+
+
+def run_detect_eval(args: argparse.Namespace) -> int:
+    """``lucid eval`` of a detection checkpoint: COCO mAP@[.5:.95], mAP@0.5 and per-class AP."""
+    from lucid.detect.infer import evaluate_detection
+    from lucid.train.metrics import json_safe
+
+    result = evaluate_detection(
+        args.checkpoint, args.data, weights=args.weights, batch_size=min(args.batch_size, 32), device=args.device
+    )
+    if args.json:
+        print(json.dumps(json_safe(result.to_dict()), indent=2))
+        return 0
+    for note in result.notes:
+        print(note)
+    shown = {k: "-" if v is None else f"{100 * v:.2f}%" for k, v in (("map", result.map), ("map50", result.map50))}
+    print(f"{result.checkpoint} on {result.data} ({result.images} validation photos)")
+    print(f"mAP@[.5:.95] {shown['map']}  mAP@0.5 {shown['map50']}  {result.seconds:.1f}s")
+    width = max(len("class"), *(len(name) for name in result.classes))
+    print(f"{'class':<{width}}  AP@[.5:.95]  AP@0.5")
+    for name in result.classes:
+        ap, ap50 = result.per_class_ap.get(name), result.per_class_ap50.get(name)
+        cells = ["        -" if v is None else f"{100 * v:8.2f}%" for v in (ap, ap50)]
+        print(f"{name:<{width}}  {cells[0]:>11}  {cells[1]:>7}")
+    return 0
+
+
+def run_detect_predict(args: argparse.Namespace) -> int:
+    """``lucid predict`` with a detection checkpoint or model name: boxes drawn on each photo + a JSON."""
+    from lucid.data import image_inputs
+    from lucid.detect.infer import predict_boxes
+
+    if len(args.inputs) < 2:
+        raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
+    images = image_inputs(args.inputs[1:])
+    out = Path(getattr(args, "out", None) or "predictions")
+    records = predict_boxes(
+        args.inputs[0], images, out, weights=args.weights, score_threshold=args.score_threshold, device=args.device
+    )
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    for record in records:
+        found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in record["detections"][:8]) or "no boxes"
+        more = len(record["detections"]) - 8
+        print(f"{record['image']}: {record['drawn']}  ({found}{f', +{more} more' if more > 0 else ''})")
+    print(f"detections: {out / 'detections.json'}")
+    return 0

@@ -1,0 +1,195 @@
+"""Detection after training: ``lucid eval`` (COCO mAP of a checkpoint on a folder's validation
+photos) and ``lucid predict`` (each photo with its boxes, class names and scores drawn, and one
+JSON of the detections)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lucid.detect.data import detection_collate, detection_datasets
+from lucid.detect.metrics import coco_metrics
+from lucid.errors import DataError
+
+__all__ = ["DetectionEval", "load_detector", "evaluate_detection", "predict_boxes", "DEFAULT_SCORE_THRESHOLD"]
+
+DEFAULT_SCORE_THRESHOLD = 0.3  # what `lucid predict` keeps and draws (the mAP scores every detection)
+
+
+def load_detector(source: nn.Module | str | os.PathLike[str], weights: Any = None) -> nn.Module:
+    """A detector in eval mode from a module, a lucid detection checkpoint or a registered name (+ ``weights``)."""
+    from lucid.checkpoint import read_metadata
+    from lucid.models.registry import get_model_factory, model_task
+
+    if isinstance(source, nn.Module):
+        return source.eval()
+    path = Path(source).expanduser()
+    if path.is_file():
+        name = str(read_metadata(path).get("model_name") or "")
+        if model_task(name) != "detect":
+            raise DataError(f"{path}: not a lucid detection checkpoint (its model is {name or 'unnamed'})")
+        return get_model_factory(name)(weights=str(path)).eval()
+    if model_task(str(source)) != "detect":
+        raise DataError(f"{source}: neither a detection checkpoint file nor a registered detection model")
+    return get_model_factory(str(source))(weights=weights).eval()
+
+
+def _classes(model: nn.Module) -> list[str]:
+    """The model's class names without the background (``class N`` where none are recorded)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    extra = getattr(model, "checkpoint_extra", None) or {}
+    names = extra.get("classes") or list(cfg.get("categories") or [])[1:]
+    count = int(getattr(model, "num_classes", len(names) + 1)) - 1
+    return [str(n) for n in names] if len(names) == count else [f"class {i}" for i in range(1, count + 1)]
+
+
+@dataclass
+class DetectionEval:
+    """COCO scores of a detector on a folder's validation photos."""
+
+    checkpoint: str
+    data: str
+    images: int
+    classes: list[str]
+    map: float | None
+    map50: float | None
+    map75: float | None
+    per_class_ap: dict[str, float | None] = field(default_factory=dict)
+    per_class_ap50: dict[str, float | None] = field(default_factory=dict)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _recorded_data(model: nn.Module) -> dict[str, Any] | None:
+    extra = getattr(model, "checkpoint_extra", None) or {}
+    data = extra.get("data")
+    return data if isinstance(data, dict) else None
+
+
+@torch.no_grad()
+def evaluate_detection(
+    checkpoint: nn.Module | str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    *,
+    weights: Any = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> DetectionEval:
+    """mAP@[.5:.95], mAP@0.5 and per-class AP of ``checkpoint`` on ``data``'s validation photos.
+
+    ``data`` None: the folder the checkpoint was trained on, with its recorded split. A folder
+    with its own split (VOC's ``val.txt``, ``val/`` folders, COCO's val JSON) is scored on that
+    split; a folder without one is split as the run split it when it is the run's folder.
+    """
+    model = load_detector(checkpoint, weights).to(device)
+    recorded = _recorded_data(model)
+    classes = _classes(model)
+    if data is None:
+        if recorded is None:
+            raise DataError(f"{checkpoint}: no recorded training data; pass --data DIR")
+        data = recorded["root"]
+    same_root = recorded is not None and Path(str(data)).resolve() == Path(recorded["root"]).resolve()
+    split = recorded if same_root else None
+    size = int(getattr(model, "pretrained_cfg", {}).get("image_size", 320) or 320)
+    _, val_ds, info = detection_datasets(data, image_size=size, classes=classes, split=split)
+    loader = torch.utils.data.DataLoader(val_ds, batch_size=batch_size, collate_fn=detection_collate)
+    start = time.perf_counter()
+    predictions, truths = [], []
+    for images, targets in loader:
+        batch = images.to(device).float().div_(255)
+        for detection, target in zip(model(batch), targets, strict=True):
+            predictions.append(_rescaled(detection, batch.shape[-2:], target["orig_size"]))
+            truths.append(val_ds.ground_truth(int(target["image_id"])))
+    scores = coco_metrics(predictions, truths, classes)
+    return DetectionEval(
+        str(checkpoint),
+        str(info.root),
+        len(val_ds),
+        classes,
+        scores["map"],
+        scores["map50"],
+        scores["map75"],
+        scores["per_class_ap"],
+        scores["per_class_ap50"],
+        time.perf_counter() - start,
+        list(info.notes),
+    )
+
+
+def _rescaled(detection: dict[str, torch.Tensor], size: Sequence[int], orig: Sequence[int]) -> dict[str, torch.Tensor]:
+    boxes = detection["boxes"].detach().float().cpu().clone()
+    boxes[:, 0::2] *= orig[1] / size[1]
+    boxes[:, 1::2] *= orig[0] / size[0]
+    return {"boxes": boxes, "scores": detection["scores"].cpu(), "labels": detection["labels"].cpu()}
+
+
+@torch.no_grad()
+def predict_boxes(
+    source: nn.Module | str | os.PathLike[str],
+    images: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    weights: Any = None,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Detections of each photo (boxes in its own pixels) above ``score_threshold``; each photo is
+    written to ``out`` as ``<stem>.boxes.png`` with its boxes, names and scores drawn, and every
+    detection to ``out/detections.json``. Returns the JSON's records."""
+    from torchvision.utils import draw_bounding_boxes
+
+    from lucid.preprocessing import read_image
+
+    if not 0 <= score_threshold <= 1:
+        raise ValueError(f"--score-threshold must be in [0, 1], got {score_threshold}")
+    model = load_detector(source, weights).to(device)
+    classes = _classes(model)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for item in images:
+        pixels = read_image(item)
+        pixels = pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels[:3]
+        if pixels.is_floating_point():
+            pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)
+        detection = model([pixels.to(device).float().div(255)])[0]
+        keep = detection["scores"] >= score_threshold
+        boxes, scores, labels = (detection[k][keep].cpu() for k in ("boxes", "scores", "labels"))
+        names = [classes[int(label) - 1] if 0 < int(label) <= len(classes) else str(int(label)) for label in labels]
+        drawn = draw_bounding_boxes(
+            pixels, boxes, labels=[f"{n} {float(s):.2f}" for n, s in zip(names, scores, strict=True)], width=2
+        )
+        target = folder / f"{Path(item).stem}.boxes.png"
+        _save_png(drawn, target)
+        records.append(
+            {
+                "image": str(item),
+                "drawn": str(target),
+                "detections": [
+                    {"label": n, "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
+                    for n, s, b in zip(names, scores, boxes, strict=True)
+                ],
+            }
+        )
+    (folder / "detections.json").write_text(json.dumps(records, indent=2))
+    return records
+
+
+def _save_png(image: torch.Tensor, path: Path) -> None:
+    from PIL import Image
+
+    from lucid.checkpoint import atomic_write
+
+    picture = Image.fromarray(image.permute(1, 2, 0).numpy())
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))

@@ -1,0 +1,153 @@
+"""Detection on the one engine: lucid train/eval/predict on generated box data, exact resume,
+the run's mAP equal to lucid eval's, and the other tasks' flags refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lucid.cli import main
+from lucid.detect import DetectConfig, evaluate_detection
+from lucid.train import train
+
+TIMING = ("seconds", "train_images_per_second")
+
+
+def boxes_folder(root: Path, count: int = 12) -> Path:
+    """A YOLO layout (images/ + labels/ + classes.txt): white squares ("box") and grey discs' bounding
+    boxes ("blob") on dark 64x48 photos."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("box\nblob\n")
+    for i in range(count):
+        image = Image.new("RGB", (64, 48), (20, 20, 30))
+        x, y = 4 + (i * 7) % 30, 4 + (i * 5) % 20
+        image.paste((255, 255, 255), (x, y, x + 16, y + 16))
+        image.paste((128, 128, 128), (44, 28, 60, 44))
+        image.save(root / "images" / f"p{i:02d}.jpg")
+        lines = [f"0 {(x + 8) / 64:.4f} {(y + 8) / 48:.4f} {16 / 64:.4f} {16 / 48:.4f}", "1 0.8125 0.75 0.25 0.3333"]
+        (root / "labels" / f"p{i:02d}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _config(data: Path, out: Path, **changes) -> DetectConfig:
+    settings = dict(
+        data=str(data), model="ssdlite320_mobilenet_v3_small", batch_size=4, epochs=2, out=str(out), progress=False
+    )
+    return DetectConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    data = boxes_folder(tmp_path_factory.mktemp("data") / "shapes")
+    return data, train(_config(data, tmp_path_factory.mktemp("runs") / "run"))
+
+
+def test_a_run_writes_the_detection_scores_and_eval_rescores_them(run):
+    data, result = run
+    lines = [json.loads(line) for line in (result.out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    assert all(0 <= r["val_map"] <= r["val_map50"] <= 1 for r in lines)
+    assert set(lines[-1]["val_per_class_ap"]) == {"box", "blob"}
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["task"] == "detect" and summary["status"] == "finished" and "best_val_map" in summary
+    scored = evaluate_detection(result.out_dir / "last.safetensors")  # the recorded data and split
+    assert scored.images == summary["data"]["val_images"]
+    assert scored.map == pytest.approx(lines[-1]["val_map"], abs=1e-9)
+    assert scored.map50 == pytest.approx(lines[-1]["val_map50"], abs=1e-9)
+
+
+def test_resume_equals_the_uninterrupted_run(run, tmp_path, monkeypatch):
+    """A run stopped (Ctrl-C) after its first committed epoch resumes to the uninterrupted run's numbers."""
+    import lucid.train.engine as engine
+
+    data, result = run
+    say = engine._say
+
+    def stop_after_epoch_1(ctx, message):
+        say(ctx, message)
+        if message.startswith("epoch   1/2"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_say", stop_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(data, tmp_path / "one"))
+    monkeypatch.setattr(engine, "_say", say)
+    assert json.loads((tmp_path / "one" / "summary.json").read_text())["status"] == "interrupted"
+    resumed = train(DetectConfig(resume=str(tmp_path / "one"), progress=False))
+
+    def scores(history):
+        return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
+
+    assert scores(resumed.history) == scores(result.history)
+
+
+def test_the_cli_trains_evaluates_and_draws_boxes(run, tmp_path, capsys):
+    data, result = run
+    assert main(["eval", str(result.best_checkpoint), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["classes"] == ["box", "blob"] and report["images"] == result.summary["data"]["val_images"]
+    out = tmp_path / "pred"
+    photo = data / "images" / "p00.jpg"
+    assert main(["predict", str(result.best_checkpoint), str(photo), "--out", str(out), "--score-threshold", "0"]) == 0
+    assert (out / "p00.boxes.png").is_file()
+    records = json.loads((out / "detections.json").read_text())
+    assert records[0]["image"] == str(photo) and records[0]["detections"]
+    assert {d["label"] for d in records[0]["detections"]} <= {"box", "blob"}
+
+
+def test_lucid_train_finds_the_detection_layout_without_task(tmp_path, capsys):
+    data = boxes_folder(tmp_path / "yolo", count=8)
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            "ssdlite320_mobilenet_v3_small",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ]
+    )
+    assert code == 0  # the task of --model
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["task"] == "detect"
+    capsys.readouterr()
+    from argparse import Namespace
+
+    from lucid.cli.train import chosen_task
+
+    assert chosen_task(Namespace(data=str(data))) == "detect"  # the task of the data's layout
+    assert "training detection (--task detect)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--crop-size", "32"], "--crop-size: segment flag"),
+        (["--label-smoothing", "0.1"], "--label-smoothing: classify flag"),
+    ],
+)
+def test_other_tasks_flags_are_refused(tmp_path, capsys, flags, message):
+    data = boxes_folder(tmp_path / "d", count=4)
+    assert main(["train", "--task", "detect", "--data", str(data), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resuming_another_tasks_run_is_refused(run, tmp_path):
+    from lucid.errors import RunFolderError
+    from lucid.segment import SegmentConfig
+
+    _, result = run
+    copy = tmp_path / "copy"
+    shutil.copytree(result.out_dir, copy)
+    with pytest.raises(RunFolderError, match="is a detect run, not a segment run; resume it with --task detect"):
+        train(SegmentConfig(resume=str(copy)))

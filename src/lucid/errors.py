@@ -14,6 +14,7 @@ __all__ = [
     "RunFolderError",
     "ExportError",
     "MissingDependencyError",
+    "interrupted",
 ]
 
 
@@ -36,3 +37,16 @@ class ExportError(LucidError, RuntimeError):
 
 class MissingDependencyError(LucidError, ImportError):
     """An optional runtime is not installed; the message names the pip extra that brings it."""
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C or SIGTERM (a ``KeyboardInterrupt``), also when it arrived inside
+    an import and Python re-raised it as an ImportError ("initialization failed")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

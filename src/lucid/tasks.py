@@ -73,6 +73,7 @@ class TaskData:
     batched: bool = False  # the training set augments whole batches itself (no loader workers)
     streaming: bool = False  # the training set decodes from disk per image (loader workers by default)
     val_batch_size: int | None = None  # None: the engine's default
+    device: torch.device | None = None  # where the sets keep their images (set by Task.prepare), None: the CPU
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,8 +145,9 @@ class Task:
         data = getattr(self.config, "data", None)
         return "data" if data is None else Path(str(data)).resolve().name or "data"
 
-    def prepare(self, device: torch.device) -> None:  # noqa: B027 - an optional hook
-        """Called once the device is known and the data is built (e.g. class weights onto it)."""
+    def prepare(self, data: TaskData, device: torch.device) -> None:  # noqa: B027 - an optional hook
+        """Called once the device is known and the data is built (e.g. class weights onto it, or a
+        decoded set moved onto the GPU: then set ``data.device``)."""
 
     # -- one step and one validation -------------------------------------------------------------
 

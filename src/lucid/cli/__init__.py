@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from lucid.errors import interrupted
+
     debug = os.environ.get("LUCID_DEBUG", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
@@ -124,11 +126,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lucid {args.command}: interrupted", file=sys.stderr)
         return 130
     except _errors() as exc:
+        if interrupted(exc):  # Ctrl-C/SIGTERM that landed inside an import
+            print(f"lucid {args.command}: interrupted", file=sys.stderr)
+            return 130
         if debug:
             raise
         print(f"lucid {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # anything else still ends in one line, never a traceback
+        if interrupted(exc):
+            print(f"lucid {args.command}: interrupted", file=sys.stderr)
+            return 130
         if debug:
             raise
         print(

@@ -10,6 +10,22 @@ from typing import Any
 ORDER = 30
 
 
+def _device(text: str) -> str:
+    from lucid.train.config import check_device
+
+    try:
+        return check_device(text, "--device")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _concrete_device(name: str) -> str:
+    """``auto`` resolved to the device it picks here (eval and predict run on one device)."""
+    from lucid.train.distributed import auto_device
+
+    return auto_device() if name == "auto" else name
+
+
 def _momentum(text: str) -> float | None:
     return None if text == "model" else float(text)
 
@@ -21,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    from lucid.train.config import AUTO_AUGMENTS, DEVICES, OPTIMIZERS, SCHEDULERS
+    from lucid.train.config import AUTO_AUGMENTS, OPTIMIZERS, PRECISIONS, SCHEDULERS
 
     parser = subparsers.add_parser(
         "train",
@@ -170,14 +186,24 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="keep an exponential moving average of the weights; it is evaluated and saved",
     )
     optim.add_argument("--ema-decay", type=float, metavar="D", help="EMA decay per step (default 0.999, warmed up)")
-    optim.add_argument("--amp", action="store_true", help="bfloat16 autocast where the device supports it")
+    optim.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default): bf16 autocast on CUDA (fp16 + gradient scaler on GPUs without bf16), fp32 on the "
+        "CPU; fp32 turns autocast off",
+    )
+    optim.add_argument("--amp", action="store_true", help="the same as --precision bf16")
     optim.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         help="channels-last memory format (default on: faster depthwise convolutions on CPU)",
     )
     optim.add_argument("--seed", type=int, help="seed of everything, and of the digits split (default 0)")
-    optim.add_argument("--device", choices=DEVICES, help="cpu (default) or cuda")
+    optim.add_argument(
+        "--device",
+        type=_device,
+        help="auto (default: CUDA when there is a GPU, then Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps",
+    )
     optim.add_argument(
         "--no-deterministic",
         dest="deterministic",
@@ -228,7 +254,7 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument("--batch-size", type=int, default=128, metavar="N")
     parser.add_argument("--workers", type=int, default=0, metavar="N")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", type=_device, default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--confusion",
         metavar="PNG",
@@ -274,7 +300,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         help="--onnx FILE on OpenVINO: f32 (default, like the file) or bf16 (faster on CPUs with "
         "AVX512_BF16/AMX; logits move slightly)",
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", type=_device, default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     from lucid.segment.cli import add_predict_arguments
 
@@ -378,6 +404,7 @@ def _default_confusion_path(checkpoint: str) -> str | None:
 def run_eval(args: argparse.Namespace) -> int:
     from lucid.tasks import task_of_source
 
+    args.device = _concrete_device(args.device)
     if task_of_source(args.checkpoint) == "detect":
         from lucid.detect.cli import run_detect_eval
 
@@ -427,6 +454,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from lucid.tasks import task_of_source
 
+    args.device = _concrete_device(args.device)
     if not args.onnx and args.inputs and task_of_source(args.inputs[0]) == "detect":
         from lucid.detect.cli import run_detect_predict
 

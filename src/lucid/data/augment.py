@@ -111,8 +111,8 @@ def choose_recipe(
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 ``(B, C, H, W)`` -> float, scaled to [0, 1] and normalised per channel."""
-    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
     return (images.float().div_(255.0) - m) / s
 
 
@@ -161,7 +161,8 @@ class BatchAugment:
             out = self._resized_crops(images, flips)
         if self._per_image["augment"] is not None:
             out = torch.stack([self._per_image["augment"](img) for img in out.to(torch.uint8)])
-        x = out.float().div_(255.0).sub_(self.mean).div_(self.std)
+        mean, std = self.mean.to(out.device), self.std.to(out.device)
+        x = out.float().div_(255.0).sub_(mean).div_(std)
         if self._per_image["erase"] is not None:
             x = torch.stack([self._per_image["erase"](img) for img in x])
         return x
@@ -185,7 +186,7 @@ class BatchAugment:
         Resizing uint8 in channels-last is PyTorch's fastest CPU path (about 3x float NCHW)."""
         size = self.recipe.image_size
         boxes = _resized_crop_boxes(images.shape[0], images.shape[-1], self.recipe.crop_scale, self.generator)
-        out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+        out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8, device=images.device)
         for i, (x, y, w, h) in enumerate(boxes.tolist()):
             crop = images[i : i + 1, :, y : y + h, x : x + w].contiguous(memory_format=torch.channels_last)
             resized = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

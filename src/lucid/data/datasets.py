@@ -152,6 +152,12 @@ class CachedImages(Dataset):
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def to(self, device: torch.device | str) -> CachedImages:
+        """Keep the decoded images on ``device`` (a GPU: batches are then augmented there, without a
+        copy from host memory per step); returns self."""
+        self.images = self.images.to(device)
+        return self
+
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
         index = torch.as_tensor(list(indices), dtype=torch.long)
         batch = self.images[index]

@@ -163,7 +163,7 @@ class SegmentTask(Task):
         bn_momentum = config.bn_momentum if config.bn_momentum is not None else 0.01
         return build_model(config.model, self.info.num_classes, weights=config.weights, bn_momentum=bn_momentum)
 
-    def prepare(self, device: torch.device) -> None:
+    def prepare(self, data: TaskData, device: torch.device) -> None:
         if self.loss_weight is not None:
             self.loss_weight = self.loss_weight.to(device)
 

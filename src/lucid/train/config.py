@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-__all__ = ["RunConfig", "TrainConfig", "OPTIMIZERS", "SCHEDULERS", "AUTO_AUGMENTS", "RESUME_OVERRIDABLE", "DEVICES"]
+__all__ = [
+    "RunConfig",
+    "TrainConfig",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "AUTO_AUGMENTS",
+    "RESUME_OVERRIDABLE",
+    "DEVICES",
+    "PRECISIONS",
+    "check_device",
+]
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULERS = ("cosine", "step", "poly")
 AUTO_AUGMENTS = ("trivial", "auto", "none")
-DEVICES = ("cpu", "cuda")
+# "auto": CUDA when available, then Apple's MPS, else the CPU; "cuda:N" picks a GPU.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# "auto": bf16 autocast on CUDA (fp16 with a gradient scaler where bf16 is missing), fp32 elsewhere.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Fields a resumed run may change: they do not alter what is computed, only how long or where.
-RESUME_OVERRIDABLE = ("epochs", "workers", "progress", "device", "verify_images", "record_indices")
+RESUME_OVERRIDABLE = ("epochs", "workers", "progress", "device", "precision", "amp", "verify_images", "record_indices")
 
 # Upper bounds of the size settings: far beyond any sensible run, low enough that a typo
 # (--epochs 99999999999999999999) is refused before it allocates or loops for ever.
@@ -60,6 +74,13 @@ def _check_float(name: str, value: Any, low: float, high: float, *, high_open: b
     if not ok:
         bracket = ")" if high_open else "]"
         raise ValueError(f"{name} must be a number in [{low}, {high}{bracket}, got {value!r}")
+
+
+def check_device(value: Any, flag: str = "device") -> str:
+    """``value`` if it names a device lucid runs on (:data:`DEVICES` or ``cuda:N``), else a ValueError."""
+    if isinstance(value, str) and (value in DEVICES or re.fullmatch(r"cuda:\d{1,3}", value)):
+        return value
+    raise ValueError(f"{flag} must be one of {', '.join(DEVICES)} or cuda:N; got {value!r}")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -111,10 +132,11 @@ class RunConfig:
     ema: bool = False
     ema_decay: float = 0.999
     amp: bool = False
+    precision: str = "auto"
     channels_last: bool = True
     workers: int = 0
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     out: str | None = None
     resume: str | None = None
     bn_momentum: float | None = 0.1
@@ -149,7 +171,8 @@ class RunConfig:
     def _check_choices(self) -> None:
         _check_choice("opt", self.opt, OPTIMIZERS)
         _check_choice("sched", self.sched, SCHEDULERS)
-        _check_choice("device", self.device, DEVICES)
+        check_device(self.device)
+        _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a registered model name, got {self.model!r}")
         for name in ("data", "weights", "out", "resume"):

@@ -15,6 +15,7 @@ T = TypeVar("T")
 __all__ = [
     "DistContext",
     "resolve_device",
+    "auto_device",
     "setup",
     "teardown",
     "current",
@@ -46,8 +47,32 @@ class DistContext:
         return self.rank == 0
 
 
+def auto_device() -> str:
+    """``cuda`` when torch sees a GPU, then ``mps`` (Apple silicon) where torch has it, else ``cpu``."""
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def resolve_device(kind: str, local_rank: int) -> torch.device:
-    """The torch device for ``--device kind`` in the process of ``local_rank`` (clear error without CUDA)."""
+    """The torch device for ``--device kind`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) in the
+    process of ``local_rank`` (a clear error when the device is not there)."""
+    if kind == "auto":
+        kind = auto_device()
+    if kind.startswith("cuda:"):
+        index = int(kind.split(":", 1)[1])
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise ValueError(f"--device {kind}: no such GPU here ({torch.cuda.device_count()} visible)")
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError("--device mps was requested but torch has no MPS device here; use --device cpu")
+        return torch.device("mps")
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(

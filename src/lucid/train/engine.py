@@ -163,6 +163,7 @@ class _Loaders:
     generator: torch.Generator
     batch_size: int = 0  # the training batch in use (the guard may shrink --batch-size)
     notes: list[str] = field(default_factory=list)
+    path: str = ""  # how batches reach the model, for the "training:" line
 
 
 def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
@@ -213,7 +214,15 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     generator = torch.Generator()
-    pin_memory = ctx.device.type == "cuda"
+    on_device = data.device is not None and data.device.type != "cpu"
+    pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned
+    if data.batched:
+        where = f"on {data.device}" if on_device else "in memory"
+        path = f"data decoded once and kept {where}, augmented a batch at a time"
+    elif workers:
+        path = f"data streamed from disk through {workers} loader workers" + (", pinned memory" if pin_memory else "")
+    else:
+        path = "data read in the training process"
     train = DataLoader(
         train_ds,
         batch_size=batch_size,
@@ -233,7 +242,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         pin_memory=pin_memory,
         collate_fn=data.val_collate,
     )
-    return _Loaders(train, val, sampler, generator, batch_size, notes)
+    return _Loaders(train, val, sampler, generator, batch_size, notes, path)
 
 
 def _start_epoch(loaders: _Loaders, config: RunConfig, epoch: int, rank: int) -> None:
@@ -247,11 +256,26 @@ def _start_epoch(loaders: _Loaders, config: RunConfig, epoch: int, rank: int) ->
 # --------------------------------------------------------------------------------------------
 
 
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on ``device`` when ``enabled``, else nothing."""
-    if not enabled:
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast on ``device`` to ``precision`` (``bf16`` or ``fp16``); nothing for ``fp32``."""
+    if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def resolve_precision(config: RunConfig, device: torch.device) -> str:
+    """The precision a run trains in: ``--precision``, ``--amp`` (bf16), or by device: bf16 autocast
+    on CUDA (fp16 with a gradient scaler on GPUs without bf16), fp32 on the CPU and MPS (bf16
+    autocast in eager mode measured slower than fp32 on CPUs, docs/training.md)."""
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16" if config.amp or device.type == "cuda" else "fp32"
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "fp16"  # the GPU has no bfloat16: float16 with a gradient scaler
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"--precision fp16 needs a CUDA device (its gradient scaler); this run is on {device}")
+    return precision
 
 
 @dataclass
@@ -268,8 +292,9 @@ class _Run:
     scheduler: Any
     loaders: _Loaders
     data: TaskData
-    amp: bool
+    precision: str  # fp32, bf16 or fp16 (autocast; fp16 with the gradient scaler)
     out_dir: Path
+    scaler: Any = None  # torch.amp.GradScaler for fp16
     clock: BudgetClock | None = None  # with --time-budget: the run's clock and hard deadline
     plan: BudgetPlan | None = None  # with --time-budget: the fitted plan
 
@@ -292,7 +317,7 @@ def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
 def _forward(run: _Run, batch: Any) -> tuple[torch.Tensor, Any, Any, int]:
     """The training loss, the task's outputs, the targets (on the device) and the image count of one batch."""
     images, targets = run.task.to_device(batch, run.ctx.device, run.config.channels_last)
-    with autocast(run.ctx.device, run.amp):
+    with autocast(run.ctx.device, run.precision):
         loss, outputs = run.task.train_step(run.net, images, targets)
     return loss, outputs, targets, int(images.shape[0])
 
@@ -300,8 +325,13 @@ def _forward(run: _Run, batch: Any) -> tuple[torch.Tensor, Any, Any, int]:
 def _optimise(run: _Run, loss: torch.Tensor, *, schedule: bool = True) -> None:
     """One optimizer step (and schedule step, and EMA update) from ``loss``."""
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    run.optimizer.step()
+    if run.scaler is not None:  # fp16: scale the loss so small gradients survive, unscale before the step
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        loss.backward()
+        run.optimizer.step()
     if schedule:
         run.scheduler.step()
     if run.ema is not None:
@@ -346,7 +376,7 @@ def _validate(run: _Run, model: nn.Module) -> dict[str, Any]:
     """The task's validation scores of ``model`` (``finite``: whether every output and the loss
     were finite, on every process)."""
     model.eval()
-    with autocast(run.ctx.device, run.amp):
+    with autocast(run.ctx.device, run.precision):
         scores = dict(run.task.validate(model, run.loaders.val, run.ctx.device, run.config.channels_last))
     finite = bool(scores.get("finite", True)) and bool(np.isfinite(scores["loss"]))
     scores["finite"] = not dist_utils.any_true(not finite, run.ctx)
@@ -423,6 +453,7 @@ def _train_state(
         ema=run.ema.state_dict() if run.ema is not None else None,
         plan=run.plan.to_dict() if run.plan is not None else None,  # --time-budget
         task=run.task.name,
+        scaler=run.scaler.state_dict() if run.scaler is not None else None,  # fp16
     )
 
 
@@ -551,6 +582,8 @@ def _restore(run: _Run, state: dict[str, Any], steps_per_epoch: int) -> None:
         run.optimizer.load_state_dict(state["optimizer"])
         if run.ema is not None:
             run.ema.load_state_dict(state["ema"])
+        if run.scaler is not None and state.get("scaler"):
+            run.scaler.load_state_dict(state["scaler"])
         if type(run.config).from_dict(state["config"]).epochs == run.config.epochs:
             run.scheduler.load_state_dict(state["scheduler"])
         else:
@@ -594,7 +627,7 @@ def _build_run(config: RunConfig, ctx: dist_utils.DistContext, task: Task, out_d
     model.to(ctx.device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    task.prepare(ctx.device)
+    task.prepare(data, ctx.device)
     net: nn.Module = model
     if ctx.distributed:
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
@@ -608,8 +641,12 @@ def _build_run(config: RunConfig, ctx: dist_utils.DistContext, task: Task, out_d
     optimizer = build_optimizer(model, config.opt, lr, config.decay, config.momentum)
     scheduler = _scheduler(optimizer, config, len(loaders.train))
     ema = build_ema(model, config.ema_decay) if config.ema else None
-    amp = _amp_enabled(config, ctx)
-    return _Run(config, ctx, task, model, net, ema, optimizer, scheduler, loaders, data, amp, out_dir)
+    precision = resolve_precision(config, ctx.device)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    run = _Run(
+        config, ctx, task, model, net, ema, optimizer, scheduler, loaders, data, precision, out_dir, scaler=scaler
+    )
+    return run
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int) -> Any:
@@ -666,7 +703,7 @@ def _time_validation(run: _Run) -> float:
     for batch in run.loaders.val:
         images, _ = run.task.to_device(batch, run.ctx.device, run.config.channels_last)
         start = time.perf_counter()
-        with autocast(run.ctx.device, run.amp):
+        with autocast(run.ctx.device, run.precision):
             _synchronise(model(images))
         times.append(time.perf_counter() - start)
         if len(times) == 2:
@@ -801,15 +838,6 @@ def _synchronise(outputs: Any) -> None:
     elif isinstance(outputs, (list, tuple)):
         for value in outputs:
             _synchronise(value)
-
-
-def _amp_enabled(config: RunConfig, ctx: dist_utils.DistContext) -> bool:
-    if not config.amp:
-        return False
-    if ctx.device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        warnings.warn("--amp: this GPU has no bfloat16 support; training in float32", stacklevel=2)
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -976,8 +1004,9 @@ def _announce(run: _Run, start_epoch: int) -> None:
         f"epoch{'s' if warmup != 1 else ''}"
         + (f", {recipe}" if recipe else "")
         + (", EMA" if config.ema else "")
-        + (", bf16 autocast" if run.amp else "")
-        + f", on {where}",
+        + f", {run.precision}"
+        + (" autocast" if run.precision != "fp32" else "")
+        + f", on {where}; {run.loaders.path}",
     )
     _say(ctx, f"output: {run.out_dir}" + (f" (resuming after epoch {start_epoch})" if start_epoch else ""))
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from lucid.checkpoint import atomic_write
-from lucid.errors import RunFolderError
+from lucid.errors import RunFolderError, interrupted
 from lucid.train import distributed as dist_utils
 from lucid.train.metrics import append_jsonl, dumps, plot_curves, write_json
 from lucid.train.state import STATE_FILE, checked_state, load_state, save_state
@@ -259,9 +259,9 @@ def claimed_run_folder(ctx: dist_utils.DistContext, choose: Callable[[], Path], 
     lock, created = claimed if claimed is not None else (None, False)
     try:
         yield out_dir
-    except KeyboardInterrupt:
-        if ctx.is_main:
-            mark_summary(out_dir, "interrupted", f"stopped by Ctrl-C; continue with --resume {out_dir}")
+    except BaseException as exc:
+        if ctx.is_main and interrupted(exc):  # also one that landed inside an import (an ImportError then)
+            mark_summary(out_dir, "interrupted", f"stopped by Ctrl-C or SIGTERM; continue with --resume {out_dir}")
         raise
     finally:
         if lock is not None:

@@ -1,0 +1,137 @@
+"""Training throughput: ``lucid train``'s real steps against the model-only step, in one run.
+
+For each case this times (1) the model-only step: the same model, batch, precision, channels-last
+layout, optimizer and loss fed one ready-made batch already on the device (no data work at all),
+and (2) ``lucid.train.train`` on the real data with the same settings (its recorded training
+images/s of the last epoch, the first being warm-up). The ratio train/model is the share of the
+model's speed the data path keeps (target >= 0.8 for sets decoded into memory).
+
+Cases: classification at 224 px and at 32 px (sign-language digits), segmentation at the CamVid
+crop (256x320). The device is ``--device`` (default auto: the GPU when there is one); the
+machine load (``os.getloadavg``) is printed before and after.
+
+    python benchmarks/train_throughput.py [--device auto] [--cases cls224 cls32 seg] [--limit 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from lucid.models import create_model
+from lucid.segment import SegmentConfig
+from lucid.train import TrainConfig, train
+from lucid.train.distributed import auto_device
+from lucid.train.engine import autocast, resolve_precision
+from lucid.train.optim import build_optimizer
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def model_only(
+    config, num_classes: int, shape: tuple[int, int, int], batch: int, device: torch.device, steps: int
+) -> float:
+    """Images/s of the training step alone on a batch already on ``device``."""
+    model = create_model(config.model, num_classes=num_classes).to(device).train()
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
+    precision = resolve_precision(config, device)
+    images = torch.randn(batch, *shape, device=device).contiguous(memory_format=torch.channels_last)
+    if isinstance(config, SegmentConfig):
+        targets = torch.randint(0, num_classes, (batch, *shape[1:]), device=device)
+    else:
+        targets = torch.randint(0, num_classes, (batch,), device=device)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> None:
+        with autocast(device, precision):
+            loss = loss_fn(model(images).float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def lucid_run(config) -> tuple[float, int, str]:
+    """Training images/s of ``lucid.train.train`` (its last epoch), the batch it used, and its data path."""
+    result = train(config)
+    summary = result.summary
+    return (
+        result.history[-1]["train_images_per_second"],
+        summary["config"]["batch_size"],
+        summary["data"].get("root", ""),
+    )
+
+
+def cases(limit: int, device: str) -> dict[str, tuple]:
+    common = dict(epochs=2, progress=False, device=device, limit_train=limit, limit_val=64, time_budget=None)
+    signs = str(SHARED / "sign-language-digits" / "images")
+    return {
+        "cls224": (TrainConfig(data=signs, img_size=224, batch_size=64, **common), 10, (3, 224, 224)),
+        "cls32": (
+            TrainConfig(data=signs, img_size=32, model="mobilenet_v3_small", batch_size=128, **common),
+            10,
+            (3, 32, 32),
+        ),
+        "seg": (
+            SegmentConfig(data=str(SHARED / "camvid"), ignore_index=11, batch_size=8, crop_size=(256, 320), **common),
+            11,
+            (3, 256, 320),
+        ),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--cases", nargs="+", default=["cls224", "cls32", "seg"])
+    parser.add_argument("--limit", type=int, default=512, help="training images per case (--limit-train)")
+    parser.add_argument("--steps", type=int, default=20, help="timed model-only steps")
+    args = parser.parse_args()
+    device_name = auto_device() if args.device == "auto" else args.device
+    device = torch.device(device_name)
+    print(f"load average before: {os.getloadavg()}; cores {os.cpu_count()}; torch threads {torch.get_num_threads()}")
+    if device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(device)}")
+    rows = []
+    for name in args.cases:
+        config, classes, shape = cases(args.limit, device_name)[name]
+        with tempfile.TemporaryDirectory(prefix="lucid-throughput-") as tmp:
+            config = config.replace(out=str(Path(tmp) / "run"))
+            real, batch, _ = lucid_run(config)
+        ready = model_only(config, classes, shape, batch, device, args.steps)
+        rows.append(
+            {
+                "case": name,
+                "batch": batch,
+                "model_img_s": round(ready, 1),
+                "train_img_s": round(real, 1),
+                "ratio": round(real / ready, 3),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"load average after: {os.getloadavg()}")
+    print(f"{'case':<8} {'batch':>5} {'model img/s':>12} {'lucid train img/s':>18} {'ratio':>6}")
+    for row in rows:
+        print(f"{row['case']:<8} {row['batch']:>5} {row['model_img_s']:>12} {row['train_img_s']:>18} {row['ratio']:>6}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

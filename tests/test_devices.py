@@ -1,0 +1,79 @@
+"""Devices and precision: --device auto, --precision and --amp, the "training:" line; the CUDA
+checks at the end run only where torch sees a GPU (they skip cleanly elsewhere)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lucid.train import TrainConfig, train
+from lucid.train.distributed import auto_device, resolve_device
+from lucid.train.engine import resolve_precision
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_auto_is_the_default_and_picks_what_is_there():
+    assert TrainConfig().device == "auto"
+    expected = "cuda" if torch.cuda.is_available() else auto_device()
+    assert resolve_device("auto", 0).type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available here"):
+            resolve_device("cuda", 0)
+        with pytest.raises(ValueError, match="--device cuda:1: no such GPU here"):
+            resolve_device("cuda:1", 0)
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:x", "tpu", ""])
+def test_unknown_devices_are_refused_by_name(bad):
+    with pytest.raises(ValueError, match="device must be one of auto, cpu, cuda, mps or cuda:N"):
+        TrainConfig(device=bad)
+
+
+def test_precision_by_device_and_flag(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert resolve_precision(TrainConfig(), cpu) == "fp32"  # the CPU default: fp32
+    assert resolve_precision(TrainConfig(amp=True), cpu) == "bf16"  # --amp: the alias of --precision bf16
+    assert resolve_precision(TrainConfig(precision="bf16"), cpu) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision(TrainConfig(), cuda) == "bf16"  # CUDA: bf16 autocast by default
+    assert resolve_precision(TrainConfig(precision="fp32"), cuda) == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision(TrainConfig(), cuda) == "fp16"  # no bf16: fp16 with the gradient scaler
+    with pytest.raises(ValueError, match="--precision fp16 needs a CUDA device"):
+        resolve_precision(TrainConfig(precision="fp16"), cpu)
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16"):
+        TrainConfig(precision="int8")
+
+
+def test_the_training_line_names_device_precision_and_data_path(tmp_path, capsys):
+    train(TrainConfig(epochs=1, limit_train=40, limit_val=20, progress=False, out=str(tmp_path / "r")))
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
+    device = auto_device()
+    assert f"on {device}" in line and ("fp32" in line if device == "cpu" else "autocast" in line)
+    assert "data" in line.split(";")[-1]
+
+
+@CUDA
+def test_cuda_training_takes_the_gpu_bf16_and_keeps_the_decoded_set_there(tmp_path, capsys):
+    result = train(TrainConfig(epochs=2, progress=False, out=str(tmp_path / "gpu")))
+    assert result.summary["device"].startswith("cuda")
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
+    assert "bf16 autocast" in line or "fp16 autocast" in line
+
+
+@CUDA
+def test_cuda_segmentation_and_resume(tmp_path):
+    from lucid.segment import SegmentConfig, make_shapes_dataset
+
+    data = make_shapes_dataset(tmp_path / "shapes", train=8, val=3, size=(32, 40))
+    config = SegmentConfig(
+        data=str(data), crop_size=(32, 32), batch_size=2, epochs=2, out=str(tmp_path / "s"), progress=False
+    )
+    result = train(config)
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["device"].startswith("cuda") and summary["status"] == "finished"
+    resumed = train(SegmentConfig(resume=str(result.out_dir), epochs=3, progress=False))
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]

@@ -42,6 +42,7 @@ __all__ = [
     "normalise_ink",
     "read_classes",
     "read_image",
+    "open_image",
     "resize_size_for",
     "write_classes",
 ]
@@ -283,39 +284,86 @@ def _check_channels(image: torch.Tensor, channels: int, item: Any) -> None:
         raise ValueError(f"{_describe(item)} has {have} channels but the model takes {channels}")
 
 
-def _open_image(path_like: str | os.PathLike[str]) -> Any:
-    """Decode an image file with PIL, as torchvision's ImageFolder loader does (torchvision's own
-    ``decode_image`` is deprecated since 0.29 in favour of torchcodec)."""
-    from PIL import Image, UnidentifiedImageError
+def _to_8bit(image: Any) -> Any:
+    """An 8-bit PIL image (``L``, ``LA``, ``RGB`` or ``RGBA``) with the same picture."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return image
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        array = np.asarray(image)
+        if mode == "F":
+            array = array.astype(np.float64)
+            top = 1.0 if float(np.nanmax(array, initial=0.0)) <= 1.0 else 255.0
+            scaled = np.nan_to_num(array) * (255.0 / top)
+        elif mode == "I" and int(array.max(initial=0)) <= 255 and int(array.min(initial=0)) >= 0:
+            scaled = array.astype(np.float64)  # 8-bit values stored in 32-bit integers
+        else:
+            scaled = array.astype(np.float64) / 257.0  # 16-bit range 0..65535 -> 0..255
+        return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+    if mode in ("P", "PA"):
+        return image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
+    if mode == "1":
+        return image.convert("L")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV: PIL's colour conversions
+
+
+def _flatten(image: Any) -> Any:
+    """Composite an image with alpha over a white background."""
+    from PIL import Image
+
+    if image.mode not in ("LA", "RGBA"):
+        return image
+    background = Image.new(image.mode, image.size, (255,) * len(image.mode))
+    return Image.alpha_composite(background, image).convert(image.mode[:-1])
+
+
+def open_image(path_like: str | os.PathLike[str], *, exif: bool = True) -> Any:
+    """Decode an image file into an 8-bit PIL image (``L`` or ``RGB``): the one decoder behind
+    training, evaluation, ``lucid predict`` and every exported model's `Predictor`, so one photo
+    gives one model input everywhere. ``Image.convert("RGB")`` alone is wrong for several modes:
+    16- and 32-bit grey (``I;16``, ``I``) and float (``F``) images are clipped to 255 (a 16-bit PNG
+    comes out almost white), and transparent images keep whatever colour hides under alpha 0.
+    Here every mode is scaled to 8 bits first, transparency is composited over white (as image
+    viewers show it) and, with ``exif``, the EXIF orientation is applied (as viewers show the
+    photo). Decoding goes through PIL, as torchvision's ImageFolder loader does (torchvision's own
+    ``decode_image`` is deprecated since 0.29 in favour of torchcodec).
+    """
+    from PIL import Image, ImageOps
 
     path = Path(path_like).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}")
     try:
         with Image.open(path) as opened:
-            opened.load()
-            return opened.copy()
+            image = ImageOps.exif_transpose(opened) if exif else opened
+            image.load()
+            image = _flatten(_to_8bit(image))
     except Image.DecompressionBombError as exc:
         # PIL's guard against images whose pixel count would exhaust memory (MAX_IMAGE_PIXELS).
         raise DataError(f"{path}: refused, too many pixels to decode safely ({exc})") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a decodable image ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
+        raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: {exc})") from None
+    return image if image.mode in ("L", "RGB") else image.convert("RGB")
 
 
 def read_image(image: ImageLike) -> torch.Tensor:
     """A ``(C, H, W)`` tensor (uint8, or float in [0, 1]) from a path, PIL image, array or tensor.
 
-    Grey images stay one channel and colour ones three (alpha dropped);
+    Files and PIL images go through the one decoder (`open_image`: 8-bit scaling, alpha composited
+    over white, EXIF orientation); grey images stay one channel and colour ones three;
     `Preprocessing.transform` converts to the model's channels.
     """
     if isinstance(image, (str, os.PathLike)):
-        image = _open_image(image)
+        image = open_image(image)
     if _is_pil(image):
+        from PIL import ImageOps
         from torchvision.transforms.v2 import functional as F
 
-        pil: Any = image
-        grey = pil.mode in ("1", "L", "LA", "I", "I;16", "F")
-        return F.pil_to_tensor(pil.convert("L" if grey else "RGB"))
+        given: Any = image
+        pil: Any = _flatten(_to_8bit(ImageOps.exif_transpose(given)))
+        return F.pil_to_tensor(pil if pil.mode in ("L", "RGB") else pil.convert("RGB"))
     if isinstance(image, np.ndarray):
         return _drop_alpha(_array_to_chw(image))
     if isinstance(image, torch.Tensor):

@@ -1,5 +1,6 @@
-"""Decoding image files for lucid, reading their sizes from headers, choosing the training size,
-and the ink polarity of grey line drawings.
+"""Decoding image files for lucid (through `lucid.preprocessing.open_image`, the one decoder),
+reading their sizes from headers, choosing the training size, and the ink polarity of grey line
+drawings.
 
 Decoding goes through PIL (what torchvision's own folder loader uses), but ``Image.convert("RGB")``
 alone is wrong for several modes: 16- and 32-bit grey (``I;16``, ``I``) are clipped to 255, so a
@@ -15,8 +16,6 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from lucid.errors import DataError
 from lucid.preprocessing import border_is_light, normalise_ink  # ink polarity: one home, re-exported here
@@ -47,60 +46,17 @@ SIZE_MULTIPLE = 32
 SIZE_SAMPLE = 1000
 
 
-def _to_8bit(image: Any) -> Any:
-    """An 8-bit PIL image (``L``, ``LA``, ``RGB`` or ``RGBA``) with the same picture."""
-    from PIL import Image
-
-    mode = image.mode
-    if mode in ("L", "LA", "RGB", "RGBA"):
-        return image
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        array = np.asarray(image)
-        if mode == "F":
-            array = array.astype(np.float64)
-            top = 1.0 if float(np.nanmax(array, initial=0.0)) <= 1.0 else 255.0
-            scaled = np.nan_to_num(array) * (255.0 / top)
-        elif mode == "I" and int(array.max(initial=0)) <= 255 and int(array.min(initial=0)) >= 0:
-            scaled = array.astype(np.float64)  # 8-bit values stored in 32-bit integers
-        else:
-            scaled = array.astype(np.float64) / 257.0  # 16-bit range 0..65535 -> 0..255
-        return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
-    if mode in ("P", "PA"):
-        return image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
-    if mode == "1":
-        return image.convert("L")
-    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV: PIL's colour conversions
-
-
-def _flatten(image: Any) -> Any:
-    """Composite an image with alpha over a white background."""
-    from PIL import Image
-
-    if image.mode not in ("LA", "RGBA"):
-        return image
-    background = Image.new(image.mode, image.size, (255,) * len(image.mode))
-    return Image.alpha_composite(background, image).convert(image.mode[:-1])
-
-
 def load_image(path: str | os.PathLike[str], channels: int = 3) -> Any:
-    """Decode ``path`` into a PIL image with ``channels`` channels (1: ``L``, 3: ``RGB``).
-
-    Every PIL mode is scaled to 8 bits first (16-bit grey divided by 257, not clipped), palette
-    and transparent images are composited over white, and the EXIF orientation is applied.
+    """Decode ``path`` into a PIL image with ``channels`` channels (1: ``L``, 3: ``RGB``), through
+    the one decoder of every lucid path (`lucid.preprocessing.open_image`: every PIL mode scaled to
+    8 bits, transparency composited over white, the EXIF orientation applied).
     Raises `DataError` naming the file when it cannot be decoded.
     """
-    from PIL import Image, ImageOps
+    from lucid.preprocessing import open_image
 
     if channels not in (1, 3):
         raise DataError(f"image files give 1 (grey) or 3 (RGB) channels; asked for {channels}")
-    try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            image = _flatten(_to_8bit(image))
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
-        raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: {exc})") from None
-    return image.convert("L" if channels == 1 else "RGB")
+    return open_image(path).convert("L" if channels == 1 else "RGB")
 
 
 def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int] | None:

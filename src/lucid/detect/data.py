@@ -709,11 +709,14 @@ class DetectionDataset(Dataset):
     def load(self, index: int) -> tuple[Any, dict[str, Any]]:
         """The untransformed ``(tv_tensors.Image, {"boxes", "labels"})`` of a photo, crowd boxes left out."""
         from torchvision import tv_tensors
+        from torchvision.transforms.v2 import functional as F
 
-        from lucid.preprocessing import read_image
+        from lucid.preprocessing import open_image
 
         record = self.records[index]
-        image = read_image(record.image)
+        # The boxes were drawn on the stored pixels (their sizes match the file's header), so the
+        # EXIF orientation is not applied here; everything else is the one decoder's.
+        image = F.pil_to_tensor(open_image(record.image, exif=False))
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1).contiguous()
         if tuple(image.shape[-2:]) != (record.height, record.width):

@@ -168,32 +168,9 @@ def _one_line(command: str, action: Callable[[], int]) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """Export and verify (or, with --format all, the matrix); a failed verification is exit status 1.
 
-    A segmentation model (an LR-ASPP checkpoint or name) goes to :mod:`lucid.segment`'s exporter,
-    which keeps the image size dynamic and checks class masks as well as logits."""
-    from lucid.segment.cli import is_segmentation_source
-
-    if is_segmentation_source(args.ckpt):
-        return _one_line("export", lambda: _export_segmentation(args))
+    Every task goes the one way: the model's task (:mod:`lucid.tasks`) says what its file holds
+    (a segmentation model keeps a free image size and records its classes and void value)."""
     return _one_line("export", lambda: _export_all(args) if args.format == "all" else _export(args))
-
-
-def _export_segmentation(args: argparse.Namespace) -> int:
-    from lucid.segment import export_segmentation
-
-    if args.format not in ("onnx", "openvino"):
-        raise ValueError(f"--format {args.format}: a segmentation model exports to onnx or openvino")
-    size = (args.image_size, args.image_size) if args.image_size else (360, 480)
-    result = export_segmentation(
-        args.ckpt,
-        args.out,
-        args.format,
-        weights=args.weights,
-        image_size=size,
-        rtol=args.rtol,
-        **({"opset": args.opset} if args.opset is not None else {}),
-    )
-    print(result.summary())
-    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

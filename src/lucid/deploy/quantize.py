@@ -37,6 +37,7 @@ __all__ = [
     "calibration_sets",
     "quantize",
     "quantize_executorch",
+    "seeded_pick",
 ]
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -131,7 +132,7 @@ class ArrayCalibrationReader(_calibration_reader_base()):  # type: ignore[misc]
 # ---------------------------------------------------------------------------------------------
 
 
-def _subset(count: int, limit: int | None, seed: int) -> np.ndarray:
+def seeded_pick(count: int, limit: int | None, seed: int) -> np.ndarray:
     """Indices of a seeded random subset of ``limit`` out of ``count`` (all, in order, when it fits)."""
     if limit is None or limit >= count:
         return np.arange(count)
@@ -158,7 +159,7 @@ def _digits_sets(
     )
     sets = []
     for name, ds, limit, offset in (("train", train_ds, limits[0], 0), ("validation", val_ds, limits[1], 1)):
-        pick = _subset(len(ds), limit, seed + offset)
+        pick = seeded_pick(len(ds), limit, seed + offset)
         # ds.images are the [0, 1] grey images before normalisation: the model's own preprocessing applies.
         images = prep([ds.images[i] for i in pick])
         labels = ds.targets[pick].numpy() if labelled else None
@@ -192,7 +193,7 @@ def _folder_set(
     files = _image_files(folder)
     if not files:
         raise ValueError(f"calibration folder {folder} holds no images (looked for .jpg, .png, ... recursively)")
-    chosen = [files[i] for i in _subset(len(files), limit, seed)]
+    chosen = [files[i] for i in seeded_pick(len(files), limit, seed)]
     labels = _folder_labels(folder, chosen, classes)
     described = f"{folder}, {len(chosen)} images" + (" with class-folder labels" if labels is not None else "")
     return LabelledImages(prep(chosen), labels, described)
@@ -221,8 +222,8 @@ def calibration_sets(
             raise ValueError(f"a calibration array must be a preprocessed (N, C, H, W) batch, got shape {images.shape}")
         images = np.ascontiguousarray(images, dtype=np.float32)
         return (
-            LabelledImages(images[_subset(len(images), num_calib, seed)], None, "given array"),
-            LabelledImages(images[_subset(len(images), num_eval, seed + 1)], None, "given array"),
+            LabelledImages(images[seeded_pick(len(images), num_calib, seed)], None, "given array"),
+            LabelledImages(images[seeded_pick(len(images), num_eval, seed + 1)], None, "given array"),
         )
     if not isinstance(calib, (str, os.PathLike)):
         raise TypeError(f"calib must be 'digits', a folder or an (N, C, H, W) array, got {type(calib).__name__}")

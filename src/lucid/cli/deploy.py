@@ -41,9 +41,10 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--data",
-        default="digits",
+        default=None,
         metavar="DIR|digits",
-        help="--format all: real images for agreement, accuracy and int8 calibration (default: digits)",
+        help="--format all: real images for agreement, score (top-1 / mIoU) and int8 calibration "
+        "(default: the checkpoint's recorded data and its held-out split; digits when it records none)",
     )
     parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="fixed batch of the file (default 1)")
     parser.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (14..20; default 18)")
@@ -81,9 +82,11 @@ def _register_quantize(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--calib",
-        required=True,
+        default=None,
         metavar="DIR|digits",
-        help="a folder of images (class folders give labels; train/ + val/ split them) or 'digits'",
+        help="the model's task's data: class folders or 'digits' (classification), a segmentation data folder "
+        "(images/ + masks/); train/ + val/ split them. Default: the data the export records, its training split "
+        "calibrating and its held-out split scoring",
     )
     parser.add_argument(
         "--out", required=True, metavar="FILE", help="FILE.int8.onnx (onnxruntime) or FILE.int8.xml (openvino)"

@@ -25,6 +25,7 @@ from torch import nn
 
 from lucid.deploy.export import export, quiet_torch_export
 from lucid.deploy.integrity import model_files
+from lucid.deploy.preprocess import model_classes, write_classes
 from lucid.deploy.quantize import DIGITS, quantize, recorded_data, task_sets
 from lucid.deploy.runtime import ExecuTorchModel, OnnxRuntimeModel, OpenVINOModel, available
 from lucid.errors import MissingDependencyError
@@ -191,7 +192,7 @@ def export_all(
     stem = Path(str(source)).stem if not isinstance(source, nn.Module) else str(getattr(model, "model_name", "model"))
     spec = task.export_spec(model, image_size=image_size)
     prep = spec.preprocessing
-    metadata = {**_data_metadata(model), **spec.metadata, "task": task.name}
+    metadata = {**_data_metadata(model), **write_classes(model_classes(model)), **spec.metadata, "task": task.name}
     if data is None:
         data = recorded_data(metadata) or DIGITS  # the checkpoint's own data, its held-out split
     calib_set, eval_set = task_sets(task, data, prep, metadata, None, num_calib, num_eval, 0)

@@ -200,7 +200,7 @@ def _predict_with_export(
 ) -> list[dict[str, Any]]:
     """Masks from an exported file through :class:`lucid.deploy.Predictor` (the file's digest and
     task checked first)."""
-    from lucid.deploy import Predictor
+    from lucid.deploy.predictor import Predictor
     from lucid.segment.data import read_rgb
     from lucid.segment.infer import write_mask_files
 

@@ -8,7 +8,7 @@ the exported model's batch-1 480x360 latency against torchvision's eager LR-ASPP
 Training is the real command line (``lucid train --task segment ... --time-budget M``) and the
 scores come from ``lucid eval CKPT --data DIR --json`` on CamVid's val split (101 images at
 480x360, void label 11). Latency: the checkpoint exported to ONNX and OpenVINO IR (float32)
-with ``lucid.segment.export_segmentation``, run by ONNX Runtime and OpenVINO, against
+with ``lucid.deploy.export``, run by ONNX Runtime and OpenVINO, against
 ``torchvision.models.segmentation.lraspp_mobilenet_v3_large`` (same class count, eager, no_grad),
 alternating rounds, medians. The machine load (``uptime``) is printed with the results.
 """
@@ -83,7 +83,7 @@ def latency(checkpoint: Path, work: Path, rounds: int, threads: int) -> dict[str
     from lucid.deploy import make_session
     from lucid.models import load_segmentation_model
     from lucid.models import lraspp_mobilenet_v3_large as lraspp_large
-    from lucid.segment import export_segmentation
+    from lucid.deploy import export
 
     torch.set_num_threads(threads)
     model = load_segmentation_model(checkpoint)
@@ -93,7 +93,7 @@ def latency(checkpoint: Path, work: Path, rounds: int, threads: int) -> dict[str
     runners: dict[str, Any] = {}
     for label, source in ((model.model_name, checkpoint), ("lraspp_mobilenet_v3_large", same_as_torchvision)):
         folder = work / label
-        onnx_file = export_segmentation(source, folder / "lraspp.onnx", image_size=(360, 480))
+        onnx_file = export(source, folder / "lraspp.onnx", image_size=(360, 480), rtol=1e-3)
         print(onnx_file.summary(), flush=True)
         session = make_session(onnx_file.path, threads)
         runners[f"{label} ONNX Runtime"] = lambda x, session=session: session.run(None, {"input": x})[0]
@@ -102,7 +102,7 @@ def latency(checkpoint: Path, work: Path, rounds: int, threads: int) -> dict[str
         except ImportError:
             print("openvino is not installed: ONNX Runtime only", flush=True)
             continue
-        ir = export_segmentation(source, folder / "ir" / "lraspp.xml", format="openvino", image_size=(360, 480))
+        ir = export(source, folder / "ir" / "lraspp.xml", format="openvino", image_size=(360, 480), rtol=1e-3)
         print(ir.summary(), flush=True)
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
         compiled = ov.Core().compile_model(str(ir.path), "CPU", config)

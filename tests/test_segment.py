@@ -443,33 +443,33 @@ def test_predict_writes_colour_masks_and_overlays(trained, tmp_path):
 
 
 def test_export_parity_and_predictor(trained, tmp_path):
+    from lucid.deploy import Predictor, export
     from lucid.models import load_segmentation_model
-    from lucid.segment import SegmentationPredictor, export_segmentation
     from lucid.segment.infer import predict_mask, segmentation_meta
 
     root, result = trained
-    exported = export_segmentation(result.best_checkpoint, tmp_path / "seg.onnx", image_size=(32, 40))
-    assert exported.max_rel_diff < 1e-4 and exported.mask_agreement > 0.999
-    assert exported.checked_sizes[0] != exported.checked_sizes[1]  # a dynamic image size, checked
-    predictor = SegmentationPredictor(exported.path, threads=1)
+    exported = export(result.best_checkpoint, tmp_path / "seg.onnx", image_size=(32, 40))
+    assert exported.task == "segment" and exported.dynamic_size and exported.max_rel_diff < 1e-4
+    assert exported.checked_shapes[0][2:] != exported.checked_shapes[1][2:]  # a dynamic image size, checked
+    predictor = Predictor(exported.path, threads=1, backend="onnxruntime")
     assert predictor.classes == ["background", "disc", "square", "triangle"]
     model = load_segmentation_model(result.best_checkpoint)
     image = np.array(Image.open(sorted((root / "val" / "images").iterdir())[0]).resize((56, 44)))
     eager = predict_mask(model, torch.from_numpy(image).permute(2, 0, 1), segmentation_meta(model))
-    got = predictor.predict(image)
+    (got,) = predictor.predict([image])
     assert got.shape == (44, 56) and (got == eager).mean() > 0.999
 
 
 def test_export_openvino(trained, tmp_path):
     pytest.importorskip("openvino")
-    from lucid.segment import SegmentationPredictor, export_segmentation
+    from lucid.deploy import Predictor, export
 
     _, result = trained
-    exported = export_segmentation(
-        result.best_checkpoint, tmp_path / "ir" / "seg.xml", format="openvino", image_size=(32, 40)
-    )
+    exported = export(result.best_checkpoint, tmp_path / "ir" / "seg.xml", format="openvino", image_size=(32, 40))
     assert exported.max_rel_diff < 1e-4 and (tmp_path / "ir" / "seg.bin").is_file()
-    assert SegmentationPredictor(exported.path).predict(np.zeros((20, 36, 3), np.uint8)).shape == (20, 36)
+    assert (tmp_path / "ir" / "seg.xml.sha256").is_file()
+    (mask,) = Predictor(exported.path).predict([np.zeros((20, 36, 3), np.uint8)])
+    assert mask.shape == (20, 36)
 
 
 def test_enet_class_weights_favour_rare_classes(trained):

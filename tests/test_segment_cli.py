@@ -210,9 +210,26 @@ def test_export_routes_a_segmentation_checkpoint_and_its_masks_match(cli_run, tm
     assert main(["predict", str(out / "best.safetensors"), str(image), "--out", str(tmp_path / "eager"), "--json"]) == 0
     (eager,) = json.loads(capsys.readouterr().out)
     assert np.array_equal(np.asarray(Image.open(from_file["mask"])), np.asarray(Image.open(eager["mask"])))
-    pte = str(tmp_path / "seg.pte")
-    assert main(["export", str(out / "best.safetensors"), "--out", pte, "--format", "executorch"]) == 2
-    assert "segmentation model exports to onnx or openvino" in capsys.readouterr().err
+    assert (tmp_path / "seg.onnx.sha256").is_file()  # every task's export gets its digest
+
+
+def test_segmentation_exports_to_executorch_at_a_fixed_size(cli_run, tmp_path, capsys):
+    """A .pte takes one image size: predict resizes each image to it and the mask back."""
+    pytest.importorskip("executorch")
+    root, out = cli_run
+    pte = tmp_path / "seg.pte"
+    assert (
+        main(
+            ["export", str(out / "best.safetensors"), "--out", str(pte), "--format", "executorch", "--image-size", "32"]
+        )
+        == 0
+    )
+    assert (tmp_path / "seg.pte.sha256").is_file()
+    capsys.readouterr()
+    image = sorted((root / "val" / "images").iterdir())[0]
+    assert main(["predict", "--onnx", str(pte), str(image), "--out", str(tmp_path / "pte"), "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert np.asarray(Image.open(record["mask"])).shape == (32, 40)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
@@ -245,7 +262,7 @@ def test_deploy_predictor_returns_the_masks_of_a_lucid_export(cli_run, tmp_path,
             assert (mask == eager).mean() > 0.999
         (single,) = predictor.predict(str(images[0]))  # one image in: a list of one mask, as for classification
         assert np.array_equal(single, masks[0])
-        with pytest.raises(Exception, match="segmentation model: predict"):
+        with pytest.raises(Exception, match="'segment' model: predict"):
             predictor.probabilities(str(images[0]))
 
 

@@ -8,7 +8,10 @@ and AMP are shared. A task is a small subclass of :class:`Task` that supplies wh
 - :meth:`Task.validate`, returning a metrics record, and :attr:`Task.best_key`, the record's key
   that picks the best epoch (``val_top1``, ``val_miou``, ``val_map``);
 - its checkpoint metadata (:meth:`Task.checkpoint_metadata`), console line and curves;
-- for deployment, :meth:`Task.export_outputs` and :meth:`Task.postprocess`.
+- for deployment (class methods, so :mod:`lucid.deploy` needs no config): :meth:`Task.export_spec`
+  (outputs, recorded preprocessing, free image size, the task's metadata), :meth:`Task.check_outputs`,
+  :meth:`Task.prepare_batches` and :meth:`Task.postprocess` (images in, per-image results out), and
+  :meth:`Task.calibration_sets` / :meth:`Task.compare` (int8 calibration and its score drop).
 
 The registry answers "which task is this" from metadata: :func:`get_task` maps a task name to its
 class. Task modules are imported by name (:data:`TASK_MODULES`) the first time they are asked
@@ -18,12 +21,16 @@ for, so this module, the engine and :mod:`lucid.deploy` import no task.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
+
+from lucid.errors import DataError
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TASK",
     "TASK_MODULES",
+    "Comparison",
+    "ExportSpec",
     "Meter",
     "Task",
     "TaskData",
@@ -217,14 +226,105 @@ class Task:
         return f"best {self.best_key.replace('_', ' ')} {shown} at epoch {best.get('epoch')}"
 
     # -- deployment ------------------------------------------------------------------------------
+    # Class methods: lucid.deploy holds a task class (from get_task(metadata["task"])), no config.
 
-    def export_outputs(self) -> list[str]:
-        """Names of the exported graph's outputs, in order."""
-        return ["logits"]
+    @classmethod
+    def export_outputs(cls) -> tuple[str, ...]:
+        """Names of the exported graph's outputs, in order (detection: ``boxes``, ``scores``)."""
+        return ("logits",)
 
-    def postprocess(self, outputs: Sequence[Any], metadata: Mapping[str, Any], **options: Any) -> list[Any]:
-        """Per-image results from an exported model's raw outputs (a batch)."""
+    @classmethod
+    def export_spec(cls, model: nn.Module, **preprocessing: Any) -> ExportSpec:
+        """How ``model`` is exported: its outputs, the preprocessing its file records (fields given
+        in ``preprocessing``, e.g. ``image_size``, override the recorded ones; None values are
+        ignored), whether height and width stay free, and the task's own metadata keys.
+        The default: a fixed-size model with the recorded preprocessing."""
+        from lucid.preprocessing import model_preprocessing
+
+        return ExportSpec(cls.export_outputs(), model_preprocessing(model, **preprocessing))
+
+    @classmethod
+    def check_outputs(cls, shapes: Sequence[Sequence[int | None]], source: str) -> int | None:
+        """Refuse an exported file whose output shapes (``None``: a free dimension) are not this
+        task's (a file whose ``task`` was edited); return the class count the outputs show."""
+        expected = cls.export_outputs()
+        if len(shapes) != len(expected):
+            raise DataError(
+                f"{source} records task {cls.name!r}, whose models have {len(expected)} output(s) "
+                f"({', '.join(expected)}); this file has {len(shapes)}"
+            )
+        return None
+
+    @classmethod
+    def prepare_batches(
+        cls, images: Any, preprocessing: Any, input_shape: Sequence[int | None]
+    ) -> list[tuple[np.ndarray, dict[str, Any]]]:
+        """The model inputs for ``images`` (one image, a list of images, or a 4-d batch of them) as
+        ``(batch, options)`` pairs; each batch's outputs go to :meth:`postprocess` with its options
+        (e.g. the images' own sizes). ``input_shape`` is the file's (None: a free dimension).
+        Default: one batch through the recorded preprocessing."""
+        return [(preprocessing(images), {})]
+
+    @classmethod
+    def postprocess(cls, outputs: Sequence[np.ndarray], metadata: Mapping[str, str], **options: Any) -> list[Any]:
+        """Per-image results from an exported model's raw outputs for one batch (one array per
+        name of :meth:`export_outputs`), with the file's ``metadata`` and the batch's options."""
         raise NotImplementedError
+
+    @classmethod
+    def calibration_sets(
+        cls,
+        data: str | os.PathLike[str],
+        preprocessing: Any,
+        metadata: Mapping[str, str],
+        *,
+        num_calib: int | None,
+        num_eval: int | None,
+        seed: int,
+    ) -> tuple[Any, Any]:
+        """``(calibration, evaluation)`` :class:`lucid.deploy.quantize.LabelledImages` from ``data``,
+        the evaluation images held out from training; data of another task is a DataError naming
+        what was expected."""
+        raise NotImplementedError
+
+    @classmethod
+    def compare(
+        cls, reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], labels: Any, metadata: Mapping[str, str]
+    ) -> Comparison:
+        """How ``candidate``'s outputs (an int8 or exported model) agree with ``reference``'s on
+        the same images, and both models' score against ``labels`` when there are labels."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What a task's exported file is: ``outputs`` (graph output names, in order), the
+    ``preprocessing`` it records, ``dynamic_size`` (height and width free, checked at two sizes)
+    and the task's own ``metadata`` keys (JSON strings) beside the preprocessing."""
+
+    outputs: tuple[str, ...]
+    preprocessing: Any
+    dynamic_size: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``agreement``: share of outputs (images' top-1, mask pixels, ...) two models agree on;
+    ``metric``: the score's name (``top-1``, ``mIoU``); ``reference``/``candidate``: both models'
+    score in [0, 1] (None without labels)."""
+
+    agreement: float
+    metric: str
+    reference: float | None = None
+    candidate: float | None = None
+
+    @property
+    def drop(self) -> float | None:
+        """Reference minus candidate score, in percentage points (None without labels)."""
+        if self.reference is None or self.candidate is None:
+            return None
+        return 100.0 * (self.reference - self.candidate)
 
 
 def register_task(cls: type[Task]) -> type[Task]:

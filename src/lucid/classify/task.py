@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from lucid.data import CachedImages, StreamingImages
-from lucid.tasks import Meter, Task, TaskData, register_task
+from lucid.errors import DataError
+from lucid.tasks import Comparison, Meter, Task, TaskData, register_task
 from lucid.train.config import TrainConfig
 from lucid.train.data import build_datasets
 from lucid.train.engine import build_model
@@ -223,3 +224,94 @@ class ClassifyTask(Task):
 
     def farewell(self, best: Mapping[str, Any]) -> str:
         return f"best val top-1 {100 * best['val_top1']:.2f}% at epoch {best['epoch']}"
+
+    # -- deployment (lucid.deploy finds these through lucid.tasks.get_task("classify")) ---------
+
+    @classmethod
+    def check_outputs(cls, shapes: Sequence[Sequence[int | None]], source: str) -> int | None:
+        """One ``(N, classes)`` output; returns its class count."""
+        super().check_outputs(shapes, source)
+        if len(shapes[0]) != 2:
+            raise DataError(
+                f"{source} records task 'classify' but its output has shape {list(shapes[0])}; "
+                "expected (N, classes) logits"
+            )
+        return shapes[0][-1]
+
+    @classmethod
+    def postprocess(cls, outputs: Sequence[np.ndarray], metadata: Mapping[str, str], **options: Any) -> list[Any]:
+        """Per image, its ``topk`` (default 5) most probable ``(label, probability)`` pairs, most
+        probable first; labels from ``classes`` (the option, else the file's), else output indices."""
+        from lucid.preprocessing import read_classes
+
+        topk = options.get("topk", 5)
+        if not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
+            raise ValueError(f"topk must be a positive integer, got {topk!r}")
+        names = options.get("classes") or read_classes(metadata)
+        logits = np.asarray(outputs[0], dtype=np.float64)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = shifted / shifted.sum(axis=1, keepdims=True)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, : min(topk, probs.shape[1])]
+        return [
+            [(names[int(i)] if names else str(int(i)), float(row[i])) for i in idx]
+            for row, idx in zip(probs, order, strict=True)
+        ]
+
+    @classmethod
+    def calibration_sets(
+        cls,
+        data: str | Any,
+        preprocessing: Any,
+        metadata: Mapping[str, str],
+        *,
+        num_calib: int | None,
+        num_eval: int | None,
+        seed: int,
+    ) -> tuple[Any, Any]:
+        """The digits' or an image folder's training and held-out images
+        (:func:`lucid.deploy.quantize.calibration_sets`); a segmentation data folder or a folder
+        of mask PNGs is refused."""
+        from lucid.deploy.quantize import calibration_sets
+        from lucid.preprocessing import read_classes
+        from lucid.segment.data import looks_like_segmentation
+
+        if str(data) != "digits":
+            folder = Path(data).expanduser()
+            if looks_like_segmentation(folder) or _mask_folder(folder):
+                raise DataError(
+                    f"a classification model is calibrated and scored on class folders of images or 'digits'; "
+                    f"{data} holds segmentation images and masks"
+                )
+        classes = read_classes(metadata)
+        return calibration_sets(
+            data,
+            preprocessing,
+            classes=classes,
+            num_classes=len(classes) if classes else None,
+            metadata=metadata,
+            num_calib=num_calib,
+            num_eval=num_eval,
+            seed=seed,
+        )
+
+    @classmethod
+    def compare(
+        cls, reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], labels: Any, metadata: Mapping[str, str]
+    ) -> Comparison:
+        """Top-1 agreement of the two models, and both models' top-1 accuracy on ``labels``."""
+        a, b = np.asarray(reference[0]).argmax(1), np.asarray(candidate[0]).argmax(1)
+        agreement = float((a == b).mean())
+        if labels is None:
+            return Comparison(agreement, "top-1")
+        target = np.asarray(labels)
+        return Comparison(agreement, "top-1", float((a == target).mean()), float((b == target).mean()))
+
+
+def _mask_folder(folder: Path) -> bool:
+    """Whether ``folder`` (or a class folder in it) is named like a folder of segmentation masks."""
+    from lucid.segment.data import MASK_DIRS
+
+    names = set(MASK_DIRS)
+    if folder.name.lower() in names:
+        return True
+    return folder.is_dir() and any(child.is_dir() and child.name.lower() in names for child in folder.iterdir())

@@ -41,9 +41,10 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--data",
-        default="digits",
+        default=None,
         metavar="DIR|digits",
-        help="--format all: real images for agreement, accuracy and int8 calibration (default: digits)",
+        help="--format all: real images for agreement, score (top-1 / mIoU) and int8 calibration "
+        "(default: the checkpoint's recorded data and its held-out split; digits when it records none)",
     )
     parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="fixed batch of the file (default 1)")
     parser.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (14..20; default 18)")
@@ -81,9 +82,11 @@ def _register_quantize(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--calib",
-        required=True,
+        default=None,
         metavar="DIR|digits",
-        help="a folder of images (class folders give labels; train/ + val/ split them) or 'digits'",
+        help="the model's task's data: class folders or 'digits' (classification), a segmentation data folder "
+        "(images/ + masks/); train/ + val/ split them. Default: the data the export records, its training split "
+        "calibrating and its held-out split scoring",
     )
     parser.add_argument(
         "--out", required=True, metavar="FILE", help="FILE.int8.onnx (onnxruntime) or FILE.int8.xml (openvino)"
@@ -168,32 +171,9 @@ def _one_line(command: str, action: Callable[[], int]) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """Export and verify (or, with --format all, the matrix); a failed verification is exit status 1.
 
-    A segmentation model (an LR-ASPP checkpoint or name) goes to :mod:`lucid.segment`'s exporter,
-    which keeps the image size dynamic and checks class masks as well as logits."""
-    from lucid.segment.cli import is_segmentation_source
-
-    if is_segmentation_source(args.ckpt):
-        return _one_line("export", lambda: _export_segmentation(args))
+    Every task goes the one way: the model's task (:mod:`lucid.tasks`) says what its file holds
+    (a segmentation model keeps a free image size and records its classes and void value)."""
     return _one_line("export", lambda: _export_all(args) if args.format == "all" else _export(args))
-
-
-def _export_segmentation(args: argparse.Namespace) -> int:
-    from lucid.segment import export_segmentation
-
-    if args.format not in ("onnx", "openvino"):
-        raise ValueError(f"--format {args.format}: a segmentation model exports to onnx or openvino")
-    size = (args.image_size, args.image_size) if args.image_size else (360, 480)
-    result = export_segmentation(
-        args.ckpt,
-        args.out,
-        args.format,
-        weights=args.weights,
-        image_size=size,
-        rtol=args.rtol,
-        **({"opset": args.opset} if args.opset is not None else {}),
-    )
-    print(result.summary())
-    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

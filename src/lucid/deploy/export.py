@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.checkpoint import atomic_write
-from lucid.deploy.integrity import write_digest
-from lucid.deploy.preprocess import Preprocessing, model_classes, model_preprocessing, write_classes
+from lucid.deploy.integrity import write_with_digest
+from lucid.deploy.preprocess import Preprocessing, model_classes, read_classes, write_classes
 from lucid.errors import ExportError
+from lucid.tasks import get_task
 
 __all__ = [
     "FORMATS",
@@ -92,14 +92,21 @@ class ExportResult:
     seconds: float
     exporter: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    task: str = "classify"
+    dynamic_size: bool = False  # height and width free (segmentation's ONNX and OpenVINO files)
+    checked_shapes: tuple[tuple[int, ...], ...] = ()
 
     def summary(self) -> str:
         """One line for the console: file, format, and the verified difference."""
         opset = f", opset {self.opset}" if self.opset is not None else ""
-        batches = "/".join(str(b) for b in self.checked_batches)
+        if self.dynamic_size:
+            sizes = ", ".join(f"{s[0]}x{s[2]}x{s[3]}" for s in self.checked_shapes)
+            checked = f"at {sizes} (dynamic batch/height/width)"
+        else:
+            checked = "on batch " + "/".join(str(b) for b in self.checked_batches)
         return (
-            f"wrote {self.path} ({self.format}{opset}, {self.exporter}); max |diff| vs eager = "
-            f"{self.max_abs_diff:.3g} ({self.max_rel_diff:.3g} relative) on batch {batches}, "
+            f"wrote {self.path} ({self.task}, {self.format}{opset}, {self.exporter}); max |diff| vs eager = "
+            f"{self.max_abs_diff:.3g} ({self.max_rel_diff:.3g} relative) {checked}, "
             f"{self.seconds:.1f} s"
         )
 
@@ -215,12 +222,20 @@ def to_onnx_bytes(
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
     dynamo: bool = False,
+    outputs: Sequence[str] = (OUTPUT_NAME,),
+    dynamic_size: bool = False,
 ) -> bytes:
     """The serialised ONNX model of an eval-mode ``model`` for inputs like ``example``.
+
+    ``outputs`` names the graph's outputs (a task's :meth:`~lucid.tasks.Task.export_outputs`);
+    ``dynamic_size`` leaves height and width free (TorchScript-based exporter; the batch too, and
+    the last two dimensions of every 4-d output).
 
     The TorchScript-based exporter (default) writes exactly the requested opset and takes about
     a second; ``dynamo=True`` uses torch.export (torch's newer path, opset >= 18, much slower).
     """
+    if dynamic_size and dynamo:
+        raise ValueError("a model with a free image size is exported by the TorchScript-based exporter (not dynamo)")
     with quiet_torch_export(), torch.no_grad():
         if dynamo:
             dims = {0: torch.export.Dim("batch", min=1)} if dynamic_batch else None
@@ -230,7 +245,7 @@ def to_onnx_bytes(
                 dynamo=True,
                 opset_version=opset,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=list(outputs),
                 dynamic_shapes=(dims,) if dims else None,
                 verbose=False,
             )
@@ -238,7 +253,7 @@ def to_onnx_bytes(
                 raise ExportError("torch.onnx.export(dynamo=True) returned no program")
             return program.model_proto.SerializeToString()
         buffer: Any = io.BytesIO()  # torch's stubs name only paths; a file object works alike
-        axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+        axes = _dynamic_axes(model, example, outputs, dynamic_batch, dynamic_size)
         torch.onnx.export(
             model,
             (example,),
@@ -246,11 +261,27 @@ def to_onnx_bytes(
             dynamo=False,
             opset_version=opset,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=list(outputs),
             dynamic_axes=axes,
             do_constant_folding=True,
         )
     return _tidy(buffer.getvalue())
+
+
+def _dynamic_axes(
+    model: nn.Module, example: torch.Tensor, outputs: Sequence[str], batch: bool, size: bool
+) -> dict[str, dict[int, str]] | None:
+    """The TorchScript exporter's ``dynamic_axes``: the batch of the input and every output, and
+    with ``size`` the input's height/width and the last two dimensions of 4-d outputs."""
+    if not (batch or size):
+        return None
+    with torch.no_grad():
+        produced = model(example)
+    shapes = [t.shape for t in (produced if isinstance(produced, (tuple, list)) else (produced,))]
+    axes: dict[str, dict[int, str]] = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"} if size else {0: "batch"}}
+    for name, shape in zip(outputs, shapes, strict=False):
+        axes[name] = {0: "batch", 2: "height", 3: "width"} if size and len(shape) == 4 else {0: "batch"}
+    return axes
 
 
 def _tidy(raw: bytes) -> bytes:
@@ -288,7 +319,7 @@ def _onnx_runner(path: str) -> Any:
     from lucid.deploy.runtime import make_session
 
     session = make_session(path)
-    return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+    return lambda x: session.run(None, {INPUT_NAME: x.numpy()})[0]
 
 
 def _openvino_runner(path: str) -> Any:
@@ -317,19 +348,21 @@ def _torchscript_runner(path: str) -> Any:
 
 
 def _verify(
-    run: Any, reference: nn.Module, shape: tuple[int, int, int], batches: Sequence[int], rtol: float, seed: int
+    run: Any, reference: nn.Module, shapes: Sequence[tuple[int, ...]], rtol: float, seed: int
 ) -> tuple[float, float]:
-    """Largest |exported - eager| over random inputs, absolute and relative to the largest logit."""
+    """Largest |exported - eager| over random inputs of each shape ``(N, C, H, W)``, absolute and
+    relative to the largest output value (the first output's)."""
     generator = torch.Generator().manual_seed(seed)
     worst_abs, worst_rel = 0.0, 0.0
-    for batch in batches:
-        x = torch.randn(batch, *shape, generator=generator)
+    for shape in shapes:
+        x = torch.randn(*shape, generator=generator)
         with torch.no_grad():
-            expected = reference(x).numpy()
+            produced = reference(x)
+            expected = (produced[0] if isinstance(produced, (tuple, list)) else produced).numpy()
         got = np.asarray(run(x))
         if got.shape != expected.shape:
             raise VerificationError(
-                f"exported model returns shape {got.shape} for batch {batch}, eager {expected.shape}"
+                f"exported model returns shape {got.shape} for input {tuple(shape)}, eager {expected.shape}"
             )
         if not (np.isfinite(got).all() and np.isfinite(expected).all()):
             which = "the exported model" if np.isfinite(expected).all() else "the eager model"
@@ -456,27 +489,45 @@ def export(
     if format == "executorch" and dynamic_batch:
         raise ValueError("an ExecuTorch program takes a fixed batch: use batch_size=N instead of dynamic_batch")
     _require_runtime(format)
-    source = model
-    reference = load_source_model(model, weights)
-    prep = model_preprocessing(reference, image_size=image_size, mean=mean, std=std, resize_size=resize_size)
-    names = model_classes(reference, classes)
-    reference = copy.deepcopy(reference).to("cpu", torch.float32).eval()
+    from lucid.models.resolve import resolve
+
+    resolved = resolve(model, weights)
+    task = get_task(resolved.task)
+    spec = task.export_spec(resolved.model, image_size=image_size, mean=mean, std=std, resize_size=resize_size)
+    prep = spec.preprocessing
+    free_size = spec.dynamic_size and format in ("onnx", "openvino")
+    if free_size and dynamo:
+        raise ValueError(
+            f"a {task.name} model keeps a free image size, which the dynamo exporter cannot; drop --dynamo"
+        )
+    dynamic_batch = dynamic_batch or free_size  # a free image size frees the batch too
+    names = model_classes(resolved.model, classes)
+    reference = copy.deepcopy(resolved.model).to("cpu", torch.float32).eval()
+    reference = reference.to(memory_format=torch.contiguous_format)
     folded = inference_copy(reference)
-    shape = (prep.in_channels, *prep.image_size)
+    channels, (height, width) = prep.in_channels, prep.image_size
     export_batch = 2 if (dynamic_batch and dynamo) else batch_size  # torch.export specialises size-1 dims
-    example = torch.zeros(export_batch, *shape)
-    batches = (1, 3) if dynamic_batch else (export_batch,)
-    meta = metadata_of(reference, source, prep, names)
+    example = torch.zeros(export_batch, channels, height, width)
+    shapes = _checked_shapes(channels, (height, width), dynamic_batch, export_batch, free_size)
+    meta = {**metadata_of(reference, model, prep, names), "task": task.name, **spec.metadata}
     diffs: tuple[float, float] = (0.0, 0.0)
 
     def check(runner: Any) -> None:
         nonlocal diffs
-        diffs = _verify(runner, reference, shape, batches, rtol, seed)
+        diffs = _verify(runner, reference, shapes, rtol, seed)
 
     def onnx_bytes() -> bytes:
         import onnx
 
-        raw = to_onnx_bytes(folded, example, opset=opset or DEFAULT_OPSET, dynamic_batch=dynamic_batch, dynamo=dynamo)
+        raw = to_onnx_bytes(
+            folded,
+            example,
+            opset=opset or DEFAULT_OPSET,
+            dynamic_batch=dynamic_batch,
+            dynamo=dynamo,
+            outputs=spec.outputs,
+            dynamic_size=free_size,
+        )
         _check_graph(onnx.load_from_string(raw), reference)
         return with_metadata(raw, meta)
 
@@ -498,8 +549,7 @@ def export(
     if format == "openvino":
         _write_openvino(target, onnx_bytes(), meta, lambda xml: check(_openvino_runner(str(xml))))
     else:
-        atomic_write(target, write)
-    write_digest(target)
+        write_with_digest(target, write)
     onnx_exporter = "dynamo" if dynamo else "torchscript-based"
     exporter = {
         "onnx": onnx_exporter,
@@ -514,10 +564,26 @@ def export(
         dynamic_batch=dynamic_batch,
         max_abs_diff=diffs[0],
         max_rel_diff=diffs[1],
-        checked_batches=tuple(batches),
+        checked_batches=tuple(shape[0] for shape in shapes),
         preprocessing=prep,
-        classes=names,
+        classes=names if task.name == "classify" else read_classes(meta),
         seconds=time.perf_counter() - start,
         exporter=exporter,
         metadata=meta,
+        task=task.name,
+        dynamic_size=free_size,
+        checked_shapes=tuple(shapes),
     )
+
+
+def _checked_shapes(
+    channels: int, size: tuple[int, int], dynamic_batch: bool, batch: int, free_size: bool
+) -> list[tuple[int, int, int, int]]:
+    """The input shapes an export is checked at: its own, another batch when the batch is free,
+    and another height and width when they are free too."""
+    height, width = size
+    if free_size:
+        return [(1, channels, height, width), (2, channels, height + 24, max(16, width - 40))]
+    if dynamic_batch:
+        return [(1, channels, height, width), (3, channels, height, width)]
+    return [(batch, channels, height, width)]

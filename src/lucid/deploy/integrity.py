@@ -5,18 +5,40 @@ silently and gives wrong answers. :func:`lucid.deploy.export` and :func:`lucid.d
 write ``<file>.sha256`` next to the model, in ``sha256sum``'s format (one ``<hex>  <name>`` line
 per file: the ``.xml`` and its ``.bin`` for OpenVINO), so ``sha256sum -c model.onnx.sha256``
 checks it too. :class:`lucid.deploy.Predictor` refuses a file whose bytes differ from its digest.
+
+A model and its digest are written as one: :func:`write_with_digest` (and :func:`publish`, for
+the two IR files) writes the model under a temporary name, then its digest under another, and
+renames the model then the digest into place. A failure before the renames (a failed check, a
+digest that cannot be written) leaves the previous model and digest as they were; the
+temporaries a killed export left (``.NAME.XXXXXXXX.tmp``) are removed by the next export into
+the same place (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lucid.checkpoint import atomic_write
 from lucid.errors import DataError
 
-__all__ = ["DIGEST_SUFFIX", "check_digest", "digest_path", "file_sha256", "model_files", "write_digest"]
+__all__ = [
+    "DIGEST_SUFFIX",
+    "check_digest",
+    "digest_path",
+    "file_sha256",
+    "model_files",
+    "publish",
+    "remove_stale_temporaries",
+    "temporary_beside",
+    "write_digest",
+    "write_with_digest",
+]
 
 DIGEST_SUFFIX = ".sha256"
 _CHUNK = 1 << 20
@@ -83,3 +105,78 @@ def check_digest(path: str | os.PathLike[str], required: bool = False) -> bool:
                 "changed or corrupted after export; export it again (or delete the digest file to run it as it is)"
             )
     return True
+
+
+def temporary_beside(target: Path) -> Path:
+    """A new empty temporary file ``.NAME.XXXXXXXX.tmp`` in ``target``'s folder (renames stay atomic)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def publish(parts: Sequence[tuple[Path, Path]], model: Path) -> Path:
+    """Rename each ``(temporary, final)`` part into place, then ``<model>.sha256`` (computed from
+    the temporaries) beside it. The digest is written before any rename: if it cannot be, nothing
+    is renamed and the previous model and digest stay. Returns the digest file."""
+    sidecar = digest_path(model)
+    lines = "".join(f"{file_sha256(tmp)}  {final.name}\n" for tmp, final in parts)
+    tmp_digest = temporary_beside(sidecar)
+    try:
+        tmp_digest.write_text(lines)
+        for tmp, _ in parts:
+            _fsync(tmp)
+            os.chmod(tmp, 0o644)
+        _fsync(tmp_digest)
+        os.chmod(tmp_digest, 0o644)
+        for tmp, final in parts:
+            os.replace(tmp, final)
+        os.replace(tmp_digest, sidecar)
+    finally:
+        tmp_digest.unlink(missing_ok=True)
+    return sidecar
+
+
+def write_with_digest(target: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
+    """``write(tmp)`` a one-file model, then :func:`publish` it with its digest; on any failure the
+    temporary is removed and the previous model and digest are untouched."""
+    final = Path(target)
+    remove_stale_temporaries(final)
+    tmp = temporary_beside(final)
+    try:
+        write(str(tmp))
+        publish([(tmp, final)], final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries an interrupted write of ``target`` (its parts and digest) left in
+    its folder: ``.NAME.XXXXXXXX.tmp`` files and folders. Returns what was removed. (Two exports
+    into one file at the same time are not supported: the second removes the first's temporaries.)"""
+    model = Path(target)
+    if not model.parent.is_dir():
+        return []
+    names = {part.name for part in model_files(model)} | {digest_path(model).name, model.stem}
+    removed = []
+    for name in names:
+        for stale in model.parent.glob(f".{glob_escape(name)}.*.tmp"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    import glob
+
+    return glob.escape(name)

@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.deploy.export import export, load_source_model, quiet_torch_export
+from lucid.deploy.export import export, quiet_torch_export
 from lucid.deploy.integrity import model_files
-from lucid.deploy.preprocess import model_classes, model_preprocessing
-from lucid.deploy.quantize import DIGITS, calibration_sets, quantize
+from lucid.deploy.preprocess import model_classes, write_classes
+from lucid.deploy.quantize import DIGITS, quantize, recorded_data, task_sets
 from lucid.deploy.runtime import ExecuTorchModel, OnnxRuntimeModel, OpenVINOModel, available
 from lucid.errors import MissingDependencyError
+from lucid.tasks import get_task
 
 __all__ = ["MATRIX_FORMATS", "MatrixRow", "export_all", "format_matrix"]
 
@@ -94,6 +95,17 @@ def _runner(path: Path, runtime: str, threads: int | None) -> Callable[[np.ndarr
     return OnnxRuntimeModel(path, threads).run
 
 
+class _Scorer:
+    """A task's comparison of a file's outputs with eager's, and its score on the labels."""
+
+    def __init__(self, task: Any, labels: np.ndarray | None, metadata: dict[str, str]) -> None:
+        self.task, self.labels, self.metadata = task, labels, metadata
+
+    def __call__(self, eager: np.ndarray, outputs: np.ndarray) -> tuple[float, float | None]:
+        found = self.task.compare([eager], [outputs], self.labels, self.metadata)
+        return found.agreement, found.candidate
+
+
 def _measure(
     name: str,
     runtime: str,
@@ -101,12 +113,12 @@ def _measure(
     run: Callable[[np.ndarray], np.ndarray],
     images: np.ndarray,
     eager: np.ndarray,
-    labels: np.ndarray | None,
+    scorer: _Scorer,
     budget_s: float,
     note: str = "",
 ) -> MatrixRow:
     logits = np.asarray(run(images))
-    top = logits.argmax(axis=1)
+    agreement, score = scorer(eager, logits)
     one = images[:1]
     return MatrixRow(
         name=name,
@@ -114,16 +126,14 @@ def _measure(
         path=path,
         bytes=sum(p.stat().st_size for p in model_files(path) if p.is_file()),
         max_abs_diff=float(np.abs(logits - eager).max()),
-        agreement=float((top == eager.argmax(axis=1)).mean()),
-        top1=None if labels is None else float((top == labels).mean()),
+        agreement=agreement,
+        top1=score,
         latency_ms=_latency(lambda: run(one), budget_s),
         note=note,
     )
 
 
-def _eager_row(
-    model: nn.Module, images: np.ndarray, labels: np.ndarray | None, budget_s: float
-) -> tuple[MatrixRow, np.ndarray]:
+def _eager_row(model: nn.Module, images: np.ndarray, scorer: _Scorer, budget_s: float) -> tuple[MatrixRow, np.ndarray]:
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return model(torch.from_numpy(batch)).numpy()
@@ -135,7 +145,7 @@ def _eager_row(
         path=None,
         max_abs_diff=0.0,
         agreement=1.0,
-        top1=None if labels is None else float((eager.argmax(axis=1) == labels).mean()),
+        top1=scorer(eager, eager)[1],
         latency_ms=_latency(lambda: run(images[:1]), budget_s),
         note="the reference",
     )
@@ -147,7 +157,7 @@ def export_all(
     out_dir: str | os.PathLike[str],
     *,
     weights: Any = None,
-    data: str | os.PathLike[str] = DIGITS,
+    data: str | os.PathLike[str] | None = None,
     image_size: int | None = None,
     formats: Sequence[str] | None = None,
     num_calib: int = 128,
@@ -158,8 +168,10 @@ def export_all(
 ) -> list[MatrixRow]:
     """Export ``source`` to every available format in ``out_dir`` and measure each file (see module doc).
 
-    ``data``: ``"digits"`` or a folder of images (class folders give labels) for the agreement,
-    accuracy and int8 calibration. ``formats``: a subset of the row names' formats
+    ``data``: the images for the agreement, the score (top-1, mIoU) and int8 calibration, read by
+    the model's task (``"digits"`` or class folders; a segmentation data folder); None: the data
+    the checkpoint records, its training split calibrating and its held-out split scoring.
+    ``formats``: a subset of the row names' formats
     (``onnx``, ``openvino``, ``executorch``, ``torchscript``, ``int8``); None: all.
     Returns the eager reference row first, then one row per file and runtime.
     """
@@ -172,21 +184,22 @@ def export_all(
         raise ValueError(
             f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, torchscript, int8"
         )
-    model = load_source_model(source, weights).to("cpu", torch.float32).eval()
+    from lucid.models.resolve import resolve
+
+    resolved = resolve(source, weights)
+    model = resolved.model.to("cpu", torch.float32).eval()
+    task = get_task(resolved.task)
     stem = Path(str(source)).stem if not isinstance(source, nn.Module) else str(getattr(model, "model_name", "model"))
-    prep = model_preprocessing(model, image_size=image_size)
-    calib_set, eval_set = calibration_sets(
-        data,
-        prep,
-        classes=model_classes(model),
-        num_classes=getattr(getattr(model, "config", None), "num_classes", None),
-        metadata=_data_metadata(model),
-        num_calib=num_calib,
-        num_eval=num_eval,
-    )
+    spec = task.export_spec(model, image_size=image_size)
+    prep = spec.preprocessing
+    metadata = {**_data_metadata(model), **write_classes(model_classes(model)), **spec.metadata, "task": task.name}
+    if data is None:
+        data = recorded_data(metadata) or DIGITS  # the checkpoint's own data, its held-out split
+    calib_set, eval_set = task_sets(task, data, prep, metadata, None, num_calib, num_eval, 0)
     images, labels = eval_set.images, eval_set.labels
-    say(f"evaluating on {eval_set.description}")
-    eager_row, eager = _eager_row(model, images, labels, latency_budget_s)
+    say(f"calibrating on {calib_set.description}; evaluating on {eval_set.description}")
+    scorer = _Scorer(task, labels, metadata)
+    eager_row, eager = _eager_row(model, images, scorer, latency_budget_s)
     rows = [eager_row]
     onnx_file = folder / f"{stem}.onnx"
     if wanted & {"onnx", "int8"}:
@@ -213,7 +226,7 @@ def export_all(
             continue
         rows.append(
             _measure(
-                name, runtime, path, _runner(path, runtime, threads), images, eager, labels, latency_budget_s, note
+                name, runtime, path, _runner(path, runtime, threads), images, eager, scorer, latency_budget_s, note
             )
         )
         say(f"  {name} on {runtime}: {format_row(rows[-1])}")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from lucid.deploy.integrity import publish, remove_stale_temporaries
 from lucid.deploy.runtime import OPENVINO_RT_KEY, require
 from lucid.errors import ExportError
 
@@ -52,16 +53,13 @@ def set_metadata(model: Any, metadata: Mapping[str, str]) -> None:
         model.set_rt_info(str(value), [OPENVINO_RT_KEY, key])
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
 def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path], None] | None = None) -> Path:
-    """Write ``model`` as ``target`` (``.xml``) plus its ``.bin``, fp32 weights, all or nothing.
+    """Write ``model`` as ``target`` (``.xml``) plus its ``.bin`` and their ``.sha256``, fp32
+    weights, all or nothing.
 
     Both files are written in a temporary folder beside ``target``, ``verify(tmp_xml)`` runs on
-    them (raise to abandon), then the ``.bin`` and the ``.xml`` are renamed into place.
+    them (raise to abandon), then :func:`lucid.deploy.integrity.publish` renames the ``.bin``,
+    the ``.xml`` and their digest into place.
     """
     ov = require("openvino", "writing an OpenVINO IR file")
     xml = Path(target).expanduser()
@@ -70,6 +68,7 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
             f"an OpenVINO IR model is written to a .xml file (its weights go to .bin), got {str(target)!r}"
         )
     xml.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(xml)
     workdir = Path(tempfile.mkdtemp(prefix=f".{xml.stem}.", suffix=".tmp", dir=xml.parent))
     try:
         tmp_xml = workdir / xml.name
@@ -77,12 +76,8 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
         tmp_bin = tmp_xml.with_suffix(".bin")
         if verify is not None:
             verify(tmp_xml)
-        for part in (tmp_bin, tmp_xml):
-            _fsync(part)
-            os.chmod(part, 0o644)
         # The weights first: a reader sees either the old pair or, after the second rename, the new one.
-        os.replace(tmp_bin, xml.with_suffix(".bin"))
-        os.replace(tmp_xml, xml)
+        publish([(tmp_bin, xml.with_suffix(".bin")), (tmp_xml, xml)], xml)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return xml

@@ -1,4 +1,5 @@
-"""``Predictor``: a model file in its fastest runtime, taking images and returning class names with probabilities.
+"""``Predictor``: a model file in its fastest runtime, taking images and returning each image's result
+(class names with probabilities, class masks, ...): what the file's recorded task makes of its outputs.
 
 The preprocessing is read from the model file (written by :func:`lucid.deploy.export`), so a
 deployed model needs nothing but its file: ``.onnx`` (ONNX Runtime or OpenVINO), ``.xml``
@@ -20,7 +21,7 @@ import torch
 
 from lucid.deploy.integrity import check_digest
 from lucid.deploy.preprocess import ImageLike, Preprocessing, read_classes
-from lucid.deploy.runtime import load_runtime_model, make_session, run_batches, session_options, softmax
+from lucid.deploy.runtime import load_runtime_model, make_session, run_batches, session_options, softmax, task_for
 from lucid.errors import DataError
 
 __all__ = ["Predictor", "as_float32_batch", "make_session", "run_batches", "session_options", "softmax"]
@@ -53,7 +54,10 @@ def as_float32_batch(batch: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 class Predictor:
-    """Classify images with an exported model file and its recorded preprocessing.
+    """Run an exported model file on images with its recorded preprocessing and task.
+
+    The task (``task`` metadata, read after the digest check) supplies the per-image results
+    (:func:`lucid.tasks.get_task`): a classifier's top-k labels, a segmenter's class masks.
 
     >>> predictor = Predictor("model.onnx", threads=2)
     >>> predictor.predict(["cat.jpg"], topk=3)   # [[("tabby", 0.61), ("tiger cat", 0.2), ...]]
@@ -99,22 +103,15 @@ class Predictor:
         self.input_shape = tuple(self.runtime.input_shape)
         # A static batch dimension (an export without --dynamic-batch) is fed that many at a time.
         self.fixed_batch = self.input_shape[0]
-        self.num_classes = self.runtime.num_classes
+        self.task_handler = task_for(props, str(self.path))  # read after the digest check
+        self.task: str = self.task_handler.name
+        shapes = getattr(self.runtime, "output_shapes", [(None, self.runtime.num_classes)])
+        self.num_classes = self.task_handler.check_outputs(shapes, str(self.path))
         names = list(classes) if classes is not None else read_classes(props)
         if names is not None and self.num_classes is not None and len(names) != self.num_classes:
             raise ValueError(f"{len(names)} class names for a model with {self.num_classes} outputs")
         self.classes = names
         self._check_input_shape()
-        # A segmentation export (`lucid export` of an LR-ASPP checkpoint): predict() gives class masks,
-        # computed by lucid.segment's predictor over this runtime (imported here: lucid.segment imports lucid.deploy).
-        self.task: str = props.get("task", "classify")
-        self.segmenter: Any = None
-        if self.task == "segment":
-            from lucid.segment.deploy import SegmentationPredictor
-
-            self.segmenter = SegmentationPredictor.from_runtime(self.runtime.run, props, self.path, self.backend)
-            if names is not None:
-                self.segmenter.classes = names
 
     @property
     def session(self) -> Any:
@@ -131,7 +128,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         return (
-            f"Predictor({str(self.path)!r}, backend={self.backend!r}, input={self.input_shape}, "
+            f"Predictor({str(self.path)!r}, task={self.task!r}, backend={self.backend!r}, input={self.input_shape}, "
             f"classes={self.num_classes})"
         )
 
@@ -143,17 +140,20 @@ class Predictor:
         """Raw outputs for an already preprocessed ``(N, C, H, W)`` batch."""
         array = as_float32_batch(batch)
         expected = (self.preprocessing.in_channels, *self.preprocessing.image_size)
-        if array.ndim != 4 or tuple(array.shape[1:]) != expected or len(array) == 0:
+        free = [d is None for d in self.input_shape[1:]] if len(self.input_shape) == 4 else [False] * 3
+        fits = array.ndim == 4 and len(array) > 0
+        fits = fits and all(f or got == e for f, got, e in zip(free, array.shape[1:], expected, strict=True))
+        if not fits:
             raise DataError(f"expected a batch of shape (N >= 1, {', '.join(map(str, expected))}), got {array.shape}")
         return np.asarray(self.runtime.run(array))
 
     __call__ = logits
 
     def probabilities(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
-        """Softmax probabilities ``(N, num_classes)`` for images."""
-        if self.segmenter is not None:
+        """Softmax probabilities ``(N, num_classes)`` for images (a classification export)."""
+        if self.task != "classify":
             raise DataError(
-                f"{self.path} is a segmentation model: predict() gives class masks, segmenter.logits(image) the scores"
+                f"{self.path} is a {self.task!r} model: predict() gives its results; probabilities() are a classifier's"
             )
         return softmax(self.logits(self.preprocess(images)))
 
@@ -162,17 +162,18 @@ class Predictor:
         return self.classes[index] if self.classes is not None else str(index)
 
     def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5) -> list[Any]:
-        """Per image, the ``topk`` most probable ``(label, probability)`` pairs, most probable first.
+        """Per image, the task's result: for classification the ``topk`` most probable
+        ``(label, probability)`` pairs, most probable first; for segmentation the ``(H, W)`` uint8
+        class mask at the image's own size (names in ``classes``).
 
-        A segmentation export gives, per image, its ``(H, W)`` uint8 class mask at the image's own
-        size instead (``topk`` unused; names in ``classes``).
+        The images go through the task's :meth:`~lucid.tasks.Task.prepare_batches`, the runtime,
+        and its :meth:`~lucid.tasks.Task.postprocess`.
         """
-        if self.segmenter is not None:
-            masks = self.segmenter.predict(images)
-            return masks if isinstance(masks, list) else [masks]
-        if not isinstance(topk, int) or isinstance(topk, bool) or topk < 1:
-            raise ValueError(f"topk must be a positive integer, got {topk!r}")
-        probs = self.probabilities(images)
-        k = min(topk, probs.shape[1])
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        return [[(self.label(int(i)), float(row[i])) for i in idx] for row, idx in zip(probs, order, strict=True)]
+        if isinstance(images, (list, tuple)) and not images:
+            raise ValueError("no images given")
+        options: dict[str, Any] = {"topk": topk, "classes": self.classes}
+        results: list[Any] = []
+        for batch, batch_options in self.task_handler.prepare_batches(images, self.preprocessing, self.input_shape):
+            outputs = [np.asarray(self.runtime.run(as_float32_batch(batch)))]
+            results += self.task_handler.postprocess(outputs, self.metadata, **options, **batch_options)
+        return results

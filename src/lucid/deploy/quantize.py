@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from lucid.checkpoint import atomic_write
-from lucid.deploy.integrity import check_digest, model_files, write_digest
-from lucid.deploy.preprocess import Preprocessing, read_classes
-from lucid.deploy.runtime import OnnxRuntimeModel, OpenVINOModel
+from lucid.deploy.integrity import check_digest, model_files, write_with_digest
+from lucid.deploy.preprocess import Preprocessing
+from lucid.deploy.runtime import OnnxRuntimeModel, OpenVINOModel, task_for
 from lucid.errors import ExportError
+from lucid.tasks import get_task
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -37,6 +37,7 @@ __all__ = [
     "calibration_sets",
     "quantize",
     "quantize_executorch",
+    "seeded_pick",
 ]
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -74,10 +75,11 @@ class QuantizeResult:
     int8_bytes: int
     seconds: float
     backend: str = "onnxruntime"
+    metric: str = "top-1"  # the task's score fp32_top1/int8_top1 hold (segmentation: mIoU)
 
     @property
     def top1_drop(self) -> float | None:
-        """fp32 top-1 minus int8 top-1, in percentage points (None without labels)."""
+        """fp32 minus int8 score (``metric``: top-1, mIoU), in percentage points (None without labels)."""
         if self.fp32_top1 is None or self.int8_top1 is None:
             return None
         return 100.0 * (self.fp32_top1 - self.int8_top1)
@@ -87,11 +89,12 @@ class QuantizeResult:
         lines = [
             f"wrote {self.path} ({self.backend}; {self.int8_bytes / 1e6:.2f} MB, fp32 {self.fp32_bytes / 1e6:.2f} MB); "
             f"calibrated on {self.num_calib} images: {self.calibration}",
-            f"top-1 agreement with fp32 on {self.num_eval} images ({self.evaluation}): {100 * self.agreement:.2f} %",
+            f"{'top-1' if self.metric == 'top-1' else 'pixel'} agreement with fp32 on {self.num_eval} images "
+            f"({self.evaluation}): {100 * self.agreement:.2f} %",
         ]
         if self.fp32_top1 is not None and self.int8_top1 is not None:
             lines.append(
-                f"top-1: fp32 {100 * self.fp32_top1:.2f} %, int8 {100 * self.int8_top1:.2f} % "
+                f"{self.metric}: fp32 {100 * self.fp32_top1:.2f} %, int8 {100 * self.int8_top1:.2f} % "
                 f"(drop {100 * (self.fp32_top1 - self.int8_top1):.2f} points)"
             )
         return "\n".join(lines)
@@ -131,7 +134,7 @@ class ArrayCalibrationReader(_calibration_reader_base()):  # type: ignore[misc]
 # ---------------------------------------------------------------------------------------------
 
 
-def _subset(count: int, limit: int | None, seed: int) -> np.ndarray:
+def seeded_pick(count: int, limit: int | None, seed: int) -> np.ndarray:
     """Indices of a seeded random subset of ``limit`` out of ``count`` (all, in order, when it fits)."""
     if limit is None or limit >= count:
         return np.arange(count)
@@ -158,7 +161,7 @@ def _digits_sets(
     )
     sets = []
     for name, ds, limit, offset in (("train", train_ds, limits[0], 0), ("validation", val_ds, limits[1], 1)):
-        pick = _subset(len(ds), limit, seed + offset)
+        pick = seeded_pick(len(ds), limit, seed + offset)
         # ds.images are the [0, 1] grey images before normalisation: the model's own preprocessing applies.
         images = prep([ds.images[i] for i in pick])
         labels = ds.targets[pick].numpy() if labelled else None
@@ -192,10 +195,45 @@ def _folder_set(
     files = _image_files(folder)
     if not files:
         raise ValueError(f"calibration folder {folder} holds no images (looked for .jpg, .png, ... recursively)")
-    chosen = [files[i] for i in _subset(len(files), limit, seed)]
+    chosen = [files[i] for i in seeded_pick(len(files), limit, seed)]
     labels = _folder_labels(folder, chosen, classes)
     described = f"{folder}, {len(chosen)} images" + (" with class-folder labels" if labels is not None else "")
     return LabelledImages(prep(chosen), labels, described)
+
+
+def recorded_data(metadata: Mapping[str, str]) -> str | None:
+    """The training data an export records (``train_data``): ``"digits"``, its folder, or None."""
+    try:
+        record = json.loads(metadata.get("train_data", "null")) or {}
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    if record.get("kind") == "digits":
+        return DIGITS
+    root = record.get("root")
+    return str(root) if isinstance(root, str) and root else None
+
+
+def _recorded_split(folder: Path, metadata: Mapping[str, str]) -> Any:
+    """The training/held-out files of ``folder`` when it is the one folder of class folders the
+    model was trained on with a seeded split (so the held-out images are the ones it never saw)."""
+    from lucid.data import find_layout, held_out_files
+
+    record = json.loads(metadata.get("train_data", "null")) or {}
+    split = record.get("split") or {} if isinstance(record, dict) else {}
+    root = record.get("root") if isinstance(record, dict) else None
+    if split.get("layout") != "single" or not root or Path(root).expanduser().resolve() != folder.resolve():
+        return None
+    return held_out_files(find_layout(folder), split)
+
+
+def _files_set(
+    files: Sequence[Path], targets: Sequence[int], prep: Preprocessing, limit: int | None, seed: int, what: str
+) -> LabelledImages:
+    chosen = seeded_pick(len(files), limit, seed)
+    labels = np.asarray([targets[i] for i in chosen])
+    return LabelledImages(prep([files[i] for i in chosen]), labels, f"{what}, {len(chosen)} images with labels")
 
 
 def calibration_sets(
@@ -221,8 +259,8 @@ def calibration_sets(
             raise ValueError(f"a calibration array must be a preprocessed (N, C, H, W) batch, got shape {images.shape}")
         images = np.ascontiguousarray(images, dtype=np.float32)
         return (
-            LabelledImages(images[_subset(len(images), num_calib, seed)], None, "given array"),
-            LabelledImages(images[_subset(len(images), num_eval, seed + 1)], None, "given array"),
+            LabelledImages(images[seeded_pick(len(images), num_calib, seed)], None, "given array"),
+            LabelledImages(images[seeded_pick(len(images), num_eval, seed + 1)], None, "given array"),
         )
     if not isinstance(calib, (str, os.PathLike)):
         raise TypeError(f"calib must be 'digits', a folder or an (N, C, H, W) array, got {type(calib).__name__}")
@@ -234,6 +272,12 @@ def calibration_sets(
     folder = Path(calib).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"calib must be 'digits' or a folder of images; no folder at {folder}")
+    held_out = _recorded_split(folder, metadata or {})
+    if held_out is not None:
+        return (
+            _files_set(held_out.train_files, held_out.train_targets, prep, num_calib, seed, f"{folder} training split"),
+            _files_set(held_out.val_files, held_out.val_targets, prep, num_eval, seed + 1, f"{folder} held-out split"),
+        )
     if (folder / "train").is_dir() and (folder / "val").is_dir():
         return (
             _folder_set(folder / "train", prep, classes, num_calib, seed),
@@ -453,7 +497,7 @@ def _top1(logits: np.ndarray) -> np.ndarray:
 def quantize(
     onnx_path: str | os.PathLike[str] | Any,
     out: str | os.PathLike[str],
-    calib: str | os.PathLike[str] | np.ndarray | torch.Tensor = DIGITS,
+    calib: str | os.PathLike[str] | np.ndarray | torch.Tensor | None = None,
     *,
     backend: str = "onnxruntime",
     num_calib: int | None = 256,
@@ -504,16 +548,8 @@ def quantize(
     props.pop("quantization", None)
     prep = Preprocessing.from_metadata(props, str(source)) if "image_size" in props else None
     fixed = fp32.input_shape[0]
-    calib_set, eval_set = calibration_sets(
-        calib,
-        prep,
-        classes=read_classes(props),
-        num_classes=fp32.num_classes,
-        metadata=props,
-        num_calib=num_calib,
-        num_eval=num_eval,
-        seed=seed,
-    )
+    task = task_for(props, str(source))  # after the digest check
+    calib_set, eval_set = task_sets(task, calib, prep, props, fp32.num_classes, num_calib, num_eval, seed)
     step = fixed or min(batch_size, len(calib_set))
     if len(calib_set) < step:
         raise ValueError(f"{len(calib_set)} calibration images are fewer than the model's batch size {step}")
@@ -540,13 +576,8 @@ def quantize(
     outcome: dict[str, Any] = {}
 
     def check(int8: Any) -> None:
-        outcome.update(_compare(fp32.run, int8.run, eval_set, fixed))
-        drop = outcome["drop"]
-        if max_top1_drop is not None and drop is not None and drop > max_top1_drop:
-            raise ExportError(
-                f"int8 top-1 {100 * outcome['int8_top1']:.2f} % is {drop:.2f} points below fp32's "
-                f"{100 * outcome['fp32_top1']:.2f} % (allowed: {max_top1_drop}); {target} not written"
-            )
+        outcome.update(_compare(task, props, fp32.run, int8.run, eval_set, fixed))
+        _refuse_drop(outcome, max_top1_drop, target)
 
     def write(tmp: str) -> None:
         with tempfile.TemporaryDirectory(prefix="lucid-quantize-") as workdir:
@@ -569,7 +600,7 @@ def quantize(
 
     fp32_bytes = _bytes(source)
     if backend == "onnxruntime":
-        atomic_write(target, write)
+        write_with_digest(target, write)
     else:
         from lucid.deploy.openvino import ir_bytes, nncf_quantize, read_openvino_model, save_ir, set_metadata
 
@@ -581,7 +612,6 @@ def quantize(
         )
         set_metadata(model, {**props, "quantization": json.dumps(note)})
         save_ir(model, target, lambda xml: check(OpenVINOModel(xml, threads)))
-    write_digest(target)
     return _result(target, backend, calib_set, eval_set, outcome, fp32_bytes, start)
 
 
@@ -608,30 +638,66 @@ def _result(
         int8_bytes=_bytes(target),
         seconds=time.perf_counter() - start,
         backend=backend,
+        metric=outcome.get("metric", "top-1"),
     )
 
 
-def _compare(fp32: Any, int8: Any, eval_set: LabelledImages, fixed: int | None) -> dict[str, Any]:
-    """Top-1 agreement of two models (``run(batch) -> logits`` callables), and their top-1
-    accuracy where labels exist."""
+def task_sets(
+    task: Any,
+    calib: str | os.PathLike[str] | np.ndarray | torch.Tensor | None,
+    prep: Preprocessing | None,
+    props: Mapping[str, str],
+    num_classes: int | None,
+    num_calib: int | None,
+    num_eval: int | None,
+    seed: int,
+) -> tuple[LabelledImages, LabelledImages]:
+    """Calibration and evaluation images for a model of ``task``: an array as given, else the
+    task's own reading of ``calib`` (None: the training data the file records, else the digits)."""
+    if isinstance(calib, (np.ndarray, torch.Tensor)):
+        return calibration_sets(calib, prep, num_calib=num_calib, num_eval=num_eval, seed=seed)
+    if calib is None:
+        calib = recorded_data(props) or DIGITS
+    if prep is None:
+        raise ValueError("calibrating on images needs the model's preprocessing (export it with lucid.deploy.export)")
+    return task.calibration_sets(calib, prep, props, num_calib=num_calib, num_eval=num_eval, seed=seed)
+
+
+def _refuse_drop(outcome: Mapping[str, Any], max_drop: float | None, target: Path) -> None:
+    """ExportError (nothing written) when the int8 score fell by more than ``max_drop`` points."""
+    drop = outcome["drop"]
+    if max_drop is not None and drop is not None and drop > max_drop:
+        metric = outcome["metric"]
+        raise ExportError(
+            f"int8 {metric} {100 * outcome['int8_top1']:.2f} % is {drop:.2f} points below fp32's "
+            f"{100 * outcome['fp32_top1']:.2f} % (allowed: {max_drop}); {target} not written"
+        )
+
+
+def _compare(
+    task: Any, props: Mapping[str, str], fp32: Any, int8: Any, eval_set: LabelledImages, fixed: int | None
+) -> dict[str, Any]:
+    """Agreement of two models (``run(batch) -> outputs`` callables) and their scores where labels
+    exist, as the task measures them (:meth:`lucid.tasks.Task.compare`)."""
     usable = len(eval_set) - (len(eval_set) % fixed if fixed else 0)
     if usable == 0:
         raise ValueError(f"{len(eval_set)} evaluation images are fewer than the model's batch size {fixed}")
     images = eval_set.images[:usable]
-    a = _top1(fp32(images))
-    b = _top1(int8(images))
-    result: dict[str, Any] = {"agreement": float((a == b).mean()), "fp32_top1": None, "int8_top1": None, "drop": None}
-    if eval_set.labels is not None:
-        labels = eval_set.labels[:usable]
-        result["fp32_top1"], result["int8_top1"] = float((a == labels).mean()), float((b == labels).mean())
-        result["drop"] = 100.0 * (result["fp32_top1"] - result["int8_top1"])
-    return result
+    labels = eval_set.labels[:usable] if eval_set.labels is not None else None
+    found = task.compare([np.asarray(fp32(images))], [np.asarray(int8(images))], labels, props)
+    return {
+        "agreement": found.agreement,
+        "fp32_top1": found.reference,
+        "int8_top1": found.candidate,
+        "drop": found.drop,
+        "metric": found.metric,
+    }
 
 
 def quantize_executorch(
     source: Any,
     out: str | os.PathLike[str],
-    calib: str | os.PathLike[str] | np.ndarray | torch.Tensor = DIGITS,
+    calib: str | os.PathLike[str] | np.ndarray | torch.Tensor | None = None,
     *,
     num_calib: int | None = 256,
     num_eval: int | None = None,
@@ -657,18 +723,12 @@ def quantize_executorch(
     require("executorch", "lucid quantize --backend executorch")
     resolved = resolve(source)
     reference = resolved.model.to("cpu", torch.float32).eval()
-    prep, names = resolved.preprocessing, resolved.classes
-    meta = metadata_of(reference, source, prep, names)
-    calib_set, eval_set = calibration_sets(
-        calib,
-        prep,
-        classes=names,
-        num_classes=getattr(getattr(reference, "config", None), "num_classes", None),
-        metadata=meta,
-        num_calib=num_calib,
-        num_eval=num_eval,
-        seed=seed,
-    )
+    names = resolved.classes
+    task = get_task(resolved.task)
+    spec = task.export_spec(reference)
+    prep = spec.preprocessing
+    meta = {**metadata_of(reference, source, prep, names), "task": task.name, **spec.metadata}
+    calib_set, eval_set = task_sets(task, calib, prep, meta, None, num_calib, num_eval, seed)
     folded = inference_copy(reference)
     example = torch.zeros(1, prep.in_channels, *prep.image_size)
     note = {
@@ -688,16 +748,10 @@ def quantize_executorch(
         Path(tmp).write_bytes(
             to_quantized_executorch_bytes(folded, example, calib_set.images, {**meta, "quantization": json.dumps(note)})
         )
-        outcome.update(_compare(eager, ExecuTorchModel(tmp).run, eval_set, None))
-        drop = outcome["drop"]
-        if max_top1_drop is not None and drop is not None and drop > max_top1_drop:
-            raise ExportError(
-                f"int8 top-1 {100 * outcome['int8_top1']:.2f} % is {drop:.2f} points below fp32's "
-                f"{100 * outcome['fp32_top1']:.2f} % (allowed: {max_top1_drop}); {target} not written"
-            )
+        outcome.update(_compare(task, meta, eager, ExecuTorchModel(tmp).run, eval_set, None))
+        _refuse_drop(outcome, max_top1_drop, target)
 
-    atomic_write(target, write)
-    write_digest(target)
+    write_with_digest(target, write)
     return _result(
         target, "executorch", calib_set, eval_set, outcome, 4 * sum(p.numel() for p in folded.parameters()), start
     )

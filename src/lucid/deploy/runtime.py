@@ -41,12 +41,14 @@ __all__ = [
     "available",
     "choose_backend",
     "is_x86",
+    "file_metadata",
     "load_runtime_model",
     "make_session",
     "require",
     "run_batches",
     "session_options",
     "softmax",
+    "task_for",
 ]
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "executorch")
@@ -229,7 +231,8 @@ class OnnxRuntimeModel:
         if len(inputs) != 1:
             raise DataError(f"{self.path}: a classifier has one input, this model has {len(inputs)}")
         self.input_shape = _static(inputs[0].shape)
-        self.num_classes = _static(outputs[0].shape)[-1]
+        self.output_shapes = [_static(output.shape) for output in outputs]
+        self.num_classes = self.output_shapes[0][-1]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Logits for a preprocessed float32 ``(N, C, H, W)`` batch."""
@@ -289,7 +292,8 @@ class OpenVINOModel:
         if len(self.model.inputs) != 1:
             raise DataError(f"{self.path}: a classifier has one input, this model has {len(self.model.inputs)}")
         self.input_shape = _static(_dims(self.model.inputs[0].get_partial_shape()))
-        self.num_classes = _static(_dims(self.model.outputs[0].get_partial_shape()))[-1]
+        self.output_shapes = [_static(_dims(output.get_partial_shape())) for output in self.model.outputs]
+        self.num_classes = self.output_shapes[0][-1]
         self._compiled: OrderedDict[tuple[str, tuple[int, ...]], Any] = OrderedDict()
         self._queues: dict[tuple[int, ...], Any] = {}
         self._requests: int | None = None
@@ -424,7 +428,8 @@ class ExecuTorchModel:
         self.method = self.program.load_method("forward")
         meta = self.program.metadata("forward")
         self.input_shape = _static(tuple(meta.input_tensor_meta(0).sizes()))
-        self.num_classes = _static(tuple(meta.output_tensor_meta(0).sizes()))[-1]
+        self.output_shapes = [_static(tuple(meta.output_tensor_meta(i).sizes())) for i in range(meta.num_outputs())]
+        self.num_classes = self.output_shapes[0][-1]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Logits for a preprocessed float32 ``(N, C, H, W)`` batch (the file's fixed batch at a time)."""
@@ -461,3 +466,48 @@ def load_runtime_model(
     if chosen == "executorch":
         return ExecuTorchModel(path)
     return OnnxRuntimeModel(path, threads, providers, spinning=spinning)
+
+
+def file_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """lucid's metadata recorded in an exported file, read through its format's library without
+    compiling it: an ONNX file's ``metadata_props`` (onnx), an IR's runtime info (openvino), a
+    ``.pte``'s ``lucid_metadata`` method (ExecuTorch). An unreadable file is a DataError."""
+    file = _existing(path, "model file")
+    suffix = file.suffix.lower()
+    if suffix == ".onnx":
+        import onnx
+
+        try:
+            proto = onnx.load(str(file), load_external_data=False)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises its own types for a damaged file
+            raise DataError(f"{file}: not a readable ONNX model ({type(exc).__name__})") from None
+        return {p.key: p.value for p in proto.metadata_props}
+    if suffix == ".xml":
+        ov = require("openvino", "reading an OpenVINO IR file")
+        try:
+            model = ov.Core().read_model(str(file))
+        except RuntimeError as exc:
+            raise DataError(f"OpenVINO cannot read {file}: {str(exc).splitlines()[0]}") from None
+        return openvino_metadata(model)
+    if suffix == ".pte":
+        require("executorch", "reading a .pte model")
+        from executorch.runtime import Runtime
+
+        try:
+            program = Runtime.get().load_program(str(file))
+        except (RuntimeError, ValueError) as exc:
+            raise DataError(f"ExecuTorch cannot load {file}: {exc}") from None
+        return executorch_metadata(program, file)
+    raise ValueError(f"a model file must be .onnx, .xml (OpenVINO IR) or .pte (ExecuTorch), got {str(path)!r}")
+
+
+def task_for(metadata: dict[str, str], source: str) -> Any:
+    """The :class:`lucid.tasks.Task` class an export's metadata records (``task``; files from before
+    tasks were recorded: their model name's task, else classification). A task this lucid does not
+    know is a one-line DataError."""
+    from lucid.tasks import get_task, task_of_metadata
+
+    try:
+        return get_task(task_of_metadata(metadata, metadata.get("model_name")))
+    except ValueError as exc:
+        raise DataError(f"{source}: {exc}") from None

@@ -105,7 +105,7 @@ def source_task(source: str | os.PathLike[str] | nn.Module | None) -> str | None
         from lucid.models.registry import list_models
 
         return "classify" if text in list_models() else None
-    if path.suffix.lower() in (".onnx", ".xml"):
+    if path.suffix.lower() in EXPORT_SUFFIXES:
         return _export_task(path)
     from lucid.models.lraspp import is_segmentation_checkpoint
 
@@ -113,18 +113,20 @@ def source_task(source: str | os.PathLike[str] | nn.Module | None) -> str | None
 
 
 def _export_task(path: Path) -> str:
-    """The ``task`` an ONNX / OpenVINO IR export records (``"classify"`` when none or unreadable)."""
-    try:
-        if path.suffix.lower() == ".onnx":
-            import onnx
+    """The ``task`` an exported file records, read after its ``.sha256`` digest is checked (a
+    changed file is refused before its metadata is believed) through its format's own library
+    (:func:`lucid.deploy.runtime.file_metadata`); files from before tasks were recorded give their
+    model name's task, else ``"classify"``."""
+    from lucid.deploy.integrity import check_digest
+    from lucid.deploy.runtime import file_metadata
+    from lucid.tasks import task_of_metadata
 
-            proto = onnx.load(str(path), load_external_data=False)
-            task = {p.key: p.value for p in proto.metadata_props}.get("task")
-        else:
-            task = "segment" if '<task value="segment"' in path.read_text(errors="ignore") else None
-    except Exception:  # noqa: BLE001 - an unreadable file is the classification path's to report
-        task = None
-    return "segment" if task == "segment" else "classify"
+    check_digest(path)
+    metadata = file_metadata(path)
+    try:
+        return task_of_metadata(metadata, metadata.get("model_name"))
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def resolve(

@@ -8,8 +8,8 @@
 - :class:`SegmentConfig` and :class:`SegmentTask`: ``lucid train --task segment`` on lucid's one
   engine (``lucid.train.train(SegmentConfig(...))``), :func:`evaluate_segmentation`
   (``lucid eval``), :func:`predict_masks` (``lucid predict``: colour mask PNG + overlay);
-- :func:`export_segmentation` (ONNX with a dynamic image size, verified) and
-  :class:`SegmentationPredictor` (class masks from the ONNX file, ONNX Runtime or OpenVINO).
+- deployment is :mod:`lucid.deploy`'s (``lucid export``/``quantize``, :class:`lucid.deploy.Predictor`),
+  with :class:`SegmentTask`'s deploy hooks: a free image size, class masks out, mIoU for int8.
 """
 
 from lucid.segment.data import (
@@ -52,7 +52,6 @@ __all__ = [
     "SHAPE_CLASSES",
 ]
 
-from lucid.segment.deploy import SegmentationPredictor, SegmentExportResult, export_segmentation  # noqa: E402
 from lucid.segment.infer import (  # noqa: E402
     SegmentationEval,
     colorize,
@@ -63,9 +62,6 @@ from lucid.segment.infer import (  # noqa: E402
 )
 
 __all__ += [
-    "export_segmentation",
-    "SegmentExportResult",
-    "SegmentationPredictor",
     "evaluate_segmentation",
     "SegmentationEval",
     "predict_masks",

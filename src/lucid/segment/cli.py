@@ -164,7 +164,12 @@ def run_segment_predict(args: argparse.Namespace) -> int:
     _refuse_shared_stems(images, out)
     if args.onnx:
         records = _predict_with_export(
-            Path(args.onnx), [str(p) for p in images], out, args.threads, getattr(args, "precision", "f32")
+            Path(args.onnx),
+            [str(p) for p in images],
+            out,
+            args.threads,
+            getattr(args, "precision", "f32"),
+            getattr(args, "backend", "auto"),
         )
     else:
         records = predict_masks(args.inputs[0], images, out, weights=args.weights, device=args.device)
@@ -191,20 +196,22 @@ def _refuse_shared_stems(images: list[Path], out: Path) -> None:
 
 
 def _predict_with_export(
-    model: Path, images: list[str], out: Path, threads: int | None, precision: str = "f32"
+    model: Path, images: list[str], out: Path, threads: int | None, precision: str = "f32", backend: str = "auto"
 ) -> list[dict[str, Any]]:
-    """Masks from an exported file through :class:`~lucid.segment.SegmentationPredictor`."""
-    from lucid.segment import SegmentationPredictor
+    """Masks from an exported file through :class:`lucid.deploy.Predictor` (the file's digest and
+    task checked first)."""
+    from lucid.deploy.predictor import Predictor
     from lucid.segment.data import read_rgb
     from lucid.segment.infer import write_mask_files
 
-    predictor = SegmentationPredictor(model, threads=threads, precision=precision)
+    predictor = Predictor(model, threads=threads, backend=backend, precision=precision)
+    if predictor.task != "segment":
+        raise DataError(f"{model} records task {predictor.task!r}, not segmentation")
     out.mkdir(parents=True, exist_ok=True)
     records = []
+    classes = predictor.classes or [str(i) for i in range(predictor.num_classes or 0)]
     for item in images:
         rgb = read_rgb(item).permute(1, 2, 0).numpy()
-        mask = predictor.predict(rgb)
-        if isinstance(mask, list):  # one image in, one mask out
-            raise TypeError(f"expected one mask for {item}, got {len(mask)}")
-        records.append(write_mask_files(Path(item), rgb, mask, predictor.classes, out))
+        (mask,) = predictor.predict([rgb])
+        records.append(write_mask_files(Path(item), rgb, mask, classes, out))
     return records

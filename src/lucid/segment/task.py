@@ -7,11 +7,14 @@ the run itself (schedule, time budget, resume, EMA, DDP, the run folder) is :fun
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +28,7 @@ from lucid.segment.data import (
     segmentation_datasets,
 )
 from lucid.segment.metrics import segmentation_loss, validate
-from lucid.tasks import Task, TaskData, register_task
+from lucid.tasks import Comparison, ExportSpec, Task, TaskData, register_task
 from lucid.train.config import MAX_IMAGE_SIZE, RunConfig
 from lucid.train.engine import build_model
 
@@ -254,5 +257,178 @@ class SegmentTask(Task):
     def farewell(self, best: Mapping[str, Any]) -> str:
         return f"best val mIoU {100 * best['val_miou']:.2f}% at epoch {best['epoch']}"
 
-    def export_outputs(self) -> list[str]:
-        return ["logits"]
+    # -- deployment (lucid.deploy finds these through lucid.tasks.get_task("segment")) ----------
+
+    @classmethod
+    def export_spec(cls, model: nn.Module, **preprocessing: Any) -> ExportSpec:
+        """Logits ``(N, classes, H, W)`` at a free image size; ``image_size`` (default
+        :data:`EXPORT_IMAGE_SIZE`) is the size traced, checked and recorded as nominal. The file
+        records the classes, the void value and the normalisation (no resize or crop unless the
+        weights ask for one)."""
+        from lucid.preprocessing import Preprocessing
+        from lucid.segment.infer import segmentation_meta
+
+        meta = segmentation_meta(model)
+        given = {key: value for key, value in preprocessing.items() if value is not None}
+        prep = Preprocessing(
+            image_size=given.get("image_size", EXPORT_IMAGE_SIZE),
+            in_channels=int(getattr(model, "in_channels", 3)),
+            mean=given.get("mean", meta["mean"]),
+            std=given.get("std", meta["std"]),
+            resize_size=given.get("resize_size", meta["resize_size"]),
+        )
+        extra = {"classes": json.dumps(meta["classes"]), "ignore_index": json.dumps(meta["ignore_index"])}
+        return ExportSpec(cls.export_outputs(), prep, dynamic_size=True, metadata=extra)
+
+    @classmethod
+    def check_outputs(cls, shapes: Sequence[Sequence[int | None]], source: str) -> int | None:
+        """One ``(N, classes, H, W)`` output; returns its class count."""
+        super().check_outputs(shapes, source)
+        if len(shapes[0]) != 4:
+            raise DataError(
+                f"{source} records task 'segment' but its output has shape {list(shapes[0])}; "
+                "expected (N, classes, H, W) logits"
+            )
+        return shapes[0][1]
+
+    @classmethod
+    def prepare_batches(
+        cls, images: Any, preprocessing: Any, input_shape: Sequence[int | None]
+    ) -> list[tuple[np.ndarray, dict[str, Any]]]:
+        """One batch per image, normalised at its own size (a file of fixed size gets the image
+        resized to it; a recorded ``resize_size`` resizes the short side); each with its ``size``."""
+        from torchvision.transforms import v2
+
+        fixed = tuple(input_shape[2:4]) if all(isinstance(d, int) for d in input_shape[2:4]) else None
+        mean = np.asarray(preprocessing.mean, np.float32)[:, None, None]
+        std = np.asarray(preprocessing.std, np.float32)[:, None, None]
+        batches = []
+        many = isinstance(images, (list, tuple)) or (hasattr(images, "ndim") and images.ndim == 4)
+        for image in images if many else [images]:
+            rgb = as_rgb_tensor(image)
+            size = (int(rgb.shape[1]), int(rgb.shape[2]))
+            if fixed is not None:
+                rgb = v2.functional.resize(rgb, list(fixed), antialias=True)
+            elif preprocessing.resize_size:
+                rgb = v2.functional.resize(rgb, [preprocessing.resize_size], antialias=True)
+            x = (rgb.float().numpy() / 255.0 - mean) / std
+            batches.append((x[None].astype(np.float32), {"size": size}))
+        return batches
+
+    @classmethod
+    def postprocess(cls, outputs: Sequence[np.ndarray], metadata: Mapping[str, str], **options: Any) -> list[Any]:
+        """Per image, its ``(H, W)`` uint8 class mask at ``size`` (the image's own size, default the
+        logits' size): logits resized bilinearly, then the most likely class per pixel."""
+        logits = torch.from_numpy(np.ascontiguousarray(outputs[0], dtype=np.float32))
+        size = options.get("size")
+        if size is not None and tuple(logits.shape[-2:]) != tuple(size):
+            logits = nn.functional.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+        return [mask.numpy().astype(np.uint8) for mask in logits.argmax(1)]
+
+    @classmethod
+    def calibration_sets(
+        cls,
+        data: str | os.PathLike[str],
+        preprocessing: Any,
+        metadata: Mapping[str, str],
+        *,
+        num_calib: int | None,
+        num_eval: int | None,
+        seed: int,
+    ) -> tuple[Any, Any]:
+        """Calibrate on a segmentation data folder's training pairs and score on its validation
+        pairs (the recorded seeded split when it is the folder the model trained on), images
+        resized to the file's nominal size and masks by nearest neighbour."""
+        from lucid.segment.data import looks_like_segmentation
+
+        folder = Path(data).expanduser()
+        if str(data) == "digits" or not looks_like_segmentation(folder):
+            raise DataError(
+                f"a segmentation model is calibrated and scored on a segmentation data folder "
+                f"({LAYOUT_HELP}); {data} is not one (class folders and digits are classification's)"
+            )
+        recorded = json.loads(metadata.get("train_data", "null")) or {}
+        layout = _recorded_layout(folder, recorded)
+        ignore = int(json.loads(metadata.get("ignore_index", "255")))
+        return (
+            _mask_set(layout.train, preprocessing, num_calib, seed, f"{layout.root} training pairs", ignore),
+            _mask_set(layout.val, preprocessing, num_eval, seed + 1, f"{layout.root} validation pairs", ignore),
+        )
+
+    @classmethod
+    def compare(
+        cls, reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], labels: Any, metadata: Mapping[str, str]
+    ) -> Comparison:
+        """Share of pixels whose class the two models agree on, and both models' mIoU on ``labels``."""
+        from lucid.segment.metrics import confusion_matrix, scores
+
+        a, b = reference[0].argmax(1), candidate[0].argmax(1)
+        agreement = float((a == b).mean())
+        if labels is None:
+            return Comparison(agreement, "mIoU")
+        classes = int(reference[0].shape[1])
+        ignore = int(json.loads(metadata.get("ignore_index", "255")))
+        target = torch.from_numpy(np.asarray(labels))
+
+        def miou(pred: np.ndarray) -> float:
+            return float(scores(confusion_matrix(torch.from_numpy(pred), target, classes, ignore))["miou"])
+
+        return Comparison(agreement, "mIoU", miou(a), miou(b))
+
+
+EXPORT_IMAGE_SIZE = (360, 480)  # the nominal (height, width) of a segmentation export (CamVid's)
+
+
+def as_rgb_tensor(image: Any) -> torch.Tensor:
+    """A ``(3, H, W)`` uint8 tensor from a path, PIL image, ``(H, W, 3)`` array or ``(3, H, W)`` tensor."""
+    from lucid.segment.data import read_rgb
+
+    if isinstance(image, (str, os.PathLike)):
+        return read_rgb(image)
+    if isinstance(image, torch.Tensor):
+        if image.dim() != 3 or image.shape[0] != 3:
+            raise DataError(f"an image tensor must be (3, H, W), got {tuple(image.shape)}")
+        return image
+    if hasattr(image, "convert"):  # PIL
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise DataError(f"an image array must be (H, W, 3), got {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+
+
+def _recorded_layout(folder: Path, recorded: Mapping[str, Any]) -> Any:
+    """The folder's layout, split as the model's training split it when it is that folder."""
+    from lucid.segment.data import find_layout
+
+    split = recorded.get("split") or {}
+    root = recorded.get("root")
+    if split.get("kind") == "single" and root is not None and Path(root).expanduser().resolve() == folder.resolve():
+        return find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"]))
+    return find_layout(folder)
+
+
+def _mask_set(
+    pairs: Sequence[tuple[Path, Path]], prep: Any, limit: int | None, seed: int, what: str, ignore: int
+) -> Any:
+    """Preprocessed images at the nominal size and their nearest-resized masks."""
+    from torchvision.transforms import v2
+
+    from lucid.deploy.quantize import LabelledImages, seeded_pick
+    from lucid.segment.data import read_mask, read_rgb
+
+    if not pairs:
+        raise DataError(f"{what}: no image/mask pairs")
+    chosen = [pairs[i] for i in seeded_pick(len(pairs), limit, seed)]
+    mean = np.asarray(prep.mean, np.float32)[:, None, None]
+    std = np.asarray(prep.std, np.float32)[:, None, None]
+    images, masks = [], []
+    for image_file, mask_file in chosen:
+        rgb = v2.functional.resize(read_rgb(image_file), list(prep.image_size), antialias=True)
+        images.append((rgb.float().numpy() / 255.0 - mean) / std)
+        mask = read_mask(mask_file)[None]
+        masks.append(v2.functional.resize(mask, list(prep.image_size), v2.InterpolationMode.NEAREST)[0].numpy())
+    batch = np.stack(images).astype(np.float32)
+    return LabelledImages(
+        batch, np.stack(masks), f"{what}, {len(chosen)} images at {prep.image_size[0]}x{prep.image_size[1]}"
+    )

@@ -80,10 +80,9 @@ def latency(checkpoint: Path, work: Path, rounds: int, threads: int) -> dict[str
     import torch
     from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 
-    from lucid.deploy import make_session
+    from lucid.deploy import export, make_session
     from lucid.models import load_segmentation_model
     from lucid.models import lraspp_mobilenet_v3_large as lraspp_large
-    from lucid.deploy import export
 
     torch.set_num_threads(threads)
     model = load_segmentation_model(checkpoint)

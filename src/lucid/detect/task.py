@@ -261,5 +261,6 @@ class DetectTask(Task):
     def farewell(self, best: Mapping[str, Any]) -> str:
         return f"best val mAP@[.5:.95] {100 * best['val_map']:.2f}% at epoch {best['epoch']}"
 
-    def export_outputs(self) -> list[str]:
-        return ["boxes", "scores"]
+    @classmethod
+    def export_outputs(cls) -> tuple[str, ...]:
+        return ("boxes", "scores")

@@ -95,7 +95,7 @@ def test_the_cli_trains_evaluates_and_draws_boxes(run, tmp_path, capsys):
     photo = data / "images" / "p00.jpg"
     assert main(["predict", str(result.best_checkpoint), str(photo), "--out", str(out), "--score-threshold", "0"]) == 0
     assert (out / "p00.boxes.png").is_file()
-    records = json.loads((out / "detections.json").read_text())
+    records = json.loads((out / "detections.json").read_text())["images"]
     assert records[0]["image"] == str(photo) and records[0]["detections"]
     assert {d["label"] for d in records[0]["detections"]} <= {"box", "blob"}
 

@@ -60,6 +60,10 @@ TASK_MODULES: dict[str, str] = {
     "detect": "lucid.detect.task",
 }
 _REGISTRY: dict[str, type[Task]] = {}
+# Data folder names that say nothing about the data: a run is named after the folder above them.
+GENERIC_FOLDER_NAMES = frozenset(
+    {"images", "imgs", "data", "dataset", "datasets", "photos", "pictures", "train", "training", "jpegimages"}
+)
 
 
 @dataclass
@@ -148,11 +152,17 @@ class Task:
         raise NotImplementedError
 
     def data_name(self) -> str:
-        """A short name of the data, for the run folder's name."""
+        """A short name of the data, for the run folder's name: the data folder's name, or its
+        parent's when the folder has a generic name (``sign-language-digits``, not ``images``)."""
         from pathlib import Path
 
         data = getattr(self.config, "data", None)
-        return "data" if data is None else Path(str(data)).resolve().name or "data"
+        if data is None:
+            return "data"
+        folder = Path(str(data)).expanduser().resolve()
+        if folder.name.lower() in GENERIC_FOLDER_NAMES and folder.parent.name:
+            return folder.parent.name
+        return folder.name or "data"
 
     def prepare(self, data: TaskData, device: torch.device) -> None:  # noqa: B027 - an optional hook
         """Called once the device is known and the data is built (e.g. class weights onto it, or a

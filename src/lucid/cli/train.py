@@ -72,7 +72,18 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         metavar="C",
         help="1 (grey) or 3 (RGB); default 1 for digits, 3 for folders, or the --weights checkpoint's",
     )
-    data.add_argument("--workers", type=int, metavar="N", help="data-loader worker processes (default 0)")
+    data.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="data-loader worker processes (default 0 for sets decoded into memory, 4 or the cores for streamed sets)",
+    )
+    data.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for training (default: torch's, fewer when other processes keep cores busy)",
+    )
     data.add_argument(
         "--val-fraction",
         type=float,
@@ -413,10 +424,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if is_segmentation_source(args.checkpoint):
         return run_segment_eval(args)
+    from lucid.outputs import check_output
     from lucid.train import evaluate
     from lucid.train.metrics import dumps
 
     confusion = args.confusion or _default_confusion_path(args.checkpoint) or "confusion.png"
+    check_output(confusion, inputs=[args.checkpoint, args.data], flag="--confusion")
     result = evaluate(
         args.checkpoint,
         args.data,

@@ -84,10 +84,13 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def render_chart_file(chart: str, path: str | os.PathLike[str]) -> str:
-    """The file text for ``chart``: fenced as ```mermaid for Markdown (renders on GitHub/GitLab), raw otherwise."""
+    """The file text for ``chart``: fenced as ```mermaid for Markdown (renders on GitHub/GitLab), raw
+    otherwise; its first chart line is lucid's mark (a mermaid comment), so lucid may write it again."""
+    from lucid.outputs import CHART_MARK
+
     if Path(path).suffix.lower() in _MARKDOWN_SUFFIXES:
-        return f"```mermaid\n{chart}\n```\n"
-    return chart + "\n"
+        return f"```mermaid\n{CHART_MARK}\n{chart}\n```\n"
+    return f"{CHART_MARK}\n{chart}\n"
 
 
 def run_mermaid(args: argparse.Namespace) -> int:
@@ -108,6 +111,9 @@ def run_mermaid(args: argparse.Namespace) -> int:
     if args.out is None:
         print(chart)
         return 0
+    from lucid.outputs import check_output
+
+    check_output(args.out, inputs=[args.model], flag="--out")
     text = render_chart_file(chart, args.out)
     target = atomic_write(args.out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     print(f"wrote {target}", file=sys.stderr)

@@ -149,6 +149,7 @@ def predict_boxes(
     detection to ``out/detections.json``. Returns the JSON's records."""
     from torchvision.utils import draw_bounding_boxes
 
+    from lucid.outputs import MARK, check_output
     from lucid.preprocessing import read_image
 
     if not 0 <= score_threshold <= 1:
@@ -170,7 +171,7 @@ def predict_boxes(
         drawn = draw_bounding_boxes(
             pixels, boxes, labels=[f"{n} {float(s):.2f}" for n, s in zip(names, scores, strict=True)], width=2
         )
-        target = folder / f"{Path(item).stem}.boxes.png"
+        target = check_output(folder / f"{Path(item).stem}.boxes.png", inputs=images)
         _save_png(drawn, target)
         records.append(
             {
@@ -182,7 +183,11 @@ def predict_boxes(
                 ],
             }
         )
-    (folder / "detections.json").write_text(json.dumps(records, indent=2))
+    from lucid.checkpoint import atomic_write
+
+    listing = check_output(folder / "detections.json", inputs=images)
+    text = json.dumps({"written_by": MARK, "images": records}, indent=2)
+    atomic_write(listing, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return records
 
 
@@ -190,6 +195,7 @@ def _save_png(image: torch.Tensor, path: Path) -> None:
     from PIL import Image
 
     from lucid.checkpoint import atomic_write
+    from lucid.outputs import png_info
 
     picture = Image.fromarray(image.permute(1, 2, 0).numpy())
-    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG", pnginfo=png_info()))

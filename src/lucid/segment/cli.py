@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ def _dumps(value: Any) -> str:
 
 def run_segment_eval(args: argparse.Namespace) -> int:
     """``lucid eval`` of a segmentation checkpoint: mIoU, per-class IoU, pixel accuracy, confusion matrix."""
+    from lucid.outputs import check_output
     from lucid.segment import evaluate_segmentation
 
     default_png = None
@@ -131,9 +133,13 @@ def run_segment_eval(args: argparse.Namespace) -> int:
         batch_size=min(args.batch_size, 8),
         device=args.device,
         workers=args.workers,
-        confusion_png=args.confusion or default_png or "confusion.png",
+        confusion_png=check_output(
+            args.confusion or default_png or "confusion.png", inputs=[args.checkpoint, args.data], flag="--confusion"
+        ),
         ignore_index=getattr(args, "ignore_index", None),
     )
+    for note in result.notes:
+        print(f"lucid eval: note: {note}", file=sys.stderr)
     if args.json:
         print(_dumps(result.to_dict()))
         return 0

@@ -85,6 +85,8 @@ MASK_TAGS = ("_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt"
 DEFAULT_IGNORE_INDEX = 255
 # Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
 CLASS_FILES = ("classes.json", "classes.txt")
+# A class-name file larger than this is not a list of class names.
+MAX_NAMES_FILE_BYTES = 1_000_000
 # A colour table for colour-coded masks: name,r,g,b per class in index order (Kaggle's CamVid).
 COLOUR_TABLE = "class_dict.csv"
 VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
@@ -130,6 +132,11 @@ def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) 
             return colours.classes_of(np.asarray(image.convert("RGB")), file)
     if mode in ("L", "P"):
         return torch.from_numpy(array.astype(np.uint8, copy=True))
+    if mode == "F":
+        raise DataError(
+            f"{file}: a floating-point mask (one channel, PIL mode F); class values must be whole numbers "
+            "0..255 (save the mask as an 8-bit PNG)"
+        )
     if mode == "1" or mode.startswith("I"):
         if array.size and (array.min() < 0 or array.max() > 255):
             raise DataError(
@@ -208,8 +215,12 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
     file = Path(root).expanduser() / COLOUR_TABLE
     if not file.is_file():
         return None
-    with open(file, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    import io
+
+    try:
+        rows = list(csv.DictReader(io.StringIO(_utf8_text(file), newline="")))
+    except csv.Error as exc:  # e.g. a field larger than csv's field size limit
+        raise DataError(f"{file}: not a readable name,r,g,b table ({exc})") from None
     names: list[str] = []
     colours: list[tuple[int, int, int]] = []
     void: list[tuple[int, int, int]] = []
@@ -232,8 +243,21 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
 
 
 def _keyed(folder: Path, files: Sequence[Path], suffixes: Sequence[str]) -> dict[str, Path]:
-    """``files`` with one of ``suffixes``, keyed by their path below ``folder`` without the suffix, lower-cased."""
-    return {p.relative_to(folder).with_suffix("").as_posix().lower(): p for p in files if p.suffix.lower() in suffixes}
+    """``files`` with one of ``suffixes``, keyed by their path below ``folder`` without the suffix,
+    lower-cased; two files with one key (``a.png`` and ``a.jpg``, ``A.png`` and ``a.PNG``) are a
+    DataError naming both, since only one of them could pair with a mask."""
+    keyed: dict[str, Path] = {}
+    for path in files:
+        if path.suffix.lower() not in suffixes:
+            continue
+        key = path.relative_to(folder).with_suffix("").as_posix().lower()
+        if key in keyed:
+            raise DataError(
+                f"{folder}: {keyed[key].name} and {path.name} have one name, so only one of them could pair with "
+                "its mask; keep one of them"
+            )
+        keyed[key] = path
+    return keyed
 
 
 def _untagged(key: str) -> str | None:
@@ -570,14 +594,46 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
         file = folder / name
         if not file.is_file():
             continue
+        text = _utf8_text(file)
         if name.endswith(".json"):
-            data = json.loads(file.read_text(encoding="utf-8"))
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg})") from None
             data = data.get("classes") if isinstance(data, dict) else data
             if not isinstance(data, list):
                 raise DataError(f'{file}: expected a JSON list of class names (or {{"classes": [...]}})')
-            return [str(c) for c in data]
-        return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+            names = [str(c) for c in data]
+        else:
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+        return _checked_names(names, file)
     return None
+
+
+def _utf8_text(file: Path, limit: int = MAX_NAMES_FILE_BYTES) -> str:
+    """The UTF-8 text of a small names file; a DataError naming the file (and the line) otherwise."""
+    size = file.stat().st_size
+    if size > limit:
+        raise DataError(f"{file}: {size:,} bytes, too large for a list of class names (at most {limit:,})")
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{file}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8") from None
+
+
+def _checked_names(names: list[str], file: Path) -> list[str]:
+    """``names`` when they can name the values of 8-bit masks: distinct, and at most 255 of them."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{file}: class names must be distinct; repeated: {', '.join(repeated[:5])}")
+    if len(names) > DEFAULT_IGNORE_INDEX:
+        raise DataError(
+            f"{file} names {len(names):,} classes; 8-bit masks hold at most {DEFAULT_IGNORE_INDEX} classes and a "
+            "void value"
+        )
+    return names
 
 
 def mask_histogram(dataset: SegmentationFolder) -> np.ndarray:

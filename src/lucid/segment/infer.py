@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,7 @@ class SegmentationEval:
     pixels: int
     seconds: float
     confusion_png: str | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. the data's class names differ from the checkpoint's
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": "segment", **asdict(self)}
@@ -161,8 +162,18 @@ def evaluate_segmentation(
         raise DataError("no --data given and the checkpoint records no training data")
     folder, pairs = evaluation_pairs(data, meta["data_record"])
     ignore = meta["ignore_index"] if ignore_index is None else int(ignore_index)
-    names = read_class_names(folder) or read_class_names(folder.parent) or meta["classes"]
-    classes = names if len(names) == model.num_classes else meta["classes"]
+    # The checkpoint's names win: they are what its outputs mean; a folder naming them otherwise is said.
+    classes, notes = list(meta["classes"]), []
+    folder_names = read_class_names(folder) or read_class_names(folder.parent)
+    if folder_names is not None and folder_names != classes:
+        differ = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(classes, folder_names, strict=False)) if a != b]
+        counts = ""
+        if len(folder_names) != len(classes):
+            counts = f"{len(folder_names)} names vs the checkpoint's {len(classes)}"
+        shown = counts or ", ".join(differ[:3])
+        notes.append(
+            f"{folder}: its class names differ from the checkpoint's ({shown}); the checkpoint's names are used"
+        )
     recorded = (meta["data_record"] or {}).get("colours")
     colours = read_colour_table(folder) or read_colour_table(folder.parent)
     if colours is None and recorded:
@@ -198,6 +209,7 @@ def evaluate_segmentation(
         confusion=scored["confusion"],
         ignore_index=ignore,
         images=len(dataset),
+        notes=notes,
         pixels=scored["pixels"],
         seconds=seconds,
         confusion_png=png,
@@ -283,11 +295,14 @@ def write_mask_files(
     from PIL import Image
 
     from lucid.checkpoint import atomic_write
+    from lucid.outputs import MARK, check_output, png_info
 
     mask_file, overlay_file = folder / f"{image_path.stem}.mask.png", folder / f"{image_path.stem}.overlay.jpg"
+    for target in (mask_file, overlay_file):  # never over the input photo or a user's own mask
+        check_output(target, inputs=[image_path])
     palette_png, blended = colorize(mask, colours), Image.fromarray(overlay(rgb, mask, alpha, colours))
-    atomic_write(mask_file, lambda tmp: palette_png.save(tmp, format="PNG"))
-    atomic_write(overlay_file, lambda tmp: blended.save(tmp, format="JPEG", quality=92))
+    atomic_write(mask_file, lambda tmp: palette_png.save(tmp, format="PNG", pnginfo=png_info()))
+    atomic_write(overlay_file, lambda tmp: blended.save(tmp, format="JPEG", quality=92, comment=MARK))
     counts = np.bincount(mask.reshape(-1), minlength=len(classes))
     return {
         "image": str(image_path),

@@ -36,7 +36,17 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Fields a resumed run may change: they do not alter what is computed, only how long or where.
-RESUME_OVERRIDABLE = ("epochs", "workers", "progress", "device", "precision", "amp", "verify_images", "record_indices")
+RESUME_OVERRIDABLE = (
+    "epochs",
+    "workers",
+    "threads",
+    "progress",
+    "device",
+    "precision",
+    "amp",
+    "verify_images",
+    "record_indices",
+)
 
 # Upper bounds of the size settings: far beyond any sensible run, low enough that a typo
 # (--epochs 99999999999999999999) is refused before it allocates or loops for ever.
@@ -135,6 +145,7 @@ class RunConfig:
     precision: str = "auto"
     channels_last: bool = True
     workers: int = 0
+    threads: int | None = None
     seed: int = 0
     device: str = "auto"
     out: str | None = None
@@ -193,7 +204,7 @@ class RunConfig:
             if self.time_budget == 0:
                 raise ValueError("time_budget must be a positive number of minutes (--time-budget), got 0")
         _check_int("step_size", self.step_size, 1)
-        for name, minimum in (("limit_train", 2), ("limit_val", 1)):
+        for name, minimum in (("limit_train", 2), ("limit_val", 1), ("threads", 1)):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum)
 

@@ -878,11 +878,59 @@ def train(config: RunConfig | None = None, *, clock_start: float | None = None) 
     if config.resume is not None:
         config, state = _resume_config(config)
     ctx = dist_utils.setup(config.device)
+    threads = torch.get_num_threads()
     try:
+        _choose_threads(config, ctx)
         with _deterministic(config.deterministic, ctx.device):
             return _train(config, ctx, state, started)
     finally:
+        torch.set_num_threads(threads)
         dist_utils.teardown(ctx)
+
+
+def _choose_threads(config: RunConfig, ctx: dist_utils.DistContext) -> None:
+    """``--threads`` when given; else, on the CPU, fewer threads when other processes keep cores busy
+    (torch's OpenMP threads on taken cores slowed an epoch many-fold), said in one line. A set
+    ``OMP_NUM_THREADS`` is the user's choice and is left alone."""
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+        return
+    if ctx.device.type != "cpu" or "OMP_NUM_THREADS" in os.environ or ctx.distributed:
+        return
+    taken = busy_cores()
+    if taken is None:
+        return
+    cores = os.cpu_count() or 1
+    free = max(1, cores - int(round(taken)))
+    current = torch.get_num_threads()
+    if free < current:
+        torch.set_num_threads(free)
+        _say(
+            ctx,
+            f"the machine is busy ({taken:.1f} of {cores} cores in use by other processes): training with {free} "
+            f"thread{'s' if free != 1 else ''} instead of {current} (--threads N or OMP_NUM_THREADS chooses)",
+        )
+
+
+def busy_cores(window: float = 0.3) -> float | None:
+    """How many cores other processes keep busy, measured from ``/proc/stat`` over ``window`` seconds
+    while this process sleeps (None where there is no ``/proc``). The load average would count this
+    process's own work too."""
+
+    def busy_and_total() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = busy_and_total()
+        time.sleep(window)
+        busy1, total1 = busy_and_total()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (os.cpu_count() or 1) * (busy1 - busy0) / (total1 - total0)
 
 
 def _train(config: RunConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None, started: float) -> TrainResult:

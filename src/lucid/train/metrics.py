@@ -206,4 +206,6 @@ def _save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
     from lucid.checkpoint import atomic_write
 
     # matplotlib picks the format from the name; the temporary file's suffix is .tmp.
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    from lucid.outputs import MARK
+
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png", metadata={"Software": MARK}))

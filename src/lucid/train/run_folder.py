@@ -55,6 +55,7 @@ __all__ = [
     "RunLock",
     "check_out_dir",
     "clean_stale_files",
+    "refuse_foreign_folder",
     "stale_temp_files",
 ]
 
@@ -217,6 +218,29 @@ def new_out_dir(model: str, data_name: str, out: str | None) -> Path:
     return candidate
 
 
+def refuse_foreign_folder(out: Path) -> None:
+    """A :class:`RunFolderError` when ``out`` is not a folder a run may write into: the file system's
+    root, the home folder, or a folder holding anything but a lucid run's files (a run writes six
+    files into its folder and must not mix them with the user's)."""
+    resolved = out.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise RunFolderError(
+            f"--out {out} is {'the root folder' if resolved == Path(resolved.anchor) else 'your home folder'}; "
+            "name a new folder for the run"
+        )
+    ours = set(FILES.values()) | {LOCK_FILE}
+    foreign = sorted(
+        entry.name
+        for entry in out.iterdir()
+        if entry.name not in ours and not (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise RunFolderError(
+            f"--out {out} holds other files ({shown}), so it is not a lucid run folder; name a new or empty folder"
+        )
+
+
 def claim_out_dir(out: Path, resuming: bool) -> tuple[RunLock, bool]:
     """Make ``out`` a writable folder this process owns (rank 0 only), before any training.
 
@@ -226,6 +250,8 @@ def claim_out_dir(out: Path, resuming: bool) -> tuple[RunLock, bool]:
     and whether the folder was created here.
     """
     existed = out.is_dir()
+    if existed:
+        refuse_foreign_folder(out)
     check_out_dir(out)
     lock = RunLock(out).acquire()
     try:

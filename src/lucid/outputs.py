@@ -1,0 +1,88 @@
+"""Where a command may write: no output overwrites one of the command's inputs, a lucid checkpoint
+or a file lucid did not write, and a run never spills into a folder that is not a run folder.
+
+lucid marks the pictures it writes (PNG text ``Software: lucid``, a JPEG comment ``lucid``) and
+the charts (a first ``%% lucid`` line), so writing the same output again is allowed while a
+user's own file of the same name is refused by name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lucid.errors import LucidError
+
+__all__ = ["MARK", "OutputError", "check_output", "png_info", "written_by_lucid", "CHART_MARK"]
+
+MARK = "lucid"
+CHART_MARK = "%% written by lucid"
+_PICTURES = (".png", ".jpg", ".jpeg")
+_TEXT = (".md", ".mmd", ".txt")
+
+
+class OutputError(LucidError, ValueError):
+    """An output path that would overwrite an input, a checkpoint or a file lucid did not write."""
+
+
+def png_info() -> Any:
+    """PIL's ``pnginfo`` carrying lucid's mark (``Software: lucid``)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", MARK)
+    return info
+
+
+def written_by_lucid(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a picture, chart or JSON that lucid wrote (its mark is there)."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    try:
+        if suffix in _PICTURES:
+            from PIL import Image
+
+            with Image.open(file) as image:
+                info = image.info
+            comment = info.get("comment", b"")
+            return info.get("Software") == MARK or comment in (MARK, MARK.encode())
+        if suffix in _TEXT:
+            with file.open(encoding="utf-8", errors="replace") as handle:
+                return CHART_MARK in handle.readline() + handle.readline()
+        if suffix == ".json":
+            with file.open(encoding="utf-8", errors="replace") as handle:
+                return f'"written_by": "{MARK}"' in handle.read(4096)
+    except OSError:
+        return False
+    return False
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def check_output(
+    path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str] | None] = (), flag: str = "--out"
+) -> Path:
+    """``path`` if a command may write it; an :class:`OutputError` naming it otherwise: it is one of
+    the command's ``inputs``, a folder, a lucid checkpoint or training state (``.safetensors``), or
+    an existing file without lucid's mark."""
+    target = Path(path).expanduser()
+    for item in inputs:
+        if item is not None and _same(target, Path(item).expanduser()):
+            raise OutputError(f"{flag} {target} is an input of this command; choose another file")
+    if target.is_dir():
+        raise OutputError(f"{flag} {target} is a folder; name a file")
+    if target.exists():
+        if target.suffix.lower() == ".safetensors":
+            raise OutputError(f"{flag} {target} is a checkpoint; lucid never writes over one, choose another file")
+        if not written_by_lucid(target):
+            raise OutputError(
+                f"{flag} {target} exists and was not written by lucid; choose another name or move that file"
+            )
+    return target

@@ -1,0 +1,162 @@
+"""Hardening round 2: no output overwrites an input or a file lucid did not write, no run spills
+into a foreign folder, class-name files are checked, a busy machine gets fewer threads, and the
+run folder is named after the data. In-process through ``lucid.cli.main`` (exit 2 and one line)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lucid.cli import main
+from lucid.errors import DataError
+from lucid.segment import make_shapes_dataset
+from lucid.segment.data import read_class_names, read_colour_table, read_mask
+from lucid.train import TrainConfig, train
+
+
+def _error(capsys, command: str) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"lucid {command}: ")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    train(TrainConfig(epochs=1, limit_train=40, limit_val=20, progress=False, out=str(out)))
+    return out
+
+
+def test_eval_confusion_never_overwrites_the_checkpoint(digits_run, capsys):
+    checkpoint = digits_run / "best.safetensors"
+    before = checkpoint.read_bytes()
+    assert main(["eval", str(checkpoint), "--confusion", str(checkpoint)]) == 2
+    line = _error(capsys, "eval")
+    assert "--confusion" in line and "is an input of this command" in line
+    assert checkpoint.read_bytes() == before
+
+
+def test_eval_confusion_refuses_a_users_file_but_rewrites_its_own(digits_run, tmp_path, capsys):
+    checkpoint = digits_run / "best.safetensors"
+    mine = tmp_path / "holiday.png"
+    Image.new("RGB", (4, 4)).save(mine)
+    assert main(["eval", str(checkpoint), "--confusion", str(mine)]) == 2
+    assert "was not written by lucid" in _error(capsys, "eval")
+    ours = tmp_path / "confusion.png"
+    assert main(["eval", str(checkpoint), "--confusion", str(ours)]) == 0
+    assert main(["eval", str(checkpoint), "--confusion", str(ours)]) == 0  # lucid's own picture: written again
+
+
+def test_mermaid_out_never_replaces_the_checkpoint(digits_run, tmp_path, capsys):
+    copy = tmp_path / "model.safetensors"
+    shutil.copy(digits_run / "best.safetensors", copy)
+    before = copy.read_bytes()
+    assert main(["mermaid", str(copy), "--out", str(copy)]) == 2
+    assert "--out" in _error(capsys, "mermaid")
+    assert copy.read_bytes() == before
+    chart = tmp_path / "chart.md"
+    assert main(["mermaid", str(copy), "--out", str(chart)]) == 0
+    assert main(["mermaid", str(copy), "--out", str(chart)]) == 0  # its own chart: written again
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes\n")
+    assert main(["mermaid", str(copy), "--out", str(notes)]) == 2
+    assert notes.read_text() == "my notes\n"
+
+
+def test_train_refuses_the_root_and_foreign_folders(tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--out", "/"]) == 2
+    assert "root folder" in _error(capsys, "train")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("x")
+    assert main(["train", "--epochs", "1", "--out", str(folder)]) == 2
+    assert "not a lucid run folder" in _error(capsys, "train")
+    assert sorted(p.name for p in folder.iterdir()) == ["thesis.tex"]
+
+
+def test_segmentation_predict_never_replaces_the_users_mask(tmp_path, capsys):
+    data = make_shapes_dataset(tmp_path / "shapes", train=6, val=2, size=(32, 40))
+    from lucid.segment import SegmentConfig
+
+    result = train(
+        SegmentConfig(
+            data=str(data), crop_size=(32, 32), batch_size=2, epochs=1, out=str(tmp_path / "r"), progress=False
+        )
+    )
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    photo = gt / "street.png"
+    Image.new("RGB", (40, 32), (90, 90, 90)).save(photo)
+    users_mask = gt / "street.mask.png"
+    Image.new("L", (40, 32), 1).save(users_mask)
+    before = users_mask.read_bytes()
+    assert main(["predict", str(result.best_checkpoint), str(photo), "--out", str(gt)]) == 2
+    assert "street.mask.png exists and was not written by lucid" in _error(capsys, "predict")
+    assert users_mask.read_bytes() == before
+    out = tmp_path / "pred"
+    assert main(["predict", str(result.best_checkpoint), str(photo), "--out", str(out)]) == 0
+    assert main(["predict", str(result.best_checkpoint), str(photo), "--out", str(out)]) == 0  # its own files
+
+
+def test_class_name_files_are_checked(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "classes.txt").write_text("road\n" * 11)
+    with pytest.raises(DataError, match="class names must be distinct; repeated: road"):
+        read_class_names(root)
+    (root / "classes.txt").write_bytes("sky\nstra\xdfe\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"classes.txt:2: not UTF-8 text"):
+        read_class_names(root)
+    (root / "classes.txt").write_text("".join(f"c{i}\n" for i in range(10_000)))
+    with pytest.raises(DataError, match="names 10,000 classes; 8-bit masks hold at most 255"):
+        read_class_names(root)
+    (root / "classes.txt").unlink()
+    (root / "class_dict.csv").write_text("name,r,g,b\nsky,1,2," + "9" * 200_000 + "\n")
+    with pytest.raises(DataError, match="class_dict.csv: not a readable name,r,g,b table"):
+        read_colour_table(root)
+
+
+def test_a_float_mask_is_named_one_channel(tmp_path):
+    path = tmp_path / "m.tif"
+    Image.fromarray(np.zeros((4, 4), dtype=np.float32), mode="F").save(path)
+    with pytest.raises(DataError, match="floating-point mask \\(one channel, PIL mode F\\)"):
+        read_mask(path)
+
+
+def test_two_images_of_one_name_are_said(tmp_path):
+    from lucid.segment.data import match_pairs
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "images" / "a.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "images" / "a.jpg")
+    Image.new("L", (4, 4)).save(tmp_path / "masks" / "a.png")
+    with pytest.raises(DataError, match="a.jpg and a.png have one name|a.png and a.jpg have one name"):
+        match_pairs(tmp_path / "images", tmp_path / "masks")
+
+
+def test_a_busy_machine_gets_fewer_threads(tmp_path, monkeypatch, capsys):
+    import lucid.train.engine as engine
+
+    if (torch.get_num_threads() < 2) or (len(__import__("os").sched_getaffinity(0)) < 2):
+        pytest.skip("needs a machine with two cores")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(engine, "busy_cores", lambda window=0.3: float(__import__("os").cpu_count()))
+    before = torch.get_num_threads()
+    train(TrainConfig(epochs=1, limit_train=20, limit_val=10, progress=False, out=str(tmp_path / "r")))
+    assert "the machine is busy" in capsys.readouterr().out
+    assert torch.get_num_threads() == before  # restored after the run
+
+
+def test_runs_are_named_after_the_data_not_a_generic_folder(tmp_path):
+    from lucid.classify import ClassifyTask
+
+    images = tmp_path / "sign-language-digits" / "images"
+    images.mkdir(parents=True)
+    assert ClassifyTask(TrainConfig(data=str(images))).data_name() == "sign-language-digits"
+    assert ClassifyTask(TrainConfig(data=str(tmp_path / "sign-language-digits"))).data_name() == "sign-language-digits"

@@ -160,3 +160,31 @@ def test_runs_are_named_after_the_data_not_a_generic_folder(tmp_path):
     images.mkdir(parents=True)
     assert ClassifyTask(TrainConfig(data=str(images))).data_name() == "sign-language-digits"
     assert ClassifyTask(TrainConfig(data=str(tmp_path / "sign-language-digits"))).data_name() == "sign-language-digits"
+
+
+def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed(tmp_path, monkeypatch, capsys):
+    import json
+
+    import lucid.train.engine as engine
+
+    data = tmp_path / "photos"
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for i in range(12):
+            Image.new("RGB", (32, 32), (40 * i % 255, 200 if label == "a" else 30, 90)).save(data / label / f"{i}.png")
+    victim = data / "a" / "3.png"
+    say = engine._say
+
+    def delete_after_epoch_1(ctx, message):
+        say(ctx, message)
+        if message.startswith("epoch   1/"):
+            victim.unlink()
+
+    monkeypatch.setattr(engine, "_say", delete_after_epoch_1)
+    out = tmp_path / "run"
+    flags = ["--data", str(data), "--epochs", "3", "--memory-budget", "0", "--workers", "1", "--batch-size", "4"]
+    assert main(["train", *flags, "--img-size", "32", "--out", str(out), "--no-progress", "--skip-verify"]) == 2
+    line = _error(capsys, "train")
+    assert "3.png" in line and "Traceback" not in line and "DataLoader worker" in line
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and "3.png" in summary["error"]

@@ -15,6 +15,7 @@ __all__ = [
     "ExportError",
     "MissingDependencyError",
     "interrupted",
+    "worker_cause",
 ]
 
 
@@ -50,3 +51,15 @@ def interrupted(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def worker_cause(message: str) -> str:
+    """A DataLoader worker's error re-raised in the main process carries the worker's whole
+    traceback in its message ("Caught DataError in DataLoader worker process 0. Original
+    Traceback ..."); the cause is its last line, which names the file and what is wrong."""
+    if "in DataLoader worker process" not in message or "Original Traceback" not in message:
+        return message
+    last = [line for line in message.strip().splitlines() if line.strip()][-1]
+    cause = last.split(": ", 1)[1] if ": " in last and not last.startswith(" ") else last
+    worker = message.split(".", 1)[0].replace("Caught ", "").strip()
+    return f"{cause} (raised as {worker})"

@@ -93,7 +93,9 @@ def _errors() -> tuple[type[BaseException], ...]:
 def error_line(exc: BaseException) -> str:
     """One line describing ``exc``: its message with line breaks folded, and what kind of
     problem it is where the message alone would not say."""
-    text = " ".join(str(exc).split())
+    from lucid.errors import worker_cause
+
+    text = " ".join(worker_cause(str(exc)).split())
     if isinstance(exc, KeyError):
         return f"missing or unexpected key {text} (a tampered or incomplete file?)"
     if isinstance(exc, RecursionError):

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from lucid.checkpoint import atomic_write
-from lucid.errors import RunFolderError, interrupted
+from lucid.errors import RunFolderError, interrupted, worker_cause
 from lucid.train import distributed as dist_utils
 from lucid.train.metrics import append_jsonl, dumps, plot_curves, write_json
 from lucid.train.state import STATE_FILE, checked_state, load_state, save_state
@@ -288,6 +288,9 @@ def claimed_run_folder(ctx: dist_utils.DistContext, choose: Callable[[], Path], 
     except BaseException as exc:
         if ctx.is_main and interrupted(exc):  # also one that landed inside an import (an ImportError then)
             mark_summary(out_dir, "interrupted", f"stopped by Ctrl-C or SIGTERM; continue with --resume {out_dir}")
+        elif ctx.is_main:  # e.g. a photo deleted mid-run: the summary says the run failed, and why
+            reason = " ".join(worker_cause(str(exc)).split()) or type(exc).__name__
+            mark_summary(out_dir, "failed", f"{type(exc).__name__}: {reason}"[:2000])
         raise
     finally:
         if lock is not None:

@@ -501,3 +501,72 @@ def test_time_budget_fits_the_epochs(trained, tmp_path):
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["time_budget"]["minutes"] == 0.15
     assert 1 <= summary["epochs"] == summary["epochs_planned"] < 1000  # fitted, not the upper bound
+
+
+# ----------------------------------------------------------------------------- the engine's guarantees
+
+
+POISON = {"from_step": 10**9, "steps": 0}
+
+
+def _poisoned_segmenter(num_classes: int = 4, **kwargs):
+    """lraspp_mobilenet_v3_small whose training outputs turn NaN from step POISON["from_step"]."""
+    from lucid.models import lraspp_mobilenet_v3_small
+
+    model = lraspp_mobilenet_v3_small(num_classes=num_classes, **kwargs)
+    plain = model.forward
+
+    def forward(x):
+        out = plain(x)
+        if model.training:
+            POISON["steps"] += 1
+            if POISON["steps"] >= POISON["from_step"]:
+                return out * float("nan")
+        return out
+
+    model.forward = forward
+    return model
+
+
+def _register_poisoned() -> str:
+    from lucid.models.registry import list_models, register_model
+
+    if "test_segment_poisoned" not in list_models():
+        register_model(_poisoned_segmenter, name="test_segment_poisoned", task="segment")
+    return "test_segment_poisoned"
+
+
+def _tiny(root, out, **changes):
+    from lucid.segment import SegmentConfig
+
+    settings = dict(data=str(root), crop_size=(32, 32), batch_size=2, epochs=2, limit_train=8, out=str(out))
+    return SegmentConfig(**{**settings, "progress": False, **changes})
+
+
+def test_segmentation_runs_are_deterministic_and_keep_an_ema(trained, tmp_path):
+    from lucid.train import train
+
+    root, _ = trained
+    first = train(_tiny(root, tmp_path / "a", ema=True))
+    second = train(_tiny(root, tmp_path / "b", ema=True))
+    assert _scores(first.history) == _scores(second.history)  # the same seed, the same numbers
+    assert all("val_miou_raw" in r and "val_loss_raw" in r for r in first.history)  # the raw weights, beside the EMA
+    summary = json.loads((first.out_dir / "summary.json").read_text())
+    assert summary["model"]["ema"] is True
+
+
+def test_a_diverging_segmentation_run_ends_diverged_and_keeps_its_last_good_epoch(trained, tmp_path):
+    from lucid.train import TrainingDiverged, train
+
+    root, _ = trained
+    POISON.update(from_step=4 + 2, steps=0)  # 4 steps per epoch: dies in epoch 2
+    try:
+        with pytest.raises(
+            TrainingDiverged, match=r"loss became nan at epoch 2, step 2.*last\.safetensors \(epoch 1\)"
+        ):
+            train(_tiny(root, tmp_path / "d", model=_register_poisoned(), epochs=3))
+    finally:
+        POISON.update(from_step=10**9)
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["task"] == "segment"
+    assert len((tmp_path / "d" / "metrics.jsonl").read_text().splitlines()) == 1

@@ -218,7 +218,7 @@ class Preprocessing:
         transform = self.transform()
         batch = []
         for item in items:
-            image = read_image(item)
+            image = read_image(item, self.in_channels if self.in_channels in (1, 3) else None)
             _check_channels(image, self.in_channels, item)
             if image.shape[-1] == 0 or image.shape[-2] == 0:
                 raise DataError(f"{_describe(item)} is an empty image ({image.shape[-2]}x{image.shape[-1]} pixels)")
@@ -348,12 +348,13 @@ def open_image(path_like: str | os.PathLike[str], *, exif: bool = True) -> Any:
     return image if image.mode in ("L", "RGB") else image.convert("RGB")
 
 
-def read_image(image: ImageLike) -> torch.Tensor:
+def read_image(image: ImageLike, channels: int | None = None) -> torch.Tensor:
     """A ``(C, H, W)`` tensor (uint8, or float in [0, 1]) from a path, PIL image, array or tensor.
 
     Files and PIL images go through the one decoder (`open_image`: 8-bit scaling, alpha composited
-    over white, EXIF orientation); grey images stay one channel and colour ones three;
-    `Preprocessing.transform` converts to the model's channels.
+    over white, EXIF orientation) and, with ``channels`` (1 or 3), PIL's own grey/RGB conversion,
+    exactly as training reads them; otherwise grey images stay one channel and colour ones three,
+    and `Preprocessing.transform` converts to the model's channels.
     """
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)
@@ -363,7 +364,8 @@ def read_image(image: ImageLike) -> torch.Tensor:
 
         given: Any = image
         pil: Any = _flatten(_to_8bit(ImageOps.exif_transpose(given)))
-        return F.pil_to_tensor(pil if pil.mode in ("L", "RGB") else pil.convert("RGB"))
+        mode = {1: "L", 3: "RGB"}.get(channels or 0) or (pil.mode if pil.mode in ("L", "RGB") else "RGB")
+        return F.pil_to_tensor(pil if pil.mode == mode else pil.convert(mode))
     if isinstance(image, np.ndarray):
         return _drop_alpha(_array_to_chw(image))
     if isinstance(image, torch.Tensor):

@@ -201,5 +201,15 @@ def eval_sample_transform(
 ) -> Callable[[Any], torch.Tensor]:
     """PIL -> normalised float ``(C, size, size)``: `eval_base`, then the same
     normalisation `CachedImages` applies, so both paths give the same tensors."""
-    base = eval_base(size, resize_size)
-    return lambda image: normalise(base(image).unsqueeze(0), mean, std)[0]
+    return _EvalSample(eval_base(size, resize_size), list(mean), list(std))
+
+
+class _EvalSample:
+    """`eval_sample_transform`'s callable: a class, not a closure, so loader workers started by a
+    forkserver (which pickles the dataset) can take it."""
+
+    def __init__(self, base: Callable[[Any], torch.Tensor], mean: list[float], std: list[float]) -> None:
+        self.base, self.mean, self.std = base, mean, std
+
+    def __call__(self, image: Any) -> torch.Tensor:
+        return normalise(self.base(image).unsqueeze(0), self.mean, self.std)[0]

@@ -64,6 +64,7 @@ __all__ = [
     "train_transform",
     "eval_transform",
     "pad_collate",
+    "PadCollate",
     "class_frequencies",
     "enet_class_weights",
     "read_class_names",
@@ -559,18 +560,25 @@ def pad_collate(ignore_index: int) -> Any:
     of different sizes share a batch. torch's default collate only stacks equal shapes.
     """
 
-    def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return PadCollate(ignore_index)
+
+
+class PadCollate:
+    """`pad_collate`'s callable (a class, so loader workers started by a forkserver can take it)."""
+
+    def __init__(self, ignore_index: int) -> None:
+        self.ignore_index = ignore_index
+
+    def __call__(self, batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         height = max(int(image.shape[-2]) for image, _ in batch)
         width = max(int(image.shape[-1]) for image, _ in batch)
         images = torch.zeros(len(batch), batch[0][0].shape[0], height, width, dtype=torch.float32)
-        masks = torch.full((len(batch), height, width), ignore_index, dtype=torch.int64)
+        masks = torch.full((len(batch), height, width), self.ignore_index, dtype=torch.int64)
         for i, (image, mask) in enumerate(batch):
             h, w = image.shape[-2:]
             images[i, :, :h, :w] = image.as_subclass(torch.Tensor)
             masks[i, :h, :w] = mask.as_subclass(torch.Tensor)
         return images, masks
-
-    return collate
 
 
 def class_frequencies(dataset: SegmentationFolder, num_classes: int, ignore_index: int) -> torch.Tensor:

@@ -214,6 +214,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     generator = torch.Generator()
+    context = worker_context() if workers else None
     on_device = data.device is not None and data.device.type != "cpu"
     pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned
     if data.batched:
@@ -232,6 +233,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         num_workers=workers,
         pin_memory=pin_memory,
         collate_fn=data.train_collate,
+        multiprocessing_context=context,
     )  # not persistent_workers: fresh workers each epoch take that epoch's seeds (exact resume)
     shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
     val = DataLoader(
@@ -241,8 +243,30 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         num_workers=workers,
         pin_memory=pin_memory,
         collate_fn=data.val_collate,
+        multiprocessing_context=context,
     )
     return _Loaders(train, val, sampler, generator, batch_size, notes, path)
+
+
+# Modules the loader workers need, loaded once into the forkserver that forks them.
+WORKER_PRELOAD = ["torch", "torchvision.transforms.v2", "lucid.data", "lucid.tasks"]
+
+
+def worker_context() -> Any:
+    """The multiprocessing context of data-loader workers: a forkserver where the platform has one.
+
+    A plain fork copies the training process, with whatever native runtimes it has loaded and the
+    threads they started (OpenVINO, ONNX Runtime, ExecuTorch after an export in the same process);
+    a worker forked from such a process can crash. The forkserver is a clean process that preloads
+    the modules workers need (:data:`WORKER_PRELOAD`), so workers still start in milliseconds.
+    """
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None  # Windows and macOS: spawn, torch's default there
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return context
 
 
 def _start_epoch(loaders: _Loaders, config: RunConfig, epoch: int, rank: int) -> None:
@@ -959,6 +983,9 @@ def _train_in(
     spent, start_epoch, extra = 0.0, 0, {}
     if state is not None:
         _restore(run, state, len(run.loaders.train))
+        gone = [FILES[k] for k in ("best", "last") if not (out_dir / FILES[k]).exists()]
+        if gone:
+            _say(ctx, f"note: {' and '.join(gone)} of {out_dir} are missing; the run goes on from its training state")
         history, best = list(state["history"]), dict(state["best"])
         spent, start_epoch = float(state["seconds"]), int(state["epoch"])
         dist_utils.on_main(ctx, lambda: rewrite_metrics(out_dir, history))
@@ -1072,7 +1099,10 @@ def _farewell(run: _Run, best: dict[str, Any], seconds: float) -> None:
         "state": "optimizer, scheduler, EMA and RNG state for --resume",
     }
     for key, note in notes.items():
-        print(f"  {FILES[key]:<26} {note}")
+        if (out / FILES[key]).exists():
+            print(f"  {FILES[key]:<26} {note}")
+        else:
+            print(f"  {FILES[key]:<26} missing: deleted during or before this run (the next best epoch writes it)")
 
 
 def _diverged(

@@ -1,0 +1,81 @@
+"""One photo, one model input: a photo with an EXIF rotation, a 16-bit grey PNG and a transparent
+PNG give the same model input and the same probabilities through the checkpoint (``lucid
+predict CKPT``), ONNX Runtime, OpenVINO and ExecuTorch (``Predictor``), with the same labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lucid.deploy import Predictor, export
+from lucid.train import predict
+from lucid.train.predict import load_images
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tricky_photos(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rotated = folder / "rotated.jpg"  # stored landscape, shown portrait (EXIF orientation 6)
+    pixels = np.zeros((24, 40, 3), dtype=np.uint8)
+    pixels[:, :8] = 255  # a bar on the stored left: on top once rotated
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(rotated, exif=exif, quality=95)
+    grey16 = folder / "grey16.png"
+    ramp = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
+    Image.fromarray(ramp).save(grey16)
+    alpha = folder / "alpha.png"
+    rgba = np.zeros((32, 32, 4), dtype=np.uint8)
+    rgba[..., 0] = 200  # red under transparency: must not show
+    rgba[8:24, 8:24, 3] = 255
+    rgba[8:24, 8:24, :3] = 10
+    Image.fromarray(rgba, mode="RGBA").save(alpha)
+    return [rotated, grey16, alpha]
+
+
+@pytest.fixture(scope="module")
+def exports(trained_digits, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("same-input")
+    files = {}
+    for name, fmt in (("model.onnx", "onnx"), ("model.xml", "openvino"), ("model.pte", "executorch")):
+        files[fmt] = export(trained_digits.checkpoint, folder / name, fmt).path
+    return folder, files
+
+
+def test_every_runtime_sees_the_same_input_and_gives_the_same_probabilities(trained_digits, exports):
+    folder, files = exports
+    photos = [str(p) for p in tricky_photos(folder / "photos")]
+    eager = predict(trained_digits.checkpoint, photos, topk=10)
+    for fmt, path in files.items():
+        backend = {"onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}[fmt]
+        predictor = Predictor(path, backend=backend)
+        batch = predictor.preprocess(photos)
+        ranked = predictor.predict(photos, topk=10)
+        for mine, theirs in zip(eager, ranked, strict=True):
+            assert [label for label, _ in mine][:1] == [label for label, _ in theirs][:1], fmt
+            np.testing.assert_allclose(sorted(p for _, p in mine), sorted(p for _, p in theirs), atol=2e-4, err_msg=fmt)
+        assert batch.shape[0] == len(photos)
+
+
+def test_the_exported_preprocessing_equals_the_checkpoints(trained_digits, exports):
+    from lucid.data import eval_sample_transform
+    from lucid.models.resolve import resolve
+    from lucid.preprocessing import resize_size_for
+    from lucid.train.evaluate import crop_side
+
+    folder, files = exports
+    photos = [str(p) for p in tricky_photos(folder / "photos2")]
+    prep = resolve(trained_digits.checkpoint).preprocessing
+    size = crop_side(prep)
+    transform = eval_sample_transform(size, prep.resize_size or resize_size_for(size), list(prep.mean), list(prep.std))
+    checkpoint_input = load_images(photos, transform, channels=prep.in_channels, ink=prep.ink)
+    exported_input = torch.from_numpy(Predictor(files["onnx"], backend="onnxruntime").preprocess(photos))
+    torch.testing.assert_close(exported_input, checkpoint_input, atol=1e-5, rtol=0)
+    # the rotation is applied: the bar stored on the left is on top of what the model sees
+    rotated = checkpoint_input[0, 0]
+    assert rotated[: size // 4].mean() > rotated[-size // 4 :].mean()

@@ -275,14 +275,22 @@ def test_predictor_equals_the_eager_model(tmp_path: Path, digits_checkpoint: Pat
     assert len(predictor.predict(inputs[3], topk=20)) == 1 and len(predictor.predict(inputs[3], topk=20)[0]) == 10
 
 
-def test_predictor_preprocessing_matches_lucid_train(digits_checkpoint: Path, digits_onnx: Path) -> None:
-    """Deploy and training read an image the same way (resize, crop, grey, normalise)."""
-    from lucid.train.data import eval_transform
+def test_predictor_preprocessing_matches_lucid_train(
+    digits_checkpoint: Path, digits_onnx: Path, tmp_path: Path
+) -> None:
+    """Deploy and training read an image the same way: decoded and made grey by the one reader,
+    then resized, cropped and normalised as a training run's validation images are."""
+    from lucid.data import eval_sample_transform
+    from lucid.train.predict import load_images
 
     extra = load_model(digits_checkpoint).checkpoint_extra
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8))
-    train_side = eval_transform(32, 1, extra["mean"], extra["std"], resize_size=32)(image)
-    np.testing.assert_allclose(Predictor(digits_onnx).preprocess(image)[0], train_side.numpy(), atol=1e-5)
+    path = tmp_path / "colour.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(path)
+    transform = eval_sample_transform(32, 32, extra["mean"], extra["std"])
+    train_side = load_images([path], transform, channels=1)[0]
+    np.testing.assert_allclose(Predictor(digits_onnx).preprocess(str(path))[0], train_side.numpy(), atol=1e-5)
+    pil = Image.open(path)  # a PIL image in memory reads the same as its file
+    np.testing.assert_allclose(Predictor(digits_onnx).preprocess(pil)[0], train_side.numpy(), atol=1e-5)
 
 
 def test_predictor_on_an_rgb_model_with_a_static_batch(tmp_path: Path) -> None:

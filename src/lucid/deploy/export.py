@@ -361,7 +361,8 @@ def _verify(
         with torch.no_grad():
             produced = reference(x)
         expected = [t.numpy() for t in (produced if isinstance(produced, (tuple, list)) else (produced,))]
-        got = [np.asarray(a) for a in run(x)]
+        produced_file = run(x)  # a list of outputs (one array: a one-output runner)
+        got = [np.asarray(a) for a in (produced_file if isinstance(produced_file, (list, tuple)) else [produced_file])]
         if len(got) != len(expected):
             raise VerificationError(f"exported model returns {len(got)} outputs, eager {len(expected)}")
         for index, (out, ref) in enumerate(zip(got, expected, strict=True)):

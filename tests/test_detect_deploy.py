@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lucid.cli import main
-from lucid.deploy import Predictor, VerificationError, export
+from lucid.deploy import Predictor, VerificationError, export, quantize
 from lucid.deploy.runtime import OnnxRuntimeModel, available
 from lucid.detect import DetectConfig
 from lucid.detect.infer import load_detector
@@ -149,3 +149,23 @@ def test_lucid_predict_takes_the_export_first_and_draws_boxes(run, onnx_file, tm
     # --onnx stays an alias
     assert main(["predict", "--onnx", str(onnx_file), *photos, "--out", str(tmp_path / "y")]) == 0
     assert (tmp_path / "y" / "detections.json").is_file()
+
+
+def test_quantize_reports_the_map_drop_on_the_recorded_split(run, onnx_file, tmp_path, capsys):
+    result = quantize(onnx_file, tmp_path / "det.int8.onnx")
+    assert result.metric == "mAP" and result.fp32_top1 is not None and result.int8_top1 is not None
+    assert "validation photos" in result.evaluation and "training photos" in result.calibration
+    assert "mAP: fp32" in result.summary() and "box agreement" in result.summary()
+    assert get_task("detect").postprocess(  # the int8 file still gives detections
+        Predictor(tmp_path / "det.int8.onnx").runtime.run_all(np.zeros((1, 3, 320, 320), np.float32)), {}
+    )
+    with pytest.raises(DataError, match="detection data folder"):
+        quantize(onnx_file, tmp_path / "x.int8.onnx", "digits")
+
+
+@pytest.mark.skipif(not available("nncf"), reason="needs nncf")
+def test_nncf_quantize_of_a_detector_keeps_the_terminal_quiet(onnx_file, tmp_path, capfd):
+    result = quantize(onnx_file, tmp_path / "det.int8.xml", backend="openvino", num_calib=4)
+    assert result.metric == "mAP"
+    printed = capfd.readouterr()
+    assert "CUDA" not in printed.out + printed.err and "Statistics collection" not in printed.out + printed.err

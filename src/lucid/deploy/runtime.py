@@ -16,12 +16,13 @@ installed, ONNX Runtime otherwise. :func:`require` imports an optional runtime o
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import platform
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,6 +39,8 @@ __all__ = [
     "ExecuTorchModel",
     "OnnxRuntimeModel",
     "OpenVINOModel",
+    "executorch_runtime",
+    "quiet_native_output",
     "available",
     "choose_backend",
     "is_x86",
@@ -424,6 +427,43 @@ def _dims(shape: Any) -> list[int | None]:
 # ---------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Silence what native code writes to the process's stdout/stderr (file descriptors 1 and 2)
+    meanwhile: ExecuTorch's ``cpuinfo_utils`` logs the ``/sys`` files it fails to read on every
+    program it loads, which is noise on the user's terminal. Python exceptions still propagate."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def executorch_runtime() -> Any:
+    """ExecuTorch's ``Runtime`` class, imported without torch's pytree deprecation note (logged
+    when ExecuTorch registers one of its enums on import)."""
+    import logging
+
+    log = logging.getLogger("torch.utils._pytree")
+    previous = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        from executorch.runtime import Runtime
+    finally:
+        log.setLevel(previous)
+    return Runtime
+
+
 def executorch_metadata(program: Any, path: Path) -> dict[str, str]:
     """The JSON metadata lucid stores in a ``.pte`` as the constant method ``lucid_metadata``."""
     if METADATA_METHOD not in program.method_names:
@@ -443,15 +483,17 @@ class ExecuTorchModel:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         require("executorch", "running a .pte model")
-        from executorch.runtime import Runtime
+        Runtime = executorch_runtime()  # noqa: N806 - the class, by its name
 
         self.path = _existing(path, "ExecuTorch program")
         try:
-            self.program = Runtime.get().load_program(str(self.path))
+            with quiet_native_output():
+                self.program = Runtime.get().load_program(str(self.path))
         except (RuntimeError, ValueError) as exc:
             raise DataError(f"ExecuTorch cannot load {self.path}: {exc}") from None
-        self.metadata = executorch_metadata(self.program, self.path)
-        self.method = self.program.load_method("forward")
+        with quiet_native_output():
+            self.metadata = executorch_metadata(self.program, self.path)
+            self.method = self.program.load_method("forward")
         meta = self.program.metadata("forward")
         self.input_shape = _static(tuple(meta.input_tensor_meta(0).sizes()))
         self.output_shapes = [_static(tuple(meta.output_tensor_meta(i).sizes())) for i in range(meta.num_outputs())]
@@ -523,13 +565,14 @@ def file_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         return openvino_metadata(model)
     if suffix == ".pte":
         require("executorch", "reading a .pte model")
-        from executorch.runtime import Runtime
+        Runtime = executorch_runtime()  # noqa: N806 - the class, by its name
 
         try:
-            program = Runtime.get().load_program(str(file))
+            with quiet_native_output():
+                program = Runtime.get().load_program(str(file))
+                return executorch_metadata(program, file)
         except (RuntimeError, ValueError) as exc:
             raise DataError(f"ExecuTorch cannot load {file}: {exc}") from None
-        return executorch_metadata(program, file)
     raise ValueError(f"a model file must be .onnx, .xml (OpenVINO IR) or .pte (ExecuTorch), got {str(path)!r}")
 
 

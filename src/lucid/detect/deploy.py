@@ -201,7 +201,8 @@ def calibration_sets(
         )
     recorded = json.loads(metadata.get("train_data", "null")) or {}
     same = recorded.get("root") and Path(recorded["root"]).expanduser().resolve() == Path(data).expanduser().resolve()
-    classes = (json.loads(metadata["classes"])[1:]) if "classes" in metadata else None
+    # The recorded split names its classes; another folder is read with the file's class names.
+    classes = json.loads(metadata["classes"])[1:] if "classes" in metadata and not same else None
     size = int(preprocessing.image_size[0])
     train, val, info = detection_datasets(str(data), image_size=size, classes=classes, split=recorded if same else None)
     train.transform = val.transform  # calibration sees the photos as inference does: resized only

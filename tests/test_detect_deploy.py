@@ -169,3 +169,20 @@ def test_nncf_quantize_of_a_detector_keeps_the_terminal_quiet(onnx_file, tmp_pat
     assert result.metric == "mAP"
     printed = capfd.readouterr()
     assert "CUDA" not in printed.out + printed.err and "Statistics collection" not in printed.out + printed.err
+
+
+def test_every_bench_option_has_help_and_the_preamble_estimates_and_warns(monkeypatch):
+    import argparse
+
+    from lucid.cli.deploy import bench_preamble, register
+
+    parsers = argparse.ArgumentParser().add_subparsers()
+    register(parsers)
+    bench_parser = parsers.choices["bench"]
+    assert all(action.help for action in bench_parser._actions)
+    args = bench_parser.parse_args(["--models", "mobilenet_v3_small", "--batch", "1", "--time-budget", "60"])
+    monkeypatch.setattr("os.getloadavg", lambda: (999.0, 0.0, 0.0))
+    lines = bench_preamble(args)
+    assert "about 1.0 min" in lines[0] and "load average 999.0" in lines[1]
+    monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert len(bench_preamble(args)) == 1

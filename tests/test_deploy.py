@@ -233,7 +233,7 @@ def test_failed_verification_raises_with_numbers_and_keeps_nothing(
 ) -> None:
     exporter = sys.modules["lucid.deploy.export"]
     real_runner = exporter._onnx_runner
-    monkeypatch.setattr(exporter, "_onnx_runner", lambda path: lambda x: real_runner(path)(x) + 1.0)
+    monkeypatch.setattr(exporter, "_onnx_runner", lambda path: lambda x: [o + 1.0 for o in real_runner(path)(x)])
     out = tmp_path / "model.onnx"
     out.write_bytes(b"previous file")
     with pytest.raises(VerificationError, match=r"max \|diff\| = .* > rtol 0\.0001"):

@@ -239,6 +239,19 @@ class Task:
     # Class methods: lucid.deploy holds a task class (from get_task(metadata["task"])), no config.
 
     @classmethod
+    def load_source(cls, source: Any, weights: Any = None) -> Any:
+        """The :class:`lucid.models.resolve.Resolved` model that ``source`` (a module, a checkpoint
+        of this task or a registered name, with ``weights``) names, for export; None (the default:
+        classification and segmentation) leaves it to :func:`lucid.models.resolve.resolve`."""
+        return None
+
+    @classmethod
+    def export_module(cls, model: nn.Module) -> nn.Module:
+        """The module whose ``forward`` is the exported graph (one image batch in, the outputs of
+        :meth:`export_outputs` out). Default: ``model`` itself."""
+        return model
+
+    @classmethod
     def export_outputs(cls) -> tuple[str, ...]:
         """Names of the exported graph's outputs, in order (detection: ``boxes``, ``scores``)."""
         return ("logits",)

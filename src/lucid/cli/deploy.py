@@ -127,14 +127,24 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
         "(and channels-last), TorchScript, ONNX Runtime fp32 and int8, OpenVINO fp32 and int8, ExecuTorch (batch 1); "
         "achieved GFLOP/s against the CPU's fp32 peak; plus training images/s and peak memory.",
     )
-    parser.add_argument("--models", nargs="+", default=["mobilenet_v3_small", "mobilenet_v3_large"], metavar="MODEL")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["mobilenet_v3_small", "mobilenet_v3_large"],
+        metavar="MODEL",
+        help="registered classification presets to benchmark (default mobilenet_v3_small mobilenet_v3_large)",
+    )
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 32], metavar="N", help="batch sizes (default 1 32)")
     parser.add_argument(
         "--repeats", type=int, default=20, metavar="N", help="timed calls per contender, at least (default 20)"
     )
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="default: every usable core")
-    parser.add_argument("--train-batch", type=int, default=32, metavar="N")
-    parser.add_argument("--train-steps", type=int, default=10, metavar="N")
+    parser.add_argument(
+        "--train-batch", type=int, default=32, metavar="N", help="batch size of the training-speed rows (default 32)"
+    )
+    parser.add_argument(
+        "--train-steps", type=int, default=10, metavar="N", help="timed training steps per model (default 10)"
+    )
     parser.add_argument(
         "--time-budget",
         type=float,
@@ -258,6 +268,8 @@ def run_bench(args: argparse.Namespace) -> int:
     """Benchmark (progress on stderr), then print the Markdown report."""
     from lucid.deploy import bench
 
+    for line in bench_preamble(args):
+        print(line, file=sys.stderr, flush=True)
     result = bench(
         args.models,
         args.batch,
@@ -274,3 +286,29 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     print(result.to_markdown())
     return 0
+
+
+def bench_preamble(args: argparse.Namespace) -> list[str]:
+    """What ``lucid bench`` says before it starts: a rough lower bound of its duration (the timed
+    budget of every model and batch; exports and the memory processes come on top), and a warning
+    when the load average says other processes keep the cores busy (latencies would be theirs too)."""
+    import os
+
+    timed = args.time_budget * len(args.models) * len(args.batch)
+    lines = [
+        f"lucid bench: {len(args.models)} model(s) x {len(args.batch)} batch size(s), "
+        f"about {timed / 60:.1f} min of timed runs plus exports"
+        + ("" if args.no_memory else " and the peak-memory processes")
+        + "; progress below"
+    ]
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return lines
+    cores = os.cpu_count() or 1
+    if load > 0.5 * cores:
+        lines.append(
+            f"lucid bench: warning: load average {load:.1f} on {cores} cores: other processes are busy, so "
+            "latencies will be slower and noisier than on an idle machine (consider --passive-wait)"
+        )
+    return lines

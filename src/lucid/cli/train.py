@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 ORDER = 30
@@ -281,19 +282,21 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         help="top-k labels with probabilities for image files",
         description=(
             "Classify image files with a checkpoint (its class names), a model name with --weights, "
-            "or an ONNX file (--onnx)."
+            "or an exported file (.onnx, .xml or .pte) given first (--onnx FILE is an alias); a detection model "
+            "draws its boxes and writes detections.json."
         ),
     )
     parser.add_argument(
         "inputs",
         nargs="+",
         metavar="CKPT IMAGE",
-        help="the checkpoint then the images or folders of images (with --onnx: images or folders only)",
+        help="the checkpoint, model name or exported file (.onnx/.xml/.pte) then the images or folders of images "
+        "(with --onnx: images or folders only)",
     )
     parser.add_argument(
         "--onnx",
         metavar="FILE",
-        help="run an exported ONNX model through lucid.deploy.Predictor (ONNX Runtime)",
+        help="an exported model (.onnx, .xml or .pte) run through lucid.deploy.Predictor (the same as giving it first)",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument("--topk", type=int, default=5, metavar="K", help="labels per image (default 5)")
@@ -464,10 +467,36 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_first(args: argparse.Namespace) -> None:
+    """``lucid predict EXPORT IMAGE...``: an exported file (``.onnx``, ``.xml``, ``.pte``) given
+    first is what ``--onnx EXPORT`` names (recognised by its suffix; ``--onnx`` stays an alias)."""
+    from lucid.models.resolve import EXPORT_SUFFIXES
+
+    if args.onnx or not args.inputs:
+        return
+    first = Path(args.inputs[0]).expanduser()
+    if first.suffix.lower() in EXPORT_SUFFIXES and first.is_file():
+        args.onnx, args.inputs = str(first), args.inputs[1:]
+        if not args.inputs:
+            raise ValueError(f"lucid predict {first} needs at least one image after the model file")
+
+
+def _export_task(path: str) -> str | None:
+    """The task an exported file records (digest checked first)."""
+    from lucid.models.resolve import source_task
+
+    return source_task(path)
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from lucid.tasks import task_of_source
 
     args.device = _concrete_device(args.device)
+    _export_first(args)
+    if args.onnx and _export_task(args.onnx) == "detect":
+        from lucid.detect.cli import run_detect_predict
+
+        return run_detect_predict(args)
     if not args.onnx and args.inputs and task_of_source(args.inputs[0]) == "detect":
         from lucid.detect.cli import run_detect_predict
 

@@ -35,7 +35,7 @@ from torch import nn
 from lucid.deploy.integrity import write_with_digest
 from lucid.deploy.preprocess import Preprocessing, model_classes, read_classes, write_classes
 from lucid.errors import ExportError
-from lucid.tasks import get_task
+from lucid.tasks import get_task, task_of_source
 
 __all__ = [
     "FORMATS",
@@ -319,30 +319,31 @@ def _onnx_runner(path: str) -> Any:
     from lucid.deploy.runtime import make_session
 
     session = make_session(path)
-    return lambda x: session.run(None, {INPUT_NAME: x.numpy()})[0]
+    return lambda x: list(session.run(None, {INPUT_NAME: x.numpy()}))
 
 
 def _openvino_runner(path: str) -> Any:
     from lucid.deploy.runtime import OpenVINOModel
 
     model = OpenVINOModel(path)
-    return lambda x: model.run(x.numpy())
+    return lambda x: model.run_all(x.numpy())
 
 
 def _executorch_runner(path: str) -> Any:
     from lucid.deploy.runtime import ExecuTorchModel
 
     model = ExecuTorchModel(path)
-    return lambda x: model.run(x.numpy())
+    return lambda x: model.run_all(x.numpy())
 
 
 def _torchscript_runner(path: str) -> Any:
     with quiet_torch_export():
         module = torch.jit.load(path, map_location="cpu")
 
-    def run(x: torch.Tensor) -> np.ndarray:
+    def run(x: torch.Tensor) -> list[np.ndarray]:
         with torch.no_grad():
-            return module(x).numpy()
+            produced = module(x)
+        return [t.numpy() for t in (produced if isinstance(produced, (tuple, list)) else (produced,))]
 
     return run
 
@@ -350,32 +351,46 @@ def _torchscript_runner(path: str) -> Any:
 def _verify(
     run: Any, reference: nn.Module, shapes: Sequence[tuple[int, ...]], rtol: float, seed: int
 ) -> tuple[float, float]:
-    """Largest |exported - eager| over random inputs of each shape ``(N, C, H, W)``, absolute and
-    relative to the largest output value (the first output's)."""
+    """Largest |exported - eager| over random inputs of each shape ``(N, C, H, W)``, every output
+    compared (a detector's boxes and scores alike): absolute, and relative to that output's largest
+    value. ``run`` returns the exported file's outputs in order; the worst output decides."""
     generator = torch.Generator().manual_seed(seed)
-    worst_abs, worst_rel = 0.0, 0.0
+    worst_abs, worst_rel, worst_name = 0.0, 0.0, ""
     for shape in shapes:
         x = torch.randn(*shape, generator=generator)
         with torch.no_grad():
             produced = reference(x)
-            expected = (produced[0] if isinstance(produced, (tuple, list)) else produced).numpy()
-        got = np.asarray(run(x))
-        if got.shape != expected.shape:
-            raise VerificationError(
-                f"exported model returns shape {got.shape} for input {tuple(shape)}, eager {expected.shape}"
-            )
-        if not (np.isfinite(got).all() and np.isfinite(expected).all()):
-            which = "the exported model" if np.isfinite(expected).all() else "the eager model"
-            raise VerificationError(f"{which} returns non-finite values on random input; nothing was written")
-        abs_diff = float(np.abs(got - expected).max())
-        rel_diff = abs_diff / max(float(np.abs(expected).max()), float(np.finfo(np.float32).tiny))
-        worst_abs, worst_rel = max(worst_abs, abs_diff), max(worst_rel, rel_diff)
+        expected = [t.numpy() for t in (produced if isinstance(produced, (tuple, list)) else (produced,))]
+        produced_file = run(x)  # a list of outputs (one array: a one-output runner)
+        got = [np.asarray(a) for a in (produced_file if isinstance(produced_file, (list, tuple)) else [produced_file])]
+        if len(got) != len(expected):
+            raise VerificationError(f"exported model returns {len(got)} outputs, eager {len(expected)}")
+        for index, (out, ref) in enumerate(zip(got, expected, strict=True)):
+            abs_diff, rel_diff = _difference(out, ref, tuple(shape), index)
+            if rel_diff > worst_rel or (rel_diff == worst_rel and abs_diff > worst_abs):
+                worst_name = f"output {index}"
+            worst_abs, worst_rel = max(worst_abs, abs_diff), max(worst_rel, rel_diff)
     if worst_rel > rtol:
         raise VerificationError(
             f"the exported model disagrees with the eager model: max |diff| = {worst_abs:.3g}, "
-            f"{worst_rel:.3g} of the largest logit > rtol {rtol:g}; nothing was written"
+            f"{worst_rel:.3g} of the largest value ({worst_name}) > rtol {rtol:g}; nothing was written"
         )
     return worst_abs, worst_rel
+
+
+def _difference(got: np.ndarray, expected: np.ndarray, shape: tuple[int, ...], index: int) -> tuple[float, float]:
+    """``(max |got - expected|, that relative to expected's largest |value|)`` of one output."""
+    if got.shape != expected.shape:
+        raise VerificationError(
+            f"exported model returns shape {got.shape} (output {index}) for input {shape}, eager {expected.shape}"
+        )
+    if not (np.isfinite(got).all() and np.isfinite(expected).all()):
+        which = "the exported model" if np.isfinite(expected).all() else "the eager model"
+        raise VerificationError(f"{which} returns non-finite values on random input; nothing was written")
+    if got.size == 0:
+        return 0.0, 0.0
+    abs_diff = float(np.abs(got - expected).max())
+    return abs_diff, abs_diff / max(float(np.abs(expected).max()), float(np.finfo(np.float32).tiny))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,7 +506,7 @@ def export(
     _require_runtime(format)
     from lucid.models.resolve import resolve
 
-    resolved = resolve(model, weights)
+    resolved = get_task(task_of_source(model) or "classify").load_source(model, weights) or resolve(model, weights)
     task = get_task(resolved.task)
     spec = task.export_spec(resolved.model, image_size=image_size, mean=mean, std=std, resize_size=resize_size)
     prep = spec.preprocessing
@@ -502,14 +517,14 @@ def export(
         )
     dynamic_batch = dynamic_batch or free_size  # a free image size frees the batch too
     names = model_classes(resolved.model, classes)
-    reference = copy.deepcopy(resolved.model).to("cpu", torch.float32).eval()
+    reference = task.export_module(copy.deepcopy(resolved.model).to("cpu", torch.float32).eval())
     reference = reference.to(memory_format=torch.contiguous_format)
     folded = inference_copy(reference)
     channels, (height, width) = prep.in_channels, prep.image_size
     export_batch = 2 if (dynamic_batch and dynamo) else batch_size  # torch.export specialises size-1 dims
     example = torch.zeros(export_batch, channels, height, width)
     shapes = _checked_shapes(channels, (height, width), dynamic_batch, export_batch, free_size)
-    meta = {**metadata_of(reference, model, prep, names), "task": task.name, **spec.metadata}
+    meta = {**metadata_of(resolved.model, model, prep, names), "task": task.name, **spec.metadata}
     diffs: tuple[float, float] = (0.0, 0.0)
 
     def check(runner: Any) -> None:

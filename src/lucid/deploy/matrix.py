@@ -1,12 +1,13 @@
 """``export_all``: every deployment format of one model, each measured against the eager model.
 
-One call writes ONNX, OpenVINO IR, ExecuTorch and TorchScript files (each verified by
+One call writes ONNX, OpenVINO IR and ExecuTorch files (each verified by
 :func:`lucid.deploy.export`) plus the int8 files of both quantizers (:func:`lucid.deploy.quantize`),
 then runs every file in its runtime on the same real, preprocessed images as the eager model and
 reports, per file and runtime: the largest logit difference from eager, the top-1 agreement with
 eager (and top-1 accuracy where the images have labels), the file size and the batch-1 latency
 on this machine. Formats whose optional runtime is not installed are listed as skipped, with
-the extra that brings them.
+the extra that brings them. No TorchScript file is written: nothing in lucid runs one (``lucid
+export --format torchscript`` still writes one on request, for C++ callers).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ MATRIX_FORMATS: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("ONNX fp32", "onnx", "openvino", ".onnx", "openvino"),
     ("OpenVINO IR fp32", "openvino", "openvino", ".xml", "openvino"),
     ("ExecuTorch XNNPACK fp32", "executorch", "executorch", ".pte", "executorch"),
-    ("TorchScript fp32", "torchscript", "torch.jit", ".pt", None),
     ("ONNX int8 (ORT quantizer)", "int8", "onnxruntime", ".int8.onnx", None),
     ("OpenVINO IR int8 (NNCF)", "int8", "openvino", ".int8.xml", "nncf"),
 )
@@ -172,7 +172,7 @@ def export_all(
     the model's task (``"digits"`` or class folders; a segmentation data folder); None: the data
     the checkpoint records, its training split calibrating and its held-out split scoring.
     ``formats``: a subset of the row names' formats
-    (``onnx``, ``openvino``, ``executorch``, ``torchscript``, ``int8``); None: all.
+    (``onnx``, ``openvino``, ``executorch``, ``int8``); None: all.
     Returns the eager reference row first, then one row per file and runtime.
     """
     say = log or (lambda line: None)
@@ -182,7 +182,8 @@ def export_all(
     unknown = wanted - {f[1] for f in MATRIX_FORMATS}
     if unknown:
         raise ValueError(
-            f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, torchscript, int8"
+            f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, int8 "
+            "(TorchScript is written only by lucid export --format torchscript)"
         )
     from lucid.models.resolve import resolve
 

@@ -14,10 +14,13 @@ quantization (``nncf.quantize``), OpenVINO's own int8 path.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ __all__ = [
     "fold_constants",
     "ir_bytes",
     "nncf_quantize",
+    "quiet_nncf",
     "read_openvino_model",
     "save_ir",
     "set_metadata",
@@ -125,6 +129,23 @@ def fold_constants(model: Any) -> Any:
     return model
 
 
+@contextlib.contextmanager
+def quiet_nncf() -> Iterator[None]:
+    """NNCF without its noise on the user's terminal: its own step logs, its progress bars (stdout)
+    and torch's C++-extension logger naming a CUDA home on machines without CUDA (NNCF loads
+    torch's extension helpers). The caller reports the outcome in one line."""
+    loggers = [logging.getLogger(name) for name in ("nncf", "torch.utils.cpp_extension")]
+    previous = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for log, level in zip(loggers, previous, strict=True):
+            log.setLevel(level)
+
+
 def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_classifier: bool = False) -> Any:
     """NNCF post-training int8 quantization of an ``openvino.Model``, calibrated on preprocessed images.
 
@@ -133,7 +154,8 @@ def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_c
     weight, the depthwise ones included, is stored as int8. Unless ``quantize_classifier``, the
     classifier computes in fp32 from int8-stored weights (``nncf.compress_weights``, INT8_SYM).
     """
-    nncf = require("nncf", "quantizing with OpenVINO (NNCF)")
+    with quiet_nncf():
+        nncf = require("nncf", "quantizing with OpenVINO (NNCF)")
     fold_constants(model)
     batches = [
         np.ascontiguousarray(images[i : i + batch_size]) for i in range(0, len(images) - batch_size + 1, batch_size)
@@ -144,25 +166,20 @@ def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_c
     if not quantize_classifier:
         names = classifier_nodes(model)
         ignored = nncf.IgnoredScope(names=names) if names else None
-    import logging
-
-    previous = logging.getLogger("nncf").level
-    logging.getLogger("nncf").setLevel(logging.ERROR)  # NNCF logs every step; the caller reports the outcome
     try:
-        quantized = nncf.quantize(
-            model,
-            nncf.Dataset(batches),
-            preset=nncf.QuantizationPreset.PERFORMANCE,
-            subset_size=len(batches) * batch_size,
-            ignored_scope=ignored,
-        )
-        if ignored is None:
-            return quantized
-        # The classifier computes in fp32 but its weights are stored int8 per channel (NNCF's
-        # weight-only compression; it touches only the weights left fp32): a 1000-class classifier
-        # is 40 % of mobilenet_v3_small's weights, and fp32 it kept the IR at 0.58x the fp32 IR.
-        return nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_SYM)
+        with quiet_nncf():
+            quantized = nncf.quantize(
+                model,
+                nncf.Dataset(batches),
+                preset=nncf.QuantizationPreset.PERFORMANCE,
+                subset_size=len(batches) * batch_size,
+                ignored_scope=ignored,
+            )
+            if ignored is None:
+                return quantized
+            # The classifier computes in fp32 but its weights are stored int8 per channel (NNCF's
+            # weight-only compression; it touches only the weights left fp32): a 1000-class classifier
+            # is 40 % of mobilenet_v3_small's weights, and fp32 it kept the IR at 0.58x the fp32 IR.
+            return nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_SYM)
     except Exception as exc:  # noqa: BLE001 - NNCF raises many types; report one lucid error
         raise ExportError(f"NNCF quantization failed: {type(exc).__name__}: {exc}") from exc
-    finally:
-        logging.getLogger("nncf").setLevel(previous)

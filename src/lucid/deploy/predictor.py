@@ -161,19 +161,23 @@ class Predictor:
         """The class name of output ``index`` (its number when the file records no names)."""
         return self.classes[index] if self.classes is not None else str(index)
 
-    def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5) -> list[Any]:
+    def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5, **task_options: Any) -> list[Any]:
         """Per image, the task's result: for classification the ``topk`` most probable
         ``(label, probability)`` pairs, most probable first; for segmentation the ``(H, W)`` uint8
-        class mask at the image's own size (names in ``classes``).
+        class mask at the image's own size (names in ``classes``); for detection torchvision's
+        dict of ``boxes`` (xyxy in the photo's own pixels), ``scores``, ``labels`` and ``names``
+        (``score_threshold=`` keeps the boxes scoring at least that; NMS runs here, on the host,
+        in the task's postprocess).
 
-        The images go through the task's :meth:`~lucid.tasks.Task.prepare_batches`, the runtime,
-        and its :meth:`~lucid.tasks.Task.postprocess`.
+        The images go through the task's :meth:`~lucid.tasks.Task.prepare_batches`, the runtime
+        (every output of the file), and its :meth:`~lucid.tasks.Task.postprocess`;
+        ``task_options`` go to the postprocess.
         """
         if isinstance(images, (list, tuple)) and not images:
             raise ValueError("no images given")
-        options: dict[str, Any] = {"topk": topk, "classes": self.classes}
+        options: dict[str, Any] = {"topk": topk, "classes": self.classes, **task_options}
         results: list[Any] = []
         for batch, batch_options in self.task_handler.prepare_batches(images, self.preprocessing, self.input_shape):
-            outputs = [np.asarray(self.runtime.run(as_float32_batch(batch)))]
+            outputs = [np.asarray(o) for o in self.runtime.run_all(as_float32_batch(batch))]
             results += self.task_handler.postprocess(outputs, self.metadata, **options, **batch_options)
         return results

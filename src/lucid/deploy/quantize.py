@@ -47,6 +47,10 @@ OUT_SUFFIX = {"onnxruntime": ".onnx", "openvino": IR_SUFFIX}
 DIGITS = "digits"
 
 
+# what the agreement counts, per task metric (detection: boxes scoring >= 0.3 found again)
+AGREEMENT_WORDS = {"top-1": "top-1", "mIoU": "pixel", "mAP": "box"}
+
+
 @dataclass(frozen=True)
 class LabelledImages:
     """Preprocessed ``(N, C, H, W)`` float32 images, their labels (model output indices) if known."""
@@ -89,7 +93,7 @@ class QuantizeResult:
         lines = [
             f"wrote {self.path} ({self.backend}; {self.int8_bytes / 1e6:.2f} MB, fp32 {self.fp32_bytes / 1e6:.2f} MB); "
             f"calibrated on {self.num_calib} images: {self.calibration}",
-            f"{'top-1' if self.metric == 'top-1' else 'pixel'} agreement with fp32 on {self.num_eval} images "
+            f"{AGREEMENT_WORDS.get(self.metric, 'output')} agreement with fp32 on {self.num_eval} images "
             f"({self.evaluation}): {100 * self.agreement:.2f} %",
         ]
         if self.fp32_top1 is not None and self.int8_top1 is not None:
@@ -576,7 +580,7 @@ def quantize(
     outcome: dict[str, Any] = {}
 
     def check(int8: Any) -> None:
-        outcome.update(_compare(task, props, fp32.run, int8.run, eval_set, fixed))
+        outcome.update(_compare(task, props, fp32.run_all, int8.run_all, eval_set, fixed))
         _refuse_drop(outcome, max_top1_drop, target)
 
     def write(tmp: str) -> None:
@@ -684,7 +688,7 @@ def _compare(
         raise ValueError(f"{len(eval_set)} evaluation images are fewer than the model's batch size {fixed}")
     images = eval_set.images[:usable]
     labels = eval_set.labels[:usable] if eval_set.labels is not None else None
-    found = task.compare([np.asarray(fp32(images))], [np.asarray(int8(images))], labels, props)
+    found = task.compare(_outputs(fp32(images)), _outputs(int8(images)), labels, props)
     return {
         "agreement": found.agreement,
         "fp32_top1": found.reference,
@@ -692,6 +696,11 @@ def _compare(
         "drop": found.drop,
         "metric": found.metric,
     }
+
+
+def _outputs(produced: Any) -> list[np.ndarray]:
+    """A model's outputs as a list of arrays (a runner of one output may return the array itself)."""
+    return [np.asarray(o) for o in produced] if isinstance(produced, (list, tuple)) else [np.asarray(produced)]
 
 
 def quantize_executorch(

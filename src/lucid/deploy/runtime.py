@@ -16,12 +16,13 @@ installed, ONNX Runtime otherwise. :func:`require` imports an optional runtime o
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import platform
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,6 +39,8 @@ __all__ = [
     "ExecuTorchModel",
     "OnnxRuntimeModel",
     "OpenVINOModel",
+    "executorch_runtime",
+    "quiet_native_output",
     "available",
     "choose_backend",
     "is_x86",
@@ -45,6 +48,7 @@ __all__ = [
     "load_runtime_model",
     "make_session",
     "require",
+    "run_all_batches",
     "run_batches",
     "session_options",
     "softmax",
@@ -141,11 +145,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def _in_steps(run: Any, batch: np.ndarray, step: int, fixed: bool) -> np.ndarray:
     """``run`` over ``batch`` in slices of ``step`` images (exact multiples for a fixed-batch model)."""
+    return _in_steps_all(lambda part: [run(part)], batch, step, fixed)[0]
+
+
+def _in_steps_all(run: Any, batch: np.ndarray, step: int, fixed: bool) -> list[np.ndarray]:
+    """``run`` (a slice -> a list of output arrays) over ``batch`` in slices of ``step`` images,
+    each output concatenated over the slices (exact multiples for a fixed-batch model)."""
     if fixed and len(batch) % step:
         raise ValueError(
             f"the model takes batches of exactly {step}; got {len(batch)} images (export with --dynamic-batch)"
         )
-    return np.concatenate([run(batch[i : i + step]) for i in range(0, len(batch), step)])
+    parts = [run(batch[i : i + step]) for i in range(0, len(batch), step)]
+    return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,6 +218,13 @@ def run_batches(session: Any, batch: np.ndarray, fixed: int | None = None, chunk
     return _in_steps(lambda part: session.run([output], {name: part})[0], batch, fixed or chunk, bool(fixed))
 
 
+def run_all_batches(session: Any, batch: np.ndarray, fixed: int | None = None, chunk: int = 64) -> list[np.ndarray]:
+    """Every output of the session for ``batch``, in the graph's order (a detector's boxes and
+    scores), fed as :func:`run_batches` feeds it."""
+    name = session.get_inputs()[0].name
+    return _in_steps_all(lambda part: list(session.run(None, {name: part})), batch, fixed or chunk, bool(fixed))
+
+
 def _static(dims: Sequence[Any]) -> tuple[int | None, ...]:
     return tuple(d if isinstance(d, int) and d >= 0 else None for d in dims)
 
@@ -235,8 +253,12 @@ class OnnxRuntimeModel:
         self.num_classes = self.output_shapes[0][-1]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Logits for a preprocessed float32 ``(N, C, H, W)`` batch."""
+        """Logits (the first output) for a preprocessed float32 ``(N, C, H, W)`` batch."""
         return run_batches(self.session, batch, self.input_shape[0])
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the file's order, for a preprocessed float32 ``(N, C, H, W)`` batch."""
+        return run_all_batches(self.session, batch, self.input_shape[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,8 +356,9 @@ class OpenVINOModel:
             return None
         return tuple(batch.shape)
 
-    def _latency(self, batch: np.ndarray) -> np.ndarray:
-        return np.array(self.compiled("LATENCY", self._shape_for(batch))(batch)[0])
+    def _latency(self, batch: np.ndarray) -> list[np.ndarray]:
+        results = self.compiled("LATENCY", self._shape_for(batch))(batch)
+        return [np.array(results[k]) for k in range(len(self.output_shapes))]
 
     def parallel_requests(self) -> int:
         """How many infer requests OpenVINO runs in parallel under the ``THROUGHPUT`` hint here."""
@@ -346,17 +369,18 @@ class OpenVINOModel:
                 self._compiled.pop(("THROUGHPUT", ()), None)
         return self._requests
 
-    def _throughput(self, batch: np.ndarray) -> np.ndarray:
+    def _throughput(self, batch: np.ndarray) -> list[np.ndarray]:
         """One batch split over the THROUGHPUT compilation's parallel infer requests, each part
         run on the compilation for its own shape."""
         import openvino as ov
 
         requests = self.parallel_requests()
         parts = [np.ascontiguousarray(p) for p in np.array_split(batch, requests) if len(p)]
-        results: list[np.ndarray | None] = [None] * len(parts)
+        results: list[list[np.ndarray] | None] = [None] * len(parts)
+        outputs = len(self.output_shapes)
 
         def done(request: Any, index: int) -> None:
-            results[index] = request.get_output_tensor(0).data.copy()
+            results[index] = [request.get_output_tensor(k).data.copy() for k in range(outputs)]
 
         shapes = [self._shape_for(part) for part in parts]
         queues: dict[tuple[int, ...], Any] = {}  # compiled shape -> its queue of parallel requests
@@ -371,10 +395,15 @@ class OpenVINOModel:
             queues[shape or ()].start_async({0: part}, index)
         for queue in queues.values():
             queue.wait_all()
-        return np.concatenate([r for r in results if r is not None])
+        done_parts = [r for r in results if r is not None]
+        return [np.concatenate([part[k] for part in done_parts]) for k in range(outputs)]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Logits for a preprocessed float32 ``(N, C, H, W)`` batch."""
+        """Logits (the first output) for a preprocessed float32 ``(N, C, H, W)`` batch."""
+        return self.run_all(batch)[0]
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the file's order, for a preprocessed float32 ``(N, C, H, W)`` batch."""
         expected = self.input_shape[1:]
         if batch.ndim != len(self.input_shape) or any(
             e is not None and e != got for e, got in zip(expected, batch.shape[1:], strict=True)
@@ -383,10 +412,10 @@ class OpenVINOModel:
             raise ValueError(f"{self.path.name} takes input {shape}, got {'x'.join(map(str, batch.shape))}")
         fixed = self.input_shape[0]
         if fixed is not None:
-            return _in_steps(self._latency, batch, fixed, True)
+            return _in_steps_all(self._latency, batch, fixed, True)
         if len(batch) == 1:
             return self._latency(batch)
-        return _in_steps(self._throughput, batch, 256, False)
+        return _in_steps_all(self._throughput, batch, 256, False)
 
 
 def _dims(shape: Any) -> list[int | None]:
@@ -396,6 +425,43 @@ def _dims(shape: Any) -> list[int | None]:
 # ---------------------------------------------------------------------------------------------
 # ExecuTorch
 # ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Silence what native code writes to the process's stdout/stderr (file descriptors 1 and 2)
+    meanwhile: ExecuTorch's ``cpuinfo_utils`` logs the ``/sys`` files it fails to read on every
+    program it loads, which is noise on the user's terminal. Python exceptions still propagate."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def executorch_runtime() -> Any:
+    """ExecuTorch's ``Runtime`` class, imported without torch's pytree deprecation note (logged
+    when ExecuTorch registers one of its enums on import)."""
+    import logging
+
+    log = logging.getLogger("torch.utils._pytree")
+    previous = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        from executorch.runtime import Runtime
+    finally:
+        log.setLevel(previous)
+    return Runtime
 
 
 def executorch_metadata(program: Any, path: Path) -> dict[str, str]:
@@ -417,30 +483,38 @@ class ExecuTorchModel:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         require("executorch", "running a .pte model")
-        from executorch.runtime import Runtime
+        Runtime = executorch_runtime()  # noqa: N806 - the class, by its name
 
         self.path = _existing(path, "ExecuTorch program")
         try:
-            self.program = Runtime.get().load_program(str(self.path))
+            with quiet_native_output():
+                self.program = Runtime.get().load_program(str(self.path))
         except (RuntimeError, ValueError) as exc:
             raise DataError(f"ExecuTorch cannot load {self.path}: {exc}") from None
-        self.metadata = executorch_metadata(self.program, self.path)
-        self.method = self.program.load_method("forward")
+        with quiet_native_output():
+            self.metadata = executorch_metadata(self.program, self.path)
+            self.method = self.program.load_method("forward")
         meta = self.program.metadata("forward")
         self.input_shape = _static(tuple(meta.input_tensor_meta(0).sizes()))
         self.output_shapes = [_static(tuple(meta.output_tensor_meta(i).sizes())) for i in range(meta.num_outputs())]
         self.num_classes = self.output_shapes[0][-1]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Logits for a preprocessed float32 ``(N, C, H, W)`` batch (the file's fixed batch at a time)."""
+        """Logits (the first output) for a preprocessed float32 ``(N, C, H, W)`` batch."""
+        return self.run_all(batch)[0]
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the program's order, for a preprocessed float32 ``(N, C, H, W)`` batch
+        (the file's fixed batch at a time)."""
         import torch
 
         step = self.input_shape[0] or 1
 
-        def one(part: np.ndarray) -> np.ndarray:
-            return self.method.execute([torch.from_numpy(np.ascontiguousarray(part))])[0].numpy()
+        def one(part: np.ndarray) -> list[np.ndarray]:
+            produced = self.method.execute([torch.from_numpy(np.ascontiguousarray(part))])
+            return [np.array(t.numpy()) for t in produced]
 
-        return _in_steps(one, batch, step, True)
+        return _in_steps_all(one, batch, step, True)
 
 
 def load_runtime_model(
@@ -491,13 +565,14 @@ def file_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         return openvino_metadata(model)
     if suffix == ".pte":
         require("executorch", "reading a .pte model")
-        from executorch.runtime import Runtime
+        Runtime = executorch_runtime()  # noqa: N806 - the class, by its name
 
         try:
-            program = Runtime.get().load_program(str(file))
+            with quiet_native_output():
+                program = Runtime.get().load_program(str(file))
+                return executorch_metadata(program, file)
         except (RuntimeError, ValueError) as exc:
             raise DataError(f"ExecuTorch cannot load {file}: {exc}") from None
-        return executorch_metadata(program, file)
     raise ValueError(f"a model file must be .onnx, .xml (OpenVINO IR) or .pte (ExecuTorch), got {str(path)!r}")
 
 

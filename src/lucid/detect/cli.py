@@ -39,13 +39,16 @@ def run_detect_predict(args: argparse.Namespace) -> int:
     from lucid.data import image_inputs
     from lucid.detect.infer import predict_boxes
 
-    if len(args.inputs) < 2:
-        raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
-    images = image_inputs(args.inputs[1:])
     out = Path(getattr(args, "out", None) or "predictions")
-    records = predict_boxes(
-        args.inputs[0], images, out, weights=args.weights, score_threshold=args.score_threshold, device=args.device
-    )
+    if getattr(args, "onnx", None):
+        records = _predict_with_export(args, out)
+    else:
+        if len(args.inputs) < 2:
+            raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
+        images = image_inputs(args.inputs[1:])
+        records = predict_boxes(
+            args.inputs[0], images, out, weights=args.weights, score_threshold=args.score_threshold, device=args.device
+        )
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -55,3 +58,20 @@ def run_detect_predict(args: argparse.Namespace) -> int:
         print(f"{record['image']}: {record['drawn']}  ({found}{f', +{more} more' if more > 0 else ''})")
     print(f"detections: {out / 'detections.json'}")
     return 0
+
+
+def _predict_with_export(args: argparse.Namespace, out: Path) -> list[dict]:
+    """An exported detector (``.onnx``/``.xml``/``.pte``) through :class:`lucid.deploy.Predictor`
+    (NMS on the host), drawn and written as a checkpoint's detections are."""
+    from lucid.data import image_inputs
+    from lucid.deploy.predictor import Predictor
+    from lucid.detect.infer import write_detections
+
+    if not 0 <= args.score_threshold <= 1:
+        raise ValueError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+    images = image_inputs(args.inputs)
+    if not images:
+        raise ValueError("lucid predict EXPORT needs at least one image")
+    predictor = Predictor(args.onnx, threads=args.threads, backend=args.backend, precision=args.precision)
+    found = predictor.predict([str(p) for p in images], score_threshold=args.score_threshold)
+    return write_detections([(image, None, detection) for image, detection in zip(images, found, strict=True)], out)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,14 @@ from lucid.detect.data import detection_collate, detection_datasets
 from lucid.detect.metrics import coco_metrics
 from lucid.errors import DataError
 
-__all__ = ["DetectionEval", "load_detector", "evaluate_detection", "predict_boxes", "DEFAULT_SCORE_THRESHOLD"]
+__all__ = [
+    "DEFAULT_SCORE_THRESHOLD",
+    "DetectionEval",
+    "evaluate_detection",
+    "load_detector",
+    "predict_boxes",
+    "write_detections",
+]
 
 DEFAULT_SCORE_THRESHOLD = 0.3  # what `lucid predict` keeps and draws (the mAP scores every detection)
 
@@ -147,17 +154,12 @@ def predict_boxes(
     """Detections of each photo (boxes in its own pixels) above ``score_threshold``; each photo is
     written to ``out`` as ``<stem>.boxes.png`` with its boxes, names and scores drawn, and every
     detection to ``out/detections.json``. Returns the JSON's records."""
-    from torchvision.utils import draw_bounding_boxes
-
-    from lucid.outputs import MARK, check_output
     from lucid.preprocessing import read_image
 
     if not 0 <= score_threshold <= 1:
         raise ValueError(f"--score-threshold must be in [0, 1], got {score_threshold}")
     model = load_detector(source, weights).to(device)
     classes = _classes(model)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     records = []
     for item in images:
         pixels = read_image(item)
@@ -168,6 +170,35 @@ def predict_boxes(
         keep = detection["scores"] >= score_threshold
         boxes, scores, labels = (detection[k][keep].cpu() for k in ("boxes", "scores", "labels"))
         names = [classes[int(label) - 1] if 0 < int(label) <= len(classes) else str(int(label)) for label in labels]
+        records.append((item, pixels, {"boxes": boxes, "scores": scores, "names": names}))
+    return write_detections(records, out)
+
+
+def write_detections(
+    results: Sequence[tuple[str | os.PathLike[str], torch.Tensor | None, Mapping[str, Any]]],
+    out: str | os.PathLike[str],
+) -> list[dict[str, Any]]:
+    """Draw and record detections, the one writer of ``lucid predict`` for a checkpoint and for an
+    exported file: per ``(photo, pixels, detection)`` (``pixels`` its ``(3, H, W)`` uint8 image, None
+    to read it; ``detection`` with ``boxes`` in its own pixels, ``scores`` and ``names``) the photo
+    is written to ``out`` as ``<stem>.boxes.png`` with its boxes, names and scores drawn, and every
+    detection to ``out/detections.json``. Returns the JSON's records."""
+    from torchvision.utils import draw_bounding_boxes
+
+    from lucid.checkpoint import atomic_write
+    from lucid.outputs import MARK, check_output
+    from lucid.preprocessing import read_image
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = [item for item, _, _ in results]  # never written over
+    records = []
+    for item, given, detection in results:
+        pixels = given if given is not None else read_image(item)
+        pixels = pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels[:3]
+        if pixels.is_floating_point():
+            pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)
+        boxes, scores, names = detection["boxes"], detection["scores"], list(detection["names"])
         drawn = draw_bounding_boxes(
             pixels, boxes, labels=[f"{n} {float(s):.2f}" for n, s in zip(names, scores, strict=True)], width=2
         )
@@ -183,8 +214,6 @@ def predict_boxes(
                 ],
             }
         )
-    from lucid.checkpoint import atomic_write
-
     listing = check_output(folder / "detections.json", inputs=images)
     text = json.dumps({"written_by": MARK, "images": records}, indent=2)
     atomic_write(listing, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

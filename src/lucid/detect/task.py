@@ -21,7 +21,7 @@ from lucid.data import dataset_size, seeded_subset
 from lucid.detect.data import LAYOUT_HELP, DetectionDataset, detection_collate, detection_datasets
 from lucid.detect.metrics import coco_metrics
 from lucid.errors import DataError
-from lucid.tasks import Task, TaskData, register_task
+from lucid.tasks import ExportSpec, Task, TaskData, register_task
 from lucid.train.config import MAX_IMAGE_SIZE, RunConfig
 from lucid.train.engine import build_model
 
@@ -264,3 +264,99 @@ class DetectTask(Task):
     @classmethod
     def export_outputs(cls) -> tuple[str, ...]:
         return ("boxes", "scores")
+
+    # -- deployment (lucid.deploy finds these through lucid.tasks.get_task("detect")) -----------
+    # The file holds forward_raw (no NMS); NMS runs on the host in postprocess (lucid.detect.deploy).
+
+    @classmethod
+    def load_source(cls, source: Any, weights: Any = None) -> Any:
+        """A detection checkpoint, registered SSDLite name (+ ``weights``) or module, in eval mode."""
+        from lucid.detect.infer import load_detector
+        from lucid.models.resolve import Resolved, recorded_preprocessing
+        from lucid.preprocessing import model_classes
+
+        model = load_detector(source, weights)
+        path = Path(str(source)) if isinstance(source, (str, Path)) and Path(str(source)).is_file() else None
+        label = "model object" if isinstance(source, nn.Module) else str(source)
+        return Resolved(model, recorded_preprocessing(model), model_classes(model), label, cls.name, path)
+
+    @classmethod
+    def export_module(cls, model: nn.Module) -> nn.Module:
+        """The model's ``forward_raw`` (boxes and class probabilities of every anchor, no NMS)."""
+        from lucid.detect.deploy import RawDetector
+
+        return RawDetector(model)
+
+    @classmethod
+    def export_spec(cls, model: nn.Module, **preprocessing: Any) -> ExportSpec:
+        """A fixed square input (the model's own resize, 320x320; mean = std = 0.5 as its
+        ``pretrained_cfg`` records), outputs ``boxes`` and ``scores``; the file records the class
+        names (background at index 0) and the thresholds NMS on the host applies."""
+        from lucid.detect.deploy import detection_metadata, detector_categories
+        from lucid.preprocessing import Preprocessing, model_preprocessing
+
+        given = {key: value for key, value in preprocessing.items() if value is not None}
+        if "image_size" in given and given["image_size"] not in (320, (320, 320), [320, 320]):
+            raise ValueError(
+                f"an SSDLite320 export takes 320x320 input (its anchors are fixed); got {given['image_size']}"
+            )
+        recorded = model_preprocessing(model)
+        prep = Preprocessing(
+            image_size=recorded.image_size,
+            in_channels=3,
+            mean=given.get("mean", recorded.mean),
+            std=given.get("std", recorded.std),
+            resize_size=None,  # the whole photo is stretched to the square, as SSD's transform does
+        )
+        return ExportSpec(cls.export_outputs(), prep, metadata=detection_metadata(model, detector_categories(model)))
+
+    @classmethod
+    def check_outputs(cls, shapes: Sequence[Sequence[int | None]], source: str) -> int | None:
+        """``boxes (N, A, 4)`` and ``scores (N, A, C)``; returns C (the background included)."""
+        super().check_outputs(shapes, source)
+        boxes, scores = (list(s) for s in shapes)
+        if len(boxes) != 3 or boxes[-1] != 4 or len(scores) != 3:
+            raise DataError(
+                f"{source} records task 'detect' but its outputs have shapes {boxes} and {scores}; "
+                "expected boxes (N, anchors, 4) and scores (N, anchors, classes)"
+            )
+        return scores[-1]
+
+    @classmethod
+    def prepare_batches(cls, images: Any, preprocessing: Any, input_shape: Sequence[int | None]) -> list[Any]:
+        """One batch per image through torchvision's detection transform, with its original size."""
+        from lucid.detect.deploy import prepare_detection_batches
+
+        return prepare_detection_batches(images, preprocessing)
+
+    @classmethod
+    def postprocess(cls, outputs: Sequence[Any], metadata: Mapping[str, str], **options: Any) -> list[Any]:
+        """Per image ``{"boxes", "scores", "labels", "names"}`` in the photo's own pixels; NMS runs
+        here, on the host (options: ``sizes``, ``classes``, ``score_threshold``)."""
+        from lucid.detect.deploy import detections_from_outputs
+
+        return detections_from_outputs(
+            outputs,
+            metadata,
+            sizes=options.get("sizes"),
+            classes=options.get("classes"),
+            score_threshold=options.get("score_threshold"),
+        )
+
+    @classmethod
+    def calibration_sets(
+        cls, data: Any, preprocessing: Any, metadata: Mapping[str, str], *, num_calib: Any, num_eval: Any, seed: int
+    ) -> tuple[Any, Any]:
+        """Training photos calibrate, the held-out photos (with their boxes) score the mAP."""
+        from lucid.detect.deploy import calibration_sets
+
+        return calibration_sets(data, preprocessing, metadata, num_calib=num_calib, num_eval=num_eval, seed=seed)
+
+    @classmethod
+    def compare(
+        cls, reference: Sequence[Any], candidate: Sequence[Any], labels: Any, metadata: Mapping[str, str]
+    ) -> Any:
+        """Box agreement of two models and both models' mAP@[.5:.95] (its drop is int8's cost)."""
+        from lucid.detect.deploy import compare_detections
+
+        return compare_detections(reference, candidate, labels, metadata)

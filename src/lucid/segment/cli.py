@@ -98,7 +98,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         metavar="DIR",
         default=None,
-        help="segmentation: folder for each image's mask PNG and overlay (default ./predictions)",
+        help="segmentation: folder for each image's mask PNG and overlay; detection: its boxes drawn and "
+        "detections.json (default ./predictions)",
     )
 
 

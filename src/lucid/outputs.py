@@ -69,7 +69,7 @@ def _same(a: Path, b: Path) -> bool:
 def check_output(
     path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str] | None] = (), flag: str = "--out"
 ) -> Path:
-    """``path`` if a command may write it; an :class:`OutputError` naming it otherwise: it is one of
+    """``path`` if a command may write it; an `OutputError` naming it otherwise: it is one of
     the command's ``inputs``, a folder, a lucid checkpoint or training state (``.safetensors``), or
     an existing file without lucid's mark."""
     target = Path(path).expanduser()

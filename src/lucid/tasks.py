@@ -1,21 +1,21 @@
 """Tasks as plug-ins: what classification, segmentation and detection supply to lucid's one engine.
 
-The training loop (:func:`lucid.train.train`), the run folder, the time budget, resume, DDP, EMA
-and AMP are shared. A task is a small subclass of :class:`Task` that supplies what differs:
+The training loop (`lucid.train.train`), the run folder, the time budget, resume, DDP, EMA
+and AMP are shared. A task is a small subclass of `Task` that supplies what differs:
 
-- its data (:meth:`Task.build_data`: train and val sets, an info record, collate functions);
-- its model from the registry and its loss (:meth:`Task.build_model`, :meth:`Task.train_step`);
-- :meth:`Task.validate`, returning a metrics record, and :attr:`Task.best_key`, the record's key
+- its data (`Task.build_data`: train and val sets, an info record, collate functions);
+- its model from the registry and its loss (`Task.build_model`, `Task.train_step`);
+- `Task.validate`, returning a metrics record, and `Task.best_key`, the record's key
   that picks the best epoch (``val_top1``, ``val_miou``, ``val_map``);
-- its checkpoint metadata (:meth:`Task.checkpoint_metadata`), console line and curves;
-- for deployment (class methods, so :mod:`lucid.deploy` needs no config): :meth:`Task.export_spec`
-  (outputs, recorded preprocessing, free image size, the task's metadata), :meth:`Task.check_outputs`,
-  :meth:`Task.prepare_batches` and :meth:`Task.postprocess` (images in, per-image results out), and
-  :meth:`Task.calibration_sets` / :meth:`Task.compare` (int8 calibration and its score drop).
+- its checkpoint metadata (`Task.checkpoint_metadata`), console line and curves;
+- for deployment (class methods, so `lucid.deploy` needs no config): `Task.export_spec`
+  (outputs, recorded preprocessing, free image size, the task's metadata), `Task.check_outputs`,
+  `Task.prepare_batches` and `Task.postprocess` (images in, per-image results out), and
+  `Task.calibration_sets` / `Task.compare` (int8 calibration and its score drop).
 
-The registry answers "which task is this" from metadata: :func:`get_task` maps a task name to its
-class. Task modules are imported by name (:data:`TASK_MODULES`) the first time they are asked
-for, so this module, the engine and :mod:`lucid.deploy` import no task.
+The registry answers "which task is this" from metadata: `get_task` maps a task name to its
+class. Task modules are imported by name (`TASK_MODULES`) the first time they are asked
+for, so this module, the engine and `lucid.deploy` import no task.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class Task:
         return images, targets
 
     def train_step(self, net: nn.Module, images: torch.Tensor, targets: Any) -> tuple[torch.Tensor, Any]:
-        """The training loss of one batch (a scalar tensor) and the outputs a :class:`Meter` reads."""
+        """The training loss of one batch (a scalar tensor) and the outputs a `Meter` reads."""
         raise NotImplementedError
 
     def new_meter(self) -> Meter:
@@ -190,7 +190,7 @@ class Task:
 
     def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
         """Scores of ``model`` on ``loader`` summed over DDP processes: ``loss``, the task's scores
-        with :attr:`best_key` among them, and ``finite`` (every output was finite)."""
+        with `best_key` among them, and ``finite`` (every output was finite)."""
         raise NotImplementedError
 
     def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,15 +240,15 @@ class Task:
 
     @classmethod
     def load_source(cls, source: Any, weights: Any = None) -> Any:
-        """The :class:`lucid.models.resolve.Resolved` model that ``source`` (a module, a checkpoint
+        """The `lucid.models.resolve.Resolved` model that ``source`` (a module, a checkpoint
         of this task or a registered name, with ``weights``) names, for export; None (the default:
-        classification and segmentation) leaves it to :func:`lucid.models.resolve.resolve`."""
+        classification and segmentation) leaves it to `lucid.models.resolve.resolve`."""
         return None
 
     @classmethod
     def export_module(cls, model: nn.Module) -> nn.Module:
         """The module whose ``forward`` is the exported graph (one image batch in, the outputs of
-        :meth:`export_outputs` out). Default: ``model`` itself."""
+        `export_outputs` out). Default: ``model`` itself."""
         return model
 
     @classmethod
@@ -283,7 +283,7 @@ class Task:
         cls, images: Any, preprocessing: Any, input_shape: Sequence[int | None]
     ) -> list[tuple[np.ndarray, dict[str, Any]]]:
         """The model inputs for ``images`` (one image, a list of images, or a 4-d batch of them) as
-        ``(batch, options)`` pairs; each batch's outputs go to :meth:`postprocess` with its options
+        ``(batch, options)`` pairs; each batch's outputs go to `postprocess` with its options
         (e.g. the images' own sizes). ``input_shape`` is the file's (None: a free dimension).
         Default: one batch through the recorded preprocessing."""
         return [(preprocessing(images), {})]
@@ -291,7 +291,7 @@ class Task:
     @classmethod
     def postprocess(cls, outputs: Sequence[np.ndarray], metadata: Mapping[str, str], **options: Any) -> list[Any]:
         """Per-image results from an exported model's raw outputs for one batch (one array per
-        name of :meth:`export_outputs`), with the file's ``metadata`` and the batch's options."""
+        name of `export_outputs`), with the file's ``metadata`` and the batch's options."""
         raise NotImplementedError
 
     @classmethod
@@ -305,7 +305,7 @@ class Task:
         num_eval: int | None,
         seed: int,
     ) -> tuple[Any, Any]:
-        """``(calibration, evaluation)`` :class:`lucid.deploy.quantize.LabelledImages` from ``data``,
+        """``(calibration, evaluation)`` `lucid.deploy.quantize.LabelledImages` from ``data``,
         the evaluation images held out from training; data of another task is a DataError naming
         what was expected."""
         raise NotImplementedError

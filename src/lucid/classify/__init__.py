@@ -1,7 +1,7 @@
-"""``lucid.classify``: image classification as a task of lucid's one engine (:class:`ClassifyTask`).
+"""``lucid.classify``: image classification as a task of lucid's one engine (`ClassifyTask`).
 
-Its data, recipe, evaluation and prediction live in :mod:`lucid.train` (``TrainConfig``,
-``evaluate``, ``predict``) and :mod:`lucid.data`; this package is the plug-in the engine runs.
+Its data, recipe, evaluation and prediction live in `lucid.train` (``TrainConfig``,
+``evaluate``, ``predict``) and `lucid.data`; this package is the plug-in the engine runs.
 """
 
 from lucid.classify.task import ClassifyTask, resolve_in_channels

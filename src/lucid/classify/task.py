@@ -269,7 +269,7 @@ class ClassifyTask(Task):
         seed: int,
     ) -> tuple[Any, Any]:
         """The digits' or an image folder's training and held-out images
-        (:func:`lucid.deploy.quantize.calibration_sets`); a segmentation data folder or a folder
+        (`lucid.deploy.quantize.calibration_sets`); a segmentation data folder or a folder
         of mask PNGs is refused."""
         from lucid.deploy.quantize import calibration_sets
         from lucid.preprocessing import read_classes

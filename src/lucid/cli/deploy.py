@@ -1,4 +1,4 @@
-"""``lucid export``, ``lucid quantize`` and ``lucid bench``: the command line of :mod:`lucid.deploy`."""
+"""``lucid export``, ``lucid quantize`` and ``lucid bench``: the command line of `lucid.deploy`."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def _one_line(command: str, action: Callable[[], int]) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """Export and verify (or, with --format all, the matrix); a failed verification is exit status 1.
 
-    Every task goes the one way: the model's task (:mod:`lucid.tasks`) says what its file holds
+    Every task goes the one way: the model's task (`lucid.tasks`) says what its file holds
     (a segmentation model keeps a free image size and records its classes and void value)."""
     return _one_line("export", lambda: _export_all(args) if args.format == "all" else _export(args))
 

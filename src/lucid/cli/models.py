@@ -41,7 +41,7 @@ def model_table(pattern: str = "*", image_size: int = DEFAULT_IMAGE_SIZE) -> lis
 
 
 def count_model(factory: Callable[[], nn.Module], image_size: int = DEFAULT_IMAGE_SIZE) -> dict[str, object]:
-    """Parameters and MACs (:func:`lucid.visual.summary`) of the model ``factory()`` builds.
+    """Parameters and MACs (`lucid.visual.summary`) of the model ``factory()`` builds.
 
     The model is first built and traced on the meta device: shapes and MAC counts need no
     data, so this costs no memory and no arithmetic. A forward that needs real values (data-

@@ -1,4 +1,4 @@
-"""``lucid train``, ``lucid eval`` and ``lucid predict``: thin layers over :mod:`lucid.train`."""
+"""``lucid train``, ``lucid eval`` and ``lucid predict``: thin layers over `lucid.train`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``lucid summary`` and ``lucid mermaid``: a model's layer table and its flowchart.
 
 Both take a registered model name (``lucid models`` lists them) or a lucid checkpoint file,
-and are thin layers over :func:`lucid.visual.summary` and :func:`lucid.visual.build_mermaid_chart`.
+and are thin layers over `lucid.visual.summary` and `lucid.visual.build_mermaid_chart`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_model_or_checkpoint(spec: str) -> Any:
     """The model ``spec`` names (a registered name or a lucid checkpoint file), with its preprocessing:
-    :func:`lucid.models.resolve.resolve`, so a checkpoint trained at 32 px is shown at 32 px."""
+    `lucid.models.resolve.resolve`, so a checkpoint trained at 32 px is shown at 32 px."""
     from lucid.models.resolve import resolve
 
     return resolve(spec)

@@ -1,15 +1,15 @@
 """``lucid.deploy``: fast, verified inference outside PyTorch's eager mode.
 
-- :func:`export`: ONNX (BatchNorm folded, HardSwish/HardSigmoid as ONNX ops, preprocessing in
+- `export`: ONNX (BatchNorm folded, HardSwish/HardSigmoid as ONNX ops, preprocessing in
   the metadata), OpenVINO IR (same graph, metadata in its runtime info), ExecuTorch ``.pte``
   (XNNPACK delegate) or frozen TorchScript, verified against the eager model before it is kept,
-  with a ``.sha256`` digest beside it. :func:`export_all` writes every available format and
+  with a ``.sha256`` digest beside it. `export_all` writes every available format and
   measures each against eager on real images (the deployment matrix).
-- :func:`quantize`: static int8, with ONNX Runtime (QDQ, per-channel) or OpenVINO (NNCF),
+- `quantize`: static int8, with ONNX Runtime (QDQ, per-channel) or OpenVINO (NNCF),
   calibrated on real images, with the top-1 agreement/accuracy of int8 vs fp32.
-- :class:`Predictor`: a model file in its runtime (OpenVINO, ONNX Runtime or ExecuTorch) that
+- `Predictor`: a model file in its runtime (OpenVINO, ONNX Runtime or ExecuTorch) that
   takes images and returns labels with probabilities.
-- :func:`bench`: lucid vs torchvision latency, training throughput and memory, as a Markdown table.
+- `bench`: lucid vs torchvision latency, training throughput and memory, as a Markdown table.
 """
 
 from lucid.deploy.bench import BenchResult, bench

@@ -1,4 +1,4 @@
-"""Child processes of :func:`lucid.deploy.bench`.
+"""Child processes of `lucid.deploy.bench`.
 
 ``python -m lucid.deploy._probe memory '{"contender": ..., "mode": "infer"|"train", ...}'`` runs
 one contender in this fresh process and prints one JSON line: the process's peak resident set

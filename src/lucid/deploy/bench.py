@@ -6,7 +6,7 @@ a shared CPU hits all of them alike); the table shows medians and the speed-up o
 torchvision eager, lucid eager, lucid eager channels-last, lucid TorchScript (frozen), ONNX
 Runtime fp32 and int8, OpenVINO fp32 and int8 (NNCF) (and bf16 on CPUs with bf16 instructions),
 and ExecuTorch's XNNPACK program at batch 1
-(files written by :func:`lucid.deploy.export` and :func:`lucid.deploy.quantize`; runtimes not
+(files written by `lucid.deploy.export` and `lucid.deploy.quantize`; runtimes not
 installed are left out). The report gives each contender's achieved GFLOP/s against this CPU's
 fp32 peak (cores x SIMD lanes x FMA units x 2 x clock) and says whether the CPU has the int8
 dot-product instructions (VNNI, AMX) that int8 speed depends on. Training throughput (SGD steps,
@@ -140,7 +140,7 @@ class OperatorRow:
 
 @dataclass
 class BenchResult:
-    """Everything one :func:`bench` run measured, and its Markdown report."""
+    """Everything one `bench` run measured, and its Markdown report."""
 
     machine: dict[str, Any]
     settings: dict[str, Any]
@@ -336,7 +336,7 @@ def torchvision_model(name: str, seed: int) -> nn.Module:
 
 def same_weights(reference: nn.Module, name: str) -> tuple[nn.Module, float]:
     """lucid's ``name`` holding torchvision model ``reference``'s weights (lucid's public
-    conversion, :func:`lucid.models.weights.convert_state_dict`), and the largest output
+    conversion, `lucid.models.weights.convert_state_dict`), and the largest output
     difference between the two on a random batch."""
     from lucid.models import create_model
     from lucid.models.weights import convert_state_dict
@@ -594,7 +594,7 @@ def _file_bytes(path: Path) -> int:
 
 
 def _memory(spec: dict[str, Any], timeout: float = 600, attempts: int = 2) -> tuple[float, float] | str:
-    """(peak MiB, increase MiB) reported by :mod:`lucid.deploy._probe` for ``spec``, or why it
+    """(peak MiB, increase MiB) reported by `lucid.deploy._probe` for ``spec``, or why it
     failed (after a second attempt: on a shared machine a process may be killed for memory)."""
     command = [sys.executable, "-m", "lucid.deploy._probe", "memory", json.dumps(spec)]
     reason = ""
@@ -655,7 +655,7 @@ def bench(
 
     ``threads`` (default: the CPUs this process may use) apply to torch and ONNX Runtime alike.
     Both runtimes keep their default thread waiting (short spin-waits), as a deployment would;
-    the contenders run in alternating blocks with a pause between them (:func:`alternating`),
+    the contenders run in alternating blocks with a pause between them (`alternating`),
     so one runtime's spinning threads do not slow the next. ``passive_wait`` makes idle worker
     threads sleep instead (``OMP_WAIT_POLICY=PASSIVE`` for torch, which needs a fresh process,
     and ORT's ``allow_spinning=0``): for a CPU shared with other busy processes, whose spinning

@@ -4,7 +4,7 @@ The path is ExecuTorch's own: ``torch.export.export`` -> ``to_edge_transform_and
 the ``XnnpackPartitioner`` (every convolution, activation and linear layer runs in XNNPACK's
 optimised ARM/x86 kernels) -> ``to_executorch()``. lucid's metadata (preprocessing, class
 names) is stored in the program as a constant method, ``lucid_metadata``, returning its JSON,
-so the app (and :class:`lucid.deploy.Predictor`) reads it from the one file.
+so the app (and `lucid.deploy.Predictor`) reads it from the one file.
 """
 
 from __future__ import annotations

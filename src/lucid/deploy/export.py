@@ -6,12 +6,12 @@ ONNX's own operators (opset >= 14), input ``input`` and output ``logits``, and t
 (size, resize, channels, mean/std) plus the class names in the model's ``metadata_props``.
 OpenVINO IR (``.xml`` + ``.bin``) is converted from that same ONNX graph and carries the same
 metadata in its runtime info; ExecuTorch (``.pte``) is lowered to the XNNPACK delegate and
-carries it as a constant method (see :mod:`lucid.deploy.openvino`, :mod:`lucid.deploy.executorch`).
+carries it as a constant method (see `lucid.deploy.openvino`, `lucid.deploy.executorch`).
 After writing, the file is run in its own runtime (ONNX Runtime, OpenVINO, ExecuTorch or
 ``torch.jit.load``) on random input against the eager model; a maximum difference above ``rtol``
-of the largest logit raises :class:`VerificationError` and leaves nothing at ``out``. A kept file
-gets a ``<file>.sha256`` digest beside it (:mod:`lucid.deploy.integrity`), which the
-:class:`~lucid.deploy.Predictor` checks before running it.
+of the largest logit raises `VerificationError` and leaves nothing at ``out``. A kept file
+gets a ``<file>.sha256`` digest beside it (`lucid.deploy.integrity`), which the
+`Predictor` checks before running it.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class VerificationError(ExportError):
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What :func:`export` wrote and how closely it matches the eager model."""
+    """What `export` wrote and how closely it matches the eager model."""
 
     path: Path
     format: str
@@ -118,7 +118,7 @@ class ExportResult:
 
 def load_source_model(source: nn.Module | str | os.PathLike[str], weights: Any = None) -> nn.Module:
     """A model from a module, a lucid checkpoint path, or a registered model name (with ``weights``):
-    :func:`lucid.models.resolve.resolve`'s model (kept for callers of this name)."""
+    `lucid.models.resolve.resolve`'s model (kept for callers of this name)."""
     from lucid.models.resolve import resolve
 
     return resolve(source, weights).model
@@ -163,7 +163,7 @@ def inference_copy(model: nn.Module) -> nn.Module:
 
 
 def opset_range(dynamo: bool = False) -> tuple[int, int]:
-    """The opsets :func:`export` accepts for an exporter: HardSwish's opset up to torch's maximum."""
+    """The opsets `export` accepts for an exporter: HardSwish's opset up to torch's maximum."""
     try:  # torch's own limits, when this torch still exposes them
         from torch.onnx import _constants
 
@@ -227,7 +227,7 @@ def to_onnx_bytes(
 ) -> bytes:
     """The serialised ONNX model of an eval-mode ``model`` for inputs like ``example``.
 
-    ``outputs`` names the graph's outputs (a task's :meth:`~lucid.tasks.Task.export_outputs`);
+    ``outputs`` names the graph's outputs (a task's `export_outputs`);
     ``dynamic_size`` leaves height and width free (TorchScript-based exporter; the batch too, and
     the last two dimensions of every 4-d output).
 
@@ -429,7 +429,7 @@ def _require_runtime(fmt: str) -> None:
 
 def _write_openvino(target: Path, onnx_model: bytes, meta: dict[str, str], verify: Any) -> None:
     """Convert the ONNX graph with OpenVINO's converter, add the metadata to its runtime info,
-    then write, verify and rename both IR files (:func:`lucid.deploy.openvino.save_ir`)."""
+    then write, verify and rename both IR files (`lucid.deploy.openvino.save_ir`)."""
     import tempfile
 
     from lucid.deploy.openvino import read_openvino_model, save_ir, set_metadata
@@ -495,8 +495,8 @@ def export(
     dimension free (checked at batch 1 and 3); else the file takes ``batch_size`` images. ``image_size``,
     ``mean``, ``std``, ``resize_size`` and ``classes`` override what the model recorded.
     The written file matches the eager model to ``rtol`` of its largest logit, or
-    :class:`VerificationError` is raised and nothing is written (an older ``out`` stays as it was).
-    A missing optional runtime raises :class:`lucid.errors.MissingDependencyError` naming the extra.
+    `VerificationError` is raised and nothing is written (an older ``out`` stays as it was).
+    A missing optional runtime raises `lucid.errors.MissingDependencyError` naming the extra.
     """
     start = time.perf_counter()
     target = Path(out).expanduser()

@@ -1,17 +1,17 @@
 """A SHA-256 digest beside every exported model file, checked before the file is run.
 
 ONNX and OpenVINO IR files carry no checksum of their own: a flipped byte in a weight runs
-silently and gives wrong answers. :func:`lucid.deploy.export` and :func:`lucid.deploy.quantize`
+silently and gives wrong answers. `lucid.deploy.export` and `lucid.deploy.quantize`
 write ``<file>.sha256`` next to the model, in ``sha256sum``'s format (one ``<hex>  <name>`` line
 per file: the ``.xml`` and its ``.bin`` for OpenVINO), so ``sha256sum -c model.onnx.sha256``
-checks it too. :class:`lucid.deploy.Predictor` refuses a file whose bytes differ from its digest.
+checks it too. `lucid.deploy.Predictor` refuses a file whose bytes differ from its digest.
 
-A model and its digest are written as one: :func:`write_with_digest` (and :func:`publish`, for
+A model and its digest are written as one: `write_with_digest` (and `publish`, for
 the two IR files) writes the model under a temporary name, then its digest under another, and
 renames the model then the digest into place. A failure before the renames (a failed check, a
 digest that cannot be written) leaves the previous model and digest as they were; the
 temporaries a killed export left (``.NAME.XXXXXXXX.tmp``) are removed by the next export into
-the same place (:func:`remove_stale_temporaries`).
+the same place (`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def publish(parts: Sequence[tuple[Path, Path]], model: Path) -> Path:
 
 
 def write_with_digest(target: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
-    """``write(tmp)`` a one-file model, then :func:`publish` it with its digest; on any failure the
+    """``write(tmp)`` a one-file model, then `publish` it with its digest; on any failure the
     temporary is removed and the previous model and digest are untouched."""
     final = Path(target)
     remove_stale_temporaries(final)

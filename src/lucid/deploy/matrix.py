@@ -1,7 +1,7 @@
 """``export_all``: every deployment format of one model, each measured against the eager model.
 
 One call writes ONNX, OpenVINO IR and ExecuTorch files (each verified by
-:func:`lucid.deploy.export`) plus the int8 files of both quantizers (:func:`lucid.deploy.quantize`),
+`lucid.deploy.export`) plus the int8 files of both quantizers (`lucid.deploy.quantize`),
 then runs every file in its runtime on the same real, preprocessed images as the eager model and
 reports, per file and runtime: the largest logit difference from eager, the top-1 agreement with
 eager (and top-1 accuracy where the images have labels), the file size and the batch-1 latency

@@ -5,7 +5,7 @@ writes both under temporary names in the target folder, verifies them, then rena
 ``.bin`` and the ``.xml`` into place: a failure leaves nothing new behind and older files
 untouched. The preprocessing and class names go into the IR's runtime info
 (``model.set_rt_info(value, ["lucid", key])``), the same keys and JSON values as an ONNX
-file's ``metadata_props``, so :class:`lucid.deploy.Predictor` reads either file alike.
+file's ``metadata_props``, so `lucid.deploy.Predictor` reads either file alike.
 
 Conversion goes through the verified ONNX graph (BatchNorm folded, HardSwish as one operator),
 so the ONNX and OpenVINO files hold the same network. Quantization is NNCF's post-training
@@ -62,7 +62,7 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
     weights, all or nothing.
 
     Both files are written in a temporary folder beside ``target``, ``verify(tmp_xml)`` runs on
-    them (raise to abandon), then :func:`lucid.deploy.integrity.publish` renames the ``.bin``,
+    them (raise to abandon), then `lucid.deploy.integrity.publish` renames the ``.bin``,
     the ``.xml`` and their digest into place.
     """
     ov = require("openvino", "writing an OpenVINO IR file")
@@ -88,7 +88,7 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
 
 
 def ir_bytes(model: Any) -> int:
-    """The size of ``model`` saved as an IR (``.xml`` + ``.bin``, fp32 weights as :func:`save_ir`
+    """The size of ``model`` saved as an IR (``.xml`` + ``.bin``, fp32 weights as `save_ir`
     writes them): the like-for-like baseline of an int8 IR whose source was an ``.onnx`` file."""
     ov = require("openvino", "writing an OpenVINO IR file")
     with tempfile.TemporaryDirectory(prefix="lucid-ir-size-") as workdir:
@@ -150,7 +150,7 @@ def nncf_quantize(model: Any, images: np.ndarray, batch_size: int, *, quantize_c
     """NNCF post-training int8 quantization of an ``openvino.Model``, calibrated on preprocessed images.
 
     Symmetric int8 weights (per channel) and activations (NNCF's ``PERFORMANCE`` preset), with
-    NNCF's bias correction. Constants are folded first (:func:`fold_constants`) so every quantized
+    NNCF's bias correction. Constants are folded first (`fold_constants`) so every quantized
     weight, the depthwise ones included, is stored as int8. Unless ``quantize_classifier``, the
     classifier computes in fp32 from int8-stored weights (``nncf.compress_weights``, INT8_SYM).
     """

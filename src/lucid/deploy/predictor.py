@@ -1,7 +1,7 @@
 """``Predictor``: a model file in its fastest runtime, taking images and returning each image's result
 (class names with probabilities, class masks, ...): what the file's recorded task makes of its outputs.
 
-The preprocessing is read from the model file (written by :func:`lucid.deploy.export`), so a
+The preprocessing is read from the model file (written by `lucid.deploy.export`), so a
 deployed model needs nothing but its file: ``.onnx`` (ONNX Runtime or OpenVINO), ``.xml``
 (OpenVINO IR) or ``.pte`` (ExecuTorch). ``backend="auto"`` runs ``.onnx`` on OpenVINO on x86
 CPUs when it is installed (1.3-1.9x faster than ONNX Runtime on the same file in lucid's
@@ -35,7 +35,7 @@ def as_float32_batch(batch: np.ndarray | torch.Tensor) -> np.ndarray:
 
     Exported models take float32; other float types are converted (fp64 rounds, fp16/bf16 widen
     exactly). Anything else (integers, bool, complex) is a DataError: a preprocessed batch is
-    normalised floats, and raw uint8 pixels belong in :meth:`Predictor.predict`.
+    normalised floats, and raw uint8 pixels belong in `Predictor.predict`.
     """
     if isinstance(batch, torch.Tensor):
         if not batch.is_floating_point():
@@ -57,7 +57,7 @@ class Predictor:
     """Run an exported model file on images with its recorded preprocessing and task.
 
     The task (``task`` metadata, read after the digest check) supplies the per-image results
-    (:func:`lucid.tasks.get_task`): a classifier's top-k labels, a segmenter's class masks.
+    (`lucid.tasks.get_task`): a classifier's top-k labels, a segmenter's class masks.
 
     >>> predictor = Predictor("model.onnx", threads=2)
     >>> predictor.predict(["cat.jpg"], topk=3)   # [[("tabby", 0.61), ("tiger cat", 0.2), ...]]
@@ -67,7 +67,7 @@ class Predictor:
     ``"executorch"``. ``threads``: inference threads (None: one per core). ``providers``: ONNX
     Runtime execution providers (default CPU). ``preprocessing``/``classes`` override what the
     file recorded; ``spinning=False`` suits a CPU shared with other busy processes (ONNX Runtime,
-    see :func:`session_options`). ``verify_digest``: None checks ``<file>.sha256`` when it exists,
+    see `session_options`). ``verify_digest``: None checks ``<file>.sha256`` when it exists,
     True requires it, False skips the check. ``precision`` (OpenVINO only): ``"f32"`` computes like
     the file; ``"bf16"`` is faster on CPUs with bf16 instructions (AVX512_BF16, AMX) and moves the
     logits slightly (0.1 % of the largest logit on the digits model).
@@ -169,8 +169,8 @@ class Predictor:
         (``score_threshold=`` keeps the boxes scoring at least that; NMS runs here, on the host,
         in the task's postprocess).
 
-        The images go through the task's :meth:`~lucid.tasks.Task.prepare_batches`, the runtime
-        (every output of the file), and its :meth:`~lucid.tasks.Task.postprocess`;
+        The images go through the task's `prepare_batches`, the runtime
+        (every output of the file), and its `postprocess`;
         ``task_options`` go to the postprocess.
         """
         if isinstance(images, (list, tuple)) and not images:

@@ -1,6 +1,6 @@
 """The preprocessing a deployed model expects, recorded in its file and replayed by the Predictor.
 
-The record, its reading from a model and the image reading it needs live in :mod:`lucid.preprocessing`
+The record, its reading from a model and the image reading it needs live in `lucid.preprocessing`
 (one home for training, evaluation, weights and deployment); this module keeps the names
 ``lucid.deploy.preprocess`` has always offered.
 """

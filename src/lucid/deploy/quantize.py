@@ -65,7 +65,7 @@ class LabelledImages:
 
 @dataclass(frozen=True)
 class QuantizeResult:
-    """What :func:`quantize` wrote and how the int8 model compares with the fp32 one."""
+    """What `quantize` wrote and how the int8 model compares with the fp32 one."""
 
     path: Path
     calibration: str
@@ -524,7 +524,7 @@ def quantize(
     ``calibrate_method`` minmax/entropy/percentile). ``backend="openvino"``: a ``.onnx`` or
     ``.xml`` in, an OpenVINO IR ``.xml`` (+ ``.bin``) out, quantized by NNCF (extra ``[deploy]``).
     ``backend="executorch"``: a lucid checkpoint, registered name or module in (ExecuTorch quantizes
-    the PyTorch graph), a ``.pte`` out; see :func:`quantize_executorch`.
+    the PyTorch graph), a ``.pte`` out; see `quantize_executorch`.
     ``calib``: ``"digits"`` (calibrate on the digits training split, evaluate on the validation
     split), a folder of images (ImageFolder labels are used when the model knows the class
     names), or a preprocessed ``(N, C, H, W)`` array. ``num_calib`` images calibrate (None: all),
@@ -628,7 +628,7 @@ def _result(
     fp32_bytes: int,
     start: float,
 ) -> QuantizeResult:
-    """The one :class:`QuantizeResult` of every backend: what was written, on which images, how it compares."""
+    """The one `QuantizeResult` of every backend: what was written, on which images, how it compares."""
     return QuantizeResult(
         path=target,
         calibration=calib_set.description,
@@ -682,7 +682,7 @@ def _compare(
     task: Any, props: Mapping[str, str], fp32: Any, int8: Any, eval_set: LabelledImages, fixed: int | None
 ) -> dict[str, Any]:
     """Agreement of two models (``run(batch) -> outputs`` callables) and their scores where labels
-    exist, as the task measures them (:meth:`lucid.tasks.Task.compare`)."""
+    exist, as the task measures them (`lucid.tasks.Task.compare`)."""
     usable = len(eval_set) - (len(eval_set) % fixed if fixed else 0)
     if usable == 0:
         raise ValueError(f"{len(eval_set)} evaluation images are fewer than the model's batch size {fixed}")
@@ -716,7 +716,7 @@ def quantize_executorch(
     """An int8 ExecuTorch program (``.pte``, XNNPACK quantizer, batch 1) of ``source`` (a lucid
     checkpoint, registered model name or module), checked against the eager fp32 model.
 
-    Calibrates on ``calib`` (as :func:`quantize`), then compares the program's top-1 with the
+    Calibrates on ``calib`` (as `quantize`), then compares the program's top-1 with the
     eager model's on the evaluation images; with ``max_top1_drop`` (points) a larger drop raises
     ExportError and nothing is written. ``fp32_bytes`` is the fp32 weights' size (4 bytes a value).
     """

@@ -1,17 +1,17 @@
-"""The inference runtimes behind :class:`lucid.deploy.Predictor`, one small class per runtime.
+"""The inference runtimes behind `lucid.deploy.Predictor`, one small class per runtime.
 
-- :class:`OnnxRuntimeModel`: ``.onnx`` through ONNX Runtime (core dependency, every platform).
-- :class:`OpenVINOModel`: ``.onnx`` and OpenVINO IR ``.xml`` through OpenVINO (extra ``[deploy]``),
+- `OnnxRuntimeModel`: ``.onnx`` through ONNX Runtime (core dependency, every platform).
+- `OpenVINOModel`: ``.onnx`` and OpenVINO IR ``.xml`` through OpenVINO (extra ``[deploy]``),
   the fastest CPU runtime on x86. Batch 1 runs on a model compiled with the ``LATENCY`` hint;
   larger batches on one compiled with the ``THROUGHPUT`` hint, split over its parallel infer
   requests (OpenVINO's ``AsyncInferQueue``).
-- :class:`ExecuTorchModel`: ``.pte`` through ExecuTorch's Python runtime (extra ``[mobile]``).
+- `ExecuTorchModel`: ``.pte`` through ExecuTorch's Python runtime (extra ``[mobile]``).
 
 Each exposes the same small surface: ``backend``, ``metadata`` (the lucid keys written at
 export), ``input_shape`` (``None`` for a free dimension), ``num_classes`` and ``run(batch)``.
-:func:`choose_backend` turns ``backend="auto"`` into a runtime: OpenVINO on x86 CPUs when it is
-installed, ONNX Runtime otherwise. :func:`require` imports an optional runtime or raises
-:class:`lucid.errors.MissingDependencyError` naming the pip extra.
+`choose_backend` turns ``backend="auto"`` into a runtime: OpenVINO on x86 CPUs when it is
+installed, ONNX Runtime otherwise. `require` imports an optional runtime or raises
+`lucid.errors.MissingDependencyError` naming the pip extra.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def make_session(
     *,
     spinning: bool | None = None,
 ) -> Any:
-    """An ``onnxruntime.InferenceSession`` for a file (or serialised bytes) with :func:`session_options`."""
+    """An ``onnxruntime.InferenceSession`` for a file (or serialised bytes) with `session_options`."""
     import onnxruntime as ort
 
     if not isinstance(model, bytes):
@@ -220,7 +220,7 @@ def run_batches(session: Any, batch: np.ndarray, fixed: int | None = None, chunk
 
 def run_all_batches(session: Any, batch: np.ndarray, fixed: int | None = None, chunk: int = 64) -> list[np.ndarray]:
     """Every output of the session for ``batch``, in the graph's order (a detector's boxes and
-    scores), fed as :func:`run_batches` feeds it."""
+    scores), fed as `run_batches` feeds it."""
     name = session.get_inputs()[0].name
     return _in_steps_all(lambda part: list(session.run(None, {name: part})), batch, fixed or chunk, bool(fixed))
 
@@ -286,7 +286,7 @@ class OpenVINOModel:
     optimal number of parallel infer requests. ``threads`` caps OpenVINO's inference threads.
 
     Where only the batch size is free, each compilation is for one static input shape (the batch
-    size set to the batch's), cached for the last :attr:`MAX_SHAPES` shapes: OpenVINO's CPU plugin
+    size set to the batch's), cached for the last `MAX_SHAPES` shapes: OpenVINO's CPU plugin
     plans memory and picks kernels once for a static shape, and on the benchmark machine this ran
     mobilenet_v3_large 1.17x (fp32) and 1.2x (int8) faster at batch 1 than the free-batch
     compilation.
@@ -526,8 +526,8 @@ def load_runtime_model(
     spinning: bool | None = None,
     precision: str = "f32",
 ) -> Any:
-    """The runtime model for ``path`` on ``backend`` (see :func:`choose_backend`). ``precision``
-    other than ``"f32"`` is OpenVINO's (see :class:`OpenVINOModel`); the other runtimes compute
+    """The runtime model for ``path`` on ``backend`` (see `choose_backend`). ``precision``
+    other than ``"f32"`` is OpenVINO's (see `OpenVINOModel`); the other runtimes compute
     in float32 as the file does."""
     chosen = choose_backend(path, backend)
     if chosen == "openvino":
@@ -577,7 +577,7 @@ def file_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def task_for(metadata: dict[str, str], source: str) -> Any:
-    """The :class:`lucid.tasks.Task` class an export's metadata records (``task``; files from before
+    """The `lucid.tasks.Task` class an export's metadata records (``task``; files from before
     tasks were recorded: their model name's task, else classification). A task this lucid does not
     know is a one-line DataError."""
     from lucid.tasks import get_task, task_of_metadata

@@ -1,6 +1,6 @@
 """``lucid.detect``: SSDLite object detection: box data in the layouts people ship, the SSD
 augmentation recipe, COCO metrics computed by pycocotools, the task plug-in of lucid's engine
-(:class:`DetectConfig`, ``lucid train --task detect``), evaluation and drawn predictions."""
+(`DetectConfig`, ``lucid train --task detect``), evaluation and drawn predictions."""
 
 from lucid.detect.data import (
     LAYOUT_HELP,

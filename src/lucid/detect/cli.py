@@ -1,4 +1,4 @@
-"""The detection side of ``lucid eval`` / ``lucid predict`` (thin, over :mod:`lucid.detect.infer`)."""
+"""The detection side of ``lucid eval`` / ``lucid predict`` (thin, over `lucid.detect.infer`)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def run_detect_predict(args: argparse.Namespace) -> int:
 
 
 def _predict_with_export(args: argparse.Namespace, out: Path) -> list[dict]:
-    """An exported detector (``.onnx``/``.xml``/``.pte``) through :class:`lucid.deploy.Predictor`
+    """An exported detector (``.onnx``/``.xml``/``.pte``) through `lucid.deploy.Predictor`
     (NMS on the host), drawn and written as a checkpoint's detections are."""
     from lucid.data import image_inputs
     from lucid.deploy.predictor import Predictor

@@ -1,6 +1,6 @@
 """Boxes in: photos with box annotations in the layouts people ship, found without a flag.
 
-:func:`find_detection_layout` recognises (``SPLIT`` folders: ``train``/``training`` train,
+`find_detection_layout` recognises (``SPLIT`` folders: ``train``/``training`` train,
 ``val``/``valid``/``validation`` validate, else ``test`` with a note):
 
 - **Pascal VOC**: ``JPEGImages/`` + ``Annotations/*.xml`` + ``ImageSets/Main/{train,val}.txt``
@@ -15,20 +15,20 @@
   Roboflow's ``train/images`` + ``train/labels``, class names from ``data.yaml`` or ``classes.txt``.
 
 Without split folders a seeded ``val_fraction`` of the photos validates; the record
-(:meth:`DetectionDataInfo.to_dict`) lists the validation photos, so evaluation rescores exactly them.
+(`DetectionDataInfo.to_dict`) lists the validation photos, so evaluation rescores exactly them.
 
 Real annotations have flaws. Each kind is repaired or skipped, counted and named in one line of
 ``info.notes`` (never silently, never a traceback): boxes past the border are clipped to it;
 boxes without area are skipped; photos without boxes are kept as negatives; boxes of unknown
 classes are skipped; annotated photos that are missing or unreadable are skipped. A file that
-cannot be parsed is refused, naming it (:class:`~lucid.errors.DataError`).
+cannot be parsed is refused, naming it (`DataError`).
 
 VOC's ``difficult`` and COCO's ``iscrowd`` boxes follow torchvision's COCO reference, which drops
 crowd boxes from the training targets and leaves them to COCOeval to ignore: they are not
-training targets, and :meth:`DetectionDataset.ground_truth` returns them with ``iscrowd`` set,
-so :func:`lucid.detect.metrics.coco_metrics` neither rewards nor penalises detections of them.
+training targets, and `DetectionDataset.ground_truth` returns them with ``iscrowd`` set,
+so `lucid.detect.metrics.coco_metrics` neither rewards nor penalises detections of them.
 
-Photos are decoded by :func:`lucid.preprocessing.read_image` (what prediction reads) without
+Photos are decoded by `lucid.preprocessing.read_image` (what prediction reads) without
 applying an EXIF rotation: annotation tools and torchvision's references place boxes on the
 stored pixel grid.
 """
@@ -136,7 +136,7 @@ def _keyed_photos(folder: Path) -> dict[str, Path]:
 
 
 def _files_below(folder: Path, suffix: str, skip: Iterable[str] = ()) -> dict[str, Path]:
-    """The non-hidden ``suffix`` files below ``folder`` keyed like :func:`_keyed_photos`."""
+    """The non-hidden ``suffix`` files below ``folder`` keyed like `_keyed_photos`."""
     found = {}
     skipped = {s.lower() for s in skip}
     for path in sorted(folder.rglob(f"*{suffix}")):
@@ -432,7 +432,7 @@ def _yolo(root: Path) -> DetectionLayout | None:
 
 def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     """Which of the layouts of this module's docstring ``root`` is, with every photo's boxes as the
-    files state them. Anything else is a :class:`DataError` naming :data:`LAYOUT_HELP`."""
+    files state them. Anything else is a `DataError` naming `LAYOUT_HELP`."""
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
@@ -444,7 +444,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
 
 
 def looks_like_detection(root: str | os.PathLike[str]) -> bool:
-    """Whether ``root`` holds box annotations in a layout :func:`find_detection_layout` reads, judged
+    """Whether ``root`` holds box annotations in a layout `find_detection_layout` reads, judged
     from folder and file names (VOC XML, COCO JSON, YOLO ``.txt`` labels) without parsing a file:
     class folders hold none, and mask folders hold images rather than XML, JSON or text."""
     folder = Path(root).expanduser()
@@ -694,7 +694,7 @@ class DetectionDataset(Dataset):
     (``tv_tensors.BoundingBoxes`` XYXY float32 in the resized image's pixels), ``labels`` (int64,
     1-based), ``image_id`` (the item's index) and ``orig_size`` ``(height, width)`` of the photo.
 
-    Difficult/crowd boxes are not in ``target``; :meth:`ground_truth` gives every box in the
+    Difficult/crowd boxes are not in ``target``; `ground_truth` gives every box in the
     photo's own pixels, for the mAP.
     """
 
@@ -844,7 +844,7 @@ def detection_datasets(
 ) -> tuple[DetectionDataset, DetectionDataset, DetectionDataInfo]:
     """The training set (SSD augmentation), the validation set (resize only) and their description.
 
-    ``split`` re-creates a recorded split: :meth:`DetectionDataInfo.to_dict` (whose classes are
+    ``split`` re-creates a recorded split: `DetectionDataInfo.to_dict` (whose classes are
     then used unless ``classes`` is given) or its ``split`` entry. Without split folders and
     without a record, a seeded ``val_fraction`` of the photos validates.
     """

@@ -1,10 +1,10 @@
-"""Detection's side of :mod:`lucid.deploy`: what an exported SSDLite holds and how its outputs
+"""Detection's side of `lucid.deploy`: what an exported SSDLite holds and how its outputs
 become boxes again.
 
-The exported graph is `lucid.models.ssdlite.SSDLite.forward_raw` (:class:`RawDetector`): a
+The exported graph is `lucid.models.ssdlite.SSDLite.forward_raw` (`RawDetector`): a
 resized, normalised ``(N, 3, 320, 320)`` batch in, ``boxes`` ``(N, A, 4)`` (every anchor's decoded
 box, xyxy in the 320-px input's pixels) and ``scores`` ``(N, A, C)`` (softmax, column 0 the
-background) out. **NMS runs on the host**, not in the file: :func:`detections_from_outputs` applies
+background) out. **NMS runs on the host**, not in the file: `detections_from_outputs` applies
 `lucid.models.ssdlite.postprocess_raw` (eval mode's own per-class threshold, top-k, batched NMS
 and rescale to each photo's size) with the thresholds the file records, so an exported model's
 detections are the eager model's eval-mode detections.

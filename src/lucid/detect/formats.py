@@ -1,9 +1,9 @@
 """Box annotation files as people ship them: Pascal VOC XML, COCO JSON and YOLO text.
 
-Each reader turns one file into :class:`RawObject` boxes (class name, ``x1 y1 x2 y2``, the
+Each reader turns one file into `RawObject` boxes (class name, ``x1 y1 x2 y2``, the
 difficult/crowd flag) exactly as the file states them: nothing is clipped, dropped or renamed
-here, so :mod:`lucid.detect.data` can count every flaw it then repairs or skips. A file that
-cannot be parsed at all is a :class:`~lucid.errors.DataError` naming the file and the cause.
+here, so `lucid.detect.data` can count every flaw it then repairs or skips. A file that
+cannot be parsed at all is a `DataError` naming the file and the cause.
 
 Coordinate conventions, as the formats define them:
 
@@ -11,7 +11,7 @@ Coordinate conventions, as the formats define them:
   and current toolkits read them as box edges);
 - COCO ``bbox``: ``[x, y, width, height]`` in pixels, turned into ``x1 y1 x2 y2``;
 - YOLO: ``class cx cy w h`` as fractions of the photo's width and height (``normalised`` boxes,
-  scaled by :mod:`lucid.detect.data` once the photo's size is read); a line of more than four
+  scaled by `lucid.detect.data` once the photo's size is read); a line of more than four
   numbers after the class is a polygon (YOLO segmentation labels) and gives its bounding box.
 """
 
@@ -98,7 +98,7 @@ def _number(element: ElementTree.Element, tag: str, path: Path) -> float:
 def read_voc_xml(path: str | os.PathLike[str]) -> VocFile:
     """The photo name, size and boxes of a Pascal VOC XML file (``<object>`` with ``<name>``,
     ``<bndbox>`` and an optional ``<difficult>``). An unparsable file, or an object without a
-    name or box, is a :class:`DataError` naming the file."""
+    name or box, is a `DataError` naming the file."""
     file = Path(path)
     try:
         root = ElementTree.parse(file).getroot()
@@ -131,7 +131,7 @@ def _voc_size(root: ElementTree.Element, file: Path) -> tuple[int, int] | None:
 @dataclass
 class CocoFile:
     """A COCO instances file: ``categories`` (id -> name), ``images`` (id -> (file_name, width,
-    height)) and each image's boxes. ``dropped`` names categories left out (see :func:`read_coco_json`)."""
+    height)) and each image's boxes. ``dropped`` names categories left out (see `read_coco_json`)."""
 
     path: Path
     categories: dict[int, str]
@@ -194,7 +194,7 @@ def read_yolo_labels(path: str | os.PathLike[str], names: list[str]) -> list[Raw
     """The boxes of one YOLO label file (normalised ``x1 y1 x2 y2``), class ids named by ``names``.
 
     A class id outside ``names`` keeps a placeholder name (counted later as an unknown class);
-    a line that is not ``class cx cy w h`` (or ``class x1 y1 x2 y2 x3 y3 ...``) is a :class:`DataError`.
+    a line that is not ``class cx cy w h`` (or ``class x1 y1 x2 y2 x3 y3 ...``) is a `DataError`.
     """
     file = Path(path)
     try:

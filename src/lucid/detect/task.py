@@ -2,8 +2,8 @@
 the layouts people ship, an SSDLite model on lucid's MobileNet-v3, torchvision's SSD loss, and
 COCO mAP computed by pycocotools.
 
-:class:`DetectConfig` adds detection's own fields to :class:`lucid.train.config.RunConfig`; the run
-itself (schedule, time budget, resume, EMA, DDP, the run folder) is :func:`lucid.train.train`'s.
+`DetectConfig` adds detection's own fields to `lucid.train.config.RunConfig`; the run
+itself (schedule, time budget, resume, EMA, DDP, the run folder) is `lucid.train.train`'s.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ MAX_CLASSES = 1000
 
 @dataclass
 class DetectConfig(RunConfig):
-    """A detection run: the shared :class:`~lucid.train.config.RunConfig` fields plus its own.
+    """A detection run: the shared `RunConfig` fields plus its own.
 
     ``img_size`` is the square input side of the SSDLite model (320, as the paper's); ``classes``
     fixes the class names and their order (default: from the data). ``bn_momentum`` None keeps

@@ -115,7 +115,7 @@ def source_task(source: str | os.PathLike[str] | nn.Module | None) -> str | None
 def _export_task(path: Path) -> str:
     """The ``task`` an exported file records, read after its ``.sha256`` digest is checked (a
     changed file is refused before its metadata is believed) through its format's own library
-    (:func:`lucid.deploy.runtime.file_metadata`); files from before tasks were recorded give their
+    (`lucid.deploy.runtime.file_metadata`); files from before tasks were recorded give their
     model name's task, else ``"classify"``."""
     from lucid.deploy.integrity import check_digest
     from lucid.deploy.runtime import file_metadata

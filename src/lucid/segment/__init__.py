@@ -1,15 +1,15 @@
 """``lucid.segment``: semantic segmentation with LR-ASPP on MobileNet-v3, masks in and masks out.
 
-- data: :func:`find_layout` (the image/mask folder layouts read), :class:`SegmentationFolder`
-  (image/mask pairs), :class:`ColourTable` (colour-coded masks through a ``class_dict.csv``), joint
+- data: `find_layout` (the image/mask folder layouts read), `SegmentationFolder`
+  (image/mask pairs), `ColourTable` (colour-coded masks through a ``class_dict.csv``), joint
   augmentation of image and mask with torchvision transforms v2 (``tv_tensors.Mask``);
-- :func:`segmentation_loss`, :func:`confusion_matrix`, :func:`scores` (mIoU, per-class IoU,
+- `segmentation_loss`, `confusion_matrix`, `scores` (mIoU, per-class IoU,
   pixel accuracy) with an ignore label;
-- :class:`SegmentConfig` and :class:`SegmentTask`: ``lucid train --task segment`` on lucid's one
-  engine (``lucid.train.train(SegmentConfig(...))``), :func:`evaluate_segmentation`
-  (``lucid eval``), :func:`predict_masks` (``lucid predict``: colour mask PNG + overlay);
-- deployment is :mod:`lucid.deploy`'s (``lucid export``/``quantize``, :class:`lucid.deploy.Predictor`),
-  with :class:`SegmentTask`'s deploy hooks: a free image size, class masks out, mIoU for int8.
+- `SegmentConfig` and `SegmentTask`: ``lucid train --task segment`` on lucid's one
+  engine (``lucid.train.train(SegmentConfig(...))``), `evaluate_segmentation`
+  (``lucid eval``), `predict_masks` (``lucid predict``: colour mask PNG + overlay);
+- deployment is `lucid.deploy`'s (``lucid export``/``quantize``, `lucid.deploy.Predictor`),
+  with `SegmentTask`'s deploy hooks: a free image size, class masks out, mIoU for int8.
 """
 
 from lucid.segment.data import (

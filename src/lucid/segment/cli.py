@@ -1,6 +1,6 @@
 """The segmentation side of ``lucid train`` / ``lucid eval`` / ``lucid predict`` (thin, over lucid.segment).
 
-``lucid.cli.train`` adds :func:`add_train_arguments` to ``lucid train`` and hands
+``lucid.cli.train`` adds `add_train_arguments` to ``lucid train`` and hands
 ``--task segment`` runs, segmentation checkpoints and segmentation exports to the ``run_*``
 functions here, so the classification commands keep one home and segmentation another.
 """
@@ -105,7 +105,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def is_segmentation_source(source: str | None) -> bool:
     """A lucid LR-ASPP checkpoint, a segmentation model name, or a segmentation export
-    (:func:`lucid.models.resolve.source_task`, the one router of model sources)."""
+    (`lucid.models.resolve.source_task`, the one router of model sources)."""
     from lucid.models.resolve import source_task
 
     return source_task(source) == "segment"
@@ -205,7 +205,7 @@ def _refuse_shared_stems(images: list[Path], out: Path) -> None:
 def _predict_with_export(
     model: Path, images: list[str], out: Path, threads: int | None, precision: str = "f32", backend: str = "auto"
 ) -> list[dict[str, Any]]:
-    """Masks from an exported file through :class:`lucid.deploy.Predictor` (the file's digest and
+    """Masks from an exported file through `lucid.deploy.Predictor` (the file's digest and
     task checked first)."""
     from lucid.deploy.predictor import Predictor
     from lucid.segment.data import read_rgb

@@ -1,6 +1,6 @@
 """Mask data sets: image folders with a mask per image, their layouts, and joint augmentation.
 
-The layouts :func:`find_layout` reads (``SPLIT`` is ``train``/``training`` for training and
+The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for training and
 ``val``/``valid``/``validation``, else ``test``, for validation):
 
 - ``DIR/SPLIT/images/`` + ``DIR/SPLIT/masks/`` (also ``labels/``, ``annotations/``, ``gt/``);
@@ -17,7 +17,7 @@ the class index and one void value (``ignore_index``) marks pixels that count in
 nor the metrics. JPEG masks are refused: lossy compression changes class values at edges.
 
 Which value is void is declared by the data or the user, never guessed from pixel statistics
-(see :func:`resolve_classes`): a ``classes.txt``/``classes.json`` at the data root (or
+(see `resolve_classes`): a ``classes.txt``/``classes.json`` at the data root (or
 ``--classes``/``--num-classes``) names classes 0..K-1 and the one mask value outside them is
 void; without names, 255 is void (torchvision's and VOC's convention) and every other value
 present is a class, said in one line with the override.
@@ -110,7 +110,7 @@ def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
 
 def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) -> torch.Tensor:
     """An ``(H, W)`` uint8 class mask from a one-channel lossless image, or from a colour-coded one
-    when ``colours`` (a ``class_dict.csv``: :func:`read_colour_table`) says which colour is which class.
+    when ``colours`` (a ``class_dict.csv``: `read_colour_table`) says which colour is which class.
 
     Modes ``L`` and ``P`` (a palette PNG gives its indices, not colours: the reason PIL is used
     rather than torchvision.io), ``1`` (0/1), 16- or 32-bit integer masks whose values fit 0..255,
@@ -379,7 +379,7 @@ def find_layout(
 
 
 def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
-    """Whether ``root``'s folders are laid out as image/mask data (:func:`find_layout`'s layouts),
+    """Whether ``root``'s folders are laid out as image/mask data (`find_layout`'s layouts),
     judged from folder names only, without reading a file: a classifier trained on it would take
     ``images`` and ``masks`` for two classes."""
     folder = Path(root).expanduser()
@@ -457,8 +457,8 @@ class SegmentationFolder(Dataset):
     """Image/mask pairs: items are ``(image, mask)`` after ``transform``.
 
     ``root`` is one split folder (``images/`` + ``masks/``, or ``labels/`` ...), or with ``pairs``
-    the folder those (image, mask) paths came from (:func:`find_layout`). ``colours`` (class i's
-    ``(r, g, b)``, a :class:`ColourTable`) reads colour-coded masks. Without a transform an
+    the folder those (image, mask) paths came from (`find_layout`). ``colours`` (class i's
+    ``(r, g, b)``, a `ColourTable`) reads colour-coded masks. Without a transform an
     item is ``(tv_tensors.Image uint8 (3, H, W), tv_tensors.Mask uint8 (H, W))``.
     """
 
@@ -666,17 +666,17 @@ def resolve_classes(
 ) -> tuple[list[str], int, str]:
     """The class names, the void value and one line saying which value is void and why.
 
-    ``counts`` is the ``(256,)`` pixel count of each mask value (:func:`mask_histogram` of the
+    ``counts`` is the ``(256,)`` pixel count of each mask value (`mask_histogram` of the
     splits). The rule, declared rather than guessed (a value's rarity does not tell void from a
     small class: CamVid's void is 4 % of the pixels, its bicyclists 0.3 %):
 
     * names given (``names`` or ``num_classes``: K classes, values 0..K-1): the void value is
       ``ignore_index`` if given, else the one mask value present that is not a class (255 when
-      there is none); two or more values outside the classes are a :class:`DataError`;
+      there is none); two or more values outside the classes are a `DataError`;
     * no names: void is ``ignore_index`` if given, else 255; every other value present is a
       class (0..the largest), and the line says how to declare the largest one void.
 
-    Any mask value that is neither a class nor the void value is a :class:`DataError`.
+    Any mask value that is neither a class nor the void value is a `DataError`.
     """
     present = [int(v) for v in np.flatnonzero(counts)]
     if ignore_index is not None and not 0 <= ignore_index <= 255:
@@ -740,7 +740,7 @@ def resolve_classes(
 class SegmentationDataInfo:
     """What the model needs to know about the data: classes, ignore value, normalisation, sizes.
 
-    ``void_note`` is the line saying which mask value is void and why (:func:`resolve_classes`).
+    ``void_note`` is the line saying which mask value is void and why (`resolve_classes`).
     """
 
     root: str
@@ -788,13 +788,13 @@ def segmentation_datasets(
     val_fraction: float = 0.2,
     seed: int = 0,
 ) -> tuple[SegmentationFolder, SegmentationFolder, SegmentationDataInfo]:
-    """The training and validation pairs of ``root`` (any layout :func:`find_layout` reads;
+    """The training and validation pairs of ``root`` (any layout `find_layout` reads;
     ``val_fraction`` and ``seed`` split a root without split folders) with their transforms, and
     the data's description.
 
     Class names: ``classes`` > a ``class_dict.csv`` colour table at the root (masks coded by
     colour) > a ``classes.json``/``classes.txt`` at the root > ``class_0 ...``;
-    the void value: ``ignore_index``, else declared by the names, else 255 (:func:`resolve_classes`,
+    the void value: ``ignore_index``, else declared by the names, else 255 (`resolve_classes`,
     over the masks of both splits, so a value only the validation masks hold is caught here).
     """
     if ignore_index is not None and not 0 <= ignore_index <= 255:

@@ -1,7 +1,7 @@
 """Evaluate and apply segmentation models: ``lucid eval`` and ``lucid predict`` for LR-ASPP checkpoints.
 
-:func:`evaluate_segmentation` gives mIoU, per-class IoU, pixel accuracy and the confusion matrix of
-a checkpoint (or registered model + weights) on a mask folder; :func:`predict_masks` writes, for
+`evaluate_segmentation` gives mIoU, per-class IoU, pixel accuracy and the confusion matrix of
+a checkpoint (or registered model + weights) on a mask folder; `predict_masks` writes, for
 each image, its class mask as a palette PNG (pixel value = class, shown in colour) and an overlay.
 """
 
@@ -248,7 +248,7 @@ def palette(num_classes: int = 256) -> np.ndarray:
 
 def colorize(mask: np.ndarray, colours: np.ndarray | None = None) -> Any:
     """A palette PNG image (PIL, mode ``P``) of a class mask: its pixel values stay the classes.
-    ``colours``: the ``(256, 3)`` palette (default :func:`palette`; a data set's own from its colour table)."""
+    ``colours``: the ``(256, 3)`` palette (default `palette`; a data set's own from its colour table)."""
     from PIL import Image
 
     image = Image.fromarray(np.asarray(mask, dtype=np.uint8), mode="P")
@@ -291,7 +291,7 @@ def write_mask_files(
 ) -> dict[str, Any]:
     """Write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg`` atomically;
     return the image's record (files, size, fraction of pixels per predicted class). ``colours``: the
-    ``(256, 3)`` palette (:func:`colorize`)."""
+    ``(256, 3)`` palette (`colorize`)."""
     from PIL import Image
 
     from lucid.checkpoint import atomic_write

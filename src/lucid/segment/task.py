@@ -1,8 +1,8 @@
 """Segmentation as a plug-in of lucid's engine (``lucid train --task segment``): image + mask
 folders, an LR-ASPP model, pixel cross-entropy with class weights and a void value, mIoU.
 
-:class:`SegmentConfig` adds segmentation's own fields to :class:`lucid.train.config.RunConfig`;
-the run itself (schedule, time budget, resume, EMA, DDP, the run folder) is :func:`lucid.train.train`'s.
+`SegmentConfig` adds segmentation's own fields to `lucid.train.config.RunConfig`;
+the run itself (schedule, time budget, resume, EMA, DDP, the run folder) is `lucid.train.train`'s.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ def _pair(flag: str, value: Any) -> tuple[int, int]:
 
 @dataclass
 class SegmentConfig(RunConfig):
-    """A segmentation run: the shared :class:`~lucid.train.config.RunConfig` fields plus its own.
+    """A segmentation run: the shared `RunConfig` fields plus its own.
 
     ``crop_size`` is (height, width) of the training crops; ``scale`` the random rescale range
     relative to the data's own size; ``ignore_index`` the void mask value (None: declared by the
-    data's class names, else 255; see :func:`lucid.segment.data.resolve_classes`); ``num_classes``
+    data's class names, else 255; see `lucid.segment.data.resolve_classes`); ``num_classes``
     and ``classes`` name the mask values when the data does not; ``class_weights`` ``enet``
     weighs the loss by 1/ln(1.02 + pixel share). The defaults are the from-scratch CPU recipe of
     docs/segmentation.md: the small model on 256x320 crops, AdamW, poly decay, 30 epochs.
@@ -262,7 +262,7 @@ class SegmentTask(Task):
     @classmethod
     def export_spec(cls, model: nn.Module, **preprocessing: Any) -> ExportSpec:
         """Logits ``(N, classes, H, W)`` at a free image size; ``image_size`` (default
-        :data:`EXPORT_IMAGE_SIZE`) is the size traced, checked and recorded as nominal. The file
+        `EXPORT_IMAGE_SIZE`) is the size traced, checked and recorded as nominal. The file
         records the classes, the void value and the normalisation (no resize or crop unless the
         weights ask for one)."""
         from lucid.preprocessing import Preprocessing

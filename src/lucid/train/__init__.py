@@ -1,11 +1,11 @@
 """``lucid.train``: train, evaluate and predict, the job behind ``lucid train|eval|predict``.
 
-- :func:`train` (with :class:`TrainConfig`) trains any registered model on the embedded digits
+- `train` (with `TrainConfig`) trains any registered model on the embedded digits
   or an ImageFolder tree, single-process or under ``torchrun`` (DDP), resumable after a kill, and
-  returns a :class:`TrainResult` (``out_dir``, ``best_val_top1``, ``history`` ...).
-- :func:`evaluate` gives top-1/top-5, per-class accuracy and the confusion matrix of a checkpoint.
-- :func:`predict` gives the top-k ``(label, probability)`` pairs for image files.
-- :func:`digits_datasets` is the embedded data set: ``(train_ds, val_ds)`` of normalised
+  returns a `TrainResult` (``out_dir``, ``best_val_top1``, ``history`` ...).
+- `evaluate` gives top-1/top-5, per-class accuracy and the confusion matrix of a checkpoint.
+- `predict` gives the top-k ``(label, probability)`` pairs for image files.
+- `digits_datasets` is the embedded data set: ``(train_ds, val_ds)`` of normalised
   ``(1, S, S)`` float images with integer labels and ``.classes`` (used e.g. for int8 calibration).
 """
 

@@ -1,10 +1,10 @@
 """``--time-budget``: fit a run's epoch count to a wall-clock budget, and keep it within it.
 
 The engine times a few training steps (after warm-up steps), one validation batch and one
-checkpoint save, then :func:`fit_epochs` picks the largest epoch count whose estimated end
+checkpoint save, then `fit_epochs` picks the largest epoch count whose estimated end
 (set-up already spent + epochs x (train + validation + saving) + the final files) fits the
 budget. The schedule (cosine, step, ...) is built for that count, so it completes. After each
-epoch :meth:`BudgetPlan.refit` checks the estimate against the measured epochs and shortens
+epoch `BudgetPlan.refit` checks the estimate against the measured epochs and shortens
 the plan when epochs run slower (a loaded machine); a hard deadline at budget + 5 % stops an
 epoch that overruns even that, keeping the last committed checkpoints.
 """
@@ -31,7 +31,7 @@ class TimeBudgetError(ValueError):
 @dataclass
 class BudgetClock:
     """Seconds spent on a run: ``spent_before`` in earlier sessions (a resumed run) plus the time
-    since ``started`` (a ``time.perf_counter()`` reading taken when :func:`lucid.train.train` was
+    since ``started`` (a ``time.perf_counter()`` reading taken when `lucid.train.train` was
     called, so data set-up counts)."""
 
     minutes: float
@@ -67,7 +67,7 @@ class BudgetPlan:
 
     ``epochs`` is the current plan (it only shrinks after the first epoch), ``epochs_fitted``
     the count first fitted from the probe, ``epochs_cap`` the user's ``--epochs`` bound (or
-    :data:`lucid.train.config.MAX_EPOCHS`). Times are seconds: ``setup`` before the probe,
+    `lucid.train.config.MAX_EPOCHS`). Times are seconds: ``setup`` before the probe,
     ``train`` / ``validate`` / ``save`` per epoch as estimated, ``epoch`` their sum.
     """
 
@@ -98,7 +98,7 @@ class BudgetPlan:
         validate: float,
         save: float,
     ) -> BudgetPlan:
-        """Fit the epoch count to what is left of ``clock``'s budget; :class:`TimeBudgetError` when
+        """Fit the epoch count to what is left of ``clock``'s budget; `TimeBudgetError` when
         not even one epoch fits."""
         train = step * steps_per_epoch
         epoch = train + validate + save

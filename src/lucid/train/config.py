@@ -1,8 +1,8 @@
 """Every setting of a training run, one field per ``lucid train`` flag.
 
-:class:`RunConfig` holds what every task's run has (data, model, optimisation, the run folder,
+`RunConfig` holds what every task's run has (data, model, optimisation, the run folder,
 the time budget ...) and validates it once; each task's config adds only its own fields and
-defaults: :class:`TrainConfig` is classification's (``lucid train``'s default task),
+defaults: `TrainConfig` is classification's (``lucid train``'s default task),
 ``lucid.segment.SegmentConfig`` and ``lucid.detect.DetectConfig`` the others'.
 """
 
@@ -87,7 +87,7 @@ def _check_float(name: str, value: Any, low: float, high: float, *, high_open: b
 
 
 def check_device(value: Any, flag: str = "device") -> str:
-    """``value`` if it names a device lucid runs on (:data:`DEVICES` or ``cuda:N``), else a ValueError."""
+    """``value`` if it names a device lucid runs on (`DEVICES` or ``cuda:N``), else a ValueError."""
     if isinstance(value, str) and (value in DEVICES or re.fullmatch(r"cuda:\d{1,3}", value)):
         return value
     raise ValueError(f"{flag} must be one of {', '.join(DEVICES)} or cuda:N; got {value!r}")
@@ -105,18 +105,18 @@ class RunConfig:
     Data: ``data`` is the folder the task reads (each task names its layouts). ``batch_size`` and
     ``lr`` are per process (under torchrun the global batch is ``batch_size * world_size``).
     ``lr=None`` and ``weight_decay=None`` pick the optimizer's default for the task
-    (:attr:`default_lr`, scaled down linearly for batches below :attr:`reference_batch`;
-    :attr:`default_weight_decay`). ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's
+    (`default_lr`, scaled down linearly for batches below `reference_batch`;
+    `default_weight_decay`). ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's
     BatchNorm momentum for training: the canonical 0.01 suits ImageNet-length runs, but over a few
     hundred steps it leaves the running statistics near their initial values; ``None`` keeps the
     model's own. ``channels_last`` is on by default: MobileNet's depthwise convolutions train
     faster in that layout on CPU. ``resume`` names a finished or interrupted run's folder: its
-    saved config is used, and only :data:`RESUME_OVERRIDABLE` fields set to non-default values
+    saved config is used, and only `RESUME_OVERRIDABLE` fields set to non-default values
     here override it.
 
     ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
     after timing the first steps; ``epochs`` is then an upper bound (``None``: the task's
-    :attr:`default_epochs` without a budget, :data:`MAX_EPOCHS` with one). A resumed budget run
+    `default_epochs` without a budget, `MAX_EPOCHS` with one). A resumed budget run
     keeps its recorded plan and spends what is left of the budget.
     """
 
@@ -243,7 +243,7 @@ class RunConfig:
         return float(self.weight_decay) if self.weight_decay is not None else self.default_weight_decay[self.opt]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict that :meth:`from_dict` turns back into this config."""
+        """A JSON-ready dict that `from_dict` turns back into this config."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -253,7 +253,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Rebuild a config from :meth:`to_dict` output; unknown keys are an error."""
+        """Rebuild a config from `to_dict` output; unknown keys are an error."""
         known = set(cls.field_names())
         unknown = sorted(set(data) - known)
         if unknown:
@@ -265,7 +265,7 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def merged_for_resume(self, saved: Self) -> Self:
-        """``saved`` with this config's :data:`RESUME_OVERRIDABLE` fields where they differ from
+        """``saved`` with this config's `RESUME_OVERRIDABLE` fields where they differ from
         the defaults; any other non-default field here (apart from ``resume``/``out``) is an error,
         since changing it would make the resumed run a different run."""
         defaults = type(self)()
@@ -297,10 +297,10 @@ class TrainConfig(RunConfig):
 
     Data: ``data=None`` is the embedded digits set (``digits_datasets``); a folder is
     ``train/`` + ``val/``, ``train/`` + ``test/`` or one folder of class folders, split by
-    ``val_fraction`` and ``seed`` (:data:`lucid.data.LAYOUTS`). ``img_size=None`` is 32 for
-    digits and, for folders, chosen from the image headers (:func:`lucid.data.infer_image_size`).
+    ``val_fraction`` and ``seed`` (`lucid.data.LAYOUTS`). ``img_size=None`` is 32 for
+    digits and, for folders, chosen from the image headers (`lucid.data.infer_image_size`).
     ``hflip``, ``auto_augment`` and ``random_erase`` left at None take the recipe's defaults for
-    the image size (:func:`lucid.data.choose_recipe`). ``memory_budget`` (GiB) bounds the decoded
+    the image size (`lucid.data.choose_recipe`). ``memory_budget`` (GiB) bounds the decoded
     images kept in memory (None: 25 % of RAM, at most 4 GiB; 0 streams); ``in_channels=None`` is
     1 for digits, 3 for folders, or the ``weights`` checkpoint's.
     """

@@ -1,8 +1,8 @@
-"""Training data: the embedded digits set, and the training glue over :mod:`lucid.data` for folders.
+"""Training data: the embedded digits set, and the training glue over `lucid.data` for folders.
 
 The default data is scikit-learn's bundled handwritten digits (1,797 real 8x8 images, shipped
 inside the package, so nothing is downloaded), upsampled to 32x32 with bilinear interpolation.
-Real data is a folder in one of :data:`lucid.data.LAYOUTS`, walked once by :mod:`lucid.data`
+Real data is a folder in one of `lucid.data.LAYOUTS`, walked once by `lucid.data`
 (the same file list is checked and trained on), sized from its image headers, decoded into
 memory when it fits the budget (else streamed), and checked completely before training starts.
 """
@@ -149,10 +149,10 @@ def _check_decodes(files: Sequence[Path], channels: int, *, progress: bool = Fal
 
 
 def check_image_folder(root: str | os.PathLike[str], *, verify_images: bool = True) -> list[str]:
-    """Validate a data folder in any accepted layout (:data:`lucid.data.LAYOUTS`) and return its
-    class names. Raises :class:`~lucid.errors.DataError` for anything else, a class without
+    """Validate a data folder in any accepted layout (`lucid.data.LAYOUTS`) and return its
+    class names. Raises `DataError` for anything else, a class without
     images, a validation class without training images, or (``verify_images``) an image that
-    does not decode; the files checked are the ones :func:`folder_datasets` trains on."""
+    does not decode; the files checked are the ones `folder_datasets` trains on."""
     from lucid.data import find_layout
 
     layout = find_layout(root)
@@ -192,13 +192,13 @@ def folder_datasets(
     progress: bool = True,
     lowres_model: str | None = None,
 ) -> tuple[Dataset, Dataset, DataInfo]:
-    """``(train_ds, val_ds, info)`` for a data folder in any of :data:`lucid.data.LAYOUTS`.
+    """``(train_ds, val_ds, info)`` for a data folder in any of `lucid.data.LAYOUTS`.
 
-    One walk decides the files (:func:`lucid.data.find_layout`); a single folder of class folders
+    One walk decides the files (`lucid.data.find_layout`); a single folder of class folders
     is split by ``val_fraction`` and ``seed`` (stratified, recorded in ``info.split``).
-    ``image_size=None`` takes the size from the image headers (:func:`lucid.data.infer_image_size`)
-    and the recipe follows the photos' size (:func:`lucid.data.choose_recipe`). When the decoded
-    images fit the memory budget (:func:`lucid.data.memory_budget`: 25 % of RAM, at most 4 GiB,
+    ``image_size=None`` takes the size from the image headers (`lucid.data.infer_image_size`)
+    and the recipe follows the photos' size (`lucid.data.choose_recipe`). When the decoded
+    images fit the memory budget (`lucid.data.memory_budget`: 25 % of RAM, at most 4 GiB,
     or ``memory_budget_gb``; 0 always streams) they are decoded once into uint8 tensors and
     training batches are augmented whole; otherwise images stream from disk (use loader workers).
     ``lowres_model`` (with ``image_size=None``): for photos smaller than 64 px, train that
@@ -372,7 +372,7 @@ def eval_images(
 
 
 def build_datasets(config: Any, in_channels: int) -> tuple[Dataset[Any], Dataset[Any], DataInfo]:
-    """The run's ``(train_ds, val_ds, info)`` for a :class:`~lucid.train.TrainConfig`."""
+    """The run's ``(train_ds, val_ds, info)`` for a `TrainConfig`."""
     from lucid.data import dataset_size, seeded_subset
 
     if config.data is not None:

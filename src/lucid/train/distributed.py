@@ -104,7 +104,7 @@ def setup(device: str) -> DistContext:
 
 
 def teardown(context: DistContext) -> None:
-    """Leave the process group if :func:`setup` joined it."""
+    """Leave the process group if `setup` joined it."""
     if context.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 

@@ -3,7 +3,7 @@ deterministic, time-budgeted.
 
 The loop owns seeding and determinism, the DDP sampler, AMP, EMA, the optimizer and schedule
 steps, divergence handling, the time-budget plan, exact resume, the run folder, the curves and
-the summary. The task (:class:`lucid.tasks.Task`, picked by the config's class) supplies the data,
+the summary. The task (`lucid.tasks.Task`, picked by the config's class) supplies the data,
 the model, the loss of a batch, the validation scores and the checkpoint metadata.
 
 Per epoch: train (tqdm bar), validate, then rank 0 appends ``metrics.jsonl``, writes
@@ -72,7 +72,7 @@ PROBE_STEPS = 6
 
 @dataclass
 class TrainResult:
-    """What :func:`train` produced: the output folder, the task's best validation score (a
+    """What `train` produced: the output folder, the task's best validation score (a
     fraction; ``best_key`` names it) and the epoch it came from, per-epoch metrics and the
     summary. ``best_val_top1`` / ``best_val_miou`` / ``best_val_map`` read the score by name."""
 
@@ -168,7 +168,7 @@ class _Loaders:
 
 def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
     """The batch size to use and a warning when ``batch_size`` leaves an epoch with fewer than
-    :data:`MIN_STEPS_PER_EPOCH` steps (or exceeds the training set): with 40 images and batch
+    `MIN_STEPS_PER_EPOCH` steps (or exceeds the training set): with 40 images and batch
     64, one step per epoch keeps a model at chance, so the batch shrinks to give ~10 steps."""
     if per_rank // batch_size >= MIN_STEPS_PER_EPOCH:
         return batch_size, None
@@ -258,7 +258,7 @@ def worker_context() -> Any:
     A plain fork copies the training process, with whatever native runtimes it has loaded and the
     threads they started (OpenVINO, ONNX Runtime, ExecuTorch after an export in the same process);
     a worker forked from such a process can crash. The forkserver is a clean process that preloads
-    the modules workers need (:data:`WORKER_PRELOAD`), so workers still start in milliseconds.
+    the modules workers need (`WORKER_PRELOAD`), so workers still start in milliseconds.
     """
     import multiprocessing
 
@@ -532,7 +532,7 @@ def _commit(
     extra: dict[str, Any],
     rngs: list[Any],
 ) -> None:
-    """Rank 0 writes the epoch's files (:func:`lucid.train.run_folder.commit_epoch`); a failed
+    """Rank 0 writes the epoch's files (`lucid.train.run_folder.commit_epoch`); a failed
     write records in summary.json the epochs before this one."""
 
     def summary(status: str, error: str | None) -> dict[str, Any]:
@@ -883,11 +883,11 @@ def _index_record(run: _Run, epoch: int) -> dict[str, Any]:
 def train(config: RunConfig | None = None, *, clock_start: float | None = None) -> TrainResult:
     """Train a model as ``config`` says and write everything into its output folder.
 
-    The config's class picks the task: :class:`TrainConfig` classification (``train()`` with the
+    The config's class picks the task: `TrainConfig` classification (``train()`` with the
     default config is ``lucid train``: mobilenet_v3_small on the embedded digits),
     ``lucid.segment.SegmentConfig`` segmentation, ``lucid.detect.DetectConfig`` detection.
     Under ``torchrun`` every process calls this and it trains with DDP;
-    only rank 0 writes files. Raises :class:`TrainingDiverged` on a NaN/inf loss (the last
+    only rank 0 writes files. Raises `TrainingDiverged` on a NaN/inf loss (the last
     good checkpoint stays), ValueError/FileNotFoundError on bad settings or data, all before
     training starts.
 

@@ -47,7 +47,7 @@ class EvalResult:
 
 
 def preprocessing_of(model: nn.Module) -> Preprocessing:
-    """The model's recorded preprocessing (:func:`lucid.models.resolve.recorded_preprocessing`): its
+    """The model's recorded preprocessing (`lucid.models.resolve.recorded_preprocessing`): its
     lucid training record, else its weights' metadata, else ImageNet's 224-pixel convention."""
     return recorded_preprocessing(model)
 

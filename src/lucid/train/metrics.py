@@ -78,7 +78,7 @@ def json_safe(value: Any) -> Any:
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    """Strict JSON text of ``value``: non-finite numbers become ``null`` (see :func:`json_safe`)."""
+    """Strict JSON text of ``value``: non-finite numbers become ``null`` (see `json_safe`)."""
     return json.dumps(json_safe(value), indent=indent, allow_nan=False)
 
 
@@ -127,7 +127,7 @@ SCORE_CURVES = (
 
 
 def curve_series(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    """The :data:`SCORE_CURVES` entries that every record has a value for (what :func:`plot_curves` draws)."""
+    """The `SCORE_CURVES` entries that every record has a value for (what `plot_curves` draws)."""
     return [entry for entry in SCORE_CURVES if records and all(r.get(entry[0]) is not None for r in records)]
 
 
@@ -140,7 +140,7 @@ def plot_curves(
     score_label: str = "%",
 ) -> Path:
     """Loss (training and validation) and the scores per epoch, side by side: whichever of
-    :data:`SCORE_CURVES` the records hold (a task's ``loss_label`` and ``score_label`` name the axes)."""
+    `SCORE_CURVES` the records hold (a task's ``loss_label`` and ``score_label`` name the axes)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -23,8 +23,8 @@ Prediction = list[tuple[str, float]]
 def load_images(
     paths: Sequence[str | os.PathLike[str]], transform: Any, *, channels: int = 3, ink: str | None = None
 ) -> torch.Tensor:
-    """Decode image files (:func:`lucid.data.load_image`: every PIL mode, ``channels`` channels),
-    match the training data's ink polarity (:func:`lucid.data.normalise_ink`: a dark-on-light
+    """Decode image files (`lucid.data.load_image`: every PIL mode, ``channels`` channels),
+    match the training data's ink polarity (`lucid.data.normalise_ink`: a dark-on-light
     drawing given to a model trained on light-on-dark digits is inverted) and ``transform`` them
     into a batch."""
     from lucid.data import load_image, normalise_ink

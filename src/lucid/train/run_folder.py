@@ -1,22 +1,22 @@
 """A training run's output folder, for both tasks: named, owned by one process, started or
 resumed cleanly, and written one committed epoch at a time.
 
-- :data:`FILES` is the folder's layout (the same for classification and segmentation runs);
-  :func:`new_out_dir` names a fresh folder ``runs/MODEL-DATA-STAMP``.
-- :func:`claimed_run_folder` is the life of a run in its folder: rank 0 creates, checks and
+- `FILES` is the folder's layout (the same for classification and segmentation runs);
+  `new_out_dir` names a fresh folder ``runs/MODEL-DATA-STAMP``.
+- `claimed_run_folder` is the life of a run in its folder: rank 0 creates, checks and
   locks it before any data is read, and it is released (and removed when the run left it
   empty) however the run ends; a Ctrl-C is recorded in ``summary.json``.
-- :func:`commit_epoch` writes one epoch (metrics line, checkpoints, the training state as the
-  commit point, summary, curves); :func:`rewrite_metrics` puts ``metrics.jsonl`` back to a
-  resumed state's history and :func:`finish_run` writes the closing summary and curves.
+- `commit_epoch` writes one epoch (metrics line, checkpoints, the training state as the
+  commit point, summary, curves); `rewrite_metrics` puts ``metrics.jsonl`` back to a
+  resumed state's history and `finish_run` writes the closing summary and curves.
 
-- :func:`check_out_dir` refuses, before any training, an ``--out`` that cannot be a folder
+- `check_out_dir` refuses, before any training, an ``--out`` that cannot be a folder
   (a file on its path) or cannot be written (read-only).
-- :class:`RunLock` is an exclusive ``fcntl.flock`` on ``OUT/.lock`` holding the owner's pid, so a
+- `RunLock` is an exclusive ``fcntl.flock`` on ``OUT/.lock`` holding the owner's pid, so a
   second ``lucid train --out SAME`` refuses and names the process that owns the folder. The
   kernel drops a flock when its process dies, so a killed run never leaves a stale lock.
-- :func:`clean_stale_files` removes the temporary files of saves a kill interrupted
-  (:func:`lucid.checkpoint.atomic_write` names them ``.NAME.XXXXXXXX.tmp``) and, for a run killed
+- `clean_stale_files` removes the temporary files of saves a kill interrupted
+  (`lucid.checkpoint.atomic_write` names them ``.NAME.XXXXXXXX.tmp``) and, for a run killed
   before its first epoch was committed (no training state yet), the run files it had begun, so a
   fresh start never appends to stale metrics.
 """
@@ -85,7 +85,7 @@ def _blocking_file(out: Path) -> Path | None:
 
 def check_out_dir(out: str | os.PathLike[str]) -> Path:
     """Create ``out`` (and its parents) and check it can be written; a one-line
-    :class:`~lucid.errors.RunFolderError` naming the folder otherwise."""
+    `RunFolderError` naming the folder otherwise."""
     folder = Path(out).expanduser()
     blocker = _blocking_file(folder)
     if blocker is not None:
@@ -103,7 +103,7 @@ def check_out_dir(out: str | os.PathLike[str]) -> Path:
 class RunLock:
     """An exclusive lock on a run folder for the life of one training process.
 
-    Use as a context manager or call :meth:`acquire` / :meth:`release`. The lock file is removed
+    Use as a context manager or call `acquire` / `release`. The lock file is removed
     on release; a process that opened the old file before the removal notices (the path no
     longer names the file it locked) and takes the lock on a fresh file instead.
     """
@@ -114,7 +114,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
-        """Take the lock or raise :class:`~lucid.errors.RunFolderError` naming the owner's pid."""
+        """Take the lock or raise `RunFolderError` naming the owner's pid."""
         import fcntl
 
         while True:
@@ -219,7 +219,7 @@ def new_out_dir(model: str, data_name: str, out: str | None) -> Path:
 
 
 def refuse_foreign_folder(out: Path) -> None:
-    """A :class:`RunFolderError` when ``out`` is not a folder a run may write into: the file system's
+    """A `RunFolderError` when ``out`` is not a folder a run may write into: the file system's
     root, the home folder, or a folder holding anything but a lucid run's files (a run writes six
     files into its folder and must not mix them with the user's)."""
     resolved = out.resolve()
@@ -274,7 +274,7 @@ def claim_out_dir(out: Path, resuming: bool) -> tuple[RunLock, bool]:
 @contextlib.contextmanager
 def claimed_run_folder(ctx: dist_utils.DistContext, choose: Callable[[], Path], *, resuming: bool) -> Iterator[Path]:
     """The run's folder for the ``with`` block: rank 0 picks it (``choose()``), then creates,
-    checks and locks it (:func:`claim_out_dir`) before any data is read; every rank gets its path.
+    checks and locks it (`claim_out_dir`) before any data is read; every rank gets its path.
 
     On the way out the lock is released and a folder created here that the run left empty (a
     failure before anything was written) is removed; a Ctrl-C is recorded in ``summary.json``.
@@ -312,7 +312,7 @@ def mark_summary(out_dir: Path, status: str, reason: str) -> None:
 def recorded_task(folder: Path) -> str | None:
     """The task of the run in ``folder`` as its training state records it (runs saved before
     tasks were recorded: ``segment`` when the config has a crop size, else ``classify``); None when
-    there is no readable state (:func:`resume_state` then says why)."""
+    there is no readable state (`resume_state` then says why)."""
     try:
         state = load_state(folder / FILES["state"])
     except (OSError, ValueError):
@@ -328,9 +328,9 @@ def recorded_task(folder: Path) -> str | None:
 
 def resume_state(resume: str, best_key: str) -> tuple[Path, dict[str, Any]]:
     """The folder ``--resume`` names and its checked training state (see
-    :func:`lucid.train.state.checked_state`; ``best_key`` is the task's best-epoch score).
+    `lucid.train.state.checked_state`; ``best_key`` is the task's best-epoch score).
 
-    A missing folder is a :class:`MissingRunFolderError`; a run killed before its first epoch
+    A missing folder is a `MissingRunFolderError`; a run killed before its first epoch
     was committed has nothing to resume, which the error says along with how to restart it.
     """
     folder = Path(resume).expanduser()
@@ -372,11 +372,11 @@ def commit_epoch(
     """Write one epoch into the run folder (rank 0): its ``metrics.jsonl`` line, ``last``
     (``save_model(path)``), ``best`` (a copy of last when ``is_best``), the training state
     (``state()``, written atomically: the commit point), then ``summary.json`` (``summary("running",
-    None)``) and ``curves.png`` (:func:`lucid.train.metrics.plot_curves`, with the task's axis ``labels``).
+    None)``) and ``curves.png`` (`lucid.train.metrics.plot_curves`, with the task's axis ``labels``).
 
     When a write fails (disk full, permissions...), summary.json records the failure as
     ``summary("failed", reason)`` (if it can still be written; the caller gives the numbers of
-    the epochs before this one) and a one-line :class:`RunFolderError` says what failed and what
+    the epochs before this one) and a one-line `RunFolderError` says what failed and what
     is kept.
     """
     from safetensors import SafetensorError  # what safetensors raises for a failed write
@@ -411,7 +411,7 @@ def finish_run(
     labels: Mapping[str, str],
 ) -> None:
     """The closing ``summary.json`` and ``curves.png`` (rank 0); a failed write is a one-line
-    :class:`RunFolderError` (the epochs' checkpoints and state are already committed)."""
+    `RunFolderError` (the epochs' checkpoints and state are already committed)."""
     try:
         write_json(out_dir / FILES["summary"], summary)
         if history:

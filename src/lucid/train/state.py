@@ -1,7 +1,7 @@
 """Training state for ``--resume`` as data: one safetensors file of tensors plus JSON metadata.
 
 Optimizer, scheduler and EMA state dicts and the RNG states are nested dicts/lists/tuples
-mixing tensors and plain values. :func:`flatten` moves every tensor (and numpy array) into a flat
+mixing tensors and plain values. `flatten` moves every tensor (and numpy array) into a flat
 ``name -> tensor`` dict and leaves a JSON tree with references to them, so nothing is pickled
 and loading runs no code. Dict keys that are not strings (an optimizer's parameter indices) and
 tuples survive the JSON round trip through explicit markers.
@@ -70,7 +70,7 @@ def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "t") -> An
 
 
 def unflatten(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
-    """Invert :func:`flatten`."""
+    """Invert `flatten`."""
     if isinstance(obj, list):
         return [unflatten(v, tensors) for v in obj]
     if isinstance(obj, dict):
@@ -103,7 +103,7 @@ def save_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
 
 
 def load_state(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
-    """Read a file written by :func:`save_state`; a clear error for anything else."""
+    """Read a file written by `save_state`; a clear error for anything else."""
     from safetensors import SafetensorError, safe_open
 
     file = Path(path)
@@ -144,8 +144,8 @@ def training_state(
     rngs: list[Any],
     **extra: Any,
 ) -> dict[str, Any]:
-    """The training state a run of either task saves after each epoch, for :func:`save_state`:
-    the fields :func:`checked_state` checks on resume (``rngs``: one :func:`rng_state` per rank,
+    """The training state a run of either task saves after each epoch, for `save_state`:
+    the fields `checked_state` checks on resume (``rngs``: one `rng_state` per rank,
     stored as ``rng``; ``seconds`` spent over every session) and the task's own ``extra``
     fields (a classification run's EMA and budget plan, a segmentation run's planned epochs)."""
     return {
@@ -180,7 +180,7 @@ _STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
 def checked_state(state: Any, file: Path, best_key: str) -> dict[str, Any]:
     """``state`` if it has every field of a training state with the right type and agreeing
     counts (each history record and the ``best`` record carry the score ``best_key``, e.g.
-    ``val_top1`` or ``val_miou``); a :class:`TrainStateError` naming the file and the field otherwise."""
+    ``val_top1`` or ``val_miou``); a `TrainStateError` naming the file and the field otherwise."""
     if not isinstance(state, dict):
         raise TrainStateError(f"{file}: not a training state (its tree is a {type(state).__name__})")
     for name, kind in _STATE_FIELDS.items():
@@ -213,7 +213,7 @@ def rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]
 
 
 def set_rng_state(state: Mapping[str, Any], loader_generator: torch.Generator | None = None) -> None:
-    """Restore what :func:`rng_state` returned."""
+    """Restore what `rng_state` returned."""
     random.setstate(_as_python_state(state["python"]))
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])

@@ -6,6 +6,7 @@ importable from every test file because pytest puts ``tests/`` on ``sys.path`` f
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,15 @@ import torch
 
 from lucid.train import TrainConfig, train
 from reference_helpers import TrainedDigits
+
+# Native extensions the suite loads late (timm's and MkDocs' dependencies) are loaded first, before
+# any test brings OpenVINO, ONNX Runtime or ExecuTorch into this one long process: late loads after
+# them crashed the pytest process twice on this machine (SIGSEGV in a docs test that passes alone).
+for _module in ("timm", "yaml", "regex", "markdown", "pymdownx", "mkdocs.commands.build", "pycocotools.cocoeval"):
+    try:
+        importlib.import_module(_module)
+    except ImportError:  # an optional extra that is not installed: its tests skip
+        pass
 
 # A real `lucid train` run on the digits at their default 32x32: 4 epochs of the full training
 # split reach 97 % held-out top-1 (0.94 after 3), so the int8 tests have a model well above

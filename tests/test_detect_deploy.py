@@ -142,8 +142,8 @@ def test_lucid_predict_takes_the_export_first_and_draws_boxes(run, onnx_file, tm
     photos = _photos(data)
     assert main(["predict", str(onnx_file), *photos, "--out", str(tmp_path / "x"), "--score-threshold", "0.0"]) == 0
     assert main(["predict", str(checkpoint), *photos, "--out", str(tmp_path / "c"), "--score-threshold", "0.0"]) == 0
-    exported = json.loads((tmp_path / "x" / "detections.json").read_text())
-    eager = json.loads((tmp_path / "c" / "detections.json").read_text())
+    exported = json.loads((tmp_path / "x" / "detections.json").read_text())["images"]
+    eager = json.loads((tmp_path / "c" / "detections.json").read_text())["images"]
     assert [r["image"] for r in exported] == photos and all(Path(r["drawn"]).is_file() for r in exported)
     assert set(exported[0]) == set(eager[0]) and set(exported[0]["detections"][0]) == {"label", "score", "box"}
     # --onnx stays an alias

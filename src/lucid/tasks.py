@@ -132,6 +132,8 @@ class Task:
     best_key: ClassVar[str]  # the validation score that picks the best epoch; higher is better
     config_class: ClassVar[type[RunConfig]]  # the task's config: lucid.train.config.RunConfig plus its fields
     loss_label: ClassVar[str] = "loss"  # the y-axis of the loss curve
+    score_name: ClassVar[str] = ""  # the best score in the closing line ("val top-1"); default best_key
+    summary_scores: ClassVar[tuple[str, ...]] = ()  # more of the best epoch's scores for summary.json
     metric_label: ClassVar[str] = "%"  # the y-axis of the score curves
 
     def __init__(self, config: Any) -> None:
@@ -221,19 +223,25 @@ class Task:
         raise NotImplementedError
 
     def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """The task's fields of summary.json (``best_<score>`` and the final score)."""
+        """The task's fields of summary.json: ``best_<score>`` (and the best epoch's
+        :attr:`summary_scores`) and the final score."""
         key = self.best_key
-        return {f"best_{key}": best.get(key), f"final_{key}": history[-1].get(key) if history else None}
+        best_record = next((r for r in history if r["epoch"] == best.get("epoch")), {})
+        fields = {f"best_{key}": best.get(key)}
+        fields.update({f"best_{name}": best_record.get(name) for name in self.summary_scores})
+        fields[f"final_{key}"] = history[-1].get(key) if history else None
+        return fields
 
     def title(self, model_name: str) -> str:
         """The curves' title."""
         return f"{model_name} on {self.data_name()}"
 
     def farewell(self, best: Mapping[str, Any]) -> str:
-        """The closing line's score part, e.g. ``best val top-1 99.1% at epoch 7``."""
+        """The closing line's score part, e.g. ``best val top-1 99.10% at epoch 7``."""
         value = best.get(self.best_key)
         shown = f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "-"
-        return f"best {self.best_key.replace('_', ' ')} {shown} at epoch {best.get('epoch')}"
+        name = self.score_name or self.best_key.replace("_", " ")
+        return f"best {name} {shown} at epoch {best.get('epoch')}"
 
     # -- deployment ------------------------------------------------------------------------------
     # Class methods: lucid.deploy holds a task class (from get_task(metadata["task"])), no config.

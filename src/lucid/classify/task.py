@@ -76,6 +76,7 @@ class ClassifyTask(Task):
     config_class = TrainConfig
     loss_label = "cross-entropy loss (train: label-smoothed)"
     metric_label = "accuracy (%)"
+    score_name = "val top-1"
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -211,19 +212,10 @@ class ClassifyTask(Task):
         }
         return pretrained_cfg, extra
 
-    def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return {
-            "best_val_top1": best.get("val_top1"),
-            "final_val_top1": history[-1]["val_top1"] if history else None,
-        }
-
     def title(self, model_name: str) -> str:
         info = self.info
         data = "digits" if info.kind == "digits" else Path(info.root or "data").name
         return f"{model_name} on {data} ({info.image_size}x{info.image_size})"
-
-    def farewell(self, best: Mapping[str, Any]) -> str:
-        return f"best val top-1 {100 * best['val_top1']:.2f}% at epoch {best['epoch']}"
 
     # -- deployment (lucid.deploy finds these through lucid.tasks.get_task("classify")) ---------
 

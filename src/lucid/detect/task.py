@@ -96,6 +96,8 @@ class DetectTask(Task):
     config_class = DetectConfig
     loss_label = "SSD loss (box regression + classification)"
     metric_label = "mAP (%)"
+    score_name = "val mAP@[.5:.95]"
+    summary_scores = ("val_map50",)
 
     def check(self) -> None:
         from lucid.models.registry import model_task
@@ -246,20 +248,6 @@ class DetectTask(Task):
             **scores,
         }
         return pretrained_cfg, extra
-
-    def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        best_record = next((r for r in history if r["epoch"] == best.get("epoch")), {})
-        return {
-            "best_val_map": best.get("val_map"),
-            "best_val_map50": best_record.get("val_map50"),
-            "final_val_map": history[-1]["val_map"] if history else None,
-        }
-
-    def title(self, model_name: str) -> str:
-        return f"{model_name} on {Path(self.info.root).name}"
-
-    def farewell(self, best: Mapping[str, Any]) -> str:
-        return f"best val mAP@[.5:.95] {100 * best['val_map']:.2f}% at epoch {best['epoch']}"
 
     @classmethod
     def export_outputs(cls) -> tuple[str, ...]:

@@ -119,6 +119,8 @@ class SegmentTask(Task):
     config_class = SegmentConfig
     loss_label = "pixel cross-entropy (void ignored)"
     metric_label = "%"
+    score_name = "val mIoU"
+    summary_scores = ("val_pixel_acc",)
 
     def __init__(self, config: SegmentConfig) -> None:
         super().__init__(config)
@@ -242,20 +244,6 @@ class SegmentTask(Task):
             **scores,
         }
         return pretrained_cfg, extra
-
-    def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        best_record = next((r for r in history if r["epoch"] == best.get("epoch")), {})
-        return {
-            "best_val_miou": best.get("val_miou"),
-            "best_val_pixel_acc": best_record.get("val_pixel_acc"),
-            "final_val_miou": history[-1]["val_miou"] if history else None,
-        }
-
-    def title(self, model_name: str) -> str:
-        return f"{model_name} on {Path(self.info.root).name}"
-
-    def farewell(self, best: Mapping[str, Any]) -> str:
-        return f"best val mIoU {100 * best['val_miou']:.2f}% at epoch {best['epoch']}"
 
     # -- deployment (lucid.deploy finds these through lucid.tasks.get_task("segment")) ----------
 

@@ -904,36 +904,36 @@ def train(config: RunConfig | None = None, *, clock_start: float | None = None) 
     ctx = dist_utils.setup(config.device)
     threads = torch.get_num_threads()
     try:
-        _choose_threads(config, ctx)
+        note = _choose_threads(config, ctx)
         with _deterministic(config.deterministic, ctx.device):
-            return _train(config, ctx, state, started)
+            return _train(config, ctx, state, started, note)
     finally:
         torch.set_num_threads(threads)
         dist_utils.teardown(ctx)
 
 
-def _choose_threads(config: RunConfig, ctx: dist_utils.DistContext) -> None:
+def _choose_threads(config: RunConfig, ctx: dist_utils.DistContext) -> str | None:
     """``--threads`` when given; else, on the CPU, fewer threads when other processes keep cores busy
-    (torch's OpenMP threads on taken cores slowed an epoch many-fold), said in one line. A set
-    ``OMP_NUM_THREADS`` is the user's choice and is left alone."""
+    (torch's OpenMP threads on taken cores slowed an epoch many-fold); returns the line that says
+    so (printed with the run's set-up). A set ``OMP_NUM_THREADS`` is the user's choice."""
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-        return
+        return None
     if ctx.device.type != "cpu" or "OMP_NUM_THREADS" in os.environ or ctx.distributed:
-        return
+        return None
     taken = busy_cores()
     if taken is None:
-        return
+        return None
     cores = os.cpu_count() or 1
     free = max(1, cores - int(round(taken)))
     current = torch.get_num_threads()
-    if free < current:
-        torch.set_num_threads(free)
-        _say(
-            ctx,
-            f"the machine is busy ({taken:.1f} of {cores} cores in use by other processes): training with {free} "
-            f"thread{'s' if free != 1 else ''} instead of {current} (--threads N or OMP_NUM_THREADS chooses)",
-        )
+    if free >= current:
+        return None
+    torch.set_num_threads(free)
+    return (
+        f"the machine is busy ({taken:.1f} of {cores} cores in use by other processes): training with {free} "
+        f"thread{'s' if free != 1 else ''} instead of {current} (--threads N or OMP_NUM_THREADS chooses)"
+    )
 
 
 def busy_cores(window: float = 0.3) -> float | None:
@@ -957,14 +957,20 @@ def busy_cores(window: float = 0.3) -> float | None:
     return (os.cpu_count() or 1) * (busy1 - busy0) / (total1 - total0)
 
 
-def _train(config: RunConfig, ctx: dist_utils.DistContext, state: dict[str, Any] | None, started: float) -> TrainResult:
+def _train(
+    config: RunConfig,
+    ctx: dist_utils.DistContext,
+    state: dict[str, Any] | None,
+    started: float,
+    note: str | None = None,
+) -> TrainResult:
     """Claim the output folder (rank 0 creates, checks and locks it before any data is read),
     train, and release it; a folder created here and left empty by a failure is removed."""
     task = get_task(config.task)(config)
     task.check()  # settings the task refuses, before any folder is made
     choose = functools.partial(new_out_dir, config.model, task.data_name(), config.out)
     with claimed_run_folder(ctx, choose, resuming=state is not None) as out_dir:
-        return _train_in(config, ctx, task, state, started, out_dir)
+        return _train_in(config, ctx, task, state, started, out_dir, note)
 
 
 def _train_in(
@@ -974,6 +980,7 @@ def _train_in(
     state: dict[str, Any] | None,
     started: float,
     out_dir: Path,
+    note: str | None = None,
 ) -> TrainResult:
     _seed_everything(config.seed, ctx.rank)
     run = _build_run(config, ctx, task, out_dir)  # data and model errors surface here, before any file is written
@@ -997,6 +1004,8 @@ def _train_in(
         run.clock = BudgetClock(config.time_budget, started=started, spent_before=spent)
         _plan_budget(run, run.clock, state)
     _announce(run, start_epoch)
+    if note:
+        _say(ctx, note)
     if run.plan is not None and state is None:
         _say(ctx, run.plan.describe())
     epoch, stopped = start_epoch, None

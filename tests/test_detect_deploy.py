@@ -22,6 +22,9 @@ from lucid.tasks import get_task
 from lucid.train import train
 from test_detect_task import boxes_folder
 
+# One thread: the runs these tests compare give the same numbers on every machine and load.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Every output of the file within this share of that output's largest |value| (export's default rtol).
 RTOL = 1e-4
 

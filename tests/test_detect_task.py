@@ -14,6 +14,9 @@ from lucid.cli import main
 from lucid.detect import DetectConfig, evaluate_detection
 from lucid.train import train
 
+# One thread: the runs these tests compare give the same numbers on every machine and load.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TIMING = ("seconds", "train_images_per_second")
 
 

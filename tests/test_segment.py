@@ -25,6 +25,9 @@ from lucid.segment import (
 )
 from lucid.segment.data import IMAGENET_MEAN, IMAGENET_STD
 
+# One thread: the runs these tests compare give the same numbers on every machine and load.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 IGNORE = 255
 
 

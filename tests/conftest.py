@@ -7,7 +7,12 @@ importable from every test file because pytest puts ``tests/`` on ``sys.path`` f
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,3 +62,43 @@ def trained_digits(tmp_path_factory: pytest.TempPathFactory) -> TrainedDigits:
     finally:
         torch.set_num_threads(threads)
     return TrainedDigits(run=result.out_dir, checkpoint=result.best_checkpoint, best_val_top1=result.best_val_top1)
+
+
+# --------------------------------------------------------------------------------------------
+# The docs site, built once per session from a clean process
+# --------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+_SITE_KEY = pytest.StashKey[tuple[subprocess.Popen, Path, Path]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start ``mkdocs build --strict`` when a collected test needs the site, before any test runs:
+    forked later, from the long process that has loaded OpenVINO, ONNX Runtime and ExecuTorch,
+    the build's parent crashed (SIGSEGV) on this machine."""
+    if any("site" in getattr(item, "fixturenames", ()) for item in session.items):
+        start_site_build(session.config)
+
+
+def start_site_build(config: pytest.Config) -> None:
+    if _SITE_KEY in config.stash:
+        return
+    folder = Path(tempfile.mkdtemp(prefix="lucid-site-"))
+    log = folder / "build.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(folder / "site")],
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        )
+    config.stash[_SITE_KEY] = (process, folder / "site", log)
+
+
+def finish_site_build(config: pytest.Config) -> tuple[Path, int, str]:
+    """The built site's folder, the build's exit status and its output (starting it if needed)."""
+    start_site_build(config)
+    process, site, log = config.stash[_SITE_KEY]
+    returncode = process.wait(timeout=600)
+    return site, returncode, log.read_text(errors="replace")

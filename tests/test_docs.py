@@ -20,11 +20,9 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +69,14 @@ def _blocks(page: str) -> list[Block]:
         previous = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         mark = MARK.fullmatch(previous.strip())
         blocks.append(
-            Block(page, start + 1, lang, "\n".join(body), mark.group(1) if mark else None,
-                  mark.group(2).strip() if mark else "")
+            Block(
+                page,
+                start + 1,
+                lang,
+                "\n".join(body),
+                mark.group(1) if mark else None,
+                mark.group(2).strip() if mark else "",
+            )
         )
         i += 1
     return blocks
@@ -208,17 +212,16 @@ def test_snippets_run(page: str, blocks: list[Block], docs_workspace: Path, monk
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The MkDocs site, built as ``.ci/run`` builds it (strict), into a scratch folder."""
+def site(request: pytest.FixtureRequest) -> Path:
+    """The MkDocs site, built as ``.ci/run`` builds it (strict), into a scratch folder. The build
+    was started when the session began (``conftest.start_site_build``), from a process that had
+    not yet loaded the deploy runtimes, and runs beside the other tests; this waits for it."""
     for module in ("mkdocs", "material", "mkdocstrings_handlers.python"):
         pytest.importorskip(module, reason="the [docs] extra builds the site")
-    out = tmp_path_factory.mktemp("site")
-    built = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-    assert built.returncode == 0, f"mkdocs build --strict failed:\n{built.stdout}{built.stderr}"
+    from conftest import finish_site_build
+
+    out, returncode, log = finish_site_build(request.config)
+    assert returncode == 0, f"mkdocs build --strict failed:\n{log}"
     return out
 
 
@@ -287,9 +290,19 @@ def test_mermaid_chart_renders_offline_in_chromium(site: Path) -> None:
     """
     page = site / "visual" / "index.html"
     dom = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND",
-         "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     assert "</html>" in dom, "Chromium returned no page"
     assert '<div class="mermaid">' in dom and "flowchart LR" not in dom, "the chart was not drawn offline"

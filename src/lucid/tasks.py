@@ -224,7 +224,7 @@ class Task:
 
     def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """The task's fields of summary.json: ``best_<score>`` (and the best epoch's
-        :attr:`summary_scores`) and the final score."""
+        `summary_scores`) and the final score."""
         key = self.best_key
         best_record = next((r for r in history if r["epoch"] == best.get("epoch")), {})
         fields = {f"best_{key}": best.get(key)}

@@ -282,7 +282,7 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="needs a headless Chromium")
-def test_mermaid_chart_renders_offline_in_chromium(site: Path) -> None:
+def test_mermaid_chart_renders_offline_in_chromium(site: Path, tmp_path: Path) -> None:
     """Opened from disk with every host name unresolvable, the chart page draws its chart.
 
     Material replaces each ``<pre class="mermaid">`` by a ``<div class="mermaid">`` holding the SVG
@@ -297,12 +297,20 @@ def test_mermaid_chart_renders_offline_in_chromium(site: Path) -> None:
             "--disable-gpu",
             "--host-resolver-rules=MAP * ~NOTFOUND",
             "--virtual-time-budget=15000",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium-profile'}",
             "--dump-dom",
             page.as_uri(),
         ],
         capture_output=True,
         text=True,
         timeout=120,
+        # Its own session: Chromium signals its whole process group when a helper dies, and a
+        # SIGSEGV sent that way killed the pytest process waiting for it.
+        start_new_session=True,
     ).stdout
     assert "</html>" in dom, "Chromium returned no page"
     assert '<div class="mermaid">' in dom and "flowchart LR" not in dom, "the chart was not drawn offline"

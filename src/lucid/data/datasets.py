@@ -206,7 +206,7 @@ def eval_sample_transform(
 
 class _EvalSample:
     """`eval_sample_transform`'s callable: a class, not a closure, so loader workers started by a
-    forkserver (which pickles the dataset) can take it."""
+    forkserver or spawn (which pickle the dataset: macOS, Windows) can take it."""
 
     def __init__(self, base: Callable[[Any], torch.Tensor], mean: list[float], std: list[float]) -> None:
         self.base, self.mean, self.std = base, mean, std

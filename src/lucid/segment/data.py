@@ -564,7 +564,7 @@ def pad_collate(ignore_index: int) -> Any:
 
 
 class PadCollate:
-    """`pad_collate`'s callable (a class, so loader workers started by a forkserver can take it)."""
+    """`pad_collate`'s callable (a class, so loader workers started by spawn or a forkserver can take it)."""
 
     def __init__(self, ignore_index: int) -> None:
         self.ignore_index = ignore_index

@@ -214,7 +214,6 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     generator = torch.Generator()
-    context = worker_context() if workers else None
     on_device = data.device is not None and data.device.type != "cpu"
     pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned
     if data.batched:
@@ -233,7 +232,6 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         num_workers=workers,
         pin_memory=pin_memory,
         collate_fn=data.train_collate,
-        multiprocessing_context=context,
     )  # not persistent_workers: fresh workers each epoch take that epoch's seeds (exact resume)
     shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
     val = DataLoader(
@@ -243,30 +241,32 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         num_workers=workers,
         pin_memory=pin_memory,
         collate_fn=data.val_collate,
-        multiprocessing_context=context,
     )
     return _Loaders(train, val, sampler, generator, batch_size, notes, path)
 
 
-# Modules the loader workers need, loaded once into the forkserver that forks them.
-WORKER_PRELOAD = ["torch", "torchvision.transforms.v2", "lucid.data", "lucid.tasks"]
+@contextlib.contextmanager
+def _child_signal_restored() -> Iterator[None]:
+    """The process's SIGCHLD handler as it was before the run, afterwards.
 
-
-def worker_context() -> Any:
-    """The multiprocessing context of data-loader workers: a forkserver where the platform has one.
-
-    A plain fork copies the training process, with whatever native runtimes it has loaded and the
-    threads they started (OpenVINO, ONNX Runtime, ExecuTorch after an export in the same process);
-    a worker forked from such a process can crash. The forkserver is a clean process that preloads
-    the modules workers need (`WORKER_PRELOAD`), so workers still start in milliseconds.
+    torch's DataLoader installs a Python SIGCHLD handler the first time it starts workers and
+    leaves it for the life of the process; every later child's exit then runs a handler on the
+    main thread. In a long process that has also loaded native runtimes, that delivery killed the
+    process (SIGSEGV while it waited for an unrelated child). The run's loaders are gone when it
+    ends, so their handler goes too (a later DataLoader still notices dead workers by polling).
     """
-    import multiprocessing
+    import signal
+    import threading
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return None  # Windows and macOS: spawn, torch's default there
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_PRELOAD)
-    return context
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGCHLD)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGCHLD, before if before is not None else signal.SIG_DFL)
 
 
 def _start_epoch(loaders: _Loaders, config: RunConfig, epoch: int, rank: int) -> None:
@@ -905,7 +905,7 @@ def train(config: RunConfig | None = None, *, clock_start: float | None = None) 
     threads = torch.get_num_threads()
     try:
         note = _choose_threads(config, ctx)
-        with _deterministic(config.deterministic, ctx.device):
+        with _deterministic(config.deterministic, ctx.device), _child_signal_restored():
             return _train(config, ctx, state, started, note)
     finally:
         torch.set_num_threads(threads)

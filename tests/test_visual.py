@@ -430,14 +430,16 @@ def test_cli_mermaid_outputs(
     out_md = str(tmp_path / "chart.md")
     assert main(["mermaid", "mobilenet_v3_small", "--input-size", "3", "64", "64", "--out", out_md]) == 0
     text = (tmp_path / "chart.md").read_text(encoding="utf-8")
-    assert text == f"```mermaid\n{chart64}\n```\n"
+    from lucid.outputs import CHART_MARK
+
+    assert text == f"```mermaid\n{chart64}\n{CHART_MARK}\n```\n"
     assert main(["mermaid", "mobilenet_v3_small", "-o", str(tmp_path / "sub" / "chart.mmd"), "--depth", "1",
                  "--direction", "TB", "--no-shapes", "--show-params", "--no-collapse",
                  "--input-size", "3", "64", "64"]) == 0
     raw = (tmp_path / "sub" / "chart.mmd").read_text(encoding="utf-8")
     expected = build_mermaid_chart(small, SMALL_SHAPE, depth=1, direction="TB", show_shapes=False,
                                    show_params=True, collapse_repeats=False)
-    assert raw == expected + "\n" and not raw.startswith("```")
+    assert raw == expected + f"\n{CHART_MARK}\n" and not raw.startswith("```")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["chart.md", "chart.mmd", "sub"]  # no temp files left
 
 

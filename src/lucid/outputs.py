@@ -2,7 +2,7 @@
 or a file lucid did not write, and a run never spills into a folder that is not a run folder.
 
 lucid marks the pictures it writes (PNG text ``Software: lucid``, a JPEG comment ``lucid``) and
-the charts (a first ``%% lucid`` line), so writing the same output again is allowed while a
+the charts (a last ``%% written by lucid`` line), so writing the same output again is allowed while a
 user's own file of the same name is refused by name.
 """
 
@@ -49,8 +49,9 @@ def written_by_lucid(path: str | os.PathLike[str]) -> bool:
             comment = info.get("comment", b"")
             return info.get("Software") == MARK or comment in (MARK, MARK.encode())
         if suffix in _TEXT:
-            with file.open(encoding="utf-8", errors="replace") as handle:
-                return CHART_MARK in handle.readline() + handle.readline()
+            if file.stat().st_size > 4 * 1024 * 1024:
+                return False  # no chart lucid writes is this large
+            return CHART_MARK in file.read_text(encoding="utf-8", errors="replace").splitlines()[-3:]
         if suffix == ".json":
             with file.open(encoding="utf-8", errors="replace") as handle:
                 return f'"written_by": "{MARK}"' in handle.read(4096)

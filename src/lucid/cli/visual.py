@@ -85,12 +85,13 @@ def run_summary(args: argparse.Namespace) -> int:
 
 def render_chart_file(chart: str, path: str | os.PathLike[str]) -> str:
     """The file text for ``chart``: fenced as ```mermaid for Markdown (renders on GitHub/GitLab), raw
-    otherwise; its first chart line is lucid's mark (a mermaid comment), so lucid may write it again."""
+    otherwise; its last chart line is lucid's mark (a mermaid comment; the chart's ``%%{init}%%``
+    directive stays first), so lucid may write the file again."""
     from lucid.outputs import CHART_MARK
 
     if Path(path).suffix.lower() in _MARKDOWN_SUFFIXES:
-        return f"```mermaid\n{CHART_MARK}\n{chart}\n```\n"
-    return f"{CHART_MARK}\n{chart}\n"
+        return f"```mermaid\n{chart}\n{CHART_MARK}\n```\n"
+    return f"{chart}\n{CHART_MARK}\n"
 
 
 def run_mermaid(args: argparse.Namespace) -> int:

@@ -134,6 +134,11 @@ class Task:
     loss_label: ClassVar[str] = "loss"  # the y-axis of the loss curve
     score_name: ClassVar[str] = ""  # the best score in the closing line ("val top-1"); default best_key
     summary_scores: ClassVar[tuple[str, ...]] = ()  # more of the best epoch's scores for summary.json
+    record_scores: ClassVar[tuple[str, ...]] = ()  # the validation scores each epoch's record keeps
+    line_scores: ClassVar[tuple[tuple[str, str], ...]] = ()  # (record key, label) on each epoch's line
+    # Each exported output's axes, in order: a name, or a number the axis must equal; "classes"
+    # marks the axis whose size is the class count.
+    output_axes: ClassVar[tuple[tuple[str, ...], ...]] = (("N", "classes"),)
     metric_label: ClassVar[str] = "%"  # the y-axis of the score curves
 
     def __init__(self, config: Any) -> None:
@@ -196,12 +201,18 @@ class Task:
         raise NotImplementedError
 
     def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
-        """The epoch's metrics.jsonl fields from the training means and the validation scores."""
-        raise NotImplementedError
+        """The epoch's metrics.jsonl fields: the training and validation losses and the validation
+        scores `record_scores` names."""
+        return {"train_loss": train["loss"], "val_loss": val["loss"], **{k: val[k] for k in self.record_scores}}
 
     def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
-        """One console line for an epoch."""
-        raise NotImplementedError
+        """One console line for an epoch: the losses, the `line_scores`, the rate and the speed."""
+        scores = " ".join(f"{label} {100 * record[key]:5.2f}%" for key, label in self.line_scores)
+        return (
+            f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f}  "
+            f"val loss {record['val_loss']:.4f} {scores}  lr {record['lr']:.3g}  {record['seconds']:.1f}s "
+            f"({record['train_images_per_second']:.0f} img/s)"
+        )
 
     def bar_fields(self, means: Mapping[str, float]) -> dict[str, str]:
         """The progress bar's fields during training."""
@@ -284,7 +295,21 @@ class Task:
                 f"{source} records task {cls.name!r}, whose models have {len(expected)} output(s) "
                 f"({', '.join(expected)}); this file has {len(shapes)}"
             )
-        return None
+        classes = None
+        for shape, axes in zip(shapes, cls.output_axes, strict=False):
+            fits = len(shape) == len(axes) and all(
+                not axis.isdigit() or size in (None, int(axis)) for size, axis in zip(shape, axes, strict=True)
+            )
+            if not fits:
+                found = " and ".join(str(list(s)) for s in shapes)
+                wanted = " and ".join(
+                    f"{name} ({', '.join(axes)})" for name, axes in zip(expected, cls.output_axes, strict=False)
+                )
+                plural = "outputs have shapes" if len(shapes) > 1 else "output has shape"
+                raise DataError(f"{source} records task {cls.name!r} but its {plural} {found}; expected {wanted}")
+            if "classes" in axes:
+                classes = shape[axes.index("classes")]
+        return classes
 
     @classmethod
     def prepare_batches(

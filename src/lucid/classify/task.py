@@ -220,17 +220,6 @@ class ClassifyTask(Task):
     # -- deployment (lucid.deploy finds these through lucid.tasks.get_task("classify")) ---------
 
     @classmethod
-    def check_outputs(cls, shapes: Sequence[Sequence[int | None]], source: str) -> int | None:
-        """One ``(N, classes)`` output; returns its class count."""
-        super().check_outputs(shapes, source)
-        if len(shapes[0]) != 2:
-            raise DataError(
-                f"{source} records task 'classify' but its output has shape {list(shapes[0])}; "
-                "expected (N, classes) logits"
-            )
-        return shapes[0][-1]
-
-    @classmethod
     def postprocess(cls, outputs: Sequence[np.ndarray], metadata: Mapping[str, str], **options: Any) -> list[Any]:
         """Per image, its ``topk`` (default 5) most probable ``(label, probability)`` pairs, most
         probable first; labels from ``classes`` (the option, else the file's), else output indices."""

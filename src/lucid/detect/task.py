@@ -98,6 +98,9 @@ class DetectTask(Task):
     metric_label = "mAP (%)"
     score_name = "val mAP@[.5:.95]"
     summary_scores = ("val_map50",)
+    record_scores = ("val_map", "val_map50", "val_map75", "val_per_class_ap", "val_per_class_ap50")
+    line_scores = (("val_map", "mAP"), ("val_map50", "mAP@0.5"))
+    output_axes = (("N", "anchors", "4"), ("N", "anchors", "classes"))
 
     def check(self) -> None:
         from lucid.models.registry import model_task
@@ -201,25 +204,6 @@ class DetectTask(Task):
             return 0.0
         return float(sum(value.float() for value in compute(images, targets).values()))
 
-    def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "train_loss": train["loss"],
-            "val_loss": val["loss"],
-            "val_map": val["val_map"],
-            "val_map50": val["val_map50"],
-            "val_map75": val["val_map75"],
-            "val_per_class_ap": val["val_per_class_ap"],
-            "val_per_class_ap50": val["val_per_class_ap50"],
-        }
-
-    def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
-        return (
-            f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f}  "
-            f"val loss {record['val_loss']:.4f} mAP {100 * record['val_map']:5.2f}% "
-            f"mAP@0.5 {100 * record['val_map50']:5.2f}%  lr {record['lr']:.3g}  {record['seconds']:.1f}s "
-            f"({record['train_images_per_second']:.0f} img/s)"
-        )
-
     def describe(self) -> list[str]:
         return []  # the data's notes are printed first, by the engine
 
@@ -297,18 +281,6 @@ class DetectTask(Task):
             resize_size=None,  # the whole photo is stretched to the square, as SSD's transform does
         )
         return ExportSpec(cls.export_outputs(), prep, metadata=detection_metadata(model, detector_categories(model)))
-
-    @classmethod
-    def check_outputs(cls, shapes: Sequence[Sequence[int | None]], source: str) -> int | None:
-        """``boxes (N, A, 4)`` and ``scores (N, A, C)``; returns C (the background included)."""
-        super().check_outputs(shapes, source)
-        boxes, scores = (list(s) for s in shapes)
-        if len(boxes) != 3 or boxes[-1] != 4 or len(scores) != 3:
-            raise DataError(
-                f"{source} records task 'detect' but its outputs have shapes {boxes} and {scores}; "
-                "expected boxes (N, anchors, 4) and scores (N, anchors, classes)"
-            )
-        return scores[-1]
 
     @classmethod
     def prepare_batches(cls, images: Any, preprocessing: Any, input_shape: Sequence[int | None]) -> list[Any]:

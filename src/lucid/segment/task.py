@@ -121,6 +121,9 @@ class SegmentTask(Task):
     metric_label = "%"
     score_name = "val mIoU"
     summary_scores = ("val_pixel_acc",)
+    record_scores = ("val_miou", "val_pixel_acc", "val_mean_acc", "val_per_class_iou")
+    line_scores = (("val_miou", "mIoU"), ("val_pixel_acc", "pixel acc"))
+    output_axes = (("N", "classes", "H", "W"),)
 
     def __init__(self, config: SegmentConfig) -> None:
         super().__init__(config)
@@ -187,24 +190,6 @@ class SegmentTask(Task):
             "finite": scored["finite"],
         }
 
-    def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "train_loss": train["loss"],
-            "val_loss": val["loss"],
-            "val_miou": val["val_miou"],
-            "val_pixel_acc": val["val_pixel_acc"],
-            "val_mean_acc": val["val_mean_acc"],
-            "val_per_class_iou": val["val_per_class_iou"],
-        }
-
-    def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
-        return (
-            f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f}  "
-            f"val loss {record['val_loss']:.4f} mIoU {100 * record['val_miou']:5.2f}% "
-            f"pixel acc {100 * record['val_pixel_acc']:5.2f}%  lr {record['lr']:.3g}  {record['seconds']:.1f}s "
-            f"({record['train_images_per_second']:.0f} img/s)"
-        )
-
     def describe(self) -> list[str]:
         info = self.info
         return [
@@ -267,17 +252,6 @@ class SegmentTask(Task):
         )
         extra = {"classes": json.dumps(meta["classes"]), "ignore_index": json.dumps(meta["ignore_index"])}
         return ExportSpec(cls.export_outputs(), prep, dynamic_size=True, metadata=extra)
-
-    @classmethod
-    def check_outputs(cls, shapes: Sequence[Sequence[int | None]], source: str) -> int | None:
-        """One ``(N, classes, H, W)`` output; returns its class count."""
-        super().check_outputs(shapes, source)
-        if len(shapes[0]) != 4:
-            raise DataError(
-                f"{source} records task 'segment' but its output has shape {list(shapes[0])}; "
-                "expected (N, classes, H, W) logits"
-            )
-        return shapes[0][1]
 
     @classmethod
     def prepare_batches(

@@ -139,6 +139,7 @@ class Task:
     # Each exported output's axes, in order: a name, or a number the axis must equal; "classes"
     # marks the axis whose size is the class count.
     output_axes: ClassVar[tuple[tuple[str, ...], ...]] = (("N", "classes"),)
+    layout_help: ClassVar[str | None] = None  # the folder layouts read; set: the task needs --data
     metric_label: ClassVar[str] = "%"  # the y-axis of the score curves
 
     def __init__(self, config: Any) -> None:
@@ -147,8 +148,18 @@ class Task:
 
     # -- data and model ------------------------------------------------------------------------
 
-    def check(self) -> None:  # noqa: B027 - an optional hook
-        """Refuse settings this task cannot train with (before any folder or data is touched)."""
+    def check(self) -> None:
+        """Refuse settings this task cannot train with (before any folder or data is touched): a
+        registered model of another task, and no ``--data`` for a task that reads folders only."""
+        from lucid.models.registry import list_models, model_task
+
+        model = self.config.model
+        found = model_task(model)
+        if found is not None and found != self.name:
+            mine = ", ".join(n for n in list_models() if model_task(n) == self.name)
+            raise ValueError(f"--model {model!r} is a {found} model, not a {self.name} model ({mine})")
+        if self.layout_help is not None and getattr(self.config, "data", None) is None:
+            raise DataError(f"--task {self.name} needs --data DIR ({self.layout_help})")
 
     def build_data(self, rank: int, world_size: int) -> TaskData:
         """The run's train and val sets (before any model is built: data errors come first)."""

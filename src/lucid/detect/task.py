@@ -20,7 +20,6 @@ from torch import nn
 from lucid.data import dataset_size, seeded_subset
 from lucid.detect.data import LAYOUT_HELP, DetectionDataset, detection_collate, detection_datasets
 from lucid.detect.metrics import coco_metrics
-from lucid.errors import DataError
 from lucid.tasks import ExportSpec, Task, TaskData, register_task
 from lucid.train.config import MAX_IMAGE_SIZE, RunConfig
 from lucid.train.engine import build_model
@@ -100,15 +99,8 @@ class DetectTask(Task):
     summary_scores = ("val_map50",)
     record_scores = ("val_map", "val_map50", "val_map75", "val_per_class_ap", "val_per_class_ap50")
     line_scores = (("val_map", "mAP"), ("val_map50", "mAP@0.5"))
+    layout_help = LAYOUT_HELP
     output_axes = (("N", "anchors", "4"), ("N", "anchors", "classes"))
-
-    def check(self) -> None:
-        from lucid.models.registry import model_task
-
-        if model_task(self.config.model) != "detect":
-            raise ValueError(f"--model {self.config.model!r} is not a detection model (lucid models ssdlite*)")
-        if self.config.data is None:
-            raise DataError(f"--task detect needs --data DIR ({LAYOUT_HELP})")
 
     def build_data(self, rank: int, world_size: int) -> TaskData:
         config = self.config

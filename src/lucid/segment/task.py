@@ -123,19 +123,12 @@ class SegmentTask(Task):
     summary_scores = ("val_pixel_acc",)
     record_scores = ("val_miou", "val_pixel_acc", "val_mean_acc", "val_per_class_iou")
     line_scores = (("val_miou", "mIoU"), ("val_pixel_acc", "pixel acc"))
+    layout_help = LAYOUT_HELP
     output_axes = (("N", "classes", "H", "W"),)
 
     def __init__(self, config: SegmentConfig) -> None:
         super().__init__(config)
         self.loss_weight: torch.Tensor | None = None
-
-    def check(self) -> None:
-        from lucid.models.registry import model_task
-
-        if model_task(self.config.model) != "segment":
-            raise ValueError(f"--model {self.config.model!r} is not a segmentation model (lucid models lraspp_*)")
-        if self.config.data is None:
-            raise DataError(f"--task segment needs --data DIR ({LAYOUT_HELP})")
 
     def build_data(self, rank: int, world_size: int) -> TaskData:
         config = self.config

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sign-language-digits" / "images")
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sign-language-digits" / "images"
 TARGETS = {"sign-language-digits": 0.98}
 
 
@@ -53,8 +53,15 @@ def run_one(data: Path, out: Path, extra: list[str]) -> dict[str, object]:
         raise SystemExit(f"lucid eval failed on {data}: {evaluated.stderr.strip()}")
     result = json.loads(evaluated.stdout)
     summary = json.loads((out / "summary.json").read_text())
-    return {"data": str(data), "top1": result["top1"], "images": result["images"], "seconds": seconds,
-            "epochs": summary.get("epochs"), "head": head, "eval_data": result["data"]}
+    return {
+        "data": str(data),
+        "top1": result["top1"],
+        "images": result["images"],
+        "seconds": seconds,
+        "epochs": summary.get("epochs"),
+        "head": head,
+        "eval_data": result["data"],
+    }
 
 
 def _target(data: Path) -> float | None:
@@ -69,8 +76,10 @@ def accuracy(folders: list[Path], budget: float, extra: list[str]) -> None:
         met = "met" if target is not None and r["top1"] >= target else "NOT met"
         verdict = "" if target is None else f" (target >= {100 * target:.0f} %: {met})"
         print("\n".join(f"  | {line}" for line in r["head"]))
-        print(f"{data}: held-out top-1 {100 * r['top1']:.2f} % on {r['images']} images{verdict}; "
-              f"{r['epochs']} epochs in {r['seconds']:.0f} s wall clock (budget {budget:g} min)")
+        print(
+            f"{data}: held-out top-1 {100 * r['top1']:.2f} % on {r['images']} images{verdict}; "
+            f"{r['epochs']} epochs in {r['seconds']:.0f} s wall clock (budget {budget:g} min)"
+        )
 
 
 def _shrink(source: Path, target: Path, size: int) -> None:

@@ -42,8 +42,13 @@ def _uptime() -> str:
         return "uptime unavailable"
 
 
-def _step(model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, images: torch.Tensor,
-          targets: torch.Tensor) -> None:
+def _step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+) -> None:
     images = images.contiguous(memory_format=torch.channels_last)
     loss = criterion(model(images), targets)
     optimizer.zero_grad(set_to_none=True)
@@ -97,9 +102,17 @@ def measure(data: Path, size: int, batch: int, steps: int, rounds: int, model_na
     folder, reference = statistics.median(folder_rates), statistics.median(ready_rates)
     data_ms = _data_only(batches, steps) * 1000
     step_ms = 1000 * batch / reference
-    return {"size": size, "folder": folder, "ready": reference, "ratio": folder / reference,
-            "data_ms": data_ms, "bound": step_ms / (step_ms + data_ms),
-            "prepare_s": prepared, "images": len(train_ds), "note": info.notes[-1]}
+    return {
+        "size": size,
+        "folder": folder,
+        "ready": reference,
+        "ratio": folder / reference,
+        "data_ms": data_ms,
+        "bound": step_ms / (step_ms + data_ms),
+        "prepare_s": prepared,
+        "images": len(train_ds),
+        "note": info.notes[-1],
+    }
 
 
 def _data_only(batches, steps: int) -> float:
@@ -123,14 +136,20 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"load before: {_uptime()}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
-          f"{args.model}, batch {args.batch}, channels-last, SGD + label-smoothed cross-entropy")
-    print(f"{'size':>4}  {'folder img/s':>12}  {'ready img/s':>11}  {'ratio':>5}  {'data ms/batch':>13}  "
-          f"{'ready/(ready+data)':>18}  data set-up")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+        f"{args.model}, batch {args.batch}, channels-last, SGD + label-smoothed cross-entropy"
+    )
+    print(
+        f"{'size':>4}  {'folder img/s':>12}  {'ready img/s':>11}  {'ratio':>5}  {'data ms/batch':>13}  "
+        f"{'ready/(ready+data)':>18}  data set-up"
+    )
     for size in args.sizes:
         r = measure(args.data, size, args.batch, args.steps, args.rounds, args.model)
-        print(f"{r['size']:>4}  {r['folder']:>12.0f}  {r['ready']:>11.0f}  {r['ratio']:>5.2f}  {r['data_ms']:>13.1f}  "
-              f"{r['bound']:>18.2f}  {r['images']} images prepared in {r['prepare_s']:.1f}s; {r['note']}")
+        print(
+            f"{r['size']:>4}  {r['folder']:>12.0f}  {r['ready']:>11.0f}  {r['ratio']:>5.2f}  {r['data_ms']:>13.1f}  "
+            f"{r['bound']:>18.2f}  {r['images']} images prepared in {r['prepare_s']:.1f}s; {r['note']}"
+        )
     print(f"load after: {_uptime()}")
 
 

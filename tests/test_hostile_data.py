@@ -95,8 +95,13 @@ def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["P", "RGBA", "LA", "CMYK", "1", "I", "F", "L"])
 def test_every_mode_decodes_to_the_picture(tmp_path: Path, mode: str) -> None:
     base = Image.fromarray(np.tile(np.arange(0, 256, 16, dtype=np.uint8), (16, 1)), mode="L")
-    image = base.convert(mode) if mode not in ("I", "F") else Image.fromarray(np.asarray(base).astype(
-        np.int32 if mode == "I" else np.float32) / (1.0 if mode == "I" else 255.0)).convert(mode)
+    image = (
+        base.convert(mode)
+        if mode not in ("I", "F")
+        else Image.fromarray(
+            np.asarray(base).astype(np.int32 if mode == "I" else np.float32) / (1.0 if mode == "I" else 255.0)
+        ).convert(mode)
+    )
     path = tmp_path / f"img.{'tiff' if mode in ('F', 'CMYK', 'I') else 'png'}"
     image.save(path)
     grey = np.asarray(load_image(path, 1)).astype(int)

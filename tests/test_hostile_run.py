@@ -42,6 +42,7 @@ def _lucid(
 def _main(capsys: pytest.CaptureFixture[str], *args: object, seconds: int = 120) -> subprocess.CompletedProcess:
     """``lucid.cli.main`` in this process (for refusals that come before any training), with a
     ``signal.alarm`` so a hang fails the test; the result looks like a finished subprocess."""
+
     def timeout(*_: object) -> None:
         raise TimeoutError(f"lucid {' '.join(map(str, args))} did not finish within {seconds} s")
 
@@ -73,7 +74,8 @@ def _tree(folder: Path) -> dict[str, str]:
         return {}
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 

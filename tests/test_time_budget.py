@@ -53,8 +53,9 @@ def test_fit_epochs_and_the_plan_arithmetic() -> None:
     assert plan.refit(clock, 1, 6.0, may_grow=False) <= 10  # epochs twice as slow: about half as many
     assert plan.refits and plan.refits[-1]["from"] == plan.epochs_fitted
     with pytest.raises(TimeBudgetError, match=r"--time-budget 0.05 min is too short: one epoch takes ~30.0 s"):
-        BudgetPlan.fit(BudgetClock(minutes=0.05), cap=10, steps_per_epoch=10, setup=0.0, step=2.0, validate=5.0,
-                       save=5.0)
+        BudgetPlan.fit(
+            BudgetClock(minutes=0.05), cap=10, steps_per_epoch=10, setup=0.0, step=2.0, validate=5.0, save=5.0
+        )
 
 
 def test_a_budget_run_fits_its_epochs_and_ends_within_the_budget(tmp_path: Path) -> None:

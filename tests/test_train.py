@@ -15,8 +15,19 @@ from lucid.cli import main
 from lucid.models import load_model
 from lucid.train import TrainConfig, check_image_folder, digits_datasets, evaluate, predict, train
 
-TINY = ["--epochs", "1", "--limit-train", "96", "--limit-val", "48", "--img-size", "16", "--batch-size", "32",
-        "--no-progress"]
+TINY = [
+    "--epochs",
+    "1",
+    "--limit-train",
+    "96",
+    "--limit-val",
+    "48",
+    "--img-size",
+    "16",
+    "--batch-size",
+    "32",
+    "--no-progress",
+]
 
 
 def _digit_png(path: Path, index: int, size: int = 24) -> Path:
@@ -88,8 +99,14 @@ def test_digits_datasets_split_is_fixed_stratified_and_normalised() -> None:
 
 def test_train_writes_summary_metrics_curves_and_checkpoints(digits_run: Path) -> None:
     names = {p.name for p in digits_run.iterdir()}
-    expected = {"summary.json", "metrics.jsonl", "curves.png", "best.safetensors", "last.safetensors",
-                "train_state.safetensors"}
+    expected = {
+        "summary.json",
+        "metrics.jsonl",
+        "curves.png",
+        "best.safetensors",
+        "last.safetensors",
+        "train_state.safetensors",
+    }
     assert expected <= names
     summary = json.loads((digits_run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs"] == 1
@@ -139,9 +156,32 @@ def test_default_out_folder_is_new_and_timestamped(tmp_path: Path, monkeypatch: 
 def test_image_folder_run_with_the_optional_features(tmp_path: Path) -> None:
     data = _image_folder(tmp_path / "colours")
     out = tmp_path / "run"
-    args = ["--data", str(data), "--epochs", "1", "--img-size", "16", "--batch-size", "6", "--opt", "rmsprop",
-            "--sched", "step", "--warmup-epochs", "0.5", "--ema", "--amp", "--channels-last", "--label-smoothing", "0",
-            "--workers", "1", "--out", str(out), "--no-progress"]
+    args = [
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--img-size",
+        "16",
+        "--batch-size",
+        "6",
+        "--opt",
+        "rmsprop",
+        "--sched",
+        "step",
+        "--warmup-epochs",
+        "0.5",
+        "--ema",
+        "--amp",
+        "--channels-last",
+        "--label-smoothing",
+        "0",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(["train", *args]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data"]["kind"] == "imagefolder" and summary["data"]["classes"] == ["blue", "green", "red"]
@@ -157,8 +197,16 @@ def test_image_folder_run_with_the_optional_features(tmp_path: Path) -> None:
 def test_fine_tune_from_a_checkpoint_replaces_the_head(tmp_path: Path, digits_run: Path) -> None:
     data = _image_folder(tmp_path / "colours")
     out = tmp_path / "finetune"
-    config = TrainConfig(data=str(data), weights=str(digits_run / "best.safetensors"), in_channels=1, epochs=1,
-                         img_size=16, batch_size=6, out=str(out), progress=False)
+    config = TrainConfig(
+        data=str(data),
+        weights=str(digits_run / "best.safetensors"),
+        in_channels=1,
+        epochs=1,
+        img_size=16,
+        batch_size=6,
+        out=str(out),
+        progress=False,
+    )
     with pytest.warns(UserWarning):
         result = train(config)
     model = load_model(result.best_checkpoint)
@@ -218,8 +266,16 @@ def test_predict_gives_ranked_labels_that_match_the_model(
     assert [r["image"] for r in result] == images
     model = load_model(checkpoint)
     extra = model.checkpoint_extra
-    transform = v2.Compose([v2.ToImage(), v2.Resize(16), v2.CenterCrop(16), v2.Grayscale(1),
-                            v2.ToDtype(torch.float32, scale=True), v2.Normalize(extra["mean"], extra["std"])])
+    transform = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(16),
+            v2.CenterCrop(16),
+            v2.Grayscale(1),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(extra["mean"], extra["std"]),
+        ]
+    )
 
     batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in images])
     with torch.no_grad():
@@ -332,6 +388,7 @@ def test_predict_onnx_goes_through_the_deploy_predictor(
     tmp_path: Path, digits_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from lucid import deploy
+
     checkpoint = str(digits_run / "best.safetensors")
     onnx_file = tmp_path / "digits.onnx"
     deploy.export(checkpoint, onnx_file)
@@ -367,3 +424,21 @@ def test_the_default_learning_rate_scales_down_with_small_batches() -> None:
     assert TrainConfig(batch_size=256).learning_rate == pytest.approx(0.1)
     assert TrainConfig(batch_size=8, opt="adamw").learning_rate == pytest.approx(2e-3 / 8)
     assert TrainConfig(batch_size=4, lr=0.3).learning_rate == pytest.approx(0.3)
+
+
+def test_epoch_bn_statistics_average_the_epochs_batches_and_give_the_momentum_back():
+    """Detection restarts BatchNorm's running statistics each epoch and averages that epoch's
+    batches (a from-scratch detector's weights outrun BN momentum 0.03)."""
+    from lucid.train.engine import epoch_bn_statistics
+
+    layer = torch.nn.BatchNorm2d(2, momentum=0.03)
+    layer.running_mean.fill_(5.0)
+    batches = [torch.randn(4, 2, 3, 3) + shift for shift in (0.0, 1.0, 2.0)]
+    with epoch_bn_statistics(layer):
+        for batch in batches:
+            layer(batch)
+    expected = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    assert torch.allclose(layer.running_mean, expected, atol=1e-6) and layer.momentum == 0.03
+    with epoch_bn_statistics(layer, enabled=False):
+        layer(batches[0])
+    assert not torch.allclose(layer.running_mean, expected) and int(layer.num_batches_tracked) == 4

@@ -26,10 +26,32 @@ def _free_port() -> int:
 def test_two_cpu_processes_train_with_disjoint_shards(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-        "--master-port", str(_free_port()), "-m", "lucid", "train", "--epochs", "1", "--limit-train", "64",
-        "--limit-val", "31", "--img-size", "16", "--batch-size", "8", "--record-indices", "--no-progress",
-        "--out", str(out),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "lucid",
+        "train",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "64",
+        "--limit-val",
+        "31",
+        "--img-size",
+        "16",
+        "--batch-size",
+        "8",
+        "--record-indices",
+        "--no-progress",
+        "--out",
+        str(out),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

@@ -18,8 +18,22 @@ from lucid.models import MobileNet_V3, load_model, preset_config, register_model
 from lucid.train import TrainConfig, TrainingDiverged, train
 from lucid.train.state import STATE_FILE, flatten, load_state, save_state, unflatten
 
-RUN = ["--epochs", "3", "--limit-train", "48", "--limit-val", "32", "--img-size", "16", "--batch-size", "16",
-       "--ema", "--seed", "3", "--no-progress"]
+RUN = [
+    "--epochs",
+    "3",
+    "--limit-train",
+    "48",
+    "--limit-val",
+    "32",
+    "--img-size",
+    "16",
+    "--batch-size",
+    "16",
+    "--ema",
+    "--seed",
+    "3",
+    "--no-progress",
+]
 TIMING_KEYS = {"seconds", "train_images_per_second"}
 
 
@@ -114,8 +128,16 @@ def _poisoned(num_classes: int = 10, in_channels: int = 1, **kwargs: object) -> 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     _Poisoned.calls, _Poisoned.poison_from = 0, 16 + 2  # 16 steps per epoch: dies in epoch 2
     out = tmp_path / "run"
-    config = TrainConfig(model="test_train_poisoned", epochs=3, limit_train=64, limit_val=16, img_size=16,
-                         batch_size=4, out=str(out), progress=False)
+    config = TrainConfig(
+        model="test_train_poisoned",
+        epochs=3,
+        limit_train=64,
+        limit_val=16,
+        img_size=16,
+        batch_size=4,
+        out=str(out),
+        progress=False,
+    )
     expected = r"loss became nan at epoch 2, step 2.*last good checkpoint .*last\.safetensors \(epoch 1\)"
     with pytest.raises(TrainingDiverged, match=expected):
         train(config)
@@ -129,8 +151,17 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 def test_nan_validation_never_becomes_a_checkpoint_and_files_stay_strict_json(tmp_path: Path) -> None:
     _Poisoned.calls, _Poisoned.poison_from, _Poisoned.poison_eval = 0, 10**9, True
     out = tmp_path / "run"
-    config = TrainConfig(model="test_train_poisoned", epochs=3, limit_train=64, limit_val=16, img_size=16,
-                         batch_size=16, out=str(out), progress=False, ema=True)
+    config = TrainConfig(
+        model="test_train_poisoned",
+        epochs=3,
+        limit_train=64,
+        limit_val=16,
+        img_size=16,
+        batch_size=16,
+        out=str(out),
+        progress=False,
+        ema=True,
+    )
     try:
         train(config.replace(epochs=1))  # epoch 1 is healthy
         _Poisoned.poison_from = _Poisoned.calls  # from now on evaluation outputs NaN (training stays finite)

@@ -118,7 +118,7 @@ def test_group_shows_the_first_repeats_shapes(small: nn.Module, default_chart: s
     fmt = lambda s: "(" + ",".join(map(str, s)) + ")"  # noqa: E731
     label = (
         "m7[\"Sequential<br/><span style='font-size:11px;font-weight:400'>"
-        f"{fmt(seen['inp'])} → {fmt(seen['out'])}</span>\"];"
+        f'{fmt(seen["inp"])} → {fmt(seen["out"])}</span>"];'
     )
     assert label in stripped(default_chart)
     assert f"_InvertedBottleneck_V3 x {len(small.bottlenecks)}" in default_chart
@@ -286,7 +286,7 @@ def test_resnet18() -> None:
     nodes, edges = check_well_formed(chart)
     lines = stripped(chart)
     assert "<span style='font-size:20px;font-weight:700'>ResNet</span>" in chart
-    assert any(line.startswith('subgraph sg_') and '["BasicBlock x 2"]' in line for line in lines)
+    assert any(line.startswith("subgraph sg_") and '["BasicBlock x 2"]' in line for line in lines)
     for name in ("layer2", "layer3", "layer4"):  # named containers are never merged
         assert any(line.endswith(f'["{name}"]') for line in lines)
     assert (
@@ -303,9 +303,7 @@ def test_custom_sequential_and_several_inputs() -> None:
     nodes, edges = check_well_formed(chart)
     assert nodes == {"m1", "m2", "m3", "input", "output"}  # m0, the model, is the subgraph
     assert 'm1(["Linear x 3"]);' in stripped(chart)  # shape unchanged: no shape text
-    assert [(s, d) for s, _, d in edges] == sorted(
-        [("input", "m1"), ("m1", "m2"), ("m2", "m3"), ("m3", "output")]
-    )
+    assert [(s, d) for s, _, d in edges] == sorted([("input", "m1"), ("m1", "m2"), ("m2", "m3"), ("m3", "output")])
     assert "style m1 fill:#ebf8ff,stroke:#2b6cb0" in chart and "style m2 fill:#faf5ff" in chart
 
     class Pair(nn.Module):
@@ -433,12 +431,32 @@ def test_cli_mermaid_outputs(
     from lucid.outputs import CHART_MARK
 
     assert text == f"```mermaid\n{chart64}\n{CHART_MARK}\n```\n"
-    assert main(["mermaid", "mobilenet_v3_small", "-o", str(tmp_path / "sub" / "chart.mmd"), "--depth", "1",
-                 "--direction", "TB", "--no-shapes", "--show-params", "--no-collapse",
-                 "--input-size", "3", "64", "64"]) == 0
+    assert (
+        main(
+            [
+                "mermaid",
+                "mobilenet_v3_small",
+                "-o",
+                str(tmp_path / "sub" / "chart.mmd"),
+                "--depth",
+                "1",
+                "--direction",
+                "TB",
+                "--no-shapes",
+                "--show-params",
+                "--no-collapse",
+                "--input-size",
+                "3",
+                "64",
+                "64",
+            ]
+        )
+        == 0
+    )
     raw = (tmp_path / "sub" / "chart.mmd").read_text(encoding="utf-8")
-    expected = build_mermaid_chart(small, SMALL_SHAPE, depth=1, direction="TB", show_shapes=False,
-                                   show_params=True, collapse_repeats=False)
+    expected = build_mermaid_chart(
+        small, SMALL_SHAPE, depth=1, direction="TB", show_shapes=False, show_params=True, collapse_repeats=False
+    )
     assert raw == expected + f"\n{CHART_MARK}\n" and not raw.startswith("```")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["chart.md", "chart.mmd", "sub"]  # no temp files left
 

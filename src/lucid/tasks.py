@@ -141,6 +141,10 @@ class Task:
     output_axes: ClassVar[tuple[tuple[str, ...], ...]] = (("N", "classes"),)
     layout_help: ClassVar[str | None] = None  # the folder layouts read; set: the task needs --data
     metric_label: ClassVar[str] = "%"  # the y-axis of the score curves
+    # True: BatchNorm's running statistics are restarted each epoch and averaged over its batches
+    # (see lucid.train.engine.epoch_bn_statistics), for models whose weights move faster early on
+    # than a small BN momentum follows.
+    epoch_bn_statistics: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         self.config = config

@@ -18,6 +18,7 @@ from lucid.data.augment import (
     choose_recipe,
     eval_base,
     normalise,
+    resized_crops,
     sample_transform,
 )
 from lucid.data.datasets import (
@@ -68,6 +69,7 @@ __all__ = [
     "DIGITS_INTERPOLATION",
     "DigitsDataset",
     "digits_augment",
+    "resized_crops",
     "digits_datasets",
     "IMAGE_SUFFIXES",
     "LAYOUTS",

@@ -367,9 +367,36 @@ def _closing_seconds(run: _Run) -> float:
     return run.plan.validate + run.plan.save if run.plan is not None else 0.0
 
 
+@contextlib.contextmanager
+def epoch_bn_statistics(model: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """While training one epoch, make every BatchNorm layer's running statistics the plain
+    average of this epoch's batches (restarted, ``momentum=None``); the layers' momenta come back
+    afterwards.
+
+    Why: a detector trained from scratch with AdamW changes its weights so fast in its first
+    hundreds of steps that a running average with BN momentum 0.03 describes weights long gone,
+    and in eval mode it then predicts the same boxes for every photo. Averaging over the last
+    epoch only follows the weights without any extra forward pass ("precise BN" would need one)."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if enabled else []
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+    try:
+        yield
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+
+
 def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     """One epoch of training; with a time budget it stops early (``stopped_at_step``) when the
     budget's hard limit comes near, so that what was trained can still be validated and saved."""
+    with epoch_bn_statistics(run.model, run.task.epoch_bn_statistics):
+        return _train_steps(run, epoch)
+
+
+def _train_steps(run: _Run, epoch: int) -> dict[str, Any]:
     run.net.train()
     meter, start, stopped_at = run.task.new_meter(), time.perf_counter(), None
     # The limit is checked once a step: keep one more step's time (the last one measured) in hand.
@@ -504,6 +531,7 @@ def _summary(
         "data": run.task.info.to_dict(),
         "split": getattr(run.task.info, "split", None) or None,
         "config": run.config.to_dict(),
+        "batch_size": run.loaders.batch_size,  # in use: the guard may shrink --batch-size
         "device": str(run.ctx.device),
         "world_size": run.ctx.world_size,
         "torch_threads": torch.get_num_threads(),

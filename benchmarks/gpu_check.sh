@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The GPU checks, as one script for a lent CUDA machine (no install: PYTHONPATH=src):
+# the CUDA tests, the training-throughput benchmark, then the engine's tests with the GPU as the
+# default device. Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
+# .devdata/ (sign-language-digits/ and camvid/, copied there because ../shared does not travel).
+# pycocotools comes as a wheel in .whl/ where the machine lacks it.
+set -o pipefail
+OUT=${OUT:-gpu-check}
+DATA=${DATA:-.devdata}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=src PYTHONDONTWRITEBYTECODE=1
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=src:/tmp/site
+fi
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc;
+  python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"; } \
+    2>&1 | tee "$OUT/machine.txt"
+timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py 2>&1 | tee "$OUT/cuda_tests.log"
+timeout 300 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
+    2>&1 | tee "$OUT/throughput.log"
+timeout "${SUITE_SECONDS:-140}" python3 -m pytest -q -rs -p no:cacheprovider --timeout 120 --tb=short -x \
+    ${SUITE:-tests/test_train.py tests/test_segment.py tests/test_detect_task.py tests/test_train_resume.py} \
+    2>&1 | tee "$OUT/gpu_suite.log"
+exit 0

@@ -5,7 +5,8 @@
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench.py --accuracy-only   # only the int8 accuracy section
 
 The speed part is ``lucid bench --out docs/benchmarks.md [OPTIONS]`` (see ``lucid bench --help``);
-the report ends with the issue's targets, met or not. This script then adds the int8 accuracy on
+this script then rewrites the report from the run's raw measurements (``docs/benchmarks.json``)
+with the targets of ``bench_targets.py``, met or not, and adds the int8 accuracy on
 real data: a model trained briefly here by ``lucid.train`` on the digits (scikit-learn's, 32 px) and one on the
 sign-language digits photos (``--sign-language DIR``, 64 px), each quantized by both quantizers
 (ONNX Runtime, OpenVINO/NNCF and, when installed, ExecuTorch's XNNPACK quantizer), with fp32 and
@@ -151,6 +152,21 @@ def int8_accuracy(sign_language: Path | None, log=print) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _judge(out: Path) -> None:
+    """Rewrite the report ``out`` from its raw measurements with the targets section."""
+    import json
+
+    from bench_targets import targets
+
+    from lucid.checkpoint import atomic_write
+    from lucid.deploy.report import markdown
+    from lucid.deploy.results import BenchResult
+
+    result = BenchResult.from_dict(json.loads(out.with_suffix(".json").read_text()))
+    text = markdown(result, targets(result))
+    atomic_write(out, lambda tmp: Path(tmp).write_text(text))
+
+
 def main(argv: list[str] | None = None) -> int:
     from lucid.checkpoint import atomic_write
     from lucid.cli import main as lucid_main
@@ -165,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(rest[rest.index("--out") + 1])
     if not ours.accuracy_only:
         status = lucid_main(["bench", *rest])
-        if status or ours.no_accuracy:
+        if status:
             return status
+        _judge(out)
+        if ours.no_accuracy:
+            return 0
     started = time.perf_counter()
     section = int8_accuracy(ours.sign_language, log=lambda line: print(line, file=sys.stderr, flush=True))
     report = out.read_text() if out.is_file() else "# Benchmarks\n"

@@ -189,3 +189,19 @@ def test_every_bench_option_has_help_and_the_preamble_estimates_and_warns(monkey
     assert "about 1.0 min" in lines[0] and "load average 999.0" in lines[1]
     monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
     assert len(bench_preamble(args)) == 1
+
+
+def test_the_deployment_matrix_measures_a_detector_on_every_output(run, tmp_path):
+    """`lucid export --format all` for detection: the matrix compares all of the file's outputs
+    (boxes and scores) with eager's raw outputs and scores each file by mAP on the held-out photos."""
+    from lucid.deploy.matrix import export_all, format_matrix
+
+    rows = export_all(
+        run[1], tmp_path / "all", formats=["onnx", "int8"], num_calib=4, num_eval=4, latency_budget_s=0.05
+    )
+    eager, onnx = rows[0], next(r for r in rows if r.name == "ONNX fp32" and r.runtime == "onnxruntime")
+    assert eager.metric == "mAP" and eager.top1 is not None and onnx.top1 == pytest.approx(eager.top1, abs=1e-6)
+    assert onnx.agreement == 1.0 and onnx.max_abs_diff < 0.1  # box pixels (of 320) and scores, every anchor
+    int8 = next(r for r in rows if r.name.startswith("ONNX int8"))
+    assert int8.path is not None and int8.path.is_file() and int8.top1 is not None
+    assert "| mAP |" in format_matrix(rows)

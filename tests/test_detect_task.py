@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
+import lucid.models as lm
 from lucid.cli import main
 from lucid.detect import DetectConfig, evaluate_detection
 from lucid.train import train
@@ -62,6 +64,25 @@ def test_a_run_writes_the_detection_scores_and_eval_rescores_them(run):
     assert scored.images == summary["data"]["val_images"]
     assert scored.map == pytest.approx(lines[-1]["val_map"], abs=1e-9)
     assert scored.map50 == pytest.approx(lines[-1]["val_map50"], abs=1e-9)
+
+
+def test_default_boxes_are_fitted_to_the_training_boxes_and_travel_with_the_checkpoint(run):
+    """From scratch, the default boxes' scales come from the training boxes (the 5th percentile
+    of their sides, 1.5x the 99th); the checkpoint records them, and every reload (eval, export,
+    fine-tuning) builds the same default boxes."""
+    from lucid.detect.infer import load_detector
+    from lucid.models.ssdlite import ANCHOR_SCALES, fit_anchor_scales
+
+    assert fit_anchor_scales(torch.tensor([])) == ANCHOR_SCALES
+    assert fit_anchor_scales(torch.full((50,), 0.5)) == (0.2, 0.75)  # large boxes: torchvision's smallest
+    assert fit_anchor_scales(torch.full((50,), 0.06)) == (0.06, 0.18)  # small boxes: smaller default boxes
+    assert fit_anchor_scales(torch.full((50,), 0.001)) == (0.04, 0.12)  # bounded below
+    data, result = run
+    model = load_detector(result.out_dir / "best.safetensors")
+    recorded = tuple(model.checkpoint_extra["anchor_scales"])
+    assert model.anchor_scales == recorded and recorded != ANCHOR_SCALES
+    with pytest.raises(ValueError, match="the weights were trained with"):
+        lm.ssdlite320_mobilenet_v3_small(weights=str(result.out_dir / "best.safetensors"), anchor_scales=(0.2, 0.9))
 
 
 def test_resume_equals_the_uninterrupted_run(run, tmp_path, monkeypatch):

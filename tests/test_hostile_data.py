@@ -128,5 +128,5 @@ def test_eval_refuses_a_folder_of_other_classes_before_walking_it() -> None:
     with pytest.raises(DataError, match="not among the model's classes"):
         evaluate(model, "/usr")  # e.g. a tampered extra.data.root: refused from its top-level names
     model.checkpoint_extra = {"categories": ["a", "b", "c"], "image_size": 100_000}
-    with pytest.raises(DataError, match="image_size is 100000"):
+    with pytest.raises(DataError, match="the checkpoint.s image_size height must be at most 4096 pixels, got 100000"):
         evaluate(model, "/usr")

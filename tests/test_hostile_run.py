@@ -22,6 +22,7 @@ import torch
 import lucid
 from lucid.cli import main, parse_args
 from lucid.models import load_model
+from lucid.segment import make_shapes_dataset
 from lucid.train.run_folder import RunLock
 from lucid.train.state import STATE_FILE, load_state, save_state
 
@@ -216,6 +217,28 @@ def test_absurd_sizes_are_refused_with_their_bound(
     done = _main(capsys, "train", *flags, "--out", tmp_path / "run")
     _one_line_error(done, "train", *needles)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "needles"),
+    [
+        (["summary", "mobilenet_v3_small", "--input-size", "3", "100000", "100000"], ["--input-size", "4096"]),
+        (["mermaid", "mobilenet_v3_small", "--input-size", "3", "64", "64", "--batch-size", "100000"], ["1024"]),
+        (["export", "mobilenet_v3_small", "--image-size", "100000"], ["image_size height", "at most 4096"]),
+        (["train", "--task", "segment", "--crop-size", "2048x2048"], ["crop_size", "up to 1024"]),
+        (["train", "--task", "segment", "--crop-size", "1024x1024", "--scale", "0.5", "4"], ["at most 2048"]),
+    ],
+)
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_allocating(
+    tmp_path: Path, command: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found: these tried to allocate up to 120 GB (summary, export) or rescaled photos to a
+    4096-pixel short side (segmentation crops); each now ends in one line naming its bound."""
+    out = ["--out", tmp_path / ("m.onnx" if command[0] == "export" else "out")]
+    data = ["--data", make_shapes_dataset(tmp_path / "shapes", train=4, val=2)] if command[0] == "train" else []
+    done = _main(capsys, *command, *(out if command[0] in ("export", "train") else []), *data)
+    _one_line_error(done, command[0], *needles)
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "out").exists()
 
 
 def test_broken_weights_files_end_in_one_line_for_every_command(

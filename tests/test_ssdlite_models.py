@@ -219,11 +219,11 @@ def test_lucid_checkpoint_as_weights(tmp_path):
 def test_bad_weights_are_refused(tmp_path, tv_large):
     pickled = tmp_path / "module.pth"
     torch.save(tv_large, pickled)  # a whole pickled module: loading it would run code
-    with pytest.raises(CheckpointError, match="weights-only"):
+    with pytest.raises(CheckpointError, match=r"refused: the pickle holds Python objects.*weights_only=True"):
         lm.ssdlite320_mobilenet_v3_large(weights=str(pickled))
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="not readable"):
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint .*: Unsupported operand"):
         lm.ssdlite320_mobilenet_v3_large(weights=str(garbage))
     with pytest.raises(CheckpointError, match="not an SSDLite state dict"):
         lm.ssdlite320_mobilenet_v3_large(weights=lm.mobilenet_v3_small().state_dict())

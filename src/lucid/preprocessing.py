@@ -26,7 +26,13 @@ from torch import nn
 
 from lucid.errors import DataError
 
+# The largest image side lucid resizes to, exports at or builds an input of: above any
+# MobileNet-v3 use, below sizes whose tensors would exhaust memory (a 100,000-pixel square
+# of 3 channels is 120 GB of float32).
+MAX_IMAGE_SIZE = 4096
+
 __all__ = [
+    "MAX_IMAGE_SIZE",
     "CROP_FRACTION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -87,9 +93,11 @@ def _per_channel(values: Sequence[float], channels: int) -> tuple[float, ...]:
 ImageLike = str | os.PathLike | np.ndarray | torch.Tensor | Any  # Any: a PIL image
 
 
-def _positive_int(name: str, value: Any) -> int:
+def _positive_int(name: str, value: Any, maximum: int | None = None) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum} pixels, got {value!r}")
     return int(value)
 
 
@@ -110,7 +118,10 @@ def _size_pair(value: Any) -> tuple[int, int]:
         value = (value, value)
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(f"image_size must be an int or (height, width), got {value!r}")
-    return (_positive_int("image_size height", value[0]), _positive_int("image_size width", value[1]))
+    return (
+        _positive_int("image_size height", value[0], MAX_IMAGE_SIZE),
+        _positive_int("image_size width", value[1], MAX_IMAGE_SIZE),
+    )
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,7 @@ class Preprocessing:
             raise ValueError(f"std values must be positive, got {std}")
         object.__setattr__(self, "std", std)
         if self.resize_size is not None:
-            object.__setattr__(self, "resize_size", _positive_int("resize_size", self.resize_size))
+            object.__setattr__(self, "resize_size", _positive_int("resize_size", self.resize_size, MAX_IMAGE_SIZE))
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
         if self.ink is not None and self.ink not in INKS:

@@ -145,6 +145,9 @@ class Task:
     # (see lucid.train.engine.epoch_bn_statistics), for models whose weights move faster early on
     # than a small BN momentum follows.
     epoch_bn_statistics: ClassVar[bool] = False
+    # Keyword arguments with which a registered model's factory sizes itself from its ``weights``
+    # (classification: the class count and input channels of the file).
+    weights_sizing: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -273,11 +276,10 @@ class Task:
     # Class methods: lucid.deploy holds a task class (from get_task(metadata["task"])), no config.
 
     @classmethod
-    def load_source(cls, source: Any, weights: Any = None) -> Any:
-        """The `lucid.models.resolve.Resolved` model that ``source`` (a module, a checkpoint
-        of this task or a registered name, with ``weights``) names, for export; None (the default:
-        classification and segmentation) leaves it to `lucid.models.resolve.resolve`."""
-        return None
+    def load_checkpoint(cls, path: Any) -> nn.Module:
+        """The model a lucid checkpoint of this task holds, rebuilt with its weights
+        (`lucid.models.resolve.resolve` calls it for a checkpoint file of this task)."""
+        raise NotImplementedError
 
     @classmethod
     def export_module(cls, model: nn.Module) -> nn.Module:

@@ -77,6 +77,7 @@ class ClassifyTask(Task):
     loss_label = "cross-entropy loss (train: label-smoothed)"
     metric_label = "accuracy (%)"
     score_name = "val top-1"
+    weights_sizing = {"num_classes": None, "in_channels": None}  # both from the weights file
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -211,6 +212,12 @@ class ClassifyTask(Task):
             **scores,
         }
         return pretrained_cfg, extra
+
+    @classmethod
+    def load_checkpoint(cls, path: Any) -> nn.Module:
+        from lucid.models.loading import load_model
+
+        return load_model(path)
 
     def title(self, model_name: str) -> str:
         info = self.info

@@ -24,7 +24,8 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
         description="Export CKPT (a lucid checkpoint or a registered model name) with BatchNorm folded and "
         "the preprocessing recorded, then check the file against the eager model on random input. "
         "--format all writes every available format into the folder --out and prints the deployment matrix "
-        "(per file and runtime: logit difference and top-1 agreement with eager on real images, size, latency).",
+        "(per file and runtime: output difference, agreement with eager and the task score on real images, "
+        "size, latency).",
     )
     parser.add_argument("ckpt", metavar="CKPT", help="a lucid checkpoint (.safetensors) or a registered model name")
     parser.add_argument(
@@ -157,6 +158,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
         "--no-executorch", action="store_true", help="leave out the ExecuTorch contender (slowest to export)"
     )
     parser.add_argument(
+        "--no-detection", action="store_true", help="leave out the detection row (exported SSDLite vs torchvision)"
+    )
+    parser.add_argument(
         "--passive-wait",
         action="store_true",
         help="idle runtime threads sleep instead of spin-waiting (for a CPU shared with busy processes)",
@@ -281,10 +285,13 @@ def run_bench(args: argparse.Namespace) -> int:
         memory=not args.no_memory,
         passive_wait=args.passive_wait,
         executorch=not args.no_executorch,
+        detection=not args.no_detection,
         out=args.out,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    print(result.to_markdown())
+    from lucid.deploy.report import markdown
+
+    print(markdown(result))
     return 0
 
 

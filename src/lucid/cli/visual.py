@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lucid.preprocessing import MAX_IMAGE_SIZE
+
 ORDER = 30
 
 _MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -60,6 +62,10 @@ def load_model_or_checkpoint(spec: str) -> Any:
     return resolve(spec)
 
 
+MAX_CHANNELS = 1024  # an example input of more channels than any MobileNet-v3 input takes is a typo
+MAX_BATCH = 1024
+
+
 def input_shape_for(resolved: Any, input_size: list[int] | None, batch_size: int) -> tuple[int, ...]:
     """``(batch, *input_size)``; by default one image of the size and channels the model records
     (``resolved.preprocessing``: its training run's, its weights', else 224x224)."""
@@ -71,6 +77,11 @@ def input_shape_for(resolved: Any, input_size: list[int] | None, batch_size: int
     bad = [n for n in input_size if n < 1]
     if bad:
         raise ValueError(f"--input-size values must be >= 1, got {' '.join(map(str, input_size))}")
+    if max(input_size[1:], default=0) > MAX_IMAGE_SIZE or input_size[0] > MAX_CHANNELS or batch_size > MAX_BATCH:
+        raise ValueError(
+            f"--input-size {' '.join(map(str, input_size))} with --batch-size {batch_size} is too large: at most "
+            f"{MAX_IMAGE_SIZE} pixels a side, {MAX_CHANNELS} channels and a batch of {MAX_BATCH}"
+        )
     return (batch_size, *input_size)
 
 

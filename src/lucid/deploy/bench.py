@@ -16,18 +16,14 @@ contender.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,251 +31,43 @@ import numpy as np
 import torch
 from torch import nn
 
+from lucid.deploy.machine import has_bf16, load_average, machine_info, model_flops
+from lucid.deploy.report import markdown
+from lucid.deploy.results import (
+    BASELINE,
+    BENCH_MODELS,
+    BF16,
+    BLOCK_S,
+    CONTENDERS,
+    DETECTION_CONTENDERS,
+    DETECTOR,
+    EXECUTORCH,
+    OPENVINO_CONTENDERS,
+    PAUSE_S,
+    TRAIN_CONTENDERS,
+    TRAIN_DEFAULT_CONTENDER,
+    BenchResult,
+    LatencyRow,
+    MemoryRow,
+    OperatorRow,
+    TrainRow,
+)
+
 __all__ = [
-    "CONTENDERS",
-    "TRAIN_CONTENDERS",
-    "LatencyRow",
-    "TrainRow",
-    "MemoryRow",
-    "OperatorRow",
     "operator_profile",
-    "BenchResult",
     "bench",
     "alternating",
     "available_contenders",
-    "cpu_peak",
-    "has_bf16",
-    "machine_info",
-    "model_flops",
     "same_weights",
     "torchvision_model",
 ]
 
-BENCH_MODELS = ("mobilenet_v3_small", "mobilenet_v3_large")
-CONTENDERS = (
-    "torchvision eager",
-    "lucid eager",
-    "lucid eager channels-last",
-    "TorchScript frozen",
-    "ONNX Runtime fp32",
-    "ONNX Runtime int8",
-    "OpenVINO fp32",
-    "OpenVINO int8",
-    "OpenVINO bf16",
-    "ExecuTorch XNNPACK",
-)
-OPENVINO_CONTENDERS = ("OpenVINO fp32", "OpenVINO int8", "OpenVINO bf16")
-# OpenVINO's own default precision on CPUs with bf16 instructions; shown beside fp32 where the CPU
-# has them (elsewhere bf16 is emulated and says nothing). Not fp32, so no fp32 target judges it.
-BF16 = "OpenVINO bf16"
-EXECUTORCH = "ExecuTorch XNNPACK"  # batch 1 only: a .pte program has a fixed batch
-# The training layout `lucid train` uses by default (TrainConfig.channels_last); the benchmark
-# records it in its settings rather than importing the training package.
-TRAIN_DEFAULT_CONTENDER = "lucid channels-last"
-TRAIN_CONTENDERS = ("torchvision", "lucid", "lucid channels-last")
-BASELINE = "torchvision eager"
-BLOCK_S = 0.25  # seconds of timed calls per contender per round
-PAUSE_S = 0.02  # idle time before each block
 Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class LatencyRow:
-    """One contender's inference times for one model and batch size (seconds per call)."""
-
-    model: str
-    batch: int
-    contender: str
-    median_s: float
-    samples: tuple[float, ...]
-    speedup: float  # torchvision eager's median / this median
-
-    @property
-    def images_per_s(self) -> float:
-        return self.batch / self.median_s
-
-
-@dataclass(frozen=True)
-class TrainRow:
-    """Training throughput of one contender: median SGD step time at ``batch``."""
-
-    model: str
-    batch: int
-    contender: str
-    median_s: float
-    samples: tuple[float, ...]
-    ratio: float  # this images/s over torchvision's
-
-    @property
-    def images_per_s(self) -> float:
-        return self.batch / self.median_s
-
-
-@dataclass(frozen=True)
-class MemoryRow:
-    """Peak resident memory of a fresh process running one contender (MiB)."""
-
-    model: str
-    batch: int
-    contender: str
-    peak_mib: float
-    increase_mib: float
-
-
-@dataclass(frozen=True)
-class OperatorRow:
-    """ONNX Runtime's own kernel time for one operator type of one file (ms per call, summed over nodes)."""
-
-    model: str
-    batch: int
-    file: str  # "fp32" or "int8"
-    op_type: str
-    nodes: int
-    ms: float
-
-
-@dataclass
-class BenchResult:
-    """Everything one `bench` run measured, and its Markdown report."""
-
-    machine: dict[str, Any]
-    settings: dict[str, Any]
-    latency: list[LatencyRow] = field(default_factory=list)
-    training: list[TrainRow] = field(default_factory=list)
-    memory: list[MemoryRow] = field(default_factory=list)
-    operators: list[OperatorRow] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def latency_of(self, model: str, batch: int, contender: str) -> LatencyRow | None:
-        return next((r for r in self.latency if (r.model, r.batch, r.contender) == (model, batch, contender)), None)
-
-    def targets(self) -> list[tuple[str, str, bool | None]]:
-        """The issue's targets: (description, measured, met) — met is None when not measured."""
-        return _targets(self)
-
-    def to_markdown(self) -> str:
-        return _markdown(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values (rows as dicts)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BenchResult:
-        def rows(kind: type, items: list[dict[str, Any]]) -> list[Any]:
-            return [
-                kind(**{**item, **({"samples": tuple(item["samples"])} if "samples" in item else {})}) for item in items
-            ]
-
-        return cls(
-            machine=data["machine"],
-            settings=data["settings"],
-            latency=rows(LatencyRow, data["latency"]),
-            training=rows(TrainRow, data["training"]),
-            memory=rows(MemoryRow, data["memory"]),
-            operators=rows(OperatorRow, data.get("operators", [])),
-            notes=data["notes"],
-        )
-
-
 # ---------------------------------------------------------------------------------------------
-# machine
+# contenders
 # ---------------------------------------------------------------------------------------------
-
-
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's entries of /proc/cpuinfo (Linux); empty elsewhere."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    info: dict[str, str] = {}
-    for line in text.split("\n\n")[0].splitlines():
-        key, _, value = line.partition(":")
-        info[key.strip()] = value.strip()
-    return info
-
-
-def machine_info(threads: int) -> dict[str, Any]:
-    """What the numbers were measured on: CPU, cores, vector extensions, versions, load, date."""
-    import onnxruntime
-    import torchvision
-
-    from lucid import __version__
-
-    cpu = _cpuinfo()
-    flags = set(cpu.get("flags", "").split())
-    simd = [
-        f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8") if f in flags
-    ]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        **cpu_peak(cpu, cores or 1),
-        "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
-        "amx": bool(flags & {"amx_tile", "amx_int8"}),
-        "cpu": cpu.get("model name") or platform.processor() or platform.machine(),
-        "cpu_family_model": f"family {cpu.get('cpu family', '?')}, model {cpu.get('model', '?')}" if cpu else "",
-        "cores": cores,
-        "simd": ", ".join(simd) or "unknown",
-        "threads": threads,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "openvino": _version("openvino"),
-        "executorch": _version("executorch"),
-        "lucid": __version__,
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_before": _loadavg(),
-    }
-
-
-def cpu_peak(cpu: dict[str, str], cores: int) -> dict[str, Any]:
-    """This CPU's fp32 peak: cores x SIMD lanes x FMA units x 2 flops x clock, from /proc/cpuinfo.
-
-    Lanes and FMA units per core are not in /proc/cpuinfo; they follow from the vendor, family
-    and flags: AMD Zen 2-4 (family 23/25) have two 256-bit FMA pipes (Zen 4 runs AVX-512 on
-    them in two halves), Zen 5 (family 26) two 512-bit ones; Intel cores with AVX-512 two
-    512-bit ones (some low-end Xeons have one: the peak is then an upper bound), with AVX2 two
-    256-bit ones. The clock is ``cpu MHz`` (under a hypervisor usually the nominal clock; boost
-    clocks make the real peak higher).
-    """
-    flags = set(cpu.get("flags", "").split())
-    family = int(cpu.get("cpu family", "0") or 0)
-    amd = cpu.get("vendor_id", "") == "AuthenticAMD"
-    if amd and family in (23, 25):
-        lanes, units = 8, 2
-    elif amd and family >= 26 and "avx512f" in flags:
-        lanes, units = 16, 2
-    elif "avx512f" in flags:
-        lanes, units = 16, 2
-    elif "avx2" in flags and "fma" in flags:
-        lanes, units = 8, 2
-    else:
-        lanes, units = 4, 1
-    try:
-        ghz = float(cpu.get("cpu MHz", "0")) / 1e3
-    except ValueError:
-        ghz = 0.0
-    peak = cores * lanes * units * 2 * ghz
-    return {"fp32_lanes": lanes, "fma_units": units, "clock_ghz": round(ghz, 3), "peak_gflops": round(peak, 1)}
-
-
-def model_flops(model: nn.Module, image_size: int) -> float:
-    """Floating-point operations of one image through ``model`` (2 per multiply-add), counted by
-    ``torch.utils.flop_counter`` (convolutions and matrix products; activations are not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model.eval()(torch.zeros(1, 3, image_size, image_size))
-    return float(counter.get_total_flops())
-
-
-def has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX-BF16)."""
-    return bool(set(_cpuinfo().get("flags", "").split()) & {"avx512_bf16", "amx_bf16"})
 
 
 def available_contenders(executorch: bool = True) -> tuple[str, ...]:
@@ -295,22 +83,6 @@ def available_contenders(executorch: bool = True) -> tuple[str, ...]:
     if not (executorch and available("executorch")):
         missing.add(EXECUTORCH)
     return tuple(c for c in CONTENDERS if c not in missing)
-
-
-def _version(distribution: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _loadavg() -> str:
-    try:
-        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,6 +419,7 @@ def bench(
     memory: bool = True,
     passive_wait: bool = False,
     executorch: bool = True,
+    detection: bool = True,
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
     log: Log | None = None,
@@ -660,8 +433,12 @@ def bench(
     threads sleep instead (``OMP_WAIT_POLICY=PASSIVE`` for torch, which needs a fresh process,
     and ORT's ``allow_spinning=0``): for a CPU shared with other busy processes, whose spinning
     made torch's eager model up to 80x slower in one run here. ``out``: a Markdown file for the
-    report (written atomically). ``executorch=False`` leaves out the ExecuTorch contender (its
-    export takes the longest). ``log`` receives progress lines.
+    report (written atomically), with the raw measurements beside it as JSON (``.json``), to
+    report or judge again later. ``executorch=False`` leaves out the ExecuTorch contender (its
+    export takes the longest). ``detection`` adds the detection row: batch-1 latency of lucid's
+    exported ``ssdlite320_mobilenet_v3_large`` (run by `Predictor`, NMS on the host) against
+    torchvision's eager one, same weights, on a 640x480 photo (`detection_row`). ``log``
+    receives progress lines.
     """
     threads = _check_args(list(models), list(batches), repeats, threads, train_steps)
     arguments: dict[str, Any] = {
@@ -677,6 +454,7 @@ def bench(
         "memory": memory,
         "seed": seed,
         "executorch": executorch,
+        "detection": detection,
     }
     if passive_wait and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         result = _bench_in_child(arguments, log)
@@ -685,9 +463,11 @@ def bench(
     if out is not None:
         from lucid.checkpoint import atomic_write
 
-        atomic_write(out, lambda tmp: Path(tmp).write_text(result.to_markdown()))
+        atomic_write(out, lambda tmp: Path(tmp).write_text(markdown(result)))
+        raw = Path(out).with_suffix(".json")  # the measurements, to report or judge again later
+        atomic_write(raw, lambda tmp: Path(tmp).write_text(json.dumps(result.to_dict(), indent=1) + "\n"))
         if log:
-            log(f"wrote {out}")
+            log(f"wrote {out} and {raw}")
     return result
 
 
@@ -727,6 +507,7 @@ def _bench_here(
     seed: int,
     passive_wait: bool,
     executorch: bool,
+    detection: bool,
     log: Log | None,
 ) -> BenchResult:
     say = log or (lambda _line: None)
@@ -770,9 +551,11 @@ def _bench_here(
                     seed,
                     say,
                 )
+            if detection:
+                detection_row(result, Path(workdir), threads, (repeats, warmup, time_budget), spinning, seed, say)
     finally:
         torch.set_num_threads(previous_threads)
-    result.machine["load_after"] = _loadavg()
+    result.machine["load_after"] = load_average()
     return result
 
 
@@ -827,6 +610,69 @@ def _bench_model(
         _measure_memory(result, name, max(batches), files, threads, size, train_batch, say)
 
 
+def _detector_pair(seed: int) -> tuple[nn.Module, nn.Module]:
+    """torchvision's ``ssdlite320_mobilenet_v3_large`` with seeded random weights (91 COCO classes)
+    and lucid's with the same weights (`lucid.models.ssdlite.ssdlite_from_torchvision`).
+
+    The background's bias in every classification head is raised by 8 so that, as in a trained
+    detector, few anchors pass the 0.001 score threshold: with random weights every anchor would
+    pass for every class, and the row would time NMS over 27,000 boxes instead of the network."""
+    from torchvision.models.detection import ssdlite320_mobilenet_v3_large as torchvision_ssdlite
+
+    from lucid.models.ssdlite import ssdlite320_mobilenet_v3_large, ssdlite_from_torchvision
+
+    torch.manual_seed(seed)
+    tv = torchvision_ssdlite(weights=None, weights_backbone=None).eval()
+    classes = tv.head.classification_head.num_columns
+    with torch.no_grad():
+        for block in tv.head.classification_head.module_list:
+            block[-1].bias.view(-1, classes)[:, 0] += 8.0  # channel = anchor x classes + class
+    lucid = ssdlite320_mobilenet_v3_large(num_classes=classes)
+    lucid.load_state_dict(ssdlite_from_torchvision(tv.state_dict(), lucid))
+    return tv, lucid.eval()
+
+
+def detection_row(
+    result: BenchResult,
+    workdir: Path,
+    threads: int,
+    rounds: tuple[int, int, float],
+    spinning: bool | None,
+    seed: int,
+    say: Log,
+) -> None:
+    """The detection row: per-call latency at batch 1 of torchvision's eager SSDLite (its own
+    resize to 320, normalisation and NMS) and of lucid's exported one run by `Predictor` (the same
+    resize and normalisation, the network in ONNX Runtime or OpenVINO, NMS on the host), on one
+    640x480 photo, in alternating blocks. Appends to ``result.detection``."""
+    from lucid.deploy.export import export
+    from lucid.deploy.predictor import Predictor
+    from lucid.deploy.runtime import available
+
+    repeats, warmup, budget = rounds
+    say(f"{DETECTOR}: torchvision's eager model against lucid's exported one, batch 1")
+    tv, lucid = _detector_pair(seed)
+    onnx = workdir / f"{DETECTOR}.onnx"
+    export(lucid, onnx)
+    photo = torch.randint(0, 256, (3, 480, 640), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    calls: dict[str, Callable[[], Any]] = {}
+    with torch.inference_mode():
+        image = photo.float().div(255)
+        calls[DETECTION_CONTENDERS[0]] = lambda: tv([image])
+    ort = Predictor(onnx, threads, backend="onnxruntime", spinning=spinning)
+    calls[DETECTION_CONTENDERS[1]] = lambda: ort.predict(photo)
+    if available("openvino"):
+        ov = Predictor(onnx, threads, backend="openvino")
+        calls[DETECTION_CONTENDERS[2]] = lambda: ov.predict(photo)
+    with torch.inference_mode():
+        times = alternating(calls, repeats, warmup, budget)
+    base = statistics.median(times[BASELINE])
+    for contender in [c for c in DETECTION_CONTENDERS if c in times]:
+        median = statistics.median(times[contender])
+        result.detection.append(LatencyRow(DETECTOR, 1, contender, median, tuple(times[contender]), base / median))
+        say(f"  {contender:<26} {1e3 * median:9.2f} ms  {base / median:5.2f}x")
+
+
 def _profile_operators(
     result: BenchResult, name: str, batch: int, files: dict[str, Path], threads: int, size: int, say: Log
 ) -> None:
@@ -868,318 +714,3 @@ def _measure_memory(
             continue
         result.memory.append(MemoryRow(name, run_batch, contender, *measured))
         say(f"  {contender:<36} peak {measured[0]:8.0f} MiB  (+{measured[1]:.0f} MiB over the imports)")
-
-
-# ---------------------------------------------------------------------------------------------
-# report
-# ---------------------------------------------------------------------------------------------
-
-
-def _targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
-    checks: list[tuple[str, str, bool | None]] = []
-    large = result.latency_of("mobilenet_v3_large", 1, "ONNX Runtime fp32")
-    checks.append(
-        (
-            "ONNX Runtime fp32 >= 4x torchvision eager (large, batch 1)",
-            f"{large.speedup:.2f}x" if large else "not measured",
-            None if large is None else large.speedup >= 4.0,
-        )
-    )
-    for row in result.latency:
-        if row.contender != "ONNX Runtime int8":
-            continue
-        fp32 = result.latency_of(row.model, row.batch, "ONNX Runtime fp32")
-        ratio = fp32.median_s / row.median_s if fp32 else float("nan")
-        checks.append(
-            (
-                f"int8 >= 1.5x ONNX fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch})",
-                f"{ratio:.2f}x",
-                ratio >= 1.5,
-            )
-        )
-    checks += _openvino_targets(result)
-    default = result.settings.get("train_contender", TRAIN_DEFAULT_CONTENDER)
-    for train in result.training:
-        if train.contender != default:
-            continue
-        same_layout = next((r for r in result.training if (r.model, r.contender) == (train.model, "lucid")), None)
-        measured = f"{train.ratio:.2f}x" + (
-            f" (NCHW like torchvision: {same_layout.ratio:.2f}x)" if same_layout and same_layout is not train else ""
-        )
-        checks.append(
-            (
-                f"lucid eager training as `lucid train` runs it ({default}) >= 1.0x torchvision "
-                f"({train.model.removeprefix('mobilenet_v3_')}, batch {train.batch})",
-                measured,
-                train.ratio >= 1.0,
-            )
-        )
-    return checks
-
-
-def _openvino_targets(result: BenchResult) -> list[tuple[str, str, bool | None]]:
-    """The OpenVINO targets: speed-ups over eager and ONNX Runtime, int8 size and speed."""
-    checks: list[tuple[str, str, bool | None]] = []
-
-    def ratio(batch: int, contender: str, over: str) -> float | None:
-        a, b = (
-            result.latency_of("mobilenet_v3_large", batch, contender),
-            result.latency_of("mobilenet_v3_large", batch, over),
-        )
-        return b.median_s / a.median_s if a and b else None
-
-    for text, batch, over, goal in (
-        ("OpenVINO fp32 >= 5x torchvision eager (large, batch 1)", 1, BASELINE, 5.0),
-        ("OpenVINO fp32 >= 1.3x ONNX Runtime fp32 (large, batch 1)", 1, "ONNX Runtime fp32", 1.3),
-        ("OpenVINO fp32 >= 7x torchvision eager (large, batch 32)", 32, BASELINE, 7.0),
-    ):
-        value = ratio(batch, "OpenVINO fp32", over)
-        checks.append(
-            (text, "not measured" if value is None else f"{value:.2f}x", None if value is None else value >= goal)
-        )
-    for name, sizes in result.settings.get("file_bytes", {}).items():
-        if "openvino_int8" in sizes and "openvino" in sizes:
-            share = sizes["openvino_int8"] / sizes["openvino"]
-            checks.append(
-                (
-                    f"OpenVINO int8 file <= 0.3x fp32 ({name.removeprefix('mobilenet_v3_')})",
-                    f"{share:.2f}x",
-                    share <= 0.3,
-                )
-            )
-    has_int8_dot = result.machine.get("vnni") or result.machine.get("amx")
-    for row in result.latency:
-        if row.contender != "OpenVINO int8":
-            continue
-        fp32 = result.latency_of(row.model, row.batch, "OpenVINO fp32")
-        speed = fp32.median_s / row.median_s if fp32 else float("nan")
-        checks.append(
-            (
-                f"OpenVINO int8 >= 1.5x OpenVINO fp32 ({row.model.removeprefix('mobilenet_v3_')}, batch {row.batch}; "
-                "judged only with VNNI/AMX)",
-                f"{speed:.2f}x",
-                (speed >= 1.5) if has_int8_dot else None,
-            )
-        )
-    return checks
-
-
-def _gflops_section(result: BenchResult) -> list[str]:
-    """Achieved GFLOP/s of every contender (model FLOPs x batch / median time) against the fp32 peak."""
-    flops, peak = result.settings.get("flops", {}), result.machine.get("peak_gflops")
-    if not flops:
-        return []
-    m = result.machine
-    lines = [
-        "",
-        "## Achieved GFLOP/s against this CPU's fp32 peak",
-        "",
-        f"fp32 peak: {m.get('cores')} cores x {m.get('fp32_lanes')} fp32 lanes x {m.get('fma_units')} FMA units x 2 "
-        f"x {m.get('clock_ghz')} GHz = **{peak} GFLOP/s** (`lucid.deploy.bench.cpu_peak`; "
-        "the clock is /proc/cpuinfo's, "
-        "boost clocks raise the real peak). Model FLOPs per image (torch.utils.flop_counter, 2 per multiply-add): "
-        + ", ".join(f"{k} {v / 1e9:.3f} GFLOP" for k, v in flops.items())
-        + ". "
-        f"int8 dot-product instructions: VNNI {'yes' if m.get('vnni') else 'no'}, "
-        f"AMX {'yes' if m.get('amx') else 'no'}.",
-        "",
-        "| model | batch | " + " | ".join(CONTENDERS) + " |",
-        "|---|---:|" + "---:|" * len(CONTENDERS),
-    ]
-    for model, batch in sorted({(r.model, r.batch) for r in result.latency}, key=lambda k: (k[0], k[1])):
-        cells = []
-        for contender in CONTENDERS:
-            row = result.latency_of(model, batch, contender)
-            if row is None or model not in flops:
-                cells.append("")
-                continue
-            achieved = flops[model] * batch / row.median_s / 1e9
-            cells.append(f"{achieved:.1f} ({100 * achieved / peak:.0f} %)" if peak else f"{achieved:.1f}")
-        lines.append(f"| {model} | {batch} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _ms(seconds: float) -> str:
-    return f"{1e3 * seconds:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
-
-
-def _fastest_speedup(result: BenchResult, row: LatencyRow) -> float:
-    base = result.latency_of(row.model, row.batch, BASELINE)
-    return min(base.samples) / min(row.samples) if base else float("nan")
-
-
-def _latency_table(result: BenchResult, cell: Callable[[LatencyRow], str]) -> list[str]:
-    lines = [
-        "| model | batch | timed calls | " + " | ".join(CONTENDERS) + " |",
-        "|---|---:|---:|" + "---:|" * len(CONTENDERS),
-    ]
-    models = result.settings["models"]
-    for model, batch in sorted({(r.model, r.batch) for r in result.latency}, key=lambda k: (models.index(k[0]), k[1])):
-        rows = [result.latency_of(model, batch, contender) for contender in CONTENDERS]
-        counts = [len(r.samples) for r in rows if r]
-        calls = f"{min(counts)}–{max(counts)}" if counts else "0"
-        lines.append(f"| {model} | {batch} | {calls} | " + " | ".join(cell(r) if r else "" for r in rows) + " |")
-    return lines
-
-
-def _markdown(result: BenchResult) -> str:
-    m, s = result.machine, result.settings
-    lines = [
-        "# Benchmarks",
-        "",
-        "Generated by `lucid bench` (`python benchmarks/bench.py`): lucid's deployment paths against "
-        "torchvision's eager model, same weights, one run with alternating blocks of repetitions. "
-        "Speed-ups are torchvision eager's median time over the contender's; higher is faster.",
-        "",
-        "## Machine",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| CPU | {m['cpu']} ({m['cpu_family_model']}), {m['cores']} cores usable, SIMD: {m['simd']} |",
-        f"| fp32 peak | {m.get('peak_gflops', 'n/a')} GFLOP/s; int8 dot-product instructions: VNNI "
-        f"{'yes' if m.get('vnni') else 'no'}, AMX {'yes' if m.get('amx') else 'no'} |",
-        f"| threads | {m['threads']} (torch, ONNX Runtime and OpenVINO inference threads) |",
-        f"| software | Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
-        f"onnxruntime {m['onnxruntime']}, openvino {m.get('openvino', 'n/a')}, "
-        f"executorch {m.get('executorch', 'n/a')}, "
-        f"lucid {m['lucid']} |",
-        f"| OS | {m['os']} |",
-        f"| date | {m['date']} |",
-        f"| load average (1, 5, 15 min) | before {m['load_before']}; after {m.get('load_after', 'n/a')} |",
-        "",
-        f"## Inference latency ({s['image_size']}x{s['image_size']} input): median per call (speed-up)",
-        "",
-        *_latency_table(result, lambda row: f"{_ms(row.median_s)} ({row.speedup:.2f}x)"),
-        "",
-        "Fastest call of each contender (speed-up over torchvision eager's fastest): on a shared CPU the "
-        "fastest call is the one least disturbed by other processes.",
-        "",
-        *_latency_table(result, lambda row: f"{_ms(min(row.samples))} ({_fastest_speedup(result, row):.2f}x)"),
-    ]
-    if result.training:
-        lines += [
-            "",
-            "## Training throughput (median SGD step, alternating)",
-            "",
-            "| model | batch | " + " | ".join(TRAIN_CONTENDERS) + " |",
-            "|---|---:|" + "---:|" * len(TRAIN_CONTENDERS),
-        ]
-        for model in s["models"]:
-            rows = [r for r in result.training if r.model == model]
-            if rows:
-                cells = [f"{r.images_per_s:.1f} img/s ({r.ratio:.2f}x)" for r in rows]
-                lines.append(f"| {model} | {rows[0].batch} | " + " | ".join(cells) + " |")
-    if result.memory:
-        lines += [
-            "",
-            "## Peak memory (fresh process per contender)",
-            "",
-            "| model | contender | batch | peak RSS | increase over imports |",
-            "|---|---|---:|---:|---:|",
-        ]
-        for row in result.memory:
-            lines.append(
-                f"| {row.model} | {row.contender} | {row.batch} | {row.peak_mib:.0f} MiB | {row.increase_mib:.0f} MiB |"
-            )
-    lines += _gflops_section(result)
-    lines += _operator_section(result)
-    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
-    for text, measured, met in result.targets():
-        lines.append(f"| {text} | {measured} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
-    lines += ["", "## How it was measured", ""] + [f"- {line}" for line in _method_notes(result)]
-    return "\n".join(lines) + "\n"
-
-
-def int8_ceiling(rows: Sequence[OperatorRow]) -> tuple[float, float] | None:
-    """(int8 convolution speed-up over fp32's, the whole file's best possible int8 speed-up) from one
-    model's profile rows: if int8 added no quantize/dequantize or other extra work at all, only the
-    convolutions would get faster, so fp32 time / (fp32 time - fp32 conv + int8 conv) bounds it."""
-
-    def total(file: str, conv_only: bool) -> float:
-        return sum(r.ms for r in rows if r.file == file and (not conv_only or "Conv" in r.op_type))
-
-    fp32, fp32_conv, int8_conv = total("fp32", False), total("fp32", True), total("int8", True)
-    if not fp32_conv or not int8_conv:
-        return None
-    return fp32_conv / int8_conv, fp32 / (fp32 - fp32_conv + int8_conv)
-
-
-def _operator_section(result: BenchResult) -> list[str]:
-    if not result.operators:
-        return []
-    lines = [
-        "",
-        "## Where ONNX Runtime spends the time (per operator type)",
-        "",
-        "ONNX Runtime's profiler, kernel time per call summed over the nodes of each operator type, after "
-        "its graph optimisations (fp32 runs fused convolutions in a blocked NCHWc layout; int8 runs "
-        "QLinearConv in NHWC between quantize/dequantize steps).",
-        "",
-    ]
-    for model, batch in dict.fromkeys((r.model, r.batch) for r in result.operators):
-        rows = [r for r in result.operators if (r.model, r.batch) == (model, batch)]
-        lines += [f"**{model}, batch {batch}**", "", "| file | operator | nodes | ms per call |", "|---|---|---:|---:|"]
-        for file in ("fp32", "int8"):
-            mine = [r for r in rows if r.file == file]
-            lines += [f"| {file} | {r.op_type} | {r.nodes} | {r.ms:.3f} |" for r in mine]
-            lines.append(f"| {file} | **total** | {sum(r.nodes for r in mine)} | **{sum(r.ms for r in mine):.3f}** |")
-        ceiling = int8_ceiling(rows)
-        if ceiling:
-            lines += [
-                "",
-                f"int8 convolutions run {ceiling[0]:.2f}x as fast as fp32's here; even if int8 cost nothing "
-                f"else extra, the file could be at most {ceiling[1]:.2f}x as fast as fp32.",
-                "",
-            ]
-    return lines
-
-
-def _method_notes(result: BenchResult) -> list[str]:
-    s = result.settings
-    return [
-        "Weights: torchvision's model with seeded random weights (and random BatchNorm statistics, so "
-        "folding is not trivial); lucid's model loads them through lucid's torchvision conversion. "
-        "No pretrained download is needed; latency does not depend on the values.",
-        f"Latency: after {s['warmup']} warm-up calls each, every round gives each contender one block, in a "
-        f"rotating order: a {1e3 * PAUSE_S:.0f} ms pause, one untimed call, then calls timed for {BLOCK_S:g} s; "
-        f"rounds go on until each has {s['repeats']} timed calls and {s['time_budget']:g} s have passed. "
-        "torch runs under `torch.inference_mode()`.",
-        "TorchScript: `lucid export --format torchscript` (BatchNorm folded, `torch.jit.script` + "
-        "`torch.jit.freeze`). ONNX Runtime fp32: `lucid export --dynamic-batch` (opset 18), session with "
-        "all graph optimisations, sequential execution. "
-        "int8: `lucid quantize` (static, QDQ, per-channel 7-bit weights, uint8 activations, classifier fp32), "
-        "calibrated on 32 random inputs: timing does not depend on calibration data.",
-        "OpenVINO: `lucid export --format openvino --dynamic-batch` (the IR of the same ONNX graph) run by "
-        "`lucid.deploy.runtime.OpenVINOModel` as `Predictor` runs it: compiled for the batch's static shape, "
-        "`LATENCY` hint at batch 1, `THROUGHPUT` hint above (the batch split over its parallel infer requests), "
-        "`INFERENCE_PRECISION_HINT=f32`. int8: `lucid quantize --backend openvino` (NNCF, classifier quantized "
-        "too). OpenVINO bf16 (only on CPUs with bf16 instructions): the fp32 file compiled with OpenVINO's "
-        "default precision there, bfloat16, which moves logits by about 1 %; it is shown, not judged by the "
-        "fp32 targets.",
-        "Training: SGD (momentum 0.9) steps on random images and labels, forward + cross-entropy + backward + "
-        f"update, batch {s['train_batch']}, at least {s['train_steps']} steps each in alternating blocks after one "
-        "warm-up step. The target is judged on the layout `lucid train` uses by default (channels-last; "
-        "`--no-channels-last` turns it off); in torchvision's NCHW layout both models run the same kernels.",
-        (
-            "Idle threads wait passively in both runtimes (torch: `OMP_WAIT_POLICY=PASSIVE`, ONNX Runtime: "
-            "`session.intra_op.allow_spinning=0`), so other processes on a shared CPU do not turn spin-waits into "
-            "stalls."
-            if s["passive_wait"]
-            else f"Both runtimes' default thread waiting (OMP_WAIT_POLICY={s['omp_wait_policy']}, ORT spinning on), "
-            "as a deployment runs them; the pause before each block lets the previous contender's threads settle."
-        ),
-        *(
-            []
-            if "vnni" in result.machine.get("simd", "")
-            else [
-                "This CPU has no VNNI instructions (avx512_vnni / avx_vnni): ONNX Runtime's uint8 x int8 kernels then "
-                "use AVX2's saturating 16-bit pair products, so int8 is not expected to beat fp32 by much here "
-                "(and 7-bit weights are needed for accuracy; see the README's deployment section)."
-            ]
-        ),
-        "Memory: each contender runs in a fresh Python process (`python -m lucid.deploy._probe memory`), which "
-        "reports its peak resident set size (`VmHWM` of /proc/self/status) after building the model and running "
-        "it three times, and the increase of that peak over the process after importing torch, torchvision "
-        "and onnxruntime (model weights, runtime buffers and activations).",
-        *result.notes,
-    ]

@@ -35,7 +35,7 @@ from torch import nn
 from lucid.deploy.integrity import write_with_digest
 from lucid.deploy.preprocess import Preprocessing, model_classes, read_classes, write_classes
 from lucid.errors import ExportError
-from lucid.tasks import get_task, task_of_source
+from lucid.tasks import get_task
 
 __all__ = [
     "FORMATS",
@@ -506,7 +506,7 @@ def export(
     _require_runtime(format)
     from lucid.models.resolve import resolve
 
-    resolved = get_task(task_of_source(model) or "classify").load_source(model, weights) or resolve(model, weights)
+    resolved = resolve(model, weights)
     task = get_task(resolved.task)
     spec = task.export_spec(resolved.model, image_size=image_size, mean=mean, std=std, resize_size=resize_size)
     prep = spec.preprocessing

@@ -3,8 +3,9 @@
 One call writes ONNX, OpenVINO IR and ExecuTorch files (each verified by
 `lucid.deploy.export`) plus the int8 files of both quantizers (`lucid.deploy.quantize`),
 then runs every file in its runtime on the same real, preprocessed images as the eager model and
-reports, per file and runtime: the largest logit difference from eager, the top-1 agreement with
-eager (and top-1 accuracy where the images have labels), the file size and the batch-1 latency
+reports, per file and runtime: the largest output difference from eager, the agreement with
+eager as the task counts it (top-1 labels, mask pixels, boxes) and the task's score (top-1, mIoU,
+mAP) where the images have labels, the file size and the batch-1 latency
 on this machine. Formats whose optional runtime is not installed are listed as skipped, with
 the extra that brings them. No TorchScript file is written: nothing in lucid runs one (``lucid
 export --format torchscript`` still writes one on request, for C++ callers).
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.deploy.export import export, quiet_torch_export
+from lucid.deploy.export import export
 from lucid.deploy.integrity import model_files
 from lucid.deploy.preprocess import model_classes, write_classes
 from lucid.deploy.quantize import DIGITS, quantize, recorded_data, task_sets
@@ -55,9 +56,10 @@ class MatrixRow:
     path: Path | None
     bytes: int = 0
     max_abs_diff: float = float("nan")
-    agreement: float = float("nan")  # top-1 agreement with eager
-    top1: float | None = None  # top-1 accuracy where labels exist
+    agreement: float = float("nan")  # agreement with eager, as the task counts it
+    top1: float | None = None  # the task's score where labels exist (top-1, mIoU, mAP: ``metric``)
     latency_ms: float = float("nan")  # batch 1, median
+    metric: str = "top-1"
     note: str = ""
 
     @property
@@ -78,76 +80,84 @@ def _latency(run: Callable[[], Any], budget_s: float, max_calls: int = 200) -> f
     return 1e3 * statistics.median(times)
 
 
-def _runner(path: Path, runtime: str, threads: int | None) -> Callable[[np.ndarray], np.ndarray]:
-    if runtime == "torch.jit":
-        with quiet_torch_export():
-            module = torch.jit.load(str(path), map_location="cpu")
+Outputs = list[np.ndarray]  # one array per graph output (a classifier: logits; a detector: boxes, scores)
 
-        def run(batch: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return module(torch.from_numpy(batch)).numpy()
 
-        return run
+def _runner(path: Path, runtime: str, threads: int | None) -> Callable[[np.ndarray], Outputs]:
+    """Every output of the file, run in ``runtime``."""
     if runtime == "openvino":
-        return OpenVINOModel(path, threads).run
+        return OpenVINOModel(path, threads).run_all
     if runtime == "executorch":
-        return ExecuTorchModel(path).run
-    return OnnxRuntimeModel(path, threads).run
+        return ExecuTorchModel(path).run_all
+    return OnnxRuntimeModel(path, threads).run_all
 
 
 class _Scorer:
     """A task's comparison of a file's outputs with eager's, and its score on the labels."""
 
-    def __init__(self, task: Any, labels: np.ndarray | None, metadata: dict[str, str]) -> None:
+    def __init__(self, task: Any, labels: Any, metadata: dict[str, str]) -> None:
         self.task, self.labels, self.metadata = task, labels, metadata
 
-    def __call__(self, eager: np.ndarray, outputs: np.ndarray) -> tuple[float, float | None]:
-        found = self.task.compare([eager], [outputs], self.labels, self.metadata)
-        return found.agreement, found.candidate
+    def __call__(self, eager: Outputs, outputs: Outputs) -> tuple[float, float | None, str]:
+        found = self.task.compare(eager, outputs, self.labels, self.metadata)
+        return found.agreement, found.candidate, found.metric
+
+
+def _largest_difference(eager: Outputs, outputs: Outputs) -> float:
+    """The largest absolute difference over every output (logits; a detector's box pixels and scores)."""
+    return max(float(np.abs(np.asarray(o) - e).max()) for e, o in zip(eager, outputs, strict=True))
 
 
 def _measure(
     name: str,
     runtime: str,
     path: Path,
-    run: Callable[[np.ndarray], np.ndarray],
+    run: Callable[[np.ndarray], Outputs],
     images: np.ndarray,
-    eager: np.ndarray,
+    eager: Outputs,
     scorer: _Scorer,
     budget_s: float,
     note: str = "",
 ) -> MatrixRow:
-    logits = np.asarray(run(images))
-    agreement, score = scorer(eager, logits)
+    outputs = [np.asarray(o) for o in run(images)]
+    agreement, score, metric = scorer(eager, outputs)
     one = images[:1]
     return MatrixRow(
         name=name,
         runtime=runtime,
         path=path,
         bytes=sum(p.stat().st_size for p in model_files(path) if p.is_file()),
-        max_abs_diff=float(np.abs(logits - eager).max()),
+        max_abs_diff=_largest_difference(eager, outputs),
         agreement=agreement,
         top1=score,
         latency_ms=_latency(lambda: run(one), budget_s),
         note=note,
+        metric=metric,
     )
 
 
-def _eager_row(model: nn.Module, images: np.ndarray, scorer: _Scorer, budget_s: float) -> tuple[MatrixRow, np.ndarray]:
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(batch)).numpy()
+def _eager_row(module: nn.Module, images: np.ndarray, scorer: _Scorer, budget_s: float) -> tuple[MatrixRow, Outputs]:
+    """The reference row: the task's exported graph (`lucid.tasks.Task.export_module`) run eagerly."""
 
-    eager = np.concatenate([run(images[i : i + 64]) for i in range(0, len(images), 64)])
+    def run(batch: np.ndarray) -> Outputs:
+        with torch.inference_mode():
+            produced = module(torch.from_numpy(batch))
+        produced = produced if isinstance(produced, (list, tuple)) else [produced]
+        return [o.numpy() for o in produced]
+
+    chunks = [run(images[i : i + 64]) for i in range(0, len(images), 64)]
+    eager = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+    _, score, metric = scorer(eager, eager)
     row = MatrixRow(
         name="PyTorch eager fp32",
         runtime="torch",
         path=None,
         max_abs_diff=0.0,
         agreement=1.0,
-        top1=scorer(eager, eager)[1],
+        top1=score,
         latency_ms=_latency(lambda: run(images[:1]), budget_s),
         note="the reference",
+        metric=metric,
     )
     return row, eager
 
@@ -200,7 +210,7 @@ def export_all(
     images, labels = eval_set.images, eval_set.labels
     say(f"calibrating on {calib_set.description}; evaluating on {eval_set.description}")
     scorer = _Scorer(task, labels, metadata)
-    eager_row, eager = _eager_row(model, images, scorer, latency_budget_s)
+    eager_row, eager = _eager_row(task.export_module(model), images, scorer, latency_budget_s)
     rows = [eager_row]
     onnx_file = folder / f"{stem}.onnx"
     if wanted & {"onnx", "int8"}:
@@ -275,7 +285,7 @@ def format_row(row: MatrixRow) -> str:
     """One matrix row as a short line."""
     if row.skipped and row.runtime != "torch":
         return row.note
-    top1 = "" if row.top1 is None else f", top-1 {100 * row.top1:.1f} %"
+    top1 = "" if row.top1 is None else f", {row.metric} {100 * row.top1:.1f} %"
     return (
         f"max |diff| {row.max_abs_diff:.2g}, agreement {100 * row.agreement:.1f} %{top1}, "
         f"{row.bytes / 1e6:.2f} MB, {row.latency_ms:.2f} ms at batch 1"
@@ -284,8 +294,9 @@ def format_row(row: MatrixRow) -> str:
 
 def format_matrix(rows: Sequence[MatrixRow]) -> str:
     """The matrix as a Markdown table."""
+    metric = rows[0].metric if rows else "top-1"
     lines = [
-        "| format | runtime | file size | max logit diff vs eager | top-1 agreement with eager | top-1 "
+        f"| format | runtime | file size | max output diff vs eager | agreement with eager | {metric} "
         "| batch-1 latency | note |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]

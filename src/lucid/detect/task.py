@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -21,7 +20,7 @@ from lucid.data import dataset_size, seeded_subset
 from lucid.detect.data import LAYOUT_HELP, DetectionDataset, detection_collate, detection_datasets
 from lucid.detect.metrics import coco_metrics
 from lucid.tasks import ExportSpec, Task, TaskData, register_task
-from lucid.train.config import MAX_IMAGE_SIZE, RunConfig
+from lucid.train.config import MAX_IMAGE_SIZE, RunConfig, check_class_names
 from lucid.train.engine import build_model
 
 __all__ = ["DetectConfig", "DetectTask", "scale_detections"]
@@ -58,13 +57,7 @@ class DetectConfig(RunConfig):
                 f"img_size must be a whole number of pixels 32..{MAX_IMAGE_SIZE} (--img-size), got {size!r}"
             )
         if self.classes is not None:
-            names = [str(c) for c in self.classes]
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"classes must be distinct names (--classes); repeated: {', '.join(duplicates)}")
-            if not 1 <= len(names) <= MAX_CLASSES:
-                raise ValueError(f"--classes names {len(names)} classes; expected 1..{MAX_CLASSES}")
-            self.classes = names
+            self.classes = check_class_names(self.classes, MAX_CLASSES)
 
 
 def scale_detections(detection: Mapping[str, torch.Tensor], from_size: Sequence[int], to_size: Sequence[int]) -> dict:
@@ -132,8 +125,28 @@ class DetectTask(Task):
         )
 
     def build_model(self, data: TaskData) -> nn.Module:
+        """The SSDLite; trained from scratch, its default boxes are fitted to the training boxes
+        (`lucid.models.ssdlite.fit_anchor_scales`); from weights, it keeps theirs."""
         config = self.config
-        return build_model(config.model, self.info.num_classes, weights=config.weights, bn_momentum=config.bn_momentum)
+        options: dict[str, Any] = {} if config.weights is not None else {"anchor_scales": self.anchor_scales(data)}
+        return build_model(
+            config.model, self.info.num_classes, weights=config.weights, bn_momentum=config.bn_momentum, **options
+        )
+
+    def anchor_scales(self, data: TaskData) -> tuple[float, float]:
+        """Default-box scales fitted to the training split's boxes (sides as shares of the input)."""
+        from lucid.models.ssdlite import fit_anchor_scales
+
+        base = _base(data.train)
+        indices = getattr(data.train, "indices", range(len(base)))
+        sides = [
+            math.sqrt(max(float(x2 - x1), 0.0) * max(float(y2 - y1), 0.0) / record.width / record.height)
+            for record in (base.records[i] for i in indices)
+            for (x1, y1, x2, y2), crowd in zip(record.boxes, record.iscrowd, strict=True)
+            if not crowd
+        ]
+        self.fitted_scales = fit_anchor_scales(torch.tensor(sides, dtype=torch.float64))
+        return self.fitted_scales
 
     def to_device(self, batch: Any, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, Any]:
         """Images as floats in 0..1 (the model normalises them itself) and each target's boxes and labels."""
@@ -202,7 +215,9 @@ class DetectTask(Task):
 
     def recipe(self) -> str:
         size = self.config.img_size
-        return f"{size}x{size} input, SSD augmentation (photometric, zoom-out, IoU crop, flip)"
+        fitted = getattr(self, "fitted_scales", None)
+        boxes = f", default boxes {fitted[0]:g}-{fitted[1]:g} of the input (fitted to the boxes)" if fitted else ""
+        return f"{size}x{size} input, SSD augmentation (photometric, zoom-out, IoU crop, flip){boxes}"
 
     def checkpoint_metadata(self, model: nn.Module, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Classes (index 0 is the background), the input size and the data with its split."""
@@ -221,6 +236,7 @@ class DetectTask(Task):
             "classes": list(info.classes),
             "categories": categories,
             "image_size": info.image_size,
+            "anchor_scales": list(getattr(model, "anchor_scales", ())),
             "data": info.to_dict(),
             **scores,
         }
@@ -234,16 +250,10 @@ class DetectTask(Task):
     # The file holds forward_raw (no NMS); NMS runs on the host in postprocess (lucid.detect.deploy).
 
     @classmethod
-    def load_source(cls, source: Any, weights: Any = None) -> Any:
-        """A detection checkpoint, registered SSDLite name (+ ``weights``) or module, in eval mode."""
+    def load_checkpoint(cls, path: Any) -> nn.Module:
         from lucid.detect.infer import load_detector
-        from lucid.models.resolve import Resolved, recorded_preprocessing
-        from lucid.preprocessing import model_classes
 
-        model = load_detector(source, weights)
-        path = Path(str(source)) if isinstance(source, (str, Path)) and Path(str(source)).is_file() else None
-        label = "model object" if isinstance(source, nn.Module) else str(source)
-        return Resolved(model, recorded_preprocessing(model), model_classes(model), label, cls.name, path)
+        return load_detector(path)
 
     @classmethod
     def export_module(cls, model: nn.Module) -> nn.Module:

@@ -23,11 +23,11 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,14 +36,18 @@ from lucid import checkpoint
 from lucid.checkpoint import CheckpointError, describe_mismatch
 from lucid.models.blocks import SqueezeExcite
 from lucid.models.model import MobileNet_V3
-
-if TYPE_CHECKING:
-    from lucid.models.weights_record import Weights
+from lucid.models.weights_record import Weights, WeightsEnum
 
 __all__ = [
     "FORMATS",
     "LoadedCheckpoint",
     "read_checkpoint",
+    "read_state_file",
+    "read_weights_source",
+    "resolve_weights_source",
+    "WeightsSource",
+    "map_foreign_state",
+    "foreign_state",
     "detect_format",
     "unwrap_state",
     "convert_state_dict",
@@ -91,8 +95,9 @@ def _is_safetensors(file: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _read_safetensors(file: Path) -> LoadedCheckpoint:
-    """A lucid checkpoint (its metadata says so) or a foreign safetensors state dict, e.g. timm's."""
+def _safetensors_state(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """The tensors of a safetensors file and, for a lucid checkpoint (its metadata says so), the
+    checked lucid metadata (format version and checksum); ``None`` for a foreign file, e.g. timm's."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -100,14 +105,20 @@ def _read_safetensors(file: Path) -> LoadedCheckpoint:
             metadata = handle.metadata() or {}
             if any(key.startswith("lucid.") for key in metadata):
                 meta = checkpoint.read_metadata(file)
-                state = checkpoint.load(file)  # checks the format version and the checksum
-                return LoadedCheckpoint(state, "lucid", str(file), lucid_meta=meta, extra=meta["extra"])
+                return checkpoint.load(file), meta  # checks the format version and the checksum
             state = {key: handle.get_tensor(key) for key in handle.keys()}
     except CheckpointError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{file}: not a readable safetensors file (truncated or corrupted?): {exc}") from None
-    state = unwrap_state(state, str(file))
+    return unwrap_state(state, str(file)), None
+
+
+def _read_safetensors(file: Path) -> LoadedCheckpoint:
+    """A lucid checkpoint (its metadata says so) or a foreign safetensors state dict, e.g. timm's."""
+    state, meta = _safetensors_state(file)
+    if meta is not None:
+        return LoadedCheckpoint(state, "lucid", str(file), lucid_meta=meta, extra=meta["extra"])
     return LoadedCheckpoint(state, detect_format(state, str(file)), str(file))
 
 
@@ -147,16 +158,25 @@ def _refusal(file: Path, exc: Exception) -> CheckpointError:
     )
 
 
+def _unreadable(file: Path, exc: Exception) -> CheckpointError:
+    """One line for a file torch cannot read: the unpickler's own reason, not torch's advice to
+    retry with ``weights_only=False`` (which would run the file's code)."""
+    text = str(exc)
+    reason = text.partition("WeightsUnpickler error:")[2] or text
+    first = next((line.strip() for line in reason.splitlines() if line.strip()), type(exc).__name__)
+    return CheckpointError(f"{file}: not a readable PyTorch checkpoint (truncated or corrupted?): {first}")
+
+
 def _read_pickle(file: Path) -> Any:
     _check_archive_sizes(file)
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise _refusal(file, exc) from None
-        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint (truncated or corrupted?): {exc}") from None
+        if "Unsupported global" in str(exc) or "Unsupported class" in str(exc):
+            raise _refusal(file, exc) from None  # a real pickle of Python objects
+        raise _unreadable(file, exc) from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, KeyError, RecursionError) as exc:
-        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint (truncated or corrupted?): {exc}") from None
+        raise _unreadable(file, exc) from None
 
 
 _CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
@@ -200,22 +220,40 @@ def detect_format(state: Mapping[str, torch.Tensor], origin: str = "state dict")
     )
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
-    """Read a lucid, torchvision or timm checkpoint file safely and recognise its format."""
+def _weights_file(path: str | os.PathLike[str]) -> tuple[Path, bool]:
+    """An existing weights file and whether it is safetensors (a ``.safetensors`` name without
+    the header is refused)."""
     file = checkpoint.existing_file(path, "weights file")
     try:
         is_safetensors = _is_safetensors(file)
     except OSError as exc:
         raise CheckpointError(f"{file}: cannot be read: {exc.strerror or exc}") from None
-    if is_safetensors:
-        return _read_safetensors(file)
-    if file.suffix == ".safetensors":
+    if not is_safetensors and file.suffix == ".safetensors":
         raise CheckpointError(
             f"{file}: not a safetensors file ({file.stat().st_size:,} bytes without a safetensors header; "
             "truncated or another format?)"
         )
+    return file, is_safetensors
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
+    """Read a lucid, torchvision or timm checkpoint file safely and recognise its format."""
+    file, is_safetensors = _weights_file(path)
+    if is_safetensors:
+        return _read_safetensors(file)
     state = unwrap_state(_read_pickle(file), str(file))
     return LoadedCheckpoint(state, detect_format(state, str(file)), str(file))
+
+
+def read_state_file(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """The tensors of any model's weights file, read as safely as `read_checkpoint` reads a
+    classifier's (safetensors, or ``torch.load(weights_only=True)`` after the archive-size check),
+    and the lucid metadata when the file is a lucid checkpoint (else ``None``). The detection and
+    segmentation models read their files through it and recognise the keys themselves."""
+    file, is_safetensors = _weights_file(path)
+    if is_safetensors:
+        return _safetensors_state(file)
+    return unwrap_state(_read_pickle(file), str(file)), None
 
 
 def from_state_dict(state: Mapping[str, Any], origin: str = "state dict") -> LoadedCheckpoint:
@@ -368,6 +406,117 @@ def _remap(
     if problems:
         name = getattr(model, "model_name", type(model).__name__)
         raise CheckpointError(f"{origin}: the {fmt} checkpoint does not fit {name}: {problems}")
+    return out
+
+
+@dataclass
+class WeightsSource:
+    """A task model's ``weights=`` as read: the state dict, its format (``"lucid"`` or the
+    foreign library's, e.g. ``"torchvision"``), where it came from, the registered entry it is
+    (if any) and a lucid checkpoint's metadata (if it is one)."""
+
+    state: dict[str, torch.Tensor]
+    format: str
+    origin: str
+    entry: Weights | None = None
+    meta: dict[str, Any] | None = None
+
+
+Recognise = Callable[[Mapping[str, torch.Tensor], str], str]  # (state, origin) -> format, or CheckpointError
+
+
+def read_weights_source(path: str | os.PathLike[str], recognise: Recognise) -> WeightsSource:
+    """A weights file (`read_state_file`), its format a lucid checkpoint's or ``recognise``'s."""
+    state, meta = read_state_file(path)
+    return WeightsSource(state, "lucid" if meta is not None else recognise(state, str(path)), str(path), meta=meta)
+
+
+def resolve_weights_source(
+    weights: Any, model_name: str, registered: type[WeightsEnum], recognise: Recognise
+) -> WeightsSource:
+    """What ``weights=`` names for a task model (an LR-ASPP, an SSDLite): a `WeightsSource`
+    already read, a registered entry of ``registered`` or its name (``"DEFAULT"``, a tag, or
+    ``"EnumName.TAG"``), a state dict, or a file path (lucid's or the foreign library's)."""
+    if isinstance(weights, WeightsSource):  # already read (by the factory, to size the model)
+        return weights
+    if isinstance(weights, WeightsEnum):
+        weights = weights.value
+    tags = list(registered.__members__)
+    owner = registered[tags[0]].value.model_name
+    if isinstance(weights, Weights):
+        if weights.model_name != model_name:
+            raise ValueError(f"weights {weights.tag} are for {weights.model_name}, not for {model_name}")
+        source = read_weights_source(registered[weights.tag].fetch(), recognise)
+        source.entry = weights
+        return source
+    if isinstance(weights, Mapping):
+        state = unwrap_state(weights, "state dict")
+        return WeightsSource(state, recognise(state, "state dict"), "state dict")
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        tag = str(weights).removeprefix(f"{registered.__name__}.")
+        if not path.exists() and tag in tags:
+            if model_name != owner:
+                raise ValueError(f"{model_name} has no registered weights (only {owner} has)")
+            return resolve_weights_source(registered[tag], model_name, registered, recognise)
+        return read_weights_source(path, recognise)
+    raise TypeError(
+        f"weights must be a file path, a state dict, {'/'.join(repr(t) for t in tags)} or a weights entry; "
+        f"got {type(weights).__name__}"
+    )
+
+
+def map_foreign_state(
+    state: Mapping[str, torch.Tensor],
+    model: nn.Module,
+    pairs: list[tuple[str, str]],
+    what: str,
+    replaceable: tuple[str, ...] = (),
+) -> dict[str, torch.Tensor]:
+    """A lucid state dict for ``model`` from a foreign ``state``, by ``pairs`` of (lucid key,
+    foreign key), one per tensor of ``model.state_dict()``.
+
+    Every key and shape is checked and everything that does not fit is reported at once
+    (`CheckpointError` naming ``what``). A missing ``num_batches_tracked`` keeps the model's;
+    1x1 convolutions and linear layers of the same numbers are reshaped (squeeze-excite);
+    keys in ``replaceable`` (a head of another class count, replaced afterwards) may differ.
+    """
+    target = model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    missing: list[str] = []
+    mismatched: list[str] = []
+    used: set[str] = set()
+    for key, foreign in pairs:
+        if foreign not in state:
+            if key.endswith("num_batches_tracked"):
+                out[key] = target[key]
+            else:
+                missing.append(foreign)
+            continue
+        used.add(foreign)
+        value = _fit(state[foreign], target[key].shape)
+        if value.shape != target[key].shape and key not in replaceable:
+            mismatched.append(f"{foreign} -> {key}: file {tuple(value.shape)} vs model {tuple(target[key].shape)}")
+        out[key] = value
+    unexpected = [k for k in state if k not in used]
+    problems = describe_mismatch(missing, unexpected, mismatched, unexpected_label="not used by the model")
+    if problems:
+        name = getattr(model, "model_name", type(model).__name__)
+        raise CheckpointError(f"the {what} state dict does not fit {name}: {problems}")
+    return out
+
+
+def foreign_state(state: Mapping[str, torch.Tensor], pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    """The foreign state dict of a lucid ``state``, by ``pairs`` of (lucid key, foreign key): the
+    inverse of `map_foreign_state` (squeeze-excite linear weights become 1x1 convolutions)."""
+    out = {}
+    for key, foreign in pairs:
+        if key not in state:
+            raise CheckpointError(f"the lucid state dict has no {key} (for {foreign})")
+        value = state[key]
+        if value.dim() == 2 and ".fc" in key:  # SE Linear -> a 1x1 conv
+            value = value.reshape(*value.shape, 1, 1)
+        out[foreign] = value.detach().clone()
     return out
 
 

@@ -37,7 +37,7 @@ from lucid.models.hub import (
 )
 from lucid.models.model import MobileNet_V3
 from lucid.models.presets import LOCKED_FIELDS, alternative_constants, preset_config, source_constants
-from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD, channel_stats
+from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_SIZE, channel_stats
 
 __all__ = [
     "resolve_weights",
@@ -272,7 +272,6 @@ MAX_CHANNELS = 1 << 16
 MAX_CLASSES = 1 << 20
 MAX_BLOCKS = 256
 MAX_KERNEL = 31
-MAX_IMAGE_SIZE = 8192
 
 
 def load_model(path: str | os.PathLike[str], **overrides: Any) -> MobileNet_V3:

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
 from lucid.models.config import MobileNetV3Config
+from lucid.models.convert import WeightsSource, foreign_state, map_foreign_state, resolve_weights_source
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3, init_weights
 from lucid.models.presets import preset_config
@@ -204,41 +205,13 @@ def _key_pairs(model: LRASPP) -> list[tuple[str, str]]:
     return pairs
 
 
-def _reshaped(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """lucid's SE layers are Linear (o, i), torchvision's 1x1 convs (o, i, 1, 1): same numbers."""
-    if tensor.shape != shape and tensor.numel() == math.prod(shape) and tensor.shape[:2] == shape[:2]:
-        return tensor.reshape(shape)
-    return tensor
-
-
 def lraspp_from_torchvision(state: Mapping[str, torch.Tensor], model: LRASPP) -> dict[str, torch.Tensor]:
     """A lucid state dict for ``model`` from torchvision's ``lraspp_mobilenet_v3_*`` state dict.
 
     Every key and shape is checked; everything that does not fit is reported at once
     (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
     """
-    target = model.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    missing, mismatched = [], []
-    used = set()
-    for lucid, tv in _key_pairs(model):
-        if tv not in state:
-            if lucid.endswith("num_batches_tracked"):
-                out[lucid] = target[lucid]
-            else:
-                missing.append(tv)
-            continue
-        used.add(tv)
-        value = _reshaped(state[tv], target[lucid].shape)
-        # Classifiers of another class count are replaced afterwards (_fit_to), not an error here.
-        if value.shape != target[lucid].shape and lucid not in _CLASSIFIER_KEYS:
-            mismatched.append(f"{tv} -> {lucid}: file {tuple(state[tv].shape)} vs model {tuple(target[lucid].shape)}")
-        out[lucid] = value
-    unexpected = [k for k in state if k not in used]
-    problems = checkpoint.describe_mismatch(missing, unexpected, mismatched, unexpected_label="not used by the model")
-    if problems:
-        raise CheckpointError(f"the torchvision LR-ASPP state dict does not fit {model.model_name}: {problems}")
-    return out
+    return map_foreign_state(state, model, _key_pairs(model), "torchvision LR-ASPP", replaceable=_CLASSIFIER_KEYS)
 
 
 def lraspp_to_torchvision(
@@ -252,15 +225,7 @@ def lraspp_to_torchvision(
     reference = model if isinstance(model, nn.Module) else reference
     if not isinstance(reference, LRASPP):
         raise TypeError("lraspp_to_torchvision needs an LRASPP model (or a state dict plus reference=model)")
-    out = {}
-    for lucid, tv in _key_pairs(reference):
-        if lucid not in state:
-            raise CheckpointError(f"the lucid state dict has no {lucid} (for torchvision's {tv})")
-        value = state[lucid]
-        if value.dim() == 2 and ".fc" in lucid:  # SE Linear -> torchvision's 1x1 conv
-            value = value.reshape(*value.shape, 1, 1)
-        out[tv] = value.detach().clone()
-    return out
+    return foreign_state(state, _key_pairs(reference))
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,17 +307,6 @@ register_weights("lraspp_mobilenet_v3_large", LRASPP_MobileNet_V3_Large_Weights)
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Source:
-    """A state dict, its format (``"lucid"``/``"torchvision"``), where it came from and its metadata."""
-
-    state: dict[str, torch.Tensor]
-    format: str
-    origin: str
-    entry: SegmentationWeights | None = None
-    meta: dict[str, Any] | None = None
-
-
 def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
     if "head.cbr.0.weight" in state:
         return "lucid"
@@ -364,66 +318,16 @@ def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
     )
 
 
-def _read_file(path: Path) -> _Source:
-    """A lucid checkpoint (safetensors) or torchvision's ``.pth``, the latter with ``weights_only=True``."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights file at {path}")
-    with open(path, "rb") as handle:
-        head = handle.read(9)
-    if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
-        meta = checkpoint.read_metadata(path)
-        return _Source(checkpoint.load(path), "lucid", str(path), meta=meta)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - every unpickling failure becomes one clear message
-        raise CheckpointError(
-            f"{path}: not readable as a weights-only PyTorch file (lucid never unpickles code): {exc}"
-        ) from None
-    if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
-        obj = obj["model"]  # torchvision's reference scripts save {"model": state_dict, ...}
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a state dict (names -> tensors), found {type(obj).__name__}")
-    state = {str(k).removeprefix("module."): v for k, v in obj.items()}
-    return _Source(state, _format_of(state, str(path)), str(path))
+def _resolve(weights: Any, model_name: str) -> WeightsSource:
+    return resolve_weights_source(weights, model_name, LRASPP_MobileNet_V3_Large_Weights, _format_of)
 
 
-def _resolve(weights: Any, model_name: str) -> _Source:
-    if isinstance(weights, _Source):  # already read (by the factory, to size the model)
-        return weights
-    if isinstance(weights, WeightsEnum):
-        weights = weights.value
-    if isinstance(weights, SegmentationWeights):
-        if weights.model_name != model_name:
-            raise ValueError(f"weights {weights.tag} are for {weights.model_name}, not for {model_name}")
-        source = _read_file(LRASPP_MobileNet_V3_Large_Weights[weights.tag].fetch())
-        source.entry = weights
-        return source
-    if isinstance(weights, Mapping):
-        state = dict(weights)
-        return _Source(state, _format_of(state, "state dict"), "state dict")
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights).expanduser()
-        if not path.exists() and str(weights).replace("LRASPP_MobileNet_V3_Large_Weights.", "") in (
-            "DEFAULT",
-            "COCO_WITH_VOC_LABELS_V1",
-        ):
-            if model_name != "lraspp_mobilenet_v3_large":
-                raise ValueError(f"{model_name} has no registered weights (only lraspp_mobilenet_v3_large has)")
-            member = LRASPP_MobileNet_V3_Large_Weights[str(weights).rpartition(".")[2]]
-            return _resolve(member, model_name)
-        return _read_file(path)
-    raise TypeError(
-        f"weights must be a file path, a state dict, 'DEFAULT'/'COCO_WITH_VOC_LABELS_V1' or a weights entry; "
-        f"got {type(weights).__name__}"
-    )
-
-
-def _head_classes(source: _Source) -> int:
+def _head_classes(source: WeightsSource) -> int:
     key = "head.low_classifier.weight" if source.format == "lucid" else "classifier.low_classifier.weight"
     return int(source.state[key].shape[0])
 
 
-def _stem_channels(source: _Source) -> int:
+def _stem_channels(source: WeightsSource) -> int:
     key = "backbone.conv_first.0.weight" if source.format == "lucid" else "backbone.0.0.weight"
     return int(source.state[key].shape[1])
 
@@ -460,7 +364,7 @@ def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[
     return state
 
 
-def _pretrained_cfg(source: _Source, model: LRASPP) -> dict[str, Any]:
+def _pretrained_cfg(source: WeightsSource, model: LRASPP) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "source": source.format,
         "weights": source.origin,

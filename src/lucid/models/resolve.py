@@ -23,26 +23,21 @@ from typing import Any
 from torch import nn
 
 from lucid.errors import DataError
-from lucid.preprocessing import Preprocessing, model_classes, model_preprocessing
+from lucid.preprocessing import MAX_IMAGE_SIZE, Preprocessing, model_classes, model_preprocessing
 
 __all__ = [
     "EXPORT_SUFFIXES",
     "MAX_IMAGE_SIZE",
-    "SEGMENT_PREFIX",
-    "TASKS",
+    "DEFAULT_TASK",
     "Resolved",
     "recorded_preprocessing",
     "resolve",
     "source_task",
 ]
 
-TASKS = ("classify", "segment")
-# Registered segmentation (LR-ASPP) model names start with this.
-SEGMENT_PREFIX = "lraspp_"
+DEFAULT_TASK = "classify"  # files and modules that record no task (written before tasks were)
 # Files of exported models: routed to the runtimes, never rebuilt as modules.
 EXPORT_SUFFIXES = (".onnx", ".xml", ".pte")
-# The largest image_size / resize_size a checkpoint may ask for (a bigger value is tampering).
-MAX_IMAGE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -51,7 +46,8 @@ class Resolved:
 
     ``model`` is in eval mode. ``preprocessing`` is what the model was trained with (recorded,
     else ImageNet's conventions); for a segmentation model it describes the channels and
-    normalisation (segmentation runs on whole images, see `lucid.segment.infer`).
+    normalisation (segmentation runs on whole images, see `lucid.segment.infer`). ``task``:
+    the `lucid.tasks` name of the model's outputs.
     ``classes``: the output names when recorded, else None. ``label``: where the model came
     from (the checkpoint path, ``"name (weights)"``, or ``"model object"``). ``path``: the
     checkpoint file, when there is one.
@@ -65,16 +61,13 @@ class Resolved:
     path: Path | None = field(default=None)
 
 
-def _is_segment_module(model: nn.Module) -> bool:
-    from lucid.models.lraspp import LRASPP
-
-    return isinstance(model, LRASPP)
-
-
 def recorded_preprocessing(model: nn.Module) -> Preprocessing:
     """The preprocessing ``model`` records (`lucid.preprocessing.model_preprocessing`), refusing
     sizes no image model takes: metadata is checked before it sizes any allocation."""
-    prep = model_preprocessing(model)
+    try:
+        prep = model_preprocessing(model)
+    except ValueError as exc:  # a recorded size out of bounds, refused before it sizes anything
+        raise DataError(f"the checkpoint's {exc}") from None
     sizes = (("image_size", max(prep.image_size)), ("resize_size", prep.resize_size or 8))
     for name, value in sizes:
         if not 8 <= value <= MAX_IMAGE_SIZE:
@@ -88,28 +81,21 @@ def _finish(model: nn.Module, label: str, task: str, path: Path | None = None) -
 
 
 def source_task(source: str | os.PathLike[str] | nn.Module | None) -> str | None:
-    """The task of ``source`` without building it: ``"segment"`` for an LR-ASPP module, checkpoint,
-    model name or segmentation export; ``"classify"`` for any other model or export; None when
-    ``source`` names nothing (the caller's resolve or runtime then reports it)."""
-    if source is None:
+    """The task of ``source`` without building it: a module's, a lucid checkpoint's or a
+    registered model name's (`lucid.tasks.task_of_source`), an exported file's recorded task
+    (after its digest check), ``"classify"`` for a foreign weights file (torchvision's, timm's);
+    None when ``source`` names nothing (the caller's resolve or runtime then reports it)."""
+    from lucid.tasks import task_of_source
+
+    if source is None or (not isinstance(source, nn.Module) and not str(source)):
         return None
     if isinstance(source, nn.Module):
-        return "segment" if _is_segment_module(source) else "classify"
-    text = str(source)
-    if not text:
-        return None
-    if text.startswith(SEGMENT_PREFIX):
-        return "segment"
-    path = Path(text).expanduser()
-    if not path.is_file():
-        from lucid.models.registry import list_models
-
-        return "classify" if text in list_models() else None
-    if path.suffix.lower() in EXPORT_SUFFIXES:
+        return task_of_source(source)
+    path = Path(str(source)).expanduser()
+    if path.is_file() and path.suffix.lower() in EXPORT_SUFFIXES:
         return _export_task(path)
-    from lucid.models.lraspp import is_segmentation_checkpoint
-
-    return "segment" if is_segmentation_checkpoint(path) else "classify"
+    task = task_of_source(source)
+    return task if task is not None or not path.is_file() else DEFAULT_TASK
 
 
 def _export_task(path: Path) -> str:
@@ -134,18 +120,19 @@ def resolve(
 ) -> Resolved:
     """The model ``source`` names, in eval mode, with its preprocessing, classes, origin and task.
 
-    ``source``: an ``nn.Module``; a lucid checkpoint file (classification or LR-ASPP); or a
+    ``source``: an ``nn.Module``; a lucid checkpoint file of any task; or a
     registered model name, with ``weights`` naming registered weights (``"DEFAULT"``) or a file
     (None: random initialisation, unless ``require_weights``, which commands that report
     predictions set). Exported files are not models here: pass them to
     `lucid.deploy.Predictor`.
     """
-    from lucid.models.registry import create_model, list_models
+    from lucid.models.registry import create_model, list_models, model_task
+    from lucid.tasks import get_task
 
     if isinstance(source, nn.Module):
         if weights is not None:
             raise ValueError("weights= applies to a registered model name, not to a model object")
-        return _finish(source, "model object", source_task(source) or "classify")
+        return _finish(source, "model object", source_task(source) or DEFAULT_TASK)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"expected a model, a checkpoint path or a model name, got {type(source).__name__}")
     name = str(source)
@@ -160,12 +147,11 @@ def resolve(
                 f"{name} is a model name: pass --weights (a registered weights name such as DEFAULT, or a file) "
                 "to say which weights to use"
             )
-        task = "segment" if name.startswith(SEGMENT_PREFIX) else "classify"
+        task = model_task(name) or DEFAULT_TASK
         if weights is None:
             return _finish(create_model(name), name, task)
-        # Classification: the class count and input channels come from the weights themselves.
-        kwargs: dict[str, Any] = {} if task == "segment" else {"num_classes": None, "in_channels": None}
-        return _finish(create_model(name, weights=weights, **kwargs), f"{name} ({weights})", task)
+        sizing = get_task(task).weights_sizing  # e.g. a classifier's class count from the weights
+        return _finish(create_model(name, weights=weights, **sizing), f"{name} ({weights})", task)
     if path.suffix or os.sep in name or (os.altsep and os.altsep in name):
         raise FileNotFoundError(f"no checkpoint at {path} (no such checkpoint file, and not a registered model name)")
     close = difflib.get_close_matches(name, list_models(), n=1, cutoff=0.75)
@@ -177,9 +163,9 @@ def resolve(
 
 
 def _from_file(path: Path, weights: Any) -> Resolved:
-    """A lucid checkpoint file: an LR-ASPP one or a classifier."""
-    from lucid.models.loading import load_model
-    from lucid.models.lraspp import is_segmentation_checkpoint, load_segmentation_model
+    """A lucid checkpoint file, rebuilt by its task (`lucid.tasks.Task.load_checkpoint`); a
+    file without lucid metadata is read as a classifier's weights."""
+    from lucid.tasks import get_task
 
     if weights is not None:
         raise ValueError(f"weights= applies to a registered model name; {path} is a checkpoint file")
@@ -187,6 +173,5 @@ def _from_file(path: Path, weights: Any) -> Resolved:
         raise ValueError(
             f"{path} is an exported model, not a checkpoint: run it with lucid.deploy.Predictor (lucid predict --onnx)"
         )
-    if is_segmentation_checkpoint(path):
-        return _finish(load_segmentation_model(path), str(path), "segment", path)
-    return _finish(load_model(path), str(path), "classify", path)
+    task = source_task(path) or DEFAULT_TASK
+    return _finish(get_task(task).load_checkpoint(path), str(path), task, path)

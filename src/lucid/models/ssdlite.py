@@ -30,12 +30,10 @@ state dict or the registered ``COCO_V1`` (torchvision's published file).
 from __future__ import annotations
 
 import math
-import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -51,7 +49,7 @@ from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
 from lucid.models.config import MobileNetV3Config
-from lucid.models.convert import unwrap_state
+from lucid.models.convert import WeightsSource, foreign_state, map_foreign_state, resolve_weights_source
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3
 from lucid.models.presets import preset_config
@@ -59,7 +57,10 @@ from lucid.models.registry import register_model
 from lucid.models.weights_record import Weights, WeightsEnum
 
 __all__ = [
+    "ANCHOR_SCALES",
     "COCO_CATEGORIES",
+    "check_anchor_scales",
+    "fit_anchor_scales",
     "SSDLITE_SIZE",
     "SSDLITE_MEAN",
     "SSDLITE_STD",
@@ -104,11 +105,43 @@ NMS_THRESH = 0.55
 DETECTIONS_PER_IMG = 300
 TOPK_CANDIDATES = 300
 EXTRA_DEPTHS = (512, 256, 256, 128)
+# The default boxes' smallest and largest side, as a share of the 320-pixel input: torchvision's
+# (and the paper's) 0.2 and 0.95. `fit_anchor_scales` fits them to a data set's boxes.
+ANCHOR_SCALES = (0.2, 0.95)
 ANCHORS_PER_LOCATION = 6  # DefaultBoxGenerator with aspect ratios [2, 3]: 2 + 2 * 2 boxes per cell
 _BACKBONES = {
     "ssdlite320_mobilenet_v3_large": "mobilenet_v3_large",
     "ssdlite320_mobilenet_v3_small": "mobilenet_v3_small",
 }
+
+
+def check_anchor_scales(scales: Any) -> tuple[float, float]:
+    """``(smallest, largest)`` default-box side as a share of the input, 0 < smallest < largest <= 1."""
+    try:
+        low, high = (float(v) for v in scales)
+    except (TypeError, ValueError):
+        raise ValueError(f"anchor_scales must be two numbers (smallest, largest), got {scales!r}") from None
+    if not 0.0 < low < high <= 1.0:
+        raise ValueError(f"anchor_scales must satisfy 0 < smallest < largest <= 1, got {scales!r}")
+    return round(low, 4), round(high, 4)
+
+
+def fit_anchor_scales(sides: torch.Tensor) -> tuple[float, float]:
+    """Default-box scales for boxes whose sides (the square root of each box's area, as a share of
+    the square input) are ``sides``: the smallest at the 5th percentile (0.04 to 0.2, torchvision's
+    0.2 being the most), the largest at 1.5x the 99th percentile (at least 3x the smallest, at most
+    0.95).
+
+    Why: SSD matches each box to default boxes by IoU >= 0.5. torchvision's smallest default box
+    is 64 pixels of the 320 input; a 20-pixel object (BCCD's platelets) overlaps it at IoU 0.1,
+    so it is learnt from one forced match and is found at AP ~0. Ultralytics fits its anchors to
+    the data the same way (autoanchor). Anchors hold no weights: a model trained from scratch may
+    take any scales, and the checkpoint records them."""
+    if sides.numel() == 0:
+        return ANCHOR_SCALES
+    low = min(max(float(torch.quantile(sides, 0.05)), 0.04), ANCHOR_SCALES[0])
+    high = min(max(1.5 * float(torch.quantile(sides, 0.99)), 3 * low), ANCHOR_SCALES[1])
+    return check_anchor_scales((low, high))
 
 
 def normal_init(module: nn.Module) -> None:
@@ -285,6 +318,7 @@ class SSDLite(SSD):
         nms_thresh: float = NMS_THRESH,
         detections_per_img: int = DETECTIONS_PER_IMG,
         topk_candidates: int = TOPK_CANDIDATES,
+        anchor_scales: tuple[float, float] = ANCHOR_SCALES,
         **ssd_kwargs: Any,
     ) -> None:
         if not isinstance(config, MobileNetV3Config):
@@ -295,7 +329,8 @@ class SSDLite(SSD):
             raise ValueError(f"SSDLite takes RGB images (in_channels=3), got in_channels={config.in_channels}")
         config = config.replace(num_classes=num_classes, classifier=False)
         backbone = SSDLiteFeatures(MobileNet_V3(config, model_name=model_name))
-        anchors = DefaultBoxGenerator([[2, 3] for _ in backbone.out_channels], min_ratio=0.2, max_ratio=0.95)
+        low, high = check_anchor_scales(anchor_scales)
+        anchors = DefaultBoxGenerator([[2, 3] for _ in backbone.out_channels], min_ratio=low, max_ratio=high)
         norm = partial(nn.BatchNorm2d, eps=BN_EPS, momentum=BN_MOMENTUM)
         head = SSDLiteHead(backbone.out_channels, anchors.num_anchors_per_location(), num_classes, norm)
         super().__init__(
@@ -316,6 +351,7 @@ class SSDLite(SSD):
         self.config = config
         self.model_name = model_name
         self.task = DETECT_TASK
+        self.anchor_scales = (low, high)
         self.num_classes = num_classes
         self.in_channels = 3
         self.checkpoint_extra: dict[str, Any] | None = None
@@ -509,28 +545,7 @@ def ssdlite_from_torchvision(state: Mapping[str, torch.Tensor], model: SSDLite) 
     Every key and shape is checked; everything that does not fit is reported at once
     (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
     """
-    target = model.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    missing, mismatched, used = [], [], set()
-    for lucid, tv in _key_pairs(model):
-        if tv not in state:
-            if lucid.endswith("num_batches_tracked"):
-                out[lucid] = target[lucid]
-            else:
-                missing.append(tv)
-            continue
-        used.add(tv)
-        value = state[tv]
-        if value.shape != target[lucid].shape and value.numel() == target[lucid].numel() and ".fc" in lucid:
-            value = value.reshape(target[lucid].shape)  # torchvision's SE 1x1 convs -> lucid's Linear
-        if value.shape != target[lucid].shape:
-            mismatched.append(f"{tv} -> {lucid}: file {tuple(value.shape)} vs model {tuple(target[lucid].shape)}")
-        out[lucid] = value
-    unexpected = [key for key in state if key not in used]
-    problems = checkpoint.describe_mismatch(missing, unexpected, mismatched, unexpected_label="not used by the model")
-    if problems:
-        raise CheckpointError(f"the torchvision SSDLite state dict does not fit {model.model_name}: {problems}")
-    return out
+    return map_foreign_state(state, model, _key_pairs(model), "torchvision SSDLite")
 
 
 def ssdlite_to_torchvision(
@@ -544,15 +559,7 @@ def ssdlite_to_torchvision(
     reference = model if isinstance(model, nn.Module) else reference
     if not isinstance(reference, SSDLite):
         raise TypeError("ssdlite_to_torchvision needs an SSDLite model (or a state dict plus reference=model)")
-    out = {}
-    for lucid, tv in _key_pairs(reference):
-        if lucid not in state:
-            raise CheckpointError(f"the lucid state dict has no {lucid} (for torchvision's {tv})")
-        value = state[lucid]
-        if value.dim() == 2 and ".fc" in lucid:  # SE Linear -> torchvision's 1x1 conv
-            value = value.reshape(*value.shape, 1, 1)
-        out[tv] = value.detach().clone()
-    return out
+    return foreign_state(state, _key_pairs(reference))
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,17 +630,6 @@ register_weights("ssdlite320_mobilenet_v3_large", SSDLite320_MobileNet_V3_Large_
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Source:
-    """A state dict, its format (``"lucid"``/``"torchvision"``), where it came from and its metadata."""
-
-    state: dict[str, torch.Tensor]
-    format: str
-    origin: str
-    entry: DetectionWeights | None = None
-    meta: dict[str, Any] | None = None
-
-
 def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
     if "backbone.body.conv_first.0.weight" in state:
         return "lucid"
@@ -645,54 +641,11 @@ def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
     )
 
 
-def _read_file(path: Path) -> _Source:
-    """A lucid checkpoint (safetensors) or torchvision's ``.pth``, the latter with ``weights_only=True``."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights file at {path}")
-    with open(path, "rb") as handle:
-        head = handle.read(9)
-    if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
-        return _Source(checkpoint.load(path), "lucid", str(path), meta=checkpoint.read_metadata(path))
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - every unpickling failure becomes one clear message
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: not readable as a weights-only PyTorch file (lucid never unpickles code): {reason}"
-        ) from None
-    state = unwrap_state(obj, str(path))
-    return _Source(state, _format_of(state, str(path)), str(path))
+def _resolve(weights: Any, model_name: str) -> WeightsSource:
+    return resolve_weights_source(weights, model_name, SSDLite320_MobileNet_V3_Large_Weights, _format_of)
 
 
-def _resolve(weights: Any, model_name: str) -> _Source:
-    if isinstance(weights, _Source):  # already read (by the factory, to size the model)
-        return weights
-    if isinstance(weights, WeightsEnum):
-        weights = weights.value
-    if isinstance(weights, DetectionWeights):
-        if weights.model_name != model_name:
-            raise ValueError(f"weights {weights.tag} are for {weights.model_name}, not for {model_name}")
-        source = _read_file(SSDLite320_MobileNet_V3_Large_Weights[weights.tag].fetch())
-        source.entry = weights
-        return source
-    if isinstance(weights, Mapping):
-        state = unwrap_state(weights, "state dict")
-        return _Source(state, _format_of(state, "state dict"), "state dict")
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights).expanduser()
-        tag = str(weights).removeprefix("SSDLite320_MobileNet_V3_Large_Weights.")
-        if not path.exists() and tag in ("DEFAULT", "COCO_V1"):
-            if model_name != "ssdlite320_mobilenet_v3_large":
-                raise ValueError(f"{model_name} has no registered weights (only ssdlite320_mobilenet_v3_large has)")
-            return _resolve(SSDLite320_MobileNet_V3_Large_Weights[tag], model_name)
-        return _read_file(path)
-    raise TypeError(
-        "weights must be a file path, a state dict, 'DEFAULT'/'COCO_V1' or a weights entry; "
-        f"got {type(weights).__name__}"
-    )
-
-
-def _head_classes(source: _Source) -> int:
+def _head_classes(source: WeightsSource) -> int:
     """The class count of the file's classification head (its first predictor's outputs / 6 anchors)."""
     key = "head.classification_head.module_list.0.1.weight"
     if key not in source.state:
@@ -705,7 +658,7 @@ def _head_classes(source: _Source) -> int:
     return outputs // ANCHORS_PER_LOCATION
 
 
-def _pretrained_cfg(source: _Source, model: SSDLite) -> dict[str, Any]:
+def _pretrained_cfg(source: WeightsSource, model: SSDLite) -> dict[str, Any]:
     cfg = {**preprocessing_cfg(model.num_classes), "source": source.format, "weights": source.origin}
     if source.entry is not None:
         meta = source.entry.meta
@@ -748,6 +701,14 @@ def _build(name: str, num_classes: int | None, weights: Any, ssd_kwargs: dict[st
     backbone_keys = set(MobileNetV3Config.__dataclass_fields__) - {"bottleneck_cfg", "last_channels", "stem_channels"}
     backbone_kwargs = {k: ssd_kwargs.pop(k) for k in list(ssd_kwargs) if k in backbone_keys}
     source = _resolve(weights, name) if weights is not None else None
+    recorded = ((source.meta or {}).get("extra") or {}).get("anchor_scales") if source is not None else None
+    if source is not None and recorded:
+        if "anchor_scales" in ssd_kwargs and check_anchor_scales(ssd_kwargs["anchor_scales"]) != tuple(recorded):
+            raise ValueError(
+                f"anchor_scales={ssd_kwargs['anchor_scales']} but the weights were trained with {recorded} "
+                f"({source.origin}); the head's offsets are relative to those default boxes"
+            )
+        ssd_kwargs["anchor_scales"] = tuple(recorded)
     if source is not None:
         found = _head_classes(source)
         if num_classes is not None and num_classes != found:

@@ -29,22 +29,26 @@ from lucid.segment.data import (
 )
 from lucid.segment.metrics import segmentation_loss, validate
 from lucid.tasks import Comparison, ExportSpec, Task, TaskData, register_task
-from lucid.train.config import MAX_IMAGE_SIZE, RunConfig
+from lucid.train.config import MAX_IMAGE_SIZE, RunConfig, check_class_names
 from lucid.train.engine import build_model
 
 __all__ = ["SegmentConfig", "SegmentTask", "CLASS_WEIGHTS"]
 
 CLASS_WEIGHTS = ("enet", "none")
 MAX_CLASSES = 255  # mask values are 8-bit and one of them may be void
+# Training crops (validation runs on whole images): a batch of 8 crops of 1024x1024 already takes
+# gigabytes of activations; larger ones are refused before a worker allocates them.
+MAX_CROP = 1024
+MAX_RESCALED = 2048  # the random rescale's largest short side (min(crop) x the largest --scale)
 
 
-def _pair(flag: str, value: Any) -> tuple[int, int]:
+def _pair(flag: str, value: Any, maximum: int = MAX_IMAGE_SIZE) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
     ok = isinstance(value, (tuple, list)) and len(value) == 2
-    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_IMAGE_SIZE for v in value)
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= maximum for v in value)
     if not ok:
-        raise ValueError(f"{flag} must be a positive int or (height, width) up to {MAX_IMAGE_SIZE}, got {value!r}")
+        raise ValueError(f"{flag} must be a positive int or (height, width) up to {maximum}, got {value!r}")
     return int(value[0]), int(value[1])
 
 
@@ -78,13 +82,21 @@ class SegmentConfig(RunConfig):
     class_weights: str = "enet"
 
     def _check_task(self) -> None:
-        self.crop_size = _pair("crop_size (--crop-size)", self.crop_size)
+        self.crop_size = _pair("crop_size (--crop-size)", self.crop_size, MAX_CROP)
         if not isinstance(self.scale, (tuple, list)) or len(self.scale) != 2:
             raise ValueError(f"scale must be two numbers MIN MAX (--scale), got {self.scale!r}")
         low, high = (float(v) for v in self.scale)
         if not (0 < low <= high <= 16) or low != low or high != high:
             raise ValueError(f"scale must be 0 < MIN <= MAX <= 16 (--scale), got {self.scale!r}")
         self.scale = (low, high)
+        # The random rescale sets each photo's short side to min(crop) x scale, whatever the
+        # photo's own size: bound it before a worker allocates it.
+        if min(self.crop_size) * high > MAX_RESCALED:
+            raise ValueError(
+                f"--crop-size {self.crop_size[0]}x{self.crop_size[1]} with --scale up to {high:g} rescales photos "
+                f"to a short side of {min(self.crop_size) * high:g} pixels; at most {MAX_RESCALED} "
+                "(smaller crops or --scale)"
+            )
         if self.class_weights not in CLASS_WEIGHTS:
             raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHTS)}, got {self.class_weights!r}")
         if self.ignore_index is not None and not (isinstance(self.ignore_index, int) and 0 <= self.ignore_index <= 255):
@@ -96,13 +108,7 @@ class SegmentConfig(RunConfig):
         ):
             raise ValueError(f"num_classes must be 1..{MAX_CLASSES} (--num-classes), got {self.num_classes!r}")
         if self.classes is not None:
-            names = [str(c) for c in self.classes]
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ValueError(f"classes must be distinct names (--classes); repeated: {', '.join(duplicates)}")
-            if len(names) > MAX_CLASSES:
-                raise ValueError(f"--classes names {len(names)} classes; masks hold at most {MAX_CLASSES}")
-            self.classes = names
+            self.classes = check_class_names(self.classes, MAX_CLASSES, "8-bit masks, one value kept for void")
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
@@ -224,6 +230,12 @@ class SegmentTask(Task):
         return pretrained_cfg, extra
 
     # -- deployment (lucid.deploy finds these through lucid.tasks.get_task("segment")) ----------
+
+    @classmethod
+    def load_checkpoint(cls, path: Any) -> nn.Module:
+        from lucid.models.lraspp import load_segmentation_model
+
+        return load_segmentation_model(path)
 
     @classmethod
     def export_spec(cls, model: nn.Module, **preprocessing: Any) -> ExportSpec:

@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from lucid.preprocessing import MAX_IMAGE_SIZE  # images larger on a side are refused
+
 __all__ = [
+    "check_class_names",
     "RunConfig",
     "TrainConfig",
     "OPTIMIZERS",
@@ -55,8 +58,6 @@ MAX_BATCH_SIZE = 65_536
 MAX_WORKERS = 256
 MAX_SEED = 2**32 - 1
 MAX_TIME_BUDGET_MINUTES = 7 * 24 * 60.0  # a week
-# Images larger than this on a side are refused before anything is allocated for them.
-MAX_IMAGE_SIZE = 4096
 # Without ``epochs``, a ``time_budget`` run fits the epoch count; otherwise the default is 10.
 DEFAULT_EPOCHS = 10
 
@@ -84,6 +85,18 @@ def _check_float(name: str, value: Any, low: float, high: float, *, high_open: b
     if not ok:
         bracket = ")" if high_open else "]"
         raise ValueError(f"{name} must be a number in [{low}, {high}{bracket}, got {value!r}")
+
+
+def check_class_names(value: Any, maximum: int, limit: str = "") -> list[str]:
+    """``--classes`` as a list of distinct names, 1..``maximum`` of them (``limit``: why that many)."""
+    names = [str(c) for c in value]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"classes must be distinct names (--classes); repeated: {', '.join(duplicates)}")
+    if not 1 <= len(names) <= maximum:
+        why = f" ({limit})" if limit else ""
+        raise ValueError(f"--classes names {len(names)} classes; expected 1..{maximum}{why}")
+    return names
 
 
 def check_device(value: Any, flag: str = "device") -> str:

@@ -124,14 +124,15 @@ def build_model(
     weights: str | None = None,
     dropout: float | None = None,
     bn_momentum: float | None = None,
+    **options: Any,
 ) -> nn.Module:
     """The registered model ``name`` for ``num_classes`` classes; with ``weights`` (a checkpoint
     path or a registered weights name) the factory loads them and replaces the head when the
-    class count differs."""
+    class count differs. ``options`` go to the factory as they are (a task's own model options)."""
     from lucid.models.registry import get_model_factory
 
     factory = get_model_factory(name)
-    kwargs: dict[str, Any] = {"num_classes": num_classes}
+    kwargs: dict[str, Any] = {"num_classes": num_classes, **options}
     if in_channels is not None:
         kwargs["in_channels"] = in_channels
     if dropout is not None:

@@ -39,7 +39,6 @@ MAX_CLASSES = 255  # mask values are 8-bit and one of them may be void
 # Training crops (validation runs on whole images): a batch of 8 crops of 1024x1024 already takes
 # gigabytes of activations; larger ones are refused before a worker allocates them.
 MAX_CROP = 1024
-MAX_RESCALED = 2048  # the random rescale's largest short side (min(crop) x the largest --scale)
 
 
 def _pair(flag: str, value: Any, maximum: int = MAX_IMAGE_SIZE) -> tuple[int, int]:
@@ -89,14 +88,6 @@ class SegmentConfig(RunConfig):
         if not (0 < low <= high <= 16) or low != low or high != high:
             raise ValueError(f"scale must be 0 < MIN <= MAX <= 16 (--scale), got {self.scale!r}")
         self.scale = (low, high)
-        # The random rescale sets each photo's short side to min(crop) x scale, whatever the
-        # photo's own size: bound it before a worker allocates it.
-        if min(self.crop_size) * high > MAX_RESCALED:
-            raise ValueError(
-                f"--crop-size {self.crop_size[0]}x{self.crop_size[1]} with --scale up to {high:g} rescales photos "
-                f"to a short side of {min(self.crop_size) * high:g} pixels; at most {MAX_RESCALED} "
-                "(smaller crops or --scale)"
-            )
         if self.class_weights not in CLASS_WEIGHTS:
             raise ValueError(f"class_weights must be one of {', '.join(CLASS_WEIGHTS)}, got {self.class_weights!r}")
         if self.ignore_index is not None and not (isinstance(self.ignore_index, int) and 0 <= self.ignore_index <= 255):

@@ -1132,7 +1132,7 @@ def _farewell(run: _Run, best: dict[str, Any], seconds: float) -> None:
         "summary": f"run summary (best_{run.task.best_key}, config, data split)",
         "metrics": "one line of metrics per epoch",
         "curves": "loss and accuracy curves",
-        "best": "best checkpoint (lucid.models.load_model / lucid eval / lucid predict)",
+        "best": "best checkpoint (lucid eval / lucid predict / lucid export)",
         "last": "last checkpoint",
         "state": "optimizer, scheduler, EMA and RNG state for --resume",
     }

@@ -16,6 +16,7 @@ contender.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -643,10 +644,11 @@ def detection_row(
 ) -> None:
     """The detection row: per-call latency at batch 1 of torchvision's eager SSDLite (its own
     resize to 320, normalisation and NMS) and of lucid's exported one run by `Predictor` (the same
-    resize and normalisation, the network in ONNX Runtime or OpenVINO, NMS on the host), on one
-    640x480 photo, in alternating blocks. Appends to ``result.detection``."""
+    resize and normalisation, the network in ONNX Runtime or OpenVINO, fp32 and int8, NMS on the
+    host), on one 640x480 photo, in alternating blocks. Appends to ``result.detection``."""
     from lucid.deploy.export import export
     from lucid.deploy.predictor import Predictor
+    from lucid.deploy.quantize import quantize
     from lucid.deploy.runtime import available
 
     repeats, warmup, budget = rounds
@@ -659,11 +661,21 @@ def detection_row(
     with torch.inference_mode():
         image = photo.float().div(255)
         calls[DETECTION_CONTENDERS[0]] = lambda: tv([image])
-    ort = Predictor(onnx, threads, backend="onnxruntime", spinning=spinning)
-    calls[DETECTION_CONTENDERS[1]] = lambda: ort.predict(photo)
-    if available("openvino"):
-        ov = Predictor(onnx, threads, backend="openvino")
-        calls[DETECTION_CONTENDERS[2]] = lambda: ov.predict(photo)
+    files = {DETECTION_CONTENDERS[1]: (onnx, "onnxruntime"), DETECTION_CONTENDERS[2]: (onnx, "openvino")}
+    calib = np.random.default_rng(seed).standard_normal((8, 3, 320, 320)).astype(np.float32)
+    say(f"{DETECTOR}: int8 files (calibrated on random inputs: their timing does not depend on the data)")
+    int8 = workdir / f"{DETECTOR}.int8.onnx"
+    quantize(onnx, int8, calib, num_calib=8, num_eval=8, threads=threads)
+    files[DETECTION_CONTENDERS[3]] = (int8, "onnxruntime")
+    if available("nncf"):
+        ir = workdir / f"{DETECTOR}.int8.xml"
+        quantize(onnx, ir, calib, backend="openvino", num_calib=8, num_eval=8, threads=threads)
+        files[DETECTION_CONTENDERS[4]] = (ir, "openvino")
+    for contender, (path, backend) in files.items():
+        if backend == "openvino" and not available("openvino"):
+            continue
+        predictor = Predictor(path, threads, backend=backend, spinning=spinning if backend == "onnxruntime" else None)
+        calls[contender] = functools.partial(predictor.predict, photo)
     with torch.inference_mode():
         times = alternating(calls, repeats, warmup, budget)
     base = statistics.median(times[BASELINE])

@@ -47,7 +47,13 @@ BASELINE = "torchvision eager"
 DETECTOR = "ssdlite320_mobilenet_v3_large"
 # The detection row: torchvision's eager SSDLite (its own resize, normalisation and NMS) against
 # lucid's exported file run by Predictor (the same resize and normalisation, NMS on the host).
-DETECTION_CONTENDERS = ("torchvision eager", "lucid ONNX Runtime", "lucid OpenVINO")
+DETECTION_CONTENDERS = (
+    "torchvision eager",
+    "lucid ONNX Runtime",
+    "lucid OpenVINO",
+    "lucid ONNX Runtime int8",
+    "lucid OpenVINO int8",
+)
 BLOCK_S = 0.25  # seconds of timed calls per contender per round
 PAUSE_S = 0.02  # idle time before each block
 

@@ -503,7 +503,9 @@ def test_time_budget_fits_the_epochs(trained, tmp_path):
     result = train(config)
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["time_budget"]["minutes"] == 0.15
-    assert 1 <= summary["epochs"] == summary["epochs_planned"] < 1000  # fitted, not the upper bound
+    assert 1 <= summary["epochs"] <= summary["epochs_planned"] < 1000  # fitted, not the upper bound
+    if summary["epochs"] < summary["epochs_planned"]:  # a busy machine: the last epoch was cut short, and says so
+        assert "was cut short" in summary["time_budget"]["stopped"]
 
 
 # ----------------------------------------------------------------------------- the engine's guarantees

@@ -23,7 +23,7 @@ from lucid.tasks import ExportSpec, Task, TaskData, register_task
 from lucid.train.config import MAX_IMAGE_SIZE, RunConfig, check_class_names
 from lucid.train.engine import build_model
 
-__all__ = ["DetectConfig", "DetectTask", "scale_detections"]
+__all__ = ["DetectConfig", "DetectTask", "fitted_anchor_scales", "scale_detections"]
 
 MAX_CLASSES = 1000
 
@@ -72,6 +72,20 @@ def scale_detections(detection: Mapping[str, torch.Tensor], from_size: Sequence[
     }
 
 
+def fitted_anchor_scales(dataset: DetectionDataset) -> tuple[float, float]:
+    """Default-box scales (`lucid.models.ssdlite.fit_anchor_scales`) for ``dataset``'s boxes, each
+    box's side the square root of its area as a share of its photo (the input is a square resize)."""
+    from lucid.models.ssdlite import fit_anchor_scales
+
+    sides = [
+        math.sqrt(max(float(x2 - x1), 0.0) * max(float(y2 - y1), 0.0) / record.width / record.height)
+        for record in dataset.records
+        for (x1, y1, x2, y2), crowd in zip(record.boxes, record.iscrowd, strict=True)
+        if not crowd
+    ]
+    return fit_anchor_scales(torch.tensor(sides, dtype=torch.float64))
+
+
 def _base(dataset: Any) -> DetectionDataset:
     """The DetectionDataset under the Subset wrappers (a shard, --limit-val)."""
     while not isinstance(dataset, DetectionDataset):
@@ -95,6 +109,7 @@ class DetectTask(Task):
     layout_help = LAYOUT_HELP
     output_axes = (("N", "anchors", "4"), ("N", "anchors", "classes"))
     epoch_bn_statistics = True  # from scratch, BN momentum 0.03 lags AdamW's weights: eval boxes ignore the photo
+    fitted_scales: tuple[float, float] | None = None  # set by build_data when training from scratch
 
     def build_data(self, rank: int, world_size: int) -> TaskData:
         config = self.config
@@ -109,6 +124,8 @@ class DetectTask(Task):
             from lucid.detect.transforms import train_transform
 
             train_full.transform = train_transform(config.img_size, hflip=config.hflip)
+        # From scratch, the default boxes are fitted to the training split's boxes (all of them).
+        self.fitted_scales = None if config.weights is not None else fitted_anchor_scales(train_full)
         train_ds = seeded_subset(train_full, config.limit_train, config.seed)
         val_ds = seeded_subset(val_full, config.limit_val, config.seed + 1)
         info.train_images, info.val_images = dataset_size(train_ds), dataset_size(val_ds)
@@ -125,28 +142,13 @@ class DetectTask(Task):
         )
 
     def build_model(self, data: TaskData) -> nn.Module:
-        """The SSDLite; trained from scratch, its default boxes are fitted to the training boxes
-        (`lucid.models.ssdlite.fit_anchor_scales`); from weights, it keeps theirs."""
+        """The SSDLite; trained from scratch, its default boxes are the ones `build_data` fitted
+        to the training boxes; from weights, it keeps theirs."""
         config = self.config
-        options: dict[str, Any] = {} if config.weights is not None else {"anchor_scales": self.anchor_scales(data)}
+        options: dict[str, Any] = {} if self.fitted_scales is None else {"anchor_scales": self.fitted_scales}
         return build_model(
             config.model, self.info.num_classes, weights=config.weights, bn_momentum=config.bn_momentum, **options
         )
-
-    def anchor_scales(self, data: TaskData) -> tuple[float, float]:
-        """Default-box scales fitted to the training split's boxes (sides as shares of the input)."""
-        from lucid.models.ssdlite import fit_anchor_scales
-
-        base = _base(data.train)
-        indices = getattr(data.train, "indices", range(len(base)))
-        sides = [
-            math.sqrt(max(float(x2 - x1), 0.0) * max(float(y2 - y1), 0.0) / record.width / record.height)
-            for record in (base.records[i] for i in indices)
-            for (x1, y1, x2, y2), crowd in zip(record.boxes, record.iscrowd, strict=True)
-            if not crowd
-        ]
-        self.fitted_scales = fit_anchor_scales(torch.tensor(sides, dtype=torch.float64))
-        return self.fitted_scales
 
     def to_device(self, batch: Any, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, Any]:
         """Images as floats in 0..1 (the model normalises them itself) and each target's boxes and labels."""
@@ -215,7 +217,7 @@ class DetectTask(Task):
 
     def recipe(self) -> str:
         size = self.config.img_size
-        fitted = getattr(self, "fitted_scales", None)
+        fitted = self.fitted_scales
         boxes = f", default boxes {fitted[0]:g}-{fitted[1]:g} of the input (fitted to the boxes)" if fitted else ""
         return f"{size}x{size} input, SSD augmentation (photometric, zoom-out, IoU crop, flip){boxes}"
 

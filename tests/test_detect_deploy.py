@@ -98,7 +98,10 @@ def test_host_nms_of_the_raw_outputs_is_eager_eval_exactly(run, onnx_file):
         raw = model.forward_raw(batch)
     task = get_task("detect")
     prepared = task.prepare_batches(photos, predictor.preprocessing, predictor.input_shape)
-    assert np.array_equal(np.concatenate([b for b, _ in prepared]), batch.numpy())  # the model's own resize
+    # the model's own resize and normalisation, in the other order: equal to float rounding
+    np.testing.assert_allclose(np.concatenate([b for b, _ in prepared]), batch.numpy(), rtol=0, atol=1e-5)
+    floats = task.prepare_batches(pixels, predictor.preprocessing, predictor.input_shape)
+    np.testing.assert_allclose(np.concatenate([b for b, _ in floats]), batch.numpy(), rtol=0, atol=1e-5)
     assert [o["sizes"][0] for _, o in prepared] == sizes == [(48, 64), (48, 64)]
     hosted = task.postprocess([raw[0].numpy(), raw[1].numpy()], predictor.metadata, sizes=sizes)
     for mine, theirs in zip(hosted, eager, strict=True):

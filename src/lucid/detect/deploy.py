@@ -97,8 +97,9 @@ def recorded_thresholds(metadata: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _rgb(image: Any) -> torch.Tensor:
-    """A ``(3, H, W)`` uint8 tensor of a path, PIL image, ``(H, W, 3)`` array or ``(3, H, W)`` tensor."""
+def _pixels(image: Any) -> torch.Tensor:
+    """A ``(3, H, W)`` image of a path, PIL image, ``(H, W, C)`` array or ``(C, H, W)`` tensor:
+    uint8 as read, or float in [0, 1] as given (torchvision's detectors take float images)."""
     from lucid.preprocessing import read_image
 
     if isinstance(image, (str, os.PathLike)) or hasattr(image, "convert"):
@@ -112,30 +113,36 @@ def _rgb(image: Any) -> torch.Tensor:
         pixels = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
     if pixels.dim() != 3 or pixels.shape[0] not in (1, 3, 4):
         raise DataError(f"an image tensor must be (3, H, W), got shape {tuple(pixels.shape)}")
-    pixels = pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels[:3]
-    if pixels.is_floating_point():
-        pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)
-    return pixels
+    if pixels.dtype != torch.uint8 and not pixels.is_floating_point():
+        raise DataError(f"an image tensor must be uint8 or float in [0, 1], got {pixels.dtype}")
+    return pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels[:3]
 
 
 def prepare_detection_batches(images: Any, preprocessing: Any) -> list[tuple[np.ndarray, dict[str, Any]]]:
-    """One ``(1, 3, H, W)`` batch per image through torchvision's own detection transform
-    (``GeneralizedRCNNTransform``: normalise, then the square resize the model does in eval mode),
-    each with its original ``(H, W)`` under ``sizes`` so the boxes come back in its own pixels."""
-    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+    """One ``(1, 3, H, W)`` batch per image, as the model's own transform (torchvision's
+    ``GeneralizedRCNNTransform``) makes it in eval mode, each with its original ``(H, W)`` under
+    ``sizes`` so that the boxes come back in its own pixels.
 
-    size = tuple(int(v) for v in preprocessing.image_size)
-    transform = GeneralizedRCNNTransform(
-        min(size), max(size), list(preprocessing.mean), list(preprocessing.std), size_divisible=1, fixed_size=size
-    ).eval()
+    The transform normalises the photo, then stretches it to the square (bilinear, no
+    antialias). Here the photo is stretched first and the square normalised: bilinear weights
+    sum to one, so the result is the same up to float rounding, and only the square's pixels
+    are normalised, not the photo's.
+    """
+    size = [int(v) for v in preprocessing.image_size]
+    mean = torch.tensor(preprocessing.mean, dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor(preprocessing.std, dtype=torch.float32).view(3, 1, 1)
     many = isinstance(images, (list, tuple)) or (hasattr(images, "ndim") and images.ndim == 4)
     batches = []
     for image in images if many else [images]:
-        pixels = _rgb(image).float().div(255)
+        pixels = _pixels(image)
+        scale = 1 / 255 if pixels.dtype == torch.uint8 else 1.0
         with torch.no_grad():
-            batch, _ = transform([pixels])
+            square = torch.nn.functional.interpolate(
+                pixels.float()[None], size=size, mode="bilinear", align_corners=False
+            )[0]
+            batch = square.mul_(scale).sub_(mean).div_(std)
         original = (int(pixels.shape[1]), int(pixels.shape[2]))
-        batches.append((batch.tensors.numpy().astype(np.float32), {"sizes": [original]}))
+        batches.append((batch[None].numpy(), {"sizes": [original]}))
     return batches
 
 

@@ -233,20 +233,16 @@ def select_detections(
     because torchvision's method decodes and selects in one step from the head's logits, and an
     exported model hands over decoded boxes and probabilities instead.
     """
-    image_boxes, image_scores, image_labels = [], [], []
-    for label in range(1, scores.shape[-1]):
-        score = scores[:, label]
-        keep = score > score_threshold
-        score, box = score[keep], boxes[keep]
-        score, order = score.topk(min(topk, score.numel()))
-        image_boxes.append(box[order])
-        image_scores.append(score)
-        image_labels.append(torch.full_like(score, fill_value=label, dtype=torch.int64))
-    all_boxes = torch.cat(image_boxes, dim=0)
-    all_scores = torch.cat(image_scores, dim=0)
-    all_labels = torch.cat(image_labels, dim=0)
-    keep = batched_nms(all_boxes, all_scores, all_labels, nms_threshold)[:detections_per_image]
-    return {"boxes": all_boxes[keep], "scores": all_scores[keep], "labels": all_labels[keep]}
+    # One topk over every class column instead of torchvision's Python loop over the classes (91
+    # small topk calls for COCO): the same candidates in the same class-major order, in one call.
+    foreground = scores[:, 1:]
+    top, anchor = foreground.topk(min(topk, foreground.shape[0]), dim=0)
+    top, anchor = top.T, anchor.T  # (classes, k): class-major, each class's best first
+    keep = top > score_threshold
+    labels = torch.arange(1, scores.shape[-1], device=scores.device).unsqueeze(1).expand_as(top)
+    all_scores, all_labels, all_boxes = top[keep], labels[keep], boxes[anchor[keep]]
+    kept = batched_nms(all_boxes, all_scores, all_labels, nms_threshold)[:detections_per_image]
+    return {"boxes": all_boxes[kept], "scores": all_scores[kept], "labels": all_labels[kept]}
 
 
 def postprocess_raw(

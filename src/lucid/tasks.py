@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TASK",
     "TASK_MODULES",
+    "CalibrationPicks",
     "Comparison",
     "ExportSpec",
     "Meter",
@@ -88,6 +89,16 @@ class TaskData:
     val_batch_size: int | None = None  # None: the engine's default
     device: torch.device | None = None  # where the sets keep their images (set by Task.prepare), None: the CPU
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CalibrationPicks:
+    """Which images an int8 file is calibrated and scored on: at most ``num_calib`` training
+    images and ``num_eval`` held-out ones (None: all), drawn with ``seed``."""
+
+    num_calib: int | None
+    num_eval: int | None
+    seed: int
 
 
 class Meter:
@@ -171,6 +182,19 @@ class Task:
     def build_data(self, rank: int, world_size: int) -> TaskData:
         """The run's train and val sets (before any model is built: data errors come first)."""
         raise NotImplementedError
+
+    def task_data(self, train: Dataset[Any], val: Dataset[Any], info: Any, **options: Any) -> TaskData:
+        """The run's `TaskData` from the full sets: the ``--limit-train`` / ``--limit-val`` seeded
+        subsets, their sizes in ``info`` (``train_images``, ``val_images``), and ``info`` kept as
+        ``self.info``; ``options`` are `TaskData`'s."""
+        from lucid.data.datasets import dataset_size, seeded_subset
+
+        config = self.config
+        train = seeded_subset(train, config.limit_train, config.seed)
+        val = seeded_subset(val, config.limit_val, config.seed + 1)
+        info.train_images, info.val_images = dataset_size(train), dataset_size(val)
+        self.info = info
+        return TaskData(train, val, info, **options)
 
     def build_model(self, data: TaskData) -> nn.Module:
         """The registered model the config names, sized for ``data`` (and its weights loaded)."""
@@ -346,18 +370,11 @@ class Task:
 
     @classmethod
     def calibration_sets(
-        cls,
-        data: str | os.PathLike[str],
-        preprocessing: Any,
-        metadata: Mapping[str, str],
-        *,
-        num_calib: int | None,
-        num_eval: int | None,
-        seed: int,
+        cls, data: str | os.PathLike[str], preprocessing: Any, metadata: Mapping[str, str], picks: CalibrationPicks
     ) -> tuple[Any, Any]:
         """``(calibration, evaluation)`` `lucid.deploy.quantize.LabelledImages` from ``data``,
-        the evaluation images held out from training; data of another task is a DataError naming
-        what was expected."""
+        the evaluation images held out from training, as many as ``picks`` says; data of another
+        task is a DataError naming what was expected."""
         raise NotImplementedError
 
     @classmethod

@@ -13,7 +13,7 @@ from torch import nn
 
 from lucid.data import CachedImages, StreamingImages
 from lucid.errors import DataError
-from lucid.tasks import Comparison, Meter, Task, TaskData, register_task
+from lucid.tasks import CalibrationPicks, Comparison, Meter, Task, TaskData, register_task
 from lucid.train.config import TrainConfig
 from lucid.train.data import build_datasets
 from lucid.train.engine import build_model
@@ -247,14 +247,7 @@ class ClassifyTask(Task):
 
     @classmethod
     def calibration_sets(
-        cls,
-        data: str | Any,
-        preprocessing: Any,
-        metadata: Mapping[str, str],
-        *,
-        num_calib: int | None,
-        num_eval: int | None,
-        seed: int,
+        cls, data: str | Any, preprocessing: Any, metadata: Mapping[str, str], picks: CalibrationPicks
     ) -> tuple[Any, Any]:
         """The digits' or an image folder's training and held-out images
         (`lucid.deploy.quantize.calibration_sets`); a segmentation data folder or a folder
@@ -277,9 +270,9 @@ class ClassifyTask(Task):
             classes=classes,
             num_classes=len(classes) if classes else None,
             metadata=metadata,
-            num_calib=num_calib,
-            num_eval=num_eval,
-            seed=seed,
+            num_calib=picks.num_calib,
+            num_eval=picks.num_eval,
+            seed=picks.seed,
         )
 
     @classmethod

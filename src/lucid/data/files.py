@@ -17,7 +17,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -33,11 +33,14 @@ __all__ = [
     "files_digest",
     "find_layout",
     "held_out_files",
+    "seeded_split",
     "split_files",
     "stratified_split",
     "walk_images",
     "image_inputs",
 ]
+
+Item = TypeVar("Item")
 
 # torchvision's list (ImageFolder's IMG_EXTENSIONS), so the same names count as images, plus the
 # types Keras's image_dataset_from_directory also reads (.gif) and those Pillow decodes that photo
@@ -324,6 +327,19 @@ def stratified_split(targets: Sequence[int], fraction: float, seed: int) -> tupl
         val += [items[i] for i in order[:take]]
         train += [items[i] for i in order[take:]]
     return sorted(train), sorted(val)
+
+
+def seeded_split(items: Sequence[Item], fraction: float, seed: int, unit: str = "item") -> tuple[list[Item], ...]:
+    """Seeded ``(train, val)`` of ``items``, each in the items' order: ``round(fraction * n)`` of
+    them (at least one, never all) validate. For data without one class per item (boxes, masks),
+    where a stratified split has nothing to stratify by. ``unit`` names an item in the errors."""
+    if not 0 < fraction < 1:
+        raise DataError(f"--val-fraction must be in (0, 1), got {fraction!r}")
+    if len(items) < 2:
+        raise DataError(f"{len(items)} usable {unit}(s): at least 2 are needed to train and validate")
+    take = min(max(round(fraction * len(items)), 1), len(items) - 1)
+    chosen = set(torch.randperm(len(items), generator=torch.Generator().manual_seed(seed))[:take].tolist())
+    return [x for i, x in enumerate(items) if i not in chosen], [x for i, x in enumerate(items) if i in chosen]
 
 
 @dataclass

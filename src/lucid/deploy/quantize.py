@@ -26,7 +26,7 @@ from lucid.deploy.integrity import check_digest, model_files, write_with_digest
 from lucid.deploy.preprocess import Preprocessing
 from lucid.deploy.runtime import OnnxRuntimeModel, OpenVINOModel, task_for
 from lucid.errors import ExportError
-from lucid.tasks import get_task
+from lucid.tasks import CalibrationPicks, get_task
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -664,7 +664,7 @@ def task_sets(
         calib = recorded_data(props) or DIGITS
     if prep is None:
         raise ValueError("calibrating on images needs the model's preprocessing (export it with lucid.deploy.export)")
-    return task.calibration_sets(calib, prep, props, num_calib=num_calib, num_eval=num_eval, seed=seed)
+    return task.calibration_sets(calib, prep, props, CalibrationPicks(num_calib, num_eval, seed))
 
 
 def _refuse_drop(outcome: Mapping[str, Any], max_drop: float | None, target: Path) -> None:

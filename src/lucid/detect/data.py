@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lucid.data.files import walk_images
+from lucid.data.files import seeded_split, walk_images
 from lucid.data.images import image_size_of
 from lucid.detect.formats import (
     RawImage,
@@ -629,17 +629,6 @@ def _record(photo: _Photo, index: Mapping[str, int], tally: _Tally) -> Detection
 # the validation split
 
 
-def _seeded_split(photos: list[_Photo], fraction: float, seed: int) -> tuple[list[_Photo], list[_Photo]]:
-    """A seeded ``fraction`` of ``photos`` (at least one, never all) validates, in file order."""
-    if not 0 < fraction < 1:
-        raise DataError(f"val_fraction must be in (0, 1), got {fraction!r}")
-    if len(photos) < 2:
-        raise DataError(f"{len(photos)} usable photo(s): at least 2 are needed to train and validate")
-    take = min(max(round(fraction * len(photos)), 1), len(photos) - 1)
-    chosen = set(torch.randperm(len(photos), generator=torch.Generator().manual_seed(seed))[:take].tolist())
-    return [p for i, p in enumerate(photos) if i not in chosen], [p for i, p in enumerate(photos) if i in chosen]
-
-
 def _recorded_split(photos: list[_Photo], record: Mapping[str, Any], root: Path) -> tuple[list[_Photo], list[_Photo]]:
     """The split ``record`` lists (its validation photos by key); refused when any is gone."""
     wanted = record.get("val")
@@ -680,7 +669,7 @@ def _split(
             f"--data {layout.root}: the recorded split used split folders ({record.get('layout')}), "
             "but the data has none now"
         )
-    train, val = _seeded_split(train, fraction, seed)
+    train, val = seeded_split(train, fraction, seed, "photo")
     return train, val, {"kind": "seeded", "val_fraction": fraction, "seed": seed, "val": [p.key for p in val]}
 
 

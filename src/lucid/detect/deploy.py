@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from lucid.errors import DataError
+from lucid.tasks import CalibrationPicks
 
 __all__ = [
     "RawDetector",
@@ -188,13 +189,7 @@ def detections_from_outputs(
 
 
 def calibration_sets(
-    data: str | os.PathLike[str],
-    preprocessing: Any,
-    metadata: Mapping[str, str],
-    *,
-    num_calib: int | None,
-    num_eval: int | None,
-    seed: int,
+    data: str | os.PathLike[str], preprocessing: Any, metadata: Mapping[str, str], picks: CalibrationPicks
 ) -> tuple[Any, Any]:
     """Calibration images from a detection folder's training photos (resized only, no augmentation)
     and evaluation photos from its validation split (the recorded split when it is the folder the
@@ -222,8 +217,8 @@ def calibration_sets(
 
     if not len(train) or not len(val):
         raise DataError(f"{info.root}: needs training and validation photos ({len(train)} / {len(val)})")
-    calib = seeded_pick(len(train), num_calib, seed)
-    held = seeded_pick(len(val), num_eval, seed + 1)
+    calib = seeded_pick(len(train), picks.num_calib, picks.seed)
+    held = seeded_pick(len(val), picks.num_eval, picks.seed + 1)
     labels = np.empty(len(held), dtype=object)
     for slot, index in enumerate(held):
         labels[slot] = val.ground_truth(int(index))

@@ -16,11 +16,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from lucid.data import dataset_size, seeded_subset
 from lucid.detect.data import LAYOUT_HELP, DetectionDataset, detection_collate, detection_datasets
 from lucid.detect.metrics import coco_metrics
-from lucid.tasks import ExportSpec, Task, TaskData, register_task
-from lucid.train.config import MAX_IMAGE_SIZE, RunConfig, check_class_names
+from lucid.tasks import CalibrationPicks, ExportSpec, Task, TaskData, register_task
+from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
 from lucid.train.engine import build_model
 
 __all__ = ["DetectConfig", "DetectTask", "fitted_anchor_scales", "scale_detections"]
@@ -38,10 +37,9 @@ class DetectConfig(RunConfig):
     """
 
     task: ClassVar[str] = "detect"
-    default_epochs: ClassVar[int] = 60
-    default_lr: ClassVar[Mapping[str, float]] = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
-    default_weight_decay: ClassVar[Mapping[str, float]] = {"adamw": 0.01, "sgd": 4e-5, "rmsprop": 1e-5}
-    reference_batch: ClassVar[int] = 16
+    defaults: ClassVar[RecipeDefaults] = RecipeDefaults(
+        60, ADAMW_RECIPE_LR, {"adamw": 0.01, "sgd": 4e-5, "rmsprop": 1e-5}, reference_batch=16
+    )
 
     model: str = "ssdlite320_mobilenet_v3_large"
     batch_size: int = 16
@@ -126,15 +124,10 @@ class DetectTask(Task):
             train_full.transform = train_transform(config.img_size, hflip=config.hflip)
         # From scratch, the default boxes are fitted to the training split's boxes (all of them).
         self.fitted_scales = None if config.weights is not None else fitted_anchor_scales(train_full)
-        train_ds = seeded_subset(train_full, config.limit_train, config.seed)
-        val_ds = seeded_subset(val_full, config.limit_val, config.seed + 1)
-        info.train_images, info.val_images = dataset_size(train_ds), dataset_size(val_ds)
-        self.info = info
-        return TaskData(
-            train_ds,
-            val_ds,
+        return self.task_data(
+            train_full,
+            val_full,
             info,
-            in_channels=3,
             train_collate=detection_collate,
             val_collate=detection_collate,
             streaming=True,
@@ -310,12 +303,12 @@ class DetectTask(Task):
 
     @classmethod
     def calibration_sets(
-        cls, data: Any, preprocessing: Any, metadata: Mapping[str, str], *, num_calib: Any, num_eval: Any, seed: int
+        cls, data: Any, preprocessing: Any, metadata: Mapping[str, str], picks: CalibrationPicks
     ) -> tuple[Any, Any]:
         """Training photos calibrate, the held-out photos (with their boxes) score the mAP."""
         from lucid.detect.deploy import calibration_sets
 
-        return calibration_sets(data, preprocessing, metadata, num_calib=num_calib, num_eval=num_eval, seed=seed)
+        return calibration_sets(data, preprocessing, metadata, picks)
 
     @classmethod
     def compare(

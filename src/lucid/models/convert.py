@@ -23,7 +23,7 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -48,6 +48,8 @@ __all__ = [
     "WeightsSource",
     "map_foreign_state",
     "foreign_state",
+    "foreign_state_of",
+    "tensor_pairs",
     "detect_format",
     "unwrap_state",
     "convert_state_dict",
@@ -504,6 +506,31 @@ def map_foreign_state(
         name = getattr(model, "model_name", type(model).__name__)
         raise CheckpointError(f"the {what} state dict does not fit {name}: {problems}")
     return out
+
+
+def tensor_pairs(model: nn.Module, module_pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(lucid key, foreign key) for every tensor of each (lucid module, foreign module) pair of
+    ``model``: the two sides name a module's own tensors alike."""
+    return [
+        (f"{lucid}.{name}", f"{foreign}.{name}")
+        for lucid, foreign in module_pairs
+        for name in model.get_submodule(lucid).state_dict()
+    ]
+
+
+def foreign_state_of(
+    model: nn.Module | Mapping[str, torch.Tensor],
+    reference: nn.Module | None,
+    kind: type[nn.Module],
+    module_pairs: Callable[[Any], Iterable[tuple[str, str]]],
+) -> dict[str, torch.Tensor]:
+    """The foreign state dict of a lucid ``model`` of class ``kind`` (or of its state dict, with
+    a ``reference`` model of the same architecture), by the ``module_pairs`` of that model."""
+    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
+    reference = model if isinstance(model, nn.Module) else reference
+    if not isinstance(reference, kind):
+        raise TypeError(f"needs a lucid {kind.__name__} model, or a state dict plus reference=model")
+    return foreign_state(state, tensor_pairs(reference, module_pairs(reference)))
 
 
 def foreign_state(state: Mapping[str, torch.Tensor], pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:

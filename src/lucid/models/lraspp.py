@@ -36,7 +36,13 @@ from torch.nn import functional as F
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
 from lucid.models.config import MobileNetV3Config
-from lucid.models.convert import WeightsSource, foreign_state, map_foreign_state, resolve_weights_source
+from lucid.models.convert import (
+    WeightsSource,
+    foreign_state_of,
+    map_foreign_state,
+    resolve_weights_source,
+    tensor_pairs,
+)
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3, init_weights
 from lucid.models.presets import preset_config
@@ -196,22 +202,15 @@ def _module_pairs(model: LRASPP) -> list[tuple[str, str]]:
     return pairs
 
 
-def _key_pairs(model: LRASPP) -> list[tuple[str, str]]:
-    """(lucid key, torchvision key) for every tensor in ``model.state_dict()``."""
-    pairs = []
-    for lucid, tv in _module_pairs(model):
-        for name in model.get_submodule(lucid).state_dict():
-            pairs.append((f"{lucid}.{name}", f"{tv}.{name}"))
-    return pairs
-
-
 def lraspp_from_torchvision(state: Mapping[str, torch.Tensor], model: LRASPP) -> dict[str, torch.Tensor]:
     """A lucid state dict for ``model`` from torchvision's ``lraspp_mobilenet_v3_*`` state dict.
 
     Every key and shape is checked; everything that does not fit is reported at once
     (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
     """
-    return map_foreign_state(state, model, _key_pairs(model), "torchvision LR-ASPP", replaceable=_CLASSIFIER_KEYS)
+    return map_foreign_state(
+        state, model, tensor_pairs(model, _module_pairs(model)), "torchvision LR-ASPP", replaceable=_CLASSIFIER_KEYS
+    )
 
 
 def lraspp_to_torchvision(
@@ -221,11 +220,7 @@ def lraspp_to_torchvision(
 
     Pass the model, or a lucid state dict plus a ``reference`` model of the same architecture.
     """
-    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
-    reference = model if isinstance(model, nn.Module) else reference
-    if not isinstance(reference, LRASPP):
-        raise TypeError("lraspp_to_torchvision needs an LRASPP model (or a state dict plus reference=model)")
-    return foreign_state(state, _key_pairs(reference))
+    return foreign_state_of(model, reference, LRASPP, _module_pairs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -49,7 +49,13 @@ from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
 from lucid.models.config import MobileNetV3Config
-from lucid.models.convert import WeightsSource, foreign_state, map_foreign_state, resolve_weights_source
+from lucid.models.convert import (
+    WeightsSource,
+    foreign_state_of,
+    map_foreign_state,
+    resolve_weights_source,
+    tensor_pairs,
+)
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3
 from lucid.models.presets import preset_config
@@ -526,22 +532,13 @@ def _module_pairs(model: SSDLite) -> list[tuple[str, str]]:
     return pairs
 
 
-def _key_pairs(model: SSDLite) -> list[tuple[str, str]]:
-    """(lucid key, torchvision key) for every tensor in ``model.state_dict()``."""
-    return [
-        (f"{lucid}.{name}", f"{tv}.{name}")
-        for lucid, tv in _module_pairs(model)
-        for name in model.get_submodule(lucid).state_dict()
-    ]
-
-
 def ssdlite_from_torchvision(state: Mapping[str, torch.Tensor], model: SSDLite) -> dict[str, torch.Tensor]:
     """A lucid state dict for ``model`` from torchvision's ``ssdlite320_mobilenet_v3_*`` state dict.
 
     Every key and shape is checked; everything that does not fit is reported at once
     (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
     """
-    return map_foreign_state(state, model, _key_pairs(model), "torchvision SSDLite")
+    return map_foreign_state(state, model, tensor_pairs(model, _module_pairs(model)), "torchvision SSDLite")
 
 
 def ssdlite_to_torchvision(
@@ -551,11 +548,7 @@ def ssdlite_to_torchvision(
 
     Pass the model, or a lucid state dict plus a ``reference`` model of the same architecture.
     """
-    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
-    reference = model if isinstance(model, nn.Module) else reference
-    if not isinstance(reference, SSDLite):
-        raise TypeError("ssdlite_to_torchvision needs an SSDLite model (or a state dict plus reference=model)")
-    return foreign_state(state, _key_pairs(reference))
+    return foreign_state_of(model, reference, SSDLite, _module_pairs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lucid.data.files import IMAGE_SUFFIXES, walk_images  # one list of image types, one walk, for both tasks
+# one list of image types, one walk and one seeded split for every task
+from lucid.data.files import IMAGE_SUFFIXES, seeded_split, walk_images
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
@@ -431,26 +432,13 @@ def _single_layout(
 ) -> SegmentationLayout:
     """One ``images/`` + ``masks/`` pair of folders: a seeded ``val_fraction`` of the pairs validates."""
     pairs = match_pairs(images_top, masks_top)
-    train, val = _seeded_split(pairs, val_fraction, seed)
+    train, val = seeded_split(pairs, val_fraction, seed, "image/mask pair")
     description = f"{images_top.name}/ + {masks_top.name}/, {len(val)} of {len(pairs)} pairs validate"
     note = (
         f"{folder}: one folder of {len(pairs)} image/mask pairs: {len(train)} train, {len(val)} validate "
         f"(--val-fraction {val_fraction:g}, seed {seed})"
     )
     return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
-
-
-def _seeded_split(
-    pairs: list[tuple[Path, Path]], fraction: float, seed: int
-) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
-    """A seeded ``fraction`` of ``pairs`` (at least one, never all) for validation, in file order."""
-    if not 0 < fraction < 1:
-        raise DataError(f"--val-fraction must be in (0, 1), got {fraction!r}")
-    if len(pairs) < 2:
-        raise DataError(f"{len(pairs)} image/mask pair: at least 2 are needed to train and validate")
-    take = min(max(round(fraction * len(pairs)), 1), len(pairs) - 1)
-    chosen = set(torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:take].tolist())
-    return [p for i, p in enumerate(pairs) if i not in chosen], [p for i, p in enumerate(pairs) if i in chosen]
 
 
 class SegmentationFolder(Dataset):

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.data import dataset_size, seeded_subset
 from lucid.errors import DataError
 from lucid.segment.data import (
     LAYOUT_HELP,
@@ -28,8 +27,8 @@ from lucid.segment.data import (
     segmentation_datasets,
 )
 from lucid.segment.metrics import segmentation_loss, validate
-from lucid.tasks import Comparison, ExportSpec, Task, TaskData, register_task
-from lucid.train.config import MAX_IMAGE_SIZE, RunConfig, check_class_names
+from lucid.tasks import CalibrationPicks, Comparison, ExportSpec, Task, TaskData, register_task
+from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
 from lucid.train.engine import build_model
 
 __all__ = ["SegmentConfig", "SegmentTask", "CLASS_WEIGHTS"]
@@ -64,10 +63,10 @@ class SegmentConfig(RunConfig):
     """
 
     task: ClassVar[str] = "segment"
-    default_epochs: ClassVar[int] = 30
-    default_lr: ClassVar[Mapping[str, float]] = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
-    default_weight_decay: ClassVar[Mapping[str, float]] = {"adamw": 0.01, "sgd": 1e-4, "rmsprop": 1e-5}
-    reference_batch: ClassVar[int] = 8
+    # From scratch on a CPU: 30 epochs of AdamW at batch 8 (docs/segmentation.md).
+    defaults: ClassVar[RecipeDefaults] = RecipeDefaults(
+        30, ADAMW_RECIPE_LR, {"adamw": 0.01, "sgd": 1e-4, "rmsprop": 1e-5}, reference_batch=8
+    )
 
     model: str = "lraspp_mobilenet_v3_small"
     batch_size: int = 8
@@ -143,15 +142,10 @@ class SegmentTask(Task):
         )
         if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
             self.loss_weight = enet_class_weights(class_frequencies(train_full, info.num_classes, info.ignore_index))
-        train_ds = seeded_subset(train_full, config.limit_train, config.seed)
-        val_ds = seeded_subset(val_full, config.limit_val, config.seed + 1)
-        info.train_images, info.val_images = dataset_size(train_ds), dataset_size(val_ds)
-        self.info = info
-        return TaskData(
-            train_ds,
-            val_ds,
+        return self.task_data(
+            train_full,
+            val_full,
             info,
-            in_channels=3,
             val_collate=pad_collate(info.ignore_index),
             val_batch_size=config.batch_size,
         )
@@ -285,14 +279,7 @@ class SegmentTask(Task):
 
     @classmethod
     def calibration_sets(
-        cls,
-        data: str | os.PathLike[str],
-        preprocessing: Any,
-        metadata: Mapping[str, str],
-        *,
-        num_calib: int | None,
-        num_eval: int | None,
-        seed: int,
+        cls, data: str | os.PathLike[str], preprocessing: Any, metadata: Mapping[str, str], picks: CalibrationPicks
     ) -> tuple[Any, Any]:
         """Calibrate on a segmentation data folder's training pairs and score on its validation
         pairs (the recorded seeded split when it is the folder the model trained on), images
@@ -308,9 +295,10 @@ class SegmentTask(Task):
         recorded = json.loads(metadata.get("train_data", "null")) or {}
         layout = _recorded_layout(folder, recorded)
         ignore = int(json.loads(metadata.get("ignore_index", "255")))
+        root = layout.root
         return (
-            _mask_set(layout.train, preprocessing, num_calib, seed, f"{layout.root} training pairs", ignore),
-            _mask_set(layout.val, preprocessing, num_eval, seed + 1, f"{layout.root} validation pairs", ignore),
+            _mask_set(layout.train, preprocessing, picks.num_calib, picks.seed, f"{root} training pairs", ignore),
+            _mask_set(layout.val, preprocessing, picks.num_eval, picks.seed + 1, f"{root} validation pairs", ignore),
         )
 
     @classmethod

@@ -18,7 +18,9 @@ from typing import Any, ClassVar, Self
 from lucid.preprocessing import MAX_IMAGE_SIZE  # images larger on a side are refused
 
 __all__ = [
+    "ADAMW_RECIPE_LR",
     "check_class_names",
+    "RecipeDefaults",
     "RunConfig",
     "TrainConfig",
     "OPTIMIZERS",
@@ -67,6 +69,20 @@ DEFAULT_EPOCHS = 10
 DEFAULT_LR = {"sgd": 0.1, "rmsprop": 0.01, "adamw": 2e-3}
 REFERENCE_BATCH = 64
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-5, "rmsprop": 1e-5, "adamw": 0.05}
+# The rates of the recipes whose default optimizer is AdamW (dense outputs trained from scratch).
+ADAMW_RECIPE_LR = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
+
+
+@dataclass(frozen=True)
+class RecipeDefaults:
+    """What a task's run uses where its config leaves a value unset: ``epochs`` without a time
+    budget, the learning rate (``lr``, for a batch of ``reference_batch`` images per process) and
+    ``weight_decay``, each per optimizer name."""
+
+    epochs: int = DEFAULT_EPOCHS
+    lr: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_LR))
+    weight_decay: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_WEIGHT_DECAY))
+    reference_batch: int = REFERENCE_BATCH
 
 
 def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
@@ -118,8 +134,8 @@ class RunConfig:
     Data: ``data`` is the folder the task reads (each task names its layouts). ``batch_size`` and
     ``lr`` are per process (under torchrun the global batch is ``batch_size * world_size``).
     ``lr=None`` and ``weight_decay=None`` pick the optimizer's default for the task
-    (`default_lr`, scaled down linearly for batches below `reference_batch`;
-    `default_weight_decay`). ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's
+    (`RecipeDefaults`: its rate scaled down linearly for batches below its ``reference_batch``,
+    its weight decay). ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's
     BatchNorm momentum for training: the canonical 0.01 suits ImageNet-length runs, but over a few
     hundred steps it leaves the running statistics near their initial values; ``None`` keeps the
     model's own. ``channels_last`` is on by default: MobileNet's depthwise convolutions train
@@ -129,15 +145,12 @@ class RunConfig:
 
     ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
     after timing the first steps; ``epochs`` is then an upper bound (``None``: the task's
-    `default_epochs` without a budget, `MAX_EPOCHS` with one). A resumed budget run
+    ``defaults.epochs`` without a budget, `MAX_EPOCHS` with one). A resumed budget run
     keeps its recorded plan and spends what is left of the budget.
     """
 
     task: ClassVar[str] = ""  # the lucid.tasks name of the config's task
-    default_epochs: ClassVar[int] = DEFAULT_EPOCHS
-    default_lr: ClassVar[Mapping[str, float]] = DEFAULT_LR
-    default_weight_decay: ClassVar[Mapping[str, float]] = DEFAULT_WEIGHT_DECAY
-    reference_batch: ClassVar[int] = REFERENCE_BATCH
+    defaults: ClassVar[RecipeDefaults] = RecipeDefaults()
 
     data: str | None = None
     model: str = "mobilenet_v3_small"
@@ -183,7 +196,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.epochs is None:
             # With a time budget the epoch count is fitted to it; MAX_EPOCHS is then only a bound.
-            self.epochs = self.default_epochs if self.time_budget is None else MAX_EPOCHS
+            self.epochs = self.defaults.epochs if self.time_budget is None else MAX_EPOCHS
         self._check_choices()
         self._check_sizes()
         self._check_rates()
@@ -245,15 +258,15 @@ class RunConfig:
     @property
     def learning_rate(self) -> float:
         """The learning rate in use: ``lr``, or the optimizer's default scaled by
-        ``min(1, batch_size / reference_batch)`` (never scaled up: larger batches keep the default)."""
+        ``min(1, batch_size / defaults.reference_batch)`` (never scaled up: larger batches keep the default)."""
         if self.lr is not None:
             return float(self.lr)
-        return self.default_lr[self.opt] * min(1.0, self.batch_size / self.reference_batch)
+        return self.defaults.lr[self.opt] * min(1.0, self.batch_size / self.defaults.reference_batch)
 
     @property
     def decay(self) -> float:
         """The weight decay in use: ``weight_decay`` or the optimizer's default."""
-        return float(self.weight_decay) if self.weight_decay is not None else self.default_weight_decay[self.opt]
+        return float(self.weight_decay) if self.weight_decay is not None else self.defaults.weight_decay[self.opt]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict that `from_dict` turns back into this config."""

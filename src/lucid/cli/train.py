@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lucid.cli.table import class_table
+
 ORDER = 30
 
 
@@ -455,13 +457,9 @@ def run_eval(args: argparse.Namespace) -> int:
         f"top-1 {100 * result.top1:.2f}%  {top5}val loss (cross-entropy) {result.loss:.4f}  "
         f"{result.images} images, {result.images_per_second:.0f} images/s (forward), {result.seconds:.1f}s"
     )
-    width = max(len("class"), *(len(name) for name in result.classes))
-    print(f"{'class':<{width}}  accuracy  images")
-    for i, name in enumerate(result.classes):
-        count = sum(result.confusion[i])
-        accuracy = result.per_class[name]
-        shown = f"{100 * accuracy:7.2f}%" if accuracy is not None else "      - "
-        print(f"{name:<{width}}  {shown}  {count:>6}")
+    accuracy = [result.per_class[name] for name in result.classes]
+    images = [int(sum(row)) for row in result.confusion]
+    print("\n".join(class_table(result.classes, [("accuracy", accuracy), ("images", images)])))
     if result.confusion_png:
         print(f"confusion matrix: {result.confusion_png}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from lucid.cli.table import class_table
+
 __all__ = ["run_detect_eval", "run_detect_predict"]
 
 
@@ -25,12 +27,9 @@ def run_detect_eval(args: argparse.Namespace) -> int:
     shown = {k: "-" if v is None else f"{100 * v:.2f}%" for k, v in (("map", result.map), ("map50", result.map50))}
     print(f"{result.checkpoint} on {result.data} ({result.images} validation photos)")
     print(f"mAP@[.5:.95] {shown['map']}  mAP@0.5 {shown['map50']}  {result.seconds:.1f}s")
-    width = max(len("class"), *(len(name) for name in result.classes))
-    print(f"{'class':<{width}}  AP@[.5:.95]  AP@0.5")
-    for name in result.classes:
-        ap, ap50 = result.per_class_ap.get(name), result.per_class_ap50.get(name)
-        cells = ["        -" if v is None else f"{100 * v:8.2f}%" for v in (ap, ap50)]
-        print(f"{name:<{width}}  {cells[0]:>11}  {cells[1]:>7}")
+    ap = [result.per_class_ap.get(name) for name in result.classes]
+    ap50 = [result.per_class_ap50.get(name) for name in result.classes]
+    print("\n".join(class_table(result.classes, [("AP@[.5:.95]", ap), ("AP@0.5", ap50)])))
     return 0
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lucid.cli.table import class_table
 from lucid.errors import DataError
 
 __all__ = [
@@ -149,12 +150,9 @@ def run_segment_eval(args: argparse.Namespace) -> int:
         f"mIoU {100 * result.miou:.2f}%  pixel accuracy {100 * result.pixel_acc:.2f}%  "
         f"mean class accuracy {100 * result.mean_acc:.2f}%  loss {result.loss:.4f}  {result.seconds:.1f}s"
     )
-    width = max(len("class"), *(len(name) for name in result.classes))
-    print(f"{'class':<{width}}      IoU    pixels")
-    for i, name in enumerate(result.classes):
-        iou = result.per_class_iou[name]
-        shown = f"{100 * iou:7.2f}%" if iou is not None else "      - "
-        print(f"{name:<{width}}  {shown}  {sum(result.confusion[i]):>8}")
+    iou = [result.per_class_iou[name] for name in result.classes]
+    pixels = [int(sum(row)) for row in result.confusion]
+    print("\n".join(class_table(result.classes, [("IoU", iou), ("pixels", pixels)])))
     print(f"confusion matrix: {result.confusion_png}")
     return 0
 

@@ -329,7 +329,9 @@ def stratified_split(targets: Sequence[int], fraction: float, seed: int) -> tupl
     return sorted(train), sorted(val)
 
 
-def seeded_split(items: Sequence[Item], fraction: float, seed: int, unit: str = "item") -> tuple[list[Item], ...]:
+def seeded_split(
+    items: Sequence[Item], fraction: float, seed: int, unit: str = "item"
+) -> tuple[list[Item], list[Item]]:
     """Seeded ``(train, val)`` of ``items``, each in the items' order: ``round(fraction * n)`` of
     them (at least one, never all) validate. For data without one class per item (boxes, masks),
     where a stratified split has nothing to stratify by. ``unit`` names an item in the errors."""

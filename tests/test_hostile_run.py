@@ -298,6 +298,31 @@ def test_eval_json_of_a_nan_model_is_strict_json(finished_run: Path, tmp_path: P
     assert result["loss"] is None
 
 
+@pytest.mark.parametrize(("code", "ending"), [(130, "os._exit"), (0, "sys.exit"), (2, "sys.exit")])
+def test_the_console_script_skips_finalisation_only_when_interrupted(
+    monkeypatch: pytest.MonkeyPatch, code: int, ending: str
+) -> None:
+    """An interrupt may land inside a native library; finalising over it once aborted the process
+    (status -6 instead of 130), so `lucid.cli.run` ends an interrupted command with os._exit."""
+    import lucid.cli
+
+    class Ended(Exception):
+        pass
+
+    def end(how: str):
+        def raise_ended(status: int) -> None:
+            raise Ended(how, status)
+
+        return raise_ended
+
+    monkeypatch.setattr(lucid.cli, "main", lambda: code)
+    monkeypatch.setattr(os, "_exit", end("os._exit"))
+    monkeypatch.setattr(sys, "exit", end("sys.exit"))
+    with pytest.raises(Ended) as ended:
+        lucid.cli.run()
+    assert ended.value.args == (ending, code)
+
+
 def test_sigterm_ends_a_run_as_interrupted_and_releases_its_folder(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -18,13 +18,16 @@ import pkgutil
 import sys
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 # When lucid's command line started (a ``time.perf_counter()`` reading): a ``--time-budget``
 # counts from here, so imports and data set-up are part of it but time before lucid started (a
 # shell that ``exec``s the command after an install) is not.
 STARTED = time.perf_counter()
 
-__all__ = ["build_parser", "parse_args", "main", "error_line", "STARTED"]
+__all__ = ["build_parser", "parse_args", "main", "run", "error_line", "STARTED", "INTERRUPTED"]
+
+INTERRUPTED = 130  # the exit status of a command ended by Ctrl-C or SIGTERM (128 + SIGINT)
 
 # A sub-parser that sets ``intermixed`` (the name of its ``nargs="+"`` positional) takes
 # positionals after options too: ``lucid predict NAME --weights DEFAULT cat.jpg``.
@@ -126,11 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"lucid {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except _errors() as exc:
         if interrupted(exc):  # Ctrl-C/SIGTERM that landed inside an import
             print(f"lucid {args.command}: interrupted", file=sys.stderr)
-            return 130
+            return INTERRUPTED
         if debug:
             raise
         print(f"lucid {args.command}: error: {error_line(exc)}", file=sys.stderr)
@@ -138,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # anything else still ends in one line, never a traceback
         if interrupted(exc):
             print(f"lucid {args.command}: interrupted", file=sys.stderr)
-            return 130
+            return INTERRUPTED
         if debug:
             raise
         print(
@@ -147,3 +150,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def run() -> NoReturn:
+    """The ``lucid`` console script and ``python -m lucid``: `main`, then the process exit.
+
+    An interrupted command has already left its files whole (a run folder is committed and
+    unlocked before `main` returns), but the interrupt may have landed inside a native library's
+    import or call. Finalising the interpreter over that half-built state can abort the process
+    (seen: "Fatal Python error: PyThreadState_Get" and status -6 instead of 130), so an
+    interrupted command flushes its output and ends without finalisation.
+    """
+    code = main()
+    if code == INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -175,3 +175,15 @@ def test_resuming_another_tasks_run_is_refused(run, tmp_path):
     shutil.copytree(result.out_dir, copy)
     with pytest.raises(RunFolderError, match="is a detect run, not a segment run; resume it with --task detect"):
         train(SegmentConfig(resume=str(copy)))
+
+
+def test_min_negatives_reaches_the_model_and_is_checked(tmp_path, capsys):
+    from lucid.detect import DetectTask
+
+    data = boxes_folder(tmp_path / "d", count=4)
+    task = DetectTask(_config(data, tmp_path / "r", min_negatives=8))
+    assert task.build_model(task.build_data(0, 1)).min_negatives == 8
+    with pytest.raises(ValueError, match=r"min_negatives must be a whole number >= 0 \(--min-negatives\), got -3"):
+        _config(data, tmp_path / "r", min_negatives=-3)
+    assert main(["train", "--task", "classify", "--min-negatives", "8"]) == 2
+    assert "--min-negatives: detect flag" in capsys.readouterr().err

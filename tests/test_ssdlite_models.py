@@ -172,6 +172,60 @@ def test_training_losses_match_torchvision(tv_large):
     assert model.backbone.body.conv_first[0].weight.grad is not None
 
 
+def test_loss_with_a_negatives_floor_that_never_binds_is_torchvisions(tv_large):
+    """lucid's own loss path (taken when min_negatives > 0) selects what torchvision's does while
+    3 negatives per positive already exceed the floor."""
+    model = lm.ssdlite320_mobilenet_v3_large(weights=tv_large.state_dict(), min_negatives=1)
+    reference = tv_ssdlite(weights=None, weights_backbone=None, num_classes=91)
+    reference.load_state_dict(tv_large.state_dict())
+    targets = [{"boxes": torch.tensor([[10.0, 20.0, 200.0, 220.0]]), "labels": torch.tensor([5])}] * 2
+    images = _images(2)
+    losses = {key: net.train()(images, targets) for key, net in (("lucid", model), ("torchvision", reference))}
+    for name, value in losses["torchvision"].items():
+        torch.testing.assert_close(losses["lucid"][name], value, rtol=1e-5, atol=1e-6)
+
+
+def _loss_inputs(anchors: int = 50, classes: int = 4) -> tuple[list, dict, list, list]:
+    """compute_loss inputs for two photos: one box matched by anchors 0..2, and no box at all."""
+    generator = torch.Generator().manual_seed(0)
+    head = {
+        "bbox_regression": torch.randn(2, anchors, 4, generator=generator),
+        "cls_logits": torch.randn(2, anchors, classes, generator=generator),
+    }
+    boxes = torch.rand(2, anchors, 2, generator=generator) * 100
+    anchor_boxes = [torch.cat([b, b + 20], dim=1) for b in boxes]
+    targets = [
+        {"boxes": torch.tensor([[5.0, 5.0, 30.0, 30.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
+    ]
+    matched = [torch.full((anchors,), -1, dtype=torch.int64) for _ in range(2)]
+    matched[0][:3] = 0
+    return targets, head, anchor_boxes, matched
+
+
+def test_negatives_floor_takes_the_hardest_background_anchors_of_every_photo():
+    model = lm.ssdlite320_mobilenet_v3_large(num_classes=4)
+    targets, head, anchors, matched = _loss_inputs()
+    plain = model.compute_loss(targets, head, anchors, matched)
+    model.min_negatives = 20
+    floored = model.compute_loss(targets, head, anchors, matched)
+    per_anchor = torch.nn.functional.cross_entropy(
+        head["cls_logits"].flatten(0, 1), torch.zeros(100, dtype=torch.int64), reduction="none"
+    ).view(2, 50)
+    positive = torch.nn.functional.cross_entropy(head["cls_logits"][0, :3], torch.full((3,), 2))
+    # photo 0: 3 positives, 9 negatives without the floor and 20 with it; photo 1: none, then 20
+    expected_plain = (3 * positive + per_anchor[0, 3:].topk(9).values.sum()) / 3
+    expected_floor = (3 * positive + per_anchor[0, 3:].topk(20).values.sum() + per_anchor[1].topk(20).values.sum()) / 3
+    torch.testing.assert_close(plain["classification"], expected_plain)
+    torch.testing.assert_close(floored["classification"], expected_floor)
+    torch.testing.assert_close(floored["bbox_regression"], plain["bbox_regression"])
+
+
+def test_negatives_floor_is_a_whole_number():
+    with pytest.raises(ValueError, match="min_negatives must be a whole number >= 0, got -1"):
+        lm.ssdlite320_mobilenet_v3_large(num_classes=4, min_negatives=-1)
+
+
 def test_lucid_to_torchvision_and_back():
     torch.manual_seed(4)
     model = randomise_batchnorm(lm.ssdlite320_mobilenet_v3_large(num_classes=4), seed=4)

@@ -238,9 +238,11 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="debug: record each process's sampler indices in summary.json",
     )
+    from lucid.detect.cli import add_train_arguments as add_detect_arguments
     from lucid.segment.cli import add_train_arguments
 
     add_train_arguments(parser)  # --task segment and its flags (lucid.segment)
+    add_detect_arguments(parser)  # --task detect's own flags (lucid.detect)
     parser.set_defaults(func=run_train)
 
 

@@ -8,7 +8,22 @@ from pathlib import Path
 
 from lucid.cli.table import class_table
 
-__all__ = ["run_detect_eval", "run_detect_predict"]
+__all__ = ["add_train_arguments", "run_detect_eval", "run_detect_predict"]
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``lucid train`` that only detection has (their own group in ``--help``)."""
+    group = parser.add_argument_group(
+        "detection (--task detect)",
+        "Photos with boxes: Pascal VOC, YOLO or COCO JSON. --img-size, --classes and the flags above apply too.",
+    )
+    group.add_argument(
+        "--min-negatives",
+        type=int,
+        metavar="N",
+        help="detect: least hard background anchors per photo in the classification loss (default 64; 0 is "
+        "torchvision's loss, 3 per matched anchor only)",
+    )
 
 
 def run_detect_eval(args: argparse.Namespace) -> int:

@@ -34,6 +34,9 @@ class DetectConfig(RunConfig):
     ``img_size`` is the square input side of the SSDLite model (320, as the paper's); ``classes``
     fixes the class names and their order (default: from the data). ``bn_momentum`` None keeps
     the model's own BatchNorm settings (torchvision's SSDLite uses momentum 0.03).
+    ``min_negatives`` is the least number of hard background anchors every photo adds to the
+    classification loss (`lucid.models.SSDLite.compute_loss`); 0 is torchvision's loss, which
+    leaves sparse sets of small objects unlearnt (docs/detection.md, "One-class sets").
     """
 
     task: ClassVar[str] = "detect"
@@ -47,6 +50,7 @@ class DetectConfig(RunConfig):
     bn_momentum: float | None = None
     img_size: int = 320
     classes: list[str] | None = None
+    min_negatives: int = 64
 
     def _check_task(self) -> None:
         size = self.img_size
@@ -56,6 +60,9 @@ class DetectConfig(RunConfig):
             )
         if self.classes is not None:
             self.classes = check_class_names(self.classes, MAX_CLASSES)
+        count = self.min_negatives
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"min_negatives must be a whole number >= 0 (--min-negatives), got {count!r}")
 
 
 def scale_detections(detection: Mapping[str, torch.Tensor], from_size: Sequence[int], to_size: Sequence[int]) -> dict:
@@ -138,7 +145,9 @@ class DetectTask(Task):
         """The SSDLite; trained from scratch, its default boxes are the ones `build_data` fitted
         to the training boxes; from weights, it keeps theirs."""
         config = self.config
-        options: dict[str, Any] = {} if self.fitted_scales is None else {"anchor_scales": self.fitted_scales}
+        options: dict[str, Any] = {"min_negatives": config.min_negatives}
+        if self.fitted_scales is not None:
+            options["anchor_scales"] = self.fitted_scales
         return build_model(
             config.model, self.info.num_classes, weights=config.weights, bn_momentum=config.bn_momentum, **options
         )

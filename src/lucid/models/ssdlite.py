@@ -308,6 +308,8 @@ class SSDLite(SSD):
     ``config`` describes the backbone (its ``num_classes``, set to the detector's, includes the
     background); ``num_classes`` is the classification head's width. ``pretrained_cfg`` records the
     preprocessing (320x320, mean = std = 0.5) and, once weights are loaded, their categories.
+    ``min_negatives`` (training only) is the least number of hard background anchors each photo
+    contributes to the classification loss; 0 is torchvision's loss exactly (see `compute_loss`).
     """
 
     def __init__(
@@ -321,6 +323,7 @@ class SSDLite(SSD):
         detections_per_img: int = DETECTIONS_PER_IMG,
         topk_candidates: int = TOPK_CANDIDATES,
         anchor_scales: tuple[float, float] = ANCHOR_SCALES,
+        min_negatives: int = 0,
         **ssd_kwargs: Any,
     ) -> None:
         if not isinstance(config, MobileNetV3Config):
@@ -329,6 +332,8 @@ class SSDLite(SSD):
             raise ValueError(f"num_classes must be an int >= 2 (the background is class 0), got {num_classes!r}")
         if config.in_channels != 3:
             raise ValueError(f"SSDLite takes RGB images (in_channels=3), got in_channels={config.in_channels}")
+        if isinstance(min_negatives, bool) or not isinstance(min_negatives, int) or min_negatives < 0:
+            raise ValueError(f"min_negatives must be a whole number >= 0, got {min_negatives!r}")
         config = config.replace(num_classes=num_classes, classifier=False)
         backbone = SSDLiteFeatures(MobileNet_V3(config, model_name=model_name))
         low, high = check_anchor_scales(anchor_scales)
@@ -354,6 +359,7 @@ class SSDLite(SSD):
         self.model_name = model_name
         self.task = DETECT_TASK
         self.anchor_scales = (low, high)
+        self.min_negatives = min_negatives
         self.num_classes = num_classes
         self.in_channels = 3
         self.checkpoint_extra: dict[str, Any] | None = None
@@ -383,6 +389,49 @@ class SSDLite(SSD):
                 continue
             matched.append(self.proposal_matcher(box_iou(target["boxes"], anchors_per_image)))
         return self.compute_loss(targets, head_outputs, anchors, matched)
+
+    def compute_loss(
+        self,
+        targets: list[dict[str, torch.Tensor]],
+        head_outputs: dict[str, torch.Tensor],
+        anchors: list[torch.Tensor],
+        matched_idxs: list[torch.Tensor],
+    ) -> dict[str, torch.Tensor]:
+        """SSD's loss with a floor on the hard negatives: each photo's classification loss takes its
+        ``max(neg_to_pos_ratio * positives, min_negatives)`` highest-loss background anchors.
+
+        torchvision (like the paper) takes 3 negatives per positive anchor and nothing more, so a
+        photo with one small object teaches the background through a handful of anchors and a photo
+        without boxes through none; on sparse small-object sets the scores then never separate
+        objects from background. With ``min_negatives`` 0 this is torchvision's `SSD.compute_loss`.
+        Both terms are divided by the batch's positive anchors, as there.
+        """
+        if self.min_negatives == 0:
+            return super().compute_loss(targets, head_outputs, anchors, matched_idxs)
+        box_losses, class_targets = [], []
+        for target, regression, anchors_per_image, matched in zip(
+            targets, head_outputs["bbox_regression"], anchors, matched_idxs, strict=True
+        ):
+            positive = torch.where(matched >= 0)[0]
+            owner = matched[positive]
+            wanted = self.box_coder.encode_single(target["boxes"][owner], anchors_per_image[positive])
+            box_losses.append(F.smooth_l1_loss(regression[positive], wanted, reduction="sum"))
+            labels = torch.zeros_like(matched)
+            labels[positive] = target["labels"][owner].to(labels.dtype)
+            class_targets.append(labels)
+        labels = torch.stack(class_targets)
+        logits = head_outputs["cls_logits"]
+        losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view_as(labels)
+        foreground = labels > 0
+        positives = foreground.sum(1, keepdim=True)
+        negatives = (self.neg_to_pos_ratio * positives).clamp(min=self.min_negatives)
+        rank = losses.masked_fill(foreground, -math.inf).argsort(1, descending=True).argsort(1)
+        background = (rank < negatives) & ~foreground
+        count = max(1, int(positives.sum()))
+        return {
+            "bbox_regression": torch.stack(box_losses).sum() / count,
+            "classification": (losses[foreground].sum() + losses[background].sum()) / count,
+        }
 
     def decode(self, bbox_regression: torch.Tensor, anchors: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
         """Boxes ``(N, A, 4)`` xyxy, clipped to ``image_size``, from the head's offsets and the anchors.

@@ -46,6 +46,8 @@ __all__ = [
     "read_weights_source",
     "resolve_weights_source",
     "WeightsSource",
+    "load_weights_source",
+    "source_pretrained_cfg",
     "map_foreign_state",
     "foreign_state",
     "foreign_state_of",
@@ -466,6 +468,61 @@ def resolve_weights_source(
         f"weights must be a file path, a state dict, {'/'.join(repr(t) for t in tags)} or a weights entry; "
         f"got {type(weights).__name__}"
     )
+
+
+StateFit = Callable[[Any, dict[str, torch.Tensor], str], dict[str, torch.Tensor]]  # (model, state, origin)
+
+
+def load_weights_source(
+    model: nn.Module,
+    source: WeightsSource,
+    kind: str,
+    from_foreign: Callable[[Mapping[str, torch.Tensor], Any], dict[str, torch.Tensor]],
+    fit: StateFit | None = None,
+) -> None:
+    """Load a task model's weights (``source``, read by `resolve_weights_source`): a foreign
+    state dict is converted by ``from_foreign``, ``fit`` adapts what may differ (a new head, a
+    grey stem), and every key and shape is checked before anything is copied. ``kind`` names the
+    model in errors ("LR-ASPP", "SSDLite")."""
+    state = dict(source.state) if source.format == "lucid" else from_foreign(source.state, model)
+    if fit is not None:
+        state = fit(model, state, source.origin)
+    checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} {kind} weights)")
+    model.load_state_dict(state)
+
+
+def source_pretrained_cfg(
+    source: WeightsSource,
+    base: Mapping[str, Any],
+    registered: type[WeightsEnum],
+    num_classes: int,
+    entry_fields: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The ``pretrained_cfg`` of a task model loaded from ``source``: ``base`` (the model's own
+    record), then what the weights say: a registered entry of ``registered`` its URL, metrics,
+    categories and ``entry_fields`` (e.g. its normalisation), a lucid checkpoint its recorded
+    ``pretrained_cfg`` and class names. Categories that do not fit the head's ``num_classes`` are
+    dropped, so no wrong name is ever printed."""
+    cfg: dict[str, Any] = {**base, "source": source.format, "weights": source.origin}
+    if source.entry is not None:
+        meta = source.entry.meta
+        cfg.update(
+            weights=f"{registered.__name__}.{source.entry.tag}",
+            url=meta["url"],
+            metrics=meta["metrics"],
+            categories=meta["categories"],
+        )
+        cfg.update({key: list(meta[key]) if isinstance(meta[key], tuple) else meta[key] for key in entry_fields})
+    elif source.meta is not None:
+        cfg.update(source.meta.get("pretrained_cfg") or {})
+        cfg.update(source="lucid", weights=source.origin)
+        extra = source.meta.get("extra") or {}
+        classes = extra.get("categories") or extra.get("classes")  # categories: with a background class
+        if classes is not None:
+            cfg["categories"] = list(classes)
+    if cfg.get("categories") is not None and len(cfg["categories"]) != num_classes:
+        cfg["categories"] = None
+    return cfg
 
 
 def map_foreign_state(

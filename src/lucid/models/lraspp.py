@@ -39,8 +39,10 @@ from lucid.models.config import MobileNetV3Config
 from lucid.models.convert import (
     WeightsSource,
     foreign_state_of,
+    load_weights_source,
     map_foreign_state,
     resolve_weights_source,
+    source_pretrained_cfg,
     tensor_pairs,
 )
 from lucid.models.hub import register_weights
@@ -289,10 +291,6 @@ class LRASPP_MobileNet_V3_Large_Weights(WeightsEnum):
     )
     DEFAULT = COCO_WITH_VOC_LABELS_V1
 
-    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
-        """The weights converted to lucid's keys (``lraspp_mobilenet_v3_large().load_state_dict`` takes them)."""
-        return lraspp_mobilenet_v3_large(weights=self).state_dict()
-
 
 register_weights("lraspp_mobilenet_v3_large", LRASPP_MobileNet_V3_Large_Weights)
 
@@ -359,44 +357,14 @@ def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[
     return state
 
 
-def _pretrained_cfg(source: WeightsSource, model: LRASPP) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "source": source.format,
-        "weights": source.origin,
-        "task": SEGMENT_TASK,
-        "num_classes": model.num_classes,
-        "in_channels": model.in_channels,
-    }
-    if source.entry is not None:
-        meta = source.entry.meta
-        cfg.update(
-            weights=f"LRASPP_MobileNet_V3_Large_Weights.{source.entry.tag}",
-            url=meta["url"],
-            metrics=meta["metrics"],
-            resize_size=meta["resize_size"],
-            mean=list(meta["mean"]),
-            std=list(meta["std"]),
-            categories=meta["categories"],
-        )
-    elif source.meta is not None:
-        cfg.update(source.meta.get("pretrained_cfg") or {})
-        cfg.update(source="lucid", weights=source.origin)
-        classes = (source.meta.get("extra") or {}).get("classes")
-        if classes is not None:
-            cfg["categories"] = list(classes)
-    if cfg.get("categories") is not None and len(cfg["categories"]) != model.num_classes:
-        cfg["categories"] = None
-    return cfg
-
-
 def load_into(model: LRASPP, weights: Any) -> LRASPP:
     """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
     source = _resolve(weights, model.model_name)
-    state = lraspp_from_torchvision(source.state, model) if source.format == "torchvision" else dict(source.state)
-    state = _fit_to(model, state, source.origin)
-    checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} LR-ASPP weights)")
-    model.load_state_dict(state)
-    model.pretrained_cfg = _pretrained_cfg(source, model)
+    load_weights_source(model, source, "LR-ASPP", lraspp_from_torchvision, _fit_to)
+    base = {"task": SEGMENT_TASK, "num_classes": model.num_classes, "in_channels": model.in_channels}
+    model.pretrained_cfg = source_pretrained_cfg(
+        source, base, LRASPP_MobileNet_V3_Large_Weights, model.num_classes, ("resize_size", "mean", "std")
+    )
     return model
 
 

@@ -46,14 +46,15 @@ from torchvision.models.detection.ssdlite import SSDLiteHead
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 
-from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
 from lucid.models.config import MobileNetV3Config
 from lucid.models.convert import (
     WeightsSource,
     foreign_state_of,
+    load_weights_source,
     map_foreign_state,
     resolve_weights_source,
+    source_pretrained_cfg,
     tensor_pairs,
 )
 from lucid.models.hub import register_weights
@@ -655,10 +656,6 @@ class SSDLite320_MobileNet_V3_Large_Weights(WeightsEnum):
     )
     DEFAULT = COCO_V1
 
-    def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
-        """The weights converted to lucid's keys (``ssdlite320_mobilenet_v3_large().load_state_dict`` takes them)."""
-        return ssdlite320_mobilenet_v3_large(weights=self).state_dict()
-
 
 register_weights("ssdlite320_mobilenet_v3_large", SSDLite320_MobileNet_V3_Large_Weights)
 
@@ -696,35 +693,12 @@ def _head_classes(source: WeightsSource) -> int:
     return outputs // ANCHORS_PER_LOCATION
 
 
-def _pretrained_cfg(source: WeightsSource, model: SSDLite) -> dict[str, Any]:
-    cfg = {**preprocessing_cfg(model.num_classes), "source": source.format, "weights": source.origin}
-    if source.entry is not None:
-        meta = source.entry.meta
-        cfg.update(
-            weights=f"SSDLite320_MobileNet_V3_Large_Weights.{source.entry.tag}",
-            url=meta["url"],
-            metrics=meta["metrics"],
-            categories=meta["categories"],
-        )
-    elif source.meta is not None:
-        cfg.update(source.meta.get("pretrained_cfg") or {})
-        cfg.update(source="lucid", weights=source.origin)
-        extra = source.meta.get("extra") or {}
-        classes = extra.get("categories") or extra.get("classes")  # categories: with the background
-        if classes is not None:
-            cfg["categories"] = list(classes)
-    if cfg.get("categories") is not None and len(cfg["categories"]) != model.num_classes:
-        cfg["categories"] = None
-    return cfg
-
-
 def load_into(model: SSDLite, weights: Any) -> SSDLite:
     """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
     source = _resolve(weights, model.model_name)
-    state = ssdlite_from_torchvision(source.state, model) if source.format == "torchvision" else dict(source.state)
-    checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} SSDLite weights)")
-    model.load_state_dict(state)
-    model.pretrained_cfg = _pretrained_cfg(source, model)
+    load_weights_source(model, source, "SSDLite", ssdlite_from_torchvision)
+    base = preprocessing_cfg(model.num_classes)
+    model.pretrained_cfg = source_pretrained_cfg(source, base, SSDLite320_MobileNet_V3_Large_Weights, model.num_classes)
     if source.meta is not None:
         model.checkpoint_extra = dict(source.meta.get("extra") or {})
     return model

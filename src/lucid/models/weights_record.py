@@ -155,8 +155,12 @@ class WeightsEnum(enum.Enum):
         return fetch_weights(self, progress=progress)
 
     def get_state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
-        """The weights converted to lucid's keys; each model's enum says how (its own ``get_state_dict``)."""
-        raise NotImplementedError(f"{type(self).__name__} does not say how to convert its weights to lucid's keys")
+        """The weights converted to lucid's keys: the registered model they are for, built with
+        them (its factory converts and checks them), gives its state dict, which that model's
+        ``load_state_dict`` takes."""
+        from lucid.models.registry import get_model_factory
+
+        return get_model_factory(self.model_name)(weights=self).state_dict()
 
     def __str__(self) -> str:
         return f"{type(self).__name__}.{self.name}"

@@ -3,6 +3,7 @@
     python benchmarks/detect_oneclass.py                       # both sets, --time-budget 4
     python benchmarks/detect_oneclass.py --minutes 12 --sets platelets
     python benchmarks/detect_oneclass.py --minutes 0           # no budget: the default 60 epochs
+    python benchmarks/detect_oneclass.py --minutes 0 --epochs 4 --sets wbc --min-negatives 0  # any load
 
 The sets are written to a temporary folder (never into the repository) from BCCD's VOC files:
 
@@ -84,10 +85,11 @@ def write_coco(voc: Path, out: Path, name: str) -> Path:
     return out
 
 
-def run(data: Path, out: Path, minutes: float) -> dict:
-    """``lucid train --task detect`` on ``data`` (with ``--time-budget`` unless 0), then ``lucid eval --json``."""
+def run(data: Path, out: Path, minutes: float, flags: list[str]) -> dict:
+    """``lucid train --task detect`` on ``data`` (with ``--time-budget`` unless 0, and ``flags``),
+    then ``lucid eval --json``."""
     command = [sys.executable, "-m", "lucid", "train", "--task", "detect", "--data", str(data), "--out", str(out)]
-    command += ["--no-progress"] + (["--time-budget", f"{minutes:g}"] if minutes else [])
+    command += ["--no-progress", *flags] + (["--time-budget", f"{minutes:g}"] if minutes else [])
     subprocess.run(command, check=True)
     evaluated = subprocess.run(
         [sys.executable, "-m", "lucid", "eval", str(out / "best.safetensors"), "--data", str(data), "--json"],
@@ -103,7 +105,11 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BCCD in its VOC layout")
     parser.add_argument("--minutes", type=float, default=4.0, help="--time-budget per set (0: none)")
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
+    parser.add_argument("--epochs", type=int, help="a fixed epoch count (with --minutes 0: the same run under any load)")
+    parser.add_argument("--min-negatives", type=int, help="lucid train's --min-negatives (default: lucid's)")
     args = parser.parse_args()
+    flags = [] if args.epochs is None else ["--epochs", str(args.epochs)]
+    flags += [] if args.min_negatives is None else ["--min-negatives", str(args.min_negatives)]
     print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="lucid-oneclass-") as tmp:
@@ -113,7 +119,7 @@ def main() -> int:
             "platelets": lambda: write_coco(args.data, work / "platelets", "Platelets"),
         }
         for name in args.sets:
-            result = run(makers[name](), work / "runs" / name, args.minutes)
+            result = run(makers[name](), work / "runs" / name, args.minutes, flags)
             rows.append((name, result["map50"], result["map"]))
     print(f"load average after: {os.getloadavg()}")
     print("\n| set | val mAP@0.5 | mAP@[.5:.95] |\n|---|---:|---:|")

@@ -105,7 +105,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BCCD in its VOC layout")
     parser.add_argument("--minutes", type=float, default=4.0, help="--time-budget per set (0: none)")
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
-    parser.add_argument("--epochs", type=int, help="a fixed epoch count (with --minutes 0: the same run under any load)")
+    parser.add_argument("--epochs", type=int, help="a fixed epoch count (with --minutes 0: one run under any load)")
     parser.add_argument("--min-negatives", type=int, help="lucid train's --min-negatives (default: lucid's)")
     args = parser.parse_args()
     flags = [] if args.epochs is None else ["--epochs", str(args.epochs)]

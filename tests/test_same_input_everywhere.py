@@ -79,3 +79,38 @@ def test_the_exported_preprocessing_equals_the_checkpoints(trained_digits, expor
     # the rotation is applied: the bar stored on the left is on top of what the model sees
     rotated = checkpoint_input[0, 0]
     assert rotated[: size // 4].mean() > rotated[-size // 4 :].mean()
+
+
+def test_segmentation_reads_each_photo_as_the_one_decoder_does(tmp_path):
+    """Segmentation (training, eval, predict, calibration) decodes through the same reader: the
+    EXIF rotation applied, 16-bit grey scaled rather than clipped to white, alpha over white."""
+    from lucid.preprocessing import read_image
+    from lucid.segment.data import read_rgb
+    from lucid.segment.task import as_rgb_tensor
+
+    rotated, grey16, alpha = tricky_photos(tmp_path)
+    for photo in (rotated, grey16, alpha):
+        expected = read_image(photo, 3)
+        assert torch.equal(read_rgb(photo), expected), photo.name
+        with Image.open(photo) as opened:
+            assert torch.equal(as_rgb_tensor(opened), expected), photo.name
+    assert tuple(read_rgb(rotated).shape) == (3, 40, 24)  # upright
+    assert 100 < read_rgb(grey16).float().mean() < 155  # a ramp, not all white
+    assert read_rgb(alpha)[0, 0, 0] == 255 and read_rgb(alpha)[1, 0, 0] == 255  # white, not the hidden red
+
+
+def test_segmentation_pairs_follow_the_photo_orientation(tmp_path):
+    from lucid.errors import DataError
+    from lucid.segment.data import read_pair, read_rgb
+
+    rotated = tricky_photos(tmp_path)[0]
+    upright_mask, stored_mask, other_mask = tmp_path / "up.png", tmp_path / "stored.png", tmp_path / "other.png"
+    Image.fromarray(np.ones((40, 24), np.uint8)).save(upright_mask)  # drawn on the photo as shown
+    Image.fromarray(np.ones((24, 40), np.uint8)).save(stored_mask)  # drawn by a tool that ignores EXIF
+    Image.fromarray(np.ones((10, 10), np.uint8)).save(other_mask)
+    image, mask = read_pair(rotated, upright_mask)
+    assert tuple(image.shape) == (3, 40, 24) and tuple(mask.shape) == (40, 24)
+    image, mask = read_pair(rotated, stored_mask)
+    assert torch.equal(image, read_rgb(rotated, exif=False)) and tuple(mask.shape) == (24, 40)
+    with pytest.raises(DataError, match=r"other.png: mask is 10x10 but its image rotated.jpg is 24x40"):
+        read_pair(rotated, other_mask)

@@ -62,6 +62,7 @@ __all__ = [
     "read_colour_table",
     "ColourTable",
     "read_rgb",
+    "read_pair",
     "train_transform",
     "eval_transform",
     "pad_collate",
@@ -94,19 +95,41 @@ COLOUR_TABLE = "class_dict.csv"
 VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
 
 
-def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
-    """A ``(3, H, W)`` uint8 image (grey, palette and alpha converted to RGB), decoded by PIL.
-
-    PIL rather than torchvision.io, whose decoders are deprecated since torchvision 0.29.
+def read_rgb(path: str | os.PathLike[str], *, exif: bool = True) -> torch.Tensor:
+    """A ``(3, H, W)`` uint8 image through lucid's one decoder (`lucid.preprocessing.open_image`:
+    16-bit and float images scaled to 8 bits, transparency composited over white and, with
+    ``exif``, the EXIF orientation applied), so a photo gives the same pixels to segmentation
+    training, eval, predict and every exported model as to classification.
     """
-    from PIL import Image
+    from lucid.preprocessing import open_image
 
     try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except OSError as exc:
+        image = open_image(path, exif=exif)
+    except FileNotFoundError as exc:
         raise DataError(f"{path}: not a readable image: {exc}") from None
+    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+def read_pair(
+    image_path: str | os.PathLike[str], mask_path: str | os.PathLike[str], colours: ColourTable | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image (`read_rgb`) and its mask (`read_mask`), checked to be the same size.
+
+    The image is turned upright by its EXIF orientation, as viewers and annotation tools show it,
+    and the mask is expected in that orientation. A mask drawn on the stored, unrotated pixels (by
+    a tool that ignores EXIF) is recognised by its size and then paired with the stored pixels.
+    """
+    image, mask = read_rgb(image_path), read_mask(mask_path, colours)
+    if tuple(image.shape[-2:]) != tuple(mask.shape):
+        stored = read_rgb(image_path, exif=False)
+        if tuple(stored.shape[-2:]) != tuple(mask.shape):
+            raise DataError(
+                f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image {Path(image_path).name} is "
+                f"{image.shape[2]}x{image.shape[1]} (width x height); they must be the same size"
+            )
+        image = stored
+    return image, mask
 
 
 def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) -> torch.Tensor:
@@ -118,20 +141,21 @@ def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) 
     and RGB/RGBA/LA files whose colour channels are equal (grey masks saved as colour). Masks coded
     by colour are refused with a message: their class of each colour is not in the file.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     file = Path(path)
     if file.suffix.lower() in LOSSY_MASK_SUFFIXES:
         raise DataError(f"{file}: a JPEG mask; masks must be lossless (PNG), JPEG changes class values at edges")
     try:
-        with Image.open(file) as image:
+        with Image.open(file) as opened:
+            image = ImageOps.exif_transpose(opened)  # a mask that carries an orientation turns with it
             mode = image.mode
             array = np.asarray(image)
     except OSError as exc:
         raise DataError(f"{file}: not a readable mask image: {exc}") from None
     if colours is not None and mode in ("RGB", "RGBA"):
-        with Image.open(file) as image:
-            return colours.classes_of(np.asarray(image.convert("RGB")), file)
+        with Image.open(file) as opened:
+            return colours.classes_of(np.asarray(ImageOps.exif_transpose(opened).convert("RGB")), file)
     if mode in ("L", "P"):
         return torch.from_numpy(array.astype(np.uint8, copy=True))
     if mode == "F":
@@ -478,13 +502,7 @@ class SegmentationFolder(Dataset):
         """The untransformed ``(Image, Mask)`` pair, checked to have the same size."""
         from torchvision import tv_tensors
 
-        image_path, mask_path = self.samples[index]
-        image, mask = read_rgb(image_path), read_mask(mask_path, self.colours)
-        if tuple(image.shape[-2:]) != tuple(mask.shape):
-            raise DataError(
-                f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but its image {image_path.name} is "
-                f"{image.shape[2]}x{image.shape[1]} (width x height); they must be the same size"
-            )
+        image, mask = read_pair(*self.samples[index], self.colours)
         return tv_tensors.Image(image), tv_tensors.Mask(mask)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:

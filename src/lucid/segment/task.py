@@ -327,6 +327,7 @@ EXPORT_IMAGE_SIZE = (360, 480)  # the nominal (height, width) of a segmentation 
 
 def as_rgb_tensor(image: Any) -> torch.Tensor:
     """A ``(3, H, W)`` uint8 tensor from a path, PIL image, ``(H, W, 3)`` array or ``(3, H, W)`` tensor."""
+    from lucid.preprocessing import read_image
     from lucid.segment.data import read_rgb
 
     if isinstance(image, (str, os.PathLike)):
@@ -335,8 +336,8 @@ def as_rgb_tensor(image: Any) -> torch.Tensor:
         if image.dim() != 3 or image.shape[0] != 3:
             raise DataError(f"an image tensor must be (3, H, W), got {tuple(image.shape)}")
         return image
-    if hasattr(image, "convert"):  # PIL
-        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+    if hasattr(image, "convert"):  # PIL: the one decoder's 8-bit scaling, alpha and orientation
+        return read_image(image, 3)
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 3:
         raise DataError(f"an image array must be (H, W, 3), got {array.shape}")
@@ -361,7 +362,7 @@ def _mask_set(
     from torchvision.transforms import v2
 
     from lucid.deploy.quantize import LabelledImages, seeded_pick
-    from lucid.segment.data import read_mask, read_rgb
+    from lucid.segment.data import read_pair
 
     if not pairs:
         raise DataError(f"{what}: no image/mask pairs")
@@ -370,9 +371,10 @@ def _mask_set(
     std = np.asarray(prep.std, np.float32)[:, None, None]
     images, masks = [], []
     for image_file, mask_file in chosen:
-        rgb = v2.functional.resize(read_rgb(image_file), list(prep.image_size), antialias=True)
+        rgb, mask = read_pair(image_file, mask_file)
+        rgb = v2.functional.resize(rgb, list(prep.image_size), antialias=True)
         images.append((rgb.float().numpy() / 255.0 - mean) / std)
-        mask = read_mask(mask_file)[None]
+        mask = mask[None]
         masks.append(v2.functional.resize(mask, list(prep.image_size), v2.InterpolationMode.NEAREST)[0].numpy())
     batch = np.stack(images).astype(np.float32)
     return LabelledImages(

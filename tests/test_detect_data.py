@@ -407,3 +407,46 @@ def test_flip_moves_box_with_white_pixels(tmp_path: Path) -> None:
         x1, y1, x2, y2 = (round(v) for v in target["boxes"][0].tolist())
         white = out[0] > 127
         assert white[y1:y2, x1:x2].float().mean() > 0.95 and white.sum() <= (x2 - x1) * (y2 - y1) + 2 * (x2 - x1)
+
+
+# --------------------------------------------------------------------------------------------
+# one orientation: what training reads is what lucid predict reads
+
+
+def _turned_photo(path: Path) -> Path:
+    """A photo stored 40x30 that viewers show 30x40 (EXIF orientation 6), a white bar on its
+    stored left, so on top as shown."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (W, H))
+    image.paste((255, 255, 255), (0, 0, 8, H))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.save(path, exif=exif, quality=95)
+    return path
+
+
+def test_photos_with_an_exif_rotation_are_trained_as_shown(tmp_path: Path) -> None:
+    from lucid.preprocessing import read_image
+
+    lines = {f"p{i}": "0 0.5 0.1 1.0 0.2\n" for i in range(5)}  # the bar as shown: full width, on top
+    yolo_split(tmp_path / "images", tmp_path / "labels", lines)
+    for key in lines:
+        _turned_photo(tmp_path / "images" / f"{key}.jpg")
+    (tmp_path / "classes.txt").write_text("bar\n", encoding="utf-8")
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    record = val.records[0]
+    image, _ = val.load(0)
+    assert (record.width, record.height, record.upright) == (H, W, True)
+    assert torch.equal(image.as_subclass(torch.Tensor), read_image(record.image, 3))  # what predict reads
+    assert val.ground_truth(0)["boxes"].tolist() == [[0.0, 0.0, 30.0, 8.0]]
+    assert not [n for n in info.notes if "EXIF" in n]
+
+
+def test_a_box_file_that_states_the_stored_size_is_read_on_the_stored_pixels(tmp_path: Path) -> None:
+    root = voc_devkit(tmp_path, cats_and_dogs(), {"train": ["p0", "p1", "p2", "p3"], "val": ["p4", "p5"]})
+    _turned_photo(root / "JPEGImages" / "p4.jpg")  # its XML says 40x30, the stored size
+    _, val, info = detection_datasets(root, image_size=64)
+    record = next(r for r in val.records if r.key.endswith("p4.jpg"))
+    assert (record.width, record.height, record.upright) == (W, H, False)
+    assert tuple(val.load(val.records.index(record))[0].shape) == (3, H, W)
+    note(info, "1 photos carry an EXIF rotation but their annotations state the stored size", "p4.jpg")

@@ -28,9 +28,11 @@ crowd boxes from the training targets and leaves them to COCOeval to ignore: the
 training targets, and `DetectionDataset.ground_truth` returns them with ``iscrowd`` set,
 so `lucid.detect.metrics.coco_metrics` neither rewards nor penalises detections of them.
 
-Photos are decoded by `lucid.preprocessing.read_image` (what prediction reads) without
-applying an EXIF rotation: annotation tools and torchvision's references place boxes on the
-stored pixel grid.
+Photos are decoded by `lucid.preprocessing.open_image`, the reader prediction and every
+exported model use, turned upright by their EXIF orientation as viewers (and Ultralytics) show
+them, so training sees what `lucid predict` sees. Only a photo whose annotation states its stored,
+unrotated size (VOC ``<size>``, COCO ``width``/``height``) was boxed on the stored pixels, and it
+is read that way, with a note.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ import torch
 from torch.utils.data import Dataset
 
 from lucid.data.files import seeded_split, walk_images
-from lucid.data.images import image_size_of
 from lucid.detect.formats import (
     RawImage,
     read_coco_json,
@@ -504,6 +505,8 @@ class _Tally:
             "mAP, as torchvision's COCO reference does (in {})",
             "size": "annotation files state a photo size that is not the photo's; boxes are read in the photo's "
             "own pixels (in {})",
+            "stored": "photos carry an EXIF rotation but their annotations state the stored size: boxes read on "
+            "the stored pixels; lucid predict shows such photos upright ({})",
             "overlap": f"pairs of boxes of one class overlap at IoU >= {DUPLICATE_IOU:g}, probably drawn twice; "
             "kept, as nothing tells which is right (in {})",
             "negative": "photos have no boxes, kept as negatives (background only) ({})",
@@ -526,12 +529,42 @@ def _relative(root: Path, path: Path) -> str:
 
 @dataclass
 class _Photo:
-    """An annotated photo that exists, with its size (read from its header) and key (path below the root)."""
+    """An annotated photo that exists, with its size as it is read (from its header) and key (path
+    below the root); ``upright``: its EXIF orientation is applied when it is decoded."""
 
     raw: RawImage
     key: str
     width: int
     height: int
+    upright: bool = True
+
+
+EXIF_ORIENTATION = 0x0112
+SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # the EXIF orientations that turn the photo by 90 degrees
+
+
+def _header(path: Path) -> tuple[tuple[int, int], int] | None:
+    """The stored ``(width, height)`` and the EXIF orientation (1: none) from the file's header
+    only (no pixel decoding); None if it is not a readable image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size, int(image.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # noqa: BLE001 - an unreadable file is counted by the caller
+        return None
+
+
+def _reading(raw: RawImage, stored: tuple[int, int], orientation: int) -> tuple[tuple[int, int], bool]:
+    """The size the photo is read at and whether it is turned upright: as shown, unless its
+    annotation states the stored size where turning would swap width and height."""
+    if orientation not in SWAPPING_ORIENTATIONS:
+        return stored, True
+    shown = (stored[1], stored[0])
+    declared = tuple(raw.declared_size) if raw.declared_size is not None else None
+    if declared == stored and stored != shown:
+        return stored, False
+    return shown, True
 
 
 def _present(images: Sequence[RawImage], root: Path, tally: _Tally, seen: set[Path]) -> list[_Photo]:
@@ -542,10 +575,13 @@ def _present(images: Sequence[RawImage], root: Path, tally: _Tally, seen: set[Pa
         if not raw.image.is_file():
             tally.add("missing", where)
             continue
-        size = image_size_of(raw.image)
-        if size is None:
+        header = _header(raw.image)
+        if header is None:
             tally.add("unreadable", raw.image)
             continue
+        size, upright = _reading(raw, *header)
+        if not upright:
+            tally.add("stored", raw.image)
         resolved = raw.image.resolve()
         if resolved in seen:
             tally.add("duplicate", where)
@@ -553,7 +589,7 @@ def _present(images: Sequence[RawImage], root: Path, tally: _Tally, seen: set[Pa
         seen.add(resolved)
         if raw.declared_size is not None and tuple(raw.declared_size) != tuple(size):
             tally.add("size", where)
-        found.append(_Photo(raw, _relative(root, raw.image), int(size[0]), int(size[1])))
+        found.append(_Photo(raw, _relative(root, raw.image), int(size[0]), int(size[1]), upright))
     return found
 
 
@@ -570,6 +606,7 @@ class DetectionRecord:
     boxes: np.ndarray
     labels: np.ndarray
     iscrowd: np.ndarray
+    upright: bool = True  # decoded with its EXIF orientation applied (`_reading`)
 
 
 def _clip(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
@@ -622,6 +659,7 @@ def _record(photo: _Photo, index: Mapping[str, int], tally: _Tally) -> Detection
         np.array(boxes, dtype=np.float32).reshape(-1, 4),
         np.array(labels, dtype=np.int64),
         np.array(crowd, dtype=bool),
+        photo.upright,
     )
 
 
@@ -703,9 +741,7 @@ class DetectionDataset(Dataset):
         from lucid.preprocessing import open_image
 
         record = self.records[index]
-        # The boxes were drawn on the stored pixels (their sizes match the file's header), so the
-        # EXIF orientation is not applied here; everything else is the one decoder's.
-        image = F.pil_to_tensor(open_image(record.image, exif=False))
+        image = F.pil_to_tensor(open_image(record.image, exif=record.upright))
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1).contiguous()
         if tuple(image.shape[-2:]) != (record.height, record.width):

@@ -450,3 +450,36 @@ def test_a_box_file_that_states_the_stored_size_is_read_on_the_stored_pixels(tmp
     assert (record.width, record.height, record.upright) == (W, H, False)
     assert tuple(val.load(val.records.index(record))[0].shape) == (3, H, W)
     note(info, "1 photos carry an EXIF rotation but their annotations state the stored size", "p4.jpg")
+
+
+# --------------------------------------------------------------------------------------------
+# class lists
+
+
+def _yolo_named(root: Path, names: str) -> Path:
+    yolo_split(root / "images", root / "labels", {f"p{i}": f"{i % 2} 0.5 0.5 0.5 0.4\n" for i in range(6)})
+    (root / "classes.txt").write_bytes(names.encode("latin-1"))
+    return root
+
+
+def test_given_classes_match_the_datas_by_name_and_the_difference_is_said(tmp_path: Path) -> None:
+    root = _yolo_named(tmp_path / "swapped", "dog\ncat\n")  # id 0 is dog here
+    _, val, info = detection_datasets(root, image_size=32, classes=["cat", "dog"], val_fraction=0.5)
+    for i, record in enumerate(val.records):
+        key = int(Path(record.key).stem[1:])
+        assert record.labels.tolist() == [2 if key % 2 == 0 else 1], i  # dog is the given second class
+    note(info, "lists its classes as dog, cat", "2 classes given (cat, dog)")
+    with pytest.raises(DataError, match=r"no usable boxes .* \(the data's classes dog, cat; given chat, chien\)"):
+        detection_datasets(root, image_size=32, classes=["chat", "chien"])
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ("cat\nd\xf6g\n", r"classes.txt:2: not UTF-8 text \(byte 0xf6\)"),
+        ("cat\ncat\n", r"classes.txt: class names must be distinct; repeated: cat"),
+    ],
+)
+def test_a_bad_class_list_is_named_with_its_file(tmp_path: Path, names: str, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        detection_datasets(_yolo_named(tmp_path / "d", names), image_size=32)

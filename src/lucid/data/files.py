@@ -38,7 +38,11 @@ __all__ = [
     "stratified_split",
     "walk_images",
     "image_inputs",
+    "names_file_text",
+    "MAX_NAMES_FILE_BYTES",
 ]
+
+MAX_NAMES_FILE_BYTES = 1_000_000  # a list of class names; a larger file is not one
 
 Item = TypeVar("Item")
 
@@ -301,6 +305,20 @@ def _check(layout: FolderLayout, flag: str, root: object) -> None:
             )
     elif len(layout.train.files) < 2:
         raise DataError(f"{flag} {root}: one class folder only; a classifier needs at least 2 classes")
+
+
+def names_file_text(file: Path, limit: int = MAX_NAMES_FILE_BYTES) -> str:
+    """The UTF-8 text of a small file of class names (``classes.txt``, ``data.yaml``,
+    ``class_dict.csv``); a DataError naming the file, and the line of a byte that is not UTF-8."""
+    size = file.stat().st_size
+    if size > limit:
+        raise DataError(f"{file}: {size:,} bytes, too large for a list of class names (at most {limit:,})")
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{file}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8") from None
 
 
 def files_digest(root: Path, files: Sequence[Path]) -> str:

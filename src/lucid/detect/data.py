@@ -885,15 +885,22 @@ def detection_datasets(
     val = None if layout.val is None else _present(layout.val, layout.root, tally, seen)
     train, val, split_record = _split(layout, train, val, val_fraction, seed, record)
     names, source = _classes(classes, layout, train)
+    own = list(layout.classes) if classes is not None and layout.classes is not None else names
     index = {name: i for i, name in enumerate(names, 1)}
     train_records = [_record(p, index, tally) for p in train]
     val_records = [_record(p, index, tally) for p in val]
     if not any(len(r.labels) for r in train_records):
-        raise DataError(f"--data {layout.root}: no usable boxes in the {len(train_records)} training photos")
+        hint = "" if set(own) & set(names) else f" (the data's classes {', '.join(own)}; given {', '.join(names)})"
+        raise DataError(f"--data {layout.root}: no usable boxes in the {len(train_records)} training photos{hint}")
     if not val_records:
         raise DataError(f"--data {layout.root}: no usable validation photos")
     notes = [f"{layout.root}: {layout.description}: {len(train)} photos train, {len(val)} validate"]
     notes.append(f"{len(names)} class{'es' if len(names) != 1 else ''} (from {source}): {', '.join(names)}")
+    if own != names:  # e.g. lucid eval of a checkpoint on a folder that lists its classes otherwise
+        notes.append(
+            f"{layout.root}: the data lists its classes as {', '.join(own)}; its boxes are matched by name to the "
+            f"{len(names)} classes given ({', '.join(names)}), which name the results"
+        )
     notes += layout.notes + tally.notes(names)
     info = DetectionDataInfo(
         str(layout.root), layout.name, names, len(train), len(val), notes, size, layout.description, split_record

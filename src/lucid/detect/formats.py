@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lucid.data.files import names_file_text
 from lucid.errors import DataError
 
 __all__ = [
@@ -234,21 +235,27 @@ def read_yolo_names(folder: Path) -> tuple[list[str], Path] | None:
         if not file.is_file():
             continue
         if file.suffix in (".yaml", ".yml"):
-            return _yaml_names(file), file
-        try:
-            lines = file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"{file}: not a readable class list ({exc})") from None
-        return [line.strip() for line in lines if line.strip()], file
+            return _distinct(_yaml_names(file), file), file
+        lines = names_file_text(file).splitlines()
+        return _distinct([line.strip() for line in lines if line.strip()], file), file
     return None
+
+
+def _distinct(names: list[str], file: Path) -> list[str]:
+    """``names``, refused when one repeats (two class ids would share a name, and its metrics)."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{file}: class names must be distinct; repeated: {', '.join(repeated[:5])}")
+    return names
 
 
 def _yaml_names(file: Path) -> list[str]:
     import yaml
 
+    text = names_file_text(file)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise DataError(f"{file}: not a readable YAML file ({exc})") from None
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):

@@ -42,7 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 # one list of image types, one walk and one seeded split for every task
-from lucid.data.files import IMAGE_SUFFIXES, seeded_split, walk_images
+from lucid.data.files import IMAGE_SUFFIXES, names_file_text, seeded_split, walk_images
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
@@ -89,7 +89,6 @@ DEFAULT_IGNORE_INDEX = 255
 # Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
 CLASS_FILES = ("classes.json", "classes.txt")
 # A class-name file larger than this is not a list of class names.
-MAX_NAMES_FILE_BYTES = 1_000_000
 # A colour table for colour-coded masks: name,r,g,b per class in index order (Kaggle's CamVid).
 COLOUR_TABLE = "class_dict.csv"
 VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
@@ -244,7 +243,7 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
     import io
 
     try:
-        rows = list(csv.DictReader(io.StringIO(_utf8_text(file), newline="")))
+        rows = list(csv.DictReader(io.StringIO(names_file_text(file), newline="")))
     except csv.Error as exc:  # e.g. a field larger than csv's field size limit
         raise DataError(f"{file}: not a readable name,r,g,b table ({exc})") from None
     names: list[str] = []
@@ -608,7 +607,7 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
         file = folder / name
         if not file.is_file():
             continue
-        text = _utf8_text(file)
+        text = names_file_text(file)
         if name.endswith(".json"):
             try:
                 data = json.loads(text)
@@ -622,19 +621,6 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
             names = [line.strip() for line in text.splitlines() if line.strip()]
         return _checked_names(names, file)
     return None
-
-
-def _utf8_text(file: Path, limit: int = MAX_NAMES_FILE_BYTES) -> str:
-    """The UTF-8 text of a small names file; a DataError naming the file (and the line) otherwise."""
-    size = file.stat().st_size
-    if size > limit:
-        raise DataError(f"{file}: {size:,} bytes, too large for a list of class names (at most {limit:,})")
-    data = file.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{file}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8") from None
 
 
 def _checked_names(names: list[str], file: Path) -> list[str]:

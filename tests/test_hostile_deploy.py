@@ -152,3 +152,21 @@ def test_a_decompression_bomb_is_one_line(tmp_path: Path, onnx_file: Path, capsy
     assert main(["predict", "--onnx", str(onnx_file), str(bomb)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bomb.png" in err and "Traceback" not in err
+
+
+def test_export_refuses_flags_it_would_ignore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (["mobilenet_v3_small", "--out", str(tmp_path / "m.onnx"), "--data", str(tmp_path)], "--data applies to"),
+        (["mobilenet_v3_small", "--format", "all", "--out", str(tmp_path / "a"), "--batch-size", "2"], "--batch-size"),
+        (["mobilenet_v3_small", "--format", "all", "--out", str(tmp_path / "a"), "--rtol", "0.5"], "--rtol does not"),
+        (["mobilenet_v3_small", "--format", "all", "--out", str(tmp_path / "a"), "--dynamic-batch"], "--dynamic-batch"),
+        (
+            ["lraspp_mobilenet_v3_small", "--out", str(tmp_path / "s.onnx"), "--batch-size", "4"],
+            "keeps its batch and image size free: batch_size (--batch-size) does not apply, got 4",
+        ),
+    ]
+    for arguments, message in cases:
+        assert main(["export", *arguments]) == 2, arguments
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())  # nothing written

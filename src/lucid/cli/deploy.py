@@ -47,7 +47,7 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
         help="--format all: real images for agreement, score (top-1 / mIoU) and int8 calibration "
         "(default: the checkpoint's recorded data and its held-out split; digits when it records none)",
     )
-    parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="fixed batch of the file (default 1)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N", help="fixed batch of the file (default 1)")
     parser.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (14..20; default 18)")
     parser.add_argument("--dynamic-batch", action="store_true", help="free batch dimension (checked at batch 1 and 3)")
     parser.add_argument("--weights", default=None, help="for a model name: registered weights (e.g. DEFAULT) or a file")
@@ -56,7 +56,7 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
         "--dynamo", action="store_true", help="use torch's torch.export-based ONNX exporter (opset >= 18)"
     )
     parser.add_argument(
-        "--rtol", type=float, default=1e-4, help="allowed max difference, relative to the largest logit"
+        "--rtol", type=float, default=None, help="allowed max difference, relative to the largest output (default 1e-4)"
     )
     parser.set_defaults(func=run_export)
 
@@ -193,6 +193,11 @@ def run_export(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from lucid.deploy import VerificationError, export
 
+    if args.data is not None:
+        raise ValueError(
+            f"--data applies to --format all (real images for its matrix); a single --format {args.format} "
+            "export is verified on random input"
+        )
     try:
         result = export(
             args.ckpt,
@@ -203,16 +208,18 @@ def _export(args: argparse.Namespace) -> int:
             weights=args.weights,
             image_size=args.image_size,
             dynamo=args.dynamo,
-            rtol=args.rtol,
-            batch_size=args.batch_size,
+            rtol=1e-4 if args.rtol is None else args.rtol,
+            batch_size=1 if args.batch_size is None else args.batch_size,
         )
     except VerificationError as exc:
         print(f"lucid export: verification failed: {exc}", file=sys.stderr)
         return 1
     print(result.summary())
     prep = result.preprocessing
+    outputs = ", ".join(f"'{name}'" for name in result.outputs)
     print(
-        f"input 'input' (N, {prep.in_channels}, {prep.image_size[0]}, {prep.image_size[1]}), output 'logits'; "
+        f"input 'input' (N, {prep.in_channels}, {prep.image_size[0]}, {prep.image_size[1]}), "
+        f"output{'s' if len(result.outputs) > 1 else ''} {outputs}; "
         f"mean {list(prep.mean)}, std {list(prep.std)}, resize {prep.resize_size}"
         + (f", {len(result.classes)} class names" if result.classes else "")
     )
@@ -222,7 +229,14 @@ def _export(args: argparse.Namespace) -> int:
 def _export_all(args: argparse.Namespace) -> int:
     from lucid.deploy.matrix import export_all, format_matrix
 
-    for flag, value in (("--opset", args.opset), ("--dynamo", args.dynamo or None)):
+    given = (
+        ("--opset", args.opset),
+        ("--dynamo", args.dynamo or None),
+        ("--batch-size", args.batch_size),
+        ("--dynamic-batch", args.dynamic_batch or None),
+        ("--rtol", args.rtol),
+    )
+    for flag, value in given:
         if value is not None:
             raise ValueError(f"{flag} does not apply to --format all (each format uses its default)")
     rows = export_all(

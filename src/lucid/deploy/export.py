@@ -95,6 +95,7 @@ class ExportResult:
     task: str = "classify"
     dynamic_size: bool = False  # height and width free (segmentation's ONNX and OpenVINO files)
     checked_shapes: tuple[tuple[int, ...], ...] = ()
+    outputs: tuple[str, ...] = ("logits",)  # the file's output names (the task's export spec)
 
     def summary(self) -> str:
         """One line for the console: file, format, and the verified difference."""
@@ -515,6 +516,11 @@ def export(
         raise ValueError(
             f"a {task.name} model keeps a free image size, which the dynamo exporter cannot; drop --dynamo"
         )
+    if free_size and batch_size != 1:
+        raise ValueError(
+            f"a {task.name} model's {format} file keeps its batch and image size free: batch_size "
+            f"(--batch-size) does not apply, got {batch_size}"
+        )
     dynamic_batch = dynamic_batch or free_size  # a free image size frees the batch too
     names = model_classes(resolved.model, classes)
     reference = task.export_module(copy.deepcopy(resolved.model).to("cpu", torch.float32).eval())
@@ -585,6 +591,7 @@ def export(
         seconds=time.perf_counter() - start,
         exporter=exporter,
         metadata=meta,
+        outputs=tuple(spec.outputs),
         task=task.name,
         dynamic_size=free_size,
         checked_shapes=tuple(shapes),

@@ -188,3 +188,47 @@ def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed(tmp_path, monk
     assert "3.png" in line and "Traceback" not in line and "DataLoader worker" in line
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and "3.png" in summary["error"]
+
+
+def test_classification_predict_draws_its_labels_and_refuses_other_tasks_flags(digits_run, tmp_path, capsys):
+    photo = tmp_path / "digit.png"
+    Image.new("L", (16, 16), 200).save(photo)
+    checkpoint = str(digits_run / "best.safetensors")
+    out = tmp_path / "labelled"
+    assert main(["predict", checkpoint, str(photo), "--topk", "2", "--out", str(out)]) == 0
+    drawn = out / "digit.label.png"
+    with Image.open(drawn) as picture:
+        assert picture.info.get("Software") == "lucid" and min(picture.size) == 256  # enlarged to be read
+    assert "labelled images" in capsys.readouterr().out
+    assert main(["predict", checkpoint, str(photo), "--out", str(out)]) == 0  # its own file again
+    capsys.readouterr()
+    assert main(["predict", checkpoint, str(photo), "--score-threshold", "0.5"]) == 2
+    assert "--score-threshold: not used when predicting with a classify model" in _error(capsys, "predict")
+    assert main(["predict", checkpoint, str(photo), "--out", str(digits_run / "best.safetensors")]) == 2
+    assert "is a file; name a folder" in _error(capsys, "predict")
+
+
+def test_predict_checks_every_output_before_writing_one(digits_run, tmp_path, capsys):
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    for photo in (first, second):
+        Image.new("L", (16, 16), 100).save(photo)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.label.png").write_bytes(b"the user's own")
+    assert main(["predict", str(digits_run / "best.safetensors"), str(first), str(second), "--out", str(out)]) == 2
+    assert "b.label.png exists and was not written by lucid" in _error(capsys, "predict")
+    assert sorted(p.name for p in out.iterdir()) == ["b.label.png"]  # a.label.png was not written first
+
+
+def test_segmentation_and_detection_predict_refuse_flags_they_do_not_use(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (40, 32), (90, 90, 90)).save(photo)
+    assert main(["predict", "lraspp_mobilenet_v3_small", str(photo), "--topk", "3"]) == 2
+    assert "--topk: not used when predicting with a segment model" in _error(capsys, "predict")
+    assert main(["predict", "ssdlite320_mobilenet_v3_small", str(photo), "--topk", "3"]) == 2
+    assert "--topk: not used when predicting with a detect model" in _error(capsys, "predict")
+    assert main(["predict", "ssdlite320_mobilenet_v3_small", str(photo)]) == 0
+    (folder,) = (tmp_path / "runs").iterdir()  # by default beside the runs, not loose in the folder
+    assert folder.name.startswith("predict-") and (folder / "p.boxes.png").is_file()
+    assert not (tmp_path / "predictions").exists()

@@ -15,7 +15,17 @@ from typing import Any
 
 from lucid.errors import LucidError
 
-__all__ = ["MARK", "OutputError", "check_output", "png_info", "written_by_lucid", "CHART_MARK"]
+__all__ = [
+    "MARK",
+    "OutputError",
+    "check_output",
+    "output_folder",
+    "png_info",
+    "written_by_lucid",
+    "CHART_MARK",
+]
+
+PREDICTIONS_ROOT = Path("runs")  # where a command's pictures go by default, beside the training runs
 
 MARK = "lucid"
 CHART_MARK = "%% written by lucid"
@@ -58,6 +68,25 @@ def written_by_lucid(path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     return False
+
+
+def output_folder(path: str | os.PathLike[str] | None, *, kind: str = "predict", flag: str = "--out") -> Path:
+    """The folder a command writes its pictures into (the writer creates it): ``path``, or by
+    default a new ``runs/<kind>-STAMP`` (with ``-2``, ``-3`` ... when taken), beside the training
+    runs and never loose in the current folder. A path that is a file is refused by name."""
+    import time
+
+    if path is None:
+        base = PREDICTIONS_ROOT / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder, count = base, 1
+        while folder.exists():
+            count += 1
+            folder = base.with_name(f"{base.name}-{count}")
+    else:
+        folder = Path(path).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{flag} {folder} is a file; name a folder for the pictures")
+    return folder
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -303,7 +304,9 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         help="an exported model (.onnx, .xml or .pte) run through lucid.deploy.Predictor (the same as giving it first)",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
-    parser.add_argument("--topk", type=int, default=5, metavar="K", help="labels per image (default 5)")
+    parser.add_argument(
+        "--topk", type=int, default=None, metavar="K", help="classification: labels per image (default 5)"
+    )
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
     parser.add_argument(
         "--backend",
@@ -326,7 +329,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--score-threshold",
         type=float,
-        default=0.3,
+        default=None,
         metavar="S",
         help="detection: keep and draw boxes scoring at least S (default 0.3)",
     )
@@ -493,21 +496,28 @@ def run_predict(args: argparse.Namespace) -> int:
 
     args.device = _concrete_device(args.device)
     _export_first(args)
-    if args.onnx and _export_task(args.onnx) == "detect":
+    if (
+        args.onnx
+        and _export_task(args.onnx) == "detect"
+        or (not args.onnx and args.inputs and task_of_source(args.inputs[0]) == "detect")
+    ):
         from lucid.detect.cli import run_detect_predict
 
-        return run_detect_predict(args)
-    if not args.onnx and args.inputs and task_of_source(args.inputs[0]) == "detect":
-        from lucid.detect.cli import run_detect_predict
-
+        _refuse_predict_flags(args, "detect", ("topk",))
+        args.score_threshold = 0.3 if args.score_threshold is None else args.score_threshold
         return run_detect_predict(args)
     from lucid.segment.cli import is_segmentation_source, run_segment_predict
 
     if is_segmentation_source(args.onnx or (args.inputs[0] if args.inputs else None)):
+        _refuse_predict_flags(args, "segment", ("topk", "score_threshold"))
         return run_segment_predict(args)  # mask PNG + overlay per image
+    from lucid.outputs import output_folder
     from lucid.train.metrics import dumps
-    from lucid.train.predict import format_predictions, predictions_json
+    from lucid.train.predict import draw_predictions, format_predictions, predictions_json
 
+    _refuse_predict_flags(args, "classify", ("score_threshold",))
+    args.topk = 5 if args.topk is None else args.topk
+    out = None if args.out is None else output_folder(args.out)
     if args.topk < 1:
         raise ValueError(f"--topk must be a positive integer, got {args.topk}")
     from lucid.data import image_inputs
@@ -527,8 +537,18 @@ def run_predict(args: argparse.Namespace) -> int:
             )
         source, images = args.inputs[0], [str(p) for p in image_inputs(args.inputs[1:])]
         predictions = predict(source, images, topk=args.topk, weights=args.weights, device=args.device)
+    drawn = draw_predictions(images, predictions, out) if out is not None else []
     if args.json:
         print(dumps(predictions_json(images, predictions), indent=2))
     else:
         print(format_predictions(images, predictions))
+    if drawn:
+        print(f"labelled images: {out} ({len(drawn)} x <name>.label.png)", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _refuse_predict_flags(args: argparse.Namespace, task: str, names: Sequence[str]) -> None:
+    """Predict flags that ``task``'s models do not use, refused by name (never silently ignored)."""
+    given = [_flag(name) for name in names if getattr(args, name, None) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not used when predicting with a {task} model")

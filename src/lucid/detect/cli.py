@@ -52,8 +52,9 @@ def run_detect_predict(args: argparse.Namespace) -> int:
     """``lucid predict`` with a detection checkpoint or model name: boxes drawn on each photo + a JSON."""
     from lucid.data import image_inputs
     from lucid.detect.infer import predict_boxes
+    from lucid.outputs import output_folder
 
-    out = Path(getattr(args, "out", None) or "predictions")
+    out = output_folder(getattr(args, "out", None))
     if getattr(args, "onnx", None):
         records = _predict_with_export(args, out)
     else:

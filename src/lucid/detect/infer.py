@@ -190,19 +190,20 @@ def write_detections(
     from lucid.preprocessing import read_image
 
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     images = [item for item, _, _ in results]  # never written over
+    # Every output is checked before the first is written: a refusal leaves nothing half-done.
+    targets = [check_output(folder / f"{Path(item).stem}.boxes.png", inputs=images) for item in images]
+    listing = check_output(folder / "detections.json", inputs=images)
+    folder.mkdir(parents=True, exist_ok=True)
     records = []
-    for item, given, detection in results:
+    for (item, given, detection), target in zip(results, targets, strict=True):
         pixels = given if given is not None else read_image(item)
         pixels = pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels[:3]
         if pixels.is_floating_point():
             pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)
         boxes, scores, names = detection["boxes"], detection["scores"], list(detection["names"])
-        drawn = draw_bounding_boxes(
-            pixels, boxes, labels=[f"{n} {float(s):.2f}" for n, s in zip(names, scores, strict=True)], width=2
-        )
-        target = check_output(folder / f"{Path(item).stem}.boxes.png", inputs=images)
+        labels = [f"{n} {float(s):.2f}" for n, s in zip(names, scores, strict=True)]
+        drawn = draw_bounding_boxes(pixels, boxes, labels=labels, width=2) if len(boxes) else pixels
         _save_png(drawn, target)
         records.append(
             {
@@ -214,7 +215,6 @@ def write_detections(
                 ],
             }
         )
-    listing = check_output(folder / "detections.json", inputs=images)
     text = json.dumps({"written_by": MARK, "images": records}, indent=2)
     atomic_write(listing, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return records

@@ -100,7 +100,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         default=None,
         help="segmentation: folder for each image's mask PNG and overlay; detection: its boxes drawn and "
-        "detections.json (default ./predictions)",
+        "detections.json; classification: each image with its top labels (default: a new runs/predict-STAMP)",
     )
 
 
@@ -160,9 +160,10 @@ def run_segment_eval(args: argparse.Namespace) -> int:
 def run_segment_predict(args: argparse.Namespace) -> int:
     """``lucid predict`` with a segmentation checkpoint, model name or export: mask PNG + overlay per image."""
     from lucid.data import image_inputs
+    from lucid.outputs import output_folder
     from lucid.segment import predict_masks
 
-    out = Path(getattr(args, "out", None) or "predictions")
+    out = output_folder(getattr(args, "out", None))
     if not args.onnx and len(args.inputs) < 2:
         raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
     images = image_inputs(args.inputs if args.onnx else args.inputs[1:])  # a folder gives its images
@@ -207,11 +208,12 @@ def _predict_with_export(
     task checked first)."""
     from lucid.deploy.predictor import Predictor
     from lucid.segment.data import read_rgb
-    from lucid.segment.infer import write_mask_files
+    from lucid.segment.infer import check_mask_outputs, write_mask_files
 
     predictor = Predictor(model, threads=threads, backend=backend, precision=precision)
     if predictor.task != "segment":
         raise DataError(f"{model} records task {predictor.task!r}, not segmentation")
+    check_mask_outputs(images, out)
     out.mkdir(parents=True, exist_ok=True)
     records = []
     classes = predictor.classes or [str(i) for i in range(predictor.num_classes or 0)]

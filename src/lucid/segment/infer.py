@@ -280,6 +280,21 @@ def predict_mask(model: nn.Module, image: torch.Tensor, meta: dict[str, Any], de
     return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
 
 
+def mask_outputs(image_path: Path, folder: Path) -> tuple[Path, Path]:
+    """The mask PNG and the overlay JPEG that `write_mask_files` writes for ``image_path``."""
+    return folder / f"{image_path.stem}.mask.png", folder / f"{image_path.stem}.overlay.jpg"
+
+
+def check_mask_outputs(images: Sequence[str | os.PathLike[str]], folder: Path) -> None:
+    """Refuse (`lucid.outputs.OutputError`) before anything is written when any image's mask or
+    overlay would overwrite one of the images or a file lucid did not write."""
+    from lucid.outputs import check_output
+
+    for item in images:
+        for target in mask_outputs(Path(item).expanduser(), folder):
+            check_output(target, inputs=images)
+
+
 def write_mask_files(
     image_path: Path,
     rgb: np.ndarray,
@@ -297,7 +312,7 @@ def write_mask_files(
     from lucid.checkpoint import atomic_write
     from lucid.outputs import MARK, check_output, png_info
 
-    mask_file, overlay_file = folder / f"{image_path.stem}.mask.png", folder / f"{image_path.stem}.overlay.jpg"
+    mask_file, overlay_file = mask_outputs(image_path, folder)
     for target in (mask_file, overlay_file):  # never over the input photo or a user's own mask
         check_output(target, inputs=[image_path])
     palette_png, blended = colorize(mask, colours), Image.fromarray(overlay(rgb, mask, alpha, colours))
@@ -335,6 +350,7 @@ def predict_masks(
     recorded = (meta["data_record"] or {}).get("colours")
     colours = ColourTable.from_dict(recorded).palette(palette(256)) if recorded else None
     folder = Path(out_dir).expanduser()
+    check_mask_outputs(images, folder)
     folder.mkdir(parents=True, exist_ok=True)
     records = []
     for item in images:

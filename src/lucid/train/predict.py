@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from lucid.models.resolve import resolve
 from lucid.preprocessing import resize_size_for
 from lucid.train.evaluate import class_names, crop_side
 
-__all__ = ["format_predictions", "load_images", "predict"]
+__all__ = ["draw_predictions", "format_predictions", "load_images", "predict"]
+
+LABELLED_SIDE = 256  # smaller pictures are enlarged to this short side so their labels can be read
 
 Prediction = list[tuple[str, float]]
 
@@ -106,3 +109,41 @@ def predictions_json(images: Sequence[str], predictions: Sequence[Sequence[tuple
         {"image": str(image), "predictions": [{"label": label, "probability": float(p)} for label, p in ranked]}
         for image, ranked in zip(images, predictions, strict=True)
     ]
+
+
+def draw_predictions(
+    images: Sequence[str | os.PathLike[str]], predictions: Sequence[Prediction], out: Path, shown: int = 3
+) -> list[Path]:
+    """Each image as lucid reads it (upright, 8-bit), with its ``shown`` best labels and their
+    probabilities written in its corner, saved as ``<stem>.label.png`` in ``out``; as detection
+    draws boxes and segmentation masks. Every output is checked before the first is written."""
+    from PIL import Image, ImageDraw
+
+    from lucid.checkpoint import atomic_write
+    from lucid.outputs import check_output
+    from lucid.preprocessing import open_image
+
+    targets = [check_output(out / f"{Path(item).stem}.label.png", inputs=images) for item in images]
+    doubled = sorted({str(t) for t in targets if targets.count(t) > 1})
+    if doubled:
+        raise DataError(f"two images would both write {doubled[0]}; predict them with different --out folders")
+    out.mkdir(parents=True, exist_ok=True)
+    for item, ranked, target in zip(images, predictions, targets, strict=True):
+        picture = open_image(item).convert("RGB")
+        if min(picture.size) < LABELLED_SIDE:
+            scale = LABELLED_SIDE / min(picture.size)
+            size = (round(picture.width * scale), round(picture.height * scale))
+            picture = picture.resize(size, Image.Resampling.NEAREST)
+        draw = ImageDraw.Draw(picture)
+        text = "\n".join(f"{label} {100 * probability:.1f}%" for label, probability in ranked[:shown])
+        left, top, right, bottom = draw.multiline_textbbox((6, 6), text)
+        draw.rectangle((left - 4, top - 4, right + 4, bottom + 4), fill=(0, 0, 0))
+        draw.multiline_text((6, 6), text, fill=(255, 255, 255))
+        atomic_write(target, partial(_save_png, picture))
+    return targets
+
+
+def _save_png(picture: Any, path: str) -> None:
+    from lucid.outputs import png_info
+
+    picture.save(path, format="PNG", pnginfo=png_info())

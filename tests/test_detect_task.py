@@ -122,6 +122,9 @@ def test_the_cli_trains_evaluates_and_draws_boxes(run, tmp_path, capsys):
     records = json.loads((out / "detections.json").read_text())["images"]
     assert records[0]["image"] == str(photo) and records[0]["detections"]
     assert {d["label"] for d in records[0]["detections"]} <= {"box", "blob"}
+    capsys.readouterr()
+    assert main(["eval", str(result.best_checkpoint), "--confusion", str(tmp_path / "c.png")]) == 2
+    assert "--confusion: a detection eval has no confusion matrix" in capsys.readouterr().err
 
 
 def test_lucid_train_finds_the_detection_layout_without_task(tmp_path, capsys):

@@ -277,3 +277,15 @@ def test_cli_convert_refuses_a_stub_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out.safetensors"
     err = run_cli(["convert", str(stub), "--model", "mobilenet_v3_small", "--out", str(out)], stub, capsys)
     assert "not a safetensors file" in err and not out.exists()
+
+
+def test_a_torchscript_program_is_named_not_called_corrupted(tmp_path, capsys):
+    program = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(program))
+    photo = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(photo)
+    assert cli_main(["predict", str(program), str(photo)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a TorchScript program (torch.jit.save" in err[0], err

@@ -429,6 +429,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if task_of_source(args.checkpoint) == "detect":
         from lucid.detect.cli import run_detect_eval
 
+        if args.confusion is not None:
+            raise ValueError("--confusion: a detection eval has no confusion matrix (it reports AP per class)")
         return run_detect_eval(args)
     from lucid.segment.cli import is_segmentation_source, run_segment_eval
 

@@ -171,8 +171,25 @@ def _unreadable(file: Path, exc: Exception) -> CheckpointError:
     return CheckpointError(f"{file}: not a readable PyTorch checkpoint (truncated or corrupted?): {first}")
 
 
+def _is_torchscript(file: Path) -> bool:
+    """Whether ``file`` is a TorchScript archive (``torch.jit.save``: its zip holds ``code/`` and
+    ``constants.pkl``), which is a program for ``torch.jit.load``, not a state dict."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return any(name.endswith("constants.pkl") for name in names) and any("/code/" in name for name in names)
+
+
 def _read_pickle(file: Path) -> Any:
     _check_archive_sizes(file)
+    if zipfile.is_zipfile(file) and _is_torchscript(file):
+        raise CheckpointError(
+            f"{file}: a TorchScript program (torch.jit.save, lucid export --format torchscript), for "
+            "torch.jit.load and LibTorch; lucid reads checkpoints (.safetensors, state-dict .pth) and runs "
+            ".onnx, .xml and .pte exports"
+        )
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

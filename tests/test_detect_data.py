@@ -483,3 +483,15 @@ def test_given_classes_match_the_datas_by_name_and_the_difference_is_said(tmp_pa
 def test_a_bad_class_list_is_named_with_its_file(tmp_path: Path, names: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
         detection_datasets(_yolo_named(tmp_path / "d", names), image_size=32)
+
+
+def test_detection_data_given_to_the_other_tasks_is_named_as_detection_data(tmp_path: Path, capsys) -> None:
+    from lucid.cli import main
+    from lucid.tasks import CalibrationPicks, get_task
+
+    # JPEGImages/ + Annotations/: folder names segmentation's layouts use for images and masks too
+    root = voc_devkit(tmp_path / "voc", cats_and_dogs(), {"train": ["p0", "p1", "p2", "p3"], "val": ["p4", "p5"]})
+    assert main(["train", "--task", "segment", "--data", str(root), "--out", str(tmp_path / "r")]) == 2
+    assert "holds box annotations (.xml files), not masks: detection data" in capsys.readouterr().err
+    with pytest.raises(DataError, match="holds photos with box annotations"):
+        get_task("classify").calibration_sets(str(root), None, {}, CalibrationPicks(None, None, 0))

@@ -253,11 +253,17 @@ class ClassifyTask(Task):
         (`lucid.deploy.quantize.calibration_sets`); a segmentation data folder or a folder
         of mask PNGs is refused."""
         from lucid.deploy.quantize import calibration_sets
+        from lucid.detect.data import looks_like_detection
         from lucid.preprocessing import read_classes
         from lucid.segment.data import looks_like_segmentation
 
         if str(data) != "digits":
             folder = Path(data).expanduser()
+            if looks_like_detection(folder):
+                raise DataError(
+                    f"a classification model is calibrated and scored on class folders of images or 'digits'; "
+                    f"{data} holds photos with box annotations (detection data)"
+                )
             if looks_like_segmentation(folder) or _mask_folder(folder):
                 raise DataError(
                     f"a classification model is calibrated and scored on class folders of images or 'digits'; "

@@ -82,6 +82,7 @@ VAL_SPLITS = ("val", "valid", "validation", "test")  # the first present validat
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages")
 MASK_DIRS = ("masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "segmentationclass")
 # A split of images beside its masks' folder: SegNet's CamVid (train/ + trainannot/), Kaggle's (train_labels/).
+BOX_SUFFIXES = (".xml", ".json", ".txt")  # what a detection set keeps where masks would be
 SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks", "{}_mask", "{}_gt")
 # What a mask's file name may add to its image's: x.jpg + x_mask.png, x_L.png (CamVid), x_label.png ...
 MASK_TAGS = ("_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p")
@@ -307,6 +308,13 @@ def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     if lossy and not masks:
         example = next(iter(lossy.values()))
         raise DataError(f"{masks_dir}: the masks are JPEG ({example.name}); masks must be lossless (PNG)")
+    if not masks:
+        boxes = sorted({p.suffix.lower() for p in masks_dir.iterdir() if p.suffix.lower() in BOX_SUFFIXES})
+        if boxes:
+            raise DataError(
+                f"{masks_dir} holds box annotations ({', '.join(boxes)} files), not masks: detection data "
+                "(lucid train --task detect)"
+            )
     by_image: dict[str, Path] = {}
     for key, path in masks.items():
         image_key = key if key in images else _untagged(key)

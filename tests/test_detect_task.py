@@ -190,3 +190,10 @@ def test_min_negatives_reaches_the_model_and_is_checked(tmp_path, capsys):
         _config(data, tmp_path / "r", min_negatives=-3)
     assert main(["train", "--task", "classify", "--min-negatives", "8"]) == 2
     assert "--min-negatives: detect flag" in capsys.readouterr().err
+
+
+def test_workers_0_reads_a_streamed_set_in_the_training_process(tmp_path, capsys):
+    data = boxes_folder(tmp_path / "d", count=8)
+    train(_config(data, tmp_path / "r", epochs=1, workers=0))
+    out = capsys.readouterr().out
+    assert "data read in the training process" in out and "loader workers" not in out

@@ -80,7 +80,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="data-loader worker processes (default 0 for sets decoded into memory, 4 or the cores for streamed sets)",
+        help="data-loader worker processes (default 0 for sets decoded into memory, 4 or the cores for streamed "
+        "sets; 0 reads in the training process)",
     )
     data.add_argument(
         "--threads",

@@ -170,7 +170,7 @@ class RunConfig:
     amp: bool = False
     precision: str = "auto"
     channels_last: bool = True
-    workers: int = 0
+    workers: int | None = None  # None: 0 for sets decoded into memory, more for streamed ones
     threads: int | None = None
     seed: int = 0
     device: str = "auto"
@@ -223,7 +223,8 @@ class RunConfig:
     def _check_sizes(self) -> None:
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
         _check_int("batch_size", self.batch_size, 2, MAX_BATCH_SIZE)  # BatchNorm needs >= 2 samples per batch
-        _check_int("workers", self.workers, 0, MAX_WORKERS)
+        if self.workers is not None:
+            _check_int("workers", self.workers, 0, MAX_WORKERS)
         _check_int("seed", self.seed, 0, MAX_SEED)
         if self.time_budget is not None:
             _check_float("time_budget", self.time_budget, 0.0, MAX_TIME_BUDGET_MINUTES)

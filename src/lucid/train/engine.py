@@ -211,9 +211,10 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         # would only copy the decoded set into every worker.
         notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
         workers = 0
-    elif data.streaming and not workers:
+    elif data.streaming and workers is None:
         workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
+    workers = workers or 0
     generator = torch.Generator()
     on_device = data.device is not None and data.device.type != "cpu"
     pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned

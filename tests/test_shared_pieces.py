@@ -51,3 +51,11 @@ def test_each_task_config_takes_its_own_defaults_from_one_record() -> None:
     assert SegmentConfig(data="d", batch_size=4).learning_rate == pytest.approx(1e-3)  # scaled below batch 8
     assert (segment.decay, detect.decay) == (0.01, 0.01)
     assert DetectConfig(data="d", opt="sgd").decay == pytest.approx(4e-5)
+
+
+@pytest.mark.parametrize(("field", "flag"), [("momentum", "--momentum"), ("label_smoothing", "--label-smoothing")])
+def test_a_number_out_of_range_names_its_flag(field, flag):
+    from lucid.train import TrainConfig
+
+    with pytest.raises(ValueError, match=rf"{field} must be a number in .* \({flag}\), got 5.0"):
+        TrainConfig(**{field: 5.0})

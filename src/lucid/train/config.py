@@ -100,7 +100,8 @@ def _check_float(name: str, value: Any, low: float, high: float, *, high_open: b
         ok = low <= value < high if high_open else low <= value <= high
     if not ok:
         bracket = ")" if high_open else "]"
-        raise ValueError(f"{name} must be a number in [{low}, {high}{bracket}, got {value!r}")
+        flag = f"--{name.replace('_', '-')}"
+        raise ValueError(f"{name} must be a number in [{low}, {high}{bracket} ({flag}), got {value!r}")
 
 
 def check_class_names(value: Any, maximum: int, limit: str = "") -> list[str]:

@@ -495,3 +495,9 @@ def test_detection_data_given_to_the_other_tasks_is_named_as_detection_data(tmp_
     assert "holds box annotations (.xml files), not masks: detection data" in capsys.readouterr().err
     with pytest.raises(DataError, match="holds photos with box annotations"):
         get_task("classify").calibration_sets(str(root), None, {}, CalibrationPicks(None, None, 0))
+
+
+def test_a_long_class_list_is_shortened_in_the_note(tmp_path: Path) -> None:
+    root = _yolo_named(tmp_path / "many", "\n".join(f"c{i}" for i in range(40)) + "\n")
+    _, _, info = detection_datasets(root, image_size=32)
+    assert note(info, "40 classes").endswith("c29 and 10 more")

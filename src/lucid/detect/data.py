@@ -539,6 +539,7 @@ class _Photo:
     upright: bool = True
 
 
+SHOWN_NAMES = 30  # class names listed in the data's note; a longer list ends "and N more"
 EXIF_ORIENTATION = 0x0112
 SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # the EXIF orientations that turn the photo by 90 degrees
 
@@ -895,7 +896,9 @@ def detection_datasets(
     if not val_records:
         raise DataError(f"--data {layout.root}: no usable validation photos")
     notes = [f"{layout.root}: {layout.description}: {len(train)} photos train, {len(val)} validate"]
-    notes.append(f"{len(names)} class{'es' if len(names) != 1 else ''} (from {source}): {', '.join(names)}")
+    more = len(names) - SHOWN_NAMES
+    listed = ", ".join(names[:SHOWN_NAMES]) + (f" and {more} more" if more > 0 else "")
+    notes.append(f"{len(names)} class{'es' if len(names) != 1 else ''} (from {source}): {listed}")
     if own != names:  # e.g. lucid eval of a checkpoint on a folder that lists its classes otherwise
         notes.append(
             f"{layout.root}: the data lists its classes as {', '.join(own)}; its boxes are matched by name to the "

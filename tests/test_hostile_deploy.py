@@ -122,6 +122,19 @@ def test_a_byte_flipped_openvino_ir_is_refused(tmp_path: Path, part: str) -> Non
         Predictor(xml)
 
 
+@pytest.mark.skipif(not available("openvino"), reason="OpenVINO not installed (pip install 'lucid[deploy]')")
+def test_an_openvino_ir_without_its_bin_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    xml = export(_tiny(), tmp_path / "m.xml", "openvino", image_size=SIZE).path
+    xml.with_suffix(".bin").unlink()
+    xml.with_suffix(".xml.sha256").unlink(missing_ok=True)
+    for sidecar in tmp_path.glob("m.*.sha256"):
+        sidecar.unlink()
+    photo = _png_header_only(tmp_path / "x.png", 8, 8)
+    assert main(["predict", str(xml), str(photo)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "m.xml: its weights file m.bin is missing" in err[0], err
+
+
 def test_missing_digest_is_allowed_unless_required(tmp_path: Path, onnx_file: Path) -> None:
     copied = _copy(onnx_file, tmp_path)
     digest_path(copied).unlink()

@@ -32,6 +32,7 @@ import numpy as np
 from lucid.errors import DataError, MissingDependencyError
 
 __all__ = [
+    "read_openvino_model",
     "BACKENDS",
     "EXTRAS",
     "METADATA_METHOD",
@@ -306,10 +307,7 @@ class OpenVINOModel:
         self.path = _existing(path, "model file")
         self.threads = _check_threads(threads)
         self.core = ov.Core()
-        try:
-            self.model = self.core.read_model(str(self.path))
-        except RuntimeError as exc:
-            raise DataError(f"OpenVINO cannot read {self.path}: {str(exc).splitlines()[0]}") from None
+        self.model = read_openvino_model(self.core, self.path)
         self.metadata = openvino_metadata(self.model)
         if len(self.model.inputs) != 1:
             raise DataError(f"{self.path}: a classifier has one input, this model has {len(self.model.inputs)}")
@@ -558,11 +556,7 @@ def file_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         return {p.key: p.value for p in proto.metadata_props}
     if suffix == ".xml":
         ov = require("openvino", "reading an OpenVINO IR file")
-        try:
-            model = ov.Core().read_model(str(file))
-        except RuntimeError as exc:
-            raise DataError(f"OpenVINO cannot read {file}: {str(exc).splitlines()[0]}") from None
-        return openvino_metadata(model)
+        return openvino_metadata(read_openvino_model(ov.Core(), file))
     if suffix == ".pte":
         require("executorch", "reading a .pte model")
         Runtime = executorch_runtime()  # noqa: N806 - the class, by its name
@@ -586,3 +580,17 @@ def task_for(metadata: dict[str, str], source: str) -> Any:
         return get_task(task_of_metadata(metadata, metadata.get("model_name")))
     except ValueError as exc:
         raise DataError(f"{source}: {exc}") from None
+
+
+def read_openvino_model(core: Any, file: Path) -> Any:
+    """``core.read_model`` of an IR ``.xml`` (or an ``.onnx``), with one line naming what is wrong:
+    a missing ``.bin`` beside the ``.xml``, or OpenVINO's own reason rather than its source location."""
+    weights = file.with_suffix(".bin")
+    if file.suffix.lower() == ".xml" and not weights.is_file():
+        raise DataError(f"{file}: its weights file {weights.name} is missing (an OpenVINO IR is the .xml and the .bin)")
+    try:
+        return core.read_model(str(file))
+    except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reasons = [line for line in lines if not line.startswith(("Exception from", "Check '"))] or lines
+        raise DataError(f"OpenVINO cannot read {file}: {reasons[0] if reasons else type(exc).__name__}") from None

@@ -114,3 +114,33 @@ def test_segmentation_pairs_follow_the_photo_orientation(tmp_path):
     assert torch.equal(image, read_rgb(rotated, exif=False)) and tuple(mask.shape) == (24, 40)
     with pytest.raises(DataError, match=r"other.png: mask is 10x10 but its image rotated.jpg is 24x40"):
         read_pair(rotated, other_mask)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_a_segmentation_export_sees_the_photos_as_the_checkpoint_does(tmp_path, fmt):
+    """The odd photos through the model and through its exported file: every mask has the photo's
+    upright size (a path given to `Predictor` goes through the one reader too) and the masks agree.
+    The pixel values themselves are checked by `test_segmentation_reads_each_photo_as_the_one_decoder_does`
+    (this untrained model's masks are nearly constant)."""
+    from lucid.deploy.runtime import available
+    from lucid.models import lraspp_mobilenet_v3_small
+    from lucid.preprocessing import read_image
+    from lucid.segment import predict_masks
+
+    if not available({"onnx": "onnxruntime", "openvino": "openvino"}[fmt]):
+        pytest.skip(f"{fmt} runtime not installed")
+    torch.manual_seed(0)
+    model = lraspp_mobilenet_v3_small(num_classes=3).eval()
+    checkpoint = tmp_path / "seg.safetensors"
+    import lucid
+
+    lucid.save(model, checkpoint)
+    exported = export(str(checkpoint), tmp_path / f"seg.{'xml' if fmt == 'openvino' else 'onnx'}", fmt).path
+    photos = tricky_photos(tmp_path / "photos")
+    records = predict_masks(str(checkpoint), photos, tmp_path / "masks")
+    masks = Predictor(exported).predict([str(p) for p in photos])
+    for photo, record, mask in zip(photos, records, masks, strict=True):
+        with Image.open(record["mask"]) as saved:
+            expected = np.asarray(saved)
+        assert expected.shape == mask.shape == read_image(photo).shape[-2:], photo.name  # upright in both
+        assert (expected != mask).mean() < 0.01, photo.name

@@ -107,9 +107,17 @@ def main() -> int:
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     parser.add_argument("--epochs", type=int, help="a fixed epoch count (with --minutes 0: one run under any load)")
     parser.add_argument("--min-negatives", type=int, help="lucid train's --min-negatives (default: lucid's)")
+    parser.add_argument(
+        "--train-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="a further lucid train flag (--train-flag=--ema)",
+    )
     args = parser.parse_args()
     flags = [] if args.epochs is None else ["--epochs", str(args.epochs)]
     flags += [] if args.min_negatives is None else ["--min-negatives", str(args.min_negatives)]
+    flags += args.train_flag
     print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="lucid-oneclass-") as tmp:

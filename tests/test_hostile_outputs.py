@@ -232,3 +232,14 @@ def test_segmentation_and_detection_predict_refuse_flags_they_do_not_use(tmp_pat
     (folder,) = (tmp_path / "runs").iterdir()  # by default beside the runs, not loose in the folder
     assert folder.name.startswith("predict-") and (folder / "p.boxes.png").is_file()
     assert not (tmp_path / "predictions").exists()
+
+
+def test_two_photos_of_one_name_never_share_an_output(tmp_path, capsys):
+    photos = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        photos.append(tmp_path / folder / "p.png")
+        Image.new("RGB", (40, 32), (90, 90, 90)).save(photos[-1])
+    out = tmp_path / "out"
+    assert main(["predict", "ssdlite320_mobilenet_v3_small", *map(str, photos), "--out", str(out)]) == 2
+    assert "would both write" in _error(capsys, "predict") and not out.exists()

@@ -19,6 +19,7 @@ __all__ = [
     "MARK",
     "OutputError",
     "check_output",
+    "check_outputs",
     "output_folder",
     "png_info",
     "written_by_lucid",
@@ -68,6 +69,29 @@ def written_by_lucid(path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     return False
+
+
+def check_outputs(
+    targets: Iterable[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
+    *,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    flag: str = "--out",
+) -> list[Path]:
+    """Every ``(source, output)`` pair's output checked (`check_output`) before a command writes
+    the first, and two sources that would write one output (two images of one name from
+    different folders) refused by name, so a refusal never leaves half the outputs written."""
+    given = list(inputs)
+    checked: list[Path] = []
+    writer: dict[Path, str] = {}
+    for source, target in targets:
+        path = check_output(target, inputs=given, flag=flag)
+        if path in writer and writer[path] != str(source):
+            raise OutputError(
+                f"{writer[path]} and {source} would both write {path}; predict them with different {flag} folders"
+            )
+        writer[path] = str(source)
+        checked.append(path)
+    return checked
 
 
 def output_folder(path: str | os.PathLike[str] | None, *, kind: str = "predict", flag: str = "--out") -> Path:

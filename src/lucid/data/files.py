@@ -39,6 +39,7 @@ __all__ = [
     "walk_images",
     "image_inputs",
     "names_file_text",
+    "distinct_names",
     "MAX_NAMES_FILE_BYTES",
 ]
 
@@ -319,6 +320,15 @@ def names_file_text(file: Path, limit: int = MAX_NAMES_FILE_BYTES) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(f"{file}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8") from None
+
+
+def distinct_names(names: list[str], file: Path) -> list[str]:
+    """``names`` read from ``file``, refused by the file when one repeats (two class ids would
+    share a name, and its metrics)."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{file}: class names must be distinct; repeated: {', '.join(repeated[:5])}")
+    return names
 
 
 def files_digest(root: Path, files: Sequence[Path]) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "SizeChoice",
     "border_is_light",
     "image_size_of",
+    "image_header",
     "infer_image_size",
     "load_image",
     "normalise_ink",
@@ -59,15 +60,25 @@ def load_image(path: str | os.PathLike[str], channels: int = 3) -> Any:
     return open_image(path).convert("L" if channels == 1 else "RGB")
 
 
-def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """``(width, height)`` from the file's header only (no pixel decoding); None if unreadable."""
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of a photo's orientation (1: as stored)
+
+
+def image_header(path: str | os.PathLike[str]) -> tuple[tuple[int, int], int] | None:
+    """The stored ``(width, height)`` and the EXIF orientation (1: none) from the file's header
+    only (no pixel decoding); None if it is not a readable image."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            return image.size
+            return image.size, int(image.getexif().get(EXIF_ORIENTATION, 1) or 1)
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the decoding step
         return None
+
+
+def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(width, height)`` from the file's header only (no pixel decoding); None if unreadable."""
+    header = image_header(path)
+    return None if header is None else header[0]
 
 
 class SizeChoice:

@@ -48,6 +48,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lucid.data.files import seeded_split, walk_images
+from lucid.data.images import image_header
 from lucid.detect.formats import (
     RawImage,
     read_coco_json,
@@ -540,20 +541,7 @@ class _Photo:
 
 
 SHOWN_NAMES = 30  # class names listed in the data's note; a longer list ends "and N more"
-EXIF_ORIENTATION = 0x0112
 SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # the EXIF orientations that turn the photo by 90 degrees
-
-
-def _header(path: Path) -> tuple[tuple[int, int], int] | None:
-    """The stored ``(width, height)`` and the EXIF orientation (1: none) from the file's header
-    only (no pixel decoding); None if it is not a readable image."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.size, int(image.getexif().get(EXIF_ORIENTATION, 1) or 1)
-    except Exception:  # noqa: BLE001 - an unreadable file is counted by the caller
-        return None
 
 
 def _reading(raw: RawImage, stored: tuple[int, int], orientation: int) -> tuple[tuple[int, int], bool]:
@@ -576,18 +564,18 @@ def _present(images: Sequence[RawImage], root: Path, tally: _Tally, seen: set[Pa
         if not raw.image.is_file():
             tally.add("missing", where)
             continue
-        header = _header(raw.image)
+        header = image_header(raw.image)
         if header is None:
             tally.add("unreadable", raw.image)
             continue
-        size, upright = _reading(raw, *header)
-        if not upright:
-            tally.add("stored", raw.image)
         resolved = raw.image.resolve()
         if resolved in seen:
             tally.add("duplicate", where)
             continue
         seen.add(resolved)
+        size, upright = _reading(raw, *header)
+        if not upright:
+            tally.add("stored", raw.image)
         if raw.declared_size is not None and tuple(raw.declared_size) != tuple(size):
             tally.add("size", where)
         found.append(_Photo(raw, _relative(root, raw.image), int(size[0]), int(size[1]), upright))

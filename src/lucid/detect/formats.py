@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lucid.data.files import names_file_text
+from lucid.data.files import distinct_names, names_file_text
 from lucid.errors import DataError
 
 __all__ = [
@@ -235,18 +235,10 @@ def read_yolo_names(folder: Path) -> tuple[list[str], Path] | None:
         if not file.is_file():
             continue
         if file.suffix in (".yaml", ".yml"):
-            return _distinct(_yaml_names(file), file), file
+            return distinct_names(_yaml_names(file), file), file
         lines = names_file_text(file).splitlines()
-        return _distinct([line.strip() for line in lines if line.strip()], file), file
+        return distinct_names([line.strip() for line in lines if line.strip()], file), file
     return None
-
-
-def _distinct(names: list[str], file: Path) -> list[str]:
-    """``names``, refused when one repeats (two class ids would share a name, and its metrics)."""
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DataError(f"{file}: class names must be distinct; repeated: {', '.join(repeated[:5])}")
-    return names
 
 
 def _yaml_names(file: Path) -> list[str]:

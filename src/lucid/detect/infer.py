@@ -186,13 +186,13 @@ def write_detections(
     from torchvision.utils import draw_bounding_boxes
 
     from lucid.checkpoint import atomic_write
-    from lucid.outputs import MARK, check_output
+    from lucid.outputs import MARK, check_output, check_outputs
     from lucid.preprocessing import read_image
 
     folder = Path(out)
     images = [item for item, _, _ in results]  # never written over
     # Every output is checked before the first is written: a refusal leaves nothing half-done.
-    targets = [check_output(folder / f"{Path(item).stem}.boxes.png", inputs=images) for item in images]
+    targets = check_outputs([(item, folder / f"{Path(item).stem}.boxes.png") for item in images], inputs=images)
     listing = check_output(folder / "detections.json", inputs=images)
     folder.mkdir(parents=True, exist_ok=True)
     records = []

@@ -167,7 +167,6 @@ def run_segment_predict(args: argparse.Namespace) -> int:
     if not args.onnx and len(args.inputs) < 2:
         raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
     images = image_inputs(args.inputs if args.onnx else args.inputs[1:])  # a folder gives its images
-    _refuse_shared_stems(images, out)
     if args.onnx:
         records = _predict_with_export(
             Path(args.onnx),
@@ -187,18 +186,6 @@ def run_segment_predict(args: argparse.Namespace) -> int:
         shares = ", ".join(f"{name} {100 * share:.1f}%" for name, share in top)
         print(f"{record['image']}: {record['mask']} + {record['overlay']}  ({shares})")
     return 0
-
-
-def _refuse_shared_stems(images: list[Path], out: Path) -> None:
-    """Each image's masks are ``<stem>.mask.png`` in ``out``: two images with one stem would overwrite."""
-    seen: dict[str, Path] = {}
-    for image in images:
-        if image.stem in seen and seen[image.stem] != image:
-            raise DataError(
-                f"{seen[image.stem]} and {image} would both write {out / (image.stem + '.mask.png')}; "
-                "predict them in separate runs with different --out folders"
-            )
-        seen[image.stem] = image
 
 
 def _predict_with_export(

@@ -42,7 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 # one list of image types, one walk and one seeded split for every task
-from lucid.data.files import IMAGE_SUFFIXES, names_file_text, seeded_split, walk_images
+from lucid.data.files import IMAGE_SUFFIXES, distinct_names, names_file_text, seeded_split, walk_images
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
@@ -633,9 +633,7 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
 
 def _checked_names(names: list[str], file: Path) -> list[str]:
     """``names`` when they can name the values of 8-bit masks: distinct, and at most 255 of them."""
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DataError(f"{file}: class names must be distinct; repeated: {', '.join(repeated[:5])}")
+    distinct_names(names, file)
     if len(names) > DEFAULT_IGNORE_INDEX:
         raise DataError(
             f"{file} names {len(names):,} classes; 8-bit masks hold at most {DEFAULT_IGNORE_INDEX} classes and a "

@@ -287,12 +287,11 @@ def mask_outputs(image_path: Path, folder: Path) -> tuple[Path, Path]:
 
 def check_mask_outputs(images: Sequence[str | os.PathLike[str]], folder: Path) -> None:
     """Refuse (`lucid.outputs.OutputError`) before anything is written when any image's mask or
-    overlay would overwrite one of the images or a file lucid did not write."""
-    from lucid.outputs import check_output
+    overlay would overwrite one of the images, a file lucid did not write, or another image's."""
+    from lucid.outputs import check_outputs
 
-    for item in images:
-        for target in mask_outputs(Path(item).expanduser(), folder):
-            check_output(target, inputs=images)
+    pairs = [(item, target) for item in images for target in mask_outputs(Path(item).expanduser(), folder)]
+    check_outputs(pairs, inputs=images)
 
 
 def write_mask_files(

@@ -120,13 +120,10 @@ def draw_predictions(
     from PIL import Image, ImageDraw
 
     from lucid.checkpoint import atomic_write
-    from lucid.outputs import check_output
+    from lucid.outputs import check_outputs
     from lucid.preprocessing import open_image
 
-    targets = [check_output(out / f"{Path(item).stem}.label.png", inputs=images) for item in images]
-    doubled = sorted({str(t) for t in targets if targets.count(t) > 1})
-    if doubled:
-        raise DataError(f"two images would both write {doubled[0]}; predict them with different --out folders")
+    targets = check_outputs([(item, out / f"{Path(item).stem}.label.png") for item in images], inputs=images)
     out.mkdir(parents=True, exist_ok=True)
     for item, ranked, target in zip(images, predictions, targets, strict=True):
         picture = open_image(item).convert("RGB")

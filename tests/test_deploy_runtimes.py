@@ -533,3 +533,39 @@ def test_openvino_bf16_predictor_stays_close_to_f32(digits_model: tuple[Path, Pa
     assert (bf16.argmax(1) == f32.argmax(1)).mean() >= 0.95 and np.abs(bf16 - f32).max() < 0.1
     with pytest.raises(ValueError, match="precision must be f32, bf16 or f16, got 'fp64'"):
         Predictor(onnx_file, backend="openvino", precision="fp64")
+
+
+def test_predict_does_its_torch_work_on_one_thread_and_restores_the_count(
+    digits_model: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resizing a photo and NMS around the runtime call run on one torch thread (the runtime's
+    pool is still busy-waiting then); the caller's thread count is as it was afterwards, also
+    when the postprocess fails."""
+    _, onnx_file = digits_model
+    predictor = Predictor(onnx_file, backend="onnxruntime", threads=1)
+    handler = predictor.task_handler
+    seen: list[int] = []
+    prepare, postprocess = handler.prepare_batches, handler.postprocess
+
+    def counting_prepare(*args: object, **kwargs: object) -> object:
+        seen.append(torch.get_num_threads())
+        return prepare(*args, **kwargs)
+
+    def failing_postprocess(*args: object, **kwargs: object) -> object:
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("postprocess failed")
+
+    monkeypatch.setattr(handler, "prepare_batches", counting_prepare)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _, val_ds = digits_datasets(image_size=SIZE, seed=0)
+        assert len(predictor.predict(list(val_ds.images[:3]), topk=1)) == 3
+        assert seen == [1] and torch.get_num_threads() == 2
+        monkeypatch.setattr(handler, "postprocess", failing_postprocess)
+        with pytest.raises(RuntimeError, match="postprocess failed"):
+            predictor.predict(list(val_ds.images[:1]))
+        assert seen == [1, 1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+        monkeypatch.setattr(handler, "postprocess", postprocess)

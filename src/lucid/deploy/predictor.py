@@ -12,7 +12,8 @@ lucid export has one) is checked against it first: a changed byte is refused, no
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,26 @@ __all__ = ["Predictor", "as_float32_batch", "make_session", "run_batches", "sess
 
 # dtypes converted to the float32 every exported model takes (numpy has no bfloat16; torch tensors do)
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+@contextmanager
+def one_host_thread() -> Iterator[None]:
+    """Run the torch work around the runtime call (resizing one photo, NMS) on one thread.
+
+    Those tensors are small, so more threads save little, while the runtime's own thread pool is
+    still busy-waiting just after a run: torch's threads then queue behind it and a resize that
+    takes under a millisecond alone takes several (see docs/deployment.md, the detection row).
+    The setting is the calling thread's and is restored on exit.
+    """
+    previous = torch.get_num_threads()
+    if previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def as_float32_batch(batch: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -177,7 +198,10 @@ class Predictor:
             raise ValueError("no images given")
         options: dict[str, Any] = {"topk": topk, "classes": self.classes, **task_options}
         results: list[Any] = []
-        for batch, batch_options in self.task_handler.prepare_batches(images, self.preprocessing, self.input_shape):
+        with one_host_thread():
+            batches = self.task_handler.prepare_batches(images, self.preprocessing, self.input_shape)
+        for batch, batch_options in batches:
             outputs = [np.asarray(o) for o in self.runtime.run_all(as_float32_batch(batch))]
-            results += self.task_handler.postprocess(outputs, self.metadata, **options, **batch_options)
+            with one_host_thread():
+                results += self.task_handler.postprocess(outputs, self.metadata, **options, **batch_options)
         return results

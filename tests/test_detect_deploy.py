@@ -208,3 +208,24 @@ def test_the_deployment_matrix_measures_a_detector_on_every_output(run, tmp_path
     int8 = next(r for r in rows if r.name.startswith("ONNX int8"))
     assert int8.path is not None and int8.path.is_file() and int8.top1 is not None
     assert "| mAP |" in format_matrix(rows)
+
+
+def test_a_detector_trained_at_another_size_exports_at_that_size(tmp_path):
+    """``--image-size`` may repeat the size the detector was trained at (its default boxes are laid
+    out for it), and any other size is refused naming the trained one."""
+    data = boxes_folder(tmp_path / "shapes", count=6)
+    config = DetectConfig(
+        data=str(data),
+        model="ssdlite320_mobilenet_v3_small",
+        img_size=64,
+        batch_size=3,
+        epochs=1,
+        out=str(tmp_path / "run"),
+        progress=False,
+    )
+    checkpoint = Path(train(config).out_dir) / "best.safetensors"
+    result = export(checkpoint, tmp_path / "det64.onnx", "onnx", image_size=64)
+    assert json.loads(result.metadata["image_size"]) == [64, 64]
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "again.onnx"), "--image-size", "64"]) == 0
+    with pytest.raises(ValueError, match=r"takes 64x64 input .* got --image-size 320"):
+        export(checkpoint, tmp_path / "det320.onnx", "onnx", image_size=320)

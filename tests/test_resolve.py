@@ -89,3 +89,20 @@ def test_source_task_routes_segmentation(checkpoint_32px: Path) -> None:
     assert source_task(checkpoint_32px) == "classify"
     assert source_task(None) is None and source_task("nothing_here") is None
     assert resolve("lraspp_mobilenet_v3_small").task == "segment"
+
+
+def test_a_checkpoint_trained_at_the_largest_size_resolves_with_its_resize(tmp_path: Path) -> None:
+    """``--img-size 4096`` records the resize before its centre crop, round(4096 / 0.875) = 4681:
+    the checkpoint loads with it; a larger recorded resize is refused naming the bound."""
+    from lucid.checkpoint import CheckpointError
+    from lucid.preprocessing import MAX_RESIZE_SIZE, Preprocessing, resize_size_for
+
+    model = create_model("mobilenet_v3_small_minimal", num_classes=2)
+    extra = {"categories": ["a", "b"], "image_size": 4096, "resize_size": resize_size_for(4096)}
+    largest = lucid.save(model, tmp_path / "largest.safetensors", extra=extra)
+    prep = resolve(largest).preprocessing
+    assert prep.image_size == (4096, 4096) and prep.resize_size == MAX_RESIZE_SIZE == 4681
+    assert Preprocessing.from_metadata(prep.to_metadata()) == prep  # what an export records reads back
+    beyond = lucid.save(model, tmp_path / "beyond.safetensors", extra={**extra, "resize_size": 4682})
+    with pytest.raises(CheckpointError, match=r"resize_size = 4682 is not an image size in 1\.\.4681"):
+        resolve(beyond)

@@ -30,9 +30,13 @@ from lucid.errors import DataError
 # MobileNet-v3 use, below sizes whose tensors would exhaust memory (a 100,000-pixel square
 # of 3 channels is 120 GB of float32).
 MAX_IMAGE_SIZE = 4096
+# The short-side resize before a centre crop of MAX_IMAGE_SIZE (round(4096 / 0.875)): a model
+# trained at the largest size records it, and must still load and export.
+MAX_RESIZE_SIZE = 4681
 
 __all__ = [
     "MAX_IMAGE_SIZE",
+    "MAX_RESIZE_SIZE",
     "CROP_FRACTION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -153,7 +157,7 @@ class Preprocessing:
             raise ValueError(f"std values must be positive, got {std}")
         object.__setattr__(self, "std", std)
         if self.resize_size is not None:
-            object.__setattr__(self, "resize_size", _positive_int("resize_size", self.resize_size, MAX_IMAGE_SIZE))
+            object.__setattr__(self, "resize_size", _positive_int("resize_size", self.resize_size, MAX_RESIZE_SIZE))
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
         if self.ink is not None and self.ink not in INKS:

@@ -268,18 +268,21 @@ class DetectTask(Task):
 
     @classmethod
     def export_spec(cls, model: nn.Module, **preprocessing: Any) -> ExportSpec:
-        """A fixed square input (the model's own resize, 320x320; mean = std = 0.5 as its
-        ``pretrained_cfg`` records), outputs ``boxes`` and ``scores``; the file records the class
-        names (background at index 0) and the thresholds NMS on the host applies."""
+        """A fixed square input (the model's own resize: 320x320, or the size it was trained at;
+        mean = std = 0.5 as its ``pretrained_cfg`` records), outputs ``boxes`` and ``scores``; the
+        file records the class names (background at index 0) and the thresholds NMS on the host
+        applies. ``image_size`` may only repeat the recorded size."""
         from lucid.detect.deploy import detection_metadata, detector_categories
         from lucid.preprocessing import Preprocessing, model_preprocessing
 
         given = {key: value for key, value in preprocessing.items() if value is not None}
-        if "image_size" in given and given["image_size"] not in (320, (320, 320), [320, 320]):
-            raise ValueError(
-                f"an SSDLite320 export takes 320x320 input (its anchors are fixed); got {given['image_size']}"
-            )
         recorded = model_preprocessing(model)
+        side = int(recorded.image_size[0])
+        if "image_size" in given and given["image_size"] not in (side, (side, side), [side, side]):
+            raise ValueError(
+                f"this detector takes {side}x{side} input (its default boxes are laid out for it); "
+                f"got --image-size {given['image_size']}"
+            )
         prep = Preprocessing(
             image_size=recorded.image_size,
             in_channels=3,

@@ -37,7 +37,7 @@ from lucid.models.hub import (
 )
 from lucid.models.model import MobileNet_V3
 from lucid.models.presets import LOCKED_FIELDS, alternative_constants, preset_config, source_constants
-from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_SIZE, channel_stats
+from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_SIZE, MAX_RESIZE_SIZE, channel_stats
 
 __all__ = [
     "resolve_weights",
@@ -379,12 +379,10 @@ def _check_shapes(file: Path, config: MobileNetV3Config, name: str) -> None:
         )
 
 
-def _size_ok(value: Any) -> bool:
+def _size_ok(value: Any, largest: int = MAX_IMAGE_SIZE) -> bool:
     """An image size (int, or a list of two or three ints as in ``input_size``) within bounds."""
     values = value if isinstance(value, (list, tuple)) else [value]
-    return bool(values) and all(
-        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_IMAGE_SIZE for v in values
-    )
+    return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= largest for v in values)
 
 
 def check_recorded_metadata(file: str | os.PathLike[str], meta: Mapping[str, Any], num_classes: int | None) -> None:
@@ -397,9 +395,10 @@ def check_recorded_metadata(file: str | os.PathLike[str], meta: Mapping[str, Any
     for where, record in (("extra", extra), ("extra.data", data), ("pretrained_cfg", pretrained)):
         for key in ("image_size", "img_size", "crop_size", "resize_size", "input_size"):
             value = record.get(key)
-            if value is not None and not _size_ok(value):
+            largest = MAX_RESIZE_SIZE if key == "resize_size" else MAX_IMAGE_SIZE
+            if value is not None and not _size_ok(value, largest):
                 raise CheckpointError(
-                    f"{file}: refused: {where}.{key} = {str(value)[:60]} is not an image size in 1..{MAX_IMAGE_SIZE}"
+                    f"{file}: refused: {where}.{key} = {str(value)[:60]} is not an image size in 1..{largest}"
                 )
         for key in ("categories", "class_names"):
             names = record.get(key)

@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from lucid.errors import DataError
-from lucid.preprocessing import MAX_IMAGE_SIZE, Preprocessing, model_classes, model_preprocessing
+from lucid.preprocessing import MAX_IMAGE_SIZE, MAX_RESIZE_SIZE, Preprocessing, model_classes, model_preprocessing
 
 __all__ = [
     "EXPORT_SUFFIXES",
@@ -68,10 +68,13 @@ def recorded_preprocessing(model: nn.Module) -> Preprocessing:
         prep = model_preprocessing(model)
     except ValueError as exc:  # a recorded size out of bounds, refused before it sizes anything
         raise DataError(f"the checkpoint's {exc}") from None
-    sizes = (("image_size", max(prep.image_size)), ("resize_size", prep.resize_size or 8))
-    for name, value in sizes:
-        if not 8 <= value <= MAX_IMAGE_SIZE:
-            raise DataError(f"the checkpoint's {name} is {value}; expected 8..{MAX_IMAGE_SIZE} pixels")
+    sizes = (
+        ("image_size", max(prep.image_size), MAX_IMAGE_SIZE),
+        ("resize_size", prep.resize_size or 8, MAX_RESIZE_SIZE),
+    )
+    for name, value, largest in sizes:
+        if not 8 <= value <= largest:
+            raise DataError(f"the checkpoint's {name} is {value}; expected 8..{largest} pixels")
     return prep
 
 

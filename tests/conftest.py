@@ -6,6 +6,7 @@ importable from every test file because pytest puts ``tests/`` on ``sys.path`` f
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import subprocess
@@ -102,3 +103,86 @@ def finish_site_build(config: pytest.Config) -> tuple[Path, int, str]:
     process, site, log = config.stash[_SITE_KEY]
     returncode = process.wait(timeout=600)
     return site, returncode, log.read_text(errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# One tiny finished run of each task, for the hostile tests of every task
+# --------------------------------------------------------------------------------------------
+
+TASKS = ("classify", "segment", "detect")
+
+
+class TinyRun:
+    """A finished 2-epoch run of ``task`` on tiny data (tests copy ``run`` before changing it).
+
+    ``data`` is the data folder (None: the embedded digits); ``train_flags`` the flags that give
+    another run like it on the command line; ``photo`` one image the model reads.
+    """
+
+    def __init__(self, task: str, data: Path | None, run: Path, train_flags: list[str], photo: Path) -> None:
+        self.task, self.data, self.run, self.train_flags, self.photo = task, data, run, train_flags, photo
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run / "best.safetensors"
+
+
+def make_boxes_folder(root: Path, count: int = 8) -> Path:
+    """A YOLO layout (images/ + labels/ + classes.txt) of white squares ("box") and grey squares
+    ("blob") on dark 64x48 photos."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("box\nblob\n")
+    for i in range(count):
+        image = Image.new("RGB", (64, 48), (20, 20, 30))
+        x, y = 4 + (i * 7) % 30, 4 + (i * 5) % 20
+        image.paste((255, 255, 255), (x, y, x + 16, y + 16))
+        image.paste((128, 128, 128), (44, 28, 60, 44))
+        image.save(root / "images" / f"p{i:02d}.jpg")
+        lines = [f"0 {(x + 8) / 64:.4f} {(y + 8) / 48:.4f} {16 / 64:.4f} {16 / 48:.4f}", "1 0.8125 0.75 0.25 0.3333"]
+        (root / "labels" / f"p{i:02d}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyRun]:
+    """A :class:`TinyRun` per task: digits at 16x16 (40 images), LR-ASPP on 6 generated shape
+    photos, SSDLite on 8 generated box photos. About 10 s in all on one thread."""
+    from lucid.detect import DetectConfig
+    from lucid.segment import SegmentConfig, make_shapes_dataset
+
+    root = tmp_path_factory.mktemp("tiny_runs")
+    shapes = make_shapes_dataset(root / "shapes", train=4, val=2, size=(32, 40), seed=5)
+    boxes = make_boxes_folder(root / "boxes")
+    flags = {
+        "classify": ["--limit-train", "40", "--limit-val", "16", "--img-size", "16", "--batch-size", "4"],
+        "segment": ["--data", str(shapes), "--crop-size", "32x32", "--batch-size", "2"],
+        "detect": ["--data", str(boxes), "--model", "ssdlite320_mobilenet_v3_small", "--batch-size", "4"],
+    }
+    configs = {
+        "classify": TrainConfig(limit_train=40, limit_val=16, img_size=16, batch_size=4),
+        "segment": SegmentConfig(data=str(shapes), crop_size=(32, 32), batch_size=2),
+        "detect": DetectConfig(data=str(boxes), model="ssdlite320_mobilenet_v3_small", batch_size=4, workers=0),
+    }
+    photos = {
+        "classify": root / "digit.png",
+        "segment": sorted((shapes / "val" / "images").iterdir())[0],
+        "detect": boxes / "images" / "p00.jpg",
+    }
+    from PIL import Image
+
+    Image.new("L", (16, 16), 200).save(photos["classify"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    runs = {}
+    try:
+        for task, config in configs.items():
+            out = root / f"{task}-run"
+            train(dataclasses.replace(config, epochs=2, out=str(out), progress=False))
+            data = None if task == "classify" else (shapes if task == "segment" else boxes)
+            runs[task] = TinyRun(task, data, out, ["--task", task, *flags[task]], photos[task])
+    finally:
+        torch.set_num_threads(threads)
+    return runs

@@ -23,9 +23,11 @@ import lucid
 from lucid.cli import main, parse_args
 from lucid.models import load_model
 from lucid.segment import make_shapes_dataset
+from lucid.train.budget import BudgetClock, BudgetPlan
 from lucid.train.run_folder import RunLock
 from lucid.train.state import STATE_FILE, load_state, save_state
 
+TASKS = ("classify", "segment", "detect")
 TINY = ["--limit-train", "40", "--limit-val", "16", "--img-size", "16", "--batch-size", "4", "--no-progress"]
 TIMEOUT = 240
 
@@ -202,21 +204,130 @@ def test_tampered_training_state_is_refused_in_one_line(
     _one_line_error(done, "train", str(out / STATE_FILE), "not a readable training state")
 
 
-@pytest.mark.parametrize(
-    ("flags", "needles"),
-    [
-        (["--epochs", "99999999999999999999"], ["--epochs", "100,000"]),
-        (["--batch-size", "10000000"], ["--batch-size", "65,536"]),
-        (["--time-budget", "0"], ["--time-budget"]),
-        (["--time-budget", "nan"], ["time_budget"]),
-    ],
-)
+BAD_FLAGS = [
+    (["--epochs", "99999999999999999999"], ["--epochs", "100,000"]),
+    (["--batch-size", "10000000"], ["--batch-size", "65,536"]),
+    (["--time-budget", "0"], ["--time-budget"]),
+    (["--time-budget", "nan"], ["time_budget"]),
+    (["--time-budget", "1e9"], ["(--time-budget)", "10080", "got 1000000000.0"]),
+    (["--limit-train", "-2"], ["(--limit-train)", "got -2"]),
+    (["--limit-val", "-1"], ["(--limit-val)", "got -1"]),
+    (["--momentum", "5"], ["(--momentum)", "got 5.0"]),
+    (["--lr", "nan"], ["(--lr)", "got nan"]),
+    (["--warmup-epochs", "nan"], ["(--warmup-epochs)", "got nan"]),
+    (["--warmup-epochs", "inf"], ["(--warmup-epochs)", "got inf"]),
+    (["--weight-decay", "nan"], ["(--weight-decay)", "got nan"]),
+    (["--weight-decay", "inf"], ["(--weight-decay)", "got inf"]),
+]
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize(("flags", "needles"), BAD_FLAGS)
 def test_absurd_sizes_are_refused_with_their_bound(
-    tmp_path: Path, flags: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
+    tiny_runs, task: str, tmp_path: Path, flags: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    done = _main(capsys, "train", *flags, "--out", tmp_path / "run")
+    """Every task's flags are checked by the one shared config: NaN, inf, negative and absurd values
+    end in one line naming the flag, before a folder is made (segmentation accepted several)."""
+    done = _main(capsys, "train", *tiny_runs[task].train_flags, *flags, "--out", tmp_path / "run")
     _one_line_error(done, "train", *needles)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("scale", [["nan", "2"], ["0.5", "inf"]])
+def test_a_segmentation_scale_of_nan_or_inf_names_the_flag(
+    tiny_runs, scale: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = _main(capsys, "train", *tiny_runs["segment"].train_flags, "--scale", *scale, "--out", tmp_path / "run")
+    _one_line_error(done, "train", "(--scale)", "0 < MIN <= MAX <= 16")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "flags", "owner"),
+    [
+        ("classify", ["--crop-size", "32"], "segment"),
+        ("classify", ["--ignore-index", "3"], "segment"),
+        ("classify", ["--class-weights", "enet"], "segment"),
+        ("classify", ["--scale", "0.5", "2"], "segment"),
+        ("classify", ["--num-classes", "4"], "segment"),
+        ("classify", ["--classes", "a,b"], "detect"),
+        ("segment", ["--min-negatives", "3"], "detect"),
+        ("segment", ["--auto-augment", "auto"], "classify"),
+        ("segment", ["--random-erase", "0.3"], "classify"),
+        ("detect", ["--ignore-index", "3"], "segment"),
+        ("detect", ["--class-weights", "enet"], "segment"),
+        ("detect", ["--scale", "0.5", "2"], "segment"),
+        ("detect", ["--auto-augment", "auto"], "classify"),
+    ],
+)
+def test_the_other_tasks_flags_are_refused_both_ways(
+    tiny_runs, task: str, flags: list[str], owner: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found: --crop-size, --ignore-index and --class-weights were ignored on classification."""
+    done = _main(capsys, "train", *tiny_runs[task].train_flags, *flags, "--out", tmp_path / "run")
+    _one_line_error(done, "train", f"{flags[0]}: {owner} flag(s), not used by --task {task}")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "change", "needle"),
+    [
+        ("classify", ["--label-smoothing", "0.2"], "label_smoothing=0.2 (run has 0.1)"),
+        ("segment", ["--crop-size", "16x16"], "crop_size=(16, 16) (run has (32, 32))"),
+        ("detect", ["--min-negatives", "5"], "min_negatives=5 (run has 64)"),
+    ],
+)
+def test_resume_refuses_what_would_change_the_run_for_every_task(
+    tiny_runs, task: str, change: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found: segmentation resumed with --epochs below its count, and took then ignored --lr and
+    --crop-size; resuming the other task's run said "history does not match"."""
+    out = _copy(tiny_runs[task].run, tmp_path)
+    before = _tree(out)
+    done = _main(capsys, "train", "--resume", out, "--epochs", "1", "--no-progress")
+    _one_line_error(done, "train", "--epochs 1 is fewer than the 2 epochs the run already completed")
+    for flags, wanted in ((["--lr", "0.5"], "lr=0.5"), (change, needle)):
+        done = _main(capsys, "train", "--resume", out, "--epochs", "3", *flags, "--no-progress")
+        _one_line_error(done, "train", "cannot change these settings when resuming", wanted)
+    for other in TASKS:
+        if other != task:
+            done = _main(capsys, "train", "--task", other, "--resume", out, "--epochs", "3", "--no-progress")
+            _one_line_error(done, "train", f"is a {task} run, not a {other} run; resume it with --task {task}")
+    assert _tree(out) == before
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_resume_after_best_and_last_were_deleted_names_no_missing_file(
+    tiny_runs, task: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found: the run's closing list printed checkpoint paths that did not exist."""
+    out = _copy(tiny_runs[task].run, tmp_path)
+    for name in ("best.safetensors", "last.safetensors"):
+        (out / name).unlink()
+    done = _main(capsys, "train", "--resume", out, "--epochs", "3", "--workers", "0", "--no-progress")
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert (
+        f"best.safetensors and last.safetensors of {out} are missing; the run goes on from its training state" in said
+    )
+    for name in ("best.safetensors", "last.safetensors"):
+        (line,) = [line for line in done.stdout.splitlines() if line.strip().startswith(name)]
+        assert (out / name).is_file() == ("missing: deleted during or before this run" not in line), line
+    assert (out / "last.safetensors").is_file()  # the epoch it trained wrote it again
+
+
+def test_the_budget_plan_regains_the_epochs_a_slowdown_took() -> None:
+    """Found: a busy spell shrank the plan from 81 to 6 epochs and it never grew back; now the
+    count comes back (up to the first fit, never above) once epochs are fast again."""
+    clock = BudgetClock(minutes=1.0, started=time.perf_counter())
+    plan = BudgetPlan.fit(clock, cap=1000, steps_per_epoch=10, setup=0.0, step=0.2, validate=0.5, save=0.5)
+    fitted = plan.epochs
+    slow = plan.refit(clock, 1, 30.0, may_grow=False)  # ten times slower: another process took the cores
+    assert slow < fitted
+    for done in range(2, 6):  # fast again: the mean of the last three epochs comes down
+        plan.refit(clock, done, 3.0, may_grow=False)
+    assert slow < plan.epochs <= fitted
+    assert plan.refits[0]["from"] == fitted and plan.refits[-1]["to"] == plan.epochs > plan.refits[-1]["from"]
 
 
 @pytest.mark.parametrize(
@@ -323,16 +434,23 @@ def test_the_console_script_skips_finalisation_only_when_interrupted(
     assert ended.value.args == (ending, code)
 
 
-def test_sigterm_ends_a_run_as_interrupted_and_releases_its_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_ends_a_run_as_interrupted_and_releases_its_folder(
+    tiny_runs, tmp_path: Path, task: str, signum: signal.Signals
+) -> None:
+    """Found: SIGTERM during segmentation training exited 143 with no message and a summary stuck
+    at "running"; every task says "interrupted" with exit 130, for SIGTERM and SIGINT."""
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "lucid", "train", *TINY, "--epochs", "50", "--out", str(out)]
+    flags = tiny_runs[task].train_flags
+    command = [sys.executable, "-m", "lucid", "train", *flags, "--epochs", "50", "--no-progress", "--out", str(out)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + TIMEOUT
         while not (out / "summary.json").exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=TIMEOUT)
     finally:
         process.kill()
@@ -341,3 +459,22 @@ def test_sigterm_ends_a_run_as_interrupted_and_releases_its_folder(tmp_path: Pat
     assert summary["status"] == "interrupted" and f"--resume {out}" in summary["error"]
     assert not list(out.glob(".*")), "temp files or the lock were left behind"
     assert load_state(out / STATE_FILE)["epoch"] >= 1  # resumable
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_the_time_budget_counts_from_lucids_own_start(tiny_runs, tmp_path: Path, task: str) -> None:
+    """Found: the start came from the process start time, which a shell's `exec` inherits, so
+    `bash -c 'pip install ... && exec lucid train'` counted the install against --time-budget."""
+    out, pause = tmp_path / "run", 4
+    flags = " ".join(tiny_runs[task].train_flags)
+    script = f"sleep {pause} && exec {sys.executable} -m lucid train {flags} --epochs 1 --time-budget 5 --no-progress"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    began = time.monotonic()
+    done = subprocess.run(
+        ["bash", "-c", f"{script} --out {out}"], env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    wall = time.monotonic() - began
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = _strict_json((out / "summary.json").read_text())
+    assert summary["seconds"] < wall - pause, (summary["seconds"], wall)  # the pause before exec is not counted
+    assert summary["time_budget"]["setup"] < wall - pause

@@ -16,6 +16,7 @@ the same place (`remove_stale_temporaries`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lucid.checkpoint import atomic_write
-from lucid.errors import DataError
+from lucid.errors import DataError, ExportError, LucidError
 
 __all__ = [
     "DIGEST_SUFFIX",
@@ -33,6 +34,7 @@ __all__ = [
     "digest_path",
     "file_sha256",
     "model_files",
+    "no_space_error",
     "publish",
     "remove_stale_temporaries",
     "temporary_beside",
@@ -142,15 +144,46 @@ def publish(parts: Sequence[tuple[Path, Path]], model: Path) -> Path:
     return sidecar
 
 
+def no_space_error(target: Path, exc: BaseException, needed: int | None = None) -> ExportError | None:
+    """The one-line error for a write of ``target`` that failed with ``exc`` because its disk is
+    full, else None: ``ENOSPC`` anywhere in the exception's chain, or, for writers that report a
+    full disk as a bare stream error (OpenVINO's ``save_model``), less free space than the
+    ``needed`` bytes. Call it before the temporaries are removed."""
+    if isinstance(exc, LucidError):
+        return None
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        return None
+    chain: BaseException | None = exc
+    enospc = False
+    while chain is not None and not enospc:
+        enospc = isinstance(chain, OSError) and chain.errno == errno.ENOSPC
+        chain = chain.__cause__ or chain.__context__
+    if not enospc and (needed is None or free >= needed):
+        return None
+    return ExportError(
+        f"cannot write {target}: no space left on the disk holding {target.parent} ({free:,} bytes free"
+        + (f", about {needed:,} needed" if needed else "")
+        + "); nothing there was replaced"
+    )
+
+
 def write_with_digest(target: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
     """``write(tmp)`` a one-file model, then `publish` it with its digest; on any failure the
-    temporary is removed and the previous model and digest are untouched."""
+    temporary is removed and the previous model and digest are untouched (a full disk is named
+    as such, `no_space_error`)."""
     final = Path(target)
     remove_stale_temporaries(final)
     tmp = temporary_beside(final)
     try:
         write(str(tmp))
         publish([(tmp, final)], final)
+    except Exception as exc:
+        full = no_space_error(final, exc)
+        if full is not None:
+            raise full from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return final

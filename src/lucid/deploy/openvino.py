@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from lucid.deploy.integrity import publish, remove_stale_temporaries
+from lucid.deploy.integrity import no_space_error, publish, remove_stale_temporaries
 from lucid.deploy.runtime import OPENVINO_RT_KEY, require
 from lucid.errors import ExportError
 
@@ -40,6 +40,7 @@ __all__ = [
     "read_openvino_model",
     "save_ir",
     "set_metadata",
+    "weights_bytes",
 ]
 
 IR_SUFFIX = ".xml"
@@ -63,7 +64,7 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
 
     Both files are written in a temporary folder beside ``target``, ``verify(tmp_xml)`` runs on
     them (raise to abandon), then `lucid.deploy.integrity.publish` renames the ``.bin``,
-    the ``.xml`` and their digest into place.
+    the ``.xml`` and their digest into place. A full disk is named as such.
     """
     ov = require("openvino", "writing an OpenVINO IR file")
     xml = Path(target).expanduser()
@@ -82,9 +83,19 @@ def save_ir(model: Any, target: str | os.PathLike[str], verify: Callable[[Path],
             verify(tmp_xml)
         # The weights first: a reader sees either the old pair or, after the second rename, the new one.
         publish([(tmp_bin, xml.with_suffix(".bin")), (tmp_xml, xml)], xml)
+    except Exception as exc:
+        full = no_space_error(xml, exc, weights_bytes(model))
+        if full is not None:
+            raise full from exc
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return xml
+
+
+def weights_bytes(model: Any) -> int:
+    """The bytes of ``model``'s constants: about what its ``.bin`` takes on disk."""
+    return sum(op.get_byte_size() for op in model.get_ops() if op.get_type_name() == "Constant")
 
 
 def ir_bytes(model: Any) -> int:

@@ -183,3 +183,156 @@ def test_export_refuses_flags_it_would_ignore(tmp_path: Path, capsys: pytest.Cap
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+# ---------------------------------------------------------------------------------------------
+# Every task's exports, through the command line (tiny_runs: one finished run per task)
+# ---------------------------------------------------------------------------------------------
+
+TASKS = ("classify", "segment", "detect")
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: object, seconds: int = 120) -> tuple[int, str]:
+    """``lucid.cli.main`` under a ``signal.alarm`` (a hang fails the test): the exit status and
+    the one ``lucid <command>: `` line on stderr ('' when there is none)."""
+    import signal
+
+    def timeout(*_: object) -> None:
+        raise TimeoutError(f"lucid {' '.join(map(str, args))} did not finish within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(seconds)
+    try:
+        code = main([str(a) for a in args])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith(f"lucid {args[0]}: ")]
+    assert len(lines) <= 1 and "Traceback" not in err, err
+    return code, (lines[0] if lines else "")
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_tasks_export_is_digested_checked_and_replaced_only_whole(tiny_runs, task, tmp_path, capsys):
+    """Found for segmentation: no .sha256, so a changed weight ran with exit 0. Every task's export
+    now gets one that predict checks; a failed export leaves the old pair and no temporary; a
+    killed export's temporaries go with the next export; predict takes the export first."""
+    run = tiny_runs[task]
+    model = tmp_path / "m.onnx"
+    assert _main(capsys, "export", run.checkpoint, "--out", model)[0] == 0
+    assert sorted(_bytes(tmp_path)) == ["m.onnx", "m.onnx.sha256"]
+    assert f"  {model.name}" in (tmp_path / "m.onnx.sha256").read_text()
+    assert _main(capsys, "predict", model, run.photo, "--out", tmp_path / "pictures")[0] == 0  # the export first
+    assert list((tmp_path / "pictures").iterdir())
+    stray = tmp_path / ".m.onnx.k1ll3d00.tmp"
+    stray.write_bytes(b"half")
+    assert _main(capsys, "export", run.checkpoint, "--out", model)[0] == 0
+    assert not stray.exists()
+    before = _bytes(tmp_path)
+    size = ["--image-size", "320"] if task == "detect" else ["--image-size", "24"]
+    code, line = _main(capsys, "export", run.checkpoint, "--out", model, "--rtol", "1e-30", *size)
+    assert code == 1 and "verification failed" in line and "nothing was written" in line
+    assert _bytes(tmp_path) == before  # the old model and digest, and no temporary beside them
+    _flip_byte(model)
+    code, line = _main(capsys, "predict", model, run.photo, "--out", tmp_path / "refused")
+    assert code == 2 and f"{model} does not match the SHA-256 digest recorded at export in m.onnx.sha256" in line
+    assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "edited", "message"),
+    [
+        ("classify", "segment", "records task 'segment' but its output has shape [1, 10]"),
+        ("classify", "detect", "records task 'detect', whose models have 2 output(s) (boxes, scores); this file has 1"),
+        ("detect", "segment", "records task 'segment', whose models have 1 output(s) (logits); this file has 2"),
+        ("detect", "classify", "records task 'classify', whose models have 1 output(s) (logits); this file has 2"),
+    ],
+)
+def test_a_task_edited_to_another_is_refused_by_the_digest_first(tiny_runs, task, edited, message, tmp_path, capsys):
+    """Found: a task field changed to the other task gave internal errors. The digest is checked
+    before the task is read; without the digest, the task is checked against the outputs."""
+    import onnx
+
+    model = tmp_path / "m.onnx"
+    assert _main(capsys, "export", tiny_runs[task].checkpoint, "--out", model)[0] == 0
+    proto = onnx.load(str(model))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["task"] == task
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, {**props, "task": edited})
+    onnx.save(proto, str(model))
+    code, line = _main(capsys, "predict", model, tiny_runs[task].photo, "--out", tmp_path / "a")
+    assert code == 2 and "does not match the SHA-256 digest" in line
+    digest_path(model).unlink()
+    code, line = _main(capsys, "predict", model, tiny_runs[task].photo, "--out", tmp_path / "b")
+    assert code == 2 and f"{model} {message}" in line
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "calib", "message"),
+    [
+        ("classify", "detect", "holds photos with box annotations (detection data)"),
+        ("classify", "segment", "holds segmentation images and masks"),
+        ("segment", "detect", "labels holds box annotations (.txt files), not masks: detection data"),
+        ("segment", "digits", "digits is not one (class folders and digits are classification's)"),
+        ("segment", "masks", "masks is not one (class folders and digits are classification's)"),
+    ],
+)
+def test_quantize_refuses_the_other_tasks_data(tiny_runs, task, calib, message, tmp_path, capsys):
+    """Found: a segmentation export quantized on classification images reported "top-1 agreement
+    100 %", and a classification export calibrated on mask PNGs."""
+    model = tmp_path / "m.onnx"
+    assert _main(capsys, "export", tiny_runs[task].checkpoint, "--out", model)[0] == 0
+    before = _bytes(tmp_path)
+    data = {
+        "detect": tiny_runs["detect"].data,
+        "segment": tiny_runs["segment"].data,
+        "masks": tiny_runs["segment"].data / "train" / "masks",
+        "digits": "digits",
+    }[calib]
+    code, line = _main(capsys, "quantize", model, "--calib", data, "--out", tmp_path / "m.int8.onnx")
+    assert code == 1 and message in line
+    assert _bytes(tmp_path) == before  # no int8 file, no digest
+
+
+@pytest.mark.skipif(not available("openvino"), reason="OpenVINO not installed (pip install 'lucid[deploy]')")
+@pytest.mark.parametrize("task", ["segment", "detect"])
+def test_every_tasks_openvino_ir_without_its_bin_is_named(tiny_runs, task, tmp_path, capsys):
+    xml = tmp_path / "m.xml"
+    assert _main(capsys, "export", tiny_runs[task].checkpoint, "--format", "openvino", "--out", xml)[0] == 0
+    xml.with_suffix(".bin").unlink()
+    for sidecar in tmp_path.glob("m.*.sha256"):
+        sidecar.unlink()
+    code, line = _main(capsys, "predict", xml, tiny_runs[task].photo, "--out", tmp_path / "out")
+    assert code == 2 and f"{xml}: its weights file m.bin is missing" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "flags", "pattern"),
+    [
+        ("classify", ["--image-size", "0"], r"image.size.* must be a positive integer.*got 0"),
+        ("segment", ["--image-size", "0"], r"image.size.* must be a positive integer.*got 0"),
+        ("detect", ["--image-size", "0"], r"takes 320x320 input .*got (--image-size )?0$"),
+        ("segment", ["--image-size", "100000"], r"image.size.* must be at most 4096 pixels.*got 100000"),
+        ("detect", ["--image-size", "100000"], r"takes 320x320 input .*got (--image-size )?100000$"),
+        ("segment", ["--data", "DATA"], r"--data applies to --format all"),
+        ("detect", ["--data", "DATA"], r"--data applies to --format all"),
+        ("segment", ["--dynamo"], r"the dynamo exporter cannot; drop --dynamo"),
+    ],
+)
+def test_every_tasks_export_refuses_sizes_and_flags_it_cannot_use(tiny_runs, task, flags, pattern, tmp_path, capsys):
+    """Found: export's --image-size 0 and 100000 (up to 120 GB), and flags a segmentation export
+    ignored; each is one line, and nothing is written."""
+    import re
+
+    flags = [str(tiny_runs[task].data) if flag == "DATA" else flag for flag in flags]
+    code, line = _main(capsys, "export", tiny_runs[task].checkpoint, "--out", tmp_path / "m.onnx", *flags)
+    assert code == 2 and re.search(pattern, line), line
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -336,3 +336,38 @@ def test_every_tasks_export_refuses_sizes_and_flags_it_cannot_use(tiny_runs, tas
     code, line = _main(capsys, "export", tiny_runs[task].checkpoint, "--out", tmp_path / "m.onnx", *flags)
     assert code == 2 and re.search(pattern, line), line
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_detection_export_reads_the_odd_photos_as_the_checkpoint_does(tiny_runs, tmp_path, capsys):
+    """One image path for every runtime, detection too: a photo with EXIF orientation 6, a 16-bit
+    grey PNG and a half-transparent PNG give the checkpoint's detections through ONNX Runtime."""
+    import json
+
+    from PIL import Image
+
+    run = tiny_runs["detect"]
+    with Image.open(run.photo) as opened:
+        photo = opened.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned; shown upright
+    photo.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(np.asarray(photo.convert("L")).astype(np.uint16) * 257).save(tmp_path / "grey16.png")
+    rgba = np.asarray(photo.convert("RGBA")).copy()
+    rgba[..., 3] = 128
+    Image.fromarray(rgba).save(tmp_path / "alpha.png")
+    photos = [tmp_path / name for name in ("turned.jpg", "grey16.png", "alpha.png")]
+    model = tmp_path / "m.onnx"
+    assert _main(capsys, "export", run.checkpoint, "--out", model)[0] == 0
+    found = {}
+    for source, out in ((run.checkpoint, "eager"), (model, "onnx")):
+        assert _main(capsys, "predict", source, *photos, "--out", tmp_path / out, "--score-threshold", "0.3")[0] == 0
+        found[out] = json.loads((tmp_path / out / "detections.json").read_text())["images"]
+    assert [r["image"] for r in found["eager"]] == [r["image"] for r in found["onnx"]] == list(map(str, photos))
+    for eager, exported in zip(found["eager"], found["onnx"], strict=True):
+        assert eager["detections"], eager["image"]
+        assert [d["label"] for d in eager["detections"]] == [d["label"] for d in exported["detections"]]
+        for mine, theirs in zip(eager["detections"], exported["detections"], strict=True):
+            assert abs(mine["score"] - theirs["score"]) < 1e-3
+            assert np.abs(np.subtract(mine["box"], theirs["box"])).max() < 0.5
+    turned = found["eager"][0]["detections"]
+    assert max(d["box"][2] for d in turned) <= 64 and max(d["box"][3] for d in turned) <= 48  # upright: 64x48

@@ -265,6 +265,10 @@ def test_two_images_of_one_name_are_said(tmp_path):
     Image.new("L", (4, 4)).save(tmp_path / "masks" / "a.png")
     with pytest.raises(DataError, match="a.jpg and a.png have one name|a.png and a.jpg have one name"):
         match_pairs(tmp_path / "images", tmp_path / "masks")
+    (tmp_path / "images" / "a.jpg").unlink()
+    Image.new("RGB", (4, 4)).save(tmp_path / "images" / "A.PNG")  # one name but for the letter case
+    with pytest.raises(DataError, match="A.PNG and a.png have one name|a.png and A.PNG have one name"):
+        match_pairs(tmp_path / "images", tmp_path / "masks")
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -318,7 +318,8 @@ def test_resume_after_best_and_last_were_deleted_names_no_missing_file(
 
 def test_the_budget_plan_regains_the_epochs_a_slowdown_took() -> None:
     """Found: a busy spell shrank the plan from 81 to 6 epochs and it never grew back; now the
-    count comes back (up to the first fit, never above) once epochs are fast again."""
+    count comes back once epochs are fast again (to what the budget left holds: early in the
+    plan it may pass the first fit, see tests/test_time_budget.py)."""
     clock = BudgetClock(minutes=1.0, started=time.perf_counter())
     plan = BudgetPlan.fit(clock, cap=1000, steps_per_epoch=10, setup=0.0, step=0.2, validate=0.5, save=0.5)
     fitted = plan.epochs
@@ -326,7 +327,7 @@ def test_the_budget_plan_regains_the_epochs_a_slowdown_took() -> None:
     assert slow < fitted
     for done in range(2, 6):  # fast again: the mean of the last three epochs comes down
         plan.refit(clock, done, 3.0, may_grow=False)
-    assert slow < plan.epochs <= fitted
+    assert fitted <= plan.epochs <= 5 + clock.remaining() / 3.0
     assert plan.refits[0]["from"] == fitted and plan.refits[-1]["to"] == plan.epochs > plan.refits[-1]["from"]
 
 

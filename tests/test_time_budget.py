@@ -169,3 +169,28 @@ def test_an_epoch_that_overruns_the_budget_is_cut_short_and_saved(tmp_path: Path
     from lucid.models import load_model
 
     assert load_model(out / "last.safetensors").checkpoint_extra["epoch"] == result.epochs
+
+
+STEPS = {"steps_per_epoch": 10, "setup": 0.0, "step": 0.2, "validate": 0.5, "save": 0.5}
+
+
+def test_a_plan_fitted_on_a_busy_machine_grows_when_the_load_goes_early_in_the_run() -> None:
+    """Found under real load: a probe timed while another process held a core fitted 29 epochs;
+    the load went after epoch 9 and epochs ran twice as fast, but the plan stayed at 30 and the
+    run ended 40 s before its 2-minute budget. Within the first half of the plan it now grows to
+    what the budget holds; later it only regains the most it had planned before."""
+    clock = BudgetClock(minutes=2.0, started=time.perf_counter())
+    plan = BudgetPlan.fit(clock, cap=1000, steps_per_epoch=10, setup=0.0, step=0.35, validate=0.25, save=0.25)
+    fitted = plan.epochs  # ~4 s an epoch: about 29
+    clock.spent_before = 9 * 4.0  # nine loaded epochs done
+    for done in range(9, 12):
+        plan.refit(clock, done, 2.0, may_grow=False)  # twice as fast: the load has gone
+    assert plan.epochs > fitted + 10 and plan.refits[-1]["to"] == plan.epochs
+    late = BudgetPlan.fit(clock_late := BudgetClock(minutes=1.0), cap=1000, **STEPS)  # 3 s an epoch
+    first = late.epochs  # about 19
+    clock_late.spent_before = 33.0  # eleven epochs done, the last one slow
+    assert late.refit(clock_late, 11, 30.0, may_grow=False) < first
+    for done in range(12, 17):  # fast again, past half the plan
+        clock_late.spent_before += 0.5
+        late.refit(clock_late, done, 0.5, may_grow=False)
+    assert late.epochs == first  # regains what the slowdown took, no more

@@ -4,9 +4,10 @@ The engine times a few training steps (after warm-up steps), one validation batc
 checkpoint save, then `fit_epochs` picks the largest epoch count whose estimated end
 (set-up already spent + epochs x (train + validation + saving) + the final files) fits the
 budget. The schedule (cosine, step, ...) is built for that count, so it completes. After each
-epoch `BudgetPlan.refit` checks the estimate against the measured epochs and shortens
-the plan when epochs run slower (a loaded machine); a hard deadline at budget + 5 % stops an
-epoch that overruns even that, keeping the last committed checkpoints.
+epoch `BudgetPlan.refit` checks the estimate against the measured epochs and refits the
+plan and its schedule: shorter when epochs run slower (a loaded machine), longer when they run
+faster again; a hard deadline at budget + 5 % stops an epoch that overruns even that, keeping
+the last committed checkpoints.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["BudgetClock", "BudgetPlan", "TimeBudgetError", "fit_epochs", "OVERRU
 OVERRUN = 0.05  # the run ends within the budget plus this fraction
 FINAL_SECONDS = 2.0  # summary.json, curves.png, the closing lines and the interpreter exit
 WARMUP_FRACTION = 0.2  # warm-up takes at most this fraction of the fitted epochs
+GROW_MARGIN = 0.1  # a plan grows by at least this fraction (and 2 epochs), or not at all
 
 
 class TimeBudgetError(ValueError):
@@ -65,7 +67,7 @@ def fit_epochs(available: float, epoch_seconds: float, cap: int) -> int:
 class BudgetPlan:
     """What the budget was fitted from and to; stored in the training state and summary.json.
 
-    ``epochs`` is the current plan (it only shrinks after the first epoch), ``epochs_fitted``
+    ``epochs`` is the current plan (refitted after each epoch, see `refit`), ``epochs_fitted``
     the count first fitted from the probe, ``epochs_cap`` the user's ``--epochs`` bound (or
     `lucid.train.config.MAX_EPOCHS`). Times are seconds: ``setup`` before the probe,
     ``train`` / ``validate`` / ``save`` per epoch as estimated, ``epoch`` their sum.
@@ -116,21 +118,27 @@ class BudgetPlan:
     def refit(self, clock: BudgetClock, done: int, epoch_seconds: float, *, may_grow: bool) -> int:
         """The epoch count after ``done`` epochs given the measured ``epoch_seconds`` (training,
         validation and saving of one epoch): shortened when the rest would overrun the budget;
-        lengthened up to ``--epochs`` when ``may_grow`` (after the first epoch of a fresh run),
-        and at any time back up to the count first fitted when a slowdown had shortened it and
-        epochs got faster again (another process's load came and went). Never below ``done``.
-        Records the change."""
+        lengthened up to ``--epochs`` when ``may_grow`` (after the first epoch of a fresh run) or
+        while at most half the plan is done (a probe timed on a busy machine fitted too few
+        epochs, and the load has gone: early on, a longer schedule barely moves the learning
+        rate); later, only back up to the most epochs planned before, when a slowdown had
+        shortened the plan and epochs got faster again (a longer plan then would raise a decayed
+        learning rate). It grows only by `GROW_MARGIN` or more, so noise does not flip it. Never
+        below ``done``. Records the change."""
         self.measured_epochs.append(round(epoch_seconds, 3))
         recent = self.measured_epochs[-3:]
         per_epoch = max(sum(recent) / len(recent), 1e-6)
         more = fit_epochs(clock.remaining() - FINAL_SECONDS, per_epoch, max(self.epochs_cap - done, 0))
         wanted = done + more
-        if may_grow:
+        if may_grow or 2 * done <= self.epochs:
             new = min(wanted, self.epochs_cap)
         else:
-            ceiling = max(self.epochs, self.epochs_fitted)  # regain what a slowdown took, no more
+            planned = [self.epochs, self.epochs_fitted, *(refit["from"] for refit in self.refits)]
+            ceiling = max(planned)  # regain what a slowdown took, no more
             new = min(ceiling, wanted)
         new = max(new, done)
+        if self.epochs < new < self.epochs + max(2, math.ceil(GROW_MARGIN * self.epochs)):
+            new = self.epochs  # noise in the epoch times must not flip the plan back and forth
         if new != self.epochs:
             self.refits.append(
                 {"after_epoch": done, "seconds_per_epoch": round(per_epoch, 3), "from": self.epochs, "to": new}

@@ -110,6 +110,26 @@ def test_other_trees_get_an_error_naming_the_layouts(tmp_path: Path) -> None:
         find_layout(tmp_path / "flat")
 
 
+def test_a_download_root_with_one_folder_of_class_folders_is_read_from_that_folder(tmp_path: Path) -> None:
+    """``sign-language-digits/``: a README, a LICENSE and ``images/<class>/``: the data is read
+    from images/ and the note says so; a split tree one level down is found too. A real one-class
+    folder (its one folder holds images, not folders) is still refused."""
+    root = tmp_path / "download"
+    _single(root / "images", per_class=3)
+    (root / "README.md").write_text("about the photos")
+    (root / "LICENSE").write_text("CC0")
+    layout = find_layout(root)
+    assert layout.root == root / "images" and layout.kind == "single" and layout.classes == sorted(COLOURS)
+    assert layout.notes[0] == f"{root}: its one folder images/ holds the class folders; reading {root / 'images'}"
+    split = tmp_path / "split"
+    _split_tree(split / "data", "val")
+    assert find_layout(split).kind == "train_val" and find_layout(split).root == split / "data"
+    one = tmp_path / "one"
+    _photo(one / "cats" / "a.png", (1, 2, 3), 0)
+    with pytest.raises(DataError, match=r"one class folder only; a classifier needs at least 2 classes"):
+        find_layout(one)
+
+
 def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
     targets = [0] * 10 + [1] * 30 + [2] * 5
     train_idx, val_idx = stratified_split(targets, 0.2, seed=3)

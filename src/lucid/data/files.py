@@ -257,6 +257,11 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"{flag} {root}: no such folder (expected one of the layouts {_layouts_text()})")
+    inner = _wrapped_data(base)
+    if inner is not None:  # a download's root: README, LICENSE and one folder that holds the data
+        layout = find_layout(inner, flag)
+        layout.notes.insert(0, f"{base}: its one folder {inner.name}/ holds the class folders; reading {inner}")
+        return layout
     notes: list[str] = []
     if (base / "train").is_dir():
         split = "val" if (base / "val").is_dir() else "test" if (base / "test").is_dir() else None
@@ -277,6 +282,28 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
         if part is not None and part.skipped:
             layout.notes.append(_skipped_note(part.skipped))
     return layout
+
+
+def _wrapped_data(base: Path) -> Path | None:
+    """The one sub-folder of ``base`` when ``base`` holds nothing else to train on (no train/, no
+    second folder, no image) and that sub-folder has a split or at least two folders of its own:
+    ``sign-language-digits/images/<class>/``. None otherwise (a real one-class folder included)."""
+    if (base / "train").is_dir():
+        return None
+    try:
+        entries = [e for e in os.scandir(base) if not e.name.startswith(".")]
+        folders = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=True)]
+        if len(folders) != 1 or any(e.name.lower().endswith(IMAGE_SUFFIXES) for e in entries):
+            return None
+        inner = folders[0]
+        if inner.resolve() == base.resolve():  # a link back to itself
+            return None
+        if (inner / "train").is_dir():
+            return inner
+        subfolders = [e for e in os.scandir(inner) if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
+    except OSError:
+        return None
+    return inner if len(subfolders) >= 2 else None
 
 
 def _skipped_note(skipped: list[str]) -> str:

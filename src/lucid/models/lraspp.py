@@ -49,7 +49,7 @@ from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3, init_weights
 from lucid.models.presets import preset_config
 from lucid.models.registry import register_model
-from lucid.models.weights_record import Weights, WeightsEnum
+from lucid.models.weights_record import WeightsEnum, WholeImageWeights
 
 __all__ = [
     "VOC_CATEGORIES",
@@ -231,27 +231,15 @@ def lraspp_to_torchvision(
 
 
 @dataclass(frozen=True)
-class SegmentationWeights(Weights):
-    """A published segmentation weights file: mIoU and pixel accuracy instead of top-1/top-5.
+class SegmentationWeights(WholeImageWeights):
+    """A published segmentation weights file: mIoU and pixel accuracy. ``resize_size`` is the
+    short side the evaluation preprocessing resizes to."""
 
-    ``acc1``/``acc5`` (classification metrics) are NaN; ``resize_size`` is the short side the
-    evaluation preprocessing resizes to (no crop: a segmentation model sees the whole image).
-    """
-
-    categories: tuple[str, ...] = ()
     miou: float = math.nan
     pixel_acc: float = math.nan
 
-    @property
-    def meta(self) -> dict[str, Any]:
-        meta = super().meta
-        meta.update(
-            categories=list(self.categories),
-            metrics={self.dataset: {"miou": self.miou, "pixel_acc": self.pixel_acc}},
-            input_size=(3, self.resize_size, self.resize_size),
-            crop_size=None,
-        )
-        return meta
+    def task_metrics(self) -> dict[str, float]:
+        return {"miou": self.miou, "pixel_acc": self.pixel_acc}
 
     def transforms(self) -> Any:
         """torchvision's ``SemanticSegmentation`` preset: short side to ``resize_size``, normalise."""

@@ -61,7 +61,7 @@ from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3
 from lucid.models.presets import preset_config
 from lucid.models.registry import register_model
-from lucid.models.weights_record import Weights, WeightsEnum
+from lucid.models.weights_record import WeightsEnum, WholeImageWeights
 
 __all__ = [
     "ANCHOR_SCALES",
@@ -607,22 +607,13 @@ def ssdlite_to_torchvision(
 
 
 @dataclass(frozen=True)
-class DetectionWeights(Weights):
-    """A published detection weights file: COCO box mAP instead of top-1/top-5 (``acc1``/``acc5`` NaN)."""
+class DetectionWeights(WholeImageWeights):
+    """A published detection weights file: COCO box mAP."""
 
-    categories: tuple[str, ...] = ()
     box_map: float = math.nan
 
-    @property
-    def meta(self) -> dict[str, Any]:
-        meta = super().meta
-        meta.update(
-            categories=list(self.categories),
-            metrics={self.dataset: {"box_map": self.box_map}},
-            input_size=(3, self.resize_size, self.resize_size),
-            crop_size=None,
-        )
-        return meta
+    def task_metrics(self) -> dict[str, float]:
+        return {"box_map": self.box_map}
 
     def transforms(self) -> Any:
         """torchvision's ``ObjectDetection`` preset: a float image in [0, 1] (the model resizes itself)."""

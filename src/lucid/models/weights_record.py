@@ -25,6 +25,7 @@ from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 __all__ = [
     "Weights",
     "WeightsEnum",
+    "WholeImageWeights",
     "WeightsUnavailableError",
     "imagenet_categories",
     "weights_entry",
@@ -122,6 +123,30 @@ class Weights:
                 v2.Normalize(self.mean, self.std),
             ]
         )
+
+
+@dataclass(frozen=True)
+class WholeImageWeights(Weights):
+    """Weights of a model that sees the whole image (segmentation, detection): their own class
+    names (``categories``), their task's metrics instead of top-1/top-5 (``acc1``/``acc5`` NaN;
+    `task_metrics`), and no centre crop."""
+
+    categories: tuple[str, ...] = ()
+
+    def task_metrics(self) -> dict[str, float]:
+        """The metrics published for these weights on ``dataset`` (torchvision's names)."""
+        return {}
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta = super().meta
+        meta.update(
+            categories=list(self.categories),
+            metrics={self.dataset: self.task_metrics()},
+            input_size=(3, self.resize_size, self.resize_size),
+            crop_size=None,
+        )
+        return meta
 
 
 class WeightsEnum(enum.Enum):

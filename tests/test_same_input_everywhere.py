@@ -1,6 +1,7 @@
 """One photo, one model input: a photo with an EXIF rotation, a 16-bit grey PNG and a transparent
-PNG give the same model input and the same probabilities through the checkpoint (``lucid
-predict CKPT``), ONNX Runtime, OpenVINO and ExecuTorch (``Predictor``), with the same labels."""
+PNG give the same model input and the same outputs through the checkpoint (``lucid predict
+CKPT``), ONNX Runtime, OpenVINO and ExecuTorch (``Predictor``), for every task: a classifier's
+probabilities and labels, a segmenter's logits and masks, a detector's boxes and scores."""
 
 from __future__ import annotations
 
@@ -144,3 +145,86 @@ def test_a_segmentation_export_sees_the_photos_as_the_checkpoint_does(tmp_path, 
             expected = np.asarray(saved)
         assert expected.shape == mask.shape == read_image(photo).shape[-2:], photo.name  # upright in both
         assert (expected != mask).mean() < 0.01, photo.name
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", "executorch"])
+def test_a_segmentation_export_gets_the_checkpoints_input_and_gives_its_logits(tmp_path, fmt):
+    """The odd photos as model inputs: what `Predictor` feeds each runtime equals what the
+    checkpoint's own path (`lucid.segment.infer.predict_mask`) feeds the eager model (a fixed-size
+    ExecuTorch file: the same photo resized to its size), and every runtime's logits equal the
+    eager model's on it. The BatchNorm statistics are randomised so the logits vary per pixel."""
+    from torchvision.transforms import v2
+
+    import lucid
+    from lucid.deploy.runtime import available
+    from lucid.models import lraspp_mobilenet_v3_small
+    from lucid.segment.data import read_rgb
+    from lucid.segment.infer import segmentation_meta
+    from reference_helpers import randomise_batchnorm
+
+    backend = {"onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}[fmt]
+    if not available(backend):
+        pytest.skip(f"{backend} not installed")
+    torch.manual_seed(0)
+    model = randomise_batchnorm(lraspp_mobilenet_v3_small(num_classes=3), seed=1)
+    checkpoint = lucid.save(model, tmp_path / "seg.safetensors")
+    suffix = {"onnx": "onnx", "openvino": "xml", "executorch": "pte"}[fmt]
+    exported = export(str(checkpoint), tmp_path / f"seg.{suffix}", fmt).path
+    predictor = Predictor(exported, backend=backend)
+    meta = segmentation_meta(model)
+    fixed = predictor.input_shape[2:] if all(isinstance(d, int) for d in predictor.input_shape[2:]) else None
+    for photo in tricky_photos(tmp_path / "photos"):
+        image = read_rgb(photo)  # upright, 16-bit scaled, alpha composited: the checkpoint's reader
+        if fixed is not None:
+            image = v2.functional.resize(image, list(fixed), antialias=True)
+        expected = v2.functional.normalize(
+            v2.functional.to_dtype(image, torch.float32, scale=True), meta["mean"], meta["std"]
+        )
+        ((batch, options),) = predictor.task_handler.prepare_batches(
+            str(photo), predictor.preprocessing, predictor.input_shape
+        )
+        torch.testing.assert_close(torch.from_numpy(batch)[0], expected, atol=1e-5, rtol=0)
+        assert tuple(options["size"]) == tuple(read_rgb(photo).shape[-2:]), photo.name
+        with torch.no_grad():
+            eager = model(expected[None]).numpy()
+        logits = np.asarray(predictor.runtime.run_all(batch)[0])
+        assert eager.std() > 0.05, "the test model's logits should vary"
+        np.testing.assert_allclose(
+            logits, eager, atol=1e-4 * np.abs(eager).max(), rtol=0, err_msg=f"{fmt} {photo.name}"
+        )
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", "executorch"])
+def test_a_detection_export_gets_the_checkpoints_input_and_gives_its_outputs(tmp_path, fmt):
+    """The odd photos through a detector: `Predictor`'s input for each runtime equals the eager
+    model's own (`SSDLite.preprocess` on the one reader's pixels: upright, 16-bit scaled, alpha
+    composited), each with the photo's upright size for the boxes, and every runtime's boxes and
+    scores equal the eager `forward_raw`'s."""
+    import lucid
+    from lucid.deploy.runtime import available
+    from lucid.models.ssdlite import ssdlite320_mobilenet_v3_small
+    from lucid.preprocessing import read_image
+    from reference_helpers import randomise_batchnorm
+
+    backend = {"onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}[fmt]
+    if not available(backend):
+        pytest.skip(f"{backend} not installed")
+    torch.manual_seed(0)
+    model = randomise_batchnorm(ssdlite320_mobilenet_v3_small(num_classes=3), seed=1)
+    checkpoint = lucid.save(model, tmp_path / "det.safetensors")
+    suffix = {"onnx": "onnx", "openvino": "xml", "executorch": "pte"}[fmt]
+    predictor = Predictor(export(str(checkpoint), tmp_path / f"det.{suffix}", fmt).path, backend=backend)
+    for photo in tricky_photos(tmp_path / "photos"):
+        pixels = read_image(photo, 3)  # as `lucid predict CKPT` and training read it
+        expected, sizes = model.preprocess([pixels.float() / 255])
+        ((batch, options),) = predictor.task_handler.prepare_batches(
+            str(photo), predictor.preprocessing, predictor.input_shape
+        )
+        torch.testing.assert_close(torch.from_numpy(batch), expected, atol=1e-5, rtol=0)
+        assert list(options["sizes"]) == sizes == [tuple(pixels.shape[-2:])], photo.name
+        with torch.no_grad():
+            eager = [t.numpy() for t in model.forward_raw(expected)]
+        outputs = [np.asarray(o) for o in predictor.runtime.run_all(batch)]
+        assert eager[1].std() > 1e-3, "the test model's scores should vary"
+        for name, mine, theirs in zip(("boxes", "scores"), outputs, eager, strict=True):
+            np.testing.assert_allclose(mine, theirs, atol=1e-4 * np.abs(theirs).max(), rtol=0, err_msg=f"{fmt} {name}")

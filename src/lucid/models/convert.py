@@ -52,6 +52,7 @@ __all__ = [
     "foreign_state",
     "foreign_state_of",
     "tensor_pairs",
+    "torchvision_backbone_pairs",
     "detect_format",
     "unwrap_state",
     "convert_state_dict",
@@ -319,24 +320,32 @@ def _structure_error(origin: str, fmt: str, found: int, model: MobileNet_V3) -> 
     )
 
 
+def torchvision_backbone_pairs(
+    body: MobileNet_V3, prefix: str, stem: str, stage: Callable[[int, int], str], last: str
+) -> list[tuple[str, str]]:
+    """(lucid module, torchvision module) pairs of a MobileNet-v3 body at ``prefix`` (e.g.
+    ``"backbone."``) as torchvision lays out its ``features``: the stem at ``stem``, stage ``j`` of
+    block ``i`` at ``stage(i, j)`` (a squeeze-excite's ``fc1``/``fc2``, a conv stage's conv and
+    norm ``0``/``1``), the last convolution at ``last``. The classifier, LR-ASPP and SSDLite
+    differ only in where torchvision puts these (SSDLite splits the body at C4)."""
+    pairs = [(f"{prefix}conv_first.{s}", f"{stem}.{s}") for s in ("0", "1")]
+    for i, block in enumerate(body.bottlenecks):
+        for j, (role, path) in enumerate(_block_roles(block, f"{prefix}bottlenecks.{i}")):
+            subs = ("fc1", "fc2") if role == "se" else ("0", "1")
+            pairs += [(f"{path}.{s}", f"{stage(i, j)}.{s}") for s in subs]
+    return pairs + [(f"{prefix}conv_last.{s}", f"{last}.{s}") for s in ("0", "1")]
+
+
 def _torchvision_pairs(model: MobileNet_V3, state: Mapping[str, torch.Tensor], origin: str) -> list[tuple[str, str]]:
     """(lucid module, torchvision module) pairs: ``features.{i+1}.block.{j}`` in the block's stage order."""
-    blocks = _lucid_blocks(model)
+    count = len(model.bottlenecks)
     found = {int(m.group(1)) for k in state if (m := re.match(r"features\.(\d+)\.block\.", k))}
-    if found and len(found) != len(blocks):
+    if found and len(found) != count:
         raise _structure_error(origin, "torchvision", len(found), model)
-    pairs = [("conv_first.0", "features.0.0"), ("conv_first.1", "features.0.1")]
-    for i, roles in enumerate(blocks):
-        for j, (role, path) in enumerate(roles):
-            src = f"features.{i + 1}.block.{j}"
-            if role == "se":
-                pairs += [(f"{path}.fc1", f"{src}.fc1"), (f"{path}.fc2", f"{src}.fc2")]
-            else:
-                pairs += [(f"{path}.0", f"{src}.0"), (f"{path}.1", f"{src}.1")]
-    last = f"features.{len(blocks) + 1}"
-    pairs += [("conv_last.0", f"{last}.0"), ("conv_last.1", f"{last}.1")]
-    pairs += [("fc1.0", "classifier.0"), ("fc2.1", "classifier.3")]
-    return pairs
+    pairs = torchvision_backbone_pairs(
+        model, "", "features.0", lambda i, j: f"features.{i + 1}.block.{j}", f"features.{count + 1}"
+    )
+    return pairs + [("fc1.0", "classifier.0"), ("fc2.1", "classifier.3")]
 
 
 # timm's names for the stages of an InvertedResidual (with expand) and a DepthwiseSeparableConv.

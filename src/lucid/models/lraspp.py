@@ -44,6 +44,7 @@ from lucid.models.convert import (
     resolve_weights_source,
     source_pretrained_cfg,
     tensor_pairs,
+    torchvision_backbone_pairs,
 )
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3, init_weights
@@ -181,23 +182,12 @@ class LRASPP(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-def _block_stage_names(block: nn.Module) -> list[tuple[str, bool]]:
-    """``[(child name, is_se)]`` of a block's residual stages, in order (torchvision's ``block.{j}``)."""
-    return [
-        (name, not isinstance(child, nn.Sequential)) for name, child in block.get_submodule("residual").named_children()
-    ]
-
-
 def _module_pairs(model: LRASPP) -> list[tuple[str, str]]:
     """(lucid module, torchvision module) pairs covering every tensor of the model."""
-    pairs = [("backbone.conv_first.0", "backbone.0.0"), ("backbone.conv_first.1", "backbone.0.1")]
-    for i, block in enumerate(model.backbone.bottlenecks):
-        for j, (name, is_se) in enumerate(_block_stage_names(block)):
-            lucid, tv = f"backbone.bottlenecks.{i}.residual.{name}", f"backbone.{i + 1}.block.{j}"
-            subs = ("fc1", "fc2") if is_se else ("0", "1")
-            pairs += [(f"{lucid}.{s}", f"{tv}.{s}") for s in subs]
     last = f"backbone.{len(model.backbone.bottlenecks) + 1}"
-    pairs += [("backbone.conv_last.0", f"{last}.0"), ("backbone.conv_last.1", f"{last}.1")]
+    pairs = torchvision_backbone_pairs(
+        model.backbone, "backbone.", "backbone.0", lambda i, j: f"backbone.{i + 1}.block.{j}", last
+    )
     pairs += [
         (f"head.{m}", f"classifier.{m}") for m in ("cbr.0", "cbr.1", "scale.1", "low_classifier", "high_classifier")
     ]

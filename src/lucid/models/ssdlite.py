@@ -56,6 +56,7 @@ from lucid.models.convert import (
     resolve_weights_source,
     source_pretrained_cfg,
     tensor_pairs,
+    torchvision_backbone_pairs,
 )
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3
@@ -547,13 +548,6 @@ def preprocessing_cfg(num_classes: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _stage_names(block: nn.Module) -> list[tuple[str, bool]]:
-    """``[(child name, is_se)]`` of a block's residual stages, in order (torchvision's ``block.{j}``)."""
-    return [
-        (name, not isinstance(child, nn.Sequential)) for name, child in block.get_submodule("residual").named_children()
-    ]
-
-
 def _torchvision_block_stage(block: int, stage: int, c4: int) -> str:
     """torchvision's module of stage ``stage`` of lucid block ``block`` (features split at C4's expansion)."""
     if block < c4:
@@ -568,13 +562,10 @@ def _module_pairs(model: SSDLite) -> list[tuple[str, str]]:
     """(lucid module, torchvision module) pairs covering every tensor of the model."""
     body = model.backbone.body
     c4 = c4_index(model.config)
-    pairs = [(f"backbone.body.conv_first.{s}", f"backbone.features.0.0.{s}") for s in ("0", "1")]
-    for i, block in enumerate(body.bottlenecks):
-        for j, (name, is_se) in enumerate(_stage_names(block)):
-            lucid, tv = f"backbone.body.bottlenecks.{i}.residual.{name}", _torchvision_block_stage(i, j, c4)
-            pairs += [(f"{lucid}.{s}", f"{tv}.{s}") for s in (("fc1", "fc2") if is_se else ("0", "1"))]
     last = f"backbone.features.1.{len(body.bottlenecks) - c4}"
-    pairs += [(f"backbone.body.conv_last.{s}", f"{last}.{s}") for s in ("0", "1")]
+    pairs = torchvision_backbone_pairs(
+        body, "backbone.body.", "backbone.features.0.0", lambda i, j: _torchvision_block_stage(i, j, c4), last
+    )
     for k, block in enumerate(model.backbone.extra):
         for j, (name, _) in enumerate(block.named_children()):
             pairs += [(f"backbone.extra.{k}.{name}.{s}", f"backbone.extra.{k}.{j}.{s}") for s in ("0", "1")]

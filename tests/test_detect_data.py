@@ -501,3 +501,23 @@ def test_a_long_class_list_is_shortened_in_the_note(tmp_path: Path) -> None:
     root = _yolo_named(tmp_path / "many", "\n".join(f"c{i}" for i in range(40)) + "\n")
     _, _, info = detection_datasets(root, image_size=32)
     assert note(info, "40 classes").endswith("c29 and 10 more")
+
+
+def test_a_download_root_around_the_data_is_read_from_its_one_folder(tmp_path: Path) -> None:
+    """``BCCD_Dataset/``: a README beside ``BCCD/`` (the VOC tree): read from BCCD/, said in a note;
+    a root with two folders, or whose one folder holds no boxes, is still refused."""
+    from test_detect_task import boxes_folder
+
+    root = tmp_path / "download"
+    boxes_folder(root / "BCCD", count=4)
+    (root / "README.md").write_text("blood cells")
+    layout = find_detection_layout(root)
+    assert layout.root == root / "BCCD" and layout.name == "yolo" and len(layout.train) == 4
+    assert layout.notes[0] == f"{root}: its one folder BCCD/ holds the data; reading {root / 'BCCD'}"
+    (root / "other").mkdir()
+    with pytest.raises(DataError, match="no box annotations found"):
+        find_detection_layout(root)
+    empty = tmp_path / "empty"
+    (empty / "inner" / "photos").mkdir(parents=True)
+    with pytest.raises(DataError, match="no box annotations found"):
+        find_detection_layout(empty)

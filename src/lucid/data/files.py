@@ -37,6 +37,8 @@ __all__ = [
     "split_files",
     "stratified_split",
     "walk_images",
+    "wrapped_folder",
+    "wrapped_note",
     "image_inputs",
     "names_file_text",
     "distinct_names",
@@ -257,10 +259,10 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"{flag} {root}: no such folder (expected one of the layouts {_layouts_text()})")
-    inner = _wrapped_data(base)
+    inner = _wrapped_classes(base)
     if inner is not None:  # a download's root: README, LICENSE and one folder that holds the data
         layout = find_layout(inner, flag)
-        layout.notes.insert(0, f"{base}: its one folder {inner.name}/ holds the class folders; reading {inner}")
+        layout.notes.insert(0, wrapped_note(base, inner))
         return layout
     notes: list[str] = []
     if (base / "train").is_dir():
@@ -284,22 +286,32 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
     return layout
 
 
-def _wrapped_data(base: Path) -> Path | None:
-    """The one sub-folder of ``base`` when ``base`` holds nothing else to train on (no train/, no
-    second folder, no image) and that sub-folder has a split or at least two folders of its own:
-    ``sign-language-digits/images/<class>/``. None otherwise (a real one-class folder included)."""
-    if (base / "train").is_dir():
-        return None
+def wrapped_folder(base: Path) -> Path | None:
+    """The one sub-folder of a download's root that holds only that folder and files such as a
+    README or LICENSE (``bccd-download/BCCD/``), else None. Each task's layout finder reads the
+    sub-folder when ``base`` itself is not one of its layouts, and says so (`wrapped_note`)."""
     try:
         entries = [e for e in os.scandir(base) if not e.name.startswith(".")]
         folders = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=True)]
         if len(folders) != 1 or any(e.name.lower().endswith(IMAGE_SUFFIXES) for e in entries):
             return None
-        inner = folders[0]
-        if inner.resolve() == base.resolve():  # a link back to itself
-            return None
-        if (inner / "train").is_dir():
-            return inner
+        return None if folders[0].resolve() == base.resolve() else folders[0]  # not a link to itself
+    except OSError:
+        return None
+
+
+def wrapped_note(base: Path, inner: Path) -> str:
+    """The line that says the data was read from ``base``'s one folder ``inner``."""
+    return f"{base}: its one folder {inner.name}/ holds the data; reading {inner}"
+
+
+def _wrapped_classes(base: Path) -> Path | None:
+    """`wrapped_folder` when it has a train/ split or at least two folders of its own
+    (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped."""
+    inner = None if (base / "train").is_dir() else wrapped_folder(base)
+    if inner is None or (inner / "train").is_dir():
+        return inner
+    try:
         subfolders = [e for e in os.scandir(inner) if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
     except OSError:
         return None

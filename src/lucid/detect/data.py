@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lucid.data.files import seeded_split, walk_images
+from lucid.data.files import seeded_split, walk_images, wrapped_folder, wrapped_note
 from lucid.data.images import image_header
 from lucid.detect.formats import (
     RawImage,
@@ -442,6 +442,11 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
         layout = reader(folder)
         if layout is not None:
             return layout
+    inner = wrapped_folder(folder)
+    if inner is not None and looks_like_detection(inner):  # a download's root: README + the data's folder
+        layout = find_detection_layout(inner)
+        layout.notes.insert(0, wrapped_note(folder, inner))
+        return layout
     raise DataError(f"--data {folder}: no box annotations found; expected {LAYOUT_HELP}")
 
 

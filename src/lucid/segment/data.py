@@ -42,7 +42,15 @@ import torch
 from torch.utils.data import Dataset
 
 # one list of image types, one walk and one seeded split for every task
-from lucid.data.files import IMAGE_SUFFIXES, distinct_names, names_file_text, seeded_split, walk_images
+from lucid.data.files import (
+    IMAGE_SUFFIXES,
+    distinct_names,
+    names_file_text,
+    seeded_split,
+    walk_images,
+    wrapped_folder,
+    wrapped_note,
+)
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
@@ -404,6 +412,11 @@ def find_layout(
             return SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
     images_top, masks_top = _child(folder, IMAGE_DIRS), _child(folder, MASK_DIRS)
     if images_top is None or masks_top is None:
+        inner = wrapped_folder(folder)
+        if inner is not None and looks_like_segmentation(inner):  # a download's root: README + the data
+            layout = find_layout(inner, val_fraction=val_fraction, seed=seed, need_train=need_train)
+            layout.notes.insert(0, wrapped_note(folder, inner))
+            return layout
         raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
     if _child(images_top, TRAIN_SPLITS) is not None and _child(masks_top, TRAIN_SPLITS) is not None:
         return _splits_inside_layout(folder, images_top, masks_top)

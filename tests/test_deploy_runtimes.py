@@ -538,9 +538,10 @@ def test_openvino_bf16_predictor_stays_close_to_f32(digits_model: tuple[Path, Pa
 def test_predict_does_its_torch_work_on_one_thread_and_restores_the_count(
     digits_model: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Resizing a photo and NMS around the runtime call run on one torch thread (the runtime's
-    pool is still busy-waiting then); the caller's thread count is as it was afterwards, also
-    when the postprocess fails."""
+    """With ONNX Runtime, whose pool is still busy-waiting after a run, the torch work around the
+    call (resizing a photo, NMS) runs on one thread; the caller's thread count is as it was
+    afterwards, also when the postprocess fails. A runtime whose threads sleep after a run
+    (OpenVINO, or ONNX Runtime with ``spinning=False``) keeps torch's count."""
     _, onnx_file = digits_model
     predictor = Predictor(onnx_file, backend="onnxruntime", threads=1)
     handler = predictor.task_handler
@@ -566,6 +567,9 @@ def test_predict_does_its_torch_work_on_one_thread_and_restores_the_count(
         with pytest.raises(RuntimeError, match="postprocess failed"):
             predictor.predict(list(val_ds.images[:1]))
         assert seen == [1, 1, 1] and torch.get_num_threads() == 2
+        monkeypatch.setattr(handler, "postprocess", postprocess)
+        passive = Predictor(onnx_file, backend="onnxruntime", threads=1, spinning=False)
+        assert len(passive.predict(list(val_ds.images[:1]), topk=1)) == 1 and seen[-1] == 2
     finally:
         torch.set_num_threads(previous)
         monkeypatch.setattr(handler, "postprocess", postprocess)

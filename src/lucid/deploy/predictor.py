@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,12 @@ _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
 @contextmanager
 def one_host_thread() -> Iterator[None]:
-    """Run the torch work around the runtime call (resizing one photo, NMS) on one thread.
+    """Run the torch work around a runtime call (resizing a photo, NMS) on one thread.
 
-    Those tensors are small, so more threads save little, while the runtime's own thread pool is
-    still busy-waiting just after a run: torch's threads then queue behind it and a resize that
-    takes under a millisecond alone takes several (see docs/deployment.md, the detection row).
-    The setting is the calling thread's and is restored on exit.
+    For runtimes whose threads busy-wait just after a run (ONNX Runtime's default): torch's
+    threads would queue behind them, and a resize that takes under a millisecond alone then takes
+    several. Where the runtime's threads sleep (OpenVINO), torch's own count is faster and is kept
+    (docs/detection.md, "Speed"). The setting is the calling thread's and is restored on exit.
     """
     previous = torch.get_num_threads()
     if previous == 1:
@@ -198,10 +198,11 @@ class Predictor:
             raise ValueError("no images given")
         options: dict[str, Any] = {"topk": topk, "classes": self.classes, **task_options}
         results: list[Any] = []
-        with one_host_thread():
+        host = one_host_thread if getattr(self.runtime, "spins_after_run", False) else nullcontext
+        with host():
             batches = self.task_handler.prepare_batches(images, self.preprocessing, self.input_shape)
         for batch, batch_options in batches:
             outputs = [np.asarray(o) for o in self.runtime.run_all(as_float32_batch(batch))]
-            with one_host_thread():
+            with host():
                 results += self.task_handler.postprocess(outputs, self.metadata, **options, **batch_options)
         return results

@@ -231,7 +231,8 @@ def _static(dims: Sequence[Any]) -> tuple[int | None, ...]:
 
 
 class OnnxRuntimeModel:
-    """An ``.onnx`` file in an ONNX Runtime session (``session`` is the InferenceSession)."""
+    """An ``.onnx`` file in an ONNX Runtime session (``session`` is the InferenceSession).
+    ``spins_after_run``: its worker threads busy-wait for a while after each run."""
 
     backend = "onnxruntime"
 
@@ -245,6 +246,8 @@ class OnnxRuntimeModel:
     ) -> None:
         self.path = _existing(path, "ONNX model")
         self.session = make_session(self.path, threads, providers, spinning=spinning)
+        # ONNX Runtime's worker threads spin-wait after a run unless told not to (session_options).
+        self.spins_after_run = spinning is not False
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1:

@@ -282,6 +282,9 @@ def test_a_task_edited_to_another_is_refused_by_the_digest_first(tiny_runs, task
         ("segment", "detect", "labels holds box annotations (.txt files), not masks: detection data"),
         ("segment", "digits", "digits is not one (class folders and digits are classification's)"),
         ("segment", "masks", "masks is not one (class folders and digits are classification's)"),
+        ("detect", "segment", "shapes is not one (it holds image/mask folders, segmentation's)"),
+        ("detect", "digits", "digits is not one (the embedded digits are classification's)"),
+        ("detect", "masks", "masks is not one (it holds no box annotations; class folders are classification's)"),
     ],
 )
 def test_quantize_refuses_the_other_tasks_data(tiny_runs, task, calib, message, tmp_path, capsys):

@@ -195,11 +195,22 @@ def calibration_sets(
     and evaluation photos from its validation split (the recorded split when it is the folder the
     model trained on), each evaluation label its ground truth in the photo's own pixels."""
     from lucid.deploy.quantize import LabelledImages, seeded_pick
-    from lucid.detect.data import LAYOUT_HELP, detection_datasets
+    from lucid.detect.data import LAYOUT_HELP, detection_datasets, looks_like_detection
+    from lucid.segment.data import looks_like_segmentation
 
-    if str(data) == "digits" or not Path(data).expanduser().is_dir():
+    if str(data) == "digits" or not looks_like_detection(data):
+        kind = (
+            "the embedded digits are classification's"
+            if str(data) == "digits"
+            else "it holds image/mask folders, segmentation's"
+            if looks_like_segmentation(data)
+            else "it holds no box annotations; class folders are classification's"
+            if Path(data).expanduser().is_dir()
+            else "no such folder"
+        )
         raise DataError(
-            f"a detection model is calibrated and scored on a detection data folder ({LAYOUT_HELP}); {data} is not one"
+            f"a detection model is calibrated and scored on a detection data folder ({LAYOUT_HELP}); "
+            f"{data} is not one ({kind})"
         )
     recorded = json.loads(metadata.get("train_data", "null")) or {}
     same = recorded.get("root") and Path(recorded["root"]).expanduser().resolve() == Path(data).expanduser().resolve()

@@ -130,3 +130,23 @@ def test_eval_refuses_a_folder_of_other_classes_before_walking_it() -> None:
     model.checkpoint_extra = {"categories": ["a", "b", "c"], "image_size": 100_000}
     with pytest.raises(DataError, match="the checkpoint.s image_size height must be at most 4096 pixels, got 100000"):
         evaluate(model, "/usr")
+
+
+@pytest.mark.parametrize("names", [("p00.jpg", "p00.png"), ("P00.png", "p00.PNG")])
+def test_two_detection_photos_of_one_name_are_refused_naming_both(tmp_path: Path, names: tuple[str, str]) -> None:
+    """Found: ``images/p00.jpg`` + ``images/p00.png`` with one ``labels/p00.txt`` trained on one of
+    them and dropped the other silently (segmentation already refused its case)."""
+    from lucid.detect import find_detection_layout
+
+    root = tmp_path / "boxes"
+    for name in names:
+        _png(root / "images" / name)
+    _png(root / "images" / "p01.png")
+    (root / "labels").mkdir()
+    (root / "labels" / "p00.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "classes.txt").write_text("cell\n")
+    if not all((root / "images" / n).exists() for n in names) or len(list((root / "images").iterdir())) < 3:
+        pytest.skip("this file system folds letter case")
+    first, second = sorted(names)
+    with pytest.raises(DataError, match=rf"{root / 'images'}: {first} and {second} have one name, so only one"):
+        find_detection_layout(root)

@@ -133,8 +133,19 @@ def _split_dirs(
 
 
 def _keyed_photos(folder: Path) -> dict[str, Path]:
-    """The photos below ``folder`` (lucid.data's walk) keyed by their path without suffix, lower-cased."""
-    return {p.relative_to(folder).with_suffix("").as_posix().lower(): p for p in walk_images(folder)[0]}
+    """The photos below ``folder`` (lucid.data's walk) keyed by their path without suffix,
+    lower-cased; two photos of one key (``a.png`` and ``a.jpg``, ``A.png`` and ``a.PNG``) are a
+    DataError naming both, since only one of them could pair with the annotation of that name."""
+    keyed: dict[str, Path] = {}
+    for photo in walk_images(folder)[0]:
+        key = photo.relative_to(folder).with_suffix("").as_posix().lower()
+        if key in keyed:
+            raise DataError(
+                f"{folder}: {keyed[key].relative_to(folder)} and {photo.relative_to(folder)} have one name, so only "
+                "one of them could pair with its annotation; rename or remove one"
+            )
+        keyed[key] = photo
+    return keyed
 
 
 def _files_below(folder: Path, suffix: str, skip: Iterable[str] = ()) -> dict[str, Path]:

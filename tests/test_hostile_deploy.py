@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lucid.cli import main
 from lucid.deploy import Predictor, export
@@ -374,3 +375,25 @@ def test_a_detection_export_reads_the_odd_photos_as_the_checkpoint_does(tiny_run
             assert np.abs(np.subtract(mine["box"], theirs["box"])).max() < 0.5
     turned = found["eager"][0]["detections"]
     assert max(d["box"][2] for d in turned) <= 64 and max(d["box"][3] for d in turned) <= 48  # upright: 64x48
+
+
+def test_a_checkpoint_without_class_names_and_its_export_give_the_same_labels(tmp_path: Path) -> None:
+    """Found: a checkpoint without class names printed ``class 8`` and its ONNX export ``8``;
+    every runtime now labels output N ``class N``, as the checkpoint does."""
+    import lucid
+    from lucid.models import mobilenet_v3_small
+    from lucid.train import predict
+
+    from reference_helpers import randomise_batchnorm
+
+    torch.manual_seed(0)
+    model = randomise_batchnorm(mobilenet_v3_small(num_classes=10, in_channels=1), weights=True)
+    bare = lucid.save(model, tmp_path / "bare.safetensors")  # outputs that differ: a ranking, not noise
+    exported = export(bare, tmp_path / "bare.onnx").path  # the checkpoint's own preprocessing
+    photo = str(tmp_path / "d.png")
+    Image.new("L", (40, 40), 90).save(photo)
+    eager = predict(str(bare), [photo], topk=3)[0]
+    onnx = Predictor(exported, backend="onnxruntime").predict(photo, topk=3)[0]
+    assert [label for label, _ in onnx] == [label for label, _ in eager]
+    assert all(label.startswith("class ") for label, _ in onnx)
+    assert eager[0][1] - eager[1][1] > 1e-3  # the first label is not a tie

@@ -229,7 +229,8 @@ class ClassifyTask(Task):
     @classmethod
     def postprocess(cls, outputs: Sequence[np.ndarray], metadata: Mapping[str, str], **options: Any) -> list[Any]:
         """Per image, its ``topk`` (default 5) most probable ``(label, probability)`` pairs, most
-        probable first; labels from ``classes`` (the option, else the file's), else output indices."""
+        probable first; labels from ``classes`` (the option, else the file's), else ``class N`` for
+        output N, as a checkpoint without class names is labelled (`lucid.train.evaluate.class_names`)."""
         from lucid.preprocessing import read_classes
 
         topk = options.get("topk", 5)
@@ -241,7 +242,7 @@ class ClassifyTask(Task):
         probs = shifted / shifted.sum(axis=1, keepdims=True)
         order = np.argsort(-probs, axis=1, kind="stable")[:, : min(topk, probs.shape[1])]
         return [
-            [(names[int(i)] if names else str(int(i)), float(row[i])) for i in idx]
+            [(names[int(i)] if names else f"class {int(i)}", float(row[i])) for i in idx]
             for row, idx in zip(probs, order, strict=True)
         ]
 

@@ -179,8 +179,9 @@ class Predictor:
         return softmax(self.logits(self.preprocess(images)))
 
     def label(self, index: int) -> str:
-        """The class name of output ``index`` (its number when the file records no names)."""
-        return self.classes[index] if self.classes is not None else str(index)
+        """The class name of output ``index`` (``class N`` when the file records no names, as for a
+        checkpoint without them)."""
+        return self.classes[index] if self.classes is not None else f"class {index}"
 
     def predict(self, images: ImageLike | Sequence[ImageLike], topk: int = 5, **task_options: Any) -> list[Any]:
         """Per image, the task's result: for classification the ``topk`` most probable

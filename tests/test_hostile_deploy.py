@@ -383,7 +383,6 @@ def test_a_checkpoint_without_class_names_and_its_export_give_the_same_labels(tm
     import lucid
     from lucid.models import mobilenet_v3_small
     from lucid.train import predict
-
     from reference_helpers import randomise_batchnorm
 
     torch.manual_seed(0)

@@ -321,11 +321,24 @@ def test_every_tasks_openvino_ir_without_its_bin_is_named(tiny_runs, task, tmp_p
 @pytest.mark.parametrize(
     ("task", "flags", "pattern"),
     [
-        ("classify", ["--image-size", "0"], r"image.size.* must be a positive integer.*got 0"),
-        ("segment", ["--image-size", "0"], r"image.size.* must be a positive integer.*got 0"),
-        ("detect", ["--image-size", "0"], r"takes 320x320 input .*got (--image-size )?0$"),
-        ("segment", ["--image-size", "100000"], r"image.size.* must be at most 4096 pixels.*got 100000"),
-        ("detect", ["--image-size", "100000"], r"takes 320x320 input .*got (--image-size )?100000$"),
+        (
+            "classify",
+            ["--image-size", "0"],
+            r"image_size must be a whole number of pixels 1..4096 a side \(--image-size\), got 0$",
+        ),
+        (
+            "segment",
+            ["--image-size", "0"],
+            r"image_size must be a whole number of pixels 1..4096 a side \(--image-size\), got 0$",
+        ),
+        (
+            "detect",
+            ["--image-size", "0"],
+            r"image_size must be a whole number of pixels 1..4096 a side \(--image-size\), got 0$",
+        ),
+        ("detect", ["--image-size", "64"], r"takes 320x320 input .*got --image-size 64$"),
+        ("segment", ["--image-size", "100000"], r"pixels 1..4096 a side \(--image-size\), got 100000$"),
+        ("detect", ["--image-size", "100000"], r"pixels 1..4096 a side \(--image-size\), got 100000$"),
         ("segment", ["--data", "DATA"], r"--data applies to --format all"),
         ("detect", ["--data", "DATA"], r"--data applies to --format all"),
         ("segment", ["--dynamo"], r"the dynamo exporter cannot; drop --dynamo"),

@@ -201,6 +201,21 @@ def _check_options(fmt: str, out: Path, opset: int | None, dynamo: bool, batch_s
     return opset
 
 
+def _check_image_size(image_size: Any) -> None:
+    """``image_size`` (None, a side, or (height, width)) in whole pixels 1..MAX_IMAGE_SIZE, named by
+    its flag, before it sizes anything."""
+    from lucid.preprocessing import MAX_IMAGE_SIZE
+
+    if image_size is None:
+        return
+    sides = list(image_size) if isinstance(image_size, (tuple, list)) else [image_size]
+    whole = all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_IMAGE_SIZE for v in sides)
+    if not whole or len(sides) not in (1, 2):
+        raise ValueError(
+            f"image_size must be a whole number of pixels 1..{MAX_IMAGE_SIZE} a side (--image-size), got {image_size!r}"
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # ONNX
 # ---------------------------------------------------------------------------------------------
@@ -502,6 +517,7 @@ def export(
     start = time.perf_counter()
     target = Path(out).expanduser()
     opset = _check_options(format, target, opset, dynamo, batch_size, rtol)
+    _check_image_size(image_size)
     if format == "executorch" and dynamic_batch:
         raise ValueError("an ExecuTorch program takes a fixed batch: use batch_size=N instead of dynamic_batch")
     _require_runtime(format)

@@ -127,25 +127,6 @@ class TinyRun:
         return self.run / "best.safetensors"
 
 
-def make_boxes_folder(root: Path, count: int = 8) -> Path:
-    """A YOLO layout (images/ + labels/ + classes.txt) of white squares ("box") and grey squares
-    ("blob") on dark 64x48 photos."""
-    from PIL import Image
-
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    (root / "classes.txt").write_text("box\nblob\n")
-    for i in range(count):
-        image = Image.new("RGB", (64, 48), (20, 20, 30))
-        x, y = 4 + (i * 7) % 30, 4 + (i * 5) % 20
-        image.paste((255, 255, 255), (x, y, x + 16, y + 16))
-        image.paste((128, 128, 128), (44, 28, 60, 44))
-        image.save(root / "images" / f"p{i:02d}.jpg")
-        lines = [f"0 {(x + 8) / 64:.4f} {(y + 8) / 48:.4f} {16 / 64:.4f} {16 / 48:.4f}", "1 0.8125 0.75 0.25 0.3333"]
-        (root / "labels" / f"p{i:02d}.txt").write_text("\n".join(lines) + "\n")
-    return root
-
-
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyRun]:
     """A :class:`TinyRun` per task: digits at 16x16 (40 images), LR-ASPP on 6 generated shape
@@ -155,7 +136,9 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyRun]:
 
     root = tmp_path_factory.mktemp("tiny_runs")
     shapes = make_shapes_dataset(root / "shapes", train=4, val=2, size=(32, 40), seed=5)
-    boxes = make_boxes_folder(root / "boxes")
+    from drawing_helpers import boxes_folder
+
+    boxes = boxes_folder(root / "boxes", count=8)
     flags = {
         "classify": ["--limit-train", "40", "--limit-val", "16", "--img-size", "16", "--batch-size", "4"],
         "segment": ["--data", str(shapes), "--crop-size", "32x32", "--batch-size", "2"],

@@ -506,7 +506,7 @@ def test_a_long_class_list_is_shortened_in_the_note(tmp_path: Path) -> None:
 def test_a_download_root_around_the_data_is_read_from_its_one_folder(tmp_path: Path) -> None:
     """``BCCD_Dataset/``: a README beside ``BCCD/`` (the VOC tree): read from BCCD/, said in a note;
     a root with two folders, or whose one folder holds no boxes, is still refused."""
-    from test_detect_task import boxes_folder
+    from drawing_helpers import boxes_folder
 
     root = tmp_path / "download"
     boxes_folder(root / "BCCD", count=4)

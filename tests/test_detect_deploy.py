@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from drawing_helpers import boxes_folder
 from lucid.cli import main
 from lucid.deploy import Predictor, VerificationError, export, quantize
 from lucid.deploy.runtime import OnnxRuntimeModel, available
@@ -20,7 +21,6 @@ from lucid.errors import DataError
 from lucid.preprocessing import read_image
 from lucid.tasks import get_task
 from lucid.train import train
-from test_detect_task import boxes_folder
 
 # One thread: the runs these tests compare give the same numbers on every machine and load.
 pytestmark = pytest.mark.usefixtures("one_thread")

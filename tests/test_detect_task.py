@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 import lucid.models as lm
+from drawing_helpers import boxes_folder
 from lucid.cli import main
 from lucid.detect import DetectConfig, evaluate_detection
 from lucid.train import train
@@ -20,23 +20,6 @@ from lucid.train import train
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TIMING = ("seconds", "train_images_per_second")
-
-
-def boxes_folder(root: Path, count: int = 12) -> Path:
-    """A YOLO layout (images/ + labels/ + classes.txt): white squares ("box") and grey discs' bounding
-    boxes ("blob") on dark 64x48 photos."""
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    (root / "classes.txt").write_text("box\nblob\n")
-    for i in range(count):
-        image = Image.new("RGB", (64, 48), (20, 20, 30))
-        x, y = 4 + (i * 7) % 30, 4 + (i * 5) % 20
-        image.paste((255, 255, 255), (x, y, x + 16, y + 16))
-        image.paste((128, 128, 128), (44, 28, 60, 44))
-        image.save(root / "images" / f"p{i:02d}.jpg")
-        lines = [f"0 {(x + 8) / 64:.4f} {(y + 8) / 48:.4f} {16 / 64:.4f} {16 / 48:.4f}", "1 0.8125 0.75 0.25 0.3333"]
-        (root / "labels" / f"p{i:02d}.txt").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def _config(data: Path, out: Path, **changes) -> DetectConfig:

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cli_helpers import main_within
 from lucid.cli import main
 from lucid.deploy import Predictor, export
 from lucid.deploy.integrity import digest_path
@@ -196,18 +197,7 @@ TASKS = ("classify", "segment", "detect")
 def _main(capsys: pytest.CaptureFixture[str], *args: object, seconds: int = 120) -> tuple[int, str]:
     """``lucid.cli.main`` under a ``signal.alarm`` (a hang fails the test): the exit status and
     the one ``lucid <command>: `` line on stderr ('' when there is none)."""
-    import signal
-
-    def timeout(*_: object) -> None:
-        raise TimeoutError(f"lucid {' '.join(map(str, args))} did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(seconds)
-    try:
-        code = main([str(a) for a in args])
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    code = main_within(*args, seconds=seconds)
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith(f"lucid {args[0]}: ")]
     assert len(lines) <= 1 and "Traceback" not in err, err

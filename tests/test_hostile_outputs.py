@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cli_helpers import main_within
 from lucid.cli import main
 from lucid.errors import DataError
 from lucid.segment import make_shapes_dataset
@@ -30,18 +31,7 @@ TASKS = ("classify", "segment", "detect")
 
 def _main(capsys, *args: object, seconds: int = 120) -> int:
     """``lucid.cli.main`` in this process under a ``signal.alarm``, so a hang fails the test."""
-    import signal
-
-    def timeout(*_: object) -> None:
-        raise TimeoutError(f"lucid {' '.join(map(str, args))} did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(seconds)
-    try:
-        return main([str(a) for a in args])
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    return main_within(*args, seconds=seconds)
 
 
 def _digests(folder: Path) -> dict[str, str]:

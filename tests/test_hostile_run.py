@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import lucid
+from cli_helpers import main_within
 from lucid.cli import main, parse_args
 from lucid.models import load_model
 from lucid.segment import make_shapes_dataset
@@ -45,17 +46,7 @@ def _lucid(
 def _main(capsys: pytest.CaptureFixture[str], *args: object, seconds: int = 120) -> subprocess.CompletedProcess:
     """``lucid.cli.main`` in this process (for refusals that come before any training), with a
     ``signal.alarm`` so a hang fails the test; the result looks like a finished subprocess."""
-
-    def timeout(*_: object) -> None:
-        raise TimeoutError(f"lucid {' '.join(map(str, args))} did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(seconds)
-    try:
-        code = main([str(a) for a in args])
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    code = main_within(*args, seconds=seconds)
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess(list(map(str, args)), code, out, err)
 

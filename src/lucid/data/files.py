@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ __all__ = [
     "split_files",
     "stratified_split",
     "walk_images",
+    "keyed_files",
     "wrapped_folder",
     "wrapped_note",
     "image_inputs",
@@ -284,6 +285,24 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
         if part is not None and part.skipped:
             layout.notes.append(_skipped_note(part.skipped))
     return layout
+
+
+def keyed_files(folder: Path, files: Iterable[Path], partner: str) -> dict[str, Path]:
+    """``files`` keyed by their path below ``folder`` without the suffix, lower-cased: how a photo
+    finds its mask or its annotation file. Two files of one key (``a.png`` and ``a.jpg``,
+    ``A.png`` and ``a.PNG``) are a DataError naming both, since only one of them could pair with
+    its ``partner`` ("mask", "annotation")."""
+    keyed: dict[str, Path] = {}
+    for path in files:
+        key = path.relative_to(folder).with_suffix("").as_posix().lower()
+        if key in keyed:
+            first, second = (p.relative_to(folder).as_posix() for p in (keyed[key], path))
+            raise DataError(
+                f"{folder}: {first} and {second} have one name, so only one of them could pair with its {partner}; "
+                "keep one of them"
+            )
+        keyed[key] = path
+    return keyed
 
 
 def wrapped_folder(base: Path) -> Path | None:

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lucid.data.files import seeded_split, walk_images, wrapped_folder, wrapped_note
+from lucid.data.files import keyed_files, seeded_split, walk_images, wrapped_folder, wrapped_note
 from lucid.data.images import image_header
 from lucid.detect.formats import (
     RawImage,
@@ -134,18 +134,8 @@ def _split_dirs(
 
 def _keyed_photos(folder: Path) -> dict[str, Path]:
     """The photos below ``folder`` (lucid.data's walk) keyed by their path without suffix,
-    lower-cased; two photos of one key (``a.png`` and ``a.jpg``, ``A.png`` and ``a.PNG``) are a
-    DataError naming both, since only one of them could pair with the annotation of that name."""
-    keyed: dict[str, Path] = {}
-    for photo in walk_images(folder)[0]:
-        key = photo.relative_to(folder).with_suffix("").as_posix().lower()
-        if key in keyed:
-            raise DataError(
-                f"{folder}: {keyed[key].relative_to(folder)} and {photo.relative_to(folder)} have one name, so only "
-                "one of them could pair with its annotation; rename or remove one"
-            )
-        keyed[key] = photo
-    return keyed
+    lower-cased (`lucid.data.files.keyed_files`: two photos of one name are refused)."""
+    return keyed_files(folder, walk_images(folder)[0], "annotation")
 
 
 def _files_below(folder: Path, suffix: str, skip: Iterable[str] = ()) -> dict[str, Path]:

@@ -45,6 +45,7 @@ from torch.utils.data import Dataset
 from lucid.data.files import (
     IMAGE_SUFFIXES,
     distinct_names,
+    keyed_files,
     names_file_text,
     seeded_split,
     walk_images,
@@ -277,21 +278,9 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
 
 
 def _keyed(folder: Path, files: Sequence[Path], suffixes: Sequence[str]) -> dict[str, Path]:
-    """``files`` with one of ``suffixes``, keyed by their path below ``folder`` without the suffix,
-    lower-cased; two files with one key (``a.png`` and ``a.jpg``, ``A.png`` and ``a.PNG``) are a
-    DataError naming both, since only one of them could pair with a mask."""
-    keyed: dict[str, Path] = {}
-    for path in files:
-        if path.suffix.lower() not in suffixes:
-            continue
-        key = path.relative_to(folder).with_suffix("").as_posix().lower()
-        if key in keyed:
-            raise DataError(
-                f"{folder}: {keyed[key].name} and {path.name} have one name, so only one of them could pair with "
-                "its mask; keep one of them"
-            )
-        keyed[key] = path
-    return keyed
+    """``files`` with one of ``suffixes``, keyed as `lucid.data.files.keyed_files` keys them (two
+    files of one name are refused: only one of them could pair with a mask)."""
+    return keyed_files(folder, [path for path in files if path.suffix.lower() in suffixes], "mask")
 
 
 def _untagged(key: str) -> str | None:

@@ -147,6 +147,26 @@ def test_a_segmentation_export_sees_the_photos_as_the_checkpoint_does(tmp_path, 
         assert (expected != mask).mean() < 0.01, photo.name
 
 
+BACKENDS = {"onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}
+SUFFIXES = {"onnx": "onnx", "openvino": "xml", "executorch": "pte"}
+
+
+def random_export(build, folder: Path, fmt: str):
+    """``build()``'s model with randomised BatchNorm statistics (outputs that vary), saved as a
+    checkpoint and exported to ``fmt``: ``(model, Predictor on the file)``; skips without the runtime."""
+    import lucid
+    from lucid.deploy.runtime import available
+    from reference_helpers import randomise_batchnorm
+
+    if not available(BACKENDS[fmt]):
+        pytest.skip(f"{BACKENDS[fmt]} not installed")
+    torch.manual_seed(0)
+    model = randomise_batchnorm(build(), seed=1)
+    checkpoint = lucid.save(model, folder / "model.safetensors")
+    exported = export(str(checkpoint), folder / f"model.{SUFFIXES[fmt]}", fmt).path
+    return model, Predictor(exported, backend=BACKENDS[fmt])
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "openvino", "executorch"])
 def test_a_segmentation_export_gets_the_checkpoints_input_and_gives_its_logits(tmp_path, fmt):
     """The odd photos as model inputs: what `Predictor` feeds each runtime equals what the
@@ -155,22 +175,11 @@ def test_a_segmentation_export_gets_the_checkpoints_input_and_gives_its_logits(t
     eager model's on it. The BatchNorm statistics are randomised so the logits vary per pixel."""
     from torchvision.transforms import v2
 
-    import lucid
-    from lucid.deploy.runtime import available
     from lucid.models import lraspp_mobilenet_v3_small
     from lucid.segment.data import read_rgb
     from lucid.segment.infer import segmentation_meta
-    from reference_helpers import randomise_batchnorm
 
-    backend = {"onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}[fmt]
-    if not available(backend):
-        pytest.skip(f"{backend} not installed")
-    torch.manual_seed(0)
-    model = randomise_batchnorm(lraspp_mobilenet_v3_small(num_classes=3), seed=1)
-    checkpoint = lucid.save(model, tmp_path / "seg.safetensors")
-    suffix = {"onnx": "onnx", "openvino": "xml", "executorch": "pte"}[fmt]
-    exported = export(str(checkpoint), tmp_path / f"seg.{suffix}", fmt).path
-    predictor = Predictor(exported, backend=backend)
+    model, predictor = random_export(lambda: lraspp_mobilenet_v3_small(num_classes=3), tmp_path, fmt)
     meta = segmentation_meta(model)
     fixed = predictor.input_shape[2:] if all(isinstance(d, int) for d in predictor.input_shape[2:]) else None
     for photo in tricky_photos(tmp_path / "photos"):
@@ -200,20 +209,10 @@ def test_a_detection_export_gets_the_checkpoints_input_and_gives_its_outputs(tmp
     model's own (`SSDLite.preprocess` on the one reader's pixels: upright, 16-bit scaled, alpha
     composited), each with the photo's upright size for the boxes, and every runtime's boxes and
     scores equal the eager `forward_raw`'s."""
-    import lucid
-    from lucid.deploy.runtime import available
     from lucid.models.ssdlite import ssdlite320_mobilenet_v3_small
     from lucid.preprocessing import read_image
-    from reference_helpers import randomise_batchnorm
 
-    backend = {"onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}[fmt]
-    if not available(backend):
-        pytest.skip(f"{backend} not installed")
-    torch.manual_seed(0)
-    model = randomise_batchnorm(ssdlite320_mobilenet_v3_small(num_classes=3), seed=1)
-    checkpoint = lucid.save(model, tmp_path / "det.safetensors")
-    suffix = {"onnx": "onnx", "openvino": "xml", "executorch": "pte"}[fmt]
-    predictor = Predictor(export(str(checkpoint), tmp_path / f"det.{suffix}", fmt).path, backend=backend)
+    model, predictor = random_export(lambda: ssdlite320_mobilenet_v3_small(num_classes=3), tmp_path, fmt)
     for photo in tricky_photos(tmp_path / "photos"):
         pixels = read_image(photo, 3)  # as `lucid predict CKPT` and training read it
         expected, sizes = model.preprocess([pixels.float() / 255])

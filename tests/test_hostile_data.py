@@ -150,3 +150,20 @@ def test_two_detection_photos_of_one_name_are_refused_naming_both(tmp_path: Path
     first, second = sorted(names)
     with pytest.raises(DataError, match=rf"{root / 'images'}: {first} and {second} have one name, so only one"):
         find_detection_layout(root)
+
+
+def test_a_link_back_up_the_tree_is_not_unwrapped_as_a_download_root(tmp_path: Path) -> None:
+    """``a/b/c -> a``: each folder holds one folder, so each looks like a download's root around
+    its data; the link back up is not followed, and every task's finder ends with its own error."""
+    from lucid.detect import find_detection_layout
+    from lucid.segment.data import find_layout as find_segmentation_layout
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "c").symlink_to(tmp_path / "a", target_is_directory=True)
+    for finder, message in (
+        (find_layout, "holds no images in class folders"),
+        (find_segmentation_layout, "no image/mask folders found"),
+        (find_detection_layout, "no box annotations found"),
+    ):
+        with pytest.raises(DataError, match=message):
+            finder(tmp_path / "a")

@@ -314,7 +314,9 @@ def wrapped_folder(base: Path) -> Path | None:
         folders = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=True)]
         if len(folders) != 1 or any(e.name.lower().endswith(IMAGE_SUFFIXES) for e in entries):
             return None
-        return None if folders[0].resolve() == base.resolve() else folders[0]  # not a link to itself
+        inner = folders[0]
+        # Not a link to base or above it: reading it would walk in circles.
+        return None if base.resolve().is_relative_to(inner.resolve()) else inner
     except OSError:
         return None
 

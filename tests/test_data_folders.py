@@ -120,7 +120,7 @@ def test_a_download_root_with_one_folder_of_class_folders_is_read_from_that_fold
     (root / "LICENSE").write_text("CC0")
     layout = find_layout(root)
     assert layout.root == root / "images" and layout.kind == "single" and layout.classes == sorted(COLOURS)
-    assert layout.notes[0] == f"{root}: its one folder images/ holds the class folders; reading {root / 'images'}"
+    assert layout.notes[0] == f"{root}: its one folder images/ holds the data; reading {root / 'images'}"
     split = tmp_path / "split"
     _split_tree(split / "data", "val")
     assert find_layout(split).kind == "train_val" and find_layout(split).root == split / "data"

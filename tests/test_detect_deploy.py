@@ -224,8 +224,21 @@ def test_a_detector_trained_at_another_size_exports_at_that_size(tmp_path):
         progress=False,
     )
     checkpoint = Path(train(config).out_dir) / "best.safetensors"
+    model = load_detector(checkpoint)
     result = export(checkpoint, tmp_path / "det64.onnx", "onnx", image_size=64)
     assert json.loads(result.metadata["image_size"]) == [64, 64]
+    # Found: the model resized every photo to 320 whatever it was trained at, so training, eval
+    # and the checkpoint ran the network at 320 while the export ran it at 64.
+    photo = read_image(_photos(data, 1)[0])
+    batch, _ = model.preprocess([photo.float() / 255])
+    assert tuple(batch.shape[-2:]) == (64, 64)
+    with torch.no_grad():
+        eager = model([photo.float() / 255])[0]
+    exported = Predictor(result.path).predict(photo)[0]
+    top = min(10, len(eager["scores"]))
+    assert top > 0 and torch.equal(exported["labels"][:top], eager["labels"][:top])
+    torch.testing.assert_close(exported["boxes"][:top], eager["boxes"][:top], atol=1e-2, rtol=0)
+    torch.testing.assert_close(exported["scores"][:top], eager["scores"][:top], atol=1e-4, rtol=0)
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "again.onnx"), "--image-size", "64"]) == 0
     with pytest.raises(ValueError, match=r"takes 64x64 input .* got --image-size 320"):
         export(checkpoint, tmp_path / "det320.onnx", "onnx", image_size=320)

@@ -145,7 +145,7 @@ class DetectTask(Task):
         """The SSDLite; trained from scratch, its default boxes are the ones `build_data` fitted
         to the training boxes; from weights, it keeps theirs."""
         config = self.config
-        options: dict[str, Any] = {"min_negatives": config.min_negatives}
+        options: dict[str, Any] = {"min_negatives": config.min_negatives, "image_size": config.img_size}
         if self.fitted_scales is not None:
             options["anchor_scales"] = self.fitted_scales
         return build_model(

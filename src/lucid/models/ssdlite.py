@@ -63,6 +63,7 @@ from lucid.models.model import MobileNet_V3
 from lucid.models.presets import preset_config
 from lucid.models.registry import register_model
 from lucid.models.weights_record import WeightsEnum, WholeImageWeights
+from lucid.preprocessing import MAX_IMAGE_SIZE
 
 __all__ = [
     "ANCHOR_SCALES",
@@ -326,6 +327,7 @@ class SSDLite(SSD):
         topk_candidates: int = TOPK_CANDIDATES,
         anchor_scales: tuple[float, float] = ANCHOR_SCALES,
         min_negatives: int = 0,
+        image_size: int = SSDLITE_SIZE,
         **ssd_kwargs: Any,
     ) -> None:
         if not isinstance(config, MobileNetV3Config):
@@ -336,6 +338,8 @@ class SSDLite(SSD):
             raise ValueError(f"SSDLite takes RGB images (in_channels=3), got in_channels={config.in_channels}")
         if isinstance(min_negatives, bool) or not isinstance(min_negatives, int) or min_negatives < 0:
             raise ValueError(f"min_negatives must be a whole number >= 0, got {min_negatives!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or not 32 <= image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size must be a whole number of pixels 32..{MAX_IMAGE_SIZE}, got {image_size!r}")
         config = config.replace(num_classes=num_classes, classifier=False)
         backbone = SSDLiteFeatures(MobileNet_V3(config, model_name=model_name))
         low, high = check_anchor_scales(anchor_scales)
@@ -345,7 +349,7 @@ class SSDLite(SSD):
         super().__init__(
             backbone,
             anchors,
-            (SSDLITE_SIZE, SSDLITE_SIZE),
+            (image_size, image_size),
             num_classes,
             image_mean=list(SSDLITE_MEAN),
             image_std=list(SSDLITE_STD),
@@ -362,10 +366,11 @@ class SSDLite(SSD):
         self.task = DETECT_TASK
         self.anchor_scales = (low, high)
         self.min_negatives = min_negatives
+        self.image_size = image_size
         self.num_classes = num_classes
         self.in_channels = 3
         self.checkpoint_extra: dict[str, Any] | None = None
-        self.pretrained_cfg: dict[str, Any] | None = preprocessing_cfg(num_classes)
+        self.pretrained_cfg: dict[str, Any] | None = preprocessing_cfg(num_classes, image_size)
 
     @torch.jit.unused
     def forward(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
@@ -447,7 +452,8 @@ class SSDLite(SSD):
         return clip_boxes_to_image(boxes, image_size)
 
     def forward_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Export path: a resized, normalised ``(N, 3, 320, 320)`` batch to ``(boxes, scores)``.
+        """Export path: a resized, normalised ``(N, 3, S, S)`` batch (S the model's ``image_size``, 320
+        by default) to ``(boxes, scores)``.
 
         ``boxes`` ``(N, A, 4)``: every anchor's decoded box, xyxy in the input's pixels, clipped to
         it; ``scores`` ``(N, A, num_classes)``: softmax probabilities (column 0 the background).
@@ -493,6 +499,7 @@ class SSDLite(SSD):
             boxes,
             scores,
             image_sizes,
+            input_size=(self.image_size, self.image_size),
             score_threshold=self.score_thresh,
             nms_threshold=self.nms_thresh,
             topk=self.topk_candidates,
@@ -526,15 +533,16 @@ def _image_list(images: Any) -> list[torch.Tensor]:
     return list(images)
 
 
-def preprocessing_cfg(num_classes: int) -> dict[str, Any]:
-    """The preprocessing record every SSDLite carries: 320x320 resize (no crop), mean = std = 0.5."""
+def preprocessing_cfg(num_classes: int, image_size: int = SSDLITE_SIZE) -> dict[str, Any]:
+    """The preprocessing record every SSDLite carries: the whole photo resized to its square input
+    (320x320 unless built for another size; no crop), mean = std = 0.5."""
     return {
         "task": DETECT_TASK,
         "num_classes": num_classes,
         "in_channels": 3,
-        "input_size": (3, SSDLITE_SIZE, SSDLITE_SIZE),
-        "image_size": (SSDLITE_SIZE, SSDLITE_SIZE),
-        "resize_size": SSDLITE_SIZE,
+        "input_size": (3, image_size, image_size),
+        "image_size": (image_size, image_size),
+        "resize_size": image_size,
         "crop_size": None,
         "interpolation": "bilinear",
         "mean": list(SSDLITE_MEAN),
@@ -679,7 +687,7 @@ def load_into(model: SSDLite, weights: Any) -> SSDLite:
     """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
     source = _resolve(weights, model.model_name)
     load_weights_source(model, source, "SSDLite", ssdlite_from_torchvision)
-    base = preprocessing_cfg(model.num_classes)
+    base = preprocessing_cfg(model.num_classes, model.image_size)
     model.pretrained_cfg = source_pretrained_cfg(source, base, SSDLite320_MobileNet_V3_Large_Weights, model.num_classes)
     if source.meta is not None:
         model.checkpoint_extra = dict(source.meta.get("extra") or {})
@@ -695,7 +703,13 @@ def _build(name: str, num_classes: int | None, weights: Any, ssd_kwargs: dict[st
     backbone_keys = set(MobileNetV3Config.__dataclass_fields__) - {"bottleneck_cfg", "last_channels", "stem_channels"}
     backbone_kwargs = {k: ssd_kwargs.pop(k) for k in list(ssd_kwargs) if k in backbone_keys}
     source = _resolve(weights, name) if weights is not None else None
-    recorded = ((source.meta or {}).get("extra") or {}).get("anchor_scales") if source is not None else None
+    extra = ((source.meta or {}).get("extra") or {}) if source is not None else {}
+    trained_at = extra.get("image_size")
+    if isinstance(trained_at, (list, tuple)) and trained_at:
+        trained_at = trained_at[0]
+    if isinstance(trained_at, int) and not isinstance(trained_at, bool):
+        ssd_kwargs.setdefault("image_size", trained_at)  # the size it was trained at, unless asked otherwise
+    recorded = extra.get("anchor_scales")
     if source is not None and recorded:
         if "anchor_scales" in ssd_kwargs and check_anchor_scales(ssd_kwargs["anchor_scales"]) != tuple(recorded):
             raise ValueError(

@@ -233,13 +233,17 @@ def test_failed_verification_raises_with_numbers_and_keeps_nothing(
 ) -> None:
     exporter = sys.modules["lucid.deploy.export"]
     real_runner = exporter._onnx_runner
-    monkeypatch.setattr(exporter, "_onnx_runner", lambda path: lambda x: [o + 1.0 for o in real_runner(path)(x)])
     out = tmp_path / "model.onnx"
-    out.write_bytes(b"previous file")
+    export(_seed_model(), out, image_size=32)  # the previous export, which must stay
+    previous = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setattr(exporter, "_onnx_runner", lambda path: lambda x: [o + 1.0 for o in real_runner(path)(x)])
     with pytest.raises(VerificationError, match=r"max \|diff\| = .* > rtol 0\.0001"):
         export(_seed_model(), out, image_size=32)
-    assert out.read_bytes() == b"previous file"
-    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # no temporary file left behind
+    # the old model and its digest as they were, no temporary file left behind
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == previous == {
+        "model.onnx": previous["model.onnx"],
+        "model.onnx.sha256": previous["model.onnx.sha256"],
+    }
 
 
 # ---------------------------------------------------------------------------------------------

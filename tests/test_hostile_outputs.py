@@ -138,6 +138,39 @@ def test_no_output_replaces_a_segmentation_or_detection_checkpoint(tiny_runs, ta
         assert _digests(tmp_path) == {**before, "holiday.png": _digests(tmp_path)["holiday.png"]}
 
 
+@pytest.mark.parametrize(
+    ("task", "command", "users"),
+    [
+        ("classify", ["export"], "model.onnx"),
+        ("segment", ["export", "--format", "openvino"], "model.bin"),
+        ("detect", ["export", "--format", "openvino"], "model.xml"),
+        ("classify", ["quantize"], "model.int8.onnx"),
+    ],
+)
+def test_export_and_quantize_never_replace_a_users_model_file(tiny_runs, task, command, users, tmp_path, capsys):
+    """Found: ``lucid export CKPT --out user.onnx`` (and quantize, and an IR's .bin) replaced a
+    file lucid did not write, exit 0. Now refused by name before any work; lucid's own export
+    (its digest names it) is replaced as before."""
+    from lucid.deploy.integrity import check_digest
+
+    source = tiny_runs[task].checkpoint
+    if command == ["quantize"]:
+        source = tmp_path / "model.onnx"
+        assert _main(capsys, "export", tiny_runs[task].checkpoint, "--out", source) == 0
+    target = tmp_path / ("model.xml" if "openvino" in command else users)
+    (tmp_path / users).write_bytes(b"the user's own model")
+    code = _main(capsys, *command[:1], source, "--out", target, *command[1:])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.endswith(
+        f"{tmp_path / users} exists and was not written by lucid; choose another name or move that file"
+    )
+    assert (tmp_path / users).read_bytes() == b"the user's own model"
+    (tmp_path / users).unlink()
+    for attempt in range(2):  # lucid's own export, then again over it
+        assert _main(capsys, *command[:1], source, "--out", target, *command[1:]) == 0, attempt
+    assert check_digest(target, required=True)
+
+
 @pytest.mark.parametrize("users", ["b.boxes.png", "detections.json"])
 def test_detection_predict_never_replaces_the_users_files(tiny_runs, users, tmp_path, capsys):
     first, second = tmp_path / "a.png", tmp_path / "b.png"

@@ -2,8 +2,9 @@
 or a file lucid did not write, and a run never spills into a folder that is not a run folder.
 
 lucid marks the pictures it writes (PNG text ``Software: lucid``, a JPEG comment ``lucid``) and
-the charts (a last ``%% written by lucid`` line), so writing the same output again is allowed while a
-user's own file of the same name is refused by name.
+the charts (a last ``%% written by lucid`` line), and names every exported model in the digest
+beside it, so writing the same output again is allowed while a user's own file of the same name
+is refused by name.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MARK = "lucid"
 CHART_MARK = "%% written by lucid"
 _PICTURES = (".png", ".jpg", ".jpeg")
 _TEXT = (".md", ".mmd", ".txt")
+_MODELS = (".onnx", ".xml", ".bin", ".pte", ".pt")
 
 
 class OutputError(LucidError, ValueError):
@@ -48,7 +50,8 @@ def png_info() -> Any:
 
 
 def written_by_lucid(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a picture, chart or JSON that lucid wrote (its mark is there)."""
+    """Whether ``path`` is a picture, chart or JSON that lucid wrote (its mark is there), or an
+    exported model named by the ``.sha256`` digest lucid writes beside every export."""
     file = Path(path)
     suffix = file.suffix.lower()
     try:
@@ -66,6 +69,13 @@ def written_by_lucid(path: str | os.PathLike[str]) -> bool:
         if suffix == ".json":
             with file.open(encoding="utf-8", errors="replace") as handle:
                 return f'"written_by": "{MARK}"' in handle.read(4096)
+        if suffix in _MODELS:  # an export: the SHA-256 digest lucid writes beside it names it
+            owner = file.with_suffix(".xml") if suffix == ".bin" else file
+            sidecar = owner.with_name(owner.name + ".sha256")
+            if not sidecar.is_file() or sidecar.stat().st_size > 4096:
+                return False
+            listed = {line.split("  ", 1)[-1] for line in sidecar.read_text(errors="replace").splitlines()}
+            return file.name in listed
     except OSError:
         return False
     return False

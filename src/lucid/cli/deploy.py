@@ -172,11 +172,15 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _one_line(command: str, action: Callable[[], int]) -> int:
-    """Run ``action``; a lucid refusal (failed verification, missing runtime, bad file) is one line, exit 1."""
+    """Run ``action``; a lucid refusal (failed verification, missing runtime, bad file) is one line,
+    exit 1. An output path refused before any work is a usage error, exit 2 as in every command."""
     from lucid.errors import LucidError
+    from lucid.outputs import OutputError
 
     try:
         return action()
+    except OutputError:
+        raise
     except LucidError as exc:
         print(f"lucid {command}: error: {exc}", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.deploy.integrity import write_with_digest
+from lucid.deploy.integrity import check_model_output, write_with_digest
 from lucid.deploy.preprocess import Preprocessing, model_classes, read_classes, write_classes
 from lucid.errors import ExportError
 from lucid.tasks import get_task
@@ -518,6 +518,7 @@ def export(
     target = Path(out).expanduser()
     opset = _check_options(format, target, opset, dynamo, batch_size, rtol)
     _check_image_size(image_size)
+    check_model_output(target, inputs=[model, weights])
     if format == "executorch" and dynamic_batch:
         raise ValueError("an ExecuTorch program takes a fixed batch: use batch_size=N instead of dynamic_batch")
     _require_runtime(format)

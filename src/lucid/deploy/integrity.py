@@ -31,6 +31,7 @@ from lucid.errors import DataError, ExportError, LucidError
 __all__ = [
     "DIGEST_SUFFIX",
     "check_digest",
+    "check_model_output",
     "digest_path",
     "file_sha256",
     "model_files",
@@ -107,6 +108,20 @@ def check_digest(path: str | os.PathLike[str], required: bool = False) -> bool:
                 "changed or corrupted after export; export it again (or delete the digest file to run it as it is)"
             )
     return True
+
+
+def check_model_output(target: str | os.PathLike[str], inputs: Sequence[Any] = (), flag: str = "--out") -> Path:
+    """``target`` if an export may be written there (`lucid.outputs.check_output` for each part,
+    an IR's ``.xml`` and ``.bin``): not an input of the command, a folder or a checkpoint, and if
+    it exists an export lucid wrote (its digest names it). A user's own ``model.onnx`` is an
+    `lucid.outputs.OutputError` naming it, before any work."""
+    from lucid.outputs import check_output
+
+    given = [item for item in inputs if isinstance(item, (str, os.PathLike))]
+    model = Path(target).expanduser()
+    for part in model_files(model):
+        check_output(part, inputs=given, flag=flag)
+    return model
 
 
 def temporary_beside(target: Path) -> Path:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lucid.deploy.integrity import check_digest, model_files, write_with_digest
+from lucid.deploy.integrity import check_digest, check_model_output, model_files, write_with_digest
 from lucid.deploy.preprocess import Preprocessing
 from lucid.deploy.runtime import OnnxRuntimeModel, OpenVINOModel, task_for
 from lucid.errors import ExportError
@@ -311,6 +311,7 @@ def _check_paths(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str],
         raise ValueError(
             f"out must differ from the fp32 model ({source}); e.g. {source.with_suffix('.int8' + suffix).name}"
         )
+    check_model_output(target, inputs=[source])
     return source, target
 
 
@@ -729,6 +730,7 @@ def quantize_executorch(
     target = Path(out).expanduser()
     if target.suffix.lower() != PTE_SUFFIX:
         raise ValueError(f"the executorch int8 model is written to a .pte file, got {str(out)!r}")
+    check_model_output(target, inputs=[source])
     require("executorch", "lucid quantize --backend executorch")
     resolved = resolve(source)
     reference = resolved.model.to("cpu", torch.float32).eval()

@@ -123,6 +123,26 @@ def test_voc_test_list_validates_with_a_note(tmp_path: Path) -> None:
     note(info, "test.txt is used as the validation split")
 
 
+@pytest.mark.parametrize(
+    ("lists", "train_count", "described"),
+    [
+        ({"val": ["p4", "p5"]}, 4, "the other annotations less val.txt (4) + val.txt (2)"),
+        ({"trainval": [f"p{i}" for i in range(6)], "val": ["p4", "p5"]}, 4, "trainval.txt less val.txt (4)"),
+        ({"trainval": ["p0", "p1", "p2"], "test": ["p4", "p5"]}, 3, "trainval.txt less test.txt (3) + test.txt (2)"),
+    ],
+)
+def test_voc_validation_list_without_train_txt_is_the_validation_split(
+    tmp_path: Path, lists: dict[str, list[str]], train_count: int, described: str
+) -> None:
+    """Found: a VOC folder whose ImageSets/Main has val.txt (a test split's ids, as `lucid eval`
+    gets them) but no train.txt ignored val.txt and split every annotation by seed. The list
+    now validates; trainval.txt, or every other annotation, trains."""
+    root = voc_devkit(tmp_path, cats_and_dogs(), lists)
+    train, val, info = detection_datasets(root, image_size=64)
+    assert sorted(Path(r.key).stem for r in val.records) == ["p4", "p5"] and len(train) == train_count
+    assert described in info.description and info.split["kind"] == "given"
+
+
 def test_voc_trainval_only_is_split_by_seed_and_recorded(tmp_path: Path) -> None:
     root = voc_devkit(tmp_path, cats_and_dogs(10), {"trainval": [f"p{i}" for i in range(10)]})
     _, val, info = detection_datasets(root, image_size=64, val_fraction=0.3, seed=1)

@@ -202,21 +202,33 @@ def _voc_devkit(root: Path) -> DetectionLayout | None:
 
     notes: list[str] = []
     val_name = "val" if "val" in lists else "test" if "test" in lists else None
-    if "train" in lists and val_name is not None:
+    train_name = "train" if "train" in lists else "trainval" if "trainval" in lists else None
+    if val_name is not None:
         if val_name == "test":
             notes.append(f"{root}: no ImageSets/Main/val.txt, so test.txt is used as the validation split")
-        train, val = _read_ids(lists["train"]), _read_ids(lists[val_name])
-        description = f"Pascal VOC: train.txt ({len(train)}) + {val_name}.txt ({len(val)})"
+        val = _read_ids(lists[val_name])
+        if train_name == "train":
+            train = _read_ids(lists["train"])
+            description = f"Pascal VOC: train.txt ({len(train)}) + {val_name}.txt ({len(val)})"
+        else:  # trainval.txt, or every annotation, less the validation photos
+            held = set(val)
+            pool = _read_ids(lists["trainval"]) if train_name else _xml_ids(annotations)
+            train = [i for i in pool if i not in held]
+            source = "trainval.txt" if train_name else "the other annotations"
+            description = f"Pascal VOC: {source} less {val_name}.txt ({len(train)}) + {val_name}.txt ({len(val)})"
         return DetectionLayout(root, "voc", description, images(train), images(val), None, notes)
-    if "trainval" in lists or "train" in lists:
-        listed = "trainval" if "trainval" in lists else "train"
-        ids = _read_ids(lists[listed])
-        description = f"Pascal VOC: {listed}.txt ({len(ids)}), no val.txt: split by seed"
+    if train_name is not None:
+        ids = _read_ids(lists[train_name])
+        description = f"Pascal VOC: {train_name}.txt ({len(ids)}), no val.txt: split by seed"
         return DetectionLayout(root, "voc", description, images(ids), None, None, notes)
-    xmls = _files_below(annotations, ".xml")
-    ids = [p.relative_to(annotations).with_suffix("").as_posix() for p in xmls.values()]
+    ids = _xml_ids(annotations)
     description = f"Pascal VOC: {len(ids)} XML files, no ImageSets/Main lists: split by seed"
     return DetectionLayout(root, "voc", description, images(ids), None, None, notes)
+
+
+def _xml_ids(annotations: Path) -> list[str]:
+    """The ids of every ``.xml`` below ``annotations`` (their paths without the suffix)."""
+    return [p.relative_to(annotations).with_suffix("").as_posix() for p in _files_below(annotations, ".xml").values()]
 
 
 def _xml_folders(folder: Path | None) -> tuple[Path, Path] | None:

@@ -399,3 +399,25 @@ def test_a_checkpoint_without_class_names_and_its_export_give_the_same_labels(tm
     assert [label for label, _ in onnx] == [label for label, _ in eager]
     assert all(label.startswith("class ") for label, _ in onnx)
     assert eager[0][1] - eager[1][1] > 1e-3  # the first label is not a tie
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", "executorch"])
+def test_an_export_without_its_suffix_is_recognised_by_its_content(tiny_runs, fmt, tmp_path, capsys):
+    """``lucid predict FILE photo`` with an export whose suffix was lost names what the file is
+    and the name it needs, instead of "not a readable PyTorch checkpoint"."""
+    from lucid.deploy.runtime import available, sniff_export
+
+    suffix = {"onnx": ".onnx", "openvino": ".xml", "executorch": ".pte"}[fmt]
+    if not available({"onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}[fmt]):
+        pytest.skip(f"{fmt} not installed")
+    model = tmp_path / f"m{suffix}"
+    assert _main(capsys, "export", tiny_runs["classify"].checkpoint, "--format", fmt, "--out", model)[0] == 0
+    bare = tmp_path / "model"
+    bare.write_bytes(model.read_bytes())
+    assert sniff_export(bare) == suffix and sniff_export(tiny_runs["classify"].checkpoint) is None
+    code, line = _main(capsys, "predict", bare, tiny_runs["classify"].photo, "--out", tmp_path / "out")
+    assert code == 2 and line.endswith(
+        f"is an exported model by its content ({suffix}) without its suffix; "
+        f"the runtimes choose by suffix: rename it model{suffix}"
+    )
+    assert not (tmp_path / "out").exists()

@@ -475,7 +475,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _export_first(args: argparse.Namespace) -> None:
     """``lucid predict EXPORT IMAGE...``: an exported file (``.onnx``, ``.xml``, ``.pte``) given
-    first is what ``--onnx EXPORT`` names (recognised by its suffix; ``--onnx`` stays an alias)."""
+    first is what ``--onnx EXPORT`` names (recognised by its suffix; ``--onnx`` stays an alias). One
+    whose suffix was lost is recognised by its content and named, with the suffix it needs."""
+    from lucid.deploy.runtime import sniff_export
     from lucid.models.resolve import EXPORT_SUFFIXES
 
     if args.onnx or not args.inputs:
@@ -485,6 +487,11 @@ def _export_first(args: argparse.Namespace) -> None:
         args.onnx, args.inputs = str(first), args.inputs[1:]
         if not args.inputs:
             raise ValueError(f"lucid predict {first} needs at least one image after the model file")
+    elif first.is_file() and (suffix := sniff_export(first)) is not None:
+        raise ValueError(
+            f"{first} is an exported model by its content ({suffix}) without its suffix; the runtimes choose by "
+            f"suffix: rename it {first.with_suffix(suffix).name}"
+        )
 
 
 def _export_task(path: str) -> str | None:

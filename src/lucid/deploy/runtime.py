@@ -53,10 +53,29 @@ __all__ = [
     "run_batches",
     "session_options",
     "softmax",
+    "sniff_export",
     "task_for",
 ]
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "executorch")
+
+
+def sniff_export(path: str | os.PathLike[str]) -> str | None:
+    """The suffix an exported model file should have, judged from its first bytes (an IR's XML
+    ``<net>``, ExecuTorch's ``ET`` flatbuffer identifier, an ONNX protobuf starting with its IR
+    version and a producer name), or None: for a file whose suffix was lost or changed."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return None
+    if head.lstrip().startswith(b"<?xml") and b"<net " in head:
+        return ".xml"
+    if head[4:6] == b"ET" and head[6:8].isdigit():
+        return ".pte"
+    if head[:1] == b"\x08" and head[2:3] == b"\x12" and 0 < head[3] < 64 and head[4 : 4 + head[3]].isascii():
+        return ".onnx"  # field 1 (ir_version), then field 2 (producer_name), as every ONNX writer orders them
+    return None
 # import name -> (pip package, lucid extra that installs it)
 EXTRAS = {
     "onnxruntime": ("onnxruntime", None),

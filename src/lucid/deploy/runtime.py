@@ -76,6 +76,8 @@ def sniff_export(path: str | os.PathLike[str]) -> str | None:
     if head[:1] == b"\x08" and head[2:3] == b"\x12" and 0 < head[3] < 64 and head[4 : 4 + head[3]].isascii():
         return ".onnx"  # field 1 (ir_version), then field 2 (producer_name), as every ONNX writer orders them
     return None
+
+
 # import name -> (pip package, lucid extra that installs it)
 EXTRAS = {
     "onnxruntime": ("onnxruntime", None),

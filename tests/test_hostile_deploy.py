@@ -372,10 +372,23 @@ def test_a_detection_export_reads_the_odd_photos_as_the_checkpoint_does(tiny_run
     assert [r["image"] for r in found["eager"]] == [r["image"] for r in found["onnx"]] == list(map(str, photos))
     for eager, exported in zip(found["eager"], found["onnx"], strict=True):
         assert eager["detections"], eager["image"]
-        assert [d["label"] for d in eager["detections"]] == [d["label"] for d in exported["detections"]]
-        for mine, theirs in zip(eager["detections"], exported["detections"], strict=True):
-            assert abs(mine["score"] - theirs["score"]) < 1e-3
-            assert np.abs(np.subtract(mine["box"], theirs["box"])).max() < 0.5
+        assert sorted(d["label"] for d in eager["detections"]) == sorted(d["label"] for d in exported["detections"])
+        # Matched as sets: this barely trained detector gives some boxes the same score, and
+        # tied detections may come in either order from the two runtimes.
+        unmatched = list(exported["detections"])
+        for mine in eager["detections"]:
+            twin = next(
+                (
+                    theirs
+                    for theirs in unmatched
+                    if theirs["label"] == mine["label"]
+                    and abs(mine["score"] - theirs["score"]) < 1e-3
+                    and np.abs(np.subtract(mine["box"], theirs["box"])).max() < 0.5
+                ),
+                None,
+            )
+            assert twin is not None, (eager["image"], mine, exported["detections"])
+            unmatched.remove(twin)
     turned = found["eager"][0]["detections"]
     assert max(d["box"][2] for d in turned) <= 64 and max(d["box"][3] for d in turned) <= 48  # upright: 64x48
 

@@ -43,14 +43,11 @@ __all__ = [
     "LoadedCheckpoint",
     "read_checkpoint",
     "read_state_file",
-    "read_weights_source",
-    "resolve_weights_source",
     "WeightsSource",
-    "load_weights_source",
+    "TorchvisionLayout",
     "source_pretrained_cfg",
     "map_foreign_state",
     "foreign_state",
-    "foreign_state_of",
     "tensor_pairs",
     "torchvision_backbone_pairs",
     "detect_format",
@@ -452,69 +449,113 @@ class WeightsSource:
     meta: dict[str, Any] | None = None
 
 
-Recognise = Callable[[Mapping[str, torch.Tensor], str], str]  # (state, origin) -> format, or CheckpointError
-
-
-def read_weights_source(path: str | os.PathLike[str], recognise: Recognise) -> WeightsSource:
-    """A weights file (`read_state_file`), its format a lucid checkpoint's or ``recognise``'s."""
-    state, meta = read_state_file(path)
-    return WeightsSource(state, "lucid" if meta is not None else recognise(state, str(path)), str(path), meta=meta)
-
-
-def resolve_weights_source(
-    weights: Any, model_name: str, registered: type[WeightsEnum], recognise: Recognise
-) -> WeightsSource:
-    """What ``weights=`` names for a task model (an LR-ASPP, an SSDLite): a `WeightsSource`
-    already read, a registered entry of ``registered`` or its name (``"DEFAULT"``, a tag, or
-    ``"EnumName.TAG"``), a state dict, or a file path (lucid's or the foreign library's)."""
-    if isinstance(weights, WeightsSource):  # already read (by the factory, to size the model)
-        return weights
-    if isinstance(weights, WeightsEnum):
-        weights = weights.value
-    tags = list(registered.__members__)
-    owner = registered[tags[0]].value.model_name
-    if isinstance(weights, Weights):
-        if weights.model_name != model_name:
-            raise ValueError(f"weights {weights.tag} are for {weights.model_name}, not for {model_name}")
-        source = read_weights_source(registered[weights.tag].fetch(), recognise)
-        source.entry = weights
-        return source
-    if isinstance(weights, Mapping):
-        state = unwrap_state(weights, "state dict")
-        return WeightsSource(state, recognise(state, "state dict"), "state dict")
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights).expanduser()
-        tag = str(weights).removeprefix(f"{registered.__name__}.")
-        if not path.exists() and tag in tags:
-            if model_name != owner:
-                raise ValueError(f"{model_name} has no registered weights (only {owner} has)")
-            return resolve_weights_source(registered[tag], model_name, registered, recognise)
-        return read_weights_source(path, recognise)
-    raise TypeError(
-        f"weights must be a file path, a state dict, {'/'.join(repr(t) for t in tags)} or a weights entry; "
-        f"got {type(weights).__name__}"
-    )
-
-
 StateFit = Callable[[Any, dict[str, torch.Tensor], str], dict[str, torch.Tensor]]  # (model, state, origin)
 
 
-def load_weights_source(
-    model: nn.Module,
-    source: WeightsSource,
-    kind: str,
-    from_foreign: Callable[[Mapping[str, torch.Tensor], Any], dict[str, torch.Tensor]],
-    fit: StateFit | None = None,
-) -> None:
-    """Load a task model's weights (``source``, read by `resolve_weights_source`): a foreign
-    state dict is converted by ``from_foreign``, ``fit`` adapts what may differ (a new head, a
-    grey stem), and every key and shape is checked before anything is copied. ``kind`` names the
-    model in errors ("LR-ASPP", "SSDLite")."""
-    state = dict(source.state) if source.format == "lucid" else from_foreign(source.state, model)
-    if fit is not None:
-        state = fit(model, state, source.origin)
-    checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} {kind} weights)")
-    model.load_state_dict(state)
+@dataclass(frozen=True)
+class TorchvisionLayout:
+    """How a lucid whole-image model (LR-ASPP, SSDLite) lies in torchvision's layout: the one
+    description its weights reader and both converters work from, so each model file states only
+    what is its own.
+
+    ``module_pairs(model)`` gives the (lucid module, torchvision module) pairs that cover every
+    tensor; the model class's ``format_keys`` pairs each format (``"lucid"``, ``"torchvision"``)
+    with a key only that format's state dict has; ``registered`` holds torchvision's published
+    weights; keys in ``replaceable`` (a head of another class count, replaced afterwards) may
+    differ in shape.
+    """
+
+    model_type: type[nn.Module]
+    module_pairs: Callable[[Any], list[tuple[str, str]]]
+    registered: type[WeightsEnum]
+    replaceable: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The model's name in messages: its class's."""
+        return self.model_type.__name__
+
+    def recognise(self, state: Mapping[str, torch.Tensor], origin: str) -> str:
+        """The format of ``state`` (``"lucid"``, ``"torchvision"``) by the keys it has; anything else is refused."""
+        format_keys: tuple[tuple[str, str], ...] = self.model_type.format_keys  # type: ignore[attr-defined]
+        for fmt, key in format_keys:
+            if key in state:
+                return fmt
+        expected = " or ".join(f"{fmt} ({key}, ...)" for fmt, key in format_keys)
+        raise CheckpointError(
+            f"{origin}: not an {self.kind} state dict: expected {expected} keys; found {sorted(state)[:6]}"
+        )
+
+    def read(self, path: str | os.PathLike[str]) -> WeightsSource:
+        """A weights file (`read_state_file`): a lucid checkpoint, or a state dict `recognise` knows."""
+        state, meta = read_state_file(path)
+        return WeightsSource(
+            state, "lucid" if meta is not None else self.recognise(state, str(path)), str(path), meta=meta
+        )
+
+    def resolve(self, weights: Any, model_name: str) -> WeightsSource:
+        """What ``weights=`` names: a `WeightsSource` already read, a registered entry or its name
+        (``"DEFAULT"``, a tag, or ``"EnumName.TAG"``), a state dict, or a file path (lucid's or
+        torchvision's)."""
+        if isinstance(weights, WeightsSource):  # already read (by the factory, to size the model)
+            return weights
+        if isinstance(weights, WeightsEnum):
+            weights = weights.value
+        registered = self.registered
+        tags = list(registered.__members__)
+        owner = registered[tags[0]].value.model_name
+        if isinstance(weights, Weights):
+            if weights.model_name != model_name:
+                raise ValueError(f"weights {weights.tag} are for {weights.model_name}, not for {model_name}")
+            source = self.read(registered[weights.tag].fetch())
+            source.entry = weights
+            return source
+        if isinstance(weights, Mapping):
+            state = unwrap_state(weights, "state dict")
+            return WeightsSource(state, self.recognise(state, "state dict"), "state dict")
+        if isinstance(weights, (str, os.PathLike)):
+            path = Path(weights).expanduser()
+            tag = str(weights).removeprefix(f"{registered.__name__}.")
+            if not path.exists() and tag in tags:
+                if model_name != owner:
+                    raise ValueError(f"{model_name} has no registered weights (only {owner} has)")
+                return self.resolve(registered[tag], model_name)
+            return self.read(path)
+        raise TypeError(
+            f"weights must be a file path, a state dict, {'/'.join(repr(t) for t in tags)} or a weights entry; "
+            f"got {type(weights).__name__}"
+        )
+
+    def from_torchvision(self, state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+        """A lucid state dict for ``model`` from torchvision's state dict of the same model.
+
+        Every key and shape is checked; everything that does not fit is reported at once
+        (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
+        """
+        pairs = tensor_pairs(model, self.module_pairs(model))
+        return map_foreign_state(state, model, pairs, f"torchvision {self.kind}", replaceable=self.replaceable)
+
+    def to_torchvision(
+        self, model: nn.Module | Mapping[str, torch.Tensor], reference: nn.Module | None = None
+    ) -> dict[str, torch.Tensor]:
+        """torchvision's state dict of a lucid model (torchvision's own model loads it with
+        ``strict=True``). Pass the model, or a lucid state dict plus a ``reference`` model of the
+        same architecture."""
+        state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
+        reference = model if isinstance(model, nn.Module) else reference
+        if not isinstance(reference, self.model_type):
+            raise TypeError(f"needs a lucid {self.model_type.__name__} model, or a state dict plus reference=model")
+        return foreign_state(state, tensor_pairs(reference, self.module_pairs(reference)))
+
+    def load(self, model: nn.Module, source: WeightsSource, fit: StateFit | None = None) -> None:
+        """Load ``source`` (read by `resolve`) into ``model``: a torchvision state dict is
+        converted, ``fit`` adapts what may differ (a new head, a grey stem), and every key and
+        shape is checked before anything is copied."""
+        state = dict(source.state) if source.format == "lucid" else self.from_torchvision(source.state, model)
+        if fit is not None:
+            state = fit(model, state, source.origin)
+        checkpoint.check_state_dict(model, state, source=f"{source.origin} ({source.format} {self.kind} weights)")
+        model.load_state_dict(state)
 
 
 def source_pretrained_cfg(
@@ -599,21 +640,6 @@ def tensor_pairs(model: nn.Module, module_pairs: Iterable[tuple[str, str]]) -> l
         for lucid, foreign in module_pairs
         for name in model.get_submodule(lucid).state_dict()
     ]
-
-
-def foreign_state_of(
-    model: nn.Module | Mapping[str, torch.Tensor],
-    reference: nn.Module | None,
-    kind: type[nn.Module],
-    module_pairs: Callable[[Any], Iterable[tuple[str, str]]],
-) -> dict[str, torch.Tensor]:
-    """The foreign state dict of a lucid ``model`` of class ``kind`` (or of its state dict, with
-    a ``reference`` model of the same architecture), by the ``module_pairs`` of that model."""
-    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
-    reference = model if isinstance(model, nn.Module) else reference
-    if not isinstance(reference, kind):
-        raise TypeError(f"needs a lucid {kind.__name__} model, or a state dict plus reference=model")
-    return foreign_state(state, tensor_pairs(reference, module_pairs(reference)))
 
 
 def foreign_state(state: Mapping[str, torch.Tensor], pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:

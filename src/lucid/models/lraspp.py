@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,16 +35,7 @@ from torch.nn import functional as F
 from lucid import checkpoint
 from lucid.checkpoint import CheckpointError
 from lucid.models.config import MobileNetV3Config
-from lucid.models.convert import (
-    WeightsSource,
-    foreign_state_of,
-    load_weights_source,
-    map_foreign_state,
-    resolve_weights_source,
-    source_pretrained_cfg,
-    tensor_pairs,
-    torchvision_backbone_pairs,
-)
+from lucid.models.convert import TorchvisionLayout, WeightsSource, source_pretrained_cfg, torchvision_backbone_pairs
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3, init_weights
 from lucid.models.presets import preset_config
@@ -139,6 +129,9 @@ class LRASPP(nn.Module):
     read ``model.config`` see the segmentation outputs.
     """
 
+    #: A key that only lucid's, and one that only torchvision's, state dict of the model has.
+    format_keys = (("lucid", "head.cbr.0.weight"), ("torchvision", "classifier.cbr.0.weight"))
+
     def __init__(self, config: MobileNetV3Config, inter_channels: int = DEFAULT_INTER_CHANNELS) -> None:
         super().__init__()
         if not isinstance(config, MobileNetV3Config):
@@ -194,33 +187,12 @@ def _module_pairs(model: LRASPP) -> list[tuple[str, str]]:
     return pairs
 
 
-def lraspp_from_torchvision(state: Mapping[str, torch.Tensor], model: LRASPP) -> dict[str, torch.Tensor]:
-    """A lucid state dict for ``model`` from torchvision's ``lraspp_mobilenet_v3_*`` state dict.
-
-    Every key and shape is checked; everything that does not fit is reported at once
-    (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
-    """
-    return map_foreign_state(
-        state, model, tensor_pairs(model, _module_pairs(model)), "torchvision LR-ASPP", replaceable=_CLASSIFIER_KEYS
-    )
-
-
-def lraspp_to_torchvision(
-    model: LRASPP | Mapping[str, torch.Tensor], reference: LRASPP | None = None
-) -> dict[str, torch.Tensor]:
-    """torchvision's state dict (``torchvision.models.segmentation.LRASPP`` loads it) of a lucid LR-ASPP.
-
-    Pass the model, or a lucid state dict plus a ``reference`` model of the same architecture.
-    """
-    return foreign_state_of(model, reference, LRASPP, _module_pairs)
-
-
 # --------------------------------------------------------------------------------------------
 # Registered weights
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SegmentationWeights(WholeImageWeights):
     """A published segmentation weights file: mIoU and pixel accuracy. ``resize_size`` is the
     short side the evaluation preprocessing resizes to."""
@@ -254,8 +226,6 @@ class LRASPP_MobileNet_V3_Large_Weights(WeightsEnum):
         url="https://download.pytorch.org/models/lraspp_mobilenet_v3_large-d234d4ea.pth",
         sha256_prefix="d234d4ea",
         num_params=3_221_538,
-        acc1=math.nan,
-        acc5=math.nan,
         gflops=2.086,
         file_size_mb=12.49,
         recipe="https://github.com/pytorch/vision/tree/main/references/segmentation#lraspp_mobilenet_v3_large",
@@ -278,19 +248,20 @@ register_weights("lraspp_mobilenet_v3_large", LRASPP_MobileNet_V3_Large_Weights)
 # --------------------------------------------------------------------------------------------
 
 
-def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
-    if "head.cbr.0.weight" in state:
-        return "lucid"
-    if "classifier.cbr.0.weight" in state and "backbone.0.0.weight" in state:
-        return "torchvision"
-    raise CheckpointError(
-        f"{origin}: not an LR-ASPP state dict: expected lucid (backbone.conv_first.*, head.*) or torchvision "
-        f"(backbone.0.*, classifier.cbr.*) keys; found {sorted(state)[:6]}"
-    )
+_CLASSIFIER_KEYS = (  # a head of another class count is replaced, not loaded
+    "head.low_classifier.weight",
+    "head.low_classifier.bias",
+    "head.high_classifier.weight",
+    "head.high_classifier.bias",
+)
 
 
-def _resolve(weights: Any, model_name: str) -> WeightsSource:
-    return resolve_weights_source(weights, model_name, LRASPP_MobileNet_V3_Large_Weights, _format_of)
+TORCHVISION_LAYOUT = TorchvisionLayout(LRASPP, _module_pairs, LRASPP_MobileNet_V3_Large_Weights, _CLASSIFIER_KEYS)
+
+lraspp_from_torchvision = TORCHVISION_LAYOUT.from_torchvision
+"""A lucid state dict for an `LRASPP` from torchvision's ``lraspp_mobilenet_v3_*``; every key and shape is checked."""
+lraspp_to_torchvision = TORCHVISION_LAYOUT.to_torchvision
+"""torchvision's state dict of a lucid `LRASPP` (``torchvision.models.segmentation.LRASPP`` loads it)."""
 
 
 def _head_classes(source: WeightsSource) -> int:
@@ -301,14 +272,6 @@ def _head_classes(source: WeightsSource) -> int:
 def _stem_channels(source: WeightsSource) -> int:
     key = "backbone.conv_first.0.weight" if source.format == "lucid" else "backbone.0.0.weight"
     return int(source.state[key].shape[1])
-
-
-_CLASSIFIER_KEYS = (
-    "head.low_classifier.weight",
-    "head.low_classifier.bias",
-    "head.high_classifier.weight",
-    "head.high_classifier.bias",
-)
 
 
 def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
@@ -337,8 +300,8 @@ def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[
 
 def load_into(model: LRASPP, weights: Any) -> LRASPP:
     """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
-    source = _resolve(weights, model.model_name)
-    load_weights_source(model, source, "LR-ASPP", lraspp_from_torchvision, _fit_to)
+    source = TORCHVISION_LAYOUT.resolve(weights, model.model_name)
+    TORCHVISION_LAYOUT.load(model, source, _fit_to)
     base = {"task": SEGMENT_TASK, "num_classes": model.num_classes, "in_channels": model.in_channels}
     model.pretrained_cfg = source_pretrained_cfg(
         source, base, LRASPP_MobileNet_V3_Large_Weights, model.num_classes, ("resize_size", "mean", "std")
@@ -359,7 +322,7 @@ def _build(
     inter_channels: int,
     backbone_kwargs: dict[str, Any],
 ) -> LRASPP:
-    source = _resolve(weights, name) if weights is not None else None
+    source = TORCHVISION_LAYOUT.resolve(weights, name) if weights is not None else None
     if num_classes is None:
         num_classes = _head_classes(source) if source is not None else len(VOC_CATEGORIES)
     if in_channels is None:

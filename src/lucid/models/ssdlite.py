@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -48,16 +48,7 @@ from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 
 from lucid.checkpoint import CheckpointError
 from lucid.models.config import MobileNetV3Config
-from lucid.models.convert import (
-    WeightsSource,
-    foreign_state_of,
-    load_weights_source,
-    map_foreign_state,
-    resolve_weights_source,
-    source_pretrained_cfg,
-    tensor_pairs,
-    torchvision_backbone_pairs,
-)
+from lucid.models.convert import TorchvisionLayout, WeightsSource, source_pretrained_cfg, torchvision_backbone_pairs
 from lucid.models.hub import register_weights
 from lucid.models.model import MobileNet_V3
 from lucid.models.presets import preset_config
@@ -314,6 +305,9 @@ class SSDLite(SSD):
     ``min_negatives`` (training only) is the least number of hard background anchors each photo
     contributes to the classification loss; 0 is torchvision's loss exactly (see `compute_loss`).
     """
+
+    #: A key that only lucid's, and one that only torchvision's, state dict of the model has.
+    format_keys = (("lucid", "backbone.body.conv_first.0.weight"), ("torchvision", "backbone.features.0.0.0.weight"))
 
     def __init__(
         self,
@@ -581,31 +575,12 @@ def _module_pairs(model: SSDLite) -> list[tuple[str, str]]:
     return pairs
 
 
-def ssdlite_from_torchvision(state: Mapping[str, torch.Tensor], model: SSDLite) -> dict[str, torch.Tensor]:
-    """A lucid state dict for ``model`` from torchvision's ``ssdlite320_mobilenet_v3_*`` state dict.
-
-    Every key and shape is checked; everything that does not fit is reported at once
-    (`CheckpointError`). A missing ``num_batches_tracked`` keeps the model's.
-    """
-    return map_foreign_state(state, model, tensor_pairs(model, _module_pairs(model)), "torchvision SSDLite")
-
-
-def ssdlite_to_torchvision(
-    model: SSDLite | Mapping[str, torch.Tensor], reference: SSDLite | None = None
-) -> dict[str, torch.Tensor]:
-    """torchvision's state dict (its ``ssdlite320_mobilenet_v3_*`` loads it) of a lucid SSDLite.
-
-    Pass the model, or a lucid state dict plus a ``reference`` model of the same architecture.
-    """
-    return foreign_state_of(model, reference, SSDLite, _module_pairs)
-
-
 # --------------------------------------------------------------------------------------------
 # Registered weights
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DetectionWeights(WholeImageWeights):
     """A published detection weights file: COCO box mAP."""
 
@@ -630,8 +605,6 @@ class SSDLite320_MobileNet_V3_Large_Weights(WeightsEnum):
         url="https://download.pytorch.org/models/ssdlite320_mobilenet_v3_large_coco-a79551df.pth",
         sha256_prefix="a79551df",
         num_params=3_440_060,
-        acc1=math.nan,
-        acc5=math.nan,
         gflops=0.583,
         file_size_mb=13.418,
         recipe="https://github.com/pytorch/vision/tree/main/references/detection#ssdlite320-mobilenetv3-large",
@@ -655,19 +628,11 @@ register_weights("ssdlite320_mobilenet_v3_large", SSDLite320_MobileNet_V3_Large_
 # --------------------------------------------------------------------------------------------
 
 
-def _format_of(state: Mapping[str, torch.Tensor], origin: str) -> str:
-    if "backbone.body.conv_first.0.weight" in state:
-        return "lucid"
-    if "backbone.features.0.0.0.weight" in state:
-        return "torchvision"
-    raise CheckpointError(
-        f"{origin}: not an SSDLite state dict: expected lucid (backbone.body.*, head.*) or torchvision "
-        f"(backbone.features.*, head.*) keys; found {sorted(state)[:6]}"
-    )
-
-
-def _resolve(weights: Any, model_name: str) -> WeightsSource:
-    return resolve_weights_source(weights, model_name, SSDLite320_MobileNet_V3_Large_Weights, _format_of)
+TORCHVISION_LAYOUT = TorchvisionLayout(SSDLite, _module_pairs, SSDLite320_MobileNet_V3_Large_Weights)
+ssdlite_from_torchvision = TORCHVISION_LAYOUT.from_torchvision
+"""A lucid state dict for an `SSDLite` from torchvision's ``ssdlite320_mobilenet_v3_*``, every key and shape checked."""
+ssdlite_to_torchvision = TORCHVISION_LAYOUT.to_torchvision
+"""torchvision's state dict of a lucid `SSDLite` (torchvision's ``ssdlite320_mobilenet_v3_*`` loads it)."""
 
 
 def _head_classes(source: WeightsSource) -> int:
@@ -685,8 +650,8 @@ def _head_classes(source: WeightsSource) -> int:
 
 def load_into(model: SSDLite, weights: Any) -> SSDLite:
     """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
-    source = _resolve(weights, model.model_name)
-    load_weights_source(model, source, "SSDLite", ssdlite_from_torchvision)
+    source = TORCHVISION_LAYOUT.resolve(weights, model.model_name)
+    TORCHVISION_LAYOUT.load(model, source)
     base = preprocessing_cfg(model.num_classes, model.image_size)
     model.pretrained_cfg = source_pretrained_cfg(source, base, SSDLite320_MobileNet_V3_Large_Weights, model.num_classes)
     if source.meta is not None:
@@ -702,7 +667,7 @@ def load_into(model: SSDLite, weights: Any) -> SSDLite:
 def _build(name: str, num_classes: int | None, weights: Any, ssd_kwargs: dict[str, Any]) -> SSDLite:
     backbone_keys = set(MobileNetV3Config.__dataclass_fields__) - {"bottleneck_cfg", "last_channels", "stem_channels"}
     backbone_kwargs = {k: ssd_kwargs.pop(k) for k in list(ssd_kwargs) if k in backbone_keys}
-    source = _resolve(weights, name) if weights is not None else None
+    source = TORCHVISION_LAYOUT.resolve(weights, name) if weights is not None else None
     extra = ((source.meta or {}).get("extra") or {}) if source is not None else {}
     trained_at = extra.get("image_size")
     if isinstance(trained_at, (list, tuple)) and trained_at:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import http.client
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,12 @@ def imagenet_categories() -> tuple[str, ...]:
     return tuple(TorchvisionWeights.IMAGENET1K_V1.meta["categories"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Weights:
     """One published set of weights: where it lives, how to check it, and what it was trained for.
 
     ``sha256_prefix`` is the hash prefix in the file name (torch.hub's convention): a download
-    whose SHA-256 does not start with it is rejected.
+    whose SHA-256 does not start with it is rejected. Fields are given by name.
     """
 
     model_name: str
@@ -125,12 +126,14 @@ class Weights:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WholeImageWeights(Weights):
     """Weights of a model that sees the whole image (segmentation, detection): their own class
     names (``categories``), their task's metrics instead of top-1/top-5 (``acc1``/``acc5`` NaN;
     `task_metrics`), and no centre crop."""
 
+    acc1: float = math.nan
+    acc5: float = math.nan
     categories: tuple[str, ...] = ()
 
     def task_metrics(self) -> dict[str, float]:

@@ -196,6 +196,11 @@ class Task:
         self.info = info
         return TaskData(train, val, info, **options)
 
+    def split_options(self) -> dict[str, Any]:
+        """How a data folder without a split of its own is split: the ``val_fraction`` of it, drawn
+        with ``seed`` (the keyword arguments every task's dataset builder takes)."""
+        return {"val_fraction": self.config.val_fraction, "seed": self.config.seed}
+
     def build_model(self, data: TaskData) -> nn.Module:
         """The registered model the config names, sized for ``data`` (and its weights loaded)."""
         raise NotImplementedError

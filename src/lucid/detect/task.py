@@ -27,6 +27,10 @@ __all__ = ["DetectConfig", "DetectTask", "fitted_anchor_scales", "scale_detectio
 MAX_CLASSES = 1000
 
 
+# Weight decay per optimizer: SGD's is torchvision's SSDLite recipe (4e-5).
+DETECT_WEIGHT_DECAY = {"adamw": 0.01, "sgd": 4e-5, "rmsprop": 1e-5}
+
+
 @dataclass
 class DetectConfig(RunConfig):
     """A detection run: the shared `RunConfig` fields plus its own.
@@ -40,9 +44,7 @@ class DetectConfig(RunConfig):
     """
 
     task: ClassVar[str] = "detect"
-    defaults: ClassVar[RecipeDefaults] = RecipeDefaults(
-        60, ADAMW_RECIPE_LR, {"adamw": 0.01, "sgd": 4e-5, "rmsprop": 1e-5}, reference_batch=16
-    )
+    defaults: ClassVar[RecipeDefaults] = RecipeDefaults(60, ADAMW_RECIPE_LR, DETECT_WEIGHT_DECAY)
 
     model: str = "ssdlite320_mobilenet_v3_large"
     batch_size: int = 16
@@ -119,11 +121,7 @@ class DetectTask(Task):
     def build_data(self, rank: int, world_size: int) -> TaskData:
         config = self.config
         train_full, val_full, info = detection_datasets(
-            str(config.data),
-            image_size=config.img_size,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-            classes=config.classes,
+            str(config.data), image_size=config.img_size, classes=config.classes, **self.split_options()
         )
         if config.hflip is not None:
             from lucid.detect.transforms import train_transform

@@ -50,6 +50,10 @@ def _pair(flag: str, value: Any, maximum: int = MAX_IMAGE_SIZE) -> tuple[int, in
     return int(value[0]), int(value[1])
 
 
+# Weight decay per optimizer: SGD's is the default of torchvision's segmentation reference (1e-4).
+SEGMENT_WEIGHT_DECAY = {"adamw": 0.01, "sgd": 1e-4, "rmsprop": 1e-5}
+
+
 @dataclass
 class SegmentConfig(RunConfig):
     """A segmentation run: the shared `RunConfig` fields plus its own.
@@ -64,9 +68,7 @@ class SegmentConfig(RunConfig):
 
     task: ClassVar[str] = "segment"
     # From scratch on a CPU: 30 epochs of AdamW at batch 8 (docs/segmentation.md).
-    defaults: ClassVar[RecipeDefaults] = RecipeDefaults(
-        30, ADAMW_RECIPE_LR, {"adamw": 0.01, "sgd": 1e-4, "rmsprop": 1e-5}, reference_batch=8
-    )
+    defaults: ClassVar[RecipeDefaults] = RecipeDefaults(30, ADAMW_RECIPE_LR, SEGMENT_WEIGHT_DECAY)
 
     model: str = "lraspp_mobilenet_v3_small"
     batch_size: int = 8
@@ -137,8 +139,7 @@ class SegmentTask(Task):
             classes=config.classes,
             scale=config.scale,
             hflip=0.5 if config.hflip is None else config.hflip,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
+            **self.split_options(),
         )
         if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
             self.loss_weight = enet_class_weights(class_frequencies(train_full, info.num_classes, info.ignore_index))

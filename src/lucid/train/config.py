@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from lucid.preprocessing import MAX_IMAGE_SIZE  # images larger on a side are refused
 
@@ -63,11 +63,10 @@ MAX_TIME_BUDGET_MINUTES = 7 * 24 * 60.0  # a week
 # Without ``epochs``, a ``time_budget`` run fits the epoch count; otherwise the default is 10.
 DEFAULT_EPOCHS = 10
 
-# Learning rates per optimizer when ``lr`` is left at None, for a batch of REFERENCE_BATCH images
+# Learning rates per optimizer when ``lr`` is left at None, for the config's default batch size
 # per process. Smaller batches get the rate scaled down linearly (Goyal et al., 2017): the full
 # SGD rate 0.1 at batch 4 diverged within ten epochs (measured, tests/test_time_budget.py).
 DEFAULT_LR = {"sgd": 0.1, "rmsprop": 0.01, "adamw": 2e-3}
-REFERENCE_BATCH = 64
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-5, "rmsprop": 1e-5, "adamw": 0.05}
 # The rates of the recipes whose default optimizer is AdamW (dense outputs trained from scratch).
 ADAMW_RECIPE_LR = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
@@ -76,13 +75,12 @@ ADAMW_RECIPE_LR = {"adamw": 2e-3, "sgd": 0.05, "rmsprop": 0.01}
 @dataclass(frozen=True)
 class RecipeDefaults:
     """What a task's run uses where its config leaves a value unset: ``epochs`` without a time
-    budget, the learning rate (``lr``, for a batch of ``reference_batch`` images per process) and
-    ``weight_decay``, each per optimizer name."""
+    budget, the learning rate (``lr``, for a batch of the config's default ``batch_size`` per
+    process) and ``weight_decay``, each per optimizer name."""
 
     epochs: int = DEFAULT_EPOCHS
     lr: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_LR))
     weight_decay: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_WEIGHT_DECAY))
-    reference_batch: int = REFERENCE_BATCH
 
 
 def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
@@ -135,7 +133,7 @@ class RunConfig:
     Data: ``data`` is the folder the task reads (each task names its layouts). ``batch_size`` and
     ``lr`` are per process (under torchrun the global batch is ``batch_size * world_size``).
     ``lr=None`` and ``weight_decay=None`` pick the optimizer's default for the task
-    (`RecipeDefaults`: its rate scaled down linearly for batches below its ``reference_batch``,
+    (`RecipeDefaults`: its rate scaled down linearly for batches below the default ``batch_size``,
     its weight decay). ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's
     BatchNorm momentum for training: the canonical 0.01 suits ImageNet-length runs, but over a few
     hundred steps it leaves the running statistics near their initial values; ``None`` keeps the
@@ -260,10 +258,12 @@ class RunConfig:
     @property
     def learning_rate(self) -> float:
         """The learning rate in use: ``lr``, or the optimizer's default scaled by
-        ``min(1, batch_size / defaults.reference_batch)`` (never scaled up: larger batches keep the default)."""
+        ``min(1, batch_size / default batch_size)``: the recipe's rate is for its own batch size, and
+        never scaled up (larger batches keep the default)."""
         if self.lr is not None:
             return float(self.lr)
-        return self.defaults.lr[self.opt] * min(1.0, self.batch_size / self.defaults.reference_batch)
+        recipe_batch = cast(int, type(self).__dataclass_fields__["batch_size"].default)
+        return self.defaults.lr[self.opt] * min(1.0, self.batch_size / recipe_batch)
 
     @property
     def decay(self) -> float:

@@ -1,10 +1,13 @@
-"""The per-class table every task's ``lucid eval`` prints (a leaf module: task CLIs import it)."""
+"""What every task's ``lucid eval`` prints: its notes, strict JSON or a headline, the metrics line and
+the per-class table (a leaf module: task CLIs import it)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["class_table"]
+__all__ = ["class_table", "print_eval"]
 
 Column = tuple[str, Sequence[float | int | None]]
 
@@ -31,3 +34,25 @@ def class_table(classes: Sequence[str], columns: Sequence[Column]) -> list[str]:
         for i, name in enumerate(classes)
     ]
     return [header, *rows]
+
+
+def print_eval(result: Any, as_json: bool) -> int:
+    """Print one ``lucid eval`` result of any task and return the exit status 0.
+
+    ``result`` has ``classes``, ``to_dict()``, ``summary()`` (the lines above the table) and
+    ``class_columns()``; its ``notes``, if any, go to stderr first. Then either strict JSON (NaN
+    as null) of ``to_dict()``, or the summary, the `class_table` and, when one was written, where
+    the confusion matrix (``confusion_png``) is.
+    """
+    from lucid.train.metrics import dumps
+
+    for note in getattr(result, "notes", ()):
+        print(f"lucid eval: note: {note}", file=sys.stderr)
+    if as_json:
+        print(dumps(result.to_dict(), indent=2))
+        return 0
+    print("\n".join([*result.summary(), *class_table(result.classes, result.class_columns())]))
+    picture = getattr(result, "confusion_png", None)
+    if picture:
+        print(f"confusion matrix: {picture}")
+    return 0

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lucid.cli.table import class_table
+from lucid.cli.table import print_eval
 
 ORDER = 30
 
@@ -439,7 +439,6 @@ def run_eval(args: argparse.Namespace) -> int:
         return run_segment_eval(args)
     from lucid.outputs import check_output
     from lucid.train import evaluate
-    from lucid.train.metrics import dumps
 
     confusion = args.confusion or _default_confusion_path(args.checkpoint) or "confusion.png"
     check_output(confusion, inputs=[args.checkpoint, args.data], flag="--confusion")
@@ -454,23 +453,7 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     if result.confusion_error:
         print(f"lucid eval: warning: confusion matrix not written: {result.confusion_error}", file=sys.stderr)
-    if args.json:
-        print(dumps(result.to_dict(), indent=2))  # strict JSON: a NaN loss is null
-        return 0
-    print(f"{result.checkpoint or args.checkpoint} on {result.data}")
-    # top-5 says nothing with 5 classes or fewer; the loss is plain cross-entropy, the quantity
-    # `lucid train` prints as its validation loss.
-    top5 = f"top-5 {100 * result.top5:.2f}%  " if len(result.classes) > 5 else ""
-    print(
-        f"top-1 {100 * result.top1:.2f}%  {top5}val loss (cross-entropy) {result.loss:.4f}  "
-        f"{result.images} images, {result.images_per_second:.0f} images/s (forward), {result.seconds:.1f}s"
-    )
-    accuracy = [result.per_class[name] for name in result.classes]
-    images = [int(sum(row)) for row in result.confusion]
-    print("\n".join(class_table(result.classes, [("accuracy", accuracy), ("images", images)])))
-    if result.confusion_png:
-        print(f"confusion matrix: {result.confusion_png}")
-    return 0
+    return print_eval(result, args.json)
 
 
 def _export_first(args: argparse.Namespace) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lucid.cli.table import class_table
+from lucid.cli.table import print_eval
 
 __all__ = ["add_train_arguments", "run_detect_eval", "run_detect_predict"]
 
@@ -29,23 +29,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def run_detect_eval(args: argparse.Namespace) -> int:
     """``lucid eval`` of a detection checkpoint: COCO mAP@[.5:.95], mAP@0.5 and per-class AP."""
     from lucid.detect.infer import evaluate_detection
-    from lucid.train.metrics import json_safe
 
     result = evaluate_detection(
         args.checkpoint, args.data, weights=args.weights, batch_size=min(args.batch_size, 32), device=args.device
     )
-    if args.json:
-        print(json.dumps(json_safe(result.to_dict()), indent=2))
-        return 0
-    for note in result.notes:
-        print(note)
-    shown = {k: "-" if v is None else f"{100 * v:.2f}%" for k, v in (("map", result.map), ("map50", result.map50))}
-    print(f"{result.checkpoint} on {result.data} ({result.images} validation photos)")
-    print(f"mAP@[.5:.95] {shown['map']}  mAP@0.5 {shown['map50']}  {result.seconds:.1f}s")
-    ap = [result.per_class_ap.get(name) for name in result.classes]
-    ap50 = [result.per_class_ap50.get(name) for name in result.classes]
-    print("\n".join(class_table(result.classes, [("AP@[.5:.95]", ap), ("AP@0.5", ap50)])))
-    return 0
+    return print_eval(result, args.json)
 
 
 def run_detect_predict(args: argparse.Namespace) -> int:

@@ -77,6 +77,21 @@ class DetectionEval:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> list[str]:
+        """What ``lucid eval`` prints above the per-class table ("-" where COCO gives no score)."""
+        shown = ["-" if v is None else f"{100 * v:.2f}%" for v in (self.map, self.map50)]
+        return [
+            f"{self.checkpoint} on {self.data} ({self.images} validation photos)",
+            f"mAP@[.5:.95] {shown[0]}  mAP@0.5 {shown[1]}  {self.seconds:.1f}s",
+        ]
+
+    def class_columns(self) -> list[tuple[str, list[Any]]]:
+        """The per-class table's columns: AP@[.5:.95] and AP@0.5."""
+        return [
+            ("AP@[.5:.95]", [self.per_class_ap.get(name) for name in self.classes]),
+            ("AP@0.5", [self.per_class_ap50.get(name) for name in self.classes]),
+        ]
+
 
 def _recorded_data(model: nn.Module) -> dict[str, Any] | None:
     extra = getattr(model, "checkpoint_extra", None) or {}

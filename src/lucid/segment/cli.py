@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from lucid.cli.table import class_table
+from lucid.cli.table import print_eval
 from lucid.errors import DataError
 
 __all__ = [
@@ -140,21 +139,7 @@ def run_segment_eval(args: argparse.Namespace) -> int:
         ),
         ignore_index=getattr(args, "ignore_index", None),
     )
-    for note in result.notes:
-        print(f"lucid eval: note: {note}", file=sys.stderr)
-    if args.json:
-        print(_dumps(result.to_dict()))
-        return 0
-    print(f"{result.checkpoint} on {result.data} ({result.images} images, ignore value {result.ignore_index})")
-    print(
-        f"mIoU {100 * result.miou:.2f}%  pixel accuracy {100 * result.pixel_acc:.2f}%  "
-        f"mean class accuracy {100 * result.mean_acc:.2f}%  loss {result.loss:.4f}  {result.seconds:.1f}s"
-    )
-    iou = [result.per_class_iou[name] for name in result.classes]
-    pixels = [int(sum(row)) for row in result.confusion]
-    print("\n".join(class_table(result.classes, [("IoU", iou), ("pixels", pixels)])))
-    print(f"confusion matrix: {result.confusion_png}")
-    return 0
+    return print_eval(result, args.json)
 
 
 def run_segment_predict(args: argparse.Namespace) -> int:

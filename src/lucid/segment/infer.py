@@ -111,6 +111,21 @@ class SegmentationEval:
     def to_dict(self) -> dict[str, Any]:
         return {"task": "segment", **asdict(self)}
 
+    def summary(self) -> list[str]:
+        """What ``lucid eval`` prints above the per-class table."""
+        return [
+            f"{self.checkpoint} on {self.data} ({self.images} images, ignore value {self.ignore_index})",
+            f"mIoU {100 * self.miou:.2f}%  pixel accuracy {100 * self.pixel_acc:.2f}%  "
+            f"mean class accuracy {100 * self.mean_acc:.2f}%  loss {self.loss:.4f}  {self.seconds:.1f}s",
+        ]
+
+    def class_columns(self) -> list[tuple[str, list[Any]]]:
+        """The per-class table's columns: IoU, and the labelled pixels of each class."""
+        return [
+            ("IoU", [self.per_class_iou[name] for name in self.classes]),
+            ("pixels", [int(sum(row)) for row in self.confusion]),
+        ]
+
 
 def evaluation_pairs(
     data: str | os.PathLike[str], recorded: dict[str, Any] | None = None

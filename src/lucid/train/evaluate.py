@@ -45,6 +45,23 @@ class EvalResult:
         """A JSON-ready dict."""
         return asdict(self)
 
+    def summary(self) -> list[str]:
+        """What ``lucid eval`` prints above the per-class table. Top-5 is left out with 5 classes or
+        fewer (it says nothing there); the loss is the cross-entropy ``lucid train`` prints."""
+        top5 = f"top-5 {100 * self.top5:.2f}%  " if len(self.classes) > 5 else ""
+        return [
+            f"{self.checkpoint or 'the model'} on {self.data}",
+            f"top-1 {100 * self.top1:.2f}%  {top5}val loss (cross-entropy) {self.loss:.4f}  "
+            f"{self.images} images, {self.images_per_second:.0f} images/s (forward), {self.seconds:.1f}s",
+        ]
+
+    def class_columns(self) -> list[tuple[str, list[Any]]]:
+        """The per-class table's columns: accuracy, and the images of each class."""
+        return [
+            ("accuracy", [self.per_class[name] for name in self.classes]),
+            ("images", [int(sum(row)) for row in self.confusion]),
+        ]
+
 
 def preprocessing_of(model: nn.Module) -> Preprocessing:
     """The model's recorded preprocessing (`lucid.models.resolve.recorded_preprocessing`): its

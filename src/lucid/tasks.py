@@ -49,6 +49,7 @@ __all__ = [
     "get_task",
     "register_task",
     "task_names",
+    "task_of_data",
     "task_of_metadata",
     "task_of_source",
 ]
@@ -159,6 +160,15 @@ class Task:
     # Keyword arguments with which a registered model's factory sizes itself from its ``weights``
     # (classification: the class count and input channels of the file).
     weights_sizing: ClassVar[Mapping[str, Any]] = {}
+    # The module of the task's ``lucid eval`` / ``lucid predict``: its ``run_eval(args)``,
+    # ``run_predict(args)`` and ``UNUSED_PREDICT_FLAGS`` (refused by name).
+    cli_module: ClassVar[str] = ""
+
+    @classmethod
+    def data_note(cls, folder: str) -> str | None:
+        """What ``lucid train`` says when ``folder``'s layout is this task's own (it then trains this
+        task without ``--task``), else None: judged from names, without reading a file."""
+        return None
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -459,6 +469,16 @@ def task_of_metadata(metadata: Mapping[str, Any] | None, model_name: str | None 
 
         return model_task(model_name) or DEFAULT_TASK
     return DEFAULT_TASK
+
+
+def task_of_data(folder: str) -> tuple[str, str] | None:
+    """The task whose own layout ``folder`` has, with the note ``lucid train`` prints (`Task.data_note`);
+    None when no task claims it (a folder of class folders is classification's)."""
+    for name in task_names():
+        note = get_task(name).data_note(folder)
+        if note is not None:
+            return name, note
+    return None
 
 
 def task_of_source(source: Any) -> str | None:

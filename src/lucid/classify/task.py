@@ -72,6 +72,7 @@ class ClassifyTask(Task):
     """Classification: one label per image."""
 
     name = "classify"
+    cli_module = "lucid.classify.cli"
     best_key = "val_top1"
     config_class = TrainConfig
     loss_label = "cross-entropy loss (train: label-smoothed)"

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lucid.cli.table import print_eval
-
 ORDER = 30
 
 
@@ -240,12 +238,27 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="debug: record each process's sampler indices in summary.json",
     )
-    from lucid.detect.cli import add_train_arguments as add_detect_arguments
-    from lucid.segment.cli import add_train_arguments
-
-    add_train_arguments(parser)  # --task segment and its flags (lucid.segment)
-    add_detect_arguments(parser)  # --task detect's own flags (lucid.detect)
+    _add_task_arguments(parser)
     parser.set_defaults(func=run_train)
+
+
+def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--task``, then each task's own flags, in its own ``--help`` group (its CLI module's
+    ``add_train_arguments``, where it has one)."""
+    import importlib
+
+    from lucid.tasks import get_task, task_names
+
+    parser.add_argument(
+        "--task",
+        choices=task_names(),
+        help="classify (default), segment (LR-ASPP) or detect (SSDLite); default: the task of --model, of the "
+        "--resume run, or of the data's layout",
+    )
+    for name in task_names():
+        cli = importlib.import_module(get_task(name).cli_module)
+        if hasattr(cli, "add_train_arguments"):
+            cli.add_train_arguments(parser)
 
 
 def _register_eval(subparsers: argparse._SubParsersAction) -> None:
@@ -324,9 +337,13 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", type=_device, default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    from lucid.segment.cli import add_predict_arguments
-
-    add_predict_arguments(parser)
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="segmentation: folder for each image's mask PNG and overlay; detection: its boxes drawn and "
+        "detections.json; classification: each image with its top labels (default: a new runs/predict-STAMP)",
+    )
     parser.add_argument(
         "--score-threshold",
         type=float,
@@ -378,19 +395,12 @@ def chosen_task(args: argparse.Namespace) -> str:
     if getattr(args, "model", None) and model_task(args.model):
         return str(model_task(args.model))
     if getattr(args, "data", None):
-        from lucid.detect.data import looks_like_detection
-        from lucid.segment.data import looks_like_segmentation
+        from lucid.tasks import task_of_data
 
-        if looks_like_detection(args.data):
-            print(f"lucid train: {args.data} holds photos with box annotations: training detection (--task detect)")
-            return "detect"
-
-        if looks_like_segmentation(args.data):  # images/ + masks/ are not two classes
-            print(
-                f"lucid train: {args.data} holds image and mask folders: training segmentation (--task segment); "
-                "pass --task classify to train a classifier on its folders"
-            )
-            return "segment"
+        claimed = task_of_data(args.data)
+        if claimed is not None:
+            print(f"lucid train: {claimed[1]}")
+            return claimed[0]
     return DEFAULT_TASK
 
 
@@ -416,44 +426,23 @@ def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _default_confusion_path(checkpoint: str) -> str | None:
-    from pathlib import Path
+def _task_cli(source: str | None) -> tuple[str, Any]:
+    """The task of ``source`` (a checkpoint, model name or exported file; any other source is
+    classification's, whose own reader then reports it) and its CLI module."""
+    import importlib
 
-    path = Path(checkpoint)
-    return str(path.with_name(path.stem + ".confusion.png")) if path.is_file() else None
+    from lucid.models.resolve import source_task
+    from lucid.tasks import DEFAULT_TASK, get_task
+
+    task = get_task(source_task(source) or DEFAULT_TASK)
+    return task.name, importlib.import_module(task.cli_module)
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from lucid.tasks import task_of_source
-
+    """``lucid eval``: the task of the checkpoint evaluates it (`Task.cli_module`'s ``run_eval``)."""
     args.device = _concrete_device(args.device)
-    if task_of_source(args.checkpoint) == "detect":
-        from lucid.detect.cli import run_detect_eval
-
-        if args.confusion is not None:
-            raise ValueError("--confusion: a detection eval has no confusion matrix (it reports AP per class)")
-        return run_detect_eval(args)
-    from lucid.segment.cli import is_segmentation_source, run_segment_eval
-
-    if is_segmentation_source(args.checkpoint):
-        return run_segment_eval(args)
-    from lucid.outputs import check_output
-    from lucid.train import evaluate
-
-    confusion = args.confusion or _default_confusion_path(args.checkpoint) or "confusion.png"
-    check_output(confusion, inputs=[args.checkpoint, args.data], flag="--confusion")
-    result = evaluate(
-        args.checkpoint,
-        args.data,
-        weights=args.weights,
-        batch_size=args.batch_size,
-        device=args.device,
-        workers=args.workers,
-        confusion_png=confusion,
-    )
-    if result.confusion_error:
-        print(f"lucid eval: warning: confusion matrix not written: {result.confusion_error}", file=sys.stderr)
-    return print_eval(result, args.json)
+    _, cli = _task_cli(args.checkpoint)
+    return int(cli.run_eval(args))
 
 
 def _export_first(args: argparse.Namespace) -> None:
@@ -477,67 +466,14 @@ def _export_first(args: argparse.Namespace) -> None:
         )
 
 
-def _export_task(path: str) -> str | None:
-    """The task an exported file records (digest checked first)."""
-    from lucid.models.resolve import source_task
-
-    return source_task(path)
-
-
 def run_predict(args: argparse.Namespace) -> int:
-    from lucid.tasks import task_of_source
-
+    """``lucid predict``: the task of the model (a checkpoint, a model name or an exported file)
+    predicts, after the flags it does not use are refused by name."""
     args.device = _concrete_device(args.device)
     _export_first(args)
-    if (
-        args.onnx
-        and _export_task(args.onnx) == "detect"
-        or (not args.onnx and args.inputs and task_of_source(args.inputs[0]) == "detect")
-    ):
-        from lucid.detect.cli import run_detect_predict
-
-        _refuse_predict_flags(args, "detect", ("topk",))
-        args.score_threshold = 0.3 if args.score_threshold is None else args.score_threshold
-        return run_detect_predict(args)
-    from lucid.segment.cli import is_segmentation_source, run_segment_predict
-
-    if is_segmentation_source(args.onnx or (args.inputs[0] if args.inputs else None)):
-        _refuse_predict_flags(args, "segment", ("topk", "score_threshold"))
-        return run_segment_predict(args)  # mask PNG + overlay per image
-    from lucid.outputs import output_folder
-    from lucid.train.metrics import dumps
-    from lucid.train.predict import draw_predictions, format_predictions, predictions_json
-
-    _refuse_predict_flags(args, "classify", ("score_threshold",))
-    args.topk = 5 if args.topk is None else args.topk
-    out = None if args.out is None else output_folder(args.out)
-    if args.topk < 1:
-        raise ValueError(f"--topk must be a positive integer, got {args.topk}")
-    from lucid.data import image_inputs
-
-    if args.onnx:
-        from lucid.deploy import Predictor
-
-        images = [str(p) for p in image_inputs(args.inputs)]  # a folder gives its images
-        predictor = Predictor(args.onnx, threads=args.threads, backend=args.backend, precision=args.precision)
-        predictions = predictor.predict(images, topk=args.topk)
-    else:
-        from lucid.train import predict
-
-        if len(args.inputs) < 2:
-            raise ValueError(
-                "lucid predict needs a checkpoint (or model name) and at least one image: lucid predict CKPT IMAGE..."
-            )
-        source, images = args.inputs[0], [str(p) for p in image_inputs(args.inputs[1:])]
-        predictions = predict(source, images, topk=args.topk, weights=args.weights, device=args.device)
-    drawn = draw_predictions(images, predictions, out) if out is not None else []
-    if args.json:
-        print(dumps(predictions_json(images, predictions), indent=2))
-    else:
-        print(format_predictions(images, predictions))
-    if drawn:
-        print(f"labelled images: {out} ({len(drawn)} x <name>.label.png)", file=sys.stderr if args.json else sys.stdout)
-    return 0
+    task, cli = _task_cli(args.onnx or (args.inputs[0] if args.inputs else None))
+    _refuse_predict_flags(args, task, cli.UNUSED_PREDICT_FLAGS)
+    return int(cli.run_predict(args))
 
 
 def _refuse_predict_flags(args: argparse.Namespace, task: str, names: Sequence[str]) -> None:

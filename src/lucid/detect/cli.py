@@ -8,14 +8,17 @@ from pathlib import Path
 
 from lucid.cli.table import print_eval
 
-__all__ = ["add_train_arguments", "run_detect_eval", "run_detect_predict"]
+__all__ = ["UNUSED_PREDICT_FLAGS", "add_train_arguments", "run_eval", "run_predict"]
+
+UNUSED_PREDICT_FLAGS = ("topk",)  # lucid predict's flags a detector has no use for
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``lucid train`` that only detection has (their own group in ``--help``)."""
     group = parser.add_argument_group(
         "detection (--task detect)",
-        "Photos with boxes: Pascal VOC, YOLO or COCO JSON. --img-size, --classes and the flags above apply too.",
+        "Photos with boxes: Pascal VOC, YOLO or COCO JSON. --img-size, --classes (below) and the shared flags "
+        "above apply too.",
     )
     group.add_argument(
         "--min-negatives",
@@ -26,22 +29,25 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_detect_eval(args: argparse.Namespace) -> int:
+def run_eval(args: argparse.Namespace) -> int:
     """``lucid eval`` of a detection checkpoint: COCO mAP@[.5:.95], mAP@0.5 and per-class AP."""
     from lucid.detect.infer import evaluate_detection
 
+    if args.confusion is not None:
+        raise ValueError("--confusion: a detection eval has no confusion matrix (it reports AP per class)")
     result = evaluate_detection(
         args.checkpoint, args.data, weights=args.weights, batch_size=min(args.batch_size, 32), device=args.device
     )
     return print_eval(result, args.json)
 
 
-def run_detect_predict(args: argparse.Namespace) -> int:
+def run_predict(args: argparse.Namespace) -> int:
     """``lucid predict`` with a detection checkpoint or model name: boxes drawn on each photo + a JSON."""
     from lucid.data import image_inputs
     from lucid.detect.infer import predict_boxes
     from lucid.outputs import output_folder
 
+    args.score_threshold = 0.3 if args.score_threshold is None else args.score_threshold
     out = output_folder(getattr(args, "out", None))
     if getattr(args, "onnx", None):
         records = _predict_with_export(args, out)

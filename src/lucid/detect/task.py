@@ -16,7 +16,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from lucid.detect.data import LAYOUT_HELP, DetectionDataset, detection_collate, detection_datasets
+from lucid.detect.data import (
+    LAYOUT_HELP,
+    DetectionDataset,
+    detection_collate,
+    detection_datasets,
+    looks_like_detection,
+)
 from lucid.detect.metrics import coco_metrics
 from lucid.tasks import CalibrationPicks, ExportSpec, Task, TaskData, register_task
 from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
@@ -105,6 +111,7 @@ class DetectTask(Task):
     """Object detection: boxes, class labels and scores per photo."""
 
     name = "detect"
+    cli_module = "lucid.detect.cli"
     best_key = "val_map"
     config_class = DetectConfig
     loss_label = "SSD loss (box regression + classification)"
@@ -117,6 +124,12 @@ class DetectTask(Task):
     output_axes = (("N", "anchors", "4"), ("N", "anchors", "classes"))
     epoch_bn_statistics = True  # from scratch, BN momentum 0.03 lags AdamW's weights: eval boxes ignore the photo
     fitted_scales: tuple[float, float] | None = None  # set by build_data when training from scratch
+
+    @classmethod
+    def data_note(cls, folder: str) -> str | None:
+        if not looks_like_detection(folder):
+            return None
+        return f"{folder} holds photos with box annotations: training detection (--task detect)"
 
     def build_data(self, rank: int, world_size: int) -> TaskData:
         config = self.config

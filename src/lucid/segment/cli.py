@@ -16,12 +16,13 @@ from lucid.cli.table import print_eval
 from lucid.errors import DataError
 
 __all__ = [
+    "UNUSED_PREDICT_FLAGS",
     "add_train_arguments",
-    "add_predict_arguments",
-    "is_segmentation_source",
-    "run_segment_eval",
-    "run_segment_predict",
+    "run_eval",
+    "run_predict",
 ]
+
+UNUSED_PREDICT_FLAGS = ("topk", "score_threshold")  # lucid predict's flags a segmenter has no use for
 
 
 def _crop_size(text: str) -> tuple[int, int]:
@@ -44,14 +45,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "segmentation (--task segment)",
         "DIR/train and DIR/val each hold images/ and masks/ (8-bit PNGs, value = class, same file stems). "
         "Every flag above applies too, but those only classification has (--img-size, --label-smoothing, ...).",
-    )
-    from lucid.tasks import task_names
-
-    group.add_argument(
-        "--task",
-        choices=task_names(),
-        help="classify (default) or segment (LR-ASPP; default model lraspp_mobilenet_v3_small); default: the task "
-        "of --model, of the --resume run, or of the data's layout",
     )
     group.add_argument(
         "--ignore-index",
@@ -92,25 +85,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--out`` of ``lucid predict``: where segmentation masks and overlays go."""
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        default=None,
-        help="segmentation: folder for each image's mask PNG and overlay; detection: its boxes drawn and "
-        "detections.json; classification: each image with its top labels (default: a new runs/predict-STAMP)",
-    )
-
-
-def is_segmentation_source(source: str | None) -> bool:
-    """A lucid LR-ASPP checkpoint, a segmentation model name, or a segmentation export
-    (`lucid.models.resolve.source_task`, the one router of model sources)."""
-    from lucid.models.resolve import source_task
-
-    return source_task(source) == "segment"
-
-
 def _dumps(value: Any) -> str:
     """Strict JSON (NaN -> null), as the classification commands print it."""
     from lucid.train.metrics import json_safe
@@ -118,7 +92,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(json_safe(value), indent=2)
 
 
-def run_segment_eval(args: argparse.Namespace) -> int:
+def run_eval(args: argparse.Namespace) -> int:
     """``lucid eval`` of a segmentation checkpoint: mIoU, per-class IoU, pixel accuracy, confusion matrix."""
     from lucid.outputs import check_output
     from lucid.segment import evaluate_segmentation
@@ -142,7 +116,7 @@ def run_segment_eval(args: argparse.Namespace) -> int:
     return print_eval(result, args.json)
 
 
-def run_segment_predict(args: argparse.Namespace) -> int:
+def run_predict(args: argparse.Namespace) -> int:
     """``lucid predict`` with a segmentation checkpoint, model name or export: mask PNG + overlay per image."""
     from lucid.data import image_inputs
     from lucid.outputs import output_folder

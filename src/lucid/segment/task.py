@@ -23,6 +23,7 @@ from lucid.segment.data import (
     LAYOUT_HELP,
     class_frequencies,
     enet_class_weights,
+    looks_like_segmentation,
     pad_collate,
     segmentation_datasets,
 )
@@ -113,6 +114,7 @@ class SegmentTask(Task):
     """Semantic segmentation: a class per pixel, a void value left out of loss and scores."""
 
     name = "segment"
+    cli_module = "lucid.segment.cli"
     best_key = "val_miou"
     config_class = SegmentConfig
     loss_label = "pixel cross-entropy (void ignored)"
@@ -127,6 +129,15 @@ class SegmentTask(Task):
     def __init__(self, config: SegmentConfig) -> None:
         super().__init__(config)
         self.loss_weight: torch.Tensor | None = None
+
+    @classmethod
+    def data_note(cls, folder: str) -> str | None:
+        if not looks_like_segmentation(folder):  # images/ + masks/ are not two classes
+            return None
+        return (
+            f"{folder} holds image and mask folders: training segmentation (--task segment); "
+            "pass --task classify to train a classifier on its folders"
+        )
 
     def build_data(self, rank: int, world_size: int) -> TaskData:
         config = self.config
@@ -285,8 +296,6 @@ class SegmentTask(Task):
         """Calibrate on a segmentation data folder's training pairs and score on its validation
         pairs (the recorded seeded split when it is the folder the model trained on), images
         resized to the file's nominal size and masks by nearest neighbour."""
-        from lucid.segment.data import looks_like_segmentation
-
         folder = Path(data).expanduser()
         if str(data) == "digits" or not looks_like_segmentation(folder):
             raise DataError(

@@ -604,7 +604,7 @@ def export(
         max_rel_diff=diffs[1],
         checked_batches=tuple(shape[0] for shape in shapes),
         preprocessing=prep,
-        classes=names if task.name == "classify" else read_classes(meta),
+        classes=read_classes(meta),  # as the file records them (a task may record its own list)
         seconds=time.perf_counter() - start,
         exporter=exporter,
         metadata=meta,

@@ -256,11 +256,12 @@ _CLASSIFIER_KEYS = (  # a head of another class count is replaced, not loaded
 )
 
 
-TORCHVISION_LAYOUT = TorchvisionLayout(LRASPP, _module_pairs, LRASPP_MobileNet_V3_Large_Weights, _CLASSIFIER_KEYS)
+# The model in torchvision's layout: its weights reader and the two converters below.
+_TORCHVISION = TorchvisionLayout(LRASPP, _module_pairs, LRASPP_MobileNet_V3_Large_Weights, _CLASSIFIER_KEYS)
 
-lraspp_from_torchvision = TORCHVISION_LAYOUT.from_torchvision
+lraspp_from_torchvision = _TORCHVISION.from_torchvision
 """A lucid state dict for an `LRASPP` from torchvision's ``lraspp_mobilenet_v3_*``; every key and shape is checked."""
-lraspp_to_torchvision = TORCHVISION_LAYOUT.to_torchvision
+lraspp_to_torchvision = _TORCHVISION.to_torchvision
 """torchvision's state dict of a lucid `LRASPP` (``torchvision.models.segmentation.LRASPP`` loads it)."""
 
 
@@ -300,8 +301,8 @@ def _fit_to(model: LRASPP, state: dict[str, torch.Tensor], origin: str) -> dict[
 
 def load_into(model: LRASPP, weights: Any) -> LRASPP:
     """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
-    source = TORCHVISION_LAYOUT.resolve(weights, model.model_name)
-    TORCHVISION_LAYOUT.load(model, source, _fit_to)
+    source = _TORCHVISION.resolve(weights, model.model_name)
+    _TORCHVISION.load(model, source, _fit_to)
     base = {"task": SEGMENT_TASK, "num_classes": model.num_classes, "in_channels": model.in_channels}
     model.pretrained_cfg = source_pretrained_cfg(
         source, base, LRASPP_MobileNet_V3_Large_Weights, model.num_classes, ("resize_size", "mean", "std")
@@ -322,7 +323,7 @@ def _build(
     inter_channels: int,
     backbone_kwargs: dict[str, Any],
 ) -> LRASPP:
-    source = TORCHVISION_LAYOUT.resolve(weights, name) if weights is not None else None
+    source = _TORCHVISION.resolve(weights, name) if weights is not None else None
     if num_classes is None:
         num_classes = _head_classes(source) if source is not None else len(VOC_CATEGORIES)
     if in_channels is None:

@@ -628,10 +628,11 @@ register_weights("ssdlite320_mobilenet_v3_large", SSDLite320_MobileNet_V3_Large_
 # --------------------------------------------------------------------------------------------
 
 
-TORCHVISION_LAYOUT = TorchvisionLayout(SSDLite, _module_pairs, SSDLite320_MobileNet_V3_Large_Weights)
-ssdlite_from_torchvision = TORCHVISION_LAYOUT.from_torchvision
+# The model in torchvision's layout: its weights reader and the two converters below.
+_TORCHVISION = TorchvisionLayout(SSDLite, _module_pairs, SSDLite320_MobileNet_V3_Large_Weights)
+ssdlite_from_torchvision = _TORCHVISION.from_torchvision
 """A lucid state dict for an `SSDLite` from torchvision's ``ssdlite320_mobilenet_v3_*``, every key and shape checked."""
-ssdlite_to_torchvision = TORCHVISION_LAYOUT.to_torchvision
+ssdlite_to_torchvision = _TORCHVISION.to_torchvision
 """torchvision's state dict of a lucid `SSDLite` (torchvision's ``ssdlite320_mobilenet_v3_*`` loads it)."""
 
 
@@ -650,8 +651,8 @@ def _head_classes(source: WeightsSource) -> int:
 
 def load_into(model: SSDLite, weights: Any) -> SSDLite:
     """Load any accepted ``weights=`` value into ``model`` (checked in full before anything is copied)."""
-    source = TORCHVISION_LAYOUT.resolve(weights, model.model_name)
-    TORCHVISION_LAYOUT.load(model, source)
+    source = _TORCHVISION.resolve(weights, model.model_name)
+    _TORCHVISION.load(model, source)
     base = preprocessing_cfg(model.num_classes, model.image_size)
     model.pretrained_cfg = source_pretrained_cfg(source, base, SSDLite320_MobileNet_V3_Large_Weights, model.num_classes)
     if source.meta is not None:
@@ -667,7 +668,7 @@ def load_into(model: SSDLite, weights: Any) -> SSDLite:
 def _build(name: str, num_classes: int | None, weights: Any, ssd_kwargs: dict[str, Any]) -> SSDLite:
     backbone_keys = set(MobileNetV3Config.__dataclass_fields__) - {"bottleneck_cfg", "last_channels", "stem_channels"}
     backbone_kwargs = {k: ssd_kwargs.pop(k) for k in list(ssd_kwargs) if k in backbone_keys}
-    source = TORCHVISION_LAYOUT.resolve(weights, name) if weights is not None else None
+    source = _TORCHVISION.resolve(weights, name) if weights is not None else None
     extra = ((source.meta or {}).get("extra") or {}) if source is not None else {}
     trained_at = extra.get("image_size")
     if isinstance(trained_at, (list, tuple)) and trained_at:

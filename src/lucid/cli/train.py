@@ -243,8 +243,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--task``, then each task's own flags, in its own ``--help`` group (its CLI module's
-    ``add_train_arguments``, where it has one)."""
+    """``--task``, then each task's own flags in its own ``--help`` group (its CLI module's
+    ``TRAIN_GROUP`` and ``TRAIN_HELP``, filled by its ``add_train_arguments``, where it has one)."""
     import importlib
 
     from lucid.tasks import get_task, task_names
@@ -258,7 +258,7 @@ def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
     for name in task_names():
         cli = importlib.import_module(get_task(name).cli_module)
         if hasattr(cli, "add_train_arguments"):
-            cli.add_train_arguments(parser)
+            cli.add_train_arguments(parser.add_argument_group(cli.TRAIN_GROUP, cli.TRAIN_HELP))
 
 
 def _register_eval(subparsers: argparse._SubParsersAction) -> None:

@@ -8,18 +8,17 @@ from pathlib import Path
 
 from lucid.cli.table import print_eval
 
-__all__ = ["UNUSED_PREDICT_FLAGS", "add_train_arguments", "run_eval", "run_predict"]
+__all__ = ["TRAIN_GROUP", "TRAIN_HELP", "UNUSED_PREDICT_FLAGS", "add_train_arguments", "run_eval", "run_predict"]
 
 UNUSED_PREDICT_FLAGS = ("topk",)  # lucid predict's flags a detector has no use for
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``lucid train`` that only detection has (their own group in ``--help``)."""
-    group = parser.add_argument_group(
-        "detection (--task detect)",
-        "Photos with boxes: Pascal VOC, YOLO or COCO JSON. --img-size, --classes (below) and the shared flags "
-        "above apply too.",
-    )
+TRAIN_GROUP = "detection (--task detect)"
+TRAIN_HELP = "Photos with boxes: Pascal VOC, YOLO or COCO JSON. --img-size, --classes and the shared flags apply too."
+
+
+def add_train_arguments(group: argparse._ArgumentGroup) -> None:
+    """The flags of ``lucid train`` that only detection has, into its ``--help`` group."""
     group.add_argument(
         "--min-negatives",
         type=int,

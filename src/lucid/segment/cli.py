@@ -16,6 +16,8 @@ from lucid.cli.table import print_eval
 from lucid.errors import DataError
 
 __all__ = [
+    "TRAIN_GROUP",
+    "TRAIN_HELP",
     "UNUSED_PREDICT_FLAGS",
     "add_train_arguments",
     "run_eval",
@@ -39,12 +41,18 @@ def _crop_size(text: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--task`` and the segmentation flags of ``lucid train`` (their own group in ``--help``)."""
-    group = parser.add_argument_group(
-        "segmentation (--task segment)",
-        "DIR/train and DIR/val each hold images/ and masks/ (8-bit PNGs, value = class, same file stems). "
-        "Every flag above applies too, but those only classification has (--img-size, --label-smoothing, ...).",
+TRAIN_GROUP = "segmentation (--task segment)"
+TRAIN_HELP = (
+    "DIR/train and DIR/val each hold images/ and masks/ (8-bit PNGs, value = class, same file stems). "
+    "Every flag above applies too, but those only classification has (--img-size, --label-smoothing, ...)."
+)
+
+
+def add_train_arguments(group: argparse._ArgumentGroup) -> None:
+    """The flags of ``lucid train`` that only segmentation has (``--classes`` it shares with
+    detection), into its ``--help`` group: the training crop first, then the classes."""
+    group.add_argument(
+        "--crop-size", type=_crop_size, metavar="HxW", help="segment: training crop, height x width (default 256x320)"
     )
     group.add_argument(
         "--ignore-index",
@@ -66,9 +74,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
         help="segment: class names in mask-value order, line i = value i (default: DIR/classes.txt or "
         "classes.json); the one value left unnamed is void",
-    )
-    group.add_argument(
-        "--crop-size", type=_crop_size, metavar="HxW", help="segment: training crop, height x width (default 256x320)"
     )
     group.add_argument(
         "--class-weights",

@@ -59,3 +59,77 @@ def test_a_number_out_of_range_names_its_flag(field, flag):
 
     with pytest.raises(ValueError, match=rf"{field} must be a number in .* \({flag}\), got 5.0"):
         TrainConfig(**{field: 5.0})
+
+
+def test_the_learning_rate_is_for_each_configs_own_default_batch() -> None:
+    """The recipe's rate holds at the config's default batch size and scales down below it only."""
+    assert TrainConfig(batch_size=32).learning_rate == pytest.approx(0.05)  # classification: 0.1 at 64
+    assert TrainConfig(batch_size=128).learning_rate == pytest.approx(0.1)  # never scaled up
+    assert DetectConfig(data="d", batch_size=8).learning_rate == pytest.approx(1e-3)  # 2e-3 at 16
+
+
+def test_each_task_claims_its_own_data_layout_and_class_folders_are_nobodys(tmp_path) -> None:
+    from lucid.tasks import task_of_data
+
+    classes = tmp_path / "classes"
+    for name in ("cat", "dog"):
+        (classes / name).mkdir(parents=True)
+    pairs = tmp_path / "pairs"
+    for name in ("images", "masks"):
+        (pairs / name).mkdir(parents=True)
+    coco = tmp_path / "coco"
+    (coco / "annotations").mkdir(parents=True)
+    (coco / "annotations" / "instances_default.json").write_text('{"images": [], "annotations": []}')
+    assert task_of_data(str(classes)) is None
+    task, note = task_of_data(str(pairs))
+    assert task == "segment" and "--task segment" in note
+    task, note = task_of_data(str(coco))
+    assert task == "detect" and "--task detect" in note
+
+
+def test_the_command_line_package_names_no_task() -> None:
+    """lucid.cli routes by the task registry (`Task.cli_module`, `Task.data_note`): no string in
+    its code is a task's name, so a new task needs no change there."""
+    import ast
+    from pathlib import Path
+
+    import lucid.cli
+    from lucid.tasks import task_names
+
+    names = set(task_names())
+    found = []
+    for file in sorted(Path(lucid.cli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.append(f"{file.name}:{node.lineno} {node.value!r}")
+    assert found == []
+
+
+def test_print_eval_prints_any_tasks_result_as_text_or_strict_json(capsys) -> None:
+    import json
+    from dataclasses import asdict, dataclass, field
+
+    from lucid.cli.table import print_eval
+
+    @dataclass
+    class Result:
+        classes: list[str]
+        score: float
+        notes: list[str] = field(default_factory=list)
+
+        def to_dict(self) -> dict:
+            return asdict(self)
+
+        def summary(self) -> list[str]:
+            return [f"score {self.score}"]
+
+        def class_columns(self) -> list:
+            return [("hits", [1, 2])]
+
+    result = Result(["a", "b"], float("nan"), ["a note"])
+    assert print_eval(result, as_json=True) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["score"] is None and "lucid eval: note: a note" in err
+    assert print_eval(result, as_json=False) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "score nan" and lines[1].split() == ["class", "hits"] and lines[3].split() == ["b", "2"]

@@ -37,6 +37,7 @@ def run(tmp_path_factory):
         model="ssdlite320_mobilenet_v3_small",
         batch_size=4,
         epochs=1,
+        workers=0,  # no loader processes forked from a process that holds the runtimes' threads
         out=str(tmp_path_factory.mktemp("runs") / "run"),
         progress=False,
     )
@@ -220,6 +221,7 @@ def test_a_detector_trained_at_another_size_exports_at_that_size(tmp_path):
         img_size=64,
         batch_size=3,
         epochs=1,
+        workers=0,
         out=str(tmp_path / "run"),
         progress=False,
     )

@@ -23,8 +23,16 @@ TIMING = ("seconds", "train_images_per_second")
 
 
 def _config(data: Path, out: Path, **changes) -> DetectConfig:
+    # workers=0: loader processes forked from a pytest process that holds ONNX Runtime's and
+    # OpenVINO's threads aborted twice in their shutdown (a multiprocessing semaphore).
     settings = dict(
-        data=str(data), model="ssdlite320_mobilenet_v3_small", batch_size=4, epochs=2, out=str(out), progress=False
+        data=str(data),
+        model="ssdlite320_mobilenet_v3_small",
+        batch_size=4,
+        epochs=2,
+        workers=0,
+        out=str(out),
+        progress=False,
     )
     return DetectConfig(**{**settings, **changes})
 

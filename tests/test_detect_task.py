@@ -131,6 +131,8 @@ def test_lucid_train_finds_the_detection_layout_without_task(tmp_path, capsys):
             "1",
             "--batch-size",
             "4",
+            "--workers",
+            "0",  # as _config: no loader processes forked in the pytest process
             "--out",
             str(tmp_path / "r"),
             "--no-progress",

@@ -22,3 +22,45 @@ def main_within(*args: object, seconds: int = 120) -> int:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+_DRIVER = """
+import json
+import sys
+from pathlib import Path
+
+import lucid.train.engine as engine
+from lucid.cli import main
+
+victims = [Path(p) for p in json.loads(sys.argv[1])]
+say = engine._say
+
+
+def delete_after_epoch_1(ctx, message):
+    say(ctx, message)
+    if message.startswith("epoch   1/"):
+        for victim in victims:
+            victim.unlink(missing_ok=True)
+
+
+engine._say = delete_after_epoch_1
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def train_in_fresh_process(*args: object, delete_after_epoch_1: list | tuple = (), seconds: int = 300):
+    """``lucid train ARGS`` in a new Python process, as a user's shell runs it; the files in
+    ``delete_after_epoch_1`` are deleted once epoch 1 is reported. Returns the finished process
+    (``returncode``, ``stdout``, ``stderr``).
+
+    For trainings with loader workers: DataLoader forks them, and forking this pytest process
+    after the deploy tests have started ONNX Runtime's, OpenVINO's and ExecuTorch's native
+    threads aborted it ("Fatal Python error: Aborted" in a worker or in its shutdown) on CI.
+    A fresh process holds none of them, as a real ``lucid train`` does not."""
+    import json
+    import subprocess
+    import sys
+
+    victims = json.dumps([str(p) for p in delete_after_epoch_1])
+    command = [sys.executable, "-c", _DRIVER, victims, "train", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=seconds, check=False)

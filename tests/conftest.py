@@ -142,7 +142,13 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyRun]:
     flags = {
         "classify": ["--limit-train", "40", "--limit-val", "16", "--img-size", "16", "--batch-size", "4"],
         "segment": ["--data", str(shapes), "--crop-size", "32x32", "--batch-size", "2"],
-        "detect": ["--data", str(boxes), "--model", "ssdlite320_mobilenet_v3_small", "--batch-size", "4"],
+        # --workers 0: detection streams, and its default workers would be forked from this pytest
+        # process, which the deploy tests fill with native runtime threads (a fork there aborted CI);
+        # tests about workers add --workers 1 and train in a fresh process (cli_helpers)
+        "detect": [
+            *("--data", str(boxes), "--model", "ssdlite320_mobilenet_v3_small"),
+            *("--batch-size", "4", "--workers", "0"),
+        ],
     }
     configs = {
         "classify": TrainConfig(limit_train=40, limit_val=16, img_size=16, batch_size=4),

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_helpers import main_within
+from cli_helpers import main_within, train_in_fresh_process
 from lucid.cli import main
 from lucid.errors import DataError
 from lucid.segment import make_shapes_dataset
@@ -21,7 +21,11 @@ from lucid.train import TrainConfig, train
 
 
 def _error(capsys, command: str) -> str:
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"lucid {command}: ")]
+    return _error_line(capsys.readouterr().err, command)
+
+
+def _error_line(err: str, command: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith(f"lucid {command}: ")]
     assert len(lines) == 1, lines
     return lines[0]
 
@@ -330,29 +334,20 @@ def test_runs_are_named_after_the_data_not_a_generic_folder(tmp_path):
     assert ClassifyTask(TrainConfig(data=str(tmp_path / "sign-language-digits"))).data_name() == "sign-language-digits"
 
 
-def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed(tmp_path, monkeypatch, capsys):
+def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed(tmp_path):
     import json
-
-    import lucid.train.engine as engine
 
     data = tmp_path / "photos"
     for label in ("a", "b"):
         (data / label).mkdir(parents=True)
         for i in range(12):
             Image.new("RGB", (32, 32), (40 * i % 255, 200 if label == "a" else 30, 90)).save(data / label / f"{i}.png")
-    victim = data / "a" / "3.png"
-    say = engine._say
-
-    def delete_after_epoch_1(ctx, message):
-        say(ctx, message)
-        if message.startswith("epoch   1/"):
-            victim.unlink()
-
-    monkeypatch.setattr(engine, "_say", delete_after_epoch_1)
     out = tmp_path / "run"
-    flags = ["--data", str(data), "--epochs", "3", "--memory-budget", "0", "--workers", "1", "--batch-size", "4"]
-    assert main(["train", *flags, "--img-size", "32", "--out", str(out), "--no-progress", "--skip-verify"]) == 2
-    line = _error(capsys, "train")
+    flags = ["--data", data, "--epochs", "3", "--memory-budget", "0", "--workers", "1", "--batch-size", "4"]
+    flags += ["--img-size", "32", "--out", out, "--no-progress", "--skip-verify"]
+    done = train_in_fresh_process(*flags, delete_after_epoch_1=[data / "a" / "3.png"])
+    assert done.returncode == 2, done.stderr[-2000:]
+    line = _error_line(done.stderr, "train")
     assert "3.png" in line and "Traceback" not in line and "DataLoader worker" in line
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and "3.png" in summary["error"]
@@ -360,32 +355,20 @@ def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed(tmp_path, monk
 
 @pytest.mark.parametrize("task", ["segment", "detect"])
 @pytest.mark.parametrize("workers", ["0", "1"])
-def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed_for_every_task(
-    tiny_runs, task, workers, tmp_path, monkeypatch, capsys
-):
+def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed_for_every_task(tiny_runs, task, workers, tmp_path):
     """As in classification: the deleted photo is named in one line (from a DataLoader worker
     too) and summary.json ends "failed", not "running"."""
     import json
 
-    import lucid.train.engine as engine
-
     data = tmp_path / "data"
     shutil.copytree(tiny_runs[task].data, data)
     photos = sorted((data / "train" / "images").iterdir()) if task == "segment" else sorted((data / "images").iterdir())
-    victims = list(photos)  # every training photo goes: whichever the split put in training is missed
-    say = engine._say
-
-    def delete_after_epoch_1(ctx, message):
-        say(ctx, message)
-        if message.startswith("epoch   1/"):
-            for victim in victims:
-                victim.unlink(missing_ok=True)
-
-    monkeypatch.setattr(engine, "_say", delete_after_epoch_1)
+    # every training photo goes: whichever the split put in training is missed
     out = tmp_path / "run"
     flags = [*tiny_runs[task].train_flags, "--data", data, "--epochs", "3", "--workers", workers, "--no-progress"]
-    assert _main(capsys, "train", *flags, "--out", out) == 2
-    line = _error(capsys, "train")
+    done = train_in_fresh_process(*flags, "--out", out, delete_after_epoch_1=photos)
+    assert done.returncode == 2, done.stderr[-2000:]
+    line = _error_line(done.stderr, "train")
     assert "Traceback" not in line and "no image file at" in line and str(data) in line
     assert ("DataLoader worker" in line) == (workers == "1")
     summary = json.loads((out / "summary.json").read_text())

@@ -133,3 +133,16 @@ def test_print_eval_prints_any_tasks_result_as_text_or_strict_json(capsys) -> No
     assert print_eval(result, as_json=False) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "score nan" and lines[1].split() == ["class", "hits"] and lines[3].split() == ["b", "2"]
+
+
+def test_a_task_without_a_cli_module_is_refused_when_registered() -> None:
+    """The CLI imports each task's ``cli_module`` by name; an empty one failed later with Python's
+    "Empty module name" in every command. Now the definition itself is refused, naming the task."""
+    from lucid.tasks import Task, register_task, task_names
+
+    class Sketch(Task):
+        name = "sketch"
+
+    with pytest.raises(ValueError, match=r"task 'sketch' \(.*Sketch\) names no cli_module; expected the module"):
+        register_task(Sketch)
+    assert "sketch" not in task_names()

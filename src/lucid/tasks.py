@@ -433,10 +433,16 @@ class Comparison:
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    """Class decorator: make ``cls`` the task named ``cls.name``."""
+    """Class decorator: make ``cls`` the task named ``cls.name``. The CLI imports the task's
+    ``cli_module`` by name, so a task without one is refused here, when it is defined."""
     name = cls.name
     if name in _REGISTRY and _REGISTRY[name] is not cls:
         raise ValueError(f"a task named {name!r} is already registered")
+    if not cls.cli_module:
+        raise ValueError(
+            f"task {name!r} ({cls.__qualname__}) names no cli_module; expected the module of its "
+            "lucid eval / predict (run_eval, run_predict, UNUSED_PREDICT_FLAGS)"
+        )
     _REGISTRY[name] = cls
     return cls
 

@@ -194,3 +194,30 @@ def test_a_plan_fitted_on_a_busy_machine_grows_when_the_load_goes_early_in_the_r
         clock_late.spent_before += 0.5
         late.refit(clock_late, done, 0.5, may_grow=False)
     assert late.epochs == first  # regains what the slowdown took, no more
+
+
+_TORCH_IMPORT_SPY = """
+import sys, time
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            seen.setdefault("torch", time.perf_counter())
+        return None
+
+seen = {}
+sys.meta_path.insert(0, Spy())
+import lucid.cli
+print(lucid.cli.STARTED < seen["torch"])
+"""
+
+
+def test_the_commands_clock_starts_before_torch_loads() -> None:
+    """Found: `lucid train --time-budget 5` took 418 s on a 2-core machine whose disk was cold. The
+    clock started in `lucid.cli`, after `import lucid` had loaded torch (47 s that time), so the
+    loading was outside the budget. It now starts at the first line of `lucid/__init__.py`."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _TORCH_IMPORT_SPY], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-2000:]

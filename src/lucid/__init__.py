@@ -7,6 +7,9 @@ lucid model is an ordinary ``torch.nn.Module`` that works with the whole PyTorch
 
 from __future__ import annotations
 
+from lucid import clock  # noqa: F401  (first: a command's clock starts before torch loads)
+
+# isort: split
 from torch import (  # noqa: F401  (re-exported on purpose)
     Tensor,
     arange,

@@ -16,14 +16,16 @@ import importlib
 import os
 import pkgutil
 import sys
-import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-# When lucid's command line started (a ``time.perf_counter()`` reading): a ``--time-budget``
-# counts from here, so imports and data set-up are part of it but time before lucid started (a
-# shell that ``exec``s the command after an install) is not.
-STARTED = time.perf_counter()
+from lucid.clock import IMPORTED
+
+# When lucid's command line started (a ``time.perf_counter()`` reading, taken as the ``lucid``
+# package was first imported, before torch): a ``--time-budget`` counts from here, so imports and
+# data set-up are part of it but time before lucid started (a shell that ``exec``s the command
+# after an install) is not.
+STARTED = IMPORTED
 
 __all__ = ["build_parser", "parse_args", "main", "run", "error_line", "STARTED", "INTERRUPTED"]
 

@@ -196,6 +196,45 @@ def test_image_folder_run_with_the_optional_features(tmp_path: Path) -> None:
     assert model.checkpoint_extra["ema"] is True and model.checkpoint_extra["categories"] == ["blue", "green", "red"]
 
 
+_FORK_THEN_FORKSERVER = """
+import json
+import sys
+from pathlib import Path
+
+from lucid.cli import main
+
+data, root = sys.argv[1], Path(sys.argv[2])
+flags = ["--data", data, "--epochs", "2", "--img-size", "16", "--batch-size", "6", "--memory-budget", "0",
+         "--workers", "2", "--no-progress"]
+assert main(["train", *flags, "--out", str(root / "forked")]) == 0
+import onnxruntime  # noqa: E402,F401  (a serving runtime in the process, as after lucid.deploy)
+assert main(["train", *flags, "--out", str(root / "forkserver")]) == 0
+"""
+
+
+def test_workers_start_from_a_fork_server_once_a_runtime_is_loaded_and_train_the_same(tmp_path: Path) -> None:
+    """A process that has loaded ONNX Runtime must not fork loader workers (its threads made a
+    forked worker abort); a fork server starts them instead, with the same batches and result."""
+    import subprocess
+    import sys
+
+    data = _image_folder(tmp_path / "colours")
+    command = [sys.executable, "-c", _FORK_THEN_FORKSERVER, str(data), str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = done.stdout.split("loader workers start from a fork server", 1)
+    assert "fork server" not in first and "data streamed from disk through 2 loader workers" in first
+    assert "this process has loaded ONNX Runtime" in second.splitlines()[0]
+    assert "data streamed from disk through 2 loader workers" in second
+    forked, served = (
+        [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        for name in ("forked", "forkserver")
+    )
+    keys = ("train_loss", "train_top1", "val_loss", "val_top1")
+    assert [[r[k] for k in keys] for r in served] == [[r[k] for k in keys] for r in forked]
+    assert len(forked) == 2
+
+
 def test_fine_tune_from_a_checkpoint_replaces_the_head(tmp_path: Path, digits_run: Path) -> None:
     data = _image_folder(tmp_path / "colours")
     out = tmp_path / "finetune"

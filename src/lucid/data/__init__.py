@@ -8,6 +8,8 @@
 - `choose_recipe` / `BatchAugment` / `sample_transform`: augmentation that fits
   the resolution, per batch (cached) or per image (streaming).
 - `CachedImages` (decoded once into uint8, `decode_all`) and `StreamingImages`.
+- `worker_context`: loader workers start from a fork server when this process holds a serving
+  runtime's threads.
 - `digits_datasets` / `DigitsDataset`: the embedded digits set (scikit-learn's), the
   default training data and the default int8 calibration data.
 """
@@ -62,8 +64,11 @@ from lucid.data.images import (
     load_image,
     normalise_ink,
 )
+from lucid.data.workers import loaded_runtimes, worker_context
 
 __all__ = [
+    "loaded_runtimes",
+    "worker_context",
     "DIGITS_CLASSES",
     "DIGITS_INK",
     "DIGITS_INTERPOLATION",

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
+from lucid.data import worker_context
 from lucid.errors import DataError
 from lucid.segment.data import (
     DEFAULT_IGNORE_INDEX,
@@ -200,7 +201,14 @@ def evaluate_segmentation(
         resolve_classes(mask_histogram(dataset), names=classes, names_from="the checkpoint", ignore_index=ignore)
     except DataError as exc:
         raise DataError(f"--data {folder}: {exc}") from None
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=pad_collate(ignore))
+    context, _ = worker_context(workers)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        multiprocessing_context=context,
+        collate_fn=pad_collate(ignore),
+    )
     info = SegmentationDataInfo(str(folder), classes, ignore, (0, 0))
     start = time.perf_counter()
     scored = validate(model, loader, info, torch.device(device))

@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from lucid.data import dataset_size
+from lucid.data import dataset_size, worker_context
 from lucid.errors import LucidError, RunFolderError
 from lucid.tasks import Task, TaskData, get_task
 from lucid.train import distributed as dist_utils
@@ -215,6 +215,9 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     workers = workers or 0
+    context, context_note = worker_context(workers)
+    if context_note:
+        notes.append(context_note)
     generator = torch.Generator()
     on_device = data.device is not None and data.device.type != "cpu"
     pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned
@@ -232,6 +235,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         drop_last=per_rank >= batch_size,  # a last batch of 1 would break BatchNorm
         generator=generator,
         num_workers=workers,
+        multiprocessing_context=context,
         pin_memory=pin_memory,
         collate_fn=data.train_collate,
     )  # not persistent_workers: fresh workers each epoch take that epoch's seeds (exact resume)
@@ -241,6 +245,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         batch_size=data.val_batch_size or max(2 * config.batch_size, 128),
         shuffle=False,
         num_workers=workers,
+        multiprocessing_context=context,
         pin_memory=pin_memory,
         collate_fn=data.val_collate,
     )

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from lucid.data import dataset_size, seeded_subset
+from lucid.data import dataset_size, seeded_subset, worker_context
 from lucid.errors import DataError
 from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
 from lucid.preprocessing import Preprocessing, resize_size_for
@@ -211,7 +211,10 @@ def evaluate(
     net.to(where)
     categories = class_names(net)
     dataset, description = eval_dataset(net, data)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    context, _ = worker_context(workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, multiprocessing_context=context
+    )
     n = len(categories)
     confusion = torch.zeros(n, n, dtype=torch.int64)
     loss_sum, top5_hits, forward_seconds = 0.0, 0, 0.0

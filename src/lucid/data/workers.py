@@ -1,0 +1,51 @@
+"""How loader workers start: forked, unless this process holds a serving runtime's native threads.
+
+Loader workers are forked from the process that iterates the DataLoader (Linux's default before
+Python 3.14). Forking copies one thread of a process that may have many; CPython's ``os.fork``
+documentation calls that unsafe, and Python 3.14 made ``forkserver`` the default for that
+reason. ``lucid train`` from the command line holds no such threads. A notebook or script that
+has exported, verified or run a model through ``lucid.deploy`` first does: ONNX Runtime,
+OpenVINO and ExecuTorch keep native thread pools, and a worker forked beside them aborted now and
+then. Workers of such a process start from a fork server instead: a fresh interpreter that
+imports torch and lucid once and forks each worker from itself, holding no runtime.
+
+The datasets and collate functions are picklable classes for this reason (a fork server, like
+spawn, sends them to each worker). The workers' random seeds come from the DataLoader's
+generator either way, so the batches are the same as forked workers' (a test checks it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from multiprocessing.context import BaseContext
+
+# Module name -> the runtime's name, for the runtimes whose native threads make a fork unsafe.
+THREADED_RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "executorch": "ExecuTorch"}
+
+
+def loaded_runtimes() -> list[str]:
+    """The serving runtimes this process has imported (their thread pools live as long as it does)."""
+    return [name for module, name in THREADED_RUNTIMES.items() if module in sys.modules]
+
+
+def worker_context(workers: int) -> tuple[BaseContext | None, str | None]:
+    """The multiprocessing context for ``workers`` loader workers, and a line saying why when not the default.
+
+    ``(None, None)`` keeps torch's default: no workers, a start method other than fork (spawn on
+    macOS and Windows, forkserver from Python 3.14 on Linux, or the user's choice), or a process
+    without a serving runtime. Otherwise a ``forkserver`` context that preloads torch and
+    lucid once, so each epoch's fresh workers are forked from it instead of importing torch again.
+    """
+    runtimes = loaded_runtimes()
+    # The method set by the user, else the platform's default (the first one listed, per the docs).
+    method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+    if workers <= 0 or not runtimes or method != "fork":
+        return None, None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "lucid"])
+    note = (
+        f"loader workers start from a fork server: this process has loaded {' and '.join(runtimes)}, "
+        "whose threads make forking it unsafe"
+    )
+    return context, note

@@ -6,7 +6,9 @@ and (2) ``lucid.train.train`` on the real data with the same settings (its recor
 images/s of the last epoch, the first being warm-up). The ratio train/model is the share of the
 model's speed the data path keeps (target >= 0.8 for sets decoded into memory).
 
-Cases: classification at 224 px and at 32 px (sign-language digits), segmentation at the CamVid
+Cases: classification at 224 px and at 32 px (sign-language digits; ``cls32`` with
+``mobilenet_v3_small``, ``cls32lowres`` with the low-resolution variant that ``lucid train``
+picks for photos under 64 px), segmentation at the CamVid
 crop (256x320), and ``stream224``: classification at 224 px with ``memory_budget=0``, so the
 photos are decoded by loader workers every epoch instead of cached. The device is ``--device``
 (default auto: the GPU when there is one). On a GPU the batches are larger (128 at 224 px, 256
@@ -14,7 +16,7 @@ at 32 px, 16 for CamVid) so that the step is not launch-bound; the engine shrink
 leaves fewer than 10 steps an epoch. The machine load (``os.getloadavg``) is printed before and
 after.
 
-    python benchmarks/train_throughput.py [--device auto] [--cases cls224 cls32 seg stream224]
+    python benchmarks/train_throughput.py [--device auto] [--cases cls224 cls32 cls32lowres seg stream224]
         [--limit 512] [--data-root ../shared/data]
 """
 
@@ -117,6 +119,11 @@ def cases(limit: int, device: str, root: Path, epochs: int) -> dict[str, tuple]:
             10,
             (3, 32, 32),
         ),
+        "cls32lowres": (  # what `lucid train` picks for photos under 64 px: stride-16 variant, 2x2 final map
+            TrainConfig(data=signs, img_size=32, model="mobilenet_v3_small_lowres", batch_size=small, **common),
+            10,
+            (3, 32, 32),
+        ),
         "seg": (
             SegmentConfig(data=str(root / "camvid"), ignore_index=11, batch_size=seg, crop_size=(256, 320), **common),
             11,
@@ -133,7 +140,7 @@ def cases(limit: int, device: str, root: Path, epochs: int) -> dict[str, tuple]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--cases", nargs="+", default=["cls224", "cls32", "seg"])
+    parser.add_argument("--cases", nargs="+", default=["cls224", "cls32", "cls32lowres", "seg"])
     parser.add_argument("--limit", type=int, default=512, help="training images per case (--limit-train)")
     parser.add_argument("--steps", type=int, default=20, help="timed model-only steps")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each lucid run (the last is timed)")

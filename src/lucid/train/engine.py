@@ -665,17 +665,29 @@ def _seed_everything(seed: int, rank: int) -> None:
 
 @contextlib.contextmanager
 def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
-    """Deterministic kernels for the run, the caller's setting restored afterwards."""
+    """Deterministic kernels for the run, the caller's settings restored afterwards.
+
+    Without filling new tensors: with deterministic algorithms on, torch also fills every
+    ``torch.empty`` result with NaN (``torch.utils.deterministic.fill_uninitialized_memory``), so
+    that a kernel which wrongly reads memory it never wrote gives the same wrong result each time.
+    None of the training step's kernels does (a test trains each task with and without the fills
+    and gets the same numbers), and the fills took a large share of a CPU training step (profiled
+    in docs/training.md). The kernels chosen stay deterministic.
+    """
+    flags: Any = torch.utils.deterministic  # torch's stubs do not declare the attribute
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill_before = flags.fill_uninitialized_memory
     if enabled:
         if device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
+        flags.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
+        flags.fill_uninitialized_memory = fill_before
 
 
 def _build_run(config: RunConfig, ctx: dist_utils.DistContext, task: Task, out_dir: Path) -> _Run:

@@ -64,10 +64,9 @@ from lucid.data.images import (
     load_image,
     normalise_ink,
 )
-from lucid.data.workers import loaded_runtimes, worker_context
+from lucid.data.workers import worker_context
 
 __all__ = [
-    "loaded_runtimes",
     "worker_context",
     "DIGITS_CLASSES",
     "DIGITS_INK",

@@ -375,3 +375,36 @@ def test_cached_folder_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     resumed = train(TrainConfig(epochs=2, resume=str(tmp_path / "split"), progress=False))
     for a, b in zip(whole.history, resumed.history, strict=True):
         assert (a["train_loss"], a["val_loss"], a["val_top1"]) == (b["train_loss"], b["val_loss"], b["val_top1"])
+
+
+def test_large_sets_of_small_photos_ask_for_a_larger_batch() -> None:
+    from lucid.data import SMALL_PHOTO_BATCH, preferred_batch
+
+    assert SMALL_PHOTO_BATCH == 256
+    assert preferred_batch(True, 50_000) == 256  # 195 steps an epoch
+    assert preferred_batch(True, 100 * 256) == 256
+    assert preferred_batch(True, 100 * 256 - 1) is None  # fewer than 100 steps: the steps matter more
+    assert preferred_batch(False, 1_000_000) is None  # larger photos: the step is compute, not overhead
+
+
+def test_the_data_batch_is_used_unless_the_user_names_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lucid.data.augment as augment
+
+    # the rule scaled down so that a small folder qualifies: batch 8 when it leaves 10 steps
+    monkeypatch.setattr(augment, "SMALL_PHOTO_BATCH", 8)
+    monkeypatch.setattr(augment, "SMALL_PHOTO_BATCH_MIN_STEPS", 10)
+    data = _single(tmp_path / "small", per_class=40, size=16)  # 96 training images: 12 steps of 8
+    quick = ["train", "--data", str(data), "--epochs", "1", "--no-progress", "--limit-val", "6"]
+    assert main([*quick, "--out", str(tmp_path / "auto")]) == 0
+    text = capsys.readouterr().out
+    assert "batch 8: 96 small photos per process train more images per second in larger batches" in text
+    summary = json.loads((tmp_path / "auto" / "summary.json").read_text())
+    assert summary["batch_size"] == 8 and summary["config"]["batch_size"] is None
+    assert "training: 1 epoch, batch 8, sgd lr 0.0125," in text  # 0.1 scaled to batch 8 (the default's rule)
+    # --batch-size names the batch: the data's choice is not used, nor mentioned
+    assert main([*quick, "--batch-size", "4", "--out", str(tmp_path / "given")]) == 0
+    text = capsys.readouterr().out
+    assert "small photos per process" not in text and "batch 4, sgd lr 0.00625," in text
+    assert json.loads((tmp_path / "given" / "summary.json").read_text())["batch_size"] == 4

@@ -85,6 +85,7 @@ class TaskData:
     train_collate: Callable[[Any], Any] | None = None
     val_collate: Callable[[Any], Any] | None = None
     model: str | None = None  # a model the data asks for instead of the configured one
+    batch_size: int | None = None  # the batch the data asks for when the config names none
     batched: bool = False  # the training set augments whole batches itself (no loader workers)
     streaming: bool = False  # the training set decodes from disk per image (loader workers by default)
     val_batch_size: int | None = None  # None: the engine's default

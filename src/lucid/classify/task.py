@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.data import CachedImages, StreamingImages
+from lucid.data import CachedImages, StreamingImages, preferred_batch
 from lucid.errors import DataError
 from lucid.tasks import CalibrationPicks, Comparison, Meter, Task, TaskData, register_task
 from lucid.train.config import TrainConfig
@@ -91,12 +91,22 @@ class ClassifyTask(Task):
         in_channels = resolve_in_channels(self.config)
         train_ds, val_ds, info = build_datasets(self.config, in_channels)
         self.info = info
+        batch = None
+        if self.config.batch_size is None:
+            per_process = info.train_size // world_size
+            batch = preferred_batch((info.recipe or {}).get("name") == "small", per_process)
+            if batch is not None:
+                info.notes.append(
+                    f"batch {batch}: {per_process:,} small photos per process train more images per second in larger "
+                    "batches (docs/training.md); --batch-size N overrides"
+                )
         return TaskData(
             train_ds,
             val_ds,
             info,
             in_channels=in_channels,
             model=info.model,
+            batch_size=batch,
             batched=isinstance(train_ds, CachedImages),
             streaming=isinstance(train_ds, StreamingImages),
         )

@@ -6,7 +6,8 @@
 - `load_image` decodes every PIL mode correctly (16-bit grey, palette, alpha, CMYK);
   `infer_image_size` picks a training size from the headers.
 - `choose_recipe` / `BatchAugment` / `sample_transform`: augmentation that fits
-  the resolution, per batch (cached) or per image (streaming).
+  the resolution, per batch (cached) or per image (streaming); `preferred_batch`: the batch
+  that fits it (large sets of small photos train in batches of 256).
 - `CachedImages` (decoded once into uint8, `decode_all`) and `StreamingImages`.
 - `worker_context`: loader workers start from a fork server when this process holds a serving
   runtime's threads.
@@ -15,11 +16,13 @@
 """
 
 from lucid.data.augment import (
+    SMALL_PHOTO_BATCH,
     BatchAugment,
     Recipe,
     choose_recipe,
     eval_base,
     normalise,
+    preferred_batch,
     resized_crops,
     sample_transform,
 )
@@ -78,6 +81,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "LAYOUTS",
     "SMALL_IMAGE_MAX",
+    "SMALL_PHOTO_BATCH",
     "BatchAugment",
     "CachedImages",
     "ClassFiles",
@@ -88,6 +92,7 @@ __all__ = [
     "StreamingImages",
     "border_is_light",
     "choose_recipe",
+    "preferred_batch",
     "class_files",
     "dataset_size",
     "seeded_subset",

@@ -30,10 +30,24 @@ import torch.nn.functional as F
 
 from lucid.preprocessing import CROP_FRACTION  # evaluation: short side to size / 0.875, then centre crop
 
-__all__ = ["CROP_FRACTION", "BatchAugment", "Recipe", "choose_recipe", "eval_base", "normalise", "sample_transform"]
+__all__ = [
+    "CROP_FRACTION",
+    "SMALL_PHOTO_BATCH",
+    "BatchAugment",
+    "Recipe",
+    "choose_recipe",
+    "eval_base",
+    "normalise",
+    "preferred_batch",
+    "sample_transform",
+]
 
 LARGE_CROP_SCALE = (0.25, 1.0)
 CROP_RATIO = (3 / 4, 4 / 3)
+# The batch small photos train in when the set is large enough (`preferred_batch`), and the
+# optimizer steps per epoch it must still leave.
+SMALL_PHOTO_BATCH = 256
+SMALL_PHOTO_BATCH_MIN_STEPS = 100
 
 
 @dataclass
@@ -107,6 +121,20 @@ def choose_recipe(
         auto_augment=policy,
         random_erase=erase,
     )
+
+
+def preferred_batch(small: bool, train_images: int) -> int | None:
+    """The batch a run on ``train_images`` images (per process) should use when the user names
+    none, or None for the engine's default (64); ``small``: the small-photo recipe.
+
+    Small photos make a step on a CPU mostly per-layer overhead, so a larger batch trains more
+    images per second (a 32 px step of the low-resolution network: about 1.3x at 256 against 64)
+    and a time-budgeted run gets more epochs. That pays only when the set is large: a small one
+    needs the steps more than the speed, so `SMALL_PHOTO_BATCH` is chosen only when it still
+    leaves `SMALL_PHOTO_BATCH_MIN_STEPS` steps an epoch (25,600 images)."""
+    if small and train_images // SMALL_PHOTO_BATCH >= SMALL_PHOTO_BATCH_MIN_STEPS:
+        return SMALL_PHOTO_BATCH
+    return None
 
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -19,6 +19,7 @@ from lucid.preprocessing import MAX_IMAGE_SIZE  # images larger on a side are re
 
 __all__ = [
     "ADAMW_RECIPE_LR",
+    "DEFAULT_BATCH_SIZE",
     "check_class_names",
     "RecipeDefaults",
     "RunConfig",
@@ -62,6 +63,9 @@ MAX_SEED = 2**32 - 1
 MAX_TIME_BUDGET_MINUTES = 7 * 24 * 60.0  # a week
 # Without ``epochs``, a ``time_budget`` run fits the epoch count; otherwise the default is 10.
 DEFAULT_EPOCHS = 10
+# The batch per process when neither the config nor the data (`lucid.tasks.TaskData.batch_size`:
+# large sets of small photos) names one; the default learning rates are for it.
+DEFAULT_BATCH_SIZE = 64
 
 # Learning rates per optimizer when ``lr`` is left at None, for the config's default batch size
 # per process. Smaller batches get the rate scaled down linearly (Goyal et al., 2017): the full
@@ -132,20 +136,21 @@ class RunConfig:
 
     Data: ``data`` is the folder the task reads (each task names its layouts). ``batch_size`` and
     ``lr`` are per process (under torchrun the global batch is ``batch_size * world_size``).
-    ``lr=None`` and ``weight_decay=None`` pick the optimizer's default for the task
-    (`RecipeDefaults`: its rate scaled down linearly for batches below the default ``batch_size``,
-    its weight decay). ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's
-    BatchNorm momentum for training: the canonical 0.01 suits ImageNet-length runs, but over a few
-    hundred steps it leaves the running statistics near their initial values; ``None`` keeps the
-    model's own. ``channels_last`` is on by default: MobileNet's depthwise convolutions train
-    faster in that layout on CPU. ``resume`` names a finished or interrupted run's folder: its
-    saved config is used, and only `RESUME_OVERRIDABLE` fields set to non-default values
-    here override it.
+    ``batch_size=None`` takes the batch the data asks for (`lucid.tasks.TaskData.batch_size`: 256
+    for large sets of small photos), else `DEFAULT_BATCH_SIZE`. ``lr=None`` and
+    ``weight_decay=None`` pick the optimizer's default for the task (`RecipeDefaults`: its rate
+    scaled down linearly for batches below the default ``batch_size``, its weight decay).
+    ``bn_momentum`` (default 0.1, PyTorch's) replaces the model's BatchNorm momentum for
+    training: the canonical 0.01 suits ImageNet-length runs, but over a few hundred steps it
+    leaves the running statistics near their initial values; ``None`` keeps the model's own.
+    ``channels_last`` is on by default: MobileNet's depthwise convolutions train faster in that
+    layout on CPU. ``resume`` names a finished or interrupted run's folder: its saved config is
+    used, and only `RESUME_OVERRIDABLE` fields set to non-default values here override it.
 
     ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
     after timing the first steps; ``epochs`` is then an upper bound (``None``: the task's
-    ``defaults.epochs`` without a budget, `MAX_EPOCHS` with one). A resumed budget run
-    keeps its recorded plan and spends what is left of the budget.
+    ``defaults.epochs`` without a budget, `MAX_EPOCHS` with one). A resumed budget run keeps its
+    recorded plan and spends what is left of the budget.
     """
 
     task: ClassVar[str] = ""  # the lucid.tasks name of the config's task
@@ -155,7 +160,7 @@ class RunConfig:
     model: str = "mobilenet_v3_small"
     weights: str | None = None
     epochs: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
     lr: float | None = None
     opt: str = "sgd"
     momentum: float = 0.9
@@ -221,7 +226,8 @@ class RunConfig:
 
     def _check_sizes(self) -> None:
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
-        _check_int("batch_size", self.batch_size, 2, MAX_BATCH_SIZE)  # BatchNorm needs >= 2 samples per batch
+        if self.batch_size is not None:  # None: the data's choice, else DEFAULT_BATCH_SIZE
+            _check_int("batch_size", self.batch_size, 2, MAX_BATCH_SIZE)  # BatchNorm needs >= 2 samples per batch
         if self.workers is not None:
             _check_int("workers", self.workers, 0, MAX_WORKERS)
         _check_int("seed", self.seed, 0, MAX_SEED)
@@ -255,15 +261,25 @@ class RunConfig:
             if self.bn_momentum == 0:
                 raise ValueError("bn_momentum must be in (0, 1], got 0")
 
+    @classmethod
+    def default_batch_size(cls) -> int:
+        """The batch the task's default learning rates are for (its config's default
+        ``batch_size``, or `DEFAULT_BATCH_SIZE` where that default is None)."""
+        default = cls.__dataclass_fields__["batch_size"].default
+        return DEFAULT_BATCH_SIZE if default is None else cast(int, default)
+
     @property
     def learning_rate(self) -> float:
-        """The learning rate in use: ``lr``, or the optimizer's default scaled by
-        ``min(1, batch_size / default batch_size)``: the recipe's rate is for its own batch size, and
-        never scaled up (larger batches keep the default)."""
+        """The learning rate for ``batch_size`` (None: `default_batch_size`); see `learning_rate_for`."""
+        return self.learning_rate_for(self.batch_size or self.default_batch_size())
+
+    def learning_rate_for(self, batch_size: int) -> float:
+        """The learning rate for a batch of ``batch_size``: ``lr``, or the optimizer's default
+        scaled by ``min(1, batch_size / default_batch_size())``: the recipe's rate is for its own
+        batch size, and never scaled up (larger batches keep the default)."""
         if self.lr is not None:
             return float(self.lr)
-        recipe_batch = cast(int, type(self).__dataclass_fields__["batch_size"].default)
-        return self.defaults.lr[self.opt] * min(1.0, self.batch_size / recipe_batch)
+        return self.defaults.lr[self.opt] * min(1.0, batch_size / self.default_batch_size())
 
     @property
     def decay(self) -> float:

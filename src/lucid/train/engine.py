@@ -163,6 +163,7 @@ class _Loaders:
     sampler: DistributedSampler
     generator: torch.Generator
     batch_size: int = 0  # the training batch in use (the guard may shrink --batch-size)
+    requested: int = 0  # the batch asked for: --batch-size, else the data's, else the default
     notes: list[str] = field(default_factory=list)
     path: str = ""  # how batches reach the model, for the "training:" line
 
@@ -203,7 +204,8 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
             f"each process needs at least 2 training images per epoch; got {per_rank} "
             f"(dataset {dataset_size(train_ds)}, {ctx.world_size} processes)"
         )
-    batch_size, warning = _fit_batch(per_rank, config.batch_size)
+    requested = config.batch_size or data.batch_size or config.default_batch_size()
+    batch_size, warning = _fit_batch(per_rank, requested)
     notes = [warning] if warning else []
     workers = config.workers
     if data.batched and workers:
@@ -242,14 +244,14 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
     shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
     val = DataLoader(
         shard,
-        batch_size=data.val_batch_size or max(2 * config.batch_size, 128),
+        batch_size=data.val_batch_size or max(2 * requested, 128),
         shuffle=False,
         num_workers=workers,
         multiprocessing_context=context,
         pin_memory=pin_memory,
         collate_fn=data.val_collate,
     )
-    return _Loaders(train, val, sampler, generator, batch_size, notes, path)
+    return _Loaders(train, val, sampler, generator, batch_size, requested, notes, path)
 
 
 @contextlib.contextmanager
@@ -706,9 +708,9 @@ def _build_run(config: RunConfig, ctx: dist_utils.DistContext, task: Task, out_d
     loaders = _loaders(data, config, ctx)
     for note in loaders.notes:
         _say(ctx, note)
-    lr = config.learning_rate
-    if config.lr is None and loaders.batch_size != config.batch_size:
-        lr *= loaders.batch_size / config.batch_size  # linear scaling with the shrunken batch
+    lr = config.learning_rate_for(loaders.requested)
+    if config.lr is None and loaders.batch_size != loaders.requested:
+        lr *= loaders.batch_size / loaders.requested  # linear scaling with the shrunken batch
     optimizer = build_optimizer(model, config.opt, lr, config.decay, config.momentum)
     scheduler = _scheduler(optimizer, config, len(loaders.train))
     ema = build_ema(model, config.ema_decay) if config.ema else None

@@ -483,3 +483,20 @@ def test_epoch_bn_statistics_average_the_epochs_batches_and_give_the_momentum_ba
     with epoch_bn_statistics(layer, enabled=False):
         layer(batches[0])
     assert not torch.allclose(layer.running_mean, expected) and int(layer.num_batches_tracked) == 4
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="CPU affinity is Linux's")
+def test_streamed_sets_get_a_worker_per_core_of_their_share_at_most_eight(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from lucid.data import default_workers
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    for cores, expected in ((1, 1), (2, 2), (6, 6), (16, 8), (64, 8)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)))
+        assert default_workers() == expected, cores
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun --nproc-per-node 4: each process gets 4 cores' worth
+    assert default_workers() == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert default_workers() == 1

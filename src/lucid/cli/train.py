@@ -78,8 +78,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="data-loader worker processes (default 0 for sets decoded into memory, 4 or the cores for streamed "
-        "sets; 0 reads in the training process)",
+        help="data-loader worker processes (default 0 for sets decoded into memory; for streamed sets one per "
+        "core of this process's share, at most 8; 0 reads in the training process)",
     )
     data.add_argument(
         "--threads",

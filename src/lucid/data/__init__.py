@@ -9,8 +9,9 @@
   the resolution, per batch (cached) or per image (streaming); `preferred_batch`: the batch
   that fits it (large sets of small photos train in batches of 256).
 - `CachedImages` (decoded once into uint8, `decode_all`) and `StreamingImages`.
-- `worker_context`: loader workers start from a fork server when this process holds a serving
-  runtime's threads.
+- `default_workers`: how many loader workers a streamed set gets (the cores, at most 8);
+  `worker_context`: they start from a fork server when this process holds a serving runtime's
+  threads.
 - `digits_datasets` / `DigitsDataset`: the embedded digits set (scikit-learn's), the
   default training data and the default int8 calibration data.
 """
@@ -67,9 +68,10 @@ from lucid.data.images import (
     load_image,
     normalise_ink,
 )
-from lucid.data.workers import worker_context
+from lucid.data.workers import default_workers, worker_context
 
 __all__ = [
+    "default_workers",
     "worker_context",
     "DIGITS_CLASSES",
     "DIGITS_INK",

@@ -1,4 +1,5 @@
-"""How loader workers start: forked, unless this process holds a serving runtime's native threads.
+"""How many loader workers a streamed set gets by default, and how they start: forked, unless
+this process holds a serving runtime's native threads.
 
 Loader workers are forked from the process that iterates the DataLoader (Linux's default before
 Python 3.14). Forking copies one thread of a process that may have many; CPython's ``os.fork``
@@ -17,11 +18,29 @@ generator either way, so the batches are the same as forked workers' (a test che
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 from multiprocessing.context import BaseContext
 
+# Ultralytics' cap on default loader workers: the workers start afresh each epoch (their seeds
+# follow the epoch, for exact resume), and beyond this many the start-up costs more than it adds.
+MAX_DEFAULT_WORKERS = 8
+
 # Module name -> the runtime's name, for the runtimes whose native threads make a fork unsafe.
 THREADED_RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "executorch": "ExecuTorch"}
+
+
+def default_workers() -> int:
+    """Loader workers for a set streamed from disk when ``--workers`` is not given: the cores
+    this process may run on (its CPU affinity, which containers and ``taskset`` narrow) shared
+    among the processes torchrun started on this machine (``LOCAL_WORLD_SIZE``), at most
+    `MAX_DEFAULT_WORKERS` and at least 1, as Ultralytics does."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        local_processes = 1
+    return max(1, min(MAX_DEFAULT_WORKERS, cores // local_processes))
 
 
 def loaded_runtimes() -> list[str]:

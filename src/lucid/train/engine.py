@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from lucid.data import dataset_size, worker_context
+from lucid.data import dataset_size, default_workers, worker_context
 from lucid.errors import LucidError, RunFolderError
 from lucid.tasks import Task, TaskData, get_task
 from lucid.train import distributed as dist_utils
@@ -214,7 +214,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
         workers = 0
     elif data.streaming and workers is None:
-        workers = min(4, os.cpu_count() or 1)  # decoding image by image in the training process would starve it
+        workers = default_workers()  # decoding image by image in the training process would starve it
         notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
     workers = workers or 0
     context, context_note = worker_context(workers)

@@ -135,8 +135,8 @@ def main() -> None:
         if not (data / "train").is_dir():
             counts = build(data, args.per_class)
             print(f"built {data}: {json.dumps(counts)}")
-        for name, _, flags in candidates:
-            r = run(data, Path(tmp) / f"run{len(name)}_{time.time_ns()}", args.minutes, shlex.split(flags))
+        for index, (name, _, flags) in enumerate(candidates):
+            r = run(data, Path(tmp) / f"run{index}", args.minutes, shlex.split(flags))
             print("\n".join(f"  | {line}" for line in r["lines"]))
             print(
                 f"{name}: held-out top-1 {100 * r['top1']:.2f} %; {r['epochs']} epochs in {r['seconds']:.0f} s; "

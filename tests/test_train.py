@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -485,10 +486,8 @@ def test_epoch_bn_statistics_average_the_epochs_batches_and_give_the_momentum_ba
     assert not torch.allclose(layer.running_mean, expected) and int(layer.num_batches_tracked) == 4
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="CPU affinity is Linux's")
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
 def test_streamed_sets_get_a_worker_per_core_of_their_share_at_most_eight(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     from lucid.data import default_workers
 
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)

@@ -10,7 +10,7 @@ alternatives that would give more epochs in the same minutes:
   recipe; it bounds what a faster depthwise weight gradient could give (oneDNN computes that
   gradient on 2x2 and 4x4 maps at a small fraction of its forward speed);
 - ``compile``: ``torch.compile`` of the model (inductor), with its first-step time (a cold
-  compile in round 0: the inductor cache is a fresh temporary folder);
+  compile in round 0: the inductor cache is a fresh temporary folder, removed at the end);
 - ``2 procs x 1 thread``: two single-thread processes at half the batch side by side, as
   ``torchrun --nproc-per-node 2`` would run them, without the gradient all-reduce (an upper
   bound for that layout);
@@ -198,18 +198,24 @@ def main() -> None:
     if args.child:
         print(images_per_second("baseline", args.batch, args.steps)[0])
         return
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="lucid-inductor-")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {SIZE} px")
+    with tempfile.TemporaryDirectory(prefix="lucid-inductor-") as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # a cold compile, removed afterwards
+        measure(args.batch, args.rounds, args.steps, args.variants)
+
+
+def measure(batch: int, rounds: int, steps: int, variants: list[str]) -> None:
+    """The profile, the depthwise table, then ``rounds`` alternating rounds of ``variants``."""
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, {SIZE} px")
     print(f"load before: {os.getloadavg()[0]:.2f}")
-    profile(args.batch)
-    depthwise_times(args.batch)
-    for round_ in range(args.rounds):
-        for variant in args.variants:
+    profile(batch)
+    depthwise_times(batch)
+    for round_ in range(rounds):
+        for variant in variants:
             if variant == "procs":
-                rate = two_processes(args.batch, args.steps)
+                rate = two_processes(batch, steps)
                 print(f"round {round_}  2 procs x 1 thread  {rate:7.0f} img/s", flush=True)
                 continue
-            rate, first = images_per_second(variant, args.batch, args.steps)
+            rate, first = images_per_second(variant, batch, steps)
             note = f"  (first step {first:.1f} s)" if variant == "compile" else ""
             print(f"round {round_}  {variant:<18} {rate:7.0f} img/s{note}", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")

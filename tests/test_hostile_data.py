@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from lucid.data import find_layout, load_image, walk_images
+from lucid.data import decode_all, find_layout, load_image, verify_images, walk_images
 from lucid.errors import DataError
 from lucid.train import check_image_folder
 
@@ -79,6 +80,20 @@ def test_a_corrupt_image_in_a_symlinked_folder_is_a_clear_error(tmp_path: Path) 
     (root / "train" / "a" / "linked").symlink_to(outside)
     with pytest.raises(DataError, match=r"unreadable image.*bad\.png"):
         check_image_folder(root)
+
+
+def test_loader_processes_decode_what_this_process_decodes_and_name_a_corrupt_file(tmp_path: Path) -> None:
+    files = [_png(tmp_path / f"{i:03d}.png", value=3 * i, size=10 + i % 7) for i in range(70)]
+    whole = decode_all(files, 3, 8, 9, progress=False, workers=0)
+    assert whole.shape == (70, 3, 8, 8) and len({int(image[0].sum()) for image in whole}) == 70
+    assert torch.equal(decode_all(files, 3, 8, 9, progress=False, workers=2), whole)
+    (tmp_path / "033.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    for workers in (0, 2):
+        with pytest.raises(DataError, match=r"^1 unreadable image\(s\): .*033\.png"):
+            decode_all(files, 3, 8, 9, progress=False, workers=workers)
+        with pytest.raises(DataError, match=r"^1 unreadable image\(s\): .*033\.png"):
+            verify_images(files, 3, workers=workers)
+    verify_images(files[:33] + files[34:], 3, workers=2)
 
 
 def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path: Path) -> None:

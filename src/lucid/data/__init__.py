@@ -8,7 +8,8 @@
 - `choose_recipe` / `BatchAugment` / `sample_transform`: augmentation that fits
   the resolution, per batch (cached) or per image (streaming); `preferred_batch`: the batch
   that fits it (large sets of small photos train in batches of 256).
-- `CachedImages` (decoded once into uint8, `decode_all`) and `StreamingImages`.
+- `CachedImages` (decoded once into uint8 by loader processes, `decode_all`) and
+  `StreamingImages`; `verify_images` decodes every file once to name the unreadable ones.
 - `default_workers`: how many loader workers a streamed set gets (the cores, at most 8);
   `worker_context`: they start from a fork server when this process holds a serving runtime's
   threads.
@@ -35,6 +36,7 @@ from lucid.data.datasets import (
     eval_sample_transform,
     memory_budget,
     seeded_subset,
+    verify_images,
 )
 from lucid.data.digits import (
     DIGITS_CLASSES,
@@ -99,6 +101,7 @@ __all__ = [
     "dataset_size",
     "seeded_subset",
     "decode_all",
+    "verify_images",
     "eval_base",
     "eval_sample_transform",
     "files_digest",

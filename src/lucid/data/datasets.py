@@ -11,10 +11,9 @@ Both give identical evaluation tensors: the same decoding, resize and crop (`eva
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence, Sized
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils.data import Dataset
@@ -30,6 +29,7 @@ __all__ = [
     "StreamingImages",
     "dataset_size",
     "decode_all",
+    "verify_images",
     "eval_sample_transform",
     "memory_budget",
 ]
@@ -51,6 +51,89 @@ def memory_budget(gigabytes: float | None = None) -> int:
     return int(min(DEFAULT_BUDGET_FRACTION * total, DEFAULT_BUDGET_CAP))
 
 
+# Fewer files than this decode in this process: starting workers would take longer than they save.
+PARALLEL_DECODE_MIN_FILES = 512
+
+
+class _DecodeFiles(Dataset):
+    """``(index, uint8 image or None, error or None)`` for each file: the work `decode_all` and
+    `verify_images` hand to loader workers (a class, so a fork server or spawn can pickle it)."""
+
+    def __init__(self, files: Sequence[Path], channels: int, transform: Callable[[Any], torch.Tensor] | None) -> None:
+        self.files, self.channels, self.transform = list(files), channels, transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            image = load_image(self.files[index], self.channels)
+        except DataError as exc:
+            return index, None, str(exc)
+        return index, (self.transform(image) if self.transform is not None else None), None
+
+
+class _Chunk(NamedTuple):
+    """Decoded files of one loader batch: ``images[i]`` is file ``indices[i]``; ``errors`` name the others."""
+
+    indices: list[int]
+    images: torch.Tensor | None
+    errors: list[str]
+
+
+def _as_chunk(items: list[tuple[int, torch.Tensor | None, str | None]]) -> _Chunk:
+    """Collate for `_DecodeFiles`, run in the worker: the chunk's images stacked into one tensor,
+    which crosses to the main process as one shared-memory block instead of one per image."""
+    decoded = [(index, image) for index, image, _ in items if image is not None]
+    images = torch.stack([image for _, image in decoded]) if decoded else None
+    return _Chunk([index for index, _ in decoded], images, [error for _, _, error in items if error is not None])
+
+
+def _decode_chunks(
+    files: Sequence[Path],
+    channels: int,
+    transform: Callable[[Any], torch.Tensor] | None,
+    *,
+    workers: int | None,
+    progress: bool,
+    desc: str,
+) -> Iterator[_Chunk]:
+    """`_DecodeFiles`'s items in chunks, decoded by loader worker processes when there are enough files.
+
+    Processes, not threads: for small images most of the time is Python (PIL's header parsing,
+    the transforms), which holds the GIL, so two threads decoded 32 px JPEGs more slowly than one
+    (docs/training.md, *Speed*). Workers start as the training loaders' do (`worker_context`).
+    """
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from lucid.data.workers import default_workers, worker_context
+
+    if workers is None:
+        workers = default_workers() if len(files) >= PARALLEL_DECODE_MIN_FILES else 0
+    count = workers
+    context, _ = worker_context(count)
+    loader = DataLoader(
+        _DecodeFiles(files, channels, transform),
+        batch_size=64,
+        num_workers=count,
+        collate_fn=_as_chunk,
+        multiprocessing_context=context,
+    )
+    with tqdm(total=len(files), desc=desc, unit="img", disable=not progress, leave=False, dynamic_ncols=True) as bar:
+        for chunk in loader:
+            bar.update(len(chunk.indices) + len(chunk.errors))
+            yield chunk
+
+
+def _raise_unreadable(bad: list[str]) -> None:
+    """A `DataError` naming the first five files that did not decode, when any did not."""
+    if bad:
+        bad.sort()
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DataError(f"{len(bad)} unreadable image(s): {shown}")
+
+
 def decode_all(
     files: Sequence[Path],
     channels: int,
@@ -61,40 +144,27 @@ def decode_all(
     workers: int | None = None,
     desc: str = "decoding",
 ) -> torch.Tensor:
-    """Decode ``files`` in parallel threads into one uint8 tensor ``(N, channels, size, size)``
-    (short side resized to ``resize_size``, centre crop ``size``). PIL and torch release the GIL
-    while decoding and resizing, so threads use every core without copying data between processes.
-    Raises `DataError` listing the files that do not decode."""
-    from tqdm.auto import tqdm
-
+    """Decode ``files`` into one uint8 tensor ``(N, channels, size, size)`` (short side resized to
+    ``resize_size``, centre crop ``size``), in ``workers`` loader processes (default: one per core,
+    at most 8, from `PARALLEL_DECODE_MIN_FILES` files on; 0 decodes here). Raises `DataError` listing the files that do not decode."""
     out = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
-    base = eval_base(size, resize_size)
     bad: list[str] = []
-
-    def one(index: int) -> None:
-        try:
-            out[index] = base(load_image(files[index], channels))
-        except DataError as exc:
-            bad.append(str(exc))
-
-    threads = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(
-            tqdm(
-                pool.map(one, range(len(files))),
-                total=len(files),
-                desc=desc,
-                unit="img",
-                disable=not progress,
-                leave=False,
-                dynamic_ncols=True,
-            )
-        )
-    if bad:
-        bad.sort()
-        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise DataError(f"{len(bad)} unreadable image(s): {shown}")
+    chunks = _decode_chunks(
+        files, channels, eval_base(size, resize_size), workers=workers, progress=progress, desc=desc
+    )
+    for chunk in chunks:
+        if chunk.images is not None:
+            out[chunk.indices] = chunk.images
+        bad += chunk.errors
+    _raise_unreadable(bad)
     return out
+
+
+def verify_images(files: Sequence[Path], channels: int, *, progress: bool = False, workers: int | None = None) -> None:
+    """Decode every file once, as `decode_all` does, and raise `DataError` listing the ones that fail."""
+    chunks = _decode_chunks(files, channels, None, workers=workers, progress=progress, desc="checking images")
+    bad = [error for chunk in chunks for error in chunk.errors]
+    _raise_unreadable(bad)
 
 
 def dataset_size(dataset: Dataset[Any]) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,43 +116,13 @@ def _to_model_input(in_channels: int, mean: Sequence[float], std: Sequence[float
     return steps + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
 
 
-def _check_decodes(files: Sequence[Path], channels: int, *, progress: bool = False) -> None:
-    """Decode every file once (threads) and raise DataError listing the ones that fail."""
-    from tqdm.auto import tqdm
-
-    from lucid.data import load_image
-
-    def check(path: Path) -> str | None:
-        try:
-            load_image(path, channels)
-        except DataError as exc:
-            return str(exc)
-        return None
-
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = list(
-            tqdm(
-                pool.map(check, files),
-                total=len(files),
-                desc="checking images",
-                unit="img",
-                disable=not progress,
-                leave=False,
-                dynamic_ncols=True,
-            )
-        )
-    bad = sorted(r for r in results if r is not None)
-    if bad:
-        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise DataError(f"{len(bad)} unreadable image(s): {shown}")
-
-
 def check_image_folder(root: str | os.PathLike[str], *, verify_images: bool = True) -> list[str]:
     """Validate a data folder in any accepted layout (`lucid.data.LAYOUTS`) and return its
     class names. Raises `DataError` for anything else, a class without
     images, a validation class without training images, or (``verify_images``) an image that
     does not decode; the files checked are the ones `folder_datasets` trains on."""
     from lucid.data import find_layout
+    from lucid.data import verify_images as check_decodes  # the parameter has the function's name
 
     layout = find_layout(root)
     if verify_images:
@@ -161,7 +130,7 @@ def check_image_folder(root: str | os.PathLike[str], *, verify_images: bool = Tr
         if layout.val is not None:
             files += layout.val.samples(layout.classes)[0]
         try:
-            _check_decodes(files, 3)
+            check_decodes(files, 3)
         except DataError as exc:
             raise DataError(f"--data {root}: {exc}") from None
     return layout.classes
@@ -300,6 +269,7 @@ def _folder_sets(
         memory_budget,
         sample_transform,
     )
+    from lucid.data import verify_images as check_decodes  # the parameter has the function's name
 
     need = channels * (len(train[0]) * recipe.store_size**2 + len(val[0]) * recipe.image_size**2)
     budget = memory_budget(memory_budget_gb)
@@ -320,7 +290,7 @@ def _folder_sets(
         )
         return (train_ds, val_ds), how
     if verify_images:
-        _check_decodes(train[0] + val[0], channels, progress=progress)
+        check_decodes(train[0] + val[0], channels, progress=progress)
     train_stream = StreamingImages(train[0], train[1], channels, sample_transform(recipe, mean, std), classes=classes)
     val_stream = StreamingImages(
         val[0],

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lucid.data import decode_all, find_layout, load_image, verify_images, walk_images
+from lucid.data import decode_all, find_layout, forks_cleanly, load_image, verify_images, walk_images
 from lucid.errors import DataError
 from lucid.train import check_image_folder
 
@@ -94,6 +94,21 @@ def test_loader_processes_decode_what_this_process_decodes_and_name_a_corrupt_fi
         with pytest.raises(DataError, match=r"^1 unreadable image\(s\): .*033\.png"):
             verify_images(files, 3, workers=workers)
     verify_images(files[:33] + files[34:], 3, workers=2)
+
+
+def test_decoding_stays_in_this_process_where_forking_is_unsafe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = [_png(tmp_path / f"{i}.png", value=9 * i) for i in range(6)]
+    expected = decode_all(files, 3, 8, 8, progress=False, workers=0)
+    monkeypatch.setitem(sys.modules, "onnxruntime", sys.modules.get("onnxruntime", object()))
+    assert not forks_cleanly()
+
+    def no_fork() -> int:
+        raise AssertionError("a worker was forked beside a serving runtime")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert torch.equal(decode_all(files, 3, 8, 8, progress=False, workers=2), expected)
 
 
 def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path: Path) -> None:

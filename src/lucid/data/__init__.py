@@ -12,7 +12,7 @@
   `StreamingImages`; `verify_images` decodes every file once to name the unreadable ones.
 - `default_workers`: how many loader workers a streamed set gets (the cores, at most 8);
   `worker_context`: they start from a fork server when this process holds a serving runtime's
-  threads.
+  threads; `forks_cleanly`: whether plain forked workers may be used (`decode_all`).
 - `digits_datasets` / `DigitsDataset`: the embedded digits set (scikit-learn's), the
   default training data and the default int8 calibration data.
 """
@@ -70,10 +70,12 @@ from lucid.data.images import (
     load_image,
     normalise_ink,
 )
-from lucid.data.workers import default_workers, worker_context
+from lucid.data.workers import default_workers, forks_cleanly, start_method, worker_context
 
 __all__ = [
     "default_workers",
+    "forks_cleanly",
+    "start_method",
     "worker_context",
     "DIGITS_CLASSES",
     "DIGITS_INK",

@@ -102,23 +102,22 @@ def _decode_chunks(
 
     Processes, not threads: for small images most of the time is Python (PIL's header parsing,
     the transforms), which holds the GIL, so two threads decoded 32 px JPEGs more slowly than one
-    (docs/training.md, *Speed*). Workers start as the training loaders' do (`worker_context`).
+    (docs/training.md, *Decoding*). Only plain forks are used (`forks_cleanly`): a spawned or
+    fork-server worker would need a ``__main__`` guard in the caller's script, which in-memory
+    training has never asked for; elsewhere the files decode in this process.
     """
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from lucid.data.workers import default_workers, worker_context
+    from lucid.data.workers import default_workers, forks_cleanly
 
     if workers is None:
         workers = default_workers() if len(files) >= PARALLEL_DECODE_MIN_FILES else 0
-    count = workers
-    context, _ = worker_context(count)
     loader = DataLoader(
         _DecodeFiles(files, channels, transform),
         batch_size=64,
-        num_workers=count,
+        num_workers=workers if forks_cleanly() else 0,
         collate_fn=_as_chunk,
-        multiprocessing_context=context,
     )
     with tqdm(total=len(files), desc=desc, unit="img", disable=not progress, leave=False, dynamic_ncols=True) as bar:
         for chunk in loader:
@@ -145,8 +144,9 @@ def decode_all(
     desc: str = "decoding",
 ) -> torch.Tensor:
     """Decode ``files`` into one uint8 tensor ``(N, channels, size, size)`` (short side resized to
-    ``resize_size``, centre crop ``size``), in ``workers`` loader processes (default: one per core,
-    at most 8, from `PARALLEL_DECODE_MIN_FILES` files on; 0 decodes here). Raises `DataError` listing the files that do not decode."""
+    ``resize_size``, centre crop ``size``), in ``workers`` forked loader processes (default: one
+    per core, at most 8, from `PARALLEL_DECODE_MIN_FILES` files on; 0, or a process that cannot
+    fork cleanly, decodes here). Raises `DataError` listing the files that do not decode."""
     out = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
     bad: list[str] = []
     chunks = _decode_chunks(

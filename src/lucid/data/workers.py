@@ -48,6 +48,23 @@ def loaded_runtimes() -> list[str]:
     return [name for module, name in THREADED_RUNTIMES.items() if module in sys.modules]
 
 
+def start_method() -> str:
+    """The start method new processes get: the one the user set, else the platform's default
+    (the first one listed, per the multiprocessing docs)."""
+    return multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+
+
+def forks_cleanly() -> bool:
+    """Whether worker processes started now are plain forks that ask nothing of the caller.
+
+    True when the start method is fork, no serving runtime's threads are loaded (see the module
+    docstring) and this process is not a daemon (which may not have children). Spawn and fork
+    server workers re-run the caller's main script unless it has an ``if __name__ == "__main__":``
+    guard, so work that used to run in-process only moves to workers when this holds.
+    """
+    return start_method() == "fork" and not loaded_runtimes() and not multiprocessing.current_process().daemon
+
+
 def worker_context(workers: int) -> tuple[BaseContext | None, str | None]:
     """The multiprocessing context for ``workers`` loader workers, and a line saying why when not the default.
 
@@ -57,9 +74,7 @@ def worker_context(workers: int) -> tuple[BaseContext | None, str | None]:
     lucid once, so each epoch's fresh workers are forked from it instead of importing torch again.
     """
     runtimes = loaded_runtimes()
-    # The method set by the user, else the platform's default (the first one listed, per the docs).
-    method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
-    if workers <= 0 or not runtimes or method != "fork":
+    if workers <= 0 or not runtimes or start_method() != "fork":
         return None, None
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "lucid"])

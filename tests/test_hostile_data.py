@@ -86,7 +86,9 @@ def test_loader_processes_decode_what_this_process_decodes_and_name_a_corrupt_fi
     files = [_png(tmp_path / f"{i:03d}.png", value=3 * i, size=10 + i % 7) for i in range(70)]
     whole = decode_all(files, 3, 8, 9, progress=False, workers=0)
     assert whole.shape == (70, 3, 8, 8) and len({int(image[0].sum()) for image in whole}) == 70
+    rng = torch.get_rng_state()
     assert torch.equal(decode_all(files, 3, 8, 9, progress=False, workers=2), whole)
+    assert torch.equal(torch.get_rng_state(), rng)  # the run's seeded weights do not depend on the cores
     (tmp_path / "033.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     for workers in (0, 2):
         with pytest.raises(DataError, match=r"^1 unreadable image\(s\): .*033\.png"):

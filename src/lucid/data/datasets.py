@@ -118,6 +118,9 @@ def _decode_chunks(
         batch_size=64,
         num_workers=workers if forks_cleanly() else 0,
         collate_fn=_as_chunk,
+        # Its own generator: workers draw their seed from the loader's generator, which would
+        # otherwise be torch's global one, and the run's model would start from other weights.
+        generator=torch.Generator(),
     )
     with tqdm(total=len(files), desc=desc, unit="img", disable=not progress, leave=False, dynamic_ncols=True) as bar:
         for chunk in loader:

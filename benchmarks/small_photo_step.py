@@ -9,6 +9,10 @@ alternatives that would give more epochs in the same minutes:
 - ``frozen-dw``: the same step with the depthwise convolutions' weights frozen. It is not a
   recipe; it bounds what a faster depthwise weight gradient could give (oneDNN computes that
   gradient on 2x2 and 4x4 maps at a small fraction of its forward speed);
+- ``full-kernels``: the step with plain ``nn.Conv2d`` everywhere, as before ``lucid train``
+  computed its stride-1 convolutions from the kernel taps that reach the map
+  (`lucid.models.ReachableTapsConv2d`: on a 2x2 map a 5x5 kernel's outer ring only meets the
+  zero padding, and oneDNN computes the 3x3 weight gradient faster);
 - ``compile``: ``torch.compile`` of the model (inductor), with its first-step time (a cold
   compile in round 0: the inductor cache is a fresh temporary folder, removed at the end);
 - ``2 procs x 1 thread``: two single-thread processes at half the batch side by side, as
@@ -23,7 +27,7 @@ variants so that drift of the machine's speed falls on all of them; the load is 
 and after. Run it on idle cores.
 
     python benchmarks/small_photo_step.py [--batch 256] [--rounds 3] [--steps 16]
-        [--variants baseline frozen-dw compile procs dilated os8 width1.5 large]
+        [--variants baseline full-kernels frozen-dw compile procs dilated os8 width1.5 large]
 """
 
 from __future__ import annotations
@@ -40,12 +44,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lucid.models import LARGE_BOTTLENECKS, MobileNet_V3, create_model, preset_config
+from lucid.models import LARGE_BOTTLENECKS, MobileNet_V3, create_model, preset_config, use_reachable_taps
 from lucid.models.lowres import LOWRES_SMALL_BOTTLENECKS
 
 SIZE = 32
 CLASSES = 10
-VARIANTS = ("baseline", "frozen-dw", "compile", "procs", "dilated", "os8", "width1.5", "large")
+VARIANTS = ("baseline", "full-kernels", "frozen-dw", "compile", "procs", "dilated", "os8", "width1.5", "large")
 
 
 def _stride_one(table: tuple, index: int) -> tuple:
@@ -55,8 +59,8 @@ def _stride_one(table: tuple, index: int) -> tuple:
     return tuple(rows)
 
 
-def build(variant: str) -> nn.Module:
-    """The network a variant trains (the baseline's for the step-level variants)."""
+def _network(variant: str) -> nn.Module:
+    """The network a variant trains, as built (the baseline's for the step-level variants)."""
     if variant == "dilated":
         return create_model("mobilenet_v3_small_lowres", num_classes=CLASSES, dilated=True)
     if variant == "os8":
@@ -68,6 +72,15 @@ def build(variant: str) -> nn.Module:
         config = preset_config("mobilenet_v3_large", num_classes=CLASSES)
         return MobileNet_V3(config.replace(bottleneck_cfg=_stride_one(LARGE_BOTTLENECKS, 1)))
     return create_model("mobilenet_v3_small_lowres", num_classes=CLASSES)
+
+
+def build(variant: str) -> nn.Module:
+    """The network a variant trains, with the convolutions ``lucid train`` uses (plain
+    ``nn.Conv2d`` for ``full-kernels``)."""
+    model = _network(variant)
+    if variant != "full-kernels":
+        use_reachable_taps(model)
+    return model
 
 
 def make_step(variant: str, batch: int) -> Callable[[], None]:
@@ -163,8 +176,8 @@ def _depthwise_row(conv: nn.Conv2d, shape: torch.Size, batch: int, repeats: int)
 
 def depthwise_times(batch: int, repeats: int = 10) -> None:
     """Forward, input-gradient and weight-gradient times of each depthwise convolution of the
-    baseline network at its input shape (each timed alone, ``repeats`` calls)."""
-    model = build("baseline").train().to(memory_format=torch.channels_last)
+    baseline network at its input shape, at its full kernel (each timed alone, ``repeats`` calls)."""
+    model = build("full-kernels").train().to(memory_format=torch.channels_last)
     shapes: dict[nn.Conv2d, torch.Size] = {}
 
     def record(module: nn.Module, args: tuple, output: torch.Tensor) -> None:

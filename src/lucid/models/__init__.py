@@ -2,7 +2,14 @@
 
 # ``weights``: the public weights API under its original module name.
 from lucid.models import weights  # noqa: F401
-from lucid.models.blocks import Conv2dSame, _InvertedBottleneck_V3, _SEBlock, make_divisible  # noqa: F401
+from lucid.models.blocks import (  # noqa: F401
+    Conv2dSame,
+    ReachableTapsConv2d,
+    _InvertedBottleneck_V3,
+    _SEBlock,
+    make_divisible,
+    use_reachable_taps,
+)
 from lucid.models.config import BlockLayout, BottleneckSpec, MobileNetV3Config, NetworkLayout
 from lucid.models.factories import (
     build_preset,
@@ -64,6 +71,8 @@ __all__ = [
     "MobileNetV3Features",
     "FeatureInfo",
     "Conv2dSame",
+    "ReachableTapsConv2d",
+    "use_reachable_taps",
     "init_weights",
     "make_divisible",
     "PRESETS",

@@ -16,6 +16,8 @@ from lucid.nn import HardSigmoid, HardSwish
 __all__ = [
     "make_divisible",
     "Conv2dSame",
+    "ReachableTapsConv2d",
+    "use_reachable_taps",
     "conv2d",
     "conv_bn_act",
     "activation_layer",
@@ -67,6 +69,50 @@ class Conv2dSame(nn.Conv2d):
         if pad_h > 0 or pad_w > 0:
             x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
         return self._conv_forward(x, self.weight, self.bias)
+
+
+class ReachableTapsConv2d(nn.Conv2d):
+    """A stride-1, symmetrically padded convolution computed from the kernel taps that can reach its map.
+
+    Output row ``y`` of such a convolution reads input rows ``y - p .. y + p``; on an ``H``-row map
+    only the ``2H - 1`` central kernel rows ever meet a real row, the others only meet the zero
+    padding (likewise columns). So a 5x5 kernel on a 2x2 map (the last stage of
+    ``mobilenet_v3_small_lowres`` at 32 px) gives the same outputs and gradients from its central
+    3x3, and the cut taps' gradients are zero either way. oneDNN computes a depthwise weight
+    gradient on such tiny maps slowly and in proportion to the kernel's area, so training steps
+    run faster (docs/training.md). The parameters, their names and the results are `nn.Conv2d`'s.
+    `use_reachable_taps` puts it in a model for training; models are built with `nn.Conv2d`, which
+    is what ``print(model)``, the charts and every export show.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel_h, kernel_w = self.kernel_size
+        reach_h = min(kernel_h, 2 * x.shape[-2] - 1)
+        reach_w = min(kernel_w, 2 * x.shape[-1] - 1)
+        if (reach_h, reach_w) == (kernel_h, kernel_w):
+            return self._conv_forward(x, self.weight, self.bias)
+        cut_h, cut_w = (kernel_h - reach_h) // 2, (kernel_w - reach_w) // 2
+        weight = self.weight[:, :, cut_h : cut_h + reach_h, cut_w : cut_w + reach_w]
+        return F.conv2d(x, weight, self.bias, 1, ((reach_h - 1) // 2, (reach_w - 1) // 2), 1, self.groups)
+
+
+def use_reachable_taps(model: nn.Module) -> int:
+    """Make every convolution of ``model`` that `ReachableTapsConv2d` computes exactly (a plain
+    ``nn.Conv2d`` wider than 1x1, with stride 1, dilation 1, odd kernel sides and zero padding of
+    half the kernel)
+    one, in place; returns how many. The modules keep their parameters, buffers and hooks (only
+    their class changes), so an optimizer, a state_dict or a checkpoint sees no difference."""
+    count = 0
+    for module in model.modules():
+        if type(module) is not nn.Conv2d or module.padding_mode != "zeros":
+            continue
+        kernel_h, kernel_w = module.kernel_size
+        odd, wider = kernel_h % 2 and kernel_w % 2, kernel_h * kernel_w > 1
+        if odd and wider and module.stride == (1, 1) and module.dilation == (1, 1):
+            if module.padding == ((kernel_h - 1) // 2, (kernel_w - 1) // 2):
+                module.__class__ = ReachableTapsConv2d
+                count += 1
+    return count
 
 
 def conv2d(

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from lucid.models import create_model
+from lucid.models import create_model, use_reachable_taps
 from lucid.segment import SegmentConfig
 from lucid.train import TrainConfig, train
 from lucid.train.distributed import auto_device
@@ -50,6 +50,7 @@ def model_only(
 ) -> float:
     """Images/s of the training step alone on a batch already on ``device``."""
     model = create_model(config.model, num_classes=num_classes).to(device).train()
+    use_reachable_taps(model)  # the convolutions lucid train uses
     model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
     precision = resolve_precision(config, device)

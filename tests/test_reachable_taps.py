@@ -71,3 +71,12 @@ def test_a_lowres_training_step_is_unchanged_and_checkpoints_see_no_difference()
     for (name, a), b in zip(plain.named_parameters(), reach.parameters(), strict=True):
         assert a.grad is not None and b.grad is not None, name
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_convolution_it_would_not_cut_exactly_keeps_its_full_kernel() -> None:
+    torch.manual_seed(0)
+    strided = ReachableTapsConv2d(4, 4, 5, stride=2, padding=2, groups=4)
+    plain = nn.Conv2d(4, 4, 5, stride=2, padding=2, groups=4)
+    plain.load_state_dict(strided.state_dict())
+    x = torch.randn(2, 4, 2, 2)
+    torch.testing.assert_close(strided(x), plain(x))

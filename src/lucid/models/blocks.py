@@ -18,6 +18,7 @@ __all__ = [
     "Conv2dSame",
     "ReachableTapsConv2d",
     "use_reachable_taps",
+    "cuts_exactly",
     "conv2d",
     "conv_bn_act",
     "activation_layer",
@@ -89,29 +90,37 @@ class ReachableTapsConv2d(nn.Conv2d):
         kernel_h, kernel_w = self.kernel_size
         reach_h = min(kernel_h, 2 * x.shape[-2] - 1)
         reach_w = min(kernel_w, 2 * x.shape[-1] - 1)
-        if (reach_h, reach_w) == (kernel_h, kernel_w):
+        if (reach_h, reach_w) == (kernel_h, kernel_w) or not cuts_exactly(self):
             return self._conv_forward(x, self.weight, self.bias)
         cut_h, cut_w = (kernel_h - reach_h) // 2, (kernel_w - reach_w) // 2
         weight = self.weight[:, :, cut_h : cut_h + reach_h, cut_w : cut_w + reach_w]
         return F.conv2d(x, weight, self.bias, 1, ((reach_h - 1) // 2, (reach_w - 1) // 2), 1, self.groups)
 
 
+def cuts_exactly(conv: nn.Conv2d) -> bool:
+    """Whether cutting ``conv``'s kernel to the taps that reach the map keeps its results: stride 1,
+    dilation 1, odd kernel sides, zero padding of half the kernel, and a kernel wider than 1x1."""
+    kernel_h, kernel_w = conv.kernel_size
+    half = ((kernel_h - 1) // 2, (kernel_w - 1) // 2)
+    shape = kernel_h % 2 == 1 and kernel_w % 2 == 1 and kernel_h * kernel_w > 1
+    return (
+        shape
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.padding == half
+        and conv.padding_mode == "zeros"
+    )
+
+
 def use_reachable_taps(model: nn.Module) -> int:
-    """Make every convolution of ``model`` that `ReachableTapsConv2d` computes exactly (a plain
-    ``nn.Conv2d`` wider than 1x1, with stride 1, dilation 1, odd kernel sides and zero padding of
-    half the kernel)
-    one, in place; returns how many. The modules keep their parameters, buffers and hooks (only
-    their class changes), so an optimizer, a state_dict or a checkpoint sees no difference."""
+    """Make every plain ``nn.Conv2d`` of ``model`` that `cuts_exactly` a `ReachableTapsConv2d`, in
+    place, and return how many. The modules keep their parameters, buffers and hooks (only their
+    class changes), so an optimizer, a state_dict or a checkpoint sees no difference."""
     count = 0
     for module in model.modules():
-        if type(module) is not nn.Conv2d or module.padding_mode != "zeros":
-            continue
-        kernel_h, kernel_w = module.kernel_size
-        odd, wider = kernel_h % 2 and kernel_w % 2, kernel_h * kernel_w > 1
-        if odd and wider and module.stride == (1, 1) and module.dilation == (1, 1):
-            if module.padding == ((kernel_h - 1) // 2, (kernel_w - 1) // 2):
-                module.__class__ = ReachableTapsConv2d
-                count += 1
+        if type(module) is nn.Conv2d and cuts_exactly(module):
+            module.__class__ = ReachableTapsConv2d
+            count += 1
     return count
 
 

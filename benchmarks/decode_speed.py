@@ -36,14 +36,6 @@ def _load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
-def _files(root: Path) -> list[Path]:
-    """Every image under ``root``'s class folders (``root/<class>/<image>``, or deeper)."""
-    files: list[Path] = []
-    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
-        files += walk_images(folder)[0]
-    return sorted(set(files))
-
-
 def _one_by_one(files: Sequence[Path], size: int, resize: int, threads: int) -> torch.Tensor:
     """The per-file work in this process (``threads`` 1) or a thread pool of ``threads``."""
     base = eval_base(size, resize)
@@ -79,7 +71,7 @@ def main() -> None:
     }
     print(f"load before: {_load()}; {os.cpu_count()} cores, torch {torch.__version__}")
     for root in roots:
-        files = _files(root)
+        files = walk_images(root)[0]  # every image below root, sorted
         print(f"{root}: {len(files)} images -> {size} px (short side {resize}, centre crop)")
         seconds: dict[str, list[float]] = {name: [] for name in ways}
         reference: torch.Tensor | None = None

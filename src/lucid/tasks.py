@@ -162,7 +162,7 @@ class Task:
     # (classification: the class count and input channels of the file).
     weights_sizing: ClassVar[Mapping[str, Any]] = {}
     # The module of the task's ``lucid eval`` / ``lucid predict``: its ``run_eval(args)``,
-    # ``run_predict(args)`` and ``UNUSED_PREDICT_FLAGS`` (refused by name).
+    # ``run_predict(args)``, ``UNUSED_EVAL_FLAGS`` and ``UNUSED_PREDICT_FLAGS`` (refused by name).
     cli_module: ClassVar[str] = ""
 
     @classmethod
@@ -442,7 +442,7 @@ def register_task(cls: type[Task]) -> type[Task]:
     if not cls.cli_module:
         raise ValueError(
             f"task {name!r} ({cls.__qualname__}) names no cli_module; expected the module of its "
-            "lucid eval / predict (run_eval, run_predict, UNUSED_PREDICT_FLAGS)"
+            "lucid eval / predict (run_eval, run_predict, UNUSED_EVAL_FLAGS, UNUSED_PREDICT_FLAGS)"
         )
     _REGISTRY[name] = cls
     return cls

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from lucid.cli.table import print_eval
 
-__all__ = ["UNUSED_PREDICT_FLAGS", "run_eval", "run_predict"]
+__all__ = ["UNUSED_EVAL_FLAGS", "UNUSED_PREDICT_FLAGS", "run_eval", "run_predict"]
 
+UNUSED_EVAL_FLAGS: tuple[str, ...] = ()  # lucid eval's flags a classifier has no use for: none
 UNUSED_PREDICT_FLAGS = ("score_threshold",)  # lucid predict's flags a classifier has no use for
 
 
@@ -38,6 +39,7 @@ def run_eval(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
         confusion_png=confusion,
+        tta=args.tta,
     )
     if result.confusion_error:
         print(f"lucid eval: warning: confusion matrix not written: {result.confusion_error}", file=sys.stderr)
@@ -59,6 +61,12 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.onnx:
         from lucid.deploy import Predictor
 
+        if args.tta == "flip":
+            raise ValueError(
+                "--tta flip: an exported model runs the network once per image; predict with the checkpoint for "
+                "test-time flip"
+            )
+
         images = [str(p) for p in image_inputs(args.inputs)]  # a folder gives its images
         predictor = Predictor(args.onnx, threads=args.threads, backend=args.backend, precision=args.precision)
         predictions = predictor.predict(images, topk=args.topk)
@@ -70,7 +78,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 "lucid predict needs a checkpoint (or model name) and at least one image: lucid predict CKPT IMAGE..."
             )
         source, images = args.inputs[0], [str(p) for p in image_inputs(args.inputs[1:])]
-        predictions = predict(source, images, topk=args.topk, weights=args.weights, device=args.device)
+        predictions = predict(source, images, topk=args.topk, weights=args.weights, device=args.device, tta=args.tta)
     drawn = draw_predictions(images, predictions, out) if out is not None else []
     if args.json:
         print(dumps(predictions_json(images, predictions), indent=2))

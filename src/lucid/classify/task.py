@@ -17,6 +17,7 @@ from lucid.tasks import CalibrationPicks, Comparison, Meter, Task, TaskData, reg
 from lucid.train.config import TrainConfig
 from lucid.train.data import build_datasets
 from lucid.train.engine import build_model
+from lucid.train.evaluate import with_tta
 from lucid.train.metrics import Tally, topk_correct
 
 __all__ = ["ClassifyTask", "TopMeter", "resolve_in_channels"]
@@ -155,7 +156,9 @@ class ClassifyTask(Task):
         return {"loss": f"{means['loss']:.4f}", "acc": f"{100 * means['top1']:.1f}%"}
 
     def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
-        """Plain cross-entropy (no label smoothing: the quantity ``lucid eval`` reports), top-1/top-5."""
+        """Plain cross-entropy (no label smoothing: the quantity ``lucid eval`` reports), top-1/top-5,
+        of the model under the recipe's test-time augmentation (``lucid eval`` repeats it)."""
+        model = with_tta(model, (self.info.recipe or {}).get("tta", "none"))
         tally, bad = Tally(), 0
         for batch in loader:
             images, targets = self.to_device(batch, device, channels_last)

@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    from lucid.data import TTA_CHOICES
     from lucid.train.config import AUTO_AUGMENTS, OPTIMIZERS, PRECISIONS, SCHEDULERS
 
     parser = subparsers.add_parser(
@@ -110,6 +111,12 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="P",
         help="folders: random-erasing probability (default 0)",
+    )
+    data.add_argument(
+        "--tta",
+        choices=TTA_CHOICES,
+        help="folders: test-time augmentation of validation, kept for lucid eval / predict: flip (each image and "
+        "its mirror averaged) or none (default: flip for small photos trained with flips, else none)",
     )
     data.add_argument(
         "--memory-budget",
@@ -296,6 +303,12 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         metavar="PNG",
         help="confusion matrix image (default: <CKPT>.confusion.png beside the checkpoint)",
     )
+    parser.add_argument(
+        "--tta",
+        choices=("flip", "none"),
+        help="classification: test-time augmentation, flip (each image and its mirror averaged) or none "
+        "(default: what the checkpoint's training run validated with)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run_eval)
 
@@ -325,6 +338,12 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument(
         "--topk", type=int, default=None, metavar="K", help="classification: labels per image (default 5)"
+    )
+    parser.add_argument(
+        "--tta",
+        choices=("flip", "none"),
+        help="classification: test-time augmentation, flip (each image and its mirror averaged) or none "
+        "(default: what the checkpoint's training run validated with)",
     )
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
     parser.add_argument(
@@ -446,7 +465,8 @@ def _task_cli(source: str | None) -> tuple[str, Any]:
 def run_eval(args: argparse.Namespace) -> int:
     """``lucid eval``: the task of the checkpoint evaluates it (`Task.cli_module`'s ``run_eval``)."""
     args.device = _concrete_device(args.device)
-    _, cli = _task_cli(args.checkpoint)
+    task, cli = _task_cli(args.checkpoint)
+    _refuse_flags(args, cli.UNUSED_EVAL_FLAGS, f"evaluating a {task} model")
     return int(cli.run_eval(args))
 
 
@@ -477,12 +497,12 @@ def run_predict(args: argparse.Namespace) -> int:
     args.device = _concrete_device(args.device)
     _export_first(args)
     task, cli = _task_cli(args.onnx or (args.inputs[0] if args.inputs else None))
-    _refuse_predict_flags(args, task, cli.UNUSED_PREDICT_FLAGS)
+    _refuse_flags(args, cli.UNUSED_PREDICT_FLAGS, f"predicting with a {task} model")
     return int(cli.run_predict(args))
 
 
-def _refuse_predict_flags(args: argparse.Namespace, task: str, names: Sequence[str]) -> None:
-    """Predict flags that ``task``'s models do not use, refused by name (never silently ignored)."""
+def _refuse_flags(args: argparse.Namespace, names: Sequence[str], when: str) -> None:
+    """Flags given that a task's models do not use ``when``, refused by name (never silently ignored)."""
     given = [_flag(name) for name in names if getattr(args, name, None) is not None]
     if given:
-        raise ValueError(f"{', '.join(given)}: not used when predicting with a {task} model")
+        raise ValueError(f"{', '.join(given)}: not used when {when}")

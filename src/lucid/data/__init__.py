@@ -19,6 +19,7 @@
 
 from lucid.data.augment import (
     SMALL_PHOTO_BATCH,
+    TTA_CHOICES,
     BatchAugment,
     Recipe,
     choose_recipe,
@@ -88,6 +89,7 @@ __all__ = [
     "LAYOUTS",
     "SMALL_IMAGE_MAX",
     "SMALL_PHOTO_BATCH",
+    "TTA_CHOICES",
     "BatchAugment",
     "CachedImages",
     "ClassFiles",

@@ -12,6 +12,11 @@ TrivialAugment/AutoAugment and random erasing are off by default in both (they s
 in runs of minutes, docs/training.md) and stay available through ``--auto-augment`` and
 ``--random-erase``.
 
+A recipe also says how its model is evaluated: ``tta="flip"`` scores each image and its mirror
+and averages the two (`lucid.nn.MirrorAveraged`). The small recipe does so by default when it
+trains with flips: its networks see 32 px photos, where a second forward pass is cheap beside
+training and the average was measured better (docs/training.md).
+
 `BatchAugment` applies a recipe to a whole uint8 batch in one go. torchvision's v2
 transforms draw one set of random parameters per call, so on a batch every image would get the
 same crop and the same flip; the per-sample crops, resized crops and flips here are therefore
@@ -33,6 +38,7 @@ from lucid.preprocessing import CROP_FRACTION  # evaluation: short side to size 
 __all__ = [
     "CROP_FRACTION",
     "SMALL_PHOTO_BATCH",
+    "TTA_CHOICES",
     "BatchAugment",
     "Recipe",
     "choose_recipe",
@@ -48,13 +54,16 @@ CROP_RATIO = (3 / 4, 4 / 3)
 # optimizer steps per epoch it must still leave.
 SMALL_PHOTO_BATCH = 256
 SMALL_PHOTO_BATCH_MIN_STEPS = 100
+# Test-time augmentations a recipe may name: the mean of each image and its mirror, or none.
+TTA_CHOICES = ("flip", "none")
 
 
 @dataclass
 class Recipe:
     """How training images are made: ``store_size`` is the square each image is resized and
     centre-cropped to first (and cached at), ``image_size`` what the network sees, ``resize_size``
-    the evaluation resize before the centre crop."""
+    the evaluation resize before the centre crop, ``tta`` the test-time augmentation of
+    evaluation (one of `TTA_CHOICES`)."""
 
     name: str
     image_size: int
@@ -65,6 +74,7 @@ class Recipe:
     crop_scale: tuple[float, float]
     auto_augment: str
     random_erase: float
+    tta: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +91,10 @@ class Recipe:
             steps.append(f"{self.auto_augment} augment")
         if self.random_erase > 0:
             steps.append(f"random erasing p={self.random_erase:g}")
-        return f"{self.name}-image recipe: " + ", ".join(steps)
+        evaluation = (
+            "; evaluated with test-time flip (each image and its mirror averaged)" if self.tta == "flip" else ""
+        )
+        return f"{self.name}-image recipe: " + ", ".join(steps) + evaluation
 
 
 def choose_recipe(
@@ -91,12 +104,19 @@ def choose_recipe(
     hflip: float | None = None,
     auto_augment: str | None = None,
     random_erase: float | None = None,
+    tta: str | None = None,
 ) -> Recipe:
     """The recipe for ``image_size``; ``small`` says the photos themselves are small (<= 64 px).
-    ``None`` arguments take the recipe's defaults (flip 0.5, no auto-augment, no erasing)."""
+    ``None`` arguments take the recipe's defaults: flip 0.5, no auto-augment, no erasing, and
+    test-time flip for small photos trained with flips (none for larger ones, where it was not
+    measured and a second forward pass costs more)."""
     flip = 0.5 if hflip is None else float(hflip)
     policy = "none" if auto_augment is None else auto_augment
     erase = 0.0 if random_erase is None else float(random_erase)
+    if tta is None:
+        tta = "flip" if small and flip > 0 else "none"
+    elif tta not in TTA_CHOICES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_CHOICES)}; got {tta!r}")
     if small:
         return Recipe(
             "small",
@@ -108,6 +128,7 @@ def choose_recipe(
             hflip=flip,
             auto_augment=policy,
             random_erase=erase,
+            tta=tta,
         )
     store = round(image_size / CROP_FRACTION)
     return Recipe(
@@ -120,6 +141,7 @@ def choose_recipe(
         hflip=flip,
         auto_augment=policy,
         random_erase=erase,
+        tta=tta,
     )
 
 

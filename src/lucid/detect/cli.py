@@ -8,9 +8,18 @@ from pathlib import Path
 
 from lucid.cli.table import print_eval
 
-__all__ = ["TRAIN_GROUP", "TRAIN_HELP", "UNUSED_PREDICT_FLAGS", "add_train_arguments", "run_eval", "run_predict"]
+__all__ = [
+    "TRAIN_GROUP",
+    "TRAIN_HELP",
+    "UNUSED_EVAL_FLAGS",
+    "UNUSED_PREDICT_FLAGS",
+    "add_train_arguments",
+    "run_eval",
+    "run_predict",
+]
 
-UNUSED_PREDICT_FLAGS = ("topk",)  # lucid predict's flags a detector has no use for
+UNUSED_EVAL_FLAGS = ("tta",)  # lucid eval's flags a detector has no use for
+UNUSED_PREDICT_FLAGS = ("topk", "tta")  # lucid predict's flags a detector has no use for
 
 
 TRAIN_GROUP = "detection (--task detect)"

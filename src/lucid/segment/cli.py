@@ -18,13 +18,15 @@ from lucid.errors import DataError
 __all__ = [
     "TRAIN_GROUP",
     "TRAIN_HELP",
+    "UNUSED_EVAL_FLAGS",
     "UNUSED_PREDICT_FLAGS",
     "add_train_arguments",
     "run_eval",
     "run_predict",
 ]
 
-UNUSED_PREDICT_FLAGS = ("topk", "score_threshold")  # lucid predict's flags a segmenter has no use for
+UNUSED_EVAL_FLAGS = ("tta",)  # lucid eval's flags a segmenter has no use for
+UNUSED_PREDICT_FLAGS = ("topk", "score_threshold", "tta")  # lucid predict's flags a segmenter has no use for
 
 
 def _crop_size(text: str) -> tuple[int, int]:

@@ -5,6 +5,8 @@
   returns a `TrainResult` (``out_dir``, ``best_val_top1``, ``history`` ...).
 - `evaluate` gives top-1/top-5, per-class accuracy and the confusion matrix of a checkpoint.
 - `predict` gives the top-k ``(label, probability)`` pairs for image files.
+- Both score with the test-time augmentation the training run validated with (`recorded_tta`);
+  `with_tta` gives a model as scored under one.
 - `digits_datasets` is the embedded data set: ``(train_ds, val_ds)`` of normalised
   ``(1, S, S)`` float images with integer labels and ``.classes`` (used e.g. for int8 calibration).
 """
@@ -12,7 +14,7 @@
 from lucid.train.config import TrainConfig
 from lucid.train.data import DataInfo, DigitsDataset, check_image_folder, digits_datasets, imagefolder_datasets
 from lucid.train.engine import TrainingDiverged, TrainResult, build_model, train
-from lucid.train.evaluate import EvalResult, evaluate, preprocessing_of
+from lucid.train.evaluate import EvalResult, evaluate, preprocessing_of, recorded_tta, with_tta
 from lucid.train.predict import predict
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "EvalResult",
     "predict",
     "preprocessing_of",
+    "recorded_tta",
+    "with_tta",
     "digits_datasets",
     "DigitsDataset",
     "DataInfo",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, cast
 
+from lucid.data import TTA_CHOICES  # the recipe's home for them
 from lucid.preprocessing import MAX_IMAGE_SIZE  # images larger on a side are refused
 
 __all__ = [
@@ -343,8 +344,9 @@ class TrainConfig(RunConfig):
     ``train/`` + ``val/``, ``train/`` + ``test/`` or one folder of class folders, split by
     ``val_fraction`` and ``seed`` (`lucid.data.LAYOUTS`). ``img_size=None`` is 32 for
     digits and, for folders, chosen from the image headers (`lucid.data.infer_image_size`).
-    ``hflip``, ``auto_augment`` and ``random_erase`` left at None take the recipe's defaults for
-    the image size (`lucid.data.choose_recipe`). ``memory_budget`` (GiB) bounds the decoded
+    ``hflip``, ``auto_augment``, ``random_erase`` and ``tta`` left at None take the recipe's
+    defaults for the image size (`lucid.data.choose_recipe`; ``tta="flip"`` validates, saves and
+    evaluates the mean of each image and its mirror). ``memory_budget`` (GiB) bounds the decoded
     images kept in memory (None: 25 % of RAM, at most 4 GiB; 0 streams); ``in_channels=None`` is
     1 for digits, 3 for folders, or the ``weights`` checkpoint's.
     """
@@ -357,12 +359,20 @@ class TrainConfig(RunConfig):
     dropout: float | None = None
     auto_augment: str | None = None
     random_erase: float | None = None
+    tta: str | None = None
     memory_budget: float | None = None
     verify_images: bool = True
 
     def _check_task(self) -> None:
         if self.auto_augment is not None:
             _check_choice("auto_augment", self.auto_augment, AUTO_AUGMENTS)
+        if self.tta is not None:
+            _check_choice("tta", self.tta, TTA_CHOICES)
+            if self.tta == "flip" and self.data is None:
+                raise ValueError(
+                    "tta 'flip' (--tta flip) needs an image folder (--data DIR): the embedded digits are not "
+                    "mirror images of themselves"
+                )
         for name, minimum in (("img_size", 8), ("in_channels", 1)):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum)

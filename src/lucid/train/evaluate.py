@@ -12,13 +12,24 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from lucid.data import dataset_size, seeded_subset, worker_context
+from lucid.data import TTA_CHOICES, dataset_size, seeded_subset, worker_context
 from lucid.errors import DataError
 from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
+from lucid.nn import MirrorAveraged
 from lucid.preprocessing import Preprocessing, resize_size_for
 from lucid.train.data import digits_datasets, eval_images
 
-__all__ = ["MAX_IMAGE_SIZE", "EvalResult", "class_names", "crop_side", "eval_dataset", "evaluate", "preprocessing_of"]
+__all__ = [
+    "MAX_IMAGE_SIZE",
+    "EvalResult",
+    "class_names",
+    "crop_side",
+    "eval_dataset",
+    "evaluate",
+    "preprocessing_of",
+    "recorded_tta",
+    "with_tta",
+]
 
 
 @dataclass
@@ -40,6 +51,8 @@ class EvalResult:
     checkpoint: str | None = None
     # Why the confusion-matrix image could not be written (the numbers above still hold).
     confusion_error: str | None = None
+    # The test-time augmentation scored: "flip" (each image and its mirror averaged) or "none".
+    tta: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -49,8 +62,11 @@ class EvalResult:
         """What ``lucid eval`` prints above the per-class table. Top-5 is left out with 5 classes or
         fewer (it says nothing there); the loss is the cross-entropy ``lucid train`` prints."""
         top5 = f"top-5 {100 * self.top5:.2f}%  " if len(self.classes) > 5 else ""
+        flip = (
+            ", test-time flip (each image and its mirror averaged; --tta none: one pass)" if self.tta == "flip" else ""
+        )
         return [
-            f"{self.checkpoint or 'the model'} on {self.data}",
+            f"{self.checkpoint or 'the model'} on {self.data}{flip}",
             f"top-1 {100 * self.top1:.2f}%  {top5}val loss (cross-entropy) {self.loss:.4f}  "
             f"{self.images} images, {self.images_per_second:.0f} images/s (forward), {self.seconds:.1f}s",
         ]
@@ -77,6 +93,20 @@ def class_names(model: nn.Module) -> list[str]:
     if names is not None:
         return names
     return [f"class {i}" for i in range(int(getattr(getattr(model, "config", None), "num_classes", 0) or 0))]
+
+
+def recorded_tta(model: nn.Module) -> str:
+    """The test-time augmentation ``model``'s training run validated with, so evaluation repeats
+    its figures: its recipe's ``tta`` (`lucid.data.choose_recipe`), ``"none"`` without a record."""
+    data = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
+    return str((data.get("recipe") or {}).get("tta", "none"))
+
+
+def with_tta(model: nn.Module, tta: str) -> nn.Module:
+    """``model`` as scored under ``tta``: `lucid.nn.MirrorAveraged` for ``"flip"``, else itself."""
+    if tta not in TTA_CHOICES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_CHOICES)}; got {tta!r}")
+    return MirrorAveraged(model) if tta == "flip" else model
 
 
 def crop_side(prep: Preprocessing) -> int:
@@ -196,11 +226,14 @@ def evaluate(
     device: str = "cpu",
     workers: int = 0,
     confusion_png: str | os.PathLike[str] | None = None,
+    tta: str | None = None,
 ) -> EvalResult:
     """Evaluate a checkpoint (or model) on ``data`` (default: its recorded validation data).
 
     Returns top-1/top-5, per-class accuracy, the confusion matrix and the model's images/s
-    (forward passes only). ``confusion_png`` also draws the matrix there.
+    (forward passes only). ``confusion_png`` also draws the matrix there. ``tta`` (``"flip"`` or
+    ``"none"``) defaults to what the training run validated with (`recorded_tta`), so the
+    run's figures are repeated.
     """
     from lucid.train.distributed import resolve_device
 
@@ -209,6 +242,8 @@ def evaluate(
     source = None if isinstance(model, nn.Module) else resolved.label
     where = resolve_device(device, 0)
     net.to(where)
+    chosen = recorded_tta(net) if tta is None else tta
+    scored = with_tta(net, chosen)
     categories = class_names(net)
     dataset, description = eval_dataset(net, data)
     context, _ = worker_context(workers)
@@ -222,7 +257,7 @@ def evaluate(
     for images, targets in loader:
         images = images.to(where)
         tick = time.perf_counter()
-        logits = net(images).float().cpu()
+        logits = scored(images).float().cpu()
         forward_seconds += time.perf_counter() - tick
         loss_sum += float(nn.functional.cross_entropy(logits, targets, reduction="sum"))
         top5_hits += int(logits.topk(min(5, n), dim=1).indices.eq(targets.view(-1, 1)).any(dim=1).sum())
@@ -232,6 +267,7 @@ def evaluate(
         raise ValueError(f"no images to evaluate in {description}")
     seconds = time.perf_counter() - start
     result = _result(confusion, categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source)
+    result.tta = chosen
     if confusion_png is not None:
         from lucid.train.metrics import plot_confusion
 

@@ -14,7 +14,7 @@ from torch import nn
 from lucid.errors import DataError
 from lucid.models.resolve import resolve
 from lucid.preprocessing import resize_size_for
-from lucid.train.evaluate import class_names, crop_side
+from lucid.train.evaluate import class_names, crop_side, recorded_tta, with_tta
 
 __all__ = ["draw_predictions", "format_predictions", "load_images", "predict"]
 
@@ -54,6 +54,7 @@ def predict(
     weights: str | None = None,
     device: str = "cpu",
     batch_size: int = 32,
+    tta: str | None = None,
 ) -> list[Prediction]:
     """For each image file, the ``topk`` most likely ``(label, probability)`` pairs, best first.
 
@@ -61,6 +62,8 @@ def predict(
     registered model name with ``weights`` (labels: the weights' categories, e.g. ImageNet's),
     or a module. Preprocessing is the model's own (size, crop, normalisation), and drawings of
     the opposite ink polarity to the training data's (when recorded) are inverted first.
+    ``tta`` (``"flip"``: the mean of each image and its mirror, or ``"none"``) defaults to what
+    the training run validated with (`lucid.train.evaluate.recorded_tta`).
     """
     from lucid.train.distributed import resolve_device
 
@@ -76,6 +79,7 @@ def predict(
     net, prep = resolved.model, resolved.preprocessing
     where = resolve_device(device, 0)
     net.to(where)
+    scored = with_tta(net, recorded_tta(net) if tta is None else tta)
     categories = class_names(net)
     # PIL images in the model's channels, transformed exactly as the training run's validation.
     size = crop_side(prep)
@@ -86,7 +90,7 @@ def predict(
         batch = load_images(images[start : start + batch_size], transform, channels=prep.in_channels, ink=prep.ink).to(
             where
         )
-        probabilities = net(batch).float().softmax(dim=1).cpu()
+        probabilities = scored(batch).float().softmax(dim=1).cpu()
         values, indices = probabilities.topk(k, dim=1)
         for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):
             results.append([(categories[i], float(p)) for p, i in zip(row_values, row_indices, strict=True)])

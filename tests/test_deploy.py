@@ -240,10 +240,14 @@ def test_failed_verification_raises_with_numbers_and_keeps_nothing(
     with pytest.raises(VerificationError, match=r"max \|diff\| = .* > rtol 0\.0001"):
         export(_seed_model(), out, image_size=32)
     # the old model and its digest as they were, no temporary file left behind
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == previous == {
-        "model.onnx": previous["model.onnx"],
-        "model.onnx.sha256": previous["model.onnx.sha256"],
-    }
+    assert (
+        {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        == previous
+        == {
+            "model.onnx": previous["model.onnx"],
+            "model.onnx.sha256": previous["model.onnx.sha256"],
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +281,15 @@ def test_predictor_equals_the_eager_model(tmp_path: Path, digits_checkpoint: Pat
         assert [label for label, _ in row] == [DIGITS[i] for i in np.argsort(-probs)[:3]]
         assert [p for _, p in row] == pytest.approx(sorted(probs, reverse=True)[:3], abs=1e-5)
     assert len(predictor.predict(inputs[3], topk=20)) == 1 and len(predictor.predict(inputs[3], topk=20)[0]) == 10
+
+
+def test_predict_with_an_export_refuses_test_time_flip(tmp_path: Path, digits_onnx: Path, capsys) -> None:
+    """An export runs the network once per image; ``--tta flip`` is refused, not silently dropped."""
+    photo = tmp_path / "digit.png"
+    Image.new("L", (32, 32), 30).save(photo)
+    assert main(["predict", str(digits_onnx), str(photo), "--tta", "flip"]) == 2
+    assert "--tta flip: an exported model runs the network once per image" in capsys.readouterr().err
+    assert main(["predict", str(digits_onnx), str(photo), "--tta", "none", "--topk", "1"]) == 0
 
 
 def test_predictor_preprocessing_matches_lucid_train(

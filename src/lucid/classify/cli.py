@@ -59,13 +59,12 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise ValueError(f"--topk must be a positive integer, got {args.topk}")
     if args.onnx:
-        from lucid.deploy import Predictor
-
         if args.tta == "flip":
             raise ValueError(
                 "--tta flip: an exported model runs the network once per image; predict with the checkpoint for "
                 "test-time flip"
             )
+        from lucid.deploy import Predictor
 
         images = [str(p) for p in image_inputs(args.inputs)]  # a folder gives its images
         predictor = Predictor(args.onnx, threads=args.threads, backend=args.backend, precision=args.precision)

@@ -274,6 +274,8 @@ def _add_task_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _register_eval(subparsers: argparse._SubParsersAction) -> None:
+    from lucid.data import TTA_CHOICES
+
     parser = subparsers.add_parser(
         "eval",
         help="top-1/top-5, per-class accuracy and confusion matrix of a checkpoint",
@@ -305,7 +307,7 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tta",
-        choices=("flip", "none"),
+        choices=TTA_CHOICES,
         help="classification: test-time augmentation, flip (each image and its mirror averaged) or none "
         "(default: what the checkpoint's training run validated with)",
     )
@@ -314,6 +316,8 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_predict(subparsers: argparse._SubParsersAction) -> None:
+    from lucid.data import TTA_CHOICES
+
     parser = subparsers.add_parser(
         "predict",
         help="top-k labels with probabilities for image files",
@@ -341,7 +345,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tta",
-        choices=("flip", "none"),
+        choices=TTA_CHOICES,
         help="classification: test-time augmentation, flip (each image and its mirror averaged) or none "
         "(default: what the checkpoint's training run validated with)",
     )

@@ -12,7 +12,7 @@ import torch
 
 from lucid.models import MobileNet_V3, preset_config, register_model
 from lucid.train import TrainConfig, train
-from lucid.train.budget import BudgetClock, BudgetPlan, TimeBudgetError, fit_epochs
+from lucid.train.budget import FINAL_SECONDS, BudgetClock, BudgetPlan, TimeBudgetError, fit_epochs
 from lucid.train.config import MAX_EPOCHS
 from lucid.train.state import STATE_FILE, load_state
 
@@ -194,6 +194,45 @@ def test_a_plan_fitted_on_a_busy_machine_grows_when_the_load_goes_early_in_the_r
         clock_late.spent_before += 0.5
         late.refit(clock_late, done, 0.5, may_grow=False)
     assert late.epochs == first  # regains what the slowdown took, no more
+
+
+# Seconds per epoch (training, validation, saving) of a 30-minute default run on the small-photo
+# proxy (docs/training.md, 2026-12-05 17:49 UTC): 20.5 s of set-up, then these 40 epochs.
+PROXY_RUN_EPOCHS = [
+    *(41.552, 40.155, 38.918, 39.375, 41.892, 42.289, 43.12, 42.341, 42.499, 43.159),
+    *(42.076, 42.798, 42.637, 43.716, 44.484, 44.506, 42.613, 43.085, 43.353, 43.145),
+    *(43.368, 43.896, 43.549, 43.736, 43.831, 43.615, 42.929, 42.365, 42.688, 41.916),
+    *(41.887, 41.302, 42.229, 43.211, 43.957, 42.436, 43.091, 43.227, 42.945, 43.839),
+]
+
+
+def _replay(epoch_seconds: list[float]) -> tuple[BudgetPlan, float]:
+    """The plan a 30-minute run fits and refits when its epochs take ``epoch_seconds`` (the
+    clock is advanced by hand), and the seconds the run then takes."""
+    clock = BudgetClock(minutes=30.0)
+    clock.spent_before = 20.5
+    plan = BudgetPlan.fit(clock, cap=100_000, steps_per_epoch=174, setup=20.0, step=0.2364, validate=2.2, save=0.5)
+    done = 0
+    while done < plan.epochs:
+        seconds = epoch_seconds[min(done, len(epoch_seconds) - 1)]
+        clock.spent_before += seconds
+        done += 1
+        plan.refit(clock, done, seconds, may_grow=done == 1)
+    return plan, clock.spent_before + FINAL_SECONDS
+
+
+def test_a_plan_shortened_late_regains_an_epoch_that_fits_at_the_slowest_recent_pace() -> None:
+    """Found in that run: slower epochs after epoch 16 cut the plan from 41 to 40; the epochs
+    sped up again, but a regain had to add 4 epochs (10 %) or none, and the run ended 68 s before
+    its budget where one more epoch fitted. A regain now needs only to fit at the slowest of the
+    last three epochs' pace (so noise does not add an epoch that the next one takes back)."""
+    plan, seconds = _replay(PROXY_RUN_EPOCHS)
+    assert [refit["to"] for refit in plan.refits][:5] == [44, 43, 42, 41, 40]  # as the run refitted
+    assert plan.epochs == 41 and plan.refits[-1]["from"] == 40
+    assert 60 * 30 - 45 < seconds <= 60 * 30  # one more epoch used the time, within the budget
+    steady, _ = _replay([43.0] * 3 + [43.0 + (0.8 if i % 2 else -0.8) for i in range(60)])
+    changes = [refit for refit in steady.refits if refit["after_epoch"] > steady.epochs // 2]
+    assert len(changes) <= 1  # noise alone does not move a late plan back and forth
 
 
 _TORCH_IMPORT_SPY = """

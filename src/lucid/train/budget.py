@@ -121,10 +121,11 @@ class BudgetPlan:
         lengthened up to ``--epochs`` when ``may_grow`` (after the first epoch of a fresh run) or
         while at most half the plan is done (a probe timed on a busy machine fitted too few
         epochs, and the load has gone: early on, a longer schedule barely moves the learning
-        rate); later, only back up to the most epochs planned before, when a slowdown had
-        shortened the plan and epochs got faster again (a longer plan then would raise a decayed
-        learning rate). It grows only by `GROW_MARGIN` or more, so noise does not flip it. Never
-        below ``done``. Records the change."""
+        rate), and then only by `GROW_MARGIN` or more, so noise does not flip it; later, only
+        back up to the most epochs planned before, when a slowdown had shortened the plan and
+        epochs got faster again (a longer plan then would raise a decayed learning rate), and
+        only by epochs that fit at the slowest recent pace (`_robust`). Never below ``done``.
+        Records the change."""
         self.measured_epochs.append(round(epoch_seconds, 3))
         recent = self.measured_epochs[-3:]
         per_epoch = max(sum(recent) / len(recent), 1e-6)
@@ -132,19 +133,30 @@ class BudgetPlan:
         wanted = done + more
         if may_grow or 2 * done <= self.epochs:
             new = min(wanted, self.epochs_cap)
+            if self.epochs < new < self.epochs + max(2, math.ceil(GROW_MARGIN * self.epochs)):
+                new = self.epochs  # noise in the epoch times must not flip the plan back and forth
+        elif wanted > self.epochs:
+            new = max(self.epochs, min(self._ceiling(), self._robust(clock, done, max(recent))))
         else:
-            planned = [self.epochs, self.epochs_fitted, *(refit["from"] for refit in self.refits)]
-            ceiling = max(planned)  # regain what a slowdown took, no more
-            new = min(ceiling, wanted)
+            new = wanted
         new = max(new, done)
-        if self.epochs < new < self.epochs + max(2, math.ceil(GROW_MARGIN * self.epochs)):
-            new = self.epochs  # noise in the epoch times must not flip the plan back and forth
         if new != self.epochs:
             self.refits.append(
                 {"after_epoch": done, "seconds_per_epoch": round(per_epoch, 3), "from": self.epochs, "to": new}
             )
             self.epochs = new
         return new
+
+    def _ceiling(self) -> int:
+        """The most epochs ever planned: what a slowdown took can be regained, no more."""
+        return max([self.epochs, self.epochs_fitted, *(refit["from"] for refit in self.refits)])
+
+    def _robust(self, clock: BudgetClock, done: int, slowest: float) -> int:
+        """The epoch count that fits if every remaining epoch takes ``slowest`` seconds (the
+        slowest of the recent ones): a regain must fit at that pace, so an epoch that runs a
+        little fast does not add an epoch that the next one takes back. The plan is shortened
+        on the recent mean, so it only shrinks again after a real slowdown."""
+        return done + fit_epochs(clock.remaining() - FINAL_SECONDS, max(slowest, 1e-6), max(self.epochs_cap - done, 0))
 
     def describe(self) -> str:
         """The plan as one line for the log."""

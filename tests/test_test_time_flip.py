@@ -1,5 +1,6 @@
-"""Test-time flip: `lucid.nn.MirrorAveraged`, the small-photo recipe's ``tta``, and ``lucid
-train`` / ``lucid eval`` / ``lucid predict`` scoring with it alike."""
+"""Test-time flip: `lucid.nn.MirrorAveraged`, detection's `lucid.models.ssdlite.MirroredSSD`,
+the run's ``tta`` (the small-photo recipe's default for classification), and ``lucid train`` /
+``lucid eval`` / ``lucid predict`` scoring with it alike, for every task."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from torch import nn
 import lucid
 from cli_helpers import main_within
 from lucid.data import choose_recipe
-from lucid.train import TrainConfig, evaluate, predict, train, with_tta
+from lucid.train import TrainConfig, evaluate, predict, recorded_tta, train, with_tta
 from lucid.train.evaluate import eval_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -70,8 +71,6 @@ def test_the_small_recipe_evaluates_with_test_time_flip_unless_told_otherwise() 
     assert choose_recipe(224, False).tta == "none"
     assert choose_recipe(32, True, tta="none").tta == "none"
     assert choose_recipe(224, False, tta="flip").tta == "flip"
-    assert "evaluated with test-time flip" in choose_recipe(32, True).describe()
-    assert "test-time" not in choose_recipe(224, False).describe()
 
 
 def test_a_tta_that_is_not_one_of_the_choices_is_refused() -> None:
@@ -165,12 +164,218 @@ def test_the_commands_take_tta(small_run: tuple[Path, Path], tmp_path: Path, cap
     assert evaluate(str(out / "best.safetensors"), str(data)).tta == "none"  # recorded, so eval repeats it
     assert main_within("eval", run / "best.safetensors", "--data", data, "--tta", "none", "--json") == 0
     assert json.loads(capsys.readouterr().out)["tta"] == "none"
-    photo = sorted((data / "val" / "red").iterdir())[0]
-    for command, model, args, when in (
-        ("eval", "lraspp_mobilenet_v3_small", [], "evaluating a segment model"),
-        ("eval", "ssdlite320_mobilenet_v3_small", [], "evaluating a detect model"),
-        ("predict", "lraspp_mobilenet_v3_small", [photo], "predicting with a segment model"),
-        ("predict", "ssdlite320_mobilenet_v3_small", [photo], "predicting with a detect model"),
-    ):
-        assert main_within(command, model, *args, "--tta", "flip") == 2
-        assert f"lucid {command}: error: --tta: not used when {when}" in capsys.readouterr().err
+
+
+# -- every task: the choice is the engine's, each task mirrors its own outputs -----------------------
+
+
+def test_recorded_tta_reads_the_checkpoint_and_older_classification_records() -> None:
+    model = _classifier()
+    assert recorded_tta(model) == "none"  # no record: one pass
+    model.checkpoint_extra = {"tta": "flip"}
+    assert recorded_tta(model) == "flip"
+    model.checkpoint_extra = {"data": {"recipe": {"tta": "flip"}}}  # lucid 0.1.0's classification checkpoints
+    assert recorded_tta(model) == "flip"
+    assert isinstance(with_tta(model, None), lucid.nn.MirrorAveraged)
+    assert with_tta(model, "none") is model
+
+
+def test_every_task_config_takes_tta_and_refuses_other_values() -> None:
+    from lucid.detect import DetectConfig
+    from lucid.segment import SegmentConfig
+
+    for config_class in (SegmentConfig, DetectConfig):
+        assert config_class(data="photos").tta is None  # the task's default
+        assert config_class(data="photos", tta="flip").tta == "flip"
+        with pytest.raises(ValueError, match=r"tta must be one of flip, none; got 'sideways'"):
+            config_class(data="photos", tta="sideways")
+
+
+def test_mirror_averaged_dense_outputs_follow_the_mirror_exactly() -> None:
+    """Test-time flip makes a segmenter mirror-equivariant: the map of the mirrored photo is the
+    mirror of the photo's map, to the last bit (one pass is not)."""
+    torch.manual_seed(0)
+    model = lucid.models.lraspp_mobilenet_v3_small(num_classes=3).eval()
+    images = torch.randn(1, 3, 48, 64)
+    with torch.no_grad():
+        averaged = lucid.nn.MirrorAveraged(model)
+        assert torch.equal(averaged(images.flip(-1)), averaged(images).flip(-1))
+        assert not torch.allclose(model(images.flip(-1)), model(images).flip(-1))
+
+
+@pytest.fixture(scope="module")
+def segment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from lucid.segment import SegmentConfig, make_shapes_dataset
+
+    root = tmp_path_factory.mktemp("seg-tta")
+    data = make_shapes_dataset(root / "shapes", train=4, val=2, size=(32, 40), seed=3)
+    config = SegmentConfig(
+        data=str(data),
+        crop_size=(32, 32),
+        batch_size=2,
+        epochs=1,
+        tta="flip",
+        workers=0,
+        out=str(root / "run"),
+        progress=False,
+    )
+    train(config)
+    return data, root / "run"
+
+
+def test_a_segmentation_run_validates_with_flip_and_eval_and_predict_repeat_it(
+    segment_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from lucid.segment import evaluate_segmentation, predict_masks
+    from lucid.segment.data import read_rgb
+    from lucid.segment.infer import load_segmentation_source, predict_mask, segmentation_meta
+
+    data, run = segment_run
+    checkpoint = run / "last.safetensors"
+    (record,) = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    model = load_segmentation_source(str(checkpoint))
+    assert model.checkpoint_extra["tta"] == "flip"
+    flipped = evaluate_segmentation(str(checkpoint))
+    assert flipped.tta == "flip" and "test-time flip" in flipped.summary()[0]
+    assert flipped.loss == pytest.approx(record["val_loss"], rel=1e-5)  # the run scored the flip
+    assert flipped.miou == pytest.approx(record["val_miou"])
+    one_pass = evaluate_segmentation(str(checkpoint), tta="none")
+    assert one_pass.tta == "none" and "test-time flip" not in one_pass.summary()[0]
+    assert one_pass.loss != pytest.approx(flipped.loss, rel=1e-4)
+
+    class Summed(nn.Module):  # the two passes by hand: argmax of the sum is argmax of the mean
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return model(x) + model(x.flip(-1)).flip(-1)
+
+    photo = sorted((data / "val" / "images").iterdir())[0]
+    with torch.no_grad():
+        expected = predict_mask(Summed(), read_rgb(photo), segmentation_meta(model))
+    (written,) = predict_masks(str(checkpoint), [photo], tmp_path / "masks")
+    assert np.array_equal(np.array(Image.open(written["mask"])), expected)
+
+
+def _detector() -> nn.Module:
+    """A small SSDLite whose scores depend on the photo (a fresh one scores every box alike)."""
+    from reference_helpers import randomise_batchnorm
+
+    torch.manual_seed(0)
+    model = lucid.models.ssdlite320_mobilenet_v3_small(num_classes=3, image_size=96)
+    return randomise_batchnorm(model, weights=True)
+
+
+def test_mirror_order_pairs_each_default_box_with_its_mirror() -> None:
+    from lucid.models.ssdlite import mirror_boxes, mirror_order
+
+    anchors = torch.tensor([[0.0, 0.0, 4.0, 2.0], [6.0, 0.0, 10.0, 2.0], [3.0, 3.0, 7.0, 5.0]])
+    order = mirror_order(anchors, 10.0)
+    assert order is not None and order.tolist() == [1, 0, 2]
+    torch.testing.assert_close(anchors[order], mirror_boxes(anchors, 10.0))
+    assert mirror_order(anchors[:2] + 1.0, 10.0) is None  # shifted: not mirror images of each other
+
+
+def test_mirrored_ssd_averages_each_default_box_with_its_mirror() -> None:
+    from torchvision.models.detection.image_list import ImageList
+
+    from lucid.models.ssdlite import MirroredSSD, mirror_boxes, mirror_order
+
+    model = _detector()
+    photos = torch.rand(2, 3, 96, 96)  # the model's own size: its resize changes nothing, on either side
+    with torch.no_grad():
+        batch, sizes = model.preprocess(photos)
+        boxes, scores = model.forward_raw(batch)
+        mirror, mirror_scores = model.forward_raw(batch.flip(-1))
+        maps = list(model.backbone(batch[:1]).values())
+        anchors = model.anchor_generator(ImageList(batch[:1], [tuple(batch.shape[-2:])]), maps)[0]
+        order = mirror_order(anchors, batch.shape[-1])
+        assert order is not None and sorted(order.tolist()) == list(range(len(anchors)))
+        mean_boxes = (boxes + mirror_boxes(mirror, batch.shape[-1])[:, order]) / 2
+        expected = model.postprocess_raw(mean_boxes, (scores + mirror_scores[:, order]) / 2, sizes)
+        got = MirroredSSD(model)(photos)
+        mirrored_photos = MirroredSSD(model)(photos.flip(-1))
+        one_pass, one_pass_mirrored = model(photos), model(photos.flip(-1))
+    for found, wanted, seen_mirrored in zip(got, expected, mirrored_photos, strict=True):
+        for key in ("boxes", "scores", "labels"):
+            torch.testing.assert_close(found[key], wanted[key])
+        # A mirrored photo gives the mirrored detections (one pass does not).
+        torch.testing.assert_close(seen_mirrored["scores"], found["scores"])
+        torch.testing.assert_close(seen_mirrored["boxes"], mirror_boxes(found["boxes"], 96.0), atol=1e-3, rtol=0)
+    assert len(set(got[0]["scores"].tolist())) > 100  # distinct scores: the order above is no accident of ties
+    count = min(len(one_pass[0]["scores"]), len(one_pass_mirrored[0]["scores"]))
+    assert not torch.allclose(one_pass_mirrored[0]["scores"][:count], one_pass[0]["scores"][:count])
+
+
+def test_mirrored_ssd_sends_both_passes_to_nms_when_the_boxes_are_not_symmetric() -> None:
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+
+    from lucid.models.ssdlite import MirroredSSD, mirror_boxes
+
+    model = _detector()
+    low, high = model.anchor_scales
+    # Cell centres at multiples of a step that is not the map's: the grid leans to one side.
+    model.anchor_generator = DefaultBoxGenerator(
+        [[2, 3]] * 6, min_ratio=low, max_ratio=high, steps=[5, 10, 20, 40, 80, 160]
+    )
+    photos = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        batch, sizes = model.preprocess(photos)
+        boxes, scores = model.forward_raw(batch)
+        mirror, mirror_scores = model.forward_raw(batch.flip(-1))
+        expected = model.postprocess_raw(
+            torch.cat((boxes, mirror_boxes(mirror, 96.0)), 1), torch.cat((scores, mirror_scores), 1), sizes
+        )
+        (got,) = MirroredSSD(model)(photos)
+    for key in ("boxes", "scores", "labels"):
+        torch.testing.assert_close(got[key], expected[0][key])
+    with pytest.raises(TypeError, match="MirroredSSD wraps an SSDLite detector, got MobileNet_V3"):
+        MirroredSSD(_classifier())
+
+
+def test_a_detection_run_validates_with_flip_and_eval_and_predict_repeat_it(tmp_path: Path) -> None:
+    from drawing_helpers import boxes_folder
+    from lucid.detect import DetectConfig, evaluate_detection
+    from lucid.detect.infer import predict_boxes
+
+    data = boxes_folder(tmp_path / "shapes")
+    config = DetectConfig(
+        data=str(data),
+        model="ssdlite320_mobilenet_v3_small",
+        batch_size=4,
+        epochs=2,
+        tta="flip",
+        workers=0,
+        out=str(tmp_path / "run"),
+        progress=False,
+    )
+    result = train(config)
+    last = json.loads((result.out_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    checkpoint = result.out_dir / "last.safetensors"
+    flipped = evaluate_detection(checkpoint)
+    assert flipped.tta == "flip" and "test-time flip" in flipped.summary()[0]
+    assert (flipped.map, flipped.map50) == pytest.approx((last["val_map"], last["val_map50"]), abs=1e-9)
+    one_pass = evaluate_detection(checkpoint, tta="none")
+    assert one_pass.tta == "none"
+    assert (one_pass.map, one_pass.map50) != pytest.approx((flipped.map, flipped.map50), abs=1e-6)
+    photo = sorted((data / "images").iterdir())[0]
+    found = {
+        tta: predict_boxes(checkpoint, [photo], tmp_path / tta, score_threshold=0.0, tta=tta)[0]["detections"]
+        for tta in ("flip", "none")
+    }
+    assert found["flip"] != found["none"]
+    default = predict_boxes(checkpoint, [photo], tmp_path / "default", score_threshold=0.0)[0]["detections"]
+    assert default == found["flip"]  # the recorded choice
+
+
+def test_segmentation_commands_take_tta(segment_run: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    data, run = segment_run
+    checkpoint = run / "best.safetensors"
+    assert main_within("eval", checkpoint, "--tta", "none", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["tta"] == "none"
+    from lucid.segment.data import read_rgb
+    from lucid.segment.infer import load_segmentation_source, predict_mask, segmentation_meta
+
+    photo = sorted((data / "val" / "images").iterdir())[0]
+    assert main_within("predict", checkpoint, photo, "--tta", "none", "--out", tmp_path / "masks") == 0
+    model = load_segmentation_source(str(checkpoint))
+    with torch.no_grad():
+        one_pass = predict_mask(model, read_rgb(photo), segmentation_meta(model))
+    assert np.array_equal(np.array(Image.open(tmp_path / "masks" / f"{photo.stem}.mask.png")), one_pass)

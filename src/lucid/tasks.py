@@ -7,6 +7,10 @@ and AMP are shared. A task is a small subclass of `Task` that supplies what diff
 - its model from the registry and its loss (`Task.build_model`, `Task.train_step`);
 - `Task.validate`, returning a metrics record, and `Task.best_key`, the record's key
   that picks the best epoch (``val_top1``, ``val_miou``, ``val_map``);
+- its test-time augmentation: `Task.tta` (the run's choice, `Task.default_tta` when the
+  config leaves it) and `Task.mirrored` (its model scored on each image and its mirror). The
+  engine records the choice in every checkpoint, and `with_tta` / `recorded_tta` let
+  evaluation and prediction repeat it;
 - its checkpoint metadata (`Task.checkpoint_metadata`), console line and curves;
 - for deployment (class methods, so `lucid.deploy` needs no config): `Task.export_spec`
   (outputs, recorded preprocessing, free image size, the task's metadata), `Task.check_outputs`,
@@ -52,6 +56,8 @@ __all__ = [
     "task_of_data",
     "task_of_metadata",
     "task_of_source",
+    "recorded_tta",
+    "with_tta",
 ]
 
 DEFAULT_TASK = "classify"
@@ -255,8 +261,34 @@ class Task:
 
     def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
         """Scores of ``model`` on ``loader`` summed over DDP processes: ``loss``, the task's scores
-        with `best_key` among them, and ``finite`` (every output was finite)."""
+        with `best_key` among them, and ``finite`` (every output was finite). The scores are those
+        of ``model`` under the run's test-time augmentation (`scored`)."""
         raise NotImplementedError
+
+    # -- test-time augmentation --------------------------------------------------------------------
+
+    def default_tta(self) -> str:
+        """The test-time augmentation a run uses when its config leaves ``tta`` unset: one pass."""
+        return "none"
+
+    def tta(self) -> str:
+        """The run's test-time augmentation (``"flip"`` or ``"none"``): the config's ``tta``, else
+        `default_tta`. Validation scores under it, and every checkpoint records it."""
+        chosen = getattr(self.config, "tta", None)
+        return str(chosen) if chosen is not None else self.default_tta()
+
+    def scored(self, model: nn.Module) -> nn.Module:
+        """``model`` as this run validates it: under the run's `tta`."""
+        return with_tta(model, self.tta(), type(self))
+
+    @classmethod
+    def mirrored(cls, model: nn.Module) -> nn.Module:
+        """``model`` scored on each image and its left-right mirror: `lucid.nn.MirrorAveraged`,
+        the mean of both outputs (dense outputs mirrored back first). A task whose outputs are not
+        tensors (detection's boxes) merges them its own way."""
+        from lucid.nn import MirrorAveraged
+
+        return MirrorAveraged(model)
 
     def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
         """The epoch's metrics.jsonl fields: the training and validation losses and the validation
@@ -511,3 +543,29 @@ def task_of_source(source: Any) -> str | None:
     from lucid.models.registry import model_task
 
     return model_task(text)
+
+
+def recorded_tta(model: nn.Module) -> str:
+    """The test-time augmentation ``model``'s training run validated with (so evaluation repeats
+    its figures): the checkpoint's ``tta``; ``"none"`` for a model without a record (a model name,
+    foreign weights, a checkpoint written before the choice was recorded)."""
+    extra = getattr(model, "checkpoint_extra", None) or {}
+    recorded = extra.get("tta")
+    if recorded is None:  # classification checkpoints of lucid 0.1.0 kept it in their data recipe
+        recorded = ((extra.get("data") or {}).get("recipe") or {}).get("tta")
+    return str(recorded) if recorded is not None else "none"
+
+
+def with_tta(model: nn.Module, tta: str | None, task: type[Task] | None = None) -> nn.Module:
+    """``model`` as scored under ``tta``: ``"flip"`` is its task's `Task.mirrored` (``task``, else
+    the model's own ``task``), ``"none"`` the model itself, and None what its training run
+    recorded (`recorded_tta`)."""
+    from lucid.data import TTA_CHOICES
+
+    chosen = recorded_tta(model) if tta is None else tta
+    if chosen not in TTA_CHOICES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_CHOICES)}; got {chosen!r}")
+    if chosen == "none":
+        return model
+    owner = task if task is not None else get_task(task_of_source(model) or DEFAULT_TASK)
+    return owner.mirrored(model)

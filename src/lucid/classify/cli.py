@@ -59,11 +59,6 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise ValueError(f"--topk must be a positive integer, got {args.topk}")
     if args.onnx:
-        if args.tta == "flip":
-            raise ValueError(
-                "--tta flip: an exported model runs the network once per image; predict with the checkpoint for "
-                "test-time flip"
-            )
         from lucid.deploy import Predictor
 
         images = [str(p) for p in image_inputs(args.inputs)]  # a folder gives its images

@@ -17,7 +17,6 @@ from lucid.tasks import CalibrationPicks, Comparison, Meter, Task, TaskData, reg
 from lucid.train.config import TrainConfig
 from lucid.train.data import build_datasets
 from lucid.train.engine import build_model
-from lucid.train.evaluate import with_tta
 from lucid.train.metrics import Tally, topk_correct
 
 __all__ = ["ClassifyTask", "TopMeter", "resolve_in_channels"]
@@ -158,7 +157,7 @@ class ClassifyTask(Task):
     def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
         """Plain cross-entropy (no label smoothing: the quantity ``lucid eval`` reports), top-1/top-5,
         of the model under the recipe's test-time augmentation (``lucid eval`` repeats it)."""
-        model = with_tta(model, (self.info.recipe or {}).get("tta", "none"))
+        model = self.scored(model)
         tally, bad = Tally(), 0
         for batch in loader:
             images, targets = self.to_device(batch, device, channels_last)
@@ -173,6 +172,11 @@ class ClassifyTask(Task):
             "val_top5": means["top5"],
             "finite": bad == 0 and bool(np.isfinite(means["loss"])),
         }
+
+    def default_tta(self) -> str:
+        """The data recipe's choice (`lucid.data.choose_recipe`: test-time flip for small photos
+        trained with flips)."""
+        return str((self.info.recipe or {}).get("tta", "none"))
 
     def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
         return {

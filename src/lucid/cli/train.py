@@ -115,8 +115,9 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--tta",
         choices=TTA_CHOICES,
-        help="folders: test-time augmentation of validation, kept for lucid eval / predict: flip (each image and "
-        "its mirror averaged) or none (default: flip for small photos trained with flips, else none)",
+        help="test-time augmentation of validation, recorded for lucid eval / predict: flip (each image and its "
+        "mirror: logits or masks averaged, detection's default boxes merged) or none (default: flip for small "
+        "photos trained with flips, else none)",
     )
     data.add_argument(
         "--memory-budget",
@@ -308,7 +309,7 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tta",
         choices=TTA_CHOICES,
-        help="classification: test-time augmentation, flip (each image and its mirror averaged) or none "
+        help="test-time augmentation: flip (each image and its mirror averaged; two passes) or none "
         "(default: what the checkpoint's training run validated with)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -346,7 +347,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tta",
         choices=TTA_CHOICES,
-        help="classification: test-time augmentation, flip (each image and its mirror averaged) or none "
+        help="test-time augmentation: flip (each image and its mirror averaged; two passes) or none "
         "(default: what the checkpoint's training run validated with)",
     )
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
@@ -500,6 +501,11 @@ def run_predict(args: argparse.Namespace) -> int:
     predicts, after the flags it does not use are refused by name."""
     args.device = _concrete_device(args.device)
     _export_first(args)
+    if args.onnx and args.tta == "flip":
+        raise ValueError(
+            "--tta flip: an exported model runs the network once per image; predict with the checkpoint for "
+            "test-time flip"
+        )
     task, cli = _task_cli(args.onnx or (args.inputs[0] if args.inputs else None))
     _refuse_flags(args, cli.UNUSED_PREDICT_FLAGS, f"predicting with a {task} model")
     return int(cli.run_predict(args))

@@ -91,10 +91,7 @@ class Recipe:
             steps.append(f"{self.auto_augment} augment")
         if self.random_erase > 0:
             steps.append(f"random erasing p={self.random_erase:g}")
-        evaluation = (
-            "; evaluated with test-time flip (each image and its mirror averaged)" if self.tta == "flip" else ""
-        )
-        return f"{self.name}-image recipe: " + ", ".join(steps) + evaluation
+        return f"{self.name}-image recipe: " + ", ".join(steps)
 
 
 def choose_recipe(

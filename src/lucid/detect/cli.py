@@ -18,8 +18,8 @@ __all__ = [
     "run_predict",
 ]
 
-UNUSED_EVAL_FLAGS = ("tta",)  # lucid eval's flags a detector has no use for
-UNUSED_PREDICT_FLAGS = ("topk", "tta")  # lucid predict's flags a detector has no use for
+UNUSED_EVAL_FLAGS: tuple[str, ...] = ()  # lucid eval's flags a detector has no use for: none
+UNUSED_PREDICT_FLAGS = ("topk",)  # lucid predict's flags a detector has no use for
 
 
 TRAIN_GROUP = "detection (--task detect)"
@@ -44,7 +44,12 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.confusion is not None:
         raise ValueError("--confusion: a detection eval has no confusion matrix (it reports AP per class)")
     result = evaluate_detection(
-        args.checkpoint, args.data, weights=args.weights, batch_size=min(args.batch_size, 32), device=args.device
+        args.checkpoint,
+        args.data,
+        weights=args.weights,
+        batch_size=min(args.batch_size, 32),
+        device=args.device,
+        tta=args.tta,
     )
     return print_eval(result, args.json)
 
@@ -64,7 +69,13 @@ def run_predict(args: argparse.Namespace) -> int:
             raise ValueError("lucid predict needs a checkpoint (or model name) and at least one image")
         images = image_inputs(args.inputs[1:])
         records = predict_boxes(
-            args.inputs[0], images, out, weights=args.weights, score_threshold=args.score_threshold, device=args.device
+            args.inputs[0],
+            images,
+            out,
+            weights=args.weights,
+            score_threshold=args.score_threshold,
+            device=args.device,
+            tta=args.tta,
         )
     if args.json:
         print(json.dumps(records, indent=2))

@@ -18,6 +18,7 @@ from torch import nn
 from lucid.detect.data import detection_collate, detection_datasets
 from lucid.detect.metrics import coco_metrics
 from lucid.errors import DataError
+from lucid.tasks import recorded_tta, with_tta
 
 __all__ = [
     "DEFAULT_SCORE_THRESHOLD",
@@ -73,6 +74,8 @@ class DetectionEval:
     per_class_ap50: dict[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # The test-time augmentation scored: "flip" (each photo's and its mirror's boxes merged) or "none".
+    tta: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +84,9 @@ class DetectionEval:
         """What ``lucid eval`` prints above the per-class table ("-" where COCO gives no score)."""
         shown = ["-" if v is None else f"{100 * v:.2f}%" for v in (self.map, self.map50)]
         return [
-            f"{self.checkpoint} on {self.data} ({self.images} validation photos)",
+            f"{self.checkpoint} on {self.data} ({self.images} validation photos"
+            + (", test-time flip: each photo and its mirror; --tta none: one pass" if self.tta == "flip" else "")
+            + ")",
             f"mAP@[.5:.95] {shown[0]}  mAP@0.5 {shown[1]}  {self.seconds:.1f}s",
         ]
 
@@ -107,14 +112,19 @@ def evaluate_detection(
     weights: Any = None,
     batch_size: int = 16,
     device: str = "cpu",
+    tta: str | None = None,
 ) -> DetectionEval:
     """mAP@[.5:.95], mAP@0.5 and per-class AP of ``checkpoint`` on ``data``'s validation photos.
 
     ``data`` None: the folder the checkpoint was trained on, with its recorded split. A folder
     with its own split (VOC's ``val.txt``, ``val/`` folders, COCO's val JSON) is scored on that
     split; a folder without one is split as the run split it when it is the run's folder.
+    ``tta`` (``"flip"`` or ``"none"``) defaults to what the training run validated with
+    (`lucid.tasks.recorded_tta`), so the run's figures are repeated.
     """
     model = load_detector(checkpoint, weights).to(device)
+    chosen = recorded_tta(model) if tta is None else tta
+    scored = with_tta(model, chosen)
     recorded = _recorded_data(model)
     classes = _classes(model)
     if data is None:
@@ -130,7 +140,7 @@ def evaluate_detection(
     predictions, truths = [], []
     for images, targets in loader:
         batch = images.to(device).float().div_(255)
-        for detection, target in zip(model(batch), targets, strict=True):
+        for detection, target in zip(scored(batch), targets, strict=True):
             predictions.append(_rescaled(detection, batch.shape[-2:], target["orig_size"]))
             truths.append(val_ds.ground_truth(int(target["image_id"])))
     scores = coco_metrics(predictions, truths, classes)
@@ -146,6 +156,7 @@ def evaluate_detection(
         scores["per_class_ap50"],
         time.perf_counter() - start,
         list(info.notes),
+        chosen,
     )
 
 
@@ -165,15 +176,19 @@ def predict_boxes(
     weights: Any = None,
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     device: str = "cpu",
+    tta: str | None = None,
 ) -> list[dict[str, Any]]:
     """Detections of each photo (boxes in its own pixels) above ``score_threshold``; each photo is
     written to ``out`` as ``<stem>.boxes.png`` with its boxes, names and scores drawn, and every
-    detection to ``out/detections.json``. Returns the JSON's records."""
+    detection to ``out/detections.json``. Returns the JSON's records. ``tta`` (``"flip"``: each
+    photo and its mirror, or ``"none"``) defaults to what the training run validated with
+    (`lucid.tasks.recorded_tta`)."""
     from lucid.preprocessing import read_image
 
     if not 0 <= score_threshold <= 1:
         raise ValueError(f"--score-threshold must be in [0, 1], got {score_threshold}")
     model = load_detector(source, weights).to(device)
+    scored = with_tta(model, tta)
     classes = _classes(model)
     records = []
     for item in images:
@@ -181,7 +196,7 @@ def predict_boxes(
         pixels = pixels.expand(3, -1, -1) if pixels.shape[0] == 1 else pixels[:3]
         if pixels.is_floating_point():
             pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)
-        detection = model([pixels.to(device).float().div(255)])[0]
+        detection = scored([pixels.to(device).float().div(255)])[0]
         keep = detection["scores"] >= score_threshold
         boxes, scores, labels = (detection[k][keep].cpu() for k in ("boxes", "scores", "labels"))
         names = [classes[int(label) - 1] if 0 < int(label) <= len(classes) else str(int(label)) for label in labels]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from lucid.detect.data import (
     looks_like_detection,
 )
 from lucid.detect.metrics import coco_metrics
+from lucid.models.ssdlite import MirroredSSD, SSDLite
 from lucid.tasks import CalibrationPicks, ExportSpec, Task, TaskData, register_task
 from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
 from lucid.train.engine import build_model
@@ -190,6 +191,7 @@ class DetectTask(Task):
         from lucid.train import distributed as dist_utils
 
         base = _base(loader.dataset)
+        detector = self.scored(model)  # the loss is the model's own, one pass
         predictions, truths, loss_sum, images_seen, finite = [], [], 0.0, 0, True
         for batch in loader:
             images, targets = self.to_device(batch, device, channels_last)
@@ -198,7 +200,7 @@ class DetectTask(Task):
             loss_sum += loss * images.shape[0]
             images_seen += images.shape[0]
             size = tuple(images.shape[-2:])
-            for detection, target in zip(model(images), targets, strict=True):
+            for detection, target in zip(detector(images), targets, strict=True):
                 finite = finite and bool(torch.isfinite(detection["scores"]).all())
                 predictions.append(scale_detections(detection, size, target["orig_size"]))
                 truths.append(base.ground_truth(int(target["image_id"])))
@@ -224,6 +226,17 @@ class DetectTask(Task):
         if compute is None:
             return 0.0
         return float(sum(value.float() for value in compute(images, targets).values()))
+
+    def default_tta(self) -> str:
+        """Test-time flip for a detector trained with flips (``--hflip`` not 0): each default box's
+        scores and box averaged with its mirror box's scored better on every checkpoint measured
+        (docs/detection.md, *Test-time flip*), for a second forward pass per photo."""
+        return "none" if self.config.hflip == 0 else "flip"
+
+    @classmethod
+    def mirrored(cls, model: nn.Module) -> nn.Module:
+        """Each photo's and its mirror's boxes merged (`lucid.models.ssdlite.MirroredSSD`)."""
+        return MirroredSSD(cast(SSDLite, model))  # MirroredSSD refuses any other model
 
     def describe(self) -> list[str]:
         return []  # the data's notes are printed first, by the engine

@@ -74,6 +74,9 @@ __all__ = [
     "ssdlite_to_torchvision",
     "postprocess_raw",
     "select_detections",
+    "MirroredSSD",
+    "mirror_boxes",
+    "mirror_order",
     "c4_index",
 ]
 
@@ -281,6 +284,68 @@ def postprocess_raw(
         found["boxes"] = resize_boxes(found["boxes"], list(input_size), [int(size[0]), int(size[1])])
         results.append(found)
     return results
+
+
+def mirror_boxes(boxes: torch.Tensor, width: float) -> torch.Tensor:
+    """xyxy ``boxes`` (any leading shape) mirrored left-right in an image ``width`` pixels wide."""
+    return torch.stack((width - boxes[..., 2], boxes[..., 1], width - boxes[..., 0], boxes[..., 3]), dim=-1)
+
+
+def mirror_order(anchors: torch.Tensor, width: float) -> torch.Tensor | None:
+    """For each default box of ``anchors`` (``(A, 4)`` xyxy), the index of its mirror image among
+    them, or None when the set is not mirror-symmetric. SSD's grids of default boxes are (cell
+    centres at ``(j + 0.5) / f``), so the mirror of a photo puts each box's evidence on its mirror
+    box. Boxes are matched to 1/64 of a pixel."""
+    keys = torch.cat((anchors, mirror_boxes(anchors, width))).mul(64).round().long()
+    _, group = torch.unique(keys, dim=0, return_inverse=True)
+    count = anchors.shape[0]
+    index_of = torch.full((int(group.max()) + 1,), -1, dtype=torch.long, device=anchors.device)
+    index_of[group[:count]] = torch.arange(count, device=anchors.device)
+    order = index_of[group[count:]]
+    return None if bool((order < 0).any()) else order
+
+
+class MirroredSSD(nn.Module):
+    """An `SSDLite`'s detections from each photo and its left-right mirror (test-time flip).
+
+    Both passes go through `SSDLite.forward_raw`; the mirror's boxes are mirrored back. Each
+    default box then takes the mean of its class probabilities and of its decoded box over the two
+    passes (its own, and its mirror box's in the mirrored photo), and the usual selection and NMS
+    (`SSDLite.postprocess_raw`) run once on the result, so one object gives one set of candidates
+    rather than two near-duplicates for NMS to choose from. Default boxes that are not
+    mirror-symmetric (another anchor generator) have no partner: both passes' candidates then go
+    to NMS together. Takes what eval mode takes and returns what it returns.
+    """
+
+    def __init__(self, model: SSDLite) -> None:
+        super().__init__()
+        if not isinstance(model, SSDLite):
+            raise TypeError(f"MirroredSSD wraps an SSDLite detector, got {type(model).__name__}")
+        self.model = model
+        self._orders: dict[tuple[int, int, str], torch.Tensor | None] = {}
+
+    def forward(self, images: Any) -> list[dict[str, torch.Tensor]]:
+        batch, sizes = self.model.preprocess(images)
+        boxes, scores = self.model.forward_raw(batch)
+        mirror_boxes_, mirror_scores = self.model.forward_raw(batch.flip(-1))
+        mirror_boxes_ = mirror_boxes(mirror_boxes_, batch.shape[-1])
+        order = self._order(batch)
+        if order is not None:
+            boxes = (boxes + mirror_boxes_[:, order]) / 2
+            scores = (scores + mirror_scores[:, order]) / 2
+        else:
+            boxes, scores = torch.cat((boxes, mirror_boxes_), 1), torch.cat((scores, mirror_scores), 1)
+        return self.model.postprocess_raw(boxes, scores, sizes)
+
+    def _order(self, batch: torch.Tensor) -> torch.Tensor | None:
+        """`mirror_order` of the default boxes at ``batch``'s size (computed once per size)."""
+        size = (int(batch.shape[-2]), int(batch.shape[-1]))
+        key = (*size, str(batch.device))
+        if key not in self._orders:
+            maps = list(self.model.backbone(batch[:1]).values())
+            anchors = self.model.anchor_generator(ImageList(batch[:1], [size]), maps)[0]
+            self._orders[key] = mirror_order(anchors, size[1])
+        return self._orders[key]
 
 
 # --------------------------------------------------------------------------------------------

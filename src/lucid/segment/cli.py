@@ -25,8 +25,8 @@ __all__ = [
     "run_predict",
 ]
 
-UNUSED_EVAL_FLAGS = ("tta",)  # lucid eval's flags a segmenter has no use for
-UNUSED_PREDICT_FLAGS = ("topk", "score_threshold", "tta")  # lucid predict's flags a segmenter has no use for
+UNUSED_EVAL_FLAGS: tuple[str, ...] = ()  # lucid eval's flags a segmenter has no use for: none
+UNUSED_PREDICT_FLAGS = ("topk", "score_threshold")  # lucid predict's flags a segmenter has no use for
 
 
 def _crop_size(text: str) -> tuple[int, int]:
@@ -119,6 +119,7 @@ def run_eval(args: argparse.Namespace) -> int:
             args.confusion or default_png or "confusion.png", inputs=[args.checkpoint, args.data], flag="--confusion"
         ),
         ignore_index=getattr(args, "ignore_index", None),
+        tta=args.tta,
     )
     return print_eval(result, args.json)
 
@@ -143,7 +144,7 @@ def run_predict(args: argparse.Namespace) -> int:
             getattr(args, "backend", "auto"),
         )
     else:
-        records = predict_masks(args.inputs[0], images, out, weights=args.weights, device=args.device)
+        records = predict_masks(args.inputs[0], images, out, weights=args.weights, device=args.device, tta=args.tta)
     if args.json:
         print(_dumps(records))
         return 0

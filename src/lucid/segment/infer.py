@@ -39,6 +39,7 @@ from lucid.segment.data import (
     resolve_classes,
 )
 from lucid.segment.metrics import validate
+from lucid.tasks import recorded_tta, with_tta
 
 __all__ = [
     "SegmentationEval",
@@ -108,6 +109,8 @@ class SegmentationEval:
     seconds: float
     confusion_png: str | None = None
     notes: list[str] = field(default_factory=list)  # e.g. the data's class names differ from the checkpoint's
+    # The test-time augmentation scored: "flip" (each image's and its mirror's logits averaged) or "none".
+    tta: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": "segment", **asdict(self)}
@@ -115,7 +118,13 @@ class SegmentationEval:
     def summary(self) -> list[str]:
         """What ``lucid eval`` prints above the per-class table."""
         return [
-            f"{self.checkpoint} on {self.data} ({self.images} images, ignore value {self.ignore_index})",
+            f"{self.checkpoint} on {self.data} ({self.images} images, ignore value {self.ignore_index}"
+            + (
+                ", test-time flip: each image and its mirror averaged; --tta none: one pass"
+                if self.tta == "flip"
+                else ""
+            )
+            + ")",
             f"mIoU {100 * self.miou:.2f}%  pixel accuracy {100 * self.pixel_acc:.2f}%  "
             f"mean class accuracy {100 * self.mean_acc:.2f}%  loss {self.loss:.4f}  {self.seconds:.1f}s",
         ]
@@ -165,13 +174,18 @@ def evaluate_segmentation(
     device: str = "cpu",
     workers: int = 0,
     confusion_png: str | os.PathLike[str] | None = None,
+    tta: str | None = None,
 ) -> SegmentationEval:
     """mIoU, per-class IoU, pixel accuracy and confusion matrix of a segmentation model on a mask folder.
 
     ``data`` defaults to the validation split the checkpoint was trained on; ``ignore_index`` to
-    the checkpoint's (255 without one). Images are evaluated at their own size.
+    the checkpoint's (255 without one). Images are evaluated at their own size. ``tta``
+    (``"flip"`` or ``"none"``) defaults to what the training run validated with
+    (`lucid.tasks.recorded_tta`), so the run's figures are repeated.
     """
     model = load_segmentation_source(source, weights).to(device).eval()
+    chosen = recorded_tta(model) if tta is None else tta
+    scored_model = with_tta(model, chosen)
     meta = segmentation_meta(model)
     data = data if data is not None else meta["data"]
     if data is None:
@@ -211,7 +225,7 @@ def evaluate_segmentation(
     )
     info = SegmentationDataInfo(str(folder), classes, ignore, (0, 0))
     start = time.perf_counter()
-    scored = validate(model, loader, info, torch.device(device))
+    scored = validate(scored_model, loader, info, torch.device(device))
     seconds = time.perf_counter() - start
     png = None
     if confusion_png is not None:
@@ -236,6 +250,7 @@ def evaluate_segmentation(
         pixels=scored["pixels"],
         seconds=seconds,
         confusion_png=png,
+        tta=chosen,
     )
 
 
@@ -358,9 +373,12 @@ def predict_masks(
     weights: Any = None,
     device: str = "cpu",
     alpha: float = 0.5,
+    tta: str | None = None,
 ) -> list[dict[str, Any]]:
     """For each image write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg``,
-    in the training data's own colours when it had a colour table (``class_dict.csv``).
+    in the training data's own colours when it had a colour table (``class_dict.csv``). ``tta``
+    (``"flip"``: each image's and its mirror's logits averaged, or ``"none"``) defaults to what the
+    training run validated with (`lucid.tasks.recorded_tta`).
 
     Returns one record per image: its files and the fraction of pixels of each predicted class.
     """
@@ -369,6 +387,7 @@ def predict_masks(
         raise ValueError("no images given")
     model = load_segmentation_source(source, weights).to(device).eval()
     meta = segmentation_meta(model)
+    scored = with_tta(model, tta)
     recorded = (meta["data_record"] or {}).get("colours")
     colours = ColourTable.from_dict(recorded).palette(palette(256)) if recorded else None
     folder = Path(out_dir).expanduser()
@@ -380,7 +399,7 @@ def predict_masks(
         if not path.is_file():
             raise FileNotFoundError(f"no image at {path}")
         image = read_rgb(path)
-        mask = predict_mask(model, image, meta, device)
+        mask = predict_mask(scored, image, meta, device)
         rgb = image.permute(1, 2, 0).numpy()
         records.append(write_mask_files(path, rgb, mask, meta["classes"], folder, alpha, colours))
     return records

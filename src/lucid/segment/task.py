@@ -176,7 +176,7 @@ class SegmentTask(Task):
         return segmentation_loss(logits.float(), targets, self.info.ignore_index, self.loss_weight), None
 
     def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
-        scored = validate(model, loader, self.info, device, channels_last)
+        scored = validate(self.scored(model), loader, self.info, device, channels_last)
         return {
             "loss": scored["loss"],
             "val_miou": scored["miou"],
@@ -185,6 +185,12 @@ class SegmentTask(Task):
             "val_per_class_iou": scored["per_class_iou"],
             "finite": scored["finite"],
         }
+
+    def default_tta(self) -> str:
+        """One pass: validating every epoch on each image and its mirror cost a time-budget run
+        more epochs than its better scores gave back (docs/segmentation.md, *Test-time flip*);
+        ``lucid eval CKPT --tta flip`` adds the flip to a finished checkpoint instead."""
+        return "none"
 
     def describe(self) -> list[str]:
         info = self.info

@@ -148,6 +148,10 @@ class RunConfig:
     layout on CPU. ``resume`` names a finished or interrupted run's folder: its saved config is
     used, and only `RESUME_OVERRIDABLE` fields set to non-default values here override it.
 
+    ``tta`` is the test-time augmentation validation scores under, recorded in each checkpoint
+    for ``lucid eval`` / ``lucid predict``: ``"flip"`` (each image and its mirror), ``"none"``
+    (one pass), or None for the task's default (`lucid.tasks.Task.default_tta`).
+
     ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
     after timing the first steps; ``epochs`` is then an upper bound (``None``: the task's
     ``defaults.epochs`` without a budget, `MAX_EPOCHS` with one). A resumed budget run keeps its
@@ -183,6 +187,7 @@ class RunConfig:
     resume: str | None = None
     bn_momentum: float | None = 0.1
     hflip: float | None = None
+    tta: str | None = None
     val_fraction: float = 0.2
     limit_train: int | None = None
     limit_val: int | None = None
@@ -215,6 +220,8 @@ class RunConfig:
         _check_choice("sched", self.sched, SCHEDULERS)
         check_device(self.device)
         _check_choice("precision", self.precision, PRECISIONS)
+        if self.tta is not None:  # None: the task's default (lucid.tasks.Task.default_tta)
+            _check_choice("tta", self.tta, TTA_CHOICES)
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a registered model name, got {self.model!r}")
         for name in ("data", "weights", "out", "resume"):
@@ -345,8 +352,8 @@ class TrainConfig(RunConfig):
     ``val_fraction`` and ``seed`` (`lucid.data.LAYOUTS`). ``img_size=None`` is 32 for
     digits and, for folders, chosen from the image headers (`lucid.data.infer_image_size`).
     ``hflip``, ``auto_augment``, ``random_erase`` and ``tta`` left at None take the recipe's
-    defaults for the image size (`lucid.data.choose_recipe`; ``tta="flip"`` validates, saves and
-    evaluates the mean of each image and its mirror). ``memory_budget`` (GiB) bounds the decoded
+    defaults for the image size (`lucid.data.choose_recipe`: test-time flip for small photos
+    trained with flips). ``memory_budget`` (GiB) bounds the decoded
     images kept in memory (None: 25 % of RAM, at most 4 GiB; 0 streams); ``in_channels=None`` is
     1 for digits, 3 for folders, or the ``weights`` checkpoint's.
     """
@@ -359,20 +366,17 @@ class TrainConfig(RunConfig):
     dropout: float | None = None
     auto_augment: str | None = None
     random_erase: float | None = None
-    tta: str | None = None
     memory_budget: float | None = None
     verify_images: bool = True
 
     def _check_task(self) -> None:
         if self.auto_augment is not None:
             _check_choice("auto_augment", self.auto_augment, AUTO_AUGMENTS)
-        if self.tta is not None:
-            _check_choice("tta", self.tta, TTA_CHOICES)
-            if self.tta == "flip" and self.data is None:
-                raise ValueError(
-                    "tta 'flip' (--tta flip) needs an image folder (--data DIR): the embedded digits are not "
-                    "mirror images of themselves"
-                )
+        if self.tta == "flip" and self.data is None:
+            raise ValueError(
+                "tta 'flip' (--tta flip) needs an image folder (--data DIR): the embedded digits are not "
+                "mirror images of themselves"
+            )
         for name, minimum in (("img_size", 8), ("in_channels", 1)):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum)

@@ -491,6 +491,7 @@ def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
         "task": run.task.name,
         "epoch": record["epoch"],
         "ema": run.ema is not None,
+        "tta": run.task.tta(),  # what its scores were measured under; lucid eval / predict repeat it
         "train_config": run.config.to_dict(),
     }
     save(model, path, extra=extra)
@@ -619,7 +620,9 @@ def _resume_config(config: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
     folder, state = resume_state(config.resume, task.best_key)
     file = folder / FILES["state"]
     try:
-        saved = type(config).from_dict({**state["config"], "out": str(folder), "resume": None})
+        # A run saved before its config had ``tta`` validated in one pass: it resumes as it began.
+        recorded_config = {"tta": "none", **state["config"]}
+        saved = type(config).from_dict({**recorded_config, "out": str(folder), "resume": None})
     except (TypeError, ValueError) as exc:
         raise TrainStateError(f"{file}: the saved training config is not valid ({exc})") from None
     if saved.time_budget is not None and not isinstance(state.get("plan"), dict):
@@ -1140,6 +1143,7 @@ def _announce(run: _Run, start_epoch: int) -> None:
         f"epoch{'s' if warmup != 1 else ''}"
         + (f", {recipe}" if recipe else "")
         + (", EMA" if config.ema else "")
+        + (", validated with test-time flip" if task.tta() == "flip" else "")
         + f", {run.precision}"
         + (" autocast" if run.precision != "fp32" else "")
         + f", on {where}; {run.loaders.path}",

@@ -12,11 +12,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from lucid.data import TTA_CHOICES, dataset_size, seeded_subset, worker_context
+from lucid.data import dataset_size, seeded_subset, worker_context
 from lucid.errors import DataError
 from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
-from lucid.nn import MirrorAveraged
 from lucid.preprocessing import Preprocessing, resize_size_for
+from lucid.tasks import recorded_tta, with_tta  # the home of test-time augmentation, re-exported
 from lucid.train.data import digits_datasets, eval_images
 
 __all__ = [
@@ -93,20 +93,6 @@ def class_names(model: nn.Module) -> list[str]:
     if names is not None:
         return names
     return [f"class {i}" for i in range(int(getattr(getattr(model, "config", None), "num_classes", 0) or 0))]
-
-
-def recorded_tta(model: nn.Module) -> str:
-    """The test-time augmentation ``model``'s training run validated with, so evaluation repeats
-    its figures: its recipe's ``tta`` (`lucid.data.choose_recipe`), ``"none"`` without a record."""
-    data = (getattr(model, "checkpoint_extra", None) or {}).get("data") or {}
-    return str((data.get("recipe") or {}).get("tta", "none"))
-
-
-def with_tta(model: nn.Module, tta: str) -> nn.Module:
-    """``model`` as scored under ``tta``: `lucid.nn.MirrorAveraged` for ``"flip"``, else itself."""
-    if tta not in TTA_CHOICES:
-        raise ValueError(f"tta must be one of {', '.join(TTA_CHOICES)}; got {tta!r}")
-    return MirrorAveraged(model) if tta == "flip" else model
 
 
 def crop_side(prep: Preprocessing) -> int:

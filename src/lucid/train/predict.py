@@ -14,7 +14,8 @@ from torch import nn
 from lucid.errors import DataError
 from lucid.models.resolve import resolve
 from lucid.preprocessing import resize_size_for
-from lucid.train.evaluate import class_names, crop_side, recorded_tta, with_tta
+from lucid.tasks import with_tta
+from lucid.train.evaluate import class_names, crop_side
 
 __all__ = ["draw_predictions", "format_predictions", "load_images", "predict"]
 
@@ -63,7 +64,7 @@ def predict(
     or a module. Preprocessing is the model's own (size, crop, normalisation), and drawings of
     the opposite ink polarity to the training data's (when recorded) are inverted first.
     ``tta`` (``"flip"``: the mean of each image and its mirror, or ``"none"``) defaults to what
-    the training run validated with (`lucid.train.evaluate.recorded_tta`).
+    the training run validated with (`lucid.tasks.recorded_tta`).
     """
     from lucid.train.distributed import resolve_device
 
@@ -79,7 +80,7 @@ def predict(
     net, prep = resolved.model, resolved.preprocessing
     where = resolve_device(device, 0)
     net.to(where)
-    scored = with_tta(net, recorded_tta(net) if tta is None else tta)
+    scored = with_tta(net, tta)  # None: what the training run recorded
     categories = class_names(net)
     # PIL images in the model's channels, transformed exactly as the training run's validation.
     size = crop_side(prep)

@@ -316,9 +316,11 @@ def test_ddp_two_processes_sum_disjoint_validation_shards(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["status"] == "finished"
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
-    whole = evaluate_segmentation(out / "last.safetensors", root)
+    whole = evaluate_segmentation(out / "last.safetensors", root, tta="none")  # the epoch: one pass
     assert whole.miou == pytest.approx(record["val_miou"], abs=1e-9)
     assert whole.pixel_acc == pytest.approx(record["val_pixel_acc"], abs=1e-9)
+    best = evaluate_segmentation(out / "best.safetensors", root)  # scored with the flip at the end, on both ranks
+    assert best.tta == "flip" and best.miou == pytest.approx(summary["best_val_miou"], abs=1e-9)
 
 
 def test_summary_and_mermaid_show_the_segmentation_models(capsys):

@@ -5,6 +5,8 @@ the run's ``tta`` (the small-photo recipe's default for classification), and ``l
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import lucid
 from cli_helpers import main_within
 from lucid.data import choose_recipe
 from lucid.train import TrainConfig, evaluate, predict, recorded_tta, train, with_tta
+from lucid.train.budget import TimeBudgetError
 from lucid.train.evaluate import eval_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -120,14 +123,81 @@ def _logits(checkpoint: Path, data: Path) -> tuple[torch.Tensor, torch.Tensor, t
         return model(images), model(images.flip(-1)), targets
 
 
-def test_a_run_validates_with_its_tta_and_eval_repeats_the_figure(small_run: tuple[Path, Path]) -> None:
+def _records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_epochs_are_validated_in_one_pass_and_the_best_scored_with_flip_at_the_end(
+    small_run: tuple[Path, Path],
+) -> None:
     data, run = small_run
     summary = json.loads((run / "summary.json").read_text())
-    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    records = _records(run)
+    last = evaluate(str(run / "last.safetensors"), str(data), tta="none")
+    assert last.loss == pytest.approx(records[-1]["val_loss"], rel=1e-5)  # the epochs' figures: one pass
+    assert last.top1 == pytest.approx(summary["final_val_top1"])
+    assert summary["tta"] == "flip"
+    best_record = records[summary["best_epoch"] - 1]
+    assert summary["best_val_top1_one_pass"] == pytest.approx(best_record["val_top1"])
+    best = evaluate(str(run / "best.safetensors"), str(data))  # its recorded flip
+    assert best.tta == "flip"
+    assert (best.top1, best.loss) == pytest.approx((summary["best_val_top1"], summary["best_val_loss"]), rel=1e-5)
+    assert best.loss != pytest.approx(best_record["val_loss"], rel=1e-3)  # the loss tells flip from one pass
+    extra = lucid.models.load_model(str(run / "best.safetensors")).checkpoint_extra
+    assert (extra["scores_tta"], extra["val_top1"]) == ("flip", pytest.approx(summary["best_val_top1"]))
+    assert extra["epoch"] == summary["best_epoch"]
+    assert lucid.models.load_model(str(run / "last.safetensors")).checkpoint_extra["scores_tta"] == "none"
+
+
+def test_a_resumed_run_scores_its_best_epoch_from_best_safetensors(
+    small_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, run = small_run
+    summary = json.loads((run / "summary.json").read_text())
+    folder = tmp_path / "run"
+    shutil.copytree(run, folder)
+    result = train(TrainConfig(resume=str(folder), progress=False))  # nothing left to train
+    assert result.epochs == summary["epochs"] and result.best_val_top1 == summary["best_val_top1"]
+    assert result.summary["best_val_loss"] == pytest.approx(summary["best_val_loss"], rel=1e-6)
+    (folder / "best.safetensors").unlink()
+    capsys.readouterr()
+    result = train(TrainConfig(resume=str(folder), progress=False))
+    assert "best.safetensors is missing or not epoch" in capsys.readouterr().out
+    assert result.best_val_top1 == summary["best_val_top1_one_pass"]
+    assert "best_val_top1_one_pass" not in result.summary
+
+
+def test_a_run_saved_before_tta_was_recorded_resumes_in_one_pass(small_run: tuple[Path, Path], tmp_path: Path) -> None:
+    from lucid.train.state import STATE_FILE, load_state, save_state
+
+    _, run = small_run
+    folder = tmp_path / "run"
+    shutil.copytree(run, folder)
+    state = load_state(folder / STATE_FILE)
+    del state["config"]["tta"]
+    save_state(folder / STATE_FILE, state)
+    result = train(TrainConfig(resume=str(folder), progress=False))
+    assert result.summary["tta"] == "none" and result.summary["config"]["tta"] == "none"
+    assert result.best_val_top1 == result.history[result.best_epoch - 1]["val_top1"]
+
+
+def test_a_budget_run_keeps_time_to_score_its_best_epoch(small_run: tuple[Path, Path], tmp_path: Path) -> None:
+    data, _ = small_run
+    start = time.perf_counter()
+    config = TrainConfig(data=str(data), time_budget=0.3, batch_size=8, out=str(tmp_path / "run"), progress=False)
+    try:
+        result = train(config, clock_start=start)
+    except TimeBudgetError as exc:
+        pytest.skip(f"the machine is too loaded for this budget: {exc}")
+    assert time.perf_counter() - start <= 0.3 * 60 * 1.05
+    assert result.summary["time_budget"]["closing"] > 0 and result.summary["tta"] == "flip"
+    assert "best_val_top1_one_pass" in result.summary
+
+
+def test_eval_averages_each_image_with_its_mirror(small_run: tuple[Path, Path]) -> None:
+    data, run = small_run
     result = evaluate(str(run / "last.safetensors"), str(data))
     assert result.tta == "flip"
-    assert result.top1 == pytest.approx(summary["final_val_top1"])
-    assert result.loss == pytest.approx(last["val_loss"], rel=1e-5)  # the loss tells flip from one pass
     plain, mirrored, targets = _logits(run / "last.safetensors", data)
     averaged = (plain + mirrored) / 2
     assert result.top1 == pytest.approx(float((averaged.argmax(1) == targets).float().mean()))
@@ -214,8 +284,7 @@ def segment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         crop_size=(32, 32),
         batch_size=2,
         epochs=1,
-        tta="flip",
-        workers=0,
+        workers=0,  # tta left unset: flip, the default of a model trained with flips
         out=str(root / "run"),
         progress=False,
     )
@@ -223,7 +292,7 @@ def segment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return data, root / "run"
 
 
-def test_a_segmentation_run_validates_with_flip_and_eval_and_predict_repeat_it(
+def test_a_segmentation_run_scores_its_best_epoch_with_flip_and_eval_and_predict_repeat_it(
     segment_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from lucid.segment import evaluate_segmentation, predict_masks
@@ -231,16 +300,19 @@ def test_a_segmentation_run_validates_with_flip_and_eval_and_predict_repeat_it(
     from lucid.segment.infer import load_segmentation_source, predict_mask, segmentation_meta
 
     data, run = segment_run
-    checkpoint = run / "last.safetensors"
-    (record,) = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    checkpoint = run / "best.safetensors"
+    (record,) = _records(run)
+    summary = json.loads((run / "summary.json").read_text())
     model = load_segmentation_source(str(checkpoint))
-    assert model.checkpoint_extra["tta"] == "flip"
+    assert model.checkpoint_extra["tta"] == "flip" and model.checkpoint_extra["scores_tta"] == "flip"
     flipped = evaluate_segmentation(str(checkpoint))
     assert flipped.tta == "flip" and "test-time flip" in flipped.summary()[0]
-    assert flipped.loss == pytest.approx(record["val_loss"], rel=1e-5)  # the run scored the flip
-    assert flipped.miou == pytest.approx(record["val_miou"])
+    assert flipped.loss == pytest.approx(summary["best_val_loss"], rel=1e-5)  # the run's result: the flip
+    assert (flipped.miou, flipped.pixel_acc) == pytest.approx((summary["best_val_miou"], summary["best_val_pixel_acc"]))
     one_pass = evaluate_segmentation(str(checkpoint), tta="none")
     assert one_pass.tta == "none" and "test-time flip" not in one_pass.summary()[0]
+    assert one_pass.loss == pytest.approx(record["val_loss"], rel=1e-5)  # the epoch's figures: one pass
+    assert one_pass.miou == pytest.approx(record["val_miou"]) == pytest.approx(summary["best_val_miou_one_pass"])
     assert one_pass.loss != pytest.approx(flipped.loss, rel=1e-4)
 
     class Summed(nn.Module):  # the two passes by hand: argmax of the sum is argmax of the mean
@@ -330,7 +402,7 @@ def test_mirrored_ssd_sends_both_passes_to_nms_when_the_boxes_are_not_symmetric(
         MirroredSSD(_classifier())
 
 
-def test_a_detection_run_validates_with_flip_and_eval_and_predict_repeat_it(tmp_path: Path) -> None:
+def test_a_detection_run_scores_its_best_epoch_with_flip_and_eval_and_predict_repeat_it(tmp_path: Path) -> None:
     from drawing_helpers import boxes_folder
     from lucid.detect import DetectConfig, evaluate_detection
     from lucid.detect.infer import predict_boxes
@@ -341,19 +413,22 @@ def test_a_detection_run_validates_with_flip_and_eval_and_predict_repeat_it(tmp_
         model="ssdlite320_mobilenet_v3_small",
         batch_size=4,
         epochs=2,
-        tta="flip",
-        workers=0,
+        workers=0,  # tta left unset: flip, the default of a detector trained with flips
         out=str(tmp_path / "run"),
         progress=False,
     )
     result = train(config)
-    last = json.loads((result.out_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    checkpoint = result.out_dir / "last.safetensors"
+    summary = result.summary
+    best_record = _records(result.out_dir)[summary["best_epoch"] - 1]
+    checkpoint = result.out_dir / "best.safetensors"
     flipped = evaluate_detection(checkpoint)
     assert flipped.tta == "flip" and "test-time flip" in flipped.summary()[0]
-    assert (flipped.map, flipped.map50) == pytest.approx((last["val_map"], last["val_map50"]), abs=1e-9)
+    assert (flipped.map, flipped.map50) == pytest.approx((summary["best_val_map"], summary["best_val_map50"]), abs=1e-9)
+    assert result.best_val_map == summary["best_val_map"]
     one_pass = evaluate_detection(checkpoint, tta="none")
     assert one_pass.tta == "none"
+    assert (one_pass.map, one_pass.map50) == pytest.approx((best_record["val_map"], best_record["val_map50"]), abs=1e-9)
+    assert summary["best_val_map_one_pass"] == best_record["val_map"]
     assert (one_pass.map, one_pass.map50) != pytest.approx((flipped.map, flipped.map50), abs=1e-6)
     photo = sorted((data / "images").iterdir())[0]
     found = {

@@ -58,6 +58,19 @@ def test_fit_epochs_and_the_plan_arithmetic() -> None:
         )
 
 
+def test_a_plan_keeps_time_to_score_the_best_epoch_at_the_end() -> None:
+    clock = BudgetClock(minutes=1.0, started=time.perf_counter())
+    timings = {"cap": 1000, "steps_per_epoch": 10, "setup": 0.0, "step": 0.2, "validate": 0.5, "save": 0.5}
+    plain = BudgetPlan.fit(clock, **timings)
+    kept = BudgetPlan.fit(clock, **timings, closing=9.0)  # three 3-s epochs
+    assert kept.epochs == plain.epochs - 3 and kept.closing == 9.0
+    assert "9.0 s kept to score the best epoch with test-time flip" in kept.describe()
+    assert "kept to score" not in plain.describe()
+    assert kept.refit(clock, 1, 3.0, may_grow=True) == kept.epochs  # the refits keep it too
+    older = {k: v for k, v in plain.to_dict().items() if k != "closing"}  # a plan saved before the field
+    assert BudgetPlan.from_dict(older).closing == 0.0
+
+
 def test_a_budget_run_fits_its_epochs_and_ends_within_the_budget(tmp_path: Path) -> None:
     minutes, out = 0.5, tmp_path / "run"
     start = time.perf_counter()

@@ -9,8 +9,9 @@ and AMP are shared. A task is a small subclass of `Task` that supplies what diff
   that picks the best epoch (``val_top1``, ``val_miou``, ``val_map``);
 - its test-time augmentation: `Task.tta` (the run's choice, `Task.default_tta` when the
   config leaves it) and `Task.mirrored` (its model scored on each image and its mirror). The
-  engine records the choice in every checkpoint, and `with_tta` / `recorded_tta` let
-  evaluation and prediction repeat it;
+  engine validates every epoch in one pass and scores the best checkpoint under the choice
+  once, at the end; it records the choice in every checkpoint, and `with_tta` /
+  `recorded_tta` let evaluation and prediction repeat it;
 - its checkpoint metadata (`Task.checkpoint_metadata`), console line and curves;
 - for deployment (class methods, so `lucid.deploy` needs no config): `Task.export_spec`
   (outputs, recorded preprocessing, free image size, the task's metadata), `Task.check_outputs`,
@@ -259,10 +260,13 @@ class Task:
         """The training-epoch meter (loss; a task may show more)."""
         return Meter()
 
-    def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
+    def validate(
+        self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool, tta: str = "none"
+    ) -> dict[str, Any]:
         """Scores of ``model`` on ``loader`` summed over DDP processes: ``loss``, the task's scores
         with `best_key` among them, and ``finite`` (every output was finite). The scores are those
-        of ``model`` under the run's test-time augmentation (`scored`)."""
+        of ``model`` under the test-time augmentation ``tta`` (`scored`): the engine validates each
+        epoch in one pass and the best checkpoint once more under the run's `tta`."""
         raise NotImplementedError
 
     # -- test-time augmentation --------------------------------------------------------------------
@@ -273,13 +277,14 @@ class Task:
 
     def tta(self) -> str:
         """The run's test-time augmentation (``"flip"`` or ``"none"``): the config's ``tta``, else
-        `default_tta`. Validation scores under it, and every checkpoint records it."""
+        `default_tta`. The best checkpoint's final scores are measured under it (the epochs are
+        validated in one pass), and every checkpoint records it for ``lucid eval`` / ``predict``."""
         chosen = getattr(self.config, "tta", None)
         return str(chosen) if chosen is not None else self.default_tta()
 
-    def scored(self, model: nn.Module) -> nn.Module:
-        """``model`` as this run validates it: under the run's `tta`."""
-        return with_tta(model, self.tta(), type(self))
+    def scored(self, model: nn.Module, tta: str) -> nn.Module:
+        """``model`` as scored under the test-time augmentation ``tta`` (`with_tta`)."""
+        return with_tta(model, tta, type(self))
 
     @classmethod
     def mirrored(cls, model: nn.Module) -> nn.Module:
@@ -291,9 +296,13 @@ class Task:
         return MirrorAveraged(model)
 
     def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
-        """The epoch's metrics.jsonl fields: the training and validation losses and the validation
-        scores `record_scores` names."""
-        return {"train_loss": train["loss"], "val_loss": val["loss"], **{k: val[k] for k in self.record_scores}}
+        """The epoch's metrics.jsonl fields: the training loss and `val_record`."""
+        return {"train_loss": train["loss"], **self.val_record(val)}
+
+    def val_record(self, val: Mapping[str, Any]) -> dict[str, Any]:
+        """The record's fields from a `validate` result: the validation loss and the scores
+        `record_scores` names (also the best checkpoint's final scores under the run's `tta`)."""
+        return {"val_loss": val["loss"], **{k: val[k] for k in self.record_scores}}
 
     def epoch_line(self, record: Mapping[str, Any], epochs: int) -> str:
         """One console line for an epoch: the losses, the `line_scores`, the rate and the speed."""
@@ -324,12 +333,17 @@ class Task:
         raise NotImplementedError
 
     def summary_fields(self, best: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """The task's fields of summary.json: ``best_<score>`` (and the best epoch's
-        `summary_scores`) and the final score."""
+        """The task's fields of summary.json: ``best_<score>``, the best epoch's validation loss and
+        `summary_scores` (under the run's test-time augmentation when the engine scored the best
+        epoch so: ``best["scores"]``, with ``best_<score>_one_pass`` beside), and the last epoch's
+        score."""
         key = self.best_key
         best_record = next((r for r in history if r["epoch"] == best.get("epoch")), {})
-        fields = {f"best_{key}": best.get(key)}
+        best_record = {**best_record, **(best.get("scores") or {})}
+        fields = {f"best_{key}": best.get(key), "best_val_loss": best_record.get("val_loss")}
         fields.update({f"best_{name}": best_record.get(name) for name in self.summary_scores})
+        if "one_pass" in best:
+            fields[f"best_{key}_one_pass"] = best["one_pass"]
         fields[f"final_{key}"] = history[-1].get(key) if history else None
         return fields
 
@@ -342,7 +356,11 @@ class Task:
         value = best.get(self.best_key)
         shown = f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "-"
         name = self.score_name or self.best_key.replace("_", " ")
-        return f"best {name} {shown} at epoch {best.get('epoch')}"
+        line = f"best {name} {shown} at epoch {best.get('epoch')}"
+        one_pass = best.get("one_pass")
+        if best.get("tta") == "flip" and isinstance(one_pass, (int, float)):
+            line += f" with test-time flip ({100 * one_pass:.2f}% in one pass)"
+        return line
 
     # -- deployment ------------------------------------------------------------------------------
     # Class methods: lucid.deploy holds a task class (from get_task(metadata["task"])), no config.
@@ -546,9 +564,10 @@ def task_of_source(source: Any) -> str | None:
 
 
 def recorded_tta(model: nn.Module) -> str:
-    """The test-time augmentation ``model``'s training run validated with (so evaluation repeats
-    its figures): the checkpoint's ``tta``; ``"none"`` for a model without a record (a model name,
-    foreign weights, a checkpoint written before the choice was recorded)."""
+    """The test-time augmentation ``model``'s training run chose (its best checkpoint's scores were
+    measured under it, so evaluation repeats them): the checkpoint's ``tta``; ``"none"`` for a
+    model without a record (a model name, foreign weights, a checkpoint written before the choice
+    was recorded)."""
     extra = getattr(model, "checkpoint_extra", None) or {}
     recorded = extra.get("tta")
     if recorded is None:  # classification checkpoints of lucid 0.1.0 kept it in their data recipe

@@ -154,10 +154,12 @@ class ClassifyTask(Task):
     def bar_fields(self, means: Mapping[str, float]) -> dict[str, str]:
         return {"loss": f"{means['loss']:.4f}", "acc": f"{100 * means['top1']:.1f}%"}
 
-    def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
+    def validate(
+        self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool, tta: str = "none"
+    ) -> dict[str, Any]:
         """Plain cross-entropy (no label smoothing: the quantity ``lucid eval`` reports), top-1/top-5,
-        of the model under the recipe's test-time augmentation (``lucid eval`` repeats it)."""
-        model = self.scored(model)
+        of the model under the test-time augmentation ``tta``."""
+        model = self.scored(model, tta)
         tally, bad = Tally(), 0
         for batch in loader:
             images, targets = self.to_device(batch, device, channels_last)
@@ -182,6 +184,11 @@ class ClassifyTask(Task):
         return {
             "train_loss": train["loss"],  # with label smoothing, as trained
             "train_top1": train["top1"],
+            **self.val_record(val),
+        }
+
+    def val_record(self, val: Mapping[str, Any]) -> dict[str, Any]:
+        return {
             "val_loss": val["loss"],  # plain cross-entropy
             "val_top1": val["val_top1"],
             # top-5 of 5 classes or fewer is always 100 %

@@ -115,9 +115,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--tta",
         choices=TTA_CHOICES,
-        help="test-time augmentation of validation, recorded for lucid eval / predict: flip (each image and its "
-        "mirror: logits or masks averaged, detection's default boxes merged) or none (default: flip for small "
-        "photos trained with flips, else none)",
+        help="test-time augmentation of the best epoch's final scores (epochs validate in one pass), recorded for "
+        "lucid eval / predict: flip (each image and its mirror: logits or masks averaged, detection's default boxes "
+        "merged) or none (default: flip for segmentation and detection trained with flips and for small photos, "
+        "else none)",
     )
     data.add_argument(
         "--memory-budget",
@@ -310,7 +311,7 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         "--tta",
         choices=TTA_CHOICES,
         help="test-time augmentation: flip (each image and its mirror averaged; two passes) or none "
-        "(default: what the checkpoint's training run validated with)",
+        "(default: what the checkpoint's training run chose, under which its best epoch was scored)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run_eval)
@@ -348,7 +349,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         "--tta",
         choices=TTA_CHOICES,
         help="test-time augmentation: flip (each image and its mirror averaged; two passes) or none "
-        "(default: what the checkpoint's training run validated with)",
+        "(default: what the checkpoint's training run chose, under which its best epoch was scored)",
     )
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
     parser.add_argument(

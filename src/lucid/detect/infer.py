@@ -119,8 +119,8 @@ def evaluate_detection(
     ``data`` None: the folder the checkpoint was trained on, with its recorded split. A folder
     with its own split (VOC's ``val.txt``, ``val/`` folders, COCO's val JSON) is scored on that
     split; a folder without one is split as the run split it when it is the run's folder.
-    ``tta`` (``"flip"`` or ``"none"``) defaults to what the training run validated with
-    (`lucid.tasks.recorded_tta`), so the run's figures are repeated.
+    ``tta`` (``"flip"`` or ``"none"``) defaults to the training run's choice
+    (`lucid.tasks.recorded_tta`), so the best checkpoint's figures are repeated.
     """
     model = load_detector(checkpoint, weights).to(device)
     chosen = recorded_tta(model) if tta is None else tta
@@ -181,7 +181,7 @@ def predict_boxes(
     """Detections of each photo (boxes in its own pixels) above ``score_threshold``; each photo is
     written to ``out`` as ``<stem>.boxes.png`` with its boxes, names and scores drawn, and every
     detection to ``out/detections.json``. Returns the JSON's records. ``tta`` (``"flip"``: each
-    photo and its mirror, or ``"none"``) defaults to what the training run validated with
+    photo and its mirror, or ``"none"``) defaults to the training run's choice
     (`lucid.tasks.recorded_tta`)."""
     from lucid.preprocessing import read_image
 

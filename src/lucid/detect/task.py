@@ -185,13 +185,15 @@ class DetectTask(Task):
         return sum(value.float() for value in losses.values()), losses
 
     @torch.no_grad()
-    def validate(self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool) -> dict[str, Any]:
-        """COCO mAP of ``model`` on ``loader`` in each photo's own pixels (pycocotools, every
-        process's predictions gathered), and the SSD loss of the same batches."""
+    def validate(
+        self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool, tta: str = "none"
+    ) -> dict[str, Any]:
+        """COCO mAP of ``model`` under ``tta`` on ``loader`` in each photo's own pixels (pycocotools,
+        every process's predictions gathered), and the SSD loss of the same batches."""
         from lucid.train import distributed as dist_utils
 
         base = _base(loader.dataset)
-        detector = self.scored(model)  # the loss is the model's own, one pass
+        detector = self.scored(model, tta)  # the loss is the model's own, one pass
         predictions, truths, loss_sum, images_seen, finite = [], [], 0.0, 0, True
         for batch in loader:
             images, targets = self.to_device(batch, device, channels_last)

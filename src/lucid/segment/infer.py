@@ -180,8 +180,8 @@ def evaluate_segmentation(
 
     ``data`` defaults to the validation split the checkpoint was trained on; ``ignore_index`` to
     the checkpoint's (255 without one). Images are evaluated at their own size. ``tta``
-    (``"flip"`` or ``"none"``) defaults to what the training run validated with
-    (`lucid.tasks.recorded_tta`), so the run's figures are repeated.
+    (``"flip"`` or ``"none"``) defaults to the training run's choice
+    (`lucid.tasks.recorded_tta`), so the best checkpoint's figures are repeated.
     """
     model = load_segmentation_source(source, weights).to(device).eval()
     chosen = recorded_tta(model) if tta is None else tta
@@ -377,8 +377,8 @@ def predict_masks(
 ) -> list[dict[str, Any]]:
     """For each image write ``<stem>.mask.png`` (palette PNG, value = class) and ``<stem>.overlay.jpg``,
     in the training data's own colours when it had a colour table (``class_dict.csv``). ``tta``
-    (``"flip"``: each image's and its mirror's logits averaged, or ``"none"``) defaults to what the
-    training run validated with (`lucid.tasks.recorded_tta`).
+    (``"flip"``: each image's and its mirror's logits averaged, or ``"none"``) defaults to the
+    training run's choice (`lucid.tasks.recorded_tta`).
 
     Returns one record per image: its files and the fraction of pixels of each predicted class.
     """

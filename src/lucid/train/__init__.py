@@ -5,7 +5,7 @@
   returns a `TrainResult` (``out_dir``, ``best_val_top1``, ``history`` ...).
 - `evaluate` gives top-1/top-5, per-class accuracy and the confusion matrix of a checkpoint.
 - `predict` gives the top-k ``(label, probability)`` pairs for image files.
-- Both score with the test-time augmentation the training run validated with (`recorded_tta`);
+- Both score with the test-time augmentation the training run chose (`recorded_tta`);
   `with_tta` gives a model as scored under one.
 - `digits_datasets` is the embedded data set: ``(train_ds, val_ds)`` of normalised
   ``(1, S, S)`` float images with integer labels and ``.classes`` (used e.g. for int8 calibration).

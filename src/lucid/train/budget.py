@@ -2,7 +2,8 @@
 
 The engine times a few training steps (after warm-up steps), one validation batch and one
 checkpoint save, then `fit_epochs` picks the largest epoch count whose estimated end
-(set-up already spent + epochs x (train + validation + saving) + the final files) fits the
+(set-up already spent + epochs x (train + validation + saving) + the closing work: the best
+checkpoint scored under the run's test-time augmentation, and the final files) fits the
 budget. The schedule (cosine, step, ...) is built for that count, so it completes. After each
 epoch `BudgetPlan.refit` checks the estimate against the measured epochs and refits the
 plan and its schedule: shorter when epochs run slower (a loaded machine), longer when they run
@@ -72,7 +73,9 @@ class BudgetPlan:
     ``epochs`` is the current plan (refitted after each epoch, see `refit`), ``epochs_fitted``
     the count first fitted from the probe, ``epochs_cap`` the user's ``--epochs`` bound (or
     `lucid.train.config.MAX_EPOCHS`). Times are seconds: ``setup`` before the probe,
-    ``train`` / ``validate`` / ``save`` per epoch as estimated, ``epoch`` their sum.
+    ``train`` / ``validate`` / ``save`` per epoch as estimated, ``epoch`` their sum, and
+    ``closing`` kept once for the end of the run (scoring the best checkpoint with test-time
+    flip; re-estimated from each epoch's validation).
     """
 
     minutes: float
@@ -89,6 +92,7 @@ class BudgetPlan:
     measured_epochs: list[float] = field(default_factory=list)
     refits: list[dict[str, Any]] = field(default_factory=list)
     stopped: str | None = None
+    closing: float = 0.0  # the default: plans recorded before it was kept
 
     @classmethod
     def fit(
@@ -101,21 +105,35 @@ class BudgetPlan:
         step: float,
         validate: float,
         save: float,
+        closing: float = 0.0,
     ) -> BudgetPlan:
         """Fit the epoch count to what is left of ``clock``'s budget; `TimeBudgetError` when
         not even one epoch fits."""
         train = step * steps_per_epoch
         epoch = train + validate + save
-        available = clock.remaining() - FINAL_SECONDS
+        available = clock.remaining() - FINAL_SECONDS - closing
         epochs = fit_epochs(available, epoch, cap)
         if epochs < 1:
-            need = (clock.elapsed() + epoch + FINAL_SECONDS) / 60
+            need = (clock.elapsed() + epoch + closing + FINAL_SECONDS) / 60
             raise TimeBudgetError(
                 f"--time-budget {clock.minutes:g} min is too short: one epoch takes ~{epoch:.1f} s here "
                 f"(measured) and {clock.elapsed():.1f} s are already spent on set-up; give at least "
                 f"{math.ceil(need * 10) / 10:g} min, or shrink the epoch with --limit-train / --img-size"
             )
-        return cls(clock.minutes, epochs, epochs, cap, steps_per_epoch, setup, step, train, validate, save, epoch)
+        return cls(
+            clock.minutes,
+            epochs,
+            epochs,
+            cap,
+            steps_per_epoch,
+            setup,
+            step,
+            train,
+            validate,
+            save,
+            epoch,
+            closing=closing,
+        )
 
     def refit(self, clock: BudgetClock, done: int, epoch_seconds: float, *, may_grow: bool) -> int:
         """The epoch count after ``done`` epochs given the measured ``epoch_seconds`` (training,
@@ -132,7 +150,7 @@ class BudgetPlan:
         self.measured_epochs.append(round(epoch_seconds, 3))
         recent = self.measured_epochs[-3:]
         per_epoch = max(sum(recent) / len(recent), 1e-6)
-        more = fit_epochs(clock.remaining() - FINAL_SECONDS, per_epoch, max(self.epochs_cap - done, 0))
+        more = fit_epochs(self._available(clock), per_epoch, max(self.epochs_cap - done, 0))
         wanted = done + more
         if wanted <= self.epochs:
             new = wanted
@@ -158,15 +176,20 @@ class BudgetPlan:
         epoch that runs a little fast does not add an epoch that the next ones take back (the
         plan shrinks on the recent mean, which then has to rise above that pace)."""
         pace = max(slowest, 1e-6) * (1 + GROW_HEADROOM)
-        return done + fit_epochs(clock.remaining() - FINAL_SECONDS, pace, max(self.epochs_cap - done, 0))
+        return done + fit_epochs(self._available(clock), pace, max(self.epochs_cap - done, 0))
+
+    def _available(self, clock: BudgetClock) -> float:
+        """The seconds left for epochs: the budget's rest less the closing work and files."""
+        return clock.remaining() - FINAL_SECONDS - self.closing
 
     def describe(self) -> str:
         """The plan as one line for the log."""
         capped = f" (capped by --epochs {self.epochs_cap})" if self.epochs == self.epochs_cap else ""
+        closing = f", {self.closing:.1f} s kept to score the best epoch with test-time flip" if self.closing else ""
         return (
             f"time budget {self.minutes:g} min: ~{self.epoch:.1f} s/epoch measured (train {self.train:.1f} s = "
             f"{self.steps_per_epoch} steps x {1000 * self.step:.0f} ms, validation {self.validate:.1f} s, saving "
-            f"{self.save:.1f} s; set-up took {self.setup:.1f} s) -> {self.epochs} epochs{capped}"
+            f"{self.save:.1f} s; set-up took {self.setup:.1f} s{closing}) -> {self.epochs} epochs{capped}"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -148,9 +148,10 @@ class RunConfig:
     layout on CPU. ``resume`` names a finished or interrupted run's folder: its saved config is
     used, and only `RESUME_OVERRIDABLE` fields set to non-default values here override it.
 
-    ``tta`` is the test-time augmentation validation scores under, recorded in each checkpoint
-    for ``lucid eval`` / ``lucid predict``: ``"flip"`` (each image and its mirror), ``"none"``
-    (one pass), or None for the task's default (`lucid.tasks.Task.default_tta`).
+    ``tta`` is the test-time augmentation of the run's result: the epochs are validated in one
+    pass and the best epoch is scored under ``tta`` at the end; each checkpoint records it for
+    ``lucid eval`` / ``lucid predict``. ``"flip"`` (each image and its mirror), ``"none"`` (one
+    pass), or None for the task's default (`lucid.tasks.Task.default_tta`).
 
     ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
     after timing the first steps; ``epochs`` is then an upper bound (``None``: the task's

@@ -330,6 +330,11 @@ class _Run:
     scaler: Any = None  # torch.amp.GradScaler for fp16
     clock: BudgetClock | None = None  # with --time-budget: the run's clock and hard deadline
     plan: BudgetPlan | None = None  # with --time-budget: the fitted plan
+    # With a test-time augmentation: the scored weights of the best epoch so far (``best_epoch``),
+    # scored once more under it when the run ends (`_score_best`).
+    best_weights: dict[str, torch.Tensor] | None = None
+    best_epoch: int = 0
+    val_seconds: float | None = None  # the last one-pass validation of the scored model
 
 
 def _progress(loader: DataLoader, run: _Run, epoch: int) -> Any:
@@ -372,8 +377,9 @@ def _optimise(run: _Run, loss: torch.Tensor, *, schedule: bool = True) -> None:
 
 
 def _closing_seconds(run: _Run) -> float:
-    """With a time budget: the seconds to keep for validating and saving a cut-short epoch."""
-    return run.plan.validate + run.plan.save if run.plan is not None else 0.0
+    """With a time budget: the seconds to keep for validating and saving a cut-short epoch, and
+    for scoring the best checkpoint under the run's test-time augmentation."""
+    return run.plan.validate + run.plan.save + run.plan.closing if run.plan is not None else 0.0
 
 
 @contextlib.contextmanager
@@ -432,12 +438,13 @@ def _train_steps(run: _Run, epoch: int) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def _validate(run: _Run, model: nn.Module) -> dict[str, Any]:
-    """The task's validation scores of ``model`` (``finite``: whether every output and the loss
-    were finite, on every process)."""
+def _validate(run: _Run, model: nn.Module, tta: str = "none") -> dict[str, Any]:
+    """The task's validation scores of ``model`` under the test-time augmentation ``tta``
+    (``finite``: whether every output and the loss were finite, on every process)."""
     model.eval()
     with autocast(run.ctx.device, run.precision):
-        scores = dict(run.task.validate(model, run.loaders.val, run.ctx.device, run.config.channels_last))
+        loader, device = run.loaders.val, run.ctx.device
+        scores = dict(run.task.validate(model, loader, device, run.config.channels_last, tta=tta))
     finite = bool(scores.get("finite", True)) and bool(np.isfinite(scores["loss"]))
     scores["finite"] = not dist_utils.any_true(not finite, run.ctx)
     return scores
@@ -448,8 +455,10 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     lr = run.optimizer.param_groups[0]["lr"]
     train = _train_epoch(run, epoch)
     train_seconds = time.perf_counter() - start
-    scored = run.ema.module if run.ema is not None else run.model
-    val = _validate(run, scored)
+    scored = _scored_model(run)
+    validating = time.perf_counter()
+    val = _validate(run, scored)  # one pass: the run's test-time augmentation scores the best epoch at the end
+    run.val_seconds = time.perf_counter() - validating
     key = run.task.best_key
     record = {
         "epoch": epoch,
@@ -479,22 +488,31 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _save_model(run: _Run, path: Path, record: dict[str, Any]) -> None:
-    """The scored model (the EMA when kept) with the task's metadata, the epoch and the run's config."""
+def _scored_model(run: _Run) -> nn.Module:
+    """The model a run validates and saves: the EMA when kept, else the trained model."""
+    return run.ema.module if run.ema is not None else run.model
+
+
+def _save_model(
+    run: _Run, path: Path, record: dict[str, Any], model: nn.Module | None = None, scores_tta: str = "none"
+) -> None:
+    """``model`` (default: the scored model) with the task's metadata and ``record``'s scores
+    (measured under ``scores_tta``), the epoch and the run's config."""
     from lucid.checkpoint import save
 
-    model = run.ema.module if run.ema is not None else run.model
-    pretrained_cfg, extra = run.task.checkpoint_metadata(model, record)
-    model.pretrained_cfg = pretrained_cfg
+    saved: Any = model if model is not None else _scored_model(run)
+    pretrained_cfg, extra = run.task.checkpoint_metadata(saved, record)
+    saved.pretrained_cfg = pretrained_cfg
     extra = {
         **extra,
         "task": run.task.name,
         "epoch": record["epoch"],
         "ema": run.ema is not None,
-        "tta": run.task.tta(),  # what its scores were measured under; lucid eval / predict repeat it
+        "tta": run.task.tta(),  # lucid eval / predict use it
+        "scores_tta": scores_tta,  # the epochs' scores are one pass; the best's final ones under "tta"
         "train_config": run.config.to_dict(),
     }
-    save(model, path, extra=extra)
+    save(saved, path, extra=extra)
 
 
 def _train_state(
@@ -528,6 +546,7 @@ def _summary(
         "status": status,
         **run.task.summary_fields(best, history),
         "best_epoch": best["epoch"],
+        "tta": run.task.tta(),  # what best_<score> was measured under (the epochs' scores are one pass)
         "epochs": len(history),
         "epochs_planned": run.config.epochs,
         "seconds": seconds,
@@ -774,9 +793,9 @@ def _cycle(loader: DataLoader) -> Iterator[Any]:
 
 @torch.no_grad()
 def _time_validation(run: _Run) -> float:
-    """Seconds one validation pass takes: the second of two batches (the first warms up), times
-    the batch count; twice with EMA (the raw weights are validated too)."""
-    model = run.ema.module if run.ema is not None else run.model
+    """Seconds one validation pass of one model takes: the second of two batches (the first warms
+    up), times the batch count."""
+    model = _scored_model(run)
     model.eval()
     times = []
     for batch in run.loaders.val:
@@ -787,7 +806,7 @@ def _time_validation(run: _Run) -> float:
         times.append(time.perf_counter() - start)
         if len(times) == 2:
             break
-    return times[-1] * len(run.loaders.val) * (2 if run.ema is not None else 1)
+    return times[-1] * len(run.loaders.val)
 
 
 def _time_saving(run: _Run) -> float:
@@ -838,7 +857,7 @@ def _probe(run: _Run) -> dict[str, float]:
             times = times or [took]
             break
     del batches
-    validate = 0.0 if hopeless else _time_validation(run)
+    one_pass = 0.0 if hopeless else _time_validation(run)
     save = _time_saving(run) if run.ctx.is_main and not hopeless else 0.0
     run.model.load_state_dict(snapshot["model"])
     run.optimizer.load_state_dict(snapshot["optimizer"])
@@ -847,7 +866,18 @@ def _probe(run: _Run) -> dict[str, float]:
     set_rng_state(snapshot["rng"])
     # The median: one step slowed by another process must not decide the plan (the refits after
     # each epoch correct a wrong estimate with whole measured epochs).
-    return {"step": statistics.median(times), "validate": validate, "save": save}
+    return {
+        "step": statistics.median(times),
+        "validate": one_pass * (2 if run.ema is not None else 1),  # with EMA the raw weights are validated too
+        "save": save,
+        "closing": _final_scoring_seconds(run, one_pass, save),
+    }
+
+
+def _final_scoring_seconds(run: _Run, one_pass: float, save: float) -> float:
+    """The seconds `_score_best` will take: nothing in one pass; with test-time flip two forward
+    passes over the validation set and a checkpoint save (an epoch's saving, which is more)."""
+    return 0.0 if run.task.tta() == "none" else 2 * one_pass + save
 
 
 def _plan_budget(run: _Run, clock: BudgetClock, state: dict[str, Any] | None) -> BudgetPlan:
@@ -1075,11 +1105,13 @@ def _train_in(
             _diverged(run, exc, history, best, elapsed(), extra)
         cut_short = "stopped_at_step" in record
         if run.plan is not None and not cut_short:
+            run.plan.closing = _final_scoring_seconds(run, run.val_seconds or 0.0, run.plan.save)
             _refit(run, run.plan, epoch, record["seconds"] + run.plan.save, may_grow=state is None and epoch == 1)
         history.append(record)
         previous_best = best
         if record[key] > best[key]:
             best = {key: record[key], "epoch": epoch}
+            _keep_best_weights(run, epoch)
         rngs = dist_utils.gather_objects(rng_state(), ctx)  # every rank's, so a resumed DDP run continues exactly
         saving = time.perf_counter()
         commit = functools.partial(_commit, run, record, history, best, previous_best, elapsed(), extra, rngs)
@@ -1090,6 +1122,7 @@ def _train_in(
         if cut_short:
             stopped = _cut_short(run, record)
             break
+    best = _score_best(run, history, best)
     seconds = elapsed()
     summary = _summary(run, history, best, seconds, "finished", {**extra, "stopped": stopped} if stopped else extra)
 
@@ -1099,6 +1132,87 @@ def _train_in(
 
     dist_utils.on_main(ctx, finish)
     return TrainResult(out_dir, key, best[key], best["epoch"], len(history), seconds, history, summary)
+
+
+def _keep_best_weights(run: _Run, epoch: int) -> None:
+    """Copy the scored weights of a new best epoch (on their device) for `_score_best`; nothing
+    when the run scores in one pass."""
+    if run.task.tta() == "none":
+        return
+    run.best_weights = {k: v.detach().clone() for k, v in _scored_model(run).state_dict().items()}
+    run.best_epoch = epoch
+
+
+def _best_model(run: _Run, epoch: int) -> nn.Module | None:
+    """A copy of the scored model holding the weights of ``epoch``, the best: those kept in memory,
+    else (a resumed run whose best came before the resume) read from best.safetensors; None when
+    that file is gone or does not hold that epoch."""
+    import copy
+
+    from lucid.checkpoint import CheckpointError, check_state_dict, load, read_metadata
+
+    weights = run.best_weights if run.best_epoch == epoch else None
+    file = run.out_dir / FILES["best"]
+    if weights is None:
+        try:
+            if (read_metadata(file).get("extra") or {}).get("epoch") != epoch:
+                return None
+            weights = load(file, map_location=run.ctx.device)
+            check_state_dict(_scored_model(run), weights, source=str(file))
+        except (CheckpointError, OSError):
+            return None
+    model = copy.deepcopy(_scored_model(run))
+    model.load_state_dict(weights)
+    return model
+
+
+def _score_best(run: _Run, history: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, Any]:
+    """With a test-time augmentation (``--tta flip``): the best epoch's weights scored under it,
+    once, when the run ends; those scores become the run's result and are written into
+    best.safetensors, so ``lucid eval`` of it repeats them. ``best`` as it was in one pass.
+
+    Why once: the epochs are validated in one pass, as timm and Ultralytics validate. A second
+    pass every epoch cost a time-budget run epochs, and one-pass scores picked a best epoch as
+    good as flip scores did (docs/training.md, *Test-time flip*)."""
+    tta = run.task.tta()
+    if tta == "none" or not history or best["epoch"] < 1:
+        return best
+    epoch = int(best["epoch"])
+    model = _best_model(run, epoch)
+    if model is None:
+        _say(
+            run.ctx,
+            f"note: {run.out_dir / FILES['best']} is missing or not epoch {epoch}'s, so the run's "
+            f"result is its one-pass score; lucid eval --tta {tta} scores a checkpoint under {tta}",
+        )
+        return best
+    val = _validate(run, model, tta)
+    if not val["finite"]:
+        _say(
+            run.ctx,
+            f"note: epoch {epoch} under test-time {tta} gave non-finite outputs; the run's result is "
+            "its one-pass score",
+        )
+        return best
+    key = run.task.best_key
+    scores = run.task.val_record(val)
+    record = {**next(r for r in history if r["epoch"] == epoch), **scores}
+    path = run.out_dir / FILES["best"]
+
+    def write() -> None:
+        from safetensors import SafetensorError  # what safetensors raises for a failed write
+
+        try:
+            _save_model(run, path, record, model, scores_tta=tta)
+        except (OSError, SafetensorError) as exc:
+            why = getattr(exc, "strerror", None) or " ".join(str(exc).split())
+            raise RunFolderError(
+                f"writing epoch {epoch}'s test-time {tta} scores into {path} failed: {why}; the file keeps its "
+                "one-pass scores"
+            ) from None
+
+    dist_utils.on_main(run.ctx, write)
+    return {**best, key: scores[key], "tta": tta, "one_pass": best[key], "scores": scores}
 
 
 def _cut_short(run: _Run, record: dict[str, Any]) -> str:
@@ -1143,7 +1257,7 @@ def _announce(run: _Run, start_epoch: int) -> None:
         f"epoch{'s' if warmup != 1 else ''}"
         + (f", {recipe}" if recipe else "")
         + (", EMA" if config.ema else "")
-        + (", validated with test-time flip" if task.tta() == "flip" else "")
+        + (", the best epoch scored with test-time flip at the end" if task.tta() == "flip" else "")
         + f", {run.precision}"
         + (" autocast" if run.precision != "fp32" else "")
         + f", on {where}; {run.loaders.path}",

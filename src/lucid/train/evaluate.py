@@ -218,8 +218,8 @@ def evaluate(
 
     Returns top-1/top-5, per-class accuracy, the confusion matrix and the model's images/s
     (forward passes only). ``confusion_png`` also draws the matrix there. ``tta`` (``"flip"`` or
-    ``"none"``) defaults to what the training run validated with (`recorded_tta`), so the
-    run's figures are repeated.
+    ``"none"``) defaults to the training run's choice (`recorded_tta`), so the best
+    checkpoint's figures are repeated.
     """
     from lucid.train.distributed import resolve_device
 

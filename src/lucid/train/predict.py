@@ -64,7 +64,7 @@ def predict(
     or a module. Preprocessing is the model's own (size, crop, normalisation), and drawings of
     the opposite ink polarity to the training data's (when recorded) are inverted first.
     ``tta`` (``"flip"``: the mean of each image and its mirror, or ``"none"``) defaults to what
-    the training run validated with (`lucid.tasks.recorded_tta`).
+    the training run chose (`lucid.tasks.recorded_tta`).
     """
     from lucid.train.distributed import resolve_device
 

@@ -870,14 +870,17 @@ def _probe(run: _Run) -> dict[str, float]:
         "step": statistics.median(times),
         "validate": one_pass * (2 if run.ema is not None else 1),  # with EMA the raw weights are validated too
         "save": save,
-        "closing": _final_scoring_seconds(run, one_pass, save),
+        "closing": _final_scoring_seconds(run, one_pass, one_pass, save),
     }
 
 
-def _final_scoring_seconds(run: _Run, one_pass: float, save: float) -> float:
-    """The seconds `_score_best` will take: nothing in one pass; with test-time flip two forward
-    passes over the validation set and a checkpoint save (an epoch's saving, which is more)."""
-    return 0.0 if run.task.tta() == "none" else 2 * one_pass + save
+def _final_scoring_seconds(run: _Run, validation: float, forward: float, save: float) -> float:
+    """The seconds `_score_best` will take: nothing in one pass; with test-time flip one
+    ``validation`` as an epoch's (loss, metrics and all), one more ``forward`` pass of the model
+    over the validation set (the mirrors), and a checkpoint save (an epoch's saving, which is more).
+    Doubling the whole validation overestimated detection's (its loss pass and COCO evaluation
+    are not repeated)."""
+    return 0.0 if run.task.tta() == "none" else validation + forward + save
 
 
 def _plan_budget(run: _Run, clock: BudgetClock, state: dict[str, Any] | None) -> BudgetPlan:
@@ -1105,7 +1108,8 @@ def _train_in(
             _diverged(run, exc, history, best, elapsed(), extra)
         cut_short = "stopped_at_step" in record
         if run.plan is not None and not cut_short:
-            run.plan.closing = _final_scoring_seconds(run, run.val_seconds or 0.0, run.plan.save)
+            forward = run.plan.validate / (2 if run.ema is not None else 1)  # the probe's, of one model
+            run.plan.closing = _final_scoring_seconds(run, run.val_seconds or forward, forward, run.plan.save)
             _refit(run, run.plan, epoch, record["seconds"] + run.plan.save, may_grow=state is None and epoch == 1)
         history.append(record)
         previous_best = best

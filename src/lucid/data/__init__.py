@@ -10,9 +10,10 @@
   that fits it (large sets of small photos train in batches of 256).
 - `CachedImages` (decoded once into uint8 by loader processes, `decode_all`) and
   `StreamingImages`; `verify_images` decodes every file once to name the unreadable ones.
-- `default_workers`: how many loader workers a streamed set gets (the cores, at most 8);
-  `worker_context`: they start from a fork server when this process holds a serving runtime's
-  threads; `forks_cleanly`: whether plain forked workers may be used (`decode_all`).
+- `default_workers`: how many loader workers a streamed set gets (the cores the training
+  threads leave free, at most 8); `worker_context`: they start from a fork server when this
+  process holds a serving runtime's threads; `forks_cleanly`: whether plain forked workers may
+  be used (`decode_all`).
 - `digits_datasets` / `DigitsDataset`: the embedded digits set (scikit-learn's), the
   default training data and the default int8 calibration data.
 """

@@ -30,17 +30,29 @@ MAX_DEFAULT_WORKERS = 8
 THREADED_RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "executorch": "ExecuTorch"}
 
 
-def default_workers() -> int:
+def default_workers(training_threads: int = 0) -> int:
     """Loader workers for a set streamed from disk when ``--workers`` is not given: the cores
     this process may run on (its CPU affinity, which containers and ``taskset`` narrow) shared
-    among the processes torchrun started on this machine (``LOCAL_WORLD_SIZE``), at most
-    `MAX_DEFAULT_WORKERS` and at least 1, as Ultralytics does."""
+    among the processes torchrun started on this machine (``LOCAL_WORLD_SIZE``), less the
+    ``training_threads`` that compute the training step on those cores, at most
+    `MAX_DEFAULT_WORKERS`.
+
+    Without ``training_threads`` (an accelerator computes the step, or nothing trains yet) it is
+    at least 1, as in Ultralytics. A CPU run whose threads take every core gets 0: its loader
+    workers would take cores from the step's threads (an OpenMP step waits for its slowest
+    thread), and each epoch's fresh workers, forked from a process holding gigabytes of
+    training tensors, make its next writes copy pages. Reading in the training process was
+    1.2-1.6x faster per epoch on 2 cores (docs/training.md, *Workers on the CPU*); Ultralytics
+    reads in the training process on the CPU too."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     except ValueError:
         local_processes = 1
-    return max(1, min(MAX_DEFAULT_WORKERS, cores // local_processes))
+    share = cores // local_processes
+    if training_threads > 0:
+        return max(0, min(MAX_DEFAULT_WORKERS, share - training_threads))
+    return max(1, min(MAX_DEFAULT_WORKERS, share))
 
 
 def loaded_runtimes() -> list[str]:

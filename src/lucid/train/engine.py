@@ -214,8 +214,16 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
         workers = 0
     elif data.streaming and workers is None:
-        workers = default_workers()  # decoding image by image in the training process would starve it
-        notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
+        # On an accelerator, decoding image by image in the training process would starve it; on
+        # the CPU, workers get only the cores the training threads leave free.
+        workers = default_workers(torch.get_num_threads() if ctx.device.type == "cpu" else 0)
+        if workers:
+            notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
+        else:
+            notes.append(
+                f"streaming images from disk in the training process: its {torch.get_num_threads()} threads use "
+                "the cores loader workers would need (--workers N changes it)"
+            )
     workers = workers or 0
     context, context_note = worker_context(workers)
     if context_note:

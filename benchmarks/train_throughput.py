@@ -9,15 +9,18 @@ model's speed the data path keeps (target >= 0.8 for sets decoded into memory).
 Cases: classification at 224 px and at 32 px (sign-language digits; ``cls32`` with
 ``mobilenet_v3_small``, ``cls32lowres`` with the low-resolution variant that ``lucid train``
 picks for photos under 64 px), segmentation at the CamVid
-crop (256x320), and ``stream224``: classification at 224 px with ``memory_budget=0``, so the
-photos are decoded by loader workers every epoch instead of cached. The device is ``--device``
+crop (256x320), ``det``: detection on the BCCD blood-cell photos (``ssdlite320_mobilenet_v3_large``
+from scratch at 320 px, streamed from disk with the SSD augmentation; its model-only step trains
+on one augmented batch of those photos and boxes, loss included), and ``stream224``:
+classification at 224 px with ``memory_budget=0``, so the photos are decoded every epoch instead
+of cached. The device is ``--device``
 (default auto: the GPU when there is one). On a GPU the batches are larger (128 at 224 px, 256
 at 32 px, 16 for CamVid) so that the step is not launch-bound; the engine shrinks a batch that
 leaves fewer than 10 steps an epoch. The machine load (``os.getloadavg``) is printed before and
 after.
 
-    python benchmarks/train_throughput.py [--device auto] [--cases cls224 cls32 cls32lowres seg stream224]
-        [--limit 512] [--data-root ../shared/data]
+    python benchmarks/train_throughput.py [--device auto] [--cases cls224 cls32 cls32lowres seg det stream224]
+        [--limit 512] [--data-root ../shared/data] [--workers N]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 
 import torch
 
+from lucid.detect import DetectConfig, DetectTask, detection_collate
 from lucid.models import create_model, use_reachable_taps
 from lucid.segment import SegmentConfig
 from lucid.train import TrainConfig, train
@@ -45,10 +49,49 @@ from lucid.train.optim import build_optimizer
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def _timed(step, device: torch.device, steps: int, batch: int) -> float:
+    """Images/s of ``steps`` calls of ``step`` after three warm-up calls."""
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def detection_model_only(config: DetectConfig, batch: int, device: torch.device, steps: int) -> float:
+    """Images/s of the detector's training step alone: the task's model (default boxes fitted as
+    ``lucid train`` fits them) on one augmented batch of the real photos and boxes, already on
+    ``device``, its SSD loss included."""
+    task = DetectTask(config)
+    data = task.build_data(0, 1)
+    model = task.build_model(data).to(device).train()
+    use_reachable_taps(model)
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
+    precision = resolve_precision(config, device)
+    images, targets = task.to_device(detection_collate([data.train[i] for i in range(batch)]), device, True)
+
+    def step() -> None:
+        with autocast(device, precision):
+            loss, _ = task.train_step(model, images, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return _timed(step, device, steps, batch)
+
+
 def model_only(
     config, num_classes: int, shape: tuple[int, int, int], batch: int, device: torch.device, steps: int
 ) -> float:
     """Images/s of the training step alone on a batch already on ``device``."""
+    if isinstance(config, DetectConfig):
+        return detection_model_only(config, batch, device, steps)
     model = create_model(config.model, num_classes=num_classes).to(device).train()
     use_reachable_taps(model)  # the convolutions lucid train uses
     model = model.to(memory_format=torch.channels_last)
@@ -68,16 +111,7 @@ def model_only(
         loss.backward()
         optimizer.step()
 
-    for _ in range(3):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch / (time.perf_counter() - start)
+    return _timed(step, device, steps, batch)
 
 
 class _Tee(io.StringIO):
@@ -107,12 +141,15 @@ def lucid_run(config) -> tuple[float, int, str]:
     )
 
 
-def cases(limit: int, device: str, root: Path, epochs: int) -> dict[str, tuple]:
-    """Each case's config, class count and input shape; larger batches on a GPU."""
+def cases(limit: int, device: str, root: Path, epochs: int, workers: int | None = None) -> dict[str, tuple]:
+    """Each case's config, class count and input shape; larger batches on a GPU. ``workers`` None
+    keeps ``lucid train``'s default loader workers."""
     gpu = torch.device(device).type == "cuda"
-    common = dict(epochs=epochs, progress=False, device=device, limit_train=limit, limit_val=64, time_budget=None)
+    common = dict(
+        epochs=epochs, progress=False, device=device, limit_train=limit, limit_val=64, time_budget=None, workers=workers
+    )
     signs = str(root / "sign-language-digits" / "images")
-    big, small, seg = (128, 256, 16) if gpu else (64, 128, 8)
+    big, small, seg, det = (128, 256, 16, 32) if gpu else (64, 128, 8, 16)
     return {
         "cls224": (TrainConfig(data=signs, img_size=224, batch_size=big, **common), 10, (3, 224, 224)),
         "cls32": (
@@ -130,6 +167,7 @@ def cases(limit: int, device: str, root: Path, epochs: int) -> dict[str, tuple]:
             11,
             (3, 256, 320),
         ),
+        "det": (DetectConfig(data=str(root / "bccd"), batch_size=det, **common), 3, (3, 320, 320)),
         "stream224": (
             TrainConfig(data=signs, img_size=224, batch_size=big, memory_budget=0.0, **common),
             10,
@@ -146,6 +184,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="timed model-only steps")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each lucid run (the last is timed)")
     parser.add_argument("--data-root", type=Path, default=SHARED, help="folder holding the real sets")
+    parser.add_argument("--workers", type=int, default=None, help="loader workers for streamed sets (default: lucid's)")
     args = parser.parse_args()
     device_name = auto_device() if args.device == "auto" else args.device
     device = torch.device(device_name)
@@ -154,7 +193,7 @@ def main() -> int:
         print(f"GPU: {torch.cuda.get_device_name(device)}")
     rows = []
     for name in args.cases:
-        config, classes, shape = cases(args.limit, device_name, args.data_root, args.epochs)[name]
+        config, classes, shape = cases(args.limit, device_name, args.data_root, args.epochs, args.workers)[name]
         with tempfile.TemporaryDirectory(prefix="lucid-throughput-") as tmp:
             config = config.replace(out=str(Path(tmp) / "run"))
             real, batch, path = lucid_run(config)

@@ -414,6 +414,30 @@ def test_train_transform_keeps_boxes_on_their_pixels() -> None:
     assert torch.equal(first[0], second[0]) and torch.equal(first[1]["boxes"], second[1]["boxes"])
 
 
+def test_train_transform_distorts_colours_on_the_model_input_not_the_whole_photo() -> None:
+    """The photometric distortion's cost is the input's, not the photo's: it sees the resized
+    image (and the zoom-out fill is coloured with the photo, as in Ultralytics' order)."""
+    from torchvision.transforms import v2
+
+    image = tv_tensors.Image(torch.full((3, 480, 640), 90, dtype=torch.uint8))
+    target = {
+        "boxes": tv_tensors.BoundingBoxes(
+            torch.tensor([[100.0, 100, 300, 260]]), format="XYXY", canvas_size=(480, 640)
+        ),
+        "labels": torch.tensor([1]),
+    }
+    seen = []
+    for seed in range(6):
+        torch.manual_seed(seed)
+        item: tuple = (image, target)
+        for step in train_transform(64).transforms:
+            if isinstance(step, v2.RandomPhotometricDistort):
+                seen.append(tuple(item[0].shape))
+            item = step(*item)
+        assert item[0].shape == (3, 64, 64)
+    assert seen == [(3, 64, 64)] * 6
+
+
 def test_flip_moves_box_with_white_pixels(tmp_path: Path) -> None:
     photo(tmp_path / "a.png", (4, 6, 14, 20))
     from torchvision.transforms import v2

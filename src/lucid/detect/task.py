@@ -247,7 +247,7 @@ class DetectTask(Task):
         size = self.config.img_size
         fitted = self.fitted_scales
         boxes = f", default boxes {fitted[0]:g}-{fitted[1]:g} of the input (fitted to the boxes)" if fitted else ""
-        return f"{size}x{size} input, SSD augmentation (photometric, zoom-out, IoU crop, flip){boxes}"
+        return f"{size}x{size} input, SSD augmentation (zoom-out, IoU crop, flip, photometric){boxes}"
 
     def checkpoint_metadata(self, model: nn.Module, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Classes (index 0 is the background), the input size and the data with its split."""

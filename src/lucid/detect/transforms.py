@@ -3,9 +3,17 @@
 An item travels as ``(tv_tensors.Image, {"boxes": tv_tensors.BoundingBoxes, "labels": ...})``:
 v2 moves, crops, flips and resizes the boxes with the pixels, so they stay aligned. The recipe
 is torchvision's SSD/SSDlite reference (``references/detection/presets.py``, policy ``ssd``):
-photometric distortion, zoom out onto the mean colour, a random crop that keeps boxes by IoU,
-a horizontal flip; then boxes left without area are dropped and the photo is resized to a
-square without keeping its aspect ratio, as torchvision's SSD transform does at 320x320.
+zoom out onto the mean colour, a random crop that keeps boxes by IoU, a horizontal flip, the
+resize to a square without keeping the aspect ratio (as torchvision's SSD transform does at
+320x320), photometric distortion, and boxes left without area are dropped.
+
+One change of order: the photometric distortion (brightness, contrast, saturation, hue, channel
+order) comes after the resize, where torchvision's reference applies it first, to the photo at
+its own size. It works pixel by pixel (contrast with the grey mean), so the result is alike, but
+its cost is that of the model's input instead of growing with the photo; first, it was most of
+the augmentation's time (docs/detection.md, *Speed of training*). As in Ultralytics, whose
+colour augmentation runs after its geometric ones, the fill around a zoomed-out photo is
+coloured with it, and contrast blends with the mean of what the model sees.
 
 Randomness comes from torch's global generator (v2 draws with ``torch.rand``/``torch.randint``),
 so a training loop that seeds torch per epoch and per loader worker repeats the same crops.
@@ -41,13 +49,12 @@ def train_transform(image_size: int, *, hflip: float = 0.5, fill: tuple[int, int
 
     size = check_image_size(image_size)
     steps: list[Any] = [
-        v2.RandomPhotometricDistort(),
         v2.RandomZoomOut(fill={tv_tensors.Image: list(fill), "others": 0}),
         v2.RandomIoUCrop(),
     ]
     if hflip > 0:
         steps.append(v2.RandomHorizontalFlip(hflip))
-    steps += [v2.Resize((size, size), antialias=True), v2.SanitizeBoundingBoxes()]
+    steps += [v2.Resize((size, size), antialias=True), v2.RandomPhotometricDistort(), v2.SanitizeBoundingBoxes()]
     return v2.Compose(steps)
 
 

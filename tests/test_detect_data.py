@@ -5,6 +5,7 @@ Pillow, VOC XML, COCO JSON and YOLO text by the tests."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -565,3 +566,39 @@ def test_a_download_root_around_the_data_is_read_from_its_one_folder(tmp_path: P
     (empty / "inner" / "photos").mkdir(parents=True)
     with pytest.raises(DataError, match="no box annotations found"):
         find_detection_layout(empty)
+
+
+def _large_photos(root: Path, count: int = 6, size: tuple[int, int] = (1800, 1350)) -> Path:
+    """A YOLO layout of large JPEGs, each with a white rectangle and its box (the class "box")."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("box\n")
+    width, height = size
+    for i in range(count):
+        image = Image.new("RGB", size, (20, 20, 30))
+        x, y = 200 + 150 * i, 300 + 80 * i
+        image.paste((255, 255, 255), (x, y, x + 480, y + 360))
+        image.save(root / "images" / f"p{i}.jpg", quality=95)
+        line = f"0 {(x + 240) / width:.6f} {(y + 180) / height:.6f} {480 / width:.6f} {360 / height:.6f}"
+        (root / "labels" / f"p{i}.txt").write_text(line + "\n")
+    return root
+
+
+def test_large_jpegs_decode_smaller_with_their_boxes_scaled_to_the_same_pixels(tmp_path: Path) -> None:
+    """A photo far larger than the model input is decoded at a fraction of its size (validation:
+    the shorter side stays >= the input; training: >= input / 0.3, what the IoU crop may keep),
+    and its boxes move with it; the ground truth of the mAP stays in the photo's own pixels."""
+    train, val, _ = detection_datasets(_large_photos(tmp_path / "big"), image_size=160, val_fraction=0.34, seed=0)
+    for dataset, side in ((val, 160), (train, math.ceil(160 / 0.3))):
+        image, target = dataset.load(0)
+        height, width = image.shape[-2:]
+        assert min(height, width) >= side and min(height, width) < 2 * side and (width, height) != (1800, 1350)
+        rows, cols = torch.nonzero(image[0] > 127, as_tuple=True)
+        where = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
+        assert (where - target["boxes"][0]).abs().max() <= 1.5
+        truth = dataset.ground_truth(0)
+        assert truth["orig_size"] == (1350, 1800) and truth["boxes"][0, 2] - truth["boxes"][0, 0] == pytest.approx(
+            480, abs=0.1
+        )
+    image, target = val[0]
+    assert image.shape == (3, 160, 160) and target["orig_size"] == (1350, 1800)

@@ -14,6 +14,7 @@ This module is a leaf: it imports torch, torchvision, numpy and PIL, and nothing
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -334,7 +335,7 @@ def _flatten(image: Any) -> Any:
     return Image.alpha_composite(background, image).convert(image.mode[:-1])
 
 
-def open_image(path_like: str | os.PathLike[str], *, exif: bool = True) -> Any:
+def open_image(path_like: str | os.PathLike[str], *, exif: bool = True, min_side: int | None = None) -> Any:
     """Decode an image file into an 8-bit PIL image (``L`` or ``RGB``): the one decoder behind
     training, evaluation, ``lucid predict`` and every exported model's `Predictor`, so one photo
     gives one model input everywhere. ``Image.convert("RGB")`` alone is wrong for several modes:
@@ -344,6 +345,12 @@ def open_image(path_like: str | os.PathLike[str], *, exif: bool = True) -> Any:
     viewers show it) and, with ``exif``, the EXIF orientation is applied (as viewers show the
     photo). Decoding goes through PIL, as torchvision's ImageFolder loader does (torchvision's own
     ``decode_image`` is deprecated since 0.29 in favour of torchcodec).
+
+    ``min_side``: a JPEG whose shorter side is at least twice that is decoded at a half, a quarter
+    or an eighth of its size (libjpeg's scaled decoding, PIL's ``Image.draft``), the smallest
+    that keeps the shorter side at ``min_side`` or more. A caller that shrinks the photo anyway
+    then decodes a 12-megapixel photo many times faster; it must scale what it measures in the
+    photo's pixels by the size it gets. Other formats decode whole.
     """
     from PIL import Image, ImageOps
 
@@ -352,6 +359,8 @@ def open_image(path_like: str | os.PathLike[str], *, exif: bool = True) -> Any:
         raise FileNotFoundError(f"no image file at {path}")
     try:
         with Image.open(path) as opened:
+            if min_side is not None and opened.format == "JPEG":
+                _draft(opened, min_side)
             image = ImageOps.exif_transpose(opened) if exif else opened
             image.load()
             image = _flatten(_to_8bit(image))
@@ -361,6 +370,16 @@ def open_image(path_like: str | os.PathLike[str], *, exif: bool = True) -> Any:
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
         raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: {exc})") from None
     return image if image.mode in ("L", "RGB") else image.convert("RGB")
+
+
+def _draft(image: Any, min_side: int) -> None:
+    """Ask PIL's JPEG decoder for the smallest scale (1/2, 1/4, 1/8) that keeps the shorter side
+    at ``min_side`` or more; nothing when even half the size is shorter."""
+    width, height = image.size
+    scale = min(width, height) / max(1, min_side)
+    if scale < 2:
+        return
+    image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
 
 
 def read_image(image: ImageLike, channels: int | None = None) -> torch.Tensor:

@@ -37,6 +37,7 @@ is read that way, with a note.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from lucid.detect.formats import (
     read_yolo_labels,
     read_yolo_names,
 )
-from lucid.detect.transforms import check_image_size, eval_transform, train_transform
+from lucid.detect.transforms import IOU_CROP_MIN_SCALE, check_image_size, eval_transform, train_transform
 from lucid.errors import DataError
 
 __all__ = [
@@ -730,12 +731,25 @@ class DetectionDataset(Dataset):
 
     Difficult/crowd boxes are not in ``target``; `ground_truth` gives every box in the
     photo's own pixels, for the mAP.
+
+    ``decode_side``: JPEGs whose shorter side is at least twice that are decoded at a half, a
+    quarter or an eighth of their size, keeping that side at ``decode_side`` or more
+    (`lucid.preprocessing.open_image`), and their boxes scaled with them. The transform shrinks
+    every photo to the model's input anyway, and a 12-megapixel phone photo then costs little
+    more than a small one (its zoom-out canvas would otherwise reach 16,000 x 12,000 pixels).
     """
 
-    def __init__(self, records: Sequence[DetectionRecord], transform: Any, classes: Sequence[str]) -> None:
+    def __init__(
+        self,
+        records: Sequence[DetectionRecord],
+        transform: Any,
+        classes: Sequence[str],
+        decode_side: int | None = None,
+    ) -> None:
         self.records = list(records)
         self.transform = transform
         self.classes = list(classes)
+        self.decode_side = decode_side
 
     def __len__(self) -> int:
         return len(self.records)
@@ -748,17 +762,19 @@ class DetectionDataset(Dataset):
         from lucid.preprocessing import open_image
 
         record = self.records[index]
-        image = F.pil_to_tensor(open_image(record.image, exif=record.upright))
+        image = F.pil_to_tensor(open_image(record.image, exif=record.upright, min_side=self.decode_side))
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1).contiguous()
-        if tuple(image.shape[-2:]) != (record.height, record.width):
+        height, width = (int(n) for n in image.shape[-2:])
+        if (height, width) not in _decoded_sizes(record.height, record.width):
             raise DataError(
-                f"{record.image}: decoded as {image.shape[2]}x{image.shape[1]} but its header said "
+                f"{record.image}: decoded as {width}x{height} but its header said "
                 f"{record.width}x{record.height} (width x height)"
             )
         keep = torch.from_numpy(~record.iscrowd)
+        scale = torch.tensor([width / record.width, height / record.height] * 2, dtype=torch.float32)
         boxes = tv_tensors.BoundingBoxes(
-            torch.from_numpy(record.boxes)[keep], format="XYXY", canvas_size=(record.height, record.width)
+            torch.from_numpy(record.boxes)[keep] * scale, format="XYXY", canvas_size=(height, width)
         )
         return tv_tensors.Image(image), {"boxes": boxes, "labels": torch.from_numpy(record.labels)[keep]}
 
@@ -783,6 +799,12 @@ class DetectionDataset(Dataset):
             "image_id": index,
             "orig_size": (record.height, record.width),
         }
+
+
+def _decoded_sizes(height: int, width: int) -> set[tuple[int, int]]:
+    """The ``(height, width)`` a photo of that header size may decode to: its own, or a half, a
+    quarter or an eighth of it (a JPEG's scaled decoding rounds up)."""
+    return {(height, width)} | {(-(-height // k), -(-width // k)) for k in (2, 4, 8)}
 
 
 def detection_collate(
@@ -915,7 +937,9 @@ def detection_datasets(
         str(layout.root), layout.name, names, len(train), len(val), notes, size, layout.description, split_record
     )
     return (
-        DetectionDataset(train_records, train_transform(size), names),
-        DetectionDataset(val_records, eval_transform(size), names),
+        # Training crops may keep IOU_CROP_MIN_SCALE of each side, so the photo keeps the input's
+        # pixels there; evaluation resizes the whole photo to the input.
+        DetectionDataset(train_records, train_transform(size), names, math.ceil(size / IOU_CROP_MIN_SCALE)),
+        DetectionDataset(val_records, eval_transform(size), names, size),
         info,
     )

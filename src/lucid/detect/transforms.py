@@ -25,10 +25,12 @@ from typing import Any
 
 from lucid.errors import DataError
 
-__all__ = ["SSD_FILL", "train_transform", "eval_transform", "check_image_size"]
+__all__ = ["SSD_FILL", "IOU_CROP_MIN_SCALE", "train_transform", "eval_transform", "check_image_size"]
 
 # The colour RandomZoomOut paints around the photo: ImageNet's mean in 0..255, as torchvision's reference.
 SSD_FILL = (123, 117, 104)
+# The smallest share of each side RandomIoUCrop keeps (torchvision's default, SSD's).
+IOU_CROP_MIN_SCALE = 0.3
 
 
 def check_image_size(image_size: int) -> int:
@@ -50,7 +52,7 @@ def train_transform(image_size: int, *, hflip: float = 0.5, fill: tuple[int, int
     size = check_image_size(image_size)
     steps: list[Any] = [
         v2.RandomZoomOut(fill={tv_tensors.Image: list(fill), "others": 0}),
-        v2.RandomIoUCrop(),
+        v2.RandomIoUCrop(min_scale=IOU_CROP_MIN_SCALE),
     ]
     if hflip > 0:
         steps.append(v2.RandomHorizontalFlip(hflip))

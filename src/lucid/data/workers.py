@@ -41,8 +41,8 @@ def default_workers(training_threads: int = 0) -> int:
     at least 1, as in Ultralytics. A CPU run whose threads take every core gets 0: its loader
     workers would take cores from the step's threads (an OpenMP step waits for its slowest
     thread), and each epoch's fresh workers, forked from a process holding gigabytes of
-    training tensors, make its next writes copy pages. Reading in the training process was
-    1.2-1.6x faster per epoch on 2 cores (docs/training.md, *Workers on the CPU*); Ultralytics
+    training tensors, make its next writes copy pages. Reading in the training process gave
+    faster epochs in every case measured (docs/training.md, *Workers on the CPU*); Ultralytics
     reads in the training process on the CPU too."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:

@@ -10,10 +10,10 @@ resize to a square without keeping the aspect ratio (as torchvision's SSD transf
 One change of order: the photometric distortion (brightness, contrast, saturation, hue, channel
 order) comes after the resize, where torchvision's reference applies it first, to the photo at
 its own size. It works pixel by pixel (contrast with the grey mean), so the result is alike, but
-its cost is that of the model's input instead of growing with the photo; first, it was most of
-the augmentation's time (docs/detection.md, *Speed of training*). As in Ultralytics, whose
-colour augmentation runs after its geometric ones, the fill around a zoomed-out photo is
-coloured with it, and contrast blends with the mean of what the model sees.
+its cost is that of the model's input instead of growing with the photo; in the reference
+order it took most of the augmentation's time (docs/detection.md, *Speed of training*). As in
+Ultralytics, whose colour augmentation runs after its geometric ones, the fill around a
+zoomed-out photo is coloured with it, and contrast blends with the mean of what the model sees.
 
 Randomness comes from torch's global generator (v2 draws with ``torch.rand``/``torch.randint``),
 so a training loop that seeds torch per epoch and per loader worker repeats the same crops.

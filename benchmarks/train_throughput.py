@@ -49,8 +49,23 @@ from lucid.train.optim import build_optimizer
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def _timed(step, device: torch.device, steps: int, batch: int) -> float:
-    """Images/s of ``steps`` calls of ``step`` after three warm-up calls."""
+def _step_speed(model: torch.nn.Module, config, device: torch.device, loss_of, batch: int, steps: int) -> float:
+    """Images/s of ``steps`` training steps of ``model`` (on ``device``, with the convolutions and
+    layout ``lucid train`` uses, the config's optimizer and precision) after three warm-up
+    steps; ``loss_of(model)`` is one batch's loss."""
+    model = model.to(device).train()
+    use_reachable_taps(model)
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
+    precision = resolve_precision(config, device)
+
+    def step() -> None:
+        with autocast(device, precision):
+            loss = loss_of(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
     for _ in range(3):
         step()
     if device.type == "cuda":
@@ -69,21 +84,9 @@ def detection_model_only(config: DetectConfig, batch: int, device: torch.device,
     ``device``, its SSD loss included."""
     task = DetectTask(config)
     data = task.build_data(0, 1)
-    model = task.build_model(data).to(device).train()
-    use_reachable_taps(model)
-    model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
-    precision = resolve_precision(config, device)
+    model = task.build_model(data)
     images, targets = task.to_device(detection_collate([data.train[i] for i in range(batch)]), device, True)
-
-    def step() -> None:
-        with autocast(device, precision):
-            loss, _ = task.train_step(model, images, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return _timed(step, device, steps, batch)
+    return _step_speed(model, config, device, lambda net: task.train_step(net, images, targets)[0], batch, steps)
 
 
 def model_only(
@@ -92,26 +95,14 @@ def model_only(
     """Images/s of the training step alone on a batch already on ``device``."""
     if isinstance(config, DetectConfig):
         return detection_model_only(config, batch, device, steps)
-    model = create_model(config.model, num_classes=num_classes).to(device).train()
-    use_reachable_taps(model)  # the convolutions lucid train uses
-    model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, config.opt, config.learning_rate, config.decay, config.momentum)
-    precision = resolve_precision(config, device)
     images = torch.randn(batch, *shape, device=device).contiguous(memory_format=torch.channels_last)
     if isinstance(config, SegmentConfig):
         targets = torch.randint(0, num_classes, (batch, *shape[1:]), device=device)
     else:
         targets = torch.randint(0, num_classes, (batch,), device=device)
     loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step() -> None:
-        with autocast(device, precision):
-            loss = loss_fn(model(images).float(), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return _timed(step, device, steps, batch)
+    model = create_model(config.model, num_classes=num_classes)
+    return _step_speed(model, config, device, lambda net: loss_fn(net(images).float(), targets), batch, steps)
 
 
 class _Tee(io.StringIO):

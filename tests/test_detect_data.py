@@ -584,21 +584,26 @@ def _large_photos(root: Path, count: int = 6, size: tuple[int, int] = (1800, 135
     return root
 
 
-def test_large_jpegs_decode_smaller_with_their_boxes_scaled_to_the_same_pixels(tmp_path: Path) -> None:
-    """A photo far larger than the model input is decoded at a fraction of its size (validation:
-    the shorter side stays >= the input; training: >= input / 0.3, what the IoU crop may keep),
-    and its boxes move with it; the ground truth of the mAP stays in the photo's own pixels."""
+def test_large_jpegs_decode_smaller_for_training_with_their_boxes_scaled_to_the_same_pixels(tmp_path: Path) -> None:
+    """A training photo far larger than the model input is decoded at a fraction of its size,
+    its shorter side >= input / 0.3 (what the IoU crop may keep), and its boxes move with it.
+    Validation decodes the photo whole, as lucid predict does, so both give the model one input;
+    the mAP's ground truth stays in the photo's own pixels."""
+    from lucid.preprocessing import read_image
+
     train, val, _ = detection_datasets(_large_photos(tmp_path / "big"), image_size=160, val_fraction=0.34, seed=0)
-    for dataset, side in ((val, 160), (train, math.ceil(160 / 0.3))):
-        image, target = dataset.load(0)
-        height, width = image.shape[-2:]
-        assert min(height, width) >= side and min(height, width) < 2 * side and (width, height) != (1800, 1350)
-        rows, cols = torch.nonzero(image[0] > 127, as_tuple=True)
-        where = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
-        assert (where - target["boxes"][0]).abs().max() <= 1.5
+    image, target = train.load(0)
+    height, width = image.shape[-2:]
+    side = math.ceil(160 / 0.3)
+    assert side <= min(height, width) < 2 * side and (width, height) != (1800, 1350)
+    rows, cols = torch.nonzero(image[0] > 127, as_tuple=True)
+    where = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
+    assert (where - target["boxes"][0]).abs().max() <= 1.5
+    for dataset in (train, val):
         truth = dataset.ground_truth(0)
-        assert truth["orig_size"] == (1350, 1800) and truth["boxes"][0, 2] - truth["boxes"][0, 0] == pytest.approx(
-            480, abs=0.1
-        )
+        assert truth["orig_size"] == (1350, 1800)
+        assert truth["boxes"][0, 2] - truth["boxes"][0, 0] == pytest.approx(480, abs=0.1)
+    whole, _ = val.load(0)
+    assert torch.equal(whole.as_subclass(torch.Tensor), read_image(val.records[0].image))
     image, target = val[0]
     assert image.shape == (3, 160, 160) and target["orig_size"] == (1350, 1800)

@@ -938,8 +938,9 @@ def detection_datasets(
     )
     return (
         # Training crops may keep IOU_CROP_MIN_SCALE of each side, so the photo keeps the input's
-        # pixels there; evaluation resizes the whole photo to the input.
+        # pixels there. Validation decodes whole, as `lucid predict` and every export's Predictor
+        # do (`lucid.preprocessing.open_image`), so eval and predict see one input per photo.
         DetectionDataset(train_records, train_transform(size), names, math.ceil(size / IOU_CROP_MIN_SCALE)),
-        DetectionDataset(val_records, eval_transform(size), names, size),
+        DetectionDataset(val_records, eval_transform(size), names),
         info,
     )

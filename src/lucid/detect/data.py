@@ -766,7 +766,7 @@ class DetectionDataset(Dataset):
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1).contiguous()
         height, width = (int(n) for n in image.shape[-2:])
-        if (height, width) not in _decoded_sizes(record.height, record.width):
+        if (height, width) not in _decoded_sizes(record.height, record.width, reduced=self.decode_side is not None):
             raise DataError(
                 f"{record.image}: decoded as {width}x{height} but its header said "
                 f"{record.width}x{record.height} (width x height)"
@@ -801,10 +801,11 @@ class DetectionDataset(Dataset):
         }
 
 
-def _decoded_sizes(height: int, width: int) -> set[tuple[int, int]]:
-    """The ``(height, width)`` a photo of that header size may decode to: its own, or a half, a
-    quarter or an eighth of it (a JPEG's scaled decoding rounds up)."""
-    return {(height, width)} | {(-(-height // k), -(-width // k)) for k in (2, 4, 8)}
+def _decoded_sizes(height: int, width: int, reduced: bool) -> set[tuple[int, int]]:
+    """The ``(height, width)`` a photo of that header size may decode to: its own, and when a
+    reduced decoding was asked for, a half, a quarter or an eighth of it (rounded up, as a JPEG's
+    scaled decoding rounds)."""
+    return {(height, width)} | ({(-(-height // k), -(-width // k)) for k in (2, 4, 8)} if reduced else set())
 
 
 def detection_collate(

@@ -6,7 +6,7 @@
 
 Training is the real command line (``lucid train --task detect --data DIR --time-budget M``) on
 BCCD's Pascal VOC layout (205 train / 87 val photos, 3 classes); the scores are what the run
-recorded for its best epoch (COCO mAP@[.5:.95] and mAP@0.5 by pycocotools on the val split, in
+recorded for its best epoch (COCO mAP@[.5:.95] and mAP@0.5 by COCOeval on the val split, in
 the photos' own pixels). The machine load (``os.getloadavg``) is printed before and after.
 """
 

@@ -3,7 +3,7 @@
 # the CUDA tests, the training-throughput benchmark, then the engine's tests with the GPU as the
 # default device. Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
 # .devdata/ (sign-language-digits/ and camvid/, copied there because ../shared does not travel).
-# pycocotools comes as a wheel in .whl/ where the machine lacks it.
+# faster-coco-eval (and any other missing dependency) comes as a wheel in .whl/ where the machine lacks it.
 set -o pipefail
 OUT=${OUT:-gpu-check}
 DATA=${DATA:-.devdata}

@@ -24,7 +24,16 @@ from reference_helpers import TrainedDigits
 # Native extensions the suite loads late (timm's and MkDocs' dependencies) are loaded first, before
 # any test brings OpenVINO, ONNX Runtime or ExecuTorch into this one long process: late loads after
 # them crashed the pytest process twice on this machine (SIGSEGV in a docs test that passes alone).
-for _module in ("timm", "yaml", "regex", "markdown", "pymdownx", "mkdocs.commands.build", "pycocotools.cocoeval"):
+for _module in (
+    "timm",
+    "yaml",
+    "regex",
+    "markdown",
+    "pymdownx",
+    "mkdocs.commands.build",
+    "pycocotools.cocoeval",
+    "faster_coco_eval",
+):
     try:
         importlib.import_module(_module)
     except ImportError:  # an optional extra that is not installed: its tests skip

@@ -259,6 +259,42 @@ def test_eval_equals_postprocess_of_forward_raw(tv_large):
     assert torch.equal(stacked[1]["boxes"], expected[0]["boxes"])
 
 
+def test_raw_pass_gives_eval_detections_and_torchvisions_training_loss_in_one_pass():
+    """`SSDLite.raw_pass`, validation's single pass: its detections are eval mode's, its loss is the
+    training path's (torchvision's SSD.forward with the BatchNorm statistics frozen), and the
+    backbone runs once."""
+    model = randomise_batchnorm(lm.ssdlite320_mobilenet_v3_small(num_classes=4), seed=9).eval()
+    images = _images(9)
+    targets = [
+        {
+            "boxes": torch.tensor([[10.0, 20.0, 120.0, 200.0], [150.0, 40.0, 300.0, 90.0]]),
+            "labels": torch.tensor([1, 3]),
+        },
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},  # a photo without boxes
+    ]
+    calls = []
+    hook = model.backbone.register_forward_hook(lambda module, args, output: calls.append(1))
+    with torch.no_grad():
+        raw = model.raw_pass(images, targets)
+        assert len(calls) == 1
+        expected = model(images)
+        model.train()
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        training_path = model(images, targets)
+    hook.remove()
+    assert set(raw.losses) == {"bbox_regression", "classification"}
+    for key, value in training_path.items():
+        torch.testing.assert_close(raw.losses[key], value)
+    model.eval()
+    assert model.validation_loss(images, targets).keys() == raw.losses.keys()
+    assert raw.sizes == [(SIZE, SIZE), (200, 300)] and raw.batch.shape == (2, 3, SIZE, SIZE)
+    for ours, theirs in zip(model.detections(raw), expected, strict=True):
+        assert all(torch.equal(ours[key], theirs[key]) for key in ("boxes", "scores", "labels"))
+    assert model.raw_pass(images).losses == {}
+
+
 # --------------------------------------------------------------------------- weights and errors
 
 

@@ -1,5 +1,5 @@
 """``lucid.detect``: SSDLite object detection: box data in the layouts people ship, the SSD
-augmentation recipe, COCO metrics computed by pycocotools, the task plug-in of lucid's engine
+augmentation recipe, COCO metrics computed by COCOeval (faster-coco-eval), the task plug-in of lucid's engine
 (`DetectConfig`, ``lucid train --task detect``), evaluation and drawn predictions."""
 
 from lucid.detect.data import (
@@ -13,7 +13,7 @@ from lucid.detect.data import (
     find_detection_layout,
     looks_like_detection,
 )
-from lucid.detect.metrics import MAX_DETECTIONS, coco_metrics
+from lucid.detect.metrics import MAX_DETECTIONS, coco_metrics, scale_detections
 from lucid.detect.transforms import SSD_FILL, eval_transform, train_transform
 
 # isort: split
@@ -32,6 +32,7 @@ __all__ = [
     "looks_like_detection",
     "MAX_DETECTIONS",
     "coco_metrics",
+    "scale_detections",
     "SSD_FILL",
     "eval_transform",
     "train_transform",

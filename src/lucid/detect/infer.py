@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lucid.detect.data import detection_collate, detection_datasets
-from lucid.detect.metrics import coco_metrics
+from lucid.detect.metrics import coco_metrics, scale_detections
 from lucid.errors import DataError
 from lucid.tasks import recorded_tta, with_tta
 
@@ -141,7 +141,7 @@ def evaluate_detection(
     for images, targets in loader:
         batch = images.to(device).float().div_(255)
         for detection, target in zip(scored(batch), targets, strict=True):
-            predictions.append(_rescaled(detection, batch.shape[-2:], target["orig_size"]))
+            predictions.append(scale_detections(detection, batch.shape[-2:], target["orig_size"]))
             truths.append(val_ds.ground_truth(int(target["image_id"])))
     scores = coco_metrics(predictions, truths, classes)
     return DetectionEval(
@@ -158,13 +158,6 @@ def evaluate_detection(
         list(info.notes),
         chosen,
     )
-
-
-def _rescaled(detection: dict[str, torch.Tensor], size: Sequence[int], orig: Sequence[int]) -> dict[str, torch.Tensor]:
-    boxes = detection["boxes"].detach().float().cpu().clone()
-    boxes[:, 0::2] *= orig[1] / size[1]
-    boxes[:, 1::2] *= orig[0] / size[0]
-    return {"boxes": boxes, "scores": detection["scores"].cpu(), "labels": detection["labels"].cpu()}
 
 
 @torch.no_grad()

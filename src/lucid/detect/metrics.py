@@ -1,4 +1,8 @@
-"""COCO box metrics computed by pycocotools' COCOeval, the reference implementation.
+"""COCO box metrics computed by faster-coco-eval's COCOeval, pycocotools' algorithm in C++.
+
+faster-coco-eval gives pycocotools' precision table (the reference implementation, its tests and
+lucid's compare them) in a fraction of the time: validation scores every epoch, so the evaluator
+is part of each epoch's cost (docs/detection.md, *Speed of training*).
 
 Predictions and ground truth are turned into COCO objects in memory (no files), COCOeval runs
 with its standard settings (IoU 0.50:0.05:0.95, up to 100 detections per image, all areas) and
@@ -22,12 +26,26 @@ from typing import Any
 
 import numpy as np
 import torch
+from torchvision.models.detection.transform import resize_boxes
 
 from lucid.errors import DataError
 
-__all__ = ["coco_metrics", "MAX_DETECTIONS"]
+__all__ = ["coco_metrics", "MAX_DETECTIONS", "scale_detections"]
 
 MAX_DETECTIONS = 100  # COCOeval's standard maxDets for the reported AP
+
+
+def scale_detections(
+    detection: Mapping[str, torch.Tensor], from_size: Sequence[int], to_size: Sequence[int]
+) -> dict[str, torch.Tensor]:
+    """A detector's ``{"boxes", "scores", "labels"}`` for an input of ``from_size`` (h, w), on the
+    CPU in float32 with the boxes moved to a photo of ``to_size``: what `coco_metrics` scores."""
+    boxes = detection["boxes"].detach().float().cpu()
+    return {
+        "boxes": resize_boxes(boxes, [int(s) for s in from_size], [int(s) for s in to_size]),
+        "scores": detection["scores"].detach().float().cpu(),
+        "labels": detection["labels"].detach().cpu(),
+    }
 
 
 def _array(value: Any, name: str, where: int, columns: int | None = None) -> np.ndarray:
@@ -83,8 +101,8 @@ def _annotations(items: Sequence[Mapping[str, Any]], classes: Sequence[str], pre
 
 
 def _coco(images: int, classes: Sequence[str], annotations: list[dict[str, Any]]) -> Any:
-    """A pycocotools ``COCO`` object built in memory (what ``COCO(file)`` and ``loadRes`` build)."""
-    from pycocotools.coco import COCO
+    """A ``COCO`` object built in memory (what ``COCO(file)`` and ``loadRes`` build)."""
+    from faster_coco_eval import COCO
 
     coco = COCO()
     coco.dataset = {
@@ -115,7 +133,7 @@ def coco_metrics(
     ``map`` (AP at IoU 0.50:0.95), ``map50``, ``map75``, ``per_class_ap`` and ``per_class_ap50``
     ({class name: AP}, ``None`` for a class without ground truth), and ``images``.
     """
-    from pycocotools.cocoeval import COCOeval
+    from faster_coco_eval import COCOeval_faster
 
     if len(predictions) != len(ground_truth):
         raise DataError(f"{len(predictions)} prediction dicts for {len(ground_truth)} ground-truth images")
@@ -123,7 +141,7 @@ def coco_metrics(
         raise DataError("coco_metrics needs the class names (no background), got none")
     truth = _coco(len(ground_truth), classes, _annotations(ground_truth, classes, predictions=False))
     found = _coco(len(predictions), classes, _annotations(predictions, classes, predictions=True))
-    evaluator = COCOeval(truth, found, iouType="bbox")
+    evaluator = COCOeval_faster(truth, found, iouType="bbox")
     evaluator.params.imgIds = list(range(len(ground_truth)))
     evaluator.params.catIds = list(range(1, len(classes) + 1))
     with contextlib.redirect_stdout(io.StringIO()):

@@ -1,6 +1,6 @@
 """Detection as a plug-in of lucid's engine (``lucid train --task detect``): photos with boxes in
 the layouts people ship, an SSDLite model on lucid's MobileNet-v3, torchvision's SSD loss, and
-COCO mAP computed by pycocotools.
+COCO mAP computed by COCOeval (faster-coco-eval).
 
 `DetectConfig` adds detection's own fields to `lucid.train.config.RunConfig`; the run
 itself (schedule, time budget, resume, EMA, DDP, the run folder) is `lucid.train.train`'s.
@@ -23,13 +23,13 @@ from lucid.detect.data import (
     detection_datasets,
     looks_like_detection,
 )
-from lucid.detect.metrics import coco_metrics
+from lucid.detect.metrics import coco_metrics, scale_detections
 from lucid.models.ssdlite import MirroredSSD, SSDLite
 from lucid.tasks import CalibrationPicks, ExportSpec, Task, TaskData, register_task
 from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
 from lucid.train.engine import build_model
 
-__all__ = ["DetectConfig", "DetectTask", "fitted_anchor_scales", "scale_detections"]
+__all__ = ["DetectConfig", "DetectTask", "fitted_anchor_scales"]
 
 MAX_CLASSES = 1000
 
@@ -72,18 +72,6 @@ class DetectConfig(RunConfig):
         count = self.min_negatives
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"min_negatives must be a whole number >= 0 (--min-negatives), got {count!r}")
-
-
-def scale_detections(detection: Mapping[str, torch.Tensor], from_size: Sequence[int], to_size: Sequence[int]) -> dict:
-    """``detection``'s boxes moved from an image of ``from_size`` (h, w) to one of ``to_size``."""
-    boxes = detection["boxes"].detach().float().cpu().clone()
-    boxes[:, 0::2] *= to_size[1] / from_size[1]
-    boxes[:, 1::2] *= to_size[0] / from_size[0]
-    return {
-        "boxes": boxes,
-        "scores": detection["scores"].detach().float().cpu(),
-        "labels": detection["labels"].detach().cpu(),
-    }
 
 
 def fitted_anchor_scales(dataset: DetectionDataset) -> tuple[float, float]:
@@ -188,21 +176,20 @@ class DetectTask(Task):
     def validate(
         self, model: nn.Module, loader: Any, device: torch.device, channels_last: bool, tta: str = "none"
     ) -> dict[str, Any]:
-        """COCO mAP of ``model`` under ``tta`` on ``loader`` in each photo's own pixels (pycocotools,
+        """COCO mAP of ``model`` under ``tta`` on ``loader`` in each photo's own pixels (`coco_metrics`,
         every process's predictions gathered), and the SSD loss of the same batches."""
         from lucid.train import distributed as dist_utils
 
         base = _base(loader.dataset)
-        detector = self.scored(model, tta)  # the loss is the model's own, one pass
         predictions, truths, loss_sum, images_seen, finite = [], [], 0.0, 0, True
         for batch in loader:
             images, targets = self.to_device(batch, device, channels_last)
-            loss = self._loss(model, images, targets)
+            loss, detections = self._scored_batch(model, tta, images, targets)
             finite = finite and math.isfinite(loss)
             loss_sum += loss * images.shape[0]
             images_seen += images.shape[0]
             size = tuple(images.shape[-2:])
-            for detection, target in zip(detector(images), targets, strict=True):
+            for detection, target in zip(detections, targets, strict=True):
                 finite = finite and bool(torch.isfinite(detection["scores"]).all())
                 predictions.append(scale_detections(detection, size, target["orig_size"]))
                 truths.append(base.ground_truth(int(target["image_id"])))
@@ -221,13 +208,19 @@ class DetectTask(Task):
             "finite": all(part[4] for part in gathered),
         }
 
-    @staticmethod
-    def _loss(model: nn.Module, images: torch.Tensor, targets: list[dict[str, Any]]) -> float:
-        """The SSD training loss of a validation batch, without touching BatchNorm statistics."""
-        compute = getattr(model, "validation_loss", None)
-        if compute is None:
-            return 0.0
-        return float(sum(value.float() for value in compute(images, targets).values()))
+    def _scored_batch(
+        self, model: nn.Module, tta: str, images: torch.Tensor, targets: list[dict[str, Any]]
+    ) -> tuple[float, list[dict[str, torch.Tensor]]]:
+        """A validation batch's SSD loss (without touching BatchNorm statistics) and ``model``'s
+        detections under ``tta``. An `SSDLite` gives both from one pass of the network
+        (`SSDLite.raw_pass`); the flip adds the mirror's pass. Another detector scores with a
+        loss of 0."""
+        if not isinstance(model, SSDLite):
+            return 0.0, self.scored(model, tta)(images)
+        raw = model.raw_pass(images, targets)
+        loss = float(sum(value.float() for value in raw.losses.values()))
+        detector = cast(MirroredSSD, self.scored(model, tta)) if tta != "none" else model
+        return loss, detector.detections(raw)
 
     def default_tta(self) -> str:
         """Test-time flip for a detector trained with flips (``--hflip`` not 0): each default box's

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -75,6 +75,7 @@ __all__ = [
     "postprocess_raw",
     "select_detections",
     "MirroredSSD",
+    "RawPass",
     "mirror_boxes",
     "mirror_order",
     "c4_index",
@@ -305,6 +306,17 @@ def mirror_order(anchors: torch.Tensor, width: float) -> torch.Tensor | None:
     return None if bool((order < 0).any()) else order
 
 
+class RawPass(NamedTuple):
+    """One pass of an `SSDLite` over a batch (`SSDLite.raw_pass`): what eval mode's selection, the
+    test-time flip and the validation loss each take from it."""
+
+    batch: torch.Tensor  # the resized, normalised input forward_raw took
+    sizes: list[tuple[int, int]]  # each image's own (H, W), to which the boxes are scaled back
+    boxes: torch.Tensor  # (N, A, 4) every default box's decoded box, xyxy in the input's pixels
+    scores: torch.Tensor  # (N, A, C) class probabilities, column 0 the background
+    losses: dict[str, torch.Tensor]  # the SSD loss of the pass's targets; empty without targets
+
+
 class MirroredSSD(nn.Module):
     """An `SSDLite`'s detections from each photo and its left-right mirror (test-time flip).
 
@@ -325,8 +337,12 @@ class MirroredSSD(nn.Module):
         self._orders: dict[tuple[int, int, str], torch.Tensor | None] = {}
 
     def forward(self, images: Any) -> list[dict[str, torch.Tensor]]:
-        batch, sizes = self.model.preprocess(images)
-        boxes, scores = self.model.forward_raw(batch)
+        return self.detections(self.model.raw_pass(images))
+
+    def detections(self, raw: RawPass) -> list[dict[str, torch.Tensor]]:
+        """The merged detections of the photos of ``raw`` (`SSDLite.raw_pass`, their own pass) and
+        of their mirror, whose pass runs here."""
+        batch, boxes, scores = raw.batch, raw.boxes, raw.scores
         mirror_boxes_, mirror_scores = self.model.forward_raw(batch.flip(-1))
         mirror_boxes_ = mirror_boxes(mirror_boxes_, batch.shape[-1])
         order = self._order(batch)
@@ -335,7 +351,7 @@ class MirroredSSD(nn.Module):
             scores = (scores + mirror_scores[:, order]) / 2
         else:
             boxes, scores = torch.cat((boxes, mirror_boxes_), 1), torch.cat((scores, mirror_scores), 1)
-        return self.model.postprocess_raw(boxes, scores, sizes)
+        return self.model.postprocess_raw(boxes, scores, raw.sizes)
 
     def _order(self, batch: torch.Tensor) -> torch.Tensor | None:
         """`mirror_order` of the default boxes at ``batch``'s size (computed once per size)."""
@@ -440,21 +456,44 @@ class SSDLite(SSD):
     @torch.no_grad()
     def validation_loss(self, images: Any, targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """The training loss of ``targets`` computed in the current mode (eval: BatchNorm uses its
-        running statistics and nothing is updated), for a validation loss beside the mAP. The
-        steps are torchvision's SSD training path (transform, anchors, matcher, ``compute_loss``)."""
-        batch, targets = self.transform(_image_list(images), targets)
-        features = list(self.backbone(batch.tensors).values())
-        head_outputs = self.head(features)
-        anchors = self.anchor_generator(batch, features)
-        matched = []
-        for anchors_per_image, target in zip(anchors, targets, strict=True):
-            if target["boxes"].numel() == 0:
-                matched.append(
-                    torch.full((anchors_per_image.size(0),), -1, dtype=torch.int64, device=anchors_per_image.device)
-                )
-                continue
-            matched.append(self.proposal_matcher(box_iou(target["boxes"], anchors_per_image)))
-        return self.compute_loss(targets, head_outputs, anchors, matched)
+        running statistics and nothing is updated), for a validation loss beside the mAP
+        (`raw_pass`'s ``losses``)."""
+        return self.raw_pass(images, targets).losses
+
+    @torch.jit.unused
+    @torch.no_grad()
+    def raw_pass(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> RawPass:
+        """One pass of the network over ``images`` (what eval mode takes): `forward_raw`'s boxes
+        and class probabilities, and with ``targets`` also their training loss in the current mode.
+
+        Validation needs both of a batch; one pass gives both, where `validation_loss` and then
+        eval mode would run the network twice. The loss follows torchvision's SSD training path
+        (transform, anchors, matcher, `compute_loss`); ``detections(raw_pass(images))`` equals
+        ``model(images)`` in eval mode.
+        """
+        images = _image_list(images)
+        sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
+        resized, targets = self.transform(images, targets)
+        batch = resized.tensors
+        head, anchors = self._head_and_anchors(batch)
+        size = (int(batch.shape[-2]), int(batch.shape[-1]))
+        boxes = self.decode(head["bbox_regression"], anchors, size)
+        scores = F.softmax(head["cls_logits"], dim=-1)
+        losses: dict[str, torch.Tensor] = {}
+        if targets is not None:
+            matched = [self._matches(target["boxes"], anchors) for target in targets]
+            losses = self.compute_loss(targets, head, [anchors] * len(targets), matched)
+        return RawPass(batch, sizes, boxes, scores, losses)
+
+    def _matches(self, boxes: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """Each default box's ground-truth box index (-1: background), as torchvision's SSD matches."""
+        if boxes.numel() == 0:
+            return torch.full((anchors.size(0),), -1, dtype=torch.int64, device=anchors.device)
+        return self.proposal_matcher(box_iou(boxes, anchors))
+
+    def detections(self, raw: RawPass) -> list[dict[str, torch.Tensor]]:
+        """Eval mode's detections from a `raw_pass`: selection and NMS, boxes in each image's pixels."""
+        return self.postprocess_raw(raw.boxes, raw.scores, raw.sizes)
 
     def compute_loss(
         self,
@@ -520,11 +559,16 @@ class SSDLite(SSD):
         """
         if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
             raise ValueError(f"forward_raw expects a float (N, 3, H, W) batch, got {x.dtype} {tuple(x.shape)}")
-        maps = list(self.backbone(x).values())
-        head = self.head(maps)
+        head, anchors = self._head_and_anchors(x)
         size = (int(x.shape[-2]), int(x.shape[-1]))
-        anchors = self.anchor_generator(ImageList(x, [size] * x.shape[0]), maps)[0]
         return self.decode(head["bbox_regression"], anchors, size), F.softmax(head["cls_logits"], dim=-1)
+
+    def _head_and_anchors(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The head's outputs for the batch ``x`` and its default boxes ``(A, 4)`` (every image of a
+        batch has the same size, so the same default boxes)."""
+        maps = list(self.backbone(x).values())
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        return self.head(maps), self.anchor_generator(ImageList(x, [size] * x.shape[0]), maps)[0]
 
     def postprocess_detections(
         self,

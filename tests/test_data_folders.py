@@ -303,6 +303,39 @@ def test_cached_and_streaming_paths_give_the_same_evaluation(tmp_path: Path) -> 
     assert len(batch) == 3 and batch[0][0].shape == streamed[0][0][0].shape == (3, 32, 32)
 
 
+def test_large_training_jpegs_decode_at_a_reduced_scale_and_validation_photos_whole(tmp_path: Path) -> None:
+    """Both training paths shrink each photo to the recipe's ``store_size`` first, so a JPEG far
+    larger than that decodes at a half, quarter or eighth of its size; the training images stay
+    close to a whole decode's. Validation decodes whole in both paths, as lucid predict does."""
+    from lucid.data import decode_all, load_image
+
+    root = tmp_path / "big"
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for i in range(4):
+            source = _photo(tmp_path / "png" / name / f"{i}.png", colour, seed=10 * c + i, size=60)
+            (root / name).mkdir(parents=True, exist_ok=True)
+            with Image.open(source) as small:  # smooth 1200x960 JPEGs: 60 px noise blown up 20x
+                small.resize((1200, 960), Image.Resampling.BILINEAR).save(root / name / f"{i}.jpg", quality=92)
+    cached = folder_datasets(root, 64, progress=False)
+    streamed = folder_datasets(root, 64, memory_budget_gb=0, progress=False)
+    store = cached[2].recipe["store_size"]
+    assert streamed[0].decode_side == store and streamed[1].decode_side is None
+    first = Path(streamed[0].files[0])
+    assert load_image(first).size == (1200, 960)
+    reduced = load_image(first, decode_side=store).size
+    assert min(reduced) >= store and min(reduced) < 2 * store and reduced[0] * 960 == reduced[1] * 1200
+    train_files = streamed[0].files
+    whole = decode_all(train_files, 3, store, store, progress=False, workers=0)
+    assert torch.equal(cached[0].images, decode_all(train_files, 3, store, store, progress=False, reduced=True))
+    assert not torch.equal(cached[0].images, whole)
+    assert (cached[0].images.float() - whole.float()).abs().mean() < 3  # levels of 255
+    size, resize = cached[2].image_size, cached[2].resize_size
+    assert torch.equal(cached[1].images, decode_all(streamed[1].files, 3, size, resize, progress=False))
+    assert torch.equal(
+        torch.stack([cached[1][i][0] for i in range(3)]), torch.stack([streamed[1][i][0] for i in range(3)])
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # small-data guards
 # --------------------------------------------------------------------------------------------

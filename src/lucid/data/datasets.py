@@ -59,15 +59,21 @@ class _DecodeFiles(Dataset):
     """``(index, uint8 image or None, error or None)`` for each file: the work `decode_all` and
     `verify_images` hand to loader workers (a class, so a fork server or spawn can pickle it)."""
 
-    def __init__(self, files: Sequence[Path], channels: int, transform: Callable[[Any], torch.Tensor] | None) -> None:
-        self.files, self.channels, self.transform = list(files), channels, transform
+    def __init__(
+        self,
+        files: Sequence[Path],
+        channels: int,
+        transform: Callable[[Any], torch.Tensor] | None,
+        decode_side: int | None = None,
+    ) -> None:
+        self.files, self.channels, self.transform, self.decode_side = list(files), channels, transform, decode_side
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
         try:
-            image = load_image(self.files[index], self.channels)
+            image = load_image(self.files[index], self.channels, decode_side=self.decode_side)
         except DataError as exc:
             return index, None, str(exc)
         return index, (self.transform(image) if self.transform is not None else None), None
@@ -97,6 +103,7 @@ def _decode_chunks(
     workers: int | None,
     progress: bool,
     desc: str,
+    decode_side: int | None = None,
 ) -> Iterator[_Chunk]:
     """`_DecodeFiles`'s items in chunks, decoded by loader worker processes when there are enough files.
 
@@ -114,7 +121,7 @@ def _decode_chunks(
     if workers is None:
         workers = default_workers() if len(files) >= PARALLEL_DECODE_MIN_FILES else 0
     loader = DataLoader(
-        _DecodeFiles(files, channels, transform),
+        _DecodeFiles(files, channels, transform, decode_side),
         batch_size=64,
         num_workers=workers if forks_cleanly() else 0,
         collate_fn=_as_chunk,
@@ -145,15 +152,22 @@ def decode_all(
     progress: bool = True,
     workers: int | None = None,
     desc: str = "decoding",
+    reduced: bool = False,
 ) -> torch.Tensor:
     """Decode ``files`` into one uint8 tensor ``(N, channels, size, size)`` (short side resized to
     ``resize_size``, centre crop ``size``), in ``workers`` forked loader processes (default: one
     per core, at most 8, from `PARALLEL_DECODE_MIN_FILES` files on; 0, or a process that cannot
-    fork cleanly, decodes here). Raises `DataError` listing the files that do not decode."""
+    fork cleanly, decodes here). Raises `DataError` listing the files that do not decode.
+
+    ``reduced``: JPEGs at least twice ``resize_size`` on their shorter side decode at a half, a
+    quarter or an eighth of their size first (`load_image`'s ``decode_side``), which the resize
+    then finishes. The pixels differ from a whole decode's by the scaled decoding's filtering, so
+    it is for training sets; evaluation decodes whole, as ``lucid predict`` does."""
     out = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
     bad: list[str] = []
+    side = resize_size if reduced else None
     chunks = _decode_chunks(
-        files, channels, eval_base(size, resize_size), workers=workers, progress=progress, desc=desc
+        files, channels, eval_base(size, resize_size), workers=workers, progress=progress, desc=desc, decode_side=side
     )
     for chunk in chunks:
         if chunk.images is not None:
@@ -243,7 +257,11 @@ class CachedImages(Dataset):
 
 class StreamingImages(Dataset):
     """Images decoded from ``files`` on every access and passed through ``transform`` (PIL in,
-    float tensor out); for data sets larger than the memory budget, with loader workers."""
+    float tensor out); for data sets larger than the memory budget, with loader workers.
+
+    ``decode_side``: for a ``transform`` that first shrinks each photo's shorter side to that many
+    pixels (the training recipe's), JPEGs at least twice as large decode at a reduced scale
+    (`load_image`); None, as evaluation does, decodes every photo whole."""
 
     def __init__(
         self,
@@ -253,6 +271,7 @@ class StreamingImages(Dataset):
         transform: Callable[[Any], torch.Tensor],
         *,
         classes: Sequence[str] = (),
+        decode_side: int | None = None,
     ) -> None:
         if len(files) != len(targets):
             raise ValueError(f"{len(files)} files but {len(targets)} targets")
@@ -261,12 +280,14 @@ class StreamingImages(Dataset):
         self.channels = channels
         self.transform = transform
         self.classes = list(classes)
+        self.decode_side = decode_side
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.transform(load_image(self.files[index], self.channels)), int(self.targets[index])
+        image = load_image(self.files[index], self.channels, decode_side=self.decode_side)
+        return self.transform(image), int(self.targets[index])
 
 
 def eval_sample_transform(

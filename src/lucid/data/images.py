@@ -47,17 +47,20 @@ SIZE_MULTIPLE = 32
 SIZE_SAMPLE = 1000
 
 
-def load_image(path: str | os.PathLike[str], channels: int = 3) -> Any:
+def load_image(path: str | os.PathLike[str], channels: int = 3, *, decode_side: int | None = None) -> Any:
     """Decode ``path`` into a PIL image with ``channels`` channels (1: ``L``, 3: ``RGB``), through
     the one decoder of every lucid path (`lucid.preprocessing.open_image`: every PIL mode scaled to
     8 bits, transparency composited over white, the EXIF orientation applied).
+    ``decode_side``: a JPEG whose shorter side is at least twice that decodes at a reduced scale
+    that keeps the side at ``decode_side`` or more (``open_image``'s ``min_side``), for a caller
+    that shrinks the photo to that side anyway: training, never evaluation or prediction.
     Raises `DataError` naming the file when it cannot be decoded.
     """
     from lucid.preprocessing import open_image
 
     if channels not in (1, 3):
         raise DataError(f"image files give 1 (grey) or 3 (RGB) channels; asked for {channels}")
-    return open_image(path).convert("L" if channels == 1 else "RGB")
+    return open_image(path, min_side=decode_side).convert("L" if channels == 1 else "RGB")
 
 
 EXIF_ORIENTATION = 0x0112  # the EXIF tag of a photo's orientation (1: as stored)

@@ -279,7 +279,13 @@ def _folder_sets(
     budget = memory_budget(memory_budget_gb)
     if need <= budget:
         decoded = decode_all(
-            train[0], channels, recipe.store_size, recipe.store_size, progress=progress, desc="decoding train"
+            train[0],
+            channels,
+            recipe.store_size,
+            recipe.store_size,
+            progress=progress,
+            desc="decoding train",
+            reduced=True,  # training photos shrink to store_size: big JPEGs decode at a reduced scale
         )
         train_ds = CachedImages(
             decoded, train[1], mean, std, augment=BatchAugment(recipe, mean, std), files=train[0], classes=classes
@@ -295,7 +301,14 @@ def _folder_sets(
         return (train_ds, val_ds), how
     if verify_images:
         check_decodes(train[0] + val[0], channels, progress=progress)
-    train_stream = StreamingImages(train[0], train[1], channels, sample_transform(recipe, mean, std), classes=classes)
+    train_stream = StreamingImages(
+        train[0],
+        train[1],
+        channels,
+        sample_transform(recipe, mean, std),  # its first step shrinks the shorter side to store_size
+        classes=classes,
+        decode_side=recipe.store_size,
+    )
     val_stream = StreamingImages(
         val[0],
         val[1],

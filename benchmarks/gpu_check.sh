@@ -3,7 +3,9 @@
 # the CUDA tests, the training-throughput benchmark, then the engine's tests with the GPU as the
 # default device. Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
 # .devdata/ (sign-language-digits/ and camvid/, copied there because ../shared does not travel).
-# faster-coco-eval (and any other missing dependency) comes as a wheel in .whl/ where the machine lacks it.
+# faster-coco-eval (and any other missing dependency) comes as a wheel in .whl/ where the machine lacks it:
+#   pip download faster-coco-eval pycocotools --no-deps --python-version 3.X --only-binary :all: -d .whl
+# for the machine's python3 (3.X), then carry .whl with the run.
 set -o pipefail
 OUT=${OUT:-gpu-check}
 DATA=${DATA:-.devdata}

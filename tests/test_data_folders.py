@@ -303,10 +303,14 @@ def test_cached_and_streaming_paths_give_the_same_evaluation(tmp_path: Path) -> 
     assert len(batch) == 3 and batch[0][0].shape == streamed[0][0][0].shape == (3, 32, 32)
 
 
-def test_large_training_jpegs_decode_at_a_reduced_scale_and_validation_photos_whole(tmp_path: Path) -> None:
+def test_large_training_jpegs_decode_at_a_reduced_scale_and_validation_photos_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both training paths shrink each photo to the recipe's ``store_size`` first, so a JPEG far
     larger than that decodes at a half, quarter or eighth of its size; the training images stay
-    close to a whole decode's. Validation decodes whole in both paths, as lucid predict does."""
+    close to a whole decode's. Validation decodes whole in both paths, as lucid predict does, and
+    the streamed set's check before training decodes each file as its use will."""
+    import lucid.data.datasets as datasets
     from lucid.data import decode_all, load_image
 
     root = tmp_path / "big"
@@ -317,8 +321,17 @@ def test_large_training_jpegs_decode_at_a_reduced_scale_and_validation_photos_wh
             with Image.open(source) as small:  # smooth 1200x960 JPEGs: 60 px noise blown up 20x
                 small.resize((1200, 960), Image.Resampling.BILINEAR).save(root / name / f"{i}.jpg", quality=92)
     cached = folder_datasets(root, 64, progress=False)
+    checked: dict[Path, int | None] = {}
+
+    def record(path: Path, channels: int = 3, *, decode_side: int | None = None) -> object:
+        checked[Path(path)] = decode_side
+        return load_image(path, channels, decode_side=decode_side)
+
+    monkeypatch.setattr(datasets, "load_image", record)
     streamed = folder_datasets(root, 64, memory_budget_gb=0, progress=False)
+    monkeypatch.undo()
     store = cached[2].recipe["store_size"]
+    assert checked == {**{Path(f): store for f in streamed[0].files}, **{Path(f): None for f in streamed[1].files}}
     assert streamed[0].decode_side == store and streamed[1].decode_side is None
     first = Path(streamed[0].files[0])
     assert load_image(first).size == (1200, 960)

@@ -80,8 +80,8 @@ def test_the_validation_loss_is_the_models_ssd_loss_of_the_validation_photos(run
     assert count == recorded["val_images"] and last["val_loss"] == pytest.approx(total / count, rel=1e-5)
 
 
-@pytest.mark.parametrize(("tta", "passes"), [("none", 1), ("flip", 2)])
-def test_validation_runs_the_network_once_per_batch_for_the_loss_and_the_boxes(run, tta, passes):
+@pytest.mark.parametrize(("tta", "passes", "batch"), [("none", 1, 4), ("flip", 2, 1)])
+def test_validation_runs_the_network_once_per_batch_for_the_loss_and_the_boxes(run, tta, passes, batch):
     """The task's validate repeats the run's last epoch (its loss and mAP) with one pass of the
     backbone per batch for both the loss and the boxes; the test-time flip adds the mirror's pass
     (and one single-photo pass that pairs each default box with its mirror)."""
@@ -91,8 +91,9 @@ def test_validation_runs_the_network_once_per_batch_for_the_loss_and_the_boxes(r
     data, result = run
     task = DetectTask(_config(data, result.out_dir))
     val = task.build_data(0, 1).val
-    loader = torch.utils.data.DataLoader(val, batch_size=4, collate_fn=detection_collate)
+    loader = torch.utils.data.DataLoader(val, batch_size=batch, collate_fn=detection_collate)  # the run's batch: 4
     model = load_detector(result.out_dir / "last.safetensors")
+    assert len(loader) >= 2 or tta == "none"  # several batches: the flip pairs the default boxes once
     calls = []
     model.backbone.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
     scores = task.validate(model, loader, torch.device("cpu"), channels_last=False, tta=tta)

@@ -64,16 +64,17 @@ class _DecodeFiles(Dataset):
         files: Sequence[Path],
         channels: int,
         transform: Callable[[Any], torch.Tensor] | None,
-        decode_side: int | None = None,
+        decode_sides: Sequence[int | None] | None = None,
     ) -> None:
-        self.files, self.channels, self.transform, self.decode_side = list(files), channels, transform, decode_side
+        self.files, self.channels, self.transform = list(files), channels, transform
+        self.decode_sides = list(decode_sides) if decode_sides is not None else [None] * len(self.files)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
         try:
-            image = load_image(self.files[index], self.channels, decode_side=self.decode_side)
+            image = load_image(self.files[index], self.channels, decode_side=self.decode_sides[index])
         except DataError as exc:
             return index, None, str(exc)
         return index, (self.transform(image) if self.transform is not None else None), None
@@ -103,7 +104,7 @@ def _decode_chunks(
     workers: int | None,
     progress: bool,
     desc: str,
-    decode_side: int | None = None,
+    decode_sides: Sequence[int | None] | None = None,
 ) -> Iterator[_Chunk]:
     """`_DecodeFiles`'s items in chunks, decoded by loader worker processes when there are enough files.
 
@@ -121,7 +122,7 @@ def _decode_chunks(
     if workers is None:
         workers = default_workers() if len(files) >= PARALLEL_DECODE_MIN_FILES else 0
     loader = DataLoader(
-        _DecodeFiles(files, channels, transform, decode_side),
+        _DecodeFiles(files, channels, transform, decode_sides),
         batch_size=64,
         num_workers=workers if forks_cleanly() else 0,
         collate_fn=_as_chunk,
@@ -165,9 +166,9 @@ def decode_all(
     it is for training sets; evaluation decodes whole, as ``lucid predict`` does."""
     out = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
     bad: list[str] = []
-    side = resize_size if reduced else None
+    sides = [resize_size] * len(files) if reduced else None
     chunks = _decode_chunks(
-        files, channels, eval_base(size, resize_size), workers=workers, progress=progress, desc=desc, decode_side=side
+        files, channels, eval_base(size, resize_size), workers=workers, progress=progress, desc=desc, decode_sides=sides
     )
     for chunk in chunks:
         if chunk.images is not None:
@@ -177,9 +178,22 @@ def decode_all(
     return out
 
 
-def verify_images(files: Sequence[Path], channels: int, *, progress: bool = False, workers: int | None = None) -> None:
-    """Decode every file once, as `decode_all` does, and raise `DataError` listing the ones that fail."""
-    chunks = _decode_chunks(files, channels, None, workers=workers, progress=progress, desc="checking images")
+def verify_images(
+    files: Sequence[Path],
+    channels: int,
+    *,
+    progress: bool = False,
+    workers: int | None = None,
+    decode_sides: Sequence[int | None] | None = None,
+) -> None:
+    """Decode every file once, as `decode_all` does, and raise `DataError` listing the ones that fail.
+
+    ``decode_sides``: per file, the ``decode_side`` (`load_image`) its use will decode it with:
+    a training photo that will only ever decode at a reduced scale is checked that way, so a
+    folder of phone photos is not decoded whole once before training. None: every file whole."""
+    chunks = _decode_chunks(
+        files, channels, None, workers=workers, progress=progress, desc="checking images", decode_sides=decode_sides
+    )
     bad = [error for chunk in chunks for error in chunk.errors]
     _raise_unreadable(bad)
 

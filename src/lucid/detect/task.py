@@ -181,10 +181,11 @@ class DetectTask(Task):
         from lucid.train import distributed as dist_utils
 
         base = _base(loader.dataset)
+        detector = self.scored(model, tta)  # once: the flip's pairing of default boxes is kept per input size
         predictions, truths, loss_sum, images_seen, finite = [], [], 0.0, 0, True
         for batch in loader:
             images, targets = self.to_device(batch, device, channels_last)
-            loss, detections = self._scored_batch(model, tta, images, targets)
+            loss, detections = self._scored_batch(model, detector, images, targets)
             finite = finite and math.isfinite(loss)
             loss_sum += loss * images.shape[0]
             images_seen += images.shape[0]
@@ -208,19 +209,18 @@ class DetectTask(Task):
             "finite": all(part[4] for part in gathered),
         }
 
+    @staticmethod
     def _scored_batch(
-        self, model: nn.Module, tta: str, images: torch.Tensor, targets: list[dict[str, Any]]
+        model: nn.Module, detector: nn.Module, images: torch.Tensor, targets: list[dict[str, Any]]
     ) -> tuple[float, list[dict[str, torch.Tensor]]]:
-        """A validation batch's SSD loss (without touching BatchNorm statistics) and ``model``'s
-        detections under ``tta``. An `SSDLite` gives both from one pass of the network
-        (`SSDLite.raw_pass`); the flip adds the mirror's pass. Another detector scores with a
-        loss of 0."""
-        if not isinstance(model, SSDLite):
-            return 0.0, self.scored(model, tta)(images)
-        raw = model.raw_pass(images, targets)
-        loss = float(sum(value.float() for value in raw.losses.values()))
-        detector = cast(MirroredSSD, self.scored(model, tta)) if tta != "none" else model
-        return loss, detector.detections(raw)
+        """A validation batch's SSD loss (without touching BatchNorm statistics) and its detections
+        by ``detector`` (``model`` under the run's test-time augmentation). An `SSDLite` gives both
+        from one pass of the network (`SSDLite.raw_pass`); the flip adds the mirror's pass.
+        Another detector scores with a loss of 0."""
+        if isinstance(model, SSDLite) and isinstance(detector, (SSDLite, MirroredSSD)):
+            raw = model.raw_pass(images, targets)
+            return float(sum(value.float() for value in raw.losses.values())), detector.detections(raw)
+        return 0.0, detector(images)
 
     def default_tta(self) -> str:
         """Test-time flip for a detector trained with flips (``--hflip`` not 0): each default box's

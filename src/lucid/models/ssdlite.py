@@ -463,8 +463,9 @@ class SSDLite(SSD):
     @torch.jit.unused
     @torch.no_grad()
     def raw_pass(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> RawPass:
-        """One pass of the network over ``images`` (what eval mode takes): `forward_raw`'s boxes
-        and class probabilities, and with ``targets`` also their training loss in the current mode.
+        """One pass of the network over ``images`` (what eval mode takes), without gradients:
+        `forward_raw`'s boxes and class probabilities, and with ``targets`` also their training
+        loss in the current mode.
 
         Validation needs both of a batch; one pass gives both, where `validation_loss` and then
         eval mode would run the network twice. The loss follows torchvision's SSD training path

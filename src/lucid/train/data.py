@@ -299,8 +299,9 @@ def _folder_sets(
             "batches augmented whole)"
         )
         return (train_ds, val_ds), how
-    if verify_images:
-        check_decodes(train[0] + val[0], channels, progress=progress)
+    if verify_images:  # each file as it will be decoded: training photos at their reduced scale
+        sides = [recipe.store_size] * len(train[0]) + [None] * len(val[0])
+        check_decodes(train[0] + val[0], channels, progress=progress, decode_sides=sides)
     train_stream = StreamingImages(
         train[0],
         train[1],

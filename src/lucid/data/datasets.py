@@ -68,6 +68,8 @@ class _DecodeFiles(Dataset):
     ) -> None:
         self.files, self.channels, self.transform = list(files), channels, transform
         self.decode_sides = list(decode_sides) if decode_sides is not None else [None] * len(self.files)
+        if len(self.decode_sides) != len(self.files):
+            raise ValueError(f"{len(self.files)} files but {len(self.decode_sides)} decode sides")
 
     def __len__(self) -> int:
         return len(self.files)

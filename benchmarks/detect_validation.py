@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lucid.detect import coco_metrics, detection_collate, detection_datasets, scale_detections
+from lucid.detect import coco_dataset, coco_metrics, detection_collate, detection_datasets, scale_detections
 from lucid.detect.infer import load_detector
 
 
@@ -51,25 +51,14 @@ def _best(rounds: int, work: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _pycocotools_precision(predictions: list[dict], truths: list[dict], classes: list[str]) -> np.ndarray:
-    """pycocotools' precision table (IoU, recall, class; all areas, 100 detections) of the same boxes."""
+    """pycocotools' precision table (IoU, recall, class; all areas, 100 detections) of the same
+    COCO annotations `lucid.detect.coco_metrics` scores (`lucid.detect.coco_dataset`)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     def coco(items: list[dict], scored: bool) -> COCO:
-        annotations = []
-        for image, item in enumerate(items):
-            crowd = item.get("iscrowd", torch.zeros(len(item["boxes"]), dtype=torch.bool))
-            for k, (x1, y1, x2, y2) in enumerate(torch.as_tensor(item["boxes"]).reshape(-1, 4).tolist()):
-                box = [x1, y1, x2 - x1, y2 - y1]
-                entry = {"image_id": image, "category_id": int(item["labels"][k]), "bbox": box, "area": box[2] * box[3]}
-                entry.update({"score": float(item["scores"][k])} if scored else {"iscrowd": int(crowd[k])})
-                annotations.append({**entry, "id": len(annotations) + 1})
         made = COCO()
-        made.dataset = {
-            "images": [{"id": i} for i in range(len(items))],
-            "categories": [{"id": i, "name": name} for i, name in enumerate(classes, 1)],
-            "annotations": annotations,
-        }
+        made.dataset = coco_dataset(items, classes, predictions=scored)
         made.createIndex()
         return made
 

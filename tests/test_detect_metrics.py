@@ -7,12 +7,14 @@ thresholds (0.50, 0.55 ... 0.95) the pair's IoU reaches.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from lucid.detect.metrics import coco_metrics
+from lucid.detect.metrics import coco_dataset, coco_metrics
 from lucid.errors import DataError
 
 CLASSES = ["cat", "dog", "bird"]
@@ -92,7 +94,7 @@ def test_bad_input_is_one_clear_error() -> None:
     assert not math.isnan(coco_metrics([found([], [], [])], [truth([[0, 0, 5, 5]], [3])], CLASSES)["map"])
 
 
-def test_the_scores_are_pycocotools_own_on_many_random_photos() -> None:
+def test_the_scores_are_pycocotools_own_on_many_random_photos(tmp_path: Path) -> None:
     """faster-coco-eval (lucid's evaluator) against pycocotools, the reference, on photos with
     several classes, crowd boxes, a class with only crowd boxes (no AP), misses, duplicates,
     boxes without area, photos without boxes and photos with more detections than COCOeval keeps."""
@@ -132,33 +134,13 @@ def test_the_scores_are_pycocotools_own_on_many_random_photos() -> None:
         )
 
     def reference() -> np.ndarray:
-        def coco(items: list[dict], scored: bool) -> COCO:
-            annotations = []
-            for image, item in enumerate(items):
-                for k, (x1, y1, x2, y2) in enumerate(item["boxes"].tolist()):
-                    entry = {
-                        "image_id": image,
-                        "category_id": int(item["labels"][k]),
-                        "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    }
-                    entry["area"] = entry["bbox"][2] * entry["bbox"][3]
-                    entry["id"] = len(annotations) + 1
-                    if scored:
-                        entry["score"] = float(item["scores"][k])
-                    else:
-                        entry["iscrowd"] = int(item["iscrowd"][k])
-                    annotations.append(entry)
-            made = COCO()
-            made.dataset = {
-                "images": [{"id": i} for i in range(len(items))],
-                "categories": [{"id": i, "name": n} for i, n in enumerate(CLASSES, 1)],
-                "annotations": annotations,
-            }
-            made.createIndex()
-            return made
-
+        """pycocotools' table, reading `coco_dataset`'s dicts written as COCO JSON files."""
+        files = {}
+        for name, items, scored in (("truth", truths, False), ("found", predictions, True)):
+            files[name] = tmp_path / f"{name}.json"
+            files[name].write_text(json.dumps(coco_dataset(items, CLASSES, predictions=scored)))
         with contextlib.redirect_stdout(io.StringIO()):
-            evaluator = COCOeval(coco(truths, False), coco(predictions, True), iouType="bbox")
+            evaluator = COCOeval(COCO(str(files["truth"])), COCO(str(files["found"])), iouType="bbox")
             evaluator.evaluate()
             evaluator.accumulate()
         return evaluator.eval["precision"][:, :, :, 0, -1]

@@ -13,7 +13,7 @@ from lucid.detect.data import (
     find_detection_layout,
     looks_like_detection,
 )
-from lucid.detect.metrics import MAX_DETECTIONS, coco_metrics, scale_detections
+from lucid.detect.metrics import MAX_DETECTIONS, coco_dataset, coco_metrics, scale_detections
 from lucid.detect.transforms import SSD_FILL, eval_transform, train_transform
 
 # isort: split
@@ -31,6 +31,7 @@ __all__ = [
     "find_detection_layout",
     "looks_like_detection",
     "MAX_DETECTIONS",
+    "coco_dataset",
     "coco_metrics",
     "scale_detections",
     "SSD_FILL",

@@ -30,7 +30,7 @@ from torchvision.models.detection.transform import resize_boxes
 
 from lucid.errors import DataError
 
-__all__ = ["coco_metrics", "MAX_DETECTIONS", "scale_detections"]
+__all__ = ["coco_dataset", "coco_metrics", "MAX_DETECTIONS", "scale_detections"]
 
 MAX_DETECTIONS = 100  # COCOeval's standard maxDets for the reported AP
 
@@ -100,16 +100,24 @@ def _annotations(items: Sequence[Mapping[str, Any]], classes: Sequence[str], pre
     return found
 
 
-def _coco(images: int, classes: Sequence[str], annotations: list[dict[str, Any]]) -> Any:
-    """A ``COCO`` object built in memory (what ``COCO(file)`` and ``loadRes`` build)."""
+def coco_dataset(items: Sequence[Mapping[str, Any]], classes: Sequence[str], *, predictions: bool) -> dict[str, Any]:
+    """The COCO JSON dict (``images``, ``categories``, ``annotations``) of one dict per image, as
+    `coco_metrics` takes them: image ``i`` has id ``i``, class ``classes[k]`` id ``k + 1``; boxes
+    become ``[x, y, width, height]``, with ``score`` for ``predictions``, else ``iscrowd``. What
+    ``COCO(file)`` reads, for any COCO tool (and `coco_metrics`'s own input)."""
+    return {
+        "images": [{"id": i} for i in range(len(items))],
+        "categories": [{"id": i, "name": name} for i, name in enumerate(classes, 1)],
+        "annotations": _annotations(items, classes, predictions=predictions),
+    }
+
+
+def _coco(dataset: dict[str, Any]) -> Any:
+    """A ``COCO`` object built in memory from `coco_dataset` (what ``COCO(file)`` builds)."""
     from faster_coco_eval import COCO
 
     coco = COCO()
-    coco.dataset = {
-        "images": [{"id": i} for i in range(images)],
-        "categories": [{"id": i, "name": name} for i, name in enumerate(classes, 1)],
-        "annotations": annotations,
-    }
+    coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
@@ -139,8 +147,8 @@ def coco_metrics(
         raise DataError(f"{len(predictions)} prediction dicts for {len(ground_truth)} ground-truth images")
     if not classes:
         raise DataError("coco_metrics needs the class names (no background), got none")
-    truth = _coco(len(ground_truth), classes, _annotations(ground_truth, classes, predictions=False))
-    found = _coco(len(predictions), classes, _annotations(predictions, classes, predictions=True))
+    truth = _coco(coco_dataset(ground_truth, classes, predictions=False))
+    found = _coco(coco_dataset(predictions, classes, predictions=True))
     evaluator = COCOeval_faster(truth, found, iouType="bbox")
     evaluator.params.imgIds = list(range(len(ground_truth)))
     evaluator.params.catIds = list(range(1, len(classes) + 1))

@@ -472,10 +472,7 @@ class SSDLite(SSD):
         (transform, anchors, matcher, `compute_loss`); ``detections(raw_pass(images))`` equals
         ``model(images)`` in eval mode.
         """
-        images = _image_list(images)
-        sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
-        resized, targets = self.transform(images, targets)
-        batch = resized.tensors
+        batch, sizes, targets = self._transformed(images, targets)
         head, anchors = self._head_and_anchors(batch)
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
         boxes = self.decode(head["bbox_regression"], anchors, size)
@@ -612,10 +609,18 @@ class SSDLite(SSD):
 
     def preprocess(self, images: Any) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Images as eval mode takes them -> ``(batch for forward_raw, original (H, W) sizes)``."""
+        batch, sizes, _ = self._transformed(images, None)
+        return batch, sizes
+
+    def _transformed(
+        self, images: Any, targets: list[dict[str, torch.Tensor]] | None
+    ) -> tuple[torch.Tensor, list[tuple[int, int]], list[dict[str, torch.Tensor]] | None]:
+        """The model's resize and normalisation of ``images`` (and ``targets``' boxes with them),
+        with each image's original ``(H, W)``."""
         images = _image_list(images)
         sizes = [(int(image.shape[-2]), int(image.shape[-1])) for image in images]
-        batch, _ = self.transform(images)
-        return batch.tensors, sizes
+        resized, targets = self.transform(images, targets)
+        return resized.tensors, sizes, targets
 
 
 def _image_list(images: Any) -> list[torch.Tensor]:

@@ -16,6 +16,7 @@ from lucid.cli import main
 from lucid.data import (
     BatchAugment,
     choose_recipe,
+    evaluation_folder,
     find_layout,
     infer_image_size,
     normalise_ink,
@@ -100,10 +101,72 @@ def test_gif_avif_and_jfif_photos_are_images_and_unread_types_are_said(tmp_path:
     assert len(train_ds) + len(val_ds) == 3 * (4 + len(kinds))  # every one of them decodes
 
 
+def test_split_folders_match_in_any_case_and_valid_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Roboflow's and Kaggle's exports: ``Train/`` + ``Valid/`` (+ an unused ``Test/``), and
+    ``training/`` + ``testing/``; a ``test/`` of unlabelled photos (no class folders) does not
+    validate, so a seeded share of ``train/`` does."""
+    data = _split_tree(tmp_path / "roboflow", "valid")
+    (data / "train").rename(data / "Train")
+    (data / "valid").rename(data / "Valid")
+    _photo(data / "Test" / "red" / "0.png", COLOURS["red"], seed=7)
+    layout = find_layout(data)
+    assert layout.kind == "train_val" and layout.val is not None and layout.val.folder.name == "Valid"
+    assert layout.notes == [f"{data}: Valid/ is the validation split; Test/ is not used"]
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    assert "Train/ + Valid/: 18 train / 6 val images" in capsys.readouterr().out
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 6  # Valid/, as in training
+    kaggle = _split_tree(tmp_path / "kaggle", "testing")
+    (kaggle / "train").rename(kaggle / "training")
+    layout = find_layout(kaggle)
+    assert layout.kind == "train_test" and (layout.train.folder.name, layout.val.folder.name) == ("training", "testing")
+    unlabelled = _split_tree(tmp_path / "unlabelled", "val")
+    (unlabelled / "val").rename(unlabelled / "labelled-val")  # now an unrelated folder: refused below
+    for i in range(3):
+        _photo(unlabelled / "test" / f"{i}.png", COLOURS["red"], seed=i)
+    with pytest.raises(DataError, match=r"has train/ and other folders \(labelled-val\) but no val/"):
+        find_layout(unlabelled)
+    import shutil
+
+    shutil.rmtree(unlabelled / "labelled-val")
+    layout = find_layout(unlabelled)
+    assert layout.kind == "single" and layout.root == unlabelled / "train" and layout.train.count() == 18
+    assert layout.notes == [
+        f"{unlabelled}: test/ holds no class folders (unlabelled images?), so it does not validate",
+        f"{unlabelled}: a train/ folder but no val/ (or valid/, test/): a seeded share of it validates",
+    ]
+
+
+def test_train_alone_is_split_and_lucid_eval_scores_that_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A download of ``train/`` only (with a README beside it, one level down) trains on a seeded
+    split of it, and ``lucid eval`` of the download root re-derives exactly the held-out images."""
+    root = tmp_path / "download"
+    _single(root / "data" / "train", per_class=10)
+    (root / "README.md").write_text("photos")
+    out = tmp_path / "run"
+    args = ["train", "--data", str(root), "--epochs", "1", "--val-fraction", "0.3", *QUICK, "--out", str(out)]
+    assert main(args) == 0
+    lines = capsys.readouterr().out
+    assert "a seeded share of it validates" in lines
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["split"]["layout"] == "single" and summary["data"]["val_size"] == 9
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["images"] == 9 and "held-out split" in result["data"]
+    assert result["top1"] == pytest.approx(record["val_top1"])
+
+
 def test_other_trees_get_an_error_naming_the_layouts(tmp_path: Path) -> None:
     (tmp_path / "onlytrain" / "train" / "a").mkdir(parents=True)
-    with pytest.raises(DataError, match=r"missing val/ \(or test/\).*DIR/<class>/<image>"):
+    (tmp_path / "onlytrain" / "cats").mkdir()
+    with pytest.raises(DataError, match=r"has train/ and other folders \(cats\) but no val/.*DIR/<class>/<image>"):
         find_layout(tmp_path / "onlytrain")
+    with pytest.raises(DataError, match=r"the folder holds no images in class folders"):
+        find_layout(tmp_path / "onlytrain" / "train")
     (tmp_path / "flat").mkdir()
     _photo(tmp_path / "flat" / "loose.png", (1, 2, 3), 0)
     with pytest.raises(DataError, match="holds no images in class folders.*DIR/train/<class>"):
@@ -124,6 +187,7 @@ def test_a_download_root_with_one_folder_of_class_folders_is_read_from_that_fold
     split = tmp_path / "split"
     _split_tree(split / "data", "val")
     assert find_layout(split).kind == "train_val" and find_layout(split).root == split / "data"
+    assert evaluation_folder(split) == (split / "data" / "val", "val/ split")  # lucid eval reads it alike
     one = tmp_path / "one"
     _photo(one / "cats" / "a.png", (1, 2, 3), 0)
     with pytest.raises(DataError, match=r"one class folder only; a classifier needs at least 2 classes"):

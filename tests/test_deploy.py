@@ -395,6 +395,14 @@ def test_quantize_calibrates_on_an_image_folder_with_labels(tmp_path: Path, digi
     assert result.num_calib == 16 and result.num_eval == 30
     assert "class-folder labels" in result.evaluation
     assert result.fp32_top1 is not None and result.int8_top1 is not None and result.agreement >= 0.8
+    # A split tree (any case, Roboflow's valid/): calibrated on the training split, scored on the other.
+    for i, file in enumerate(sorted((tmp_path / "calib").rglob("*.png"))):
+        target = tmp_path / "split" / ("Train" if i < 20 else "valid") / file.parent.name / file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        file.rename(target)
+    result = quantize(digits_onnx, tmp_path / "split.int8.onnx", tmp_path / "split", num_calib=16)
+    assert result.num_calib == 16 and result.num_eval == 10
+    assert str(tmp_path / "split" / "valid") in result.evaluation and "class-folder labels" in result.evaluation
 
 
 def test_quantize_errors(tmp_path: Path, digits_onnx: Path) -> None:

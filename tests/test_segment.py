@@ -211,9 +211,24 @@ def test_layout_errors_name_what_was_expected(tmp_path):
     (first.parent / f"{first.stem}_mask.png").write_bytes(first.read_bytes())
     with pytest.raises(DataError, match="two masks for one image"):
         segmentation_datasets(base, crop_size=(16, 16))
-    (base / "val").rename(base / "elsewhere")
-    with pytest.raises(DataError, match="no val/ \\(or test/\\) to validate on"):
-        segmentation_datasets(base, crop_size=(16, 16))
+
+
+def test_valid_validates_and_train_alone_is_split_as_one_folder(tmp_path):
+    """``Valid/`` (Roboflow's name, any case) validates; a ``train/`` alone is split by
+    ``--val-fraction`` and ``--seed`` as one folder of pairs is, and says so."""
+    base = make_shapes_dataset(tmp_path / "base", train=6, val=2, size=(16, 16))
+    (base / "val").rename(base / "Valid")
+    train, val, info = segmentation_datasets(base, crop_size=(16, 16))
+    assert (len(train), len(val), info.split["kind"]) == (6, 2, "splits") and "Valid/" in info.split["layout"]
+    import shutil
+
+    shutil.rmtree(base / "Valid")
+    train, val, info = segmentation_datasets(base, crop_size=(16, 16), val_fraction=0.5, seed=3)
+    assert (len(train), len(val)) == (3, 3)
+    assert info.split == {"kind": "single", "layout": info.split["layout"], "val_fraction": 0.5, "seed": 3}
+    assert info.layout_notes[0] == f"{base}: a train/ split but no val/ (or valid/, test/): it is split"
+    again = segmentation_datasets(base, crop_size=(16, 16), val_fraction=0.5, seed=3)[1]
+    assert again.samples == val.samples  # what lucid eval re-derives from the recorded split
 
 
 def test_ignore_index_must_not_be_a_class(tmp_path):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +40,12 @@ __all__ = [
     "keyed_files",
     "wrapped_folder",
     "wrapped_note",
+    "TRAIN_SPLITS",
+    "VAL_SPLITS",
+    "TEST_SPLITS",
+    "child_folder",
+    "split_folders",
+    "evaluation_folder",
     "image_inputs",
     "names_file_text",
     "distinct_names",
@@ -60,9 +66,9 @@ IMAGE_SUFFIXES = (
 UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".svg", ".jxl", ".raw", ".cr2", ".nef", ".arw", ".dng", ".psd")
 
 LAYOUTS = (
-    "DIR/train/<class>/<image> with DIR/val/<class>/<image>",
+    "DIR/train/<class>/<image> with DIR/val/<class>/<image> (or valid/, validation/)",
     "DIR/train/<class>/<image> with DIR/test/<class>/<image> (test/ is used for validation)",
-    "DIR/<class>/<image> (one folder of class folders, split by --val-fraction)",
+    "DIR/<class>/<image> (one folder of class folders, split by --val-fraction; train/ alone is split so too)",
 )
 
 
@@ -265,19 +271,12 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
         layout = find_layout(inner, flag)
         layout.notes.insert(0, wrapped_note(base, inner))
         return layout
-    notes: list[str] = []
-    if (base / "train").is_dir():
-        split = "val" if (base / "val").is_dir() else "test" if (base / "test").is_dir() else None
-        if split is None:
-            raise DataError(
-                f"{flag} {root}: has train/ but is missing val/ (or test/); expected one of the layouts "
-                f"{_layouts_text()}"
-            )
-        if split == "test":
-            notes.append(f"{base}: no val/ folder, so test/ is used as the validation split")
-        elif (base / "test").is_dir():
-            notes.append(f"{base}: val/ is the validation split; test/ is not used")
-        layout = FolderLayout(base, f"train_{split}", class_files(base / "train"), class_files(base / split), notes)
+    train_dir, val_dir, notes = _split_roles(base)
+    if train_dir is not None and val_dir is not None:
+        kind = "train_test" if val_dir.name.lower() in TEST_SPLITS else "train_val"
+        layout = FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
+    elif train_dir is not None:
+        layout = _train_alone(base, train_dir, notes, flag, root)
     else:
         layout = FolderLayout(base, "single", class_files(base), None, notes)
     _check(layout, flag, root)
@@ -326,11 +325,109 @@ def wrapped_note(base: Path, inner: Path) -> str:
     return f"{base}: its one folder {inner.name}/ holds the data; reading {inner}"
 
 
+# Split folders, by role; names match in any case (``Train/``, ``Valid/``). Every task's layout
+# finder reads them from here, so one data root splits alike for classification, segmentation and
+# detection. Roboflow and Kaggle exports name the validation split ``valid/``.
+TRAIN_SPLITS = ("train", "training")
+VAL_SPLITS = ("val", "valid", "validation")
+TEST_SPLITS = ("test", "testing")
+
+
+def child_folder(folder: Path | None, names: Sequence[str]) -> Path | None:
+    """The sub-folder of ``folder`` whose name (any case) is the first of ``names`` present; hidden
+    folders never count, and an unreadable ``folder`` has none."""
+    if folder is None:
+        return None
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        children = {e.name.lower(): Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir()}
+    except OSError:
+        return None
+    return next((children[n.lower()] for n in names if n.lower() in children), None)
+
+
+def split_folders(
+    folder: Path, usable: Callable[[Path], bool] = lambda _: True
+) -> tuple[Path | None, Path | None, list[str]]:
+    """The training and validation split folders of ``folder`` that ``usable`` accepts (each None
+    when absent): `TRAIN_SPLITS`, and `VAL_SPLITS` or, without one, `TEST_SPLITS`. The notes say
+    when a test folder validates or, beside a validation folder, is left unused."""
+
+    def pick(names: Sequence[str]) -> Path | None:
+        found = child_folder(folder, names)
+        return found if found is not None and usable(found) else None
+
+    train, val, test = pick(TRAIN_SPLITS), pick(VAL_SPLITS), pick(TEST_SPLITS)
+    notes = []
+    if val is None and test is not None:
+        val = test
+        notes.append(f"{folder}: no val/ folder, so {test.name}/ is used as the validation split")
+    elif train is not None and val is not None and test is not None:
+        notes.append(f"{folder}: {val.name}/ is the validation split; {test.name}/ is not used")
+    return train, val, notes
+
+
+def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tuple[Path, str]:
+    """The folder of class folders that ``lucid eval`` scores for ``root``, and what it is: the
+    validation split of a split tree as `find_layout` picks it (``val/``, ``valid/``, ...; ``test/``
+    beside a ``train/``), ``train/`` when it stands alone (a run on it recorded a seeded held-out
+    split of it), read from a download's one folder as training reads it; else ``root`` itself."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(f"{flag} {root}: no such folder")
+    base = _wrapped_classes(base) or base
+    train_dir, val_dir, _ = _split_roles(base)
+    if val_dir is not None and (train_dir is not None or val_dir.name.lower() in VAL_SPLITS):
+        return val_dir, f"{val_dir.name}/ split"
+    if train_dir is not None and not _other_folders(base):
+        return train_dir, "folder"
+    return base, "folder"
+
+
+def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
+    """`split_folders` of a classification root; a validation folder without class folders (a
+    Kaggle ``test/`` of unlabelled photos) does not validate."""
+    train_dir, val_dir, notes = split_folders(base)
+    if val_dir is not None and not _has_folders(val_dir):
+        notes = [f"{base}: {val_dir.name}/ holds no class folders (unlabelled images?), so it does not validate"]
+        val_dir = None
+    return train_dir, val_dir, notes
+
+
+def _other_folders(base: Path) -> list[str]:
+    """The folders of ``base`` that are not split folders (they could be classes)."""
+    splits = {n.lower() for n in (*TRAIN_SPLITS, *VAL_SPLITS, *TEST_SPLITS)}
+    return sorted(
+        e.name for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir() and e.name.lower() not in splits
+    )
+
+
+def _has_folders(folder: Path) -> bool:
+    try:
+        return any(not e.name.startswith(".") and e.is_dir() for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def _train_alone(base: Path, train_dir: Path, notes: list[str], flag: str, root: object) -> FolderLayout:
+    """A ``train/`` folder without a validation split: a seeded share of it validates, as for one
+    folder of class folders (the layout's root is ``train/``, so ``lucid eval`` re-derives the
+    split). Refused when ``base`` also holds other folders, which could be classes."""
+    others = _other_folders(base)
+    if others:
+        raise DataError(
+            f"{flag} {root}: has {train_dir.name}/ and other folders ({', '.join(others[:5])}) but no val/ (or "
+            f"valid/, test/); expected one of the layouts {_layouts_text()}"
+        )
+    notes.append(f"{base}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates")
+    return FolderLayout(train_dir, "single", class_files(train_dir), None, notes)
+
+
 def _wrapped_classes(base: Path) -> Path | None:
     """`wrapped_folder` when it has a train/ split or at least two folders of its own
     (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped."""
-    inner = None if (base / "train").is_dir() else wrapped_folder(base)
-    if inner is None or (inner / "train").is_dir():
+    inner = None if child_folder(base, TRAIN_SPLITS) is not None else wrapped_folder(base)
+    if inner is None or child_folder(inner, TRAIN_SPLITS) is not None:
         return inner
     try:
         subfolders = [e for e in os.scandir(inner) if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
@@ -345,7 +442,7 @@ def _skipped_note(skipped: list[str]) -> str:
 
 
 def _check(layout: FolderLayout, flag: str, root: object) -> None:
-    where = "train/" if layout.kind != "single" else "the folder"
+    where = f"{layout.train.folder.name}/" if layout.kind != "single" else "the folder"
     if not layout.train.files or not layout.train.count():
         raise DataError(
             f"{flag} {root}: {where} holds no images in class folders (looked for "
@@ -355,14 +452,14 @@ def _check(layout: FolderLayout, flag: str, root: object) -> None:
     if empty:
         raise DataError(f"{flag} {root}: class folder(s) {empty} in {where} hold no images")
     if layout.val is not None:
-        split = layout.kind.split("_")[1]
+        split = layout.val.folder.name
         if not layout.val.count():
             raise DataError(f"{flag} {root}: {split}/ holds no images (looked for .jpg, .png, ... in class folders)")
         only_val = sorted(n for n, f in layout.val.files.items() if f and n not in layout.train.files)
         if only_val:
             raise DataError(
                 f"{flag} {root}: class(es) {only_val} appear only in {split}/; every {split} class needs "
-                "training images in train/"
+                f"training images in {layout.train.folder.name}/"
             )
     elif len(layout.train.files) < 2:
         raise DataError(f"{flag} {root}: one class folder only; a classifier needs at least 2 classes")
@@ -452,7 +549,7 @@ def split_files(layout: FolderLayout, val_fraction: float, seed: int) -> SplitFi
     files, targets = layout.train.samples(classes)
     if layout.val is not None:
         val_files, val_targets = layout.val.samples(classes)
-        record: dict[str, Any] = {"layout": layout.kind, "val_folder": layout.kind.split("_")[1]}
+        record: dict[str, Any] = {"layout": layout.kind, "val_folder": layout.val.folder.name}
         return SplitFiles(classes, files, targets, val_files, val_targets, record)
     train_idx, val_idx = stratified_split(targets, val_fraction, seed)
     single_record: dict[str, Any] = {

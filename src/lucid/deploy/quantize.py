@@ -25,7 +25,7 @@ import torch
 from lucid.deploy.integrity import check_digest, check_model_output, model_files, write_with_digest
 from lucid.deploy.preprocess import Preprocessing
 from lucid.deploy.runtime import OnnxRuntimeModel, OpenVINOModel, task_for
-from lucid.errors import ExportError
+from lucid.errors import DataError, ExportError
 from lucid.tasks import CalibrationPicks, get_task
 
 __all__ = [
@@ -227,9 +227,15 @@ def _recorded_split(folder: Path, metadata: Mapping[str, str]) -> Any:
     record = json.loads(metadata.get("train_data", "null")) or {}
     split = record.get("split") or {} if isinstance(record, dict) else {}
     root = record.get("root") if isinstance(record, dict) else None
-    if split.get("layout") != "single" or not root or Path(root).expanduser().resolve() != folder.resolve():
+    if split.get("layout") != "single" or not root:
         return None
-    return held_out_files(find_layout(folder), split)
+    try:  # the folder as training read it: a download's one folder, or a train/ standing alone
+        layout = find_layout(folder)
+    except DataError:
+        return None
+    if layout.kind != "single" or layout.root.resolve() != Path(root).expanduser().resolve():
+        return None
+    return held_out_files(layout, split)
 
 
 def _files_set(
@@ -253,8 +259,10 @@ def calibration_sets(
 ) -> tuple[LabelledImages, LabelledImages]:
     """``(calibration, evaluation)`` images for ``calib``: ``"digits"``, a folder, or an array.
 
-    A folder with ``train/`` and ``val/`` (lucid's training layout) calibrates on train/ and
-    evaluates on val/; any other folder is used for both. An ``(N, C, H, W)`` array is taken
+    A folder with training and validation splits (lucid's training layout: ``train/`` and
+    ``val/``, ``valid/`` or ``test/``, `lucid.data.split_folders`) calibrates on the first and
+    evaluates on the second; the one folder a model was trained on with a seeded split, on that
+    split; any other folder is used for both. An ``(N, C, H, W)`` array is taken
     as already preprocessed. Labels come from class folders whose names the model records.
     """
     if isinstance(calib, (np.ndarray, torch.Tensor)):
@@ -282,10 +290,13 @@ def calibration_sets(
             _files_set(held_out.train_files, held_out.train_targets, prep, num_calib, seed, f"{folder} training split"),
             _files_set(held_out.val_files, held_out.val_targets, prep, num_eval, seed + 1, f"{folder} held-out split"),
         )
-    if (folder / "train").is_dir() and (folder / "val").is_dir():
+    from lucid.data import split_folders
+
+    train_dir, val_dir, _ = split_folders(folder)
+    if train_dir is not None and val_dir is not None:
         return (
-            _folder_set(folder / "train", prep, classes, num_calib, seed),
-            _folder_set(folder / "val", prep, classes, num_eval, seed + 1),
+            _folder_set(train_dir, prep, classes, num_calib, seed),
+            _folder_set(val_dir, prep, classes, num_eval, seed + 1),
         )
     return _folder_set(folder, prep, classes, num_calib, seed), _folder_set(folder, prep, classes, num_eval, seed + 1)
 

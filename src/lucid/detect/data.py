@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lucid.data.files import keyed_files, seeded_split, walk_images, wrapped_folder, wrapped_note
+from lucid.data.files import (
+    TEST_SPLITS,
+    TRAIN_SPLITS,
+    VAL_SPLITS,
+    child_folder,
+    keyed_files,
+    seeded_split,
+    split_folders,
+    walk_images,
+    wrapped_folder,
+    wrapped_note,
+)
 from lucid.data.images import image_header
 from lucid.detect.formats import (
     RawImage,
@@ -78,9 +89,6 @@ LAYOUT_HELP = (
     "train2017/ ..., or Roboflow's train/_annotations.coco.json + valid/); or YOLO text (images/ + labels/, "
     "or train/images + train/labels, with data.yaml or classes.txt)"
 )
-TRAIN_SPLITS = ("train", "training")
-VAL_SPLITS = ("val", "valid", "validation")
-TEST_SPLITS = ("test",)
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
 COCO_ROBOFLOW = "_annotations.coco.json"
@@ -100,37 +108,6 @@ class DetectionLayout:
     val: list[RawImage] | None
     classes: list[str] | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def _subfolder(folder: Path | None, names: Sequence[str]) -> Path | None:
-    """The sub-folder of ``folder`` whose name (any case) is the first of ``names`` present."""
-    if folder is None or not folder.is_dir():
-        return None
-    try:
-        children = {c.name.lower(): c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")}
-    except OSError:
-        return None
-    return next((children[n.lower()] for n in names if n.lower() in children), None)
-
-
-def _split_dirs(
-    folder: Path, usable: Callable[[Path], bool] = lambda _: True
-) -> tuple[Path | None, Path | None, list[str]]:
-    """The training and validation split folders of ``folder`` that ``usable`` accepts, with a
-    note when ``test/`` validates (no ``val/``) or is left unused."""
-
-    def pick(names: Sequence[str]) -> Path | None:
-        found = _subfolder(folder, names)
-        return found if found is not None and usable(found) else None
-
-    train, val, test = pick(TRAIN_SPLITS), pick(VAL_SPLITS), pick(TEST_SPLITS)
-    notes = []
-    if train is not None and val is None and test is not None:
-        val = test
-        notes.append(f"{folder}: no val/ folder, so test/ is used as the validation split")
-    elif train is not None and val is not None and test is not None:
-        notes.append(f"{folder}: {val.name}/ is the validation split; test/ is not used")
-    return train, val, notes
 
 
 def _keyed_photos(folder: Path) -> dict[str, Path]:
@@ -189,11 +166,11 @@ def _read_ids(file: Path) -> list[str]:
 
 def _voc_devkit(root: Path) -> DetectionLayout | None:
     """``JPEGImages/`` + ``Annotations/`` + ``ImageSets/Main/*.txt`` (Pascal VOC's own layout)."""
-    jpeg, annotations = _subfolder(root, ("JPEGImages",)), _subfolder(root, ("Annotations",))
+    jpeg, annotations = child_folder(root, ("JPEGImages",)), child_folder(root, ("Annotations",))
     if jpeg is None or annotations is None:
         return None
     photos = _keyed_photos(jpeg)
-    main = _subfolder(_subfolder(root, ("ImageSets",)), ("Main",))
+    main = child_folder(child_folder(root, ("ImageSets",)), ("Main",))
     lists = {
         n: main / f"{n}.txt" for n in ("train", "val", "test", "trainval") if main and (main / f"{n}.txt").is_file()
     }
@@ -236,8 +213,8 @@ def _xml_folders(folder: Path | None) -> tuple[Path, Path] | None:
     """The (photos, XML) folders of one folder: ``images/`` + ``annotations/``, or side by side."""
     if folder is None:
         return None
-    images = _subfolder(folder, IMAGE_DIRS) or folder
-    xml_dir = _subfolder(folder, XML_DIRS)
+    images = child_folder(folder, IMAGE_DIRS) or folder
+    xml_dir = child_folder(folder, XML_DIRS)
     if _has_files(xml_dir, (".xml",)) and xml_dir is not None:
         return images, xml_dir
     return (images, images) if _has_files(images, (".xml",)) else None
@@ -256,7 +233,7 @@ def _xml_pairs(folders: tuple[Path, Path]) -> list[RawImage]:
 
 def _voc_beside(root: Path) -> DetectionLayout | None:
     """VOC XML files beside the photos, in ``train/`` + ``val/`` folders or one folder."""
-    train_dir, val_dir, notes = _split_dirs(root, lambda f: _xml_folders(f) is not None)
+    train_dir, val_dir, notes = split_folders(root, lambda f: _xml_folders(f) is not None)
     train = _xml_folders(train_dir)
     val = _xml_folders(val_dir)
     if train is not None and val is not None and train_dir and val_dir:
@@ -309,15 +286,15 @@ def _coco_role(name: str) -> str:
 def _coco_files(root: Path) -> dict[str, tuple[Path, list[Path]]]:
     """COCO files by role (``train``/``val``/``test``/``all``) with the folders their photos may be in."""
     found: dict[str, tuple[Path, list[Path]]] = {}
-    for role_dir, role in ((_subfolder(root, TRAIN_SPLITS), "train"), (_subfolder(root, VAL_SPLITS), "val")):
+    for role_dir, role in ((child_folder(root, TRAIN_SPLITS), "train"), (child_folder(root, VAL_SPLITS), "val")):
         if role_dir is not None and (role_dir / COCO_ROBOFLOW).is_file():
             found[role] = (role_dir / COCO_ROBOFLOW, [role_dir, role_dir / "images"])
-    test_dir = _subfolder(root, TEST_SPLITS)
+    test_dir = child_folder(root, TEST_SPLITS)
     if test_dir is not None and (test_dir / COCO_ROBOFLOW).is_file():
         found["test"] = (test_dir / COCO_ROBOFLOW, [test_dir, test_dir / "images"])
     if found:
         return found
-    annotations = _subfolder(root, ("annotations",))
+    annotations = child_folder(root, ("annotations",))
     if annotations is None:
         return found
     for json_path in sorted(annotations.glob("instances_*.json")):
@@ -367,10 +344,10 @@ def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path,
     """``(images, labels)`` folder pairs of the training and validation splits (None: no split)."""
 
     def pair(folder: Path | None) -> tuple[Path, Path] | None:
-        images, labels = _subfolder(folder, IMAGE_DIRS), _subfolder(folder, ("labels",))
+        images, labels = child_folder(folder, IMAGE_DIRS), child_folder(folder, ("labels",))
         return (images, labels) if images is not None and _has_files(labels, (".txt",)) and labels else None
 
-    train_dir, val_dir, notes = _split_dirs(root, lambda f: pair(f) is not None)
+    train_dir, val_dir, notes = split_folders(root, lambda f: pair(f) is not None)
     train, val = pair(train_dir), pair(val_dir)
     if train is not None and val is not None:
         return [train], [val], notes
@@ -380,8 +357,8 @@ def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path,
     if top is None:
         return None
     images, labels = top
-    image_train, image_val, split_notes = _split_dirs(images)
-    label_train, label_val = _subfolder(labels, TRAIN_SPLITS), _subfolder(labels, (*VAL_SPLITS, *TEST_SPLITS))
+    image_train, image_val, split_notes = split_folders(images)
+    label_train, label_val = child_folder(labels, TRAIN_SPLITS), child_folder(labels, (*VAL_SPLITS, *TEST_SPLITS))
     if image_train and image_val and label_train and label_val:
         return [(image_train, label_train)], [(image_val, label_val)], split_notes
     return [top], None, []
@@ -471,17 +448,17 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         return False
-    if _subfolder(folder, ("JPEGImages",)) and _has_files(_subfolder(folder, ("Annotations",)), (".xml",)):
+    if child_folder(folder, ("JPEGImages",)) and _has_files(child_folder(folder, ("Annotations",)), (".xml",)):
         return True
     if _coco_files(folder):
         return True
-    candidates = [folder, *(f for f in (_subfolder(folder, s) for s in (TRAIN_SPLITS, VAL_SPLITS)) if f)]
+    candidates = [folder, *(f for f in (child_folder(folder, s) for s in (TRAIN_SPLITS, VAL_SPLITS)) if f)]
     for split in candidates:
-        if _subfolder(split, IMAGE_DIRS) and _has_files(_subfolder(split, ("labels",)), (".txt",)):
+        if child_folder(split, IMAGE_DIRS) and _has_files(child_folder(split, ("labels",)), (".txt",)):
             return True
-        if _has_files(_subfolder(split, XML_DIRS), (".xml",)):
+        if _has_files(child_folder(split, XML_DIRS), (".xml",)):
             return True
-        images = _subfolder(split, IMAGE_DIRS) or split
+        images = child_folder(split, IMAGE_DIRS) or split
         if _has_files(images, (".xml",), limit=200) and walk_images(images)[0]:
             return True
     return False

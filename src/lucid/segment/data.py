@@ -44,10 +44,15 @@ from torch.utils.data import Dataset
 # one list of image types, one walk and one seeded split for every task
 from lucid.data.files import (
     IMAGE_SUFFIXES,
+    TEST_SPLITS,
+    TRAIN_SPLITS,
+    VAL_SPLITS,
+    child_folder,
     distinct_names,
     keyed_files,
     names_file_text,
     seeded_split,
+    split_folders,
     walk_images,
     wrapped_folder,
     wrapped_note,
@@ -86,8 +91,6 @@ __all__ = [
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
 LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
-TRAIN_SPLITS = ("train", "training")
-VAL_SPLITS = ("val", "valid", "validation", "test")  # the first present validates (test/ only without a val/)
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages")
 MASK_DIRS = ("masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "segmentationclass")
 # A split of images beside its masks' folder: SegNet's CamVid (train/ + trainannot/), Kaggle's (train_labels/).
@@ -335,20 +338,12 @@ def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     return [(images[k], by_image[k]) for k in sorted(images)]
 
 
-def _child(folder: Path, names: Sequence[str]) -> Path | None:
-    """The sub-folder of ``folder`` whose name (any case) is the first of ``names`` present."""
-    if not folder.is_dir():
-        return None
-    children = {c.name.lower(): c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")}
-    return next((children[n.lower()] for n in names if n.lower() in children), None)
-
-
 def _split_pairs(root: Path, split: Path) -> tuple[Path, Path] | None:
     """The (images, masks) folders of one split folder: inside it, or it and a sibling mask folder."""
-    images, masks = _child(split, IMAGE_DIRS), _child(split, MASK_DIRS)
+    images, masks = child_folder(split, IMAGE_DIRS), child_folder(split, MASK_DIRS)
     if images is not None and masks is not None:
         return images, masks
-    sibling = _child(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS])
+    sibling = child_folder(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS])
     if sibling is not None:
         return split, sibling
     return None
@@ -377,8 +372,8 @@ class SegmentationLayout:
 
 
 LAYOUT_HELP = (
-    "train/ and val/ (or test/), each with images/ and masks/; train/ + trainannot/ beside it; "
-    "images/train/ + masks/train/; or one images/ + masks/ pair of folders, split by --val-fraction"
+    "train/ and val/ (or valid/, test/), each with images/ and masks/; train/ + trainannot/ beside it; "
+    "images/train/ + masks/train/; or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction"
 )
 
 
@@ -392,14 +387,14 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
-    train_dir, val_dir = _child(folder, TRAIN_SPLITS), _child(folder, VAL_SPLITS)
+    train_dir, val_dir, notes = split_folders(folder)
     if train_dir is not None:
-        return _split_folders_layout(folder, train_dir, val_dir)
+        return _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
     if val_dir is not None and not need_train:
         val_found = _split_pairs(folder, val_dir)
         if val_found is not None:
             return SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
-    images_top, masks_top = _child(folder, IMAGE_DIRS), _child(folder, MASK_DIRS)
+    images_top, masks_top = child_folder(folder, IMAGE_DIRS), child_folder(folder, MASK_DIRS)
     if images_top is None or masks_top is None:
         inner = wrapped_folder(folder)
         if inner is not None and looks_like_segmentation(inner):  # a download's root: README + the data
@@ -407,7 +402,7 @@ def find_layout(
             layout.notes.insert(0, wrapped_note(folder, inner))
             return layout
         raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
-    if _child(images_top, TRAIN_SPLITS) is not None and _child(masks_top, TRAIN_SPLITS) is not None:
+    if child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
         return _splits_inside_layout(folder, images_top, masks_top)
     return _single_layout(folder, images_top, masks_top, val_fraction, seed)
 
@@ -419,14 +414,17 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         return False
-    train_dir = _child(folder, TRAIN_SPLITS)
+    train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
-    return _child(folder, IMAGE_DIRS) is not None and _child(folder, MASK_DIRS) is not None
+    return child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None
 
 
-def _split_folders_layout(folder: Path, train_dir: Path, val_dir: Path | None) -> SegmentationLayout:
-    """``train/`` + ``val/`` (or ``test/``), each with images + masks inside or beside it."""
+def _split_folders_layout(
+    folder: Path, train_dir: Path, val_dir: Path | None, notes: list[str], val_fraction: float, seed: int
+) -> SegmentationLayout:
+    """``train/`` + ``val/`` (or ``test/``), each with images + masks inside or beside it; a
+    ``train/`` alone is split as one folder of pairs."""
     found = _split_pairs(folder, train_dir)
     if found is None:
         raise DataError(
@@ -434,15 +432,12 @@ def _split_folders_layout(folder: Path, train_dir: Path, val_dir: Path | None) -
             f"({SIBLING_MASK_DIRS[0].format(train_dir.name)}/ ...); expected {LAYOUT_HELP}"
         )
     if val_dir is None:
-        raise DataError(f"--data {folder}: a {train_dir.name}/ split but no val/ (or test/) to validate on")
+        layout = _single_layout(folder, *found, val_fraction, seed)
+        layout.notes.insert(0, f"{folder}: a {train_dir.name}/ split but no val/ (or valid/, test/): it is split")
+        return layout
     val_found = _split_pairs(folder, val_dir)
     if val_found is None:
         raise DataError(f"--data {folder}: {val_dir.name}/ is not laid out like {train_dir.name}/ ({LAYOUT_HELP})")
-    notes = []
-    if val_dir.name.lower() == "test":
-        notes.append(f"{folder}: no val/ folder, so test/ is used as the validation split")
-    elif _child(folder, ["test"]) is not None:
-        notes.append(f"{folder}: {val_dir.name}/ is the validation split; test/ is not used")
     description = (
         f"{train_dir.name}/ + {val_dir.name}/ ({found[0].relative_to(folder)} + {found[1].relative_to(folder)})"
     )
@@ -451,8 +446,9 @@ def _split_folders_layout(folder: Path, train_dir: Path, val_dir: Path | None) -
 
 def _splits_inside_layout(folder: Path, images_top: Path, masks_top: Path) -> SegmentationLayout:
     """``images/training/`` + ``annotations/training/`` and their validation splits (ADE20K)."""
-    image_train, mask_train = _child(images_top, TRAIN_SPLITS), _child(masks_top, TRAIN_SPLITS)
-    image_val, mask_val = _child(images_top, VAL_SPLITS), _child(masks_top, VAL_SPLITS)
+    image_train, mask_train = child_folder(images_top, TRAIN_SPLITS), child_folder(masks_top, TRAIN_SPLITS)
+    held_out = (*VAL_SPLITS, *TEST_SPLITS)
+    image_val, mask_val = child_folder(images_top, held_out), child_folder(masks_top, held_out)
     if image_train is None or mask_train is None or image_val is None or mask_val is None:
         raise DataError(f"--data {folder}: {images_top.name}/ holds a training split but no validation split")
     description = f"{images_top.name}/{{{image_train.name},{image_val.name}}} + {masks_top.name}/..."
@@ -496,7 +492,7 @@ class SegmentationFolder(Dataset):
         if pairs is None:
             if not self.root.is_dir():
                 raise DataError(f"{self.root}: no such folder (expected a split with images/ and masks/)")
-            images, masks = _child(self.root, IMAGE_DIRS), _child(self.root, MASK_DIRS)
+            images, masks = child_folder(self.root, IMAGE_DIRS), child_folder(self.root, MASK_DIRS)
             if images is None or masks is None:
                 missing = "images/" if images is None else "masks/ (or labels/, annotations/)"
                 raise DataError(f"{self.root}: expected the folders images/ and masks/, {missing} is missing")

@@ -219,16 +219,17 @@ def folder_datasets(
     )
     notes.append(f"{recipe.describe()}; {how}")
     base = layout.root
-    kinds = {
-        "train_val": "train/ + val/",
-        "train_test": "train/ + test/ (test/ used for validation)",
-        "single": f"one folder of class folders, held-out split {val_fraction:g} (seed {seed}, stratified)",
-    }
+    if layout.val is None:
+        kind = f"one folder of class folders, held-out split {val_fraction:g} (seed {seed}, stratified)"
+    else:
+        val_name = layout.val.folder.name
+        kind = f"{layout.train.folder.name}/ + {val_name}/"
+        kind += f" ({val_name}/ used for validation)" if layout.kind == "train_test" else ""
     limited = len(train_files) != len(split.train_files) or len(val_files) != len(split.val_files)
     info = DataInfo(
         kind="imagefolder",
         description=(
-            f"{base}: {kinds[layout.kind]}: {len(train_files)} train / {len(val_files)} val images, "
+            f"{base}: {kind}: {len(train_files)} train / {len(val_files)} val images, "
             f"{len(split.classes)} classes, {image_size}x{image_size}"
             + (f" (limited from {len(split.train_files)} / {len(split.val_files)})" if limited else "")
         ),

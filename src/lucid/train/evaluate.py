@@ -122,17 +122,6 @@ def _digits_val(model: nn.Module, prep: Preprocessing, classes: list[str]) -> tu
     return val, what
 
 
-def _split_folder(path: Path) -> tuple[Path, str]:
-    """The folder holding the images to evaluate and what it is: ``val/`` (or ``test/``) of a
-    train/ + val/ (test/) tree, else the folder itself (class folders)."""
-    if not path.is_dir():
-        raise DataError(f"--data {path}: no such folder")
-    for split in ("val", "test"):
-        if (path / split).is_dir() and (split == "val" or (path / "train").is_dir()):
-            return path / split, f"{split}/ split"
-    return path, "folder"
-
-
 def _check_class_names(folder: Path, classes: list[str]) -> None:
     """Refuse before walking a folder whose top-level class folders are not the model's classes
     (a checkpoint's recorded root could name any folder, say /usr)."""
@@ -148,9 +137,9 @@ def _check_class_names(folder: Path, classes: list[str]) -> None:
 def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:
     """The images under ``path`` to evaluate: its val/ (test/) split; for the one folder a run
     was trained on (same place or the same files), exactly that run's held-out images; else all."""
-    from lucid.data import FolderLayout, class_files, files_digest, held_out_files
+    from lucid.data import FolderLayout, class_files, evaluation_folder, files_digest, held_out_files
 
-    folder, what = _split_folder(path)
+    folder, what = evaluation_folder(path)
     _check_class_names(folder, classes)
     found = class_files(folder)
     files, targets = found.samples(classes)

@@ -101,7 +101,9 @@ def test_gif_avif_and_jfif_photos_are_images_and_unread_types_are_said(tmp_path:
     assert len(train_ds) + len(val_ds) == 3 * (4 + len(kinds))  # every one of them decodes
 
 
-def test_split_folders_match_in_any_case_and_valid_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_split_folders_match_in_any_case_and_valid_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Roboflow's and Kaggle's exports: ``Train/`` + ``Valid/`` (+ an unused ``Test/``), and
     ``training/`` + ``testing/``; a ``test/`` of unlabelled photos (no class folders) does not
     validate, so a seeded share of ``train/`` does."""

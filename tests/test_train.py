@@ -350,7 +350,12 @@ def test_bad_data_is_refused_before_training(tmp_path: Path, capsys: pytest.Capt
     common = ["--out", str(out), "--no-progress"]
     assert "no such folder" in _train_error(["--data", str(tmp_path / "missing"), *common], capsys)
     (tmp_path / "noval" / "train" / "a").mkdir(parents=True)
-    assert "missing val/" in _train_error(["--data", str(tmp_path / "noval"), *common], capsys)
+    (tmp_path / "noval" / "cats").mkdir()  # could be a class: train/ alone is not split then
+    assert "but no val/" in _train_error(["--data", str(tmp_path / "noval"), *common], capsys)
+    (tmp_path / "noval" / "cats").rmdir()  # train/ alone is split, but its one class has no images
+    assert "train/ holds no images in class folders" in _train_error(
+        ["--data", str(tmp_path / "noval"), *common], capsys
+    )
     empty = tmp_path / "empty"
     (empty / "train" / "a").mkdir(parents=True)
     (empty / "val" / "a").mkdir(parents=True)

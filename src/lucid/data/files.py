@@ -442,7 +442,8 @@ def _skipped_note(skipped: list[str]) -> str:
 
 
 def _check(layout: FolderLayout, flag: str, root: object) -> None:
-    where = f"{layout.train.folder.name}/" if layout.kind != "single" else "the folder"
+    own = layout.kind == "single" and layout.train.folder == Path(str(root)).expanduser()
+    where = "the folder" if own else f"{layout.train.folder.name}/"
     if not layout.train.files or not layout.train.count():
         raise DataError(
             f"{flag} {root}: {where} holds no images in class folders (looked for "

@@ -46,6 +46,8 @@ __all__ = [
     "child_folder",
     "split_folders",
     "evaluation_folder",
+    "read_id_list",
+    "voc_split",
     "image_inputs",
     "names_file_text",
     "distinct_names",
@@ -421,6 +423,57 @@ def _train_alone(base: Path, train_dir: Path, notes: list[str], flag: str, root:
         )
     notes.append(f"{base}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates")
     return FolderLayout(train_dir, "single", class_files(train_dir), None, notes)
+
+
+def read_id_list(file: Path) -> list[str]:
+    """The image ids of a Pascal VOC ``ImageSets`` list: the first word of each non-empty line."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable list of image ids ({exc})") from None
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+def voc_split(
+    root: Path, lists: str, every: Callable[[], list[str]], unit: str
+) -> tuple[list[str], list[str] | None, str, list[str]]:
+    """Pascal VOC's split of ``root`` from ``ImageSets/<lists>/`` (``Main`` for boxes,
+    ``Segmentation`` for masks): ``(train ids, validation ids, description, notes)``. ``val.txt``
+    validates (else ``test.txt``, said); ``train.txt`` trains, else ``trainval.txt`` or every id
+    (``every()``) less the validation ids. Without a validation list the ids are
+    returned with None, for the caller's seeded split. ``unit`` names the ids' files in the
+    plural ("annotations", "masks")."""
+    folder = child_folder(child_folder(root, ("ImageSets",)), (lists,))
+    found = {
+        n: folder / f"{n}.txt"
+        for n in ("train", "val", "test", "trainval")
+        if folder and (folder / f"{n}.txt").is_file()
+    }
+    notes: list[str] = []
+    val_name = "val" if "val" in found else "test" if "test" in found else None
+    train_name = "train" if "train" in found else "trainval" if "trainval" in found else None
+    if val_name is not None:
+        if val_name == "test":
+            notes.append(f"{root}: no ImageSets/{lists}/val.txt, so test.txt is used as the validation split")
+        val = read_id_list(found[val_name])
+        if train_name == "train":
+            train = read_id_list(found["train"])
+            return train, val, f"Pascal VOC: train.txt ({len(train)}) + {val_name}.txt ({len(val)})", notes
+        held = set(val)
+        pool = read_id_list(found["trainval"]) if train_name else every()
+        train = [i for i in pool if i not in held]
+        source = "trainval.txt" if train_name else f"the other {unit}"
+        return (
+            train,
+            val,
+            f"Pascal VOC: {source} less {val_name}.txt ({len(train)}) + {val_name}.txt ({len(val)})",
+            notes,
+        )
+    if train_name is not None:
+        ids = read_id_list(found[train_name])
+        return ids, None, f"Pascal VOC: {train_name}.txt ({len(ids)}), no val.txt: split by seed", notes
+    ids = every()
+    return ids, None, f"Pascal VOC: {len(ids)} {unit}, no ImageSets/{lists} lists: split by seed", notes
 
 
 def _wrapped_classes(base: Path) -> Path | None:

@@ -56,6 +56,7 @@ from lucid.data.files import (
     keyed_files,
     seeded_split,
     split_folders,
+    voc_split,
     walk_images,
     wrapped_folder,
     wrapped_note,
@@ -156,52 +157,18 @@ def _voc_image(xml: Path | None, key: str, photos: Mapping[str, Path], folder: P
     return RawImage(photo or folder / f"{key}.jpg", voc.objects, xml, voc.size)
 
 
-def _read_ids(file: Path) -> list[str]:
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{file}: not a readable list of image ids ({exc})") from None
-    return [line.split()[0] for line in lines if line.strip()]
-
-
 def _voc_devkit(root: Path) -> DetectionLayout | None:
     """``JPEGImages/`` + ``Annotations/`` + ``ImageSets/Main/*.txt`` (Pascal VOC's own layout)."""
     jpeg, annotations = child_folder(root, ("JPEGImages",)), child_folder(root, ("Annotations",))
     if jpeg is None or annotations is None:
         return None
     photos = _keyed_photos(jpeg)
-    main = child_folder(child_folder(root, ("ImageSets",)), ("Main",))
-    lists = {
-        n: main / f"{n}.txt" for n in ("train", "val", "test", "trainval") if main and (main / f"{n}.txt").is_file()
-    }
 
     def images(ids: list[str]) -> list[RawImage]:
         return [_voc_image(annotations / f"{i}.xml", i, photos, jpeg) for i in ids]
 
-    notes: list[str] = []
-    val_name = "val" if "val" in lists else "test" if "test" in lists else None
-    train_name = "train" if "train" in lists else "trainval" if "trainval" in lists else None
-    if val_name is not None:
-        if val_name == "test":
-            notes.append(f"{root}: no ImageSets/Main/val.txt, so test.txt is used as the validation split")
-        val = _read_ids(lists[val_name])
-        if train_name == "train":
-            train = _read_ids(lists["train"])
-            description = f"Pascal VOC: train.txt ({len(train)}) + {val_name}.txt ({len(val)})"
-        else:  # trainval.txt, or every annotation, less the validation photos
-            held = set(val)
-            pool = _read_ids(lists["trainval"]) if train_name else _xml_ids(annotations)
-            train = [i for i in pool if i not in held]
-            source = "trainval.txt" if train_name else "the other annotations"
-            description = f"Pascal VOC: {source} less {val_name}.txt ({len(train)}) + {val_name}.txt ({len(val)})"
-        return DetectionLayout(root, "voc", description, images(train), images(val), None, notes)
-    if train_name is not None:
-        ids = _read_ids(lists[train_name])
-        description = f"Pascal VOC: {train_name}.txt ({len(ids)}), no val.txt: split by seed"
-        return DetectionLayout(root, "voc", description, images(ids), None, None, notes)
-    ids = _xml_ids(annotations)
-    description = f"Pascal VOC: {len(ids)} XML files, no ImageSets/Main lists: split by seed"
-    return DetectionLayout(root, "voc", description, images(ids), None, None, notes)
+    train, val, description, notes = voc_split(root, "Main", lambda: _xml_ids(annotations), "annotations")
+    return DetectionLayout(root, "voc", description, images(train), None if val is None else images(val), None, notes)
 
 
 def _xml_ids(annotations: Path) -> list[str]:

@@ -607,3 +607,63 @@ def test_a_download_root_around_the_data_is_read_from_its_one_folder(tmp_path):
     (root / "CamVid" / "train").rename(root / "CamVid" / "elsewhere")
     with pytest.raises(DataError, match="no image/mask folders found"):
         find_layout(root)
+
+
+def _voc(root, train: int = 4, val: int = 2, unmasked: int = 2):
+    """A Pascal VOC tree as torchvision's ``VOCSegmentation`` reads it: JPEG photos, palette PNG
+    masks (index = class, 255 the border), ImageSets/Segmentation lists, and photos with boxes only
+    (an XML each, no mask) beside them."""
+    base = make_shapes_dataset(root.parent.parent / f"{root.name}-shapes", train=train, val=val, size=(16, 16))
+    palette = [v for i in range(256) for v in ((37 * i) % 256, (91 * i) % 256, (53 * i) % 256)]
+    ids = {}
+    for split in ("train", "val"):
+        ids[split] = []
+        for image in sorted((base / split / "images").iterdir()):
+            key = f"2007_{len(ids['train']) + len(ids.get('val', [])):06d}"
+            (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+            (root / "SegmentationClass").mkdir(parents=True, exist_ok=True)
+            Image.open(image).convert("RGB").save(root / "JPEGImages" / f"{key}.jpg", quality=95)
+            mask = Image.open(base / split / "masks" / f"{image.stem}.png").convert("P")
+            mask.putpalette(palette)
+            mask.save(root / "SegmentationClass" / f"{key}.png")
+            ids[split].append(key)
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    for i in range(unmasked):
+        Image.new("RGB", (16, 16), (9, 9, 9)).save(root / "JPEGImages" / f"2008_{i:06d}.jpg")
+        (root / "Annotations" / f"2008_{i:06d}.xml").write_text(
+            "<annotation><size><width>16</width><height>16</height></size><object><name>cell</name>"
+            "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax></bndbox></object></annotation>"
+        )
+    lists = root / "ImageSets" / "Segmentation"
+    lists.mkdir(parents=True)
+    for split, keys in ids.items():
+        (lists / f"{split}.txt").write_text("\n".join(keys) + "\n")
+    return root, ids
+
+
+def test_pascal_voc_segmentation_is_read_from_its_lists(tmp_path):
+    """``VOCdevkit/VOC2012``: the lists split the photos that have masks, the palette indices are
+    the classes (255 void), the detection-only photos are left out and said; without val.txt a
+    seeded share validates; a listed id without its mask is named. The folder holds boxes too, so
+    ``lucid train`` without --task says that --task segment reads its masks."""
+    from lucid.tasks import task_of_data
+
+    root, ids = _voc(tmp_path / "VOCdevkit" / "VOC2012")
+    train, val, info = segmentation_datasets(tmp_path / "VOCdevkit", crop_size=(16, 16))
+    assert [p[0].stem for p in train.samples] == ids["train"] and [p[0].stem for p in val.samples] == ids["val"]
+    assert info.split["kind"] == "splits" and info.split["layout"] == "Pascal VOC: train.txt (4) + val.txt (2)"
+    assert f"{root}: 2 photos in JPEGImages/ have no mask in SegmentationClass/ and are not used" in info.layout_notes
+    masks = [np.array(Image.open(m)) for _, m in train.samples + val.samples]
+    values = set(np.unique(np.concatenate([m.ravel() for m in masks])).tolist())
+    assert 255 in values and info.ignore_index == 255 and set(range(info.num_classes)) >= values - {255}
+    for folder in (root, tmp_path / "VOCdevkit"):
+        task, note = task_of_data(str(folder))
+        assert task == "detect" and note.endswith("it also suits --task segment"), folder
+    (root / "ImageSets" / "Segmentation" / "val.txt").unlink()
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.5, seed=2)
+    assert (len(train), len(val), info.split["kind"], info.split["seed"]) == (2, 2, "single", 2)
+    (root / "SegmentationClass" / f"{ids['train'][1]}.png").unlink()
+    with pytest.raises(
+        DataError, match=rf"1 id\(s\) of the list lack a photo in JPEGImages/ or a mask .*{ids['train'][1]}"
+    ):
+        segmentation_datasets(root, crop_size=(16, 16))

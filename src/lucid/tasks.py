@@ -530,12 +530,15 @@ def task_of_metadata(metadata: Mapping[str, Any] | None, model_name: str | None 
 
 def task_of_data(folder: str) -> tuple[str, str] | None:
     """The task whose own layout ``folder`` has, with the note ``lucid train`` prints (`Task.data_note`);
-    None when no task claims it (a folder of class folders is classification's)."""
-    for name in task_names():
-        note = get_task(name).data_note(folder)
-        if note is not None:
-            return name, note
-    return None
+    None when no task claims it (a folder of class folders is classification's). A folder that
+    several tasks read (Pascal VOC holds boxes and masks) goes to the first by name, and the note
+    names the others' ``--task``."""
+    claims = [(name, note) for name in task_names() if (note := get_task(name).data_note(folder)) is not None]
+    if not claims:
+        return None
+    name, note = claims[0]
+    others = ", ".join(f"--task {other}" for other, _ in claims[1:])
+    return name, note + (f"; it also suits {others}" if others else "")
 
 
 def task_of_source(source: Any) -> str | None:

@@ -6,7 +6,9 @@ The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for trainin
 - ``DIR/SPLIT/images/`` + ``DIR/SPLIT/masks/`` (also ``labels/``, ``annotations/``, ``gt/``);
 - ``DIR/SPLIT/`` images + a sibling ``DIR/SPLITannot/`` (SegNet's CamVid) or ``DIR/SPLIT_labels/``;
 - ``DIR/images/SPLIT/`` + ``DIR/masks/SPLIT/`` (ADE20K: ``images/training`` + ``annotations/training``);
-- ``DIR/images/`` + ``DIR/masks/`` without splits: a seeded ``val_fraction`` of the pairs validates.
+- ``DIR/images/`` + ``DIR/masks/`` without splits: a seeded ``val_fraction`` of the pairs validates;
+- Pascal VOC: ``DIR/JPEGImages/`` + ``DIR/SegmentationClass/``, split by
+  ``DIR/ImageSets/Segmentation/{train,val}.txt`` (photos without a mask are not used).
 
 Images and masks pair by their path below their folders without the suffix; a mask may add one
 tag to the image's name (``x.jpg`` + ``x_mask.png``, ``x_L.png``, ``x_label.png`` ...). Nested
@@ -53,6 +55,7 @@ from lucid.data.files import (
     names_file_text,
     seeded_split,
     split_folders,
+    voc_split,
     walk_images,
     wrapped_folder,
     wrapped_note,
@@ -373,7 +376,8 @@ class SegmentationLayout:
 
 LAYOUT_HELP = (
     "train/ and val/ (or valid/, test/), each with images/ and masks/; train/ + trainannot/ beside it; "
-    "images/train/ + masks/train/; or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction"
+    "images/train/ + masks/train/; Pascal VOC (JPEGImages/ + SegmentationClass/ + ImageSets/Segmentation/); "
+    "or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction"
 )
 
 
@@ -387,6 +391,9 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
+    voc = _voc_layout(folder, val_fraction, seed)
+    if voc is not None:
+        return voc
     train_dir, val_dir, notes = split_folders(folder)
     if train_dir is not None:
         return _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
@@ -410,14 +417,57 @@ def find_layout(
 def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
     """Whether ``root``'s folders are laid out as image/mask data (`find_layout`'s layouts),
     judged from folder names only, without reading a file: a classifier trained on it would take
-    ``images`` and ``masks`` for two classes."""
+    ``images`` and ``masks`` for two classes. A download's root is judged by its one folder."""
     folder = Path(root).expanduser()
     if not folder.is_dir():
         return False
+    if child_folder(folder, ("JPEGImages",)) and child_folder(folder, ("SegmentationClass",)):
+        return True  # Pascal VOC
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
-    return child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None
+    if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
+        return True
+    inner = wrapped_folder(folder)  # a download's root (VOCdevkit/VOC2012/), read as find_layout reads it
+    return inner is not None and looks_like_segmentation(inner)
+
+
+def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """Pascal VOC's own layout (torchvision's ``VOCSegmentation``): ``JPEGImages/`` +
+    ``SegmentationClass/`` (palette PNGs: the index is the class, 255 the void border) split by
+    ``ImageSets/Segmentation/{train,val}.txt`` (`lucid.data.voc_split`). ``JPEGImages/`` also holds
+    the detection photos, which have no mask: only photos with a mask are read, and said. Without
+    a validation list a seeded ``val_fraction`` of the pairs validates."""
+    images, masks = child_folder(folder, ("JPEGImages",)), child_folder(folder, ("SegmentationClass",))
+    if images is None or masks is None:
+        return None
+    photos = _keyed(images, walk_images(images)[0], IMAGE_SUFFIXES)
+    by_id = _keyed(masks, walk_images(masks)[0], MASK_SUFFIXES)
+    if not by_id:
+        raise DataError(f"--data {folder}: {masks.name}/ holds no lossless masks ({', '.join(MASK_SUFFIXES)})")
+
+    def pairs(ids: list[str], source: str) -> list[tuple[Path, Path]]:
+        keys = [i.lower() for i in ids]
+        missing = [i for i, k in zip(ids, keys, strict=True) if k not in photos or k not in by_id]
+        if missing:
+            raise DataError(
+                f"--data {folder}: {len(missing)} id(s) of {source} lack a photo in {images.name}/ or a mask in "
+                f"{masks.name}/ (e.g. {missing[:3]})"
+            )
+        return [(photos[k], by_id[k]) for k in keys]
+
+    train_ids, val_ids, description, notes = voc_split(folder, "Segmentation", lambda: sorted(by_id), "masks")
+    unmasked = len(set(photos) - set(by_id))
+    if unmasked:
+        notes.append(f"{folder}: {unmasked} photos in {images.name}/ have no mask in {masks.name}/ and are not used")
+    if val_ids is not None:
+        train, val = pairs(train_ids, "the training list"), pairs(val_ids, "the validation list")
+        return SegmentationLayout(folder, "splits", train, val, description, notes)
+    train, val = seeded_split(pairs(train_ids, "the list"), val_fraction, seed, "image/mask pair")
+    notes.append(
+        f"{folder}: {len(train)} pairs train, {len(val)} validate (--val-fraction {val_fraction:g}, seed {seed})"
+    )
+    return SegmentationLayout(folder, "single", train, val, description, notes, val_fraction, seed)
 
 
 def _split_folders_layout(

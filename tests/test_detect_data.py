@@ -562,6 +562,10 @@ def test_a_download_root_around_the_data_is_read_from_its_one_folder(tmp_path: P
     (root / "other").mkdir()
     with pytest.raises(DataError, match="no box annotations found"):
         find_detection_layout(root)
+    devkit = tmp_path / "VOCdevkit"  # Pascal VOC's own download: VOCdevkit/VOC2012/, its XML apart from the photos
+    voc_devkit(devkit / "VOC2012", cats_and_dogs(), {"train": ["p0", "p1", "p2", "p3"], "val": ["p4", "p5"]})
+    layout = find_detection_layout(devkit)
+    assert layout.root == devkit / "VOC2012" and layout.name == "voc" and all(r.objects for r in layout.train)
     empty = tmp_path / "empty"
     (empty / "inner" / "photos").mkdir(parents=True)
     with pytest.raises(DataError, match="no box annotations found"):

@@ -396,7 +396,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
-    for reader in (_voc_devkit, _coco, _yolo, _voc_beside):
+    for reader in (_voc_devkit, _coco, _yolo):
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -404,6 +404,11 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     if inner is not None and looks_like_detection(inner):  # a download's root: README + the data's folder
         layout = find_detection_layout(inner)
         layout.notes.insert(0, wrapped_note(folder, inner))
+        return layout
+    # Last: XML beside the photos is found below any folder, so before the unwrapping above it
+    # read VOCdevkit/ as loose photos and XML files, none paired (JPEGImages/x, Annotations/x).
+    layout = _voc_beside(folder)
+    if layout is not None:
         return layout
     raise DataError(f"--data {folder}: no box annotations found; expected {LAYOUT_HELP}")
 

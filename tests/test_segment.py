@@ -667,3 +667,44 @@ def test_pascal_voc_segmentation_is_read_from_its_lists(tmp_path):
         DataError, match=rf"1 id\(s\) of the list lack a photo in JPEGImages/ or a mask .*{ids['train'][1]}"
     ):
         segmentation_datasets(root, crop_size=(16, 16))
+
+
+def _cityscapes(root, cities=("aachen", "bochum"), per_city: int = 2, train_ids: bool = True):
+    """A Cityscapes tree as torchvision's ``Cityscapes`` reads it: ``leftImg8bit/SPLIT/<city>/``
+    photos and ``gtFine/SPLIT/<city>/`` masks (label ids; train ids when ``train_ids``)."""
+    rng = np.random.default_rng(0)
+    for split, split_cities in (("train", cities), ("val", ("frankfurt",))):
+        for city in split_cities:
+            for i in range(per_city):
+                stem = f"{city}_{i:06d}_000019"
+                photo = root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png"
+                photo.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 255, (16, 32, 3), dtype=np.uint8)).save(photo)
+                masks = root / "gtFine" / split / city
+                masks.mkdir(parents=True, exist_ok=True)
+                ids = rng.integers(0, 34, (16, 32), dtype=np.uint8)
+                Image.fromarray(ids, mode="L").save(masks / f"{stem}_gtFine_labelIds.png")
+                Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(masks / f"{stem}_gtFine_color.png")
+                if train_ids:
+                    trained = rng.integers(0, 19, (16, 32), dtype=np.uint8)
+                    trained[0] = 255
+                    Image.fromarray(trained, mode="L").save(masks / f"{stem}_gtFine_labelTrainIds.png")
+    return root
+
+
+def test_cityscapes_train_id_masks_are_read_with_their_class_names(tmp_path):
+    """LR-ASPP's benchmark data as downloaded and prepared: each photo pairs with its train-id mask
+    (not the colour or label-id files beside it), the 19 classes are named from torchvision's
+    table, 255 is void. Raw label-id masks alone are refused with the step that writes train ids."""
+    from lucid.tasks import task_of_data
+
+    root = _cityscapes(tmp_path / "cityscapes")
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert (len(train), len(val), info.num_classes, info.ignore_index) == (4, 2, 19, 255)
+    assert info.classes[:3] == ["road", "sidewalk", "building"] and info.classes[-1] == "bicycle"
+    assert all(m.name == p.name.replace("leftImg8bit", "gtFine_labelTrainIds") for p, m in train.samples)
+    assert info.split["layout"] == "Cityscapes: leftImg8bit/ + gtFine/ (train/ + val/)"
+    assert task_of_data(str(root))[0] == "segment"
+    raw = _cityscapes(tmp_path / "raw", train_ids=False)
+    with pytest.raises(DataError, match=r"4 photos have no train-id mask .*34 label ids.*csCreateTrainIdLabelImgs"):
+        segmentation_datasets(raw, crop_size=(16, 16))

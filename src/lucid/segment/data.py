@@ -8,7 +8,8 @@ The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for trainin
 - ``DIR/images/SPLIT/`` + ``DIR/masks/SPLIT/`` (ADE20K: ``images/training`` + ``annotations/training``);
 - ``DIR/images/`` + ``DIR/masks/`` without splits: a seeded ``val_fraction`` of the pairs validates;
 - Pascal VOC: ``DIR/JPEGImages/`` + ``DIR/SegmentationClass/``, split by
-  ``DIR/ImageSets/Segmentation/{train,val}.txt`` (photos without a mask are not used).
+  ``DIR/ImageSets/Segmentation/{train,val}.txt`` (photos without a mask are not used);
+- Cityscapes: ``DIR/leftImg8bit/SPLIT/<city>/`` + ``DIR/gtFine/SPLIT/<city>/`` train-id masks.
 
 Images and masks pair by their path below their folders without the suffix; a mask may add one
 tag to the image's name (``x.jpg`` + ``x_mask.png``, ``x_L.png``, ``x_label.png`` ...). Nested
@@ -368,6 +369,7 @@ class SegmentationLayout:
     notes: list[str]
     val_fraction: float | None = None
     seed: int | None = None
+    classes: list[str] | None = None  # class names the layout itself fixes (Cityscapes' train ids)
 
     def to_dict(self) -> dict[str, Any]:
         """The record a checkpoint keeps, so evaluation re-derives a ``single`` layout's validation pairs."""
@@ -377,6 +379,7 @@ class SegmentationLayout:
 LAYOUT_HELP = (
     "train/ and val/ (or valid/, test/), each with images/ and masks/; train/ + trainannot/ beside it; "
     "images/train/ + masks/train/; Pascal VOC (JPEGImages/ + SegmentationClass/ + ImageSets/Segmentation/); "
+    "Cityscapes (leftImg8bit/ + gtFine/ train-id masks); "
     "or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction"
 )
 
@@ -391,9 +394,10 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
-    voc = _voc_layout(folder, val_fraction, seed)
-    if voc is not None:
-        return voc
+    for reader in (_voc_layout, _cityscapes_layout):
+        known = reader(folder, val_fraction, seed)
+        if known is not None:
+            return known
     train_dir, val_dir, notes = split_folders(folder)
     if train_dir is not None:
         return _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
@@ -423,6 +427,8 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return False
     if child_folder(folder, ("JPEGImages",)) and child_folder(folder, ("SegmentationClass",)):
         return True  # Pascal VOC
+    if child_folder(folder, ("leftImg8bit",)) and child_folder(folder, ("gtFine", "gtCoarse")):
+        return True  # Cityscapes
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
@@ -468,6 +474,62 @@ def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
         f"{folder}: {len(train)} pairs train, {len(val)} validate (--val-fraction {val_fraction:g}, seed {seed})"
     )
     return SegmentationLayout(folder, "single", train, val, description, notes, val_fraction, seed)
+
+
+CITYSCAPES_IMAGE = "_leftImg8bit"
+CITYSCAPES_TRAIN_IDS = "_labelTrainIds"
+
+
+def _cityscapes_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """Cityscapes (torchvision's ``Cityscapes``): ``leftImg8bit/{train,val}/<city>/x_leftImg8bit.png``
+    with ``gtFine/`` (or ``gtCoarse/``) ``{train,val}/<city>/x_gtFine_labelTrainIds.png``: the 19
+    training classes 0..18 and 255 void, named from torchvision's class table. The raw label-id
+    masks (34 ids, void ones among them) are not classes; they are refused with the step that
+    writes the train-id masks."""
+    images_top = child_folder(folder, ("leftImg8bit",))
+    masks_top = child_folder(folder, ("gtFine", "gtCoarse"))
+    if images_top is None or masks_top is None:
+        return None
+    train_dir, val_dir, notes = split_folders(images_top)
+    if train_dir is None or val_dir is None:
+        raise DataError(f"--data {folder}: {images_top.name}/ needs train/ and val/ city folders (Cityscapes)")
+    train, val = (_cityscapes_pairs(folder, d, masks_top) for d in (train_dir, val_dir))
+    from torchvision.datasets import Cityscapes
+
+    named = sorted((c.train_id, c.name) for c in Cityscapes.classes if 0 <= c.train_id < 255)
+    description = f"Cityscapes: {images_top.name}/ + {masks_top.name}/ ({train_dir.name}/ + {val_dir.name}/)"
+    layout = SegmentationLayout(folder, "splits", train, val, description, notes)
+    layout.classes = [name for _, name in named]
+    return layout
+
+
+def _cityscapes_pairs(folder: Path, split: Path, masks_top: Path) -> list[tuple[Path, Path]]:
+    """Each ``x_leftImg8bit.png`` of ``split`` with its ``x_<gt>_labelTrainIds.png``."""
+    masks = child_folder(masks_top, (split.name,))
+    photos = [p for p in walk_images(split)[0] if p.stem.endswith(CITYSCAPES_IMAGE)]
+    if masks is None or not photos:
+        raise DataError(
+            f"--data {folder}: no {split.name}/ photos (x{CITYSCAPES_IMAGE}.png) with masks in {masks_top.name}/"
+        )
+    gt = "gtFine" if masks_top.name.lower() == "gtfine" else "gtCoarse"  # as the files name it
+    pairs, missing = [], []
+    for photo in photos:
+        stem = photo.relative_to(split).with_name(photo.stem[: -len(CITYSCAPES_IMAGE)]).as_posix()
+        mask = masks / f"{stem}_{gt}{CITYSCAPES_TRAIN_IDS}.png"
+        if mask.is_file():
+            pairs.append((photo, mask))
+        else:
+            missing.append(mask)
+    if missing:
+        raw = missing[0].with_name(missing[0].name.replace(CITYSCAPES_TRAIN_IDS, "_labelIds"))
+        hint = (
+            f"; its {raw.name} holds Cityscapes' 34 label ids, not the 19 training classes: write the train-id "
+            "masks with cityscapesscripts' csCreateTrainIdLabelImgs (pip install cityscapesscripts)"
+            if raw.is_file()
+            else ""
+        )
+        raise DataError(f"--data {folder}: {len(missing)} photos have no train-id mask (e.g. {missing[0]}){hint}")
+    return pairs
 
 
 def _split_folders_layout(
@@ -852,7 +914,9 @@ def segmentation_datasets(
     val_ds = SegmentationFolder(folder, pairs=layout.val, colours=table)
     names_from = "--classes"
     names = list(classes) if classes is not None else None
-    if names is None and table is not None:
+    if names is None and layout.classes is not None:
+        names, names_from = list(layout.classes), layout.description
+    elif names is None and table is not None:
         names, names_from = list(table.names), str(folder / COLOUR_TABLE)
     elif names is None:
         names = read_class_names(folder)

@@ -162,6 +162,18 @@ def test_train_alone_is_split_and_lucid_eval_scores_that_split(
     assert result["top1"] == pytest.approx(record["val_top1"])
 
 
+def test_a_class_named_train_is_a_class(tmp_path: Path) -> None:
+    """Vehicles: bus/, car/ and train/ hold photos. train/ holds no class folders, so it is one of
+    the classes of one folder of class folders, not a training split."""
+    root = tmp_path / "vehicles"
+    for c, name in enumerate(("bus", "car", "train")):
+        for i in range(3):
+            _photo(root / name / f"{i}.png", list(COLOURS.values())[c], seed=10 * c + i)
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes) == ("single", root, ["bus", "car", "train"])
+    assert evaluation_folder(root) == (root, "folder")
+
+
 def test_other_trees_get_an_error_naming_the_layouts(tmp_path: Path) -> None:
     (tmp_path / "onlytrain" / "train" / "a").mkdir(parents=True)
     (tmp_path / "onlytrain" / "cats").mkdir()

@@ -692,10 +692,11 @@ def _cityscapes(root, cities=("aachen", "bochum"), per_city: int = 2, train_ids:
     return root
 
 
-def test_cityscapes_train_id_masks_are_read_with_their_class_names(tmp_path):
-    """LR-ASPP's benchmark data as downloaded and prepared: each photo pairs with its train-id mask
-    (not the colour or label-id files beside it), the 19 classes are named from torchvision's
-    table, 255 is void. Raw label-id masks alone are refused with the step that writes train ids."""
+def test_cityscapes_masks_are_read_with_their_class_names(tmp_path):
+    """LR-ASPP's benchmark data: each photo pairs with its train-id mask (not the colour or
+    label-id files beside it), the 19 classes named from torchvision's table, 255 void. The
+    download's own label-id masks alone are turned into those classes as cityscapesscripts does
+    (road 7 -> 0, car 26 -> 13, unlabelled 0 -> void); an id outside the table is named."""
     from lucid.tasks import task_of_data
 
     root = _cityscapes(tmp_path / "cityscapes")
@@ -703,8 +704,20 @@ def test_cityscapes_train_id_masks_are_read_with_their_class_names(tmp_path):
     assert (len(train), len(val), info.num_classes, info.ignore_index) == (4, 2, 19, 255)
     assert info.classes[:3] == ["road", "sidewalk", "building"] and info.classes[-1] == "bicycle"
     assert all(m.name == p.name.replace("leftImg8bit", "gtFine_labelTrainIds") for p, m in train.samples)
-    assert info.split["layout"] == "Cityscapes: leftImg8bit/ + gtFine/ (train/ + val/)"
+    assert info.split["layout"] == "Cityscapes: leftImg8bit/ + gtFine/*_labelTrainIds.png (train/ + val/)"
+    assert info.colours["colours"][0] == [128, 64, 128]  # road's colour: predictions are drawn in them
     assert task_of_data(str(root))[0] == "segment"
     raw = _cityscapes(tmp_path / "raw", train_ids=False)
-    with pytest.raises(DataError, match=r"4 photos have no train-id mask .*34 label ids.*csCreateTrainIdLabelImgs"):
+    first = sorted((raw / "gtFine" / "train").rglob("*_labelIds.png"))[0]
+    ids = np.zeros((16, 32), np.uint8)
+    ids[:, 8:16], ids[:, 16:24], ids[:, 24:] = 7, 26, 33  # road, car, bicycle; the rest unlabelled
+    Image.fromarray(ids, mode="L").save(first)
+    train, val, info = segmentation_datasets(raw, crop_size=(16, 16))
+    assert info.num_classes == 19 and info.split["layout"].startswith("Cityscapes: leftImg8bit/ + gtFine/*_labelIds")
+    index = [m for _, m in train.samples].index(first)
+    mask = train.load(index)[1]
+    assert mask[0].tolist() == [255] * 8 + [0] * 8 + [13] * 8 + [18] * 8
+    ids[0, 0] = 40
+    Image.fromarray(ids, mode="L").save(first)
+    with pytest.raises(DataError, match=r"1 pixels have label ids that are no class's \(e.g. \[40\]\)"):
         segmentation_datasets(raw, crop_size=(16, 16))

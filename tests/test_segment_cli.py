@@ -138,6 +138,15 @@ def test_colour_coded_masks_train_and_evaluate_with_the_class_dict(tmp_path, cap
     mask = Image.open(tmp_path / "pred" / f"{image.stem}.mask.png")
     colours = np.array(mask.getpalette()[: 3 * 4]).reshape(4, 3)  # the predicted mask in the data's own colours
     assert mask.mode == "P" and [tuple(c) for c in colours] == list(COLOURS.values())
+    # int8 calibration reads the colour-coded masks as training did (it once read them as class values)
+    from types import SimpleNamespace
+
+    from lucid.tasks import CalibrationPicks, get_task
+
+    prep = SimpleNamespace(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), image_size=(32, 32))
+    calib, scored = get_task("segment").calibration_sets(str(root), prep, {}, CalibrationPicks(4, 2, 0))
+    values = set(np.unique(scored.labels).tolist())
+    assert calib.images.shape == (4, 3, 32, 32) and values <= {0, 1, 2, 3, 255} and len(values) > 2
     label = sorted((root / "val_labels").iterdir())[0]
     pixels = np.array(Image.open(label))
     pixels[0, 0] = (1, 2, 3)

@@ -393,6 +393,8 @@ def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
     if val_dir is not None and not _has_folders(val_dir):
         notes = [f"{base}: {val_dir.name}/ holds no class folders (unlabelled images?), so it does not validate"]
         val_dir = None
+    if train_dir is not None and val_dir is None and not _has_folders(train_dir):
+        train_dir = None  # images, not class folders: a class named "train" (vehicles) among the others
     return train_dir, val_dir, notes
 
 

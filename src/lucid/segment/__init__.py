@@ -1,7 +1,8 @@
 """``lucid.segment``: semantic segmentation with LR-ASPP on MobileNet-v3, masks in and masks out.
 
 - data: `find_layout` (the image/mask folder layouts read), `SegmentationFolder`
-  (image/mask pairs), `ColourTable` (colour-coded masks through a ``class_dict.csv``), joint
+  (image/mask pairs), `ColourTable` (colour-coded masks through a ``class_dict.csv``, or
+  label-id masks: `cityscapes_coding`), joint
   augmentation of image and mask with torchvision transforms v2 (``tv_tensors.Mask``);
 - `segmentation_loss`, `confusion_matrix`, `scores` (mIoU, per-class IoU,
   pixel accuracy) with an ignore label;
@@ -18,6 +19,7 @@ from lucid.segment.data import (
     SegmentationDataInfo,
     SegmentationFolder,
     SegmentationLayout,
+    cityscapes_coding,
     eval_transform,
     find_layout,
     read_colour_table,
@@ -41,6 +43,7 @@ __all__ = [
     "SegmentationLayout",
     "ColourTable",
     "read_colour_table",
+    "cityscapes_coding",
     "segmentation_loss",
     "confusion_matrix",
     "scores",

@@ -78,6 +78,9 @@ __all__ = [
     "SegmentationDataInfo",
     "read_mask",
     "read_colour_table",
+    "mask_colours",
+    "recorded_layout",
+    "cityscapes_coding",
     "ColourTable",
     "read_rgb",
     "read_pair",
@@ -150,16 +153,25 @@ def read_pair(
 
 def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) -> torch.Tensor:
     """An ``(H, W)`` uint8 class mask from a one-channel lossless image, or from a colour-coded one
-    when ``colours`` (a ``class_dict.csv``: `read_colour_table`) says which colour is which class.
+    when ``colours`` (a ``class_dict.csv``: `read_colour_table`) says which colour is which class;
+    a table with ``label_ids`` (Cityscapes' label-id masks) turns one-channel values into classes.
 
     Modes ``L`` and ``P`` (a palette PNG gives its indices, not colours: the reason PIL is used
     rather than torchvision.io), ``1`` (0/1), 16- or 32-bit integer masks whose values fit 0..255,
     and RGB/RGBA/LA files whose colour channels are equal (grey masks saved as colour). Masks coded
     by colour are refused with a message: their class of each colour is not in the file.
     """
+    file = Path(path)
+    mask, by_colour = _mask_file(file, colours)
+    if colours is not None and colours.label_ids is not None and not by_colour:
+        return colours.classes_of_ids(mask, file)
+    return mask
+
+
+def _mask_file(file: Path, colours: ColourTable | None) -> tuple[torch.Tensor, bool]:
+    """`read_mask`'s pixels of ``file``, and whether ``colours`` decoded them from colours."""
     from PIL import Image, ImageOps
 
-    file = Path(path)
     if file.suffix.lower() in LOSSY_MASK_SUFFIXES:
         raise DataError(f"{file}: a JPEG mask; masks must be lossless (PNG), JPEG changes class values at edges")
     try:
@@ -171,9 +183,9 @@ def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) 
         raise DataError(f"{file}: not a readable mask image: {exc}") from None
     if colours is not None and mode in ("RGB", "RGBA"):
         with Image.open(file) as opened:
-            return colours.classes_of(np.asarray(ImageOps.exif_transpose(opened).convert("RGB")), file)
+            return colours.classes_of(np.asarray(ImageOps.exif_transpose(opened).convert("RGB")), file), True
     if mode in ("L", "P"):
-        return torch.from_numpy(array.astype(np.uint8, copy=True))
+        return torch.from_numpy(array.astype(np.uint8, copy=True)), False
     if mode == "F":
         raise DataError(
             f"{file}: a floating-point mask (one channel, PIL mode F); class values must be whole numbers "
@@ -185,11 +197,11 @@ def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) 
                 f"{file}: a {mode} mask with values {int(array.min())}..{int(array.max())}; "
                 "class values must be 0..255 (8-bit)"
             )
-        return torch.from_numpy(array.astype(np.uint8))
+        return torch.from_numpy(array.astype(np.uint8)), False
     if mode in ("RGB", "RGBA", "LA") and array.ndim == 3:
         channels = array[..., :3] if mode != "LA" else array[..., :1]
         if all(np.array_equal(channels[..., 0], channels[..., c]) for c in range(1, channels.shape[-1])):
-            return torch.from_numpy(np.ascontiguousarray(channels[..., 0], dtype=np.uint8))
+            return torch.from_numpy(np.ascontiguousarray(channels[..., 0], dtype=np.uint8)), False
     raise DataError(
         f"{file}: a mask must have one channel whose values are the classes (PNG mode L or P); found mode "
         f"{mode} with different colour channels (for colour-coded masks put a {COLOUR_TABLE} with the columns "
@@ -199,26 +211,57 @@ def read_mask(path: str | os.PathLike[str], colours: ColourTable | None = None) 
 
 @dataclass(frozen=True)
 class ColourTable:
-    """Which colour is which class in colour-coded masks (a ``class_dict.csv``): ``colours[i]`` is
-    class ``names[i]``; ``void`` colours (rows named void / unlabelled / ignore) become the void value 255."""
+    """How a data set's masks code its classes. Colour-coded masks (a ``class_dict.csv``):
+    ``colours[i]`` is class ``names[i]``; ``void`` colours (rows named void / unlabelled / ignore)
+    become the void value 255. One-channel masks of label ids (Cityscapes', `cityscapes_coding`):
+    ``label_ids[i]`` are class i's ids, ``void_ids`` void; the colours then only draw predictions."""
 
     names: list[str]
     colours: list[tuple[int, int, int]]
     void: list[tuple[int, int, int]] = field(default_factory=list)
+    # One-channel masks of label ids (Cityscapes' labelIds): class i's ids, and the void ids.
+    label_ids: list[list[int]] | None = None
+    void_ids: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "names": list(self.names),
             "colours": [list(c) for c in self.colours],
             "void": [list(c) for c in self.void],
         }
+        if self.label_ids is not None:
+            record.update(label_ids=[list(ids) for ids in self.label_ids], void_ids=list(self.void_ids))
+        return record
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ColourTable:
         def rgb(values: Sequence[Any]) -> tuple[int, int, int]:
             return int(values[0]), int(values[1]), int(values[2])
 
-        return cls(list(data["names"]), [rgb(c) for c in data["colours"]], [rgb(c) for c in data.get("void", [])])
+        ids = data.get("label_ids")
+        return cls(
+            list(data["names"]),
+            [rgb(c) for c in data["colours"]],
+            [rgb(c) for c in data.get("void", [])],
+            None if ids is None else [[int(i) for i in group] for group in ids],
+            [int(i) for i in data.get("void_ids", [])],
+        )
+
+    def classes_of_ids(self, ids: torch.Tensor, file: Path) -> torch.Tensor:
+        """Class indices of a one-channel mask of label ids (void ids: the void value 255); an id
+        that is neither a class's nor void is an error naming it."""
+        lookup = np.full(256, -1, dtype=np.int16)
+        for index, group in enumerate(self.label_ids or []):
+            lookup[group] = index
+        lookup[self.void_ids] = DEFAULT_IGNORE_INDEX
+        classes = lookup[ids.numpy()]
+        unknown = classes < 0
+        if unknown.any():
+            values = sorted({int(v) for v in ids.numpy()[unknown][:1000]})
+            raise DataError(
+                f"{file}: {int(unknown.sum())} pixels have label ids that are no class's (e.g. {values[:5]})"
+            )
+        return torch.from_numpy(classes.astype(np.uint8))
 
     def palette(self, default: np.ndarray) -> np.ndarray:
         """``default`` ``(256, 3)`` colours with the table's: class i's colour, and the void value's."""
@@ -282,6 +325,17 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
     if not 0 < len(colours) < DEFAULT_IGNORE_INDEX or len(set(colours + void)) != len(colours) + len(void):
         raise DataError(f"{file}: expected 1..254 classes with distinct colours, got {len(rows)} rows")
     return ColourTable(names, colours, void)
+
+
+def mask_colours(folder: Path, recorded: Any = None) -> ColourTable | None:
+    """The colour table that decodes ``folder``'s masks: its own ``class_dict.csv`` (or its
+    parent's, for a split folder), else the one a checkpoint recorded from its training data
+    (``recorded["colours"]``, `SegmentationDataInfo.colours`), else None (masks hold class values).
+    ``lucid eval`` and int8 calibration read masks through it, as training did."""
+    table = read_colour_table(folder) or read_colour_table(folder.parent)
+    if table is None and isinstance(recorded, dict) and recorded.get("colours"):
+        table = ColourTable.from_dict(recorded["colours"])
+    return table
 
 
 def _keyed(folder: Path, files: Sequence[Path], suffixes: Sequence[str]) -> dict[str, Path]:
@@ -369,7 +423,7 @@ class SegmentationLayout:
     notes: list[str]
     val_fraction: float | None = None
     seed: int | None = None
-    classes: list[str] | None = None  # class names the layout itself fixes (Cityscapes' train ids)
+    coding: ColourTable | None = None  # how the layout's own masks code the classes (Cityscapes)
 
     def to_dict(self) -> dict[str, Any]:
         """The record a checkpoint keeps, so evaluation re-derives a ``single`` layout's validation pairs."""
@@ -416,6 +470,26 @@ def find_layout(
     if child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
         return _splits_inside_layout(folder, images_top, masks_top)
     return _single_layout(folder, images_top, masks_top, val_fraction, seed)
+
+
+def recorded_layout(
+    root: str | os.PathLike[str], recorded: Any = None, *, need_train: bool = True
+) -> tuple[SegmentationLayout, bool]:
+    """The layout of ``root`` and whether it is split as a checkpoint's training split it:
+    ``recorded`` (the checkpoint's data record) names this folder with a seeded split, whose
+    fraction and seed then split it again, so its validation pairs are the ones held out then."""
+    folder = Path(root).expanduser()
+    record = recorded if isinstance(recorded, dict) else {}
+    split, trained_on = record.get("split") or {}, record.get("root")
+    own = (
+        split.get("kind") == "single"
+        and trained_on is not None
+        and folder.is_dir()
+        and Path(trained_on).expanduser().resolve() == folder.resolve()
+    )
+    if own:
+        return find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"])), True
+    return find_layout(folder, need_train=need_train), False
 
 
 def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
@@ -477,15 +551,15 @@ def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
 
 
 CITYSCAPES_IMAGE = "_leftImg8bit"
-CITYSCAPES_TRAIN_IDS = "_labelTrainIds"
+CITYSCAPES_MASKS = ("_labelTrainIds", "_labelIds")  # train ids (prepared), else the download's label ids
 
 
 def _cityscapes_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
     """Cityscapes (torchvision's ``Cityscapes``): ``leftImg8bit/{train,val}/<city>/x_leftImg8bit.png``
-    with ``gtFine/`` (or ``gtCoarse/``) ``{train,val}/<city>/x_gtFine_labelTrainIds.png``: the 19
-    training classes 0..18 and 255 void, named from torchvision's class table. The raw label-id
-    masks (34 ids, void ones among them) are not classes; they are refused with the step that
-    writes the train-id masks."""
+    with ``gtFine/`` (or ``gtCoarse/``) ``{train,val}/<city>/x_gtFine_labelTrainIds.png`` (the 19
+    training classes 0..18, 255 void), else the download's own ``x_gtFine_labelIds.png`` (34 label
+    ids, turned into those classes as cityscapesscripts does). Names, colours and ids come from
+    torchvision's class table (`cityscapes_coding`)."""
     images_top = child_folder(folder, ("leftImg8bit",))
     masks_top = child_folder(folder, ("gtFine", "gtCoarse"))
     if images_top is None or masks_top is None:
@@ -493,43 +567,58 @@ def _cityscapes_layout(folder: Path, val_fraction: float, seed: int) -> Segmenta
     train_dir, val_dir, notes = split_folders(images_top)
     if train_dir is None or val_dir is None:
         raise DataError(f"--data {folder}: {images_top.name}/ needs train/ and val/ city folders (Cityscapes)")
-    train, val = (_cityscapes_pairs(folder, d, masks_top) for d in (train_dir, val_dir))
-    from torchvision.datasets import Cityscapes
+    gt = "gtFine" if masks_top.name.lower() == "gtfine" else "gtCoarse"  # as the files name it
+    for kind in CITYSCAPES_MASKS:
+        train, val = (_cityscapes_pairs(folder, d, masks_top, f"_{gt}{kind}") for d in (train_dir, val_dir))
+        if train[1] == val[1] == []:
+            description = (
+                f"Cityscapes: {images_top.name}/ + {masks_top.name}/*{kind}.png ({train_dir.name}/ + {val_dir.name}/)"
+            )
+            layout = SegmentationLayout(folder, "splits", train[0], val[0], description, notes)
+            layout.coding = cityscapes_coding(label_ids=kind == "_labelIds")
+            return layout
+    missing = train[1] or val[1]
+    raise DataError(
+        f"--data {folder}: {len(train[1]) + len(val[1])} photos have no mask in {masks_top.name}/ "
+        f"(x_{gt}_labelTrainIds.png or x_{gt}_labelIds.png; e.g. {missing[0]})"
+    )
 
-    named = sorted((c.train_id, c.name) for c in Cityscapes.classes if 0 <= c.train_id < 255)
-    description = f"Cityscapes: {images_top.name}/ + {masks_top.name}/ ({train_dir.name}/ + {val_dir.name}/)"
-    layout = SegmentationLayout(folder, "splits", train, val, description, notes)
-    layout.classes = [name for _, name in named]
-    return layout
 
-
-def _cityscapes_pairs(folder: Path, split: Path, masks_top: Path) -> list[tuple[Path, Path]]:
-    """Each ``x_leftImg8bit.png`` of ``split`` with its ``x_<gt>_labelTrainIds.png``."""
+def _cityscapes_pairs(
+    folder: Path, split: Path, masks_top: Path, ending: str
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Each ``x_leftImg8bit.png`` of ``split`` with its ``x<ending>.png``, and the masks missing."""
     masks = child_folder(masks_top, (split.name,))
     photos = [p for p in walk_images(split)[0] if p.stem.endswith(CITYSCAPES_IMAGE)]
     if masks is None or not photos:
         raise DataError(
             f"--data {folder}: no {split.name}/ photos (x{CITYSCAPES_IMAGE}.png) with masks in {masks_top.name}/"
         )
-    gt = "gtFine" if masks_top.name.lower() == "gtfine" else "gtCoarse"  # as the files name it
     pairs, missing = [], []
     for photo in photos:
         stem = photo.relative_to(split).with_name(photo.stem[: -len(CITYSCAPES_IMAGE)]).as_posix()
-        mask = masks / f"{stem}_{gt}{CITYSCAPES_TRAIN_IDS}.png"
+        mask = masks / f"{stem}{ending}.png"
         if mask.is_file():
             pairs.append((photo, mask))
         else:
             missing.append(mask)
-    if missing:
-        raw = missing[0].with_name(missing[0].name.replace(CITYSCAPES_TRAIN_IDS, "_labelIds"))
-        hint = (
-            f"; its {raw.name} holds Cityscapes' 34 label ids, not the 19 training classes: write the train-id "
-            "masks with cityscapesscripts' csCreateTrainIdLabelImgs (pip install cityscapesscripts)"
-            if raw.is_file()
-            else ""
-        )
-        raise DataError(f"--data {folder}: {len(missing)} photos have no train-id mask (e.g. {missing[0]}){hint}")
-    return pairs
+    return pairs, missing
+
+
+def cityscapes_coding(label_ids: bool) -> ColourTable:
+    """Cityscapes' 19 training classes from torchvision's class table (``Cityscapes.classes``):
+    names and colours in train-id order, black for void; with ``label_ids``, which of the 34 label
+    ids each class is, every other id void (cityscapesscripts' ``labelTrainIds``)."""
+    from torchvision.datasets import Cityscapes
+
+    trained = sorted(
+        (c for c in Cityscapes.classes if 0 <= c.train_id < DEFAULT_IGNORE_INDEX), key=lambda c: c.train_id
+    )
+    names, colours = [c.name for c in trained], [tuple(c.color) for c in trained]
+    if not label_ids:
+        return ColourTable(names, colours, [(0, 0, 0)])
+    void_ids = sorted(c.id for c in Cityscapes.classes if c.id >= 0 and c not in trained)
+    return ColourTable(names, colours, [(0, 0, 0)], [[c.id] for c in trained], void_ids)
 
 
 def _split_folders_layout(
@@ -909,15 +998,13 @@ def segmentation_datasets(
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     layout = find_layout(root, val_fraction=val_fraction, seed=seed)
     folder = layout.root
-    table = read_colour_table(folder)
+    table = layout.coding or read_colour_table(folder)
     train_ds = SegmentationFolder(folder, pairs=layout.train, colours=table)
     val_ds = SegmentationFolder(folder, pairs=layout.val, colours=table)
     names_from = "--classes"
     names = list(classes) if classes is not None else None
-    if names is None and layout.classes is not None:
-        names, names_from = list(layout.classes), layout.description
-    elif names is None and table is not None:
-        names, names_from = list(table.names), str(folder / COLOUR_TABLE)
+    if names is None and table is not None:
+        names, names_from = list(table.names), layout.description if layout.coding else str(folder / COLOUR_TABLE)
     elif names is None:
         names = read_class_names(folder)
         names_from = next((f"{folder / n}" for n in CLASS_FILES if (folder / n).is_file()), names_from)

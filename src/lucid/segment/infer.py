@@ -29,13 +29,14 @@ from lucid.segment.data import (
     ColourTable,
     SegmentationDataInfo,
     SegmentationFolder,
+    SegmentationLayout,
     eval_transform,
-    find_layout,
+    mask_colours,
     mask_histogram,
     pad_collate,
     read_class_names,
-    read_colour_table,
     read_rgb,
+    recorded_layout,
     resolve_classes,
 )
 from lucid.segment.metrics import validate
@@ -146,22 +147,17 @@ def evaluation_pairs(
     it, unless it is the folder the checkpoint trained on with a seeded split (``recorded``, the
     checkpoint's data record), whose validation pairs are then re-derived from its fraction and seed.
     """
-    folder = Path(data).expanduser()
-    split = (recorded or {}).get("split") or {}
-    root = (recorded or {}).get("root")
-    own_split = (
-        split.get("kind") == "single"
-        and root is not None
-        and folder.is_dir()
-        and Path(root).expanduser().resolve() == folder.resolve()
-    )
-    if own_split:
-        layout = find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"]))
-        return layout.root, layout.val
-    layout = find_layout(folder, need_train=False)
-    if layout.kind == "single":  # a folder of pairs given to evaluate: every pair
-        return layout.root, sorted(layout.train + layout.val)
-    return layout.root, layout.val
+    layout, pairs = _evaluation_layout(data, recorded)
+    return layout.root, pairs
+
+
+def _evaluation_layout(
+    data: str | os.PathLike[str], recorded: dict[str, Any] | None
+) -> tuple[SegmentationLayout, list[tuple[Path, Path]]]:
+    layout, own = recorded_layout(data, recorded, need_train=False)
+    if layout.kind == "single" and not own:  # a folder of pairs given to evaluate: every pair
+        return layout, sorted(layout.train + layout.val)
+    return layout, layout.val
 
 
 def evaluate_segmentation(
@@ -190,7 +186,8 @@ def evaluate_segmentation(
     data = data if data is not None else meta["data"]
     if data is None:
         raise DataError("no --data given and the checkpoint records no training data")
-    folder, pairs = evaluation_pairs(data, meta["data_record"])
+    layout, pairs = _evaluation_layout(data, meta["data_record"])
+    folder = layout.root
     ignore = meta["ignore_index"] if ignore_index is None else int(ignore_index)
     # The checkpoint's names win: they are what its outputs mean; a folder naming them otherwise is said.
     classes, notes = list(meta["classes"]), []
@@ -204,10 +201,7 @@ def evaluate_segmentation(
         notes.append(
             f"{folder}: its class names differ from the checkpoint's ({shown}); the checkpoint's names are used"
         )
-    recorded = (meta["data_record"] or {}).get("colours")
-    colours = read_colour_table(folder) or read_colour_table(folder.parent)
-    if colours is None and recorded:
-        colours = ColourTable.from_dict(recorded)
+    colours = layout.coding or mask_colours(folder, meta["data_record"])  # as the folder's masks code classes
     dataset = SegmentationFolder(
         folder, transform=eval_transform(meta["mean"], meta["std"]), pairs=pairs, colours=colours
     )

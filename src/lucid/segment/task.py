@@ -24,7 +24,9 @@ from lucid.segment.data import (
     class_frequencies,
     enet_class_weights,
     looks_like_segmentation,
+    mask_colours,
     pad_collate,
+    recorded_layout,
     segmentation_datasets,
 )
 from lucid.segment.metrics import segmentation_loss, validate
@@ -311,12 +313,12 @@ class SegmentTask(Task):
                 f"({LAYOUT_HELP}); {data} is not one (class folders and digits are classification's)"
             )
         recorded = json.loads(metadata.get("train_data", "null")) or {}
-        layout = _recorded_layout(folder, recorded)
-        ignore = int(json.loads(metadata.get("ignore_index", "255")))
+        layout, _ = recorded_layout(folder, recorded)
         root = layout.root
+        colours = layout.coding or mask_colours(root, recorded)  # coded masks (class_dict.csv) decode as in training
         return (
-            _mask_set(layout.train, preprocessing, picks.num_calib, picks.seed, f"{root} training pairs", ignore),
-            _mask_set(layout.val, preprocessing, picks.num_eval, picks.seed + 1, f"{root} validation pairs", ignore),
+            _mask_set(layout.train, preprocessing, picks.num_calib, picks.seed, f"{root} training pairs", colours),
+            _mask_set(layout.val, preprocessing, picks.num_eval, picks.seed + 1, f"{root} validation pairs", colours),
         )
 
     @classmethod
@@ -362,19 +364,8 @@ def as_rgb_tensor(image: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
 
 
-def _recorded_layout(folder: Path, recorded: Mapping[str, Any]) -> Any:
-    """The folder's layout, split as the model's training split it when it is that folder."""
-    from lucid.segment.data import find_layout
-
-    split = recorded.get("split") or {}
-    root = recorded.get("root")
-    if split.get("kind") == "single" and root is not None and Path(root).expanduser().resolve() == folder.resolve():
-        return find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"]))
-    return find_layout(folder)
-
-
 def _mask_set(
-    pairs: Sequence[tuple[Path, Path]], prep: Any, limit: int | None, seed: int, what: str, ignore: int
+    pairs: Sequence[tuple[Path, Path]], prep: Any, limit: int | None, seed: int, what: str, colours: Any
 ) -> Any:
     """Preprocessed images at the nominal size and their nearest-resized masks."""
     from torchvision.transforms import v2
@@ -389,7 +380,7 @@ def _mask_set(
     std = np.asarray(prep.std, np.float32)[:, None, None]
     images, masks = [], []
     for image_file, mask_file in chosen:
-        rgb, mask = read_pair(image_file, mask_file)
+        rgb, mask = read_pair(image_file, mask_file, colours)
         rgb = v2.functional.resize(rgb, list(prep.image_size), antialias=True)
         images.append((rgb.float().numpy() / 255.0 - mean) / std)
         mask = mask[None]

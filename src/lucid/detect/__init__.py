@@ -13,7 +13,7 @@ from lucid.detect.data import (
     find_detection_layout,
     looks_like_detection,
 )
-from lucid.detect.metrics import MAX_DETECTIONS, coco_dataset, coco_metrics, scale_detections
+from lucid.detect.metrics import MAX_DETECTIONS, coco_dataset, coco_metrics, photo_detections, scale_detections
 from lucid.detect.transforms import SSD_FILL, eval_transform, train_transform
 
 # isort: split
@@ -34,6 +34,7 @@ __all__ = [
     "coco_dataset",
     "coco_metrics",
     "scale_detections",
+    "photo_detections",
     "SSD_FILL",
     "eval_transform",
     "train_transform",

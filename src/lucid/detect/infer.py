@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lucid.detect.data import detection_collate, detection_datasets
-from lucid.detect.metrics import coco_metrics, scale_detections
+from lucid.detect.metrics import coco_metrics, photo_detections
 from lucid.errors import DataError
 from lucid.tasks import recorded_tta, with_tta
 
@@ -140,9 +140,9 @@ def evaluate_detection(
     predictions, truths = [], []
     for images, targets in loader:
         batch = images.to(device).float().div_(255)
-        for detection, target in zip(scored(batch), targets, strict=True):
-            predictions.append(scale_detections(detection, batch.shape[-2:], target["orig_size"]))
-            truths.append(val_ds.ground_truth(int(target["image_id"])))
+        scaled, truth = photo_detections(scored(batch), targets, batch.shape[-2:], val_ds)
+        predictions += scaled
+        truths += truth
     scores = coco_metrics(predictions, truths, classes)
     return DetectionEval(
         str(checkpoint),

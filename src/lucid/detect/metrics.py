@@ -30,7 +30,7 @@ from torchvision.models.detection.transform import resize_boxes
 
 from lucid.errors import DataError
 
-__all__ = ["coco_dataset", "coco_metrics", "MAX_DETECTIONS", "scale_detections"]
+__all__ = ["coco_dataset", "coco_metrics", "MAX_DETECTIONS", "photo_detections", "scale_detections"]
 
 MAX_DETECTIONS = 100  # COCOeval's standard maxDets for the reported AP
 
@@ -46,6 +46,20 @@ def scale_detections(
         "scores": detection["scores"].detach().float().cpu(),
         "labels": detection["labels"].detach().cpu(),
     }
+
+
+def photo_detections(
+    detections: Sequence[Mapping[str, torch.Tensor]],
+    targets: Sequence[Mapping[str, Any]],
+    input_size: Sequence[int],
+    dataset: Any,
+) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, Any]]]:
+    """A batch's detections in each photo's own pixels (`scale_detections` from the network's
+    ``input_size`` to the target's ``orig_size``) and each photo's ground truth
+    (``dataset.ground_truth(image_id)``): `coco_metrics`' two inputs, gathered alike by training's
+    validation and by ``lucid eval``."""
+    predictions = [scale_detections(d, input_size, t["orig_size"]) for d, t in zip(detections, targets, strict=True)]
+    return predictions, [dataset.ground_truth(int(t["image_id"])) for t in targets]
 
 
 def _array(value: Any, name: str, where: int, columns: int | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ from lucid.detect.data import (
     detection_datasets,
     looks_like_detection,
 )
-from lucid.detect.metrics import coco_metrics, scale_detections
+from lucid.detect.metrics import coco_metrics, photo_detections
 from lucid.models.ssdlite import MirroredSSD, SSDLite
 from lucid.tasks import CalibrationPicks, ExportSpec, Task, TaskData, register_task
 from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
@@ -189,11 +189,10 @@ class DetectTask(Task):
             finite = finite and math.isfinite(loss)
             loss_sum += loss * images.shape[0]
             images_seen += images.shape[0]
-            size = tuple(images.shape[-2:])
-            for detection, target in zip(detections, targets, strict=True):
-                finite = finite and bool(torch.isfinite(detection["scores"]).all())
-                predictions.append(scale_detections(detection, size, target["orig_size"]))
-                truths.append(base.ground_truth(int(target["image_id"])))
+            finite = finite and all(bool(torch.isfinite(d["scores"]).all()) for d in detections)
+            scaled, truth = photo_detections(detections, targets, images.shape[-2:], base)
+            predictions += scaled
+            truths += truth
         context = dist_utils.current()
         gathered = dist_utils.gather_objects((predictions, truths, loss_sum, images_seen, finite), context)
         predictions = [p for part in gathered for p in part[0]]

@@ -243,6 +243,64 @@ def test_train_folder_without_val_is_split_by_seed(tmp_path: Path) -> None:
     note(info, "no data.yaml or classes.txt")
 
 
+def _box_table(path: Path, header: str, rows: Sequence[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_roboflow_csv_tables_beside_their_photos(tmp_path: Path) -> None:
+    """Roboflow's "Tensorflow Object Detection CSV": train/ + valid/, each with _annotations.csv
+    (one row per box, the photo's size stated) beside its photos; a photo the table does not list
+    is not used, and said."""
+    header = "filename,width,height,class,xmin,ymin,xmax,ymax"
+    rows = {"train": [], "valid": []}
+    for i in range(6):
+        split = "train" if i < 4 else "valid"
+        photo(tmp_path / split / f"p{i}.jpg", (2, 3, 20, 25))
+        name = "dog" if i % 2 else "cat"
+        rows[split] += [f"p{i}.jpg,{W},{H},{name},2,3,20,25", f"p{i}.jpg,{W},{H},{name},22,5,38,28"]
+    for split in rows:
+        _box_table(tmp_path / split / "_annotations.csv", header, rows[split])
+    photo(tmp_path / "train" / "unlisted.jpg")
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=64)
+    assert (info.layout, info.classes, len(train), len(val)) == ("csv", ["cat", "dog"], 4, 2)
+    assert (
+        note(info, "1 photos are in no box table") == f"{tmp_path}: 1 photos are in no box table, so they are not used"
+    )
+    assert train.records[0].boxes.tolist() == [[2, 3, 20, 25], [22, 5, 38, 28]]
+
+
+def test_kaggle_csv_tables_by_split_and_one_table_split_by_seed(tmp_path: Path) -> None:
+    """Kaggle's blood cells: train.csv + test.csv at the root (columns in their own order, photo
+    names without a folder) and the photos in images/; one table alone is split by seed. A row
+    whose box is not numbers is refused, naming the file and line; a table of labels without
+    boxes is nobody's detection data."""
+    root = tmp_path / "kaggle"
+    header = "cell_type,filename,xmin,xmax,ymin,ymax"
+    for i in range(6):
+        photo(root / "images" / f"BloodImage_{i:05d}.jpg", (2, 3, 20, 25))
+    train = [f"{'WBC' if i % 2 else 'RBC'},BloodImage_{i:05d}.jpg,2,20,3,25" for i in range(4)]
+    _box_table(root / "train.csv", header, train)
+    _box_table(root / "test.csv", header, [f"WBC,BloodImage_{i:05d}.jpg,2,20,3,25" for i in (4, 5)])
+    train_ds, val_ds, info = detection_datasets(root, image_size=64)
+    assert (info.layout, info.classes, len(train_ds), len(val_ds)) == ("csv", ["RBC", "WBC"], 4, 2)
+    assert note(info, "test.csv is used") == f"{root}: no val.csv, so test.csv is used as the validation split"
+    assert train_ds.records[0].boxes.tolist() == [[2, 3, 20, 25]]
+    (root / "test.csv").unlink()
+    (root / "train.csv").rename(root / "boxes.csv")
+    train_ds, val_ds, info = detection_datasets(root, image_size=64, val_fraction=0.25)
+    assert (len(train_ds), len(val_ds), info.split["kind"]) == (3, 1, "seeded")
+    _box_table(root / "boxes.csv", header, [*train, "RBC,BloodImage_00005.jpg,2,twenty,3,25"])
+    with pytest.raises(DataError, match=r"boxes.csv:6: expected a photo name and numeric xmin"):
+        detection_datasets(root, image_size=64)
+    labels = tmp_path / "labels"
+    _box_table(labels / "labels.csv", "filename,label", ["a.jpg,cat"])
+    photo(labels / "a.jpg")
+    assert not looks_like_detection(labels)
+
+
 def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> None:
     files = ["a.jpg", "b.jpg", "c.jpg"]
     for f in files:

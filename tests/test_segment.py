@@ -721,3 +721,23 @@ def test_cityscapes_masks_are_read_with_their_class_names(tmp_path):
     Image.fromarray(ids, mode="L").save(first)
     with pytest.raises(DataError, match=r"1 pixels have label ids that are no class's \(e.g. \[40\]\)"):
         segmentation_datasets(raw, crop_size=(16, 16))
+
+
+def test_lucid_eval_rescores_the_held_out_pairs_of_a_wrapped_download(tmp_path):
+    """A download's root (README + one folder of images/ + masks/) trains on a seeded split of
+    the folder it wraps; evaluating the download's root re-derives exactly those held-out pairs."""
+    from lucid.segment.infer import evaluation_pairs
+
+    base = make_shapes_dataset(tmp_path / "base", train=8, val=2, size=(16, 16))
+    root = tmp_path / "download"
+    for split in ("train", "val"):
+        for file in sorted((base / split / "images").iterdir()):
+            _move(file, root / "data" / "images" / file.name)
+            _move(base / split / "masks" / f"{file.stem}.png", root / "data" / "masks" / f"{file.stem}.png")
+    (root / "README.md").write_text("shapes")
+    _, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.3, seed=4)
+    record = info.to_dict()
+    assert record["root"] == str(root / "data") and record["split"]["kind"] == "single"
+    folder, pairs = evaluation_pairs(root, record)
+    assert folder == root / "data" and pairs == val.samples
+    assert len(evaluation_pairs(root)[1]) == 10  # without the record: every pair of the folder

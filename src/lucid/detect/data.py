@@ -12,7 +12,11 @@
   ``images/train2017/``, ``images/`` ... and Roboflow's ``train/_annotations.coco.json``
   + ``valid/_annotations.coco.json`` beside their photos;
 - **YOLO text**: ``images/`` + ``labels/`` (each possibly split into ``train/`` + ``val/``) or
-  Roboflow's ``train/images`` + ``train/labels``, class names from ``data.yaml`` or ``classes.txt``.
+  Roboflow's ``train/images`` + ``train/labels``, class names from ``data.yaml`` or ``classes.txt``;
+- **CSV boxes**: a table whose header names the photo (``filename``), the class and ``xmin ymin
+  xmax ymax`` in pixels: Roboflow's ``train/_annotations.csv`` + ``valid/`` beside their photos,
+  ``train.csv`` + ``val.csv`` at the root, or one table (split by seed). Photos the tables do not
+  list are not used (said): they may be another split's, or unlabelled.
 
 Without split folders a seeded ``val_fraction`` of the photos validates; the record
 (`DetectionDataInfo.to_dict`) lists the validation photos, so evaluation rescores exactly them.
@@ -49,6 +53,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lucid.data.files import (
+    IMAGE_SUFFIXES,
     TEST_SPLITS,
     TRAIN_SPLITS,
     VAL_SPLITS,
@@ -64,6 +69,8 @@ from lucid.data.files import (
 from lucid.data.images import image_header
 from lucid.detect.formats import (
     RawImage,
+    box_table_columns,
+    read_box_csv,
     read_coco_json,
     read_voc_xml,
     read_yolo_labels,
@@ -87,12 +94,14 @@ __all__ = [
 LAYOUT_HELP = (
     "Pascal VOC (JPEGImages/ + Annotations/*.xml + ImageSets/Main/train.txt, val.txt); images/ + "
     "annotations/*.xml (VOC XML), optionally in train/ + val/; COCO JSON (annotations/instances_*.json + "
-    "train2017/ ..., or Roboflow's train/_annotations.coco.json + valid/); or YOLO text (images/ + labels/, "
-    "or train/images + train/labels, with data.yaml or classes.txt)"
+    "train2017/ ..., or Roboflow's train/_annotations.coco.json + valid/); YOLO text (images/ + labels/, "
+    "or train/images + train/labels, with data.yaml or classes.txt); or CSV boxes (a header naming filename, "
+    "class, xmin, ymin, xmax, ymax: Roboflow's train/_annotations.csv + valid/, or train.csv + val.csv)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
 COCO_ROBOFLOW = "_annotations.coco.json"
+ROBOFLOW_CSV = "_annotations.csv"
 DUPLICATE_IOU = 0.9  # same-class boxes overlapping this much are named as probable duplicates
 
 
@@ -388,6 +397,100 @@ def _yolo(root: Path) -> DetectionLayout | None:
 
 
 # --------------------------------------------------------------------------------------------
+# CSV box tables
+
+
+def _box_table(folder: Path | None) -> Path | None:
+    """The CSV box table of ``folder``: Roboflow's ``_annotations.csv``, else the one ``.csv``
+    whose header names photos, classes and boxes (`box_table_columns`)."""
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        tables = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and not p.name.startswith("."))
+    except OSError:
+        return None
+    boxes = [t for t in tables if t.is_file() and _is_box_table(t)]
+    roboflow = [t for t in boxes if t.name.lower() == ROBOFLOW_CSV]
+    if len(roboflow) == 1:
+        return roboflow[0]
+    return boxes[0] if len(boxes) == 1 else None
+
+
+def _is_box_table(file: Path) -> bool:
+    """Whether ``file``'s first line is a box table's header (read alone: tables can be large)."""
+    import csv
+
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader([handle.readline(65536)]), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return box_table_columns(header) is not None
+
+
+def _split_tables(root: Path) -> tuple[Path | None, Path | None]:
+    """Box tables at ``root`` named by split (``train.csv`` + ``val.csv``, ``valid.csv`` or
+    ``test.csv``, any case), their photos somewhere below ``root``."""
+    tables = {p.stem.lower(): p for p in root.glob("*.csv") if p.is_file() and _is_box_table(p)}
+    train = next((tables[n] for n in TRAIN_SPLITS if n in tables), None)
+    val = next((tables[n] for n in (*VAL_SPLITS, *TEST_SPLITS) if n in tables), None)
+    return train, val
+
+
+def _photo_key(name: str) -> str:
+    """A table's photo name as `_keyed_photos` keys photos: its path without an image suffix, lower-cased."""
+    path = Path(name.replace("\\", "/"))
+    return (path.with_suffix("") if path.suffix.lower() in IMAGE_SUFFIXES else path).as_posix().lower()
+
+
+def _table_images(table_file: Path, search: Path, photos: Mapping[str, Path]) -> list[RawImage]:
+    """Each photo of ``table_file`` with its boxes, found among ``photos`` (`_keyed_photos` of
+    ``search``) by its path or, when unique, by its name alone; a name found nowhere is a missing
+    photo."""
+    table = read_box_csv(table_file)
+    by_name: dict[str, Path | None] = {}
+    for key, path in photos.items():
+        name = key.rsplit("/", 1)[-1]
+        by_name[name] = None if name in by_name else path
+    found = []
+    for name, objects in table.boxes.items():
+        key = _photo_key(name)
+        photo = photos.get(key) or by_name.get(key.rsplit("/", 1)[-1])
+        found.append(RawImage(photo or search / name, objects, table_file, table.sizes.get(name)))
+    return found
+
+
+def _csv(root: Path) -> DetectionLayout | None:
+    """CSV box tables: Roboflow's ``train/_annotations.csv`` + ``valid/`` (photos beside each
+    table), ``train.csv`` + ``val.csv`` at the root, or one table at the root (split by seed)."""
+    train_dir, val_dir, notes = split_folders(root, lambda f: _box_table(f) is not None)
+    pairs: list[tuple[Path, Path]] = []  # (table, folder its photos are in)
+    if train_dir is not None:
+        pairs = [(t, d) for d in (train_dir, val_dir) if d is not None and (t := _box_table(d)) is not None]
+    else:
+        train_table, val_table = _split_tables(root)
+        notes = []
+        if val_table is not None and val_table.stem.lower() in TEST_SPLITS:
+            notes.append(f"{root}: no val.csv, so {val_table.name} is used as the validation split")
+        if train_table is not None:
+            pairs = [(t, root) for t in (train_table, val_table) if t is not None]
+        elif (single := _box_table(root)) is not None:
+            pairs = [(single, root)]
+    if not pairs:
+        return None
+    photos = {folder: _keyed_photos(folder) for folder in {f for _, f in pairs}}
+    read = [_table_images(table, folder, photos[folder]) for table, folder in pairs]
+    listed = {r.image for images in read for r in images}
+    unlisted = len({p for found in photos.values() for p in found.values()} - listed)
+    if unlisted:  # a table lists the photos with boxes; the others may be another split's, or unlabelled
+        notes.append(f"{root}: {unlisted} photos are in no box table, so they are not used")
+    train, val = read[0], (read[1] if len(read) > 1 else None)
+    where = " + ".join(_short(root, table) for table, _ in pairs)
+    description = f"CSV boxes: {where}" + (", split by seed" if val is None else "")
+    return DetectionLayout(root, "csv", description, train, val, None, notes)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
@@ -396,7 +499,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
-    for reader in (_voc_devkit, _coco, _yolo):
+    for reader in (_voc_devkit, _coco, _yolo, _csv):
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -424,9 +527,13 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True
     if _coco_files(folder):
         return True
+    if _box_table(folder) is not None or _split_tables(folder)[0] is not None:
+        return True
     candidates = [folder, *(f for f in (child_folder(folder, s) for s in (TRAIN_SPLITS, VAL_SPLITS)) if f)]
     for split in candidates:
         if child_folder(split, IMAGE_DIRS) and _has_files(child_folder(split, ("labels",)), (".txt",)):
+            return True
+        if split is not folder and _box_table(split) is not None:
             return True
         if _has_files(child_folder(split, XML_DIRS), (".xml",)):
             return True

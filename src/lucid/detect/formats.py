@@ -1,4 +1,4 @@
-"""Box annotation files as people ship them: Pascal VOC XML, COCO JSON and YOLO text.
+"""Box annotation files as people ship them: Pascal VOC XML, COCO JSON, YOLO text and CSV tables.
 
 Each reader turns one file into `RawObject` boxes (class name, ``x1 y1 x2 y2``, the
 difficult/crowd flag) exactly as the file states them: nothing is clipped, dropped or renamed
@@ -12,7 +12,10 @@ Coordinate conventions, as the formats define them:
 - COCO ``bbox``: ``[x, y, width, height]`` in pixels, turned into ``x1 y1 x2 y2``;
 - YOLO: ``class cx cy w h`` as fractions of the photo's width and height (``normalised`` boxes,
   scaled by `lucid.detect.data` once the photo's size is read); a line of more than four
-  numbers after the class is a polygon (YOLO segmentation labels) and gives its bounding box.
+  numbers after the class is a polygon (YOLO segmentation labels) and gives its bounding box;
+- CSV (Roboflow's "Tensorflow Object Detection CSV", Kaggle tables): a header naming the photo
+  (``filename``), the class and ``xmin ymin xmax ymax`` in pixels, one row per box, in any column
+  order; ``width`` and ``height`` when given.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ __all__ = [
     "read_coco_json",
     "read_yolo_labels",
     "read_yolo_names",
+    "BoxTable",
+    "box_table_columns",
+    "read_box_csv",
     "unknown_class",
     "YOLO_NAME_FILES",
 ]
@@ -260,3 +266,74 @@ def _yaml_names(file: Path) -> list[str]:
     if isinstance(names, list) and names:
         return [str(n) for n in names]
     raise DataError(f"{file}: expected 'names:' as a list of class names or a dict 0: name, 1: name ..., got {names!r}")
+
+
+# CSV box tables: the header names each column; the first name present of each list is used.
+CSV_PHOTO = ("filename", "file_name", "file", "image", "image_name", "image_id", "img", "path")
+CSV_CLASS = ("class", "label", "class_name", "category", "name", "cell_type", "labels")
+CSV_BOX = {
+    "xmin": ("xmin", "x_min", "x1"),
+    "ymin": ("ymin", "y_min", "y1"),
+    "xmax": ("xmax", "x_max", "x2"),
+    "ymax": ("ymax", "y_max", "y2"),
+}
+CSV_SIZE = ("width", "height")
+
+
+@dataclass
+class BoxTable:
+    """What one CSV box table says: each photo's boxes and, when stated, its ``(width, height)``,
+    keyed by the photo's name as the table writes it."""
+
+    boxes: dict[str, list[RawObject]]
+    sizes: dict[str, tuple[int, int]]
+
+
+def box_table_columns(header: list[str]) -> dict[str, str] | None:
+    """The columns of a CSV box table by role (``photo``, ``class``, ``xmin`` ... ``ymax``, and
+    ``width``/``height`` when present) from its ``header``, or None when it is not one (a table
+    of labels without boxes, say)."""
+    names = {h.strip().lower(): h for h in header if h}
+    roles: dict[str, str] = {}
+    for role, choices in {"photo": CSV_PHOTO, "class": CSV_CLASS, **CSV_BOX}.items():
+        found = next((names[c] for c in choices if c in names), None)
+        if found is None:
+            return None
+        roles[role] = found
+    roles.update({size: names[size] for size in CSV_SIZE if size in names})
+    return roles
+
+
+def read_box_csv(path: str | os.PathLike[str]) -> BoxTable:
+    """The boxes of a CSV box table (`box_table_columns`): a header that is not one, a row whose
+    coordinates are not numbers, or a file that is not UTF-8 text is a `DataError` naming it."""
+    import csv
+    import io
+
+    file = Path(path)
+    try:
+        rows = list(csv.reader(io.StringIO(file.read_text(encoding="utf-8-sig"), newline="")))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{file}: not a readable CSV table of boxes ({exc})") from None
+    columns = box_table_columns(rows[0]) if rows else None
+    if columns is None:
+        raise DataError(f"{file}: expected a header naming filename, class, xmin, ymin, xmax and ymax columns")
+    index = {h: i for i, h in enumerate(rows[0])}
+    at = {role: index[header] for role, header in columns.items()}
+    table = BoxTable({}, {})
+    for number, row in enumerate(rows[1:], 2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            photo = row[at["photo"]].strip()
+            x1, y1, x2, y2 = (float(row[at[c]]) for c in CSV_BOX)
+            size = tuple(int(float(row[at[c]])) for c in CSV_SIZE if c in at)
+            name = row[at["class"]].strip()
+        except (IndexError, ValueError):
+            raise DataError(
+                f"{file}:{number}: expected a photo name and numeric xmin, ymin, xmax, ymax, got {row}"
+            ) from None
+        table.boxes.setdefault(photo, []).append(RawObject(name, (x1, y1, x2, y2)))
+        if len(size) == 2 and size[0] > 0 and size[1] > 0:
+            table.sizes[photo] = (size[0], size[1])
+    return table

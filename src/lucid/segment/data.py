@@ -476,19 +476,19 @@ def recorded_layout(
     root: str | os.PathLike[str], recorded: Any = None, *, need_train: bool = True
 ) -> tuple[SegmentationLayout, bool]:
     """The layout of ``root`` and whether it is split as a checkpoint's training split it:
-    ``recorded`` (the checkpoint's data record) names this folder with a seeded split, whose
-    fraction and seed then split it again, so its validation pairs are the ones held out then."""
+    ``recorded`` (the checkpoint's data record) names this folder (or the one a download's root
+    wraps) with a seeded split, whose fraction and seed then split it again, so its validation
+    pairs are the ones held out then."""
     folder = Path(root).expanduser()
     record = recorded if isinstance(recorded, dict) else {}
     split, trained_on = record.get("split") or {}, record.get("root")
-    own = (
-        split.get("kind") == "single"
-        and trained_on is not None
-        and folder.is_dir()
-        and Path(trained_on).expanduser().resolve() == folder.resolve()
-    )
-    if own:
-        return find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"])), True
+    if split.get("kind") == "single" and trained_on is not None and folder.is_dir():
+        try:
+            layout = find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"]))
+        except DataError:  # not a training layout (a validation split alone): not the run's folder
+            layout = None
+        if layout is not None and layout.root.resolve() == Path(trained_on).expanduser().resolve():
+            return layout, True
     return find_layout(folder, need_train=need_train), False
 
 

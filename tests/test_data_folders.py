@@ -162,6 +162,34 @@ def test_train_alone_is_split_and_lucid_eval_scores_that_split(
     assert result["top1"] == pytest.approx(record["val_top1"])
 
 
+def test_kaggle_split_names_with_affixes_and_a_repeated_level(tmp_path: Path) -> None:
+    """Kaggle's cats and dogs (``training_set/training_set/<class>/`` + ``test_set/test_set/``)
+    and Intel's scenes (``seg_train/seg_train/`` + ``seg_test/seg_test/`` + unlabelled
+    ``seg_pred/``) are split trees; a class named ``train_station`` is still a class."""
+    cats = tmp_path / "cats"
+    for c, name in enumerate(("cats", "dogs")):
+        for i in range(3):
+            _photo(cats / "training_set" / "training_set" / name / f"{i}.png", list(COLOURS.values())[c], seed=i)
+            _photo(cats / "test_set" / "test_set" / name / f"{i}.png", list(COLOURS.values())[c], seed=9 + i)
+    layout = find_layout(cats)
+    assert layout.kind == "train_test" and layout.train.folder == cats / "training_set" / "training_set"
+    assert layout.val is not None and layout.val.folder == cats / "test_set" / "test_set"
+    assert evaluation_folder(cats) == (cats / "test_set" / "test_set", "test_set/ split")
+    intel = tmp_path / "intel"
+    for c, name in enumerate(("forest", "sea")):
+        for split in ("seg_train", "seg_test"):
+            for i in range(2):
+                _photo(intel / split / split / name / f"{i}.png", list(COLOURS.values())[c], seed=i)
+    _photo(intel / "seg_pred" / "seg_pred" / "0.png", COLOURS["red"], seed=0)
+    layout = find_layout(intel)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("train_test", ["forest", "sea"], 4)
+    places = tmp_path / "places"
+    for c, name in enumerate(("bus_stop", "train_station")):
+        for i in range(2):
+            _photo(places / name / f"{i}.png", list(COLOURS.values())[c], seed=i)
+    assert find_layout(places).classes == ["bus_stop", "train_station"]
+
+
 def test_a_class_named_train_is_a_class(tmp_path: Path) -> None:
     """Vehicles: bus/, car/ and train/ hold photos. train/ holds no class folders, so it is one of
     the classes of one folder of class folders, not a training split."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ __all__ = [
     "TEST_SPLITS",
     "child_folder",
     "split_folders",
+    "split_child",
+    "split_role",
+    "SPLIT_AFFIXES",
     "evaluation_folder",
     "read_id_list",
     "voc_split",
@@ -275,7 +279,7 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
         return layout
     train_dir, val_dir, notes = _split_roles(base)
     if train_dir is not None and val_dir is not None:
-        kind = "train_test" if val_dir.name.lower() in TEST_SPLITS else "train_val"
+        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
         layout = FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
     elif train_dir is not None:
         layout = _train_alone(base, train_dir, notes, flag, root)
@@ -348,15 +352,52 @@ def child_folder(folder: Path | None, names: Sequence[str]) -> Path | None:
     return next((children[n.lower()] for n in names if n.lower() in children), None)
 
 
+# Words a split folder's name may add to the split's (Kaggle: training_set/, seg_train/, test_data/).
+SPLIT_AFFIXES = ("set", "data", "dataset", "images", "imgs", "split", "seg")
+
+
+def _names_split(name: str, names: Sequence[str]) -> bool:
+    """Whether the folder ``name`` is one of ``names``, alone or with `SPLIT_AFFIXES` words."""
+    wanted = {n.lower() for n in names}
+    words = [w for w in re.split(r"[-_ .]+", name.lower()) if w]
+    return any(w in wanted for w in words) and all(w in wanted or w in SPLIT_AFFIXES for w in words)
+
+
+def split_role(name: str) -> str | None:
+    """``"train"``, ``"val"`` or ``"test"`` for a split folder's name (`split_child`'s rule), else None."""
+    roles = (("train", TRAIN_SPLITS), ("val", VAL_SPLITS), ("test", TEST_SPLITS))
+    return next((role for role, names in roles if _names_split(name, names)), None)
+
+
+def split_child(folder: Path | None, names: Sequence[str]) -> Path | None:
+    """`child_folder`, else the sub-folder whose name is one of ``names`` with only `SPLIT_AFFIXES`
+    words around it (``training_set``, ``seg_train``; a class such as ``train_station`` is not
+    one); a split folder that only repeats its own name one level down (Kaggle's
+    ``training_set/training_set/<class>/``) is read from there."""
+    found = child_folder(folder, names)
+    if found is None and folder is not None:
+        try:
+            candidates = sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+        except OSError:
+            candidates = []
+        found = next((folder / name for name in candidates if _names_split(name, names)), None)
+    if found is not None:
+        inner = child_folder(found, (found.name,))
+        if inner is not None and len([e for e in os.scandir(found) if not e.name.startswith(".")]) == 1:
+            return inner
+    return found
+
+
 def split_folders(
     folder: Path, usable: Callable[[Path], bool] = lambda _: True
 ) -> tuple[Path | None, Path | None, list[str]]:
     """The training and validation split folders of ``folder`` that ``usable`` accepts (each None
-    when absent): `TRAIN_SPLITS`, and `VAL_SPLITS` or, without one, `TEST_SPLITS`. The notes say
-    when a test folder validates or, beside a validation folder, is left unused."""
+    when absent): `TRAIN_SPLITS`, and `VAL_SPLITS` or, without one, `TEST_SPLITS` (`split_child`:
+    any case, Kaggle's affixes). The notes say when a test folder validates or, beside a
+    validation folder, is left unused."""
 
     def pick(names: Sequence[str]) -> Path | None:
-        found = child_folder(folder, names)
+        found = split_child(folder, names)
         return found if found is not None and usable(found) else None
 
     train, val, test = pick(TRAIN_SPLITS), pick(VAL_SPLITS), pick(TEST_SPLITS)
@@ -379,7 +420,7 @@ def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tup
         raise DataError(f"{flag} {root}: no such folder")
     base = _wrapped_classes(base) or base
     train_dir, val_dir, _ = _split_roles(base)
-    if val_dir is not None and (train_dir is not None or val_dir.name.lower() in VAL_SPLITS):
+    if val_dir is not None and (train_dir is not None or split_role(val_dir.name) == "val"):
         return val_dir, f"{val_dir.name}/ split"
     if train_dir is not None and not _other_folders(base):
         return train_dir, "folder"
@@ -400,9 +441,8 @@ def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
 
 def _other_folders(base: Path) -> list[str]:
     """The folders of ``base`` that are not split folders (they could be classes)."""
-    splits = {n.lower() for n in (*TRAIN_SPLITS, *VAL_SPLITS, *TEST_SPLITS)}
     return sorted(
-        e.name for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir() and e.name.lower() not in splits
+        e.name for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir() and split_role(e.name) is None
     )
 
 
@@ -481,8 +521,8 @@ def voc_split(
 def _wrapped_classes(base: Path) -> Path | None:
     """`wrapped_folder` when it has a train/ split or at least two folders of its own
     (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped."""
-    inner = None if child_folder(base, TRAIN_SPLITS) is not None else wrapped_folder(base)
-    if inner is None or child_folder(inner, TRAIN_SPLITS) is not None:
+    inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base)
+    if inner is None or split_child(inner, TRAIN_SPLITS) is not None:
         return inner
     try:
         subfolders = [e for e in os.scandir(inner) if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]

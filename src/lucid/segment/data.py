@@ -568,8 +568,9 @@ def _cityscapes_layout(folder: Path, val_fraction: float, seed: int) -> Segmenta
     if train_dir is None or val_dir is None:
         raise DataError(f"--data {folder}: {images_top.name}/ needs train/ and val/ city folders (Cityscapes)")
     gt = "gtFine" if masks_top.name.lower() == "gtfine" else "gtCoarse"  # as the files name it
+    photos = {d: _cityscapes_photos(folder, d, masks_top) for d in (train_dir, val_dir)}  # one walk each
     for kind in CITYSCAPES_MASKS:
-        train, val = (_cityscapes_pairs(folder, d, masks_top, f"_{gt}{kind}") for d in (train_dir, val_dir))
+        train, val = (_cityscapes_pairs(d, photos[d], masks_top, f"_{gt}{kind}") for d in (train_dir, val_dir))
         if train[1] == val[1] == []:
             description = (
                 f"Cityscapes: {images_top.name}/ + {masks_top.name}/*{kind}.png ({train_dir.name}/ + {val_dir.name}/)"
@@ -584,16 +585,21 @@ def _cityscapes_layout(folder: Path, val_fraction: float, seed: int) -> Segmenta
     )
 
 
-def _cityscapes_pairs(
-    folder: Path, split: Path, masks_top: Path, ending: str
-) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Each ``x_leftImg8bit.png`` of ``split`` with its ``x<ending>.png``, and the masks missing."""
-    masks = child_folder(masks_top, (split.name,))
+def _cityscapes_photos(folder: Path, split: Path, masks_top: Path) -> list[Path]:
+    """The ``x_leftImg8bit.png`` photos of ``split``; none, or no mask folder of its name, is an error."""
     photos = [p for p in walk_images(split)[0] if p.stem.endswith(CITYSCAPES_IMAGE)]
-    if masks is None or not photos:
+    if child_folder(masks_top, (split.name,)) is None or not photos:
         raise DataError(
             f"--data {folder}: no {split.name}/ photos (x{CITYSCAPES_IMAGE}.png) with masks in {masks_top.name}/"
         )
+    return photos
+
+
+def _cityscapes_pairs(
+    split: Path, photos: Sequence[Path], masks_top: Path, ending: str
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Each of ``split``'s ``photos`` with its ``x<ending>.png``, and the masks missing."""
+    masks = child_folder(masks_top, (split.name,)) or masks_top / split.name
     pairs, missing = [], []
     for photo in photos:
         stem = photo.relative_to(split).with_name(photo.stem[: -len(CITYSCAPES_IMAGE)]).as_posix()

@@ -178,6 +178,25 @@ def test_voc_xml_next_to_each_photo_split_by_seed(tmp_path: Path) -> None:
     assert (info.layout, len(train), len(val)) == ("voc-xml", 4, 1)
 
 
+def test_xml_in_a_folder_below_annotations_finds_its_photo_by_name(tmp_path: Path) -> None:
+    """Oxford-IIIT Pet: ``images/x.jpg`` + ``annotations/xmls/x.xml`` (head boxes for the training
+    photos only, beside ``trimaps/``): each XML finds its photo by the file name it states, and
+    only the photos no XML found are negatives (not "annotated twice")."""
+    for key in ("Abyssinian_1", "Abyssinian_2", "beagle_1", "beagle_2", "beagle_3"):
+        photo(tmp_path / "images" / f"{key}.jpg")
+    for key in ("Abyssinian_1", "beagle_1", "beagle_2"):
+        voc_xml(tmp_path / "annotations" / "xmls" / f"{key}.xml", f"{key}.jpg", [("dog", 2, 3, 20, 25)])
+    train, val, info = detection_datasets(tmp_path, image_size=32, val_fraction=0.2)
+    assert (info.layout, len(train) + len(val)) == ("voc-xml", 5)
+    assert (
+        sum(len(train.ground_truth(i)["boxes"]) for i in range(len(train)))
+        + sum(len(val.ground_truth(i)["boxes"]) for i in range(len(val)))
+        == 3
+    )
+    assert "2 photos have no boxes" in note(info, "no boxes")
+    assert not [n for n in info.notes if "annotated twice" in n]
+
+
 def test_coco_instances_files(tmp_path: Path) -> None:
     categories = {3: "bus", 7: "car"}
     for split, files in (("train2017", ["a.jpg", "b.jpg", "c.jpg"]), ("val2017", ["d.jpg"])):

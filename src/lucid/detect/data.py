@@ -203,7 +203,10 @@ def _xml_pairs(folders: tuple[Path, Path]) -> list[RawImage]:
     photos = _keyed_photos(images)
     xmls = _files_below(xml_dir, ".xml")
     found = [_voc_image(xml, key, photos, images) for key, xml in xmls.items()]
-    found += [RawImage(photo) for key, photo in photos.items() if key not in xmls]
+    # An XML file may find its photo by the file name it states (Oxford-IIIT Pet's annotations/xmls/x.xml
+    # names images/x.jpg), so the photos left without one are those no XML file found.
+    annotated = {raw.image for raw in found}
+    found += [RawImage(photo) for photo in photos.values() if photo not in annotated]
     return sorted(found, key=lambda r: str(r.image))
 
 

@@ -560,3 +560,127 @@ def test_the_data_batch_is_used_unless_the_user_names_one(
     text = capsys.readouterr().out
     assert "small photos per process" not in text and "batch 4, sgd lr 0.00625," in text
     assert json.loads((tmp_path / "given" / "summary.json").read_text())["batch_size"] == 4
+
+
+# --------------------------------------------------------------------------------------------
+# photos named by class (Kaggle's Dogs vs. Cats, Oxford-IIIT Pet)
+# --------------------------------------------------------------------------------------------
+
+
+def test_photos_named_by_class_train_and_lucid_eval_rescores_their_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kaggle's Dogs vs. Cats: ``train/cat.0.jpg`` ... ``train/dog.9.jpg`` and a ``test1/`` of
+    unlabelled numbered photos. The class is the name before the number; a seeded share of
+    ``train/`` validates, the run says why it trains classification, and ``lucid eval`` of the
+    root rescores exactly the held-out photos."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "dogs-vs-cats"
+    for c, name in enumerate(("cat", "dog")):
+        for i in range(10):
+            _photo(root / "train" / f"{name}.{i}.png", list(COLOURS.values())[c], seed=10 * c + i)
+    for i in range(1, 4):
+        _photo(root / "test1" / f"{i}.png", COLOURS["blue"], seed=50 + i)
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes) == ("single", root / "train", ["cat", "dog"])
+    assert layout.train.files["cat"][0].name == "cat.0.png" and layout.train.count() == 20
+    assert any("photos named by class (2 classes" in note for note in layout.notes)
+    assert task_of_data(str(root)) == (
+        "classify",
+        f"{root} holds photos named by class: training classification (--task classify)",
+    )
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--data", str(root), "--epochs", "1", "--val-fraction", "0.3", *QUICK, "--out", str(out)]) == 0
+    )
+    assert "photos named by class, held-out split 0.3" in capsys.readouterr().out
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["images"] == 6 and "held-out split" in result["data"]
+    assert result["top1"] == pytest.approx(record["val_top1"])
+    assert evaluate(str(out / "last.safetensors"), tta="none").images == 6  # the recorded folder
+
+
+def test_named_photos_in_train_and_val_folders_and_names_that_are_not_classes(tmp_path: Path) -> None:
+    """``train/`` + ``val/`` of named photos (``dog (3).png``, ``Golden_Retriever_12.png``) are two
+    splits; camera names (``IMG_0001``, ``DSC_0002``), one class, or unnumbered names are not
+    classes, and the folder is refused as before."""
+    root = tmp_path / "pets"
+    for split, count in (("train", 3), ("val", 2)):
+        for i in range(count):
+            _photo(root / split / f"dog ({i}).png", COLOURS["red"], seed=i)
+            _photo(root / split / f"Golden_Retriever_{i + 10}.png", COLOURS["green"], seed=20 + i)
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes) == ("train_val", ["Golden_Retriever", "dog"])
+    assert layout.val is not None and layout.val.count() == 4
+    for names in (["IMG_0001", "IMG_0002", "DSC_0003", "DSC_0004"], ["cat.1", "cat.2"], ["a", "b", "c", "d"]):
+        folder = tmp_path / "-".join(names)
+        for name in names:
+            _photo(folder / f"{name}.png", COLOURS["blue"], seed=1)
+        with pytest.raises(DataError, match="holds no images in class folders"):
+            find_layout(folder)
+
+
+def _oxford_pet(root: Path) -> Path:
+    """Oxford-IIIT Pet as torchvision downloads it: ``images/<Breed>_<n>.jpg`` (cats capitalised),
+    ``annotations/trimaps/<Breed>_<n>.png`` (1 pet, 2 background, 3 border), ``annotations/xmls/``
+    (head boxes, the training photos only) and the split lists ``trainval.txt`` + ``test.txt``."""
+    lines: dict[str, list[str]] = {"trainval": [], "test": []}
+    for c, breed in enumerate(("Abyssinian", "Bengal", "beagle")):
+        for i in range(1, 6):
+            name = f"{breed}_{i}"
+            _photo(root / "images" / f"{name}.jpg", list(COLOURS.values())[c], seed=10 * c + i, size=24)
+            trimap = np.full((24, 24), 2, np.uint8)
+            trimap[6:18, 6:18], trimap[6, 6:18] = 1, 3
+            (root / "annotations" / "trimaps").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(trimap, mode="L").save(root / "annotations" / "trimaps" / f"{name}.png")
+            split = "trainval" if i <= 3 else "test"
+            lines[split].append(f"{name} {c + 1} {1 if breed[0].isupper() else 2} {i}")
+            if split == "trainval":
+                (root / "annotations" / "xmls").mkdir(exist_ok=True)
+                (root / "annotations" / "xmls" / f"{name}.xml").write_text(
+                    f"<annotation><filename>{name}.jpg</filename><size><width>24</width><height>24</height>"
+                    "<depth>3</depth></size><object><name>cat</name><bndbox><xmin>6</xmin><ymin>6</ymin>"
+                    "<xmax>18</xmax><ymax>12</ymax></bndbox><difficult>0</difficult></object></annotation>"
+                )
+    _photo(root / "images" / "beagle_9.jpg", COLOURS["blue"], seed=99, size=24)  # in no list
+    trimap = np.full((24, 24), 2, np.uint8)
+    Image.fromarray(trimap, mode="L").save(root / "annotations" / "trimaps" / "beagle_9.png")
+    for split, listed in lines.items():
+        (root / "annotations" / f"{split}.txt").write_text("\n".join(listed) + "\n")
+    return root
+
+
+def test_oxford_pet_trains_its_breeds_split_by_its_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Oxford-IIIT Pet's root (``images/`` + ``annotations/``): the breeds come from the photos'
+    names and the split from ``trainval.txt`` + ``test.txt`` (torchvision's ``OxfordIIITPet``
+    splits); the folders are not two classes "images" and "annotations". The run trains
+    classification by default and names the other tasks its files suit; ``lucid eval`` scores
+    the test list. A listed photo that is missing is refused by name."""
+    from lucid.tasks import task_of_data
+
+    root = _oxford_pet(tmp_path / "oxford-iiit-pet")
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes) == (
+        "train_test",
+        root / "images",
+        ["Abyssinian", "Bengal", "beagle"],
+    )
+    assert layout.val is not None and (layout.train.count(), layout.val.count()) == (9, 6)
+    assert f"{root / 'images'}: 1 photos are in neither list and are not used" in layout.notes
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "classify"
+    assert claimed[1].endswith("it also suits --task detect, --task segment")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    assert "photos named by class, trainval.txt + test.txt: 9 train / 6 val images" in capsys.readouterr().out
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["images"] == 6 and result["top1"] == pytest.approx(record["val_top1"])
+    (root / "images" / "Bengal_5.jpg").unlink()
+    (root / "annotations" / "trimaps" / "Bengal_5.png").unlink()
+    with pytest.raises(DataError, match=r"test.txt: 1 listed photo\(s\) are not in .*images \(e.g. \['bengal_5'\]\)"):
+        find_layout(root)

@@ -84,6 +84,18 @@ class ClassifyTask(Task):
         super().__init__(config)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
+    @classmethod
+    def data_note(cls, folder: str) -> str | None:
+        """Photos named by class (`lucid.data.named_layout`) are classification's own layout: Oxford-IIIT
+        Pet's root also holds masks and boxes, which the other tasks would claim first. Class folders
+        need no claim: classification is the default task."""
+        from lucid.data.files import named_layout, wrapped_folder
+
+        base = Path(folder).expanduser()
+        if not base.is_dir() or (named_layout(base) or named_layout(wrapped_folder(base) or base)) is None:
+            return None
+        return f"{folder} holds photos named by class: training classification (--task classify)"
+
     def data_name(self) -> str:
         return "digits" if self.config.data is None else super().data_name()
 

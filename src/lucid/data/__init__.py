@@ -2,7 +2,8 @@
 
 - `find_layout` walks a data folder once (regular files only, no hidden files, symlink
   loops detected) and recognises ``train/ + val/``, ``train/ + test/`` or one folder of class
-  folders; `stratified_split` draws the seeded held-out split of the latter.
+  folders, or photos named by class (`named_layout`: ``train/cat.1.jpg``, Oxford-IIIT Pet's
+  ``images/`` split by its lists); `stratified_split` draws the seeded held-out split of one folder.
 - `load_image` decodes every PIL mode correctly (16-bit grey, palette, alpha, CMYK);
   `infer_image_size` picks a training size from the headers.
 - `choose_recipe` / `BatchAugment` / `sample_transform`: augmentation that fits
@@ -60,6 +61,8 @@ from lucid.data.files import (
     find_layout,
     held_out_files,
     image_inputs,
+    name_classes,
+    named_layout,
     split_files,
     split_folders,
     stratified_split,
@@ -114,6 +117,8 @@ __all__ = [
     "files_digest",
     "find_layout",
     "evaluation_folder",
+    "named_layout",
+    "name_classes",
     "split_folders",
     "held_out_files",
     "image_size_of",

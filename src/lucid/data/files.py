@@ -56,6 +56,12 @@ __all__ = [
     "names_file_text",
     "distinct_names",
     "MAX_NAMES_FILE_BYTES",
+    "PHOTO_DIRS",
+    "TRAIN_LISTS",
+    "VAL_LISTS",
+    "name_classes",
+    "named_layout",
+    "split_lists",
 ]
 
 MAX_NAMES_FILE_BYTES = 1_000_000  # a list of class names; a larger file is not one
@@ -75,6 +81,7 @@ LAYOUTS = (
     "DIR/train/<class>/<image> with DIR/val/<class>/<image> (or valid/, validation/)",
     "DIR/train/<class>/<image> with DIR/test/<class>/<image> (test/ is used for validation)",
     "DIR/<class>/<image> (one folder of class folders, split by --val-fraction; train/ alone is split so too)",
+    "photos named by class (DIR/train/cat.1.jpg, DIR/images/Abyssinian_1.jpg: the name before the number)",
 )
 
 
@@ -192,6 +199,7 @@ class ClassFiles:
     folder: Path
     files: dict[str, list[Path]]
     skipped: list[str] = field(default_factory=list)
+    unit: str = "class folder"  # what a class is in the data: a folder, or a name its photos begin with
 
     @property
     def classes(self) -> list[str]:
@@ -206,7 +214,7 @@ class ClassFiles:
         paths, targets = [], []
         for name, files in self.files.items():
             if files and name not in index:
-                raise DataError(f"{self.folder}: class folder {name!r} is not among the classes {list(classes)[:10]}")
+                raise DataError(f"{self.folder}: {self.unit} {name!r} is not among the classes {list(classes)[:10]}")
             paths += files
             targets += [index.get(name, -1)] * len(files)
         return paths, targets
@@ -257,10 +265,21 @@ class FolderLayout:
     train: ClassFiles
     val: ClassFiles | None
     notes: list[str] = field(default_factory=list)
+    lists: str | None = None  # the lists of photo names that split it, when they did (`named_layout`)
 
     @property
     def classes(self) -> list[str]:
         return self.train.classes
+
+    def describe(self) -> str:
+        """How the files are split, in words, for the run's data line."""
+        named = self.train.unit == NAMED_UNIT
+        if self.val is None:
+            return "photos named by class" if named else "one folder of class folders"
+        if self.lists is not None:
+            return f"photos named by class, {self.lists}"
+        split = f"{self.train.folder.name}/ + {self.val.folder.name}/"
+        return split + (f" ({self.val.folder.name}/ used for validation)" if self.kind == "train_test" else "")
 
 
 def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout:
@@ -277,19 +296,24 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
         layout = find_layout(inner, flag)
         layout.notes.insert(0, wrapped_note(base, inner))
         return layout
-    train_dir, val_dir, notes = _split_roles(base)
-    if train_dir is not None and val_dir is not None:
-        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
-        layout = FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
-    elif train_dir is not None:
-        layout = _train_alone(base, train_dir, notes, flag, root)
-    else:
-        layout = FolderLayout(base, "single", class_files(base), None, notes)
+    layout = named_layout(base) or _class_folders(base, flag, root)
     _check(layout, flag, root)
     for part in (layout.train, layout.val):
         if part is not None and part.skipped:
             layout.notes.append(_skipped_note(part.skipped))
     return layout
+
+
+def _class_folders(base: Path, flag: str, root: object) -> FolderLayout:
+    """``base`` as class folders: in ``train/`` + ``val/`` (or ``test/``), in ``train/`` alone, or
+    directly in ``base``."""
+    train_dir, val_dir, notes = _split_roles(base)
+    if train_dir is not None and val_dir is not None:
+        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
+        return FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
+    if train_dir is not None:
+        return _train_alone(base, train_dir, notes, flag, root)
+    return FolderLayout(base, "single", class_files(base), None, notes)
 
 
 def keyed_files(folder: Path, files: Iterable[Path], partner: str) -> dict[str, Path]:
@@ -465,6 +489,127 @@ def _train_alone(base: Path, train_dir: Path, notes: list[str], flag: str, root:
         )
     notes.append(f"{base}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates")
     return FolderLayout(train_dir, "single", class_files(train_dir), None, notes)
+
+
+# A photo's class in its name: the words before a closing number (Kaggle's Dogs vs. Cats:
+# cat.12.jpg; Oxford-IIIT Pet: Abyssinian_100.jpg, american_bulldog_12.jpg; "dog (3).jpg").
+_NAMED_PHOTO = re.compile(r"(.*?[^\W\d_].*?)[\s._-]*\(?\d+\)?")
+# First words that cameras, phones and tools give every photo (IMG_0042.jpg, DSC_0001.jpg,
+# IMG_20240101_123456.jpg): such a "class" says nothing of what the photo shows.
+_FILE_WORDS = frozenset(
+    ("img", "image", "images", "photo", "pic", "picture", "dsc", "dscn", "dscf", "pxl", "mvimg", "frame", "screenshot",
+     "scan", "file", "gopr", "vid")
+)  # fmt: skip
+# The folder that holds a data set's photos beside its other files (Oxford-IIIT Pet: images/ + annotations/).
+PHOTO_DIRS = ("images", "image", "imgs", "img", "photos", "jpegimages")
+# Lists of photo names that split them (Oxford-IIIT Pet's annotations/trainval.txt + test.txt), by role.
+TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt"), ("val.txt", "test.txt")
+NAMED_UNIT = "class (named by its photos)"
+
+
+def name_classes(folder: Path | None) -> ClassFiles | None:
+    """The photos of ``folder`` by the class their names begin with (``cat.12.jpg`` is a ``cat``),
+    or None unless ``folder`` holds photos and no folders, every photo's name is words then a
+    number, the words are not a camera's (``IMG_0042.jpg``), and they name at least two classes
+    of at least two photos each."""
+    if folder is None or _has_folders(folder):
+        return None
+    photos, skipped = walk_images(folder)
+    files: dict[str, list[Path]] = {}
+    for photo in photos:
+        match = _NAMED_PHOTO.fullmatch(photo.stem)
+        if match is None or re.split(r"[\W_]+", match.group(1))[0].lower() in _FILE_WORDS:
+            return None
+        files.setdefault(match.group(1), []).append(photo)
+    if len(files) < 2 or min(len(f) for f in files.values()) < 2:
+        return None
+    return ClassFiles(folder, dict(sorted(files.items())), skipped, NAMED_UNIT)
+
+
+def named_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as photos named by class (`name_classes`), else None. Read: a ``train/`` of them
+    (with a ``val/`` or ``test/`` of them; a ``test/`` of unlabelled photos, as Kaggle's Dogs vs.
+    Cats has, does not validate), an ``images/`` folder of them beside other files (Oxford-IIIT
+    Pet), split by its ``trainval.txt`` + ``test.txt`` lists (beside it or in ``annotations/``),
+    or ``root`` itself. Without a validation folder or lists a seeded share validates."""
+    base = Path(root).expanduser()
+    train_dir = split_child(base, TRAIN_SPLITS)
+    if train_dir is not None:
+        train = name_classes(train_dir)
+        return None if train is None else _named_splits(base, train)
+    photos_dir = child_folder(base, PHOTO_DIRS)
+    found = name_classes(photos_dir if photos_dir is not None else base)
+    if found is None:
+        return None
+    note = f"{found.folder}: photos named by class ({len(found.files)} classes: the words before each name's number)"
+    return _listed_split(found, note) or FolderLayout(found.folder, "single", found, None, [note])
+
+
+def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
+    """A ``train/`` of photos named by class, with a validation folder of them if there is one."""
+    notes = [f"{train.folder}: photos named by class ({len(train.files)} classes: the words before each name's number)"]
+    val_dir = split_child(base, VAL_SPLITS) or split_child(base, TEST_SPLITS)
+    val = name_classes(val_dir)
+    if val is not None and val_dir is not None:
+        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
+        return FolderLayout(base, kind, train, val, notes)
+    if val_dir is not None:
+        notes.append(
+            f"{base}: the photos in {val_dir.name}/ are not named by class (unlabelled?), so it does not validate"
+        )
+    notes.append(
+        f"{base}: {train.folder.name}/ but no labelled val/ (or valid/, test/): a seeded share of it validates"
+    )
+    return FolderLayout(train.folder, "single", train, None, notes)
+
+
+def split_lists(folder: Path) -> tuple[Path, Path] | None:
+    """The (training, validation) lists of photo names for the photos in ``folder``: `TRAIN_LISTS`
+    and `VAL_LISTS` in the data root (``folder``'s parent for an ``images/`` folder) or its ``annotations/``."""
+    top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
+    for place in (top, child_folder(top, ("annotations",))):
+        if place is None:
+            continue
+        train = next((place / n for n in TRAIN_LISTS if (place / n).is_file()), None)
+        val = next((place / n for n in VAL_LISTS if (place / n).is_file()), None)
+        if train is not None and val is not None:
+            return train, val
+    return None
+
+
+def _listed_split(found: ClassFiles, note: str) -> FolderLayout | None:
+    """``found`` split by the lists beside it (`split_lists`; the first word of a line names a
+    photo without its suffix, as Oxford-IIIT Pet's lists do); None without lists. A listed name
+    without its photo, or one in both lists, is a DataError; photos in no list are not used."""
+    lists = split_lists(found.folder)
+    if lists is None:
+        return None
+    by_name = {photo.stem.lower(): (label, photo) for label, photos in found.files.items() for photo in photos}
+    parts = []
+    for file in lists:
+        names = list(dict.fromkeys(n.lower() for n in read_id_list(file)))
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise DataError(
+                f"{file}: {len(missing)} listed photo(s) are not in {found.folder} (e.g. {missing[:3]}); "
+                f"expected the names of its photos without their suffix"
+            )
+        files: dict[str, list[Path]] = {}
+        for name in names:
+            label, photo = by_name[name]
+            files.setdefault(label, []).append(photo)
+        parts.append(ClassFiles(found.folder, {k: sorted(v) for k, v in sorted(files.items())}, [], NAMED_UNIT))
+    train, val = parts
+    both = {p for f in train.files.values() for p in f} & {p for f in val.files.values() for p in f}
+    if both:
+        raise DataError(f"{lists[0]} and {lists[1]} both list {len(both)} photo(s) (e.g. {sorted(both)[0].name})")
+    train.skipped = found.skipped
+    notes = [f"{note}, split by {lists[0].name} ({train.count()}) + {lists[1].name} ({val.count()})"]
+    unlisted = found.count() - train.count() - val.count()
+    if unlisted:
+        notes.append(f"{found.folder}: {unlisted} photos are in neither list and are not used")
+    kind = "train_test" if lists[1].name == "test.txt" else "train_val"
+    return FolderLayout(found.folder, kind, train, val, notes, f"{lists[0].name} + {lists[1].name}")
 
 
 def read_id_list(file: Path) -> list[str]:

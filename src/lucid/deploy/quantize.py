@@ -205,6 +205,18 @@ def _folder_set(
     return LabelledImages(prep(chosen), labels, described)
 
 
+def _named_set(
+    found: Any, prep: Preprocessing, classes: Sequence[str] | None, limit: int | None, seed: int, what: str
+) -> LabelledImages:
+    """Photos named by class (`lucid.data.ClassFiles`), labelled when the model names all their classes."""
+    known = classes is not None and set(found.classes) <= set(classes)
+    files, targets = found.samples(classes if known else found.classes)
+    if known:
+        return _files_set(files, targets, prep, limit, seed, what)
+    chosen = [files[i] for i in seeded_pick(len(files), limit, seed)]
+    return LabelledImages(prep(chosen), None, f"{what}, {len(chosen)} images")
+
+
 def recorded_data(metadata: Mapping[str, str]) -> str | None:
     """The training data an export records (``train_data``): ``"digits"``, its folder, or None."""
     try:
@@ -290,8 +302,14 @@ def calibration_sets(
             _files_set(held_out.train_files, held_out.train_targets, prep, num_calib, seed, f"{folder} training split"),
             _files_set(held_out.val_files, held_out.val_targets, prep, num_eval, seed + 1, f"{folder} held-out split"),
         )
-    from lucid.data import split_folders
+    from lucid.data import named_layout, split_folders
 
+    named = named_layout(folder)  # photos named by class, split by folders or lists (Oxford-IIIT Pet)
+    if named is not None and named.val is not None:
+        return (
+            _named_set(named.train, prep, classes, num_calib, seed, f"{folder} training split"),
+            _named_set(named.val, prep, classes, num_eval, seed + 1, f"{folder} validation split"),
+        )
     train_dir, val_dir, _ = split_folders(folder)
     if train_dir is not None and val_dir is not None:
         return (

@@ -219,12 +219,9 @@ def folder_datasets(
     )
     notes.append(f"{recipe.describe()}; {how}")
     base = layout.root
+    kind = layout.describe()
     if layout.val is None:
-        kind = f"one folder of class folders, held-out split {val_fraction:g} (seed {seed}, stratified)"
-    else:
-        val_name = layout.val.folder.name
-        kind = f"{layout.train.folder.name}/ + {val_name}/"
-        kind += f" ({val_name}/ used for validation)" if layout.kind == "train_test" else ""
+        kind += f", held-out split {val_fraction:g} (seed {seed}, stratified)"
     limited = len(train_files) != len(split.train_files) or len(val_files) != len(split.val_files)
     info = DataInfo(
         kind="imagefolder",

@@ -134,14 +134,27 @@ def _check_class_names(folder: Path, classes: list[str]) -> None:
         )
 
 
-def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:
-    """The images under ``path`` to evaluate: its val/ (test/) split; for the one folder a run
-    was trained on (same place or the same files), exactly that run's held-out images; else all."""
-    from lucid.data import FolderLayout, class_files, evaluation_folder, files_digest, held_out_files
+def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
+    """The folder of class folders ``lucid eval`` scores for ``path`` (`lucid.data.evaluation_folder`),
+    what it is, and its files by class (`lucid.data.ClassFiles`)."""
+    from lucid.data import class_files, evaluation_folder
 
     folder, what = evaluation_folder(path)
     _check_class_names(folder, classes)
-    found = class_files(folder)
+    return folder, what, class_files(folder)
+
+
+def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:
+    """The images under ``path`` to evaluate: its val/ (test/) split; for the one folder a run
+    was trained on (same place or the same files), exactly that run's held-out images; else all."""
+    from lucid.data import FolderLayout, files_digest, held_out_files, named_layout
+
+    named = named_layout(path)  # photos named by class: their validation split or list, else all of them
+    if named is not None:
+        folder, found = named.root, named.val or named.train
+        what = f"{named.describe()}: the validation photos" if named.val is not None else "folder"
+    else:
+        folder, what, found = _class_folders(path, classes)
     files, targets = found.samples(classes)
     if not files:
         raise DataError(

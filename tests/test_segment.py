@@ -741,3 +741,60 @@ def test_lucid_eval_rescores_the_held_out_pairs_of_a_wrapped_download(tmp_path):
     folder, pairs = evaluation_pairs(root, record)
     assert folder == root / "data" and pairs == val.samples
     assert len(evaluation_pairs(root)[1]) == 10  # without the record: every pair of the folder
+
+
+def _pet_pairs(root, names=("Abyssinian_1", "Abyssinian_2", "beagle_1", "beagle_2", "beagle_3")):
+    """Oxford-IIIT Pet's files: ``images/x.jpg``, ``annotations/trimaps/x.png`` (1 pet, 2
+    background, 3 the border) beside ``annotations/xmls/`` and the lists."""
+    for index, name in enumerate(names):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "annotations" / "trimaps").mkdir(parents=True, exist_ok=True)
+        (root / "annotations" / "xmls").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((16, 16, 3), 40 * index, np.uint8)).save(root / "images" / f"{name}.jpg")
+        trimap = np.full((16, 16), 2, np.uint8)
+        trimap[4:12, 4:12], trimap[4, 4:12] = 1, 3
+        Image.fromarray(trimap, mode="L").save(root / "annotations" / "trimaps" / f"{name}.png")
+        (root / "annotations" / "xmls" / f"{name}.xml").write_text("<annotation/>")
+    return root
+
+
+def test_oxford_pet_trimaps_are_pet_and_background_with_the_border_void(tmp_path):
+    """The masks are found in ``annotations/trimaps/`` (beside ``xmls/``) and read as the data set's
+    README defines them: 1 pet -> class 0, 2 background -> class 1, 3 "not classified" -> void;
+    ``trainval.txt`` + ``test.txt`` split them as torchvision's ``OxfordIIITPet`` does."""
+    root = _pet_pairs(tmp_path / "pets")
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert (len(train), len(val), info.classes, info.ignore_index) == (4, 1, ["pet", "background"], 255)
+    mask = train.load(0)[1]
+    assert mask[4, 5].item() == 255 and mask[5, 5].item() == 0 and mask[0, 0].item() == 1
+    assert any("Oxford-IIIT Pet trimaps" in note for note in info.layout_notes)
+    (root / "annotations" / "trainval.txt").write_text("Abyssinian_1 1 1 1\nbeagle_1 2 2 1\nbeagle_2 2 2 1\n")
+    (root / "annotations" / "test.txt").write_text("Abyssinian_2 1 1 1\n")
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert [image.stem for image, _ in train.samples] == ["Abyssinian_1", "beagle_1", "beagle_2"]
+    assert [image.stem for image, _ in val.samples] == ["Abyssinian_2"]
+    assert info.split["layout"] == "images/ + trimaps/ split by trainval.txt + test.txt"
+    assert f"{root}: 1 image/mask pairs are in neither list and are not used" in info.layout_notes
+
+
+def test_ade20k_masks_are_named_by_its_object_table_and_zero_is_void(tmp_path):
+    """ADEChallengeData2016: ``images/training`` + ``annotations/training`` (and ``validation``) with
+    ``objectInfo150.txt`` (tab-separated Idx, Ratio, Train, Val, Name): mask value i is the class of
+    Idx i (named by its first synonym) and 0, "other objects", is void, as the benchmark scores it."""
+    root = tmp_path / "ADEChallengeData2016"
+    for split, count in (("training", 3), ("validation", 2)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "annotations" / split).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((8, 8, 3), 30 * i, np.uint8)).save(root / "images" / split / f"ADE_{i}.jpg")
+            values = np.array([[0, 1, 2, 3] * 2] * 8, np.uint8)
+            Image.fromarray(values, mode="L").save(root / "annotations" / split / f"ADE_{i}.png")
+    table = "Idx\tRatio\tTrain\tVal\tName\n1\t0.15\t11\t1\twall\n2\t0.1\t6\t6\tbuilding, edifice\n3 \t0.08\t8\t7\tsky\n"
+    (root / "objectInfo150.txt").write_text(table)
+    train, val, info = segmentation_datasets(root, crop_size=(8, 8))
+    assert (len(train), len(val), info.classes, info.ignore_index) == (3, 2, ["wall", "building", "sky"], 255)
+    assert train.load(0)[1][0].tolist() == [255, 0, 1, 2] * 2
+    assert any("objectInfo150.txt names 3 classes" in note for note in info.layout_notes)
+    (root / "objectInfo150.txt").write_text("Idx\tName\nfirst\twall\n")
+    with pytest.raises(DataError, match=r"objectInfo150.txt:2: expected the columns Idx \(1..254\) and Name"):
+        segmentation_datasets(root, crop_size=(8, 8))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +55,10 @@ from lucid.data.files import (
     distinct_names,
     keyed_files,
     names_file_text,
+    read_id_list,
     seeded_split,
     split_folders,
+    split_lists,
     voc_split,
     walk_images,
     wrapped_folder,
@@ -81,6 +84,9 @@ __all__ = [
     "mask_colours",
     "recorded_layout",
     "cityscapes_coding",
+    "declared_coding",
+    "trimap_coding",
+    "read_object_info",
     "ColourTable",
     "read_rgb",
     "read_pair",
@@ -112,6 +118,12 @@ CLASS_FILES = ("classes.json", "classes.txt")
 # A colour table for colour-coded masks: name,r,g,b per class in index order (Kaggle's CamVid).
 COLOUR_TABLE = "class_dict.csv"
 VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
+# ADE20K's table of its classes (SceneParsing's objectInfo150.txt: Idx, Ratio, Train, Val, Name): mask
+# value Idx is the class Name, and 0 ("other objects") is not scored.
+OBJECT_INFO = ("objectInfo150.txt", "objectInfo150.csv")
+# Oxford-IIIT Pet's trimaps (annotations/trimaps/x.png): 1 pet, 2 background, 3 the border its README
+# calls "not classified"; torchvision's OxfordIIITPet returns them as they are.
+TRIMAPS = "trimaps"
 
 
 def read_rgb(path: str | os.PathLike[str], *, exif: bool = True) -> torch.Tensor:
@@ -396,11 +408,41 @@ def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     return [(images[k], by_image[k]) for k in sorted(images)]
 
 
+def _masks_within(images: Path, masks: Path) -> Path:
+    """``masks``, or the one folder in it that holds masks when it holds none itself and the image
+    folder has no folder of that name (Oxford-IIIT Pet's ``annotations/`` keeps its masks in
+    ``trimaps/`` beside the ``xmls/`` of its boxes)."""
+    try:
+        entries = [e for e in os.scandir(masks) if not e.name.startswith(".")]
+    except OSError:
+        return masks
+    if any(e.is_file() and e.name.lower().endswith(MASK_SUFFIXES) for e in entries):
+        return masks
+    holding = [Path(e.path) for e in entries if e.is_dir() and _holds_masks(Path(e.path))]
+    if len(holding) == 1 and child_folder(images, (holding[0].name,)) is None:
+        return holding[0]
+    return masks
+
+
+def _holds_masks(folder: Path, limit: int = 100) -> bool:
+    """Whether ``folder`` holds a mask file among its first ``limit`` entries (not walked)."""
+    try:
+        with os.scandir(folder) as entries:
+            for seen, entry in enumerate(entries):
+                if seen >= limit:
+                    return False
+                if entry.name.lower().endswith(MASK_SUFFIXES) and not entry.name.startswith("."):
+                    return True
+    except OSError:
+        return False
+    return False
+
+
 def _split_pairs(root: Path, split: Path) -> tuple[Path, Path] | None:
     """The (images, masks) folders of one split folder: inside it, or it and a sibling mask folder."""
     images, masks = child_folder(split, IMAGE_DIRS), child_folder(split, MASK_DIRS)
     if images is not None and masks is not None:
-        return images, masks
+        return images, _masks_within(images, masks)
     sibling = child_folder(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS])
     if sibling is not None:
         return split, sibling
@@ -453,23 +495,84 @@ def find_layout(
         if known is not None:
             return known
     train_dir, val_dir, notes = split_folders(folder)
-    if train_dir is not None:
-        return _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
-    if val_dir is not None and not need_train:
-        val_found = _split_pairs(folder, val_dir)
-        if val_found is not None:
-            return SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
     images_top, masks_top = child_folder(folder, IMAGE_DIRS), child_folder(folder, MASK_DIRS)
-    if images_top is None or masks_top is None:
+    if train_dir is not None:
+        layout = _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
+    elif val_dir is not None and not need_train and (val_found := _split_pairs(folder, val_dir)) is not None:
+        layout = SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
+    elif images_top is None or masks_top is None:
         inner = wrapped_folder(folder)
         if inner is not None and looks_like_segmentation(inner):  # a download's root: README + the data
             layout = find_layout(inner, val_fraction=val_fraction, seed=seed, need_train=need_train)
             layout.notes.insert(0, wrapped_note(folder, inner))
             return layout
         raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
-    if child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
-        return _splits_inside_layout(folder, images_top, masks_top)
-    return _single_layout(folder, images_top, masks_top, val_fraction, seed)
+    elif child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
+        layout = _splits_inside_layout(folder, images_top, masks_top)
+    else:
+        layout = _single_layout(folder, images_top, _masks_within(images_top, masks_top), val_fraction, seed)
+    layout.coding = declared_coding(folder, layout)
+    return layout
+
+
+def declared_coding(folder: Path, layout: SegmentationLayout) -> ColourTable | None:
+    """How the data's own files say its masks code the classes, where they differ from "the
+    value is the class": ADE20K's ``objectInfo150.txt`` (`read_object_info`: value i is the table's
+    i-th class, 0 void) or Oxford-IIIT Pet's trimaps (`trimap_coding`); else None."""
+    table = read_object_info(folder)
+    if table is not None:
+        listed = next(name for name in OBJECT_INFO if (folder / name).is_file())
+        layout.notes.append(
+            f"{folder}: {listed} names {len(table.names)} classes: mask value i is its class of Idx i, "
+            '0 ("other objects") is void'
+        )
+        return table
+    pairs = layout.train or layout.val
+    if pairs and all(mask.parent.name.lower() == TRIMAPS for _, mask in pairs[:100]):
+        layout.notes.append(
+            f"{folder}: Oxford-IIIT Pet trimaps: 1 is the pet, 2 the background, 3 the unclassified border (void)"
+        )
+        return trimap_coding()
+    return None
+
+
+def trimap_coding() -> ColourTable:
+    """Oxford-IIIT Pet's trimaps as its README defines them: value 1 the pet, 2 the background,
+    3 "not classified" (the border between them), which is void."""
+    return ColourTable(["pet", "background"], [(220, 20, 60), (0, 0, 0)], [(255, 255, 255)], [[1], [2]], [3])
+
+
+def read_object_info(folder: Path) -> ColourTable | None:
+    """ADE20K's class table at the data root (`OBJECT_INFO`: tab- or comma-separated, with the
+    columns ``Idx`` and ``Name``; a name's first synonym names the class): mask value ``Idx``
+    is that class and 0 ("other objects", not scored by the benchmark) is void. None without one."""
+    import csv
+    import io
+
+    file = next((folder / name for name in OBJECT_INFO if (folder / name).is_file()), None)
+    if file is None:
+        return None
+    text = names_file_text(file)
+    delimiter = "\t" if "\t" in text.partition("\n")[0] else ","
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise DataError(f"{file}: not a readable Idx/Name table ({exc})") from None
+    ids, names = [], []
+    for line, row in enumerate(rows, 2):
+        fields = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        name = re.split(r"[,;]", fields.get("name", ""))[0].strip()
+        index = fields.get("idx", "")
+        if not index.isdigit() or not 0 < int(index) < DEFAULT_IGNORE_INDEX or not name:
+            raise DataError(f"{file}:{line}: expected the columns Idx (1..254) and Name, got {dict(row)}")
+        ids.append(int(index))
+        names.append(name)
+    if not ids or len(set(ids)) != len(ids):
+        raise DataError(f"{file}: expected one row per class with distinct Idx values, got {len(rows)} rows")
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    # Two classes whose first synonyms agree keep their numbers apart, so their metrics stay apart.
+    named = [names[i] if names.count(names[i]) == 1 else f"{names[i]}_{ids[i]}" for i in order]
+    return ColourTable(named, [], [], [[ids[i]] for i in order], [0])
 
 
 def recorded_layout(
@@ -666,8 +769,13 @@ def _splits_inside_layout(folder: Path, images_top: Path, masks_top: Path) -> Se
 def _single_layout(
     folder: Path, images_top: Path, masks_top: Path, val_fraction: float, seed: int
 ) -> SegmentationLayout:
-    """One ``images/`` + ``masks/`` pair of folders: a seeded ``val_fraction`` of the pairs validates."""
+    """One ``images/`` + ``masks/`` pair of folders: split by the lists of names beside them
+    (`lucid.data.files.split_lists`: Oxford-IIIT Pet's ``annotations/trainval.txt`` + ``test.txt``),
+    else a seeded ``val_fraction`` of the pairs validates."""
     pairs = match_pairs(images_top, masks_top)
+    lists = split_lists(images_top)
+    if lists is not None:
+        return _listed_layout(folder, pairs, lists, f"{images_top.name}/ + {masks_top.name}/")
     train, val = seeded_split(pairs, val_fraction, seed, "image/mask pair")
     description = f"{images_top.name}/ + {masks_top.name}/, {len(val)} of {len(pairs)} pairs validate"
     note = (
@@ -675,6 +783,28 @@ def _single_layout(
         f"(--val-fraction {val_fraction:g}, seed {seed})"
     )
     return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
+
+
+def _listed_layout(
+    folder: Path, pairs: list[tuple[Path, Path]], lists: tuple[Path, Path], where: str
+) -> SegmentationLayout:
+    """``pairs`` split by two lists of image names (the first word of each line, without the
+    suffix); a listed name without its pair is a DataError, pairs in no list are not used (said)."""
+    by_name = {image.stem.lower(): (image, mask) for image, mask in pairs}
+    parts = []
+    for file in lists:
+        names = list(dict.fromkeys(name.lower() for name in read_id_list(file)))
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            raise DataError(f"{file}: {len(missing)} listed image(s) have no image/mask pair (e.g. {missing[:3]})")
+        parts.append([by_name[name] for name in names])
+    train, val = parts
+    notes = [f"{folder}: {where} split by {lists[0].name} ({len(train)}) + {lists[1].name} ({len(val)})"]
+    unlisted = len(pairs) - len({*train, *val})
+    if unlisted:
+        notes.append(f"{folder}: {unlisted} image/mask pairs are in neither list and are not used")
+    description = f"{where} split by {lists[0].name} + {lists[1].name}"
+    return SegmentationLayout(folder, "splits", train, val, description, notes)
 
 
 class SegmentationFolder(Dataset):

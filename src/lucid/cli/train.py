@@ -56,10 +56,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--data",
         metavar="DIR",
-        help="image folder: DIR/train/<class>/ + DIR/val/<class>/, DIR/train/ + DIR/test/ (test used for "
-        "validation), or DIR/<class>/ split by --val-fraction (default: the embedded digits); --task segment: "
-        "DIR/train/ + DIR/val/ (or test/) each with images/ + masks/, DIR/train/ + DIR/trainannot/, "
-        "DIR/images/train/ + DIR/masks/train/, or DIR/images/ + DIR/masks/ split by --val-fraction",
+        help="data folder (default: the embedded digits); the task follows from its layout. Classify: "
+        "DIR/train/<class>/ + DIR/val/<class>/ (or valid/, test/), DIR/<class>/ split by --val-fraction, or "
+        "photos named by class (DIR/train/cat.0.jpg, Oxford-IIIT Pet's images/); --task segment: DIR/train/ + "
+        "DIR/val/ each with images/ + masks/, DIR/train/ + DIR/trainannot/, DIR/images/training/ + "
+        "DIR/annotations/training/ (ADE20K), Pascal VOC, Cityscapes, Oxford-IIIT Pet's trimaps, or DIR/images/ + "
+        "DIR/masks/ split by --val-fraction; --task detect: Pascal VOC, VOC XML beside the photos, COCO JSON, "
+        "YOLO labels or CSV box tables (docs/training.md, docs/segmentation.md, docs/detection.md)",
     )
     data.add_argument(
         "--img-size",

@@ -684,3 +684,104 @@ def test_oxford_pet_trains_its_breeds_split_by_its_lists(tmp_path: Path, capsys:
     (root / "annotations" / "trimaps" / "Bengal_5.png").unlink()
     with pytest.raises(DataError, match=r"test.txt: 1 listed photo\(s\) are not in .*images \(e.g. \['bengal_5'\]\)"):
         find_layout(root)
+
+
+# --------------------------------------------------------------------------------------------
+# photos labelled by a table (Kaggle's train.csv, CIFAR-10's trainLabels.csv, HAM10000)
+# --------------------------------------------------------------------------------------------
+
+
+def _labelled_photos(root: Path, folder: str, count: int = 12, suffix: str = ".png") -> list[tuple[str, str]]:
+    """``count`` photos ``<folder>/<i><suffix>`` of three colours; their ``(name, class)`` rows."""
+    rows = []
+    for i in range(1, count + 1):
+        name = list(COLOURS)[i % 3]
+        _photo(root / folder / f"{i}{suffix}", COLOURS[name], seed=i)
+        rows.append((str(i), name))
+    return rows
+
+
+def _csv(path: Path, header: str, rows: list[tuple[str, str]]) -> Path:
+    path.write_text(header + "\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    return path
+
+
+def test_photos_labelled_by_a_table_train_and_lucid_eval_rescores_their_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kaggle's CIFAR-10: ``train/1.png`` ... with ``trainLabels.csv`` (``id,label``), an
+    unlabelled ``test/`` and a ``sampleSubmission.csv``. The table labels the photos (not two
+    classes "train" and "test"), a seeded share validates, and ``lucid eval`` of the root
+    rescores exactly those photos."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "cifar-10"
+    rows = _labelled_photos(root, "train", count=30)
+    _labelled_photos(root, "test", count=3)
+    _csv(root / "trainLabels.csv", "id,label", rows)
+    _csv(root / "sampleSubmission.csv", "id,label", [("1", "cat")])
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes) == ("single", root, ["blue", "green", "red"])
+    assert layout.train.files["green"][0] == root / "train" / "1.png" and layout.train.count() == 30
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[1] == (
+        f"{root} holds photos labelled by trainLabels.csv ('label'): training classification (--task classify)"
+    )
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--data", str(root), "--epochs", "1", "--val-fraction", "0.25", *QUICK, "--out", str(out)]) == 0
+    )
+    assert "photos labelled by trainLabels.csv ('label'), held-out split 0.25" in capsys.readouterr().out
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["images"] == 6 and "held-out split" in result["data"]
+    assert result["top1"] == pytest.approx(record["val_top1"])
+
+
+def test_label_tables_in_kaggle_shapes_and_tables_that_are_not_labels(tmp_path: Path) -> None:
+    """The photo and class columns are found by name in any order (HAM10000's ``image_id`` + ``dx``
+    among others, photos in two folders below the root), or a two-column table's other column is
+    the class (``id,has_cactus`` with the suffix in the id; ``train_images/``); a ``val.csv``
+    validates. Tables that are not labels are not read as labels: boxes, image + mask pairs, one
+    value per photo, or a class-folder set's notes naming other photos. Over half of the listed
+    photos missing is refused by the table's name."""
+    ham = tmp_path / "ham"
+    rows = []
+    for i in range(12):  # HAM10000's photos lie in two folders: HAM10000_images_part_1/ and _part_2/
+        name = list(COLOURS)[i % 3]
+        _photo(ham / f"part_{1 + i // 6}" / f"ISIC_{i}.jpg", COLOURS[name], seed=i)
+        rows.append((f"ISIC_{i}", name))
+    (ham / "HAM10000_metadata.csv").write_text(
+        "lesion_id,image_id,dx,age\n" + "".join(f"L{n},{n},{label},50\n" for n, label in rows)
+    )
+    layout = find_layout(ham)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["blue", "green", "red"], 12)
+    cactus = tmp_path / "cactus"
+    rows = [(f"{n}.png", "1" if label == "red" else "0") for n, label in _labelled_photos(cactus, "train_images")]
+    _csv(cactus / "train.csv", "id,has_cactus", rows[:8])
+    _csv(cactus / "val.csv", "id,has_cactus", rows[8:])
+    layout = find_layout(cactus)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("train_val", ["0", "1"], 8)
+    assert layout.val is not None and layout.val.count() == 4 and layout.lists == "train.csv + val.csv"
+    for header, rows in (
+        ("filename,class,xmin,ymin,xmax,ymax", [("1.png", "red,1,1,5,5")]),
+        ("image,mask", [(str(i), f"{i}_mask.png") for i in range(1, 13)]),
+        ("image,age", [(str(i), str(20 + i)) for i in range(1, 13)]),
+        ("image,label", [(f"other{i}", "red") for i in range(12)]),
+    ):
+        notes = tmp_path / header.replace(",", "-")
+        _single(notes, per_class=2)
+        _csv(notes / "train.csv", header, rows)
+        assert find_layout(notes).kind == "single" and find_layout(notes).classes == sorted(COLOURS)
+    missing = tmp_path / "missing"
+    rows = _labelled_photos(missing, "train", count=4)
+    _csv(missing / "train.csv", "image,label", rows + [(f"gone{i}", "red") for i in range(6)])
+    with pytest.raises(DataError, match=r"train.csv: labels 10 photos by its column 'image', but 6 of them"):
+        find_layout(missing)
+    twice = tmp_path / "twice"
+    rows = _labelled_photos(twice, "a", count=6)
+    _labelled_photos(twice, "b", count=6)
+    _csv(twice / "labels.csv", "image,label", rows)
+    with pytest.raises(DataError, match=r"labels.csv: '1' names several photos below .*twice \(a/1.png, b/1.png\)"):
+        find_layout(twice)

@@ -86,15 +86,18 @@ class ClassifyTask(Task):
 
     @classmethod
     def data_note(cls, folder: str) -> str | None:
-        """Photos named by class (`lucid.data.named_layout`) are classification's own layout: Oxford-IIIT
-        Pet's root also holds masks and boxes, which the other tasks would claim first. Class folders
-        need no claim: classification is the default task."""
-        from lucid.data.files import named_layout, wrapped_folder
+        """Photos named by class or labelled by a table (`lucid.data.labelled_layout`) are
+        classification's own layouts: Oxford-IIIT Pet's root also holds masks and boxes, which the
+        other tasks would claim. Class folders need no claim: classification is the default task."""
+        from lucid.data.files import labelled_layout, wrapped_folder
 
         base = Path(folder).expanduser()
-        if not base.is_dir() or (named_layout(base) or named_layout(wrapped_folder(base) or base)) is None:
+        if not base.is_dir():
             return None
-        return f"{folder} holds photos named by class: training classification (--task classify)"
+        layout = labelled_layout(base) or labelled_layout(wrapped_folder(base) or base)
+        if layout is None:
+            return None
+        return f"{folder} holds {layout.labels or 'labelled photos'}: training classification (--task classify)"
 
     def data_name(self) -> str:
         return "digits" if self.config.data is None else super().data_name()

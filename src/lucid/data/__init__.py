@@ -61,11 +61,13 @@ from lucid.data.files import (
     find_layout,
     held_out_files,
     image_inputs,
+    labelled_layout,
     name_classes,
     named_layout,
     split_files,
     split_folders,
     stratified_split,
+    table_layout,
     walk_images,
 )
 from lucid.data.images import (
@@ -118,6 +120,8 @@ __all__ = [
     "find_layout",
     "evaluation_folder",
     "named_layout",
+    "labelled_layout",
+    "table_layout",
     "name_classes",
     "split_folders",
     "held_out_files",

@@ -62,6 +62,10 @@ __all__ = [
     "name_classes",
     "named_layout",
     "split_lists",
+    "labelled_layout",
+    "table_layout",
+    "read_label_table",
+    "LabelTable",
 ]
 
 MAX_NAMES_FILE_BYTES = 1_000_000  # a list of class names; a larger file is not one
@@ -82,6 +86,7 @@ LAYOUTS = (
     "DIR/train/<class>/<image> with DIR/test/<class>/<image> (test/ is used for validation)",
     "DIR/<class>/<image> (one folder of class folders, split by --val-fraction; train/ alone is split so too)",
     "photos named by class (DIR/train/cat.1.jpg, DIR/images/Abyssinian_1.jpg: the name before the number)",
+    "photos labelled by a table (DIR/train.csv with an image and a label column, the photos below DIR)",
 )
 
 
@@ -265,7 +270,8 @@ class FolderLayout:
     train: ClassFiles
     val: ClassFiles | None
     notes: list[str] = field(default_factory=list)
-    lists: str | None = None  # the lists of photo names that split it, when they did (`named_layout`)
+    lists: str | None = None  # the lists or tables that split it, when they did (`labelled_layout`)
+    labels: str | None = None  # where the labels come from when not from class folders
 
     @property
     def classes(self) -> list[str]:
@@ -273,13 +279,13 @@ class FolderLayout:
 
     def describe(self) -> str:
         """How the files are split, in words, for the run's data line."""
-        named = self.train.unit == NAMED_UNIT
         if self.val is None:
-            return "photos named by class" if named else "one folder of class folders"
+            return self.labels or "one folder of class folders"
         if self.lists is not None:
-            return f"photos named by class, {self.lists}"
+            return f"{self.labels}, {self.lists}"
         split = f"{self.train.folder.name}/ + {self.val.folder.name}/"
-        return split + (f" ({self.val.folder.name}/ used for validation)" if self.kind == "train_test" else "")
+        split += f" ({self.val.folder.name}/ used for validation)" if self.kind == "train_test" else ""
+        return f"{self.labels}: {split}" if self.labels else split
 
 
 def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout:
@@ -296,7 +302,7 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
         layout = find_layout(inner, flag)
         layout.notes.insert(0, wrapped_note(base, inner))
         return layout
-    layout = named_layout(base) or _class_folders(base, flag, root)
+    layout = labelled_layout(base) or _class_folders(base, flag, root)
     _check(layout, flag, root)
     for part in (layout.train, layout.val):
         if part is not None and part.skipped:
@@ -505,6 +511,7 @@ PHOTO_DIRS = ("images", "image", "imgs", "img", "photos", "jpegimages")
 # Lists of photo names that split them (Oxford-IIIT Pet's annotations/trainval.txt + test.txt), by role.
 TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt"), ("val.txt", "test.txt")
 NAMED_UNIT = "class (named by its photos)"
+NAMED = "photos named by class"
 
 
 def name_classes(folder: Path | None) -> ClassFiles | None:
@@ -542,7 +549,7 @@ def named_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     if found is None:
         return None
     note = f"{found.folder}: photos named by class ({len(found.files)} classes: the words before each name's number)"
-    return _listed_split(found, note) or FolderLayout(found.folder, "single", found, None, [note])
+    return _listed_split(found, note) or FolderLayout(found.folder, "single", found, None, [note], labels=NAMED)
 
 
 def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
@@ -552,7 +559,7 @@ def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
     val = name_classes(val_dir)
     if val is not None and val_dir is not None:
         kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
-        return FolderLayout(base, kind, train, val, notes)
+        return FolderLayout(base, kind, train, val, notes, labels=NAMED)
     if val_dir is not None:
         notes.append(
             f"{base}: the photos in {val_dir.name}/ are not named by class (unlabelled?), so it does not validate"
@@ -560,7 +567,7 @@ def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
     notes.append(
         f"{base}: {train.folder.name}/ but no labelled val/ (or valid/, test/): a seeded share of it validates"
     )
-    return FolderLayout(train.folder, "single", train, None, notes)
+    return FolderLayout(train.folder, "single", train, None, notes, labels=NAMED)
 
 
 def split_lists(folder: Path) -> tuple[Path, Path] | None:
@@ -609,7 +616,190 @@ def _listed_split(found: ClassFiles, note: str) -> FolderLayout | None:
     if unlisted:
         notes.append(f"{found.folder}: {unlisted} photos are in neither list and are not used")
     kind = "train_test" if lists[1].name == "test.txt" else "train_val"
-    return FolderLayout(found.folder, kind, train, val, notes, f"{lists[0].name} + {lists[1].name}")
+    return FolderLayout(found.folder, kind, train, val, notes, f"{lists[0].name} + {lists[1].name}", NAMED)
+
+
+# A table that labels photos, one row each (Kaggle: train.csv, labels.csv, trainLabels.csv,
+# HAM10000_metadata.csv): the column naming the photo and the one naming its class, by header.
+PHOTO_COLUMNS = (
+    "image", "image_id", "imageid", "image_name", "filename", "file_name", "file", "fname", "path", "image_path",
+    "img", "id", "id_code", "name",
+)  # fmt: skip
+LABEL_COLUMNS = (
+    "label", "labels", "class", "class_name", "classname", "category", "target", "breed", "species", "diagnosis",
+    "dx", "label_name", "class_id", "y",
+)  # fmt: skip
+# Columns of a box table (detection's): its rows are boxes, not labels of photos.
+BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1")
+UNLABELLED_TABLES = ("submission",)  # a competition's answer sheet (sample_submission.csv): no labels
+MAX_TABLE_BYTES = 200_000_000
+
+
+@dataclass
+class LabelTable:
+    """A table's labels: ``rows`` ``(photo name, class)`` in file order, and its columns' names."""
+
+    file: Path
+    photo_column: str
+    label_column: str
+    rows: list[tuple[str, str]]
+
+
+def read_label_table(file: Path) -> LabelTable | None:
+    """The ``(photo, class)`` rows of a CSV table that labels photos, or None when ``file`` is not
+    one: its header has no photo column (`PHOTO_COLUMNS`) or no class column (`LABEL_COLUMNS`, or
+    the one other column of a two-column table), or it holds boxes (`BOX_COLUMNS`). A row
+    without a photo or a class is skipped; a file that is not CSV text is a DataError naming it."""
+    import csv
+    import io
+
+    if file.stat().st_size > MAX_TABLE_BYTES:
+        return None
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:  # the header decides before the rows are read
+            first = next(csv.reader([handle.readline()]), [])
+            header = [column.strip().lower() for column in first]
+            if not header or any(column in BOX_COLUMNS for column in header):
+                return None
+            rows = [first, *csv.reader(io.StringIO(handle.read(), newline=""))]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{file}: not a readable CSV table ({exc})") from None
+    if len(rows) < 2:
+        return None
+    photo = next((header.index(c) for c in PHOTO_COLUMNS if c in header), None)
+    if photo is None:
+        return None
+    others = [i for i in range(len(header)) if i != photo]
+    label = next((header.index(c) for c in LABEL_COLUMNS if c in header and header.index(c) != photo), None)
+    if label is None and len(others) == 1:
+        label = others[0]  # Kaggle's id,has_cactus: the one other column is the class
+    if label is None:
+        return None
+    found = [
+        (row[photo].strip(), row[label].strip())
+        for row in rows[1:]
+        if len(row) > max(photo, label) and row[photo].strip() and row[label].strip()
+    ]
+    return LabelTable(file, rows[0][photo].strip(), rows[0][label].strip(), found) if _one_class_each(found) else None
+
+
+def _one_class_each(rows: Sequence[tuple[str, str]]) -> bool:
+    """Whether ``rows`` give each photo one class, as a classifier's labels do: not several
+    (a table of objects or masks per photo), not file names (image + mask pairs), and not nearly
+    one class per photo (a measurement or an encoded mask)."""
+    classes: dict[str, str] = {}
+    for name, label in rows:
+        if classes.setdefault(name, label) != label or label.lower().endswith(IMAGE_SUFFIXES):
+            return False
+    return bool(classes) and len(set(classes.values())) * 2 <= len(classes)
+
+
+def _table_files(base: Path) -> tuple[LabelTable | None, LabelTable | None]:
+    """The training and validation label tables at ``base``: a table named for the validation
+    split (``val.csv``, ``valid.csv``, else a labelled ``test.csv``) validates; ``train.csv``, else
+    any other (``labels.csv``, ``trainLabels.csv`` ...), trains. Answer sheets are not read."""
+    try:
+        files = sorted(Path(e.path) for e in os.scandir(base) if e.is_file() and e.name.lower().endswith(".csv"))
+    except OSError:
+        return None, None
+    tables: list[tuple[str | None, LabelTable]] = []
+    for file in files:
+        if file.name.startswith(".") or any(w in file.stem.lower() for w in UNLABELLED_TABLES):
+            continue
+        table = read_label_table(file)
+        if table is not None:
+            tables.append((split_role(file.stem), table))
+
+    def first(role: str | None) -> LabelTable | None:
+        return next((table for found, table in tables if found == role), None)
+
+    return first("train") or first(None), first("val") or first("test")
+
+
+def _photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """The photos below ``folder`` by every name a table may give them: the path below ``folder``
+    with and without its suffix, the file name and the stem (lower-cased); and the walk's notes."""
+    photos, skipped = walk_images(folder)
+    index: dict[str, list[Path]] = {}
+    for photo in photos:
+        relative = photo.relative_to(folder).as_posix().lower()
+        for key in dict.fromkeys((relative, relative.rsplit(".", 1)[0], photo.name.lower(), photo.stem.lower())):
+            index.setdefault(key, []).append(photo)
+    return index, skipped
+
+
+def _table_classes(table: LabelTable, folder: Path, index: Mapping[str, list[Path]]) -> tuple[ClassFiles, list[str]]:
+    """``table``'s photos found in ``index`` by class; a photo listed twice with two classes, or a
+    name that several photos have, is a DataError; photos not found are counted in the notes."""
+    files: dict[str, list[Path]] = {}
+    seen: dict[Path, str] = {}
+    missing: list[str] = []
+    for name, label in table.rows:
+        key = name.replace("\\", "/").lower().lstrip("./")
+        found = index.get(key, [])
+        if len(found) > 1:
+            shown = ", ".join(p.relative_to(folder).as_posix() for p in found[:2])
+            raise DataError(f"{table.file}: {name!r} names several photos below {folder} ({shown}); give their paths")
+        if not found:
+            missing.append(name)
+            continue
+        if seen.get(found[0], label) != label:
+            raise DataError(f"{table.file}: {name!r} is labelled both {seen[found[0]]!r} and {label!r}")
+        if found[0] not in seen:
+            seen[found[0]] = label
+            files.setdefault(label, []).append(found[0])
+    numeric = all(label.lstrip("-").isdigit() for label in files)
+    order = sorted(files, key=lambda label: (int(label), label) if numeric else (0, label))
+    notes = []
+    if missing:
+        notes.append(
+            f"{table.file}: {len(missing)} listed photo(s) are not below {folder} and are not used (e.g. {missing[:3]})"
+        )
+    unit = f"class (from {table.file.name})"
+    return ClassFiles(folder, {label: sorted(files[label]) for label in order}, [], unit), notes
+
+
+def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as photos labelled by a CSV table beside them (`read_label_table`: Kaggle's
+    ``train.csv`` + ``train_images/``, ``labels.csv`` + ``train/``, CIFAR-10's ``trainLabels.csv`` +
+    ``train/1.png``, HAM10000's ``HAM10000_metadata.csv`` + its photo folders), else None. The
+    photos are looked up below the training folder (``train/``, ``train_images/``) when there is
+    one, else below ``root``, by path, file name or name without suffix. A validation table
+    (``val.csv``) validates; else a seeded, stratified share does. A table none of whose photos
+    are found is not this layout; one whose photos are mostly (over half) not found is a
+    DataError naming the table."""
+    base = Path(root).expanduser()
+    train_table, val_table = _table_files(base)
+    if train_table is None:
+        return None
+    folder = split_child(base, TRAIN_SPLITS) or base
+    index, skipped = _photo_index(folder)
+    train, notes = _table_classes(train_table, folder, index)
+    if not train.count():
+        return None  # its names are not these photos' (a class-folder set's notes, say)
+    if train.count() * 2 < len(train_table.rows):
+        raise DataError(
+            f"{train_table.file}: labels {len(train_table.rows)} photos by its column {train_table.photo_column!r}, "
+            f"but {len(train_table.rows) - train.count()} of them are not below {folder}"
+        )
+    train.skipped = skipped
+    labels = f"photos labelled by {train_table.file.name} ({train_table.label_column!r})"
+    notes.insert(0, f"{base}: {labels}: {len(train.files)} classes, {train.count()} photos in {folder.name}/")
+    if val_table is None:
+        return FolderLayout(base, "single", train, None, notes, labels=labels)
+    val_folder = split_child(base, VAL_SPLITS) or split_child(base, TEST_SPLITS) or folder
+    val, val_notes = _table_classes(
+        val_table, val_folder, index if val_folder == folder else _photo_index(val_folder)[0]
+    )
+    kind = "train_test" if split_role(val_table.file.stem) == "test" else "train_val"
+    lists = f"{train_table.file.name} + {val_table.file.name}"
+    return FolderLayout(base, kind, train, val, notes + val_notes, lists, labels)
+
+
+def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as photos labelled other than by class folders: named by class (`named_layout`)
+    or listed in a CSV table (`table_layout`); else None."""
+    return named_layout(root) or table_layout(root)
 
 
 def read_id_list(file: Path) -> list[str]:

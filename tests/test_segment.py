@@ -798,3 +798,39 @@ def test_ade20k_masks_are_named_by_its_object_table_and_zero_is_void(tmp_path):
     (root / "objectInfo150.txt").write_text("Idx\tName\nfirst\twall\n")
     with pytest.raises(DataError, match=r"objectInfo150.txt:2: expected the columns Idx \(1..254\) and Name"):
         segmentation_datasets(root, crop_size=(8, 8))
+
+
+def _black_and_white(root, suffix=".png", count=5, scale=1):
+    """``images/`` + ``masks/`` of black-and-white masks (0 background, 255 the object), as ISIC,
+    Carvana and Kvasir-SEG (JPEG, in colour) ship them."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        Image.fromarray(np.full((24 * scale, 32 * scale, 3), 20 * i, np.uint8)).save(root / "images" / f"p{i}.jpg")
+        mask = np.zeros((24 * scale, 32 * scale), np.uint8)
+        mask[6 * scale : 18 * scale, 8 * scale : 24 * scale] = 255
+        Image.fromarray(np.stack([mask] * 3, -1)).save(root / "masks" / f"p{i}{suffix}", quality=75)
+    return root
+
+
+def test_black_and_white_masks_are_two_classes_not_a_class_and_void(tmp_path):
+    """Masks holding only 0 and 255 are a background and one class (255 is class 1), not one
+    class with the object void; --ignore-index 255 keeps 255 void. Black-and-white JPEG masks
+    (compressed, in colour: Kvasir-SEG's) are cut at 128; JPEG masks of class values are refused."""
+    root = _black_and_white(tmp_path / "isic")
+    train, val, info = segmentation_datasets(root, crop_size=(24, 32))
+    assert (info.classes, info.ignore_index) == (["background", "foreground"], 255)
+    assert train.load(0)[1][12].tolist() == [0] * 8 + [1] * 16 + [0] * 8
+    assert info.void_note.startswith("classes 0..1 (2, from black-and-white masks: 255 is class 1)")
+    _, _, info = segmentation_datasets(root, crop_size=(24, 32), ignore_index=255)
+    assert info.classes == ["class_0"]  # as asked: 255 void
+    jpeg = _black_and_white(tmp_path / "kvasir", suffix=".jpg", scale=4)
+    train, val, info = segmentation_datasets(jpeg, crop_size=(24, 32))
+    assert info.classes == ["background", "foreground"] and "cut at 128" in info.void_note
+    assert train.load(0)[1][48].tolist() == [0] * 32 + [1] * 64 + [0] * 32
+    for mask in (jpeg / "masks").iterdir():  # class values 0..3, saved as JPEG
+        values = np.zeros((96, 128), np.uint8)
+        values[:, 32:], values[:, 64:], values[:, 96:] = 1, 2, 255
+        Image.fromarray(values).save(mask)
+    with pytest.raises(DataError, match=r"the masks are JPEG \(p0.jpg\) and not black and white \(50.0% of the"):
+        segmentation_datasets(jpeg, crop_size=(24, 32))

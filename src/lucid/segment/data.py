@@ -86,6 +86,8 @@ __all__ = [
     "cityscapes_coding",
     "declared_coding",
     "trimap_coding",
+    "binary_coding",
+    "two_level_jpeg",
     "read_object_info",
     "ColourTable",
     "read_rgb",
@@ -185,7 +187,12 @@ def _mask_file(file: Path, colours: ColourTable | None) -> tuple[torch.Tensor, b
     from PIL import Image, ImageOps
 
     if file.suffix.lower() in LOSSY_MASK_SUFFIXES:
-        raise DataError(f"{file}: a JPEG mask; masks must be lossless (PNG), JPEG changes class values at edges")
+        if colours is None or colours.label_ids is None:
+            raise DataError(
+                f"{file}: a JPEG mask; masks must be lossless (PNG), JPEG changes class values at edges (a data set "
+                "of black-and-white JPEG masks is read by a threshold)"
+            )
+        return _jpeg_levels(file), False
     try:
         with Image.open(file) as opened:
             image = ImageOps.exif_transpose(opened)  # a mask that carries an orientation turns with it
@@ -219,6 +226,64 @@ def _mask_file(file: Path, colours: ColourTable | None) -> tuple[torch.Tensor, b
         f"{mode} with different colour channels (for colour-coded masks put a {COLOUR_TABLE} with the columns "
         "name,r,g,b at the data root)"
     )
+
+
+def _jpeg_levels(file: Path) -> torch.Tensor:
+    """The grey levels of a JPEG mask (colour JPEGs averaged to grey: their channels differ
+    slightly after compression), turned upright as its image is."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(file) as opened:
+            grey = ImageOps.exif_transpose(opened).convert("L")
+            return torch.from_numpy(np.array(grey, dtype=np.uint8))
+    except OSError as exc:
+        raise DataError(f"{file}: not a readable mask image: {exc}") from None
+
+
+# Black-and-white masks: 0 is the background, 255 (or, in JPEG, any level from 128 up) the one
+# class; not 255 = void, which would leave nothing to learn.
+BINARY_NAMES = ("background", "foreground")
+JPEG_MIDDLE_SHARE = 0.05  # a two-level JPEG mask set: at most this share of pixels between 64 and 191
+JPEG_LEVEL_SHARE = 0.02  # ... and at most this share at any one dark level but black (a class value fills more)
+
+
+def binary_coding(names: Sequence[str] = BINARY_NAMES, *, threshold: bool = False) -> ColourTable:
+    """Black-and-white masks as two classes: value 0 (with ``threshold``, 0..127) is ``names[0]``
+    and 255 (128..255) ``names[1]``; drawn black and white as they are stored."""
+    low, high = (list(range(128)), list(range(128, 256))) if threshold else ([0], [DEFAULT_IGNORE_INDEX])
+    return ColourTable(list(names), [(0, 0, 0), (255, 255, 255)], [], [low, high], [])
+
+
+def two_level_jpeg(pairs: Sequence[tuple[Path, Path]], where: Path) -> ColourTable | None:
+    """How JPEG masks are read: None when the masks are not JPEG; black-and-white ones (some
+    white, and JPEG's blur at edges only: at most `JPEG_MIDDLE_SHARE` of the pixels between 64
+    and 191, twice that between 1 and 63 and `JPEG_LEVEL_SHARE` at any one of those levels:
+    Kvasir-SEG's) as `binary_coding` with a threshold at 128. Other JPEG masks (class values
+    1, 2, 3 ... fill regions at a few dark levels) are a DataError: compression changes class
+    values, so they cannot be read back."""
+    jpeg = [mask for _, mask in pairs if mask.suffix.lower() in LOSSY_MASK_SUFFIXES]
+    if not jpeg:
+        return None
+    counts = np.zeros(256, dtype=np.int64)
+    for mask in jpeg:
+        counts += np.bincount(_jpeg_levels(mask).numpy().reshape(-1), minlength=256)
+    share = counts / max(int(counts.sum()), 1)
+    # Black and white compressed: a little blur at the edges, spread over many levels. Class values
+    # (1, 2, 3 ...) fill regions instead: many pixels near black, and at a few levels.
+    middle, dark = float(share[64:192].sum()), share[1:64]
+    if (
+        middle > JPEG_MIDDLE_SHARE
+        or dark.sum() > 2 * JPEG_MIDDLE_SHARE
+        or dark.max() > JPEG_LEVEL_SHARE
+        or not counts[192:].any()
+    ):
+        grey = 1 - share[0] - share[192:].sum()
+        raise DataError(
+            f"{where}: the masks are JPEG ({jpeg[0].name}) and not black and white ({grey:.1%} of the pixels "
+            "neither black nor white); masks must be lossless (PNG): JPEG changes class values at edges"
+        )
+    return binary_coding(threshold=True)
 
 
 @dataclass(frozen=True)
@@ -376,8 +441,7 @@ def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     lossy = _keyed(masks_dir, mask_files, LOSSY_MASK_SUFFIXES)
     masks = _keyed(masks_dir, mask_files, MASK_SUFFIXES)
     if lossy and not masks:
-        example = next(iter(lossy.values()))
-        raise DataError(f"{masks_dir}: the masks are JPEG ({example.name}); masks must be lossless (PNG)")
+        masks = lossy  # black-and-white JPEG masks are read by a threshold, others refused (`two_level_jpeg`)
     if not masks:
         boxes = sorted({p.suffix.lower() for p in masks_dir.iterdir() if p.suffix.lower() in BOX_SUFFIXES})
         if boxes:
@@ -1069,6 +1133,16 @@ def resolve_classes(
     return class_names, ignore, note
 
 
+def _black_and_white(
+    counts: np.ndarray, names: Sequence[str] | None, num_classes: int | None, ignore_index: int | None
+) -> bool:
+    """Whether masks of these value ``counts`` are black and white (only 0 and 255: ISIC's,
+    Carvana's): 255 is then the one class, not void, unless ``--ignore-index`` or a number of
+    classes other than two says otherwise."""
+    two = set(np.flatnonzero(counts).tolist()) == {0, DEFAULT_IGNORE_INDEX}
+    return two and ignore_index is None and num_classes in (None, 2) and (names is None or len(names) == 2)
+
+
 @dataclass
 class SegmentationDataInfo:
     """What the model needs to know about the data: classes, ignore value, normalisation, sizes.
@@ -1134,17 +1208,26 @@ def segmentation_datasets(
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     layout = find_layout(root, val_fraction=val_fraction, seed=seed)
     folder = layout.root
-    table = layout.coding or read_colour_table(folder)
+    table, source = layout.coding, layout.description
+    if table is None:
+        table, source = read_colour_table(folder), str(folder / COLOUR_TABLE)
+    if table is None:
+        table, source = two_level_jpeg([*layout.train, *layout.val], folder), "black-and-white JPEG masks, cut at 128"
     train_ds = SegmentationFolder(folder, pairs=layout.train, colours=table)
     val_ds = SegmentationFolder(folder, pairs=layout.val, colours=table)
     names_from = "--classes"
     names = list(classes) if classes is not None else None
     if names is None and table is not None:
-        names, names_from = list(table.names), layout.description if layout.coding else str(folder / COLOUR_TABLE)
+        names, names_from = list(table.names), source
     elif names is None:
         names = read_class_names(folder)
         names_from = next((f"{folder / n}" for n in CLASS_FILES if (folder / n).is_file()), names_from)
     counts = mask_histogram(train_ds) + mask_histogram(val_ds)
+    if table is None and _black_and_white(counts, names, num_classes, ignore_index):
+        table = binary_coding(names or BINARY_NAMES)
+        train_ds.colours = val_ds.colours = table
+        counts[1], counts[DEFAULT_IGNORE_INDEX] = counts[DEFAULT_IGNORE_INDEX], 0
+        names, names_from = list(table.names), f"{names_from if names else 'black-and-white masks'}: 255 is class 1"
     try:
         names, ignore, note = resolve_classes(
             counts, names=names, names_from=names_from, num_classes=num_classes, ignore_index=ignore_index

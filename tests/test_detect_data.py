@@ -312,12 +312,40 @@ def test_kaggle_csv_tables_by_split_and_one_table_split_by_seed(tmp_path: Path) 
     train_ds, val_ds, info = detection_datasets(root, image_size=64, val_fraction=0.25)
     assert (len(train_ds), len(val_ds), info.split["kind"]) == (3, 1, "seeded")
     _box_table(root / "boxes.csv", header, [*train, "RBC,BloodImage_00005.jpg,2,twenty,3,25"])
-    with pytest.raises(DataError, match=r"boxes.csv:6: expected a photo name and numeric xmin"):
+    with pytest.raises(DataError, match=r"boxes.csv:6: expected a photo name and a numeric box"):
         detection_datasets(root, image_size=64)
     labels = tmp_path / "labels"
     _box_table(labels / "labels.csv", "filename,label", ["a.jpg,cat"])
     photo(labels / "a.jpg")
     assert not looks_like_detection(labels)
+
+
+def test_csv_tables_with_box_sizes_one_class_or_fractions(tmp_path: Path) -> None:
+    """Kaggle's Global Wheat (``image_id,width,height,bbox,source``: ``[x, y, w, h]`` in one
+    column, no class: every box is an ``object``), ``x, y, w, h`` columns, and Open Images' table
+    (``ImageID, LabelName, XMin, XMax, YMin, YMax`` as fractions of the photo's size)."""
+    wheat = tmp_path / "wheat"
+    for i in range(4):
+        photo(wheat / "train" / f"w{i}.jpg", (2, 3, 20, 25))
+    rows = [f'w{i},{W},{H},"[2.0, 3.0, 18.0, 22.0]",usask_1' for i in range(4)]
+    _box_table(wheat / "train.csv", "image_id,width,height,bbox,source", rows)
+    assert looks_like_detection(wheat)
+    train, val, info = detection_datasets(wheat, image_size=64, val_fraction=0.25)
+    assert (info.layout, info.classes, len(train), len(val)) == ("csv", ["object"], 3, 1)
+    assert train.records[0].boxes.tolist() == [[2, 3, 20, 25]]
+    sides = tmp_path / "sides"
+    for i in range(4):
+        photo(sides / f"s{i}.jpg", (2, 3, 20, 25))
+    _box_table(sides / "boxes.csv", "image,label,x,y,w,h", [f"s{i}.jpg,car,2,3,18,22" for i in range(4)])
+    train, val, info = detection_datasets(sides, image_size=64, val_fraction=0.25)
+    assert info.classes == ["car"] and train.records[0].boxes.tolist() == [[2, 3, 20, 25]]
+    oid = tmp_path / "open-images"
+    for i in range(4):
+        photo(oid / "train" / f"0{i}a.jpg", (4, 3, 20, 15))
+    header = "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax"
+    _box_table(oid / "train.csv", header, [f"0{i}a,xclick,/m/0k4j,1,0.1,0.5,0.1,0.5" for i in range(4)])
+    train, val, info = detection_datasets(oid, image_size=64, val_fraction=0.25)
+    assert info.classes == ["/m/0k4j"] and train.records[0].boxes.tolist() == [[4, 3, 20, 15]]
 
 
 def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> None:

@@ -659,7 +659,7 @@ def read_label_table(file: Path) -> LabelTable | None:
         with file.open(encoding="utf-8-sig", newline="") as handle:  # the header decides before the rows are read
             first = next(csv.reader([handle.readline()]), [])
             header = [column.strip().lower() for column in first]
-            if not header or any(column in BOX_COLUMNS for column in header):
+            if not header or any(column in BOX_COLUMNS for column in header) or _box_sides(header):
                 return None
             rows = [first, *csv.reader(io.StringIO(handle.read(), newline=""))]
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -681,6 +681,11 @@ def read_label_table(file: Path) -> LabelTable | None:
         if len(row) > max(photo, label) and row[photo].strip() and row[label].strip()
     ]
     return LabelTable(file, rows[0][photo].strip(), rows[0][label].strip(), found) if _one_class_each(found) else None
+
+
+def _box_sides(header: Sequence[str]) -> bool:
+    """Whether a header names a box by its corner and size (``x, y, w, h``): a box table's."""
+    return {"x", "y"} <= set(header) and ({"w", "h"} <= set(header) or {"width", "height"} <= set(header))
 
 
 def _one_class_each(rows: Sequence[tuple[str, str]]) -> bool:

@@ -459,7 +459,7 @@ def _table_images(table_file: Path, search: Path, photos: Mapping[str, Path]) ->
     for name, objects in table.boxes.items():
         key = _photo_key(name)
         photo = photos.get(key) or by_name.get(key.rsplit("/", 1)[-1])
-        found.append(RawImage(photo or search / name, objects, table_file, table.sizes.get(name)))
+        found.append(RawImage(photo or search / name, objects, table_file, table.sizes.get(name), table.normalised))
     return found
 
 

@@ -13,9 +13,11 @@ Coordinate conventions, as the formats define them:
 - YOLO: ``class cx cy w h`` as fractions of the photo's width and height (``normalised`` boxes,
   scaled by `lucid.detect.data` once the photo's size is read); a line of more than four
   numbers after the class is a polygon (YOLO segmentation labels) and gives its bounding box;
-- CSV (Roboflow's "Tensorflow Object Detection CSV", Kaggle tables): a header naming the photo
-  (``filename``), the class and ``xmin ymin xmax ymax`` in pixels, one row per box, in any column
-  order; ``width`` and ``height`` when given.
+- CSV (Roboflow's "Tensorflow Object Detection CSV", Kaggle tables, Open Images'): a header
+  naming the photo (``filename``, ``image_id`` ...), the class (optional: one class without it)
+  and the box as ``xmin ymin xmax ymax``, a ``bbox`` column ``[x, y, w, h]`` (Global Wheat's) or
+  ``x y w h``, one row per box, in any column order; in pixels, or fractions of the photo's size
+  when every coordinate lies in 0..1 (Open Images); ``width`` and ``height`` when given.
 """
 
 from __future__ import annotations
@@ -269,44 +271,86 @@ def _yaml_names(file: Path) -> list[str]:
 
 
 # CSV box tables: the header names each column; the first name present of each list is used.
-CSV_PHOTO = ("filename", "file_name", "file", "image", "image_name", "image_id", "img", "path")
-CSV_CLASS = ("class", "label", "class_name", "category", "name", "cell_type", "labels")
+CSV_PHOTO = (
+    "filename", "file_name", "file", "image", "image_name", "image_id", "imageid", "img", "path", "image_path",
+    "filepath", "fname",
+)  # fmt: skip
+CSV_CLASS = ("class", "label", "class_name", "category", "name", "cell_type", "labels", "labelname", "class_label")
 CSV_BOX = {
     "xmin": ("xmin", "x_min", "x1"),
     "ymin": ("ymin", "y_min", "y1"),
     "xmax": ("xmax", "x_max", "x2"),
     "ymax": ("ymax", "y_max", "y2"),
 }
+# A box as its corner and size: one "[x, y, w, h]" column (Kaggle's Global Wheat) or four columns.
+CSV_BBOX = ("bbox", "bbox_xywh", "box")
+CSV_XYWH = {"x": ("x", "bbox_x"), "y": ("y", "bbox_y"), "w": ("w", "bbox_w", "width"), "h": ("h", "bbox_h", "height")}
 CSV_SIZE = ("width", "height")
+ONE_CLASS = "object"  # the class of a table without a class column: every box is one kind of object
 
 
 @dataclass
 class BoxTable:
     """What one CSV box table says: each photo's boxes and, when stated, its ``(width, height)``,
-    keyed by the photo's name as the table writes it."""
+    keyed by the photo's name as the table writes it; ``normalised``: every coordinate is a
+    fraction of the photo's size (Open Images' tables)."""
 
     boxes: dict[str, list[RawObject]]
     sizes: dict[str, tuple[int, int]]
+    normalised: bool = False
 
 
 def box_table_columns(header: list[str]) -> dict[str, str] | None:
-    """The columns of a CSV box table by role (``photo``, ``class``, ``xmin`` ... ``ymax``, and
-    ``width``/``height`` when present) from its ``header``, or None when it is not one (a table
-    of labels without boxes, say)."""
+    """The columns of a CSV box table by role from its ``header``, or None when it is not one (a
+    table of labels without boxes, say): ``photo``; the box as ``xmin`` ... ``ymax``, else
+    ``bbox`` (``[x, y, w, h]``), else ``x``, ``y``, ``w``, ``h``; ``class`` when present (without
+    one every box is `ONE_CLASS`); ``width``/``height`` of the photo beside corner columns."""
     names = {h.strip().lower(): h for h in header if h}
-    roles: dict[str, str] = {}
-    for role, choices in {"photo": CSV_PHOTO, "class": CSV_CLASS, **CSV_BOX}.items():
-        found = next((names[c] for c in choices if c in names), None)
-        if found is None:
-            return None
-        roles[role] = found
-    roles.update({size: names[size] for size in CSV_SIZE if size in names})
+
+    def first(choices: tuple[str, ...]) -> str | None:
+        return next((names[c] for c in choices if c in names), None)
+
+    photo = first(CSV_PHOTO)
+    if photo is None:
+        return None
+    roles = {"photo": photo}
+    corners = {role: first(choices) for role, choices in CSV_BOX.items()}
+    sides = {role: first(choices) for role, choices in CSV_XYWH.items()}
+    if all(corners.values()):
+        roles.update({role: str(column) for role, column in corners.items()})
+        roles.update({size: names[size] for size in CSV_SIZE if size in names})
+    elif first(CSV_BBOX) is not None:
+        roles["bbox"] = str(first(CSV_BBOX))
+        roles.update({size: names[size] for size in CSV_SIZE if size in names})
+    elif all(sides.values()):
+        roles.update({role: str(column) for role, column in sides.items()})
+    else:
+        return None
+    found = first(tuple(c for c in CSV_CLASS if names.get(c) != photo))
+    if found is not None:
+        roles["class"] = found
     return roles
+
+
+def _row_box(row: list[str], at: dict[str, int]) -> Box:
+    """The ``x1 y1 x2 y2`` of one table row, from whichever box columns the table has."""
+    if "xmin" in at:
+        x1, y1, x2, y2 = (float(row[at[c]]) for c in CSV_BOX)
+        return x1, y1, x2, y2
+    if "bbox" in at:
+        values = json.loads(row[at["bbox"]])
+        if not isinstance(values, list) or len(values) != 4:
+            raise ValueError(values)
+        x, y, w, h = (float(v) for v in values)
+    else:
+        x, y, w, h = (float(row[at[c]]) for c in CSV_XYWH)
+    return x, y, x + w, y + h
 
 
 def read_box_csv(path: str | os.PathLike[str]) -> BoxTable:
     """The boxes of a CSV box table (`box_table_columns`): a header that is not one, a row whose
-    coordinates are not numbers, or a file that is not UTF-8 text is a `DataError` naming it."""
+    coordinates are not numbers, or a file that is not UTF-8 text is a `DataError` naming it.
+    A table whose coordinates all lie in 0..1 gives fractions of each photo's size."""
     import csv
     import io
 
@@ -317,23 +361,27 @@ def read_box_csv(path: str | os.PathLike[str]) -> BoxTable:
         raise DataError(f"{file}: not a readable CSV table of boxes ({exc})") from None
     columns = box_table_columns(rows[0]) if rows else None
     if columns is None:
-        raise DataError(f"{file}: expected a header naming filename, class, xmin, ymin, xmax and ymax columns")
+        raise DataError(
+            f"{file}: expected a header naming the photo (filename, image_id ...) and the box (xmin, ymin, xmax, "
+            "ymax; bbox; or x, y, w, h) columns"
+        )
     index = {h: i for i, h in enumerate(rows[0])}
     at = {role: index[header] for role, header in columns.items()}
     table = BoxTable({}, {})
+    largest = 0.0
     for number, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
             continue
         try:
             photo = row[at["photo"]].strip()
-            x1, y1, x2, y2 = (float(row[at[c]]) for c in CSV_BOX)
+            box = _row_box(row, at)
             size = tuple(int(float(row[at[c]])) for c in CSV_SIZE if c in at)
-            name = row[at["class"]].strip()
-        except (IndexError, ValueError):
-            raise DataError(
-                f"{file}:{number}: expected a photo name and numeric xmin, ymin, xmax, ymax, got {row}"
-            ) from None
-        table.boxes.setdefault(photo, []).append(RawObject(name, (x1, y1, x2, y2)))
+            name = row[at["class"]].strip() if "class" in at else ONE_CLASS
+        except (IndexError, ValueError, TypeError):
+            raise DataError(f"{file}:{number}: expected a photo name and a numeric box, got {row}") from None
+        largest = max(largest, *(abs(v) for v in box))
+        table.boxes.setdefault(photo, []).append(RawObject(name, box))
         if len(size) == 2 and size[0] > 0 and size[1] > 0:
             table.sizes[photo] = (size[0], size[1])
+    table.normalised = 0 < largest <= 1.0
     return table

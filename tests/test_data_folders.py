@@ -779,6 +779,19 @@ def test_label_tables_in_kaggle_shapes_and_tables_that_are_not_labels(tmp_path: 
     _csv(missing / "train.csv", "image,label", rows + [(f"gone{i}", "red") for i in range(6)])
     with pytest.raises(DataError, match=r"train.csv: labels 10 photos by its column 'image', but 6 of them"):
         find_layout(missing)
+    isic = tmp_path / "isic"  # ISIC 2018's ground truth: one column per class, 1.0 in the photo's
+    rows = _labelled_photos(isic, "ISIC2018_Task3_Training_Input", count=9, suffix=".jpg")
+    onehot = {"blue": "0.0,0.0,1.0", "green": "0.0,1.0,0.0", "red": "1.0,0.0,0.0"}
+    (isic / "ISIC2018_Task3_Training_GroundTruth.csv").write_text(
+        "image,MEL,NV,BCC\n" + "".join(f"{n},{onehot[label]}\n" for n, label in rows)
+    )
+    layout = find_layout(isic)
+    assert (layout.classes, layout.train.count(), layout.labels) == (
+        ["BCC", "MEL", "NV"],
+        9,
+        "photos labelled by ISIC2018_Task3_Training_GroundTruth.csv ('one column per class')",
+    )
+    assert [p.name for p in layout.train.files["MEL"]] == ["3.jpg", "6.jpg", "9.jpg"]
     twice = tmp_path / "twice"
     rows = _labelled_photos(twice, "a", count=6)
     _labelled_photos(twice, "b", count=6)

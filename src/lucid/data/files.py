@@ -674,13 +674,33 @@ def read_label_table(file: Path) -> LabelTable | None:
     if label is None and len(others) == 1:
         label = others[0]  # Kaggle's id,has_cactus: the one other column is the class
     if label is None:
-        return None
+        return _one_hot_table(file, rows, photo, others)
     found = [
         (row[photo].strip(), row[label].strip())
         for row in rows[1:]
         if len(row) > max(photo, label) and row[photo].strip() and row[label].strip()
     ]
     return LabelTable(file, rows[0][photo].strip(), rows[0][label].strip(), found) if _one_class_each(found) else None
+
+
+def _one_hot_table(file: Path, rows: list[list[str]], photo: int, others: list[int]) -> LabelTable | None:
+    """A table of one column per class with 1 in the photo's class and 0 in the others (ISIC
+    2018's ``image,MEL,NV,BCC,...`` ground truth), as ``(photo, class)`` rows; else None."""
+    names = [rows[0][i].strip() for i in others]
+    found = []
+    for row in rows[1:]:
+        if len(row) <= max(photo, *others) or not row[photo].strip():
+            continue
+        try:
+            values = [float(row[i]) for i in others]
+        except ValueError:
+            return None
+        if sorted(values) != [0.0] * (len(values) - 1) + [1.0]:
+            return None
+        found.append((row[photo].strip(), names[values.index(1.0)]))
+    if len(others) < 2 or not found or not _one_class_each(found):
+        return None
+    return LabelTable(file, rows[0][photo].strip(), "one column per class", found)
 
 
 def _box_sides(header: Sequence[str]) -> bool:

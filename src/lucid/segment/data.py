@@ -107,7 +107,10 @@ __all__ = [
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
 LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages")
-MASK_DIRS = ("masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "segmentationclass")
+MASK_DIRS = (
+    "masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "gts", "groundtruth",
+    "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng",
+)  # fmt: skip
 # A split of images beside its masks' folder: SegNet's CamVid (train/ + trainannot/), Kaggle's (train_labels/).
 BOX_SUFFIXES = (".xml", ".json", ".txt")  # what a detection set keeps where masks would be
 SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks", "{}_mask", "{}_gt")

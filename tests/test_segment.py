@@ -834,3 +834,42 @@ def test_black_and_white_masks_are_two_classes_not_a_class_and_void(tmp_path):
         Image.fromarray(values).save(mask)
     with pytest.raises(DataError, match=r"the masks are JPEG \(p0.jpg\) and not black and white \(50.0% of the"):
         segmentation_datasets(jpeg, crop_size=(24, 32))
+
+
+def test_image_and_mask_folders_paired_by_their_files_names(tmp_path):
+    """ISIC 2018's folders (``ISIC2018_Task1-2_Training_Input/x.jpg`` +
+    ``ISIC2018_Task1_Training_GroundTruth/x_segmentation.png``, and the validation pair) are
+    image/mask data by their files' names, not four classes; the split is in the folders' names.
+    Class folders of grey photos with the same file names are not masks."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "isic"
+    for split, count in (("Training", 4), ("Validation", 2)):
+        images, masks = root / f"ISIC2018_Task1-2_{split}_Input", root / f"ISIC2018_Task1_{split}_GroundTruth"
+        images.mkdir(parents=True)
+        masks.mkdir()
+        (images / "LICENSE.txt").write_text("CC")
+        for i in range(count):
+            Image.fromarray(np.full((16, 16, 3), 30 * i, np.uint8)).save(images / f"ISIC_{i:07d}.jpg")
+            mask = np.zeros((16, 16), np.uint8)
+            mask[4:12, 4:12] = 255
+            Image.fromarray(mask, mode="L").save(masks / f"ISIC_{i:07d}_segmentation.png")  # the same names
+            # in both splits: each mask folder pairs with the image folder of its split
+    assert task_of_data(str(root))[0] == "segment"
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert (len(train), len(val), info.classes) == (4, 2, ["background", "foreground"])
+    assert info.split["layout"].startswith("ISIC2018_Task1-2_Training_Input/ + ISIC2018_Task1_Training_GroundTruth/")
+    grey = tmp_path / "grey"
+    for c in ("normal", "pneumonia"):
+        for i in range(3):
+            (grey / c).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16), dtype=np.uint8)).save(
+                grey / c / f"{i}.png"
+            )
+    assert task_of_data(str(grey)) is None
+    shapes = tmp_path / "four-shapes"  # black-and-white drawings, numbered alike in each class
+    for c in ("circle", "square"):
+        for i in range(3):
+            (shapes / c).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((16, 16), 255 * (i % 2), np.uint8)).save(shapes / c / f"{i}.png")
+    assert task_of_data(str(shapes)) is None

@@ -85,6 +85,7 @@ __all__ = [
     "recorded_layout",
     "cityscapes_coding",
     "declared_coding",
+    "named_pairs",
     "trimap_coding",
     "binary_coding",
     "two_level_jpeg",
@@ -567,6 +568,8 @@ def find_layout(
         layout = _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
     elif val_dir is not None and not need_train and (val_found := _split_pairs(folder, val_dir)) is not None:
         layout = SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
+    elif (images_top is None or masks_top is None) and (named := named_pairs(folder)):
+        layout = _named_pairs_layout(folder, named, val_fraction, seed)
     elif images_top is None or masks_top is None:
         inner = wrapped_folder(folder)
         if inner is not None and looks_like_segmentation(inner):  # a download's root: README + the data
@@ -580,6 +583,93 @@ def find_layout(
         layout = _single_layout(folder, images_top, _masks_within(images_top, masks_top), val_fraction, seed)
     layout.coding = declared_coding(folder, layout)
     return layout
+
+
+def named_pairs(folder: Path, most: int = 8) -> list[tuple[Path, Path]]:
+    """The (images, masks) folders among ``folder``'s sub-folders (at most ``most`` of them) paired
+    by their files' names rather than the folders' (ISIC 2018: ``..._Training_Input/x.jpg`` +
+    ``..._Training_GroundTruth/x_segmentation.png``): a folder of one-channel lossless masks whose
+    names (without a mask tag) are, four in five at least, the names of another folder's images,
+    which are photos (not one-channel masks too: class folders of drawings numbered alike are
+    classes)."""
+    try:
+        subs = sorted(Path(e.path) for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+    except OSError:
+        return []
+    if not 2 <= len(subs) <= most:
+        return []
+    names = {sub: _file_names(sub) for sub in subs}
+    pairs = []
+    for masks in subs:
+        lossless = sorted(n for n in names[masks] if n.lower().endswith(MASK_SUFFIXES))
+        if not lossless or not _one_channel(masks / lossless[0]):
+            continue
+        keys = {_untagged(stem) or stem for stem in (Path(n).stem.lower() for n in lossless)}
+        scored = []
+        for images in subs:
+            stems = {Path(n).stem.lower() for n in names[images] if n.lower().endswith(IMAGE_SUFFIXES)}
+            shared = len(keys & stems)
+            # Photos, not masks too (class folders of drawings, each numbered 0.png ...: Four Shapes);
+            # the most names shared, then the same split.
+            if images != masks and shared * 5 >= len(keys) * 4 and not _one_channel(_first_image(images, names)):
+                scored.append((shared, _word_role(images.name) == _word_role(masks.name), images.name, images))
+        if scored:
+            pairs.append((max(scored)[3], masks))
+    return pairs
+
+
+def _first_image(folder: Path, names: dict[Path, list[str]]) -> Path:
+    return folder / min(n for n in names[folder] if n.lower().endswith(IMAGE_SUFFIXES))
+
+
+def _file_names(folder: Path) -> list[str]:
+    """The names of ``folder``'s non-hidden files (not walked)."""
+    try:
+        return [e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_file()]
+    except OSError:
+        return []
+
+
+def _one_channel(file: Path, most: int = 64) -> bool:
+    """Whether an image file looks like a mask: one channel (L, P, 1, I;16 ...) and at most
+    ``most`` distinct values (a grey photo, in a class folder say, has many more)."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as opened:
+            if opened.mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
+                return False
+            return len(np.unique(np.asarray(opened))) <= most
+    except OSError:
+        return False
+
+
+def _named_pairs_layout(
+    folder: Path, pairs: list[tuple[Path, Path]], val_fraction: float, seed: int
+) -> SegmentationLayout:
+    """Image and mask folders paired by their files' names: one pair is split by ``val_fraction``;
+    several are told apart by the split named in the image folder's name (``Training``,
+    ``Validation``, ``Test``)."""
+    if len(pairs) == 1:
+        return _single_layout(folder, *pairs[0], val_fraction, seed)
+    roles = {role: pair for pair in pairs if (role := _word_role(pair[0].name)) is not None}
+    train, val = roles.get("train"), roles.get("val") or roles.get("test")
+    if train is None or val is None:
+        shown = ", ".join(f"{i.name}/ + {m.name}/" for i, m in pairs)
+        raise DataError(
+            f"--data {folder}: image and mask folders {shown}, but which trains and which validates is not in their "
+            "names (train, val, test); point --data at one pair or name them"
+        )
+    description = f"{train[0].name}/ + {train[1].name}/, {val[0].name}/ + {val[1].name}/ (paired by file names)"
+    return SegmentationLayout(folder, "splits", match_pairs(*train), match_pairs(*val), description, [])
+
+
+def _word_role(name: str) -> str | None:
+    """The split a folder's name names among its words (``ISIC2018_Task1-2_Training_Input``: train)."""
+    words = set(re.split(r"[-_ .]+", name.lower()))
+    roles = (("train", TRAIN_SPLITS), ("val", VAL_SPLITS), ("test", TEST_SPLITS))
+    found = [role for role, splits in roles if words & set(splits)]
+    return found[0] if len(found) == 1 else None
 
 
 def declared_coding(folder: Path, layout: SegmentationLayout) -> ColourTable | None:
@@ -664,8 +754,9 @@ def recorded_layout(
 
 def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
     """Whether ``root``'s folders are laid out as image/mask data (`find_layout`'s layouts),
-    judged from folder names only, without reading a file: a classifier trained on it would take
-    ``images`` and ``masks`` for two classes. A download's root is judged by its one folder."""
+    judged from folder and file names (and one mask's header, `named_pairs`), without decoding
+    a file: a classifier trained on it would take ``images`` and ``masks`` for two classes. A
+    download's root is judged by its one folder."""
     folder = Path(root).expanduser()
     if not folder.is_dir():
         return False
@@ -677,6 +768,8 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
     if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
+        return True
+    if named_pairs(folder):  # ISIC's ..._Input/ + ..._GroundTruth/: told by their files' names
         return True
     inner = wrapped_folder(folder)  # a download's root (VOCdevkit/VOC2012/), read as find_layout reads it
     return inner is not None and looks_like_segmentation(inner)

@@ -178,6 +178,24 @@ def test_voc_xml_next_to_each_photo_split_by_seed(tmp_path: Path) -> None:
     assert (info.layout, len(train), len(val)) == ("voc-xml", 4, 1)
 
 
+def test_a_voc_folder_beside_loose_files_is_read_before_a_csv_beside_it(tmp_path: Path) -> None:
+    """The BCCD_Dataset repository: ``BCCD/`` (Pascal VOC) beside ``example.jpg``, scripts and the
+    ``test.csv`` its script exported. The VOC folder and its lists are the data (said); the CSV
+    beside it is not read as the one box table."""
+    root = tmp_path / "BCCD_Dataset"
+    voc_devkit(root / "BCCD", cats_and_dogs(6), {"train": ["p0", "p1", "p2", "p3"], "val": ["p4", "p5"]})
+    photo(root / "example.jpg")
+    (root / "export.py").write_text("print()")
+    _box_table(root / "test.csv", "filename,cell_type,xmin,xmax,ymin,ymax", ["p0.jpg,cat,2,20,3,25"])
+    assert looks_like_detection(root)
+    train, val, info = detection_datasets(root, image_size=32)
+    assert (info.layout, len(train), len(val)) == ("voc", 4, 2)
+    assert (
+        note(info, "Pascal VOC folder")
+        == f"{root}: reading the Pascal VOC folder BCCD/ (the files beside it are not used)"
+    )
+
+
 def test_xml_in_a_folder_below_annotations_finds_its_photo_by_name(tmp_path: Path) -> None:
     """Oxford-IIIT Pet: ``images/x.jpg`` + ``annotations/xmls/x.xml`` (head boxes for the training
     photos only, beside ``trimaps/``): each XML finds its photo by the file name it states, and

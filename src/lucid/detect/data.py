@@ -180,6 +180,32 @@ def _voc_devkit(root: Path) -> DetectionLayout | None:
     return DetectionLayout(root, "voc", description, images(train), None if val is None else images(val), None, notes)
 
 
+def _inner_devkit(root: Path) -> DetectionLayout | None:
+    """The one Pascal VOC folder below ``root`` beside other files (the BCCD_Dataset repository:
+    ``BCCD/`` beside an example photo, scripts and a ``test.csv`` its script exported): the data
+    set's own annotations, read before a CSV beside them, said."""
+    devkit = _inner_devkit_folder(root)
+    layout = None if devkit is None else _voc_devkit(devkit)
+    if layout is not None and devkit is not None:
+        note = f"{root}: reading the Pascal VOC folder {devkit.name}/ (the files beside it are not used)"
+        layout.notes.insert(0, note)
+    return layout
+
+
+def _inner_devkit_folder(root: Path) -> Path | None:
+    """`_inner_devkit`'s folder, judged by names: the one sub-folder with ``JPEGImages/`` and
+    ``Annotations/``, when ``root`` is not a plain download wrapper (README + one folder, read
+    as such later)."""
+    if wrapped_folder(root) is not None:
+        return None
+    try:
+        inner = [Path(e.path) for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return None
+    devkits = [f for f in inner if child_folder(f, ("JPEGImages",)) and child_folder(f, ("Annotations",))]
+    return devkits[0] if len(devkits) == 1 else None
+
+
 def _xml_ids(annotations: Path) -> list[str]:
     """The ids of every ``.xml`` below ``annotations`` (their paths without the suffix)."""
     return [p.relative_to(annotations).with_suffix("").as_posix() for p in _files_below(annotations, ".xml").values()]
@@ -502,7 +528,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
-    for reader in (_voc_devkit, _coco, _yolo, _csv):
+    for reader in (_voc_devkit, _coco, _yolo, _inner_devkit, _csv):
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -527,6 +553,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
     if not folder.is_dir():
         return False
     if child_folder(folder, ("JPEGImages",)) and _has_files(child_folder(folder, ("Annotations",)), (".xml",)):
+        return True
+    if _inner_devkit_folder(folder) is not None:
         return True
     if _coco_files(folder):
         return True

@@ -873,3 +873,62 @@ def test_image_and_mask_folders_paired_by_their_files_names(tmp_path):
             (shapes / c).mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.full((16, 16), 255 * (i % 2), np.uint8)).save(shapes / c / f"{i}.png")
     assert task_of_data(str(shapes)) is None
+
+
+def test_photos_beside_their_masks_roboflow_and_kaggle_mri(tmp_path):
+    """Roboflow's semantic-mask export: ``train/x.jpg`` + ``train/x_mask.png`` (and ``valid/``)
+    with ``_classes.csv`` (``Pixel Value, Class``) naming the values; Kaggle's LGG MRI:
+    ``kaggle_3m/<patient>/x.tif`` + ``x_mask.tif`` (black and white), split by seed."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "roboflow"
+    for split, count in (("train", 3), ("valid", 2)):
+        (root / split).mkdir(parents=True)
+        (root / split / "_classes.csv").write_text("Pixel Value, Class\n0, background\n1, balloon\n")
+        for i in range(count):
+            Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(root / split / f"b{i}_jpg.rf.{i}.jpg")
+            mask = np.zeros((16, 16), np.uint8)
+            mask[4:12, 4:12] = 1
+            Image.fromarray(mask, mode="L").save(root / split / f"b{i}_jpg.rf.{i}_mask.png")
+    assert task_of_data(str(root))[0] == "segment"
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert (len(train), len(val), info.classes) == (3, 2, ["background", "balloon"])
+    assert all(m.name == p.name.replace(".jpg", "_mask.png") for p, m in train.samples)
+    mri = tmp_path / "kaggle_3m"
+    for patient in ("TCGA_CS_4941", "TCGA_CS_4942"):
+        (mri / patient).mkdir(parents=True)
+        for i in range(1, 4):
+            Image.fromarray(np.full((16, 16, 3), 9 * i, np.uint8)).save(mri / patient / f"{patient}_{i}.tif")
+            mask = np.zeros((16, 16), np.uint8)
+            mask[2:6, 2:6] = 255
+            Image.fromarray(mask, mode="L").save(mri / patient / f"{patient}_{i}_mask.tif")
+    train, val, info = segmentation_datasets(mri, crop_size=(16, 16), val_fraction=0.34)
+    assert (len(train), len(val), info.classes) == (4, 2, ["background", "foreground"])
+    assert info.split["layout"].startswith("kaggle_3m/ (photos beside their masks)")
+
+
+def test_cvat_segmentation_masks_are_read_through_its_labelmap(tmp_path):
+    """CVAT's "Segmentation mask" export: ``JPEGImages/`` + ``SegmentationClass/`` colour masks,
+    ``ImageSets/Segmentation/default.txt`` and ``labelmap.txt`` (``label:r,g,b:parts:actions``)
+    naming each colour's class, in the file's order; an unlisted colour is named."""
+    root = tmp_path / "cvat"
+    (root / "JPEGImages").mkdir(parents=True)
+    (root / "SegmentationClass").mkdir()
+    (root / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (root / "labelmap.txt").write_text(
+        "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncat:48,112,32::\ndog:176,112,32::\n"
+    )
+    for i in range(5):
+        Image.fromarray(np.full((8, 8, 3), 30 * i, np.uint8)).save(root / "JPEGImages" / f"f{i}.jpg")
+        colours = np.zeros((8, 8, 3), np.uint8)
+        colours[:, 4:] = (176, 112, 32)
+        colours[:, 6:] = (48, 112, 32)
+        Image.fromarray(colours).save(root / "SegmentationClass" / f"f{i}.png")
+    (root / "ImageSets" / "Segmentation" / "default.txt").write_text("\n".join(f"f{i}" for i in range(5)))
+    train, val, info = segmentation_datasets(root, crop_size=(8, 8))
+    assert (len(train) + len(val), info.classes) == (5, ["background", "cat", "dog"])
+    assert train.load(0)[1][0].tolist() == [0, 0, 0, 0, 2, 2, 1, 1]
+    colours[0, 0] = (1, 2, 3)
+    Image.fromarray(colours).save(root / "SegmentationClass" / "f0.png")
+    with pytest.raises(DataError, match=r"1 pixels have colours that are not in the"):
+        segmentation_datasets(root, crop_size=(8, 8))

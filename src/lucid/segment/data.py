@@ -81,11 +81,13 @@ __all__ = [
     "SegmentationDataInfo",
     "read_mask",
     "read_colour_table",
+    "read_label_map",
     "mask_colours",
     "recorded_layout",
     "cityscapes_coding",
     "declared_coding",
     "named_pairs",
+    "mixed_pairs",
     "trimap_coding",
     "binary_coding",
     "two_level_jpeg",
@@ -119,10 +121,11 @@ SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks",
 MASK_TAGS = ("_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p")
 DEFAULT_IGNORE_INDEX = 255
 # Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
-CLASS_FILES = ("classes.json", "classes.txt")
+CLASS_FILES = ("classes.json", "classes.txt", "_classes.csv")  # _classes.csv: Roboflow's "Pixel Value, Class"
 # A class-name file larger than this is not a list of class names.
 # A colour table for colour-coded masks: name,r,g,b per class in index order (Kaggle's CamVid).
 COLOUR_TABLE = "class_dict.csv"
+LABEL_MAP = "labelmap.txt"  # CVAT's colour table (its "Segmentation mask" export)
 VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
 # ADE20K's table of its classes (SceneParsing's objectInfo150.txt: Idx, Ratio, Train, Val, Name): mask
 # value Idx is the class Name, and 0 ("other objects") is not scored.
@@ -204,7 +207,8 @@ def _mask_file(file: Path, colours: ColourTable | None) -> tuple[torch.Tensor, b
             array = np.asarray(image)
     except OSError as exc:
         raise DataError(f"{file}: not a readable mask image: {exc}") from None
-    if colours is not None and mode in ("RGB", "RGBA"):
+    # Colour-coded: RGB, or a palette image whose palette holds the table's colours (CVAT's masks).
+    if colours is not None and colours.label_ids is None and mode in ("RGB", "RGBA", "P"):
         with Image.open(file) as opened:
             return colours.classes_of(np.asarray(ImageOps.exif_transpose(opened).convert("RGB")), file), True
     if mode in ("L", "P"):
@@ -366,7 +370,8 @@ class ColourTable:
             rows, cols = np.nonzero(~known)
             unknown = sorted({tuple(int(v) for v in rgb[i, j]) for i, j in zip(rows[:1000], cols[:1000], strict=True)})
             raise DataError(
-                f"{file}: {int((~known).sum())} pixels have colours that are not in the {COLOUR_TABLE} "
+                f"{file}: {int((~known).sum())} pixels have colours that are not in the colour table ({COLOUR_TABLE} "
+                f"or {LABEL_MAP}) "
                 f"(e.g. {unknown[:3]}); add them as classes"
             )
         return torch.from_numpy(values[order[position]])
@@ -374,13 +379,13 @@ class ColourTable:
 
 def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
     """The ``class_dict.csv`` at the data root (columns ``name,r,g,b``, one row per class in
-    class-index order: Kaggle's CamVid format), or None without one. Rows named void, unlabelled or
-    ignore are the void colour, not classes."""
+    class-index order: Kaggle's CamVid format), else CVAT's ``labelmap.txt`` (`read_label_map`),
+    or None without either. Rows named void, unlabelled or ignore are the void colour, not classes."""
     import csv
 
     file = Path(root).expanduser() / COLOUR_TABLE
     if not file.is_file():
-        return None
+        return read_label_map(Path(root).expanduser() / LABEL_MAP)
     import io
 
     try:
@@ -406,6 +411,33 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
     if not 0 < len(colours) < DEFAULT_IGNORE_INDEX or len(set(colours + void)) != len(colours) + len(void):
         raise DataError(f"{file}: expected 1..254 classes with distinct colours, got {len(rows)} rows")
     return ColourTable(names, colours, void)
+
+
+def read_label_map(file: Path) -> ColourTable | None:
+    """CVAT's ``labelmap.txt`` (its "Segmentation mask" export: ``label:r,g,b:parts:actions`` per
+    line, ``#`` comments), as a colour table in the file's order; None without one. A label named
+    void, unlabelled or ignore is the void colour."""
+    if not file.is_file():
+        return None
+    names: list[str] = []
+    colours: list[tuple[int, int, int]] = []
+    void: list[tuple[int, int, int]] = []
+    for line, text in enumerate(names_file_text(file).splitlines(), 1):
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        name, _, rest = text.partition(":")
+        try:
+            r, g, b = (int(v) for v in rest.split(":")[0].split(","))
+        except ValueError:
+            r = g = b = -1
+        if not name.strip() or not all(0 <= v <= 255 for v in (r, g, b)):
+            raise DataError(f"{file}:{line}: expected label:r,g,b:parts:actions, got {text.strip()!r}")
+        (void if name.strip().lower() in VOID_NAMES else colours).append((r, g, b))
+        if name.strip().lower() not in VOID_NAMES:
+            names.append(name.strip())
+    if not 0 < len(colours) < DEFAULT_IGNORE_INDEX or len(set(colours + void)) != len(colours) + len(void):
+        raise DataError(f"{file}: expected 1..254 labels with distinct colours, got {len(colours) + len(void)}")
+    return ColourTable(distinct_names(names, file), colours, void)
 
 
 def mask_colours(folder: Path, recorded: Any = None) -> ColourTable | None:
@@ -436,7 +468,13 @@ def _untagged(key: str) -> str | None:
 def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     """(image, mask) paths of two folders, matched by their paths below the folders without the
     suffix (a mask may add one tag: ``x_mask.png`` for ``x.jpg``). An image without its mask, a mask
-    without its image, or a JPEG mask is an error that names them."""
+    without its image, or a JPEG mask is an error that names them. One folder given twice holds
+    both (`mixed_pairs`)."""
+    if images_dir == masks_dir:
+        pairs = mixed_pairs(images_dir)
+        if pairs is None:
+            raise DataError(f"{images_dir}: expected each photo beside its mask (x.jpg + x_mask.png)")
+        return pairs
     # lucid.data.walk_images: the classification walk (hidden entries, pipes and symlink loops skipped)
     images = _keyed(images_dir, walk_images(images_dir)[0], IMAGE_SUFFIXES)
     if not images:
@@ -506,15 +544,52 @@ def _holds_masks(folder: Path, limit: int = 100) -> bool:
     return False
 
 
+MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation")  # a mask beside its photo
+
+
+def mixed_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
+    """The photos of a folder tree that holds each beside its mask, named as the photo plus a
+    mask tag (`MIXED_TAGS`: Roboflow's semantic-mask export ``x.jpg`` + ``x_mask.png``, Kaggle's LGG
+    MRI ``x.tif`` + ``x_mask.tif``), or None unless every photo there has its mask."""
+    files = walk_images(folder)[0]
+    keyed = {path.relative_to(folder).with_suffix("").as_posix().lower(): path for path in files}
+    masks = {}
+    for key, path in keyed.items():
+        photo = next((key[: -len(tag)] for tag in MIXED_TAGS if key.endswith(tag) and len(key) > len(tag)), None)
+        if photo is not None and photo in keyed and path.suffix.lower() in (*MASK_SUFFIXES, ".tiff", ".tif"):
+            masks[photo] = path
+    photos = [key for key in keyed if keyed[key] not in masks.values()]
+    if not masks or any(key not in masks for key in photos):
+        return None
+    return [(keyed[key], masks[key]) for key in sorted(photos)]
+
+
+def _looks_mixed(folder: Path, limit: int = 2000) -> bool:
+    """Whether a folder tree seems to hold photos beside their masks (`mixed_pairs`), judged from
+    the names of its first ``limit`` files: one ``x_mask.png`` beside its ``x.jpg`` will do."""
+    seen = 0
+    for _, _, names in os.walk(folder):
+        lowered = {Path(n).stem.lower(): n for n in names if n.lower().endswith(IMAGE_SUFFIXES)}
+        for stem, name in lowered.items():
+            tag = next((t for t in MIXED_TAGS if stem.endswith(t) and len(stem) > len(t)), None)
+            if tag is not None and stem[: -len(tag)] in lowered and name.lower().endswith(MASK_SUFFIXES):
+                return True
+        seen += len(names)
+        if seen >= limit:
+            return False
+    return False
+
+
 def _split_pairs(root: Path, split: Path) -> tuple[Path, Path] | None:
-    """The (images, masks) folders of one split folder: inside it, or it and a sibling mask folder."""
+    """The (images, masks) folders of one split folder: inside it, or it and a sibling mask folder,
+    or the split folder itself when it holds each photo beside its mask (given twice)."""
     images, masks = child_folder(split, IMAGE_DIRS), child_folder(split, MASK_DIRS)
     if images is not None and masks is not None:
         return images, _masks_within(images, masks)
     sibling = child_folder(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS])
     if sibling is not None:
         return split, sibling
-    return None
+    return (split, split) if _looks_mixed(split) else None
 
 
 @dataclass
@@ -570,6 +645,8 @@ def find_layout(
         layout = SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
     elif (images_top is None or masks_top is None) and (named := named_pairs(folder)):
         layout = _named_pairs_layout(folder, named, val_fraction, seed)
+    elif (images_top is None or masks_top is None) and _looks_mixed(folder):
+        layout = _single_layout(folder, folder, folder, val_fraction, seed)
     elif images_top is None or masks_top is None:
         inner = wrapped_folder(folder)
         if inner is not None and looks_like_segmentation(inner):  # a download's root: README + the data
@@ -769,7 +846,7 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return _split_pairs(folder, train_dir) is not None
     if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
         return True
-    if named_pairs(folder):  # ISIC's ..._Input/ + ..._GroundTruth/: told by their files' names
+    if named_pairs(folder) or _looks_mixed(folder):  # ISIC's _Input/ + _GroundTruth/; x.jpg beside x_mask.png
         return True
     inner = wrapped_folder(folder)  # a download's root (VOCdevkit/VOC2012/), read as find_layout reads it
     return inner is not None and looks_like_segmentation(inner)
@@ -937,7 +1014,8 @@ def _single_layout(
     if lists is not None:
         return _listed_layout(folder, pairs, lists, f"{images_top.name}/ + {masks_top.name}/")
     train, val = seeded_split(pairs, val_fraction, seed, "image/mask pair")
-    description = f"{images_top.name}/ + {masks_top.name}/, {len(val)} of {len(pairs)} pairs validate"
+    where = f"{images_top.name}/ (photos beside their masks)" if images_top == masks_top else None
+    description = f"{where or f'{images_top.name}/ + {masks_top.name}/'}, {len(val)} of {len(pairs)} pairs validate"
     note = (
         f"{folder}: one folder of {len(pairs)} image/mask pairs: {len(train)} train, {len(val)} validate "
         f"(--val-fraction {val_fraction:g}, seed {seed})"
@@ -1111,7 +1189,9 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
         if not file.is_file():
             continue
         text = names_file_text(file)
-        if name.endswith(".json"):
+        if name.endswith(".csv"):
+            names = _pixel_value_names(text, file)
+        elif name.endswith(".json"):
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -1124,6 +1204,24 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
             names = [line.strip() for line in text.splitlines() if line.strip()]
         return _checked_names(names, file)
     return None
+
+
+def _pixel_value_names(text: str, file: Path) -> list[str]:
+    """The class names of Roboflow's ``_classes.csv`` (``Pixel Value, Class`` rows): the name of
+    mask value i at position i; the values must be 0..K-1, each once."""
+    import csv
+    import io
+
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if any(cell.strip() for cell in row)]
+    named: dict[int, str] = {}
+    for line, row in enumerate(rows[1:], 2):
+        value = row[0].strip() if row else ""
+        if len(row) < 2 or not value.isdigit() or int(value) in named:
+            raise DataError(f"{file}:{line}: expected a new pixel value and its class name, got {row}")
+        named[int(value)] = row[1].strip()
+    if sorted(named) != list(range(len(named))):
+        raise DataError(f"{file}: pixel values {sorted(named)[:10]} are not 0..{len(named) - 1}, one class each")
+    return [named[value] for value in range(len(named))]
 
 
 def _checked_names(names: list[str], file: Path) -> list[str]:
@@ -1316,8 +1414,11 @@ def segmentation_datasets(
     if names is None and table is not None:
         names, names_from = list(table.names), source
     elif names is None:
-        names = read_class_names(folder)
-        names_from = next((f"{folder / n}" for n in CLASS_FILES if (folder / n).is_file()), names_from)
+        # At the data root, else beside the training masks (Roboflow's train/_classes.csv).
+        places = [folder, *({mask.parent for _, mask in layout.train[:1]} - {folder})]
+        where = next((place for place in places if any((place / n).is_file() for n in CLASS_FILES)), folder)
+        names = read_class_names(where)
+        names_from = next((f"{where / n}" for n in CLASS_FILES if (where / n).is_file()), names_from)
     counts = mask_histogram(train_ds) + mask_histogram(val_ds)
     if table is None and _black_and_white(counts, names, num_classes, ignore_index):
         table = binary_coding(names or BINARY_NAMES)

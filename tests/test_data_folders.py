@@ -798,3 +798,38 @@ def test_label_tables_in_kaggle_shapes_and_tables_that_are_not_labels(tmp_path: 
     _csv(twice / "labels.csv", "image,label", rows)
     with pytest.raises(DataError, match=r"labels.csv: '1' names several photos below .*twice \(a/1.png, b/1.png\)"):
         find_layout(twice)
+
+
+def test_food101_classes_in_images_split_by_its_meta_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Food-101: ``images/<class>/<id>.jpg`` beside ``meta/`` (``train.txt`` + ``test.txt`` of
+    ``class/id`` lines, ``classes.txt``) and a README: the classes come from ``images/`` (``meta``
+    is not a class) and the split from the lists; ``lucid eval`` of the recorded folder scores
+    the test list. Without lists a seeded share of ``images/`` validates."""
+    root = tmp_path / "food-101"
+    lines: dict[str, list[str]] = {"train": [], "test": []}
+    for c, name in enumerate(("apple_pie", "baby_back_ribs")):
+        for i in range(6):
+            _photo(root / "images" / name / f"{1000 + i}.jpg", list(COLOURS.values())[c], seed=10 * c + i)
+            lines["train" if i < 4 else "test"].append(f"{name}/{1000 + i}")
+    (root / "meta").mkdir()
+    for split, listed in lines.items():
+        (root / "meta" / f"{split}.txt").write_text("\n".join(listed) + "\n")
+    (root / "meta" / "classes.txt").write_text("apple_pie\nbaby_back_ribs\n")
+    (root / "README.txt").write_text("Food-101")
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes) == (
+        "train_test",
+        root / "images",
+        ["apple_pie", "baby_back_ribs"],
+    )
+    assert layout.val is not None and (layout.train.count(), layout.val.count()) == (8, 4)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    assert "photos in class folders, train.txt + test.txt: 8 train / 4 val images" in capsys.readouterr().out
+    assert evaluate(str(out / "last.safetensors"), tta="none").images == 4  # the recorded images/: its test list
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 4
+    for split in ("train", "test"):
+        (root / "meta" / f"{split}.txt").unlink()
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes) == ("single", root / "images", ["apple_pie", "baby_back_ribs"])

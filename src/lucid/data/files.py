@@ -63,6 +63,7 @@ __all__ = [
     "named_layout",
     "split_lists",
     "labelled_layout",
+    "photo_folder_layout",
     "table_layout",
     "read_label_table",
     "LabelTable",
@@ -302,7 +303,7 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
         layout = find_layout(inner, flag)
         layout.notes.insert(0, wrapped_note(base, inner))
         return layout
-    layout = labelled_layout(base) or _class_folders(base, flag, root)
+    layout = labelled_layout(base) or photo_folder_layout(base, flag) or _class_folders(base, flag, root)
     _check(layout, flag, root)
     for part in (layout.train, layout.val):
         if part is not None and part.skipped:
@@ -320,6 +321,42 @@ def _class_folders(base: Path, flag: str, root: object) -> FolderLayout:
     if train_dir is not None:
         return _train_alone(base, train_dir, notes, flag, root)
     return FolderLayout(base, "single", class_files(base), None, notes)
+
+
+def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout | None:
+    """``images/<class>/`` beside folders that hold no photos (Food-101: ``images/`` + ``meta/``
+    with ``train.txt`` + ``test.txt``; a data set's ``docs/``): the classes are read from
+    ``images/``, split by its lists (`split_lists`) or its own split folders, else by seed; the
+    folder's siblings are not classes. None when there is no such ``images/``."""
+    photos = child_folder(base, PHOTO_DIRS)
+    if photos is None or not _has_folders(photos):
+        return None
+    try:
+        others = [Path(e.path) for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return None
+    if any(_holds_photos(folder) for folder in others if folder != photos):
+        return None  # photos elsewhere too: images/ is one class folder among others
+    note = f"{base}: the photos are in {photos.name}/ (the folders beside it hold none)"
+    layout = _class_folders(photos, flag, root)
+    if layout.kind == "single":
+        listed = _listed_split(layout.train, note, "photos in class folders")
+        if listed is not None:
+            return listed
+    layout.notes.insert(0, note)
+    return layout
+
+
+def _holds_photos(folder: Path, limit: int = 500) -> bool:
+    """Whether ``folder``'s tree holds an image file among its first ``limit`` files."""
+    seen = 0
+    for _, _, names in os.walk(folder):
+        if any(name.lower().endswith(IMAGE_SUFFIXES) for name in names):
+            return True
+        seen += len(names)
+        if seen >= limit:
+            return False
+    return False
 
 
 def keyed_files(folder: Path, files: Iterable[Path], partner: str) -> dict[str, Path]:
@@ -572,9 +609,10 @@ def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
 
 def split_lists(folder: Path) -> tuple[Path, Path] | None:
     """The (training, validation) lists of photo names for the photos in ``folder``: `TRAIN_LISTS`
-    and `VAL_LISTS` in the data root (``folder``'s parent for an ``images/`` folder) or its ``annotations/``."""
+    and `VAL_LISTS` in the data root (``folder``'s parent for an ``images/`` folder), its
+    ``annotations/`` (Oxford-IIIT Pet) or its ``meta/`` (Food-101)."""
     top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
-    for place in (top, child_folder(top, ("annotations",))):
+    for place in (top, child_folder(top, ("annotations",)), child_folder(top, ("meta",))):
         if place is None:
             continue
         train = next((place / n for n in TRAIN_LISTS if (place / n).is_file()), None)
@@ -584,14 +622,21 @@ def split_lists(folder: Path) -> tuple[Path, Path] | None:
     return None
 
 
-def _listed_split(found: ClassFiles, note: str) -> FolderLayout | None:
+def _listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLayout | None:
     """``found`` split by the lists beside it (`split_lists`; the first word of a line names a
-    photo without its suffix, as Oxford-IIIT Pet's lists do); None without lists. A listed name
-    without its photo, or one in both lists, is a DataError; photos in no list are not used."""
+    photo by its path below the photo folder or its name, without the suffix: Food-101's
+    ``apple_pie/1005649``, Oxford-IIIT Pet's ``Abyssinian_100``); None without lists. A listed
+    name without its photo, or one in both lists, is a DataError; photos in no list are not used."""
     lists = split_lists(found.folder)
     if lists is None:
         return None
-    by_name = {photo.stem.lower(): (label, photo) for label, photos in found.files.items() for photo in photos}
+    by_name: dict[str, tuple[str, Path]] = {}
+    stems: dict[str, list[tuple[str, Path]]] = {}
+    for label, photos in found.files.items():
+        for photo in photos:
+            by_name[photo.relative_to(found.folder).with_suffix("").as_posix().lower()] = (label, photo)
+            stems.setdefault(photo.stem.lower(), []).append((label, photo))
+    by_name.update({stem: entries[0] for stem, entries in stems.items() if len(entries) == 1 and stem not in by_name})
     parts = []
     for file in lists:
         names = list(dict.fromkeys(n.lower() for n in read_id_list(file)))
@@ -605,7 +650,7 @@ def _listed_split(found: ClassFiles, note: str) -> FolderLayout | None:
         for name in names:
             label, photo = by_name[name]
             files.setdefault(label, []).append(photo)
-        parts.append(ClassFiles(found.folder, {k: sorted(v) for k, v in sorted(files.items())}, [], NAMED_UNIT))
+        parts.append(ClassFiles(found.folder, {k: sorted(v) for k, v in sorted(files.items())}, [], found.unit))
     train, val = parts
     both = {p for f in train.files.values() for p in f} & {p for f in val.files.values() for p in f}
     if both:
@@ -616,7 +661,7 @@ def _listed_split(found: ClassFiles, note: str) -> FolderLayout | None:
     if unlisted:
         notes.append(f"{found.folder}: {unlisted} photos are in neither list and are not used")
     kind = "train_test" if lists[1].name == "test.txt" else "train_val"
-    return FolderLayout(found.folder, kind, train, val, notes, f"{lists[0].name} + {lists[1].name}", NAMED)
+    return FolderLayout(found.folder, kind, train, val, notes, f"{lists[0].name} + {lists[1].name}", labels)
 
 
 # A table that labels photos, one row each (Kaggle: train.csv, labels.csv, trainLabels.csv,
@@ -825,6 +870,20 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root`` as photos labelled other than by class folders: named by class (`named_layout`)
     or listed in a CSV table (`table_layout`); else None."""
     return named_layout(root) or table_layout(root)
+
+
+def photo_folder_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout | None:
+    """``root`` as ``images/<class>/`` beside folders without photos (Food-101, split by its
+    ``meta/train.txt`` + ``test.txt``); else None. `find_layout` reads it so, and ``lucid eval``
+    scores its validation list."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        return None
+    layout = _photo_folder_classes(base, flag, root)
+    if layout is None and base.name.lower() in PHOTO_DIRS and _has_folders(base):  # images/ itself
+        note = f"{base}: photos in class folders"
+        layout = _listed_split(class_files(base), note, "photos in class folders")
+    return layout
 
 
 def read_id_list(file: Path) -> list[str]:

@@ -302,9 +302,11 @@ def calibration_sets(
             _files_set(held_out.train_files, held_out.train_targets, prep, num_calib, seed, f"{folder} training split"),
             _files_set(held_out.val_files, held_out.val_targets, prep, num_eval, seed + 1, f"{folder} held-out split"),
         )
-    from lucid.data import labelled_layout, split_folders
+    from lucid.data import labelled_layout, photo_folder_layout, split_folders
 
-    named = labelled_layout(folder)  # photos named by class or listed in a table, split by folders or lists
+    named = labelled_layout(folder) or photo_folder_layout(
+        folder
+    )  # photos named by class or listed in a table, split by folders or lists
     if named is not None and named.val is not None:
         return (
             _named_set(named.train, prep, classes, num_calib, seed, f"{folder} training split"),

@@ -147,9 +147,11 @@ def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
 def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:
     """The images under ``path`` to evaluate: its val/ (test/) split; for the one folder a run
     was trained on (same place or the same files), exactly that run's held-out images; else all."""
-    from lucid.data import FolderLayout, files_digest, held_out_files, labelled_layout
+    from lucid.data import FolderLayout, files_digest, held_out_files, labelled_layout, photo_folder_layout
 
-    named = labelled_layout(path)  # photos named by class or listed in a table: their validation split, else all
+    named = labelled_layout(path) or photo_folder_layout(
+        path
+    )  # photos named by class or listed in a table: their validation split, else all
     if named is not None:
         folder, found = named.root, named.val or named.train
         what = f"{named.describe()}: the validation photos" if named.val is not None else "folder"

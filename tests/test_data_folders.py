@@ -833,3 +833,14 @@ def test_food101_classes_in_images_split_by_its_meta_lists(tmp_path: Path, capsy
         (root / "meta" / f"{split}.txt").unlink()
     layout = find_layout(root)
     assert (layout.kind, layout.root, layout.classes) == ("single", root / "images", ["apple_pie", "baby_back_ribs"])
+
+
+def test_class_folders_win_over_a_table_beside_them(tmp_path: Path) -> None:
+    """``train/<class>/`` + ``val/<class>/`` with a metadata table beside them (Imagenette's
+    ``noisy_imagenette.csv``, or a ``labels.csv``): the folders label the photos and ``val/``
+    validates; the table is not read."""
+    root = _split_tree(tmp_path / "imagenette", "val")
+    rows = [(f"train/{p.parent.name}/{p.name}", p.parent.name) for p in sorted((root / "train").rglob("*.png"))]
+    _csv(root / "labels.csv", "path,label", rows)
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.labels) == ("train_val", sorted(COLOURS), None)

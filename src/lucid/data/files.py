@@ -839,10 +839,13 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     are found is not this layout; one whose photos are mostly (over half) not found is a
     DataError naming the table."""
     base = Path(root).expanduser()
+    train_dir = split_child(base, TRAIN_SPLITS)
+    if train_dir is not None and _has_folders(train_dir):
+        return None  # train/<class>/: the folders label the photos (a table beside them is metadata)
     train_table, val_table = _table_files(base)
     if train_table is None:
         return None
-    folder = split_child(base, TRAIN_SPLITS) or base
+    folder = train_dir or base
     index, skipped = _photo_index(folder)
     train, notes = _table_classes(train_table, folder, index)
     if not train.count():

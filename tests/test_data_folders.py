@@ -844,3 +844,31 @@ def test_class_folders_win_over_a_table_beside_them(tmp_path: Path) -> None:
     _csv(root / "labels.csv", "path,label", rows)
     layout = find_layout(root)
     assert (layout.kind, layout.classes, layout.labels) == ("train_val", sorted(COLOURS), None)
+
+
+def test_cub_birds_split_by_its_id_files(tmp_path: Path) -> None:
+    """CUB-200-2011 as its archive unpacks: ``CUB_200_2011/`` (beside ``attributes.txt``) with
+    ``images/<class>/``, ``parts/``, ``images.txt`` (``<id> <path>``) and ``train_test_split.txt``
+    (``<id> 1`` trains, ``<id> 0`` tests): its own split, not a seeded one."""
+    root = tmp_path / "download"
+    cub = root / "CUB_200_2011"
+    paths, flags = [], []
+    for c, name in enumerate(("001.Black_footed_Albatross", "002.Laysan_Albatross")):
+        for i in range(4):
+            file = f"{name}/{name.split('.')[1]}_{i:04d}_{c}.jpg"
+            _photo(cub / "images" / file, list(COLOURS.values())[c], seed=10 * c + i)
+            paths.append(f"{len(paths) + 1} {file}")
+            flags.append(f"{len(flags) + 1} {int(i < 3)}")
+    (cub / "parts").mkdir()
+    (cub / "parts" / "parts.txt").write_text("1 back\n")
+    (cub / "images.txt").write_text("\n".join(paths) + "\n")
+    (cub / "train_test_split.txt").write_text("\n".join(flags) + "\n")
+    (root / "attributes.txt").write_text("1 has_bill_shape::curved\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes) == (
+        "train_test",
+        cub / "images",
+        ["001.Black_footed_Albatross", "002.Laysan_Albatross"],
+    )
+    assert layout.val is not None and (layout.train.count(), layout.val.count()) == (6, 2)
+    assert layout.lists == "train_test_split.txt: 1 + train_test_split.txt: 0"

@@ -62,6 +62,7 @@ __all__ = [
     "name_classes",
     "named_layout",
     "split_lists",
+    "split_names",
     "labelled_layout",
     "photo_folder_layout",
     "table_layout",
@@ -623,12 +624,12 @@ def split_lists(folder: Path) -> tuple[Path, Path] | None:
 
 
 def _listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLayout | None:
-    """``found`` split by the lists beside it (`split_lists`; the first word of a line names a
-    photo by its path below the photo folder or its name, without the suffix: Food-101's
-    ``apple_pie/1005649``, Oxford-IIIT Pet's ``Abyssinian_100``); None without lists. A listed
-    name without its photo, or one in both lists, is a DataError; photos in no list are not used."""
-    lists = split_lists(found.folder)
-    if lists is None:
+    """``found`` split by the lists beside it (`split_names`: a name is a photo's path below the
+    photo folder or its file name, without the suffix: Food-101's ``apple_pie/1005649``,
+    Oxford-IIIT Pet's ``Abyssinian_100``); None without lists. A listed name without its photo,
+    or one in both lists, is a DataError; photos in no list are not used."""
+    listed = split_names(found.folder)
+    if listed is None:
         return None
     by_name: dict[str, tuple[str, Path]] = {}
     stems: dict[str, list[tuple[str, Path]]] = {}
@@ -638,12 +639,12 @@ def _listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLa
             stems.setdefault(photo.stem.lower(), []).append((label, photo))
     by_name.update({stem: entries[0] for stem, entries in stems.items() if len(entries) == 1 and stem not in by_name})
     parts = []
-    for file in lists:
-        names = list(dict.fromkeys(n.lower() for n in read_id_list(file)))
+    for source, listed_names in listed:
+        names = list(dict.fromkeys(n.lower() for n in listed_names))
         missing = [n for n in names if n not in by_name]
         if missing:
             raise DataError(
-                f"{file}: {len(missing)} listed photo(s) are not in {found.folder} (e.g. {missing[:3]}); "
+                f"{source}: {len(missing)} listed photo(s) are not in {found.folder} (e.g. {missing[:3]}); "
                 f"expected the names of its photos without their suffix"
             )
         files: dict[str, list[Path]] = {}
@@ -652,16 +653,51 @@ def _listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLa
             files.setdefault(label, []).append(photo)
         parts.append(ClassFiles(found.folder, {k: sorted(v) for k, v in sorted(files.items())}, [], found.unit))
     train, val = parts
+    (train_source, _), (val_source, _) = listed
     both = {p for f in train.files.values() for p in f} & {p for f in val.files.values() for p in f}
     if both:
-        raise DataError(f"{lists[0]} and {lists[1]} both list {len(both)} photo(s) (e.g. {sorted(both)[0].name})")
+        raise DataError(f"{train_source} and {val_source} both list {len(both)} photo(s) (e.g. {sorted(both)[0].name})")
     train.skipped = found.skipped
-    notes = [f"{note}, split by {lists[0].name} ({train.count()}) + {lists[1].name} ({val.count()})"]
+    train_name, val_name = Path(train_source).name, Path(val_source).name
+    notes = [f"{note}, split by {train_name} ({train.count()}) + {val_name} ({val.count()})"]
     unlisted = found.count() - train.count() - val.count()
     if unlisted:
         notes.append(f"{found.folder}: {unlisted} photos are in neither list and are not used")
-    kind = "train_test" if lists[1].name == "test.txt" else "train_val"
-    return FolderLayout(found.folder, kind, train, val, notes, f"{lists[0].name} + {lists[1].name}", labels)
+    kind = "train_test" if "test" in val_name.lower() else "train_val"
+    return FolderLayout(found.folder, kind, train, val, notes, f"{train_name} + {val_name}", labels)
+
+
+def split_names(folder: Path) -> tuple[tuple[str, list[str]], tuple[str, list[str]]] | None:
+    """The names of the training and validation photos of ``folder``, each with where they were
+    read: `split_lists`, else CUB-200-2011's ``images.txt`` (``<id> <path>``) with
+    ``train_test_split.txt`` (``<id> <1 trains, 0 tests>``) at the data root; None without them."""
+    lists = split_lists(folder)
+    if lists is not None:
+        return (str(lists[0]), read_id_list(lists[0])), (str(lists[1]), read_id_list(lists[1]))
+    top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
+    paths, flags = top / "images.txt", top / "train_test_split.txt"
+    if not (paths.is_file() and flags.is_file()):
+        return None
+    by_id = dict(_two_words(paths))
+    trains = dict(_two_words(flags))
+    missing = sorted(set(by_id) - set(trains))
+    if missing or any(flag not in ("0", "1") for flag in trains.values()):
+        raise DataError(f"{flags}: expected '<id> 1' (trains) or '<id> 0' (tests) for every id of {paths.name}")
+    names = {flag: [str(Path(by_id[i]).with_suffix("")) for i in by_id if trains[i] == flag] for flag in ("1", "0")}
+    return (f"{flags}: 1", names["1"]), (f"{flags}: 0", names["0"])
+
+
+def _two_words(file: Path) -> list[tuple[str, str]]:
+    """The first two words of each non-empty line of ``file``; a line with fewer is a DataError."""
+    pairs = []
+    for line, text in enumerate(names_file_text(file, MAX_TABLE_BYTES).splitlines(), 1):
+        words = text.split()
+        if not words:
+            continue
+        if len(words) < 2:
+            raise DataError(f"{file}:{line}: expected two words, an id and its value, got {text!r}")
+        pairs.append((words[0], words[1]))
+    return pairs
 
 
 # A table that labels photos, one row each (Kaggle: train.csv, labels.csv, trainLabels.csv,

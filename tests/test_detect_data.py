@@ -366,6 +366,26 @@ def test_csv_tables_with_box_sizes_one_class_or_fractions(tmp_path: Path) -> Non
     assert info.classes == ["/m/0k4j"] and train.records[0].boxes.tolist() == [[4, 3, 20, 15]]
 
 
+def test_labelme_json_beside_the_photos(tmp_path: Path) -> None:
+    """LabelMe saves ``x.json`` beside ``x.jpg``: a rectangle's box is its two corners, a
+    polygon's the bounds of its points, a circle's the square around it; a JSON file that is not
+    LabelMe's (a class list) is not an annotation."""
+    for i in range(5):
+        photo(tmp_path / f"p{i}.jpg", (2, 3, 20, 25))
+        shapes = [
+            {"label": "cat", "points": [[2, 3], [20, 25]], "shape_type": "rectangle"},
+            {"label": "dog", "points": [[22, 5], [38, 5], [30, 28]], "shape_type": "polygon"},
+            {"label": "dog", "points": [[30, 15], [30, 20]], "shape_type": "circle"},
+        ]
+        data = {"version": "5.2.1", "shapes": shapes, "imagePath": f"p{i}.jpg", "imageData": None}
+        (tmp_path / f"p{i}.json").write_text(json.dumps({**data, "imageHeight": H, "imageWidth": W}))
+    (tmp_path / "classes.json").write_text('["cat", "dog"]')
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32, val_fraction=0.2)
+    assert (info.layout, info.classes, len(train), len(val)) == ("labelme", ["cat", "dog"], 4, 1)
+    assert train.records[0].boxes.tolist() == [[2, 3, 20, 25], [22, 5, 38, 28], [25, 10, 35, 20]]
+
+
 def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> None:
     files = ["a.jpg", "b.jpg", "c.jpg"]
     for f in files:

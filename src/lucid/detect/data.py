@@ -13,10 +13,13 @@
   + ``valid/_annotations.coco.json`` beside their photos;
 - **YOLO text**: ``images/`` + ``labels/`` (each possibly split into ``train/`` + ``val/``) or
   Roboflow's ``train/images`` + ``train/labels``, class names from ``data.yaml`` or ``classes.txt``;
-- **CSV boxes**: a table whose header names the photo (``filename``), the class and ``xmin ymin
-  xmax ymax`` in pixels: Roboflow's ``train/_annotations.csv`` + ``valid/`` beside their photos,
-  ``train.csv`` + ``val.csv`` at the root, or one table (split by seed). Photos the tables do not
-  list are not used (said): they may be another split's, or unlabelled.
+- **CSV boxes**: a table whose header names the photo (``filename``), the class (optional) and
+  the box (``xmin ymin xmax ymax``, ``bbox``, or ``x y w h``; in pixels, or fractions):
+  Roboflow's ``train/_annotations.csv`` + ``valid/`` beside their photos, ``train.csv`` +
+  ``val.csv`` at the root, or one table (split by seed). Photos the tables do not list are not
+  used (said): they may be another split's, or unlabelled;
+- **LabelMe JSON**: one ``x.json`` per photo (beside it or in ``annotations/``), each shape's box
+  the bounds of its points.
 
 Without split folders a seeded ``val_fraction`` of the photos validates; the record
 (`DetectionDataInfo.to_dict`) lists the validation photos, so evaluation rescores exactly them.
@@ -43,7 +46,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +72,12 @@ from lucid.data.files import (
 from lucid.data.images import image_header
 from lucid.detect.formats import (
     RawImage,
+    VocFile,
     box_table_columns,
+    is_labelme_json,
     read_box_csv,
     read_coco_json,
+    read_labelme_json,
     read_voc_xml,
     read_yolo_labels,
     read_yolo_names,
@@ -95,8 +101,9 @@ LAYOUT_HELP = (
     "Pascal VOC (JPEGImages/ + Annotations/*.xml + ImageSets/Main/train.txt, val.txt); images/ + "
     "annotations/*.xml (VOC XML), optionally in train/ + val/; COCO JSON (annotations/instances_*.json + "
     "train2017/ ..., or Roboflow's train/_annotations.coco.json + valid/); YOLO text (images/ + labels/, "
-    "or train/images + train/labels, with data.yaml or classes.txt); or CSV boxes (a header naming filename, "
-    "class, xmin, ymin, xmax, ymax: Roboflow's train/_annotations.csv + valid/, or train.csv + val.csv)"
+    "or train/images + train/labels, with data.yaml or classes.txt); CSV boxes (a header naming filename, "
+    "class, xmin, ymin, xmax, ymax: Roboflow's train/_annotations.csv + valid/, or train.csv + val.csv); or "
+    "LabelMe JSON beside the photos"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -155,11 +162,33 @@ def _has_files(folder: Path | None, suffixes: Sequence[str], limit: int = 2000) 
 # Pascal VOC
 
 
-def _voc_image(xml: Path | None, key: str, photos: Mapping[str, Path], folder: Path) -> RawImage:
-    """The photo ``key`` (or the one its XML names) with the XML's boxes; no XML: no boxes."""
+@dataclass(frozen=True)
+class PerPhotoFiles:
+    """A format with one annotation file per photo: its layout ``kind``, its name in notes, the
+    files' suffix, the reader of one file, and whether a file of that suffix is one of them."""
+
+    kind: str
+    label: str
+    suffix: str
+    reader: Callable[[Path], VocFile]
+    accepts: Callable[[Path], bool]
+
+
+VOC_FILES = PerPhotoFiles("voc-xml", "VOC XML", ".xml", read_voc_xml, lambda _: True)
+LABELME_FILES = PerPhotoFiles("labelme", "LabelMe JSON", ".json", read_labelme_json, is_labelme_json)
+
+
+def _voc_image(
+    xml: Path | None,
+    key: str,
+    photos: Mapping[str, Path],
+    folder: Path,
+    reader: Callable[[Path], VocFile] = read_voc_xml,
+) -> RawImage:
+    """The photo ``key`` (or the one its annotation file names) with the file's boxes; no file: no boxes."""
     if xml is None or not xml.is_file():
         return RawImage(photos.get(key.lower(), folder / f"{key}.jpg"))
-    voc = read_voc_xml(xml)
+    voc = reader(xml)
     photo = photos.get(key.lower())
     if photo is None and voc.filename:
         photo = photos.get(Path(voc.filename).with_suffix("").as_posix().lower(), folder / voc.filename)
@@ -211,24 +240,35 @@ def _xml_ids(annotations: Path) -> list[str]:
     return [p.relative_to(annotations).with_suffix("").as_posix() for p in _files_below(annotations, ".xml").values()]
 
 
-def _xml_folders(folder: Path | None) -> tuple[Path, Path] | None:
-    """The (photos, XML) folders of one folder: ``images/`` + ``annotations/``, or side by side."""
+def _xml_folders(folder: Path | None, files: PerPhotoFiles = VOC_FILES) -> tuple[Path, Path] | None:
+    """The (photos, annotation files) folders of one folder: ``images/`` + ``annotations/``, or
+    side by side."""
     if folder is None:
         return None
     images = child_folder(folder, IMAGE_DIRS) or folder
     xml_dir = child_folder(folder, XML_DIRS)
-    if _has_files(xml_dir, (".xml",)) and xml_dir is not None:
+    if xml_dir is not None and _has_annotations(xml_dir, files):
         return images, xml_dir
-    return (images, images) if _has_files(images, (".xml",)) else None
+    return (images, images) if _has_annotations(images, files) else None
 
 
-def _xml_pairs(folders: tuple[Path, Path]) -> list[RawImage]:
-    """Photos and their VOC XML files: an XML file without its photo gives a missing photo; a
-    photo without XML has no boxes."""
+def _has_annotations(folder: Path, files: PerPhotoFiles, limit: int = 2000) -> bool:
+    """Whether ``folder`` holds (within its first ``limit`` entries, nested) one of ``files``."""
+    for seen, path in enumerate(folder.rglob(f"*{files.suffix}")):
+        if seen >= limit:
+            return False
+        if not path.name.startswith(".") and path.is_file():
+            return files.accepts(path)
+    return False
+
+
+def _xml_pairs(folders: tuple[Path, Path], files: PerPhotoFiles = VOC_FILES) -> list[RawImage]:
+    """Photos and their annotation files: a file without its photo gives a missing photo; a
+    photo without one has no boxes."""
     images, xml_dir = folders
     photos = _keyed_photos(images)
-    xmls = _files_below(xml_dir, ".xml")
-    found = [_voc_image(xml, key, photos, images) for key, xml in xmls.items()]
+    xmls = {key: path for key, path in _files_below(xml_dir, files.suffix).items() if files.accepts(path)}
+    found = [_voc_image(xml, key, photos, images, files.reader) for key, xml in xmls.items()]
     # An XML file may find its photo by the file name it states (Oxford-IIIT Pet's annotations/xmls/x.xml
     # names images/x.jpg), so the photos left without one are those no XML file found.
     annotated = {raw.image for raw in found}
@@ -236,21 +276,26 @@ def _xml_pairs(folders: tuple[Path, Path]) -> list[RawImage]:
     return sorted(found, key=lambda r: str(r.image))
 
 
-def _voc_beside(root: Path) -> DetectionLayout | None:
-    """VOC XML files beside the photos, in ``train/`` + ``val/`` folders or one folder."""
-    train_dir, val_dir, notes = split_folders(root, lambda f: _xml_folders(f) is not None)
-    train = _xml_folders(train_dir)
-    val = _xml_folders(val_dir)
+def _voc_beside(root: Path, files: PerPhotoFiles = VOC_FILES) -> DetectionLayout | None:
+    """Annotation files beside the photos (VOC XML, LabelMe JSON), in ``train/`` + ``val/``
+    folders or one folder."""
+    train_dir, val_dir, notes = split_folders(root, lambda f: _xml_folders(f, files) is not None)
+    train = _xml_folders(train_dir, files)
+    val = _xml_folders(val_dir, files)
+    what = f"{files.label} beside the photos"
     if train is not None and val is not None and train_dir and val_dir:
-        description = f"VOC XML beside the photos: {train_dir.name}/ + {val_dir.name}/"
-        return DetectionLayout(root, "voc-xml", description, _xml_pairs(train), _xml_pairs(val), None, notes)
+        description = f"{what}: {train_dir.name}/ + {val_dir.name}/"
+        pairs = _xml_pairs(train, files), _xml_pairs(val, files)
+        return DetectionLayout(root, files.kind, description, *pairs, None, notes)
     if train is not None and train_dir is not None:
-        description = f"VOC XML beside the photos: {train_dir.name}/ only, split by seed"
-        return DetectionLayout(root, "voc-xml", description, _xml_pairs(train), None, None, [_no_val(root, train_dir)])
-    top = _xml_folders(root)
+        description = f"{what}: {train_dir.name}/ only, split by seed"
+        return DetectionLayout(
+            root, files.kind, description, _xml_pairs(train, files), None, None, [_no_val(root, train_dir)]
+        )
+    top = _xml_folders(root, files)
     if top is None:
         return None
-    return DetectionLayout(root, "voc-xml", "VOC XML beside the photos, split by seed", _xml_pairs(top), None)
+    return DetectionLayout(root, files.kind, f"{what}, split by seed", _xml_pairs(top, files), None)
 
 
 def _no_val(root: Path, train_dir: Path) -> str:
@@ -539,7 +584,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
         return layout
     # Last: XML beside the photos is found below any folder, so before the unwrapping above it
     # read VOCdevkit/ as loose photos and XML files, none paired (JPEGImages/x, Annotations/x).
-    layout = _voc_beside(folder)
+    layout = _voc_beside(folder) or _voc_beside(folder, LABELME_FILES)
     if layout is not None:
         return layout
     raise DataError(f"--data {folder}: no box annotations found; expected {LAYOUT_HELP}")
@@ -570,6 +615,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
             return True
         images = child_folder(split, IMAGE_DIRS) or split
         if _has_files(images, (".xml",), limit=200) and walk_images(images)[0]:
+            return True
+        if _xml_folders(split, LABELME_FILES) is not None:
             return True
     return False
 

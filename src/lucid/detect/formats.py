@@ -1,4 +1,4 @@
-"""Box annotation files as people ship them: Pascal VOC XML, COCO JSON, YOLO text and CSV tables.
+"""Box annotation files as people ship them: Pascal VOC XML, COCO JSON, YOLO text, CSV tables and LabelMe JSON.
 
 Each reader turns one file into `RawObject` boxes (class name, ``x1 y1 x2 y2``, the
 difficult/crowd flag) exactly as the file states them: nothing is clipped, dropped or renamed
@@ -13,6 +13,7 @@ Coordinate conventions, as the formats define them:
 - YOLO: ``class cx cy w h`` as fractions of the photo's width and height (``normalised`` boxes,
   scaled by `lucid.detect.data` once the photo's size is read); a line of more than four
   numbers after the class is a polygon (YOLO segmentation labels) and gives its bounding box;
+- LabelMe JSON (one file per photo): each shape's ``points`` in pixels, its box their bounds;
 - CSV (Roboflow's "Tensorflow Object Detection CSV", Kaggle tables, Open Images'): a header
   naming the photo (``filename``, ``image_id`` ...), the class (optional: one class without it)
   and the box as ``xmin ymin xmax ymax``, a ``bbox`` column ``[x, y, w, h]`` (Global Wheat's) or
@@ -40,6 +41,8 @@ __all__ = [
     "CocoFile",
     "read_voc_xml",
     "read_coco_json",
+    "read_labelme_json",
+    "is_labelme_json",
     "read_yolo_labels",
     "read_yolo_names",
     "BoxTable",
@@ -124,6 +127,46 @@ def read_voc_xml(path: str | os.PathLike[str]) -> VocFile:
         difficult = (_text(element, "difficult") or "0") not in ("0", "false", "False")
         objects.append(RawObject(name, (coordinates[0], coordinates[1], coordinates[2], coordinates[3]), difficult))
     return VocFile(_text(root, "filename"), _voc_size(root, file), objects)
+
+
+def read_labelme_json(path: str | os.PathLike[str]) -> VocFile:
+    """The photo name, size and boxes of a LabelMe JSON file (``imagePath``, ``imageWidth``,
+    ``imageHeight`` and ``shapes``, each a ``label`` and its ``points``): a rectangle, polygon,
+    line or point gives the box around its points, a circle (centre, a point on it) the box
+    around it. A file that is not LabelMe's is a `DataError` naming it."""
+    file = Path(path)
+    data = _load_json(file)
+    if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
+        raise DataError(f"{file}: not a LabelMe JSON file (no list of 'shapes')")
+    objects = []
+    for number, shape in enumerate(data["shapes"], 1):
+        try:
+            name = str(shape["label"]).strip()
+            points = [(float(x), float(y)) for x, y in shape["points"]]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{file}: shape {number} has no label or no [x, y] points") from None
+        if not name or not points:
+            raise DataError(f"{file}: shape {number} has no label or no points")
+        if shape.get("shape_type") == "circle" and len(points) == 2:
+            (cx, cy), (ex, ey) = points
+            radius = math.hypot(ex - cx, ey - cy)
+            points = [(cx - radius, cy - radius), (cx + radius, cy + radius)]
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        objects.append(RawObject(name, (min(xs), min(ys), max(xs), max(ys))))
+    width, height = _int_or_none(data.get("imageWidth")), _int_or_none(data.get("imageHeight"))
+    size = (width, height) if width and height else None
+    filename = data.get("imagePath")
+    return VocFile(Path(str(filename).replace("\\", "/")).name if filename else None, size, objects)
+
+
+def is_labelme_json(path: Path) -> bool:
+    """Whether ``path`` is a LabelMe JSON file: its opening bytes name ``shapes`` (not parsed whole)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return False
+    return b'"shapes"' in head and head.lstrip().startswith(b"{")
 
 
 def _voc_size(root: ElementTree.Element, file: Path) -> tuple[int, int] | None:

@@ -15,6 +15,7 @@ from drawing_helpers import draw_digit
 from lucid.cli import main
 from lucid.data import (
     BatchAugment,
+    FolderLayout,
     choose_recipe,
     evaluation_folder,
     find_layout,
@@ -590,17 +591,27 @@ def test_photos_named_by_class_train_and_lucid_eval_rescores_their_split(
         "classify",
         f"{root} holds photos named by class: training classification (--task classify)",
     )
-    out = tmp_path / "run"
+    out = _rescored_run(root, tmp_path / "run", capsys, "0.3", "photos named by class, held-out split 0.3", 6)
+    assert evaluate(str(out / "last.safetensors"), tta="none").images == 6  # the recorded folder
+
+
+def _rescored_run(
+    root: Path, out: Path, capsys: pytest.CaptureFixture[str], fraction: str, line: str, held: int
+) -> Path:
+    """Train one epoch on ``root`` (``--val-fraction fraction``), check the run's data ``line``,
+    and check that ``lucid eval`` of ``root`` rescores the ``held`` held-out photos as the run
+    scored them; the run's folder."""
     assert (
-        main(["train", "--data", str(root), "--epochs", "1", "--val-fraction", "0.3", *QUICK, "--out", str(out)]) == 0
+        main(["train", "--data", str(root), "--epochs", "1", "--val-fraction", fraction, *QUICK, "--out", str(out)])
+        == 0
     )
-    assert "photos named by class, held-out split 0.3" in capsys.readouterr().out
+    assert line in capsys.readouterr().out
     assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert result["images"] == 6 and "held-out split" in result["data"]
+    assert result["images"] == held and "held-out split" in result["data"]
     assert result["top1"] == pytest.approx(record["val_top1"])
-    assert evaluate(str(out / "last.safetensors"), tta="none").images == 6  # the recorded folder
+    return out
 
 
 def test_named_photos_in_train_and_val_folders_and_names_that_are_not_classes(tmp_path: Path) -> None:
@@ -727,16 +738,9 @@ def test_photos_labelled_by_a_table_train_and_lucid_eval_rescores_their_split(
     assert claimed is not None and claimed[1] == (
         f"{root} holds photos labelled by trainLabels.csv ('label'): training classification (--task classify)"
     )
-    out = tmp_path / "run"
-    assert (
-        main(["train", "--data", str(root), "--epochs", "1", "--val-fraction", "0.25", *QUICK, "--out", str(out)]) == 0
+    _rescored_run(
+        root, tmp_path / "run", capsys, "0.25", "photos labelled by trainLabels.csv ('label'), held-out split 0.25", 6
     )
-    assert "photos labelled by trainLabels.csv ('label'), held-out split 0.25" in capsys.readouterr().out
-    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert result["images"] == 6 and "held-out split" in result["data"]
-    assert result["top1"] == pytest.approx(record["val_top1"])
 
 
 def test_label_tables_in_kaggle_shapes_and_tables_that_are_not_labels(tmp_path: Path) -> None:
@@ -800,6 +804,13 @@ def test_label_tables_in_kaggle_shapes_and_tables_that_are_not_labels(tmp_path: 
         find_layout(twice)
 
 
+def _listed(layout: FolderLayout, root: Path, classes: list[str], counts: tuple[int, int]) -> FolderLayout:
+    """``layout`` is a split by its data set's lists: ``root``'s ``classes``, ``counts`` photos train and test."""
+    assert (layout.kind, layout.root, layout.classes) == ("train_test", root, classes)
+    assert layout.val is not None and (layout.train.count(), layout.val.count()) == counts
+    return layout
+
+
 def test_food101_classes_in_images_split_by_its_meta_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Food-101: ``images/<class>/<id>.jpg`` beside ``meta/`` (``train.txt`` + ``test.txt`` of
     ``class/id`` lines, ``classes.txt``) and a README: the classes come from ``images/`` (``meta``
@@ -816,13 +827,7 @@ def test_food101_classes_in_images_split_by_its_meta_lists(tmp_path: Path, capsy
         (root / "meta" / f"{split}.txt").write_text("\n".join(listed) + "\n")
     (root / "meta" / "classes.txt").write_text("apple_pie\nbaby_back_ribs\n")
     (root / "README.txt").write_text("Food-101")
-    layout = find_layout(root)
-    assert (layout.kind, layout.root, layout.classes) == (
-        "train_test",
-        root / "images",
-        ["apple_pie", "baby_back_ribs"],
-    )
-    assert layout.val is not None and (layout.train.count(), layout.val.count()) == (8, 4)
+    _listed(find_layout(root), root / "images", ["apple_pie", "baby_back_ribs"], (8, 4))
     out = tmp_path / "run"
     assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
     assert "photos in class folders, train.txt + test.txt: 8 train / 4 val images" in capsys.readouterr().out
@@ -864,11 +869,5 @@ def test_cub_birds_split_by_its_id_files(tmp_path: Path) -> None:
     (cub / "images.txt").write_text("\n".join(paths) + "\n")
     (cub / "train_test_split.txt").write_text("\n".join(flags) + "\n")
     (root / "attributes.txt").write_text("1 has_bill_shape::curved\n")
-    layout = find_layout(root)
-    assert (layout.kind, layout.root, layout.classes) == (
-        "train_test",
-        cub / "images",
-        ["001.Black_footed_Albatross", "002.Laysan_Albatross"],
-    )
-    assert layout.val is not None and (layout.train.count(), layout.val.count()) == (6, 2)
+    layout = _listed(find_layout(root), cub / "images", ["001.Black_footed_Albatross", "002.Laysan_Albatross"], (6, 2))
     assert layout.lists == "train_test_split.txt: 1 + train_test_split.txt: 0"

@@ -65,6 +65,7 @@ __all__ = [
     "split_names",
     "labelled_layout",
     "photo_folder_layout",
+    "holds_files",
     "table_layout",
     "read_label_table",
     "LabelTable",
@@ -336,7 +337,7 @@ def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout |
         others = [Path(e.path) for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir()]
     except OSError:
         return None
-    if any(_holds_photos(folder) for folder in others if folder != photos):
+    if any(holds_files(folder) for folder in others if folder != photos):
         return None  # photos elsewhere too: images/ is one class folder among others
     note = f"{base}: the photos are in {photos.name}/ (the folders beside it hold none)"
     layout = _class_folders(photos, flag, root)
@@ -348,11 +349,12 @@ def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout |
     return layout
 
 
-def _holds_photos(folder: Path, limit: int = 500) -> bool:
-    """Whether ``folder``'s tree holds an image file among its first ``limit`` files."""
+def holds_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, limit: int = 500) -> bool:
+    """Whether ``folder``'s tree holds a (non-hidden) file with one of ``suffixes`` among its
+    first ``limit`` files: a cheap look, not a walk of a large tree."""
     seen = 0
     for _, _, names in os.walk(folder):
-        if any(name.lower().endswith(IMAGE_SUFFIXES) for name in names):
+        if any(name.lower().endswith(suffixes) and not name.startswith(".") for name in names):
             return True
         seen += len(names)
         if seen >= limit:

@@ -53,6 +53,7 @@ from lucid.data.files import (
     VAL_SPLITS,
     child_folder,
     distinct_names,
+    holds_files,
     keyed_files,
     names_file_text,
     read_id_list,
@@ -844,8 +845,9 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
-    if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
-        return True
+    masks = child_folder(folder, MASK_DIRS)
+    if child_folder(folder, IMAGE_DIRS) is not None and masks is not None and holds_files(masks, MASK_SUFFIXES, 2000):
+        return True  # not Pascal VOC's detection folders: JPEGImages/ + Annotations/ of XML files
     if named_pairs(folder) or _looks_mixed(folder):  # ISIC's _Input/ + _GroundTruth/; x.jpg beside x_mask.png
         return True
     inner = wrapped_folder(folder)  # a download's root (VOCdevkit/VOC2012/), read as find_layout reads it

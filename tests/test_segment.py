@@ -946,3 +946,53 @@ def test_pascal_voc_detection_folders_are_not_image_and_mask_folders(tmp_path):
     assert not looks_like_segmentation(tmp_path)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "Annotations" / "a.png")
     assert looks_like_segmentation(tmp_path)
+
+
+def _coco_outlines(folder, names, count=3):
+    """A split folder as Roboflow's "COCO Segmentation" export writes it: photos beside
+    ``_annotations.coco.json``, whose objects carry polygons (a data-set-name category 0 without
+    objects, as Roboflow writes, and a small object on a large one)."""
+    folder.mkdir(parents=True)
+    images, annotations = [], []
+    for i in range(count):
+        Image.fromarray(np.full((20, 30, 3), 40 * i, np.uint8)).save(folder / f"p{i}.jpg")
+        images.append({"id": i, "file_name": f"p{i}.jpg", "width": 30, "height": 20})
+        big = [2.0, 2.0, 22.0, 2.0, 22.0, 18.0, 2.0, 18.0]
+        small = [10.0, 6.0, 16.0, 6.0, 16.0, 12.0, 10.0, 12.0]
+        for number, (category, polygon, area) in enumerate(((1, big, 320.0), (2, small, 36.0))):
+            annotations.append(
+                {"id": 10 * i + number + 1, "image_id": i, "category_id": category, "segmentation": [polygon],
+                 "area": area, "bbox": [polygon[0], polygon[1], polygon[4] - polygon[0], polygon[5] - polygon[1]],
+                 "iscrowd": 0}
+            )  # fmt: skip
+    categories = [{"id": 0, "name": "shapes"}, *({"id": c + 1, "name": n} for c, n in enumerate(names))]
+    document = {"images": images, "annotations": annotations, "categories": categories}
+    (folder / "_annotations.coco.json").write_text(json.dumps(document))
+
+
+def test_coco_outlines_are_drawn_into_class_masks(tmp_path, monkeypatch):
+    """Roboflow's "COCO Segmentation" export (``train/`` + ``valid/``, each with its
+    ``_annotations.coco.json``): the outlines are drawn once into cached class masks (background 0,
+    the categories with objects 1..K by id, small objects over large ones) outside the data
+    folder, and read as any masks; a changed file is drawn again."""
+    from lucid.segment.polygons import mask_cache_dir
+    from lucid.tasks import task_of_data
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "roboflow"
+    _coco_outlines(root / "train", ["leaf", "spot"])
+    _coco_outlines(root / "valid", ["leaf", "spot"], count=2)
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[1].endswith("it also suits --task segment")
+    train, val, info = segmentation_datasets(root, crop_size=(20, 30))
+    assert (len(train), len(val), info.classes, info.ignore_index) == (3, 2, ["background", "leaf", "spot"], 255)
+    mask = train.load(0)[1]
+    assert mask[8].tolist() == [0, 0] + [1] * 8 + [2] * 6 + [1] * 6 + [0] * 8
+    assert all(m.is_relative_to(mask_cache_dir()) for _, m in train.samples)
+    assert not list(root.rglob("*.png"))  # nothing written into the data
+    first = train.samples[0][1]
+    document = json.loads((root / "train" / "_annotations.coco.json").read_text())
+    document["annotations"] = [a for a in document["annotations"] if a["category_id"] == 1]
+    (root / "train" / "_annotations.coco.json").write_text(json.dumps(document))
+    train, _, info = segmentation_datasets(root, crop_size=(20, 30))
+    assert train.samples[0][1] != first and 2 not in train.load(0)[1].tolist()[8]

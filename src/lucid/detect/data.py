@@ -87,6 +87,7 @@ from lucid.errors import DataError
 
 __all__ = [
     "LAYOUT_HELP",
+    "coco_files",
     "DetectionLayout",
     "DetectionRecord",
     "DetectionDataset",
@@ -333,8 +334,10 @@ def _coco_role(name: str) -> str:
     return next((role for role in ("train", "val", "test") if role in lowered), "all")
 
 
-def _coco_files(root: Path) -> dict[str, tuple[Path, list[Path]]]:
-    """COCO files by role (``train``/``val``/``test``/``all``) with the folders their photos may be in."""
+def coco_files(root: Path) -> dict[str, tuple[Path, list[Path]]]:
+    """COCO files by role (``train``/``val``/``test``/``all``) with the folders their photos may be in:
+    Roboflow's ``SPLIT/_annotations.coco.json``, else ``annotations/instances_*.json``. Detection
+    reads their boxes; segmentation draws their polygons (`lucid.segment.polygons`)."""
     found: dict[str, tuple[Path, list[Path]]] = {}
     for role_dir, role in ((child_folder(root, TRAIN_SPLITS), "train"), (child_folder(root, VAL_SPLITS), "val")):
         if role_dir is not None and (role_dir / COCO_ROBOFLOW).is_file():
@@ -356,7 +359,7 @@ def _coco_files(root: Path) -> dict[str, tuple[Path, list[Path]]]:
 
 def _coco(root: Path) -> DetectionLayout | None:
     """``annotations/instances_*.json`` (COCO) or Roboflow's ``SPLIT/_annotations.coco.json``."""
-    files = _coco_files(root)
+    files = coco_files(root)
     if not files:
         return None
     notes = []
@@ -601,7 +604,7 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True
     if _inner_devkit_folder(folder) is not None:
         return True
-    if _coco_files(folder):
+    if coco_files(folder):
         return True
     if _box_table(folder) is not None or _split_tables(folder)[0] is not None:
         return True

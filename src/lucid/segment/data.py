@@ -634,7 +634,7 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
-    for reader in (_voc_layout, _cityscapes_layout):
+    for reader in (_voc_layout, _cityscapes_layout, _coco_layout):
         known = reader(folder, val_fraction, seed)
         if known is not None:
             return known
@@ -842,6 +842,10 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return True  # Pascal VOC
     if child_folder(folder, ("leftImg8bit",)) and child_folder(folder, ("gtFine", "gtCoarse")):
         return True  # Cityscapes
+    from lucid.segment.polygons import has_outlines
+
+    if has_outlines(folder):
+        return True  # COCO files that outline their objects
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
@@ -890,6 +894,27 @@ def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
         f"{folder}: {len(train)} pairs train, {len(val)} validate (--val-fraction {val_fraction:g}, seed {seed})"
     )
     return SegmentationLayout(folder, "single", train, val, description, notes, val_fraction, seed)
+
+
+def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """COCO segmentation files (Roboflow's ``train/_annotations.coco.json`` + ``valid/``, COCO's
+    ``annotations/instances_*.json``) with outlines, drawn into class masks
+    (`lucid.segment.polygons.coco_masks`): value 0 background, 1..K the categories; without a
+    validation file a seeded ``val_fraction`` of the photos validates."""
+    from lucid.segment.polygons import BACKGROUND, coco_masks
+
+    drawn = coco_masks(folder)
+    if drawn is None:
+        return None
+    if drawn.val is not None:
+        layout = SegmentationLayout(folder, "splits", drawn.train, drawn.val, drawn.description, drawn.notes)
+    else:
+        train, val = seeded_split(drawn.train, val_fraction, seed, "photo")
+        description = f"{drawn.description}, {len(val)} of {len(drawn.train)} photos validate"
+        layout = SegmentationLayout(folder, "single", train, val, description, drawn.notes, val_fraction, seed)
+    names = [BACKGROUND, *drawn.names]
+    layout.coding = ColourTable(names, [], [], [[value] for value in range(len(names))], [])
+    return layout
 
 
 CITYSCAPES_IMAGE = "_leftImg8bit"

@@ -1,0 +1,188 @@
+"""Class masks drawn from COCO segmentation files (Roboflow's "COCO Segmentation" export, COCO's
+``instances_*.json``), so a data set that ships polygons rather than mask images trains as one.
+
+Segmentation reads mask files. A COCO file's objects (polygons, or COCO's run-length masks for
+crowds) are drawn once into one PNG class mask per photo, in a cache outside the data folder
+(`mask_cache_dir`: the data may be read-only), keyed by the annotation file's path, size and
+modification time, so a changed file is drawn again. The drawing is faster-coco-eval's
+``annToMask`` (pycocotools' API; the same library scores detection), not lucid's own. Value 0 is
+the background and the i-th category with objects (by id) is value i; larger objects are drawn
+first, so a small object lying on a larger one stays visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lucid.detect.data import coco_files
+from lucid.errors import DataError
+
+__all__ = ["DrawnMasks", "coco_masks", "has_outlines", "mask_cache_dir", "BACKGROUND"]
+
+BACKGROUND = "background"  # value 0 of a drawn mask: no object
+
+
+@dataclass
+class DrawnMasks:
+    """The (photo, drawn mask) pairs of a COCO segmentation data set: ``val`` is None when it has
+    no validation file (a seeded split then); ``names`` name the values 1..K."""
+
+    train: list[tuple[Path, Path]]
+    val: list[tuple[Path, Path]] | None
+    names: list[str]
+    description: str
+    notes: list[str] = field(default_factory=list)
+
+
+def mask_cache_dir() -> Path:
+    """``$LUCID_HOME/masks`` if set, else ``$XDG_CACHE_HOME/lucid/masks`` (``~/.cache/lucid/masks``)."""
+    home = os.environ.get("LUCID_HOME")
+    if home:
+        return Path(home).expanduser() / "masks"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "lucid" / "masks"
+
+
+def coco_masks(root: Path) -> DrawnMasks | None:
+    """``root``'s COCO files (`lucid.detect.data.coco_files`) drawn as class masks, or None when
+    there are none or their objects have no outlines (boxes only: detection data)."""
+    files = coco_files(root)
+    if not files:
+        return None
+    first = files.get("train") or next(iter(files.values()))
+    if not _has_outlines(_load(first[0])):
+        return None
+    val_role = "val" if "val" in files else "test" if "test" in files else None
+    names = _category_names(files)
+    notes = []
+    if "train" in files and val_role is not None:
+        train = _drawn_pairs(*files["train"], names)
+        val: list[tuple[Path, Path]] | None = _drawn_pairs(*files[val_role], names)
+        description = f"COCO segmentation: {_short(root, files['train'][0])} + {_short(root, files[val_role][0])}"
+        if val_role == "test":
+            notes.append(f"{root}: no validation annotations, so the test set ({files['test'][0].name}) validates")
+    else:
+        train, val = _drawn_pairs(*first, names), None
+        description = f"COCO segmentation: {_short(root, first[0])}"
+    notes.append(
+        f"{root}: masks drawn from the COCO outlines into {mask_cache_dir()} ({len(names)} classes + background)"
+    )
+    return DrawnMasks(train, val, [name for _, name in names], description, notes)
+
+
+def has_outlines(root: Path, head: int = 1 << 20) -> bool:
+    """Whether ``root``'s COCO files seem to outline their objects, judged from the first ``head``
+    bytes of one (large files are not parsed here): a non-empty ``segmentation``."""
+    files = coco_files(root)
+    if not files:
+        return False
+    file = (files.get("train") or next(iter(files.values())))[0]
+    try:
+        with file.open("rb") as handle:
+            text = handle.read(head)
+    except OSError:
+        return False
+    return re.search(rb'"segmentation"\s*:\s*(\[\s*\[|\{)', text) is not None
+
+
+def _short(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _load(file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{file}: not a readable COCO JSON file ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(f"{file}: expected a COCO JSON object with 'images', 'annotations' and 'categories'")
+    return data
+
+
+def _has_outlines(data: dict[str, Any]) -> bool:
+    """Whether a COCO file's objects carry outlines (``segmentation`` polygons or run-length masks)."""
+    return any(isinstance(a, dict) and a.get("segmentation") for a in data.get("annotations") or [])
+
+
+def _category_names(files: dict[str, tuple[Path, list[Path]]]) -> list[tuple[int, str]]:
+    """``(category id, name)`` of the categories with objects in any of ``files``, by id: value i+1
+    of a drawn mask is the i-th. Roboflow's data-set-name category (no objects) is not a class."""
+    names: dict[int, str] = {}
+    used: set[int] = set()
+    for file, _ in files.values():
+        data = _load(file)
+        names.update({int(c["id"]): str(c["name"]) for c in data.get("categories") or []})
+        used.update(int(a["category_id"]) for a in data.get("annotations") or [] if "category_id" in a)
+    unknown = sorted(used - set(names))
+    if unknown:
+        raise DataError(f"COCO annotations use category ids {unknown[:5]} that no 'categories' entry names")
+    if len(used) >= 255:
+        raise DataError(f"{len(used)} COCO categories; 8-bit masks hold at most 254 classes and a void value")
+    return [(i, names[i]) for i in sorted(used)]
+
+
+def _drawn_pairs(file: Path, folders: list[Path], names: list[tuple[int, str]]) -> list[tuple[Path, Path]]:
+    """Each photo of ``file`` (found in ``folders``) with its drawn mask; a photo that is missing
+    is a DataError naming it (its mask would teach nothing)."""
+    from faster_coco_eval import COCO
+
+    value = {category: index + 1 for index, (category, _) in enumerate(names)}
+    stat = file.stat()
+    source = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sorted(value.items())}"
+    key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    cache = mask_cache_dir() / key
+    with warnings.catch_warnings():  # its note on annotation id 0 concerns matching in evaluation, not drawing
+        warnings.filterwarnings("ignore", message="Found annotation id 0")
+        coco = COCO(str(file))
+    pairs = []
+    for image_id, image in sorted(coco.imgs.items()):
+        photo = _photo(str(image["file_name"]), folders)
+        if photo is None:
+            raise DataError(f"{file}: the photo {image['file_name']!r} is in none of {[str(f) for f in folders[:2]]}")
+        mask = cache / f"{image_id}.png"
+        if not mask.is_file():
+            _save(mask, _draw(coco, image_id, image, value))
+        pairs.append((photo, mask))
+    return pairs
+
+
+def _photo(name: str, folders: list[Path]) -> Path | None:
+    for folder in folders:
+        for candidate in (folder / name, folder / Path(name).name):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _draw(coco: Any, image_id: int, image: dict[str, Any], value: dict[int, int]) -> np.ndarray:
+    """One photo's class mask: background 0, each object's category value, larger objects first."""
+    mask = np.zeros((int(image["height"]), int(image["width"])), dtype=np.uint8)
+    objects = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=[image_id])) if a.get("segmentation")]
+    for annotation in sorted(objects, key=lambda a: -float(a.get("area") or 0)):
+        mask[coco.annToMask(annotation) > 0] = value[int(annotation["category_id"])]
+    return mask
+
+
+def _save(path: Path, mask: np.ndarray) -> None:
+    """Write a mask PNG through a temporary file renamed into place: a reader never sees half a
+    mask. Not fsynced as checkpoints are: a lost cache file is drawn again."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        Image.fromarray(mask, mode="L").save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -996,3 +996,28 @@ def test_coco_outlines_are_drawn_into_class_masks(tmp_path, monkeypatch):
     (root / "train" / "_annotations.coco.json").write_text(json.dumps(document))
     train, _, info = segmentation_datasets(root, crop_size=(20, 30))
     assert train.samples[0][1] != first and 2 not in train.load(0)[1].tolist()[8]
+
+
+def test_yolo_polygons_are_drawn_into_class_masks(tmp_path, monkeypatch):
+    """Ultralytics' segmentation labels (Roboflow's YOLOv8 export: ``train/images`` +
+    ``train/labels`` of ``class x1 y1 x2 y2 ...`` fractions, ``data.yaml`` names): drawn into cached
+    masks, class id i as value i+1; a photo without a label file is background. Box labels stay
+    detection's."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "yolo"
+    for split, count in (("train", 3), ("valid", 2)):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "labels").mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((20, 40, 3), 40 * i, np.uint8)).save(root / split / "images" / f"p{i}.jpg")
+            if i < count - 1:  # the last photo has no label file: background only
+                (root / split / "labels" / f"p{i}.txt").write_text("1 0.25 0.25 0.75 0.25 0.75 0.75 0.25 0.75\n")
+    (root / "data.yaml").write_text("names: ['crack', 'rust']\nnc: 2\n")
+    train, val, info = segmentation_datasets(root, crop_size=(20, 40))
+    assert (len(train), len(val), info.classes) == (3, 2, ["background", "crack", "rust"])
+    assert train.load(0)[1][10].tolist() == [0] * 10 + [2] * 20 + [0] * 10
+    assert set(train.load(2)[1].flatten().tolist()) == {0}
+    for text in (root / "train" / "labels").iterdir():
+        text.write_text("1 0.5 0.5 0.5 0.5\n")
+    with pytest.raises(DataError, match=r"labels holds box annotations \(.txt files\), not masks: detection data"):
+        segmentation_datasets(root, crop_size=(20, 40))

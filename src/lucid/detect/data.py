@@ -88,6 +88,7 @@ from lucid.errors import DataError
 __all__ = [
     "LAYOUT_HELP",
     "coco_files",
+    "yolo_sources",
     "DetectionLayout",
     "DetectionRecord",
     "DetectionDataset",
@@ -415,6 +416,21 @@ def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path,
     if image_train and image_val and label_train and label_val:
         return [(image_train, label_train)], [(image_val, label_val)], split_notes
     return [top], None, []
+
+
+def yolo_sources(
+    root: Path,
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]] | None, list[str] | None] | None:
+    """``root``'s YOLO label folders: the training and validation ``(images, labels)`` folder
+    pairs (validation None: no split) and the class names (None without a names file); None when
+    it has none. Detection reads their boxes; segmentation draws their polygons
+    (`lucid.segment.polygons`)."""
+    folders = _yolo_folders(root)
+    if folders is None:
+        return None
+    train, val, _ = folders
+    names, _ = _yolo_names(root, [labels for _, labels in [*train, *(val or [])]])
+    return train, val, names
 
 
 def _yolo_names(root: Path, labels: Sequence[Path]) -> tuple[list[str] | None, str]:

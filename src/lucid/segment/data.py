@@ -897,13 +897,13 @@ def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
 
 
 def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
-    """COCO segmentation files (Roboflow's ``train/_annotations.coco.json`` + ``valid/``, COCO's
-    ``annotations/instances_*.json``) with outlines, drawn into class masks
-    (`lucid.segment.polygons.coco_masks`): value 0 background, 1..K the categories; without a
-    validation file a seeded ``val_fraction`` of the photos validates."""
-    from lucid.segment.polygons import BACKGROUND, coco_masks
+    """Outlines drawn into class masks (`lucid.segment.polygons`): COCO segmentation files
+    (Roboflow's ``train/_annotations.coco.json`` + ``valid/``, COCO's ``annotations/instances_*.json``)
+    or YOLO segmentation labels (``images/`` + ``labels/`` of polygons): value 0 background, 1..K
+    the classes; without a validation split a seeded ``val_fraction`` of the photos validates."""
+    from lucid.segment.polygons import BACKGROUND, coco_masks, yolo_masks
 
-    drawn = coco_masks(folder)
+    drawn = coco_masks(folder) or yolo_masks(folder)
     if drawn is None:
         return None
     if drawn.val is not None:

@@ -1,13 +1,16 @@
-"""Class masks drawn from COCO segmentation files (Roboflow's "COCO Segmentation" export, COCO's
-``instances_*.json``), so a data set that ships polygons rather than mask images trains as one.
+"""Class masks drawn from outlines: COCO segmentation files (Roboflow's "COCO Segmentation" export,
+COCO's ``instances_*.json``) and YOLO segmentation labels (Ultralytics' ``class x1 y1 x2 y2 ...``
+polygons, Roboflow's "YOLOv8" segmentation export), so a data set that ships polygons rather
+than mask images trains as one.
 
 Segmentation reads mask files. A COCO file's objects (polygons, or COCO's run-length masks for
 crowds) are drawn once into one PNG class mask per photo, in a cache outside the data folder
 (`mask_cache_dir`: the data may be read-only), keyed by the annotation file's path, size and
 modification time, so a changed file is drawn again. The drawing is faster-coco-eval's
-``annToMask`` (pycocotools' API; the same library scores detection), not lucid's own. Value 0 is
-the background and the i-th category with objects (by id) is value i; larger objects are drawn
-first, so a small object lying on a larger one stays visible.
+(``annToMask``, ``frPyObjects`` + ``decode``: pycocotools' API; the same library scores
+detection), not lucid's own. Value 0 is the background and the i-th class with objects is value
+i (COCO: by category id; YOLO: class id i-1); larger objects are drawn first, so a small object
+lying on a larger one stays visible.
 """
 
 from __future__ import annotations
@@ -24,10 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from lucid.detect.data import coco_files
+from lucid.data.files import keyed_files, walk_images
+from lucid.data.images import image_header
+from lucid.detect.data import coco_files, yolo_sources
 from lucid.errors import DataError
 
-__all__ = ["DrawnMasks", "coco_masks", "has_outlines", "mask_cache_dir", "BACKGROUND"]
+__all__ = ["DrawnMasks", "coco_masks", "yolo_masks", "has_outlines", "mask_cache_dir", "BACKGROUND"]
+
+# EXIF orientations that turn a photo a quarter: its upright width and height swap.
+QUARTER_TURNS = (5, 6, 7, 8)
 
 BACKGROUND = "background"  # value 0 of a drawn mask: no object
 
@@ -81,10 +89,12 @@ def coco_masks(root: Path) -> DrawnMasks | None:
 
 def has_outlines(root: Path, head: int = 1 << 20) -> bool:
     """Whether ``root``'s COCO files seem to outline their objects, judged from the first ``head``
-    bytes of one (large files are not parsed here): a non-empty ``segmentation``."""
+    bytes of one (large files are not parsed here): a non-empty ``segmentation``; or its YOLO
+    labels hold polygons (the first few files read)."""
     files = coco_files(root)
     if not files:
-        return False
+        sources = yolo_sources(root)
+        return sources is not None and _yolo_outlines(sources[0])
     file = (files.get("train") or next(iter(files.values())))[0]
     try:
         with file.open("rb") as handle:
@@ -186,3 +196,114 @@ def _save(path: Path, mask: np.ndarray) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --------------------------------------------------------------------------------------------
+# YOLO segmentation labels
+
+
+def yolo_masks(root: Path) -> DrawnMasks | None:
+    """``root``'s YOLO labels (`lucid.detect.data.yolo_sources`) drawn as class masks when they
+    hold polygons (``class x1 y1 x2 y2 x3 y3 ...``, fractions of the photo), else None (boxes:
+    detection data). Value i+1 is class id i, named by ``data.yaml``/``classes.txt``. A photo
+    without a label file is all background."""
+    sources = yolo_sources(root)
+    if sources is None:
+        return None
+    train_folders, val_folders, names = sources
+    if not _yolo_outlines(train_folders):
+        return None
+    largest = max(
+        (line[0] for pair in [*train_folders, *(val_folders or [])] for line in _label_lines(pair)), default=-1
+    )
+    if names is None:
+        names = [f"class_{i}" for i in range(largest + 1)]
+    elif largest >= len(names):
+        raise DataError(f"{root}: YOLO labels use class id {largest}, but the names file names {len(names)} classes")
+    if len(names) >= 255:
+        raise DataError(f"{len(names)} YOLO classes; 8-bit masks hold at most 254 classes and a void value")
+    train = [pair for folders in train_folders for pair in _yolo_drawn(*folders)]
+    val = None if val_folders is None else [pair for folders in val_folders for pair in _yolo_drawn(*folders)]
+    shown = ", ".join(f"{_short(root, images)} + {_short(root, labels)}" for images, labels in train_folders)
+    notes = [f"{root}: masks drawn from the YOLO polygons into {mask_cache_dir()} ({len(names)} classes + background)"]
+    return DrawnMasks(train, val, names, f"YOLO segmentation: {shown}", notes)
+
+
+def _yolo_outlines(folders: list[tuple[Path, Path]], files: int = 20) -> bool:
+    """Whether the first label files hold polygons (more than a box's four numbers after the class)."""
+    for _, labels in folders:
+        texts = (t for t in sorted(labels.rglob("*.txt")) if t.name != "classes.txt")
+        for seen, text in enumerate(texts):
+            if seen >= files:
+                break
+            if any(len(line[1]) > 4 for line in _polygons(text)):
+                return True
+    return False
+
+
+def _label_lines(pair: tuple[Path, Path]) -> list[tuple[int, list[float]]]:
+    return [line for text in sorted(pair[1].rglob("*.txt")) if text.name != "classes.txt" for line in _polygons(text)]
+
+
+def _polygons(text: Path) -> list[tuple[int, list[float]]]:
+    """The ``(class id, [x1, y1, x2, y2, ...])`` lines of a YOLO label file (fractions); a line
+    that is not numbers is a DataError naming the file and line."""
+    found = []
+    for number, line in enumerate(text.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            found.append((int(fields[0]), [float(v) for v in fields[1:]]))
+        except ValueError:
+            raise DataError(f"{text}:{number}: expected a class id and numbers, got {line.strip()!r}") from None
+    return found
+
+
+def _yolo_drawn(images: Path, labels: Path) -> list[tuple[Path, Path]]:
+    """Each photo of ``images`` with its mask drawn from its label file in ``labels``."""
+    photos = keyed_files(images, walk_images(images)[0], "label file")
+    texts = {p.relative_to(labels).with_suffix("").as_posix().lower(): p for p in labels.rglob("*.txt")}
+    pairs = []
+    for key, photo in sorted(photos.items()):
+        text = texts.get(key)
+        header = image_header(photo)
+        if header is None:
+            raise DataError(f"{photo}: not a readable image")
+        (width, height), orientation = header
+        if orientation in QUARTER_TURNS:  # labels are drawn on the photo as it is shown, upright
+            width, height = height, width
+        mask = _cached(text or photo, f"yolo|{photo}|{width}x{height}", key)
+        if not mask.is_file():
+            lines = _polygons(text) if text is not None else []
+            _save(mask, _draw_polygons(width, height, lines))
+        pairs.append((photo, mask))
+    return pairs
+
+
+def _cached(source: Path, extra: str, name: str) -> Path:
+    """The cache file of the mask drawn for ``name`` from ``source`` (its path, size and time)."""
+    stat = source.stat()
+    token = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{extra}"
+    return mask_cache_dir() / hashlib.sha256(token.encode()).hexdigest()[:16] / f"{Path(name).name}.png"
+
+
+def _draw_polygons(width: int, height: int, lines: list[tuple[int, list[float]]]) -> np.ndarray:
+    """A class mask of YOLO polygons (fractions of the photo): value class id + 1, the larger
+    polygons first; a box line (four numbers: centre and size) is drawn as its rectangle."""
+    from faster_coco_eval.core import mask as coco_mask
+
+    shapes = []
+    for class_id, values in lines:
+        if len(values) == 4:  # cx cy w h
+            cx, cy, w, h = values
+            values = [cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2, cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2]
+        points = [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
+        if len(points) >= 6:
+            shapes.append((class_id, points))
+    drawn = np.zeros((height, width), dtype=np.uint8)
+    rles = [coco_mask.frPyObjects([points], height, width)[0] for _, points in shapes]
+    areas = [float(coco_mask.area(rle)) for rle in rles]
+    for index in sorted(range(len(shapes)), key=lambda i: -areas[i]):
+        drawn[coco_mask.decode(rles[index]) > 0] = shapes[index][0] + 1
+    return drawn

@@ -1021,3 +1021,29 @@ def test_yolo_polygons_are_drawn_into_class_masks(tmp_path, monkeypatch):
         text.write_text("1 0.5 0.5 0.5 0.5\n")
     with pytest.raises(DataError, match=r"labels holds box annotations \(.txt files\), not masks: detection data"):
         segmentation_datasets(root, crop_size=(20, 40))
+
+
+def test_labelme_shapes_are_drawn_into_class_masks(tmp_path, monkeypatch):
+    """LabelMe's ``x.json`` beside ``x.jpg``: polygons, rectangles and circles drawn into cached
+    masks, the labels in name order as values 1..K (``_background_`` is the background); lines
+    and points outline nothing. The folder also trains detection, which claims it first."""
+    from lucid.tasks import task_of_data
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "labelme"
+    root.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((20, 40, 3), 50 * i, np.uint8)).save(root / f"p{i}.jpg")
+        shapes = [
+            {"label": "road", "points": [[0, 10], [40, 10], [40, 20], [0, 20]], "shape_type": "polygon"},
+            {"label": "car", "points": [[4, 12], [12, 18]], "shape_type": "rectangle"},
+            {"label": "sign", "points": [[30, 2], [34, 2]], "shape_type": "line"},
+        ]
+        document = {"shapes": shapes, "imagePath": f"p{i}.jpg", "imageHeight": 20, "imageWidth": 40}
+        (root / f"p{i}.json").write_text(json.dumps(document))
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "detect" and claimed[1].endswith("--task segment")
+    train, val, info = segmentation_datasets(root, crop_size=(20, 40), val_fraction=0.25)
+    assert (len(train), len(val), info.classes) == (3, 1, ["background", "car", "road"])
+    assert train.load(0)[1][15].tolist() == [2] * 4 + [1] * 8 + [2] * 28
+    assert set(train.load(0)[1][:9].flatten().tolist()) == {0}

@@ -89,6 +89,7 @@ __all__ = [
     "LAYOUT_HELP",
     "coco_files",
     "yolo_sources",
+    "labelme_sources",
     "DetectionLayout",
     "DetectionRecord",
     "DetectionDataset",
@@ -298,6 +299,18 @@ def _voc_beside(root: Path, files: PerPhotoFiles = VOC_FILES) -> DetectionLayout
     if top is None:
         return None
     return DetectionLayout(root, files.kind, f"{what}, split by seed", _xml_pairs(top, files), None)
+
+
+def labelme_sources(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]] | None] | None:
+    """``root``'s LabelMe files: the training and validation ``(photos, JSON files)`` folder pairs
+    (validation None: no split), found as `find_detection_layout` finds them; None without any.
+    Detection reads their boxes; segmentation draws their outlines (`lucid.segment.polygons`)."""
+    train_dir, val_dir, _ = split_folders(root, lambda f: _xml_folders(f, LABELME_FILES) is not None)
+    train, val = _xml_folders(train_dir, LABELME_FILES), _xml_folders(val_dir, LABELME_FILES)
+    if train is not None:
+        return [train], None if val is None else [val]
+    top = _xml_folders(root, LABELME_FILES)
+    return None if top is None else ([top], None)
 
 
 def _no_val(root: Path, train_dir: Path) -> str:

@@ -42,6 +42,8 @@ __all__ = [
     "read_voc_xml",
     "read_coco_json",
     "read_labelme_json",
+    "read_labelme_shapes",
+    "LabelMeShape",
     "is_labelme_json",
     "read_yolo_labels",
     "read_yolo_names",
@@ -129,16 +131,44 @@ def read_voc_xml(path: str | os.PathLike[str]) -> VocFile:
     return VocFile(_text(root, "filename"), _voc_size(root, file), objects)
 
 
-def read_labelme_json(path: str | os.PathLike[str]) -> VocFile:
-    """The photo name, size and boxes of a LabelMe JSON file (``imagePath``, ``imageWidth``,
-    ``imageHeight`` and ``shapes``, each a ``label`` and its ``points``): a rectangle, polygon,
-    line or point gives the box around its points, a circle (centre, a point on it) the box
-    around it. A file that is not LabelMe's is a `DataError` naming it."""
+@dataclass
+class LabelMeShape:
+    """One LabelMe shape: its ``label``, ``kind`` (``rectangle``, ``polygon``, ``circle``, ``line``,
+    ``point`` ...) and ``points`` in pixels."""
+
+    label: str
+    kind: str
+    points: list[tuple[float, float]]
+
+    def outline(self) -> list[tuple[float, float]]:
+        """The shape's outline as a polygon: a rectangle's four corners, a circle as 32 points
+        on it (centre, a point on it), a polygon's points; others (lines, points) have none."""
+        if self.kind == "rectangle" and len(self.points) == 2:
+            (x1, y1), (x2, y2) = self.points
+            return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
+        if self.kind == "circle" and len(self.points) == 2:
+            (cx, cy), (ex, ey) = self.points
+            radius = math.hypot(ex - cx, ey - cy)
+            steps = [2 * math.pi * k / 32 for k in range(32)]
+            return [(cx + radius * math.cos(a), cy + radius * math.sin(a)) for a in steps]
+        return list(self.points) if self.kind in ("polygon", "") and len(self.points) >= 3 else []
+
+    def box(self) -> Box:
+        """The box around the shape (around the circle for a circle)."""
+        points = self.outline() if self.kind == "circle" else self.points
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+def read_labelme_shapes(path: str | os.PathLike[str]) -> tuple[str | None, tuple[int, int] | None, list[LabelMeShape]]:
+    """The photo name (``imagePath``), size (``imageWidth``, ``imageHeight``) and shapes of a
+    LabelMe JSON file. A file that is not LabelMe's, or a shape without a label or points, is a
+    `DataError` naming the file."""
     file = Path(path)
     data = _load_json(file)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise DataError(f"{file}: not a LabelMe JSON file (no list of 'shapes')")
-    objects = []
+    shapes = []
     for number, shape in enumerate(data["shapes"], 1):
         try:
             name = str(shape["label"]).strip()
@@ -147,16 +177,19 @@ def read_labelme_json(path: str | os.PathLike[str]) -> VocFile:
             raise DataError(f"{file}: shape {number} has no label or no [x, y] points") from None
         if not name or not points:
             raise DataError(f"{file}: shape {number} has no label or no points")
-        if shape.get("shape_type") == "circle" and len(points) == 2:
-            (cx, cy), (ex, ey) = points
-            radius = math.hypot(ex - cx, ey - cy)
-            points = [(cx - radius, cy - radius), (cx + radius, cy + radius)]
-        xs, ys = [x for x, _ in points], [y for _, y in points]
-        objects.append(RawObject(name, (min(xs), min(ys), max(xs), max(ys))))
+        shapes.append(LabelMeShape(name, str(shape.get("shape_type") or "polygon"), points))
     width, height = _int_or_none(data.get("imageWidth")), _int_or_none(data.get("imageHeight"))
-    size = (width, height) if width and height else None
     filename = data.get("imagePath")
-    return VocFile(Path(str(filename).replace("\\", "/")).name if filename else None, size, objects)
+    photo = Path(str(filename).replace("\\", "/")).name if filename else None
+    return photo, ((width, height) if width and height else None), shapes
+
+
+def read_labelme_json(path: str | os.PathLike[str]) -> VocFile:
+    """The photo name, size and boxes of a LabelMe JSON file (`read_labelme_shapes`): a
+    rectangle, polygon, line or point gives the box around its points, a circle (centre, a point
+    on it) the box around it."""
+    name, size, shapes = read_labelme_shapes(path)
+    return VocFile(name, size, [RawObject(shape.label, shape.box()) for shape in shapes])
 
 
 def is_labelme_json(path: Path) -> bool:

@@ -901,9 +901,9 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
     (Roboflow's ``train/_annotations.coco.json`` + ``valid/``, COCO's ``annotations/instances_*.json``)
     or YOLO segmentation labels (``images/`` + ``labels/`` of polygons): value 0 background, 1..K
     the classes; without a validation split a seeded ``val_fraction`` of the photos validates."""
-    from lucid.segment.polygons import BACKGROUND, coco_masks, yolo_masks
+    from lucid.segment.polygons import BACKGROUND, coco_masks, labelme_masks, yolo_masks
 
-    drawn = coco_masks(folder) or yolo_masks(folder)
+    drawn = coco_masks(folder) or yolo_masks(folder) or labelme_masks(folder)
     if drawn is None:
         return None
     if drawn.val is not None:

@@ -1,7 +1,7 @@
 """Class masks drawn from outlines: COCO segmentation files (Roboflow's "COCO Segmentation" export,
-COCO's ``instances_*.json``) and YOLO segmentation labels (Ultralytics' ``class x1 y1 x2 y2 ...``
-polygons, Roboflow's "YOLOv8" segmentation export), so a data set that ships polygons rather
-than mask images trains as one.
+COCO's ``instances_*.json``), YOLO segmentation labels (Ultralytics' ``class x1 y1 x2 y2 ...``
+polygons, Roboflow's "YOLOv8" segmentation export) and LabelMe's JSON files, so a data set that
+ships outlines rather than mask images trains as one.
 
 Segmentation reads mask files. A COCO file's objects (polygons, or COCO's run-length masks for
 crowds) are drawn once into one PNG class mask per photo, in a cache outside the data folder
@@ -9,8 +9,8 @@ crowds) are drawn once into one PNG class mask per photo, in a cache outside the
 modification time, so a changed file is drawn again. The drawing is faster-coco-eval's
 (``annToMask``, ``frPyObjects`` + ``decode``: pycocotools' API; the same library scores
 detection), not lucid's own. Value 0 is the background and the i-th class with objects is value
-i (COCO: by category id; YOLO: class id i-1); larger objects are drawn first, so a small object
-lying on a larger one stays visible.
+i (COCO: by category id; YOLO: class id i-1; LabelMe: by name); larger objects are drawn
+first, so a small object lying on a larger one stays visible.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ import numpy as np
 
 from lucid.data.files import keyed_files, walk_images
 from lucid.data.images import image_header
-from lucid.detect.data import coco_files, yolo_sources
+from lucid.detect.data import coco_files, labelme_sources, yolo_sources
+from lucid.detect.formats import read_labelme_shapes
 from lucid.errors import DataError
 
-__all__ = ["DrawnMasks", "coco_masks", "yolo_masks", "has_outlines", "mask_cache_dir", "BACKGROUND"]
+__all__ = ["DrawnMasks", "coco_masks", "yolo_masks", "labelme_masks", "has_outlines", "mask_cache_dir", "BACKGROUND"]
 
 # EXIF orientations that turn a photo a quarter: its upright width and height swap.
 QUARTER_TURNS = (5, 6, 7, 8)
@@ -90,11 +91,14 @@ def coco_masks(root: Path) -> DrawnMasks | None:
 def has_outlines(root: Path, head: int = 1 << 20) -> bool:
     """Whether ``root``'s COCO files seem to outline their objects, judged from the first ``head``
     bytes of one (large files are not parsed here): a non-empty ``segmentation``; or its YOLO
-    labels hold polygons (the first few files read)."""
+    labels hold polygons, or its LabelMe files outline shapes (the first few files read)."""
     files = coco_files(root)
     if not files:
         sources = yolo_sources(root)
-        return sources is not None and _yolo_outlines(sources[0])
+        if sources is not None:
+            return _yolo_outlines(sources[0])
+        labelme = labelme_sources(root)
+        return labelme is not None and _labelme_outlines(labelme[0])
     file = (files.get("train") or next(iter(files.values())))[0]
     try:
         with file.open("rb") as handle:
@@ -267,18 +271,32 @@ def _yolo_drawn(images: Path, labels: Path) -> list[tuple[Path, Path]]:
     pairs = []
     for key, photo in sorted(photos.items()):
         text = texts.get(key)
-        header = image_header(photo)
-        if header is None:
-            raise DataError(f"{photo}: not a readable image")
-        (width, height), orientation = header
-        if orientation in QUARTER_TURNS:  # labels are drawn on the photo as it is shown, upright
-            width, height = height, width
+        width, height = _upright_size(photo)  # labels are drawn on the photo as it is shown, upright
         mask = _cached(text or photo, f"yolo|{photo}|{width}x{height}", key)
         if not mask.is_file():
             lines = _polygons(text) if text is not None else []
-            _save(mask, _draw_polygons(width, height, lines))
+            shapes = [(class_id + 1, _pixels(values, width, height)) for class_id, values in lines]
+            _save(mask, _draw_outlines(width, height, shapes))
         pairs.append((photo, mask))
     return pairs
+
+
+def _upright_size(photo: Path) -> tuple[int, int]:
+    """``(width, height)`` of ``photo`` as it is shown (its EXIF orientation applied)."""
+    header = image_header(photo)
+    if header is None:
+        raise DataError(f"{photo}: not a readable image")
+    (width, height), orientation = header
+    return (height, width) if orientation in QUARTER_TURNS else (width, height)
+
+
+def _pixels(values: list[float], width: int, height: int) -> list[float]:
+    """A YOLO line's numbers in pixels: a polygon's ``x1 y1 x2 y2 ...``, or a box's ``cx cy w h``
+    as its four corners."""
+    if len(values) == 4:
+        cx, cy, w, h = values
+        values = [cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2, cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2]
+    return [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
 
 
 def _cached(source: Path, extra: str, name: str) -> Path:
@@ -288,22 +306,98 @@ def _cached(source: Path, extra: str, name: str) -> Path:
     return mask_cache_dir() / hashlib.sha256(token.encode()).hexdigest()[:16] / f"{Path(name).name}.png"
 
 
-def _draw_polygons(width: int, height: int, lines: list[tuple[int, list[float]]]) -> np.ndarray:
-    """A class mask of YOLO polygons (fractions of the photo): value class id + 1, the larger
-    polygons first; a box line (four numbers: centre and size) is drawn as its rectangle."""
+def _draw_outlines(width: int, height: int, shapes: list[tuple[int, list[float]]]) -> np.ndarray:
+    """A class mask of ``(value, [x1, y1, x2, y2, ...])`` outlines in pixels, the larger first."""
     from faster_coco_eval.core import mask as coco_mask
 
-    shapes = []
-    for class_id, values in lines:
-        if len(values) == 4:  # cx cy w h
-            cx, cy, w, h = values
-            values = [cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2, cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2]
-        points = [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
-        if len(points) >= 6:
-            shapes.append((class_id, points))
     drawn = np.zeros((height, width), dtype=np.uint8)
-    rles = [coco_mask.frPyObjects([points], height, width)[0] for _, points in shapes]
+    kept = [(value, points) for value, points in shapes if len(points) >= 6]
+    rles = [coco_mask.frPyObjects([points], height, width)[0] for _, points in kept]
     areas = [float(coco_mask.area(rle)) for rle in rles]
-    for index in sorted(range(len(shapes)), key=lambda i: -areas[i]):
-        drawn[coco_mask.decode(rles[index]) > 0] = shapes[index][0] + 1
+    for index in sorted(range(len(kept)), key=lambda i: -areas[i]):
+        drawn[coco_mask.decode(rles[index]) > 0] = kept[index][0]
     return drawn
+
+
+# --------------------------------------------------------------------------------------------
+# LabelMe JSON
+
+LABELME_BACKGROUND = ("_background_", "background")  # labelme2voc's class 0: drawn as background
+
+
+def labelme_masks(root: Path) -> DrawnMasks | None:
+    """``root``'s LabelMe files (`lucid.detect.data.labelme_sources`) drawn as class masks when
+    they outline anything (polygons, rectangles, circles), else None. The classes are the labels
+    in name order, value 1..K (a ``_background_`` label is the background). A photo without a
+    JSON file is all background."""
+    sources = labelme_sources(root)
+    if sources is None:
+        return None
+    train_folders, val_folders = sources
+    read = {folders: _labelme_files(*folders) for folders in [*train_folders, *(val_folders or [])]}
+    labels = sorted(
+        {shape.label for files in read.values() for _, shapes in files.values() for shape in shapes if shape.outline()}
+    )
+    labels = [label for label in labels if label.lower() not in LABELME_BACKGROUND]
+    if not labels:
+        return None
+    if len(labels) >= 255:
+        raise DataError(f"{len(labels)} LabelMe labels; 8-bit masks hold at most 254 classes and a void value")
+    value = {label: index + 1 for index, label in enumerate(labels)}
+    train = [pair for folders in train_folders for pair in _labelme_drawn(*folders, read[folders], value)]
+    val = None if val_folders is None else [p for f in val_folders for p in _labelme_drawn(*f, read[f], value)]
+    notes = [
+        f"{root}: masks drawn from the LabelMe shapes into {mask_cache_dir()} ({len(labels)} classes + background)"
+    ]
+    shown = ", ".join(_short(root, images) for images, _ in train_folders)
+    return DrawnMasks(train, val, labels, f"LabelMe JSON: {shown}", notes)
+
+
+def _labelme_outlines(folders: list[tuple[Path, Path]], files: int = 5) -> bool:
+    """Whether the first LabelMe files outline a shape (a polygon, rectangle or circle)."""
+    from lucid.detect.formats import is_labelme_json
+
+    for _, jsons in folders:
+        found = (f for f in sorted(jsons.rglob("*.json")) if not f.name.startswith(".") and is_labelme_json(f))
+        for seen, file in enumerate(found):
+            if seen >= files:
+                break
+            if any(shape.outline() for shape in read_labelme_shapes(file)[2]):
+                return True
+    return False
+
+
+def _labelme_files(images: Path, jsons: Path) -> dict[Path, tuple[Path | None, list[Any]]]:
+    """Each photo of ``images`` with its LabelMe file in ``jsons`` (by name, or the photo the file
+    names) and its shapes; a photo without one has none."""
+    from lucid.detect.formats import is_labelme_json
+
+    photos = keyed_files(images, walk_images(images)[0], "LabelMe file")
+    by_name = {photo.name.lower(): photo for photo in photos.values()}
+    found: dict[Path, tuple[Path | None, list[Any]]] = {photo: (None, []) for photo in photos.values()}
+    for file in sorted(jsons.rglob("*.json")):
+        if file.name.startswith(".") or not is_labelme_json(file):
+            continue
+        named, _, shapes = read_labelme_shapes(file)
+        key = file.relative_to(jsons).with_suffix("").as_posix().lower()
+        photo = photos.get(key) or (by_name.get(named.lower()) if named else None)
+        if photo is not None:
+            found[photo] = (file, shapes)
+    return found
+
+
+def _labelme_drawn(
+    images: Path, jsons: Path, files: dict[Path, tuple[Path | None, list[Any]]], value: dict[str, int]
+) -> list[tuple[Path, Path]]:
+    """Each photo with its mask drawn from its LabelMe shapes (pixels of the photo as shown)."""
+    pairs = []
+    for photo, (file, shapes) in sorted(files.items()):
+        width, height = _upright_size(photo)
+        mask = _cached(file or photo, f"labelme|{photo}|{width}x{height}|{sorted(value.items())}", photo.stem)
+        if not mask.is_file():
+            outlines = [
+                (value.get(shape.label, 0), [c for point in shape.outline() for c in point]) for shape in shapes
+            ]
+            _save(mask, _draw_outlines(width, height, outlines))
+        pairs.append((photo, mask))
+    return pairs

@@ -937,15 +937,15 @@ def test_cvat_segmentation_masks_are_read_through_its_labelmap(tmp_path):
 def test_pascal_voc_detection_folders_are_not_image_and_mask_folders(tmp_path):
     """``JPEGImages/`` + ``Annotations/`` of XML files (BCCD) are boxes: segmentation does not
     claim them (``lucid train`` named ``--task segment`` for it, which then failed)."""
-    from lucid.segment.data import looks_like_segmentation
+    from lucid.segment.data import holds_masks
 
     (tmp_path / "JPEGImages").mkdir()
     (tmp_path / "Annotations").mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "JPEGImages" / "a.jpg")
     (tmp_path / "Annotations" / "a.xml").write_text("<annotation/>")
-    assert not looks_like_segmentation(tmp_path)
+    assert not holds_masks(tmp_path)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "Annotations" / "a.png")
-    assert looks_like_segmentation(tmp_path)
+    assert holds_masks(tmp_path)
 
 
 def _coco_outlines(folder, names, count=3):

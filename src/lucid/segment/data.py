@@ -74,6 +74,7 @@ __all__ = [
     "SegmentationLayout",
     "find_layout",
     "looks_like_segmentation",
+    "holds_masks",
     "match_pairs",
     "DEFAULT_IGNORE_INDEX",
     "IMAGENET_MEAN",
@@ -849,13 +850,27 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
-    masks = child_folder(folder, MASK_DIRS)
-    if child_folder(folder, IMAGE_DIRS) is not None and masks is not None and holds_files(masks, MASK_SUFFIXES, 2000):
-        return True  # not Pascal VOC's detection folders: JPEGImages/ + Annotations/ of XML files
+    if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
+        return True
     if named_pairs(folder) or _looks_mixed(folder):  # ISIC's _Input/ + _GroundTruth/; x.jpg beside x_mask.png
         return True
     inner = wrapped_folder(folder)  # a download's root (VOCdevkit/VOC2012/), read as find_layout reads it
     return inner is not None and looks_like_segmentation(inner)
+
+
+def holds_masks(root: str | os.PathLike[str]) -> bool:
+    """`looks_like_segmentation`, less a folder whose mask folder (by name) holds box annotation
+    files and no masks: Pascal VOC's detection folders (``JPEGImages/`` + ``Annotations/`` of
+    XML, BCCD), YOLO's ``images/`` + ``labels/``. What ``lucid train`` claims for segmentation
+    when no ``--task`` is given; the readers still name such folders' boxes in their errors."""
+    folder = Path(root).expanduser()
+    if not looks_like_segmentation(folder):
+        return False
+    if child_folder(folder, ("SegmentationClass",)) is not None or child_folder(folder, ("leftImg8bit",)) is not None:
+        return True
+    masks = child_folder(folder, MASK_DIRS)
+    boxes_only = masks is not None and holds_files(masks, BOX_SUFFIXES) and not holds_files(masks, MASK_SUFFIXES, 2000)
+    return not boxes_only
 
 
 def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:

@@ -23,6 +23,7 @@ from lucid.segment.data import (
     LAYOUT_HELP,
     class_frequencies,
     enet_class_weights,
+    holds_masks,
     looks_like_segmentation,
     mask_colours,
     pad_collate,
@@ -134,7 +135,7 @@ class SegmentTask(Task):
 
     @classmethod
     def data_note(cls, folder: str) -> str | None:
-        if not looks_like_segmentation(folder):  # images/ + masks/ are not two classes
+        if not holds_masks(folder):  # images/ + masks/ are not two classes; JPEGImages/ + Annotations/ are boxes
             return None
         return (
             f"{folder} holds image and mask folders: training segmentation (--task segment); "

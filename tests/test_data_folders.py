@@ -871,3 +871,17 @@ def test_cub_birds_split_by_its_id_files(tmp_path: Path) -> None:
     (root / "attributes.txt").write_text("1 has_bill_shape::curved\n")
     layout = _listed(find_layout(root), cub / "images", ["001.Black_footed_Albatross", "002.Laysan_Albatross"], (6, 2))
     assert layout.lists == "train_test_split.txt: 1 + train_test_split.txt: 0"
+
+
+def test_int8_calibration_reads_a_pet_root_by_its_lists(tmp_path: Path) -> None:
+    """Calibrating a classifier on Oxford-IIIT Pet's root (which also holds boxes and masks) takes
+    its training list and scores its test list, labelled by the breeds the model names."""
+    from lucid.preprocessing import Preprocessing
+    from lucid.tasks import CalibrationPicks, get_task
+
+    root = _oxford_pet(tmp_path / "pets")
+    prep = Preprocessing((16, 16), 3, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    metadata = {"classes": json.dumps(["Abyssinian", "Bengal", "beagle"])}
+    calib, scored = get_task("classify").calibration_sets(str(root), prep, metadata, CalibrationPicks(None, None, 0))
+    assert calib.images.shape == (9, 3, 16, 16) and scored.images.shape == (6, 3, 16, 16)
+    assert scored.labels is not None and sorted(scored.labels.tolist()) == [0, 0, 1, 1, 2, 2]

@@ -293,12 +293,14 @@ class ClassifyTask(Task):
         """The digits' or an image folder's training and held-out images
         (`lucid.deploy.quantize.calibration_sets`); a segmentation data folder or a folder
         of mask PNGs is refused."""
+        from lucid.data import labelled_layout, photo_folder_layout
         from lucid.deploy.quantize import calibration_sets
         from lucid.detect.data import looks_like_detection
         from lucid.preprocessing import read_classes
         from lucid.segment.data import looks_like_segmentation
 
-        if str(data) != "digits":
+        labelled = str(data) != "digits" and (labelled_layout(data) or photo_folder_layout(data)) is not None
+        if str(data) != "digits" and not labelled:  # Oxford-IIIT Pet's root holds boxes and masks too
             folder = Path(data).expanduser()
             if looks_like_detection(folder):
                 raise DataError(

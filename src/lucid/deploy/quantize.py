@@ -208,7 +208,8 @@ def _folder_set(
 def _named_set(
     found: Any, prep: Preprocessing, classes: Sequence[str] | None, limit: int | None, seed: int, what: str
 ) -> LabelledImages:
-    """Photos named by class (`lucid.data.ClassFiles`), labelled when the model names all their classes."""
+    """A split's photos by class (`lucid.data.ClassFiles`: named, listed in a table or in class
+    folders), labelled when the model names all their classes."""
     known = classes is not None and set(found.classes) <= set(classes)
     files, targets = found.samples(classes if known else found.classes)
     if known:
@@ -304,9 +305,8 @@ def calibration_sets(
         )
     from lucid.data import labelled_layout, photo_folder_layout, split_folders
 
-    named = labelled_layout(folder) or photo_folder_layout(
-        folder
-    )  # photos named by class or listed in a table, split by folders or lists
+    # Photos named by class, listed in a table, or in images/<class>/, split by folders or lists.
+    named = labelled_layout(folder) or photo_folder_layout(folder)
     if named is not None and named.val is not None:
         return (
             _named_set(named.train, prep, classes, num_calib, seed, f"{folder} training split"),

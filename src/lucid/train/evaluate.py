@@ -149,9 +149,9 @@ def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[
     was trained on (same place or the same files), exactly that run's held-out images; else all."""
     from lucid.data import FolderLayout, files_digest, held_out_files, labelled_layout, photo_folder_layout
 
-    named = labelled_layout(path) or photo_folder_layout(
-        path
-    )  # photos named by class or listed in a table: their validation split, else all
+    # Photos named by class, listed in a table, or in images/<class>/ split by lists: their
+    # validation split, else all of them (or the run's held-out share, below).
+    named = labelled_layout(path) or photo_folder_layout(path)
     if named is not None:
         folder, found = named.root, named.val or named.train
         what = f"{named.describe()}: the validation photos" if named.val is not None else "folder"

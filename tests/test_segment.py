@@ -1047,3 +1047,15 @@ def test_labelme_shapes_are_drawn_into_class_masks(tmp_path, monkeypatch):
     assert (len(train), len(val), info.classes) == (3, 1, ["background", "car", "road"])
     assert train.load(0)[1][15].tolist() == [2] * 4 + [1] * 8 + [2] * 28
     assert set(train.load(0)[1][:9].flatten().tolist()) == {0}
+
+
+def test_drawn_masks_need_a_writable_cache_and_say_so(tmp_path, monkeypatch):
+    """Outlines are drawn into ``$LUCID_HOME/masks``; a cache that cannot be written is one line
+    naming it and the way out, not a traceback."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("LUCID_HOME", str(blocked))
+    root = tmp_path / "roboflow"
+    _coco_outlines(root / "train", ["leaf", "spot"])
+    with pytest.raises(DataError, match=r"cannot write the drawn masks into .*blocked.*; set LUCID_HOME to a writable"):
+        segmentation_datasets(root, crop_size=(20, 30))

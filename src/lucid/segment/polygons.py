@@ -191,8 +191,14 @@ def _save(path: Path, mask: np.ndarray) -> None:
     mask. Not fsynced as checkpoints are: a lost cache file is drawn again."""
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise DataError(
+            f"cannot write the drawn masks into {path.parent} ({exc.strerror or exc}); set LUCID_HOME to a "
+            "writable folder"
+        ) from None
     os.close(fd)
     try:
         Image.fromarray(mask, mode="L").save(tmp, format="PNG")

@@ -68,19 +68,20 @@ def coco_masks(root: Path) -> DrawnMasks | None:
     if not files:
         return None
     first = files.get("train") or next(iter(files.values()))
-    if not _has_outlines(_load(first[0])):
+    documents = {file: _load(file) for file, _ in files.values()}  # each (large) file parsed once
+    if not _has_outlines(documents[first[0]]):
         return None
     val_role = "val" if "val" in files else "test" if "test" in files else None
-    names = _category_names(files)
+    names = _category_names(documents)
     notes = []
     if "train" in files and val_role is not None:
-        train = _drawn_pairs(*files["train"], names)
-        val: list[tuple[Path, Path]] | None = _drawn_pairs(*files[val_role], names)
+        train = _drawn_pairs(*files["train"], names, documents)
+        val: list[tuple[Path, Path]] | None = _drawn_pairs(*files[val_role], names, documents)
         description = f"COCO segmentation: {_short(root, files['train'][0])} + {_short(root, files[val_role][0])}"
         if val_role == "test":
             notes.append(f"{root}: no validation annotations, so the test set ({files['test'][0].name}) validates")
     else:
-        train, val = _drawn_pairs(*first, names), None
+        train, val = _drawn_pairs(*first, names, documents), None
         description = f"COCO segmentation: {_short(root, first[0])}"
     notes.append(
         f"{root}: masks drawn from the COCO outlines into {mask_cache_dir()} ({len(names)} classes + background)"
@@ -127,13 +128,13 @@ def _has_outlines(data: dict[str, Any]) -> bool:
     return any(isinstance(a, dict) and a.get("segmentation") for a in data.get("annotations") or [])
 
 
-def _category_names(files: dict[str, tuple[Path, list[Path]]]) -> list[tuple[int, str]]:
-    """``(category id, name)`` of the categories with objects in any of ``files``, by id: value i+1
-    of a drawn mask is the i-th. Roboflow's data-set-name category (no objects) is not a class."""
+def _category_names(documents: dict[Path, dict[str, Any]]) -> list[tuple[int, str]]:
+    """``(category id, name)`` of the categories with objects in any of the COCO ``documents``, by
+    id: value i+1 of a drawn mask is the i-th. Roboflow's data-set-name category (no objects) is
+    not a class."""
     names: dict[int, str] = {}
     used: set[int] = set()
-    for file, _ in files.values():
-        data = _load(file)
+    for data in documents.values():
         names.update({int(c["id"]): str(c["name"]) for c in data.get("categories") or []})
         used.update(int(a["category_id"]) for a in data.get("annotations") or [] if "category_id" in a)
     unknown = sorted(used - set(names))
@@ -144,9 +145,11 @@ def _category_names(files: dict[str, tuple[Path, list[Path]]]) -> list[tuple[int
     return [(i, names[i]) for i in sorted(used)]
 
 
-def _drawn_pairs(file: Path, folders: list[Path], names: list[tuple[int, str]]) -> list[tuple[Path, Path]]:
-    """Each photo of ``file`` (found in ``folders``) with its drawn mask; a photo that is missing
-    is a DataError naming it (its mask would teach nothing)."""
+def _drawn_pairs(
+    file: Path, folders: list[Path], names: list[tuple[int, str]], documents: dict[Path, dict[str, Any]]
+) -> list[tuple[Path, Path]]:
+    """Each photo of ``file`` (its parsed ``documents[file]``, found in ``folders``) with its drawn
+    mask; a photo that is missing is a DataError naming it (its mask would teach nothing)."""
     from faster_coco_eval import COCO
 
     value = {category: index + 1 for index, (category, _) in enumerate(names)}
@@ -156,7 +159,7 @@ def _drawn_pairs(file: Path, folders: list[Path], names: list[tuple[int, str]]) 
     cache = mask_cache_dir() / key
     with warnings.catch_warnings():  # its note on annotation id 0 concerns matching in evaluation, not drawing
         warnings.filterwarnings("ignore", message="Found annotation id 0")
-        coco = COCO(str(file))
+        coco = COCO(documents[file])
     pairs = []
     for image_id, image in sorted(coco.imgs.items()):
         photo = _photo(str(image["file_name"]), folders)

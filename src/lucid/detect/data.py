@@ -61,6 +61,7 @@ from lucid.data.files import (
     TRAIN_SPLITS,
     VAL_SPLITS,
     child_folder,
+    holds_files,
     keyed_files,
     seeded_split,
     split_folders,
@@ -150,15 +151,8 @@ def _files_below(folder: Path, suffix: str, skip: Iterable[str] = ()) -> dict[st
 
 
 def _has_files(folder: Path | None, suffixes: Sequence[str], limit: int = 2000) -> bool:
-    """Whether ``folder`` holds (within its first ``limit`` entries, nested) a file with one of ``suffixes``."""
-    if folder is None or not folder.is_dir():
-        return False
-    for seen, path in enumerate(folder.rglob("*")):
-        if seen >= limit:
-            return False
-        if path.suffix.lower() in suffixes and not path.name.startswith("."):
-            return True
-    return False
+    """Whether ``folder`` holds (within its first ``limit`` files, nested) a file with one of ``suffixes``."""
+    return folder is not None and folder.is_dir() and holds_files(folder, tuple(suffixes), limit)
 
 
 # --------------------------------------------------------------------------------------------

@@ -56,10 +56,9 @@ from lucid.data.files import (
     holds_files,
     keyed_files,
     names_file_text,
-    read_id_list,
     seeded_split,
     split_folders,
-    split_lists,
+    split_names,
     voc_split,
     walk_images,
     wrapped_folder,
@@ -526,24 +525,10 @@ def _masks_within(images: Path, masks: Path) -> Path:
         return masks
     if any(e.is_file() and e.name.lower().endswith(MASK_SUFFIXES) for e in entries):
         return masks
-    holding = [Path(e.path) for e in entries if e.is_dir() and _holds_masks(Path(e.path))]
+    holding = [Path(e.path) for e in entries if e.is_dir() and holds_files(Path(e.path), MASK_SUFFIXES, 100)]
     if len(holding) == 1 and child_folder(images, (holding[0].name,)) is None:
         return holding[0]
     return masks
-
-
-def _holds_masks(folder: Path, limit: int = 100) -> bool:
-    """Whether ``folder`` holds a mask file among its first ``limit`` entries (not walked)."""
-    try:
-        with os.scandir(folder) as entries:
-            for seen, entry in enumerate(entries):
-                if seen >= limit:
-                    return False
-                if entry.name.lower().endswith(MASK_SUFFIXES) and not entry.name.startswith("."):
-                    return True
-    except OSError:
-        return False
-    return False
 
 
 MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation")  # a mask beside its photo
@@ -1049,12 +1034,12 @@ def _single_layout(
     folder: Path, images_top: Path, masks_top: Path, val_fraction: float, seed: int
 ) -> SegmentationLayout:
     """One ``images/`` + ``masks/`` pair of folders: split by the lists of names beside them
-    (`lucid.data.files.split_lists`: Oxford-IIIT Pet's ``annotations/trainval.txt`` + ``test.txt``),
+    (`lucid.data.files.split_names`: Oxford-IIIT Pet's ``annotations/trainval.txt`` + ``test.txt``),
     else a seeded ``val_fraction`` of the pairs validates."""
     pairs = match_pairs(images_top, masks_top)
-    lists = split_lists(images_top)
-    if lists is not None:
-        return _listed_layout(folder, pairs, lists, f"{images_top.name}/ + {masks_top.name}/")
+    listed = split_names(images_top)
+    if listed is not None:
+        return _listed_layout(folder, pairs, listed, f"{images_top.name}/ + {masks_top.name}/")
     train, val = seeded_split(pairs, val_fraction, seed, "image/mask pair")
     where = f"{images_top.name}/ (photos beside their masks)" if images_top == masks_top else None
     description = f"{where or f'{images_top.name}/ + {masks_top.name}/'}, {len(val)} of {len(pairs)} pairs validate"
@@ -1066,24 +1051,30 @@ def _single_layout(
 
 
 def _listed_layout(
-    folder: Path, pairs: list[tuple[Path, Path]], lists: tuple[Path, Path], where: str
+    folder: Path,
+    pairs: list[tuple[Path, Path]],
+    listed: tuple[tuple[str, list[str]], tuple[str, list[str]]],
+    where: str,
 ) -> SegmentationLayout:
-    """``pairs`` split by two lists of image names (the first word of each line, without the
-    suffix); a listed name without its pair is a DataError, pairs in no list are not used (said)."""
+    """``pairs`` split by the training and validation image names of `lucid.data.files.split_names`
+    (each with where it was read); a listed name without its pair is a DataError, pairs in no
+    list are not used (said)."""
     by_name = {image.stem.lower(): (image, mask) for image, mask in pairs}
     parts = []
-    for file in lists:
-        names = list(dict.fromkeys(name.lower() for name in read_id_list(file)))
+    for source, listed_names in listed:
+        names = list(dict.fromkeys(Path(name).name.lower() for name in listed_names))
         missing = [name for name in names if name not in by_name]
         if missing:
-            raise DataError(f"{file}: {len(missing)} listed image(s) have no image/mask pair (e.g. {missing[:3]})")
+            raise DataError(f"{source}: {len(missing)} listed image(s) have no image/mask pair (e.g. {missing[:3]})")
         parts.append([by_name[name] for name in names])
     train, val = parts
-    notes = [f"{folder}: {where} split by {lists[0].name} ({len(train)}) + {lists[1].name} ({len(val)})"]
+    (train_source, _), (val_source, _) = listed
+    train_name, val_name = Path(train_source).name, Path(val_source).name
+    notes = [f"{folder}: {where} split by {train_name} ({len(train)}) + {val_name} ({len(val)})"]
     unlisted = len(pairs) - len({*train, *val})
     if unlisted:
         notes.append(f"{folder}: {unlisted} image/mask pairs are in neither list and are not used")
-    description = f"{where} split by {lists[0].name} + {lists[1].name}"
+    description = f"{where} split by {train_name} + {val_name}"
     return SegmentationLayout(folder, "splits", train, val, description, notes)
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks, as one script for a lent CUDA machine (no install: PYTHONPATH=src):
-# the CUDA tests, the training-throughput benchmark, then the engine's tests with the GPU as the
-# default device. Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
+# the CUDA tests, the training-throughput benchmark, one epoch at 224 px with --deterministic
+# (the A/B against the benchmark's default, fastest kernels), then the engine's tests with the GPU
+# as the default device. Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
 # .devdata/ (sign-language-digits/ and camvid/, copied there because ../shared does not travel).
 # faster-coco-eval (and any other missing dependency) comes as a wheel in .whl/ where the machine lacks it:
 #   pip download faster-coco-eval pycocotools --no-deps --python-version 3.X --only-binary :all: -d .whl
@@ -21,6 +22,8 @@ fi
 timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py 2>&1 | tee "$OUT/cuda_tests.log"
 timeout 300 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
     2>&1 | tee "$OUT/throughput.log"
+timeout 75 python3 -m lucid train --data "$DATA/sign-language-digits" --img-size 224 --epochs 1 --device cuda \
+    --deterministic --limit-val 64 --out /tmp/deterministic-run 2>&1 | tr '\r' '\n' | tail -n 25 | tee "$OUT/deterministic.log"
 timeout "${SUITE_SECONDS:-140}" python3 -m pytest -q -rs -p no:cacheprovider --timeout 120 --tb=short -x \
     ${SUITE:-tests/test_train.py tests/test_segment.py tests/test_detect_task.py tests/test_train_resume.py} \
     2>&1 | tee "$OUT/gpu_suite.log"

@@ -43,16 +43,22 @@ from lucid.models import create_model, use_reachable_taps
 from lucid.segment import SegmentConfig
 from lucid.train import TrainConfig, train
 from lucid.train.distributed import auto_device
-from lucid.train.engine import autocast, resolve_precision
+from lucid.train.engine import autocast, kernels, resolve_deterministic, resolve_precision
 from lucid.train.optim import build_optimizer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _step_speed(model: torch.nn.Module, config, device: torch.device, loss_of, batch: int, steps: int) -> float:
-    """Images/s of ``steps`` training steps of ``model`` (on ``device``, with the convolutions and
-    layout ``lucid train`` uses, the config's optimizer and precision) after three warm-up
-    steps; ``loss_of(model)`` is one batch's loss."""
+    """Images/s of ``steps`` training steps of ``model`` (on ``device``, with the convolutions,
+    layout and kernel choice ``lucid train`` uses, the config's optimizer and precision) after
+    three warm-up steps; ``loss_of(model)`` is one batch's loss."""
+    with kernels(resolve_deterministic(config, device), device):
+        return _timed_steps(model, config, device, loss_of, batch, steps)
+
+
+def _timed_steps(model: torch.nn.Module, config, device: torch.device, loss_of, batch: int, steps: int) -> float:
+    """`_step_speed`'s measurement, inside the run's kernel choice."""
     model = model.to(device).train()
     use_reachable_taps(model)
     model = model.to(memory_format=torch.channels_last)

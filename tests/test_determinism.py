@@ -55,3 +55,39 @@ def test_every_task_trains_the_same_numbers_with_and_without_the_nan_fill(task, 
         torch.utils.deterministic.fill_uninitialized_memory = fill_before
     default, filled = _numbers(tmp_path / "default"), _numbers(tmp_path / "filled")
     assert len(default) == 2 and default == filled
+
+
+def test_deterministic_kernels_default_to_on_for_the_cpu_and_off_on_a_gpu():
+    from lucid.train import TrainConfig, resolve_deterministic
+
+    cpu, cuda, mps = torch.device("cpu"), torch.device("cuda", 0), torch.device("mps")
+    assert TrainConfig().deterministic is None
+    assert [resolve_deterministic(TrainConfig(), d) for d in (cpu, cuda, mps)] == [True, False, False]
+    assert resolve_deterministic(TrainConfig(deterministic=True), cuda) is True
+    assert resolve_deterministic(TrainConfig(deterministic=False), cpu) is False
+    with pytest.raises(ValueError, match="deterministic must be True or False, got 'yes'"):
+        TrainConfig(deterministic="yes")
+
+
+def test_the_deterministic_flags_reach_the_run_and_its_training_line(tiny_runs, tmp_path, monkeypatch, capsys):
+    cls = get_task("classify")
+    original = cls.train_step
+    seen: list[bool] = []
+
+    def recording_run(self, net, images, targets):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return original(self, net, images, targets)
+
+    monkeypatch.setattr(cls, "train_step", recording_run)
+    flags = [*tiny_runs["classify"].train_flags, "--epochs", "1", "--no-progress", "--threads", "1"]
+    before = torch.are_deterministic_algorithms_enabled()
+    for given, expected, words in (
+        ("--no-deterministic", False, "fastest kernels"),
+        ("--deterministic", True, "deterministic kernels"),
+    ):
+        seen.clear()
+        assert main_within("train", *flags, given, "--out", tmp_path / given) == 0
+        assert seen and set(seen) == {expected}
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
+        assert f", {words}, on cpu;" in line
+        assert torch.are_deterministic_algorithms_enabled() == before  # restored after the run

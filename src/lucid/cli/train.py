@@ -237,10 +237,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="auto (default: CUDA when there is a GPU, then Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps",
     )
     optim.add_argument(
-        "--no-deterministic",
-        dest="deterministic",
-        action="store_false",
-        help="allow non-deterministic kernels (faster on some GPUs)",
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        help="deterministic kernels (default: on for the CPU; off on a GPU, where cuDNN's fastest "
+        "convolutions are not deterministic)",
     )
 
     out = parser.add_argument_group("output")

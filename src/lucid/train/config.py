@@ -192,7 +192,7 @@ class RunConfig:
     val_fraction: float = 0.2
     limit_train: int | None = None
     limit_val: int | None = None
-    deterministic: bool = True
+    deterministic: bool | None = None  # None: on for the CPU, off on a GPU (lucid.train.resolve_deterministic)
     record_indices: bool = False
     progress: bool = True
     time_budget: float | None = None
@@ -230,8 +230,9 @@ class RunConfig:
             if value is not None and not isinstance(value, str):
                 setattr(self, name, str(value))  # accept os.PathLike, store plain text (JSON-ready)
         for name in ("ema", "amp", "channels_last", "deterministic", "record_indices", "progress"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not isinstance(value, bool) and not (name == "deterministic" and value is None):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
 
     def _check_sizes(self) -> None:
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)

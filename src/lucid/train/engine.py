@@ -695,31 +695,50 @@ def _seed_everything(seed: int, rank: int) -> None:
     torch.manual_seed(seed + rank)
 
 
-@contextlib.contextmanager
-def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
-    """Deterministic kernels for the run, the caller's settings restored afterwards.
+def resolve_deterministic(config: RunConfig, device: torch.device) -> bool:
+    """Whether a run uses deterministic kernels: ``--deterministic``/``--no-deterministic``, else by
+    device: on for the CPU, where they cost little once torch's NaN fill is off (measured in
+    docs/training.md), and off on a GPU, as timm's ``train.py`` and Lightning default: cuDNN's
+    deterministic convolution algorithms exclude its fastest ones, and a GPU run with them on
+    trained at a small fraction of its speed (docs/training.md, *On a GPU*)."""
+    if config.deterministic is not None:
+        return config.deterministic
+    return device.type == "cpu"
 
-    Without filling new tensors: with deterministic algorithms on, torch also fills every
-    ``torch.empty`` result with NaN (``torch.utils.deterministic.fill_uninitialized_memory``), so
-    that a kernel which wrongly reads memory it never wrote gives the same wrong result each time.
-    None of the training step's kernels does (a test trains each task with and without the fills
-    and gets the same numbers), and the fills took a large share of a CPU training step (profiled
-    in docs/training.md). The kernels chosen stay deterministic.
+
+@contextlib.contextmanager
+def kernels(deterministic: bool, device: torch.device) -> Iterator[None]:
+    """The run's kernel choice, the caller's settings restored afterwards.
+
+    Deterministic: ``torch.use_deterministic_algorithms`` (warn-only: a kernel without a
+    deterministic form still runs), without filling new tensors. With deterministic algorithms on,
+    torch also fills every ``torch.empty`` result with NaN
+    (``torch.utils.deterministic.fill_uninitialized_memory``), so that a kernel which wrongly reads
+    memory it never wrote gives the same wrong result each time. None of the training step's
+    kernels does (a test trains each task with and without the fills and gets the same numbers),
+    and the fills took a large share of a CPU training step (profiled in docs/training.md).
+
+    Not deterministic, on CUDA: ``cudnn.benchmark`` times cuDNN's algorithms for each new shape
+    and keeps the fastest, as timm's ``train.py`` does.
     """
     flags: Any = torch.utils.deterministic  # torch's stubs do not declare the attribute
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     fill_before = flags.fill_uninitialized_memory
-    if enabled:
+    benchmark_before = torch.backends.cudnn.benchmark
+    if deterministic:
         if device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         flags.fill_uninitialized_memory = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
         flags.fill_uninitialized_memory = fill_before
+        torch.backends.cudnn.benchmark = benchmark_before
 
 
 def _build_run(config: RunConfig, ctx: dist_utils.DistContext, task: Task, out_dir: Path) -> _Run:
@@ -1001,7 +1020,7 @@ def train(config: RunConfig | None = None, *, clock_start: float | None = None) 
     threads = torch.get_num_threads()
     try:
         note = _choose_threads(config, ctx)
-        with _deterministic(config.deterministic, ctx.device), _child_signal_restored():
+        with kernels(resolve_deterministic(config, ctx.device), ctx.device), _child_signal_restored():
             return _train(config, ctx, state, started, note)
     finally:
         torch.set_num_threads(threads)
@@ -1272,6 +1291,7 @@ def _announce(run: _Run, start_epoch: int) -> None:
         + (", the best epoch scored with test-time flip at the end" if task.tta() == "flip" else "")
         + f", {run.precision}"
         + (" autocast" if run.precision != "fp32" else "")
+        + (", deterministic kernels" if resolve_deterministic(config, ctx.device) else ", fastest kernels")
         + f", on {where}; {run.loaders.path}",
     )
     _say(ctx, f"output: {run.out_dir}" + (f" (resuming after epoch {start_epoch})" if start_epoch else ""))

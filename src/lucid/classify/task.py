@@ -89,7 +89,8 @@ class ClassifyTask(Task):
         """Photos named by class or labelled by a table (`lucid.data.labelled_layout`) are
         classification's own layouts: Oxford-IIIT Pet's root also holds masks and boxes, which the
         other tasks would claim. Class folders need no claim: classification is the default task."""
-        from lucid.data.files import labelled_layout, wrapped_folder
+        from lucid.data.files import wrapped_folder
+        from lucid.data.labels import labelled_layout
 
         base = Path(folder).expanduser()
         if not base.is_dir():

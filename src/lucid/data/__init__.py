@@ -1,9 +1,11 @@
 """``lucid.data``: reading user image folders, for training and deployment alike.
 
-- `find_layout` walks a data folder once (regular files only, no hidden files, symlink
-  loops detected) and recognises ``train/ + val/``, ``train/ + test/`` or one folder of class
-  folders, or photos named by class (`named_layout`: ``train/cat.1.jpg``, Oxford-IIIT Pet's
-  ``images/`` split by its lists); `stratified_split` draws the seeded held-out split of one folder.
+- `find_layout` (`lucid.data.layouts`) walks a data folder once (`lucid.data.files`: regular
+  files only, no hidden files, symlink loops detected) and recognises ``train/ + val/``,
+  ``train/ + test/`` or one folder of class folders, or photos labelled otherwise
+  (`lucid.data.labels`: named by class, ``train/cat.1.jpg``, Oxford-IIIT Pet's ``images/`` split
+  by its lists; or by a CSV table, read by `lucid.data.tables`); `stratified_split` draws the
+  seeded held-out split of one folder.
 - `load_image` decodes every PIL mode correctly (16-bit grey, palette, alpha, CMYK);
   `infer_image_size` picks a training size from the headers.
 - `choose_recipe` / `BatchAugment` / `sample_transform`: augmentation that fits
@@ -51,24 +53,16 @@ from lucid.data.digits import (
 )
 from lucid.data.files import (
     IMAGE_SUFFIXES,
-    LAYOUTS,
     ClassFiles,
     FolderLayout,
     SplitFiles,
     class_files,
-    evaluation_folder,
     files_digest,
-    find_layout,
     held_out_files,
     image_inputs,
-    labelled_layout,
-    name_classes,
-    named_layout,
-    photo_folder_layout,
     split_files,
     split_folders,
     stratified_split,
-    table_layout,
     walk_images,
 )
 from lucid.data.images import (
@@ -80,6 +74,8 @@ from lucid.data.images import (
     load_image,
     normalise_ink,
 )
+from lucid.data.labels import labelled_layout, name_classes, named_layout, table_layout
+from lucid.data.layouts import LAYOUTS, evaluation_folder, find_layout, photo_folder_layout
 from lucid.data.workers import default_workers, forks_cleanly, start_method, worker_context
 
 __all__ = [

@@ -1,7 +1,9 @@
-"""One walk over a data folder: which image files exist, in which layout, and the held-out split.
+"""One walk over a data folder: which image files exist, its split folders, and the held-out split.
 
 Everything that reads user image folders (training, ``lucid eval``, deployment) starts here, so
-the files that are checked are exactly the files that are trained on. torchvision's
+the files that are checked are exactly the files that are trained on. Which classification layout
+a folder is in is `lucid.data.layouts`' job; photos labelled other than by class folders are read
+by `lucid.data.labels`. torchvision's
 ``ImageFolder`` is not used for the walk: it follows symlinks without loop detection, matches name
 endings (a hidden file called ``.png`` is an "image") and opens whatever it lists, so a named pipe
 called ``pipe.png`` would hang the loader. This walk keeps regular files only, skips hidden
@@ -26,13 +28,12 @@ from lucid.errors import DataError
 
 __all__ = [
     "IMAGE_SUFFIXES",
-    "LAYOUTS",
+    "UNREAD_IMAGE_SUFFIXES",
     "ClassFiles",
     "FolderLayout",
     "SplitFiles",
     "class_files",
     "files_digest",
-    "find_layout",
     "held_out_files",
     "seeded_split",
     "split_files",
@@ -49,31 +50,21 @@ __all__ = [
     "split_child",
     "split_role",
     "SPLIT_AFFIXES",
-    "evaluation_folder",
     "read_id_list",
     "voc_split",
     "image_inputs",
     "names_file_text",
     "distinct_names",
     "MAX_NAMES_FILE_BYTES",
-    "PHOTO_DIRS",
-    "TRAIN_LISTS",
-    "VAL_LISTS",
-    "name_classes",
-    "named_layout",
-    "split_lists",
-    "split_names",
-    "labelled_layout",
-    "photo_folder_layout",
     "holds_files",
-    "table_layout",
-    "read_label_table",
-    "LabelTable",
+    "has_folders",
 ]
 
 MAX_NAMES_FILE_BYTES = 1_000_000  # a list of class names; a larger file is not one
 
+
 Item = TypeVar("Item")
+
 
 # torchvision's list (ImageFolder's IMG_EXTENSIONS), so the same names count as images, plus the
 # types Keras's image_dataset_from_directory also reads (.gif) and those Pillow decodes that photo
@@ -81,20 +72,10 @@ Item = TypeVar("Item")
 IMAGE_SUFFIXES = (
     ".jpg", ".jpeg", ".jfif", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif", ".avif"
 )  # fmt: skip
+
+
 # Image types Pillow does not decode here: said when skipped (other files are ignored quietly).
 UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".svg", ".jxl", ".raw", ".cr2", ".nef", ".arw", ".dng", ".psd")
-
-LAYOUTS = (
-    "DIR/train/<class>/<image> with DIR/val/<class>/<image> (or valid/, validation/)",
-    "DIR/train/<class>/<image> with DIR/test/<class>/<image> (test/ is used for validation)",
-    "DIR/<class>/<image> (one folder of class folders, split by --val-fraction; train/ alone is split so too)",
-    "photos named by class (DIR/train/cat.1.jpg, DIR/images/Abyssinian_1.jpg: the name before the number)",
-    "photos labelled by a table (DIR/train.csv with an image and a label column, the photos below DIR)",
-)
-
-
-def _layouts_text() -> str:
-    return "; ".join(f"({i}) {text}" for i, text in enumerate(LAYOUTS, 1))
 
 
 def walk_images(
@@ -291,64 +272,6 @@ class FolderLayout:
         return f"{self.labels}: {split}" if self.labels else split
 
 
-def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout:
-    """Detect which of `LAYOUTS` ``root`` is, walk it once and check it.
-
-    Raises `DataError` naming the accepted layouts for anything else, for a
-    class without training images, or a validation class that has no training folder.
-    """
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        raise DataError(f"{flag} {root}: no such folder (expected one of the layouts {_layouts_text()})")
-    inner = _wrapped_classes(base)
-    if inner is not None:  # a download's root: README, LICENSE and one folder that holds the data
-        layout = find_layout(inner, flag)
-        layout.notes.insert(0, wrapped_note(base, inner))
-        return layout
-    layout = labelled_layout(base) or photo_folder_layout(base, flag) or _class_folders(base, flag, root)
-    _check(layout, flag, root)
-    for part in (layout.train, layout.val):
-        if part is not None and part.skipped:
-            layout.notes.append(_skipped_note(part.skipped))
-    return layout
-
-
-def _class_folders(base: Path, flag: str, root: object) -> FolderLayout:
-    """``base`` as class folders: in ``train/`` + ``val/`` (or ``test/``), in ``train/`` alone, or
-    directly in ``base``."""
-    train_dir, val_dir, notes = _split_roles(base)
-    if train_dir is not None and val_dir is not None:
-        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
-        return FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
-    if train_dir is not None:
-        return _train_alone(base, train_dir, notes, flag, root)
-    return FolderLayout(base, "single", class_files(base), None, notes)
-
-
-def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout | None:
-    """``images/<class>/`` beside folders that hold no photos (Food-101: ``images/`` + ``meta/``
-    with ``train.txt`` + ``test.txt``; a data set's ``docs/``): the classes are read from
-    ``images/``, split by its lists (`split_lists`) or its own split folders, else by seed; the
-    folder's siblings are not classes. None when there is no such ``images/``."""
-    photos = child_folder(base, PHOTO_DIRS)
-    if photos is None or not _has_folders(photos):
-        return None
-    try:
-        others = [Path(e.path) for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir()]
-    except OSError:
-        return None
-    if any(holds_files(folder) for folder in others if folder != photos):
-        return None  # photos elsewhere too: images/ is one class folder among others
-    note = f"{base}: the photos are in {photos.name}/ (the folders beside it hold none)"
-    layout = _class_folders(photos, flag, root)
-    if layout.kind == "single":
-        listed = _listed_split(layout.train, note, "photos in class folders")
-        if listed is not None:
-            return listed
-    layout.notes.insert(0, note)
-    return layout
-
-
 def holds_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, limit: int = 500) -> bool:
     """Whether ``folder``'s tree holds a (non-hidden) file with one of ``suffixes`` among its
     first ``limit`` files: a cheap look, not a walk of a large tree."""
@@ -405,7 +328,11 @@ def wrapped_note(base: Path, inner: Path) -> str:
 # finder reads them from here, so one data root splits alike for classification, segmentation and
 # detection. Roboflow and Kaggle exports name the validation split ``valid/``.
 TRAIN_SPLITS = ("train", "training")
+
+
 VAL_SPLITS = ("val", "valid", "validation")
+
+
 TEST_SPLITS = ("test", "testing")
 
 
@@ -480,451 +407,11 @@ def split_folders(
     return train, val, notes
 
 
-def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tuple[Path, str]:
-    """The folder of class folders that ``lucid eval`` scores for ``root``, and what it is: the
-    validation split of a split tree as `find_layout` picks it (``val/``, ``valid/``, ...; ``test/``
-    beside a ``train/``), ``train/`` when it stands alone (a run on it recorded a seeded held-out
-    split of it), read from a download's one folder as training reads it; else ``root`` itself."""
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        raise DataError(f"{flag} {root}: no such folder")
-    base = _wrapped_classes(base) or base
-    train_dir, val_dir, _ = _split_roles(base)
-    if val_dir is not None and (train_dir is not None or split_role(val_dir.name) == "val"):
-        return val_dir, f"{val_dir.name}/ split"
-    if train_dir is not None and not _other_folders(base):
-        return train_dir, "folder"
-    return base, "folder"
-
-
-def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
-    """`split_folders` of a classification root; a validation folder without class folders (a
-    Kaggle ``test/`` of unlabelled photos) does not validate."""
-    train_dir, val_dir, notes = split_folders(base)
-    if val_dir is not None and not _has_folders(val_dir):
-        notes = [f"{base}: {val_dir.name}/ holds no class folders (unlabelled images?), so it does not validate"]
-        val_dir = None
-    if train_dir is not None and val_dir is None and not _has_folders(train_dir):
-        train_dir = None  # images, not class folders: a class named "train" (vehicles) among the others
-    return train_dir, val_dir, notes
-
-
-def _other_folders(base: Path) -> list[str]:
-    """The folders of ``base`` that are not split folders (they could be classes)."""
-    return sorted(
-        e.name for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir() and split_role(e.name) is None
-    )
-
-
-def _has_folders(folder: Path) -> bool:
+def has_folders(folder: Path) -> bool:
     try:
         return any(not e.name.startswith(".") and e.is_dir() for e in os.scandir(folder))
     except OSError:
         return False
-
-
-def _train_alone(base: Path, train_dir: Path, notes: list[str], flag: str, root: object) -> FolderLayout:
-    """A ``train/`` folder without a validation split: a seeded share of it validates, as for one
-    folder of class folders (the layout's root is ``train/``, so ``lucid eval`` re-derives the
-    split). Refused when ``base`` also holds other folders, which could be classes."""
-    others = _other_folders(base)
-    if others:
-        raise DataError(
-            f"{flag} {root}: has {train_dir.name}/ and other folders ({', '.join(others[:5])}) but no val/ (or "
-            f"valid/, test/); expected one of the layouts {_layouts_text()}"
-        )
-    notes.append(f"{base}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates")
-    return FolderLayout(train_dir, "single", class_files(train_dir), None, notes)
-
-
-# A photo's class in its name: the words before a closing number (Kaggle's Dogs vs. Cats:
-# cat.12.jpg; Oxford-IIIT Pet: Abyssinian_100.jpg, american_bulldog_12.jpg; "dog (3).jpg").
-_NAMED_PHOTO = re.compile(r"(.*?[^\W\d_].*?)[\s._-]*\(?\d+\)?")
-# First words that cameras, phones and tools give every photo (IMG_0042.jpg, DSC_0001.jpg,
-# IMG_20240101_123456.jpg): such a "class" says nothing of what the photo shows.
-_FILE_WORDS = frozenset(
-    ("img", "image", "images", "photo", "pic", "picture", "dsc", "dscn", "dscf", "pxl", "mvimg", "frame", "screenshot",
-     "scan", "file", "gopr", "vid")
-)  # fmt: skip
-# The folder that holds a data set's photos beside its other files (Oxford-IIIT Pet: images/ + annotations/).
-PHOTO_DIRS = ("images", "image", "imgs", "img", "photos", "jpegimages")
-# Lists of photo names that split them (Oxford-IIIT Pet's annotations/trainval.txt + test.txt), by role.
-TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt"), ("val.txt", "test.txt")
-NAMED_UNIT = "class (named by its photos)"
-NAMED = "photos named by class"
-
-
-def name_classes(folder: Path | None) -> ClassFiles | None:
-    """The photos of ``folder`` by the class their names begin with (``cat.12.jpg`` is a ``cat``),
-    or None unless ``folder`` holds photos and no folders, every photo's name is words then a
-    number, the words are not a camera's (``IMG_0042.jpg``), and they name at least two classes
-    of at least two photos each."""
-    if folder is None or _has_folders(folder):
-        return None
-    photos, skipped = walk_images(folder)
-    files: dict[str, list[Path]] = {}
-    for photo in photos:
-        match = _NAMED_PHOTO.fullmatch(photo.stem)
-        if match is None or re.split(r"[\W_]+", match.group(1))[0].lower() in _FILE_WORDS:
-            return None
-        files.setdefault(match.group(1), []).append(photo)
-    if len(files) < 2 or min(len(f) for f in files.values()) < 2:
-        return None
-    return ClassFiles(folder, dict(sorted(files.items())), skipped, NAMED_UNIT)
-
-
-def named_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
-    """``root`` as photos named by class (`name_classes`), else None. Read: a ``train/`` of them
-    (with a ``val/`` or ``test/`` of them; a ``test/`` of unlabelled photos, as Kaggle's Dogs vs.
-    Cats has, does not validate), an ``images/`` folder of them beside other files (Oxford-IIIT
-    Pet), split by its ``trainval.txt`` + ``test.txt`` lists (beside it or in ``annotations/``),
-    or ``root`` itself. Without a validation folder or lists a seeded share validates."""
-    base = Path(root).expanduser()
-    train_dir = split_child(base, TRAIN_SPLITS)
-    if train_dir is not None:
-        train = name_classes(train_dir)
-        return None if train is None else _named_splits(base, train)
-    photos_dir = child_folder(base, PHOTO_DIRS)
-    found = name_classes(photos_dir if photos_dir is not None else base)
-    if found is None:
-        return None
-    note = f"{found.folder}: photos named by class ({len(found.files)} classes: the words before each name's number)"
-    return _listed_split(found, note) or FolderLayout(found.folder, "single", found, None, [note], labels=NAMED)
-
-
-def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
-    """A ``train/`` of photos named by class, with a validation folder of them if there is one."""
-    notes = [f"{train.folder}: photos named by class ({len(train.files)} classes: the words before each name's number)"]
-    val_dir = split_child(base, VAL_SPLITS) or split_child(base, TEST_SPLITS)
-    val = name_classes(val_dir)
-    if val is not None and val_dir is not None:
-        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
-        return FolderLayout(base, kind, train, val, notes, labels=NAMED)
-    if val_dir is not None:
-        notes.append(
-            f"{base}: the photos in {val_dir.name}/ are not named by class (unlabelled?), so it does not validate"
-        )
-    notes.append(
-        f"{base}: {train.folder.name}/ but no labelled val/ (or valid/, test/): a seeded share of it validates"
-    )
-    return FolderLayout(train.folder, "single", train, None, notes, labels=NAMED)
-
-
-def split_lists(folder: Path) -> tuple[Path, Path] | None:
-    """The (training, validation) lists of photo names for the photos in ``folder``: `TRAIN_LISTS`
-    and `VAL_LISTS` in the data root (``folder``'s parent for an ``images/`` folder), its
-    ``annotations/`` (Oxford-IIIT Pet) or its ``meta/`` (Food-101)."""
-    top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
-    for place in (top, child_folder(top, ("annotations",)), child_folder(top, ("meta",))):
-        if place is None:
-            continue
-        train = next((place / n for n in TRAIN_LISTS if (place / n).is_file()), None)
-        val = next((place / n for n in VAL_LISTS if (place / n).is_file()), None)
-        if train is not None and val is not None:
-            return train, val
-    return None
-
-
-def _listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLayout | None:
-    """``found`` split by the lists beside it (`split_names`: a name is a photo's path below the
-    photo folder or its file name, without the suffix: Food-101's ``apple_pie/1005649``,
-    Oxford-IIIT Pet's ``Abyssinian_100``); None without lists. A listed name without its photo,
-    or one in both lists, is a DataError; photos in no list are not used."""
-    listed = split_names(found.folder)
-    if listed is None:
-        return None
-    by_name: dict[str, tuple[str, Path]] = {}
-    stems: dict[str, list[tuple[str, Path]]] = {}
-    for label, photos in found.files.items():
-        for photo in photos:
-            by_name[photo.relative_to(found.folder).with_suffix("").as_posix().lower()] = (label, photo)
-            stems.setdefault(photo.stem.lower(), []).append((label, photo))
-    by_name.update({stem: entries[0] for stem, entries in stems.items() if len(entries) == 1 and stem not in by_name})
-    parts = []
-    for source, listed_names in listed:
-        names = list(dict.fromkeys(n.lower() for n in listed_names))
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise DataError(
-                f"{source}: {len(missing)} listed photo(s) are not in {found.folder} (e.g. {missing[:3]}); "
-                f"expected the names of its photos without their suffix"
-            )
-        files: dict[str, list[Path]] = {}
-        for name in names:
-            label, photo = by_name[name]
-            files.setdefault(label, []).append(photo)
-        parts.append(ClassFiles(found.folder, {k: sorted(v) for k, v in sorted(files.items())}, [], found.unit))
-    train, val = parts
-    (train_source, _), (val_source, _) = listed
-    both = {p for f in train.files.values() for p in f} & {p for f in val.files.values() for p in f}
-    if both:
-        raise DataError(f"{train_source} and {val_source} both list {len(both)} photo(s) (e.g. {sorted(both)[0].name})")
-    train.skipped = found.skipped
-    train_name, val_name = Path(train_source).name, Path(val_source).name
-    notes = [f"{note}, split by {train_name} ({train.count()}) + {val_name} ({val.count()})"]
-    unlisted = found.count() - train.count() - val.count()
-    if unlisted:
-        notes.append(f"{found.folder}: {unlisted} photos are in neither list and are not used")
-    kind = "train_test" if "test" in val_name.lower() else "train_val"
-    return FolderLayout(found.folder, kind, train, val, notes, f"{train_name} + {val_name}", labels)
-
-
-def split_names(folder: Path) -> tuple[tuple[str, list[str]], tuple[str, list[str]]] | None:
-    """The names of the training and validation photos of ``folder``, each with where they were
-    read: `split_lists`, else CUB-200-2011's ``images.txt`` (``<id> <path>``) with
-    ``train_test_split.txt`` (``<id> <1 trains, 0 tests>``) at the data root; None without them."""
-    lists = split_lists(folder)
-    if lists is not None:
-        return (str(lists[0]), read_id_list(lists[0])), (str(lists[1]), read_id_list(lists[1]))
-    top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
-    paths, flags = top / "images.txt", top / "train_test_split.txt"
-    if not (paths.is_file() and flags.is_file()):
-        return None
-    by_id = dict(_two_words(paths))
-    trains = dict(_two_words(flags))
-    missing = sorted(set(by_id) - set(trains))
-    if missing or any(flag not in ("0", "1") for flag in trains.values()):
-        raise DataError(f"{flags}: expected '<id> 1' (trains) or '<id> 0' (tests) for every id of {paths.name}")
-    names = {flag: [str(Path(by_id[i]).with_suffix("")) for i in by_id if trains[i] == flag] for flag in ("1", "0")}
-    return (f"{flags}: 1", names["1"]), (f"{flags}: 0", names["0"])
-
-
-def _two_words(file: Path) -> list[tuple[str, str]]:
-    """The first two words of each non-empty line of ``file``; a line with fewer is a DataError."""
-    pairs = []
-    for line, text in enumerate(names_file_text(file, MAX_TABLE_BYTES).splitlines(), 1):
-        words = text.split()
-        if not words:
-            continue
-        if len(words) < 2:
-            raise DataError(f"{file}:{line}: expected two words, an id and its value, got {text!r}")
-        pairs.append((words[0], words[1]))
-    return pairs
-
-
-# A table that labels photos, one row each (Kaggle: train.csv, labels.csv, trainLabels.csv,
-# HAM10000_metadata.csv): the column naming the photo and the one naming its class, by header.
-PHOTO_COLUMNS = (
-    "image", "image_id", "imageid", "image_name", "filename", "file_name", "file", "fname", "path", "image_path",
-    "img", "id", "id_code", "name",
-)  # fmt: skip
-LABEL_COLUMNS = (
-    "label", "labels", "class", "class_name", "classname", "category", "target", "breed", "species", "diagnosis",
-    "dx", "label_name", "class_id", "y",
-)  # fmt: skip
-# Columns of a box table (detection's): its rows are boxes, not labels of photos.
-BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1")
-UNLABELLED_TABLES = ("submission",)  # a competition's answer sheet (sample_submission.csv): no labels
-MAX_TABLE_BYTES = 200_000_000
-
-
-@dataclass
-class LabelTable:
-    """A table's labels: ``rows`` ``(photo name, class)`` in file order, and its columns' names."""
-
-    file: Path
-    photo_column: str
-    label_column: str
-    rows: list[tuple[str, str]]
-
-
-def read_label_table(file: Path) -> LabelTable | None:
-    """The ``(photo, class)`` rows of a CSV table that labels photos, or None when ``file`` is not
-    one: its header has no photo column (`PHOTO_COLUMNS`) or no class column (`LABEL_COLUMNS`, or
-    the one other column of a two-column table), or it holds boxes (`BOX_COLUMNS`). A row
-    without a photo or a class is skipped; a file that is not CSV text is a DataError naming it."""
-    import csv
-    import io
-
-    if file.stat().st_size > MAX_TABLE_BYTES:
-        return None
-    try:
-        with file.open(encoding="utf-8-sig", newline="") as handle:  # the header decides before the rows are read
-            first = next(csv.reader([handle.readline()]), [])
-            header = [column.strip().lower() for column in first]
-            if not header or any(column in BOX_COLUMNS for column in header) or _box_sides(header):
-                return None
-            rows = [first, *csv.reader(io.StringIO(handle.read(), newline=""))]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{file}: not a readable CSV table ({exc})") from None
-    if len(rows) < 2:
-        return None
-    photo = next((header.index(c) for c in PHOTO_COLUMNS if c in header), None)
-    if photo is None:
-        return None
-    others = [i for i in range(len(header)) if i != photo]
-    label = next((header.index(c) for c in LABEL_COLUMNS if c in header and header.index(c) != photo), None)
-    if label is None and len(others) == 1:
-        label = others[0]  # Kaggle's id,has_cactus: the one other column is the class
-    if label is None:
-        return _one_hot_table(file, rows, photo, others)
-    found = [
-        (row[photo].strip(), row[label].strip())
-        for row in rows[1:]
-        if len(row) > max(photo, label) and row[photo].strip() and row[label].strip()
-    ]
-    return LabelTable(file, rows[0][photo].strip(), rows[0][label].strip(), found) if _one_class_each(found) else None
-
-
-def _one_hot_table(file: Path, rows: list[list[str]], photo: int, others: list[int]) -> LabelTable | None:
-    """A table of one column per class with 1 in the photo's class and 0 in the others (ISIC
-    2018's ``image,MEL,NV,BCC,...`` ground truth), as ``(photo, class)`` rows; else None."""
-    names = [rows[0][i].strip() for i in others]
-    found = []
-    for row in rows[1:]:
-        if len(row) <= max(photo, *others) or not row[photo].strip():
-            continue
-        try:
-            values = [float(row[i]) for i in others]
-        except ValueError:
-            return None
-        if sorted(values) != [0.0] * (len(values) - 1) + [1.0]:
-            return None
-        found.append((row[photo].strip(), names[values.index(1.0)]))
-    if len(others) < 2 or not found or not _one_class_each(found):
-        return None
-    return LabelTable(file, rows[0][photo].strip(), "one column per class", found)
-
-
-def _box_sides(header: Sequence[str]) -> bool:
-    """Whether a header names a box by its corner and size (``x, y, w, h``): a box table's."""
-    return {"x", "y"} <= set(header) and ({"w", "h"} <= set(header) or {"width", "height"} <= set(header))
-
-
-def _one_class_each(rows: Sequence[tuple[str, str]]) -> bool:
-    """Whether ``rows`` give each photo one class, as a classifier's labels do: not several
-    (a table of objects or masks per photo), not file names (image + mask pairs), and not nearly
-    one class per photo (a measurement or an encoded mask)."""
-    classes: dict[str, str] = {}
-    for name, label in rows:
-        if classes.setdefault(name, label) != label or label.lower().endswith(IMAGE_SUFFIXES):
-            return False
-    return bool(classes) and len(set(classes.values())) * 2 <= len(classes)
-
-
-def _table_files(base: Path) -> tuple[LabelTable | None, LabelTable | None]:
-    """The training and validation label tables at ``base``: a table named for the validation
-    split (``val.csv``, ``valid.csv``, else a labelled ``test.csv``) validates; ``train.csv``, else
-    any other (``labels.csv``, ``trainLabels.csv`` ...), trains. Answer sheets are not read."""
-    try:
-        files = sorted(Path(e.path) for e in os.scandir(base) if e.is_file() and e.name.lower().endswith(".csv"))
-    except OSError:
-        return None, None
-    tables: list[tuple[str | None, LabelTable]] = []
-    for file in files:
-        if file.name.startswith(".") or any(w in file.stem.lower() for w in UNLABELLED_TABLES):
-            continue
-        table = read_label_table(file)
-        if table is not None:
-            tables.append((split_role(file.stem), table))
-
-    def first(role: str | None) -> LabelTable | None:
-        return next((table for found, table in tables if found == role), None)
-
-    return first("train") or first(None), first("val") or first("test")
-
-
-def _photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
-    """The photos below ``folder`` by every name a table may give them: the path below ``folder``
-    with and without its suffix, the file name and the stem (lower-cased); and the walk's notes."""
-    photos, skipped = walk_images(folder)
-    index: dict[str, list[Path]] = {}
-    for photo in photos:
-        relative = photo.relative_to(folder).as_posix().lower()
-        for key in dict.fromkeys((relative, relative.rsplit(".", 1)[0], photo.name.lower(), photo.stem.lower())):
-            index.setdefault(key, []).append(photo)
-    return index, skipped
-
-
-def _table_classes(table: LabelTable, folder: Path, index: Mapping[str, list[Path]]) -> tuple[ClassFiles, list[str]]:
-    """``table``'s photos found in ``index`` by class; a photo listed twice with two classes, or a
-    name that several photos have, is a DataError; photos not found are counted in the notes."""
-    files: dict[str, list[Path]] = {}
-    seen: dict[Path, str] = {}
-    missing: list[str] = []
-    for name, label in table.rows:
-        key = name.replace("\\", "/").lower().lstrip("./")
-        found = index.get(key, [])
-        if len(found) > 1:
-            shown = ", ".join(p.relative_to(folder).as_posix() for p in found[:2])
-            raise DataError(f"{table.file}: {name!r} names several photos below {folder} ({shown}); give their paths")
-        if not found:
-            missing.append(name)
-            continue
-        if seen.get(found[0], label) != label:
-            raise DataError(f"{table.file}: {name!r} is labelled both {seen[found[0]]!r} and {label!r}")
-        if found[0] not in seen:
-            seen[found[0]] = label
-            files.setdefault(label, []).append(found[0])
-    numeric = all(label.lstrip("-").isdigit() for label in files)
-    order = sorted(files, key=lambda label: (int(label), label) if numeric else (0, label))
-    notes = []
-    if missing:
-        notes.append(
-            f"{table.file}: {len(missing)} listed photo(s) are not below {folder} and are not used (e.g. {missing[:3]})"
-        )
-    unit = f"class (from {table.file.name})"
-    return ClassFiles(folder, {label: sorted(files[label]) for label in order}, [], unit), notes
-
-
-def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
-    """``root`` as photos labelled by a CSV table beside them (`read_label_table`: Kaggle's
-    ``train.csv`` + ``train_images/``, ``labels.csv`` + ``train/``, CIFAR-10's ``trainLabels.csv`` +
-    ``train/1.png``, HAM10000's ``HAM10000_metadata.csv`` + its photo folders), else None. The
-    photos are looked up below the training folder (``train/``, ``train_images/``) when there is
-    one, else below ``root``, by path, file name or name without suffix. A validation table
-    (``val.csv``) validates; else a seeded, stratified share does. A table none of whose photos
-    are found is not this layout; one whose photos are mostly (over half) not found is a
-    DataError naming the table."""
-    base = Path(root).expanduser()
-    train_dir = split_child(base, TRAIN_SPLITS)
-    if train_dir is not None and _has_folders(train_dir):
-        return None  # train/<class>/: the folders label the photos (a table beside them is metadata)
-    train_table, val_table = _table_files(base)
-    if train_table is None:
-        return None
-    folder = train_dir or base
-    index, skipped = _photo_index(folder)
-    train, notes = _table_classes(train_table, folder, index)
-    if not train.count():
-        return None  # its names are not these photos' (a class-folder set's notes, say)
-    if train.count() * 2 < len(train_table.rows):
-        raise DataError(
-            f"{train_table.file}: labels {len(train_table.rows)} photos by its column {train_table.photo_column!r}, "
-            f"but {len(train_table.rows) - train.count()} of them are not below {folder}"
-        )
-    train.skipped = skipped
-    labels = f"photos labelled by {train_table.file.name} ({train_table.label_column!r})"
-    notes.insert(0, f"{base}: {labels}: {len(train.files)} classes, {train.count()} photos in {folder.name}/")
-    if val_table is None:
-        return FolderLayout(base, "single", train, None, notes, labels=labels)
-    val_folder = split_child(base, VAL_SPLITS) or split_child(base, TEST_SPLITS) or folder
-    val, val_notes = _table_classes(
-        val_table, val_folder, index if val_folder == folder else _photo_index(val_folder)[0]
-    )
-    kind = "train_test" if split_role(val_table.file.stem) == "test" else "train_val"
-    lists = f"{train_table.file.name} + {val_table.file.name}"
-    return FolderLayout(base, kind, train, val, notes + val_notes, lists, labels)
-
-
-def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
-    """``root`` as photos labelled other than by class folders: named by class (`named_layout`)
-    or listed in a CSV table (`table_layout`); else None."""
-    return named_layout(root) or table_layout(root)
-
-
-def photo_folder_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout | None:
-    """``root`` as ``images/<class>/`` beside folders without photos (Food-101, split by its
-    ``meta/train.txt`` + ``test.txt``); else None. `find_layout` reads it so, and ``lucid eval``
-    scores its validation list."""
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        return None
-    layout = _photo_folder_classes(base, flag, root)
-    if layout is None and base.name.lower() in PHOTO_DIRS and _has_folders(base):  # images/ itself
-        note = f"{base}: photos in class folders"
-        layout = _listed_split(class_files(base), note, "photos in class folders")
-    return layout
 
 
 def read_id_list(file: Path) -> list[str]:
@@ -976,49 +463,6 @@ def voc_split(
         return ids, None, f"Pascal VOC: {train_name}.txt ({len(ids)}), no val.txt: split by seed", notes
     ids = every()
     return ids, None, f"Pascal VOC: {len(ids)} {unit}, no ImageSets/{lists} lists: split by seed", notes
-
-
-def _wrapped_classes(base: Path) -> Path | None:
-    """`wrapped_folder` when it has a train/ split or at least two folders of its own
-    (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped."""
-    inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base)
-    if inner is None or split_child(inner, TRAIN_SPLITS) is not None:
-        return inner
-    try:
-        subfolders = [e for e in os.scandir(inner) if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
-    except OSError:
-        return None
-    return inner if len(subfolders) >= 2 else None
-
-
-def _skipped_note(skipped: list[str]) -> str:
-    shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-    return f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'}: {shown}"
-
-
-def _check(layout: FolderLayout, flag: str, root: object) -> None:
-    own = layout.kind == "single" and layout.train.folder == Path(str(root)).expanduser()
-    where = "the folder" if own else f"{layout.train.folder.name}/"
-    if not layout.train.files or not layout.train.count():
-        raise DataError(
-            f"{flag} {root}: {where} holds no images in class folders (looked for "
-            f"{', '.join(IMAGE_SUFFIXES)}); expected one of the layouts {_layouts_text()}"
-        )
-    empty = [name for name, files in layout.train.files.items() if not files]
-    if empty:
-        raise DataError(f"{flag} {root}: class folder(s) {empty} in {where} hold no images")
-    if layout.val is not None:
-        split = layout.val.folder.name
-        if not layout.val.count():
-            raise DataError(f"{flag} {root}: {split}/ holds no images (looked for .jpg, .png, ... in class folders)")
-        only_val = sorted(n for n, f in layout.val.files.items() if f and n not in layout.train.files)
-        if only_val:
-            raise DataError(
-                f"{flag} {root}: class(es) {only_val} appear only in {split}/; every {split} class needs "
-                f"training images in {layout.train.folder.name}/"
-            )
-    elif len(layout.train.files) < 2:
-        raise DataError(f"{flag} {root}: one class folder only; a classifier needs at least 2 classes")
 
 
 def names_file_text(file: Path, limit: int = MAX_NAMES_FILE_BYTES) -> str:

@@ -58,12 +58,12 @@ from lucid.data.files import (
     names_file_text,
     seeded_split,
     split_folders,
-    split_names,
     voc_split,
     walk_images,
     wrapped_folder,
     wrapped_note,
 )
+from lucid.data.labels import split_names
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: documented here
 
@@ -1034,7 +1034,7 @@ def _single_layout(
     folder: Path, images_top: Path, masks_top: Path, val_fraction: float, seed: int
 ) -> SegmentationLayout:
     """One ``images/`` + ``masks/`` pair of folders: split by the lists of names beside them
-    (`lucid.data.files.split_names`: Oxford-IIIT Pet's ``annotations/trainval.txt`` + ``test.txt``),
+    (`lucid.data.labels.split_names`: Oxford-IIIT Pet's ``annotations/trainval.txt`` + ``test.txt``),
     else a seeded ``val_fraction`` of the pairs validates."""
     pairs = match_pairs(images_top, masks_top)
     listed = split_names(images_top)
@@ -1056,7 +1056,7 @@ def _listed_layout(
     listed: tuple[tuple[str, list[str]], tuple[str, list[str]]],
     where: str,
 ) -> SegmentationLayout:
-    """``pairs`` split by the training and validation image names of `lucid.data.files.split_names`
+    """``pairs`` split by the training and validation image names of `lucid.data.labels.split_names`
     (each with where it was read); a listed name without its pair is a DataError, pairs in no
     list are not used (said)."""
     by_name = {image.stem.lower(): (image, mask) for image, mask in pairs}

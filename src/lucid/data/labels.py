@@ -1,0 +1,333 @@
+"""Photos labelled other than by class folders, for classification.
+
+- by their names (`named_layout`: Kaggle's Dogs vs. Cats ``train/cat.1.jpg``, Oxford-IIIT Pet's
+  ``images/Abyssinian_1.jpg``), split by the lists beside them (`split_names`: Pet's
+  ``trainval.txt`` + ``test.txt``, Food-101's ``meta/``, CUB-200-2011's id files);
+- by a CSV table (`table_layout`, the table read by `lucid.data.tables`).
+
+`lucid.data.layouts.find_layout` tries these (`labelled_layout`) before class folders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from lucid.data.files import (
+    TEST_SPLITS,
+    TRAIN_SPLITS,
+    VAL_SPLITS,
+    ClassFiles,
+    FolderLayout,
+    child_folder,
+    has_folders,
+    names_file_text,
+    read_id_list,
+    split_child,
+    split_role,
+    walk_images,
+)
+from lucid.data.tables import MAX_TABLE_BYTES, UNLABELLED_TABLES, LabelTable, read_label_table
+from lucid.errors import DataError
+
+__all__ = [
+    "PHOTO_DIRS",
+    "TRAIN_LISTS",
+    "VAL_LISTS",
+    "NAMED",
+    "NAMED_UNIT",
+    "name_classes",
+    "named_layout",
+    "split_lists",
+    "split_names",
+    "listed_split",
+    "table_layout",
+    "labelled_layout",
+]
+
+# A photo's class in its name: the words before a closing number (Kaggle's Dogs vs. Cats:
+# cat.12.jpg; Oxford-IIIT Pet: Abyssinian_100.jpg, american_bulldog_12.jpg; "dog (3).jpg").
+_NAMED_PHOTO = re.compile(r"(.*?[^\W\d_].*?)[\s._-]*\(?\d+\)?")
+
+
+# First words that cameras, phones and tools give every photo (IMG_0042.jpg, DSC_0001.jpg,
+# IMG_20240101_123456.jpg): such a "class" says nothing of what the photo shows.
+_FILE_WORDS = frozenset(
+    ("img", "image", "images", "photo", "pic", "picture", "dsc", "dscn", "dscf", "pxl", "mvimg", "frame", "screenshot",
+     "scan", "file", "gopr", "vid")
+)  # fmt: skip
+
+
+# The folder that holds a data set's photos beside its other files (Oxford-IIIT Pet: images/ + annotations/).
+PHOTO_DIRS = ("images", "image", "imgs", "img", "photos", "jpegimages")
+
+
+# Lists of photo names that split them (Oxford-IIIT Pet's annotations/trainval.txt + test.txt), by role.
+TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt"), ("val.txt", "test.txt")
+
+
+NAMED_UNIT = "class (named by its photos)"
+
+
+NAMED = "photos named by class"
+
+
+def name_classes(folder: Path | None) -> ClassFiles | None:
+    """The photos of ``folder`` by the class their names begin with (``cat.12.jpg`` is a ``cat``),
+    or None unless ``folder`` holds photos and no folders, every photo's name is words then a
+    number, the words are not a camera's (``IMG_0042.jpg``), and they name at least two classes
+    of at least two photos each."""
+    if folder is None or has_folders(folder):
+        return None
+    photos, skipped = walk_images(folder)
+    files: dict[str, list[Path]] = {}
+    for photo in photos:
+        match = _NAMED_PHOTO.fullmatch(photo.stem)
+        if match is None or re.split(r"[\W_]+", match.group(1))[0].lower() in _FILE_WORDS:
+            return None
+        files.setdefault(match.group(1), []).append(photo)
+    if len(files) < 2 or min(len(f) for f in files.values()) < 2:
+        return None
+    return ClassFiles(folder, dict(sorted(files.items())), skipped, NAMED_UNIT)
+
+
+def named_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as photos named by class (`name_classes`), else None. Read: a ``train/`` of them
+    (with a ``val/`` or ``test/`` of them; a ``test/`` of unlabelled photos, as Kaggle's Dogs vs.
+    Cats has, does not validate), an ``images/`` folder of them beside other files (Oxford-IIIT
+    Pet), split by its ``trainval.txt`` + ``test.txt`` lists (beside it or in ``annotations/``),
+    or ``root`` itself. Without a validation folder or lists a seeded share validates."""
+    base = Path(root).expanduser()
+    train_dir = split_child(base, TRAIN_SPLITS)
+    if train_dir is not None:
+        train = name_classes(train_dir)
+        return None if train is None else _named_splits(base, train)
+    photos_dir = child_folder(base, PHOTO_DIRS)
+    found = name_classes(photos_dir if photos_dir is not None else base)
+    if found is None:
+        return None
+    note = f"{found.folder}: photos named by class ({len(found.files)} classes: the words before each name's number)"
+    return listed_split(found, note) or FolderLayout(found.folder, "single", found, None, [note], labels=NAMED)
+
+
+def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
+    """A ``train/`` of photos named by class, with a validation folder of them if there is one."""
+    notes = [f"{train.folder}: photos named by class ({len(train.files)} classes: the words before each name's number)"]
+    val_dir = split_child(base, VAL_SPLITS) or split_child(base, TEST_SPLITS)
+    val = name_classes(val_dir)
+    if val is not None and val_dir is not None:
+        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
+        return FolderLayout(base, kind, train, val, notes, labels=NAMED)
+    if val_dir is not None:
+        notes.append(
+            f"{base}: the photos in {val_dir.name}/ are not named by class (unlabelled?), so it does not validate"
+        )
+    notes.append(
+        f"{base}: {train.folder.name}/ but no labelled val/ (or valid/, test/): a seeded share of it validates"
+    )
+    return FolderLayout(train.folder, "single", train, None, notes, labels=NAMED)
+
+
+def split_lists(folder: Path) -> tuple[Path, Path] | None:
+    """The (training, validation) lists of photo names for the photos in ``folder``: `TRAIN_LISTS`
+    and `VAL_LISTS` in the data root (``folder``'s parent for an ``images/`` folder), its
+    ``annotations/`` (Oxford-IIIT Pet) or its ``meta/`` (Food-101)."""
+    top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
+    for place in (top, child_folder(top, ("annotations",)), child_folder(top, ("meta",))):
+        if place is None:
+            continue
+        train = next((place / n for n in TRAIN_LISTS if (place / n).is_file()), None)
+        val = next((place / n for n in VAL_LISTS if (place / n).is_file()), None)
+        if train is not None and val is not None:
+            return train, val
+    return None
+
+
+def listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLayout | None:
+    """``found`` split by the lists beside it (`split_names`: a name is a photo's path below the
+    photo folder or its file name, without the suffix: Food-101's ``apple_pie/1005649``,
+    Oxford-IIIT Pet's ``Abyssinian_100``); None without lists. A listed name without its photo,
+    or one in both lists, is a DataError; photos in no list are not used."""
+    listed = split_names(found.folder)
+    if listed is None:
+        return None
+    by_name: dict[str, tuple[str, Path]] = {}
+    stems: dict[str, list[tuple[str, Path]]] = {}
+    for label, photos in found.files.items():
+        for photo in photos:
+            by_name[photo.relative_to(found.folder).with_suffix("").as_posix().lower()] = (label, photo)
+            stems.setdefault(photo.stem.lower(), []).append((label, photo))
+    by_name.update({stem: entries[0] for stem, entries in stems.items() if len(entries) == 1 and stem not in by_name})
+    parts = []
+    for source, listed_names in listed:
+        names = list(dict.fromkeys(n.lower() for n in listed_names))
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise DataError(
+                f"{source}: {len(missing)} listed photo(s) are not in {found.folder} (e.g. {missing[:3]}); "
+                f"expected the names of its photos without their suffix"
+            )
+        files: dict[str, list[Path]] = {}
+        for name in names:
+            label, photo = by_name[name]
+            files.setdefault(label, []).append(photo)
+        parts.append(ClassFiles(found.folder, {k: sorted(v) for k, v in sorted(files.items())}, [], found.unit))
+    train, val = parts
+    (train_source, _), (val_source, _) = listed
+    both = {p for f in train.files.values() for p in f} & {p for f in val.files.values() for p in f}
+    if both:
+        raise DataError(f"{train_source} and {val_source} both list {len(both)} photo(s) (e.g. {sorted(both)[0].name})")
+    train.skipped = found.skipped
+    train_name, val_name = Path(train_source).name, Path(val_source).name
+    notes = [f"{note}, split by {train_name} ({train.count()}) + {val_name} ({val.count()})"]
+    unlisted = found.count() - train.count() - val.count()
+    if unlisted:
+        notes.append(f"{found.folder}: {unlisted} photos are in neither list and are not used")
+    kind = "train_test" if "test" in val_name.lower() else "train_val"
+    return FolderLayout(found.folder, kind, train, val, notes, f"{train_name} + {val_name}", labels)
+
+
+def split_names(folder: Path) -> tuple[tuple[str, list[str]], tuple[str, list[str]]] | None:
+    """The names of the training and validation photos of ``folder``, each with where they were
+    read: `split_lists`, else CUB-200-2011's ``images.txt`` (``<id> <path>``) with
+    ``train_test_split.txt`` (``<id> <1 trains, 0 tests>``) at the data root; None without them."""
+    lists = split_lists(folder)
+    if lists is not None:
+        return (str(lists[0]), read_id_list(lists[0])), (str(lists[1]), read_id_list(lists[1]))
+    top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
+    paths, flags = top / "images.txt", top / "train_test_split.txt"
+    if not (paths.is_file() and flags.is_file()):
+        return None
+    by_id = dict(_two_words(paths))
+    trains = dict(_two_words(flags))
+    missing = sorted(set(by_id) - set(trains))
+    if missing or any(flag not in ("0", "1") for flag in trains.values()):
+        raise DataError(f"{flags}: expected '<id> 1' (trains) or '<id> 0' (tests) for every id of {paths.name}")
+    names = {flag: [str(Path(by_id[i]).with_suffix("")) for i in by_id if trains[i] == flag] for flag in ("1", "0")}
+    return (f"{flags}: 1", names["1"]), (f"{flags}: 0", names["0"])
+
+
+def _two_words(file: Path) -> list[tuple[str, str]]:
+    """The first two words of each non-empty line of ``file``; a line with fewer is a DataError."""
+    pairs = []
+    for line, text in enumerate(names_file_text(file, MAX_TABLE_BYTES).splitlines(), 1):
+        words = text.split()
+        if not words:
+            continue
+        if len(words) < 2:
+            raise DataError(f"{file}:{line}: expected two words, an id and its value, got {text!r}")
+        pairs.append((words[0], words[1]))
+    return pairs
+
+
+def _table_files(base: Path) -> tuple[LabelTable | None, LabelTable | None]:
+    """The training and validation label tables at ``base``: a table named for the validation
+    split (``val.csv``, ``valid.csv``, else a labelled ``test.csv``) validates; ``train.csv``, else
+    any other (``labels.csv``, ``trainLabels.csv`` ...), trains. Answer sheets are not read."""
+    try:
+        files = sorted(Path(e.path) for e in os.scandir(base) if e.is_file() and e.name.lower().endswith(".csv"))
+    except OSError:
+        return None, None
+    tables: list[tuple[str | None, LabelTable]] = []
+    for file in files:
+        if file.name.startswith(".") or any(w in file.stem.lower() for w in UNLABELLED_TABLES):
+            continue
+        table = read_label_table(file)
+        if table is not None:
+            tables.append((split_role(file.stem), table))
+
+    def first(role: str | None) -> LabelTable | None:
+        return next((table for found, table in tables if found == role), None)
+
+    return first("train") or first(None), first("val") or first("test")
+
+
+def _photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """The photos below ``folder`` by every name a table may give them: the path below ``folder``
+    with and without its suffix, the file name and the stem (lower-cased); and the walk's notes."""
+    photos, skipped = walk_images(folder)
+    index: dict[str, list[Path]] = {}
+    for photo in photos:
+        relative = photo.relative_to(folder).as_posix().lower()
+        for key in dict.fromkeys((relative, relative.rsplit(".", 1)[0], photo.name.lower(), photo.stem.lower())):
+            index.setdefault(key, []).append(photo)
+    return index, skipped
+
+
+def _table_classes(table: LabelTable, folder: Path, index: Mapping[str, list[Path]]) -> tuple[ClassFiles, list[str]]:
+    """``table``'s photos found in ``index`` by class; a photo listed twice with two classes, or a
+    name that several photos have, is a DataError; photos not found are counted in the notes."""
+    files: dict[str, list[Path]] = {}
+    seen: dict[Path, str] = {}
+    missing: list[str] = []
+    for name, label in table.rows:
+        key = name.replace("\\", "/").lower().lstrip("./")
+        found = index.get(key, [])
+        if len(found) > 1:
+            shown = ", ".join(p.relative_to(folder).as_posix() for p in found[:2])
+            raise DataError(f"{table.file}: {name!r} names several photos below {folder} ({shown}); give their paths")
+        if not found:
+            missing.append(name)
+            continue
+        if seen.get(found[0], label) != label:
+            raise DataError(f"{table.file}: {name!r} is labelled both {seen[found[0]]!r} and {label!r}")
+        if found[0] not in seen:
+            seen[found[0]] = label
+            files.setdefault(label, []).append(found[0])
+    numeric = all(label.lstrip("-").isdigit() for label in files)
+    order = sorted(files, key=lambda label: (int(label), label) if numeric else (0, label))
+    notes = []
+    if missing:
+        notes.append(
+            f"{table.file}: {len(missing)} listed photo(s) are not below {folder} and are not used (e.g. {missing[:3]})"
+        )
+    unit = f"class (from {table.file.name})"
+    return ClassFiles(folder, {label: sorted(files[label]) for label in order}, [], unit), notes
+
+
+def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as photos labelled by a CSV table beside them (`read_label_table`: Kaggle's
+    ``train.csv`` + ``train_images/``, ``labels.csv`` + ``train/``, CIFAR-10's ``trainLabels.csv`` +
+    ``train/1.png``, HAM10000's ``HAM10000_metadata.csv`` + its photo folders), else None. The
+    photos are looked up below the training folder (``train/``, ``train_images/``) when there is
+    one, else below ``root``, by path, file name or name without suffix. A validation table
+    (``val.csv``) validates; else a seeded, stratified share does. A table none of whose photos
+    are found is not this layout; one whose photos are mostly (over half) not found is a
+    DataError naming the table."""
+    base = Path(root).expanduser()
+    train_dir = split_child(base, TRAIN_SPLITS)
+    if train_dir is not None and has_folders(train_dir):
+        return None  # train/<class>/: the folders label the photos (a table beside them is metadata)
+    train_table, val_table = _table_files(base)
+    if train_table is None:
+        return None
+    folder = train_dir or base
+    index, skipped = _photo_index(folder)
+    train, notes = _table_classes(train_table, folder, index)
+    if not train.count():
+        return None  # its names are not these photos' (a class-folder set's notes, say)
+    if train.count() * 2 < len(train_table.rows):
+        raise DataError(
+            f"{train_table.file}: labels {len(train_table.rows)} photos by its column {train_table.photo_column!r}, "
+            f"but {len(train_table.rows) - train.count()} of them are not below {folder}"
+        )
+    train.skipped = skipped
+    labels = f"photos labelled by {train_table.file.name} ({train_table.label_column!r})"
+    notes.insert(0, f"{base}: {labels}: {len(train.files)} classes, {train.count()} photos in {folder.name}/")
+    if val_table is None:
+        return FolderLayout(base, "single", train, None, notes, labels=labels)
+    val_folder = split_child(base, VAL_SPLITS) or split_child(base, TEST_SPLITS) or folder
+    val, val_notes = _table_classes(
+        val_table, val_folder, index if val_folder == folder else _photo_index(val_folder)[0]
+    )
+    kind = "train_test" if split_role(val_table.file.stem) == "test" else "train_val"
+    lists = f"{train_table.file.name} + {val_table.file.name}"
+    return FolderLayout(base, kind, train, val, notes + val_notes, lists, labels)
+
+
+def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as photos labelled other than by class folders: named by class (`named_layout`)
+    or listed in a CSV table (`table_layout`); else None."""
+    return named_layout(root) or table_layout(root)

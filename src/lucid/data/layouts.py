@@ -1,0 +1,208 @@
+"""Which classification layout a data folder is in (`find_layout`), read once and checked.
+
+Class folders in ``train/`` + ``val/`` (or ``test/``), in ``train/`` alone or in the folder itself;
+``images/<class>/`` beside folders without photos (`photo_folder_layout`); and, first, photos
+labelled by their names or a table (`lucid.data.labels.labelled_layout`). ``lucid eval`` scores the
+folder `evaluation_folder` names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lucid.data.files import (
+    IMAGE_SUFFIXES,
+    TRAIN_SPLITS,
+    FolderLayout,
+    child_folder,
+    class_files,
+    has_folders,
+    holds_files,
+    split_child,
+    split_folders,
+    split_role,
+    wrapped_folder,
+    wrapped_note,
+)
+from lucid.data.labels import PHOTO_DIRS, labelled_layout, listed_split
+from lucid.errors import DataError
+
+__all__ = ["LAYOUTS", "find_layout", "photo_folder_layout", "evaluation_folder"]
+
+LAYOUTS = (
+    "DIR/train/<class>/<image> with DIR/val/<class>/<image> (or valid/, validation/)",
+    "DIR/train/<class>/<image> with DIR/test/<class>/<image> (test/ is used for validation)",
+    "DIR/<class>/<image> (one folder of class folders, split by --val-fraction; train/ alone is split so too)",
+    "photos named by class (DIR/train/cat.1.jpg, DIR/images/Abyssinian_1.jpg: the name before the number)",
+    "photos labelled by a table (DIR/train.csv with an image and a label column, the photos below DIR)",
+)
+
+
+def _layouts_text() -> str:
+    return "; ".join(f"({i}) {text}" for i, text in enumerate(LAYOUTS, 1))
+
+
+def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout:
+    """Detect which of `LAYOUTS` ``root`` is, walk it once and check it.
+
+    Raises `DataError` naming the accepted layouts for anything else, for a
+    class without training images, or a validation class that has no training folder.
+    """
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(f"{flag} {root}: no such folder (expected one of the layouts {_layouts_text()})")
+    inner = _wrapped_classes(base)
+    if inner is not None:  # a download's root: README, LICENSE and one folder that holds the data
+        layout = find_layout(inner, flag)
+        layout.notes.insert(0, wrapped_note(base, inner))
+        return layout
+    layout = labelled_layout(base) or photo_folder_layout(base, flag) or _class_folders(base, flag, root)
+    _check(layout, flag, root)
+    for part in (layout.train, layout.val):
+        if part is not None and part.skipped:
+            layout.notes.append(_skipped_note(part.skipped))
+    return layout
+
+
+def _class_folders(base: Path, flag: str, root: object) -> FolderLayout:
+    """``base`` as class folders: in ``train/`` + ``val/`` (or ``test/``), in ``train/`` alone, or
+    directly in ``base``."""
+    train_dir, val_dir, notes = _split_roles(base)
+    if train_dir is not None and val_dir is not None:
+        kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
+        return FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
+    if train_dir is not None:
+        return _train_alone(base, train_dir, notes, flag, root)
+    return FolderLayout(base, "single", class_files(base), None, notes)
+
+
+def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout | None:
+    """``images/<class>/`` beside folders that hold no photos (Food-101: ``images/`` + ``meta/``
+    with ``train.txt`` + ``test.txt``; a data set's ``docs/``): the classes are read from
+    ``images/``, split by its lists (`split_lists`) or its own split folders, else by seed; the
+    folder's siblings are not classes. None when there is no such ``images/``."""
+    photos = child_folder(base, PHOTO_DIRS)
+    if photos is None or not has_folders(photos):
+        return None
+    try:
+        others = [Path(e.path) for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return None
+    if any(holds_files(folder) for folder in others if folder != photos):
+        return None  # photos elsewhere too: images/ is one class folder among others
+    note = f"{base}: the photos are in {photos.name}/ (the folders beside it hold none)"
+    layout = _class_folders(photos, flag, root)
+    if layout.kind == "single":
+        listed = listed_split(layout.train, note, "photos in class folders")
+        if listed is not None:
+            return listed
+    layout.notes.insert(0, note)
+    return layout
+
+
+def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tuple[Path, str]:
+    """The folder of class folders that ``lucid eval`` scores for ``root``, and what it is: the
+    validation split of a split tree as `find_layout` picks it (``val/``, ``valid/``, ...; ``test/``
+    beside a ``train/``), ``train/`` when it stands alone (a run on it recorded a seeded held-out
+    split of it), read from a download's one folder as training reads it; else ``root`` itself."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(f"{flag} {root}: no such folder")
+    base = _wrapped_classes(base) or base
+    train_dir, val_dir, _ = _split_roles(base)
+    if val_dir is not None and (train_dir is not None or split_role(val_dir.name) == "val"):
+        return val_dir, f"{val_dir.name}/ split"
+    if train_dir is not None and not _other_folders(base):
+        return train_dir, "folder"
+    return base, "folder"
+
+
+def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
+    """`split_folders` of a classification root; a validation folder without class folders (a
+    Kaggle ``test/`` of unlabelled photos) does not validate."""
+    train_dir, val_dir, notes = split_folders(base)
+    if val_dir is not None and not has_folders(val_dir):
+        notes = [f"{base}: {val_dir.name}/ holds no class folders (unlabelled images?), so it does not validate"]
+        val_dir = None
+    if train_dir is not None and val_dir is None and not has_folders(train_dir):
+        train_dir = None  # images, not class folders: a class named "train" (vehicles) among the others
+    return train_dir, val_dir, notes
+
+
+def _other_folders(base: Path) -> list[str]:
+    """The folders of ``base`` that are not split folders (they could be classes)."""
+    return sorted(
+        e.name for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir() and split_role(e.name) is None
+    )
+
+
+def _train_alone(base: Path, train_dir: Path, notes: list[str], flag: str, root: object) -> FolderLayout:
+    """A ``train/`` folder without a validation split: a seeded share of it validates, as for one
+    folder of class folders (the layout's root is ``train/``, so ``lucid eval`` re-derives the
+    split). Refused when ``base`` also holds other folders, which could be classes."""
+    others = _other_folders(base)
+    if others:
+        raise DataError(
+            f"{flag} {root}: has {train_dir.name}/ and other folders ({', '.join(others[:5])}) but no val/ (or "
+            f"valid/, test/); expected one of the layouts {_layouts_text()}"
+        )
+    notes.append(f"{base}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates")
+    return FolderLayout(train_dir, "single", class_files(train_dir), None, notes)
+
+
+def photo_folder_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout | None:
+    """``root`` as ``images/<class>/`` beside folders without photos (Food-101, split by its
+    ``meta/train.txt`` + ``test.txt``); else None. `find_layout` reads it so, and ``lucid eval``
+    scores its validation list."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        return None
+    layout = _photo_folder_classes(base, flag, root)
+    if layout is None and base.name.lower() in PHOTO_DIRS and has_folders(base):  # images/ itself
+        note = f"{base}: photos in class folders"
+        layout = listed_split(class_files(base), note, "photos in class folders")
+    return layout
+
+
+def _wrapped_classes(base: Path) -> Path | None:
+    """`wrapped_folder` when it has a train/ split or at least two folders of its own
+    (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped."""
+    inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base)
+    if inner is None or split_child(inner, TRAIN_SPLITS) is not None:
+        return inner
+    try:
+        subfolders = [e for e in os.scandir(inner) if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
+    except OSError:
+        return None
+    return inner if len(subfolders) >= 2 else None
+
+
+def _skipped_note(skipped: list[str]) -> str:
+    shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'}: {shown}"
+
+
+def _check(layout: FolderLayout, flag: str, root: object) -> None:
+    own = layout.kind == "single" and layout.train.folder == Path(str(root)).expanduser()
+    where = "the folder" if own else f"{layout.train.folder.name}/"
+    if not layout.train.files or not layout.train.count():
+        raise DataError(
+            f"{flag} {root}: {where} holds no images in class folders (looked for "
+            f"{', '.join(IMAGE_SUFFIXES)}); expected one of the layouts {_layouts_text()}"
+        )
+    empty = [name for name, files in layout.train.files.items() if not files]
+    if empty:
+        raise DataError(f"{flag} {root}: class folder(s) {empty} in {where} hold no images")
+    if layout.val is not None:
+        split = layout.val.folder.name
+        if not layout.val.count():
+            raise DataError(f"{flag} {root}: {split}/ holds no images (looked for .jpg, .png, ... in class folders)")
+        only_val = sorted(n for n, f in layout.val.files.items() if f and n not in layout.train.files)
+        if only_val:
+            raise DataError(
+                f"{flag} {root}: class(es) {only_val} appear only in {split}/; every {split} class needs "
+                f"training images in {layout.train.folder.name}/"
+            )
+    elif len(layout.train.files) < 2:
+        raise DataError(f"{flag} {root}: one class folder only; a classifier needs at least 2 classes")

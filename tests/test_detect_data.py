@@ -1,6 +1,6 @@
 """lucid.detect.data and transforms: every layout, every annotation flaw, the recorded split, the
 SSD recipe keeping boxes on their pixels, collate. All data is written here: tiny photos by
-Pillow, VOC XML, COCO JSON and YOLO text by the tests."""
+Pillow, VOC XML, COCO JSON, YOLO text, CSV tables, LabelMe, KITTI and Supervisely files by the tests."""
 
 from __future__ import annotations
 
@@ -399,6 +399,222 @@ def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> Non
     train, val, info = detection_datasets(tmp_path, image_size=32)
     assert len(train) + len(val) == 3
     assert "1 annotated photos are missing" in note(info, "missing", "instances_default.json")
+
+
+def kitti_line(kind: str, box: Sequence[float], score: str = "") -> str:
+    """One KITTI label line: type, truncated, occluded, alpha, the box, the 3-D size, place and turn."""
+    x1, y1, x2, y2 = box
+    return f"{kind} 0.00 0 -1.57 {x1:.2f} {y1:.2f} {x2:.2f} {y2:.2f} 1.50 1.60 3.70 1.00 1.50 10.00 0.01 {score}"
+
+
+def kitti_split(folder: Path, labels: dict[str, Sequence[str]]) -> None:
+    """``folder/image_2/ID.png`` + ``folder/label_2/ID.txt`` for each id."""
+    for key, lines in labels.items():
+        photo(folder / "image_2" / f"{key}.png")
+        (folder / "label_2").mkdir(parents=True, exist_ok=True)
+        (folder / "label_2" / f"{key}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_kitti_training_folder_split_by_image_sets(tmp_path: Path) -> None:
+    """KITTI's object download: training/image_2 + training/label_2, testing/image_2 without labels
+    (not read, said), ImageSets/train.txt + val.txt of 6-digit ids. The box is fields 4..7 in
+    pixels; DontCare regions are no class; a 16th field (a score) is allowed; classes sorted."""
+    from lucid.tasks import task_of_data
+
+    labels = {
+        f"{i:06d}": [
+            kitti_line("Pedestrian" if i % 2 else "Car", (2.5, 3, 20, 25.25)),
+            kitti_line("Cyclist", (22, 5, 38, 28), score="0.9"),
+            kitti_line("DontCare", (0, 0, 5, 5)),
+        ]
+        for i in range(6)
+    }
+    kitti_split(tmp_path / "training", labels)
+    photo(tmp_path / "testing" / "image_2" / "000000.png")
+    (tmp_path / "ImageSets").mkdir()
+    (tmp_path / "ImageSets" / "train.txt").write_text("000000\n000001\n000002\n000003\n", encoding="utf-8")
+    (tmp_path / "ImageSets" / "val.txt").write_text("000004\n000005\n", encoding="utf-8")
+    (tmp_path / "ImageSets" / "test.txt").write_text("000000\n", encoding="utf-8")  # testing/'s ids
+    assert looks_like_detection(tmp_path)
+    assert task_of_data(str(tmp_path)) == (
+        "detect",
+        f"{tmp_path} holds photos with box annotations: training detection (--task detect)",
+    )
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("kitti", ["Car", "Cyclist", "Pedestrian"], 4, 2)
+    assert info.split["kind"] == "given" and [Path(r.key).stem for r in val.records] == ["000004", "000005"]
+    assert train.records[1].boxes.tolist() == [[2.5, 3.0, 20.0, 25.25], [22.0, 5.0, 38.0, 28.0]]
+    assert train.records[1].labels.tolist() == [3, 2]
+    assert note(info, "DontCare") == f"{tmp_path}: 6 DontCare regions (left unlabelled) are not a class: not used"
+    assert note(info, "testing/") == f"{tmp_path}: testing/ (KITTI's test photos, unlabelled) is not used"
+    assert info.description == "KITTI: training/image_2 + label_2, ImageSets train.txt (4) + val.txt (2)"
+
+
+def test_kitti_flat_without_lists_is_split_by_seed_and_a_val_list_alone_validates(tmp_path: Path) -> None:
+    kitti_split(tmp_path, {f"{i:06d}": [kitti_line("Van", (1, 2, 30, 20))] for i in range(5)})
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32, val_fraction=0.2)
+    assert (info.layout, info.classes, len(train), len(val), info.split["kind"]) == ("kitti", ["Van"], 4, 1, "seeded")
+    assert val.records[0].boxes.tolist() == [[1.0, 2.0, 30.0, 20.0]]
+    note(info, "no ImageSets/val.txt, so a seeded share of the labelled photos validates")
+    (tmp_path / "ImageSets").mkdir()
+    (tmp_path / "ImageSets" / "val.txt").write_text("000001\n000003\n", encoding="utf-8")
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert [Path(r.key).stem for r in train.records] == ["000000", "000002", "000004"] and len(val) == 2
+    assert info.description == "KITTI: image_2 + label_2, ImageSets the other labels (3) + val.txt (2)"
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("Car 0.00 0 -1.57 2 3 20 25", "'Car 0.00 0 -1.57 2 3 20 25'"),
+        (kitti_line("Car", (2, 3, 20, 25)).replace("20.00", "twenty"), "'Car 0.00 0 -1.57 2.00 3.00 twenty"),
+    ],
+)
+def test_kitti_malformed_lines_are_refused_naming_file_and_line(tmp_path: Path, line: str, shown: str) -> None:
+    labels = {f"{i:06d}": [kitti_line("Car", (2, 3, 20, 25))] for i in range(3)}
+    labels["000001"] = [labels["000001"][0], line]
+    kitti_split(tmp_path / "training", labels)
+    expected = (
+        r"000001\.txt:2: expected the 15 KITTI fields 'type truncated occluded alpha left top right bottom h w l "
+        r"x y z rotation_y' \(16 with a score\), got " + shown.replace(".", r"\.")
+    )
+    with pytest.raises(DataError, match=expected):
+        detection_datasets(tmp_path, image_size=32)
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [("class-descriptions-boxable.csv", ""), ("oidv7-class-descriptions-boxable.csv", "LabelName,DisplayName\n")],
+)
+def test_open_images_class_ids_are_named_by_the_class_descriptions_file(tmp_path: Path, name: str, header: str) -> None:
+    """Open Images' box table names classes by id; its class-descriptions file (with or without a
+    header) names them. An id it does not list keeps its id, said; the file is neither a second box
+    table (one table alone is still found) nor a table of labels for classification."""
+    from lucid.tasks import task_of_data
+
+    for i in range(5):
+        photo(tmp_path / "images" / f"0{i}a.jpg", (4, 3, 20, 15))
+    labels = ["/m/011k07", "/m/0k4j", "/m/09x0r"]
+    rows = [f"0{i}a,xclick,{labels[i % 3]},1,0.1,0.5,0.1,0.5" for i in range(5)]
+    _box_table(tmp_path / "boxes.csv", "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax", rows)
+    (tmp_path / name).write_text(header + '/m/011k07,Tortoise\n/m/0k4j,Car\n/m/0cmf2,"Airplane, jet"\n')
+    assert looks_like_detection(tmp_path) and task_of_data(str(tmp_path))[0] == "detect"
+    train, val, info = detection_datasets(tmp_path, image_size=64, val_fraction=0.2)
+    assert (info.layout, info.classes, len(train), len(val)) == ("csv", ["/m/09x0r", "Car", "Tortoise"], 4, 1)
+    first = next(r for r in train.records if r.key == "images/00a.jpg")
+    assert first.boxes.tolist() == [[4, 3, 20, 15]] and first.labels.tolist() == [3]
+    assert note(info, "class ids named by") == (
+        f"{tmp_path}: class ids named by {name}: 2 of the 3 ids; 1 it does not list keep their id (/m/09x0r)"
+    )
+
+
+def test_open_images_class_descriptions_beside_split_tables_name_both_splits(tmp_path: Path) -> None:
+    header = "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax"
+    for split, count in (("train", 3), ("validation", 2)):
+        for i in range(count):
+            photo(tmp_path / split / f"{split}{i}.jpg")
+        rows = [f"{split}{i},xclick,/m/0k4j,1,0.1,0.5,0.1,0.5" for i in range(count)]
+        _box_table(tmp_path / split / f"{split}-annotations-bbox.csv", header, rows)
+    (tmp_path / "train" / "class-descriptions-boxable.csv").write_text("/m/0k4j,Car\n")
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.classes, len(train), len(val)) == (["Car"], 3, 2)
+    assert val.records[0].labels.tolist() == [1]
+    note(info, "class ids named by train/class-descriptions-boxable.csv: 1 of the 1 ids")
+    (tmp_path / "train" / "class-descriptions-boxable.csv").write_text("/m/0k4j\n")
+    with pytest.raises(DataError, match=r"class-descriptions-boxable\.csv:1: expected 'LabelName,DisplayName'"):
+        detection_datasets(tmp_path, image_size=32)
+
+
+def supervisely_ann(path: Path, objects: Sequence[tuple[str, str, list]], size: tuple[int, int] = (W, H)) -> None:
+    """``objects``: (class, geometry type, exterior points)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    found = []
+    for title, kind, points in objects:
+        shape = {"classTitle": title, "geometryType": kind, "tags": []}
+        if kind == "bitmap":
+            shape["bitmap"] = {"data": "eJwBAAD//wAAAAEAAQ==", "origin": [1, 1]}
+        else:
+            shape["points"] = {"exterior": points, "interior": []}
+        found.append(shape)
+    data = {"description": "", "tags": [], "size": {"height": size[1], "width": size[0]}, "objects": found}
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def supervisely_project(root: Path, datasets: dict[str, int]) -> Path:
+    """A Supervisely export: meta.json (dog, cat, road: a bitmap class) and ``count`` photos per dataset,
+    each with a cat rectangle, a dog polygon, a road bitmap and a point."""
+    classes = [{"title": t, "shape": s, "color": "#FF0000"} for t, s in (("dog", "polygon"), ("cat", "rectangle"))]
+    classes.append({"title": "road", "shape": "bitmap", "color": "#00FF00"})
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "meta.json").write_text(json.dumps({"classes": classes, "tags": [], "projectType": "images"}))
+    for dataset, count in datasets.items():
+        for i in range(count):
+            photo(root / dataset / "img" / f"{dataset}{i}.jpg")
+            objects = [
+                ("cat", "rectangle", [[20, 25], [2, 3]]),
+                ("dog", "polygon", [[22, 5], [38, 5], [30, 28]]),
+                ("road", "bitmap", []),
+                ("cat", "point", [[5, 5]]),
+            ]
+            supervisely_ann(root / dataset / "ann" / f"{dataset}{i}.jpg.json", objects)
+    return root
+
+
+def test_supervisely_project_split_by_its_dataset_folders(tmp_path: Path) -> None:
+    """meta.json declares the classes (in its order, as COCO's categories and YOLO's names are
+    used); a rectangle is a box, a polygon gives the box around it; bitmaps and points are
+    skipped, counted by type; the bitmap class is named as giving no boxes."""
+    from lucid.tasks import task_of_data
+
+    root = supervisely_project(tmp_path / "project", {"train": 4, "val": 2})
+    assert looks_like_detection(root) and task_of_data(str(root))[0] == "detect"
+    train, val, info = detection_datasets(root, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("supervisely", ["dog", "cat"], 4, 2)
+    assert info.description == "Supervisely: train/ + val/" and info.split["kind"] == "given"
+    assert train.records[0].boxes.tolist() == [[2, 3, 20, 25], [22, 5, 38, 28]]
+    assert train.records[0].labels.tolist() == [2, 1]
+    assert note(info, "Supervisely objects") == (
+        f"{root}: 12 Supervisely objects are not rectangles or polygons, skipped (bitmap 6, point 6)"
+    )
+    assert (
+        note(info, "other shapes")
+        == f"{root}: meta.json's classes of other shapes give no boxes, not used: road (bitmap)"
+    )
+
+
+def test_supervisely_datasets_without_split_names_are_split_by_seed(tmp_path: Path) -> None:
+    root = supervisely_project(tmp_path / "project", {"ds0": 3, "ds1": 2})
+    photo(root / "ds1" / "img" / "unannotated.jpg")
+    train, val, info = detection_datasets(root, image_size=32, val_fraction=0.5)
+    assert (len(train), len(val), info.split["kind"]) == (3, 3, "seeded")
+    assert info.description == "Supervisely: ds0/ + ds1/, split by seed"
+    note(info, "1 photos have no boxes, kept as negatives")
+    supervisely_ann(root / "ds0" / "ann" / "ds00.jpg.json", [("cat", "rectangle", [])])
+    with pytest.raises(DataError, match=r"ds00\.jpg\.json: object 1 has no 'classTitle' or no points\.exterior"):
+        detection_datasets(root, image_size=32)
+    (root / "meta.json").write_text(json.dumps({"classes": [{"title": "road", "shape": "bitmap"}]}))
+    with pytest.raises(DataError, match=r"meta\.json: no class of shape rectangle or polygon, so no boxes \(road"):
+        detection_datasets(root, image_size=32)
+
+
+def test_kitti_and_supervisely_folder_names_in_class_or_mask_data_stay_unclaimed(tmp_path: Path) -> None:
+    """Names KITTI and Supervisely are found by, in data that is not theirs: a class-folder split
+    named as KITTI's (training/ + testing/) beside a meta.json, KITTI's semantic benchmark
+    (image_2/ + semantic/ masks), and img/ + ann/ folders of PNG masks beside a meta.json."""
+    for split in ("training", "testing"):
+        for name in ("cat", "dog"):
+            photo(tmp_path / "classes" / split / name / "a.jpg")
+    (tmp_path / "classes" / "meta.json").write_text('{"classes": []}')
+    photo(tmp_path / "semantic" / "training" / "image_2" / "000000.png")
+    photo(tmp_path / "semantic" / "training" / "semantic" / "000000.png")
+    photo(tmp_path / "masks" / "train" / "img" / "a.jpg")
+    photo(tmp_path / "masks" / "train" / "ann" / "a.png")
+    (tmp_path / "masks" / "meta.json").write_text('{"classes": []}')
+    for name in ("classes", "semantic", "masks"):
+        assert not looks_like_detection(tmp_path / name), name
+        with pytest.raises(DataError, match="no box annotations found"):
+            find_detection_layout(tmp_path / name)
 
 
 def test_not_detection_data(tmp_path: Path) -> None:

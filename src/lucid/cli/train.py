@@ -63,7 +63,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "DIR/val/ each with images/ + masks/, DIR/train/ + DIR/trainannot/, DIR/images/training/ + "
         "DIR/annotations/training/ (ADE20K), Pascal VOC, Cityscapes, Oxford-IIIT Pet's trimaps, or DIR/images/ + "
         "DIR/masks/ split by --val-fraction; --task detect: Pascal VOC, VOC XML beside the photos, COCO JSON, "
-        "YOLO labels, CSV box tables or LabelMe JSON (docs/training.md, docs/segmentation.md, docs/detection.md)",
+        "YOLO labels, CSV box tables, LabelMe JSON, KITTI or Supervisely (docs/training.md, "
+        "docs/segmentation.md, docs/detection.md)",
     )
     data.add_argument(
         "--img-size",

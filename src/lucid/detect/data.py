@@ -19,7 +19,16 @@
   ``val.csv`` at the root, or one table (split by seed). Photos the tables do not list are not
   used (said): they may be another split's, or unlabelled;
 - **LabelMe JSON**: one ``x.json`` per photo (beside it or in ``annotations/``), each shape's box
-  the bounds of its points.
+  the bounds of its points;
+- **KITTI 2D objects**: ``training/image_2/`` + ``training/label_2/*.txt`` (or both at the root),
+  each line's ``left top right bottom`` a box in pixels (``DontCare`` regions are not a class),
+  split by ``ImageSets/train.txt`` + ``val.txt``; ``testing/`` has no labels and is not read;
+- **Supervisely**: ``meta.json`` (the classes) + dataset folders of ``img/x.jpg`` +
+  ``ann/x.jpg.json``, each rectangle a box and each polygon the box around it (other geometry
+  skipped, counted); datasets named ``train`` + ``val`` split it.
+
+Open Images' ``/m/...`` class ids are named by a ``*class-descriptions*.csv`` beside the box table
+or at the root (``class-descriptions-boxable.csv``, ``oidv7-class-descriptions.csv``).
 
 Without split folders a seeded ``val_fraction`` of the photos validates; the record
 (`DetectionDataInfo.to_dict`) lists the validation photos, so evaluation rescores exactly them.
@@ -44,10 +53,12 @@ is read that way, with a note.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +74,7 @@ from lucid.data.files import (
     child_folder,
     holds_files,
     keyed_files,
+    read_id_list,
     seeded_split,
     split_folders,
     voc_split,
@@ -73,6 +85,7 @@ from lucid.data.files import (
 from lucid.data.images import image_header
 from lucid.detect.formats import (
     RawImage,
+    RawObject,
     VocFile,
     box_table_columns,
     is_labelme_json,
@@ -106,8 +119,9 @@ LAYOUT_HELP = (
     "annotations/*.xml (VOC XML), optionally in train/ + val/; COCO JSON (annotations/instances_*.json + "
     "train2017/ ..., or Roboflow's train/_annotations.coco.json + valid/); YOLO text (images/ + labels/, "
     "or train/images + train/labels, with data.yaml or classes.txt); CSV boxes (a header naming filename, "
-    "class, xmin, ymin, xmax, ymax: Roboflow's train/_annotations.csv + valid/, or train.csv + val.csv); or "
-    "LabelMe JSON beside the photos"
+    "class, xmin, ymin, xmax, ymax: Roboflow's train/_annotations.csv + valid/, or train.csv + val.csv); "
+    "LabelMe JSON beside the photos; KITTI (training/image_2 + training/label_2, ImageSets/train.txt + val.txt); "
+    "or a Supervisely project (meta.json + DATASET/img + DATASET/ann)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -118,9 +132,10 @@ DUPLICATE_IOU = 0.9  # same-class boxes overlapping this much are named as proba
 
 @dataclass
 class DetectionLayout:
-    """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``), the
-    photos of each split as annotated (``val`` None: no split in the data, drawn by seed), the
-    class names the data fixes (COCO categories, YOLO names; None for VOC) and notes."""
+    """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
+    ``labelme``, ``kitti``, ``supervisely``), the photos of each split as annotated (``val`` None: no
+    split in the data, drawn by seed), the class names the data fixes (COCO categories, YOLO names,
+    Supervisely's meta.json; None where the boxes name them: VOC, KITTI ...) and notes."""
 
     root: Path
     name: str
@@ -580,6 +595,7 @@ def _csv(root: Path) -> DetectionLayout | None:
         return None
     photos = {folder: _keyed_photos(folder) for folder in {f for _, f in pairs}}
     read = [_table_images(table, folder, photos[folder]) for table, folder in pairs]
+    notes += _named_ids(root, [table.parent for table, _ in pairs], read)
     listed = {r.image for images in read for r in images}
     unlisted = len({p for found in photos.values() for p in found.values()} - listed)
     if unlisted:  # a table lists the photos with boxes; the others may be another split's, or unlabelled
@@ -588,6 +604,302 @@ def _csv(root: Path) -> DetectionLayout | None:
     where = " + ".join(_short(root, table) for table, _ in pairs)
     description = f"CSV boxes: {where}" + (", split by seed" if val is None else "")
     return DetectionLayout(root, "csv", description, train, val, None, notes)
+
+
+def _class_descriptions(folders: Iterable[Path]) -> tuple[dict[str, str], list[Path]]:
+    """Open Images' class names: every ``*class-descriptions*.csv`` in ``folders`` (the box tables'
+    own, the root) maps a ``LabelName`` id (``/m/011k07``) to its display name (``Tortoise``);
+    and the files read. Such a file's header names no photo, so it is never taken for a box table."""
+    names: dict[str, str] = {}
+    files = []
+    for folder in dict.fromkeys(folders):
+        try:
+            found = sorted(p for p in folder.iterdir() if _is_class_descriptions(p))
+        except OSError:
+            continue
+        for file in found:
+            names.update(_read_class_descriptions(file))
+            files.append(file)
+    return names, files
+
+
+def _is_class_descriptions(path: Path) -> bool:
+    name = path.name.lower()
+    return "class-descriptions" in name and name.endswith(".csv") and not name.startswith(".") and path.is_file()
+
+
+def _read_class_descriptions(file: Path) -> dict[str, str]:
+    """The ``id,name`` rows of an Open Images class-descriptions file (``class-descriptions-boxable.csv``
+    has no header, ``oidv7-class-descriptions.csv`` a ``LabelName,DisplayName`` one). A name that two
+    ids share gets its id appended (``Pen (/m/0k1tl)``), so their boxes stay two classes."""
+    import csv
+    import io
+
+    try:
+        rows = list(csv.reader(io.StringIO(file.read_text(encoding="utf-8-sig"), newline="")))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{file}: not a readable CSV table of class names ({exc})") from None
+    found: dict[str, str] = {}
+    for number, row in enumerate(rows, 1):
+        cells = [cell.strip() for cell in row]
+        if not any(cells) or (number == 1 and cells[0].lower() == "labelname"):
+            continue
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            raise DataError(
+                f"{file}:{number}: expected 'LabelName,DisplayName' (an id such as /m/011k07, a name), got {row}"
+            )
+        found[cells[0]] = cells[1]
+    shared = Counter(found.values())
+    return {label: name if shared[name] == 1 else f"{name} ({label})" for label, name in found.items()}
+
+
+def _named_ids(root: Path, folders: Sequence[Path], read: Sequence[Sequence[RawImage]]) -> list[str]:
+    """Renames in place the class ids of the boxes ``read`` that a class-descriptions file beside the
+    tables or at ``root`` names (`_class_descriptions`): the note saying so, naming how many ids keep
+    their id (the file does not list them); no file, no note."""
+    names, files = _class_descriptions([*folders, root])
+    if not files:
+        return []
+    ids = {obj.name for images in read for raw in images for obj in raw.objects}
+    for images in read:
+        for raw in images:
+            raw.objects = [replace(obj, name=names.get(obj.name, obj.name)) for obj in raw.objects]
+    kept = sorted(ids - names.keys())
+    shown = ", ".join(kept[:3]) + (" ..." if len(kept) > 3 else "")
+    unnamed = f"; {len(kept)} it does not list keep their id ({shown})" if kept else ""
+    listed = ", ".join(_short(root, file) for file in files)
+    return [f"{root}: class ids named by {listed}: {len(ids) - len(kept)} of the {len(ids)} ids{unnamed}"]
+
+
+# --------------------------------------------------------------------------------------------
+# KITTI
+
+
+KITTI_FIELDS = "type truncated occluded alpha left top right bottom h w l x y z rotation_y"
+KITTI_IGNORED = "DontCare"  # KITTI's regions left unlabelled: not a class
+
+
+def _kitti_folders(folder: Path | None) -> tuple[Path, Path] | None:
+    """The ``(image_2, label_2)`` folders of a KITTI split folder (``training/``), None without labels."""
+    images, labels = child_folder(folder, ("image_2",)), child_folder(folder, ("label_2",))
+    return (images, labels) if images is not None and labels is not None and _has_files(labels, (".txt",)) else None
+
+
+def _kitti_split_folder(root: Path) -> Path | None:
+    """KITTI's ``training/`` holding ``image_2/`` + ``label_2/``, else ``root`` itself holding them."""
+    return next((f for f in (child_folder(root, TRAIN_SPLITS), root) if _kitti_folders(f) is not None), None)
+
+
+def _read_kitti_labels(file: Path) -> tuple[list[RawObject], int]:
+    """The boxes of one KITTI label file (``left top right bottom``, in pixels) and its count of
+    ``DontCare`` regions, which are not boxes. A line of other than 15 fields (16 with a score), or
+    whose fields after the type are not numbers, is a `DataError` naming the file and line."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable KITTI label file ({exc})") from None
+    objects, ignored = [], 0
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            values = [float(v) for v in fields[1:]] if len(fields) in (15, 16) else []
+        except ValueError:
+            values = []
+        if not values:
+            raise DataError(
+                f"{file}:{number}: expected the 15 KITTI fields '{KITTI_FIELDS}' (16 with a score), got {line!r}"
+            )
+        if fields[0] == KITTI_IGNORED:
+            ignored += 1
+        else:
+            objects.append(RawObject(fields[0], (values[3], values[4], values[5], values[6])))
+    return objects, ignored
+
+
+def _kitti_images(images: Path, labels: Path, ids: Sequence[str] | None = None) -> tuple[list[RawImage], int]:
+    """The photos of ``ids`` (None: every label file and photo) with their boxes, and the count of
+    ``DontCare`` regions left out. An id without a label file has no boxes; one without its photo is
+    a missing photo."""
+    photos, texts = _keyed_photos(images), _files_below(labels, ".txt")
+    keys = sorted(texts.keys() | photos.keys()) if ids is None else [i.lower() for i in ids]
+    found, ignored = [], 0
+    for key in keys:
+        objects, dontcare = _read_kitti_labels(texts[key]) if key in texts else ([], 0)
+        found.append(RawImage(photos.get(key, images / f"{key}.png"), objects, texts.get(key)))
+        ignored += dontcare
+    return found, ignored
+
+
+def _kitti_lists(root: Path, split: Path) -> tuple[list[str] | None, list[str] | None]:
+    """The ids of ``ImageSets/train.txt`` and ``ImageSets/val.txt`` at ``root`` (else in the ``split``
+    folder, ``training/``), each None when absent (KITTI's ``test.txt`` lists the unlabelled
+    ``testing/`` photos: never read)."""
+    folder = child_folder(root, ("ImageSets",)) or child_folder(split, ("ImageSets",))
+
+    def ids(name: str) -> list[str] | None:
+        file = None if folder is None else folder / f"{name}.txt"
+        return read_id_list(file) if file is not None and file.is_file() else None
+
+    return ids("train"), ids("val")
+
+
+def _kitti(root: Path) -> DetectionLayout | None:
+    """KITTI 2D objects: ``training/image_2/`` + ``training/label_2/`` (or both at ``root``), split by
+    ``ImageSets/train.txt`` + ``val.txt`` (without ``train.txt``, the other labels train), else by
+    seed; ``testing/`` has no labels and is not read, said."""
+    folder = _kitti_split_folder(root)
+    if folder is None:
+        return None
+    images, labels = _kitti_folders(folder) or (folder, folder)
+    train_ids, val_ids = _kitti_lists(root, folder)
+    where = "" if folder == root else f"{folder.name}/"
+    testing = child_folder(root, TEST_SPLITS)
+    notes = [] if testing is None else [f"{root}: {testing.name}/ (KITTI's test photos, unlabelled) is not used"]
+    if val_ids is None:
+        train, ignored = _kitti_images(images, labels, train_ids)
+        val, description = None, f"KITTI: {where}image_2 + label_2, split by seed"
+        notes.append(f"{root}: no ImageSets/val.txt, so a seeded share of the labelled photos validates")
+    else:
+        held = {i.lower() for i in val_ids}
+        pool = train_ids if train_ids is not None else [k for k in _files_below(labels, ".txt") if k not in held]
+        (train, ignored), (val, also) = _kitti_images(images, labels, pool), _kitti_images(images, labels, val_ids)
+        ignored += also
+        source = "train.txt" if train_ids is not None else "the other labels"
+        description = f"KITTI: {where}image_2 + label_2, ImageSets {source} ({len(train)}) + val.txt ({len(val)})"
+    if ignored:
+        notes.append(f"{root}: {ignored} {KITTI_IGNORED} regions (left unlabelled) are not a class: not used")
+    return DetectionLayout(root, "kitti", description, train, val, None, notes)
+
+
+# --------------------------------------------------------------------------------------------
+# Supervisely
+
+
+SUPERVISELY_META = "meta.json"
+SUPERVISELY_BOXES = ("rectangle", "polygon")  # geometry types that give a box (a polygon: its bounds)
+SUPERVISELY_CLASS_SHAPES = (*SUPERVISELY_BOXES, "any")  # a class of shape "any" may hold either
+
+
+def _supervisely_datasets(root: Path) -> list[Path]:
+    """The dataset folders (each ``img/`` + ``ann/`` of ``.json``) of a Supervisely project: ``root``
+    holding ``meta.json``; [] when it is not one."""
+    if not (root / SUPERVISELY_META).is_file():
+        return []
+    try:
+        folders = sorted(Path(e.path) for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir())
+    except OSError:
+        return []
+    return [f for f in folders if child_folder(f, ("img",)) and _has_files(child_folder(f, ("ann",)), (".json",))]
+
+
+def _load_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{file}: not a readable JSON file ({exc})") from None
+
+
+def _supervisely_classes(file: Path) -> tuple[list[str], list[str]]:
+    """The classes ``meta.json`` declares with a shape that gives boxes, in its order, and the
+    others, each with its shape (``road (bitmap)``)."""
+    data = _load_json(file)
+    classes = data.get("classes") if isinstance(data, dict) else None
+    if not isinstance(classes, list) or not all(isinstance(c, dict) and "title" in c for c in classes):
+        raise DataError(
+            f"{file}: expected Supervisely's meta.json, a list of 'classes' each with a 'title' and a 'shape'"
+        )
+    boxes = [str(c["title"]) for c in classes if c.get("shape") in SUPERVISELY_CLASS_SHAPES]
+    others = [f"{c['title']} ({c.get('shape')})" for c in classes if c.get("shape") not in SUPERVISELY_CLASS_SHAPES]
+    return boxes, others
+
+
+def _read_supervisely_ann(file: Path, skipped: Counter[str]) -> tuple[tuple[int, int] | None, list[RawObject]]:
+    """The photo's stated ``(width, height)`` and the boxes of one Supervisely annotation: a
+    rectangle's two corners, a polygon's bounds (of its ``exterior``); objects of other geometry
+    types are counted in ``skipped`` by type."""
+    data = _load_json(file)
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise DataError(f"{file}: expected a Supervisely annotation with a list of 'objects'")
+    objects = []
+    for number, obj in enumerate(data["objects"], 1):
+        kind = str(obj.get("geometryType") or "no geometryType") if isinstance(obj, dict) else "not an object"
+        if kind not in SUPERVISELY_BOXES:
+            skipped[kind] += 1
+            continue
+        try:
+            name, points = str(obj["classTitle"]), [(float(x), float(y)) for x, y in obj["points"]["exterior"]]
+        except (KeyError, TypeError, ValueError):
+            name, points = "", []
+        if not name or not points:
+            raise DataError(f"{file}: object {number} has no 'classTitle' or no points.exterior [[x, y], ...]")
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        objects.append(RawObject(name, (min(xs), min(ys), max(xs), max(ys))))
+    return _stated_size(data.get("size")), objects
+
+
+def _stated_size(size: Any) -> tuple[int, int] | None:
+    """``(width, height)`` of a Supervisely ``{"height": H, "width": W}``; None when absent or not positive."""
+    width, height = (size.get("width"), size.get("height")) if isinstance(size, dict) else (None, None)
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return width, height
+    return None
+
+
+def _supervisely_images(dataset: Path, skipped: Counter[str]) -> list[RawImage]:
+    """The photos of one dataset folder (``img/x.jpg`` + ``ann/x.jpg.json``) with their boxes: a photo
+    without an annotation has no boxes, an annotation without its photo is a missing photo."""
+    images, ann = child_folder(dataset, ("img",)) or dataset, child_folder(dataset, ("ann",)) or dataset
+    photos = _keyed_photos(images)
+    found = []
+    for name, file in _files_below(ann, ".json").items():
+        size, objects = _read_supervisely_ann(file, skipped)
+        found.append(RawImage(photos.pop(_photo_key(name), images / name), objects, file, size))
+    found += [RawImage(photo) for photo in photos.values()]
+    return sorted(found, key=lambda r: str(r.image))
+
+
+def _supervisely_split(root: Path, datasets: list[Path]) -> tuple[list[Path], bool, list[str]]:
+    """The dataset folders to read, whether the first trains and the second validates (folders named
+    ``train`` + ``val``, ``valid`` or else ``test``; `split_folders`), and the notes. A ``train``
+    dataset alone is split by seed; without split names every dataset is, pooled."""
+    train_dir, val_dir, notes = split_folders(root, lambda f: f in datasets)
+    if train_dir is not None and val_dir is not None:
+        chosen, given = [train_dir, val_dir], True
+    elif train_dir is not None:
+        chosen, given, notes = [train_dir], False, [_no_val(root, train_dir)]
+    else:
+        chosen, given, notes = list(datasets), False, []
+    unused = [f"{d.name}/" for d in datasets if d not in chosen]
+    if unused:
+        notes.append(f"{root}: the dataset folders {', '.join(unused)} are not in the split: not used")
+    return chosen, given, notes
+
+
+def _supervisely(root: Path) -> DetectionLayout | None:
+    """A Supervisely project: ``meta.json`` (the classes) + dataset folders of ``img/`` + ``ann/``,
+    split by the datasets' names (`_supervisely_split`) or by seed."""
+    datasets = _supervisely_datasets(root)
+    if not datasets:
+        return None
+    classes, other_shapes = _supervisely_classes(root / SUPERVISELY_META)
+    if not classes:
+        raise DataError(
+            f"{root / SUPERVISELY_META}: no class of shape rectangle or polygon, so no boxes "
+            f"({', '.join(other_shapes)})"
+        )
+    chosen, given, notes = _supervisely_split(root, datasets)
+    if other_shapes:
+        notes.append(f"{root}: meta.json's classes of other shapes give no boxes, not used: {', '.join(other_shapes)}")
+    skipped: Counter[str] = Counter()
+    read = [_supervisely_images(d, skipped) for d in chosen]
+    if skipped:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(skipped.items()))
+        notes.append(f"{root}: {skipped.total()} Supervisely objects are not rectangles or polygons, skipped ({kinds})")
+    train = read[0] if given else [raw for images in read for raw in images]
+    description = "Supervisely: " + " + ".join(f"{d.name}/" for d in chosen) + ("" if given else ", split by seed")
+    return DetectionLayout(root, "supervisely", description, train, read[1] if given else None, classes, notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,7 +911,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
-    for reader in (_voc_devkit, _coco, _yolo, _inner_devkit, _csv):
+    for reader in (_voc_devkit, _coco, _yolo, _kitti, _supervisely, _inner_devkit, _csv):
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -618,7 +930,8 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
 
 def looks_like_detection(root: str | os.PathLike[str]) -> bool:
     """Whether ``root`` holds box annotations in a layout `find_detection_layout` reads, judged
-    from folder and file names (VOC XML, COCO JSON, YOLO ``.txt`` labels) without parsing a file:
+    from folder and file names (VOC XML, COCO JSON, YOLO ``.txt`` labels, KITTI's ``image_2/`` +
+    ``label_2/``, Supervisely's ``meta.json`` + ``img/`` + ``ann/``) without parsing a file:
     class folders hold none, and mask folders hold images rather than XML, JSON or text."""
     folder = Path(root).expanduser()
     if not folder.is_dir():
@@ -627,7 +940,7 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True
     if _inner_devkit_folder(folder) is not None:
         return True
-    if coco_files(folder):
+    if coco_files(folder) or _kitti_split_folder(folder) is not None or _supervisely_datasets(folder):
         return True
     if _box_table(folder) is not None or _split_tables(folder)[0] is not None:
         return True

@@ -16,7 +16,7 @@ from cli_helpers import main_within, train_in_fresh_process
 from lucid.cli import main
 from lucid.errors import DataError
 from lucid.segment import make_shapes_dataset
-from lucid.segment.data import read_class_names, read_colour_table, read_mask
+from lucid.segment.coding import read_class_names, read_colour_table, read_mask
 from lucid.train import TrainConfig, train
 
 

@@ -1,9 +1,11 @@
 """``lucid.segment``: semantic segmentation with LR-ASPP on MobileNet-v3, masks in and masks out.
 
 - data: `find_layout` (the image/mask folder layouts read), `SegmentationFolder`
-  (image/mask pairs), `ColourTable` (colour-coded masks through a ``class_dict.csv``, or
-  label-id masks: `cityscapes_coding`), joint
+  (image/mask pairs), joint
   augmentation of image and mask with torchvision transforms v2 (``tv_tensors.Mask``);
+- coding (`lucid.segment.coding`): how masks code the classes, `ColourTable` (colour-coded
+  masks through a ``class_dict.csv``, label-id masks: `cityscapes_coding`, black-and-white
+  masks, trimaps ...), `read_mask`;
 - `segmentation_loss`, `confusion_matrix`, `scores` (mIoU, per-class IoU,
   pixel accuracy) with an ignore label;
 - `SegmentConfig` and `SegmentTask`: ``lucid train --task segment`` on lucid's one
@@ -13,17 +15,13 @@
   with `SegmentTask`'s deploy hooks: a free image size, class masks out, mIoU for int8.
 """
 
+from lucid.segment.coding import DEFAULT_IGNORE_INDEX, ColourTable, cityscapes_coding, read_colour_table, read_mask
 from lucid.segment.data import (
-    DEFAULT_IGNORE_INDEX,
-    ColourTable,
     SegmentationDataInfo,
     SegmentationFolder,
     SegmentationLayout,
-    cityscapes_coding,
     eval_transform,
     find_layout,
-    read_colour_table,
-    read_mask,
     segmentation_datasets,
     train_transform,
 )

@@ -22,19 +22,16 @@ from torch.utils.data import DataLoader
 
 from lucid.data import worker_context
 from lucid.errors import DataError
+from lucid.segment.coding import DEFAULT_IGNORE_INDEX, ColourTable, mask_colours, read_class_names
 from lucid.segment.data import (
-    DEFAULT_IGNORE_INDEX,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    ColourTable,
     SegmentationDataInfo,
     SegmentationFolder,
     SegmentationLayout,
     eval_transform,
-    mask_colours,
     mask_histogram,
     pad_collate,
-    read_class_names,
     read_rgb,
     recorded_layout,
     resolve_classes,

@@ -19,13 +19,13 @@ import torch
 from torch import nn
 
 from lucid.errors import DataError
+from lucid.segment.coding import mask_colours
 from lucid.segment.data import (
     LAYOUT_HELP,
     class_frequencies,
     enet_class_weights,
     holds_masks,
     looks_like_segmentation,
-    mask_colours,
     pad_collate,
     recorded_layout,
     segmentation_datasets,

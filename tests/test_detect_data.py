@@ -572,6 +572,7 @@ def test_supervisely_project_split_by_its_dataset_folders(tmp_path: Path) -> Non
     train, val, info = detection_datasets(root, image_size=32)
     assert (info.layout, info.classes, len(train), len(val)) == ("supervisely", ["dog", "cat"], 4, 2)
     assert info.description == "Supervisely: train/ + val/" and info.split["kind"] == "given"
+    assert note(info, "classes (from") == "2 classes (from Supervisely's meta.json): dog, cat"
     assert train.records[0].boxes.tolist() == [[2, 3, 20, 25], [22, 5, 38, 28]]
     assert train.records[0].labels.tolist() == [2, 1]
     assert note(info, "Supervisely objects") == (

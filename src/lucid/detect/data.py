@@ -128,6 +128,8 @@ XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
 COCO_ROBOFLOW = "_annotations.coco.json"
 ROBOFLOW_CSV = "_annotations.csv"
 DUPLICATE_IOU = 0.9  # same-class boxes overlapping this much are named as probable duplicates
+# Where a layout that declares its classes declares them, for the run's classes line.
+DECLARED_CLASSES = {"coco": "the COCO categories", "yolo": "the YOLO names", "supervisely": "Supervisely's meta.json"}
 
 
 @dataclass
@@ -1346,11 +1348,12 @@ class DetectionDataInfo:
 
 
 def _classes(given: Sequence[str] | None, layout: DetectionLayout, train: list[_Photo]) -> tuple[list[str], str]:
-    """The class names and where they came from: given > the data's (COCO, YOLO) > the training XML's."""
+    """The class names and where they came from: given > the data's (COCO's categories, YOLO's
+    names, Supervisely's meta.json) > the training annotations'."""
     if given is not None:
         names, source = [str(c) for c in given], "given"
     elif layout.classes is not None:
-        names, source = list(layout.classes), f"the {layout.name.upper()} data"
+        names, source = list(layout.classes), DECLARED_CLASSES.get(layout.name, f"the {layout.name} data")
     else:
         names = sorted({obj.name for photo in train for obj in photo.raw.objects})
         source = "the training annotations"

@@ -885,3 +885,98 @@ def test_int8_calibration_reads_a_pet_root_by_its_lists(tmp_path: Path) -> None:
     calib, scored = get_task("classify").calibration_sets(str(root), prep, metadata, CalibrationPicks(None, None, 0))
     assert calib.images.shape == (9, 3, 16, 16) and scored.images.shape == (6, 3, 16, 16)
     assert scored.labels is not None and sorted(scored.labels.tolist()) == [0, 0, 1, 1, 2, 2]
+
+
+def _mat(path: Path, **variables: object) -> None:
+    """A MATLAB file as the data sets ship them (scipy's writer: version 5)."""
+    from scipy.io import savemat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(path, variables)
+
+
+def test_flowers102_labelled_and_split_by_its_mat_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Oxford Flowers-102 as torchvision downloads it (``flowers-102/jpg/image_00001.jpg`` +
+    ``imagelabels.mat`` + ``setid.mat``): the class of each photo from ``labels``, named as
+    torchvision's ``Flowers102.classes``; ``trnid`` trains, ``valid`` validates, ``tstid`` is not
+    used; ``lucid eval`` scores ``valid``. A listed photo that is missing is refused by name."""
+    from torchvision.datasets import Flowers102
+
+    root = tmp_path / "flowers-102"
+    labels = [1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 102, 102]  # the 11th and 12th: the last class, test only
+    for i, label in enumerate(labels, 1):
+        _photo(root / "jpg" / f"image_{i:05d}.jpg", list(COLOURS.values())[label % 2], seed=i)
+    _mat(root / "imagelabels.mat", labels=np.array([labels]))
+    _mat(
+        root / "setid.mat",
+        trnid=np.array([[1, 2, 3, 4, 5, 6]]),
+        valid=np.array([[7, 8]]),
+        tstid=np.array([[9, 10, 11, 12]]),
+    )
+    layout = find_layout(tmp_path)  # the download's root: read from its flowers-102/
+    names = Flowers102.classes
+    assert (layout.kind, layout.root, layout.classes) == ("train_val", root, [names[0], names[1]])
+    assert layout.val is not None and (layout.train.count(), layout.val.count()) == (6, 2)
+    assert layout.train.files[names[0]] == [root / "jpg" / f"image_{i:05d}.jpg" for i in (1, 3, 5)]
+    assert layout.notes[-1].endswith("trnid (6) trains and valid (2) validates; tstid (4) is not used")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "photos labelled by imagelabels.mat, split by setid.mat (trnid + valid): 6 train / 2 val images" in printed
+    assert main(["eval", str(out / "last.safetensors"), "--tta", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 2
+    (root / "jpg" / "image_00007.jpg").unlink()
+    with pytest.raises(
+        DataError, match=r"setid\.mat: 1 listed photo\(s\) are not in .*jpg \(e\.g\. \['image_00007\.jpg'\]\)"
+    ):
+        find_layout(root)
+
+
+def test_stanford_cars_labelled_by_its_devkit(tmp_path: Path) -> None:
+    """Stanford Cars: ``cars_train/`` + ``cars_test/`` of numbered photos, ``devkit/cars_meta.mat``
+    (the names) and ``devkit/cars_train_annos.mat`` (each photo's class), with the test labels
+    (``cars_test_annos_withlabels.mat``) validating; without them a seeded share validates."""
+    root = tmp_path / "stanford_cars"
+    names = np.array(["AM General Hummer SUV 2000", "Acura RL Sedan 2012"], dtype=object)
+    fields = [("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"), ("bbox_y2", "O"), ("class", "O"), ("fname", "O")]
+    for split, count in (("train", 8), ("test", 4)):
+        records = []
+        for i in range(1, count + 1):
+            _photo(root / f"cars_{split}" / f"{i:05d}.jpg", list(COLOURS.values())[i % 2], seed=i)
+            records.append((0, 0, 19, 19, 1 + i % 2, f"{i:05d}.jpg"))
+        where = root / "devkit" if split == "train" else root
+        name = "cars_train_annos.mat" if split == "train" else "cars_test_annos_withlabels.mat"
+        _mat(where / name, annotations=np.array(records, dtype=fields))
+    _mat(root / "devkit" / "cars_meta.mat", class_names=names)
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes) == ("train_test", list(names))
+    assert layout.val is not None and (layout.train.count(), layout.val.count()) == (8, 4)
+    assert layout.train.files[names[0]] == [root / "cars_train" / f"{i:05d}.jpg" for i in (2, 4, 6, 8)]
+    assert layout.describe() == (
+        "photos labelled by cars_train_annos.mat + cars_test_annos_withlabels.mat, cars_train/ + cars_test/"
+    )
+    (root / "cars_test_annos_withlabels.mat").unlink()
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.train.count()) == ("single", root / "cars_train", 8)
+    _mat(root / "devkit" / "cars_meta.mat", names=names)
+    with pytest.raises(DataError, match=r"cars_meta\.mat: expected the variable\(s\) class_names; it holds names"):
+        find_layout(root)
+
+
+def test_stanford_dogs_split_by_its_mat_lists(tmp_path: Path) -> None:
+    """Stanford Dogs: ``Images/<wnid>-<breed>/`` beside ``Annotation/`` and ``lists/`` with
+    ``train_list.mat`` + ``test_list.mat`` (``file_list``: class/photo paths): its own split."""
+    root = tmp_path / "stanford-dogs"
+    breeds = ("n02085620-Chihuahua", "n02085782-Japanese_spaniel")
+    listed: dict[str, list[str]] = {"train": [], "test": []}
+    for c, breed in enumerate(breeds):
+        for i in range(4):
+            file = f"{breed}/{breed.split('-')[0]}_{i}.jpg"
+            _photo(root / "Images" / file, list(COLOURS.values())[c], seed=10 * c + i)
+            (root / "Annotation" / breed).mkdir(parents=True, exist_ok=True)
+            (root / "Annotation" / breed / Path(file).stem).write_text("<annotation/>")
+            listed["train" if i < 3 else "test"].append(file)
+    for split, files in listed.items():
+        _mat(root / "lists" / f"{split}_list.mat", file_list=np.array(files, dtype=object), labels=np.ones(len(files)))
+    layout = _listed(find_layout(root), root / "Images", list(breeds), (6, 2))
+    assert layout.lists == "train_list.mat + test_list.mat"

@@ -59,7 +59,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="data folder (default: the embedded digits); the task follows from its layout. Classify: "
         "DIR/train/<class>/ + DIR/val/<class>/ (or valid/, test/), DIR/<class>/ split by --val-fraction, or "
         "photos named by class (DIR/train/cat.0.jpg, Oxford-IIIT Pet's images/) or labelled by a CSV table "
-        "(DIR/train.csv + DIR/train/); --task segment: DIR/train/ + "
+        "(DIR/train.csv + DIR/train/) or MATLAB files (Flowers-102, Stanford Cars); --task segment: DIR/train/ + "
         "DIR/val/ each with images/ + masks/, DIR/train/ + DIR/trainannot/, DIR/images/training/ + "
         "DIR/annotations/training/ (ADE20K), Pascal VOC, Cityscapes, Oxford-IIIT Pet's trimaps, or DIR/images/ + "
         "DIR/masks/ split by --val-fraction; --task detect: Pascal VOC, VOC XML beside the photos, COCO JSON, "

@@ -3,7 +3,8 @@
 - by their names (`named_layout`: Kaggle's Dogs vs. Cats ``train/cat.1.jpg``, Oxford-IIIT Pet's
   ``images/Abyssinian_1.jpg``), split by the lists beside them (`split_names`: Pet's
   ``trainval.txt`` + ``test.txt``, Food-101's ``meta/``, CUB-200-2011's id files);
-- by a CSV table (`table_layout`, the table read by `lucid.data.tables`).
+- by a CSV table (`table_layout`, the table read by `lucid.data.tables`);
+- by a data set's MATLAB files (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars).
 
 `lucid.data.layouts.find_layout` tries these (`labelled_layout`) before class folders.
 """
@@ -29,6 +30,7 @@ from lucid.data.files import (
     split_role,
     walk_images,
 )
+from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
 from lucid.data.tables import MAX_TABLE_BYTES, UNLABELLED_TABLES, LabelTable, read_label_table
 from lucid.errors import DataError
 
@@ -192,14 +194,15 @@ def listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLay
 def split_names(folder: Path) -> tuple[tuple[str, list[str]], tuple[str, list[str]]] | None:
     """The names of the training and validation photos of ``folder``, each with where they were
     read: `split_lists`, else CUB-200-2011's ``images.txt`` (``<id> <path>``) with
-    ``train_test_split.txt`` (``<id> <1 trains, 0 tests>``) at the data root; None without them."""
+    ``train_test_split.txt`` (``<id> <1 trains, 0 tests>``) at the data root, else Stanford Dogs'
+    ``lists/train_list.mat`` + ``test_list.mat`` (`lucid.data.matfiles.mat_lists`); None without them."""
     lists = split_lists(folder)
     if lists is not None:
         return (str(lists[0]), read_id_list(lists[0])), (str(lists[1]), read_id_list(lists[1]))
     top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
     paths, flags = top / "images.txt", top / "train_test_split.txt"
     if not (paths.is_file() and flags.is_file()):
-        return None
+        return mat_lists(top)
     by_id = dict(_two_words(paths))
     trains = dict(_two_words(flags))
     missing = sorted(set(by_id) - set(trains))
@@ -328,6 +331,7 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
 
 
 def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
-    """``root`` as photos labelled other than by class folders: named by class (`named_layout`)
+    """``root`` as photos labelled other than by class folders: by a data set's MATLAB files
+    (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`)
     or listed in a CSV table (`table_layout`); else None."""
-    return named_layout(root) or table_layout(root)
+    return flowers_layout(root) or cars_layout(root) or named_layout(root) or table_layout(root)

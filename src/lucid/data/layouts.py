@@ -36,6 +36,8 @@ LAYOUTS = (
     "DIR/<class>/<image> (one folder of class folders, split by --val-fraction; train/ alone is split so too)",
     "photos named by class (DIR/train/cat.1.jpg, DIR/images/Abyssinian_1.jpg: the name before the number)",
     "photos labelled by a table (DIR/train.csv with an image and a label column, the photos below DIR)",
+    "photos labelled by MATLAB files (Oxford Flowers-102: jpg/ + imagelabels.mat + setid.mat; Stanford Cars: "
+    "cars_train/ + devkit/cars_meta.mat + cars_train_annos.mat)",
 )
 
 

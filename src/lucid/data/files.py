@@ -72,8 +72,6 @@ Item = TypeVar("Item")
 IMAGE_SUFFIXES = (
     ".jpg", ".jpeg", ".jfif", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif", ".avif"
 )  # fmt: skip
-
-
 # Image types Pillow does not decode here: said when skipped (other files are ignored quietly).
 UNREAD_IMAGE_SUFFIXES = (".heic", ".heif", ".svg", ".jxl", ".raw", ".cr2", ".nef", ".arw", ".dng", ".psd")
 
@@ -328,11 +326,7 @@ def wrapped_note(base: Path, inner: Path) -> str:
 # finder reads them from here, so one data root splits alike for classification, segmentation and
 # detection. Roboflow and Kaggle exports name the validation split ``valid/``.
 TRAIN_SPLITS = ("train", "training")
-
-
 VAL_SPLITS = ("val", "valid", "validation")
-
-
 TEST_SPLITS = ("test", "testing")
 
 

@@ -52,27 +52,17 @@ __all__ = [
 # A photo's class in its name: the words before a closing number (Kaggle's Dogs vs. Cats:
 # cat.12.jpg; Oxford-IIIT Pet: Abyssinian_100.jpg, american_bulldog_12.jpg; "dog (3).jpg").
 _NAMED_PHOTO = re.compile(r"(.*?[^\W\d_].*?)[\s._-]*\(?\d+\)?")
-
-
 # First words that cameras, phones and tools give every photo (IMG_0042.jpg, DSC_0001.jpg,
 # IMG_20240101_123456.jpg): such a "class" says nothing of what the photo shows.
 _FILE_WORDS = frozenset(
     ("img", "image", "images", "photo", "pic", "picture", "dsc", "dscn", "dscf", "pxl", "mvimg", "frame", "screenshot",
      "scan", "file", "gopr", "vid")
 )  # fmt: skip
-
-
 # The folder that holds a data set's photos beside its other files (Oxford-IIIT Pet: images/ + annotations/).
 PHOTO_DIRS = ("images", "image", "imgs", "img", "photos", "jpegimages")
-
-
 # Lists of photo names that split them (Oxford-IIIT Pet's annotations/trainval.txt + test.txt), by role.
 TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt"), ("val.txt", "test.txt")
-
-
 NAMED_UNIT = "class (named by its photos)"
-
-
 NAMED = "photos named by class"
 
 

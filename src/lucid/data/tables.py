@@ -35,21 +35,13 @@ PHOTO_COLUMNS = (
     "image", "image_id", "imageid", "image_name", "filename", "file_name", "file", "fname", "path", "image_path",
     "img", "id", "id_code", "name",
 )  # fmt: skip
-
-
 LABEL_COLUMNS = (
     "label", "labels", "class", "class_name", "classname", "category", "target", "breed", "species", "diagnosis",
     "dx", "label_name", "class_id", "y",
 )  # fmt: skip
-
-
 # Columns of a box table (detection's): its rows are boxes, not labels of photos.
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1")
-
-
 UNLABELLED_TABLES = ("submission",)  # a competition's answer sheet (sample_submission.csv): no labels
-
-
 MAX_TABLE_BYTES = 200_000_000
 
 

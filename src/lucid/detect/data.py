@@ -53,7 +53,6 @@ is read that way, with a note.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -84,6 +83,7 @@ from lucid.data.files import (
 )
 from lucid.data.images import image_header
 from lucid.detect.formats import (
+    SUPERVISELY_META,
     RawImage,
     RawObject,
     VocFile,
@@ -92,9 +92,12 @@ from lucid.detect.formats import (
     read_box_csv,
     read_coco_json,
     read_labelme_json,
+    read_supervisely_annotation,
+    read_supervisely_meta,
     read_voc_xml,
     read_yolo_labels,
     read_yolo_names,
+    supervisely_classes,
 )
 from lucid.detect.transforms import IOU_CROP_MIN_SCALE, check_image_size, eval_transform, train_transform
 from lucid.errors import DataError
@@ -104,6 +107,8 @@ __all__ = [
     "coco_files",
     "yolo_sources",
     "labelme_sources",
+    "supervisely_datasets",
+    "supervisely_split",
     "DetectionLayout",
     "DetectionRecord",
     "DetectionDataset",
@@ -779,12 +784,11 @@ def _kitti(root: Path) -> DetectionLayout | None:
 # Supervisely
 
 
-SUPERVISELY_META = "meta.json"
 SUPERVISELY_BOXES = ("rectangle", "polygon")  # geometry types that give a box (a polygon: its bounds)
 SUPERVISELY_CLASS_SHAPES = (*SUPERVISELY_BOXES, "any")  # a class of shape "any" may hold either
 
 
-def _supervisely_datasets(root: Path) -> list[Path]:
+def supervisely_datasets(root: Path) -> list[Path]:
     """The dataset folders (each ``img/`` + ``ann/`` of ``.json``) of a Supervisely project: ``root``
     holding ``meta.json``; [] when it is not one."""
     if not (root / SUPERVISELY_META).is_file():
@@ -796,34 +800,24 @@ def _supervisely_datasets(root: Path) -> list[Path]:
     return [f for f in folders if child_folder(f, ("img",)) and _has_files(child_folder(f, ("ann",)), (".json",))]
 
 
-def _load_json(file: Path) -> Any:
+def _supervisely_boxes(root: Path) -> bool:
+    """Whether ``root`` is a Supervisely project whose meta.json declares a class of boxes
+    (rectangle, or any shape): a project of polygons and bitmaps outlines regions, which is
+    segmentation's to claim (``--task detect`` still reads its polygons' bounds)."""
+    if not supervisely_datasets(root):
+        return False
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{file}: not a readable JSON file ({exc})") from None
-
-
-def _supervisely_classes(file: Path) -> tuple[list[str], list[str]]:
-    """The classes ``meta.json`` declares with a shape that gives boxes, in its order, and the
-    others, each with its shape (``road (bitmap)``)."""
-    data = _load_json(file)
-    classes = data.get("classes") if isinstance(data, dict) else None
-    if not isinstance(classes, list) or not all(isinstance(c, dict) and "title" in c for c in classes):
-        raise DataError(
-            f"{file}: expected Supervisely's meta.json, a list of 'classes' each with a 'title' and a 'shape'"
-        )
-    boxes = [str(c["title"]) for c in classes if c.get("shape") in SUPERVISELY_CLASS_SHAPES]
-    others = [f"{c['title']} ({c.get('shape')})" for c in classes if c.get("shape") not in SUPERVISELY_CLASS_SHAPES]
-    return boxes, others
+        shapes = {shape for _, shape in read_supervisely_meta(root / SUPERVISELY_META)}
+    except DataError:
+        return True  # claimed, so that reading it names what is wrong with its meta.json
+    return bool(shapes & {"rectangle", "any"})
 
 
 def _read_supervisely_ann(file: Path, skipped: Counter[str]) -> tuple[tuple[int, int] | None, list[RawObject]]:
     """The photo's stated ``(width, height)`` and the boxes of one Supervisely annotation: a
     rectangle's two corners, a polygon's bounds (of its ``exterior``); objects of other geometry
     types are counted in ``skipped`` by type."""
-    data = _load_json(file)
-    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
-        raise DataError(f"{file}: expected a Supervisely annotation with a list of 'objects'")
+    data = read_supervisely_annotation(file)
     objects = []
     for number, obj in enumerate(data["objects"], 1):
         kind = str(obj.get("geometryType") or "no geometryType") if isinstance(obj, dict) else "not an object"
@@ -862,10 +856,11 @@ def _supervisely_images(dataset: Path, skipped: Counter[str]) -> list[RawImage]:
     return sorted(found, key=lambda r: str(r.image))
 
 
-def _supervisely_split(root: Path, datasets: list[Path]) -> tuple[list[Path], bool, list[str]]:
-    """The dataset folders to read, whether the first trains and the second validates (folders named
-    ``train`` + ``val``, ``valid`` or else ``test``; `split_folders`), and the notes. A ``train``
-    dataset alone is split by seed; without split names every dataset is, pooled."""
+def supervisely_split(root: Path, datasets: list[Path]) -> tuple[list[Path], bool, list[str]]:
+    """The dataset folders of a Supervisely project to read, whether the first trains and the second
+    validates (folders named ``train`` + ``val``, ``valid`` or else ``test``; `split_folders`), and
+    the notes. A ``train`` dataset alone is split by seed; without split names every dataset is,
+    pooled. Segmentation (`lucid.segment.polygons`) splits the same project alike."""
     train_dir, val_dir, notes = split_folders(root, lambda f: f in datasets)
     if train_dir is not None and val_dir is not None:
         chosen, given = [train_dir, val_dir], True
@@ -882,16 +877,16 @@ def _supervisely_split(root: Path, datasets: list[Path]) -> tuple[list[Path], bo
 def _supervisely(root: Path) -> DetectionLayout | None:
     """A Supervisely project: ``meta.json`` (the classes) + dataset folders of ``img/`` + ``ann/``,
     split by the datasets' names (`_supervisely_split`) or by seed."""
-    datasets = _supervisely_datasets(root)
+    datasets = supervisely_datasets(root)
     if not datasets:
         return None
-    classes, other_shapes = _supervisely_classes(root / SUPERVISELY_META)
+    classes, other_shapes = supervisely_classes(root / SUPERVISELY_META, SUPERVISELY_CLASS_SHAPES)
     if not classes:
         raise DataError(
             f"{root / SUPERVISELY_META}: no class of shape rectangle or polygon, so no boxes "
             f"({', '.join(other_shapes)})"
         )
-    chosen, given, notes = _supervisely_split(root, datasets)
+    chosen, given, notes = supervisely_split(root, datasets)
     if other_shapes:
         notes.append(f"{root}: meta.json's classes of other shapes give no boxes, not used: {', '.join(other_shapes)}")
     skipped: Counter[str] = Counter()
@@ -942,7 +937,7 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True
     if _inner_devkit_folder(folder) is not None:
         return True
-    if coco_files(folder) or _kitti_split_folder(folder) is not None or _supervisely_datasets(folder):
+    if coco_files(folder) or _kitti_split_folder(folder) is not None or _supervisely_boxes(folder):
         return True
     if _box_table(folder) is not None or _split_tables(folder)[0] is not None:
         return True

@@ -1,4 +1,5 @@
-"""Box annotation files as people ship them: Pascal VOC XML, COCO JSON, YOLO text, CSV tables and LabelMe JSON.
+"""Box annotation files as people ship them: Pascal VOC XML, COCO JSON, YOLO text, CSV tables, LabelMe
+JSON and Supervisely's JSON.
 
 Each reader turns one file into `RawObject` boxes (class name, ``x1 y1 x2 y2``, the
 difficult/crowd flag) exactly as the file states them: nothing is clipped, dropped or renamed
@@ -18,7 +19,10 @@ Coordinate conventions, as the formats define them:
   naming the photo (``filename``, ``image_id`` ...), the class (optional: one class without it)
   and the box as ``xmin ymin xmax ymax``, a ``bbox`` column ``[x, y, w, h]`` (Global Wheat's) or
   ``x y w h``, one row per box, in any column order; in pixels, or fractions of the photo's size
-  when every coordinate lies in 0..1 (Open Images); ``width`` and ``height`` when given.
+  when every coordinate lies in 0..1 (Open Images); ``width`` and ``height`` when given;
+- Supervisely: ``meta.json`` declares the classes with their shapes (`read_supervisely_meta`),
+  and each ``ann/x.jpg.json`` lists objects (`read_supervisely_annotation`) whose
+  ``points.exterior`` are pixels; segmentation (`lucid.segment.polygons`) reads the same files.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import math
 import os
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,10 +57,16 @@ __all__ = [
     "read_box_csv",
     "unknown_class",
     "YOLO_NAME_FILES",
+    "SUPERVISELY_META",
+    "read_json",
+    "read_supervisely_meta",
+    "supervisely_classes",
+    "read_supervisely_annotation",
 ]
 
 Box = tuple[float, float, float, float]
 YOLO_NAME_FILES = ("data.yaml", "data.yml", "dataset.yaml", "classes.txt", "obj.names")
+SUPERVISELY_META = "meta.json"  # a Supervisely project's classes, beside its dataset folders
 
 
 def unknown_class(kind: str, value: object) -> str:
@@ -165,7 +176,7 @@ def read_labelme_shapes(path: str | os.PathLike[str]) -> tuple[str | None, tuple
     LabelMe JSON file. A file that is not LabelMe's, or a shape without a label or points, is a
     `DataError` naming the file."""
     file = Path(path)
-    data = _load_json(file)
+    data = read_json(file)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise DataError(f"{file}: not a LabelMe JSON file (no list of 'shapes')")
     shapes = []
@@ -225,11 +236,44 @@ class CocoFile:
     dropped: list[str] = field(default_factory=list)
 
 
-def _load_json(file: Path) -> Any:
+def read_json(file: Path) -> Any:
+    """The JSON document of ``file``; one that cannot be read or parsed is a DataError naming it."""
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{file}: not a readable JSON file ({exc})") from None
+
+
+def read_supervisely_meta(file: Path) -> list[tuple[str, str]]:
+    """The ``(title, shape)`` of each class a Supervisely project's ``meta.json`` declares, in its
+    order (``shape``: rectangle, polygon, bitmap, any, point ...); a file that is not one is a
+    DataError naming it. Detection keeps the classes that give boxes, segmentation those that
+    outline regions."""
+    data = read_json(file)
+    classes = data.get("classes") if isinstance(data, dict) else None
+    if not isinstance(classes, list) or not all(isinstance(c, dict) and "title" in c for c in classes):
+        raise DataError(
+            f"{file}: expected Supervisely's meta.json, a list of 'classes' each with a 'title' and a 'shape'"
+        )
+    return [(str(c["title"]), str(c.get("shape"))) for c in classes]
+
+
+def supervisely_classes(file: Path, shapes: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The classes a project's ``meta.json`` declares with one of ``shapes`` (detection: those
+    that give boxes; segmentation: those that outline regions), in its order, and the others,
+    each with its shape (``road (bitmap)``), for the note that says they are not used."""
+    classes = read_supervisely_meta(file)
+    kept = [title for title, shape in classes if shape in shapes]
+    return kept, [f"{title} ({shape})" for title, shape in classes if shape not in shapes]
+
+
+def read_supervisely_annotation(file: Path) -> dict[str, Any]:
+    """One Supervisely annotation (``ann/x.jpg.json``): a dict with its list of ``objects`` (and
+    usually the photo's ``size``); anything else is a DataError naming the file."""
+    data = read_json(file)
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise DataError(f"{file}: expected a Supervisely annotation with a list of 'objects'")
+    return data
 
 
 def read_coco_json(path: str | os.PathLike[str]) -> CocoFile:
@@ -241,7 +285,7 @@ def read_coco_json(path: str | os.PathLike[str]) -> CocoFile:
     caller counts it as an unknown class.
     """
     file = Path(path)
-    data = _load_json(file)
+    data = read_json(file)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataError(f"{file}: expected a COCO object with 'images', 'annotations' and 'categories' lists")
     try:

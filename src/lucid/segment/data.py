@@ -9,7 +9,11 @@ The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for trainin
 - ``DIR/images/`` + ``DIR/masks/`` without splits: a seeded ``val_fraction`` of the pairs validates;
 - Pascal VOC: ``DIR/JPEGImages/`` + ``DIR/SegmentationClass/``, split by
   ``DIR/ImageSets/Segmentation/{train,val}.txt`` (photos without a mask are not used);
-- Cityscapes: ``DIR/leftImg8bit/SPLIT/<city>/`` + ``DIR/gtFine/SPLIT/<city>/`` train-id masks.
+- Cityscapes: ``DIR/leftImg8bit/SPLIT/<city>/`` + ``DIR/gtFine/SPLIT/<city>/`` train-id masks;
+- outlines drawn into cached class masks (`lucid.segment.polygons`): COCO segmentation files, YOLO
+  segmentation labels, LabelMe JSON, a Supervisely project (``DIR/meta.json`` +
+  ``DIR/DATASET/img/`` + ``DIR/DATASET/ann/``); and one mask image per object, drawn as one class
+  (Data Science Bowl 2018: ``DIR/<id>/images/<id>.png`` + ``DIR/<id>/masks/*.png``).
 
 Images and masks pair by their path below their folders without the suffix; a mask may add one
 tag to the image's name (``x.jpg`` + ``x_mask.png``, ``x_L.png``, ``x_label.png`` ...). Nested
@@ -500,10 +504,12 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return True  # Pascal VOC
     if child_folder(folder, ("leftImg8bit",)) and child_folder(folder, ("gtFine", "gtCoarse")):
         return True  # Cityscapes
-    from lucid.segment.polygons import has_outlines
+    from lucid.segment.polygons import has_outlines, has_supervisely_outlines, object_mask_folder
 
-    if has_outlines(folder):
-        return True  # COCO files that outline their objects
+    if has_outlines(folder) or has_supervisely_outlines(folder):
+        return True  # COCO, YOLO or LabelMe files, or a Supervisely project, that outline their objects
+    if object_mask_folder(folder) is not None:
+        return True  # one mask image per object (Data Science Bowl 2018's <id>/images + <id>/masks)
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_pairs(folder, train_dir) is not None
@@ -569,13 +575,29 @@ def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
 
 
 def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
-    """Outlines drawn into class masks (`lucid.segment.polygons`): COCO segmentation files
-    (Roboflow's ``train/_annotations.coco.json`` + ``valid/``, COCO's ``annotations/instances_*.json``)
-    or YOLO segmentation labels (``images/`` + ``labels/`` of polygons): value 0 background, 1..K
-    the classes; without a validation split a seeded ``val_fraction`` of the photos validates."""
-    from lucid.segment.polygons import BACKGROUND, coco_masks, labelme_masks, yolo_masks
+    """Outlines or per-object masks drawn into class masks (`lucid.segment.polygons`): COCO
+    segmentation files (Roboflow's ``train/_annotations.coco.json`` + ``valid/``, COCO's
+    ``annotations/instances_*.json``), YOLO segmentation labels (``images/`` + ``labels/`` of
+    polygons), LabelMe files, a Supervisely project (``meta.json`` + ``DATASET/img`` + ``ann``) or
+    one mask image per object (Data Science Bowl 2018's ``<id>/images`` + ``<id>/masks``): value 0
+    background, 1..K the classes; without a validation split a seeded ``val_fraction`` of the
+    photos validates."""
+    from lucid.segment.polygons import (
+        BACKGROUND,
+        coco_masks,
+        labelme_masks,
+        object_masks,
+        supervisely_masks,
+        yolo_masks,
+    )
 
-    drawn = coco_masks(folder) or yolo_masks(folder) or labelme_masks(folder)
+    drawn = (
+        coco_masks(folder)
+        or yolo_masks(folder)
+        or labelme_masks(folder)
+        or supervisely_masks(folder)
+        or object_masks(folder)
+    )
     if drawn is None:
         return None
     if drawn.val is not None:

@@ -1,7 +1,9 @@
 """Class masks drawn from outlines: COCO segmentation files (Roboflow's "COCO Segmentation" export,
 COCO's ``instances_*.json``), YOLO segmentation labels (Ultralytics' ``class x1 y1 x2 y2 ...``
-polygons, Roboflow's "YOLOv8" segmentation export) and LabelMe's JSON files, so a data set that
-ships outlines rather than mask images trains as one.
+polygons, Roboflow's "YOLOv8" segmentation export), LabelMe's JSON files and Supervisely projects
+(polygons with holes, and bitmaps), so a data set that ships outlines rather than mask images
+trains as one; and from one mask image per object (Kaggle's Data Science Bowl 2018: their union
+is one class), so a data set of object masks trains as one of class masks.
 
 Segmentation reads mask files. A COCO file's objects (polygons, or COCO's run-length masks for
 crowds) are drawn once into one PNG class mask per photo, in a cache outside the data folder
@@ -9,31 +11,56 @@ crowds) are drawn once into one PNG class mask per photo, in a cache outside the
 modification time, so a changed file is drawn again. The drawing is faster-coco-eval's
 (``annToMask``, ``frPyObjects`` + ``decode``: pycocotools' API; the same library scores
 detection), not lucid's own. Value 0 is the background and the i-th class with objects is value
-i (COCO: by category id; YOLO: class id i-1; LabelMe: by name); larger objects are drawn
-first, so a small object lying on a larger one stays visible.
+i (COCO: by category id; YOLO: class id i-1; LabelMe: by name; Supervisely: meta.json's order;
+object masks: 1, ``foreground``); larger objects are drawn first, so a small object lying on a
+larger one stays visible.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
 import warnings
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lucid.data.files import keyed_files, walk_images
+from lucid.data.files import IMAGE_SUFFIXES, child_folder, keyed_files, walk_images
 from lucid.data.images import image_header
-from lucid.detect.data import coco_files, labelme_sources, yolo_sources
-from lucid.detect.formats import read_labelme_shapes
+from lucid.detect.data import coco_files, labelme_sources, supervisely_datasets, supervisely_split, yolo_sources
+from lucid.detect.formats import (
+    SUPERVISELY_META,
+    read_labelme_shapes,
+    read_supervisely_annotation,
+    read_supervisely_meta,
+    supervisely_classes,
+)
 from lucid.errors import DataError
+from lucid.segment.coding import BINARY_NAMES
 
-__all__ = ["DrawnMasks", "coco_masks", "yolo_masks", "labelme_masks", "has_outlines", "mask_cache_dir", "BACKGROUND"]
+__all__ = [
+    "DrawnMasks",
+    "coco_masks",
+    "yolo_masks",
+    "labelme_masks",
+    "object_masks",
+    "object_mask_folder",
+    "supervisely_masks",
+    "has_outlines",
+    "has_supervisely_outlines",
+    "mask_cache_dir",
+    "BACKGROUND",
+]
 
 # EXIF orientations that turn a photo a quarter: its upright width and height swap.
 QUARTER_TURNS = (5, 6, 7, 8)
@@ -292,11 +319,16 @@ def _yolo_drawn(images: Path, labels: Path) -> list[tuple[Path, Path]]:
 
 def _upright_size(photo: Path) -> tuple[int, int]:
     """``(width, height)`` of ``photo`` as it is shown (its EXIF orientation applied)."""
+    return _photo_sizes(photo)[0]
+
+
+def _photo_sizes(photo: Path) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(width, height)`` of ``photo`` as it is shown (its EXIF orientation applied) and as stored."""
     header = image_header(photo)
     if header is None:
         raise DataError(f"{photo}: not a readable image")
     (width, height), orientation = header
-    return (height, width) if orientation in QUARTER_TURNS else (width, height)
+    return ((height, width) if orientation in QUARTER_TURNS else (width, height)), (width, height)
 
 
 def _pixels(values: list[float], width: int, height: int) -> list[float]:
@@ -410,3 +442,319 @@ def _labelme_drawn(
             _save(mask, _draw_outlines(width, height, outlines))
         pairs.append((photo, mask))
     return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# One mask image per object (Kaggle's Data Science Bowl 2018)
+
+OBJECT_MASK_SPLITS = ("stage1_train",)  # DSB's training folder; its stage1_test/ has no masks
+OBJECT_MASKS_LOOK = 20  # photo folders looked at to recognise the layout (its name test is cheap)
+# Lossless, as lucid.segment.data.MASK_SUFFIXES (not imported: that module imports this one).
+OBJECT_MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def object_masks(root: Path) -> DrawnMasks | None:
+    """``root``'s photo folders (`object_mask_folder`: ``<id>/images/<id>.png`` +
+    ``<id>/masks/*.png``, one black-and-white mask per object) with the union of each photo's
+    masks drawn into one cached class mask: one class (`lucid.segment.coding.BINARY_NAMES`'
+    ``foreground``, value 1) on the background 0; None when ``root`` is not laid out so. Photo
+    folders without masks are not used (counted in a note); no split: a seeded one."""
+    base = object_mask_folder(root)
+    if base is None:
+        return None
+    pairs, unmasked = [], 0
+    for folder in _subfolders(base):
+        images, masks = child_folder(folder, ("images",)), child_folder(folder, ("masks",))
+        if images is None:
+            continue  # not a photo folder
+        files = [m for m in walk_images(masks)[0] if m.suffix.lower() in OBJECT_MASK_SUFFIXES] if masks else []
+        if not files:
+            unmasked += 1
+            continue
+        pairs.append(_object_union(folder, images, files))
+    notes = []
+    if base != root:
+        others = [f"{f.name}/" for f in _subfolders(root) if f != base]
+        notes.append(f"{root}: reading {base.name}/" + (f"; {', '.join(others)} not used" if others else ""))
+    if unmasked:
+        notes.append(
+            f"{base}: {unmasked} photo folders have no masks/ folder or no masks (PNG, BMP, TIFF, GIF) in it: not used"
+        )
+    notes.append(
+        f"{base}: one mask image per object; each photo's objects drawn as one class ({BINARY_NAMES[1]}) "
+        f"into {mask_cache_dir()}"
+    )
+    description = f"one mask per object: {_short(root, base) if base != root else '.'}/<id>/images + masks/"
+    return DrawnMasks(pairs, None, [BINARY_NAMES[1]], description, notes)
+
+
+def object_mask_folder(root: Path, look: int = OBJECT_MASKS_LOOK) -> Path | None:
+    """The folder of ``root`` that holds one folder per photo, each ``<id>/images/<id>.<image>`` +
+    ``<id>/masks/`` (``root`` itself, else DSB's ``stage1_train/``), judged from the names in its
+    first ``look`` folders (a photo named as its folder: split folders' ``train/images/`` are
+    not); None when there is none."""
+    for base in (root, child_folder(root, OBJECT_MASK_SPLITS)):
+        if base is not None and any(_object_folder(f) for f in _subfolders(base)[:look]):
+            return base
+    return None
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """``folder``'s non-hidden sub-folders, sorted; none when it cannot be read."""
+    try:
+        return sorted(Path(e.path) for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+    except OSError:
+        return []
+
+
+def _object_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a photo folder: ``images/<its name>.<image>`` beside a ``masks/`` folder."""
+    images = child_folder(folder, ("images",))
+    if images is None or child_folder(folder, ("masks",)) is None:
+        return False
+    try:
+        names = [e.name for e in os.scandir(images) if e.is_file()]
+    except OSError:
+        return False
+    return any(Path(n).stem.lower() == folder.name.lower() and n.lower().endswith(IMAGE_SUFFIXES) for n in names)
+
+
+def _object_union(folder: Path, images: Path, masks: list[Path]) -> tuple[Path, Path]:
+    """The photo of ``images`` (its one image) with the cached union of its object ``masks``; a
+    mask not of the photo's size is a DataError naming both."""
+    photos = walk_images(images)[0]
+    if len(photos) != 1:
+        raise DataError(f"{images}: expected the one photo of {folder.name}, got {len(photos)} images")
+    photo = photos[0]
+    stamp = [f"{m.name}:{s.st_size}:{s.st_mtime_ns}" for m in masks for s in (m.stat(),)]
+    mask = _cached(photo, f"objects|{masks[0].parent.resolve()}|{';'.join(stamp)}", photo.stem)
+    if not mask.is_file():
+        _save(mask, _union(photo, masks))
+    return photo, mask
+
+
+def _union(photo: Path, masks: list[Path]) -> np.ndarray:
+    """Value 1 where any of ``masks`` is not black, 0 elsewhere, at the photo's size (as shown, or
+    as stored when the masks are of that size)."""
+    from PIL import Image
+
+    upright, stored = _photo_sizes(photo)
+    drawn: np.ndarray | None = None
+    for file in masks:
+        try:
+            with Image.open(file) as opened:
+                size, objects = opened.size, np.asarray(opened.convert("L")) > 0
+        except OSError as exc:
+            raise DataError(f"{file}: not a readable mask image ({exc})") from None
+        if size not in (upright, stored) or (drawn is not None and drawn.shape != objects.shape):
+            raise DataError(
+                f"{file}: mask is {size[0]}x{size[1]} but its photo {photo} is {upright[0]}x{upright[1]} "
+                "(width x height); "
+                "each object's mask must be the photo's size"
+            )
+        drawn = objects if drawn is None else np.logical_or(drawn, objects)
+    assert drawn is not None  # masks is never empty
+    return drawn.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Supervisely projects
+
+SUPERVISELY_OUTLINES = ("polygon", "bitmap")  # geometry types drawn into masks; rectangles are boxes
+SUPERVISELY_CLASS_SHAPES = (*SUPERVISELY_OUTLINES, "any")  # a class of shape "any" may hold either
+
+
+def supervisely_masks(root: Path) -> DrawnMasks | None:
+    """A Supervisely project (``meta.json`` + dataset folders of ``img/x.jpg`` + ``ann/x.jpg.json``)
+    drawn as class masks: value i+1 is meta.json's i-th class of shape polygon, bitmap or any;
+    polygons (their ``interior`` rings are holes) drawn by faster-coco-eval, bitmaps (base64 of a
+    zlib-compressed PNG placed at its ``origin``) decoded by PIL, larger objects first. Rectangles
+    (boxes) and other geometry are skipped, counted in a note; a project of rectangles only is
+    detection data (DataError). None when ``root`` is not a Supervisely project. Datasets named
+    ``train`` + ``val`` (``valid``, else ``test``) split it, else a seeded split of them all."""
+    datasets = supervisely_datasets(root)
+    if not datasets:
+        return None
+    names, others = supervisely_classes(root / SUPERVISELY_META, SUPERVISELY_CLASS_SHAPES)
+    if not names:
+        raise DataError(
+            f"{root / SUPERVISELY_META}: no class of shape polygon, bitmap or any, only boxes and other shapes "
+            f"({', '.join(others)}): detection data (lucid train --task detect)"
+        )
+    if len(names) >= 255:
+        raise DataError(f"{len(names)} Supervisely classes; 8-bit masks hold at most 254 classes and a void value")
+    chosen, given, notes = supervisely_split(root, datasets)
+    if others:
+        notes.append(f"{root}: meta.json's classes of other shapes outline nothing, not used: {', '.join(others)}")
+    value = {name: index + 1 for index, name in enumerate(names)}
+    kinds: Counter[str] = Counter()
+    read = [_supervisely_drawn(dataset, value, kinds) for dataset in chosen]
+    if not any(kinds[kind] for kind in SUPERVISELY_OUTLINES):
+        raise DataError(
+            f"{root}: a Supervisely project without polygons or bitmaps ({_counted(kinds) or 'no objects'}): "
+            "boxes are detection data (lucid train --task detect)"
+        )
+    skipped = Counter({kind: count for kind, count in kinds.items() if kind not in SUPERVISELY_OUTLINES})
+    if skipped:
+        notes.append(
+            f"{root}: {skipped.total()} Supervisely objects are not polygons or bitmaps, skipped ({_counted(skipped)})"
+        )
+    notes.append(
+        f"{root}: masks drawn from the Supervisely outlines into {mask_cache_dir()} ({len(names)} classes + background)"
+    )
+    train = read[0] if given else [pair for pairs in read for pair in pairs]
+    description = "Supervisely: " + " + ".join(f"{d.name}/" for d in chosen)
+    return DrawnMasks(train, read[1] if given else None, names, description, notes)
+
+
+def _counted(kinds: Counter[str]) -> str:
+    """``rectangle 3, point 1``: each geometry type with its count."""
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+
+
+def has_supervisely_outlines(root: Path, files: int = 5) -> bool:
+    """Whether ``root`` is a Supervisely project with outlines to draw: meta.json declares a class
+    of shape polygon or bitmap, or of shape any and the first ``files`` annotations of a dataset
+    hold a polygon or bitmap (a project of rectangles is detection's)."""
+    datasets = supervisely_datasets(root)
+    if not datasets:
+        return False
+    try:
+        shapes = {shape for _, shape in read_supervisely_meta(root / SUPERVISELY_META)}
+    except DataError:
+        return False
+    if shapes & set(SUPERVISELY_OUTLINES):
+        return True
+    if "any" not in shapes:
+        return False
+    for dataset in datasets:
+        ann = child_folder(dataset, ("ann",)) or dataset
+        for file in sorted(ann.rglob("*.json"))[:files]:
+            try:
+                text = file.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if re.search(r'"geometryType"\s*:\s*"(polygon|bitmap)"', text):
+                return True
+    return False
+
+
+def _supervisely_drawn(dataset: Path, value: dict[str, int], kinds: Counter[str]) -> list[tuple[Path, Path]]:
+    """Each photo of a dataset folder (``img/x.jpg``) with its mask drawn from ``ann/x.jpg.json``
+    (a photo without one is all background), its objects counted in ``kinds`` by geometry type
+    (every run, drawn or cached); an annotation without its photo is a DataError."""
+    images, ann = child_folder(dataset, ("img",)) or dataset, child_folder(dataset, ("ann",)) or dataset
+    photos = {p.relative_to(images).as_posix().lower(): p for p in walk_images(images)[0]}
+    files: dict[Path, Path | None] = dict.fromkeys(photos.values())
+    for found in sorted(ann.rglob("*.json")):
+        name = found.relative_to(ann).as_posix()
+        if found.name.startswith("."):
+            continue
+        photo = photos.get(name.lower().removesuffix(".json"))
+        if photo is None:
+            raise DataError(f"{found}: its photo {name[: -len('.json')]} is not in {images}")
+        files[photo] = found
+    pairs = []
+    for photo in sorted(files):
+        file = files[photo]
+        data = read_supervisely_annotation(file) if file is not None else {"objects": []}
+        objects = _supervisely_objects(file, data, value, kinds) if file is not None else []
+        width, height = _supervisely_size(photo, file, data.get("size"))
+        mask = _cached(file or photo, f"supervisely|{photo}|{width}x{height}|{sorted(value.items())}", photo.name)
+        if not mask.is_file():
+            _save(mask, _draw_objects(file, objects, width, height))
+        pairs.append((photo, mask))
+    return pairs
+
+
+def _supervisely_objects(
+    file: Path, data: dict[str, Any], value: dict[str, int], kinds: Counter[str]
+) -> list[tuple[int, dict[str, Any]]]:
+    """The ``(class value, object)`` of an annotation's polygons and bitmaps, every object counted
+    in ``kinds`` by geometry type (rectangles, boxes, are not kept). A polygon or bitmap of a class
+    meta.json does not name as an outline class is a DataError naming it."""
+    kept = []
+    for number, obj in enumerate(data["objects"], 1):
+        kind = str(obj.get("geometryType") or "no geometryType") if isinstance(obj, dict) else "not an object"
+        kinds[kind] += 1
+        if kind not in SUPERVISELY_OUTLINES:
+            continue
+        title = str(obj.get("classTitle"))
+        if title not in value:
+            raise DataError(
+                f"{file}: object {number} is a {kind} of class {title!r}; meta.json's outline classes are "
+                f"{list(value)[:10]}"
+            )
+        kept.append((value[title], obj))
+    return kept
+
+
+def _supervisely_size(photo: Path, file: Path | None, size: Any) -> tuple[int, int]:
+    """``(width, height)`` a photo's mask is drawn at: the annotation's stated size when it is the
+    photo's as shown or as stored (read_pair pairs either), else the photo's as shown; a stated
+    size that is neither is a DataError naming both."""
+    upright, stored = _photo_sizes(photo)
+    width, height = (size.get("width"), size.get("height")) if isinstance(size, dict) else (None, None)
+    if not (isinstance(width, int) and isinstance(height, int)):
+        return upright
+    if (width, height) in (upright, stored):
+        return width, height
+    raise DataError(
+        f"{file}: states its photo is {width}x{height} but {photo} is {upright[0]}x{upright[1]} (width x height)"
+    )
+
+
+def _draw_objects(file: Path | None, objects: list[tuple[int, dict[str, Any]]], width: int, height: int) -> np.ndarray:
+    """A class mask of Supervisely polygons and bitmaps (``(value, object)``), the larger first."""
+    shapes = [
+        (value, _object_pixels(file, number, obj, width, height)) for number, (value, obj) in enumerate(objects, 1)
+    ]
+    drawn = np.zeros((height, width), dtype=np.uint8)
+    for value, pixels in sorted(shapes, key=lambda shape: -int(shape[1].sum())):
+        drawn[pixels] = value
+    return drawn
+
+
+def _object_pixels(file: Path | None, number: int, obj: dict[str, Any], width: int, height: int) -> np.ndarray:
+    """The ``(height, width)`` boolean pixels of one polygon (less its holes) or bitmap."""
+    try:
+        if obj["geometryType"] == "bitmap":
+            return _bitmap_pixels(obj["bitmap"]["data"], obj["bitmap"]["origin"], width, height)
+        points = obj["points"]
+        rings = [points["exterior"], *(points.get("interior") or [])]
+        flat = [[float(c) for x, y in ring for c in (x, y)] for ring in rings]
+    except (KeyError, TypeError, ValueError, binascii.Error, zlib.error, OSError) as exc:
+        raise DataError(
+            f"{file}: object {number} is not a Supervisely polygon (points.exterior [[x, y], ...]) or bitmap "
+            f"(bitmap.data: base64 of a zlib-compressed PNG, bitmap.origin [x, y]): {type(exc).__name__} {exc}"
+        ) from None
+    from faster_coco_eval.core import mask as coco_mask
+
+    if len(flat[0]) < 6:  # fewer than three points outline nothing
+        return np.zeros((height, width), dtype=bool)
+    pixels = coco_mask.decode(coco_mask.frPyObjects(flat[:1], height, width)[0]) > 0
+    for hole in flat[1:]:
+        if len(hole) >= 6:
+            pixels &= coco_mask.decode(coco_mask.frPyObjects([hole], height, width)[0]) == 0
+    return pixels
+
+
+def _bitmap_pixels(data: str, origin: Any, width: int, height: int) -> np.ndarray:
+    """A Supervisely bitmap (base64 of a zlib-compressed PNG whose alpha, else whose non-zero
+    pixels, are the object) placed with its top-left corner at ``origin`` ``[x, y]``, clipped to
+    the photo."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(zlib.decompress(base64.b64decode(data, validate=True)))) as opened:
+        if opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info:
+            bits = np.asarray(opened.convert("RGBA"))[..., 3] > 0
+        else:
+            array = np.asarray(opened)
+            bits = (array != 0).any(axis=-1) if array.ndim == 3 else array != 0
+    left, top = (int(v) for v in origin)
+    pixels = np.zeros((height, width), dtype=bool)
+    rows, cols = bits.shape
+    y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + rows, height), min(left + cols, width)
+    if y0 < y1 and x0 < x1:
+        pixels[y0:y1, x0:x1] = bits[y0 - top : y1 - top, x0 - left : x1 - left]
+    return pixels

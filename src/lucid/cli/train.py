@@ -61,7 +61,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "photos named by class (DIR/train/cat.0.jpg, Oxford-IIIT Pet's images/) or labelled by a CSV table "
         "(DIR/train.csv + DIR/train/) or MATLAB files (Flowers-102, Stanford Cars); --task segment: DIR/train/ + "
         "DIR/val/ each with images/ + masks/, DIR/train/ + DIR/trainannot/, DIR/images/training/ + "
-        "DIR/annotations/training/ (ADE20K), Pascal VOC, Cityscapes, Oxford-IIIT Pet's trimaps, or DIR/images/ + "
+        "DIR/annotations/training/ (ADE20K), Pascal VOC, Cityscapes, Oxford-IIIT Pet's trimaps, COCO/YOLO/LabelMe/"
+        "Supervisely outlines, one mask per object (DSB 2018), or DIR/images/ + "
         "DIR/masks/ split by --val-fraction; --task detect: Pascal VOC, VOC XML beside the photos, COCO JSON, "
         "YOLO labels, CSV box tables, LabelMe JSON, KITTI or Supervisely (docs/training.md, "
         "docs/segmentation.md, docs/detection.md)",

@@ -90,4 +90,5 @@ def test_the_deterministic_flags_reach_the_run_and_its_training_line(tiny_runs, 
         assert seen and set(seen) == {expected}
         line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
         assert f", {words}, on cpu;" in line
+        assert json.loads((tmp_path / given / "summary.json").read_text())["deterministic"] is expected
         assert torch.are_deterministic_algorithms_enabled() == before  # restored after the run

@@ -51,6 +51,7 @@ RESUME_OVERRIDABLE = (
     "device",
     "precision",
     "amp",
+    "deterministic",
     "verify_images",
     "record_indices",
 )

@@ -570,6 +570,7 @@ def _summary(
         "config": run.config.to_dict(),
         "batch_size": run.loaders.batch_size,  # in use: the guard may shrink --batch-size
         "device": str(run.ctx.device),
+        "deterministic": resolve_deterministic(run.config, run.ctx.device),  # the kernels in use
         "world_size": run.ctx.world_size,
         "torch_threads": torch.get_num_threads(),
         "versions": _versions(),

@@ -22,6 +22,7 @@ from lucid.data import (
     infer_image_size,
     normalise_ink,
     resized_crops,
+    shifted_crops,
     stratified_split,
 )
 from lucid.errors import DataError
@@ -384,6 +385,21 @@ def test_the_batched_resized_crops_of_a_gpu_set_match_the_per_image_antialiased_
             ]
         )
         assert (batched.float() - reference).abs().mean() < 1.5
+
+
+def test_the_batched_pad_crops_of_a_gpu_set_match_the_per_image_slices() -> None:
+    """A GPU-resident set of small photos is padded and cropped in one gather; it cuts exactly
+    the pixels the CPU path's slice per image does, mirrored where asked."""
+    g = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (5, 3, 8, 10), generator=g, dtype=torch.uint8)
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    dy, dx = torch.tensor([0, 4, 2, 1, 3]), torch.tensor([4, 0, 2, 3, 1])
+    flips = torch.tensor([False, True, False, True, True])
+    gathered = shifted_crops(padded, dy, dx, flips, (8, 10))
+    for i in range(5):
+        crop = padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 10]
+        assert torch.equal(gathered[i], crop.flip(-1) if flips[i] else crop)
+    assert torch.equal(shifted_crops(padded, torch.full((5,), 2), torch.full((5,), 2), flips & False, (8, 10)), images)
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from lucid.data.augment import (
     preferred_batch,
     resized_crops,
     sample_transform,
+    shifted_crops,
 )
 from lucid.data.datasets import (
     CachedImages,
@@ -89,6 +90,7 @@ __all__ = [
     "DigitsDataset",
     "digits_augment",
     "resized_crops",
+    "shifted_crops",
     "digits_datasets",
     "IMAGE_SUFFIXES",
     "LAYOUTS",

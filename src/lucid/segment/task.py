@@ -138,7 +138,7 @@ class SegmentTask(Task):
         if not holds_masks(folder):  # images/ + masks/ are not two classes; JPEGImages/ + Annotations/ are boxes
             return None
         return (
-            f"{folder} holds image and mask folders: training segmentation (--task segment); "
+            f"{folder} holds images with masks (or outlines drawn into masks): training segmentation (--task segment); "
             "pass --task classify to train a classifier on its folders"
         )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks, as one script for a lent CUDA machine (no install: PYTHONPATH=src):
-# the CUDA tests, the training-throughput benchmark, one epoch at 224 px with --deterministic
+# the CUDA tests, a probe of the training step (benchmarks/gpu_probe.py: the model-only step with
+# and without deterministic kernels, the batch augmentation), the training-throughput benchmark, one epoch at 224 px with --deterministic
 # (the A/B against the benchmark's default, fastest kernels), then the engine's tests with the GPU
 # as the default device. Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
 # .devdata/ (sign-language-digits/ and camvid/, copied there because ../shared does not travel).
@@ -20,6 +21,7 @@ fi
   python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"; } \
     2>&1 | tee "$OUT/machine.txt"
 timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py 2>&1 | tee "$OUT/cuda_tests.log"
+timeout 100 python3 benchmarks/gpu_probe.py --device cuda 2>&1 | tee "$OUT/probe.log"
 timeout 300 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
     2>&1 | tee "$OUT/throughput.log"
 timeout 75 python3 -m lucid train --data "$DATA/sign-language-digits" --img-size 224 --epochs 1 --device cuda \

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The GPU checks, as one script for a lent CUDA machine (no install: PYTHONPATH=src):
-# the CUDA tests, a probe of the training step (benchmarks/gpu_probe.py: the model-only step with
-# and without deterministic kernels, the batch augmentation), the training-throughput benchmark, one epoch at 224 px with --deterministic
-# (the A/B against the benchmark's default, fastest kernels), then the engine's tests with the GPU
-# as the default device. Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
+# 1. the CUDA tests (tests/test_devices.py);
+# 2. a probe of the training step (benchmarks/gpu_probe.py: the model-only step with and without
+#    deterministic kernels, and the batch augmentation);
+# 3. the training-throughput benchmark;
+# 4. one epoch at 224 px with --deterministic (the A/B against the benchmark's fastest kernels);
+# 5. the engine's tests with the GPU as the default device (SUITE_SECONDS, default 60).
+# At most 90 + 80 + 240 + 60 + 60 = 530 s: one call of the device tool (600 s at most).
+# Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
 # .devdata/ (sign-language-digits/ and camvid/, copied there because ../shared does not travel).
 # faster-coco-eval (and any other missing dependency) comes as a wheel in .whl/ where the machine lacks it:
 #   pip download faster-coco-eval pycocotools --no-deps --python-version 3.X --only-binary :all: -d .whl
@@ -21,12 +25,12 @@ fi
   python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"; } \
     2>&1 | tee "$OUT/machine.txt"
 timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py 2>&1 | tee "$OUT/cuda_tests.log"
-timeout 100 python3 benchmarks/gpu_probe.py --device cuda 2>&1 | tee "$OUT/probe.log"
-timeout 300 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
+timeout 80 python3 benchmarks/gpu_probe.py --device cuda 2>&1 | tee "$OUT/probe.log"
+timeout 240 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
     2>&1 | tee "$OUT/throughput.log"
-timeout 75 python3 -m lucid train --data "$DATA/sign-language-digits" --img-size 224 --epochs 1 --device cuda \
+timeout 60 python3 -m lucid train --data "$DATA/sign-language-digits" --img-size 224 --epochs 1 --device cuda \
     --deterministic --limit-val 64 --out /tmp/deterministic-run 2>&1 | tr '\r' '\n' | tail -n 25 | tee "$OUT/deterministic.log"
-timeout "${SUITE_SECONDS:-140}" python3 -m pytest -q -rs -p no:cacheprovider --timeout 120 --tb=short -x \
+timeout "${SUITE_SECONDS:-60}" python3 -m pytest -q -rs -p no:cacheprovider --timeout 120 --tb=short -x \
     ${SUITE:-tests/test_train.py tests/test_segment.py tests/test_detect_task.py tests/test_train_resume.py} \
     2>&1 | tee "$OUT/gpu_suite.log"
 exit 0

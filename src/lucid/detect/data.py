@@ -757,9 +757,10 @@ def _kitti(root: Path) -> DetectionLayout | None:
     ``ImageSets/train.txt`` + ``val.txt`` (without ``train.txt``, the other labels train), else by
     seed; ``testing/`` has no labels and is not read, said."""
     folder = _kitti_split_folder(root)
-    if folder is None:
+    pair = None if folder is None else _kitti_folders(folder)
+    if folder is None or pair is None:
         return None
-    images, labels = _kitti_folders(folder) or (folder, folder)
+    images, labels = pair
     train_ids, val_ids = _kitti_lists(root, folder)
     where = "" if folder == root else f"{folder.name}/"
     testing = child_folder(root, TEST_SPLITS)

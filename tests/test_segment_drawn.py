@@ -244,3 +244,19 @@ def test_a_supervisely_project_of_outlines_only_is_claimed_for_segmentation(tmp_
     assert claimed is not None and claimed[0] == "segment"
     train, val, info = detection_datasets(root, image_size=32)
     assert (info.classes, len(train), len(val)) == (["cat"], 3, 2)
+
+
+def test_a_supervisely_bitmap_that_inflates_beyond_its_photo_is_refused(tmp_path, home):
+    """A bitmap's zlib data is inflated only up to what a PNG of the photo's size can hold: a
+    compression bomb is refused naming the object, not decompressed into memory."""
+    root = tmp_path / "project"
+    _supervisely(root, datasets=(("train", 2), ("val", 1)))
+    bomb = base64.b64encode(zlib.compress(b"\0" * (8 * HEIGHT * WIDTH + (1 << 16) + 1))).decode()
+    file = root / "val" / "ann" / "p0.jpg.json"
+    document = json.loads(file.read_text())
+    document["objects"][2]["bitmap"]["data"] = bomb
+    file.write_text(json.dumps(document))
+    with pytest.raises(
+        DataError, match=r"p0\.jpg\.json: object 3 is not a Supervisely polygon .* inflates to more than"
+    ):
+        find_layout(root)

@@ -13,7 +13,10 @@ The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for trainin
 - outlines drawn into cached class masks (`lucid.segment.polygons`): COCO segmentation files, YOLO
   segmentation labels, LabelMe JSON, a Supervisely project (``DIR/meta.json`` +
   ``DIR/DATASET/img/`` + ``DIR/DATASET/ann/``); and one mask image per object, drawn as one class
-  (Data Science Bowl 2018: ``DIR/<id>/images/<id>.png`` + ``DIR/<id>/masks/*.png``).
+  (Data Science Bowl 2018: ``DIR/<id>/images/<id>.png`` + ``DIR/<id>/masks/*.png``);
+- COCO panoptic segmentation (``DIR/annotations/panoptic_train2017.json`` + its segment PNGs in
+  ``DIR/annotations/panoptic_train2017/``, photos in ``DIR/train2017/``), read as class masks in the
+  same cache: the categories by id are the classes 0..K-1, unlabelled pixels void (255).
 
 Images and masks pair by their path below their folders without the suffix; a mask may add one
 tag to the image's name (``x.jpg`` + ``x_mask.png``, ``x_L.png``, ``x_label.png`` ...). Nested
@@ -504,10 +507,12 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return True  # Pascal VOC
     if child_folder(folder, ("leftImg8bit",)) and child_folder(folder, ("gtFine", "gtCoarse")):
         return True  # Cityscapes
-    from lucid.segment.polygons import has_outlines, has_supervisely_outlines, object_mask_folder
+    from lucid.segment.polygons import has_outlines, has_supervisely_outlines, object_mask_folder, panoptic_files
 
     if has_outlines(folder) or has_supervisely_outlines(folder):
         return True  # COCO, YOLO or LabelMe files, or a Supervisely project, that outline their objects
+    if panoptic_files(folder):
+        return True  # COCO panoptic: annotations/panoptic_*.json (its segment PNGs beside it)
     if object_mask_folder(folder) is not None:
         return True  # one mask image per object (Data Science Bowl 2018's <id>/images + <id>/masks)
     train_dir = child_folder(folder, TRAIN_SPLITS)
@@ -526,10 +531,14 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     files and no masks: Pascal VOC's detection folders (``JPEGImages/`` + ``Annotations/`` of
     XML, BCCD), YOLO's ``images/`` + ``labels/``. What ``lucid train`` claims for segmentation
     when no ``--task`` is given; the readers still name such folders' boxes in their errors."""
+    from lucid.segment.polygons import panoptic_files
+
     folder = Path(root).expanduser()
     if not looks_like_segmentation(folder):
         return False
     if child_folder(folder, ("SegmentationClass",)) is not None or child_folder(folder, ("leftImg8bit",)) is not None:
+        return True
+    if panoptic_files(folder):  # annotations/ holds JSON, and segment PNGs rather than boxes
         return True
     masks = child_folder(folder, MASK_DIRS)
     boxes_only = masks is not None and holds_files(masks, BOX_SUFFIXES) and not holds_files(masks, MASK_SUFFIXES, 2000)
@@ -580,19 +589,31 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
     ``annotations/instances_*.json``), YOLO segmentation labels (``images/`` + ``labels/`` of
     polygons), LabelMe files, a Supervisely project (``meta.json`` + ``DATASET/img`` + ``ann``) or
     one mask image per object (Data Science Bowl 2018's ``<id>/images`` + ``<id>/masks``): value 0
-    background, 1..K the classes; without a validation split a seeded ``val_fraction`` of the
-    photos validates."""
+    background, 1..K the classes; COCO panoptic files (``annotations/panoptic_*.json``: value k the
+    k-th category by id, unlabelled pixels the void value 255, which the coding declares void);
+    without a validation split a seeded ``val_fraction`` of the photos validates. A COCO folder
+    holding instances and panoptic files is read by its instances' outlines, said in a note."""
     from lucid.segment.polygons import (
         BACKGROUND,
         coco_masks,
         labelme_masks,
         object_masks,
+        panoptic_files,
+        panoptic_masks,
         supervisely_masks,
         yolo_masks,
     )
 
+    drawn = coco_masks(folder)
+    if drawn is not None and (panoptic := panoptic_files(folder)):
+        shown = ", ".join(file.name for file in panoptic.values())
+        drawn.notes.append(
+            f"{folder}: the instances files' outlines are drawn; {shown} not used (a folder without instances_*.json "
+            "reads the panoptic segments)"
+        )
     drawn = (
-        coco_masks(folder)
+        drawn
+        or panoptic_masks(folder)
         or yolo_masks(folder)
         or labelme_masks(folder)
         or supervisely_masks(folder)
@@ -606,8 +627,10 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
         train, val = seeded_split(drawn.train, val_fraction, seed, "photo")
         description = f"{drawn.description}, {len(val)} of {len(drawn.train)} photos validate"
         layout = SegmentationLayout(folder, "single", train, val, description, drawn.notes, val_fraction, seed)
-    names = [BACKGROUND, *drawn.names]
-    layout.coding = ColourTable(names, [], [], [[value] for value in range(len(names))], [])
+    names = [BACKGROUND, *drawn.names] if drawn.background else list(drawn.names)
+    # Values are the classes; without a background (panoptic) unlabelled pixels hold 255, declared void.
+    void = [] if drawn.background else [DEFAULT_IGNORE_INDEX]
+    layout.coding = ColourTable(names, list(drawn.colours), [], [[value] for value in range(len(names))], void)
     return layout
 
 

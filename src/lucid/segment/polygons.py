@@ -14,6 +14,12 @@ detection), not lucid's own. Value 0 is the background and the i-th class with o
 i (COCO: by category id; YOLO: class id i-1; LabelMe: by name; Supervisely: meta.json's order;
 object masks: 1, ``foreground``); larger objects are drawn first, so a small object lying on a
 larger one stays visible.
+
+COCO panoptic segmentation (``annotations/panoptic_*.json`` + one segment PNG per photo, its RGB
+the segment id ``R + 256 G + 256² B``) is read as semantic segmentation: each segment's
+category is its pixels' class, value k the k-th category by id (0..K-1: its stuff categories
+cover the scene, so there is no background class), and unlabelled pixels (segment id 0, or an id
+the photo's ``segments_info`` does not list) the void value 255, ignored by training and metrics.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from lucid.data.files import IMAGE_SUFFIXES, child_folder, keyed_files, walk_images
+from lucid.data.files import IMAGE_SUFFIXES, child_folder, distinct_names, keyed_files, walk_images
 from lucid.data.images import image_header
 from lucid.detect.data import coco_files, labelme_sources, supervisely_datasets, supervisely_split, yolo_sources
 from lucid.detect.formats import (
@@ -46,7 +52,7 @@ from lucid.detect.formats import (
     supervisely_classes,
 )
 from lucid.errors import DataError
-from lucid.segment.coding import BINARY_NAMES
+from lucid.segment.coding import BINARY_NAMES, DEFAULT_IGNORE_INDEX
 
 __all__ = [
     "DrawnMasks",
@@ -56,6 +62,8 @@ __all__ = [
     "object_masks",
     "object_mask_folder",
     "supervisely_masks",
+    "panoptic_masks",
+    "panoptic_files",
     "has_outlines",
     "has_supervisely_outlines",
     "mask_cache_dir",
@@ -71,13 +79,18 @@ BACKGROUND = "background"  # value 0 of a drawn mask: no object
 @dataclass
 class DrawnMasks:
     """The (photo, drawn mask) pairs of a COCO segmentation data set: ``val`` is None when it has
-    no validation file (a seeded split then); ``names`` name the values 1..K."""
+    no validation file (a seeded split then); ``names`` name the values 1..K, 0 the background.
+    Without ``background`` (COCO panoptic: its stuff categories cover the scene) ``names`` name
+    the values 0..K-1 and unlabelled pixels hold the void value 255; ``colours``, when given, are
+    the classes' own colours (for drawing predictions)."""
 
     train: list[tuple[Path, Path]]
     val: list[tuple[Path, Path]] | None
     names: list[str]
     description: str
     notes: list[str] = field(default_factory=list)
+    background: bool = True
+    colours: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def mask_cache_dir() -> Path:
@@ -236,6 +249,220 @@ def _save(path: Path, mask: np.ndarray) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --------------------------------------------------------------------------------------------
+# COCO panoptic segmentation
+
+PANOPTIC_PREFIX = "panoptic_"  # COCO's annotations/panoptic_train2017.json + panoptic_train2017/
+
+
+def panoptic_files(root: Path) -> dict[str, Path]:
+    """``root``'s COCO panoptic files by role (``train``/``val``/``test``/``all``, the first of a
+    role by name), judged by name only: ``annotations/panoptic_*.json`` (COCO's
+    ``panoptic_train2017.json``; panopticapi's ``panoptic_coco_categories.json`` is not one)."""
+    annotations = child_folder(root, ("annotations",))
+    if annotations is None:
+        return {}
+    found: dict[str, Path] = {}
+    for file in sorted(annotations.glob(f"{PANOPTIC_PREFIX}*.json")):
+        split = file.stem[len(PANOPTIC_PREFIX) :]
+        if "categories" not in split.lower() and file.is_file():
+            found.setdefault(_split_role(split), file)
+    return found
+
+
+def _split_role(split: str) -> str:
+    """The role a COCO file's split names (``train2017``: train); ``trainval`` and others: all."""
+    lowered = split.lower()
+    if "trainval" in lowered:
+        return "all"
+    return next((role for role in ("train", "val", "test") if role in lowered), "all")
+
+
+def panoptic_masks(root: Path) -> DrawnMasks | None:
+    """``root``'s COCO panoptic files (`panoptic_files`) read as class masks, cached as drawn
+    masks are; None without any. Value k is the k-th category by id, unlabelled pixels the void
+    value 255 (no background class: `DrawnMasks.background` False). ``panoptic_train*`` trains and
+    ``panoptic_val*`` validates, else one file is split by seed."""
+    files = panoptic_files(root)
+    if not files:
+        return None
+    documents = {file: _panoptic_document(file) for file in files.values()}
+    categories = _panoptic_categories(documents)
+    value = {category: index for index, (category, _, _) in enumerate(categories)}
+    val_role = "val" if "val" in files else "test" if "test" in files else None
+    notes: list[str] = []
+    if "train" in files and val_role is not None:
+        train = _panoptic_pairs(root, files["train"], documents[files["train"]], value, notes)
+        val: list[tuple[Path, Path]] | None = _panoptic_pairs(
+            root, files[val_role], documents[files[val_role]], value, notes
+        )
+        description = f"COCO panoptic: {_short(root, files['train'])} + {_short(root, files[val_role])}"
+        if val_role == "test":
+            notes.append(f"{root}: no validation annotations, so the test set ({files['test'].name}) validates")
+    else:
+        first = files.get("train") or next(iter(files.values()))
+        train, val = _panoptic_pairs(root, first, documents[first], value, notes), None
+        description = f"COCO panoptic: {_short(root, first)}"
+    notes.append(
+        f"{root}: class masks derived from the COCO panoptic segments into {mask_cache_dir()} ({len(categories)} "
+        f"categories by id as classes 0..{len(categories) - 1}; unlabelled pixels void, {DEFAULT_IGNORE_INDEX})"
+    )
+    colours = [colour for _, _, colour in categories if colour is not None]
+    return DrawnMasks(
+        train,
+        val,
+        [name for _, name, _ in categories],
+        description,
+        notes,
+        background=False,
+        colours=colours if len(colours) == len(categories) else [],
+    )
+
+
+def _panoptic_document(file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{file}: not a readable COCO panoptic JSON file ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations")):
+        raise DataError(
+            f"{file}: expected a COCO panoptic JSON object with 'categories', 'images' and 'annotations' (one per "
+            "image, with its 'file_name' PNG and 'segments_info')"
+        )
+    return data
+
+
+def _panoptic_categories(
+    documents: dict[Path, dict[str, Any]],
+) -> list[tuple[int, str, tuple[int, int, int] | None]]:
+    """``(category id, name, colour)`` of every category the panoptic ``documents`` declare, by
+    id (value k of a derived mask is the k-th): the declared list, not only the categories with
+    segments, so the classes do not depend on which photos a split holds."""
+    found: dict[int, tuple[str, tuple[int, int, int] | None]] = {}
+    for file, data in documents.items():
+        for number, category in enumerate(data.get("categories") or [], 1):
+            try:
+                identifier, name = int(category["id"]), str(category["name"])
+            except (KeyError, TypeError, ValueError):
+                raise DataError(
+                    f"{file}: category {number} has no integer 'id' and 'name': {category!r:.100}"
+                ) from None
+            found.setdefault(identifier, (name, _colour(category.get("color"))))
+    first = next(iter(documents))
+    if not found:
+        raise DataError(f"{first}: no 'categories': a COCO panoptic file names its categories")
+    if len(found) > DEFAULT_IGNORE_INDEX:
+        raise DataError(f"{len(found)} COCO panoptic categories; 8-bit masks hold at most 255 classes and a void value")
+    ordered = sorted(found.items())
+    distinct_names([name for _, (name, _) in ordered], first)
+    return [(identifier, name, colour) for identifier, (name, colour) in ordered]
+
+
+def _colour(value: Any) -> tuple[int, int, int] | None:
+    """A category's ``color`` ``[r, g, b]``, or None when it has none."""
+    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
+        return value[0], value[1], value[2]
+    return None
+
+
+def _segment_folder(root: Path, file: Path) -> Path:
+    """The folder of ``file``'s segment PNGs: ``panoptic_train2017/`` beside it (COCO's
+    ``annotations/``) or at ``root``; still zipped, or absent, is a DataError saying so."""
+    for folder in dict.fromkeys((file.parent / file.stem, root / "annotations" / file.stem, root / file.stem)):
+        if folder.is_dir():
+            return folder
+    zipped = file.with_suffix(".zip")
+    if zipped.is_file():
+        raise DataError(f"{file}: its segment PNGs are still zipped in {zipped}; unzip it (into {file.parent})")
+    raise DataError(f"{file}: no folder of its segment PNGs ({file.stem}/ beside it or in {root})")
+
+
+def _panoptic_pairs(
+    root: Path, file: Path, data: dict[str, Any], value: dict[int, int], notes: list[str]
+) -> list[tuple[Path, Path]]:
+    """Each annotated photo of the panoptic ``file`` (its parsed ``data``) with its class mask,
+    derived from its segment PNG into a cache keyed by the file's path, size and time and by the
+    PNG's size and time. A missing photo or PNG is a DataError naming it; photos without an
+    annotation are not used, counted in ``notes``."""
+    split = file.stem[len(PANOPTIC_PREFIX) :]
+    segments_dir = _segment_folder(root, file)
+    folders = [root / split, root / "images" / split, root / "images", root]
+    try:
+        images = {int(image["id"]): str(image["file_name"]) for image in data["images"]}
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{file}: every 'images' entry needs an integer 'id' and a 'file_name'") from None
+    stat = file.stat()
+    source = f"panoptic|{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sorted(value.items())}"
+    cache = mask_cache_dir() / hashlib.sha256(source.encode()).hexdigest()[:16]
+    read: dict[int, tuple[str, dict[int, int]]] = {}
+    for number, annotation in enumerate(data["annotations"], 1):
+        try:
+            image_id, png = int(annotation["image_id"]), str(annotation["file_name"])
+            segments = {int(s["id"]): int(s["category_id"]) for s in annotation["segments_info"]}
+        except (KeyError, TypeError, ValueError):
+            raise DataError(
+                f"{file}: annotation {number} is not a panoptic one ('image_id', 'file_name' and 'segments_info' of "
+                f"'id' and 'category_id'): {annotation!r:.120}"
+            ) from None
+        if image_id not in images:
+            raise DataError(f"{file}: annotation {number} ({png}) is of image id {image_id}, which 'images' lacks")
+        if image_id in read:
+            raise DataError(f"{file}: image id {image_id} ({images[image_id]}) has two annotations")
+        unknown = sorted(set(segments.values()) - set(value))
+        if unknown:
+            raise DataError(
+                f"{file}: {png} has segments of category ids {unknown[:5]} that no 'categories' entry names"
+            )
+        read[image_id] = (png, segments)
+    pairs = []
+    for image_id, (png, segments) in sorted(read.items()):
+        photo = _photo(images[image_id], folders)
+        if photo is None:
+            raise DataError(f"{file}: the photo {images[image_id]!r} is in none of {[str(f) for f in folders[:2]]}")
+        found = _photo(png, [segments_dir])
+        if found is None:
+            raise DataError(
+                f"{file}: the segment PNG {png!r} of the photo {images[image_id]!r} is not in {segments_dir}"
+            )
+        png_stat = found.stat()
+        stamp = hashlib.sha256(f"{png_stat.st_size}|{png_stat.st_mtime_ns}".encode()).hexdigest()[:8]
+        mask = cache / f"{image_id}-{stamp}.png"
+        if not mask.is_file():
+            _save(mask, _panoptic_classes(found, photo, segments, value))
+        pairs.append((photo, mask))
+    unannotated = len(set(images) - set(read))
+    if unannotated:
+        notes.append(f"{file}: {unannotated} photos have no panoptic annotation and are not used")
+    return pairs
+
+
+def _panoptic_classes(png: Path, photo: Path, segments: dict[int, int], value: dict[int, int]) -> np.ndarray:
+    """The class mask of one segment PNG (segment id ``R + 256 G + 256² B``): each listed
+    segment's category value, the void value 255 for id 0 and ids ``segments`` does not list; a
+    PNG of another size than its photo (as shown or as stored) is a DataError naming both."""
+    from PIL import Image
+
+    try:
+        with Image.open(png) as opened:
+            rgb = np.asarray(opened.convert("RGB")).astype(np.int64)
+    except OSError as exc:
+        raise DataError(f"{png}: not a readable segment PNG ({exc})") from None
+    height, width = rgb.shape[:2]
+    upright, stored = _photo_sizes(photo)
+    if (width, height) not in (upright, stored):
+        raise DataError(
+            f"{png}: segment PNG is {width}x{height} but its photo {photo} is {upright[0]}x{upright[1]} "
+            "(width x height); they must be the same size"
+        )
+    ids = rgb[..., 0] + (rgb[..., 1] << 8) + (rgb[..., 2] << 16)
+    known = np.array(sorted(i for i in segments if i != 0), dtype=np.int64)
+    if not len(known):
+        return np.full((height, width), DEFAULT_IGNORE_INDEX, dtype=np.uint8)
+    classes = np.array([value[segments[int(i)]] for i in known], dtype=np.uint8)
+    position = np.clip(np.searchsorted(known, ids), 0, len(known) - 1)
+    return np.where(known[position] == ids, classes[position], DEFAULT_IGNORE_INDEX).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,8 +896,9 @@ def _supervisely_drawn(dataset: Path, value: dict[str, int], kinds: Counter[str]
 
 def _supervisely_objects(
     file: Path, data: dict[str, Any], value: dict[str, int], kinds: Counter[str]
-) -> list[tuple[int, dict[str, Any]]]:
-    """The ``(class value, object)`` of an annotation's polygons and bitmaps, every object counted
+) -> list[tuple[int, int, dict[str, Any]]]:
+    """The ``(class value, object's number in the file, object)`` of an annotation's polygons and
+    bitmaps (the number for errors), every object counted
     in ``kinds`` by geometry type (rectangles, boxes, are not kept). A polygon or bitmap of a class
     meta.json does not name as an outline class is a DataError naming it."""
     kept = []
@@ -685,7 +913,7 @@ def _supervisely_objects(
                 f"{file}: object {number} is a {kind} of class {title!r}; meta.json's outline classes are "
                 f"{list(value)[:10]}"
             )
-        kept.append((value[title], obj))
+        kept.append((value[title], number, obj))
     return kept
 
 
@@ -704,11 +932,11 @@ def _supervisely_size(photo: Path, file: Path | None, size: Any) -> tuple[int, i
     )
 
 
-def _draw_objects(file: Path | None, objects: list[tuple[int, dict[str, Any]]], width: int, height: int) -> np.ndarray:
-    """A class mask of Supervisely polygons and bitmaps (``(value, object)``), the larger first."""
-    shapes = [
-        (value, _object_pixels(file, number, obj, width, height)) for number, (value, obj) in enumerate(objects, 1)
-    ]
+def _draw_objects(
+    file: Path | None, objects: list[tuple[int, int, dict[str, Any]]], width: int, height: int
+) -> np.ndarray:
+    """A class mask of Supervisely polygons and bitmaps (``(value, number, object)``), the larger first."""
+    shapes = [(value, _object_pixels(file, number, obj, width, height)) for value, number, obj in objects]
     drawn = np.zeros((height, width), dtype=np.uint8)
     for value, pixels in sorted(shapes, key=lambda shape: -int(shape[1].sum())):
         drawn[pixels] = value
@@ -745,7 +973,15 @@ def _bitmap_pixels(data: str, origin: Any, width: int, height: int) -> np.ndarra
     the photo."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(zlib.decompress(base64.b64decode(data, validate=True)))) as opened:
+    # A bitmap is at most the photo: a PNG of it holds at most 8 bytes a pixel (16-bit RGBA) plus
+    # its rows' filter bytes and headers, so more than that is refused before it is inflated
+    # further (a zlib bomb would fill the memory).
+    limit = 8 * width * height + (1 << 16)
+    inflate = zlib.decompressobj()
+    png = inflate.decompress(base64.b64decode(data, validate=True), limit)
+    if inflate.unconsumed_tail:
+        raise ValueError(f"the bitmap inflates to more than {limit:,} bytes, more than a {width}x{height} photo's")
+    with Image.open(io.BytesIO(png)) as opened:
         if opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info:
             bits = np.asarray(opened.convert("RGBA"))[..., 3] > 0
         else:

@@ -975,7 +975,7 @@ def test_coco_outlines_are_drawn_into_class_masks(tmp_path, monkeypatch):
     ``_annotations.coco.json``): the outlines are drawn once into cached class masks (background 0,
     the categories with objects 1..K by id, small objects over large ones) outside the data
     folder, and read as any masks; a changed file is drawn again."""
-    from lucid.segment.polygons import mask_cache_dir
+    from lucid.segment.drawn import mask_cache_dir
     from lucid.tasks import task_of_data
 
     monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))

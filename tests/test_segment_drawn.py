@@ -61,7 +61,7 @@ def test_one_mask_per_object_is_drawn_as_their_union(tmp_path, home):
     """DSB 2018 (``stage1_train/`` beside ``stage1_test/``, which has no masks): each photo's object
     masks drawn as one class on the background, cached under ``LUCID_HOME``; photo folders
     without masks are left out and counted; a seeded split; ``lucid train`` claims it."""
-    from lucid.segment.polygons import mask_cache_dir
+    from lucid.segment.drawn import mask_cache_dir
     from lucid.tasks import task_of_data
 
     root = tmp_path / "dsb"
@@ -105,7 +105,7 @@ def test_an_object_mask_of_another_size_than_its_photo_is_refused(tmp_path, home
 def test_split_folders_of_images_and_masks_are_not_one_folder_per_photo(tmp_path, home):
     """``train/images/`` + ``train/masks/`` are a split's folders, not a photo's: its photos are not
     named as the folder, so the per-object reader leaves the layout to the others."""
-    from lucid.segment.polygons import object_mask_folder
+    from lucid.segment.segments import object_mask_folder
 
     for split in ("train", "val"):
         for name in ("a", "b"):

@@ -79,7 +79,8 @@ def test_coco_panoptic_is_read_as_class_masks_with_void(tmp_path, home):
     the metrics. Train and val files split it; the masks are cached under ``LUCID_HOME`` and read
     again from there; the data folder is untouched; segmentation claims it, detection does not."""
     from lucid.detect.data import coco_files, looks_like_detection
-    from lucid.segment.polygons import coco_masks, mask_cache_dir
+    from lucid.segment.drawn import mask_cache_dir
+    from lucid.segment.polygons import coco_masks
     from lucid.tasks import task_of_data
 
     root = tmp_path / "coco"

@@ -10,13 +10,15 @@ The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for trainin
 - Pascal VOC: ``DIR/JPEGImages/`` + ``DIR/SegmentationClass/``, split by
   ``DIR/ImageSets/Segmentation/{train,val}.txt`` (photos without a mask are not used);
 - Cityscapes: ``DIR/leftImg8bit/SPLIT/<city>/`` + ``DIR/gtFine/SPLIT/<city>/`` train-id masks;
-- outlines drawn into cached class masks (`lucid.segment.polygons`): COCO segmentation files, YOLO
-  segmentation labels, LabelMe JSON, a Supervisely project (``DIR/meta.json`` +
-  ``DIR/DATASET/img/`` + ``DIR/DATASET/ann/``); and one mask image per object, drawn as one class
-  (Data Science Bowl 2018: ``DIR/<id>/images/<id>.png`` + ``DIR/<id>/masks/*.png``);
-- COCO panoptic segmentation (``DIR/annotations/panoptic_train2017.json`` + its segment PNGs in
-  ``DIR/annotations/panoptic_train2017/``, photos in ``DIR/train2017/``), read as class masks in the
-  same cache: the categories by id are the classes 0..K-1, unlabelled pixels void (255).
+- outlines drawn into cached class masks (`lucid.segment.polygons`; the cache is
+  `lucid.segment.drawn`'s): COCO segmentation files, YOLO segmentation labels, LabelMe JSON, a
+  Supervisely project (``DIR/meta.json`` + ``DIR/DATASET/img/`` + ``DIR/DATASET/ann/``);
+- masks of objects or segments turned into class masks (`lucid.segment.segments`): one mask image
+  per object, drawn as one class (Data Science Bowl 2018: ``DIR/<id>/images/<id>.png`` +
+  ``DIR/<id>/masks/*.png``), and COCO panoptic segmentation
+  (``DIR/annotations/panoptic_train2017.json`` + its segment PNGs in
+  ``DIR/annotations/panoptic_train2017/``, photos in ``DIR/train2017/``): the categories by id
+  are the classes 0..K-1, unlabelled pixels void (255).
 
 Images and masks pair by their path below their folders without the suffix; a mask may add one
 tag to the image's name (``x.jpg`` + ``x_mask.png``, ``x_L.png``, ``x_label.png`` ...). Nested
@@ -507,7 +509,8 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return True  # Pascal VOC
     if child_folder(folder, ("leftImg8bit",)) and child_folder(folder, ("gtFine", "gtCoarse")):
         return True  # Cityscapes
-    from lucid.segment.polygons import has_outlines, has_supervisely_outlines, object_mask_folder, panoptic_files
+    from lucid.segment.polygons import has_outlines, has_supervisely_outlines
+    from lucid.segment.segments import object_mask_folder, panoptic_files
 
     if has_outlines(folder) or has_supervisely_outlines(folder):
         return True  # COCO, YOLO or LabelMe files, or a Supervisely project, that outline their objects
@@ -531,7 +534,7 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     files and no masks: Pascal VOC's detection folders (``JPEGImages/`` + ``Annotations/`` of
     XML, BCCD), YOLO's ``images/`` + ``labels/``. What ``lucid train`` claims for segmentation
     when no ``--task`` is given; the readers still name such folders' boxes in their errors."""
-    from lucid.segment.polygons import panoptic_files
+    from lucid.segment.segments import panoptic_files
 
     folder = Path(root).expanduser()
     if not looks_like_segmentation(folder):
@@ -593,16 +596,9 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
     k-th category by id, unlabelled pixels the void value 255, which the coding declares void);
     without a validation split a seeded ``val_fraction`` of the photos validates. A COCO folder
     holding instances and panoptic files is read by its instances' outlines, said in a note."""
-    from lucid.segment.polygons import (
-        BACKGROUND,
-        coco_masks,
-        labelme_masks,
-        object_masks,
-        panoptic_files,
-        panoptic_masks,
-        supervisely_masks,
-        yolo_masks,
-    )
+    from lucid.segment.drawn import BACKGROUND
+    from lucid.segment.polygons import coco_masks, labelme_masks, supervisely_masks, yolo_masks
+    from lucid.segment.segments import object_masks, panoptic_files, panoptic_masks
 
     drawn = coco_masks(folder)
     if drawn is not None and (panoptic := panoptic_files(folder)):

@@ -977,6 +977,9 @@ def test_stanford_cars_labelled_by_its_devkit(tmp_path: Path) -> None:
     _mat(root / "devkit" / "cars_meta.mat", names=names)
     with pytest.raises(DataError, match=r"cars_meta\.mat: expected the variable\(s\) class_names; it holds names"):
         find_layout(root)
+    (root / "devkit" / "cars_meta.mat").write_bytes(b"not MATLAB at all")
+    with pytest.raises(DataError, match=r"cars_meta\.mat: not a readable MATLAB \(\.mat\) file"):
+        find_layout(root)
 
 
 def test_stanford_dogs_split_by_its_mat_lists(tmp_path: Path) -> None:

@@ -33,16 +33,22 @@ CARS_TRAIN, CARS_TEST = "cars_train_annos.mat", "cars_test_annos_withlabels.mat"
 # Stanford Dogs' lists of training and test photos (``lists/``), each a ``file_list`` of class/photo paths.
 MAT_LISTS = ("train_list.mat", "test_list.mat")
 MATLAB_UNIT = "class (from a MATLAB label file)"
+MAX_MAT_BYTES = 200_000_000  # the label files are kilobytes to a few megabytes; a larger one is not one
 
 
 def read_mat(file: Path, *keys: str) -> dict[str, Any]:
     """The variables ``keys`` of the MATLAB file ``file`` (``squeeze_me``: a 1 x n array is n
     values); a file scipy cannot read, or one without a key, is a DataError naming it."""
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
+    size = file.stat().st_size
+    if size > MAX_MAT_BYTES:
+        raise DataError(f"{file}: {size:,} bytes, too large for a data set's label file (at most {MAX_MAT_BYTES:,})")
     try:
         data = loadmat(file, squeeze_me=True)
-    except (OSError, ValueError, TypeError, NotImplementedError) as exc:  # NotImplementedError: a v7.3 (HDF5) file
+    # NotImplementedError: a version 7.3 (HDF5) file, which scipy does not read
+    except (MatReadError, OSError, ValueError, TypeError, NotImplementedError) as exc:
         raise DataError(f"{file}: not a readable MATLAB (.mat) file ({type(exc).__name__}: {exc})") from None
     missing = [key for key in keys if key not in data]
     if missing:

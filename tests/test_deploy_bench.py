@@ -91,6 +91,7 @@ def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) ->
     assert markdown(BenchResult.from_dict(result.to_dict())) == markdown(result)
 
 
+@pytest.mark.slow  # about 11 s: an SSDLite export and timing; the report's rows are checked above
 def test_the_detection_row_times_lucids_exported_ssdlite_against_torchvisions(tmp_path: Path) -> None:
     from lucid.deploy.bench import detection_row
     from lucid.deploy.results import DETECTION_CONTENDERS

@@ -58,6 +58,7 @@ __all__ = [
     "MAX_NAMES_FILE_BYTES",
     "holds_files",
     "has_folders",
+    "subfolders",
 ]
 
 MAX_NAMES_FILE_BYTES = 1_000_000  # a list of class names; a larger file is not one
@@ -399,6 +400,14 @@ def split_folders(
     elif train is not None and val is not None and test is not None:
         notes.append(f"{folder}: {val.name}/ is the validation split; {test.name}/ is not used")
     return train, val, notes
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """``folder``'s non-hidden sub-folders, sorted; none when it cannot be read."""
+    try:
+        return sorted(Path(e.path) for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+    except OSError:
+        return []
 
 
 def has_folders(folder: Path) -> bool:

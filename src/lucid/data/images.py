@@ -29,6 +29,8 @@ __all__ = [
     "border_is_light",
     "image_size_of",
     "image_header",
+    "QUARTER_TURNS",
+    "shown_size",
     "infer_image_size",
     "load_image",
     "normalise_ink",
@@ -76,6 +78,15 @@ def image_header(path: str | os.PathLike[str]) -> tuple[tuple[int, int], int] | 
             return image.size, int(image.getexif().get(EXIF_ORIENTATION, 1) or 1)
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the decoding step
         return None
+
+
+# EXIF orientations that turn a photo by a quarter: shown upright, its width and height swap.
+QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def shown_size(stored: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """A photo's ``(width, height)`` as shown, from its stored size and EXIF orientation."""
+    return (stored[1], stored[0]) if orientation in QUARTER_TURNS else stored
 
 
 def image_size_of(path: str | os.PathLike[str]) -> tuple[int, int] | None:

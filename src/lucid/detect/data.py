@@ -76,12 +76,13 @@ from lucid.data.files import (
     read_id_list,
     seeded_split,
     split_folders,
+    subfolders,
     voc_split,
     walk_images,
     wrapped_folder,
     wrapped_note,
 )
-from lucid.data.images import image_header
+from lucid.data.images import QUARTER_TURNS, image_header, shown_size
 from lucid.detect.formats import (
     SUPERVISELY_META,
     RawImage,
@@ -794,10 +795,7 @@ def supervisely_datasets(root: Path) -> list[Path]:
     holding ``meta.json``; [] when it is not one."""
     if not (root / SUPERVISELY_META).is_file():
         return []
-    try:
-        folders = sorted(Path(e.path) for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir())
-    except OSError:
-        return []
+    folders = subfolders(root)
     return [f for f in folders if child_folder(f, ("img",)) and _has_files(child_folder(f, ("ann",)), (".json",))]
 
 
@@ -1031,15 +1029,14 @@ class _Photo:
 
 
 SHOWN_NAMES = 30  # class names listed in the data's note; a longer list ends "and N more"
-SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # the EXIF orientations that turn the photo by 90 degrees
 
 
 def _reading(raw: RawImage, stored: tuple[int, int], orientation: int) -> tuple[tuple[int, int], bool]:
     """The size the photo is read at and whether it is turned upright: as shown, unless its
     annotation states the stored size where turning would swap width and height."""
-    if orientation not in SWAPPING_ORIENTATIONS:
+    if orientation not in QUARTER_TURNS:
         return stored, True
-    shown = (stored[1], stored[0])
+    shown = shown_size(stored, orientation)
     declared = tuple(raw.declared_size) if raw.declared_size is not None else None
     if declared == stored and stored != shown:
         return stored, False

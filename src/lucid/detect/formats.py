@@ -51,6 +51,7 @@ __all__ = [
     "LabelMeShape",
     "is_labelme_json",
     "read_yolo_labels",
+    "read_yolo_lines",
     "read_yolo_names",
     "BoxTable",
     "box_table_columns",
@@ -319,18 +320,17 @@ def _unused_parent_categories(categories: list[dict[str, Any]], boxes: dict[int,
     return [int(c["id"]) for c in categories if str(c["name"]) not in used and str(c["name"]) in parents]
 
 
-def read_yolo_labels(path: str | os.PathLike[str], names: list[str]) -> list[RawObject]:
-    """The boxes of one YOLO label file (normalised ``x1 y1 x2 y2``), class ids named by ``names``.
-
-    A class id outside ``names`` keeps a placeholder name (counted later as an unknown class);
-    a line that is not ``class cx cy w h`` (or ``class x1 y1 x2 y2 x3 y3 ...``) is a `DataError`.
-    """
+def read_yolo_lines(path: str | os.PathLike[str]) -> list[tuple[int, list[float]]]:
+    """The ``(class id, numbers)`` of each line of a YOLO label file, as fractions of the photo:
+    a box's ``cx cy w h`` or a polygon's ``x1 y1 x2 y2 x3 y3 ...`` (Ultralytics' segmentation
+    labels). Detection takes each line's box, segmentation draws its polygon. A line that is
+    neither is a `DataError` naming the file and line."""
     file = Path(path)
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{file}: not a readable YOLO label file ({exc})") from None
-    objects = []
+    found = []
     for number, line in enumerate(lines, 1):
         fields = line.split()
         if not fields:
@@ -340,10 +340,22 @@ def read_yolo_labels(path: str | os.PathLike[str], names: list[str]) -> list[Raw
         except ValueError:
             values = []
         if len(values) != 4 and (len(values) < 6 or len(values) % 2):
-            raise DataError(f"{file}:{number}: expected 'class cx cy w h' (fractions of the photo), got {line!r}")
-        name = names[index] if 0 <= index < len(names) else unknown_class("class id", fields[0])
-        objects.append(RawObject(name, _yolo_box(values)))
-    return objects
+            raise DataError(
+                f"{file}:{number}: expected 'class cx cy w h' or a polygon 'class x1 y1 x2 y2 x3 y3 ...' (fractions "
+                f"of the photo), got {line!r}"
+            )
+        found.append((index, values))
+    return found
+
+
+def read_yolo_labels(path: str | os.PathLike[str], names: list[str]) -> list[RawObject]:
+    """The boxes of one YOLO label file (`read_yolo_lines`, normalised ``x1 y1 x2 y2``), class ids
+    named by ``names``; a class id outside ``names`` keeps a placeholder name (counted later as an
+    unknown class)."""
+    return [
+        RawObject(names[index] if 0 <= index < len(names) else unknown_class("class id", index), _yolo_box(values))
+        for index, values in read_yolo_lines(path)
+    ]
 
 
 def _yolo_box(values: list[float]) -> Box:

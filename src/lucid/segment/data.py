@@ -64,6 +64,7 @@ from lucid.data.files import (
     keyed_files,
     seeded_split,
     split_folders,
+    subfolders,
     voc_split,
     walk_images,
     wrapped_folder,
@@ -376,10 +377,7 @@ def named_pairs(folder: Path, most: int = 8) -> list[tuple[Path, Path]]:
     names (without a mask tag) are, four in five at least, the names of another folder's images,
     which are photos (not one-channel masks too: class folders of drawings numbered alike are
     classes)."""
-    try:
-        subs = sorted(Path(e.path) for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
-    except OSError:
-        return []
+    subs = subfolders(folder)
     if not 2 <= len(subs) <= most:
         return []
     names = {sub: _file_names(sub) for sub in subs}

@@ -17,25 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-from lucid.data.images import image_header
+from lucid.data.images import image_header, shown_size
 from lucid.errors import DataError
 
 __all__ = [
-    "QUARTER_TURNS",
     "BACKGROUND",
     "DrawnMasks",
     "mask_cache_dir",
+    "cache_folder",
     "cached_mask",
     "save_mask",
     "photo_sizes",
     "upright_size",
     "short_path",
-    "subfolders",
     "listed_file",
 ]
-
-# EXIF orientations that turn a photo a quarter: its upright width and height swap.
-QUARTER_TURNS = (5, 6, 7, 8)
 
 BACKGROUND = "background"  # value 0 of a drawn mask: no object
 
@@ -101,23 +97,21 @@ def photo_sizes(photo: Path) -> tuple[tuple[int, int], tuple[int, int]]:
     header = image_header(photo)
     if header is None:
         raise DataError(f"{photo}: not a readable image")
-    (width, height), orientation = header
-    return ((height, width) if orientation in QUARTER_TURNS else (width, height)), (width, height)
+    stored, orientation = header
+    return shown_size(stored, orientation), stored
+
+
+def cache_folder(source: Path, extra: str) -> Path:
+    """The cache folder of the masks derived from ``source``, keyed by its path, size and time and
+    by ``extra`` (what else decides the masks: the class values, the photo's size ...)."""
+    stat = source.stat()
+    token = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{extra}"
+    return mask_cache_dir() / hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def cached_mask(source: Path, extra: str, name: str) -> Path:
-    """The cache file of the mask drawn for ``name`` from ``source`` (its path, size and time)."""
-    stat = source.stat()
-    token = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{extra}"
-    return mask_cache_dir() / hashlib.sha256(token.encode()).hexdigest()[:16] / f"{Path(name).name}.png"
-
-
-def subfolders(folder: Path) -> list[Path]:
-    """``folder``'s non-hidden sub-folders, sorted; none when it cannot be read."""
-    try:
-        return sorted(Path(e.path) for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
-    except OSError:
-        return []
+    """The cache file of the mask drawn for ``name`` from ``source`` (`cache_folder`)."""
+    return cache_folder(source, extra) / f"{Path(name).name}.png"
 
 
 def listed_file(name: str, folders: list[Path]) -> Path | None:

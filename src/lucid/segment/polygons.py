@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import io
-import json
 import re
 import warnings
 import zlib
@@ -35,14 +33,17 @@ from lucid.data.files import child_folder, keyed_files, walk_images
 from lucid.detect.data import coco_files, labelme_sources, supervisely_datasets, supervisely_split, yolo_sources
 from lucid.detect.formats import (
     SUPERVISELY_META,
+    read_json,
     read_labelme_shapes,
     read_supervisely_annotation,
     read_supervisely_meta,
+    read_yolo_lines,
     supervisely_classes,
 )
 from lucid.errors import DataError
 from lucid.segment.drawn import (
     DrawnMasks,
+    cache_folder,
     cached_mask,
     listed_file,
     mask_cache_dir,
@@ -113,10 +114,7 @@ def has_outlines(root: Path, head: int = 1 << 20) -> bool:
 
 
 def _load(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{file}: not a readable COCO JSON file ({exc})") from None
+    data = read_json(file)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataError(f"{file}: expected a COCO JSON object with 'images', 'annotations' and 'categories'")
     return data
@@ -152,10 +150,7 @@ def _drawn_pairs(
     from faster_coco_eval import COCO
 
     value = {category: index + 1 for index, (category, _) in enumerate(names)}
-    stat = file.stat()
-    source = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sorted(value.items())}"
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    cache = mask_cache_dir() / key
+    cache = cache_folder(file, str(sorted(value.items())))
     with warnings.catch_warnings():  # its note on annotation id 0 concerns matching in evaluation, not drawing
         warnings.filterwarnings("ignore", message="Found annotation id 0")
         coco = COCO(documents[file])
@@ -214,28 +209,15 @@ def _yolo_outlines(folders: list[tuple[Path, Path]], files: int = 20) -> bool:
         for seen, text in enumerate(texts):
             if seen >= files:
                 break
-            if any(len(line[1]) > 4 for line in _polygons(text)):
+            if any(len(line[1]) > 4 for line in read_yolo_lines(text)):
                 return True
     return False
 
 
 def _label_lines(pair: tuple[Path, Path]) -> list[tuple[int, list[float]]]:
-    return [line for text in sorted(pair[1].rglob("*.txt")) if text.name != "classes.txt" for line in _polygons(text)]
-
-
-def _polygons(text: Path) -> list[tuple[int, list[float]]]:
-    """The ``(class id, [x1, y1, x2, y2, ...])`` lines of a YOLO label file (fractions); a line
-    that is not numbers is a DataError naming the file and line."""
-    found = []
-    for number, line in enumerate(text.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            found.append((int(fields[0]), [float(v) for v in fields[1:]]))
-        except ValueError:
-            raise DataError(f"{text}:{number}: expected a class id and numbers, got {line.strip()!r}") from None
-    return found
+    return [
+        line for text in sorted(pair[1].rglob("*.txt")) if text.name != "classes.txt" for line in read_yolo_lines(text)
+    ]
 
 
 def _yolo_drawn(images: Path, labels: Path) -> list[tuple[Path, Path]]:
@@ -248,7 +230,7 @@ def _yolo_drawn(images: Path, labels: Path) -> list[tuple[Path, Path]]:
         width, height = upright_size(photo)  # labels are drawn on the photo as it is shown, upright
         mask = cached_mask(text or photo, f"yolo|{photo}|{width}x{height}", key)
         if not mask.is_file():
-            lines = _polygons(text) if text is not None else []
+            lines = read_yolo_lines(text) if text is not None else []
             shapes = [(class_id + 1, _pixels(values, width, height)) for class_id, values in lines]
             save_mask(mask, _draw_outlines(width, height, shapes))
         pairs.append((photo, mask))

@@ -15,25 +15,25 @@ Both are written once into the cache of `lucid.segment.drawn`, as outlines are.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lucid.data.files import IMAGE_SUFFIXES, child_folder, distinct_names, walk_images
+from lucid.data.files import IMAGE_SUFFIXES, child_folder, distinct_names, subfolders, walk_images
+from lucid.detect.formats import read_json
 from lucid.errors import DataError
 from lucid.segment.coding import BINARY_NAMES, DEFAULT_IGNORE_INDEX
 from lucid.segment.drawn import (
     DrawnMasks,
+    cache_folder,
     cached_mask,
     listed_file,
     mask_cache_dir,
     photo_sizes,
     save_mask,
     short_path,
-    subfolders,
 )
 
 __all__ = ["object_masks", "object_mask_folder", "panoptic_masks", "panoptic_files"]
@@ -106,10 +106,7 @@ def panoptic_masks(root: Path) -> DrawnMasks | None:
 
 
 def _panoptic_document(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{file}: not a readable COCO panoptic JSON file ({exc})") from None
+    data = read_json(file)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations")):
         raise DataError(
             f"{file}: expected a COCO panoptic JSON object with 'categories', 'images' and 'annotations' (one per "
@@ -177,9 +174,7 @@ def _panoptic_pairs(
         images = {int(image["id"]): str(image["file_name"]) for image in data["images"]}
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{file}: every 'images' entry needs an integer 'id' and a 'file_name'") from None
-    stat = file.stat()
-    source = f"panoptic|{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sorted(value.items())}"
-    cache = mask_cache_dir() / hashlib.sha256(source.encode()).hexdigest()[:16]
+    cache = cache_folder(file, f"panoptic|{sorted(value.items())}")
     read: dict[int, tuple[str, dict[int, int]]] = {}
     for number, annotation in enumerate(data["annotations"], 1):
         try:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.data import CachedImages, StreamingImages, preferred_batch
+from lucid.data import CachedImages, StreamingImages, fits_on_device, preferred_batch
 from lucid.errors import DataError
 from lucid.tasks import CalibrationPicks, Comparison, Meter, Task, TaskData, register_task
 from lucid.train.config import TrainConfig
@@ -149,13 +149,8 @@ class ClassifyTask(Task):
         """On a GPU, a decoded set that fits moves there: crops, flips and normalisation then run
         on whole batches on the device (the per-image work on the CPU was what held GPU training back)."""
         sets = [s for s in (data.train, data.val) if isinstance(s, CachedImages)]
-        if device.type == "cpu" or not sets:
+        if not sets or not fits_on_device(sum(s.images.numel() for s in sets), device):
             return
-        needed = sum(s.images.numel() for s in sets)
-        if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
-            if needed > free // 4:  # leave the model, its activations and the optimizer room
-                return
         for dataset in sets:
             dataset.to(device)
         data.device = device

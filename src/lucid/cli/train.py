@@ -130,8 +130,9 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--memory-budget",
         type=float,
         metavar="GB",
-        help="folders: decode the images once into memory when they fit in GB gibibytes (default: 25%% of "
-        "RAM, at most 4); larger sets stream from disk through --workers; 0 always streams",
+        help="folders (classify, segment): decode the images (and masks) once into memory when they fit in GB "
+        "gibibytes (default: 25%% of RAM, at most 4); larger sets stream from disk through --workers; 0 always "
+        "streams",
     )
     data.add_argument(
         "--limit-train",

@@ -31,7 +31,12 @@ __all__ = [
     "decode_all",
     "verify_images",
     "eval_sample_transform",
+    "fits_on_device",
+    "keep_in_memory",
+    "load_each",
     "memory_budget",
+    "raise_unreadable",
+    "subset_indices",
 ]
 
 # The decoded training and validation images are kept in memory when they fit in a quarter of
@@ -49,6 +54,26 @@ def memory_budget(gigabytes: float | None = None) -> int:
     except (ValueError, OSError, AttributeError):
         total = 8 * 1024**3
     return int(min(DEFAULT_BUDGET_FRACTION * total, DEFAULT_BUDGET_CAP))
+
+
+def keep_in_memory(need: int | None, gigabytes: float | None, what: str, how: str = "") -> tuple[bool, str]:
+    """Whether decoded data of ``need`` bytes (None: unknown, e.g. a header did not read) is kept
+    in memory under the budget (`memory_budget` of ``gigabytes``), and the run's line saying so:
+    ``"{what} decoded once into memory (N MiB of a B MiB budget[; how])"`` or ``"{what} streamed
+    from disk (...)"``."""
+    budget = memory_budget(gigabytes)
+    of = f"{budget / 2**20:.0f} MiB"
+    if need is not None and need <= budget:
+        return (
+            True,
+            f"{what} decoded once into memory ({need / 2**20:.0f} MiB of a {of} budget{'; ' + how if how else ''})",
+        )
+    why = (
+        "an image header did not read, so the size is not known"
+        if need is None
+        else f"decoded {need / 2**20:.0f} MiB would exceed the {of} memory budget"
+    )
+    return False, f"{what} streamed from disk ({why}; --memory-budget GB changes it)"
 
 
 # Fewer files than this decode in this process: starting workers would take longer than they save.
@@ -138,12 +163,98 @@ def _decode_chunks(
             yield chunk
 
 
-def _raise_unreadable(bad: list[str]) -> None:
-    """A `DataError` naming the first five files that did not decode, when any did not."""
+class _LoadEach(Dataset):
+    """``(position, load(indices[position]) or None, error or None)``: the work `load_each` hands
+    to loader workers (forked, so ``load`` is inherited, not pickled)."""
+
+    def __init__(self, load: Callable[[int], Any], indices: Sequence[int]) -> None:
+        self.load, self.indices = load, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> tuple[int, Any, str | None]:
+        try:
+            return position, self.load(self.indices[position]), None
+        except DataError as exc:
+            return position, None, str(exc)
+
+
+def _as_list(items: list[Any]) -> list[Any]:
+    """Collate that keeps a chunk's items as they are (images of other sizes do not stack)."""
+    return items
+
+
+def _own_memory(item: Any) -> Any:
+    """``item`` with each tensor copied out of the shared memory a loader worker sent it in (a
+    process holding thousands of shared blocks runs out of file descriptors)."""
+    from torch.utils._pytree import tree_map
+
+    return tree_map(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, item)
+
+
+def load_each(
+    load: Callable[[int], Any],
+    indices: Sequence[int],
+    *,
+    progress: bool = True,
+    desc: str = "decoding",
+    workers: int | None = None,
+    what: str = "unreadable image(s)",
+    parallel_from: int = 64,
+) -> list[Any]:
+    """``[load(i) for i in indices]``, computed in ``workers`` forked loader processes (default:
+    one per core, at most 8, from ``parallel_from`` items on; a process that cannot fork cleanly
+    loads here), with a progress bar: for sets whose items differ in size (segmentation's pairs,
+    detection's photos and boxes), where `decode_all` stacks one size. ``load`` raises
+    `DataError` for an item that does not read; they are gathered and raised as one `DataError`
+    naming the first five (``"{count} {what}: ..."``)."""
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from lucid.data.workers import default_workers, forks_cleanly
+
+    if workers is None:
+        workers = default_workers() if len(indices) >= parallel_from else 0
+    workers = workers if forks_cleanly() else 0
+    loader = DataLoader(
+        _LoadEach(load, indices),
+        batch_size=8,
+        num_workers=workers,
+        collate_fn=_as_list,
+        generator=torch.Generator(),  # the workers' seeds must not draw from the run's global generator
+    )
+    items: list[Any] = [None] * len(indices)
+    bad: list[str] = []
+    with tqdm(total=len(indices), desc=desc, unit="img", disable=not progress, leave=False, dynamic_ncols=True) as bar:
+        for chunk in loader:
+            for position, item, error in chunk:
+                if error is not None:
+                    bad.append(error)
+                else:
+                    items[position] = _own_memory(item) if workers else item
+            bar.update(len(chunk))
+    raise_unreadable(bad, what)
+    return items
+
+
+def raise_unreadable(bad: list[str], what: str = "unreadable image(s)") -> None:
+    """A `DataError` naming the first five files that did not decode (``bad``: one message each),
+    when any did not: ``"{count} {what}: ..."``."""
     if bad:
         bad.sort()
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise DataError(f"{len(bad)} unreadable image(s): {shown}")
+        raise DataError(f"{len(bad)} {what}: {shown}")
+
+
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    """Whether a decoded set of ``nbytes`` may be kept on ``device`` (a GPU): on CUDA, a quarter of
+    its free memory, which leaves the model, its activations and the optimizer room; on other
+    accelerators (MPS, whose memory is the machine's), always."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return nbytes <= free // 4
+    return device.type != "cpu"
 
 
 def decode_all(
@@ -176,7 +287,7 @@ def decode_all(
         if chunk.images is not None:
             out[chunk.indices] = chunk.images
         bad += chunk.errors
-    _raise_unreadable(bad)
+    raise_unreadable(bad)
     return out
 
 
@@ -197,7 +308,7 @@ def verify_images(
         files, channels, None, workers=workers, progress=progress, desc="checking images", decode_sides=decode_sides
     )
     bad = [error for chunk in chunks for error in chunk.errors]
-    _raise_unreadable(bad)
+    raise_unreadable(bad)
 
 
 def dataset_size(dataset: Dataset[Any]) -> int:
@@ -209,6 +320,17 @@ def dataset_size(dataset: Dataset[Any]) -> int:
     if not isinstance(dataset, Sized):
         raise TypeError(f"expected a dataset with a length (__len__), got {type(dataset).__name__}")
     return len(dataset)
+
+
+def subset_indices(dataset: Dataset[Any]) -> tuple[Dataset[Any], list[int]]:
+    """The dataset under ``Subset`` wrappers (``--limit-train``, a validation shard) and the
+    indices of it that ``dataset`` shows, in order: ``(dataset, range(len))`` for a plain one."""
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, Subset):
+        inner, picks = subset_indices(dataset.dataset)
+        return inner, [picks[i] for i in dataset.indices]
+    return dataset, list(range(dataset_size(dataset)))
 
 
 def seeded_subset(dataset: Dataset[Any], limit: int | None, seed: int) -> Dataset[Any]:

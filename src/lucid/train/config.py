@@ -99,6 +99,8 @@ def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) 
 
 
 def _check_float(name: str, value: Any, low: float, high: float, *, high_open: bool = False) -> None:
+    """A `ValueError` naming the field and its flag unless ``value`` is a finite number in
+    ``[low, high]`` (``[low, high)`` with ``high_open``)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = low <= value < high if high_open else low <= value <= high
@@ -154,6 +156,10 @@ class RunConfig:
     ``lucid eval`` / ``lucid predict``. ``"flip"`` (each image and its mirror), ``"none"`` (one
     pass), or None for the task's default (`lucid.tasks.Task.default_tta`).
 
+    ``memory_budget`` (GiB) bounds the decoded images (and masks) a task keeps in memory instead
+    of decoding them again each epoch (None: `lucid.data.memory_budget`'s 25 % of RAM, at most
+    4 GiB; 0 always reads from disk).
+
     ``time_budget`` (minutes of wall clock, set-up included) fits the epoch count to the budget
     after timing the first steps; ``epochs`` is then an upper bound (``None``: the task's
     ``defaults.epochs`` without a budget, `MAX_EPOCHS` with one). A resumed budget run keeps its
@@ -194,6 +200,7 @@ class RunConfig:
     limit_train: int | None = None
     limit_val: int | None = None
     deterministic: bool | None = None  # None: on for the CPU, off on a GPU (lucid.train.resolve_deterministic)
+    memory_budget: float | None = None  # GiB of decoded images kept in memory; None: 25 % of RAM, at most 4
     record_indices: bool = False
     progress: bool = True
     time_budget: float | None = None
@@ -241,6 +248,8 @@ class RunConfig:
             _check_int("batch_size", self.batch_size, 2, MAX_BATCH_SIZE)  # BatchNorm needs >= 2 samples per batch
         if self.workers is not None:
             _check_int("workers", self.workers, 0, MAX_WORKERS)
+        if self.memory_budget is not None:
+            _check_float("memory_budget", self.memory_budget, 0.0, 1024.0)
         _check_int("seed", self.seed, 0, MAX_SEED)
         if self.time_budget is not None:
             _check_float("time_budget", self.time_budget, 0.0, MAX_TIME_BUDGET_MINUTES)
@@ -356,9 +365,8 @@ class TrainConfig(RunConfig):
     digits and, for folders, chosen from the image headers (`lucid.data.infer_image_size`).
     ``hflip``, ``auto_augment``, ``random_erase`` and ``tta`` left at None take the recipe's
     defaults for the image size (`lucid.data.choose_recipe`: test-time flip for small photos
-    trained with flips). ``memory_budget`` (GiB) bounds the decoded
-    images kept in memory (None: 25 % of RAM, at most 4 GiB; 0 streams); ``in_channels=None`` is
-    1 for digits, 3 for folders, or the ``weights`` checkpoint's.
+    trained with flips). ``in_channels=None`` is 1 for digits, 3 for folders, or the ``weights``
+    checkpoint's.
     """
 
     task: ClassVar[str] = "classify"
@@ -369,7 +377,6 @@ class TrainConfig(RunConfig):
     dropout: float | None = None
     auto_augment: str | None = None
     random_erase: float | None = None
-    memory_budget: float | None = None
     verify_images: bool = True
 
     def _check_task(self) -> None:
@@ -388,7 +395,5 @@ class TrainConfig(RunConfig):
         _check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         if self.random_erase is not None:
             _check_float("random_erase", self.random_erase, 0.0, 1.0)
-        if self.memory_budget is not None:
-            _check_float("memory_budget", self.memory_budget, 0.0, 1024.0)
         if self.dropout is not None:
             _check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks, as one script for a lent CUDA machine (no install: PYTHONPATH=src):
-# 1. the CUDA tests (tests/test_devices.py);
+# 1. the CUDA tests (tests/test_devices.py, and segmentation's crops cut on the GPU);
 # 2. a probe of the training step (benchmarks/gpu_probe.py: the model-only step with and without
 #    deterministic kernels, and the batch augmentation);
 # 3. the training-throughput benchmark;
@@ -24,7 +24,8 @@ fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc;
   python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"; } \
     2>&1 | tee "$OUT/machine.txt"
-timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py 2>&1 | tee "$OUT/cuda_tests.log"
+timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py tests/test_segment_cache.py -k "cuda or not cpu" \
+    2>&1 | tee "$OUT/cuda_tests.log"
 timeout 80 python3 benchmarks/gpu_probe.py --device cuda 2>&1 | tee "$OUT/probe.log"
 timeout 240 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
     2>&1 | tee "$OUT/throughput.log"

@@ -66,7 +66,7 @@ def test_cuda_training_takes_the_gpu_bf16_and_keeps_the_decoded_set_there(tmp_pa
 
 
 @CUDA
-def test_cuda_segmentation_and_resume(tmp_path):
+def test_cuda_segmentation_and_resume(tmp_path, capsys):
     from lucid.segment import SegmentConfig, make_shapes_dataset
 
     data = make_shapes_dataset(tmp_path / "shapes", train=8, val=3, size=(32, 40))
@@ -74,6 +74,8 @@ def test_cuda_segmentation_and_resume(tmp_path):
         data=str(data), crop_size=(32, 32), batch_size=2, epochs=2, out=str(tmp_path / "s"), progress=False
     )
     result = train(config)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
+    assert "data decoded once and kept on cuda" in line  # the pairs' crops are cut on the GPU
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["device"].startswith("cuda") and summary["status"] == "finished"
     resumed = train(SegmentConfig(resume=str(result.out_dir), epochs=3, progress=False))

@@ -3,6 +3,9 @@
 - data: `find_layout` (the image/mask folder layouts read), `SegmentationFolder`
   (image/mask pairs), joint
   augmentation of image and mask with torchvision transforms v2 (``tv_tensors.Mask``);
+- cache (`lucid.segment.cache`): pairs that fit the memory budget decoded once into
+  `CachedPairs` (`cache_pairs`), their training batches cut whole by `PairAugment`, on the GPU
+  when they fit there;
 - coding (`lucid.segment.coding`): how masks code the classes, `ColourTable` (colour-coded
   masks through a ``class_dict.csv``, label-id masks: `cityscapes_coding`, black-and-white
   masks, trimaps ...), `read_mask`;
@@ -15,6 +18,7 @@
   with `SegmentTask`'s deploy hooks: a free image size, class masks out, mIoU for int8.
 """
 
+from lucid.segment.cache import CachedPairs, PairAugment, cache_pairs
 from lucid.segment.coding import DEFAULT_IGNORE_INDEX, ColourTable, cityscapes_coding, read_colour_table, read_mask
 from lucid.segment.data import (
     SegmentationDataInfo,
@@ -34,6 +38,9 @@ __all__ = [
     "SegmentationFolder",
     "SegmentationDataInfo",
     "segmentation_datasets",
+    "CachedPairs",
+    "PairAugment",
+    "cache_pairs",
     "train_transform",
     "eval_transform",
     "read_mask",

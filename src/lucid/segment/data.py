@@ -37,7 +37,8 @@ present is a class, said in one line with the override.
 Image and mask travel together through torchvision's transforms v2 as ``tv_tensors.Image`` and
 ``tv_tensors.Mask``: v2 applies the same random scale, crop and flip to both, resamples the
 mask with nearest neighbour, fills padded mask pixels with ``ignore_index`` and leaves colour
-changes to the image.
+changes to the image. That is the streamed path; pairs that fit the memory budget are decoded once
+and cut a batch at a time by `lucid.segment.cache`, with the same recipe.
 """
 
 from __future__ import annotations
@@ -838,8 +839,7 @@ def train_transform(
     from torchvision import tv_tensors
     from torchvision.transforms import v2
 
-    base = base_size or min(crop_size)
-    low, high = max(1, int(base * scale[0])), max(2, int(base * scale[1]))
+    low, high = scale_range(base_size or min(crop_size), scale)
     steps: list[Any] = [v2.RandomResize(low, high + 1, antialias=True)]
     steps.append(
         v2.RandomCrop(list(crop_size), pad_if_needed=True, fill={tv_tensors.Image: 0, tv_tensors.Mask: ignore_index})
@@ -848,6 +848,19 @@ def train_transform(
         steps.append(v2.RandomHorizontalFlip(hflip))
     steps += _to_model_input(mean, std)
     return v2.Compose(steps)
+
+
+def scale_range(base_size: int, scale: tuple[float, float]) -> tuple[int, int]:
+    """The range ``(low, high)`` a training image's short side is rescaled to: ``scale`` times
+    ``base_size`` (`scale_base`), at least 1 and 2 pixels. One rule for the streamed
+    (`train_transform`) and the cached (`lucid.segment.cache.PairAugment`) paths."""
+    return max(1, int(base_size * scale[0])), max(2, int(base_size * scale[1]))
+
+
+def scale_base(dataset: SegmentationFolder) -> int:
+    """The size training scales are relative to: the first training image's short side, so
+    scale 1 is the resolution evaluation sees."""
+    return min(int(d) for d in dataset.load(0)[0].shape[-2:])
 
 
 def eval_transform(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Any:
@@ -886,8 +899,9 @@ class PadCollate:
     def __call__(self, batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         height = max(int(image.shape[-2]) for image, _ in batch)
         width = max(int(image.shape[-1]) for image, _ in batch)
-        images = torch.zeros(len(batch), batch[0][0].shape[0], height, width, dtype=torch.float32)
-        masks = torch.full((len(batch), height, width), self.ignore_index, dtype=torch.int64)
+        device = batch[0][0].device  # a set kept on the GPU gives its batches there
+        images = torch.zeros(len(batch), batch[0][0].shape[0], height, width, dtype=torch.float32, device=device)
+        masks = torch.full((len(batch), height, width), self.ignore_index, dtype=torch.int64, device=device)
         for i, (image, mask) in enumerate(batch):
             h, w = image.shape[-2:]
             images[i, :, :h, :w] = image.as_subclass(torch.Tensor)
@@ -1118,9 +1132,6 @@ def segmentation_datasets(
         layout_notes=list(layout.notes),
         colours=table.to_dict() if table is not None else None,
     )
-    # Scales are relative to the data's own size (the first image's short side), so scale 1 is
-    # the resolution evaluation sees.
-    base = min(int(d) for d in train_ds.load(0)[0].shape[-2:])
-    train_ds.transform = train_transform(crop_size, ignore, base_size=base, scale=scale, hflip=hflip)
+    train_ds.transform = train_transform(crop_size, ignore, base_size=scale_base(train_ds), scale=scale, hflip=hflip)
     val_ds.transform = eval_transform()
     return train_ds, val_ds, info

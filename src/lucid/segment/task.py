@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from lucid.data import fits_on_device
 from lucid.errors import DataError
+from lucid.segment.cache import CachedPairs
 from lucid.segment.coding import mask_colours
 from lucid.segment.data import (
     LAYOUT_HELP,
@@ -28,11 +30,19 @@ from lucid.segment.data import (
     looks_like_segmentation,
     pad_collate,
     recorded_layout,
+    scale_base,
+    scale_range,
     segmentation_datasets,
 )
 from lucid.segment.metrics import segmentation_loss, validate
 from lucid.tasks import CalibrationPicks, Comparison, ExportSpec, Task, TaskData, register_task
-from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
+from lucid.train.config import (
+    ADAMW_RECIPE_LR,
+    MAX_IMAGE_SIZE,
+    RecipeDefaults,
+    RunConfig,
+    check_class_names,
+)
 from lucid.train.engine import build_model
 
 __all__ = ["SegmentConfig", "SegmentTask", "CLASS_WEIGHTS"]
@@ -66,7 +76,8 @@ class SegmentConfig(RunConfig):
     relative to the data's own size; ``ignore_index`` the void mask value (None: declared by the
     data's class names, else 255; see `lucid.segment.data.resolve_classes`); ``num_classes``
     and ``classes`` name the mask values when the data does not; ``class_weights`` ``enet``
-    weighs the loss by 1/ln(1.02 + pixel share). The defaults are the from-scratch CPU recipe of
+    weighs the loss by 1/ln(1.02 + pixel share); pairs within the run's ``memory_budget`` are
+    decoded once (`lucid.segment.cache`). The defaults are the from-scratch CPU recipe of
     docs/segmentation.md: the small model on 256x320 crops, AdamW, poly decay, 30 epochs.
     """
 
@@ -132,6 +143,7 @@ class SegmentTask(Task):
     def __init__(self, config: SegmentConfig) -> None:
         super().__init__(config)
         self.loss_weight: torch.Tensor | None = None
+        self.data_path = ""  # how the pairs reach the model: decoded into memory or streamed (`_cache`)
 
     @classmethod
     def data_note(cls, folder: str) -> str | None:
@@ -157,13 +169,44 @@ class SegmentTask(Task):
         )
         if config.class_weights == "enet":  # from every training mask, before --limit-train picks a subset
             self.loss_weight = enet_class_weights(class_frequencies(train_full, info.num_classes, info.ignore_index))
-        return self.task_data(
+        data = self.task_data(
             train_full,
             val_full,
             info,
             val_collate=pad_collate(info.ignore_index),
             val_batch_size=config.batch_size,
         )
+        self._cache(data, train_full)
+        return data
+
+    def _cache(self, data: TaskData, train_full: Any) -> None:
+        """Decode the run's pairs once into memory when they fit the budget (`lucid.segment.cache`),
+        so batches are augmented whole; else they stream from disk through loader workers. The
+        choice is one line of `describe`."""
+        from lucid.data import keep_in_memory
+        from lucid.segment.cache import PairAugment, cache_pairs, pair_bytes
+
+        config, info = self.config, self.info
+        sizes = [pair_bytes(data.train), pair_bytes(data.val)]
+        need = None if None in sizes else sum(s for s in sizes if s is not None)
+        keep, self.data_path = keep_in_memory(need, config.memory_budget, "images and masks", "batches augmented whole")
+        if not keep:
+            data.streaming = True
+            return
+        augment = PairAugment(
+            config.crop_size,
+            scale_range(scale_base(train_full), config.scale),
+            info.ignore_index,
+            hflip=0.5 if config.hflip is None else config.hflip,
+            mean=info.mean,
+            std=info.std,
+        )
+        progress = config.progress
+        data.train = cache_pairs(
+            data.train, info.mean, info.std, augment=augment, progress=progress, desc="decoding train"
+        )
+        data.val = cache_pairs(data.val, info.mean, info.std, progress=progress, desc="decoding val")
+        data.batched = True
 
     def build_model(self, data: TaskData) -> nn.Module:
         config = self.config
@@ -171,8 +214,15 @@ class SegmentTask(Task):
         return build_model(config.model, self.info.num_classes, weights=config.weights, bn_momentum=bn_momentum)
 
     def prepare(self, data: TaskData, device: torch.device) -> None:
+        """Class weights onto the device; on a GPU, decoded pairs that fit move there too, and
+        their batches are then augmented there."""
         if self.loss_weight is not None:
             self.loss_weight = self.loss_weight.to(device)
+        sets = [s for s in (data.train, data.val) if isinstance(s, CachedPairs)]
+        if sets and fits_on_device(sum(s.nbytes for s in sets), device):
+            for dataset in sets:
+                dataset.to(device)
+            data.device = device
 
     def train_step(self, net: nn.Module, images: torch.Tensor, targets: Any) -> tuple[torch.Tensor, Any]:
         logits = net(images)
@@ -204,6 +254,7 @@ class SegmentTask(Task):
             info.void_note,
             f"segmentation data: {info.root}: {info.train_images} train / {info.val_images} val images, "
             f"{info.num_classes} classes, void value {info.ignore_index}",
+            *([self.data_path] if self.data_path else []),
         ]
 
     def recipe(self) -> str:

@@ -10,16 +10,17 @@ Cases: classification at 224 px and at 32 px (sign-language digits; ``cls32`` wi
 ``mobilenet_v3_small``, ``cls32lowres`` with the low-resolution variant that ``lucid train``
 picks for photos under 64 px), segmentation at the CamVid
 crop (256x320), ``det``: detection on the BCCD blood-cell photos (``ssdlite320_mobilenet_v3_large``
-from scratch at 320 px, streamed from disk with the SSD augmentation; its model-only step trains
-on one augmented batch of those photos and boxes, loss included), and ``stream224``:
-classification at 224 px with ``memory_budget=0``, so the photos are decoded every epoch instead
-of cached. The device is ``--device``
+from scratch at 320 px, decoded once when they fit, with the SSD augmentation per photo; its model-only step trains
+on one augmented batch of those photos and boxes, loss included), and ``stream224``,
+``segstream`` and ``detstream``: classification at 224 px, segmentation and detection with
+``memory_budget=0``, so the photos are decoded every epoch instead of kept in memory. The device is ``--device``
 (default auto: the GPU when there is one). On a GPU the batches are larger (128 at 224 px, 256
 at 32 px, 16 for CamVid) so that the step is not launch-bound; the engine shrinks a batch that
 leaves fewer than 10 steps an epoch. The machine load (``os.getloadavg``) is printed before and
 after.
 
-    python benchmarks/train_throughput.py [--device auto] [--cases cls224 cls32 cls32lowres seg det stream224]
+    python benchmarks/train_throughput.py [--device auto]
+        [--cases cls224 cls32 cls32lowres seg det stream224 segstream detstream]
         [--limit 512] [--data-root ../shared/data] [--workers N]
 """
 
@@ -165,6 +166,23 @@ def cases(limit: int, device: str, root: Path, epochs: int, workers: int | None 
             (3, 256, 320),
         ),
         "det": (DetectConfig(data=str(root / "bccd"), batch_size=det, **common), 3, (3, 320, 320)),
+        "detstream": (  # the same with every photo decoded again each epoch
+            DetectConfig(data=str(root / "bccd"), batch_size=det, memory_budget=0.0, **common),
+            3,
+            (3, 320, 320),
+        ),
+        "segstream": (  # the same with every pair decoded and augmented by v2, one at a time
+            SegmentConfig(
+                data=str(root / "camvid"),
+                ignore_index=11,
+                batch_size=seg,
+                crop_size=(256, 320),
+                memory_budget=0.0,
+                **common,
+            ),
+            11,
+            (3, 256, 320),
+        ),
         "stream224": (
             TrainConfig(data=signs, img_size=224, batch_size=big, memory_budget=0.0, **common),
             10,

@@ -217,6 +217,52 @@ def test_min_negatives_reaches_the_model_and_is_checked(tmp_path, capsys):
 
 def test_workers_0_reads_a_streamed_set_in_the_training_process(tmp_path, capsys):
     data = boxes_folder(tmp_path / "d", count=8)
-    train(_config(data, tmp_path / "r", epochs=1, workers=0))
+    train(_config(data, tmp_path / "r", epochs=1, workers=0, memory_budget=0.0))
     out = capsys.readouterr().out
+    assert "photos streamed from disk (decoded 0 MiB would exceed the 0 MiB memory budget" in out
     assert "data read in the training process" in out and "loader workers" not in out
+
+
+def test_a_run_decodes_its_photos_once_when_they_fit(tmp_path, capsys):
+    data = boxes_folder(tmp_path / "d", count=8)
+    result = train(_config(data, tmp_path / "r", epochs=1, workers=0, limit_train=5))
+    out = capsys.readouterr().out
+    assert "photos decoded once into memory (0 MiB of a" in out
+    assert "data decoded once and kept in memory, augmented per image in the training process" in out
+    assert result.epochs == 1
+
+
+def test_photos_decoded_once_give_the_streamed_items(tmp_path):
+    from lucid.detect import detection_datasets
+
+    data = boxes_folder(tmp_path / "d", count=8)
+    train_set, val_set, _ = detection_datasets(data, image_size=64)
+    streamed = []
+    for index in range(4):
+        torch.manual_seed(index)  # the SSD augmentation draws from torch's global generator
+        streamed.append((train_set[index], val_set[index % len(val_set)]))
+    train_set.keep_decoded([0, 1, 2, 3], progress=False)
+    val_set.keep_decoded(range(len(val_set)), progress=False)
+    assert sorted(train_set.decoded) == [0, 1, 2, 3]
+    for _ in range(2):  # twice: augmenting a kept photo must leave it as it was
+        for index, expected in enumerate(streamed):
+            torch.manual_seed(index)
+            for (image, target), (want, wanted) in zip(
+                (train_set[index], val_set[index % len(val_set)]), expected, strict=True
+            ):
+                assert torch.equal(image, want)
+                assert torch.equal(target["boxes"], wanted["boxes"]) and torch.equal(target["labels"], wanted["labels"])
+
+
+def test_decoding_once_names_the_photo_that_does_not_read(tmp_path):
+    from lucid.detect import detection_datasets
+    from lucid.errors import DataError
+
+    data = boxes_folder(tmp_path / "d", count=8)
+    broken = data / "images" / "p03.jpg"
+    broken.write_bytes(broken.read_bytes()[:-120])  # the header reads, the pixels do not
+    train_set, val_set, _ = detection_datasets(data, image_size=64)
+    sets = [s for s in (train_set, val_set) if any(Path(r.image).name == broken.name for r in s.records)]
+    with pytest.raises(DataError, match=r"^1 photo\(s\) could not be read: .*p03\.jpg: cannot decode the image"):
+        sets[0].keep_decoded(range(len(sets[0])), progress=False, workers=0)
+    assert sets[0].decoded == {}  # nothing half-kept

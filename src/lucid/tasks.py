@@ -95,6 +95,7 @@ class TaskData:
     batch_size: int | None = None  # the batch the data asks for when the config names none
     batched: bool = False  # the training set augments whole batches itself (no loader workers)
     streaming: bool = False  # the training set decodes from disk per image (loader workers by default)
+    decoded: bool = False  # its images are decoded in memory, but augmented per image (loader workers by default)
     val_batch_size: int | None = None  # None: the engine's default
     device: torch.device | None = None  # where the sets keep their images (set by Task.prepare), None: the CPU
     extra: dict[str, Any] = field(default_factory=dict)

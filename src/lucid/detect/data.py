@@ -1218,13 +1218,45 @@ class DetectionDataset(Dataset):
         self.transform = transform
         self.classes = list(classes)
         self.decode_side = decode_side
+        # (image, boxes, labels) of the photos `keep_decoded` decoded, by index; the others decode on each `load`.
+        self.decoded: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.records)
 
+    def decoded_bytes(self, indices: Sequence[int]) -> int:
+        """The bytes the photos ``indices`` take decoded at most: 3 a pixel at their header's size
+        (a reduced decoding, `decode_side`, takes less)."""
+        return sum(3 * self.records[i].height * self.records[i].width for i in indices)
+
+    def keep_decoded(
+        self, indices: Sequence[int], *, progress: bool = True, desc: str = "decoding", workers: int | None = None
+    ) -> None:
+        """Decode the photos ``indices`` once (in forked loader processes, `lucid.data.load_each`)
+        and keep them, with their boxes, in memory: `load` then reads them from there and an epoch
+        decodes nothing. Raises `DataError` naming the photos that do not read."""
+        from lucid.data.datasets import load_each
+
+        indices = list(indices)
+        decoded = load_each(
+            self._decode, indices, progress=progress, desc=desc, workers=workers, what="photo(s) could not be read"
+        )
+        self.decoded.update(zip(indices, decoded, strict=True))
+
     def load(self, index: int) -> tuple[Any, dict[str, Any]]:
         """The untransformed ``(tv_tensors.Image, {"boxes", "labels"})`` of a photo, crowd boxes left out."""
         from torchvision import tv_tensors
+
+        image, boxes, labels = self.decoded[index] if index in self.decoded else self._decode(index)
+        height, width = (int(n) for n in image.shape[-2:])
+        return tv_tensors.Image(image), {
+            "boxes": tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(height, width)),
+            "labels": labels,
+        }
+
+    def _decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Photo ``index`` decoded: uint8 ``(3, H, W)``, its boxes (XYXY float32, in the decoded
+        pixels) and labels, crowd boxes left out."""
         from torchvision.transforms.v2 import functional as F
 
         from lucid.preprocessing import open_image
@@ -1241,10 +1273,7 @@ class DetectionDataset(Dataset):
             )
         keep = torch.from_numpy(~record.iscrowd)
         scale = torch.tensor([width / record.width, height / record.height] * 2, dtype=torch.float32)
-        boxes = tv_tensors.BoundingBoxes(
-            torch.from_numpy(record.boxes)[keep] * scale, format="XYXY", canvas_size=(height, width)
-        )
-        return tv_tensors.Image(image), {"boxes": boxes, "labels": torch.from_numpy(record.labels)[keep]}
+        return image, torch.from_numpy(record.boxes)[keep] * scale, torch.from_numpy(record.labels)[keep]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         image, target = self.load(index)

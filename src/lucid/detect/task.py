@@ -113,6 +113,7 @@ class DetectTask(Task):
     output_axes = (("N", "anchors", "4"), ("N", "anchors", "classes"))
     epoch_bn_statistics = True  # from scratch, BN momentum 0.03 lags AdamW's weights: eval boxes ignore the photo
     fitted_scales: tuple[float, float] | None = None  # set by build_data when training from scratch
+    data_path = ""  # how the photos reach the model: decoded into memory or streamed (`_keep_decoded`)
 
     @classmethod
     def data_note(cls, folder: str) -> str | None:
@@ -131,15 +132,33 @@ class DetectTask(Task):
             train_full.transform = train_transform(config.img_size, hflip=config.hflip)
         # From scratch, the default boxes are fitted to the training split's boxes (all of them).
         self.fitted_scales = None if config.weights is not None else fitted_anchor_scales(train_full)
-        return self.task_data(
+        data = self.task_data(
             train_full,
             val_full,
             info,
             train_collate=detection_collate,
             val_collate=detection_collate,
-            streaming=True,
             val_batch_size=config.batch_size,
         )
+        self._keep_decoded(data)
+        return data
+
+    def _keep_decoded(self, data: TaskData) -> None:
+        """Decode the run's photos once into memory when they fit the budget: each epoch then
+        augments them (`lucid.detect.transforms`, per photo) without decoding; else they stream
+        from disk. Either way loader workers do that per-photo work where the engine gives them
+        cores. The choice is one line of `describe`."""
+        from lucid.data import keep_in_memory, subset_indices
+
+        sets = [(_base(dataset), subset_indices(dataset)[1]) for dataset in (data.train, data.val)]
+        need = sum(dataset.decoded_bytes(indices) for dataset, indices in sets)
+        keep, self.data_path = keep_in_memory(need, self.config.memory_budget, "photos")
+        if not keep:
+            data.streaming = True
+            return
+        for (dataset, indices), split in zip(sets, ("train", "val"), strict=True):
+            dataset.keep_decoded(indices, progress=self.config.progress, desc=f"decoding {split}")
+        data.decoded = True
 
     def build_model(self, data: TaskData) -> nn.Module:
         """The SSDLite; trained from scratch, its default boxes are the ones `build_data` fitted
@@ -233,7 +252,8 @@ class DetectTask(Task):
         return MirroredSSD(cast(SSDLite, model))  # MirroredSSD refuses any other model
 
     def describe(self) -> list[str]:
-        return []  # the data's notes are printed first, by the engine
+        # The data's notes are printed first, by the engine; then whether the photos were decoded once.
+        return [self.data_path] if self.data_path else []
 
     def recipe(self) -> str:
         size = self.config.img_size

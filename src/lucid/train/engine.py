@@ -213,15 +213,16 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         # would only copy the decoded set into every worker.
         notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
         workers = 0
-    elif data.streaming and workers is None:
-        # On an accelerator, decoding image by image in the training process would starve it; on
-        # the CPU, workers get only the cores the training threads leave free.
+    elif (data.streaming or data.decoded) and workers is None:
+        # On an accelerator, decoding or augmenting image by image in the training process would
+        # starve it; on the CPU, workers get only the cores the training threads leave free.
         workers = default_workers(torch.get_num_threads() if ctx.device.type == "cpu" else 0)
+        work = "augmenting decoded images" if data.decoded else "streaming images from disk"
         if workers:
-            notes.append(f"streaming images from disk through {workers} loader workers (--workers N changes it)")
+            notes.append(f"{work} through {workers} loader workers (--workers N changes it)")
         else:
             notes.append(
-                f"streaming images from disk in the training process: its {torch.get_num_threads()} threads use "
+                f"{work} in the training process: its {torch.get_num_threads()} threads use "
                 "the cores loader workers would need (--workers N changes it)"
             )
     workers = workers or 0
@@ -234,6 +235,10 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
     if data.batched:
         where = f"on {data.device}" if on_device else "in memory"
         path = f"data decoded once and kept {where}, augmented a batch at a time"
+    elif data.decoded:
+        where = f"{workers} loader workers" if workers else "the training process"
+        path = f"data decoded once and kept in memory, augmented per image in {where}"
+        path += ", pinned memory" if pin_memory else ""
     elif workers:
         path = f"data streamed from disk through {workers} loader workers" + (", pinned memory" if pin_memory else "")
     else:

@@ -36,13 +36,7 @@ from lucid.segment.data import (
 )
 from lucid.segment.metrics import segmentation_loss, validate
 from lucid.tasks import CalibrationPicks, Comparison, ExportSpec, Task, TaskData, register_task
-from lucid.train.config import (
-    ADAMW_RECIPE_LR,
-    MAX_IMAGE_SIZE,
-    RecipeDefaults,
-    RunConfig,
-    check_class_names,
-)
+from lucid.train.config import ADAMW_RECIPE_LR, MAX_IMAGE_SIZE, RecipeDefaults, RunConfig, check_class_names
 from lucid.train.engine import build_model
 
 __all__ = ["SegmentConfig", "SegmentTask", "CLASS_WEIGHTS"]
@@ -143,7 +137,7 @@ class SegmentTask(Task):
     def __init__(self, config: SegmentConfig) -> None:
         super().__init__(config)
         self.loss_weight: torch.Tensor | None = None
-        self.data_path = ""  # how the pairs reach the model: decoded into memory or streamed (`_cache`)
+        self.data_path = ""  # how the pairs reach the model: decoded into memory or streamed (`_keep_decoded`)
 
     @classmethod
     def data_note(cls, folder: str) -> str | None:
@@ -176,10 +170,10 @@ class SegmentTask(Task):
             val_collate=pad_collate(info.ignore_index),
             val_batch_size=config.batch_size,
         )
-        self._cache(data, train_full)
+        self._keep_decoded(data, train_full)
         return data
 
-    def _cache(self, data: TaskData, train_full: Any) -> None:
+    def _keep_decoded(self, data: TaskData, train_full: Any) -> None:
         """Decode the run's pairs once into memory when they fit the budget (`lucid.segment.cache`),
         so batches are augmented whole; else they stream from disk through loader workers. The
         choice is one line of `describe`."""

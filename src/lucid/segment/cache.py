@@ -91,8 +91,9 @@ class PairAugment:
         g = self.generator
         h, w = (int(d) for d in image.shape[-2:])
         size = int(torch.randint(self.sizes[0], self.sizes[1] + 1, (), generator=g))
-        # v2's Resize of the short side: the long side scales by the same factor, rounded down.
-        rh, rw = (size, int(size * w / h)) if h <= w else (int(size * h / w), size)
+        # v2's Resize of the short side: the long side scales by the same factor, rounded down
+        # (to 1 pixel at least: a sliver of an image must not vanish).
+        rh, rw = (size, max(1, int(size * w / h))) if h <= w else (max(1, int(size * h / w)), size)
         ys = _window(rh, self.crop[0], h, g)
         xs = _window(rw, self.crop[1], w, g)
         flip = self.hflip > 0 and bool(torch.rand((), generator=g) < self.hflip)

@@ -999,3 +999,21 @@ def test_stanford_dogs_split_by_its_mat_lists(tmp_path: Path) -> None:
         _mat(root / "lists" / f"{split}_list.mat", file_list=np.array(files, dtype=object), labels=np.ones(len(files)))
     layout = _listed(find_layout(root), root / "Images", list(breeds), (6, 2))
     assert layout.lists == "train_list.mat + test_list.mat"
+
+
+def _sized_item(index: int) -> tuple[torch.Tensor, dict[str, int]]:
+    if index in (3, 7):
+        raise DataError(f"item {index}: broken")
+    return torch.full((2, index + 1), index, dtype=torch.uint8), {"index": index}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_load_each_keeps_the_order_and_names_every_failure(workers: int) -> None:
+    from lucid.data import load_each
+
+    items = load_each(_sized_item, [5, 0, 2, 9], progress=False, workers=workers)
+    assert [item[1]["index"] for item in items] == [5, 0, 2, 9]
+    assert [tuple(item[0].shape) for item in items] == [(2, 6), (2, 1), (2, 3), (2, 10)]
+    assert all(bool((item[0] == item[1]["index"]).all()) for item in items)
+    with pytest.raises(DataError, match=r"^2 broken item\(s\): item 3: broken; item 7: broken$"):
+        load_each(_sized_item, range(10), progress=False, workers=workers, what="broken item(s)")

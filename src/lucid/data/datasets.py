@@ -188,9 +188,13 @@ def _as_list(items: list[Any]) -> list[Any]:
 def _own_memory(item: Any) -> Any:
     """``item`` with each tensor copied out of the shared memory a loader worker sent it in (a
     process holding thousands of shared blocks runs out of file descriptors)."""
-    from torch.utils._pytree import tree_map
-
-    return tree_map(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, item)
+    if isinstance(item, torch.Tensor):
+        return item.clone()
+    if isinstance(item, (tuple, list)):
+        return type(item)(_own_memory(x) for x in item)
+    if isinstance(item, dict):
+        return {key: _own_memory(value) for key, value in item.items()}
+    return item
 
 
 def load_each(

@@ -363,9 +363,11 @@ def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed_for_every_task
     data = tmp_path / "data"
     shutil.copytree(tiny_runs[task].data, data)
     photos = sorted((data / "train" / "images").iterdir()) if task == "segment" else sorted((data / "images").iterdir())
-    # every training photo goes: whichever the split put in training is missed
+    # every training photo goes: whichever the split put in training is missed (read from disk each
+    # epoch: --memory-budget 0, since photos decoded once into memory are not read again)
     out = tmp_path / "run"
     flags = [*tiny_runs[task].train_flags, "--data", data, "--epochs", "3", "--workers", workers, "--no-progress"]
+    flags += ["--memory-budget", "0"]
     done = train_in_fresh_process(*flags, "--out", out, delete_after_epoch_1=photos)
     assert done.returncode == 2, done.stderr[-2000:]
     line = _error_line(done.stderr, "train")

@@ -377,6 +377,25 @@ def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed_for_every_task
     assert summary["status"] == "failed" and "no image file at" in summary["error"]
 
 
+@pytest.mark.parametrize("task", ["segment", "detect"])
+def test_photos_decoded_once_are_not_read_again(tiny_runs, task, tmp_path):
+    """Decoded once into memory, the photos are no longer needed on disk after the first epoch:
+    deleting them does not stop the run. Detection's loader worker augments the decoded photos."""
+    import json
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_runs[task].data, data)
+    photos = sorted((data / "train" / "images").iterdir()) if task == "segment" else sorted((data / "images").iterdir())
+    out = tmp_path / "run"
+    flags = [*tiny_runs[task].train_flags, "--data", data, "--epochs", "2", "--workers", "1", "--no-progress"]
+    done = train_in_fresh_process(*flags, "--out", out, delete_after_epoch_1=photos)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "decoded once into memory" in done.stdout
+    expected = "augmented per image in 1 loader workers" if task == "detect" else "augmented a batch at a time"
+    assert f"data decoded once and kept in memory, {expected}" in done.stdout
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+
+
 def test_classification_predict_draws_its_labels_and_refuses_other_tasks_flags(digits_run, tmp_path, capsys):
     photo = tmp_path / "digit.png"
     Image.new("L", (16, 16), 200).save(photo)

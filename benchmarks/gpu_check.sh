@@ -8,7 +8,8 @@
 # 5. the engine's tests with the GPU as the default device (SUITE_SECONDS, default 60).
 # At most 90 + 80 + 240 + 60 + 60 = 530 s: one call of the device tool (600 s at most).
 # Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
-# .devdata/ (sign-language-digits/ and camvid/, copied there because ../shared does not travel).
+# .devdata/ (sign-language-digits/, camvid/ and bccd/ with the first 120 training and 40 validation photos
+# of its lists, copied there because ../shared does not travel; with .whl, 60 MB of the 64 MiB a run carries).
 # faster-coco-eval (and any other missing dependency) comes as a wheel in .whl/ where the machine lacks it:
 #   pip download faster-coco-eval pycocotools --no-deps --python-version 3.X --only-binary :all: -d .whl
 # for the machine's python3 (3.X), then carry .whl with the run.
@@ -28,6 +29,7 @@ timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py te
     2>&1 | tee "$OUT/cuda_tests.log"
 timeout 80 python3 benchmarks/gpu_probe.py --device cuda 2>&1 | tee "$OUT/probe.log"
 timeout 240 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
+    --cases cls224 cls32lowres seg det \
     2>&1 | tee "$OUT/throughput.log"
 timeout 60 python3 -m lucid train --data "$DATA/sign-language-digits" --img-size 224 --epochs 1 --device cuda \
     --deterministic --limit-val 64 --out /tmp/deterministic-run 2>&1 | tr '\r' '\n' | tail -n 25 | tee "$OUT/deterministic.log"

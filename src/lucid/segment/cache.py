@@ -38,9 +38,6 @@ from lucid.segment.data import eval_transform
 
 __all__ = ["CachedPairs", "PairAugment", "cache_pairs", "pair_bytes"]
 
-# Fewer pairs than this decode in this process: starting workers would take longer than they save.
-PARALLEL_DECODE_MIN_PAIRS = 64
-
 
 class PairAugment:
     """`lucid.segment.data.train_transform`'s recipe on a batch of uint8 pairs, drawn per pair.
@@ -257,8 +254,8 @@ def cache_pairs(
     workers: int | None = None,
 ) -> CachedPairs:
     """``dataset``'s pairs (a `SegmentationFolder` or a ``Subset`` of one) decoded into
-    `CachedPairs`, in ``workers`` forked loader processes (default: one per core, at most 8,
-    from `PARALLEL_DECODE_MIN_PAIRS` pairs on; a process that cannot fork cleanly decodes here).
+    `CachedPairs`, in ``workers`` forked loader processes (default: `lucid.data.load_each`'s, one
+    per core, at most 8, for sets large enough to repay starting them).
     Raises `DataError` naming the pairs that do not read (the first five)."""
     folder, indices = _folder_and_indices(dataset)
     pairs = load_each(
@@ -268,7 +265,6 @@ def cache_pairs(
         desc=desc,
         workers=workers,
         what="image/mask pair(s) could not be read",
-        parallel_from=PARALLEL_DECODE_MIN_PAIRS,
     )
     files = [folder.samples[i] for i in indices]
     return CachedPairs([p[0] for p in pairs], [p[1] for p in pairs], mean, std, augment=augment, files=files)

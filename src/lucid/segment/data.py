@@ -859,8 +859,13 @@ def scale_range(base_size: int, scale: tuple[float, float]) -> tuple[int, int]:
 
 def scale_base(dataset: SegmentationFolder) -> int:
     """The size training scales are relative to: the first training image's short side, so
-    scale 1 is the resolution evaluation sees."""
-    return min(int(d) for d in dataset.load(0)[0].shape[-2:])
+    scale 1 is the resolution evaluation sees. Read from the file's header (a quarter turn by
+    its EXIF orientation keeps the short side); a header that does not read decodes the pair,
+    whose error names the file."""
+    from lucid.data.images import image_size_of
+
+    size = image_size_of(dataset.samples[0][0])
+    return min(size) if size is not None else min(int(d) for d in dataset.load(0)[0].shape[-2:])
 
 
 def eval_transform(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Any:

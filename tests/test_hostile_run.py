@@ -476,3 +476,22 @@ def test_the_time_budget_counts_from_lucids_own_start(tiny_runs, tmp_path: Path,
     summary = _strict_json((out / "summary.json").read_text())
     assert summary["seconds"] < wall - pause, (summary["seconds"], wall)  # the pause before exec is not counted
     assert summary["time_budget"]["setup"] < wall - pause
+
+
+@pytest.mark.parametrize("task", ["segment", "detect"])
+def test_a_run_on_a_relative_data_path_is_evaluated_from_any_folder(
+    tiny_runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str
+) -> None:
+    """``--data`` given relative to where training ran: the checkpoint records the folder itself,
+    so ``lucid eval CKPT`` from another folder finds the data and its split (as classification's do)."""
+    tiny = tiny_runs[task]
+    shutil.copytree(tiny.data, tmp_path / "mydata")
+    flags = list(tiny.train_flags)
+    flags[flags.index("--data") + 1] = "mydata"
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *flags, "--epochs", "1", "--out", "run", "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["data"]["root"] == str((tmp_path / "mydata").resolve())
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["eval", "../run/best.safetensors", "--json"]) == 0

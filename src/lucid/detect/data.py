@@ -1432,8 +1432,16 @@ def detection_datasets(
             f"{len(names)} classes given ({', '.join(names)}), which name the results"
         )
     notes += layout.notes + tally.notes(names)
-    info = DetectionDataInfo(
-        str(layout.root), layout.name, names, len(train), len(val), notes, size, layout.description, split_record
+    info = DetectionDataInfo(  # the root resolved: a checkpoint's record must name the data from any folder
+        str(layout.root.resolve()),
+        layout.name,
+        names,
+        len(train),
+        len(val),
+        notes,
+        size,
+        layout.description,
+        split_record,
     )
     return (
         # Training crops may keep IOU_CROP_MIN_SCALE of each side, so the photo keeps the input's

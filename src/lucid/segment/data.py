@@ -1126,7 +1126,7 @@ def segmentation_datasets(
         raise DataError(f"--data {folder}: {exc}") from None
     crop_height, crop_width = crop_size
     info = SegmentationDataInfo(
-        str(folder),
+        str(folder.resolve()),  # resolved: a checkpoint's record must name the data from any folder
         names,
         ignore,
         (crop_height, crop_width),

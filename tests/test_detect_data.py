@@ -16,8 +16,10 @@ from torchvision import tv_tensors
 
 from lucid.detect import (
     LAYOUT_HELP,
+    SSD_FILL,
     DetectionDataInfo,
     IoUCrop,
+    ZoomCropResize,
     detection_collate,
     detection_datasets,
     eval_transform,
@@ -860,6 +862,72 @@ def test_iou_crop_keeps_its_limits_and_a_box_by_the_threshold() -> None:
 def test_iou_crop_leaves_a_photo_without_boxes_whole() -> None:
     """With no box to keep, no crop can qualify: the draw ends on the whole-photo option, as torchvision's does."""
     assert all(p == {} for p in _iou_crops(IoUCrop(min_scale=0.3), 50, torch.zeros(0, 4)))
+
+
+def _smooth_photo(height: int, width: int, seed: int) -> tuple[tv_tensors.Image, tv_tensors.BoundingBoxes]:
+    """A photo of smooth colour (noise at a tenth of the size, resized up) and six boxes on it."""
+    from torchvision.transforms.v2 import functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    coarse = (torch.rand(3, height // 10, width // 10, generator=g) * 255).to(torch.uint8)
+    image = F.resize(coarse, [height, width], antialias=True)
+    corner = torch.rand(6, 2, generator=g) * torch.tensor([width * 0.8, height * 0.8])
+    sides = torch.rand(6, 2, generator=g) * torch.tensor([width * 0.2, height * 0.2]) + 4
+    boxes = tv_tensors.BoundingBoxes(torch.cat([corner, corner + sides], 1), format="XYXY", canvas_size=(height, width))
+    return tv_tensors.Image(image), boxes
+
+
+def test_zoom_crop_resize_gives_what_v2s_zoom_out_crop_and_resize_give() -> None:
+    """For the same draws, the one step gives v2's ``pad`` -> ``crop`` -> ``resize``: the same
+    boxes, the same image to the bit where the crop lies inside the photo, and where the zoomed-out
+    canvas shows, the photo's edge on the nearest output pixel (under 3 grey levels apart on
+    average on a smooth photo)."""
+    from torchvision.transforms.v2 import functional as F
+
+    step = ZoomCropResize(96)
+    image, boxes = _smooth_photo(60, 80, seed=0)
+    kinds = set()
+    for seed in range(60):
+        torch.manual_seed(seed)
+        params = step.make_params([image, boxes])
+        window = [params[key] for key in ("top", "left", "height", "width")]
+        reference = F.resize(F.crop(F.pad(image, params["padding"], fill=list(SSD_FILL)), *window), [96, 96])
+        moved = F.crop(F.pad(boxes, params["padding"]), *window)
+        if params["is_within_crop_area"] is not None:
+            moved[~params["is_within_crop_area"]] = 0
+        assert torch.equal(step.transform(boxes, params), F.resize(moved, [96, 96]))
+        out = step.transform(image, params)
+        assert isinstance(out, tv_tensors.Image) and out.shape == (3, 96, 96) and out.dtype == torch.uint8
+        left, top = params["padding"][:2]
+        inside = left <= window[1] and top <= window[0] and window[1] + window[3] <= left + 80
+        inside = inside and window[0] + window[2] <= top + 60
+        kinds.add(inside)
+        if inside:
+            assert torch.equal(out, reference), seed
+        else:
+            assert (out.float() - reference.float()).abs().mean() < 3, seed
+    assert kinds == {True, False}
+
+
+def test_zoom_crop_resize_zooms_out_half_the_photos_onto_the_fill() -> None:
+    """torchvision's zoom-out draw at p = 0.5: about half the photos get a canvas (1-4x each side),
+    and a photo zoomed out with no crop lands at its place on the fill colour."""
+    step = ZoomCropResize(64)
+    image, boxes = _smooth_photo(50, 50, seed=1)
+    torch.manual_seed(0)
+    draws = [step.make_params([image, boxes]) for _ in range(400)]
+    zoomed = [d for d in draws if any(d["padding"])]
+    assert 0.42 < len(zoomed) / len(draws) < 0.58
+    assert all(1 <= (50 + d["padding"][0] + d["padding"][2]) / 50 <= 4 for d in zoomed)
+    # A 150x150 canvas with the photo at x 50-100, y 0-50, kept whole and resized to 64: the photo
+    # spans x 21.3-42.7 and y 0-21.3 of the output, so pixels 21-42 and 0-20, on the fill.
+    from torchvision.transforms.v2 import functional as F
+
+    whole = {"padding": [50, 0, 50, 100], "top": 0, "left": 0, "height": 150, "width": 150, "is_within_crop_area": None}
+    out = step.transform(image, whole)
+    assert torch.equal(out[:, 0:21, 21:43], F.resize(image, [21, 22], antialias=True))
+    out[:, 0:21, 21:43] = torch.tensor(SSD_FILL, dtype=torch.uint8).view(3, 1, 1)
+    assert out.eq(torch.tensor(SSD_FILL, dtype=torch.uint8).view(3, 1, 1)).all()
 
 
 def test_flip_moves_box_with_white_pixels(tmp_path: Path) -> None:

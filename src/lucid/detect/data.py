@@ -1203,8 +1203,8 @@ class DetectionDataset(Dataset):
     ``decode_side``: JPEGs whose shorter side is at least twice that are decoded at a half, a
     quarter or an eighth of their size, keeping that side at ``decode_side`` or more
     (`lucid.preprocessing.open_image`), and their boxes scaled with them. The transform shrinks
-    every photo to the model's input anyway, so a 12-megapixel phone photo need not be decoded,
-    zoomed out (onto a canvas up to 4x each side) and cropped at its full size.
+    every photo to the model's input anyway, so a 12-megapixel phone photo need not be decoded
+    and resized at its full size.
     """
 
     def __init__(

@@ -15,9 +15,13 @@ order it took most of the augmentation's time (docs/detection.md, *Speed of trai
 Ultralytics, whose colour augmentation runs after its geometric ones, the fill around a
 zoomed-out photo is coloured with it, and contrast blends with the mean of what the model sees.
 
-The IoU crop's parameters are drawn by `IoUCrop`, torchvision's ``RandomIoUCrop`` with its
-draw vectorised: the same sampler (an overlap threshold, then up to 40 crops for it), all of one
-threshold's crops tried in one tensor operation rather than one by one in Python.
+Two changes of cost, not of recipe. The zoom-out, the IoU crop and the resize run as one step
+(`ZoomCropResize`): torchvision's draws and box kernels, but the image is made from the photo's
+pixels inside the crop, never from the zoomed-out canvas (up to 16x the photo's pixels), and the
+flip comes after the resize, on the model's input (a flip and a resize commute). The IoU crop's
+parameters are drawn by `IoUCrop`, torchvision's ``RandomIoUCrop`` with its draw vectorised:
+the same sampler (an overlap threshold, then up to 40 crops for it), all of one threshold's
+crops tried in one tensor operation rather than one by one in Python.
 
 Randomness comes from torch's global generator (v2 draws with ``torch.rand``/``torch.randint``),
 so a training loop that seeds torch per epoch and per loader worker repeats the same crops.
@@ -65,11 +69,14 @@ class IoUCrop(v2.RandomIoUCrop):
     """
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        found = next(x for x in flat_inputs if isinstance(x, tv_tensors.BoundingBoxes))  # check_inputs saw them
+        found = _boxes_of(flat_inputs)
         height, width = found.canvas_size  # the image's, kept so by every v2 transform before this one
-        boxes = v2.functional.convert_bounding_box_format(
-            found.as_subclass(torch.Tensor), found.format, tv_tensors.BoundingBoxFormat.XYXY
-        ).reshape(-1, 4)
+        return self.draw(_xyxy(found), width, height)
+
+    def draw(self, boxes: torch.Tensor, width: int, height: int) -> dict[str, Any]:
+        """The crop of a ``width`` x ``height`` image holding ``boxes`` (``(N, 4)`` XYXY): ``{}``
+        (the whole image) or its ``top``, ``left``, ``height``, ``width`` and which boxes'
+        centres it holds (``is_within_crop_area``)."""
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         while True:
             threshold = self.options[int(torch.randint(0, len(self.options), (1,)))]
@@ -119,20 +126,117 @@ class IoUCrop(v2.RandomIoUCrop):
         return self.make_params(flat_inputs)
 
 
+def _boxes_of(flat_inputs: list[Any]) -> Any:
+    """The ``tv_tensors.BoundingBoxes`` among a transform's inputs (``check_inputs`` saw them)."""
+    return next(x for x in flat_inputs if isinstance(x, tv_tensors.BoundingBoxes))
+
+
+def _xyxy(boxes: Any) -> torch.Tensor:
+    """``boxes`` as a plain ``(N, 4)`` XYXY tensor."""
+    plain = boxes.as_subclass(torch.Tensor)
+    return v2.functional.convert_bounding_box_format(plain, boxes.format, tv_tensors.BoundingBoxFormat.XYXY).reshape(
+        -1, 4
+    )
+
+
+class ZoomCropResize(v2.Transform):
+    """SSD's zoom-out, IoU crop and square resize as one step: torchvision's ``RandomZoomOut``
+    (probability ``p``, its own draw of the canvas), `IoUCrop` on the zoomed boxes, then the
+    resize to ``size`` x ``size``, with boxes (and masks) moved by torchvision's own kernels
+    (``pad``, ``crop``, ``resize``), exactly as the three transforms in a row move them.
+
+    Why one step: in a row, the zoom-out paints a canvas up to 4x each side of the photo (16x
+    its pixels), the crop keeps up to all of it and the resize reads all of it. Here the image is
+    made from the photo's pixels alone: the part of the photo inside the crop is resized to
+    where it lands in the output, on the fill colour. Where the crop lies inside the photo that
+    is the same resize of the same pixels, so the same image to the bit; where the canvas shows,
+    the photo's edge falls on the nearest output pixel (v2 blends the edge pixel with the fill).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        fill: tuple[int, int, int] = SSD_FILL,
+        min_scale: float = IOU_CROP_MIN_SCALE,
+        side_range: tuple[float, float] = (1.0, 4.0),
+        p: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.size = check_image_size(size)
+        self.fill = tuple(fill)
+        self.p = p
+        self.zoom = v2.RandomZoomOut(fill={tv_tensors.Image: list(fill), "others": 0}, side_range=side_range, p=p)
+        self.crop = IoUCrop(min_scale=min_scale)
+
+    def check_inputs(self, flat_inputs: list[Any]) -> None:
+        self.crop.check_inputs(flat_inputs)
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        found = _boxes_of(flat_inputs)
+        height, width = found.canvas_size
+        padding = [0, 0, 0, 0]
+        if torch.rand(1) < self.p:  # RandomZoomOut's own test, then its own draw
+            padding = list(self.zoom.make_params(flat_inputs)["padding"])
+        canvas_width, canvas_height = width + padding[0] + padding[2], height + padding[1] + padding[3]
+        boxes = _xyxy(found) + torch.tensor(padding[:2] * 2, dtype=torch.float32)
+        crop = self.crop.draw(boxes.to(torch.float32), canvas_width, canvas_height)
+        if not crop:
+            crop = {"top": 0, "left": 0, "height": canvas_height, "width": canvas_width, "is_within_crop_area": None}
+        return {"padding": padding, **crop}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        from torchvision.transforms.v2 import functional as F
+
+        window = {key: params[key] for key in ("top", "left", "height", "width")}
+        if isinstance(inpt, tv_tensors.BoundingBoxes | tv_tensors.Mask):
+            moved = F.crop(F.pad(inpt, params["padding"], fill=0), **window)
+            if isinstance(moved, tv_tensors.BoundingBoxes) and params["is_within_crop_area"] is not None:
+                moved[~params["is_within_crop_area"]] = 0  # as RandomIoUCrop marks them, for SanitizeBoundingBoxes
+            return F.resize(moved, [self.size, self.size], antialias=True)
+        if isinstance(inpt, torch.Tensor) and inpt.ndim == 3:  # the image (a tv_tensors.Image, or a plain one)
+            out = self._image(inpt.as_subclass(torch.Tensor), params)
+            return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
+        return inpt
+
+    def _image(self, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        """The output image: the fill, and the photo's part inside the crop resized to where it lands."""
+        from torchvision.transforms.v2 import functional as F
+
+        height, width = image.shape[-2:]
+        left, top = params["padding"][:2]  # the photo's corner on the canvas
+        x0, x1 = max(left, params["left"]), min(left + width, params["left"] + params["width"])
+        y0, y1 = max(top, params["top"]), min(top + height, params["top"] + params["height"])
+        fill = self.fill if len(self.fill) == image.shape[0] else (sum(self.fill) / len(self.fill),)
+        out = torch.tensor(fill, dtype=image.dtype).view(-1, 1, 1).expand(image.shape[0], self.size, self.size)
+        out = out.clone()
+        scale_x, scale_y = self.size / params["width"], self.size / params["height"]
+        out_x0, out_x1 = round((x0 - params["left"]) * scale_x), round((x1 - params["left"]) * scale_x)
+        out_y0, out_y1 = round((y0 - params["top"]) * scale_y), round((y1 - params["top"]) * scale_y)
+        if out_x1 <= out_x0 or out_y1 <= out_y0:  # the photo falls on less than half an output pixel
+            return out
+        part = image[:, y0 - top : y1 - top, x0 - left : x1 - left]
+        out[:, out_y0:out_y1, out_x0:out_x1] = F.resize(part, [out_y1 - out_y0, out_x1 - out_x0], antialias=True)
+        return out
+
+    def _get_params(self, flat_inputs: list[Any]) -> dict[str, Any]:  # torchvision < 0.21 calls it so
+        return self.make_params(flat_inputs)
+
+    def _transform(self, inpt: Any, params: dict[str, Any]) -> Any:  # torchvision < 0.21 calls it so
+        return self.transform(inpt, params)
+
+
 def train_transform(image_size: int, *, hflip: float = 0.5, fill: tuple[int, int, int] = SSD_FILL) -> Any:
-    """The SSD augmentation of one ``(Image, target)`` pair, ending at ``image_size`` x ``image_size``.
+    """The SSD augmentation of one ``(Image, target)`` pair, ending at ``image_size`` x ``image_size``:
+    zoom-out, IoU crop and resize (`ZoomCropResize`), flip, photometric distortion.
 
     SanitizeBoundingBoxes runs after the resize rather than before it, so "too small to keep"
     (its 1-pixel minimum) is judged in the pixels the model sees.
     """
-    size = check_image_size(image_size)
-    steps: list[Any] = [
-        v2.RandomZoomOut(fill={tv_tensors.Image: list(fill), "others": 0}),
-        IoUCrop(min_scale=IOU_CROP_MIN_SCALE),
-    ]
+    steps: list[Any] = [ZoomCropResize(image_size, fill=fill)]
     if hflip > 0:
         steps.append(v2.RandomHorizontalFlip(hflip))
-    steps += [v2.Resize((size, size), antialias=True), v2.RandomPhotometricDistort(), v2.SanitizeBoundingBoxes()]
+    steps += [v2.RandomPhotometricDistort(), v2.SanitizeBoundingBoxes()]
     return v2.Compose(steps)
 
 

@@ -910,10 +910,19 @@ def test_zoom_crop_resize_gives_what_v2s_zoom_out_crop_and_resize_give() -> None
 
 
 def test_zoom_crop_resize_zooms_out_half_the_photos_onto_the_fill() -> None:
-    """torchvision's zoom-out draw at p = 0.5: about half the photos get a canvas (1-4x each side),
-    and a photo zoomed out with no crop lands at its place on the fill colour."""
+    """torchvision's zoom-out draw at p = 0.5: for one seed, the canvas and the photo's place on it
+    that ``v2.RandomZoomOut`` draws; about half the photos get a canvas (1-4x each side); and a
+    photo zoomed out with no crop lands at its place on the fill colour."""
+    from torchvision.transforms import v2
+
     step = ZoomCropResize(64)
     image, boxes = _smooth_photo(50, 50, seed=1)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        _, moved = v2.RandomZoomOut(fill=list(SSD_FILL))(image, boxes)
+        (height, width), (left, top) = moved.canvas_size, (moved - boxes)[0, :2].round().int().tolist()
+        torch.manual_seed(seed)
+        assert step.make_params([image, boxes])["padding"] == [left, top, width - 50 - left, height - 50 - top]
     torch.manual_seed(0)
     draws = [step.make_params([image, boxes]) for _ in range(400)]
     zoomed = [d for d in draws if any(d["padding"])]

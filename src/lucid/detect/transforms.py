@@ -141,7 +141,7 @@ def _xyxy(boxes: Any) -> torch.Tensor:
 
 class ZoomCropResize(v2.Transform):
     """SSD's zoom-out, IoU crop and square resize as one step: torchvision's ``RandomZoomOut``
-    (probability ``p``, its own draw of the canvas), `IoUCrop` on the zoomed boxes, then the
+    (probability ``p``, its draw of the canvas), `IoUCrop` on the zoomed boxes, then the
     resize to ``size`` x ``size``, with boxes (and masks) moved by torchvision's own kernels
     (``pad``, ``crop``, ``resize``), exactly as the three transforms in a row move them.
 
@@ -165,8 +165,9 @@ class ZoomCropResize(v2.Transform):
         super().__init__()
         self.size = check_image_size(size)
         self.fill = tuple(fill)
-        self.p = p
-        self.zoom = v2.RandomZoomOut(fill={tv_tensors.Image: list(fill), "others": 0}, side_range=side_range, p=p)
+        if not 1.0 <= side_range[0] <= side_range[1]:
+            raise ValueError(f"side_range must be (low, high) with 1 <= low <= high, got {side_range}")
+        self.side_range, self.p = (float(side_range[0]), float(side_range[1])), p
         self.crop = IoUCrop(min_scale=min_scale)
 
     def check_inputs(self, flat_inputs: list[Any]) -> None:
@@ -175,15 +176,24 @@ class ZoomCropResize(v2.Transform):
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         found = _boxes_of(flat_inputs)
         height, width = found.canvas_size
-        padding = [0, 0, 0, 0]
-        if torch.rand(1) < self.p:  # RandomZoomOut's own test, then its own draw
-            padding = list(self.zoom.make_params(flat_inputs)["padding"])
+        padding = self._zoom(width, height) if torch.rand(1) < self.p else [0, 0, 0, 0]
         canvas_width, canvas_height = width + padding[0] + padding[2], height + padding[1] + padding[3]
         boxes = _xyxy(found) + torch.tensor(padding[:2] * 2, dtype=torch.float32)
         crop = self.crop.draw(boxes.to(torch.float32), canvas_width, canvas_height)
         if not crop:
             crop = {"top": 0, "left": 0, "height": canvas_height, "width": canvas_width, "is_within_crop_area": None}
         return {"padding": padding, **crop}
+
+    def _zoom(self, width: int, height: int) -> list[int]:
+        """The zoom-out's padding ``[left, top, right, bottom]``, drawn as ``RandomZoomOut`` draws
+        it (the same numbers in the same order): a canvas ``side_range`` times each side, the photo
+        at a uniform place on it."""
+        low, high = self.side_range
+        ratio = low + torch.rand(1) * (high - low)
+        canvas_width, canvas_height = int(width * ratio), int(height * ratio)
+        place = torch.rand(2)
+        left, top = int((canvas_width - width) * place[0]), int((canvas_height - height) * place[1])
+        return [left, top, canvas_width - left - width, canvas_height - top - height]
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         from torchvision.transforms.v2 import functional as F

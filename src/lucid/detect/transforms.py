@@ -37,7 +37,15 @@ from torchvision.transforms import v2
 
 from lucid.errors import DataError
 
-__all__ = ["SSD_FILL", "IOU_CROP_MIN_SCALE", "IoUCrop", "train_transform", "eval_transform", "check_image_size"]
+__all__ = [
+    "SSD_FILL",
+    "IOU_CROP_MIN_SCALE",
+    "IoUCrop",
+    "ZoomCropResize",
+    "train_transform",
+    "eval_transform",
+    "check_image_size",
+]
 
 # The colour RandomZoomOut paints around the photo: ImageNet's mean in 0..255, as torchvision's reference.
 SSD_FILL = (123, 117, 104)

@@ -266,3 +266,44 @@ def test_decoding_once_names_the_photo_that_does_not_read(tmp_path):
     with pytest.raises(DataError, match=r"^1 photo\(s\) could not be read: .*p03\.jpg: cannot decode the image"):
         sets[0].keep_decoded(range(len(sets[0])), progress=False, workers=0)
     assert sets[0].decoded == {}  # nothing half-kept
+
+
+def _large_photos(root: Path) -> Path:
+    """A YOLO folder (train/ + val/) of 1200x900 photos with two boxes each: JPEGs, and one PNG in train/."""
+    from PIL import Image
+
+    scene = Image.radial_gradient("L").resize((1200, 900)).convert("RGB")
+    for split, names in (("train", ["a.jpg", "b.png"]), ("val", ["c.jpg", "d.jpg"])):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "labels").mkdir(parents=True)
+        for name in names:
+            scene.save(root / split / "images" / name, quality=90)
+            (root / split / "labels" / f"{Path(name).stem}.txt").write_text("0 0.3 0.4 0.1 0.2\n0 0.7 0.6 0.2 0.1\n")
+    (root / "classes.txt").write_text("cell\n")
+    return root
+
+
+def test_kept_photos_are_counted_at_the_size_they_are_kept(tmp_path):
+    """The memory budget counts what is kept: a large training JPEG at its reduced decoding (the
+    IoU crop's needs, `decode_side`), a PNG whole, and validation photos larger than the input
+    already resized to it, whose items are those of the streamed photos."""
+    from lucid.detect import detection_datasets
+
+    train_set, val_set, _ = detection_datasets(_large_photos(tmp_path / "d"), image_size=64)
+    jpeg, png = (next(i for i, r in enumerate(train_set.records) if r.image.suffix == end) for end in (".jpg", ".png"))
+    assert train_set.decode_side == 214  # 64 / 0.3: a 900-pixel side decodes at a quarter
+    assert train_set.decoded_bytes([jpeg]) == 3 * 300 * 225 and train_set.decoded_bytes([png]) == 3 * 1200 * 900
+    assert val_set.decoded_bytes(range(2)) == 2 * 3 * 64 * 64
+    streamed = [val_set[i] for i in range(2)]
+    train_set.keep_decoded(range(2), progress=False, workers=0)
+    val_set.keep_decoded(range(2), progress=False, workers=0)
+    assert sum(image.numel() for image, _, _ in train_set.decoded.values()) == train_set.decoded_bytes(range(2))
+    assert sum(image.numel() for image, _, _ in val_set.decoded.values()) == val_set.decoded_bytes(range(2))
+    assert val_set.transformed == {0, 1} and not train_set.transformed
+    for index, (want, wanted) in enumerate(streamed):
+        image, target = val_set[index]
+        assert torch.equal(image, want) and torch.equal(target["boxes"], wanted["boxes"])
+        assert torch.equal(target["labels"], wanted["labels"]) and target["orig_size"] == wanted["orig_size"] == (
+            900,
+            1200,
+        )

@@ -54,6 +54,7 @@ __all__ = [
     "read_classes",
     "read_image",
     "open_image",
+    "decoded_size",
     "resize_size_for",
     "write_classes",
 ]
@@ -370,6 +371,21 @@ def open_image(path_like: str | os.PathLike[str], *, exif: bool = True, min_side
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the file is unusable
         raise DataError(f"{path}: cannot decode the image ({type(exc).__name__}: {exc})") from None
     return image if image.mode in ("L", "RGB") else image.convert("RGB")
+
+
+def decoded_size(path_like: str | os.PathLike[str], *, min_side: int | None = None) -> tuple[int, int] | None:
+    """The stored ``(width, height)`` `open_image` decodes the file at with ``min_side`` (a JPEG's
+    reduced scale included), from its header alone: PIL's ``draft`` only sets the decoder's scale.
+    None when the file is not a readable image."""
+    from PIL import Image
+
+    try:
+        with Image.open(Path(path_like).expanduser()) as opened:
+            if min_side is not None and opened.format == "JPEG":
+                _draft(opened, min_side)
+            return opened.size
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the decoding step
+        return None
 
 
 def _draft(image: Any, min_side: int) -> None:

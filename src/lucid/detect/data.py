@@ -1205,6 +1205,10 @@ class DetectionDataset(Dataset):
     (`lucid.preprocessing.open_image`), and their boxes scaled with them. The transform shrinks
     every photo to the model's input anyway, so a 12-megapixel phone photo need not be decoded
     and resized at its full size.
+
+    ``resized_to``: the transform is deterministic and gives ``resized_to`` x ``resized_to``
+    images (validation's `eval_transform`), so `keep_decoded` keeps a photo larger than that
+    already transformed: fewer bytes, and no resize each epoch.
     """
 
     def __init__(
@@ -1213,46 +1217,74 @@ class DetectionDataset(Dataset):
         transform: Any,
         classes: Sequence[str],
         decode_side: int | None = None,
+        resized_to: int | None = None,
     ) -> None:
         self.records = list(records)
         self.transform = transform
         self.classes = list(classes)
         self.decode_side = decode_side
-        # (image, boxes, labels) of the photos `keep_decoded` decoded, by index; the others decode on each `load`.
+        self.resized_to = resized_to
+        # (image, boxes, labels) of the photos `keep_decoded` kept, by index: decoded, or already
+        # transformed for the indices in `transformed`; the others decode on each `load`.
         self.decoded: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self.transformed: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.records)
 
     def decoded_bytes(self, indices: Sequence[int]) -> int:
-        """The bytes the photos ``indices`` take decoded at most: 3 a pixel at their header's size
-        (a reduced decoding, `decode_side`, takes less)."""
-        return sum(3 * self.records[i].height * self.records[i].width for i in indices)
+        """The bytes the photos ``indices`` take kept by `keep_decoded`: 3 a pixel at the size they
+        decode at (a JPEG reduced by ``decode_side`` as `lucid.preprocessing.open_image` reduces
+        it, read from its header), or at ``resized_to`` squared where that is less."""
+        return sum(3 * self._kept_pixels(i) for i in indices)
+
+    def _kept_pixels(self, index: int) -> int:
+        """The pixels photo ``index`` takes kept: decoded, or transformed where that is fewer."""
+        from lucid.preprocessing import decoded_size
+
+        record = self.records[index]
+        size = None if self.decode_side is None else decoded_size(record.image, min_side=self.decode_side)
+        pixels = size[0] * size[1] if size is not None else record.height * record.width
+        return pixels if self.resized_to is None else min(pixels, self.resized_to**2)
 
     def keep_decoded(
         self, indices: Sequence[int], *, progress: bool = True, desc: str = "decoding", workers: int | None = None
     ) -> None:
         """Decode the photos ``indices`` once (in forked loader processes, `lucid.data.load_each`)
-        and keep them, with their boxes, in memory: `load` then reads them from there and an epoch
-        decodes nothing. Raises `DataError` naming the photos that do not read."""
+        and keep them, with their boxes, in memory (those larger than ``resized_to`` already
+        transformed): an epoch then decodes nothing. Raises `DataError` naming the photos that do
+        not read."""
         from lucid.data.datasets import load_each
 
         indices = list(indices)
         decoded = load_each(
-            self._decode, indices, progress=progress, desc=desc, workers=workers, what="photo(s) could not be read"
+            self._keep,
+            indices,
+            progress=progress,
+            desc=desc,
+            workers=workers,
+            what="photo(s) could not be read",
         )
-        self.decoded.update(zip(indices, decoded, strict=True))
+        for index, (image, boxes, labels, transformed) in zip(indices, decoded, strict=True):
+            self.decoded[index] = (image, boxes, labels)
+            if transformed:
+                self.transformed.add(index)
 
     def load(self, index: int) -> tuple[Any, dict[str, Any]]:
         """The untransformed ``(tv_tensors.Image, {"boxes", "labels"})`` of a photo, crowd boxes left out."""
-        from torchvision import tv_tensors
+        kept = self.decoded.get(index) if index not in self.transformed else None
+        return _item(*(kept if kept is not None else self._decode(index)))
 
-        image, boxes, labels = self.decoded[index] if index in self.decoded else self._decode(index)
-        height, width = (int(n) for n in image.shape[-2:])
-        return tv_tensors.Image(image), {
-            "boxes": tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(height, width)),
-            "labels": labels,
-        }
+    def _keep(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+        """Photo ``index`` as `keep_decoded` keeps it: decoded (uint8 image, boxes XYXY float32,
+        labels), transformed first where ``resized_to`` is smaller, and whether it was."""
+        image, boxes, labels = self._decode(index)
+        size = self.resized_to
+        if size is None or self.transform is None or size * size >= image.shape[-2] * image.shape[-1]:
+            return image, boxes, labels, False
+        out, target = self.transform(*_item(image, boxes, labels))
+        moved = target["boxes"].as_subclass(torch.Tensor).to(torch.float32)
+        return out.as_subclass(torch.Tensor), moved, target["labels"], True
 
     def _decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Photo ``index`` decoded: uint8 ``(3, H, W)``, its boxes (XYXY float32, in the decoded
@@ -1276,9 +1308,12 @@ class DetectionDataset(Dataset):
         return image, torch.from_numpy(record.boxes)[keep] * scale, torch.from_numpy(record.labels)[keep]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        image, target = self.load(index)
-        if self.transform is not None:
-            image, target = self.transform(image, target)
+        if index in self.transformed:
+            image, target = _item(*self.decoded[index])
+        else:
+            image, target = self.load(index)
+            if self.transform is not None:
+                image, target = self.transform(image, target)
         record = self.records[index]
         target["boxes"] = target["boxes"].to(torch.float32)
         target["image_id"] = index
@@ -1296,6 +1331,15 @@ class DetectionDataset(Dataset):
             "image_id": index,
             "orig_size": (record.height, record.width),
         }
+
+
+def _item(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor) -> tuple[Any, dict[str, Any]]:
+    """``(tv_tensors.Image, {"boxes", "labels"})`` of a decoded photo and its boxes."""
+    from torchvision import tv_tensors
+
+    height, width = (int(n) for n in image.shape[-2:])
+    boxes = tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(height, width))
+    return tv_tensors.Image(image), {"boxes": boxes, "labels": labels}
 
 
 def _decoded_sizes(height: int, width: int, reduced: bool) -> set[tuple[int, int]]:
@@ -1448,6 +1492,6 @@ def detection_datasets(
         # pixels there. Validation decodes whole, as `lucid predict` and every export's Predictor
         # do (`lucid.preprocessing.open_image`), so eval and predict see one input per photo.
         DetectionDataset(train_records, train_transform(size), names, math.ceil(size / IOU_CROP_MIN_SCALE)),
-        DetectionDataset(val_records, eval_transform(size), names),
+        DetectionDataset(val_records, eval_transform(size), names, resized_to=size),
         info,
     )

@@ -1243,7 +1243,8 @@ class DetectionDataset(Dataset):
         from lucid.preprocessing import decoded_size
 
         record = self.records[index]
-        size = None if self.decode_side is None else decoded_size(record.image, min_side=self.decode_side)
+        reduced = self.decode_side is not None and min(record.height, record.width) >= 2 * self.decode_side
+        size = decoded_size(record.image, min_side=self.decode_side) if reduced else None  # else it decodes whole
         pixels = size[0] * size[1] if size is not None else record.height * record.width
         return pixels if self.resized_to is None else min(pixels, self.resized_to**2)
 

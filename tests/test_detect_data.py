@@ -845,7 +845,7 @@ def test_iou_crop_keeps_its_limits_and_a_box_by_the_threshold() -> None:
 
     boxes = torch.tensor([[10.0, 20, 60, 90], [120, 30, 190, 70], [80, 100, 110, 140]])
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-    for p in _iou_crops(IoUCrop(min_scale=0.3, sampler_options=[0.7]), 300, boxes):
+    for p in _iou_crops(IoUCrop(min_scale=0.3, sampler_options=[0.7]), 60, boxes):
         left, top, width, height = p["left"], p["top"], p["width"], p["height"]
         assert 0.5 <= width / height <= 2.0 and 0 <= left and left + width <= 200 and top + height <= 150
         inside = (

@@ -213,6 +213,7 @@ assert main(["train", *flags, "--out", str(root / "forkserver")]) == 0
 """
 
 
+@pytest.mark.slow  # 23 s in CI: two fresh training processes; the default suite keeps its 15 minutes
 def test_workers_start_from_a_fork_server_once_a_runtime_is_loaded_and_train_the_same(tmp_path: Path) -> None:
     """A process that has loaded ONNX Runtime must not fork loader workers (its threads made a
     forked worker abort); a fork server starts them instead, with the same batches and result."""

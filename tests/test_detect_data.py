@@ -909,6 +909,27 @@ def test_zoom_crop_resize_gives_what_v2s_zoom_out_crop_and_resize_give() -> None
     assert kinds == {True, False}
 
 
+def test_zoom_crop_resize_keeps_the_boxes_on_the_photos_pixels() -> None:
+    """The image is made apart from the boxes (from the photo's pixels alone): over many draws, a
+    white rectangle's pixels must still lie where its box went (within a pixel and a half)."""
+    image = torch.zeros(3, 60, 80, dtype=torch.uint8)
+    image[:, 10:30, 50:75] = 255
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[50.0, 10, 75, 30]]), format="XYXY", canvas_size=(60, 80))
+    step, checked = ZoomCropResize(64), 0
+    for seed in range(40):
+        torch.manual_seed(seed)
+        params = step.make_params([tv_tensors.Image(image), boxes])
+        out, moved = step.transform(tv_tensors.Image(image), params), step.transform(boxes, params)
+        box = moved[0]
+        if (box[2] - box[0]) < 3 or (box[3] - box[1]) < 3:  # cut away or too small to measure
+            continue
+        ys, xs = torch.nonzero(out[0] > 190, as_tuple=True)
+        where = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
+        assert (where - box).abs().max() <= 1.5, (seed, where, box)
+        checked += 1
+    assert checked >= 20
+
+
 def test_zoom_crop_resize_zooms_out_half_the_photos_onto_the_fill() -> None:
     """torchvision's zoom-out draw at p = 0.5: for one seed, the canvas and the photo's place on it
     that ``v2.RandomZoomOut`` draws; about half the photos get a canvas (1-4x each side); and a

@@ -80,3 +80,24 @@ def test_cuda_segmentation_and_resume(tmp_path, capsys):
     assert summary["device"].startswith("cuda") and summary["status"] == "finished"
     resumed = train(SegmentConfig(resume=str(result.out_dir), epochs=3, progress=False))
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+
+
+@CUDA
+def test_the_ssd_augmentation_runs_on_gpu_photos_as_on_the_cpu():
+    """A photo on the GPU is zoomed out, cropped and resized there (the fill made on its device):
+    for the same draws, the image the CPU makes, within a grey level or two (CUDA resizes uint8 in float)."""
+    from torchvision import tv_tensors
+
+    from lucid.detect import ZoomCropResize
+
+    image = torch.zeros(3, 60, 80, dtype=torch.uint8)
+    image[:, 10:30, 50:75] = 255
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[50.0, 10, 75, 30]]), format="XYXY", canvas_size=(60, 80))
+    step = ZoomCropResize(64)
+    for seed in range(10):
+        torch.manual_seed(seed)
+        params = step.make_params([tv_tensors.Image(image), boxes])
+        on_cpu = step.transform(tv_tensors.Image(image), params)
+        on_gpu = step.transform(tv_tensors.Image(image.cuda()), params)
+        assert on_gpu.device.type == "cuda" and on_gpu.shape == on_cpu.shape
+        assert (on_gpu.cpu().float() - on_cpu.float()).abs().mean() < 2

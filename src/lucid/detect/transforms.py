@@ -226,7 +226,8 @@ class ZoomCropResize(v2.Transform):
         x0, x1 = max(left, params["left"]), min(left + width, params["left"] + params["width"])
         y0, y1 = max(top, params["top"]), min(top + height, params["top"] + params["height"])
         fill = self.fill if len(self.fill) == image.shape[0] else (sum(self.fill) / len(self.fill),)
-        out = torch.tensor(fill, dtype=image.dtype).view(-1, 1, 1).expand(image.shape[0], self.size, self.size)
+        out = torch.tensor(fill, dtype=image.dtype, device=image.device).view(-1, 1, 1)
+        out = out.expand(image.shape[0], self.size, self.size)
         out = out.clone()
         scale_x, scale_y = self.size / params["width"], self.size / params["height"]
         out_x0, out_x1 = round((x0 - params["left"]) * scale_x), round((x1 - params["left"]) * scale_x)

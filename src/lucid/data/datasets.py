@@ -187,7 +187,9 @@ def _as_list(items: list[Any]) -> list[Any]:
 
 def _own_memory(item: Any) -> Any:
     """``item`` with each tensor copied out of the shared memory a loader worker sent it in (a
-    process holding thousands of shared blocks runs out of file descriptors)."""
+    process holding thousands of shared blocks runs out of file descriptors). Walked here rather
+    than with torch's ``tree_map``: that lives in the private ``torch.utils._pytree``, and the items
+    are only tensors in tuples, lists and dicts."""
     if isinstance(item, torch.Tensor):
         return item.clone()
     if isinstance(item, (tuple, list)):

@@ -39,9 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    from lucid.data import TTA_CHOICES
-    from lucid.train.config import AUTO_AUGMENTS, OPTIMIZERS, PRECISIONS, SCHEDULERS
-
+    """``lucid train``: its flags in ``--help`` groups, one function each."""
     parser = subparsers.add_parser(
         "train",
         help="train a model (default: mobilenet_v3_small on the embedded digits)",
@@ -52,6 +50,18 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         ),
         argument_default=argparse.SUPPRESS,
     )
+    _add_data_arguments(parser)
+    _add_augmentation_arguments(parser)
+    _add_model_arguments(parser)
+    _add_optimisation_arguments(parser)
+    _add_machine_arguments(parser)
+    _add_output_arguments(parser)
+    _add_task_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data folder, its split, and how its images are read."""
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
@@ -82,19 +92,6 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="1 (grey) or 3 (RGB); default 1 for digits, 3 for folders, or the --weights checkpoint's",
     )
     data.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="data-loader worker processes (default 0 for sets decoded into memory; for streamed sets one per "
-        "core of this process's share, at most 8; 0 reads in the training process)",
-    )
-    data.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads for training (default: torch's, fewer when other processes keep cores busy)",
-    )
-    data.add_argument(
         "--val-fraction",
         type=float,
         metavar="F",
@@ -102,37 +99,20 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "folders, or of one images/ + masks/ folder pair (--task segment) (default 0.2)",
     )
     data.add_argument(
-        "--auto-augment",
-        choices=AUTO_AUGMENTS,
-        help="folders: TrivialAugmentWide, AutoAugment(ImageNet) or none (default none)",
-    )
-    data.add_argument(
-        "--hflip",
-        type=float,
-        metavar="P",
-        help="folders: horizontal-flip probability (default 0.5; digits are never flipped)",
-    )
-    data.add_argument(
-        "--random-erase",
-        type=float,
-        metavar="P",
-        help="folders: random-erasing probability (default 0)",
-    )
-    data.add_argument(
-        "--tta",
-        choices=TTA_CHOICES,
-        help="test-time augmentation of the best epoch's final scores (epochs validate in one pass), recorded for "
-        "lucid eval / predict: flip (each image and its mirror: logits or masks averaged, detection's default boxes "
-        "merged) or none (default: flip for segmentation and detection trained with flips and for small photos, "
-        "else none)",
-    )
-    data.add_argument(
         "--memory-budget",
         type=float,
         metavar="GB",
-        help="folders (classify, segment): decode the images (and masks) once into memory when they fit in GB "
+        help="folders: decode the images (and masks, boxes) once into memory when they fit in GB "
         "gibibytes (default: 25%% of RAM, at most 4); larger sets stream from disk through --workers; 0 always "
         "streams",
+    )
+    data.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="data-loader worker processes (default: 0 for sets decoded into memory and augmented a batch at "
+        "a time; else one per core the training threads leave free, all of them on a GPU, at most 8; "
+        "0 reads in the training process)",
     )
     data.add_argument(
         "--limit-train",
@@ -148,6 +128,42 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="folders: do not decode every image before training",
     )
 
+
+def _add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
+    """How training images are augmented, and how the result is scored (test-time flip)."""
+    from lucid.data import TTA_CHOICES
+    from lucid.train.config import AUTO_AUGMENTS
+
+    augmentation = parser.add_argument_group("augmentation")
+    augmentation.add_argument(
+        "--auto-augment",
+        choices=AUTO_AUGMENTS,
+        help="folders: TrivialAugmentWide, AutoAugment(ImageNet) or none (default none)",
+    )
+    augmentation.add_argument(
+        "--hflip",
+        type=float,
+        metavar="P",
+        help="folders: horizontal-flip probability (default 0.5; digits are never flipped)",
+    )
+    augmentation.add_argument(
+        "--random-erase",
+        type=float,
+        metavar="P",
+        help="folders: random-erasing probability (default 0)",
+    )
+    augmentation.add_argument(
+        "--tta",
+        choices=TTA_CHOICES,
+        help="test-time augmentation of the best epoch's final scores (epochs validate in one pass), recorded for "
+        "lucid eval / predict: flip (each image and its mirror: logits or masks averaged, detection's default boxes "
+        "merged) or none (default: flip for segmentation and detection trained with flips and for small photos, "
+        "else none)",
+    )
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The network and the weights it starts from."""
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
@@ -166,6 +182,11 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         metavar="M",
         help="BatchNorm momentum for training (default 0.1; 'model' keeps the model's own, 0.01 for the presets)",
     )
+
+
+def _add_optimisation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The optimizer, its schedule and the run's length."""
+    from lucid.train.config import OPTIMIZERS, SCHEDULERS
 
     optim = parser.add_argument_group("optimisation")
     optim.add_argument(
@@ -221,31 +242,47 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="keep an exponential moving average of the weights; it is evaluated and saved",
     )
     optim.add_argument("--ema-decay", type=float, metavar="D", help="EMA decay per step (default 0.999, warmed up)")
-    optim.add_argument(
+    optim.add_argument("--seed", type=int, help="seed of everything, and of the digits split (default 0)")
+
+
+def _add_machine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how fast the run computes: device, precision, kernels and threads."""
+    from lucid.train.config import PRECISIONS
+
+    machine = parser.add_argument_group("machine")
+    machine.add_argument(
+        "--device",
+        type=_device,
+        help="auto (default: CUDA when there is a GPU, then Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps",
+    )
+    machine.add_argument(
         "--precision",
         choices=PRECISIONS,
         help="auto (default): bf16 autocast on CUDA (fp16 + gradient scaler on GPUs without bf16), fp32 on the "
         "CPU; fp32 turns autocast off",
     )
-    optim.add_argument("--amp", action="store_true", help="the same as --precision bf16")
-    optim.add_argument(
+    machine.add_argument("--amp", action="store_true", help="the same as --precision bf16")
+    machine.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         help="channels-last memory format (default on: faster depthwise convolutions on CPU)",
     )
-    optim.add_argument("--seed", type=int, help="seed of everything, and of the digits split (default 0)")
-    optim.add_argument(
-        "--device",
-        type=_device,
-        help="auto (default: CUDA when there is a GPU, then Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps",
-    )
-    optim.add_argument(
+    machine.add_argument(
         "--deterministic",
         action=argparse.BooleanOptionalAction,
         help="deterministic kernels (default: on for the CPU; off on a GPU, where cuDNN's fastest "
         "convolutions are not deterministic)",
     )
+    machine.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for training (default: torch's, fewer when other processes keep cores busy)",
+    )
 
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run folder and what the run prints."""
     out = parser.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default: a new timestamped folder under ./runs/)")
     out.add_argument(
@@ -259,8 +296,6 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="debug: record each process's sampler indices in summary.json",
     )
-    _add_task_arguments(parser)
-    parser.set_defaults(func=run_train)
 
 
 def _add_task_arguments(parser: argparse.ArgumentParser) -> None:

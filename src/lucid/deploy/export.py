@@ -35,7 +35,7 @@ from torch import nn
 from lucid.deploy.integrity import check_model_output, write_with_digest
 from lucid.deploy.preprocess import Preprocessing, model_classes, read_classes, write_classes
 from lucid.errors import ExportError
-from lucid.tasks import get_task
+from lucid.tasks import ExportSpec, Task, get_task
 
 __all__ = [
     "FORMATS",
@@ -525,94 +525,160 @@ def export(
     from lucid.models.resolve import resolve
 
     resolved = resolve(model, weights)
-    task = get_task(resolved.task)
-    spec = task.export_spec(resolved.model, image_size=image_size, mean=mean, std=std, resize_size=resize_size)
-    prep = spec.preprocessing
-    free_size = spec.dynamic_size and format in ("onnx", "openvino")
+    plan = _plan(
+        resolved.model,
+        model,
+        get_task(resolved.task),
+        format,
+        dynamic_batch=dynamic_batch,
+        dynamo=dynamo,
+        batch_size=batch_size,
+        overrides={"image_size": image_size, "mean": mean, "std": std, "resize_size": resize_size},
+        classes=classes,
+    )
+    diffs = _write_verified(plan, format, target, opset, rtol, seed)
+    return ExportResult(
+        path=target,
+        format=format,
+        opset=opset,
+        dynamic_batch=plan.dynamic_batch,
+        max_abs_diff=diffs[0],
+        max_rel_diff=diffs[1],
+        checked_batches=tuple(shape[0] for shape in plan.shapes),
+        preprocessing=plan.spec.preprocessing,
+        classes=read_classes(plan.meta),  # as the file records them (a task may record its own list)
+        seconds=time.perf_counter() - start,
+        exporter=_exporter_name(format, dynamo),
+        metadata=plan.meta,
+        outputs=tuple(plan.spec.outputs),
+        task=plan.task.name,
+        dynamic_size=plan.free_size,
+        checked_shapes=tuple(plan.shapes),
+    )
+
+
+@dataclass
+class _ExportPlan:
+    """What one export writes and checks: the task's export spec, the eager ``reference`` the
+    file must reproduce, its BatchNorm-folded copy that is exported, the ``example`` input it is
+    traced with, the input ``shapes`` it is checked at, and the file's metadata."""
+
+    task: type[Task]
+    spec: ExportSpec
+    reference: nn.Module
+    folded: nn.Module
+    example: torch.Tensor
+    shapes: list[tuple[int, int, int, int]]
+    meta: dict[str, str]
+    dynamic_batch: bool
+    free_size: bool
+    dynamo: bool
+
+
+def _plan(
+    model: nn.Module,
+    source: Any,
+    task: type[Task],
+    fmt: str,
+    *,
+    dynamic_batch: bool,
+    dynamo: bool,
+    batch_size: int,
+    overrides: dict[str, Any],
+    classes: Sequence[str] | None,
+) -> _ExportPlan:
+    """The `_ExportPlan` of ``model`` (resolved from ``source``) in format ``fmt``; refuses the
+    options its task's file cannot take."""
+    spec = task.export_spec(model, **overrides)
+    free_size = spec.dynamic_size and fmt in ("onnx", "openvino")
     if free_size and dynamo:
         raise ValueError(
             f"a {task.name} model keeps a free image size, which the dynamo exporter cannot; drop --dynamo"
         )
     if free_size and batch_size != 1:
         raise ValueError(
-            f"a {task.name} model's {format} file keeps its batch and image size free: batch_size "
+            f"a {task.name} model's {fmt} file keeps its batch and image size free: batch_size "
             f"(--batch-size) does not apply, got {batch_size}"
         )
     dynamic_batch = dynamic_batch or free_size  # a free image size frees the batch too
-    names = model_classes(resolved.model, classes)
-    reference = task.export_module(copy.deepcopy(resolved.model).to("cpu", torch.float32).eval())
+    prep = spec.preprocessing
+    names = model_classes(model, classes)
+    reference = task.export_module(copy.deepcopy(model).to("cpu", torch.float32).eval())
     reference = reference.to(memory_format=torch.contiguous_format)
-    folded = inference_copy(reference)
     channels, (height, width) = prep.in_channels, prep.image_size
     export_batch = 2 if (dynamic_batch and dynamo) else batch_size  # torch.export specialises size-1 dims
-    example = torch.zeros(export_batch, channels, height, width)
-    shapes = _checked_shapes(channels, (height, width), dynamic_batch, export_batch, free_size)
-    meta = {**metadata_of(resolved.model, model, prep, names), "task": task.name, **spec.metadata}
+    return _ExportPlan(
+        task=task,
+        spec=spec,
+        reference=reference,
+        folded=inference_copy(reference),
+        example=torch.zeros(export_batch, channels, height, width),
+        shapes=_checked_shapes(channels, (height, width), dynamic_batch, export_batch, free_size),
+        meta={**metadata_of(model, source, prep, names), "task": task.name, **spec.metadata},
+        dynamic_batch=dynamic_batch,
+        free_size=free_size,
+        dynamo=dynamo,
+    )
+
+
+def _write_verified(
+    plan: _ExportPlan, fmt: str, target: Path, opset: int | None, rtol: float, seed: int
+) -> tuple[float, float]:
+    """Write ``plan``'s file at ``target`` in ``fmt``, run it in its runtime against the eager
+    model, and return the largest absolute and relative differences. The file is written under a
+    temporary name and kept only when it passes, so a failed check leaves ``target`` as it was."""
     diffs: tuple[float, float] = (0.0, 0.0)
 
     def check(runner: Any) -> None:
         nonlocal diffs
-        diffs = _verify(runner, reference, shapes, rtol, seed)
+        diffs = _verify(runner, plan.reference, plan.shapes, rtol, seed)
 
     def onnx_bytes() -> bytes:
         import onnx
 
         raw = to_onnx_bytes(
-            folded,
-            example,
+            plan.folded,
+            plan.example,
             opset=opset or DEFAULT_OPSET,
-            dynamic_batch=dynamic_batch,
-            dynamo=dynamo,
-            outputs=spec.outputs,
-            dynamic_size=free_size,
+            dynamic_batch=plan.dynamic_batch,
+            dynamo=plan.dynamo,
+            outputs=plan.spec.outputs,
+            dynamic_size=plan.free_size,
         )
-        _check_graph(onnx.load_from_string(raw), reference)
-        return with_metadata(raw, meta)
+        _check_graph(onnx.load_from_string(raw), plan.reference)
+        return with_metadata(raw, plan.meta)
 
     def write(tmp: str) -> None:
-        if format == "onnx":
+        if fmt == "onnx":
             Path(tmp).write_bytes(onnx_bytes())
             check(_onnx_runner(tmp))
-        elif format == "executorch":
+        elif fmt == "executorch":
             from lucid.deploy.executorch import to_executorch_bytes
 
-            Path(tmp).write_bytes(to_executorch_bytes(folded, example, meta))
+            Path(tmp).write_bytes(to_executorch_bytes(plan.folded, plan.example, plan.meta))
             check(_executorch_runner(tmp))
         else:
-            module = to_torchscript(folded, example)
+            module = to_torchscript(plan.folded, plan.example)
             with quiet_torch_export():
-                torch.jit.save(module, tmp, _extra_files={"lucid.json": json.dumps(meta)})
+                torch.jit.save(module, tmp, _extra_files={"lucid.json": json.dumps(plan.meta)})
             check(_torchscript_runner(tmp))
 
-    if format == "openvino":
-        _write_openvino(target, onnx_bytes(), meta, lambda xml: check(_openvino_runner(str(xml))))
+    if fmt == "openvino":
+        _write_openvino(target, onnx_bytes(), plan.meta, lambda xml: check(_openvino_runner(str(xml))))
     else:
         write_with_digest(target, write)
+    return diffs
+
+
+def _exporter_name(fmt: str, dynamo: bool) -> str:
+    """How a file of format ``fmt`` was made, as `ExportResult.exporter` reports it."""
     onnx_exporter = "dynamo" if dynamo else "torchscript-based"
-    exporter = {
+    return {
         "onnx": onnx_exporter,
         "openvino": f"OpenVINO from the {onnx_exporter} ONNX graph",
         "executorch": "torch.export + XNNPACK",
         "torchscript": "frozen torch.jit",
-    }[format]
-    return ExportResult(
-        path=target,
-        format=format,
-        opset=opset,
-        dynamic_batch=dynamic_batch,
-        max_abs_diff=diffs[0],
-        max_rel_diff=diffs[1],
-        checked_batches=tuple(shape[0] for shape in shapes),
-        preprocessing=prep,
-        classes=read_classes(meta),  # as the file records them (a task may record its own list)
-        seconds=time.perf_counter() - start,
-        exporter=exporter,
-        metadata=meta,
-        outputs=tuple(spec.outputs),
-        task=task.name,
-        dynamic_size=free_size,
-        checked_shapes=tuple(shapes),
-    )
+    }[fmt]
 
 
 def _checked_shapes(

@@ -589,54 +589,26 @@ def quantize(
     step = fixed or min(batch_size, len(calib_set))
     if len(calib_set) < step:
         raise ValueError(f"{len(calib_set)} calibration images are fewer than the model's batch size {step}")
-    if backend == "onnxruntime":
-        note = {
-            "format": "QDQ",
-            "weights": "int8 " + ("per-channel" if per_channel else "per-tensor"),
-            "activations": "uint8",
-            "calibration": calib_set.description,
-            "method": calibrate_method,
-            "reduce_range": reduce_range,
-            "classifier": "int8" if quantize_classifier else "fp32 compute, int8 per-channel stored weights",
-            "source": source.name,
-        }
-    else:
-        note = {
-            "format": "OpenVINO IR (NNCF post-training quantization, PERFORMANCE preset)",
-            "weights": "int8 symmetric per-channel",
-            "activations": "int8 symmetric",
-            "calibration": calib_set.description,
-            "classifier": "int8" if quantize_classifier else "fp32 compute, int8 per-channel stored weights",
-            "source": source.name,
-        }
+    classifier = "int8" if quantize_classifier else "fp32 compute, int8 per-channel stored weights"
+    note = _quantization_note(backend, calib_set, source, classifier, per_channel, calibrate_method, reduce_range)
     outcome: dict[str, Any] = {}
 
     def check(int8: Any) -> None:
         outcome.update(_compare(task, props, fp32.run_all, int8.run_all, eval_set, fixed))
         _refuse_drop(outcome, max_top1_drop, target)
 
-    def write(tmp: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="lucid-quantize-") as workdir:
-            quantized = Path(workdir) / "int8.onnx"
-            assert isinstance(fp32, OnnxRuntimeModel)
-            reader = ArrayCalibrationReader(fp32.session.get_inputs()[0].name, calib_set.images, step)
-            _quantize_file(
-                source,
-                quantized,
-                reader,
-                per_channel=per_channel,
-                reduce_range=reduce_range,
-                method=method,
-                preprocess=preprocess,
-                quantize_classifier=quantize_classifier,
-                workdir=Path(workdir),
-            )
-            Path(tmp).write_bytes(_with_props(quantized, props, note))
-        check(OnnxRuntimeModel(tmp, threads))
-
     fp32_bytes = _bytes(source)
     if backend == "onnxruntime":
-        write_with_digest(target, write)
+        assert isinstance(fp32, OnnxRuntimeModel)
+        reader = ArrayCalibrationReader(fp32.session.get_inputs()[0].name, calib_set.images, step)
+        options = {
+            "per_channel": per_channel,
+            "reduce_range": reduce_range,
+            "method": method,
+            "preprocess": preprocess,
+            "quantize_classifier": quantize_classifier,
+        }
+        write_with_digest(target, lambda tmp: _write_qdq(source, tmp, reader, options, (props, note), check, threads))
     else:
         from lucid.deploy.openvino import ir_bytes, nncf_quantize, read_openvino_model, save_ir, set_metadata
 
@@ -649,6 +621,56 @@ def quantize(
         set_metadata(model, {**props, "quantization": json.dumps(note)})
         save_ir(model, target, lambda xml: check(OpenVINOModel(xml, threads)))
     return _result(target, backend, calib_set, eval_set, outcome, fp32_bytes, start)
+
+
+def _quantization_note(
+    backend: str,
+    calib_set: LabelledImages,
+    source: Path,
+    classifier: str,
+    per_channel: bool,
+    calibrate_method: str | None,
+    reduce_range: bool,
+) -> dict[str, Any]:
+    """How the int8 file was made, as its ``quantization`` metadata records it."""
+    if backend == "onnxruntime":
+        return {
+            "format": "QDQ",
+            "weights": "int8 " + ("per-channel" if per_channel else "per-tensor"),
+            "activations": "uint8",
+            "calibration": calib_set.description,
+            "method": calibrate_method,
+            "reduce_range": reduce_range,
+            "classifier": classifier,
+            "source": source.name,
+        }
+    return {
+        "format": "OpenVINO IR (NNCF post-training quantization, PERFORMANCE preset)",
+        "weights": "int8 symmetric per-channel",
+        "activations": "int8 symmetric",
+        "calibration": calib_set.description,
+        "classifier": classifier,
+        "source": source.name,
+    }
+
+
+def _write_qdq(
+    source: Path,
+    tmp: str,
+    reader: ArrayCalibrationReader,
+    options: dict[str, Any],
+    metadata: tuple[Mapping[str, str], dict[str, Any]],
+    check: Any,
+    threads: int | None,
+) -> None:
+    """ONNX Runtime's static QDQ quantization of ``source`` into ``tmp``, calibrated by ``reader``,
+    with ``metadata`` (the fp32 file's, and the quantization's note) recorded, then ``check`` run
+    on the written file."""
+    with tempfile.TemporaryDirectory(prefix="lucid-quantize-") as workdir:
+        quantized = Path(workdir) / "int8.onnx"
+        _quantize_file(source, quantized, reader, workdir=Path(workdir), **options)
+        Path(tmp).write_bytes(_with_props(quantized, *metadata))
+    check(OnnxRuntimeModel(tmp, threads))
 
 
 def _result(

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import Dataset
@@ -27,6 +27,9 @@ from lucid.data.digits import (  # the digits set lives in lucid.data (deploy re
 )
 from lucid.errors import DataError
 from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD, channel_stats, resize_size_for  # re-exported
+
+if TYPE_CHECKING:
+    from lucid.data import FolderLayout, Recipe, SizeChoice, SplitFiles
 
 __all__ = [
     "DIGITS_CLASSES",
@@ -189,17 +192,7 @@ def folder_datasets(
     train_files, train_targets = _seeded_subset(split.train_files, split.train_targets, limit_train, seed)
     val_files, val_targets = _seeded_subset(split.val_files, split.val_targets, limit_val, seed + 1)
     choice = infer_image_size(train_files)
-    model = None
-    if image_size is None and lowres_model is not None and choice.upsampled:
-        image_size, model = choice.native, lowres_model
-        notes.append(
-            f"image size {image_size} from the data (median short side {choice.typical} px) with {lowres_model}: "
-            f"the small network at output stride 16 instead of upsampling to {choice.size} (measured better, "
-            f"docs/training.md); --img-size N keeps --model as given"
-        )
-    elif image_size is None:
-        image_size = choice.size
-        notes.append(f"image size {image_size} chosen from the data: {choice.reason} (--img-size overrides)")
+    image_size, model = _chosen_size(choice, image_size, lowres_model, notes)
     small = choice.small or image_size <= SMALL_IMAGE_MAX
     recipe = choose_recipe(
         image_size, small, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase, tta=tta
@@ -218,34 +211,79 @@ def folder_datasets(
         progress=progress,
     )
     notes.append(f"{recipe.describe()}; {how}")
-    base = layout.root
+    info = _folder_info(
+        layout,
+        split,
+        (len(train_files), len(val_files)),
+        recipe,
+        (in_channels, mean, std),
+        notes=notes,
+        model=model,
+        limit_val=limit_val,
+    )
+    return datasets[0], datasets[1], info
+
+
+def _chosen_size(
+    choice: SizeChoice, image_size: int | None, lowres_model: str | None, notes: list[str]
+) -> tuple[int, str | None]:
+    """The training size and the network for it: ``image_size`` when given; else the data's
+    (``choice``, `lucid.data.infer_image_size`), with ``lowres_model`` at the photos' own size when
+    they are small enough to be upsampled otherwise. The choice is said in ``notes``."""
+    if image_size is not None:
+        return image_size, None
+    if lowres_model is not None and choice.upsampled:
+        notes.append(
+            f"image size {choice.native} from the data (median short side {choice.typical} px) with {lowres_model}: "
+            f"the small network at output stride 16 instead of upsampling to {choice.size} (measured better, "
+            f"docs/training.md); --img-size N keeps --model as given"
+        )
+        return choice.native, lowres_model
+    notes.append(f"image size {choice.size} chosen from the data: {choice.reason} (--img-size overrides)")
+    return choice.size, None
+
+
+def _folder_info(
+    layout: FolderLayout,
+    split: SplitFiles,
+    sizes: tuple[int, int],
+    recipe: Recipe,
+    channels: tuple[int, list[float], list[float]],
+    *,
+    notes: list[str],
+    model: str | None,
+    limit_val: int | None,
+) -> DataInfo:
+    """The `DataInfo` of a folder run: ``sizes`` are the train and val images used (after any
+    ``--limit-*``), ``channels`` the input channels and their mean and std."""
+    train_size, val_size = sizes
+    in_channels, mean, std = channels
     kind = layout.describe()
     if layout.val is None:
-        kind += f", held-out split {val_fraction:g} (seed {seed}, stratified)"
-    limited = len(train_files) != len(split.train_files) or len(val_files) != len(split.val_files)
-    info = DataInfo(
+        kind += f", held-out split {split.record['val_fraction']:g} (seed {split.record['seed']}, stratified)"
+    limited = train_size != len(split.train_files) or val_size != len(split.val_files)
+    return DataInfo(
         kind="imagefolder",
         description=(
-            f"{base}: {kind}: {len(train_files)} train / {len(val_files)} val images, "
-            f"{len(split.classes)} classes, {image_size}x{image_size}"
+            f"{layout.root}: {kind}: {train_size} train / {val_size} val images, "
+            f"{len(split.classes)} classes, {recipe.image_size}x{recipe.image_size}"
             + (f" (limited from {len(split.train_files)} / {len(split.val_files)})" if limited else "")
         ),
         classes=split.classes,
-        image_size=image_size,
+        image_size=recipe.image_size,
         in_channels=in_channels,
         mean=mean,
         std=std,
         resize_size=recipe.resize_size,
         interpolation="bilinear",
-        train_size=len(train_files),
-        val_size=len(val_files),
-        root=str(base.resolve()),
+        train_size=train_size,
+        val_size=val_size,
+        root=str(layout.root.resolve()),
         split={**split.record, **({"limit_val": limit_val} if limit_val is not None else {})},
         recipe=recipe.to_dict(),
         notes=notes,
         model=model,
     )
-    return datasets[0], datasets[1], info
 
 
 def _folder_sets(

@@ -186,18 +186,8 @@ def evaluate_segmentation(
     layout, pairs = _evaluation_layout(data, meta["data_record"])
     folder = layout.root
     ignore = meta["ignore_index"] if ignore_index is None else int(ignore_index)
-    # The checkpoint's names win: they are what its outputs mean; a folder naming them otherwise is said.
-    classes, notes = list(meta["classes"]), []
-    folder_names = read_class_names(folder) or read_class_names(folder.parent)
-    if folder_names is not None and folder_names != classes:
-        differ = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(classes, folder_names, strict=False)) if a != b]
-        counts = ""
-        if len(folder_names) != len(classes):
-            counts = f"{len(folder_names)} names vs the checkpoint's {len(classes)}"
-        shown = counts or ", ".join(differ[:3])
-        notes.append(
-            f"{folder}: its class names differ from the checkpoint's ({shown}); the checkpoint's names are used"
-        )
+    classes = list(meta["classes"])
+    notes = _class_name_notes(folder, classes)
     colours = layout.coding or mask_colours(folder, meta["data_record"])  # as the folder's masks code classes
     dataset = SegmentationFolder(
         folder, transform=eval_transform(meta["mean"], meta["std"]), pairs=pairs, colours=colours
@@ -220,11 +210,8 @@ def evaluate_segmentation(
     seconds = time.perf_counter() - start
     png = None
     if confusion_png is not None:
-        png = str(
-            _plot_confusion(
-                scored["confusion"], classes, confusion_png, f"{getattr(model, 'model_name', 'model')} on {folder}"
-            )
-        )
+        title = f"{getattr(model, 'model_name', 'model')} on {folder}"
+        png = str(_plot_confusion(scored["confusion"], classes, confusion_png, title))
     return SegmentationEval(
         checkpoint=str(source) if not isinstance(source, nn.Module) else getattr(source, "model_name", "model"),
         data=str(folder),
@@ -243,6 +230,20 @@ def evaluate_segmentation(
         confusion_png=png,
         tta=chosen,
     )
+
+
+def _class_name_notes(folder: Path, classes: list[str]) -> list[str]:
+    """A note when ``folder`` (or its parent) names the classes otherwise than the checkpoint's
+    ``classes``. The checkpoint's names win: they are what its outputs mean."""
+    folder_names = read_class_names(folder) or read_class_names(folder.parent)
+    if folder_names is None or folder_names == classes:
+        return []
+    if len(folder_names) != len(classes):
+        shown = f"{len(folder_names)} names vs the checkpoint's {len(classes)}"
+    else:
+        differ = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(classes, folder_names, strict=True)) if a != b]
+        shown = ", ".join(differ[:3])
+    return [f"{folder}: its class names differ from the checkpoint's ({shown}); the checkpoint's names are used"]
 
 
 def _plot_confusion(

@@ -187,6 +187,46 @@ def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
     )
 
 
+def _loader_workers(data: TaskData, requested: int | None, device: torch.device, notes: list[str]) -> int:
+    """The loader workers of a run: ``requested`` (``--workers``), else `lucid.data.default_workers`
+    for sets read or augmented image by image, 0 for sets augmented a batch at a time in this
+    process. Each choice is said in ``notes``."""
+    if data.batched and requested:
+        # The set augments a whole batch at a time in this process (decoded in memory); workers
+        # would only copy the decoded set into every worker.
+        notes.append(f"--workers {requested} ignored: the images are decoded in memory and augmented per batch here")
+        return 0
+    if (data.streaming or data.decoded) and requested is None:
+        # On an accelerator, decoding or augmenting image by image in the training process would
+        # starve it; on the CPU, workers get only the cores the training threads leave free.
+        workers = default_workers(torch.get_num_threads() if device.type == "cpu" else 0)
+        work = "augmenting decoded images" if data.decoded else "streaming images from disk"
+        if workers:
+            notes.append(f"{work} through {workers} loader workers (--workers N changes it)")
+        else:
+            notes.append(
+                f"{work} in the training process: its {torch.get_num_threads()} threads use "
+                "the cores loader workers would need (--workers N changes it)"
+            )
+        return workers
+    return requested or 0
+
+
+def _data_path(data: TaskData, workers: int, pin_memory: bool) -> str:
+    """The data path of a run, as its "training:" line names it."""
+    pinned = ", pinned memory" if pin_memory else ""
+    if data.batched:
+        on_device = data.device is not None and data.device.type != "cpu"
+        where = f"on {data.device}" if on_device else "in memory"
+        return f"data decoded once and kept {where}, augmented a batch at a time"
+    if data.decoded:
+        where = f"{workers} loader workers" if workers else "the training process"
+        return f"data decoded once and kept in memory, augmented per image in {where}" + pinned
+    if workers:
+        return f"data streamed from disk through {workers} loader workers" + pinned
+    return "data read in the training process"
+
+
 def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> _Loaders:
     """Shuffled, sharded training batches and a disjoint validation shard per process.
 
@@ -207,42 +247,14 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
     requested = config.batch_size or data.batch_size or config.default_batch_size()
     batch_size, warning = _fit_batch(per_rank, requested)
     notes = [warning] if warning else []
-    workers = config.workers
-    if data.batched and workers:
-        # The set augments a whole batch at a time in this process (decoded in memory); workers
-        # would only copy the decoded set into every worker.
-        notes.append(f"--workers {workers} ignored: the images are decoded in memory and augmented per batch here")
-        workers = 0
-    elif (data.streaming or data.decoded) and workers is None:
-        # On an accelerator, decoding or augmenting image by image in the training process would
-        # starve it; on the CPU, workers get only the cores the training threads leave free.
-        workers = default_workers(torch.get_num_threads() if ctx.device.type == "cpu" else 0)
-        work = "augmenting decoded images" if data.decoded else "streaming images from disk"
-        if workers:
-            notes.append(f"{work} through {workers} loader workers (--workers N changes it)")
-        else:
-            notes.append(
-                f"{work} in the training process: its {torch.get_num_threads()} threads use "
-                "the cores loader workers would need (--workers N changes it)"
-            )
-    workers = workers or 0
+    workers = _loader_workers(data, config.workers, ctx.device, notes)
     context, context_note = worker_context(workers)
     if context_note:
         notes.append(context_note)
     generator = torch.Generator()
     on_device = data.device is not None and data.device.type != "cpu"
     pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned
-    if data.batched:
-        where = f"on {data.device}" if on_device else "in memory"
-        path = f"data decoded once and kept {where}, augmented a batch at a time"
-    elif data.decoded:
-        where = f"{workers} loader workers" if workers else "the training process"
-        path = f"data decoded once and kept in memory, augmented per image in {where}"
-        path += ", pinned memory" if pin_memory else ""
-    elif workers:
-        path = f"data streamed from disk through {workers} loader workers" + (", pinned memory" if pin_memory else "")
-    else:
-        path = "data read in the training process"
+    path = _data_path(data, workers, pin_memory)
     train = DataLoader(
         train_ds,
         batch_size=batch_size,

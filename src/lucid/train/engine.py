@@ -1122,13 +1122,7 @@ def _train_in(
     best: dict[str, Any] = {key: -1.0, "epoch": 0}
     spent, start_epoch, extra = 0.0, 0, {}
     if state is not None:
-        _restore(run, state, len(run.loaders.train))
-        gone = [FILES[k] for k in ("best", "last") if not (out_dir / FILES[k]).exists()]
-        if gone:
-            _say(ctx, f"note: {' and '.join(gone)} of {out_dir} are missing; the run goes on from its training state")
-        history, best = list(state["history"]), dict(state["best"])
-        spent, start_epoch = float(state["seconds"]), int(state["epoch"])
-        dist_utils.on_main(ctx, lambda: rewrite_metrics(out_dir, history))
+        history, best, spent, start_epoch = _resumed(run, state, out_dir)
 
     def elapsed() -> float:
         return spent + time.perf_counter() - started
@@ -1153,9 +1147,7 @@ def _train_in(
             _diverged(run, exc, history, best, elapsed(), extra)
         cut_short = "stopped_at_step" in record
         if run.plan is not None and not cut_short:
-            forward = run.plan.validate / (2 if run.ema is not None else 1)  # the probe's, of one model
-            run.plan.closing = _final_scoring_seconds(run, run.val_seconds or forward, forward, run.plan.save)
-            _refit(run, run.plan, epoch, record["seconds"] + run.plan.save, may_grow=state is None and epoch == 1)
+            _replan(run, run.plan, epoch, record["seconds"], may_grow=state is None and epoch == 1)
         history.append(record)
         previous_best = best
         if record[key] > best[key]:
@@ -1181,6 +1173,30 @@ def _train_in(
 
     dist_utils.on_main(ctx, finish)
     return TrainResult(out_dir, key, best[key], best["epoch"], len(history), seconds, history, summary)
+
+
+def _resumed(
+    run: _Run, state: dict[str, Any], out_dir: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any], float, int]:
+    """Restore ``run`` from its training ``state`` (model, optimizer, schedule, random streams)
+    and return its history, best epoch, seconds spent and last completed epoch. metrics.jsonl is
+    rewritten from the state's history, so epochs after the last completed one leave no line."""
+    ctx = run.ctx
+    _restore(run, state, len(run.loaders.train))
+    gone = [FILES[k] for k in ("best", "last") if not (out_dir / FILES[k]).exists()]
+    if gone:
+        _say(ctx, f"note: {' and '.join(gone)} of {out_dir} are missing; the run goes on from its training state")
+    history = list(state["history"])
+    dist_utils.on_main(ctx, lambda: rewrite_metrics(out_dir, history))
+    return history, dict(state["best"]), float(state["seconds"]), int(state["epoch"])
+
+
+def _replan(run: _Run, plan: BudgetPlan, epoch: int, seconds: float, *, may_grow: bool) -> None:
+    """After an epoch of a time-budget run: re-estimate the seconds the final scoring needs
+    (``plan.closing``) and refit the epoch count to the epoch's measured ``seconds`` plus its save."""
+    forward = plan.validate / (2 if run.ema is not None else 1)  # the probe's, of one model
+    plan.closing = _final_scoring_seconds(run, run.val_seconds or forward, forward, plan.save)
+    _refit(run, plan, epoch, seconds + plan.save, may_grow=may_grow)
 
 
 def _keep_best_weights(run: _Run, epoch: int) -> None:

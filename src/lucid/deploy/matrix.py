@@ -188,13 +188,7 @@ def export_all(
     say = log or (lambda line: None)
     folder = Path(out_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = set(formats) if formats is not None else {f[1] for f in MATRIX_FORMATS}
-    unknown = wanted - {f[1] for f in MATRIX_FORMATS}
-    if unknown:
-        raise ValueError(
-            f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, int8 "
-            "(TorchScript is written only by lucid export --format torchscript)"
-        )
+    wanted = _wanted_formats(formats)
     from lucid.models.resolve import resolve
 
     resolved = resolve(source, weights)
@@ -221,14 +215,8 @@ def export_all(
         path = folder / f"{stem}{suffix}"
         if needs is not None and not available(needs):
             extra = "mobile" if needs == "executorch" else "deploy"
-            rows.append(
-                MatrixRow(
-                    name=name,
-                    runtime=runtime,
-                    path=None,
-                    note=f"skipped: {needs} not installed (pip install 'lucid[{extra}]')",
-                )
-            )
+            note = f"skipped: {needs} not installed (pip install 'lucid[{extra}]')"
+            rows.append(MatrixRow(name=name, runtime=runtime, path=None, note=note))
             continue
         try:
             note = _write(fmt, runtime, model, source, path, onnx_file, calib_set.images, image_size, threads, say)
@@ -242,6 +230,19 @@ def export_all(
         )
         say(f"  {name} on {runtime}: {format_row(rows[-1])}")
     return rows
+
+
+def _wanted_formats(formats: Sequence[str] | None) -> set[str]:
+    """The matrix's formats asked for (None: all of them); an unknown name is refused."""
+    known = {f[1] for f in MATRIX_FORMATS}
+    wanted = set(formats) if formats is not None else known
+    unknown = wanted - known
+    if unknown:
+        raise ValueError(
+            f"unknown formats {sorted(unknown)}; expected some of onnx, openvino, executorch, int8 "
+            "(TorchScript is written only by lucid export --format torchscript)"
+        )
+    return wanted
 
 
 def _data_metadata(model: nn.Module) -> dict[str, str]:

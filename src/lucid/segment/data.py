@@ -965,51 +965,11 @@ def resolve_classes(
     present = [int(v) for v in np.flatnonzero(counts)]
     if ignore_index is not None and not 0 <= ignore_index <= 255:
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
-    override = "override with --ignore-index V, name the classes with --classes A,B,... or DIR/classes.txt"
     if names is not None or num_classes is not None:
-        count = len(names) if names is not None else int(num_classes or 0)
-        if num_classes is not None and names is not None and count != num_classes:
-            raise DataError(f"--num-classes {num_classes} but {count} class names were given ({names_from})")
-        label = names_from if names is not None else f"--num-classes {count}"
-        unnamed = [v for v in present if v >= count]
-        if ignore_index is not None:
-            ignore, why = ignore_index, "--ignore-index"
-        elif not unnamed:
-            ignore, why = DEFAULT_IGNORE_INDEX, "not in the masks"
-        elif len(unnamed) == 1:
-            ignore, why = unnamed[0], f"the one mask value that is not a class, {_share(counts, unnamed[0])}"
-        else:
-            shares = ", ".join(f"{v} ({_share(counts, v)})" for v in unnamed)
-            raise DataError(
-                f"the masks hold {len(unnamed)} values outside the {count} classes of {label}: {shares}; "
-                "lucid ignores one void value: pass --ignore-index V for the void one and name the others as classes"
-            )
-        if ignore < count:
-            raise DataError(
-                f"--ignore-index {ignore} is one of the {count} classes (0..{count - 1}); CamVid's void is 11, "
-                "the common default 255"
-            )
-        class_names = [str(n) for n in names] if names is not None else [f"class_{i}" for i in range(count)]
-        note = f"classes 0..{count - 1} ({count}, from {label}); void: {ignore} ({why}); {override}"
+        class_names, ignore, note = _declared_classes(counts, present, names, names_from, num_classes, ignore_index)
     else:
-        if ignore_index is not None:
-            ignore, why = ignore_index, "--ignore-index"
-        else:
-            ignore = DEFAULT_IGNORE_INDEX
-            why = f"in the masks, {_share(counts, ignore)}" if counts[ignore] else "not in the masks"
-        values = [v for v in present if v != ignore]
-        if not values:
-            raise DataError(f"every mask pixel is the void value {ignore}; nothing to learn")
-        count = values[-1] + 1
-        class_names = [f"class_{i}" for i in range(count)]
-        note = f"classes 0..{count - 1} ({count}: every mask value but the void one); void: {ignore} ({why})"
-        if ignore_index is None and not counts[DEFAULT_IGNORE_INDEX]:
-            note += (
-                f"; if {count - 1} is void/unlabelled ({_share(counts, count - 1)}), pass --ignore-index {count - 1}"
-                " or name the classes in DIR/classes.txt (the value left unnamed is void)"
-            )
-        else:
-            note += f"; {override}"
+        class_names, ignore, note = _classes_from_masks(counts, present, ignore_index)
+    count = len(class_names)
     stray = [v for v in present if v >= count and v != ignore]
     if stray:
         raise DataError(
@@ -1018,6 +978,68 @@ def resolve_classes(
             "for the void one"
         )
     return class_names, ignore, note
+
+
+_OVERRIDE = "override with --ignore-index V, name the classes with --classes A,B,... or DIR/classes.txt"
+
+
+def _declared_classes(
+    counts: np.ndarray,
+    present: list[int],
+    names: Sequence[str] | None,
+    names_from: str,
+    num_classes: int | None,
+    ignore_index: int | None,
+) -> tuple[list[str], int, str]:
+    """`resolve_classes` when the classes are declared (``names`` or ``num_classes``: values
+    0..K-1): the void value is ``ignore_index``, else the one present value that is not a class."""
+    count = len(names) if names is not None else int(num_classes or 0)
+    if num_classes is not None and names is not None and count != num_classes:
+        raise DataError(f"--num-classes {num_classes} but {count} class names were given ({names_from})")
+    label = names_from if names is not None else f"--num-classes {count}"
+    unnamed = [v for v in present if v >= count]
+    if ignore_index is not None:
+        ignore, why = ignore_index, "--ignore-index"
+    elif not unnamed:
+        ignore, why = DEFAULT_IGNORE_INDEX, "not in the masks"
+    elif len(unnamed) == 1:
+        ignore, why = unnamed[0], f"the one mask value that is not a class, {_share(counts, unnamed[0])}"
+    else:
+        shares = ", ".join(f"{v} ({_share(counts, v)})" for v in unnamed)
+        raise DataError(
+            f"the masks hold {len(unnamed)} values outside the {count} classes of {label}: {shares}; "
+            "lucid ignores one void value: pass --ignore-index V for the void one and name the others as classes"
+        )
+    if ignore < count:
+        raise DataError(
+            f"--ignore-index {ignore} is one of the {count} classes (0..{count - 1}); CamVid's void is 11, "
+            "the common default 255"
+        )
+    class_names = [str(n) for n in names] if names is not None else [f"class_{i}" for i in range(count)]
+    return class_names, ignore, f"classes 0..{count - 1} ({count}, from {label}); void: {ignore} ({why}); {_OVERRIDE}"
+
+
+def _classes_from_masks(counts: np.ndarray, present: list[int], ignore_index: int | None) -> tuple[list[str], int, str]:
+    """`resolve_classes` without declared classes: void is ``ignore_index``, else 255, and every
+    other value present is a class (0..the largest)."""
+    if ignore_index is not None:
+        ignore, why = ignore_index, "--ignore-index"
+    else:
+        ignore = DEFAULT_IGNORE_INDEX
+        why = f"in the masks, {_share(counts, ignore)}" if counts[ignore] else "not in the masks"
+    values = [v for v in present if v != ignore]
+    if not values:
+        raise DataError(f"every mask pixel is the void value {ignore}; nothing to learn")
+    count = values[-1] + 1
+    note = f"classes 0..{count - 1} ({count}: every mask value but the void one); void: {ignore} ({why})"
+    if ignore_index is None and not counts[DEFAULT_IGNORE_INDEX]:
+        note += (
+            f"; if {count - 1} is void/unlabelled ({_share(counts, count - 1)}), pass --ignore-index {count - 1}"
+            " or name the classes in DIR/classes.txt (the value left unnamed is void)"
+        )
+    else:
+        note += f"; {_OVERRIDE}"
+    return [f"class_{i}" for i in range(count)], ignore, note
 
 
 def _black_and_white(

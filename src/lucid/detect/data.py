@@ -1449,9 +1449,7 @@ def detection_datasets(
     size = check_image_size(image_size)
     record: Mapping[str, Any] | None = None
     if split is not None:
-        record = split.get("split") if isinstance(split.get("split"), Mapping) else split
-        if classes is None and isinstance(split.get("classes"), list):
-            classes = split["classes"]
+        record, classes = _split_record(split, classes)
     layout = find_detection_layout(root)
     tally, seen = _Tally(layout.root), set[Path]()
     train = _present(layout.train, layout.root, tally, seen)
@@ -1468,15 +1466,7 @@ def detection_datasets(
     if not val_records:
         raise DataError(f"--data {layout.root}: no usable validation photos")
     notes = [f"{layout.root}: {layout.description}: {len(train)} photos train, {len(val)} validate"]
-    more = len(names) - SHOWN_NAMES
-    listed = ", ".join(names[:SHOWN_NAMES]) + (f" and {more} more" if more > 0 else "")
-    notes.append(f"{len(names)} class{'es' if len(names) != 1 else ''} (from {source}): {listed}")
-    if own != names:  # e.g. lucid eval of a checkpoint on a folder that lists its classes otherwise
-        notes.append(
-            f"{layout.root}: the data lists its classes as {', '.join(own)}; its boxes are matched by name to the "
-            f"{len(names)} classes given ({', '.join(names)}), which name the results"
-        )
-    notes += layout.notes + tally.notes(names)
+    notes += _class_notes(layout.root, names, source, own) + layout.notes + tally.notes(names)
     info = DetectionDataInfo(  # the root resolved: a checkpoint's record must name the data from any folder
         str(layout.root.resolve()),
         layout.name,
@@ -1496,3 +1486,29 @@ def detection_datasets(
         DetectionDataset(val_records, eval_transform(size), names, resized_to=size),
         info,
     )
+
+
+def _split_record(
+    split: Mapping[str, Any], classes: Sequence[str] | None
+) -> tuple[Mapping[str, Any], Sequence[str] | None]:
+    """The split record inside ``split`` (a `DetectionDataInfo.to_dict` or its ``split`` entry),
+    and the classes to use: ``classes`` when given, else the record's."""
+    inner = split.get("split")
+    record: Mapping[str, Any] = inner if isinstance(inner, Mapping) else split
+    if classes is None and isinstance(split.get("classes"), list):
+        classes = split["classes"]
+    return record, classes
+
+
+def _class_notes(root: Path, names: list[str], source: str, own: list[str]) -> list[str]:
+    """The run's lines about its classes: how many, from where, the first `SHOWN_NAMES`, and
+    how the data's own list (``own``) maps onto ``names`` when it differs."""
+    more = len(names) - SHOWN_NAMES
+    listed = ", ".join(names[:SHOWN_NAMES]) + (f" and {more} more" if more > 0 else "")
+    notes = [f"{len(names)} class{'es' if len(names) != 1 else ''} (from {source}): {listed}"]
+    if own != names:  # e.g. lucid eval of a checkpoint on a folder that lists its classes otherwise
+        notes.append(
+            f"{root}: the data lists its classes as {', '.join(own)}; its boxes are matched by name to the "
+            f"{len(names)} classes given ({', '.join(names)}), which name the results"
+        )
+    return notes

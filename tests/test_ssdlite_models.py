@@ -12,6 +12,7 @@ from torchvision.models import mobilenet_v3_small
 from torchvision.models.detection import SSDLite320_MobileNet_V3_Large_Weights as TVWeights
 from torchvision.models.detection import ssdlite320_mobilenet_v3_large as tv_ssdlite
 from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteFeatureExtractorMobileNet, SSDLiteHead
 
@@ -391,3 +392,29 @@ def test_forward_raw_exports_to_onnx():
         expected_boxes, expected_scores = model.forward_raw(x)
     torch.testing.assert_close(torch.from_numpy(boxes), expected_boxes, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(torch.from_numpy(scores), expected_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_under_bf16_autocast_the_boxes_and_scores_stay_float32():
+    """Found: under bf16 autocast (the default on CUDA) torchvision made the default boxes in the
+    maps' bf16, moving them by up to 0.5 px, decoded the boxes in bf16 (2 px steps at 320 px),
+    and the test-time flip found no mirror order. CPU autocast reproduces it."""
+    from lucid.models.ssdlite import MirroredSSD
+
+    model = lm.ssdlite320_mobilenet_v3_small(num_classes=3).eval()
+    batch = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, exact = model._head_and_anchors(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            maps = [fmap.bfloat16() for fmap in model.backbone(batch).values()]
+            anchors = model.anchor_generator(ImageList(batch, [(SIZE, SIZE)] * 2), maps)[0]
+            raw = model.raw_pass(list(batch))
+            detections = model(list(batch))
+            order = MirroredSSD(model)._order(batch)
+    assert anchors.dtype == torch.float32 and torch.equal(anchors, exact)
+    assert raw.boxes.dtype == raw.scores.dtype == torch.float32
+    assert detections[0]["boxes"].dtype == detections[0]["scores"].dtype == torch.float32
+    assert order is not None  # each default box's mirror is found, so the flip averages box by box
+    decoded = model.decode(
+        torch.zeros(1, 1, 4, dtype=torch.bfloat16), torch.tensor([[300.5, 10.25, 311.0, 20.0]]), (SIZE, SIZE)
+    )
+    assert decoded.dtype == torch.float32 and decoded.tolist() == [[[300.5, 10.25, 311.0, 20.0]]]

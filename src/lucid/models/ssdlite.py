@@ -66,6 +66,8 @@ __all__ = [
     "SSDLITE_STD",
     "SSDLite",
     "SSDLiteFeatures",
+    "Float32DefaultBoxes",
+    "class_probabilities",
     "DetectionWeights",
     "SSDLite320_MobileNet_V3_Large_Weights",
     "ssdlite320_mobilenet_v3_large",
@@ -292,6 +294,25 @@ def mirror_boxes(boxes: torch.Tensor, width: float) -> torch.Tensor:
     return torch.stack((width - boxes[..., 2], boxes[..., 1], width - boxes[..., 0], boxes[..., 3]), dim=-1)
 
 
+class Float32DefaultBoxes(DefaultBoxGenerator):
+    """torchvision's `DefaultBoxGenerator`, whose default boxes are always float32.
+
+    torchvision makes them in the feature maps' dtype, and under bf16 autocast (lucid's default on
+    CUDA) that moves them by up to 0.5 px at 320 px: training would then match and encode against other
+    boxes than evaluation and every export use, and the test-time flip would not find each box's
+    mirror (`mirror_order`). The boxes depend only on the maps' sizes, so a float32 stand-in of
+    each map's first channel is enough. In fp32 this is torchvision's computation unchanged."""
+
+    def forward(self, image_list: ImageList, feature_maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        return super().forward(image_list, [fmap[:1, :1].float() for fmap in feature_maps])
+
+
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """The softmax of the head's class ``logits`` in float32 (bf16 probabilities, under autocast,
+    tie and reorder the candidates NMS keeps)."""
+    return F.softmax(logits.float(), dim=-1)
+
+
 def mirror_order(anchors: torch.Tensor, width: float) -> torch.Tensor | None:
     """For each default box of ``anchors`` (``(A, 4)`` xyxy), the index of its mirror image among
     them, or None when the set is not mirror-symmetric. SSD's grids of default boxes are (cell
@@ -418,7 +439,7 @@ class SSDLite(SSD):
         config = config.replace(num_classes=num_classes, classifier=False)
         backbone = SSDLiteFeatures(MobileNet_V3(config, model_name=model_name))
         low, high = check_anchor_scales(anchor_scales)
-        anchors = DefaultBoxGenerator([[2, 3] for _ in backbone.out_channels], min_ratio=low, max_ratio=high)
+        anchors = Float32DefaultBoxes([[2, 3] for _ in backbone.out_channels], min_ratio=low, max_ratio=high)
         norm = partial(nn.BatchNorm2d, eps=BN_EPS, momentum=BN_MOMENTUM)
         head = SSDLiteHead(backbone.out_channels, anchors.num_anchors_per_location(), num_classes, norm)
         super().__init__(
@@ -476,7 +497,7 @@ class SSDLite(SSD):
         head, anchors = self._head_and_anchors(batch)
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
         boxes = self.decode(head["bbox_regression"], anchors, size)
-        scores = F.softmax(head["cls_logits"], dim=-1)
+        scores = class_probabilities(head["cls_logits"])
         losses: dict[str, torch.Tensor] = {}
         if targets is not None:
             matched = [self._matches(target["boxes"], anchors) for target in targets]
@@ -543,6 +564,9 @@ class SSDLite(SSD):
         and `forward_raw` compute exactly the same numbers.
         """
         n, count = bbox_regression.shape[:2]
+        # In float32 under autocast too: BoxCoder decodes in the offsets' dtype, and bf16 boxes
+        # step by 2 px at 320 px (a no-op in fp32).
+        bbox_regression, anchors = bbox_regression.float(), anchors.float()
         anchors = anchors.expand(n, count, 4).reshape(-1, 4)
         boxes = self.box_coder.decode_single(bbox_regression.reshape(-1, 4), anchors).reshape(n, count, 4)
         return clip_boxes_to_image(boxes, image_size)
@@ -559,7 +583,7 @@ class SSDLite(SSD):
             raise ValueError(f"forward_raw expects a float (N, 3, H, W) batch, got {x.dtype} {tuple(x.shape)}")
         head, anchors = self._head_and_anchors(x)
         size = (int(x.shape[-2]), int(x.shape[-1]))
-        return self.decode(head["bbox_regression"], anchors, size), F.softmax(head["cls_logits"], dim=-1)
+        return self.decode(head["bbox_regression"], anchors, size), class_probabilities(head["cls_logits"])
 
     def _head_and_anchors(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The head's outputs for the batch ``x`` and its default boxes ``(A, 4)`` (every image of a
@@ -575,7 +599,7 @@ class SSDLite(SSD):
         image_shapes: list[tuple[int, int]],
     ) -> list[dict[str, torch.Tensor]]:
         """Eval mode's selection, through the same `decode` and `select_detections` as export."""
-        scores = F.softmax(head_outputs["cls_logits"], dim=-1)
+        scores = class_probabilities(head_outputs["cls_logits"])
         anchors = torch.stack(image_anchors)
         boxes = self.decode(head_outputs["bbox_regression"], anchors, image_shapes[0])
         if any(shape != image_shapes[0] for shape in image_shapes):  # not with SSD's fixed size; kept exact

@@ -5,8 +5,8 @@
 #    deterministic kernels, and the batch augmentation);
 # 3. the training-throughput benchmark;
 # 4. one epoch at 224 px with --deterministic (the A/B against the benchmark's fastest kernels);
-# 5. the engine's tests with the GPU as the default device (SUITE_SECONDS, default 60).
-# At most 90 + 80 + 240 + 60 + 60 = 530 s: one call of the device tool (600 s at most).
+# 5. the engine's tests with the GPU as the default device (SUITE_SECONDS, default 30).
+# At most 120 + 80 + 240 + 60 + 30 = 530 s: one call of the device tool (600 s at most).
 # Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
 # .devdata/ (sign-language-digits/, camvid/ and bccd/ with the first 120 training and 40 validation photos
 # of its lists, copied there because ../shared does not travel; with .whl, 60 MB of the 64 MiB a run carries).
@@ -25,7 +25,7 @@ fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc;
   python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"; } \
     2>&1 | tee "$OUT/machine.txt"
-timeout 90 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py tests/test_segment_cache.py -k "cuda or not cpu" \
+timeout 120 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py tests/test_segment_cache.py -k "cuda or not cpu" \
     2>&1 | tee "$OUT/cuda_tests.log"
 timeout 80 python3 benchmarks/gpu_probe.py --device cuda 2>&1 | tee "$OUT/probe.log"
 timeout 240 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \
@@ -33,7 +33,7 @@ timeout 240 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --
     2>&1 | tee "$OUT/throughput.log"
 timeout 60 python3 -m lucid train --data "$DATA/sign-language-digits" --img-size 224 --epochs 1 --device cuda \
     --deterministic --limit-val 64 --out /tmp/deterministic-run 2>&1 | tr '\r' '\n' | tail -n 25 | tee "$OUT/deterministic.log"
-timeout "${SUITE_SECONDS:-60}" python3 -m pytest -q -rs -p no:cacheprovider --timeout 120 --tb=short -x \
+timeout "${SUITE_SECONDS:-30}" python3 -m pytest -q -rs -p no:cacheprovider --timeout 120 --tb=short -x \
     ${SUITE:-tests/test_train.py tests/test_segment.py tests/test_detect_task.py tests/test_train_resume.py} \
     2>&1 | tee "$OUT/gpu_suite.log"
 exit 0

@@ -101,3 +101,32 @@ def test_the_ssd_augmentation_runs_on_gpu_photos_as_on_the_cpu():
         on_gpu = step.transform(tv_tensors.Image(image.cuda()), params)
         assert on_gpu.device.type == "cuda" and on_gpu.shape == on_cpu.shape
         assert (on_gpu.cpu().float() - on_cpu.float()).abs().mean() < 2
+
+
+@CUDA
+def test_cuda_detection_trains_evaluates_and_predicts(tmp_path, capsys):
+    """Detection on the GPU end to end: the photos decoded once and augmented by loader workers,
+    bf16 autocast, then lucid eval and predict on the GPU."""
+    from drawing_helpers import boxes_folder
+    from lucid.detect import DetectConfig, evaluate_detection, predict_boxes
+
+    data = boxes_folder(tmp_path / "shapes")
+    config = DetectConfig(
+        data=str(data),
+        model="ssdlite320_mobilenet_v3_small",
+        batch_size=4,
+        epochs=2,
+        out=str(tmp_path / "d"),
+        progress=False,
+    )
+    result = train(config)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
+    assert "on cuda" in line and "autocast" in line
+    assert "loader workers, pinned memory" in line  # decoded once, augmented per photo by workers
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["device"].startswith("cuda") and summary["status"] == "finished"
+    scored = evaluate_detection(result.best_checkpoint, device="cuda")
+    assert scored.images == summary["data"]["val_images"] and 0 <= scored.map <= scored.map50 <= 1
+    photo = data / "images" / "p00.jpg"
+    records = predict_boxes(result.best_checkpoint, [photo], tmp_path / "pred", device="cuda", score_threshold=0)
+    assert records[0]["detections"] and (tmp_path / "pred" / "p00.boxes.png").is_file()

@@ -68,17 +68,14 @@ def test_mirror_averaged_refuses_what_it_cannot_average() -> None:
         lucid.nn.MirrorAveraged(Pair())(torch.randn(1, 3, 4, 4))
 
 
-def test_the_small_recipe_evaluates_with_test_time_flip_unless_told_otherwise() -> None:
-    assert choose_recipe(32, True).tta == "flip"
-    assert choose_recipe(32, True, hflip=0.0).tta == "none"  # not trained mirror-invariant
-    assert choose_recipe(224, False).tta == "none"
-    assert choose_recipe(32, True, tta="none").tta == "none"
-    assert choose_recipe(224, False, tta="flip").tta == "flip"
+def test_the_small_recipe_evaluates_with_test_time_flip_by_default() -> None:
+    assert choose_recipe(32, True).default_tta == "flip"
+    assert choose_recipe(32, True, hflip=0.0).default_tta == "none"  # not trained mirror-invariant
+    assert choose_recipe(224, False).default_tta == "none"
+    assert "tta" not in choose_recipe(32, True).to_dict()  # the run's choice is recorded once, as extra.tta
 
 
 def test_a_tta_that_is_not_one_of_the_choices_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"tta must be one of flip, none; got 'sideways'"):
-        choose_recipe(32, True, tta="sideways")
     with pytest.raises(ValueError, match=r"tta must be one of flip, none; got 'sideways'"):
         TrainConfig(data="photos", tta="sideways")
     with pytest.raises(ValueError, match=r"--tta flip\) needs an image folder .*digits are not mirror images"):

@@ -187,9 +187,12 @@ class ClassifyTask(Task):
         }
 
     def default_tta(self) -> str:
-        """The data recipe's choice (`lucid.data.choose_recipe`: test-time flip for small photos
-        trained with flips)."""
-        return str((self.info.recipe or {}).get("tta", "none"))
+        """The data recipe's default (`lucid.data.recipe_tta`: test-time flip for small photos
+        trained with flips); one pass for the digits, which have no recipe."""
+        from lucid.data import recipe_tta
+
+        recipe = self.info.recipe
+        return recipe_tta(str(recipe["name"]), float(recipe["hflip"])) if recipe else "none"
 
     def epoch_record(self, train: Mapping[str, Any], val: Mapping[str, Any]) -> dict[str, Any]:
         return {

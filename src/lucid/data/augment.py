@@ -12,10 +12,11 @@ TrivialAugment/AutoAugment and random erasing are off by default in both (they s
 in runs of minutes, docs/training.md) and stay available through ``--auto-augment`` and
 ``--random-erase``.
 
-A recipe also says how its model is evaluated: ``tta="flip"`` scores each image and its mirror
-and averages the two (`lucid.nn.MirrorAveraged`). The small recipe does so by default when it
-trains with flips: its networks see 32 px photos, where a second forward pass is cheap beside
-training and the average was measured better (docs/training.md).
+A recipe also says how its model is scored by default (`Recipe.default_tta`, which a run's
+``--tta`` overrides): ``"flip"`` scores each image and its mirror and averages the two
+(`lucid.nn.MirrorAveraged`). The small recipe does so when it trains with flips: its networks
+see 32 px photos, where a second forward pass is cheap beside training and the average was
+measured better (docs/training.md).
 
 `BatchAugment` applies a recipe to a whole uint8 batch in one go. torchvision's v2
 transforms draw one set of random parameters per call, so on a batch every image would get the
@@ -62,8 +63,8 @@ TTA_CHOICES = ("flip", "none")
 class Recipe:
     """How training images are made: ``store_size`` is the square each image is resized and
     centre-cropped to first (and cached at), ``image_size`` what the network sees, ``resize_size``
-    the evaluation resize before the centre crop, ``tta`` the test-time augmentation of
-    evaluation (one of `TTA_CHOICES`)."""
+    the evaluation resize before the centre crop. Its default test-time augmentation is
+    `default_tta`; the run's choice is the task's (`lucid.tasks.Task.tta`)."""
 
     name: str
     image_size: int
@@ -74,10 +75,14 @@ class Recipe:
     crop_scale: tuple[float, float]
     auto_augment: str
     random_erase: float
-    tta: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def default_tta(self) -> str:
+        """How this recipe's model is scored unless the run says otherwise (`recipe_tta`)."""
+        return recipe_tta(self.name, self.hflip)
 
     def describe(self) -> str:
         if self.name == "small":
@@ -94,6 +99,13 @@ class Recipe:
         return f"{self.name}-image recipe: " + ", ".join(steps)
 
 
+def recipe_tta(name: str, hflip: float) -> str:
+    """The default test-time augmentation of recipe ``name`` trained with flip probability
+    ``hflip``: test-time flip for small photos trained with flips, else one pass (for larger
+    photos the gain was not measured, and a second forward pass costs more)."""
+    return "flip" if name == "small" and hflip > 0 else "none"
+
+
 def choose_recipe(
     image_size: int,
     small: bool,
@@ -101,19 +113,12 @@ def choose_recipe(
     hflip: float | None = None,
     auto_augment: str | None = None,
     random_erase: float | None = None,
-    tta: str | None = None,
 ) -> Recipe:
     """The recipe for ``image_size``; ``small`` says the photos themselves are small (<= 64 px).
-    ``None`` arguments take the recipe's defaults: flip 0.5, no auto-augment, no erasing, and
-    test-time flip for small photos trained with flips (none for larger ones, where it was not
-    measured and a second forward pass costs more)."""
+    ``None`` arguments take the recipe's defaults: flip 0.5, no auto-augment, no erasing."""
     flip = 0.5 if hflip is None else float(hflip)
     policy = "none" if auto_augment is None else auto_augment
     erase = 0.0 if random_erase is None else float(random_erase)
-    if tta is None:
-        tta = "flip" if small and flip > 0 else "none"
-    elif tta not in TTA_CHOICES:
-        raise ValueError(f"tta must be one of {', '.join(TTA_CHOICES)}; got {tta!r}")
     if small:
         return Recipe(
             "small",
@@ -125,7 +130,6 @@ def choose_recipe(
             hflip=flip,
             auto_augment=policy,
             random_erase=erase,
-            tta=tta,
         )
     store = round(image_size / CROP_FRACTION)
     return Recipe(
@@ -138,7 +142,6 @@ def choose_recipe(
         hflip=flip,
         auto_augment=policy,
         random_erase=erase,
-        tta=tta,
     )
 
 

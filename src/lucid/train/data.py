@@ -157,7 +157,6 @@ def folder_datasets(
     hflip: float | None = None,
     auto_augment: str | None = None,
     random_erase: float | None = None,
-    tta: str | None = None,
     memory_budget_gb: float | None = None,
     verify_images: bool = True,
     limit_train: int | None = None,
@@ -170,8 +169,8 @@ def folder_datasets(
     One walk decides the files (`lucid.data.find_layout`); a single folder of class folders
     is split by ``val_fraction`` and ``seed`` (stratified, recorded in ``info.split``).
     ``image_size=None`` takes the size from the image headers (`lucid.data.infer_image_size`)
-    and the recipe follows the photos' size (`lucid.data.choose_recipe`, which also decides the
-    test-time augmentation ``tta`` when it is None). When the decoded
+    and the recipe follows the photos' size (`lucid.data.choose_recipe`; its `Recipe.default_tta`
+    is how the run scores unless ``--tta`` says otherwise). When the decoded
     images fit the memory budget (`lucid.data.memory_budget`: 25 % of RAM, at most 4 GiB,
     or ``memory_budget_gb``; 0 always streams) they are decoded once into uint8 tensors and
     training batches are augmented whole; otherwise images stream from disk (use loader workers).
@@ -194,9 +193,7 @@ def folder_datasets(
     choice = infer_image_size(train_files)
     image_size, model = _chosen_size(choice, image_size, lowres_model, notes)
     small = choice.small or image_size <= SMALL_IMAGE_MAX
-    recipe = choose_recipe(
-        image_size, small, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase, tta=tta
-    )
+    recipe = choose_recipe(image_size, small, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase)
     mean, std = (list(stats) for stats in channel_stats(in_channels))
     datasets, how = _folder_sets(
         (train_files, train_targets),
@@ -409,7 +406,6 @@ def build_datasets(config: Any, in_channels: int) -> tuple[Dataset[Any], Dataset
             hflip=config.hflip,
             auto_augment=config.auto_augment,
             random_erase=config.random_erase,
-            tta=getattr(config, "tta", None),
             memory_budget_gb=getattr(config, "memory_budget", None),
             verify_images=config.verify_images,
             limit_train=config.limit_train,

@@ -307,3 +307,39 @@ def test_kept_photos_are_counted_at_the_size_they_are_kept(tmp_path):
             900,
             1200,
         )
+
+
+def test_ddp_two_processes_gather_the_whole_validation_split(tmp_path):
+    """torchrun, 2 CPU processes (gloo): every process's detections are gathered, so the epoch's mAP
+    is the whole validation split's; and DDP does not warn about the depthwise weights' strides."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    data = boxes_folder(tmp_path / "shapes", count=16)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
+    command += ["--master-port", str(port), "-m", "lucid", "train", "--task", "detect", "--data", str(data)]
+    command += ["--model", "ssdlite320_mobilenet_v3_small", "--epochs", "1", "--batch-size", "2", "--no-progress"]
+    done = subprocess.run(
+        [*command, "--out", str(out)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Grad strides do not match" not in done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["status"] == "finished"
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    whole = evaluate_detection(out / "last.safetensors", tta="none")  # the epoch: one pass
+    assert whole.images == summary["data"]["val_images"]
+    assert whole.map == pytest.approx(record["val_map"], abs=1e-9)
+    assert whole.map50 == pytest.approx(record["val_map50"], abs=1e-9)
+    best = evaluate_detection(out / "best.safetensors")  # scored with the flip at the end, on both processes
+    assert best.tta == "flip" and best.map == pytest.approx(summary["best_val_map"], abs=1e-9)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 T = TypeVar("T")
 
@@ -19,6 +20,7 @@ __all__ = [
     "setup",
     "teardown",
     "current",
+    "broadcast_buffers",
     "broadcast_object",
     "gather_objects",
     "any_true",
@@ -124,6 +126,20 @@ def broadcast_object(value: Any, context: DistContext) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0, device=context.device if context.device.type == "cuda" else None)
     return box[0]
+
+
+def broadcast_buffers(module: nn.Module, context: DistContext) -> None:
+    """Give every rank rank 0's buffers of ``module`` (BatchNorm's running statistics), in place.
+
+    DDP broadcasts them at the start of each training forward, but that forward then updates
+    each rank's copy from its own batch, so after an epoch the ranks' statistics differ by their
+    last step. Validation shards the split over the ranks and rank 0 saves the checkpoint: with
+    rank 0's statistics everywhere, the gathered scores are the saved model's on the whole split
+    (as ``lucid eval`` of the checkpoint repeats them). timm's ``--dist-bn broadcast`` does the same."""
+    if not context.distributed:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)
 
 
 def gather_objects(value: Any, context: DistContext) -> list[Any]:

@@ -465,7 +465,9 @@ def _train_steps(run: _Run, epoch: int) -> dict[str, Any]:
 @torch.no_grad()
 def _validate(run: _Run, model: nn.Module, tta: str = "none") -> dict[str, Any]:
     """The task's validation scores of ``model`` under the test-time augmentation ``tta``
-    (``finite``: whether every output and the loss were finite, on every process)."""
+    (``finite``: whether every output and the loss were finite, on every process). Every process
+    validates with rank 0's BatchNorm statistics, those of the checkpoint it saves."""
+    dist_utils.broadcast_buffers(model, run.ctx)
     model.eval()
     with autocast(run.ctx.device, run.precision):
         loader, device = run.loaders.val, run.ctx.device
@@ -722,6 +724,23 @@ def resolve_deterministic(config: RunConfig, device: torch.device) -> bool:
     if config.deterministic is not None:
         return config.deterministic
     return device.type == "cpu"
+
+
+@contextlib.contextmanager
+def _size_one_strides_unwarned() -> Iterator[None]:
+    """No "Grad strides do not match bucket view strides" warning from DDP for weights with a
+    single input channel (the depthwise kernels), the caller's warning filters restored afterwards.
+
+    In channels-last, such a ``(C, 1, k, k)`` weight has strides ``(k*k, 1, k, 1)``, and the
+    gradient of a `ReachableTapsConv2d`'s cut kernel comes back as ``(k*k, k*k, k, 1)``: the same
+    memory order, since a dimension of size 1 is never stepped along. DDP compares the strides
+    anyway and warns, once per process, that performance may suffer; the copy into its bucket is
+    the same either way. The filter matches those shapes only, so any other mismatch still warns."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Grad strides do not match bucket view strides(?s:.)*grad\.sizes\(\) = \[\d+, 1, "
+        )
+        yield
 
 
 @contextlib.contextmanager
@@ -1038,7 +1057,11 @@ def train(config: RunConfig | None = None, *, clock_start: float | None = None) 
     threads = torch.get_num_threads()
     try:
         note = _choose_threads(config, ctx)
-        with kernels(resolve_deterministic(config, ctx.device), ctx.device), _child_signal_restored():
+        with (
+            kernels(resolve_deterministic(config, ctx.device), ctx.device),
+            _child_signal_restored(),
+            _size_one_strides_unwarned(),
+        ):
             return _train(config, ctx, state, started, note)
     finally:
         torch.set_num_threads(threads)

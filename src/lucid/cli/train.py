@@ -378,11 +378,6 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         help="the checkpoint, model name or exported file (.onnx/.xml/.pte) then the images or folders of images "
         "(with --onnx: images or folders only)",
     )
-    parser.add_argument(
-        "--onnx",
-        metavar="FILE",
-        help="an exported model (.onnx, .xml or .pte) run through lucid.deploy.Predictor (the same as giving it first)",
-    )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument(
         "--topk", type=int, default=None, metavar="K", help="classification: labels per image (default 5)"
@@ -393,20 +388,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         help="test-time augmentation: flip (each image and its mirror averaged; two passes) or none "
         "(default: what the checkpoint's training run chose, under which its best epoch was scored)",
     )
-    parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", "onnxruntime", "openvino", "executorch"),
-        help="--onnx FILE (.onnx, .xml or .pte): runtime; auto = OpenVINO on x86 if installed, else ONNX Runtime",
-    )
-    parser.add_argument(
-        "--precision",
-        default="f32",
-        choices=("f32", "bf16"),
-        help="--onnx FILE on OpenVINO: f32 (default, like the file) or bf16 (faster on CPUs with "
-        "AVX512_BF16/AMX; logits move slightly)",
-    )
+    _add_exported_file_arguments(parser)
     parser.add_argument("--device", type=_device, default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument(
@@ -424,6 +406,29 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         help="detection: keep and draw boxes scoring at least S (default 0.3)",
     )
     parser.set_defaults(func=run_predict, intermixed="inputs")  # images may follow the options
+
+
+def _add_exported_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """``lucid predict``'s flags for an exported file: the file, its runtime, threads and precision."""
+    parser.add_argument(
+        "--onnx",
+        metavar="FILE",
+        help="an exported model (.onnx, .xml or .pte) run through lucid.deploy.Predictor (the same as giving it first)",
+    )
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="--onnx: runtime threads")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "onnxruntime", "openvino", "executorch"),
+        help="--onnx FILE (.onnx, .xml or .pte): runtime; auto = OpenVINO on x86 if installed, else ONNX Runtime",
+    )
+    parser.add_argument(
+        "--precision",
+        default="f32",
+        choices=("f32", "bf16"),
+        help="--onnx FILE on OpenVINO: f32 (default, like the file) or bf16 (faster on CPUs with "
+        "AVX512_BF16/AMX; logits move slightly)",
+    )
 
 
 def _flag(name: str) -> str:

@@ -1092,6 +1092,34 @@ class SegmentationDataInfo:
         }
 
 
+def _mask_coding(layout: SegmentationLayout) -> tuple[ColourTable | None, str]:
+    """How ``layout``'s masks code their classes, and where that was read: the layout's own
+    coding, else a ``class_dict.csv`` colour table at the root, else black-and-white JPEG masks
+    (cut at 128); ``(None, ...)`` for masks that hold class values."""
+    folder = layout.root
+    if layout.coding is not None:
+        return layout.coding, layout.description
+    table = read_colour_table(folder)
+    if table is not None:
+        return table, str(folder / COLOUR_TABLE)
+    return two_level_jpeg([*layout.train, *layout.val], folder), "black-and-white JPEG masks, cut at 128"
+
+
+def _given_names(layout: Any, classes: Sequence[str] | None, table: Any, source: str) -> tuple[list[str] | None, str]:
+    """The class names the data or the user gives, and where from: ``classes`` (``--classes``),
+    else the coding ``table``'s (read from ``source``), else a class file at the data root or
+    beside the training masks (Roboflow's ``train/_classes.csv``); None when nothing names them."""
+    if classes is not None:
+        return list(classes), "--classes"
+    if table is not None:
+        return list(table.names), source
+    folder = layout.root
+    places = [folder, *({mask.parent for _, mask in layout.train[:1]} - {folder})]
+    where = next((place for place in places if any((place / n).is_file() for n in CLASS_FILES)), folder)
+    names_from = next((f"{where / n}" for n in CLASS_FILES if (where / n).is_file()), "--classes")
+    return read_class_names(where), names_from
+
+
 def segmentation_datasets(
     root: str | os.PathLike[str],
     *,
@@ -1117,23 +1145,10 @@ def segmentation_datasets(
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     layout = find_layout(root, val_fraction=val_fraction, seed=seed)
     folder = layout.root
-    table, source = layout.coding, layout.description
-    if table is None:
-        table, source = read_colour_table(folder), str(folder / COLOUR_TABLE)
-    if table is None:
-        table, source = two_level_jpeg([*layout.train, *layout.val], folder), "black-and-white JPEG masks, cut at 128"
+    table, source = _mask_coding(layout)
     train_ds = SegmentationFolder(folder, pairs=layout.train, colours=table)
     val_ds = SegmentationFolder(folder, pairs=layout.val, colours=table)
-    names_from = "--classes"
-    names = list(classes) if classes is not None else None
-    if names is None and table is not None:
-        names, names_from = list(table.names), source
-    elif names is None:
-        # At the data root, else beside the training masks (Roboflow's train/_classes.csv).
-        places = [folder, *({mask.parent for _, mask in layout.train[:1]} - {folder})]
-        where = next((place for place in places if any((place / n).is_file() for n in CLASS_FILES)), folder)
-        names = read_class_names(where)
-        names_from = next((f"{where / n}" for n in CLASS_FILES if (where / n).is_file()), names_from)
+    names, names_from = _given_names(layout, classes, table, source)
     counts = mask_histogram(train_ds) + mask_histogram(val_ds)
     if table is None and _black_and_white(counts, names, num_classes, ignore_index):
         table = binary_coding(names or BINARY_NAMES)

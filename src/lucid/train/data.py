@@ -287,7 +287,7 @@ def _folder_sets(
     train: tuple[list[Path], list[int]],
     val: tuple[list[Path], list[int]],
     classes: list[str],
-    recipe: Any,
+    recipe: Recipe,
     channels: int,
     mean: list[float],
     std: list[float],
@@ -297,44 +297,73 @@ def _folder_sets(
     progress: bool,
 ) -> tuple[tuple[Dataset[Any], Dataset[Any]], str]:
     """The two datasets, cached in memory when they fit the budget, else streaming; and a note."""
-    from lucid.data import (
-        BatchAugment,
-        CachedImages,
-        StreamingImages,
-        decode_all,
-        eval_sample_transform,
-        memory_budget,
-        sample_transform,
-    )
-    from lucid.data import verify_images as check_decodes  # the parameter has the function's name
+    from lucid.data import memory_budget
 
     need = channels * (len(train[0]) * recipe.store_size**2 + len(val[0]) * recipe.image_size**2)
     budget = memory_budget(memory_budget_gb)
     if need <= budget:
-        decoded = decode_all(
-            train[0],
-            channels,
-            recipe.store_size,
-            recipe.store_size,
-            progress=progress,
-            desc="decoding train",
-            reduced=True,  # training photos shrink to store_size: big JPEGs decode at a reduced scale
-        )
-        train_ds = CachedImages(
-            decoded, train[1], mean, std, augment=BatchAugment(recipe, mean, std), files=train[0], classes=classes
-        )
-        decoded = decode_all(
-            val[0], channels, recipe.image_size, recipe.resize_size, progress=progress, desc="decoding val"
-        )
-        val_ds = CachedImages(decoded, val[1], mean, std, files=val[0], classes=classes)
+        sets = _cached_sets(train, val, classes, recipe, channels, (mean, std), progress=progress)
         how = (
             f"decoded once into memory ({need / 2**20:.0f} MiB of a {budget / 2**20:.0f} MiB budget; "
             "batches augmented whole)"
         )
-        return (train_ds, val_ds), how
+        return sets, how
     if verify_images:  # each file as it will be decoded: training photos at their reduced scale
+        from lucid.data import verify_images as check_decodes  # the parameter has the function's name
+
         sides = [recipe.store_size] * len(train[0]) + [None] * len(val[0])
         check_decodes(train[0] + val[0], channels, progress=progress, decode_sides=sides)
+    how = (
+        f"streamed from disk (decoded {need / 2**20:.0f} MiB would exceed the {budget / 2**20:.0f} MiB memory "
+        "budget, --memory-budget GB changes it; use --workers N)"
+    )
+    return _streamed_sets(train, val, classes, recipe, channels, (mean, std)), how
+
+
+def _cached_sets(
+    train: tuple[list[Path], list[int]],
+    val: tuple[list[Path], list[int]],
+    classes: list[str],
+    recipe: Recipe,
+    channels: int,
+    stats: tuple[list[float], list[float]],
+    *,
+    progress: bool,
+) -> tuple[Dataset[Any], Dataset[Any]]:
+    """Both splits decoded once into uint8 tensors: training images at the recipe's store size
+    (augmented a batch at a time), validation images resized and cropped as evaluated."""
+    from lucid.data import BatchAugment, CachedImages, decode_all
+
+    mean, std = stats
+    decoded = decode_all(
+        train[0],
+        channels,
+        recipe.store_size,
+        recipe.store_size,
+        progress=progress,
+        desc="decoding train",
+        reduced=True,  # training photos shrink to store_size: big JPEGs decode at a reduced scale
+    )
+    augment = BatchAugment(recipe, mean, std)
+    train_ds = CachedImages(decoded, train[1], mean, std, augment=augment, files=train[0], classes=classes)
+    decoded = decode_all(
+        val[0], channels, recipe.image_size, recipe.resize_size, progress=progress, desc="decoding val"
+    )
+    return train_ds, CachedImages(decoded, val[1], mean, std, files=val[0], classes=classes)
+
+
+def _streamed_sets(
+    train: tuple[list[Path], list[int]],
+    val: tuple[list[Path], list[int]],
+    classes: list[str],
+    recipe: Recipe,
+    channels: int,
+    stats: tuple[list[float], list[float]],
+) -> tuple[Dataset[Any], Dataset[Any]]:
+    """Both splits read from disk image by image, through the recipe's torchvision v2 transforms."""
+    from lucid.data import StreamingImages, eval_sample_transform, sample_transform
+
+    mean, std = stats
     train_stream = StreamingImages(
         train[0],
         train[1],
@@ -343,18 +372,8 @@ def _folder_sets(
         classes=classes,
         decode_side=recipe.store_size,
     )
-    val_stream = StreamingImages(
-        val[0],
-        val[1],
-        channels,
-        eval_sample_transform(recipe.image_size, recipe.resize_size, mean, std),
-        classes=classes,
-    )
-    how = (
-        f"streamed from disk (decoded {need / 2**20:.0f} MiB would exceed the {budget / 2**20:.0f} MiB memory "
-        "budget, --memory-budget GB changes it; use --workers N)"
-    )
-    return (train_stream, val_stream), how
+    val_transform = eval_sample_transform(recipe.image_size, recipe.resize_size, mean, std)
+    return train_stream, StreamingImages(val[0], val[1], channels, val_transform, classes=classes)
 
 
 # --------------------------------------------------------------------------------------------

@@ -240,10 +240,26 @@ def evaluate(
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, multiprocessing_context=context
     )
-    n = len(categories)
+    start = time.perf_counter()
+    confusion, loss_sum, top5_hits, forward_seconds = _tally(scored, loader, where, len(categories))
+    total = int(confusion.sum())
+    if total == 0:
+        raise ValueError(f"no images to evaluate in {description}")
+    seconds = time.perf_counter() - start
+    result = _result(confusion, categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source)
+    result.tta = chosen
+    if confusion_png is not None:
+        _draw_confusion(result, categories, confusion_png, source)
+    return result
+
+
+def _tally(
+    scored: nn.Module, loader: DataLoader, where: torch.device, n: int
+) -> tuple[torch.Tensor, float, int, float]:
+    """The ``(n, n)`` confusion matrix of ``scored`` over ``loader``, its summed cross-entropy, its
+    top-5 hits and the seconds its forward passes took."""
     confusion = torch.zeros(n, n, dtype=torch.int64)
     loss_sum, top5_hits, forward_seconds = 0.0, 0, 0.0
-    start = time.perf_counter()
     for images, targets in loader:
         images = images.to(where)
         tick = time.perf_counter()
@@ -252,22 +268,21 @@ def evaluate(
         loss_sum += float(nn.functional.cross_entropy(logits, targets, reduction="sum"))
         top5_hits += int(logits.topk(min(5, n), dim=1).indices.eq(targets.view(-1, 1)).any(dim=1).sum())
         confusion += _confusion(targets, logits.argmax(dim=1), n)
-    total = int(confusion.sum())
-    if total == 0:
-        raise ValueError(f"no images to evaluate in {description}")
-    seconds = time.perf_counter() - start
-    result = _result(confusion, categories, loss_sum, top5_hits, total, forward_seconds, seconds, description, source)
-    result.tta = chosen
-    if confusion_png is not None:
-        from lucid.train.metrics import plot_confusion
+    return confusion, loss_sum, top5_hits, forward_seconds
 
-        title = f"{Path(source).name if source else 'model'}: top-1 {100 * result.top1:.2f}% on {total} images"
-        try:
-            result.confusion_png = str(plot_confusion(result.confusion, categories, confusion_png, title))
-        except OSError as exc:
-            # The evaluation is done; a folder that cannot take the picture must not lose the numbers.
-            result.confusion_error = f"could not write {confusion_png}: {exc.strerror or exc}"
-    return result
+
+def _draw_confusion(
+    result: EvalResult, categories: list[str], path: str | os.PathLike[str], source: str | None
+) -> None:
+    """Draw ``result``'s confusion matrix at ``path`` (``result.confusion_png``); a folder that
+    cannot take the picture is said in ``result.confusion_error``, and the numbers are kept."""
+    from lucid.train.metrics import plot_confusion
+
+    title = f"{Path(source).name if source else 'model'}: top-1 {100 * result.top1:.2f}% on {result.images} images"
+    try:
+        result.confusion_png = str(plot_confusion(result.confusion, categories, path, title))
+    except OSError as exc:
+        result.confusion_error = f"could not write {path}: {exc.strerror or exc}"
 
 
 def _result(

@@ -48,6 +48,19 @@ def test_precision_by_device_and_flag(monkeypatch):
         TrainConfig(precision="int8")
 
 
+def test_a_run_under_autocast_validates_in_float32_so_eval_repeats_its_scores(tmp_path):
+    """Found: validation ran under the training's autocast, so the scores a bf16 run recorded were
+    not the float32 ones `lucid eval` (and every export) gives. CPU autocast reproduces it."""
+    from lucid.train import evaluate
+
+    config = TrainConfig(epochs=2, limit_train=320, limit_val=40, precision="bf16", device="cpu", progress=False)
+    result = train(config.replace(out=str(tmp_path / "r")))
+    record = json.loads((result.out_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    scored = evaluate(result.out_dir / "last.safetensors", device="cpu", tta="none")
+    assert scored.images == 40 and scored.loss == pytest.approx(record["val_loss"], rel=1e-6)
+    assert scored.top1 == pytest.approx(record["val_top1"], abs=1e-9)
+
+
 def test_the_training_line_names_device_precision_and_data_path(tmp_path, capsys):
     train(TrainConfig(epochs=1, limit_train=40, limit_val=20, progress=False, out=str(tmp_path / "r")))
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))

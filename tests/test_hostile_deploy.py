@@ -416,7 +416,7 @@ def test_a_checkpoint_without_class_names_and_its_export_give_the_same_labels(tm
     assert eager[0][1] - eager[1][1] > 1e-3  # the first label is not a tie
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "openvino", "executorch"])
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", pytest.param("executorch", marks=pytest.mark.slow)])  # 17 s
 def test_an_export_without_its_suffix_is_recognised_by_its_content(tiny_runs, fmt, tmp_path, capsys):
     """``lucid predict FILE photo`` with an export whose suffix was lost names what the file is
     and the name it needs, instead of "not a readable PyTorch checkpoint"."""

@@ -334,6 +334,7 @@ def test_runs_are_named_after_the_data_not_a_generic_folder(tmp_path):
     assert ClassifyTask(TrainConfig(data=str(tmp_path / "sign-language-digits"))).data_name() == "sign-language-digits"
 
 
+@pytest.mark.slow  # 17 s; the engine's path is also checked for segmentation and detection below
 def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed(tmp_path):
     import json
 
@@ -377,7 +378,7 @@ def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed_for_every_task
     assert summary["status"] == "failed" and "no image file at" in summary["error"]
 
 
-@pytest.mark.parametrize("task", ["segment", "detect"])
+@pytest.mark.parametrize("task", ["segment", pytest.param("detect", marks=pytest.mark.slow)])  # detect: 10 s
 def test_photos_decoded_once_are_not_read_again(tiny_runs, task, tmp_path):
     """Decoded once into memory, the photos are no longer needed on disk after the first epoch:
     deleting them does not stop the run. Detection's loader worker augments the decoded photos."""

@@ -132,6 +132,7 @@ def test_unwritable_out_is_refused_before_training(tmp_path: Path, capsys: pytes
     assert not out.exists()
 
 
+@pytest.mark.slow  # 17 s; killed saves are also checked by test_resume_removes_temp_files_of_killed_saves
 def test_a_run_killed_in_its_first_save_restarts_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()

@@ -226,6 +226,7 @@ def test_export_routes_a_segmentation_checkpoint_and_its_masks_match(cli_run, tm
     assert (tmp_path / "seg.onnx.sha256").is_file()  # every task's export gets its digest
 
 
+@pytest.mark.slow  # 17 s; the segmentation ExecuTorch export is also checked in tests/test_same_input_everywhere.py
 def test_segmentation_exports_to_executorch_at_a_fixed_size(cli_run, tmp_path, capsys):
     """A .pte takes one image size: predict resizes each image to it and the mask back."""
     pytest.importorskip("executorch")

@@ -237,6 +237,66 @@ def test_workers_start_from_a_fork_server_once_a_runtime_is_loaded_and_train_the
     assert len(forked) == 2
 
 
+_WORKER_COUNTS = """
+import json
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+import lucid.train.engine as engine
+from lucid.cli import main
+
+data, root = sys.argv[1], Path(sys.argv[2])
+forks = root / "forks.txt"
+os.register_at_fork(after_in_child=lambda: forks.open("a").write("fork\\n"))
+flags = ["--data", data, "--epochs", "3", "--img-size", "16", "--batch-size", "6", "--memory-budget", "0",
+         "--no-progress"]
+assert main(["train", *flags, "--workers", "0", "--out", str(root / "w0")]) == 0
+assert not forks.exists()
+assert main(["train", *flags, "--workers", "2", "--out", str(root / "w2")]) == 0
+print("forks", len(forks.read_text().splitlines()))
+print("alive after the run", len(multiprocessing.active_children()))
+say = engine._say
+
+
+def stop_after_epoch_1(ctx, message):
+    say(ctx, message)
+    if message.startswith("epoch   1/"):
+        raise KeyboardInterrupt
+
+
+engine._say = stop_after_epoch_1
+main(["train", *flags, "--workers", "2", "--out", str(root / "stopped")])
+engine._say = say
+assert main(["train", "--resume", str(root / "stopped"), "--no-progress"]) == 0
+"""
+
+
+def test_loader_workers_live_for_the_run_and_any_number_draws_the_same_batches(tmp_path: Path) -> None:
+    """Each image's augmentation is seeded from (seed, epoch, index), not by the worker that
+    draws it: a streamed run with 0 or 2 workers, and one stopped after epoch 1 and resumed,
+    give the same numbers; the 2 workers of each loader start once for the whole run."""
+    import subprocess
+    import sys
+
+    data = _image_folder(tmp_path / "colours")
+    command = [sys.executable, "-c", _WORKER_COUNTS, str(data), str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "forks 4" in done.stdout  # 2 training + 2 validation workers, not 4 per epoch
+    assert "alive after the run 0" in done.stdout
+    keys = ("train_loss", "train_top1", "val_loss", "val_top1")
+    runs = {
+        name: [
+            [json.loads(line)[k] for k in keys] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        ]
+        for name in ("w0", "w2", "stopped")
+    }
+    assert len(runs["w0"]) == 3
+    assert runs["w2"] == runs["w0"] and runs["stopped"] == runs["w0"]
+
+
 def test_fine_tune_from_a_checkpoint_replaces_the_head(tmp_path: Path, digits_run: Path) -> None:
     data = _image_folder(tmp_path / "colours")
     out = tmp_path / "finetune"
@@ -492,6 +552,38 @@ def test_epoch_bn_statistics_average_the_epochs_batches_and_give_the_momentum_ba
     assert not torch.allclose(layer.running_mean, expected) and int(layer.num_batches_tracked) == 4
 
 
+class _Noise(torch.utils.data.Dataset):
+    """Item ``i``: three draws from torch's global generator, plus ``i``."""
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.rand(3) + index
+
+    def __len__(self) -> int:
+        return 5
+
+
+def test_seeded_items_draw_from_their_epoch_and_index_and_leave_the_global_stream_alone() -> None:
+    from torch.utils.data.distributed import DistributedSampler
+
+    from lucid.data import EpochItems, SeededItems
+
+    items = SeededItems(_Noise(), seed=7)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    first = items[(1, 2)]
+    assert torch.equal(torch.get_rng_state(), before)  # a run without workers keeps its own stream
+    assert torch.equal(items[(1, 2)], first)
+    assert not torch.equal(items[(2, 2)], first) and not torch.equal(items[(1, 3)] - 1, first)
+    assert not torch.equal(SeededItems(_Noise(), seed=8)[(1, 2)], first)
+    sampler = DistributedSampler(_Noise(), num_replicas=1, rank=0, shuffle=True, seed=7)
+    sampler.set_epoch(4)
+    keys = list(EpochItems(sampler))
+    assert [epoch for epoch, _ in keys] == [4] * 5 and sorted(i for _, i in keys) == list(range(5))
+    assert len(EpochItems(sampler)) == len(items) == 5
+    with pytest.raises(TypeError, match=r"\(epoch, index\) keys from EpochItems, got 3"):
+        items[3]
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
 def test_streamed_sets_get_a_worker_per_core_of_their_share_at_most_eight(monkeypatch: pytest.MonkeyPatch) -> None:
     from lucid.data import default_workers
@@ -530,7 +622,9 @@ def test_a_cpu_run_streams_in_the_training_process_when_its_threads_take_every_c
 ) -> None:
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)))
-    data = _image_folder(tmp_path / "colours")
+    # 20 photos a class, so the batch of 6 is kept: 18 would shrink it to 2 (10 steps an epoch),
+    # whose BatchNorm statistics at 1x1 pixels can make one epoch's validation non-finite.
+    data = _image_folder(tmp_path / "colours", train_per_class=20)
     flags = ["--data", str(data), "--epochs", "1", "--img-size", "16", "--batch-size", "6", "--memory-budget", "0"]
     assert (
         main(["train", *flags, "--threads", "2", "--device", "cpu", "--out", str(tmp_path / "r"), "--no-progress"]) == 0

@@ -16,7 +16,8 @@
 - `default_workers`: how many loader workers a streamed set gets (the cores the training
   threads leave free, at most 8); `worker_context`: they start from a fork server when this
   process holds a serving runtime's threads; `forks_cleanly`: whether plain forked workers may
-  be used (`decode_all`).
+  be used (`decode_all`); `SeededItems` / `EpochItems`: each training item's random draws
+  seeded from (seed, epoch, index), so workers may live for the whole run.
 - `digits_datasets` / `DigitsDataset`: the embedded digits set (scikit-learn's), the
   default training data and the default int8 calibration data.
 """
@@ -83,9 +84,20 @@ from lucid.data.images import (
 )
 from lucid.data.labels import labelled_layout, name_classes, named_layout, table_layout
 from lucid.data.layouts import LAYOUTS, evaluation_folder, find_layout, photo_folder_layout
-from lucid.data.workers import default_workers, forks_cleanly, start_method, worker_context
+from lucid.data.workers import (
+    EpochItems,
+    SeededItems,
+    default_workers,
+    forks_cleanly,
+    item_seed,
+    start_method,
+    worker_context,
+)
 
 __all__ = [
+    "EpochItems",
+    "SeededItems",
+    "item_seed",
     "default_workers",
     "forks_cleanly",
     "start_method",

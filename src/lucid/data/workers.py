@@ -11,8 +11,13 @@ then. Workers of such a process start from a fork server instead: a fresh interp
 imports torch and lucid once and forks each worker from itself, holding no runtime.
 
 The datasets and collate functions are picklable classes for this reason (a fork server, like
-spawn, sends them to each worker). The workers' random seeds come from the DataLoader's
-generator either way, so the batches are the same as forked workers' (a test checks it).
+spawn, sends them to each worker).
+
+Each training item's random draws are seeded from (run seed, epoch, index) (`SeededItems`, fed
+``(epoch, index)`` pairs by `EpochItems`), not from the worker that happens to make it. So a run
+draws the same augmentations with any number of workers, forked or from a fork server, and the
+workers can live for the whole run (``persistent_workers``) while a resumed run still draws
+exactly what the uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -20,10 +25,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections.abc import Iterator
 from multiprocessing.context import BaseContext
+from typing import Any, Protocol
 
-# Ultralytics' cap on default loader workers: the workers start afresh each epoch (their seeds
-# follow the epoch, for exact resume), and beyond this many the start-up costs more than it adds.
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from lucid.data.datasets import dataset_size
+
+# Ultralytics' cap on default loader workers: beyond this many, the start-up and the memory each
+# worker holds cost more than the augmentation they add.
 MAX_DEFAULT_WORKERS = 8
 
 # Module name -> the runtime's name, for the runtimes whose native threads make a fork unsafe.
@@ -95,3 +107,65 @@ def worker_context(workers: int) -> tuple[BaseContext | None, str | None]:
         "whose threads make forking it unsafe"
     )
     return context, note
+
+
+class EpochSampler(Protocol):
+    """A sampler that knows its epoch, as torch's ``DistributedSampler`` does (``set_epoch``)."""
+
+    epoch: int
+
+    def __iter__(self) -> Iterator[int]: ...
+
+    def __len__(self) -> int: ...
+
+
+class EpochItems(Sampler[tuple[int, int]]):
+    """``sampler``'s indices paired with its current epoch, ``(epoch, index)``, the keys `SeededItems` takes.
+
+    Why: the sampler runs in the training process, so persistent loader workers learn each item's
+    epoch from its key; a dataset copy in a worker cannot see ``set_epoch`` calls made after it started.
+    """
+
+    def __init__(self, sampler: EpochSampler) -> None:
+        self.sampler = sampler
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = int(self.sampler.epoch)
+        return ((epoch, int(index)) for index in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of training item ``index``'s random draws in ``epoch`` of a run seeded ``seed``:
+    distinct for every (epoch, index) of sets under four billion items, and within torch's 64 bits."""
+    return ((int(seed) * 1_000_003 + int(epoch)) * 4_294_967_311 + int(index)) % (1 << 63)
+
+
+class SeededItems(Dataset[Any]):
+    """``dataset`` read by ``(epoch, index)`` keys (`EpochItems`): item ``index``, its random
+    draws made with torch's generator seeded by `item_seed`, which is then put back as it was.
+
+    torch seeds each loader worker once per iterator (base seed + worker id), so an item's
+    augmentation would depend on which worker made it and on everything that worker drew
+    before; with workers that live for the whole run, a resumed run could not repeat them.
+    Seeding per item removes both. Only torch's generator is seeded: lucid's and torchvision's
+    transforms draw from it alone. Putting it back keeps a run without workers drawing its
+    dropout and its other randomness from the training process's own stream.
+    """
+
+    def __init__(self, dataset: Dataset[Any], seed: int) -> None:
+        self.dataset = dataset
+        self.seed = int(seed)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise TypeError(f"SeededItems takes (epoch, index) keys from EpochItems, got {key!r}")
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed(self.seed, epoch, index))
+            return self.dataset[index]
+
+    def __len__(self) -> int:
+        return dataset_size(self.dataset)

@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from lucid.data import dataset_size, default_workers, worker_context
+from lucid.data import EpochItems, SeededItems, dataset_size, default_workers, worker_context
 from lucid.errors import LucidError, RunFolderError
 from lucid.tasks import Task, TaskData, get_task
 from lucid.train import distributed as dist_utils
@@ -232,7 +232,10 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
 
     DistributedSampler drives the shuffling even in one process: its permutation depends only on
     (seed, epoch), which makes epochs reproducible after a resume. ``drop_last`` there keeps the
-    ranks' shards disjoint (no padding with repeated samples).
+    ranks' shards disjoint (no padding with repeated samples). A set augmented image by image
+    draws each image's augmentation from (seed, epoch, index) (`lucid.data.SeededItems`), so
+    its loader workers live for the whole run (as timm's and Ultralytics' do) instead of being
+    started again each epoch, and any number of them draws the same batches.
     """
     train_ds, val_ds = data.train, data.val
     sampler: DistributedSampler[Any] = DistributedSampler(
@@ -255,26 +258,34 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
     on_device = data.device is not None and data.device.type != "cpu"
     pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned
     path = _data_path(data, workers, pin_memory)
+    # A batched set draws its augmentation in this process, a batch at a time (``__getitems__``).
+    keyed = not data.batched
     train = DataLoader(
-        train_ds,
+        SeededItems(train_ds, config.seed) if keyed else train_ds,
         batch_size=batch_size,
-        sampler=sampler,
+        sampler=EpochItems(sampler) if keyed else sampler,
         drop_last=per_rank >= batch_size,  # a last batch of 1 would break BatchNorm
         generator=generator,
         num_workers=workers,
         multiprocessing_context=context,
         pin_memory=pin_memory,
         collate_fn=data.train_collate,
-    )  # not persistent_workers: fresh workers each epoch take that epoch's seeds (exact resume)
+        persistent_workers=workers > 0,
+    )
     shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
     val = DataLoader(
         shard,
         batch_size=data.val_batch_size or max(2 * requested, 128),
         shuffle=False,
+        # Its own generator: torch draws each new iterator's worker seed from it, which would
+        # otherwise come from the global stream (dropout's) once per validation without
+        # persistent workers and once per run with them, making the run depend on the worker count.
+        generator=torch.Generator(),
         num_workers=workers,
         multiprocessing_context=context,
         pin_memory=pin_memory,
         collate_fn=data.val_collate,
+        persistent_workers=workers > 0,
     )
     return _Loaders(train, val, sampler, generator, batch_size, requested, notes, path)
 
@@ -304,7 +315,8 @@ def _child_signal_restored() -> Iterator[None]:
 
 
 def _start_epoch(loaders: _Loaders, config: RunConfig, epoch: int, rank: int) -> None:
-    """Per-epoch seeds for the shuffle and for data-loader workers' augmentation RNGs."""
+    """The epoch's shuffle (and its items' seeds, `lucid.data.EpochItems`), and the loader's
+    generator, from which torch seeds workers the first time they start."""
     loaders.sampler.set_epoch(epoch)
     loaders.generator.manual_seed(config.seed * 1_000_003 + epoch * 1_009 + rank)
 

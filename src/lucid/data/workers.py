@@ -52,10 +52,10 @@ def default_workers(training_threads: int = 0) -> int:
     Without ``training_threads`` (an accelerator computes the step, or nothing trains yet) it is
     at least 1, as in Ultralytics. A CPU run whose threads take every core gets 0: its loader
     workers would take cores from the step's threads (an OpenMP step waits for its slowest
-    thread), and each epoch's fresh workers, forked from a process holding gigabytes of
-    training tensors, make its next writes copy pages. Reading in the training process gave
-    faster epochs in every case measured (docs/training.md, *Workers on the CPU*); Ultralytics
-    reads in the training process on the CPU too."""
+    thread), and workers forked from a process holding gigabytes of training tensors make its
+    next writes copy pages. Reading in the training process gave faster epochs in every case
+    measured, with workers started each epoch and once per run alike (docs/training.md, *Workers
+    on the CPU*); Ultralytics reads in the training process on the CPU too."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
@@ -95,7 +95,7 @@ def worker_context(workers: int) -> tuple[BaseContext | None, str | None]:
     ``(None, None)`` keeps torch's default: no workers, a start method other than fork (spawn on
     macOS and Windows, forkserver from Python 3.14 on Linux, or the user's choice), or a process
     without a serving runtime. Otherwise a ``forkserver`` context that preloads torch and
-    lucid once, so each epoch's fresh workers are forked from it instead of importing torch again.
+    lucid once, so the workers are forked from it instead of each importing torch again.
     """
     runtimes = loaded_runtimes()
     if workers <= 0 or not runtimes or start_method() != "fork":

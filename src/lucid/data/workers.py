@@ -25,14 +25,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from multiprocessing.context import BaseContext
 from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset, Sampler
-
-from lucid.data.datasets import dataset_size
 
 # Ultralytics' cap on default loader workers: beyond this many, the start-up and the memory each
 # worker holds cost more than the augmentation they add.
@@ -156,8 +154,11 @@ class SeededItems(Dataset[Any]):
     """
 
     def __init__(self, dataset: Dataset[Any], seed: int) -> None:
+        if not isinstance(dataset, Sized):
+            raise TypeError(f"SeededItems needs a dataset with a length (__len__), got {type(dataset).__name__}")
         self.dataset = dataset
         self.seed = int(seed)
+        self.size = len(dataset)
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
         if not (isinstance(key, tuple) and len(key) == 2):
@@ -168,4 +169,4 @@ class SeededItems(Dataset[Any]):
             return self.dataset[index]
 
     def __len__(self) -> int:
-        return dataset_size(self.dataset)
+        return self.size

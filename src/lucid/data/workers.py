@@ -164,9 +164,16 @@ class SeededItems(Dataset[Any]):
         if not (isinstance(key, tuple) and len(key) == 2):
             raise TypeError(f"SeededItems takes (epoch, index) keys from EpochItems, got {key!r}")
         epoch, index = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed(self.seed, epoch, index))
+        # The CPU generator alone, saved and put back by hand: torch.manual_seed (and fork_rng)
+        # also visit every accelerator backend, which cost a sizeable share of a small photo's
+        # augmentation (docs/training.md, *Resume and faults*). Loader workers draw on the CPU only.
+        generator = torch.default_generator
+        state = generator.get_state()
+        generator.manual_seed(item_seed(self.seed, epoch, index))
+        try:
             return self.dataset[index]
+        finally:
+            generator.set_state(state)
 
     def __len__(self) -> int:
         return self.size

@@ -183,6 +183,18 @@ def cases(limit: int, device: str, root: Path, epochs: int, workers: int | None 
             11,
             (3, 256, 320),
         ),
+        "stream32": (  # the small-photo recipe streamed: per-image work, where a fixed cost per item shows most
+            TrainConfig(
+                data=signs,
+                img_size=32,
+                model="mobilenet_v3_small_lowres",
+                batch_size=small,
+                memory_budget=0.0,
+                **common,
+            ),
+            10,
+            (3, 32, 32),
+        ),
         "stream224": (
             TrainConfig(data=signs, img_size=224, batch_size=big, memory_budget=0.0, **common),
             10,

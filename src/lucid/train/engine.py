@@ -258,6 +258,9 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
     on_device = data.device is not None and data.device.type != "cpu"
     pin_memory = ctx.device.type == "cuda" and not on_device  # tensors already on the GPU cannot be pinned
     path = _data_path(data, workers, pin_memory)
+    # Both loaders' workers start once for the run (persistent), from ``context``.
+    process: dict[str, Any] = {"num_workers": workers, "multiprocessing_context": context, "pin_memory": pin_memory}
+    process["persistent_workers"] = workers > 0
     # A batched set draws its augmentation in this process, a batch at a time (``__getitems__``).
     keyed = not data.batched
     train = DataLoader(
@@ -266,11 +269,8 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         sampler=EpochItems(sampler) if keyed else sampler,
         drop_last=per_rank >= batch_size,  # a last batch of 1 would break BatchNorm
         generator=generator,
-        num_workers=workers,
-        multiprocessing_context=context,
-        pin_memory=pin_memory,
         collate_fn=data.train_collate,
-        persistent_workers=workers > 0,
+        **process,
     )
     shard = Subset(val_ds, list(range(ctx.rank, dataset_size(val_ds), ctx.world_size)))
     val = DataLoader(
@@ -281,11 +281,8 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
         # otherwise come from the global stream (dropout's) once per validation without
         # persistent workers and once per run with them, making the run depend on the worker count.
         generator=torch.Generator(),
-        num_workers=workers,
-        multiprocessing_context=context,
-        pin_memory=pin_memory,
         collate_fn=data.val_collate,
-        persistent_workers=workers > 0,
+        **process,
     )
     return _Loaders(train, val, sampler, generator, batch_size, requested, notes, path)
 

@@ -665,6 +665,21 @@ def test_flaw_boxes_past_the_border_are_clipped(flawed: DetectionDataInfo) -> No
     assert "2 boxes reach past their photo's border, clipped" in note(flawed, "clipped", "past.xml")
 
 
+def test_a_yolo_edge_on_the_border_written_with_rounding_is_no_flaw(tmp_path: Path) -> None:
+    """Six-decimal fractions put an edge at the border a hair past it (40.00002 px): clipped
+    without a note, where an edge 2 px past is noted; Roboflow's exports are full of the first."""
+    on_border = "0 0.916667 0.5 0.166667 0.4\n"  # x2 = (0.916667 + 0.0833335) * 40 = 40.00002
+    past = "0 0.95 0.5 0.2 0.4\n"  # x2 = 42
+    yolo_split(
+        tmp_path / "images", tmp_path / "labels", {"p0": on_border, "p1": on_border, "p2": on_border, "p3": past}
+    )
+    (tmp_path / "classes.txt").write_text("leaf\n", encoding="utf-8")
+    train, val, info = detection_datasets(tmp_path, image_size=32, val_fraction=0.25)
+    assert "1 boxes reach past their photo's border, clipped" in note(info, "clipped", "p3.txt")
+    boxes = [dataset.ground_truth(i)["boxes"] for dataset in (train, val) for i in range(len(dataset))]
+    assert all(float(b[:, 2].max()) == W for b in boxes)
+
+
 def test_flaw_boxes_without_area_are_skipped(flawed: DetectionDataInfo) -> None:
     assert "2 boxes have no area" in note(flawed, "skipped", "flat.xml")
 

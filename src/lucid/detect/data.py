@@ -1085,9 +1085,19 @@ class DetectionRecord:
     upright: bool = True  # decoded with its EXIF orientation applied (`_reading`)
 
 
+# A box edge this many pixels past the border is the border written with rounding (YOLO's
+# fractions with six decimals, COCO's floats), clipped without a note; beyond it, a real overhang.
+CLIP_TOLERANCE = 0.5
+
+
 def _clip(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
     x1, y1, x2, y2 = box
     return min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height)
+
+
+def _overhangs(box: Sequence[float], clipped: Sequence[float]) -> bool:
+    """Whether clipping moved an edge of ``box`` by more than `CLIP_TOLERANCE` pixels."""
+    return any(abs(a - b) > CLIP_TOLERANCE for a, b in zip(box, clipped, strict=True))
 
 
 def _count_overlaps(boxes: list[Any], labels: list[int], where: str | Path, tally: _Tally) -> None:
@@ -1117,7 +1127,7 @@ def _record(photo: _Photo, index: Mapping[str, int], tally: _Tally) -> Detection
         if not (clipped[2] - clipped[0] > 0 and clipped[3] - clipped[1] > 0):  # NaN fails too
             tally.add("degenerate", where)
             continue
-        if clipped != box:
+        if _overhangs(box, clipped):
             tally.add("clipped", where)
         if obj.difficult:
             tally.add("difficult", where)

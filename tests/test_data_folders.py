@@ -493,6 +493,26 @@ def test_forty_images_with_batch_64_shrink_the_batch_and_learn(
     assert result.best_val_top1 >= 2 / 3 - 1e-6  # at least 6 of the 9 held-out images; chance is 1/3
 
 
+def test_a_chosen_batch_the_small_set_holds_is_kept_and_the_default_shrinks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shrinking a given --batch-size to ~10 steps left no way to train 18 photos in batches
+    BatchNorm can normalise by (batch 2: non-finite validation); the user's batch now stays."""
+    data = _single(tmp_path / "forty", per_class=17)  # 42 train / 9 val
+    said = {}
+    for batch, name in ((8, "chosen"), (None, "default")):
+        train(
+            TrainConfig(
+                data=str(data), img_size=16, epochs=1, batch_size=batch, out=str(tmp_path / name), progress=False
+            )
+        )
+        said[name] = capsys.readouterr().out
+    assert "warning: --batch-size 8 gives 5 step(s) per epoch on 42 images; too few steps per epoch" in said["chosen"]
+    assert "training: 1 epoch, batch 8," in said["chosen"]
+    assert "larger than the 42 training images; using batch 4 (10 steps per epoch)" in said["default"]
+    assert "training: 1 epoch, batch 4," in said["default"]
+
+
 # --------------------------------------------------------------------------------------------
 # ink polarity
 # --------------------------------------------------------------------------------------------

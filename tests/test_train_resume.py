@@ -146,6 +146,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "diverged" and "nan" in summary["error"]
+    assert "batch 4 gives BatchNorm too few images to normalise by: pass --batch-size 8 or more" in summary["error"]
 
 
 def test_nan_validation_never_becomes_a_checkpoint_and_files_stay_strict_json(tmp_path: Path) -> None:
@@ -179,6 +180,7 @@ def test_nan_validation_never_becomes_a_checkpoint_and_files_stay_strict_json(tm
     assert [strict(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
     summary = strict((out / "summary.json").read_text())
     assert summary["status"] == "diverged" and "epoch 2 was not saved" in summary["error"]
+    assert "lower --lr or check the data" in summary["error"] and "BatchNorm" not in summary["error"]  # batch 16
 
 
 def test_state_flattening_round_trips_nested_values(tmp_path: Path) -> None:

@@ -289,6 +289,12 @@ class RunConfig:
         return DEFAULT_BATCH_SIZE if default is None else cast(int, default)
 
     @property
+    def batch_size_chosen(self) -> bool:
+        """Whether ``batch_size`` was set to something other than the task's default: the user's
+        choice, which the engine keeps on a small set where it would shrink a default batch."""
+        return self.batch_size is not None and self.batch_size != type(self).__dataclass_fields__["batch_size"].default
+
+    @property
     def learning_rate(self) -> float:
         """The learning rate for ``batch_size`` (None: `default_batch_size`); see `learning_rate_for`."""
         return self.learning_rate_for(self.batch_size or self.default_batch_size())

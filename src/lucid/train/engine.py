@@ -168,10 +168,14 @@ class _Loaders:
     path: str = ""  # how batches reach the model, for the "training:" line
 
 
-def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
+def _fit_batch(per_rank: int, batch_size: int, chosen: bool = False) -> tuple[int, str | None]:
     """The batch size to use and a warning when ``batch_size`` leaves an epoch with fewer than
     `MIN_STEPS_PER_EPOCH` steps (or exceeds the training set): with 40 images and batch
-    64, one step per epoch keeps a model at chance, so the batch shrinks to give ~10 steps."""
+    64, one step per epoch keeps a model at chance, so the batch shrinks to give ~10 steps.
+
+    A ``chosen`` batch (``--batch-size`` other than the task's default) that the set holds is
+    kept, with the warning, as peers keep it: shrinking it took away the only way to train a
+    small set in batches BatchNorm can normalise by (docs/training.md, *Small data*)."""
     if per_rank // batch_size >= MIN_STEPS_PER_EPOCH:
         return batch_size, None
     fitted = max(2, min(batch_size, per_rank // MIN_STEPS_PER_EPOCH))
@@ -179,6 +183,7 @@ def _fit_batch(per_rank: int, batch_size: int) -> tuple[int, str | None]:
         why = f"--batch-size {batch_size} is larger than the {per_rank} training images"
     else:
         why = f"--batch-size {batch_size} gives {per_rank // batch_size} step(s) per epoch on {per_rank} images"
+        fitted = batch_size if chosen else fitted
     if fitted == batch_size:
         return batch_size, f"warning: {why}; too few steps per epoch to learn well (add data or epochs)"
     return fitted, (
@@ -248,7 +253,7 @@ def _loaders(data: TaskData, config: RunConfig, ctx: dist_utils.DistContext) -> 
             f"(dataset {dataset_size(train_ds)}, {ctx.world_size} processes)"
         )
     requested = config.batch_size or data.batch_size or config.default_batch_size()
-    batch_size, warning = _fit_batch(per_rank, requested)
+    batch_size, warning = _fit_batch(per_rank, requested, chosen=config.batch_size_chosen)
     notes = [warning] if warning else []
     workers = _loader_workers(data, config.workers, ctx.device, notes)
     context, context_note = worker_context(workers)
@@ -1384,6 +1389,22 @@ def _farewell(run: _Run, best: dict[str, Any], seconds: float) -> None:
             print(f"  {FILES[key]:<26} missing: deleted during or before this run (the next best epoch writes it)")
 
 
+# Below this many images a batch, BatchNorm's statistics (from the batch in training, their
+# average in evaluation) can differ so much that validation gives non-finite outputs.
+SMALL_BATCH = 8
+
+
+def _divergence_hint(batch_size: int) -> str:
+    """What to change after a NaN/inf: the learning rate or the data, and with a batch under
+    `SMALL_BATCH` (the guard's choice on a small set, or the user's) the batch too."""
+    if batch_size < SMALL_BATCH:
+        return (
+            f"lower --lr or check the data; batch {batch_size} gives BatchNorm too few images to normalise by: "
+            f"pass --batch-size {SMALL_BATCH} or more (kept as given when the set holds it) or add photos"
+        )
+    return "lower --lr or check the data"
+
+
 def _diverged(
     run: _Run,
     exc: TrainingDiverged,
@@ -1398,7 +1419,7 @@ def _diverged(
         kept = f"the last good checkpoint is {run.out_dir / FILES['last']} (epoch {last})"
     else:
         kept = "no epoch completed, so no checkpoint was written"
-    message = f"{exc}; training stopped: lower --lr or check the data; {kept}"
+    message = f"{exc}; training stopped: {_divergence_hint(run.loaders.batch_size)}; {kept}"
     if run.ctx.is_main:
         with contextlib.suppress(OSError):  # the divergence is the error to report
             summary = _summary(run, history, best, seconds, "diverged", {**extra, "error": message})

@@ -195,17 +195,11 @@ def folder_datasets(
     small = choice.small or image_size <= SMALL_IMAGE_MAX
     recipe = choose_recipe(image_size, small, hflip=hflip, auto_augment=auto_augment, random_erase=random_erase)
     mean, std = (list(stats) for stats in channel_stats(in_channels))
+    plan = _SetPlan(
+        (train_files, train_targets), (val_files, val_targets), split.classes, recipe, in_channels, mean, std
+    )
     datasets, how = _folder_sets(
-        (train_files, train_targets),
-        (val_files, val_targets),
-        split.classes,
-        recipe,
-        in_channels,
-        mean,
-        std,
-        memory_budget_gb=memory_budget_gb,
-        verify_images=verify_images,
-        progress=progress,
+        plan, memory_budget_gb=memory_budget_gb, verify_images=verify_images, progress=progress
     )
     notes.append(f"{recipe.describe()}; {how}")
     info = _folder_info(
@@ -283,61 +277,57 @@ def _folder_info(
     )
 
 
+@dataclass(frozen=True)
+class _SetPlan:
+    """What both ways of building a folder's two datasets read: each split's files and class
+    indices, the class names, the recipe, the channels and the normalisation."""
+
+    train: tuple[list[Path], list[int]]
+    val: tuple[list[Path], list[int]]
+    classes: list[str]
+    recipe: Recipe
+    channels: int
+    mean: list[float]
+    std: list[float]
+
+
 def _folder_sets(
-    train: tuple[list[Path], list[int]],
-    val: tuple[list[Path], list[int]],
-    classes: list[str],
-    recipe: Recipe,
-    channels: int,
-    mean: list[float],
-    std: list[float],
-    *,
-    memory_budget_gb: float | None,
-    verify_images: bool,
-    progress: bool,
+    plan: _SetPlan, *, memory_budget_gb: float | None, verify_images: bool, progress: bool
 ) -> tuple[tuple[Dataset[Any], Dataset[Any]], str]:
     """The two datasets, cached in memory when they fit the budget, else streaming; and a note."""
     from lucid.data import memory_budget
 
-    need = channels * (len(train[0]) * recipe.store_size**2 + len(val[0]) * recipe.image_size**2)
+    train, val, recipe = plan.train, plan.val, plan.recipe
+    need = plan.channels * (len(train[0]) * recipe.store_size**2 + len(val[0]) * recipe.image_size**2)
     budget = memory_budget(memory_budget_gb)
     if need <= budget:
-        sets = _cached_sets(train, val, classes, recipe, channels, (mean, std), progress=progress)
         how = (
             f"decoded once into memory ({need / 2**20:.0f} MiB of a {budget / 2**20:.0f} MiB budget; "
             "batches augmented whole)"
         )
-        return sets, how
+        return _cached_sets(plan, progress=progress), how
     if verify_images:  # each file as it will be decoded: training photos at their reduced scale
         from lucid.data import verify_images as check_decodes  # the parameter has the function's name
 
         sides = [recipe.store_size] * len(train[0]) + [None] * len(val[0])
-        check_decodes(train[0] + val[0], channels, progress=progress, decode_sides=sides)
+        check_decodes(train[0] + val[0], plan.channels, progress=progress, decode_sides=sides)
     how = (
         f"streamed from disk (decoded {need / 2**20:.0f} MiB would exceed the {budget / 2**20:.0f} MiB memory "
         "budget, --memory-budget GB changes it; use --workers N)"
     )
-    return _streamed_sets(train, val, classes, recipe, channels, (mean, std)), how
+    return _streamed_sets(plan), how
 
 
-def _cached_sets(
-    train: tuple[list[Path], list[int]],
-    val: tuple[list[Path], list[int]],
-    classes: list[str],
-    recipe: Recipe,
-    channels: int,
-    stats: tuple[list[float], list[float]],
-    *,
-    progress: bool,
-) -> tuple[Dataset[Any], Dataset[Any]]:
+def _cached_sets(plan: _SetPlan, *, progress: bool) -> tuple[Dataset[Any], Dataset[Any]]:
     """Both splits decoded once into uint8 tensors: training images at the recipe's store size
     (augmented a batch at a time), validation images resized and cropped as evaluated."""
     from lucid.data import BatchAugment, CachedImages, decode_all
 
-    mean, std = stats
+    (train_files, train_targets), (val_files, val_targets) = plan.train, plan.val
+    recipe, mean, std = plan.recipe, plan.mean, plan.std
     decoded = decode_all(
-        train[0],
-        channels,
+        train_files,
+        plan.channels,
         recipe.store_size,
         recipe.store_size,
         progress=progress,
@@ -345,35 +335,29 @@ def _cached_sets(
         reduced=True,  # training photos shrink to store_size: big JPEGs decode at a reduced scale
     )
     augment = BatchAugment(recipe, mean, std)
-    train_ds = CachedImages(decoded, train[1], mean, std, augment=augment, files=train[0], classes=classes)
+    train_ds = CachedImages(decoded, train_targets, mean, std, augment=augment, files=train_files, classes=plan.classes)
     decoded = decode_all(
-        val[0], channels, recipe.image_size, recipe.resize_size, progress=progress, desc="decoding val"
+        val_files, plan.channels, recipe.image_size, recipe.resize_size, progress=progress, desc="decoding val"
     )
-    return train_ds, CachedImages(decoded, val[1], mean, std, files=val[0], classes=classes)
+    return train_ds, CachedImages(decoded, val_targets, mean, std, files=val_files, classes=plan.classes)
 
 
-def _streamed_sets(
-    train: tuple[list[Path], list[int]],
-    val: tuple[list[Path], list[int]],
-    classes: list[str],
-    recipe: Recipe,
-    channels: int,
-    stats: tuple[list[float], list[float]],
-) -> tuple[Dataset[Any], Dataset[Any]]:
+def _streamed_sets(plan: _SetPlan) -> tuple[Dataset[Any], Dataset[Any]]:
     """Both splits read from disk image by image, through the recipe's torchvision v2 transforms."""
     from lucid.data import StreamingImages, eval_sample_transform, sample_transform
 
-    mean, std = stats
+    (train_files, train_targets), (val_files, val_targets) = plan.train, plan.val
+    recipe, mean, std = plan.recipe, plan.mean, plan.std
     train_stream = StreamingImages(
-        train[0],
-        train[1],
-        channels,
+        train_files,
+        train_targets,
+        plan.channels,
         sample_transform(recipe, mean, std),  # its first step shrinks the shorter side to store_size
-        classes=classes,
+        classes=plan.classes,
         decode_side=recipe.store_size,
     )
     val_transform = eval_sample_transform(recipe.image_size, recipe.resize_size, mean, std)
-    return train_stream, StreamingImages(val[0], val[1], channels, val_transform, classes=classes)
+    return train_stream, StreamingImages(val_files, val_targets, plan.channels, val_transform, classes=plan.classes)
 
 
 # --------------------------------------------------------------------------------------------

@@ -484,7 +484,7 @@ def _validate(run: _Run, model: nn.Module, tta: str = "none") -> dict[str, Any]:
 
     Validation runs in float32 even when training runs under autocast: ``lucid eval``, ``lucid
     predict`` and every export run the model in float32, so the scores a run records are the ones
-    they repeat exactly (bf16 moved a BCCD detector's mAP by 0.01-0.05 points, docs/detection.md)."""
+    they repeat exactly (bf16 moves the scores a little: docs/detection.md has the figures)."""
     dist_utils.broadcast_buffers(model, run.ctx)
     model.eval()
     loader, device = run.loaders.val, run.ctx.device

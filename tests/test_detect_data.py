@@ -680,6 +680,22 @@ def test_a_yolo_edge_on_the_border_written_with_rounding_is_no_flaw(tmp_path: Pa
     assert all(float(b[:, 2].max()) == W for b in boxes)
 
 
+def test_the_notes_of_a_scoring_name_the_validation_photos_flaws_only(tmp_path: Path) -> None:
+    """Training reports every split's flaws; ``lucid eval`` scores the validation split alone,
+    so a box drawn twice in ``train/labels`` is no note of its (the split's flaws still are)."""
+    twice, once, past = "0 0.5 0.5 0.5 0.5\n0 0.5 0.5 0.5 0.5\n", "0 0.5 0.5 0.5 0.5\n", "0 0.95 0.5 0.2 0.4\n"
+    yolo_split(tmp_path / "train" / "images", tmp_path / "train" / "labels", {"a": twice, "b": once})
+    yolo_split(tmp_path / "valid" / "images", tmp_path / "valid" / "labels", {"c": past, "d": once})
+    (tmp_path / "classes.txt").write_text("leaf\n", encoding="utf-8")
+    run = detection_datasets(tmp_path, image_size=32)[2]
+    assert "1 pairs of boxes of one class overlap" in note(run, "overlap", "train/labels/a.txt")
+    assert "1 boxes reach past their photo's border" in note(run, "clipped", "valid/labels/c.txt")
+    scored = detection_datasets(tmp_path, image_size=32, scoring_only=True)[2]
+    assert not [n for n in scored.notes if "overlap" in n], scored.notes
+    assert "1 boxes reach past their photo's border" in note(scored, "clipped", "valid/labels/c.txt")
+    assert scored.notes[0] == run.notes[0]  # the layout's own line is the same
+
+
 def test_flaw_boxes_without_area_are_skipped(flawed: DetectionDataInfo) -> None:
     assert "2 boxes have no area" in note(flawed, "skipped", "flat.xml")
 

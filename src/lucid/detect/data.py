@@ -975,6 +975,16 @@ class _Tally:
         named = self.examples.setdefault(kind, {})
         named[example] = named.get(example, 0) + count
 
+    @classmethod
+    def merged(cls, root: Path, tallies: Iterable[_Tally]) -> _Tally:
+        """One tally of the counts and examples of ``tallies`` (the two splits'), in their order."""
+        whole = cls(root)
+        for tally in tallies:
+            for kind, named in tally.examples.items():
+                for example, count in named.items():
+                    whole.add(kind, example, count)
+        return whole
+
     def named(self, kind: str, show: int = 3, counts: bool = False) -> str:
         items = list(self.examples.get(kind, {}).items())
         shown = ", ".join(f"{k} ({n})" if counts else k for k, n in items[:show])
@@ -1449,27 +1459,33 @@ def detection_datasets(
     seed: int = 0,
     classes: Sequence[str] | None = None,
     split: Mapping[str, Any] | None = None,
+    scoring_only: bool = False,
 ) -> tuple[DetectionDataset, DetectionDataset, DetectionDataInfo]:
     """The training set (SSD augmentation), the validation set (resize only) and their description.
 
     ``split`` re-creates a recorded split: `DetectionDataInfo.to_dict` (whose classes are
     then used unless ``classes`` is given) or its ``split`` entry. Without split folders and
-    without a record, a seeded ``val_fraction`` of the photos validates.
+    without a record, a seeded ``val_fraction`` of the photos validates. ``scoring_only``: only
+    the validation photos are used (``lucid eval``), so the notes name flaws found in them alone;
+    a training split's duplicate boxes are no concern of a score.
     """
     size = check_image_size(image_size)
     record: Mapping[str, Any] | None = None
     if split is not None:
         record, classes = _split_record(split, classes)
     layout = find_detection_layout(root)
-    tally, seen = _Tally(layout.root), set[Path]()
-    train = _present(layout.train, layout.root, tally, seen)
-    val = None if layout.val is None else _present(layout.val, layout.root, tally, seen)
+    # One tally per split: a seeded split's photos are all counted as the training split's
+    # while they are checked, since the split is drawn from the photos that are there.
+    train_tally, val_tally, seen = _Tally(layout.root), _Tally(layout.root), set[Path]()
+    train = _present(layout.train, layout.root, train_tally, seen)
+    val = None if layout.val is None else _present(layout.val, layout.root, val_tally, seen)
     train, val, split_record = _split(layout, train, val, val_fraction, seed, record)
     names, source = _classes(classes, layout, train)
     own = list(layout.classes) if classes is not None and layout.classes is not None else names
     index = {name: i for i, name in enumerate(names, 1)}
-    train_records = [_record(p, index, tally) for p in train]
-    val_records = [_record(p, index, tally) for p in val]
+    train_records = [_record(p, index, train_tally) for p in train]
+    val_records = [_record(p, index, val_tally) for p in val]
+    tally = val_tally if scoring_only else _Tally.merged(layout.root, (train_tally, val_tally))
     if not any(len(r.labels) for r in train_records):
         hint = "" if set(own) & set(names) else f" (the data's classes {', '.join(own)}; given {', '.join(names)})"
         raise DataError(f"--data {layout.root}: no usable boxes in the {len(train_records)} training photos{hint}")

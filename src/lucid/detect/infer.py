@@ -134,7 +134,7 @@ def evaluate_detection(
     same_root = recorded is not None and Path(str(data)).resolve() == Path(recorded["root"]).resolve()
     split = recorded if same_root else None
     size = int(getattr(model, "pretrained_cfg", {}).get("image_size", 320) or 320)
-    _, val_ds, info = detection_datasets(data, image_size=size, classes=classes, split=split)
+    _, val_ds, info = detection_datasets(data, image_size=size, classes=classes, split=split, scoring_only=True)
     loader = torch.utils.data.DataLoader(val_ds, batch_size=batch_size, collate_fn=detection_collate)
     start = time.perf_counter()
     predictions, truths = [], []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,18 @@ def start_site_build(config: pytest.Config) -> None:
             env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         )
     config.stash[_SITE_KEY] = (process, folder / "site", log)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop a build no test waited for and remove the built site: each session's 8 MB folder in
+    the temporary directory was left behind before."""
+    if _SITE_KEY not in config.stash:
+        return
+    process, site, _ = config.stash[_SITE_KEY]
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    shutil.rmtree(site.parent, ignore_errors=True)
 
 
 def finish_site_build(config: pytest.Config) -> tuple[Path, int, str]:

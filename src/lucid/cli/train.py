@@ -42,7 +42,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     """``lucid train``: its flags in ``--help`` groups, one function each."""
     parser = subparsers.add_parser(
         "train",
-        help="train a model (default: mobilenet_v3_small on the embedded digits)",
+        help="train a classifier, segmentation model or detector on --data (default: the embedded digits)",
         description=(
             "Train a registered model. With no arguments: mobilenet_v3_small(in_channels=1, num_classes=10) on "
             "scikit-learn's bundled digits (8x8 -> 32x32 bilinear, seeded 1437/360 split). Runs under "
@@ -322,10 +322,12 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "eval",
-        help="top-1/top-5, per-class accuracy and confusion matrix of a checkpoint",
+        help="score a checkpoint: top-1 and confusion matrix, mIoU, or mAP (its task's metrics)",
         description=(
-            "Evaluate a checkpoint. Default data: what it was trained on "
-            "(the digits validation split for digits models)."
+            "Evaluate a checkpoint of any task (read from the checkpoint): a classifier's top-1/top-5, "
+            "per-class accuracy and confusion matrix; a segmentation model's mIoU and per-class IoU; a "
+            "detector's mAP and per-class AP. Default data: what it was trained on (its validation split; "
+            "the digits validation split for digits models)."
         ),
     )
     parser.add_argument(
@@ -336,9 +338,9 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data",
         metavar="DIR",
-        help="data folder: ROOT/val/ (or ROOT/test/) of a train/ + val/ tree; the training folder of a "
-        "one-folder run (its held-out split is re-derived); any folder of class folders (all images); "
-        "or 'digits'",
+        help="data folder: ROOT/val/ (or ROOT/test/) of a train/ + val/ tree, or the validation split a "
+        "layout names; the training folder of a one-folder run (its held-out split is re-derived); any "
+        "folder of class folders (all images); or 'digits'",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument("--batch-size", type=int, default=128, metavar="N")
@@ -364,11 +366,12 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "predict",
-        help="top-k labels with probabilities for image files",
+        help="predict image files: top-k labels, class masks, or boxes (its task's outputs)",
         description=(
-            "Classify image files with a checkpoint (its class names), a model name with --weights, "
-            "or an exported file (.onnx, .xml or .pte) given first (--onnx FILE is an alias); a detection model "
-            "draws its boxes and writes detections.json."
+            "Predict image files with a checkpoint (its class names), a model name with --weights, "
+            "or an exported file (.onnx, .xml or .pte) given first (--onnx FILE is an alias): a classifier "
+            "prints each image's top-k labels with probabilities; a segmentation model writes each image's "
+            "class mask and overlay; a detection model draws its boxes and writes detections.json."
         ),
     )
     parser.add_argument(

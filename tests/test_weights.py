@@ -448,6 +448,25 @@ def test_weights_cli_lists_the_registered_entries(tmp_path, monkeypatch, capsys)
     assert cli_main(["weights", "mobilenet_v3_small", "--json"]) == 0
     rows = __import__("json").loads(capsys.readouterr().out)
     assert [r["weights"] for r in rows] == ["IMAGENET1K_V1"] and rows[0]["cached"] is False
+    assert rows[0]["metrics"] == {"acc@1": 67.668, "acc@5": 87.402} and rows[0]["dataset"] == "ImageNet-1K"
+
+
+def test_weights_cli_shows_each_task_its_own_metrics_in_strict_json(capsys):
+    """Segmentation and detection weights publish mIoU and box mAP, not top-1: the table shows
+    those (where it showed "nan"), and --json stays strict JSON (null, not NaN)."""
+    assert cli_main(["weights"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "mIoU 57.9, pixel acc 91.2 (COCO-val2017-VOC-labels)" in lines["lraspp_mobilenet_v3_large"]
+    assert "box mAP 21.3 (COCO-val2017)" in lines["ssdlite320_mobilenet_v3_large"]
+    assert not any("nan" in line for line in lines.values())
+    for model, metrics in (
+        ("lraspp_mobilenet_v3_large", {"miou": 57.9, "pixel_acc": 91.2}),
+        ("ssdlite320_mobilenet_v3_large", {"box_map": 21.3}),
+    ):
+        assert cli_main(["weights", model, "--json"]) == 0
+        text = capsys.readouterr().out
+        rows = __import__("json").loads(text, parse_constant=lambda name: pytest.fail(f"{name} in --json"))
+        assert rows[0]["metrics"] == metrics and rows[0]["acc@1"] is None
 
 
 def test_safetensors_header_is_sniffed_not_the_suffix(writers, tmp_path):

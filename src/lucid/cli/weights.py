@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from typing import Any
 
 ORDER = 20
 
@@ -88,8 +90,11 @@ def weights_table(model: str | None = None) -> list[dict[str, object]]:
                 "model": entry.model_name,
                 "weights": member.name,
                 "default": default_weights(entry.model_name) is member,
-                "acc@1": entry.acc1,
-                "acc@5": entry.acc5,
+                # null where the task publishes other metrics (segmentation, detection): NaN is not JSON
+                "acc@1": None if math.isnan(entry.acc1) else entry.acc1,
+                "acc@5": None if math.isnan(entry.acc5) else entry.acc5,
+                "dataset": entry.dataset,
+                "metrics": entry.published_metrics(),
                 "params": entry.num_params,
                 "gflops": entry.gflops,
                 "size_mb": entry.file_size_mb,
@@ -116,13 +121,32 @@ def run_weights(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no registered weights for {args.model}")
         return 0
-    header = f"{'model':<20} {'weights':<24} {'acc@1':>7} {'acc@5':>7} {'params':>10} {'GFLOPS':>7} {'MB':>7}  cached"
-    print(header)
-    for row in rows:
-        name = f"{row['weights']}{' (DEFAULT)' if row['default'] else ''}"
-        print(
-            f"{row['model']:<20} {name:<24} {row['acc@1']:>7.3f} {row['acc@5']:>7.3f} {row['params']:>10,} "
-            f"{row['gflops']:>7.3f} {row['size_mb']:>7.3f}  {'yes' if row['cached'] else 'no'}"
-        )
+    cells = [_cells(row) for row in rows]
+    header = ("model", "weights", "published metrics", "params", "GFLOPS", "MB", "cached")
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    for line in [header, *cells]:
+        # Text columns left-aligned, numbers right-aligned.
+        texts = [
+            v.ljust(w) if i < 3 or i == 6 else v.rjust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        print("  ".join(texts).rstrip())
     print(f"cache: {weights_cache_dir()}")
     return 0
+
+
+# How `lucid weights` names torchvision's metric keys.
+METRIC_LABELS = {"acc@1": "acc@1", "acc@5": "acc@5", "miou": "mIoU", "pixel_acc": "pixel acc", "box_map": "box mAP"}
+
+
+def _cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One table row's texts: each weights entry with its own task's metrics on its dataset."""
+    metrics = ", ".join(f"{METRIC_LABELS.get(k, k)} {v:g}" for k, v in row["metrics"].items())
+    return (
+        str(row["model"]),
+        f"{row['weights']}{' (DEFAULT)' if row['default'] else ''}",
+        f"{metrics} ({row['dataset']})",
+        f"{row['params']:,}",
+        f"{row['gflops']:.3f}",
+        f"{row['size_mb']:.3f}",
+        "yes" if row["cached"] else "no",
+    )

@@ -88,13 +88,17 @@ class Weights:
         """The cached file's name (the URL's last component, hash prefix included)."""
         return self.url.rsplit("/", 1)[-1]
 
+    def published_metrics(self) -> dict[str, float]:
+        """The metrics published for these weights on ``dataset``, by torchvision's names."""
+        return {"acc@1": self.acc1, "acc@5": self.acc5}
+
     @property
     def meta(self) -> dict[str, Any]:
         """torchvision-style metadata: class names, metrics, sizes, normalisation, provenance."""
         return {
             "categories": list(imagenet_categories()),
             "num_params": self.num_params,
-            "metrics": {self.dataset: {"acc@1": self.acc1, "acc@5": self.acc5}},
+            "metrics": {self.dataset: self.published_metrics()},
             "gflops": self.gflops,
             "file_size_mb": self.file_size_mb,
             "input_size": (3, self.crop_size, self.crop_size),
@@ -140,12 +144,14 @@ class WholeImageWeights(Weights):
         """The metrics published for these weights on ``dataset`` (torchvision's names)."""
         return {}
 
+    def published_metrics(self) -> dict[str, float]:
+        return self.task_metrics()
+
     @property
     def meta(self) -> dict[str, Any]:
         meta = super().meta
         meta.update(
             categories=list(self.categories),
-            metrics={self.dataset: self.task_metrics()},
             input_size=(3, self.resize_size, self.resize_size),
             crop_size=None,
         )

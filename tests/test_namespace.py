@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 import lucid
@@ -40,3 +42,15 @@ def test_cli_help_and_models(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "mobilenet_v3_small" in out and "2,542,856" in out and "5,483,032" in out
+
+
+def test_cli_models_says_a_detector_is_counted_at_its_own_input(capsys):
+    """SSDLite resizes every input to 320x320 itself, so its MACs are those of 320x320 whatever
+    --image-size says; the table and --json name that size (torchvision publishes 0.58 GFLOPS)."""
+    assert main(["models", "ssdlite320_mobilenet_v3_large", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["image_size"] == 320 and 580e6 < row["macs"] < 590e6
+    assert main(["models", "*small*"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["ssdlite320_mobilenet_v3_small"].endswith("(its own input, 320x320)")
+    assert "own input" not in lines["mobilenet_v3_small"] and lines["model"].split()[-1] == "MACs@224"

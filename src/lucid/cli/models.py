@@ -47,6 +47,10 @@ def count_model(factory: Callable[[], nn.Module], image_size: int = DEFAULT_IMAG
     data, so this costs no memory and no arithmetic. A forward that needs real values (data-
     dependent branches, tensors made on the CPU inside ``forward``) fails there, and the model
     is then built normally. ``macs`` is None when even that forward fails at this size.
+
+    A model that resizes every input to a fixed size itself (torchvision's detection transform,
+    ``model.transform.fixed_size``: SSDLite's 320x320) is counted at that size, and the row's
+    ``image_size`` says so: counted "at 224" it would be computed at 320 anyway.
     """
     import torch
 
@@ -65,8 +69,16 @@ def count_model(factory: Callable[[], nn.Module], image_size: int = DEFAULT_IMAG
             macs = summary(model, (1, channels, image_size, image_size)).total_macs
         except TraceError:
             continue
-        return {"params": params, "macs": macs, "image_size": image_size}
+        return {"params": params, "macs": macs, "image_size": _counted_size(model, image_size)}
     return {"params": params, "macs": None, "image_size": image_size}
+
+
+def _counted_size(model: object, image_size: int) -> int:
+    """The side the model computes at for an ``image_size`` input: its transform's fixed side, if any."""
+    fixed = getattr(getattr(model, "transform", None), "fixed_size", None)
+    if isinstance(fixed, (tuple, list)) and len(fixed) == 2 and fixed[0] == fixed[1] and isinstance(fixed[0], int):
+        return int(fixed[0])
+    return image_size
 
 
 def _macs_text(macs: object) -> str:
@@ -82,5 +94,8 @@ def run(args: argparse.Namespace) -> int:
     macs_header = f"MACs@{args.image_size}"
     print(f"{'model':<{width}}  {'params':>12}  {macs_header:>12}")
     for row in rows:
-        print(f"{row['name']:<{width}}  {row['params']:>12,}  {_macs_text(row['macs']):>12}")
+        at = (
+            f" (its own input, {row['image_size']}x{row['image_size']})" if row["image_size"] != args.image_size else ""
+        )
+        print(f"{row['name']:<{width}}  {row['params']:>12,}  {_macs_text(row['macs']):>12}{at}")
     return 0

@@ -53,7 +53,7 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
     """
     base = Path(root).expanduser()
     if not base.is_dir():
-        raise DataError(f"{flag} {root}: no such folder (expected one of the layouts {_layouts_text()})")
+        raise DataError(f"{flag} {root}: no such folder")  # a mistyped path: the layouts are no help
     inner = _wrapped_classes(base)
     if inner is not None:  # a download's root: README, LICENSE and one folder that holds the data
         layout = find_layout(inner, flag)

@@ -906,7 +906,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     files state them. Anything else is a `DataError` naming `LAYOUT_HELP`."""
     folder = Path(root).expanduser()
     if not folder.is_dir():
-        raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
+        raise DataError(f"--data {folder}: no such folder")
     for reader in (_voc_devkit, _coco, _yolo, _kitti, _supervisely, _inner_devkit, _csv):
         layout = reader(folder)
         if layout is not None:

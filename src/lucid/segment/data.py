@@ -341,7 +341,7 @@ def find_layout(
     """
     folder = Path(root).expanduser()
     if not folder.is_dir():
-        raise DataError(f"--data {folder}: no such folder (expected {LAYOUT_HELP})")
+        raise DataError(f"--data {folder}: no such folder")
     for reader in (_voc_layout, _cityscapes_layout, _coco_layout):
         known = reader(folder, val_fraction, seed)
         if known is not None:

@@ -231,6 +231,37 @@ def test_valid_validates_and_train_alone_is_split_as_one_folder(tmp_path):
     assert again.samples == val.samples  # what lucid eval re-derives from the recorded split
 
 
+def test_a_split_of_parts_each_with_images_and_masks_is_read_as_one_split(tmp_path):
+    """LoveDA: ``Train/Urban/`` + ``Train/Rural/`` (and ``Val/``), each with ``images_png/`` +
+    ``masks_png/``: every part's pairs train (or validate), and the task is found without
+    ``--task``; before, the folders were read as two classes, Urban and Rural, masks as photos."""
+    import shutil
+
+    from lucid.tasks import task_of_data
+
+    base = make_shapes_dataset(tmp_path / "base", train=6, val=4, size=(16, 16))
+    root = tmp_path / "loveda"
+    for split, name in (("train", "Train"), ("val", "Val")):
+        for i, image in enumerate(sorted((base / split / "images").iterdir())):
+            part = root / name / ("Urban" if i % 2 else "Rural")
+            for kind, folder in (("images", "images_png"), ("masks", "masks_png")):
+                (part / folder).mkdir(parents=True, exist_ok=True)
+                source = next((base / split / kind).glob(f"{image.stem}.*"))
+                shutil.copy(source, part / folder / source.name)
+    shutil.copy(base / "classes.txt", root / "classes.txt")
+    expected = segmentation_datasets(base, crop_size=(16, 16))
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert sorted(p[0].name for p in train.samples) == sorted(p[0].name for p in expected[0].samples)
+    assert sorted(p[0].name for p in val.samples) == sorted(p[0].name for p in expected[1].samples)
+    assert all(p[0].parent.parent == p[1].parent.parent for p in [*train.samples, *val.samples])
+    assert "2 parts, each with images_png/ + masks_png/: Rural/, Urban/" in info.split["layout"]
+    assert task_of_data(str(root))[0] == "segment"
+    shutil.rmtree(root / "Val")  # a Train/ of parts alone is split by seed, as one folder of pairs is
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.5, seed=1)
+    assert (len(train), len(val), info.split["kind"]) == (3, 3, "single")
+    assert segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.5, seed=1)[1].samples == val.samples
+
+
 def test_ignore_index_must_not_be_a_class(tmp_path):
     root = make_shapes_dataset(tmp_path / "shapes", train=2, val=1, size=(16, 16))
     with pytest.raises(DataError, match="is one of the 4 classes"):

@@ -4,6 +4,7 @@ The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for trainin
 ``val``/``valid``/``validation``, else ``test``, for validation):
 
 - ``DIR/SPLIT/images/`` + ``DIR/SPLIT/masks/`` (also ``labels/``, ``annotations/``, ``gt/``);
+- ``DIR/SPLIT/<part>/images/`` + ``masks/`` for each of a split's parts (LoveDA's ``Urban/`` + ``Rural/``);
 - ``DIR/SPLIT/`` images + a sibling ``DIR/SPLITannot/`` (SegNet's CamVid) or ``DIR/SPLIT_labels/``;
 - ``DIR/images/SPLIT/`` + ``DIR/masks/SPLIT/`` (ADE20K: ``images/training`` + ``annotations/training``);
 - ``DIR/images/`` + ``DIR/masks/`` without splits: a seeded ``val_fraction`` of the pairs validates;
@@ -122,10 +123,10 @@ __all__ = [
 ]
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
-IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages")
+IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "images_png")  # LoveDA: images_png/ + masks_png/
 MASK_DIRS = (
     "masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "gts", "groundtruth",
-    "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng",
+    "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng", "masks_png",
 )  # fmt: skip
 # A split of images beside its masks' folder: SegNet's CamVid (train/ + trainannot/), Kaggle's (train_labels/).
 BOX_SUFFIXES = (".xml", ".json", ".txt")  # what a detection set keeps where masks would be
@@ -301,6 +302,35 @@ def _split_pairs(root: Path, split: Path) -> tuple[Path, Path] | None:
     return (split, split) if _looks_mixed(split) else None
 
 
+def _split_parts(root: Path, split: Path) -> list[tuple[Path, Path]] | None:
+    """The (images, masks) folders of one split folder (`_split_pairs`), or, when it holds none
+    itself, those of each of its sub-folders that holds an images + masks pair, read together as
+    the split: LoveDA's ``Train/Urban/`` + ``Train/Rural/``, each with ``images_png/`` +
+    ``masks_png/``. None when neither."""
+    found = _split_pairs(root, split)
+    if found is not None:
+        return [found]
+    parts = []
+    for part in sorted(subfolders(split)):
+        images, masks = child_folder(part, IMAGE_DIRS), child_folder(part, MASK_DIRS)
+        if images is not None and masks is not None:
+            parts.append((images, _masks_within(images, masks)))
+    return parts or None
+
+
+def _parts_pairs(parts: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """Every (image, mask) pair of a split's parts, each part matched on its own."""
+    return [pair for images, masks in parts for pair in match_pairs(images, masks)]
+
+
+def _parts_text(folder: Path, parts: list[tuple[Path, Path]]) -> str:
+    """How a split's parts are named in the run's first lines."""
+    if len(parts) == 1:
+        return f"{parts[0][0].relative_to(folder)} + {parts[0][1].relative_to(folder)}"
+    names = ", ".join(f"{images.parent.name}/" for images, _ in parts)
+    return f"{len(parts)} parts, each with {parts[0][0].name}/ + {parts[0][1].name}/: {names}"
+
+
 @dataclass
 class SegmentationLayout:
     """Where a data root's training and validation pairs are, and how it was read.
@@ -325,7 +355,8 @@ class SegmentationLayout:
 
 
 LAYOUT_HELP = (
-    "train/ and val/ (or valid/, test/), each with images/ and masks/; train/ + trainannot/ beside it; "
+    "train/ and val/ (or valid/, test/), each with images/ and masks/ (or with parts that each have them); "
+    "train/ + trainannot/ beside it; "
     "images/train/ + masks/train/; Pascal VOC (JPEGImages/ + SegmentationClass/ + ImageSets/Segmentation/); "
     "Cityscapes (leftImg8bit/ + gtFine/ train-id masks); "
     "or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction"
@@ -350,8 +381,8 @@ def find_layout(
     images_top, masks_top = child_folder(folder, IMAGE_DIRS), child_folder(folder, MASK_DIRS)
     if train_dir is not None:
         layout = _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
-    elif val_dir is not None and not need_train and (val_found := _split_pairs(folder, val_dir)) is not None:
-        layout = SegmentationLayout(folder, "splits", [], match_pairs(*val_found), f"{val_dir.name}/", [])
+    elif val_dir is not None and not need_train and (val_found := _split_parts(folder, val_dir)) is not None:
+        layout = SegmentationLayout(folder, "splits", [], _parts_pairs(val_found), f"{val_dir.name}/", [])
     elif (images_top is None or masks_top is None) and (named := named_pairs(folder)):
         layout = _named_pairs_layout(folder, named, val_fraction, seed)
     elif (images_top is None or masks_top is None) and _looks_mixed(folder):
@@ -519,7 +550,7 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return True  # one mask image per object (Data Science Bowl 2018's <id>/images + <id>/masks)
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
-        return _split_pairs(folder, train_dir) is not None
+        return _split_parts(folder, train_dir) is not None
     if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
         return True
     if named_pairs(folder) or _looks_mixed(folder):  # ISIC's _Input/ + _GroundTruth/; x.jpg beside x_mask.png
@@ -695,23 +726,39 @@ def _split_folders_layout(
 ) -> SegmentationLayout:
     """``train/`` + ``val/`` (or ``test/``), each with images + masks inside or beside it; a
     ``train/`` alone is split as one folder of pairs."""
-    found = _split_pairs(folder, train_dir)
+    found = _split_parts(folder, train_dir)
     if found is None:
         raise DataError(
             f"--data {folder}: {train_dir.name}/ has no images/ + masks/ folders and no mask folder beside it "
             f"({SIBLING_MASK_DIRS[0].format(train_dir.name)}/ ...); expected {LAYOUT_HELP}"
         )
     if val_dir is None:
-        layout = _single_layout(folder, *found, val_fraction, seed)
+        if len(found) == 1:
+            layout = _single_layout(folder, *found[0], val_fraction, seed)
+        else:
+            layout = _seeded_parts_layout(folder, found, val_fraction, seed)
         layout.notes.insert(0, f"{folder}: a {train_dir.name}/ split but no val/ (or valid/, test/): it is split")
         return layout
-    val_found = _split_pairs(folder, val_dir)
+    val_found = _split_parts(folder, val_dir)
     if val_found is None:
         raise DataError(f"--data {folder}: {val_dir.name}/ is not laid out like {train_dir.name}/ ({LAYOUT_HELP})")
-    description = (
-        f"{train_dir.name}/ + {val_dir.name}/ ({found[0].relative_to(folder)} + {found[1].relative_to(folder)})"
+    description = f"{train_dir.name}/ + {val_dir.name}/ ({_parts_text(folder, found)})"
+    return SegmentationLayout(folder, "splits", _parts_pairs(found), _parts_pairs(val_found), description, notes)
+
+
+def _seeded_parts_layout(
+    folder: Path, parts: list[tuple[Path, Path]], val_fraction: float, seed: int
+) -> SegmentationLayout:
+    """A training split of several parts and no validation split: a seeded ``val_fraction`` of
+    all their pairs validates."""
+    pairs = _parts_pairs(parts)
+    train, val = seeded_split(pairs, val_fraction, seed, "image/mask pair")
+    description = f"{_parts_text(folder, parts)}, {len(val)} of {len(pairs)} pairs validate"
+    note = (
+        f"{folder}: {len(pairs)} image/mask pairs in {len(parts)} parts: {len(train)} train, {len(val)} validate "
+        f"(--val-fraction {val_fraction:g}, seed {seed})"
     )
-    return SegmentationLayout(folder, "splits", match_pairs(*found), match_pairs(*val_found), description, notes)
+    return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
 
 
 def _splits_inside_layout(folder: Path, images_top: Path, masks_top: Path) -> SegmentationLayout:

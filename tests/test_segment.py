@@ -938,6 +938,41 @@ def test_photos_beside_their_masks_roboflow_and_kaggle_mri(tmp_path):
     assert info.split["layout"].startswith("kaggle_3m/ (photos beside their masks)")
 
 
+def test_deepglobe_photos_tagged_sat_beside_their_masks_and_an_unlabelled_valid_split(tmp_path):
+    """DeepGlobe: ``train/x_sat.jpg`` beside ``train/x_mask.png`` (colour masks named by
+    ``class_dict.csv``), and ``valid/`` + ``test/`` of photos whose masks are withheld: the photos
+    pair with their masks, the unlabelled ``valid/`` is named and left out, and ``train/`` is split
+    by seed. A ``valid/`` whose masks are there but do not pair is still refused."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "deepglobe"
+    colours = {"urban_land": (0, 255, 255), "water": (0, 0, 255)}
+    (root / "train").mkdir(parents=True)
+    (root / "class_dict.csv").write_text(
+        "name,r,g,b\n" + "".join(f"{n},{r},{g},{b}\n" for n, (r, g, b) in colours.items())
+    )
+    for i in range(5):
+        Image.fromarray(np.full((16, 16, 3), 30 * i, np.uint8)).save(root / "train" / f"{100 + i}_sat.jpg")
+        mask = np.zeros((16, 16, 3), np.uint8)
+        mask[:] = colours["urban_land"]
+        mask[:, 8:] = colours["water"]
+        Image.fromarray(mask).save(root / "train" / f"{100 + i}_mask.png")
+    for split in ("valid", "test"):
+        (root / split).mkdir()
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(root / split / f"9{split[0]}_sat.jpg")
+    assert task_of_data(str(root))[0] == "segment"
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.4, seed=0)
+    assert (len(train), len(val), info.classes, info.split["kind"]) == (3, 2, ["urban_land", "water"], "single")
+    assert all(m.name == p.name.replace("_sat.jpg", "_mask.png") for p, m in [*train.samples, *val.samples])
+    assert f"{root}: valid/ holds photos without masks (unlabelled), so it is not used: train/ is split" in (
+        info.layout_notes
+    )
+    mask = np.zeros((16, 16, 3), np.uint8)
+    Image.fromarray(mask).save(root / "valid" / "other_mask.png")  # a mask without its photo: an error
+    with pytest.raises(DataError, match="valid/ is not laid out like train/"):
+        segmentation_datasets(root, crop_size=(16, 16))
+
+
 def test_cvat_segmentation_masks_are_read_through_its_labelmap(tmp_path):
     """CVAT's "Segmentation mask" export: ``JPEGImages/`` + ``SegmentationClass/`` colour masks,
     ``ImageSets/Segmentation/default.txt`` and ``labelmap.txt`` (``label:r,g,b:parts:actions``)

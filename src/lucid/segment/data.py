@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,6 +255,16 @@ def _masks_within(images: Path, masks: Path) -> Path:
 
 
 MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation")  # a mask beside its photo
+# What a photo's name may add when its mask beside it adds a mask tag: DeepGlobe's x_sat.jpg + x_mask.png.
+PHOTO_TAGS = ("_sat", "_image", "_img", "_rgb")
+
+
+def _photo_of(base: str, photos: Mapping[str, Any]) -> str | None:
+    """The key among ``photos`` of the photo a mask named ``base`` + a mask tag belongs to:
+    ``base`` itself, else ``base`` plus one of `PHOTO_TAGS`."""
+    if base in photos:
+        return base
+    return next((base + tag for tag in PHOTO_TAGS if base + tag in photos), None)
 
 
 def mixed_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
@@ -265,8 +275,9 @@ def mixed_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
     keyed = {path.relative_to(folder).with_suffix("").as_posix().lower(): path for path in files}
     masks = {}
     for key, path in keyed.items():
-        photo = next((key[: -len(tag)] for tag in MIXED_TAGS if key.endswith(tag) and len(key) > len(tag)), None)
-        if photo is not None and photo in keyed and path.suffix.lower() in (*MASK_SUFFIXES, ".tiff", ".tif"):
+        base = next((key[: -len(tag)] for tag in MIXED_TAGS if key.endswith(tag) and len(key) > len(tag)), None)
+        photo = None if base is None else _photo_of(base, keyed)
+        if photo is not None and path.suffix.lower() in (*MASK_SUFFIXES, ".tiff", ".tif"):
             masks[photo] = path
     photos = [key for key in keyed if keyed[key] not in masks.values()]
     if not masks or any(key not in masks for key in photos):
@@ -282,7 +293,7 @@ def _looks_mixed(folder: Path, limit: int = 2000) -> bool:
         lowered = {Path(n).stem.lower(): n for n in names if n.lower().endswith(IMAGE_SUFFIXES)}
         for stem, name in lowered.items():
             tag = next((t for t in MIXED_TAGS if stem.endswith(t) and len(stem) > len(t)), None)
-            if tag is not None and stem[: -len(tag)] in lowered and name.lower().endswith(MASK_SUFFIXES):
+            if tag is not None and _photo_of(stem[: -len(tag)], lowered) and name.lower().endswith(MASK_SUFFIXES):
                 return True
         seen += len(names)
         if seen >= limit:
@@ -740,10 +751,36 @@ def _split_folders_layout(
         layout.notes.insert(0, f"{folder}: a {train_dir.name}/ split but no val/ (or valid/, test/): it is split")
         return layout
     val_found = _split_parts(folder, val_dir)
+    if val_found is None and _unlabelled(folder, val_dir):  # DeepGlobe's valid/: photos, their masks withheld
+        layout = _split_folders_layout(folder, train_dir, None, notes, val_fraction, seed)
+        layout.notes[0] = (  # in place of "no val/": there is one, unusable
+            f"{folder}: {val_dir.name}/ holds photos without masks (unlabelled), so it is not used: "
+            f"{train_dir.name}/ is split"
+        )
+        return layout
     if val_found is None:
         raise DataError(f"--data {folder}: {val_dir.name}/ is not laid out like {train_dir.name}/ ({LAYOUT_HELP})")
     description = f"{train_dir.name}/ + {val_dir.name}/ ({_parts_text(folder, found)})"
     return SegmentationLayout(folder, "splits", _parts_pairs(found), _parts_pairs(val_found), description, notes)
+
+
+def _unlabelled(root: Path, split: Path, limit: int = 2000) -> bool:
+    """Whether a split folder holds photos and nothing that could be their masks: no mask folder
+    in or beside it, and no file (of the first ``limit``) named as a mask. A split with masks that
+    do not pair stays an error."""
+    if child_folder(split, MASK_DIRS) is not None:
+        return False
+    if child_folder(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS]) is not None:
+        return False
+    seen = 0
+    for _, _, names in os.walk(split):
+        stems = [Path(n).stem.lower() for n in names if n.lower().endswith(IMAGE_SUFFIXES)]
+        if any(stem.endswith(MIXED_TAGS) or _untagged(stem) is not None for stem in stems):
+            return False
+        seen += len(stems)
+        if seen >= limit:
+            break
+    return seen > 0
 
 
 def _seeded_parts_layout(

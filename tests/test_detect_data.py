@@ -1124,6 +1124,29 @@ def test_a_download_root_around_the_data_is_read_from_its_one_folder(tmp_path: P
         find_detection_layout(empty)
 
 
+def test_lucid_train_finds_detection_in_a_download_around_a_voc_tree(tmp_path: Path) -> None:
+    """``lucid train --data`` without ``--task`` trains detection on a VOC tree of boxes inside a
+    download's root (README + ``BCCD/``; the repository's ``BCCD/`` beside ``scripts/`` and an
+    example photo). Before, segmentation claimed the first (``JPEGImages/`` + ``Annotations/`` are
+    image and mask folder names) and then stopped on its XML; the second was offered to
+    segmentation as well."""
+    from lucid.tasks import task_of_data
+
+    tree = {"train": ["p0", "p1", "p2", "p3"], "val": ["p4", "p5"]}
+    wrapped = tmp_path / "download"
+    voc_devkit(wrapped / "BCCD", cats_and_dogs(), tree)
+    (wrapped / "README.md").write_text("blood cells")
+    repository = tmp_path / "BCCD_Dataset"
+    voc_devkit(repository / "BCCD", cats_and_dogs(), tree)
+    (repository / "scripts").mkdir()
+    (repository / "scripts" / "split.py").write_text("print(1)\n")
+    photo(repository / "example.jpg")
+    for root in (wrapped, repository):
+        claimed = task_of_data(str(root))
+        assert claimed is not None and claimed[0] == "detect" and "--task segment" not in claimed[1], claimed
+        assert find_detection_layout(root).root == root / "BCCD"
+
+
 def _large_photos(root: Path, count: int = 6, size: tuple[int, int] = (1800, 1350)) -> Path:
     """A YOLO layout of large JPEGs, each with a white rectangle and its box (the class "box")."""
     (root / "images").mkdir(parents=True)

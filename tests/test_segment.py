@@ -973,6 +973,38 @@ def test_deepglobe_photos_tagged_sat_beside_their_masks_and_an_unlabelled_valid_
         segmentation_datasets(root, crop_size=(16, 16))
 
 
+def test_a_download_root_with_other_folders_is_read_from_the_one_holding_images_and_masks(tmp_path):
+    """Kaggle's Semantic Drone Dataset: ``dataset/semantic_drone_dataset/original_images/`` +
+    ``label_images_semantic/`` beside ``RGB_color_image_masks/`` (colour copies) and a CSV: found
+    without ``--task`` and read from ``dataset/``, said in a note. Before, its two folders were two
+    classes of a classifier, masks among the photos. A few class folders are still classes."""
+    import shutil
+
+    from lucid.tasks import task_of_data
+
+    base = make_shapes_dataset(tmp_path / "base", train=5, val=0, size=(16, 16))
+    root = tmp_path / "drone"
+    inner = root / "dataset" / "semantic_drone_dataset"
+    shutil.copytree(base / "train" / "images", inner / "original_images")
+    shutil.copytree(base / "train" / "masks", inner / "label_images_semantic")
+    colour = root / "RGB_color_image_masks" / "RGB_color_image_masks"
+    colour.mkdir(parents=True)
+    for mask in sorted((inner / "label_images_semantic").iterdir()):
+        Image.open(mask).convert("RGB").save(colour / mask.name)
+    (root / "class_dict_seg.csv").write_text("name, r, g, b\nbackground, 0, 0, 0\n")
+    assert task_of_data(str(root))[0] == "segment"
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.4)
+    assert (len(train), len(val)) == (3, 2)
+    assert all(p[1].parent.name == "label_images_semantic" for p in [*train.samples, *val.samples])
+    assert info.layout_notes[0] == (
+        f"{root}: reading dataset/, the one folder with images and masks (RGB_color_image_masks/ not used)"
+    )
+    classes = tmp_path / "classes"
+    for name in ("cat", "dog", "fox"):
+        shutil.copytree(base / "train" / "images", classes / name)
+    assert task_of_data(str(classes)) is None
+
+
 def test_cvat_segmentation_masks_are_read_through_its_labelmap(tmp_path):
     """CVAT's "Segmentation mask" export: ``JPEGImages/`` + ``SegmentationClass/`` colour masks,
     ``ImageSets/Segmentation/default.txt`` and ``labelmap.txt`` (``label:r,g,b:parts:actions``)

@@ -953,7 +953,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
             return True
         if _xml_folders(split, LABELME_FILES) is not None:
             return True
-    return False
+    inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
+    return inner is not None and looks_like_detection(inner)
 
 
 # --------------------------------------------------------------------------------------------

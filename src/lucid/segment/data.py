@@ -404,6 +404,14 @@ def find_layout(
             layout = find_layout(inner, val_fraction=val_fraction, seed=seed, need_train=need_train)
             layout.notes.insert(0, wrapped_note(folder, inner))
             return layout
+        below = data_folder_below(folder)
+        if below is not None:  # a download's root with other folders beside the data's
+            layout = find_layout(below, val_fraction=val_fraction, seed=seed, need_train=need_train)
+            others = ", ".join(f"{f.name}/" for f in subfolders(folder) if f != below)
+            layout.notes.insert(
+                0, f"{folder}: reading {below.name}/, the one folder with images and masks ({others} not used)"
+            )
+            return layout
         raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
     elif child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
         layout = _splits_inside_layout(folder, images_top, masks_top)
@@ -538,12 +546,30 @@ def recorded_layout(
     return find_layout(folder, need_train=need_train), False
 
 
-def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
+def looks_like_segmentation(root: str | os.PathLike[str], *, below: bool = True) -> bool:
     """Whether ``root``'s folders are laid out as image/mask data (`find_layout`'s layouts),
     judged from folder and file names (and one mask's header, `named_pairs`), without decoding
     a file: a classifier trained on it would take ``images`` and ``masks`` for two classes. A
-    download's root is judged by its one folder."""
-    folder = Path(root).expanduser()
+    download's root is judged by its one folder, or (``below``) by the one of its few folders
+    that holds such data (`data_folder_below`)."""
+    return segmentation_root(Path(root).expanduser(), below=below) is not None
+
+
+def segmentation_root(folder: Path, *, below: bool = True) -> Path | None:
+    """The folder `find_layout` reads the data from: ``folder`` when it is in one of the layouts
+    itself, else a download's one folder (`wrapped_folder`), else (``below``) the one of its few
+    folders that is (`data_folder_below`); None when none is."""
+    if _in_a_layout(folder):
+        return folder
+    inner = wrapped_folder(folder)  # a download's root (VOCdevkit/VOC2012/), read as find_layout reads it
+    found = None if inner is None else segmentation_root(inner, below=below)
+    if found is None and below and (sub := data_folder_below(folder)) is not None:
+        found = segmentation_root(sub, below=False)
+    return found
+
+
+def _in_a_layout(folder: Path) -> bool:
+    """Whether ``folder`` itself, not a folder in it, is in one of `find_layout`'s layouts."""
     if not folder.is_dir():
         return False
     if child_folder(folder, ("JPEGImages",)) and child_folder(folder, ("SegmentationClass",)):
@@ -564,10 +590,21 @@ def looks_like_segmentation(root: str | os.PathLike[str]) -> bool:
         return _split_parts(folder, train_dir) is not None
     if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
         return True
-    if named_pairs(folder) or _looks_mixed(folder):  # ISIC's _Input/ + _GroundTruth/; x.jpg beside x_mask.png
-        return True
-    inner = wrapped_folder(folder)  # a download's root (VOCdevkit/VOC2012/), read as find_layout reads it
-    return inner is not None and looks_like_segmentation(inner)
+    return bool(named_pairs(folder) or _looks_mixed(folder))  # ISIC's _Input/ + _GroundTruth/; x.jpg + x_mask.png
+
+
+def data_folder_below(folder: Path, most: int = 4) -> Path | None:
+    """The one sub-folder of a download's root that holds image/mask data, when the root holds
+    none itself and a few other folders beside it (Kaggle's Semantic Drone Dataset:
+    ``dataset/semantic_drone_dataset/`` beside ``RGB_color_image_masks/`` and
+    ``class_dict_seg.csv``); None when no sub-folder, or more than one, does, or the root has
+    more than ``most`` folders (class folders, not a download's parts). Judged one level down
+    only (each sub-folder as `looks_like_segmentation` judges it, without this rule)."""
+    inner = subfolders(folder)
+    if not 2 <= len(inner) <= most or wrapped_folder(folder) is not None:
+        return None
+    found = [f for f in inner if looks_like_segmentation(f, below=False)]
+    return found[0] if len(found) == 1 else None
 
 
 def holds_masks(root: str | os.PathLike[str]) -> bool:
@@ -577,9 +614,10 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     when no ``--task`` is given; the readers still name such folders' boxes in their errors."""
     from lucid.segment.segments import panoptic_files
 
-    folder = Path(root).expanduser()
-    if not looks_like_segmentation(folder):
+    found = segmentation_root(Path(root).expanduser())
+    if found is None:
         return False
+    folder = found  # judged where the data is: a wrapped Pascal VOC folder of boxes is detection's
     if child_folder(folder, ("SegmentationClass",)) is not None or child_folder(folder, ("leftImg8bit",)) is not None:
         return True
     if panoptic_files(folder):  # annotations/ holds JSON, and segment PNGs rather than boxes

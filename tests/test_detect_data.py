@@ -341,6 +341,27 @@ def test_kaggle_csv_tables_by_split_and_one_table_split_by_seed(tmp_path: Path) 
     assert not looks_like_detection(labels)
 
 
+def test_a_kaggle_box_table_beside_its_sample_submission(tmp_path: Path) -> None:
+    """Kaggle's car detection: ``data/train_solution_bounding_boxes (1).csv`` (``image,xmin,...``,
+    no class) beside ``sample_submission.csv`` of the same columns and no rows, the photos in
+    ``training_images/`` and unlabelled ones in ``testing_images/``: the annotations are the
+    table, found without ``--task``. Before, two box-table headers made it no table at all."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "cars" / "data"
+    header = "image,xmin,ymin,xmax,ymax"
+    for i in range(5):
+        photo(root / "training_images" / f"vid_4_{i}.jpg", (2, 3, 20, 25))
+    photo(root / "testing_images" / "vid_5_0.jpg")
+    _box_table(root / "train_solution_bounding_boxes (1).csv", header, [f"vid_4_{i}.jpg,2,3,20,25" for i in range(5)])
+    _box_table(root / "sample_submission.csv", header, [])
+    claimed = task_of_data(str(tmp_path / "cars"))
+    assert claimed is not None and claimed[0] == "detect"
+    train, val, info = detection_datasets(tmp_path / "cars", image_size=64, val_fraction=0.4)
+    assert (info.layout, info.classes, len(train), len(val)) == ("csv", ["object"], 3, 2)
+    assert "1 photos are in no box table" in note(info, "no box table")
+
+
 def test_csv_tables_with_box_sizes_one_class_or_fractions(tmp_path: Path) -> None:
     """Kaggle's Global Wheat (``image_id,width,height,bbox,source``: ``[x, y, w, h]`` in one
     column, no class: every box is an ``object``), ``x, y, w, h`` columns, and Open Images' table

@@ -536,7 +536,19 @@ def _box_table(folder: Path | None) -> Path | None:
     roboflow = [t for t in boxes if t.name.lower() == ROBOFLOW_CSV]
     if len(roboflow) == 1:
         return roboflow[0]
+    if len(boxes) > 1:  # Kaggle's: the annotations beside a sample_submission.csv of the same columns
+        boxes = [t for t in boxes if "submission" not in t.name.lower() and _has_rows(t)]
     return boxes[0] if len(boxes) == 1 else None
+
+
+def _has_rows(file: Path) -> bool:
+    """Whether a table has a line after its header (read no further)."""
+    try:
+        with file.open(encoding="utf-8-sig") as handle:
+            handle.readline(65536)
+            return any(line.strip() for line in (handle.readline(65536) for _ in range(8)))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _is_box_table(file: Path) -> bool:

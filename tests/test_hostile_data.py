@@ -72,6 +72,33 @@ def test_hidden_files_device_links_and_broken_links_are_skipped(tmp_path: Path) 
     assert check_image_folder(root) == ["a", "b"]
 
 
+def test_the_macos_zip_folder_is_no_class_and_hides_no_download(tmp_path: Path) -> None:
+    """A folder zipped on a Mac unpacks with ``__MACOSX/`` (``._`` files) beside the data: it is
+    not a class "of no images" (the run stopped so before), nor a second folder that hides a
+    download's one data folder, for any task."""
+    from drawing_helpers import boxes_folder
+    from lucid.tasks import task_of_data
+
+    def artefact(root: Path) -> None:
+        (root / "__MACOSX" / "data" / "train" / "a").mkdir(parents=True)
+        (root / "__MACOSX" / "data" / "train" / "a" / "._0.png").write_bytes(b"resource fork")
+
+    classes = _tree(tmp_path / "classes")
+    artefact(classes / "train")  # beside the class folders
+    layout = find_layout(classes)
+    assert layout.train.classes == ["a", "b"] and layout.val.classes == ["a", "b"]
+    download = tmp_path / "download"
+    _tree(download / "data")
+    artefact(download)  # beside the one data folder
+    layout = find_layout(download)
+    assert layout.root == download / "data" and layout.train.classes == ["a", "b"]
+    boxes = tmp_path / "boxes"
+    boxes_folder(boxes / "cells", count=4)
+    artefact(boxes)
+    claimed = task_of_data(str(boxes))
+    assert claimed is not None and claimed[0] == "detect"
+
+
 def test_a_corrupt_image_in_a_symlinked_folder_is_a_clear_error(tmp_path: Path) -> None:
     root = _tree(tmp_path / "data")
     outside = tmp_path / "elsewhere"

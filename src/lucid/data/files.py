@@ -39,6 +39,7 @@ __all__ = [
     "split_files",
     "stratified_split",
     "walk_images",
+    "hidden",
     "keyed_files",
     "wrapped_folder",
     "wrapped_note",
@@ -60,6 +61,18 @@ __all__ = [
     "has_folders",
     "subfolders",
 ]
+
+
+# What no data set means by its entries: hidden ones (.DS_Store, ._x.jpg, .git/) and the folder macOS's
+# zip tool adds beside the data (__MACOSX/, of ._ files): read as a class or a data folder, it was a class
+# "of no images" or the second folder that hid a download's one data folder.
+OS_ARTEFACTS = ("__MACOSX",)
+
+
+def hidden(name: str) -> bool:
+    """Whether a folder entry named ``name`` is no part of the data: hidden, or an OS artefact."""
+    return name.startswith(".") or name in OS_ARTEFACTS
+
 
 MAX_NAMES_FILE_BYTES = 1_000_000  # a list of class names; a larger file is not one
 
@@ -123,7 +136,7 @@ def walk_images(
 def _visit(entry: os.DirEntry, found: list[Path], skipped: list[str], pending: list[Path]) -> None:
     """Sort one folder entry into found files, skipped entries or folders still to walk."""
     path = Path(entry.path)
-    if entry.name.startswith("."):
+    if hidden(entry.name):
         if entry.name.lower().endswith(IMAGE_SUFFIXES) or entry.is_dir(follow_symlinks=False):
             skipped.append(f"{path}: hidden, skipped")
         return
@@ -220,12 +233,12 @@ def class_files(folder: Path) -> ClassFiles:
     files: dict[str, list[Path]] = {}
     skipped: list[str] = []
     loose = 0
-    folders = [e for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
+    folders = [e for e in entries if not hidden(e.name) and e.is_dir(follow_symlinks=True)]
     # The split folder and every class folder count as visited from the start, so a link back
     # up the tree (train/a/loop -> ..) cannot pull one class's images into another.
     visited = {_key(folder)} | {_key(Path(e.path)) for e in folders}
     for entry in entries:
-        if entry.name.startswith("."):
+        if hidden(entry.name):
             continue
         if entry.is_dir(follow_symlinks=True):
             files[entry.name], notes = walk_images(Path(entry.path), visited)
@@ -307,7 +320,7 @@ def wrapped_folder(base: Path) -> Path | None:
     README or LICENSE (``bccd-download/BCCD/``), else None. Each task's layout finder reads the
     sub-folder when ``base`` itself is not one of its layouts, and says so (`wrapped_note`)."""
     try:
-        entries = [e for e in os.scandir(base) if not e.name.startswith(".")]
+        entries = [e for e in os.scandir(base) if not hidden(e.name)]
         folders = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=True)]
         if len(folders) != 1 or any(e.name.lower().endswith(IMAGE_SUFFIXES) for e in entries):
             return None
@@ -338,7 +351,7 @@ def child_folder(folder: Path | None, names: Sequence[str]) -> Path | None:
         return None
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        children = {e.name.lower(): Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir()}
+        children = {e.name.lower(): Path(e.path) for e in entries if not hidden(e.name) and e.is_dir()}
     except OSError:
         return None
     return next((children[n.lower()] for n in names if n.lower() in children), None)
@@ -369,13 +382,13 @@ def split_child(folder: Path | None, names: Sequence[str]) -> Path | None:
     found = child_folder(folder, names)
     if found is None and folder is not None:
         try:
-            candidates = sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+            candidates = sorted(e.name for e in os.scandir(folder) if not hidden(e.name) and e.is_dir())
         except OSError:
             candidates = []
         found = next((folder / name for name in candidates if _names_split(name, names)), None)
     if found is not None:
         inner = child_folder(found, (found.name,))
-        if inner is not None and len([e for e in os.scandir(found) if not e.name.startswith(".")]) == 1:
+        if inner is not None and len([e for e in os.scandir(found) if not hidden(e.name)]) == 1:
             return inner
     return found
 
@@ -405,14 +418,14 @@ def split_folders(
 def subfolders(folder: Path) -> list[Path]:
     """``folder``'s non-hidden sub-folders, sorted; none when it cannot be read."""
     try:
-        return sorted(Path(e.path) for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+        return sorted(Path(e.path) for e in os.scandir(folder) if not hidden(e.name) and e.is_dir())
     except OSError:
         return []
 
 
 def has_folders(folder: Path) -> bool:
     try:
-        return any(not e.name.startswith(".") and e.is_dir() for e in os.scandir(folder))
+        return any(not hidden(e.name) and e.is_dir() for e in os.scandir(folder))
     except OSError:
         return False
 

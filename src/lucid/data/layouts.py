@@ -18,6 +18,7 @@ from lucid.data.files import (
     child_folder,
     class_files,
     has_folders,
+    hidden,
     holds_files,
     split_child,
     split_folders,
@@ -88,7 +89,7 @@ def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout |
     if photos is None or not has_folders(photos):
         return None
     try:
-        others = [Path(e.path) for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir()]
+        others = [Path(e.path) for e in os.scandir(base) if not hidden(e.name) and e.is_dir()]
     except OSError:
         return None
     if any(holds_files(folder) for folder in others if folder != photos):
@@ -134,9 +135,7 @@ def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
 
 def _other_folders(base: Path) -> list[str]:
     """The folders of ``base`` that are not split folders (they could be classes)."""
-    return sorted(
-        e.name for e in os.scandir(base) if not e.name.startswith(".") and e.is_dir() and split_role(e.name) is None
-    )
+    return sorted(e.name for e in os.scandir(base) if not hidden(e.name) and e.is_dir() and split_role(e.name) is None)
 
 
 def _train_alone(base: Path, train_dir: Path, notes: list[str], flag: str, root: object) -> FolderLayout:
@@ -174,7 +173,7 @@ def _wrapped_classes(base: Path) -> Path | None:
     if inner is None or split_child(inner, TRAIN_SPLITS) is not None:
         return inner
     try:
-        subfolders = [e for e in os.scandir(inner) if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
+        subfolders = [e for e in os.scandir(inner) if not hidden(e.name) and e.is_dir(follow_symlinks=True)]
     except OSError:
         return None
     return inner if len(subfolders) >= 2 else None

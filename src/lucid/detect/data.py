@@ -71,6 +71,7 @@ from lucid.data.files import (
     TRAIN_SPLITS,
     VAL_SPLITS,
     child_folder,
+    hidden,
     holds_files,
     keyed_files,
     read_id_list,
@@ -166,7 +167,7 @@ def _files_below(folder: Path, suffix: str, skip: Iterable[str] = ()) -> dict[st
     skipped = {s.lower() for s in skip}
     for path in sorted(folder.rglob(f"*{suffix}")):
         relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or path.name.lower() in skipped:
+        if any(hidden(part) for part in relative.parts) or path.name.lower() in skipped:
             continue
         if path.is_file():
             found[relative.with_suffix("").as_posix().lower()] = path
@@ -248,7 +249,7 @@ def _inner_devkit_folder(root: Path) -> Path | None:
     if wrapped_folder(root) is not None:
         return None
     try:
-        inner = [Path(e.path) for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir()]
+        inner = [Path(e.path) for e in os.scandir(root) if not hidden(e.name) and e.is_dir()]
     except OSError:
         return None
     devkits = [f for f in inner if child_folder(f, ("JPEGImages",)) and child_folder(f, ("Annotations",))]

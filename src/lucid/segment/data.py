@@ -62,6 +62,7 @@ from lucid.data.files import (
     TRAIN_SPLITS,
     VAL_SPLITS,
     child_folder,
+    hidden,
     holds_files,
     keyed_files,
     seeded_split,
@@ -243,7 +244,7 @@ def _masks_within(images: Path, masks: Path) -> Path:
     folder has no folder of that name (Oxford-IIIT Pet's ``annotations/`` keeps its masks in
     ``trimaps/`` beside the ``xmls/`` of its boxes)."""
     try:
-        entries = [e for e in os.scandir(masks) if not e.name.startswith(".")]
+        entries = [e for e in os.scandir(masks) if not hidden(e.name)]
     except OSError:
         return masks
     if any(e.is_file() and e.name.lower().endswith(MASK_SUFFIXES) for e in entries):
@@ -458,7 +459,7 @@ def _first_image(folder: Path, names: dict[Path, list[str]]) -> Path:
 def _file_names(folder: Path) -> list[str]:
     """The names of ``folder``'s non-hidden files (not walked)."""
     try:
-        return [e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_file()]
+        return [e.name for e in os.scandir(folder) if not hidden(e.name) and e.is_file()]
     except OSError:
         return []
 

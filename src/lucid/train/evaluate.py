@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from lucid.data import dataset_size, seeded_subset, worker_context
+from lucid.data.files import hidden
 from lucid.errors import DataError
 from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
 from lucid.preprocessing import Preprocessing, resize_size_for
@@ -125,7 +126,7 @@ def _digits_val(model: nn.Module, prep: Preprocessing, classes: list[str]) -> tu
 def _check_class_names(folder: Path, classes: list[str]) -> None:
     """Refuse before walking a folder whose top-level class folders are not the model's classes
     (a checkpoint's recorded root could name any folder, say /usr)."""
-    names = sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+    names = sorted(e.name for e in os.scandir(folder) if not hidden(e.name) and e.is_dir())
     unknown = sorted(set(names) - set(classes))
     if unknown or not names:
         raise DataError(

@@ -238,6 +238,36 @@ def test_a_download_root_with_one_folder_of_class_folders_is_read_from_that_fold
         find_layout(one)
 
 
+def test_an_unlabelled_test_folder_is_no_class_and_hides_no_download(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kaggle's New Plant Diseases: ``X/X/train/`` + ``X/X/valid/`` beside ``test/test/*.jpg`` of
+    unlabelled photos: read from ``X/X/`` (train, and valid validates), where before the root was
+    one folder of two classes, ``X`` and ``test``. Class folders beside an unlabelled ``test/``:
+    the test photos are no class, in training and in ``lucid eval`` of the run."""
+    plant = tmp_path / "plant"
+    inner = plant / "New Plant Diseases" / "New Plant Diseases"
+    _split_tree(inner, "valid")
+    _photo(plant / "test" / "test" / "leaf1.png", (0, 200, 0), seed=7)
+    layout = find_layout(plant)
+    assert (layout.root, layout.kind, layout.classes) == (inner, "train_val", sorted(COLOURS))
+    assert layout.notes[0] == f"{plant}: reading New Plant Diseases/ (test/: photos without class folders, not used)"
+    assert evaluation_folder(plant) == (inner / "valid", "valid/ split")
+    beside = _single(tmp_path / "beside", per_class=4)
+    _photo(beside / "test" / "x.png", (9, 9, 9), seed=8)
+    layout = find_layout(beside)
+    assert layout.kind == "single" and layout.classes == sorted(COLOURS)
+    assert any("photos without class folders (unlabelled), not a class" in n for n in layout.notes)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(beside), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(beside), "--json"]) == 0
+    assert (
+        json.loads(capsys.readouterr().out)["images"]
+        == json.loads((out / "summary.json").read_text())["data"]["val_size"]
+    )
+
+
 def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
     targets = [0] * 10 + [1] * 30 + [2] * 5
     train_idx, val_idx = stratified_split(targets, 0.2, seed=3)

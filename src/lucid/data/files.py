@@ -40,6 +40,7 @@ __all__ = [
     "stratified_split",
     "walk_images",
     "hidden",
+    "unlabelled_split",
     "keyed_files",
     "wrapped_folder",
     "wrapped_note",
@@ -221,10 +222,12 @@ class ClassFiles:
         return paths, targets
 
 
-def class_files(folder: Path) -> ClassFiles:
+def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
     """One walk of ``folder``: its (non-hidden) sub-folders are the classes, their images the files.
 
-    Images lying directly in ``folder`` (outside any class folder) are reported as skipped.
+    Images lying directly in ``folder`` (outside any class folder) are reported as skipped. In a
+    data root (``data_root``), a validation or test split of photos without class folders
+    (`unlabelled_split`) is not a class either, and is reported so.
     """
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -239,6 +242,9 @@ def class_files(folder: Path) -> ClassFiles:
     visited = {_key(folder)} | {_key(Path(e.path)) for e in folders}
     for entry in entries:
         if hidden(entry.name):
+            continue
+        if data_root and entry.is_dir(follow_symlinks=True) and unlabelled_split(Path(entry.path)):
+            skipped.append(f"{entry.path}: photos without class folders (unlabelled), not a class")
             continue
         if entry.is_dir(follow_symlinks=True):
             files[entry.name], notes = walk_images(Path(entry.path), visited)
@@ -366,6 +372,18 @@ def _names_split(name: str, names: Sequence[str]) -> bool:
     wanted = {n.lower() for n in names}
     words = [w for w in re.split(r"[-_ .]+", name.lower()) if w]
     return any(w in wanted for w in words) and all(w in wanted or w in SPLIT_AFFIXES for w in words)
+
+
+def unlabelled_split(folder: Path) -> bool:
+    """Whether ``folder`` is a validation or test split of photos without class folders (Kaggle's
+    ``test/`` of unlabelled photos, or ``test/test/``): neither a class of a classifier nor its
+    validation."""
+    if split_role(folder.name) not in ("val", "test"):
+        return False
+    inner = subfolders(folder)
+    if len(inner) == 1 and inner[0].name.lower() == folder.name.lower():  # Kaggle's test/test/*.jpg
+        folder = inner[0]
+    return not has_folders(folder)
 
 
 def split_role(name: str) -> str | None:

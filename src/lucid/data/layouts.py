@@ -23,6 +23,8 @@ from lucid.data.files import (
     split_child,
     split_folders,
     split_role,
+    subfolders,
+    unlabelled_split,
     wrapped_folder,
     wrapped_note,
 )
@@ -58,7 +60,11 @@ def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLay
     inner = _wrapped_classes(base)
     if inner is not None:  # a download's root: README, LICENSE and one folder that holds the data
         layout = find_layout(inner, flag)
-        layout.notes.insert(0, wrapped_note(base, inner))
+        unused = [f"{f.name}/" for f in subfolders(base) if f != inner]
+        note = wrapped_note(base, inner)
+        if unused:  # beside unlabelled test photos (`beside_unlabelled`)
+            note = f"{base}: reading {inner.name}/ ({', '.join(unused)}: photos without class folders, not used)"
+        layout.notes.insert(0, note)
         return layout
     layout = labelled_layout(base) or photo_folder_layout(base, flag) or _class_folders(base, flag, root)
     _check(layout, flag, root)
@@ -77,7 +83,7 @@ def _class_folders(base: Path, flag: str, root: object) -> FolderLayout:
         return FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
     if train_dir is not None:
         return _train_alone(base, train_dir, notes, flag, root)
-    return FolderLayout(base, "single", class_files(base), None, notes)
+    return FolderLayout(base, "single", class_files(base, data_root=True), None, notes)
 
 
 def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout | None:
@@ -112,7 +118,8 @@ def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tup
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"{flag} {root}: no such folder")
-    base = _wrapped_classes(base) or base
+    while (inner := _wrapped_classes(base)) is not None:  # as find_layout reads it, a wrapper's wrapper too
+        base = inner
     train_dir, val_dir, _ = _split_roles(base)
     if val_dir is not None and (train_dir is not None or split_role(val_dir.name) == "val"):
         return val_dir, f"{val_dir.name}/ split"
@@ -168,15 +175,32 @@ def photo_folder_layout(root: str | os.PathLike[str], flag: str = "--data") -> F
 
 def _wrapped_classes(base: Path) -> Path | None:
     """`wrapped_folder` when it has a train/ split or at least two folders of its own
-    (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped."""
-    inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base)
-    if inner is None or split_child(inner, TRAIN_SPLITS) is not None:
-        return inner
+    (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped. A
+    download's one data folder beside an unlabelled test split (`beside_unlabelled`) is one too."""
+    inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base) or beside_unlabelled(base)
+    if inner is None or split_child(inner, TRAIN_SPLITS) is not None or _wrapped_classes(inner) is not None:
+        return inner  # none, a split tree, or a wrapper of one (Kaggle's folder inside its namesake)
     try:
         subfolders = [e for e in os.scandir(inner) if not hidden(e.name) and e.is_dir(follow_symlinks=True)]
     except OSError:
         return None
     return inner if len(subfolders) >= 2 else None
+
+
+def beside_unlabelled(base: Path) -> Path | None:
+    """The one data folder of a download's root that holds it beside unlabelled test photos (New
+    Plant Diseases: ``New Plant Diseases Dataset(Augmented)/`` + ``test/test/*.jpg``), else None:
+    the test folder is no class (`unlabelled_split`), so the root is that folder's wrapper."""
+    folders = subfolders(base)
+    unlabelled = [f for f in folders if unlabelled_split(f)]
+    rest = [f for f in folders if f not in unlabelled]
+    if not unlabelled or len(rest) != 1 or base.resolve().is_relative_to(rest[0].resolve()):
+        return None
+    try:
+        loose = any(e.is_file() and e.name.lower().endswith(IMAGE_SUFFIXES) for e in os.scandir(base))
+    except OSError:
+        return None
+    return None if loose else rest[0]
 
 
 def _skipped_note(skipped: list[str]) -> str:

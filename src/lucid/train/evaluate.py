@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from lucid.data import dataset_size, seeded_subset, worker_context
-from lucid.data.files import hidden
+from lucid.data.files import hidden, split_role, unlabelled_split
 from lucid.errors import DataError
 from lucid.models.resolve import MAX_IMAGE_SIZE, recorded_preprocessing, resolve
 from lucid.preprocessing import Preprocessing, resize_size_for
@@ -123,10 +123,15 @@ def _digits_val(model: nn.Module, prep: Preprocessing, classes: list[str]) -> tu
     return val, what
 
 
-def _check_class_names(folder: Path, classes: list[str]) -> None:
+def _check_class_names(folder: Path, classes: list[str], data_root: bool = False) -> None:
     """Refuse before walking a folder whose top-level class folders are not the model's classes
-    (a checkpoint's recorded root could name any folder, say /usr)."""
-    names = sorted(e.name for e in os.scandir(folder) if not hidden(e.name) and e.is_dir())
+    (a checkpoint's recorded root could name any folder, say /usr). In a data root an unlabelled
+    test split is no class (`lucid.data.files.unlabelled_split`), as training read it."""
+    names = sorted(
+        e.name
+        for e in os.scandir(folder)
+        if not hidden(e.name) and e.is_dir() and not (data_root and unlabelled_split(Path(e.path)))
+    )
     unknown = sorted(set(names) - set(classes))
     if unknown or not names:
         raise DataError(
@@ -141,8 +146,9 @@ def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
     from lucid.data import class_files, evaluation_folder
 
     folder, what = evaluation_folder(path)
-    _check_class_names(folder, classes)
-    return folder, what, class_files(folder)
+    data_root = what == "folder" and split_role(folder.name) is None  # a root, read as training read it
+    _check_class_names(folder, classes, data_root)
+    return folder, what, class_files(folder, data_root=data_root)
 
 
 def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:

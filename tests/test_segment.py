@@ -1005,6 +1005,25 @@ def test_a_download_root_with_other_folders_is_read_from_the_one_holding_images_
     assert task_of_data(str(classes)) is None
 
 
+def test_a_root_with_the_same_data_twice_names_the_folders_to_choose_from(tmp_path):
+    """Massachusetts Roads: ``tiff/`` and ``png/``, each a train/ + val/ tree of the same data: the
+    root is segmentation's (not a classifier's two classes, tiff and png), and the run stops
+    naming both and the --data that picks one."""
+    import shutil
+
+    from lucid.tasks import task_of_data
+
+    base = make_shapes_dataset(tmp_path / "base", train=3, val=2, size=(16, 16))
+    root = tmp_path / "roads"
+    for name in ("tiff", "png"):
+        shutil.copytree(base, root / name)
+    assert task_of_data(str(root))[0] == "segment"
+    with pytest.raises(
+        DataError, match=rf"png/, tiff/ each hold images and masks; pass the one to train on \(--data {root / 'png'}\)"
+    ):
+        segmentation_datasets(root, crop_size=(16, 16))
+
+
 def test_cvat_segmentation_masks_are_read_through_its_labelmap(tmp_path):
     """CVAT's "Segmentation mask" export: ``JPEGImages/`` + ``SegmentationClass/`` colour masks,
     ``ImageSets/Segmentation/default.txt`` and ``labelmap.txt`` (``label:r,g,b:parts:actions``)

@@ -413,6 +413,12 @@ def find_layout(
                 0, f"{folder}: reading {below.name}/, the one folder with images and masks ({others} not used)"
             )
             return layout
+        several = [f"{f.name}/" for f in subfolders(folder) if looks_like_segmentation(f, below=False)]
+        if len(several) > 1:  # Massachusetts Roads: tiff/ and png/, the same data twice
+            raise DataError(
+                f"--data {folder}: {', '.join(several)} each hold images and masks; pass the one to train on "
+                f"(--data {folder / several[0].rstrip('/')})"
+            )
         raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
     elif child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
         layout = _splits_inside_layout(folder, images_top, masks_top)
@@ -615,9 +621,11 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     when no ``--task`` is given; the readers still name such folders' boxes in their errors."""
     from lucid.segment.segments import panoptic_files
 
-    found = segmentation_root(Path(root).expanduser())
-    if found is None:
-        return False
+    base = Path(root).expanduser()
+    found = segmentation_root(base)
+    if found is None:  # a few folders that each hold masks (tiff/ + png/): segmentation's, to be chosen from
+        parts = subfolders(base) if base.is_dir() and len(subfolders(base)) <= 4 else []
+        return sum(holds_masks(f) for f in parts if segmentation_root(f, below=False) is not None) > 1
     folder = found  # judged where the data is: a wrapped Pascal VOC folder of boxes is detection's
     if child_folder(folder, ("SegmentationClass",)) is not None or child_folder(folder, ("leftImg8bit",)) is not None:
         return True

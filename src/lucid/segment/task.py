@@ -243,11 +243,12 @@ class SegmentTask(Task):
 
     def describe(self) -> list[str]:
         info = self.info
+        read = (info.split or {}).get("layout")  # how the pairs were found, as detection's line says it
         return [
             *info.layout_notes,
             info.void_note,
-            f"segmentation data: {info.root}: {info.train_images} train / {info.val_images} val images, "
-            f"{info.num_classes} classes, void value {info.ignore_index}",
+            f"segmentation data: {info.root}: {f'{read}: ' if read else ''}{info.train_images} train / "
+            f"{info.val_images} val images, {info.num_classes} classes, void value {info.ignore_index}",
             *([self.data_path] if self.data_path else []),
         ]
 

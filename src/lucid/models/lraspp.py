@@ -200,7 +200,7 @@ class SegmentationWeights(WholeImageWeights):
     miou: float = math.nan
     pixel_acc: float = math.nan
 
-    def task_metrics(self) -> dict[str, float]:
+    def published_metrics(self) -> dict[str, float]:
         return {"miou": self.miou, "pixel_acc": self.pixel_acc}
 
     def transforms(self) -> Any:

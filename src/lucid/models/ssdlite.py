@@ -725,7 +725,7 @@ class DetectionWeights(WholeImageWeights):
 
     box_map: float = math.nan
 
-    def task_metrics(self) -> dict[str, float]:
+    def published_metrics(self) -> dict[str, float]:
         return {"box_map": self.box_map}
 
     def transforms(self) -> Any:

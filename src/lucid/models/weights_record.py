@@ -134,18 +134,15 @@ class Weights:
 class WholeImageWeights(Weights):
     """Weights of a model that sees the whole image (segmentation, detection): their own class
     names (``categories``), their task's metrics instead of top-1/top-5 (``acc1``/``acc5`` NaN;
-    `task_metrics`), and no centre crop."""
+    `published_metrics`), and no centre crop."""
 
     acc1: float = math.nan
     acc5: float = math.nan
     categories: tuple[str, ...] = ()
 
-    def task_metrics(self) -> dict[str, float]:
-        """The metrics published for these weights on ``dataset`` (torchvision's names)."""
-        return {}
-
     def published_metrics(self) -> dict[str, float]:
-        return self.task_metrics()
+        """The task's metrics published for these weights on ``dataset`` (torchvision's names)."""
+        return {}
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -413,11 +413,11 @@ def find_layout(
                 0, f"{folder}: reading {below.name}/, the one folder with images and masks ({others} not used)"
             )
             return layout
-        several = [f"{f.name}/" for f in subfolders(folder) if looks_like_segmentation(f, below=False)]
+        several = _layout_subfolders(folder)
         if len(several) > 1:  # Massachusetts Roads: tiff/ and png/, the same data twice
+            names = ", ".join(f"{f.name}/" for f in several)
             raise DataError(
-                f"--data {folder}: {', '.join(several)} each hold images and masks; pass the one to train on "
-                f"(--data {folder / several[0].rstrip('/')})"
+                f"--data {folder}: {names} each hold images and masks; pass the one to train on (--data {several[0]})"
             )
         raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
     elif child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
@@ -607,11 +607,17 @@ def data_folder_below(folder: Path, most: int = 4) -> Path | None:
     ``class_dict_seg.csv``); None when no sub-folder, or more than one, does, or the root has
     more than ``most`` folders (class folders, not a download's parts). Judged one level down
     only (each sub-folder as `looks_like_segmentation` judges it, without this rule)."""
+    found = _layout_subfolders(folder, most)
+    return found[0] if len(found) == 1 else None
+
+
+def _layout_subfolders(folder: Path, most: int = 4) -> list[Path]:
+    """The sub-folders of a download's root of two to ``most`` folders (not a plain wrapper) that
+    are in one of `find_layout`'s layouts themselves (judged without the below-rule)."""
     inner = subfolders(folder)
     if not 2 <= len(inner) <= most or wrapped_folder(folder) is not None:
-        return None
-    found = [f for f in inner if looks_like_segmentation(f, below=False)]
-    return found[0] if len(found) == 1 else None
+        return []
+    return [f for f in inner if looks_like_segmentation(f, below=False)]
 
 
 def holds_masks(root: str | os.PathLike[str]) -> bool:
@@ -624,8 +630,7 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     base = Path(root).expanduser()
     found = segmentation_root(base)
     if found is None:  # a few folders that each hold masks (tiff/ + png/): segmentation's, to be chosen from
-        parts = subfolders(base) if base.is_dir() and len(subfolders(base)) <= 4 else []
-        return sum(holds_masks(f) for f in parts if segmentation_root(f, below=False) is not None) > 1
+        return sum(holds_masks(f) for f in _layout_subfolders(base)) > 1
     folder = found  # judged where the data is: a wrapped Pascal VOC folder of boxes is detection's
     if child_folder(folder, ("SegmentationClass",)) is not None or child_folder(folder, ("leftImg8bit",)) is not None:
         return True

@@ -1,6 +1,7 @@
 """lucid.detect.data and transforms: every layout, every annotation flaw, the recorded split, the
 SSD recipe keeping boxes on their pixels, collate. All data is written here: tiny photos by
-Pillow, VOC XML, COCO JSON, YOLO text, CSV tables, LabelMe, KITTI and Supervisely files by the tests."""
+Pillow, VOC XML, COCO JSON, YOLO text, CSV tables, LabelMe, KITTI, Supervisely, VIA and Create ML
+files by the tests."""
 
 from __future__ import annotations
 
@@ -423,6 +424,125 @@ def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> Non
     train, val, info = detection_datasets(tmp_path, image_size=32)
     assert len(train) + len(val) == 3
     assert "1 annotated photos are missing" in note(info, "missing", "instances_default.json")
+
+
+def via_file(path: Path, photos: dict[str, list[tuple[dict, dict]]], project: dict | None = None) -> Path:
+    """A VIA 2 export (or, with ``project``'s ``_via_attributes``, a project file) of ``photos``:
+    each name's ``(shape_attributes, region_attributes)`` regions."""
+    entries = {
+        f"{name}{100 + n}": {
+            "filename": name,
+            "size": 100 + n,
+            "regions": [{"shape_attributes": s, "region_attributes": r} for s, r in regions],
+            "file_attributes": {},
+        }
+        for n, (name, regions) in enumerate(photos.items())
+    }
+    data = entries if project is None else {"_via_settings": {}, "_via_img_metadata": entries, **project}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def rect(x: float, y: float, w: float, h: float) -> dict:
+    return {"name": "rect", "x": x, "y": y, "width": w, "height": h}
+
+
+def polygon(points: Sequence[tuple[float, float]]) -> dict:
+    return {"name": "polygon", "all_points_x": [x for x, _ in points], "all_points_y": [y for _, y in points]}
+
+
+def test_via_files_in_split_folders_give_each_regions_box_and_the_class_attribute(tmp_path: Path) -> None:
+    """The Mask R-CNN balloon layout (``train/`` + ``val/``, each a ``via_region_data.json`` beside
+    its photos): a rectangle's box is itself, a polygon's, circle's and turned ellipse's the box
+    around it; of several region attributes the one named ``type`` is the class; a point or a
+    region without a class value is left out, and said."""
+    for split, count in (("train", 4), ("val", 2)):
+        regions = [
+            (rect(2, 3, 18, 22), {"type": "cat", "note": "sitting"}),
+            (polygon([(22, 5), (38, 5), (30, 28)]), {"type": "dog", "note": ""}),
+            ({"name": "circle", "cx": 30, "cy": 15, "r": 5}, {"type": {"dog": True, "cat": False}}),
+            ({"name": "ellipse", "cx": 10, "cy": 15, "rx": 6, "ry": 2, "theta": math.pi / 2}, {"type": "cat"}),
+            ({"name": "point", "cx": 3, "cy": 3}, {"type": "cat"}),
+            (rect(1, 1, 4, 4), {"note": "unsure"}),
+        ]
+        names = [f"{split}{i}.jpg" for i in range(count)]
+        for name in names:
+            photo(tmp_path / "balloon" / split / name)
+        via_file(tmp_path / "balloon" / split / "via_region_data.json", {n: regions for n in names})
+    photo(tmp_path / "balloon" / "train" / "stray.jpg")
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("via", ["cat", "dog"], 4, 2)
+    assert "VIA JSON: train/via_region_data.json + val/via_region_data.json" in note(info, "VIA JSON:")
+    boxes = train.records[0].boxes.tolist()
+    assert boxes[:3] == [[2, 3, 20, 25], [22, 5, 38, 28], [25, 10, 35, 20]]
+    assert boxes[3] == pytest.approx([8, 9, 12, 21], abs=1e-4)  # rx along y once turned a quarter
+    assert train.records[0].labels.tolist() == [1, 2, 2, 1]  # 0 is the background
+    assert "the VIA region attribute 'type' names the classes" in note(info, "names the classes")
+    assert "12 regions are not used (6 with no single 'type' value, 6 point shapes)" in note(info, "regions are not")
+    assert "1 photos are in no VIA JSON file" in note(info, "no VIA JSON file")
+
+
+def test_via_regions_without_attributes_are_one_class_and_projects_name_their_options(tmp_path: Path) -> None:
+    """Regions that carry no attribute (the balloon set's) are one class, said; a VIA project file
+    reads its ``_via_img_metadata``, VIA 1's regions are a dict, and a dropdown's option ids are
+    named by their descriptions when each has one."""
+    one = tmp_path / "one"
+    for i in range(5):
+        photo(one / f"p{i}.jpg")
+    via_file(one / "via_export_json.json", {f"p{i}.jpg": [(rect(2, 3, 10, 10), {})] for i in range(5)})
+    train, val, info = detection_datasets(one, image_size=32, val_fraction=0.2)
+    assert (info.classes, len(train), len(val)) == (["object"], 4, 1)
+    assert "all are one class, 'object'" in note(info, "one class")
+
+    project = tmp_path / "project"
+    for i in range(4):
+        photo(project / f"p{i}.jpg")
+    options = {"region": {"kind": {"type": "dropdown", "options": {"1": "car", "2": "bus"}}}}
+    regions = {f"p{i}.jpg": [(rect(2, 3, 10, 10), {"kind": str(1 + i % 2)})] for i in range(4)}
+    file = via_file(project / "via_project_4Dec2026_10h12m.json", regions, {"_via_attributes": options})
+    data = json.loads(file.read_text())
+    first = next(iter(data["_via_img_metadata"].values()))
+    first["regions"] = {"0": first["regions"][0]}  # VIA 1
+    file.write_text(json.dumps(data))
+    train, val, info = detection_datasets(project, image_size=32, val_fraction=0.25)
+    assert info.classes == ["bus", "car"] and len(train) + len(val) == 4
+
+
+def test_createml_files_in_roboflow_split_folders(tmp_path: Path) -> None:
+    """Roboflow's "CreateML JSON" export: ``train/_annotations.createml.json`` + ``valid/`` beside
+    their photos, each box's ``x y`` its centre; a photo listed with no boxes is a negative."""
+    for split, count in (("train", 3), ("valid", 2)):
+        entries = []
+        for i in range(count):
+            photo(tmp_path / split / f"{split}{i}.jpg")
+            box = {"label": "cell", "coordinates": {"x": 11, "y": 14, "width": 18, "height": 22}}
+            entries.append({"image": f"{split}{i}.jpg", "annotations": [box] if i else []})
+        (tmp_path / split / "_annotations.createml.json").write_text(json.dumps(entries))
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("createml", ["cell"], 3, 2)
+    assert sorted(r.boxes.tolist() for r in train.records) == [[], [[2, 3, 20, 25]], [[2, 3, 20, 25]]]
+    assert "2 photos have no boxes, kept as negatives" in note(info, "negatives")  # one per split
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('[{"image": "a.jpg", "annotations": [{"label": "x", "coordinates": {"x": 1}}]}]', "entry 1 is not a photo"),
+        ('{"a.jpg1": {"filename": "a.jpg", "regions": [{"shape_attributes": {"name": "rect", "x": 1}}]}}', "rect"),
+        ('{"a.jpg1": {"filename": "a.jpg", "regions": 3}}', "entry 'a.jpg1' has no 'filename' and 'regions'"),
+    ],
+)
+def test_broken_via_and_createml_files_are_refused_naming_the_file_and_entry(
+    tmp_path: Path, text: str, shown: str
+) -> None:
+    for split in ("train", "val"):
+        photo(tmp_path / split / "a.jpg")
+        (tmp_path / split / "annotations.json").write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=r"train/annotations\.json: .*" + shown.replace("(", r"\(")):
+        detection_datasets(tmp_path)
 
 
 def kitti_line(kind: str, box: Sequence[float], score: str = "") -> str:

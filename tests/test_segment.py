@@ -1166,6 +1166,53 @@ def test_labelme_shapes_are_drawn_into_class_masks(tmp_path, monkeypatch):
     assert set(train.load(0)[1][:9].flatten().tolist()) == {0}
 
 
+def test_via_regions_are_drawn_into_class_masks(tmp_path, monkeypatch):
+    """VGG Image Annotator files (the Mask R-CNN balloon layout: ``train/via_region_data.json`` +
+    ``val/``): polygons, ellipses and rectangles drawn into cached masks, the class attribute's
+    values in name order as 1..K; regions without any attribute are one class. A file of
+    rectangles alone is boxes: detection's, not segmentation's."""
+    from lucid.tasks import task_of_data
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "balloon"
+    road = {"name": "polygon", "all_points_x": [0, 40, 40, 0], "all_points_y": [10, 10, 20, 20]}
+    car = {"name": "rect", "x": 4, "y": 12, "width": 8, "height": 6}
+    sign = {"name": "ellipse", "cx": 32, "cy": 4, "rx": 3, "ry": 2}
+    for split, count in (("train", 3), ("val", 2)):
+        (root / split).mkdir(parents=True)
+        entries = {}
+        for i in range(count):
+            Image.fromarray(np.full((20, 40, 3), 50 * i, np.uint8)).save(root / split / f"p{i}.jpg")
+            regions = [(road, "road"), (car, "car"), (sign, "sign")]
+            entries[f"p{i}.jpg1"] = {
+                "filename": f"p{i}.jpg",
+                "regions": [{"shape_attributes": a, "region_attributes": {"what": c}} for a, c in regions],
+            }
+        (root / split / "via_region_data.json").write_text(json.dumps(entries))
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "detect" and claimed[1].endswith("--task segment")
+    train, val, info = segmentation_datasets(root, crop_size=(20, 40))
+    assert (len(train), len(val), info.classes) == (3, 2, ["background", "car", "road", "sign"])
+    mask = train.load(0)[1]
+    assert mask[15].tolist() == [2] * 4 + [1] * 8 + [2] * 28
+    assert mask[4].tolist()[26:38] == [0, 0, 0] + [3] * 6 + [0, 0, 0]  # the ellipse: 2 rx wide at its centre
+    assert set(mask[:2].flatten().tolist()) == {0} and set(mask[2:6].flatten().tolist()) == {0, 3}
+    assert not list(root.rglob("*.png"))  # nothing written into the data
+
+    for split in ("train", "val"):
+        file = root / split / "via_region_data.json"
+        document = json.loads(file.read_text())
+        for entry in document.values():
+            entry["regions"] = [{"shape_attributes": road, "region_attributes": {}}]
+        file.write_text(json.dumps(document))
+    assert segmentation_datasets(root, crop_size=(20, 40))[2].classes == ["background", "object"]
+    for split in ("train", "val"):
+        file = root / split / "via_region_data.json"
+        file.write_text(file.read_text().replace(json.dumps(road), json.dumps(car)))
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "detect" and "segment" not in claimed[1]
+
+
 def test_drawn_masks_need_a_writable_cache_and_say_so(tmp_path, monkeypatch):
     """Outlines are drawn into ``$LUCID_HOME/masks``; a cache that cannot be written is one line
     naming it and the way out, not a traceback."""

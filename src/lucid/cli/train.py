@@ -72,9 +72,9 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "(DIR/train.csv + DIR/train/) or MATLAB files (Flowers-102, Stanford Cars); --task segment: DIR/train/ + "
         "DIR/val/ each with images/ + masks/, DIR/train/ + DIR/trainannot/, DIR/images/training/ + "
         "DIR/annotations/training/ (ADE20K), Pascal VOC, Cityscapes, Oxford-IIIT Pet's trimaps, COCO/YOLO/LabelMe/"
-        "Supervisely outlines, one mask per object (DSB 2018), or DIR/images/ + "
+        "Supervisely/VIA outlines, one mask per object (DSB 2018), or DIR/images/ + "
         "DIR/masks/ split by --val-fraction; --task detect: Pascal VOC, VOC XML beside the photos, COCO JSON, "
-        "YOLO labels, CSV box tables, LabelMe JSON, KITTI or Supervisely (docs/training.md, "
+        "YOLO labels, CSV box tables, LabelMe JSON, KITTI, Supervisely, VIA or Create ML JSON (docs/training.md, "
         "docs/segmentation.md, docs/detection.md)",
     )
     data.add_argument(

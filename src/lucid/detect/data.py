@@ -26,6 +26,12 @@
 - **Supervisely**: ``meta.json`` (the classes) + dataset folders of ``img/x.jpg`` +
   ``ann/x.jpg.json``, each rectangle a box and each polygon the box around it (other geometry
   skipped, counted); datasets named ``train`` + ``val`` split it.
+- **VIA JSON** (VGG Image Annotator: ``via_region_data.json``, ``via_export_json.json``, a
+  ``via_project*.json``) or **Create ML JSON** (Roboflow's ``_annotations.createml.json``): one
+  file listing its folder's photos, in ``train/`` + ``val/`` (the Mask R-CNN balloon set's
+  layout) or at the root (split by seed); each region's box (rectangles; polygons, circles and
+  ellipses the box around them), its class the region attribute that names one (without any,
+  one class).
 
 Open Images' ``/m/...`` class ids are named by a ``*class-descriptions*.csv`` beside the box table
 or at the root (``class-descriptions-boxable.csv``, ``oidv7-class-descriptions.csv``).
@@ -85,20 +91,26 @@ from lucid.data.files import (
 )
 from lucid.data.images import QUARTER_TURNS, image_header, shown_size
 from lucid.detect.formats import (
+    CREATEML_ROBOFLOW,
+    ONE_CLASS,
     SUPERVISELY_META,
+    VIA_NAMES,
     RawImage,
     RawObject,
+    RegionFile,
     VocFile,
     box_table_columns,
     is_labelme_json,
     read_box_csv,
     read_coco_json,
     read_labelme_json,
+    read_region_file,
     read_supervisely_annotation,
     read_supervisely_meta,
     read_voc_xml,
     read_yolo_labels,
     read_yolo_names,
+    region_file_kind,
     supervisely_classes,
 )
 from lucid.detect.transforms import IOU_CROP_MIN_SCALE, check_image_size, eval_transform, train_transform
@@ -109,6 +121,9 @@ __all__ = [
     "coco_files",
     "yolo_sources",
     "labelme_sources",
+    "region_sources",
+    "region_file",
+    "region_notes",
     "supervisely_datasets",
     "supervisely_split",
     "DetectionLayout",
@@ -128,7 +143,8 @@ LAYOUT_HELP = (
     "or train/images + train/labels, with data.yaml or classes.txt); CSV boxes (a header naming filename, "
     "class, xmin, ymin, xmax, ymax: Roboflow's train/_annotations.csv + valid/, or train.csv + val.csv); "
     "LabelMe JSON beside the photos; KITTI (training/image_2 + training/label_2, ImageSets/train.txt + val.txt); "
-    "or a Supervisely project (meta.json + DATASET/img + DATASET/ann)"
+    "a Supervisely project (meta.json + DATASET/img + DATASET/ann); or VIA or Create ML JSON beside the photos "
+    "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -142,9 +158,10 @@ DECLARED_CLASSES = {"coco": "the COCO categories", "yolo": "the YOLO names", "su
 @dataclass
 class DetectionLayout:
     """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
-    ``labelme``, ``kitti``, ``supervisely``), the photos of each split as annotated (``val`` None: no
-    split in the data, drawn by seed), the class names the data fixes (COCO categories, YOLO names,
-    Supervisely's meta.json; None where the boxes name them: VOC, KITTI ...) and notes."""
+    ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``), the photos of each split as
+    annotated (``val`` None: no split in the data, drawn by seed), the class names the data fixes
+    (COCO categories, YOLO names, Supervisely's meta.json; None where the boxes name them: VOC,
+    KITTI ...) and notes."""
 
     root: Path
     name: str
@@ -580,19 +597,31 @@ def _photo_key(name: str) -> str:
 
 
 def _table_images(table_file: Path, search: Path, photos: Mapping[str, Path]) -> list[RawImage]:
-    """Each photo of ``table_file`` with its boxes, found among ``photos`` (`_keyed_photos` of
-    ``search``) by its path or, when unique, by its name alone; a name found nowhere is a missing
-    photo."""
+    """Each photo of ``table_file`` with its boxes (`_listed_images`)."""
     table = read_box_csv(table_file)
+    return _listed_images(table_file, table.boxes, search, photos, table.sizes, table.normalised)
+
+
+def _listed_images(
+    file: Path,
+    boxes: Mapping[str, list[RawObject]],
+    search: Path,
+    photos: Mapping[str, Path],
+    sizes: Mapping[str, tuple[int, int]] | None = None,
+    normalised: bool = False,
+) -> list[RawImage]:
+    """Each photo a file lists (a box table, a VIA or Create ML file) with its boxes, found among
+    ``photos`` (`_keyed_photos` of ``search``) by its path or, when unique, by its name alone; a
+    name found nowhere is a missing photo."""
     by_name: dict[str, Path | None] = {}
     for key, path in photos.items():
         name = key.rsplit("/", 1)[-1]
         by_name[name] = None if name in by_name else path
     found = []
-    for name, objects in table.boxes.items():
+    for name, objects in boxes.items():
         key = _photo_key(name)
         photo = photos.get(key) or by_name.get(key.rsplit("/", 1)[-1])
-        found.append(RawImage(photo or search / name, objects, table_file, table.sizes.get(name), table.normalised))
+        found.append(RawImage(photo or search / name, objects, file, (sizes or {}).get(name), normalised))
     return found
 
 
@@ -625,6 +654,82 @@ def _csv(root: Path) -> DetectionLayout | None:
     where = " + ".join(_short(root, table) for table, _ in pairs)
     description = f"CSV boxes: {where}" + (", split by seed" if val is None else "")
     return DetectionLayout(root, "csv", description, train, val, None, notes)
+
+
+# --------------------------------------------------------------------------------------------
+# One JSON file of every photo's regions: VIA, Create ML
+
+
+def region_file(folder: Path | None, most: int = 20) -> Path | None:
+    """``folder``'s VIA or Create ML file (`region_file_kind`): Roboflow's
+    ``_annotations.createml.json`` or a VIA export name first, else the one JSON file of such
+    content among its first ``most`` (a folder of many JSON files holds LabelMe's, one per photo)."""
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".json" and not hidden(p.name))
+    except OSError:
+        return None
+    known = (CREATEML_ROBOFLOW, *VIA_NAMES)
+    named = [p for p in files if p.name.lower() in known or p.name.lower().startswith("via_project")]
+    found = [p for p in (named or files[:most]) if p.is_file() and region_file_kind(p) is not None]
+    return found[0] if len(found) == 1 or (named and found) else None
+
+
+def region_sources(root: Path) -> tuple[list[Path], list[str]] | None:
+    """``root``'s VIA or Create ML files: one per split folder (``train/`` + ``val/``: the first
+    trains, the second validates) or one at the root (split by seed), with the notes on the split
+    folders; None without one. Detection reads their boxes, segmentation draws their regions."""
+    train_dir, val_dir, notes = split_folders(root, lambda f: region_file(f) is not None)
+    if train_dir is not None:
+        files = [f for d in (train_dir, val_dir) if (f := region_file(d)) is not None]
+        return files, notes + ([] if val_dir is not None else [_no_val(root, train_dir)])
+    single = region_file(root)
+    return None if single is None else ([single], [])
+
+
+def region_notes(root: Path, files: Sequence[RegionFile]) -> list[str]:
+    """What a note says of VIA and Create ML files: the region attribute read as the class, and the
+    regions left out (no class value, a point or line)."""
+    notes = []
+    keys = {f.class_key for f in files if f.kind == "VIA JSON"}
+    if keys == {None}:
+        notes.append(
+            f"{root}: the VIA regions carry no attribute that names a class, so all are one class, {ONE_CLASS!r}"
+        )
+    elif keys:
+        shown = ", ".join(repr(k) for k in sorted(k for k in keys if k))
+        notes.append(f"{root}: the VIA region attribute {shown} names the classes")
+    skipped: Counter[str] = Counter()
+    for file in files:
+        skipped.update(file.skipped)
+    if skipped:
+        kinds = ", ".join(
+            f"{count} with {kind}" if kind.startswith("no ") else f"{count} {kind}" for kind, count in skipped.items()
+        )
+        notes.append(f"{root}: {skipped.total()} regions are not used ({kinds})")
+    return notes
+
+
+def _regions(root: Path) -> DetectionLayout | None:
+    """VIA or Create ML files (`region_sources`), each listing its split's photos, which lie beside
+    it (or in a folder below it): the box around each region."""
+    sources = region_sources(root)
+    if sources is None:
+        return None
+    paths, notes = sources
+    files = [read_region_file(path) for path in paths]
+    photos = {path.parent: _keyed_photos(path.parent) for path in paths}
+    read = [_listed_images(f.path, f.boxes(), f.path.parent, photos[f.path.parent]) for f in files]
+    notes += region_notes(root, files)
+    listed = {r.image for images in read for r in images}
+    unlisted = len({p for found in photos.values() for p in found.values()} - listed)
+    if unlisted:
+        notes.append(f"{root}: {unlisted} photos are in no {files[0].kind} file, so they are not used")
+    train, val = read[0], (read[1] if len(read) > 1 else None)
+    where = " + ".join(_short(root, f.path) for f in files)
+    description = f"{files[0].kind}: {where}" + (", split by seed" if val is None else "")
+    return DetectionLayout(root, files[0].kind.split()[0].lower(), description, train, val, None, notes)
 
 
 def _class_descriptions(folders: Iterable[Path]) -> tuple[dict[str, str], list[Path]]:
@@ -920,7 +1025,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_devkit, _coco, _yolo, _kitti, _supervisely, _inner_devkit, _csv):
+    for reader in (_voc_devkit, _coco, _yolo, _kitti, _supervisely, _inner_devkit, _regions, _csv):
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -964,7 +1069,7 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         images = child_folder(split, IMAGE_DIRS) or split
         if _has_files(images, (".xml",), limit=200) and walk_images(images)[0]:
             return True
-        if _xml_folders(split, LABELME_FILES) is not None:
+        if _xml_folders(split, LABELME_FILES) is not None or region_file(split) is not None:
             return True
     inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
     return inner is not None and looks_like_detection(inner)

@@ -1,5 +1,5 @@
 """Box annotation files as people ship them: Pascal VOC XML, COCO JSON, YOLO text, CSV tables, LabelMe
-JSON and Supervisely's JSON.
+JSON, Supervisely's JSON, and the one-file-per-split JSON of VGG Image Annotator (VIA) and Create ML.
 
 Each reader turns one file into `RawObject` boxes (class name, ``x1 y1 x2 y2``, the
 difficult/crowd flag) exactly as the file states them: nothing is clipped, dropped or renamed
@@ -22,7 +22,12 @@ Coordinate conventions, as the formats define them:
   when every coordinate lies in 0..1 (Open Images); ``width`` and ``height`` when given;
 - Supervisely: ``meta.json`` declares the classes with their shapes (`read_supervisely_meta`),
   and each ``ann/x.jpg.json`` lists objects (`read_supervisely_annotation`) whose
-  ``points.exterior`` are pixels; segmentation (`lucid.segment.polygons`) reads the same files.
+  ``points.exterior`` are pixels; segmentation (`lucid.segment.polygons`) reads the same files;
+- VIA JSON (``via_region_data.json``, ``via_export_json.json``, a ``via_project*.json``): each
+  photo's regions, ``rect`` ``x y width height``, ``polygon`` ``all_points_x``/``all_points_y``,
+  ``circle`` and ``ellipse`` (centre, radii, turn) in pixels; the class is a region attribute;
+- Create ML JSON (Roboflow's ``_annotations.createml.json``): a list of photos, each box's
+  ``coordinates`` ``x y`` its centre and ``width height``, in pixels.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import json
 import math
 import os
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,13 @@ __all__ = [
     "read_supervisely_meta",
     "supervisely_classes",
     "read_supervisely_annotation",
+    "RegionFile",
+    "region_file_kind",
+    "read_region_file",
+    "via_class_key",
+    "CREATEML_ROBOFLOW",
+    "VIA_NAMES",
+    "ONE_CLASS",
 ]
 
 Box = tuple[float, float, float, float]
@@ -146,7 +159,8 @@ def read_voc_xml(path: str | os.PathLike[str]) -> VocFile:
 @dataclass
 class LabelMeShape:
     """One LabelMe shape: its ``label``, ``kind`` (``rectangle``, ``polygon``, ``circle``, ``line``,
-    ``point`` ...) and ``points`` in pixels."""
+    ``point`` ...) and ``points`` in pixels. VIA's and Create ML's regions are read into the same
+    kinds (`read_region_file`), so detection boxes and segmentation draws them all alike."""
 
     label: str
     kind: str
@@ -517,3 +531,191 @@ def read_box_csv(path: str | os.PathLike[str]) -> BoxTable:
             table.sizes[photo] = (size[0], size[1])
     table.normalised = 0 < largest <= 1.0
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# One JSON file of every photo's regions: VGG Image Annotator (VIA) and Apple's Create ML
+
+CREATEML_ROBOFLOW = "_annotations.createml.json"  # Roboflow's "CreateML JSON" export, one per split folder
+VIA_NAMES = ("via_region_data.json", "via_export_json.json")  # VIA 2's export names; projects: via_project*.json
+# The VIA region attribute that names the classes, when regions carry several: the first present of these.
+VIA_CLASS_KEYS = ("class", "label", "name", "type", "category", "object", "class_name", "classname", "species")
+_ELLIPSE_POINTS = 32  # the polygon an ellipse is drawn as (LabelMe's circles likewise)
+
+
+@dataclass
+class RegionFile:
+    """One VIA or Create ML file: each photo's shapes keyed by the photo's name as the file writes
+    it (a Create ML box is a ``rectangle``); ``kind`` (``VIA JSON``, ``CreateML JSON``) for notes;
+    ``class_key``: the VIA region attribute read as the class (None: every region is `ONE_CLASS`,
+    or Create ML's labels); ``skipped``: regions left out, by reason (no class value, a shape that
+    is no region)."""
+
+    path: Path
+    kind: str
+    shapes: dict[str, list[LabelMeShape]]
+    class_key: str | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def boxes(self) -> dict[str, list[RawObject]]:
+        """Each photo's boxes: the box around each shape (`LabelMeShape.box`)."""
+        return {name: [RawObject(s.label, s.box()) for s in shapes] for name, shapes in self.shapes.items()}
+
+
+def region_file_kind(path: Path, head: int = 65536) -> str | None:
+    """``VIA JSON`` or ``CreateML JSON`` when ``path``'s opening bytes look like one (the file is
+    not parsed here: such files hold a whole split), else None. VIA: an object whose entries have
+    ``filename`` and ``regions`` (a project file: ``_via_img_metadata``); Create ML: a list of
+    entries with ``image`` and ``annotations``."""
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(head).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return None
+    if text.startswith(b"{") and (b"_via_img_metadata" in text or (b'"filename"' in text and b'"regions"' in text)):
+        return "VIA JSON"
+    if text.startswith(b"[") and b'"image"' in text and b'"annotations"' in text:
+        return "CreateML JSON"
+    return None
+
+
+def read_region_file(path: str | os.PathLike[str]) -> RegionFile:
+    """The shapes of a VIA or Create ML file (`region_file_kind`); one that is neither, or whose
+    entries lack their fields, is a `DataError` naming the file and the entry."""
+    file = Path(path)
+    kind = region_file_kind(file)
+    if kind == "CreateML JSON":
+        return _read_createml(file)
+    if kind == "VIA JSON":
+        return _read_via(file)
+    raise DataError(
+        f"{file}: expected a VIA JSON file (entries with 'filename' and 'regions') or a CreateML JSON list "
+        "(entries with 'image' and 'annotations')"
+    )
+
+
+def _read_createml(file: Path) -> RegionFile:
+    """Create ML's list of ``{"image", "annotations": [{"label", "coordinates": {x, y, width,
+    height}}]}``: ``x y`` the box's centre in pixels (Create ML's default anchor, Roboflow's export)."""
+    data = read_json(file)
+    shapes: dict[str, list[LabelMeShape]] = {}
+    if not isinstance(data, list):
+        raise DataError(f"{file}: expected a CreateML JSON list of photos, got a {type(data).__name__}")
+    for number, entry in enumerate(data, 1):
+        try:
+            name = str(entry["image"])
+            found = shapes.setdefault(name, [])
+            for annotation in entry.get("annotations") or []:
+                where = annotation["coordinates"]
+                cx, cy, w, h = (float(where[k]) for k in ("x", "y", "width", "height"))
+                corners = [(cx - w / 2, cy - h / 2), (cx + w / 2, cy + h / 2)]
+                found.append(LabelMeShape(str(annotation["label"]).strip(), "rectangle", corners))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise DataError(
+                f"{file}: entry {number} is not a photo's boxes (expected 'image' and 'annotations' of 'label' and "
+                "'coordinates' x, y, width, height)"
+            ) from None
+    return RegionFile(file, "CreateML JSON", shapes)
+
+
+def _read_via(file: Path) -> RegionFile:
+    """VIA 1 or 2 annotations (an export, or a project file's ``_via_img_metadata``): each entry's
+    ``filename`` and ``regions`` (a list, or VIA 1's dict), each region's ``shape_attributes``
+    (``rect``, ``polygon``, ``circle``, ``ellipse``; ``polyline`` and ``point`` outline no region)
+    and ``region_attributes``, one of which names the class (`via_class_key`)."""
+    data = read_json(file)
+    entries = data.get("_via_img_metadata", data) if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        raise DataError(f"{file}: expected a VIA JSON object of photos, each with 'filename' and 'regions'")
+    photos: list[tuple[str, list[dict[str, Any]]]] = []
+    for key, entry in entries.items():
+        regions = entry.get("regions") if isinstance(entry, dict) else None
+        regions = list(regions.values()) if isinstance(regions, dict) else regions
+        if not isinstance(entry, dict) or "filename" not in entry or not isinstance(regions, list):
+            raise DataError(f"{file}: entry {key!r} has no 'filename' and 'regions' list (not a VIA photo)")
+        photos.append((str(entry["filename"]), [r for r in regions if isinstance(r, dict)]))
+    attributes = [r.get("region_attributes") or {} for _, regions in photos for r in regions]
+    key = via_class_key(attributes)
+    options = _via_option_names(data, key)
+    skipped: Counter[str] = Counter()
+    shapes: dict[str, list[LabelMeShape]] = {}
+    for name, regions in photos:
+        found = shapes.setdefault(name, [])
+        for region in regions:
+            label = ONE_CLASS if key is None else _via_label(region.get("region_attributes") or {}, key, options)
+            if label is None:
+                skipped[f"no single '{key}' value"] += 1
+                continue
+            shape = _via_shape(region.get("shape_attributes") or {}, label, file, name)
+            if shape is None:
+                skipped[f"{(region.get('shape_attributes') or {}).get('name', 'unnamed')} shapes"] += 1
+            else:
+                found.append(shape)
+    return RegionFile(file, "VIA JSON", shapes, key, dict(sorted(skipped.items())))
+
+
+def via_class_key(attributes: Sequence[Mapping[str, Any]]) -> str | None:
+    """The region attribute that names the classes: the one attribute regions give a value, or of
+    several the first of `VIA_CLASS_KEYS` (else the one most regions give); None when no region has
+    a value (the Mask R-CNN balloon set's: one class)."""
+    given: Counter[str] = Counter(k for a in attributes for k, v in a.items() if _via_value(v) is not None)
+    if not given:
+        return None
+    named = [k for wanted in VIA_CLASS_KEYS for k in given if k.strip().lower() == wanted]
+    return named[0] if named else given.most_common(1)[0][0]
+
+
+def _via_value(value: Any) -> str | None:
+    """A region attribute's one value: a text, a number, or a checkbox set's one ticked option."""
+    if isinstance(value, dict):
+        ticked = [str(k).strip() for k, v in value.items() if v]
+        return ticked[0] or None if len(ticked) == 1 else None
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value).strip() or None
+    return None
+
+
+def _via_option_names(data: Any, key: str | None) -> dict[str, str]:
+    """A VIA project's option ids -> names for the class attribute, when every option of it has a
+    description (``{"1": "total"}``); else none (the ids are the names)."""
+    declared: Any = data.get("_via_attributes") if isinstance(data, dict) else None
+    try:
+        options = declared["region"][key]["options"]
+    except (KeyError, TypeError):
+        return {}
+    if not isinstance(options, dict) or not all(isinstance(v, str) and v.strip() for v in options.values()):
+        return {}
+    return {str(k): v.strip() for k, v in options.items()}
+
+
+def _via_label(attributes: Mapping[str, Any], key: str, options: Mapping[str, str]) -> str | None:
+    value = _via_value(attributes.get(key))
+    return None if value is None else options.get(value, value)
+
+
+def _via_shape(shape: Mapping[str, Any], label: str, file: Path, photo: str) -> LabelMeShape | None:
+    """One VIA ``shape_attributes`` as a shape in pixels (an ellipse as a polygon on it); None for
+    a shape that outlines no region (``point``, ``polyline``)."""
+    kind = shape.get("name")
+    try:
+        if kind == "rect":
+            x, y, w, h = (float(shape[k]) for k in ("x", "y", "width", "height"))
+            return LabelMeShape(label, "rectangle", [(x, y), (x + w, y + h)])
+        if kind == "polygon":
+            xs, ys = [float(v) for v in shape["all_points_x"]], [float(v) for v in shape["all_points_y"]]
+            points = list(zip(xs, ys, strict=True))
+            return LabelMeShape(label, "polygon", points) if len(points) >= 3 else None
+        if kind in ("circle", "ellipse"):
+            cx, cy = float(shape["cx"]), float(shape["cy"])
+            rx, ry = (float(shape["r"]),) * 2 if kind == "circle" else (float(shape["rx"]), float(shape["ry"]))
+            turn = float(shape.get("theta") or 0.0)
+            steps = [2 * math.pi * k / _ELLIPSE_POINTS for k in range(_ELLIPSE_POINTS)]
+            points = [
+                (cx + rx * math.cos(a) * math.cos(turn) - ry * math.sin(a) * math.sin(turn),
+                 cy + rx * math.cos(a) * math.sin(turn) + ry * math.sin(a) * math.cos(turn))
+                for a in steps
+            ]  # fmt: skip
+            return LabelMeShape(label, "polygon", points)
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{file}: a {kind} region of {photo!r} lacks its numbers ({dict(shape)})") from None
+    return None

@@ -683,14 +683,15 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
     """Outlines or per-object masks drawn into class masks (`lucid.segment.polygons`): COCO
     segmentation files (Roboflow's ``train/_annotations.coco.json`` + ``valid/``, COCO's
     ``annotations/instances_*.json``), YOLO segmentation labels (``images/`` + ``labels/`` of
-    polygons), LabelMe files, a Supervisely project (``meta.json`` + ``DATASET/img`` + ``ann``) or
-    one mask image per object (Data Science Bowl 2018's ``<id>/images`` + ``<id>/masks``): value 0
-    background, 1..K the classes; COCO panoptic files (``annotations/panoptic_*.json``: value k the
-    k-th category by id, unlabelled pixels the void value 255, which the coding declares void);
-    without a validation split a seeded ``val_fraction`` of the photos validates. A COCO folder
-    holding instances and panoptic files is read by its instances' outlines, said in a note."""
+    polygons), LabelMe files, a Supervisely project (``meta.json`` + ``DATASET/img`` + ``ann``), VIA
+    files of regions (``train/via_region_data.json`` + ``val/``) or one mask image per object (Data
+    Science Bowl 2018's ``<id>/images`` + ``<id>/masks``): value 0 background, 1..K the classes;
+    COCO panoptic files (``annotations/panoptic_*.json``: value k the k-th category by id,
+    unlabelled pixels the void value 255, which the coding declares void); without a validation
+    split a seeded ``val_fraction`` of the photos validates. A COCO folder holding instances and
+    panoptic files is read by its instances' outlines, said in a note."""
     from lucid.segment.drawn import BACKGROUND
-    from lucid.segment.polygons import coco_masks, labelme_masks, supervisely_masks, yolo_masks
+    from lucid.segment.polygons import coco_masks, labelme_masks, supervisely_masks, via_masks, yolo_masks
     from lucid.segment.segments import object_masks, panoptic_files, panoptic_masks
 
     drawn = coco_masks(folder)
@@ -706,6 +707,7 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
         or yolo_masks(folder)
         or labelme_masks(folder)
         or supervisely_masks(folder)
+        or via_masks(folder)
         or object_masks(folder)
     )
     if drawn is None:

@@ -1,8 +1,8 @@
 """Class masks drawn from outlines: COCO segmentation files (Roboflow's "COCO Segmentation" export,
 COCO's ``instances_*.json``), YOLO segmentation labels (Ultralytics' ``class x1 y1 x2 y2 ...``
-polygons, Roboflow's "YOLOv8" segmentation export), LabelMe's JSON files and Supervisely projects
-(polygons with holes, and bitmaps), so a data set that ships outlines rather than mask images
-trains as one.
+polygons, Roboflow's "YOLOv8" segmentation export), LabelMe's JSON files, Supervisely projects
+(polygons with holes, and bitmaps) and VGG Image Annotator's (VIA) files of regions (the Mask
+R-CNN balloon set's), so a data set that ships outlines rather than mask images trains as one.
 
 Segmentation reads mask files. A COCO file's objects (polygons, or COCO's run-length masks for
 crowds) are drawn once into one PNG class mask per photo, in the cache of `lucid.segment.drawn`
@@ -10,8 +10,8 @@ crowds) are drawn once into one PNG class mask per photo, in the cache of `lucid
 a changed file is drawn again. The drawing is faster-coco-eval's
 (``annToMask``, ``frPyObjects`` + ``decode``: pycocotools' API; the same library scores
 detection), not lucid's own. Value 0 is the background and the i-th class with objects is value
-i (COCO: by category id; YOLO: class id i-1; LabelMe: by name; Supervisely: meta.json's order;
-object masks: 1, ``foreground``); larger objects are drawn first, so a small object lying on a
+i (COCO: by category id; YOLO: class id i-1; LabelMe and VIA: by name; Supervisely: meta.json's
+order; object masks: 1, ``foreground``); larger objects are drawn first, so a small object lying on a
 larger one stays visible.
 """
 
@@ -30,14 +30,24 @@ from typing import Any
 import numpy as np
 
 from lucid.data.files import child_folder, keyed_files, walk_images
-from lucid.detect.data import coco_files, labelme_sources, supervisely_datasets, supervisely_split, yolo_sources
+from lucid.detect.data import (
+    coco_files,
+    labelme_sources,
+    region_notes,
+    region_sources,
+    supervisely_datasets,
+    supervisely_split,
+    yolo_sources,
+)
 from lucid.detect.formats import (
     SUPERVISELY_META,
     read_json,
     read_labelme_shapes,
+    read_region_file,
     read_supervisely_annotation,
     read_supervisely_meta,
     read_yolo_lines,
+    region_file_kind,
     supervisely_classes,
 )
 from lucid.errors import DataError
@@ -58,6 +68,7 @@ __all__ = [
     "yolo_masks",
     "labelme_masks",
     "supervisely_masks",
+    "via_masks",
     "has_outlines",
     "has_supervisely_outlines",
 ]
@@ -96,14 +107,18 @@ def coco_masks(root: Path) -> DrawnMasks | None:
 def has_outlines(root: Path, head: int = 1 << 20) -> bool:
     """Whether ``root``'s COCO files seem to outline their objects, judged from the first ``head``
     bytes of one (large files are not parsed here): a non-empty ``segmentation``; or its YOLO
-    labels hold polygons, or its LabelMe files outline shapes (the first few files read)."""
+    labels hold polygons, or its LabelMe files outline shapes (the first few files read), or its
+    VIA files outline regions (`_via_outlines`)."""
     files = coco_files(root)
     if not files:
         sources = yolo_sources(root)
         if sources is not None:
             return _yolo_outlines(sources[0])
         labelme = labelme_sources(root)
-        return labelme is not None and _labelme_outlines(labelme[0])
+        if labelme is not None:
+            return _labelme_outlines(labelme[0])
+        regions = region_sources(root)
+        return regions is not None and _via_outlines(regions[0][0], head)
     file = (files.get("train") or next(iter(files.values())))[0]
     try:
         with file.open("rb") as handle:
@@ -338,6 +353,73 @@ def _labelme_drawn(
             save_mask(mask, _draw_outlines(width, height, outlines))
         pairs.append((photo, mask))
     return pairs
+
+
+def via_masks(root: Path) -> DrawnMasks | None:
+    """``root``'s VIA files (`lucid.detect.data.region_sources`: ``train/via_region_data.json`` +
+    ``val/``, or one file) drawn as class masks when they outline regions (polygons, circles,
+    ellipses; rectangles are drawn too), else None: rectangles alone, and Create ML's files, are
+    boxes (detection's). The classes are the region attribute's values in name order, value
+    1..K; regions without one are one class (`lucid.detect.formats.ONE_CLASS`). Photos the files
+    do not list are not used, and listed photos that are missing are left out, both said."""
+    sources = region_sources(root)
+    if sources is None or not _via_outlines(sources[0][0]):
+        return None
+    paths, notes = sources
+    files = [read_region_file(path) for path in paths]
+    labels = sorted({shape.label for f in files for shapes in f.shapes.values() for shape in shapes})
+    if len(labels) >= 255:
+        raise DataError(f"{len(labels)} VIA classes; 8-bit masks hold at most 254 classes and a void value")
+    value = {label: index + 1 for index, label in enumerate(labels)}
+    missing: list[str] = []
+    unlisted = 0
+    drawn = []
+    for file in files:
+        photos = keyed_files(file.path.parent, walk_images(file.path.parent)[0], "VIA file")
+        by_name = {photo.name.lower(): photo for photo in photos.values()}
+        pairs = []
+        for name, shapes in sorted(file.shapes.items()):
+            named = Path(name.replace("\\", "/"))
+            photo = photos.get(named.with_suffix("").as_posix().lower()) or by_name.get(named.name.lower())
+            if photo is None:
+                missing.append(short_path(root, file.path.parent / name))
+                continue
+            pairs.append((photo, _region_mask(file.path, photo, shapes, value)))
+        unlisted += len(set(photos.values()) - {photo for photo, _ in pairs})
+        drawn.append(pairs)
+    notes += region_notes(root, files)
+    if missing:
+        notes.append(f"{root}: {len(missing)} photos the VIA files list are missing, not used (e.g. {missing[0]})")
+    if unlisted:
+        notes.append(f"{root}: {unlisted} photos are in no VIA file, so they are not used")
+    notes.append(
+        f"{root}: masks drawn from the VIA regions into {mask_cache_dir()} ({len(labels)} classes + background)"
+    )
+    description = "VIA JSON: " + " + ".join(short_path(root, f.path) for f in files)
+    return DrawnMasks(drawn[0], drawn[1] if len(drawn) > 1 else None, labels, description, notes)
+
+
+def _via_outlines(file: Path, head: int = 1 << 20) -> bool:
+    """Whether a VIA file's first ``head`` bytes hold a region that outlines an area (a polygon,
+    circle or ellipse; a file of rectangles alone holds boxes)."""
+    if region_file_kind(file) != "VIA JSON":
+        return False
+    try:
+        with file.open("rb") as handle:
+            text = handle.read(head)
+    except OSError:
+        return False
+    return re.search(rb'"name"\s*:\s*"(polygon|circle|ellipse)"', text) is not None
+
+
+def _region_mask(file: Path, photo: Path, shapes: list[Any], value: dict[str, int]) -> Path:
+    """The cached class mask of one photo's VIA regions (pixels of the photo as shown)."""
+    width, height = upright_size(photo)
+    mask = cached_mask(file, f"via|{photo}|{width}x{height}|{sorted(value.items())}", photo.stem)
+    if not mask.is_file():
+        outlines = [(value[shape.label], [c for point in shape.outline() for c in point]) for shape in shapes]
+        save_mask(mask, _draw_outlines(width, height, outlines))
+    return mask
 
 
 SUPERVISELY_OUTLINES = ("polygon", "bitmap")  # geometry types drawn into masks; rectangles are boxes

@@ -268,6 +268,53 @@ def test_an_unlabelled_test_folder_is_no_class_and_hides_no_download(
     )
 
 
+def test_tiny_imagenet_validates_on_its_listed_val_folder_in_training_and_lucid_eval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tiny ImageNet: ``train/<wnid>/images/*.JPEG`` (+ a boxes file), ``val/images/*.JPEG`` labelled
+    by ``val/val_annotations.txt`` (photo, wnid, box, tab-separated), and an unlabelled
+    ``test/images/``. The list labels val/ (before, its ``images/`` was a class found only in
+    val/, and the run stopped), and ``lucid eval`` of the root scores the same photos."""
+    root = tmp_path / "tiny-imagenet-200"
+    wnids = {"n01443537": "red", "n01629819": "green", "n01641577": "blue"}
+    lines = []
+    for c, (wnid, colour) in enumerate(wnids.items()):
+        for i in range(6):
+            _photo(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", COLOURS[colour], seed=100 * c + i)
+        (root / "train" / wnid / f"{wnid}_boxes.txt").write_text(f"{wnid}_0.JPEG\t0\t0\t19\t19\n")
+        for i in range(2):
+            _photo(root / "val" / "images" / f"val_{2 * c + i}.JPEG", COLOURS[colour], seed=100 * c + 50 + i)
+            lines.append(f"val_{2 * c + i}.JPEG\t{wnid}\t0\t0\t19\t19")
+        _photo(root / "test" / "images" / f"test_{c}.JPEG", COLOURS[colour], seed=c)
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("train_val", sorted(wnids), 18)
+    assert layout.val is not None and layout.val.files["n01629819"] == [
+        root / "val" / "images" / f"val_{i}.JPEG" for i in (2, 3)
+    ]
+    assert f"{root / 'val'}: photos labelled by val_annotations.txt: 6 in 3 classes" in layout.notes
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["images"] == 6 and result["top1"] == pytest.approx(record["val_top1"])
+    (root / "val" / "val_annotations.txt").write_text("a list of nothing\n")
+    with pytest.raises(DataError, match=r"class\(es\) \['images'\] appear only in val/"):
+        find_layout(root)  # without a list that labels them, val/images/ is read as before
+    for file in (root / "val" / "images").iterdir():  # photos directly in val/, labelled by a CSV table
+        file.rename(root / "val" / file.name)
+    (root / "val" / "images").rmdir()
+    rows = [line.split("\t")[:2] for line in lines]
+    (root / "val" / "labels.csv").write_text("image,label\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    layout = find_layout(root)
+    assert (
+        layout.val is not None and layout.val.count() == 6 and layout.val.files["n01443537"][0].parent == root / "val"
+    )
+
+
 def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
     targets = [0] * 10 + [1] * 30 + [2] * 5
     train_idx, val_idx = stratified_split(targets, 0.2, seed=3)

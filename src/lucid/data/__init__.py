@@ -82,7 +82,7 @@ from lucid.data.images import (
     load_image,
     normalise_ink,
 )
-from lucid.data.labels import labelled_layout, name_classes, named_layout, table_layout
+from lucid.data.labels import labelled_layout, listed_folder, name_classes, named_layout, table_layout
 from lucid.data.layouts import LAYOUTS, evaluation_folder, find_layout, photo_folder_layout
 from lucid.data.workers import (
     EpochItems,
@@ -139,6 +139,7 @@ __all__ = [
     "evaluation_folder",
     "named_layout",
     "labelled_layout",
+    "listed_folder",
     "photo_folder_layout",
     "table_layout",
     "name_classes",

@@ -4,7 +4,9 @@
   ``images/Abyssinian_1.jpg``), split by the lists beside them (`split_names`: Pet's
   ``trainval.txt`` + ``test.txt``, Food-101's ``meta/``, CUB-200-2011's id files);
 - by a CSV table (`table_layout`, the table read by `lucid.data.tables`);
-- by a data set's MATLAB files (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars).
+- by a data set's MATLAB files (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars);
+- a validation split by a list in its folder (`listed_folder`: Tiny ImageNet's ``val/images/`` +
+  ``val/val_annotations.txt``) where the training split has class folders.
 
 `lucid.data.layouts.find_layout` tries these (`labelled_layout`) before class folders.
 """
@@ -23,15 +25,17 @@ from lucid.data.files import (
     ClassFiles,
     FolderLayout,
     child_folder,
+    class_files,
     has_folders,
     names_file_text,
     read_id_list,
     split_child,
     split_role,
+    subfolders,
     walk_images,
 )
 from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
-from lucid.data.tables import MAX_TABLE_BYTES, UNLABELLED_TABLES, LabelTable, read_label_table
+from lucid.data.tables import MAX_TABLE_BYTES, UNLABELLED_TABLES, LabelTable, read_label_table, read_word_table
 from lucid.errors import DataError
 
 __all__ = [
@@ -47,6 +51,8 @@ __all__ = [
     "listed_split",
     "table_layout",
     "labelled_layout",
+    "listed_folder",
+    "split_class_files",
 ]
 
 # A photo's class in its name: the words before a closing number (Kaggle's Dogs vs. Cats:
@@ -325,3 +331,41 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`)
     or listed in a CSV table (`table_layout`); else None."""
     return flowers_layout(root) or cars_layout(root) or named_layout(root) or table_layout(root)
+
+
+LIST_SUFFIXES = (".txt", ".csv", ".tsv")  # the files a split folder's label list may be
+
+
+def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] | None:
+    """A split folder's photos labelled by a list in it rather than by class folders: Tiny
+    ImageNet's ``val/images/*.JPEG`` + ``val/val_annotations.txt`` (photo, class, box per line), or a
+    CSV label table (`read_label_table`) beside the photos; with the notes of photos it lists that
+    are missing. None when ``folder`` has class folders (several sub-folders, or one that is not a
+    photo folder such as ``images/``) or none of its first ``most`` lists labels most of the photos
+    it names."""
+    inner = subfolders(folder)
+    if len(inner) > 1 or (inner and inner[0].name.lower() not in PHOTO_DIRS):
+        return None
+    try:
+        lists = sorted(
+            Path(e.path) for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(LIST_SUFFIXES)
+        )
+    except OSError:
+        return None
+    for file in [f for f in lists if not f.name.startswith(".")][:most]:
+        table = (read_label_table(file) if file.suffix.lower() == ".csv" else None) or read_word_table(file)
+        if table is None:
+            continue
+        index, skipped = _photo_index(folder)
+        found, notes = _table_classes(table, folder, index)
+        if found.count() and found.count() * 2 >= len(table.rows):
+            found.skipped = skipped
+            said = f"{folder}: photos labelled by {file.name}: {found.count()} in {len(found.files)} classes"
+            return found, [said, *notes]
+    return None
+
+
+def split_class_files(folder: Path) -> tuple[ClassFiles, list[str]]:
+    """A validation (or test) split folder's photos by class, and notes: by the list in it
+    (`listed_folder`), else by its class folders (`lucid.data.files.class_files`)."""
+    return listed_folder(folder) or (class_files(folder), [])

@@ -28,7 +28,7 @@ from lucid.data.files import (
     wrapped_folder,
     wrapped_note,
 )
-from lucid.data.labels import PHOTO_DIRS, labelled_layout, listed_split
+from lucid.data.labels import PHOTO_DIRS, labelled_layout, listed_folder, listed_split, split_class_files
 from lucid.errors import DataError
 
 __all__ = ["LAYOUTS", "find_layout", "photo_folder_layout", "evaluation_folder"]
@@ -80,7 +80,8 @@ def _class_folders(base: Path, flag: str, root: object) -> FolderLayout:
     train_dir, val_dir, notes = _split_roles(base)
     if train_dir is not None and val_dir is not None:
         kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
-        return FolderLayout(base, kind, class_files(train_dir), class_files(val_dir), notes)
+        val, val_notes = split_class_files(val_dir)  # class folders, or a list (Tiny ImageNet's val/)
+        return FolderLayout(base, kind, class_files(train_dir), val, notes + val_notes)
     if train_dir is not None:
         return _train_alone(base, train_dir, notes, flag, root)
     return FolderLayout(base, "single", class_files(base, data_root=True), None, notes)
@@ -129,10 +130,10 @@ def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tup
 
 
 def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
-    """`split_folders` of a classification root; a validation folder without class folders (a
-    Kaggle ``test/`` of unlabelled photos) does not validate."""
+    """`split_folders` of a classification root; a validation folder without class folders or a
+    list that labels its photos (a Kaggle ``test/`` of unlabelled photos) does not validate."""
     train_dir, val_dir, notes = split_folders(base)
-    if val_dir is not None and not has_folders(val_dir):
+    if val_dir is not None and not has_folders(val_dir) and listed_folder(val_dir) is None:
         notes = [f"{base}: {val_dir.name}/ holds no class folders (unlabelled images?), so it does not validate"]
         val_dir = None
     if train_dir is not None and val_dir is None and not has_folders(train_dir):

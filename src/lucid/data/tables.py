@@ -1,5 +1,6 @@
 """CSV tables that label photos, one row each (Kaggle's ``train.csv``, ``labels.csv``,
-``trainLabels.csv``; HAM10000's metadata; ISIC 2018's one-hot ground truth).
+``trainLabels.csv``; HAM10000's metadata; ISIC 2018's one-hot ground truth), and text lists of
+photo and class (Tiny ImageNet's ``val_annotations.txt``).
 
 Only the table is read here: which column names the photo and which its class, by header, and
 whether the rows are a classifier's labels at all (box tables, image + mask pairs, several
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_TABLE_BYTES",
     "LabelTable",
     "read_label_table",
+    "read_word_table",
 ]
 
 # A table that labels photos, one row each (Kaggle: train.csv, labels.csv, trainLabels.csv,
@@ -88,6 +90,28 @@ def read_label_table(file: Path) -> LabelTable | None:
         if len(row) > max(photo, label) and row[photo].strip() and row[label].strip()
     ]
     return LabelTable(file, rows[0][photo].strip(), rows[0][label].strip(), found) if _one_class_each(found) else None
+
+
+def read_word_table(file: Path) -> LabelTable | None:
+    """The ``(photo, class)`` of each line of a text list without a header whose first field names
+    a photo (an image file name) and whose second its class, tab- or space-separated, more fields
+    allowed (Tiny ImageNet's ``val_annotations.txt``: photo, class, box); None when ``file`` is not
+    one (a line of one field, a first field that is no image name, or not one class per photo)."""
+    if file.stat().st_size > MAX_TABLE_BYTES:
+        return None
+    try:
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    rows = []
+    for line in lines:
+        fields = [f.strip() for f in (line.split("\t") if "\t" in line else line.split())]
+        if not any(fields):
+            continue
+        if len(fields) < 2 or not fields[0].lower().endswith(IMAGE_SUFFIXES) or not fields[1]:
+            return None
+        rows.append((fields[0], fields[1]))
+    return LabelTable(file, "photo", "class", rows) if rows and _one_class_each(rows) else None
 
 
 def _one_hot_table(file: Path, rows: list[list[str]], photo: int, others: list[int]) -> LabelTable | None:

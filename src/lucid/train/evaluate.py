@@ -143,9 +143,12 @@ def _check_class_names(folder: Path, classes: list[str], data_root: bool = False
 def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
     """The folder of class folders ``lucid eval`` scores for ``path`` (`lucid.data.evaluation_folder`),
     what it is, and its files by class (`lucid.data.ClassFiles`)."""
-    from lucid.data import class_files, evaluation_folder
+    from lucid.data import class_files, evaluation_folder, listed_folder
 
     folder, what = evaluation_folder(path)
+    listed = listed_folder(folder) if what != "folder" else None
+    if listed is not None:  # a split labelled by a list in it (Tiny ImageNet's val/), as training read it
+        return folder, what, listed[0]
     data_root = what == "folder" and split_role(folder.name) is None  # a root, read as training read it
     _check_class_names(folder, classes, data_root)
     return folder, what, class_files(folder, data_root=data_root)

@@ -288,11 +288,17 @@ def test_tiny_imagenet_validates_on_its_listed_val_folder_in_training_and_lucid_
         _photo(root / "test" / "images" / f"test_{c}.JPEG", COLOURS[colour], seed=c)
     (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    words = "n01443537\tgoldfish, Carassius auratus\nn01629819\tEuropean fire salamander, Salamandra salamandra\n"
+    (root / "words.txt").write_text(words + "n01641577\tbullfrog, Rana catesbeiana\nn09999999\tgoldfish\n")
     layout = find_layout(root)
-    assert (layout.kind, layout.classes, layout.train.count()) == ("train_val", sorted(wnids), 18)
-    assert layout.val is not None and layout.val.files["n01629819"] == [
+    names = ["goldfish", "European fire salamander", "bullfrog"]  # the folders' (sorted ids') order
+    assert (layout.kind, layout.classes, layout.train.count()) == ("train_val", names, 18)
+    assert layout.val is not None and layout.val.files["European fire salamander"] == [
         root / "val" / "images" / f"val_{i}.JPEG" for i in (2, 3)
     ]
+    assert f"{root / 'words.txt'}: names the 3 classes (n01443537: goldfish, n01629819: European fire" in "".join(
+        layout.notes
+    )
     assert f"{root / 'val'}: photos labelled by val_annotations.txt: 6 in 3 classes" in layout.notes
     out = tmp_path / "run"
     assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
@@ -310,9 +316,40 @@ def test_tiny_imagenet_validates_on_its_listed_val_folder_in_training_and_lucid_
     rows = [line.split("\t")[:2] for line in lines]
     (root / "val" / "labels.csv").write_text("image,label\n" + "".join(f"{a},{b}\n" for a, b in rows))
     layout = find_layout(root)
-    assert (
-        layout.val is not None and layout.val.count() == 6 and layout.val.files["n01443537"][0].parent == root / "val"
+    assert layout.val is not None and layout.val.count() == 6 and layout.val.files["goldfish"][0].parent == root / "val"
+
+
+def test_numbered_class_folders_take_the_names_of_cat_to_name_json_in_training_eval_and_predict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Udacity's flower project: ``flowers/train/1/`` ... + ``flowers/valid/`` with
+    ``cat_to_name.json`` beside ``flowers/``. The run's classes are the names, in the folders'
+    order; ``lucid eval`` of ``flowers/valid`` and ``lucid predict`` say them too. A file that names
+    some folders only leaves the folder names."""
+    root = tmp_path / "flowers"
+    for c, colour in enumerate(COLOURS.values(), 1):
+        for split, count in (("train", 6), ("valid", 2)):
+            for i in range(count):
+                _photo(root / split / str(c * 5) / f"image_{i}.jpg", colour, seed=100 * c + i + 50 * (split == "valid"))
+    names = {"5": "pink primrose", "10": "globe thistle", "15": "yellow iris", "99": "unused"}
+    (tmp_path / "cat_to_name.json").write_text(json.dumps(names))
+    layout = find_layout(root)
+    assert layout.classes == ["globe thistle", "yellow iris", "pink primrose"]  # folders 10, 15, 5
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    assert "cat_to_name.json: names the 3 classes (10: globe thistle, 15: yellow iris, 5: pink primrose)" in (
+        capsys.readouterr().out
     )
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root / "valid"), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 6 and set(result["per_class"]) == {"globe thistle", "yellow iris", "pink primrose"}
+    predictions = predict(out / "last.safetensors", sorted((root / "valid" / "5").iterdir()), topk=3)
+    assert all(
+        {label for label, _ in ranked} == {"globe thistle", "yellow iris", "pink primrose"} for ranked in predictions
+    )
+    (tmp_path / "cat_to_name.json").write_text(json.dumps({"5": "pink primrose"}))
+    layout = find_layout(root)
+    assert layout.classes == ["10", "15", "5"] and any("names 1 of the 3 class folders" in n for n in layout.notes)
 
 
 def test_stratified_split_is_seeded_and_keeps_every_class() -> None:

@@ -29,6 +29,7 @@ from lucid.data.files import (
     wrapped_note,
 )
 from lucid.data.labels import PHOTO_DIRS, labelled_layout, listed_folder, listed_split, split_class_files
+from lucid.data.names import find_class_names, names_folders, renamed
 from lucid.errors import DataError
 
 __all__ = ["LAYOUTS", "find_layout", "photo_folder_layout", "evaluation_folder"]
@@ -49,17 +50,29 @@ def _layouts_text() -> str:
 
 
 def find_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout:
-    """Detect which of `LAYOUTS` ``root`` is, walk it once and check it.
+    """Detect which of `LAYOUTS` ``root`` is, walk it once and check it; class folders named by ids
+    take the names a names file gives them (`lucid.data.names`: ``cat_to_name.json``, ``words.txt``).
 
     Raises `DataError` naming the accepted layouts for anything else, for a
     class without training images, or a validation class that has no training folder.
     """
+    layout = _find_layout(root, flag)
+    given = Path(root).expanduser()
+    names, notes = find_class_names(names_folders(given, layout.root), layout.classes)
+    layout.notes += notes
+    if names is not None:
+        layout.train = renamed(layout.train, names) or layout.train
+        layout.val = renamed(layout.val, names)
+    return layout
+
+
+def _find_layout(root: str | os.PathLike[str], flag: str) -> FolderLayout:
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"{flag} {root}: no such folder")  # a mistyped path: the layouts are no help
     inner = _wrapped_classes(base)
     if inner is not None:  # a download's root: README, LICENSE and one folder that holds the data
-        layout = find_layout(inner, flag)
+        layout = _find_layout(inner, flag)
         unused = [f"{f.name}/" for f in subfolders(base) if f != inner]
         note = wrapped_note(base, inner)
         if unused:  # beside unlabelled test photos (`beside_unlabelled`)

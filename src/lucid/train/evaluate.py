@@ -123,15 +123,17 @@ def _digits_val(model: nn.Module, prep: Preprocessing, classes: list[str]) -> tu
     return val, what
 
 
-def _check_class_names(folder: Path, classes: list[str], data_root: bool = False) -> None:
-    """Refuse before walking a folder whose top-level class folders are not the model's classes
-    (a checkpoint's recorded root could name any folder, say /usr). In a data root an unlabelled
-    test split is no class (`lucid.data.files.unlabelled_split`), as training read it."""
-    names = sorted(
+def _check_class_names(folder: Path, classes: list[str], data_root: bool = False, names: Any = None) -> None:
+    """Refuse before walking a folder whose top-level class folders (by their ``names``, when a
+    names file gives them) are not the model's classes (a checkpoint's recorded root could name
+    any folder, say /usr). In a data root an unlabelled test split is no class
+    (`lucid.data.files.unlabelled_split`), as training read it."""
+    folders = sorted(
         e.name
         for e in os.scandir(folder)
         if not hidden(e.name) and e.is_dir() and not (data_root and unlabelled_split(Path(e.path)))
     )
+    names = sorted((names or {}).get(f, f) for f in folders)
     unknown = sorted(set(names) - set(classes))
     if unknown or not names:
         raise DataError(
@@ -142,16 +144,23 @@ def _check_class_names(folder: Path, classes: list[str], data_root: bool = False
 
 def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
     """The folder of class folders ``lucid eval`` scores for ``path`` (`lucid.data.evaluation_folder`),
-    what it is, and its files by class (`lucid.data.ClassFiles`)."""
+    what it is, and its files by class (`lucid.data.ClassFiles`), named as training named them
+    (`lucid.data.names`: a ``cat_to_name.json`` or ``words.txt`` beside the data)."""
     from lucid.data import class_files, evaluation_folder, listed_folder
+    from lucid.data.names import find_class_names, names_folders, renamed
 
     folder, what = evaluation_folder(path)
     listed = listed_folder(folder) if what != "folder" else None
-    if listed is not None:  # a split labelled by a list in it (Tiny ImageNet's val/), as training read it
-        return folder, what, listed[0]
+    found = listed[0] if listed is not None else None  # a split labelled by a list in it (Tiny ImageNet's val/)
     data_root = what == "folder" and split_role(folder.name) is None  # a root, read as training read it
-    _check_class_names(folder, classes, data_root)
-    return folder, what, class_files(folder, data_root=data_root)
+    if found is None:
+        ids = sorted(e.name for e in os.scandir(folder) if not hidden(e.name) and e.is_dir())
+        names = find_class_names(names_folders(path, folder), ids)[0] if set(ids) - set(classes) else None
+        _check_class_names(folder, classes, data_root, names)
+        found = renamed(class_files(folder, data_root=data_root), names)
+    elif set(found.classes) - set(classes):
+        found = renamed(found, find_class_names(names_folders(path, folder), found.classes)[0])
+    return folder, what, found
 
 
 def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:

@@ -991,10 +991,11 @@ def test_a_download_root_with_other_folders_is_read_from_the_one_holding_images_
     colour.mkdir(parents=True)
     for mask in sorted((inner / "label_images_semantic").iterdir()):
         Image.open(mask).convert("RGB").save(colour / mask.name)
-    (root / "class_dict_seg.csv").write_text("name, r, g, b\nbackground, 0, 0, 0\n")
+    rows = "".join(f"{name}, {i}, {i}, {i}\n" for i, name in enumerate(("background", "disc", "square", "triangle")))
+    (root / "class_dict_seg.csv").write_text("name, r, g, b\n" + rows)
     assert task_of_data(str(root))[0] == "segment"
     train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.4)
-    assert (len(train), len(val)) == (3, 2)
+    assert (len(train), len(val), info.classes) == (3, 2, ["background", "disc", "square", "triangle"])
     assert all(p[1].parent.name == "label_images_semantic" for p in [*train.samples, *val.samples])
     assert info.layout_notes[0] == (
         f"{root}: reading dataset/, the one folder with images and masks (RGB_color_image_masks/ not used)"
@@ -1003,6 +1004,34 @@ def test_a_download_root_with_other_folders_is_read_from_the_one_holding_images_
     for name in ("cat", "dog", "fox"):
         shutil.copytree(base / "train" / "images", classes / name)
     assert task_of_data(str(classes)) is None
+
+
+def test_a_colour_table_names_one_channel_mask_values_by_its_rows_void_rows_included(tmp_path):
+    """The Semantic Drone Dataset's ``label_images_semantic/`` hold values 0..23 and its
+    ``class_dict_seg.csv`` (at the download's root, two levels above the masks) names them by row,
+    the first, ``unlabeled``, value 0. That value is void and row i+1 is class i; before, the
+    table was not read there, and in the data folder the void row was dropped, so every name
+    slid one value down. ``lucid eval``'s reading (`mask_colours`) keeps the training one."""
+    from lucid.segment.coding import mask_colours
+
+    root = tmp_path / "drone"
+    inner = root / "dataset" / "semantic_drone_dataset"
+    for i in range(5):
+        photo = np.full((12, 12, 3), 40 * i, np.uint8)
+        mask = np.zeros((12, 12), np.uint8)  # unlabeled
+        mask[:, 4:8], mask[:, 8:] = 1, 3  # paved-area, grass
+        (inner / "original_images").mkdir(parents=True, exist_ok=True)
+        (inner / "label_images_semantic").mkdir(exist_ok=True)
+        Image.fromarray(photo).save(inner / "original_images" / f"{i:03d}.jpg")
+        Image.fromarray(mask).save(inner / "label_images_semantic" / f"{i:03d}.png")
+    table = "name, r, g, b\nunlabeled, 0, 0, 0\npaved-area, 128, 64, 128\ndirt, 130, 76, 0\ngrass, 0, 102, 0\n"
+    (root / "class_dict_seg.csv").write_text(table)
+    train, val, info = segmentation_datasets(root, crop_size=(12, 12), val_fraction=0.4)
+    assert (info.classes, info.ignore_index) == (["paved-area", "dirt", "grass"], 255)
+    assert train.load(0)[1][0].tolist() == [255] * 4 + [0] * 4 + [2] * 4
+    assert "class_dict_seg.csv: row i names mask value i" in info.void_note
+    colours = mask_colours(inner, info.to_dict())
+    assert colours is not None and colours.label_ids == [[1], [2], [3]] and 0 in colours.void_ids
 
 
 def test_a_root_with_the_same_data_twice_names_the_folders_to_choose_from(tmp_path):

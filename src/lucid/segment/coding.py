@@ -35,6 +35,7 @@ __all__ = [
     "LOSSY_MASK_SUFFIXES",
     "CLASS_FILES",
     "COLOUR_TABLE",
+    "COLOUR_TABLES",
     "LABEL_MAP",
     "OBJECT_INFO",
     "BINARY_NAMES",
@@ -57,6 +58,7 @@ LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
 CLASS_FILES = ("classes.json", "classes.txt", "_classes.csv")  # _classes.csv: Roboflow's "Pixel Value, Class"
 # A colour table for colour-coded masks: name,r,g,b per class in index order (Kaggle's CamVid).
 COLOUR_TABLE = "class_dict.csv"
+COLOUR_TABLES = (COLOUR_TABLE, "class_dict_seg.csv")  # class_dict_seg.csv: Kaggle's Semantic Drone Dataset
 LABEL_MAP = "labelmap.txt"  # CVAT's colour table (its "Segmentation mask" export)
 VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
 # ADE20K's table of its classes (SceneParsing's objectInfo150.txt: Idx, Ratio, Train, Val, Name): mask
@@ -267,15 +269,20 @@ class ColourTable:
         return torch.from_numpy(values[order[position]])
 
 
-def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
+def read_colour_table(root: str | os.PathLike[str], *, values: bool = False) -> ColourTable | None:
     """The ``class_dict.csv`` at the data root (columns ``name,r,g,b``, one row per class in
-    class-index order: Kaggle's CamVid format), else CVAT's ``labelmap.txt`` (`read_label_map`),
-    or None without either. Rows named void, unlabelled or ignore are the void colour, not classes."""
+    class-index order: Kaggle's CamVid format; ``class_dict_seg.csv``: the Semantic Drone
+    Dataset's), else CVAT's ``labelmap.txt`` (`read_label_map`), or None without either. Rows
+    named void, unlabelled or ignore are the void colour, not classes. With ``values`` the table
+    names one-channel masks' values instead: row i is mask value i (its ``label_ids``), a void
+    row's value void (the Semantic Drone Dataset's ``label_images_semantic/``, whose first row,
+    ``unlabeled``, is value 0)."""
     import csv
 
-    file = Path(root).expanduser() / COLOUR_TABLE
-    if not file.is_file():
-        return read_label_map(Path(root).expanduser() / LABEL_MAP)
+    folder = Path(root).expanduser()
+    file = next((folder / name for name in COLOUR_TABLES if (folder / name).is_file()), None)
+    if file is None:
+        return read_label_map(folder / LABEL_MAP)
     import io
 
     try:
@@ -285,6 +292,8 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
     names: list[str] = []
     colours: list[tuple[int, int, int]] = []
     void: list[tuple[int, int, int]] = []
+    class_rows: list[int] = []
+    void_rows: list[int] = []
     for line, row in enumerate(rows, 2):
         fields = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
         try:
@@ -295,11 +304,16 @@ def read_colour_table(root: str | os.PathLike[str]) -> ColourTable | None:
             raise DataError(f"{file}:{line}: expected the columns name,r,g,b with 0..255 colours, got {dict(row)}")
         if fields["name"].lower() in VOID_NAMES:
             void.append((r, g, b))
+            void_rows.append(line - 2)
         else:
             names.append(fields["name"])
             colours.append((r, g, b))
+            class_rows.append(line - 2)
     if not 0 < len(colours) < DEFAULT_IGNORE_INDEX or len(set(colours + void)) != len(colours) + len(void):
         raise DataError(f"{file}: expected 1..254 classes with distinct colours, got {len(rows)} rows")
+    if values:  # 255, where no row is, is void as everywhere (a border drawn around objects)
+        void_rows += [DEFAULT_IGNORE_INDEX] if len(rows) <= DEFAULT_IGNORE_INDEX else []
+        return ColourTable(names, colours, void, [[row] for row in class_rows], void_rows)
     return ColourTable(names, colours, void)
 
 
@@ -331,13 +345,17 @@ def read_label_map(file: Path) -> ColourTable | None:
 
 
 def mask_colours(folder: Path, recorded: Any = None) -> ColourTable | None:
-    """The colour table that decodes ``folder``'s masks: its own ``class_dict.csv`` (or its
-    parent's, for a split folder), else the one a checkpoint recorded from its training data
-    (``recorded["colours"]``, `SegmentationDataInfo.colours`), else None (masks hold class values).
+    """The colour table that decodes ``folder``'s masks: the one a checkpoint recorded from its
+    training data when it names one-channel values (``recorded["colours"]``,
+    `SegmentationDataInfo.colours`), else ``folder``'s own ``class_dict.csv`` (or its parent's, for
+    a split folder), else the recorded one, else None (masks hold class values).
     ``lucid eval`` and int8 calibration read masks through it, as training did."""
+    kept = recorded.get("colours") if isinstance(recorded, dict) else None
+    if kept and kept.get("label_ids") is not None:  # one-channel values named by a table: as training read them
+        return ColourTable.from_dict(kept)
     table = read_colour_table(folder) or read_colour_table(folder.parent)
-    if table is None and isinstance(recorded, dict) and recorded.get("colours"):
-        table = ColourTable.from_dict(recorded["colours"])
+    if table is None and kept:
+        table = ColourTable.from_dict(kept)
     return table
 
 

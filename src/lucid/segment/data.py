@@ -79,8 +79,9 @@ from lucid.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # re-exported: docu
 from lucid.segment.coding import (
     BINARY_NAMES,
     CLASS_FILES,
-    COLOUR_TABLE,
+    COLOUR_TABLES,
     DEFAULT_IGNORE_INDEX,
+    LABEL_MAP,
     LOSSY_MASK_SUFFIXES,
     OBJECT_INFO,
     ColourTable,
@@ -1230,17 +1231,39 @@ class SegmentationDataInfo:
         }
 
 
-def _mask_coding(layout: SegmentationLayout) -> tuple[ColourTable | None, str]:
+def _mask_coding(layout: SegmentationLayout, top: Path) -> tuple[ColourTable | None, str]:
     """How ``layout``'s masks code their classes, and where that was read: the layout's own
-    coding, else a ``class_dict.csv`` colour table at the root, else black-and-white JPEG masks
-    (cut at 128); ``(None, ...)`` for masks that hold class values."""
+    coding, else a colour table (``class_dict.csv``) at the data root or a folder above it up to
+    ``top`` (the ``--data`` folder: Kaggle's Semantic Drone Dataset keeps ``class_dict_seg.csv``
+    at its download's root), which decodes colour masks and names one-channel masks' values by its
+    rows, else black-and-white JPEG masks (cut at 128); ``(None, ...)`` for masks that hold class
+    values."""
     folder = layout.root
     if layout.coding is not None:
         return layout.coding, layout.description
-    table = read_colour_table(folder)
-    if table is not None:
-        return table, str(folder / COLOUR_TABLE)
+    places = [folder, *(p for p in folder.parents if p == top or top in p.parents)]
+    for place in places:
+        table = read_colour_table(place)
+        if table is None:
+            continue
+        source = next((str(place / n) for n in (*COLOUR_TABLES, LABEL_MAP) if (place / n).is_file()), str(place))
+        if table.label_ids is None and layout.train and _one_channel_mask(layout.train[0][1]):
+            table = read_colour_table(place, values=True) or table
+            source += ": row i names mask value i"
+        return table, source
     return two_level_jpeg([*layout.train, *layout.val], folder), "black-and-white JPEG masks, cut at 128"
+
+
+def _one_channel_mask(file: Path) -> bool:
+    """Whether a mask file holds one channel of values (grey or integer, not colours or a palette):
+    its values are class numbers, which a colour table's rows then name."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as opened:
+            return opened.mode in ("L", "1", "I", "I;16", "I;16B", "I;16L")
+    except OSError:
+        return False
 
 
 def _given_names(layout: Any, classes: Sequence[str] | None, table: Any, source: str) -> tuple[list[str] | None, str]:
@@ -1283,7 +1306,7 @@ def segmentation_datasets(
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     layout = find_layout(root, val_fraction=val_fraction, seed=seed)
     folder = layout.root
-    table, source = _mask_coding(layout)
+    table, source = _mask_coding(layout, Path(root).expanduser())
     train_ds = SegmentationFolder(folder, pairs=layout.train, colours=table)
     val_ds = SegmentationFolder(folder, pairs=layout.val, colours=table)
     names, names_from = _given_names(layout, classes, table, source)

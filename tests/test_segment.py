@@ -1032,6 +1032,9 @@ def test_a_colour_table_names_one_channel_mask_values_by_its_rows_void_rows_incl
     assert "class_dict_seg.csv: row i names mask value i" in info.void_note
     colours = mask_colours(inner, info.to_dict())
     assert colours is not None and colours.label_ids == [[1], [2], [3]] and 0 in colours.void_ids
+    (root / "class_dict_seg.csv").write_text("name, r, g, b\nground, 0, 0, 0\npaved-area, 128, 64, 128\n")
+    _, _, info = segmentation_datasets(root, crop_size=(12, 12), val_fraction=0.4)  # no void row: values as they are
+    assert (info.classes, info.ignore_index) == (["ground", "paved-area"], 3)  # 3, past the rows, judged void
 
 
 def test_a_root_with_the_same_data_twice_names_the_folders_to_choose_from(tmp_path):

@@ -274,9 +274,11 @@ def read_colour_table(root: str | os.PathLike[str], *, values: bool = False) -> 
     class-index order: Kaggle's CamVid format; ``class_dict_seg.csv``: the Semantic Drone
     Dataset's), else CVAT's ``labelmap.txt`` (`read_label_map`), or None without either. Rows
     named void, unlabelled or ignore are the void colour, not classes. With ``values`` the table
-    names one-channel masks' values instead: row i is mask value i (its ``label_ids``), a void
-    row's value void (the Semantic Drone Dataset's ``label_images_semantic/``, whose first row,
-    ``unlabeled``, is value 0)."""
+    names one-channel masks' values instead: row i is mask value i, a void row's value void (the
+    Semantic Drone Dataset's ``label_images_semantic/``, whose first row, ``unlabeled``, is value
+    0: ``label_ids`` then map values to classes); where every void row follows the classes, the
+    class positions are the values already and the plain table is returned (a value past the
+    rows is then judged void or not by `resolve_classes`, as without a table)."""
     import csv
 
     folder = Path(root).expanduser()
@@ -311,7 +313,9 @@ def read_colour_table(root: str | os.PathLike[str], *, values: bool = False) -> 
             class_rows.append(line - 2)
     if not 0 < len(colours) < DEFAULT_IGNORE_INDEX or len(set(colours + void)) != len(colours) + len(void):
         raise DataError(f"{file}: expected 1..254 classes with distinct colours, got {len(rows)} rows")
-    if values:  # 255, where no row is, is void as everywhere (a border drawn around objects)
+    if values and void_rows and min(void_rows) < max(class_rows):
+        # A void row before a class row: values from there on are not the class positions. 255,
+        # where no row is, is void as everywhere (a border drawn around objects).
         void_rows += [DEFAULT_IGNORE_INDEX] if len(rows) <= DEFAULT_IGNORE_INDEX else []
         return ColourTable(names, colours, void, [[row] for row in class_rows], void_rows)
     return ColourTable(names, colours, void)

@@ -284,6 +284,55 @@ def test_train_folder_without_val_is_split_by_seed(tmp_path: Path) -> None:
     note(info, "no data.yaml or classes.txt")
 
 
+def test_darknet_pairs_split_by_its_lists_of_photo_paths(tmp_path: Path) -> None:
+    """AlexeyAB's darknet layout: ``data/obj/x.jpg`` + ``x.txt`` beside ``obj.names``, ``obj.data``
+    and ``train.txt`` + ``valid.txt`` listing photo paths of darknet's own machine: the lists
+    split the pairs (by file name), obj.names names the classes, a photo without a text file is
+    a negative, and a README beside the pairs is not labels."""
+    data = tmp_path / "darknet" / "data"
+    for i in range(6):
+        photo(data / "obj" / f"p{i}.jpg", (2, 3, 20, 25))
+        if i:
+            (data / "obj" / f"p{i}.txt").write_text(f"{i % 2} 0.275 0.467 0.45 0.733\n")
+    (data / "obj" / "README.txt").write_text("labelled by hand\n")
+    (data / "obj.names").write_text("cell\nplatelet\n")
+    (data / "obj.data").write_text("classes = 2\ntrain = data/train.txt\nnames = data/obj.names\n")
+    (data / "train.txt").write_text("".join(f"/content/darknet/data/obj/p{i}.jpg\n" for i in range(4)))
+    (data / "valid.txt").write_text("data/obj/p4.jpg\n")
+    assert looks_like_detection(tmp_path / "darknet")
+    train, val, info = detection_datasets(tmp_path / "darknet", image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("yolo", ["cell", "platelet"], 4, 1)
+    assert "YOLO darknet: obj/ by train.txt + valid.txt" in note(info, "YOLO darknet")
+    assert "1 photos of obj/ are in no list" in note(info, "no list")
+    boxes = [r.boxes.tolist() for r in train.records]
+    assert boxes[0] == [] and all(len(b) == 1 and b[0] == pytest.approx([2, 3, 20, 25], abs=0.02) for b in boxes[1:])
+    assert [r.labels.tolist() for r in train.records] == [[], [2], [1], [2]]
+
+
+def test_yolo_labels_beside_their_photos_in_split_folders_or_one_folder(tmp_path: Path) -> None:
+    """Roboflow's "YOLO Darknet" export (``train/`` + ``valid/``, each ``x.jpg`` + ``x.txt`` and
+    ``_darknet.labels``) and labelImg's YOLO files (``x.jpg`` + ``x.txt`` + ``classes.txt`` in one
+    folder, split by seed); photos with captions in text files beside them are not detection data."""
+    for split, count in (("train", 3), ("valid", 2)):
+        for i in range(count):
+            photo(tmp_path / "roboflow" / split / f"p{i}.jpg")
+            (tmp_path / "roboflow" / split / f"p{i}.txt").write_text("0 0.5 0.5 0.25 0.25\n")
+        (tmp_path / "roboflow" / split / "_darknet.labels").write_text("wheat\n")
+    train, val, info = detection_datasets(tmp_path / "roboflow", image_size=32)
+    assert (info.classes, len(train), len(val)) == (["wheat"], 3, 2)
+    assert train.records[0].boxes.tolist() == [[15, 11.25, 25, 18.75]]
+    for i in range(5):
+        photo(tmp_path / "labelimg" / f"p{i}.jpg")
+        (tmp_path / "labelimg" / f"p{i}.txt").write_text("1 0.5 0.5 0.25 0.25\n")
+    (tmp_path / "labelimg" / "classes.txt").write_text("dog\ncat\n")
+    train, val, info = detection_datasets(tmp_path / "labelimg", image_size=32, val_fraction=0.2)
+    assert (info.classes, len(train), len(val)) == (["dog", "cat"], 4, 1)
+    for i in range(5):
+        photo(tmp_path / "captions" / f"p{i}.jpg")
+        (tmp_path / "captions" / f"p{i}.txt").write_text("a black square on a white ground\n")
+    assert not looks_like_detection(tmp_path / "captions")
+
+
 def _box_table(path: Path, header: str, rows: Sequence[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")

@@ -13,6 +13,8 @@
   + ``valid/_annotations.coco.json`` beside their photos;
 - **YOLO text**: ``images/`` + ``labels/`` (each possibly split into ``train/`` + ``val/``) or
   Roboflow's ``train/images`` + ``train/labels``, class names from ``data.yaml`` or ``classes.txt``;
+  or each ``x.txt`` beside ``x.jpg`` (Roboflow's "YOLO Darknet" export, labelImg's files, darknet's
+  ``data/obj/`` split by its ``train.txt`` + ``valid.txt`` lists, names in ``obj.names``);
 - **CSV boxes**: a table whose header names the photo (``filename``), the class (optional) and
   the box (``xmin ymin xmax ymax``, ``bbox``, or ``x y w h``; in pixels, or fractions):
   Roboflow's ``train/_annotations.csv`` + ``valid/`` beside their photos, ``train.csv`` +
@@ -80,6 +82,7 @@ from lucid.data.files import (
     hidden,
     holds_files,
     keyed_files,
+    names_file_text,
     read_id_list,
     seeded_split,
     split_folders,
@@ -120,6 +123,7 @@ __all__ = [
     "LAYOUT_HELP",
     "coco_files",
     "yolo_sources",
+    "yolo_label_files",
     "labelme_sources",
     "region_sources",
     "region_file",
@@ -447,7 +451,9 @@ def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path,
 
     def pair(folder: Path | None) -> tuple[Path, Path] | None:
         images, labels = child_folder(folder, IMAGE_DIRS), child_folder(folder, ("labels",))
-        return (images, labels) if images is not None and _has_files(labels, (".txt",)) and labels else None
+        if images is not None and _has_files(labels, (".txt",)) and labels:
+            return images, labels
+        return (folder, folder) if folder is not None and side_by_side(folder) else None  # darknet's x.jpg + x.txt
 
     train_dir, val_dir, notes = split_folders(root, lambda f: pair(f) is not None)
     train, val = pair(train_dir), pair(val_dir)
@@ -490,17 +496,119 @@ def _yolo_names(root: Path, labels: Sequence[Path]) -> tuple[list[str] | None, s
     return None, ""
 
 
+def yolo_label_files(images: Path, labels: Path, photos: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """The YOLO label files of ``labels`` keyed like `_keyed_photos` (their path without suffix,
+    lower-cased); where the photos lie beside them (``images`` is ``labels``: darknet's ``x.jpg`` +
+    ``x.txt``), only the text files of a photo's name (a ``train.txt`` list or a README is none).
+    Detection reads their boxes; segmentation draws their polygons."""
+    texts = _files_below(labels, ".txt", skip=("classes.txt",))
+    if images != labels:
+        return texts
+    keys = _keyed_photos(images) if photos is None else photos
+    return {key: text for key, text in texts.items() if key in keys}
+
+
 def _yolo_pairs(images: Path, labels: Path, names: list[str]) -> list[RawImage]:
     """Photos and their label files; a photo without one has no boxes, a label file without its photo
-    gives a missing photo."""
+    gives a missing photo. In one folder (darknet's ``x.jpg`` + ``x.txt``) only a text file of a
+    photo's name is its labels (a ``train.txt`` list or a README beside them is not)."""
     photos = _keyed_photos(images)
-    texts = _files_below(labels, ".txt", skip=("classes.txt",))
+    texts = yolo_label_files(images, labels, photos)
     found = [
         RawImage(photos.get(k, images / f"{k}.jpg"), read_yolo_labels(t, names), t, None, True)
         for k, t in texts.items()
     ]
     found += [RawImage(photo, [], None, None, True) for key, photo in photos.items() if key not in texts]
     return sorted(found, key=lambda r: str(r.image))
+
+
+# Text files beside darknet's photos that are not a photo's labels.
+DARKNET_LISTS = ("train.txt", "valid.txt", "val.txt", "test.txt")
+
+
+def side_by_side(folder: Path, limit: int = 2000) -> bool:
+    """Whether ``folder`` holds photos with YOLO labels beside them (``x.jpg`` + ``x.txt``: darknet's
+    ``data/obj/``, Roboflow's "YOLO Darknet" export, labelImg's YOLO files), judged from its first
+    ``limit`` entries and the first line of one such text file (a photo's caption is not labels)."""
+    photos: set[str] = set()
+    texts: dict[str, Path] = {}
+    try:
+        for count, entry in enumerate(os.scandir(folder)):
+            if count >= limit:
+                break
+            stem, suffix = os.path.splitext(entry.name.lower())
+            if hidden(entry.name) or not entry.is_file():
+                continue
+            if suffix in IMAGE_SUFFIXES:
+                photos.add(stem)
+            elif suffix == ".txt" and entry.name.lower() not in (*DARKNET_LISTS, "classes.txt"):
+                texts[stem] = Path(entry.path)
+    except OSError:
+        return False
+    paired = sorted(photos & set(texts))
+    return bool(paired) and _yolo_lines(texts[paired[0]])
+
+
+def _yolo_lines(file: Path) -> bool:
+    """Whether ``file``'s first line is a YOLO label (``class cx cy w h``, or a polygon), or it is empty."""
+    try:
+        with file.open(encoding="utf-8", errors="replace") as handle:
+            first = next((line.split() for line in handle if line.strip()), [])
+        numbers = [float(v) for v in first]
+    except (OSError, ValueError):
+        return False
+    return not first or (first[0].isdigit() and (len(numbers) == 5 or (len(numbers) >= 7 and len(numbers) % 2 == 1)))
+
+
+def _darknet_folder(root: Path) -> Path | None:
+    """The folder of darknet's ``x.jpg`` + ``x.txt`` pairs that ``root``'s lists split (AlexeyAB's
+    ``data/``: ``obj/`` beside ``obj.names``, ``obj.data``, ``train.txt`` + ``valid.txt``): ``root``
+    itself or its one such sub-folder, when a ``train.txt`` at ``root`` lists photos; else None."""
+    if not _photo_list(root / "train.txt"):
+        return None
+    if side_by_side(root):
+        return root
+    found = [f for f in subfolders(root) if side_by_side(f)]
+    return found[0] if len(found) == 1 else None
+
+
+def _photo_list(file: Path) -> list[str]:
+    """The photo names (lower-cased, without their folders) of a darknet list of photo paths; none
+    when ``file`` is missing or a line of it is not a photo's path."""
+    if not file.is_file():
+        return []
+    lines = [line.strip() for line in names_file_text(file).splitlines()]
+    names = [line.replace("\\", "/").rsplit("/", 1)[-1].lower() for line in lines if line]
+    return names if names and all(n.endswith(IMAGE_SUFFIXES) for n in names) else []
+
+
+def _darknet(root: Path) -> DetectionLayout | None:
+    """Darknet's own layout: ``obj/`` of ``x.jpg`` + ``x.txt`` (or the pairs at the root), split by
+    the lists of photo paths beside it (``train.txt`` + ``valid.txt``, ``val.txt`` or ``test.txt``;
+    each photo found by its file name, as the paths name darknet's own machine), class names from
+    ``obj.names``; with ``train.txt`` alone a seeded share validates."""
+    folder = _darknet_folder(root)
+    if folder is None:
+        return None
+    names, source = _yolo_names(root, [folder])
+    notes = []
+    if names is None:
+        names = [f"class_{i}" for i in range(_max_class_id([folder]) + 1)]
+        notes.append(f"{root}: no obj.names or classes.txt naming the classes, so the class ids are named class_0..")
+    pairs = _yolo_pairs(folder, folder, names)
+    val_list = next((root / n for n in DARKNET_LISTS[1:] if _photo_list(root / n)), None)
+    train_names = set(_photo_list(root / "train.txt"))
+    val_names = set(_photo_list(val_list)) - train_names if val_list is not None else set()
+    train = [r for r in pairs if r.image.name.lower() in train_names]
+    val = [r for r in pairs if r.image.name.lower() in val_names] if val_list is not None else None
+    unlisted = len(pairs) - len(train) - len(val or [])
+    if unlisted:
+        notes.append(f"{root}: {unlisted} photos of {folder.name}/ are in no list, so they are not used")
+    lists = "train.txt" + (f" + {val_list.name}" if val_list is not None else ", split by seed")
+    description = f"YOLO darknet: {_short(root, folder) if folder != root else '.'}/ by {lists}" + (
+        f" ({source})" if source else ""
+    )
+    return DetectionLayout(root, "yolo", description, train, val, names, notes)
 
 
 def _max_class_id(labels: Sequence[Path]) -> int:
@@ -1025,7 +1133,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_devkit, _coco, _yolo, _kitti, _supervisely, _inner_devkit, _regions, _csv):
+    for reader in (_voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _inner_devkit, _regions, _csv):
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -1069,8 +1177,10 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         images = child_folder(split, IMAGE_DIRS) or split
         if _has_files(images, (".xml",), limit=200) and walk_images(images)[0]:
             return True
-        if _xml_folders(split, LABELME_FILES) is not None or region_file(split) is not None:
+        if _xml_folders(split, LABELME_FILES) is not None or region_file(split) is not None or side_by_side(split):
             return True
+    if _darknet_folder(folder) is not None:
+        return True
     inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
     return inner is not None and looks_like_detection(inner)
 

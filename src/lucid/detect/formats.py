@@ -79,7 +79,11 @@ __all__ = [
 ]
 
 Box = tuple[float, float, float, float]
-YOLO_NAME_FILES = ("data.yaml", "data.yml", "dataset.yaml", "classes.txt", "obj.names")
+# Class names of YOLO labels: Ultralytics' YAML, labelImg's classes.txt, darknet's obj.names (or coco.names),
+# Roboflow's "YOLO Darknet" export's _darknet.labels.
+YOLO_NAME_FILES = (
+    "data.yaml", "data.yml", "dataset.yaml", "classes.txt", "obj.names", "_darknet.labels", "coco.names", "voc.names",
+)  # fmt: skip
 SUPERVISELY_META = "meta.json"  # a Supervisely project's classes, beside its dataset folders
 
 

@@ -37,6 +37,7 @@ from lucid.detect.data import (
     region_sources,
     supervisely_datasets,
     supervisely_split,
+    yolo_label_files,
     yolo_sources,
 )
 from lucid.detect.formats import (
@@ -219,8 +220,8 @@ def yolo_masks(root: Path) -> DrawnMasks | None:
 
 def _yolo_outlines(folders: list[tuple[Path, Path]], files: int = 20) -> bool:
     """Whether the first label files hold polygons (more than a box's four numbers after the class)."""
-    for _, labels in folders:
-        texts = (t for t in sorted(labels.rglob("*.txt")) if t.name != "classes.txt")
+    for images, labels in folders:
+        texts = sorted(yolo_label_files(images, labels).values())
         for seen, text in enumerate(texts):
             if seen >= files:
                 break
@@ -230,15 +231,13 @@ def _yolo_outlines(folders: list[tuple[Path, Path]], files: int = 20) -> bool:
 
 
 def _label_lines(pair: tuple[Path, Path]) -> list[tuple[int, list[float]]]:
-    return [
-        line for text in sorted(pair[1].rglob("*.txt")) if text.name != "classes.txt" for line in read_yolo_lines(text)
-    ]
+    return [line for text in sorted(yolo_label_files(*pair).values()) for line in read_yolo_lines(text)]
 
 
 def _yolo_drawn(images: Path, labels: Path) -> list[tuple[Path, Path]]:
     """Each photo of ``images`` with its mask drawn from its label file in ``labels``."""
     photos = keyed_files(images, walk_images(images)[0], "label file")
-    texts = {p.relative_to(labels).with_suffix("").as_posix().lower(): p for p in labels.rglob("*.txt")}
+    texts = yolo_label_files(images, labels, photos)
     pairs = []
     for key, photo in sorted(photos.items()):
         text = texts.get(key)

@@ -460,6 +460,46 @@ def test_labelme_json_beside_the_photos(tmp_path: Path) -> None:
     assert train.records[0].boxes.tolist() == [[2, 3, 20, 25], [22, 5, 38, 28], [25, 10, 35, 20]]
 
 
+@pytest.mark.parametrize(
+    ("files", "json_path", "prefix", "description"),
+    [
+        ({"images": 6}, "result.json", "images/", "COCO JSON: result.json, split by seed"),  # Label Studio
+        ({"data": 6}, "labels.json", "", "COCO JSON: labels.json, split by seed"),  # FiftyOne
+        ({"images/train": 4}, "annotations/train.json", "", "annotations/train.json + annotations/val.json"),
+        ({"train": 4}, "train/annotations.json", "", "train/annotations.json + valid/annotations.json"),
+    ],
+)
+def test_coco_files_of_other_names_are_found_by_their_content(
+    tmp_path: Path, files: dict[str, int], json_path: str, prefix: str, description: str
+) -> None:
+    """COCO files named otherwise than COCO's and Roboflow's: Label Studio's ``result.json`` +
+    ``images/``, FiftyOne's ``labels.json`` + ``data/``, ``annotations/train.json`` + ``val.json``,
+    a split folder's ``annotations.json``; the role is the file's (or its folder's) name. A JSON
+    file that is not COCO's (a class list) is not read as one."""
+    for folder, count in files.items():
+        names = [f"p{i}.jpg" for i in range(count)]
+        for name in names:
+            photo(tmp_path / folder / name)
+        coco_json(
+            tmp_path / json_path,
+            [prefix + n for n in names],
+            {1: "leaf"},
+            [(i, 1, [2, 3, 18, 22]) for i in range(count)],
+        )
+        if "train" in json_path:  # the validation split beside it
+            val_folder, val_json = (s.replace("train", "val") for s in (folder, json_path))
+            if json_path.startswith("train/"):
+                val_folder, val_json = "valid", "valid/annotations.json"
+            photo(tmp_path / val_folder / "q0.jpg")
+            coco_json(tmp_path / val_json, ["q0.jpg"], {1: "leaf"}, [(0, 1, [2, 3, 18, 22])])
+    (tmp_path / "classes.json").write_text('["leaf"]')
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32, val_fraction=0.2)
+    assert description in note(info, "COCO JSON")
+    assert info.classes == ["leaf"] and len(train) + len(val) == (6 if "seed" in description else 5)
+    assert train.records[0].boxes.tolist() == [[2, 3, 20, 25]]
+
+
 def test_coco_boxes_of_unlisted_images_are_missing_photos(tmp_path: Path) -> None:
     files = ["a.jpg", "b.jpg", "c.jpg"]
     for f in files:

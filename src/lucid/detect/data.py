@@ -10,7 +10,9 @@
   each ``x.xml`` next to ``x.jpg``, optionally inside ``train/`` + ``val/`` split folders;
 - **COCO JSON**: ``annotations/instances_*.json`` with the photos in ``train2017/``,
   ``images/train2017/``, ``images/`` ... and Roboflow's ``train/_annotations.coco.json``
-  + ``valid/_annotations.coco.json`` beside their photos;
+  + ``valid/_annotations.coco.json`` beside their photos, and COCO files of other names found by
+  their content (Label Studio's ``result.json`` + ``images/``, FiftyOne's ``labels.json`` +
+  ``data/``, ``annotations/train.json`` + ``val.json``);
 - **YOLO text**: ``images/`` + ``labels/`` (each possibly split into ``train/`` + ``val/``) or
   Roboflow's ``train/images`` + ``train/labels``, class names from ``data.yaml`` or ``classes.txt``;
   or each ``x.txt`` beside ``x.jpg`` (Roboflow's "YOLO Darknet" export, labelImg's files, darknet's
@@ -103,6 +105,7 @@ from lucid.detect.formats import (
     RegionFile,
     VocFile,
     box_table_columns,
+    is_coco_json,
     is_labelme_json,
     read_box_csv,
     read_coco_json,
@@ -389,25 +392,52 @@ def _coco_role(name: str) -> str:
 
 def coco_files(root: Path) -> dict[str, tuple[Path, list[Path]]]:
     """COCO files by role (``train``/``val``/``test``/``all``) with the folders their photos may be in:
-    Roboflow's ``SPLIT/_annotations.coco.json``, else ``annotations/instances_*.json``. Detection
-    reads their boxes; segmentation draws their polygons (`lucid.segment.polygons`)."""
+    Roboflow's ``SPLIT/_annotations.coco.json`` (or another COCO file in each split folder), else
+    ``annotations/instances_*.json``, else any COCO file in ``annotations/`` or at the root, its
+    role from its name (``annotations/train.json`` + ``val.json``; Label Studio's ``result.json`` +
+    ``images/``, FiftyOne's ``labels.json`` + ``data/``: one file, split by seed). Detection reads
+    their boxes; segmentation draws their polygons (`lucid.segment.polygons`)."""
     found: dict[str, tuple[Path, list[Path]]] = {}
-    for role_dir, role in ((child_folder(root, TRAIN_SPLITS), "train"), (child_folder(root, VAL_SPLITS), "val")):
-        if role_dir is not None and (role_dir / COCO_ROBOFLOW).is_file():
-            found[role] = (role_dir / COCO_ROBOFLOW, [role_dir, role_dir / "images"])
-    test_dir = child_folder(root, TEST_SPLITS)
-    if test_dir is not None and (test_dir / COCO_ROBOFLOW).is_file():
-        found["test"] = (test_dir / COCO_ROBOFLOW, [test_dir, test_dir / "images"])
+    for names, role in ((TRAIN_SPLITS, "train"), (VAL_SPLITS, "val"), (TEST_SPLITS, "test")):
+        role_dir = child_folder(root, names)
+        file = None if role_dir is None else _split_coco_file(role_dir)
+        if role_dir is not None and file is not None:
+            found[role] = (file, [role_dir, role_dir / "images"])
     if found:
         return found
     annotations = child_folder(root, ("annotations",))
-    if annotations is None:
-        return found
-    for json_path in sorted(annotations.glob("instances_*.json")):
+    for json_path in sorted(annotations.glob("instances_*.json")) if annotations is not None else []:
         split = json_path.stem[len("instances_") :]
         folders = [root / split, root / "images" / split, root / "images", root]
         found.setdefault(_coco_role(split), (json_path, folders))
+    for folder in [f for f in (annotations, root) if f is not None]:
+        if found:
+            break
+        for json_path in _coco_by_content(folder):
+            split = json_path.stem
+            folders = [root / split, root / "images" / split, root / "images", root / "data", root]
+            found.setdefault(_coco_role(split), (json_path, folders))
     return found
+
+
+def _split_coco_file(folder: Path) -> Path | None:
+    """A split folder's COCO file: Roboflow's ``_annotations.coco.json``, else its one JSON file of
+    COCO content (`is_coco_json`)."""
+    if (folder / COCO_ROBOFLOW).is_file():
+        return folder / COCO_ROBOFLOW
+    found = _coco_by_content(folder)
+    return found[0] if len(found) == 1 else None
+
+
+def _coco_by_content(folder: Path, most: int = 8) -> list[Path]:
+    """The JSON files of ``folder`` (its first ``most``, not below it) whose content is a COCO
+    instances file (`is_coco_json`); panoptic and caption files are not."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".json" and not hidden(p.name))
+    except OSError:
+        return []
+    skip = ("panoptic", "captions", "person_keypoints")
+    return [p for p in files[:most] if p.is_file() and not p.name.lower().startswith(skip) and is_coco_json(p)]
 
 
 def _coco(root: Path) -> DetectionLayout | None:

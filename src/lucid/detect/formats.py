@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -56,6 +57,7 @@ __all__ = [
     "read_labelme_shapes",
     "LabelMeShape",
     "is_labelme_json",
+    "is_coco_json",
     "read_yolo_labels",
     "read_yolo_lines",
     "read_yolo_names",
@@ -230,6 +232,24 @@ def is_labelme_json(path: Path) -> bool:
     except OSError:
         return False
     return b'"shapes"' in head and head.lstrip().startswith(b"{")
+
+
+def is_coco_json(path: Path, head: int = 1 << 20) -> bool:
+    """Whether ``path`` is a COCO instances file, judged from its first ``head`` bytes (such files
+    can be large, and their ``annotations`` may come last): an object with an ``images`` list
+    whose entries have a ``file_name``, and no panoptic ``segments_info``."""
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(head)
+    except OSError:
+        return False
+    text = text.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return (
+        text.startswith(b"{")
+        and re.search(rb'"images"\s*:\s*\[', text) is not None
+        and b'"file_name"' in text
+        and b'"segments_info"' not in text
+    )
 
 
 def _voc_size(root: ElementTree.Element, file: Path) -> tuple[int, int] | None:

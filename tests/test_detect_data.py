@@ -616,6 +616,44 @@ def test_createml_files_in_roboflow_split_folders(tmp_path: Path) -> None:
     assert "2 photos have no boxes, kept as negatives" in note(info, "negatives")  # one per split
 
 
+def cvat_xml(path: Path, photos: dict[str, tuple[str, list[str]]]) -> Path:
+    """CVAT's "CVAT for images 1.1" export of ``photos``: each name's subset and shape elements."""
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "<version>1.1</version>", "<meta></meta>"]
+    for n, (name, (subset, shapes)) in enumerate(photos.items()):
+        lines += [f'<image id="{n}" name="{name}" width="{W}" height="{H}" subset="{subset}">', *shapes, "</image>"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([*lines, "</annotations>"]), encoding="utf-8")
+    return path
+
+
+def test_cvat_xml_is_split_by_its_subsets_and_gives_each_shapes_box(tmp_path: Path) -> None:
+    """CVAT's "CVAT for images" export (``annotations.xml`` + ``images/``): a box is itself (a
+    turned one, the box around its corners), a polygon's and an ellipse's the box around them;
+    points and polylines outline nothing, counted; tags are no shapes. Its subsets (Train,
+    Validation) split it."""
+    shapes = [
+        '<box label="cat" occluded="0" xtl="2" ytl="3" xbr="20" ybr="25"><attribute name="a">x</attribute></box>',
+        '<polygon label="dog" points="22,5;38,5;30,28"></polygon>',
+        '<ellipse label="dog" cx="30" cy="15" rx="5" ry="5"></ellipse>',
+        '<box label="cat" xtl="10" ytl="10" xbr="20" ybr="14" rotation="90"></box>',
+        '<points label="cat" points="3,3"></points>',
+        '<polyline label="dog" points="1,1;5,5"></polyline>',
+        '<tag label="cat"></tag>',
+    ]
+    photos = {f"p{i}.jpg": ("Train" if i < 4 else "Validation", shapes) for i in range(6)}
+    for name in photos:
+        photo(tmp_path / "images" / name)
+    cvat_xml(tmp_path / "annotations.xml", photos)
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("cvat", ["cat", "dog"], 4, 2)
+    assert "CVAT XML: annotations.xml, split by its subsets" in note(info, "CVAT XML:")
+    boxes = train.records[0].boxes.tolist()
+    assert boxes[:3] == [[2, 3, 20, 25], [22, 5, 38, 28], [25, 10, 35, 20]]
+    assert boxes[3] == pytest.approx([13, 7, 17, 17], abs=1e-4)  # 10 x 4, turned a quarter about its centre
+    assert "12 regions are not used (6 points shapes, 6 polyline shapes)" in note(info, "regions are not")
+
+
 @pytest.mark.parametrize(
     ("text", "shown"),
     [

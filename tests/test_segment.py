@@ -1245,6 +1245,29 @@ def test_via_regions_are_drawn_into_class_masks(tmp_path, monkeypatch):
     assert claimed is not None and claimed[0] == "detect" and "segment" not in claimed[1]
 
 
+def test_cvat_polygons_are_drawn_into_class_masks_split_by_their_subsets(tmp_path, monkeypatch):
+    """CVAT's "CVAT for images" export (``annotations.xml`` + ``images/``): polygons and boxes drawn
+    into cached masks, the labels in name order as 1..K, split by the images' subsets."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "cvat"
+    (root / "images").mkdir(parents=True)
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "<version>1.1</version>"]
+    for i in range(5):
+        Image.fromarray(np.full((20, 40, 3), 50 * i, np.uint8)).save(root / "images" / f"p{i}.jpg")
+        subset = "Train" if i < 3 else "Validation"
+        lines += [
+            f'<image id="{i}" name="p{i}.jpg" width="40" height="20" subset="{subset}">',
+            '<polygon label="road" points="0,10;40,10;40,20;0,20"></polygon>',
+            '<box label="car" xtl="4" ytl="12" xbr="12" ybr="18"></box>',
+            "</image>",
+        ]
+    (root / "annotations.xml").write_text("\n".join([*lines, "</annotations>"]))
+    train, val, info = segmentation_datasets(root, crop_size=(20, 40))
+    assert (len(train), len(val), info.classes) == (3, 2, ["background", "car", "road"])
+    assert train.load(0)[1][15].tolist() == [2] * 4 + [1] * 8 + [2] * 28
+    assert set(train.load(0)[1][:9].flatten().tolist()) == {0}
+
+
 def test_drawn_masks_need_a_writable_cache_and_say_so(tmp_path, monkeypatch):
     """Outlines are drawn into ``$LUCID_HOME/masks``; a cache that cannot be written is one line
     naming it and the way out, not a traceback."""

@@ -74,8 +74,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "DIR/annotations/training/ (ADE20K), Pascal VOC, Cityscapes, Oxford-IIIT Pet's trimaps, COCO/YOLO/LabelMe/"
         "Supervisely/VIA outlines, one mask per object (DSB 2018), or DIR/images/ + "
         "DIR/masks/ split by --val-fraction; --task detect: Pascal VOC, VOC XML beside the photos, COCO JSON, "
-        "YOLO labels, CSV box tables, LabelMe JSON, KITTI, Supervisely, VIA or Create ML JSON (docs/training.md, "
-        "docs/segmentation.md, docs/detection.md)",
+        "YOLO labels, CSV box tables, LabelMe JSON, KITTI, Supervisely, VIA, Create ML or CVAT files "
+        "(docs/training.md, docs/segmentation.md, docs/detection.md)",
     )
     data.add_argument(
         "--img-size",

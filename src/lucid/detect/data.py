@@ -35,7 +35,9 @@
   file listing its folder's photos, in ``train/`` + ``val/`` (the Mask R-CNN balloon set's
   layout) or at the root (split by seed); each region's box (rectangles; polygons, circles and
   ellipses the box around them), its class the region attribute that names one (without any,
-  one class).
+  one class);
+- **CVAT for images XML** (``annotations.xml`` + ``images/``): each ``<box>`` (turned: the box
+  around its corners), ``<polygon>`` and ``<ellipse>``'s box, split by the images' ``subset``.
 
 Open Images' ``/m/...`` class ids are named by a ``*class-descriptions*.csv`` beside the box table
 or at the root (``class-descriptions-boxable.csv``, ``oidv7-class-descriptions.csv``).
@@ -88,6 +90,7 @@ from lucid.data.files import (
     read_id_list,
     seeded_split,
     split_folders,
+    split_role,
     subfolders,
     voc_split,
     walk_images,
@@ -131,6 +134,7 @@ __all__ = [
     "region_sources",
     "region_file",
     "region_notes",
+    "subset_split",
     "supervisely_datasets",
     "supervisely_split",
     "DetectionLayout",
@@ -150,13 +154,15 @@ LAYOUT_HELP = (
     "or train/images + train/labels, with data.yaml or classes.txt); CSV boxes (a header naming filename, "
     "class, xmin, ymin, xmax, ymax: Roboflow's train/_annotations.csv + valid/, or train.csv + val.csv); "
     "LabelMe JSON beside the photos; KITTI (training/image_2 + training/label_2, ImageSets/train.txt + val.txt); "
-    "a Supervisely project (meta.json + DATASET/img + DATASET/ann); or VIA or Create ML JSON beside the photos "
-    "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/)"
+    "a Supervisely project (meta.json + DATASET/img + DATASET/ann); VIA or Create ML JSON beside the photos "
+    "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/); or CVAT's "
+    "annotations.xml + images/"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
 COCO_ROBOFLOW = "_annotations.coco.json"
 ROBOFLOW_CSV = "_annotations.csv"
+CVAT_XML = "annotations.xml"  # CVAT's "CVAT for images 1.1" export, beside its images/
 DUPLICATE_IOU = 0.9  # same-class boxes overlapping this much are named as probable duplicates
 # Where a layout that declares its classes declares them, for the run's classes line.
 DECLARED_CLASSES = {"coco": "the COCO categories", "yolo": "the YOLO names", "supervisely": "Supervisely's meta.json"}
@@ -165,7 +171,7 @@ DECLARED_CLASSES = {"coco": "the COCO categories", "yolo": "the YOLO names", "su
 @dataclass
 class DetectionLayout:
     """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
-    ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``), the photos of each split as
+    ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``), the photos of each split as
     annotated (``val`` None: no split in the data, drawn by seed), the class names the data fixes
     (COCO categories, YOLO names, Supervisely's meta.json; None where the boxes name them: VOC,
     KITTI ...) and notes."""
@@ -799,16 +805,17 @@ def _csv(root: Path) -> DetectionLayout | None:
 
 
 def region_file(folder: Path | None, most: int = 20) -> Path | None:
-    """``folder``'s VIA or Create ML file (`region_file_kind`): Roboflow's
-    ``_annotations.createml.json`` or a VIA export name first, else the one JSON file of such
-    content among its first ``most`` (a folder of many JSON files holds LabelMe's, one per photo)."""
+    """``folder``'s VIA, Create ML or CVAT file (`region_file_kind`): Roboflow's
+    ``_annotations.createml.json``, a VIA export name or CVAT's ``annotations.xml`` first, else the
+    one JSON or XML file of such content among its first ``most`` (a folder of many JSON or XML
+    files holds LabelMe's or VOC's, one per photo)."""
     if folder is None or not folder.is_dir():
         return None
     try:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".json" and not hidden(p.name))
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".json", ".xml") and not hidden(p.name))
     except OSError:
         return None
-    known = (CREATEML_ROBOFLOW, *VIA_NAMES)
+    known = (CREATEML_ROBOFLOW, *VIA_NAMES, CVAT_XML)
     named = [p for p in files if p.name.lower() in known or p.name.lower().startswith("via_project")]
     found = [p for p in (named or files[:most]) if p.is_file() and region_file_kind(p) is not None]
     return found[0] if len(found) == 1 or (named and found) else None
@@ -849,16 +856,42 @@ def region_notes(root: Path, files: Sequence[RegionFile]) -> list[str]:
     return notes
 
 
+def subset_split(file: RegionFile) -> tuple[list[str], list[str], str] | None:
+    """The training and validation photo names of a file that names each photo's subset (CVAT's
+    ``subset="Train"`` + ``"Validation"``, or ``"Test"`` without one), and a note; None when its
+    subsets do not split it so."""
+    roles: dict[str, list[str]] = {}
+    for name in file.shapes:
+        roles.setdefault(split_role(file.subsets.get(name, "")) or "", []).append(name)
+    val_role = "val" if "val" in roles else "test" if "test" in roles else None
+    if "train" not in roles or val_role is None:
+        return None
+    unused = sum(len(names) for role, names in roles.items() if role not in ("train", val_role))
+    note = f"{file.path}: its subsets split it ({len(roles['train'])} train, {len(roles[val_role])} validate)"
+    return (
+        roles["train"],
+        roles[val_role],
+        note + (f"; {unused} photos of other subsets are not used" if unused else ""),
+    )
+
+
 def _regions(root: Path) -> DetectionLayout | None:
-    """VIA or Create ML files (`region_sources`), each listing its split's photos, which lie beside
-    it (or in a folder below it): the box around each region."""
+    """VIA, Create ML or CVAT files (`region_sources`), each listing its split's photos, which lie
+    beside it (or in a folder below it): the box around each region. One file whose photos name
+    their subsets (CVAT's) is split by them."""
     sources = region_sources(root)
     if sources is None:
         return None
     paths, notes = sources
     files = [read_region_file(path) for path in paths]
     photos = {path.parent: _keyed_photos(path.parent) for path in paths}
-    read = [_listed_images(f.path, f.boxes(), f.path.parent, photos[f.path.parent]) for f in files]
+    parts = [(f, f.boxes()) for f in files]
+    subsets = subset_split(files[0]) if len(files) == 1 else None
+    if subsets is not None:
+        boxes = parts[0][1]
+        parts = [(files[0], {name: boxes[name] for name in names}) for names in subsets[:2]]
+        notes.append(subsets[2])
+    read = [_listed_images(f.path, b, f.path.parent, photos[f.path.parent], f.sizes) for f, b in parts]
     notes += region_notes(root, files)
     listed = {r.image for images in read for r in images}
     unlisted = len({p for found in photos.values() for p in found.values()} - listed)
@@ -867,6 +900,7 @@ def _regions(root: Path) -> DetectionLayout | None:
     train, val = read[0], (read[1] if len(read) > 1 else None)
     where = " + ".join(_short(root, f.path) for f in files)
     description = f"{files[0].kind}: {where}" + (", split by seed" if val is None else "")
+    description += ", split by its subsets" if subsets is not None else ""
     return DetectionLayout(root, files[0].kind.split()[0].lower(), description, train, val, None, notes)
 
 

@@ -573,13 +573,16 @@ class RegionFile:
     it (a Create ML box is a ``rectangle``); ``kind`` (``VIA JSON``, ``CreateML JSON``) for notes;
     ``class_key``: the VIA region attribute read as the class (None: every region is `ONE_CLASS`,
     or Create ML's labels); ``skipped``: regions left out, by reason (no class value, a shape that
-    is no region)."""
+    is no region); ``subsets``: each photo's subset where the file names one (CVAT's), and
+    ``sizes`` the photo sizes it states."""
 
     path: Path
     kind: str
     shapes: dict[str, list[LabelMeShape]]
     class_key: str | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+    subsets: dict[str, str] = field(default_factory=dict)  # photo name -> its subset (CVAT's Train, Validation)
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # photo name -> (width, height) the file states
 
     def boxes(self) -> dict[str, list[RawObject]]:
         """Each photo's boxes: the box around each shape (`LabelMeShape.box`)."""
@@ -587,10 +590,11 @@ class RegionFile:
 
 
 def region_file_kind(path: Path, head: int = 65536) -> str | None:
-    """``VIA JSON`` or ``CreateML JSON`` when ``path``'s opening bytes look like one (the file is
-    not parsed here: such files hold a whole split), else None. VIA: an object whose entries have
-    ``filename`` and ``regions`` (a project file: ``_via_img_metadata``); Create ML: a list of
-    entries with ``image`` and ``annotations``."""
+    """``VIA JSON``, ``CreateML JSON`` or ``CVAT XML`` when ``path``'s opening bytes look like one
+    (the file is not parsed here: such files hold a whole split), else None. VIA: an object whose
+    entries have ``filename`` and ``regions`` (a project file: ``_via_img_metadata``); Create ML: a
+    list of entries with ``image`` and ``annotations``; CVAT for images: ``<annotations>`` of
+    ``<meta>`` and ``<image>`` elements (a VOC file's root is ``<annotation>``)."""
     try:
         with path.open("rb") as handle:
             text = handle.read(head).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -600,6 +604,8 @@ def region_file_kind(path: Path, head: int = 65536) -> str | None:
         return "VIA JSON"
     if text.startswith(b"[") and b'"image"' in text and b'"annotations"' in text:
         return "CreateML JSON"
+    if text.startswith(b"<") and b"<annotations>" in text and (b"<image " in text or b"<meta>" in text):
+        return "CVAT XML"
     return None
 
 
@@ -612,9 +618,11 @@ def read_region_file(path: str | os.PathLike[str]) -> RegionFile:
         return _read_createml(file)
     if kind == "VIA JSON":
         return _read_via(file)
+    if kind == "CVAT XML":
+        return _read_cvat(file)
     raise DataError(
-        f"{file}: expected a VIA JSON file (entries with 'filename' and 'regions') or a CreateML JSON list "
-        "(entries with 'image' and 'annotations')"
+        f"{file}: expected a VIA JSON file (entries with 'filename' and 'regions'), a CreateML JSON list "
+        "(entries with 'image' and 'annotations') or a CVAT for images XML file (<annotations> of <image>)"
     )
 
 
@@ -742,4 +750,72 @@ def _via_shape(shape: Mapping[str, Any], label: str, file: Path, photo: str) -> 
             return LabelMeShape(label, "polygon", points)
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{file}: a {kind} region of {photo!r} lacks its numbers ({dict(shape)})") from None
+    return None
+
+
+def _read_cvat(file: Path) -> RegionFile:
+    """CVAT's "CVAT for images 1.1" export (``annotations.xml``): each ``<image name width height
+    subset>`` with its ``<box xtl ytl xbr ybr rotation>`` (a turned box's box is around its
+    corners), ``<polygon points="x,y;x,y...">`` and ``<ellipse cx cy rx ry>`` in pixels, each named
+    by its ``label``; points, polylines, masks and tags outline no region and are counted."""
+    try:
+        root = ElementTree.parse(file).getroot()
+    except (ElementTree.ParseError, OSError) as exc:
+        raise DataError(f"{file}: not a readable CVAT XML file ({exc})") from None
+    if root.tag != "annotations":
+        raise DataError(f"{file}: expected CVAT's <annotations> element, got <{root.tag}>")
+    shapes: dict[str, list[LabelMeShape]] = {}
+    subsets: dict[str, str] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    skipped: Counter[str] = Counter()
+    for image in root.iter("image"):
+        name = image.get("name")
+        if not name:
+            raise DataError(f"{file}: an <image id={image.get('id')!r}> has no name")
+        found = shapes.setdefault(name, [])
+        if image.get("subset"):
+            subsets[name] = str(image.get("subset"))
+        width, height = _int_or_none(_float(image.get("width"))), _int_or_none(_float(image.get("height")))
+        if width and height:
+            sizes[name] = (width, height)
+        for element in image:
+            shape = _cvat_shape(element, file, name)
+            if shape is not None:
+                found.append(shape)
+            elif element.tag not in ("attribute", "tag"):
+                skipped[f"{element.tag} shapes"] += 1
+    return RegionFile(file, "CVAT XML", shapes, None, dict(sorted(skipped.items())), subsets, sizes)
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _cvat_shape(element: ElementTree.Element, file: Path, photo: str) -> LabelMeShape | None:
+    """One CVAT shape element as a shape in pixels; None for one that outlines no region."""
+    label = (element.get("label") or "").strip()
+    try:
+        if element.tag == "box":
+            x1, y1, x2, y2 = (float(element.get(k, "")) for k in ("xtl", "ytl", "xbr", "ybr"))
+            corners = [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
+            turn = math.radians(float(element.get("rotation") or 0.0))
+            if turn:
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                corners = [
+                    (cx + (x - cx) * math.cos(turn) - (y - cy) * math.sin(turn),
+                     cy + (x - cx) * math.sin(turn) + (y - cy) * math.cos(turn))
+                    for x, y in corners
+                ]  # fmt: skip
+            return LabelMeShape(label, "polygon", corners)
+        if element.tag == "polygon":
+            points = [(float(x), float(y)) for x, y in (p.split(",") for p in element.get("points", "").split(";"))]
+            return LabelMeShape(label, "polygon", points) if len(points) >= 3 else None
+        if element.tag == "ellipse":
+            cx, cy, rx, ry = (float(element.get(k, "")) for k in ("cx", "cy", "rx", "ry"))
+            return _via_shape({"name": "ellipse", "cx": cx, "cy": cy, "rx": rx, "ry": ry}, label, file, photo)
+    except ValueError:
+        raise DataError(f"{file}: a <{element.tag}> of {photo!r} lacks its numbers ({dict(element.attrib)})") from None
     return None

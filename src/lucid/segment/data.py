@@ -692,7 +692,7 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
     split a seeded ``val_fraction`` of the photos validates. A COCO folder holding instances and
     panoptic files is read by its instances' outlines, said in a note."""
     from lucid.segment.drawn import BACKGROUND
-    from lucid.segment.polygons import coco_masks, labelme_masks, supervisely_masks, via_masks, yolo_masks
+    from lucid.segment.polygons import coco_masks, labelme_masks, region_masks, supervisely_masks, yolo_masks
     from lucid.segment.segments import object_masks, panoptic_files, panoptic_masks
 
     drawn = coco_masks(folder)
@@ -708,7 +708,7 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
         or yolo_masks(folder)
         or labelme_masks(folder)
         or supervisely_masks(folder)
-        or via_masks(folder)
+        or region_masks(folder)
         or object_masks(folder)
     )
     if drawn is None:

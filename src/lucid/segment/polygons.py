@@ -35,6 +35,7 @@ from lucid.detect.data import (
     labelme_sources,
     region_notes,
     region_sources,
+    subset_split,
     supervisely_datasets,
     supervisely_split,
     yolo_label_files,
@@ -69,7 +70,7 @@ __all__ = [
     "yolo_masks",
     "labelme_masks",
     "supervisely_masks",
-    "via_masks",
+    "region_masks",
     "has_outlines",
     "has_supervisely_outlines",
 ]
@@ -109,7 +110,7 @@ def has_outlines(root: Path, head: int = 1 << 20) -> bool:
     """Whether ``root``'s COCO files seem to outline their objects, judged from the first ``head``
     bytes of one (large files are not parsed here): a non-empty ``segmentation``; or its YOLO
     labels hold polygons, or its LabelMe files outline shapes (the first few files read), or its
-    VIA files outline regions (`_via_outlines`)."""
+    VIA or CVAT files outline regions (`_region_outlines`)."""
     files = coco_files(root)
     if not files:
         sources = yolo_sources(root)
@@ -119,7 +120,7 @@ def has_outlines(root: Path, head: int = 1 << 20) -> bool:
         if labelme is not None:
             return _labelme_outlines(labelme[0])
         regions = region_sources(root)
-        return regions is not None and _via_outlines(regions[0][0], head)
+        return regions is not None and _region_outlines(regions[0][0], head)
     file = (files.get("train") or next(iter(files.values())))[0]
     try:
         with file.open("rb") as handle:
@@ -354,65 +355,80 @@ def _labelme_drawn(
     return pairs
 
 
-def via_masks(root: Path) -> DrawnMasks | None:
-    """``root``'s VIA files (`lucid.detect.data.region_sources`: ``train/via_region_data.json`` +
-    ``val/``, or one file) drawn as class masks when they outline regions (polygons, circles,
-    ellipses; rectangles are drawn too), else None: rectangles alone, and Create ML's files, are
-    boxes (detection's). The classes are the region attribute's values in name order, value
-    1..K; regions without one are one class (`lucid.detect.formats.ONE_CLASS`). Photos the files
-    do not list are not used, and listed photos that are missing are left out, both said."""
+def region_masks(root: Path) -> DrawnMasks | None:
+    """``root``'s VIA or CVAT files (`lucid.detect.data.region_sources`: ``train/via_region_data.json``
+    + ``val/``, one file, or CVAT's ``annotations.xml`` + ``images/``, split by its subsets when
+    they name train and validation) drawn as class masks when they outline regions (polygons,
+    circles, ellipses; rectangles are drawn too), else None: rectangles alone, and Create ML's
+    files, are boxes (detection's). The classes are the labels (VIA: the region attribute's
+    values) in name order, value 1..K; VIA regions without one are one class
+    (`lucid.detect.formats.ONE_CLASS`). Photos the files do not list are not used, and listed
+    photos that are missing are left out, both said."""
     sources = region_sources(root)
-    if sources is None or not _via_outlines(sources[0][0]):
+    if sources is None or not _region_outlines(sources[0][0]):
         return None
     paths, notes = sources
     files = [read_region_file(path) for path in paths]
     labels = sorted({shape.label for f in files for shapes in f.shapes.values() for shape in shapes})
     if len(labels) >= 255:
-        raise DataError(f"{len(labels)} VIA classes; 8-bit masks hold at most 254 classes and a void value")
+        raise DataError(
+            f"{len(labels)} classes in {files[0].kind} files; 8-bit masks hold at most 254 and a void value"
+        )
     value = {label: index + 1 for index, label in enumerate(labels)}
+    parts = [(f, sorted(f.shapes)) for f in files]
+    subsets = subset_split(files[0]) if len(files) == 1 else None
+    if subsets is not None:
+        parts = [(files[0], names) for names in subsets[:2]]
+        notes.append(subsets[2])
     missing: list[str] = []
-    unlisted = 0
-    drawn = []
-    for file in files:
-        photos = keyed_files(file.path.parent, walk_images(file.path.parent)[0], "VIA file")
+    drawn, used = [], set()
+    for file, names in parts:
+        photos = keyed_files(file.path.parent, walk_images(file.path.parent)[0], f"{file.kind} file")
         by_name = {photo.name.lower(): photo for photo in photos.values()}
         pairs = []
-        for name, shapes in sorted(file.shapes.items()):
+        for name in names:
             named = Path(name.replace("\\", "/"))
             photo = photos.get(named.with_suffix("").as_posix().lower()) or by_name.get(named.name.lower())
             if photo is None:
                 missing.append(short_path(root, file.path.parent / name))
                 continue
-            pairs.append((photo, _region_mask(file.path, photo, shapes, value)))
-        unlisted += len(set(photos.values()) - {photo for photo, _ in pairs})
-        drawn.append(pairs)
+            pairs.append((photo, _region_mask(file.path, photo, file.shapes[name], value)))
+        used |= {photo for photo, _ in pairs}
+        drawn.append((pairs, set(photos.values())))
+    unlisted = len(set().union(*(found for _, found in drawn)) - used)
     notes += region_notes(root, files)
+    kind = files[0].kind
     if missing:
-        notes.append(f"{root}: {len(missing)} photos the VIA files list are missing, not used (e.g. {missing[0]})")
+        notes.append(f"{root}: {len(missing)} photos the {kind} files list are missing, not used (e.g. {missing[0]})")
     if unlisted:
-        notes.append(f"{root}: {unlisted} photos are in no VIA file, so they are not used")
+        notes.append(f"{root}: {unlisted} photos are in no {kind} file, so they are not used")
     notes.append(
-        f"{root}: masks drawn from the VIA regions into {mask_cache_dir()} ({len(labels)} classes + background)"
+        f"{root}: masks drawn from the {kind} regions into {mask_cache_dir()} ({len(labels)} classes + background)"
     )
-    description = "VIA JSON: " + " + ".join(short_path(root, f.path) for f in files)
-    return DrawnMasks(drawn[0], drawn[1] if len(drawn) > 1 else None, labels, description, notes)
+    description = f"{kind}: " + " + ".join(short_path(root, f.path) for f in files)
+    description += ", split by its subsets" if subsets is not None else ""
+    val = drawn[1][0] if len(drawn) > 1 else None
+    return DrawnMasks(drawn[0][0], val, labels, description, notes)
 
 
-def _via_outlines(file: Path, head: int = 1 << 20) -> bool:
-    """Whether a VIA file's first ``head`` bytes hold a region that outlines an area (a polygon,
-    circle or ellipse; a file of rectangles alone holds boxes)."""
-    if region_file_kind(file) != "VIA JSON":
+def _region_outlines(file: Path, head: int = 1 << 20) -> bool:
+    """Whether a VIA or CVAT file's first ``head`` bytes hold a region that outlines an area (a
+    polygon, circle or ellipse; a file of rectangles alone holds boxes)."""
+    kind = region_file_kind(file)
+    if kind not in ("VIA JSON", "CVAT XML"):
         return False
     try:
         with file.open("rb") as handle:
             text = handle.read(head)
     except OSError:
         return False
+    if kind == "CVAT XML":
+        return re.search(rb"<(polygon|ellipse)\b", text) is not None
     return re.search(rb'"name"\s*:\s*"(polygon|circle|ellipse)"', text) is not None
 
 
 def _region_mask(file: Path, photo: Path, shapes: list[Any], value: dict[str, int]) -> Path:
-    """The cached class mask of one photo's VIA regions (pixels of the photo as shown)."""
+    """The cached class mask of one photo's VIA or CVAT regions (pixels of the photo as shown)."""
     width, height = upright_size(photo)
     mask = cached_mask(file, f"via|{photo}|{width}x{height}|{sorted(value.items())}", photo.stem)
     if not mask.is_file():

@@ -319,6 +319,39 @@ def test_tiny_imagenet_validates_on_its_listed_val_folder_in_training_and_lucid_
     assert layout.val is not None and layout.val.count() == 6 and layout.val.files["goldfish"][0].parent == root / "val"
 
 
+def test_split_folders_of_photos_labelled_by_a_one_hot_table_in_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Roboflow's classification CSV export: ``train/`` + ``valid/`` (+ ``test/``), each its photos
+    and a ``_classes.csv`` (``filename, cat, dog, ...``: one column per class, 1 in the photo's).
+    The tables label both splits (before: "train/ holds no images in class folders"), and
+    ``lucid eval`` scores ``valid/`` by its table."""
+    root = tmp_path / "roboflow"
+    for split, count in (("train", 4), ("valid", 2), ("test", 1)):
+        rows = []
+        for c, (name, colour) in enumerate(COLOURS.items()):
+            for i in range(count):
+                file = f"{name}{i}_jpg.rf.{c}{i}.jpg"
+                _photo(root / split / file, colour, seed=100 * c + i + 50 * (split != "train"))
+                rows.append(", ".join([file, *("1" if k == name else "0" for k in COLOURS)]))
+        (root / split / "_classes.csv").write_text("filename, " + ", ".join(COLOURS) + "\n" + "\n".join(rows) + "\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_val",
+        ["blue", "green", "red"],
+        12,
+        6,
+    )
+    assert f"{root / 'train'}: photos labelled by _classes.csv: 12 in 3 classes" in layout.notes
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["images"] == 6 and result["top1"] == pytest.approx(record["val_top1"])
+
+
 def test_numbered_class_folders_take_the_names_of_cat_to_name_json_in_training_eval_and_predict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

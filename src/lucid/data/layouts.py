@@ -93,8 +93,10 @@ def _class_folders(base: Path, flag: str, root: object) -> FolderLayout:
     train_dir, val_dir, notes = _split_roles(base)
     if train_dir is not None and val_dir is not None:
         kind = "train_test" if split_role(val_dir.name) == "test" else "train_val"
-        val, val_notes = split_class_files(val_dir)  # class folders, or a list (Tiny ImageNet's val/)
-        return FolderLayout(base, kind, class_files(train_dir), val, notes + val_notes)
+        # Class folders, or a list in the folder (Tiny ImageNet's val/, Roboflow's train/_classes.csv).
+        train, train_notes = split_class_files(train_dir)
+        val, val_notes = split_class_files(val_dir)
+        return FolderLayout(base, kind, train, val, notes + train_notes + val_notes)
     if train_dir is not None:
         return _train_alone(base, train_dir, notes, flag, root)
     return FolderLayout(base, "single", class_files(base, data_root=True), None, notes)

@@ -274,6 +274,30 @@ def test_roboflow_yolo_with_yaml_list(tmp_path: Path) -> None:
     note(info, "valid/ is the validation split; test/ is not used")
 
 
+def test_yolo_split_folders_named_with_a_year_are_splits(tmp_path: Path) -> None:
+    """Ultralytics' COCO layout: ``images/train2017`` + ``images/val2017`` and ``labels/`` alike.
+    Before, ``val2017`` was no split name, so its photos were pooled with the training ones and a
+    seeded share validated. A class named with a year (``class2017``) is no split."""
+    from lucid.data import split_role
+
+    for split, count in (("train2017", 3), ("val2017", 2)):
+        yolo_split(
+            tmp_path / "images" / split,
+            tmp_path / "labels" / split,
+            {f"{split}_{i}": "0 .5 .5 .2 .2\n" for i in range(count)},
+        )
+    (tmp_path / "data.yaml").write_text("names: ['leaf']\n")
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (len(train), len(val)) == (3, 2) and all("val2017" in str(r.image) for r in val.records)
+    assert [split_role(n) for n in ("train2017", "val2014", "test2015", "class2017", "2017")] == [
+        "train",
+        "val",
+        "test",
+        None,
+        None,
+    ]
+
+
 def test_train_folder_without_val_is_split_by_seed(tmp_path: Path) -> None:
     yolo_split(
         tmp_path / "train" / "images", tmp_path / "train" / "labels", {f"p{i}": "0 .5 .5 .2 .2" for i in range(5)}

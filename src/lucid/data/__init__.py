@@ -61,6 +61,9 @@ from lucid.data.digits import (
 )
 from lucid.data.files import (
     IMAGE_SUFFIXES,
+    TEST_SPLITS,
+    TRAIN_SPLITS,
+    VAL_SPLITS,
     ClassFiles,
     FolderLayout,
     SplitFiles,
@@ -70,6 +73,7 @@ from lucid.data.files import (
     image_inputs,
     split_files,
     split_folders,
+    split_role,
     stratified_split,
     walk_images,
 )
@@ -139,6 +143,10 @@ __all__ = [
     "evaluation_folder",
     "named_layout",
     "labelled_layout",
+    "TRAIN_SPLITS",
+    "VAL_SPLITS",
+    "TEST_SPLITS",
+    "split_role",
     "listed_folder",
     "photo_folder_layout",
     "table_layout",

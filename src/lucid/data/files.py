@@ -368,9 +368,10 @@ SPLIT_AFFIXES = ("set", "data", "dataset", "images", "imgs", "split", "seg")
 
 
 def _names_split(name: str, names: Sequence[str]) -> bool:
-    """Whether the folder ``name`` is one of ``names``, alone or with `SPLIT_AFFIXES` words."""
+    """Whether the folder ``name`` is one of ``names``, alone or with `SPLIT_AFFIXES` words, or
+    with a year (COCO's and Ultralytics' ``train2017`` + ``val2017``)."""
     wanted = {n.lower() for n in names}
-    words = [w for w in re.split(r"[-_ .]+", name.lower()) if w]
+    words = [re.sub(r"(?<=[a-z])(19|20)\d\d$", "", w) for w in re.split(r"[-_ .]+", name.lower()) if w]
     return any(w in wanted for w in words) and all(w in wanted or w in SPLIT_AFFIXES for w in words)
 
 

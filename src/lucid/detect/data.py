@@ -89,6 +89,7 @@ from lucid.data.files import (
     names_file_text,
     read_id_list,
     seeded_split,
+    split_child,
     split_folders,
     split_role,
     subfolders,
@@ -502,7 +503,8 @@ def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path,
         return None
     images, labels = top
     image_train, image_val, split_notes = split_folders(images)
-    label_train, label_val = child_folder(labels, TRAIN_SPLITS), child_folder(labels, (*VAL_SPLITS, *TEST_SPLITS))
+    label_train = split_child(labels, TRAIN_SPLITS)
+    label_val = split_child(labels, VAL_SPLITS) or split_child(labels, TEST_SPLITS)
     if image_train and image_val and label_train and label_val:
         return [(image_train, label_train)], [(image_val, label_val)], split_notes
     return [top], None, []

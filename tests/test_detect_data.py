@@ -357,6 +357,30 @@ def test_yolo_labels_beside_their_photos_in_split_folders_or_one_folder(tmp_path
     assert not looks_like_detection(tmp_path / "captions")
 
 
+def test_wider_face_box_files_and_their_image_folders(tmp_path: Path) -> None:
+    """WIDER FACE as downloaded (Kaggle's copy nests ``WIDER_train/WIDER_train/images/``): each
+    photo's path, its number of faces, one ``x y w h blur expression illumination invalid
+    occlusion pose`` line per face (a line of zeros for none); invalid faces are difficult, the
+    val files validate. A file that breaks the pattern is refused naming its line."""
+    lines = {"train": [], "val": []}
+    for role, count in (("train", 4), ("val", 2)):
+        for i in range(count):
+            photo(tmp_path / f"WIDER_{role}" / f"WIDER_{role}" / "images" / "0--Parade" / f"{role}{i}.jpg")
+            faces = [f"2 3 18 22 0 0 0 {int(i == 1)} 0 0 "] if i else ["0 0 0 0 0 0 0 0 0 0 "]
+            lines[role] += [f"0--Parade/{role}{i}.jpg", str(int(i > 0)), *faces]
+    (tmp_path / "wider_face_split").mkdir()
+    for role, text in lines.items():
+        (tmp_path / "wider_face_split" / f"wider_face_{role}_bbx_gt.txt").write_text("\n".join(text) + "\n")
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("wider", ["face"], 4, 2)
+    assert sorted(r.boxes.tolist() for r in train.records) == [[], *[[[2, 3, 20, 25]]] * 3]
+    assert "2 boxes are marked difficult" in note(info, "difficult")  # one per split
+    (tmp_path / "wider_face_split" / "wider_face_train_bbx_gt.txt").write_text("0--Parade/train0.jpg\nthree\n")
+    with pytest.raises(DataError, match=r"wider_face_train_bbx_gt\.txt:1: expected a photo's path, its number"):
+        detection_datasets(tmp_path)
+
+
 def _box_table(path: Path, header: str, rows: Sequence[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")

@@ -37,7 +37,9 @@
   ellipses the box around them), its class the region attribute that names one (without any,
   one class);
 - **CVAT for images XML** (``annotations.xml`` + ``images/``): each ``<box>`` (turned: the box
-  around its corners), ``<polygon>`` and ``<ellipse>``'s box, split by the images' ``subset``.
+  around its corners), ``<polygon>`` and ``<ellipse>``'s box, split by the images' ``subset``;
+- **WIDER FACE**: ``wider_face_split/wider_face_train_bbx_gt.txt`` + ``WIDER_train/images/`` and
+  the val pair; one class, ``face``, invalid faces difficult.
 
 Open Images' ``/m/...`` class ids are named by a ``*class-descriptions*.csv`` beside the box table
 or at the root (``class-descriptions-boxable.csv``, ``oidv7-class-descriptions.csv``).
@@ -104,6 +106,7 @@ from lucid.detect.formats import (
     ONE_CLASS,
     SUPERVISELY_META,
     VIA_NAMES,
+    WIDER_CLASS,
     RawImage,
     RawObject,
     RegionFile,
@@ -118,6 +121,7 @@ from lucid.detect.formats import (
     read_supervisely_annotation,
     read_supervisely_meta,
     read_voc_xml,
+    read_wider_boxes,
     read_yolo_labels,
     read_yolo_names,
     region_file_kind,
@@ -157,7 +161,7 @@ LAYOUT_HELP = (
     "LabelMe JSON beside the photos; KITTI (training/image_2 + training/label_2, ImageSets/train.txt + val.txt); "
     "a Supervisely project (meta.json + DATASET/img + DATASET/ann); VIA or Create ML JSON beside the photos "
     "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/); or CVAT's "
-    "annotations.xml + images/"
+    "annotations.xml + images/; or WIDER FACE (wider_face_split/ + WIDER_train/images/)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -166,13 +170,18 @@ ROBOFLOW_CSV = "_annotations.csv"
 CVAT_XML = "annotations.xml"  # CVAT's "CVAT for images 1.1" export, beside its images/
 DUPLICATE_IOU = 0.9  # same-class boxes overlapping this much are named as probable duplicates
 # Where a layout that declares its classes declares them, for the run's classes line.
-DECLARED_CLASSES = {"coco": "the COCO categories", "yolo": "the YOLO names", "supervisely": "Supervisely's meta.json"}
+DECLARED_CLASSES = {
+    "coco": "the COCO categories",
+    "yolo": "the YOLO names",
+    "supervisely": "Supervisely's meta.json",
+    "wider": "WIDER FACE's one class",
+}
 
 
 @dataclass
 class DetectionLayout:
     """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
-    ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``), the photos of each split as
+    ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``, ``wider``), the photos of each split as
     annotated (``val`` None: no split in the data, drawn by seed), the class names the data fixes
     (COCO categories, YOLO names, Supervisely's meta.json; None where the boxes name them: VOC,
     KITTI ...) and notes."""
@@ -803,6 +812,45 @@ def _csv(root: Path) -> DetectionLayout | None:
 
 
 # --------------------------------------------------------------------------------------------
+# WIDER FACE
+
+WIDER_FILES = {"train": "wider_face_train_bbx_gt.txt", "val": "wider_face_val_bbx_gt.txt"}
+
+
+def _wider_parts(root: Path) -> dict[str, tuple[Path, Path]]:
+    """WIDER FACE's splits: each role's box file (at the root or in ``wider_face_split/``, as the
+    download and Kaggle's copies keep it) and its ``WIDER_train/images/`` (or
+    ``WIDER_train/WIDER_train/images/``) folder."""
+    found = {}
+    for role, name in WIDER_FILES.items():
+        file = next((f for f in (root / name, root / "wider_face_split" / name) if f.is_file()), None)
+        split = child_folder(root, (f"WIDER_{role}",))
+        inner = child_folder(split, (f"WIDER_{role}",)) if split is not None else None
+        images = child_folder(inner or split, ("images",)) if split is not None else None
+        if file is not None and images is not None:
+            found[role] = (file, images)
+    return found
+
+
+def _wider(root: Path) -> DetectionLayout | None:
+    """WIDER FACE: ``wider_face_split/wider_face_train_bbx_gt.txt`` + ``WIDER_train/images/<event>/``,
+    and the val pair, which validates (without it a seeded share does); one class, ``face``; faces
+    marked invalid are difficult (ignored by training and the mAP)."""
+    parts = _wider_parts(root)
+    if "train" not in parts:
+        return None
+    read = []
+    for role in ("train", "val"):
+        if role in parts:
+            file, images = parts[role]
+            photos = _keyed_photos(images)
+            read.append(_listed_images(file, read_wider_boxes(file), images, photos))
+    description = "WIDER FACE: " + " + ".join(f"{_short(root, parts[r][0])}" for r in parts)
+    val = read[1] if len(read) > 1 else None
+    return DetectionLayout(root, "wider", description + ("" if val else ", split by seed"), read[0], val, [WIDER_CLASS])
+
+
+# --------------------------------------------------------------------------------------------
 # One JSON file of every photo's regions: VIA, Create ML
 
 
@@ -1199,7 +1247,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _inner_devkit, _regions, _csv):
+    for reader in (_voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _wider, _inner_devkit, _regions, _csv):
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -1245,7 +1293,7 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
             return True
         if _xml_folders(split, LABELME_FILES) is not None or region_file(split) is not None or side_by_side(split):
             return True
-    if _darknet_folder(folder) is not None:
+    if _darknet_folder(folder) is not None or "train" in _wider_parts(folder):
         return True
     inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
     return inner is not None and looks_like_detection(inner)

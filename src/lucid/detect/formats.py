@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lucid.data.files import distinct_names, names_file_text
+from lucid.data.files import IMAGE_SUFFIXES, distinct_names, names_file_text
 from lucid.errors import DataError
 
 __all__ = [
@@ -76,6 +76,8 @@ __all__ = [
     "read_region_file",
     "via_class_key",
     "CREATEML_ROBOFLOW",
+    "WIDER_CLASS",
+    "read_wider_boxes",
     "VIA_NAMES",
     "ONE_CLASS",
 ]
@@ -819,3 +821,40 @@ def _cvat_shape(element: ElementTree.Element, file: Path, photo: str) -> LabelMe
     except ValueError:
         raise DataError(f"{file}: a <{element.tag}> of {photo!r} lacks its numbers ({dict(element.attrib)})") from None
     return None
+
+
+WIDER_CLASS = "face"  # WIDER FACE's one class
+
+
+def read_wider_boxes(path: str | os.PathLike[str]) -> dict[str, list[RawObject]]:
+    """The faces of a WIDER FACE box file (``wider_face_train_bbx_gt.txt``): for each photo its path
+    below ``images/``, the number of faces, then one line per face ``x y w h blur expression
+    illumination invalid occlusion pose`` in pixels (a photo of no faces has one line of zeros). A
+    face marked invalid is ``difficult``: ignored by training and the mAP, as the benchmark does. A
+    file that breaks this pattern is a `DataError` naming the line."""
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable WIDER FACE box file ({exc})") from None
+    boxes: dict[str, list[RawObject]] = {}
+    at = 0
+    while at < len(lines):
+        name = lines[at].strip()
+        if not name:
+            at += 1
+            continue
+        try:
+            count = int(lines[at + 1].strip())
+            rows = [[float(v) for v in lines[at + 2 + k].split()] for k in range(max(count, 1))]
+        except (IndexError, ValueError):
+            raise DataError(
+                f"{file}:{at + 1}: expected a photo's path, its number of faces and one 'x y w h ...' line per face"
+            ) from None
+        if not name.lower().endswith(IMAGE_SUFFIXES) or any(len(row) < 4 for row in rows):
+            raise DataError(f"{file}:{at + 1}: expected a photo's path then 'x y w h ...' lines, got {name!r}")
+        faces = boxes.setdefault(name, [])
+        for x, y, w, h, *flags in rows[:count]:
+            faces.append(RawObject(WIDER_CLASS, (x, y, x + w, y + h), len(flags) > 3 and flags[3] == 1))
+        at += 2 + max(count, 1)
+    return boxes

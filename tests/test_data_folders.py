@@ -268,6 +268,17 @@ def test_an_unlabelled_test_folder_is_no_class_and_hides_no_download(
     )
 
 
+def _scored_as_trained(root: Path, out: Path, capsys: pytest.CaptureFixture[str], images: int) -> None:
+    """Train one epoch on ``root``, then check that ``lucid eval`` of ``root`` scores the same
+    ``images`` validation photos as the run's last epoch did."""
+    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result["images"] == images and result["top1"] == pytest.approx(record["val_top1"])
+
+
 def test_tiny_imagenet_validates_on_its_listed_val_folder_in_training_and_lucid_eval(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,13 +311,7 @@ def test_tiny_imagenet_validates_on_its_listed_val_folder_in_training_and_lucid_
         layout.notes
     )
     assert f"{root / 'val'}: photos labelled by val_annotations.txt: 6 in 3 classes" in layout.notes
-    out = tmp_path / "run"
-    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
-    capsys.readouterr()
-    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert result["images"] == 6 and result["top1"] == pytest.approx(record["val_top1"])
+    _scored_as_trained(root, tmp_path / "run", capsys, images=6)
     (root / "val" / "val_annotations.txt").write_text("a list of nothing\n")
     with pytest.raises(DataError, match=r"class\(es\) \['images'\] appear only in val/"):
         find_layout(root)  # without a list that labels them, val/images/ is read as before
@@ -343,13 +348,7 @@ def test_split_folders_of_photos_labelled_by_a_one_hot_table_in_each(
         6,
     )
     assert f"{root / 'train'}: photos labelled by _classes.csv: 12 in 3 classes" in layout.notes
-    out = tmp_path / "run"
-    assert main(["train", "--data", str(root), "--epochs", "1", *QUICK, "--out", str(out)]) == 0
-    capsys.readouterr()
-    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--tta", "none", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert result["images"] == 6 and result["top1"] == pytest.approx(record["val_top1"])
+    _scored_as_trained(root, tmp_path / "run", capsys, images=6)
 
 
 def test_numbered_class_folders_take_the_names_of_cat_to_name_json_in_training_eval_and_predict(

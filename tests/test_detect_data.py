@@ -462,8 +462,11 @@ def test_a_kaggle_box_table_beside_its_sample_submission(tmp_path: Path) -> None
 
 def test_csv_tables_with_box_sizes_one_class_or_fractions(tmp_path: Path) -> None:
     """Kaggle's Global Wheat (``image_id,width,height,bbox,source``: ``[x, y, w, h]`` in one
-    column, no class: every box is an ``object``), ``x, y, w, h`` columns, and Open Images' table
+    column, no class: every box is an ``object``), ``x, y, w, h`` columns (makesense.ai's
+    ``bbox_x, bbox_y, bbox_width, bbox_height``), and Open Images' table
     (``ImageID, LabelName, XMin, XMax, YMin, YMax`` as fractions of the photo's size)."""
+    from lucid.tasks import task_of_data
+
     wheat = tmp_path / "wheat"
     for i in range(4):
         photo(wheat / "train" / f"w{i}.jpg", (2, 3, 20, 25))
@@ -479,6 +482,14 @@ def test_csv_tables_with_box_sizes_one_class_or_fractions(tmp_path: Path) -> Non
     _box_table(sides / "boxes.csv", "image,label,x,y,w,h", [f"s{i}.jpg,car,2,3,18,22" for i in range(4)])
     train, val, info = detection_datasets(sides, image_size=64, val_fraction=0.25)
     assert info.classes == ["car"] and train.records[0].boxes.tolist() == [[2, 3, 20, 25]]
+    makesense = tmp_path / "makesense"  # makesense.ai's CSV export (before: no box table, so no task claimed it)
+    for i in range(4):
+        photo(makesense / f"m{i}.jpg", (2, 3, 20, 25))
+    header = "label_name,bbox_x,bbox_y,bbox_width,bbox_height,image_name,image_width,image_height"
+    _box_table(makesense / "labels_my-project.csv", header, [f"bee,2,3,18,22,m{i}.jpg,{W},{H}" for i in range(4)])
+    train, val, info = detection_datasets(makesense, image_size=64, val_fraction=0.25)
+    assert info.classes == ["bee"] and train.records[0].boxes.tolist() == [[2, 3, 20, 25]]
+    assert task_of_data(str(makesense))[0] == "detect"  # one box a photo: still boxes, not a classifier's labels
     oid = tmp_path / "open-images"
     for i in range(4):
         photo(oid / "train" / f"0{i}a.jpg", (4, 3, 20, 15))

@@ -42,7 +42,7 @@ LABEL_COLUMNS = (
     "dx", "label_name", "class_id", "y",
 )  # fmt: skip
 # Columns of a box table (detection's): its rows are boxes, not labels of photos.
-BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1")
+BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1", "bbox_x", "bbox_y")
 UNLABELLED_TABLES = ("submission",)  # a competition's answer sheet (sample_submission.csv): no labels
 MAX_TABLE_BYTES = 200_000_000
 

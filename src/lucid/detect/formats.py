@@ -447,7 +447,9 @@ CSV_PHOTO = (
     "filename", "file_name", "file", "image", "image_name", "image_id", "imageid", "img", "path", "image_path",
     "filepath", "fname",
 )  # fmt: skip
-CSV_CLASS = ("class", "label", "class_name", "category", "name", "cell_type", "labels", "labelname", "class_label")
+CSV_CLASS = (
+    "class", "label", "class_name", "category", "name", "cell_type", "labels", "labelname", "label_name", "class_label",
+)  # fmt: skip
 CSV_BOX = {
     "xmin": ("xmin", "x_min", "x1"),
     "ymin": ("ymin", "y_min", "y1"),
@@ -456,7 +458,13 @@ CSV_BOX = {
 }
 # A box as its corner and size: one "[x, y, w, h]" column (Kaggle's Global Wheat) or four columns.
 CSV_BBOX = ("bbox", "bbox_xywh", "box")
-CSV_XYWH = {"x": ("x", "bbox_x"), "y": ("y", "bbox_y"), "w": ("w", "bbox_w", "width"), "h": ("h", "bbox_h", "height")}
+# makesense.ai's CSV export: label_name, bbox_x, bbox_y, bbox_width, bbox_height, image_name, image_width, image_height.
+CSV_XYWH = {
+    "x": ("x", "bbox_x"),
+    "y": ("y", "bbox_y"),
+    "w": ("w", "bbox_w", "bbox_width", "width"),
+    "h": ("h", "bbox_h", "bbox_height", "height"),
+}
 CSV_SIZE = ("width", "height")
 ONE_CLASS = "object"  # the class of a table without a class column: every box is one kind of object
 

@@ -1037,6 +1037,32 @@ def test_a_colour_table_names_one_channel_mask_values_by_its_rows_void_rows_incl
     assert (info.classes, info.ignore_index) == (["ground", "paved-area"], 3)  # 3, past the rows, judged void
 
 
+def test_a_root_of_parts_with_a_classes_json_of_colours(tmp_path):
+    """Humans in the Loop's aerial set (Kaggle's "Semantic segmentation of aerial imagery"):
+    ``Semantic segmentation dataset/Tile 1/images/`` + ``masks/`` ... ``Tile 8/``, colour masks and
+    a ``classes.json`` of ``{"title", "color": "#RRGGBB"}``. The tiles are parts of one set, split
+    by seed (before: no task claimed it, and a classifier took the tiles as classes); the JSON's
+    colours name the classes, ``Unlabeled`` void."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "aerial" / "Semantic segmentation dataset"
+    colours = {"Building": (60, 16, 152), "Road": (110, 193, 228), "Unlabeled": (155, 155, 155)}
+    for tile in range(1, 4):
+        for i in range(3):
+            mask = np.zeros((12, 12, 3), np.uint8)
+            mask[:, :4], mask[:, 4:8], mask[:, 8:] = colours["Building"], colours["Road"], colours["Unlabeled"]
+            for sub, image in (("images", np.full((12, 12, 3), 30 * i, np.uint8)), ("masks", mask)):
+                (root / f"Tile {tile}" / sub).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image).save(root / f"Tile {tile}" / sub / f"image_part_00{i}.png")
+    classes = [{"title": n, "shape": "polygon", "color": "#" + bytes(c).hex().upper()} for n, c in colours.items()]
+    (root / "classes.json").write_text(json.dumps({"classes": classes}))
+    assert task_of_data(str(tmp_path / "aerial"))[0] == "segment"
+    train, val, info = segmentation_datasets(tmp_path / "aerial", crop_size=(12, 12), val_fraction=0.3)
+    assert (len(train), len(val), info.classes, info.ignore_index) == (6, 3, ["Building", "Road"], 255)
+    assert train.load(0)[1][0].tolist() == [0] * 4 + [1] * 4 + [255] * 4
+    assert "9 image/mask pairs in 3 parts" in " ".join(info.layout_notes)
+
+
 def test_a_root_with_the_same_data_twice_names_the_folders_to_choose_from(tmp_path):
     """Massachusetts Roads: ``tiff/`` and ``png/``, each a train/ + val/ tree of the same data: the
     root is segmentation's (not a classifier's two classes, tiff and png), and the run stops

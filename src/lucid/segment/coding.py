@@ -272,23 +272,28 @@ class ColourTable:
 def read_colour_table(root: str | os.PathLike[str], *, values: bool = False) -> ColourTable | None:
     """The ``class_dict.csv`` at the data root (columns ``name,r,g,b``, one row per class in
     class-index order: Kaggle's CamVid format; ``class_dict_seg.csv``: the Semantic Drone
-    Dataset's), else CVAT's ``labelmap.txt`` (`read_label_map`), or None without either. Rows
+    Dataset's), else CVAT's ``labelmap.txt`` (`read_label_map`), else a ``classes.json`` of
+    colours (`_json_colour_table`), or None without any. Rows
     named void, unlabelled or ignore are the void colour, not classes. With ``values`` the table
     names one-channel masks' values instead: row i is mask value i, a void row's value void (the
     Semantic Drone Dataset's ``label_images_semantic/``, whose first row, ``unlabeled``, is value
     0: ``label_ids`` then map values to classes); where every void row follows the classes, the
     class positions are the values already and the plain table is returned (a value past the
     rows is then judged void or not by `resolve_classes`, as without a table)."""
-    import csv
-
     folder = Path(root).expanduser()
     file = next((folder / name for name in COLOUR_TABLES if (folder / name).is_file()), None)
     if file is None:
-        return read_label_map(folder / LABEL_MAP)
+        return read_label_map(folder / LABEL_MAP) or _json_colour_table(folder / "classes.json", values)
+    return _colour_rows(file, names_file_text(file), values)
+
+
+def _colour_rows(file: Path, text: str, values: bool) -> ColourTable:
+    """`read_colour_table` of a ``name,r,g,b`` table's ``text`` (read from ``file``)."""
+    import csv
     import io
 
     try:
-        rows = list(csv.DictReader(io.StringIO(names_file_text(file), newline="")))
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except csv.Error as exc:  # e.g. a field larger than csv's field size limit
         raise DataError(f"{file}: not a readable name,r,g,b table ({exc})") from None
     names: list[str] = []
@@ -319,6 +324,30 @@ def read_colour_table(root: str | os.PathLike[str], *, values: bool = False) -> 
         void_rows += [DEFAULT_IGNORE_INDEX] if len(rows) <= DEFAULT_IGNORE_INDEX else []
         return ColourTable(names, colours, void, [[row] for row in class_rows], void_rows)
     return ColourTable(names, colours, void)
+
+
+def _json_colour_table(file: Path, values: bool) -> ColourTable | None:
+    """A ``classes.json`` that gives each class a colour (Humans in the Loop's and Supervisely's
+    ``{"classes": [{"title": "Water", "color": "#E2A929"}, ...]}``) as a colour table in its order,
+    through `read_colour_table`'s rules (as if its rows were a ``class_dict.csv``'s); None without
+    such a file (a plain list of names is `read_class_names`')."""
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(names_file_text(file))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    entries = data.get("classes") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "color" in e for e in entries):
+        return None
+    rows = []
+    for number, entry in enumerate(entries, 1):
+        colour = str(entry.get("color", "")).lstrip("#")
+        name = str(entry.get("title") or entry.get("name") or "").strip()
+        if not re.fullmatch(r"[0-9A-Fa-f]{6}", colour) or not name:
+            raise DataError(f"{file}: class {number} needs a title and a #RRGGBB color, got {entry}")
+        rows.append(f"{name},{int(colour[0:2], 16)},{int(colour[2:4], 16)},{int(colour[4:6], 16)}")
+    return _colour_rows(file, "name,r,g,b\n" + "\n".join(rows), values)
 
 
 def read_label_map(file: Path) -> ColourTable | None:

@@ -67,6 +67,7 @@ from lucid.data.files import (
     keyed_files,
     seeded_split,
     split_folders,
+    split_role,
     subfolders,
     voc_split,
     walk_images,
@@ -102,6 +103,7 @@ __all__ = [
     "find_layout",
     "looks_like_segmentation",
     "holds_masks",
+    "root_parts",
     "match_pairs",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -331,6 +333,24 @@ def _split_parts(root: Path, split: Path) -> list[tuple[Path, Path]] | None:
     return parts or None
 
 
+def root_parts(folder: Path) -> list[tuple[Path, Path]] | None:
+    """The (images, masks) folders of a root of parts and no split folders, when every one of its
+    (two or more) sub-folders holds an images + masks pair: Humans in the Loop's aerial set
+    (``Tile 1/images/`` + ``Tile 1/masks/`` ... ``Tile 8/``), LoveDA's ``Urban/`` + ``Rural/`` alone.
+    Split by seed, all parts together. None otherwise (a few folders that each hold a whole layout
+    are `data_folder_below`'s choice)."""
+    inner = subfolders(folder)
+    if len(inner) < 2 or any(split_role(part.name) for part in inner):
+        return None  # val/ beside another folder is a split without its train/, not a part
+    parts = []
+    for part in inner:
+        images, masks = child_folder(part, IMAGE_DIRS), child_folder(part, MASK_DIRS)
+        if images is None or masks is None:
+            return None
+        parts.append((images, _masks_within(images, masks)))
+    return parts
+
+
 def _parts_pairs(parts: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     """Every (image, mask) pair of a split's parts, each part matched on its own."""
     return [pair for images, masks in parts for pair in match_pairs(images, masks)]
@@ -400,6 +420,8 @@ def find_layout(
         layout = _named_pairs_layout(folder, named, val_fraction, seed)
     elif (images_top is None or masks_top is None) and _looks_mixed(folder):
         layout = _single_layout(folder, folder, folder, val_fraction, seed)
+    elif images_top is None and (parts := root_parts(folder)) is not None:
+        layout = _seeded_parts_layout(folder, parts, val_fraction, seed)
     elif images_top is None or masks_top is None:
         inner = wrapped_folder(folder)
         if inner is not None and looks_like_segmentation(inner):  # a download's root: README + the data
@@ -598,6 +620,8 @@ def _in_a_layout(folder: Path) -> bool:
         return _split_parts(folder, train_dir) is not None
     if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
         return True
+    if root_parts(folder) is not None:
+        return True  # parts, each with images and masks, and no splits (the Dubai aerial set's Tile 1/ ...)
     return bool(named_pairs(folder) or _looks_mixed(folder))  # ISIC's _Input/ + _GroundTruth/; x.jpg + x_mask.png
 
 
@@ -1246,7 +1270,8 @@ def _mask_coding(layout: SegmentationLayout, top: Path) -> tuple[ColourTable | N
         table = read_colour_table(place)
         if table is None:
             continue
-        source = next((str(place / n) for n in (*COLOUR_TABLES, LABEL_MAP) if (place / n).is_file()), str(place))
+        named = (*COLOUR_TABLES, LABEL_MAP, "classes.json")
+        source = next((str(place / n) for n in named if (place / n).is_file()), str(place))
         if table.label_ids is None and layout.train and _one_channel_mask(layout.train[0][1]):
             table = read_colour_table(place, values=True) or table
             source += ": row i names mask value i"

@@ -384,6 +384,26 @@ def test_numbered_class_folders_take_the_names_of_cat_to_name_json_in_training_e
     assert layout.classes == ["10", "15", "5"] and any("names 1 of the 3 class folders" in n for n in layout.notes)
 
 
+def test_class_folders_of_images_and_masks_are_classified_by_their_images(tmp_path: Path) -> None:
+    """Kaggle's COVID-19 Radiography Database: ``COVID/images/`` + ``COVID/masks/``, ``Normal/``
+    alike. Without ``--task`` its parts of images and masks are segmentation's, and the claim
+    names ``--task classify``; a classifier reads each class's ``images/`` only (before, the lung
+    masks were photos of their class too)."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "radiography"
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for i in range(5):
+            _photo(root / name / "images" / f"{name}-{i}.png", colour, seed=10 * c + i)
+            _photo(root / name / "masks" / f"{name}-{i}.png", (255, 255, 255), seed=i)
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "segment" and "--task classify" in claimed[1]
+    layout = find_layout(root)
+    assert layout.classes == ["blue", "green", "red"] and layout.train.count() == 15
+    assert all(path.parent.name == "images" for files in layout.train.files.values() for path in files)
+    assert f"{root}: 3 class folder(s) hold images/ beside a mask folder; the masks are not read" in layout.notes[0]
+
+
 def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
     targets = [0] * 10 + [1] * 30 + [2] * 5
     train_idx, val_idx = stratified_split(targets, 0.2, seed=3)

@@ -338,7 +338,7 @@ class ClassifyTask(Task):
 
 def _mask_folder(folder: Path) -> bool:
     """Whether ``folder`` (or a class folder in it) is named like a folder of segmentation masks."""
-    from lucid.segment.data import MASK_DIRS
+    from lucid.data.files import MASK_DIRS
 
     names = set(MASK_DIRS)
     if folder.name.lower() in names:

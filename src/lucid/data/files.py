@@ -33,6 +33,8 @@ __all__ = [
     "FolderLayout",
     "SplitFiles",
     "class_files",
+    "MASK_DIRS",
+    "photos_beside_masks",
     "files_digest",
     "held_out_files",
     "seeded_split",
@@ -222,6 +224,23 @@ class ClassFiles:
         return paths, targets
 
 
+# Folders of segmentation masks, by name (lucid.segment.data pairs them with image folders).
+MASK_DIRS = (
+    "masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "gts", "groundtruth",
+    "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng", "masks_png",
+)  # fmt: skip
+
+
+def photos_beside_masks(folder: Path) -> Path:
+    """A class folder's ``images/`` when it holds that and a mask folder and nothing else (Kaggle's
+    COVID-19 Radiography Database: ``COVID/images/`` + ``COVID/masks/``): its masks are not photos
+    of the class. Else ``folder`` itself."""
+    inner = {f.name.lower(): f for f in subfolders(folder)}
+    if len(inner) == 2 and "images" in inner and any(name in MASK_DIRS for name in inner):
+        return inner["images"]
+    return folder
+
+
 def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
     """One walk of ``folder``: its (non-hidden) sub-folders are the classes, their images the files.
 
@@ -235,7 +254,7 @@ def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
         raise DataError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from None
     files: dict[str, list[Path]] = {}
     skipped: list[str] = []
-    loose = 0
+    loose = masked = 0
     folders = [e for e in entries if not hidden(e.name) and e.is_dir(follow_symlinks=True)]
     # The split folder and every class folder count as visited from the start, so a link back
     # up the tree (train/a/loop -> ..) cannot pull one class's images into another.
@@ -247,12 +266,16 @@ def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
             skipped.append(f"{entry.path}: photos without class folders (unlabelled), not a class")
             continue
         if entry.is_dir(follow_symlinks=True):
-            files[entry.name], notes = walk_images(Path(entry.path), visited)
+            photos = photos_beside_masks(Path(entry.path))
+            files[entry.name], notes = walk_images(photos, visited)
             skipped += notes
+            masked += photos != Path(entry.path)
         elif entry.name.lower().endswith(IMAGE_SUFFIXES):
             loose += 1
     if loose:
         skipped.append(f"{folder}: {loose} image(s) outside any class folder, skipped")
+    if masked:
+        skipped.append(f"{folder}: {masked} class folder(s) hold images/ beside a mask folder; the masks are not read")
     return ClassFiles(folder, files, skipped)
 
 

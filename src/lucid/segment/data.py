@@ -58,6 +58,7 @@ from torch.utils.data import Dataset
 # one list of image types, one walk and one seeded split for every task
 from lucid.data.files import (
     IMAGE_SUFFIXES,
+    MASK_DIRS,
     TEST_SPLITS,
     TRAIN_SPLITS,
     VAL_SPLITS,
@@ -128,10 +129,6 @@ __all__ = [
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "images_png")  # LoveDA: images_png/ + masks_png/
-MASK_DIRS = (
-    "masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "gts", "groundtruth",
-    "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng", "masks_png",
-)  # fmt: skip
 # A split of images beside its masks' folder: SegNet's CamVid (train/ + trainannot/), Kaggle's (train_labels/).
 BOX_SUFFIXES = (".xml", ".json", ".txt")  # what a detection set keeps where masks would be
 SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks", "{}_mask", "{}_gt")

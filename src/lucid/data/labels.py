@@ -5,8 +5,8 @@
   ``trainval.txt`` + ``test.txt``, Food-101's ``meta/``, CUB-200-2011's id files);
 - by a CSV table (`table_layout`, the table read by `lucid.data.tables`);
 - by a data set's MATLAB files (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars);
-- a validation split by a list in its folder (`listed_folder`: Tiny ImageNet's ``val/images/`` +
-  ``val/val_annotations.txt``) where the training split has class folders.
+- a split folder by a list in it (`listed_folder`: Tiny ImageNet's ``val/images/`` +
+  ``val/val_annotations.txt``, Roboflow's ``train/_classes.csv`` + ``valid/_classes.csv``).
 
 `lucid.data.layouts.find_layout` tries these (`labelled_layout`) before class folders.
 """
@@ -366,6 +366,6 @@ def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] |
 
 
 def split_class_files(folder: Path) -> tuple[ClassFiles, list[str]]:
-    """A validation (or test) split folder's photos by class, and notes: by the list in it
-    (`listed_folder`), else by its class folders (`lucid.data.files.class_files`)."""
+    """A split folder's photos by class, and notes: by the list in it (`listed_folder`), else by
+    its class folders (`lucid.data.files.class_files`)."""
     return listed_folder(folder) or (class_files(folder), [])

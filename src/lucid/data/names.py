@@ -26,9 +26,9 @@ __all__ = ["NAMES_FILES", "ClassNames", "find_class_names", "names_folders", "re
 
 # Files that name class ids: Udacity's JSON object {"21": "fire lily"}; WordNet lines "n01443537 goldfish, ...".
 JSON_NAMES = ("cat_to_name.json", "class_to_name.json")
-_ID = re.compile(r"[A-Za-z]?\d+")  # a class folder named by an id: Udacity's 21, WordNet's n01443537
 WORD_NAMES = ("words.txt", "LOC_synset_mapping.txt", "synset_words.txt")
 NAMES_FILES = (*JSON_NAMES, *WORD_NAMES)
+_ID = re.compile(r"[A-Za-z]?\d+")  # a class folder named by an id: Udacity's 21, WordNet's n01443537
 
 
 class ClassNames(dict[str, str]):

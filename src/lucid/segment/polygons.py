@@ -1,8 +1,9 @@
 """Class masks drawn from outlines: COCO segmentation files (Roboflow's "COCO Segmentation" export,
 COCO's ``instances_*.json``), YOLO segmentation labels (Ultralytics' ``class x1 y1 x2 y2 ...``
 polygons, Roboflow's "YOLOv8" segmentation export), LabelMe's JSON files, Supervisely projects
-(polygons with holes, and bitmaps) and VGG Image Annotator's (VIA) files of regions (the Mask
-R-CNN balloon set's), so a data set that ships outlines rather than mask images trains as one.
+(polygons with holes, and bitmaps), VGG Image Annotator's (VIA) files of regions (the Mask R-CNN
+balloon set's) and CVAT's XML, so a data set that ships outlines rather than mask images trains
+as one.
 
 Segmentation reads mask files. A COCO file's objects (polygons, or COCO's run-length masks for
 crowds) are drawn once into one PNG class mask per photo, in the cache of `lucid.segment.drawn`
@@ -10,7 +11,7 @@ crowds) are drawn once into one PNG class mask per photo, in the cache of `lucid
 a changed file is drawn again. The drawing is faster-coco-eval's
 (``annToMask``, ``frPyObjects`` + ``decode``: pycocotools' API; the same library scores
 detection), not lucid's own. Value 0 is the background and the i-th class with objects is value
-i (COCO: by category id; YOLO: class id i-1; LabelMe and VIA: by name; Supervisely: meta.json's
+i (COCO: by category id; YOLO: class id i-1; LabelMe, VIA and CVAT: by name; Supervisely: meta.json's
 order; object masks: 1, ``foreground``); larger objects are drawn first, so a small object lying on a
 larger one stays visible.
 """
@@ -43,6 +44,7 @@ from lucid.detect.data import (
 )
 from lucid.detect.formats import (
     SUPERVISELY_META,
+    RegionFile,
     read_json,
     read_labelme_shapes,
     read_region_file,
@@ -380,22 +382,9 @@ def region_masks(root: Path) -> DrawnMasks | None:
     if subsets is not None:
         parts = [(files[0], names) for names in subsets[:2]]
         notes.append(subsets[2])
-    missing: list[str] = []
-    drawn, used = [], set()
-    for file, names in parts:
-        photos = keyed_files(file.path.parent, walk_images(file.path.parent)[0], f"{file.kind} file")
-        by_name = {photo.name.lower(): photo for photo in photos.values()}
-        pairs = []
-        for name in names:
-            named = Path(name.replace("\\", "/"))
-            photo = photos.get(named.with_suffix("").as_posix().lower()) or by_name.get(named.name.lower())
-            if photo is None:
-                missing.append(short_path(root, file.path.parent / name))
-                continue
-            pairs.append((photo, _region_mask(file.path, photo, file.shapes[name], value)))
-        used |= {photo for photo, _ in pairs}
-        drawn.append((pairs, set(photos.values())))
-    unlisted = len(set().union(*(found for _, found in drawn)) - used)
+    drawn = [_region_pairs(file, names, value) for file, names in parts]
+    missing = [short_path(root, path) for _, _, lost in drawn for path in lost]
+    unlisted = len(set().union(*(photos for _, photos, _ in drawn)) - {p for pairs, _, _ in drawn for p, _ in pairs})
     notes += region_notes(root, files)
     kind = files[0].kind
     if missing:
@@ -409,6 +398,24 @@ def region_masks(root: Path) -> DrawnMasks | None:
     description += ", split by its subsets" if subsets is not None else ""
     val = drawn[1][0] if len(drawn) > 1 else None
     return DrawnMasks(drawn[0][0], val, labels, description, notes)
+
+
+def _region_pairs(
+    file: RegionFile, names: list[str], value: dict[str, int]
+) -> tuple[list[tuple[Path, Path]], set[Path], list[Path]]:
+    """The (photo, drawn mask) pairs of the photos ``names`` of one VIA or CVAT ``file``, found
+    below its folder by path or file name; every photo there, and the named photos that are missing."""
+    photos = keyed_files(file.path.parent, walk_images(file.path.parent)[0], f"{file.kind} file")
+    by_name = {photo.name.lower(): photo for photo in photos.values()}
+    pairs, missing = [], []
+    for name in names:
+        named = Path(name.replace("\\", "/"))
+        photo = photos.get(named.with_suffix("").as_posix().lower()) or by_name.get(named.name.lower())
+        if photo is None:
+            missing.append(file.path.parent / name)
+        else:
+            pairs.append((photo, _region_mask(file.path, photo, file.shapes[name], value)))
+    return pairs, set(photos.values()), missing
 
 
 def _region_outlines(file: Path, head: int = 1 << 20) -> bool:

@@ -123,21 +123,25 @@ def _digits_val(model: nn.Module, prep: Preprocessing, classes: list[str]) -> tu
     return val, what
 
 
-def _check_class_names(folder: Path, classes: list[str], data_root: bool = False, names: Any = None) -> None:
-    """Refuse before walking a folder whose top-level class folders (by their ``names``, when a
-    names file gives them) are not the model's classes (a checkpoint's recorded root could name
-    any folder, say /usr). In a data root an unlabelled test split is no class
+def _folder_classes(folder: Path, data_root: bool) -> list[str]:
+    """The class folders' names of ``folder``; in a data root an unlabelled test split is no class
     (`lucid.data.files.unlabelled_split`), as training read it."""
-    folders = sorted(
+    return sorted(
         e.name
         for e in os.scandir(folder)
         if not hidden(e.name) and e.is_dir() and not (data_root and unlabelled_split(Path(e.path)))
     )
-    names = sorted((names or {}).get(f, f) for f in folders)
-    unknown = sorted(set(names) - set(classes))
-    if unknown or not names:
+
+
+def _check_class_names(folder: Path, classes: list[str], folders: list[str], names: Any = None) -> None:
+    """Refuse before walking a folder whose top-level class ``folders`` (by their ``names``, when a
+    names file gives them) are not the model's classes (a checkpoint's recorded root could name
+    any folder, say /usr)."""
+    named = sorted((names or {}).get(f, f) for f in folders)
+    unknown = sorted(set(named) - set(classes))
+    if unknown or not named:
         raise DataError(
-            f"--data {folder}: class folder(s) {unknown[:10] or names} are not among the model's classes "
+            f"--data {folder}: class folder(s) {unknown[:10] or named} are not among the model's classes "
             f"{classes[:10]} (expected <class>/<image> folders, or val/<class>/<image>)"
         )
 
@@ -154,9 +158,9 @@ def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
     found = listed[0] if listed is not None else None  # a split labelled by a list in it (Tiny ImageNet's val/)
     data_root = what == "folder" and split_role(folder.name) is None  # a root, read as training read it
     if found is None:
-        ids = sorted(e.name for e in os.scandir(folder) if not hidden(e.name) and e.is_dir())
+        ids = _folder_classes(folder, data_root)
         names = find_class_names(names_folders(path, folder), ids)[0] if set(ids) - set(classes) else None
-        _check_class_names(folder, classes, data_root, names)
+        _check_class_names(folder, classes, ids, names)
         found = renamed(class_files(folder, data_root=data_root), names)
     elif set(found.classes) - set(classes):
         found = renamed(found, find_class_names(names_folders(path, folder), found.classes)[0])

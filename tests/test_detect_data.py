@@ -639,7 +639,9 @@ def test_via_regions_without_attributes_are_one_class_and_projects_name_their_op
     one = tmp_path / "one"
     for i in range(5):
         photo(one / f"p{i}.jpg")
-    via_file(one / "via_export_json.json", {f"p{i}.jpg": [(rect(2, 3, 10, 10), {})] for i in range(5)})
+    regions: dict = {f"p{i}.jpg": [(rect(2, 3, 10, 10), {})] for i in range(5)}
+    regions["p0.jpg"] = [(rect(2, 3, 10, 10), [])]  # attributes that are no object: none, not a traceback
+    via_file(one / "via_export_json.json", regions)
     train, val, info = detection_datasets(one, image_size=32, val_fraction=0.2)
     assert (info.classes, len(train), len(val)) == (["object"], 4, 1)
     assert "all are one class, 'object'" in note(info, "one class")

@@ -195,6 +195,7 @@ def test_every_bench_option_has_help_and_the_preamble_estimates_and_warns(monkey
     assert len(bench_preamble(args)) == 1
 
 
+@pytest.mark.slow  # ~25 s: the default suite keeps under 15 minutes on 2 cores
 def test_the_deployment_matrix_measures_a_detector_on_every_output(run, tmp_path):
     """`lucid export --format all` for detection: the matrix compares all of the file's outputs
     (boxes and scores) with eager's raw outputs and scores each file by mAP on the held-out photos."""

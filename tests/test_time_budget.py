@@ -71,6 +71,7 @@ def test_a_plan_keeps_time_to_score_the_best_epoch_at_the_end() -> None:
     assert BudgetPlan.from_dict(older).closing == 0.0
 
 
+@pytest.mark.slow  # ~25 s: the default suite keeps under 15 minutes on 2 cores
 def test_a_budget_run_fits_its_epochs_and_ends_within_the_budget(tmp_path: Path) -> None:
     minutes, out = 0.5, tmp_path / "run"
     start = time.perf_counter()
@@ -170,6 +171,7 @@ def _slowing(num_classes: int = 10, in_channels: int = 1, **kwargs: object) -> M
     return model
 
 
+@pytest.mark.slow  # ~25 s: the default suite keeps under 15 minutes on 2 cores
 def test_an_epoch_that_overruns_the_budget_is_cut_short_and_saved(tmp_path: Path) -> None:
     minutes, out = 0.4, tmp_path / "run"
     _Slowing.calls, _Slowing.slow_from = 0, PROBE_CALLS + STEPS_PER_EPOCH + 1  # epoch 2: 10 x 3 s

@@ -676,24 +676,28 @@ def _read_via(file: Path) -> RegionFile:
         if not isinstance(entry, dict) or "filename" not in entry or not isinstance(regions, list):
             raise DataError(f"{file}: entry {key!r} has no 'filename' and 'regions' list (not a VIA photo)")
         photos.append((str(entry["filename"]), [r for r in regions if isinstance(r, dict)]))
-    attributes = [r.get("region_attributes") or {} for _, regions in photos for r in regions]
-    key = via_class_key(attributes)
+    key = via_class_key([_mapping(r.get("region_attributes")) for _, regions in photos for r in regions])
     options = _via_option_names(data, key)
     skipped: Counter[str] = Counter()
     shapes: dict[str, list[LabelMeShape]] = {}
     for name, regions in photos:
         found = shapes.setdefault(name, [])
         for region in regions:
-            label = ONE_CLASS if key is None else _via_label(region.get("region_attributes") or {}, key, options)
+            label = ONE_CLASS if key is None else _via_label(_mapping(region.get("region_attributes")), key, options)
+            outline = _mapping(region.get("shape_attributes"))
+            shape = None if label is None else _via_shape(outline, label, file, name)
             if label is None:
                 skipped[f"no single '{key}' value"] += 1
-                continue
-            shape = _via_shape(region.get("shape_attributes") or {}, label, file, name)
-            if shape is None:
-                skipped[f"{(region.get('shape_attributes') or {}).get('name', 'unnamed')} shapes"] += 1
+            elif shape is None:
+                skipped[f"{outline.get('name', 'unnamed')} shapes"] += 1
             else:
                 found.append(shape)
     return RegionFile(file, "VIA JSON", shapes, key, dict(sorted(skipped.items())))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (a VIA region's attributes)."""
+    return value if isinstance(value, dict) else {}
 
 
 def via_class_key(attributes: Sequence[Mapping[str, Any]]) -> str | None:

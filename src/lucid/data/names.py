@@ -22,7 +22,7 @@ from pathlib import Path
 from lucid.data.files import ClassFiles, names_file_text, split_role
 from lucid.errors import DataError
 
-__all__ = ["NAMES_FILES", "ClassNames", "find_class_names", "names_folders", "renamed"]
+__all__ = ["NAMES_FILES", "find_class_names", "names_folders", "renamed"]
 
 # Files that name class ids: Udacity's JSON object {"21": "fire lily"}; WordNet lines "n01443537 goldfish, ...".
 JSON_NAMES = ("cat_to_name.json", "class_to_name.json")
@@ -31,15 +31,7 @@ NAMES_FILES = (*JSON_NAMES, *WORD_NAMES)
 _ID = re.compile(r"[A-Za-z]?\d+")  # a class folder named by an id: Udacity's 21, WordNet's n01443537
 
 
-class ClassNames(dict[str, str]):
-    """Class id -> name, with the ``file`` they came from."""
-
-    def __init__(self, names: Mapping[str, str], file: Path) -> None:
-        super().__init__(names)
-        self.file = file
-
-
-def find_class_names(folders: Sequence[Path], classes: Sequence[str]) -> tuple[ClassNames | None, list[str]]:
+def find_class_names(folders: Sequence[Path], classes: Sequence[str]) -> tuple[dict[str, str] | None, list[str]]:
     """The names of ``classes`` (folder names) from the first names file in ``folders`` (in order)
     that names every one of them, and notes: which file named them, or which file named only
     some (then the ids stay). None without such a file, or when the folder names are not ids
@@ -57,7 +49,7 @@ def find_class_names(folders: Sequence[Path], classes: Sequence[str]) -> tuple[C
             found = first_synonyms(found) if name in WORD_NAMES else found
             if len(found) == len(classes) and len(set(found.values())) == len(found):
                 notes.append(f"{file}: names the {len(classes)} classes ({_shown(found)})")
-                return ClassNames(found, file), notes
+                return found, notes
             if found:
                 notes.append(
                     f"{file}: names {len(found)} of the {len(classes)} class folders, so the folder names stay"

@@ -1515,3 +1515,78 @@ def test_large_jpegs_decode_smaller_for_training_with_their_boxes_scaled_to_the_
     assert torch.equal(whole.as_subclass(torch.Tensor), read_image(val.records[0].image))
     image, target = val[0]
     assert image.shape == (3, 160, 160) and target["orig_size"] == (1350, 1800)
+
+
+def studio_region(kind: str, value: dict, labels: list[str] | None = None, size: tuple[int, int] = (W, H)) -> dict:
+    """One Label Studio result: ``value``'s numbers in percent of ``size``, labelled ``labels``."""
+    if labels is not None:
+        value = {**value, kind: labels}
+    return {"type": kind, "value": value, "original_width": size[0], "original_height": size[1], "from_name": "x"}
+
+
+def test_label_studio_json_export_gives_each_regions_box_in_pixels(tmp_path: Path) -> None:
+    """Label Studio's JSON export beside its photos: percent of ``original_width`` and
+    ``original_height`` become pixels; a rectangle turns about its top-left corner; polygons and
+    ellipses give the box around them; uploads (``/data/upload/1/1a2b3c4d-p0.jpg``) are found under
+    their own names; the ground-truth annotation is read, a cancelled one never; choices are no
+    region, brushes are counted; a task without annotations is not labelled."""
+    root = tmp_path / "studio"
+    regions = [
+        studio_region("rectanglelabels", {"x": 5, "y": 10, "width": 45, "height": 73.333}, ["cat"]),
+        studio_region("polygonlabels", {"points": [[55, 50 / 3], [95, 50 / 3], [75, 280 / 3]]}, ["dog"]),
+        studio_region("ellipselabels", {"x": 75, "y": 50, "radiusX": 12.5, "radiusY": 50 / 3}, ["dog"]),
+        studio_region(
+            "rectanglelabels", {"x": 25, "y": 100 / 3, "width": 25, "height": 40 / 3, "rotation": 90}, ["cat"]
+        ),
+        studio_region("brushlabels", {"format": "rle", "rle": [1, 2]}, ["cat"]),
+        {"type": "choices", "value": {"choices": ["day"]}, "from_name": "when"},
+    ]
+    tasks = []
+    for i in range(6):
+        photo(root / "images" / f"p{i}.jpg")
+        image = f"/data/upload/1/{i:08x}-p{i}.jpg" if i % 2 else f"/data/local-files/?d=images/p{i}.jpg"
+        wrong = [studio_region("rectanglelabels", {"x": 0, "y": 0, "width": 10, "height": 10}, ["cat"])]
+        annotations = [
+            {"result": wrong, "was_cancelled": True},
+            {"result": regions if i < 5 else [], "ground_truth": False},
+            {"result": wrong, "ground_truth": i == 4},
+        ]
+        tasks.append({"id": i + 1, "data": {"image": image}, "annotations": annotations, "predictions": []})
+    photo(root / "images" / "later.jpg")
+    tasks.append({"id": 7, "data": {"image": "/data/upload/1/0000000a-later.jpg"}, "annotations": []})
+    (root / "project-1-at-2026-12-07-06-40-0f3a1b2c.json").write_text(json.dumps(tasks))
+    assert looks_like_detection(root)
+    train, val, info = detection_datasets(root, image_size=32, val_fraction=1 / 3)
+    assert (info.layout, info.classes, len(train) + len(val)) == ("labelstudio", ["cat", "dog"], 6)
+    records = {Path(r.image).name: r for r in [*train.records, *val.records]}
+    boxes = records["p1.jpg"].boxes.tolist()
+    assert sum(boxes[:3], []) == pytest.approx([2, 3, 20, 25, 22, 5, 38, 28, 25, 10, 35, 20], abs=1e-3)
+    assert boxes[3] == pytest.approx([6, 10, 10, 20], abs=1e-3)  # 10 x 4 at (10, 10), turned a quarter about it
+    assert records["p1.jpg"].labels.tolist() == [1, 2, 2, 1]
+    assert records["p4.jpg"].boxes.tolist() == [[0, 0, 4, 3]]  # the ground truth, not the first
+    assert records["p5.jpg"].boxes.tolist() == []  # annotated with no regions: a negative
+    assert "4 regions are not used (4 brushlabels shapes)" in note(info, "regions are not")  # p4: its ground truth
+    assert "1 photos are in no Label Studio JSON file" in note(info, "no Label Studio")
+
+
+def test_label_studio_json_min_export_and_its_polygons_as_masks(tmp_path: Path, monkeypatch) -> None:
+    """Label Studio's JSON-MIN export (one entry per photo, the regions inline under their control's
+    name) reads the same; its polygons are drawn into class masks by segmentation."""
+    from lucid.segment import segmentation_datasets
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    entries = []
+    for i in range(4):
+        photo(tmp_path / f"p{i}.png")
+        road = {"points": [[0, 50], [100, 50], [100, 100], [0, 100]], "polygonlabels": ["road"]}
+        car = {"x": 10, "y": 40, "width": 20, "height": 20, "rectanglelabels": ["car"]}
+        regions = [{**r, "original_width": W, "original_height": H} for r in (road, car)]
+        entries.append({"image": f"s3://bucket/photos/p{i}.png", "id": i, "label": regions, "annotator": 1})
+    (tmp_path / "export.json").write_text(json.dumps(entries))
+    train, val, info = detection_datasets(tmp_path, image_size=32, val_fraction=0.25)
+    assert (info.layout, info.classes, len(train), len(val)) == ("labelstudio", ["car", "road"], 3, 1)
+    assert sorted(train.records[0].boxes.tolist()) == [[0, 15, 40, 30], [4, 12, 12, 18]]
+    seg_train, seg_val, seg_info = segmentation_datasets(tmp_path, crop_size=(H, W), val_fraction=0.25)
+    assert seg_info.classes == ["background", "car", "road"] and len(seg_train) + len(seg_val) == 4
+    mask = seg_train.load(0)[1]
+    assert mask[16].tolist() == [2] * 4 + [1] * 8 + [2] * 28 and set(mask[:12].flatten().tolist()) == {0}

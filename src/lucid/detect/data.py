@@ -138,6 +138,7 @@ __all__ = [
     "labelme_sources",
     "region_sources",
     "region_file",
+    "photo_finder",
     "region_notes",
     "subset_split",
     "supervisely_datasets",
@@ -161,7 +162,8 @@ LAYOUT_HELP = (
     "LabelMe JSON beside the photos; KITTI (training/image_2 + training/label_2, ImageSets/train.txt + val.txt); "
     "a Supervisely project (meta.json + DATASET/img + DATASET/ann); VIA or Create ML JSON beside the photos "
     "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/); or CVAT's "
-    "annotations.xml + images/; or WIDER FACE (wider_face_split/ + WIDER_train/images/)"
+    "annotations.xml + images/; a Label Studio JSON export beside its photos; or WIDER FACE "
+    "(wider_face_split/ + WIDER_train/images/)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -181,10 +183,10 @@ DECLARED_CLASSES = {
 @dataclass
 class DetectionLayout:
     """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
-    ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``, ``wider``), the photos of each split as
-    annotated (``val`` None: no split in the data, drawn by seed), the class names the data fixes
-    (COCO categories, YOLO names, Supervisely's meta.json; None where the boxes name them: VOC,
-    KITTI ...) and notes."""
+    ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``, ``labelstudio``,
+    ``wider``), the photos of each split as annotated (``val`` None: no split in the data, drawn by
+    seed), the class names the data fixes (COCO categories, YOLO names, Supervisely's meta.json;
+    None where the boxes name them: VOC, KITTI ...) and notes."""
 
     root: Path
     name: str
@@ -757,6 +759,24 @@ def _table_images(table_file: Path, search: Path, photos: Mapping[str, Path]) ->
     return _listed_images(table_file, table.boxes, search, photos, table.sizes, table.normalised)
 
 
+def photo_finder(photos: Mapping[str, Path], aliases: Mapping[str, str] | None = None) -> Callable[[str], Path | None]:
+    """A look-up of the photo a file names (a box table, a VIA, Create ML, CVAT or Label Studio
+    file) among ``photos`` (keyed like `_keyed_photos`): by its path, else by its name alone when
+    only one photo has it, else by its alias (Label Studio's upload name without its prefix)."""
+    by_name: dict[str, Path | None] = {}
+    for key, path in photos.items():
+        name = key.rsplit("/", 1)[-1]
+        by_name[name] = None if name in by_name else path
+
+    def find(name: str) -> Path | None:
+        key = _photo_key(name)
+        photo = photos.get(key) or by_name.get(key.rsplit("/", 1)[-1])
+        alias = (aliases or {}).get(name)
+        return photo or (by_name.get(_photo_key(alias).rsplit("/", 1)[-1]) if alias else None)
+
+    return find
+
+
 def _listed_images(
     file: Path,
     boxes: Mapping[str, list[RawObject]],
@@ -764,18 +784,14 @@ def _listed_images(
     photos: Mapping[str, Path],
     sizes: Mapping[str, tuple[int, int]] | None = None,
     normalised: bool = False,
+    aliases: Mapping[str, str] | None = None,
 ) -> list[RawImage]:
-    """Each photo a file lists (a box table, a VIA or Create ML file) with its boxes, found among
-    ``photos`` (`_keyed_photos` of ``search``) by its path or, when unique, by its name alone; a
-    name found nowhere is a missing photo."""
-    by_name: dict[str, Path | None] = {}
-    for key, path in photos.items():
-        name = key.rsplit("/", 1)[-1]
-        by_name[name] = None if name in by_name else path
+    """Each photo a file lists with its boxes, found among ``photos`` (`_keyed_photos` of
+    ``search``) by `photo_finder`; a name found nowhere is a missing photo."""
+    find = photo_finder(photos, aliases)
     found = []
     for name, objects in boxes.items():
-        key = _photo_key(name)
-        photo = photos.get(key) or by_name.get(key.rsplit("/", 1)[-1])
+        photo = find(name)
         found.append(RawImage(photo or search / name, objects, file, (sizes or {}).get(name), normalised))
     return found
 
@@ -926,7 +942,7 @@ def subset_split(file: RegionFile) -> tuple[list[str], list[str], str] | None:
 
 
 def _regions(root: Path) -> DetectionLayout | None:
-    """VIA, Create ML or CVAT files (`region_sources`), each listing its split's photos, which lie
+    """VIA, Create ML, CVAT or Label Studio files (`region_sources`), each listing its split's photos, which lie
     beside it (or in a folder below it): the box around each region. One file whose photos name
     their subsets (CVAT's) is split by them."""
     sources = region_sources(root)
@@ -941,7 +957,9 @@ def _regions(root: Path) -> DetectionLayout | None:
         boxes = parts[0][1]
         parts = [(files[0], {name: boxes[name] for name in names}) for names in subsets[:2]]
         notes.append(subsets[2])
-    read = [_listed_images(f.path, b, f.path.parent, photos[f.path.parent], f.sizes) for f, b in parts]
+    read = [
+        _listed_images(f.path, b, f.path.parent, photos[f.path.parent], f.sizes, aliases=f.aliases) for f, b in parts
+    ]
     notes += region_notes(root, files)
     listed = {r.image for images in read for r in images}
     unlisted = len({p for found in photos.values() for p in found.values()} - listed)
@@ -951,7 +969,8 @@ def _regions(root: Path) -> DetectionLayout | None:
     where = " + ".join(_short(root, f.path) for f in files)
     description = f"{files[0].kind}: {where}" + (", split by seed" if val is None else "")
     description += ", split by its subsets" if subsets is not None else ""
-    return DetectionLayout(root, files[0].kind.split()[0].lower(), description, train, val, None, notes)
+    layout = files[0].kind.rsplit(" ", 1)[0].replace(" ", "").lower()  # via, createml, cvat, labelstudio
+    return DetectionLayout(root, layout, description, train, val, None, notes)
 
 
 def _class_descriptions(folders: Iterable[Path]) -> tuple[dict[str, str], list[Path]]:

@@ -27,7 +27,10 @@ Coordinate conventions, as the formats define them:
   photo's regions, ``rect`` ``x y width height``, ``polygon`` ``all_points_x``/``all_points_y``,
   ``circle`` and ``ellipse`` (centre, radii, turn) in pixels; the class is a region attribute;
 - Create ML JSON (Roboflow's ``_annotations.createml.json``): a list of photos, each box's
-  ``coordinates`` ``x y`` its centre and ``width height``, in pixels.
+  ``coordinates`` ``x y`` its centre and ``width height``, in pixels;
+- Label Studio's JSON and JSON-MIN exports: each region's ``x y width height`` (its top-left
+  corner and size, turned by ``rotation`` degrees about that corner), polygon ``points`` and
+  ellipse centre and radii, all in percent of the photo's ``original_width`` and ``original_height``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from lucid.data.files import IMAGE_SUFFIXES, distinct_names, names_file_text
 from lucid.errors import DataError
@@ -583,8 +587,9 @@ class RegionFile:
     it (a Create ML box is a ``rectangle``); ``kind`` (``VIA JSON``, ``CreateML JSON``) for notes;
     ``class_key``: the VIA region attribute read as the class (None: every region is `ONE_CLASS`,
     or Create ML's labels); ``skipped``: regions left out, by reason (no class value, a shape that
-    is no region); ``subsets``: each photo's subset where the file names one (CVAT's), and
-    ``sizes`` the photo sizes it states."""
+    is no region); ``subsets``: each photo's subset where the file names one (CVAT's),
+    ``sizes`` the photo sizes it states, and ``aliases`` a second name to look for (Label Studio
+    stores an upload as ``1a2b3c4d-photo.jpg``; the user's folder holds ``photo.jpg``)."""
 
     path: Path
     kind: str
@@ -593,6 +598,7 @@ class RegionFile:
     skipped: dict[str, int] = field(default_factory=dict)
     subsets: dict[str, str] = field(default_factory=dict)  # photo name -> its subset (CVAT's Train, Validation)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # photo name -> (width, height) the file states
+    aliases: dict[str, str] = field(default_factory=dict)  # photo name -> the name to look for when it is missing
 
     def boxes(self) -> dict[str, list[RawObject]]:
         """Each photo's boxes: the box around each shape (`LabelMeShape.box`)."""
@@ -600,11 +606,12 @@ class RegionFile:
 
 
 def region_file_kind(path: Path, head: int = 65536) -> str | None:
-    """``VIA JSON``, ``CreateML JSON`` or ``CVAT XML`` when ``path``'s opening bytes look like one
-    (the file is not parsed here: such files hold a whole split), else None. VIA: an object whose
+    """``VIA JSON``, ``CreateML JSON``, ``CVAT XML`` or ``Label Studio JSON`` when ``path``'s opening
+    bytes look like one (the file is not parsed here: such files hold a whole split), else None. VIA: an object whose
     entries have ``filename`` and ``regions`` (a project file: ``_via_img_metadata``); Create ML: a
     list of entries with ``image`` and ``annotations``; CVAT for images: ``<annotations>`` of
-    ``<meta>`` and ``<image>`` elements (a VOC file's root is ``<annotation>``)."""
+    ``<meta>`` and ``<image>`` elements (a VOC file's root is ``<annotation>``); Label Studio: a list
+    naming a rectangle, polygon or ellipse region type."""
     try:
         with path.open("rb") as handle:
             text = handle.read(head).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -612,6 +619,10 @@ def region_file_kind(path: Path, head: int = 65536) -> str | None:
         return None
     if text.startswith(b"{") and (b"_via_img_metadata" in text or (b'"filename"' in text and b'"regions"' in text)):
         return "VIA JSON"
+    if text.startswith(b"[") and re.search(
+        rb'"(rectangle|polygon|ellipse)labels"|"type"\s*:\s*"(rectangle|polygon|ellipse)"', text
+    ):
+        return "Label Studio JSON"  # its tasks hold "annotations" and "data": {"image"} too, so it is asked first
     if text.startswith(b"[") and b'"image"' in text and b'"annotations"' in text:
         return "CreateML JSON"
     if text.startswith(b"<") and b"<annotations>" in text and (b"<image " in text or b"<meta>" in text):
@@ -620,8 +631,8 @@ def region_file_kind(path: Path, head: int = 65536) -> str | None:
 
 
 def read_region_file(path: str | os.PathLike[str]) -> RegionFile:
-    """The shapes of a VIA or Create ML file (`region_file_kind`); one that is neither, or whose
-    entries lack their fields, is a `DataError` naming the file and the entry."""
+    """The shapes of a VIA, Create ML, CVAT or Label Studio file (`region_file_kind`); one that is
+    none of them, or whose entries lack their fields, is a `DataError` naming the file and the entry."""
     file = Path(path)
     kind = region_file_kind(file)
     if kind == "CreateML JSON":
@@ -630,9 +641,12 @@ def read_region_file(path: str | os.PathLike[str]) -> RegionFile:
         return _read_via(file)
     if kind == "CVAT XML":
         return _read_cvat(file)
+    if kind == "Label Studio JSON":
+        return _read_label_studio(file)
     raise DataError(
         f"{file}: expected a VIA JSON file (entries with 'filename' and 'regions'), a CreateML JSON list "
-        "(entries with 'image' and 'annotations') or a CVAT for images XML file (<annotations> of <image>)"
+        "(entries with 'image' and 'annotations'), a CVAT for images XML file (<annotations> of <image>) "
+        "or a Label Studio JSON export (tasks with 'data' and 'annotations')"
     )
 
 
@@ -658,6 +672,137 @@ def _read_createml(file: Path) -> RegionFile:
                 "'coordinates' x, y, width, height)"
             ) from None
     return RegionFile(file, "CreateML JSON", shapes)
+
+
+# Label Studio's region types read as shapes; the types that are no region of the photo are not counted.
+STUDIO_SHAPES = {
+    "rectanglelabels": "rectangle", "rectangle": "rectangle", "polygonlabels": "polygon", "polygon": "polygon",
+    "ellipselabels": "ellipse", "ellipse": "ellipse",
+}  # fmt: skip
+_STUDIO_NO_REGION = (
+    "choices",
+    "textarea",
+    "rating",
+    "taxonomy",
+    "number",
+    "datetime",
+    "relation",
+    "pairwise",
+    "ranker",
+)
+_STUDIO_UPLOAD = re.compile(r"^[0-9a-f]{8}-(.+)$")  # an uploaded file's stored name: 8 hex digits, "-", its name
+
+
+def _read_label_studio(file: Path) -> RegionFile:
+    """Label Studio's JSON export (tasks, each naming its photo in ``data`` and holding
+    ``annotations`` of ``result`` regions) or its JSON-MIN export (one entry per photo, the
+    regions' fields inline). Of a task's annotations the ground truth's, else the first that was
+    not cancelled, is read; a task without one is not labelled, so its photo is in no file (said
+    by the caller). Brushes, key points and lines outline no region and are counted."""
+    data = read_json(file)
+    if not isinstance(data, list):
+        raise DataError(f"{file}: expected a Label Studio JSON list of tasks, got a {type(data).__name__}")
+    shapes: dict[str, list[LabelMeShape]] = {}
+    aliases: dict[str, str] = {}
+    skipped: Counter[str] = Counter()
+    for number, task in enumerate(data, 1):
+        fields = _mapping(task.get("data")) if isinstance(task, dict) and "data" in task else _mapping(task)
+        name = _studio_photo(fields)
+        if name is None:
+            raise DataError(f"{file}: task {number} names no photo (expected 'data' with an 'image' path or URL)")
+        regions = _studio_regions(_mapping(task))
+        if regions is None:
+            continue
+        found = shapes.setdefault(name, [])
+        if (upload := _STUDIO_UPLOAD.match(Path(name).name)) is not None and "/upload/" in name:
+            aliases[name] = upload.group(1)
+        for kind, value, region in regions:
+            try:
+                shape = _studio_shape(kind, value, region)
+            except (KeyError, TypeError, ValueError):
+                raise DataError(
+                    f"{file}: task {number} ({name}) has a {kind} region without its numbers ({dict(value)})"
+                ) from None
+            if isinstance(shape, str):
+                skipped[shape] += 1
+            elif shape is not None:
+                found.append(shape)
+    return RegionFile(file, "Label Studio JSON", shapes, None, dict(sorted(skipped.items())), aliases=aliases)
+
+
+def _studio_photo(fields: Mapping[str, Any]) -> str | None:
+    """The photo a Label Studio task names: ``data.image`` (else the first value with a photo's
+    suffix) as a path: a local-storage URL's ``?d=`` path, a URL's path, or the path as written."""
+    value = fields.get("image")
+    if not isinstance(value, str):
+        value = next((v for v in fields.values() if isinstance(v, str) and _photo_suffix(v)), None)
+    if not value:
+        return None
+    if "?d=" in value:
+        return unquote(value.split("?d=", 1)[1])
+    if "://" in value:  # http(s), s3, gs ...: the URL's path
+        return unquote(urlparse(value).path) or value
+    return value
+
+
+def _photo_suffix(value: str) -> bool:
+    return Path(urlparse(value).path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _studio_regions(task: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] | None:
+    """A task's regions as (type, value, region): the chosen annotation's ``result`` items (the
+    export; ``completions`` in Label Studio before 1.0), or a JSON-MIN entry's lists of inline
+    regions (the type is the labels key they hold). None when the task is not labelled."""
+    annotations = task.get("annotations", task.get("completions"))
+    if "data" not in task:
+        inline = [r for v in task.values() if isinstance(v, list) for r in v if isinstance(r, dict)]
+        return [(_min_kind(r), r, r) for r in inline]
+    done = [a for a in annotations or [] if isinstance(a, dict) and isinstance(a.get("result"), list)]
+    done = [a for a in done if not a.get("was_cancelled")]
+    if not done:
+        return None
+    chosen = next((a for a in done if a.get("ground_truth")), done[0])
+    results = [r for r in chosen["result"] if isinstance(r, dict)]
+    return [(str(r.get("type", "")), _mapping(r.get("value")), r) for r in results]
+
+
+def _min_kind(region: Mapping[str, Any]) -> str:
+    """A JSON-MIN region's type: the ``...labels`` key it holds, else its geometry's shape."""
+    named = next((key for key in region if key.endswith("labels")), None)
+    if named is not None:
+        return named
+    return "polygon" if "points" in region else "ellipse" if "radiusX" in region else "rectangle"
+
+
+def _studio_shape(kind: str, value: Mapping[str, Any], region: Mapping[str, Any]) -> LabelMeShape | str | None:
+    """One Label Studio region as a shape in pixels, or why it is left out (a note's words); None
+    for a result that is no region (a choice, a text), which is not counted."""
+    shape = STUDIO_SHAPES.get(kind)
+    if kind in _STUDIO_NO_REGION:
+        return None
+    if shape is None:
+        return f"{kind} shapes"
+    labels = value.get(kind) if kind.endswith("labels") else [ONE_CLASS]
+    if not isinstance(labels, list) or len(labels) != 1:
+        return "no single label"
+    if not region.get("original_width") or not region.get("original_height"):
+        return "no original_width and original_height"  # percent of an unknown size (Label Studio before 1.0)
+    width, height = float(region["original_width"]), float(region["original_height"])
+    sx, sy = width / 100, height / 100
+    label, turn = str(labels[0]).strip(), math.radians(float(value.get("rotation") or 0.0))
+    if shape == "polygon":
+        points = [(float(x) * sx, float(y) * sy) for x, y in value["points"]]
+        return LabelMeShape(label, "polygon", points) if len(points) >= 3 else "polygons of under 3 points"
+    x, y = float(value["x"]) * sx, float(value["y"]) * sy
+    if shape == "ellipse":
+        rx, ry = float(value["radiusX"]) * sx, float(value["radiusY"]) * sy
+        return _ellipse(label, x, y, rx, ry, turn)
+    w, h = float(value["width"]) * sx, float(value["height"]) * sy
+    if not turn:
+        return LabelMeShape(label, "rectangle", [(x, y), (x + w, y + h)])
+    cos, sin = math.cos(turn), math.sin(turn)
+    corners = [(x + dx * cos - dy * sin, y + dx * sin + dy * cos) for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))]
+    return LabelMeShape(label, "polygon", corners)  # turned about its top-left corner, as Label Studio turns it
 
 
 def _read_via(file: Path) -> RegionFile:
@@ -754,17 +899,21 @@ def _via_shape(shape: Mapping[str, Any], label: str, file: Path, photo: str) -> 
         if kind in ("circle", "ellipse"):
             cx, cy = float(shape["cx"]), float(shape["cy"])
             rx, ry = (float(shape["r"]),) * 2 if kind == "circle" else (float(shape["rx"]), float(shape["ry"]))
-            turn = float(shape.get("theta") or 0.0)
-            steps = [2 * math.pi * k / _ELLIPSE_POINTS for k in range(_ELLIPSE_POINTS)]
-            points = [
-                (cx + rx * math.cos(a) * math.cos(turn) - ry * math.sin(a) * math.sin(turn),
-                 cy + rx * math.cos(a) * math.sin(turn) + ry * math.sin(a) * math.cos(turn))
-                for a in steps
-            ]  # fmt: skip
-            return LabelMeShape(label, "polygon", points)
+            return _ellipse(label, cx, cy, rx, ry, float(shape.get("theta") or 0.0))
     except (KeyError, TypeError, ValueError):
         raise DataError(f"{file}: a {kind} region of {photo!r} lacks its numbers ({dict(shape)})") from None
     return None
+
+
+def _ellipse(label: str, cx: float, cy: float, rx: float, ry: float, turn: float) -> LabelMeShape:
+    """An ellipse (centre, radii, turned by ``turn`` radians, clockwise on the photo) as a polygon on it."""
+    steps = [2 * math.pi * k / _ELLIPSE_POINTS for k in range(_ELLIPSE_POINTS)]
+    points = [
+        (cx + rx * math.cos(a) * math.cos(turn) - ry * math.sin(a) * math.sin(turn),
+         cy + rx * math.cos(a) * math.sin(turn) + ry * math.sin(a) * math.cos(turn))
+        for a in steps
+    ]  # fmt: skip
+    return LabelMeShape(label, "polygon", points)
 
 
 def _read_cvat(file: Path) -> RegionFile:
@@ -829,7 +978,7 @@ def _cvat_shape(element: ElementTree.Element, file: Path, photo: str) -> LabelMe
             return LabelMeShape(label, "polygon", points) if len(points) >= 3 else None
         if element.tag == "ellipse":
             cx, cy, rx, ry = (float(element.get(k, "")) for k in ("cx", "cy", "rx", "ry"))
-            return _via_shape({"name": "ellipse", "cx": cx, "cy": cy, "rx": rx, "ry": ry}, label, file, photo)
+            return _ellipse(label, cx, cy, rx, ry, 0.0)
     except ValueError:
         raise DataError(f"{file}: a <{element.tag}> of {photo!r} lacks its numbers ({dict(element.attrib)})") from None
     return None

@@ -34,6 +34,7 @@ from lucid.data.files import child_folder, keyed_files, walk_images
 from lucid.detect.data import (
     coco_files,
     labelme_sources,
+    photo_finder,
     region_notes,
     region_sources,
     subset_split,
@@ -358,9 +359,9 @@ def _labelme_drawn(
 
 
 def region_masks(root: Path) -> DrawnMasks | None:
-    """``root``'s VIA or CVAT files (`lucid.detect.data.region_sources`: ``train/via_region_data.json``
-    + ``val/``, one file, or CVAT's ``annotations.xml`` + ``images/``, split by its subsets when
-    they name train and validation) drawn as class masks when they outline regions (polygons,
+    """``root``'s VIA, CVAT or Label Studio files (`lucid.detect.data.region_sources`:
+    ``train/via_region_data.json`` + ``val/``, one file, or CVAT's ``annotations.xml`` + ``images/``,
+    split by its subsets when they name train and validation) drawn as class masks when they outline regions (polygons,
     circles, ellipses; rectangles are drawn too), else None: rectangles alone, and Create ML's
     files, are boxes (detection's). The classes are the labels (VIA: the region attribute's
     values) in name order, value 1..K; VIA regions without one are one class
@@ -406,11 +407,10 @@ def _region_pairs(
     """The (photo, drawn mask) pairs of the photos ``names`` of one VIA or CVAT ``file``, found
     below its folder by path or file name; every photo there, and the named photos that are missing."""
     photos = keyed_files(file.path.parent, walk_images(file.path.parent)[0], f"{file.kind} file")
-    by_name = {photo.name.lower(): photo for photo in photos.values()}
+    find = photo_finder(photos, file.aliases)
     pairs, missing = [], []
     for name in names:
-        named = Path(name.replace("\\", "/"))
-        photo = photos.get(named.with_suffix("").as_posix().lower()) or by_name.get(named.name.lower())
+        photo = find(name)
         if photo is None:
             missing.append(file.path.parent / name)
         else:
@@ -419,10 +419,10 @@ def _region_pairs(
 
 
 def _region_outlines(file: Path, head: int = 1 << 20) -> bool:
-    """Whether a VIA or CVAT file's first ``head`` bytes hold a region that outlines an area (a
-    polygon, circle or ellipse; a file of rectangles alone holds boxes)."""
+    """Whether a VIA, CVAT or Label Studio file's first ``head`` bytes hold a region that outlines an
+    area (a polygon, circle or ellipse; a file of rectangles alone holds boxes)."""
     kind = region_file_kind(file)
-    if kind not in ("VIA JSON", "CVAT XML"):
+    if kind not in ("VIA JSON", "CVAT XML", "Label Studio JSON"):
         return False
     try:
         with file.open("rb") as handle:
@@ -431,6 +431,8 @@ def _region_outlines(file: Path, head: int = 1 << 20) -> bool:
         return False
     if kind == "CVAT XML":
         return re.search(rb"<(polygon|ellipse)\b", text) is not None
+    if kind == "Label Studio JSON":
+        return re.search(rb'"(polygon|ellipse)labels"|"type"\s*:\s*"(polygon|ellipse)"', text) is not None
     return re.search(rb'"name"\s*:\s*"(polygon|circle|ellipse)"', text) is not None
 
 

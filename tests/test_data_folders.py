@@ -1203,3 +1203,52 @@ def test_load_each_keeps_the_order_and_names_every_failure(workers: int) -> None
     assert all(bool((item[0] == item[1]["index"]).all()) for item in items)
     with pytest.raises(DataError, match=r"^2 broken item\(s\): item 3: broken; item 7: broken$"):
         load_each(_sized_item, range(10), progress=False, workers=workers, what="broken item(s)")
+
+
+def test_label_studio_exports_of_choices_label_the_photos(tmp_path: Path) -> None:
+    """Label Studio's image-classification exports beside the photos: the JSON export (tasks with
+    ``data.image`` and ``choices`` results; the ground-truth annotation counts, cancelled ones and
+    unlabelled tasks do not), its JSON-MIN export (``choice``) and its CSV export (``image, id,
+    choice ...``). Uploads (``/data/upload/3/1a2b3c4d-1.png``) are found under their own names,
+    URLs and local-storage paths by their file names. Several choices per photo are no labels."""
+    from lucid.tasks import task_of_data
+
+    rows = _labelled_photos(tmp_path / "json" / "images", ".", count=12)
+    tasks = []
+    for i, (name, label) in enumerate(rows):
+        where = [f"/data/upload/3/{i:08x}-{name}.png", f"/data/local-files/?d=x/images/{name}.png"][i % 2]
+        chosen = {"type": "choices", "from_name": "choice", "to_name": "image", "value": {"choices": [label]}}
+        wrong = {**chosen, "value": {"choices": ["blue" if label != "blue" else "red"]}}
+        annotations = [{"result": [wrong], "was_cancelled": True}, {"result": [chosen]}]
+        if i == 0:
+            annotations = [{"result": [wrong]}, {"result": [chosen], "ground_truth": True}]
+        tasks.append({"id": i + 1, "data": {"image": where}, "annotations": annotations})
+    tasks.append({"id": 99, "data": {"image": "/data/upload/3/0000ffff-13.png"}, "annotations": []})
+    (tmp_path / "json" / "project-3-at-2026-12-07-07-10-1a2b3c4d.json").write_text(json.dumps(tasks))
+    layout = find_layout(tmp_path / "json")
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", sorted(COLOURS), 12)
+    assert layout.train.files[rows[0][1]][0].name == f"{rows[0][0]}.png"  # the ground truth's class
+    assert layout.labels == "photos labelled by project-3-at-2026-12-07-07-10-1a2b3c4d.json ('choices')"
+    claimed = task_of_data(str(tmp_path / "json"))  # its tasks hold "annotations" and "image": no Create ML file
+    assert claimed is not None and claimed[0] == "classify" and "detect" not in claimed[1]
+
+    rows = _labelled_photos(tmp_path / "min", "photos", count=12)
+    entries = [{"image": f"https://bucket.example/p/{n}.png", "id": i, "choice": c} for i, (n, c) in enumerate(rows)]
+    (tmp_path / "min" / "export.json").write_text(json.dumps(entries))
+    layout = find_layout(tmp_path / "min")
+    assert (layout.classes, layout.train.count()) == (sorted(COLOURS), 12)
+
+    rows = _labelled_photos(tmp_path / "csv", "train", count=12)
+    lines = [f"/data/upload/3/{i:08x}-{n}.png,{i},{c},1,{i},2026-12-07,2026-12-07,3.2" for i, (n, c) in enumerate(rows)]
+    header = "image,id,choice,annotator,annotation_id,created_at,updated_at,lead_time"
+    (tmp_path / "csv" / "project-3.csv").write_text("\n".join([header, *lines]) + "\n")
+    layout = find_layout(tmp_path / "csv")
+    assert (layout.classes, layout.train.count()) == (sorted(COLOURS), 12)
+
+    for task in tasks[:-1]:
+        task["annotations"][-1]["result"][0]["value"]["choices"].append("green")
+    (tmp_path / "json" / "project-3-at-2026-12-07-07-10-1a2b3c4d.json").write_text(json.dumps(tasks))
+    with pytest.raises(
+        DataError, match=r"1a2b3c4d.json: /data/upload/3/00000000-1.png has 2 choices \(\w+, green\); a"
+    ):
+        find_layout(tmp_path / "json")

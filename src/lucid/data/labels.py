@@ -35,6 +35,7 @@ from lucid.data.files import (
     walk_images,
 )
 from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
+from lucid.data.studio import read_studio_choices, upload_name
 from lucid.data.tables import MAX_TABLE_BYTES, UNLABELLED_TABLES, LabelTable, read_label_table, read_word_table
 from lucid.errors import DataError
 
@@ -221,19 +222,25 @@ def _two_words(file: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+TABLE_SUFFIXES = (".csv", ".json")  # CSV tables; Label Studio's JSON exports of choices (`lucid.data.studio`)
+
+
 def _table_files(base: Path) -> tuple[LabelTable | None, LabelTable | None]:
     """The training and validation label tables at ``base``: a table named for the validation
     split (``val.csv``, ``valid.csv``, else a labelled ``test.csv``) validates; ``train.csv``, else
-    any other (``labels.csv``, ``trainLabels.csv`` ...), trains. Answer sheets are not read."""
+    any other (``labels.csv``, ``trainLabels.csv``, a Label Studio export ...), trains. Answer
+    sheets are not read."""
     try:
-        files = sorted(Path(e.path) for e in os.scandir(base) if e.is_file() and e.name.lower().endswith(".csv"))
+        files = sorted(
+            Path(e.path) for e in os.scandir(base) if e.is_file() and e.name.lower().endswith(TABLE_SUFFIXES)
+        )
     except OSError:
         return None, None
     tables: list[tuple[str | None, LabelTable]] = []
     for file in files:
         if file.name.startswith(".") or any(w in file.stem.lower() for w in UNLABELLED_TABLES):
             continue
-        table = read_label_table(file)
+        table = read_studio_choices(file) if file.suffix.lower() == ".json" else read_label_table(file)
         if table is not None:
             tables.append((split_role(file.stem), table))
 
@@ -255,6 +262,19 @@ def _photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
     return index, skipped
 
 
+def _indexed(index: Mapping[str, list[Path]], name: str) -> list[Path]:
+    """The photos ``index`` (`_photo_index`) holds under a table's ``name``: by its path, else (a
+    URL or another machine's absolute path) by its file name when one photo has it, else by the
+    name Label Studio's upload had before it was stored (`lucid.data.studio.upload_name`)."""
+    key = name.replace("\\", "/").lower().lstrip("./")
+    found = index.get(key, [])
+    if not found and "/" in key:
+        found = index.get(key.rsplit("/", 1)[1], [])
+        found = found if len(found) == 1 else []  # by name alone only when one photo has it
+    own = upload_name(key) if not found else None
+    return index.get(own, []) if own is not None else found
+
+
 def _table_classes(table: LabelTable, folder: Path, index: Mapping[str, list[Path]]) -> tuple[ClassFiles, list[str]]:
     """``table``'s photos found in ``index`` by class; a photo listed twice with two classes, or a
     name that several photos have, is a DataError; photos not found are counted in the notes."""
@@ -262,8 +282,7 @@ def _table_classes(table: LabelTable, folder: Path, index: Mapping[str, list[Pat
     seen: dict[Path, str] = {}
     missing: list[str] = []
     for name, label in table.rows:
-        key = name.replace("\\", "/").lower().lstrip("./")
-        found = index.get(key, [])
+        found = _indexed(index, name)
         if len(found) > 1:
             shown = ", ".join(p.relative_to(folder).as_posix() for p in found[:2])
             raise DataError(f"{table.file}: {name!r} names several photos below {folder} ({shown}); give their paths")

@@ -32,14 +32,15 @@ __all__ = [
 ]
 
 # A table that labels photos, one row each (Kaggle: train.csv, labels.csv, trainLabels.csv,
-# HAM10000_metadata.csv): the column naming the photo and the one naming its class, by header.
+# HAM10000_metadata.csv; Label Studio's CSV export: image, id, choice ...): the column naming the
+# photo and the one naming its class, by header.
 PHOTO_COLUMNS = (
     "image", "image_id", "imageid", "image_name", "filename", "file_name", "file", "fname", "path", "image_path",
     "img", "id", "id_code", "name",
 )  # fmt: skip
 LABEL_COLUMNS = (
     "label", "labels", "class", "class_name", "classname", "category", "target", "breed", "species", "diagnosis",
-    "dx", "label_name", "class_id", "y",
+    "dx", "label_name", "class_id", "y", "choice",
 )  # fmt: skip
 # Columns of a box table (detection's): its rows are boxes, not labels of photos.
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1", "bbox_x", "bbox_y")

@@ -45,9 +45,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from lucid.data.files import IMAGE_SUFFIXES, distinct_names, names_file_text
+from lucid.data.studio import task_photo, task_results, upload_name
 from lucid.errors import DataError
 
 __all__ = [
@@ -623,7 +623,8 @@ def region_file_kind(path: Path, head: int = 65536) -> str | None:
         rb'"(rectangle|polygon|ellipse)labels"|"type"\s*:\s*"(rectangle|polygon|ellipse)"', text
     ):
         return "Label Studio JSON"  # its tasks hold "annotations" and "data": {"image"} too, so it is asked first
-    if text.startswith(b"[") and b'"image"' in text and b'"annotations"' in text:
+    studio = b'"data"' in text and b'"result"' in text  # a Label Studio export of other answers (choices, text)
+    if text.startswith(b"[") and b'"image"' in text and b'"annotations"' in text and not studio:
         return "CreateML JSON"
     if text.startswith(b"<") and b"<annotations>" in text and (b"<image " in text or b"<meta>" in text):
         return "CVAT XML"
@@ -690,7 +691,6 @@ _STUDIO_NO_REGION = (
     "pairwise",
     "ranker",
 )
-_STUDIO_UPLOAD = re.compile(r"^[0-9a-f]{8}-(.+)$")  # an uploaded file's stored name: 8 hex digits, "-", its name
 
 
 def _read_label_studio(file: Path) -> RegionFile:
@@ -706,16 +706,15 @@ def _read_label_studio(file: Path) -> RegionFile:
     aliases: dict[str, str] = {}
     skipped: Counter[str] = Counter()
     for number, task in enumerate(data, 1):
-        fields = _mapping(task.get("data")) if isinstance(task, dict) and "data" in task else _mapping(task)
-        name = _studio_photo(fields)
+        name = task_photo(_mapping(task))
         if name is None:
             raise DataError(f"{file}: task {number} names no photo (expected 'data' with an 'image' path or URL)")
         regions = _studio_regions(_mapping(task))
         if regions is None:
             continue
         found = shapes.setdefault(name, [])
-        if (upload := _STUDIO_UPLOAD.match(Path(name).name)) is not None and "/upload/" in name:
-            aliases[name] = upload.group(1)
+        if (own := upload_name(name)) is not None:
+            aliases[name] = own
         for kind, value, region in regions:
             try:
                 shape = _studio_shape(kind, value, region)
@@ -730,40 +729,15 @@ def _read_label_studio(file: Path) -> RegionFile:
     return RegionFile(file, "Label Studio JSON", shapes, None, dict(sorted(skipped.items())), aliases=aliases)
 
 
-def _studio_photo(fields: Mapping[str, Any]) -> str | None:
-    """The photo a Label Studio task names: ``data.image`` (else the first value with a photo's
-    suffix) as a path: a local-storage URL's ``?d=`` path, a URL's path, or the path as written."""
-    value = fields.get("image")
-    if not isinstance(value, str):
-        value = next((v for v in fields.values() if isinstance(v, str) and _photo_suffix(v)), None)
-    if not value:
-        return None
-    if "?d=" in value:
-        return unquote(value.split("?d=", 1)[1])
-    if "://" in value:  # http(s), s3, gs ...: the URL's path
-        return unquote(urlparse(value).path) or value
-    return value
-
-
-def _photo_suffix(value: str) -> bool:
-    return Path(urlparse(value).path).suffix.lower() in IMAGE_SUFFIXES
-
-
 def _studio_regions(task: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] | None:
-    """A task's regions as (type, value, region): the chosen annotation's ``result`` items (the
-    export; ``completions`` in Label Studio before 1.0), or a JSON-MIN entry's lists of inline
-    regions (the type is the labels key they hold). None when the task is not labelled."""
-    annotations = task.get("annotations", task.get("completions"))
+    """A task's regions as (type, value, region): the counted annotation's ``result`` items
+    (`lucid.data.studio.task_results`), or a JSON-MIN entry's lists of inline regions (the type is
+    the labels key they hold). None when the task is not labelled."""
     if "data" not in task:
         inline = [r for v in task.values() if isinstance(v, list) for r in v if isinstance(r, dict)]
         return [(_min_kind(r), r, r) for r in inline]
-    done = [a for a in annotations or [] if isinstance(a, dict) and isinstance(a.get("result"), list)]
-    done = [a for a in done if not a.get("was_cancelled")]
-    if not done:
-        return None
-    chosen = next((a for a in done if a.get("ground_truth")), done[0])
-    results = [r for r in chosen["result"] if isinstance(r, dict)]
-    return [(str(r.get("type", "")), _mapping(r.get("value")), r) for r in results]
+    results = task_results(task)
+    return None if results is None else [(str(r.get("type", "")), _mapping(r.get("value")), r) for r in results]
 
 
 def _min_kind(region: Mapping[str, Any]) -> str:

@@ -4,6 +4,7 @@ cached vs streaming data, the small-data guards and ink polarity."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +132,6 @@ def test_split_folders_match_in_any_case_and_valid_validates(
         _photo(unlabelled / "test" / f"{i}.png", COLOURS["red"], seed=i)
     with pytest.raises(DataError, match=r"has train/ and other folders \(labelled-val\) but no val/"):
         find_layout(unlabelled)
-    import shutil
-
     shutil.rmtree(unlabelled / "labelled-val")
     layout = find_layout(unlabelled)
     assert layout.kind == "single" and layout.root == unlabelled / "train" and layout.train.count() == 18
@@ -330,7 +329,8 @@ def test_split_folders_of_photos_labelled_by_a_one_hot_table_in_each(
     """Roboflow's classification CSV export: ``train/`` + ``valid/`` (+ ``test/``), each its photos
     and a ``_classes.csv`` (``filename, cat, dog, ...``: one column per class, 1 in the photo's).
     The tables label both splits (before: "train/ holds no images in class folders"), and
-    ``lucid eval`` scores ``valid/`` by its table."""
+    ``lucid eval`` scores ``valid/`` by its table. A ``train/`` alone is split by seed, and ``lucid
+    eval`` rescores its held-out share (before: "one class folder only")."""
     root = tmp_path / "roboflow"
     for split, count in (("train", 4), ("valid", 2), ("test", 1)):
         rows = []
@@ -349,6 +349,16 @@ def test_split_folders_of_photos_labelled_by_a_one_hot_table_in_each(
     )
     assert f"{root / 'train'}: photos labelled by _classes.csv: 12 in 3 classes" in layout.notes
     _scored_as_trained(root, tmp_path / "run", capsys, images=6)
+    for split in ("valid", "test"):  # an export without a split: train/ alone, a seeded share validates
+        shutil.rmtree(root / split)
+    layout = find_layout(root)
+    assert (layout.kind, layout.root, layout.classes, layout.train.count()) == (
+        "single",
+        root / "train",
+        sorted(COLOURS),
+        12,
+    )
+    _rescored_run(root, tmp_path / "alone", capsys, "0.25", "held-out split 0.25", 3)
 
 
 def test_numbered_class_folders_take_the_names_of_cat_to_name_json_in_training_eval_and_predict(

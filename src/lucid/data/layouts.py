@@ -151,7 +151,7 @@ def _split_roles(base: Path) -> tuple[Path | None, Path | None, list[str]]:
     if val_dir is not None and not has_folders(val_dir) and listed_folder(val_dir) is None:
         notes = [f"{base}: {val_dir.name}/ holds no class folders (unlabelled images?), so it does not validate"]
         val_dir = None
-    if train_dir is not None and val_dir is None and not has_folders(train_dir):
+    if train_dir is not None and val_dir is None and not has_folders(train_dir) and listed_folder(train_dir) is None:
         train_dir = None  # images, not class folders: a class named "train" (vehicles) among the others
     return train_dir, val_dir, notes
 
@@ -172,7 +172,8 @@ def _train_alone(base: Path, train_dir: Path, notes: list[str], flag: str, root:
             f"valid/, test/); expected one of the layouts {_layouts_text()}"
         )
     notes.append(f"{base}: a {train_dir.name}/ folder but no val/ (or valid/, test/): a seeded share of it validates")
-    return FolderLayout(train_dir, "single", class_files(train_dir), None, notes)
+    train, listed = split_class_files(train_dir)  # class folders, or a list in it (Roboflow's train/_classes.csv)
+    return FolderLayout(train_dir, "single", train, None, notes + listed)
 
 
 def photo_folder_layout(root: str | os.PathLike[str], flag: str = "--data") -> FolderLayout | None:

@@ -154,8 +154,9 @@ def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
     from lucid.data.names import find_class_names, names_folders, renamed
 
     folder, what = evaluation_folder(path)
-    listed = listed_folder(folder) if what != "folder" else None
-    found = listed[0] if listed is not None else None  # a split labelled by a list in it (Tiny ImageNet's val/)
+    split_folder = what != "folder" or split_role(folder.name) is not None  # val/, or a train/ that stood alone
+    listed = listed_folder(folder) if split_folder else None
+    found = listed[0] if listed is not None else None  # labelled by a list in it (Tiny ImageNet's val/, _classes.csv)
     data_root = what == "folder" and split_role(folder.name) is None  # a root, read as training read it
     if found is None:
         ids = _folder_classes(folder, data_root)

@@ -166,7 +166,8 @@ def test_train_alone_is_split_and_lucid_eval_scores_that_split(
 def test_kaggle_split_names_with_affixes_and_a_repeated_level(tmp_path: Path) -> None:
     """Kaggle's cats and dogs (``training_set/training_set/<class>/`` + ``test_set/test_set/``)
     and Intel's scenes (``seg_train/seg_train/`` + ``seg_test/seg_test/`` + unlabelled
-    ``seg_pred/``) are split trees; a class named ``train_station`` is still a class."""
+    ``seg_pred/``) are split trees, and so is an archive unpacked in place (``train_zip/train/``);
+    a class named ``train_station`` is still a class."""
     cats = tmp_path / "cats"
     for c, name in enumerate(("cats", "dogs")):
         for i in range(3):
@@ -189,6 +190,14 @@ def test_kaggle_split_names_with_affixes_and_a_repeated_level(tmp_path: Path) ->
         for i in range(2):
             _photo(places / name / f"{i}.png", list(COLOURS.values())[c], seed=i)
     assert find_layout(places).classes == ["bus_stop", "train_station"]
+    fruit = tmp_path / "fruit"  # Kaggle's archive unpacked in place: train_zip/train/<class>/ + test_zip/test/
+    for c, name in enumerate(("apple", "banana")):
+        for split, count in (("train", 3), ("test", 2)):
+            for i in range(count):
+                _photo(fruit / f"{split}_zip" / split / name / f"{i}.png", list(COLOURS.values())[c], seed=i)
+    layout = find_layout(fruit)  # before: two classes, train_zip and test_zip
+    assert (layout.kind, layout.classes, layout.train.count()) == ("train_test", ["apple", "banana"], 6)
+    assert evaluation_folder(fruit) == (fruit / "test_zip" / "test", "test/ split")
 
 
 def test_a_class_named_train_is_a_class(tmp_path: Path) -> None:

@@ -174,6 +174,17 @@ def test_voc_xml_beside_photos_in_split_folders(tmp_path: Path) -> None:
     assert looks_like_detection(tmp_path)
 
 
+def test_voc_xml_beside_photos_in_unpacked_kaggle_archives(tmp_path: Path) -> None:
+    """Kaggle's fruit detection set unpacked in place: ``train_zip/train/`` + ``test_zip/test/``, each
+    photo beside its VOC XML: the test split validates (before: both pooled and split by seed)."""
+    for split, keys in (("train", "abcd"), ("test", "ef")):
+        for key in keys:
+            photo(tmp_path / f"{split}_zip" / split / f"{key}.jpg")
+            voc_xml(tmp_path / f"{split}_zip" / split / f"{key}.xml", f"{key}.jpg", [("apple", 1, 1, 9, 9)])
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, len(train), len(val)) == ("voc-xml", 4, 2)
+
+
 def test_voc_xml_next_to_each_photo_split_by_seed(tmp_path: Path) -> None:
     for key in "abcde":
         photo(tmp_path / f"{key}.jpg")

@@ -387,7 +387,7 @@ def child_folder(folder: Path | None, names: Sequence[str]) -> Path | None:
 
 
 # Words a split folder's name may add to the split's (Kaggle: training_set/, seg_train/, test_data/).
-SPLIT_AFFIXES = ("set", "data", "dataset", "images", "imgs", "split", "seg")
+SPLIT_AFFIXES = ("set", "data", "dataset", "images", "imgs", "split", "seg", "zip")  # zip: Kaggle's train_zip/train/
 
 
 def _names_split(name: str, names: Sequence[str]) -> bool:
@@ -405,7 +405,7 @@ def unlabelled_split(folder: Path) -> bool:
     if split_role(folder.name) not in ("val", "test"):
         return False
     inner = subfolders(folder)
-    if len(inner) == 1 and inner[0].name.lower() == folder.name.lower():  # Kaggle's test/test/*.jpg
+    if len(inner) == 1 and split_role(inner[0].name) == split_role(folder.name):  # test/test/, test_zip/test/
         folder = inner[0]
     return not has_folders(folder)
 
@@ -419,8 +419,8 @@ def split_role(name: str) -> str | None:
 def split_child(folder: Path | None, names: Sequence[str]) -> Path | None:
     """`child_folder`, else the sub-folder whose name is one of ``names`` with only `SPLIT_AFFIXES`
     words around it (``training_set``, ``seg_train``; a class such as ``train_station`` is not
-    one); a split folder that only repeats its own name one level down (Kaggle's
-    ``training_set/training_set/<class>/``) is read from there."""
+    one); a split folder that only holds one split folder of its role (Kaggle's
+    ``training_set/training_set/<class>/``, an unpacked ``train_zip/train/``) is read from there."""
     found = child_folder(folder, names)
     if found is None and folder is not None:
         try:
@@ -429,9 +429,9 @@ def split_child(folder: Path | None, names: Sequence[str]) -> Path | None:
             candidates = []
         found = next((folder / name for name in candidates if _names_split(name, names)), None)
     if found is not None:
-        inner = child_folder(found, (found.name,))
-        if inner is not None and len([e for e in os.scandir(found) if not hidden(e.name)]) == 1:
-            return inner
+        entries = [e for e in os.scandir(found) if not hidden(e.name)]
+        if len(entries) == 1 and entries[0].is_dir() and _names_split(entries[0].name, names):
+            return Path(entries[0].path)
     return found
 
 

@@ -1109,6 +1109,33 @@ def test_cvat_segmentation_masks_are_read_through_its_labelmap(tmp_path):
         segmentation_datasets(root, crop_size=(8, 8))
 
 
+def test_cvat_camvid_export_pairs_a_folder_with_its_annot_sibling_through_label_colors(tmp_path):
+    """CVAT's "CamVid 1.0" export: ``default/`` photos beside ``default_annot/`` colour masks and
+    CamVid's ``label_colors.txt`` (``r g b name`` per line, in order; ``Void`` is void). Before:
+    "no image/mask folders found". The task is found without ``--task``."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "camvid-export"
+    (root / "default").mkdir(parents=True)
+    (root / "default_annot").mkdir()
+    (root / "label_colors.txt").write_text("0 0 0\tVoid\n128 128 128 Sky\n64 0 128\tCar\n")
+    for i in range(5):
+        Image.fromarray(np.full((8, 8, 3), 30 * i, np.uint8)).save(root / "default" / f"f{i}.png")
+        colours = np.zeros((8, 8, 3), np.uint8)
+        colours[:4] = (128, 128, 128)
+        colours[4:, 2:5] = (64, 0, 128)
+        Image.fromarray(colours).save(root / "default_annot" / f"f{i}.png")
+    (root / "default.txt").write_text("".join(f"/default/f{i}.png /default_annot/f{i}.png\n" for i in range(5)))
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "segment"
+    train, val, info = segmentation_datasets(root, crop_size=(8, 8), val_fraction=0.2)
+    assert (len(train), len(val), info.classes) == (4, 1, ["Sky", "Car"])
+    assert train.load(0)[1][:, 3].tolist() == [0] * 4 + [1] * 4 and train.load(0)[1][6, 0] == 255
+    (root / "label_colors.txt").write_text("128 128 Sky\n")
+    with pytest.raises(DataError, match=r"label_colors.txt:1: expected 'r g b name', got '128 128 Sky'"):
+        segmentation_datasets(root, crop_size=(8, 8))
+
+
 def test_pascal_voc_detection_folders_are_not_image_and_mask_folders(tmp_path):
     """``JPEGImages/`` + ``Annotations/`` of XML files (BCCD) are boxes: segmentation does not
     claim them (``lucid train`` named ``--task segment`` for it, which then failed)."""

@@ -3,7 +3,7 @@
 A mask's pixel value is its class unless the data says otherwise:
 
 - a colour table at the data root (`read_colour_table`: Kaggle's CamVid ``class_dict.csv``, CVAT's
-  ``labelmap.txt``) for colour-coded masks;
+  ``labelmap.txt``, CamVid's ``label_colors.txt``) for colour-coded masks;
 - class names (`read_class_names`: ``classes.txt``, ``classes.json``, Roboflow's ``_classes.csv``);
 - ADE20K's ``objectInfo150`` (`read_object_info`), Oxford-IIIT Pet's trimaps (`trimap_coding`),
   Cityscapes' label ids (`cityscapes_coding`), black-and-white masks (`binary_coding`,
@@ -37,6 +37,7 @@ __all__ = [
     "COLOUR_TABLE",
     "COLOUR_TABLES",
     "LABEL_MAP",
+    "LABEL_COLORS",
     "OBJECT_INFO",
     "BINARY_NAMES",
     "ColourTable",
@@ -60,6 +61,7 @@ CLASS_FILES = ("classes.json", "classes.txt", "_classes.csv")  # _classes.csv: R
 COLOUR_TABLE = "class_dict.csv"
 COLOUR_TABLES = (COLOUR_TABLE, "class_dict_seg.csv")  # class_dict_seg.csv: Kaggle's Semantic Drone Dataset
 LABEL_MAP = "labelmap.txt"  # CVAT's colour table (its "Segmentation mask" export)
+LABEL_COLORS = "label_colors.txt"  # CamVid's colour table ("r g b name" lines), also CVAT's "CamVid 1.0" export's
 VOID_NAMES = ("void", "unlabelled", "unlabeled", "ignore")  # a colour-table row so named marks void pixels
 # ADE20K's table of its classes (SceneParsing's objectInfo150.txt: Idx, Ratio, Train, Val, Name): mask
 # value Idx is the class Name, and 0 ("other objects") is not scored.
@@ -262,8 +264,8 @@ class ColourTable:
             rows, cols = np.nonzero(~known)
             unknown = sorted({tuple(int(v) for v in rgb[i, j]) for i, j in zip(rows[:1000], cols[:1000], strict=True)})
             raise DataError(
-                f"{file}: {int((~known).sum())} pixels have colours that are not in the colour table ({COLOUR_TABLE} "
-                f"or {LABEL_MAP}) "
+                f"{file}: {int((~known).sum())} pixels have colours that are not in the colour table ({COLOUR_TABLE}, "
+                f"{LABEL_MAP} or {LABEL_COLORS}) "
                 f"(e.g. {unknown[:3]}); add them as classes"
             )
         return torch.from_numpy(values[order[position]])
@@ -272,8 +274,8 @@ class ColourTable:
 def read_colour_table(root: str | os.PathLike[str], *, values: bool = False) -> ColourTable | None:
     """The ``class_dict.csv`` at the data root (columns ``name,r,g,b``, one row per class in
     class-index order: Kaggle's CamVid format; ``class_dict_seg.csv``: the Semantic Drone
-    Dataset's), else CVAT's ``labelmap.txt`` (`read_label_map`), else a ``classes.json`` of
-    colours (`_json_colour_table`), or None without any. Rows
+    Dataset's), else CVAT's ``labelmap.txt`` (`read_label_map`), else CamVid's ``label_colors.txt``,
+    else a ``classes.json`` of colours (`_json_colour_table`), or None without any. Rows
     named void, unlabelled or ignore are the void colour, not classes. With ``values`` the table
     names one-channel masks' values instead: row i is mask value i, a void row's value void (the
     Semantic Drone Dataset's ``label_images_semantic/``, whose first row, ``unlabeled``, is value
@@ -283,8 +285,34 @@ def read_colour_table(root: str | os.PathLike[str], *, values: bool = False) -> 
     folder = Path(root).expanduser()
     file = next((folder / name for name in COLOUR_TABLES if (folder / name).is_file()), None)
     if file is None:
-        return read_label_map(folder / LABEL_MAP) or _json_colour_table(folder / "classes.json", values)
+        return (
+            read_label_map(folder / LABEL_MAP)
+            or _label_colors(folder / LABEL_COLORS, values)
+            or _json_colour_table(folder / "classes.json", values)
+        )
     return _colour_rows(file, names_file_text(file), values)
+
+
+def _label_colors(file: Path, values: bool) -> ColourTable | None:
+    """CamVid's ``label_colors.txt`` (``64 128 64\tAnimal``: a colour and its class per line, in
+    order; CVAT's "CamVid 1.0" export writes the same) as a colour table through
+    `read_colour_table`'s rules; None without the file."""
+    import csv
+    import io
+
+    if not file.is_file():
+        return None
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", "r", "g", "b"])
+    for line, text in enumerate(names_file_text(file).splitlines(), 1):
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        found = re.fullmatch(r"\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S.*?)\s*", text)
+        if found is None:
+            raise DataError(f"{file}:{line}: expected 'r g b name', got {text.strip()!r}")
+        writer.writerow([found.group(4), *found.group(1, 2, 3)])
+    return _colour_rows(file, out.getvalue(), values)
 
 
 def _colour_rows(file: Path, text: str, values: bool) -> ColourTable:

@@ -6,6 +6,7 @@ The layouts `find_layout` reads (``SPLIT`` is ``train``/``training`` for trainin
 - ``DIR/SPLIT/images/`` + ``DIR/SPLIT/masks/`` (also ``labels/``, ``annotations/``, ``gt/``);
 - ``DIR/SPLIT/<part>/images/`` + ``masks/`` for each of a split's parts (LoveDA's ``Urban/`` + ``Rural/``);
 - ``DIR/SPLIT/`` images + a sibling ``DIR/SPLITannot/`` (SegNet's CamVid) or ``DIR/SPLIT_labels/``;
+  any one folder beside such a sibling (CVAT's "CamVid 1.0" export: ``default/`` + ``default_annot/``);
 - ``DIR/images/SPLIT/`` + ``DIR/masks/SPLIT/`` (ADE20K: ``images/training`` + ``annotations/training``);
 - ``DIR/images/`` + ``DIR/masks/`` without splits: a seeded ``val_fraction`` of the pairs validates;
 - Pascal VOC: ``DIR/JPEGImages/`` + ``DIR/SegmentationClass/``, split by
@@ -83,6 +84,7 @@ from lucid.segment.coding import (
     CLASS_FILES,
     COLOUR_TABLES,
     DEFAULT_IGNORE_INDEX,
+    LABEL_COLORS,
     LABEL_MAP,
     LOSSY_MASK_SUFFIXES,
     OBJECT_INFO,
@@ -386,7 +388,7 @@ class SegmentationLayout:
 
 LAYOUT_HELP = (
     "train/ and val/ (or valid/, test/), each with images/ and masks/ (or with parts that each have them); "
-    "train/ + trainannot/ beside it; "
+    "train/ + trainannot/ beside it (any X/ + X_annot/); "
     "images/train/ + masks/train/; Pascal VOC (JPEGImages/ + SegmentationClass/ + ImageSets/Segmentation/); "
     "Cityscapes (leftImg8bit/ + gtFine/ train-id masks); "
     "or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction"
@@ -413,6 +415,8 @@ def find_layout(
         layout = _split_folders_layout(folder, train_dir, val_dir, notes, val_fraction, seed)
     elif val_dir is not None and not need_train and (val_found := _split_parts(folder, val_dir)) is not None:
         layout = SegmentationLayout(folder, "splits", [], _parts_pairs(val_found), f"{val_dir.name}/", [])
+    elif (images_top is None or masks_top is None) and (sibling := sibling_pair(folder)) is not None:
+        layout = _single_layout(folder, *sibling, val_fraction, seed)
     elif (images_top is None or masks_top is None) and (named := named_pairs(folder)):
         layout = _named_pairs_layout(folder, named, val_fraction, seed)
     elif (images_top is None or masks_top is None) and _looks_mixed(folder):
@@ -446,6 +450,20 @@ def find_layout(
         layout = _single_layout(folder, images_top, _masks_within(images_top, masks_top), val_fraction, seed)
     layout.coding = declared_coding(folder, layout)
     return layout
+
+
+def sibling_pair(folder: Path) -> tuple[Path, Path] | None:
+    """The one photo folder of ``folder`` beside a mask folder named after it (`SIBLING_MASK_DIRS`:
+    CVAT's "CamVid 1.0" export, ``default/`` + ``default_annot/``; ``photos/`` + ``photos_masks/``),
+    as (images, masks); None unless exactly one folder has such a sibling."""
+    inner = subfolders(folder)
+    by_name = {f.name.lower(): f for f in inner}
+    pairs = []
+    for images in inner:
+        masks = next((m for p in SIBLING_MASK_DIRS if (m := by_name.get(p.format(images.name).lower()))), None)
+        if masks is not None:
+            pairs.append((images, masks))
+    return pairs[0] if len(pairs) == 1 else None
 
 
 def named_pairs(folder: Path, most: int = 8) -> list[tuple[Path, Path]]:
@@ -619,6 +637,8 @@ def _in_a_layout(folder: Path) -> bool:
         return True
     if root_parts(folder) is not None:
         return True  # parts, each with images and masks, and no splits (the Dubai aerial set's Tile 1/ ...)
+    if sibling_pair(folder) is not None:
+        return True  # default/ + default_annot/ (CVAT's CamVid export)
     return bool(named_pairs(folder) or _looks_mixed(folder))  # ISIC's _Input/ + _GroundTruth/; x.jpg + x_mask.png
 
 
@@ -1267,7 +1287,7 @@ def _mask_coding(layout: SegmentationLayout, top: Path) -> tuple[ColourTable | N
         table = read_colour_table(place)
         if table is None:
             continue
-        named = (*COLOUR_TABLES, LABEL_MAP, "classes.json")
+        named = (*COLOUR_TABLES, LABEL_MAP, LABEL_COLORS, "classes.json")
         source = next((str(place / n) for n in named if (place / n).is_file()), str(place))
         if table.label_ids is None and layout.train and _one_channel_mask(layout.train[0][1]):
             table = read_colour_table(place, values=True) or table

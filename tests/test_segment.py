@@ -1136,6 +1136,25 @@ def test_cvat_camvid_export_pairs_a_folder_with_its_annot_sibling_through_label_
         segmentation_datasets(root, crop_size=(8, 8))
 
 
+def test_cambridge_camvid_pairs_photos_with_tagged_colour_masks_by_name(tmp_path):
+    """CamVid as Cambridge ships it: ``701_StillsRaw_full/x.png`` + ``LabeledApproved_full/x_L.png``
+    colour masks + ``label_colors.txt``: the folders pair by their files' names (the masks carry
+    the ``_L`` tag). Before: "no image/mask folders found"."""
+    root = tmp_path / "CamVid"
+    (root / "701_StillsRaw_full").mkdir(parents=True)
+    (root / "LabeledApproved_full").mkdir()
+    (root / "label_colors.txt").write_text("64 128 64\tAnimal\n128 128 128\tSky\n0 0 0\tVoid\n")
+    for i in range(5):
+        Image.fromarray(np.full((8, 8, 3), 30 * i, np.uint8)).save(root / "701_StillsRaw_full" / f"0001TP_{i}.png")
+        colours = np.zeros((8, 8, 3), np.uint8)
+        colours[:4] = (128, 128, 128)
+        colours[4:, :2] = (64, 128, 64)
+        Image.fromarray(colours).save(root / "LabeledApproved_full" / f"0001TP_{i}_L.png")
+    train, val, info = segmentation_datasets(root, crop_size=(8, 8), val_fraction=0.2)
+    assert (len(train), len(val), info.classes) == (4, 1, ["Animal", "Sky"])
+    assert train.load(0)[1][:, 0].tolist() == [1] * 4 + [0] * 4 and train.load(0)[1][7, 7] == 255
+
+
 def test_pascal_voc_detection_folders_are_not_image_and_mask_folders(tmp_path):
     """``JPEGImages/`` + ``Annotations/`` of XML files (BCCD) are boxes: segmentation does not
     claim them (``lucid train`` named ``--task segment`` for it, which then failed)."""

@@ -153,8 +153,8 @@ def test_colour_coded_masks_train_and_evaluate_with_the_class_dict(tmp_path, cap
     Image.fromarray(pixels).save(label)
     assert main(["eval", str(out / "last.safetensors"), "--json"]) == 2
     assert (
-        "1 pixels have colours that are not in the colour table (class_dict.csv or labelmap.txt) (e.g. [(1, 2, 3)])"
-        in capsys.readouterr().err
+        "1 pixels have colours that are not in the colour table (class_dict.csv, labelmap.txt or label_colors.txt) "
+        "(e.g. [(1, 2, 3)])" in capsys.readouterr().err
     )
     (root / "class_dict.csv").write_text("name,r,g,b\nsky,300,0,0\n")
     assert main(["eval", str(out / "last.safetensors"), "--json"]) == 2

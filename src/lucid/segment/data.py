@@ -469,10 +469,11 @@ def sibling_pair(folder: Path) -> tuple[Path, Path] | None:
 def named_pairs(folder: Path, most: int = 8) -> list[tuple[Path, Path]]:
     """The (images, masks) folders among ``folder``'s sub-folders (at most ``most`` of them) paired
     by their files' names rather than the folders' (ISIC 2018: ``..._Training_Input/x.jpg`` +
-    ``..._Training_GroundTruth/x_segmentation.png``): a folder of one-channel lossless masks whose
-    names (without a mask tag) are, four in five at least, the names of another folder's images,
-    which are photos (not one-channel masks too: class folders of drawings numbered alike are
-    classes)."""
+    ``..._Training_GroundTruth/x_segmentation.png``; CamVid's ``701_StillsRaw_full/x.png`` +
+    ``LabeledApproved_full/x_L.png``): a folder of lossless masks, one-channel or each named with a
+    mask tag, whose names (without the tag) are, four in five at least, the names of another
+    folder's images, which are photos (not one-channel masks too: class folders of drawings
+    numbered alike are classes)."""
     subs = subfolders(folder)
     if not 2 <= len(subs) <= most:
         return []
@@ -480,9 +481,11 @@ def named_pairs(folder: Path, most: int = 8) -> list[tuple[Path, Path]]:
     pairs = []
     for masks in subs:
         lossless = sorted(n for n in names[masks] if n.lower().endswith(MASK_SUFFIXES))
-        if not lossless or not _one_channel(masks / lossless[0]):
+        mask_stems = [Path(n).stem.lower() for n in lossless]
+        tagged = bool(mask_stems) and all(_untagged(stem) is not None for stem in mask_stems)  # colour x_L.png
+        if not lossless or not (tagged or _one_channel(masks / lossless[0])):
             continue
-        keys = {_untagged(stem) or stem for stem in (Path(n).stem.lower() for n in lossless)}
+        keys = {_untagged(stem) or stem for stem in mask_stems}
         scored = []
         for images in subs:
             stems = {Path(n).stem.lower() for n in names[images] if n.lower().endswith(IMAGE_SUFFIXES)}

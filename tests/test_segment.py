@@ -1155,6 +1155,33 @@ def test_cambridge_camvid_pairs_photos_with_tagged_colour_masks_by_name(tmp_path
     assert train.load(0)[1][:, 0].tolist() == [1] * 4 + [0] * 4 and train.load(0)[1][7, 7] == 255
 
 
+def test_fastai_camvid_images_labels_codes_and_valid_list(tmp_path):
+    """fast.ai's CamVid: ``images/0001TP_006690.png`` + ``labels/0001TP_006690_P.png``, ``codes.txt``
+    (one name per line, the last ``Void``: its value is void) and ``valid.txt`` (the validation
+    photos' file names; the others train). Before: the photos were taken for photos named by class
+    (``0001TP``, ``Seq05VD_f``), and codes.txt and valid.txt were not read."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "camvid"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    names = [f"{seq}_{i:06d}" for seq in ("0001TP", "Seq05VD_f") for i in range(4)]
+    for n, name in enumerate(names):
+        Image.fromarray(np.full((8, 8, 3), 30 * n, np.uint8)).save(root / "images" / f"{name}.png")
+        mask = np.zeros((8, 8), np.uint8)
+        mask[4:] = 1
+        mask[0, 0] = 2  # Void
+        Image.fromarray(mask).save(root / "labels" / f"{name}_P.png")
+    (root / "codes.txt").write_text("Sky\nRoad\nVoid\n")
+    (root / "valid.txt").write_text("0001TP_000003.png\nSeq05VD_f_000003.png\n")
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "segment"
+    train, val, info = segmentation_datasets(root, crop_size=(8, 8))
+    assert (len(train), len(val), info.classes, info.ignore_index) == (6, 2, ["Sky", "Road"], 2)
+    assert sorted(image.stem for image, _ in val.samples) == ["0001TP_000003", "Seq05VD_f_000003"]
+    assert "the last name of" in info.void_note
+
+
 def test_pascal_voc_detection_folders_are_not_image_and_mask_folders(tmp_path):
     """``JPEGImages/`` + ``Annotations/`` of XML files (BCCD) are boxes: segmentation does not
     claim them (``lucid train`` named ``--task segment`` for it, which then failed)."""

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lucid.data.files import (
+    IMAGE_SUFFIXES,
+    MASK_DIRS,
     TEST_SPLITS,
     TRAIN_SPLITS,
     VAL_SPLITS,
@@ -69,6 +71,7 @@ _FILE_WORDS = frozenset(
 PHOTO_DIRS = ("images", "image", "imgs", "img", "photos", "jpegimages")
 # Lists of photo names that split them (Oxford-IIIT Pet's annotations/trainval.txt + test.txt), by role.
 TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt"), ("val.txt", "test.txt")
+VAL_ALONE = ("valid.txt", "val.txt")  # a validation list without a training one: the photos it omits train
 NAMED_UNIT = "class (named by its photos)"
 NAMED = "photos named by class"
 
@@ -105,10 +108,27 @@ def named_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
         return None if train is None else _named_splits(base, train)
     photos_dir = child_folder(base, PHOTO_DIRS)
     found = name_classes(photos_dir if photos_dir is not None else base)
-    if found is None:
+    if found is None or (photos_dir is not None and _masks_beside(base, found)):
         return None
     note = f"{found.folder}: photos named by class ({len(found.files)} classes: the words before each name's number)"
     return listed_split(found, note) or FolderLayout(found.folder, "single", found, None, [note], labels=NAMED)
+
+
+def _masks_beside(base: Path, found: ClassFiles, most: int = 200) -> bool:
+    """Whether a mask folder beside the photos (`MASK_DIRS`) holds, for four in five of them, a
+    file named as the photo (``x.png``, or with a tag: ``x_P.png``): image/mask pairs (fast.ai's
+    CamVid: ``images/0001TP_006690.png`` + ``labels/0001TP_006690_P.png``), whose names tell a
+    recording, not a class. Oxford-IIIT Pet keeps its trimaps a level down, so it stays named photos."""
+    masks = child_folder(base, MASK_DIRS)
+    if masks is None or masks == found.folder:
+        return False
+    try:
+        stems = {Path(e.name).stem.lower() for e in os.scandir(masks) if e.is_file() and not e.name.startswith(".")}
+    except OSError:
+        return False
+    keys = stems | {re.split(r"[_-][^_-]*$", stem)[0] for stem in stems}  # x_P -> x
+    photos = [p.stem.lower() for files in found.files.values() for p in files][:most]
+    return sum(stem in keys for stem in photos) * 5 >= len(photos) * 4
 
 
 def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
@@ -161,7 +181,7 @@ def listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLay
     by_name.update({stem: entries[0] for stem, entries in stems.items() if len(entries) == 1 and stem not in by_name})
     parts = []
     for source, listed_names in listed:
-        names = list(dict.fromkeys(n.lower() for n in listed_names))
+        names = list(dict.fromkeys(_list_key(n) for n in listed_names))
         missing = [n for n in names if n not in by_name]
         if missing:
             raise DataError(
@@ -190,13 +210,21 @@ def listed_split(found: ClassFiles, note: str, labels: str = NAMED) -> FolderLay
 
 def split_names(folder: Path) -> tuple[tuple[str, list[str]], tuple[str, list[str]]] | None:
     """The names of the training and validation photos of ``folder``, each with where they were
-    read: `split_lists`, else CUB-200-2011's ``images.txt`` (``<id> <path>``) with
+    read: `split_lists`, else a validation list alone (`VAL_ALONE`: the photos it omits train),
+    else CUB-200-2011's ``images.txt`` (``<id> <path>``) with
     ``train_test_split.txt`` (``<id> <1 trains, 0 tests>``) at the data root, else Stanford Dogs'
     ``lists/train_list.mat`` + ``test_list.mat`` (`lucid.data.matfiles.mat_lists`); None without them."""
     lists = split_lists(folder)
     if lists is not None:
         return (str(lists[0]), read_id_list(lists[0])), (str(lists[1]), read_id_list(lists[1]))
     top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
+    alone = next((top / name for name in VAL_ALONE if (top / name).is_file()), None)
+    if alone is not None:  # fast.ai's CamVid: images/ + labels/ + valid.txt; the other photos train
+        val = read_id_list(alone)
+        held = {_list_key(name) for name in val}
+        rest = [p.relative_to(folder).with_suffix("").as_posix() for p in walk_images(folder)[0]]
+        rest = [name for name in rest if name.lower() not in held and Path(name).name.lower() not in held]
+        return (f"{folder} (the photos {alone.name} does not list)", rest), (str(alone), val)
     paths, flags = top / "images.txt", top / "train_test_split.txt"
     if not (paths.is_file() and flags.is_file()):
         return mat_lists(top)
@@ -207,6 +235,12 @@ def split_names(folder: Path) -> tuple[tuple[str, list[str]], tuple[str, list[st
         raise DataError(f"{flags}: expected '<id> 1' (trains) or '<id> 0' (tests) for every id of {paths.name}")
     names = {flag: [str(Path(by_id[i]).with_suffix("")) for i in by_id if trains[i] == flag] for flag in ("1", "0")}
     return (f"{flags}: 1", names["1"]), (f"{flags}: 0", names["0"])
+
+
+def _list_key(name: str) -> str:
+    """A listed photo name as lists are matched: lower-cased, without an image suffix."""
+    path = Path(name.replace("\\", "/"))
+    return (path.with_suffix("") if path.suffix.lower() in IMAGE_SUFFIXES else path).as_posix().lower()
 
 
 def _two_words(file: Path) -> list[tuple[str, str]]:

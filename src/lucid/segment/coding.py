@@ -38,6 +38,8 @@ __all__ = [
     "COLOUR_TABLES",
     "LABEL_MAP",
     "LABEL_COLORS",
+    "VOID_NAMES",
+    "void_last",
     "OBJECT_INFO",
     "BINARY_NAMES",
     "ColourTable",
@@ -55,8 +57,9 @@ __all__ = [
 
 DEFAULT_IGNORE_INDEX = 255  # the void value: counted in neither the loss nor the metrics
 LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
-# Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line.
-CLASS_FILES = ("classes.json", "classes.txt", "_classes.csv")  # _classes.csv: Roboflow's "Pixel Value, Class"
+# Optional files at the data root naming the classes: a JSON list (or {"classes": [...]}) or one name per line;
+# Roboflow's _classes.csv ("Pixel Value, Class"); fast.ai CamVid's codes.txt (one per line, the last "Void").
+CLASS_FILES = ("classes.json", "classes.txt", "_classes.csv", "codes.txt")
 # A colour table for colour-coded masks: name,r,g,b per class in index order (Kaggle's CamVid).
 COLOUR_TABLE = "class_dict.csv"
 COLOUR_TABLES = (COLOUR_TABLE, "class_dict_seg.csv")  # class_dict_seg.csv: Kaggle's Semantic Drone Dataset
@@ -498,6 +501,14 @@ def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:
             names = [line.strip() for line in text.splitlines() if line.strip()]
         return _checked_names(names, file)
     return None
+
+
+def void_last(names: Sequence[str]) -> tuple[list[str], int | None]:
+    """``names`` less a last name that is void (`VOID_NAMES`: fast.ai CamVid's ``codes.txt`` ends
+    with ``Void``), and that name's value, the void one; else ``names`` and None."""
+    if len(names) > 1 and str(names[-1]).strip().lower() in VOID_NAMES:
+        return list(names[:-1]), len(names) - 1
+    return list(names), None
 
 
 def _pixel_value_names(text: str, file: Path) -> list[str]:

@@ -97,6 +97,7 @@ from lucid.segment.coding import (
     read_object_info,
     trimap_coding,
     two_level_jpeg,
+    void_last,
 )
 
 __all__ = [
@@ -942,6 +943,7 @@ def _listed_layout(
     parts = []
     for source, listed_names in listed:
         names = list(dict.fromkeys(Path(name).name.lower() for name in listed_names))
+        names = [n.rsplit(".", 1)[0] if n.endswith(IMAGE_SUFFIXES) else n for n in names]  # valid.txt: x.png
         missing = [name for name in names if name not in by_name]
         if missing:
             raise DataError(f"{source}: {len(missing)} listed image(s) have no image/mask pair (e.g. {missing[:3]})")
@@ -1175,7 +1177,11 @@ def _declared_classes(
     ignore_index: int | None,
 ) -> tuple[list[str], int, str]:
     """`resolve_classes` when the classes are declared (``names`` or ``num_classes``: values
-    0..K-1): the void value is ``ignore_index``, else the one present value that is not a class."""
+    0..K-1): the void value is ``ignore_index``, else the last name's value when that name is void
+    (``Void``, ``unlabelled``), else the one present value that is not a class."""
+    named_void = None
+    if names is not None and ignore_index is None:
+        names, named_void = void_last(names)
     count = len(names) if names is not None else int(num_classes or 0)
     if num_classes is not None and names is not None and count != num_classes:
         raise DataError(f"--num-classes {num_classes} but {count} class names were given ({names_from})")
@@ -1183,6 +1189,8 @@ def _declared_classes(
     unnamed = [v for v in present if v >= count]
     if ignore_index is not None:
         ignore, why = ignore_index, "--ignore-index"
+    elif named_void is not None and set(unnamed) <= {named_void}:
+        ignore, why = named_void, f"the last name of {label} is void"
     elif not unnamed:
         ignore, why = DEFAULT_IGNORE_INDEX, "not in the masks"
     elif len(unnamed) == 1:

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from lucid.data import worker_context
 from lucid.errors import DataError
-from lucid.segment.coding import DEFAULT_IGNORE_INDEX, ColourTable, mask_colours, read_class_names
+from lucid.segment.coding import DEFAULT_IGNORE_INDEX, ColourTable, mask_colours, read_class_names, void_last
 from lucid.segment.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -236,6 +236,7 @@ def _class_name_notes(folder: Path, classes: list[str]) -> list[str]:
     """A note when ``folder`` (or its parent) names the classes otherwise than the checkpoint's
     ``classes``. The checkpoint's names win: they are what its outputs mean."""
     folder_names = read_class_names(folder) or read_class_names(folder.parent)
+    folder_names = None if folder_names is None else void_last(folder_names)[0]
     if folder_names is None or folder_names == classes:
         return []
     if len(folder_names) != len(classes):

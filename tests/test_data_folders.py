@@ -1271,3 +1271,91 @@ def test_label_studio_exports_of_choices_label_the_photos(tmp_path: Path) -> Non
         DataError, match=r"1a2b3c4d.json: /data/upload/3/00000000-1.png has 2 choices \(\w+, green\); a"
     ):
         find_layout(tmp_path / "json")
+
+
+def _pixel_rows(count: int, side: int = 8) -> list[tuple[int, np.ndarray]]:
+    """``count`` (label, photo) rows of three classes: label k is a bright band at rows 2k..2k+1."""
+    rows = []
+    for i in range(count):
+        label = i % 3
+        photo = np.random.default_rng(i).integers(0, 40, (side, side))
+        photo[2 * label : 2 * label + 2] = 200
+        rows.append((label, photo))
+    return rows
+
+
+def _pixel_csv(path: Path, rows: list[tuple[int, np.ndarray]], first: int = 0, header: bool = True) -> Path:
+    """Kaggle's layout: ``label,pixel0,...`` (``first`` numbers the pixel columns), one row per photo."""
+    side = rows[0][1].shape[0]
+    lines = [",".join(["label", *(f"pixel{first + i}" for i in range(side * side))])] if header else []
+    lines += [",".join([str(label), *map(str, photo.ravel().tolist())]) for label, photo in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_photos_stored_as_pixel_rows_of_a_csv_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kaggle's Digit Recognizer: ``train.csv`` (``label,pixel0,...,pixel63`` here: 8 x 8 photos)
+    beside an unlabelled ``test.csv`` and ``sample_submission.csv``. Each row is written once as a
+    grey PNG into the cache, one folder per label; a seeded share validates and ``lucid eval``
+    rescores exactly it. Before: "no images in class folders"."""
+    from PIL import Image
+
+    from lucid.tasks import task_of_data
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "digit-recognizer"
+    rows = _pixel_rows(30)
+    _pixel_csv(root / "train.csv", rows)
+    (root / "test.csv").write_text(",".join(f"pixel{i}" for i in range(64)) + "\n" + ",".join(["0"] * 64) + "\n")
+    (root / "sample_submission.csv").write_text("ImageId,Label\n1,0\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["0", "1", "2"], 30)
+    first = layout.train.files["0"][0]
+    assert first.is_relative_to(tmp_path / "home" / "pixels")
+    assert np.array_equal(np.asarray(Image.open(first)), rows[0][1])
+    assert find_layout(root).train.files == layout.train.files  # written once, read again
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "classify" and "pixel rows of train.csv (8x8 grey)" in claimed[1]
+    _rescored_run(root, tmp_path / "run", capsys, "0.2", "photos stored as pixel rows of train.csv", 6)
+    with (root / "train.csv").open("a") as table:
+        table.write("1," + ",".join(["300"] * 64) + "\n")
+    with pytest.raises(DataError, match=r"train.csv: row 31 is not 64 pixel values 0..255 \(a 8x8 photo\)"):
+        find_layout(root)
+
+
+def test_pixel_tables_split_by_their_names_or_a_usage_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sign Language MNIST (``sign_mnist_train.csv`` + ``sign_mnist_test.csv``, ``pixel1``...), the
+    header-less ``mnist_train.csv`` + ``mnist_test.csv`` (16 x 16 here), and FER-2013 (one
+    ``fer2013.csv``: ``emotion,pixels,Usage``, the pixels one space-separated field; ``Training``
+    trains, ``PublicTest`` validates, ``PrivateTest`` is not used)."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    sign = tmp_path / "sign-language-mnist"
+    _pixel_csv(sign / "sign_mnist_train.csv", _pixel_rows(12), first=1)
+    _pixel_csv(sign / "sign_mnist_test.csv", _pixel_rows(6), first=1)
+    _photo(sign / "amer_sign2.png", COLOURS["red"], seed=0)  # the download's illustration beside the tables
+    layout = find_layout(sign)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["0", "1", "2"],
+        12,
+        6,
+    )
+    assert layout.lists == "sign_mnist_train.csv + sign_mnist_test.csv"
+    mnist = tmp_path / "mnist"
+    _pixel_csv(mnist / "mnist_train.csv", _pixel_rows(9, side=16), header=False)
+    _pixel_csv(mnist / "mnist_test.csv", _pixel_rows(3, side=16), header=False)
+    layout = find_layout(mnist)
+    assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_test", 9, 3)
+    fer = tmp_path / "fer"
+    fer.mkdir()
+    usage = ["Training"] * 9 + ["PublicTest"] * 3 + ["PrivateTest"] * 3
+    lines = ["emotion,pixels,Usage"]
+    for (label, photo), use in zip(_pixel_rows(15), usage, strict=True):
+        lines.append(f"{label},{' '.join(map(str, photo.ravel().tolist()))},{use}")
+    (fer / "fer2013.csv").write_text("\n".join(lines) + "\n")
+    layout = find_layout(fer)
+    assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_val", 9, 3)
+    assert any("3 PrivateTest rows are not used" in n for n in layout.notes)

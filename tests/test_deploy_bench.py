@@ -40,6 +40,7 @@ def test_lucid_gets_torchvisions_weights_for_the_comparison() -> None:
         torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # ~17 s
 def test_bench_measures_every_contender_and_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     result = bench(

@@ -409,6 +409,7 @@ def test_openvino_quantize_honours_max_drop_and_rejects_ort_options(
     )
 
 
+@pytest.mark.slow  # ~19 s
 @needs_executorch
 def test_quantize_for_executorch_with_the_xnnpack_quantizer(tmp_path: Path, digits_model: tuple[Path, Path]) -> None:
     checkpoint, _ = digits_model

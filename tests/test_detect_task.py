@@ -309,6 +309,7 @@ def test_kept_photos_are_counted_at_the_size_they_are_kept(tmp_path):
         )
 
 
+@pytest.mark.slow  # ~13 s; classification's DDP run stays in the default suite
 def test_ddp_two_processes_gather_the_whole_validation_split(tmp_path):
     """torchrun, 2 CPU processes (gloo): every process's detections are gathered, so the epoch's mAP
     is the whole validation split's; and DDP does not warn about the depthwise weights' strides."""

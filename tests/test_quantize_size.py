@@ -76,7 +76,10 @@ def test_onnxruntime_classifier_computes_in_fp32_from_int8_stored_weights(tmp_pa
 
 
 @needs_openvino
-@pytest.mark.parametrize(("name", "num_classes"), [("mobilenet_v3_large", 10), ("mobilenet_v3_small", 1000)])
+@pytest.mark.parametrize(
+    ("name", "num_classes"),
+    [pytest.param("mobilenet_v3_large", 10, marks=pytest.mark.slow), ("mobilenet_v3_small", 1000)],  # large: ~11 s
+)
 def test_openvino_int8_ir_is_at_most_0_3x_the_fp32_ir(tmp_path: Path, name: str, num_classes: int) -> None:
     """Against the fp32 IR (like with like) though the source is an .onnx file; every quantized
     weight, the depthwise ones included, is stored as int8 (constants folded before NNCF)."""

@@ -167,7 +167,7 @@ def random_export(build, folder: Path, fmt: str):
     return model, Predictor(exported, backend=BACKENDS[fmt])
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "openvino", "executorch"])
+@pytest.mark.parametrize("fmt", ["onnx", "openvino", pytest.param("executorch", marks=pytest.mark.slow)])  # ~23 s
 def test_a_segmentation_export_gets_the_checkpoints_input_and_gives_its_logits(tmp_path, fmt):
     """The odd photos as model inputs: what `Predictor` feeds each runtime equals what the
     checkpoint's own path (`lucid.segment.infer.predict_mask`) feeds the eager model (a fixed-size

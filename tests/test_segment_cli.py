@@ -287,6 +287,7 @@ def test_classification_flags_are_refused_for_segmentation(tmp_path, capsys):
     assert "--label-smoothing" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # ~12 s; classification's DDP run stays in the default suite
 def test_ddp_two_processes_sum_disjoint_validation_shards(tmp_path):
     """torchrun, 2 CPU processes (gloo): the all-reduced confusion matrix is the whole val split's."""
     import os

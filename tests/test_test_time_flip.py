@@ -178,6 +178,7 @@ def test_a_run_saved_before_tta_was_recorded_resumes_in_one_pass(small_run: tupl
     assert result.best_val_top1 == result.history[result.best_epoch - 1]["val_top1"]
 
 
+@pytest.mark.slow  # ~15 s
 def test_a_budget_run_keeps_time_to_score_its_best_epoch(small_run: tuple[Path, Path], tmp_path: Path) -> None:
     data, _ = small_run
     start = time.perf_counter()

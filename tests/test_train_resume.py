@@ -56,6 +56,7 @@ def _metrics(folder: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines]
 
 
+@pytest.mark.slow  # ~20 s; resume's exactness stays in the default suite (test_train_resume's other runs)
 def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     uninterrupted = _lucid("train", *RUN, "--out", str(whole))

@@ -27,6 +27,7 @@ import torch
 from lucid.errors import DataError
 
 __all__ = [
+    "cache_home",
     "IMAGE_SUFFIXES",
     "UNREAD_IMAGE_SUFFIXES",
     "ClassFiles",
@@ -455,6 +456,15 @@ def split_folders(
     elif train is not None and val is not None and test is not None:
         notes.append(f"{folder}: {val.name}/ is the validation split; {test.name}/ is not used")
     return train, val, notes
+
+
+def cache_home() -> Path:
+    """Where lucid keeps what it derives from data (drawn masks, photos of pixel tables):
+    ``$LUCID_HOME`` if set, else ``$XDG_CACHE_HOME/lucid`` (``~/.cache/lucid``)."""
+    home = os.environ.get("LUCID_HOME")
+    if home:
+        return Path(home).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "lucid"
 
 
 def subfolders(folder: Path) -> list[Path]:

@@ -37,6 +37,7 @@ from lucid.data.files import (
     walk_images,
 )
 from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
+from lucid.data.pixels import pixel_layout
 from lucid.data.studio import read_studio_choices, upload_name
 from lucid.data.tables import MAX_TABLE_BYTES, UNLABELLED_TABLES, LabelTable, read_label_table, read_word_table
 from lucid.errors import DataError
@@ -381,9 +382,10 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
 
 def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root`` as photos labelled other than by class folders: by a data set's MATLAB files
-    (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`)
-    or listed in a CSV table (`table_layout`); else None."""
-    return flowers_layout(root) or cars_layout(root) or named_layout(root) or table_layout(root)
+    (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`),
+    listed in a CSV table (`table_layout`) or stored in one as pixel rows
+    (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables); else None."""
+    return flowers_layout(root) or cars_layout(root) or named_layout(root) or table_layout(root) or pixel_layout(root)
 
 
 LIST_SUFFIXES = (".txt", ".csv", ".tsv")  # the files a split folder's label list may be

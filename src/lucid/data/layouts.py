@@ -42,6 +42,8 @@ LAYOUTS = (
     "photos labelled by a table (DIR/train.csv with an image and a label column, the photos below DIR)",
     "photos labelled by MATLAB files (Oxford Flowers-102: jpg/ + imagelabels.mat + setid.mat; Stanford Cars: "
     "cars_train/ + devkit/cars_meta.mat + cars_train_annos.mat)",
+    "photos stored as pixel rows of a CSV table (DIR/train.csv: label,pixel0,pixel1,...; Kaggle's MNIST-style "
+    "tables, FER-2013's emotion,pixels,Usage)",
 )
 
 

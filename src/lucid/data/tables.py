@@ -71,6 +71,8 @@ def read_label_table(file: Path) -> LabelTable | None:
             header = [column.strip().lower() for column in first]
             if not header or any(column in BOX_COLUMNS for column in header) or _box_sides(header):
                 return None
+            if not any(column in PHOTO_COLUMNS for column in header):
+                return None  # before the rows are read: a pixel table of 100 MB names no photo either
             rows = [first, *csv.reader(io.StringIO(handle.read(), newline=""))]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{file}: not a readable CSV table ({exc})") from None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lucid.data.files import cache_home
 from lucid.data.images import image_header, shown_size
 from lucid.errors import DataError
 
@@ -54,11 +55,8 @@ class DrawnMasks:
 
 
 def mask_cache_dir() -> Path:
-    """``$LUCID_HOME/masks`` if set, else ``$XDG_CACHE_HOME/lucid/masks`` (``~/.cache/lucid/masks``)."""
-    home = os.environ.get("LUCID_HOME")
-    if home:
-        return Path(home).expanduser() / "masks"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "lucid" / "masks"
+    """``masks/`` in lucid's cache (`lucid.data.files.cache_home`: ``$LUCID_HOME``, else ``~/.cache/lucid``)."""
+    return cache_home() / "masks"
 
 
 def short_path(root: Path, path: Path) -> str:

@@ -1601,3 +1601,39 @@ def test_label_studio_json_min_export_and_its_polygons_as_masks(tmp_path: Path, 
     assert seg_info.classes == ["background", "car", "road"] and len(seg_train) + len(seg_val) == 4
     mask = seg_train.load(0)[1]
     assert mask[16].tolist() == [2] * 4 + [1] * 8 + [2] * 28 and set(mask[:12].flatten().tolist()) == {0}
+
+
+def test_cub_birds_give_each_photo_its_box_split_by_its_list(tmp_path: Path) -> None:
+    """CUB-200-2011 as its archive unpacks (``CUB_200_2011/`` beside ``attributes.txt``): each
+    photo's one box from ``bounding_boxes.txt`` (``x y width height``), its class from
+    ``image_class_labels.txt`` + ``classes.txt``, split by ``train_test_split.txt``. Before: no
+    box annotations found (classification's layout, which still claims it first)."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "download" / "CUB_200_2011"
+    root.mkdir(parents=True)
+    (tmp_path / "download" / "attributes.txt").write_text("1 has_bill_shape::dagger\n")
+    classes = {"1": "001.Black_footed_Albatross", "2": "002.Laysan_Albatross"}
+    lines: dict[str, list[str]] = {"images": [], "boxes": [], "labels": [], "split": []}
+    for i in range(1, 9):
+        label = "1" if i % 2 else "2"
+        path = f"{classes[label]}/bird_{i}.jpg"
+        photo(root / "images" / path)
+        lines["images"].append(f"{i} {path}")
+        lines["boxes"].append(f"{i} 2.0 3.0 18.0 22.0")
+        lines["labels"].append(f"{i} {label}")
+        lines["split"].append(f"{i} {int(i <= 6)}")
+    for name, key in (("images", "images"), ("bounding_boxes", "boxes"), ("image_class_labels", "labels")):
+        (root / f"{name}.txt").write_text("\n".join(lines[key]) + "\n")
+    (root / "classes.txt").write_text("".join(f"{k} {v}\n" for k, v in classes.items()))
+    (root / "train_test_split.txt").write_text("\n".join(lines["split"]) + "\n")
+    claimed = task_of_data(str(tmp_path / "download"))
+    assert claimed is not None and claimed[0] == "classify" and "--task detect" in claimed[1]
+    train, val, info = detection_datasets(tmp_path / "download", image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("cub", list(classes.values()), 6, 2)
+    assert train.records[0].boxes.tolist() == [[2, 3, 20, 25]]
+    (root / "bounding_boxes.txt").write_text("1 2.0 3.0 18.0\n")
+    with pytest.raises(
+        DataError, match=r"bounding_boxes.txt:1: expected an image id and 4 field\(s\), got '1 2.0 3.0 18.0'"
+    ):
+        detection_datasets(tmp_path / "download", image_size=32)

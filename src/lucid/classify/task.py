@@ -86,16 +86,26 @@ class ClassifyTask(Task):
 
     @classmethod
     def data_note(cls, folder: str) -> str | None:
-        """Photos named by class or labelled by a table (`lucid.data.labelled_layout`) are
-        classification's own layouts: Oxford-IIIT Pet's root also holds masks and boxes, which the
-        other tasks would claim. Class folders need no claim: classification is the default task."""
+        """Photos named by class or labelled by a table (`lucid.data.labelled_layout`), and class
+        folders in ``images/`` split by the data set's own lists (Food-101, CUB-200-2011), are
+        classification's own layouts: Oxford-IIIT Pet's root also holds masks and boxes, and CUB's
+        a box per photo, which the other tasks would claim. Other class folders need no claim:
+        classification is the default task."""
         from lucid.data.files import wrapped_folder
         from lucid.data.labels import labelled_layout
+        from lucid.data.layouts import photo_folder_layout
 
         base = Path(folder).expanduser()
         if not base.is_dir():
             return None
-        layout = labelled_layout(base) or labelled_layout(wrapped_folder(base) or base)
+        inner = wrapped_folder(base) or base
+        layout = labelled_layout(base) or labelled_layout(inner)
+        if layout is None:
+            try:
+                listed = photo_folder_layout(base) or photo_folder_layout(inner)
+            except DataError:
+                listed = None  # not a layout of class folders at all: another task's, or none
+            layout = listed if listed is not None and listed.lists is not None else None
         if layout is None:
             return None
         return f"{folder} holds {layout.labels or 'labelled photos'}: training classification (--task classify)"

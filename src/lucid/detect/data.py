@@ -162,8 +162,8 @@ LAYOUT_HELP = (
     "LabelMe JSON beside the photos; KITTI (training/image_2 + training/label_2, ImageSets/train.txt + val.txt); "
     "a Supervisely project (meta.json + DATASET/img + DATASET/ann); VIA or Create ML JSON beside the photos "
     "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/); or CVAT's "
-    "annotations.xml + images/; a Label Studio JSON export beside its photos; or WIDER FACE "
-    "(wider_face_split/ + WIDER_train/images/)"
+    "annotations.xml + images/; a Label Studio JSON export beside its photos; CUB-200-2011 (images/ + images.txt "
+    "+ bounding_boxes.txt); or WIDER FACE (wider_face_split/ + WIDER_train/images/)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -1112,6 +1112,56 @@ def _kitti_lists(root: Path, split: Path) -> tuple[list[str] | None, list[str] |
     return ids("train"), ids("val")
 
 
+CUB_FILES = ("images.txt", "bounding_boxes.txt", "image_class_labels.txt", "classes.txt")  # CUB-200-2011's
+
+
+def _id_lines(file: Path, fields: int) -> dict[str, list[str]]:
+    """A CUB list: ``<id> <field> ...`` per line, keyed by the id; a line of fewer than ``fields``
+    words after its id is a DataError naming it. The fields after them stay one (a class name with
+    spaces)."""
+    found = {}
+    for line, text in enumerate(names_file_text(file).splitlines(), 1):
+        words = text.split(maxsplit=fields)
+        if not words:
+            continue
+        if len(words) < fields + 1:
+            raise DataError(f"{file}:{line}: expected an image id and {fields} field(s), got {text.strip()!r}")
+        found[words[0]] = words[1:]
+    return found
+
+
+def _cub(root: Path) -> DetectionLayout | None:
+    """CUB-200-2011's box of each photo: ``images.txt`` (``<id> <path below images/>``),
+    ``bounding_boxes.txt`` (``<id> x y width height`` in pixels), ``image_class_labels.txt`` and
+    ``classes.txt`` (``001.Black_footed_Albatross``), split by ``train_test_split.txt`` (``<id> 1``
+    trains, ``0`` tests) when present, else by seed."""
+    if not all((root / name).is_file() for name in CUB_FILES) or child_folder(root, ("images",)) is None:
+        return None
+    paths, boxes = _id_lines(root / "images.txt", 1), _id_lines(root / "bounding_boxes.txt", 4)
+    labels, names = _id_lines(root / "image_class_labels.txt", 1), _id_lines(root / "classes.txt", 1)
+    images = root / "images"
+    found: dict[str, RawImage] = {}
+    for key, (path,) in paths.items():
+        try:
+            x, y, w, h = (float(v) for v in boxes[key])
+            name = names[labels[key][0]][0]
+        except KeyError:
+            lists = ", ".join(CUB_FILES[1:])
+            raise DataError(f"{root}: image id {key} ({path}) has no box, class or class name in {lists}") from None
+        except ValueError:
+            raise DataError(f"{root / 'bounding_boxes.txt'}: image id {key}: expected x y width height") from None
+        found[key] = RawImage(images / path, [RawObject(name, (x, y, x + w, y + h))], root / "bounding_boxes.txt")
+    split = root / "train_test_split.txt"
+    if not split.is_file():
+        description = "CUB-200-2011: images.txt + bounding_boxes.txt, split by seed"
+        return DetectionLayout(root, "cub", description, list(found.values()), None)
+    flags = _id_lines(split, 1)
+    train = [image for key, image in found.items() if flags.get(key, ["1"])[0] == "1"]
+    val = [image for key, image in found.items() if flags.get(key, ["1"])[0] == "0"]
+    description = "CUB-200-2011: images.txt + bounding_boxes.txt, split by train_test_split.txt"
+    return DetectionLayout(root, "cub", description, train, val)
+
+
 def _kitti(root: Path) -> DetectionLayout | None:
     """KITTI 2D objects: ``training/image_2/`` + ``training/label_2/`` (or both at ``root``), split by
     ``ImageSets/train.txt`` + ``val.txt`` (without ``train.txt``, the other labels train), else by
@@ -1266,7 +1316,8 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _wider, _inner_devkit, _regions, _csv):
+    readers = (_voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _wider, _cub, _inner_devkit, _regions, _csv)
+    for reader in readers:
         layout = reader(folder)
         if layout is not None:
             return layout
@@ -1313,6 +1364,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         if _xml_folders(split, LABELME_FILES) is not None or region_file(split) is not None or side_by_side(split):
             return True
     if _darknet_folder(folder) is not None or "train" in _wider_parts(folder):
+        return True
+    if all((folder / name).is_file() for name in CUB_FILES):
         return True
     inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
     return inner is not None and looks_like_detection(inner)

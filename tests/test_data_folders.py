@@ -4,6 +4,7 @@ cached vs streaming data, the small-data guards and ink polarity."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -1359,3 +1360,96 @@ def test_pixel_tables_split_by_their_names_or_a_usage_column(tmp_path: Path, mon
     layout = find_layout(fer)
     assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_val", 9, 3)
     assert any("3 PrivateTest rows are not used" in n for n in layout.notes)
+
+
+def _idx_file(path: Path, array: np.ndarray, packed: bool = False) -> Path:
+    """``array`` (uint8) in MNIST's idx format: magic 0x08 0x0N, the sizes, the bytes."""
+    import gzip
+    import struct
+
+    data = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if packed else data)
+    return path
+
+
+def _digit_photos(count: int, side: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.arange(count, dtype=np.uint8) % 3
+    photos = np.zeros((count, side, side), np.uint8)
+    for i, label in enumerate(labels):
+        photos[i, 4 * label : 4 * label + 4] = 200 + i
+    return photos, labels
+
+
+def test_mnist_idx_files_as_torchvision_downloads_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DIR/MNIST/raw/train-images-idx3-ubyte`` + ``train-labels-idx1-ubyte`` + ``t10k-*`` (the
+    test files gzipped, as downloaded): written once as PNG files, the training files train and
+    the t10k files validate; the classes are the digits. Before: "no images in class folders"."""
+    from PIL import Image
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    photos, labels = _digit_photos(12)
+    _idx_file(raw / "train-images-idx3-ubyte", photos[:9])
+    _idx_file(raw / "train-labels-idx1-ubyte", labels[:9])
+    _idx_file(raw / "t10k-images-idx3-ubyte.gz", photos[9:], packed=True)
+    _idx_file(raw / "t10k-labels-idx1-ubyte.gz", labels[9:], packed=True)
+    layout = find_layout(tmp_path / "data")
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["0", "1", "2"],
+        9,
+        3,
+    )
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["1"][0])), photos[1])
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x09\x00")
+    with pytest.raises(DataError, match=r"expected N photos and N labels|not a readable idx file"):
+        find_layout(tmp_path / "data")
+
+
+class _Trap:
+    """A pickle that would run a command when unpickled."""
+
+    def __reduce__(self):
+        return (os.system, ("touch trapped",))
+
+
+def test_cifar_batches_python_and_binary_are_read_as_arrays_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CIFAR-10 as torchvision downloads it (``cifar-10-batches-py/``: pickled batches and
+    ``batches.meta``) and as its binary version (``cifar-10-batches-bin/``: 1 label byte + 3,072
+    pixel bytes per record, ``batches.meta.txt``): the classes are named by the meta file and the
+    test batch validates. A batch that would build anything but arrays is refused unrun."""
+    import pickle
+
+    from PIL import Image
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    names = ["airplane", "automobile", "bird"]
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (8, 3072), dtype=np.uint8)
+    labels = [i % 3 for i in range(8)]
+    py = tmp_path / "python" / "cifar-10-batches-py"
+    py.mkdir(parents=True)
+    for name, rows in (("data_batch_1", slice(0, 6)), ("test_batch", slice(6, 8))):
+        batch = {b"data": data[rows], b"labels": labels[rows], b"batch_label": b"x"}
+        (py / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (py / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in names]}, protocol=2))
+    layout = find_layout(tmp_path / "python")
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == ("train_test", names, 6, 2)
+    shown = np.asarray(Image.open(layout.train.files["airplane"][0]))
+    assert np.array_equal(shown, data[0].reshape(3, 32, 32).transpose(1, 2, 0))
+    binary = tmp_path / "binary" / "cifar-10-batches-bin"
+    binary.mkdir(parents=True)
+    records = np.concatenate([np.array(labels, np.uint8)[:, None], data], axis=1)
+    (binary / "data_batch_1.bin").write_bytes(records[:6].tobytes())
+    (binary / "test_batch.bin").write_bytes(records[6:].tobytes())
+    (binary / "batches.meta.txt").write_text("\n".join(names) + "\n")
+    layout = find_layout(tmp_path / "binary")
+    assert (layout.classes, layout.train.count(), layout.val.count()) == (names, 6, 2)
+    (py / "data_batch_1").write_bytes(pickle.dumps({b"data": _Trap()}, protocol=2))
+    with pytest.raises(DataError, match=r"data_batch_1: not a CIFAR batch of arrays \(a pickle that builds"):
+        find_layout(tmp_path / "python")
+    assert not (tmp_path / "trapped").exists()

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from lucid.data.binaries import binary_layout
 from lucid.data.files import (
     IMAGE_SUFFIXES,
     MASK_DIRS,
@@ -383,9 +384,14 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
 def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root`` as photos labelled other than by class folders: by a data set's MATLAB files
     (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`),
-    listed in a CSV table (`table_layout`) or stored in one as pixel rows
-    (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables); else None."""
-    return flowers_layout(root) or cars_layout(root) or named_layout(root) or table_layout(root) or pixel_layout(root)
+    listed in a CSV table (`table_layout`), stored in one as pixel rows
+    (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in MNIST's or CIFAR's
+    binary files (`lucid.data.binaries.binary_layout`); else None."""
+    for reader in (flowers_layout, cars_layout, named_layout, table_layout, pixel_layout, binary_layout):
+        layout = reader(root)
+        if layout is not None:
+            return layout
+    return None
 
 
 LIST_SUFFIXES = (".txt", ".csv", ".tsv")  # the files a split folder's label list may be

@@ -44,6 +44,8 @@ LAYOUTS = (
     "cars_train/ + devkit/cars_meta.mat + cars_train_annos.mat)",
     "photos stored as pixel rows of a CSV table (DIR/train.csv: label,pixel0,pixel1,...; Kaggle's MNIST-style "
     "tables, FER-2013's emotion,pixels,Usage)",
+    "photos in MNIST's idx files (train-images-idx3-ubyte + train-labels-idx1-ubyte, t10k-*) or CIFAR's batches "
+    "(cifar-10-batches-py/, cifar-10-batches-bin/, cifar-100-python/)",
 )
 
 

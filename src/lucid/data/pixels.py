@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from lucid.data.files import ClassFiles, FolderLayout, cache_home, hidden, split
 from lucid.data.tables import LABEL_COLUMNS, UNLABELLED_TABLES
 from lucid.errors import DataError
 
-__all__ = ["PixelTable", "read_pixel_table", "pixel_tables", "pixel_layout"]
+__all__ = ["PixelTable", "read_pixel_table", "pixel_tables", "pixel_layout", "cached_photos"]
 
 _PIXEL_COLUMN = re.compile(r"pixels?_?\d+")
 _CLASS_COLUMNS = (*LABEL_COLUMNS, "emotion")  # FER-2013 names its class column "emotion"
@@ -178,21 +178,39 @@ def _usage_role(usage: str | None) -> str:
 
 
 def _cached_photos(table: PixelTable) -> dict[str, ClassFiles]:
-    """The table's photos as PNG files in the cache, by split role (``train``, and FER-2013's
-    ``val``, ``test``), each a `ClassFiles` of class folders (numeric labels in number order).
-    Written on the first call into a temporary folder renamed into place."""
-    stat = table.file.stat()
-    token = f"{table.file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{table.side}"
+    """The table's photos in the cache (`cached_photos`), by split role: FER-2013's ``Usage``
+    gives ``train``, ``val`` and ``test``; any other table's rows are all ``train``."""
+
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        for number, label, usage, photo in table.rows():
+            yield number, label, _usage_role(usage), photo
+
+    return cached_photos([table.file], f"table|{table.side}", rows, str(table.file))
+
+
+def cached_photos(
+    sources: Sequence[Path],
+    extra: str,
+    rows: Callable[[], Iterator[tuple[int, str | None, str, np.ndarray]]],
+    what: str,
+) -> dict[str, ClassFiles]:
+    """Photos stored in ``sources`` as PNG files in the cache, by split role (``train``, ``val``,
+    ``test``), each a `ClassFiles` of class folders (numeric labels in number order). ``rows``
+    yields each photo's number, label (None or empty: not labelled, skipped), role and pixels
+    (H x W grey or H x W x 3 RGB uint8); it runs once, on the first call, into a temporary folder
+    renamed into place. The cache is keyed by the sources' paths, sizes and times and ``extra``;
+    ``what`` names the data in errors."""
+    token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in sources) + f"|{extra}"
     target = cache_home() / "pixels" / hashlib.sha256(token.encode()).hexdigest()[:16]
     if not target.is_dir():
-        _write_photos(table, target)
+        _write_photos(rows, target, what)
     found = {}
     for split in sorted(p for p in target.iterdir() if p.is_dir()):
         classes = sorted((p for p in split.iterdir() if p.is_dir()), key=lambda p: _label_order(p.name))
         files = {c.name: sorted(c.iterdir()) for c in classes}
-        found[split.name] = ClassFiles(split, files, [], "class (a label of the table)")
-    if "train" not in found:
-        raise DataError(f"{table.file}: no labelled rows to train on")
+        found[split.name] = ClassFiles(split, files, [], "class (a label of the data)")
+    if "train" not in found and "val" not in found:
+        raise DataError(f"{what}: no labelled photos to train on")
     return found
 
 
@@ -200,9 +218,11 @@ def _label_order(label: str) -> tuple[int, str]:
     return (int(label), label) if label.lstrip("-").isdigit() else (1 << 62, label)
 
 
-def _write_photos(table: PixelTable, target: Path) -> None:
-    """Every labelled row of ``table`` as ``<split>/<label>/<row>.png`` under ``target``, which
-    appears only once all are written."""
+def _write_photos(
+    rows: Callable[[], Iterator[tuple[int, str | None, str, np.ndarray]]], target: Path, what: str
+) -> None:
+    """Every labelled photo ``rows`` yields as ``<role>/<label>/<number>.png`` under ``target``,
+    which appears only once all are written."""
     from PIL import Image
 
     try:
@@ -210,22 +230,20 @@ def _write_photos(table: PixelTable, target: Path) -> None:
         work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as exc:
         raise DataError(
-            f"cannot write the photos of {table.file} into {target.parent} ({exc.strerror or exc}); set LUCID_HOME "
+            f"cannot write the photos of {what} into {target.parent} ({exc.strerror or exc}); set LUCID_HOME "
             "to a writable folder"
         ) from None
     try:
-        for number, label, usage, photo in table.rows():
+        for number, label, role, photo in rows():
             if not label:
                 continue
-            folder = work / _usage_role(usage) / re.sub(r"[\\/:*?\"<>|]", "_", label)
+            folder = work / role / re.sub(r"[\\/:*?\"<>|]", "_", label)
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(photo).save(folder / f"{number:07d}.png", compress_level=1)
         os.rename(work, target)
     except OSError as exc:
         if not target.is_dir():  # else another process wrote the same photos first
-            raise DataError(
-                f"cannot write the photos of {table.file} into {target.parent} ({exc.strerror or exc})"
-            ) from None
+            raise DataError(f"cannot write the photos of {what} into {target.parent} ({exc.strerror or exc})") from None
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)  # a failed write, or another process's rename won

@@ -1,0 +1,216 @@
+"""Photos stored in the binary files that MNIST and CIFAR are downloaded as:
+
+- MNIST's (and Fashion-MNIST's, KMNIST's, EMNIST's) idx files, ``train-images-idx3-ubyte`` +
+  ``train-labels-idx1-ubyte`` and ``t10k-*`` (Kaggle's ``train-images.idx3-ubyte``; gzipped or
+  not; at ``DIR``, in ``DIR/raw/`` or ``DIR/MNIST/raw/`` as torchvision downloads them), read by
+  torchvision's own reader: ``train`` trains, ``t10k`` validates; the classes are the digits;
+- CIFAR-10's and CIFAR-100's batches, binary (``cifar-10-batches-bin/data_batch_1.bin`` ...,
+  ``test_batch.bin`` and ``batches.meta.txt``; ``cifar-100-binary/train.bin`` + ``test.bin``) or
+  Python's (``cifar-10-batches-py/``, ``cifar-100-python/``, as torchvision downloads them), the
+  test batch validating, the classes named by the meta file.
+
+Python's batches are pickles. A pickle can run code, so they are read by an unpickler that builds
+nothing but numpy arrays, lists, dicts and strings (`_ArraysOnly`); torchvision's CIFAR10 would
+unpickle them whole. The photos are written once as PNG files into lucid's cache
+(`lucid.data.pixels.cached_photos`) and read as class folders from there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lucid.data.files import FolderLayout, subfolders
+from lucid.data.pixels import cached_photos
+from lucid.errors import DataError
+
+__all__ = ["binary_layout", "mnist_files", "cifar_folder"]
+
+_IDX = re.compile(r"(train|t10k)-(images|labels)[-.]idx[13]-ubyte(\.gz)?")
+_CIFAR_FOLDERS = ("cifar-10-batches-bin", "cifar-10-batches-py", "cifar-100-binary", "cifar-100-python")
+Rows = Callable[[], Iterator[tuple[int, str | None, str, np.ndarray]]]
+
+
+def mnist_files(root: Path) -> dict[tuple[str, str], Path] | None:
+    """MNIST's four idx files by (``train`` or ``t10k``, ``images`` or ``labels``), looked for at
+    ``root``, in ``root/raw`` and in ``root/<name>/raw`` (torchvision's download); None unless the
+    training images and labels are there."""
+    places = [root, root / "raw", *(folder / "raw" for folder in subfolders(root))]
+    for place in places:
+        try:
+            names = [e.name for e in os.scandir(place) if e.is_file()]
+        except OSError:
+            continue
+        found: dict[tuple[str, str], Path] = {}
+        for name in sorted(names, key=lambda n: n.endswith(".gz")):  # the unpacked file first
+            match = _IDX.fullmatch(name)
+            if match is not None:
+                found.setdefault((match.group(1), match.group(2)), place / name)
+        if ("train", "images") in found and ("train", "labels") in found:
+            return found
+    return None
+
+
+def _idx(path: Path) -> np.ndarray:
+    """An idx file's array, by torchvision's reader (a gzipped one is unpacked into memory first)."""
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    try:
+        if path.suffix == ".gz":
+            import tempfile
+
+            with gzip.open(path, "rb") as packed, tempfile.NamedTemporaryFile(suffix=".idx") as plain:
+                plain.write(packed.read())
+                plain.flush()
+                return read_sn3_pascalvincent_tensor(plain.name).numpy()
+        return read_sn3_pascalvincent_tensor(str(path)).numpy()
+    except (AssertionError, KeyError, OSError, EOFError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable idx file ({type(exc).__name__}: {exc})") from None
+
+
+def _mnist_rows(files: dict[tuple[str, str], Path]) -> Rows:
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        for part, role in (("train", "train"), ("t10k", "val")):
+            if (part, "images") not in files or (part, "labels") not in files:
+                continue
+            images, labels = _idx(files[part, "images"]), _idx(files[part, "labels"])
+            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+                raise DataError(
+                    f"{files[part, 'images']}: expected N photos and N labels, got shapes {images.shape} and "
+                    f"{labels.shape}"
+                )
+            for number, (photo, label) in enumerate(zip(images, labels, strict=True), 1):
+                yield number, str(int(label)), role, photo.astype(np.uint8)
+
+    return rows
+
+
+def cifar_folder(root: Path) -> Path | None:
+    """CIFAR's batch folder: ``root`` itself or one of its folders, by CIFAR's folder names."""
+    for place in (root, *subfolders(root)):
+        if place.name.lower() in _CIFAR_FOLDERS:
+            return place
+    return None
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles numpy arrays and plain containers only: any other global a pickle names (a
+    function it would call) is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"a pickle that builds {module}.{name}, not only arrays")
+        return super().find_class(module, name)
+
+
+def _batch(path: Path) -> dict[str, Any]:
+    """One CIFAR Python batch, its keys as text (the files were written by Python 2)."""
+    try:
+        with path.open("rb") as handle:
+            data = _ArraysOnly(io.BytesIO(handle.read()), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path}: not a CIFAR batch of arrays ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: not a CIFAR batch (a {type(data).__name__}, not a dict)")
+    return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in data.items()}
+
+
+def _texts(values: Any) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _cifar_parts(folder: Path) -> tuple[list[tuple[Path, str]], list[str], int]:
+    """CIFAR's batch files with their role (the test batch validates), its class names and the
+    label bytes before each binary record (CIFAR-100's coarse and fine labels: 2)."""
+    hundred = "100" in folder.name
+    binary = folder.name.lower().endswith(("-bin", "-binary"))
+    if hundred:
+        names = ("train.bin", "test.bin") if binary else ("train", "test")
+        files = [(folder / names[0], "train"), (folder / names[1], "val")]
+    else:
+        suffix = ".bin" if binary else ""
+        files = [(folder / f"data_batch_{i}{suffix}", "train") for i in range(1, 6)]
+        files.append((folder / f"test_batch{suffix}", "val"))
+    files = [(path, role) for path, role in files if path.is_file()]
+    if not any(role == "train" for _, role in files):
+        raise DataError(f"{folder}: no CIFAR training batch (data_batch_1 ..., or train)")
+    if binary:
+        meta = folder / ("fine_label_names.txt" if hundred else "batches.meta.txt")
+        classes = [line.strip() for line in meta.read_text().splitlines() if line.strip()] if meta.is_file() else []
+    else:
+        meta = folder / ("meta" if hundred else "batches.meta")
+        classes = (
+            _texts(_batch(meta).get("fine_label_names" if hundred else "label_names", [])) if meta.is_file() else []
+        )
+    return files, classes, 2 if hundred else 1
+
+
+def _cifar_rows(folder: Path) -> tuple[Rows, list[Path]]:
+    files, classes, label_bytes = _cifar_parts(folder)
+    binary = folder.name.lower().endswith(("-bin", "-binary"))
+
+    def named(label: int) -> str:
+        return classes[label] if label < len(classes) else str(label)
+
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        number = 0
+        for path, role in files:
+            if binary:
+                record = label_bytes + 3072
+                raw = np.fromfile(path, dtype=np.uint8)
+                if raw.size % record:
+                    raise DataError(f"{path}: not CIFAR records of {record} bytes ({raw.size} bytes)")
+                raw = raw.reshape(-1, record)
+                labels, pixels = raw[:, label_bytes - 1], raw[:, label_bytes:]
+            else:
+                batch = _batch(path)
+                labels = np.asarray(batch.get("labels", batch.get("fine_labels", [])))
+                pixels = np.asarray(batch.get("data", []), dtype=np.uint8)
+                if pixels.ndim != 2 or pixels.shape[1] != 3072 or len(labels) != len(pixels):
+                    raise DataError(f"{path}: expected 'data' of N x 3072 bytes and N labels")
+            for label, flat in zip(labels, pixels, strict=True):
+                number += 1
+                yield number, named(int(label)), role, flat.reshape(3, 32, 32).transpose(1, 2, 0)
+
+    return rows, [path for path, _ in files]
+
+
+def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as MNIST's idx files (`mnist_files`) or CIFAR's batches (`cifar_folder`), written
+    once as PNG files into the cache and read as class folders: the training files train, the
+    test files validate. None when ``root`` holds neither."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        return None
+    mnist = mnist_files(base)
+    if mnist is not None:
+        where = mnist["train", "images"].parent
+        rows: Rows = _mnist_rows(mnist)
+        sources, labels = sorted(mnist.values()), f"MNIST's idx files in {where.name}/"
+    else:
+        folder = cifar_folder(base)
+        if folder is None:
+            return None
+        rows, sources = _cifar_rows(folder)
+        labels = f"CIFAR's batches in {folder.name}/"
+    parts = cached_photos(sources, "binary", rows, str(base))
+    notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
+    if "val" not in parts:
+        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
+    return FolderLayout(base, "train_test", parts["train"], parts["val"], notes, "the test files", labels)

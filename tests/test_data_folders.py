@@ -1453,3 +1453,41 @@ def test_cifar_batches_python_and_binary_are_read_as_arrays_only(
     with pytest.raises(DataError, match=r"data_batch_1: not a CIFAR batch of arrays \(a pickle that builds"):
         find_layout(tmp_path / "python")
     assert not (tmp_path / "trapped").exists()
+
+
+def test_kaggle_imagenet_flat_val_is_labelled_by_loc_val_solution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kaggle's ImageNet download: ``ILSVRC/Data/CLS-LOC/train/<wnid>/`` + a flat ``val/`` and
+    ``test/``, with ``LOC_val_solution.csv`` (``ImageId,PredictionString``: the wnid, then boxes) and
+    ``LOC_synset_mapping.txt`` four folders above val/. The table labels val/ (before: "val/ holds no
+    class folders", and a seeded share of train/ validated); ``lucid eval`` scores the same photos."""
+    root = tmp_path / "imagenet-object-localization-challenge"
+    data = root / "ILSVRC" / "Data" / "CLS-LOC"
+    wnids = {"n01440764": "red", "n01443537": "green", "n01484850": "blue"}
+    rows = ["ImageId,PredictionString"]
+    for k, (wnid, colour) in enumerate(wnids.items()):
+        for i in range(4):
+            _photo(data / "train" / wnid / f"{wnid}_{i}.JPEG", COLOURS[colour], seed=10 * k + i)
+        for i in range(2):
+            name = f"ILSVRC2012_val_{2 * k + i + 1:08d}"
+            _photo(data / "val" / f"{name}.JPEG", COLOURS[colour], seed=50 + 10 * k + i)
+            rows.append(f"{name},{wnid} 1 2 15 15 {wnid} 3 3 12 12 ")
+    _photo(data / "test" / "ILSVRC2012_test_00000001.JPEG", COLOURS["red"], seed=99)
+    (root / "LOC_val_solution.csv").write_text("\n".join(rows) + "\n")
+    (root / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\nn01484850 great white shark\n"
+    )
+    (root / "LOC_sample_submission.csv").write_text("ImageId,PredictionString\nILSVRC2012_test_00000001,n01440764\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count()) == (
+        "train_val",
+        ["tench", "goldfish", "great white shark"],
+        12,
+    )
+    assert layout.val is not None and layout.val.count() == 6
+    assert [p.name for p in layout.val.files["goldfish"]] == [
+        "ILSVRC2012_val_00000003.JPEG",
+        "ILSVRC2012_val_00000004.JPEG",
+    ]
+    _scored_as_trained(root, tmp_path / "run", capsys, images=6)

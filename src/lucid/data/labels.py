@@ -30,6 +30,7 @@ from lucid.data.files import (
     child_folder,
     class_files,
     has_folders,
+    hidden,
     names_file_text,
     read_id_list,
     split_child,
@@ -403,7 +404,7 @@ def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] |
     CSV label table (`read_label_table`) beside the photos; with the notes of photos it lists that
     are missing. None when ``folder`` has class folders (several sub-folders, or one that is not a
     photo folder such as ``images/``) or none of its first ``most`` lists labels most of the photos
-    it names."""
+    it names. A validation folder's table may also lie a few folders above it (`_split_tables_above`)."""
     inner = subfolders(folder)
     if len(inner) > 1 or (inner and inner[0].name.lower() not in PHOTO_DIRS):
         return None
@@ -413,8 +414,10 @@ def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] |
         )
     except OSError:
         return None
-    for file in [f for f in lists if not f.name.startswith(".")][:most]:
-        table = (read_label_table(file) if file.suffix.lower() == ".csv" else None) or read_word_table(file)
+    own = [f for f in lists if not f.name.startswith(".")][:most]
+    for file in own + _split_tables_above(folder):
+        csv_table = read_label_table(file, first_word=True) if file.suffix.lower() == ".csv" else None
+        table = csv_table or read_word_table(file)
         if table is None:
             continue
         index, skipped = _photo_index(folder)
@@ -424,6 +427,28 @@ def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] |
             said = f"{folder}: photos labelled by {file.name}: {found.count()} in {len(found.files)} classes"
             return found, [said, *notes]
     return None
+
+
+def _split_tables_above(folder: Path, levels: int = 4) -> list[Path]:
+    """The CSV tables in the ``levels`` folders above a validation or test split folder whose name
+    names that split: Kaggle's ImageNet keeps ``LOC_val_solution.csv`` beside ``ILSVRC/``, four
+    levels above the flat ``ILSVRC/Data/CLS-LOC/val/`` it labels."""
+    role = split_role(folder.name)
+    if role not in ("val", "test"):
+        return []
+    found = []
+    for place in list(folder.parents)[:levels]:
+        try:
+            tables = sorted(Path(e.path) for e in os.scandir(place) if e.is_file() and e.name.lower().endswith(".csv"))
+        except OSError:
+            continue
+        found += [t for t in tables if not hidden(t.name) and role in _word_roles(t.stem)]
+    return found
+
+
+def _word_roles(name: str) -> set[str]:
+    """The splits the words of ``name`` name (``LOC_val_solution``: val)."""
+    return {role for word in re.split(r"[-_ .]+", name.lower()) if (role := split_role(word)) is not None}
 
 
 def split_class_files(folder: Path) -> tuple[ClassFiles, list[str]]:

@@ -44,6 +44,8 @@ LABEL_COLUMNS = (
 )  # fmt: skip
 # Columns of a box table (detection's): its rows are boxes, not labels of photos.
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1", "bbox_x", "bbox_y")
+# A class column whose first word is the class and the rest its boxes (Kaggle's ImageNet LOC_val_solution.csv).
+FIRST_WORD_COLUMNS = ("predictionstring",)
 UNLABELLED_TABLES = ("submission",)  # a competition's answer sheet (sample_submission.csv): no labels
 MAX_TABLE_BYTES = 200_000_000
 
@@ -58,11 +60,13 @@ class LabelTable:
     rows: list[tuple[str, str]]
 
 
-def read_label_table(file: Path) -> LabelTable | None:
+def read_label_table(file: Path, *, first_word: bool = False) -> LabelTable | None:
     """The ``(photo, class)`` rows of a CSV table that labels photos, or None when ``file`` is not
     one: its header has no photo column (`PHOTO_COLUMNS`) or no class column (`LABEL_COLUMNS`, or
-    the one other column of a two-column table), or it holds boxes (`BOX_COLUMNS`). A row
-    without a photo or a class is skipped; a file that is not CSV text is a DataError naming it."""
+    the one other column of a two-column table), or it holds boxes (`BOX_COLUMNS`). With
+    ``first_word`` (a split folder's list) a ``PredictionString`` column's first word is the class
+    (Kaggle's ImageNet ``LOC_val_solution.csv``; at a data root such a table is boxes, not labels). A
+    row without a photo or a class is skipped; a file that is not CSV text is a DataError naming it."""
     if file.stat().st_size > MAX_TABLE_BYTES:
         return None
     try:
@@ -82,13 +86,15 @@ def read_label_table(file: Path) -> LabelTable | None:
     if photo is None:
         return None
     others = [i for i in range(len(header)) if i != photo]
-    label = next((header.index(c) for c in LABEL_COLUMNS if c in header and header.index(c) != photo), None)
-    if label is None and len(others) == 1:
+    columns = (*LABEL_COLUMNS, *FIRST_WORD_COLUMNS) if first_word else LABEL_COLUMNS
+    label = next((header.index(c) for c in columns if c in header and header.index(c) != photo), None)
+    if label is None and len(others) == 1 and header[others[0]] not in FIRST_WORD_COLUMNS:
         label = others[0]  # Kaggle's id,has_cactus: the one other column is the class
     if label is None:
         return _one_hot_table(file, rows, photo, others)
+    first_word = header[label] in FIRST_WORD_COLUMNS  # Kaggle's PredictionString: "n01751748 x y x y n01751748 ..."
     found = [
-        (row[photo].strip(), row[label].strip())
+        (row[photo].strip(), row[label].split()[0] if first_word else row[label].strip())
         for row in rows[1:]
         if len(row) > max(photo, label) and row[photo].strip() and row[label].strip()
     ]

@@ -361,9 +361,9 @@ def _labelme_drawn(
 def region_masks(root: Path) -> DrawnMasks | None:
     """``root``'s VIA, CVAT or Label Studio files (`lucid.detect.data.region_sources`:
     ``train/via_region_data.json`` + ``val/``, one file, or CVAT's ``annotations.xml`` + ``images/``,
-    split by its subsets when they name train and validation) drawn as class masks when they outline regions (polygons,
-    circles, ellipses; rectangles are drawn too), else None: rectangles alone, and Create ML's
-    files, are boxes (detection's). The classes are the labels (VIA: the region attribute's
+    split by its subsets when they name train and validation) drawn as class masks when they
+    outline regions (polygons, circles, ellipses; rectangles are drawn too), else None: rectangles
+    alone, and Create ML's files, are boxes (detection's). The classes are the labels (VIA: the region attribute's
     values) in name order, value 1..K; VIA regions without one are one class
     (`lucid.detect.formats.ONE_CLASS`). Photos the files do not list are not used, and listed
     photos that are missing are left out, both said."""

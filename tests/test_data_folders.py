@@ -1190,7 +1190,8 @@ def test_stanford_cars_labelled_by_its_devkit(tmp_path: Path) -> None:
 
 def test_stanford_dogs_split_by_its_mat_lists(tmp_path: Path) -> None:
     """Stanford Dogs: ``Images/<wnid>-<breed>/`` beside ``Annotation/`` and ``lists/`` with
-    ``train_list.mat`` + ``test_list.mat`` (``file_list``: class/photo paths): its own split."""
+    ``train_list.mat`` + ``test_list.mat`` (``file_list``: class/photo paths): its own split, for
+    classification and, with ``--task detect``, for its boxes (before: no box annotations found)."""
     root = tmp_path / "stanford-dogs"
     breeds = ("n02085620-Chihuahua", "n02085782-Japanese_spaniel")
     listed: dict[str, list[str]] = {"train": [], "test": []}
@@ -1199,12 +1200,31 @@ def test_stanford_dogs_split_by_its_mat_lists(tmp_path: Path) -> None:
             file = f"{breed}/{breed.split('-')[0]}_{i}.jpg"
             _photo(root / "Images" / file, list(COLOURS.values())[c], seed=10 * c + i)
             (root / "Annotation" / breed).mkdir(parents=True, exist_ok=True)
-            (root / "Annotation" / breed / Path(file).stem).write_text("<annotation/>")
+            name = breed.split("-")[1]
+            (root / "Annotation" / breed / Path(file).stem).write_text(
+                f"<annotation><filename>{Path(file).stem}</filename><size><width>20</width><height>20</height>"
+                f"</size><object><name>{name}</name><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>15</xmax><ymax>18</ymax>"
+                "</bndbox></object></annotation>"
+            )
             listed["train" if i < 3 else "test"].append(file)
     for split, files in listed.items():
         _mat(root / "lists" / f"{split}_list.mat", file_list=np.array(files, dtype=object), labels=np.ones(len(files)))
     layout = _listed(find_layout(root), root / "Images", list(breeds), (6, 2))
     assert layout.lists == "train_list.mat + test_list.mat"
+    # Its boxes (Annotation/<breed>/x: VOC XML without a suffix) train detection with --task detect.
+    from lucid.detect import detection_datasets
+    from lucid.tasks import task_of_data
+
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "classify" and "--task detect" in claimed[1]
+    train, val, info = detection_datasets(root, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == (
+        "stanford-dogs",
+        ["Chihuahua", "Japanese_spaniel"],
+        6,
+        2,
+    )
+    assert train.records[0].boxes.tolist() == [[2, 3, 15, 18]]
 
 
 def _sized_item(index: int) -> tuple[torch.Tensor, dict[str, int]]:

@@ -101,6 +101,7 @@ from lucid.data.files import (
     wrapped_note,
 )
 from lucid.data.images import QUARTER_TURNS, image_header, shown_size
+from lucid.data.matfiles import mat_lists
 from lucid.detect.formats import (
     CREATEML_ROBOFLOW,
     ONE_CLASS,
@@ -163,7 +164,8 @@ LAYOUT_HELP = (
     "a Supervisely project (meta.json + DATASET/img + DATASET/ann); VIA or Create ML JSON beside the photos "
     "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/); or CVAT's "
     "annotations.xml + images/; a Label Studio JSON export beside its photos; CUB-200-2011 (images/ + images.txt "
-    "+ bounding_boxes.txt); or WIDER FACE (wider_face_split/ + WIDER_train/images/)"
+    "+ bounding_boxes.txt); Stanford Dogs (Images/ + Annotation/); or WIDER FACE (wider_face_split/ + "
+    "WIDER_train/images/)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -1162,6 +1164,43 @@ def _cub(root: Path) -> DetectionLayout | None:
     return DetectionLayout(root, "cub", description, train, val)
 
 
+def _dogs_annotations(root: Path) -> bool:
+    """Whether ``root`` has Stanford Dogs' ``Images/`` beside ``Annotation/<breed>/`` files without a suffix."""
+    notes = child_folder(root, ("Annotation",))
+    breeds = subfolders(notes) if notes is not None and child_folder(root, ("Images",)) is not None else []
+    try:
+        first = next((e for e in os.scandir(breeds[0]) if e.is_file() and not hidden(e.name)), None) if breeds else None
+    except OSError:
+        return False
+    return first is not None and not Path(first.name).suffix
+
+
+def _stanford_dogs(root: Path) -> DetectionLayout | None:
+    """Stanford Dogs' boxes: ``Images/<wnid>-<breed>/x.jpg`` with ``Annotation/<wnid>-<breed>/x``
+    (VOC XML without a suffix), split by ``lists/train_list.mat`` + ``test_list.mat``
+    (`lucid.data.matfiles.mat_lists`) when present, else by seed. Photos without a file are not used."""
+    images, notes = child_folder(root, ("Images",)), child_folder(root, ("Annotation",))
+    if images is None or notes is None or not _dogs_annotations(root):
+        return None
+    found: dict[str, RawImage] = {}
+    for key, photo in _keyed_photos(images).items():
+        xml = notes / photo.relative_to(images).with_suffix("")
+        if xml.is_file():
+            voc = read_voc_xml(xml)
+            found[key] = RawImage(photo, voc.objects, xml, voc.size)
+    if not found:
+        return None
+    lists = mat_lists(root)
+    if lists is None:
+        description = "Stanford Dogs: Images/ + Annotation/, split by seed"
+        return DetectionLayout(root, "stanford-dogs", description, list(found.values()), None)
+    (_, train_names), (_, val_names) = lists
+    train = [found[k] for k in (n.lower() for n in train_names) if k in found]
+    val = [found[k] for k in (n.lower() for n in val_names) if k in found]
+    description = "Stanford Dogs: Images/ + Annotation/, split by train_list.mat + test_list.mat"
+    return DetectionLayout(root, "stanford-dogs", description, train, val)
+
+
 def _kitti(root: Path) -> DetectionLayout | None:
     """KITTI 2D objects: ``training/image_2/`` + ``training/label_2/`` (or both at ``root``), split by
     ``ImageSets/train.txt`` + ``val.txt`` (without ``train.txt``, the other labels train), else by
@@ -1316,7 +1355,10 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    readers = (_voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _wider, _cub, _inner_devkit, _regions, _csv)
+    readers = (
+        _voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _wider, _cub, _stanford_dogs, _inner_devkit,
+        _regions, _csv,
+    )  # fmt: skip
     for reader in readers:
         layout = reader(folder)
         if layout is not None:
@@ -1367,6 +1409,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True
     if all((folder / name).is_file() for name in CUB_FILES):
         return True
+    if _dogs_annotations(folder):
+        return True  # Stanford Dogs: Annotation/<breed>/x, XML without a suffix
     inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
     return inner is not None and looks_like_detection(inner)
 

@@ -339,7 +339,8 @@ def test_split_folders_of_photos_labelled_by_a_one_hot_table_in_each(
     """Roboflow's classification CSV export: ``train/`` + ``valid/`` (+ ``test/``), each its photos
     and a ``_classes.csv`` (``filename, cat, dog, ...``: one column per class, 1 in the photo's).
     The tables label both splits (before: "train/ holds no images in class folders"), and
-    ``lucid eval`` scores ``valid/`` by its table. A ``train/`` alone is split by seed, and ``lucid
+    ``lucid eval`` scores ``valid/`` by its table. A row of zeros (an unlabelled photo) is not used,
+    said (before: the whole table was refused). A ``train/`` alone is split by seed, and ``lucid
     eval`` rescores its held-out share (before: "one class folder only")."""
     root = tmp_path / "roboflow"
     for split, count in (("train", 4), ("valid", 2), ("test", 1)):
@@ -349,6 +350,8 @@ def test_split_folders_of_photos_labelled_by_a_one_hot_table_in_each(
                 file = f"{name}{i}_jpg.rf.{c}{i}.jpg"
                 _photo(root / split / file, colour, seed=100 * c + i + 50 * (split != "train"))
                 rows.append(", ".join([file, *("1" if k == name else "0" for k in COLOURS)]))
+        _photo(root / split / "unlabelled_jpg.rf.9.jpg", COLOURS["red"], seed=99)
+        rows.append(", ".join(["unlabelled_jpg.rf.9.jpg", "0", "0", "0"]))  # a photo of no class: not used
         (root / split / "_classes.csv").write_text("filename, " + ", ".join(COLOURS) + "\n" + "\n".join(rows) + "\n")
     layout = find_layout(root)
     assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
@@ -358,6 +361,10 @@ def test_split_folders_of_photos_labelled_by_a_one_hot_table_in_each(
         6,
     )
     assert f"{root / 'train'}: photos labelled by _classes.csv: 12 in 3 classes" in layout.notes
+    assert (
+        f"{root / 'train' / '_classes.csv'}: 1 rows name no class (all zeros); their photos are not used"
+        in layout.notes
+    )
     _scored_as_trained(root, tmp_path / "run", capsys, images=6)
     for split in ("valid", "test"):  # an export without a split: train/ alone, a seeded share validates
         shutil.rmtree(root / split)

@@ -369,6 +369,10 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
             f"but {len(train_table.rows) - train.count()} of them are not below {folder}"
         )
     train.skipped = skipped
+    if train_table.unlabelled:
+        notes.append(
+            f"{train_table.file}: {train_table.unlabelled} rows name no class (all zeros); their photos are not used"
+        )
     labels = f"photos labelled by {train_table.file.name} ({train_table.label_column!r})"
     notes.insert(0, f"{base}: {labels}: {len(train.files)} classes, {train.count()} photos in {folder.name}/")
     if val_table is None:
@@ -425,6 +429,8 @@ def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] |
         if found.count() and found.count() * 2 >= len(table.rows):
             found.skipped = skipped
             said = f"{folder}: photos labelled by {file.name}: {found.count()} in {len(found.files)} classes"
+            if table.unlabelled:
+                notes.append(f"{file}: {table.unlabelled} rows name no class (all zeros); their photos are not used")
             return found, [said, *notes]
     return None
 

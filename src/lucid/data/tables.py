@@ -58,6 +58,7 @@ class LabelTable:
     photo_column: str
     label_column: str
     rows: list[tuple[str, str]]
+    unlabelled: int = 0  # rows that name no class (a one-hot row of zeros: Roboflow's unlabelled photos)
 
 
 def read_label_table(file: Path, *, first_word: bool = False) -> LabelTable | None:
@@ -125,9 +126,11 @@ def read_word_table(file: Path) -> LabelTable | None:
 
 def _one_hot_table(file: Path, rows: list[list[str]], photo: int, others: list[int]) -> LabelTable | None:
     """A table of one column per class with 1 in the photo's class and 0 in the others (ISIC
-    2018's ``image,MEL,NV,BCC,...`` ground truth), as ``(photo, class)`` rows; else None."""
+    2018's ``image,MEL,NV,BCC,...`` ground truth), as ``(photo, class)`` rows; else None. A row of
+    zeros names no class (Roboflow exports unlabelled photos so): counted, not used."""
     names = [rows[0][i].strip() for i in others]
     found = []
+    unlabelled = 0
     for row in rows[1:]:
         if len(row) <= max(photo, *others) or not row[photo].strip():
             continue
@@ -135,12 +138,15 @@ def _one_hot_table(file: Path, rows: list[list[str]], photo: int, others: list[i
             values = [float(row[i]) for i in others]
         except ValueError:
             return None
+        if not any(values):
+            unlabelled += 1  # a photo of no class: not used (said), not a reason to refuse the table
+            continue
         if sorted(values) != [0.0] * (len(values) - 1) + [1.0]:
             return None
         found.append((row[photo].strip(), names[values.index(1.0)]))
     if len(others) < 2 or not found or not _one_class_each(found):
         return None
-    return LabelTable(file, rows[0][photo].strip(), "one column per class", found)
+    return LabelTable(file, rows[0][photo].strip(), "one column per class", found, unlabelled)
 
 
 def _box_sides(header: Sequence[str]) -> bool:

@@ -41,7 +41,14 @@ from lucid.data.files import (
 from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
 from lucid.data.pixels import pixel_layout
 from lucid.data.studio import read_studio_choices, upload_name
-from lucid.data.tables import MAX_TABLE_BYTES, UNLABELLED_TABLES, LabelTable, read_label_table, read_word_table
+from lucid.data.tables import (
+    MAX_TABLE_BYTES,
+    UNLABELLED_TABLES,
+    LabelTable,
+    read_label_table,
+    read_word_table,
+    run_table_files,
+)
 from lucid.errors import DataError
 
 __all__ = [
@@ -59,6 +66,9 @@ __all__ = [
     "labelled_layout",
     "listed_folder",
     "split_class_files",
+    "photo_index",
+    "indexed",
+    "word_roles",
 ]
 
 # A photo's class in its name: the words before a closing number (Kaggle's Dogs vs. Cats:
@@ -105,6 +115,8 @@ def named_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     Pet), split by its ``trainval.txt`` + ``test.txt`` lists (beside it or in ``annotations/``),
     or ``root`` itself. Without a validation folder or lists a seeded share validates."""
     base = Path(root).expanduser()
+    if run_table_files(base) or run_table_files(base.parent):
+        return None  # a table of their masks (Kaggle's EncodedPixels) here or above: segmentation data
     train_dir = split_child(base, TRAIN_SPLITS)
     if train_dir is not None:
         train = name_classes(train_dir)
@@ -287,7 +299,7 @@ def _table_files(base: Path) -> tuple[LabelTable | None, LabelTable | None]:
     return first("train") or first(None), first("val") or first("test")
 
 
-def _photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
+def photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
     """The photos below ``folder`` by every name a table may give them: the path below ``folder``
     with and without its suffix, the file name and the stem (lower-cased); and the walk's notes."""
     photos, skipped = walk_images(folder)
@@ -299,8 +311,8 @@ def _photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
     return index, skipped
 
 
-def _indexed(index: Mapping[str, list[Path]], name: str) -> list[Path]:
-    """The photos ``index`` (`_photo_index`) holds under a table's ``name``: by its path, else (a
+def indexed(index: Mapping[str, list[Path]], name: str) -> list[Path]:
+    """The photos ``index`` (`photo_index`) holds under a table's ``name``: by its path, else (a
     URL or another machine's absolute path) by its file name when one photo has it, else by the
     name Label Studio's upload had before it was stored (`lucid.data.studio.upload_name`)."""
     key = name.replace("\\", "/").lower().lstrip("./")
@@ -319,7 +331,7 @@ def _table_classes(table: LabelTable, folder: Path, index: Mapping[str, list[Pat
     seen: dict[Path, str] = {}
     missing: list[str] = []
     for name, label in table.rows:
-        found = _indexed(index, name)
+        found = indexed(index, name)
         if len(found) > 1:
             shown = ", ".join(p.relative_to(folder).as_posix() for p in found[:2])
             raise DataError(f"{table.file}: {name!r} names several photos below {folder} ({shown}); give their paths")
@@ -359,7 +371,7 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     if train_table is None:
         return None
     folder = train_dir or base
-    index, skipped = _photo_index(folder)
+    index, skipped = photo_index(folder)
     train, notes = _table_classes(train_table, folder, index)
     if not train.count():
         return None  # its names are not these photos' (a class-folder set's notes, say)
@@ -379,7 +391,7 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
         return FolderLayout(base, "single", train, None, notes, labels=labels)
     val_folder = split_child(base, VAL_SPLITS) or split_child(base, TEST_SPLITS) or folder
     val, val_notes = _table_classes(
-        val_table, val_folder, index if val_folder == folder else _photo_index(val_folder)[0]
+        val_table, val_folder, index if val_folder == folder else photo_index(val_folder)[0]
     )
     kind = "train_test" if split_role(val_table.file.stem) == "test" else "train_val"
     lists = f"{train_table.file.name} + {val_table.file.name}"
@@ -424,7 +436,7 @@ def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] |
         table = csv_table or read_word_table(file)
         if table is None:
             continue
-        index, skipped = _photo_index(folder)
+        index, skipped = photo_index(folder)
         found, notes = _table_classes(table, folder, index)
         if found.count() and found.count() * 2 >= len(table.rows):
             found.skipped = skipped
@@ -448,11 +460,11 @@ def _split_tables_above(folder: Path, levels: int = 4) -> list[Path]:
             tables = sorted(Path(e.path) for e in os.scandir(place) if e.is_file() and e.name.lower().endswith(".csv"))
         except OSError:
             continue
-        found += [t for t in tables if not hidden(t.name) and role in _word_roles(t.stem)]
+        found += [t for t in tables if not hidden(t.name) and role in word_roles(t.stem)]
     return found
 
 
-def _word_roles(name: str) -> set[str]:
+def word_roles(name: str) -> set[str]:
     """The splits the words of ``name`` name (``LOC_val_solution``: val)."""
     return {role for word in re.split(r"[-_ .]+", name.lower()) if (role := split_role(word)) is not None}
 

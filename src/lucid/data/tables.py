@@ -1,6 +1,7 @@
 """CSV tables that label photos, one row each (Kaggle's ``train.csv``, ``labels.csv``,
-``trainLabels.csv``; HAM10000's metadata; ISIC 2018's one-hot ground truth), and text lists of
-photo and class (Tiny ImageNet's ``val_annotations.txt``).
+``trainLabels.csv``; HAM10000's metadata; ISIC 2018's one-hot ground truth), text lists of
+photo and class (Tiny ImageNet's ``val_annotations.txt``), and tables of run-length masks
+(Kaggle's ``ImageId,EncodedPixels``: `read_run_table`), which label pixels, not photos.
 
 Only the table is read here: which column names the photo and which its class, by header, and
 whether the rows are a classifier's labels at all (box tables, image + mask pairs, several
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,10 @@ __all__ = [
     "LabelTable",
     "read_label_table",
     "read_word_table",
+    "RUN_COLUMNS",
+    "RunTable",
+    "read_run_table",
+    "run_table_files",
 ]
 
 # A table that labels photos, one row each (Kaggle: train.csv, labels.csv, trainLabels.csv,
@@ -46,6 +53,15 @@ LABEL_COLUMNS = (
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1", "bbox_x", "bbox_y")
 # A class column whose first word is the class and the rest its boxes (Kaggle's ImageNet LOC_val_solution.csv).
 FIRST_WORD_COLUMNS = ("predictionstring",)
+# The column of a run-length mask table (Kaggle's segmentation sets): "start length start length ..."
+# per row. The last three are common words, taken for runs only when some of their cells are runs.
+RUN_COLUMNS = ("encodedpixels", "rle_mask", "mask_rle", "rle", "rle_encoding", "encoding", "annotation", "segmentation")
+AMBIGUOUS_RUN_COLUMNS = 5  # RUN_COLUMNS from this index on
+# A photo and its class in one column, "x.jpg_3" (Severstal's first train.csv), "x.jpg_Fish" (Understanding Clouds).
+PHOTO_CLASS_COLUMNS = ("imageid_classid", "image_label")
+RUN_CLASS_COLUMNS = ("classid", "class_id", "class", "label", "category", "category_id", "class_name")
+EMPTY_RUNS = ("", "-1", "nan")  # a row of no pixels: the photo has none of the object or class (SIIM writes -1)
+_RUNS = re.compile(r"\d+(?:\s+\d+)+")
 UNLABELLED_TABLES = ("submission",)  # a competition's answer sheet (sample_submission.csv): no labels
 MAX_TABLE_BYTES = 200_000_000
 
@@ -81,8 +97,8 @@ def read_label_table(file: Path, *, first_word: bool = False) -> LabelTable | No
             rows = [first, *csv.reader(io.StringIO(handle.read(), newline=""))]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{file}: not a readable CSV table ({exc})") from None
-    if len(rows) < 2:
-        return None
+    if len(rows) < 2 or _run_column(header, rows[1:]) is not None:
+        return None  # a run-length mask table labels pixels (segmentation's), not photos
     photo = next((header.index(c) for c in PHOTO_COLUMNS if c in header), None)
     if photo is None:
         return None
@@ -163,3 +179,96 @@ def _one_class_each(rows: Sequence[tuple[str, str]]) -> bool:
         if classes.setdefault(name, label) != label or label.lower().endswith(IMAGE_SUFFIXES):
             return False
     return bool(classes) and len(set(classes.values())) * 2 <= len(classes)
+
+
+@dataclass
+class RunTable:
+    """A run-length mask table: ``rows`` ``(photo name, class or None, runs)`` in file order, the
+    runs as written (``""`` for a row of no pixels), and the header's names of its columns."""
+
+    file: Path
+    photo_column: str
+    class_column: str | None
+    run_column: str
+    rows: list[tuple[str, str | None, str]]
+
+    @property
+    def empty_rows(self) -> int:
+        """Rows of no pixels: a table that has them lists every photo it labels (Airbus writes
+        one for a photo without ships), so a photo it does not list is not known to be empty."""
+        return sum(runs in EMPTY_RUNS for _, _, runs in self.rows)
+
+
+def read_run_table(file: Path, *, head: int | None = None) -> RunTable | None:
+    """The rows of a run-length mask table (Kaggle's ``ImageId,EncodedPixels`` of Airbus Ship
+    Detection, ``ImageId,ClassId,EncodedPixels`` of Severstal, ``Image_Label,EncodedPixels`` of
+    Understanding Clouds, ``img,rle_mask`` of Carvana, ``id,annotation,...`` of Sartorius), or None
+    when ``file`` is not one: no photo column, no column of runs (`RUN_COLUMNS`) whose non-empty
+    cells in the first rows are all ``start length`` pairs. ``head`` reads that many rows only (a
+    quick look); a file that is not CSV text is a DataError naming it."""
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            first = next(reader, [])
+            header = [column.strip().lower() for column in first]
+            if not any(c in RUN_COLUMNS for c in header):
+                return None  # decided before any row is read
+            rows = []
+            for row in reader:
+                rows.append(row)
+                if head is not None and len(rows) >= head:
+                    break
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{file}: not a readable CSV table ({exc})") from None
+    runs = _run_column(header, rows)
+    combined = next((header.index(c) for c in PHOTO_CLASS_COLUMNS if c in header), None)
+    photo = combined if combined is not None else next((header.index(c) for c in PHOTO_COLUMNS if c in header), None)
+    if runs is None or photo is None or photo == runs:
+        return None
+    label = next(
+        (header.index(c) for c in RUN_CLASS_COLUMNS if c in header and header.index(c) not in (photo, runs)), None
+    )
+    found = []
+    for row in rows:
+        if len(row) <= max(photo, runs, -1 if label is None else label) or not row[photo].strip():
+            continue
+        name, cls = row[photo].strip(), None if label is None else row[label].strip()
+        if combined is not None:
+            name, _, cls = name.rpartition("_")
+        found.append((name, cls, row[runs].strip()))
+    class_column = first[label].strip() if label is not None else None
+    class_column = first[combined].strip() if combined is not None else class_column  # "x.jpg_Fish": after its last _
+    return RunTable(file, first[photo].strip(), class_column, first[runs].strip(), found) if found else None
+
+
+def run_table_files(folder: Path) -> list[Path]:
+    """The CSV files directly in ``folder`` that are run-length mask tables (`read_run_table`,
+    judged by their header and first rows), sorted; answer sheets (``sample_submission.csv``) are not."""
+    try:
+        files = sorted(Path(e.path) for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(".csv"))
+    except OSError:
+        return []
+    return [
+        file
+        for file in files
+        if not file.name.startswith(".")
+        and not any(w in file.stem.lower() for w in UNLABELLED_TABLES)
+        and read_run_table(file, head=64) is not None
+    ]
+
+
+def _run_column(header: Sequence[str], rows: Sequence[Sequence[str]], look: int = 64) -> int | None:
+    """The index of the column of ``header`` (`RUN_COLUMNS`) named for runs (``EncodedPixels``), or
+    named by a common word (``annotation``) whose non-empty cells in the first ``look`` rows are
+    all runs (an even count of whole numbers), at least one of them; else None."""
+    for name in RUN_COLUMNS:
+        if name not in header:
+            continue
+        index = header.index(name)
+        cells = [row[index].strip() for row in rows[:look] if len(row) > index]
+        filled = [cell for cell in cells if cell.lower() not in EMPTY_RUNS]
+        if RUN_COLUMNS.index(name) < AMBIGUOUS_RUN_COLUMNS:
+            return index  # named for runs (Airbus' first rows may all be empty; a bad cell is said when drawn)
+        if filled and all(_RUNS.fullmatch(cell) and len(cell.split()) % 2 == 0 for cell in filled):
+            return index
+    return None

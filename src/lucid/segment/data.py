@@ -99,6 +99,7 @@ from lucid.segment.coding import (
     two_level_jpeg,
     void_last,
 )
+from lucid.segment.drawn import BACKGROUND, DrawnMasks
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -406,7 +407,7 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_layout, _cityscapes_layout, _coco_layout):
+    for reader in (_voc_layout, _cityscapes_layout, _coco_layout, _runs_layout):
         known = reader(folder, val_fraction, seed)
         if known is not None:
             return known
@@ -619,6 +620,13 @@ def segmentation_root(folder: Path, *, below: bool = True) -> Path | None:
 
 def _in_a_layout(folder: Path) -> bool:
     """Whether ``folder`` itself, not a folder in it, is in one of `find_layout`'s layouts."""
+    from lucid.segment.runs import has_run_table
+
+    return _in_a_file_layout(folder) or has_run_table(folder)
+
+
+def _in_a_file_layout(folder: Path) -> bool:
+    """Whether ``folder`` is in one of `find_layout`'s layouts of mask files or outlines."""
     if not folder.is_dir():
         return False
     if child_folder(folder, ("JPEGImages",)) and child_folder(folder, ("SegmentationClass",)):
@@ -736,7 +744,6 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
     unlabelled pixels the void value 255, which the coding declares void); without a validation
     split a seeded ``val_fraction`` of the photos validates. A COCO folder holding instances and
     panoptic files is read by its instances' outlines, said in a note."""
-    from lucid.segment.drawn import BACKGROUND
     from lucid.segment.polygons import coco_masks, labelme_masks, region_masks, supervisely_masks, yolo_masks
     from lucid.segment.segments import object_masks, panoptic_files, panoptic_masks
 
@@ -756,8 +763,23 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
         or region_masks(folder)
         or object_masks(folder)
     )
-    if drawn is None:
+    return None if drawn is None else _drawn_layout(folder, drawn, val_fraction, seed)
+
+
+def _runs_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """A run-length mask table's rows drawn into class masks (`lucid.segment.runs`: Kaggle's
+    ``ImageId,EncodedPixels`` tables), for a folder without mask files of its own (Carvana's
+    ``train_masks/`` beside its ``train_masks.csv`` are read as masks)."""
+    from lucid.segment.runs import run_masks
+
+    if _in_a_file_layout(folder):
         return None
+    drawn = run_masks(folder)
+    return None if drawn is None else _drawn_layout(folder, drawn, val_fraction, seed)
+
+
+def _drawn_layout(folder: Path, drawn: DrawnMasks, val_fraction: float, seed: int) -> SegmentationLayout:
+    """The layout of masks drawn into the cache: their own split, else a seeded one."""
     if drawn.val is not None:
         layout = SegmentationLayout(folder, "splits", drawn.train, drawn.val, drawn.description, drawn.notes)
     else:

@@ -1518,3 +1518,32 @@ def test_kaggle_imagenet_flat_val_is_labelled_by_loc_val_solution(
         "ILSVRC2012_val_00000004.JPEG",
     ]
     _scored_as_trained(root, tmp_path / "run", capsys, images=6)
+
+
+def test_kaggle_gtsrb_test_folder_is_labelled_by_test_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Kaggle's GTSRB: ``Train/<ClassId>/`` + a flat ``Test/`` labelled by ``Test.csv``
+    (``Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path``), with ``Meta/`` (one sign per
+    class) and ``Train.csv`` + ``Meta.csv`` beside them. ``ClassId`` names the class, so Test/
+    validates (before: "has Train/ and other folders (Meta) but no val/"); ``lucid eval`` scores
+    the same photos."""
+    root = tmp_path / "gtsrb"
+    header = "Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path"
+    train_rows, test_rows = [header], [header]
+    for k, colour in enumerate(COLOURS):
+        for i in range(4):
+            _photo(root / "Train" / str(k) / f"{k:05d}_{i:05d}.png", COLOURS[colour], seed=10 * k + i)
+            train_rows.append(f"20,20,2,2,18,18,{k},Train/{k}/{k:05d}_{i:05d}.png")
+        for i in range(2):
+            name = f"{2 * k + i:05d}.png"
+            _photo(root / "Test" / name, COLOURS[colour], seed=50 + 10 * k + i)
+            test_rows.append(f"20,20,2,2,18,18,{k},Test/{name}")
+        _photo(root / "Meta" / f"{k}.png", COLOURS[colour], seed=90 + k)
+    (root / "Train.csv").write_text("\n".join(train_rows) + "\n")
+    (root / "Test.csv").write_text("\n".join(test_rows) + "\n")
+    (root / "Meta.csv").write_text(
+        "Path,ClassId,ShapeId,ColorId,SignId\n" + "".join(f"Meta/{k}.png,{k},0,0,1\n" for k in range(3))
+    )
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("train_test", ["0", "1", "2"], 12)
+    assert layout.val is not None and [p.name for p in layout.val.files["1"]] == ["00002.png", "00003.png"]
+    _scored_as_trained(root, tmp_path / "run", capsys, images=6)

@@ -47,7 +47,7 @@ PHOTO_COLUMNS = (
 )  # fmt: skip
 LABEL_COLUMNS = (
     "label", "labels", "class", "class_name", "classname", "category", "target", "breed", "species", "diagnosis",
-    "dx", "label_name", "class_id", "y", "choice",
+    "dx", "label_name", "class_id", "classid", "y", "choice",
 )  # fmt: skip
 # Columns of a box table (detection's): its rows are boxes, not labels of photos.
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "bbox", "x_min", "y_min", "x1", "y1", "bbox_x", "bbox_y")

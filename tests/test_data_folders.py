@@ -1547,3 +1547,99 @@ def test_kaggle_gtsrb_test_folder_is_labelled_by_test_csv(tmp_path: Path, capsys
     assert (layout.kind, layout.classes, layout.train.count()) == ("train_test", ["0", "1", "2"], 12)
     assert layout.val is not None and [p.name for p in layout.val.files["1"]] == ["00002.png", "00003.png"]
     _scored_as_trained(root, tmp_path / "run", capsys, images=6)
+
+
+def test_caltech101_reads_its_one_photo_folder_beside_annotations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """torchvision's Caltech-101 download: ``101_ObjectCategories/<class>/`` beside ``Annotations/``
+    (MATLAB files per class, no photos) and a MATLAB script: the one folder with photos holds the
+    classes (before: "class folder(s) ['Annotations'] hold no images"); ``lucid eval`` of the root
+    scores the run's held-out photos."""
+    root = tmp_path / "caltech101"
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for i in range(6):
+            _photo(root / "101_ObjectCategories" / name / f"image_{i + 1:04d}.jpg", colour, seed=10 * c + i)
+            (root / "Annotations" / name).mkdir(parents=True, exist_ok=True)
+            (root / "Annotations" / name / f"annotation_{i + 1:04d}.mat").write_bytes(b"MATLAB 5.0 MAT-file")
+    (root / "show_annotation.m").write_text("% MATLAB\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", sorted(COLOURS), 18)
+    _scored_as_trained(root, tmp_path / "run", capsys, images=3)
+
+
+def test_dtd_is_split_by_its_first_numbered_lists_and_is_no_yolo_folder(tmp_path: Path) -> None:
+    """DTD: ``images/<class>/`` + ``labels/train1.txt``, ``val1.txt``, ``test1.txt`` (... ``*10.txt``)
+    of ``class/photo.jpg`` lines. ``labels/`` beside ``images/`` holds no label file of a photo, so
+    it is no YOLO folder (before: detection claimed it and stopped on ``test1.txt``'s first line);
+    the first split's train and val lists split the photos."""
+    from lucid.detect.data import looks_like_detection
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "dtd"
+    lists: dict[str, list[str]] = {"train1.txt": [], "val1.txt": [], "test1.txt": []}
+    for c, (name, colour) in enumerate(COLOURS.items()):
+        for i in range(6):
+            _photo(root / "images" / name / f"{name}_{i:04d}.jpg", colour, seed=10 * c + i)
+            lists[("train1.txt", "val1.txt", "test1.txt")[i % 3]].append(f"{name}/{name}_{i:04d}.jpg")
+    for file, lines in lists.items():
+        (root / "labels").mkdir(exist_ok=True)
+        (root / "labels" / file).write_text("\n".join(lines) + "\n")
+        (root / "labels" / file.replace("1", "2")).write_text("\n".join(lines) + "\n")
+    assert not looks_like_detection(root)
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "classify"
+    layout = find_layout(root)
+    assert (layout.kind, layout.lists) == ("train_val", "train1.txt + val1.txt")
+    assert layout.train.count() == 6 and layout.val is not None and layout.val.count() == 6
+
+
+def test_fgvc_aircraft_is_labelled_by_its_finest_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """FGVC-Aircraft: ``fgvc-aircraft-2013b/data/images/<id>.jpg`` labelled by
+    ``images_variant_trainval.txt`` + ``images_variant_test.txt`` (``<id> <variant, spaces and
+    all>``), beside the coarser family lists and an id list: the variant lists, the most classes,
+    label and split it (before: "one class folder only"); ``lucid eval`` scores the test photos."""
+    data = tmp_path / "fgvc-aircraft-2013b" / "data"
+    variants = {"red": "Boeing 717", "green": "A300B4", "blue": "F/A-18"}
+    trainval, test = [], []
+    for c, (colour, variant) in enumerate(variants.items()):
+        for i in range(6):
+            ident = f"{1000000 + 10 * c + i}"
+            _photo(data / "images" / f"{ident}.jpg", COLOURS[colour], seed=10 * c + i)
+            (trainval if i < 4 else test).append(f"{ident} {variant}")
+    (data / "images_variant_trainval.txt").write_text("\n".join(trainval) + "\n")
+    (data / "images_variant_test.txt").write_text("\n".join(test) + "\n")
+    family = [
+        line.split()[0] + " Airliner" if i % 2 else line.split()[0] + " Fighter" for i, line in enumerate(trainval)
+    ]
+    (data / "images_family_trainval.txt").write_text("\n".join(family) + "\n")
+    (data / "images_family_test.txt").write_text("\n".join(line.split()[0] + " Fighter" for line in test) + "\n")
+    (data / "images_trainval.txt").write_text("\n".join(line.split()[0] for line in trainval) + "\n")
+    (data / "variants.txt").write_text("\n".join(variants.values()) + "\n")
+    (data.parent / "README.md").write_text("FGVC-Aircraft\n")
+    layout = find_layout(data.parent)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("train_test", ["A300B4", "Boeing 717", "F/A-18"], 12)
+    assert layout.lists == "images_variant_trainval.txt + images_variant_test.txt"
+    _scored_as_trained(data.parent, tmp_path / "run", capsys, images=6)
+
+
+def test_a_json_map_beside_a_label_table_names_the_classes(tmp_path: Path) -> None:
+    """Cassava: ``train_images/`` + ``train.csv`` (``image_id,label``: 0..K-1) +
+    ``label_num_to_disease_map.json``: the map names the classes; a JSON file that does not name
+    every class, or is no map of names, leaves the ids."""
+    root = tmp_path / "cassava"
+    rows = ["image_id,label"]
+    for c, colour in enumerate(COLOURS):
+        for i in range(5):
+            _photo(root / "train_images" / f"{c}{i}.jpg", COLOURS[colour], seed=10 * c + i)
+            rows.append(f"{c}{i}.jpg,{c}")
+    (root / "train.csv").write_text("\n".join(rows) + "\n")
+    (root / "package.json").write_text('{"name": "cassava", "version": "1"}')
+    (root / "label_num_to_disease_map.json").write_text(json.dumps({"0": "Bacterial Blight", "1": "Brown Streak"}))
+    assert find_layout(root).classes == ["0", "1", "2"]
+    (root / "label_num_to_disease_map.json").write_text(
+        json.dumps({"0": "Bacterial Blight", "1": "Brown Streak", "2": "Green Mottle"})
+    )
+    layout = find_layout(root)
+    assert layout.classes == ["Bacterial Blight", "Brown Streak", "Green Mottle"]
+    assert any("label_num_to_disease_map.json: names the 3 classes" in note for note in layout.notes)

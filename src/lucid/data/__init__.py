@@ -87,7 +87,7 @@ from lucid.data.images import (
     normalise_ink,
 )
 from lucid.data.labels import labelled_layout, listed_folder, name_classes, named_layout, table_layout
-from lucid.data.layouts import LAYOUTS, evaluation_folder, find_layout, photo_folder_layout
+from lucid.data.layouts import LAYOUTS, evaluation_folder, find_layout, photo_folder_layout, unwrapped_root
 from lucid.data.workers import (
     EpochItems,
     SeededItems,
@@ -141,6 +141,7 @@ __all__ = [
     "files_digest",
     "find_layout",
     "evaluation_folder",
+    "unwrapped_root",
     "named_layout",
     "labelled_layout",
     "TRAIN_SPLITS",

@@ -69,6 +69,7 @@ __all__ = [
     "photo_index",
     "indexed",
     "word_roles",
+    "label_lists_layout",
 ]
 
 # A photo's class in its name: the words before a closing number (Kaggle's Dogs vs. Cats:
@@ -83,7 +84,8 @@ _FILE_WORDS = frozenset(
 # The folder that holds a data set's photos beside its other files (Oxford-IIIT Pet: images/ + annotations/).
 PHOTO_DIRS = ("images", "image", "imgs", "img", "photos", "jpegimages")
 # Lists of photo names that split them (Oxford-IIIT Pet's annotations/trainval.txt + test.txt), by role.
-TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt"), ("val.txt", "test.txt")
+# A data set's split lists; DTD's labels/ holds ten numbered splits (train1.txt + val1.txt ...): the first is read.
+TRAIN_LISTS, VAL_LISTS = ("trainval.txt", "train.txt", "train1.txt"), ("val.txt", "test.txt", "val1.txt", "test1.txt")
 VAL_ALONE = ("valid.txt", "val.txt")  # a validation list without a training one: the photos it omits train
 NAMED_UNIT = "class (named by its photos)"
 NAMED = "photos named by class"
@@ -167,9 +169,9 @@ def _named_splits(base: Path, train: ClassFiles) -> FolderLayout:
 def split_lists(folder: Path) -> tuple[Path, Path] | None:
     """The (training, validation) lists of photo names for the photos in ``folder``: `TRAIN_LISTS`
     and `VAL_LISTS` in the data root (``folder``'s parent for an ``images/`` folder), its
-    ``annotations/`` (Oxford-IIIT Pet) or its ``meta/`` (Food-101)."""
+    ``annotations/`` (Oxford-IIIT Pet), its ``meta/`` (Food-101) or its ``labels/`` (DTD)."""
     top = folder.parent if folder.name.lower() in PHOTO_DIRS else folder
-    for place in (top, child_folder(top, ("annotations",)), child_folder(top, ("meta",))):
+    for place in (top, *(child_folder(top, (name,)) for name in ("annotations", "meta", "labels"))):
         if place is None:
             continue
         train = next((place / n for n in TRAIN_LISTS if (place / n).is_file()), None)
@@ -398,13 +400,67 @@ def table_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     return FolderLayout(base, kind, train, val, notes + val_notes, lists, labels)
 
 
+LABEL_LIST_ROLES = ("trainval", "train", "val", "test")  # the last word of a labelling split list's name
+
+
+def label_lists_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """A folder of photos (``images/``, no class folders) labelled by split lists beside it of
+    ``<photo> <class>`` lines, the photo named without its suffix and the class the rest of the
+    line (FGVC-Aircraft's ``data/images/`` + ``images_variant_trainval.txt`` + ``images_variant_test.txt``:
+    ``1025794 707-320``), else None. Lists of one prefix pair up: ``trainval`` with ``test``, else
+    ``train`` with ``val`` (or ``test``); of several labellings (Aircraft's variant, family and
+    manufacturer) the one with the most classes is read, as torchvision's default is the finest."""
+    base = Path(root).expanduser()
+    photos = child_folder(base, PHOTO_DIRS)
+    if photos is None or has_folders(photos):
+        return None
+    found = []
+    for prefix, roles in _label_lists(base).items():
+        trains = roles.get("trainval") or roles.get("train")
+        vals = roles.get("test") if "trainval" in roles else (roles.get("val") or roles.get("test"))
+        if trains is not None and vals is not None:
+            found.append((len({label for _, label in trains.rows}), prefix, trains, vals))
+    if not found:
+        return None
+    _, prefix, train_table, val_table = max(found, key=lambda item: item[0])
+    index, skipped = photo_index(photos)
+    train, notes = _table_classes(train_table, photos, index)
+    val, val_notes = _table_classes(val_table, photos, index)
+    if not train.count():
+        return None
+    train.skipped = skipped
+    lists = f"{train_table.file.name} + {val_table.file.name}"
+    labels = "photos labelled by lists of '<photo> <class>' lines"
+    others = [p for _, p, _, _ in found if p != prefix]
+    if others:
+        notes.append(f"{base}: labelled by the {prefix} lists, the most classes ({', '.join(others)} not used)")
+    kind = "train_test" if val_table.file.stem.lower().endswith("test") else "train_val"
+    return FolderLayout(base, kind, train, val, notes + val_notes, lists, labels)
+
+
+def _label_lists(base: Path) -> dict[str, dict[str, LabelTable]]:
+    """The text lists of ``base`` named ``<prefix>_<role>.txt`` (`LABEL_LIST_ROLES`) whose lines
+    label photos (`read_word_table` with names without suffix), by prefix and role."""
+    lists: dict[str, dict[str, LabelTable]] = {}
+    try:
+        files = sorted(Path(e.path) for e in os.scandir(base) if e.is_file() and e.name.lower().endswith(".txt"))
+    except OSError:
+        return lists
+    for file in files:
+        prefix, _, role = file.stem.lower().rpartition("_")
+        if role in LABEL_LIST_ROLES and prefix and (table := read_word_table(file, suffixed=False)) is not None:
+            lists.setdefault(prefix, {})[role] = table
+    return lists
+
+
 def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root`` as photos labelled other than by class folders: by a data set's MATLAB files
     (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`),
     listed in a CSV table (`table_layout`), stored in one as pixel rows
     (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in MNIST's or CIFAR's
     binary files (`lucid.data.binaries.binary_layout`); else None."""
-    for reader in (flowers_layout, cars_layout, named_layout, table_layout, pixel_layout, binary_layout):
+    readers = (flowers_layout, cars_layout, named_layout, table_layout, label_lists_layout, pixel_layout, binary_layout)
+    for reader in readers:
         layout = reader(root)
         if layout is not None:
             return layout

@@ -32,7 +32,7 @@ from lucid.data.labels import PHOTO_DIRS, labelled_layout, listed_folder, listed
 from lucid.data.names import find_class_names, names_folders, renamed
 from lucid.errors import DataError
 
-__all__ = ["LAYOUTS", "find_layout", "photo_folder_layout", "evaluation_folder"]
+__all__ = ["LAYOUTS", "find_layout", "photo_folder_layout", "evaluation_folder", "unwrapped_root"]
 
 LAYOUTS = (
     "DIR/train/<class>/<image> with DIR/val/<class>/<image> (or valid/, validation/)",
@@ -110,8 +110,10 @@ def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout |
     """``images/<class>/`` beside folders that hold no photos (Food-101: ``images/`` + ``meta/``
     with ``train.txt`` + ``test.txt``; a data set's ``docs/``): the classes are read from
     ``images/``, split by its lists (`split_lists`) or its own split folders, else by seed; the
-    folder's siblings are not classes. None when there is no such ``images/``."""
-    photos = child_folder(base, PHOTO_DIRS)
+    folder's siblings are not classes. None when there is no such ``images/``. A folder of
+    another name is one when it is the only one with photos (Caltech-101: ``101_ObjectCategories/``
+    beside ``Annotations/`` of MATLAB files)."""
+    photos = child_folder(base, PHOTO_DIRS) or _only_photo_folder(base)
     if photos is None or not has_folders(photos):
         return None
     try:
@@ -130,6 +132,19 @@ def _photo_folder_classes(base: Path, flag: str, root: object) -> FolderLayout |
     return layout
 
 
+def _only_photo_folder(base: Path, most: int = 4) -> Path | None:
+    """The one folder of a download's root of two to ``most`` folders that holds photos when the
+    others hold none, and it is no split folder (``train/`` beside ``docs/`` is a split); else
+    None. A root of more folders (``/usr``) is a classifier's classes, never walked below."""
+    inner = subfolders(base)
+    if not 2 <= len(inner) <= most:
+        return None
+    with_photos = [folder for folder in inner if holds_files(folder)]
+    if len(with_photos) != 1 or split_role(with_photos[0].name) is not None:
+        return None
+    return with_photos[0]
+
+
 def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tuple[Path, str]:
     """The folder of class folders that ``lucid eval`` scores for ``root``, and what it is: the
     validation split of a split tree as `find_layout` picks it (``val/``, ``valid/``, ...; ``test/``
@@ -138,8 +153,7 @@ def evaluation_folder(root: str | os.PathLike[str], flag: str = "--data") -> tup
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"{flag} {root}: no such folder")
-    while (inner := _wrapped_classes(base)) is not None:  # as find_layout reads it, a wrapper's wrapper too
-        base = inner
+    base = unwrapped_root(base)
     train_dir, val_dir, _ = _split_roles(base)
     if val_dir is not None and (train_dir is not None or split_role(val_dir.name) == "val"):
         return val_dir, f"{val_dir.name}/ split"
@@ -194,6 +208,14 @@ def photo_folder_layout(root: str | os.PathLike[str], flag: str = "--data") -> F
     return layout
 
 
+def unwrapped_root(base: Path) -> Path:
+    """The folder `find_layout` reads a download's root from: its one data folder, a wrapper's
+    wrapper too (Kaggle's folder inside its namesake); ``base`` itself when it is no wrapper."""
+    while (inner := _wrapped_classes(base)) is not None:
+        base = inner
+    return base
+
+
 def _wrapped_classes(base: Path) -> Path | None:
     """`wrapped_folder` when it has a train/ split or at least two folders of its own
     (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped. A
@@ -205,7 +227,8 @@ def _wrapped_classes(base: Path) -> Path | None:
         subfolders = [e for e in os.scandir(inner) if not hidden(e.name) and e.is_dir(follow_symlinks=True)]
     except OSError:
         return None
-    return inner if len(subfolders) >= 2 else None
+    # Two folders of classes, or photos labelled other than by folders (FGVC-Aircraft's data/images/ + lists).
+    return inner if len(subfolders) >= 2 or labelled_layout(inner) is not None else None
 
 
 def beside_unlabelled(base: Path) -> Path | None:

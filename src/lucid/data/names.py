@@ -14,6 +14,7 @@ the pretrained heads' order.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -40,13 +41,12 @@ def find_class_names(folders: Sequence[Path], classes: Sequence[str]) -> tuple[d
     if not classes or not all(_ID.fullmatch(c) for c in classes):
         return None, notes  # folders named by words are the names (a file may map them the other way)
     for folder in dict.fromkeys(folders):
-        for name in NAMES_FILES:
-            file = folder / name
+        for file in [folder / name for name in NAMES_FILES] + _other_json(folder):
             if not file.is_file():
                 continue
             read = _read_names(file)
             found = {c: read[c] for c in classes if c in read}
-            found = first_synonyms(found) if name in WORD_NAMES else found
+            found = first_synonyms(found) if file.name in WORD_NAMES else found
             if len(found) == len(classes) and len(set(found.values())) == len(found):
                 notes.append(f"{file}: names the {len(classes)} classes ({_shown(found)})")
                 return found, notes
@@ -55,6 +55,22 @@ def find_class_names(folders: Sequence[Path], classes: Sequence[str]) -> tuple[d
                     f"{file}: names {len(found)} of the {len(classes)} class folders, so the folder names stay"
                 )
     return None, notes
+
+
+def _other_json(folder: Path, most: int = 1 << 20) -> list[Path]:
+    """The small JSON files of ``folder`` not named in `JSON_NAMES`, sorted: a data set's own map
+    of class ids to names (Cassava's ``label_num_to_disease_map.json``), read only when it names
+    every class."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return []
+    return [
+        Path(e.path)
+        for e in entries
+        if e.name.lower().endswith(".json") and e.name not in JSON_NAMES and not e.name.startswith(".")
+        and e.is_file() and e.stat().st_size <= most
+    ]  # fmt: skip
 
 
 def names_folders(given: Path, root: Path) -> list[Path]:
@@ -80,14 +96,18 @@ def _read_names(file: Path) -> dict[str, str]:
     (WordNet's synonyms ``goldfish, Carassius auratus``: the first, unless two ids would share
     it, then all of them). A file that cannot be read is a DataError naming it."""
     text = names_file_text(file, 50_000_000)
-    if file.name in JSON_NAMES:
+    if file.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
+            if file.name not in JSON_NAMES:
+                return {}  # some other JSON file beside the data: not a names file
             raise DataError(f"{file}: not a readable JSON object of class names ({exc})") from None
+        if not isinstance(data, dict) and file.name not in JSON_NAMES:
+            return {}
         if not isinstance(data, dict):
             raise DataError(f"{file}: expected a JSON object of class id -> name, got a {type(data).__name__}")
-        return {str(k).strip(): str(v).strip() for k, v in data.items() if str(v).strip()}
+        return {str(k).strip(): v.strip() for k, v in data.items() if isinstance(v, str) and v.strip()}
     words = {}
     for line in text.splitlines():
         parts = line.strip().split(None, 1)

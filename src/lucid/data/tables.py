@@ -118,11 +118,13 @@ def read_label_table(file: Path, *, first_word: bool = False) -> LabelTable | No
     return LabelTable(file, rows[0][photo].strip(), rows[0][label].strip(), found) if _one_class_each(found) else None
 
 
-def read_word_table(file: Path) -> LabelTable | None:
+def read_word_table(file: Path, *, suffixed: bool = True) -> LabelTable | None:
     """The ``(photo, class)`` of each line of a text list without a header whose first field names
     a photo (an image file name) and whose second its class, tab- or space-separated, more fields
     allowed (Tiny ImageNet's ``val_annotations.txt``: photo, class, box); None when ``file`` is not
-    one (a line of one field, a first field that is no image name, or not one class per photo)."""
+    one (a line of one field, a first field that is no image name, or not one class per photo).
+    Without ``suffixed`` the first field is a photo's name without its suffix and the class is the
+    rest of the line, spaces and all (FGVC-Aircraft's ``1025794 Boeing 717``)."""
     if file.stat().st_size > MAX_TABLE_BYTES:
         return None
     try:
@@ -132,9 +134,12 @@ def read_word_table(file: Path) -> LabelTable | None:
     rows = []
     for line in lines:
         fields = [f.strip() for f in (line.split("\t") if "\t" in line else line.split())]
+        if not suffixed:
+            fields = [f.strip() for f in line.strip().split(None, 1)]
         if not any(fields):
             continue
-        if len(fields) < 2 or not fields[0].lower().endswith(IMAGE_SUFFIXES) or not fields[1]:
+        named = fields[0].lower().endswith(IMAGE_SUFFIXES)
+        if len(fields) < 2 or named != suffixed or not fields[1]:
             return None
         rows.append((fields[0], fields[1]))
     return LabelTable(file, "photo", "class", rows) if rows and _one_class_each(rows) else None

@@ -223,6 +223,32 @@ def _has_files(folder: Path | None, suffixes: Sequence[str], limit: int = 2000) 
     return folder is not None and folder.is_dir() and holds_files(folder, tuple(suffixes), limit)
 
 
+def _labels_for_photos(images: Path, labels: Path | None, most: int = 20, look: int = 2000) -> bool:
+    """Whether ``labels`` holds YOLO label files of ``images``' photos: one of its first ``most``
+    text files has a photo of its name at the same place below ``images`` (``labels/train/x.txt``,
+    ``images/train/x.jpg``), or among ``images``' first ``look`` photos. DTD's ``labels/`` of
+    ``train1.txt`` split lists names no photo, so its ``images/`` + ``labels/`` is no YOLO folder."""
+    if labels is None or not labels.is_dir():
+        return False
+    texts: list[Path] = []
+    for folder, _, names in os.walk(labels):
+        texts += [Path(folder, n) for n in sorted(names) if n.lower().endswith(".txt") and n != "classes.txt"]
+        if len(texts) >= most:
+            break
+    keys = [t.relative_to(labels).with_suffix("") for t in texts[:most]]
+    if any((images / key).with_suffix(s).is_file() for key in keys for s in (".jpg", ".png", ".jpeg", ".JPG")):
+        return True
+    stems = {key.name.lower() for key in keys}
+    seen = 0
+    for _, _, names in os.walk(images):
+        if any(n.lower().endswith(IMAGE_SUFFIXES) and Path(n).stem.lower() in stems for n in names):
+            return True
+        seen += len(names)
+        if seen >= look:
+            break
+    return False
+
+
 # --------------------------------------------------------------------------------------------
 # Pascal VOC
 
@@ -501,7 +527,7 @@ def _yolo_folders(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path,
 
     def pair(folder: Path | None) -> tuple[Path, Path] | None:
         images, labels = child_folder(folder, IMAGE_DIRS), child_folder(folder, ("labels",))
-        if images is not None and _has_files(labels, (".txt",)) and labels:
+        if images is not None and labels is not None and _labels_for_photos(images, labels):
             return images, labels
         return (folder, folder) if folder is not None and side_by_side(folder) else None  # darknet's x.jpg + x.txt
 
@@ -1394,7 +1420,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True
     candidates = [folder, *(f for f in (child_folder(folder, s) for s in (TRAIN_SPLITS, VAL_SPLITS)) if f)]
     for split in candidates:
-        if child_folder(split, IMAGE_DIRS) and _has_files(child_folder(split, ("labels",)), (".txt",)):
+        images = child_folder(split, IMAGE_DIRS)
+        if images is not None and _labels_for_photos(images, child_folder(split, ("labels",))):
             return True
         if split is not folder and _box_table(split) is not None:
             return True

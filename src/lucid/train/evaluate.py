@@ -171,11 +171,20 @@ def _class_folders(path: Path, classes: list[str]) -> tuple[Path, str, Any]:
 def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[str, Any]) -> tuple[Dataset, str]:
     """The images under ``path`` to evaluate: its val/ (test/) split; for the one folder a run
     was trained on (same place or the same files), exactly that run's held-out images; else all."""
-    from lucid.data import FolderLayout, files_digest, held_out_files, labelled_layout, photo_folder_layout
+    from lucid.data import (
+        FolderLayout,
+        files_digest,
+        held_out_files,
+        labelled_layout,
+        photo_folder_layout,
+        unwrapped_root,
+    )
 
     # Photos named by class, listed in a table, or in images/<class>/ split by lists: their
-    # validation split, else all of them (or the run's held-out share, below).
-    named = labelled_layout(path) or photo_folder_layout(path)
+    # validation split, else all of them (or the run's held-out share, below); read from a
+    # download's one data folder as training read it (FGVC-Aircraft's data/).
+    base = unwrapped_root(path) if path.is_dir() else path
+    named = labelled_layout(path) or photo_folder_layout(path) or labelled_layout(base) or photo_folder_layout(base)
     if named is not None:
         folder, found = named.root, named.val or named.train
         what = f"{named.describe()}: the validation photos" if named.val is not None else "folder"

@@ -1377,3 +1377,49 @@ def test_drawn_masks_need_a_writable_cache_and_say_so(tmp_path, monkeypatch):
     _coco_outlines(root / "train", ["leaf", "spot"])
     with pytest.raises(DataError, match=r"cannot write the drawn masks into .*blocked.*; set LUCID_HOME to a writable"):
         segmentation_datasets(root, crop_size=(20, 30))
+
+
+def _cvat_rle(bits: np.ndarray) -> str:
+    """CVAT's ``rle`` of a mask's box: run lengths of 0s and 1s, 0s first, row by row."""
+    flat = bits.astype(np.int8).flatten()
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
+    return ", ".join(str(int(r)) for r in ([0, *runs] if flat[0] else runs))
+
+
+def test_cvat_masks_are_placed_into_class_masks_and_give_detection_their_box(tmp_path, monkeypatch):
+    """CVAT for images 1.1 ``<mask rle left top width height>`` shapes (its brush and SAM tools):
+    segmentation places their pixels (row by row in their box) with the polygons, larger first;
+    detection takes the mask's box. Before: masks were skipped as outlining no region. A count
+    that does not fill the box is refused naming the photo."""
+    from lucid.detect import detection_datasets
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "cvat"
+    (root / "images").mkdir(parents=True)
+    blob = np.zeros((6, 9), bool)
+    blob[1:5, 2:8] = True
+    blob[2, 3] = False  # a hole: pixels, not an outline
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "<version>1.1</version>"]
+    for i in range(5):
+        Image.fromarray(np.full((20, 40, 3), 50 * i, np.uint8)).save(root / "images" / f"p{i}.jpg")
+        subset = "Train" if i < 3 else "Validation"
+        lines += [
+            f'<image id="{i}" name="p{i}.jpg" width="40" height="20" subset="{subset}">',
+            '<polygon label="road" points="0,10;40,10;40,20;0,20"></polygon>',
+            f'<mask label="car" source="manual" rle="{_cvat_rle(blob)}" left="20" top="8" width="9" height="6"></mask>',
+            "</image>",
+        ]
+    (root / "annotations.xml").write_text("\n".join([*lines, "</annotations>"]))
+    train, val, info = segmentation_datasets(root, crop_size=(20, 40))
+    assert (len(train), len(val), info.classes) == (3, 2, ["background", "car", "road"])
+    expected = np.zeros((20, 40), np.uint8)
+    expected[10:] = 2
+    expected[8:14, 20:29][blob] = 1
+    assert np.array_equal(np.asarray(train.load(0)[1]), expected)
+    boxes = detection_datasets(root, image_size=32)[0]
+    assert sorted(boxes.records[0].boxes.tolist()) == [[0, 10, 40, 20], [20, 8, 29, 14]]
+    text = (root / "annotations.xml").read_text().replace('width="9" height="6"', 'width="9" height="7"', 1)
+    (root / "annotations.xml").write_text(text)
+    with pytest.raises(DataError, match=r"a <mask> of 'p0.jpg' counts 54 pixels in its rle; expected its 9x7 box's 63"):
+        segmentation_datasets(root, crop_size=(20, 40))

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lucid.data.files import IMAGE_SUFFIXES, distinct_names, names_file_text
 from lucid.data.studio import task_photo, task_results, upload_name
 from lucid.errors import DataError
@@ -168,15 +170,45 @@ def read_voc_xml(path: str | os.PathLike[str]) -> VocFile:
     return VocFile(_text(root, "filename"), _voc_size(root, file), objects)
 
 
+@dataclass(frozen=True)
+class MaskBits:
+    """A region given as pixels rather than an outline (CVAT's ``<mask>``): ``counts``, the run
+    lengths of 0s and 1s (0s first) over its ``width x height`` box row by row, the box's
+    top-left pixel at ``left, top``. numpy decodes them: COCO's run-length masks (faster-coco-eval)
+    count column by column, so CVAT's rows would come out transposed."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    counts: tuple[int, ...]
+
+    def pixels(self) -> np.ndarray:
+        """The box's pixels, ``(height, width)`` booleans."""
+        values = np.arange(len(self.counts)) % 2 == 1
+        return np.repeat(values, self.counts).reshape(self.height, self.width)
+
+    def placed(self, width: int, height: int) -> np.ndarray:
+        """The region's pixels on a ``width x height`` photo, clipped to it."""
+        canvas = np.zeros((height, width), dtype=bool)
+        y0, x0 = max(self.top, 0), max(self.left, 0)
+        y1, x1 = min(self.top + self.height, height), min(self.left + self.width, width)
+        if y0 < y1 and x0 < x1:
+            canvas[y0:y1, x0:x1] = self.pixels()[y0 - self.top : y1 - self.top, x0 - self.left : x1 - self.left]
+        return canvas
+
+
 @dataclass
 class LabelMeShape:
     """One LabelMe shape: its ``label``, ``kind`` (``rectangle``, ``polygon``, ``circle``, ``line``,
     ``point`` ...) and ``points`` in pixels. VIA's and Create ML's regions are read into the same
-    kinds (`read_region_file`), so detection boxes and segmentation draws them all alike."""
+    kinds (`read_region_file`), so detection boxes and segmentation draws them all alike; a
+    ``mask`` (CVAT's) holds its pixels in ``bits`` and its box's corners in ``points``."""
 
     label: str
     kind: str
     points: list[tuple[float, float]]
+    bits: MaskBits | None = None
 
     def outline(self) -> list[tuple[float, float]]:
         """The shape's outline as a polygon: a rectangle's four corners, a circle as 32 points
@@ -894,7 +926,8 @@ def _read_cvat(file: Path) -> RegionFile:
     """CVAT's "CVAT for images 1.1" export (``annotations.xml``): each ``<image name width height
     subset>`` with its ``<box xtl ytl xbr ybr rotation>`` (a turned box's box is around its
     corners), ``<polygon points="x,y;x,y...">`` and ``<ellipse cx cy rx ry>`` in pixels, each named
-    by its ``label``; points, polylines, masks and tags outline no region and are counted."""
+    by its ``label``, and ``<mask rle left top width height>`` (its pixels; its box the mask's);
+    points, polylines and tags outline no region and are counted."""
     try:
         root = ElementTree.parse(file).getroot()
     except (ElementTree.ParseError, OSError) as exc:
@@ -953,9 +986,26 @@ def _cvat_shape(element: ElementTree.Element, file: Path, photo: str) -> LabelMe
         if element.tag == "ellipse":
             cx, cy, rx, ry = (float(element.get(k, "")) for k in ("cx", "cy", "rx", "ry"))
             return _ellipse(label, cx, cy, rx, ry, 0.0)
+        if element.tag == "mask":
+            return _cvat_mask(element, label, file, photo)
+    except DataError:
+        raise  # already names the file and the photo (a DataError is a ValueError)
     except ValueError:
         raise DataError(f"{file}: a <{element.tag}> of {photo!r} lacks its numbers ({dict(element.attrib)})") from None
     return None
+
+
+def _cvat_mask(element: ElementTree.Element, label: str, file: Path, photo: str) -> LabelMeShape:
+    """A CVAT ``<mask rle="..." left top width height>``: its pixels, and its box's corners."""
+    left, top, width, height = (int(element.get(k, "")) for k in ("left", "top", "width", "height"))
+    counts = tuple(int(c) for c in element.get("rle", "").split(","))
+    if width < 1 or height < 1 or min(counts) < 0 or sum(counts) != width * height:
+        raise DataError(
+            f"{file}: a <mask> of {photo!r} counts {sum(counts)} pixels in its rle; expected its "
+            f"{width}x{height} box's {width * height}"
+        )
+    corners = [(float(left), float(top)), (float(left + width), float(top + height))]
+    return LabelMeShape(label, "mask", corners, MaskBits(left, top, width, height, counts))
 
 
 WIDER_CLASS = "face"  # WIDER FACE's one class

@@ -264,16 +264,25 @@ def _pixels(values: list[float], width: int, height: int) -> list[float]:
     return [v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]
 
 
-def _draw_outlines(width: int, height: int, shapes: list[tuple[int, list[float]]]) -> np.ndarray:
-    """A class mask of ``(value, [x1, y1, x2, y2, ...])`` outlines in pixels, the larger first."""
+def _draw_outlines(
+    width: int,
+    height: int,
+    shapes: list[tuple[int, list[float]]],
+    placed: list[tuple[int, np.ndarray]] | None = None,
+) -> np.ndarray:
+    """A class mask of ``(value, [x1, y1, x2, y2, ...])`` outlines in pixels and of ``placed``
+    ``(value, pixels)`` regions given as pixels, the larger first."""
     from faster_coco_eval.core import mask as coco_mask
 
     drawn = np.zeros((height, width), dtype=np.uint8)
     kept = [(value, points) for value, points in shapes if len(points) >= 6]
     rles = [coco_mask.frPyObjects([points], height, width)[0] for _, points in kept]
-    areas = [float(coco_mask.area(rle)) for rle in rles]
-    for index in sorted(range(len(kept)), key=lambda i: -areas[i]):
-        drawn[coco_mask.decode(rles[index]) > 0] = kept[index][0]
+    regions: list[tuple[float, int, Any]] = [
+        (float(coco_mask.area(r)), v, r) for r, (v, _) in zip(rles, kept, strict=True)
+    ]
+    regions += [(float(pixels.sum()), v, pixels) for v, pixels in placed or []]
+    for _, value, region in sorted(regions, key=lambda item: -item[0]):
+        drawn[(coco_mask.decode(region) > 0) if isinstance(region, dict) else region] = value
     return drawn
 
 
@@ -430,19 +439,21 @@ def _region_outlines(file: Path, head: int = 1 << 20) -> bool:
     except OSError:
         return False
     if kind == "CVAT XML":
-        return re.search(rb"<(polygon|ellipse)\b", text) is not None
+        return re.search(rb"<(polygon|ellipse|mask)\b", text) is not None
     if kind == "Label Studio JSON":
         return re.search(rb'"(polygon|ellipse)labels"|"type"\s*:\s*"(polygon|ellipse)"', text) is not None
     return re.search(rb'"name"\s*:\s*"(polygon|circle|ellipse)"', text) is not None
 
 
 def _region_mask(file: Path, photo: Path, shapes: list[Any], value: dict[str, int]) -> Path:
-    """The cached class mask of one photo's VIA or CVAT regions (pixels of the photo as shown)."""
+    """The cached class mask of one photo's VIA, CVAT or Label Studio regions (pixels of the photo
+    as shown): outlines drawn, CVAT's masks placed, the larger first."""
     width, height = upright_size(photo)
-    mask = cached_mask(file, f"via|{photo}|{width}x{height}|{sorted(value.items())}", photo.stem)
+    mask = cached_mask(file, f"regions|{photo}|{width}x{height}|{sorted(value.items())}", photo.stem)
     if not mask.is_file():
-        outlines = [(value[shape.label], [c for point in shape.outline() for c in point]) for shape in shapes]
-        save_mask(mask, _draw_outlines(width, height, outlines))
+        outlines = [(value[s.label], [c for point in s.outline() for c in point]) for s in shapes if s.bits is None]
+        placed = [(value[s.label], s.bits.placed(width, height)) for s in shapes if s.bits is not None]
+        save_mask(mask, _draw_outlines(width, height, outlines, placed))
     return mask
 
 

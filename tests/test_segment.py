@@ -1423,3 +1423,67 @@ def test_cvat_masks_are_placed_into_class_masks_and_give_detection_their_box(tmp
     (root / "annotations.xml").write_text(text)
     with pytest.raises(DataError, match=r"a <mask> of 'p0.jpg' counts 54 pixels in its rle; expected its 9x7 box's 63"):
         segmentation_datasets(root, crop_size=(20, 40))
+
+
+def _rle_pack(values: np.ndarray) -> list[int]:
+    """thi.ng's rle-pack, as Label Studio stores a brush: 32 bits the count, 5 the word size less
+    one (8 bits), four 4-bit field sizes less one (3, 4, 8, 16); the first three values as one
+    literal record, then each run as a repeat record of a 16-bit length less one."""
+    bits = [f"{len(values):032b}", f"{7:05b}", *(f"{s - 1:04b}" for s in (3, 4, 8, 16))]
+    bits += ["0", "00", f"{2:03b}", *(f"{int(v):08b}" for v in values[:3])]
+    at = 3
+    while at < len(values):
+        end = at
+        while end < len(values) and values[end] == values[at] and end - at < 1 << 16:
+            end += 1
+        bits += ["1", "11", f"{end - at - 1:016b}", f"{int(values[at]):08b}"]
+        at = end
+    text = "".join(bits)
+    text += "0" * (-len(text) % 8)
+    return [int(text[i : i + 8], 2) for i in range(0, len(text), 8)]
+
+
+def test_label_studio_brushes_are_decoded_into_class_masks(tmp_path, monkeypatch):
+    """Label Studio's JSON export of ``brushlabels`` (its ``rle``: rle-pack of the brush layer's
+    RGBA pixels, the alpha the region) with polygons: the brush's pixels placed, the polygon
+    drawn, the larger first. An export of brushes alone is segmentation's (detection gets no box
+    from a brush); before, it was no Label Studio file at all. A broken ``rle`` is one line naming
+    the file and the task."""
+    from lucid.tasks import task_of_data
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "studio"
+    root.mkdir()
+    car = np.zeros((20, 40), bool)
+    car[3:9, 5:30] = True
+    car[5, 10:12] = False
+    rgba = np.zeros((20, 40, 4), np.uint8)
+    rgba[car] = (255, 0, 0, 255)
+    brush = {"format": "rle", "rle": _rle_pack(rgba.flatten()), "brushlabels": ["car"]}
+    road = {"points": [[0, 50], [100, 50], [100, 100], [0, 100]], "polygonlabels": ["road"]}
+    size = {"original_width": 40, "original_height": 20}
+    tasks = []
+    for i in range(5):
+        Image.fromarray(np.full((20, 40, 3), 40 * i, np.uint8)).save(root / f"p{i}.png")
+        results = [{"type": "brushlabels", "value": brush, **size}, {"type": "polygonlabels", "value": road, **size}]
+        tasks.append(
+            {"id": i, "data": {"image": f"/data/upload/1/ab12cd34-p{i}.png"}, "annotations": [{"result": results}]}
+        )
+    (root / "project-1-at-2026.json").write_text(json.dumps(tasks))
+    train, val, info = segmentation_datasets(root, crop_size=(20, 40), val_fraction=0.2)
+    assert info.classes == ["background", "car", "road"] and len(train) + len(val) == 5
+    expected = np.zeros((20, 40), np.uint8)
+    expected[10:] = 2
+    expected[car] = 1
+    assert np.array_equal(np.asarray(train.load(0)[1]), expected)
+
+    for task in tasks:
+        task["annotations"][0]["result"] = task["annotations"][0]["result"][:1]
+    (root / "project-1-at-2026.json").write_text(json.dumps(tasks))
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "segment", claimed
+    tasks[2]["annotations"][0]["result"][0]["value"] = {**brush, "rle": brush["rle"][:40]}
+    (root / "project-1-at-2026.json").write_text(json.dumps(tasks))
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home2"))
+    with pytest.raises(DataError, match=r"project-1-at-2026.json: task 3 \(.*p2.png\), a brush of 'car': not a Label"):
+        segmentation_datasets(root, crop_size=(20, 40), val_fraction=0.2)

@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -915,6 +916,23 @@ def region_file(folder: Path | None, most: int = 20) -> Path | None:
     return found[0] if len(found) == 1 or (named and found) else None
 
 
+def _region_boxes(file: Path | None, head: int = 1 << 20) -> bool:
+    """Whether a region file (`region_file`) gives boxes: any but a Label Studio export of brushes
+    alone (pixels, segmentation's), judged from its first ``head`` bytes."""
+    if file is None:
+        return False
+    if region_file_kind(file) != "Label Studio JSON":
+        return True
+    try:
+        with file.open("rb") as handle:
+            text = handle.read(head)
+    except OSError:
+        return False
+    return (
+        re.search(rb'"(rectangle|polygon|ellipse)labels"|"type"\s*:\s*"(rectangle|polygon|ellipse)"', text) is not None
+    )
+
+
 def region_sources(root: Path) -> tuple[list[Path], list[str]] | None:
     """``root``'s VIA or Create ML files: one per split folder (``train/`` + ``val/``: the first
     trains, the second validates) or one at the root (split by seed), with the notes on the split
@@ -927,9 +945,10 @@ def region_sources(root: Path) -> tuple[list[Path], list[str]] | None:
     return None if single is None else ([single], [])
 
 
-def region_notes(root: Path, files: Sequence[RegionFile]) -> list[str]:
+def region_notes(root: Path, files: Sequence[RegionFile], *, boxes: bool = False) -> list[str]:
     """What a note says of VIA and Create ML files: the region attribute read as the class, and the
-    regions left out (no class value, a point or line)."""
+    regions left out (no class value, a point or line; for ``boxes``, Label Studio's brushes,
+    pixels that segmentation draws)."""
     notes = []
     keys = {f.class_key for f in files if f.kind == "VIA JSON"}
     if keys == {None}:
@@ -942,6 +961,8 @@ def region_notes(root: Path, files: Sequence[RegionFile]) -> list[str]:
     skipped: Counter[str] = Counter()
     for file in files:
         skipped.update(file.skipped)
+        brushes = sum(s.kind == "brush" for shapes in file.shapes.values() for s in shapes) if boxes else 0
+        skipped.update({"brushlabels shapes": brushes} if brushes else {})
     if skipped:
         kinds = ", ".join(
             f"{count} with {kind}" if kind.startswith("no ") else f"{count} {kind}" for kind, count in skipped.items()
@@ -988,7 +1009,7 @@ def _regions(root: Path) -> DetectionLayout | None:
     read = [
         _listed_images(f.path, b, f.path.parent, photos[f.path.parent], f.sizes, aliases=f.aliases) for f, b in parts
     ]
-    notes += region_notes(root, files)
+    notes += region_notes(root, files, boxes=True)
     listed = {r.image for images in read for r in images}
     unlisted = len({p for found in photos.values() for p in found.values()} - listed)
     if unlisted:
@@ -1430,7 +1451,7 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         images = child_folder(split, IMAGE_DIRS) or split
         if _has_files(images, (".xml",), limit=200) and walk_images(images)[0]:
             return True
-        if _xml_folders(split, LABELME_FILES) is not None or region_file(split) is not None or side_by_side(split):
+        if _xml_folders(split, LABELME_FILES) is not None or _region_boxes(region_file(split)) or side_by_side(split):
             return True
     if _darknet_folder(folder) is not None or "train" in _wider_parts(folder):
         return True

@@ -198,17 +198,87 @@ class MaskBits:
         return canvas
 
 
+@dataclass(frozen=True)
+class BrushBits:
+    """A Label Studio brush region: ``data``, the bytes of its ``rle`` (thi.ng's rle-pack of the
+    brush layer's RGBA pixels, ``width x height`` of the photo it was drawn on; the alpha channel
+    is the region). Decoded only when drawn (`placed`): a brush of a large photo takes a second."""
+
+    width: int
+    height: int
+    data: tuple[int, ...]
+    where: str  # the file and task, for errors
+
+    def placed(self, width: int, height: int) -> np.ndarray:
+        """The brush's pixels on a ``width x height`` photo (nearest-neighbour scaled from the
+        photo it was drawn on when their sizes differ)."""
+        values = unpack_rle(self.data, self.width * self.height * 4, self.where)
+        pixels = values.reshape(self.height, self.width, 4)[..., 3] > 0
+        if (width, height) == (self.width, self.height):
+            return pixels
+        from PIL import Image
+
+        scaled = Image.fromarray(pixels.astype(np.uint8) * 255).resize((width, height), Image.Resampling.NEAREST)
+        return np.asarray(scaled) > 0
+
+
+def unpack_rle(data: Sequence[int], count: int, where: str) -> np.ndarray:
+    """The ``count`` values of thi.ng's rle-pack stream ``data`` (Label Studio's brush ``rle``), as
+    its decoder reads it, bits most significant first: 32 bits the number of values, 5 bits the
+    word size less one, four 4-bit run-length field sizes less one; then records of a repeat bit,
+    2 bits choosing a field size and that many bits, the run's length less one, and either one
+    word repeated or that many words. Written here: Label Studio's converter is not a dependency."""
+    try:
+        stream = _BitStream(bytes(data))
+        total, word = stream.read(32), stream.read(5) + 1
+        sizes = [stream.read(4) + 1 for _ in range(4)]
+        if total != count:
+            raise ValueError(f"it holds {total} values, not the {count} of its photo's RGBA pixels")
+        values = np.zeros(total, dtype=np.uint32)
+        at = 0
+        while at < total:
+            repeat = stream.read(1)
+            end = at + 1 + stream.read(sizes[stream.read(2)])
+            if end > total:
+                raise ValueError(f"a run ends at value {end}, past its {total}")
+            if repeat:
+                values[at:end] = stream.read(word)
+            else:
+                values[at:end] = [stream.read(word) for _ in range(end - at)]
+            at = end
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataError(f"{where}: not a Label Studio brush rle ({exc})") from None
+    return values
+
+
+class _BitStream:
+    """Bits of ``data``, most significant first, read a field at a time."""
+
+    def __init__(self, data: bytes) -> None:
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8)) + ord("0")
+        self.text = bits.tobytes().decode("ascii")
+        self.at = 0
+
+    def read(self, size: int) -> int:
+        if self.at + size > len(self.text):
+            raise ValueError("it ends before its last value")
+        value = int(self.text[self.at : self.at + size], 2)
+        self.at += size
+        return value
+
+
 @dataclass
 class LabelMeShape:
     """One LabelMe shape: its ``label``, ``kind`` (``rectangle``, ``polygon``, ``circle``, ``line``,
     ``point`` ...) and ``points`` in pixels. VIA's and Create ML's regions are read into the same
     kinds (`read_region_file`), so detection boxes and segmentation draws them all alike; a
-    ``mask`` (CVAT's) holds its pixels in ``bits`` and its box's corners in ``points``."""
+    ``mask`` (CVAT's) holds its pixels in ``bits`` and its box's corners in ``points``; a
+    ``brush`` (Label Studio's) its pixels in ``bits`` only, so it gives detection no box."""
 
     label: str
     kind: str
     points: list[tuple[float, float]]
-    bits: MaskBits | None = None
+    bits: MaskBits | BrushBits | None = None
 
     def outline(self) -> list[tuple[float, float]]:
         """The shape's outline as a polygon: a rectangle's four corners, a circle as 32 points
@@ -633,8 +703,11 @@ class RegionFile:
     aliases: dict[str, str] = field(default_factory=dict)  # photo name -> the name to look for when it is missing
 
     def boxes(self) -> dict[str, list[RawObject]]:
-        """Each photo's boxes: the box around each shape (`LabelMeShape.box`)."""
-        return {name: [RawObject(s.label, s.box()) for s in shapes] for name, shapes in self.shapes.items()}
+        """Each photo's boxes: the box around each shape (`LabelMeShape.box`); brushes give none."""
+        return {
+            name: [RawObject(s.label, s.box()) for s in shapes if s.kind != "brush"]
+            for name, shapes in self.shapes.items()
+        }
 
 
 def region_file_kind(path: Path, head: int = 65536) -> str | None:
@@ -652,7 +725,7 @@ def region_file_kind(path: Path, head: int = 65536) -> str | None:
     if text.startswith(b"{") and (b"_via_img_metadata" in text or (b'"filename"' in text and b'"regions"' in text)):
         return "VIA JSON"
     if text.startswith(b"[") and re.search(
-        rb'"(rectangle|polygon|ellipse)labels"|"type"\s*:\s*"(rectangle|polygon|ellipse)"', text
+        rb'"(rectangle|polygon|ellipse|brush)labels"|"type"\s*:\s*"(rectangle|polygon|ellipse|brush)"', text
     ):
         return "Label Studio JSON"  # its tasks hold "annotations" and "data": {"image"} too, so it is asked first
     studio = b'"data"' in text and b'"result"' in text  # a Label Studio export of other answers (choices, text)
@@ -710,7 +783,7 @@ def _read_createml(file: Path) -> RegionFile:
 # Label Studio's region types read as shapes; the types that are no region of the photo are not counted.
 STUDIO_SHAPES = {
     "rectanglelabels": "rectangle", "rectangle": "rectangle", "polygonlabels": "polygon", "polygon": "polygon",
-    "ellipselabels": "ellipse", "ellipse": "ellipse",
+    "ellipselabels": "ellipse", "ellipse": "ellipse", "brushlabels": "brush", "brush": "brush",
 }  # fmt: skip
 _STUDIO_NO_REGION = (
     "choices",
@@ -749,7 +822,7 @@ def _read_label_studio(file: Path) -> RegionFile:
             aliases[name] = own
         for kind, value, region in regions:
             try:
-                shape = _studio_shape(kind, value, region)
+                shape = _studio_shape(kind, value, region, f"{file}: task {number} ({name})")
             except (KeyError, TypeError, ValueError):
                 raise DataError(
                     f"{file}: task {number} ({name}) has a {kind} region without its numbers ({dict(value)})"
@@ -780,7 +853,9 @@ def _min_kind(region: Mapping[str, Any]) -> str:
     return "polygon" if "points" in region else "ellipse" if "radiusX" in region else "rectangle"
 
 
-def _studio_shape(kind: str, value: Mapping[str, Any], region: Mapping[str, Any]) -> LabelMeShape | str | None:
+def _studio_shape(
+    kind: str, value: Mapping[str, Any], region: Mapping[str, Any], where: str = ""
+) -> LabelMeShape | str | None:
     """One Label Studio region as a shape in pixels, or why it is left out (a note's words); None
     for a result that is no region (a choice, a text), which is not counted."""
     shape = STUDIO_SHAPES.get(kind)
@@ -796,6 +871,11 @@ def _studio_shape(kind: str, value: Mapping[str, Any], region: Mapping[str, Any]
     width, height = float(region["original_width"]), float(region["original_height"])
     sx, sy = width / 100, height / 100
     label, turn = str(labels[0]).strip(), math.radians(float(value.get("rotation") or 0.0))
+    if shape == "brush":
+        if value.get("format", "rle") != "rle" or not isinstance(value.get("rle"), list):
+            return "brushes without an rle"
+        size = (int(region["original_width"]), int(region["original_height"]))
+        return LabelMeShape(label, "brush", [], BrushBits(*size, tuple(value["rle"]), f"{where}, a brush of {label!r}"))
     if shape == "polygon":
         points = [(float(x) * sx, float(y) * sy) for x, y in value["points"]]
         return LabelMeShape(label, "polygon", points) if len(points) >= 3 else "polygons of under 3 points"

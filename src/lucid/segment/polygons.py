@@ -441,7 +441,7 @@ def _region_outlines(file: Path, head: int = 1 << 20) -> bool:
     if kind == "CVAT XML":
         return re.search(rb"<(polygon|ellipse|mask)\b", text) is not None
     if kind == "Label Studio JSON":
-        return re.search(rb'"(polygon|ellipse)labels"|"type"\s*:\s*"(polygon|ellipse)"', text) is not None
+        return re.search(rb'"(polygon|ellipse|brush)labels"|"type"\s*:\s*"(polygon|ellipse|brush)"', text) is not None
     return re.search(rb'"name"\s*:\s*"(polygon|circle|ellipse)"', text) is not None
 
 

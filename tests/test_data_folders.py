@@ -1643,3 +1643,50 @@ def test_a_json_map_beside_a_label_table_names_the_classes(tmp_path: Path) -> No
     layout = find_layout(root)
     assert layout.classes == ["Bacterial Blight", "Brown Streak", "Green Mottle"]
     assert any("label_num_to_disease_map.json: names the 3 classes" in note for note in layout.notes)
+
+
+def test_stl10_and_svhn_binaries_are_read_as_torchvision_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STL-10's ``stl10_binary/`` (``train_X.bin``: each photo channel by channel, each channel
+    column by column; ``train_y.bin`` labels 1..K; ``class_names.txt``) and SVHN's
+    ``train_32x32.mat`` + ``test_32x32.mat`` (``X`` 32 x 32 x 3 x N, ``y`` with 10 for the digit
+    0): each photo written once as it is shown, the test files validating. Before: "one class
+    folder only" (STL-10) and "no images" (SVHN)."""
+    from scipy.io import savemat
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(1)
+    names = ["airplane", "bird", "car"]
+    stl = tmp_path / "stl" / "stl10_binary"
+    stl.mkdir(parents=True)
+    photos = rng.integers(0, 256, (9, 96, 96, 3), dtype=np.uint8)
+    photos[0, :10, :40] = (255, 0, 0)  # a wide red band at the top: rows and columns not swapped
+    labels = np.array([1, 2, 3, 1, 2, 3, 1, 2, 3], np.uint8)
+    for part, rows in (("train", slice(0, 6)), ("test", slice(6, 9))):
+        (stl / f"{part}_X.bin").write_bytes(photos[rows].transpose(0, 3, 2, 1).tobytes())
+        (stl / f"{part}_y.bin").write_bytes(labels[rows].tobytes())
+    (stl / "class_names.txt").write_text("\n".join(names) + "\n")
+    layout = find_layout(tmp_path / "stl")
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == ("train_test", names, 6, 3)
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["airplane"][0])), photos[0])
+
+    svhn = tmp_path / "svhn"
+    svhn.mkdir()
+    digits = rng.integers(0, 256, (32, 32, 3, 8), dtype=np.uint8)
+    digits[:4, :20, :, 0] = 255
+    found = np.array([[10], [1], [2], [10], [1], [2], [10], [1]])
+    savemat(svhn / "train_32x32.mat", {"X": digits[..., :6], "y": found[:6]})
+    savemat(svhn / "test_32x32.mat", {"X": digits[..., 6:], "y": found[6:]})
+    layout = find_layout(svhn)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["0", "1", "2"],
+        6,
+        2,
+    )
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["0"][0])), digits[..., 0])
+    (stl / "train_y.bin").write_bytes(labels[:5].tobytes())
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home2"))
+    with pytest.raises(DataError, match=r"train_X.bin: expected 5 photos of 27648 bytes"):
+        find_layout(tmp_path / "stl")

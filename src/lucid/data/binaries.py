@@ -7,7 +7,12 @@
 - CIFAR-10's and CIFAR-100's batches, binary (``cifar-10-batches-bin/data_batch_1.bin`` ...,
   ``test_batch.bin`` and ``batches.meta.txt``; ``cifar-100-binary/train.bin`` + ``test.bin``) or
   Python's (``cifar-10-batches-py/``, ``cifar-100-python/``, as torchvision downloads them), the
-  test batch validating, the classes named by the meta file.
+  test batch validating, the classes named by the meta file;
+- STL-10's ``stl10_binary/`` (``train_X.bin`` + ``train_y.bin``, ``test_*``, ``class_names.txt``;
+  the unlabelled 100,000 are not read) and SVHN's cropped digits (``train_32x32.mat`` +
+  ``test_32x32.mat``; ``extra_32x32.mat`` is not read), as torchvision downloads them and reads
+  them (its classes insist on the original files' checksums, so the same reading is done here:
+  a subset or a re-packed copy reads too).
 
 Python's batches are pickles. A pickle can run code, so they are read by an unpickler that builds
 nothing but numpy arrays, lists, dicts and strings (`_ArraysOnly`); torchvision's CIFAR10 would
@@ -32,7 +37,7 @@ from lucid.data.files import FolderLayout, subfolders
 from lucid.data.pixels import cached_photos
 from lucid.errors import DataError
 
-__all__ = ["binary_layout", "mnist_files", "cifar_folder"]
+__all__ = ["binary_layout", "mnist_files", "cifar_folder", "stl_folder", "svhn_files"]
 
 _IDX = re.compile(r"(train|t10k)-(images|labels)[-.]idx[13]-ubyte(\.gz)?")
 _CIFAR_FOLDERS = ("cifar-10-batches-bin", "cifar-10-batches-py", "cifar-100-binary", "cifar-100-python")
@@ -191,10 +196,87 @@ def _cifar_rows(folder: Path) -> tuple[Rows, list[Path]]:
     return rows, [path for path, _ in files]
 
 
+STL_FOLDER = "stl10_binary"
+STL_SIDE = 96
+SVHN_FILES = {"train": "train_32x32.mat", "val": "test_32x32.mat"}
+
+
+def stl_folder(root: Path) -> Path | None:
+    """STL-10's ``stl10_binary/`` at ``root`` or one of its folders (or ``root`` itself), when it
+    holds the training images and labels."""
+    for place in (root, *subfolders(root)):
+        folder = place if place.name.lower() == STL_FOLDER else place / STL_FOLDER
+        if (folder / "train_X.bin").is_file() and (folder / "train_y.bin").is_file():
+            return folder
+    return None
+
+
+def _stl_rows(folder: Path) -> tuple[Rows, list[Path]]:
+    """STL-10's labelled files: 96 x 96 colour photos stored channel by channel, each channel
+    column by column (torchvision transposes them alike), labels 1..10 named by ``class_names.txt``."""
+    names_file = folder / "class_names.txt"
+    classes = (
+        [line.strip() for line in names_file.read_text().splitlines() if line.strip()] if names_file.is_file() else []
+    )
+    parts = [
+        (part, role) for part, role in (("train", "train"), ("test", "val")) if (folder / f"{part}_X.bin").is_file()
+    ]
+    side = STL_SIDE * STL_SIDE * 3
+
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        number = 0
+        for part, role in parts:
+            pixels = np.fromfile(folder / f"{part}_X.bin", dtype=np.uint8)
+            labels = np.fromfile(folder / f"{part}_y.bin", dtype=np.uint8)
+            if pixels.size % side or pixels.size // side != labels.size:
+                raise DataError(
+                    f"{folder / f'{part}_X.bin'}: expected {labels.size} photos of {side} bytes (one per label in "
+                    f"{part}_y.bin), got {pixels.size} bytes"
+                )
+            photos = pixels.reshape(-1, 3, STL_SIDE, STL_SIDE).transpose(0, 3, 2, 1)
+            for label, photo in zip(labels, photos, strict=True):
+                number += 1
+                index = int(label) - 1  # STL-10 counts its classes from 1
+                yield number, classes[index] if 0 <= index < len(classes) else str(int(label)), role, photo
+
+    return rows, [folder / f"{part}_{kind}.bin" for part, _ in parts for kind in ("X", "y")]
+
+
+def svhn_files(root: Path) -> dict[str, Path] | None:
+    """SVHN's cropped-digit files by role at ``root`` (torchvision's root), when the training file is there."""
+    found = {role: root / name for role, name in SVHN_FILES.items() if (root / name).is_file()}
+    return found if "train" in found else None
+
+
+def _svhn_rows(files: dict[str, Path]) -> Rows:
+    """SVHN's ``X`` (32 x 32 x 3 x N) and ``y`` (N x 1; the digit 0 is labelled 10), read by
+    scipy's loadmat as torchvision reads them."""
+    from scipy.io import loadmat
+
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        number = 0
+        for role, path in files.items():
+            try:
+                data = loadmat(str(path), variable_names=("X", "y"))
+                photos, labels = np.asarray(data["X"], dtype=np.uint8), np.asarray(data["y"]).reshape(-1)
+            except (KeyError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+                raise DataError(f"{path}: not SVHN's MATLAB file of X and y ({type(exc).__name__}: {exc})") from None
+            if photos.ndim != 4 or photos.shape[2] != 3 or photos.shape[3] != labels.size:
+                raise DataError(
+                    f"{path}: expected X of 32 x 32 x 3 x N and N labels, got {photos.shape} and {labels.size}"
+                )
+            for index, label in enumerate(labels):
+                number += 1
+                yield number, str(int(label) % 10), role, photos[:, :, :, index]
+
+    return rows
+
+
 def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
-    """``root`` as MNIST's idx files (`mnist_files`) or CIFAR's batches (`cifar_folder`), written
-    once as PNG files into the cache and read as class folders: the training files train, the
-    test files validate. None when ``root`` holds neither."""
+    """``root`` as MNIST's idx files (`mnist_files`), CIFAR's batches (`cifar_folder`), STL-10's
+    binary files (`stl_folder`) or SVHN's MATLAB files (`svhn_files`), written once as PNG files
+    into the cache and read as class folders: the training files train, the test files validate.
+    None when ``root`` holds none of them."""
     base = Path(root).expanduser()
     if not base.is_dir():
         return None
@@ -203,12 +285,17 @@ def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
         where = mnist["train", "images"].parent
         rows: Rows = _mnist_rows(mnist)
         sources, labels = sorted(mnist.values()), f"MNIST's idx files in {where.name}/"
-    else:
-        folder = cifar_folder(base)
-        if folder is None:
-            return None
+    elif (folder := cifar_folder(base)) is not None:
         rows, sources = _cifar_rows(folder)
         labels = f"CIFAR's batches in {folder.name}/"
+    elif (folder := stl_folder(base)) is not None:
+        rows, sources = _stl_rows(folder)
+        labels = f"STL-10's binary files in {folder.name}/"
+    elif (svhn := svhn_files(base)) is not None:
+        rows, sources = _svhn_rows(svhn), sorted(svhn.values())
+        labels = "SVHN's MATLAB files " + " + ".join(path.name for path in svhn.values())
+    else:
+        return None
     parts = cached_photos(sources, "binary", rows, str(base))
     notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
     if "val" not in parts:

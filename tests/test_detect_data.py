@@ -1637,3 +1637,131 @@ def test_cub_birds_give_each_photo_its_box_split_by_its_list(tmp_path: Path) -> 
         DataError, match=r"bounding_boxes.txt:1: expected an image id and 4 field\(s\), got '1 2.0 3.0 18.0'"
     ):
         detection_datasets(tmp_path / "download", image_size=32)
+
+
+def _boxes_of(images) -> dict[str, list[tuple[str, list[float]]]]:
+    return {r.image.name: sorted((o.name, [float(v) for v in o.box]) for o in r.objects) for r in images}
+
+
+def test_visdrone_parts_give_named_boxes_and_leave_ignored_regions_out(tmp_path: Path) -> None:
+    """VisDrone-DET: ``VisDrone2019-DET-train/images/`` + ``annotations/`` of ``left,top,width,height,
+    score,category,truncation,occlusion`` lines (and ``-val``): categories named as VisDrone names
+    them, score-0 ignored regions counted, not trained on. Before: taken for segmentation (images/
+    + annotations/) and refused."""
+    from lucid.detect.data import find_detection_layout
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "visdrone"
+    for part, count in (("VisDrone2019-DET-train", 3), ("VisDrone2019-DET-val", 1)):
+        for i in range(count):
+            photo(root / part / "images" / f"0000{i}_00001_d_0000001.jpg")
+            (root / part / "annotations").mkdir(parents=True, exist_ok=True)
+            lines = ["4,5,10,8,1,4,0,0", "20,2,6,12,1,1,0,1", "1,1,3,3,0,0,0,0,"]
+            (root / part / "annotations" / f"0000{i}_00001_d_0000001.txt").write_text("\n".join(lines) + "\n")
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "detect" and "segment" not in claimed[1], claimed
+    layout = find_detection_layout(root)
+    assert (layout.name, len(layout.train), len(layout.val or [])) == ("visdrone", 3, 1)
+    assert _boxes_of(layout.train)["00000_00001_d_0000001.jpg"] == [
+        ("car", [4, 5, 14, 13]),
+        ("pedestrian", [20, 2, 26, 14]),
+    ]
+    assert any("4 VisDrone ignored regions (score 0) are not trained on" in note for note in layout.notes)
+    train, val, info = detection_datasets(root, image_size=32)
+    assert info.classes == ["car", "pedestrian"] and (len(train), len(val)) == (3, 1)
+    (root / "VisDrone2019-DET-val" / "annotations" / "00000_00001_d_0000001.txt").write_text(
+        "4,5,10,8,1,4,0,0\n4,5,10,8,1,x,0,0\n"
+    )
+    with pytest.raises(DataError, match=r"00000_00001_d_0000001.txt:2: expected 'left,top,width,height,score,category"):
+        find_detection_layout(root)
+
+
+def test_dota_oriented_boxes_give_the_box_around_their_corners(tmp_path: Path) -> None:
+    """DOTA: ``train/images/P0001.png`` + ``train/labelTxt-v1.0/labelTxt/P0001.txt`` (and ``val/``):
+    ``imagesource:``/``gsd:`` header lines, then ``x1 y1 ... x4 y4 class difficult``; a turned box's
+    box is the one around its corners, and difficult boxes are marked. Before: "class folder(s)
+    ['labelTxt'] hold no images"."""
+    from lucid.detect.data import find_detection_layout
+
+    root = tmp_path / "dota"
+    for split, count in (("train", 3), ("val", 2)):
+        for i in range(count):
+            photo(root / split / "images" / f"P{i:04d}.png")
+            labels = root / split / "labelTxt-v1.0" / "labelTxt"
+            labels.mkdir(parents=True, exist_ok=True)
+            lines = [
+                "imagesource:GoogleEarth",
+                "gsd:0.146",
+                "10 2 20 8 14 18 4 12 plane 0",
+                "1 1 9 1 9 5 1 5 small-vehicle 1",
+            ]
+            (labels / f"P{i:04d}.txt").write_text("\n".join(lines) + "\n")
+    layout = find_detection_layout(root)
+    assert (layout.name, len(layout.train), len(layout.val or [])) == ("dota", 3, 2)
+    (image,) = [r for r in layout.train if r.image.name == "P0000.png"]
+    assert sorted((o.name, o.box, o.difficult) for o in image.objects) == [
+        ("plane", (4.0, 2.0, 20.0, 18.0), False),
+        ("small-vehicle", (1.0, 1.0, 9.0, 5.0), True),
+    ]
+
+
+def test_oidv4_toolkit_pools_a_photos_boxes_from_its_class_folders(tmp_path: Path) -> None:
+    """OIDv4_ToolKit: ``OID/Dataset/train/<Class>/x.jpg`` + ``<Class>/Label/x.txt`` of ``<Class name>
+    xmin ymin xmax ymax`` (names with spaces), ``validation/`` alike; a photo downloaded for two
+    classes lies in both folders and is one photo with both classes' boxes. Before: its class
+    folders trained a classifier."""
+    from lucid.detect.data import find_detection_layout
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "OID" / "Dataset"
+    for split, count in (("train", 3), ("validation", 1)):
+        for i in range(count):
+            for cls, box in (("Traffic light", "2.0 3.0 10.5 12.0"), ("Car", "15 4 30 20")):
+                photo(root / split / cls / f"{split}{i:03d}.jpg")
+                (root / split / cls / "Label").mkdir(exist_ok=True)
+                (root / split / cls / "Label" / f"{split}{i:03d}.txt").write_text(f"{cls} {box}\n")
+    claimed = task_of_data(str(tmp_path))
+    assert claimed is not None and claimed[0] == "detect"
+    layout = find_detection_layout(tmp_path)
+    assert (layout.name, len(layout.train), len(layout.val or [])) == ("oid", 3, 1)
+    assert _boxes_of(layout.train)["train000.jpg"] == [("Car", [15, 4, 30, 20]), ("Traffic light", [2, 3, 10.5, 12])]
+
+
+def test_bdd100k_frames_give_their_box2d_boxes(tmp_path: Path) -> None:
+    """BDD100K: ``labels/bdd100k_labels_images_train.json`` + ``_val.json`` (frames of ``name`` and
+    ``labels``), the photos in ``images/100k/train/`` + ``val/``: each ``box2d`` a box named by its
+    category; lanes and drivable areas (``poly2d``) counted, not trained on. Before: "one class
+    folder only"."""
+    from lucid.detect.data import find_detection_layout
+
+    root = tmp_path / "bdd100k"
+    for split, count in (("train", 3), ("val", 2)):
+        frames = []
+        for i in range(count):
+            photo(root / "images" / "100k" / split / f"{split}-{i}.jpg")
+            labels = [
+                {"category": "car", "box2d": {"x1": 2.5, "y1": 3, "x2": 20, "y2": 15}, "id": 1},
+                {"category": "traffic light", "box2d": {"x1": 30, "y1": 1, "x2": 33, "y2": 9}, "id": 2},
+                {"category": "lane", "poly2d": [{"vertices": [[0, 0], [5, 5]], "closed": False}], "id": 3},
+            ]
+            frames.append({"name": f"{split}-{i}.jpg", "attributes": {}, "timestamp": 10000, "labels": labels})
+        (root / "labels").mkdir(parents=True, exist_ok=True)
+        (root / "labels" / f"bdd100k_labels_images_{split}.json").write_text(json.dumps(frames))
+    layout = find_detection_layout(root)
+    assert (layout.name, len(layout.train), len(layout.val or [])) == ("bdd100k", 3, 2)
+    assert _boxes_of(layout.train)["train-0.jpg"] == [("car", [2.5, 3, 20, 15]), ("traffic light", [30, 1, 33, 9])]
+    assert any("5 labels without a box2d (lane) are not trained on" in note for note in layout.notes)
+
+
+def test_crowdai_table_names_its_photos_by_frame(tmp_path: Path) -> None:
+    """Udacity's CrowdAI ``labels.csv`` (``xmin,xmax,ymin,ymax,Frame,Label,Preview URL``): ``Frame``
+    names the photo. Before: no photo column, so no box table."""
+    from lucid.detect.data import find_detection_layout
+
+    rows = ["xmin,xmax,ymin,ymax,Frame,Label,Preview URL"]
+    for i in range(4):
+        photo(tmp_path / f"147{i}.jpg")
+        rows.append(f"5,25,4,20,147{i}.jpg,Car,http://crowdai.com/images/x")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    layout = find_detection_layout(tmp_path)
+    assert layout.name == "csv" and _boxes_of(layout.train)["1470.jpg"] == [("Car", [5, 4, 25, 20])]

@@ -165,8 +165,10 @@ LAYOUT_HELP = (
     "a Supervisely project (meta.json + DATASET/img + DATASET/ann); VIA or Create ML JSON beside the photos "
     "(train/via_region_data.json + val/, or Roboflow's train/_annotations.createml.json + valid/); or CVAT's "
     "annotations.xml + images/; a Label Studio JSON export beside its photos; CUB-200-2011 (images/ + images.txt "
-    "+ bounding_boxes.txt); Stanford Dogs (Images/ + Annotation/); or WIDER FACE (wider_face_split/ + "
-    "WIDER_train/images/)"
+    "+ bounding_boxes.txt); Stanford Dogs (Images/ + Annotation/); WIDER FACE (wider_face_split/ + "
+    "WIDER_train/images/); VisDrone-DET (VisDrone2019-DET-train/images + annotations/); DOTA (train/images + "
+    "train/labelTxt/); OIDv4_ToolKit (OID/Dataset/train/<Class>/ + Label/); or BDD100K (images/100k/ + "
+    "labels/bdd100k_labels_images_train.json)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -1404,7 +1406,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
         raise DataError(f"--data {folder}: no such folder")
     readers = (
         _voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _wider, _cub, _stanford_dogs, _inner_devkit,
-        _regions, _csv,
+        _regions, _csv, _public_sets,
     )  # fmt: skip
     for reader in readers:
         layout = reader(folder)
@@ -1421,6 +1423,49 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
     if layout is not None:
         return layout
     raise DataError(f"--data {folder}: no box annotations found; expected {LAYOUT_HELP}")
+
+
+def _public_set_parts(root: Path) -> tuple[str, str, dict[str, Path]] | None:
+    """Which public set's box files ``root`` holds (`lucid.detect.sets`), as (layout name, its
+    name in words, its parts or label files by split); None for none of them."""
+    from lucid.detect import sets
+
+    for name, words, finder in (
+        ("visdrone", "VisDrone-DET", sets.visdrone_splits),
+        ("dota", "DOTA", sets.dota_splits),
+        ("oid", "OIDv4_ToolKit's Open Images", sets.oid_splits),
+        ("bdd100k", "BDD100K", sets.bdd_files),
+    ):
+        parts = finder(root)
+        if parts:
+            return name, words, parts
+    return None
+
+
+def _public_sets(root: Path) -> DetectionLayout | None:
+    """VisDrone-DET, DOTA, OIDv4_ToolKit's Open Images or BDD100K as their downloads unpack
+    (`lucid.detect.sets`): their training and validation parts, else one part split by seed."""
+    from lucid.detect import sets
+
+    found = _public_set_parts(root)
+    if found is None:
+        return None
+    name, words, parts = found
+    skipped: Counter[str] = Counter()
+    photos = sets.photos_by_name(root) if name == "bdd100k" else {}
+    read = {
+        "visdrone": lambda part: sets.read_visdrone(part, skipped),
+        "dota": sets.read_dota,
+        "oid": sets.read_oid,
+        "bdd100k": lambda part: sets.read_bdd(part, photos, skipped),
+    }[name]
+    images = {role: read(part) for role, part in parts.items()}
+    shown = " + ".join(_relative(root, part) for part in parts.values() if part != root)
+    notes = [f"{root}: {count} {kind} are not trained on" for kind, count in sorted(skipped.items())]
+    train, val = images.get("train", images.get("")), images.get("val")
+    assert train is not None
+    description = f"{words}: {shown or root.name}" + ("" if val is not None else ", split by seed")
+    return DetectionLayout(root, name, description, train, val, None, notes)
 
 
 def looks_like_detection(root: str | os.PathLike[str]) -> bool:
@@ -1459,6 +1504,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True
     if _dogs_annotations(folder):
         return True  # Stanford Dogs: Annotation/<breed>/x, XML without a suffix
+    if _public_set_parts(folder) is not None:
+        return True  # VisDrone, DOTA, OIDv4_ToolKit, BDD100K (lucid.detect.sets)
     inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
     return inner is not None and looks_like_detection(inner)
 

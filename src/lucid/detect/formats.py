@@ -551,8 +551,8 @@ def _yaml_names(file: Path) -> list[str]:
 # CSV box tables: the header names each column; the first name present of each list is used.
 CSV_PHOTO = (
     "filename", "file_name", "file", "image", "image_name", "image_id", "imageid", "img", "path", "image_path",
-    "filepath", "fname",
-)  # fmt: skip
+    "filepath", "fname", "frame",
+)  # fmt: skip  # frame: Udacity's CrowdAI labels.csv (xmin,xmax,ymin,ymax,Frame,Label,Preview URL)
 CSV_CLASS = (
     "class", "label", "class_name", "category", "name", "cell_type", "labels", "labelname", "label_name", "class_label",
 )  # fmt: skip

@@ -691,7 +691,11 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     if panoptic_files(folder):  # annotations/ holds JSON, and segment PNGs rather than boxes
         return True
     masks = child_folder(folder, MASK_DIRS)
-    boxes_only = masks is not None and holds_files(masks, BOX_SUFFIXES) and not holds_files(masks, MASK_SUFFIXES, 2000)
+    # The mask folders by name: the root's, else its parts' (VisDrone's -train/ + -val/, each images/ + annotations/).
+    mask_dirs = [masks] if masks is not None else [m for _, m in root_parts(folder) or []]
+    boxes_only = bool(mask_dirs) and all(
+        holds_files(m, BOX_SUFFIXES) and not holds_files(m, MASK_SUFFIXES, 2000) for m in mask_dirs
+    )
     return not boxes_only
 
 

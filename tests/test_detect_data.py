@@ -1765,3 +1765,29 @@ def test_crowdai_table_names_its_photos_by_frame(tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     layout = find_detection_layout(tmp_path)
     assert layout.name == "csv" and _boxes_of(layout.train)["1470.jpg"] == [("Car", [5, 4, 25, 20])]
+
+
+def test_headerless_keras_retinanet_tables_split_by_their_names(tmp_path: Path) -> None:
+    """SKU-110K: ``images/train_0.jpg`` ... + ``annotations/annotations_train.csv`` +
+    ``annotations_val.csv`` without a header (keras-retinanet's ``path,x1,y1,x2,y2,class``, SKU
+    adding the photo's width and height); a ``path,,,,,`` row is a photo without boxes. Before:
+    its ``train_0.jpg`` + ``val_0.jpg`` trained a classifier of the classes "train" and "val"."""
+    from lucid.detect.data import find_detection_layout
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "SKU110K_fixed"
+    (root / "annotations").mkdir(parents=True)
+    for split, count in (("train", 4), ("val", 2), ("test", 2)):
+        rows = []
+        for i in range(count):
+            photo(root / "images" / f"{split}_{i}.jpg")
+            rows += [f"{split}_{i}.jpg,2,3,12,14,object,{W},{H}", f"{split}_{i}.jpg,20,5,30,25,object,{W},{H}"]
+        rows.append(f"{split}_{count - 1}.jpg,,,,,")
+        (root / "annotations" / f"annotations_{split}.csv").write_text("\n".join(rows) + "\n")
+    claimed = task_of_data(str(tmp_path))
+    assert claimed is not None and claimed[0] == "detect", claimed
+    layout = find_detection_layout(root)
+    assert (layout.name, len(layout.train), len(layout.val or [])) == ("csv", 4, 2)
+    assert _boxes_of(layout.train)["train_0.jpg"] == [("object", [2, 3, 12, 14]), ("object", [20, 5, 30, 25])]
+    (root / "annotations" / "annotations_val.csv").write_text("val_0.jpg,2,3,12,14,object\n,,,,,\nval_1.jpg,,,,,\n")
+    assert _boxes_of(find_detection_layout(root).val or [])["val_1.jpg"] == []

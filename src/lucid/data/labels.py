@@ -94,8 +94,8 @@ NAMED = "photos named by class"
 def name_classes(folder: Path | None) -> ClassFiles | None:
     """The photos of ``folder`` by the class their names begin with (``cat.12.jpg`` is a ``cat``),
     or None unless ``folder`` holds photos and no folders, every photo's name is words then a
-    number, the words are not a camera's (``IMG_0042.jpg``), and they name at least two classes
-    of at least two photos each."""
+    number, the words are not a camera's (``IMG_0042.jpg``) nor all a split's (``train_0.jpg``),
+    and they name at least two classes of at least two photos each."""
     if folder is None or has_folders(folder):
         return None
     photos, skipped = walk_images(folder)
@@ -107,6 +107,8 @@ def name_classes(folder: Path | None) -> ClassFiles | None:
         files.setdefault(match.group(1), []).append(photo)
     if len(files) < 2 or min(len(f) for f in files.values()) < 2:
         return None
+    if all(split_role(name) is not None for name in files):
+        return None  # train_0.jpg, val_0.jpg (SKU-110K): named by split, not by class
     return ClassFiles(folder, dict(sorted(files.items())), skipped, NAMED_UNIT)
 
 

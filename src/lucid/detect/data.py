@@ -114,6 +114,7 @@ from lucid.detect.formats import (
     RegionFile,
     VocFile,
     box_table_columns,
+    headerless_box_rows,
     is_coco_json,
     is_labelme_json,
     read_box_csv,
@@ -763,19 +764,30 @@ def _is_box_table(file: Path) -> bool:
 
     try:
         with file.open(encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader([handle.readline(65536)]), [])
+            head = list(csv.reader([handle.readline(65536) for _ in range(20)]))
     except (OSError, UnicodeDecodeError, csv.Error):
         return False
-    return box_table_columns(header) is not None
+    return bool(head) and (box_table_columns(head[0]) is not None or headerless_box_rows(head))
 
 
 def _split_tables(root: Path) -> tuple[Path | None, Path | None]:
-    """Box tables at ``root`` named by split (``train.csv`` + ``val.csv``, ``valid.csv`` or
-    ``test.csv``, any case), their photos somewhere below ``root``."""
-    tables = {p.stem.lower(): p for p in root.glob("*.csv") if p.is_file() and _is_box_table(p)}
-    train = next((tables[n] for n in TRAIN_SPLITS if n in tables), None)
-    val = next((tables[n] for n in (*VAL_SPLITS, *TEST_SPLITS) if n in tables), None)
-    return train, val
+    """Box tables at ``root`` (or in its ``annotations/``) named by split (``train.csv`` +
+    ``val.csv``, ``valid.csv`` or ``test.csv``, any case; or a name ending in the split's:
+    SKU-110K's ``annotations/annotations_train.csv`` + ``annotations_val.csv``), their photos
+    somewhere below ``root``."""
+    for place in (root, child_folder(root, ("annotations",))):
+        if place is None:
+            continue
+        tables: dict[str, Path] = {}
+        for table in sorted(place.glob("*.csv")):
+            role = table.stem.lower().rsplit("_", 1)[-1]
+            if table.is_file() and role not in tables and _is_box_table(table):
+                tables[role] = table
+        train = next((tables[n] for n in TRAIN_SPLITS if n in tables), None)
+        val = next((tables[n] for n in (*VAL_SPLITS, *TEST_SPLITS) if n in tables), None)
+        if train is not None:
+            return train, val
+    return None, None
 
 
 def _photo_key(name: str) -> str:
@@ -837,7 +849,7 @@ def _csv(root: Path) -> DetectionLayout | None:
     else:
         train_table, val_table = _split_tables(root)
         notes = []
-        if val_table is not None and val_table.stem.lower() in TEST_SPLITS:
+        if val_table is not None and val_table.stem.lower().rsplit("_", 1)[-1] in TEST_SPLITS:
             notes.append(f"{root}: no val.csv, so {val_table.name} is used as the validation split")
         if train_table is not None:
             pairs = [(t, root) for t in (train_table, val_table) if t is not None]

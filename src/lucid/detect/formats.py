@@ -69,6 +69,7 @@ __all__ = [
     "read_yolo_names",
     "BoxTable",
     "box_table_columns",
+    "headerless_box_rows",
     "read_box_csv",
     "unknown_class",
     "YOLO_NAME_FILES",
@@ -573,6 +574,39 @@ CSV_XYWH = {
 }
 CSV_SIZE = ("width", "height")
 ONE_CLASS = "object"  # the class of a table without a class column: every box is one kind of object
+# keras-retinanet's CSV has no header: path,x1,y1,x2,y2,class_name (SKU-110K adds the photo's width and height).
+HEADERLESS_COLUMNS = ("filename", "xmin", "ymin", "xmax", "ymax", "class", "width", "height")
+
+
+def headerless_box_rows(rows: Sequence[Sequence[str]]) -> bool:
+    """Whether ``rows`` (a table's first lines) are keras-retinanet's header-less box rows: a photo
+    name, four numbers and a class word (a row of a photo without boxes leaves them empty), at
+    least one with a box."""
+    boxed = 0
+    for row in rows:
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if len(cells) < 6 or not cells[0].lower().endswith(IMAGE_SUFFIXES):
+            return False
+        if not any(cells[1:6]):
+            continue  # keras-retinanet's "path,,,,," : a photo without boxes
+        try:
+            [float(v) for v in cells[1:5]]
+        except ValueError:
+            return False
+        if not cells[5] or _is_number(cells[5]):
+            return False
+        boxed += 1
+    return boxed > 0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -645,6 +679,8 @@ def read_box_csv(path: str | os.PathLike[str]) -> BoxTable:
         rows = list(csv.reader(io.StringIO(file.read_text(encoding="utf-8-sig"), newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{file}: not a readable CSV table of boxes ({exc})") from None
+    if rows and box_table_columns(rows[0]) is None and headerless_box_rows(rows[:20]):
+        rows = [list(HEADERLESS_COLUMNS[: len(rows[0])]), *rows]  # keras-retinanet's, SKU-110K's: no header
     columns = box_table_columns(rows[0]) if rows else None
     if columns is None:
         raise DataError(
@@ -657,6 +693,10 @@ def read_box_csv(path: str | os.PathLike[str]) -> BoxTable:
     largest = 0.0
     for number, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
+            continue
+        roles = [at[c] for c in (*CSV_BOX, *CSV_XYWH, "bbox", "class") if c in at]
+        if row[at["photo"]].strip() and not any(row[i].strip() for i in roles if i < len(row)):
+            table.boxes.setdefault(row[at["photo"]].strip(), [])  # keras-retinanet's "path,,,,,": no boxes
             continue
         try:
             photo = row[at["photo"]].strip()

@@ -134,7 +134,7 @@ __all__ = [
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "images_png")  # LoveDA: images_png/ + masks_png/
 # A split of images beside its masks' folder: SegNet's CamVid (train/ + trainannot/), Kaggle's (train_labels/).
-BOX_SUFFIXES = (".xml", ".json", ".txt")  # what a detection set keeps where masks would be
+BOX_SUFFIXES = (".xml", ".json", ".txt", ".csv")  # what a detection set keeps where masks would be
 SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks", "{}_mask", "{}_gt")
 # What a mask's file name may add to its image's: x.jpg + x_mask.png, x_L.png (CamVid), x_label.png ...
 MASK_TAGS = ("_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p")

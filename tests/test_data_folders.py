@@ -1690,3 +1690,46 @@ def test_stl10_and_svhn_binaries_are_read_as_torchvision_reads_them(
     monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home2"))
     with pytest.raises(DataError, match=r"train_X.bin: expected 5 photos of 27648 bytes"):
         find_layout(tmp_path / "stl")
+
+
+def test_npz_archives_of_photo_arrays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keras' ``mnist.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``) and MedMNIST's
+    ``pathmnist.npz`` (``train_images``, ``train_labels`` of N x 1, ``val_*``, ``test_*``): each
+    photo written once as it is, the test (Keras) or validation (MedMNIST) arrays validating. A
+    multi-label archive (ChestMNIST's N x 14 labels) is refused in one line; two archives in one
+    folder are refused naming both. Before: "no images"."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(2)
+    keras = tmp_path / "keras"
+    keras.mkdir()
+    digits = rng.integers(0, 256, (10, 28, 28), dtype=np.uint8)
+    found = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0], np.uint8)
+    np.savez(keras / "mnist.npz", x_train=digits[:7], y_train=found[:7], x_test=digits[7:], y_test=found[7:])
+    layout = find_layout(keras)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["0", "1", "2"],
+        7,
+        3,
+    )
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["0"][0])), digits[0])
+
+    med = tmp_path / "medmnist"
+    med.mkdir()
+    tissue = rng.integers(0, 256, (12, 28, 28, 3), dtype=np.uint8)
+    labels = np.array([[i % 3] for i in range(12)], np.uint8)
+    np.savez_compressed(
+        med / "pathmnist.npz",
+        train_images=tissue[:6], train_labels=labels[:6], val_images=tissue[6:9], val_labels=labels[6:9],
+        test_images=tissue[9:], test_labels=labels[9:],
+    )  # fmt: skip
+    layout = find_layout(med)
+    assert (layout.train.count(), layout.val.count()) == (6, 3)
+    np.savez(med / "chestmnist.npz", train_images=tissue[:6], train_labels=np.zeros((6, 14), np.uint8))
+    with pytest.raises(DataError, match=r"several .npz data sets \(chestmnist.npz, pathmnist.npz\)"):
+        find_layout(med)
+    (med / "pathmnist.npz").unlink()
+    with pytest.raises(
+        DataError, match=r"chestmnist.npz: train_labels holds 14 labels per photo; lucid trains one class"
+    ):
+        find_layout(med)

@@ -12,7 +12,11 @@
   the unlabelled 100,000 are not read) and SVHN's cropped digits (``train_32x32.mat`` +
   ``test_32x32.mat``; ``extra_32x32.mat`` is not read), as torchvision downloads them and reads
   them (its classes insist on the original files' checksums, so the same reading is done here:
-  a subset or a re-packed copy reads too).
+  a subset or a re-packed copy reads too);
+- numpy's ``.npz`` archives of photo arrays: Keras' ``mnist.npz`` (``x_train``, ``y_train``,
+  ``x_test``, ``y_test``) and MedMNIST's (``train_images``, ``train_labels``, ``val_*``,
+  ``test_*``; the validation arrays validate and the test arrays are not read), loaded without
+  pickles (``allow_pickle=False``).
 
 Python's batches are pickles. A pickle can run code, so they are read by an unpickler that builds
 nothing but numpy arrays, lists, dicts and strings (`_ArraysOnly`); torchvision's CIFAR10 would
@@ -37,7 +41,7 @@ from lucid.data.files import FolderLayout, subfolders
 from lucid.data.pixels import cached_photos
 from lucid.errors import DataError
 
-__all__ = ["binary_layout", "mnist_files", "cifar_folder", "stl_folder", "svhn_files"]
+__all__ = ["binary_layout", "mnist_files", "cifar_folder", "stl_folder", "svhn_files", "npz_file"]
 
 _IDX = re.compile(r"(train|t10k)-(images|labels)[-.]idx[13]-ubyte(\.gz)?")
 _CIFAR_FOLDERS = ("cifar-10-batches-bin", "cifar-10-batches-py", "cifar-100-binary", "cifar-100-python")
@@ -272,9 +276,75 @@ def _svhn_rows(files: dict[str, Path]) -> Rows:
     return rows
 
 
+# The arrays of an .npz archive by role, (photos, labels), the first pair present of each role.
+NPZ_ARRAYS = {
+    "train": (("train_images", "train_labels"), ("x_train", "y_train")),
+    "val": (("val_images", "val_labels"), ("x_val", "y_val"), ("test_images", "test_labels"), ("x_test", "y_test")),
+}
+
+
+def npz_file(root: Path) -> Path | None:
+    """The one ``.npz`` archive at ``root`` that holds training photos and labels (`NPZ_ARRAYS`);
+    None without one; several are a DataError naming them (each is a whole data set)."""
+    try:
+        candidates = sorted(Path(e.path) for e in os.scandir(root) if e.is_file() and e.name.lower().endswith(".npz"))
+    except OSError:
+        return None
+    found = [file for file in candidates if _npz_pairs(file).get("train") is not None]
+    if len(found) > 1:
+        shown = ", ".join(file.name for file in found)
+        raise DataError(
+            f"--data {root}: several .npz data sets ({shown}); keep one in the folder, or give each its own"
+        )
+    return found[0] if found else None
+
+
+def _npz_pairs(file: Path) -> dict[str, tuple[str, str]]:
+    """The (photos, labels) array names of each role ``file`` holds; {} for no readable archive."""
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            names = set(archive.files)
+    except (OSError, ValueError, EOFError):
+        return {}
+    found = {}
+    for role, pairs in NPZ_ARRAYS.items():
+        pair = next((p for p in pairs if set(p) <= names), None)
+        if pair is not None:
+            found[role] = pair
+    return found
+
+
+def _npz_rows(file: Path) -> Rows:
+    """An .npz archive's photos (N x H x W grey, or N x H x W x 3) and labels (N, or N x 1)."""
+
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        number = 0
+        with np.load(file, allow_pickle=False) as archive:
+            for role, (photos_key, labels_key) in _npz_pairs(file).items():
+                photos, labels = archive[photos_key], np.asarray(archive[labels_key])
+                if labels.ndim == 2 and labels.shape[1] == 1:
+                    labels = labels[:, 0]
+                if labels.ndim != 1:
+                    raise DataError(
+                        f"{file}: {labels_key} holds {labels.shape[1]} labels per photo; lucid trains one class per "
+                        "photo (a multi-label set)"
+                    )
+                if photos.ndim not in (3, 4) or len(photos) != len(labels):
+                    raise DataError(
+                        f"{file}: expected {photos_key} of N x H x W (x 3) and N labels, got {photos.shape} and "
+                        f"{labels.shape}"
+                    )
+                for photo, label in zip(photos, labels, strict=True):
+                    number += 1
+                    yield number, str(int(label)), role, np.asarray(photo, dtype=np.uint8)
+
+    return rows
+
+
 def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root`` as MNIST's idx files (`mnist_files`), CIFAR's batches (`cifar_folder`), STL-10's
-    binary files (`stl_folder`) or SVHN's MATLAB files (`svhn_files`), written once as PNG files
+    binary files (`stl_folder`), SVHN's MATLAB files (`svhn_files`) or an .npz archive of arrays
+    (`npz_file`: Keras' mnist.npz, MedMNIST's), written once as PNG files
     into the cache and read as class folders: the training files train, the test files validate.
     None when ``root`` holds none of them."""
     base = Path(root).expanduser()
@@ -294,6 +364,9 @@ def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     elif (svhn := svhn_files(base)) is not None:
         rows, sources = _svhn_rows(svhn), sorted(svhn.values())
         labels = "SVHN's MATLAB files " + " + ".join(path.name for path in svhn.values())
+    elif (archive := npz_file(base)) is not None:
+        rows, sources = _npz_rows(archive), [archive]
+        labels = f"the arrays of {archive.name}"
     else:
         return None
     parts = cached_photos(sources, "binary", rows, str(base))

@@ -1487,3 +1487,30 @@ def test_label_studio_brushes_are_decoded_into_class_masks(tmp_path, monkeypatch
     monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home2"))
     with pytest.raises(DataError, match=r"project-1-at-2026.json: task 3 \(.*p2.png\), a brush of 'car': not a Label"):
         segmentation_datasets(root, crop_size=(20, 40), val_fraction=0.2)
+
+
+def test_kitti_semantics_masks_of_cityscapes_label_ids(tmp_path):
+    """KITTI's semantic segmentation download: ``data_semantics/training/image_2/`` +
+    ``training/semantic/`` (Cityscapes' label ids) beside ``semantic_rgb/``, ``instance/`` and an
+    unlabelled ``testing/``: read as Cityscapes' 19 training classes (road 7 -> 0, car 26 -> 13,
+    unlabelled 0 -> void), split by seed. Before: "training/ has no images/ + masks/ folders"."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "data_semantics"
+    training = root / "training"
+    ids = np.zeros((16, 32), np.uint8)
+    ids[:, 8:16], ids[:, 16:24], ids[:, 24:] = 7, 26, 33
+    for i in range(5):
+        for sub in ("image_2", "semantic", "semantic_rgb"):
+            (training / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((16, 32, 3), 30 * i, np.uint8)).save(training / "image_2" / f"{i:06d}_10.png")
+        Image.fromarray(ids, mode="L").save(training / "semantic" / f"{i:06d}_10.png")
+        Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(training / "semantic_rgb" / f"{i:06d}_10.png")
+    (root / "testing" / "image_2").mkdir(parents=True)
+    Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(root / "testing" / "image_2" / "000000_10.png")
+    claimed = task_of_data(str(tmp_path))
+    assert claimed is not None and claimed[0] == "segment"
+    train, val, info = segmentation_datasets(tmp_path, crop_size=(16, 16), val_fraction=0.2)
+    assert (len(train), len(val), info.num_classes, info.ignore_index) == (4, 1, 19, 255)
+    assert info.classes[:3] == ["road", "sidewalk", "building"]
+    assert train.load(0)[1][0].tolist() == [255] * 8 + [0] * 8 + [13] * 8 + [18] * 8

@@ -407,7 +407,7 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_layout, _cityscapes_layout, _coco_layout, _runs_layout):
+    for reader in (_voc_layout, _cityscapes_layout, _kitti_layout, _coco_layout, _runs_layout):
         known = reader(folder, val_fraction, seed)
         if known is not None:
             return known
@@ -633,6 +633,9 @@ def _in_a_file_layout(folder: Path) -> bool:
         return True  # Pascal VOC
     if child_folder(folder, ("leftImg8bit",)) and child_folder(folder, ("gtFine", "gtCoarse")):
         return True  # Cityscapes
+    training = child_folder(folder, ("training",))
+    if all(child_folder(training, (name,)) for name in KITTI_SEMANTIC):
+        return True  # KITTI semantics: training/image_2 + training/semantic
     from lucid.segment.polygons import has_outlines, has_supervisely_outlines
     from lucid.segment.segments import object_mask_folder, panoptic_files
 
@@ -830,6 +833,32 @@ def _cityscapes_layout(folder: Path, val_fraction: float, seed: int) -> Segmenta
         f"--data {folder}: {len(train[1]) + len(val[1])} photos have no mask in {masks_top.name}/ "
         f"(x_{gt}_labelTrainIds.png or x_{gt}_labelIds.png; e.g. {missing[0]})"
     )
+
+
+KITTI_SEMANTIC = ("image_2", "semantic")  # KITTI's semantics benchmark: photos, and masks of Cityscapes' label ids
+
+
+def _kitti_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """KITTI's semantic segmentation (``data_semantics/training/image_2/x.png`` +
+    ``training/semantic/x.png``, its masks of Cityscapes' 34 label ids, as its README says, read
+    as the 19 training classes by `cityscapes_coding`; ``semantic_rgb/`` and ``instance/`` not
+    used), split by a seeded ``val_fraction``: ``testing/`` has no masks and is not read."""
+    training = child_folder(folder, ("training",))
+    images = child_folder(training, (KITTI_SEMANTIC[0],))
+    masks = child_folder(training, (KITTI_SEMANTIC[1],))
+    if training is None or images is None or masks is None:
+        return None
+    pairs = match_pairs(images, masks)
+    train, val = seeded_split(pairs, val_fraction, seed, "image/mask pair")
+    description = (
+        f"KITTI semantics: {training.name}/{images.name}/ + {masks.name}/, {len(val)} of {len(pairs)} pairs validate"
+    )
+    notes = [f"{folder}: masks of Cityscapes' label ids (KITTI's semantics), read as its 19 training classes"]
+    if child_folder(folder, ("testing",)) is not None:
+        notes.append(f"{folder}: testing/ (photos without masks) is not used")
+    layout = SegmentationLayout(folder, "single", train, val, description, notes, val_fraction, seed)
+    layout.coding = cityscapes_coding(label_ids=True)
+    return layout
 
 
 def _cityscapes_photos(folder: Path, split: Path, masks_top: Path) -> list[Path]:

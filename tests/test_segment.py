@@ -1514,3 +1514,40 @@ def test_kitti_semantics_masks_of_cityscapes_label_ids(tmp_path):
     assert (len(train), len(val), info.num_classes, info.ignore_index) == (4, 1, 19, 255)
     assert info.classes[:3] == ["road", "sidewalk", "building"]
     assert train.load(0)[1][0].tolist() == [255] * 8 + [0] * 8 + [13] * 8 + [18] * 8
+
+
+def test_mapillary_vistas_labels_are_named_by_the_newest_config(tmp_path):
+    """Mapillary Vistas: ``training/images/`` + ``training/v2.0/labels/`` (palette PNGs: the index
+    is the label) and ``validation/`` alike, ``config_v2.0.json`` naming each label (``readable``,
+    ``color``), ``void--unlabeled`` void; ``v1.2/`` beside it is not used, said. Before: its
+    ``images/`` and ``v2.0/`` trained a classifier of two classes."""
+    from lucid.segment.data import find_layout
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "mapillary"
+    names = ["construction--flat--road", "object--vehicle--car", "nature--sky", "void--unlabeled"]
+    labels = [
+        {"name": n, "readable": n.split("--")[-1].title(), "color": [60 * i, 40, 200 - 40 * i]}
+        for i, n in enumerate(names)
+    ]
+    for version in ("1.2", "2.0"):
+        (root / f"config_v{version}.json").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"config_v{version}.json").write_text(json.dumps({"labels": labels, "version": version}))
+    values = np.zeros((16, 32), np.uint8)
+    values[:, 8:16], values[:, 16:24], values[:, 24:] = 1, 2, 3
+    for split, count in (("training", 3), ("validation", 2)):
+        for i in range(count):
+            (root / split / "images").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((16, 32, 3), 40 * i, np.uint8)).save(root / split / "images" / f"m{i}.jpg")
+            for version in ("v1.2", "v2.0"):
+                (root / split / version / "labels").mkdir(parents=True, exist_ok=True)
+                mask = Image.fromarray(values, mode="L").convert("P")
+                mask.putpalette([c for label in labels for c in label["color"]] + [0] * (768 - 12))
+                mask.save(root / split / version / "labels" / f"m{i}.png")
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "segment"
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert (len(train), len(val), info.classes, info.ignore_index) == (3, 2, ["Road", "Car", "Sky"], 255)
+    assert all("v2.0" in str(m) for _, m in train.samples)
+    assert train.load(0)[1][0].tolist() == [0] * 8 + [1] * 8 + [2] * 8 + [255] * 8
+    assert "config_v1.2.json not used (v2.0 is the newest here)" in "\n".join(find_layout(root).notes)

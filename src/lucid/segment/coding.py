@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_IGNORE_INDEX",
     "LOSSY_MASK_SUFFIXES",
     "CLASS_FILES",
+    "mapillary_coding",
     "COLOUR_TABLE",
     "COLOUR_TABLES",
     "LABEL_MAP",
@@ -476,6 +477,24 @@ def cityscapes_coding(label_ids: bool) -> ColourTable:
         return ColourTable(names, colours, [(0, 0, 0)])
     void_ids = sorted(c.id for c in Cityscapes.classes if c.id >= 0 and c not in trained)
     return ColourTable(names, colours, [(0, 0, 0)], [[c.id] for c in trained], void_ids)
+
+
+MAPILLARY_VOID = "void--unlabeled"  # Mapillary Vistas' unlabelled pixels: not scored
+
+
+def mapillary_coding(config: Path) -> ColourTable:
+    """Mapillary Vistas' label values from its ``config_v*.json``: value i is ``labels[i]``, named
+    by its ``readable`` name and drawn in its ``color``; ``void--unlabeled`` is void. A config
+    that is not such a list is a DataError naming it."""
+    try:
+        labels = json.loads(names_file_text(config))["labels"]
+        found = [(str(item["name"]), str(item.get("readable") or item["name"]), item["color"]) for item in labels]
+        colours = [(int(c[0]), int(c[1]), int(c[2])) for _, _, c in found]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise DataError(f"{config}: not Mapillary's config (a 'labels' list of name, readable, color): {exc}") from None
+    kept = [i for i, (name, _, _) in enumerate(found) if name != MAPILLARY_VOID]
+    void = [i for i, (name, _, _) in enumerate(found) if name == MAPILLARY_VOID]
+    return ColourTable([found[i][1] for i in kept], [colours[i] for i in kept], [(0, 0, 0)], [[i] for i in kept], void)
 
 
 def read_class_names(root: str | os.PathLike[str]) -> list[str] | None:

@@ -91,6 +91,7 @@ from lucid.segment.coding import (
     ColourTable,
     binary_coding,
     cityscapes_coding,
+    mapillary_coding,
     read_class_names,
     read_colour_table,
     read_mask,
@@ -407,7 +408,7 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_layout, _cityscapes_layout, _kitti_layout, _coco_layout, _runs_layout):
+    for reader in (_voc_layout, _cityscapes_layout, _kitti_layout, _mapillary_layout, _coco_layout, _runs_layout):
         known = reader(folder, val_fraction, seed)
         if known is not None:
             return known
@@ -636,6 +637,8 @@ def _in_a_file_layout(folder: Path) -> bool:
     training = child_folder(folder, ("training",))
     if all(child_folder(training, (name,)) for name in KITTI_SEMANTIC):
         return True  # KITTI semantics: training/image_2 + training/semantic
+    if training is not None and any(MAPILLARY_CONFIG.fullmatch(name) for name in _entries(folder)):
+        return True  # Mapillary Vistas: config_v2.0.json + training/images + training/v2.0/labels
     from lucid.segment.polygons import has_outlines, has_supervisely_outlines
     from lucid.segment.segments import object_mask_folder, panoptic_files
 
@@ -859,6 +862,52 @@ def _kitti_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationL
     layout = SegmentationLayout(folder, "single", train, val, description, notes, val_fraction, seed)
     layout.coding = cityscapes_coding(label_ids=True)
     return layout
+
+
+MAPILLARY_CONFIG = re.compile(r"config_v(\d+(?:\.\d+)*)\.json", re.IGNORECASE)
+
+
+def _mapillary_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """Mapillary Vistas: ``training/images/x.jpg`` + ``training/v2.0/labels/x.png`` (and
+    ``validation/``; ``v1.2/`` alike), with ``config_v2.0.json`` at the root naming each label
+    value (``labels``: ``readable``, ``color``); of several versions the newest whose config is
+    there is read, said. ``void--unlabeled`` is void; ``testing/`` has no labels and is not read."""
+    configs = sorted(
+        ((tuple(int(v) for v in m.group(1).split(".")), folder / m.group(0)) for e in _entries(folder)
+         if (m := MAPILLARY_CONFIG.fullmatch(e)) is not None),
+        reverse=True,
+    )  # fmt: skip
+    training = child_folder(folder, ("training",))
+    for version, config in configs:
+        label = ".".join(str(v) for v in version)
+        labels = child_folder(child_folder(training, (f"v{label}",)), ("labels",))
+        images = child_folder(training, ("images",))
+        if training is None or images is None or labels is None:
+            continue
+        train = match_pairs(images, labels)
+        validation = child_folder(folder, ("validation",))
+        val_labels = child_folder(child_folder(validation, (f"v{label}",)), ("labels",))
+        val_images = child_folder(validation, ("images",))
+        notes = [f"{folder}: Mapillary Vistas v{label} labels, named by {config.name}"]
+        notes += [f"{folder}: {c.name} not used (v{label} is the newest here)" for _, c in configs if c != config]
+        if val_images is not None and val_labels is not None:
+            val = match_pairs(val_images, val_labels)
+            description = f"Mapillary Vistas v{label}: training/ + validation/"
+            layout = SegmentationLayout(folder, "splits", train, val, description, notes)
+        else:
+            train, val = seeded_split(train, val_fraction, seed, "image/mask pair")
+            description = f"Mapillary Vistas v{label}: training/, {len(val)} pairs validate"
+            layout = SegmentationLayout(folder, "single", train, val, description, notes, val_fraction, seed)
+        layout.coding = mapillary_coding(config)
+        return layout
+    return None
+
+
+def _entries(folder: Path) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(folder) if e.is_file())
+    except OSError:
+        return []
 
 
 def _cityscapes_photos(folder: Path, split: Path, masks_top: Path) -> list[Path]:

@@ -1551,3 +1551,40 @@ def test_mapillary_vistas_labels_are_named_by_the_newest_config(tmp_path):
     assert all("v2.0" in str(m) for _, m in train.samples)
     assert train.load(0)[1][0].tolist() == [0] * 8 + [1] * 8 + [2] * 8 + [255] * 8
     assert "config_v1.2.json not used (v2.0 is the newest here)" in "\n".join(find_layout(root).notes)
+
+
+def test_human_parsing_layouts_lip_and_cihp(tmp_path):
+    """LIP: ``train_images/`` + ``train_segmentations/`` and ``val_images/`` + ``val_segmentations/``
+    (a split folder's image word replaced by a mask word), an unlabelled ``testing_images/``; CIHP:
+    ``Training/Images/`` + ``Training/Category_ids/`` (beside ``Categories/`` colour copies and
+    ``Human_ids/``) and ``Validation/``. Before: "train_images/ has no images/ + masks/ folders",
+    and CIHP's folders were a classifier's classes."""
+    values = np.zeros((16, 32), np.uint8)
+    values[:, 16:] = 2
+    values[:4] = 1
+    lip = tmp_path / "lip"
+    for split, count in (("train", 3), ("val", 2)):
+        for i in range(count):
+            (lip / f"{split}_images").mkdir(parents=True, exist_ok=True)
+            (lip / f"{split}_segmentations").mkdir(exist_ok=True)
+            Image.fromarray(np.full((16, 32, 3), 50 * i, np.uint8)).save(lip / f"{split}_images" / f"{i}_x.jpg")
+            Image.fromarray(values, mode="L").save(lip / f"{split}_segmentations" / f"{i}_x.png")
+    (lip / "testing_images").mkdir()
+    Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(lip / "testing_images" / "t.jpg")
+    train, val, info = segmentation_datasets(lip, crop_size=(16, 16))
+    assert (len(train), len(val), info.num_classes) == (3, 2, 3)
+    assert all(m.parent.name == "train_segmentations" for _, m in train.samples)
+    assert np.array_equal(np.asarray(train.load(0)[1]), values)
+
+    cihp = tmp_path / "instance-level_human_parsing"
+    for split, count in (("Training", 3), ("Validation", 2)):
+        for i in range(count):
+            for sub in ("Images", "Category_ids", "Categories", "Human_ids"):
+                (cihp / split / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((16, 32, 3), 50 * i, np.uint8)).save(cihp / split / "Images" / f"{i:07d}.jpg")
+            Image.fromarray(values, mode="L").save(cihp / split / "Category_ids" / f"{i:07d}.png")
+            Image.fromarray(np.stack([values * 60] * 3, -1)).save(cihp / split / "Categories" / f"{i:07d}.png")
+            Image.fromarray(values, mode="L").save(cihp / split / "Human_ids" / f"{i:07d}.png")
+    train, val, info = segmentation_datasets(cihp, crop_size=(16, 16))
+    assert (len(train), len(val), info.num_classes) == (3, 2, 3)
+    assert all(m.parent.name == "Category_ids" for _, m in train.samples)

@@ -229,7 +229,8 @@ class ClassFiles:
 MASK_DIRS = (
     "masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "gts", "groundtruth",
     "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng", "masks_png",
-)  # fmt: skip
+    "category_ids",
+)  # fmt: skip  # category_ids: CIHP's Training/Category_ids/ (its Categories/ are the colour copies)
 
 
 def photos_beside_masks(folder: Path) -> Path:

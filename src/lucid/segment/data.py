@@ -313,10 +313,21 @@ def _split_pairs(root: Path, split: Path) -> tuple[Path, Path] | None:
     images, masks = child_folder(split, IMAGE_DIRS), child_folder(split, MASK_DIRS)
     if images is not None and masks is not None:
         return images, _masks_within(images, masks)
-    sibling = child_folder(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS])
+    sibling = sibling_masks(root, split)
     if sibling is not None:
         return split, sibling
     return (split, split) if _looks_mixed(split) else None
+
+
+def sibling_masks(root: Path, split: Path) -> Path | None:
+    """The mask folder beside the split folder ``split``: named after it (`SIBLING_MASK_DIRS`:
+    ``train/`` + ``trainannot/``), or with its image word replaced by a mask word (LIP's
+    ``train_images/`` + ``train_segmentations/``, ``val_img/`` + ``val_masks/``)."""
+    names = [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS]
+    word = re.split(r"[-_ ]", split.name)[-1]
+    if word.lower() in IMAGE_DIRS and len(word) < len(split.name):
+        names += [split.name[: -len(word)] + mask for mask in MASK_DIRS]
+    return child_folder(root, names)
 
 
 def _split_parts(root: Path, split: Path) -> list[tuple[Path, Path]] | None:
@@ -974,7 +985,7 @@ def _unlabelled(root: Path, split: Path, limit: int = 2000) -> bool:
     do not pair stays an error."""
     if child_folder(split, MASK_DIRS) is not None:
         return False
-    if child_folder(root, [pattern.format(split.name) for pattern in SIBLING_MASK_DIRS]) is not None:
+    if sibling_masks(root, split) is not None:
         return False
     seen = 0
     for _, _, names in os.walk(split):

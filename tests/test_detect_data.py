@@ -1791,3 +1791,40 @@ def test_headerless_keras_retinanet_tables_split_by_their_names(tmp_path: Path) 
     assert _boxes_of(layout.train)["train_0.jpg"] == [("object", [2, 3, 12, 14]), ("object", [20, 5, 30, 25])]
     (root / "annotations" / "annotations_val.csv").write_text("val_0.jpg,2,3,12,14,object\n,,,,,\nval_1.jpg,,,,,\n")
     assert _boxes_of(find_detection_layout(root).val or [])["val_1.jpg"] == []
+
+
+def test_crowdhuman_odgt_gives_full_body_boxes(tmp_path: Path) -> None:
+    """CrowdHuman: ``Images/<ID>.jpg`` + ``annotation_train.odgt`` + ``annotation_val.odgt`` (a JSON
+    object per line): each person's full-body ``fbox`` (``x y w h``), ``extra.ignore`` difficult,
+    ``mask`` regions counted and not trained on. Before: no box annotations found."""
+    from lucid.detect.data import find_detection_layout
+
+    root = tmp_path / "CrowdHuman"
+    for split, count in (("train", 3), ("val", 2)):
+        lines = []
+        for i in range(count):
+            photo(root / "Images" / f"27327{i},{split}c15.jpg")
+            boxes = [
+                {
+                    "tag": "person",
+                    "fbox": [2, 3, 10, 20],
+                    "vbox": [2, 3, 5, 5],
+                    "hbox": [4, 3, 3, 3],
+                    "extra": {"box_id": 0},
+                },
+                {"tag": "person", "fbox": [20, 1, 8, 12], "extra": {"box_id": 1, "ignore": 1}},
+                {"tag": "mask", "fbox": [30, 20, 5, 5], "extra": {"ignore": 1}},
+            ]
+            lines.append(json.dumps({"ID": f"27327{i},{split}c15", "gtboxes": boxes}))
+        (root / f"annotation_{split}.odgt").write_text("\n".join(lines) + "\n")
+    layout = find_detection_layout(root)
+    assert (layout.name, len(layout.train), len(layout.val or [])) == ("crowdhuman", 3, 2)
+    (image,) = [r for r in layout.train if r.image.name == "273270,trainc15.jpg"]
+    assert [(o.name, o.box, o.difficult) for o in image.objects] == [
+        ("person", (2.0, 3.0, 12.0, 23.0), False),
+        ("person", (20.0, 1.0, 28.0, 13.0), True),
+    ]
+    assert any("5 CrowdHuman mask regions (ignored) are not trained on" in note for note in layout.notes)
+    (root / "annotation_val.odgt").write_text('{"ID": "x"}\nnot json\n')
+    with pytest.raises(DataError, match=r"annotation_val.odgt:2: expected a JSON object with 'ID' and 'gtboxes'"):
+        find_detection_layout(root)

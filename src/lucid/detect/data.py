@@ -168,8 +168,8 @@ LAYOUT_HELP = (
     "annotations.xml + images/; a Label Studio JSON export beside its photos; CUB-200-2011 (images/ + images.txt "
     "+ bounding_boxes.txt); Stanford Dogs (Images/ + Annotation/); WIDER FACE (wider_face_split/ + "
     "WIDER_train/images/); VisDrone-DET (VisDrone2019-DET-train/images + annotations/); DOTA (train/images + "
-    "train/labelTxt/); OIDv4_ToolKit (OID/Dataset/train/<Class>/ + Label/); or BDD100K (images/100k/ + "
-    "labels/bdd100k_labels_images_train.json)"
+    "train/labelTxt/); OIDv4_ToolKit (OID/Dataset/train/<Class>/ + Label/); BDD100K (images/100k/ + "
+    "labels/bdd100k_labels_images_train.json); or CrowdHuman (Images/ + annotation_train.odgt)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -1447,6 +1447,7 @@ def _public_set_parts(root: Path) -> tuple[str, str, dict[str, Path]] | None:
         ("dota", "DOTA", sets.dota_splits),
         ("oid", "OIDv4_ToolKit's Open Images", sets.oid_splits),
         ("bdd100k", "BDD100K", sets.bdd_files),
+        ("crowdhuman", "CrowdHuman", sets.crowdhuman_files),
     ):
         parts = finder(root)
         if parts:
@@ -1455,7 +1456,7 @@ def _public_set_parts(root: Path) -> tuple[str, str, dict[str, Path]] | None:
 
 
 def _public_sets(root: Path) -> DetectionLayout | None:
-    """VisDrone-DET, DOTA, OIDv4_ToolKit's Open Images or BDD100K as their downloads unpack
+    """VisDrone-DET, DOTA, OIDv4_ToolKit's Open Images, BDD100K or CrowdHuman as their downloads unpack
     (`lucid.detect.sets`): their training and validation parts, else one part split by seed."""
     from lucid.detect import sets
 
@@ -1464,12 +1465,13 @@ def _public_sets(root: Path) -> DetectionLayout | None:
         return None
     name, words, parts = found
     skipped: Counter[str] = Counter()
-    photos = sets.photos_by_name(root) if name == "bdd100k" else {}
+    photos = sets.photos_by_name(root) if name in ("bdd100k", "crowdhuman") else {}
     read = {
         "visdrone": lambda part: sets.read_visdrone(part, skipped),
         "dota": sets.read_dota,
         "oid": sets.read_oid,
         "bdd100k": lambda part: sets.read_bdd(part, photos, skipped),
+        "crowdhuman": lambda part: sets.read_crowdhuman(part, photos, skipped),
     }[name]
     images = {role: read(part) for role, part in parts.items()}
     shown = " + ".join(_relative(root, part) for part in parts.values() if part != root)

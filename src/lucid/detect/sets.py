@@ -11,6 +11,10 @@ unpack them:
 - OIDv4_ToolKit's Open Images: ``Dataset/train/<Class>/x.jpg`` + ``<Class>/Label/x.txt`` of
   ``<Class name> xmin ymin xmax ymax`` lines in pixels; a photo downloaded for two classes lies
   in both folders, and its boxes are pooled;
+- CrowdHuman: ``annotation_train.odgt`` + ``annotation_val.odgt`` (a JSON object per line: the
+  photo's ``ID`` and its ``gtboxes``, each a person's full-body ``fbox`` ``x y w h``) beside
+  ``Images/<ID>.jpg``; ``mask`` boxes are ignored regions (counted), and a person marked
+  ``extra.ignore`` is difficult;
 - BDD100K: a JSON list of frames, each ``{"name", "labels": [{"category", "box2d": {x1, y1, x2,
   y2}}]}`` (``labels/bdd100k_labels_images_train.json``, ``labels/det_20/det_train.json``),
   the photos below the root (``images/100k/train/``); lanes and drivable areas (``poly2d``) give
@@ -43,6 +47,8 @@ __all__ = [
     "read_oid",
     "bdd_files",
     "read_bdd",
+    "crowdhuman_files",
+    "read_crowdhuman",
     "photos_by_name",
 ]
 
@@ -321,6 +327,49 @@ def read_bdd(file: Path, photos: dict[str, Path], skipped: Counter[str]) -> list
         name = frame["name"]
         photo = photos.get(Path(name).name.lower())
         found.append(RawImage(photo or file.parent / name, objects, file))
+    return found
+
+
+# ---------------------------------------------------------------------------------------- CrowdHuman
+
+CROWDHUMAN_FILES = {"train": "annotation_train.odgt", "val": "annotation_val.odgt"}
+CROWDHUMAN_IGNORED = "mask"  # CrowdHuman's tag of a region to ignore (crowds, reflections, posters)
+
+
+def crowdhuman_files(root: Path) -> dict[str, Path]:
+    """CrowdHuman's ``.odgt`` files by split at ``root``; {} without the training one."""
+    found = {role: root / name for role, name in CROWDHUMAN_FILES.items() if (root / name).is_file()}
+    return found if "train" in found else {}
+
+
+def read_crowdhuman(file: Path, photos: dict[str, Path], skipped: Counter[str]) -> list[RawImage]:
+    """The photos of one ``.odgt`` file (found among ``photos`` by ``<ID>.jpg``) with their
+    people's full-body boxes (``fbox``); ``mask`` regions counted in ``skipped``. A line that is
+    not such an object is a DataError naming the file and line."""
+    found = []
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable CrowdHuman .odgt file ({exc})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            name = f"{entry['ID']}.jpg"
+            objects = []
+            for box in entry.get("gtboxes") or []:
+                if box.get("tag") != "person":
+                    skipped[f"CrowdHuman {box.get('tag')} regions (ignored)"] += 1
+                    continue
+                x, y, w, h = (float(v) for v in box["fbox"])
+                ignore = bool((box.get("extra") or {}).get("ignore", 0))
+                objects.append(RawObject("person", (x, y, x + w, y + h), ignore))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            raise DataError(
+                f"{file}:{number}: expected a JSON object with 'ID' and 'gtboxes' of 'tag' and 'fbox' [x, y, w, h]"
+            ) from None
+        found.append(RawImage(photos.get(name.lower(), file.parent / "Images" / name), objects, file))
     return found
 
 

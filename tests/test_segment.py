@@ -1588,3 +1588,24 @@ def test_human_parsing_layouts_lip_and_cihp(tmp_path):
     train, val, info = segmentation_datasets(cihp, crop_size=(16, 16))
     assert (len(train), len(val), info.num_classes) == (3, 2, 3)
     assert all(m.parent.name == "Category_ids" for _, m in train.samples)
+
+
+def test_pascal_voc_with_deeplabs_augmented_masks(tmp_path):
+    """VOC2012 with DeepLab's ``SegmentationClassAug/`` (grey PNGs of SBD's masks added to VOC's)
+    and ``ImageSets/Segmentation/train_aug.txt``: those masks and that list train (more photos
+    than train.txt), val.txt validates. Before: SegmentationClass/ and train.txt alone."""
+    root, ids = _voc(tmp_path / "VOCdevkit" / "VOC2012", train=4, val=2, unmasked=2)
+    aug = root / "SegmentationClassAug"
+    aug.mkdir()
+    for mask in (root / "SegmentationClass").iterdir():
+        Image.fromarray(np.asarray(Image.open(mask))).save(aug / mask.name)  # grey: the index values
+    extra = [f"2008_{i:06d}" for i in range(2)]  # the photos VOC left without a mask: SBD's masks
+    for key in extra:
+        Image.fromarray(np.full((16, 16), 1, np.uint8)).save(aug / f"{key}.png")
+    lists = root / "ImageSets" / "Segmentation"
+    (lists / "train_aug.txt").write_text("\n".join(ids["train"] + extra) + "\n")
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16))
+    assert [p[0].stem for p in train.samples] == ids["train"] + extra
+    assert [p[0].stem for p in val.samples] == ids["val"]
+    assert all(m.parent.name == "SegmentationClassAug" for _, m in train.samples + val.samples)
+    assert info.split["layout"] == "Pascal VOC: train_aug.txt (6) + val.txt (2)"

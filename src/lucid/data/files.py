@@ -493,29 +493,32 @@ def read_id_list(file: Path) -> list[str]:
 
 
 def voc_split(
-    root: Path, lists: str, every: Callable[[], list[str]], unit: str
+    root: Path, lists: str, every: Callable[[], list[str]], unit: str, first: Sequence[str] = ()
 ) -> tuple[list[str], list[str] | None, str, list[str]]:
     """Pascal VOC's split of ``root`` from ``ImageSets/<lists>/`` (``Main`` for boxes,
     ``Segmentation`` for masks): ``(train ids, validation ids, description, notes)``. ``val.txt``
     validates (else ``test.txt``, said); ``train.txt`` trains, else ``trainval.txt`` or every id
     (``every()``) less the validation ids. Without a validation list the ids are
     returned with None, for the caller's seeded split. ``unit`` names the ids' files in the
-    plural ("annotations", "masks")."""
+    plural ("annotations", "masks"). ``first`` names training lists read before ``train.txt``
+    (DeepLab's ``train_aug.txt``)."""
     folder = child_folder(child_folder(root, ("ImageSets",)), (lists,))
     found = {
         n: folder / f"{n}.txt"
-        for n in ("train", "val", "test", "trainval")
+        for n in (*first, "train", "val", "test", "trainval")
         if folder and (folder / f"{n}.txt").is_file()
     }
     notes: list[str] = []
     val_name = "val" if "val" in found else "test" if "test" in found else None
-    train_name = "train" if "train" in found else "trainval" if "trainval" in found else None
+    train_name = next((n for n in (*first, "train", "trainval") if n in found), None)
     if val_name is not None:
         if val_name == "test":
             notes.append(f"{root}: no ImageSets/{lists}/val.txt, so test.txt is used as the validation split")
         val = read_id_list(found[val_name])
-        if train_name == "train":
-            train = read_id_list(found["train"])
+        if train_name is not None and train_name != "trainval":
+            train = read_id_list(found[train_name])
+            if train_name != "train":
+                return train, val, f"Pascal VOC: {train_name}.txt ({len(train)}) + {val_name}.txt ({len(val)})", notes
             return train, val, f"Pascal VOC: train.txt ({len(train)}) + {val_name}.txt ({len(val)})", notes
         held = set(val)
         pool = read_id_list(found["trainval"]) if train_name else every()

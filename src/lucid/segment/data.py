@@ -641,7 +641,7 @@ def _in_a_file_layout(folder: Path) -> bool:
     """Whether ``folder`` is in one of `find_layout`'s layouts of mask files or outlines."""
     if not folder.is_dir():
         return False
-    if child_folder(folder, ("JPEGImages",)) and child_folder(folder, ("SegmentationClass",)):
+    if child_folder(folder, ("JPEGImages",)) and child_folder(folder, VOC_MASKS):
         return True  # Pascal VOC
     if child_folder(folder, ("leftImg8bit",)) and child_folder(folder, ("gtFine", "gtCoarse")):
         return True  # Cityscapes
@@ -703,7 +703,7 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     if found is None:  # a few folders that each hold masks (tiff/ + png/): segmentation's, to be chosen from
         return sum(holds_masks(f) for f in _layout_subfolders(base)) > 1
     folder = found  # judged where the data is: a wrapped Pascal VOC folder of boxes is detection's
-    if child_folder(folder, ("SegmentationClass",)) is not None or child_folder(folder, ("leftImg8bit",)) is not None:
+    if child_folder(folder, VOC_MASKS) is not None or child_folder(folder, ("leftImg8bit",)) is not None:
         return True
     if panoptic_files(folder):  # annotations/ holds JSON, and segment PNGs rather than boxes
         return True
@@ -716,15 +716,22 @@ def holds_masks(root: str | os.PathLike[str]) -> bool:
     return not boxes_only
 
 
+# VOC's mask folders: DeepLab's SegmentationClassAug/ (SBD's 10,582 training masks with VOC's) first.
+VOC_MASKS = ("SegmentationClassAug", "SegmentationClass")
+AUGMENTED_LISTS = ("train_aug", "trainaug")  # ImageSets/Segmentation/ lists of the augmented training set
+
+
 def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
     """Pascal VOC's own layout (torchvision's ``VOCSegmentation``): ``JPEGImages/`` +
-    ``SegmentationClass/`` (palette PNGs: the index is the class, 255 the void border) split by
+    ``SegmentationClass/`` (palette PNGs: the index is the class, 255 the void border), or
+    DeepLab's ``SegmentationClassAug/`` with ``train_aug.txt`` (grey PNGs alike), split by
     ``ImageSets/Segmentation/{train,val}.txt`` (`lucid.data.voc_split`). ``JPEGImages/`` also holds
     the detection photos, which have no mask: only photos with a mask are read, and said. Without
     a validation list a seeded ``val_fraction`` of the pairs validates."""
-    images, masks = child_folder(folder, ("JPEGImages",)), child_folder(folder, ("SegmentationClass",))
+    images, masks = child_folder(folder, ("JPEGImages",)), child_folder(folder, VOC_MASKS)
     if images is None or masks is None:
         return None
+    augmented = masks.name.lower() == VOC_MASKS[0].lower()
     photos = _keyed(images, walk_images(images)[0], IMAGE_SUFFIXES)
     by_id = _keyed(masks, walk_images(masks)[0], MASK_SUFFIXES)
     if not by_id:
@@ -740,7 +747,11 @@ def _voc_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
             )
         return [(photos[k], by_id[k]) for k in keys]
 
-    train_ids, val_ids, description, notes = voc_split(folder, "Segmentation", lambda: sorted(by_id), "masks")
+    train_ids, val_ids, description, notes = voc_split(
+        folder, "Segmentation", lambda: sorted(by_id), "masks", AUGMENTED_LISTS if augmented else ()
+    )
+    if augmented:
+        notes.append(f"{folder}: the masks of {masks.name}/ (SBD's added to VOC's, as DeepLab trains) are read")
     unmasked = len(set(photos) - set(by_id))
     if unmasked:
         notes.append(f"{folder}: {unmasked} photos in {images.name}/ have no mask in {masks.name}/ and are not used")

@@ -1609,3 +1609,40 @@ def test_pascal_voc_with_deeplabs_augmented_masks(tmp_path):
     assert [p[0].stem for p in val.samples] == ids["val"]
     assert all(m.parent.name == "SegmentationClassAug" for _, m in train.samples + val.samples)
     assert info.split["layout"] == "Pascal VOC: train_aug.txt (6) + val.txt (2)"
+
+
+def test_sbd_class_masks_are_read_from_their_matlab_files(tmp_path, monkeypatch):
+    """SBD as torchvision's ``SBDataset`` reads it: ``benchmark_RELEASE/dataset/img/x.jpg`` +
+    ``cls/x.mat`` (``GTcls.Segmentation``) split by ``train.txt`` + ``val.txt``: the masks written
+    once into the cache, Pascal VOC's 20 classes named as torchvision names them. A listed photo
+    without its ``.mat`` is named. Before: "no image/mask folders found"."""
+    from scipy.io import savemat
+
+    from lucid.tasks import task_of_data
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    dataset = tmp_path / "benchmark_RELEASE" / "dataset"
+    (dataset / "img").mkdir(parents=True)
+    (dataset / "cls").mkdir()
+    (dataset / "inst").mkdir()
+    values = np.zeros((16, 32), np.uint8)
+    values[:, 16:], values[:4] = 15, 1
+    lists: dict[str, list[str]] = {"train": [], "val": []}
+    for i in range(5):
+        ident = f"2008_{i:06d}"
+        Image.fromarray(np.full((16, 32, 3), 40 * i, np.uint8)).save(dataset / "img" / f"{ident}.jpg")
+        gt = {"Segmentation": values, "Boundaries": np.zeros((20, 1), object), "CategoriesPresent": np.array([[1, 15]])}
+        savemat(dataset / "cls" / f"{ident}.mat", {"GTcls": gt})
+        lists["train" if i < 3 else "val"].append(ident)
+    for split, ids in lists.items():
+        (dataset / f"{split}.txt").write_text("\n".join(ids) + "\n")
+    claimed = task_of_data(str(tmp_path))
+    assert claimed is not None and claimed[0] == "segment"
+    train, val, info = segmentation_datasets(tmp_path, crop_size=(16, 16))
+    assert (len(train), len(val), info.num_classes) == (3, 2, 21)
+    assert info.classes[:3] == ["background", "aeroplane", "bicycle"] and info.classes[15] == "person"
+    assert np.array_equal(np.asarray(train.load(0)[1]), values)
+    (dataset / "cls" / "2008_000004.mat").unlink()
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home2"))
+    with pytest.raises(DataError, match=r"val.txt: '2008_000004' has no photo in img/ or no 2008_000004.mat in cls/"):
+        segmentation_datasets(tmp_path, crop_size=(16, 16))

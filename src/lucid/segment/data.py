@@ -659,6 +659,10 @@ def _in_a_file_layout(folder: Path) -> bool:
         return True  # COCO panoptic: annotations/panoptic_*.json (its segment PNGs beside it)
     if object_mask_folder(folder) is not None:
         return True  # one mask image per object (Data Science Bowl 2018's <id>/images + <id>/masks)
+    from lucid.segment.matmasks import sbd_folder
+
+    if sbd_folder(folder) is not None:
+        return True  # SBD: dataset/img + dataset/cls/*.mat + train.txt
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_parts(folder, train_dir) is not None
@@ -776,6 +780,7 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
     unlabelled pixels the void value 255, which the coding declares void); without a validation
     split a seeded ``val_fraction`` of the photos validates. A COCO folder holding instances and
     panoptic files is read by its instances' outlines, said in a note."""
+    from lucid.segment.matmasks import sbd_masks
     from lucid.segment.polygons import coco_masks, labelme_masks, region_masks, supervisely_masks, yolo_masks
     from lucid.segment.segments import object_masks, panoptic_files, panoptic_masks
 
@@ -794,6 +799,7 @@ def _coco_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
         or supervisely_masks(folder)
         or region_masks(folder)
         or object_masks(folder)
+        or sbd_masks(folder)
     )
     return None if drawn is None else _drawn_layout(folder, drawn, val_fraction, seed)
 

@@ -190,7 +190,7 @@ DECLARED_CLASSES = {
 class DetectionLayout:
     """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
     ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``, ``labelstudio``,
-    ``wider``), the photos of each split as annotated (``val`` None: no split in the data, drawn by
+    ``wider``, ``visdrone``, ``dota``, ``oid``, ``bdd100k``, ``crowdhuman`` ...), the photos of each split as annotated (``val`` None: no split in the data, drawn by
     seed), the class names the data fixes (COCO categories, YOLO names, Supervisely's meta.json;
     None where the boxes name them: VOC, KITTI ...) and notes."""
 

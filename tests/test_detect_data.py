@@ -1828,3 +1828,38 @@ def test_crowdhuman_odgt_gives_full_body_boxes(tmp_path: Path) -> None:
     (root / "annotation_val.odgt").write_text('{"ID": "x"}\nnot json\n')
     with pytest.raises(DataError, match=r"annotation_val.odgt:2: expected a JSON object with 'ID' and 'gtboxes'"):
         find_detection_layout(root)
+
+
+def test_mot_sequences_split_in_halves_once_per_sequence(tmp_path: Path) -> None:
+    """MOT17: ``train/MOT17-02-FRCNN/img1/000001.jpg`` + ``gt/gt.txt`` (``frame,id,left,top,width,
+    height,considered,class,visibility``) and its ``-DPM`` / ``-SDP`` copies: each sequence read
+    once, its considered pedestrians (class 1) the boxes, other classes and unconsidered boxes
+    counted; the first half of each sequence's frames trains, the second half validates. Before:
+    no box annotations found."""
+    from lucid.detect.data import find_detection_layout
+
+    root = tmp_path / "MOT17"
+    for sequence in ("MOT17-02", "MOT17-04"):
+        for detector in ("DPM", "FRCNN", "SDP"):
+            folder = root / "train" / f"{sequence}-{detector}"
+            lines = []
+            for frame in range(1, 5):
+                photo(folder / "img1" / f"{frame:06d}.jpg")
+                lines += [
+                    f"{frame},1,{frame},2,10,12,1,1,0.9",
+                    f"{frame},2,20,3,5,5,0,1,1.0",
+                    f"{frame},3,25,10,8,8,1,3,1.0",
+                ]
+            (folder / "gt").mkdir()
+            (folder / "gt" / "gt.txt").write_text("\n".join(lines) + "\n")
+    (root / "test" / "MOT17-01-DPM" / "img1").mkdir(parents=True)
+    layout = find_detection_layout(root)
+    assert (layout.name, len(layout.train), len(layout.val or [])) == ("mot", 4, 4)
+    assert {r.image.parent.parent.name for r in layout.train} == {"MOT17-02-DPM", "MOT17-04-DPM"}
+    assert [r.image.name for r in layout.train[:2]] == ["000001.jpg", "000002.jpg"]
+    assert [(o.name, o.box) for o in layout.train[1].objects] == [("pedestrian", (2.0, 2.0, 12.0, 14.0))]
+    assert any("16 MOTChallenge boxes of other classes or not considered" in note for note in layout.notes)
+    gt = root / "train" / "MOT17-02-DPM" / "gt" / "gt.txt"
+    gt.write_text(gt.read_text() + "1,x,3\n")
+    with pytest.raises(DataError, match=r"gt.txt:13: expected 'frame,id,left,top,width,height,considered"):
+        find_detection_layout(root)

@@ -169,7 +169,8 @@ LAYOUT_HELP = (
     "+ bounding_boxes.txt); Stanford Dogs (Images/ + Annotation/); WIDER FACE (wider_face_split/ + "
     "WIDER_train/images/); VisDrone-DET (VisDrone2019-DET-train/images + annotations/); DOTA (train/images + "
     "train/labelTxt/); OIDv4_ToolKit (OID/Dataset/train/<Class>/ + Label/); BDD100K (images/100k/ + "
-    "labels/bdd100k_labels_images_train.json); or CrowdHuman (Images/ + annotation_train.odgt)"
+    "labels/bdd100k_labels_images_train.json); CrowdHuman (Images/ + annotation_train.odgt); or MOTChallenge "
+    "(train/MOT17-02-FRCNN/img1 + gt/gt.txt)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -190,9 +191,10 @@ DECLARED_CLASSES = {
 class DetectionLayout:
     """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
     ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``, ``labelstudio``,
-    ``wider``, ``visdrone``, ``dota``, ``oid``, ``bdd100k``, ``crowdhuman`` ...), the photos of each split as annotated (``val`` None: no split in the data, drawn by
-    seed), the class names the data fixes (COCO categories, YOLO names, Supervisely's meta.json;
-    None where the boxes name them: VOC, KITTI ...) and notes."""
+    ``wider``, ``visdrone``, ``dota``, ``oid``, ``bdd100k``, ``crowdhuman``, ``mot`` ...), the photos
+    of each split as annotated (``val`` None: no split in the data, drawn by seed), the class names
+    the data fixes (COCO categories, YOLO names, Supervisely's meta.json; None where the boxes name
+    them: VOC, KITTI ...) and notes."""
 
     root: Path
     name: str
@@ -1448,6 +1450,7 @@ def _public_set_parts(root: Path) -> tuple[str, str, dict[str, Path]] | None:
         ("oid", "OIDv4_ToolKit's Open Images", sets.oid_splits),
         ("bdd100k", "BDD100K", sets.bdd_files),
         ("crowdhuman", "CrowdHuman", sets.crowdhuman_files),
+        ("mot", "MOTChallenge", sets.mot_sequences),
     ):
         parts = finder(root)
         if parts:
@@ -1465,6 +1468,13 @@ def _public_sets(root: Path) -> DetectionLayout | None:
         return None
     name, words, parts = found
     skipped: Counter[str] = Counter()
+    if name == "mot":
+        sequences = list(parts.values())
+        first, second = sets.read_mot(sequences, skipped)
+        notes = [f"{root}: {count} {kind} are not trained on" for kind, count in sorted(skipped.items())]
+        notes.append(f"{root}: each sequence's first half of frames trains, its second half validates")
+        shown = ", ".join(s.name for s in sequences)
+        return DetectionLayout(root, name, f"{words}: {shown}, each split in halves", first, second, None, notes)
     photos = sets.photos_by_name(root) if name in ("bdd100k", "crowdhuman") else {}
     read = {
         "visdrone": lambda part: sets.read_visdrone(part, skipped),

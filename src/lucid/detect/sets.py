@@ -15,6 +15,12 @@ unpack them:
   photo's ``ID`` and its ``gtboxes``, each a person's full-body ``fbox`` ``x y w h``) beside
   ``Images/<ID>.jpg``; ``mask`` boxes are ignored regions (counted), and a person marked
   ``extra.ignore`` is difficult;
+- MOTChallenge (MOT17, MOT20): ``train/MOT17-02-FRCNN/img1/000001.jpg`` + ``gt/gt.txt`` (a line
+  ``frame,id,left,top,width,height,considered,class,visibility`` per box): the pedestrians
+  (class 1) considered by the benchmark are the boxes, other classes and ignored boxes counted;
+  MOT17's three copies of each sequence (DPM, FRCNN, SDP: the same frames) are read once; each
+  sequence's first half of frames trains and its second half validates, as ByteTrack splits them
+  ("MOT17 half"), so no frame validates beside its neighbour;
 - BDD100K: a JSON list of frames, each ``{"name", "labels": [{"category", "box2d": {x1, y1, x2,
   y2}}]}`` (``labels/bdd100k_labels_images_train.json``, ``labels/det_20/det_train.json``),
   the photos below the root (``images/100k/train/``); lanes and drivable areas (``poly2d``) give
@@ -49,6 +55,8 @@ __all__ = [
     "read_bdd",
     "crowdhuman_files",
     "read_crowdhuman",
+    "mot_sequences",
+    "read_mot",
     "photos_by_name",
 ]
 
@@ -371,6 +379,62 @@ def read_crowdhuman(file: Path, photos: dict[str, Path], skipped: Counter[str]) 
             ) from None
         found.append(RawImage(photos.get(name.lower(), file.parent / "Images" / name), objects, file))
     return found
+
+
+# ---------------------------------------------------------------------------------------- MOTChallenge
+
+MOT_PEDESTRIAN = 1  # MOTChallenge's class of a walking or standing person, the one its detection benchmark scores
+_MOT_LINE = re.compile(r"\s*-?\d+\s*,\s*-?\d+(\s*,\s*-?[\d.]+(e-?\d+)?){4,7}\s*")
+
+
+def mot_sequences(root: Path) -> dict[str, Path]:
+    """MOTChallenge's annotated sequences (``img1/`` + ``gt/gt.txt``) in ``root/train/`` (or
+    ``root`` itself) by name, one per sequence (MOT17's ``-DPM``, ``-FRCNN``, ``-SDP`` copies of
+    one sequence are one); {} when there are none."""
+    for place in (root / "train", root):
+        found: dict[str, Path] = {}
+        for folder in subfolders(place) if place.is_dir() else []:
+            if child_folder(folder, ("img1",)) is None or not (folder / "gt" / "gt.txt").is_file():
+                continue
+            base = re.sub(r"-(DPM|FRCNN|SDP)$", "", folder.name, flags=re.IGNORECASE)
+            found.setdefault(base, folder)
+        if found:
+            return dict(sorted(found.items()))
+    return {}
+
+
+def read_mot(sequences: list[Path], skipped: Counter[str]) -> tuple[list[RawImage], list[RawImage]]:
+    """The frames of ``sequences`` with their considered pedestrians' boxes, as (the first half of
+    each sequence's frames, the second half); other classes and boxes the benchmark does not
+    consider are counted in ``skipped``. A gt line that is not numbers is a DataError naming it."""
+    first: list[RawImage] = []
+    second: list[RawImage] = []
+    for sequence in sequences:
+        gt = sequence / "gt" / "gt.txt"
+        boxes: dict[int, list[RawObject]] = {}
+        for number, line in enumerate(gt.read_text(encoding="utf-8-sig").splitlines(), 1):
+            if not line.strip():
+                continue
+            if _MOT_LINE.fullmatch(line) is None:
+                raise DataError(
+                    f"{gt}:{number}: expected 'frame,id,left,top,width,height,considered,class,visibility', "
+                    f"got {line.strip()!r}"
+                )
+            values = [float(v) for v in line.split(",")]
+            frame, (left, top, width, height) = int(values[0]), values[2:6]
+            considered = len(values) < 7 or values[6] != 0
+            kind = int(values[7]) if len(values) > 7 else MOT_PEDESTRIAN
+            if not considered or kind != MOT_PEDESTRIAN:
+                skipped["MOTChallenge boxes of other classes or not considered"] += 1
+                continue
+            boxes.setdefault(frame, []).append(RawObject("pedestrian", (left, top, left + width, top + height)))
+        frames = sorted(walk_images(sequence / "img1")[0])
+        half = (len(frames) + 1) // 2
+        for index, frame_path in enumerate(frames):
+            number = int(frame_path.stem) if frame_path.stem.isdigit() else index + 1
+            image = RawImage(frame_path, boxes.get(number, []), gt)
+            (first if index < half else second).append(image)
+    return first, second
 
 
 def photos_by_name(root: Path) -> dict[str, Path]:

@@ -1646,3 +1646,27 @@ def test_sbd_class_masks_are_read_from_their_matlab_files(tmp_path, monkeypatch)
     monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home2"))
     with pytest.raises(DataError, match=r"val.txt: '2008_000004' has no photo in img/ or no 2008_000004.mat in cls/"):
         segmentation_datasets(tmp_path, crop_size=(16, 16))
+
+
+def test_isprs_potsdam_tiles_pair_across_their_tags(tmp_path):
+    """ISPRS Potsdam: ``2_Ortho_RGB/top_potsdam_2_10_RGB.tif`` + ``5_Labels_all/top_potsdam_2_10_label.tif``
+    (colour masks, named by a ``class_dict.csv``): the photo's ``_RGB`` and the mask's ``_label``
+    tags dropped, the folders pair. Before: the two folders were a classifier's classes."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "potsdam"
+    (root / "2_Ortho_RGB").mkdir(parents=True)
+    (root / "5_Labels_all").mkdir()
+    colours = np.array([[255, 255, 255], [0, 0, 255], [255, 0, 0]], np.uint8)
+    values = np.zeros((16, 32), np.uint8)
+    values[:, 16:], values[:4] = 1, 2
+    (root / "class_dict.csv").write_text("name,r,g,b\nimpervious,255,255,255\nbuilding,0,0,255\nclutter,255,0,0\n")
+    for i in range(5):
+        name = f"top_potsdam_2_1{i}"
+        Image.fromarray(np.full((16, 32, 3), 40 * i, np.uint8)).save(root / "2_Ortho_RGB" / f"{name}_RGB.tif")
+        Image.fromarray(colours[values]).save(root / "5_Labels_all" / f"{name}_label.tif")
+    claimed = task_of_data(str(root))
+    assert claimed is not None and claimed[0] == "segment", claimed
+    train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.2)
+    assert (len(train), len(val), info.num_classes) == (4, 1, 3)
+    assert all(p.stem.replace("_RGB", "") == m.stem.replace("_label", "") for p, m in train.samples)

@@ -197,7 +197,8 @@ def _untagged(key: str) -> str | None:
 
 def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     """(image, mask) paths of two folders, matched by their paths below the folders without the
-    suffix (a mask may add one tag: ``x_mask.png`` for ``x.jpg``). An image without its mask, a mask
+    suffix (a mask may add one tag: ``x_mask.png`` for ``x.jpg``; and the photo a photo tag,
+    ``x_RGB.tif`` + ``x_label.tif``). An image without its mask, a mask
     without its image, or a JPEG mask is an error that names them. One folder given twice holds
     both (`mixed_pairs`)."""
     if images_dir == masks_dir:
@@ -224,6 +225,8 @@ def match_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     by_image: dict[str, Path] = {}
     for key, path in masks.items():
         image_key = key if key in images else _untagged(key)
+        if image_key is not None and image_key not in images:
+            image_key = _photo_of(image_key, images)  # ISPRS Potsdam: x_RGB.tif + x_label.tif
         if image_key is None or image_key not in images:
             image_key = key
         if image_key in by_image:
@@ -484,9 +487,10 @@ def named_pairs(folder: Path, most: int = 8) -> list[tuple[Path, Path]]:
     """The (images, masks) folders among ``folder``'s sub-folders (at most ``most`` of them) paired
     by their files' names rather than the folders' (ISIC 2018: ``..._Training_Input/x.jpg`` +
     ``..._Training_GroundTruth/x_segmentation.png``; CamVid's ``701_StillsRaw_full/x.png`` +
-    ``LabeledApproved_full/x_L.png``): a folder of lossless masks, one-channel or each named with a
-    mask tag, whose names (without the tag) are, four in five at least, the names of another
-    folder's images, which are photos (not one-channel masks too: class folders of drawings
+    ``LabeledApproved_full/x_L.png``; ISPRS Potsdam's ``2_Ortho_RGB/x_RGB.tif`` +
+    ``5_Labels_all/x_label.tif``, a photo tag `PHOTO_TAGS` dropped): a folder of lossless masks,
+    one-channel or each named with a mask tag, whose names (without the tag) are, four in five at
+    least, the names of another folder's images, which are photos (not one-channel masks too: class folders of drawings
     numbered alike are classes)."""
     subs = subfolders(folder)
     if not 2 <= len(subs) <= most:
@@ -503,6 +507,7 @@ def named_pairs(folder: Path, most: int = 8) -> list[tuple[Path, Path]]:
         scored = []
         for images in subs:
             stems = {Path(n).stem.lower() for n in names[images] if n.lower().endswith(IMAGE_SUFFIXES)}
+            stems |= {stem[: -len(tag)] for stem in stems for tag in PHOTO_TAGS if stem.endswith(tag)}  # x_RGB.tif
             shared = len(keys & stems)
             # Photos, not masks too (class folders of drawings, each numbered 0.png ...: Four Shapes);
             # the most names shared, then the same split.

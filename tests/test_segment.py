@@ -1344,11 +1344,9 @@ def test_via_regions_are_drawn_into_class_masks(tmp_path, monkeypatch):
     assert claimed is not None and claimed[0] == "detect" and "segment" not in claimed[1]
 
 
-def test_cvat_polygons_are_drawn_into_class_masks_split_by_their_subsets(tmp_path, monkeypatch):
-    """CVAT's "CVAT for images" export (``annotations.xml`` + ``images/``): polygons and boxes drawn
-    into cached masks, the labels in name order as 1..K, split by the images' subsets."""
-    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
-    root = tmp_path / "cvat"
+def _cvat_export(root, shape: str):
+    """A CVAT for images 1.1 export of five 40 x 20 photos (three ``Train``, two ``Validation``),
+    each with a road polygon over its lower half and ``shape``."""
     (root / "images").mkdir(parents=True)
     lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "<version>1.1</version>"]
     for i in range(5):
@@ -1357,10 +1355,18 @@ def test_cvat_polygons_are_drawn_into_class_masks_split_by_their_subsets(tmp_pat
         lines += [
             f'<image id="{i}" name="p{i}.jpg" width="40" height="20" subset="{subset}">',
             '<polygon label="road" points="0,10;40,10;40,20;0,20"></polygon>',
-            '<box label="car" xtl="4" ytl="12" xbr="12" ybr="18"></box>',
+            shape,
             "</image>",
         ]
     (root / "annotations.xml").write_text("\n".join([*lines, "</annotations>"]))
+    return root
+
+
+def test_cvat_polygons_are_drawn_into_class_masks_split_by_their_subsets(tmp_path, monkeypatch):
+    """CVAT's "CVAT for images" export (``annotations.xml`` + ``images/``): polygons and boxes drawn
+    into cached masks, the labels in name order as 1..K, split by the images' subsets."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = _cvat_export(tmp_path / "cvat", '<box label="car" xtl="4" ytl="12" xbr="12" ybr="18"></box>')
     train, val, info = segmentation_datasets(root, crop_size=(20, 40))
     assert (len(train), len(val), info.classes) == (3, 2, ["background", "car", "road"])
     assert train.load(0)[1][15].tolist() == [2] * 4 + [1] * 8 + [2] * 28
@@ -1395,22 +1401,11 @@ def test_cvat_masks_are_placed_into_class_masks_and_give_detection_their_box(tmp
     from lucid.detect import detection_datasets
 
     monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
-    root = tmp_path / "cvat"
-    (root / "images").mkdir(parents=True)
     blob = np.zeros((6, 9), bool)
     blob[1:5, 2:8] = True
     blob[2, 3] = False  # a hole: pixels, not an outline
-    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "<version>1.1</version>"]
-    for i in range(5):
-        Image.fromarray(np.full((20, 40, 3), 50 * i, np.uint8)).save(root / "images" / f"p{i}.jpg")
-        subset = "Train" if i < 3 else "Validation"
-        lines += [
-            f'<image id="{i}" name="p{i}.jpg" width="40" height="20" subset="{subset}">',
-            '<polygon label="road" points="0,10;40,10;40,20;0,20"></polygon>',
-            f'<mask label="car" source="manual" rle="{_cvat_rle(blob)}" left="20" top="8" width="9" height="6"></mask>',
-            "</image>",
-        ]
-    (root / "annotations.xml").write_text("\n".join([*lines, "</annotations>"]))
+    mask = f'<mask label="car" source="manual" rle="{_cvat_rle(blob)}" left="20" top="8" width="9" height="6"></mask>'
+    root = _cvat_export(tmp_path / "cvat", mask)
     train, val, info = segmentation_datasets(root, crop_size=(20, 40))
     assert (len(train), len(val), info.classes) == (3, 2, ["background", "car", "road"])
     expected = np.zeros((20, 40), np.uint8)

@@ -468,6 +468,16 @@ def cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "lucid"
 
 
+def file_head(path: Path, size: int = 1 << 20) -> bytes:
+    """The first ``size`` bytes of ``path`` (b"" when it cannot be read): how a format is told
+    from its opening without reading a large file whole."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except OSError:
+        return b""
+
+
 def subfolders(folder: Path) -> list[Path]:
     """``folder``'s non-hidden sub-folders, sorted; none when it cannot be read."""
     try:

@@ -86,6 +86,7 @@ from lucid.data.files import (
     TRAIN_SPLITS,
     VAL_SPLITS,
     child_folder,
+    file_head,
     hidden,
     holds_files,
     keyed_files,
@@ -939,11 +940,7 @@ def _region_boxes(file: Path | None, head: int = 1 << 20) -> bool:
         return False
     if region_file_kind(file) != "Label Studio JSON":
         return True
-    try:
-        with file.open("rb") as handle:
-            text = handle.read(head)
-    except OSError:
-        return False
+    text = file_head(file, head)
     return (
         re.search(rb'"(rectangle|polygon|ellipse)labels"|"type"\s*:\s*"(rectangle|polygon|ellipse)"', text) is not None
     )

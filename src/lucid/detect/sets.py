@@ -39,7 +39,16 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from lucid.data.files import IMAGE_SUFFIXES, child_folder, hidden, keyed_files, split_role, subfolders, walk_images
+from lucid.data.files import (
+    IMAGE_SUFFIXES,
+    child_folder,
+    file_head,
+    hidden,
+    keyed_files,
+    split_role,
+    subfolders,
+    walk_images,
+)
 from lucid.detect.formats import RawImage, RawObject
 from lucid.errors import DataError
 
@@ -135,27 +144,37 @@ def read_visdrone(folder: Path, ignored: Counter[str]) -> list[RawImage]:
     ``ignored``. A line that is not eight numbers is a DataError naming the file and line."""
     images, annotations = child_folder(folder, ("images",)), child_folder(folder, ("annotations",))
     assert images is not None and annotations is not None
+
+    def read_line(text: Path, number: int, line: str) -> RawObject | None:
+        if _VISDRONE_LINE.fullmatch(line) is None:
+            raise DataError(
+                f"{text}:{number}: expected 'left,top,width,height,score,category,truncation,occlusion', "
+                f"got {line.strip()!r}"
+            )
+        left, top, width, height, score, category = (int(v) for v in line.split(",")[:6])
+        if score == 0 or category == 0:
+            ignored["VisDrone ignored regions (score 0)"] += 1
+            return None
+        name = VISDRONE_CLASSES.get(category, str(category))
+        return RawObject(name, (left, top, left + width, top + height))
+
+    return _photo_lines(images, annotations, read_line)
+
+
+def _photo_lines(images: Path, labels: Path, read_line: Callable[[Path, int, str], RawObject | None]) -> list[RawImage]:
+    """Each photo of ``images`` with the objects of its text file of the same name in ``labels``,
+    read a non-empty line at a time by ``read_line`` (file, line number, line; None passes over
+    the line); a photo without a file has no boxes."""
     photos = keyed_files(images, walk_images(images)[0], "annotation")
-    texts = _texts(annotations)
+    texts = _texts(labels)
     found = []
     for key, photo in photos.items():
         text = texts.get(key)
         objects = []
         if text is not None:
             for number, line in enumerate(text.read_text(encoding="utf-8-sig").splitlines(), 1):
-                if not line.strip():
-                    continue
-                if _VISDRONE_LINE.fullmatch(line) is None:
-                    raise DataError(
-                        f"{text}:{number}: expected 'left,top,width,height,score,category,truncation,occlusion', "
-                        f"got {line.strip()!r}"
-                    )
-                left, top, width, height, score, category = (int(v) for v in line.split(",")[:6])
-                if score == 0 or category == 0:
-                    ignored["VisDrone ignored regions (score 0)"] += 1
-                    continue
-                name = VISDRONE_CLASSES.get(category, str(category))
-                objects.append(RawObject(name, (left, top, left + width, top + height)))
+                if line.strip() and (obj := read_line(text, number, line)) is not None:
+                    objects.append(obj)
         found.append(RawImage(photo, objects, text))
     return found
 
@@ -204,24 +223,18 @@ def read_dota(folder: Path) -> list[RawImage]:
     DataError naming the file and line."""
     images, labels = child_folder(folder, ("images",)), _dota_labels(folder)
     assert images is not None and labels is not None
-    photos = keyed_files(images, walk_images(images)[0], "annotation")
-    texts = _texts(labels)
-    found = []
-    for key, photo in photos.items():
-        text = texts.get(key)
-        objects = []
-        if text is not None:
-            for number, line in enumerate(text.read_text(encoding="utf-8-sig").splitlines(), 1):
-                if not line.strip() or line.strip().startswith(_DOTA_HEADERS):
-                    continue
-                obj = _dota_object(line)
-                if obj is None:
-                    raise DataError(
-                        f"{text}:{number}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class difficult', got {line.strip()!r}"
-                    )
-                objects.append(obj)
-        found.append(RawImage(photo, objects, text))
-    return found
+
+    def read_line(text: Path, number: int, line: str) -> RawObject | None:
+        if line.strip().startswith(_DOTA_HEADERS):
+            return None
+        obj = _dota_object(line)
+        if obj is None:
+            raise DataError(
+                f"{text}:{number}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class difficult', got {line.strip()!r}"
+            )
+        return obj
+
+    return _photo_lines(images, labels, read_line)
 
 
 # ---------------------------------------------------------------------------------------- OIDv4_ToolKit
@@ -296,11 +309,7 @@ def bdd_files(root: Path) -> dict[str, Path]:
 
 
 def _bdd_head(file: Path, head: int = 65536) -> bool:
-    try:
-        with file.open("rb") as handle:
-            text = handle.read(head).lstrip()
-    except OSError:
-        return False
+    text = file_head(file, head).lstrip()
     return re.match(rb'\[\s*\{\s*"name"\s*:', text) is not None and b'"labels"' in text
 
 

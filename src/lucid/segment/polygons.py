@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lucid.data.files import child_folder, keyed_files, walk_images
+from lucid.data.files import child_folder, file_head, keyed_files, walk_images
 from lucid.detect.data import (
     coco_files,
     labelme_sources,
@@ -433,11 +433,7 @@ def _region_outlines(file: Path, head: int = 1 << 20) -> bool:
     kind = region_file_kind(file)
     if kind not in ("VIA JSON", "CVAT XML", "Label Studio JSON"):
         return False
-    try:
-        with file.open("rb") as handle:
-            text = handle.read(head)
-    except OSError:
-        return False
+    text = file_head(file, head)
     if kind == "CVAT XML":
         return re.search(rb"<(polygon|ellipse|mask)\b", text) is not None
     if kind == "Label Studio JSON":

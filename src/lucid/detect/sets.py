@@ -403,8 +403,8 @@ def mot_sequences(root: Path) -> dict[str, Path]:
     for place in (root / "train", root):
         found: dict[str, Path] = {}
         for folder in subfolders(place) if place.is_dir() else []:
-            if child_folder(folder, ("img1",)) is None or not (folder / "gt" / "gt.txt").is_file():
-                continue
+            if not (folder / "gt" / "gt.txt").is_file() or child_folder(folder, ("img1",)) is None:
+                continue  # one stat per folder first: a root of 1,000 class folders is looked at cheaply
             base = re.sub(r"-(DPM|FRCNN|SDP)$", "", folder.name, flags=re.IGNORECASE)
             found.setdefault(base, folder)
         if found:

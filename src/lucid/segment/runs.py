@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lucid.data.files import TEST_SPLITS, TRAIN_SPLITS, VAL_SPLITS, split_child
+from lucid.data.files import IMAGE_SUFFIXES, TEST_SPLITS, TRAIN_SPLITS, VAL_SPLITS, split_child, subfolders
 from lucid.data.labels import indexed, photo_index, word_roles
 from lucid.data.tables import EMPTY_RUNS, RunTable, read_run_table, run_table_files
 from lucid.errors import DataError
@@ -62,8 +62,6 @@ def has_run_table(root: Path) -> bool:
 
 def _named_photo(folder: Path, name: str) -> bool:
     """Whether ``folder`` or one of its sub-folders holds the photo ``name`` (with or without its suffix)."""
-    from lucid.data.files import IMAGE_SUFFIXES, subfolders
-
     names = [name] if name.lower().endswith(IMAGE_SUFFIXES) else [name + s for s in (".png", ".jpg", ".jpeg", ".tif")]
     return any((place / n).is_file() for place in (folder, *subfolders(folder)) for n in names)
 

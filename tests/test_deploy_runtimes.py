@@ -159,6 +159,7 @@ def test_openvino_compiles_one_static_shape_per_batch_and_keeps_the_file_free(tm
 
 
 @needs_executorch
+@pytest.mark.slow  # ~18 s; the default suite compares ExecuTorch with eager in test_same_input_everywhere
 def test_executorch_program_matches_eager(tmp_path: Path) -> None:
     model = randomise_batchnorm(_tiny(in_channels=3), seed=3).eval()
     result = export(model, tmp_path / "t.pte", "executorch", image_size=SIZE, batch_size=2)

@@ -273,6 +273,7 @@ assert main(["train", "--resume", str(root / "stopped"), "--no-progress"]) == 0
 """
 
 
+@pytest.mark.slow  # ~20 s: two runs with loader workers; kept out of the default suite's 15 minutes
 def test_loader_workers_live_for_the_run_and_any_number_draws_the_same_batches(tmp_path: Path) -> None:
     """Each image's augmentation is seeded from (seed, epoch, index), not by the worker that
     draws it: a streamed run with 0 or 2 workers, and one stopped after epoch 1 and resumed,

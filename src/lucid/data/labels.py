@@ -458,9 +458,10 @@ def _label_lists(base: Path) -> dict[str, dict[str, LabelTable]]:
 def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root`` as photos labelled other than by class folders: by a data set's MATLAB files
     (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`),
-    listed in a CSV table (`table_layout`), stored in one as pixel rows
-    (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in MNIST's or CIFAR's
-    binary files (`lucid.data.binaries.binary_layout`); else None."""
+    listed in a CSV table (`table_layout`) or in split lists of ``<photo> <class>`` lines
+    (`label_lists_layout`: FGVC-Aircraft), stored in a table as pixel rows
+    (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in binary files
+    (`lucid.data.binaries.binary_layout`: MNIST, CIFAR, STL-10, SVHN, .npz archives); else None."""
     readers = (flowers_layout, cars_layout, named_layout, table_layout, label_lists_layout, pixel_layout, binary_layout)
     for reader in readers:
         layout = reader(root)

@@ -240,7 +240,8 @@ def read_run_table(file: Path, *, head: int | None = None) -> RunTable | None:
         name, cls = row[photo].strip(), None if label is None else row[label].strip()
         if combined is not None:
             name, _, cls = name.rpartition("_")
-        found.append((name, cls, row[runs].strip()))
+        cell = row[runs].strip()
+        found.append((name, cls, "" if cell.lower() in EMPTY_RUNS else cell))  # NaN, -1: no pixels
     class_column = first[label].strip() if label is not None else None
     class_column = first[combined].strip() if combined is not None else class_column  # "x.jpg_Fish": after its last _
     return RunTable(file, first[photo].strip(), class_column, first[runs].strip(), found) if found else None

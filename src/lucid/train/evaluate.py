@@ -183,8 +183,8 @@ def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[
     # Photos named by class, listed in a table, or in images/<class>/ split by lists: their
     # validation split, else all of them (or the run's held-out share, below); read from a
     # download's one data folder as training read it (FGVC-Aircraft's data/).
-    base = unwrapped_root(path) if path.is_dir() else path
-    named = labelled_layout(path) or photo_folder_layout(path) or labelled_layout(base) or photo_folder_layout(base)
+    places = dict.fromkeys((path, unwrapped_root(path) if path.is_dir() else path))  # each place read once
+    named = next((read for p in places if (read := labelled_layout(p) or photo_folder_layout(p))), None)
     if named is not None:
         folder, found = named.root, named.val or named.train
         what = f"{named.describe()}: the validation photos" if named.val is not None else "folder"

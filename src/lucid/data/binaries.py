@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 
 from lucid.data.files import FolderLayout, subfolders
+from lucid.data.hub import class_label_names, hub_set, image_bytes
 from lucid.data.pixels import cached_photos
 from lucid.errors import DataError
 
-__all__ = ["binary_layout", "mnist_files", "cifar_folder", "stl_folder", "svhn_files", "npz_file"]
+__all__ = ["binary_layout", "hub_layout", "mnist_files", "cifar_folder", "stl_folder", "svhn_files", "npz_file"]
 
 _IDX = re.compile(r"(train|t10k)-(images|labels)[-.]idx[13]-ubyte(\.gz)?")
 _CIFAR_FOLDERS = ("cifar-10-batches-bin", "cifar-10-batches-py", "cifar-100-binary", "cifar-100-python")
@@ -374,3 +375,66 @@ def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     if "val" not in parts:
         return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
     return FolderLayout(base, "train_test", parts["train"], parts["val"], notes, "the test files", labels)
+
+
+_LABEL_NAMES = ("label", "labels", "fine_label", "class", "category", "target", "y")  # a label column's usual names
+
+
+def hub_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
+    """``root`` as a Hugging Face data set of photos and a class (`lucid.data.hub`: CIFAR-10's
+    ``img`` + ``label``, beans' ``image`` + ``labels``), written once into the cache as class
+    folders named by the ``ClassLabel`` names: the train split trains, ``validation`` (else
+    ``test``) validates, a set of one split is split by seed. Rows labelled -1 (an unlabelled
+    test split) are not read. None when ``root`` holds no Hugging Face files, or its rows hold no
+    one photo and one class (two photos a row are segmentation's, boxes detection's)."""
+    base = Path(root).expanduser()
+    hub = hub_set(base) if base.is_dir() else None
+    if hub is None:
+        return None
+    images = hub.image_columns()
+    column = _label_column(hub.features)
+    if len(images) != 1 or column is None:
+        return None
+    names = class_label_names(hub.features[column])
+    val_role = "val" if "val" in hub.splits else "test"
+
+    def rows() -> Iterator[tuple[int, str | None, str, bytes]]:
+        number = 0
+        for role in hub.splits:
+            for row in hub.rows(role, [images[0], column]):
+                number += 1
+                label, data = row[column], image_bytes(row[images[0]], hub.root)
+                if label is None or label == -1 or data is None:
+                    continue
+                name = (
+                    names[label] if names is not None and isinstance(label, int) and 0 <= label < len(names) else label
+                )
+                yield number, str(name), "val" if role == val_role else role, data
+
+    parts = cached_photos(hub.files(), f"hub|{images[0]}|{column}", rows, str(base))
+    labels = f"{hub.describe()}, photos in column {images[0]!r}, classes in {column!r}"
+    notes = [f"{base}: {labels}, written once as files into {parts['train'].folder.parent}"]
+    if "val" in parts and "val" in hub.splits and "test" in parts:
+        notes.append(f"{base}: its {hub.split_names['test']} split is not used (its validation split validates)")
+    if "val" not in parts:
+        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
+    kind = "train_val" if val_role == "val" else "train_test"
+    return FolderLayout(
+        base, kind, parts["train"], parts["val"], notes, f"its {hub.split_names[val_role]} split", labels
+    )
+
+
+def _label_column(features: dict[str, Any]) -> str | None:
+    """The column of a row's class: a ``ClassLabel`` (``label``, ``fine_label`` before CIFAR-100's
+    ``coarse_label``; else the one of most classes), else a whole-number or text column of a
+    label's usual name."""
+    labelled = [name for name, f in features.items() if isinstance(f, dict) and f.get("_type") == "ClassLabel"]
+    if labelled:
+        named = [name for name in _LABEL_NAMES if name in labelled]
+        return named[0] if named else max(labelled, key=lambda name: len(class_label_names(features[name]) or []))
+    plain = {name.lower(): name for name, f in features.items() if isinstance(f, dict) and f.get("_type") == "Value"}
+    for name in _LABEL_NAMES:
+        dtype = str(features[plain[name]].get("dtype", "")) if name in plain else ""
+        if dtype.startswith(("int", "uint", "string", "large_string")):
+            return plain[name]
+    return None

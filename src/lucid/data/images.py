@@ -34,6 +34,8 @@ __all__ = [
     "infer_image_size",
     "load_image",
     "normalise_ink",
+    "encoded_suffix",
+    "write_encoded",
 ]
 
 # Images whose typical short side is at most this many pixels get the small-image recipe.
@@ -146,3 +148,44 @@ def infer_image_size(files: Sequence[Path], *, cap: int = MAX_AUTO_SIZE) -> Size
         )
     )
     return SizeChoice(size, typical, small, reason, native=min(cap, rounded))
+
+
+# The opening bytes of the image formats lucid reads from files, and the suffix each is stored under.
+_MAGIC = (
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"GIF8", ".gif"),
+    (b"BM", ".bmp"),
+    (b"II*\x00", ".tif"),
+    (b"MM\x00*", ".tif"),
+)
+
+
+def encoded_suffix(data: bytes) -> str | None:
+    """The file suffix of an encoded image by its opening bytes (JPEG, PNG, GIF, BMP, TIFF,
+    WebP), or None for another format."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return next((suffix for magic, suffix in _MAGIC if data.startswith(magic)), None)
+
+
+def write_encoded(stem: Path, data: bytes, what: str) -> Path:
+    """Write an encoded image (a data set's stored file) as ``stem`` + its format's suffix, the
+    bytes as they came; a format told by no suffix is decoded and written as PNG. A DataError
+    naming ``what`` when the bytes are no image."""
+    suffix = encoded_suffix(data)
+    if suffix is not None:
+        path = stem.with_name(stem.name + suffix)
+        path.write_bytes(data)
+        return path
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            path = stem.with_name(stem.name + ".png")
+            image.save(path)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{what}: {stem.name} holds {len(data)} bytes that are no image ({exc})") from None
+    return path

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from lucid.data.binaries import binary_layout
+from lucid.data.binaries import binary_layout, hub_layout
 from lucid.data.files import (
     IMAGE_SUFFIXES,
     MASK_DIRS,
@@ -462,7 +462,16 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     (`label_lists_layout`: FGVC-Aircraft), stored in a table as pixel rows
     (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in binary files
     (`lucid.data.binaries.binary_layout`: MNIST, CIFAR, STL-10, SVHN, .npz archives); else None."""
-    readers = (flowers_layout, cars_layout, named_layout, table_layout, label_lists_layout, pixel_layout, binary_layout)
+    readers = (
+        flowers_layout,
+        cars_layout,
+        named_layout,
+        table_layout,
+        label_lists_layout,
+        pixel_layout,
+        binary_layout,
+        hub_layout,
+    )
     for reader in readers:
         layout = reader(root)
         if layout is not None:

@@ -46,6 +46,8 @@ LAYOUTS = (
     "tables, FER-2013's emotion,pixels,Usage)",
     "photos in MNIST's idx files (train-images-idx3-ubyte + train-labels-idx1-ubyte, t10k-*) or CIFAR's batches "
     "(cifar-10-batches-py/, cifar-10-batches-bin/, cifar-100-python/)",
+    "a Hugging Face set (data/train-*.parquet + test-*.parquet as huggingface-cli downloads it, or save_to_disk's "
+    "train/*.arrow) of an image column and a ClassLabel column",
 )
 
 

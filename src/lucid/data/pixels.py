@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lucid.data.files import ClassFiles, FolderLayout, cache_home, hidden, split_role
+from lucid.data.images import write_encoded
 from lucid.data.tables import LABEL_COLUMNS, UNLABELLED_TABLES
 from lucid.errors import DataError
 
@@ -191,13 +192,14 @@ def _cached_photos(table: PixelTable) -> dict[str, ClassFiles]:
 def cached_photos(
     sources: Sequence[Path],
     extra: str,
-    rows: Callable[[], Iterator[tuple[int, str | None, str, np.ndarray]]],
+    rows: Callable[[], Iterator[tuple[int, str | None, str, np.ndarray | bytes]]],
     what: str,
 ) -> dict[str, ClassFiles]:
     """Photos stored in ``sources`` as PNG files in the cache, by split role (``train``, ``val``,
     ``test``), each a `ClassFiles` of class folders (numeric labels in number order). ``rows``
     yields each photo's number, label (None or empty: not labelled, skipped), role and pixels
-    (H x W grey or H x W x 3 RGB uint8); it runs once, on the first call, into a temporary folder
+    (H x W grey or H x W x 3 RGB uint8, or the bytes of an encoded image file, written as they
+    are under the suffix their format has); it runs once, on the first call, into a temporary folder
     renamed into place. The cache is keyed by the sources' paths, sizes and times and ``extra``;
     ``what`` names the data in errors."""
     token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in sources) + f"|{extra}"
@@ -219,7 +221,7 @@ def _label_order(label: str) -> tuple[int, str]:
 
 
 def _write_photos(
-    rows: Callable[[], Iterator[tuple[int, str | None, str, np.ndarray]]], target: Path, what: str
+    rows: Callable[[], Iterator[tuple[int, str | None, str, np.ndarray | bytes]]], target: Path, what: str
 ) -> None:
     """Every labelled photo ``rows`` yields as ``<role>/<label>/<number>.png`` under ``target``,
     which appears only once all are written."""
@@ -239,7 +241,10 @@ def _write_photos(
                 continue
             folder = work / role / re.sub(r"[\\/:*?\"<>|]", "_", label)
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(photo).save(folder / f"{number:07d}.png", compress_level=1)
+            if isinstance(photo, bytes):  # an encoded file, kept as it came (no second JPEG encoding)
+                write_encoded(folder / f"{number:07d}", photo, what)
+            else:
+                Image.fromarray(photo).save(folder / f"{number:07d}.png", compress_level=1)
         os.rename(work, target)
     except OSError as exc:
         if not target.is_dir():  # else another process wrote the same photos first

@@ -170,8 +170,9 @@ LAYOUT_HELP = (
     "+ bounding_boxes.txt); Stanford Dogs (Images/ + Annotation/); WIDER FACE (wider_face_split/ + "
     "WIDER_train/images/); VisDrone-DET (VisDrone2019-DET-train/images + annotations/); DOTA (train/images + "
     "train/labelTxt/); OIDv4_ToolKit (OID/Dataset/train/<Class>/ + Label/); BDD100K (images/100k/ + "
-    "labels/bdd100k_labels_images_train.json); CrowdHuman (Images/ + annotation_train.odgt); or MOTChallenge "
-    "(train/MOT17-02-FRCNN/img1 + gt/gt.txt)"
+    "labels/bdd100k_labels_images_train.json); CrowdHuman (Images/ + annotation_train.odgt); MOTChallenge "
+    "(train/MOT17-02-FRCNN/img1 + gt/gt.txt); or a Hugging Face set (data/train-*.parquet, or save_to_disk's "
+    "Arrow files, of an image column and an objects column of bbox + category)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
 XML_DIRS = ("annotations", "annots", "annotation", "xml", "xmls", "labels")
@@ -185,6 +186,7 @@ DECLARED_CLASSES = {
     "yolo": "the YOLO names",
     "supervisely": "Supervisely's meta.json",
     "wider": "WIDER FACE's one class",
+    "hub": "the Hugging Face ClassLabel names",
 }
 
 
@@ -1417,7 +1419,7 @@ def find_detection_layout(root: str | os.PathLike[str]) -> DetectionLayout:
         raise DataError(f"--data {folder}: no such folder")
     readers = (
         _voc_devkit, _coco, _darknet, _yolo, _kitti, _supervisely, _wider, _cub, _stanford_dogs, _inner_devkit,
-        _regions, _csv, _public_sets,
+        _regions, _csv, _public_sets, _hub,
     )  # fmt: skip
     for reader in readers:
         layout = reader(folder)
@@ -1489,6 +1491,31 @@ def _public_sets(root: Path) -> DetectionLayout | None:
     return DetectionLayout(root, name, description, train, val, None, notes)
 
 
+def _hub(root: Path) -> DetectionLayout | None:
+    """A Hugging Face set of photos and boxes (`lucid.detect.hubboxes`): its train split trains,
+    ``validation`` (else ``test``, said) validates; one split is split by seed."""
+    from lucid.detect.hubboxes import hub_boxes
+
+    found = hub_boxes(root)
+    if found is None:
+        return None
+    images, names, what, notes = found
+    val = images.get("val")
+    if val is None and images.get("test"):
+        val = images["test"]
+        notes.append(f"{root}: no validation split, so the test split validates")
+    train = images.get("train") or []
+    return DetectionLayout(root, "hub", what + ("" if val is not None else ", split by seed"), train, val, names, notes)
+
+
+def _hub_boxes(folder: Path) -> bool:
+    from lucid.data.hub import hub_set
+    from lucid.detect.hubboxes import box_columns
+
+    hub = hub_set(folder)
+    return hub is not None and box_columns(hub) is not None
+
+
 def looks_like_detection(root: str | os.PathLike[str]) -> bool:
     """Whether ``root`` holds box annotations in a layout `find_detection_layout` reads, judged
     from folder and file names (VOC XML, COCO JSON, YOLO ``.txt`` labels, KITTI's ``image_2/`` +
@@ -1527,6 +1554,8 @@ def looks_like_detection(root: str | os.PathLike[str]) -> bool:
         return True  # Stanford Dogs: Annotation/<breed>/x, XML without a suffix
     if _public_set_parts(folder) is not None:
         return True  # VisDrone, DOTA, OIDv4_ToolKit, BDD100K (lucid.detect.sets)
+    if _hub_boxes(folder):
+        return True  # a Hugging Face set's Parquet (or Arrow) files of photos and boxes
     inner = wrapped_folder(folder)  # a download's root (README + BCCD/), read from its one folder
     return inner is not None and looks_like_detection(inner)
 

@@ -408,7 +408,8 @@ LAYOUT_HELP = (
     "train/ + trainannot/ beside it (any X/ + X_annot/); "
     "images/train/ + masks/train/; Pascal VOC (JPEGImages/ + SegmentationClass/ + ImageSets/Segmentation/); "
     "Cityscapes (leftImg8bit/ + gtFine/ train-id masks); "
-    "or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction"
+    "or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction; "
+    "or a Hugging Face set (data/train-*.parquet, or save_to_disk's Arrow files, of an image and a mask column)"
 )
 
 
@@ -422,7 +423,16 @@ def find_layout(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise DataError(f"--data {folder}: no such folder")
-    for reader in (_voc_layout, _cityscapes_layout, _kitti_layout, _mapillary_layout, _coco_layout, _runs_layout):
+    readers = (
+        _voc_layout,
+        _cityscapes_layout,
+        _kitti_layout,
+        _mapillary_layout,
+        _coco_layout,
+        _runs_layout,
+        _hub_layout,
+    )
+    for reader in readers:
         known = reader(folder, val_fraction, seed)
         if known is not None:
             return known
@@ -668,6 +678,10 @@ def _in_a_file_layout(folder: Path) -> bool:
 
     if sbd_folder(folder) is not None:
         return True  # SBD: dataset/img + dataset/cls/*.mat + train.txt
+    from lucid.segment.hubmasks import has_hub_masks
+
+    if has_hub_masks(folder):
+        return True  # a Hugging Face set's Parquet (or Arrow) files of photo and mask columns
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_parts(folder, train_dir) is not None
@@ -819,6 +833,20 @@ def _runs_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
         return None
     drawn = run_masks(folder)
     return None if drawn is None else _drawn_layout(folder, drawn, val_fraction, seed)
+
+
+def _hub_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """A Hugging Face set of photo and mask columns (`lucid.segment.hubmasks`), read from the
+    files it is written into once: its own splits, else a seeded one."""
+    from lucid.segment.hubmasks import hub_masks
+
+    found = hub_masks(folder)
+    if found is None:
+        return None
+    cache, what = found
+    layout = find_layout(cache, val_fraction=val_fraction, seed=seed)
+    layout.notes.insert(0, f"{folder}: {what}, written once as files into {cache}")
+    return layout
 
 
 def _drawn_layout(folder: Path, drawn: DrawnMasks, val_fraction: float, seed: int) -> SegmentationLayout:

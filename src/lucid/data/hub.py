@@ -1,0 +1,265 @@
+"""Data sets as the Hugging Face Hub stores them: Parquet shards (``huggingface-cli download
+--repo-type dataset``: ``data/train-00000-of-00001.parquet``, ``plain_text/test-*.parquet``; the
+Hub's converted ``<config>/train/0000.parquet``) and the Arrow files ``Dataset.save_to_disk``
+writes (``train/data-00000-of-00001.arrow`` + ``dataset_info.json``).
+
+A row holds a photo (an ``Image`` column: the encoded file's bytes and its name) and its labels.
+The columns' meaning comes from the ``features`` the ``datasets`` library records in each file's
+schema (``ClassLabel`` names the classes), else from the Arrow types alone. A shard's split is the
+first word of its name (``validation-00000-of-00002``), else its folder's (``train/0000.parquet``).
+
+pyarrow, the Parquet and Arrow reference implementation, reads the files a batch of rows at a time,
+so a set larger than memory streams. The ``datasets`` library is not needed: it would read the same
+files through pyarrow and cache a second copy. What each task makes of the rows (class folders,
+masks, boxes) is written once into lucid's cache (`unpacked`) and read from there as files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lucid.data.files import cache_home, hidden, split_role
+from lucid.errors import DataError
+
+__all__ = ["HUB_SUFFIXES", "HubSet", "hub_set", "image_bytes", "unpacked", "class_label_names"]
+
+HUB_SUFFIXES = (".parquet", ".arrow")
+_DEPTH = 3  # <root>/<config>/<split>/<shard>: the Hub's converted layout, the deepest one
+_WORD = re.compile(r"[A-Za-z]+")
+_MOST_FOLDERS = 8  # a Hub download's folders: its configurations or splits
+_BATCH_ROWS = 64  # rows per batch read: photos are large cells
+
+
+@dataclass
+class HubSet:
+    """The shards of one Hugging Face data set: ``splits`` maps a role (``train``, ``val``,
+    ``test``) to its files, ``split_names`` the role to the set's own name (``validation``);
+    ``features`` is each column's ``datasets`` feature (``{"_type": "Image"}``,
+    ``{"_type": "ClassLabel", "names": [...]}``, a dict or list for nested columns)."""
+
+    root: Path
+    splits: dict[str, list[Path]]
+    split_names: dict[str, str]
+    features: dict[str, Any]
+
+    def files(self) -> list[Path]:
+        return [file for files in self.splits.values() for file in files]
+
+    def image_columns(self) -> list[str]:
+        """The columns that hold an image per row, in the files' order."""
+        return [name for name, feature in self.features.items() if _is_image(feature)]
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{self.split_names[r]}: {len(f)} file{'s' * (len(f) > 1)}" for r, f in self.splits.items())
+        kind = "Parquet" if self.files()[0].suffix == ".parquet" else "Arrow"
+        return f"a Hugging Face data set in {kind} files ({counts})"
+
+    def rows(self, role: str, columns: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Each row of split ``role`` as a dict of ``columns``, read a batch at a time."""
+        for file in self.splits.get(role, []):
+            for batch in _batches(file, list(columns)):
+                yield from batch.to_pylist()
+
+
+def hub_set(root: str | os.PathLike[str]) -> HubSet | None:
+    """The Hugging Face set of ``root`` (its shards found up to three folders down, hidden ones
+    such as ``.cache/`` skipped), or None when it holds no ``.parquet`` or ``.arrow`` file. A root
+    of shards of several configurations (``cifar10/`` and ``cifar100/``) is a DataError that
+    names them: each is a data set of its own."""
+    base = Path(root).expanduser()
+    shards = _shards(base, _DEPTH) if base.is_dir() else []
+    if not shards:
+        return None
+    configs: dict[Path, list[tuple[str, str, Path]]] = {}
+    for file in shards:
+        name, folder = _split_of(file)
+        configs.setdefault(folder, []).append((split_role(name) or "train", name, file))
+    if len(configs) > 1:
+        shown = ", ".join(f"{short(base, f)}/" for f in sorted(configs))
+        raise DataError(f"--data {base}: holds Hugging Face files of {len(configs)} data sets ({shown}); pass one")
+    ((_, found),) = configs.items()
+    splits: dict[str, list[Path]] = {}
+    split_names: dict[str, str] = {}
+    for role, name, file in sorted(found, key=lambda item: (item[0], item[2].name)):
+        if split_names.setdefault(role, name) == name:  # one split per role: "test" beside "testing" is not read
+            splits.setdefault(role, []).append(file)
+    features = _features(splits[next(iter(splits))][0])
+    return HubSet(base, dict(sorted(splits.items(), key=lambda item: _ROLE_ORDER[item[0]])), split_names, features)
+
+
+_ROLE_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+def short(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else path.name
+
+
+def _shards(folder: Path, depth: int) -> list[Path]:
+    """The ``.parquet``/``.arrow`` files of ``folder`` and of its folders ``depth`` - 1 deep, a
+    folder of more than `_MOST_FOLDERS` folders not walked (``cache-*.arrow``, the ``datasets``
+    library's own caches of mapped sets, are not data)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return []
+    found = [
+        Path(e.path)
+        for e in entries
+        if e.is_file() and e.name.lower().endswith(HUB_SUFFIXES) and not e.name.startswith("cache-")
+    ]
+    folders = [Path(e.path) for e in entries if not hidden(e.name) and e.is_dir()] if depth > 1 else []
+    if len(folders) <= _MOST_FOLDERS:  # more are class folders (or the like), not walked for shards
+        for inner in folders:
+            found += _shards(inner, depth - 1)
+    return found
+
+
+def _split_of(file: Path) -> tuple[str, Path]:
+    """A shard's split name and the folder of its data set: the first word of the file's name
+    when that names a split (``train-00000-of-00001.parquet``, ``test.parquet``), else its
+    folder's name (``train/0000.parquet``, ``train/data-00000-of-00001.arrow``), whose parent is
+    then the set's folder. A shard named by neither is training data."""
+    word = _WORD.match(file.stem)
+    if word is not None and split_role(word.group()) is not None:
+        return word.group(), file.parent
+    if split_role(file.parent.name) is not None:
+        return file.parent.name, file.parent.parent
+    return "train", file.parent
+
+
+def _batches(file: Path, columns: list[str]) -> Iterator[Any]:
+    """``file``'s record batches of ``columns``: a Parquet file's row groups a slice at a time; an
+    Arrow file in the stream format ``save_to_disk`` writes, or the random-access one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if file.suffix.lower() == ".parquet":
+            yield from pq.ParquetFile(file).iter_batches(batch_size=_BATCH_ROWS, columns=columns)
+            return
+        with pa.memory_map(str(file)) as source:
+            try:
+                reader: Any = pa.ipc.open_stream(source)
+                batches = iter(reader)
+            except pa.ArrowInvalid:
+                source.seek(0)
+                reader = pa.ipc.open_file(source)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            for batch in batches:
+                yield batch.select(columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{file}: not a readable {file.suffix[1:]} file ({exc})") from None
+
+
+def _schema(file: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if file.suffix.lower() == ".parquet":
+            return pq.read_schema(file)
+        with pa.memory_map(str(file)) as source:
+            try:
+                return pa.ipc.open_stream(source).schema
+            except pa.ArrowInvalid:
+                source.seek(0)
+                return pa.ipc.open_file(source).schema
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{file}: not a readable {file.suffix[1:]} file ({exc})") from None
+
+
+def _features(file: Path) -> dict[str, Any]:
+    """Each column's ``datasets`` feature: recorded in the schema's ``huggingface`` metadata (or a
+    ``dataset_info.json`` beside an Arrow file), else read from the Arrow types (a struct of
+    ``bytes`` and ``path`` is an image)."""
+    schema = _schema(file)
+    recorded: dict[str, Any] = {}
+    meta = (schema.metadata or {}).get(b"huggingface")
+    try:
+        if meta is not None:
+            recorded = json.loads(meta).get("info", {}).get("features") or {}
+        elif (file.parent / "dataset_info.json").is_file():
+            recorded = json.loads((file.parent / "dataset_info.json").read_text()).get("features") or {}
+    except (ValueError, OSError, AttributeError):
+        recorded = {}
+    return {field.name: recorded.get(field.name) or _arrow_feature(field.type) for field in schema}
+
+
+def _arrow_feature(kind: Any) -> dict[str, Any]:
+    import pyarrow as pa
+
+    if pa.types.is_struct(kind) and {kind.field(i).name for i in range(kind.num_fields)} >= {"bytes", "path"}:
+        return {"_type": "Image"}
+    return {"_type": "Value", "dtype": str(kind)}
+
+
+def _is_image(feature: Any) -> bool:
+    return isinstance(feature, dict) and feature.get("_type") == "Image"
+
+
+def class_label_names(feature: Any) -> list[str] | None:
+    """The class names of a ``ClassLabel`` feature, looked for inside a list or dict feature too
+    (a ``Sequence`` of ``ClassLabel``, the ``category`` of an ``objects`` column); None without one."""
+    if isinstance(feature, dict):
+        if feature.get("_type") == "ClassLabel":
+            names = feature.get("names")
+            return [str(name) for name in names] if isinstance(names, list) else None
+        inner = feature.get("feature") if feature.get("_type") in ("Sequence", "List", "LargeList") else None
+        return class_label_names(inner) if inner is not None else None
+    if isinstance(feature, list) and len(feature) == 1:
+        return class_label_names(feature[0])
+    return None
+
+
+def image_bytes(cell: Any, root: Path) -> bytes | None:
+    """The encoded file of an ``Image`` cell: its ``bytes``, else the file its ``path`` names
+    (absolute, or below ``root``); None for an empty cell."""
+    if not isinstance(cell, dict):
+        return None
+    data = cell.get("bytes")
+    if data:
+        return bytes(data)
+    name = cell.get("path")
+    if name:
+        for candidate in (Path(name), root / name):
+            if candidate.is_file():
+                return candidate.read_bytes()
+    return None
+
+
+def unpacked(hub: HubSet, extra: str, write: Callable[[Path], None], what: str) -> Path:
+    """The cache folder ``write`` fills once from ``hub``'s rows (photos and what labels them, as
+    files a task's own reader reads), keyed by the shards' paths, sizes and times and by ``extra``
+    (what else decides the files). It is written into a temporary folder renamed into place, so a
+    folder there is whole; a failed write leaves nothing."""
+    token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in hub.files()) + f"|{extra}"
+    target = cache_home() / "hub" / hashlib.sha256(token.encode()).hexdigest()[:16]
+    if target.is_dir():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise DataError(
+            f"cannot write the files of {what} into {target.parent} ({exc.strerror or exc}); set LUCID_HOME "
+            "to a writable folder"
+        ) from None
+    try:
+        write(work)
+        os.rename(work, target)
+    except OSError as exc:
+        if not target.is_dir():  # else another process wrote the same files first
+            raise DataError(f"cannot write the files of {what} into {target.parent} ({exc.strerror or exc})") from None
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return target

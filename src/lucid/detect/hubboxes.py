@@ -1,0 +1,216 @@
+"""Detection sets as the Hugging Face Hub stores them (`lucid.data.hub`): a row holds a photo and
+its objects, the boxes and their classes in one column (``cppe-5``'s and Roboflow's exports'
+``objects``: ``{"bbox": [[x, y, w, h], ...], "category": [0, ...]}``, or a list of such dicts),
+or in top-level list columns (``bbox`` + ``category``). ``ClassLabel`` names the classes.
+
+The Hub has no one box format: COCO's ``[x, y, width, height]`` is the convention the
+``transformers`` detection guides use and the one most sets follow, but some store corners. The
+format is read from the data: boxes whose "corners" would be reversed are widths, boxes that
+as widths would reach past their photos are corners; values all within 0..1 are fractions of the
+photo. When nothing tells, COCO's is taken, and a note says so.
+
+The photos are written once into lucid's cache as they are stored; the boxes are read from the
+files each time (one column of numbers, quick to read), so nothing else is cached.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lucid.data.hub import HubSet, class_label_names, hub_set, image_bytes, unpacked
+from lucid.data.images import image_header, write_encoded
+from lucid.detect.formats import RawImage, RawObject
+from lucid.errors import DataError
+
+__all__ = ["BOX_KEYS", "CLASS_KEYS", "BoxColumns", "box_columns", "hub_boxes"]
+
+BOX_KEYS = ("bbox", "bboxes", "boxes", "box")
+CLASS_KEYS = ("category", "categories", "category_id", "label", "labels", "class", "classes")
+_OVERHANG = 1.0  # pixels a box may reach past its photo before it is read as corners
+
+
+@dataclass
+class BoxColumns:
+    """Where a row keeps its photo and objects: ``column`` the struct (or list of structs) column
+    of the objects, None when the boxes and classes are top-level columns; ``box`` and ``label``
+    the fields (or columns) of the boxes and their classes (None: one class); ``names`` the
+    ``ClassLabel`` names."""
+
+    photo: str
+    column: str | None
+    box: str
+    label: str | None
+    names: list[str] | None
+
+    def columns(self) -> list[str]:
+        if self.column is not None:
+            return [self.column]
+        return [self.box] + ([self.label] if self.label is not None else [])
+
+
+def _fields(feature: Any) -> dict[str, Any] | None:
+    """The sub-features of a struct feature (a dict of features, a ``Sequence``/``List`` of one,
+    or a one-item list of one), else None."""
+    if isinstance(feature, list) and len(feature) == 1:
+        return _fields(feature[0])
+    if not isinstance(feature, dict):
+        return None
+    if "_type" not in feature:
+        return feature
+    if feature["_type"] in ("Sequence", "List", "LargeList"):
+        return _fields(feature.get("feature"))
+    return None
+
+
+def _pick(keys: Sequence[str], fields: dict[str, Any]) -> str | None:
+    lowered = {name.lower(): name for name in fields}
+    return next((lowered[key] for key in keys if key in lowered), None)
+
+
+def box_columns(hub: HubSet) -> BoxColumns | None:
+    """How ``hub``'s rows hold photos and boxes, or None when they hold one photo and no boxes."""
+    images = hub.image_columns()
+    if len(images) != 1:
+        return None
+    for name, feature in hub.features.items():
+        fields = _fields(feature)
+        if fields is None or name == images[0]:
+            continue
+        box = _pick(BOX_KEYS, fields)
+        if box is not None:
+            label = _pick(CLASS_KEYS, fields)
+            names = class_label_names(fields[label]) if label is not None else None
+            return BoxColumns(images[0], name, box, label, names)
+    box = _pick(BOX_KEYS, hub.features)
+    if box is None or _fields(hub.features[box]) is not None:
+        return None
+    label = _pick(CLASS_KEYS, hub.features)
+    names = class_label_names(hub.features[label]) if label is not None else None
+    return BoxColumns(images[0], None, box, label, names)
+
+
+def _objects(row: dict[str, Any], columns: BoxColumns) -> list[tuple[Any, Any]]:
+    """A row's (box, class) pairs, whether its objects are a dict of lists or a list of dicts."""
+    cell: Any = row[columns.column] if columns.column is not None else row
+    if cell is None:
+        return []
+    if isinstance(cell, list):  # a list of objects, each a dict
+        return [(obj.get(columns.box), obj.get(columns.label) if columns.label else None) for obj in cell]
+    boxes = cell.get(columns.box) or []
+    labels = (cell.get(columns.label) if columns.label else None) or [None] * len(boxes)
+    if not isinstance(labels, list):
+        labels = [labels] * len(boxes)
+    if len(labels) != len(boxes):
+        raise DataError(f"a row holds {len(boxes)} boxes but {len(labels)} classes ({columns.box}, {columns.label})")
+    return list(zip(boxes, labels, strict=True))
+
+
+@dataclass
+class _Row:
+    photo: Path
+    size: tuple[int, int] | None
+    objects: list[tuple[tuple[float, float, float, float], str]]
+
+
+def hub_boxes(root: Path) -> tuple[dict[str, list[RawImage]], list[str] | None, str, list[str]] | None:
+    """``root``'s Hugging Face photos (written once into the cache) and boxes by split role, the
+    class names (None: the boxes' own), what was read and notes; None when ``root`` holds no
+    Hugging Face set of photos and boxes."""
+    hub = hub_set(root)
+    columns = None if hub is None else box_columns(hub)
+    if hub is None or columns is None:
+        return None
+    photos = _photos(hub, columns)
+    rows = {role: list(_rows(hub, role, columns, photos)) for role in hub.splits}
+    names = columns.names
+    if names is None and all(isinstance(obj[1], int) for found in rows.values() for r in found for obj in r.objects):
+        top = max((int(obj[1]) for found in rows.values() for r in found for obj in r.objects), default=-1)
+        names = [f"class_{i}" for i in range(top + 1)]
+    reading, note = _box_format([r for found in rows.values() for r in found])
+    images = {role: [_raw(r, reading, names, hub) for r in found] for role, found in rows.items()}
+    where = f"{columns.column!r}" if columns.column else f"columns {columns.box!r} + {columns.label!r}"
+    what = f"{hub.describe()}, photos in column {columns.photo!r}, boxes in {where} ({reading})"
+    notes = [f"{root}: {what}, the photos written once as files into {photos[next(iter(photos))].parent.parent}"]
+    if note:
+        notes.append(f"{root}: {note}")
+    return images, names, what, notes
+
+
+def _photos(hub: HubSet, columns: BoxColumns) -> dict[tuple[str, int], Path]:
+    """Each row's photo in the cache, by (split role, row number)."""
+
+    def write(work: Path) -> None:
+        for role in hub.splits:
+            (work / role).mkdir()
+            for number, row in enumerate(hub.rows(role, [columns.photo]), 1):
+                data = image_bytes(row[columns.photo], hub.root)
+                if data is not None:
+                    write_encoded(work / role / f"{number:07d}", data, f"{hub.root}: {role} row {number}")
+
+    cache = unpacked(hub, f"photos|{columns.photo}", write, str(hub.root))
+    found = {}
+    for role in hub.splits:
+        for entry in os.scandir(cache / role):
+            stem = entry.name.partition(".")[0]
+            if stem.isdigit():
+                found[role, int(stem)] = Path(entry.path)
+    return found
+
+
+def _rows(hub: HubSet, role: str, columns: BoxColumns, photos: dict[tuple[str, int], Path]) -> Iterator[_Row]:
+    for number, row in enumerate(hub.rows(role, columns.columns()), 1):
+        photo = photos.get((role, number))
+        if photo is None:
+            continue  # a row without a photo
+        objects = []
+        for box, label in _objects(row, columns):
+            if box is None or len(box) != 4 or any(v is None for v in box):
+                raise DataError(f"{hub.root}: {role} row {number}: a box of 4 numbers expected, got {box!r}")
+            objects.append(((float(box[0]), float(box[1]), float(box[2]), float(box[3])), label))
+        header = image_header(photo)
+        yield _Row(photo, None if header is None else header[0], objects)
+
+
+def _box_format(rows: Sequence[_Row]) -> tuple[str, str | None]:
+    """How the set's boxes read (``"x, y, width, height"`` or ``"corners"``, in pixels or as
+    fractions) and a note when the data could not tell."""
+    boxes = [box for row in rows for box, _ in row.objects]
+    fractions = bool(boxes) and all(0.0 <= v <= 1.0 for box in boxes for v in box)
+    if any(box[2] < box[0] or box[3] < box[1] for box in boxes):
+        kind = "x, y, width, height"
+    elif any(_past_photo(row, fractions) for row in rows):
+        kind = "corners"
+    else:
+        kind = "x, y, width, height"
+        if boxes:
+            note = "the boxes read as COCO's [x, y, width, height] (the Hub's usual format; as corners they fit too)"
+            return f"{kind}, {'fractions' if fractions else 'pixels'}", note
+    return f"{kind}, {'fractions' if fractions else 'pixels'}", None
+
+
+def _past_photo(row: _Row, fractions: bool) -> bool:
+    """Whether a box of ``row``, read as x, y, width, height, reaches past its photo."""
+    if row.size is None:
+        return False
+    width, height = (1.0, 1.0) if fractions else row.size
+    slack = 0.0 if fractions else _OVERHANG
+    return any(box[0] + box[2] > width + slack or box[1] + box[3] > height + slack for box, _ in row.objects)
+
+
+def _raw(row: _Row, reading: str, names: list[str] | None, hub: HubSet) -> RawImage:
+    objects = []
+    for box, label in row.objects:
+        x0, y0, a, b = box
+        corners = (x0, y0, a, b) if reading.startswith("corners") else (x0, y0, x0 + a, y0 + b)
+        if names is not None and isinstance(label, int) and 0 <= label < len(names):
+            name = names[label]
+        elif label is None:
+            name = "object"
+        else:
+            name = str(label)
+        objects.append(RawObject(name, corners))
+    return RawImage(row.photo, objects, hub.files()[0], None, reading.endswith("fractions"))

@@ -1,0 +1,314 @@
+"""Data sets as the Hugging Face Hub stores them (Parquet shards, ``save_to_disk`` Arrow files),
+read by ``lucid train --data DIR`` for each task as the ``datasets`` library would read them.
+
+The shards are written here as the ``datasets`` library writes them: an ``Image`` column is a
+struct of the encoded file's ``bytes`` and its ``path``, and the schema's ``huggingface``
+metadata records each column's feature (``ClassLabel`` names)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from lucid.data import find_layout
+from lucid.errors import DataError
+
+IMAGE = {"_type": "Image"}
+
+
+def encoded(pixels: np.ndarray, fmt: str = "JPEG") -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt)
+    return out.getvalue()
+
+
+def image_cell(data: bytes, name: str) -> dict[str, Any]:
+    return {"bytes": data, "path": name}
+
+
+def table(rows: dict[str, list[Any]], features: dict[str, Any] | None) -> pa.Table:
+    """``rows`` as an Arrow table, with the ``huggingface`` schema metadata of ``features``."""
+    built = pa.table(rows)
+    if features is not None:
+        meta = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
+        built = built.replace_schema_metadata(meta)
+    return built
+
+
+def write_parquet(path: Path, rows: dict[str, list[Any]], features: dict[str, Any] | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table(rows, features), path)
+    return path
+
+
+def photos(count: int, size: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def class_rows(count: int, seed: int, classes: int = 3) -> tuple[dict[str, list[Any]], list[bytes]]:
+    files = [encoded(p) for p in photos(count, 16, seed)]
+    cells = [image_cell(data, f"{i}.jpg") for i, data in enumerate(files)]
+    return {"img": cells, "label": [i % classes for i in range(count)]}, files
+
+
+CIFAR_FEATURES = {"img": IMAGE, "label": {"names": ["airplane", "bird", "cat"], "_type": "ClassLabel"}}
+
+
+def test_parquet_photos_and_class_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CIFAR-10 as ``huggingface-cli download`` leaves it (``plain_text/train-00000-of-00001.parquet``
+    + ``test-...``, a hidden ``.cache/``, a README): class folders named by the ``ClassLabel``
+    names, the photos' bytes written as they are, the test split validating. Before: "no images"."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "cifar10"
+    train, train_files = class_rows(9, 0)
+    test, _ = class_rows(6, 1)
+    write_parquet(root / "plain_text" / "train-00000-of-00001.parquet", train, CIFAR_FEATURES)
+    write_parquet(root / "plain_text" / "test-00000-of-00001.parquet", test, CIFAR_FEATURES)
+    (root / ".cache" / "huggingface").mkdir(parents=True)
+    (root / "README.md").write_text("# CIFAR-10\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["airplane", "bird", "cat"],
+        9,
+        6,
+    )
+    assert layout.train.files["airplane"][0].read_bytes() == train_files[0]
+    assert layout.train.files["airplane"][0].suffix == ".jpg"
+    assert any("Hugging Face" in note for note in layout.notes)
+
+
+def test_save_to_disk_arrow_and_plain_label_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DatasetDict.save_to_disk``'s folders (``train/data-00000-of-00001.arrow`` + its
+    ``dataset_info.json``, an Arrow stream), a validation split beside a test one (validation
+    validates), PNG bytes, and labels -1 (unlabelled rows) left out. A set without recorded
+    features still reads: a struct of ``bytes`` and ``path`` is a photo, ``label`` its class."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "saved"
+    features = {"image": IMAGE, "labels": {"names": ["healthy", "rust"], "_type": "ClassLabel"}}
+    for split, count in (("train", 6), ("validation", 4), ("test", 2)):
+        pixels = photos(count, 12, count)
+        rows = {
+            "image": [image_cell(encoded(p, "PNG"), f"{i}.png") for i, p in enumerate(pixels)],
+            "labels": [i % 2 if split != "test" else -1 for i in range(count)],
+        }
+        folder = root / split
+        folder.mkdir(parents=True)
+        built = table(rows, None)
+        with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink:
+            with pa.ipc.new_stream(sink, built.schema) as writer:
+                writer.write_table(built)
+        (folder / "dataset_info.json").write_text(json.dumps({"features": features}))
+    (root / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "validation", "test"]}))
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_val",
+        ["healthy", "rust"],
+        6,
+        4,
+    )
+    assert layout.train.files["rust"][0].suffix == ".png"
+
+    plain = tmp_path / "plain"
+    rows, _ = class_rows(10, 3)
+    write_parquet(plain / "data" / "train-00000-of-00001.parquet", rows, None)
+    layout = find_layout(plain)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["0", "1", "2"], 10)
+
+
+def test_hub_files_of_several_sets_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards of two configurations (``cifar10/`` and ``cifar100/``) are two data sets: refused in
+    one line naming both, not mixed into one; a shard that is no Parquet file is named."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "two"
+    for config in ("cifar10", "cifar100"):
+        rows, _ = class_rows(4, 0)
+        write_parquet(root / config / "train-00000-of-00001.parquet", rows, CIFAR_FEATURES)
+    with pytest.raises(DataError, match=r"2 data sets \(cifar10/, cifar100/\); pass one"):
+        find_layout(root)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "train-00000-of-00001.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match=r"train-00000-of-00001.parquet: not a readable parquet file"):
+        find_layout(broken)
+
+
+def street(i: int, size: tuple[int, int] = (24, 32)) -> tuple[np.ndarray, np.ndarray]:
+    """Photo ``i`` and its mask: a band of class 1 and a block of class 2 on class 0 (road)."""
+    mask = np.zeros(size, np.uint8)
+    mask[: 6 + i % 5] = 1
+    mask[12:20, 4 + i : 14 + i] = 2
+    colours = np.array([[90, 90, 90], [70, 130, 180], [220, 20, 60]], np.uint8)
+    return colours[mask], mask
+
+
+def sidewalk(root: Path, count: int, splits: tuple[str, ...] = ("train",)) -> list[np.ndarray]:
+    """``segments/sidewalk-semantic`` as downloaded: ``data/<split>-*.parquet`` of ``pixel_values``
+    + ``label`` images, and ``id2label.json`` at the root. The masks, in row order."""
+    masks = []
+    for split in splits:
+        pairs = [street(i + 10 * len(masks)) for i in range(count)]
+        masks += [mask for _, mask in pairs]
+        rows = {
+            "pixel_values": [image_cell(encoded(photo, "PNG"), f"{i}.png") for i, (photo, _) in enumerate(pairs)],
+            "label": [image_cell(encoded(mask, "PNG"), f"{i}_label.png") for i, (_, mask) in enumerate(pairs)],
+        }
+        write_parquet(root / "data" / f"{split}-00000-of-00001.parquet", rows, {"pixel_values": IMAGE, "label": IMAGE})
+    (root / "id2label.json").write_text(json.dumps({"0": "road", "1": "sky", "2": "person"}))
+    return masks
+
+
+def test_parquet_photo_and_mask_columns_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two image columns are a photo and its mask: segmentation's data, each mask written as it is
+    stored, the validation split validating and ``id2label.json`` naming the classes; the set is
+    no classifier's. Before: "no images in class folders"."""
+    from lucid.segment.data import find_layout as segmentation_layout
+    from lucid.segment.data import holds_masks, segmentation_datasets
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "sidewalk"
+    masks = sidewalk(root, 4, ("train", "validation"))
+    assert holds_masks(root)
+    layout = segmentation_layout(root)
+    assert (layout.kind, len(layout.train), len(layout.val)) == ("splits", 4, 4)
+    assert np.array_equal(np.asarray(Image.open(layout.train[0][1])), masks[0])
+    assert np.array_equal(np.asarray(Image.open(layout.val[3][1])), masks[7])
+    _, _, info = segmentation_datasets(str(root), crop_size=(16, 16))
+    assert info.classes == ["road", "sky", "person"]
+    with pytest.raises(DataError):
+        find_layout(root)  # one photo and a mask a row: no class to learn
+
+
+def test_training_on_a_parquet_segmentation_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """``lucid train --data DIR`` without ``--task`` trains segmentation on a Parquet set of one
+    split (a seeded share validates), and ``lucid eval --data DIR`` rescores the same held-out rows."""
+    from lucid.cli import main
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "sidewalk"
+    sidewalk(root, 10)
+    out = tmp_path / "run"
+    tiny = ["--crop-size", "16x16", "--batch-size", "2", "--epochs", "1", "--no-progress"]
+    assert main(["train", "--data", str(root), *tiny, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "training segmentation (--task segment)" in said and "Hugging Face" in said
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["data"]["classes"] == ["road", "sky", "person"]
+    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 2 and result["miou"] == pytest.approx(record["val_miou"], abs=1e-9)
+
+
+CPPE_NAMES = ["Coverall", "Face_Shield", "Gloves"]
+FLOATS = {"feature": {"dtype": "float32", "_type": "Value"}, "_type": "Sequence"}
+SEQUENCE_OF_BOXES = {"feature": FLOATS, "_type": "Sequence"}
+
+
+def cells(i: int, size: tuple[int, int] = (48, 64)) -> tuple[np.ndarray, list[list[float]], list[int]]:
+    """Photo ``i`` (``size`` rows x columns) with two boxes as [x, y, width, height]: a square at
+    its left, a wide bar at its bottom right reaching close to the photo's corner."""
+    photo = np.full((*size, 3), 30, np.uint8)
+    boxes = [[2.0 + i, 4.0, 10.0, 10.0], [30.0, 30.0, 33.0 - i, 17.0]]
+    for x, y, w, h in boxes:
+        photo[int(y) : int(y + h), int(x) : int(x + w)] = 220
+    return photo, boxes, [i % 3, (i + 1) % 3]
+
+
+def cppe(root: Path, counts: dict[str, int], corners: bool = False) -> dict[str, list[list[list[float]]]]:
+    """``cppe-5`` as downloaded: ``data/<split>-*.parquet`` of ``image`` and ``objects`` (a
+    ``Sequence`` of dicts, stored as a struct of lists; ``corners``: a list of dicts of
+    [x0, y0, x1, y1] boxes, as some sets keep them). The boxes as written, by split."""
+    written: dict[str, list[list[list[float]]]] = {}
+    for split, count in counts.items():
+        made = [cells(i) for i in range(count)]
+        written[split] = [boxes for _, boxes, _ in made]
+        if corners:
+            objects: list[Any] = [
+                [{"bbox": [x, y, x + w, y + h], "category": c} for (x, y, w, h), c in zip(boxes, labels, strict=True)]
+                for _, boxes, labels in made
+            ]
+            feature: Any = [{"bbox": {"feature": {"dtype": "float32", "_type": "Value"}, "_type": "Sequence"}}]
+            feature[0]["category"] = {"names": CPPE_NAMES, "_type": "ClassLabel"}
+        else:
+            objects = [{"bbox": boxes, "category": labels} for _, boxes, labels in made]
+            feature = {
+                "feature": {
+                    "bbox": {"feature": {"dtype": "float32", "_type": "Value"}, "length": 4, "_type": "Sequence"},
+                    "category": {"names": CPPE_NAMES, "_type": "ClassLabel"},
+                },
+                "_type": "Sequence",
+            }
+        rows = {
+            "image_id": list(range(count)),
+            "image": [image_cell(encoded(photo), f"{i}.jpg") for i, (photo, _, _) in enumerate(made)],
+            "objects": objects,
+        }
+        write_parquet(
+            root / "data" / f"{split}-00000-of-00001.parquet",
+            rows,
+            {"image_id": {"dtype": "int64", "_type": "Value"}, "image": IMAGE, "objects": feature},
+        )
+    return written
+
+
+@pytest.mark.parametrize("corners", [False, True])
+def test_parquet_photos_and_objects_detect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corners: bool) -> None:
+    """A photo column and an ``objects`` column of boxes and ``ClassLabel`` categories are
+    detection's: every box equals the one written, whether stored as COCO's [x, y, w, h] (a struct
+    of lists) or as corners (a list of dicts; told by the boxes that would reach past the photo
+    as widths); the test split validates (said). No classifier or segmentation reads it."""
+    from lucid.detect.data import find_detection_layout, looks_like_detection
+    from lucid.segment.data import holds_masks
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "cppe-5"
+    written = cppe(root, {"train": 5, "test": 3}, corners)
+    assert looks_like_detection(root) and not holds_masks(root)
+    layout = find_detection_layout(root)
+    assert (layout.name, layout.classes, len(layout.train), len(layout.val or [])) == ("hub", CPPE_NAMES, 5, 3)
+    for split, images in (("train", layout.train), ("test", layout.val or [])):
+        for raw, boxes in zip(images, written[split], strict=True):
+            assert [obj.box for obj in raw.objects] == [(x, y, x + w, y + h) for x, y, w, h in boxes]
+    assert [obj.name for obj in layout.train[1].objects] == ["Face_Shield", "Gloves"]
+    assert any("the test split validates" in note for note in layout.notes)
+    assert not any("COCO's" in note for note in layout.notes)  # the boxes told their format
+    with pytest.raises(DataError):
+        find_layout(root)
+
+    unclear = tmp_path / "unclear"  # boxes that fit as corners and as widths: COCO's, said
+    rows = {"image": [image_cell(encoded(cells(0)[0]), "0.jpg")], "bbox": [[[2.0, 2.0, 10.0, 10.0]]]}
+    write_parquet(unclear / "train.parquet", rows, {"image": IMAGE, "bbox": SEQUENCE_OF_BOXES})
+    layout = find_detection_layout(unclear)
+    assert layout.train[0].objects[0].box == (2.0, 2.0, 12.0, 12.0) and layout.classes is None
+    assert any("COCO's" in note for note in layout.notes)
+
+
+def test_training_on_a_parquet_detection_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """``lucid train --data DIR`` without ``--task`` trains detection on a Parquet set, and ``lucid
+    eval --data DIR`` rescores the validation split to the same mAP."""
+    from lucid.cli import main
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "cppe-5"
+    cppe(root, {"train": 6, "validation": 2})
+    out = tmp_path / "run"
+    tiny = ["--img-size", "64", "--batch-size", "2", "--epochs", "1", "--no-progress", "--workers", "0"]
+    assert main(["train", "--data", str(root), *tiny, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "training detection (--task detect)" in said and "Hugging Face" in said
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["data"]["classes"] == CPPE_NAMES
+    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--json", "--tta", "none"]) == 0
+    result = json.loads(capsys.readouterr().out)  # one pass, as each epoch was scored
+    assert result["images"] == 2 and result["map"] == pytest.approx(record["val_map"], abs=1e-9)

@@ -312,3 +312,43 @@ def test_training_on_a_parquet_detection_set(tmp_path: Path, monkeypatch: pytest
     assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--json", "--tta", "none"]) == 0
     result = json.loads(capsys.readouterr().out)  # one pass, as each epoch was scored
     assert result["images"] == 2 and result["map"] == pytest.approx(record["val_map"], abs=1e-9)
+
+
+def test_the_hub_cache_folder_of_a_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~/.cache/huggingface/hub/datasets--uoft-cs--cifar10`` as ``load_dataset`` leaves it: the
+    files are links in ``snapshots/<commit>/`` to ``blobs/``, and ``refs/main`` names the commit
+    (an older snapshot beside it is not read); shards named ``cifar10-train.arrow`` (the
+    ``datasets`` cache's) take their split from the word that names one."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "datasets--uoft-cs--cifar10"
+    blobs = root / "blobs"
+    for commit, count in (
+        ("0b2714987fa478483af9968de7c934580d0bb9a2", 9),
+        ("1111111111111111111111111111111111111111", 4),
+    ):
+        for split in ("train", "test"):
+            rows, _ = class_rows(count if split == "train" else 3, len(split))
+            blob = write_parquet(blobs / f"{commit[:8]}{split}", rows, CIFAR_FEATURES)
+            link = root / "snapshots" / commit / "plain_text" / f"{split}-00000-of-00001.parquet"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(blob)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text("0b2714987fa478483af9968de7c934580d0bb9a2")
+    layout = find_layout(root)
+    assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_test", 9, 3)
+
+    cached = tmp_path / "uoft-cs___cifar10" / "plain_text" / "0.0.0" / "abc"
+    for split, count in (("train", 6), ("test", 3)):
+        rows, _ = class_rows(count, 5)
+        built = table(rows, CIFAR_FEATURES)
+        cached.mkdir(parents=True, exist_ok=True)
+        with pa.OSFile(str(cached / f"cifar10-{split}.arrow"), "wb") as sink:
+            with pa.ipc.new_stream(sink, built.schema) as writer:
+                writer.write_table(built)
+    layout = find_layout(cached)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["airplane", "bird", "cat"],
+        6,
+        3,
+    )

@@ -76,6 +76,7 @@ def hub_set(root: str | os.PathLike[str]) -> HubSet | None:
     of shards of several configurations (``cifar10/`` and ``cifar100/``) is a DataError that
     names them: each is a data set of its own."""
     base = Path(root).expanduser()
+    base = _snapshot(base) or base
     shards = _shards(base, _DEPTH) if base.is_dir() else []
     if not shards:
         return None
@@ -123,14 +124,32 @@ def _shards(folder: Path, depth: int) -> list[Path]:
     return found
 
 
+def _snapshot(folder: Path) -> Path | None:
+    """The snapshot a Hub cache folder (``~/.cache/huggingface/hub/datasets--uoft-cs--cifar10``:
+    ``blobs/``, ``refs/main``, ``snapshots/<commit>/``) holds the files of: the one ``refs/main``
+    names, else the newest; None for any other folder."""
+    snapshots = folder / "snapshots"
+    if not folder.name.startswith("datasets--") or not snapshots.is_dir():
+        return None
+    try:
+        named = snapshots / (folder / "refs" / "main").read_text().strip()
+        if named.is_dir():
+            return named
+    except OSError:
+        pass
+    found = [f for f in snapshots.iterdir() if f.is_dir() and not hidden(f.name)]
+    return max(found, key=lambda f: f.stat().st_mtime) if found else None
+
+
 def _split_of(file: Path) -> tuple[str, Path]:
     """A shard's split name and the folder of its data set: the first word of the file's name
-    when that names a split (``train-00000-of-00001.parquet``, ``test.parquet``), else its
+    that names a split (``train-00000-of-00001.parquet``, ``test.parquet``, the ``datasets``
+    cache's ``cifar10-train.arrow``), else its
     folder's name (``train/0000.parquet``, ``train/data-00000-of-00001.arrow``), whose parent is
     then the set's folder. A shard named by neither is training data."""
-    word = _WORD.match(file.stem)
-    if word is not None and split_role(word.group()) is not None:
-        return word.group(), file.parent
+    word = next((w for w in _WORD.findall(file.stem) if split_role(w) is not None), None)
+    if word is not None:
+        return word, file.parent
     if split_role(file.parent.name) is not None:
         return file.parent.name, file.parent.parent
     return "train", file.parent

@@ -244,6 +244,37 @@ def test_coco_instances_files(tmp_path: Path) -> None:
     assert looks_like_detection(tmp_path)
 
 
+def test_lvis_files_name_their_coco_photos_by_url(tmp_path: Path) -> None:
+    """LVIS v1 (``lvis_v1_train.json`` + ``lvis_v1_val.json`` beside COCO's ``train2017/`` and
+    ``val2017/``): its images name no ``file_name``, only the ``coco_url`` of the COCO photo, whose
+    folder says where it is (a validation photo from ``train2017/`` too). Each box is read; the
+    outlines draw masks for segmentation alike. Before: "no box annotations found"."""
+    from lucid.segment.data import find_layout as segmentation_layout
+
+    categories = {1: "aerosol_can", 2: "air_conditioner"}
+    places = {"train": ["train2017/a.jpg", "train2017/b.jpg"], "val": ["val2017/c.jpg", "train2017/d.jpg"]}
+    for split, files in places.items():
+        for f in files:
+            photo(tmp_path / f)
+        boxes = [(i, 1 + i % 2, [2, 3, 10, 5]) for i in range(len(files))]
+        path = coco_json(tmp_path / "annotations" / f"lvis_v1_{split}.json", files, categories, boxes)
+        data = json.loads(path.read_text())
+        for image, name in zip(data["images"], files, strict=True):
+            del image["file_name"]
+            image["coco_url"] = f"http://images.cocodataset.org/{name}"
+        for ann in data["annotations"]:
+            x, y, w, h = ann["bbox"]
+            ann["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+        path.write_text(json.dumps(data))
+    assert looks_like_detection(tmp_path)
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("coco", ["aerosol_can", "air_conditioner"], 2, 2)
+    assert [r.image.relative_to(tmp_path).as_posix() for r in val.records] == places["val"]
+    assert val.ground_truth(1)["boxes"].tolist() == [[2.0, 3.0, 12.0, 8.0]]
+    layout = segmentation_layout(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p, _ in layout.val] == places["val"]
+
+
 def test_roboflow_coco_drops_the_dataset_name_category(tmp_path: Path) -> None:
     categories = {0: "cells", 1: "rbc", 2: "wbc"}
     for split, files in (("train", ["a.jpg", "b.jpg"]), ("valid", ["c.jpg"])):

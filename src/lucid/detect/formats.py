@@ -64,6 +64,7 @@ __all__ = [
     "LabelMeShape",
     "is_labelme_json",
     "is_coco_json",
+    "coco_file_name",
     "read_yolo_labels",
     "read_yolo_lines",
     "read_yolo_names",
@@ -346,7 +347,7 @@ def is_labelme_json(path: Path) -> bool:
 def is_coco_json(path: Path, head: int = 1 << 20) -> bool:
     """Whether ``path`` is a COCO instances file, judged from its first ``head`` bytes (such files
     can be large, and their ``annotations`` may come last): an object with an ``images`` list
-    whose entries have a ``file_name``, and no panoptic ``segments_info``."""
+    whose entries have a ``file_name`` (or LVIS's ``coco_url``), and no panoptic ``segments_info``."""
     try:
         with path.open("rb") as handle:
             text = handle.read(head)
@@ -356,7 +357,7 @@ def is_coco_json(path: Path, head: int = 1 << 20) -> bool:
     return (
         text.startswith(b"{")
         and re.search(rb'"images"\s*:\s*\[', text) is not None
-        and b'"file_name"' in text
+        and (b'"file_name"' in text or b'"coco_url"' in text)
         and b'"segments_info"' not in text
     )
 
@@ -439,7 +440,7 @@ def read_coco_json(path: str | os.PathLike[str]) -> CocoFile:
     try:
         categories = {int(c["id"]): str(c["name"]) for c in data.get("categories", [])}
         images = {
-            int(i["id"]): (str(i["file_name"]), _int_or_none(i.get("width")), _int_or_none(i.get("height")))
+            int(i["id"]): (coco_file_name(i), _int_or_none(i.get("width")), _int_or_none(i.get("height")))
             for i in data["images"]
         }
         boxes: dict[int, list[RawObject]] = {}
@@ -454,6 +455,17 @@ def read_coco_json(path: str | os.PathLike[str]) -> CocoFile:
     dropped = _unused_parent_categories(data.get("categories", []), boxes)
     named = [f"{categories.pop(category)!r} (id {category})" for category in dropped]
     return CocoFile(file, categories, images, boxes, named)
+
+
+def coco_file_name(image: dict[str, Any]) -> str:
+    """A COCO image entry's photo: its ``file_name``; LVIS names none, only the ``coco_url`` of the
+    COCO photo it annotates (``http://images.cocodataset.org/train2017/000000391895.jpg``), whose
+    folder and name (``train2017/000000391895.jpg``) say where COCO's download keeps it (LVIS's
+    validation photos are in COCO's ``train2017/`` and ``val2017/`` both). A KeyError without either."""
+    if "file_name" in image:
+        return str(image["file_name"])
+    parts = str(image["coco_url"]).rstrip("/").split("/")
+    return "/".join(parts[-2:])
 
 
 def _int_or_none(value: Any) -> int | None:

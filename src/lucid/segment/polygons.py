@@ -46,6 +46,7 @@ from lucid.detect.data import (
 from lucid.detect.formats import (
     SUPERVISELY_META,
     RegionFile,
+    coco_file_name,
     read_json,
     read_labelme_shapes,
     read_region_file,
@@ -176,9 +177,10 @@ def _drawn_pairs(
         coco = COCO(documents[file])
     pairs = []
     for image_id, image in sorted(coco.imgs.items()):
-        photo = listed_file(str(image["file_name"]), folders)
+        name = coco_file_name(image)
+        photo = listed_file(name, folders)
         if photo is None:
-            raise DataError(f"{file}: the photo {image['file_name']!r} is in none of {[str(f) for f in folders[:2]]}")
+            raise DataError(f"{file}: the photo {name!r} is in none of {[str(f) for f in folders[:2]]}")
         mask = cache / f"{image_id}.png"
         if not mask.is_file():
             save_mask(mask, _draw(coco, image_id, image, value))

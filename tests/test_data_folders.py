@@ -1733,3 +1733,63 @@ def test_npz_archives_of_photo_arrays(tmp_path: Path, monkeypatch: pytest.Monkey
         DataError, match=r"chestmnist.npz: train_labels holds 14 labels per photo; lucid trains one class"
     ):
         find_layout(med)
+
+
+def _category_file(path: Path, photos: list[tuple[str, int]], categories: dict[int, str], **extra: object) -> None:
+    """A COCO-style file of one category per photo (iNaturalist's, Herbarium's): images, their
+    annotations without boxes, and the categories."""
+    data = {
+        "info": {"year": 2018},
+        "images": [{"id": 10 + i, "file_name": name, "width": 20, "height": 20} for i, (name, _) in enumerate(photos)],
+        "annotations": [{"id": i, "image_id": 10 + i, "category_id": c} for i, (_, c) in enumerate(photos)],
+        "categories": [{"id": k, "name": v, "supercategory": "Plantae"} for k, v in categories.items()],
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_photos_labelled_by_coco_style_category_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """iNaturalist 2018 (``train2018.json`` + ``val2018.json`` + ``test2018.json`` beside
+    ``train_val2018/Plantae/<id>/x.jpg``): each photo's class is its annotation's category, named by
+    the categories (not the kingdom folders), the validation file validates, the test file (no
+    annotations) is not read; ``lucid train`` takes it for a classifier (no boxes: no detection),
+    and ``lucid eval --data`` scores the validation photos training scored. iWildCam's file names
+    its photos below ``train/``. Before: detection, then "not a COCO instances file"."""
+    from lucid.detect import looks_like_detection
+
+    root = tmp_path / "inat2018"
+    categories = {5: "Abies concolor", 2: "Acer rubrum", 9: "Aves sp"}
+    colours = list(COLOURS.values())
+    split_photos: dict[str, list[tuple[str, int]]] = {"train": [], "val": []}
+    for i in range(24):
+        category = sorted(categories)[i % 3]
+        name = f"train_val2018/{'Animalia' if category == 9 else 'Plantae'}/{category}/{i:04d}.jpg"
+        _photo(root / name, colours[i % 3], seed=i)
+        split_photos["train" if i < 18 else "val"].append((name, category))
+    _category_file(root / "train2018.json", split_photos["train"], categories)
+    _category_file(root / "val2018.json", split_photos["val"], categories)
+    (root / "test2018.json").write_text(
+        json.dumps({"images": [{"id": 1, "file_name": "test2018/a.jpg"}], "categories": []})
+    )
+    assert not looks_like_detection(root)
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_val",
+        ["Acer rubrum", "Abies concolor", "Aves sp"],
+        18,
+        6,
+    )
+    _scored_as_trained(root, tmp_path / "run", capsys, 6)
+
+    wild = tmp_path / "iwildcam"
+    _category_file(
+        wild / "iwildcam2020_train_annotations.json",
+        [("a.jpg", 0), ("b.jpg", 1), ("c.jpg", 0)],
+        {0: "empty", 1: "deer"},
+    )
+    for i, name in enumerate("abc"):
+        _photo(wild / "train" / f"{name}.jpg", colours[i % 2], seed=i)
+    layout = find_layout(wild)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["empty", "deer"], 3)
+    assert layout.train.files["deer"] == [wild / "train" / "b.jpg"]

@@ -13,6 +13,7 @@ opens a file: ``os.stat`` is enough to tell a FIFO, socket or device from a regu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -476,6 +477,31 @@ def file_head(path: Path, size: int = 1 << 20) -> bytes:
             return handle.read(size)
     except OSError:
         return b""
+
+
+def file_holds(path: Path, needle: bytes, chunk: int = 1 << 22) -> bool:
+    """Whether ``path`` holds the bytes ``needle`` anywhere, read a chunk at a time and stopped at
+    the first one (False when it cannot be read): a large JSON file's content told without
+    parsing it. Remembered by the file's size and time, as several readers ask of one file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return _file_holds(str(path.resolve()), stat.st_size, stat.st_mtime_ns, needle, chunk)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_holds(path: str, size: int, mtime: int, needle: bytes, chunk: int) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            tail = b""
+            while block := handle.read(chunk):
+                if needle in tail + block:
+                    return True
+                tail = block[-len(needle) :]
+    except OSError:
+        return False
+    return False
 
 
 def subfolders(folder: Path) -> list[Path]:

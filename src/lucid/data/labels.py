@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lucid.data.binaries import binary_layout, hub_layout
+from lucid.data.cocolabels import coco_labels_layout
 from lucid.data.files import (
     IMAGE_SUFFIXES,
     MASK_DIRS,
@@ -459,7 +460,8 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root`` as photos labelled other than by class folders: by a data set's MATLAB files
     (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`),
     listed in a CSV table (`table_layout`) or in split lists of ``<photo> <class>`` lines
-    (`label_lists_layout`: FGVC-Aircraft), stored in a table as pixel rows
+    (`label_lists_layout`: FGVC-Aircraft) or in COCO-style category files
+    (`lucid.data.cocolabels`: iNaturalist, Herbarium, iWildCam), stored in a table as pixel rows
     (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in binary files
     (`lucid.data.binaries.binary_layout`: MNIST, CIFAR, STL-10, SVHN, .npz archives); else None."""
     readers = (
@@ -468,6 +470,7 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
         named_layout,
         table_layout,
         label_lists_layout,
+        coco_labels_layout,
         pixel_layout,
         binary_layout,
         hub_layout,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lucid.data.cocolabels import category_files
 from lucid.data.files import (
     IMAGE_SUFFIXES,
     TRAIN_SPLITS,
@@ -222,6 +223,8 @@ def _wrapped_classes(base: Path) -> Path | None:
     """`wrapped_folder` when it has a train/ split or at least two folders of its own
     (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped. A
     download's one data folder beside an unlabelled test split (`beside_unlabelled`) is one too."""
+    if category_files(base):  # iNaturalist's train2018.json labels the photos of its one folder
+        return None
     inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base) or beside_unlabelled(base)
     if inner is None or split_child(inner, TRAIN_SPLITS) is not None or _wrapped_classes(inner) is not None:
         return inner  # none, a split tree, or a wrapper of one (Kaggle's folder inside its namesake)

@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from lucid.data.files import IMAGE_SUFFIXES, distinct_names, names_file_text
+from lucid.data.cocolabels import is_category_file
+from lucid.data.files import IMAGE_SUFFIXES, distinct_names, file_holds, names_file_text
 from lucid.data.studio import task_photo, task_results, upload_name
 from lucid.errors import DataError
 
@@ -347,7 +348,9 @@ def is_labelme_json(path: Path) -> bool:
 def is_coco_json(path: Path, head: int = 1 << 20) -> bool:
     """Whether ``path`` is a COCO instances file, judged from its first ``head`` bytes (such files
     can be large, and their ``annotations`` may come last): an object with an ``images`` list
-    whose entries have a ``file_name`` (or LVIS's ``coco_url``), and no panoptic ``segments_info``."""
+    whose entries have a ``file_name`` (or LVIS's ``coco_url``), and no panoptic ``segments_info``;
+    its ``annotations`` (a file that lists photos alone labels nothing) are not categories alone
+    (`lucid.data.cocolabels.is_category_file`)."""
     try:
         with path.open("rb") as handle:
             text = handle.read(head)
@@ -359,6 +362,8 @@ def is_coco_json(path: Path, head: int = 1 << 20) -> bool:
         and re.search(rb'"images"\s*:\s*\[', text) is not None
         and (b'"file_name"' in text or b'"coco_url"' in text)
         and b'"segments_info"' not in text
+        and file_holds(path, b'"annotations"')  # a list of photos alone (COCO's image_info_test) labels nothing
+        and not is_category_file(path)  # a category per photo, no boxes: iNaturalist's files are a classifier's
     )
 
 

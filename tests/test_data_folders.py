@@ -1793,3 +1793,32 @@ def test_photos_labelled_by_coco_style_category_files(tmp_path: Path, capsys: py
     layout = find_layout(wild)
     assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["empty", "deer"], 3)
     assert layout.train.files["deer"] == [wild / "train" / "b.jpg"]
+
+
+def test_letter_folders_index_the_classes_below_them(tmp_path: Path) -> None:
+    """SUN397 (``a/abbey/``, ``a/apartment_building/outdoor/``, ``b/bakery/shop/``, with its
+    ``ClassName.txt``) and Places365's ``data_256/``: one-letter folders are an index, the classes
+    the folders below them, named as torchvision names them. Folders of one letter that hold
+    their photos (a sign alphabet's ``A/``) or folders of other names (``A/user1/``) stay classes.
+    Before: a classifier of the letters."""
+    colours = list(COLOURS.values())
+    sun = tmp_path / "SUN397"
+    classes = ["a/abbey", "a/apartment_building/outdoor", "b/bakery/shop", "b/beach"]
+    for c, name in enumerate(classes):
+        for i in range(4):
+            _photo(sun / name / f"sun_{c}{i}.jpg", colours[c % len(colours)], seed=10 * c + i)
+    (sun / "ClassName.txt").write_text("".join(f"/{name}\n" for name in classes))
+    layout = find_layout(sun)
+    assert (layout.kind, layout.classes) == ("single", ["abbey", "apartment_building/outdoor", "bakery/shop", "beach"])
+    assert layout.train.count() == 16
+
+    signs = tmp_path / "signs"
+    for c, letter in enumerate("ABC"):
+        for i in range(3):
+            _photo(signs / letter / f"{i}.jpg", colours[c], seed=i)
+    assert find_layout(signs).classes == ["A", "B", "C"]
+    users = tmp_path / "users"
+    for c, letter in enumerate("AB"):
+        for i in range(3):
+            _photo(users / letter / f"user{i}" / "x.jpg", colours[c], seed=i)
+    assert find_layout(users).classes == ["A", "B"]

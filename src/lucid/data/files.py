@@ -275,11 +275,40 @@ def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
             masked += photos != Path(entry.path)
         elif entry.name.lower().endswith(IMAGE_SUFFIXES):
             loose += 1
+    if len(files) >= 2 and all(_LETTER.fullmatch(name) for name in files) and _letter_index(folder, files):
+        files = _classes_below_letters(folder, files)
     if loose:
         skipped.append(f"{folder}: {loose} image(s) outside any class folder, skipped")
     if masked:
         skipped.append(f"{folder}: {masked} class folder(s) hold images/ beside a mask folder; the masks are not read")
     return ClassFiles(folder, files, skipped)
+
+
+_LETTER = re.compile(r"[a-z0-9]", re.IGNORECASE)  # SUN397's and Places365's a/ ... z/ above the classes
+
+
+def _letter_index(folder: Path, by_letter: dict[str, list[Path]]) -> bool:
+    """Whether folders of one letter or digit each are an index of the classes below them (SUN397's
+    ``a/abbey/``, Places365's ``data_256/a/airfield/``): no photo lies in a letter folder itself,
+    and every folder below one begins with its letter. A letter's own photos (``A/x.jpg``: a sign
+    alphabet) or other folders below it (``A/user1/``) keep the letters as the classes."""
+    for letter, photos in by_letter.items():
+        for photo in photos:
+            parts = photo.relative_to(folder / letter).parts
+            if len(parts) < 2 or not parts[0].lower().startswith(letter.lower()):
+                return False
+    return any(by_letter.values())
+
+
+def _classes_below_letters(folder: Path, by_letter: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """The classes of a letter index (`_letter_index`): the folders that hold photos, named by their
+    path below the letter (``abbey``, ``apartment_building/outdoor``, as torchvision's ``SUN397``
+    and ``Places365`` name them)."""
+    classes: dict[str, list[Path]] = {}
+    for letter, photos in by_letter.items():
+        for photo in photos:
+            classes.setdefault("/".join(photo.relative_to(folder / letter).parts[:-1]), []).append(photo)
+    return dict(sorted(classes.items()))
 
 
 def _key(path: Path) -> tuple[int, int]:

@@ -1822,3 +1822,23 @@ def test_letter_folders_index_the_classes_below_them(tmp_path: Path) -> None:
         for i in range(3):
             _photo(users / letter / f"user{i}" / "x.jpg", colours[c], seed=i)
     assert find_layout(users).classes == ["A", "B"]
+
+
+def test_colour_photos_stored_as_pixel_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HAM10000's ``hmnist_8_8_RGB.csv`` (``pixel0000,...,pixel0191,label``: each pixel's red, green
+    and blue in turn, the label last) holds colour photos: each row written as an RGB PNG equal to
+    it. Before: "no images in class folders"."""
+    from PIL import Image
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(3)
+    photos = [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(12)]
+    root = tmp_path / "ham10000"
+    root.mkdir()
+    lines = [",".join(f"pixel{i:04d}" for i in range(192)) + ",label"]
+    lines += [",".join(str(v) for v in photo.reshape(-1)) + f",{k % 2}" for k, photo in enumerate(photos)]
+    (root / "hmnist_8_8_RGB.csv").write_text("\n".join(lines) + "\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["0", "1"], 12)
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["1"][0])), photos[1])
+    assert any("(8x8 RGB)" in note for note in layout.notes)

@@ -52,11 +52,12 @@ class PixelTable:
     side: int
     header: bool
     usage: int | None = None
+    channels: int = 1  # 3: each pixel's red, green and blue in turn (HAM10000's hmnist_28_28_RGB.csv)
 
     def rows(self) -> Iterator[tuple[int, str | None, str | None, np.ndarray]]:
         """Each row's number (1 = the first data row), label, usage and photo (``side`` x ``side``
         uint8); a row of the wrong length or of values outside 0..255 is a DataError naming it."""
-        count = self.side * self.side
+        count = self.side * self.side * self.channels
         with self.file.open(encoding="utf-8-sig", newline="") as handle:
             if self.header:
                 handle.readline()
@@ -72,11 +73,12 @@ class PixelTable:
                 except (IndexError, ValueError):
                     values = np.empty(0)
                 if values.size != count or not (values.min() >= 0 and values.max() <= 255):
-                    shape = f"a {self.side}x{self.side} photo"
+                    shape = f"a {self.side}x{self.side} photo" + (" of RGB pixels" if self.channels == 3 else "")
                     raise DataError(f"{self.file}: row {number} is not {count} pixel values 0..255 ({shape})")
                 label = fields[self.label].strip() if self.label is not None else None
                 usage = fields[self.usage].strip() if self.usage is not None else None
-                yield number, label, usage, values.round().astype(np.uint8).reshape(self.side, self.side)
+                size = (self.side, self.side) if self.channels == 1 else (self.side, self.side, self.channels)
+                yield number, label, usage, values.round().astype(np.uint8).reshape(size)
 
 
 def _side(count: int) -> int | None:
@@ -99,6 +101,8 @@ def read_pixel_table(file: Path) -> PixelTable | None:
     columns = [i for i, name in enumerate(header) if _PIXEL_COLUMN.fullmatch(name)]
     if columns and (side := _side(len(columns))) is not None:
         return PixelTable(file, label, columns, side, True)
+    if columns and len(columns) % 3 == 0 and (side := _side(len(columns) // 3)) is not None:
+        return PixelTable(file, label, columns, side, True, channels=3)  # HAM10000's hmnist_28_28_RGB.csv
     if "pixels" in header and label is not None:
         values = second.rstrip("\r\n").split(",")
         column = header.index("pixels")
@@ -150,7 +154,8 @@ def pixel_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     if found is None:
         return None
     train_table, val_table = found
-    labels = f"photos stored as pixel rows of {train_table.file.name} ({train_table.side}x{train_table.side} grey)"
+    colour = "grey" if train_table.channels == 1 else "RGB"
+    labels = f"photos stored as pixel rows of {train_table.file.name} ({train_table.side}x{train_table.side} {colour})"
     parts = _cached_photos(train_table)
     notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
     if val_table is not None:
@@ -186,7 +191,7 @@ def _cached_photos(table: PixelTable) -> dict[str, ClassFiles]:
         for number, label, usage, photo in table.rows():
             yield number, label, _usage_role(usage), photo
 
-    return cached_photos([table.file], f"table|{table.side}", rows, str(table.file))
+    return cached_photos([table.file], f"table|{table.side}|{table.channels}", rows, str(table.file))
 
 
 def cached_photos(

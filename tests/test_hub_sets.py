@@ -352,3 +352,34 @@ def test_the_hub_cache_folder_of_a_download(tmp_path: Path, monkeypatch: pytest.
         6,
         3,
     )
+
+
+def test_imagefolder_metadata_of_boxes_detects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``datasets`` library's ImageFolder for detection: ``train/metadata.jsonl`` +
+    ``validation/`` beside their photos, a line per photo of its ``file_name`` and ``objects``
+    (``bbox`` as [x, y, w, h] and ``categories`` numbers): every box as written, the classes
+    ``class_0``...; a line whose box is not 4 numbers is named. Before: "no box annotations"."""
+    from lucid.detect.data import find_detection_layout, looks_like_detection
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "imagefolder"
+    written = {}
+    for split, count in (("train", 4), ("validation", 2)):
+        folder = root / split
+        folder.mkdir(parents=True)
+        lines = []
+        for i in range(count):
+            photo, boxes, labels = cells(i)
+            Image.fromarray(photo).save(folder / f"{i:04d}.png")
+            lines.append(json.dumps({"file_name": f"{i:04d}.png", "objects": {"bbox": boxes, "categories": labels}}))
+        (folder / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+        written[split] = [cells(i)[1] for i in range(count)]
+    assert looks_like_detection(root)
+    layout = find_detection_layout(root)
+    assert (layout.classes, len(layout.train), len(layout.val or [])) == (["class_0", "class_1", "class_2"], 4, 2)
+    for raw, boxes in zip(layout.val or [], written["validation"], strict=True):
+        assert [obj.box for obj in raw.objects] == [(x, y, x + w, y + h) for x, y, w, h in boxes]
+    with (root / "train" / "metadata.jsonl").open("a") as handle:
+        handle.write(json.dumps({"file_name": "0000.png", "objects": {"bbox": [[1, 2, 3]], "categories": [0]}}) + "\n")
+    with pytest.raises(DataError, match=r"metadata.jsonl:5: a box of 4 numbers expected, got \[1, 2, 3\]"):
+        find_detection_layout(root)

@@ -1492,11 +1492,12 @@ def _public_sets(root: Path) -> DetectionLayout | None:
 
 
 def _hub(root: Path) -> DetectionLayout | None:
-    """A Hugging Face set of photos and boxes (`lucid.detect.hubboxes`): its train split trains,
+    """A Hugging Face set of photos and boxes (`lucid.detect.hubboxes`: Parquet or Arrow files, or
+    ImageFolder's ``metadata.jsonl`` beside the photos): its train split trains,
     ``validation`` (else ``test``, said) validates; one split is split by seed."""
-    from lucid.detect.hubboxes import hub_boxes
+    from lucid.detect.hubboxes import hub_boxes, metadata_boxes
 
-    found = hub_boxes(root)
+    found = hub_boxes(root) or metadata_boxes(root)
     if found is None:
         return None
     images, names, what, notes = found
@@ -1504,16 +1505,16 @@ def _hub(root: Path) -> DetectionLayout | None:
     if val is None and images.get("test"):
         val = images["test"]
         notes.append(f"{root}: no validation split, so the test split validates")
-    train = images.get("train") or []
+    train = images.get("train") or images.get("") or []
     return DetectionLayout(root, "hub", what + ("" if val is not None else ", split by seed"), train, val, names, notes)
 
 
 def _hub_boxes(folder: Path) -> bool:
     from lucid.data.hub import hub_set
-    from lucid.detect.hubboxes import box_columns
+    from lucid.detect.hubboxes import box_columns, metadata_files
 
     hub = hub_set(folder)
-    return hub is not None and box_columns(hub) is not None
+    return (hub is not None and box_columns(hub) is not None) or bool(metadata_files(folder))
 
 
 def looks_like_detection(root: str | os.PathLike[str]) -> bool:

@@ -15,18 +15,29 @@ files each time (one column of numbers, quick to read), so nothing else is cache
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lucid.data.files import split_role, subfolders
 from lucid.data.hub import HubSet, class_label_names, hub_set, image_bytes, unpacked
 from lucid.data.images import image_header, write_encoded
 from lucid.detect.formats import RawImage, RawObject
 from lucid.errors import DataError
 
-__all__ = ["BOX_KEYS", "CLASS_KEYS", "BoxColumns", "box_columns", "hub_boxes"]
+__all__ = [
+    "BOX_KEYS",
+    "CLASS_KEYS",
+    "METADATA",
+    "BoxColumns",
+    "box_columns",
+    "hub_boxes",
+    "metadata_boxes",
+    "metadata_files",
+]
 
 BOX_KEYS = ("bbox", "bboxes", "boxes", "box")
 CLASS_KEYS = ("category", "categories", "category_id", "label", "labels", "class", "classes")
@@ -93,30 +104,38 @@ def box_columns(hub: HubSet) -> BoxColumns | None:
     return BoxColumns(images[0], None, box, label, names)
 
 
-def _objects(row: dict[str, Any], columns: BoxColumns) -> list[tuple[Any, Any]]:
-    """A row's (box, class) pairs, whether its objects are a dict of lists or a list of dicts."""
-    cell: Any = row[columns.column] if columns.column is not None else row
+def _objects(cell: Any, box: str, label: str | None) -> list[tuple[Any, Any]]:
+    """The (box, class) pairs of a row's objects, whether a dict of lists or a list of dicts."""
     if cell is None:
         return []
     if isinstance(cell, list):  # a list of objects, each a dict
-        return [(obj.get(columns.box), obj.get(columns.label) if columns.label else None) for obj in cell]
-    boxes = cell.get(columns.box) or []
-    labels = (cell.get(columns.label) if columns.label else None) or [None] * len(boxes)
+        return [(obj.get(box), obj.get(label) if label else None) for obj in cell]
+    boxes = cell.get(box) or []
+    labels = (cell.get(label) if label else None) or [None] * len(boxes)
     if not isinstance(labels, list):
         labels = [labels] * len(boxes)
     if len(labels) != len(boxes):
-        raise DataError(f"a row holds {len(boxes)} boxes but {len(labels)} classes ({columns.box}, {columns.label})")
+        raise DataError(f"a row holds {len(boxes)} boxes but {len(labels)} classes ({box}, {label})")
     return list(zip(boxes, labels, strict=True))
+
+
+def _corners(box: Any, where: str) -> tuple[float, float, float, float]:
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or any(not isinstance(v, (int, float)) for v in box):
+        raise DataError(f"{where}: a box of 4 numbers expected, got {box!r}")
+    return float(box[0]), float(box[1]), float(box[2]), float(box[3])
 
 
 @dataclass
 class _Row:
     photo: Path
     size: tuple[int, int] | None
-    objects: list[tuple[tuple[float, float, float, float], str]]
+    objects: list[tuple[tuple[float, float, float, float], Any]]  # a box and its class (a name, a number or None)
 
 
-def hub_boxes(root: Path) -> tuple[dict[str, list[RawImage]], list[str] | None, str, list[str]] | None:
+Found = tuple[dict[str, list[RawImage]], list[str] | None, str, list[str]]
+
+
+def hub_boxes(root: Path) -> Found | None:
     """``root``'s Hugging Face photos (written once into the cache) and boxes by split role, the
     class names (None: the boxes' own), what was read and notes; None when ``root`` holds no
     Hugging Face set of photos and boxes."""
@@ -126,15 +145,25 @@ def hub_boxes(root: Path) -> tuple[dict[str, list[RawImage]], list[str] | None, 
         return None
     photos = _photos(hub, columns)
     rows = {role: list(_rows(hub, role, columns, photos)) for role in hub.splits}
-    names = columns.names
-    if names is None and all(isinstance(obj[1], int) for found in rows.values() for r in found for obj in r.objects):
-        top = max((int(obj[1]) for found in rows.values() for r in found for obj in r.objects), default=-1)
-        names = [f"class_{i}" for i in range(top + 1)]
-    reading, note = _box_format([r for found in rows.values() for r in found])
-    images = {role: [_raw(r, reading, names, hub) for r in found] for role, found in rows.items()}
     where = f"{columns.column!r}" if columns.column else f"columns {columns.box!r} + {columns.label!r}"
-    what = f"{hub.describe()}, photos in column {columns.photo!r}, boxes in {where} ({reading})"
-    notes = [f"{root}: {what}, the photos written once as files into {photos[next(iter(photos))].parent.parent}"]
+    what = f"{hub.describe()}, photos in column {columns.photo!r}, boxes in {where}"
+    cache = photos[next(iter(photos))].parent.parent
+    return _found(root, rows, columns.names, what, f"the photos written once as files into {cache}", hub.files()[0])
+
+
+def _found(
+    root: Path, rows: dict[str, list[_Row]], names: list[str] | None, what: str, written: str, source: Path
+) -> Found:
+    """The photos and boxes of each split role, the class names, what was read and notes, from the
+    rows as read: the box format decided over all of them (`_box_format`); whole-number classes
+    without names are ``class_0`` ..."""
+    every = [obj for found in rows.values() for row in found for obj in row.objects]
+    if names is None and all(isinstance(label, int) for _, label in every):
+        names = [f"class_{i}" for i in range(max((int(label) for _, label in every), default=-1) + 1)]
+    reading, note = _box_format([row for found in rows.values() for row in found])
+    images = {role: [_raw(row, reading, names, source) for row in found] for role, found in rows.items()}
+    what = f"{what} ({reading})"
+    notes = [f"{root}: {what}" + (f", {written}" if written else "")]
     if note:
         notes.append(f"{root}: {note}")
     return images, names, what, notes
@@ -166,11 +195,9 @@ def _rows(hub: HubSet, role: str, columns: BoxColumns, photos: dict[tuple[str, i
         photo = photos.get((role, number))
         if photo is None:
             continue  # a row without a photo
-        objects = []
-        for box, label in _objects(row, columns):
-            if box is None or len(box) != 4 or any(v is None for v in box):
-                raise DataError(f"{hub.root}: {role} row {number}: a box of 4 numbers expected, got {box!r}")
-            objects.append(((float(box[0]), float(box[1]), float(box[2]), float(box[3])), label))
+        cell = row[columns.column] if columns.column is not None else row
+        where = f"{hub.root}: {role} row {number}"
+        objects = [(_corners(box, where), label) for box, label in _objects(cell, columns.box, columns.label)]
         header = image_header(photo)
         yield _Row(photo, None if header is None else header[0], objects)
 
@@ -201,7 +228,7 @@ def _past_photo(row: _Row, fractions: bool) -> bool:
     return any(box[0] + box[2] > width + slack or box[1] + box[3] > height + slack for box, _ in row.objects)
 
 
-def _raw(row: _Row, reading: str, names: list[str] | None, hub: HubSet) -> RawImage:
+def _raw(row: _Row, reading: str, names: list[str] | None, source: Path) -> RawImage:
     objects = []
     for box, label in row.objects:
         x0, y0, a, b = box
@@ -213,4 +240,80 @@ def _raw(row: _Row, reading: str, names: list[str] | None, hub: HubSet) -> RawIm
         else:
             name = str(label)
         objects.append(RawObject(name, corners))
-    return RawImage(row.photo, objects, hub.files()[0], None, reading.endswith("fractions"))
+    return RawImage(row.photo, objects, source, None, reading.endswith("fractions"))
+
+
+METADATA = ("metadata.jsonl", "metadata.json")  # the ``datasets`` ImageFolder's file of each photo's features
+
+
+def metadata_files(root: Path) -> dict[str, Path]:
+    """The ImageFolder ``metadata.jsonl`` files of ``root``'s split folders (``train/``,
+    ``validation/``, ``test/``) by role, else ``root``'s own (role ``""``: split by seed); only
+    files whose first line gives a photo's boxes (`_metadata_keys`)."""
+    found: dict[str, Path] = {}
+    for folder in subfolders(root):
+        role = split_role(folder.name)
+        file = next((folder / n for n in METADATA if (folder / n).is_file()), None)
+        if role is not None and file is not None and _metadata_keys(file) is not None:
+            found.setdefault(role, file)
+    if not found:
+        file = next((root / n for n in METADATA if (root / n).is_file()), None)
+        if file is not None and _metadata_keys(file) is not None:
+            found[""] = file
+    return found
+
+
+def _metadata_keys(file: Path) -> tuple[str | None, str, str | None] | None:
+    """Where a metadata file's lines keep the boxes: (the objects key or None for top-level
+    lists, the box key, the class key), judged from its first line; None when it names no
+    ``file_name`` or no boxes."""
+    try:
+        with file.open(encoding="utf-8") as handle:
+            line = json.loads(handle.readline())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(line, dict) or "file_name" not in line:
+        return None
+    for key, value in line.items():
+        fields = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else value
+        if isinstance(fields, dict) and (box := _pick(BOX_KEYS, fields)) is not None:
+            return key, box, _pick(CLASS_KEYS, fields)
+    box = _pick(BOX_KEYS, line)
+    return None if box is None else (None, box, _pick(CLASS_KEYS, line))
+
+
+def metadata_boxes(root: Path) -> Found | None:
+    """``root``'s photos and boxes as the ``datasets`` library's ImageFolder takes them for
+    detection: ``metadata.jsonl`` beside the photos (in each split folder), a line per photo of its
+    ``file_name`` and ``objects`` (``{"bbox": [[x, y, w, h], ...], "categories": [0, ...]}``); None
+    without such a file."""
+    files = metadata_files(root)
+    if not files:
+        return None
+    rows = {role: _metadata_rows(file) for role, file in files.items()}
+    shown = " + ".join(file.relative_to(root).as_posix() for file in files.values())
+    return _found(root, rows, None, f"ImageFolder metadata: {shown}", "", next(iter(files.values())))
+
+
+def _metadata_rows(file: Path) -> list[_Row]:
+    keys = _metadata_keys(file)
+    assert keys is not None
+    column, box, label = keys
+    rows = []
+    with file.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            where = f"{file}:{number}"
+            try:
+                line = json.loads(text)
+                photo = file.parent / str(line["file_name"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataError(
+                    f"{where}: expected a JSON object with a file_name ({type(exc).__name__}: {exc})"
+                ) from None
+            cell = line.get(column) if column is not None else line
+            objects = [(_corners(b, where), c) for b, c in _objects(cell, box, label)]
+            header = image_header(photo)
+            rows.append(_Row(photo, None if header is None else header[0], objects))
+    return rows

@@ -383,3 +383,22 @@ def test_imagefolder_metadata_of_boxes_detects(tmp_path: Path, monkeypatch: pyte
         handle.write(json.dumps({"file_name": "0000.png", "objects": {"bbox": [[1, 2, 3]], "categories": [0]}}) + "\n")
     with pytest.raises(DataError, match=r"metadata.jsonl:5: a box of 4 numbers expected, got \[1, 2, 3\]"):
         find_detection_layout(root)
+
+
+def test_a_parquet_file_of_image_bytes_and_text_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Parquet file pandas wrote (no ``datasets`` features): an ``image`` column of encoded files'
+    bytes and a ``label`` column of class names, ``train.parquet`` + ``test.parquet``."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "pandas"
+    for split, count in (("train", 6), ("test", 3)):
+        files = [encoded(p) for p in photos(count, 10, count)]
+        write_parquet(
+            root / f"{split}.parquet", {"image": files, "label": [["cat", "dog"][i % 2] for i in range(count)]}, None
+        )
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["cat", "dog"],
+        6,
+        3,
+    )

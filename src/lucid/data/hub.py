@@ -210,13 +210,21 @@ def _features(file: Path) -> dict[str, Any]:
             recorded = json.loads((file.parent / "dataset_info.json").read_text()).get("features") or {}
     except (ValueError, OSError, AttributeError):
         recorded = {}
-    return {field.name: recorded.get(field.name) or _arrow_feature(field.type) for field in schema}
+    return {field.name: recorded.get(field.name) or _arrow_feature(field.name, field.type) for field in schema}
 
 
-def _arrow_feature(kind: Any) -> dict[str, Any]:
+_PHOTO_NAMES = ("image", "img", "photo", "picture", "pixel_values", "mask", "label", "annotation", "segmentation")
+
+
+def _arrow_feature(name: str, kind: Any) -> dict[str, Any]:
+    """A column's feature from its Arrow type alone: a struct of ``bytes`` and ``path`` (the
+    ``datasets`` library's image), or a column of bytes whose name says it holds images (a
+    Parquet file pandas wrote: ``image`` of encoded files), is an image."""
     import pyarrow as pa
 
     if pa.types.is_struct(kind) and {kind.field(i).name for i in range(kind.num_fields)} >= {"bytes", "path"}:
+        return {"_type": "Image"}
+    if (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)) and any(w in name.lower() for w in _PHOTO_NAMES):
         return {"_type": "Image"}
     return {"_type": "Value", "dtype": str(kind)}
 
@@ -241,7 +249,9 @@ def class_label_names(feature: Any) -> list[str] | None:
 
 def image_bytes(cell: Any, root: Path) -> bytes | None:
     """The encoded file of an ``Image`` cell: its ``bytes``, else the file its ``path`` names
-    (absolute, or below ``root``); None for an empty cell."""
+    (absolute, or below ``root``), or the cell itself in a column of bytes; None for an empty cell."""
+    if isinstance(cell, bytes):  # a column of encoded files
+        return cell or None
     if not isinstance(cell, dict):
         return None
     data = cell.get("bytes")

@@ -1842,3 +1842,71 @@ def test_colour_photos_stored_as_pixel_rows(tmp_path: Path, monkeypatch: pytest.
     assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["0", "1"], 12)
     assert np.array_equal(np.asarray(Image.open(layout.train.files["1"][0])), photos[1])
     assert any("(8x8 RGB)" in note for note in layout.notes)
+
+
+def _emnist_photos(count: int) -> list[np.ndarray]:
+    """Upright 28 x 28 photos that are not symmetric: a bar at the top, another at the left."""
+    photos = []
+    for i in range(count):
+        photo = np.zeros((28, 28), np.uint8)
+        photo[2 + i % 3, 4:20] = 255
+        photo[8:24, 3] = 200
+        photos.append(photo)
+    return photos
+
+
+def test_emnist_idx_files_and_csv_tables_are_read_upright_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EMNIST as NIST's ``gzip.zip`` unpacks (``gzip/emnist-<variant>-train-images-idx3-ubyte.gz``,
+    ``-test-``, ``emnist-<variant>-mapping.txt``) and as Kaggle's tables (``emnist-<variant>-train.csv``
+    of label and 784 values): each photo, stored transposed, is written upright; the mapping names
+    the labels (``A``, ``a (lower case)``; the letters variant's ``Aa``); of two variants one is
+    read and a note names the other. Before: "no images" (idx), and a mix of the variants' tables."""
+    import gzip
+    import struct
+
+    from PIL import Image
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    upright = _emnist_photos(9)
+    labels = [10, 36, 10, 36, 10, 36, 10, 36, 10]
+
+    def idx(path: Path, array: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        code = 0x0803 if array.ndim == 3 else 0x0801
+        with gzip.open(path, "wb") as handle:
+            handle.write(struct.pack(">I", code) + b"".join(struct.pack(">I", n) for n in array.shape))
+            handle.write(array.astype(np.uint8).tobytes())
+
+    root = tmp_path / "emnist"
+    stored = np.stack([p.T for p in upright])
+    for variant in ("balanced", "bymerge"):
+        idx(root / "gzip" / f"emnist-{variant}-train-images-idx3-ubyte.gz", stored[:6])
+        idx(root / "gzip" / f"emnist-{variant}-train-labels-idx1-ubyte.gz", np.array(labels[:6]))
+        idx(root / "gzip" / f"emnist-{variant}-test-images-idx3-ubyte.gz", stored[6:])
+        idx(root / "gzip" / f"emnist-{variant}-test-labels-idx1-ubyte.gz", np.array(labels[6:]))
+        (root / "gzip" / f"emnist-{variant}-mapping.txt").write_text("10 65\n36 97\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["A", "a (lower case)"],
+        6,
+        3,
+    )
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["A"][0])), upright[0])
+    assert any("not read: bymerge" in note for note in layout.notes)
+
+    kaggle = tmp_path / "kaggle"
+    kaggle.mkdir()
+    for variant, names in (("letters", "1 65 97\n2 66 98\n"), ("mnist", "0 48\n1 49\n")):
+        for split, part in (("train", slice(0, 6)), ("test", slice(6, 9))):
+            rows = [
+                f"{1 + i % 2}," + ",".join(str(v) for v in photo.reshape(-1)) for i, photo in enumerate(stored[part])
+            ]
+            (kaggle / f"emnist-{variant}-{split}.csv").write_text("\n".join(rows) + "\n")
+        (kaggle / f"emnist-{variant}-mapping.txt").write_text(names)
+    layout = find_layout(kaggle)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == ("train_test", ["Aa", "Bb"], 6, 3)
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["Bb"][0])), upright[1])
+    assert any("not read: mnist" in note for note in layout.notes)

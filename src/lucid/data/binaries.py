@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from lucid.data.emnist import chosen_variant, emnist_notes, mapping_names, variant_of
 from lucid.data.files import FolderLayout, subfolders
 from lucid.data.hub import class_label_names, hub_set, image_bytes
 from lucid.data.pixels import cached_photos
@@ -44,28 +45,33 @@ from lucid.errors import DataError
 
 __all__ = ["binary_layout", "hub_layout", "mnist_files", "cifar_folder", "stl_folder", "svhn_files", "npz_file"]
 
-_IDX = re.compile(r"(train|t10k)-(images|labels)[-.]idx[13]-ubyte(\.gz)?")
+_IDX = re.compile(r"(?:emnist-([a-z]+)-)?(train|t10k|test)-(images|labels)[-.]idx[13]-ubyte(\.gz)?", re.IGNORECASE)
 _CIFAR_FOLDERS = ("cifar-10-batches-bin", "cifar-10-batches-py", "cifar-100-binary", "cifar-100-python")
 Rows = Callable[[], Iterator[tuple[int, str | None, str, np.ndarray]]]
 
 
 def mnist_files(root: Path) -> dict[tuple[str, str], Path] | None:
     """MNIST's four idx files by (``train`` or ``t10k``, ``images`` or ``labels``), looked for at
-    ``root``, in ``root/raw`` and in ``root/<name>/raw`` (torchvision's download); None unless the
-    training images and labels are there."""
-    places = [root, root / "raw", *(folder / "raw" for folder in subfolders(root))]
+    ``root``, in ``root/raw``, ``root/gzip`` (EMNIST's ``gzip.zip``) and in ``root/<name>/raw``
+    (torchvision's download); None unless the training images and labels are there. Of EMNIST's
+    variants (``emnist-balanced-test-images-idx3-ubyte``: its ``test`` is MNIST's ``t10k``) one is
+    read (`lucid.data.emnist.chosen_variant`)."""
+    places = [root, root / "raw", root / "gzip", *(folder / "raw" for folder in subfolders(root))]
     for place in places:
         try:
             names = [e.name for e in os.scandir(place) if e.is_file()]
         except OSError:
             continue
-        found: dict[tuple[str, str], Path] = {}
+        variants: dict[str, dict[tuple[str, str], Path]] = {}
         for name in sorted(names, key=lambda n: n.endswith(".gz")):  # the unpacked file first
             match = _IDX.fullmatch(name)
             if match is not None:
-                found.setdefault((match.group(1), match.group(2)), place / name)
-        if ("train", "images") in found and ("train", "labels") in found:
-            return found
+                part = "t10k" if match.group(2).lower() == "test" else match.group(2).lower()
+                found = variants.setdefault((match.group(1) or "").lower(), {})
+                found.setdefault((part, match.group(3).lower()), place / name)
+        whole = [v for v, found in variants.items() if ("train", "images") in found and ("train", "labels") in found]
+        if whole:
+            return variants["" if "" in whole else chosen_variant(whole)[0]]
     return None
 
 
@@ -86,7 +92,9 @@ def _idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable idx file ({type(exc).__name__}: {exc})") from None
 
 
-def _mnist_rows(files: dict[tuple[str, str], Path]) -> Rows:
+def _mnist_rows(files: dict[tuple[str, str], Path], transposed: bool, names: dict[str, str] | None) -> Rows:
+    """The photos of MNIST's idx files; EMNIST's (``transposed``) turned upright, their labels named."""
+
     def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
         for part, role in (("train", "train"), ("t10k", "val")):
             if (part, "images") not in files or (part, "labels") not in files:
@@ -98,7 +106,8 @@ def _mnist_rows(files: dict[tuple[str, str], Path]) -> Rows:
                     f"{labels.shape}"
                 )
             for number, (photo, label) in enumerate(zip(images, labels, strict=True), 1):
-                yield number, str(int(label)), role, photo.astype(np.uint8)
+                text = str(int(label))
+                yield number, (names or {}).get(text, text), role, (photo.T if transposed else photo).astype(np.uint8)
 
     return rows
 
@@ -352,10 +361,16 @@ def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     if not base.is_dir():
         return None
     mnist = mnist_files(base)
+    notes = []
     if mnist is not None:
         where = mnist["train", "images"].parent
-        rows: Rows = _mnist_rows(mnist)
+        variant = variant_of(mnist["train", "images"].name)
+        names = None if variant is None else mapping_names(where, variant)
+        rows: Rows = _mnist_rows(mnist, variant is not None, names)
         sources, labels = sorted(mnist.values()), f"MNIST's idx files in {where.name}/"
+        if variant is not None:
+            labels = f"EMNIST's {variant} idx files in {where.name}/"
+            notes = emnist_notes(base, where, variant, names)
     elif (folder := cifar_folder(base)) is not None:
         rows, sources = _cifar_rows(folder)
         labels = f"CIFAR's batches in {folder.name}/"
@@ -371,7 +386,7 @@ def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     else:
         return None
     parts = cached_photos(sources, "binary", rows, str(base))
-    notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
+    notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}", *notes]
     if "val" not in parts:
         return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
     return FolderLayout(base, "train_test", parts["train"], parts["val"], notes, "the test files", labels)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lucid.data.emnist import chosen_variant, emnist_notes, mapping_names, variant_of
 from lucid.data.files import ClassFiles, FolderLayout, cache_home, hidden, split_role
 from lucid.data.images import write_encoded
 from lucid.data.tables import LABEL_COLUMNS, UNLABELLED_TABLES
@@ -138,6 +139,10 @@ def pixel_tables(folder: Path) -> tuple[PixelTable, PixelTable | None] | None:
     ]
     if not tables:
         return None
+    variants = [v for t in tables if (v := variant_of(t.file.name)) is not None]
+    if variants:  # EMNIST's six variants: one, its train and test tables
+        chosen = chosen_variant(variants)[0]
+        tables = [t for t in tables if variant_of(t.file.name) == chosen]
     roles = {_table_role(t.file): t for t in reversed(tables)}  # the first of each role
     train = roles.get("train") or roles.get(None) or tables[0]
     val = roles.get("val") or roles.get("test")
@@ -158,6 +163,8 @@ def pixel_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     labels = f"photos stored as pixel rows of {train_table.file.name} ({train_table.side}x{train_table.side} {colour})"
     parts = _cached_photos(train_table)
     notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
+    if (variant := variant_of(train_table.file.name)) is not None:
+        notes += emnist_notes(base, base, variant, mapping_names(base, variant))
     if val_table is not None:
         val = _cached_photos(val_table)["train"]
         kind = "train_test" if _table_role(val_table.file) == "test" else "train_val"
@@ -187,11 +194,17 @@ def _cached_photos(table: PixelTable) -> dict[str, ClassFiles]:
     """The table's photos in the cache (`cached_photos`), by split role: FER-2013's ``Usage``
     gives ``train``, ``val`` and ``test``; any other table's rows are all ``train``."""
 
+    variant = variant_of(table.file.name)
+    names = mapping_names(table.file.parent, variant) if variant is not None else None
+
     def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
         for number, label, usage, photo in table.rows():
+            if variant is not None:  # EMNIST's photos are stored transposed (lucid.data.emnist)
+                photo, label = photo.T.copy(), (names or {}).get(label or "", label)
             yield number, label, _usage_role(usage), photo
 
-    return cached_photos([table.file], f"table|{table.side}|{table.channels}", rows, str(table.file))
+    extra = f"table|{table.side}" + ("|rgb" if table.channels == 3 else "") + ("|upright" if variant else "")
+    return cached_photos([table.file], extra, rows, str(table.file))
 
 
 def cached_photos(

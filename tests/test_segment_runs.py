@@ -292,3 +292,28 @@ def test_training_and_evaluating_on_a_run_table(tmp_path, home, capsys):
     test_photo = root / "test_images" / "ffffc93b.jpg"
     assert main(["predict", str(out / "last.safetensors"), str(test_photo), "--out", str(shown)]) == 0
     assert any(shown.rglob("*.png"))
+
+
+def test_uw_madison_scan_slices_named_by_case_day_and_slice(tmp_path, home):
+    """UW-Madison GI Tract: ``train.csv`` (``id,class,segmentation``, a row per slice and organ, empty
+    runs where the organ is absent) names each slice ``case123_day20_slice_0001``, the file being
+    ``train/case123/case123_day20/scans/slice_0001_24_40_1.50_1.50.png`` (16-bit grey): each slice
+    is found by that id and its mask drawn from the runs (row by row, as the data shows). Before: a
+    classifier of the case folders."""
+    root = tmp_path / "uw-madison-gi-tract-image-segmentation"
+    rows, expected = [], {}
+    for i in range(6):
+        case, day, number = f"case{120 + i // 3}", f"day{20 + i % 2}", f"{i + 1:04d}"
+        wide, small = objects(i)
+        scan = (np.where(wide | small, 30000, 2000) + np.arange(WIDTH)[None, :] * 10).astype(np.uint16)
+        path = root / "train" / case / f"{case}_{day}" / "scans" / f"slice_{number}_{WIDTH}_{HEIGHT}_1.50_1.50.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(scan).save(path)
+        slice_id = f"{case}_{day}_slice_{number}"
+        rows += [[slice_id, "large_bowel", runs(wide, "C")], [slice_id, "stomach", runs(small, "C") if i else ""]]
+        expected[path.name] = np.where(small & (i > 0), 2, np.where(wide, 1, 0)).astype(np.uint8)
+    write_table(root / "train.csv", ["id", "class", "segmentation"], rows)
+    assert holds_masks(root)
+    layout = find_layout(root)
+    masks = drawn(layout)
+    assert len(masks) == 6 and all(np.array_equal(masks[name], mask) for name, mask in expected.items())

@@ -54,6 +54,7 @@ from lucid.errors import DataError
 
 __all__ = [
     "PHOTO_DIRS",
+    "scan_slice_id",
     "TRAIN_LISTS",
     "VAL_LISTS",
     "NAMED",
@@ -306,14 +307,30 @@ def _table_files(base: Path) -> tuple[LabelTable | None, LabelTable | None]:
 
 def photo_index(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
     """The photos below ``folder`` by every name a table may give them: the path below ``folder``
-    with and without its suffix, the file name and the stem (lower-cased); and the walk's notes."""
+    with and without its suffix, the file name and the stem (lower-cased), a scan slice's id
+    (`scan_slice_id`); and the walk's notes."""
     photos, skipped = walk_images(folder)
     index: dict[str, list[Path]] = {}
     for photo in photos:
         relative = photo.relative_to(folder).as_posix().lower()
-        for key in dict.fromkeys((relative, relative.rsplit(".", 1)[0], photo.name.lower(), photo.stem.lower())):
+        keys = [relative, relative.rsplit(".", 1)[0], photo.name.lower(), photo.stem.lower()]
+        scan = scan_slice_id(photo)
+        for key in dict.fromkeys([*keys, *([scan] if scan else [])]):
             index.setdefault(key, []).append(photo)
     return index, skipped
+
+
+_SCAN_SLICE = re.compile(r"(slice_\d+)_\d+_\d+_[\d.]+_[\d.]+")
+
+
+def scan_slice_id(photo: Path) -> str | None:
+    """The id UW-Madison's GI Tract table gives a scan slice (``case123_day20_slice_0001``) for
+    its file ``case123/case123_day20/scans/slice_0001_266_266_1.50_1.50.png`` (the slice's size
+    and pixel spacing in its name); None for any other photo."""
+    match = _SCAN_SLICE.fullmatch(photo.stem.lower())
+    if match is None or photo.parent.name.lower() != "scans":
+        return None
+    return f"{photo.parent.parent.name.lower()}_{match.group(1)}"
 
 
 def indexed(index: Mapping[str, list[Path]], name: str) -> list[Path]:

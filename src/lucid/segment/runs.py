@@ -23,6 +23,7 @@ these.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from lucid.data.files import IMAGE_SUFFIXES, TEST_SPLITS, TRAIN_SPLITS, VAL_SPLITS, split_child, subfolders
-from lucid.data.labels import indexed, photo_index, word_roles
+from lucid.data.labels import indexed, photo_index, scan_slice_id, word_roles
 from lucid.data.tables import EMPTY_RUNS, RunTable, read_run_table, run_table_files
 from lucid.errors import DataError
 from lucid.segment.drawn import DrawnMasks, cache_folder, mask_cache_dir, save_mask, short_path, upright_size
@@ -61,9 +62,20 @@ def has_run_table(root: Path) -> bool:
 
 
 def _named_photo(folder: Path, name: str) -> bool:
-    """Whether ``folder`` or one of its sub-folders holds the photo ``name`` (with or without its suffix)."""
+    """Whether ``folder`` or one of its sub-folders holds the photo ``name`` (with or without its
+    suffix), or the scan slice it names (UW-Madison's ``case123_day20_slice_0001``: `scan_slice_id`)."""
     names = [name] if name.lower().endswith(IMAGE_SUFFIXES) else [name + s for s in (".png", ".jpg", ".jpeg", ".tif")]
-    return any((place / n).is_file() for place in (folder, *subfolders(folder)) for n in names)
+    if any((place / n).is_file() for place in (folder, *subfolders(folder)) for n in names):
+        return True
+    slice_id = _SLICE_ID.fullmatch(name)
+    if slice_id is None:
+        return False
+    case, day, number = slice_id.groups()
+    scans = folder / case / f"{case}_{day}" / "scans"
+    return any(scan_slice_id(photo) == name.lower() for photo in scans.glob(f"slice_{number}_*"))
+
+
+_SLICE_ID = re.compile(r"(case\d+)_(day\d+)_slice_(\d+)", re.IGNORECASE)
 
 
 def run_masks(root: Path) -> DrawnMasks | None:

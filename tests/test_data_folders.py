@@ -1910,3 +1910,45 @@ def test_emnist_idx_files_and_csv_tables_are_read_upright_and_named(
     assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == ("train_test", ["Aa", "Bb"], 6, 3)
     assert np.array_equal(np.asarray(Image.open(layout.train.files["Bb"][0])), upright[1])
     assert any("not read: mnist" in note for note in layout.notes)
+
+
+def test_places365_as_torchvision_downloads_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Places365: ``categories_places365.txt`` names each class by its folder below a letter,
+    ``places365_train_standard.txt`` lists ``data_256/`` (``/a/airfield/00000001.jpg 0``) and
+    ``places365_val.txt`` the flat ``val_256/``: the lists label the photos, the validation list
+    validates (in training and in ``lucid eval --data``), a listed photo that is missing is counted.
+    Before: "no val/" or the letters as classes."""
+    colours = list(COLOURS.values())
+    root = tmp_path / "places365"
+    categories = ["/a/airfield", "/a/apartment_building/outdoor", "/b/beach"]
+    (root).mkdir()
+    (root / "categories_places365.txt").write_text("".join(f"{c} {i}\n" for i, c in enumerate(categories)))
+    train_lines, val_lines = [], []
+    for i in range(12):
+        number = i % 3
+        path = f"{categories[number]}/{i:08d}.jpg"
+        _photo(root / "data_256" / path.lstrip("/"), colours[number], seed=i)
+        train_lines.append(f"{path} {number}")
+    train_lines.append("/b/beach/99999999.jpg 2")  # not downloaded
+    for i in range(6):
+        name = f"Places365_val_{i + 1:08d}.jpg"
+        _photo(root / "val_256" / name, colours[i % 3], seed=50 + i)
+        val_lines.append(f"{name} {i % 3}")
+    (root / "places365_train_standard.txt").write_text("\n".join(train_lines) + "\n")
+    (root / "places365_val.txt").write_text("\n".join(val_lines) + "\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_val",
+        ["airfield", "apartment_building/outdoor", "beach"],
+        12,
+        6,
+    )
+    assert layout.val.files["beach"] == [
+        root / "val_256" / "Places365_val_00000003.jpg",
+        root / "val_256" / "Places365_val_00000006.jpg",
+    ]
+    assert any("1 listed photos are not in" in note for note in layout.notes)
+    _scored_as_trained(root, tmp_path / "run", capsys, 6)
+    (root / "places365_val.txt").write_text("Places365_val_00000001.jpg 7\n")
+    with pytest.raises(DataError, match=r"places365_val.txt:1: class number 7 is not in categories_places365.txt"):
+        find_layout(root)

@@ -41,6 +41,7 @@ from lucid.data.files import (
 )
 from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
 from lucid.data.pixels import pixel_layout
+from lucid.data.places import places_layout
 from lucid.data.studio import read_studio_choices, upload_name
 from lucid.data.tables import (
     MAX_TABLE_BYTES,
@@ -478,7 +479,8 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     (`lucid.data.matfiles`: Oxford Flowers-102, Stanford Cars), named by class (`named_layout`),
     listed in a CSV table (`table_layout`) or in split lists of ``<photo> <class>`` lines
     (`label_lists_layout`: FGVC-Aircraft) or in COCO-style category files
-    (`lucid.data.cocolabels`: iNaturalist, Herbarium, iWildCam), stored in a table as pixel rows
+    (`lucid.data.cocolabels`: iNaturalist, Herbarium, iWildCam) or Places365's lists
+    (`lucid.data.places`), stored in a table as pixel rows
     (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in binary files
     (`lucid.data.binaries.binary_layout`: MNIST, CIFAR, STL-10, SVHN, .npz archives); else None."""
     readers = (
@@ -488,6 +490,7 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
         table_layout,
         label_lists_layout,
         coco_labels_layout,
+        places_layout,
         pixel_layout,
         binary_layout,
         hub_layout,

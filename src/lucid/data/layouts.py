@@ -31,6 +31,7 @@ from lucid.data.files import (
 )
 from lucid.data.labels import PHOTO_DIRS, labelled_layout, listed_folder, listed_split, split_class_files
 from lucid.data.names import find_class_names, names_folders, renamed
+from lucid.data.places import CATEGORIES as PLACES_CATEGORIES
 from lucid.errors import DataError
 
 __all__ = ["LAYOUTS", "find_layout", "photo_folder_layout", "evaluation_folder", "unwrapped_root"]
@@ -223,8 +224,8 @@ def _wrapped_classes(base: Path) -> Path | None:
     """`wrapped_folder` when it has a train/ split or at least two folders of its own
     (``sign-language-digits/images/<class>/``); a real one-class folder is not unwrapped. A
     download's one data folder beside an unlabelled test split (`beside_unlabelled`) is one too."""
-    if category_files(base):  # iNaturalist's train2018.json labels the photos of its one folder
-        return None
+    if category_files(base) or (base / PLACES_CATEGORIES).is_file():  # lists that label its one folder's photos
+        return None  # (iNaturalist's train2018.json, Places365's categories and lists)
     inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base) or beside_unlabelled(base)
     if inner is None or split_child(inner, TRAIN_SPLITS) is not None or _wrapped_classes(inner) is not None:
         return inner  # none, a split tree, or a wrapper of one (Kaggle's folder inside its namesake)

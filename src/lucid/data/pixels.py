@@ -13,6 +13,7 @@ original binary files, not these tables, and pandas is not a dependency: numpy p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -224,14 +225,26 @@ def cached_photos(
     target = cache_home() / "pixels" / hashlib.sha256(token.encode()).hexdigest()[:16]
     if not target.is_dir():
         _write_photos(rows, target, what)
-    found = {}
-    for split in sorted(p for p in target.iterdir() if p.is_dir()):
-        classes = sorted((p for p in split.iterdir() if p.is_dir()), key=lambda p: _label_order(p.name))
-        files = {c.name: sorted(c.iterdir()) for c in classes}
-        found[split.name] = ClassFiles(split, files, [], "class (a label of the data)")
+    found = {
+        split.name: ClassFiles(split, {name: list(files) for name, files in classes}, [], "class (a label of the data)")
+        for split, classes in _listing(target, target.stat().st_ino, target.stat().st_mtime_ns)
+    }
     if "train" not in found and "val" not in found:
         raise DataError(f"{what}: no labelled photos to train on")
     return found
+
+
+@functools.lru_cache(maxsize=16)
+def _listing(target: Path, inode: int, mtime: int) -> tuple[tuple[Path, tuple[tuple[str, tuple[Path, ...]], ...]], ...]:
+    """The photos of a cache folder by split and class, listed once per process (and per folder
+    ``inode`` and ``mtime``: one written again is listed again): the folder is never changed once
+    renamed into place (`_write_photos`), and one ``lucid train`` reads the layout several times
+    (70,000 photos take seconds to list)."""
+    listed = []
+    for split in sorted(p for p in target.iterdir() if p.is_dir()):
+        classes = sorted((p for p in split.iterdir() if p.is_dir()), key=lambda p: _label_order(p.name))
+        listed.append((split, tuple((c.name, tuple(sorted(c.iterdir()))) for c in classes)))
+    return tuple(listed)
 
 
 def _label_order(label: str) -> tuple[int, str]:

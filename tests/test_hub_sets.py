@@ -402,3 +402,30 @@ def test_a_parquet_file_of_image_bytes_and_text_labels(tmp_path: Path, monkeypat
         6,
         3,
     )
+
+
+def test_imagefolder_metadata_jsonl_labels_a_classifier(tmp_path: Path) -> None:
+    """The ``datasets`` library's ImageFolder ``metadata.jsonl`` (``{"file_name": "0.png", "label":
+    "cat"}`` per line) in ``train/`` + ``test/`` labels the photos beside it, as its
+    ``metadata.csv`` does; a line that is no JSON is named. Before: "no class folders"."""
+    root = tmp_path / "imagefolder"
+    for split, count in (("train", 6), ("test", 4)):
+        folder = root / split
+        folder.mkdir(parents=True)
+        lines = []
+        for i, pixels in enumerate(photos(count, 12, count)):
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+            lines.append(json.dumps({"file_name": f"{i}.png", "label": ["cat", "dog"][i % 2], "source": "web"}))
+        (folder / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    layout = find_layout(root)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == (
+        "train_test",
+        ["cat", "dog"],
+        6,
+        4,
+    )
+    assert layout.train.files["dog"] == [root / "train" / "1.png", root / "train" / "3.png", root / "train" / "5.png"]
+    with (root / "train" / "metadata.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    with pytest.raises(DataError, match=r"metadata.jsonl:7: not a line of JSON"):
+        find_layout(root)

@@ -278,7 +278,8 @@ def _two_words(file: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-TABLE_SUFFIXES = (".csv", ".json")  # CSV tables; Label Studio's JSON exports of choices (`lucid.data.studio`)
+# CSV tables (JSON lines too: ImageFolder's metadata.jsonl); Label Studio's JSON exports of choices (lucid.data.studio)
+TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
 
 
 def _table_files(base: Path) -> tuple[LabelTable | None, LabelTable | None]:
@@ -502,7 +503,7 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     return None
 
 
-LIST_SUFFIXES = (".txt", ".csv", ".tsv")  # the files a split folder's label list may be
+LIST_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")  # the files a split folder's label list may be
 
 
 def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] | None:
@@ -523,7 +524,7 @@ def listed_folder(folder: Path, most: int = 8) -> tuple[ClassFiles, list[str]] |
         return None
     own = [f for f in lists if not f.name.startswith(".")][:most]
     for file in own + _split_tables_above(folder):
-        csv_table = read_label_table(file, first_word=True) if file.suffix.lower() == ".csv" else None
+        csv_table = read_label_table(file, first_word=True) if file.suffix.lower() in (".csv", ".jsonl") else None
         table = csv_table or read_word_table(file)
         if table is None:
             continue

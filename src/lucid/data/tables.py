@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -86,6 +87,14 @@ def read_label_table(file: Path, *, first_word: bool = False) -> LabelTable | No
     row without a photo or a class is skipped; a file that is not CSV text is a DataError naming it."""
     if file.stat().st_size > MAX_TABLE_BYTES:
         return None
+    if file.suffix.lower() == ".jsonl":
+        rows = _json_lines(file)
+        header = [column.strip().lower() for column in rows[0]] if rows else []
+        if not header or any(column in BOX_COLUMNS for column in header) or _box_sides(header):
+            return None
+        if not any(column in PHOTO_COLUMNS for column in header):
+            return None
+        return _label_rows(file, header, rows, first_word)
     try:
         with file.open(encoding="utf-8-sig", newline="") as handle:  # the header decides before the rows are read
             first = next(csv.reader([handle.readline()]), [])
@@ -97,6 +106,33 @@ def read_label_table(file: Path, *, first_word: bool = False) -> LabelTable | No
             rows = [first, *csv.reader(io.StringIO(handle.read(), newline=""))]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{file}: not a readable CSV table ({exc})") from None
+    return _label_rows(file, header, rows, first_word)
+
+
+def _json_lines(file: Path) -> list[list[str]]:
+    """A JSON-lines file of flat objects as CSV rows: the first object's keys, then each object's
+    values under them (the ``datasets`` library's ImageFolder ``metadata.jsonl``: ``{"file_name":
+    "0001.png", "label": "cat"}``); no rows when its first line is no flat object. A line that is
+    not JSON is a DataError naming it."""
+    rows: list[list[str]] = []
+    with file.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise DataError(f"{file}:{number}: not a line of JSON ({exc})") from None
+            if not isinstance(item, dict) or any(isinstance(v, (dict, list)) for v in item.values()):
+                return []  # nested values (objects with boxes) are not a label table
+            if not rows:
+                rows.append([str(key) for key in item])
+            rows.append(["" if item.get(key) is None else str(item.get(key)) for key in rows[0]])
+    return rows
+
+
+def _label_rows(file: Path, header: list[str], rows: list[list[str]], first_word: bool) -> LabelTable | None:
+    """`read_label_table` once a table's rows are read (``rows[0]`` its header as written)."""
     if len(rows) < 2 or _run_column(header, rows[1:]) is not None:
         return None  # a run-length mask table labels pixels (segmentation's), not photos
     photo = next((header.index(c) for c in PHOTO_COLUMNS if c in header), None)

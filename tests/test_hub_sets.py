@@ -429,3 +429,24 @@ def test_imagefolder_metadata_jsonl_labels_a_classifier(tmp_path: Path) -> None:
         handle.write("{not json\n")
     with pytest.raises(DataError, match=r"metadata.jsonl:7: not a line of JSON"):
         find_layout(root)
+
+
+def test_splits_of_other_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Hub's shards of a ``dev`` split validate; an ``unsupervised`` split (unlabelled rows) is not
+    read, and said; the Hub's converted ``partial-train/0000.parquet`` (a large set's first rows) trains."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "named"
+    for split, count in (("train", 6), ("dev", 3), ("unsupervised", 4)):
+        rows, _ = class_rows(count, len(split))
+        write_parquet(root / "data" / f"{split}-00000-of-00001-1a2b3c.parquet", rows, CIFAR_FEATURES)
+    layout = find_layout(root)
+    assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_val", 6, 3)
+    assert any("not read: unsupervised" in note for note in layout.notes)
+
+    partial = tmp_path / "converted"
+    rows, _ = class_rows(6, 0)
+    write_parquet(partial / "plain_text" / "partial-train" / "0000.parquet", rows, CIFAR_FEATURES)
+    rows, _ = class_rows(3, 1)
+    write_parquet(partial / "plain_text" / "test" / "0000.parquet", rows, CIFAR_FEATURES)
+    layout = find_layout(partial)
+    assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_test", 6, 3)

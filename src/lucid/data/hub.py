@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ __all__ = ["HUB_SUFFIXES", "HubSet", "hub_set", "image_bytes", "unpacked", "clas
 HUB_SUFFIXES = (".parquet", ".arrow")
 _DEPTH = 3  # <root>/<config>/<split>/<shard>: the Hub's converted layout, the deepest one
 _WORD = re.compile(r"[A-Za-z]+")
+_SHARD = re.compile(r"([A-Za-z][A-Za-z0-9_]*)-\d{5}-of-\d{5}")  # train-00000-of-00001(-<hash>).parquet
 _MOST_FOLDERS = 8  # a Hub download's folders: its configurations or splits
+_MOST_ENTRIES = 4096  # a folder of shards holds fewer (ImageNet-1k's train split: 294)
 _BATCH_ROWS = 64  # rows per batch read: photos are large cells
 
 
@@ -50,6 +52,7 @@ class HubSet:
     splits: dict[str, list[Path]]
     split_names: dict[str, str]
     features: dict[str, Any]
+    unread: list[str] = field(default_factory=list)  # splits of other names (``unsupervised``): not read
 
     def files(self) -> list[Path]:
         return [file for files in self.splits.values() for file in files]
@@ -61,7 +64,8 @@ class HubSet:
     def describe(self) -> str:
         counts = ", ".join(f"{self.split_names[r]}: {len(f)} file{'s' * (len(f) > 1)}" for r, f in self.splits.items())
         kind = "Parquet" if self.files()[0].suffix == ".parquet" else "Arrow"
-        return f"a Hugging Face data set in {kind} files ({counts})"
+        unread = f"; not read: {', '.join(self.unread)}" if self.unread else ""
+        return f"a Hugging Face data set in {kind} files ({counts}{unread})"
 
     def rows(self, role: str, columns: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Each row of split ``role`` as a dict of ``columns``, read a batch at a time."""
@@ -80,38 +84,57 @@ def hub_set(root: str | os.PathLike[str]) -> HubSet | None:
     shards = _shards(base, _DEPTH) if base.is_dir() else []
     if not shards:
         return None
-    configs: dict[Path, list[tuple[str, str, Path]]] = {}
+    configs: dict[Path, list[tuple[str | None, str, Path]]] = {}
     for file in shards:
         name, folder = _split_of(file)
-        configs.setdefault(folder, []).append((split_role(name) or "train", name, file))
+        configs.setdefault(folder, []).append((_role(name), name, file))
     if len(configs) > 1:
-        shown = ", ".join(f"{short(base, f)}/" for f in sorted(configs))
+        shown = ", ".join(f"{_short(base, f)}/" for f in sorted(configs))
         raise DataError(f"--data {base}: holds Hugging Face files of {len(configs)} data sets ({shown}); pass one")
     ((_, found),) = configs.items()
     splits: dict[str, list[Path]] = {}
     split_names: dict[str, str] = {}
-    for role, name, file in sorted(found, key=lambda item: (item[0], item[2].name)):
-        if split_names.setdefault(role, name) == name:  # one split per role: "test" beside "testing" is not read
+    unread = sorted({name for role, name, _ in found if role is None})
+    for role, name, file in sorted(found, key=lambda item: (str(item[0]), item[2].name)):
+        if role is not None and split_names.setdefault(role, name) == name:  # one split per role
             splits.setdefault(role, []).append(file)
+    if not splits:
+        raise DataError(
+            f"--data {base}: Hugging Face files of the splits {', '.join(unread)}; none trains or validates"
+        )
     features = _features(splits[next(iter(splits))][0])
-    return HubSet(base, dict(sorted(splits.items(), key=lambda item: _ROLE_ORDER[item[0]])), split_names, features)
+    ordered = dict(sorted(splits.items(), key=lambda item: _ROLE_ORDER[item[0]]))
+    return HubSet(base, ordered, split_names, features, unread)
+
+
+def _role(name: str) -> str | None:
+    """The role of a split's name: ``train``, ``val`` (``validation``, ``dev``) or ``test``; None
+    for another split (``unsupervised``, ``extra``: not read)."""
+    return split_role(name) or ("val" if name.lower() == "dev" else None)
 
 
 _ROLE_ORDER = {"train": 0, "val": 1, "test": 2}
 
 
-def short(root: Path, path: Path) -> str:
+def _short(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else path.name
 
 
 def _shards(folder: Path, depth: int) -> list[Path]:
     """The ``.parquet``/``.arrow`` files of ``folder`` and of its folders ``depth`` - 1 deep, a
-    folder of more than `_MOST_FOLDERS` folders not walked (``cache-*.arrow``, the ``datasets``
-    library's own caches of mapped sets, are not data)."""
+    folder of more than `_MOST_FOLDERS` folders not walked, one of more than `_MOST_ENTRIES`
+    entries not read further (``cache-*.arrow``, the ``datasets`` library's own caches of mapped
+    sets, are not data)."""
+    entries = []
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                entries.append(entry)
+                if len(entries) > _MOST_ENTRIES:  # a folder of photos (a class's), not of shards
+                    return []
     except OSError:
         return []
+    entries.sort(key=lambda e: e.name)
     found = [
         Path(e.path)
         for e in entries
@@ -143,15 +166,20 @@ def _snapshot(folder: Path) -> Path | None:
 
 def _split_of(file: Path) -> tuple[str, Path]:
     """A shard's split name and the folder of its data set: the first word of the file's name
-    that names a split (``train-00000-of-00001.parquet``, ``test.parquet``, the ``datasets``
-    cache's ``cifar10-train.arrow``), else its
-    folder's name (``train/0000.parquet``, ``train/data-00000-of-00001.arrow``), whose parent is
-    then the set's folder. A shard named by neither is training data."""
+    that names a split (``test.parquet``, the ``datasets`` cache's ``cifar10-train.arrow``; of the
+    Hub's ``<split>-00000-of-00001.parquet`` shards, any name: ``unsupervised`` has no role), else
+    its folder's name (``train/0000.parquet``, ``train/data-00000-of-00001.arrow``, the Hub's
+    ``partial-train/`` of a large set's first rows), whose parent is then the set's folder. A shard
+    named by neither is training data."""
+    shard = _SHARD.match(file.name)
+    if shard is not None and shard.group(1).lower() != "data":  # the Hub's shards: any split's name ("unsupervised")
+        return shard.group(1), file.parent
     word = next((w for w in _WORD.findall(file.stem) if split_role(w) is not None), None)
     if word is not None:
         return word, file.parent
-    if split_role(file.parent.name) is not None:
-        return file.parent.name, file.parent.parent
+    folder = file.parent.name.removeprefix("partial-")
+    if split_role(folder) is not None:
+        return folder, file.parent.parent
     return "train", file.parent
 
 

@@ -29,6 +29,7 @@ from lucid.data.files import (
     wrapped_folder,
     wrapped_note,
 )
+from lucid.data.hub import hub_set
 from lucid.data.labels import PHOTO_DIRS, labelled_layout, listed_folder, listed_split, split_class_files
 from lucid.data.names import find_class_names, names_folders, renamed
 from lucid.data.places import CATEGORIES as PLACES_CATEGORIES
@@ -226,6 +227,8 @@ def _wrapped_classes(base: Path) -> Path | None:
     download's one data folder beside an unlabelled test split (`beside_unlabelled`) is one too."""
     if category_files(base) or (base / PLACES_CATEGORIES).is_file():  # lists that label its one folder's photos
         return None  # (iNaturalist's train2018.json, Places365's categories and lists)
+    if hub_set(base) is not None:  # a Hugging Face set's split folders (partial-train/ + test/) are one set
+        return None
     inner = None if split_child(base, TRAIN_SPLITS) is not None else wrapped_folder(base) or beside_unlabelled(base)
     if inner is None or split_child(inner, TRAIN_SPLITS) is not None or _wrapped_classes(inner) is not None:
         return inner  # none, a split tree, or a wrapper of one (Kaggle's folder inside its namesake)

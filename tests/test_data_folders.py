@@ -1952,3 +1952,41 @@ def test_places365_as_torchvision_downloads_it(tmp_path: Path, capsys: pytest.Ca
     (root / "places365_val.txt").write_text("Places365_val_00000001.jpg 7\n")
     with pytest.raises(DataError, match=r"places365_val.txt:1: class number 7 is not in categories_places365.txt"):
         find_layout(root)
+
+
+def test_photos_stored_as_hdf5_arrays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PatchCamelyon as torchvision downloads it (``camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5``:
+    ``x`` N x 96 x 96 x 3 photos, ``y`` N x 1 x 1 x 1 labels) and Galaxy10's one file (``images`` +
+    ``ans``): each photo written once as it is, the valid files validating (the test files not
+    read), one file split by seed; a still-compressed download is named with its command. Before:
+    "no images in class folders"."""
+    import h5py
+    from PIL import Image
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(5)
+    pcam = tmp_path / "pcam"
+    pcam.mkdir()
+    made = {}
+    for split, count in (("train", 8), ("valid", 4), ("test", 2)):
+        made[split] = rng.integers(0, 256, (count, 12, 12, 3), dtype=np.uint8)
+        with h5py.File(pcam / f"camelyonpatch_level_2_split_{split}_x.h5", "w") as handle:
+            handle.create_dataset("x", data=made[split])
+        with h5py.File(pcam / f"camelyonpatch_level_2_split_{split}_y.h5", "w") as handle:
+            handle.create_dataset("y", data=np.array([i % 2 for i in range(count)], np.uint8).reshape(count, 1, 1, 1))
+    layout = find_layout(pcam)
+    assert (layout.kind, layout.classes, layout.train.count(), layout.val.count()) == ("train_val", ["0", "1"], 8, 4)
+    assert np.array_equal(np.asarray(Image.open(layout.val.files["1"][0])), made["valid"][1])
+
+    galaxy = tmp_path / "galaxy10"
+    galaxy.mkdir()
+    with h5py.File(galaxy / "Galaxy10_DECals.h5", "w") as handle:
+        handle.create_dataset("images", data=rng.integers(0, 256, (10, 16, 16, 3), dtype=np.uint8))
+        handle.create_dataset("ans", data=np.array([i % 3 for i in range(10)], np.uint8))
+        handle.create_dataset("ra", data=np.linspace(0, 1, 10))  # the galaxies' coordinates: neither
+    layout = find_layout(galaxy)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["0", "1", "2"], 10)
+
+    (pcam / "camelyonpatch_level_2_split_train_x.h5.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(DataError, match=r"compressed; unpack it first \(gunzip "):
+        find_layout(pcam)

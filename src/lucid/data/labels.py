@@ -39,6 +39,7 @@ from lucid.data.files import (
     subfolders,
     walk_images,
 )
+from lucid.data.hdf5 import hdf5_layout
 from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
 from lucid.data.pixels import pixel_layout
 from lucid.data.places import places_layout
@@ -483,7 +484,8 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     (`lucid.data.cocolabels`: iNaturalist, Herbarium, iWildCam) or Places365's lists
     (`lucid.data.places`), stored in a table as pixel rows
     (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in binary files
-    (`lucid.data.binaries.binary_layout`: MNIST, CIFAR, STL-10, SVHN, .npz archives); else None."""
+    (`lucid.data.binaries.binary_layout`: MNIST, CIFAR, STL-10, SVHN, .npz archives; HDF5 arrays,
+    `lucid.data.hdf5`; Hugging Face's Parquet files, `lucid.data.binaries.hub_layout`); else None."""
     readers = (
         flowers_layout,
         cars_layout,
@@ -494,6 +496,7 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
         places_layout,
         pixel_layout,
         binary_layout,
+        hdf5_layout,
         hub_layout,
     )
     for reader in readers:

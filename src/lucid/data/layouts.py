@@ -51,6 +51,8 @@ LAYOUTS = (
     "(cifar-10-batches-py/, cifar-10-batches-bin/, cifar-100-python/)",
     "a Hugging Face set (data/train-*.parquet + test-*.parquet as huggingface-cli downloads it, or save_to_disk's "
     "train/*.arrow) of an image column and a ClassLabel column",
+    "photos stored as HDF5 arrays (PatchCamelyon's camelyonpatch_level_2_split_train_x.h5 + _train_y.h5, Galaxy10's "
+    "one file of images and labels)",
 )
 
 

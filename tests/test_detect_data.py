@@ -1894,3 +1894,62 @@ def test_mot_sequences_split_in_halves_once_per_sequence(tmp_path: Path) -> None
     gt.write_text(gt.read_text() + "1,x,3\n")
     with pytest.raises(DataError, match=r"gt.txt:13: expected 'frame,id,left,top,width,height,considered"):
         find_detection_layout(root)
+
+
+def _svhn_struct(path: Path, photos: list[tuple[str, list[tuple[int, float, float, float, float]]]]) -> None:
+    """A ``digitStruct.mat`` as MATLAB v7.3 writes SVHN's (HDF5 with references): per photo its
+    name (uint16 characters) and a group of ``label``, ``left``, ``top``, ``width``, ``height``, a
+    number each for one digit, references to one number each for several."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as handle:
+        store = handle.create_group("#refs#")
+        count = 0
+
+        def stored(data: np.ndarray):
+            nonlocal count
+            count += 1
+            return store.create_dataset(f"r{count}", data=data).ref
+
+        names, boxes = [], []
+        for name, digits in photos:
+            names.append(stored(np.array([[ord(c)] for c in name], np.uint16)))
+            group = store.create_group(f"g{len(boxes)}")
+            for index, key in enumerate(("label", "left", "top", "width", "height")):
+                values = [digit[index] for digit in digits]
+                if len(values) == 1:
+                    group.create_dataset(key, data=np.array([[values[0]]], np.float64))
+                else:
+                    refs = [stored(np.array([[v]], np.float64)) for v in values]
+                    group.create_dataset(key, data=np.array(refs, dtype=h5py.ref_dtype).reshape(-1, 1))
+            boxes.append(group.ref)
+        struct = handle.create_group("digitStruct")
+        struct.create_dataset("name", data=np.array(names, dtype=h5py.ref_dtype).reshape(-1, 1))
+        struct.create_dataset("bbox", data=np.array(boxes, dtype=h5py.ref_dtype).reshape(-1, 1))
+
+
+def test_svhn_full_numbers_digit_boxes(tmp_path: Path) -> None:
+    """SVHN format 1 (``train/1.png`` + ``train/digitStruct.mat``, ``test/``, ``extra/``): each digit's
+    box from the MATLAB v7.3 file (one digit stored as numbers, several as references), label 10
+    the digit 0; test/ validates (said) and extra/ is not read. Before: "no box annotations"."""
+    root = tmp_path / "svhn"
+    layouts = {
+        "train": [
+            ("1.png", [(1, 2.0, 3.0, 8.0, 12.0), (10, 12.0, 3.0, 7.0, 12.0)]),
+            ("2.png", [(5, 4.0, 5.0, 9.0, 11.0)]),
+        ],
+        "test": [("1.png", [(9, 6.0, 2.0, 8.0, 14.0), (3, 16.0, 2.0, 8.0, 14.0)])],
+        "extra": [("1.png", [(7, 1.0, 1.0, 5.0, 5.0)])],
+    }
+    for split, photos in layouts.items():
+        for name, _ in photos:
+            photo(root / split / name)
+        _svhn_struct(root / split / "digitStruct.mat", photos)
+    assert looks_like_detection(root)
+    train, val, info = detection_datasets(root, image_size=32)
+    assert (info.layout, info.classes, len(train), len(val)) == ("svhn", [str(d) for d in range(10)], 2, 1)
+    first = train.ground_truth(0)
+    assert first["boxes"].tolist() == [[2.0, 3.0, 10.0, 15.0], [12.0, 3.0, 19.0, 15.0]]
+    assert [info.classes[i - 1] for i in first["labels"].tolist()] == ["1", "0"]  # 0 is the background
+    note(info, "test/ validates")

@@ -171,7 +171,8 @@ LAYOUT_HELP = (
     "WIDER_train/images/); VisDrone-DET (VisDrone2019-DET-train/images + annotations/); DOTA (train/images + "
     "train/labelTxt/); OIDv4_ToolKit (OID/Dataset/train/<Class>/ + Label/); BDD100K (images/100k/ + "
     "labels/bdd100k_labels_images_train.json); CrowdHuman (Images/ + annotation_train.odgt); MOTChallenge "
-    "(train/MOT17-02-FRCNN/img1 + gt/gt.txt); or a Hugging Face set (data/train-*.parquet, or save_to_disk's "
+    "(train/MOT17-02-FRCNN/img1 + gt/gt.txt); SVHN's full numbers (train/ + train/digitStruct.mat); "
+    "or a Hugging Face set (data/train-*.parquet, or save_to_disk's "
     "Arrow files, of an image column and an objects column of bbox + category)"
 )
 IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "photos")
@@ -187,6 +188,7 @@ DECLARED_CLASSES = {
     "supervisely": "Supervisely's meta.json",
     "wider": "WIDER FACE's one class",
     "hub": "the Hugging Face ClassLabel names",
+    "svhn": "SVHN's ten digits",
 }
 
 
@@ -194,7 +196,7 @@ DECLARED_CLASSES = {
 class DetectionLayout:
     """A data root as found: its layout ``name`` (``voc``, ``voc-xml``, ``coco``, ``yolo``, ``csv``,
     ``labelme``, ``kitti``, ``supervisely``, ``via``, ``createml``, ``cvat``, ``labelstudio``,
-    ``wider``, ``visdrone``, ``dota``, ``oid``, ``bdd100k``, ``crowdhuman``, ``mot`` ...), the photos
+    ``wider``, ``visdrone``, ``dota``, ``oid``, ``bdd100k``, ``crowdhuman``, ``mot``, ``svhn``, ``hub``), the photos
     of each split as annotated (``val`` None: no split in the data, drawn by seed), the class names
     the data fixes (COCO categories, YOLO names, Supervisely's meta.json; None where the boxes name
     them: VOC, KITTI ...) and notes."""
@@ -1450,6 +1452,7 @@ def _public_set_parts(root: Path) -> tuple[str, str, dict[str, Path]] | None:
         ("bdd100k", "BDD100K", sets.bdd_files),
         ("crowdhuman", "CrowdHuman", sets.crowdhuman_files),
         ("mot", "MOTChallenge", sets.mot_sequences),
+        ("svhn", "SVHN's full numbers", sets.svhn_parts),
     ):
         parts = finder(root)
         if parts:
@@ -1481,14 +1484,19 @@ def _public_sets(root: Path) -> DetectionLayout | None:
         "oid": sets.read_oid,
         "bdd100k": lambda part: sets.read_bdd(part, photos, skipped),
         "crowdhuman": lambda part: sets.read_crowdhuman(part, photos, skipped),
+        "svhn": sets.read_svhn,
     }[name]
     images = {role: read(part) for role, part in parts.items()}
     shown = " + ".join(_relative(root, part) for part in parts.values() if part != root)
     notes = [f"{root}: {count} {kind} are not trained on" for kind, count in sorted(skipped.items())]
     train, val = images.get("train", images.get("")), images.get("val")
+    if val is None and images.get("test"):  # SVHN's test/ is labelled
+        val = images["test"]
+        notes.append(f"{root}: no validation split, so {_relative(root, parts['test'])}/ validates")
     assert train is not None
     description = f"{words}: {shown or root.name}" + ("" if val is not None else ", split by seed")
-    return DetectionLayout(root, name, description, train, val, None, notes)
+    classes = [str(digit) for digit in range(10)] if name == "svhn" else None  # a rare digit still a class
+    return DetectionLayout(root, name, description, train, val, classes, notes)
 
 
 def _hub(root: Path) -> DetectionLayout | None:

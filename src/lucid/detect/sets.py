@@ -21,6 +21,8 @@ unpack them:
   MOT17's three copies of each sequence (DPM, FRCNN, SDP: the same frames) are read once; each
   sequence's first half of frames trains and its second half validates, as ByteTrack splits them
   ("MOT17 half"), so no frame validates beside its neighbour;
+- SVHN's full numbers (format 1): ``train/1.png`` + ``train/digitStruct.mat`` (and ``test/``),
+  each digit's box and label (10 is the digit 0), read by h5py;
 - BDD100K: a JSON list of frames, each ``{"name", "labels": [{"category", "box2d": {x1, y1, x2,
   y2}}]}`` (``labels/bdd100k_labels_images_train.json``, ``labels/det_20/det_train.json``),
   the photos below the root (``images/100k/train/``); lanes and drivable areas (``poly2d``) give
@@ -38,6 +40,9 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from lucid.data.files import (
     IMAGE_SUFFIXES,
@@ -453,3 +458,55 @@ def photos_by_name(root: Path) -> dict[str, Path]:
         key = photo.name.lower()
         named[key] = None if key in named else photo
     return {key: photo for key, photo in named.items() if photo is not None}
+
+
+# ------------------------------------------------------------------------------- SVHN full numbers
+
+SVHN_STRUCT = "digitStruct.mat"  # SVHN format 1: each photo's name and its digits' boxes
+
+
+def svhn_parts(root: Path) -> dict[str, Path]:
+    """The Street View House Numbers' full-number folders (``train/``, ``test/``, each its photos
+    and ``digitStruct.mat``) by split role, ``root`` itself as ""; ``extra/`` is not read (200,000
+    easier photos, which the benchmark's training split leaves out); {} without a training one."""
+    if (root / SVHN_STRUCT).is_file():
+        return {"": root}
+    found: dict[str, Path] = {}
+    for folder in subfolders(root):
+        role = split_role(folder.name)
+        if role is not None and (folder / SVHN_STRUCT).is_file():
+            found.setdefault(role, folder)
+    return found if "train" in found else {}
+
+
+def read_svhn(folder: Path) -> list[RawImage]:
+    """The photos of one SVHN folder with their digits' boxes, from its ``digitStruct.mat`` (a
+    MATLAB v7.3 file, HDF5 inside: scipy cannot read it, h5py can): per photo its ``name`` and a
+    ``bbox`` of ``label``, ``left``, ``top``, ``width`` and ``height`` per digit, in pixels; label
+    10 is the digit 0."""
+    import h5py
+
+    file = folder / SVHN_STRUCT
+    images = []
+    try:
+        with h5py.File(file, "r") as handle:
+            names, boxes = handle["digitStruct/name"], handle["digitStruct/bbox"]
+            for index in range(names.shape[0]):
+                name = "".join(chr(int(c)) for c in np.asarray(handle[names[index, 0]]).reshape(-1))
+                group = handle[boxes[index, 0]]
+                digits = {key: _mat_values(handle, group[key]) for key in ("label", "left", "top", "width", "height")}
+                objects = [
+                    RawObject("0" if int(label) == 10 else str(int(label)), (left, top, left + width, top + height))
+                    for label, left, top, width, height in zip(*digits.values(), strict=True)
+                ]
+                images.append(RawImage(folder / name, objects, file))
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(f"{file}: not SVHN's digitStruct, a MATLAB v7.3 file of names and boxes ({exc})") from None
+    return images
+
+
+def _mat_values(handle: Any, values: Any) -> list[float]:
+    """One field of a photo's boxes: a number for a photo of one digit, else references to one number each."""
+    if values.shape[0] == 1 and values.dtype != object:
+        return [float(np.asarray(values).reshape(-1)[0])]
+    return [float(np.asarray(handle[ref]).reshape(-1)[0]) for ref in np.asarray(values).reshape(-1)]

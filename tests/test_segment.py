@@ -1665,3 +1665,32 @@ def test_isprs_potsdam_tiles_pair_across_their_tags(tmp_path):
     train, val, info = segmentation_datasets(root, crop_size=(16, 16), val_fraction=0.2)
     assert (len(train), len(val), info.num_classes) == (4, 1, 3)
     assert all(p.stem.replace("_RGB", "") == m.stem.replace("_label", "") for p, m in train.samples)
+
+
+def test_retinal_vessels_are_the_manual_drawings_not_the_field_of_view(tmp_path):
+    """DRIVE (``training/images/21_training.tif`` + ``1st_manual/21_manual1.gif`` + ``mask/21_training_mask.gif``,
+    and ``test/`` alike): the hand-drawn vessels are the masks; ``mask/`` holds each photo's field of
+    view, not its classes. Before: the field of view was trained on as the vessels."""
+    from lucid.segment.data import find_layout
+
+    rng = np.random.default_rng(1)
+    root = tmp_path / "DRIVE"
+    vessels = {}
+    for split, numbers in (("training", range(21, 25)), ("test", range(1, 3))):
+        for folder in ("images", "1st_manual", "mask"):
+            (root / split / folder).mkdir(parents=True)
+        for n in numbers:
+            name = f"{n:02d}_{split}"
+            Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(
+                root / split / "images" / f"{name}.tif"
+            )
+            vessels[name] = (rng.random((20, 24)) > 0.8).astype(np.uint8) * 255
+            Image.fromarray(vessels[name]).save(root / split / "1st_manual" / f"{n:02d}_manual1.gif")
+            field = np.zeros((20, 24), np.uint8)
+            field[2:18, 2:22] = 255
+            Image.fromarray(field).save(root / split / "mask" / f"{name}_mask.gif")
+    layout = find_layout(tmp_path)
+    assert (layout.kind, len(layout.train), len(layout.val)) == ("splits", 4, 2)
+    for photo, mask in layout.train + layout.val:
+        assert mask.parent.name == "1st_manual"
+        assert np.array_equal(np.asarray(Image.open(mask).convert("L")), vessels[photo.stem])

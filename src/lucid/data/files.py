@@ -228,10 +228,11 @@ class ClassFiles:
 
 # Folders of segmentation masks, by name (lucid.segment.data pairs them with image folders).
 MASK_DIRS = (
-    "masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "gts", "groundtruth",
-    "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng", "masks_png",
-    "category_ids",
+    "1st_manual", "manual1", "masks", "mask", "labels", "label", "annotations", "annotation", "annots", "gt", "gts",
+    "groundtruth", "ground_truth", "segmentations", "segmentation", "segmentationclass", "segmentationclasspng",
+    "masks_png", "category_ids",
 )  # fmt: skip  # category_ids: CIHP's Training/Category_ids/ (its Categories/ are the colour copies)
+# 1st_manual/, manual1/: the retinal sets' (DRIVE, HRF) hand-drawn vessels, read before their mask/ (the field of view)
 
 
 def photos_beside_masks(folder: Path) -> Path:

@@ -138,7 +138,9 @@ IMAGE_DIRS = ("images", "image", "imgs", "img", "jpegimages", "images_png")  # L
 BOX_SUFFIXES = (".xml", ".json", ".txt", ".csv")  # what a detection set keeps where masks would be
 SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks", "{}_mask", "{}_gt")
 # What a mask's file name may add to its image's: x.jpg + x_mask.png, x_L.png (CamVid), x_label.png ...
-MASK_TAGS = ("_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p")
+MASK_TAGS = (
+    "_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p", "_manual1"
+)  # fmt: skip  # _manual1: DRIVE's 21_manual1.gif for 21_training.tif
 # Oxford-IIIT Pet's trimaps (annotations/trimaps/x.png): 1 pet, 2 background, 3 the border its README
 # calls "not classified"; torchvision's OxfordIIITPet returns them as they are.
 TRIMAPS = "trimaps"
@@ -265,7 +267,7 @@ def _masks_within(images: Path, masks: Path) -> Path:
 
 MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation")  # a mask beside its photo
 # What a photo's name may add when its mask beside it adds a mask tag: DeepGlobe's x_sat.jpg + x_mask.png.
-PHOTO_TAGS = ("_sat", "_image", "_img", "_rgb")
+PHOTO_TAGS = ("_sat", "_image", "_img", "_rgb", "_training", "_test")  # DRIVE: 21_training.tif + 21_manual1.gif
 
 
 def _photo_of(base: str, photos: Mapping[str, Any]) -> str | None:

@@ -1694,3 +1694,50 @@ def test_retinal_vessels_are_the_manual_drawings_not_the_field_of_view(tmp_path)
     for photo, mask in layout.train + layout.val:
         assert mask.parent.name == "1st_manual"
         assert np.array_equal(np.asarray(Image.open(mask).convert("L")), vessels[photo.stem])
+
+
+def test_photos_beside_observers_drawings_and_several_lesion_masks(tmp_path, monkeypatch):
+    """CHASE_DB1 (``Image_01L.jpg`` + ``Image_01L_1stHO.png`` + ``Image_01L_2ndHO.png``): the first
+    observer's drawing is the mask, the second's is not read (nor taken for a photo without a
+    mask). BUSI (``benign/benign (2).png`` + ``benign (2)_mask.png`` + ``benign (2)_mask_1.png``):
+    a photo's masks of several lesions are joined into one. Before: a classifier of CHASE's one
+    folder; "expected each photo beside its mask" for BUSI."""
+    from lucid.segment.data import find_layout
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(2)
+
+    def save(path, pixels):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path)
+
+    chase = tmp_path / "CHASEDB1"
+    first = {}
+    for i in range(1, 6):
+        save(chase / f"Image_{i:02d}L.jpg", rng.integers(0, 255, (16, 20, 3), dtype=np.uint8))
+        first[f"Image_{i:02d}L"] = (rng.random((16, 20)) > 0.7).astype(np.uint8) * 255
+        save(chase / f"Image_{i:02d}L_1stHO.png", first[f"Image_{i:02d}L"])
+        save(chase / f"Image_{i:02d}L_2ndHO.png", (rng.random((16, 20)) > 0.7).astype(np.uint8) * 255)
+    layout = find_layout(chase)
+    assert len(layout.train) + len(layout.val) == 5
+    for photo, mask in layout.train + layout.val:
+        assert np.array_equal(np.asarray(Image.open(mask)), first[photo.stem])
+
+    busi = tmp_path / "Dataset_BUSI_with_GT"
+    lesions = []
+    for kind in ("benign", "malignant"):
+        for i in range(1, 4):
+            save(busi / kind / f"{kind} ({i}).png", rng.integers(0, 255, (16, 20, 3), dtype=np.uint8))
+            one = np.zeros((16, 20), np.uint8)
+            one[2:6, 3:8] = 255
+            save(busi / kind / f"{kind} ({i})_mask.png", one)
+            if i == 2:
+                two = np.zeros((16, 20), np.uint8)
+                two[9:14, 10:18] = 255
+                save(busi / kind / f"{kind} ({i})_mask_1.png", two)
+                lesions.append(np.maximum(one, two))
+    layout = find_layout(busi)
+    pairs = dict(layout.train + layout.val)
+    assert len(pairs) == 6
+    joined = [np.asarray(Image.open(pairs[busi / kind / f"{kind} (2).png"])) for kind in ("benign", "malignant")]
+    assert all(np.array_equal(mask, want) for mask, want in zip(joined, lesions, strict=True))

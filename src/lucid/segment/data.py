@@ -100,7 +100,7 @@ from lucid.segment.coding import (
     two_level_jpeg,
     void_last,
 )
-from lucid.segment.drawn import BACKGROUND, DrawnMasks
+from lucid.segment.drawn import BACKGROUND, DrawnMasks, cached_mask, save_mask
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -265,7 +265,7 @@ def _masks_within(images: Path, masks: Path) -> Path:
     return masks
 
 
-MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation")  # a mask beside its photo
+MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation", "_1stho")  # a mask beside its photo
 # What a photo's name may add when its mask beside it adds a mask tag: DeepGlobe's x_sat.jpg + x_mask.png.
 PHOTO_TAGS = ("_sat", "_image", "_img", "_rgb", "_training", "_test")  # DRIVE: 21_training.tif + 21_manual1.gif
 
@@ -281,19 +281,56 @@ def _photo_of(base: str, photos: Mapping[str, Any]) -> str | None:
 def mixed_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
     """The photos of a folder tree that holds each beside its mask, named as the photo plus a
     mask tag (`MIXED_TAGS`: Roboflow's semantic-mask export ``x.jpg`` + ``x_mask.png``, Kaggle's LGG
-    MRI ``x.tif`` + ``x_mask.tif``), or None unless every photo there has its mask."""
+    MRI ``x.tif`` + ``x_mask.tif``, CHASE_DB1's first observer ``Image_01L_1stHO.png``), or None
+    unless every photo there has its mask. A second observer's drawing (``_2ndHO``) is not read;
+    a photo's further masks (BUSI's ``x_mask_1.png``: another lesion) are joined with its first
+    into one mask, drawn once into the cache (`_joined_mask`)."""
     files = walk_images(folder)[0]
     keyed = {path.relative_to(folder).with_suffix("").as_posix().lower(): path for path in files}
-    masks = {}
+    masks: dict[str, Path] = {}
+    extra: dict[str, list[Path]] = {}
+    others = set()
     for key, path in keyed.items():
+        if _SECOND_OBSERVER.search(key):
+            others.add(key)
+            continue
+        more = _MORE_MASKS.fullmatch(key)
+        if more is not None and (photo := _photo_of(more.group(1), keyed)) is not None:
+            extra.setdefault(photo, []).append(path)
+            others.add(key)
+            continue
         base = next((key[: -len(tag)] for tag in MIXED_TAGS if key.endswith(tag) and len(key) > len(tag)), None)
         photo = None if base is None else _photo_of(base, keyed)
         if photo is not None and path.suffix.lower() in (*MASK_SUFFIXES, ".tiff", ".tif"):
             masks[photo] = path
-    photos = [key for key in keyed if keyed[key] not in masks.values()]
+    photos = [key for key in keyed if keyed[key] not in masks.values() and key not in others]
     if not masks or any(key not in masks for key in photos):
         return None
-    return [(keyed[key], masks[key]) for key in sorted(photos)]
+    return [
+        (keyed[key], _joined_mask(masks[key], extra[key]) if key in extra else masks[key]) for key in sorted(photos)
+    ]
+
+
+_SECOND_OBSERVER = re.compile(r"_2ndho$|_2nd_manual$")  # CHASE_DB1's second observer's vessels
+_MORE_MASKS = re.compile(r"(.+)_mask_\d+")  # BUSI: benign (4)_mask_1.png, a second lesion of benign (4)
+
+
+def _joined_mask(first: Path, more: Sequence[Path]) -> Path:
+    """One mask of a photo's several (each a lesion, 0 outside it): their pixel-wise maximum,
+    written once into the cache (`lucid.segment.drawn.cached_mask`, keyed by the first mask and
+    the others' names)."""
+    from PIL import Image
+
+    target = cached_mask(first, "joined|" + "|".join(sorted(p.name for p in more)), first.stem)
+    if not target.is_file():
+        arrays = []
+        for path in (first, *more):
+            with Image.open(path) as opened:
+                arrays.append(np.asarray(opened.convert("L")))
+        if len({a.shape for a in arrays}) != 1:
+            raise DataError(f"{first}: its masks {[p.name for p in more]} are not of its size")
+        save_mask(target, np.maximum.reduce(arrays))
+    return target
 
 
 def _looks_mixed(folder: Path, limit: int = 2000) -> bool:

@@ -1990,3 +1990,22 @@ def test_photos_stored_as_hdf5_arrays(tmp_path: Path, monkeypatch: pytest.Monkey
     (pcam / "camelyonpatch_level_2_split_train_x.h5.gz").write_bytes(b"\x1f\x8b")
     with pytest.raises(DataError, match=r"compressed; unpack it first \(gunzip "):
         find_layout(pcam)
+
+
+def test_masks_beside_photos_in_class_folders_are_no_photos(tmp_path: Path) -> None:
+    """BUSI read as a classifier (``benign/benign (1).png`` + ``benign (1)_mask.png`` +
+    ``benign (2)_mask_1.png``): the masks beside their photos are not photos of the class, and
+    a note counts them; a photo named ``..._mask`` without its photo stays one. Before: every
+    mask trained as a photo of its class."""
+    colours = list(COLOURS.values())
+    root = tmp_path / "Dataset_BUSI_with_GT"
+    for c, kind in enumerate(("benign", "malignant", "normal")):
+        for i in range(1, 4):
+            _photo(root / kind / f"{kind} ({i}).png", colours[c], seed=i)
+            _photo(root / kind / f"{kind} ({i})_mask.png", (0, 0, 0), seed=i)
+        _photo(root / kind / f"{kind} (2)_mask_1.png", (0, 0, 0), seed=9)
+    _photo(root / "normal" / "gas_mask.png", colours[2], seed=7)  # a photo of a gas mask
+    layout = find_layout(root)
+    assert (layout.classes, layout.train.count()) == (["benign", "malignant", "normal"], 10)
+    assert root / "normal" / "gas_mask.png" in layout.train.files["normal"]
+    assert any("12 mask(s) beside their photos" in note for note in layout.notes)

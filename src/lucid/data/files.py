@@ -258,7 +258,7 @@ def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
         raise DataError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from None
     files: dict[str, list[Path]] = {}
     skipped: list[str] = []
-    loose = masked = 0
+    loose = masked = beside = 0
     folders = [e for e in entries if not hidden(e.name) and e.is_dir(follow_symlinks=True)]
     # The split folder and every class folder count as visited from the start, so a link back
     # up the tree (train/a/loop -> ..) cannot pull one class's images into another.
@@ -271,9 +271,12 @@ def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
             continue
         if entry.is_dir(follow_symlinks=True):
             photos = photos_beside_masks(Path(entry.path))
-            files[entry.name], notes = walk_images(photos, visited)
+            found, notes = walk_images(photos, visited)
+            masks = masks_beside_photos(found)
+            files[entry.name] = [path for path in found if path not in masks] if masks else found
             skipped += notes
             masked += photos != Path(entry.path)
+            beside += len(masks)
         elif entry.name.lower().endswith(IMAGE_SUFFIXES):
             loose += 1
     if len(files) >= 2 and all(_LETTER.fullmatch(name) for name in files) and _letter_index(folder, files):
@@ -282,6 +285,8 @@ def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
         skipped.append(f"{folder}: {loose} image(s) outside any class folder, skipped")
     if masked:
         skipped.append(f"{folder}: {masked} class folder(s) hold images/ beside a mask folder; the masks are not read")
+    if beside:
+        skipped.append(f"{folder}: {beside} mask(s) beside their photos (x_mask.png), not read as photos")
     return ClassFiles(folder, files, skipped)
 
 
@@ -310,6 +315,22 @@ def _classes_below_letters(folder: Path, by_letter: dict[str, list[Path]]) -> di
         for photo in photos:
             classes.setdefault("/".join(photo.relative_to(folder / letter).parts[:-1]), []).append(photo)
     return dict(sorted(classes.items()))
+
+
+_MASK_BESIDE = re.compile(r"(.+?)(?:_masks?|-mask)(?:_\d+)?")  # x_mask.png, x_mask_1.png (BUSI), x-mask.png
+
+
+def masks_beside_photos(files: Sequence[Path]) -> set[Path]:
+    """The files of ``files`` that are masks of a photo beside them: named as the photo plus
+    ``_mask`` (``_masks``, ``-mask``, with a number for a second mask: BUSI's ``benign (2)_mask_1.png``)
+    in the same folder. A classifier of such class folders reads the photos alone."""
+    stems = {(path.parent, path.stem.lower()) for path in files}
+    found = set()
+    for path in files:
+        match = _MASK_BESIDE.fullmatch(path.stem.lower())
+        if match is not None and (path.parent, match.group(1)) in stems:
+            found.add(path)
+    return found
 
 
 def _key(path: Path) -> tuple[int, int]:

@@ -1741,3 +1741,23 @@ def test_photos_beside_observers_drawings_and_several_lesion_masks(tmp_path, mon
     assert len(pairs) == 6
     joined = [np.asarray(Image.open(pairs[busi / kind / f"{kind} (2).png"])) for kind in ("benign", "malignant")]
     assert all(np.array_equal(mask, want) for mask, want in zip(joined, lesions, strict=True))
+
+
+def test_glas_photos_beside_their_annotations_split_by_their_names(tmp_path):
+    """GlaS (Warwick-QU): ``train_1.bmp`` + ``train_1_anno.bmp``, ``testA_1.bmp`` and ``testB_1.bmp``
+    alike, in one folder: the ``_anno`` files are the masks, and the names split them (the test
+    parts validate). Before: "no image/mask folders found"."""
+    from lucid.segment.data import find_layout
+
+    rng = np.random.default_rng(3)
+    root = tmp_path / "Warwick QU Dataset (Released 2016_07_08)"
+    root.mkdir()
+    for prefix, count in (("train", 5), ("testA", 2), ("testB", 2)):
+        for i in range(1, count + 1):
+            Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(root / f"{prefix}_{i}.bmp")
+            Image.fromarray(rng.integers(0, 3, (12, 16), dtype=np.uint8)).save(root / f"{prefix}_{i}_anno.bmp")
+    (root / "Grade.csv").write_text("name,patient ID,grade (GlaS)\ntrain_1,1,benign\n")
+    layout = find_layout(tmp_path)
+    assert (layout.kind, len(layout.train), len(layout.val)) == ("splits", 5, 4)
+    assert all(mask.name == f"{photo.stem}_anno.bmp" for photo, mask in layout.train + layout.val)
+    assert {photo.name.split("_")[0] for photo, _ in layout.val} == {"testA", "testB"}

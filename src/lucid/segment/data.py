@@ -139,8 +139,9 @@ BOX_SUFFIXES = (".xml", ".json", ".txt", ".csv")  # what a detection set keeps w
 SIBLING_MASK_DIRS = ("{}annot", "{}_annot", "{}_labels", "{}_label", "{}_masks", "{}_mask", "{}_gt")
 # What a mask's file name may add to its image's: x.jpg + x_mask.png, x_L.png (CamVid), x_label.png ...
 MASK_TAGS = (
-    "_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p", "_manual1"
-)  # fmt: skip  # _manual1: DRIVE's 21_manual1.gif for 21_training.tif
+    "_mask", "_masks", "-mask", "_label", "_labels", "_labelids", "_gt", "_seg", "_segmentation", "_l", "_p",
+    "_manual1", "_anno",
+)  # fmt: skip  # _manual1: DRIVE's 21_manual1.gif for 21_training.tif; _anno: GlaS's
 # Oxford-IIIT Pet's trimaps (annotations/trimaps/x.png): 1 pet, 2 background, 3 the border its README
 # calls "not classified"; torchvision's OxfordIIITPet returns them as they are.
 TRIMAPS = "trimaps"
@@ -265,7 +266,8 @@ def _masks_within(images: Path, masks: Path) -> Path:
     return masks
 
 
-MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation", "_1stho")  # a mask beside its photo
+# A mask beside its photo: x_mask.png; CHASE_DB1's first observer (_1stHO); GlaS's train_1_anno.bmp.
+MIXED_TAGS = ("_mask", "_masks", "-mask", "_label", "_gt", "_seg", "_segmentation", "_1stho", "_anno")
 # What a photo's name may add when its mask beside it adds a mask tag: DeepGlobe's x_sat.jpg + x_mask.png.
 PHOTO_TAGS = ("_sat", "_image", "_img", "_rgb", "_training", "_test")  # DRIVE: 21_training.tif + 21_manual1.gif
 
@@ -1124,6 +1126,11 @@ def _single_layout(
     listed = split_names(images_top)
     if listed is not None:
         return _listed_layout(folder, pairs, listed, f"{images_top.name}/ + {masks_top.name}/")
+    named = _named_splits(pairs)
+    if named is not None:  # GlaS: train_1.bmp, testA_1.bmp, testB_1.bmp in one folder
+        train, val, names = named
+        description = f"{images_top.name}/, split by the photos' names ({names})"
+        return SegmentationLayout(folder, "splits", train, val, description, [f"{folder}: {description}"])
     train, val = seeded_split(pairs, val_fraction, seed, "image/mask pair")
     where = f"{images_top.name}/ (photos beside their masks)" if images_top == masks_top else None
     description = f"{where or f'{images_top.name}/ + {masks_top.name}/'}, {len(val)} of {len(pairs)} pairs validate"
@@ -1132,6 +1139,29 @@ def _single_layout(
         f"(--val-fraction {val_fraction:g}, seed {seed})"
     )
     return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
+
+
+def _named_splits(
+    pairs: list[tuple[Path, Path]],
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]], str] | None:
+    """The pairs split by the word each photo's name begins with (GlaS: ``train_1``, ``testA_1``,
+    ``testB_1``: the test parts validate, a ``val`` part before them), or None unless every photo's
+    name begins with a split's word and both a training and a held-out one are there."""
+    roles: dict[str, list[tuple[Path, Path]]] = {}
+    words: dict[str, set[str]] = {}
+    for pair in pairs:
+        word = re.split(r"[-_ .]", pair[0].stem, maxsplit=1)[0]
+        role = split_role(word) or split_role(word.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+        if role is None:
+            return None
+        roles.setdefault(role, []).append(pair)
+        words.setdefault(role, set()).add(word)
+    held = "val" if "val" in roles else "test"
+    if "train" not in roles or held not in roles:
+        return None
+    named = {role: "/".join(f"{word}_*" for word in sorted(found)) for role, found in words.items()}
+    shown = f"{named['train']} train, {named[held]} validate"
+    return roles["train"], roles[held], shown
 
 
 def _listed_layout(

@@ -1761,3 +1761,27 @@ def test_glas_photos_beside_their_annotations_split_by_their_names(tmp_path):
     assert (layout.kind, len(layout.train), len(layout.val)) == ("splits", 5, 4)
     assert all(mask.name == f"{photo.stem}_anno.bmp" for photo, mask in layout.train + layout.val)
     assert {photo.name.split("_")[0] for photo, _ in layout.val} == {"testA", "testB"}
+
+
+def test_multi_page_tiff_stacks_of_slices_and_labels(tmp_path, monkeypatch):
+    """ISBI 2012's EM challenge (``train-volume.tif`` + ``train-labels.tif``, a slice per page, and
+    ``test-volume.tif`` without labels): each page a photo/mask pair written once into the cache,
+    equal to its page, split by seed. Before: one photo of the first page, unpaired."""
+    from lucid.segment.data import find_layout, holds_masks
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(4)
+    root = tmp_path / "isbi2012"
+    root.mkdir()
+    slices = [rng.integers(0, 255, (16, 16), dtype=np.uint8) for _ in range(10)]
+    labels = [np.where(rng.random((16, 16)) > 0.5, 255, 0).astype(np.uint8) for _ in range(10)]
+    for name, pages in (("train-volume.tif", slices), ("train-labels.tif", labels), ("test-volume.tif", slices[:3])):
+        first, *rest = [Image.fromarray(page) for page in pages]
+        first.save(root / name, save_all=True, append_images=rest)
+    assert holds_masks(root)
+    layout = find_layout(root, val_fraction=0.2)
+    assert (layout.kind, len(layout.train), len(layout.val)) == ("single", 8, 2)
+    for photo, mask in layout.train + layout.val:
+        page = int(photo.stem.rsplit("_", 1)[1])
+        assert np.array_equal(np.asarray(Image.open(photo)), slices[page])
+        assert np.array_equal(np.asarray(Image.open(mask)), labels[page])

@@ -472,6 +472,7 @@ def find_layout(
         _coco_layout,
         _runs_layout,
         _hub_layout,
+        _stack_layout,
     )
     for reader in readers:
         known = reader(folder, val_fraction, seed)
@@ -723,6 +724,10 @@ def _in_a_file_layout(folder: Path) -> bool:
 
     if has_hub_masks(folder):
         return True  # a Hugging Face set's Parquet (or Arrow) files of photo and mask columns
+    from lucid.segment.stacks import stack_files
+
+    if stack_files(folder):
+        return True  # multi-page TIFF stacks of photos and masks (ISBI 2012's train-volume.tif + train-labels.tif)
     train_dir = child_folder(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_parts(folder, train_dir) is not None
@@ -874,6 +879,21 @@ def _runs_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLa
         return None
     drawn = run_masks(folder)
     return None if drawn is None else _drawn_layout(folder, drawn, val_fraction, seed)
+
+
+def _stack_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """Multi-page TIFF stacks of photos and masks (`lucid.segment.stacks`: ISBI 2012's
+    ``train-volume.tif`` + ``train-labels.tif``), a pair per page, split by seed."""
+    from lucid.segment.stacks import stack_files, stack_pairs
+
+    pairs = stack_pairs(folder)
+    if not pairs:
+        return None
+    stacks = " + ".join(f"{p.name} + {m.name}" for p, m in stack_files(folder))
+    train, val = seeded_split(pairs, val_fraction, seed, "page")
+    description = f"TIFF stacks {stacks}, {len(val)} of {len(pairs)} pages validate"
+    note = f"{folder}: each page of {stacks} written once as a PNG pair into {pairs[0][1].parent}"
+    return SegmentationLayout(folder, "single", train, val, description, [note], val_fraction, seed)
 
 
 def _hub_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:

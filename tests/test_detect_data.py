@@ -1953,3 +1953,31 @@ def test_svhn_full_numbers_digit_boxes(tmp_path: Path) -> None:
     assert first["boxes"].tolist() == [[2.0, 3.0, 10.0, 15.0], [12.0, 3.0, 19.0, 15.0]]
     assert [info.classes[i - 1] for i in first["labels"].tolist()] == ["1", "0"]  # 0 is the background
     note(info, "test/ validates")
+
+
+def test_gtsdb_semicolon_lines_of_boxes(tmp_path: Path) -> None:
+    """The German Traffic Sign Detection Benchmark (``FullIJCNN2013/00000.ppm`` + ``gt.txt`` of
+    ``00000.ppm;774;411;815;446;11`` lines, no header; the class crops in ``00/`` ... beside):
+    each line a box of its numbered class (43 declared), photos without a line kept as negatives,
+    a line of another shape named. Before: a classifier of the crop folders."""
+    from lucid.tasks import task_of_data
+
+    root = tmp_path / "FullIJCNN2013"
+    lines = []
+    for i in range(6):
+        photo(root / f"{i:05d}.ppm")
+        if i < 5:
+            lines.append(f"{i:05d}.ppm;{2 + i};3;{12 + i};9;{i % 2 * 11}")
+    (root / "gt.txt").write_text("\n".join(lines) + "\n")
+    for crop in ("00", "11"):
+        photo(root / crop / "00000.ppm")
+    claimed = task_of_data(str(tmp_path))
+    assert claimed is not None and claimed[0] == "detect"
+    train, val, info = detection_datasets(tmp_path, image_size=32)
+    assert (info.layout, len(info.classes), len(train) + len(val)) == ("gtsdb", 43, 6)
+    records = {r.image.name: r for r in [*train.records, *val.records]}
+    assert records["00001.ppm"].boxes.tolist() == [[3.0, 3.0, 13.0, 9.0]]
+    assert len(records["00005.ppm"].boxes) == 0
+    (root / "gt.txt").write_text("00000.ppm;1;2;3\n")
+    with pytest.raises(DataError):
+        detection_datasets(tmp_path, image_size=32)

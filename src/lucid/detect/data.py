@@ -171,7 +171,8 @@ LAYOUT_HELP = (
     "WIDER_train/images/); VisDrone-DET (VisDrone2019-DET-train/images + annotations/); DOTA (train/images + "
     "train/labelTxt/); OIDv4_ToolKit (OID/Dataset/train/<Class>/ + Label/); BDD100K (images/100k/ + "
     "labels/bdd100k_labels_images_train.json); CrowdHuman (Images/ + annotation_train.odgt); MOTChallenge "
-    "(train/MOT17-02-FRCNN/img1 + gt/gt.txt); SVHN's full numbers (train/ + train/digitStruct.mat); "
+    "(train/MOT17-02-FRCNN/img1 + gt/gt.txt); SVHN's full numbers (train/ + train/digitStruct.mat); GTSDB "
+    "(FullIJCNN2013/ + gt.txt); "
     "or a Hugging Face set (data/train-*.parquet, or save_to_disk's "
     "Arrow files, of an image column and an objects column of bbox + category)"
 )
@@ -189,6 +190,7 @@ DECLARED_CLASSES = {
     "wider": "WIDER FACE's one class",
     "hub": "the Hugging Face ClassLabel names",
     "svhn": "SVHN's ten digits",
+    "gtsdb": "GTSDB's 43 numbered classes",
 }
 
 
@@ -1453,6 +1455,7 @@ def _public_set_parts(root: Path) -> tuple[str, str, dict[str, Path]] | None:
         ("crowdhuman", "CrowdHuman", sets.crowdhuman_files),
         ("mot", "MOTChallenge", sets.mot_sequences),
         ("svhn", "SVHN's full numbers", sets.svhn_parts),
+        ("gtsdb", "the German Traffic Sign Detection Benchmark", sets.gtsdb_files),
     ):
         parts = finder(root)
         if parts:
@@ -1485,6 +1488,7 @@ def _public_sets(root: Path) -> DetectionLayout | None:
         "bdd100k": lambda part: sets.read_bdd(part, photos, skipped),
         "crowdhuman": lambda part: sets.read_crowdhuman(part, photos, skipped),
         "svhn": sets.read_svhn,
+        "gtsdb": sets.read_gtsdb,
     }[name]
     images = {role: read(part) for role, part in parts.items()}
     shown = " + ".join(_relative(root, part) for part in parts.values() if part != root)
@@ -1495,7 +1499,9 @@ def _public_sets(root: Path) -> DetectionLayout | None:
         notes.append(f"{root}: no validation split, so {_relative(root, parts['test'])}/ validates")
     assert train is not None
     description = f"{words}: {shown or root.name}" + ("" if val is not None else ", split by seed")
-    classes = [str(digit) for digit in range(10)] if name == "svhn" else None  # a rare digit still a class
+    # Sets of numbered classes: each number a class, also one no training photo shows.
+    counts = {"svhn": 10, "gtsdb": sets.GTSDB_CLASSES}
+    classes = [str(number) for number in range(counts[name])] if name in counts else None
     return DetectionLayout(root, name, description, train, val, classes, notes)
 
 

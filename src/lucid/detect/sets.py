@@ -23,6 +23,8 @@ unpack them:
   ("MOT17 half"), so no frame validates beside its neighbour;
 - SVHN's full numbers (format 1): ``train/1.png`` + ``train/digitStruct.mat`` (and ``test/``),
   each digit's box and label (10 is the digit 0), read by h5py;
+- the German Traffic Sign Detection Benchmark: ``FullIJCNN2013/00000.ppm`` + ``gt.txt``
+  (``00000.ppm;774;411;815;446;11``), its 43 classes numbered; photos without a line are negatives;
 - BDD100K: a JSON list of frames, each ``{"name", "labels": [{"category", "box2d": {x1, y1, x2,
   y2}}]}`` (``labels/bdd100k_labels_images_train.json``, ``labels/det_20/det_train.json``),
   the photos below the root (``images/100k/train/``); lanes and drivable areas (``poly2d``) give
@@ -510,3 +512,46 @@ def _mat_values(handle: Any, values: Any) -> list[float]:
     if values.shape[0] == 1 and values.dtype != object:
         return [float(np.asarray(values).reshape(-1)[0])]
     return [float(np.asarray(handle[ref]).reshape(-1)[0]) for ref in np.asarray(values).reshape(-1)]
+
+
+# ----------------------------------------------------------------------------------------- GTSDB
+
+GTSDB_CLASSES = 43  # the German Traffic Sign Benchmarks' classes, 0..42
+_GTSDB_LINE = re.compile(r"[^;]+\.(?:ppm|png|jpe?g);\d+;\d+;\d+;\d+;\d+", re.IGNORECASE)
+
+
+def gtsdb_files(root: Path) -> dict[str, Path]:
+    """The German Traffic Sign Detection Benchmark's ``gt.txt`` (``00000.ppm;774;411;815;446;11``:
+    photo, left, top, right, bottom, class; no header), at ``root`` or in its one folder
+    (``FullIJCNN2013/``), as ``{"": file}``; {} without one."""
+    for folder in (root, *subfolders(root)[:4]):
+        file = folder / "gt.txt"
+        try:
+            with file.open(encoding="utf-8-sig") as handle:
+                line = next((raw.strip() for raw in handle if raw.strip()), "")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if _GTSDB_LINE.fullmatch(line):
+            return {"": file}
+    return {}
+
+
+def read_gtsdb(file: Path) -> list[RawImage]:
+    """The photos beside GTSDB's ``gt.txt`` (those without a line hold no sign: negatives) with
+    their signs' boxes, the class the number after the box; a line of another shape is a
+    DataError naming it."""
+    boxes: dict[str, list[RawObject]] = {}
+    with file.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            if not _GTSDB_LINE.fullmatch(line.strip()):
+                raise DataError(f"{file}:{number}: expected 'photo;left;top;right;bottom;class', got {line.strip()!r}")
+            name, left, top, right, bottom, cls = line.strip().split(";")
+            boxes.setdefault(name, []).append(RawObject(cls, (float(left), float(top), float(right), float(bottom))))
+    photos = sorted(p for p in file.parent.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+    listed = {p.name for p in photos}
+    missing = [name for name in boxes if name not in listed]
+    return [RawImage(p, boxes.get(p.name, []), file) for p in photos] + [
+        RawImage(file.parent / name, boxes[name], file) for name in missing
+    ]

@@ -1785,3 +1785,29 @@ def test_multi_page_tiff_stacks_of_slices_and_labels(tmp_path, monkeypatch):
         page = int(photo.stem.rsplit("_", 1)[1])
         assert np.array_equal(np.asarray(Image.open(photo)), slices[page])
         assert np.array_equal(np.asarray(Image.open(mask)), labels[page])
+
+
+@pytest.mark.parametrize("unpacked", ["side_by_side", "readme"])
+def test_coco_stuff_label_maps_beside_the_coco_photos(tmp_path, unpacked):
+    """COCO-Stuff's ``stuffthingmaps_trainval2017`` label maps, unzipped beside COCO's ``train2017/``
+    + ``val2017/`` (``stuffthingmaps_trainval2017/train2017/x.png``) or as its README says
+    (``dataset/images/train2017/`` + ``dataset/annotations/train2017/``): the 2017 splits split it.
+    Before: "no mask folder beside train2017/", and a seeded split of the README layout."""
+    from lucid.segment.data import find_layout, holds_masks
+
+    rng = np.random.default_rng(6)
+    if unpacked == "side_by_side":
+        photos, maps = tmp_path, tmp_path / "stuffthingmaps_trainval2017"
+    else:
+        photos, maps = tmp_path / "dataset" / "images", tmp_path / "dataset" / "annotations"
+    for split, count in (("train2017", 4), ("val2017", 2)):
+        (photos / split).mkdir(parents=True)
+        (maps / split).mkdir(parents=True)
+        for i in range(count):
+            name = f"{i:012d}"
+            Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)).save(photos / split / f"{name}.jpg")
+            Image.fromarray(rng.choice([0, 7, 255], (12, 16)).astype(np.uint8)).save(maps / split / f"{name}.png")
+    assert holds_masks(tmp_path)
+    layout = find_layout(tmp_path)
+    assert (layout.kind, len(layout.train), len(layout.val)) == ("splits", 4, 2)
+    assert all(mask.parent == maps / photo.parent.name for photo, mask in layout.train + layout.val)

@@ -68,6 +68,7 @@ from lucid.data.files import (
     holds_files,
     keyed_files,
     seeded_split,
+    split_child,
     split_folders,
     split_role,
     subfolders,
@@ -371,7 +372,20 @@ def sibling_masks(root: Path, split: Path) -> Path | None:
     word = re.split(r"[-_ ]", split.name)[-1]
     if word.lower() in IMAGE_DIRS and len(word) < len(split.name):
         names += [split.name[: -len(word)] + mask for mask in MASK_DIRS]
-    return child_folder(root, names)
+    return child_folder(root, names) or _mask_tree_split(root, split)
+
+
+def _mask_tree_split(root: Path, split: Path) -> Path | None:
+    """The split's namesake in a tree of mask folders beside the photos' (COCO-Stuff's
+    ``train2017/`` + ``stuffthingmaps_trainval2017/train2017/``, as the COCO and stuffthingmaps
+    archives unpack side by side): a folder of ``root`` whose child of the split's name holds
+    masks (PNG files) and no photos of other types."""
+    for folder in subfolders(root):
+        inner = child_folder(folder, (split.name,))
+        if folder != split and inner is not None and inner != split and holds_files(inner, MASK_SUFFIXES, 200):
+            if not holds_files(inner, tuple(s for s in IMAGE_SUFFIXES if s not in MASK_SUFFIXES), 200):
+                return inner
+    return None
 
 
 def _split_parts(root: Path, split: Path) -> list[tuple[Path, Path]] | None:
@@ -513,7 +527,7 @@ def find_layout(
                 f"--data {folder}: {names} each hold images and masks; pass the one to train on (--data {several[0]})"
             )
         raise DataError(f"--data {folder}: no image/mask folders found; expected {LAYOUT_HELP}")
-    elif child_folder(images_top, TRAIN_SPLITS) is not None and child_folder(masks_top, TRAIN_SPLITS) is not None:
+    elif split_child(images_top, TRAIN_SPLITS) is not None and split_child(masks_top, TRAIN_SPLITS) is not None:
         layout = _splits_inside_layout(folder, images_top, masks_top)
     else:
         layout = _single_layout(folder, images_top, _masks_within(images_top, masks_top), val_fraction, seed)
@@ -728,7 +742,7 @@ def _in_a_file_layout(folder: Path) -> bool:
 
     if stack_files(folder):
         return True  # multi-page TIFF stacks of photos and masks (ISBI 2012's train-volume.tif + train-labels.tif)
-    train_dir = child_folder(folder, TRAIN_SPLITS)
+    train_dir = split_child(folder, TRAIN_SPLITS)
     if train_dir is not None:
         return _split_parts(folder, train_dir) is not None
     if child_folder(folder, IMAGE_DIRS) is not None and child_folder(folder, MASK_DIRS) is not None:
@@ -1125,10 +1139,10 @@ def _seeded_parts_layout(
 
 
 def _splits_inside_layout(folder: Path, images_top: Path, masks_top: Path) -> SegmentationLayout:
-    """``images/training/`` + ``annotations/training/`` and their validation splits (ADE20K)."""
-    image_train, mask_train = child_folder(images_top, TRAIN_SPLITS), child_folder(masks_top, TRAIN_SPLITS)
-    held_out = (*VAL_SPLITS, *TEST_SPLITS)
-    image_val, mask_val = child_folder(images_top, held_out), child_folder(masks_top, held_out)
+    """``images/training/`` + ``annotations/training/`` and their validation splits (ADE20K; COCO-Stuff's
+    ``images/train2017/`` + ``annotations/train2017/``, its stuffthingmaps unzipped as its README says)."""
+    image_train, image_val, _ = split_folders(images_top)
+    mask_train, mask_val, _ = split_folders(masks_top)
     if image_train is None or mask_train is None or image_val is None or mask_val is None:
         raise DataError(f"--data {folder}: {images_top.name}/ holds a training split but no validation split")
     description = f"{images_top.name}/{{{image_train.name},{image_val.name}}} + {masks_top.name}/..."
@@ -1146,8 +1160,8 @@ def _single_layout(
     listed = split_names(images_top)
     if listed is not None:
         return _listed_layout(folder, pairs, listed, f"{images_top.name}/ + {masks_top.name}/")
-    named = _named_splits(pairs)
-    if named is not None:  # GlaS: train_1.bmp, testA_1.bmp, testB_1.bmp in one folder
+    named = _named_splits(pairs) if images_top == masks_top else None
+    if named is not None:  # GlaS: train_1.bmp, testA_1.bmp, testB_1.bmp beside their masks in one folder
         train, val, names = named
         description = f"{images_top.name}/, split by the photos' names ({names})"
         return SegmentationLayout(folder, "splits", train, val, description, [f"{folder}: {description}"])
@@ -1164,8 +1178,9 @@ def _single_layout(
 def _named_splits(
     pairs: list[tuple[Path, Path]],
 ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]], str] | None:
-    """The pairs split by the word each photo's name begins with (GlaS: ``train_1``, ``testA_1``,
-    ``testB_1``: the test parts validate, a ``val`` part before them), or None unless every photo's
+    """The pairs of a folder of photos beside their masks split by the word each photo's name
+    begins with (GlaS: ``train_1``, ``testA_1``, ``testB_1``: the test parts validate, a ``val``
+    part before them), or None unless every photo's
     name begins with a split's word and both a training and a held-out one are there."""
     roles: dict[str, list[tuple[Path, Path]]] = {}
     words: dict[str, set[str]] = {}

@@ -324,9 +324,12 @@ def masks_beside_photos(files: Sequence[Path]) -> set[Path]:
     """The files of ``files`` that are masks of a photo beside them: named as the photo plus
     ``_mask`` (``_masks``, ``-mask``, with a number for a second mask: BUSI's ``benign (2)_mask_1.png``)
     in the same folder. A classifier of such class folders reads the photos alone."""
+    named = [path for path in files if "mask" in path.name.lower()]  # most folders hold none: no more work
+    if not named:
+        return set()
     stems = {(path.parent, path.stem.lower()) for path in files}
     found = set()
-    for path in files:
+    for path in named:
         match = _MASK_BESIDE.fullmatch(path.stem.lower())
         if match is not None and (path.parent, match.group(1)) in stems:
             found.add(path)

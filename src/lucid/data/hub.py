@@ -33,7 +33,7 @@ from lucid.errors import DataError
 __all__ = ["HUB_SUFFIXES", "HubSet", "hub_set", "image_bytes", "unpacked", "class_label_names"]
 
 HUB_SUFFIXES = (".parquet", ".arrow")
-_DEPTH = 3  # <root>/<config>/<split>/<shard>: the Hub's converted layout, the deepest one
+_DEPTH = 4  # <name>/<config>/<version>/<hash>/<shard>: the datasets cache, the deepest layout
 _WORD = re.compile(r"[A-Za-z]+")
 _SHARD = re.compile(r"([A-Za-z][A-Za-z0-9_]*)-\d{5}-of-\d{5}")  # train-00000-of-00001(-<hash>).parquet
 _MOST_FOLDERS = 8  # a Hub download's folders: its configurations or splits
@@ -75,7 +75,7 @@ class HubSet:
 
 
 def hub_set(root: str | os.PathLike[str]) -> HubSet | None:
-    """The Hugging Face set of ``root`` (its shards found up to three folders down, hidden ones
+    """The Hugging Face set of ``root`` (its shards found up to four folders down, hidden ones
     such as ``.cache/`` skipped), or None when it holds no ``.parquet`` or ``.arrow`` file. A root
     of shards of several configurations (``cifar10/`` and ``cifar100/``) is a DataError that
     names them: each is a data set of its own."""

@@ -670,6 +670,7 @@ def test_large_training_jpegs_decode_at_a_reduced_scale_and_validation_photos_wh
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ~10 s; a shrunk batch stays in the default suite (test_a_chosen_batch_the_small_set_holds_...)
 def test_forty_images_with_batch_64_shrink_the_batch_and_learn(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

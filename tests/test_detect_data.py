@@ -1225,6 +1225,7 @@ def _crop_statistics(params: list[dict], size: tuple[int, int] = (150, 200)) -> 
     }
 
 
+@pytest.mark.slow  # ~10 s of draws; the crop's limits stay in the default suite (test_iou_crop_keeps_...)
 def test_iou_crop_draws_the_crops_torchvisions_draws() -> None:
     """lucid's vectorised draw and torchvision's one-by-one loop are one sampler: over 1,000
     draws each (seeded, so the test repeats itself), the share of whole photos and the crops' mean

@@ -40,8 +40,9 @@ _MOST_FILES = 12  # JSON files looked at in one folder
 
 def is_category_file(path: Path) -> bool:
     """Whether ``path`` is a COCO-style JSON file of categories per photo: its opening is an object
-    with ``images`` and ``categories``, and no ``bbox`` is anywhere in it (read to its end, a
-    chunk at a time: its ``annotations`` may come last)."""
+    with an ``images`` list of ``file_name``s, it names ``category_id``s and ``categories``, and
+    no ``bbox`` is anywhere in it (read to its end, a chunk at a time: its ``annotations`` may
+    come last)."""
     head = file_head(path).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"{") or re.search(rb'"images"\s*:\s*\[', head) is None:
         return False
@@ -60,22 +61,24 @@ def _role(file: Path) -> str | None:
 
 
 def category_files(root: Path) -> dict[str, Path]:
-    """The category files of ``root`` (at it, in ``annotations/`` or in a split folder) by split
-    role; a file whose role its name does not say trains."""
-    places = [
-        root,
-        *(f for f in subfolders(root) if f.name.lower() in ("annotations", "metadata") or split_role(f.name)),
-    ]
-    found: dict[str, Path] = {}
+    """The category files of ``root`` (at it or in ``annotations/``; in a split folder its
+    ``metadata.json``, Herbarium 2021's, as such a folder may hold many photos) by split role; a
+    file whose role its name does not say trains."""
+    places = [root, *(f for f in subfolders(root) if f.name.lower() in ("annotations", "metadata"))]
+    candidates = []
     for place in places:
         try:
             names = sorted(e.name for e in os.scandir(place) if e.is_file() and e.name.lower().endswith(".json"))
         except OSError:
             continue
-        for name in [n for n in names if not hidden(n)][:_MOST_FILES]:
-            file = place / name
-            if is_category_file(file):
-                found.setdefault(_role(file) or "train", file)
+        candidates += [place / n for n in names if not hidden(n)][:_MOST_FILES]
+    candidates += [
+        f / "metadata.json" for f in subfolders(root) if split_role(f.name) and (f / "metadata.json").is_file()
+    ]
+    found: dict[str, Path] = {}
+    for file in candidates:
+        if is_category_file(file):
+            found.setdefault(_role(file) or "train", file)
     return found
 
 

@@ -104,7 +104,7 @@ def box_columns(hub: HubSet) -> BoxColumns | None:
     return BoxColumns(images[0], None, box, label, names)
 
 
-def _objects(cell: Any, box: str, label: str | None) -> list[tuple[Any, Any]]:
+def _objects(cell: Any, box: str, label: str | None, where: str) -> list[tuple[Any, Any]]:
     """The (box, class) pairs of a row's objects, whether a dict of lists or a list of dicts."""
     if cell is None:
         return []
@@ -115,11 +115,11 @@ def _objects(cell: Any, box: str, label: str | None) -> list[tuple[Any, Any]]:
     if not isinstance(labels, list):
         labels = [labels] * len(boxes)
     if len(labels) != len(boxes):
-        raise DataError(f"a row holds {len(boxes)} boxes but {len(labels)} classes ({box}, {label})")
+        raise DataError(f"{where}: {len(boxes)} boxes but {len(labels)} classes ({box}, {label})")
     return list(zip(boxes, labels, strict=True))
 
 
-def _corners(box: Any, where: str) -> tuple[float, float, float, float]:
+def _four_numbers(box: Any, where: str) -> tuple[float, float, float, float]:
     if not isinstance(box, (list, tuple)) or len(box) != 4 or any(not isinstance(v, (int, float)) for v in box):
         raise DataError(f"{where}: a box of 4 numbers expected, got {box!r}")
     return float(box[0]), float(box[1]), float(box[2]), float(box[3])
@@ -144,6 +144,8 @@ def hub_boxes(root: Path) -> Found | None:
     if hub is None or columns is None:
         return None
     photos = _photos(hub, columns)
+    if not photos:
+        raise DataError(f"--data {root}: {hub.describe()} holds no photos in its column {columns.photo!r}")
     rows = {role: list(_rows(hub, role, columns, photos)) for role in hub.splits}
     where = f"{columns.column!r}" if columns.column else f"columns {columns.box!r} + {columns.label!r}"
     what = f"{hub.describe()}, photos in column {columns.photo!r}, boxes in {where}"
@@ -197,7 +199,9 @@ def _rows(hub: HubSet, role: str, columns: BoxColumns, photos: dict[tuple[str, i
             continue  # a row without a photo
         cell = row[columns.column] if columns.column is not None else row
         where = f"{hub.root}: {role} row {number}"
-        objects = [(_corners(box, where), label) for box, label in _objects(cell, columns.box, columns.label)]
+        objects = [
+            (_four_numbers(box, where), label) for box, label in _objects(cell, columns.box, columns.label, where)
+        ]
         header = image_header(photo)
         yield _Row(photo, None if header is None else header[0], objects)
 
@@ -243,7 +247,7 @@ def _raw(row: _Row, reading: str, names: list[str] | None, source: Path) -> RawI
     return RawImage(row.photo, objects, source, None, reading.endswith("fractions"))
 
 
-METADATA = ("metadata.jsonl", "metadata.json")  # the ``datasets`` ImageFolder's file of each photo's features
+METADATA = ("metadata.jsonl",)  # the ``datasets`` ImageFolder's file of each photo's features, as JSON lines
 
 
 def metadata_files(root: Path) -> dict[str, Path]:
@@ -313,7 +317,7 @@ def _metadata_rows(file: Path) -> list[_Row]:
                     f"{where}: expected a JSON object with a file_name ({type(exc).__name__}: {exc})"
                 ) from None
             cell = line.get(column) if column is not None else line
-            objects = [(_corners(b, where), c) for b, c in _objects(cell, box, label)]
+            objects = [(_four_numbers(b, where), c) for b, c in _objects(cell, box, label, where)]
             header = image_header(photo)
             rows.append(_Row(photo, None if header is None else header[0], objects))
     return rows

@@ -171,6 +171,7 @@ def test_quantize_reports_the_map_drop_on_the_recorded_split(run, onnx_file, tmp
 
 
 @pytest.mark.skipif(not available("nncf"), reason="needs nncf")
+@pytest.mark.slow  # ~9 s of NNCF calibration for one concern: its log lines
 def test_nncf_quantize_of_a_detector_keeps_the_terminal_quiet(onnx_file, tmp_path, capfd):
     result = quantize(onnx_file, tmp_path / "det.int8.xml", backend="openvino", num_calib=4)
     assert result.metric == "mAP"

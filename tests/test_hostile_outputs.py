@@ -148,7 +148,8 @@ def test_no_output_replaces_a_segmentation_or_detection_checkpoint(tiny_runs, ta
         ("classify", ["export"], "model.onnx"),
         ("segment", ["export", "--format", "openvino"], "model.bin"),
         ("detect", ["export", "--format", "openvino"], "model.xml"),
-        ("classify", ["quantize"], "model.int8.onnx"),
+        # ~10 s (calibration); the same guard as the exports above, so kept out of the default suite
+        pytest.param("classify", ["quantize"], "model.int8.onnx", marks=pytest.mark.slow),
     ],
 )
 def test_export_and_quantize_never_replace_a_users_model_file(tiny_runs, task, command, users, tmp_path, capsys):

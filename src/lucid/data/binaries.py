@@ -415,7 +415,7 @@ def hub_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
 
     def rows() -> Iterator[tuple[int, str | None, str, bytes]]:
         number = 0
-        for role in hub.splits:
+        for role in [r for r in hub.splits if r in ("train", val_role)]:  # a test split beside a validation one: unread
             for row in hub.rows(role, [images[0], column]):
                 number += 1
                 label, data = row[column], image_bytes(row[images[0]], hub.root)
@@ -429,7 +429,7 @@ def hub_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     parts = cached_photos(hub.files(), f"hub|{images[0]}|{column}", rows, str(base))
     labels = f"{hub.describe()}, photos in column {images[0]!r}, classes in {column!r}"
     notes = [f"{base}: {labels}, written once as files into {parts['train'].folder.parent}"]
-    if "val" in parts and "val" in hub.splits and "test" in parts:
+    if "val" in hub.splits and "test" in hub.splits:
         notes.append(f"{base}: its {hub.split_names['test']} split is not used (its validation split validates)")
     if "val" not in parts:
         return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)

@@ -1180,8 +1180,8 @@ def _named_splits(
 ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]], str] | None:
     """The pairs of a folder of photos beside their masks split by the word each photo's name
     begins with (GlaS: ``train_1``, ``testA_1``, ``testB_1``: the test parts validate, a ``val``
-    part before them), or None unless every photo's
-    name begins with a split's word and both a training and a held-out one are there."""
+    part before them), or None unless every photo's name begins with a split's word and both a
+    training and a held-out one are there."""
     roles: dict[str, list[tuple[Path, Path]]] = {}
     words: dict[str, set[str]] = {}
     for pair in pairs:

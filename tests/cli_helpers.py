@@ -64,3 +64,27 @@ def train_in_fresh_process(*args: object, delete_after_epoch_1: list | tuple = (
     victims = json.dumps([str(p) for p in delete_after_epoch_1])
     command = [sys.executable, "-c", _DRIVER, victims, "train", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, timeout=seconds, check=False)
+
+
+def trained_then_rescored(
+    root: object, out: object, capsys: object, args: list[str], metric: str, images: int, evals: list[list[str]]
+) -> tuple[str, dict]:
+    """``lucid train --data ROOT ARGS --out OUT`` in the test process, then ``lucid eval`` of its last
+    checkpoint once per entry of ``evals`` (its extra arguments, ``--data``, ``--tta`` ...): each must
+    score ``images`` photos to the ``val_<metric>`` of the run's last epoch. Returns what training
+    printed and its summary."""
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    run = Path(str(out))
+    assert main(["train", "--data", str(root), *args, "--out", str(run)]) == 0
+    said = capsys.readouterr().out  # type: ignore[attr-defined]
+    summary = json.loads((run / "summary.json").read_text())
+    record = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    for extra in evals:
+        assert main(["eval", str(run / "last.safetensors"), *extra, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
+        assert result["images"] == images and result[metric] == pytest.approx(record[f"val_{metric}"], abs=1e-9)
+    return said, summary

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from cli_helpers import trained_then_rescored
 from lucid.data import find_layout
 from lucid.errors import DataError
 
@@ -191,22 +192,13 @@ def test_parquet_photo_and_mask_columns_segment(tmp_path: Path, monkeypatch: pyt
 def test_training_on_a_parquet_segmentation_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """``lucid train --data DIR`` without ``--task`` trains segmentation on a Parquet set of one
     split (a seeded share validates), and ``lucid eval --data DIR`` rescores the same held-out rows."""
-    from lucid.cli import main
-
     monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
     root = tmp_path / "sidewalk"
     sidewalk(root, 10)
-    out = tmp_path / "run"
     tiny = ["--crop-size", "16x16", "--batch-size", "2", "--epochs", "1", "--no-progress"]
-    assert main(["train", "--data", str(root), *tiny, "--out", str(out)]) == 0
-    said = capsys.readouterr().out
+    said, summary = trained_then_rescored(root, tmp_path / "run", capsys, tiny, "miou", 2, [["--data", str(root)]])
     assert "training segmentation (--task segment)" in said and "Hugging Face" in said
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["data"]["classes"] == ["road", "sky", "person"]
-    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["images"] == 2 and result["miou"] == pytest.approx(record["val_miou"], abs=1e-9)
 
 
 CPPE_NAMES = ["Coverall", "Face_Shield", "Gloves"]
@@ -296,22 +288,14 @@ def test_parquet_photos_and_objects_detect(tmp_path: Path, monkeypatch: pytest.M
 def test_training_on_a_parquet_detection_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """``lucid train --data DIR`` without ``--task`` trains detection on a Parquet set, and ``lucid
     eval --data DIR`` rescores the validation split to the same mAP."""
-    from lucid.cli import main
-
     monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
     root = tmp_path / "cppe-5"
     cppe(root, {"train": 6, "validation": 2})
-    out = tmp_path / "run"
     tiny = ["--img-size", "64", "--batch-size", "2", "--epochs", "1", "--no-progress", "--workers", "0"]
-    assert main(["train", "--data", str(root), *tiny, "--out", str(out)]) == 0
-    said = capsys.readouterr().out
+    evals = [["--data", str(root), "--tta", "none"]]  # one pass, as each epoch was scored
+    said, summary = trained_then_rescored(root, tmp_path / "run", capsys, tiny, "map", 2, evals)
     assert "training detection (--task detect)" in said and "Hugging Face" in said
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["data"]["classes"] == CPPE_NAMES
-    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert main(["eval", str(out / "last.safetensors"), "--data", str(root), "--json", "--tta", "none"]) == 0
-    result = json.loads(capsys.readouterr().out)  # one pass, as each epoch was scored
-    assert result["images"] == 2 and result["map"] == pytest.approx(record["val_map"], abs=1e-9)
 
 
 def test_the_hub_cache_folder_of_a_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,12 +5,12 @@ checked pixel for pixel against the masks the runs were written from."""
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from cli_helpers import trained_then_rescored
 from lucid.data.tables import read_label_table, read_run_table
 from lucid.errors import DataError
 from lucid.segment.data import find_layout, holds_masks
@@ -278,16 +278,9 @@ def test_training_and_evaluating_on_a_run_table(tmp_path, home, capsys):
     severstal(root, count=10)
     out = tmp_path / "run"
     tiny = ["--crop-size", "24x24", "--batch-size", "2", "--epochs", "1", "--no-progress"]
-    assert main(["train", "--data", str(root), *tiny, "--out", str(out)]) == 0
-    said = capsys.readouterr().out
+    said, summary = trained_then_rescored(root, out, capsys, tiny, "miou", 2, [[], ["--data", str(root)]])
     assert "training segmentation (--task segment)" in said and "run-length table: train.csv" in said
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["data"]["classes"] == ["background", "1", "3"]
-    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    for data in ([], ["--data", str(root)]):
-        assert main(["eval", str(out / "last.safetensors"), *data, "--json"]) == 0
-        result = json.loads(capsys.readouterr().out)
-        assert result["images"] == 2 and result["miou"] == pytest.approx(record["val_miou"], abs=1e-9)
     shown = tmp_path / "shown"
     test_photo = root / "test_images" / "ffffc93b.jpg"
     assert main(["predict", str(out / "last.safetensors"), str(test_photo), "--out", str(shown)]) == 0

@@ -17,7 +17,9 @@ import functools
 import hashlib
 import os
 import re
+import shutil
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -521,6 +523,32 @@ def cache_home() -> Path:
     if home:
         return Path(home).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "lucid"
+
+
+def written_once(target: Path, write: Callable[[Path], None], what: str) -> Path:
+    """``target``, a cache folder that ``write`` fills (given an empty folder) the first time it is
+    asked for: written into a temporary folder beside it and renamed into place, so a folder
+    there is whole, and a failed write leaves nothing. ``what`` names the data in errors."""
+    if target.is_dir():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise DataError(
+            f"cannot write the files of {what} into {target.parent} ({exc.strerror or exc}); set LUCID_HOME "
+            "to a writable folder"
+        ) from None
+    try:
+        write(work)
+        os.rename(work, target)
+    except OSError as exc:
+        if not target.is_dir():  # else another process wrote the same files first
+            raise DataError(f"cannot write the files of {what} into {target.parent} ({exc.strerror or exc})") from None
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)  # a failed write, or another process's rename won
+    return target
 
 
 def file_head(path: Path, size: int = 1 << 20) -> bytes:

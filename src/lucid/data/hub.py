@@ -20,14 +20,12 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lucid.data.files import cache_home, hidden, split_role
+from lucid.data.files import cache_home, hidden, split_role, written_once
 from lucid.errors import DataError
 
 __all__ = ["HUB_SUFFIXES", "HubSet", "hub_set", "image_bytes", "unpacked", "class_label_names"]
@@ -299,24 +297,4 @@ def unpacked(hub: HubSet, extra: str, write: Callable[[Path], None], what: str) 
     (what else decides the files). It is written into a temporary folder renamed into place, so a
     folder there is whole; a failed write leaves nothing."""
     token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in hub.files()) + f"|{extra}"
-    target = cache_home() / "hub" / hashlib.sha256(token.encode()).hexdigest()[:16]
-    if target.is_dir():
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    except OSError as exc:
-        raise DataError(
-            f"cannot write the files of {what} into {target.parent} ({exc.strerror or exc}); set LUCID_HOME "
-            "to a writable folder"
-        ) from None
-    try:
-        write(work)
-        os.rename(work, target)
-    except OSError as exc:
-        if not target.is_dir():  # else another process wrote the same files first
-            raise DataError(f"cannot write the files of {what} into {target.parent} ({exc.strerror or exc})") from None
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
-    return target
+    return written_once(cache_home() / "hub" / hashlib.sha256(token.encode()).hexdigest()[:16], write, what)

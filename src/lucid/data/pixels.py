@@ -18,8 +18,6 @@ import hashlib
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lucid.data.emnist import chosen_variant, emnist_notes, mapping_names, variant_of
-from lucid.data.files import ClassFiles, FolderLayout, cache_home, hidden, split_role
+from lucid.data.files import ClassFiles, FolderLayout, cache_home, hidden, split_role, written_once
 from lucid.data.images import write_encoded
 from lucid.data.tables import LABEL_COLUMNS, UNLABELLED_TABLES
 from lucid.errors import DataError
@@ -255,18 +253,10 @@ def _write_photos(
     rows: Callable[[], Iterator[tuple[int, str | None, str, np.ndarray | bytes]]], target: Path, what: str
 ) -> None:
     """Every labelled photo ``rows`` yields as ``<role>/<label>/<number>.png`` under ``target``,
-    which appears only once all are written."""
+    which appears only once all are written (`lucid.data.files.written_once`)."""
     from PIL import Image
 
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    except OSError as exc:
-        raise DataError(
-            f"cannot write the photos of {what} into {target.parent} ({exc.strerror or exc}); set LUCID_HOME "
-            "to a writable folder"
-        ) from None
-    try:
+    def write(work: Path) -> None:
         for number, label, role, photo in rows():
             if not label:
                 continue
@@ -276,10 +266,5 @@ def _write_photos(
                 write_encoded(folder / f"{number:07d}", photo, what)
             else:
                 Image.fromarray(photo).save(folder / f"{number:07d}.png", compress_level=1)
-        os.rename(work, target)
-    except OSError as exc:
-        if not target.is_dir():  # else another process wrote the same photos first
-            raise DataError(f"cannot write the photos of {what} into {target.parent} ({exc.strerror or exc})") from None
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)  # a failed write, or another process's rename won
+
+    written_once(target, write, what)

@@ -12,7 +12,8 @@
 # of its lists, copied there because ../shared does not travel; with .whl, 60 MB of the 64 MiB a run carries).
 # faster-coco-eval (and any other missing dependency) comes as a wheel in .whl/ where the machine lacks it:
 #   pip download faster-coco-eval pycocotools --no-deps --python-version 3.X --only-binary :all: -d .whl
-# for the machine's python3 (3.X), then carry .whl with the run.
+# for the machine's python3 (3.X), then carry .whl with the run. pyarrow (55 MB) and h5py are not needed
+# there: lucid imports them only for Hugging Face and HDF5 data sets, which this check does not read.
 set -o pipefail
 OUT=${OUT:-gpu-check}
 DATA=${DATA:-.devdata}

@@ -8,6 +8,7 @@ metadata records each column's feature (``ClassLabel`` names)."""
 from __future__ import annotations
 
 import io
+import sys
 import json
 from pathlib import Path
 from typing import Any
@@ -435,3 +436,14 @@ def test_splits_of_other_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     write_parquet(partial / "plain_text" / "test" / "0000.parquet", rows, CIFAR_FEATURES)
     layout = find_layout(partial)
     assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_test", 6, 3)
+
+
+def test_a_missing_pyarrow_is_named_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without pyarrow (a dependency, but an environment may lack it) a Parquet set is a DataError
+    that says what to install, not a traceback; other layouts do not need it."""
+    rows, _ = class_rows(4, 0)
+    write_parquet(tmp_path / "set" / "train.parquet", rows, CIFAR_FEATURES)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(DataError, match=r"train.parquet: reading Parquet and Arrow files needs pyarrow; pip install"):
+        find_layout(tmp_path / "set")

@@ -43,7 +43,10 @@ def _role(file: Path) -> str | None:
 
 def _arrays(file: Path) -> list[tuple[str, tuple[int, ...], np.dtype[Any]]]:
     """The arrays of an HDF5 file (at its top level and in its groups), as (name, shape, dtype)."""
-    import h5py
+    try:
+        import h5py
+    except ImportError:  # a dependency of lucid's, missing from this environment
+        raise DataError(f"{file}: reading HDF5 files needs h5py; pip install h5py") from None
 
     found: list[tuple[str, tuple[int, ...], np.dtype[Any]]] = []
 

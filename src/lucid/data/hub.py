@@ -206,8 +206,11 @@ def _batches(file: Path, columns: list[str]) -> Iterator[Any]:
 
 
 def _schema(file: Path) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # a dependency of lucid's, missing from this environment
+        raise DataError(f"{file}: reading Parquet and Arrow files needs pyarrow; pip install pyarrow") from None
 
     try:
         if file.suffix.lower() == ".parquet":

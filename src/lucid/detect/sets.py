@@ -486,9 +486,11 @@ def read_svhn(folder: Path) -> list[RawImage]:
     MATLAB v7.3 file, HDF5 inside: scipy cannot read it, h5py can): per photo its ``name`` and a
     ``bbox`` of ``label``, ``left``, ``top``, ``width`` and ``height`` per digit, in pixels; label
     10 is the digit 0."""
-    import h5py
-
     file = folder / SVHN_STRUCT
+    try:
+        import h5py
+    except ImportError:  # a dependency of lucid's, missing from this environment
+        raise DataError(f"{file}: reading MATLAB v7.3 files needs h5py; pip install h5py") from None
     images = []
     try:
         with h5py.File(file, "r") as handle:

@@ -8,8 +8,8 @@ metadata records each column's feature (``ClassLabel`` names)."""
 from __future__ import annotations
 
 import io
-import sys
 import json
+import sys
 from pathlib import Path
 from typing import Any
 

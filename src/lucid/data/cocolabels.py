@@ -28,13 +28,13 @@ from lucid.data.files import (
     file_holds,
     hidden,
     split_role,
+    split_word,
     subfolders,
 )
 from lucid.errors import DataError
 
 __all__ = ["category_files", "coco_labels_layout", "is_category_file"]
 
-_WORD = re.compile(r"[A-Za-z]+")
 _MOST_FILES = 12  # JSON files looked at in one folder
 
 
@@ -56,8 +56,8 @@ def is_category_file(path: Path) -> bool:
 def _role(file: Path) -> str | None:
     """A file's split from a word of its name (``train2018``, ``iwildcam2020_train_annotations``),
     else from its folder's (Herbarium 2021's ``train/metadata.json``)."""
-    words = _WORD.findall(file.stem)
-    return next((role for w in words if (role := split_role(w)) is not None), None) or split_role(file.parent.name)
+    word = split_word(file.stem)
+    return split_role(word) if word is not None else split_role(file.parent.name)
 
 
 def category_files(root: Path) -> dict[str, Path]:

@@ -475,6 +475,16 @@ def split_role(name: str) -> str | None:
     return next((role for role, names in roles if _names_split(name, names)), None)
 
 
+_LETTERS = re.compile(r"[A-Za-z]+")
+
+
+def split_word(name: str) -> str | None:
+    """The first run of letters in a file's name that names a split (`split_role`), as written:
+    ``train2018`` gives ``train``, ``iwildcam2020_train_annotations`` ``train``, ``cifar10-test``
+    ``test``; None when no word does."""
+    return next((word for word in _LETTERS.findall(name) if split_role(word) is not None), None)
+
+
 def split_child(folder: Path | None, names: Sequence[str]) -> Path | None:
     """`child_folder`, else the sub-folder whose name is one of ``names`` with only `SPLIT_AFFIXES`
     words around it (``training_set``, ``seg_train``; a class such as ``train_station`` is not

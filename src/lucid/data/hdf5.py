@@ -18,27 +18,26 @@ with the command that unpacks it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lucid.data.files import FolderLayout, split_role
+from lucid.data.files import FolderLayout, split_role, split_word
 from lucid.data.pixels import cached_photos
 from lucid.errors import DataError
 
 __all__ = ["HDF5_SUFFIXES", "hdf5_layout"]
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
-_WORD = re.compile(r"[A-Za-z]+")
 _CHUNK = 1024  # rows read at a time
 _SMALLEST = 8  # a photo is at least 8 x 8
 
 
 def _role(file: Path) -> str | None:
-    return next((role for word in _WORD.findall(file.stem) if (role := split_role(word)) is not None), None)
+    word = split_word(file.stem)
+    return None if word is None else split_role(word)
 
 
 def _arrays(file: Path) -> list[tuple[str, tuple[int, ...], np.dtype[Any]]]:

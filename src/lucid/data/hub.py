@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lucid.data.files import cache_home, hidden, split_role, written_once
+from lucid.data.files import cache_home, hidden, split_role, split_word, written_once
 from lucid.errors import DataError
 
 __all__ = ["HUB_SUFFIXES", "HubSet", "hub_set", "image_bytes", "unpacked", "class_label_names"]
 
 HUB_SUFFIXES = (".parquet", ".arrow")
 _DEPTH = 4  # <name>/<config>/<version>/<hash>/<shard>: the datasets cache, the deepest layout
-_WORD = re.compile(r"[A-Za-z]+")
 _SHARD = re.compile(r"([A-Za-z][A-Za-z0-9_]*)-\d{5}-of-\d{5}")  # train-00000-of-00001(-<hash>).parquet
 _MOST_FOLDERS = 8  # a Hub download's folders: its configurations or splits
 _MOST_ENTRIES = 4096  # a folder of shards holds fewer (ImageNet-1k's train split: 294)
@@ -172,7 +171,7 @@ def _split_of(file: Path) -> tuple[str, Path]:
     shard = _SHARD.match(file.name)
     if shard is not None and shard.group(1).lower() != "data":  # the Hub's shards: any split's name ("unsupervised")
         return shard.group(1), file.parent
-    word = next((w for w in _WORD.findall(file.stem) if split_role(w) is not None), None)
+    word = split_word(file.stem)
     if word is not None:
         return word, file.parent
     folder = file.parent.name.removeprefix("partial-")

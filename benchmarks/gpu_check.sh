@@ -26,7 +26,7 @@ fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc;
   python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"; } \
     2>&1 | tee "$OUT/machine.txt"
-timeout 120 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py tests/test_segment_cache.py -k "cuda or not cpu" \
+timeout 120 python3 -m pytest -q -rs -p no:cacheprovider tests/test_devices.py tests/test_segment_cache.py tests/test_detect_batched.py -k "cuda or not cpu" \
     2>&1 | tee "$OUT/cuda_tests.log"
 timeout 80 python3 benchmarks/gpu_probe.py --device cuda 2>&1 | tee "$OUT/probe.log"
 timeout 240 python3 benchmarks/train_throughput.py --device cuda --limit 4096 --epochs 3 --data-root "$DATA" \

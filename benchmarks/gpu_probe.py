@@ -2,7 +2,8 @@
 
 Prints, each as one JSON line as soon as it is measured (so a time limit still leaves the
 earlier ones): the model-only training step at 224 px and 32 px with the fastest kernels and
-with deterministic kernels, and the GPU batch augmentation of a set kept on the device. A
+with deterministic kernels, the GPU batch augmentation of a set kept on the device, and
+detection's batch SSD augmentation of photos kept there. A
 model-only step far slower with deterministic kernels names them as the cause of a slow
 ``lucid train`` on a GPU (docs/training.md, *On a GPU*).
 
@@ -39,6 +40,28 @@ def augment_speed(size: int, small: bool, batch: int, device: torch.device, step
     return steps * batch / (time.perf_counter() - start)
 
 
+def detect_augment_speed(batch: int, device: torch.device, steps: int) -> float:
+    """Photos/s of detection's `BatchSSDAugment` on 640x480 photos (BCCD's size, 12 boxes each)
+    kept on ``device``: the draws and boxes on the CPU, the pixels on the device."""
+    from lucid.detect.batched import BatchSSDAugment
+
+    g = torch.Generator().manual_seed(0)
+    photos = [torch.randint(0, 256, (3, 480, 640), dtype=torch.uint8, generator=g).to(device) for _ in range(batch)]
+    corners = [torch.rand(12, 2, generator=g) * torch.tensor([560.0, 400.0]) for _ in range(batch)]
+    boxes = [torch.cat([c, c + 20 + 60 * torch.rand(12, 2, generator=g)], dim=1) for c in corners]
+    labels = [torch.ones(12, dtype=torch.int64) for _ in range(batch)]
+    augment = BatchSSDAugment(320)
+    augment(photos, boxes, labels)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        augment(photos, boxes, labels)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch / (time.perf_counter() - start)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -47,6 +70,11 @@ def main() -> int:
     device = torch.device(args.device)
     if device.type == "cuda":
         print(json.dumps({"gpu": torch.cuda.get_device_name(device), "torch": torch.__version__}), flush=True)
+    speed = detect_augment_speed(64, device, args.steps)
+    print(
+        json.dumps({"case": "detection batch augment 640x480 -> 320 px", "batch": 64, "img_s": round(speed, 1)}),
+        flush=True,
+    )
     for size, small, model, batch in (
         (32, True, "mobilenet_v3_small_lowres", 256),
         (224, False, "mobilenet_v3_small", 128),

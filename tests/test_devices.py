@@ -118,8 +118,9 @@ def test_the_ssd_augmentation_runs_on_gpu_photos_as_on_the_cpu():
 
 @CUDA
 def test_cuda_detection_trains_evaluates_and_predicts(tmp_path, capsys):
-    """Detection on the GPU end to end: the photos decoded once and augmented by loader workers,
-    bf16 autocast, then lucid eval and predict on the GPU."""
+    """Detection on the GPU end to end: the photos decoded once, kept on the GPU and augmented a
+    batch at a time there (`lucid.detect.batched`), bf16 autocast, then lucid eval and predict
+    on the GPU, and a resume that continues the run."""
     from drawing_helpers import boxes_folder
     from lucid.detect import DetectConfig, evaluate_detection, predict_boxes
 
@@ -135,7 +136,7 @@ def test_cuda_detection_trains_evaluates_and_predicts(tmp_path, capsys):
     result = train(config)
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
     assert "on cuda" in line and "autocast" in line
-    assert "loader workers, pinned memory" in line  # decoded once, augmented per photo by workers
+    assert "data decoded once and kept on cuda" in line and "augmented a batch at a time" in line
     summary = json.loads((result.out_dir / "summary.json").read_text())
     assert summary["device"].startswith("cuda") and summary["status"] == "finished"
     scored = evaluate_detection(result.best_checkpoint, device="cuda")
@@ -143,3 +144,42 @@ def test_cuda_detection_trains_evaluates_and_predicts(tmp_path, capsys):
     photo = data / "images" / "p00.jpg"
     records = predict_boxes(result.best_checkpoint, [photo], tmp_path / "pred", device="cuda", score_threshold=0)
     assert records[0]["detections"] and (tmp_path / "pred" / "p00.boxes.png").is_file()
+    resumed = train(DetectConfig(resume=str(result.out_dir), epochs=3, progress=False))
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+
+
+@CUDA
+def test_cuda_detection_streamed_photos_go_through_loader_workers(tmp_path, capsys):
+    """Photos over the memory budget stream from disk through loader workers, pinned memory."""
+    from drawing_helpers import boxes_folder
+    from lucid.detect import DetectConfig
+
+    data = boxes_folder(tmp_path / "shapes", count=8)
+    config = DetectConfig(
+        data=str(data), batch_size=4, epochs=1, memory_budget=0, out=str(tmp_path / "d"), progress=False
+    )
+    train(config)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
+    assert "streamed from disk through" in line and "pinned memory" in line
+
+
+@CUDA
+def test_the_batched_ssd_augmentation_on_gpu_photos_is_the_cpus():
+    """The same seed draws the same geometry for photos on the GPU as on the CPU: the same boxes,
+    and the pixels within a grey level or two (roi_align and the colour steps in float on each)."""
+    from lucid.detect.batched import BatchSSDAugment
+
+    torch.manual_seed(0)
+    photos = [torch.randint(0, 256, (3, 60 + 10 * (i % 2), 80), dtype=torch.uint8) for i in range(8)]
+    boxes = [torch.tensor([[5.0, 5.0, 40.0, 30.0], [30.0, 20.0, 70.0, 55.0]])[: i % 3] for i in range(8)]
+    labels = [torch.tensor([1, 2])[: i % 3] for i in range(8)]
+    step = BatchSSDAugment(64)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        cpu_images, cpu_boxes, cpu_labels = step(photos, boxes, labels)
+        torch.manual_seed(seed)
+        gpu_images, gpu_boxes, gpu_labels = step([p.cuda() for p in photos], boxes, labels)
+        assert gpu_images.device.type == "cuda" and all(b.device.type == "cuda" for b in gpu_boxes)
+        assert (gpu_images.cpu().float() - cpu_images.float()).abs().mean() < 1
+        assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu_boxes, gpu_boxes, strict=True))
+        assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu_labels, gpu_labels, strict=True))

@@ -367,7 +367,9 @@ class BatchSSDAugment:
         )
         moved, keep = moved_boxes(padded, present, geometry, self.size)
         images = cut_images(photos, geometry, self.size, self.fill)
-        images = torch.where(geometry.flips.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images)
+        images = torch.where(
+            geometry.flips.to(images.device, non_blocking=True).view(-1, 1, 1, 1), images.flip(-1), images
+        )
         images = photometric(images, draw_photometric(len(photos)))
         return (images, *_split_kept(moved, keep, pad_sequence(list(labels), batch_first=True), images.device))
 

@@ -19,6 +19,7 @@ from lucid.data import (
     BatchAugment,
     FolderLayout,
     choose_recipe,
+    erased,
     evaluation_folder,
     find_layout,
     infer_image_size,
@@ -593,6 +594,26 @@ def test_the_batched_pad_crops_of_a_gpu_set_match_the_per_image_slices() -> None
         crop = padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 10]
         assert torch.equal(gathered[i], crop.flip(-1) if flips[i] else crop)
     assert torch.equal(shifted_crops(padded, torch.full((5,), 2), torch.full((5,), 2), flips & False, (8, 10)), images)
+
+
+def test_batched_erasing_of_a_gpu_set_draws_as_torchvisions_random_erasing() -> None:
+    """A GPU-resident set with --random-erase erases one rectangle per image in one masked fill:
+    with chance p, of 2-33 % of the image, its aspect 0.3-3.3, inside it, filled with 0, as
+    torchvision's RandomErasing; each image its own rectangle; a seed repeats them."""
+    x = torch.ones(400, 3, 24, 32)
+    out = erased(x, 0.5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, erased(x, 0.5, generator=torch.Generator().manual_seed(0)))
+    hit = out[:, 0] == 0  # (B, H, W)
+    assert torch.equal(hit, (out == 0).all(dim=1))  # every channel of a pixel, or none
+    shares = hit.flatten(1).float().mean(dim=1)
+    erased_images = shares > 0
+    assert 0.4 < float(erased_images.float().mean()) < 0.6
+    assert float(shares[erased_images].min()) >= 0.01 and float(shares.max()) <= 0.34
+    rows, cols = hit.any(dim=2), hit.any(dim=1)
+    for i in erased_images.nonzero().flatten().tolist():  # one solid rectangle
+        assert int(hit[i].sum()) == int(rows[i].sum()) * int(cols[i].sum())
+    assert len({tuple(r.nonzero().flatten().tolist()) for r in rows[erased_images]}) > 50  # their own places
+    assert torch.equal(erased(x, 0.0), x)
 
 
 # --------------------------------------------------------------------------------------------

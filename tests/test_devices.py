@@ -79,6 +79,18 @@ def test_cuda_training_takes_the_gpu_bf16_and_keeps_the_decoded_set_there(tmp_pa
 
 
 @CUDA
+def test_cuda_random_erasing_of_a_kept_set_runs_on_the_gpu():
+    """--random-erase on a set kept on the GPU: one masked fill there, each image its own rectangle."""
+    from lucid.data import BatchAugment, choose_recipe
+
+    recipe = choose_recipe(32, small=True, random_erase=1.0)
+    images = torch.full((64, 3, 32, 32), 200, dtype=torch.uint8, device="cuda")
+    out = BatchAugment(recipe, (0.5,) * 3, (0.25,) * 3)(images)
+    assert out.device.type == "cuda" and out.shape == (64, 3, 32, 32)
+    assert int(((out == 0).all(dim=1).flatten(1).any(dim=1)).sum()) > 48  # nearly every image erased
+
+
+@CUDA
 def test_cuda_segmentation_and_resume(tmp_path, capsys):
     from lucid.segment import SegmentConfig, make_shapes_dataset
 

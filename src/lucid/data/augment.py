@@ -43,6 +43,7 @@ __all__ = [
     "BatchAugment",
     "Recipe",
     "choose_recipe",
+    "erased",
     "eval_base",
     "normalise",
     "preferred_batch",
@@ -213,7 +214,10 @@ class BatchAugment:
             out = torch.stack([self._per_image["augment"](img) for img in out.to(torch.uint8)])
         mean, std = self.mean.to(out.device), self.std.to(out.device)
         x = out.float().div_(255.0).sub_(mean).div_(std)
-        if self._per_image["erase"] is not None:
+        if self._per_image["erase"] is not None and x.device.type != "cpu":
+            # A set kept on the GPU: one mask for the batch (a kernel per image would leave the GPU waiting).
+            x = erased(x, self.recipe.random_erase, generator=self.generator)
+        elif self._per_image["erase"] is not None:
             x = torch.stack([self._per_image["erase"](img) for img in x])
         return x
 
@@ -272,6 +276,46 @@ def shifted_crops(
     batch = torch.arange(b, device=device).view(b, 1, 1, 1)
     channel = torch.arange(c, device=device).view(1, c, 1, 1)
     return padded[batch, channel, rows.view(b, 1, h, 1), cols.view(b, 1, 1, w)]
+
+
+ERASE_SCALE, ERASE_RATIO, ERASE_TRIES = (0.02, 0.33), (0.3, 3.3), 10  # torchvision's RandomErasing defaults
+
+
+def erased(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """torchvision's ``RandomErasing`` (its defaults: value 0) on a batch ``(B, C, H, W)``, each
+    image with its own rectangle, in one masked fill.
+
+    Why not v2's own: it draws and erases one rectangle per call, for all images in the tensor it
+    is given. The draw is its draw for every image at once: with chance ``p`` an image is erased;
+    up to `ERASE_TRIES` rectangles of ``ERASE_SCALE`` of the area and a log-uniform
+    ``ERASE_RATIO`` aspect are tried, the first that fits inside is erased at a uniform place, and
+    an image where none fits is left whole."""
+    import math
+
+    b, _, height, width = x.shape
+    chosen = torch.rand(b, generator=generator) < p
+    area = (
+        height
+        * width
+        * (ERASE_SCALE[0] + (ERASE_SCALE[1] - ERASE_SCALE[0]) * torch.rand(b, ERASE_TRIES, generator=generator))
+    )
+    low, high = math.log(ERASE_RATIO[0]), math.log(ERASE_RATIO[1])
+    aspect = torch.exp(low + (high - low) * torch.rand(b, ERASE_TRIES, generator=generator))
+    tall, wide = (area * aspect).sqrt().round(), (area / aspect).sqrt().round()
+    fits = (tall < height) & (wide < width)
+    first = fits.to(torch.uint8).argmax(dim=1)  # the first rectangle that fits (argmax keeps the first)
+    rows = torch.arange(b)
+    tall, wide = tall[rows, first], wide[rows, first]
+    chosen &= fits.any(dim=1)
+    place = torch.rand(b, 2, generator=generator)
+    top = (place[:, 0] * (height - tall + 1)).floor()
+    left = (place[:, 1] * (width - wide + 1)).floor()
+    box = torch.stack([top, top + tall, left, left + wide], dim=1).to(x.device, non_blocking=True)
+    y = torch.arange(height, device=x.device).view(1, height, 1)
+    z = torch.arange(width, device=x.device).view(1, 1, width)
+    inside = (y >= box[:, 0, None, None]) & (y < box[:, 1, None, None]) & (z >= box[:, 2, None, None])
+    inside &= (z < box[:, 3, None, None]) & chosen.to(x.device, non_blocking=True).view(b, 1, 1)
+    return x.masked_fill(inside[:, None], 0.0)
 
 
 def resized_crops(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:

@@ -1982,3 +1982,9 @@ def test_gtsdb_semicolon_lines_of_boxes(tmp_path: Path) -> None:
     (root / "gt.txt").write_text("00000.ppm;1;2;3\n")
     with pytest.raises(DataError):
         detection_datasets(tmp_path, image_size=32)
+    # A malformed line after good ones is named by its line number.
+    (root / "gt.txt").write_text("\n".join([*lines[:3], "00003.ppm;4;3;14", *lines[4:]]) + "\n")
+    with pytest.raises(
+        DataError, match=r"gt\.txt:4: expected 'photo;left;top;right;bottom;class', got '00003.ppm;4;3;14'"
+    ):
+        detection_datasets(tmp_path, image_size=32)

@@ -900,10 +900,11 @@ def _stack_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationL
     ``train-volume.tif`` + ``train-labels.tif``), a pair per page, split by seed."""
     from lucid.segment.stacks import stack_files, stack_pairs
 
-    pairs = stack_pairs(folder)
+    files = stack_files(folder)
+    pairs = stack_pairs(folder, files) if files else None
     if not pairs:
         return None
-    stacks = " + ".join(f"{p.name} + {m.name}" for p, m in stack_files(folder))
+    stacks = " + ".join(f"{p.name} + {m.name}" for p, m in files)
     train, val = seeded_split(pairs, val_fraction, seed, "page")
     description = f"TIFF stacks {stacks}, {len(val)} of {len(pairs)} pages validate"
     note = f"{folder}: each page of {stacks} written once as a PNG pair into {pairs[0][1].parent}"

@@ -62,12 +62,13 @@ def stack_files(folder: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def stack_pairs(folder: Path) -> list[tuple[Path, Path]] | None:
-    """Each page of ``folder``'s stacks (`stack_files`) as a (photo, mask) pair of PNG files in the
-    cache, written once; None without stacks. Pages of different sizes are a DataError."""
+def stack_pairs(folder: Path, stacks: list[tuple[Path, Path]] | None = None) -> list[tuple[Path, Path]] | None:
+    """Each page of ``folder``'s stacks (``stacks``, else `stack_files`) as a (photo, mask) pair of
+    PNG files in the cache, written once; None without stacks. Pages of different sizes are a
+    DataError."""
     from PIL import Image
 
-    stacks = stack_files(folder)
+    stacks = stack_files(folder) if stacks is None else stacks
     if not stacks:
         return None
     pairs = []

@@ -88,16 +88,33 @@ def draw_geometry(
     canvas), every photo still looking in one tensor operation. A photo without boxes keeps its
     canvas, where `IoUCrop`'s loop also ends."""
     crop = crop if crop is not None else IoUCrop(min_scale=IOU_CROP_MIN_SCALE)
-    b = len(sizes)
     photo = sizes.to(torch.float32)
-    zoom = torch.rand(b) < p_zoom
+    canvas, corner = _zoom_out(photo, p_zoom, side_range)
+    padding = torch.cat([corner, canvas - photo - corner], dim=1)
+    shifted = boxes.to(torch.float32) + corner.repeat(1, 2)[:, None, :]
+    crops, within = _crops(shifted, present, canvas, crop)
+    flips = torch.rand(len(sizes)) < hflip if hflip > 0 else torch.zeros(len(sizes), dtype=torch.bool)
+    return Geometry(padding, crops, within, flips)
+
+
+def _zoom_out(photo: torch.Tensor, p: float, side_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``RandomZoomOut``'s draw for photos of ``(width, height)`` ``photo`` ``(B, 2)``: each
+    canvas's size and the photo's corner on it (the photo itself, at 0, where it is not zoomed)."""
+    b = len(photo)
+    zoom = torch.rand(b) < p
     low, high = side_range
     ratio = low + torch.rand(b) * (high - low)
     canvas = torch.where(zoom[:, None], (photo * ratio[:, None]).floor(), photo)
     place = torch.rand(b, 2)
     corner = torch.where(zoom[:, None], ((canvas - photo) * place).floor(), torch.zeros_like(photo))
-    padding = torch.cat([corner, canvas - photo - corner], dim=1)
-    shifted = boxes.to(torch.float32) + corner.repeat(1, 2)[:, None, :]
+    return canvas, corner
+
+
+def _crops(
+    boxes: torch.Tensor, present: torch.Tensor, canvas: torch.Tensor, crop: IoUCrop
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`IoUCrop`'s crop ``(B, 4)`` of each canvas holding ``boxes``, and the boxes whose centre it
+    holds ``(B, M)``: rounds of thresholds and candidates for the photos still looking."""
     crops = torch.cat([torch.zeros_like(canvas), canvas], dim=1)
     within = present.clone()
     pending = present.any(dim=1)
@@ -110,11 +127,10 @@ def draw_geometry(
         rows, threshold = rows[~keep_canvas], threshold[~keep_canvas]
         if not len(rows):
             break
-        found, chosen, inside = _first_crops(shifted[rows], present[rows], canvas[rows], threshold, crop)
+        found, chosen, inside = _first_crops(boxes[rows], present[rows], canvas[rows], threshold, crop)
         hit = rows[found]
         crops[hit], within[hit], pending[hit] = chosen[found], inside[found], False
-    flips = torch.rand(b) < hflip if hflip > 0 else torch.zeros(b, dtype=torch.bool)
-    return Geometry(padding, crops, within, flips)
+    return crops, within
 
 
 def _first_crops(

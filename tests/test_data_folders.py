@@ -1846,6 +1846,28 @@ def test_letter_folders_index_the_classes_below_them(tmp_path: Path) -> None:
     assert find_layout(users).classes == ["A", "B"]
 
 
+def test_class_folders_of_folders_are_classes_and_said_so(tmp_path: Path) -> None:
+    """iNaturalist 2019 without its JSON files (``train_val2019/Plants/400/x.jpg``): the top-level
+    folders are the classes, their inner folders' photos merged, as torchvision's ImageFolder
+    reads them; a note says so and how to train on the inner folders. Class folders of photos
+    (some in a folder of their own) get no such note."""
+    colours = list(COLOURS.values())
+    nested = tmp_path / "train_val2019"
+    for c, (group, inner) in enumerate([("Insects", "1"), ("Insects", "2"), ("Plants", "400"), ("Plants", "401")]):
+        for i in range(3):
+            _photo(nested / group / inner / f"{c}{i}.jpg", colours[c % len(colours)], seed=10 * c + i)
+    layout = find_layout(nested)
+    assert layout.classes == ["Insects", "Plants"] and layout.train.count() == 12
+    (note,) = [n for n in layout.notes if "each class folder holds folders of photos" in n]
+    assert "(Insects/1/, Insects/2/ ...)" in note and "pass one class folder as --data" in note
+    plain = tmp_path / "plain"
+    for c, name in enumerate(["cat", "dog"]):
+        for i in range(3):
+            _photo(plain / name / f"{i}.jpg", colours[c], seed=i)
+        _photo(plain / name / "extra" / "x.jpg", colours[c], seed=9)
+    assert not [n for n in find_layout(plain).notes if "folders of photos" in n]
+
+
 def test_colour_photos_stored_as_pixel_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """HAM10000's ``hmnist_8_8_RGB.csv`` (``pixel0000,...,pixel0191,label``: each pixel's red, green
     and blue in turn, the label last) holds colour photos: each row written as an RGB PNG equal to

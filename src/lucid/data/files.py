@@ -208,6 +208,7 @@ class ClassFiles:
     files: dict[str, list[Path]]
     skipped: list[str] = field(default_factory=list)
     unit: str = "class folder"  # what a class is in the data: a folder, or a name its photos begin with
+    notes: list[str] = field(default_factory=list)  # lines for the user that name no skipped entry
 
     @property
     def classes(self) -> list[str]:
@@ -289,7 +290,38 @@ def class_files(folder: Path, *, data_root: bool = False) -> ClassFiles:
         skipped.append(f"{folder}: {masked} class folder(s) hold images/ beside a mask folder; the masks are not read")
     if beside:
         skipped.append(f"{folder}: {beside} mask(s) beside their photos (x_mask.png), not read as photos")
-    return ClassFiles(folder, files, skipped)
+    nested = _nested_note(folder, files)
+    return ClassFiles(folder, files, skipped, notes=[nested] if nested else [])
+
+
+def _nested_note(folder: Path, files: dict[str, list[Path]]) -> str | None:
+    """A line saying so when every class folder holds its photos in two or more folders of its
+    own (iNaturalist's ``Plants/400/``): the top-level folders are still the classes, as in
+    torchvision's ``ImageFolder``, but the inner folders may be the classes meant."""
+    inner: dict[str, set[str]] = {}
+    for name, paths in files.items():
+        parts = {_first_folder(p, folder / name) for p in paths}
+        if "" in parts or len(parts) < 2:
+            return None
+        inner[name] = parts
+    if len(inner) < 2:
+        return None
+    first = next(iter(inner))
+    shown = ", ".join(f"{first}/{part}/" for part in sorted(inner[first])[:2])
+    return (
+        f"{folder}: each class folder holds folders of photos ({shown} ...); the {len(inner)} top-level folders are "
+        f"the classes, each with its inner folders' photos (as torchvision's ImageFolder); to train on the "
+        f"inner folders, pass one class folder as --data"
+    )
+
+
+def _first_folder(path: Path, class_folder: Path) -> str:
+    """The folder ``path`` lies in below ``class_folder`` ("" for a photo directly in it, or not below it)."""
+    try:
+        parts = path.relative_to(class_folder).parts
+    except ValueError:
+        return ""
+    return parts[0] if len(parts) > 1 else ""
 
 
 _LETTER = re.compile(r"[a-z0-9]", re.IGNORECASE)  # SUN397's and Places365's a/ ... z/ above the classes

@@ -95,6 +95,8 @@ def _find_layout(root: str | os.PathLike[str], flag: str) -> FolderLayout:
     for part in (layout.train, layout.val):
         if part is not None and part.skipped:
             layout.notes.append(_skipped_note(part.skipped))
+    if layout.train is not None:  # (a validation split's folders say the same)
+        layout.notes += layout.train.notes
     return layout
 
 

@@ -7,6 +7,7 @@
 # 4. one epoch at 224 px with --deterministic (the A/B against the benchmark's fastest kernels);
 # 5. the engine's tests with the GPU as the default device (SUITE_SECONDS, default 30).
 # At most 120 + 80 + 240 + 60 + 30 = 530 s: one call of the device tool (600 s at most).
+# benchmarks/gpu_data.sh builds .devdata/ and .whl/ here first; carry both with the run.
 # Logs go to $OUT (or ./gpu-check). Data: --data-root of the benchmark, by default
 # .devdata/ (sign-language-digits/, camvid/ and bccd/ with the first 120 training and 40 validation photos
 # of its lists, copied there because ../shared does not travel; with .whl, 60 MB of the 64 MiB a run carries).

@@ -199,3 +199,18 @@ def test_a_kept_set_gives_collatable_items_the_detector_trains_on(tmp_path):
     model.train()
     losses = model(images.float() / 255, [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets])
     assert all(bool(torch.isfinite(value)) for value in losses.values())
+
+
+def test_large_batches_go_through_in_chunks_with_the_same_result(monkeypatch):
+    """Batches larger than `CHUNK_VALUES` are cut and coloured a chunk at a time (bounded memory
+    on the GPU), to the same pixels as in one go."""
+    import lucid.detect.batched as batched
+
+    torch.manual_seed(4)
+    photos, boxes, _ = _photos(10)
+    sizes, padded, present = _padded(photos, boxes)
+    geometry = draw_geometry(sizes, padded, present)
+    params = draw_photometric(10)
+    whole = photometric(cut_images(photos, geometry, SIZE), params)
+    monkeypatch.setattr(batched, "CHUNK_VALUES", 3 * SIZE * SIZE * 3)  # 3 outputs, or 1-2 photos, a chunk
+    assert torch.equal(photometric(cut_images(photos, geometry, SIZE), params), whole)

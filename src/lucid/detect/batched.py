@@ -49,8 +49,8 @@ __all__ = [
 # torchvision's RandomPhotometricDistort defaults (SSD's): factor ranges and the chance of each step.
 BRIGHTNESS, CONTRAST, SATURATION, HUE = (0.875, 1.125), (0.5, 1.5), (0.5, 1.5), (-0.05, 0.05)
 PHOTOMETRIC_P = 0.5
-# At most this many float32 values in one roi_align input: photos of one size are cut in chunks.
-CHUNK_VALUES = 1 << 27
+# At most this many float32 values in one roi_align input or colour step: batches go in chunks.
+CHUNK_VALUES = 1 << 25
 
 
 @dataclass
@@ -272,7 +272,15 @@ def photometric(images: torch.Tensor, params: Photometric) -> torch.Tensor:
     factor per photo: brightness scales, contrast blends with the photo's mean grey, saturation
     with its grey image, hue turns the hue in HSV, then the channels are reordered. Each step
     truncates to whole grey levels as v2's does on uint8, so a photo comes out as v2 gives it
-    for the same factors (to float rounding: at most one grey level apart)."""
+    for the same factors (to float rounding: at most one grey level apart). Photos go through in
+    chunks of at most `CHUNK_VALUES` values: the hue's steps hold several float copies of a chunk."""
+    per_chunk = max(1, CHUNK_VALUES // max(1, images[0].numel()))
+    if len(images) > per_chunk:
+        parts = [
+            photometric(images[start : start + per_chunk], _rows(params, slice(start, start + per_chunk)))
+            for start in range(0, len(images), per_chunk)
+        ]
+        return torch.cat(parts)
     device = images.device
     d = {k: getattr(params, k).to(device, non_blocking=True) for k in ("brightness", "contrast", "saturation", "hue")}
     applied = params.applied.to(device, non_blocking=True)
@@ -286,6 +294,11 @@ def photometric(images: torch.Tensor, params: Photometric) -> torch.Tensor:
     channels = params.channels.to(device, non_blocking=True)
     x = x.gather(1, channels[:, :, None, None].expand_as(x))
     return x.to(torch.uint8)
+
+
+def _rows(params: Photometric, rows: slice) -> Photometric:
+    """The draws of the photos ``rows``."""
+    return Photometric(**{name: getattr(params, name)[rows] for name in Photometric.__dataclass_fields__})
 
 
 def _per(values: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Detection's SSD augmentation of a whole batch at once, for photos kept on a GPU.
 
-`lucid.detect.transforms.train_transform` augments one photo at a time, on the CPU: about 2 ms
-a photo of Python and small tensor operations for the draws and the boxes alone, before any
-pixel moves. A GPU that trains thousands of photos a second waits on that. Here the same recipe
+`lucid.detect.transforms.train_transform` augments one photo at a time, on the CPU: Python and
+small tensor operations for the draws and the boxes alone, before any pixel moves, take longer
+per photo than a GPU's training step does (docs/detection.md, *On a GPU: the whole batch at
+once*). Here the same recipe
 (`ZoomCropResize`'s zoom-out, IoU crop and square resize, the horizontal flip,
 ``RandomPhotometricDistort``, ``SanitizeBoundingBoxes``) runs on a batch:
 

@@ -163,8 +163,8 @@ class DetectTask(Task):
     def prepare(self, data: TaskData, device: torch.device) -> None:
         """On a GPU, training photos kept decoded that fit there move there, and each batch is
         then augmented there at once (`lucid.detect.batched`): per photo, the SSD recipe's draws
-        and box moves alone take about 2 ms of the CPU, which a GPU outruns. On the CPU the
-        recipe stays per photo, which measured faster there (docs/detection.md)."""
+        and box moves alone keep the CPU busier than a GPU's training step. On the CPU the recipe
+        stays per photo, which measured faster there (docs/detection.md, *On a GPU*)."""
         from lucid.data import fits_on_device
         from lucid.detect.batched import BatchedDetections, BatchSSDAugment
 

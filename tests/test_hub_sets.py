@@ -286,6 +286,36 @@ def test_parquet_photos_and_objects_detect(tmp_path: Path, monkeypatch: pytest.M
     assert any("COCO's" in note for note in layout.notes)
 
 
+def test_centre_boxes_as_fractions_are_told_from_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Boxes stored as YOLO's centre x, centre y, width, height in fractions of the photo (a set
+    converted from a YOLO export): read as corners they have negative sides, read as COCO's they
+    reach past the photo, so they read as centres, said; before, as COCO's, shifted by half a box."""
+    from lucid.detect.data import find_detection_layout
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "yolo-on-the-hub"
+    photos, rows = [], []
+    for i in range(4):
+        photo, boxes, _ = cells(i)  # 48 x 64 photos, the second box reaching close to the corner
+        centres = [[(x + w / 2) / 64, (y + h / 2) / 48, w / 64, h / 48] for x, y, w, h in boxes]
+        photos.append(image_cell(encoded(photo), f"{i}.jpg"))
+        rows.append((boxes, centres))
+    table = {"image": photos, "objects": [{"bbox": c, "category": [0, 1]} for _, c in rows]}
+    feature = {
+        "feature": {"bbox": {"feature": FLOATS["feature"], "length": 4, "_type": "Sequence"}, "category": FLOATS},
+        "_type": "Sequence",
+    }
+    write_parquet(root / "data" / "train-00000-of-00001.parquet", table, {"image": IMAGE, "objects": feature})
+    layout = find_detection_layout(root)
+    assert any("centre x, centre y, width, height, fractions" in note for note in layout.notes)
+    assert layout.val is None and len(layout.train) == 4  # one split: drawn by seed later
+    for raw, (boxes, _) in zip(layout.train, rows, strict=True):
+        assert raw.normalised
+        for obj, (x, y, w, h) in zip(raw.objects, boxes, strict=True):
+            expected = (x / 64, y / 48, (x + w) / 64, (y + h) / 48)
+            assert obj.box == pytest.approx(expected, abs=1e-6)
+
+
 def test_training_on_a_parquet_detection_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """``lucid train --data DIR`` without ``--task`` trains detection on a Parquet set, and ``lucid
     eval --data DIR`` rescores the validation split to the same mAP."""

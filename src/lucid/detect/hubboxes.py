@@ -16,6 +16,7 @@ files each time (one column of numbers, quick to read), so nothing else is cache
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ __all__ = [
 
 BOX_KEYS = ("bbox", "bboxes", "boxes", "box")
 CLASS_KEYS = ("category", "categories", "category_id", "label", "labels", "class", "classes")
-_OVERHANG = 1.0  # pixels a box may reach past its photo before it is read as corners
+_OVERHANG = 1.0  # pixels a box may reach past its photo and still fit it (a rounding, not another box format)
 
 
 @dataclass
@@ -206,37 +207,59 @@ def _rows(hub: HubSet, role: str, columns: BoxColumns, photos: dict[tuple[str, i
         yield _Row(photo, None if header is None else header[0], objects)
 
 
+# How four numbers may read as a box, in the order preferred where several fit: COCO's (the Hub's
+# usual), corners (Pascal VOC's, torchvision's), the centre and sides (YOLO's).
+XYWH, CORNERS, CENTRE = "x, y, width, height", "corners", "centre x, centre y, width, height"
+BOX_READINGS = (XYWH, CORNERS, CENTRE)
+_FRACTION_SLACK = 1e-3  # fractions written with a few decimals may pass 1 by a rounding
+
+
 def _box_format(rows: Sequence[_Row]) -> tuple[str, str | None]:
-    """How the set's boxes read (``"x, y, width, height"`` or ``"corners"``, in pixels or as
-    fractions) and a note when the data could not tell."""
+    """How the set's boxes read (`BOX_READINGS`, in pixels or as fractions) and a note when the
+    data could not tell: the first reading under which every box fits its photo (sides not
+    negative, inside the photo where its size is known), else the one that fewest boxes misfit."""
     boxes = [box for row in rows for box, _ in row.objects]
     fractions = bool(boxes) and all(0.0 <= v <= 1.0 for box in boxes for v in box)
-    if any(box[2] < box[0] or box[3] < box[1] for box in boxes):
-        kind = "x, y, width, height"
-    elif any(_past_photo(row, fractions) for row in rows):
-        kind = "corners"
-    else:
-        kind = "x, y, width, height"
-        if boxes:
-            note = "the boxes read as COCO's [x, y, width, height] (the Hub's usual format; as corners they fit too)"
-            return f"{kind}, {'fractions' if fractions else 'pixels'}", note
-    return f"{kind}, {'fractions' if fractions else 'pixels'}", None
+    misfits = {kind: sum(_misfits(row, kind, fractions) for row in rows) for kind in BOX_READINGS}
+    fitting = [kind for kind in BOX_READINGS if misfits[kind] == 0]
+    kind = fitting[0] if fitting else min(BOX_READINGS, key=lambda k: misfits[k])
+    unit = "fractions" if fractions else "pixels"
+    if boxes and len(fitting) > 1:
+        named = "COCO's [x, y, width, height]" if kind == XYWH else kind
+        others = " and as ".join(fitting[1:])
+        return f"{kind}, {unit}", f"the boxes read as {named} (the Hub's usual format; as {others} they fit too)"
+    return f"{kind}, {unit}", None
 
 
-def _past_photo(row: _Row, fractions: bool) -> bool:
-    """Whether a box of ``row``, read as x, y, width, height, reaches past its photo."""
+def _misfits(row: _Row, kind: str, fractions: bool) -> int:
+    """How many of ``row``'s boxes, read as ``kind``, have a negative side or reach past its photo
+    (where its size is known)."""
     if row.size is None:
-        return False
-    width, height = (1.0, 1.0) if fractions else row.size
-    slack = 0.0 if fractions else _OVERHANG
-    return any(box[0] + box[2] > width + slack or box[1] + box[3] > height + slack for box, _ in row.objects)
+        width, height, slack = math.inf, math.inf, 0.0
+    else:
+        (width, height), slack = ((1.0, 1.0), _FRACTION_SLACK) if fractions else (row.size, _OVERHANG)
+    count = 0
+    for box, _ in row.objects:
+        x0, y0, x1, y1 = _corners(box, kind)
+        if x1 < x0 or y1 < y0 or x0 < -slack or y0 < -slack or x1 > width + slack or y1 > height + slack:
+            count += 1
+    return count
+
+
+def _corners(box: tuple[float, float, float, float], kind: str) -> tuple[float, float, float, float]:
+    """``box`` read as ``kind``, as corners ``x0, y0, x1, y1``."""
+    a, b, c, d = box
+    if kind == CORNERS:
+        return a, b, c, d
+    if kind == CENTRE:
+        return a - c / 2, b - d / 2, a + c / 2, b + d / 2
+    return a, b, a + c, b + d
 
 
 def _raw(row: _Row, reading: str, names: list[str] | None, source: Path) -> RawImage:
     objects = []
     for box, label in row.objects:
-        x0, y0, a, b = box
-        corners = (x0, y0, a, b) if reading.startswith("corners") else (x0, y0, x0 + a, y0 + b)
+        corners = _corners(box, next(kind for kind in BOX_READINGS if reading.startswith(kind)))
         if names is not None and isinstance(label, int) and 0 <= label < len(names):
             name = names[label]
         elif label is None:

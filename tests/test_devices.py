@@ -178,7 +178,7 @@ def test_cuda_detection_streamed_photos_go_through_loader_workers(tmp_path, caps
 @CUDA
 def test_the_batched_ssd_augmentation_on_gpu_photos_is_the_cpus():
     """The same seed draws the same geometry for photos on the GPU as on the CPU: the same boxes,
-    and the pixels within a grey level or two (roi_align and the colour steps in float on each)."""
+    and the pixels within a grey level or two (CUDA resizes uint8 photos in float)."""
     from lucid.detect.batched import BatchSSDAugment
 
     torch.manual_seed(0)
@@ -192,6 +192,6 @@ def test_the_batched_ssd_augmentation_on_gpu_photos_is_the_cpus():
         torch.manual_seed(seed)
         gpu_images, gpu_boxes, gpu_labels = step([p.cuda() for p in photos], boxes, labels)
         assert gpu_images.device.type == "cuda" and all(b.device.type == "cuda" for b in gpu_boxes)
-        assert (gpu_images.cpu().float() - cpu_images.float()).abs().mean() < 1
+        assert (gpu_images.cpu().float() - cpu_images.float()).abs().mean() < 2
         assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu_boxes, gpu_boxes, strict=True))
         assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu_labels, gpu_labels, strict=True))

@@ -13,14 +13,14 @@ once*). Here the same recipe
 - the boxes move by the same arithmetic v2's kernels do (`moved_boxes`), on a ``(B, M, 4)``
   tensor padded to the batch's most boxes;
 - the pixels move on the device: each photo's crop, with the zoom-out's fill around it, resized
-  to the model's input by one ``roi_align`` call per photo size (`cut_images`), then the flip
-  and the photometric distortion with per-photo factors (`photometric`).
+  to the model's input as the per-photo recipe resizes it (`cut_images`, a resize per photo: each
+  crop has its own size), then the flip and the photometric distortion of the whole batch with
+  each photo's own factors (`photometric`).
 
 The draws follow the same distributions as the per-photo recipe but consume the random numbers
-in another order, so a seed gives other crops than `train_transform` gives. The pixels are
-those of the per-photo path within a few grey levels: ``roi_align`` averages
-``ceil(crop / size)`` samples per output pixel each way where the per-photo path resizes with
-antialiasing (as `lucid.data.resized_crops` does for classification on the GPU).
+in another order, so a seed gives other crops than `train_transform` gives. For the same draws,
+the boxes and the pixels are the per-photo path's (the colours within a grey level: float
+rounding).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lucid.detect.data import DetectionDataset
-from lucid.detect.transforms import IOU_CROP_MIN_SCALE, SSD_FILL, IoUCrop, check_image_size
+from lucid.detect.transforms import IOU_CROP_MIN_SCALE, SSD_FILL, IoUCrop, check_image_size, zoomed_crop
 
 __all__ = [
     "Geometry",
@@ -50,7 +50,7 @@ __all__ = [
 # torchvision's RandomPhotometricDistort defaults (SSD's): factor ranges and the chance of each step.
 BRIGHTNESS, CONTRAST, SATURATION, HUE = (0.875, 1.125), (0.5, 1.5), (0.5, 1.5), (-0.05, 0.05)
 PHOTOMETRIC_P = 0.5
-# At most this many float32 values in one roi_align input or colour step: batches go in chunks.
+# At most this many float32 values in one colour step: larger batches go in chunks.
 CHUNK_VALUES = 1 << 25
 
 
@@ -205,36 +205,20 @@ def cut_images(
     photos: Sequence[torch.Tensor], geometry: Geometry, size: int, fill: Sequence[float] = SSD_FILL
 ) -> torch.Tensor:
     """Each photo's crop on its zoomed-out canvas, resized to ``size`` x ``size``: uint8
-    ``(B, 3, size, size)`` on the photos' device, unmirrored.
+    ``(B, 3, size, size)`` on the photos' device, unmirrored; each made as the per-photo recipe
+    makes it (`lucid.detect.transforms.zoomed_crop`: the photo's part inside the crop resized
+    with antialiasing to where it lands, on the fill), so the pixels are the per-photo path's.
 
-    One ``roi_align`` per photo size (in chunks of at most `CHUNK_VALUES`): the photo less the
-    fill colour, with a border of one zero pixel, so that everything outside the photo comes out
-    as the fill and the photo's edge blends into it as the zoom-out's canvas would; the fill is
-    added back after. Its adaptive sampling averages ``ceil(crop / size)`` samples per output
-    pixel each way, an area average where the crop shrinks (the zoomed-out canvas up to 4x)."""
-    from torchvision.ops import roi_align
-
-    device = photos[0].device
-    out = torch.empty((len(photos), 3, size, size), dtype=torch.uint8, device=device)
-    # Small tensors are made on the CPU and copied without waiting (on a GPU, a tensor made there
-    # from a list would wait for the work already queued).
-    colour = torch.tensor(list(fill), dtype=torch.float32).view(1, -1, 1, 1).to(device, non_blocking=True)
-    # The crop in the photo's own pixels, shifted by the one-pixel border.
-    window = geometry.crops - geometry.padding[:, :2].repeat(1, 2) + 1
-    groups: dict[tuple[int, ...], list[int]] = {}
+    One resize per photo, since each crop has its own size: a few kernels a photo on a GPU. A
+    batched ``roi_align`` (one call for the batch) was tried first and learned less on BCCD in
+    two seeds (docs/detection.md): its area average is not the antialiased resize validation
+    and prediction use."""
+    out = torch.empty((len(photos), 3, size, size), dtype=torch.uint8, device=photos[0].device)
+    padding, crops = geometry.padding.to(torch.int64).tolist(), geometry.crops.to(torch.int64).tolist()
     for i, photo in enumerate(photos):
-        groups.setdefault(tuple(photo.shape), []).append(i)
-    for shape, members in groups.items():
-        per_photo = shape[0] * (shape[1] + 2) * (shape[2] + 2)
-        step = max(1, CHUNK_VALUES // per_photo)
-        for start in range(0, len(members), step):
-            chunk = members[start : start + step]
-            stack = torch.stack([photos[i] for i in chunk]).to(torch.float32).sub_(colour)
-            stack = torch.nn.functional.pad(stack, (1, 1, 1, 1))
-            rois = torch.cat([torch.arange(len(chunk), dtype=torch.float32)[:, None], window[chunk]], dim=1)
-            cut = roi_align(stack, rois.to(device, non_blocking=True), (size, size), 1.0, -1, True)
-            index = torch.tensor(chunk).to(device, non_blocking=True)
-            out[index] = cut.add_(colour).round_().clamp_(0, 255).to(torch.uint8)
+        x0, y0, x1, y1 = crops[i]
+        window = {"top": y0, "left": x0, "height": y1 - y0, "width": x1 - x0}
+        out[i] = zoomed_crop(photo, padding[i], window, size, fill)
     return out
 
 

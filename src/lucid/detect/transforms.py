@@ -29,6 +29,7 @@ so a training loop that seeds torch per epoch and per loader worker repeats the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -42,6 +43,7 @@ __all__ = [
     "IOU_CROP_MIN_SCALE",
     "IoUCrop",
     "ZoomCropResize",
+    "zoomed_crop",
     "train_transform",
     "eval_transform",
     "check_image_size",
@@ -218,31 +220,40 @@ class ZoomCropResize(v2.Transform):
         return inpt
 
     def _image(self, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-        """The output image: the fill, and the photo's part inside the crop resized to where it lands."""
-        from torchvision.transforms.v2 import functional as F
-
-        height, width = image.shape[-2:]
-        left, top = params["padding"][:2]  # the photo's corner on the canvas
-        x0, x1 = max(left, params["left"]), min(left + width, params["left"] + params["width"])
-        y0, y1 = max(top, params["top"]), min(top + height, params["top"] + params["height"])
-        fill = self.fill if len(self.fill) == image.shape[0] else (sum(self.fill) / len(self.fill),)
-        out = torch.tensor(fill, dtype=image.dtype, device=image.device).view(-1, 1, 1)
-        out = out.expand(image.shape[0], self.size, self.size)
-        out = out.clone()
-        scale_x, scale_y = self.size / params["width"], self.size / params["height"]
-        out_x0, out_x1 = round((x0 - params["left"]) * scale_x), round((x1 - params["left"]) * scale_x)
-        out_y0, out_y1 = round((y0 - params["top"]) * scale_y), round((y1 - params["top"]) * scale_y)
-        if out_x1 <= out_x0 or out_y1 <= out_y0:  # the photo falls on less than half an output pixel
-            return out
-        part = image[:, y0 - top : y1 - top, x0 - left : x1 - left]
-        out[:, out_y0:out_y1, out_x0:out_x1] = F.resize(part, [out_y1 - out_y0, out_x1 - out_x0], antialias=True)
-        return out
+        window = {key: params[key] for key in ("top", "left", "height", "width")}
+        return zoomed_crop(image, params["padding"], window, self.size, self.fill)
 
     def _get_params(self, flat_inputs: list[Any]) -> dict[str, Any]:  # torchvision < 0.21 calls it so
         return self.make_params(flat_inputs)
 
     def _transform(self, inpt: Any, params: dict[str, Any]) -> Any:  # torchvision < 0.21 calls it so
         return self.transform(inpt, params)
+
+
+def zoomed_crop(
+    image: torch.Tensor, padding: Sequence[int], window: dict[str, int], size: int, fill: Sequence[float] = SSD_FILL
+) -> torch.Tensor:
+    """`ZoomCropResize`'s output image: ``window`` (``top``, ``left``, ``height``, ``width``) of the
+    canvas that ``padding`` (``left, top, right, bottom``) puts around ``image``, resized to
+    ``size`` x ``size``, made from the photo's pixels alone: the fill, and the photo's part inside
+    the window resized (antialiased) to where it lands. On the photo's device."""
+    from torchvision.transforms.v2 import functional as F
+
+    height, width = image.shape[-2:]
+    left, top = padding[0], padding[1]  # the photo's corner on the canvas
+    x0, x1 = max(left, window["left"]), min(left + width, window["left"] + window["width"])
+    y0, y1 = max(top, window["top"]), min(top + height, window["top"] + window["height"])
+    colour = tuple(fill) if len(fill) == image.shape[0] else (sum(fill) / len(fill),)
+    out = torch.tensor(colour, dtype=image.dtype).view(-1, 1, 1).to(image.device, non_blocking=True)
+    out = out.expand(image.shape[0], size, size).clone()
+    scale_x, scale_y = size / window["width"], size / window["height"]
+    out_x0, out_x1 = round((x0 - window["left"]) * scale_x), round((x1 - window["left"]) * scale_x)
+    out_y0, out_y1 = round((y0 - window["top"]) * scale_y), round((y1 - window["top"]) * scale_y)
+    if out_x1 <= out_x0 or out_y1 <= out_y0:  # the photo falls on less than half an output pixel
+        return out
+    part = image[:, y0 - top : y1 - top, x0 - left : x1 - left]
+    out[:, out_y0:out_y1, out_x0:out_x1] = F.resize(part, [out_y1 - out_y0, out_x1 - out_x0], antialias=True)
+    return out
 
 
 def train_transform(image_size: int, *, hflip: float = 0.5, fill: tuple[int, int, int] = SSD_FILL) -> Any:

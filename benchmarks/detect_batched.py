@@ -1,6 +1,6 @@
 """Does detection learn as well from the batch SSD augmentation as from the per-photo one?
 
-    python benchmarks/detect_batched.py [--data DIR] [--epochs 12] [--seed 0]
+    python benchmarks/detect_batched.py [--data DIR] [--epochs 12] [--seed 0] [--paths photo batch]
 
 The batch augmentation (`lucid.detect.batched`) is what a GPU run uses for photos kept on the
 GPU; no GPU may be at hand, so this trains twice on the CPU from the same seed and data, for the
@@ -64,11 +64,12 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--paths", nargs="+", choices=["photo", "batch"], default=["photo", "batch"])
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
     with tempfile.TemporaryDirectory() as work:
-        for batched in (False, True):
-            row = run(args.data, args.epochs, args.seed, batched, Path(work) / ("batch" if batched else "photo"))
+        for path in args.paths:
+            row = run(args.data, args.epochs, args.seed, path == "batch", Path(work) / path)
             print(json.dumps(row), flush=True)
     print(f"load average after: {os.getloadavg()}")
     return 0

@@ -14,7 +14,7 @@ from lucid.detect.data import (
     looks_like_detection,
 )
 from lucid.detect.metrics import MAX_DETECTIONS, coco_dataset, coco_metrics, photo_detections, scale_detections
-from lucid.detect.transforms import SSD_FILL, IoUCrop, ZoomCropResize, eval_transform, train_transform
+from lucid.detect.transforms import SSD_FILL, IoUCrop, ZoomCropResize, eval_transform, train_transform, zoomed_crop
 
 # isort: split
 from lucid.detect.infer import DetectionEval, evaluate_detection, predict_boxes
@@ -38,6 +38,7 @@ __all__ = [
     "SSD_FILL",
     "IoUCrop",
     "ZoomCropResize",
+    "zoomed_crop",
     "eval_transform",
     "train_transform",
     "DetectConfig",

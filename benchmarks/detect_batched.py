@@ -24,7 +24,6 @@ from typing import Any
 import torch
 
 from lucid.detect import DetectConfig, DetectTask
-from lucid.detect.batched import BatchedDetections, BatchSSDAugment
 from lucid.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +34,7 @@ def batched_on_the_cpu(task: DetectTask, data: Any, device: torch.device) -> Non
     """`DetectTask.prepare` as it runs on a GPU, on the CPU: the kept training photos augmented a batch at a time."""
     if not data.decoded:
         raise SystemExit("the photos were not kept decoded (raise --memory-budget); the batch path needs them")
-    hflip = 0.5 if task.config.hflip is None else task.config.hflip
-    data.train = BatchedDetections.of(data.train, BatchSSDAugment(task.config.img_size, hflip=hflip))
-    data.device, data.batched, data.decoded = device, True, False
+    data.train, data.device, data.batched, data.decoded = task.batched_train(data), device, True, False
 
 
 def run(data: Path, epochs: int, seed: int, batched: bool, out: Path) -> dict[str, Any]:

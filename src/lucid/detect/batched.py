@@ -255,7 +255,8 @@ def photometric(images: torch.Tensor, params: Photometric) -> torch.Tensor:
 
     torchvision's kernels take one factor for a whole tensor; these are the same kernels with a
     factor per photo: brightness scales, contrast blends with the photo's mean grey, saturation
-    with its grey image, hue turns the hue in HSV, then the channels are reordered. Each step
+    with its grey image, hue turns the hue in HSV, then the channels are reordered; each step
+    runs on the photos it was drawn for only. Each step
     truncates to whole grey levels as v2's does on uint8, so a photo comes out as v2 gives it
     for the same factors (to float rounding: at most one grey level apart). Photos go through in
     chunks of at most `CHUNK_VALUES` values: the hue's steps hold several float copies of a chunk."""
@@ -267,15 +268,20 @@ def photometric(images: torch.Tensor, params: Photometric) -> torch.Tensor:
         ]
         return torch.cat(parts)
     device = images.device
-    d = {k: getattr(params, k).to(device, non_blocking=True) for k in ("brightness", "contrast", "saturation", "hue")}
-    applied = params.applied.to(device, non_blocking=True)
-    before = params.contrast_before.to(device, non_blocking=True)
     x = images.to(torch.float32)
-    x = _where(applied[:, 0], (x * _per(d["brightness"])).clamp_(0, 255).floor_(), x)
-    x = _where(applied[:, 1] & before, _contrast(x, d["contrast"]), x)
-    x = _where(applied[:, 2], _blend(x, _grey(x), d["saturation"]), x)
-    x = _where(applied[:, 3], _hue(x, d["hue"]), x)
-    x = _where(applied[:, 1] & ~before, _contrast(x, d["contrast"]), x)
+    before = params.contrast_before
+    steps = (
+        (params.applied[:, 0], params.brightness, lambda v, f: (v * _per(f)).clamp_(0, 255).floor_()),
+        (params.applied[:, 1] & before, params.contrast, _contrast),
+        (params.applied[:, 2], params.saturation, lambda v, f: _blend(v, _grey(v), f)),
+        (params.applied[:, 3], params.hue, _hue),
+        (params.applied[:, 1] & ~before, params.contrast, _contrast),
+    )
+    for chosen, factors, step in steps:
+        rows = chosen.nonzero().flatten()  # on the CPU, where the draws are: no wait on the device
+        if len(rows):
+            index = rows.to(device, non_blocking=True)
+            x[index] = step(x[index], factors[rows].to(device, non_blocking=True))
     channels = params.channels.to(device, non_blocking=True)
     x = x.gather(1, channels[:, :, None, None].expand_as(x))
     return x.to(torch.uint8)
@@ -288,10 +294,6 @@ def _rows(params: Photometric, rows: slice) -> Photometric:
 
 def _per(values: torch.Tensor) -> torch.Tensor:
     return values.view(-1, 1, 1, 1)
-
-
-def _where(mask: torch.Tensor, changed: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
-    return torch.where(mask.view(-1, 1, 1, 1), changed, kept)
 
 
 def _grey(x: torch.Tensor) -> torch.Tensor:
@@ -395,7 +397,7 @@ def _split_kept(
     counts = keep.sum(dim=1).tolist()
     labels = labels if labels.shape[1] else torch.zeros(keep.shape, dtype=torch.int64)
     flat_boxes = moved[keep].to(device, non_blocking=True)
-    flat_labels = labels[:, : keep.shape[1]][keep].to(device, non_blocking=True)
+    flat_labels = labels[keep].to(device, non_blocking=True)
     return list(flat_boxes.split(counts)), list(flat_labels.split(counts))
 
 
@@ -428,10 +430,9 @@ class BatchedDetections(Dataset):
         (`DetectionDataset.keep_decoded`), in its order; refused when one was not kept."""
         from lucid.data import subset_indices
 
-        inner, indices = subset_indices(dataset)
-        if not isinstance(inner, DetectionDataset):
-            raise TypeError(f"a DetectionDataset (or a Subset of one) was expected, got {type(inner).__name__}")
-        base = inner
+        base, indices = subset_indices(dataset)
+        if not isinstance(base, DetectionDataset):
+            raise TypeError(f"a DetectionDataset (or a Subset of one) was expected, got {type(base).__name__}")
         missing = [i for i in indices if i not in base.decoded or i in base.transformed]
         if missing:
             raise ValueError(f"{len(missing)} of {len(indices)} photos are not kept decoded (e.g. index {missing[0]})")

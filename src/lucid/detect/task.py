@@ -166,15 +166,21 @@ class DetectTask(Task):
         and box moves alone keep the CPU busier than a GPU's training step. On the CPU the recipe
         stays per photo, which measured faster there (docs/detection.md, *On a GPU*)."""
         from lucid.data import fits_on_device
-        from lucid.detect.batched import BatchedDetections, BatchSSDAugment
 
         if device.type == "cpu" or not data.decoded:
             return
-        hflip = 0.5 if self.config.hflip is None else self.config.hflip
-        train = BatchedDetections.of(data.train, BatchSSDAugment(self.config.img_size, hflip=hflip))
+        train = self.batched_train(data)
         if not fits_on_device(train.nbytes, device):
             return
         data.train, data.device, data.batched, data.decoded = train.to(device), device, True, False
+
+    def batched_train(self, data: TaskData) -> Any:
+        """The kept training photos as a `lucid.detect.batched.BatchedDetections` with the run's
+        recipe (its input size and flip), still where they were kept."""
+        from lucid.detect.batched import BatchedDetections, BatchSSDAugment
+
+        hflip = 0.5 if self.config.hflip is None else self.config.hflip
+        return BatchedDetections.of(data.train, BatchSSDAugment(self.config.img_size, hflip=hflip))
 
     def build_model(self, data: TaskData) -> nn.Module:
         """The SSDLite; trained from scratch, its default boxes are the ones `build_data` fitted

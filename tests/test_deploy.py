@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +19,8 @@ from torch import nn
 
 from lucid.cli import main
 from lucid.deploy import Predictor, Preprocessing, VerificationError, export, quantize
+from lucid.deploy.integrity import default_model_path
+from lucid.deploy.quantize import default_int8_path
 from lucid.errors import ExportError
 from lucid.models import MobileNet_V3, MobileNetV3Config, create_model, load_model
 from lucid.models.weights import convert_state_dict
@@ -439,6 +442,36 @@ def test_cli_export_and_quantize(tmp_path: Path, digits_checkpoint: Path, capsys
     assert main(["quantize", str(onnx_file), "--calib", "digits", "--out", str(int8_file), "--num-calib", "64"]) == 0
     out = capsys.readouterr().out
     assert "top-1 agreement with fp32" in out and "top-1: fp32" in out and int8_file.is_file()
+
+
+def test_cli_writes_beside_the_checkpoint_without_out(
+    tmp_path: Path, digits_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As Ultralytics' ``best.pt`` to ``best.onnx``: no --out puts the file beside its source."""
+    checkpoint = tmp_path / "best.safetensors"
+    shutil.copyfile(digits_checkpoint, checkpoint)  # the shared run folder stays as trained
+    assert main(["export", str(checkpoint)]) == 0
+    assert f"wrote {tmp_path / 'best.onnx'}" in capsys.readouterr().out
+    assert main(["quantize", str(tmp_path / "best.onnx"), "--calib", "digits", "--num-calib", "32"]) == 0
+    assert f"wrote {tmp_path / 'best.int8.onnx'}" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best.int8.onnx",
+        "best.int8.onnx.sha256",
+        "best.onnx",
+        "best.onnx.sha256",
+        "best.safetensors",
+    ]
+
+
+def test_default_output_paths(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run" / "best.safetensors"
+    assert default_model_path(checkpoint, ".xml") == tmp_path / "run" / "best.xml"
+    assert default_model_path(str(checkpoint), "-export") == tmp_path / "run" / "best-export"
+    assert default_model_path("mobilenet_v3_small", ".pte") == Path("mobilenet_v3_small.pte")
+    assert default_int8_path(tmp_path / "m.onnx", "openvino") == tmp_path / "m.int8.xml"
+    assert default_int8_path(checkpoint, "executorch") == tmp_path / "run" / "best.int8.pte"
+    with pytest.raises(ValueError, match="give an output path: a MobileNet_V3 has no file name"):
+        export(_seed_model())
 
 
 def test_cli_errors_are_one_clean_line(

@@ -36,9 +36,11 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--out",
-        required=True,
+        default=None,
         metavar="FILE|DIR",
-        help=".onnx, .xml (OpenVINO IR, + .bin), .pte (ExecuTorch), .pt/.ts (TorchScript); a folder for --format all",
+        help=".onnx, .xml (OpenVINO IR, + .bin), .pte (ExecuTorch), .pt/.ts (TorchScript); a folder for --format all "
+        "(default: beside CKPT with the format's suffix, best.safetensors to best.onnx; STEM-export/ for all; "
+        "NAME.onnx here for a model name)",
     )
     parser.add_argument(
         "--data",
@@ -90,7 +92,11 @@ def _register_quantize(subparsers: argparse._SubParsersAction) -> None:
         "calibrating and its held-out split scoring",
     )
     parser.add_argument(
-        "--out", required=True, metavar="FILE", help="FILE.int8.onnx (onnxruntime) or FILE.int8.xml (openvino)"
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="FILE.int8.onnx (onnxruntime), FILE.int8.xml (openvino) or FILE.int8.pte (executorch) "
+        "(default: beside FILE, STEM.int8 plus that suffix)",
     )
     parser.add_argument("--num-calib", type=int, default=256, metavar="N", help="calibration images (default 256)")
     parser.add_argument("--num-eval", type=int, default=None, metavar="N", help="evaluation images (default: all)")

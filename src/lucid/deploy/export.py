@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lucid.deploy.integrity import check_model_output, write_with_digest
+from lucid.deploy.integrity import check_model_output, default_model_path, write_with_digest
 from lucid.deploy.preprocess import Preprocessing, model_classes, read_classes, write_classes
 from lucid.errors import ExportError
 from lucid.tasks import ExportSpec, Task, get_task
@@ -175,8 +175,6 @@ def opset_range(dynamo: bool = False) -> tuple[int, int]:
 
 
 def _check_options(fmt: str, out: Path, opset: int | None, dynamo: bool, batch_size: int, rtol: float) -> int | None:
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if out.suffix.lower() not in SUFFIXES[fmt]:
         raise ValueError(f"a {fmt} export is written to a {' or '.join(SUFFIXES[fmt])} file, got {str(out)!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -486,7 +484,7 @@ def metadata_of(model: nn.Module, source: Any, prep: Preprocessing, classes: lis
 
 def export(
     model: nn.Module | str | os.PathLike[str],
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
     format: str = "onnx",  # noqa: A002 - the CLI's --format
     opset: int | None = None,
     dynamic_batch: bool = False,
@@ -504,6 +502,9 @@ def export(
 ) -> ExportResult:
     """Export ``model`` (a module, a lucid checkpoint path or a registered name) to ``out``, verified.
 
+    ``out`` None: beside the checkpoint with the format's suffix (``best.safetensors`` to
+    ``best.onnx``), or the model name plus the suffix in the current folder.
+
     ``format``: ``"onnx"`` (``.onnx``), ``"openvino"`` (``.xml`` + ``.bin``, through the ONNX graph;
     needs the ``[deploy]`` extra), ``"executorch"`` (``.pte``, XNNPACK delegate, fixed batch; needs
     the ``[mobile]`` extra) or ``"torchscript"`` (``.pt``/``.ts``, frozen). ``opset`` (ONNX and
@@ -515,7 +516,9 @@ def export(
     A missing optional runtime raises `lucid.errors.MissingDependencyError` naming the extra.
     """
     start = time.perf_counter()
-    target = Path(out).expanduser()
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    target = Path(out).expanduser() if out is not None else default_model_path(model, SUFFIXES[format][0])
     opset = _check_options(format, target, opset, dynamo, batch_size, rtol)
     _check_image_size(image_size)
     check_model_output(target, inputs=[model, weights])

@@ -32,6 +32,7 @@ __all__ = [
     "DIGEST_SUFFIX",
     "check_digest",
     "check_model_output",
+    "default_model_path",
     "digest_path",
     "file_sha256",
     "model_files",
@@ -122,6 +123,23 @@ def check_model_output(target: str | os.PathLike[str], inputs: Sequence[Any] = (
     for part in model_files(model):
         check_output(part, inputs=given, flag=flag)
     return model
+
+
+# Suffixes of files a model is read from: an output named after one goes beside it.
+_SOURCE_SUFFIXES = (".safetensors", ".onnx", ".xml", ".pte", ".pt", ".ts", ".pth")
+
+
+def default_model_path(source: Any, suffix: str) -> Path:
+    """Where a model file goes when no path is given: beside a source file, under its stem plus
+    ``suffix`` (``runs/x/best.safetensors`` with ``.onnx`` is ``runs/x/best.onnx``, as
+    Ultralytics writes ``best.onnx`` beside ``best.pt``), or ``NAME`` + ``suffix`` in the current
+    folder for a registered model name. A module carries no name to derive a path from."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(f"give an output path: a {type(source).__name__} has no file name to write beside")
+    path = Path(source).expanduser()
+    if path.suffix.lower() in _SOURCE_SUFFIXES or path.is_file():
+        return path.with_name(path.stem + suffix)
+    return Path(path.name + suffix)
 
 
 def temporary_beside(target: Path) -> Path:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from lucid.deploy.export import export
-from lucid.deploy.integrity import model_files
+from lucid.deploy.integrity import default_model_path, model_files
 from lucid.deploy.preprocess import model_classes, write_classes
 from lucid.deploy.quantize import DIGITS, quantize, recorded_data, task_sets
 from lucid.deploy.runtime import ExecuTorchModel, OnnxRuntimeModel, OpenVINOModel, available
@@ -164,7 +164,7 @@ def _eager_row(module: nn.Module, images: np.ndarray, scorer: _Scorer, budget_s:
 
 def export_all(
     source: nn.Module | str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
     *,
     weights: Any = None,
     data: str | os.PathLike[str] | None = None,
@@ -183,10 +183,11 @@ def export_all(
     the checkpoint records, its training split calibrating and its held-out split scoring.
     ``formats``: a subset of the row names' formats
     (``onnx``, ``openvino``, ``executorch``, ``int8``); None: all.
+    ``out_dir`` None: the folder ``STEM-export`` beside a checkpoint (``NAME-export`` for a model name).
     Returns the eager reference row first, then one row per file and runtime.
     """
     say = log or (lambda line: None)
-    folder = Path(out_dir).expanduser()
+    folder = Path(out_dir).expanduser() if out_dir is not None else default_model_path(source, "-export")
     folder.mkdir(parents=True, exist_ok=True)
     wanted = _wanted_formats(formats)
     from lucid.models.resolve import resolve

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from lucid.deploy.integrity import check_digest, check_model_output, model_files, write_with_digest
+from lucid.deploy.integrity import (
+    check_digest,
+    check_model_output,
+    default_model_path,
+    model_files,
+    write_with_digest,
+)
 from lucid.deploy.preprocess import Preprocessing
 from lucid.deploy.runtime import OnnxRuntimeModel, OpenVINOModel, task_for
 from lucid.errors import DataError, ExportError
@@ -35,6 +41,7 @@ __all__ = [
     "ArrayCalibrationReader",
     "QuantizeResult",
     "calibration_sets",
+    "default_int8_path",
     "quantize",
     "quantize_executorch",
     "seeded_pick",
@@ -43,8 +50,16 @@ __all__ = [
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANTIZE_BACKENDS = ("onnxruntime", "openvino", "executorch")
 IR_SUFFIX = ".xml"
-OUT_SUFFIX = {"onnxruntime": ".onnx", "openvino": IR_SUFFIX}
+OUT_SUFFIX = {"onnxruntime": ".onnx", "openvino": IR_SUFFIX, "executorch": ".pte"}
 DIGITS = "digits"
+
+
+def default_int8_path(source: Any, backend: str) -> Path:
+    """Where ``backend``'s int8 model of ``source`` goes when no path is given: beside it, as
+    ``STEM.int8`` plus the backend's suffix (``digits.onnx`` to ``digits.int8.onnx``)."""
+    if backend not in QUANTIZE_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(QUANTIZE_BACKENDS)}, got {backend!r}")
+    return default_model_path(source, ".int8" + OUT_SUFFIX[backend])
 
 
 # what the agreement counts, per task metric (detection: boxes scoring >= 0.3 found again)
@@ -326,10 +341,13 @@ def calibration_sets(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_paths(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], backend: str) -> tuple[Path, Path]:
+def _check_paths(
+    onnx_path: str | os.PathLike[str], out: str | os.PathLike[str] | None, backend: str
+) -> tuple[Path, Path]:
     if backend not in QUANTIZE_BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(QUANTIZE_BACKENDS)}, got {backend!r}")
-    source, target = Path(onnx_path).expanduser(), Path(out).expanduser()
+    source = Path(onnx_path).expanduser()
+    target = default_int8_path(source, backend) if out is None else Path(out).expanduser()
     readable = (".onnx",) if backend == "onnxruntime" else (".onnx", ".xml")
     if source.suffix.lower() not in readable:
         raise ValueError(f"quantize with {backend} reads a {' or '.join(readable)} model, got {str(onnx_path)!r}")
@@ -532,7 +550,7 @@ def _top1(logits: np.ndarray) -> np.ndarray:
 
 def quantize(
     onnx_path: str | os.PathLike[str] | Any,
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
     calib: str | os.PathLike[str] | np.ndarray | torch.Tensor | None = None,
     *,
     backend: str = "onnxruntime",
@@ -563,6 +581,7 @@ def quantize(
     ``num_eval`` evaluate (None: all). The classifier stays fp32 unless ``quantize_classifier``.
     With ``max_top1_drop`` (points), a larger drop raises ExportError and nothing is written.
     A fp32 file with a ``.sha256`` digest is checked first; the int8 file gets its own.
+    ``out`` None: beside the source, `default_int8_path` (``digits.onnx`` to ``digits.int8.onnx``).
     """
     if backend == "executorch":
         _backend_options("openvino", per_channel, reduce_range, calibrate_method, preprocess)
@@ -759,7 +778,7 @@ def _outputs(produced: Any) -> list[np.ndarray]:
 
 def quantize_executorch(
     source: Any,
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
     calib: str | os.PathLike[str] | np.ndarray | torch.Tensor | None = None,
     *,
     num_calib: int | None = 256,
@@ -780,7 +799,7 @@ def quantize_executorch(
     from lucid.models.resolve import resolve
 
     start = time.perf_counter()
-    target = Path(out).expanduser()
+    target = default_int8_path(source, "executorch") if out is None else Path(out).expanduser()
     if target.suffix.lower() != PTE_SUFFIX:
         raise ValueError(f"the executorch int8 model is written to a .pte file, got {str(out)!r}")
     check_model_output(target, inputs=[source])

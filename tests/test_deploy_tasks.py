@@ -112,6 +112,23 @@ def test_export_all_without_data_scores_the_recorded_validation_split(segmented,
     assert rows[0].top1 is not None and all(row.agreement > 0.99 for row in rows if not row.skipped)
 
 
+def test_lucid_eval_of_an_exported_file_gives_the_eager_score(segmented, tmp_path, capsys):
+    """``lucid eval FILE.onnx`` scores the file in its runtime on the recorded validation pairs:
+    the matrix's eager mIoU on the same images, and other data or checkpoint flags refused."""
+    from lucid.deploy import export_all
+
+    root, checkpoint, _ = segmented
+    rows = export_all(checkpoint, tmp_path, formats=["onnx"], image_size=32, latency_budget_s=0.01)
+    assert main(["eval", str(tmp_path / "best.onnx"), "--backend", "onnxruntime", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert (scored["task"], scored["metric"], scored["runtime"]) == ("segment", "mIoU", "onnxruntime")
+    assert scored["images"] == 3 and scored["score"] == pytest.approx(rows[0].top1, abs=1e-6)
+    assert main(["eval", str(tmp_path / "best.onnx"), "--data", "digits"]) == 2
+    assert "segmentation" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "best.onnx"), "--tta", "flip"]) == 2
+    assert "--tta applies to a checkpoint" in capsys.readouterr().err
+
+
 def test_digits_checkpoints_still_score_the_digits_validation_split(digits_export, tmp_path):
     result = quantize(digits_export, tmp_path / "digits.int8.onnx", num_calib=32, num_eval=40)
     assert result.metric == "top-1" and "digits validation split" in result.evaluation

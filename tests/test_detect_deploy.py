@@ -15,6 +15,7 @@ from drawing_helpers import boxes_folder
 from lucid.cli import main
 from lucid.deploy import Predictor, VerificationError, export, quantize
 from lucid.deploy.runtime import OnnxRuntimeModel, available
+from lucid.deploy.score import evaluate_file
 from lucid.detect import DetectConfig
 from lucid.detect.infer import load_detector
 from lucid.errors import DataError
@@ -170,6 +171,13 @@ def test_quantize_reports_the_map_drop_on_the_recorded_split(run, onnx_file, tmp
         quantize(onnx_file, tmp_path / "x.int8.onnx", "digits")
 
 
+def test_lucid_eval_scores_the_exported_detector_in_its_runtime(onnx_file, capsys):
+    assert main(["eval", str(onnx_file), "--backend", "onnxruntime"]) == 0
+    head, score = capsys.readouterr().out.splitlines()
+    assert "(detect, onnxruntime) on " in head and "validation photos" in head
+    assert score.startswith("mAP ") and score.split()[1].endswith("%")
+
+
 @pytest.mark.skipif(not available("nncf"), reason="needs nncf")
 @pytest.mark.slow  # ~9 s of NNCF calibration for one concern: its log lines
 def test_nncf_quantize_of_a_detector_keeps_the_terminal_quiet(onnx_file, tmp_path, capfd):
@@ -211,6 +219,10 @@ def test_the_deployment_matrix_measures_a_detector_on_every_output(run, tmp_path
     int8 = next(r for r in rows if r.name.startswith("ONNX int8"))
     assert int8.path is not None and int8.path.is_file() and int8.top1 is not None
     assert "| mAP |" in format_matrix(rows)
+    # lucid eval FILE: the same file, runtime and photos give the matrix's score
+    scored = evaluate_file(onnx.path, backend="onnxruntime", num_eval=4)
+    assert (scored.task, scored.metric) == ("detect", "mAP") and 0 < scored.images <= 4
+    assert scored.score == pytest.approx(onnx.top1, abs=1e-9) and "validation photos" in scored.data
 
 
 def test_a_detector_trained_at_another_size_exports_at_that_size(tmp_path):

@@ -322,18 +322,19 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "eval",
-        help="score a checkpoint: top-1 and confusion matrix, mIoU, or mAP (its task's metrics)",
+        help="score a checkpoint or exported file: top-1 and confusion matrix, mIoU, or mAP (its task's metrics)",
         description=(
             "Evaluate a checkpoint of any task (read from the checkpoint): a classifier's top-1/top-5, "
             "per-class accuracy and confusion matrix; a segmentation model's mIoU and per-class IoU; a "
             "detector's mAP and per-class AP. Default data: what it was trained on (its validation split; "
-            "the digits validation split for digits models)."
+            "the digits validation split for digits models). An exported .onnx, .xml or .pte file is scored "
+            "in its runtime: its task's score on the held-out images at the file's input size."
         ),
     )
     parser.add_argument(
         "checkpoint",
         metavar="CKPT",
-        help="lucid checkpoint file, or a registered model name with --weights",
+        help="lucid checkpoint file, a registered model name with --weights, or an exported .onnx/.xml/.pte",
     )
     parser.add_argument(
         "--data",
@@ -358,6 +359,19 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         "(default: what the checkpoint's training run chose, under which its best epoch was scored)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    exported = parser.add_argument_group(
+        "an exported file", "CKPT may be an .onnx, .xml or .pte file: its task's score in its runtime"
+    )
+    exported.add_argument(
+        "--backend",
+        choices=("auto", "onnxruntime", "openvino", "executorch"),
+        default=None,
+        help="runtime; auto = OpenVINO on x86 if installed, else ONNX Runtime",
+    )
+    exported.add_argument("--threads", type=int, default=None, metavar="N", help="runtime threads")
+    exported.add_argument(
+        "--num-eval", type=int, default=None, metavar="N", help="score N images (default: all, held in memory)"
+    )
     parser.set_defaults(func=run_eval)
 
 
@@ -519,11 +533,41 @@ def _task_cli(source: str | None) -> tuple[str, Any]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """``lucid eval``: the task of the checkpoint evaluates it (`Task.cli_module`'s ``run_eval``)."""
+    """``lucid eval``: the task of the checkpoint evaluates it (`Task.cli_module`'s ``run_eval``);
+    an exported file is scored in its runtime (`lucid.deploy.score.evaluate_file`)."""
+    from lucid.models.resolve import EXPORT_SUFFIXES
+
+    if Path(args.checkpoint).suffix.lower() in EXPORT_SUFFIXES:
+        return _eval_export(args)
+    for flag, value in (("--threads", args.threads), ("--backend", args.backend), ("--num-eval", args.num_eval)):
+        if value is not None:
+            raise ValueError(f"{flag} applies to an exported file (.onnx, .xml or .pte); {args.checkpoint} is not one")
     args.device = _concrete_device(args.device)
     task, cli = _task_cli(args.checkpoint)
     _refuse_flags(args, cli.UNUSED_EVAL_FLAGS, f"evaluating a {task} model")
     return int(cli.run_eval(args))
+
+
+def _eval_export(args: argparse.Namespace) -> int:
+    """``lucid eval FILE.onnx|.xml|.pte``: the file's task score on labelled images, in its runtime."""
+    import json
+
+    from lucid.deploy.score import evaluate_file
+
+    given = (
+        ("--weights", args.weights),
+        ("--confusion", args.confusion),
+        ("--tta", args.tta),
+        ("--device", None if args.device == "auto" else args.device),
+    )
+    for flag, value in given:
+        if value is not None:
+            raise ValueError(f"{flag} applies to a checkpoint; an exported file is scored as it is, on the CPU")
+    result = evaluate_file(
+        args.checkpoint, args.data, backend=args.backend or "auto", threads=args.threads, num_eval=args.num_eval
+    )
+    print(json.dumps(result.to_dict(), indent=2) if args.json else "\n".join(result.summary()))
+    return 0
 
 
 def _export_first(args: argparse.Namespace) -> None:

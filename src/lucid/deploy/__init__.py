@@ -7,6 +7,8 @@
   measures each against eager on real images (the deployment matrix).
 - `quantize`: static int8, with ONNX Runtime (QDQ, per-channel) or OpenVINO (NNCF),
   calibrated on real images, with the top-1 agreement/accuracy of int8 vs fp32.
+- `evaluate_file`: an exported file's task score (top-1, mIoU, mAP) on labelled images, in its
+  runtime (``lucid eval FILE``).
 - `Predictor`: a model file in its runtime (OpenVINO, ONNX Runtime or ExecuTorch) that
   takes images and returns labels with probabilities.
 - `bench`: lucid vs torchvision latency, training throughput and memory, as a Markdown table.
@@ -20,8 +22,11 @@ from lucid.deploy.predictor import Predictor, make_session, session_options
 from lucid.deploy.preprocess import Preprocessing, model_preprocessing
 from lucid.deploy.quantize import QuantizeResult, quantize
 from lucid.deploy.runtime import choose_backend
+from lucid.deploy.score import FileScore, evaluate_file
 
 __all__ = [
+    "evaluate_file",
+    "FileScore",
     "export",
     "export_all",
     "ExportResult",

@@ -67,6 +67,8 @@ def evaluate_file(
     ``num_eval`` caps the images (None: all; the prepared images are held in memory together, as
     for `lucid.deploy.quantize`). A file whose digest differs, data of another task and images
     without labels are DataErrors naming what was expected."""
+    if num_eval is not None and (isinstance(num_eval, bool) or not isinstance(num_eval, int) or num_eval < 1):
+        raise ValueError(f"num_eval must be a positive number of images, got {num_eval!r}")
     start = time.perf_counter()
     file = Path(path).expanduser()
     check_digest(file)
@@ -83,7 +85,7 @@ def evaluate_file(
         raise DataError(f"{len(eval_set)} evaluation images are fewer than {file.name}'s fixed batch of {fixed}")
     if eval_set.labels is None:
         raise DataError(f"{eval_set.description} carry no labels to score {file.name} against")
-    outputs = [o for o in model.run_all(eval_set.images[:usable])]
+    outputs = model.run_all(eval_set.images[:usable])
     found = task.compare(outputs, outputs, eval_set.labels[:usable], props)
     if found.candidate is None:
         raise DataError(f"{eval_set.description} carry no labels to score {file.name} against")

@@ -200,6 +200,11 @@ def test_training_on_a_parquet_segmentation_set(tmp_path: Path, monkeypatch: pyt
     said, summary = trained_then_rescored(root, tmp_path / "run", capsys, tiny, "miou", 2, [["--data", str(root)]])
     assert "training segmentation (--task segment)" in said and "Hugging Face" in said
     assert summary["status"] == "finished" and summary["data"]["classes"] == ["road", "sky", "person"]
+    # the user's folder names the data, in the lines and the record; the cache only where it is written
+    cache = str(tmp_path / "home")
+    cached = [line for line in said.splitlines() if cache in line]
+    assert cached and all("written once as files into" in line for line in cached)
+    assert summary["data"]["root"] == str(root.resolve()) and f"{root}: no validation (or test) split" in said
 
 
 CPPE_NAMES = ["Coverall", "Face_Shield", "Gloves"]

@@ -452,6 +452,14 @@ class SegmentationLayout:
     val_fraction: float | None = None
     seed: int | None = None
     coding: ColourTable | None = None  # how the layout's own masks code the classes (Cityscapes)
+    # The folder the user named when ``root`` holds files lucid wrote for it (a Hugging Face set's pairs).
+    source: Path | None = None
+
+    @property
+    def named(self) -> Path:
+        """The folder that names this data to the user and in a checkpoint's record: ``source``
+        when the pairs are files written for it into lucid's cache, else ``root``."""
+        return self.source or self.root
 
     def to_dict(self) -> dict[str, Any]:
         """The record a checkpoint keeps, so evaluation re-derives a ``single`` layout's validation pairs."""
@@ -674,7 +682,7 @@ def recorded_layout(
             layout = find_layout(folder, val_fraction=float(split["val_fraction"]), seed=int(split["seed"]))
         except DataError:  # not a training layout (a validation split alone): not the run's folder
             layout = None
-        if layout is not None and layout.root.resolve() == Path(trained_on).expanduser().resolve():
+        if layout is not None and layout.named.resolve() == Path(trained_on).expanduser().resolve():
             return layout, True
     return find_layout(folder, need_train=need_train), False
 
@@ -921,7 +929,12 @@ def _hub_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
         return None
     cache, what = found
     layout = find_layout(cache, val_fraction=val_fraction, seed=seed)
-    layout.notes.insert(0, f"{folder}: {what}, written once as files into {cache}")
+    # The notes speak of the user's folder and its splits, not of the cache's split folders.
+    notes = [note.replace(str(cache), str(folder)) for note in layout.notes if "split but no val/" not in note]
+    if layout.kind == "single":
+        notes.insert(0, f"{folder}: no validation (or test) split: the training split is split")
+    layout.notes = [f"{folder}: {what}, written once as files into {cache}", *notes]
+    layout.source = folder
     return layout
 
 
@@ -1601,6 +1614,8 @@ def _given_names(layout: Any, classes: Sequence[str] | None, table: Any, source:
     places = [folder, *({mask.parent for _, mask in layout.train[:1]} - {folder})]
     where = next((place for place in places if any((place / n).is_file() for n in CLASS_FILES)), folder)
     names_from = next((f"{where / n}" for n in CLASS_FILES if (where / n).is_file()), "--classes")
+    if layout.source is not None and names_from != "--classes":  # names lucid wrote beside the cached pairs
+        names_from = f"{layout.source}'s class names"
     return read_class_names(where), names_from
 
 
@@ -1629,6 +1644,7 @@ def segmentation_datasets(
         raise DataError(f"--ignore-index must be an 8-bit mask value 0..255, got {ignore_index}")
     layout = find_layout(root, val_fraction=val_fraction, seed=seed)
     folder = layout.root
+    named = layout.named  # the user's folder where the pairs are files written for it
     table, source = _mask_coding(layout, Path(root).expanduser())
     train_ds = SegmentationFolder(folder, pairs=layout.train, colours=table)
     val_ds = SegmentationFolder(folder, pairs=layout.val, colours=table)
@@ -1644,10 +1660,10 @@ def segmentation_datasets(
             counts, names=names, names_from=names_from, num_classes=num_classes, ignore_index=ignore_index
         )
     except DataError as exc:
-        raise DataError(f"--data {folder}: {exc}") from None
+        raise DataError(f"--data {named}: {exc}") from None
     crop_height, crop_width = crop_size
     info = SegmentationDataInfo(
-        str(folder.resolve()),  # resolved: a checkpoint's record must name the data from any folder
+        str(named.resolve()),  # resolved: a checkpoint's record must name the data from any folder
         names,
         ignore,
         (crop_height, crop_width),

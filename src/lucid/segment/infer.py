@@ -184,7 +184,7 @@ def evaluate_segmentation(
     if data is None:
         raise DataError("no --data given and the checkpoint records no training data")
     layout, pairs = _evaluation_layout(data, meta["data_record"])
-    folder = layout.root
+    folder, named = layout.root, layout.named  # read from root; named as the user named it
     ignore = meta["ignore_index"] if ignore_index is None else int(ignore_index)
     classes = list(meta["classes"])
     notes = _class_name_notes(folder, classes)
@@ -195,7 +195,7 @@ def evaluate_segmentation(
     try:  # a mask value that is neither a class nor the void value: said before any image is run
         resolve_classes(mask_histogram(dataset), names=classes, names_from="the checkpoint", ignore_index=ignore)
     except DataError as exc:
-        raise DataError(f"--data {folder}: {exc}") from None
+        raise DataError(f"--data {named}: {exc}") from None
     context, _ = worker_context(workers)
     loader = DataLoader(
         dataset,
@@ -210,11 +210,11 @@ def evaluate_segmentation(
     seconds = time.perf_counter() - start
     png = None
     if confusion_png is not None:
-        title = f"{getattr(model, 'model_name', 'model')} on {folder}"
+        title = f"{getattr(model, 'model_name', 'model')} on {named}"
         png = str(_plot_confusion(scored["confusion"], classes, confusion_png, title))
     return SegmentationEval(
         checkpoint=str(source) if not isinstance(source, nn.Module) else getattr(source, "model_name", "model"),
-        data=str(folder),
+        data=str(named),
         miou=scored["miou"],
         pixel_acc=scored["pixel_acc"],
         mean_acc=scored["mean_acc"],

@@ -361,11 +361,11 @@ class SegmentTask(Task):
             )
         recorded = json.loads(metadata.get("train_data", "null")) or {}
         layout, _ = recorded_layout(folder, recorded)
-        root = layout.root
+        root, named = layout.root, layout.named
         colours = layout.coding or mask_colours(root, recorded)  # coded masks (class_dict.csv) decode as in training
         return (
-            _mask_set(layout.train, preprocessing, picks.num_calib, picks.seed, f"{root} training pairs", colours),
-            _mask_set(layout.val, preprocessing, picks.num_eval, picks.seed + 1, f"{root} validation pairs", colours),
+            _mask_set(layout.train, preprocessing, picks.num_calib, picks.seed, f"{named} training pairs", colours),
+            _mask_set(layout.val, preprocessing, picks.num_eval, picks.seed + 1, f"{named} validation pairs", colours),
         )
 
     @classmethod

@@ -28,6 +28,7 @@ from lucid.data import (
     shifted_crops,
     stratified_split,
 )
+from lucid.data.npyarrays import npy_layout
 from lucid.errors import DataError
 from lucid.models import load_model
 from lucid.train import TrainConfig, digits_datasets, evaluate, predict, train
@@ -1755,6 +1756,58 @@ def test_npz_archives_of_photo_arrays(tmp_path: Path, monkeypatch: pytest.Monkey
         DataError, match=r"chestmnist.npz: train_labels holds 14 labels per photo; lucid trains one class"
     ):
         find_layout(med)
+
+
+def test_npy_arrays_of_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``.npy`` files as people save them: Kaggle's Sign Language Digits ``X.npy`` (floats in
+    [0, 1]) + ``Y.npy`` (one-hot rows), one set split by seed; ``x_train.npy`` (channels first) +
+    ``y_train.npy`` (N x 1) with the test pair validating; Quick, Draw!'s one array of flat 28 x 28
+    rows per class. A pickled array and features beside them are not photos; photo values outside
+    [0, 255] are refused by name. Before: "no images in class folders"."""
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(7)
+    kaggle = tmp_path / "sign-language"
+    kaggle.mkdir()
+    photos = rng.random((12, 16, 16)).astype(np.float32)
+    photos[0, 0, 0], photos[0, 0, 1] = 0.0, 1.0
+    np.save(kaggle / "X.npy", photos)
+    np.save(kaggle / "Y.npy", np.eye(3)[[i % 3 for i in range(12)]])
+    layout = find_layout(kaggle)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["0", "1", "2"], 12)
+    first = np.asarray(Image.open(layout.train.files["0"][0]))
+    assert np.array_equal(first, np.rint(photos[0] * 255).astype(np.uint8))
+
+    keras = tmp_path / "keras"
+    keras.mkdir()
+    colour = rng.integers(0, 256, (10, 3, 12, 12), dtype=np.uint8)
+    labels = np.array([[i % 2] for i in range(10)], np.int64)
+    np.save(keras / "x_train.npy", colour[:7])
+    np.save(keras / "y_train.npy", labels[:7])
+    np.save(keras / "x_test.npy", colour[7:])
+    np.save(keras / "y_test.npy", labels[7:])
+    np.save(keras / "notes.npy", np.array([{"a": 1}], dtype=object))  # a pickle: not read
+    layout = find_layout(keras)
+    assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_test", 7, 3)
+    assert np.array_equal(np.asarray(Image.open(layout.val.files["0"][0])), colour[8].transpose(1, 2, 0))
+
+    drawings = tmp_path / "quickdraw"
+    drawings.mkdir()
+    strokes = {name: rng.integers(0, 256, (5, 784), dtype=np.uint8) for name in ("cat", "train")}
+    for name, rows in strokes.items():
+        np.save(drawings / f"full_numpy_bitmap_{name}.npy", rows)
+    layout = find_layout(drawings)
+    assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["cat", "train"], 10)
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["train"][0])), strokes["train"][0].reshape(28, 28))
+
+    features = tmp_path / "features"
+    (features / "cat").mkdir(parents=True)
+    for name in ("cat", "dog"):
+        np.save(features / f"{name}.npy", rng.standard_normal((4, 1024)).astype(np.float32))
+    assert npy_layout(features) is None  # flat float rows: features as likely as photos
+
+    np.save(kaggle / "X.npy", photos * 4 - 2)  # normalised: no pixels to write
+    with pytest.raises(DataError, match=r"X.npy: photo values run from -2 to 2; expected pixels in \[0, 1\]"):
+        find_layout(kaggle)
 
 
 def _category_file(path: Path, photos: list[tuple[str, int]], categories: dict[int, str], **extra: object) -> None:

@@ -16,7 +16,8 @@
 - numpy's ``.npz`` archives of photo arrays: Keras' ``mnist.npz`` (``x_train``, ``y_train``,
   ``x_test``, ``y_test``) and MedMNIST's (``train_images``, ``train_labels``, ``val_*``,
   ``test_*``; the validation arrays validate and the test arrays are not read), loaded without
-  pickles (``allow_pickle=False``).
+  pickles (``allow_pickle=False``); photos and labels as `lucid.data.npyarrays` reads ``.npy``
+  files (floats in [0, 1] scaled by 255, one-hot labels).
 
 Python's batches are pickles. A pickle can run code, so they are read by an unpickler that builds
 nothing but numpy arrays, lists, dicts and strings (`_ArraysOnly`); torchvision's CIFAR10 would
@@ -40,6 +41,7 @@ import numpy as np
 from lucid.data.emnist import chosen_variant, emnist_notes, mapping_names, variant_of
 from lucid.data.files import FolderLayout, subfolders
 from lucid.data.hub import class_label_names, hub_set, image_bytes
+from lucid.data.npyarrays import is_labels, labels_of, photo_shape, photos_of
 from lucid.data.pixels import cached_photos
 from lucid.errors import DataError
 
@@ -332,21 +334,19 @@ def _npz_rows(file: Path) -> Rows:
         with np.load(file, allow_pickle=False) as archive:
             for role, (photos_key, labels_key) in _npz_pairs(file).items():
                 photos, labels = archive[photos_key], np.asarray(archive[labels_key])
-                if labels.ndim == 2 and labels.shape[1] == 1:
-                    labels = labels[:, 0]
-                if labels.ndim != 1:
+                if labels.ndim == 2 and labels.shape[1] > 1 and not is_labels(labels):
                     raise DataError(
                         f"{file}: {labels_key} holds {labels.shape[1]} labels per photo; lucid trains one class per "
                         "photo (a multi-label set)"
                     )
-                if photos.ndim not in (3, 4) or len(photos) != len(labels):
+                if photo_shape(photos) is None or not is_labels(labels) or len(photos) != len(labels):
                     raise DataError(
-                        f"{file}: expected {photos_key} of N x H x W (x 3) and N labels, got {photos.shape} and "
-                        f"{labels.shape}"
+                        f"{file}: expected {photos_key} of N x H x W (x 3) photos and N labels, got "
+                        f"{photos.shape} {photos.dtype} and {labels.shape} {labels.dtype}"
                     )
-                for photo, label in zip(photos, labels, strict=True):
+                for photo, label in zip(photos_of(photos, file), labels_of(labels), strict=True):
                     number += 1
-                    yield number, str(int(label)), role, np.asarray(photo, dtype=np.uint8)
+                    yield number, label, role, photo
 
     return rows
 

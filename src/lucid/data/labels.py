@@ -41,6 +41,7 @@ from lucid.data.files import (
 )
 from lucid.data.hdf5 import hdf5_layout
 from lucid.data.matfiles import cars_layout, flowers_layout, mat_lists
+from lucid.data.npyarrays import npy_layout
 from lucid.data.pixels import pixel_layout
 from lucid.data.places import places_layout
 from lucid.data.studio import read_studio_choices, upload_name
@@ -485,7 +486,8 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     (`lucid.data.places`), stored in a table as pixel rows
     (`lucid.data.pixels.pixel_layout`: Kaggle's MNIST-style tables) or in binary files
     (`lucid.data.binaries.binary_layout`: MNIST, CIFAR, STL-10, SVHN, .npz archives; HDF5 arrays,
-    `lucid.data.hdf5`; Hugging Face's Parquet files, `lucid.data.binaries.hub_layout`); else None."""
+    `lucid.data.hdf5`; .npy arrays, `lucid.data.npyarrays`; Hugging Face's Parquet files,
+    `lucid.data.binaries.hub_layout`); else None."""
     readers = (
         flowers_layout,
         cars_layout,
@@ -497,6 +499,7 @@ def labelled_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
         pixel_layout,
         binary_layout,
         hdf5_layout,
+        npy_layout,
         hub_layout,
     )
     for reader in readers:

@@ -53,6 +53,8 @@ LAYOUTS = (
     "train/*.arrow) of an image column and a ClassLabel column",
     "photos stored as HDF5 arrays (PatchCamelyon's camelyonpatch_level_2_split_train_x.h5 + _train_y.h5, Galaxy10's "
     "one file of images and labels)",
+    "photos stored as .npy arrays (X.npy + Y.npy, x_train.npy + y_train.npy with x_test.npy + y_test.npy; or one "
+    "array per class, Quick, Draw!'s full_numpy_bitmap_cat.npy)",
 )
 
 

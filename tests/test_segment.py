@@ -1787,6 +1787,52 @@ def test_multi_page_tiff_stacks_of_slices_and_labels(tmp_path, monkeypatch):
         assert np.array_equal(np.asarray(Image.open(mask)), labels[page])
 
 
+def test_npy_arrays_of_photos_and_masks(tmp_path, monkeypatch, capsys):
+    """``x_train.npy`` + ``y_train.npy`` with ``x_test.npy`` + ``y_test.npy`` (floats in [0, 1],
+    N x H x W x 1 masks) and ``images.npy`` + ``masks.npy`` (one set, split by seed): segmentation's
+    data, each pair written once equal to its rows, named as the user's folder, and a ``classes.txt``
+    beside the arrays naming the classes; ``lucid train`` picks the task, not a classifier of the
+    two files; fractional mask values are refused by name. Before: classes "images" and "masks"."""
+    from lucid.cli import main
+    from lucid.segment.data import find_layout, holds_masks, segmentation_datasets
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(8)
+    keras = tmp_path / "keras"
+    keras.mkdir()
+    photos = rng.random((9, 16, 20, 3)).astype(np.float32)
+    masks = rng.integers(0, 3, (9, 16, 20, 1)).astype(np.int64)
+    np.save(keras / "x_train.npy", photos[:6])
+    np.save(keras / "y_train.npy", masks[:6])
+    np.save(keras / "x_test.npy", photos[6:])
+    np.save(keras / "y_test.npy", masks[6:])
+    (keras / "classes.txt").write_text("road\nsky\ncar\n")
+    assert holds_masks(keras)
+    layout = find_layout(keras)
+    assert (layout.kind, len(layout.train), len(layout.val), layout.named) == ("splits", 6, 3, keras)
+    photo, mask = layout.val[0]
+    assert np.array_equal(np.asarray(Image.open(photo)), np.rint(photos[6] * 255).astype(np.uint8))
+    assert np.array_equal(np.asarray(Image.open(mask)), masks[6, :, :, 0])
+    _, _, info = segmentation_datasets(str(keras), crop_size=(16, 16))
+    assert info.classes == ["road", "sky", "car"] and info.root == str(keras.resolve())
+
+    single = tmp_path / "single"
+    single.mkdir()
+    np.save(single / "images.npy", (photos * 255).astype(np.uint8))
+    np.save(single / "masks.npy", masks[:, :, :, 0].astype(np.uint8))
+    layout = find_layout(single, val_fraction=0.3)
+    assert (layout.kind, len(layout.train) + len(layout.val)) == ("single", 9)
+    assert "photos in images.npy, masks in masks.npy" in layout.description
+    tiny = ["--crop-size", "16x16", "--batch-size", "3", "--epochs", "1", "--no-progress"]
+    assert main(["train", "--data", str(single), "--out", str(tmp_path / "run"), *tiny]) == 0
+    said = capsys.readouterr()
+    assert "training segmentation (--task segment)" in said.err + said.out
+
+    np.save(single / "masks.npy", masks[:, :, :, 0] / 2)
+    with pytest.raises(DataError, match=r"masks.npy: mask values must be whole numbers in 0..255"):
+        find_layout(single)
+
+
 @pytest.mark.parametrize("unpacked", ["side_by_side", "readme"])
 def test_coco_stuff_label_maps_beside_the_coco_photos(tmp_path, unpacked):
     """COCO-Stuff's ``stuffthingmaps_trainval2017`` label maps, unzipped beside COCO's ``train2017/``

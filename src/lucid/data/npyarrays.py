@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,18 @@ from lucid.data.files import FolderLayout, split_role, split_word
 from lucid.data.pixels import cached_photos
 from lucid.errors import DataError
 
-__all__ = ["NPY_SUFFIX", "is_labels", "labels_of", "npy_layout", "one_hot", "photo_shape", "photos_of"]
+__all__ = [
+    "LABEL_WORDS",
+    "NPY_SUFFIX",
+    "is_labels",
+    "labels_of",
+    "named_as_labels",
+    "npy_arrays",
+    "npy_layout",
+    "one_hot",
+    "photo_shape",
+    "photos_of",
+]
 
 NPY_SUFFIX = ".npy"
 _CHUNK = 4096  # rows converted at a time
@@ -147,6 +159,25 @@ def _open(path: Path) -> _Array | None:
     return _Array(path, data) if isinstance(data, np.ndarray) else None
 
 
+# Words of a file name that say it holds masks or labels rather than photos (``masks.npy``, ``Y.npy``).
+LABEL_WORDS = frozenset(
+    ("mask", "masks", "label", "labels", "annotation", "annotations", "seg", "segmentation", "gt", "target",
+     "targets", "y", "trimap")
+)  # fmt: skip
+
+
+def named_as_labels(path: Path) -> bool:
+    """Whether a word of ``path``'s name (runs of letters) is one of `LABEL_WORDS`."""
+    return any(word.lower() in LABEL_WORDS for word in re.findall(r"[A-Za-z]+", path.stem))
+
+
+def npy_arrays(folder: Path) -> list[tuple[Path, np.ndarray]]:
+    """The plain arrays of ``folder``'s ``.npy`` files (not below it), memory-mapped; files that
+    are no plain array (a pickle, a damaged file) are left out: beside the data they are not it."""
+    arrays = [_open(path) for path in _npy_files(folder)]
+    return [(array.path, array.data) for array in arrays if array is not None]
+
+
 def _npy_files(base: Path) -> list[Path]:
     """The ``.npy`` files at ``base`` itself (not below it), hidden ones left out."""
     try:
@@ -176,8 +207,8 @@ def _pairs(arrays: list[_Array]) -> dict[str, tuple[_Array, _Array]] | None:
 def _class_files(arrays: list[_Array]) -> dict[str, _Array] | None:
     """One photo array per class, the class its file's name (Quick, Draw!'s prefix dropped): two
     files or more, every one of photos of one shape (flat rows: uint8 only)."""
-    if len(arrays) < 2 or any(a.photo_shape() is None or a.is_labels() for a in arrays):
-        return None
+    if len(arrays) < 2 or any(a.photo_shape() is None or a.is_labels() or named_as_labels(a.path) for a in arrays):
+        return None  # masks.npy beside images.npy: segmentation's (lucid.segment.npymasks)
     if any(a.data.ndim == 2 and a.data.dtype != np.uint8 for a in arrays):
         return None  # flat rows of floats are as likely features (embeddings) as drawings
     if len({a.photo_shape() for a in arrays}) != 1:

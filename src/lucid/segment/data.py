@@ -472,7 +472,8 @@ LAYOUT_HELP = (
     "images/train/ + masks/train/; Pascal VOC (JPEGImages/ + SegmentationClass/ + ImageSets/Segmentation/); "
     "Cityscapes (leftImg8bit/ + gtFine/ train-id masks); "
     "or one images/ + masks/ pair of folders (or train/ alone), split by --val-fraction; "
-    "or a Hugging Face set (data/train-*.parquet, or save_to_disk's Arrow files, of an image and a mask column)"
+    "or a Hugging Face set (data/train-*.parquet, or save_to_disk's Arrow files, of an image and a mask column); "
+    "or .npy arrays of photos and masks (images.npy + masks.npy, x_train.npy + y_train.npy)"
 )
 
 
@@ -494,6 +495,7 @@ def find_layout(
         _coco_layout,
         _runs_layout,
         _hub_layout,
+        _npy_layout,
         _stack_layout,
     )
     for reader in readers:
@@ -746,6 +748,10 @@ def _in_a_file_layout(folder: Path) -> bool:
 
     if has_hub_masks(folder):
         return True  # a Hugging Face set's Parquet (or Arrow) files of photo and mask columns
+    from lucid.segment.npymasks import has_npy_masks
+
+    if has_npy_masks(folder):
+        return True  # .npy photo and mask arrays (images.npy + masks.npy, x_train.npy + y_train.npy)
     from lucid.segment.stacks import stack_files
 
     if stack_files(folder):
@@ -928,12 +934,32 @@ def _hub_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLay
     if found is None:
         return None
     cache, what = found
+    return _cached_layout(folder, cache, what, val_fraction, seed)
+
+
+def _npy_layout(folder: Path, val_fraction: float, seed: int) -> SegmentationLayout | None:
+    """Photo and mask arrays in ``.npy`` files (`lucid.segment.npymasks`), read from the files
+    they are written into once: their own splits, else a seeded one."""
+    from lucid.segment.npymasks import npy_masks
+
+    found = npy_masks(folder)
+    if found is None:
+        return None
+    cache, what = found
+    return _cached_layout(folder, cache, what, val_fraction, seed)
+
+
+def _cached_layout(folder: Path, cache: Path, what: str, val_fraction: float, seed: int) -> SegmentationLayout:
+    """The layout of the pairs written for ``folder`` into ``cache`` (``<split>/images`` +
+    ``<split>/masks``), named as ``folder``: its notes speak of the user's folder and its splits,
+    not of the cache's split folders, and the checkpoint records ``folder``."""
     layout = find_layout(cache, val_fraction=val_fraction, seed=seed)
-    # The notes speak of the user's folder and its splits, not of the cache's split folders.
     notes = [note.replace(str(cache), str(folder)) for note in layout.notes if "split but no val/" not in note]
     if layout.kind == "single":
         notes.insert(0, f"{folder}: no validation (or test) split: the training split is split")
     layout.notes = [f"{folder}: {what}, written once as files into {cache}", *notes]
+    held = layout.description.split(", ", 1)[1] if layout.kind == "single" and ", " in layout.description else None
+    layout.description = what if held is None else f"{what}, {held}"  # not the cache's images/ + masks/
     layout.source = folder
     return layout
 
@@ -1611,11 +1637,13 @@ def _given_names(layout: Any, classes: Sequence[str] | None, table: Any, source:
     if table is not None:
         return list(table.names), source
     folder = layout.root
-    places = [folder, *({mask.parent for _, mask in layout.train[:1]} - {folder})]
+    # the user's own class file first where the pairs were written for their folder into the cache
+    places = [*([layout.source] if layout.source is not None else []), folder]
+    places += sorted({mask.parent for _, mask in layout.train[:1]} - {folder})
     where = next((place for place in places if any((place / n).is_file() for n in CLASS_FILES)), folder)
     names_from = next((f"{where / n}" for n in CLASS_FILES if (where / n).is_file()), "--classes")
-    if layout.source is not None and names_from != "--classes":  # names lucid wrote beside the cached pairs
-        names_from = f"{layout.source}'s class names"
+    if layout.source is not None and where != layout.source and names_from != "--classes":
+        names_from = f"{layout.source}'s class names"  # names lucid wrote beside the cached pairs
     return read_class_names(where), names_from
 
 

@@ -388,7 +388,7 @@ def binary_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     parts = cached_photos(sources, "binary", rows, str(base))
     notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}", *notes]
     if "val" not in parts:
-        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
+        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels, source=base)
     return FolderLayout(base, "train_test", parts["train"], parts["val"], notes, "the test files", labels)
 
 
@@ -432,7 +432,7 @@ def hub_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     if "val" in hub.splits and "test" in hub.splits:
         notes.append(f"{base}: its {hub.split_names['test']} split is not used (its validation split validates)")
     if "val" not in parts:
-        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
+        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels, source=base)
     kind = "train_val" if val_role == "val" else "train_test"
     return FolderLayout(
         base, kind, parts["train"], parts["val"], notes, f"its {hub.split_names[val_role]} split", labels

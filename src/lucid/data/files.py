@@ -388,10 +388,19 @@ class FolderLayout:
     notes: list[str] = field(default_factory=list)
     lists: str | None = None  # the lists or tables that split it, when they did (`labelled_layout`)
     labels: str | None = None  # where the labels come from when not from class folders
+    # The folder the user named when ``root`` is one lucid wrote its photos into (a cache folder).
+    source: Path | None = None
 
     @property
     def classes(self) -> list[str]:
         return self.train.classes
+
+    @property
+    def named(self) -> Path:
+        """The folder that names this data in the run's lines: ``source`` when the photos are
+        files written for it into lucid's cache, else ``root`` (which the record keeps: the
+        held-out split is drawn over files relative to it)."""
+        return self.source or self.root
 
     def describe(self) -> str:
         """How the files are split, in words, for the run's data line."""

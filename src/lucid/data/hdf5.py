@@ -129,7 +129,7 @@ def hdf5_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     labels = f"photos in the HDF5 array {photo_file.name}:{photo_name}, labels in {label_file.name}:{label_name}"
     notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
     if val_role is None or "val" not in parts:
-        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
+        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels, source=base)
     kind = "train_val" if val_role == "val" else "train_test"
     return FolderLayout(base, kind, parts["train"], parts["val"], notes, f"its {val_role} files", labels)
 

@@ -257,6 +257,6 @@ def npy_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     parts = cached_photos(files, "npy", rows, str(base))
     notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
     if val_role is None or "val" not in parts:
-        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
+        return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels, source=base)
     kind = "train_val" if val_role == "val" else "train_test"
     return FolderLayout(base, kind, parts["train"], parts["val"], notes, f"its {val_role} files", labels)

@@ -176,7 +176,7 @@ def pixel_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
             f"{parts['val'].count()} validate" + (f"; {unused} PrivateTest rows are not used)" if unused else ")")
         )
         return FolderLayout(base, "train_val", parts["train"], parts["val"], notes, "its Usage column", labels)
-    return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels)
+    return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels, source=base)
 
 
 def _usage_role(usage: str | None) -> str:

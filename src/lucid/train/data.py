@@ -256,7 +256,7 @@ def _folder_info(
     return DataInfo(
         kind="imagefolder",
         description=(
-            f"{layout.root}: {kind}: {train_size} train / {val_size} val images, "
+            f"{layout.named}: {kind}: {train_size} train / {val_size} val images, "
             f"{len(split.classes)} classes, {recipe.image_size}x{recipe.image_size}"
             + (f" (limited from {len(split.train_files)} / {len(split.val_files)})" if limited else "")
         ),

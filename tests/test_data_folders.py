@@ -1774,6 +1774,7 @@ def test_npy_arrays_of_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     np.save(kaggle / "Y.npy", np.eye(3)[[i % 3 for i in range(12)]])
     layout = find_layout(kaggle)
     assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["0", "1", "2"], 12)
+    assert layout.named == kaggle and layout.root != kaggle  # the run's line names the user's folder
     first = np.asarray(Image.open(layout.train.files["0"][0]))
     assert np.array_equal(first, np.rint(photos[0] * 255).astype(np.uint8))
 

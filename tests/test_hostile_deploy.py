@@ -191,8 +191,6 @@ def test_export_refuses_flags_it_would_ignore(tmp_path: Path, capsys: pytest.Cap
 # Every task's exports, through the command line (tiny_runs: one finished run per task)
 # ---------------------------------------------------------------------------------------------
 
-TASKS = ("classify", "segment", "detect")
-
 
 def _main(capsys: pytest.CaptureFixture[str], *args: object, seconds: int = 120) -> tuple[int, str]:
     """``lucid.cli.main`` under a ``signal.alarm`` (a hang fails the test): the exit status and
@@ -208,7 +206,8 @@ def _bytes(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.mark.parametrize("task", TASKS)
+# detection's case (~13 s) under -m slow: the digest path is the task-free one the other two take
+@pytest.mark.parametrize("task", ["classify", "segment", pytest.param("detect", marks=pytest.mark.slow)])
 def test_every_tasks_export_is_digested_checked_and_replaced_only_whole(tiny_runs, task, tmp_path, capsys):
     """Found for segmentation: no .sha256, so a changed weight ran with exit 0. Every task's export
     now gets one that predict checks; a failed export leaves the old pair and no temporary; a

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,47 +216,57 @@ def _class_files(arrays: list[_Array]) -> dict[str, _Array] | None:
     return {a.path.stem.removeprefix(_QUICKDRAW_PREFIX): a for a in arrays}
 
 
+Rows = Callable[[], Iterator[tuple[int, str | None, str, np.ndarray]]]
+
+
 def npy_layout(root: str | os.PathLike[str]) -> FolderLayout | None:
     """``root``'s ``.npy`` photos and labels (this module's docstring) as class folders in the
     cache; None when its ``.npy`` files are neither photo/label pairs nor one photo array per class."""
     base = Path(root).expanduser()
     files = _npy_files(base) if base.is_dir() else []
-    if not files:
-        return None
     arrays = [array for path in files if (array := _open(path)) is not None]
     pairs = _pairs(arrays)
     per_class = None if pairs is not None else _class_files(arrays)
-    if pairs is None and per_class is None:
-        return None
     if pairs is not None:
-        val_role = "val" if "val" in pairs else "test" if "test" in pairs else None
-        roles = [("train", "train"), *([(val_role, "val")] if val_role else [])]
-        train_photos, train_labels = pairs["train"]
-        labels = f"photos in {train_photos.path.name}, labels in {train_labels.path.name}"
-
-        def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
-            number = 0
-            for role, written in roles:
-                photos, values = pairs[role]
-                for photo, label in zip(photos.photos(), labels_of(values.data), strict=True):
-                    number += 1
-                    yield number, label, written, photo
-
+        rows, labels, val_role = _pair_rows(pairs)
+    elif per_class is not None:
+        rows, labels, val_role = _class_rows(per_class)
     else:
-        assert per_class is not None
-        val_role = None
-        labels = f"one array per class ({len(per_class)} .npy files, the class each file's name)"
-
-        def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
-            number = 0
-            for name, photos in per_class.items():
-                for photo in photos.photos():
-                    number += 1
-                    yield number, name, "train", photo
-
+        return None
     parts = cached_photos(files, "npy", rows, str(base))
     notes = [f"{base}: {labels}, written once as PNG files into {parts['train'].folder.parent}"]
     if val_role is None or "val" not in parts:
         return FolderLayout(parts["train"].folder, "single", parts["train"], None, notes, labels=labels, source=base)
     kind = "train_val" if val_role == "val" else "train_test"
     return FolderLayout(base, kind, parts["train"], parts["val"], notes, f"its {val_role} files", labels)
+
+
+def _pair_rows(pairs: dict[str, tuple[_Array, _Array]]) -> tuple[Rows, str, str | None]:
+    """The rows of photo/label pairs (the training pair, and the validation one, else the test
+    one, validating), what labels them in words, and the validating role (None: split by seed)."""
+    val_role = "val" if "val" in pairs else "test" if "test" in pairs else None
+    roles = [("train", "train"), *([(val_role, "val")] if val_role else [])]
+    photos, values = pairs["train"]
+
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        number = 0
+        for role, written in roles:
+            role_photos, role_labels = pairs[role]
+            for photo, label in zip(role_photos.photos(), labels_of(role_labels.data), strict=True):
+                number += 1
+                yield number, label, written, photo
+
+    return rows, f"photos in {photos.path.name}, labels in {values.path.name}", val_role
+
+
+def _class_rows(per_class: dict[str, _Array]) -> tuple[Rows, str, None]:
+    """The rows of one photo array per class (split by seed) and what labels them in words."""
+
+    def rows() -> Iterator[tuple[int, str | None, str, np.ndarray]]:
+        number = 0
+        for name, photos in per_class.items():
+            for photo in photos.photos():
+                number += 1
+                yield number, name, "train", photo
+
+    return rows, f"one array per class ({len(per_class)} .npy files, the class each file's name)", None

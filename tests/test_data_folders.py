@@ -1800,6 +1800,13 @@ def test_npy_arrays_of_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert (layout.kind, layout.classes, layout.train.count()) == ("single", ["cat", "train"], 10)
     assert np.array_equal(np.asarray(Image.open(layout.train.files["train"][0])), strokes["train"][0].reshape(28, 28))
 
+    archive = tmp_path / "archive"  # an .npz of the same: floats scaled, one-hot rows read (were zeros, refused)
+    archive.mkdir()
+    np.savez(archive / "signs.npz", x_train=photos, y_train=np.eye(3)[[i % 3 for i in range(12)]])
+    layout = find_layout(archive)
+    assert (layout.classes, layout.train.count()) == (["0", "1", "2"], 12)
+    assert np.array_equal(np.asarray(Image.open(layout.train.files["0"][0])), first)
+
     features = tmp_path / "features"
     (features / "cat").mkdir(parents=True)
     for name in ("cat", "dog"):

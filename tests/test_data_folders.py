@@ -1818,6 +1818,24 @@ def test_npy_arrays_of_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         find_layout(kaggle)
 
 
+def test_a_run_on_npy_arrays_records_the_users_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Photos written into lucid's cache (here from ``X.npy`` + ``Y.npy``): the run's data line and
+    its record name the user's folder, and ``lucid eval`` with and without ``--data`` rescores the
+    same held-out photos. Before: the cache's ``train`` folder, in the line and the record."""
+    from cli_helpers import trained_then_rescored
+
+    monkeypatch.setenv("LUCID_HOME", str(tmp_path / "home"))
+    root = tmp_path / "signs"
+    root.mkdir()
+    rng = np.random.default_rng(3)
+    np.save(root / "X.npy", rng.random((30, 16, 16)).astype(np.float32))
+    np.save(root / "Y.npy", np.eye(3)[[i % 3 for i in range(30)]])
+    tiny = ["--img-size", "32", "--batch-size", "8", "--epochs", "1", "--no-progress", "--tta", "none"]
+    said, summary = trained_then_rescored(root, tmp_path / "run", capsys, tiny, "top1", 6, [[], ["--data", str(root)]])
+    assert summary["data"]["root"] == str(root.resolve())
+    assert f"{root}: photos in X.npy, labels in Y.npy, held-out split 0.2" in said
+
+
 def _category_file(path: Path, photos: list[tuple[str, int]], categories: dict[int, str], **extra: object) -> None:
     """A COCO-style file of one category per photo (iNaturalist's, Herbarium's): images, their
     annotations without boxes, and the categories."""

@@ -261,7 +261,7 @@ def _recorded_split(folder: Path, metadata: Mapping[str, str]) -> Any:
         layout = find_layout(folder)
     except DataError:
         return None
-    if layout.kind != "single" or layout.root.resolve() != Path(root).expanduser().resolve():
+    if layout.kind != "single" or layout.named.resolve() != Path(root).expanduser().resolve():
         return None
     return held_out_files(layout, split)
 

@@ -269,7 +269,7 @@ def _folder_info(
         interpolation="bilinear",
         train_size=train_size,
         val_size=val_size,
-        root=str(layout.root.resolve()),
+        root=str(layout.named.resolve()),  # the user's folder, also where its photos were written into the cache
         split={**split.record, **({"limit_val": limit_val} if limit_val is not None else {})},
         recipe=recipe.to_dict(),
         notes=notes,

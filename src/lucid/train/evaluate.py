@@ -190,6 +190,7 @@ def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[
         what = f"{named.describe()}: the validation photos" if named.val is not None else "folder"
     else:
         folder, what, found = _class_folders(path, classes)
+    shown = named.named if named is not None else folder  # the user's folder of photos written into the cache
     files, targets = found.samples(classes)
     if not files:
         raise DataError(
@@ -198,7 +199,10 @@ def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[
         )
     split = recorded.get("split") or {}
     if what == "folder" and split.get("layout") == "single":
-        same_place = recorded.get("root") and Path(str(recorded["root"])).resolve() == folder.resolve()
+        same_place = recorded.get("root") and Path(str(recorded["root"])).resolve() in (
+            folder.resolve(),
+            shown.resolve(),
+        )
         if same_place or files_digest(folder, files) == split.get("digest"):
             layout = FolderLayout(folder, "single", found, None)
             held = held_out_files(layout, split)
@@ -216,7 +220,7 @@ def _folder(path: Path, prep: Preprocessing, classes: list[str], recorded: dict[
     dataset = eval_images(
         files, targets, prep.in_channels, crop_side(prep), _resize(prep), list(prep.mean), list(prep.std), classes
     )
-    return dataset, f"{folder}: {what}: {len(files)} images, {len(set(targets))} classes"
+    return dataset, f"{shown}: {what}: {len(files)} images, {len(set(targets))} classes"
 
 
 def eval_dataset(model: nn.Module, data: str | os.PathLike[str] | None) -> tuple[Dataset, str]:

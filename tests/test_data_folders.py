@@ -1783,13 +1783,15 @@ def test_npy_arrays_of_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     colour = rng.integers(0, 256, (10, 3, 12, 12), dtype=np.uint8)
     labels = np.array([[i % 2] for i in range(10)], np.int64)
     np.save(keras / "x_train.npy", colour[:7])
-    np.save(keras / "y_train.npy", labels[:7])
+    names = np.array(["cat", "dog"])[labels[:, 0]]  # class names as text
+    np.save(keras / "y_train.npy", names[:7])
     np.save(keras / "x_test.npy", colour[7:])
-    np.save(keras / "y_test.npy", labels[7:])
+    np.save(keras / "y_test.npy", names[7:])
     np.save(keras / "notes.npy", np.array([{"a": 1}], dtype=object))  # a pickle: not read
     layout = find_layout(keras)
     assert (layout.kind, layout.train.count(), layout.val.count()) == ("train_test", 7, 3)
-    assert np.array_equal(np.asarray(Image.open(layout.val.files["0"][0])), colour[8].transpose(1, 2, 0))
+    assert layout.classes == ["cat", "dog"]
+    assert np.array_equal(np.asarray(Image.open(layout.val.files["cat"][0])), colour[8].transpose(1, 2, 0))
 
     drawings = tmp_path / "quickdraw"
     drawings.mkdir()

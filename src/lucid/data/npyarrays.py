@@ -10,7 +10,7 @@
 
 Photos are N x H x W, N x H x W x C or N x C x H x W (C 1 or 3), or N x D rows of a square
 photo (D = S x S); uint8, or floats in [0, 1] (scaled by 255) or in [0, 255]. Labels are N whole
-numbers (any trailing axes of length 1) or N one-hot rows. Files are opened memory-mapped and
+numbers (any trailing axes of length 1), N one-hot rows or N class names. Files are opened memory-mapped and
 never as pickles (``allow_pickle=False``), read a chunk of rows at a time, and the photos are
 written once as PNG files into lucid's cache (`lucid.data.pixels.cached_photos`), then read as
 class folders, as the other array formats (`lucid.data.binaries`, `lucid.data.hdf5`) are.
@@ -70,6 +70,8 @@ def photo_shape(data: np.ndarray) -> tuple[int, ...] | None:
 def is_labels(data: np.ndarray) -> bool:
     """Whether ``data`` is N class labels: whole numbers (trailing axes of length 1), or one-hot
     rows of 2 or more columns (judged from the first rows)."""
+    if data.dtype.kind in "US":  # class names as text (np.save of a list of str)
+        return data.ndim >= 1 and all(n == 1 for n in data.shape[1:])
     if data.ndim == 0 or not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
         return False
     if all(n == 1 for n in data.shape[1:]):
@@ -119,13 +121,13 @@ def _scale(data: np.ndarray, source: Path) -> float | None:
 
 
 def labels_of(data: np.ndarray) -> Iterator[str]:
-    """Each row's class (`is_labels` holds) as a whole number in text: the value, or a one-hot
+    """Each row's class (`is_labels` holds) in text: its name, the whole number, or a one-hot
     row's column."""
     for start in range(0, len(data), _CHUNK):
         block: Any = np.asarray(data[start : start + _CHUNK])
         values = block.argmax(axis=1) if block.ndim == 2 and block.shape[1] >= 2 else block.reshape(len(block))
         for value in values:
-            yield str(int(value))
+            yield str(value).strip() if block.dtype.kind in "US" else str(int(value))
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: its array has no truth value

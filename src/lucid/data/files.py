@@ -397,9 +397,9 @@ class FolderLayout:
 
     @property
     def named(self) -> Path:
-        """The folder that names this data in the run's lines: ``source`` when the photos are
-        files written for it into lucid's cache, else ``root`` (which the record keeps: the
-        held-out split is drawn over files relative to it)."""
+        """The folder that names this data in the run's lines and record: ``source`` when the
+        photos are files written for it into lucid's cache, else ``root`` (over whose files,
+        relative to it, a held-out split is drawn either way)."""
         return self.source or self.root
 
     def describe(self) -> str:

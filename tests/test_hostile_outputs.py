@@ -355,8 +355,16 @@ def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed(tmp_path):
     assert summary["status"] == "failed" and "3.png" in summary["error"]
 
 
-@pytest.mark.parametrize("task", ["segment", "detect"])
-@pytest.mark.parametrize("workers", ["0", "1"])
+# Each task and each loader path once by default (~8 s a case); the other two pairings under -m slow.
+@pytest.mark.parametrize(
+    ("workers", "task"),
+    [
+        ("0", "segment"),
+        ("1", "detect"),
+        pytest.param("1", "segment", marks=pytest.mark.slow),
+        pytest.param("0", "detect", marks=pytest.mark.slow),
+    ],
+)
 def test_a_photo_deleted_mid_run_is_named_and_the_run_ends_failed_for_every_task(tiny_runs, task, workers, tmp_path):
     """As in classification: the deleted photo is named in one line (from a DataLoader worker
     too) and summary.json ends "failed", not "running"."""

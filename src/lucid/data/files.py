@@ -31,6 +31,7 @@ from lucid.errors import DataError
 
 __all__ = [
     "cache_home",
+    "keyed_cache_folder",
     "IMAGE_SUFFIXES",
     "UNREAD_IMAGE_SUFFIXES",
     "ClassFiles",
@@ -574,6 +575,14 @@ def cache_home() -> Path:
     if home:
         return Path(home).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "lucid"
+
+
+def keyed_cache_folder(kind: str, sources: Iterable[Path], extra: str) -> Path:
+    """``cache_home()/kind/<key>``: the folder of what lucid writes once from ``sources``, keyed by
+    their paths, sizes and modification times and by ``extra`` (what else decides the files), so
+    a changed source is written again into a new folder."""
+    token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in sources) + f"|{extra}"
+    return cache_home() / kind / hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def written_once(target: Path, write: Callable[[Path], None], what: str) -> Path:

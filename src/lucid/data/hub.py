@@ -16,7 +16,6 @@ masks, boxes) is written once into lucid's cache (`unpacked`) and read from ther
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lucid.data.files import cache_home, hidden, split_role, split_word, written_once
+from lucid.data.files import hidden, keyed_cache_folder, split_role, split_word, written_once
 from lucid.errors import DataError
 
 __all__ = ["HUB_SUFFIXES", "HubSet", "hub_set", "image_bytes", "unpacked", "class_label_names"]
@@ -298,5 +297,4 @@ def unpacked(hub: HubSet, extra: str, write: Callable[[Path], None], what: str) 
     files a task's own reader reads), keyed by the shards' paths, sizes and times and by ``extra``
     (what else decides the files). It is written into a temporary folder renamed into place, so a
     folder there is whole; a failed write leaves nothing."""
-    token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in hub.files()) + f"|{extra}"
-    return written_once(cache_home() / "hub" / hashlib.sha256(token.encode()).hexdigest()[:16], write, what)
+    return written_once(keyed_cache_folder("hub", hub.files(), extra), write, what)

@@ -14,7 +14,6 @@ original binary files, not these tables, and pandas is not a dependency: numpy p
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import os
 import re
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lucid.data.emnist import chosen_variant, emnist_notes, mapping_names, variant_of
-from lucid.data.files import ClassFiles, FolderLayout, cache_home, hidden, split_role, written_once
+from lucid.data.files import ClassFiles, FolderLayout, hidden, keyed_cache_folder, split_role, written_once
 from lucid.data.images import write_encoded
 from lucid.data.tables import LABEL_COLUMNS, UNLABELLED_TABLES
 from lucid.errors import DataError
@@ -219,8 +218,7 @@ def cached_photos(
     are under the suffix their format has); it runs once, on the first call, into a temporary folder
     renamed into place. The cache is keyed by the sources' paths, sizes and times and ``extra``;
     ``what`` names the data in errors."""
-    token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in sources) + f"|{extra}"
-    target = cache_home() / "pixels" / hashlib.sha256(token.encode()).hexdigest()[:16]
+    target = keyed_cache_folder("pixels", sources, extra)
     if not target.is_dir():
         _write_photos(rows, target, what)
     found = {

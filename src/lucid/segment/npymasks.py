@@ -13,14 +13,13 @@ pairs are split by seed. Each pair is written once into lucid's cache as ``<spli
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lucid.data.files import cache_home, split_role, split_word, written_once
+from lucid.data.files import keyed_cache_folder, split_role, split_word, written_once
 from lucid.data.npyarrays import named_as_labels, npy_arrays, photo_shape, photos_of
 from lucid.errors import DataError
 
@@ -87,8 +86,7 @@ def npy_masks(folder: Path) -> tuple[Path, str] | None:
     val_role = "val" if "val" in pairs else "test" if "test" in pairs else None
     roles = {"train": "train", **({val_role: "val"} if val_role else {})}
     sources = sorted({path for pair in pairs.values() for path, _ in (pair.photos, pair.masks)})
-    token = "|".join(f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in sources)
-    target = cache_home() / "arrays" / hashlib.sha256(f"masks|{token}".encode()).hexdigest()[:16]
+    target = keyed_cache_folder("arrays", sources, "masks")
 
     def write(work: Path) -> None:
         from PIL import Image

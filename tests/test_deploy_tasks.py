@@ -127,6 +127,9 @@ def test_lucid_eval_of_an_exported_file_gives_the_eager_score(segmented, tmp_pat
     assert "segmentation" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "best.onnx"), "--tta", "flip"]) == 2
     assert "--tta applies to a checkpoint" in capsys.readouterr().err
+    for flag in ("--batch-size", "--workers"):
+        assert main(["eval", str(tmp_path / "best.onnx"), flag, "2"]) == 2
+        assert f"{flag} applies to a checkpoint" in capsys.readouterr().err
 
 
 def test_digits_checkpoints_still_score_the_digits_validation_split(digits_export, tmp_path):

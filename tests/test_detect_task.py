@@ -136,6 +136,11 @@ def test_the_cli_trains_evaluates_and_draws_boxes(run, tmp_path, capsys):
     assert main(["eval", str(result.best_checkpoint), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["classes"] == ["box", "blob"] and report["images"] == result.summary["data"]["val_images"]
+    # --batch-size is the user's (it was capped at 32 without a word) and does not move the score.
+    assert main(["eval", str(result.best_checkpoint), "--json", "--batch-size", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["map"] == pytest.approx(report["map"], abs=1e-9)
+    assert main(["eval", str(result.best_checkpoint), "--batch-size", "0"]) == 2
+    assert "--batch-size must be positive, got 0" in capsys.readouterr().err
     out = tmp_path / "pred"
     photo = data / "images" / "p00.jpg"
     assert main(["predict", str(result.best_checkpoint), str(photo), "--out", str(out), "--score-threshold", "0"]) == 0

@@ -35,7 +35,7 @@ def run_eval(args: argparse.Namespace) -> int:
         args.checkpoint,
         args.data,
         weights=args.weights,
-        batch_size=args.batch_size,
+        batch_size=128 if args.batch_size is None else args.batch_size,
         device=args.device,
         workers=args.workers,
         confusion_png=confusion,

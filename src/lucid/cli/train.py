@@ -344,8 +344,15 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
         "folder of class folders (all images); or 'digits'",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
-    parser.add_argument("--batch-size", type=int, default=128, metavar="N")
-    parser.add_argument("--workers", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="images a step (default: 128 for a classifier, 8 for a segmenter, 16 for a detector); a checkpoint's",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="data-loading processes (default 0: in this one); a checkpoint's"
+    )
     parser.add_argument("--device", type=_device, default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument(
         "--confusion",
@@ -542,7 +549,11 @@ def run_eval(args: argparse.Namespace) -> int:
     for flag, value in (("--threads", args.threads), ("--backend", args.backend), ("--num-eval", args.num_eval)):
         if value is not None:
             raise ValueError(f"{flag} applies to an exported file (.onnx, .xml or .pte); {args.checkpoint} is not one")
+    for flag, value in (("--batch-size", args.batch_size), ("--workers", args.workers)):
+        if value is not None and (isinstance(value, bool) or value < (1 if flag == "--batch-size" else 0)):
+            raise ValueError(f"{flag} must be {'positive' if flag == '--batch-size' else 'zero or more'}, got {value}")
     args.device = _concrete_device(args.device)
+    args.workers = 0 if args.workers is None else args.workers
     task, cli = _task_cli(args.checkpoint)
     _refuse_flags(args, cli.UNUSED_EVAL_FLAGS, f"evaluating a {task} model")
     return int(cli.run_eval(args))
@@ -559,10 +570,15 @@ def _eval_export(args: argparse.Namespace) -> int:
         ("--confusion", args.confusion),
         ("--tta", args.tta),
         ("--device", None if args.device == "auto" else args.device),
+        ("--batch-size", args.batch_size),
+        ("--workers", args.workers),
     )
     for flag, value in given:
         if value is not None:
-            raise ValueError(f"{flag} applies to a checkpoint; an exported file is scored as it is, on the CPU")
+            raise ValueError(
+                f"{flag} applies to a checkpoint; an exported file is scored as it is, on the CPU, at the batch "
+                "its runtime takes (--threads sets its threads)"
+            )
     result = evaluate_file(
         args.checkpoint, args.data, backend=args.backend or "auto", threads=args.threads, num_eval=args.num_eval
     )

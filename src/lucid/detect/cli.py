@@ -47,8 +47,9 @@ def run_eval(args: argparse.Namespace) -> int:
         args.checkpoint,
         args.data,
         weights=args.weights,
-        batch_size=min(args.batch_size, 32),
+        batch_size=16 if args.batch_size is None else args.batch_size,
         device=args.device,
+        workers=args.workers,
         tta=args.tta,
     )
     return print_eval(result, args.json)

@@ -113,6 +113,7 @@ def evaluate_detection(
     batch_size: int = 16,
     device: str = "cpu",
     tta: str | None = None,
+    workers: int = 0,
 ) -> DetectionEval:
     """mAP@[.5:.95], mAP@0.5 and per-class AP of ``checkpoint`` on ``data``'s validation photos.
 
@@ -120,7 +121,8 @@ def evaluate_detection(
     with its own split (VOC's ``val.txt``, ``val/`` folders, COCO's val JSON) is scored on that
     split; a folder without one is split as the run split it when it is the run's folder.
     ``tta`` (``"flip"`` or ``"none"``) defaults to the training run's choice
-    (`lucid.tasks.recorded_tta`), so the best checkpoint's figures are repeated.
+    (`lucid.tasks.recorded_tta`), so the best checkpoint's figures are repeated. ``workers``
+    processes read the photos (0: this one).
     """
     model = load_detector(checkpoint, weights).to(device)
     chosen = recorded_tta(model) if tta is None else tta
@@ -135,7 +137,9 @@ def evaluate_detection(
     split = recorded if same_root else None
     size = int(getattr(model, "pretrained_cfg", {}).get("image_size", 320) or 320)
     _, val_ds, info = detection_datasets(data, image_size=size, classes=classes, split=split, scoring_only=True)
-    loader = torch.utils.data.DataLoader(val_ds, batch_size=batch_size, collate_fn=detection_collate)
+    loader = torch.utils.data.DataLoader(
+        val_ds, batch_size=batch_size, collate_fn=detection_collate, num_workers=workers
+    )
     start = time.perf_counter()
     predictions, truths = [], []
     for images, targets in loader:

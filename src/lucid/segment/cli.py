@@ -112,7 +112,7 @@ def run_eval(args: argparse.Namespace) -> int:
         args.checkpoint,
         args.data,
         weights=args.weights,
-        batch_size=min(args.batch_size, 8),
+        batch_size=8 if args.batch_size is None else args.batch_size,
         device=args.device,
         workers=args.workers,
         confusion_png=check_output(

@@ -27,8 +27,8 @@ from lucid.data.files import (
     file_head,
     file_holds,
     hidden,
+    name_role,
     split_role,
-    split_word,
     subfolders,
 )
 from lucid.errors import DataError
@@ -56,8 +56,7 @@ def is_category_file(path: Path) -> bool:
 def _role(file: Path) -> str | None:
     """A file's split from a word of its name (``train2018``, ``iwildcam2020_train_annotations``),
     else from its folder's (Herbarium 2021's ``train/metadata.json``)."""
-    word = split_word(file.stem)
-    return split_role(word) if word is not None else split_role(file.parent.name)
+    return name_role(file.stem) or split_role(file.parent.name)
 
 
 def category_files(root: Path) -> dict[str, Path]:

@@ -58,6 +58,8 @@ __all__ = [
     "split_folders",
     "split_child",
     "split_role",
+    "split_word",
+    "name_role",
     "SPLIT_AFFIXES",
     "read_id_list",
     "voc_split",
@@ -525,6 +527,13 @@ def split_word(name: str) -> str | None:
     ``train2018`` gives ``train``, ``iwildcam2020_train_annotations`` ``train``, ``cifar10-test``
     ``test``; None when no word does."""
     return next((word for word in _LETTERS.findall(name) if split_role(word) is not None), None)
+
+
+def name_role(name: str) -> str | None:
+    """The split role (`split_role`) a word of a file's name tells (`split_word`): ``x_test``
+    gives ``"test"``, ``images`` None."""
+    word = split_word(name)
+    return None if word is None else split_role(word)
 
 
 def split_child(folder: Path | None, names: Sequence[str]) -> Path | None:

@@ -24,20 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from lucid.data.files import FolderLayout, split_role, split_word
-from lucid.data.pixels import cached_photos
+from lucid.data.files import FolderLayout, name_role
+from lucid.data.pixels import SMALLEST_SIDE, cached_photos
 from lucid.errors import DataError
 
 __all__ = ["HDF5_SUFFIXES", "hdf5_layout"]
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
 _CHUNK = 1024  # rows read at a time
-_SMALLEST = 8  # a photo is at least 8 x 8
-
-
-def _role(file: Path) -> str | None:
-    word = split_word(file.stem)
-    return None if word is None else split_role(word)
 
 
 def _arrays(file: Path) -> list[tuple[str, tuple[int, ...], np.dtype[Any]]]:
@@ -64,7 +58,7 @@ def _arrays(file: Path) -> list[tuple[str, tuple[int, ...], np.dtype[Any]]]:
 def _is_photos(shape: tuple[int, ...], dtype: np.dtype[Any]) -> bool:
     photo = shape[1:]
     channels_ok = len(photo) == 2 or (len(photo) == 3 and photo[2] in (1, 3))
-    return dtype == np.uint8 and channels_ok and min(photo[:2], default=0) >= _SMALLEST
+    return dtype == np.uint8 and channels_ok and min(photo[:2], default=0) >= SMALLEST_SIDE
 
 
 def _is_labels(shape: tuple[int, ...], dtype: np.dtype[Any]) -> bool:
@@ -102,7 +96,7 @@ def _hdf5_files(base: Path) -> dict[str | None, list[Path]]:
     by_role: dict[str | None, list[Path]] = {}
     for name in names:
         if name.lower().endswith(HDF5_SUFFIXES) and not name.startswith("."):
-            by_role.setdefault(_role(base / name), []).append(base / name)
+            by_role.setdefault(name_role(Path(name).stem), []).append(base / name)
     return by_role
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from lucid.data.files import FolderLayout, split_role, split_word
-from lucid.data.pixels import cached_photos
+from lucid.data.files import FolderLayout, name_role
+from lucid.data.pixels import SMALLEST_SIDE, cached_photos
 from lucid.errors import DataError
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
 
 NPY_SUFFIX = ".npy"
 _CHUNK = 4096  # rows converted at a time
-_SMALLEST = 8  # a photo is at least 8 x 8
 _QUICKDRAW_PREFIX = "full_numpy_bitmap_"
 
 
@@ -59,11 +58,11 @@ def photo_shape(data: np.ndarray) -> tuple[int, ...] | None:
         return None
     if len(shape) == 1:
         side = math.isqrt(shape[0])
-        return (side, side) if side * side == shape[0] and side >= _SMALLEST else None
+        return (side, side) if side * side == shape[0] and side >= SMALLEST_SIDE else None
     if len(shape) == 3 and shape[0] in (1, 3) and shape[2] not in (1, 3):
         shape = (shape[1], shape[2], shape[0])  # channels first
     if len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3)):
-        return shape if min(shape[:2]) >= _SMALLEST else None
+        return shape if min(shape[:2]) >= SMALLEST_SIDE else None
     return None
 
 
@@ -194,8 +193,7 @@ def _pairs(arrays: list[_Array]) -> dict[str, tuple[_Array, _Array]] | None:
     some group does not hold exactly one photo array and one label array of one length."""
     groups: dict[str | None, list[_Array]] = {}
     for array in arrays:
-        word = split_word(array.path.stem)
-        groups.setdefault(None if word is None else split_role(word), []).append(array)
+        groups.setdefault(name_role(array.path.stem), []).append(array)
     found = {}
     for role, group in groups.items():
         labels = [a for a in group if a.is_labels()]

@@ -29,11 +29,11 @@ from lucid.data.images import write_encoded
 from lucid.data.tables import LABEL_COLUMNS, UNLABELLED_TABLES
 from lucid.errors import DataError
 
-__all__ = ["PixelTable", "read_pixel_table", "pixel_tables", "pixel_layout", "cached_photos"]
+__all__ = ["SMALLEST_SIDE", "PixelTable", "read_pixel_table", "pixel_tables", "pixel_layout", "cached_photos"]
 
 _PIXEL_COLUMN = re.compile(r"pixels?_?\d+")
 _CLASS_COLUMNS = (*LABEL_COLUMNS, "emotion")  # FER-2013 names its class column "emotion"
-_SMALLEST = 8  # a row of fewer than 8 x 8 values is not a photo
+SMALLEST_SIDE = 8  # a photo (a row of pixels, an array's row, a mask) is at least 8 x 8
 _SMALLEST_BARE = 16  # nor, without a header naming pixel columns, one of fewer than 16 x 16 (MNIST's are 28 x 28)
 _HEAD = 1 << 16  # the bytes read to judge a table
 
@@ -82,7 +82,7 @@ class PixelTable:
 
 def _side(count: int) -> int | None:
     side = math.isqrt(count)
-    return side if side * side == count and side >= _SMALLEST else None
+    return side if side * side == count and side >= SMALLEST_SIDE else None
 
 
 def read_pixel_table(file: Path) -> PixelTable | None:

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lucid.data.files import keyed_cache_folder, split_role, split_word, written_once
+from lucid.data.files import keyed_cache_folder, name_role, written_once
 from lucid.data.npyarrays import named_as_labels, npy_arrays, photo_shape, photos_of
+from lucid.data.pixels import SMALLEST_SIDE
 from lucid.errors import DataError
 
 __all__ = ["has_npy_masks", "npy_masks"]
 
-_SMALLEST = 8
 _CHUNK = 1024
 
 
@@ -45,7 +45,7 @@ def _mask_side(data: np.ndarray) -> tuple[int, int] | None:
     elif len(shape) == 3 and shape[0] == 1:
         shape = shape[1:]
     numeric = data.dtype == np.bool_ or np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)
-    if len(shape) != 2 or min(shape) < _SMALLEST or not numeric:
+    if len(shape) != 2 or min(shape) < SMALLEST_SIDE or not numeric:
         return None
     return int(shape[0]), int(shape[1])
 
@@ -55,8 +55,7 @@ def _pairs(folder: Path) -> dict[str, _Pair]:
     group of files holds exactly one mask array and one photo array of the same photos)."""
     groups: dict[str | None, list[tuple[Path, np.ndarray]]] = {}
     for path, data in npy_arrays(folder):
-        word = split_word(path.stem)
-        groups.setdefault(None if word is None else split_role(word), []).append((path, data))
+        groups.setdefault(name_role(path.stem), []).append((path, data))
     found: dict[str, _Pair] = {}
     for role, group in groups.items():
         masks = [(p, d) for p, d in group if named_as_labels(p) and _mask_side(d) is not None]

@@ -253,13 +253,14 @@ def draw_photometric(b: int, p: float = PHOTOMETRIC_P) -> Photometric:
 def photometric(images: torch.Tensor, params: Photometric) -> torch.Tensor:
     """``RandomPhotometricDistort`` on a uint8 batch ``(B, 3, H, W)`` with each photo's own draws.
 
-    torchvision's kernels take one factor for a whole tensor; these are the same kernels with a
-    factor per photo: brightness scales, contrast blends with the photo's mean grey, saturation
-    with its grey image, hue turns the hue in HSV, then the channels are reordered; each step
-    runs on the photos it was drawn for only. Each step
-    truncates to whole grey levels as v2's does on uint8, so a photo comes out as v2 gives it
-    for the same factors (to float rounding: at most one grey level apart). Photos go through in
-    chunks of at most `CHUNK_VALUES` values: the hue's steps hold several float copies of a chunk."""
+    Why not v2 itself: torchvision's kernels take one factor for a whole tensor, and a batch
+    needs one per photo. These are the same steps with a factor per photo: brightness scales,
+    contrast blends with the photo's mean grey, saturation with its grey image, hue turns the
+    hue in HSV, then the channels are reordered. Each step touches only the photos it was drawn
+    for, and truncates to whole grey levels as v2 does on uint8, so a photo comes out as v2
+    gives it for the same factors (to float rounding: at most one grey level apart). Photos go
+    through in chunks of at most `CHUNK_VALUES` values, since the hue's steps hold several float
+    copies of a chunk."""
     per_chunk = max(1, CHUNK_VALUES // max(1, images[0].numel()))
     if len(images) > per_chunk:
         parts = [

@@ -1133,7 +1133,7 @@ def test_unknown_yolo_class_ids_are_skipped(tmp_path: Path) -> None:
     yolo_split(tmp_path / "images", tmp_path / "labels", {f"p{i}": "0 .5 .5 .2 .2\n3 .5 .5 .2 .2\n" for i in range(3)})
     (tmp_path / "classes.txt").write_text("leaf\n", encoding="utf-8")
     info = detection_datasets(tmp_path, image_size=32)[2]
-    assert "3 boxes of classes not among the 1 classes, skipped: '<class id 3>' (3)" in note(info, "class id 3")
+    assert "3 boxes of classes not among the 1 class, skipped: '<class id 3>' (3)" in note(info, "class id 3")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1618,7 +1618,8 @@ class _Tally:
             "clipped": "boxes reach past their photo's border, clipped to it (in {})",
             "degenerate": "boxes have no area (zero or negative width or height, or lie outside the photo), "
             "skipped (in {})",
-            "unknown": f"boxes of classes not among the {len(classes)} classes, skipped: {{}}",
+            "unknown": f"boxes of classes not among the {len(classes)} class{'' if len(classes) == 1 else 'es'}, "
+            "skipped: {}",
             "difficult": "boxes are marked difficult (VOC) or crowd (COCO): not trained on and ignored by the "
             "mAP, as torchvision's COCO reference does (in {})",
             "size": "annotation files state a photo size that is not the photo's; boxes are read in the photo's "

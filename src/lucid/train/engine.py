@@ -1346,11 +1346,11 @@ def _announce(run: _Run, start_epoch: int) -> None:
     where = f"{ctx.device}" + (f" x {ctx.world_size} processes (DDP)" if ctx.distributed else "")
     for line in task.describe():
         _say(ctx, line)
-    classes = getattr(task.info, "classes", None) or []
+    count = len(getattr(task.info, "classes", None) or [])
     _say(
         ctx,
-        f"model: {name} ({params:,} parameters, in_channels={run.data.in_channels}, {len(classes)} classes)"
-        + (f", weights {config.weights}" if config.weights else ""),
+        f"model: {name} ({params:,} parameters, in_channels={run.data.in_channels}, "
+        f"{count} class{'' if count == 1 else 'es'})" + (f", weights {config.weights}" if config.weights else ""),
     )
     warmup = config.warmup_epochs
     recipe = task.recipe()

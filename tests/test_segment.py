@@ -1857,3 +1857,24 @@ def test_coco_stuff_label_maps_beside_the_coco_photos(tmp_path, unpacked):
     layout = find_layout(tmp_path)
     assert (layout.kind, len(layout.train), len(layout.val)) == ("splits", 4, 2)
     assert all(mask.parent == maps / photo.parent.name for photo, mask in layout.train + layout.val)
+
+
+def test_the_default_crop_is_cut_down_to_smaller_photos_only(tmp_path):
+    from lucid.segment.data import DEFAULT_CROP, fit_crop
+
+    def photos(name: str, sizes: list[tuple[int, int]]) -> list:
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, (width, height) in enumerate(sizes):
+            Image.new("RGB", (width, height)).save(folder / f"{i}.png")
+        return sorted(folder.iterdir())
+
+    camvid = fit_crop(photos("camvid", [(480, 360)] * 3))
+    assert (camvid.size, camvid.photo, camvid.fitted, camvid.note) == (DEFAULT_CROP, (360, 480), False, "")
+    salt = fit_crop(photos("salt", [(101, 101)] * 2 + [(400, 300)]))  # the median photo, not the largest
+    assert (salt.size, salt.photo, salt.fitted) == ((96, 96), (104, 104), True)
+    assert salt.note == "fitted to the photos' median 104x104"
+    portrait = fit_crop(photos("portrait", [(200, 300)]))  # each side on its own: the height keeps 256
+    assert portrait.size == (256, 192)
+    assert fit_crop(photos("tiny", [(12, 20)])).size == (32, 32)  # at least 32 a side
+    assert fit_crop(photos("given", [(101, 101)]), (64, 64)).size == (64, 64)

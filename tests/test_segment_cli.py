@@ -344,3 +344,31 @@ def test_summary_and_mermaid_show_the_segmentation_models(capsys):
     assert "head.cbr.0" in text and "head.low_classifier" in text and "Total params" in text
     assert main(["mermaid", "lraspp_mobilenet_v3_small"]) == 0
     assert "flowchart" in capsys.readouterr().out
+
+
+def test_the_crop_fits_photos_smaller_than_it_and_the_export_their_size(tmp_path, capsys):
+    """Without --crop-size, photos smaller than 256x320 train on crops of their own median size (a
+    larger crop is padding the evaluation never shows); the checkpoint records the photos' size,
+    and an export with no --image-size is traced and scored at it."""
+    from lucid.models import load_segmentation_model
+
+    root = make_shapes_dataset(tmp_path / "shapes", train=4, val=2, size=(40, 56), seed=5)
+    out = tmp_path / "run"
+    run = ("--batch-size", "2", "--epochs", "1", "--no-progress")
+    assert main(["train", "--task", "segment", "--data", str(root), *run, "--out", str(out)]) == 0
+    assert "crops 32x48 (fitted to the photos' median 40x56)" in capsys.readouterr().out
+    record = load_segmentation_model(out / "best.safetensors").checkpoint_extra["data"]
+    assert (record["crop_size"], record["photo_size"]) == ([32, 48], [40, 56])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["crop_size"] is None  # a resumed run fits the crop again, to the same data
+    assert main(["export", str(out / "best.safetensors"), "--out", str(tmp_path / "seg.onnx")]) == 0
+    assert "(N, 3, 40, 56)" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path / "seg.onnx"), "--backend", "onnxruntime"]) == 0
+    assert "2 images at 40x56" in capsys.readouterr().out
+    # A crop given is the user's, even larger than the photos.
+    given = tmp_path / "given"
+    assert (
+        main(["train", "--task", "segment", "--data", str(root), *run, "--crop-size", "64", "--out", str(given)]) == 0
+    )
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
+    assert "crops 64x64," in line and "fitted" not in line

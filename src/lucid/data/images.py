@@ -28,6 +28,7 @@ __all__ = [
     "SizeChoice",
     "border_is_light",
     "image_size_of",
+    "header_sizes",
     "image_header",
     "QUARTER_TURNS",
     "shown_size",
@@ -119,6 +120,19 @@ class SizeChoice:
         return f"SizeChoice(size={self.size}, typical={self.typical}, small={self.small})"
 
 
+def header_sizes(files: Sequence[Path]) -> list[tuple[int, int]]:
+    """``(width, height)`` of up to `SIZE_SAMPLE` evenly spaced ``files``, from their headers (the
+    unreadable left out): enough for a median, and quick on a set of any size. No files, or no
+    readable header, is a DataError."""
+    if not files:
+        raise DataError("no image files to read a size from")
+    step = max(1, len(files) // SIZE_SAMPLE)
+    sizes = [s for s in (image_size_of(p) for p in list(files)[::step][:SIZE_SAMPLE]) if s is not None]
+    if not sizes:
+        raise DataError(f"none of the {len(files)} image headers could be read (first: {files[0]})")
+    return sizes
+
+
 def infer_image_size(files: Sequence[Path], *, cap: int = MAX_AUTO_SIZE) -> SizeChoice:
     """Choose a training size from the images' headers (up to 1,000 evenly spaced files).
 
@@ -126,12 +140,7 @@ def infer_image_size(files: Sequence[Path], *, cap: int = MAX_AUTO_SIZE) -> Size
     output stride), capped at ``cap`` and, for small photos, raised to 64 so the stride-32
     network still sees a 2x2 map at the end (upsampling, see docs/training.md).
     """
-    if not files:
-        raise DataError("no image files to read a size from")
-    step = max(1, len(files) // SIZE_SAMPLE)
-    sizes = [s for s in (image_size_of(p) for p in list(files)[::step][:SIZE_SAMPLE]) if s is not None]
-    if not sizes:
-        raise DataError(f"none of the {len(files)} image headers could be read (first: {files[0]})")
+    sizes = header_sizes(files)
     typical = int(statistics.median(min(w, h) for w, h in sizes))
     rounded = max(SIZE_MULTIPLE, SIZE_MULTIPLE * round(typical / SIZE_MULTIPLE))
     size = max(MIN_TRAIN_SIZE, min(cap, rounded))

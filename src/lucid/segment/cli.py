@@ -54,7 +54,10 @@ def add_train_arguments(group: argparse._ArgumentGroup) -> None:
     """The flags of ``lucid train`` that only segmentation has (``--classes`` it shares with
     detection), into its ``--help`` group: the training crop first, then the classes."""
     group.add_argument(
-        "--crop-size", type=_crop_size, metavar="HxW", help="segment: training crop, height x width (default 256x320)"
+        "--crop-size",
+        type=_crop_size,
+        metavar="HxW",
+        help="segment: training crop, height x width (default 256x320, each side cut down to smaller photos' median)",
     )
     group.add_argument(
         "--ignore-index",

@@ -131,6 +131,9 @@ __all__ = [
     "mask_histogram",
     "resolve_classes",
     "segmentation_datasets",
+    "CropChoice",
+    "DEFAULT_CROP",
+    "fit_crop",
 ]
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: a class value must survive saving
@@ -1351,6 +1354,59 @@ def scale_range(base_size: int, scale: tuple[float, float]) -> tuple[int, int]:
     return max(1, int(base_size * scale[0])), max(2, int(base_size * scale[1]))
 
 
+DEFAULT_CROP = (256, 320)  # (height, width): the CPU recipe's crop on CamVid-size photos (docs/segmentation.md)
+CROP_MULTIPLE = 16  # a fitted crop's sides: whole multiples of the network's output stride
+SIZE_MULTIPLE = 8  # a photo's typical size, rounded for an export's nominal input
+MIN_SIDE = 32
+
+
+@dataclass(frozen=True)
+class CropChoice:
+    """The training crop (``size``, height x width) and the photos' typical size (``photo``,
+    the median height and width over their headers, rounded to `SIZE_MULTIPLE`): ``fitted``
+    when the default crop was cut down to photos smaller than it, said by ``note``."""
+
+    size: tuple[int, int]
+    photo: tuple[int, int] | None
+    fitted: bool = False
+
+    @property
+    def note(self) -> str:
+        if not self.fitted or self.photo is None:
+            return ""
+        return f"fitted to the photos' median {self.photo[0]}x{self.photo[1]}"
+
+
+def fit_crop(files: Sequence[Path], crop: tuple[int, int] | None = None) -> CropChoice:
+    """The training crop for photos ``files``: ``crop`` when given; else `DEFAULT_CROP`, each
+    side cut down to the photos' median side (rounded down to `CROP_MULTIPLE`, at least
+    `MIN_SIDE`).
+
+    Why: a crop larger than the photo is padding, ignored by the loss but computed, and black
+    pixels the evaluation's full photos never show. 101x101 photos in a 256x320 crop spend 8 of
+    every 9 pixels on it. Photos as large as the crop keep it, so CamVid's recipe is unchanged."""
+    from lucid.data.images import header_sizes
+
+    photo = _typical_size(header_sizes(files)) if files else None
+    if crop is not None or photo is None:
+        return CropChoice(crop or DEFAULT_CROP, photo)
+
+    def cut(limit: int, side: int) -> int:
+        return min(limit, max(MIN_SIDE, CROP_MULTIPLE * (side // CROP_MULTIPLE)))
+
+    fitted = (cut(DEFAULT_CROP[0], photo[0]), cut(DEFAULT_CROP[1], photo[1]))
+    return CropChoice(fitted, photo, fitted != DEFAULT_CROP)
+
+
+def _typical_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """The median (height, width) of ``(width, height)`` header sizes, each rounded to `SIZE_MULTIPLE`."""
+
+    def rounded(side: float) -> int:
+        return max(MIN_SIDE, SIZE_MULTIPLE * round(side / SIZE_MULTIPLE))
+
+    return rounded(float(np.median([h for _, h in sizes]))), rounded(float(np.median([w for w, _ in sizes])))
+
+
 def scale_base(dataset: SegmentationFolder) -> int:
     """The size training scales are relative to: the first training image's short side, so
     scale 1 is the resolution evaluation sees. Read from the file's header (a quarter turn by
@@ -1571,6 +1627,8 @@ class SegmentationDataInfo:
     split: dict[str, Any] | None = None  # SegmentationLayout.to_dict(): how the pairs were split
     layout_notes: list[str] = field(default_factory=list)
     colours: dict[str, Any] | None = None  # ColourTable.to_dict() of colour-coded masks (class_dict.csv)
+    photo_size: tuple[int, int] | None = None  # the training photos' median (height, width), rounded
+    crop_note: str = ""  # why the crop is not the default (`CropChoice.note`)
 
     @property
     def num_classes(self) -> int:
@@ -1589,6 +1647,7 @@ class SegmentationDataInfo:
             "void_note": self.void_note,
             "split": self.split,
             "colours": self.colours,
+            "photo_size": list(self.photo_size) if self.photo_size else None,
         }
 
 
@@ -1650,7 +1709,7 @@ def _given_names(layout: Any, classes: Sequence[str] | None, table: Any, source:
 def segmentation_datasets(
     root: str | os.PathLike[str],
     *,
-    crop_size: tuple[int, int],
+    crop_size: tuple[int, int] | None = None,
     ignore_index: int | None = None,
     num_classes: int | None = None,
     classes: Sequence[str] | None = None,
@@ -1661,7 +1720,7 @@ def segmentation_datasets(
 ) -> tuple[SegmentationFolder, SegmentationFolder, SegmentationDataInfo]:
     """The training and validation pairs of ``root`` (any layout `find_layout` reads;
     ``val_fraction`` and ``seed`` split a root without split folders) with their transforms, and
-    the data's description.
+    the data's description. ``crop_size`` None fits the default crop to the photos (`fit_crop`).
 
     Class names: ``classes`` > a ``class_dict.csv`` colour table at the root (masks coded by
     colour) > a ``classes.json``/``classes.txt`` at the root > ``class_0 ...``;
@@ -1689,19 +1748,21 @@ def segmentation_datasets(
         )
     except DataError as exc:
         raise DataError(f"--data {named}: {exc}") from None
-    crop_height, crop_width = crop_size
+    crop = fit_crop([Path(image) for image, _ in train_ds.samples], crop_size)
     info = SegmentationDataInfo(
         str(named.resolve()),  # resolved: a checkpoint's record must name the data from any folder
         names,
         ignore,
-        (crop_height, crop_width),
+        crop.size,
         train_images=len(train_ds),
         val_images=len(val_ds),
         void_note=note,
         split=layout.to_dict(),
         layout_notes=list(layout.notes),
         colours=table.to_dict() if table is not None else None,
+        photo_size=crop.photo,
+        crop_note=crop.note,
     )
-    train_ds.transform = train_transform(crop_size, ignore, base_size=scale_base(train_ds), scale=scale, hflip=hflip)
+    train_ds.transform = train_transform(crop.size, ignore, base_size=scale_base(train_ds), scale=scale, hflip=hflip)
     val_ds.transform = eval_transform()
     return train_ds, val_ds, info

@@ -66,7 +66,8 @@ SEGMENT_WEIGHT_DECAY = {"adamw": 0.01, "sgd": 1e-4, "rmsprop": 1e-5}
 class SegmentConfig(RunConfig):
     """A segmentation run: the shared `RunConfig` fields plus its own.
 
-    ``crop_size`` is (height, width) of the training crops; ``scale`` the random rescale range
+    ``crop_size`` is (height, width) of the training crops (None: 256x320, each side cut down to
+    smaller photos' median, `lucid.segment.data.fit_crop`); ``scale`` the random rescale range
     relative to the data's own size; ``ignore_index`` the void mask value (None: declared by the
     data's class names, else 255; see `lucid.segment.data.resolve_classes`); ``num_classes``
     and ``classes`` name the mask values when the data does not; ``class_weights`` ``enet``
@@ -86,12 +87,13 @@ class SegmentConfig(RunConfig):
     num_classes: int | None = None
     classes: list[str] | None = None
     ignore_index: int | None = None
-    crop_size: tuple[int, int] = (256, 320)
+    crop_size: tuple[int, int] | None = None
     scale: tuple[float, float] = (0.5, 2.0)
     class_weights: str = "enet"
 
     def _check_task(self) -> None:
-        self.crop_size = _pair("crop_size (--crop-size)", self.crop_size, MAX_CROP)
+        if self.crop_size is not None:
+            self.crop_size = _pair("crop_size (--crop-size)", self.crop_size, MAX_CROP)
         if not isinstance(self.scale, (tuple, list)) or len(self.scale) != 2:
             raise ValueError(f"scale must be two numbers MIN MAX (--scale), got {self.scale!r}")
         low, high = (float(v) for v in self.scale)
@@ -113,7 +115,7 @@ class SegmentConfig(RunConfig):
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
-        data.update(crop_size=list(self.crop_size), scale=list(self.scale))
+        data.update(crop_size=None if self.crop_size is None else list(self.crop_size), scale=list(self.scale))
         return data
 
 
@@ -188,7 +190,7 @@ class SegmentTask(Task):
             data.streaming = True
             return
         augment = PairAugment(
-            config.crop_size,
+            info.crop_size,
             scale_range(scale_base(train_full), config.scale),
             info.ignore_index,
             hflip=0.5 if config.hflip is None else config.hflip,
@@ -253,9 +255,10 @@ class SegmentTask(Task):
         ]
 
     def recipe(self) -> str:
-        height, width = self.config.crop_size
+        height, width = self.info.crop_size
         low, high = self.config.scale
-        return f"crops {height}x{width}, scale {low:g}-{high:g}, class weights {self.config.class_weights}"
+        fitted = f" ({self.info.crop_note})" if self.info.crop_note else ""
+        return f"crops {height}x{width}{fitted}, scale {low:g}-{high:g}, class weights {self.config.class_weights}"
 
     def checkpoint_metadata(self, model: nn.Module, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """What eval/predict/export need: classes, ignore value, normalisation, and the data."""
@@ -293,17 +296,18 @@ class SegmentTask(Task):
 
     @classmethod
     def export_spec(cls, model: nn.Module, **preprocessing: Any) -> ExportSpec:
-        """Logits ``(N, classes, H, W)`` at a free image size; ``image_size`` (default
-        `EXPORT_IMAGE_SIZE`) is the size traced, checked and recorded as nominal. The file
-        records the classes, the void value and the normalisation (no resize or crop unless the
-        weights ask for one)."""
+        """Logits ``(N, classes, H, W)`` at a free image size; ``image_size`` (default: the
+        training photos' median size the checkpoint records, else `EXPORT_IMAGE_SIZE`) is the
+        size traced, checked and recorded as nominal, at which ``lucid eval FILE`` and int8
+        calibration resize photos. The file records the classes, the void value and the
+        normalisation (no resize or crop unless the weights ask for one)."""
         from lucid.preprocessing import Preprocessing
         from lucid.segment.infer import segmentation_meta
 
         meta = segmentation_meta(model)
         given = {key: value for key, value in preprocessing.items() if value is not None}
         prep = Preprocessing(
-            image_size=given.get("image_size", EXPORT_IMAGE_SIZE),
+            image_size=given.get("image_size", _photo_size(meta) or EXPORT_IMAGE_SIZE),
             in_channels=int(getattr(model, "in_channels", 3)),
             mean=given.get("mean", meta["mean"]),
             std=given.get("std", meta["std"]),
@@ -390,6 +394,12 @@ class SegmentTask(Task):
 
 
 EXPORT_IMAGE_SIZE = (360, 480)  # the nominal (height, width) of a segmentation export (CamVid's)
+
+
+def _photo_size(meta: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The training photos' median (height, width) a checkpoint records (runs before it: None)."""
+    size = (meta.get("data_record") or {}).get("photo_size")
+    return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) and len(size) == 2 else None
 
 
 def as_rgb_tensor(image: Any) -> torch.Tensor:

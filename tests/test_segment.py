@@ -1878,3 +1878,13 @@ def test_the_default_crop_is_cut_down_to_smaller_photos_only(tmp_path):
     assert portrait.size == (256, 192)
     assert fit_crop(photos("tiny", [(12, 20)])).size == (32, 32)  # at least 32 a side
     assert fit_crop(photos("given", [(101, 101)]), (64, 64)).size == (64, 64)
+
+
+def test_scales_are_relative_to_the_photos_median_short_side_not_the_first_photos(tmp_path):
+    from lucid.segment.data import scale_base
+
+    for i, (width, height) in enumerate([(900, 700), (160, 120), (150, 110), (170, 130)]):
+        Image.new("RGB", (width, height)).save(tmp_path / f"{i}.png")
+        Image.new("L", (width, height)).save(tmp_path / f"{i}_mask.png")
+    pairs = [(tmp_path / f"{i}.png", tmp_path / f"{i}_mask.png") for i in range(4)]
+    assert scale_base(SegmentationFolder(tmp_path, pairs=pairs)) == 125  # median of 700, 120, 110, 130

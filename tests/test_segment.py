@@ -1860,7 +1860,7 @@ def test_coco_stuff_label_maps_beside_the_coco_photos(tmp_path, unpacked):
 
 
 def test_the_default_crop_is_cut_down_to_smaller_photos_only(tmp_path):
-    from lucid.segment.data import DEFAULT_CROP, fit_crop
+    from lucid.segment.data import DEFAULT_CROP, CropChoice, fit_crop
 
     def photos(name: str, sizes: list[tuple[int, int]]) -> list:
         folder = tmp_path / name
@@ -1878,6 +1878,8 @@ def test_the_default_crop_is_cut_down_to_smaller_photos_only(tmp_path):
     assert portrait.size == (256, 192)
     assert fit_crop(photos("tiny", [(12, 20)])).size == (32, 32)  # at least 32 a side
     assert fit_crop(photos("given", [(101, 101)]), (64, 64)).size == (64, 64)
+    (tmp_path / "broken.png").write_bytes(b"not a png")  # no header reads: the default, and decoding names it
+    assert fit_crop([tmp_path / "broken.png"]) == fit_crop([]) == CropChoice(DEFAULT_CROP, None)
 
 
 def test_scales_are_relative_to_the_photos_median_short_side_not_the_first_photos(tmp_path):

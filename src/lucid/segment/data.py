@@ -1357,7 +1357,7 @@ def scale_range(base_size: int, scale: tuple[float, float]) -> tuple[int, int]:
 DEFAULT_CROP = (256, 320)  # (height, width): the CPU recipe's crop on CamVid-size photos (docs/segmentation.md)
 CROP_MULTIPLE = 16  # a fitted crop's sides: whole multiples of the network's output stride
 SIZE_MULTIPLE = 8  # a photo's typical size, rounded for an export's nominal input
-MIN_SIDE = 32
+MIN_SIDE = 32  # the smallest fitted crop or nominal side
 
 
 @dataclass(frozen=True)
@@ -1387,7 +1387,10 @@ def fit_crop(files: Sequence[Path], crop: tuple[int, int] | None = None) -> Crop
     every 9 pixels on it. Photos as large as the crop keep it, so CamVid's recipe is unchanged."""
     from lucid.data.images import header_sizes
 
-    photo = _typical_size(header_sizes(files)) if files else None
+    try:
+        photo = _typical_size(header_sizes(files))
+    except DataError:  # no photo's header reads: decoding names the file when a pair is read
+        photo = None
     if crop is not None or photo is None:
         return CropChoice(crop or DEFAULT_CROP, photo)
 

@@ -372,3 +372,34 @@ def test_the_crop_fits_photos_smaller_than_it_and_the_export_their_size(tmp_path
     )
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("training:"))
     assert "crops 64x64," in line and "fitted" not in line
+
+
+def test_photos_larger_than_the_working_side_train_and_are_scored_at_it(tmp_path, capsys, monkeypatch):
+    """Photos whose median short side is above `WORKING_SIDE` (1024: camera photos) are trained
+    relative to it and scored, predicted and exported with their short side resized to it; the
+    masks predicted are the photos' own size. Shown at a working side of 48 on 64x80 photos."""
+    import lucid.segment.data as segment_data
+    from lucid.models import load_segmentation_model
+    from lucid.segment import evaluate_segmentation
+
+    monkeypatch.setattr(segment_data, "WORKING_SIDE", 48)
+    root = make_shapes_dataset(tmp_path / "shapes", train=4, val=2, size=(64, 80), seed=6)
+    out = tmp_path / "run"
+    run = ("--batch-size", "2", "--epochs", "1", "--no-progress", "--tta", "none")
+    assert main(["train", "--task", "segment", "--data", str(root), *run, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "photos resized to a short side of 48 to train and score (their median is 64x80)" in said
+    assert "crops 48x64 (fitted to the photos' median 48x64)" in said
+    record = load_segmentation_model(out / "last.safetensors").checkpoint_extra["data"]
+    assert (record["resize_size"], record["photo_size"]) == (48, [48, 64])
+    (epoch,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert evaluate_segmentation(out / "last.safetensors").miou == pytest.approx(epoch["val_miou"], abs=1e-9)
+    image = sorted((root / "val" / "images").iterdir())[0]
+    assert main(["predict", str(out / "last.safetensors"), str(image), "--out", str(tmp_path / "eager"), "--json"]) == 0
+    (eager,) = json.loads(capsys.readouterr().out)
+    assert np.asarray(Image.open(eager["mask"])).shape == (64, 80)
+    assert main(["export", str(out / "last.safetensors"), "--out", str(tmp_path / "seg.onnx")]) == 0
+    assert "(N, 3, 48, 64)" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "seg.onnx"), str(image), "--out", str(tmp_path / "onnx"), "--json"]) == 0
+    (exported,) = json.loads(capsys.readouterr().out)
+    assert np.array_equal(np.asarray(Image.open(exported["mask"])), np.asarray(Image.open(eager["mask"])))

@@ -149,7 +149,7 @@ class CachedPairs(Dataset):
     With ``augment`` (a `PairAugment`) items are training crops, made a batch at a time in
     ``__getitems__``; without, whole images normalised with ``mean``/``std`` and their masks
     (int64), by `lucid.segment.data.eval_transform` as streamed validation gives them. ``files`` are each pair's
-    ``(image, mask)`` paths, for reference.
+    ``(image, mask)`` paths, for reference; ``resize`` the short side whole pairs are resized to.
     """
 
     def __init__(
@@ -161,6 +161,7 @@ class CachedPairs(Dataset):
         *,
         augment: PairAugment | None = None,
         files: Sequence[tuple[Path, Path]] = (),
+        resize: int | None = None,
     ) -> None:
         if len(images) != len(masks):
             raise ValueError(f"{len(images)} images but {len(masks)} masks")
@@ -176,6 +177,7 @@ class CachedPairs(Dataset):
         self.mean, self.std = list(mean), list(std)
         self.augment = augment
         self.files = list(files)
+        self.resize = resize  # the short side whole pairs are resized to (`eval_transform`'s)
         self._eval: Any = None  # eval_transform, built on first use
 
     def __len__(self) -> int:
@@ -206,7 +208,7 @@ class CachedPairs(Dataset):
         from torchvision import tv_tensors
 
         if self._eval is None:
-            self._eval = eval_transform(self.mean, self.std)
+            self._eval = eval_transform(self.mean, self.std, self.resize)
         x, y = self._eval(tv_tensors.Image(image), tv_tensors.Mask(mask))
         return x.as_subclass(torch.Tensor), y.as_subclass(torch.Tensor)
 
@@ -252,6 +254,7 @@ def cache_pairs(
     progress: bool = True,
     desc: str = "decoding",
     workers: int | None = None,
+    resize: int | None = None,
 ) -> CachedPairs:
     """``dataset``'s pairs (a `SegmentationFolder` or a ``Subset`` of one) decoded into
     `CachedPairs`, in ``workers`` forked loader processes (default: `lucid.data.load_each`'s, one
@@ -267,4 +270,5 @@ def cache_pairs(
         what="image/mask pair(s) could not be read",
     )
     files = [folder.samples[i] for i in indices]
-    return CachedPairs([p[0] for p in pairs], [p[1] for p in pairs], mean, std, augment=augment, files=files)
+    images, masks = [p[0] for p in pairs], [p[1] for p in pairs]
+    return CachedPairs(images, masks, mean, std, augment=augment, files=files, resize=resize)

@@ -1358,6 +1358,10 @@ DEFAULT_CROP = (256, 320)  # (height, width): the CPU recipe's crop on CamVid-si
 CROP_MULTIPLE = 16  # a fitted crop's sides: whole multiples of the network's output stride
 SIZE_MULTIPLE = 8  # a photo's typical size, rounded for an export's nominal input
 MIN_SIDE = 32  # the smallest fitted crop or nominal side
+# Photos whose median short side is larger train (their scales relative to it) and are scored with
+# their short side resized to it: camera photos of 12-24 MP were validated at full size, 11 GB for
+# 8 photos of 4000x3000 on the CPU. Cityscapes' 1024x2048 keeps its full size.
+WORKING_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -1369,12 +1373,23 @@ class CropChoice:
     size: tuple[int, int]
     photo: tuple[int, int] | None
     fitted: bool = False
+    resize: int | None = None  # the short side photos are resized to (`WORKING_SIDE`), or None
+    median: tuple[int, int] | None = None  # the photos' own median (height, width) when resized
 
     @property
     def note(self) -> str:
         if not self.fitted or self.photo is None:
             return ""
         return f"fitted to the photos' median {self.photo[0]}x{self.photo[1]}"
+
+    @property
+    def resize_note(self) -> str:
+        if self.resize is None or self.median is None:
+            return ""
+        return (
+            f"photos resized to a short side of {self.resize} to train and score (their median is "
+            f"{self.median[0]}x{self.median[1]})"
+        )
 
 
 def fit_crop(files: Sequence[Path], crop: tuple[int, int] | None = None) -> CropChoice:
@@ -1388,26 +1403,27 @@ def fit_crop(files: Sequence[Path], crop: tuple[int, int] | None = None) -> Crop
     from lucid.data.images import header_sizes
 
     try:
-        photo = _typical_size(header_sizes(files))
+        sizes = header_sizes(files)
     except DataError:  # no photo's header reads: decoding names the file when a pair is read
-        photo = None
-    if crop is not None or photo is None:
-        return CropChoice(crop or DEFAULT_CROP, photo)
+        return CropChoice(crop or DEFAULT_CROP, None)
+    height, width = float(np.median([h for _, h in sizes])), float(np.median([w for w, _ in sizes]))
+    resize = WORKING_SIDE if min(height, width) > WORKING_SIDE else None
+    factor = 1.0 if resize is None else WORKING_SIDE / min(height, width)
+    photo = (_rounded(height * factor), _rounded(width * factor))
+    median = None if resize is None else (round(height), round(width))
+    if crop is not None:
+        return CropChoice(crop, photo, resize=resize, median=median)
 
     def cut(limit: int, side: int) -> int:
         return min(limit, max(MIN_SIDE, CROP_MULTIPLE * (side // CROP_MULTIPLE)))
 
     fitted = (cut(DEFAULT_CROP[0], photo[0]), cut(DEFAULT_CROP[1], photo[1]))
-    return CropChoice(fitted, photo, fitted != DEFAULT_CROP)
+    return CropChoice(fitted, photo, fitted != DEFAULT_CROP, resize, median)
 
 
-def _typical_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
-    """The median (height, width) of ``(width, height)`` header sizes, each rounded to `SIZE_MULTIPLE`."""
-
-    def rounded(side: float) -> int:
-        return max(MIN_SIDE, SIZE_MULTIPLE * round(side / SIZE_MULTIPLE))
-
-    return rounded(float(np.median([h for _, h in sizes]))), rounded(float(np.median([w for w, _ in sizes])))
+def _rounded(side: float) -> int:
+    """A typical side rounded to `SIZE_MULTIPLE`, at least `MIN_SIDE`."""
+    return max(MIN_SIDE, SIZE_MULTIPLE * round(side / SIZE_MULTIPLE))
 
 
 def scale_base(dataset: SegmentationFolder) -> int:
@@ -1422,15 +1438,21 @@ def scale_base(dataset: SegmentationFolder) -> int:
     try:
         sizes = header_sizes([Path(image) for image, _ in dataset.samples])
     except DataError:
-        return min(int(d) for d in dataset.load(0)[0].shape[-2:])
-    return int(np.median([min(size) for size in sizes]))
+        return min(WORKING_SIDE, *(int(d) for d in dataset.load(0)[0].shape[-2:]))
+    return min(WORKING_SIDE, int(np.median([min(size) for size in sizes])))
 
 
-def eval_transform(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Any:
-    """Full-size evaluation: only scale to float and normalise (metrics at the masks' resolution)."""
+def eval_transform(
+    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, resize: int | None = None
+) -> Any:
+    """Full-size evaluation: only scale to float and normalise (metrics at the masks' resolution);
+    with ``resize`` (a run's `WORKING_SIDE`), the short side of the photo and its mask (nearest
+    neighbour, v2's rule for masks) resized to it first, as torchvision's segmentation reference
+    evaluates at its base size."""
     from torchvision.transforms import v2
 
-    return v2.Compose(_to_model_input(mean, std))
+    steps = [v2.Resize(resize, antialias=True)] if resize else []
+    return v2.Compose([*steps, *_to_model_input(mean, std)])
 
 
 def _to_model_input(mean: Sequence[float], std: Sequence[float]) -> list[Any]:
@@ -1637,6 +1659,8 @@ class SegmentationDataInfo:
     colours: dict[str, Any] | None = None  # ColourTable.to_dict() of colour-coded masks (class_dict.csv)
     photo_size: tuple[int, int] | None = None  # the training photos' median (height, width), rounded
     crop_note: str = ""  # why the crop is not the default (`CropChoice.note`)
+    resize_size: int | None = None  # the short side photos are resized to (`WORKING_SIDE`), else None
+    resize_note: str = ""  # `CropChoice.resize_note`
 
     @property
     def num_classes(self) -> int:
@@ -1656,6 +1680,7 @@ class SegmentationDataInfo:
             "split": self.split,
             "colours": self.colours,
             "photo_size": list(self.photo_size) if self.photo_size else None,
+            "resize_size": self.resize_size,
         }
 
 
@@ -1770,7 +1795,9 @@ def segmentation_datasets(
         colours=table.to_dict() if table is not None else None,
         photo_size=crop.photo,
         crop_note=crop.note,
+        resize_size=crop.resize,
+        resize_note=crop.resize_note,
     )
     train_ds.transform = train_transform(crop.size, ignore, base_size=scale_base(train_ds), scale=scale, hflip=hflip)
-    val_ds.transform = eval_transform()
+    val_ds.transform = eval_transform(resize=crop.resize)
     return train_ds, val_ds, info

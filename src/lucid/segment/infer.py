@@ -74,6 +74,7 @@ def segmentation_meta(model: nn.Module) -> dict[str, Any]:
     extra = getattr(model, "checkpoint_extra", None) or {}
     cfg = getattr(model, "pretrained_cfg", None) or {}
     num_classes = int(getattr(model, "num_classes", 0))
+    record = extra.get("data") or {}
     classes = extra.get("classes") or cfg.get("categories")
     if classes is None or len(classes) != num_classes:
         classes = [f"class_{i}" for i in range(num_classes)]
@@ -82,7 +83,8 @@ def segmentation_meta(model: nn.Module) -> dict[str, Any]:
         "ignore_index": int(extra.get("ignore_index", DEFAULT_IGNORE_INDEX)),
         "mean": tuple(extra.get("mean") or cfg.get("mean") or IMAGENET_MEAN),
         "std": tuple(extra.get("std") or cfg.get("std") or IMAGENET_STD),
-        "resize_size": cfg.get("resize_size") if cfg.get("source") == "torchvision" else None,
+        # torchvision's weights resize to 520; a lucid run of large photos to its working side
+        "resize_size": cfg.get("resize_size") if cfg.get("source") == "torchvision" else record.get("resize_size"),
         "data": (extra.get("data") or {}).get("root"),
         "data_record": extra.get("data") or None,
     }
@@ -172,7 +174,9 @@ def evaluate_segmentation(
     """mIoU, per-class IoU, pixel accuracy and confusion matrix of a segmentation model on a mask folder.
 
     ``data`` defaults to the validation split the checkpoint was trained on; ``ignore_index`` to
-    the checkpoint's (255 without one). Images are evaluated at their own size. ``tta``
+    the checkpoint's (255 without one). Images are evaluated at their own size, or, for a run
+    whose photos were larger than `lucid.segment.data.WORKING_SIDE`, with their short side (and
+    their masks') resized to it, as the run validated them. ``tta``
     (``"flip"`` or ``"none"``) defaults to the training run's choice
     (`lucid.tasks.recorded_tta`), so the best checkpoint's figures are repeated.
     """
@@ -189,8 +193,9 @@ def evaluate_segmentation(
     classes = list(meta["classes"])
     notes = _class_name_notes(folder, classes)
     colours = layout.coding or mask_colours(folder, meta["data_record"])  # as the folder's masks code classes
+    working = (meta["data_record"] or {}).get("resize_size")  # a lucid run's; torchvision's scored at full size
     dataset = SegmentationFolder(
-        folder, transform=eval_transform(meta["mean"], meta["std"]), pairs=pairs, colours=colours
+        folder, transform=eval_transform(meta["mean"], meta["std"], working), pairs=pairs, colours=colours
     )
     try:  # a mask value that is neither a class nor the void value: said before any image is run
         resolve_classes(mask_histogram(dataset), names=classes, names_from="the checkpoint", ignore_index=ignore)

@@ -201,7 +201,9 @@ class SegmentTask(Task):
         data.train = cache_pairs(
             data.train, info.mean, info.std, augment=augment, progress=progress, desc="decoding train"
         )
-        data.val = cache_pairs(data.val, info.mean, info.std, progress=progress, desc="decoding val")
+        data.val = cache_pairs(
+            data.val, info.mean, info.std, progress=progress, desc="decoding val", resize=info.resize_size
+        )
         data.batched = True
 
     def build_model(self, data: TaskData) -> nn.Module:
@@ -249,6 +251,7 @@ class SegmentTask(Task):
         return [
             *info.layout_notes,
             info.void_note,
+            *([info.resize_note] if info.resize_note else []),
             f"segmentation data: {info.root}: {f'{read}: ' if read else ''}{info.train_images} train / "
             f"{info.val_images} val images, {info.num_classes} classes, void value {info.ignore_index}",
             *([self.data_path] if self.data_path else []),

@@ -303,7 +303,8 @@ class SegmentTask(Task):
         training photos' median size the checkpoint records, else `EXPORT_IMAGE_SIZE`) is the
         size traced, checked and recorded as nominal, at which ``lucid eval FILE`` and int8
         calibration resize photos. The file records the classes, the void value and the
-        normalisation (no resize or crop unless the weights ask for one)."""
+        normalisation; no resize unless the weights ask for one (torchvision's short side 520)
+        or the run worked at `lucid.segment.data.WORKING_SIDE`, and never a crop."""
         from lucid.preprocessing import Preprocessing
         from lucid.segment.infer import segmentation_meta
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lucid.data import worker_context
 from lucid.detect.data import detection_collate, detection_datasets
 from lucid.detect.metrics import coco_metrics, photo_detections
 from lucid.errors import DataError
@@ -137,8 +138,13 @@ def evaluate_detection(
     split = recorded if same_root else None
     size = int(getattr(model, "pretrained_cfg", {}).get("image_size", 320) or 320)
     _, val_ds, info = detection_datasets(data, image_size=size, classes=classes, split=split, scoring_only=True)
+    context, _ = worker_context(workers)  # a fork server where a loaded runtime's threads make forking unsafe
     loader = torch.utils.data.DataLoader(
-        val_ds, batch_size=batch_size, collate_fn=detection_collate, num_workers=workers
+        val_ds,
+        batch_size=batch_size,
+        collate_fn=detection_collate,
+        num_workers=workers,
+        multiprocessing_context=context,
     )
     start = time.perf_counter()
     predictions, truths = [], []

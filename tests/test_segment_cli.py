@@ -393,7 +393,9 @@ def test_photos_larger_than_the_working_side_train_and_are_scored_at_it(tmp_path
     record = load_segmentation_model(out / "last.safetensors").checkpoint_extra["data"]
     assert (record["resize_size"], record["photo_size"]) == (48, [48, 64])
     (epoch,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert evaluate_segmentation(out / "last.safetensors").miou == pytest.approx(epoch["val_miou"], abs=1e-9)
+    scored = evaluate_segmentation(out / "last.safetensors")
+    assert scored.miou == pytest.approx(epoch["val_miou"], abs=1e-9)
+    assert 0 < scored.pixels <= 2 * 48 * 60  # the 2 masks scored at 48x60, not at their own 64x80
     image = sorted((root / "val" / "images").iterdir())[0]
     assert main(["predict", str(out / "last.safetensors"), str(image), "--out", str(tmp_path / "eager"), "--json"]) == 0
     (eager,) = json.loads(capsys.readouterr().out)

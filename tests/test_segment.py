@@ -1874,6 +1874,7 @@ def test_the_default_crop_is_cut_down_to_smaller_photos_only(tmp_path):
     salt = fit_crop(photos("salt", [(101, 101)] * 2 + [(400, 300)]))  # the median photo, not the largest
     assert (salt.size, salt.photo, salt.fitted) == ((96, 96), (104, 104), True)
     assert salt.note == "fitted to the photos' median 104x104"
+    assert (camvid.base, salt.base) == (360, 101)  # the scales' base: the median short side, as it is
     portrait = fit_crop(photos("portrait", [(200, 300)]))  # each side on its own: the height keeps 256
     assert portrait.size == (256, 192)
     assert fit_crop(photos("tiny", [(12, 20)])).size == (32, 32)  # at least 32 a side

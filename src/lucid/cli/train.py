@@ -549,9 +549,10 @@ def run_eval(args: argparse.Namespace) -> int:
     for flag, value in (("--threads", args.threads), ("--backend", args.backend), ("--num-eval", args.num_eval)):
         if value is not None:
             raise ValueError(f"{flag} applies to an exported file (.onnx, .xml or .pte); {args.checkpoint} is not one")
-    for flag, value in (("--batch-size", args.batch_size), ("--workers", args.workers)):
-        if value is not None and (isinstance(value, bool) or value < (1 if flag == "--batch-size" else 0)):
-            raise ValueError(f"{flag} must be {'positive' if flag == '--batch-size' else 'zero or more'}, got {value}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be zero or more, got {args.workers}")
     args.device = _concrete_device(args.device)
     args.workers = 0 if args.workers is None else args.workers
     task, cli = _task_cli(args.checkpoint)

@@ -1375,6 +1375,7 @@ class CropChoice:
     fitted: bool = False
     resize: int | None = None  # the short side photos are resized to (`WORKING_SIDE`), or None
     median: tuple[int, int] | None = None  # the photos' own median (height, width) when resized
+    base: int | None = None  # the size training scales are relative to (`scale_base`); None: no header read
 
     @property
     def note(self) -> str:
@@ -1407,18 +1408,20 @@ def fit_crop(files: Sequence[Path], crop: tuple[int, int] | None = None) -> Crop
     except DataError:  # no photo's header reads: decoding names the file when a pair is read
         return CropChoice(crop or DEFAULT_CROP, None)
     height, width = float(np.median([h for _, h in sizes])), float(np.median([w for w, _ in sizes]))
-    resize = WORKING_SIDE if min(height, width) > WORKING_SIDE else None
-    factor = 1.0 if resize is None else WORKING_SIDE / min(height, width)
+    short = float(np.median([min(size) for size in sizes]))
+    resize = WORKING_SIDE if short > WORKING_SIDE else None
+    factor = 1.0 if resize is None else WORKING_SIDE / short
     photo = (_rounded(height * factor), _rounded(width * factor))
     median = None if resize is None else (round(height), round(width))
+    base = min(WORKING_SIDE, int(short))
     if crop is not None:
-        return CropChoice(crop, photo, resize=resize, median=median)
+        return CropChoice(crop, photo, resize=resize, median=median, base=base)
 
     def cut(limit: int, side: int) -> int:
         return min(limit, max(MIN_SIDE, CROP_MULTIPLE * (side // CROP_MULTIPLE)))
 
     fitted = (cut(DEFAULT_CROP[0], photo[0]), cut(DEFAULT_CROP[1], photo[1]))
-    return CropChoice(fitted, photo, fitted != DEFAULT_CROP, resize, median)
+    return CropChoice(fitted, photo, fitted != DEFAULT_CROP, resize, median, base)
 
 
 def _rounded(side: float) -> int:
@@ -1431,15 +1434,11 @@ def scale_base(dataset: SegmentationFolder) -> int:
     up to 1,000 headers, `lucid.data.images.header_sizes`; a quarter turn by EXIF orientation
     keeps the short side), so scale 1 is the resolution evaluation sees for a typical photo.
     Why the median: with the first photo's side, one large photo first in a set of small ones
-    (or the reverse) set every photo's scale. Headers that do not read decode the first pair,
-    whose error names the file."""
-    from lucid.data.images import header_sizes
-
-    try:
-        sizes = header_sizes([Path(image) for image, _ in dataset.samples])
-    except DataError:
-        return min(WORKING_SIDE, *(int(d) for d in dataset.load(0)[0].shape[-2:]))
-    return min(WORKING_SIDE, int(np.median([min(size) for size in sizes])))
+    (or the reverse) set every photo's scale. At most `WORKING_SIDE`. Read with the crop
+    (`fit_crop`'s ``base``); headers that do not read decode the first pair, whose error names
+    the file."""
+    base = fit_crop([Path(image) for image, _ in dataset.samples]).base
+    return base if base is not None else min(WORKING_SIDE, *(int(d) for d in dataset.load(0)[0].shape[-2:]))
 
 
 def eval_transform(
@@ -1661,6 +1660,7 @@ class SegmentationDataInfo:
     crop_note: str = ""  # why the crop is not the default (`CropChoice.note`)
     resize_size: int | None = None  # the short side photos are resized to (`WORKING_SIDE`), else None
     resize_note: str = ""  # `CropChoice.resize_note`
+    scale_base: int = 0  # the size training scales are relative to (`scale_base`)
 
     @property
     def num_classes(self) -> int:
@@ -1782,6 +1782,7 @@ def segmentation_datasets(
     except DataError as exc:
         raise DataError(f"--data {named}: {exc}") from None
     crop = fit_crop([Path(image) for image, _ in train_ds.samples], crop_size)
+    base = crop.base if crop.base is not None else scale_base(train_ds)
     info = SegmentationDataInfo(
         str(named.resolve()),  # resolved: a checkpoint's record must name the data from any folder
         names,
@@ -1797,7 +1798,8 @@ def segmentation_datasets(
         crop_note=crop.note,
         resize_size=crop.resize,
         resize_note=crop.resize_note,
+        scale_base=base,
     )
-    train_ds.transform = train_transform(crop.size, ignore, base_size=scale_base(train_ds), scale=scale, hflip=hflip)
+    train_ds.transform = train_transform(crop.size, ignore, base_size=base, scale=scale, hflip=hflip)
     val_ds.transform = eval_transform(resize=crop.resize)
     return train_ds, val_ds, info

@@ -30,7 +30,6 @@ from lucid.segment.data import (
     looks_like_segmentation,
     pad_collate,
     recorded_layout,
-    scale_base,
     scale_range,
     segmentation_datasets,
 )
@@ -172,10 +171,10 @@ class SegmentTask(Task):
             val_collate=pad_collate(info.ignore_index),
             val_batch_size=config.batch_size,
         )
-        self._keep_decoded(data, train_full)
+        self._keep_decoded(data)
         return data
 
-    def _keep_decoded(self, data: TaskData, train_full: Any) -> None:
+    def _keep_decoded(self, data: TaskData) -> None:
         """Decode the run's pairs once into memory when they fit the budget (`lucid.segment.cache`),
         so batches are augmented whole; else they stream from disk through loader workers. The
         choice is one line of `describe`."""
@@ -191,7 +190,7 @@ class SegmentTask(Task):
             return
         augment = PairAugment(
             info.crop_size,
-            scale_range(scale_base(train_full), config.scale),
+            scale_range(info.scale_base, config.scale),
             info.ignore_index,
             hflip=0.5 if config.hflip is None else config.hflip,
             mean=info.mean,

@@ -113,6 +113,24 @@ def test_cached_validation_gives_the_streamed_tensors(tmp_path):
         assert torch.equal(mask, streamed_mask.as_subclass(torch.Tensor))
 
 
+def test_pairs_stored_at_a_smaller_side_validate_as_streamed_pairs_resized_to_it(tmp_path):
+    """A run working at a short side below its photos' stores their validation pairs reduced to
+    it; scored, they give the tensors the streamed path's resize gives, to the last bit."""
+    from lucid.segment import eval_transform
+
+    root = make_shapes_dataset(tmp_path / "shapes", train=2, val=3, size=(40, 56))
+    _, val_set, info = segmentation_datasets(root, crop_size=(16, 16))
+    cached = cache_pairs(val_set, info.mean, info.std, progress=False, resize=24, side=24)
+    assert cached.nbytes == pair_bytes(val_set, side=24) == 3 * 4 * 24 * 33  # 56 * 24 / 40 = 33.6
+    assert [tuple(mask.shape) for mask in cached.masks] == [(24, 33)] * 3
+    resized = eval_transform(info.mean, info.std, resize=24)
+    for index in range(len(val_set)):
+        streamed_image, streamed_mask = resized(*val_set.load(index))
+        image, mask = cached[index]
+        assert torch.equal(image, streamed_image.as_subclass(torch.Tensor))
+        assert torch.equal(mask, streamed_mask.as_subclass(torch.Tensor))
+
+
 def test_decoding_names_the_pair_that_does_not_read(tmp_path):
     root = make_shapes_dataset(tmp_path / "shapes", train=6, val=2, size=(40, 56))
     first = sorted((root / "train" / "masks").iterdir())[-1]

@@ -377,7 +377,9 @@ def test_the_crop_fits_photos_smaller_than_it_and_the_export_their_size(tmp_path
 def test_photos_larger_than_the_working_side_train_and_are_scored_at_it(tmp_path, capsys, monkeypatch):
     """Photos whose median short side is above `WORKING_SIDE` (1024: camera photos) are trained
     relative to it and scored, predicted and exported with their short side resized to it; the
-    masks predicted are the photos' own size. Shown at a working side of 48 on 64x80 photos."""
+    masks predicted are the photos' own size. Shown at a working side of 48 on 64x80 photos.
+    Under a memory budget that their full size exceeds, the training pairs are kept at the
+    working side, the validation pairs too (scored as `lucid eval` streams and resizes them)."""
     import lucid.segment.data as segment_data
     from lucid.models import load_segmentation_model
     from lucid.segment import evaluate_segmentation
@@ -386,8 +388,13 @@ def test_photos_larger_than_the_working_side_train_and_are_scored_at_it(tmp_path
     root = make_shapes_dataset(tmp_path / "shapes", train=4, val=2, size=(64, 80), seed=6)
     out = tmp_path / "run"
     run = ("--batch-size", "2", "--epochs", "1", "--no-progress", "--tta", "none")
-    assert main(["train", "--task", "segment", "--data", str(root), *run, "--out", str(out)]) == 0
+    # Full size: 4 x 64x80 x 4 bytes to train + 2 x 48x60 x 4 to validate = 104,960 bytes; with the
+    # training pairs at 48x60 too, 69,120.
+    budget = ("--memory-budget", f"{90_000 / 1024**3:.12f}")
+    assert main(["train", "--task", "segment", "--data", str(root), *run, *budget, "--out", str(out)]) == 0
     said = capsys.readouterr().out
+    assert "images and masks decoded once into memory" in said
+    assert "short sides stored at most 48 px for training, 48 px for validation" in said
     assert "photos resized to a short side of 48 to train and score (their median is 64x80)" in said
     assert "crops 48x64 (fitted to the photos' median 48x64)" in said
     record = load_segmentation_model(out / "last.safetensors").checkpoint_extra["data"]

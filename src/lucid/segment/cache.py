@@ -7,7 +7,9 @@ once (in forked loader processes, with a progress bar) into `CachedPairs`: uint8
 masks at their own sizes. Its ``__getitems__`` receives a batch's indices from the engine's
 DataLoader (so shuffles, DDP shards and ``--resume`` stay as they are) and returns the batch,
 augmented by `PairAugment`. Kept on a GPU (`CachedPairs.to`), that work runs there, with no
-copy from host memory per step, as classification's `lucid.data.CachedImages` does.
+copy from host memory per step, as classification's `lucid.data.CachedImages` does. Photos larger
+than a run works at (camera photos above `lucid.segment.data.WORKING_SIDE`) can be stored with
+their short side reduced (``side``), so that a set that would not fit at full size does.
 
 `PairAugment` is `train_transform`'s recipe (short side rescaled to a random size, a crop padded
 where the image is smaller, a flip) drawn per pair. It cuts the crop's window out of the stored
@@ -225,23 +227,44 @@ def _folder_and_indices(dataset: Dataset[Any]) -> tuple[Any, list[int]]:
     return folder, indices
 
 
-def pair_bytes(dataset: Dataset[Any]) -> int | None:
+def pair_bytes(dataset: Dataset[Any], side: int | None = None) -> int | None:
     """The bytes ``dataset``'s pairs take decoded (3 bytes a pixel for the image, 1 for the
-    mask), from the images' headers only; None when a header does not read (the pairs then
-    stream, and the unreadable file is named when it is reached)."""
+    mask), stored with short sides above ``side`` reduced to it; from the images' headers only.
+    None when a header does not read (the pairs then stream, and the unreadable file is named
+    when it is reached)."""
     folder, indices = _folder_and_indices(dataset)
     total = 0
     for index in indices:
         size = image_size_of(folder.samples[index][0])
         if size is None:
             return None
-        total += 4 * size[0] * size[1]
+        height, width = _stored_size(size, side)
+        total += 4 * height * width
     return total
 
 
-def _plain_pair(folder: Any, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``folder``'s pair ``index`` as plain uint8 tensors (the tv_tensors wrappers left off)."""
+def _stored_size(size: tuple[int, int], side: int | None) -> tuple[int, int]:
+    """A photo of ``size`` (height, width) once its short side is reduced to ``side`` (v2's
+    ``Resize(side)`` rule: the long side scaled by the same factor, rounded down); unchanged when
+    ``side`` is None or not smaller."""
+    height, width = size
+    short, long = min(height, width), max(height, width)
+    if side is None or short <= side:
+        return height, width
+    scaled = int(side * long / short)
+    return (side, scaled) if height <= width else (scaled, side)
+
+
+def _stored_pair(folder: Any, side: int | None, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``folder``'s pair ``index`` as plain uint8 tensors (the tv_tensors wrappers left off), its
+    short side reduced to ``side`` when larger: the photo antialiased bilinear, the mask nearest,
+    by the very ``v2.Resize`` that `lucid.segment.data.eval_transform` applies, so a validation
+    pair stored at the run's working side scores as the streamed one does."""
     image, mask = folder.load(index)
+    if side is not None and min(image.shape[-2:]) > side:
+        from torchvision.transforms import v2
+
+        image, mask = v2.Resize(side, antialias=True)(image, mask)
     return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
 
 
@@ -255,14 +278,17 @@ def cache_pairs(
     desc: str = "decoding",
     workers: int | None = None,
     resize: int | None = None,
+    side: int | None = None,
 ) -> CachedPairs:
     """``dataset``'s pairs (a `SegmentationFolder` or a ``Subset`` of one) decoded into
     `CachedPairs`, in ``workers`` forked loader processes (default: `lucid.data.load_each`'s, one
-    per core, at most 8, for sets large enough to repay starting them).
-    Raises `DataError` naming the pairs that do not read (the first five)."""
+    per core, at most 8, for sets large enough to repay starting them); pairs whose short side is
+    above ``side`` are stored reduced to it (in the worker that decodes them, so no full-size
+    pair is kept). ``resize`` is `CachedPairs`'. Raises `DataError` naming the pairs that do not
+    read (the first five)."""
     folder, indices = _folder_and_indices(dataset)
     pairs = load_each(
-        partial(_plain_pair, folder),
+        partial(_stored_pair, folder, side),
         indices,
         progress=progress,
         desc=desc,

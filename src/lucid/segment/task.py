@@ -177,20 +177,33 @@ class SegmentTask(Task):
     def _keep_decoded(self, data: TaskData) -> None:
         """Decode the run's pairs once into memory when they fit the budget (`lucid.segment.cache`),
         so batches are augmented whole; else they stream from disk through loader workers. The
-        choice is one line of `describe`."""
-        from lucid.data import keep_in_memory
+        choice is one line of `describe`.
+
+        Photos above the working side (``info.resize_size``) are stored smaller: validation pairs
+        at the working side they are scored at, training pairs at the largest short side the
+        scales draw (no detail a crop shows is lost), or, when that does not fit, at the working
+        side (crops drawn larger are then upsampled from it)."""
+        from lucid.data import keep_in_memory, memory_budget
         from lucid.segment.cache import PairAugment, cache_pairs, pair_bytes
 
         config, info = self.config, self.info
-        sizes = [pair_bytes(data.train), pair_bytes(data.val)]
-        need = None if None in sizes else sum(s for s in sizes if s is not None)
-        keep, self.data_path = keep_in_memory(need, config.memory_budget, "images and masks", "batches augmented whole")
+        sizes = scale_range(info.scale_base, config.scale)
+        side, need = None, None
+        for side in _stored_sides(info.resize_size, sizes[1]):
+            parts = [pair_bytes(data.train, side), pair_bytes(data.val, info.resize_size)]
+            need = None if None in parts else sum(p for p in parts if p is not None)
+            if need is None or need <= memory_budget(config.memory_budget):
+                break
+        how = "batches augmented whole"
+        if side is not None:
+            how += f"; short sides stored at most {side} px for training, {info.resize_size} px for validation"
+        keep, self.data_path = keep_in_memory(need, config.memory_budget, "images and masks", how)
         if not keep:
             data.streaming = True
             return
         augment = PairAugment(
             info.crop_size,
-            scale_range(info.scale_base, config.scale),
+            sizes,
             info.ignore_index,
             hflip=0.5 if config.hflip is None else config.hflip,
             mean=info.mean,
@@ -198,10 +211,16 @@ class SegmentTask(Task):
         )
         progress = config.progress
         data.train = cache_pairs(
-            data.train, info.mean, info.std, augment=augment, progress=progress, desc="decoding train"
+            data.train, info.mean, info.std, augment=augment, progress=progress, desc="decoding train", side=side
         )
         data.val = cache_pairs(
-            data.val, info.mean, info.std, progress=progress, desc="decoding val", resize=info.resize_size
+            data.val,
+            info.mean,
+            info.std,
+            progress=progress,
+            desc="decoding val",
+            resize=info.resize_size,
+            side=info.resize_size,
         )
         data.batched = True
 
@@ -397,6 +416,15 @@ class SegmentTask(Task):
 
 
 EXPORT_IMAGE_SIZE = (360, 480)  # the nominal (height, width) of a segmentation export (CamVid's)
+
+
+def _stored_sides(working_side: int | None, largest_drawn: int) -> list[int | None]:
+    """The short sides to try storing training photos at, best first: full size when the run
+    works at the photos' own size (``working_side`` None); else the largest side the training
+    scales draw (when above the working side), then the working side itself."""
+    if working_side is None:
+        return [None]
+    return [largest_drawn, working_side] if largest_drawn > working_side else [working_side]
 
 
 def _photo_size(meta: Mapping[str, Any]) -> tuple[int, int] | None:

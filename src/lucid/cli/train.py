@@ -66,7 +66,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--data",
         metavar="DIR",
-        help="data folder (default: the embedded digits); the task follows from its layout. Classify: "
+        help="data folder, or an archive of one (.zip, .tar.gz ...: unpacked once into lucid's cache) "
+        "(default: the embedded digits); the task follows from its layout. Classify: "
         "DIR/train/<class>/ + DIR/val/<class>/ (or valid/, test/), DIR/<class>/ split by --val-fraction, or "
         "photos named by class (DIR/train/cat.0.jpg, Oxford-IIIT Pet's images/) or labelled by a CSV table "
         "(DIR/train.csv + DIR/train/) or MATLAB files (Flowers-102, Stanford Cars); --task segment: DIR/train/ + "
@@ -339,7 +340,8 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data",
         metavar="DIR",
-        help="data folder: ROOT/val/ (or ROOT/test/) of a train/ + val/ tree, or the validation split a "
+        help="data folder (or an archive of one, as lucid train reads it): ROOT/val/ (or ROOT/test/) of a "
+        "train/ + val/ tree, or the validation split a "
         "layout names; the training folder of a one-folder run (its held-out split is re-derived); any "
         "folder of class folders (all images); or 'digits'",
     )
@@ -509,6 +511,7 @@ def run_train(args: argparse.Namespace) -> int:
     from lucid.cli import STARTED
     from lucid.train import TrainingDiverged, train
 
+    _unpack_data(args, "train")
     config = config_from_args(args, chosen_task(args))
     # SIGTERM (a scheduler, `timeout`, torchrun stopping a group) ends the run like Ctrl-C: the
     # lock is released and summary.json says "interrupted" instead of staying "running".
@@ -521,6 +524,19 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _unpack_data(args: argparse.Namespace, command: str) -> None:
+    """``--data`` given as an archive (``set.zip``, ``set.tar.gz``): unpacked once into lucid's cache
+    (`lucid.data.data_folder`), and the folder it holds read from then on; said in one line (on
+    stderr under ``--json``, whose output stays one JSON document)."""
+    from lucid.data import data_folder
+
+    if getattr(args, "data", None) is None:
+        return
+    args.data, note = data_folder(args.data)
+    if note:
+        print(f"lucid {command}: {note}", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
 
 
 def _terminated(signum: int, frame: Any) -> None:
@@ -544,6 +560,7 @@ def run_eval(args: argparse.Namespace) -> int:
     an exported file is scored in its runtime (`lucid.deploy.score.evaluate_file`)."""
     from lucid.models.resolve import EXPORT_SUFFIXES
 
+    _unpack_data(args, "eval")
     if Path(args.checkpoint).suffix.lower() in EXPORT_SUFFIXES:
         return _eval_export(args)
     for flag, value in (("--threads", args.threads), ("--backend", args.backend), ("--num-eval", args.num_eval)):

@@ -22,6 +22,7 @@
   default training data and the default int8 calibration data.
 """
 
+from lucid.data.archives import archive_suffixes, data_folder, is_archive
 from lucid.data.augment import (
     SMALL_PHOTO_BATCH,
     TTA_CHOICES,
@@ -100,6 +101,9 @@ from lucid.data.workers import (
 )
 
 __all__ = [
+    "archive_suffixes",
+    "data_folder",
+    "is_archive",
     "EpochItems",
     "SeededItems",
     "item_seed",

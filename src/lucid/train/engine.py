@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from lucid.data import EpochItems, SeededItems, dataset_size, default_workers, worker_context
+from lucid.data import EpochItems, SeededItems, data_folder, dataset_size, default_workers, worker_context
 from lucid.errors import LucidError, RunFolderError
 from lucid.tasks import Task, TaskData, get_task
 from lucid.train import distributed as dist_utils
@@ -1069,7 +1069,13 @@ def train(config: RunConfig | None = None, *, clock_start: float | None = None) 
     state = None
     if config.resume is not None:
         config, state = _resume_config(config)
+    unpacked = None
+    if config.data is not None:  # an archive (set.zip) is read as the folder it unpacks into, once
+        folder, unpacked = data_folder(config.data)
+        config = config.replace(data=folder)
     ctx = dist_utils.setup(config.device)
+    if unpacked:
+        _say(ctx, unpacked)
     threads = torch.get_num_threads()
     try:
         note = _choose_threads(config, ctx)

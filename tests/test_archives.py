@@ -105,3 +105,25 @@ def test_a_damaged_empty_or_escaping_archive_is_refused_in_one_line(tmp_path):
         data_folder(escaping)
     assert not list((tmp_path / "home").rglob("outside.txt")) and not (tmp_path / "outside.txt").exists()
     assert not [p for p in (tmp_path / "home" / "archives").iterdir() if p.name.startswith(".")]  # nothing half-written
+
+
+def test_an_address_is_downloaded_once_and_its_archive_told_by_its_content(tmp_path):
+    """``--data https://...``: fetched once by torch.hub's downloader (a ``file://`` address here,
+    as tests have no network), its format read from the content when the address has no suffix
+    (Roboflow's download links have none)."""
+    photos = _class_folders(tmp_path / "src", per_class=1)
+    archive = Path(shutil.make_archive(str(tmp_path / "set"), "zip", photos.parent))
+    served = archive.rename(tmp_path / "download")  # no suffix
+    url = served.as_uri()
+    folder, note = data_folder(url)
+    assert Path(folder).name == "photos" and (Path(folder) / "dark" / "0.png").is_file()
+    assert note is not None and note.startswith(f"--data {url}: downloaded into {tmp_path / 'home' / 'downloads'}")
+    assert data_folder(url) == (
+        folder,
+        note.replace("downloaded into", "downloaded before into").replace("unpacked once into", "read from"),
+    )
+    with pytest.raises(DataError, match=rf"^--data {(tmp_path / 'gone.zip').as_uri()}: could not download it \("):
+        data_folder((tmp_path / "gone.zip").as_uri())
+    (tmp_path / "notes.txt").write_text("not an archive")
+    with pytest.raises(DataError, match=r": the download is not a zip or tar archive \("):
+        data_folder((tmp_path / "notes.txt").as_uri())

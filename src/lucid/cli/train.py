@@ -66,7 +66,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--data",
         metavar="DIR",
-        help="data folder, or an archive of one (.zip, .tar.gz ...: unpacked once into lucid's cache) "
+        help="data folder, or an archive of one (.zip, .tar.gz ..., or its https:// address: unpacked once "
+        "into lucid's cache) "
         "(default: the embedded digits); the task follows from its layout. Classify: "
         "DIR/train/<class>/ + DIR/val/<class>/ (or valid/, test/), DIR/<class>/ split by --val-fraction, or "
         "photos named by class (DIR/train/cat.0.jpg, Oxford-IIIT Pet's images/) or labelled by a CSV table "

@@ -1,7 +1,8 @@
 """Data given as one archive (``.zip``, ``.tar``, ``.tar.gz`` ...): unpacked once into lucid's cache.
 
 Kaggle, Roboflow and many papers' pages hand out a data set as one archive. ``lucid train --data
-set.zip`` (and ``lucid eval``) read it as the folder it holds: `data_folder` unpacks it the first
+set.zip`` (and ``lucid eval``) read it as the folder it holds, and ``--data https://.../set.zip``
+downloads it once first (`torch.hub`'s downloader): `data_folder` unpacks it the first
 time into ``cache_home()/archives/<key>`` (`lucid.data.files.keyed_cache_folder`: keyed by the
 archive's path, size and modification time, so a changed archive is unpacked again; written
 into a temporary folder and renamed into place, so a folder there is whole), and later runs
@@ -17,14 +18,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
-from lucid.data.files import keyed_cache_folder, split_role, written_once
+from lucid.data.files import cache_home, keyed_cache_folder, split_role, written_once
 from lucid.errors import DataError
 
-__all__ = ["archive_suffixes", "data_folder", "is_archive"]
+__all__ = ["URL_SCHEMES", "archive_suffixes", "data_folder", "is_archive", "is_url"]
 
+URL_SCHEMES = ("http://", "https://", "file://")
 IGNORED = "__MACOSX"  # macOS's zip tool's AppleDouble files, not data
 # What the "data" filter refuses (a member outside the folder, a link out of it): PEP 706's error.
 # (Python 3.11.4+; before it, tar files are not unpacked at all.)
@@ -47,22 +51,71 @@ def is_archive(path: str | os.PathLike[str]) -> bool:
     return _format(file) is not None and file.is_file()
 
 
+def is_url(text: str | os.PathLike[str]) -> bool:
+    """Whether ``text`` is an ``http://``, ``https://`` or ``file://`` address."""
+    return str(text).lower().startswith(URL_SCHEMES)
+
+
 def data_folder(path: str | os.PathLike[str], flag: str = "--data") -> tuple[str, str | None]:
-    """``path`` itself when it is not an archive file; else the folder its data unpacks into (once)
-    and a line saying so, for the run's output. Raises `DataError` naming the archive when it does
-    not unpack (damaged, or not what its suffix says) or holds no files."""
-    file = Path(path).expanduser()
-    fmt = _format(file)
-    if fmt is None or not file.is_file():
-        return str(path), None
+    """``path`` itself when it is neither an archive file nor an address; else the folder its data
+    unpacks into (once) and a line saying so, for the run's output. An address (``https://.../set.zip``)
+    is downloaded once first (`torch.hub.download_url_to_file`, into ``cache_home()/downloads``).
+    Raises `DataError` naming the archive when it cannot be downloaded, does not unpack (damaged,
+    or not an archive) or holds no files."""
+    said = ""
+    if is_url(path):
+        file, fresh = _downloaded(str(path), flag)
+        said = f"downloaded into {file}, " if fresh else f"downloaded before into {file}, "
+        fmt = _format(file) or _sniffed(file)
+        if fmt is None:
+            raise DataError(f"{flag} {path}: the download is not a zip or tar archive ({file})")
+    else:
+        file = Path(path).expanduser()
+        fmt = _format(file)
+        if fmt is None or not file.is_file():
+            return str(path), None
     target = keyed_cache_folder("archives", [file], fmt)
     again = target.is_dir()
     written_once(target, lambda work: _unpack(file, fmt, work, flag), f"{flag} {path}")
     root = _data_root(target)
     if root is None:
         raise DataError(f"{flag} {path}: the archive holds no files")
-    said = "read from" if again else "unpacked once into"
+    said += "read from" if again else "unpacked once into"
     return str(root), f"{flag} {path}: {said} {root} (unpacked again only when the archive changes)"
+
+
+def _downloaded(url: str, flag: str) -> tuple[Path, bool]:
+    """The local copy of ``url`` (downloaded now, True, or before, False): one folder per address in
+    ``cache_home()/downloads``; torch.hub writes a temporary file and renames it when whole."""
+    import hashlib
+    import http.client
+    import urllib.parse
+    from urllib.error import URLError
+
+    import torch.hub
+
+    name = Path(urllib.parse.urlparse(url).path).name or "download"
+    target = cache_home() / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:16] / name
+    if target.is_file():
+        return target, False
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(target), progress=sys.stderr.isatty())
+    except (URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DataError(
+            f"{flag} {url}: could not download it ({reason}); download it yourself and give the file"
+        ) from None
+    return target, True
+
+
+def _sniffed(file: Path) -> str | None:
+    """The `shutil` format of a file whose name does not say (a download's address without a
+    suffix, such as Roboflow's ``.../ds/abc?key=...``), from its content: ``"zip"`` or ``"tar"``
+    (compressed or not: `tarfile` opens either)."""
+    if zipfile.is_zipfile(file):
+        return "zip"
+    return "tar" if tarfile.is_tarfile(file) else None
 
 
 def _unpack(file: Path, fmt: str, work: Path, flag: str) -> None:

@@ -46,7 +46,8 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
         "--data",
         default=None,
         metavar="DIR|digits",
-        help="--format all: real images for agreement, score (top-1 / mIoU) and int8 calibration "
+        help="--format all: real images for agreement, score (top-1 / mIoU) and int8 calibration (a folder, "
+        "or an archive of one as lucid train reads it) "
         "(default: the checkpoint's recorded data and its held-out split; digits when it records none)",
     )
     parser.add_argument("--batch-size", type=int, default=None, metavar="N", help="fixed batch of the file (default 1)")
@@ -249,6 +250,12 @@ def _export_all(args: argparse.Namespace) -> int:
     for flag, value in given:
         if value is not None:
             raise ValueError(f"{flag} does not apply to --format all (each format uses its default)")
+    if args.data is not None:  # an archive or its address, as lucid train and lucid eval read one
+        from lucid.data import data_folder
+
+        args.data, note = data_folder(args.data)
+        if note:
+            print(f"lucid export: {note}", file=sys.stderr, flush=True)
     rows = export_all(
         args.ckpt,
         args.out,

@@ -40,7 +40,7 @@ def _class_folders(root: Path, per_class: int = 6) -> Path:
     return root / "photos"
 
 
-def test_a_zip_of_class_folders_trains_evaluates_and_is_unpacked_once(tmp_path, capsys):
+def test_an_archive_of_class_folders_trains_evaluates_predicts_and_is_unpacked_once(tmp_path, capsys):
     photos = _class_folders(tmp_path / "src")
     archive = Path(shutil.make_archive(str(tmp_path / "photos"), "gztar", photos.parent, "photos"))
     assert archive.name == "photos.tar.gz" and is_archive(archive) and not is_archive(photos)
@@ -57,6 +57,13 @@ def test_a_zip_of_class_folders_trains_evaluates_and_is_unpacked_once(tmp_path, 
     scored = json.loads(captured.out)
     assert scored["classes"] == ["dark", "light"] and scored["images"] == 2  # the run's held-out split of 12
     assert f"lucid eval: --data {archive}: read from {folder}" in captured.err
+    # Predicted: an image's address downloaded once, an archive read as its folder; notes on stderr.
+    url = (photos / "dark" / "0.png").as_uri()
+    assert main(["predict", str(out / "best.safetensors"), url, str(archive), "--topk", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 1 + 12
+    assert f"{url}: downloaded into {tmp_path / 'home' / 'downloads'}" in captured.err
+    assert f"lucid predict {archive}: read from {folder}" in captured.err
 
 
 def test_a_changed_archive_is_unpacked_again_and_a_folder_passes_through(tmp_path):

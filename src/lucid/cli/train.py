@@ -403,7 +403,8 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="CKPT IMAGE",
         help="the checkpoint, model name or exported file (.onnx/.xml/.pte) then the images or folders of images "
-        "(with --onnx: images or folders only)",
+        "(with --onnx: images or folders only); an image's https:// address is downloaded once, an archive "
+        "(.zip, .tar.gz ...) or its address read as the folder it holds",
     )
     parser.add_argument("--weights", metavar="W", help="weights for a model name (e.g. DEFAULT)")
     parser.add_argument(
@@ -629,8 +630,12 @@ def _export_first(args: argparse.Namespace) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     """``lucid predict``: the task of the model (a checkpoint, a model name or an exported file)
     predicts, after the flags it does not use are refused by name."""
+    from lucid.data import local_inputs
+
     args.device = _concrete_device(args.device)
     _export_first(args)
+    first = 0 if args.onnx else 1  # the images follow the model, or all are images with --onnx
+    args.inputs[first:] = local_inputs(args.inputs[first:], lambda note: print(note, file=sys.stderr, flush=True))
     if args.onnx and args.tta == "flip":
         raise ValueError(
             "--tta flip: an exported model runs the network once per image; predict with the checkpoint for "

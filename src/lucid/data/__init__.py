@@ -22,7 +22,7 @@
   default training data and the default int8 calibration data.
 """
 
-from lucid.data.archives import archive_suffixes, data_folder, is_archive
+from lucid.data.archives import archive_suffixes, data_folder, is_archive, is_url, local_inputs
 from lucid.data.augment import (
     SMALL_PHOTO_BATCH,
     TTA_CHOICES,
@@ -104,6 +104,8 @@ __all__ = [
     "archive_suffixes",
     "data_folder",
     "is_archive",
+    "is_url",
+    "local_inputs",
     "EpochItems",
     "SeededItems",
     "item_seed",

@@ -21,12 +21,13 @@ import shutil
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lucid.data.files import cache_home, keyed_cache_folder, split_role, written_once
 from lucid.errors import DataError
 
-__all__ = ["URL_SCHEMES", "archive_suffixes", "data_folder", "is_archive", "is_url"]
+__all__ = ["URL_SCHEMES", "archive_suffixes", "data_folder", "is_archive", "is_url", "local_inputs"]
 
 URL_SCHEMES = ("http://", "https://", "file://")
 IGNORED = "__MACOSX"  # macOS's zip tool's AppleDouble files, not data
@@ -71,8 +72,8 @@ def data_folder(path: str | os.PathLike[str], flag: str = "--data") -> tuple[str
             raise DataError(f"{flag} {path}: the download is not a zip or tar archive ({file})")
     else:
         file = Path(path).expanduser()
-        fmt = _format(file)
-        if fmt is None or not file.is_file():
+        fmt = _format(file) if file.is_file() else None
+        if fmt is None:
             return str(path), None
     target = keyed_cache_folder("archives", [file], fmt)
     again = target.is_dir()
@@ -82,6 +83,27 @@ def data_folder(path: str | os.PathLike[str], flag: str = "--data") -> tuple[str
         raise DataError(f"{flag} {path}: the archive holds no files")
     said += "read from" if again else "unpacked once into"
     return str(root), f"{flag} {path}: {said} {root} (unpacked again only when the archive changes)"
+
+
+def local_inputs(items: Sequence[str], say: Callable[[str], None]) -> list[str]:
+    """``lucid predict``'s inputs made local: an address downloaded once (an image, or an archive
+    then unpacked), an archive file unpacked (`data_folder`), anything else as given; each change
+    said through ``say``."""
+    local = []
+    for item in items:
+        if is_url(item):
+            file, fresh = _downloaded(item, "lucid predict")
+            if _format(file) or _sniffed(file):
+                item = str(file)  # an archive: unpacked below
+            else:
+                say(f"{item}: {'downloaded into' if fresh else 'downloaded before into'} {file}")
+                local.append(str(file))
+                continue
+        folder, note = data_folder(item, "lucid predict")
+        if note:
+            say(note)
+        local.append(folder)
+    return local
 
 
 def _downloaded(url: str, flag: str) -> tuple[Path, bool]:

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from lucid.cli import main
-from lucid.data import data_folder, is_archive
+from lucid.data import data_folder, is_archive, local_inputs
 from lucid.errors import DataError
 from lucid.train import TrainConfig, train
 
@@ -129,6 +129,14 @@ def test_an_address_is_downloaded_once_and_its_archive_told_by_its_content(tmp_p
         folder,
         note.replace("downloaded into", "downloaded before into").replace("unpacked once into", "read from"),
     )
+    # lucid predict reads it the same way: an archive, downloaded before, read as its folder.
+    notes: list[str] = []
+    assert local_inputs([url], notes.append) == [folder]
+    downloaded = note.split(": downloaded into ")[1].split(", ")[0]
+    assert notes == [
+        f"lucid predict {url}: downloaded before into {downloaded}, read from {folder} "
+        "(unpacked again only when the archive changes)"
+    ]
     with pytest.raises(DataError, match=rf"^--data {(tmp_path / 'gone.zip').as_uri()}: could not download it \("):
         data_folder((tmp_path / "gone.zip").as_uri())
     (tmp_path / "notes.txt").write_text("not an archive")

@@ -63,47 +63,56 @@ def data_folder(path: str | os.PathLike[str], flag: str = "--data") -> tuple[str
     is downloaded once first (`torch.hub.download_url_to_file`, into ``cache_home()/downloads``).
     Raises `DataError` naming the archive when it cannot be downloaded, does not unpack (damaged,
     or not an archive) or holds no files."""
-    said = ""
     if is_url(path):
         file, fresh = _downloaded(str(path), flag)
-        said = f"downloaded into {file}, " if fresh else f"downloaded before into {file}, "
-        fmt = _format(file) or _sniffed(file)
-        if fmt is None:
-            raise DataError(f"{flag} {path}: the download is not a zip or tar archive ({file})")
-    else:
-        file = Path(path).expanduser()
-        fmt = _format(file) if file.is_file() else None
-        if fmt is None:
-            return str(path), None
-    target = keyed_cache_folder("archives", [file], fmt)
-    again = target.is_dir()
-    written_once(target, lambda work: _unpack(file, fmt, work, flag), f"{flag} {path}")
-    root = _data_root(target)
-    if root is None:
-        raise DataError(f"{flag} {path}: the archive holds no files")
-    said += "read from" if again else "unpacked once into"
-    return str(root), f"{flag} {path}: {said} {root} (unpacked again only when the archive changes)"
+        return _archive_folder(str(path), file, flag, _fetched(file, fresh) + ", ")
+    file = Path(path).expanduser()
+    if _format(file) is None or not file.is_file():
+        return str(path), None
+    return _archive_folder(str(path), file, flag, "")
 
 
 def local_inputs(items: Sequence[str], say: Callable[[str], None]) -> list[str]:
     """``lucid predict``'s inputs made local: an address downloaded once (an image, or an archive
     then unpacked), an archive file unpacked (`data_folder`), anything else as given; each change
     said through ``say``."""
+    flag = "lucid predict"
     local = []
     for item in items:
         if is_url(item):
-            file, fresh = _downloaded(item, "lucid predict")
-            if _format(file) or _sniffed(file):
-                item = str(file)  # an archive: unpacked below
-            else:
-                say(f"{item}: {'downloaded into' if fresh else 'downloaded before into'} {file}")
+            file, fresh = _downloaded(item, flag)
+            if _format(file) is None and _sniffed(file) is None:  # an image
+                say(f"{flag} {item}: {_fetched(file, fresh)}")
                 local.append(str(file))
                 continue
-        folder, note = data_folder(item, "lucid predict")
-        if note:
-            say(note)
+            folder, said = _archive_folder(item, file, flag, _fetched(file, fresh) + ", ")
+            say(said)
+        else:
+            folder, note = data_folder(item, flag)
+            if note:
+                say(note)
         local.append(folder)
     return local
+
+
+def _fetched(file: Path, fresh: bool) -> str:
+    return f"{'downloaded' if fresh else 'downloaded before'} into {file}"
+
+
+def _archive_folder(given: str, file: Path, flag: str, said: str) -> tuple[str, str]:
+    """The folder the archive ``file`` (``given`` by the user) unpacks into, once, and the line
+    saying so (after ``said``)."""
+    fmt = _format(file) or _sniffed(file)
+    if fmt is None:
+        raise DataError(f"{flag} {given}: the download is not a zip or tar archive ({file})")
+    target = keyed_cache_folder("archives", [file], fmt)
+    again = target.is_dir()
+    written_once(target, lambda work: _unpack(file, fmt, work, flag), f"{flag} {given}")
+    root = _data_root(target)
+    if root is None:
+        raise DataError(f"{flag} {given}: the archive holds no files")
+    said += "read from" if again else "unpacked once into"
+    return str(root), f"{flag} {given}: {said} {root} (unpacked again only when the archive changes)"
 
 
 def _downloaded(url: str, flag: str) -> tuple[Path, bool]:

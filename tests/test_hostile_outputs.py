@@ -299,7 +299,8 @@ def test_two_images_of_one_name_are_said(tmp_path):
         match_pairs(tmp_path / "images", tmp_path / "masks")
 
 
-@pytest.mark.parametrize("task", TASKS)
+# The thread choice is the engine's, one for every task: the other tasks' runs are in the slow suite.
+@pytest.mark.parametrize("task", [TASKS[0], *(pytest.param(task, marks=pytest.mark.slow) for task in TASKS[1:])])
 def test_a_busy_machine_gets_fewer_threads(tiny_runs, task, tmp_path, monkeypatch, capsys):
     """Found: torch's two OpenMP threads on two taken cores slowed an epoch 30-fold; every task
     now trains with the free cores and says so, unless OMP_NUM_THREADS or --threads chose."""

@@ -139,6 +139,7 @@ def test_an_address_is_downloaded_once_and_its_archive_told_by_its_content(tmp_p
     ]
     with pytest.raises(DataError, match=rf"^--data {(tmp_path / 'gone.zip').as_uri()}: could not download it \("):
         data_folder((tmp_path / "gone.zip").as_uri())
+    assert len(list((tmp_path / "home" / "downloads").iterdir())) == 1  # the failed address left no folder
     (tmp_path / "notes.txt").write_text("not an archive")
     with pytest.raises(DataError, match=r": the download is not a zip or tar archive \("):
         data_folder((tmp_path / "notes.txt").as_uri())

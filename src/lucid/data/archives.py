@@ -16,6 +16,7 @@ zip members' names are made safe by `shutil` itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -134,6 +135,8 @@ def _downloaded(url: str, flag: str) -> tuple[Path, bool]:
         torch.hub.download_url_to_file(url, str(target), progress=sys.stderr.isatty())
     except (URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
+        with contextlib.suppress(OSError):
+            target.parent.rmdir()  # the address's folder, left empty (torch.hub removed its temporary file)
         raise DataError(
             f"{flag} {url}: could not download it ({reason}); download it yourself and give the file"
         ) from None

@@ -38,7 +38,15 @@ from lucid.data.datasets import load_each, subset_indices
 from lucid.data.images import image_size_of
 from lucid.segment.data import eval_transform
 
-__all__ = ["CachedPairs", "PairAugment", "cache_pairs", "pair_bytes"]
+__all__ = [
+    "CachedPairs",
+    "PairAugment",
+    "cache_pairs",
+    "pair_bytes",
+    "pair_sizes",
+    "short_side_resized",
+    "stored_bytes",
+]
 
 
 class PairAugment:
@@ -90,9 +98,7 @@ class PairAugment:
         g = self.generator
         h, w = (int(d) for d in image.shape[-2:])
         size = int(torch.randint(self.sizes[0], self.sizes[1] + 1, (), generator=g))
-        # v2's Resize of the short side: the long side scales by the same factor, rounded down
-        # (to 1 pixel at least: a sliver of an image must not vanish).
-        rh, rw = (size, max(1, int(size * w / h))) if h <= w else (max(1, int(size * h / w)), size)
+        rh, rw = short_side_resized((h, w), size)
         ys = _window(rh, self.crop[0], h, g)
         xs = _window(rw, self.crop[1], w, g)
         flip = self.hflip > 0 and bool(torch.rand((), generator=g) < self.hflip)
@@ -104,6 +110,14 @@ class PairAugment:
         if flip:
             out.copy_(out.flip(-1))
             labels.copy_(labels.flip(-1))
+
+
+def short_side_resized(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """The (height, width) of a photo of ``size`` once its short side is resized to ``side``: v2's
+    ``Resize(side)`` rule, the long side scaled by the same factor and rounded down (to 1 pixel at
+    least: a sliver of an image must not vanish)."""
+    h, w = size
+    return (side, max(1, int(side * w / h))) if h <= w else (max(1, int(side * h / w)), side)
 
 
 def _window(resized: int, crop: int, stored: int, g: torch.Generator | None) -> tuple[int, int, int, int]:
@@ -227,32 +241,33 @@ def _folder_and_indices(dataset: Dataset[Any]) -> tuple[Any, list[int]]:
     return folder, indices
 
 
-def pair_bytes(dataset: Dataset[Any], side: int | None = None) -> int | None:
-    """The bytes ``dataset``'s pairs take decoded (3 bytes a pixel for the image, 1 for the
-    mask), stored with short sides above ``side`` reduced to it; from the images' headers only.
-    None when a header does not read (the pairs then stream, and the unreadable file is named
-    when it is reached)."""
+def pair_sizes(dataset: Dataset[Any]) -> list[tuple[int, int]] | None:
+    """Each of ``dataset``'s photos' (height, width), from their headers only; None when a header
+    does not read (the pairs then stream, and the unreadable file is named when it is reached)."""
     folder, indices = _folder_and_indices(dataset)
-    total = 0
+    sizes = []
     for index in indices:
         size = image_size_of(folder.samples[index][0])
         if size is None:
             return None
-        height, width = _stored_size(size, side)
+        sizes.append(size)
+    return sizes
+
+
+def stored_bytes(sizes: Sequence[tuple[int, int]], side: int | None = None) -> int:
+    """The bytes pairs of ``sizes`` take decoded (3 bytes a pixel for the image, 1 for the mask),
+    stored with short sides above ``side`` reduced to it (`short_side_resized`)."""
+    total = 0
+    for size in sizes:
+        height, width = size if side is None or min(size) <= side else short_side_resized(size, side)
         total += 4 * height * width
     return total
 
 
-def _stored_size(size: tuple[int, int], side: int | None) -> tuple[int, int]:
-    """A photo of ``size`` (height, width) once its short side is reduced to ``side`` (v2's
-    ``Resize(side)`` rule: the long side scaled by the same factor, rounded down); unchanged when
-    ``side`` is None or not smaller."""
-    height, width = size
-    short, long = min(height, width), max(height, width)
-    if side is None or short <= side:
-        return height, width
-    scaled = int(side * long / short)
-    return (side, scaled) if height <= width else (scaled, side)
+def pair_bytes(dataset: Dataset[Any], side: int | None = None) -> int | None:
+    """`stored_bytes` of ``dataset``'s pairs (`pair_sizes`); None when a header does not read."""
+    sizes = pair_sizes(dataset)
+    return None if sizes is None else stored_bytes(sizes, side)
 
 
 def _stored_pair(folder: Any, side: int | None, index: int) -> tuple[torch.Tensor, torch.Tensor]:

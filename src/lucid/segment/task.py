@@ -184,15 +184,17 @@ class SegmentTask(Task):
         scales draw (no detail a crop shows is lost), or, when that does not fit, at the working
         side (crops drawn larger are then upsampled from it)."""
         from lucid.data import keep_in_memory, memory_budget
-        from lucid.segment.cache import PairAugment, cache_pairs, pair_bytes
+        from lucid.segment.cache import PairAugment, cache_pairs, pair_sizes, stored_bytes
 
         config, info = self.config, self.info
         sizes = scale_range(info.scale_base, config.scale)
+        train_sizes, val_sizes = pair_sizes(data.train), pair_sizes(data.val)  # the headers, read once
         side, need = None, None
         for side in _stored_sides(info.resize_size, sizes[1]):
-            parts = [pair_bytes(data.train, side), pair_bytes(data.val, info.resize_size)]
-            need = None if None in parts else sum(p for p in parts if p is not None)
-            if need is None or need <= memory_budget(config.memory_budget):
+            if train_sizes is None or val_sizes is None:
+                break
+            need = stored_bytes(train_sizes, side) + stored_bytes(val_sizes, info.resize_size)
+            if need <= memory_budget(config.memory_budget):
                 break
         how = "batches augmented whole"
         if side is not None:
